@@ -1,0 +1,508 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { AethirError, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
+import { SignedTxSchema, TX_TYPES, txId, type Container } from '../ledger/index.js';
+import type { Devnet } from '../node/devnet.js';
+import { Metrics } from './metrics.js';
+import { containerView, leaseView } from './views.js';
+
+const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+
+const AddressParam = z.object({
+  address: z.string().refine(isAddress, 'must be an address (ath1 + 40 hex)'),
+});
+const IdParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an id') });
+const ListQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    user: z.string().refine(isAddress, 'must be an address').optional(),
+    container: z.string().refine(isAddress, 'must be an address').optional(),
+    status: z.string().max(20).optional(),
+  })
+  .strict();
+const MatchBody = z
+  .object({
+    user: z.string().refine(isAddress, 'must be an address (ath1 + 40 hex)'),
+    gpus: z.number().int().min(0).max(64).default(0),
+    gpuModel: z.string().min(1).max(80).optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]{2,12}(-[a-z]{2,12})?$/, 'must be a region such as eu or eu-west')
+      .optional(),
+    maxPricePerHour: z
+      .string()
+      .regex(/^\d{1,40}$/, 'must be units as a decimal string')
+      .optional(),
+    strategy: z.enum(['lowest-fee', 'best-experience', 'balanced']).default('lowest-fee'),
+  })
+  .strict();
+const LogsQuery = z.object({ follow: z.enum(['true', 'false']).default('true') }).strict();
+const TxListQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(50),
+    from: z.string().refine(isAddress, 'must be an address').optional(),
+    type: z.enum(TX_TYPES as [string, ...string[]]).optional(),
+  })
+  .strict();
+
+interface RouteDef {
+  method: 'GET' | 'POST';
+  url: string;
+  summary: string;
+  tag: string;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  handler: (req: { params: any; query: any; body: any; raw: FastifyRequest }, reply: FastifyReply) => unknown;
+}
+
+function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
+  if (!schema) return value as T;
+  const r = schema.safeParse(value ?? {});
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  throw new AethirError(
+    'INVALID_ARGUMENT',
+    `invalid ${where}: ${i.path.join('.') || '(root)'}: ${i.message}`,
+    {
+      details: { issues: r.error.issues.map((x) => ({ path: x.path.join('.'), message: x.message })) },
+    },
+  );
+}
+
+/**
+ * The HTTP API under /v1. Every route is declared once with its zod schemas: the same schemas
+ * validate requests and generate /openapi.json. State changes only through signed
+ * transactions (POST /v1/transactions); the API never signs for anyone.
+ */
+export async function createApiServer(
+  devnet: Devnet,
+  opts: { logLevel?: string } = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logLevel && opts.logLevel !== 'silent' ? { level: opts.logLevel } : false,
+    bodyLimit: 1 << 20,
+    // Log streams and event streams stay open; closing the node must not wait for them.
+    forceCloseConnections: true,
+  });
+  const metrics = new Metrics();
+  const httpRequests = metrics.counter('aethir_http_requests_total', 'HTTP requests by route and status');
+  const txAccepted = metrics.counter('aethir_transactions_total', 'transactions applied, by type');
+  const txRejected = metrics.counter(
+    'aethir_transactions_rejected_total',
+    'transactions rejected, by error code',
+  );
+  const ledger = () => devnet.chain.ledger;
+  metrics.gauge('aethir_ledger_height', 'height of the last block', () => devnet.chain.head.height);
+  metrics.gauge('aethir_containers', 'containers by status', () => {
+    const by: Record<string, number> = { pending: 0, online: 0, offline: 0 };
+    for (const c of ledger().containers()) by[c.status] = (by[c.status] ?? 0) + 1;
+    return Object.entries(by).map(([status, n]) => [{ status }, n]);
+  });
+  metrics.gauge('aethir_leases_open', 'open leases', () => devnet.openLeases().length);
+  metrics.gauge(
+    'aethir_bus_handler_errors_total',
+    'bus messages whose handler failed',
+    () => devnet.bus.dropped,
+  );
+
+  app.addHook('onResponse', async (req, reply) => {
+    httpRequests({
+      method: req.method,
+      route: req.routeOptions.url ?? 'unknown',
+      status: String(reply.statusCode),
+    });
+  });
+
+  app.setErrorHandler((err: unknown, _req, reply) => {
+    if (isAethirError(err)) return reply.status(err.httpStatus).send({ error: err.toJSON() });
+    const e = err as { statusCode?: number; message?: string; code?: string };
+    if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500)
+      return reply.status(e.statusCode).send({
+        error: { code: 'INVALID_ARGUMENT', message: e.message ?? 'bad request', retryable: false },
+      });
+    return reply
+      .status(500)
+      .send({ error: { code: 'INTERNAL', message: e.message ?? 'internal error', retryable: false } });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply
+      .status(404)
+      .send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url}`, retryable: false } }),
+  );
+
+  const routes: RouteDef[] = [];
+  const route = (def: RouteDef) => {
+    routes.push(def);
+    app.route({
+      method: def.method,
+      url: def.url,
+      handler: async (req, reply) => {
+        const params = parse(def.params, req.params, 'path');
+        const query = parse(def.query, req.query, 'query');
+        const body = parse(def.body, req.body, 'body');
+        return def.handler({ params, query, body, raw: req }, reply);
+      },
+    });
+  };
+
+  const containerOut = (c: Container) => containerView(c, ledger().params);
+  const mustContainer = (id: string) => {
+    const c = ledger().container(id);
+    if (!c) throw new AethirError('NOT_FOUND', `no container ${id}`);
+    return c;
+  };
+
+  route({
+    method: 'GET',
+    url: '/health',
+    tag: 'node',
+    summary: 'Liveness of this node',
+    handler: () => ({ ok: true, height: devnet.chain.head.height }),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/status',
+    tag: 'node',
+    summary: 'Chain id, head block, state root and network counts',
+    handler: () => {
+      const l = ledger();
+      const cs = l.containers();
+      return {
+        chainId: devnet.chain.chainId,
+        height: devnet.chain.head.height,
+        root: devnet.chain.head.root,
+        blockHash: devnet.chain.head.hash,
+        time: devnet.chain.head.time,
+        containers: { total: cs.length, online: cs.filter((c) => c.status === 'online').length },
+        leases: { open: devnet.openLeases().length, total: l.leases().length },
+        checkers: l.chain.checkers,
+        treasury: l.treasury().balance.toString(),
+        params: toJsonSafe(l.params),
+      };
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/accounts/:address',
+    tag: 'accounts',
+    summary: 'Balance and next nonce of an account (a Merkle proof of it under the state root)',
+    params: AddressParam,
+    handler: ({ params }) => {
+      const a = ledger().account(params.address);
+      return {
+        address: params.address,
+        balance: a.balance.toString(),
+        nonce: a.nonce,
+        root: devnet.chain.head.root,
+        proof: ledger().state.prove(`acct/${params.address}`) ?? null,
+      };
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/containers',
+    tag: 'containers',
+    summary: 'Containers on the network',
+    query: ListQuery,
+    handler: ({ query }) => ({
+      containers: ledger()
+        .containers()
+        .filter((c) => !query.status || c.status === query.status)
+        .slice(0, query.limit)
+        .map(containerOut),
+    }),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/containers/:address',
+    tag: 'containers',
+    summary: 'One container',
+    params: AddressParam,
+    handler: ({ params }) => containerOut(mustContainer(params.address)),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/leases',
+    tag: 'leases',
+    summary: 'Leases, newest first',
+    query: ListQuery,
+    handler: ({ query }) => ({
+      leases: ledger()
+        .leases()
+        .filter(
+          (l) =>
+            (!query.user || l.user === query.user) && (!query.container || l.container === query.container),
+        )
+        .filter((l) => !query.status || l.status === query.status)
+        .sort((a, b) => b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1))
+        .slice(0, query.limit)
+        .map(leaseView),
+    }),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/leases/:id',
+    tag: 'leases',
+    summary: 'One lease: escrow, charge and its split',
+    params: IdParam,
+    handler: ({ params }) => {
+      const l = ledger().lease(params.id);
+      if (!l) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
+      return leaseView(l);
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/leases/:id/logs',
+    tag: 'leases',
+    summary:
+      "The workload's output as NDJSON: everything so far, then live until it exits (follow=false: only so far)",
+    params: IdParam,
+    query: LogsQuery,
+    handler: async ({ params, query, raw }, reply) => {
+      const lease = ledger().lease(params.id);
+      if (!lease) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
+      if (query.follow === 'false') {
+        const s = devnet.logs.snapshot(params.id);
+        reply.header('content-type', 'application/x-ndjson');
+        return s.events.map((e) => JSON.stringify(e)).join('\n') + (s.events.length ? '\n' : '');
+      }
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'application/x-ndjson',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      });
+      const abort = new AbortController();
+      raw.raw.on('close', () => abort.abort());
+      // A lease closed without its workload ever reporting an exit (container gone) ends the
+      // stream after a grace period instead of leaving the client waiting forever.
+      const stopWatch = devnet.onBlock(() => {
+        const l = ledger().lease(params.id);
+        if (l?.status === 'closed') setTimeout(() => abort.abort(), 3000).unref();
+      });
+      if (lease.status === 'closed') setTimeout(() => abort.abort(), 3000).unref();
+      try {
+        for await (const e of devnet.logs.follow(params.id, abort.signal))
+          res.write(JSON.stringify(e) + '\n');
+      } finally {
+        stopWatch();
+        res.end();
+      }
+    },
+  });
+  route({
+    method: 'POST',
+    url: '/v1/match',
+    tag: 'indexer',
+    summary: 'Find the best container for a request and reserve it for a short time',
+    body: MatchBody,
+    handler: ({ body }) => {
+      const m = devnet.indexer.match({
+        user: body.user,
+        gpus: body.gpus,
+        gpuModel: body.gpuModel,
+        region: body.region,
+        maxPricePerHour: body.maxPricePerHour === undefined ? undefined : BigInt(body.maxPricePerHour),
+        strategy: body.strategy,
+      });
+      return toJsonSafe({
+        container: containerOut(m.container),
+        reservation: m.reservation,
+        score: m.score,
+        candidates: m.candidates,
+      });
+    },
+  });
+  route({
+    method: 'POST',
+    url: '/v1/transactions',
+    tag: 'transactions',
+    summary: 'Submit a signed transaction; answers once it is in a durable block',
+    body: SignedTxSchema,
+    handler: ({ body }, reply) => {
+      try {
+        const r = devnet.chain.submit(body);
+        txAccepted({ type: body.type });
+        return reply.status(201).send({ id: r.id, height: r.height, root: r.root, result: r.result });
+      } catch (e) {
+        if (isAethirError(e)) txRejected({ code: e.code });
+        throw e;
+      }
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/transactions',
+    tag: 'transactions',
+    summary: 'Recent transactions, newest first',
+    query: TxListQuery,
+    handler: ({ query }) => ({
+      transactions: devnet.chain.store.recentTxs(query.limit, { from: query.from, type: query.type }),
+    }),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/transactions/:id',
+    tag: 'transactions',
+    summary: 'One transaction and the block it is in',
+    params: z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'must be a transaction id (64 hex)') }),
+    handler: ({ params }) => {
+      const t = devnet.chain.store.tx(params.id);
+      if (!t) throw new AethirError('NOT_FOUND', `no transaction ${params.id}`);
+      return t;
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/blocks',
+    tag: 'transactions',
+    summary: 'Recent blocks, newest first',
+    query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(20) }).strict(),
+    handler: ({ query }) => ({
+      blocks: devnet.chain.store
+        .recentBlocks(query.limit)
+        .map((b) => ({ ...b, txs: b.txs.map((t) => ({ id: txId(t), type: t.type, from: t.from })) })),
+    }),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/checkers/reports',
+    tag: 'checkers',
+    summary: 'Recent liveness reports signed by checkers',
+    query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }).strict(),
+    handler: ({ query }) => ({ reports: devnet.recentReports.slice(0, query.limit) }),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/events',
+    tag: 'node',
+    summary: 'Server-sent events: one "block" event per block',
+    handler: (req, reply) => {
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      });
+      const send = (height: number, root: string, txs: Array<{ id: string; type: string }>) =>
+        res.write(`event: block\ndata: ${JSON.stringify({ height, root, txs })}\n\n`);
+      send(devnet.chain.head.height, devnet.chain.head.root, []);
+      const off = devnet.onBlock((e) =>
+        send(
+          e.block.height,
+          e.block.root,
+          e.applied.map((a) => ({ id: a.id, type: a.tx.type })),
+        ),
+      );
+      const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+      req.raw.raw.on('close', () => {
+        off();
+        clearInterval(ping);
+      });
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/metrics',
+    tag: 'node',
+    summary: 'Prometheus metrics',
+    handler: (_r, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()),
+  });
+  route({
+    method: 'GET',
+    url: '/openapi.json',
+    tag: 'node',
+    summary: 'This API, described in OpenAPI 3.1',
+    handler: () => openApi(routes),
+  });
+
+  const staticFiles: Record<string, string> = {
+    '/': 'index.html',
+    '/app.js': 'app.js',
+    '/style.css': 'style.css',
+  };
+  const types: Record<string, string> = {
+    html: 'text/html; charset=utf-8',
+    js: 'text/javascript; charset=utf-8',
+    css: 'text/css',
+  };
+  for (const [url, file] of Object.entries(staticFiles)) {
+    app.get(url, async (_req, reply) => {
+      const body = await readFile(WEB_DIR + file);
+      return reply.type(types[file.split('.').pop()!]!).send(body);
+    });
+  }
+  return app;
+}
+
+function openApi(routes: RouteDef[]): unknown {
+  const paths: Record<string, Record<string, unknown>> = {};
+  const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
+  for (const r of routes) {
+    const path = r.url.replace(/:([A-Za-z]+)/g, '{$1}');
+    const parameters: unknown[] = [];
+    for (const [where, s] of [
+      ['path', r.params],
+      ['query', r.query],
+    ] as const) {
+      if (!s) continue;
+      const js = schema(s) as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, p] of Object.entries(js.properties ?? {}))
+        parameters.push({
+          name,
+          in: where,
+          required: where === 'path' || (js.required ?? []).includes(name),
+          schema: p,
+        });
+    }
+    (paths[path] ??= {})[r.method.toLowerCase()] = {
+      summary: r.summary,
+      tags: [r.tag],
+      ...(parameters.length ? { parameters } : {}),
+      ...(r.body
+        ? { requestBody: { required: true, content: { 'application/json': { schema: schema(r.body) } } } }
+        : {}),
+      responses: {
+        '200': { description: 'OK' },
+        '4XX': {
+          description: 'Error',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Aethir node API',
+      version: '0.1.0',
+      description: 'Amounts are decimal strings of units; 1 ATH = 10^18 units.',
+    },
+    paths,
+    components: {
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: {
+            error: {
+              type: 'object',
+              properties: {
+                code: { type: 'string' },
+                message: { type: 'string' },
+                retryable: { type: 'boolean' },
+                details: { type: 'object' },
+              },
+              required: ['code', 'message', 'retryable'],
+            },
+          },
+        },
+      },
+    },
+  };
+}

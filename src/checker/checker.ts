@@ -1,0 +1,54 @@
+import type { Clock } from '../core/index.js';
+import type { Container } from '../ledger/index.js';
+
+export interface LivenessReport {
+  container: string;
+  online: boolean;
+  observedAt: number;
+}
+
+export interface CheckerDeps {
+  /** this checker's address */
+  address: string;
+  clock: Clock;
+  offlineAfterMs: number;
+  /** how often a checker re-confirms an unchanged verdict on the log */
+  reconfirmMs: number;
+}
+
+/**
+ * Liveness checking from heartbeats. A checker keeps the last heartbeat it saw from each
+ * container; on every tick it decides online/offline and emits a signed report when its
+ * verdict differs from the one it last put on the log (or when that one is stale). The
+ * ledger turns the checkers' majority into the container's status.
+ */
+export class LivenessChecker {
+  private readonly lastSeen = new Map<string, number>();
+
+  constructor(private readonly deps: CheckerDeps) {}
+
+  get address(): string {
+    return this.deps.address;
+  }
+
+  heartbeat(container: string, at: number): void {
+    // A heartbeat is stamped on receipt by the checker's clock: the container's own clock
+    // is not trusted.
+    void at;
+    this.lastSeen.set(container, this.deps.clock.now());
+  }
+
+  /** Reports this checker should sign now, given what the ledger holds. */
+  tick(containers: Iterable<Container>): LivenessReport[] {
+    const now = this.deps.clock.now();
+    const out: LivenessReport[] = [];
+    for (const c of containers) {
+      const seen = this.lastSeen.get(c.id);
+      const online = seen !== undefined && now - seen <= this.deps.offlineAfterMs;
+      const mine = c.reports[this.deps.address];
+      if (!mine || mine.online !== online || now - mine.at >= this.deps.reconfirmMs)
+        out.push({ container: c.id, online, observedAt: now });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,22 @@
+import { Command } from 'commander';
+import { isAddress, AethirError } from '../../core/index.js';
+import { action, apiOption, client, fmtAth, jsonOption, printJson, userKeystore } from '../common.js';
+
+export function accountCommand(): Command {
+  return new Command('account')
+    .description('balance and nonce of an account (default: your key)')
+    .argument('[address]', 'an ath1… address')
+    .option('--key <name>', 'key whose account to show when no address is given', 'developer')
+    .addOption(apiOption())
+    .addOption(jsonOption())
+    .action(
+      action(async (address: string | undefined, opts: Record<string, any>) => {
+        const addr = address ?? userKeystore().load(opts.key).address;
+        if (!isAddress(addr))
+          throw new AethirError('INVALID_ARGUMENT', `"${addr}" is not an address (ath1 + 40 hex)`);
+        const a = await client(opts).account(addr);
+        if (opts.json) return printJson({ address: addr, balance: a.balance.toString(), nonce: a.nonce });
+        process.stdout.write(`address  ${addr}\nbalance  ${fmtAth(a.balance, 18)}\nnonce    ${a.nonce}\n`);
+      }),
+    );
+}

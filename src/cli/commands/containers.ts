@@ -1,0 +1,37 @@
+import { Command } from 'commander';
+import { action, apiOption, client, fmtAth, jsonOption, printJson, short, table } from '../common.js';
+
+export function containersCommand(): Command {
+  const cmd = new Command('containers').description('GPU hosts on the network');
+  cmd
+    .command('ls')
+    .description('list containers: spec, location, price, status')
+    .option('--status <s>', 'only pending, online or offline ones')
+    .addOption(apiOption())
+    .addOption(jsonOption())
+    .action(
+      action(async (opts: Record<string, any>) => {
+        const list = await client(opts).containers(opts.status);
+        if (opts.json) return printJson({ containers: list });
+        process.stdout.write(
+          table(
+            list.map((c) => ({
+              name: c.name + (c.simulated ? ' (simulated)' : ''),
+              id: short(c.id),
+              status: c.status,
+              gpus: c.gpusTotal
+                ? `${c.gpusFree}/${c.gpusTotal}× ${c.spec.gpus[0]!.model.replace(/^NVIDIA /, '')}`
+                : 'none (CPU)',
+              cpu: `${c.spec.cpu.cores} cores`,
+              location: `${c.location.city}, ${c.location.country} (${c.location.region})`,
+              price: `${fmtAth(c.pricePerHour)}/h`,
+              stake: c.staked ? 'ok' : 'below requirement',
+              leases: c.openLeases,
+            })),
+            'no containers yet',
+          ),
+        );
+      }),
+    );
+  return cmd;
+}

@@ -1,0 +1,85 @@
+import { Command, Option } from 'commander';
+import { AethirError, loadConfig } from '../../core/index.js';
+import { startDevnetNode } from '../../node/index.js';
+import { action, parseIntArg } from '../common.js';
+
+export function devnetCommand(): Command {
+  return new Command('devnet')
+    .description(
+      'run a whole local network in this process: ledger, indexer, 3 checkers, this machine as a container, the API and the dashboard',
+    )
+    .option('--port <n>', 'API and dashboard port (0 picks a free one)', parseIntArg('--port', 0, 65535))
+    .option('--host <addr>', 'address to listen on')
+    .option('--data <dir>', 'data directory (ledger, node keys); default $AETHIR_HOME/devnet')
+    .option(
+      '--demo-containers <n>',
+      'add N simulated GPU hosts in real cities',
+      parseIntArg('--demo-containers', 0, 500),
+    )
+    .option('--location <city>', 'where this machine is, e.g. "Frankfurt, DE"')
+    .option('--price <ath>', "this machine's price in ATH per hour (per GPU-hour on GPU hosts)")
+    .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
+    .addOption(
+      new Option('--log-level <level>', 'API request log level').choices([
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      ]),
+    )
+    .addHelpText(
+      'after',
+      '\nThen, in another terminal:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir containers ls\n',
+    )
+    .action(
+      action(async (opts: Record<string, any>) => {
+        const config = loadConfig({
+          file: opts.config,
+          flags: {
+            port: opts.port,
+            host: opts.host,
+            dataDir: opts.data,
+            demoContainers: opts.demoContainers,
+            containerLocation: opts.location,
+            containerPriceAth: opts.price,
+            logLevel: opts.logLevel,
+          },
+        });
+        const log = (s: string) => process.stderr.write(`${s}\n`);
+        log(`aethir devnet: starting (data ${config.dataDir})`);
+        const node = await startDevnetNode({ config, log });
+        const { devnet, url } = node;
+        const local = devnet.chain.ledger.container(devnet.localContainerId())!;
+        process.stdout.write(
+          [
+            `aethir devnet is running (chain ${devnet.chain.chainId}, height ${devnet.chain.head.height})`,
+            `  API:        ${url}/v1   (OpenAPI at ${url}/openapi.json, metrics at ${url}/metrics)`,
+            `  Dashboard:  ${url}/`,
+            `  containers: ${devnet.agents.length} (this machine: ${local.name}, ${local.spec.gpus.length} GPUs, ${local.spec.cpu.cores} cores${config.demoContainers ? `; ${config.demoContainers} simulated` : ''})`,
+            `  developer key: ${devnet.developer.address} (funded at genesis)`,
+            `Rent from another terminal:  npx aethir rent -- node -e "console.log(6*7)"`,
+            `Stop with Ctrl-C.`,
+            '',
+          ].join('\n'),
+        );
+        await new Promise<void>((resolve) => {
+          let stopping = false;
+          const stop = (sig: string) => {
+            if (stopping) return;
+            stopping = true;
+            log(`aethir devnet: ${sig}, stopping (running workloads are stopped, their leases settled)`);
+            node.stop().then(resolve, (e) => {
+              log(`error while stopping: ${(e as Error).message}`);
+              resolve();
+            });
+          };
+          process.on('SIGINT', () => stop('SIGINT'));
+          process.on('SIGTERM', () => stop('SIGTERM'));
+        });
+        if (!devnet) throw new AethirError('INTERNAL', 'unreachable');
+      }),
+    );
+}

@@ -1,0 +1,152 @@
+import { Command, Option } from 'commander';
+import { AethirError, parseAth, isAethirError } from '../../core/index.js';
+import { TxSender } from '../../sdk/index.js';
+import {
+  action,
+  apiOption,
+  client,
+  fmtAth,
+  jsonOption,
+  parseDuration,
+  parseIntArg,
+  printJson,
+  userKeystore,
+} from '../common.js';
+
+export function rentCommand(): Command {
+  return new Command('rent')
+    .description(
+      "rent compute and run a command on it: finds a container, opens a lease (escrow), streams the workload's output, settles",
+    )
+    .argument('<command...>', 'the workload: a program and its arguments (put -- before it)')
+    .option('--gpus <n>', 'number of GPUs (0 = CPU only)', parseIntArg('--gpus', 0, 64), 0)
+    .option('--gpu-model <model>', 'GPU model, e.g. "4090" or "H100" (substring, case-insensitive)')
+    .option('--region <region>', 'region or region prefix, e.g. "eu" or "us-west"')
+    .option('--max-price <ath>', 'highest price you accept, ATH per GPU-hour (per hour for CPU)')
+    .option(
+      '--max-duration <dur>',
+      'longest the lease may run (escrow is locked for it; unused time is refunded)',
+      '1h',
+    )
+    .addOption(
+      new Option('--strategy <s>', 'how the indexer ranks containers')
+        .choices(['lowest-fee', 'best-experience', 'balanced'])
+        .default('lowest-fee'),
+    )
+    .option('--env <KEY=VALUE...>', 'environment variables for the workload')
+    .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
+    .addOption(apiOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir rent --gpus 1 --gpu-model 4090 --region eu -- python3 train.py\n\nExit code: the workload\'s exit code.',
+    )
+    .action(
+      action(async (command: string[], opts: Record<string, any>) => {
+        const api = client(opts);
+        const key = userKeystore().load(opts.key);
+        const maxDurationSec = parseDuration(opts.maxDuration);
+        const env: Record<string, string> = {};
+        for (const kv of (opts.env as string[] | undefined) ?? []) {
+          const i = kv.indexOf('=');
+          if (i <= 0) throw new AethirError('INVALID_ARGUMENT', `--env takes KEY=VALUE, got "${kv}"`);
+          env[kv.slice(0, i)] = kv.slice(i + 1);
+        }
+        const maxPrice = opts.maxPrice === undefined ? undefined : parseAth(opts.maxPrice);
+        const say = (s: string) => {
+          if (!opts.json) process.stderr.write(process.stderr.isTTY ? `\x1b[2m${s}\x1b[0m\n` : `${s}\n`);
+        };
+
+        const match = await api.match({
+          user: key.address,
+          gpus: opts.gpus,
+          gpuModel: opts.gpuModel,
+          region: opts.region,
+          maxPricePerHour: maxPrice?.toString(),
+          strategy: opts.strategy,
+        });
+        const c = match.container;
+        say(
+          `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${fmtAth(c.pricePerHour)}/h` +
+            ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
+        );
+        const sender = new TxSender(key, api);
+        const opened = await sender.send('lease.open', {
+          container: c.id,
+          gpus: opts.gpus,
+          maxDurationSec,
+          maxPricePerHour: maxPrice ?? BigInt(c.pricePerHour),
+          workload: { command, ...(Object.keys(env).length ? { env } : {}) },
+        });
+        const leaseId = String(opened.result.lease);
+        say(`lease ${leaseId} opened, ${fmtAth(String(opened.result.escrow))} in escrow`);
+
+        // Ctrl-C closes the lease: the container kills the workload and we pay only for the time used.
+        let interrupted = false;
+        const onSigint = () => {
+          if (interrupted) process.exit(130);
+          interrupted = true;
+          say('interrupted: closing the lease…');
+          sender.send('lease.close', { lease: leaseId, reason: 'cancelled by user' }).catch((e) => {
+            if (!(isAethirError(e) && e.code === 'CONFLICT'))
+              process.stderr.write(`error closing lease: ${(e as Error).message}\n`);
+          });
+        };
+        process.on('SIGINT', onSigint);
+
+        let exitCode: number | null = null;
+        let exitReason = '';
+        for await (const e of api.logs(leaseId)) {
+          if (e.type === 'stdout') process.stdout.write(e.data);
+          else if (e.type === 'stderr') process.stderr.write(e.data);
+          else if (e.type === 'exit') {
+            exitCode = e.exitCode;
+            exitReason = e.message ?? e.reason;
+          }
+        }
+        // The container closes the lease right after the exit; wait for the final settlement.
+        let lease = await api.leaseView(leaseId);
+        const deadline = Date.now() + 15_000;
+        while (lease && lease.status !== 'closed' && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 100));
+          lease = await api.leaseView(leaseId);
+        }
+        process.off('SIGINT', onSigint);
+        if (!lease) throw new AethirError('NOT_FOUND', `lease ${leaseId} disappeared`);
+        const code = exitCode ?? lease.exitCode ?? (interrupted ? 130 : 1);
+        const summary = {
+          lease: lease.id,
+          container: lease.container,
+          containerName: c.name,
+          status: lease.status,
+          exitCode: code,
+          reason: lease.closeReason ?? exitReason,
+          durationMs: lease.durationMs,
+          pricePerHour: lease.pricePerHour,
+          charged: lease.charged,
+          hostShare: lease.hostShare,
+          protocolShare: lease.protocolShare,
+          refunded: (BigInt(lease.escrow) - BigInt(lease.charged)).toString(),
+        };
+        if (opts.json) printJson(summary);
+        else {
+          const pct = (part: string) =>
+            BigInt(lease.charged) > 0n ? Number((BigInt(part) * 10000n) / BigInt(lease.charged)) / 100 : 0;
+          process.stderr.write(
+            [
+              '',
+              `── lease ${lease.id} ${lease.status}${lease.closeReason ? ` (${lease.closeReason})` : ''}`,
+              `   container  ${c.name} ${lease.container}`,
+              `   duration   ${(lease.durationMs / 1000).toFixed(3)} s`,
+              `   charged    ${fmtAth(lease.charged, 12)}  at ${fmtAth(lease.pricePerHour)}/h`,
+              `   split      host ${fmtAth(lease.hostShare, 12)} (${pct(lease.hostShare)}%)  protocol ${fmtAth(lease.protocolShare, 12)} (${pct(lease.protocolShare)}%)`,
+              `   refunded   ${fmtAth(summary.refunded, 12)}`,
+              `   exit code  ${code}`,
+              '',
+            ].join('\n'),
+          );
+        }
+        return code < 0 ? 1 : code;
+      }),
+    );
+}

@@ -1,0 +1,102 @@
+import { Command, Option } from 'commander';
+import { join } from 'node:path';
+import { AethirError, DEFAULT_API, defaultHome, formatAth, isAethirError } from '../core/index.js';
+import { ApiClient } from '../sdk/index.js';
+import { Keystore } from '../node/keystore.js';
+
+export interface GlobalOpts {
+  api?: string;
+  json?: boolean;
+}
+
+export function apiOption(): Option {
+  return new Option('--api <url>', 'node API to talk to (env AETHIR_API)').default(undefined);
+}
+
+export function jsonOption(): Option {
+  return new Option('--json', 'print machine-readable JSON');
+}
+
+export function client(opts: GlobalOpts): ApiClient {
+  const url = opts.api ?? process.env.AETHIR_API ?? DEFAULT_API;
+  if (!/^https?:\/\/[^\s]+$/.test(url))
+    throw new AethirError('INVALID_ARGUMENT', `--api must be an http(s) URL, got "${url}"`);
+  return new ApiClient(url);
+}
+
+export function userKeystore(): Keystore {
+  return new Keystore(join(defaultHome(), 'keys'));
+}
+
+export function printJson(v: unknown): void {
+  process.stdout.write(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x), 2) + '\n');
+}
+
+export function fmtAth(units: string | bigint, decimals = 6): string {
+  const s = formatAth(BigInt(units), decimals);
+  return `${s === '0' && BigInt(units) > 0n ? formatAth(BigInt(units)) : s} ATH`;
+}
+
+/** Fixed-width table for humans. */
+export function table(rows: Array<Record<string, string | number>>, empty = '(none)'): string {
+  if (rows.length === 0) return empty + '\n';
+  const cols = Object.keys(rows[0]!);
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c] ?? '').length)));
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(width[i]!))
+      .join('  ')
+      .trimEnd();
+  return (
+    [
+      line(cols.map((c) => c.toUpperCase())),
+      ...rows.map((r) => line(cols.map((c) => String(r[c] ?? '')))),
+    ].join('\n') + '\n'
+  );
+}
+
+export function short(addr: string): string {
+  return addr.length > 16 ? `${addr.slice(0, 10)}…${addr.slice(-4)}` : addr;
+}
+
+export function parseIntArg(name: string, min: number, max: number): (v: string) => number {
+  return (v: string) => {
+    if (!/^\d+$/.test(v))
+      throw new AethirError('INVALID_ARGUMENT', `${name} must be a whole number, got "${v}"`);
+    const n = Number(v);
+    if (n < min || n > max)
+      throw new AethirError('INVALID_ARGUMENT', `${name} must be from ${min} to ${max}, got ${n}`);
+    return n;
+  };
+}
+
+/** "90s", "15m", "2h", "1d" or plain seconds. */
+export function parseDuration(v: string): number {
+  const m = /^(\d+)(s|m|h|d)?$/.exec(v.trim());
+  if (!m) throw new AethirError('INVALID_ARGUMENT', `duration must look like 90s, 15m, 2h or 1d, got "${v}"`);
+  const n = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's'];
+  if (n < 1) throw new AethirError('INVALID_ARGUMENT', 'duration must be at least 1s');
+  return n;
+}
+
+/** Runs a command action; typed errors become a one-line message (or JSON) and exit code 1. */
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<void | number>,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const cmd = args[args.length - 1] as Command;
+    const json = Boolean((cmd?.opts?.() as GlobalOpts | undefined)?.json);
+    try {
+      const code = await fn(...args);
+      if (typeof code === 'number') process.exitCode = code;
+    } catch (e) {
+      const err = isAethirError(e)
+        ? e
+        : new AethirError('INTERNAL', (e as Error)?.message ?? String(e), { cause: e });
+      if (json) process.stdout.write(JSON.stringify({ error: err.toJSON() }) + '\n');
+      else process.stderr.write(`error [${err.code}]: ${err.message}\n`);
+      if (err.code === 'INTERNAL' && process.env.AETHIR_DEBUG) console.error(e);
+      process.exitCode = 1;
+    }
+  };
+}

@@ -1,0 +1,47 @@
+import { Command, CommanderError } from 'commander';
+import { accountCommand } from './commands/account.js';
+import { containersCommand } from './commands/containers.js';
+import { devnetCommand } from './commands/devnet.js';
+import { keysCommand } from './commands/keys.js';
+import { leasesCommand } from './commands/leases.js';
+import { ledgerCommand } from './commands/ledger.js';
+import { rentCommand } from './commands/rent.js';
+import { statusCommand } from './commands/status.js';
+
+export function program(): Command {
+  const p = new Command('aethir')
+    .description('Aethir: a decentralized GPU cloud. Run a network, rent GPUs, serve them, audit the ledger.')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      '\nThe CLI finds the node through --api or AETHIR_API (default http://127.0.0.1:7420).\nKeys live in $AETHIR_HOME/keys (default ~/.aethir/keys).',
+    );
+  for (const c of [
+    devnetCommand(),
+    rentCommand(),
+    containersCommand(),
+    leasesCommand(),
+    accountCommand(),
+    keysCommand(),
+    ledgerCommand(),
+    statusCommand(),
+  ])
+    p.addCommand(c);
+  return p;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const p = program();
+  p.exitOverride();
+  for (const c of p.commands) c.exitOverride();
+  try {
+    await p.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,202 @@
+import { AethirError, isAethirError, type Clock, type KeyPair } from '../core/index.js';
+import { requiredStake, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
+import type { Bus } from '../bus/index.js';
+import { TxSender, type NetworkClient } from '../sdk/index.js';
+import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime.js';
+import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from './subjects.js';
+
+export interface ContainerAgentInit {
+  key: KeyPair;
+  name: string;
+  spec: ContainerSpec;
+  location: Location;
+  pricePerHour: bigint;
+  heartbeatIntervalMs: number;
+  /** stake what the network requires for this spec when registering */
+  stakeAuto: boolean;
+}
+
+export interface ContainerAgentComponents {
+  network: NetworkClient;
+  bus: Bus;
+  runtime: Runtime;
+  clock: Clock;
+  log?: (msg: string) => void;
+}
+
+/**
+ * The container role: registers this host and its spec on the ledger, stakes, heartbeats on
+ * the bus, runs the workload of every lease opened on it, streams its output, and closes the
+ * lease (with the exit code) when the workload ends. When the user closes a lease first, the
+ * workload's whole process tree is killed.
+ */
+export class ContainerAgent {
+  private readonly sender: TxSender;
+  private readonly running = new Map<string, { w: RunningWorkload; gpus: number[] }>();
+  private readonly closing = new Set<string>();
+  private readonly handlers = new Set<Promise<void>>();
+  private timer: NodeJS.Timeout | null = null;
+  private unsubs: Array<() => void> = [];
+  private started = false;
+
+  constructor(
+    private readonly components: ContainerAgentComponents,
+    readonly init: ContainerAgentInit,
+  ) {
+    this.sender = new TxSender(init.key, components.network);
+  }
+
+  get id(): string {
+    return this.init.key.address;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    const { network, bus } = this.components;
+    const existing = await network.container(this.id);
+    const changed =
+      !existing ||
+      existing.name !== this.init.name ||
+      existing.pricePerHour !== this.init.pricePerHour ||
+      JSON.stringify(existing.spec) !== JSON.stringify(this.init.spec) ||
+      JSON.stringify(existing.location) !== JSON.stringify(this.init.location);
+    if (changed)
+      await this.sender.send('container.register', {
+        name: this.init.name,
+        spec: this.init.spec,
+        location: this.init.location,
+        pricePerHour: this.init.pricePerHour,
+      });
+    if (this.init.stakeAuto) {
+      const need = requiredStake(await network.params(), this.init.spec.gpus.length);
+      const have = (await network.container(this.id))?.stake ?? 0n;
+      if (have < need) await this.sender.send('container.stake', { amount: need - have });
+    }
+    // Leases left open from before a restart have lost their workloads: close them so their
+    // users pay only for the time that was delivered.
+    // (Listed before subscribing, so a lease opened from now on is never mistaken for one.)
+    const leftovers = await network.openLeasesOf(this.id);
+    for (const leaseId of leftovers) {
+      const l = await network.lease(leaseId);
+      if (l) await this.close(l, null, 'container restarted; workload lost');
+    }
+    this.unsubs.push(
+      bus.subscribe(subjects.leaseOpened(this.id), (m) =>
+        this.track(this.onLeaseOpened(m as LeaseOpenedMsg)),
+      ),
+      bus.subscribe(
+        subjects.leaseClosed(this.id),
+        (m) => void this.onLeaseClosed((m as { lease: string }).lease),
+      ),
+    );
+    this.started = true;
+    this.heartbeat();
+    this.timer = setInterval(() => this.heartbeat(), this.init.heartbeatIntervalMs);
+    this.timer.unref();
+  }
+
+  private track(p: Promise<void>): void {
+    this.handlers.add(p);
+    void p.finally(() => this.handlers.delete(p));
+  }
+
+  private heartbeat(): void {
+    const used = new Set([...this.running.values()].flatMap((r) => r.gpus));
+    const msg: HeartbeatMsg = {
+      container: this.id,
+      at: this.components.clock.now(),
+      freeGpus: this.init.spec.gpus.length - used.size,
+      runningLeases: this.running.size,
+    };
+    this.components.bus.publish(subjects.heartbeat(this.id), msg);
+  }
+
+  private allocateGpus(n: number): number[] {
+    const used = new Set([...this.running.values()].flatMap((r) => r.gpus));
+    const free = this.init.spec.gpus.map((_, i) => i).filter((i) => !used.has(i));
+    if (free.length < n)
+      throw new AethirError('CAPACITY_EXHAUSTED', `only ${free.length} GPUs free here, ${n} asked`);
+    return free.slice(0, n);
+  }
+
+  private async onLeaseOpened(msg: LeaseOpenedMsg): Promise<void> {
+    const lease = msg.lease;
+    if (lease.container !== this.id || this.running.has(lease.id) || lease.status !== 'open') return;
+    const { bus, runtime, clock } = this.components;
+    let gpus: number[];
+    try {
+      gpus = this.allocateGpus(lease.gpus);
+    } catch (e) {
+      await this.close(lease, null, `could not start: ${(e as Error).message}`);
+      return;
+    }
+    const publish = (e: WorkloadEvent) => {
+      const m: LeaseLogMsg = e.type === 'exit' ? { lease: lease.id, ...e } : { lease: lease.id, ...e };
+      bus.publish(e.type === 'exit' ? subjects.leaseExit(lease.id) : subjects.leaseLog(lease.id), m);
+    };
+    const remainingSec = Math.max(
+      1,
+      Math.ceil((lease.openedAt + lease.maxDurationSec * 1000 - clock.now()) / 1000),
+    );
+    const w = await runtime.start({
+      leaseId: lease.id,
+      command: lease.workload.command,
+      env: lease.workload.env ?? {},
+      gpuIndices: gpus,
+      limits: { wallSeconds: remainingSec },
+    });
+    this.running.set(lease.id, { w, gpus });
+    // events() replays what the workload wrote before we got here, then follows it live.
+    void (async () => {
+      for await (const e of w.events()) publish(e);
+    })();
+    const exit = await w.exited;
+    this.running.delete(lease.id);
+    this.heartbeat();
+    const reason =
+      exit.reason === 'killed'
+        ? 'workload stopped'
+        : exit.reason === 'timeout'
+          ? 'lease time ran out'
+          : exit.reason === 'start-failed'
+            ? `workload failed to start: ${exit.message ?? ''}`.slice(0, 200)
+            : 'workload exited';
+    await this.close(lease, exit.exitCode, reason);
+  }
+
+  private async close(lease: Lease, exitCode: number | null, reason: string): Promise<void> {
+    if (this.closing.has(lease.id)) return;
+    this.closing.add(lease.id);
+    try {
+      const current = await this.components.network.lease(lease.id);
+      if (current?.status !== 'open') return;
+      await this.sender.send('lease.close', { lease: lease.id, exitCode: exitCode ?? -1, reason });
+    } catch (e) {
+      // Closed by the user at the same moment: nothing left to do.
+      if (!(isAethirError(e) && e.code === 'CONFLICT'))
+        this.components.log?.(`closing lease ${lease.id} failed: ${(e as Error).message}`);
+    } finally {
+      this.closing.delete(lease.id);
+    }
+  }
+
+  private async onLeaseClosed(leaseId: string): Promise<void> {
+    const r = this.running.get(leaseId);
+    if (r) await r.w.kill('lease closed');
+  }
+
+  leasesRunning(): string[] {
+    return [...this.running.keys()];
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const u of this.unsubs) u();
+    this.unsubs = [];
+    // Stopping kills the workloads; their leases are closed with the delivered time only.
+    await this.components.runtime.stopAll();
+    await Promise.allSettled(this.handlers);
+    this.started = false;
+  }
+}

@@ -1,0 +1,5 @@
+export * from './agent.js';
+export * from './subjects.js';
+export * from './probe.js';
+export * from './runtimes/runtime.js';
+export { HostProcessRuntime } from './runtimes/host-process.js';

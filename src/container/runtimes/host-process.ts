@@ -1,0 +1,616 @@
+/**
+ * Host-process runtime: runs a lease's workload as a plain process on the agent's host.
+ *
+ * Isolation here is deliberately modest, and callers should know its edges:
+ *  - Each workload gets its own session/process group (`detached: true` => setsid), so kill() reaches
+ *    everything it forked, grandchildren of shell scripts included. A process that calls setsid()
+ *    itself escapes the group; only cgroups (a container runtime) close that hole.
+ *  - CUDA_VISIBLE_DEVICES steers CUDA, it is not a security boundary: a host process can still open
+ *    /dev/nvidia* directly.
+ *  - memory/CPU limits are per-process rlimits (inherited by children, but each child gets its own
+ *    budget), not a cgroup total. See `wrapWithLimits` for why these particular rlimits.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { access, chmod, lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+import { AethirError } from '../../core/errors.js';
+import type {
+  RunningWorkload,
+  Runtime,
+  WorkloadEvent,
+  WorkloadExitEvent,
+  WorkloadLimits,
+  WorkloadSpec,
+} from './runtime.js';
+
+export interface HostProcessRuntimeOptions {
+  /** Parent of the per-lease working directories (`baseDir/<leaseId>`); created if missing. */
+  baseDir: string;
+  /** Timestamps for events. */
+  now?: () => number;
+  /** Time between SIGTERM and SIGKILL when stopping a workload (default 3000). */
+  killGraceMs?: number;
+  /**
+   * util-linux `prlimit` used to apply memory/CPU limits. Omitted: looked up in the usual places at
+   * construction. null: don't use it, apply limits with the shell's `ulimit` instead.
+   */
+  prlimitPath?: string | null;
+  /** PATH given to workloads (and used to resolve argv[0]); defaults to the agent's own PATH. */
+  path?: string;
+}
+
+// The id names a directory under baseDir, so it must never contain '/', '.' or '..'; the length cap
+// keeps `baseDir/<leaseId>` well under NAME_MAX.
+const LEASE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const PRLIMIT_CANDIDATES = ['/usr/bin/prlimit', '/bin/prlimit', '/usr/sbin/prlimit', '/sbin/prlimit'];
+// After the main process exits, how long to wait for its stdout/stderr to reach EOF. Normally instant
+// (the rest of the group has just been SIGKILLed); only a process that escaped the group and still
+// holds the pipes makes us give up and close them.
+const DRAIN_TIMEOUT_MS = 5000;
+// setTimeout overflows (and fires at once) past 2^31-1 ms, about 24.8 days; leases can be longer.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class HostProcessRuntime implements Runtime {
+  readonly name = 'host-process';
+  private readonly baseDir: string;
+  private readonly now: () => number;
+  private readonly killGraceMs: number;
+  private readonly prlimitPath: string | null;
+  private readonly pathVar: string;
+  /** Lease ids being started or running: a second start for the same lease would share its workdir. */
+  private readonly reserved = new Set<string>();
+  private readonly workloads = new Map<string, HostProcessWorkload>();
+  private readonly pendingStarts = new Set<Promise<unknown>>();
+
+  constructor(options: HostProcessRuntimeOptions) {
+    if (typeof options?.baseDir !== 'string' || options.baseDir === '') {
+      throw new AethirError('INVALID_ARGUMENT', 'HostProcessRuntime: baseDir is required');
+    }
+    const killGraceMs = options.killGraceMs ?? 3000;
+    if (!Number.isFinite(killGraceMs) || killGraceMs < 0) {
+      throw new AethirError('INVALID_ARGUMENT', `HostProcessRuntime: invalid killGraceMs ${killGraceMs}`);
+    }
+    this.baseDir = path.resolve(options.baseDir);
+    this.now = options.now ?? Date.now;
+    this.killGraceMs = killGraceMs;
+    this.prlimitPath = options.prlimitPath === undefined ? findPrlimit() : options.prlimitPath;
+    this.pathVar = options.path ?? process.env.PATH ?? DEFAULT_PATH;
+  }
+
+  /** Which mechanism enforces memory/CPU limits; exposed for diagnostics and tests. */
+  get limitEnforcer(): 'prlimit' | 'ulimit' {
+    return this.prlimitPath ? 'prlimit' : 'ulimit';
+  }
+
+  start(spec: WorkloadSpec): Promise<RunningWorkload> {
+    const p = this.doStart(spec);
+    // stopAll() must also catch workloads whose start is still in flight.
+    this.pendingStarts.add(p);
+    const forget = () => this.pendingStarts.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.allSettled([...this.pendingStarts]);
+    await Promise.all([...this.workloads.values()].map((w) => w.kill('runtime stopping')));
+  }
+
+  private async doStart(spec: WorkloadSpec): Promise<RunningWorkload> {
+    validateSpec(spec);
+    const { leaseId } = spec;
+    // Reserve synchronously (before any await) so two concurrent starts of one lease cannot both pass.
+    if (this.reserved.has(leaseId)) {
+      throw new AethirError('INVALID_ARGUMENT', `lease ${leaseId} already has a running workload`, {
+        details: { leaseId },
+      });
+    }
+    this.reserved.add(leaseId);
+
+    const workdir = path.join(this.baseDir, leaseId);
+    try {
+      await mkdir(this.baseDir, { recursive: true });
+      // "Fresh": a directory left by a crashed agent must not leak one run's files into the next.
+      await removeTree(workdir);
+      await mkdir(workdir, { mode: 0o700 });
+    } catch (err) {
+      this.reserved.delete(leaseId);
+      throw new AethirError('RUNTIME_FAILED', `cannot prepare working directory ${workdir}`, {
+        cause: err,
+        details: { leaseId },
+      });
+    }
+
+    const env = buildEnv(spec, workdir, this.pathVar);
+    const resolved = await resolveCommand(spec.command[0]!, env.PATH ?? '', workdir);
+    const argv = resolved.ok
+      ? wrapWithLimits([resolved.file, ...spec.command.slice(1)], spec.limits, this.prlimitPath)
+      : [];
+
+    let child: ChildProcess | undefined;
+    let spawnError: unknown;
+    if (resolved.ok) {
+      try {
+        child = spawn(argv[0]!, argv.slice(1), {
+          cwd: workdir,
+          env,
+          // Own session and process group, so kill() can signal -pid and reach the whole tree.
+          detached: true,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+      } catch (err) {
+        spawnError = err;
+      }
+    }
+
+    const workload = new HostProcessWorkload({
+      leaseId,
+      workdir,
+      pid: child?.pid,
+      now: this.now,
+      killGraceMs: this.killGraceMs,
+      onFinished: () => {
+        this.workloads.delete(leaseId);
+        this.reserved.delete(leaseId);
+      },
+    });
+    this.workloads.set(leaseId, workload);
+
+    if (!resolved.ok) {
+      workload.failStart(resolved.exitCode, resolved.message);
+    } else if (!child) {
+      workload.failStart(126, `cannot start ${spec.command[0]}: ${errorMessage(spawnError)}`);
+    } else {
+      workload.attach(child, spec.command[0]!, spec.limits);
+    }
+    return workload;
+  }
+}
+
+interface WorkloadInit {
+  leaseId: string;
+  workdir: string;
+  pid: number | undefined;
+  now: () => number;
+  killGraceMs: number;
+  onFinished: () => void;
+}
+
+type StopRequest = Pick<WorkloadExitEvent, 'reason' | 'message' | 'limit'>;
+
+class HostProcessWorkload implements RunningWorkload {
+  readonly leaseId: string;
+  readonly workdir: string;
+  readonly pid: number | undefined;
+  readonly exited: Promise<WorkloadExitEvent>;
+
+  private readonly now: () => number;
+  private readonly killGraceMs: number;
+  private readonly onFinished: () => void;
+  private readonly buffer: WorkloadEvent[] = [];
+  private readonly listeners = new Set<(e: WorkloadEvent) => void>();
+  private wake!: () => void;
+  private wakeup: Promise<void>;
+  private resolveExited!: (e: WorkloadExitEvent) => void;
+  /** Set once by the first kill()/timeout; decides the exit reason even if the process then exits 0. */
+  private stopRequest: StopRequest | undefined;
+  private leaderExited = false;
+  private finishing = false;
+  private cancelWallTimer: (() => void) | undefined;
+  private escalationTimer: NodeJS.Timeout | undefined;
+
+  constructor(init: WorkloadInit) {
+    this.leaseId = init.leaseId;
+    this.workdir = init.workdir;
+    this.pid = init.pid;
+    this.now = init.now;
+    this.killGraceMs = init.killGraceMs;
+    this.onFinished = init.onFinished;
+    this.wakeup = new Promise((r) => (this.wake = r));
+    this.exited = new Promise((r) => (this.resolveExited = r));
+  }
+
+  async *events(): AsyncGenerator<WorkloadEvent> {
+    let i = 0;
+    for (;;) {
+      if (i < this.buffer.length) {
+        const e = this.buffer[i++]!;
+        yield e;
+        if (e.type === 'exit') return;
+      } else {
+        await this.wakeup;
+      }
+    }
+  }
+
+  onEvent(listener: (e: WorkloadEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  kill(reason?: string): Promise<void> {
+    this.requestStop({ reason: 'killed', message: reason ? `killed: ${reason}` : 'killed' });
+    return this.exited.then(() => undefined);
+  }
+
+  /** The workload never ran: report it as an ordinary exit (shell conventions: 127 not found, 126 not runnable). */
+  failStart(exitCode: number, message: string): void {
+    void this.finish({ exitCode, signal: null, reason: 'start-failed', message });
+  }
+
+  attach(child: ChildProcess, commandName: string, limits: WorkloadLimits | undefined): void {
+    const drained = Promise.all([this.pump(child.stdout, 'stdout'), this.pump(child.stderr, 'stderr')]);
+
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      // With a pid the process exists and 'exit' will follow; errors then come from signalling, which
+      // we do ourselves via process.kill. Without one, spawning failed (e.g. the file vanished or
+      // lost its exec bit after we resolved it).
+      if (child.pid !== undefined) return;
+      const exitCode = err.code === 'ENOENT' ? 127 : 126;
+      this.failStart(exitCode, `cannot start ${commandName}: ${err.message}`);
+    });
+
+    child.on('exit', (exitCode, signal) => {
+      this.leaderExited = true;
+      // The main process is the workload: anything it left running in its group (background jobs,
+      // daemons) goes with it, or it would keep holding GPUs after the lease ended. The group id stays
+      // reserved while any member lives, so this cannot hit an unrelated process.
+      this.signalGroup('SIGKILL');
+      void this.afterLeaderExit(child, drained, exitCode, signal);
+    });
+
+    if (limits?.wallSeconds !== undefined) {
+      const seconds = limits.wallSeconds;
+      this.cancelWallTimer = longTimeout(seconds * 1000, () =>
+        this.requestStop({
+          reason: 'timeout',
+          message: `wall-clock limit of ${seconds}s exceeded`,
+          limit: 'wallSeconds',
+        }),
+      );
+    }
+  }
+
+  private pump(stream: Readable | null, type: 'stdout' | 'stderr'): Promise<void> {
+    if (!stream) return Promise.resolve();
+    return new Promise((resolve) => {
+      // Pipes split output at arbitrary byte boundaries; the decoder holds back an incomplete UTF-8
+      // sequence until its remaining bytes arrive instead of emitting U+FFFD.
+      const decoder = new StringDecoder('utf8');
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        const rest = decoder.end();
+        if (rest) this.emit({ type, data: rest, at: this.now() });
+        resolve();
+      };
+      stream.on('data', (chunk: Buffer) => {
+        const data = decoder.write(chunk);
+        if (data) this.emit({ type, data, at: this.now() });
+      });
+      stream.on('end', end);
+      stream.on('close', end);
+      stream.on('error', end);
+    });
+  }
+
+  private async afterLeaderExit(
+    child: ChildProcess,
+    drained: Promise<unknown>,
+    exitCode: number | null,
+    signal: NodeJS.Signals | null,
+  ): Promise<void> {
+    // Output written just before exit may still be in the pipe: 'exit' can precede the last 'data'.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      drained.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), DRAIN_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      await drained;
+    }
+
+    if (this.stopRequest) {
+      await this.finish({ exitCode, signal, ...this.stopRequest });
+    } else if (signal === 'SIGXCPU') {
+      // The kernel sends SIGXCPU at the soft RLIMIT_CPU (see wrapWithLimits); an unhandled one is fatal.
+      await this.finish({
+        exitCode,
+        signal,
+        reason: 'timeout',
+        message: 'cpu-time limit exceeded',
+        limit: 'cpuSeconds',
+      });
+    } else {
+      await this.finish({
+        exitCode,
+        signal,
+        reason: 'exited',
+        ...(signal ? { message: `terminated by ${signal}` } : {}),
+      });
+    }
+  }
+
+  private requestStop(request: StopRequest): void {
+    // First reason wins; once the main process is gone there is nothing left to stop.
+    if (this.stopRequest || this.leaderExited || this.finishing || this.pid === undefined) return;
+    this.stopRequest = request;
+    this.signalGroup('SIGTERM');
+    this.escalationTimer = setTimeout(() => this.signalGroup('SIGKILL'), this.killGraceMs);
+    this.escalationTimer.unref();
+  }
+
+  private signalGroup(signal: NodeJS.Signals): void {
+    if (this.pid === undefined) return;
+    try {
+      // A negative pid addresses the process group, i.e. the workload and everything it forked.
+      process.kill(-this.pid, signal);
+    } catch {
+      // ESRCH: the group is already gone, which is the outcome we wanted.
+    }
+  }
+
+  private async finish(fields: Omit<WorkloadExitEvent, 'type' | 'at'>): Promise<void> {
+    if (this.finishing) return;
+    this.finishing = true;
+    this.cancelWallTimer?.();
+    clearTimeout(this.escalationTimer);
+
+    // Remove the workdir before announcing the exit, so anyone who sees 'exit' also sees it gone.
+    let message = fields.message;
+    try {
+      await removeTree(this.workdir);
+    } catch (err) {
+      message = `${message ? `${message}; ` : ''}failed to remove ${this.workdir}: ${errorMessage(err)}`;
+    }
+    // Before resolving `exited`, so that `await w.exited; runtime.start(sameLease)` is accepted.
+    this.onFinished();
+    const event: WorkloadExitEvent = {
+      type: 'exit',
+      ...fields,
+      ...(message !== undefined ? { message } : {}),
+      at: this.now(),
+    };
+    this.emit(event);
+    this.resolveExited(event);
+  }
+
+  private emit(event: WorkloadEvent): void {
+    this.buffer.push(event);
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch {
+        // A faulty observer must not break the workload's lifecycle or starve other listeners.
+      }
+    }
+    const wake = this.wake;
+    this.wakeup = new Promise((r) => (this.wake = r));
+    wake();
+  }
+}
+
+function validateSpec(spec: WorkloadSpec): void {
+  const bad = (message: string): never => {
+    throw new AethirError('INVALID_ARGUMENT', message, {
+      details: { leaseId: typeof spec?.leaseId === 'string' ? spec.leaseId : undefined },
+    });
+  };
+  if (typeof spec !== 'object' || spec === null) bad('workload spec must be an object');
+  if (typeof spec.leaseId !== 'string' || !LEASE_ID_RE.test(spec.leaseId)) {
+    bad(`invalid leaseId ${JSON.stringify(spec.leaseId)}: expected 1-128 of [A-Za-z0-9_-]`);
+  }
+  if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command[0] === '') {
+    bad('command must be a non-empty argv array');
+  }
+  // NUL cannot cross execve(); Node would throw synchronously, so reject it as bad input instead.
+  if (!spec.command.every((a) => typeof a === 'string' && !a.includes('\0'))) {
+    bad('command arguments must be strings without NUL bytes');
+  }
+  if (spec.env !== undefined) {
+    if (typeof spec.env !== 'object' || spec.env === null || Array.isArray(spec.env))
+      bad('env must be an object');
+    for (const [k, v] of Object.entries(spec.env)) {
+      if (k === '' || k.includes('=') || k.includes('\0')) bad(`invalid env name ${JSON.stringify(k)}`);
+      if (typeof v !== 'string' || v.includes('\0')) bad(`env ${k} must be a string without NUL bytes`);
+    }
+  }
+  if (
+    !Array.isArray(spec.gpuIndices) ||
+    !spec.gpuIndices.every((g) => Number.isSafeInteger(g) && g >= 0) ||
+    new Set(spec.gpuIndices).size !== spec.gpuIndices.length
+  ) {
+    bad('gpuIndices must be distinct non-negative integers');
+  }
+  if (spec.port !== undefined && !(Number.isInteger(spec.port) && spec.port >= 1 && spec.port <= 65535)) {
+    bad(`invalid port ${spec.port}`);
+  }
+  const limits = spec.limits;
+  if (limits !== undefined) {
+    if (typeof limits !== 'object' || limits === null) bad('limits must be an object');
+    if (limits.memoryMiB !== undefined && !(Number.isSafeInteger(limits.memoryMiB) && limits.memoryMiB > 0)) {
+      bad('limits.memoryMiB must be a positive integer');
+    }
+    // rlimits count whole seconds.
+    if (
+      limits.cpuSeconds !== undefined &&
+      !(Number.isSafeInteger(limits.cpuSeconds) && limits.cpuSeconds > 0)
+    ) {
+      bad('limits.cpuSeconds must be a positive integer');
+    }
+    if (
+      limits.wallSeconds !== undefined &&
+      !(Number.isFinite(limits.wallSeconds) && limits.wallSeconds > 0)
+    ) {
+      bad('limits.wallSeconds must be a positive number');
+    }
+  }
+}
+
+/**
+ * A minimal base env instead of the agent's own: the agent's env holds its keys and credentials,
+ * which a tenant's workload must never see. Variables that carry the lease's allocation are set last,
+ * so user env cannot claim another lease's GPUs or port.
+ */
+function buildEnv(spec: WorkloadSpec, workdir: string, pathVar: string): Record<string, string> {
+  const env: Record<string, string> = {
+    PATH: pathVar,
+    HOME: workdir,
+    // Temp files land in the workdir too, so they are removed with it after exit.
+    TMPDIR: workdir,
+    LANG: 'C.UTF-8',
+    TERM: 'dumb',
+    ...spec.env,
+    AETHIR_LEASE_ID: spec.leaseId,
+    CUDA_VISIBLE_DEVICES: spec.gpuIndices.join(','),
+    // CUDA's default order is "fastest first"; the agent counts GPUs the way nvidia-smi/NVML do (by
+    // PCI bus id). Without this, index 0 can be a different physical GPU on mixed-model hosts.
+    CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+  };
+  if (spec.port !== undefined) env.AETHIR_PORT = String(spec.port);
+  else delete env.AETHIR_PORT;
+  return env;
+}
+
+type Resolved = { ok: true; file: string } | { ok: false; exitCode: 126 | 127; message: string };
+
+/**
+ * Resolves argv[0] like execvp would, but up front: the limit wrappers (prlimit, sh) would otherwise be
+ * the ones failing, turning "command not found" into an opaque exit status of the wrapper.
+ */
+async function resolveCommand(command: string, pathVar: string, cwd: string): Promise<Resolved> {
+  const candidates = command.includes('/')
+    ? [path.resolve(cwd, command)]
+    : // POSIX: an empty PATH entry means the current directory.
+      pathVar.split(':').map((dir) => path.resolve(cwd, dir === '' ? '.' : dir, command));
+  let notExecutable: string | undefined;
+  for (const file of candidates) {
+    try {
+      if (!(await stat(file)).isFile()) continue;
+    } catch {
+      continue;
+    }
+    try {
+      await access(file, fsConstants.X_OK);
+      return { ok: true, file };
+    } catch {
+      notExecutable ??= file;
+    }
+  }
+  if (notExecutable) {
+    return {
+      ok: false,
+      exitCode: 126,
+      message: `cannot start ${command}: ${notExecutable} is not executable`,
+    };
+  }
+  return {
+    ok: false,
+    exitCode: 127,
+    message: command.includes('/')
+      ? `cannot start ${command}: no such file`
+      : `cannot start ${command}: command not found on PATH`,
+  };
+}
+
+/**
+ * Applies memory/CPU limits as rlimits of the workload process itself.
+ *
+ * Why prlimit first: it sets the limits on itself and then execs argv directly, so no shell ever
+ * parses anything, the workload keeps the pid we spawned, and soft/hard values are explicit. Where it
+ * is missing (busybox/Alpine hosts) the shell's `ulimit` does the same job: the script is built only
+ * from validated integers and hands argv over untouched via `exec "$@"`.
+ *
+ * CPU: soft = cpuSeconds (the kernel sends SIGXCPU, which a workload may catch to save state), hard
+ * = one second later (SIGKILL, which it cannot ignore).
+ *
+ * Memory: RLIMIT_DATA, not RLIMIT_AS. RLIMIT_AS caps reserved address space, and V8, the JVM and the
+ * CUDA driver reserve far more than they use: Node aborts at startup under `--as` below ~1 GiB
+ * ("Failed to reserve virtual memory for CodeRange"). RLIMIT_DATA (Linux >= 4.7) counts the heap and
+ * private writable mappings, i.e. what a workload actually allocates; an allocation past it fails.
+ * It does not cover GPU memory, shared memory or file mappings; only a cgroup would.
+ */
+function wrapWithLimits(
+  argv: string[],
+  limits: WorkloadLimits | undefined,
+  prlimitPath: string | null,
+): string[] {
+  const cpu = limits?.cpuSeconds;
+  const mem = limits?.memoryMiB;
+  if (cpu === undefined && mem === undefined) return argv;
+  if (prlimitPath) {
+    const flags: string[] = [];
+    if (cpu !== undefined) flags.push(`--cpu=${cpu}:${cpu + 1}`);
+    if (mem !== undefined) flags.push(`--data=${mem * 1024 * 1024}`);
+    return [prlimitPath, ...flags, '--', ...argv];
+  }
+  const steps: string[] = [];
+  // Soft before hard: lowering the hard limit below the current (unlimited) soft one is EINVAL.
+  if (cpu !== undefined) steps.push(`ulimit -S -t ${cpu}`, `ulimit -H -t ${cpu + 1}`);
+  if (mem !== undefined) steps.push(`ulimit -d ${mem * 1024}`); // KiB
+  steps.push('exec "$@"');
+  return ['/bin/sh', '-c', steps.join(' && '), 'aethir-workload', ...argv];
+}
+
+function findPrlimit(): string | null {
+  for (const candidate of PRLIMIT_CANDIDATES) {
+    try {
+      accessSync(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      // try the next location
+    }
+  }
+  return null;
+}
+
+/** rm -rf that also copes with directories the workload made read-only (chmod 500 dir). */
+async function removeTree(dir: string): Promise<void> {
+  try {
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  } catch {
+    await makeOwnerWritable(dir);
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  }
+}
+
+async function makeOwnerWritable(p: string): Promise<void> {
+  let st;
+  try {
+    st = await lstat(p); // never follow symlinks out of the workdir
+  } catch {
+    return;
+  }
+  if (!st.isDirectory()) return;
+  await chmod(p, 0o700).catch(() => undefined);
+  const entries = await readdir(p).catch(() => [] as string[]);
+  await Promise.all(entries.map((name) => makeOwnerWritable(path.join(p, name))));
+}
+
+/** setTimeout without the ~24.8-day ceiling; returns a cancel function. */
+function longTimeout(ms: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const deadline = Date.now() + ms;
+  const arm = (): void => {
+    const remaining = deadline - Date.now();
+    timer = setTimeout(remaining > MAX_TIMER_MS ? arm : fn, Math.min(Math.max(remaining, 0), MAX_TIMER_MS));
+    // The child process keeps the agent alive while it runs; the timer alone should not.
+    timer.unref();
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

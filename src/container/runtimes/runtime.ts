@@ -1,0 +1,67 @@
+/**
+ * The container agent's runtime port: how a lease's workload is actually run on a host. Adapters
+ * (the host-process runtime today; containers or VMs later) implement `Runtime`, and the agent only
+ * ever talks to this interface, so it never knows whether a workload is a process, a container or a VM.
+ */
+
+/** Resource limits for one workload. Every field is optional; an absent field means "no limit". */
+export interface WorkloadLimits {
+  /** Private writable memory the workload may allocate, in MiB (an adapter documents what exactly it caps). */
+  memoryMiB?: number;
+  /** CPU time the workload may consume, in whole seconds. */
+  cpuSeconds?: number;
+  /** Wall-clock time from start until the workload is stopped with reason 'timeout'. */
+  wallSeconds?: number;
+}
+
+export interface WorkloadSpec {
+  /** The lease this workload serves; also names its working directory, so only [A-Za-z0-9_-] is allowed. */
+  leaseId: string;
+  /** argv; argv[0] is resolved on PATH; never run through a shell. */
+  command: string[];
+  /** User env, merged over a minimal safe base env (PATH, HOME=workdir, LANG, TERM). */
+  env?: Record<string, string>;
+  /** -> CUDA_VISIBLE_DEVICES exactly these (empty -> CUDA_VISIBLE_DEVICES="", i.e. no GPU). */
+  gpuIndices: number[];
+  /** -> AETHIR_PORT. */
+  port?: number;
+  limits?: WorkloadLimits;
+}
+
+/** Why a workload ended: on its own, stopped by kill()/stopAll(), stopped by a limit, or never started. */
+export type WorkloadExitReason = 'exited' | 'killed' | 'timeout' | 'start-failed';
+
+export type WorkloadExitEvent = {
+  type: 'exit';
+  exitCode: number | null;
+  signal: string | null;
+  reason: WorkloadExitReason;
+  at: number;
+  message?: string;
+  /** Which limit stopped the workload, when reason is 'timeout'. */
+  limit?: 'wallSeconds' | 'cpuSeconds';
+};
+
+export type WorkloadEvent = { type: 'stdout' | 'stderr'; data: string; at: number } | WorkloadExitEvent;
+
+export interface RunningWorkload {
+  readonly leaseId: string;
+  /** The OS pid (also the process-group id); undefined when the workload never started. */
+  readonly pid: number | undefined;
+  readonly workdir: string;
+  /** Every event from the start (buffered), then live ones; ends after 'exit'. Each call replays independently. */
+  events(): AsyncIterable<WorkloadEvent>;
+  /** Live listener (no replay); returns unsubscribe. */
+  onEvent(listener: (e: WorkloadEvent) => void): () => void;
+  /** Resolves (never rejects) with the final 'exit' event. */
+  readonly exited: Promise<Extract<WorkloadEvent, { type: 'exit' }>>;
+  /** SIGTERM to the whole process group, SIGKILL after a grace period; resolves when exited. */
+  kill(reason?: string): Promise<void>;
+}
+
+export interface Runtime {
+  readonly name: string;
+  start(spec: WorkloadSpec): Promise<RunningWorkload>;
+  /** Kills every running workload and resolves when all have exited. */
+  stopAll(): Promise<void>;
+}

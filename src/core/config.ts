@@ -1,0 +1,103 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { AethirError } from './errors.js';
+
+/**
+ * Node configuration, resolved in layers: defaults -> config file -> environment (AETHIR_*)
+ * -> command-line flags. One zod schema validates the merged result so a typo anywhere is a
+ * clear CONFIG_INVALID error naming the field, not a crash later.
+ */
+export const ConfigSchema = z.object({
+  home: z.string().min(1),
+  dataDir: z.string().min(1),
+  host: z.string().min(1),
+  port: z.coerce.number().int().min(0).max(65535),
+  chainId: z.string().regex(/^[a-z0-9-]{3,64}$/),
+  heartbeatIntervalMs: z.coerce.number().int().min(100).max(3_600_000),
+  offlineAfterMs: z.coerce.number().int().min(300).max(86_400_000),
+  checkIntervalMs: z.coerce.number().int().min(100).max(3_600_000),
+  reservationTtlMs: z.coerce.number().int().min(100).max(600_000),
+  demoContainers: z.coerce.number().int().min(0).max(500),
+  containerPriceAth: z.string().regex(/^\d+(\.\d{1,18})?$/),
+  containerLocation: z.string().min(1),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
+  return env.AETHIR_HOME ? resolve(env.AETHIR_HOME) : join(homedir(), '.aethir');
+}
+
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const home = defaultHome(env);
+  return {
+    home,
+    dataDir: join(home, 'devnet'),
+    host: '127.0.0.1',
+    port: DEFAULT_PORT,
+    chainId: 'aethir-devnet',
+    // Aethir's production cadence is one heartbeat a minute; a local devnet reacts in seconds.
+    heartbeatIntervalMs: 2_000,
+    offlineAfterMs: 7_000,
+    checkIntervalMs: 1_000,
+    reservationTtlMs: 15_000,
+    demoContainers: 0,
+    containerPriceAth: '0.5',
+    containerLocation: 'Frankfurt, DE',
+    logLevel: 'warn',
+  };
+}
+
+export const DEFAULT_PORT = 7420;
+export const DEFAULT_API = `http://127.0.0.1:${DEFAULT_PORT}`;
+
+const ENV_MAP: Record<string, keyof Config> = {
+  AETHIR_DATA: 'dataDir',
+  AETHIR_HOST: 'host',
+  AETHIR_PORT: 'port',
+  AETHIR_CHAIN_ID: 'chainId',
+  AETHIR_HEARTBEAT_MS: 'heartbeatIntervalMs',
+  AETHIR_OFFLINE_AFTER_MS: 'offlineAfterMs',
+  AETHIR_CHECK_INTERVAL_MS: 'checkIntervalMs',
+  AETHIR_DEMO_CONTAINERS: 'demoContainers',
+  AETHIR_LOG_LEVEL: 'logLevel',
+};
+
+export function loadConfig(opts: {
+  env?: NodeJS.ProcessEnv;
+  file?: string;
+  flags?: Partial<Record<keyof Config, unknown>>;
+}): Config {
+  const env = opts.env ?? process.env;
+  const merged: Record<string, unknown> = { ...defaultConfig(env) };
+  const file = opts.file ?? env.AETHIR_CONFIG;
+  if (file) {
+    if (!existsSync(file)) throw new AethirError('CONFIG_INVALID', `config file not found: ${file}`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new AethirError('CONFIG_INVALID', `config file ${file} is not valid JSON`, { cause: e });
+    }
+    if (!parsed || typeof parsed !== 'object')
+      throw new AethirError('CONFIG_INVALID', `config file ${file} must hold an object`);
+    Object.assign(merged, parsed);
+  }
+  for (const [name, key] of Object.entries(ENV_MAP))
+    if (env[name] !== undefined && env[name] !== '') merged[key] = env[name];
+  for (const [k, v] of Object.entries(opts.flags ?? {})) if (v !== undefined) merged[k] = v;
+  const r = ConfigSchema.strict().safeParse(merged);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new AethirError(
+      'CONFIG_INVALID',
+      `invalid configuration: ${issue.path.join('.') || '(root)'}: ${issue.message}`,
+      {
+        details: { issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+      },
+    );
+  }
+  return { ...r.data, dataDir: resolve(r.data.dataDir), home: resolve(r.data.home) };
+}

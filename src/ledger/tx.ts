@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import {
+  AethirError,
+  addressOf,
+  canonicalize,
+  isAddress,
+  sha256Hex,
+  signMessage,
+  verifySignature,
+  type KeyPair,
+} from '../core/index.js';
+
+/**
+ * A transaction is a signed, canonical JSON object. The signature covers the chain id, so a
+ * transaction from one network cannot be replayed on another, and a per-account nonce, so it
+ * cannot be replayed on the same one. Amounts travel as decimal strings of units.
+ */
+export const Address = z.string().refine(isAddress, 'must be an address (ath1 + 40 hex)');
+export const Units = z
+  .string()
+  .regex(/^\d{1,40}$/, 'must be a non-negative integer string of units')
+  .transform((s) => BigInt(s));
+export const PositiveUnits = Units.refine((v) => v > 0n, 'must be greater than zero');
+const Id = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an id of letters, digits, _ or -');
+
+export const GpuSpec = z.object({
+  model: z.string().min(1).max(80),
+  memoryMiB: z.number().int().min(0).max(10_000_000),
+  uuid: z.string().max(120).optional(),
+  computeCapability: z.string().max(10).optional(),
+});
+export const ContainerSpec = z.object({
+  gpus: z.array(GpuSpec).max(64),
+  cpu: z.object({ model: z.string().min(1).max(120), cores: z.number().int().min(1).max(4096) }),
+  memoryMiB: z
+    .number()
+    .int()
+    .min(1)
+    .max(1 << 30),
+  os: z.string().max(120).optional(),
+  /** the spec was declared by the operator or simulated, not probed */
+  source: z.enum(['probed', 'declared', 'simulated']),
+});
+export type ContainerSpec = z.infer<typeof ContainerSpec>;
+
+export const Location = z.object({
+  city: z.string().min(1).max(80),
+  country: z.string().min(2).max(2),
+  region: z.string().regex(/^[a-z]{2,12}(-[a-z]{2,12})?$/),
+  lat: z.number().min(-90).max(90),
+  lon: z.number().min(-180).max(180),
+});
+export type Location = z.infer<typeof Location>;
+
+export const Workload = z.object({
+  command: z.array(z.string().max(100_000)).min(1).max(1000),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(100_000)).optional(),
+});
+export type Workload = z.infer<typeof Workload>;
+
+export const Payloads = {
+  transfer: z.object({ to: Address, amount: PositiveUnits }).strict(),
+  'container.register': z
+    .object({
+      name: z.string().min(1).max(64),
+      spec: ContainerSpec,
+      pricePerHour: PositiveUnits,
+      location: Location,
+    })
+    .strict(),
+  'container.stake': z.object({ amount: PositiveUnits }).strict(),
+  'lease.open': z
+    .object({
+      container: Address,
+      gpus: z.number().int().min(0).max(64),
+      maxDurationSec: z.number().int().min(1),
+      maxPricePerHour: PositiveUnits,
+      workload: Workload,
+    })
+    .strict(),
+  'lease.settle': z.object({ lease: Id }).strict(),
+  'lease.close': z
+    .object({
+      lease: Id,
+      exitCode: z.number().int().min(-1).max(255).nullable().optional(),
+      reason: z.string().max(200).optional(),
+    })
+    .strict(),
+  'checker.report': z
+    .object({ container: Address, online: z.boolean(), observedAt: z.number().int().min(0) })
+    .strict(),
+} as const;
+
+export type TxType = keyof typeof Payloads;
+export const TX_TYPES = Object.keys(Payloads) as TxType[];
+export type Payload<T extends TxType> = z.output<(typeof Payloads)[T]>;
+
+/** Wire form: what clients sign and send. `payload` holds strings where the ledger holds bigints. */
+export const SignedTxSchema = z
+  .object({
+    chainId: z.string().min(1).max(64),
+    type: z.enum(TX_TYPES as [TxType, ...TxType[]]),
+    from: Address,
+    pubkey: z.string().regex(/^[0-9a-f]{64}$/, 'must be a 32-byte hex public key'),
+    nonce: z.number().int().min(0),
+    payload: z.record(z.string(), z.unknown()),
+    sig: z.string().regex(/^[0-9a-f]{128}$/, 'must be a 64-byte hex signature'),
+  })
+  .strict();
+export type SignedTx = z.infer<typeof SignedTxSchema>;
+export type UnsignedTx = Omit<SignedTx, 'sig'>;
+
+export function signingBytes(tx: UnsignedTx): string {
+  const { chainId, type, from, pubkey, nonce, payload } = tx;
+  return `aethir-tx:${canonicalize({ chainId, type, from, pubkey, nonce, payload })}`;
+}
+
+export function txId(tx: SignedTx): string {
+  return sha256Hex(canonicalize(tx));
+}
+
+/** Payload values given as bigint are converted to the wire's decimal strings. */
+export function signTx(
+  key: KeyPair,
+  chainId: string,
+  type: TxType,
+  nonce: number,
+  payload: Record<string, unknown>,
+): SignedTx {
+  const wirePayload = JSON.parse(
+    JSON.stringify(payload, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
+  );
+  const unsigned: UnsignedTx = {
+    chainId,
+    type,
+    from: key.address,
+    pubkey: key.publicKey,
+    nonce,
+    payload: wirePayload,
+  };
+  return { ...unsigned, sig: signMessage(key.secretKey, signingBytes(unsigned)) };
+}
+
+export interface DecodedTx<T extends TxType = TxType> {
+  id: string;
+  tx: SignedTx;
+  type: T;
+  payload: Payload<T>;
+}
+
+/** Checks shape, chain, key-address binding and signature; statelessly. */
+export function decodeTx(input: unknown, chainId: string): DecodedTx {
+  const shape = SignedTxSchema.safeParse(input);
+  if (!shape.success) {
+    const i = shape.error.issues[0]!;
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `malformed transaction: ${i.path.join('.') || '(root)'}: ${i.message}`,
+    );
+  }
+  const tx = shape.data;
+  if (tx.chainId !== chainId)
+    throw new AethirError('WRONG_CHAIN', `transaction is for chain "${tx.chainId}", this is "${chainId}"`);
+  if (addressOf(tx.pubkey) !== tx.from)
+    throw new AethirError('BAD_SIGNATURE', 'public key does not belong to the sending address');
+  if (!verifySignature(tx.pubkey, signingBytes(tx), tx.sig))
+    throw new AethirError('BAD_SIGNATURE', 'signature does not verify');
+  const p = Payloads[tx.type].safeParse(tx.payload);
+  if (!p.success) {
+    const i = p.error.issues[0]!;
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `invalid ${tx.type} payload: ${i.path.join('.') || '(root)'}: ${i.message}`,
+    );
+  }
+  return { id: txId(tx), tx, type: tx.type, payload: p.data as Payload<TxType> };
+}

@@ -1,0 +1,338 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import {
+  ath,
+  findCity,
+  isAethirError,
+  parseAth,
+  systemClock,
+  SeededRng,
+  type Clock,
+  type Config,
+  type KeyPair,
+} from '../core/index.js';
+import {
+  parseGenesis,
+  requiredStake,
+  type ContainerSpec,
+  type Lease,
+  type Location,
+  type Payload,
+} from '../ledger/index.js';
+import { SqliteChainStore } from '../store/index.js';
+import { MemoryBus } from '../bus/index.js';
+import { Indexer } from '../indexer/index.js';
+import { LivenessChecker } from '../checker/index.js';
+import {
+  ContainerAgent,
+  HostProcessRuntime,
+  probeHardware,
+  subjects,
+  type HeartbeatMsg,
+  type ProbeResult,
+} from '../container/index.js';
+import { TxSender } from '../sdk/index.js';
+import { Chain, type BlockEvent } from './chain.js';
+import { InProcessNetwork } from './in-process-network.js';
+import { Keystore } from './keystore.js';
+import { LogHub } from './log-hub.js';
+import { demoContainers } from './demo.js';
+
+/** Liveness is re-confirmed on the log once per Proof-of-Capacity epoch (15 min) when unchanged. */
+const RECONFIRM_MS = 15 * 60_000;
+
+export interface CheckerReportView {
+  checker: string;
+  container: string;
+  online: boolean;
+  observedAt: number;
+  height: number;
+}
+
+export interface DevnetOptions {
+  config: Config;
+  clock?: Clock;
+  /** write progress lines (to stderr in the CLI) */
+  log?: (line: string) => void;
+  /** tests inject a probe result instead of reading this machine */
+  probe?: () => Promise<ProbeResult>;
+}
+
+/**
+ * A whole network in one process: the chain (SQLite), an indexer, three checkers, this
+ * machine as a container, optional simulated demo containers, and the bus between them.
+ * The API server is attached by the caller (node/index composes it).
+ */
+export class Devnet {
+  readonly bus = new MemoryBus();
+  readonly chain: Chain;
+  readonly network: InProcessNetwork;
+  readonly indexer: Indexer;
+  readonly logs: LogHub;
+  readonly checkers: Array<{ checker: LivenessChecker; sender: TxSender }> = [];
+  readonly agents: ContainerAgent[] = [];
+  readonly developer: KeyPair;
+  readonly recentReports: CheckerReportView[] = [];
+  private readonly faucet: TxSender;
+  private readonly clock: Clock;
+  private checkTimer: NodeJS.Timeout | null = null;
+  private unsubs: Array<() => void> = [];
+  private readonly runtime: HostProcessRuntime;
+  private readonly blockListeners = new Set<(e: BlockEvent) => void>();
+
+  private constructor(
+    readonly config: Config,
+    private readonly opts: DevnetOptions,
+  ) {
+    this.clock = opts.clock ?? systemClock;
+    const nodeKeys = new Keystore(join(config.dataDir, 'keys'));
+    const userKeys = new Keystore(join(config.home, 'keys'));
+    this.developer = userKeys.loadOrCreate('developer');
+    const faucetKey = nodeKeys.loadOrCreate('faucet');
+    const checkerKeys = [1, 2, 3].map((i) => nodeKeys.loadOrCreate(`checker-${i}`));
+    const store = new SqliteChainStore(join(config.dataDir, 'ledger.sqlite'));
+    this.chain = Chain.open(store, this.clock, () =>
+      parseGenesis({
+        chainId: config.chainId,
+        time: this.clock.now(),
+        allocations: [
+          { address: this.developer.address, amount: ath(1_000_000).toString(), label: 'developer' },
+          { address: faucetKey.address, amount: ath(100_000_000).toString(), label: 'devnet faucet' },
+        ],
+        checkers: checkerKeys.map((k) => k.address),
+      }),
+    );
+    this.network = new InProcessNetwork(this.chain);
+    this.faucet = new TxSender(faucetKey, this.network);
+    this.indexer = new Indexer({
+      clock: this.clock,
+      rng: new SeededRng(`${config.chainId}:${this.chain.head.hash}`),
+      params: () => this.chain.ledger.params,
+      reservationTtlMs: config.reservationTtlMs,
+      offlineAfterMs: config.offlineAfterMs,
+    });
+    for (const c of this.chain.ledger.containers()) this.indexer.upsert(c);
+    this.logs = new LogHub(this.bus);
+    const genesisCheckers = this.chain.genesis.checkers;
+    for (const k of checkerKeys.filter((k) => genesisCheckers.includes(k.address))) {
+      this.checkers.push({
+        checker: new LivenessChecker({
+          address: k.address,
+          clock: this.clock,
+          offlineAfterMs: config.offlineAfterMs,
+          reconfirmMs: RECONFIRM_MS,
+        }),
+        sender: new TxSender(k, this.network),
+      });
+    }
+    this.runtime = new HostProcessRuntime({
+      baseDir: join(config.dataDir, 'workloads'),
+      now: () => this.clock.now(),
+    });
+    this.unsubs.push(
+      this.chain.onBlock((e) => this.handleBlock(e)),
+      this.bus.subscribe(subjects.allHeartbeats, (m) => {
+        const hb = m as HeartbeatMsg;
+        this.indexer.heartbeat(hb.container, hb.at);
+        for (const { checker } of this.checkers) checker.heartbeat(hb.container, hb.at);
+      }),
+    );
+  }
+
+  static async start(opts: DevnetOptions): Promise<Devnet> {
+    const d = new Devnet(opts.config, opts);
+    await d.startRoles();
+    return d;
+  }
+
+  onBlock(listener: (e: BlockEvent) => void): () => void {
+    this.blockListeners.add(listener);
+    return () => this.blockListeners.delete(listener);
+  }
+
+  private onBlockEvent(e: BlockEvent): void {
+    for (const l of this.blockListeners) l(e);
+  }
+
+  /** Fans ledger changes out to the roles: the index follows the ledger incrementally. */
+  private handleBlock(e: BlockEvent): void {
+    const ledger = this.chain.ledger;
+    for (const a of e.applied) {
+      const p = a.tx.payload as Record<string, unknown>;
+      switch (a.tx.type) {
+        case 'container.register':
+        case 'container.stake':
+          this.indexer.upsert(ledger.container(a.tx.tx.from)!);
+          break;
+        case 'checker.report': {
+          const r = p as Payload<'checker.report'>;
+          this.indexer.upsert(ledger.container(r.container)!);
+          this.recentReports.unshift({
+            checker: a.tx.tx.from,
+            container: r.container,
+            online: r.online,
+            observedAt: r.observedAt,
+            height: e.block.height,
+          });
+          this.recentReports.length = Math.min(this.recentReports.length, 200);
+          break;
+        }
+        case 'lease.open': {
+          const lease = ledger.lease(String(a.result.lease))!;
+          this.indexer.consume(lease.user, lease.container);
+          this.indexer.upsert(ledger.container(lease.container)!);
+          this.bus.publish(subjects.leaseOpened(lease.container), { lease });
+          break;
+        }
+        case 'lease.close': {
+          const lease = ledger.lease(String(a.result.lease))!;
+          this.indexer.upsert(ledger.container(lease.container)!);
+          this.bus.publish(subjects.leaseClosed(lease.container), { lease: lease.id });
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    this.onBlockEvent(e);
+  }
+
+  private async startRoles(): Promise<void> {
+    const { config } = this;
+    const log = this.opts.log ?? (() => {});
+    // Checkers first, so containers are confirmed online as soon as they heartbeat.
+    this.checkTimer = setInterval(() => void this.runChecks(), config.checkIntervalMs);
+    this.checkTimer.unref();
+
+    const probe = await (this.opts.probe ?? (() => probeHardware()))();
+    for (const w of probe.warnings) log(`probe: ${w}`);
+    const city = findCity(config.containerLocation);
+    const local: ContainerSpec = {
+      source: 'probed',
+      gpus: probe.spec.gpus.map((g) => ({
+        model: g.name,
+        memoryMiB: g.memoryMiB,
+        uuid: g.uuid,
+        ...(g.computeCapability ? { computeCapability: g.computeCapability } : {}),
+      })),
+      cpu: { model: probe.spec.cpu.model.slice(0, 120), cores: probe.spec.cpu.cores },
+      memoryMiB: probe.spec.memoryMiB,
+      os: `${probe.spec.os.platform} ${probe.spec.os.release}`.slice(0, 120),
+    };
+    const nodeKeys = new Keystore(join(config.dataDir, 'keys'));
+    const hosts: Array<{
+      key: KeyPair;
+      name: string;
+      spec: ContainerSpec;
+      location: Location;
+      price: bigint;
+    }> = [
+      {
+        key: nodeKeys.loadOrCreate('container-local'),
+        name:
+          hostname()
+            .replace(/[^A-Za-z0-9_.-]/g, '-')
+            .slice(0, 64) || 'local',
+        spec: local,
+        location: {
+          city: city.city,
+          country: city.country,
+          region: city.region,
+          lat: city.lat,
+          lon: city.lon,
+        },
+        price: parseAth(config.containerPriceAth),
+      },
+      ...demoContainers(config.demoContainers).map((d) => ({
+        key: nodeKeys.loadOrCreate(d.seedName),
+        name: d.name,
+        spec: d.spec,
+        location: {
+          city: d.city.city,
+          country: d.city.country,
+          region: d.city.region,
+          lat: d.city.lat,
+          lon: d.city.lon,
+        },
+        price: d.pricePerHour,
+      })),
+    ];
+    for (const h of hosts) {
+      const need = requiredStake(this.chain.ledger.params, h.spec.gpus.length) + ath(10);
+      const have =
+        this.chain.ledger.account(h.key.address).balance +
+        (this.chain.ledger.container(h.key.address)?.stake ?? 0n);
+      if (have < need) await this.faucet.send('transfer', { to: h.key.address, amount: need - have });
+      const agent = new ContainerAgent(
+        { network: this.network, bus: this.bus, runtime: this.runtime, clock: this.clock, log },
+        {
+          key: h.key,
+          name: h.name,
+          spec: h.spec,
+          location: h.location,
+          pricePerHour: h.price,
+          heartbeatIntervalMs: config.heartbeatIntervalMs,
+          stakeAuto: true,
+        },
+      );
+      await agent.start();
+      this.agents.push(agent);
+    }
+    await this.runChecks();
+  }
+
+  private checking = false;
+  /** One round of liveness checks by every checker; each signs and submits its reports. */
+  async runChecks(): Promise<void> {
+    if (this.checking) return;
+    this.checking = true;
+    try {
+      const containers = this.chain.ledger.containers();
+      for (const { checker, sender } of this.checkers) {
+        for (const r of checker.tick(containers)) {
+          try {
+            await sender.send('checker.report', {
+              container: r.container,
+              online: r.online,
+              observedAt: r.observedAt,
+            });
+          } catch (e) {
+            if (!isAethirError(e)) throw e;
+            this.opts.log?.(`checker report rejected: ${e.message}`);
+          }
+        }
+      }
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  /** Resolves when the local container (and demo containers) are online. */
+  async waitOnline(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const ids = this.agents.map((a) => a.id);
+      if (ids.every((id) => this.chain.ledger.container(id)?.status === 'online')) return;
+      if (Date.now() > deadline) throw new Error('containers did not come online in time');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  localContainerId(): string {
+    return this.agents[0]!.id;
+  }
+
+  openLeases(): Lease[] {
+    return this.chain.ledger.leases().filter((l) => l.status === 'open');
+  }
+
+  async stop(): Promise<void> {
+    if (this.checkTimer) clearInterval(this.checkTimer);
+    this.checkTimer = null;
+    await Promise.allSettled(this.agents.map((a) => a.stop()));
+    for (const u of this.unsubs) u();
+    this.unsubs = [];
+    this.logs.close();
+    this.chain.close();
+  }
+}

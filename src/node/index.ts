@@ -1,0 +1,53 @@
+import type { FastifyInstance } from 'fastify';
+import { AethirError, type Config } from '../core/index.js';
+import { createApiServer } from '../api/server.js';
+import { Devnet } from './devnet.js';
+
+export { Devnet } from './devnet.js';
+export { Chain } from './chain.js';
+export { Keystore } from './keystore.js';
+export { InProcessNetwork } from './in-process-network.js';
+
+export interface RunningNode {
+  devnet: Devnet;
+  api: FastifyInstance;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts the devnet and its API server; `stop()` shuts both down cleanly. */
+export async function startDevnetNode(opts: {
+  config: Config;
+  log?: (s: string) => void;
+}): Promise<RunningNode> {
+  const devnet = await Devnet.start({ config: opts.config, log: opts.log });
+  const api = await createApiServer(devnet, { logLevel: opts.config.logLevel });
+  try {
+    await api.listen({ port: opts.config.port, host: opts.config.host });
+  } catch (e) {
+    await devnet.stop();
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new AethirError(
+      'UNAVAILABLE',
+      code === 'EADDRINUSE'
+        ? `port ${opts.config.port} is in use: is a devnet already running? Choose another with --port`
+        : `cannot listen on ${opts.config.host}:${opts.config.port}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  const addr = api.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.config.port;
+  const host = opts.config.host === '0.0.0.0' ? '127.0.0.1' : opts.config.host;
+  await devnet.waitOnline();
+  let stopped: Promise<void> | null = null;
+  return {
+    devnet,
+    api,
+    url: `http://${host}:${port}`,
+    stop: () =>
+      (stopped ??= (async () => {
+        await api.close();
+        await devnet.stop();
+      })()),
+  };
+}

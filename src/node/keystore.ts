@@ -1,0 +1,74 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AethirError, generateKeyPair, keyPairFromSecret, type KeyPair } from '../core/index.js';
+
+/**
+ * Keys on disk: one JSON file per key, readable by its owner only. A key file holds the
+ * secret seed; losing it loses the account, sharing it gives the account away.
+ */
+export class Keystore {
+  constructor(readonly dir: string) {}
+
+  path(name: string): string {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
+      throw new AethirError('INVALID_ARGUMENT', `key name "${name}" may use letters, digits, . _ - only`);
+    return join(this.dir, `${name}.json`);
+  }
+
+  has(name: string): boolean {
+    return existsSync(this.path(name));
+  }
+
+  load(name: string): KeyPair {
+    const p = this.path(name);
+    if (!existsSync(p))
+      throw new AethirError(
+        'NOT_FOUND',
+        `no key "${name}" in ${this.dir}; create one with "aethir keys new ${name}"`,
+      );
+    let raw: { secretKey?: unknown };
+    try {
+      raw = JSON.parse(readFileSync(p, 'utf8'));
+    } catch (e) {
+      throw new AethirError('INVALID_ARGUMENT', `key file ${p} is not valid JSON`, { cause: e });
+    }
+    if (typeof raw.secretKey !== 'string')
+      throw new AethirError('INVALID_ARGUMENT', `key file ${p} has no secretKey`);
+    return keyPairFromSecret(raw.secretKey);
+  }
+
+  create(name: string, key: KeyPair = generateKeyPair()): KeyPair {
+    const p = this.path(name);
+    if (existsSync(p)) throw new AethirError('CONFLICT', `key "${name}" already exists in ${this.dir}`);
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    writeFileSync(
+      p,
+      JSON.stringify(
+        { name, address: key.address, publicKey: key.publicKey, secretKey: key.secretKey },
+        null,
+        2,
+      ) + '\n',
+      {
+        mode: 0o600,
+        flag: 'wx',
+      },
+    );
+    chmodSync(p, 0o600);
+    return key;
+  }
+
+  loadOrCreate(name: string): KeyPair {
+    return this.has(name) ? this.load(name) : this.create(name);
+  }
+
+  list(): Array<{ name: string; address: string }> {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => {
+        const name = f.slice(0, -5);
+        return { name, address: this.load(name).address };
+      });
+  }
+}

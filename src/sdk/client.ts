@@ -1,0 +1,224 @@
+import { AethirError, ErrorCodes, decodeCanonical, type ErrorCode } from '../core/index.js';
+import type { Account, Container, Lease, Params, SignedTx } from '../ledger/index.js';
+import type { NetworkClient, SubmitResult } from './network.js';
+
+export interface ContainerView extends Omit<Container, 'pricePerHour' | 'stake' | 'earned'> {
+  pricePerHour: string;
+  stake: string;
+  earned: string;
+  simulated: boolean;
+  gpusFree: number;
+  requiredStake: string;
+  staked: boolean;
+}
+
+export interface LeaseView extends Omit<
+  Lease,
+  'pricePerHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'
+> {
+  pricePerHour: string;
+  escrow: string;
+  charged: string;
+  hostShare: string;
+  protocolShare: string;
+  durationMs: number;
+}
+
+export interface StatusView {
+  chainId: string;
+  height: number;
+  root: string;
+  blockHash: string;
+  time: number;
+  containers: { total: number; online: number };
+  leases: { open: number; total: number };
+  checkers: string[];
+  treasury: string;
+  params: Record<string, unknown>;
+}
+
+export interface MatchView {
+  container: ContainerView;
+  reservation: { id: string; container: string; user: string; gpus: number; expiresAt: number };
+  candidates: number;
+}
+
+export type LogEvent =
+  | { lease: string; type: 'stdout' | 'stderr'; data: string; at: number }
+  | {
+      lease: string;
+      type: 'exit';
+      exitCode: number | null;
+      signal: string | null;
+      reason: string;
+      at: number;
+      message?: string;
+    };
+
+/** Typed client for the node's HTTP API. Errors come back as AethirError with the server's code. */
+export class ApiClient implements NetworkClient {
+  readonly base: string;
+  constructor(
+    base: string,
+    private readonly timeoutMs = 15_000,
+  ) {
+    this.base = base.replace(/\/+$/, '');
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (e) {
+      const timeout = (e as Error).name === 'TimeoutError';
+      throw new AethirError(
+        timeout ? 'TIMEOUT' : 'UNAVAILABLE',
+        timeout
+          ? `the node at ${this.base} did not answer within ${this.timeoutMs} ms`
+          : `cannot reach the node at ${this.base} (is "aethir devnet" running? set --api or AETHIR_API)`,
+        { cause: e },
+      );
+    }
+    const text = await res.text();
+    let json: any;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new AethirError(
+        'UNAVAILABLE',
+        `the node at ${this.base} answered ${res.status} with something that is not JSON`,
+      );
+    }
+    if (!res.ok) {
+      const err = json?.error ?? {};
+      const code: ErrorCode = err.code in ErrorCodes ? err.code : 'INTERNAL';
+      throw new AethirError(code, err.message ?? `HTTP ${res.status}`, { details: err.details });
+    }
+    return json as T;
+  }
+
+  status(): Promise<StatusView> {
+    return this.request('GET', '/v1/status');
+  }
+  async chainId(): Promise<string> {
+    return (await this.status()).chainId;
+  }
+  async params(): Promise<Params> {
+    const p = (await this.status()).params as Record<string, unknown>;
+    return {
+      ...p,
+      stakeBase: BigInt(p.stakeBase as string),
+      stakePerGpu: BigInt(p.stakePerGpu as string),
+    } as Params;
+  }
+  async account(address: string): Promise<Account & { address: string }> {
+    const a = await this.request<{ address: string; balance: string; nonce: number }>(
+      'GET',
+      `/v1/accounts/${address}`,
+    );
+    return { address: a.address, balance: BigInt(a.balance), nonce: a.nonce };
+  }
+  async container(id: string): Promise<Container | undefined> {
+    const v = await this.containerView(id);
+    if (!v) return undefined;
+    return { ...v, pricePerHour: BigInt(v.pricePerHour), stake: BigInt(v.stake), earned: BigInt(v.earned) };
+  }
+  async containerView(id: string): Promise<ContainerView | undefined> {
+    try {
+      return await this.request<ContainerView>('GET', `/v1/containers/${id}`);
+    } catch (e) {
+      if (e instanceof AethirError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+  async containers(status?: string): Promise<ContainerView[]> {
+    return (
+      await this.request<{ containers: ContainerView[] }>(
+        'GET',
+        `/v1/containers?limit=1000${status ? `&status=${status}` : ''}`,
+      )
+    ).containers;
+  }
+  async lease(id: string): Promise<Lease | undefined> {
+    const v = await this.leaseView(id);
+    if (!v) return undefined;
+    return decodeCanonical<Lease>(
+      JSON.stringify({
+        ...v,
+        pricePerHour: `#${v.pricePerHour}`,
+        escrow: `#${v.escrow}`,
+        charged: `#${v.charged}`,
+        hostShare: `#${v.hostShare}`,
+        protocolShare: `#${v.protocolShare}`,
+      }),
+    );
+  }
+  async leaseView(id: string): Promise<LeaseView | undefined> {
+    try {
+      return await this.request<LeaseView>('GET', `/v1/leases/${id}`);
+    } catch (e) {
+      if (e instanceof AethirError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+  async leases(
+    filter: { user?: string; container?: string; status?: string; limit?: number } = {},
+  ): Promise<LeaseView[]> {
+    const q = new URLSearchParams({ limit: String(filter.limit ?? 100) });
+    for (const k of ['user', 'container', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
+    return (await this.request<{ leases: LeaseView[] }>('GET', `/v1/leases?${q}`)).leases;
+  }
+  async openLeasesOf(container: string): Promise<string[]> {
+    return (await this.leases({ container, status: 'open', limit: 1000 })).map((l) => l.id);
+  }
+  submit(tx: SignedTx): Promise<SubmitResult> {
+    return this.request('POST', '/v1/transactions', tx);
+  }
+  match(req: {
+    user: string;
+    gpus: number;
+    gpuModel?: string;
+    region?: string;
+    maxPricePerHour?: string;
+    strategy?: string;
+  }): Promise<MatchView> {
+    return this.request('POST', '/v1/match', req);
+  }
+
+  /** The workload's output, from its first byte, until it exits (or the stream ends). */
+  async *logs(leaseId: string, signal?: AbortSignal): AsyncGenerator<LogEvent> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}/v1/leases/${leaseId}/logs`, { signal });
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw new AethirError('UNAVAILABLE', `cannot reach the node at ${this.base}`, { cause: e });
+    }
+    if (!res.ok || !res.body)
+      throw new AethirError(
+        res.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE',
+        `log stream answered HTTP ${res.status}`,
+      );
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          if (line.trim()) yield JSON.parse(line) as LogEvent;
+        }
+      }
+    } catch (e) {
+      if (signal?.aborted) return;
+      throw new AethirError('UNAVAILABLE', 'the log stream broke off', { cause: e });
+    }
+  }
+}

@@ -1,0 +1,3 @@
+export * from './network.js';
+export * from './tx-sender.js';
+export * from './client.js';

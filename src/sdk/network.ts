@@ -1,0 +1,24 @@
+import type { Account, Container, Lease, Params, SignedTx, TxResult } from '../ledger/index.js';
+
+export interface SubmitResult {
+  id: string;
+  height: number;
+  root: string;
+  result: TxResult;
+}
+
+/**
+ * What a participant (container agent, checker, CLI) needs from the network. Implemented
+ * in-process over the chain (devnet) and over HTTP by the API client, so a role runs the
+ * same code whether it sits beside the ledger or on another machine.
+ */
+export interface NetworkClient {
+  chainId(): Promise<string>;
+  params(): Promise<Params>;
+  account(address: string): Promise<Account>;
+  container(id: string): Promise<Container | undefined>;
+  lease(id: string): Promise<Lease | undefined>;
+  /** ids of the leases open on a container */
+  openLeasesOf(container: string): Promise<string[]>;
+  submit(tx: SignedTx): Promise<SubmitResult>;
+}

@@ -1,0 +1,2 @@
+export * from './ports.js';
+export { SqliteChainStore } from './sqlite/sqlite-chain-store.js';
