@@ -194,8 +194,9 @@ export class ContainerAgent {
     this.timer = null;
     for (const u of this.unsubs) u();
     this.unsubs = [];
-    // Stopping kills the workloads; their leases are closed with the delivered time only.
-    await this.components.runtime.stopAll();
+    // Stopping kills this agent's workloads (the runtime may be shared with other agents);
+    // their leases are closed with the delivered time only.
+    await Promise.allSettled([...this.running.values()].map((r) => r.w.kill('container stopping')));
     await Promise.allSettled(this.handlers);
     this.started = false;
   }

@@ -330,6 +330,7 @@ export class Devnet {
     if (this.checkTimer) clearInterval(this.checkTimer);
     this.checkTimer = null;
     await Promise.allSettled(this.agents.map((a) => a.stop()));
+    await this.runtime.stopAll();
     for (const u of this.unsubs) u();
     this.unsubs = [];
     this.logs.close();

@@ -130,8 +130,9 @@ export function rentCommand(): Command {
         };
         if (opts.json) printJson(summary);
         else {
+          const charged = BigInt(lease.charged);
           const pct = (part: string) =>
-            BigInt(lease.charged) > 0n ? Number((BigInt(part) * 10000n) / BigInt(lease.charged)) / 100 : 0;
+            charged > 0n ? Number((BigInt(part) * 10000n + charged / 2n) / charged) / 100 : 0;
           process.stderr.write(
             [
               '',

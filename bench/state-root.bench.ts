@@ -1,0 +1,120 @@
+import { ath, canonicalize, leafHash, merkleRoot, SeededRng } from '../src/core/index.js';
+import { DEFAULT_PARAMS, K, LedgerState, type Account } from '../src/ledger/index.js';
+import { syntheticAddress, syntheticContainer, syntheticLease } from './fixtures.js';
+import { interleaved, msPerOp, row, sink, type BenchOptions, type Row } from './harness.js';
+
+/**
+ * The state root after a block that changed one entry: LedgerState (leaf hashes cached,
+ * only changed leaves rehashed) against a baseline that canonicalizes and hashes every leaf
+ * again, then builds the tree. Both sides include writing the changed entry.
+ */
+
+const T0 = 1_700_000_000_000;
+
+/** A state of about n entries: 75% accounts, 10% containers, 15% closed leases. */
+function buildEntries(n: number): { entries: Array<[string, unknown]>; accounts: string[] } {
+  const rng = new SeededRng(`state-root:${n}`);
+  const entries: Array<[string, unknown]> = [];
+  const accounts: string[] = [];
+  const nContainers = Math.floor(n * 0.1);
+  const nLeases = Math.floor(n * 0.15);
+  const nAccounts = n - nContainers - nLeases;
+  for (let i = 0; i < nAccounts; i++) {
+    const key = K.account(syntheticAddress('acct', i));
+    accounts.push(key);
+    entries.push([key, { balance: ath(rng.int(0, 1_000_000)), nonce: rng.int(0, 500) } satisfies Account]);
+  }
+  const containerIds: string[] = [];
+  for (let i = 0; i < nContainers; i++) {
+    const c = syntheticContainer(rng, i, DEFAULT_PARAMS, T0);
+    containerIds.push(c.id);
+    entries.push([K.container(c.id), c]);
+  }
+  for (let i = 0; i < nLeases; i++) {
+    const l = syntheticLease(
+      rng,
+      i,
+      rng.pick(containerIds),
+      accounts[rng.int(0, accounts.length - 1)]!.slice(5),
+      T0 + i * 1000,
+    );
+    entries.push([K.lease(l.id), l]);
+  }
+  return { entries, accounts };
+}
+
+/** The baseline: a plain map, every leaf canonicalized and hashed again for every root. */
+class FullRehashState {
+  private readonly data: Map<string, unknown>;
+  private readonly keys: string[];
+  constructor(entries: Iterable<[string, unknown]>) {
+    this.data = new Map(entries);
+    this.keys = [...this.data.keys()].sort(); // the key set never changes here: sorted once
+  }
+  get<T>(key: string): T {
+    return this.data.get(key) as T;
+  }
+  set(key: string, value: unknown): void {
+    this.data.set(key, value);
+  }
+  root(): string {
+    return merkleRoot(this.keys.map((k) => leafHash(`${k}\u0000${canonicalize(this.data.get(k))}`))).toString(
+      'hex',
+    );
+  }
+}
+
+function bump(a: Account): Account {
+  return { balance: a.balance + 1n, nonce: a.nonce + 1 };
+}
+
+export function runStateRoot(opts: BenchOptions): Row[] {
+  const sizes = [1_000, 10_000, 100_000];
+  const rows: Row[] = [];
+  for (const n of sizes) {
+    opts.log(`state root: ${n} entries (setup)`);
+    const { entries, accounts } = buildEntries(n);
+    const incremental = LedgerState.fromEntries(entries);
+    const full = new FullRehashState(entries);
+    // Same state, same root: also fills LedgerState's leaf cache, as a running node has it.
+    const r0 = incremental.root();
+    if (r0 !== full.root()) throw new Error(`state root bench: roots differ at ${n} entries`);
+
+    // One changed account per block, spread over the key space.
+    const pickKey = (i: number) => accounts[(i * 7919) % accounts.length]!;
+    const big = n >= 100_000;
+    opts.log(`state root: ${n} entries`);
+    const res = interleaved(
+      opts.quick ? 1 : big ? 2 : 3,
+      {
+        incremental: (i) => {
+          const key = pickKey(i);
+          incremental.atomically(() => incremental.set(key, bump(incremental.get<Account>(key)!)));
+          sink(incremental.root());
+        },
+        full: (i) => {
+          const key = pickKey(i);
+          full.set(key, bump(full.get<Account>(key)));
+          sink(full.root());
+        },
+      },
+      {
+        warmupMs: opts.quick || big ? 0 : 100,
+        durationMs: opts.quick ? (big ? 0 : 200) : big ? 2_500 : 1_500,
+        minIters: opts.quick ? 1 : 4,
+      },
+    );
+    rows.push(
+      row({
+        suite: 'state-root',
+        name: `LedgerState.root, ${n.toLocaleString('en-US')} entries, 1 changed`,
+        value: msPerOp(res.incremental),
+        unit: 'ms/root',
+        baseline: msPerOp(res.full),
+        baselineName: 'rehash every leaf + merkleRoot',
+        better: 'lower',
+      }),
+    );
+  }
+  return rows;
+}

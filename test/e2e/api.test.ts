@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { ath, keyPairFromSeed, loadConfig } from '../../src/core/index.js';
+import { signTx, type SignedTx } from '../../src/ledger/index.js';
+import { startDevnetNode, type RunningNode } from '../../src/node/index.js';
+import { tempHome } from './helpers.js';
+
+/** The HTTP API against a real devnet: validation, signatures, nonces, amounts, docs, metrics. */
+describe('HTTP API', () => {
+  let node: RunningNode;
+  let url: string;
+  const home = tempHome();
+
+  beforeAll(async () => {
+    const config = loadConfig({
+      env: { AETHIR_HOME: home },
+      flags: { port: 0, dataDir: join(home, 'devnet') },
+    });
+    node = await startDevnetNode({ config });
+    url = node.url;
+  });
+  afterAll(async () => {
+    await node?.stop();
+  });
+
+  const get = async (path: string) => {
+    const r = await fetch(url + path);
+    return { status: r.status, body: (await r.json()) as any };
+  };
+  const post = async (path: string, body: unknown, raw = false) => {
+    const r = await fetch(url + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: raw ? (body as string) : JSON.stringify(body),
+    });
+    return { status: r.status, body: (await r.json()) as any };
+  };
+  const root = async () => (await get('/v1/status')).body.root as string;
+  const dev = () => node.devnet.developer;
+  const nonce = async (address: string) => (await get(`/v1/accounts/${address}`)).body.nonce as number;
+
+  async function expectRejected(tx: unknown, status: number, code: string, raw = false): Promise<void> {
+    const before = await root();
+    const heightBefore = (await get('/v1/status')).body.height;
+    const r = await post('/v1/transactions', tx, raw);
+    expect(r.status).toBe(status);
+    expect(r.body.error.code).toBe(code);
+    expect(typeof r.body.error.message).toBe('string');
+    expect(await root()).toBe(before);
+    expect((await get('/v1/status')).body.height).toBe(heightBefore);
+  }
+
+  it('health, status, openapi and metrics', async () => {
+    expect((await get('/health')).body.ok).toBe(true);
+    const spec = (await get('/openapi.json')).body;
+    expect(spec.openapi).toBe('3.1.0');
+    expect(
+      spec.paths['/v1/transactions'].post.requestBody.content['application/json'].schema.properties,
+    ).toHaveProperty('sig');
+    expect(
+      spec.paths['/v1/match'].post.requestBody.content['application/json'].schema.properties.gpus.maximum,
+    ).toBe(64);
+    const m = await fetch(url + '/metrics');
+    const text = await m.text();
+    expect(m.headers.get('content-type')).toMatch(/text\/plain/);
+    expect(text).toMatch(/^aethir_ledger_height \d+$/m);
+    expect(text).toMatch(/^aethir_containers\{status="online"\} 1$/m);
+  });
+
+  it('accepts a signed transfer and returns its block and root', async () => {
+    const to = keyPairFromSeed('api-recipient').address;
+    const tx = signTx(dev(), 'aethir-devnet', 'transfer', await nonce(dev().address), { to, amount: ath(5) });
+    const r = await post('/v1/transactions', tx);
+    expect(r.status).toBe(201);
+    expect(r.body.root).toBe(await root());
+    expect((await get(`/v1/accounts/${to}`)).body.balance).toBe(ath(5).toString());
+    const t = await get(`/v1/transactions/${r.body.id}`);
+    expect(t.body.height).toBe(r.body.height);
+  });
+
+  it('rejects a malformed body with INVALID_ARGUMENT / INVALID_TRANSACTION and changes nothing', async () => {
+    await expectRejected('{not json', 400, 'INVALID_ARGUMENT', true);
+    await expectRejected({ hello: 'world' }, 400, 'INVALID_ARGUMENT');
+    const tx = signTx(dev(), 'aethir-devnet', 'transfer', await nonce(dev().address), {
+      to: 'ath1nope',
+      amount: '1',
+    });
+    await expectRejected(tx, 400, 'INVALID_TRANSACTION');
+  });
+
+  it('rejects a bad signature, a foreign key and another chain', async () => {
+    const n = await nonce(dev().address);
+    const to = keyPairFromSeed('x').address;
+    const tx = signTx(dev(), 'aethir-devnet', 'transfer', n, { to, amount: '1' });
+    const tampered: SignedTx = { ...tx, payload: { ...tx.payload, amount: '1000' } };
+    await expectRejected(tampered, 401, 'BAD_SIGNATURE');
+    const other = keyPairFromSeed('other');
+    await expectRejected(
+      { ...signTx(other, 'aethir-devnet', 'transfer', 0, { to, amount: '1' }), from: dev().address },
+      401,
+      'BAD_SIGNATURE',
+    );
+    await expectRejected(
+      signTx(dev(), 'another-chain', 'transfer', n, { to, amount: '1' }),
+      400,
+      'WRONG_CHAIN',
+    );
+  });
+
+  it('rejects a replayed nonce', async () => {
+    const to = keyPairFromSeed('replay').address;
+    const tx = signTx(dev(), 'aethir-devnet', 'transfer', await nonce(dev().address), { to, amount: '7' });
+    expect((await post('/v1/transactions', tx)).status).toBe(201);
+    await expectRejected(tx, 409, 'NONCE_MISMATCH');
+    expect((await get(`/v1/accounts/${to}`)).body.balance).toBe('7');
+  });
+
+  it('rejects negative, zero, fractional and over-balance amounts', async () => {
+    const n = await nonce(dev().address);
+    const to = keyPairFromSeed('amounts').address;
+    for (const amount of ['-5', '0', '1.5', '1e3', 5 as unknown as string])
+      await expectRejected(
+        signTx(dev(), 'aethir-devnet', 'transfer', n, { to, amount }),
+        400,
+        'INVALID_TRANSACTION',
+      );
+    await expectRejected(
+      signTx(dev(), 'aethir-devnet', 'transfer', n, { to, amount: ath(10_000_000_000) }),
+      402,
+      'INSUFFICIENT_FUNDS',
+    );
+    const poor = keyPairFromSeed('poor');
+    await expectRejected(
+      signTx(poor, 'aethir-devnet', 'transfer', 0, { to, amount: '1' }),
+      402,
+      'INSUFFICIENT_FUNDS',
+    );
+  });
+
+  it('validates queries and paths', async () => {
+    expect((await get('/v1/accounts/not-an-address')).status).toBe(400);
+    expect((await get('/v1/leases?limit=0')).body.error.code).toBe('INVALID_ARGUMENT');
+    expect((await get('/v1/leases/Lnope')).status).toBe(404);
+    expect((await post('/v1/match', { user: dev().address, gpus: -1 })).body.error.code).toBe(
+      'INVALID_ARGUMENT',
+    );
+    expect((await post('/v1/match', { user: dev().address, gpus: 1 })).body.error.code).toBe('NO_MATCH');
+    expect((await get('/v1/nothing-here')).body.error.code).toBe('NOT_FOUND');
+  });
+
+  it('streams a lease log from the first byte, even when the client connects late', async () => {
+    const m = await post('/v1/match', { user: dev().address, gpus: 0 });
+    expect(m.status).toBe(200);
+    const tx = signTx(dev(), 'aethir-devnet', 'lease.open', await nonce(dev().address), {
+      container: m.body.container.id,
+      gpus: 0,
+      maxDurationSec: 60,
+      maxPricePerHour: m.body.container.pricePerHour,
+      workload: {
+        command: ['node', '-e', 'console.log("first"); setTimeout(() => console.log("last"), 300)'],
+      },
+    });
+    const opened = await post('/v1/transactions', tx);
+    expect(opened.status).toBe(201);
+    const lease = opened.body.result.lease;
+    await new Promise((r) => setTimeout(r, 100));
+    const res = await fetch(`${url}/v1/leases/${lease}/logs`);
+    const lines = (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(
+      lines
+        .filter((l) => l.type === 'stdout')
+        .map((l) => l.data)
+        .join(''),
+    ).toBe('first\nlast\n');
+    expect(lines.at(-1)).toMatchObject({ type: 'exit', exitCode: 0 });
+  });
+});

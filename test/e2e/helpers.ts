@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const BIN = join(ROOT, 'bin/aethir.js');
+
+export function tempHome(prefix = 'aethir-e2e-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the real CLI in a child process, exactly as a user would (through bin/aethir.js). */
+export function cli(
+  args: string[],
+  env: Record<string, string>,
+  opts: { timeoutMs?: number; viaNpx?: boolean } = {},
+): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    // viaNpx: literally `npx aethir ...` in the checkout, as the README tells users to.
+    const [cmd, argv] = opts.viaNpx ? ['npx', ['aethir', ...args]] : [process.execPath, [BIN, ...args]];
+    const child = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`aethir ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 60_000);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export interface DevnetProcess {
+  child: ChildProcess;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `aethir devnet` in a child process and resolves with its URL once it says it is running. */
+export function startDevnet(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+): Promise<DevnetProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'devnet', '--port', '0', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+    });
+    let out = '';
+    let err = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const t = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`devnet did not start in time\nstdout: ${out}\nstderr: ${err}`));
+    }, timeoutMs);
+    child.stderr.on('data', (d) => (err += d));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /Dashboard:\s+(http:\/\/[^\s/]+)\//.exec(out);
+      if (m) {
+        clearTimeout(t);
+        resolve({
+          child,
+          url: m[1]!,
+          stdout: () => out,
+          stderr: () => err,
+          stop: async (signal = 'SIGINT') => {
+            if (child.exitCode !== null) return child.exitCode;
+            child.kill(signal);
+            return exited;
+          },
+        });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`devnet exited with ${code} before it was ready\nstdout: ${out}\nstderr: ${err}`));
+    });
+  });
+}
+
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

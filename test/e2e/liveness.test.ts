@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/core/index.js';
+import { startDevnetNode, type RunningNode } from '../../src/node/index.js';
+import { tempHome, waitFor } from './helpers.js';
+
+/** Three checkers confirm liveness from heartbeats; a silent container goes offline and is not matched. */
+describe('checkers and liveness', () => {
+  let node: RunningNode;
+
+  beforeAll(async () => {
+    const home = tempHome();
+    const config = loadConfig({
+      env: { AETHIR_HOME: home },
+      flags: {
+        port: 0,
+        dataDir: join(home, 'devnet'),
+        demoContainers: 2,
+        heartbeatIntervalMs: 200,
+        offlineAfterMs: 1000,
+        checkIntervalMs: 200,
+      },
+    });
+    node = await startDevnetNode({ config });
+  });
+  afterAll(async () => {
+    await node?.stop();
+  });
+
+  it('every container is online by the majority of three signed checker reports', () => {
+    const { devnet } = node;
+    expect(devnet.checkers).toHaveLength(3);
+    for (const c of devnet.chain.ledger.containers()) {
+      expect(c.status).toBe('online');
+      const votes = Object.entries(c.reports);
+      expect(votes.length).toBe(3);
+      expect(
+        votes.every(([checker, v]) => devnet.chain.ledger.chain.checkers.includes(checker) && v.online),
+      ).toBe(true);
+    }
+  });
+
+  it('a container that stops heartbeating is marked offline and no longer matched', async () => {
+    const { devnet } = node;
+    const [, victim, other] = devnet.agents;
+    const user = devnet.developer.address;
+    const matchFor = (gpus: number) => {
+      try {
+        return devnet.indexer.match({ user, gpus, gpuModel: undefined }).container.id;
+      } catch {
+        return null;
+      }
+    };
+    await victim!.stop();
+    const status = await waitFor(
+      async () => devnet.chain.ledger.container(victim!.id)!.status === 'offline' && 'offline',
+      15_000,
+      'the checkers to mark the silent container offline',
+    );
+    expect(status).toBe('offline');
+    // no match ever lands on it again, whatever is asked
+    for (let i = 0; i < 20; i++) expect([matchFor(0), matchFor(1)]).not.toContain(victim!.id);
+    expect(devnet.chain.ledger.container(other!.id)!.status).toBe('online');
+    const r = await fetch(`${node.url}/v1/checkers/reports?limit=50`);
+    const reports = ((await r.json()) as any).reports.filter(
+      (x: any) => x.container === victim!.id && !x.online,
+    );
+    expect(new Set(reports.map((x: any) => x.checker)).size).toBeGreaterThanOrEqual(2);
+  });
+});
