@@ -5,6 +5,8 @@ import { TxSender, type NetworkClient } from '../sdk/index.js';
 import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime.js';
 import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from './subjects.js';
 
+const DEFAULT_SETTLE_MS = 5 * 60_000;
+
 export interface ContainerAgentInit {
   key: KeyPair;
   name: string;
@@ -12,6 +14,8 @@ export interface ContainerAgentInit {
   location: Location;
   pricePerHour: bigint;
   heartbeatIntervalMs: number;
+  /** how often the host collects payment for running leases (the user's escrow is charged as it goes) */
+  settleIntervalMs?: number;
   /** stake what the network requires for this spec when registering */
   stakeAuto: boolean;
 }
@@ -36,6 +40,7 @@ export class ContainerAgent {
   private readonly closing = new Set<string>();
   private readonly handlers = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
+  private settleTimer: NodeJS.Timeout | null = null;
   private unsubs: Array<() => void> = [];
   private started = false;
 
@@ -93,6 +98,11 @@ export class ContainerAgent {
     this.heartbeat();
     this.timer = setInterval(() => this.heartbeat(), this.init.heartbeatIntervalMs);
     this.timer.unref();
+    this.settleTimer = setInterval(
+      () => void this.settleRunning(),
+      this.init.settleIntervalMs ?? DEFAULT_SETTLE_MS,
+    );
+    this.settleTimer.unref();
   }
 
   private track(p: Promise<void>): void {
@@ -185,13 +195,27 @@ export class ContainerAgent {
     if (r) await r.w.kill('lease closed');
   }
 
+  /** Charges every running lease for the time delivered so far (the ledger caps it at the escrow). */
+  async settleRunning(): Promise<void> {
+    for (const leaseId of this.running.keys()) {
+      try {
+        await this.sender.send('lease.settle', { lease: leaseId });
+      } catch (e) {
+        // A lease closed meanwhile is settled by its close; anything else is worth a line.
+        if (!(isAethirError(e) && e.code === 'CONFLICT'))
+          this.components.log?.(`settling lease ${leaseId} failed: ${(e as Error).message}`);
+      }
+    }
+  }
+
   leasesRunning(): string[] {
     return [...this.running.keys()];
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+    if (this.settleTimer) clearInterval(this.settleTimer);
+    this.timer = this.settleTimer = null;
     for (const u of this.unsubs) u();
     this.unsubs = [];
     // Stopping kills this agent's workloads (the runtime may be shared with other agents);

@@ -19,6 +19,7 @@ export const ConfigSchema = z.object({
   offlineAfterMs: z.coerce.number().int().min(300).max(86_400_000),
   checkIntervalMs: z.coerce.number().int().min(100).max(3_600_000),
   reservationTtlMs: z.coerce.number().int().min(100).max(600_000),
+  settleIntervalMs: z.coerce.number().int().min(500).max(86_400_000),
   demoContainers: z.coerce.number().int().min(0).max(500),
   containerPriceAth: z.string().regex(/^\d+(\.\d{1,18})?$/),
   containerLocation: z.string().min(1),
@@ -43,8 +44,10 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): Config {
     offlineAfterMs: 7_000,
     checkIntervalMs: 1_000,
     reservationTtlMs: 15_000,
+    // Hosts collect payment for running leases this often (Aethir pays hosts daily).
+    settleIntervalMs: 60_000,
     demoContainers: 0,
-    containerPriceAth: '0.5',
+    containerPriceAth: '0.1',
     containerLocation: 'Frankfurt, DE',
     logLevel: 'warn',
   };
@@ -61,6 +64,7 @@ const ENV_MAP: Record<string, keyof Config> = {
   AETHIR_HEARTBEAT_MS: 'heartbeatIntervalMs',
   AETHIR_OFFLINE_AFTER_MS: 'offlineAfterMs',
   AETHIR_CHECK_INTERVAL_MS: 'checkIntervalMs',
+  AETHIR_SETTLE_MS: 'settleIntervalMs',
   AETHIR_DEMO_CONTAINERS: 'demoContainers',
   AETHIR_LOG_LEVEL: 'logLevel',
 };

@@ -272,6 +272,7 @@ export class Devnet {
           location: h.location,
           pricePerHour: h.price,
           heartbeatIntervalMs: config.heartbeatIntervalMs,
+          settleIntervalMs: config.settleIntervalMs,
           stakeAuto: true,
         },
       );

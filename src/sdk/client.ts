@@ -1,4 +1,4 @@
-import { AethirError, ErrorCodes, decodeCanonical, type ErrorCode } from '../core/index.js';
+import { AethirError, ErrorCodes, type ErrorCode } from '../core/index.js';
 import type { Account, Container, Lease, Params, SignedTx } from '../ledger/index.js';
 import type { NetworkClient, SubmitResult } from './network.js';
 
@@ -147,16 +147,15 @@ export class ApiClient implements NetworkClient {
   async lease(id: string): Promise<Lease | undefined> {
     const v = await this.leaseView(id);
     if (!v) return undefined;
-    return decodeCanonical<Lease>(
-      JSON.stringify({
-        ...v,
-        pricePerHour: `#${v.pricePerHour}`,
-        escrow: `#${v.escrow}`,
-        charged: `#${v.charged}`,
-        hostShare: `#${v.hostShare}`,
-        protocolShare: `#${v.protocolShare}`,
-      }),
-    );
+    const { durationMs: _d, ...rest } = v;
+    return {
+      ...rest,
+      pricePerHour: BigInt(v.pricePerHour),
+      escrow: BigInt(v.escrow),
+      charged: BigInt(v.charged),
+      hostShare: BigInt(v.hostShare),
+      protocolShare: BigInt(v.protocolShare),
+    };
   }
   async leaseView(id: string): Promise<LeaseView | undefined> {
     try {

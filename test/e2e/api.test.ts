@@ -14,7 +14,8 @@ describe('HTTP API', () => {
   beforeAll(async () => {
     const config = loadConfig({
       env: { AETHIR_HOME: home },
-      flags: { port: 0, dataDir: join(home, 'devnet') },
+      // hosts settle running leases every half second here (the default is a minute)
+      flags: { port: 0, dataDir: join(home, 'devnet'), settleIntervalMs: 500 },
     });
     node = await startDevnetNode({ config });
     url = node.url;
@@ -176,5 +177,47 @@ describe('HTTP API', () => {
         .join(''),
     ).toBe('first\nlast\n');
     expect(lines.at(-1)).toMatchObject({ type: 'exit', exitCode: 0 });
+  });
+
+  it('the host settles a running lease as it goes; the user closes it and is refunded the rest', async () => {
+    const m = await post('/v1/match', { user: dev().address, gpus: 0 });
+    const tx = signTx(dev(), 'aethir-devnet', 'lease.open', await nonce(dev().address), {
+      container: m.body.container.id,
+      gpus: 0,
+      maxDurationSec: 600,
+      maxPricePerHour: m.body.container.pricePerHour,
+      workload: { command: ['sleep', '60'] },
+    });
+    const lease = (await post('/v1/transactions', tx)).body.result.lease;
+    const deadline = Date.now() + 20_000;
+    let l = (await get(`/v1/leases/${lease}`)).body;
+    while (BigInt(l.charged) === 0n && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      l = (await get(`/v1/leases/${lease}`)).body;
+    }
+    expect(l.status).toBe('open');
+    expect(BigInt(l.charged)).toBeGreaterThan(0n);
+    const settles = (await get(`/v1/transactions?type=lease.settle&from=${m.body.container.id}`)).body
+      .transactions;
+    expect(settles.length).toBeGreaterThan(0);
+
+    const balanceBefore = BigInt((await get(`/v1/accounts/${dev().address}`)).body.balance);
+    const close = signTx(dev(), 'aethir-devnet', 'lease.close', await nonce(dev().address), { lease });
+    const r = await post('/v1/transactions', close);
+    expect(r.status).toBe(201);
+    const closed = (await get(`/v1/leases/${lease}`)).body;
+    expect(closed.status).toBe('closed');
+    expect(closed.closedBy).toBe(dev().address);
+    expect(BigInt(r.body.result.refund)).toBe(BigInt(closed.escrow) - BigInt(closed.charged));
+    expect(BigInt((await get(`/v1/accounts/${dev().address}`)).body.balance)).toBe(
+      balanceBefore + BigInt(r.body.result.refund),
+    );
+    // the workload is killed: its log ends with an exit
+    const res = await fetch(`${url}/v1/leases/${lease}/logs`);
+    const lines = (await res.text())
+      .trim()
+      .split('\n')
+      .map((x) => JSON.parse(x));
+    expect(lines.at(-1)).toMatchObject({ type: 'exit', reason: 'killed' });
   });
 });
