@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
 import { AethirError, DEFAULT_API, defaultHome, formatAth, isAethirError } from '../core/index.js';
 import { ApiClient } from '../sdk/index.js';
@@ -59,13 +59,12 @@ export function short(addr: string): string {
   return addr.length > 16 ? `${addr.slice(0, 10)}…${addr.slice(-4)}` : addr;
 }
 
+/** Option parser for whole numbers; a bad value is a usage error (exit 2) naming the option. */
 export function parseIntArg(name: string, min: number, max: number): (v: string) => number {
   return (v: string) => {
-    if (!/^\d+$/.test(v))
-      throw new AethirError('INVALID_ARGUMENT', `${name} must be a whole number, got "${v}"`);
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a whole number.`);
     const n = Number(v);
-    if (n < min || n > max)
-      throw new AethirError('INVALID_ARGUMENT', `${name} must be from ${min} to ${max}, got ${n}`);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be from ${min} to ${max}.`);
     return n;
   };
 }

@@ -33,8 +33,12 @@ export function program(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   const p = program();
-  p.exitOverride();
-  for (const c of p.commands) c.exitOverride();
+  // Usage errors exit 2 at every depth (commander would exit 1 from nested commands).
+  const override = (c: Command): void => {
+    c.exitOverride();
+    c.commands.forEach(override);
+  };
+  override(p);
   try {
     await p.parseAsync(argv);
   } catch (e) {

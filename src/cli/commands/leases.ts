@@ -5,6 +5,7 @@ import {
   client,
   fmtAth,
   jsonOption,
+  parseIntArg,
   printJson,
   short,
   table,
@@ -19,7 +20,7 @@ export function leasesCommand(): Command {
     .option('--mine', 'only leases of your key (--key)')
     .option('--key <name>', 'key for --mine', 'developer')
     .option('--status <s>', 'open or closed')
-    .option('--limit <n>', 'how many', '50')
+    .option('--limit <n>', 'how many', parseIntArg('--limit', 1, 1000), 50)
     .addOption(apiOption())
     .addOption(jsonOption())
     .action(
