@@ -16,12 +16,36 @@ interface Offer {
 }
 
 const OFFERS: Offer[] = [
-  { model: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559, price: 2.4, counts: [1, 2, 4, 8, 8], cpu: 'AMD EPYC 9454' },
+  {
+    model: 'NVIDIA H100 80GB HBM3',
+    memoryMiB: 81559,
+    price: 2.4,
+    counts: [1, 2, 4, 8, 8],
+    cpu: 'AMD EPYC 9454',
+  },
   { model: 'NVIDIA H200', memoryMiB: 143771, price: 3.2, counts: [8], cpu: 'Intel Xeon Platinum 8480+' },
-  { model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920, price: 1.4, counts: [1, 2, 4, 8], cpu: 'AMD EPYC 7763' },
+  {
+    model: 'NVIDIA A100-SXM4-80GB',
+    memoryMiB: 81920,
+    price: 1.4,
+    counts: [1, 2, 4, 8],
+    cpu: 'AMD EPYC 7763',
+  },
   { model: 'NVIDIA L40S', memoryMiB: 46068, price: 0.9, counts: [1, 2, 4], cpu: 'AMD EPYC 7413' },
-  { model: 'NVIDIA GeForce RTX 4090', memoryMiB: 24564, price: 0.6, counts: [1, 2, 4], cpu: 'AMD Ryzen 9 7950X' },
-  { model: 'NVIDIA GeForce RTX 3090', memoryMiB: 24576, price: 0.35, counts: [1, 2], cpu: 'Intel Core i9-12900K' },
+  {
+    model: 'NVIDIA GeForce RTX 4090',
+    memoryMiB: 24564,
+    price: 0.6,
+    counts: [1, 2, 4],
+    cpu: 'AMD Ryzen 9 7950X',
+  },
+  {
+    model: 'NVIDIA GeForce RTX 3090',
+    memoryMiB: 24576,
+    price: 0.35,
+    counts: [1, 2],
+    cpu: 'Intel Core i9-12900K',
+  },
   { model: 'NVIDIA RTX A5000', memoryMiB: 24564, price: 0.45, counts: [1, 2, 4], cpu: 'Intel Xeon W-2255' },
   // CPU-only hosts: zero GPUs, priced per host-hour.
   { model: '', memoryMiB: 0, price: 0.08, counts: [0], cpu: 'AMD EPYC 7R13' },

@@ -31,7 +31,17 @@ export interface Row {
 }
 
 export function row(r: Omit<Row, 'ratio'>): Row {
-  return { ...r, ratio: ratioOf(r.value, r.baseline, r.better) };
+  const { suite, name, value, unit, baseline, baselineName, better } = r;
+  return {
+    suite,
+    name,
+    value,
+    unit,
+    baseline,
+    ratio: ratioOf(value, baseline, better),
+    baselineName,
+    better,
+  };
 }
 
 export function ratioOf(value: number, baseline: number, better: Better): number {
@@ -136,7 +146,9 @@ export function sampleLoop(fn: (i: number) => void, opts: LoopOptions): SampleRe
 /**
  * Measures several variants in alternating rounds (A B A B ...) so that drift in the machine
  * (frequency scaling, a noisy neighbour, GC pressure) hits every variant alike. Each variant
- * is warmed up once, before its first round; the rounds' results are merged.
+ * is warmed up once, before its first round; the rounds' results are merged. Time box,
+ * minIters and maxIters are totals, split evenly over the rounds; each variant's indices
+ * continue from round to round (so a variant can consume a pool of inputs in order).
  */
 export function interleaved<K extends string>(
   rounds: number,
@@ -152,7 +164,7 @@ export function interleaved<K extends string>(
         warmupMs: r === 0 ? opts.warmupMs : 0,
         durationMs: opts.durationMs / rounds,
         minIters: Math.ceil((opts.minIters ?? 1) / rounds),
-        ...(opts.maxIters !== undefined ? { maxIters: Math.ceil(opts.maxIters / rounds) } : {}),
+        ...(opts.maxIters !== undefined ? { maxIters: Math.max(1, Math.floor(opts.maxIters / rounds)) } : {}),
         startIndex: out[k].nextIndex,
       });
       out[k] = { iters: out[k].iters + res.iters, ns: out[k].ns + res.ns, nextIndex: res.nextIndex };
@@ -193,7 +205,7 @@ export function interleavedSamples<K extends string>(
         warmupMs: r === 0 ? opts.warmupMs : 0,
         durationMs: opts.durationMs / rounds,
         minIters: Math.ceil((opts.minIters ?? 1) / rounds),
-        ...(opts.maxIters !== undefined ? { maxIters: Math.ceil(opts.maxIters / rounds) } : {}),
+        ...(opts.maxIters !== undefined ? { maxIters: Math.max(1, Math.floor(opts.maxIters / rounds)) } : {}),
         startIndex: out[k].nextIndex,
       });
       const prev = out[k];

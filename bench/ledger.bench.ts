@@ -14,7 +14,16 @@ import {
 import { Chain } from '../src/node/chain.js';
 import { SqliteChainStore } from '../src/store/index.js';
 import { syntheticAddress } from './fixtures.js';
-import { nowNs, opsPerSec, row, sink, timeLoop, type BenchOptions, type LoopResult, type Row } from './harness.js';
+import {
+  interleaved,
+  nowNs,
+  opsPerSec,
+  row,
+  sink,
+  type BenchOptions,
+  type LoopResult,
+  type Row,
+} from './harness.js';
 
 /**
  * Signed transfers through the ledger: the in-memory state machine alone (signature
@@ -35,7 +44,11 @@ function setup(poolSize: number): { genesis: Genesis; pool: SignedTx[] } {
   const genesis = parseGenesis({
     chainId: CHAIN_ID,
     time: T0,
-    allocations: senders.map((k, i) => ({ address: k.address, amount: ath(1_000_000).toString(), label: `s${i}` })),
+    allocations: senders.map((k, i) => ({
+      address: k.address,
+      amount: ath(1_000_000).toString(),
+      label: `s${i}`,
+    })),
     checkers: [syntheticAddress('checker', 0)],
   });
   // Round-robin over the senders, so each sender's nonces come in order.
@@ -48,18 +61,6 @@ function setup(poolSize: number): { genesis: Genesis; pool: SignedTx[] } {
   return { genesis, pool };
 }
 
-/** Applies pool[0..WARMUP_TXS) untimed, then times pool[WARMUP_TXS..] until the time box ends. */
-function timePool(pool: SignedTx[], durationMs: number, submit: (tx: SignedTx, i: number) => void): LoopResult {
-  for (let i = 0; i < WARMUP_TXS; i++) submit(pool[i]!, i);
-  return timeLoop((i) => submit(pool[i]!, i), {
-    warmupMs: 0,
-    durationMs,
-    minIters: 20,
-    maxIters: pool.length - WARMUP_TXS,
-    startIndex: WARMUP_TXS,
-  });
-}
-
 function openChain(store: SqliteChainStore, genesis: Genesis): { chain: Chain; clock: ManualClock } {
   const clock = new ManualClock(T0);
   return { chain: Chain.open(store, clock, () => genesis), clock };
@@ -67,45 +68,45 @@ function openChain(store: SqliteChainStore, genesis: Genesis): { chain: Chain; c
 
 export function runLedger(opts: BenchOptions): Row[] {
   const poolSize = opts.quick ? 600 : 5_000;
-  const box = opts.quick ? 250 : 2_000;
   opts.log(`ledger: signing ${poolSize} transfers (setup)`);
   const { genesis, pool } = setup(poolSize);
-
-  opts.log('ledger: verifySignature alone');
   const bytes = pool.slice(0, 256).map((tx) => signingBytes(tx));
-  const verifyOnly = timeLoop(
-    (i) => {
-      const k = i % bytes.length;
-      sink(verifySignature(pool[k]!.pubkey, bytes[k]!, pool[k]!.sig));
-    },
-    { warmupMs: opts.quick ? 50 : 100, durationMs: opts.quick ? 200 : 800, minIters: 50 },
-  );
 
-  opts.log('ledger: Ledger.apply');
-  // A throwaway ledger takes the warmup; the timed ledger starts from genesis too.
-  const warm = Ledger.fromGenesis(genesis);
-  for (let i = 0; i < Math.min(pool.length, 500); i++) warm.apply(pool[i], { height: i + 1, time: T0 + i });
+  // Every variant holds its own state from genesis and takes the same transactions in order;
+  // each applies pool[0..WARMUP_TXS) untimed first (JIT, key caches, SQLite page cache).
   const ledger = Ledger.fromGenesis(genesis);
-  const apply = timePool(pool, box, (tx, i) => sink(ledger.apply(tx, { height: i + 1, time: T0 + i * 1000 })));
-
-  opts.log('ledger: Chain.submit, SQLite :memory:');
   const mem = openChain(new SqliteChainStore(':memory:'), genesis);
-  const submitMem = timePool(pool, box, (tx) => {
-    mem.clock.advance(1000);
-    sink(mem.chain.submit(tx));
-  });
-  mem.chain.close();
-
-  opts.log('ledger: Chain.submit, SQLite file, synchronous=FULL');
   const dir = mkdtempSync(join(tmpdir(), 'aethir-bench-'));
-  let submitDisk: LoopResult;
+  let res: Record<'verify' | 'apply' | 'submitMem' | 'submitDisk', LoopResult>;
   let replay: { blocks: number; ns: number };
   try {
     const disk = openChain(new SqliteChainStore(join(dir, 'ledger.sqlite')), genesis);
-    submitDisk = timePool(pool, opts.quick ? 500 : 3_000, (tx) => {
-      disk.clock.advance(1000);
-      sink(disk.chain.submit(tx));
+    const variants = {
+      verify: (i: number) => {
+        const k = i % bytes.length;
+        sink(verifySignature(pool[k]!.pubkey, bytes[k]!, pool[k]!.sig));
+      },
+      apply: (i: number) => sink(ledger.apply(pool[i], { height: i + 1, time: T0 + (i + 1) * 1000 })),
+      submitMem: (i: number) => {
+        mem.clock.advance(1000);
+        sink(mem.chain.submit(pool[i]));
+      },
+      submitDisk: (i: number) => {
+        disk.clock.advance(1000);
+        sink(disk.chain.submit(pool[i]));
+      },
+    };
+    opts.log('ledger: warmup');
+    for (const fn of Object.values(variants)) for (let i = 0; i < WARMUP_TXS; i++) fn(i);
+    opts.log('ledger: verifySignature, Ledger.apply, Chain.submit (:memory: and file, synchronous=FULL)');
+    res = interleaved(opts.quick ? 1 : 3, variants, {
+      warmupMs: 0,
+      durationMs: opts.quick ? 250 : 2_000,
+      minIters: 20,
+      maxIters: pool.length - WARMUP_TXS,
+      startIndex: WARMUP_TXS,
     });
+
     opts.log(`ledger: verifyChain over ${disk.chain.head.height + 1} blocks`);
     const t0 = nowNs();
     const report = verifyChain(genesis, disk.chain.blocks());
@@ -114,10 +115,11 @@ export function runLedger(opts: BenchOptions): Row[] {
       throw new Error(`ledger bench: the chain does not verify: ${report.error?.message ?? 'root differs'}`);
     disk.chain.close();
   } finally {
+    mem.chain.close();
     rmSync(dir, { recursive: true, force: true });
   }
 
-  const applyTps = opsPerSec(apply);
+  const applyTps = opsPerSec(res.apply);
   const base = 'Ledger.apply in memory';
   return [
     row({
@@ -125,14 +127,14 @@ export function runLedger(opts: BenchOptions): Row[] {
       name: 'Ledger.apply, signed transfer, in memory',
       value: applyTps,
       unit: 'tx/s',
-      baseline: opsPerSec(verifyOnly),
+      baseline: opsPerSec(res.verify),
       baselineName: 'verifySignature alone',
       better: 'higher',
     }),
     row({
       suite: 'ledger',
       name: 'Chain.submit, SQLite :memory:, 1 block/tx',
-      value: opsPerSec(submitMem),
+      value: opsPerSec(res.submitMem),
       unit: 'tx/s',
       baseline: applyTps,
       baselineName: base,
@@ -141,7 +143,7 @@ export function runLedger(opts: BenchOptions): Row[] {
     row({
       suite: 'ledger',
       name: 'Chain.submit, SQLite file sync=FULL, 1 block/tx',
-      value: opsPerSec(submitDisk),
+      value: opsPerSec(res.submitDisk),
       unit: 'tx/s',
       baseline: applyTps,
       baselineName: base,

@@ -57,14 +57,17 @@ export function runSignatures(opts: BenchOptions): Row[] {
   keys.forEach((k, i) => {
     if (signUncached(k.secretKey, messages[i]!) !== sigs[i])
       throw new Error('signatures bench: uncached signing disagrees with signMessage');
-    if (!verifyUncached(k.publicKey, messages[i]!, sigs[i]!) || !verifySignature(k.publicKey, messages[i]!, sigs[i]!))
+    if (
+      !verifyUncached(k.publicKey, messages[i]!, sigs[i]!) ||
+      !verifySignature(k.publicKey, messages[i]!, sigs[i]!)
+    )
       throw new Error('signatures bench: a valid signature does not verify');
   });
 
   const n = keys.length;
   const loop = {
     warmupMs: opts.quick ? 50 : 200,
-    durationMs: opts.quick ? 400 : 2400,
+    durationMs: opts.quick ? 300 : 1_600,
     minIters: 50,
   };
   const rounds = opts.quick ? 2 : 4;

@@ -1,0 +1,159 @@
+import { cpus } from 'node:os';
+import type { BenchOptions, Row } from './harness.js';
+import { runSignatures } from './signatures.bench.js';
+import { runStateRoot } from './state-root.bench.js';
+import { runLedger } from './ledger.bench.js';
+import { runIndexer } from './indexer.bench.js';
+
+/**
+ * npm run bench [-- [--quick] [--json] [name...]]
+ *
+ * Runs the benchmark suites (all, or those whose name contains one of the given names) and
+ * prints every figure next to a baseline measured in the same run, with their ratio.
+ * Progress goes to stderr; the table, or with --json the JSON document, to stdout.
+ */
+
+interface Suite {
+  name: string;
+  description: string;
+  run: (opts: BenchOptions) => Row[] | Promise<Row[]>;
+}
+
+const SUITES: Suite[] = [
+  {
+    name: 'signatures',
+    description: 'ed25519 sign/verify, cached vs. per-call KeyObjects',
+    run: runSignatures,
+  },
+  { name: 'state-root', description: 'LedgerState root, cached leaves vs. full rehash', run: runStateRoot },
+  { name: 'ledger', description: 'Ledger.apply, Chain.submit (SQLite), verifyChain', run: runLedger },
+  { name: 'indexer', description: 'Indexer.match latency/throughput vs. a naive matcher', run: runIndexer },
+];
+
+const USAGE = `usage: npm run bench -- [--quick] [--json] [name...]
+
+  --quick   a short smoke run (~10 s): small time boxes, few iterations
+  --json    print the results as JSON on stdout (progress still goes to stderr)
+  name      run only the suites whose name contains it: ${SUITES.map((s) => s.name).join(', ')}
+
+ratio = times better than the baseline measured in the same run
+        (value/baseline for rates, baseline/value for times): above 1 wins, below 1 costs.`;
+
+interface Args {
+  quick: boolean;
+  json: boolean;
+  filters: string[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { quick: false, json: false, filters: [] };
+  for (const a of argv) {
+    if (a === '--quick' || a === '-q') args.quick = true;
+    else if (a === '--json') args.json = true;
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else if (a.startsWith('-')) fail(`unknown option ${a}`);
+    else args.filters.push(a.toLowerCase());
+  }
+  return args;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+/** 12345.6 -> "12,346"; 12.345 -> "12.3"; 0.01234 -> "0.0123" */
+function formatNumber(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a >= 100) return Math.round(v).toLocaleString('en-US');
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  return v.toPrecision(3);
+}
+
+function formatRatio(r: number): string {
+  if (!Number.isFinite(r)) return 'n/a';
+  return `${r >= 10 ? r.toFixed(1) : r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}x`;
+}
+
+function table(rows: Row[]): string {
+  const head = ['suite', 'benchmark', 'value', 'baseline', 'ratio', 'baseline is'];
+  const body = rows.map((r) => [
+    r.suite,
+    r.name,
+    `${formatNumber(r.value)} ${r.unit}`,
+    `${formatNumber(r.baseline)} ${r.unit}`,
+    formatRatio(r.ratio),
+    r.baselineName,
+  ]);
+  const right = new Set([2, 3, 4]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const selected = args.filters.length
+    ? SUITES.filter((s) => args.filters.some((f) => s.name.includes(f)))
+    : SUITES;
+  if (selected.length === 0) fail(`no suite matches ${args.filters.map((f) => `"${f}"`).join(', ')}`);
+
+  const started = performance.now();
+  const log = (line: string) => {
+    const t = ((performance.now() - started) / 1000).toFixed(1).padStart(5);
+    process.stderr.write(`[${t}s] ${line}\n`);
+  };
+  const opts: BenchOptions = { quick: args.quick, log };
+  const cpu = cpus();
+  const env = {
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpu: cpu[0]?.model.trim() ?? 'unknown',
+    cores: cpu.length,
+  };
+  log(
+    `${args.quick ? 'quick' : 'full'} run of ${selected.map((s) => s.name).join(', ')} ` +
+      `on ${env.cpu} (${env.cores} cores), node ${env.node}`,
+  );
+
+  const rows: Row[] = [];
+  for (const s of selected) {
+    const t0 = performance.now();
+    rows.push(...(await s.run(opts)));
+    log(`${s.name}: done in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  const elapsedMs = performance.now() - started;
+
+  if (args.json) {
+    process.stdout.write(
+      `${JSON.stringify({ ...env, quick: args.quick, suites: selected.map((s) => s.name), elapsedMs: Math.round(elapsedMs), rows }, null, 2)}\n`,
+    );
+    return;
+  }
+  process.stdout.write(
+    [
+      '',
+      `Aethir benchmarks: ${args.quick ? 'quick' : 'full'} run, node ${env.node}, ${env.cpu} x${env.cores}, ` +
+        `${(elapsedMs / 1000).toFixed(1)} s`,
+      '',
+      table(rows),
+      '',
+      'ratio: times better than the baseline measured in this run (value/baseline for rates,',
+      'baseline/value for times); above 1 the measured code is faster, below 1 it costs more.',
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench: failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
