@@ -1,4 +1,4 @@
-import { AethirError, isAethirError, type Clock, type KeyPair } from '../core/index.js';
+import { AethirError, canonicalize, isAethirError, type Clock, type KeyPair } from '../core/index.js';
 import { requiredStake, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
 import type { Bus } from '../bus/index.js';
 import { TxSender, type NetworkClient } from '../sdk/index.js';
@@ -6,6 +6,14 @@ import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime
 import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from './subjects.js';
 
 const DEFAULT_SETTLE_MS = 5 * 60_000;
+
+/** A lease's place on this host: its GPUs from the moment it is accepted, its workload once started. */
+interface Slot {
+  gpus: number[];
+  w: RunningWorkload | null;
+  /** the lease was closed (or the agent stopped) before the workload had started */
+  cancelled: boolean;
+}
 
 export interface ContainerAgentInit {
   key: KeyPair;
@@ -36,7 +44,7 @@ export interface ContainerAgentComponents {
  */
 export class ContainerAgent {
   private readonly sender: TxSender;
-  private readonly running = new Map<string, { w: RunningWorkload; gpus: number[] }>();
+  private readonly running = new Map<string, Slot>();
   private readonly closing = new Set<string>();
   private readonly handlers = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
@@ -63,8 +71,8 @@ export class ContainerAgent {
       !existing ||
       existing.name !== this.init.name ||
       existing.pricePerHour !== this.init.pricePerHour ||
-      JSON.stringify(existing.spec) !== JSON.stringify(this.init.spec) ||
-      JSON.stringify(existing.location) !== JSON.stringify(this.init.location);
+      canonicalize(existing.spec) !== canonicalize(this.init.spec) ||
+      canonicalize(existing.location) !== canonicalize(this.init.location);
     if (changed)
       await this.sender.send('container.register', {
         name: this.init.name,
@@ -106,8 +114,9 @@ export class ContainerAgent {
   }
 
   private track(p: Promise<void>): void {
-    this.handlers.add(p);
-    void p.finally(() => this.handlers.delete(p));
+    const handled = p.catch((e) => this.components.log?.(`lease handling failed: ${(e as Error).message}`));
+    this.handlers.add(handled);
+    void handled.finally(() => this.handlers.delete(handled));
   }
 
   private heartbeat(): void {
@@ -140,22 +149,43 @@ export class ContainerAgent {
       await this.close(lease, null, `could not start: ${(e as Error).message}`);
       return;
     }
+    // The slot is taken before the first await: a lease opened meanwhile cannot get the same
+    // GPUs, and a close that arrives while the workload is starting is remembered.
+    const slot: Slot = { gpus, w: null, cancelled: false };
+    this.running.set(lease.id, slot);
     const publish = (e: WorkloadEvent) => {
-      const m: LeaseLogMsg = e.type === 'exit' ? { lease: lease.id, ...e } : { lease: lease.id, ...e };
+      const m: LeaseLogMsg = { lease: lease.id, ...e };
       bus.publish(e.type === 'exit' ? subjects.leaseExit(lease.id) : subjects.leaseLog(lease.id), m);
     };
     const remainingSec = Math.max(
       1,
       Math.ceil((lease.openedAt + lease.maxDurationSec * 1000 - clock.now()) / 1000),
     );
-    const w = await runtime.start({
-      leaseId: lease.id,
-      command: lease.workload.command,
-      env: lease.workload.env ?? {},
-      gpuIndices: gpus,
-      limits: { wallSeconds: remainingSec },
-    });
-    this.running.set(lease.id, { w, gpus });
+    let w: RunningWorkload;
+    try {
+      w = await runtime.start({
+        leaseId: lease.id,
+        command: lease.workload.command,
+        env: lease.workload.env ?? {},
+        gpuIndices: gpus,
+        limits: { wallSeconds: remainingSec },
+      });
+    } catch (e) {
+      this.running.delete(lease.id);
+      const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
+      publish({
+        type: 'exit',
+        exitCode: 127,
+        signal: null,
+        reason: 'start-failed',
+        at: clock.now(),
+        message: why,
+      });
+      await this.close(lease, 127, why);
+      return;
+    }
+    slot.w = w;
+    if (slot.cancelled) void w.kill('lease closed');
     // events() replays what the workload wrote before we got here, then follows it live.
     void (async () => {
       for await (const e of w.events()) publish(e);
@@ -192,7 +222,9 @@ export class ContainerAgent {
 
   private async onLeaseClosed(leaseId: string): Promise<void> {
     const r = this.running.get(leaseId);
-    if (r) await r.w.kill('lease closed');
+    if (!r) return;
+    if (r.w) await r.w.kill('lease closed');
+    else r.cancelled = true;
   }
 
   /** Charges every running lease for the time delivered so far (the ledger caps it at the escrow). */
@@ -220,7 +252,8 @@ export class ContainerAgent {
     this.unsubs = [];
     // Stopping kills this agent's workloads (the runtime may be shared with other agents);
     // their leases are closed with the delivered time only.
-    await Promise.allSettled([...this.running.values()].map((r) => r.w.kill('container stopping')));
+    for (const r of this.running.values()) r.cancelled = true;
+    await Promise.allSettled([...this.running.values()].map((r) => r.w?.kill('container stopping')));
     await Promise.allSettled(this.handlers);
     this.started = false;
   }

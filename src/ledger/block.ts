@@ -66,7 +66,7 @@ export function verifyChain(
   for (const b of blocks) {
     if (prev === null) {
       const g = genesisBlock(genesis, ledger);
-      if (b.height !== 0 || b.hash !== g.hash || b.root !== g.root)
+      if (b.height !== 0 || b.hash !== g.hash || b.root !== g.root || blockHash(b) !== b.hash)
         return fail(b.height, 'genesis block does not match the genesis');
     } else {
       if (b.height !== prev.height + 1) return fail(b.height, `expected height ${prev.height + 1}`);

@@ -89,7 +89,8 @@ export class Chain {
 
   /** Applies one signed transaction in its own block. Throws a typed error if it is rejected. */
   submit(rawTx: unknown): SubmitResult {
-    const time = Math.max(this.clock.now(), this.headRef.time);
+    // Whole milliseconds: the ledger does integer (bigint) arithmetic on block times.
+    const time = Math.max(Math.floor(this.clock.now()), this.headRef.time);
     const height = this.headRef.height + 1;
     const { tx, result } = this.ledgerRef.apply(rawTx, { height, time });
     const partial = { height, time, prevHash: this.headRef.hash, txs: [tx.tx], root: this.ledgerRef.root() };

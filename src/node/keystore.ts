@@ -26,15 +26,16 @@ export class Keystore {
         'NOT_FOUND',
         `no key "${name}" in ${this.dir}; create one with "aethir keys new ${name}"`,
       );
-    let raw: { secretKey?: unknown };
+    let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(p, 'utf8'));
     } catch (e) {
       throw new AethirError('INVALID_ARGUMENT', `key file ${p} is not valid JSON`, { cause: e });
     }
-    if (typeof raw.secretKey !== 'string')
+    const secret = raw && typeof raw === 'object' ? (raw as { secretKey?: unknown }).secretKey : undefined;
+    if (typeof secret !== 'string')
       throw new AethirError('INVALID_ARGUMENT', `key file ${p} has no secretKey`);
-    return keyPairFromSecret(raw.secretKey);
+    return keyPairFromSecret(secret);
   }
 
   create(name: string, key: KeyPair = generateKeyPair()): KeyPair {
@@ -61,14 +62,19 @@ export class Keystore {
     return this.has(name) ? this.load(name) : this.create(name);
   }
 
-  list(): Array<{ name: string; address: string }> {
+  /** Every key file; one that cannot be read is listed with its problem instead of failing the rest. */
+  list(): Array<{ name: string; address: string; error?: string }> {
     if (!existsSync(this.dir)) return [];
     return readdirSync(this.dir)
       .filter((f) => f.endsWith('.json'))
       .sort()
       .map((f) => {
         const name = f.slice(0, -5);
-        return { name, address: this.load(name).address };
+        try {
+          return { name, address: this.load(name).address };
+        } catch (e) {
+          return { name, address: '', error: (e as Error).message };
+        }
       });
   }
 }

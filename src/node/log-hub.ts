@@ -50,7 +50,8 @@ export class LogHub {
     if (l.done) return;
     if (m.type === 'exit') l.done = true;
     const size = m.type === 'exit' ? 0 : m.data.length;
-    if (l.bytes + size > MAX_BYTES_PER_LEASE && m.type !== 'exit') l.truncated = true;
+    // Past the cap the stored log stops (and says so) rather than keeping holes in the middle.
+    if (m.type !== 'exit' && (l.truncated || l.bytes + size > MAX_BYTES_PER_LEASE)) l.truncated = true;
     else {
       l.events.push(m);
       l.bytes += size;

@@ -31,7 +31,10 @@ export function keysCommand(): Command {
         if (opts.json) printJson({ keys: list });
         else
           process.stdout.write(
-            table(list, 'no keys yet: "aethir keys new" creates one (the devnet creates "developer")'),
+            table(
+              list.map((k) => ({ name: k.name, address: k.error ? `(unreadable: ${k.error})` : k.address })),
+              'no keys yet: "aethir keys new" creates one (the devnet creates "developer")',
+            ),
           );
       }),
     );

@@ -173,7 +173,16 @@ export class SqliteChainStore implements ChainStore {
   }
 
   *loadState(): Iterable<[string, unknown]> {
-    for (const r of this.stmts.allState.iterate()) yield [r.key, decodeCanonical(r.value)];
+    for (const r of this.stmts.allState.iterate()) {
+      let value: unknown;
+      try {
+        value = decodeCanonical(r.value);
+      } catch (e) {
+        const why = (e as Error).message;
+        throw new AethirError('STORE_CORRUPT', `state row ${r.key} does not decode: ${why}`, { cause: e });
+      }
+      yield [r.key, value];
+    }
   }
 
   close(): void {

@@ -1,0 +1,439 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ManualClock, ath, keyPairFromSeed, type KeyPair } from '../../../src/core/index.js';
+import {
+  parseGenesis,
+  requiredStake,
+  type ContainerSpec,
+  type Lease,
+  type Location,
+  type Payload,
+} from '../../../src/ledger/index.js';
+import { SqliteChainStore } from '../../../src/store/index.js';
+import { MemoryBus } from '../../../src/bus/index.js';
+import {
+  ContainerAgent,
+  HostProcessRuntime,
+  subjects,
+  type HeartbeatMsg,
+  type LeaseLogMsg,
+} from '../../../src/container/index.js';
+import { Chain, InProcessNetwork } from '../../../src/node/index.js';
+import { TxSender } from '../../../src/sdk/index.js';
+
+// Real chain, real bus, real processes. Nothing waits a fixed time for something to happen: we poll
+// for the condition with a generous deadline, so a slow machine only makes the tests slower.
+const SLOW = 60_000;
+
+const host = keyPairFromSeed('agent-test:host');
+const host2 = keyPairFromSeed('agent-test:host2');
+const user = keyPairFromSeed('agent-test:user');
+const checkerKeys = [1, 2, 3].map((i) => keyPairFromSeed(`agent-test:checker-${i}`));
+
+const GPUS = 2;
+const PRICE = ath(1);
+const HEARTBEAT_MS = 50;
+const NODE = process.execPath;
+
+const spec: ContainerSpec = {
+  source: 'declared',
+  gpus: Array.from({ length: GPUS }, (_, i) => ({
+    model: 'NVIDIA GeForce RTX 4090',
+    memoryMiB: 24_564,
+    uuid: `GPU-${i}`,
+  })),
+  cpu: { model: 'Test CPU', cores: 4 },
+  memoryMiB: 8192,
+  os: 'linux test',
+};
+const location: Location = { city: 'Frankfurt', country: 'DE', region: 'eu-central', lat: 50.11, lon: 8.68 };
+
+let clock: ManualClock;
+let chain: Chain;
+let network: InProcessNetwork;
+let bus: MemoryBus;
+let runtime: HostProcessRuntime;
+let baseDir: string;
+let agents: ContainerAgent[];
+let agentLog: string[];
+/** every lease output event seen on the bus, by lease id */
+let output: Map<string, LeaseLogMsg[]>;
+let heartbeats: HeartbeatMsg[];
+let userSender: TxSender;
+
+beforeEach(async () => {
+  clock = new ManualClock();
+  baseDir = await mkdtemp(path.join(os.tmpdir(), 'aethir-agent-'));
+  chain = Chain.open(new SqliteChainStore(':memory:'), clock, () =>
+    parseGenesis({
+      chainId: 'agent-test',
+      time: clock.now(),
+      allocations: [
+        { address: host.address, amount: ath(5000).toString() },
+        { address: host2.address, amount: ath(5000).toString() },
+        { address: user.address, amount: ath(100_000).toString() },
+      ],
+      checkers: checkerKeys.map((k) => k.address),
+    }),
+  );
+  network = new InProcessNetwork(chain);
+  bus = new MemoryBus();
+  runtime = new HostProcessRuntime({ baseDir, now: () => clock.now(), killGraceMs: 1000 });
+  agents = [];
+  agentLog = [];
+  output = new Map();
+  heartbeats = [];
+  userSender = new TxSender(user, network);
+  bus.subscribe(subjects.allHeartbeats, (m) => heartbeats.push(m as HeartbeatMsg));
+  bus.subscribe(subjects.allLeaseOutput, (m, subject) => {
+    if (!subject.endsWith('.log') && !subject.endsWith('.exit')) return;
+    const msg = m as LeaseLogMsg;
+    expect(subject).toBe(msg.type === 'exit' ? subjects.leaseExit(msg.lease) : subjects.leaseLog(msg.lease));
+    output.set(msg.lease, [...(output.get(msg.lease) ?? []), msg]);
+  });
+  // The ledger's lease events reach the agents over the bus, wired as src/node/devnet.ts does.
+  chain.onBlock((e) => {
+    for (const a of e.applied) {
+      if (a.tx.type === 'lease.open') {
+        const lease = chain.ledger.lease(String(a.result.lease))!;
+        bus.publish(subjects.leaseOpened(lease.container), { lease });
+      } else if (a.tx.type === 'lease.close') {
+        const lease = chain.ledger.lease(String(a.result.lease))!;
+        bus.publish(subjects.leaseClosed(lease.container), { lease: lease.id });
+      }
+    }
+  });
+});
+
+afterEach(async () => {
+  await Promise.allSettled(agents.map((a) => a.stop()));
+  await runtime.stopAll();
+  chain.close();
+  await rm(baseDir, { recursive: true, force: true });
+});
+
+function newAgent(key: KeyPair = host, name = 'test-host'): ContainerAgent {
+  const a = new ContainerAgent(
+    { network, bus, runtime, clock, log: (m) => agentLog.push(m) },
+    { key, name, spec, location, pricePerHour: PRICE, heartbeatIntervalMs: HEARTBEAT_MS, stakeAuto: true },
+  );
+  agents.push(a);
+  return a;
+}
+
+async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = SLOW): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; agent log: ${JSON.stringify(agentLog)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** 2 of the 3 genesis checkers vote the container online. */
+async function voteOnline(id: string): Promise<void> {
+  for (const k of checkerKeys.slice(0, 2))
+    await new TxSender(k, network).send('checker.report', {
+      container: id,
+      online: true,
+      observedAt: clock.now(),
+    });
+  expect(chain.ledger.container(id)!.status).toBe('online');
+}
+
+async function openLease(container: string, command: string[], extra: Partial<Payload<'lease.open'>> = {}) {
+  const r = await userSender.send('lease.open', {
+    container,
+    gpus: 1,
+    maxDurationSec: 3600,
+    maxPricePerHour: PRICE,
+    workload: { command },
+    ...extra,
+  });
+  return String(r.result.lease);
+}
+
+function lease(id: string): Lease {
+  return chain.ledger.lease(id)!;
+}
+
+function stdout(id: string): string {
+  return (output.get(id) ?? []).map((e) => (e.type === 'stdout' ? e.data : '')).join('');
+}
+
+function exitOf(id: string) {
+  return output.get(id)?.find((e) => e.type === 'exit');
+}
+
+async function startOnline(key: KeyPair = host, name = 'test-host'): Promise<ContainerAgent> {
+  const a = newAgent(key, name);
+  await a.start();
+  await voteOnline(a.id);
+  return a;
+}
+
+describe('ContainerAgent', () => {
+  it('start() registers the container and auto-stakes what the network requires', async () => {
+    const a = newAgent();
+    expect(a.id).toBe(host.address);
+    await a.start();
+    const need = requiredStake(chain.ledger.params, GPUS);
+    const c = chain.ledger.container(host.address)!;
+    expect(c).toMatchObject({
+      id: host.address,
+      name: 'test-host',
+      spec,
+      location,
+      pricePerHour: PRICE,
+      stake: need,
+      status: 'pending',
+      gpusTotal: GPUS,
+    });
+    expect(chain.ledger.account(host.address).balance).toBe(ath(5000) - need);
+    expect(chain.ledger.account(host.address).nonce).toBe(2);
+  });
+
+  it('start() is idempotent, and a restart does not stake again', async () => {
+    const a = newAgent();
+    await a.start();
+    await a.start();
+    expect(chain.ledger.account(host.address).nonce).toBe(2);
+    await a.stop();
+    const balance = chain.ledger.account(host.address).balance;
+    const again = newAgent();
+    await again.start();
+    expect(chain.ledger.account(host.address).balance).toBe(balance);
+    expect(chain.ledger.container(host.address)!.stake).toBe(requiredStake(chain.ledger.params, GPUS));
+  });
+
+  it('a restart with a new price re-registers but keeps the stake', async () => {
+    await newAgent().start();
+    await agents[0]!.stop();
+    const a = new ContainerAgent(
+      { network, bus, runtime, clock },
+      {
+        key: host,
+        name: 'test-host',
+        spec,
+        location,
+        pricePerHour: ath(2),
+        heartbeatIntervalMs: HEARTBEAT_MS,
+        stakeAuto: true,
+      },
+    );
+    agents.push(a);
+    await a.start();
+    const c = chain.ledger.container(host.address)!;
+    expect(c.pricePerHour).toBe(ath(2));
+    expect(c.stake).toBe(requiredStake(chain.ledger.params, GPUS));
+    expect(chain.ledger.account(host.address).nonce).toBe(3);
+  });
+
+  it('heartbeats on hb.<id> at once and then every heartbeatIntervalMs, until stopped', async () => {
+    const a = newAgent();
+    await a.start();
+    const mine = () => heartbeats.filter((h) => h.container === a.id);
+    expect(mine()[0]).toEqual({ container: a.id, at: clock.now(), freeGpus: GPUS, runningLeases: 0 });
+    await waitFor('three heartbeats', () => mine().length >= 3);
+    await a.stop();
+    const n = mine().length;
+    await new Promise((r) => setTimeout(r, HEARTBEAT_MS * 4));
+    expect(mine().length).toBe(n);
+  });
+
+  it('runs the workload of a lease opened on it, streams its output and closes the lease with its exit code', async () => {
+    const a = await startOnline();
+    const script =
+      'console.log("gpus=" + process.env.CUDA_VISIBLE_DEVICES + " greeting=" + process.env.GREETING);' +
+      'console.error("warn"); process.exit(3)';
+    const id = await openLease(a.id, [], {
+      workload: { command: [NODE, '-e', script], env: { GREETING: 'hi' } },
+    });
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(lease(id)).toMatchObject({ exitCode: 3, closedBy: a.id, closeReason: 'workload exited' });
+    await waitFor('the exit event', () => exitOf(id));
+    expect(stdout(id)).toBe('gpus=0 greeting=hi\n');
+    const events = output.get(id)!;
+    expect(events.filter((e) => e.type === 'stderr').map((e) => (e.type === 'stderr' ? e.data : ''))).toEqual(
+      ['warn\n'],
+    );
+    expect(events.at(-1)).toMatchObject({ lease: id, type: 'exit', exitCode: 3, reason: 'exited' });
+    expect(a.leasesRunning()).toEqual([]);
+    expect(chain.ledger.container(a.id)).toMatchObject({ gpusLeased: 0, openLeases: 0 });
+  });
+
+  it('charges the lease for the block time it ran and refunds the rest', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)']);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    const before = chain.ledger.account(user.address).balance;
+    clock.advance(30 * 60_000); // half an hour of block time
+    await userSender.send('lease.close', { lease: id });
+    const l = lease(id);
+    expect(l.charged).toBe(PRICE / 2n);
+    expect(chain.ledger.account(user.address).balance).toBe(before + l.escrow - l.charged);
+  });
+
+  it('reports a busy GPU in its heartbeats while a workload runs', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)']);
+    await waitFor('a heartbeat with the lease running', () =>
+      heartbeats.find((h) => h.container === a.id && h.runningLeases === 1),
+    );
+    expect(heartbeats.find((h) => h.container === a.id && h.runningLeases === 1)!.freeGpus).toBe(GPUS - 1);
+    expect(a.leasesRunning()).toEqual([id]);
+    await userSender.send('lease.close', { lease: id });
+    await waitFor('a heartbeat after the workload ended', () =>
+      heartbeats.findLast((h) => h.container === a.id && h.runningLeases === 0 && h.freeGpus === GPUS),
+    );
+  });
+
+  it('gives concurrent leases distinct GPUs', async () => {
+    const a = await startOnline();
+    const cmd = [
+      NODE,
+      '-e',
+      'console.log("gpu=" + process.env.CUDA_VISIBLE_DEVICES); setInterval(() => {}, 1000)',
+    ];
+    const first = await openLease(a.id, cmd);
+    await waitFor('the first workload to start', () => stdout(first).includes('gpu='));
+    const second = await openLease(a.id, cmd);
+    await waitFor('the second workload to start', () => stdout(second).includes('gpu='));
+    expect(new Set([stdout(first), stdout(second)])).toEqual(new Set(['gpu=0\n', 'gpu=1\n']));
+    expect(new Set(a.leasesRunning())).toEqual(new Set([first, second]));
+  });
+
+  it('gives leases opened back to back (before either workload started) distinct GPUs', async () => {
+    const a = await startOnline();
+    const cmd = [
+      NODE,
+      '-e',
+      'console.log("gpu=" + process.env.CUDA_VISIBLE_DEVICES); setInterval(() => {}, 1000)',
+    ];
+    const [first, second] = await Promise.all([openLease(a.id, cmd), openLease(a.id, cmd)]);
+    await waitFor(
+      'both workloads to start',
+      () => stdout(first!).includes('gpu=') && stdout(second!).includes('gpu='),
+    );
+    expect(new Set([stdout(first!), stdout(second!)])).toEqual(new Set(['gpu=0\n', 'gpu=1\n']));
+  });
+
+  it('kills a workload whose lease was closed while it was still starting', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)']);
+    // closed in the same tick as the open: the runtime has not started the process yet
+    await userSender.send('lease.close', { lease: id });
+    const exit = await waitFor('the workload to be stopped', () => exitOf(id));
+    expect(exit.type).toBe('exit');
+    await waitFor('the agent to forget the lease', () => a.leasesRunning().length === 0);
+    expect(lease(id)).toMatchObject({ status: 'closed', closedBy: user.address });
+  });
+
+  it('closes the lease (and publishes an exit) when the runtime refuses the workload', async () => {
+    const a = await startOnline();
+    // accepted by the ledger, refused by the runtime (argv with a NUL byte)
+    const id = await openLease(a.id, [NODE, 'a\u0000b']);
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(lease(id)).toMatchObject({ closedBy: a.id, exitCode: 127 });
+    expect(lease(id).closeReason).toMatch(/^workload failed to start: /);
+    expect(exitOf(id)).toMatchObject({ type: 'exit', reason: 'start-failed' });
+    expect(a.leasesRunning()).toEqual([]);
+  });
+
+  it('does not register again on restart when nothing changed', async () => {
+    const a = await startOnline();
+    const nonce = chain.ledger.account(a.id).nonce;
+    await a.stop();
+    const again = newAgent();
+    await again.start();
+    expect(chain.ledger.account(a.id).nonce).toBe(nonce);
+  });
+
+  it('kills the workload when the user closes the lease first', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)']);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    await userSender.send('lease.close', { lease: id });
+    const exit = await waitFor('the workload to be killed', () => exitOf(id));
+    expect(exit).toMatchObject({ type: 'exit', reason: 'killed' });
+    await waitFor('the agent to forget the lease', () => a.leasesRunning().length === 0);
+    // The user's close stands: the agent does not close it again.
+    expect(lease(id)).toMatchObject({ status: 'closed', closedBy: user.address, exitCode: null });
+    expect(agentLog).toEqual([]);
+  });
+
+  it('closes the lease when the workload runs out of lease time', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, [NODE, '-e', 'setInterval(() => {}, 1000)'], { maxDurationSec: 1 });
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(lease(id)).toMatchObject({ closedBy: a.id, closeReason: 'lease time ran out', exitCode: -1 });
+    expect(exitOf(id)).toMatchObject({ reason: 'timeout' });
+  });
+
+  it('closes the lease when the workload cannot start', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, ['aethir-no-such-command-xyz']);
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(lease(id)).toMatchObject({ closedBy: a.id, exitCode: 127 });
+    expect(lease(id).closeReason).toMatch(/^workload failed to start: /);
+  });
+
+  it('closes leases left open from before a restart', async () => {
+    const a = await startOnline();
+    await a.stop();
+    // Opened while no agent is listening: nobody runs its workload.
+    const id = await openLease(a.id, [NODE, '-e', '']);
+    expect(lease(id).status).toBe('open');
+    const restarted = newAgent();
+    await restarted.start();
+    expect(lease(id)).toMatchObject({
+      status: 'closed',
+      closedBy: a.id,
+      exitCode: -1,
+      closeReason: 'container restarted; workload lost',
+    });
+    expect(restarted.leasesRunning()).toEqual([]);
+  });
+
+  it('ignores lease events meant for another container', async () => {
+    const a = await startOnline();
+    const b = await startOnline(host2, 'other-host');
+    const id = await openLease(b.id, [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)']);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    expect(a.leasesRunning()).toEqual([]);
+    expect(b.leasesRunning()).toEqual([id]);
+    // A stray opened message for b's lease on a's subject is not run by a.
+    bus.publish(subjects.leaseOpened(a.id), { lease: lease(id) });
+    expect(a.leasesRunning()).toEqual([]);
+  });
+
+  it('stop() kills only its own workloads and closes their leases', async () => {
+    const a = await startOnline();
+    const b = await startOnline(host2, 'other-host');
+    const tick = 'console.log("ready"); setInterval(() => console.log("tick"), 20)';
+    const mineId = await openLease(a.id, [NODE, '-e', tick]);
+    const theirsId = await openLease(b.id, [NODE, '-e', tick]);
+    await waitFor(
+      'both workloads to start',
+      () => stdout(mineId).includes('ready') && stdout(theirsId).includes('ready'),
+    );
+    await a.stop();
+    expect(await waitFor('the exit event', () => exitOf(mineId))).toMatchObject({ reason: 'killed' });
+    expect(lease(mineId)).toMatchObject({
+      status: 'closed',
+      closedBy: a.id,
+      closeReason: 'workload stopped',
+    });
+    expect(a.leasesRunning()).toEqual([]);
+    // b's workload keeps running and writing.
+    expect(exitOf(theirsId)).toBeUndefined();
+    expect(lease(theirsId).status).toBe('open');
+    expect(b.leasesRunning()).toEqual([theirsId]);
+    const ticks = stdout(theirsId).length;
+    await waitFor('more output from the other workload', () => stdout(theirsId).length > ticks);
+  });
+});
