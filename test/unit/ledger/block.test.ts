@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest';
+import { AethirError, ath } from '../../../src/core/index.js';
+import {
+  Ledger,
+  blockHash,
+  genesisBlock,
+  genesisHash,
+  verifyChain,
+  type Block,
+} from '../../../src/ledger/index.js';
+import { TestNet, alice, bob, carol, host, leasePayload, makeGenesis } from './fixtures.js';
+
+/** Seals every accepted tx of `t` into its own block, replaying to get each block's root. */
+function blocksOf(t: TestNet): Block[] {
+  const replay = Ledger.fromGenesis(t.genesis);
+  const blocks: Block[] = [genesisBlock(t.genesis, replay)];
+  for (const a of t.accepted) {
+    replay.apply(a.tx, { height: a.height, time: a.time });
+    const prev = blocks[blocks.length - 1]!;
+    const partial = { height: a.height, time: a.time, prevHash: prev.hash, txs: [a.tx], root: replay.root() };
+    blocks.push({ ...partial, hash: blockHash(partial) });
+  }
+  return blocks;
+}
+
+/** A short valid chain: one tx per block, blocks one second apart. */
+function buildChain(): { blocks: Block[]; t: TestNet } {
+  const t = new TestNet();
+  t.advance(1000).tx(alice, 'transfer', { to: bob.address, amount: ath(5) });
+  t.advance(1000).tx(bob, 'transfer', { to: carol.address, amount: ath(1) });
+  t.advance(1000).tx(alice, 'transfer', { to: carol.address, amount: 3n });
+  return { blocks: blocksOf(t), t };
+}
+
+function relink(blocks: Block[], from: number): Block[] {
+  const out = blocks.slice();
+  for (let j = from; j < out.length; j++) {
+    const { hash: _h, ...rest } = out[j]!;
+    const partial = j === 0 ? rest : { ...rest, prevHash: out[j - 1]!.hash };
+    out[j] = { ...partial, hash: blockHash(partial) };
+  }
+  return out;
+}
+
+describe('blocks and verifyChain', () => {
+  it('the genesis block links to the genesis hash and holds the genesis root', () => {
+    const g = makeGenesis();
+    const l = Ledger.fromGenesis(g);
+    const b0 = genesisBlock(g, l);
+    expect(b0).toMatchObject({ height: 0, time: g.time, prevHash: genesisHash(g), txs: [], root: l.root() });
+    expect(b0.hash).toBe(blockHash(b0));
+  });
+
+  it('blockHash covers height, time, link, root and txs', () => {
+    const { blocks } = buildChain();
+    const b = blocks[2]!;
+    const h = blockHash(b);
+    expect(blockHash({ ...b, height: b.height + 1 })).not.toBe(h);
+    expect(blockHash({ ...b, time: b.time + 1 })).not.toBe(h);
+    expect(blockHash({ ...b, prevHash: blocks[0]!.hash })).not.toBe(h);
+    expect(blockHash({ ...b, root: blocks[1]!.root })).not.toBe(h);
+    expect(blockHash({ ...b, txs: [] })).not.toBe(h);
+    expect(blockHash({ ...b, txs: [{ ...b.txs[0]!, sig: 'f'.repeat(128) }] })).not.toBe(h);
+  });
+
+  it('accepts a valid chain and reports its head', () => {
+    const { blocks, t } = buildChain();
+    const progress: number[] = [];
+    const r = verifyChain(t.genesis, blocks, (h) => progress.push(h));
+    expect(r).toEqual({ ok: true, height: 3, blocks: 4, txs: 3, root: t.ledger.root() });
+    expect(progress).toEqual([0, 1, 2, 3]);
+    // a genesis-only log is valid too
+    expect(verifyChain(t.genesis, blocks.slice(0, 1))).toMatchObject({ ok: true, height: 0, txs: 0 });
+  });
+
+  it('throws STORE_CORRUPT on an empty log', () => {
+    const g = makeGenesis();
+    expect(() => verifyChain(g, [])).toThrow(AethirError);
+    try {
+      verifyChain(g, []);
+    } catch (e) {
+      expect((e as AethirError).code).toBe('STORE_CORRUPT');
+    }
+  });
+
+  it('rejects a log from another genesis', () => {
+    const { blocks } = buildChain();
+    const other = makeGenesis({ feeHostBps: 9000 });
+    const r = verifyChain(other, blocks);
+    expect(r.ok).toBe(false);
+    expect(r.error!.height).toBe(0);
+  });
+
+  it('rejects a tampered genesis block even when its hash is recomputed or kept', () => {
+    const { blocks, t } = buildChain();
+    const b0 = blocks[0]!;
+    const foreignTx = blocks[1]!.txs[0]!;
+    const variants: Array<Omit<Block, 'hash'>> = [
+      { ...b0, txs: [foreignTx] },
+      { ...b0, time: b0.time + 5 },
+      { ...b0, prevHash: '0'.repeat(64) },
+      { ...b0, height: 1 },
+      { ...b0, root: blocks[1]!.root },
+    ];
+    for (const v of variants) {
+      // the stored hash kept as it was (contents changed underneath)...
+      const kept = blocks.slice();
+      kept[0] = { ...v, hash: b0.hash };
+      expect(verifyChain(t.genesis, kept).ok, JSON.stringify(v).slice(0, 80)).toBe(false);
+      // ...or recomputed and the rest of the chain relinked
+      const recomputed = blocks.slice();
+      recomputed[0] = { ...v, hash: '' };
+      expect(verifyChain(t.genesis, relink(recomputed, 0)).ok).toBe(false);
+    }
+  });
+
+  it('rejects a broken link, a height gap, time going backwards and a bad block hash', () => {
+    const { blocks, t } = buildChain();
+    const b2 = blocks[2]!;
+    const cases: Array<[string, Block[]]> = [
+      ['broken link', [...blocks.slice(0, 2), { ...b2, prevHash: blocks[0]!.hash }, ...blocks.slice(3)]],
+      ['height gap', [blocks[0]!, blocks[1]!, blocks[3]!]],
+      ['reordered', [blocks[0]!, blocks[2]!, blocks[1]!, blocks[3]!]],
+      ['duplicated', [blocks[0]!, blocks[1]!, blocks[1]!]],
+      ['bad hash', [...blocks.slice(0, 2), { ...b2, hash: 'ab'.repeat(32) }, ...blocks.slice(3)]],
+      ['hash kept, time changed', [...blocks.slice(0, 2), { ...b2, time: b2.time + 1 }, ...blocks.slice(3)]],
+      [
+        'time backwards',
+        relink([...blocks.slice(0, 2), { ...b2, time: blocks[1]!.time - 1 }, ...blocks.slice(3)], 2),
+      ],
+      ['tx dropped', relink([...blocks.slice(0, 2), { ...b2, txs: [] }, ...blocks.slice(3)], 2)],
+      [
+        'root tampered',
+        relink([...blocks.slice(0, 2), { ...b2, root: blocks[1]!.root }, ...blocks.slice(3)], 2),
+      ],
+      [
+        'tx tampered',
+        relink(
+          [
+            ...blocks.slice(0, 2),
+            { ...b2, txs: [{ ...b2.txs[0]!, payload: { ...b2.txs[0]!.payload, amount: '2' } }] },
+            ...blocks.slice(3),
+          ],
+          2,
+        ),
+      ],
+    ];
+    for (const [name, log] of cases) {
+      const r = verifyChain(t.genesis, log);
+      expect(r.ok, name).toBe(false);
+      expect(r.error, name).toBeDefined();
+    }
+  });
+
+  it('rejects a valid re-signed tx that does not match the sealed root', () => {
+    const { blocks, t } = buildChain();
+    const b3 = blocks[3]!;
+    // alice re-signs her nonce-1 tx with another amount: it applies, but the root differs
+    const forged = t.sign(alice, 'transfer', { to: carol.address, amount: 4n }, 1);
+    const log = relink([...blocks.slice(0, 3), { ...b3, txs: [forged] }], 3);
+    const r = verifyChain(t.genesis, log);
+    expect(r.ok).toBe(false);
+    expect(r.error!.message).toMatch(/state root mismatch/);
+  });
+
+  it('replays leases deterministically from block times', () => {
+    const t = new TestNet();
+    t.onlineContainer(host, 2, ath(1));
+    const { lease } = t.advance(1000).tx(alice, 'lease.open', leasePayload(host.address, 2, 3600, ath(1)));
+    t.advance(1_234_567).tx(host, 'lease.settle', { lease });
+    t.advance(7_654_321).tx(alice, 'lease.close', { lease });
+    const blocks = blocksOf(t);
+    expect(blocks[blocks.length - 1]!.root).toBe(t.ledger.root());
+    expect(verifyChain(t.genesis, blocks)).toMatchObject({
+      ok: true,
+      txs: t.accepted.length,
+      root: t.ledger.root(),
+    });
+  });
+});
