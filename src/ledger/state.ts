@@ -1,10 +1,67 @@
-import { canonicalize, leafHash, merkleRoot, merkleProof, type MerkleProofStep } from '../core/index.js';
+import { createHash } from 'node:crypto';
+import {
+  EMPTY_ROOT,
+  canonicalize,
+  leafHash,
+  merkleProof,
+  merkleRoot,
+  nodeHash,
+  type MerkleProofStep,
+} from '../core/index.js';
 
 /**
- * The whole ledger state is one ordered key-value map (accounts, containers, leases,
- * treasury, parameters...), so a single Merkle root covers all of it. Writes made while a
- * transaction is applied go to an overlay: a rejected transaction discards the overlay and
- * leaves the state - and its root - exactly as it was.
+ * How the state root is built: every (key, canonical value) pair is a leaf; a key belongs to
+ * one of 2^16 buckets by the first two bytes of sha256(key); a bucket's hash is the Merkle
+ * root of its leaves in key order; the state root is the root of a complete binary tree of
+ * depth 16 over the bucket hashes (an empty subtree hashes to a fixed value per level).
+ * Changing one entry rehashes its bucket and the 16 nodes above it, not the whole state, so
+ * a block costs the same at a hundred entries as at millions.
+ */
+export const BUCKET_BITS = 16;
+const BUCKETS = 1 << BUCKET_BITS;
+const EMPTY: Buffer[] = [EMPTY_ROOT];
+for (let l = 1; l <= BUCKET_BITS; l++) EMPTY.push(nodeHash(EMPTY[l - 1]!, EMPTY[l - 1]!));
+
+function bucketOf(key: string): number {
+  const h = createHash('sha256').update(key).digest();
+  return (h[0]! << 8) | h[1]!;
+}
+
+function entryLeaf(key: string, value: unknown): Buffer {
+  return leafHash(`${key}\u0000${canonicalize(value)}`);
+}
+
+/** The state root computed from scratch: the reference definition, for audits and tests. */
+export function stateRootOf(entries: Iterable<[string, unknown]>): string {
+  const buckets = new Map<number, Array<[string, Buffer]>>();
+  for (const [k, v] of entries) {
+    const b = bucketOf(k);
+    let list = buckets.get(b);
+    if (!list) buckets.set(b, (list = []));
+    list.push([k, entryLeaf(k, v)]);
+  }
+  let level = new Map<number, Buffer>();
+  for (const [b, list] of buckets) {
+    list.sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    level.set(b, merkleRoot(list.map((e) => e[1])));
+  }
+  for (let l = 0; l < BUCKET_BITS; l++) {
+    const up = new Map<number, Buffer>();
+    for (const i of level.keys()) {
+      const p = i >> 1;
+      if (up.has(p)) continue;
+      up.set(p, nodeHash(level.get(p * 2) ?? EMPTY[l]!, level.get(p * 2 + 1) ?? EMPTY[l]!));
+    }
+    level = up;
+  }
+  return (level.get(0) ?? EMPTY[BUCKET_BITS]!).toString('hex');
+}
+
+/**
+ * The whole ledger state is one key-value map (accounts, containers, leases, treasury,
+ * parameters...), so a single Merkle root covers all of it. Writes made while a transaction
+ * is applied go to an overlay: a rejected transaction discards the overlay and leaves the
+ * state - and its root - exactly as it was.
  *
  * Values are treated as immutable: handlers write a new object, never mutate a stored one.
  */
@@ -15,11 +72,20 @@ export class LedgerState {
   private overlay: Map<string, unknown | typeof DELETED> | null = null;
   /** keys changed since the last `takeDirty()`, for persisting incrementally */
   private dirty = new Set<string>();
-  private cachedRoot: Buffer | null = null;
+  /** the keys of each non-empty bucket */
+  private readonly buckets = new Map<number, Set<string>>();
+  private readonly bucketCache = new Map<string, number>();
+  /** buckets changed since the last root() */
+  private dirtyBuckets = new Set<number>();
+  /** tree nodes by heap index (1 = root, BUCKETS + b = bucket b); absent = empty subtree */
+  private readonly nodes = new Map<number, Buffer>();
 
   static fromEntries(entries: Iterable<[string, unknown]>): LedgerState {
     const s = new LedgerState();
-    for (const [k, v] of entries) s.data.set(k, v);
+    for (const [k, v] of entries) {
+      s.data.set(k, v);
+      s.addToBucket(k);
+    }
     s.sortedKeys = null;
     return s;
   }
@@ -50,14 +116,22 @@ export class LedgerState {
       const r = fn();
       for (const [k, v] of this.overlay) {
         if (v === DELETED) {
-          if (this.data.delete(k)) this.sortedKeys = null;
+          if (this.data.delete(k)) {
+            this.sortedKeys = null;
+            const b = this.bucket(k);
+            this.buckets.get(b)?.delete(k);
+            this.dirtyBuckets.add(b);
+          }
         } else {
-          if (!this.data.has(k)) this.sortedKeys = null;
+          if (!this.data.has(k)) {
+            this.sortedKeys = null;
+            this.addToBucket(k);
+          }
           this.data.set(k, v);
+          this.dirtyBuckets.add(this.bucket(k));
         }
         this.leafCache.delete(k);
         this.dirty.add(k);
-        this.cachedRoot = null;
       }
       return r;
     } finally {
@@ -79,33 +153,73 @@ export class LedgerState {
     return this.sortedKeys;
   }
 
+  private bucket(k: string): number {
+    let b = this.bucketCache.get(k);
+    if (b === undefined) {
+      b = bucketOf(k);
+      this.bucketCache.set(k, b);
+    }
+    return b;
+  }
+
+  private addToBucket(k: string): void {
+    const b = this.bucket(k);
+    let set = this.buckets.get(b);
+    if (!set) this.buckets.set(b, (set = new Set()));
+    set.add(k);
+    this.dirtyBuckets.add(b);
+  }
+
   private leaf(k: string): Buffer {
     let h = this.leafCache.get(k);
     if (!h) {
-      h = leafHash(`${k}\u0000${canonicalize(this.data.get(k))}`);
+      h = entryLeaf(k, this.data.get(k));
       this.leafCache.set(k, h);
     }
     return h;
   }
 
-  /** Merkle root over (key, canonical value) leaves in key order; leaf hashes are cached. */
-  root(): string {
-    if (!this.cachedRoot) this.cachedRoot = merkleRoot(this.keys().map((k) => this.leaf(k)));
-    return this.cachedRoot.toString('hex');
+  private bucketLeaves(b: number): { keys: string[]; leaves: Buffer[] } {
+    const keys = [...(this.buckets.get(b) ?? [])].sort();
+    return { keys, leaves: keys.map((k) => this.leaf(k)) };
   }
 
-  /** Proof that `key` holds its current value under `root()`: anyone can audit one account. */
+  /** The state root (see stateRootOf); only buckets changed since the last call are rehashed. */
+  root(): string {
+    for (const b of this.dirtyBuckets) {
+      const { leaves } = this.bucketLeaves(b);
+      let i = BUCKETS + b;
+      if (leaves.length) this.nodes.set(i, merkleRoot(leaves));
+      else this.nodes.delete(i);
+      for (let l = 0; l < BUCKET_BITS; l++) {
+        const left = this.nodes.get(i & ~1);
+        const right = this.nodes.get(i | 1);
+        i >>= 1;
+        if (!left && !right) this.nodes.delete(i);
+        else this.nodes.set(i, nodeHash(left ?? EMPTY[l]!, right ?? EMPTY[l]!));
+      }
+    }
+    this.dirtyBuckets = new Set();
+    return (this.nodes.get(1) ?? EMPTY[BUCKET_BITS]!).toString('hex');
+  }
+
+  /**
+   * Proof that `key` holds its current value under `root()`: the steps within its bucket,
+   * then the 16 steps up the bucket tree. It verifies with verifyMerkleProof(leaf, proof, root).
+   */
   prove(key: string): { leaf: string; proof: MerkleProofStep[] } | undefined {
-    const keys = this.keys();
-    const i = keys.indexOf(key);
-    if (i < 0) return undefined;
-    return {
-      leaf: this.leaf(key).toString('hex'),
-      proof: merkleProof(
-        keys.map((k) => this.leaf(k)),
-        i,
-      ),
-    };
+    if (!this.data.has(key)) return undefined;
+    this.root();
+    const b = this.bucket(key);
+    const { keys, leaves } = this.bucketLeaves(b);
+    const proof = merkleProof(leaves, keys.indexOf(key));
+    let i = BUCKETS + b;
+    for (let l = 0; l < BUCKET_BITS; l++) {
+      const sibling = this.nodes.get(i ^ 1) ?? EMPTY[l]!;
+      proof.push({ hash: sibling.toString('hex'), side: i & 1 ? 'left' : 'right' });
+      i >>= 1;
+    }
+    return { leaf: this.leaf(key).toString('hex'), proof };
   }
 
   takeDirty(): Array<[string, unknown | undefined]> {
