@@ -4,9 +4,9 @@ import { syntheticAddress, syntheticContainer, syntheticLease } from './fixtures
 import { interleaved, msPerOp, row, sink, type BenchOptions, type Row } from './harness.js';
 
 /**
- * The state root after a block that changed one entry: LedgerState (leaf hashes cached,
- * only changed leaves rehashed) against a baseline that canonicalizes and hashes every leaf
- * again, then builds the tree. Both sides include writing the changed entry.
+ * The state root after a block that changed one entry: LedgerState (only the changed
+ * bucket and its 16 ancestors rehashed) against a baseline that computes the same root from
+ * scratch with stateRootOf. Both sides include writing the changed entry.
  */
 
 const T0 = 1_700_000_000_000;
