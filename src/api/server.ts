@@ -375,7 +375,19 @@ export async function createApiServer(
     tag: 'checkers',
     summary: 'Recent liveness reports signed by checkers',
     query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }).strict(),
-    handler: ({ query }) => ({ reports: devnet.recentReports.slice(0, query.limit) }),
+    // Reports are transactions: read back from the log, so they survive restarts.
+    handler: ({ query }) => ({
+      reports: devnet.chain.store.recentTxs(query.limit, { type: 'checker.report' }).map((t) => {
+        const p = t.tx.payload as { container: string; online: boolean; observedAt: number };
+        return {
+          checker: t.tx.from,
+          container: p.container,
+          online: p.online,
+          observedAt: p.observedAt,
+          height: t.height,
+        };
+      }),
+    }),
   });
   route({
     method: 'GET',

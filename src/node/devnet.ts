@@ -41,14 +41,6 @@ import { demoContainers } from './demo.js';
 /** Liveness is re-confirmed on the log once per Proof-of-Capacity epoch (15 min) when unchanged. */
 const RECONFIRM_MS = 15 * 60_000;
 
-export interface CheckerReportView {
-  checker: string;
-  container: string;
-  online: boolean;
-  observedAt: number;
-  height: number;
-}
-
 export interface DevnetOptions {
   config: Config;
   clock?: Clock;
@@ -72,7 +64,6 @@ export class Devnet {
   readonly checkers: Array<{ checker: LivenessChecker; sender: TxSender }> = [];
   readonly agents: ContainerAgent[] = [];
   readonly developer: KeyPair;
-  readonly recentReports: CheckerReportView[] = [];
   private readonly faucet: TxSender;
   private readonly clock: Clock;
   private checkTimer: NodeJS.Timeout | null = null;
@@ -167,14 +158,6 @@ export class Devnet {
         case 'checker.report': {
           const r = p as Payload<'checker.report'>;
           this.indexer.upsert(ledger.container(r.container)!);
-          this.recentReports.unshift({
-            checker: a.tx.tx.from,
-            container: r.container,
-            online: r.online,
-            observedAt: r.observedAt,
-            height: e.block.height,
-          });
-          this.recentReports.length = Math.min(this.recentReports.length, 200);
           break;
         }
         case 'lease.open': {
