@@ -2,7 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { AethirError, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
+import { AethirError, canonicalize, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
 import { SignedTxSchema, TX_TYPES, txId, type Container } from '../ledger/index.js';
 import type { Devnet } from '../node/devnet.js';
 import { Metrics } from './metrics.js';
@@ -148,7 +148,7 @@ export async function createApiServer(
     });
   };
 
-  const containerOut = (c: Container) => containerView(c, ledger().params);
+  const containerOut = (c: Container) => containerView(c, ledger());
   const mustContainer = (id: string) => {
     const c = ledger().container(id);
     if (!c) throw new AethirError('NOT_FOUND', `no container ${id}`);
@@ -181,6 +181,13 @@ export async function createApiServer(
         checkers: l.chain.checkers,
         treasury: l.treasury().balance.toString(),
         params: toJsonSafe(l.params),
+        economics: {
+          coefficientBps: l.economics.coefficientBps,
+          lastEpoch: l.economics.lastEpoch,
+          nextEpochEnd: l.nextEpoch(devnet.chain.head.time).end,
+          rewardPool: l.rewardPool().balance.toString(),
+          checkerPool: l.checkerPool().balance.toString(),
+        },
       };
     },
   });
@@ -188,16 +195,50 @@ export async function createApiServer(
     method: 'GET',
     url: '/v1/accounts/:address',
     tag: 'accounts',
-    summary: 'Balance and next nonce of an account (a Merkle proof of it under the state root)',
+    summary: 'Balance, escrow, vesting and next nonce of an account',
     params: AddressParam,
     handler: ({ params }) => {
-      const a = ledger().account(params.address);
+      const l = ledger();
+      const a = l.account(params.address);
+      const now = devnet.chain.head.time;
+      let locked = 0n;
+      let claimable = 0n;
+      const entries = l.vesting(params.address);
+      for (const e of entries)
+        if (e.unlockAt <= now) claimable += e.amount;
+        else locked += e.amount;
+      return toJsonSafe({
+        address: params.address,
+        balance: a.balance,
+        escrow: a.escrow,
+        nonce: a.nonce,
+        vesting: { locked, claimable, entries: entries.map(({ key: _k, ...e }) => e) },
+      });
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/accounts/:address/proof',
+    tag: 'accounts',
+    summary: 'A Merkle proof of the account under the current state root, checkable without the database',
+    params: AddressParam,
+    handler: ({ params }) => {
+      const key = `acct/${params.address}`;
+      const l = ledger();
+      const p = l.state.prove(key);
+      if (!p)
+        throw new AethirError(
+          'NOT_FOUND',
+          `account ${params.address} is not in the state (it never held funds)`,
+        );
       return {
         address: params.address,
-        balance: a.balance.toString(),
-        nonce: a.nonce,
-        root: devnet.chain.head.root,
-        proof: ledger().state.prove(`acct/${params.address}`) ?? null,
+        height: devnet.chain.head.height,
+        root: l.root(),
+        key,
+        value: canonicalize(l.state.get(key)),
+        leaf: p.leaf,
+        proof: p.proof,
       };
     },
   });

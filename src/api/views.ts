@@ -1,15 +1,16 @@
 import { toJsonSafe } from '../core/index.js';
-import { requiredStake, type Container, type Lease, type Params } from '../ledger/index.js';
+import type { Container, Lease, Ledger } from '../ledger/index.js';
 
 /** API representations: bigints as decimal strings of units, derived fields spelled out. */
-export function containerView(c: Container, params: Params): Record<string, unknown> {
-  const need = requiredStake(params, c.gpusTotal);
+export function containerView(c: Container, ledger: Ledger): Record<string, unknown> {
+  const need = ledger.requiredStakeOf(c);
   return toJsonSafe({
     ...c,
     simulated: c.spec.source === 'simulated',
     gpusFree: c.gpusTotal - c.gpusLeased,
     requiredStake: need,
     staked: c.stake >= need,
+    serving: ledger.isServing(c),
   }) as Record<string, unknown>;
 }
 

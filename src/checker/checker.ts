@@ -24,6 +24,8 @@ export interface CheckerDeps {
  */
 export class LivenessChecker {
   private readonly lastSeen = new Map<string, number>();
+  /** the verdict this checker last put on the log, per container */
+  private readonly reported = new Map<string, { online: boolean; at: number }>();
 
   constructor(private readonly deps: CheckerDeps) {}
 
@@ -38,14 +40,19 @@ export class LivenessChecker {
     this.lastSeen.set(container, this.deps.clock.now());
   }
 
-  /** Reports this checker should sign now, given what the ledger holds. */
+  /** The report was accepted on the log: it is this checker's standing verdict. */
+  reportedOk(r: LivenessReport): void {
+    this.reported.set(r.container, { online: r.online, at: r.observedAt });
+  }
+
+  /** Reports this checker should sign now for these containers. */
   tick(containers: Iterable<Container>): LivenessReport[] {
     const now = this.deps.clock.now();
     const out: LivenessReport[] = [];
     for (const c of containers) {
       const seen = this.lastSeen.get(c.id);
       const online = seen !== undefined && now - seen <= this.deps.offlineAfterMs;
-      const mine = c.reports[this.deps.address];
+      const mine = this.reported.get(c.id);
       if (!mine || mine.online !== online || now - mine.at >= this.deps.reconfirmMs)
         out.push({ container: c.id, online, observedAt: now });
     }

@@ -7,6 +7,8 @@ import { leasesCommand } from './commands/leases.js';
 import { ledgerCommand } from './commands/ledger.js';
 import { rentCommand } from './commands/rent.js';
 import { statusCommand } from './commands/status.js';
+import { escrowCommand } from './commands/escrow.js';
+import { vestingCommand } from './commands/vesting.js';
 
 export function program(): Command {
   const p = new Command('aethir')
@@ -24,6 +26,8 @@ export function program(): Command {
     leasesCommand(),
     accountCommand(),
     keysCommand(),
+    escrowCommand(),
+    vestingCommand(),
     ledgerCommand(),
     statusCommand(),
   ])

@@ -1,5 +1,5 @@
 import { AethirError, canonicalize, isAethirError, type Clock, type KeyPair } from '../core/index.js';
-import { requiredStake, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
+import type { ContainerSpec, Lease, Location } from '../ledger/index.js';
 import type { Bus } from '../bus/index.js';
 import { TxSender, type NetworkClient } from '../sdk/index.js';
 import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime.js';
@@ -81,7 +81,7 @@ export class ContainerAgent {
         pricePerHour: this.init.pricePerHour,
       });
     if (this.init.stakeAuto) {
-      const need = requiredStake(await network.params(), this.init.spec.gpus.length);
+      const need = await network.requiredStake(this.init.spec.gpus.map((g) => g.model));
       const have = (await network.container(this.id))?.stake ?? 0n;
       if (have < need) await this.sender.send('container.stake', { amount: need - have });
     }

@@ -1,5 +1,5 @@
 import { AethirError, type Clock, type Rng } from '../core/index.js';
-import { requiredStake, type Container, type Params } from '../ledger/index.js';
+import type { Container } from '../ledger/index.js';
 
 export type Strategy = 'lowest-fee' | 'best-experience' | 'balanced';
 
@@ -33,7 +33,8 @@ export interface MatchResult {
 export interface IndexerDeps {
   clock: Clock;
   rng: Rng;
-  params: () => Params;
+  /** the stake a container must hold now (K table × staking coefficient) */
+  requiredStake: (c: Container) => bigint;
   reservationTtlMs: number;
   offlineAfterMs: number;
 }
@@ -96,7 +97,6 @@ export class Indexer {
     if (!Number.isInteger(req.gpus) || req.gpus < 0 || req.gpus > 64)
       throw new AethirError('INVALID_ARGUMENT', 'gpus must be an integer from 0 to 64');
     const now = this.deps.clock.now();
-    const params = this.deps.params();
     const strategy = req.strategy ?? 'lowest-fee';
     const ruledOut: Record<string, number> = {};
     const out = (why: string) => {
@@ -114,7 +114,15 @@ export class Indexer {
         out('offline');
         continue;
       }
-      if (c.stake < requiredStake(params, c.gpusTotal)) {
+      if (c.suspended) {
+        out('suspended');
+        continue;
+      }
+      if (c.unbonding > 0n) {
+        out('unbonding');
+        continue;
+      }
+      if (c.stake < this.deps.requiredStake(c)) {
         out('stake below requirement');
         continue;
       }

@@ -13,8 +13,11 @@ export const GenesisSchema = z
     allocations: z.array(
       z.object({ address: Address, amount: Units, label: z.string().max(64).optional() }).strict(),
     ),
-    /** everything not allocated to an account starts in the protocol treasury */
+    /** funds of the Proof-of-Capacity/Delivery reward pool and of the checker reward pool */
+    pools: z.object({ rewards: Units, checkers: Units }).strict().optional(),
     checkers: z.array(Address).min(1).max(101),
+    /** may change parameters until the DAO takes over; none: parameters are fixed */
+    governance: Address.optional(),
     params: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
@@ -23,7 +26,10 @@ export interface Genesis {
   chainId: string;
   time: number;
   allocations: Array<{ address: string; amount: bigint; label?: string }>;
+  /** everything neither allocated nor in a pool starts in the protocol treasury */
+  pools: { rewards: bigint; checkers: bigint };
   checkers: string[];
+  governance: string | null;
   params: Params;
 }
 
@@ -43,11 +49,13 @@ export function parseGenesis(input: unknown): Genesis {
     seen.add(a.address);
     total += a.amount;
   }
+  const pools = r.data.pools ?? { rewards: 0n, checkers: 0n };
+  total += pools.rewards + pools.checkers;
   if (total > TOTAL_SUPPLY)
     throw new AethirError('INVALID_ARGUMENT', 'genesis allocates more than the total supply');
   if (new Set(r.data.checkers).size !== r.data.checkers.length)
     throw new AethirError('INVALID_ARGUMENT', 'genesis lists a checker twice');
-  return { ...r.data, params } as Genesis;
+  return { ...r.data, pools, governance: r.data.governance ?? null, params } as Genesis;
 }
 
 export function paramsToWire(p: Params): Record<string, unknown> {
@@ -55,14 +63,16 @@ export function paramsToWire(p: Params): Record<string, unknown> {
 }
 
 export function paramsFromWire(raw: Record<string, unknown>): Params {
-  const bigs = ['stakeBase', 'stakePerGpu'];
-  const conv: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(raw))
-    conv[k] = bigs.includes(k) && typeof v === 'string' ? BigInt(v) : v;
-  const r = ParamsSchema.strict().safeParse(conv);
+  const r = ParamsSchema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;
-    throw new AethirError('INVALID_ARGUMENT', `invalid parameter ${i.path.join('.')}: ${i.message}`);
+    throw new AethirError(
+      'INVALID_ARGUMENT',
+      `invalid parameter ${i.path.join('.') || '(set)'}: ${i.message}`,
+      {
+        details: { path: i.path.join('.') },
+      },
+    );
   }
   return r.data;
 }
@@ -72,7 +82,9 @@ export function genesisToWire(g: Genesis): Record<string, unknown> {
     chainId: g.chainId,
     time: g.time,
     allocations: g.allocations.map((a) => ({ ...a, amount: a.amount.toString() })),
+    pools: { rewards: g.pools.rewards.toString(), checkers: g.pools.checkers.toString() },
     checkers: g.checkers,
+    ...(g.governance ? { governance: g.governance } : {}),
     params: paramsToWire(g.params),
   };
 }

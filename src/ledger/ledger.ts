@@ -1,11 +1,28 @@
 import { AethirError, mulBps } from '../core/index.js';
 import { LedgerState } from './state.js';
-import { K, type Account, type ChainInfo, type Container, type Lease, type Treasury } from './model.js';
-import { requiredStake, type Params } from './params.js';
-import { TOTAL_SUPPLY, type Genesis } from './genesis.js';
+import {
+  K,
+  type Account,
+  type ChainInfo,
+  type CheckerRecord,
+  type CheckKind,
+  type Container,
+  type Economics,
+  type Lease,
+  type Pool,
+  type Round,
+  type VestingEntry,
+  type VestingKind,
+} from './model.js';
+import { requiredStake, stakeBase, type Params } from './params.js';
+import { TOTAL_SUPPLY, paramsFromWire, paramsToWire, type Genesis } from './genesis.js';
 import { decodeTx, type DecodedTx, type Payload, type TxType } from './tx.js';
 
 const MS_PER_HOUR = 3_600_000n;
+const DAY = 86_400_000;
+const WEEK = 7 * DAY;
+const YEAR = 365 * DAY;
+const MONTH = 30 * DAY;
 
 /** What applying a transaction produced, for the submitter (ids of created records, charges). */
 export type TxResult = Record<string, string | number | boolean | null>;
@@ -20,6 +37,10 @@ export interface BlockContext {
  * The deterministic state machine: `apply(state, tx) -> state'`. It never reads a clock or a
  * random source; time comes from the block. A transaction either applies completely or is
  * rejected with a typed error and leaves the state untouched.
+ *
+ * Where the money is (all of it adds up to the genesis supply, always): account balances and
+ * escrows, container stakes and unbonding stakes, the unspent escrow of open leases, vesting
+ * entries, the reward and checker pools, and the treasury.
  */
 export class Ledger {
   readonly state: LedgerState;
@@ -33,17 +54,30 @@ export class Ledger {
     l.state.atomically(() => {
       let allocated = 0n;
       for (const a of g.allocations) {
-        l.state.set(K.account(a.address), { balance: a.amount, nonce: 0 } satisfies Account);
+        l.state.set(K.account(a.address), { balance: a.amount, nonce: 0, escrow: 0n } satisfies Account);
         allocated += a.amount;
       }
-      l.state.set(K.treasury, { balance: TOTAL_SUPPLY - allocated } satisfies Treasury);
+      l.state.set(K.rewardPool, { balance: g.pools.rewards } satisfies Pool);
+      l.state.set(K.checkerPool, { balance: g.pools.checkers } satisfies Pool);
+      l.state.set(K.treasury, {
+        balance: TOTAL_SUPPLY - allocated - g.pools.rewards - g.pools.checkers,
+      } satisfies Pool);
       l.state.set(K.params, g.params);
+      l.state.set(K.economics, {
+        coefficientBps: 10_000,
+        coefficientUpdatedAt: g.time,
+        revenueSince: 0n,
+        lastEpoch: -1,
+        lastCheckerDay: -1,
+      } satisfies Economics);
       l.state.set(K.chain, {
         chainId: g.chainId,
         genesisTime: g.time,
         supply: TOTAL_SUPPLY,
         checkers: [...g.checkers],
+        governance: g.governance,
       } satisfies ChainInfo);
+      for (const c of g.checkers) l.state.set(K.checker(c), newCheckerRecord());
     });
     return l;
   }
@@ -52,14 +86,19 @@ export class Ledger {
     return new Ledger(state);
   }
 
+  // ---- reads ----
+
   get chain(): ChainInfo {
     return this.state.get<ChainInfo>(K.chain)!;
   }
   get params(): Params {
     return this.state.get<Params>(K.params)!;
   }
+  get economics(): Economics {
+    return this.state.get<Economics>(K.economics)!;
+  }
   account(address: string): Account {
-    return this.state.get<Account>(K.account(address)) ?? { balance: 0n, nonce: 0 };
+    return this.state.get<Account>(K.account(address)) ?? { balance: 0n, nonce: 0, escrow: 0n };
   }
   container(id: string): Container | undefined {
     return this.state.get<Container>(K.container(id));
@@ -67,8 +106,20 @@ export class Ledger {
   lease(id: string): Lease | undefined {
     return this.state.get<Lease>(K.lease(id));
   }
-  treasury(): Treasury {
-    return this.state.get<Treasury>(K.treasury)!;
+  treasury(): Pool {
+    return this.state.get<Pool>(K.treasury)!;
+  }
+  rewardPool(): Pool {
+    return this.state.get<Pool>(K.rewardPool)!;
+  }
+  checkerPool(): Pool {
+    return this.state.get<Pool>(K.checkerPool)!;
+  }
+  checker(address: string): CheckerRecord | undefined {
+    return this.state.get<CheckerRecord>(K.checker(address));
+  }
+  round(container: string, check: CheckKind): Round | undefined {
+    return this.state.get<Round>(K.round(container, check));
   }
   containers(): Container[] {
     return [...this.state.scan<Container>('ctr/')].map(([, v]) => v);
@@ -79,22 +130,54 @@ export class Ledger {
   accounts(): Array<Account & { address: string }> {
     return [...this.state.scan<Account>('acct/')].map(([k, v]) => ({ address: k.slice(5), ...v }));
   }
+  vesting(address: string): Array<VestingEntry & { key: string }> {
+    return [...this.state.scan<VestingEntry>(K.vestingOf(address))].map(([key, v]) => ({ key, ...v }));
+  }
   root(): string {
     return this.state.root();
   }
 
+  /** The stake this container must hold to be matched and rewarded now. */
+  requiredStakeOf(c: Pick<Container, 'spec'>): bigint {
+    return this.requiredStakeFor(c.spec.gpus.map((g) => g.model));
+  }
+
+  /** The stake a host with these GPU models (none: a CPU host) must hold now. */
+  requiredStakeFor(gpuModels: readonly string[]): bigint {
+    return requiredStake(this.params, this.economics.coefficientBps, gpuModels);
+  }
+
+  /** Online, staked, not suspended, not unbonding: may be matched and earns capacity rewards. */
+  isServing(c: Container): boolean {
+    return c.status === 'online' && !c.suspended && c.unbonding === 0n && c.stake >= this.requiredStakeOf(c);
+  }
+
+  /** The first epoch not yet closed, and whether its end has passed at `time`. */
+  nextEpoch(time: number): { epoch: number; end: number; due: boolean } {
+    const epoch = this.economics.lastEpoch + 1;
+    const end = this.chain.genesisTime + (epoch + 1) * this.params.epochMs;
+    return { epoch, end, due: end <= time };
+  }
+
   /** Sum of every unit held anywhere: must always equal the genesis supply. */
   totalHeld(): bigint {
-    let t = this.treasury().balance;
-    for (const a of this.accounts()) t += a.balance;
-    for (const c of this.containers()) t += c.stake;
+    let t = this.treasury().balance + this.rewardPool().balance + this.checkerPool().balance;
+    for (const a of this.accounts()) t += a.balance + a.escrow;
+    for (const c of this.containers()) t += c.stake + c.unbonding;
     for (const l of this.leases()) if (l.status === 'open') t += l.escrow - l.charged;
+    for (const [, v] of this.state.scan<VestingEntry>('vest/')) t += v.amount;
     return t;
   }
 
+  // ---- apply ----
+
   /** Validates (signature, nonce, rules) and applies one transaction atomically. */
   apply(input: unknown, ctx: BlockContext): { tx: DecodedTx; result: TxResult } {
-    const tx = decodeTx(input, this.chain.chainId);
+    return this.applyDecoded(decodeTx(input, this.chain.chainId), ctx);
+  }
+
+  /** As apply, for a transaction whose signature was already verified (batch verification). */
+  applyDecoded(tx: DecodedTx, ctx: BlockContext): { tx: DecodedTx; result: TxResult } {
     const result = this.state.atomically(() => {
       const acct = this.account(tx.tx.from);
       if (tx.tx.nonce !== acct.nonce)
@@ -113,7 +196,12 @@ export class Ledger {
     return { tx, result };
   }
 
-  // ---- helpers used by handlers (inside an atomic section) ----
+  // ---- money movements (inside an atomic section) ----
+
+  private setAccount(address: string, a: Account): void {
+    if (a.balance < 0n || a.escrow < 0n) throw new AethirError('INTERNAL', 'negative balance');
+    this.state.set(K.account(address), a);
+  }
 
   private debit(address: string, amount: bigint, what: string): void {
     const a = this.account(address);
@@ -125,32 +213,127 @@ export class Ledger {
           details: { needed: amount.toString(), balance: a.balance.toString() },
         },
       );
-    this.state.set(K.account(address), { ...a, balance: a.balance - amount });
+    this.setAccount(address, { ...a, balance: a.balance - amount });
   }
 
   private credit(address: string, amount: bigint): void {
     const a = this.account(address);
-    this.state.set(K.account(address), { ...a, balance: a.balance + amount });
+    this.setAccount(address, { ...a, balance: a.balance + amount });
   }
 
-  /** Charges a lease up to time `t` (capped at its escrow) and pays host and treasury. */
+  private movePool(key: string, delta: bigint): void {
+    const p = this.state.get<Pool>(key)!;
+    if (p.balance + delta < 0n) throw new AethirError('INTERNAL', `pool ${key} would go negative`);
+    this.state.set(key, { balance: p.balance + delta });
+  }
+
+  private vest(address: string, kind: VestingKind, amount: bigint, earnedAt: number, unlockAt: number): void {
+    if (amount <= 0n) return;
+    const key = K.vesting(address, kind, unlockAt);
+    const e = this.state.get<VestingEntry>(key);
+    this.state.set(key, {
+      amount: (e?.amount ?? 0n) + amount,
+      kind,
+      earnedAt: e ? Math.min(e.earnedAt, earnedAt) : earnedAt,
+      unlockAt,
+    } satisfies VestingEntry);
+  }
+
+  private putContainer(c: Container): void {
+    this.state.set(K.container(c.id), c);
+  }
+
+  /** Charges a lease up to time `t` (capped at its escrow); the host's share vests, the rest goes to the treasury. */
   private settleTo(lease: Lease, t: number): Lease {
-    const end = Math.min(t, lease.openedAt + lease.maxDurationSec * 1000);
-    const elapsed = BigInt(Math.max(0, end - lease.openedAt));
+    const end = Math.max(lease.settledAt, Math.min(t, lease.openedAt + lease.maxDurationSec * 1000));
     const units = BigInt(Math.max(1, lease.gpus));
-    let due = (lease.pricePerHour * units * elapsed) / MS_PER_HOUR;
+    let due = (lease.pricePerHour * units * BigInt(end - lease.openedAt)) / MS_PER_HOUR;
     if (due > lease.escrow) due = lease.escrow;
-    if (due <= lease.charged) return { ...lease, settledAt: Math.max(lease.settledAt, end) };
-    // Host share is computed on the cumulative charge so rounding never drifts across settles.
+    const c = this.container(lease.container)!;
+    const deliveredGpuMs = (end - lease.settledAt) * Math.max(1, lease.gpus);
+    if (due <= lease.charged) {
+      this.putContainer({ ...c, epochDeliveredGpuMs: c.epochDeliveredGpuMs + deliveredGpuMs });
+      return { ...lease, settledAt: end };
+    }
+    // The host share is computed on the cumulative charge so rounding never drifts across settles.
     const hostTotal = mulBps(due, this.params.feeHostBps);
     const hostDelta = hostTotal - lease.hostShare;
     const protoDelta = due - lease.charged - hostDelta;
-    this.credit(lease.container, hostDelta);
-    const tr = this.treasury();
-    this.state.set(K.treasury, { balance: tr.balance + protoDelta });
-    const c = this.container(lease.container)!;
-    this.state.set(K.container(c.id), { ...c, earned: c.earned + hostDelta });
+    // Paid daily, claimable `hostVestingMs` after the end of the day it was earned.
+    const dayEnd = this.dayStart(t) + DAY;
+    this.vest(lease.container, 'host', hostDelta, t, dayEnd + this.params.hostVestingMs);
+    this.movePool(K.treasury, protoDelta);
+    const econ = this.economics;
+    this.state.set(K.economics, { ...econ, revenueSince: econ.revenueSince + hostDelta });
+    this.putContainer({
+      ...c,
+      earned: c.earned + hostDelta,
+      epochDeliveredGpuMs: c.epochDeliveredGpuMs + deliveredGpuMs,
+    });
     return { ...lease, charged: due, hostShare: hostTotal, protocolShare: due - hostTotal, settledAt: end };
+  }
+
+  /** Settles a lease to `t`, refunds the unspent escrow to the user's escrow and frees the GPUs. */
+  private closeLeaseAt(l: Lease, t: number, by: string, reason: string, exitCode: number | null): Lease {
+    const s = this.settleTo(l, t);
+    const refund = s.escrow - s.charged;
+    const u = this.account(s.user);
+    this.setAccount(s.user, { ...u, escrow: u.escrow + refund });
+    const closed: Lease = {
+      ...s,
+      status: 'closed',
+      closedAt: Math.max(t, s.openedAt),
+      exitCode,
+      closeReason: reason,
+      closedBy: by,
+    };
+    this.state.set(K.lease(l.id), closed);
+    const c = this.container(l.container)!;
+    this.putContainer({ ...c, gpusLeased: c.gpusLeased - l.gpus, openLeases: c.openLeases - 1 });
+    return closed;
+  }
+
+  /**
+   * Takes `amount` from a container: unvested host earnings and rewards first (latest first),
+   * then stake. What is taken goes to the treasury. A container left below its requirement is
+   * suspended until it tops up.
+   */
+  private slash(containerId: string, amount: bigint): bigint {
+    let left = amount;
+    const entries = this.vesting(containerId)
+      .filter((e) => e.kind !== 'checker')
+      .sort((a, b) => b.unlockAt - a.unlockAt);
+    for (const e of entries) {
+      if (left === 0n) break;
+      const take = e.amount < left ? e.amount : left;
+      if (take === e.amount) this.state.delete(e.key);
+      else
+        this.state.set(e.key, {
+          amount: e.amount - take,
+          kind: e.kind,
+          earnedAt: e.earnedAt,
+          unlockAt: e.unlockAt,
+        });
+      left -= take;
+    }
+    const c = this.container(containerId)!;
+    const fromStake = c.stake < left ? c.stake : left;
+    left -= fromStake;
+    const taken = amount - left;
+    const after: Container = { ...c, stake: c.stake - fromStake, slashed: c.slashed + taken };
+    after.suspended = after.stake < this.requiredStakeOf(after);
+    this.putContainer(after);
+    this.movePool(K.treasury, taken);
+    return taken;
+  }
+
+  private dayStart(t: number): number {
+    const g = this.chain.genesisTime;
+    return g + Math.floor((t - g) / DAY) * DAY;
+  }
+
+  private dayIndex(t: number): number {
+    return Math.floor((t - this.chain.genesisTime) / DAY);
   }
 
   private requireLease(id: string): Lease {
@@ -159,7 +342,19 @@ export class Ledger {
     return l;
   }
 
-  /** @internal handler table entries */
+  private requireContainer(id: string, what = 'this'): Container {
+    const c = this.container(id);
+    if (!c)
+      throw new AethirError(
+        'NOT_FOUND',
+        `${what === 'this' ? 'the sender' : what} is not a registered container`,
+      );
+    return c;
+  }
+
+  // ---- handlers ----
+
+  /** @internal */
   transfer(tx: DecodedTx<'transfer'>): TxResult {
     const p = tx.payload as Payload<'transfer'>;
     if (p.to === tx.tx.from) throw new AethirError('INVALID_TRANSACTION', 'cannot transfer to yourself');
@@ -168,6 +363,28 @@ export class Ledger {
     return { to: p.to, amount: p.amount.toString() };
   }
 
+  /** @internal */
+  escrowDeposit(tx: DecodedTx<'escrow.deposit'>): TxResult {
+    const p = tx.payload as Payload<'escrow.deposit'>;
+    this.debit(tx.tx.from, p.amount, 'escrow deposit');
+    const a = this.account(tx.tx.from);
+    this.setAccount(tx.tx.from, { ...a, escrow: a.escrow + p.amount });
+    return { escrow: (a.escrow + p.amount).toString() };
+  }
+
+  /** @internal */
+  escrowWithdraw(tx: DecodedTx<'escrow.withdraw'>): TxResult {
+    const p = tx.payload as Payload<'escrow.withdraw'>;
+    const a = this.account(tx.tx.from);
+    if (a.escrow < p.amount)
+      throw new AethirError('INSUFFICIENT_FUNDS', `escrow holds ${a.escrow} units, ${p.amount} asked`, {
+        details: { needed: p.amount.toString(), escrow: a.escrow.toString() },
+      });
+    this.setAccount(tx.tx.from, { ...a, escrow: a.escrow - p.amount, balance: a.balance + p.amount });
+    return { escrow: (a.escrow - p.amount).toString() };
+  }
+
+  /** @internal */
   registerContainer(tx: DecodedTx<'container.register'>, ctx: BlockContext): TxResult {
     const p = tx.payload as Payload<'container.register'>;
     const id = tx.tx.from;
@@ -181,34 +398,87 @@ export class Ledger {
       location: p.location,
       pricePerHour: p.pricePerHour,
       stake: prev?.stake ?? 0n,
+      unbonding: prev?.unbonding ?? 0n,
+      unbondingUntil: prev?.unbondingUntil ?? null,
       status: prev?.status ?? 'pending',
+      suspended: prev?.suspended ?? false,
+      onlineSince: prev?.onlineSince ?? null,
       gpusTotal: p.spec.gpus.length,
       gpusLeased: prev?.gpusLeased ?? 0,
       openLeases: prev?.openLeases ?? 0,
       earned: prev?.earned ?? 0n,
+      epochDeliveredGpuMs: prev?.epochDeliveredGpuMs ?? 0,
+      qualityTier: prev?.qualityTier ?? 1,
+      slashed: prev?.slashed ?? 0n,
       registeredAt: prev?.registeredAt ?? ctx.time,
-      reports: prev?.reports ?? {},
     };
-    this.state.set(K.container(id), c);
-    return { container: id, updated: prev !== undefined };
+    // A new spec can need more stake than the old one.
+    if (c.suspended && c.stake >= this.requiredStakeOf(c)) c.suspended = false;
+    this.putContainer(c);
+    return { container: id, updated: prev !== undefined, requiredStake: this.requiredStakeOf(c).toString() };
   }
 
+  /** @internal */
   stake(tx: DecodedTx<'container.stake'>): TxResult {
     const p = tx.payload as Payload<'container.stake'>;
-    const c = this.container(tx.tx.from);
-    if (!c) throw new AethirError('NOT_FOUND', 'only a registered container can stake; register first');
+    const c = this.requireContainer(tx.tx.from);
     this.debit(tx.tx.from, p.amount, 'stake');
-    this.state.set(K.container(c.id), { ...c, stake: c.stake + p.amount });
-    return { container: c.id, stake: (c.stake + p.amount).toString() };
+    const after: Container = { ...c, stake: c.stake + p.amount };
+    // Topping up lifts a suspension once the requirement is met again.
+    if (after.suspended && after.stake >= this.requiredStakeOf(after)) after.suspended = false;
+    this.putContainer(after);
+    return { container: c.id, stake: after.stake.toString(), suspended: after.suspended };
   }
 
+  /** @internal */
+  unstake(tx: DecodedTx<'container.unstake'>, ctx: BlockContext): TxResult {
+    const p = tx.payload as Payload<'container.unstake'>;
+    const c = this.requireContainer(tx.tx.from);
+    if (c.openLeases > 0)
+      throw new AethirError('CONFLICT', 'cannot unstake while leases are open; drain first');
+    if (p.amount > c.stake)
+      throw new AethirError('INSUFFICIENT_FUNDS', `stake is ${c.stake} units, ${p.amount} asked`);
+    const until = ctx.time + this.params.unbondingMs;
+    this.putContainer({
+      ...c,
+      stake: c.stake - p.amount,
+      unbonding: c.unbonding + p.amount,
+      unbondingUntil: until,
+    });
+    return { container: c.id, unbonding: (c.unbonding + p.amount).toString(), until };
+  }
+
+  /** @internal */
+  withdrawStake(tx: DecodedTx<'container.withdraw'>, ctx: BlockContext): TxResult {
+    const c = this.requireContainer(tx.tx.from);
+    if (c.unbonding === 0n || c.unbondingUntil === null)
+      throw new AethirError('CONFLICT', 'nothing is unbonding; request it with container.unstake');
+    if (ctx.time < c.unbondingUntil)
+      throw new AethirError('CONFLICT', `the stake unbonds at ${new Date(c.unbondingUntil).toISOString()}`, {
+        details: { until: c.unbondingUntil },
+      });
+    this.credit(c.id, c.unbonding);
+    this.putContainer({ ...c, unbonding: 0n, unbondingUntil: null });
+    return { container: c.id, withdrawn: c.unbonding.toString() };
+  }
+
+  /** @internal */
   openLease(tx: DecodedTx<'lease.open'>, ctx: BlockContext): TxResult {
     const p = tx.payload as Payload<'lease.open'>;
     const c = this.container(p.container);
     if (!c) throw new AethirError('NOT_FOUND', `no container ${p.container}`);
+    if (p.container === tx.tx.from)
+      throw new AethirError('INVALID_TRANSACTION', 'a container cannot rent itself');
     if (c.status !== 'online')
       throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is ${c.status}`);
-    if (c.stake < requiredStake(this.params, c.gpusTotal))
+    if (c.suspended)
+      throw new AethirError(
+        'CONTAINER_UNAVAILABLE',
+        `container ${c.name} is suspended until it tops up its stake`,
+      );
+    if (c.unbonding > 0n)
+      throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is unbonding its stake`);
+    if (c.stake < this.requiredStakeOf(c))
       throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is not staked enough to serve`);
     if (p.gpus > c.gpusTotal - c.gpusLeased)
       throw new AethirError(
@@ -220,16 +490,22 @@ export class Ledger {
         'INVALID_TRANSACTION',
         `container price ${c.pricePerHour} is above the limit ${p.maxPricePerHour}`,
       );
-    if (p.maxDurationSec > this.params.maxLeaseSeconds)
+    const openEnded = p.maxDurationSec === undefined;
+    const seconds = p.maxDurationSec ?? this.params.openEndedDepositSeconds;
+    if (seconds > this.params.maxLeaseSeconds)
       throw new AethirError(
         'INVALID_TRANSACTION',
         `maxDurationSec is above the limit of ${this.params.maxLeaseSeconds}`,
       );
-    if (p.container === tx.tx.from)
-      throw new AethirError('INVALID_TRANSACTION', 'a container cannot rent itself');
-    const escrow =
-      (c.pricePerHour * BigInt(Math.max(1, p.gpus)) * BigInt(p.maxDurationSec) * 1000n) / MS_PER_HOUR;
-    this.debit(tx.tx.from, escrow, 'lease escrow');
+    const escrow = (c.pricePerHour * BigInt(Math.max(1, p.gpus)) * BigInt(seconds) * 1000n) / MS_PER_HOUR;
+    const u = this.account(tx.tx.from);
+    if (u.escrow < escrow)
+      throw new AethirError(
+        'INSUFFICIENT_FUNDS',
+        `the lease locks ${escrow} units of escrow but the escrow balance is ${u.escrow}; deposit with escrow.deposit`,
+        { details: { needed: escrow.toString(), escrow: u.escrow.toString() } },
+      );
+    this.setAccount(tx.tx.from, { ...u, escrow: u.escrow - escrow });
     const id = `L${tx.id.slice(0, 20)}`;
     const lease: Lease = {
       id,
@@ -237,7 +513,8 @@ export class Ledger {
       container: c.id,
       gpus: p.gpus,
       pricePerHour: c.pricePerHour,
-      maxDurationSec: p.maxDurationSec,
+      maxDurationSec: seconds,
+      openEnded,
       workload: p.workload,
       escrow,
       charged: 0n,
@@ -252,14 +529,11 @@ export class Ledger {
       closedBy: null,
     };
     this.state.set(K.lease(id), lease);
-    this.state.set(K.container(c.id), {
-      ...c,
-      gpusLeased: c.gpusLeased + p.gpus,
-      openLeases: c.openLeases + 1,
-    });
+    this.putContainer({ ...c, gpusLeased: c.gpusLeased + p.gpus, openLeases: c.openLeases + 1 });
     return { lease: id, escrow: escrow.toString() };
   }
 
+  /** @internal */
   settleLease(tx: DecodedTx<'lease.settle'>, ctx: BlockContext): TxResult {
     const p = tx.payload as Payload<'lease.settle'>;
     const l = this.requireLease(p.lease);
@@ -271,60 +545,316 @@ export class Ledger {
     return { lease: l.id, charged: s.charged.toString() };
   }
 
+  /** @internal */
   closeLease(tx: DecodedTx<'lease.close'>, ctx: BlockContext): TxResult {
     const p = tx.payload as Payload<'lease.close'>;
     const l = this.requireLease(p.lease);
     if (tx.tx.from !== l.container && tx.tx.from !== l.user)
       throw new AethirError('UNAUTHORIZED', 'only the lease holder or its container can close a lease');
     if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${l.id} is already ${l.status}`);
-    const s = this.settleTo(l, ctx.time);
-    const refund = s.escrow - s.charged;
-    if (refund > 0n) this.credit(s.user, refund);
-    const closed: Lease = {
-      ...s,
-      status: 'closed',
-      closedAt: ctx.time,
-      exitCode: p.exitCode ?? null,
-      closeReason: p.reason ?? (tx.tx.from === l.user ? 'closed by user' : 'closed by container'),
-      closedBy: tx.tx.from,
+    const reason = p.reason ?? (tx.tx.from === l.user ? 'closed by user' : 'closed by container');
+    const closed = this.closeLeaseAt(l, ctx.time, tx.tx.from, reason, p.exitCode ?? null);
+    return {
+      lease: l.id,
+      charged: closed.charged.toString(),
+      refund: (closed.escrow - closed.charged).toString(),
     };
-    this.state.set(K.lease(l.id), closed);
-    const c = this.container(l.container)!;
-    this.state.set(K.container(c.id), {
-      ...c,
-      gpusLeased: c.gpusLeased - l.gpus,
-      openLeases: c.openLeases - 1,
-    });
-    return { lease: l.id, charged: s.charged.toString(), refund: refund.toString() };
   }
 
+  /** @internal */
+  claimVesting(tx: DecodedTx<'vesting.claim'>, ctx: BlockContext): TxResult {
+    const p = tx.payload as Payload<'vesting.claim'>;
+    const params = this.params;
+    let paid = 0n;
+    let forfeited = 0n;
+    for (const e of this.vesting(tx.tx.from)) {
+      if (e.unlockAt <= ctx.time) {
+        paid += e.amount;
+        this.state.delete(e.key);
+      } else if (p.fast && e.kind === 'checker' && e.earnedAt + params.checkerFastVestingMs <= ctx.time) {
+        // Early claim of checker rewards: most of it goes back to the checker pool.
+        const lost = mulBps(e.amount, params.checkerFastForfeitBps);
+        paid += e.amount - lost;
+        forfeited += lost;
+        this.state.delete(e.key);
+      }
+    }
+    if (paid === 0n && forfeited === 0n) throw new AethirError('CONFLICT', 'nothing is claimable yet');
+    this.credit(tx.tx.from, paid);
+    if (forfeited > 0n) this.movePool(K.checkerPool, forfeited);
+    return { claimed: paid.toString(), forfeited: forfeited.toString() };
+  }
+
+  /** @internal */
   checkerReport(tx: DecodedTx<'checker.report'>, ctx: BlockContext): TxResult {
     const p = tx.payload as Payload<'checker.report'>;
     const checkers = this.chain.checkers;
-    if (!checkers.includes(tx.tx.from))
+    const me = tx.tx.from;
+    if (!checkers.includes(me))
       throw new AethirError('UNAUTHORIZED', 'sender is not a checker of this network');
+    const rec = this.checker(me)!;
+    if (rec.bannedUntil > ctx.time)
+      throw new AethirError(
+        'UNAUTHORIZED',
+        `checker is suspended until ${new Date(rec.bannedUntil).toISOString()}`,
+      );
     const c = this.container(p.container);
     if (!c) throw new AethirError('NOT_FOUND', `no container ${p.container}`);
     if (p.observedAt > ctx.time + 60_000)
       throw new AethirError('INVALID_TRANSACTION', 'report is from the future');
-    const reports = { ...c.reports, [tx.tx.from]: { online: p.online, at: p.observedAt } };
-    // Majority of the checker set decides; without a majority either way the status stands.
-    const votes = Object.entries(reports).filter(([k]) => checkers.includes(k));
+    const round: Round = this.round(c.id, p.check) ?? { openedAt: 0, votes: {}, prev: null };
+    if (p.observedAt < round.openedAt) {
+      // Observed before the current round opened: a late vote on the previous question.
+      if (round.prev && p.observedAt >= round.prev.openedAt) this.judge(me, p.ok === round.prev.ok, ctx.time);
+      return { container: c.id, late: true };
+    }
+    const votes = { ...round.votes, [me]: { ok: p.ok, at: p.observedAt } };
     const majority = Math.floor(checkers.length / 2) + 1;
-    const up = votes.filter(([, v]) => v.online).length;
-    const down = votes.length - up;
-    const status = up >= majority ? 'online' : down >= majority ? 'offline' : c.status;
-    this.state.set(K.container(c.id), { ...c, reports, status });
-    return { container: c.id, status };
+    const yes = Object.values(votes).filter((v) => v.ok).length;
+    const no = Object.values(votes).length - yes;
+    if (yes < majority && no < majority) {
+      this.state.set(K.round(c.id, p.check), { ...round, votes });
+      return { container: c.id, decided: false };
+    }
+    // The majority decides; agreeing checkers are counted correct, the others incorrect.
+    const ok = yes >= majority;
+    for (const [checker, v] of Object.entries(votes)) this.judge(checker, v.ok === ok, ctx.time);
+    this.state.set(K.round(c.id, p.check), {
+      openedAt: ctx.time,
+      votes: {},
+      prev: { ok, decidedAt: ctx.time, openedAt: round.openedAt },
+    } satisfies Round);
+    const closed =
+      p.check === 'liveness' ? this.livenessOutcome(c.id, ok, votes, ctx) : this.capacityOutcome(c.id, ok);
+    return { container: c.id, decided: true, ok, ...closed };
+  }
+
+  private judge(checker: string, correct: boolean, time: number): void {
+    const r = this.checker(checker);
+    if (!r) return;
+    const today = this.dayIndex(time);
+    let next: CheckerRecord =
+      r.day === today ? { ...r } : { ...r, day: today, correct: 0, prevDay: r.day, prevCorrect: r.correct };
+    if (correct) next = { ...next, correct: next.correct + 1, correctTotal: next.correctTotal + 1 };
+    else {
+      const recent = [...next.incorrectAt.filter((t) => t > time - WEEK), time];
+      next = { ...next, incorrectAt: recent, incorrectTotal: next.incorrectTotal + 1 };
+      if (recent.length >= this.params.checkerMaxIncorrectPerWeek)
+        next = { ...next, bannedUntil: time + this.params.checkerBanMs, incorrectAt: [] };
+    }
+    this.state.set(K.checker(checker), next);
+  }
+
+  private livenessOutcome(id: string, online: boolean, votes: Round['votes'], ctx: BlockContext): TxResult {
+    const c = this.container(id)!;
+    if (online) {
+      this.putContainer({
+        ...c,
+        status: 'online',
+        onlineSince: c.status === 'online' ? c.onlineSince : ctx.time,
+      });
+      return { status: 'online' };
+    }
+    this.putContainer({ ...c, status: 'offline', onlineSince: null });
+    const open = this.leases().filter((l) => l.container === id && l.status === 'open');
+    if (open.length === 0) return { status: 'offline' }; // offline while idle: no slash, no rewards
+    // Down while serving: users pay only up to when the majority first saw it down, and the
+    // host is slashed 1/3 × K × coefficient.
+    const downAt = Math.min(
+      ctx.time,
+      ...Object.values(votes)
+        .filter((v) => !v.ok)
+        .map((v) => v.at),
+    );
+    for (const l of open)
+      this.closeLeaseAt(
+        l,
+        Math.max(l.settledAt, downAt),
+        id,
+        'container went offline; undelivered time refunded',
+        null,
+      );
+    const slashed = this.slash(id, mulBps(this.requiredStakeOf(c), this.params.slashDowntimeBps));
+    return { status: 'offline', slashed: slashed.toString(), closedLeases: open.map((l) => l.id).join(',') };
+  }
+
+  private capacityOutcome(id: string, passed: boolean): TxResult {
+    if (passed) return { capacity: 'passed' };
+    const c = this.container(id)!;
+    const slashed = this.slash(id, mulBps(this.requiredStakeOf(c), this.params.slashSpecBps));
+    return { capacity: 'failed', slashed: slashed.toString() };
+  }
+
+  /** @internal */
+  closeEpoch(tx: DecodedTx<'epoch.close'>, ctx: BlockContext): TxResult {
+    const p = tx.payload as Payload<'epoch.close'>;
+    const params = this.params;
+    const next = this.nextEpoch(ctx.time);
+    if (p.epoch !== next.epoch) throw new AethirError('CONFLICT', `the next epoch to close is ${next.epoch}`);
+    if (!next.due)
+      throw new AethirError('CONFLICT', `epoch ${p.epoch} ends at ${new Date(next.end).toISOString()}`);
+    const start = next.end - params.epochMs;
+    const genesis = this.chain.genesisTime;
+
+    // Emission for this epoch, decaying by year, never more than the pool holds.
+    const year = Math.floor((start - genesis) / YEAR);
+    const keep = BigInt(10_000 - params.emissionDecayBps);
+    let emission = (params.emissionPerEpoch * keep ** BigInt(year)) / 10_000n ** BigInt(year);
+    const pool = this.rewardPool().balance;
+    if (emission > pool) emission = pool;
+    const pocPool = mulBps(emission, params.pocShareBps);
+    const podPool = emission - pocPool;
+
+    // Proof of Capacity: available, staked and passing checks for the whole epoch, weighted by
+    // capacity (the K of its GPUs). Proof of Delivery: GPU-time served × quality tier.
+    const containers = this.containers();
+    const poc: Array<[Container, bigint]> = [];
+    const pod: Array<[Container, bigint]> = [];
+    for (const c of containers) {
+      if (this.isServing(c) && c.onlineSince !== null && c.onlineSince <= start)
+        poc.push([
+          c,
+          stakeBase(
+            params,
+            c.spec.gpus.map((g) => g.model),
+          ),
+        ]);
+      if (c.epochDeliveredGpuMs > 0 && !c.suspended && c.unbonding === 0n) {
+        const tier = params.qualityTierBps[Math.min(3, Math.max(1, c.qualityTier)) - 1]!;
+        pod.push([c, BigInt(c.epochDeliveredGpuMs) * BigInt(tier)]);
+      }
+    }
+    const unlockAt = next.end + params.hostVestingMs;
+    const paid =
+      this.distribute(pocPool, poc, (c, amount) => this.vest(c.id, 'reward', amount, ctx.time, unlockAt)) +
+      this.distribute(podPool, pod, (c, amount) => this.vest(c.id, 'reward', amount, ctx.time, unlockAt));
+    this.movePool(K.rewardPool, -paid);
+    for (const c of containers)
+      if (c.epochDeliveredGpuMs !== 0)
+        this.putContainer({ ...this.container(c.id)!, epochDeliveredGpuMs: 0 });
+
+    let econ: Economics = { ...this.economics, lastEpoch: p.epoch };
+    const result: TxResult = {
+      epoch: p.epoch,
+      emitted: paid.toString(),
+      capacityRewarded: poc.length,
+      deliveryRewarded: pod.length,
+    };
+
+    // Checker rewards, once a day: the day's pool shared by correct reports.
+    const day = Math.floor((next.end - genesis) / DAY) - 1;
+    if ((next.end - genesis) % DAY === 0 && day > econ.lastCheckerDay) {
+      const counts: Array<[string, bigint]> = [];
+      for (const addr of this.chain.checkers) {
+        const r = this.checker(addr)!;
+        if (r.bannedUntil > next.end) continue; // no rewards while suspended
+        const n = r.day === day ? r.correct : r.prevDay === day ? r.prevCorrect : 0;
+        if (n > 0) counts.push([addr, BigInt(n)]);
+      }
+      let dayPool = params.checkerPoolPerDay;
+      if (dayPool > this.checkerPool().balance) dayPool = this.checkerPool().balance;
+      const checkerUnlock = next.end + params.checkerVestingMs;
+      const toCheckers = this.distribute(dayPool, counts, (addr, amount) =>
+        this.vest(addr, 'checker', amount, next.end, checkerUnlock),
+      );
+      this.movePool(K.checkerPool, -toCheckers);
+      econ = { ...econ, lastCheckerDay: day };
+      result.checkerDay = day;
+      result.checkerRewards = toCheckers.toString();
+    }
+
+    // The staking coefficient follows the average monthly host revenue per GPU, weekly.
+    if (next.end - econ.coefficientUpdatedAt >= params.coefficientPeriodMs) {
+      let gpus = 0n;
+      for (const c of containers) if (c.unbonding === 0n) gpus += BigInt(Math.max(1, c.gpusTotal));
+      const elapsed = BigInt(next.end - econ.coefficientUpdatedAt);
+      let coefficient = econ.coefficientBps;
+      if (gpus > 0n) {
+        const monthly = (econ.revenueSince * BigInt(MONTH)) / (elapsed * gpus);
+        const bpsValue = (monthly * 10_000n) / params.coefficientRefMonthlyRevenue;
+        coefficient = Number(
+          bpsValue < BigInt(params.coefficientMinBps)
+            ? BigInt(params.coefficientMinBps)
+            : bpsValue > BigInt(params.coefficientMaxBps)
+              ? BigInt(params.coefficientMaxBps)
+              : bpsValue,
+        );
+      }
+      econ = { ...econ, coefficientBps: coefficient, coefficientUpdatedAt: next.end, revenueSince: 0n };
+      result.coefficientBps = coefficient;
+    }
+    this.state.set(K.economics, econ);
+    return result;
+  }
+
+  /** Splits `pool` pro rata to the weights (floor); returns what was paid out. */
+  private distribute<T>(
+    pool: bigint,
+    weights: Array<[T, bigint]>,
+    pay: (who: T, amount: bigint) => void,
+  ): bigint {
+    const total = weights.reduce((s, [, w]) => s + w, 0n);
+    if (pool === 0n || total === 0n) return 0n;
+    let paid = 0n;
+    for (const [who, w] of weights) {
+      const amount = (pool * w) / total;
+      if (amount > 0n) {
+        pay(who, amount);
+        paid += amount;
+      }
+    }
+    return paid;
+  }
+
+  /** @internal */
+  updateParams(tx: DecodedTx<'params.update'>): TxResult {
+    const p = tx.payload as Payload<'params.update'>;
+    const gov = this.chain.governance;
+    if (!gov || tx.tx.from !== gov)
+      throw new AethirError('UNAUTHORIZED', 'only the governance authority may change parameters');
+    if ('version' in p.changes) throw new AethirError('INVALID_TRANSACTION', 'version is set by the ledger');
+    const current = paramsToWire(this.params);
+    for (const k of Object.keys(p.changes))
+      if (!(k in current)) throw new AethirError('INVALID_TRANSACTION', `no parameter "${k}"`);
+    let next: Params;
+    try {
+      next = paramsFromWire({ ...current, ...p.changes, version: this.params.version + 1 });
+    } catch (e) {
+      throw new AethirError('INVALID_TRANSACTION', (e as Error).message, { cause: e });
+    }
+    this.state.set(K.params, next);
+    return { version: next.version, changed: Object.keys(p.changes).join(',') };
   }
 }
 
-const HANDLERS: { [T in TxType]: (this: Ledger, tx: DecodedTx<T>, ctx: BlockContext) => TxResult } = {
+function newCheckerRecord(): CheckerRecord {
+  return {
+    day: 0,
+    correct: 0,
+    prevDay: -1,
+    prevCorrect: 0,
+    incorrectAt: [],
+    bannedUntil: 0,
+    correctTotal: 0,
+    incorrectTotal: 0,
+  };
+}
+
+const HANDLERS: {
+  [T in TxType]: (this: Ledger, tx: DecodedTx<T>, ctx: BlockContext) => TxResult;
+} = {
   transfer: Ledger.prototype.transfer,
+  'escrow.deposit': Ledger.prototype.escrowDeposit,
+  'escrow.withdraw': Ledger.prototype.escrowWithdraw,
   'container.register': Ledger.prototype.registerContainer,
   'container.stake': Ledger.prototype.stake,
+  'container.unstake': Ledger.prototype.unstake,
+  'container.withdraw': Ledger.prototype.withdrawStake,
   'lease.open': Ledger.prototype.openLease,
   'lease.settle': Ledger.prototype.settleLease,
   'lease.close': Ledger.prototype.closeLease,
+  'vesting.claim': Ledger.prototype.claimVesting,
   'checker.report': Ledger.prototype.checkerReport,
+  'epoch.close': Ledger.prototype.closeEpoch,
+  'params.update': Ledger.prototype.updateParams,
 };

@@ -6,14 +6,25 @@ export const K = {
   account: (a: string) => `acct/${a}`,
   container: (a: string) => `ctr/${a}`,
   lease: (id: string) => `lease/${id}`,
+  /** one entry per beneficiary, kind and unlock time: vesting entries aggregate per day */
+  vesting: (a: string, kind: VestingKind, unlockAt: number) =>
+    `vest/${a}/${kind}/${String(unlockAt).padStart(15, '0')}`,
+  vestingOf: (a: string) => `vest/${a}/`,
+  checker: (a: string) => `chk/${a}`,
+  round: (container: string, check: CheckKind) => `round/${container}/${check}`,
   treasury: 'treasury',
+  rewardPool: 'pool/rewards',
+  checkerPool: 'pool/checkers',
   params: 'params',
   chain: 'chain',
+  economics: 'econ',
 } as const;
 
 export interface Account {
   balance: bigint;
   nonce: number;
+  /** a user's escrow balance: what leases lock from */
+  escrow: bigint;
 }
 
 export type ContainerStatus = 'pending' | 'online' | 'offline';
@@ -25,14 +36,25 @@ export interface Container {
   location: Location;
   pricePerHour: bigint;
   stake: bigint;
+  /** stake requested back, withdrawable at `unbondingUntil`; no matching, no rewards meanwhile */
+  unbonding: bigint;
+  unbondingUntil: number | null;
   status: ContainerStatus;
+  /** set when a slash leaves the stake below the requirement; cleared by topping up */
+  suspended: boolean;
+  /** block time since which the checkers' majority holds it online */
+  onlineSince: number | null;
   gpusTotal: number;
   gpusLeased: number;
   openLeases: number;
+  /** host revenue, all time */
   earned: bigint;
+  /** GPU-milliseconds delivered in the current epoch (Proof of Delivery) */
+  epochDeliveredGpuMs: number;
+  /** 1..3, from quality of service (the checker issue measures it); weights delivery rewards */
+  qualityTier: number;
+  slashed: bigint;
   registeredAt: number;
-  /** latest verdict of each checker: the status is their majority */
-  reports: Record<string, { online: boolean; at: number }>;
 }
 
 export type LeaseStatus = 'open' | 'closed';
@@ -44,6 +66,7 @@ export interface Lease {
   gpus: number;
   pricePerHour: bigint;
   maxDurationSec: number;
+  openEnded: boolean;
   workload: Workload;
   escrow: bigint;
   charged: bigint;
@@ -58,8 +81,54 @@ export interface Lease {
   closedBy: string | null;
 }
 
-export interface Treasury {
+export type VestingKind = 'host' | 'reward' | 'checker';
+
+export interface VestingEntry {
+  amount: bigint;
+  kind: VestingKind;
+  /** when it was earned (checker rewards may be claimed early from this time + fast period) */
+  earnedAt: number;
+  unlockAt: number;
+}
+
+export type CheckKind = 'liveness' | 'capacity';
+
+/** Votes of the checkers on one question about one container, until a majority decides. */
+export interface Round {
+  openedAt: number;
+  votes: Record<string, { ok: boolean; at: number }>;
+  /** the previous round's outcome, to judge late votes that belong to it */
+  prev: { ok: boolean; decidedAt: number; openedAt: number } | null;
+}
+
+export interface CheckerRecord {
+  /** correct reports per day (the current and the previous day, so a late day close still counts) */
+  day: number;
+  correct: number;
+  prevDay: number;
+  prevCorrect: number;
+  /** times of incorrect reports in the last 7 days */
+  incorrectAt: number[];
+  bannedUntil: number;
+  correctTotal: number;
+  incorrectTotal: number;
+}
+
+export interface Pool {
   balance: bigint;
+}
+export type Treasury = Pool;
+
+export interface Economics {
+  /** staking coefficient, basis points (10000 = 1.0) */
+  coefficientBps: number;
+  coefficientUpdatedAt: number;
+  /** host revenue since the last coefficient update */
+  revenueSince: bigint;
+  /** last closed epoch (-1 before the first) */
+  lastEpoch: number;
+  /** last closed day of checker rewards (-1 before the first) */
+  lastCheckerDay: number;
 }
 
 export interface ChainInfo {
@@ -67,6 +136,8 @@ export interface ChainInfo {
   genesisTime: number;
   supply: bigint;
   checkers: string[];
+  /** may apply parameter changes until the DAO takes over */
+  governance: string | null;
 }
 
 export type { Params };

@@ -2,32 +2,161 @@ import { z } from 'zod';
 import { ath } from '../core/index.js';
 
 /**
- * The network's economic parameters. Every value is bounded; only a governance transaction
- * may change them (the DAO issue builds the voting). Amounts are units (bigint).
+ * The network's economic parameters: one typed, versioned set, every value bounded. Only a
+ * governance transaction (`params.update`) may change it. Figures and their sources: DESIGN.md §3.
+ * Amounts are units (1 ATH = 10^18); durations are milliseconds of block time.
  */
-export const ParamsSchema = z.object({
-  /** host share of every rental charge, in basis points (8000 = 80%; the rest to the treasury) */
-  feeHostBps: z.number().int().min(5000).max(10000),
-  /** stake every container must hold before it is matched, whatever its GPUs */
-  stakeBase: z.bigint().min(0n),
-  /** additional stake per GPU (a flat K until the ledger issue adds the K table per class) */
-  stakePerGpu: z.bigint().min(0n),
-  /** longest lease one `lease.open` may ask for */
-  maxLeaseSeconds: z
-    .number()
-    .int()
-    .min(60)
-    .max(90 * 86400),
-});
-export type Params = z.infer<typeof ParamsSchema>;
+const DAY = 86_400_000;
+
+/**
+ * GPU classes of the stake table (Aethir's K-value per GPU class). A container's class list
+ * comes from its GPU models (`gpuClass`); a host without GPUs stakes as `cpu`.
+ */
+export const GPU_CLASSES = ['cpu', 'h200', 'h100', 'a100', 'l40s', 'rtx4090', 'rtx3090', 'other'] as const;
+export type GpuClass = (typeof GPU_CLASSES)[number];
+
+const CLASS_PATTERNS: Array<[RegExp, GpuClass]> = [
+  [/\b(h200|gh200|b200|b100|gb200)\b/i, 'h200'],
+  [/\bh100\b|\bh800\b/i, 'h100'],
+  [/\ba100\b|\ba800\b/i, 'a100'],
+  [/\bl40s?\b|\bl4\b|\ba10g?\b|\ba40\b|\brtx (a6000|6000)/i, 'l40s'],
+  [/\b4090\b|\b5090\b|\b4080\b/i, 'rtx4090'],
+  [/\b3090\b|\b3080\b|\ba5000\b|\ba4000\b/i, 'rtx3090'],
+];
+
+export function gpuClass(model: string): GpuClass {
+  for (const [re, cls] of CLASS_PATTERNS) if (re.test(model)) return cls;
+  return 'other';
+}
+
+/** A bigint parameter: a bigint in memory, a decimal string on the wire. */
+const Big = z
+  .union([
+    z.bigint(),
+    z
+      .string()
+      .regex(/^\d{1,40}$/)
+      .transform((s) => BigInt(s)),
+  ])
+  .pipe(z.bigint().min(0n));
+const ms = (min: number, max: number) => z.number().int().min(min).max(max);
+const bps = (min = 0, max = 10_000) => z.number().int().min(min).max(max);
+
+export const ParamsSchema = z
+  .object({
+    /** bumped by every governance change */
+    version: z.number().int().min(1),
+    /** host share of every rental charge (8000 = 80%; the rest goes to the protocol treasury) */
+    feeHostBps: bps(5000, 10_000),
+    /** host earnings are paid daily and claimable this long after the day ends (Aethir: 45 days) */
+    hostVestingMs: ms(0, 365 * DAY),
+    /** stake withdrawn only this long after an unstake request (Aethir: 180 days) */
+    unbondingMs: ms(0, 730 * DAY),
+    /** K per GPU of each class (a host without GPUs: `cpu`), scaled by the staking coefficient */
+    kTable: z
+      .object(Object.fromEntries(GPU_CLASSES.map((c) => [c, Big])) as Record<GpuClass, typeof Big>)
+      .strict(),
+    /** average monthly host revenue per GPU at which the staking coefficient is 1.0 */
+    coefficientRefMonthlyRevenue: Big.pipe(z.bigint().min(1n)),
+    coefficientMinBps: bps(1000, 10_000),
+    coefficientMaxBps: bps(10_000, 100_000),
+    /** how often the coefficient is recomputed from revenue (weekly) */
+    coefficientPeriodMs: ms(DAY, 90 * DAY),
+    /** downtime while serving: 1/3 × K × coefficient */
+    slashDowntimeBps: bps(0, 10_000),
+    /** specs far below the claim, or deceiving the indexer: 1 × K × coefficient */
+    slashSpecBps: bps(0, 20_000),
+    /** Proof-of-Capacity / Proof-of-Delivery epoch (15 minutes) */
+    epochMs: ms(60_000, DAY),
+    /** reward pool emitted per epoch in the first year; decays yearly */
+    emissionPerEpoch: Big,
+    emissionDecayBps: bps(0, 10_000),
+    /** share of each epoch's emission for Proof of Capacity; the rest for Proof of Delivery */
+    pocShareBps: bps(0, 10_000),
+    /** reward weight of a quality tier (1..3), for Proof of Delivery */
+    qualityTierBps: z.tuple([bps(0, 100_000), bps(0, 100_000), bps(0, 100_000)]),
+    /** checker reward pool per day, shared by correct reports */
+    checkerPoolPerDay: Big,
+    checkerVestingMs: ms(0, 730 * DAY),
+    checkerFastVestingMs: ms(0, 730 * DAY),
+    checkerFastForfeitBps: bps(0, 10_000),
+    /** incorrect reports within 7 days that suspend a checker... */
+    checkerMaxIncorrectPerWeek: z.number().int().min(1).max(1000),
+    /** ...for this long: no tasks, no rewards */
+    checkerBanMs: ms(0, 365 * DAY),
+    /** longest lease one `lease.open` may ask for */
+    maxLeaseSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(90 * 86400),
+    /** escrow locked by an open-ended lease (no maxDurationSec): this much time at its price */
+    openEndedDepositSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(30 * 86400),
+  })
+  .strict()
+  .refine(
+    (p) => p.coefficientMinBps <= p.coefficientMaxBps,
+    'coefficientMinBps must not exceed coefficientMaxBps',
+  )
+  .refine(
+    (p) => p.checkerFastVestingMs <= p.checkerVestingMs,
+    'checkerFastVestingMs must not exceed checkerVestingMs',
+  );
+export type Params = z.output<typeof ParamsSchema>;
 
 export const DEFAULT_PARAMS: Params = {
+  version: 1,
   feeHostBps: 8000,
-  stakeBase: ath(100),
-  stakePerGpu: ath(1000),
+  hostVestingMs: 45 * DAY,
+  unbondingMs: 180 * DAY,
+  kTable: {
+    cpu: ath(100),
+    h200: ath(4000),
+    h100: ath(3000),
+    a100: ath(1500),
+    l40s: ath(800),
+    rtx4090: ath(400),
+    rtx3090: ath(250),
+    other: ath(200),
+  },
+  coefficientRefMonthlyRevenue: ath(500),
+  coefficientMinBps: 5000,
+  coefficientMaxBps: 30_000,
+  coefficientPeriodMs: 7 * DAY,
+  slashDowntimeBps: 3333,
+  slashSpecBps: 10_000,
+  epochMs: 15 * 60_000,
+  emissionPerEpoch: ath(10_000),
+  emissionDecayBps: 1500,
+  pocShareBps: 5000,
+  qualityTierBps: [10_000, 12_500, 15_000],
+  checkerPoolPerDay: ath(50_000),
+  checkerVestingMs: 180 * DAY,
+  checkerFastVestingMs: 30 * DAY,
+  checkerFastForfeitBps: 7500,
+  checkerMaxIncorrectPerWeek: 2,
+  checkerBanMs: 30 * DAY,
   maxLeaseSeconds: 30 * 86400,
+  openEndedDepositSeconds: 86400,
 };
 
-export function requiredStake(params: Params, gpus: number): bigint {
-  return params.stakeBase + params.stakePerGpu * BigInt(gpus);
+export function parseParams(input: unknown): Params {
+  return ParamsSchema.parse(input);
+}
+
+/** Σ K(class of each GPU) — or K(cpu) for a host without GPUs — before the coefficient. */
+export function stakeBase(params: Params, gpuModels: readonly string[]): bigint {
+  if (gpuModels.length === 0) return params.kTable.cpu;
+  let k = 0n;
+  for (const m of gpuModels) k += params.kTable[gpuClass(m)];
+  return k;
+}
+
+/** The stake a container must hold to be matched: Σ K × staking coefficient. */
+export function requiredStake(params: Params, coefficientBps: number, gpuModels: readonly string[]): bigint {
+  return (stakeBase(params, gpuModels) * BigInt(coefficientBps)) / 10_000n;
 }

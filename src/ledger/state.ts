@@ -6,6 +6,7 @@ import {
   merkleProof,
   merkleRoot,
   nodeHash,
+  verifyMerkleProof,
   type MerkleProofStep,
 } from '../core/index.js';
 
@@ -29,6 +30,20 @@ function bucketOf(key: string): number {
 
 function entryLeaf(key: string, value: unknown): Buffer {
   return leafHash(`${key}\u0000${canonicalize(value)}`);
+}
+
+/**
+ * Checks a state proof without the database: the leaf is recomputed from the key and the
+ * value's canonical encoding, then hashed up the proof to the root.
+ */
+export function verifyStateProof(p: {
+  key: string;
+  value: string;
+  proof: MerkleProofStep[];
+  root: string;
+}): boolean {
+  const leaf = leafHash(`${p.key}\u0000${p.value}`);
+  return verifyMerkleProof(leaf, p.proof, Buffer.from(p.root, 'hex'));
 }
 
 /** The state root computed from scratch: the reference definition, for audits and tests. */

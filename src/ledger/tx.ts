@@ -60,6 +60,8 @@ export type Workload = z.infer<typeof Workload>;
 
 export const Payloads = {
   transfer: z.object({ to: Address, amount: PositiveUnits }).strict(),
+  'escrow.deposit': z.object({ amount: PositiveUnits }).strict(),
+  'escrow.withdraw': z.object({ amount: PositiveUnits }).strict(),
   'container.register': z
     .object({
       name: z.string().min(1).max(64),
@@ -69,11 +71,14 @@ export const Payloads = {
     })
     .strict(),
   'container.stake': z.object({ amount: PositiveUnits }).strict(),
+  'container.unstake': z.object({ amount: PositiveUnits }).strict(),
+  'container.withdraw': z.object({}).strict(),
   'lease.open': z
     .object({
       container: Address,
       gpus: z.number().int().min(0).max(64),
-      maxDurationSec: z.number().int().min(1),
+      /** omitted: an open-ended lease with a deposit (params.openEndedDepositSeconds) */
+      maxDurationSec: z.number().int().min(1).optional(),
       maxPricePerHour: PositiveUnits,
       workload: Workload,
     })
@@ -86,9 +91,22 @@ export const Payloads = {
       reason: z.string().max(200).optional(),
     })
     .strict(),
-  'checker.report': z
-    .object({ container: Address, online: z.boolean(), observedAt: z.number().int().min(0) })
+  'vesting.claim': z
+    .object({
+      /** checker rewards only: claim after the fast period, forfeiting a share to the pool */
+      fast: z.boolean().optional(),
+    })
     .strict(),
+  'checker.report': z
+    .object({
+      container: Address,
+      check: z.enum(['liveness', 'capacity']).default('liveness'),
+      ok: z.boolean(),
+      observedAt: z.number().int().min(0),
+    })
+    .strict(),
+  'epoch.close': z.object({ epoch: z.number().int().min(0) }).strict(),
+  'params.update': z.object({ changes: z.record(z.string(), z.unknown()) }).strict(),
 } as const;
 
 export type TxType = keyof typeof Payloads;

@@ -13,7 +13,6 @@ import {
 } from '../core/index.js';
 import {
   parseGenesis,
-  requiredStake,
   type ContainerSpec,
   type Lease,
   type Location,
@@ -90,7 +89,11 @@ export class Devnet {
           { address: this.developer.address, amount: ath(1_000_000).toString(), label: 'developer' },
           { address: faucetKey.address, amount: ath(100_000_000).toString(), label: 'devnet faucet' },
         ],
+        // 10% of the supply for Proof-of-Capacity/Delivery rewards, 1% for checkers; the rest
+        // not allocated stays in the treasury.
+        pools: { rewards: ath(4_200_000_000).toString(), checkers: ath(420_000_000).toString() },
         checkers: checkerKeys.map((k) => k.address),
+        governance: nodeKeys.loadOrCreate('governance').address,
       }),
     );
     this.network = new InProcessNetwork(this.chain);
@@ -98,7 +101,7 @@ export class Devnet {
     this.indexer = new Indexer({
       clock: this.clock,
       rng: new SeededRng(`${config.chainId}:${this.chain.head.hash}`),
-      params: () => this.chain.ledger.params,
+      requiredStake: (c) => this.chain.ledger.requiredStakeOf(c),
       reservationTtlMs: config.reservationTtlMs,
       offlineAfterMs: config.offlineAfterMs,
     });
@@ -158,6 +161,11 @@ export class Devnet {
         case 'checker.report': {
           const r = p as Payload<'checker.report'>;
           this.indexer.upsert(ledger.container(r.container)!);
+          // A container that went down while serving had its leases closed by the ledger.
+          for (const id of String(a.result.closedLeases ?? '')
+            .split(',')
+            .filter(Boolean))
+            this.bus.publish(subjects.leaseClosed(r.container), { lease: id });
           break;
         }
         case 'lease.open': {
@@ -241,7 +249,7 @@ export class Devnet {
       })),
     ];
     for (const h of hosts) {
-      const need = requiredStake(this.chain.ledger.params, h.spec.gpus.length) + ath(10);
+      const need = this.chain.ledger.requiredStakeOf(h) + ath(10);
       const have =
         this.chain.ledger.account(h.key.address).balance +
         (this.chain.ledger.container(h.key.address)?.stake ?? 0n);
@@ -277,17 +285,38 @@ export class Devnet {
           try {
             await sender.send('checker.report', {
               container: r.container,
-              online: r.online,
+              check: 'liveness',
+              ok: r.online,
               observedAt: r.observedAt,
             });
+            checker.reportedOk(r);
           } catch (e) {
             if (!isAethirError(e)) throw e;
             this.opts.log?.(`checker report rejected: ${e.message}`);
           }
         }
       }
+      await this.closeDueEpochs();
     } finally {
       this.checking = false;
+    }
+  }
+
+  /**
+   * Keeper duty: closes every epoch whose end has passed (rewards, the checkers' day, the
+   * staking coefficient). Anyone may send epoch.close; the devnet does it with its faucet key.
+   */
+  async closeDueEpochs(): Promise<void> {
+    for (;;) {
+      const next = this.chain.ledger.nextEpoch(this.clock.now());
+      if (!next.due) return;
+      try {
+        await this.faucet.send('epoch.close', { epoch: next.epoch });
+      } catch (e) {
+        if (!isAethirError(e)) throw e;
+        this.opts.log?.(`closing epoch ${next.epoch} failed: ${e.message}`);
+        return;
+      }
     }
   }
 

@@ -12,6 +12,9 @@ export class InProcessNetwork implements NetworkClient {
   async params(): Promise<Params> {
     return this.chain.ledger.params;
   }
+  async requiredStake(gpuModels: string[]): Promise<bigint> {
+    return this.chain.ledger.requiredStakeFor(gpuModels);
+  }
   async account(address: string): Promise<Account> {
     return this.chain.ledger.account(address);
   }

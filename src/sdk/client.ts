@@ -1,11 +1,26 @@
 import { AethirError, ErrorCodes, type ErrorCode } from '../core/index.js';
-import type { Account, Container, Lease, Params, SignedTx } from '../ledger/index.js';
+import {
+  paramsFromWire,
+  requiredStake,
+  type Account,
+  type Container,
+  type Lease,
+  type Params,
+  type SignedTx,
+  type VestingEntry,
+} from '../ledger/index.js';
 import type { NetworkClient, SubmitResult } from './network.js';
 
-export interface ContainerView extends Omit<Container, 'pricePerHour' | 'stake' | 'earned'> {
+export interface ContainerView extends Omit<
+  Container,
+  'pricePerHour' | 'stake' | 'earned' | 'unbonding' | 'slashed'
+> {
   pricePerHour: string;
   stake: string;
+  unbonding: string;
+  slashed: string;
   earned: string;
+  serving: boolean;
   simulated: boolean;
   gpusFree: number;
   requiredStake: string;
@@ -35,6 +50,30 @@ export interface StatusView {
   checkers: string[];
   treasury: string;
   params: Record<string, unknown>;
+  economics: {
+    coefficientBps: number;
+    lastEpoch: number;
+    nextEpochEnd: number;
+    rewardPool: string;
+    checkerPool: string;
+  };
+}
+
+export interface AccountView extends Account {
+  address: string;
+  vesting: { locked: bigint; claimable: bigint; entries: VestingEntry[] };
+}
+
+/** A Merkle proof of one account under a state root, checkable without the database. */
+export interface AccountProof {
+  address: string;
+  height: number;
+  root: string;
+  key: string;
+  /** the account's canonical encoding: the leaf is sha256(0x00 ‖ key ‖ 0x00 ‖ value) */
+  value: string;
+  leaf: string;
+  proof: Array<{ hash: string; side: 'left' | 'right' }>;
 }
 
 export interface MatchView {
@@ -109,24 +148,40 @@ export class ApiClient implements NetworkClient {
     return (await this.status()).chainId;
   }
   async params(): Promise<Params> {
-    const p = (await this.status()).params as Record<string, unknown>;
-    return {
-      ...p,
-      stakeBase: BigInt(p.stakeBase as string),
-      stakePerGpu: BigInt(p.stakePerGpu as string),
-    } as Params;
+    return paramsFromWire((await this.status()).params);
   }
-  async account(address: string): Promise<Account & { address: string }> {
-    const a = await this.request<{ address: string; balance: string; nonce: number }>(
-      'GET',
-      `/v1/accounts/${address}`,
-    );
-    return { address: a.address, balance: BigInt(a.balance), nonce: a.nonce };
+  async requiredStake(gpuModels: string[]): Promise<bigint> {
+    const s = await this.status();
+    return requiredStake(paramsFromWire(s.params), s.economics.coefficientBps, gpuModels);
+  }
+  async account(address: string): Promise<AccountView> {
+    const a = await this.request<Record<string, any>>('GET', `/v1/accounts/${address}`);
+    return {
+      address: a.address,
+      balance: BigInt(a.balance),
+      nonce: a.nonce,
+      escrow: BigInt(a.escrow),
+      vesting: {
+        locked: BigInt(a.vesting.locked),
+        claimable: BigInt(a.vesting.claimable),
+        entries: (a.vesting.entries as any[]).map((e) => ({ ...e, amount: BigInt(e.amount) })),
+      },
+    };
+  }
+  proof(address: string): Promise<AccountProof> {
+    return this.request('GET', `/v1/accounts/${address}/proof`);
   }
   async container(id: string): Promise<Container | undefined> {
     const v = await this.containerView(id);
     if (!v) return undefined;
-    return { ...v, pricePerHour: BigInt(v.pricePerHour), stake: BigInt(v.stake), earned: BigInt(v.earned) };
+    return {
+      ...v,
+      pricePerHour: BigInt(v.pricePerHour),
+      stake: BigInt(v.stake),
+      unbonding: BigInt(v.unbonding),
+      earned: BigInt(v.earned),
+      slashed: BigInt(v.slashed),
+    };
   }
   async containerView(id: string): Promise<ContainerView | undefined> {
     try {

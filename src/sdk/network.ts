@@ -15,6 +15,8 @@ export interface SubmitResult {
 export interface NetworkClient {
   chainId(): Promise<string>;
   params(): Promise<Params>;
+  /** the stake a container with these GPU models must hold now */
+  requiredStake(gpuModels: string[]): Promise<bigint>;
   account(address: string): Promise<Account>;
   container(id: string): Promise<Container | undefined>;
   lease(id: string): Promise<Lease | undefined>;

@@ -15,8 +15,17 @@ export function accountCommand(): Command {
         if (!isAddress(addr))
           throw new AethirError('INVALID_ARGUMENT', `"${addr}" is not an address (ath1 + 40 hex)`);
         const a = await client(opts).account(addr);
-        if (opts.json) return printJson({ address: addr, balance: a.balance.toString(), nonce: a.nonce });
-        process.stdout.write(`address  ${addr}\nbalance  ${fmtAth(a.balance, 18)}\nnonce    ${a.nonce}\n`);
+        if (opts.json) return printJson(a);
+        process.stdout.write(
+          [
+            `address   ${addr}`,
+            `balance   ${fmtAth(a.balance, 18)}`,
+            `escrow    ${fmtAth(a.escrow, 18)}`,
+            `vesting   ${fmtAth(a.vesting.claimable, 18)} claimable, ${fmtAth(a.vesting.locked, 18)} locked`,
+            `nonce     ${a.nonce}`,
+            '',
+          ].join('\n'),
+        );
       }),
     );
 }

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AethirError, loadConfig } from '../../core/index.js';
-import { verifyChain } from '../../ledger/index.js';
+import { AethirError, isAddress, loadConfig } from '../../core/index.js';
+import { verifyChain, verifyStateProof } from '../../ledger/index.js';
 import { SqliteChainStore } from '../../store/index.js';
-import { action, jsonOption, printJson } from '../common.js';
+import { action, apiOption, client, jsonOption, printJson, userKeystore } from '../common.js';
 
 export function ledgerCommand(): Command {
   const cmd = new Command('ledger').description('audit the ledger');
@@ -49,6 +49,75 @@ export function ledgerCommand(): Command {
         } finally {
           store.close();
         }
+      }),
+    );
+  cmd
+    .command('proof')
+    .description(
+      'a Merkle proof of an account under the current state root, for anyone to check without the database',
+    )
+    .argument('[address]', 'an ath1… address (default: your key)')
+    .option('--key <name>', 'key whose account to prove when no address is given', 'developer')
+    .option('--out <file>', 'also write the proof (JSON) to this file')
+    .addOption(apiOption())
+    .addOption(jsonOption())
+    .action(
+      action(async (address: string | undefined, opts: Record<string, any>) => {
+        const addr = address ?? userKeystore().load(opts.key).address;
+        if (!isAddress(addr))
+          throw new AethirError('INVALID_ARGUMENT', `"${addr}" is not an address (ath1 + 40 hex)`);
+        const p = await client(opts).proof(addr);
+        if (!verifyStateProof(p))
+          throw new AethirError('STORE_CORRUPT', 'the node returned a proof that does not verify');
+        if (opts.out) writeFileSync(opts.out, JSON.stringify(p, null, 2) + '\n');
+        if (opts.json) return printJson(p);
+        process.stdout.write(
+          [
+            `account     ${addr}`,
+            `value       ${p.value}`,
+            `state root  ${p.root} (height ${p.height})`,
+            `proof       ${p.proof.length} steps; verifies: yes`,
+            opts.out
+              ? `written to  ${opts.out}  (check with: aethir ledger check-proof ${opts.out} --root ${p.root})`
+              : '',
+            '',
+          ]
+            .filter((l, i, a) => l !== '' || i === a.length - 1)
+            .join('\n'),
+        );
+      }),
+    );
+  cmd
+    .command('check-proof')
+    .description(
+      'check a proof file offline: the value hashes up to the root (give --root from a source you trust)',
+    )
+    .argument('<file>', 'a proof written by "aethir ledger proof --out"')
+    .option('--root <hex>', 'the state root to check against (default: the one in the file)')
+    .addOption(jsonOption())
+    .action(
+      action(async (file: string, opts: Record<string, any>) => {
+        let p: any;
+        try {
+          p = JSON.parse(readFileSync(file, 'utf8'));
+        } catch (e) {
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            `cannot read a proof from ${file}: ${(e as Error).message}`,
+          );
+        }
+        if (typeof p?.key !== 'string' || typeof p?.value !== 'string' || !Array.isArray(p?.proof))
+          throw new AethirError('INVALID_ARGUMENT', `${file} is not a proof (needs key, value, proof)`);
+        const root = opts.root ?? p.root;
+        if (!/^[0-9a-f]{64}$/.test(String(root)))
+          throw new AethirError('INVALID_ARGUMENT', '--root must be 64 hex characters');
+        const ok = verifyStateProof({ key: p.key, value: p.value, proof: p.proof, root });
+        if (opts.json) printJson({ ok, key: p.key, root });
+        else
+          process.stdout.write(
+            ok ? `proof OK: ${p.key} = ${p.value} under root ${root}\n` : `proof INVALID for root ${root}\n`,
+          );
+        return ok ? 0 : 3;
       }),
     );
   return cmd;

@@ -71,6 +71,14 @@ export function rentCommand(): Command {
             ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
         );
         const sender = new TxSender(key, api);
+        // The lease locks its escrow from the account's escrow balance: top it up if needed.
+        const needed =
+          (BigInt(c.pricePerHour) * BigInt(Math.max(1, opts.gpus)) * BigInt(maxDurationSec)) / 3600n;
+        const { escrow } = await api.account(key.address);
+        if (escrow < needed) {
+          await sender.send('escrow.deposit', { amount: needed - escrow });
+          say(`deposited ${fmtAth(needed - escrow)} into escrow`);
+        }
         const opened = await sender.send('lease.open', {
           container: c.id,
           gpus: opts.gpus,

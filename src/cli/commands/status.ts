@@ -21,6 +21,9 @@ export function statusCommand(): Command {
             `leases      ${s.leases.open} open, ${s.leases.total} in all`,
             `checkers    ${s.checkers.length}`,
             `treasury    ${fmtAth(s.treasury, 6)}`,
+            `rewards     pool ${fmtAth(s.economics.rewardPool, 0)}, checker pool ${fmtAth(s.economics.checkerPool, 0)}`,
+            `epochs      ${s.economics.lastEpoch + 1} closed, next ends ${new Date(s.economics.nextEpochEnd).toISOString()}`,
+            `staking     coefficient ${(s.economics.coefficientBps / 10_000).toFixed(4)}`,
             '',
           ].join('\n'),
         );
