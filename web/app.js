@@ -114,7 +114,7 @@ async function refresh() {
         cell(String(r.height)),
         cell(short(r.checker)),
         cell(containerNames.get(r.container) ?? short(r.container)),
-        cell(r.online ? 'online' : 'offline', r.online ? 'status-online' : 'status-offline'),
+        cell(r.ok ? 'online' : 'offline', r.ok ? 'status-online' : 'status-offline'),
         cell(new Date(r.observedAt).toLocaleTimeString()),
       );
       return tr;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { AethirError, canonicalize, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
 import { SignedTxSchema, TX_TYPES, txId, type Container } from '../ledger/index.js';
 import type { Devnet } from '../node/devnet.js';
+import { SubmitQueue } from '../node/submit-queue.js';
 import { Metrics } from './metrics.js';
 import { containerView, leaseView } from './views.js';
 
@@ -359,21 +360,22 @@ export async function createApiServer(
       });
     },
   });
+  // Group commit: the transactions of concurrent requests share one block and one fsync.
+  const submitQueue = new SubmitQueue(devnet.chain);
   route({
     method: 'POST',
     url: '/v1/transactions',
     tag: 'transactions',
     summary: 'Submit a signed transaction; answers once it is in a durable block',
     body: SignedTxSchema,
-    handler: ({ body }, reply) => {
-      try {
-        const r = devnet.chain.submit(body);
-        txAccepted({ type: body.type });
-        return reply.status(201).send({ id: r.id, height: r.height, root: r.root, result: r.result });
-      } catch (e) {
-        if (isAethirError(e)) txRejected({ code: e.code });
-        throw e;
+    handler: async ({ body }, reply) => {
+      const o = await submitQueue.submitOutcome(body);
+      if (!o.ok) {
+        txRejected({ code: o.error.code });
+        throw o.error;
       }
+      txAccepted({ type: body.type });
+      return reply.status(201).send({ id: o.id, height: o.height, root: o.root, result: o.result });
     },
   });
   route({
@@ -419,11 +421,12 @@ export async function createApiServer(
     // Reports are transactions: read back from the log, so they survive restarts.
     handler: ({ query }) => ({
       reports: devnet.chain.store.recentTxs(query.limit, { type: 'checker.report' }).map((t) => {
-        const p = t.tx.payload as { container: string; online: boolean; observedAt: number };
+        const p = t.tx.payload as { container: string; check?: string; ok: boolean; observedAt: number };
         return {
           checker: t.tx.from,
           container: p.container,
-          online: p.online,
+          check: p.check ?? 'liveness',
+          ok: p.ok,
           observedAt: p.observedAt,
           height: t.height,
         };

@@ -46,7 +46,7 @@ export class LivenessChecker {
   }
 
   /** Reports this checker should sign now for these containers. */
-  tick(containers: Iterable<Container>): LivenessReport[] {
+  tick(containers: Iterable<Pick<Container, 'id'>>): LivenessReport[] {
     const now = this.deps.clock.now();
     const out: LivenessReport[] = [];
     for (const c of containers) {

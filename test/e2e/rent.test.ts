@@ -71,7 +71,9 @@ describe('devnet + rent, end to end through the CLI', () => {
     const ls = JSON.parse((await cli(['leases', 'ls', '--json'], apiEnv)).stdout);
     expect(ls.leases.map((l: any) => l.id)).toContain(leaseId);
     const acct = JSON.parse((await cli(['account', '--json'], apiEnv)).stdout);
-    expect(acct.nonce).toBe(2);
+    // two leases, each preceded by an escrow top-up
+    expect(acct.nonce).toBe(4);
+    expect(BigInt(acct.escrow)).toBeGreaterThan(0n);
     const st = JSON.parse((await cli(['status', '--json'], apiEnv)).stdout);
     expect(st.leases.total).toBe(2);
     expect(st.root).toMatch(/^[0-9a-f]{64}$/);

@@ -1,30 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, ath } from '../../../src/core/index.js';
-import type { Container } from '../../../src/ledger/index.js';
-import { LivenessChecker } from '../../../src/checker/index.js';
+import { ManualClock } from '../../../src/core/index.js';
+import { LivenessChecker, type LivenessReport } from '../../../src/checker/index.js';
 
 const ME = 'ath1' + 'c'.repeat(40);
-const OTHER = 'ath1' + 'd'.repeat(40);
 const OFFLINE_AFTER_MS = 30_000;
 const RECONFIRM_MS = 15 * 60_000;
 
-function container(id: string, reports: Container['reports'] = {}): Container {
-  return {
-    id,
-    name: id,
-    spec: { gpus: [], cpu: { model: 'x', cores: 4 }, memoryMiB: 1024, source: 'declared' },
-    location: { city: 'Paris', country: 'FR', region: 'eu-west', lat: 48.85, lon: 2.35 },
-    pricePerHour: ath(1),
-    stake: 0n,
-    status: 'pending',
-    gpusTotal: 0,
-    gpusLeased: 0,
-    openLeases: 0,
-    earned: 0n,
-    registeredAt: 0,
-    reports,
-  };
-}
+const c = (id: string) => ({ id });
 
 function setup() {
   const clock = new ManualClock();
@@ -34,7 +16,13 @@ function setup() {
     offlineAfterMs: OFFLINE_AFTER_MS,
     reconfirmMs: RECONFIRM_MS,
   });
-  return { clock, checker };
+  /** what tick() wants reported, each then accepted on the log */
+  const tickAndAccept = (...ids: string[]): LivenessReport[] => {
+    const r = checker.tick(ids.map(c));
+    r.forEach((x) => checker.reportedOk(x));
+    return r;
+  };
+  return { clock, checker, tickAndAccept };
 }
 
 describe('LivenessChecker', () => {
@@ -46,98 +34,74 @@ describe('LivenessChecker', () => {
     const { clock, checker } = setup();
     checker.heartbeat('c1', 0); // the container's own timestamp is not trusted
     clock.advance(5_000);
-    expect(checker.tick([container('c1')])).toEqual([
-      { container: 'c1', online: true, observedAt: clock.now() },
-    ]);
+    expect(checker.tick([c('c1')])).toEqual([{ container: 'c1', online: true, observedAt: clock.now() }]);
   });
 
   it('reports offline for a container it never heard from', () => {
     const { clock, checker } = setup();
-    expect(checker.tick([container('c1')])).toEqual([
-      { container: 'c1', online: false, observedAt: clock.now() },
-    ]);
+    expect(checker.tick([c('c1')])).toEqual([{ container: 'c1', online: false, observedAt: clock.now() }]);
   });
 
-  it('reports offline after offlineAfterMs of silence', () => {
-    const { clock, checker } = setup();
+  it('reports offline after offlineAfterMs of silence, not before', () => {
+    const { clock, checker, tickAndAccept } = setup();
     checker.heartbeat('c1', clock.now());
-    const heardAt = clock.now();
+    tickAndAccept('c1');
     clock.advance(OFFLINE_AFTER_MS);
-    // Exactly offlineAfterMs after the heartbeat it still counts as alive.
-    const onLedger = container('c1', { [ME]: { online: true, at: heardAt } });
-    expect(checker.tick([onLedger])).toEqual([]);
+    expect(checker.tick([c('c1')])).toEqual([]);
     clock.advance(1);
-    expect(checker.tick([onLedger])).toEqual([{ container: 'c1', online: false, observedAt: clock.now() }]);
+    expect(checker.tick([c('c1')])).toEqual([{ container: 'c1', online: false, observedAt: clock.now() }]);
   });
 
-  it('stays silent while its verdict on the ledger is unchanged and fresh', () => {
-    const { clock, checker } = setup();
+  it('stays silent while its accepted verdict is unchanged and fresh', () => {
+    const { clock, checker, tickAndAccept } = setup();
     checker.heartbeat('c1', clock.now());
-    const onLedger = container('c1', { [ME]: { online: true, at: clock.now() } });
-    expect(checker.tick([onLedger])).toEqual([]);
+    expect(tickAndAccept('c1', 'c2')).toHaveLength(2);
     clock.advance(10_000);
     checker.heartbeat('c1', clock.now());
-    expect(checker.tick([onLedger])).toEqual([]);
-    // An offline verdict that is still right is not repeated either.
-    const down = container('c2', { [ME]: { online: false, at: clock.now() } });
-    expect(checker.tick([down])).toEqual([]);
+    expect(checker.tick([c('c1'), c('c2')])).toEqual([]);
   });
 
-  it('only looks at its own report, not other checkers’', () => {
+  it('reports again when a report was not accepted (never marked reportedOk)', () => {
     const { clock, checker } = setup();
     checker.heartbeat('c1', clock.now());
-    const c = container('c1', { [OTHER]: { online: true, at: clock.now() } });
-    expect(checker.tick([c])).toEqual([{ container: 'c1', online: true, observedAt: clock.now() }]);
+    expect(checker.tick([c('c1')])).toHaveLength(1);
+    expect(checker.tick([c('c1')])).toHaveLength(1);
   });
 
-  it('reports when its verdict differs from the one on the ledger', () => {
-    const { clock, checker } = setup();
+  it('reports when its verdict changes', () => {
+    const { clock, checker, tickAndAccept } = setup();
+    tickAndAccept('c1'); // offline: never heard from
     checker.heartbeat('c1', clock.now());
-    const stale = container('c1', { [ME]: { online: false, at: clock.now() } });
-    expect(checker.tick([stale])).toEqual([{ container: 'c1', online: true, observedAt: clock.now() }]);
+    expect(checker.tick([c('c1')])).toEqual([{ container: 'c1', online: true, observedAt: clock.now() }]);
   });
 
   it('re-confirms an unchanged verdict once reconfirmMs have passed', () => {
-    const { clock, checker } = setup();
-    const reportedAt = clock.now();
-    const onLedger = container('c1', { [ME]: { online: true, at: reportedAt } });
-    // The container keeps heartbeating; just before reconfirmMs nothing is due yet.
-    clock.set(reportedAt + RECONFIRM_MS - 1);
+    const { clock, checker, tickAndAccept } = setup();
+    const t0 = clock.now();
+    checker.heartbeat('c1', t0);
+    tickAndAccept('c1', 'c2');
+    clock.set(t0 + RECONFIRM_MS - 1);
     checker.heartbeat('c1', clock.now());
-    expect(checker.tick([onLedger])).toEqual([]);
-    clock.set(reportedAt + RECONFIRM_MS);
-    expect(checker.tick([onLedger])).toEqual([{ container: 'c1', online: true, observedAt: clock.now() }]);
-    // An offline verdict is re-confirmed on the same schedule.
-    const down = container('c2', { [ME]: { online: false, at: reportedAt } });
-    expect(checker.tick([down])).toEqual([{ container: 'c2', online: false, observedAt: clock.now() }]);
+    expect(checker.tick([c('c1'), c('c2')])).toEqual([]);
+    clock.set(t0 + RECONFIRM_MS);
+    expect(checker.tick([c('c1'), c('c2')])).toEqual([
+      { container: 'c1', online: true, observedAt: clock.now() },
+      { container: 'c2', online: false, observedAt: clock.now() },
+    ]);
   });
 
   it('judges each container on its own', () => {
-    const { clock, checker } = setup();
+    const { clock, checker, tickAndAccept } = setup();
     checker.heartbeat('alive', clock.now());
     checker.heartbeat('dead', clock.now());
+    tickAndAccept('alive', 'dead');
     clock.advance(OFFLINE_AFTER_MS);
     checker.heartbeat('alive', clock.now());
     clock.advance(OFFLINE_AFTER_MS);
     const now = clock.now();
-    const reports = checker.tick([
-      container('alive', { [ME]: { online: true, at: now } }),
-      container('dead', { [ME]: { online: true, at: now } }),
-      container('fresh'),
-    ]);
-    expect(reports).toEqual([
+    expect(checker.tick([c('alive'), c('dead'), c('fresh')])).toEqual([
       { container: 'dead', online: false, observedAt: now },
       { container: 'fresh', online: false, observedAt: now },
     ]);
-  });
-
-  it('accepts any iterable of containers', () => {
-    const { checker } = setup();
-    function* gen() {
-      yield container('a');
-      yield container('b');
-    }
-    expect(checker.tick(gen()).map((r) => r.container)).toEqual(['a', 'b']);
-    expect(checker.tick([])).toEqual([]);
   });
 });

@@ -5,7 +5,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock, ath, keyPairFromSeed, type KeyPair } from '../../../src/core/index.js';
 import {
   parseGenesis,
-  requiredStake,
   type ContainerSpec,
   type Lease,
   type Location,
@@ -139,13 +138,17 @@ async function voteOnline(id: string): Promise<void> {
   for (const k of checkerKeys.slice(0, 2))
     await new TxSender(k, network).send('checker.report', {
       container: id,
-      online: true,
+      check: 'liveness',
+      ok: true,
       observedAt: clock.now(),
     });
   expect(chain.ledger.container(id)!.status).toBe('online');
 }
 
 async function openLease(container: string, command: string[], extra: Partial<Payload<'lease.open'>> = {}) {
+  // leases lock from the user's escrow balance
+  if (chain.ledger.account(user.address).escrow < ath(1000))
+    await userSender.send('escrow.deposit', { amount: ath(10_000) });
   const r = await userSender.send('lease.open', {
     container,
     gpus: 1,
@@ -181,7 +184,7 @@ describe('ContainerAgent', () => {
     const a = newAgent();
     expect(a.id).toBe(host.address);
     await a.start();
-    const need = requiredStake(chain.ledger.params, GPUS);
+    const need = chain.ledger.requiredStakeOf({ spec });
     const c = chain.ledger.container(host.address)!;
     expect(c).toMatchObject({
       id: host.address,
@@ -207,7 +210,7 @@ describe('ContainerAgent', () => {
     const again = newAgent();
     await again.start();
     expect(chain.ledger.account(host.address).balance).toBe(balance);
-    expect(chain.ledger.container(host.address)!.stake).toBe(requiredStake(chain.ledger.params, GPUS));
+    expect(chain.ledger.container(host.address)!.stake).toBe(chain.ledger.requiredStakeOf({ spec }));
   });
 
   it('a restart with a new price re-registers but keeps the stake', async () => {
@@ -229,7 +232,7 @@ describe('ContainerAgent', () => {
     await a.start();
     const c = chain.ledger.container(host.address)!;
     expect(c.pricePerHour).toBe(ath(2));
-    expect(c.stake).toBe(requiredStake(chain.ledger.params, GPUS));
+    expect(c.stake).toBe(chain.ledger.requiredStakeOf({ spec }));
     expect(chain.ledger.account(host.address).nonce).toBe(3);
   });
 
@@ -266,16 +269,19 @@ describe('ContainerAgent', () => {
     expect(chain.ledger.container(a.id)).toMatchObject({ gpusLeased: 0, openLeases: 0 });
   });
 
-  it('charges the lease for the block time it ran and refunds the rest', async () => {
+  it('charges the lease for the block time it ran and refunds the rest to the escrow balance', async () => {
     const a = await startOnline();
     const id = await openLease(a.id, [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)']);
     await waitFor('the workload to start', () => stdout(id).includes('ready'));
-    const before = chain.ledger.account(user.address).balance;
+    const before = chain.ledger.account(user.address).escrow;
     clock.advance(30 * 60_000); // half an hour of block time
     await userSender.send('lease.close', { lease: id });
     const l = lease(id);
     expect(l.charged).toBe(PRICE / 2n);
-    expect(chain.ledger.account(user.address).balance).toBe(before + l.escrow - l.charged);
+    expect(chain.ledger.account(user.address).escrow).toBe(before + l.escrow - l.charged);
+    // the host's 80% vests; nothing reached its balance yet
+    const vesting = chain.ledger.vesting(a.id);
+    expect(vesting.reduce((s, e) => s + e.amount, 0n)).toBe((l.charged * 8000n) / 10_000n);
   });
 
   it('reports a busy GPU in its heartbeats while a workload runs', async () => {

@@ -13,6 +13,15 @@ function gpus(n: number, model = 'NVIDIA GeForce RTX 4090') {
 }
 
 /** A container record as the ledger holds it: online and fully staked unless overridden. */
+/** The stake requirement at coefficient 1.0. */
+function need(spec: { gpus: Array<{ model: string }> }, params: Params = DEFAULT_PARAMS): bigint {
+  return requiredStake(
+    params,
+    10_000,
+    spec.gpus.map((g) => g.model),
+  );
+}
+
 function container(id: string, over: Partial<Container> & { model?: string } = {}): Container {
   const { model, ...rest } = over;
   const gpusTotal = rest.gpusTotal ?? rest.spec?.gpus.length ?? 2;
@@ -28,14 +37,20 @@ function container(id: string, over: Partial<Container> & { model?: string } = {
     spec,
     location: { city: 'Frankfurt', country: 'DE', region: 'eu-central', lat: 50.11, lon: 8.68 },
     pricePerHour: ath(1),
-    stake: requiredStake(DEFAULT_PARAMS, spec.gpus.length),
+    stake: need(spec),
+    unbonding: 0n,
+    unbondingUntil: null,
     status: 'online',
+    suspended: false,
+    onlineSince: 0,
     gpusTotal: spec.gpus.length,
     gpusLeased: 0,
     openLeases: 0,
     earned: 0n,
     registeredAt: 0,
-    reports: {},
+    epochDeliveredGpuMs: 0,
+    qualityTier: 1,
+    slashed: 0n,
     ...rest,
   };
 }
@@ -45,7 +60,7 @@ function setup(params: Params = DEFAULT_PARAMS) {
   const indexer = new Indexer({
     clock,
     rng: new SeededRng('indexer-test'),
-    params: () => params,
+    requiredStake: (c) => need(c.spec, params),
     reservationTtlMs: TTL_MS,
     offlineAfterMs: OFFLINE_AFTER_MS,
   });
@@ -125,10 +140,22 @@ describe('Indexer eligibility', () => {
     expect(m.container.pricePerHour).toBe(ath(2));
   });
 
-  it('rules out a container staked below requiredStake(params, gpus)', () => {
+  it('rules out suspended and unbonding containers', () => {
     const { indexer, add } = setup();
-    const need = requiredStake(DEFAULT_PARAMS, 2);
-    add(container('poor', { stake: need - 1n }), container('exact', { stake: need }));
+    add(
+      container('susp', { suspended: true }),
+      container('unb', { unbonding: 1n, unbondingUntil: 1 }),
+      container('ok'),
+    );
+    expect(indexer.match(req()).container.id).toBe('ok');
+    indexer.upsert(container('ok', { suspended: true }));
+    expect(ruledOut(noMatch(() => indexer.match(req())))).toEqual({ suspended: 2, unbonding: 1 });
+  });
+
+  it('rules out a container staked below its requirement (K table × coefficient)', () => {
+    const { indexer, add } = setup();
+    const required = need(container('x').spec);
+    add(container('poor', { stake: required - 1n }), container('exact', { stake: required }));
     const m = indexer.match(req());
     expect(m.container.id).toBe('exact');
     expect(m.candidates).toBe(1);
@@ -140,13 +167,20 @@ describe('Indexer eligibility', () => {
     const indexer = new Indexer({
       clock,
       rng: new SeededRng(1),
-      params: () => params,
+      requiredStake: (c) => need(c.spec, params),
       reservationTtlMs: TTL_MS,
       offlineAfterMs: OFFLINE_AFTER_MS,
     });
     indexer.upsert(container('c1'));
     indexer.heartbeat('c1', clock.now());
-    params = { ...DEFAULT_PARAMS, stakePerGpu: DEFAULT_PARAMS.stakePerGpu * 2n };
+    params = {
+      ...DEFAULT_PARAMS,
+      kTable: {
+        ...DEFAULT_PARAMS.kTable,
+        other: DEFAULT_PARAMS.kTable.other * 2n,
+        rtx4090: DEFAULT_PARAMS.kTable.rtx4090 * 2n,
+      },
+    };
     expect(ruledOut(noMatch(() => indexer.match(req())))).toEqual({ 'stake below requirement': 1 });
   });
 
@@ -337,7 +371,7 @@ describe('Indexer reservations', () => {
       const indexer = new Indexer({
         clock,
         rng: new SeededRng(seed),
-        params: () => DEFAULT_PARAMS,
+        requiredStake: (c) => need(c.spec),
         reservationTtlMs: TTL_MS,
         offlineAfterMs: OFFLINE_AFTER_MS,
       });

@@ -48,6 +48,9 @@ class Recording implements NetworkClient {
   params() {
     return this.inner.params();
   }
+  requiredStake(models: string[]) {
+    return this.inner.requiredStake(models);
+  }
   account(a: string) {
     this.accountCalls++;
     return this.inner.account(a);
