@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { AethirError, type Config } from '../core/index.js';
+import { AethirError, type Clock, type Config } from '../core/index.js';
 import { createApiServer } from '../api/server.js';
 import { Devnet } from './devnet.js';
 
@@ -19,8 +19,10 @@ export interface RunningNode {
 export async function startDevnetNode(opts: {
   config: Config;
   log?: (s: string) => void;
+  /** a simulated clock (tests); the real one by default */
+  clock?: Clock;
 }): Promise<RunningNode> {
-  const devnet = await Devnet.start({ config: opts.config, log: opts.log });
+  const devnet = await Devnet.start({ config: opts.config, log: opts.log, clock: opts.clock });
   const api = await createApiServer(devnet, { logLevel: opts.config.logLevel });
   try {
     await api.listen({ port: opts.config.port, host: opts.config.host });
