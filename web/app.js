@@ -53,6 +53,9 @@ async function refresh() {
   document.getElementById('chain-id').textContent = status.chainId;
   document.getElementById('height').textContent = String(status.height);
   document.getElementById('root').textContent = status.root;
+  document.getElementById('epoch').textContent = String(status.economics.lastEpoch + 1);
+  document.getElementById('reward-pool').textContent = ath(status.economics.rewardPool, 0);
+  document.getElementById('coefficient').textContent = (status.economics.coefficientBps / 10000).toFixed(2);
   containerNames = new Map(cs.containers.map((c) => [c.id, c.name]));
   document.getElementById('containers-count').textContent =
     `${status.containers.online} online of ${status.containers.total}`;
