@@ -68,6 +68,7 @@ export class Ledger {
         coefficientUpdatedAt: g.time,
         revenueSince: 0n,
         lastEpoch: -1,
+        lastEpochEnd: g.time,
         lastCheckerDay: -1,
       } satisfies Economics);
       l.state.set(K.chain, {
@@ -154,9 +155,10 @@ export class Ledger {
 
   /** The first epoch not yet closed, and whether its end has passed at `time`. */
   nextEpoch(time: number): { epoch: number; end: number; due: boolean } {
-    const epoch = this.economics.lastEpoch + 1;
-    const end = this.chain.genesisTime + (epoch + 1) * this.params.epochMs;
-    return { epoch, end, due: end <= time };
+    const econ = this.economics;
+    // From the end of the last epoch, so a change of epochMs never pays a period twice.
+    const end = econ.lastEpochEnd + this.params.epochMs;
+    return { epoch: econ.lastEpoch + 1, end, due: end <= time };
   }
 
   /** Sum of every unit held anywhere: must always equal the genesis supply. */
@@ -255,9 +257,11 @@ export class Ledger {
       this.putContainer({ ...c, epochDeliveredGpuMs: c.epochDeliveredGpuMs + deliveredGpuMs });
       return { ...lease, settledAt: end };
     }
-    // The host share is computed on the cumulative charge so rounding never drifts across settles.
-    const hostTotal = mulBps(due, this.params.feeHostBps);
-    const hostDelta = hostTotal - lease.hostShare;
+    // The host share of the new charge is the difference of the cumulative shares at the current
+    // rate: no rounding drift across settles, and a fee change (params.update) applies to the
+    // charges after it only, never making a share negative.
+    const bps = this.params.feeHostBps;
+    const hostDelta = mulBps(due, bps) - mulBps(lease.charged, bps);
     const protoDelta = due - lease.charged - hostDelta;
     // Paid daily, claimable `hostVestingMs` after the end of the day it was earned.
     const dayEnd = this.dayStart(t) + DAY;
@@ -270,7 +274,13 @@ export class Ledger {
       earned: c.earned + hostDelta,
       epochDeliveredGpuMs: c.epochDeliveredGpuMs + deliveredGpuMs,
     });
-    return { ...lease, charged: due, hostShare: hostTotal, protocolShare: due - hostTotal, settledAt: end };
+    return {
+      ...lease,
+      charged: due,
+      hostShare: lease.hostShare + hostDelta,
+      protocolShare: lease.protocolShare + protoDelta,
+      settledAt: end,
+    };
   }
 
   /** Settles a lease to `t`, refunds the unspent escrow to the user's escrow and frees the GPUs. */
@@ -319,8 +329,16 @@ export class Ledger {
     const c = this.container(containerId)!;
     const fromStake = c.stake < left ? c.stake : left;
     left -= fromStake;
+    // Stake on its way out is still at stake for what happened before it left.
+    const fromUnbonding = c.unbonding < left ? c.unbonding : left;
+    left -= fromUnbonding;
     const taken = amount - left;
-    const after: Container = { ...c, stake: c.stake - fromStake, slashed: c.slashed + taken };
+    const after: Container = {
+      ...c,
+      stake: c.stake - fromStake,
+      unbonding: c.unbonding - fromUnbonding,
+      slashed: c.slashed + taken,
+    };
     after.suspended = after.stake < this.requiredStakeOf(after);
     this.putContainer(after);
     this.movePool(K.treasury, taken);
@@ -602,10 +620,20 @@ export class Ledger {
     if (!c) throw new AethirError('NOT_FOUND', `no container ${p.container}`);
     if (p.observedAt > ctx.time + 60_000)
       throw new AethirError('INVALID_TRANSACTION', 'report is from the future');
-    const round: Round = this.round(c.id, p.check) ?? { openedAt: 0, votes: {}, prev: null };
+    const round: Round = this.round(c.id, p.check) ?? {
+      openedAt: 0,
+      votes: {},
+      prev: null,
+      creditedEpoch: -1,
+    };
     if (p.observedAt < round.openedAt) {
-      // Observed before the current round opened: a late vote on the previous question.
-      if (round.prev && p.observedAt >= round.prev.openedAt) this.judge(me, p.ok === round.prev.ok, ctx.time);
+      // Observed before the current round opened: a late vote on the previous question, judged
+      // once per checker (a re-sent vote, or one already counted in that round, counts nothing).
+      const prev = round.prev;
+      if (prev && p.observedAt >= prev.openedAt && !prev.voters.includes(me)) {
+        this.judge(me, p.ok === prev.ok, ctx.time, prev.credited);
+        this.state.set(K.round(c.id, p.check), { ...round, prev: { ...prev, voters: [...prev.voters, me] } });
+      }
       return { container: c.id, late: true };
     }
     const votes = { ...round.votes, [me]: { ok: p.ok, at: p.observedAt } };
@@ -616,22 +644,33 @@ export class Ledger {
       this.state.set(K.round(c.id, p.check), { ...round, votes });
       return { container: c.id, decided: false };
     }
-    // The majority decides; agreeing checkers are counted correct, the others incorrect.
+    // The majority decides; agreeing checkers are counted correct, the others incorrect. Correct
+    // answers about one container and check count once per epoch, so a colluding majority
+    // cannot farm checker rewards by deciding round after round; incorrect ones always count.
     const ok = yes >= majority;
-    for (const [checker, v] of Object.entries(votes)) this.judge(checker, v.ok === ok, ctx.time);
+    const epoch = this.economics.lastEpoch + 1;
+    const credited = round.creditedEpoch !== epoch;
+    for (const [checker, v] of Object.entries(votes)) this.judge(checker, v.ok === ok, ctx.time, credited);
     this.state.set(K.round(c.id, p.check), {
       openedAt: ctx.time,
       votes: {},
-      prev: { ok, decidedAt: ctx.time, openedAt: round.openedAt },
+      prev: {
+        ok,
+        decidedAt: ctx.time,
+        openedAt: round.openedAt,
+        voters: Object.keys(votes).sort(),
+        credited,
+      },
+      creditedEpoch: credited ? epoch : round.creditedEpoch,
     } satisfies Round);
     const closed =
       p.check === 'liveness' ? this.livenessOutcome(c.id, ok, votes, ctx) : this.capacityOutcome(c.id, ok);
     return { container: c.id, decided: true, ok, ...closed };
   }
 
-  private judge(checker: string, correct: boolean, time: number): void {
+  private judge(checker: string, correct: boolean, time: number, credit: boolean): void {
     const r = this.checker(checker);
-    if (!r) return;
+    if (!r || (correct && !credit)) return;
     const today = this.dayIndex(time);
     let next: CheckerRecord =
       r.day === today ? { ...r } : { ...r, day: today, correct: 0, prevDay: r.day, prevCorrect: r.correct };
@@ -733,7 +772,7 @@ export class Ledger {
       if (c.epochDeliveredGpuMs !== 0)
         this.putContainer({ ...this.container(c.id)!, epochDeliveredGpuMs: 0 });
 
-    let econ: Economics = { ...this.economics, lastEpoch: p.epoch };
+    let econ: Economics = { ...this.economics, lastEpoch: p.epoch, lastEpochEnd: next.end };
     const result: TxResult = {
       epoch: p.epoch,
       emitted: paid.toString(),
@@ -741,9 +780,11 @@ export class Ledger {
       deliveryRewarded: pod.length,
     };
 
-    // Checker rewards, once a day: the day's pool shared by correct reports.
-    const day = Math.floor((next.end - genesis) / DAY) - 1;
-    if ((next.end - genesis) % DAY === 0 && day > econ.lastCheckerDay) {
+    // Checker rewards, once a day: each day that ended by this epoch's end shares its pool by
+    // correct reports (a checker's counts are kept for the current and the previous day).
+    const lastFullDay = Math.floor((next.end - genesis) / DAY) - 1;
+    let toCheckers = 0n;
+    for (let day = econ.lastCheckerDay + 1; day <= lastFullDay; day++) {
       const counts: Array<[string, bigint]> = [];
       for (const addr of this.chain.checkers) {
         const r = this.checker(addr)!;
@@ -754,19 +795,22 @@ export class Ledger {
       let dayPool = params.checkerPoolPerDay;
       if (dayPool > this.checkerPool().balance) dayPool = this.checkerPool().balance;
       const checkerUnlock = next.end + params.checkerVestingMs;
-      const toCheckers = this.distribute(dayPool, counts, (addr, amount) =>
+      const paidDay = this.distribute(dayPool, counts, (addr, amount) =>
         this.vest(addr, 'checker', amount, next.end, checkerUnlock),
       );
-      this.movePool(K.checkerPool, -toCheckers);
+      this.movePool(K.checkerPool, -paidDay);
+      toCheckers += paidDay;
       econ = { ...econ, lastCheckerDay: day };
       result.checkerDay = day;
-      result.checkerRewards = toCheckers.toString();
     }
+    if (result.checkerDay !== undefined) result.checkerRewards = toCheckers.toString();
 
     // The staking coefficient follows the average monthly host revenue per GPU, weekly.
     if (next.end - econ.coefficientUpdatedAt >= params.coefficientPeriodMs) {
       let gpus = 0n;
-      for (const c of containers) if (c.unbonding === 0n) gpus += BigInt(Math.max(1, c.gpusTotal));
+      // GPUs of the hosts that are in the network: staked and not leaving.
+      for (const c of containers)
+        if (c.stake > 0n && c.unbonding === 0n) gpus += BigInt(Math.max(1, c.gpusTotal));
       const elapsed = BigInt(next.end - econ.coefficientUpdatedAt);
       let coefficient = econ.coefficientBps;
       if (gpus > 0n) {
@@ -813,6 +857,8 @@ export class Ledger {
     if (!gov || tx.tx.from !== gov)
       throw new AethirError('UNAUTHORIZED', 'only the governance authority may change parameters');
     if ('version' in p.changes) throw new AethirError('INVALID_TRANSACTION', 'version is set by the ledger');
+    if (Object.keys(p.changes).length === 0)
+      throw new AethirError('INVALID_TRANSACTION', 'no parameter to change');
     const current = paramsToWire(this.params);
     for (const k of Object.keys(p.changes))
       if (!(k in current)) throw new AethirError('INVALID_TRANSACTION', `no parameter "${k}"`);

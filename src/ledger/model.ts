@@ -97,8 +97,13 @@ export type CheckKind = 'liveness' | 'capacity';
 export interface Round {
   openedAt: number;
   votes: Record<string, { ok: boolean; at: number }>;
-  /** the previous round's outcome, to judge late votes that belong to it */
-  prev: { ok: boolean; decidedAt: number; openedAt: number } | null;
+  /**
+   * the previous round's outcome, to judge late votes that belong to it; `voters`: the checkers
+   * already judged on it, so a re-sent or repeated late vote is not counted again
+   */
+  prev: { ok: boolean; decidedAt: number; openedAt: number; voters: string[]; credited: boolean } | null;
+  /** the epoch in which correct answers on this question were last credited (once per epoch) */
+  creditedEpoch: number;
 }
 
 export interface CheckerRecord {
@@ -125,8 +130,9 @@ export interface Economics {
   coefficientUpdatedAt: number;
   /** host revenue since the last coefficient update */
   revenueSince: bigint;
-  /** last closed epoch (-1 before the first) */
+  /** last closed epoch (-1 before the first) and when it ended (genesis time before the first) */
   lastEpoch: number;
+  lastEpochEnd: number;
   /** last closed day of checker rewards (-1 before the first) */
   lastCheckerDay: number;
 }

@@ -154,9 +154,30 @@ export class LedgerState {
     }
   }
 
-  /** Every key with the given prefix, in key order (committed state only). */
+  /**
+   * Every key with the given prefix, in key order. Inside `atomically` it sees the transaction's
+   * own writes (as `get` does), so a handler that writes then scans never reads a stale value.
+   */
   *scan<T>(prefix: string): Iterable<[string, T]> {
-    for (const k of this.keys()) if (k.startsWith(prefix)) yield [k, this.data.get(k) as T];
+    const overlay = this.overlay;
+    const pending = overlay ? [...overlay.keys()].filter((k) => k.startsWith(prefix)).sort() : [];
+    if (pending.length === 0) {
+      for (const k of this.keys()) if (k.startsWith(prefix)) yield [k, this.data.get(k) as T];
+      return;
+    }
+    const committed = this.keys().filter((k) => k.startsWith(prefix) && !overlay!.has(k));
+    let i = 0;
+    let j = 0;
+    while (i < committed.length || j < pending.length) {
+      if (j >= pending.length || (i < committed.length && committed[i]! < pending[j]!)) {
+        const k = committed[i++]!;
+        yield [k, this.data.get(k) as T];
+      } else {
+        const k = pending[j++]!;
+        const v = overlay!.get(k);
+        if (v !== DELETED) yield [k, v as T];
+      }
+    }
   }
 
   size(): number {

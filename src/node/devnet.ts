@@ -281,6 +281,8 @@ export class Devnet {
     try {
       const containers = this.chain.ledger.containers();
       for (const { checker, sender } of this.checkers) {
+        // A suspended checker gets no tasks until its ban ends.
+        if ((this.chain.ledger.checker(checker.address)?.bannedUntil ?? 0) > this.clock.now()) continue;
         for (const r of checker.tick(containers)) {
           try {
             await sender.send('checker.report', {

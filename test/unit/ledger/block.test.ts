@@ -8,7 +8,18 @@ import {
   verifyChain,
   type Block,
 } from '../../../src/ledger/index.js';
-import { TestNet, alice, bob, carol, host, leasePayload, makeGenesis } from './fixtures.js';
+import {
+  DAY_MS,
+  TestNet,
+  alice,
+  bob,
+  carol,
+  governor,
+  host,
+  host2,
+  leasePayload,
+  makeGenesis,
+} from './fixtures.js';
 
 /** Seals every accepted tx of `t` into its own block, replaying to get each block's root. */
 function blocksOf(t: TestNet): Block[] {
@@ -166,6 +177,7 @@ describe('blocks and verifyChain', () => {
   it('replays leases deterministically from block times', () => {
     const t = new TestNet();
     t.onlineContainer(host, 2, ath(1));
+    t.deposit(alice, ath(10));
     const { lease } = t.advance(1000).tx(alice, 'lease.open', leasePayload(host.address, 2, 3600, ath(1)));
     t.advance(1_234_567).tx(host, 'lease.settle', { lease });
     t.advance(7_654_321).tx(alice, 'lease.close', { lease });
@@ -176,5 +188,34 @@ describe('blocks and verifyChain', () => {
       txs: t.accepted.length,
       root: t.ledger.root(),
     });
+  });
+
+  it('replays the whole economics (escrow, slashes, epochs, checker days, claims, governance) to the same roots', () => {
+    const t = new TestNet(makeGenesis({ epochMs: DAY_MS / 4, hostVestingMs: DAY_MS }));
+    t.onlineContainer(host, 2, ath(1));
+    t.onlineContainer(host2, 1, ath(1));
+    t.deposit(alice, ath(50));
+    const { lease } = t.advance(1000).tx(alice, 'lease.open', leasePayload(host.address, 1, 3600, ath(1)));
+    t.advance(600_000).tx(host, 'lease.settle', { lease });
+    t.advance(600_000).report(host.address, false, 0);
+    t.report(host.address, false, 2); // down while serving: lease closed, host slashed
+    t.tx(governor, 'params.update', { changes: { feeHostBps: 8500 } });
+    t.advance(1000).report(host2.address, true, 1, 'capacity');
+    t.report(host2.address, true, 2, 'capacity');
+    t.closeEpochsThrough(3); // a day: capacity rewards and the checkers' day pool
+    t.advance(2 * DAY_MS).tx(host2, 'vesting.claim', {});
+    t.tx(host2, 'container.unstake', { amount: ath(1) });
+    const blocks = blocksOf(t);
+    expect(t.ledger.lease(lease as string)!.status).toBe('closed');
+    expect(t.ledger.container(host.address)!.slashed).toBeGreaterThan(0n);
+    expect(t.ledger.economics.lastCheckerDay).toBe(0);
+    expect(verifyChain(t.genesis, blocks)).toMatchObject({
+      ok: true,
+      txs: t.accepted.length,
+      root: t.ledger.root(),
+    });
+    // the same log against a genesis with other economics does not verify
+    const other = makeGenesis({ epochMs: DAY_MS / 4, hostVestingMs: DAY_MS, slashDowntimeBps: 1 });
+    expect(verifyChain(other, blocks).ok).toBe(false);
   });
 });

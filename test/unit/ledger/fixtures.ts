@@ -2,8 +2,11 @@ import { expect } from 'vitest';
 import { AethirError, ath, keyPairFromSeed, type KeyPair } from '../../../src/core/index.js';
 import {
   Ledger,
+  K,
   parseGenesis,
   signTx,
+  type CheckKind,
+  type Container,
   type Genesis,
   type SignedTx,
   type TxResult,
@@ -14,17 +17,24 @@ import {
 export const CHAIN_ID = 'test-chain';
 export const GENESIS_TIME = 1_700_000_000_000;
 export const HOUR_MS = 3_600_000;
+export const MINUTE_MS = 60_000;
+export const DAY_MS = 86_400_000;
+/** the default epoch (params.epochMs) */
+export const EPOCH_MS = 15 * MINUTE_MS;
 
 export const alice = keyPairFromSeed('test:alice');
 export const bob = keyPairFromSeed('test:bob');
 export const carol = keyPairFromSeed('test:carol');
 export const host = keyPairFromSeed('test:host');
 export const host2 = keyPairFromSeed('test:host2');
+export const host3 = keyPairFromSeed('test:host3');
 export const checkers = [0, 1, 2].map((i) => keyPairFromSeed(`test:checker-${i}`)) as [
   KeyPair,
   KeyPair,
   KeyPair,
 ];
+/** The genesis governance authority: the only key that may send params.update. */
+export const governor = keyPairFromSeed('test:governor');
 /** Holds no allocation at all. */
 export const stranger = keyPairFromSeed('test:stranger');
 
@@ -34,9 +44,26 @@ export const FUNDED: Array<[KeyPair, bigint]> = [
   [carol, ath(10)],
   [host, ath(20_000)],
   [host2, ath(20_000)],
+  [host3, ath(20_000)],
 ];
 
-export function makeGenesis(params?: Record<string, unknown>): Genesis {
+/** Genesis funds of the Proof-of-Capacity/Delivery reward pool and of the checker pool. */
+export const REWARD_POOL = ath(10_000_000);
+export const CHECKER_POOL = ath(1_000_000);
+
+export const H100 = 'NVIDIA H100 80GB HBM3';
+export const RTX4090 = 'NVIDIA GeForce RTX 4090';
+export const A100 = 'NVIDIA A100-SXM4-80GB';
+
+export interface GenesisOptions {
+  pools?: { rewards: bigint; checkers: bigint } | null;
+  /** null: no governance authority */
+  governance?: string | null;
+}
+
+export function makeGenesis(params?: Record<string, unknown>, opts: GenesisOptions = {}): Genesis {
+  const pools = opts.pools === undefined ? { rewards: REWARD_POOL, checkers: CHECKER_POOL } : opts.pools;
+  const governance = opts.governance === undefined ? governor.address : opts.governance;
   return parseGenesis({
     chainId: CHAIN_ID,
     time: GENESIS_TIME,
@@ -45,18 +72,17 @@ export function makeGenesis(params?: Record<string, unknown>): Genesis {
       amount: amount.toString(),
       label: `k${i}`,
     })),
+    ...(pools ? { pools: { rewards: pools.rewards.toString(), checkers: pools.checkers.toString() } } : {}),
     checkers: checkers.map((c) => c.address),
+    ...(governance ? { governance } : {}),
     ...(params ? { params } : {}),
   });
 }
 
-export function gpuSpec(gpus: number) {
+/** A container spec with `gpus` GPUs of `model` (0 GPUs: a CPU host). */
+export function gpuSpec(gpus: number, model = H100) {
   return {
-    gpus: Array.from({ length: gpus }, (_, i) => ({
-      model: 'NVIDIA H100 80GB HBM3',
-      memoryMiB: 81559,
-      uuid: `GPU-${i}`,
-    })),
+    gpus: Array.from({ length: gpus }, (_, i) => ({ model, memoryMiB: 81559, uuid: `GPU-${i}` })),
     cpu: { model: 'AMD EPYC 9654', cores: 32 },
     memoryMiB: 256 * 1024,
     os: 'Linux',
@@ -72,22 +98,30 @@ export const FRANKFURT = {
   lon: 8.6821,
 };
 
-export function registerPayload(gpus: number, pricePerHour: bigint, name = 'rig') {
-  return { name, spec: gpuSpec(gpus), pricePerHour, location: FRANKFURT };
+export function registerPayload(gpus: number, pricePerHour: bigint, name = 'rig', model = H100) {
+  return { name, spec: gpuSpec(gpus, model), pricePerHour, location: FRANKFURT };
 }
 
+/** A lease request; `maxDurationSec` null: an open-ended lease. */
 export function leasePayload(
   container: string,
   gpus: number,
-  maxDurationSec: number,
+  maxDurationSec: number | null,
   maxPricePerHour: bigint,
 ) {
-  return { container, gpus, maxDurationSec, maxPricePerHour, workload: { command: ['python', 'train.py'] } };
+  return {
+    container,
+    gpus,
+    ...(maxDurationSec === null ? {} : { maxDurationSec }),
+    maxPricePerHour,
+    workload: { command: ['python', 'train.py'] },
+  };
 }
 
 /**
  * A ledger plus a block clock and per-key nonce bookkeeping, so tests read like a script:
- * `t.tx(alice, 'transfer', {...})` signs with the next nonce and applies in a new block.
+ * `t.tx(alice, 'transfer', {...})` signs with the next nonce and applies it in a new block at
+ * `t.time` (the block time handed to `ledger.apply`; no clock object involved).
  */
 export class TestNet {
   readonly ledger: Ledger;
@@ -114,6 +148,13 @@ export class TestNet {
     return this;
   }
 
+  /** Moves the block clock to an absolute time (never backwards). */
+  at(time: number): this {
+    expect(time).toBeGreaterThanOrEqual(this.time);
+    this.time = time;
+    return this;
+  }
+
   /** Applies a raw (possibly malformed) transaction in a new block at the current time. */
   applyRaw(raw: unknown): TxResult {
     const height = this.height + 1;
@@ -127,18 +168,56 @@ export class TestNet {
     return this.applyRaw(this.sign(k, type, payload));
   }
 
-  /** Registers, stakes enough for its GPUs and gets `k` voted online by 2 of 3 checkers. */
-  onlineContainer(k: KeyPair, gpus: number, pricePerHour: bigint): void {
-    this.tx(k, 'container.register', registerPayload(gpus, pricePerHour));
-    const p = this.ledger.params;
-    this.tx(k, 'container.stake', { amount: p.stakeBase + p.stakePerGpu * BigInt(gpus) });
-    this.report(k.address, true, 0);
-    this.report(k.address, true, 1);
-    expect(this.ledger.container(k.address)!.status).toBe('online');
+  /** Moves `amount` of `k`'s balance into its escrow, which leases lock from. */
+  deposit(k: KeyPair, amount: bigint): TxResult {
+    return this.tx(k, 'escrow.deposit', { amount });
   }
 
-  report(container: string, online: boolean, checker: 0 | 1 | 2): TxResult {
-    return this.tx(checkers[checker], 'checker.report', { container, online, observedAt: this.time });
+  /**
+   * Registers `k` with `gpus` GPUs of `model`, stakes exactly the current requirement and gets
+   * it voted online by checkers 0 and 1 (which counts one correct report for each of them).
+   */
+  onlineContainer(k: KeyPair, gpus: number, pricePerHour: bigint = ath(1), model = H100): Container {
+    this.tx(k, 'container.register', registerPayload(gpus, pricePerHour, 'rig', model));
+    const required = this.ledger.requiredStakeFor(Array.from({ length: gpus }, () => model));
+    this.tx(k, 'container.stake', { amount: required });
+    this.report(k.address, true, 0);
+    this.report(k.address, true, 1);
+    const c = this.ledger.container(k.address)!;
+    expect(c.status).toBe('online');
+    expect(this.ledger.isServing(c)).toBe(true);
+    return c;
+  }
+
+  report(
+    container: string,
+    ok: boolean,
+    checker: 0 | 1 | 2,
+    check: CheckKind = 'liveness',
+    observedAt = this.time,
+  ): TxResult {
+    return this.tx(checkers[checker], 'checker.report', { container, check, ok, observedAt });
+  }
+
+  /** Closes epochs one by one (each in its own block at its end time) up to and including `last`. */
+  closeEpochsThrough(last: number, by: KeyPair = stranger): TxResult[] {
+    const out: TxResult[] = [];
+    for (let e = this.ledger.economics.lastEpoch + 1; e <= last; e++) {
+      const end = this.ledger.nextEpoch(this.time).end;
+      if (end > this.time) this.time = end;
+      out.push(this.tx(by, 'epoch.close', { epoch: e }));
+    }
+    return out;
+  }
+
+  /** The amount of the vesting entry of `address` of this kind and unlock time (0 if none). */
+  vested(address: string, kind: 'host' | 'reward' | 'checker', unlockAt: number): bigint {
+    return this.ledger.state.get<{ amount: bigint }>(K.vesting(address, kind, unlockAt))?.amount ?? 0n;
+  }
+
+  /** Total unvested amount of `address` (all kinds). */
+  vestedTotal(address: string): bigint {
+    return this.ledger.vesting(address).reduce((s, e) => s + e.amount, 0n);
   }
 
   /** Expects `raw` to be rejected with `code` and the state root (and height) to stay put. */
@@ -171,4 +250,9 @@ export function signNext(
   payload: Record<string, unknown>,
 ): SignedTx {
   return signTx(k, CHAIN_ID, type, ledger.account(k.address).nonce, payload);
+}
+
+/** The end of the block-time day containing `t` (days start at genesis time). */
+export function dayEnd(t: number): number {
+  return GENESIS_TIME + (Math.floor((t - GENESIS_TIME) / DAY_MS) + 1) * DAY_MS;
 }

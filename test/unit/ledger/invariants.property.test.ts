@@ -1,24 +1,30 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AethirError, ath, mulBps, type KeyPair } from '../../../src/core/index.js';
+import { AethirError, ath, signMessage, type KeyPair } from '../../../src/core/index.js';
 import {
+  DEFAULT_PARAMS,
   Ledger,
   blockHash,
   genesisBlock,
   signTx,
+  signingBytes,
   verifyChain,
   type Block,
   type Genesis,
   type SignedTx,
   TX_TYPES,
   type TxType,
+  type VestingEntry,
 } from '../../../src/ledger/index.js';
 import {
   CHAIN_ID,
+  DAY_MS,
+  HOUR_MS,
   alice,
   bob,
   carol,
   checkers,
+  governor,
   host,
   host2,
   leasePayload,
@@ -28,19 +34,36 @@ import {
 } from './fixtures.js';
 
 /**
- * Random transaction sequences, valid and invalid, at non-decreasing block times. After every
- * step the ledger's invariants must hold, a rejection must leave the root untouched, and at the
- * end replaying only the accepted transactions must reproduce the root; the blocks built from
- * them must verify, and stop verifying when a transaction or a root is tampered with.
+ * Random transaction sequences mixing every transaction type, valid and invalid, at
+ * non-decreasing block times (epoch closes jump to the epoch's end). After every step the
+ * ledger's invariants must hold and a rejection must leave the root (and the nonce) untouched;
+ * forged, foreign-key and replayed transactions must never apply; replaying only the accepted
+ * transactions must reproduce the root at every height; the blocks built from them must verify.
  */
 
-// Small stakes and short leases so random sequences reach the interesting states often.
-const GENESIS: Genesis = makeGenesis({
-  stakeBase: ath(1).toString(),
-  stakePerGpu: ath(2).toString(),
-  maxLeaseSeconds: 7200,
-});
-const ACTORS: KeyPair[] = [alice, bob, carol, host, host2, ...checkers, stranger];
+// Small stakes, short periods and small pools, so random runs reach the interesting states
+// (suspension, unbonding done, vesting unlocked, checker bans, day closes, empty pools) often.
+const K_TABLE = Object.fromEntries(
+  Object.keys(DEFAULT_PARAMS.kTable).map((c) => [c, (c === 'cpu' ? ath(1) : ath(2)).toString()]),
+);
+const GENESIS: Genesis = makeGenesis(
+  {
+    kTable: K_TABLE,
+    maxLeaseSeconds: 7200,
+    openEndedDepositSeconds: 3600,
+    epochMs: 6 * HOUR_MS,
+    unbondingMs: 2 * HOUR_MS,
+    hostVestingMs: HOUR_MS,
+    checkerVestingMs: 2 * DAY_MS,
+    checkerFastVestingMs: HOUR_MS,
+    checkerBanMs: 3 * HOUR_MS,
+    coefficientPeriodMs: DAY_MS,
+    emissionPerEpoch: ath(100).toString(),
+    checkerPoolPerDay: ath(100).toString(),
+  },
+  { pools: { rewards: ath(1500), checkers: ath(500) } },
+);
+const ACTORS: KeyPair[] = [alice, bob, carol, host, host2, ...checkers, stranger, governor];
 const CONTAINERS: KeyPair[] = [host, host2, carol];
 
 const amountArb = fc.oneof(
@@ -53,6 +76,30 @@ const priceArb = fc.oneof(fc.bigInt({ min: 1n, max: ath(3) }), fc.constantFrom(1
 const actor = fc.nat({ max: ACTORS.length - 1 });
 const ctr = fc.nat({ max: CONTAINERS.length - 1 });
 
+/** Parameter changes, valid and invalid. */
+const PARAM_CHANGES: Array<Record<string, unknown>> = [
+  { feeHostBps: 8500 },
+  { feeHostBps: 5000 },
+  { feeHostBps: 10_000 },
+  { feeHostBps: 6000 },
+  { feeHostBps: 9000 },
+  { hostVestingMs: 0 },
+  { emissionPerEpoch: ath(400).toString() },
+  { slashDowntimeBps: 10_000 },
+  { slashSpecBps: 500 },
+  { checkerFastForfeitBps: 10_000 },
+  { qualityTierBps: [5000, 20_000, 30_000] },
+  { coefficientMinBps: 1000, coefficientMaxBps: 100_000 },
+  { kTable: { ...K_TABLE, h100: ath(5).toString() } },
+  { epochMs: 3 * HOUR_MS },
+  { checkerMaxIncorrectPerWeek: 1 },
+  { bogus: 1 },
+  { feeHostBps: 1 },
+  { version: 9 },
+  { epochMs: 1 },
+  { kTable: { h100: '1' } },
+];
+
 /** who signs a settle or close: the lease's user, its container, or anyone */
 type Signer = 'user' | 'container' | number;
 const signerArb: fc.Arbitrary<Signer> = fc.oneof(
@@ -61,19 +108,49 @@ const signerArb: fc.Arbitrary<Signer> = fc.oneof(
   actor,
 );
 
+type Forgery = 'wrong-chain' | 'tampered' | 'foreign-from' | 'foreign-pubkey' | 'stolen-sig' | 'malformed';
+
 type Op =
   | { kind: 'transfer'; from: number; to: number; amount: bigint | string | number }
+  | { kind: 'deposit' | 'withdraw'; who: number; amount: bigint | string | number }
   | { kind: 'register'; who: number; gpus: number; price: bigint }
-  | { kind: 'stake'; who: number; amount: bigint | string | number }
-  | { kind: 'report'; checker: number; container: number; online: boolean; skew: number }
-  | { kind: 'open'; user: number; container: number; gpus: number; dur: number; maxPrice: bigint }
-  | { kind: 'settle'; signer: Signer; lease: number }
-  | { kind: 'close'; signer: Signer; lease: number }
-  | { kind: 'garbage'; who: number; variant: 'wrong-chain' | 'bad-sig' | 'foreign-key' | 'malformed' };
+  | { kind: 'stake' | 'unstake'; who: number; amount: bigint | string | number }
+  | { kind: 'unbond'; who: number }
+  | {
+      kind: 'report';
+      checker: number;
+      container: number;
+      check: 'liveness' | 'capacity';
+      ok: boolean;
+      skew: number;
+    }
+  | {
+      kind: 'open';
+      user: number;
+      container: number;
+      gpus: number;
+      dur: number | null;
+      maxPrice: bigint;
+    }
+  | { kind: 'settle' | 'close'; signer: Signer; lease: number }
+  | { kind: 'claim'; who: number; fast: boolean }
+  | { kind: 'epoch'; skew: number; jump: boolean }
+  | { kind: 'params'; byGovernor: boolean; change: number }
+  | {
+      /** two checkers vote alike in consecutive blocks (and maybe the third one late): expanded into reports */
+      kind: 'round';
+      container: number;
+      check: 'liveness' | 'capacity';
+      ok: boolean;
+      first: number;
+      late: 'none' | 'agree' | 'dissent';
+    }
+  | { kind: 'forged'; inner: Op; variant: Forgery; other: number }
+  | { kind: 'replay'; pick: number };
 
-const opArb: fc.Arbitrary<Op> = fc.oneof(
+const validOpArb: fc.Arbitrary<Op> = fc.oneof(
   {
-    weight: 4,
+    weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('transfer' as const),
       from: actor,
@@ -84,21 +161,48 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.record({
+      kind: fc.constantFrom('deposit' as const, 'withdraw' as const),
+      who: fc.oneof({ weight: 2, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: actor }),
+      amount: amountArb,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
       kind: fc.constant('register' as const),
       who: ctr,
-      gpus: fc.nat({ max: 5 }),
+      gpus: fc.nat({ max: 3 }),
       price: priceArb,
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('stake' as const), who: ctr, amount: amountArb }) },
   {
-    weight: 4,
+    weight: 3,
+    arbitrary: fc.record({ kind: fc.constant('stake' as const), who: ctr, amount: amountArb }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('unstake' as const),
+      who: ctr,
+      amount: fc.oneof(fc.bigInt({ min: 1n, max: ath(1) }), amountArb),
+    }),
+  },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('unbond' as const), who: ctr }) },
+  {
+    weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('report' as const),
       checker: fc.nat({ max: 3 }), // 3 = not a checker
-      container: ctr,
-      online: fc.boolean(),
-      skew: fc.oneof(fc.constant(0), fc.integer({ min: -5_000, max: 120_000 })),
+      container: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: ctr }),
+      check: fc.constantFrom('liveness' as const, 'liveness' as const, 'capacity' as const),
+      ok: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }),
+      // negative: a late vote; over a minute ahead: a report from the future
+      skew: fc.oneof(
+        { weight: 4, arbitrary: fc.constant(0) },
+        { weight: 2, arbitrary: fc.constantFrom(-1, -1000, -60_000, -HOUR_MS) },
+        { weight: 1, arbitrary: fc.integer({ min: -2 * HOUR_MS, max: 0 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 0, max: 120_000 }) },
+      ),
     }),
   },
   {
@@ -112,14 +216,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
         { weight: 1, arbitrary: fc.nat({ max: 5 }) },
       ),
       dur: fc.oneof(
-        { weight: 9, arbitrary: fc.integer({ min: 1, max: 7200 }) },
+        { weight: 8, arbitrary: fc.integer({ min: 1, max: 7200 }) },
+        { weight: 2, arbitrary: fc.constant(null) },
         { weight: 1, arbitrary: fc.constant(7201) },
       ),
       maxPrice: fc.oneof({ weight: 4, arbitrary: fc.constant(ath(5)) }, { weight: 1, arbitrary: priceArb }),
     }),
   },
   {
-    weight: 4,
+    weight: 3,
     arbitrary: fc.record({
       kind: fc.constant('settle' as const),
       signer: fc.oneof(
@@ -130,22 +235,92 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   {
-    weight: 3,
+    weight: 2,
     arbitrary: fc.record({ kind: fc.constant('close' as const), signer: signerArb, lease: fc.nat() }),
   },
   {
-    weight: 1,
+    weight: 3,
     arbitrary: fc.record({
-      kind: fc.constant('garbage' as const),
-      who: actor,
-      variant: fc.constantFrom(
-        'wrong-chain' as const,
-        'bad-sig' as const,
-        'foreign-key' as const,
-        'malformed' as const,
+      kind: fc.constant('claim' as const),
+      // mostly someone who earns: a container (3, 4) or a checker (5..7)
+      who: fc.oneof(
+        { weight: 4, arbitrary: fc.integer({ min: 3, max: 7 }) },
+        { weight: 1, arbitrary: actor },
+      ),
+      fast: fc.boolean(),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('epoch' as const),
+      skew: fc.oneof(
+        { weight: 8, arbitrary: fc.constant(0) },
+        { weight: 1, arbitrary: fc.constantFrom(-1, 1) },
+      ),
+      jump: fc.oneof(
+        { weight: 4, arbitrary: fc.constant(true) },
+        { weight: 1, arbitrary: fc.constant(false) },
       ),
     }),
   },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('params' as const),
+      byGovernor: fc.oneof(
+        { weight: 4, arbitrary: fc.constant(true) },
+        { weight: 1, arbitrary: fc.constant(false) },
+      ),
+      change: fc.nat({ max: PARAM_CHANGES.length - 1 }),
+    }),
+  },
+);
+
+const roundArb: fc.Arbitrary<Op> = fc.record({
+  kind: fc.constant('round' as const),
+  container: fc.constantFrom(0, 1),
+  check: fc.constantFrom('liveness' as const, 'liveness' as const, 'capacity' as const),
+  ok: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }),
+  first: fc.nat({ max: 2 }),
+  late: fc.constantFrom('none' as const, 'agree' as const, 'dissent' as const),
+});
+
+/** Expands a `round` into its reports: checkers `first` and `first + 1`, then maybe the third, late. */
+function expand(step: Step): Step[] {
+  const op = step.op;
+  if (op.kind !== 'round') return [step];
+  const vote = (checker: number, ok: boolean, skew: number, dt: number): Step => ({
+    op: { kind: 'report', checker, container: op.container, check: op.check, ok, skew },
+    nonceSkew: 0,
+    dt,
+  });
+  const out = [vote(op.first, op.ok, 0, step.dt), vote((op.first + 1) % 3, op.ok, 0, 1000)];
+  if (op.late !== 'none')
+    out.push(vote((op.first + 2) % 3, op.late === 'agree' ? op.ok : !op.ok, -1500, 1000));
+  return out;
+}
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 20, arbitrary: validOpArb },
+  { weight: 3, arbitrary: roundArb },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('forged' as const),
+      inner: validOpArb,
+      variant: fc.constantFrom<Forgery>(
+        'wrong-chain',
+        'tampered',
+        'foreign-from',
+        'foreign-pubkey',
+        'stolen-sig',
+        'malformed',
+      ),
+      other: actor,
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }) },
 );
 
 /** A step: an op, a possibly wrong nonce and how far block time advances (never backwards). */
@@ -158,19 +333,33 @@ interface Step {
 const stepArb: fc.Arbitrary<Step> = fc.record({
   op: opArb,
   nonceSkew: fc.oneof(
-    { weight: 9, arbitrary: fc.constant(0) },
+    { weight: 12, arbitrary: fc.constant(0) },
     { weight: 1, arbitrary: fc.constantFrom(-1, 1, 2) },
   ),
   dt: fc.oneof(
-    fc.constant(0),
-    fc.integer({ min: 1, max: 1_000 }),
-    fc.integer({ min: 1_000, max: 3 * 3_600_000 }),
+    { weight: 2, arbitrary: fc.constant(0) },
+    { weight: 2, arbitrary: fc.integer({ min: 1, max: 60_000 }) },
+    { weight: 3, arbitrary: fc.integer({ min: 60_000, max: 3 * HOUR_MS }) },
+    { weight: 1, arbitrary: fc.integer({ min: 3 * HOUR_MS, max: DAY_MS }) },
   ),
 });
 
-/** The raw (possibly invalid) transaction for `op` against the current ledger at block `time`. */
-function buildTx(ledger: Ledger, op: Op, nonceSkew: number, leases: string[], time: number): unknown {
-  const leaseId = (i: number) => (leases.length ? leases[i % leases.length]! : 'Lnone');
+interface Ctx {
+  ledger: Ledger;
+  leases: string[];
+  accepted: Array<{ tx: SignedTx; height: number; time: number }>;
+  time: number;
+}
+
+/** The kind of transaction an op builds, and whether it can never apply whatever the state. */
+function mustFail(op: Op): boolean {
+  return op.kind === 'forged' || op.kind === 'replay';
+}
+
+/** The raw (possibly invalid) transaction for `op` against the current ledger, and the block time. */
+function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
+  const { ledger } = c;
+  const leaseId = (i: number) => (c.leases.length ? c.leases[i % c.leases.length]! : 'Lnone');
   const signer = (who: Signer, lease: string): KeyPair => {
     if (typeof who === 'number') return ACTORS[who]!;
     const l = ledger.lease(lease);
@@ -182,16 +371,25 @@ function buildTx(ledger: Ledger, op: Op, nonceSkew: number, leases: string[], ti
   switch (op.kind) {
     case 'transfer':
       return sign(ACTORS[op.from]!, 'transfer', { to: ACTORS[op.to]!.address, amount: op.amount });
+    case 'deposit':
+      return sign(ACTORS[op.who]!, 'escrow.deposit', { amount: op.amount });
+    case 'withdraw':
+      return sign(ACTORS[op.who]!, 'escrow.withdraw', { amount: op.amount });
     case 'register':
       return sign(CONTAINERS[op.who]!, 'container.register', registerPayload(op.gpus, op.price));
     case 'stake':
       return sign(CONTAINERS[op.who]!, 'container.stake', { amount: op.amount });
+    case 'unstake':
+      return sign(CONTAINERS[op.who]!, 'container.unstake', { amount: op.amount });
+    case 'unbond':
+      return sign(CONTAINERS[op.who]!, 'container.withdraw', {});
     case 'report': {
       const k = op.checker < 3 ? checkers[op.checker as 0 | 1 | 2] : stranger;
       return sign(k, 'checker.report', {
         container: CONTAINERS[op.container]!.address,
-        online: op.online,
-        observedAt: Math.max(0, time + op.skew),
+        check: op.check,
+        ok: op.ok,
+        observedAt: Math.max(0, c.time + op.skew),
       });
     }
     case 'open':
@@ -204,16 +402,48 @@ function buildTx(ledger: Ledger, op: Op, nonceSkew: number, leases: string[], ti
       return sign(signer(op.signer, leaseId(op.lease)), 'lease.settle', { lease: leaseId(op.lease) });
     case 'close':
       return sign(signer(op.signer, leaseId(op.lease)), 'lease.close', { lease: leaseId(op.lease) });
-    case 'garbage': {
-      const k = ACTORS[op.who]!;
-      const nonce = ledger.account(k.address).nonce;
-      const good = signTx(k, CHAIN_ID, 'transfer', nonce, { to: stranger.address, amount: 1n });
-      if (op.variant === 'wrong-chain')
-        return signTx(k, 'other-chain', 'transfer', nonce, { to: stranger.address, amount: 1n });
-      if (op.variant === 'bad-sig') return { ...good, payload: { ...good.payload, amount: '2' } };
-      if (op.variant === 'foreign-key')
-        return { ...good, from: ACTORS[(op.who + 1) % ACTORS.length]!.address };
-      return { ...good, sig: undefined };
+    case 'claim':
+      return sign(ACTORS[op.who]!, 'vesting.claim', op.fast ? { fast: true } : {});
+    case 'epoch': {
+      const next = ledger.nextEpoch(c.time);
+      if (op.jump && op.skew === 0) c.time = Math.max(c.time, next.end);
+      return sign(stranger, 'epoch.close', { epoch: Math.max(0, next.epoch + op.skew) });
+    }
+    case 'params':
+      return sign(op.byGovernor ? governor : ACTORS[op.change % 9]!, 'params.update', {
+        changes: PARAM_CHANGES[op.change]!,
+      });
+    case 'round':
+      throw new Error('rounds are expanded into reports before they run');
+    case 'replay':
+      return c.accepted.length ? c.accepted[op.pick % c.accepted.length]!.tx : { nothing: true };
+    case 'forged': {
+      const good = buildTx(c, op.inner, 0) as SignedTx;
+      const other =
+        ACTORS[op.other]!.address === good.from ? ACTORS[(op.other + 1) % ACTORS.length]! : ACTORS[op.other]!;
+      const { sig: _sig, ...unsigned } = good;
+      switch (op.variant) {
+        case 'wrong-chain': {
+          const moved = { ...unsigned, chainId: 'other-chain' };
+          const owner = ACTORS.find((k) => k.address === good.from)!;
+          return { ...moved, sig: signMessage(owner.secretKey, signingBytes(moved)) };
+        }
+        case 'tampered':
+          return { ...good, nonce: good.nonce + 1 };
+        case 'foreign-from':
+          // someone else's address, the original key and signature
+          return { ...good, from: other.address };
+        case 'foreign-pubkey': {
+          // `other` signs a tx that claims to come from the original sender
+          const forged = { ...unsigned, pubkey: other.publicKey };
+          return { ...forged, sig: signMessage(other.secretKey, signingBytes(forged)) };
+        }
+        case 'stolen-sig':
+          // the sender's own pubkey, but a signature by `other` over the same bytes
+          return { ...good, sig: signMessage(other.secretKey, signingBytes(unsigned)) };
+        case 'malformed':
+          return { ...good, sig: undefined };
+      }
     }
   }
 }
@@ -227,61 +457,101 @@ function checkInvariants(ledger: Ledger): void {
   const held = ledger.totalHeld();
   check(held === ledger.chain.supply, 'supply conserved', held, ledger.chain.supply);
   check(ledger.treasury().balance >= 0n, 'treasury >= 0');
+  check(ledger.rewardPool().balance >= 0n, 'reward pool >= 0');
+  check(ledger.checkerPool().balance >= 0n, 'checker pool >= 0');
   for (const a of ledger.accounts()) {
     check(a.balance >= 0n, 'balance >= 0', a.address, a.balance);
+    check(a.escrow >= 0n, 'escrow >= 0', a.address, a.escrow);
     check(Number.isInteger(a.nonce) && a.nonce >= 0, 'nonce >= 0', a.address, a.nonce);
   }
+  for (const [key, v] of ledger.state.scan<VestingEntry>('vest/'))
+    check(v.amount > 0n, 'vesting entry > 0', key, v.amount);
   const leases = ledger.leases();
-  const bps = ledger.params.feeHostBps;
   for (const l of leases) {
-    check(l.escrow >= 0n, 'escrow >= 0', l.id, l.escrow);
+    check(l.escrow >= 0n, 'lease escrow >= 0', l.id, l.escrow);
     check(l.charged >= 0n && l.charged <= l.escrow, '0 <= charged <= escrow', l.id, l.charged, l.escrow);
+    check(l.hostShare >= 0n && l.protocolShare >= 0n, 'shares >= 0', l.id);
     check(l.hostShare + l.protocolShare === l.charged, 'host + protocol == charged', l.id);
-    check(l.hostShare === mulBps(l.charged, bps), 'host share is feeHostBps of charged', l.id);
     check(l.settledAt <= l.openedAt + l.maxDurationSec * 1000, 'settled within the lease', l.id);
   }
   for (const c of ledger.containers()) {
     const open = leases.filter((l) => l.container === c.id && l.status === 'open');
-    check(c.stake >= 0n, 'stake >= 0', c.id, c.stake);
+    check(c.stake >= 0n && c.unbonding >= 0n, 'stake, unbonding >= 0', c.id, c.stake, c.unbonding);
+    if (c.unbonding > 0n) check(c.unbondingUntil !== null, 'unbonding has an end', c.id);
     check(c.gpusLeased >= 0 && c.gpusLeased <= c.gpusTotal, '0 <= gpusLeased <= gpusTotal', c.id);
     check(c.openLeases === open.length, 'openLeases counts open leases', c.id);
     check(c.gpusLeased === open.reduce((s, l) => s + l.gpus, 0), 'gpusLeased sums open leases', c.id);
+    check(c.epochDeliveredGpuMs >= 0 && c.slashed >= 0n, 'counters >= 0', c.id);
     const earned = leases.filter((l) => l.container === c.id).reduce((s, l) => s + l.hostShare, 0n);
     check(c.earned === earned, 'earned sums host shares', c.id, c.earned, earned);
+    // a container is never leased while unbonding or suspended (leases open before either are closed)
+    if (open.length > 0) check(c.unbonding === 0n, 'no open lease while unbonding', c.id);
   }
 }
 
 interface Run {
   blocks: Block[];
-  accepted: Array<{ tx: SignedTx; height: number; time: number }>;
+  accepted: Ctx['accepted'];
+  roots: string[];
   ledger: Ledger;
+  rejected: Map<string, number>;
+  /** notable things that happened, to show the generator reaches them */
+  events: Map<string, number>;
+}
+
+function noteEvents(events: Map<string, number>, r: Record<string, unknown>, ledger: Ledger): void {
+  const note = (e: string, cond: unknown) => {
+    if (cond) events.set(e, (events.get(e) ?? 0) + 1);
+  };
+  note('downtime slash', r.closedLeases);
+  note('capacity slash', r.capacity === 'failed');
+  note('late vote', r.late);
+  note('capacity rewards', typeof r.capacityRewarded === 'number' && r.capacityRewarded > 0);
+  note('delivery rewards', typeof r.deliveryRewarded === 'number' && r.deliveryRewarded > 0);
+  note('checker day rewards', r.checkerRewards !== undefined && r.checkerRewards !== '0');
+  note('coefficient update', r.coefficientBps !== undefined);
+  note('fast claim forfeit', r.forfeited !== undefined && r.forfeited !== '0');
+  note(
+    'suspended container',
+    ledger.containers().some((c) => c.suspended),
+  );
 }
 
 function runSteps(steps: Step[]): Run {
   const ledger = Ledger.fromGenesis(GENESIS);
   const blocks: Block[] = [genesisBlock(GENESIS, ledger)];
-  const accepted: Run['accepted'] = [];
-  const leases: string[] = [];
-  let time = GENESIS.time;
+  const c: Ctx = { ledger, leases: [], accepted: [], time: GENESIS.time };
+  const roots: string[] = [];
+  const rejected = new Map<string, number>();
+  const events = new Map<string, number>();
   checkInvariants(ledger);
   for (const { op, nonceSkew, dt } of steps) {
-    time += dt;
-    const raw = buildTx(ledger, op, nonceSkew, leases, time);
+    c.time += dt;
+    const raw = buildTx(c, op, nonceSkew);
     const prev = blocks[blocks.length - 1]!;
     const height = prev.height + 1;
     const rootBefore = ledger.root();
     const from = (raw as { from?: unknown }).from;
     const nonceBefore = typeof from === 'string' ? ledger.account(from).nonce : -1;
     try {
-      const { tx, result } = ledger.apply(raw, { height, time });
-      if (tx.type === 'lease.open') leases.push(result.lease as string);
+      const { tx, result } = ledger.apply(raw, { height, time: c.time });
+      if (mustFail(op))
+        throw new Error(
+          `a ${op.kind} transaction applied: ${JSON.stringify(op, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`,
+        );
+      if (tx.type === 'lease.open') c.leases.push(result.lease as string);
+      noteEvents(events, result, ledger);
       check(ledger.account(tx.tx.from).nonce === nonceBefore + 1, 'nonce bumped by one');
-      accepted.push({ tx: tx.tx, height, time });
-      const partial = { height, time, prevHash: prev.hash, txs: [tx.tx], root: ledger.root() };
+      c.accepted.push({ tx: tx.tx, height, time: c.time });
+      roots.push(ledger.root());
+      const partial = { height, time: c.time, prevHash: prev.hash, txs: [tx.tx], root: ledger.root() };
       blocks.push({ ...partial, hash: blockHash(partial) });
     } catch (e) {
       // every rejection is a typed error, never a crash or an invariant violation...
       if (!(e instanceof AethirError) || e.code === 'INTERNAL') throw e;
+      rejected.set(e.code, (rejected.get(e.code) ?? 0) + 1);
+      if (e.code === 'UNAUTHORIZED' && /suspended/.test(e.message))
+        events.set('banned checker refused', (events.get('banned checker refused') ?? 0) + 1);
       // ...and leaves the state exactly as it was
       check(ledger.root() === rootBefore, 'a rejected tx leaves the root unchanged', e.code);
       if (nonceBefore >= 0)
@@ -289,67 +559,106 @@ function runSteps(steps: Step[]): Run {
     }
     checkInvariants(ledger);
   }
-  return { blocks, accepted, ledger };
+  return { blocks, accepted: c.accepted, roots, ledger, rejected, events };
 }
 
 /**
- * Most runs start by bringing host and host2 online (register, stake, two checker votes) so
- * that leases open often; the rest start from bare genesis. Either way random steps follow.
+ * Most runs start by bringing host and host2 online (register, stake, two checker votes) and
+ * funding alice's and bob's escrow, so that leases open often; the rest start from genesis.
  */
-const bootstrapArb = fc.oneof(
-  { weight: 1, arbitrary: fc.constant([]) },
+const bootstrapArb: fc.Arbitrary<Step[]> = fc.oneof(
+  { weight: 1, arbitrary: fc.constant<Step[]>([]) },
   {
     weight: 5,
     arbitrary: fc
       .tuple(
-        fc.integer({ min: 1, max: 4 }),
-        fc.integer({ min: 0, max: 4 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 0, max: 3 }),
         priceArb.filter((p) => p > 0n),
         priceArb.filter((p) => p > 0n),
       )
       .map(([g1, g2, p1, p2]) => {
         const steps: Step[] = [];
         const add = (op: Op) => steps.push({ op, nonceSkew: 0, dt: 1000 });
-        const stake = (gpus: number) => ath(1) + ath(2) * BigInt(gpus);
         add({ kind: 'register', who: 0, gpus: g1, price: p1 });
         add({ kind: 'register', who: 1, gpus: g2, price: p2 });
-        add({ kind: 'stake', who: 0, amount: stake(g1) });
-        add({ kind: 'stake', who: 1, amount: stake(g2) });
+        add({ kind: 'stake', who: 0, amount: ath(2) * BigInt(Math.max(1, g1)) });
+        add({ kind: 'stake', who: 1, amount: g2 === 0 ? ath(1) : ath(2) * BigInt(g2) });
+        add({ kind: 'deposit', who: 0, amount: ath(200) });
+        add({ kind: 'deposit', who: 1, amount: ath(200) });
         for (const checker of [0, 1])
-          for (const container of [0, 1]) add({ kind: 'report', checker, container, online: true, skew: 0 });
+          for (const container of [0, 1])
+            add({ kind: 'report', checker, container, check: 'liveness', ok: true, skew: 0 });
         return steps;
       }),
   },
 );
 const stepsArb = fc
-  .tuple(bootstrapArb, fc.array(stepArb, { minLength: 1, maxLength: 40, size: 'medium' }))
-  .map(([boot, rest]) => [...boot, ...rest]);
-const RUNS = { numRuns: 50 };
+  .tuple(bootstrapArb, fc.array(stepArb, { minLength: 1, maxLength: 60, size: 'medium' }))
+  .map(([boot, rest]) => [...boot, ...rest.flatMap(expand)]);
+const RUNS = { numRuns: 120 };
 
 describe('ledger invariants (property)', () => {
-  it('conserves supply, never goes negative, and rejections change nothing', () => {
+  it('conserves supply, never goes negative, rejections change nothing, forgeries never apply', () => {
     const seen = new Map<string, number>();
+    const codes = new Map<string, number>();
+    const happened = new Map<string, number>();
     fc.assert(
       fc.property(stepsArb, (steps) => {
-        const { accepted } = runSteps(steps);
+        const { accepted, rejected, events } = runSteps(steps);
+        for (const [e, n] of events) happened.set(e, (happened.get(e) ?? 0) + n);
         for (const a of accepted) seen.set(a.tx.type, (seen.get(a.tx.type) ?? 0) + 1);
+        for (const [code, n] of rejected) codes.set(code, (codes.get(code) ?? 0) + n);
       }),
       RUNS,
     );
-    // the generator is not degenerate: every kind of transaction gets accepted somewhere
+    if (process.env.LEDGER_PROPERTY_STATS)
+      console.log(Object.fromEntries(seen), Object.fromEntries(codes), Object.fromEntries(happened));
+    // the generator is not degenerate: every kind of transaction gets accepted somewhere...
     for (const type of TX_TYPES) expect(seen.get(type) ?? 0, type).toBeGreaterThan(0);
+    // ...and rejected for many reasons
+    for (const code of [
+      'INVALID_TRANSACTION',
+      'BAD_SIGNATURE',
+      'WRONG_CHAIN',
+      'NONCE_MISMATCH',
+      'INSUFFICIENT_FUNDS',
+      'UNAUTHORIZED',
+      'NOT_FOUND',
+      'CONFLICT',
+      'CONTAINER_UNAVAILABLE',
+    ])
+      expect(codes.get(code) ?? 0, code).toBeGreaterThan(0);
+    // ...and the economics happen: slashes, suspensions, late votes, rewards, coefficient updates
+    for (const e of [
+      'downtime slash',
+      'capacity slash',
+      'suspended container',
+      'late vote',
+      'capacity rewards',
+      'delivery rewards',
+      'coefficient update',
+    ])
+      expect(happened.get(e) ?? 0, e).toBeGreaterThan(0);
   });
 
-  it('replaying exactly the accepted txs into a fresh ledger gives the same root', () => {
+  it('replaying exactly the accepted txs into a fresh ledger gives the same root at every height', () => {
     fc.assert(
       fc.property(stepsArb, (steps) => {
-        const { accepted, ledger } = runSteps(steps);
+        const { accepted, roots, ledger } = runSteps(steps);
         const replay = Ledger.fromGenesis(GENESIS);
-        for (const a of accepted) replay.apply(a.tx, { height: a.height, time: a.time });
+        accepted.forEach((a, i) => {
+          replay.apply(a.tx, { height: a.height, time: a.time });
+          check(replay.root() === roots[i], 'replayed root at height', a.height);
+        });
         expect(replay.root()).toBe(ledger.root());
         expect(replay.totalHeld()).toBe(replay.chain.supply);
+        // and a replayed transaction never applies twice
+        for (const a of accepted.slice(-3))
+          expect(() => replay.apply(a.tx, { height: a.height + 1, time: a.time })).toThrow(AethirError);
+        expect(replay.root()).toBe(ledger.root());
       }),
-      RUNS,
+      { numRuns: 40 },
     );
   });
 
@@ -391,7 +700,7 @@ describe('ledger invariants (property)', () => {
         // a tx dropped from the log
         expect(verifyChain(GENESIS, tampered({ ...b, txs: [] })).ok).toBe(false);
       }),
-      { numRuns: 40 },
+      { numRuns: 25 },
     );
   });
 });

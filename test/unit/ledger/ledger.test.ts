@@ -20,14 +20,20 @@ import {
 } from '../../../src/ledger/index.js';
 import {
   CHAIN_ID,
+  CHECKER_POOL,
+  DAY_MS,
   FUNDED,
   GENESIS_TIME,
   HOUR_MS,
+  H100,
+  REWARD_POOL,
   TestNet,
   alice,
   bob,
   carol,
   checkers,
+  dayEnd,
+  governor,
   host,
   host2,
   leasePayload,
@@ -42,29 +48,56 @@ function bal(t: TestNet, address: string): bigint {
   return t.ledger.account(address).balance;
 }
 
+function escrow(t: TestNet, address: string): bigint {
+  return t.ledger.account(address).escrow;
+}
+
 function expectConserved(t: TestNet): void {
   expect(t.ledger.totalHeld()).toBe(t.ledger.chain.supply);
 }
 
 describe('genesis', () => {
-  it('funds the allocations, puts the rest in the treasury and conserves supply', () => {
+  it('funds the allocations and pools, puts the rest in the treasury and conserves supply', () => {
     const g = makeGenesis();
     const l = Ledger.fromGenesis(g);
     let allocated = 0n;
     for (const [k, amount] of FUNDED) {
-      expect(l.account(k.address)).toEqual({ balance: amount, nonce: 0 });
+      expect(l.account(k.address)).toEqual({ balance: amount, nonce: 0, escrow: 0n });
       allocated += amount;
     }
-    expect(l.treasury().balance).toBe(TOTAL_SUPPLY - allocated);
+    expect(l.rewardPool().balance).toBe(REWARD_POOL);
+    expect(l.checkerPool().balance).toBe(CHECKER_POOL);
+    expect(l.treasury().balance).toBe(TOTAL_SUPPLY - allocated - REWARD_POOL - CHECKER_POOL);
     expect(l.chain).toEqual({
       chainId: CHAIN_ID,
       genesisTime: GENESIS_TIME,
       supply: TOTAL_SUPPLY,
       checkers: checkers.map((c) => c.address),
+      governance: governor.address,
     });
     expect(l.params).toEqual(DEFAULT_PARAMS);
+    expect(l.economics).toEqual({
+      coefficientBps: 10_000,
+      coefficientUpdatedAt: GENESIS_TIME,
+      revenueSince: 0n,
+      lastEpoch: -1,
+      lastEpochEnd: GENESIS_TIME,
+      lastCheckerDay: -1,
+    });
+    for (const c of checkers) expect(l.checker(c.address)).toMatchObject({ correct: 0, bannedUntil: 0 });
     expect(l.totalHeld()).toBe(TOTAL_SUPPLY);
-    expect(l.account(stranger.address)).toEqual({ balance: 0n, nonce: 0 });
+    expect(l.account(stranger.address)).toEqual({ balance: 0n, nonce: 0, escrow: 0n });
+  });
+
+  it('without pools or governance: empty pools and no authority', () => {
+    const g = makeGenesis(undefined, { pools: null, governance: null });
+    expect(g.pools).toEqual({ rewards: 0n, checkers: 0n });
+    expect(g.governance).toBeNull();
+    const l = Ledger.fromGenesis(g);
+    expect(l.rewardPool().balance).toBe(0n);
+    expect(l.checkerPool().balance).toBe(0n);
+    expect(l.chain.governance).toBeNull();
+    expect(l.totalHeld()).toBe(TOTAL_SUPPLY);
   });
 
   it('is deterministic: same genesis, same root and hash', () => {
@@ -73,11 +106,22 @@ describe('genesis', () => {
     expect(Ledger.fromGenesis(makeGenesis({ feeHostBps: 9000 })).root()).not.toBe(
       Ledger.fromGenesis(makeGenesis()).root(),
     );
+    // pools and governance are part of the state and of the genesis hash
+    const noGov = makeGenesis(undefined, { governance: null });
+    expect(genesisHash(noGov)).not.toBe(genesisHash(makeGenesis()));
+    expect(Ledger.fromGenesis(noGov).root()).not.toBe(Ledger.fromGenesis(makeGenesis()).root());
+    const otherPools = makeGenesis(undefined, { pools: { rewards: 1n, checkers: 2n } });
+    expect(Ledger.fromGenesis(otherPools).root()).not.toBe(Ledger.fromGenesis(makeGenesis()).root());
   });
 
   it('merges params over the defaults', () => {
-    const g = makeGenesis({ feeHostBps: 9000, stakeBase: '5' });
-    expect(g.params).toEqual({ ...DEFAULT_PARAMS, feeHostBps: 9000, stakeBase: 5n });
+    const g = makeGenesis({ feeHostBps: 9000, coefficientRefMonthlyRevenue: '5', epochMs: 60_000 });
+    expect(g.params).toEqual({
+      ...DEFAULT_PARAMS,
+      feeHostBps: 9000,
+      coefficientRefMonthlyRevenue: 5n,
+      epochMs: 60_000,
+    });
   });
 
   it('rejects invalid genesis documents', () => {
@@ -101,8 +145,16 @@ describe('genesis', () => {
       { ...base, allocations: [{ address: alice.address, amount: (TOTAL_SUPPLY + 1n).toString() }] },
       { ...base, allocations: [{ address: 'nope', amount: '1' }] },
       { ...base, allocations: [{ address: alice.address, amount: '-1' }] },
+      // pools count against the supply too
+      { ...base, pools: { rewards: TOTAL_SUPPLY.toString(), checkers: '0' } },
+      { ...base, pools: { rewards: '1' } },
+      { ...base, pools: { rewards: '1', checkers: '1', extra: '1' } },
+      { ...base, governance: 'not-an-address' },
       { ...base, params: { feeHostBps: 100 } },
       { ...base, params: { unknownParam: 1 } },
+      { ...base, params: { coefficientMinBps: 9000, coefficientMaxBps: 10_000, epochMs: 1 } },
+      { ...base, params: { checkerFastVestingMs: DAY_MS * 200 } },
+      { ...base, params: { kTable: { h100: '1' } } },
       { ...base, extra: true },
     ];
     for (const g of bad) expect(() => parseGenesis(g), JSON.stringify(g)).toThrow(AethirError);
@@ -231,8 +283,16 @@ describe('transfer', () => {
     const t = new TestNet();
     const r = t.tx(alice, 'transfer', { to: bob.address, amount: ath('1.5') });
     expect(r).toEqual({ to: bob.address, amount: ath('1.5').toString() });
-    expect(t.ledger.account(alice.address)).toEqual({ balance: ath(100_000) - ath('1.5'), nonce: 1 });
-    expect(t.ledger.account(bob.address)).toEqual({ balance: ath(50_000) + ath('1.5'), nonce: 0 });
+    expect(t.ledger.account(alice.address)).toEqual({
+      balance: ath(100_000) - ath('1.5'),
+      nonce: 1,
+      escrow: 0n,
+    });
+    expect(t.ledger.account(bob.address)).toEqual({
+      balance: ath(50_000) + ath('1.5'),
+      nonce: 0,
+      escrow: 0n,
+    });
     expectConserved(t);
   });
 
@@ -240,11 +300,11 @@ describe('transfer', () => {
     const t = new TestNet();
     const fresh = keyPairFromSeed('test:fresh');
     t.tx(alice, 'transfer', { to: fresh.address, amount: 1n });
-    expect(t.ledger.account(fresh.address)).toEqual({ balance: 1n, nonce: 0 });
+    expect(t.ledger.account(fresh.address)).toEqual({ balance: 1n, nonce: 0, escrow: 0n });
     expect(t.ledger.accounts().map((a) => a.address)).toContain(fresh.address);
     // and that account can spend it
     t.tx(fresh, 'transfer', { to: alice.address, amount: 1n });
-    expect(t.ledger.account(fresh.address)).toEqual({ balance: 0n, nonce: 1 });
+    expect(t.ledger.account(fresh.address)).toEqual({ balance: 0n, nonce: 1, escrow: 0n });
     expectConserved(t);
   });
 
@@ -255,26 +315,36 @@ describe('transfer', () => {
 });
 
 describe('container.register and container.stake', () => {
-  it('registers a pending container with its GPU count', () => {
+  it('registers a pending container with its GPU count and reports its required stake', () => {
     const t = new TestNet();
     t.advance(1234);
     const r = t.tx(host, 'container.register', registerPayload(4, PRICE, 'h100-box'));
-    expect(r).toEqual({ container: host.address, updated: false });
+    // 4 × K(h100) = 4 × 3000 ATH at the genesis coefficient of 1.0
+    expect(r).toEqual({ container: host.address, updated: false, requiredStake: ath(12_000).toString() });
     const c = t.ledger.container(host.address)!;
-    expect(c).toMatchObject({
+    expect(c).toEqual({
       id: host.address,
       name: 'h100-box',
+      spec: registerPayload(4, PRICE).spec,
+      location: registerPayload(4, PRICE).location,
       pricePerHour: PRICE,
       stake: 0n,
+      unbonding: 0n,
+      unbondingUntil: null,
       status: 'pending',
+      suspended: false,
+      onlineSince: null,
       gpusTotal: 4,
       gpusLeased: 0,
       openLeases: 0,
       earned: 0n,
+      epochDeliveredGpuMs: 0,
+      qualityTier: 1,
+      slashed: 0n,
       registeredAt: GENESIS_TIME + 1234,
-      reports: {},
     });
     expect(t.ledger.containers()).toHaveLength(1);
+    expect(t.ledger.requiredStakeOf(c)).toBe(ath(12_000));
   });
 
   it('re-registering updates name and price but keeps stake, status and history', () => {
@@ -285,19 +355,18 @@ describe('container.register and container.stake', () => {
     const r = t.tx(host, 'container.register', registerPayload(2, ath(3), 'renamed'));
     expect(r.updated).toBe(true);
     const after = t.ledger.container(host.address)!;
-    expect(after).toMatchObject({
+    expect(after).toEqual({
+      ...before,
       name: 'renamed',
       pricePerHour: ath(3),
-      stake: before.stake,
-      status: 'online',
-      registeredAt: before.registeredAt,
-      reports: before.reports,
+      spec: registerPayload(2, ath(3)).spec,
     });
   });
 
   it('cannot change the GPU count while a lease is open, but can afterwards', () => {
     const t = new TestNet();
     t.onlineContainer(host, 2, PRICE);
+    t.deposit(alice, ath(10));
     const { lease } = t.tx(alice, 'lease.open', leasePayload(host.address, 1, 3600, PRICE));
     t.expectRejectTx(host, 'container.register', registerPayload(4, PRICE), 'CONFLICT');
     t.tx(alice, 'lease.close', { lease });
@@ -328,90 +397,111 @@ describe('container.register and container.stake', () => {
     const t = new TestNet();
     t.expectRejectTx(host, 'container.stake', { amount: ath(1) }, 'NOT_FOUND');
     t.tx(host, 'container.register', registerPayload(1, PRICE));
-    const r = t.tx(host, 'container.stake', { amount: ath(600) });
-    expect(r).toEqual({ container: host.address, stake: ath(600).toString() });
-    t.tx(host, 'container.stake', { amount: ath(500) });
-    expect(t.ledger.container(host.address)!.stake).toBe(ath(1100));
-    expect(bal(t, host.address)).toBe(ath(20_000) - ath(1100));
-    expect(requiredStake(t.ledger.params, 1)).toBe(ath(1100));
+    const r = t.tx(host, 'container.stake', { amount: ath(2000) });
+    expect(r).toEqual({ container: host.address, stake: ath(2000).toString(), suspended: false });
+    t.tx(host, 'container.stake', { amount: ath(1000) });
+    expect(t.ledger.container(host.address)!.stake).toBe(ath(3000));
+    expect(bal(t, host.address)).toBe(ath(20_000) - ath(3000));
+    expect(requiredStake(t.ledger.params, 10_000, [H100])).toBe(ath(3000));
     t.expectRejectTx(host, 'container.stake', { amount: ath(20_000) }, 'INSUFFICIENT_FUNDS');
     expectConserved(t);
   });
 });
 
-describe('checker.report', () => {
-  it('a majority (2 of 3) of checkers switches the status online and offline', () => {
+describe('checker.report (liveness rounds)', () => {
+  it('a majority (2 of 3) of checkers decides a round; each round starts afresh', () => {
     const t = new TestNet();
     t.tx(host, 'container.register', registerPayload(1, PRICE));
-    t.report(host.address, true, 0);
+    expect(t.report(host.address, true, 0)).toEqual({ container: host.address, decided: false });
     expect(t.ledger.container(host.address)!.status).toBe('pending');
+    expect(t.ledger.round(host.address, 'liveness')!.votes).toEqual({
+      [checkers[0].address]: { ok: true, at: t.time },
+    });
+    t.advance(1000);
     const r = t.report(host.address, true, 2);
-    expect(r).toEqual({ container: host.address, status: 'online' });
+    expect(r).toEqual({ container: host.address, decided: true, ok: true, status: 'online' });
+    expect(t.ledger.container(host.address)).toMatchObject({ status: 'online', onlineSince: t.time });
+    const decidedAt = t.time;
+    expect(t.ledger.round(host.address, 'liveness')).toMatchObject({
+      openedAt: decidedAt,
+      votes: {},
+      prev: { ok: true, decidedAt, openedAt: 0 },
+    });
+    // a new round: one dissenting checker does not move it
+    t.advance(60_000);
+    expect(t.report(host.address, false, 1)).toEqual({ container: host.address, decided: false });
     expect(t.ledger.container(host.address)!.status).toBe('online');
-    // one dissenting checker does not move it
+    // a checker changing its mind within a round replaces its vote
     t.report(host.address, false, 1);
-    expect(t.ledger.container(host.address)!.status).toBe('online');
-    // a checker changing its mind makes a new majority
-    t.report(host.address, false, 0);
-    expect(t.ledger.container(host.address)!.status).toBe('offline');
+    expect(Object.keys(t.ledger.round(host.address, 'liveness')!.votes)).toHaveLength(1);
+    // a second "down" vote decides: idle, so offline without a slash
+    const off = t.report(host.address, false, 0);
+    expect(off).toEqual({ container: host.address, decided: true, ok: false, status: 'offline' });
+    expect(t.ledger.container(host.address)).toMatchObject({ status: 'offline', onlineSince: null });
+    t.advance(60_000);
     t.report(host.address, true, 1);
     t.report(host.address, true, 0);
-    expect(t.ledger.container(host.address)!.status).toBe('online');
-    expect(Object.keys(t.ledger.container(host.address)!.reports).sort()).toEqual(
-      checkers.map((c) => c.address).sort(),
-    );
+    expect(t.ledger.container(host.address)).toMatchObject({ status: 'online', onlineSince: t.time });
     // reports cost nothing and move no units, but use the checker's nonce
     expect(t.nonce(checkers[0])).toBe(3);
+    expect(t.nonce(checkers[1])).toBe(3);
     expectConserved(t);
   });
 
-  it('rejects a report from a non-checker, about an unknown container, or from the future', () => {
+  it('online again while online keeps the original onlineSince', () => {
+    const t = new TestNet();
+    t.onlineContainer(host, 1, PRICE);
+    const since = t.ledger.container(host.address)!.onlineSince;
+    t.advance(HOUR_MS);
+    t.report(host.address, true, 1);
+    t.report(host.address, true, 2);
+    expect(t.ledger.container(host.address)!.onlineSince).toBe(since);
+  });
+
+  it('rejects a report from a non-checker, about an unknown container, malformed or from the future', () => {
     const t = new TestNet();
     t.tx(host, 'container.register', registerPayload(1, PRICE));
-    for (const k of [alice, host, stranger])
-      t.expectRejectTx(
-        k,
-        'checker.report',
-        { container: host.address, online: true, observedAt: t.time },
-        'UNAUTHORIZED',
-      );
+    const ok = { container: host.address, check: 'liveness', ok: true, observedAt: t.time };
+    for (const k of [alice, host, stranger, governor])
+      t.expectRejectTx(k, 'checker.report', ok, 'UNAUTHORIZED');
+    t.expectRejectTx(checkers[0], 'checker.report', { ...ok, container: host2.address }, 'NOT_FOUND');
     t.expectRejectTx(
       checkers[0],
       'checker.report',
-      { container: host2.address, online: true, observedAt: t.time },
-      'NOT_FOUND',
-    );
-    t.expectRejectTx(
-      checkers[0],
-      'checker.report',
-      { container: host.address, online: true, observedAt: t.time + 60_001 },
+      { ...ok, observedAt: t.time + 60_001 },
       'INVALID_TRANSACTION',
     );
+    t.expectRejectTx(checkers[0], 'checker.report', { ...ok, ok: 'yes' }, 'INVALID_TRANSACTION');
+    t.expectRejectTx(checkers[0], 'checker.report', { ...ok, check: 'vibes' }, 'INVALID_TRANSACTION');
+    // the previous API's shape is refused
     t.expectRejectTx(
       checkers[0],
       'checker.report',
-      { container: host.address, online: 'yes', observedAt: t.time },
+      { container: host.address, online: true, observedAt: t.time },
       'INVALID_TRANSACTION',
     );
-    // up to a minute of clock skew is tolerated
-    t.tx(checkers[0], 'checker.report', {
-      container: host.address,
-      online: true,
-      observedAt: t.time + 60_000,
+    // up to a minute of clock skew is tolerated; `check` defaults to liveness
+    t.tx(checkers[0], 'checker.report', { container: host.address, ok: true, observedAt: t.time + 60_000 });
+    expect(t.ledger.round(host.address, 'liveness')!.votes[checkers[0].address]).toEqual({
+      ok: true,
+      at: t.time + 60_000,
     });
   });
 });
 
 describe('lease.open', () => {
-  it('locks escrow = price x max(gpus, 1) x duration and books the GPUs', () => {
+  it('locks escrow = price x max(gpus, 1) x duration from the escrow balance and books the GPUs', () => {
     const t = new TestNet();
     t.onlineContainer(host, 4, PRICE);
+    t.deposit(alice, ath(100));
     const before = bal(t, alice.address);
     const r = t.tx(alice, 'lease.open', leasePayload(host.address, 3, 1800, PRICE));
-    const escrow = (PRICE * 3n * 1800n) / 3600n; // 3 ATH
-    expect(escrow).toBe(ath(3));
-    expect(r.escrow).toBe(escrow.toString());
-    expect(bal(t, alice.address)).toBe(before - escrow);
+    const locked = (PRICE * 3n * 1800n) / 3600n; // 3 ATH
+    expect(locked).toBe(ath(3));
+    expect(r.escrow).toBe(locked.toString());
+    // the balance is untouched: the lease draws on the escrow balance
+    expect(bal(t, alice.address)).toBe(before);
+    expect(escrow(t, alice.address)).toBe(ath(97));
     const lease = t.ledger.lease(r.lease as string)!;
     expect(lease).toMatchObject({
       id: r.lease,
@@ -420,7 +510,8 @@ describe('lease.open', () => {
       gpus: 3,
       pricePerHour: PRICE,
       maxDurationSec: 1800,
-      escrow,
+      openEnded: false,
+      escrow: locked,
       charged: 0n,
       hostShare: 0n,
       protocolShare: 0n,
@@ -436,6 +527,7 @@ describe('lease.open', () => {
   it('charges a zero-GPU lease as one unit of price', () => {
     const t = new TestNet();
     t.onlineContainer(host, 2, PRICE);
+    t.deposit(alice, ath(10));
     const r = t.tx(alice, 'lease.open', leasePayload(host.address, 0, 7200, PRICE));
     expect(BigInt(r.escrow as string)).toBe(PRICE * 2n);
     expect(t.ledger.container(host.address)).toMatchObject({ gpusLeased: 0, openLeases: 1 });
@@ -445,6 +537,7 @@ describe('lease.open', () => {
     const t = new TestNet();
     const odd = 1_000_000_007n;
     t.onlineContainer(host, 1, odd);
+    t.deposit(alice, ath(1));
     const r = t.tx(alice, 'lease.open', leasePayload(host.address, 1, 61, odd));
     expect(BigInt(r.escrow as string)).toBe((odd * 61n * 1000n) / 3_600_000n);
   });
@@ -452,6 +545,8 @@ describe('lease.open', () => {
   it('never double-books GPU capacity (CAPACITY_EXHAUSTED)', () => {
     const t = new TestNet();
     t.onlineContainer(host, 4, PRICE);
+    t.deposit(alice, ath(100));
+    t.deposit(bob, ath(100));
     const a = t.tx(alice, 'lease.open', leasePayload(host.address, 3, 3600, PRICE));
     t.expectRejectTx(bob, 'lease.open', leasePayload(host.address, 2, 3600, PRICE), 'CAPACITY_EXHAUSTED');
     t.tx(bob, 'lease.open', leasePayload(host.address, 1, 3600, PRICE));
@@ -469,17 +564,21 @@ describe('lease.open', () => {
 
   it('rejects an offline, pending or under-staked container (CONTAINER_UNAVAILABLE)', () => {
     const t = new TestNet();
+    t.deposit(alice, ath(100));
+    t.deposit(bob, ath(100));
     t.tx(host, 'container.register', registerPayload(1, PRICE));
     t.expectRejectTx(alice, 'lease.open', leasePayload(host.address, 1, 60, PRICE), 'CONTAINER_UNAVAILABLE');
     // online but not staked
     t.report(host.address, true, 0);
     t.report(host.address, true, 1);
     t.expectRejectTx(alice, 'lease.open', leasePayload(host.address, 1, 60, PRICE), 'CONTAINER_UNAVAILABLE');
-    t.tx(host, 'container.stake', { amount: requiredStake(t.ledger.params, 1) - 1n });
+    t.tx(host, 'container.stake', { amount: ath(3000) - 1n });
     t.expectRejectTx(alice, 'lease.open', leasePayload(host.address, 1, 60, PRICE), 'CONTAINER_UNAVAILABLE');
     t.tx(host, 'container.stake', { amount: 1n });
-    t.tx(alice, 'lease.open', leasePayload(host.address, 1, 60, PRICE));
-    // voted offline: no new leases
+    const { lease } = t.tx(alice, 'lease.open', leasePayload(host.address, 1, 60, PRICE));
+    t.tx(alice, 'lease.close', { lease });
+    // voted offline (idle): no new leases
+    t.advance(1000);
     t.report(host.address, false, 1);
     t.report(host.address, false, 2);
     t.expectRejectTx(bob, 'lease.open', leasePayload(host.address, 0, 60, PRICE), 'CONTAINER_UNAVAILABLE');
@@ -488,6 +587,7 @@ describe('lease.open', () => {
   it('rejects a bad lease request', () => {
     const t = new TestNet();
     t.onlineContainer(host, 2, PRICE);
+    t.deposit(alice, ath(10_000));
     const maxSec = t.ledger.params.maxLeaseSeconds;
     t.expectRejectTx(alice, 'lease.open', leasePayload(host2.address, 1, 60, PRICE), 'NOT_FOUND');
     t.expectRejectTx(
@@ -512,40 +612,48 @@ describe('lease.open', () => {
       { ...leasePayload(host.address, 1, 60, 0n) },
     ])
       t.expectRejectTx(alice, 'lease.open', bad, 'INVALID_TRANSACTION');
-    // escrow beyond the balance: carol holds 10 ATH, an hour of 2 GPUs costs 4 ATH, 3 hours 12
+    // escrow beyond the escrow balance: carol deposits her 10 ATH; 3 hours of 2 GPUs lock 12
+    t.deposit(carol, ath(10));
     t.expectRejectTx(
       carol,
       'lease.open',
       leasePayload(host.address, 2, 3 * 3600, PRICE),
       'INSUFFICIENT_FUNDS',
     );
-    // the longest allowed lease is fine
+    // the longest allowed lease is fine (1 GPU × 2 ATH × 720 h = 1440 ATH)
     t.tx(alice, 'lease.open', leasePayload(host.address, 1, maxSec, PRICE));
+    expect(escrow(t, alice.address)).toBe(ath(10_000 - 1440));
   });
 });
 
 describe('lease.settle and lease.close', () => {
-  /** host online with 4 GPUs at PRICE; alice opens a 2-GPU lease for 2 hours */
+  /** host online with 4 GPUs at PRICE; alice deposits 100 ATH and opens a 2-GPU lease for 2 hours */
   function withLease(): { t: TestNet; lease: string; escrow: bigint } {
     const t = new TestNet();
     t.onlineContainer(host, 4, PRICE);
+    t.deposit(alice, ath(100));
     const r = t.tx(alice, 'lease.open', leasePayload(host.address, 2, 7200, PRICE));
     return { t, lease: r.lease as string, escrow: BigInt(r.escrow as string) };
   }
 
-  it('close charges elapsed block time x price: 80% host, 20% treasury, the rest refunded', () => {
-    const { t, lease, escrow } = withLease();
-    expect(escrow).toBe(ath(8));
-    const alice0 = bal(t, alice.address);
+  it('close charges elapsed block time x price: 80% host (vesting), 20% treasury, the rest refunded to escrow', () => {
+    const { t, lease, escrow: locked } = withLease();
+    expect(locked).toBe(ath(8));
+    const aliceBal0 = bal(t, alice.address);
+    const aliceEsc0 = escrow(t, alice.address);
     const host0 = bal(t, host.address);
     const treasury0 = t.ledger.treasury().balance;
     t.advance(30 * 60_000); // half an hour of 2 GPUs at 2 ATH = 2 ATH
     const r = t.tx(alice, 'lease.close', { lease });
     const charged = ath(2);
-    expect(r).toEqual({ lease, charged: charged.toString(), refund: (escrow - charged).toString() });
-    expect(bal(t, host.address) - host0).toBe(ath('1.6'));
+    expect(r).toEqual({ lease, charged: charged.toString(), refund: (locked - charged).toString() });
+    // the host's share vests; it is not on its balance yet
+    expect(bal(t, host.address)).toBe(host0);
+    expect(t.vested(host.address, 'host', dayEnd(t.time) + 45 * DAY_MS)).toBe(ath('1.6'));
     expect(t.ledger.treasury().balance - treasury0).toBe(ath('0.4'));
-    expect(bal(t, alice.address) - alice0).toBe(escrow - charged);
+    // the refund goes back to the escrow balance, not to the spendable balance
+    expect(bal(t, alice.address)).toBe(aliceBal0);
+    expect(escrow(t, alice.address) - aliceEsc0).toBe(locked - charged);
     const l = t.ledger.lease(lease)!;
     expect(l).toMatchObject({
       status: 'closed',
@@ -562,7 +670,9 @@ describe('lease.settle and lease.close', () => {
       gpusLeased: 0,
       openLeases: 0,
       earned: ath('1.6'),
+      epochDeliveredGpuMs: 2 * 30 * 60_000,
     });
+    expect(t.ledger.economics.revenueSince).toBe(ath('1.6'));
     expectConserved(t);
   });
 
@@ -582,17 +692,18 @@ describe('lease.settle and lease.close', () => {
   });
 
   it('closing in the opening block charges nothing and refunds everything', () => {
-    const { t, lease, escrow } = withLease();
-    const alice0 = bal(t, alice.address);
+    const { t, lease, escrow: locked } = withLease();
+    const alice0 = escrow(t, alice.address);
     t.tx(alice, 'lease.close', { lease });
     expect(t.ledger.lease(lease)!.charged).toBe(0n);
-    expect(bal(t, alice.address) - alice0).toBe(escrow);
+    expect(escrow(t, alice.address) - alice0).toBe(locked);
+    expect(t.ledger.vesting(host.address)).toEqual([]);
   });
 
   it('only the user or the container can close; a closed lease cannot be closed or settled again', () => {
     const { t, lease } = withLease();
     t.advance(60_000);
-    for (const k of [bob, stranger, checkers[0], host2])
+    for (const k of [bob, stranger, checkers[0], host2, governor])
       t.expectRejectTx(k, 'lease.close', { lease }, 'UNAUTHORIZED');
     t.expectRejectTx(alice, 'lease.close', { lease: 'Lnope' }, 'NOT_FOUND');
     t.expectRejectTx(alice, 'lease.close', { lease: 'bad id!' }, 'INVALID_TRANSACTION');
@@ -619,10 +730,10 @@ describe('lease.settle and lease.close', () => {
     t.advance(10_000);
     t.tx(host, 'lease.settle', { lease });
     const l1 = t.ledger.lease(lease)!;
-    const host1 = bal(t, host.address);
+    const vested1 = t.vestedTotal(host.address);
     t.tx(host, 'lease.settle', { lease });
     expect(t.ledger.lease(lease)!.charged).toBe(l1.charged);
-    expect(bal(t, host.address)).toBe(host1);
+    expect(t.vestedTotal(host.address)).toBe(vested1);
   });
 
   it('cumulative settles split exactly like one settle: host + protocol == charged, no unit lost', () => {
@@ -633,12 +744,12 @@ describe('lease.settle and lease.close', () => {
     const make = () => {
       const t = new TestNet();
       t.onlineContainer(host, 4, price);
+      t.deposit(alice, ath(1));
       const r = t.tx(alice, 'lease.open', leasePayload(host.address, gpus, 2 * 3600, price));
       return { t, lease: r.lease as string };
     };
     const many = make();
     const once = make();
-    const host0 = bal(many.t, host.address);
     const tr0 = many.t.ledger.treasury().balance;
     let elapsed = 0;
     for (const ms of steps) {
@@ -650,7 +761,7 @@ describe('lease.settle and lease.close', () => {
       expect(l.charged).toBe(expectedDue);
       expect(l.hostShare).toBe(mulBps(l.charged, 8000));
       expect(l.hostShare + l.protocolShare).toBe(l.charged);
-      expect(bal(many.t, host.address) - host0).toBe(l.hostShare);
+      expect(many.t.vestedTotal(host.address)).toBe(l.hostShare);
       expect(many.t.ledger.treasury().balance - tr0).toBe(l.protocolShare);
       expect(many.t.ledger.container(host.address)!.earned).toBe(l.hostShare);
       expectConserved(many.t);
@@ -661,17 +772,18 @@ describe('lease.settle and lease.close', () => {
     const b = once.t.ledger.lease(once.lease)!;
     expect([a.charged, a.hostShare, a.protocolShare]).toEqual([b.charged, b.hostShare, b.protocolShare]);
     // closing afterwards: user paid exactly what host + treasury received
-    const alice0 = bal(many.t, alice.address) + a.escrow; // what alice had before opening
+    const alice0 = escrow(many.t, alice.address) + a.escrow; // what alice had in escrow before opening
     many.t.advance(1);
     many.t.tx(alice, 'lease.close', { lease: many.lease });
     const c = many.t.ledger.lease(many.lease)!;
-    expect(alice0 - bal(many.t, alice.address)).toBe(c.charged);
-    expect(bal(many.t, host.address) - host0 + (many.t.ledger.treasury().balance - tr0)).toBe(c.charged);
+    expect(alice0 - escrow(many.t, alice.address)).toBe(c.charged);
+    expect(many.t.vestedTotal(host.address) + (many.t.ledger.treasury().balance - tr0)).toBe(c.charged);
   });
 
   it('the split follows feeHostBps from the genesis params', () => {
     const t = new TestNet(makeGenesis({ feeHostBps: 9000 }));
     t.onlineContainer(host, 1, ath(1));
+    t.deposit(alice, ath(1));
     const { lease } = t.tx(alice, 'lease.open', leasePayload(host.address, 1, 3600, ath(1)));
     t.advance(HOUR_MS);
     t.tx(alice, 'lease.close', { lease });
@@ -682,37 +794,27 @@ describe('lease.settle and lease.close', () => {
   });
 
   it('charge never exceeds the escrow, even long after the max duration', () => {
-    const { t, lease, escrow } = withLease();
-    const alice0 = bal(t, alice.address);
+    const { t, lease, escrow: locked } = withLease();
+    const alice0 = escrow(t, alice.address);
     t.advance(2 * HOUR_MS - 1);
     t.tx(host, 'lease.settle', { lease });
-    expect(t.ledger.lease(lease)!.charged).toBeLessThan(escrow);
+    expect(t.ledger.lease(lease)!.charged).toBeLessThan(locked);
     t.advance(1);
     t.tx(host, 'lease.settle', { lease });
-    expect(t.ledger.lease(lease)!.charged).toBe(escrow);
+    expect(t.ledger.lease(lease)!.charged).toBe(locked);
     t.advance(100 * HOUR_MS);
     t.tx(host, 'lease.settle', { lease });
     const settled = t.ledger.lease(lease)!;
-    expect(settled.charged).toBe(escrow);
+    expect(settled.charged).toBe(locked);
     // settledAt stops at the end of the lease
     expect(settled.settledAt).toBe(settled.openedAt + 7200 * 1000);
     t.advance(365 * 24 * HOUR_MS);
     const r = t.tx(alice, 'lease.close', { lease });
-    expect(r).toMatchObject({ charged: escrow.toString(), refund: '0' });
-    expect(bal(t, alice.address)).toBe(alice0);
+    expect(r).toMatchObject({ charged: locked.toString(), refund: '0' });
+    expect(escrow(t, alice.address)).toBe(alice0);
     const l = t.ledger.lease(lease)!;
-    expect(l.hostShare + l.protocolShare).toBe(escrow);
+    expect(l.hostShare + l.protocolShare).toBe(locked);
     expect(l.hostShare).toBe(ath('6.4'));
-    expectConserved(t);
-  });
-
-  it('host earnings are paid to the container account and are spendable', () => {
-    const { t, lease } = withLease();
-    t.advance(HOUR_MS);
-    t.tx(alice, 'lease.close', { lease });
-    const earned = t.ledger.container(host.address)!.earned;
-    expect(earned).toBe(mulBps(ath(4), 8000));
-    t.tx(host, 'transfer', { to: bob.address, amount: earned });
     expectConserved(t);
   });
 
