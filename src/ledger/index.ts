@@ -5,3 +5,4 @@ export * from './genesis.js';
 export * from './state.js';
 export * from './ledger.js';
 export * from './block.js';
+export * from './governance.js';

@@ -13,8 +13,13 @@ import {
   type Round,
   type VestingEntry,
   type VestingKind,
+  type Lock,
+  type Proposal,
+  type ProposalAction,
+  type DaoState,
 } from './model.js';
-import { requiredStake, stakeBase, type Params } from './params.js';
+import { historicWeight, proposalPhase, weightAt } from './governance.js';
+import { OPERATIONAL_PARAMS, requiredStake, stakeBase, type Params } from './params.js';
 import { TOTAL_SUPPLY, paramsFromWire, paramsToWire, type Genesis } from './genesis.js';
 import { decodeTx, type DecodedTx, type Payload, type TxType } from './tx.js';
 
@@ -79,6 +84,11 @@ export class Ledger {
         governance: g.governance,
       } satisfies ChainInfo);
       for (const c of g.checkers) l.state.set(K.checker(c), newCheckerRecord());
+      l.state.set(K.dao, {
+        nextProposal: 0,
+        council: { providers: null, checkers: null, indexers: null, holders: null },
+        incomeSince: 0n,
+      } satisfies DaoState);
     });
     return l;
   }
@@ -137,6 +147,45 @@ export class Ledger {
   root(): string {
     return this.state.root();
   }
+  get dao(): DaoState {
+    return (
+      this.state.get<DaoState>(K.dao) ?? {
+        nextProposal: 0,
+        council: { providers: null, checkers: null, indexers: null, holders: null },
+        incomeSince: 0n,
+      }
+    );
+  }
+  lock(address: string): Lock | undefined {
+    return this.state.get<Lock>(K.lock(address));
+  }
+  locks(): Array<Lock & { address: string }> {
+    return [...this.state.scan<Lock>('lock/')].map(([k, v]) => ({ address: k.slice(5), ...v }));
+  }
+  proposal(id: number): Proposal | undefined {
+    return this.state.get<Proposal>(K.proposal(id));
+  }
+  proposals(): Proposal[] {
+    return [...this.state.scan<Proposal>('prop/')].map(([, v]) => v);
+  }
+  /** Voting weight of an account at time t (its lock decays linearly to its end). */
+  weightOf(address: string, t: number): bigint {
+    return weightAt(this.lock(address), t, this.params.lockMaxMs);
+  }
+  /** Total voting weight at time t. */
+  totalWeight(t: number): bigint {
+    let w = 0n;
+    for (const l of this.locks()) w += weightAt(l, t, this.params.lockMaxMs);
+    return w;
+  }
+  /** Seats filled, and how many ratifications an operational proposal needs (0: no council yet). */
+  councilMajority(): number {
+    const filled = Object.values(this.dao.council).filter(Boolean).length;
+    return filled === 0 ? 0 : Math.floor(filled / 2) + 1;
+  }
+  proposalPhase(p: Proposal, t: number) {
+    return proposalPhase(p, t, this.params.quorumBps, this.councilMajority());
+  }
 
   /** The stake this container must hold to be matched and rewarded now. */
   requiredStakeOf(c: Pick<Container, 'spec'>): bigint {
@@ -168,6 +217,7 @@ export class Ledger {
     for (const c of this.containers()) t += c.stake + c.unbonding;
     for (const l of this.leases()) if (l.status === 'open') t += l.escrow - l.charged;
     for (const [, v] of this.state.scan<VestingEntry>('vest/')) t += v.amount;
+    for (const [, v] of this.state.scan<Lock>('lock/')) t += v.amount;
     return t;
   }
 
@@ -267,6 +317,8 @@ export class Ledger {
     const dayEnd = this.dayStart(t) + DAY;
     this.vest(lease.container, 'host', hostDelta, t, dayEnd + this.params.hostVestingMs);
     this.movePool(K.treasury, protoDelta);
+    const dao = this.dao;
+    this.state.set(K.dao, { ...dao, incomeSince: dao.incomeSince + protoDelta });
     const econ = this.economics;
     this.state.set(K.economics, { ...econ, revenueSince: econ.revenueSince + hostDelta });
     this.putContainer({
@@ -827,6 +879,20 @@ export class Ledger {
       econ = { ...econ, coefficientBps: coefficient, coefficientUpdatedAt: next.end, revenueSince: 0n };
       result.coefficientBps = coefficient;
     }
+    // Lockers' share of the protocol's fee income since the last epoch, pro rata to weight.
+    const dao = this.dao;
+    if (dao.incomeSince > 0n) {
+      const share = mulBps(dao.incomeSince, params.revenueShareBps);
+      const weights = this.locks()
+        .map((l): [string, bigint] => [l.address, weightAt(l, next.end, params.lockMaxMs)])
+        .filter(([, w]) => w > 0n);
+      const paidOut = this.distribute(share, weights, (addr, amount) =>
+        this.vest(addr, 'revenue', amount, next.end, next.end),
+      );
+      this.movePool(K.treasury, -paidOut);
+      this.state.set(K.dao, { ...dao, incomeSince: 0n });
+      if (paidOut > 0n) result.revenueShared = paidOut.toString();
+    }
     this.state.set(K.economics, econ);
     return result;
   }
@@ -859,17 +925,223 @@ export class Ledger {
     if ('version' in p.changes) throw new AethirError('INVALID_TRANSACTION', 'version is set by the ledger');
     if (Object.keys(p.changes).length === 0)
       throw new AethirError('INVALID_TRANSACTION', 'no parameter to change');
+    const next = this.applyParamChanges(p.changes);
+    return { version: next.version, changed: Object.keys(p.changes).join(',') };
+  }
+
+  /** The parameter set with these changes, validated against every bound; throws INVALID_TRANSACTION. */
+  validateParamChanges(changes: Record<string, unknown>): Params {
     const current = paramsToWire(this.params);
-    for (const k of Object.keys(p.changes))
-      if (!(k in current)) throw new AethirError('INVALID_TRANSACTION', `no parameter "${k}"`);
-    let next: Params;
+    for (const k of Object.keys(changes))
+      if (!Object.prototype.hasOwnProperty.call(current, k) || k === 'version')
+        throw new AethirError('INVALID_TRANSACTION', `no parameter "${k}"`);
     try {
-      next = paramsFromWire({ ...current, ...p.changes, version: this.params.version + 1 });
+      return paramsFromWire({ ...current, ...changes, version: this.params.version + 1 });
     } catch (e) {
       throw new AethirError('INVALID_TRANSACTION', (e as Error).message, { cause: e });
     }
+  }
+
+  /** @internal */
+  applyParamChanges(changes: Record<string, unknown>): Params {
+    const next = this.validateParamChanges(changes);
     this.state.set(K.params, next);
-    return { version: next.version, changed: Object.keys(p.changes).join(',') };
+    return next;
+  }
+
+  // ---- the DAO (issue: token holders and the DAO) ----
+
+  /** @internal */
+  lockTokens(tx: DecodedTx<'dao.lock'>, ctx: BlockContext): TxResult {
+    const p = tx.payload as Payload<'dao.lock'>;
+    const params = this.params;
+    const me = tx.tx.from;
+    const prev = this.lock(me);
+    if (prev && prev.end <= ctx.time && prev.amount > 0n)
+      throw new AethirError(
+        'CONFLICT',
+        'your lock has expired: withdraw it with dao.unlock before locking again',
+      );
+    const end = Math.max(prev?.end ?? 0, p.until);
+    if (end - ctx.time < params.lockMinMs)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        `a lock must run at least ${params.lockMinMs / 86_400_000} days`,
+      );
+    if (end - ctx.time > params.lockMaxMs)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        `a lock may run at most ${params.lockMaxMs / 86_400_000} days`,
+      );
+    if (p.amount > 0n) this.debit(me, p.amount, 'lock');
+    const amount = (prev?.amount ?? 0n) + p.amount;
+    if (amount === 0n) throw new AethirError('INVALID_TRANSACTION', 'nothing is locked: give an amount');
+    const history = [...(prev?.history ?? []).filter((h) => h.at < ctx.time), { at: ctx.time, amount, end }];
+    this.state.set(K.lock(me), { amount, end, history } satisfies Lock);
+    return {
+      amount: amount.toString(),
+      end,
+      weight: weightAt({ amount, end }, ctx.time, params.lockMaxMs).toString(),
+    };
+  }
+
+  /** @internal */
+  unlockTokens(tx: DecodedTx<'dao.unlock'>, ctx: BlockContext): TxResult {
+    const me = tx.tx.from;
+    const l = this.lock(me);
+    if (!l || l.amount === 0n) throw new AethirError('NOT_FOUND', 'nothing is locked');
+    if (l.end > ctx.time)
+      throw new AethirError('CONFLICT', `the lock ends at ${new Date(l.end).toISOString()}`, {
+        details: { end: l.end },
+      });
+    this.credit(me, l.amount);
+    // The history stays, so past proposals can still weigh the votes cast with it.
+    this.state.set(K.lock(me), {
+      ...l,
+      amount: 0n,
+      history: [...l.history, { at: ctx.time, amount: 0n, end: l.end }],
+    });
+    return { withdrawn: l.amount.toString() };
+  }
+
+  /** @internal */
+  propose(tx: DecodedTx<'dao.propose'>, ctx: BlockContext): TxResult {
+    const p = tx.payload as Payload<'dao.propose'>;
+    const params = this.params;
+    const me = tx.tx.from;
+    const weight = this.weightOf(me, ctx.time);
+    if (weight < params.proposalMinWeight)
+      throw new AethirError(
+        'UNAUTHORIZED',
+        `a proposal needs a weight of ${params.proposalMinWeight}; yours is ${weight}`,
+        {
+          details: { needed: params.proposalMinWeight.toString(), weight: weight.toString() },
+        },
+      );
+    let operational = false;
+    const merged: Record<string, unknown> = {};
+    for (const a of p.actions as ProposalAction[]) {
+      if (a.kind === 'params') {
+        if (Object.keys(a.changes).length === 0)
+          throw new AethirError('INVALID_TRANSACTION', 'a params action must change something');
+        if ('version' in a.changes)
+          throw new AethirError('INVALID_TRANSACTION', 'version is set by the ledger');
+        Object.assign(merged, a.changes);
+        if (Object.keys(a.changes).some((k) => OPERATIONAL_PARAMS.has(k))) operational = true;
+      }
+      if (a.kind === 'treasury' && a.amount > this.treasury().balance)
+        throw new AethirError('INSUFFICIENT_FUNDS', `the treasury holds ${this.treasury().balance} units`);
+    }
+    // An out-of-bounds parameter cannot even be proposed.
+    if (Object.keys(merged).length > 0) this.validateParamChanges(merged);
+    const dao = this.dao;
+    const id = dao.nextProposal;
+    const proposal: Proposal = {
+      id,
+      title: p.title,
+      proposer: me,
+      actions: p.actions as ProposalAction[],
+      operational,
+      createdAt: ctx.time,
+      createdHeight: ctx.height,
+      votingEnds: ctx.time + params.votingPeriodMs,
+      executableAt: ctx.time + params.votingPeriodMs + params.timelockMs,
+      totalWeight: this.totalWeight(ctx.time),
+      votes: {},
+      tally: { for: 0n, against: 0n, abstain: 0n },
+      ratifiedBy: [],
+      status: 'active',
+      outcome: null,
+    };
+    this.state.set(K.proposal(id), proposal);
+    this.state.set(K.dao, { ...dao, nextProposal: id + 1 });
+    return { proposal: id, votingEnds: proposal.votingEnds, operational };
+  }
+
+  /** @internal */
+  vote(tx: DecodedTx<'dao.vote'>, ctx: BlockContext): TxResult {
+    const p = tx.payload as Payload<'dao.vote'>;
+    const prop = this.proposal(p.proposal);
+    if (!prop) throw new AethirError('NOT_FOUND', `no proposal ${p.proposal}`);
+    if (prop.status !== 'active' || ctx.time >= prop.votingEnds)
+      throw new AethirError('CONFLICT', 'voting on this proposal has ended');
+    const me = tx.tx.from;
+    // The weight the voter had when the proposal was made: weight bought since does not vote.
+    // (Blocks before the proposal's own block count; the proposal's block time is the cut.)
+    const weight = historicWeight(this.lock(me), prop.createdAt - 1, this.params.lockMaxMs);
+    if (weight === 0n) throw new AethirError('UNAUTHORIZED', 'no voting weight when this proposal was made');
+    const tally = { ...prop.tally };
+    const before = prop.votes[me];
+    if (before) tally[before.choice] -= before.weight; // a second vote replaces the first
+    tally[p.choice] += weight;
+    this.state.set(K.proposal(prop.id), {
+      ...prop,
+      votes: { ...prop.votes, [me]: { choice: p.choice, weight } },
+      tally,
+    });
+    return { proposal: prop.id, choice: p.choice, weight: weight.toString(), changed: before !== undefined };
+  }
+
+  /** @internal */
+  ratify(tx: DecodedTx<'dao.ratify'>, ctx: BlockContext): TxResult {
+    const p = tx.payload as Payload<'dao.ratify'>;
+    const prop = this.proposal(p.proposal);
+    if (!prop) throw new AethirError('NOT_FOUND', `no proposal ${p.proposal}`);
+    const me = tx.tx.from;
+    if (!Object.values(this.dao.council).includes(me))
+      throw new AethirError('UNAUTHORIZED', 'only council members ratify');
+    if (!prop.operational) throw new AethirError('CONFLICT', 'this proposal needs no ratification');
+    const phase = this.proposalPhase(prop, ctx.time);
+    if (phase.phase === 'voting') throw new AethirError('CONFLICT', 'the vote is still running');
+    if (!phase.passed) throw new AethirError('CONFLICT', 'the vote did not pass');
+    if (prop.ratifiedBy.includes(me)) throw new AethirError('CONFLICT', 'already ratified by you');
+    this.state.set(K.proposal(prop.id), { ...prop, ratifiedBy: [...prop.ratifiedBy, me] });
+    return { proposal: prop.id, ratifications: prop.ratifiedBy.length + 1, needed: this.councilMajority() };
+  }
+
+  /** @internal */
+  execute(tx: DecodedTx<'dao.execute'>, ctx: BlockContext): TxResult {
+    const p = tx.payload as Payload<'dao.execute'>;
+    const prop = this.proposal(p.proposal);
+    if (!prop) throw new AethirError('NOT_FOUND', `no proposal ${p.proposal}`);
+    const phase = this.proposalPhase(prop, ctx.time);
+    if (phase.phase === 'rejected') {
+      this.state.set(K.proposal(prop.id), {
+        ...prop,
+        status: 'rejected',
+        outcome: 'did not pass (quorum or majority)',
+      });
+      return { proposal: prop.id, status: 'rejected' };
+    }
+    if (phase.phase !== 'executable')
+      throw new AethirError('CONFLICT', `proposal ${prop.id} is ${phase.phase}`, {
+        details: { phase: phase.phase },
+      });
+    // Parameters are checked again: they must still be within bounds now.
+    const changes: Record<string, unknown> = {};
+    for (const a of prop.actions) if (a.kind === 'params') Object.assign(changes, a.changes);
+    let spend = 0n;
+    for (const a of prop.actions) if (a.kind === 'treasury') spend += a.amount;
+    try {
+      if (Object.keys(changes).length) this.validateParamChanges(changes);
+      if (spend > this.treasury().balance)
+        throw new AethirError('INSUFFICIENT_FUNDS', 'the treasury cannot pay this any more');
+    } catch (e) {
+      this.state.set(K.proposal(prop.id), { ...prop, status: 'failed', outcome: (e as Error).message });
+      return { proposal: prop.id, status: 'failed' };
+    }
+    if (Object.keys(changes).length) this.applyParamChanges(changes);
+    for (const a of prop.actions) {
+      if (a.kind === 'treasury') {
+        this.movePool(K.treasury, -a.amount);
+        this.credit(a.to, a.amount);
+      } else if (a.kind === 'council') {
+        const dao = this.dao;
+        this.state.set(K.dao, { ...dao, council: { ...dao.council, [a.constituency]: a.member } });
+      }
+    }
+    this.state.set(K.proposal(prop.id), { ...prop, status: 'executed', outcome: 'executed' });
+    return { proposal: prop.id, status: 'executed' };
   }
 }
 
@@ -903,4 +1175,10 @@ const HANDLERS: {
   'checker.report': Ledger.prototype.checkerReport,
   'epoch.close': Ledger.prototype.closeEpoch,
   'params.update': Ledger.prototype.updateParams,
+  'dao.lock': Ledger.prototype.lockTokens,
+  'dao.unlock': Ledger.prototype.unlockTokens,
+  'dao.propose': Ledger.prototype.propose,
+  'dao.vote': Ledger.prototype.vote,
+  'dao.ratify': Ledger.prototype.ratify,
+  'dao.execute': Ledger.prototype.execute,
 };

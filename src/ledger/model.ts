@@ -18,6 +18,9 @@ export const K = {
   params: 'params',
   chain: 'chain',
   economics: 'econ',
+  lock: (a: string) => `lock/${a}`,
+  proposal: (id: number) => `prop/${String(id).padStart(10, '0')}`,
+  dao: 'dao',
 } as const;
 
 export interface Account {
@@ -81,7 +84,7 @@ export interface Lease {
   closedBy: string | null;
 }
 
-export type VestingKind = 'host' | 'reward' | 'checker';
+export type VestingKind = 'host' | 'reward' | 'checker' | 'revenue';
 
 export interface VestingEntry {
   amount: bigint;
@@ -135,6 +138,51 @@ export interface Economics {
   lastEpochEnd: number;
   /** last closed day of checker rewards (-1 before the first) */
   lastCheckerDay: number;
+}
+
+/** ATH locked for voting weight: weight = amount × (end - t) / lockMaxMs, decaying to 0 at `end`. */
+export interface Lock {
+  amount: bigint;
+  end: number;
+  /** every change (time, amount, end), so the weight at any past time can be computed */
+  history: Array<{ at: number; amount: bigint; end: number }>;
+}
+
+export const CONSTITUENCIES = ['providers', 'checkers', 'indexers', 'holders'] as const;
+export type Constituency = (typeof CONSTITUENCIES)[number];
+
+export type ProposalAction =
+  | { kind: 'params'; changes: Record<string, unknown> }
+  | { kind: 'treasury'; to: string; amount: bigint }
+  | { kind: 'council'; constituency: Constituency; member: string | null };
+
+export type Choice = 'for' | 'against' | 'abstain';
+
+export interface Proposal {
+  id: number;
+  title: string;
+  proposer: string;
+  actions: ProposalAction[];
+  /** operational changes need the council's ratification after the vote */
+  operational: boolean;
+  createdAt: number;
+  createdHeight: number;
+  votingEnds: number;
+  executableAt: number;
+  /** the total voting weight at creation: the quorum's base */
+  totalWeight: bigint;
+  votes: Record<string, { choice: Choice; weight: bigint }>;
+  tally: Record<Choice, bigint>;
+  ratifiedBy: string[];
+  status: 'active' | 'executed' | 'rejected' | 'failed';
+  outcome: string | null;
+}
+
+export interface DaoState {
+  nextProposal: number;
+  council: Record<Constituency, string | null>;
+  /** protocol fee income since the last revenue share */
+  incomeSince: bigint;
 }
 
 export interface ChainInfo {

@@ -96,6 +96,19 @@ export const ParamsSchema = z
       .int()
       .min(60)
       .max(30 * 86400),
+    // ---- the DAO ----
+    /** shortest and longest lock of ATH for voting weight (weight = amount × time left / lockMaxMs) */
+    lockMinMs: ms(DAY, 365 * DAY),
+    lockMaxMs: ms(30 * DAY, 8 * 365 * DAY),
+    /** weight needed to make a proposal */
+    proposalMinWeight: Big,
+    votingPeriodMs: ms(60_000, 60 * DAY),
+    /** share of the total weight (at creation) that must vote for a proposal to count */
+    quorumBps: bps(1, 10_000),
+    /** wait between a passed vote and its execution */
+    timelockMs: ms(0, 60 * DAY),
+    /** share of the protocol's fee income paid each epoch to lockers, pro rata to weight */
+    revenueShareBps: bps(0, 10_000),
   })
   .strict()
   .refine(
@@ -105,7 +118,8 @@ export const ParamsSchema = z
   .refine(
     (p) => p.checkerFastVestingMs <= p.checkerVestingMs,
     'checkerFastVestingMs must not exceed checkerVestingMs',
-  );
+  )
+  .refine((p) => p.lockMinMs <= p.lockMaxMs, 'lockMinMs must not exceed lockMaxMs');
 export type Params = z.output<typeof ParamsSchema>;
 
 export const DEFAULT_PARAMS: Params = {
@@ -142,7 +156,30 @@ export const DEFAULT_PARAMS: Params = {
   checkerBanMs: 30 * DAY,
   maxLeaseSeconds: 30 * 86400,
   openEndedDepositSeconds: 86400,
+  lockMinMs: 7 * DAY,
+  lockMaxMs: 4 * 365 * DAY,
+  proposalMinWeight: ath(10_000),
+  votingPeriodMs: 3 * DAY,
+  quorumBps: 400,
+  timelockMs: 2 * DAY,
+  revenueShareBps: 2000,
 };
+
+/**
+ * Operational parameters (check cadence, checker rules, lease limits): a change to them needs
+ * the council's ratification after the vote (Aethir's bylaws); economic ones do not.
+ */
+export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
+  'epochMs',
+  'coefficientPeriodMs',
+  'checkerMaxIncorrectPerWeek',
+  'checkerBanMs',
+  'qualityTierBps',
+  'maxLeaseSeconds',
+  'openEndedDepositSeconds',
+  'votingPeriodMs',
+  'timelockMs',
+]);
 
 export function parseParams(input: unknown): Params {
   return ParamsSchema.parse(input);
