@@ -61,7 +61,10 @@ export interface ContainerOptions {
   unavailableShare?: number;
 }
 
-/** A container record as the ledger holds it, online and staked unless drawn unavailable. */
+/**
+ * A container record as the ledger holds it, online and staked (at the neutral staking
+ * coefficient, 1.0) unless drawn unavailable.
+ */
 export function syntheticContainer(
   rng: Rng,
   i: number,
@@ -77,7 +80,8 @@ export function syntheticContainer(
   const pricePerHour = (ath(1) * BigInt(milli)) / 1000n;
   const unavailable = rng.next() < (opts.unavailableShare ?? 0);
   const kind = unavailable ? rng.int(0, 2) : -1;
-  const stake = requiredStake(params, count) + (kind === 2 ? -1n : ath(rng.int(0, 500)));
+  const models = Array.from({ length: count }, () => offer.model);
+  const stake = requiredStake(params, 10_000, models) + (kind === 2 ? -1n : ath(rng.int(0, 500)));
   const leased = count > 0 && rng.next() < 0.3 ? rng.int(0, count) : 0;
   const id = syntheticAddress('container', i);
   const slug = city.city.toLowerCase().replace(/[^a-z]+/g, '-');
@@ -98,13 +102,19 @@ export function syntheticContainer(
     location: { city: city.city, country: city.country, region: city.region, lat: city.lat, lon: city.lon },
     pricePerHour,
     stake,
+    unbonding: 0n,
+    unbondingUntil: null,
     status: kind === 0 ? 'offline' : kind === 1 ? 'pending' : 'online',
+    suspended: false,
+    onlineSince: kind === 0 || kind === 1 ? null : registeredAt,
     gpusTotal: count,
     gpusLeased: leased,
     openLeases: leased > 0 ? 1 : 0,
     earned: ath(rng.int(0, 20_000)),
+    epochDeliveredGpuMs: 0,
+    qualityTier: 1,
+    slashed: 0n,
     registeredAt,
-    reports: {},
   };
 }
 
@@ -122,6 +132,7 @@ export function syntheticLease(rng: Rng, i: number, container: string, user: str
     gpus,
     pricePerHour: price,
     maxDurationSec: 86_400,
+    openEnded: false,
     workload: { command: ['python3', 'train.py', '--epochs', String(rng.int(1, 100))] },
     escrow,
     charged,

@@ -10,6 +10,8 @@
 export interface BenchOptions {
   /** a smoke run: short time boxes, few iterations */
   quick: boolean;
+  /** run the long variants at full size (e.g. replaying 1 million transactions) */
+  million?: boolean;
   /** progress lines (to stderr), never part of the results */
   log: (line: string) => void;
 }

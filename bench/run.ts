@@ -4,9 +4,10 @@ import { runSignatures } from './signatures.bench.js';
 import { runStateRoot } from './state-root.bench.js';
 import { runLedger } from './ledger.bench.js';
 import { runIndexer } from './indexer.bench.js';
+import { runLedgerScale } from './ledger-scale.bench.js';
 
 /**
- * npm run bench [-- [--quick] [--json] [name...]]
+ * npm run bench [-- [--quick] [--million] [--json] [name...]]
  *
  * Runs the benchmark suites (all, or those whose name contains one of the given names) and
  * prints every figure next to a baseline measured in the same run, with their ratio.
@@ -27,12 +28,20 @@ const SUITES: Suite[] = [
   },
   { name: 'state-root', description: 'LedgerState root, cached leaves vs. full rehash', run: runStateRoot },
   { name: 'ledger', description: 'Ledger.apply, Chain.submit (SQLite), verifyChain', run: runLedger },
+  {
+    name: 'ledger-scale',
+    description:
+      'group commit vs. ed25519 verify, apply-only, memory of 1M accounts, replay of 1M txs (--million)',
+    run: runLedgerScale,
+  },
   { name: 'indexer', description: 'Indexer.match latency/throughput vs. a naive matcher', run: runIndexer },
 ];
 
-const USAGE = `usage: npm run bench -- [--quick] [--json] [name...]
+const USAGE = `usage: npm run bench -- [--quick] [--million] [--json] [name...]
 
-  --quick   a short smoke run (~10 s): small time boxes, few iterations
+  --quick   a short smoke run: small time boxes, few iterations, smaller data sets
+  --million measure what the normal run extrapolates at full size (ledger-scale: replaying
+            1,000,000 transactions; takes several minutes)
   --json    print the results as JSON on stdout (progress still goes to stderr)
   name      run only the suites whose name contains it: ${SUITES.map((s) => s.name).join(', ')}
 
@@ -41,15 +50,17 @@ ratio = times better than the baseline measured in the same run
 
 interface Args {
   quick: boolean;
+  million: boolean;
   json: boolean;
   filters: string[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, json: false, filters: [] };
+  const args: Args = { quick: false, million: false, json: false, filters: [] };
   for (const a of argv) {
     if (a === '--quick' || a === '-q') args.quick = true;
     else if (a === '--json') args.json = true;
+    else if (a === '--million') args.million = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -111,7 +122,7 @@ async function main(): Promise<void> {
     const t = ((performance.now() - started) / 1000).toFixed(1).padStart(5);
     process.stderr.write(`[${t}s] ${line}\n`);
   };
-  const opts: BenchOptions = { quick: args.quick, log };
+  const opts: BenchOptions = { quick: args.quick, million: args.million, log };
   const cpu = cpus();
   const env = {
     node: process.version,
@@ -134,7 +145,7 @@ async function main(): Promise<void> {
 
   if (args.json) {
     process.stdout.write(
-      `${JSON.stringify({ ...env, quick: args.quick, suites: selected.map((s) => s.name), elapsedMs: Math.round(elapsedMs), rows }, null, 2)}\n`,
+      `${JSON.stringify({ ...env, quick: args.quick, million: args.million, suites: selected.map((s) => s.name), elapsedMs: Math.round(elapsedMs), rows }, null, 2)}\n`,
     );
     return;
   }

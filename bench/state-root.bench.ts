@@ -22,7 +22,10 @@ function buildEntries(n: number): { entries: Array<[string, unknown]>; accounts:
   for (let i = 0; i < nAccounts; i++) {
     const key = K.account(syntheticAddress('acct', i));
     accounts.push(key);
-    entries.push([key, { balance: ath(rng.int(0, 1_000_000)), nonce: rng.int(0, 500) } satisfies Account]);
+    entries.push([
+      key,
+      { balance: ath(rng.int(0, 1_000_000)), nonce: rng.int(0, 500), escrow: 0n } satisfies Account,
+    ]);
   }
   const containerIds: string[] = [];
   for (let i = 0; i < nContainers; i++) {
@@ -61,7 +64,7 @@ class FullRehashState {
 }
 
 function bump(a: Account): Account {
-  return { balance: a.balance + 1n, nonce: a.nonce + 1 };
+  return { ...a, balance: a.balance + 1n, nonce: a.nonce + 1 };
 }
 
 export function runStateRoot(opts: BenchOptions): Row[] {

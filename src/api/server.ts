@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AethirError, canonicalize, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
-import { SignedTxSchema, TX_TYPES, txId, type Container } from '../ledger/index.js';
+import { SignedTxSchema, TX_TYPES, paramsToWire, txId, type Container } from '../ledger/index.js';
 import type { Devnet } from '../node/devnet.js';
 import { SubmitQueue } from '../node/submit-queue.js';
 import { Metrics } from './metrics.js';
@@ -37,6 +37,19 @@ const MatchBody = z
       .regex(/^\d{1,40}$/, 'must be units as a decimal string')
       .optional(),
     strategy: z.enum(['lowest-fee', 'best-experience', 'balanced']).default('lowest-fee'),
+    gpuModels: z.array(z.string().min(1).max(80)).min(1).max(16).optional(),
+    minGpuClass: z.enum(['other', 'rtx3090', 'rtx4090', 'l40s', 'a100', 'h100', 'h200']).optional(),
+    minVramMiB: z.number().int().min(0).max(10_000_000).optional(),
+    minComputeCapability: z
+      .union([z.number().min(0).max(25), z.string().regex(/^\d{1,2}\.\d$/, 'must be like 8.6')])
+      .optional(),
+    app: z.string().min(1).max(120).optional(),
+    location: z
+      .object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })
+      .strict()
+      .optional(),
+    maxLatencyMs: z.number().positive().max(10_000).optional(),
+    minReputation: z.number().min(0).max(1).optional(),
   })
   .strict();
 const LogsQuery = z.object({ follow: z.enum(['true', 'false']).default('true') }).strict();
@@ -351,6 +364,14 @@ export async function createApiServer(
         region: body.region,
         maxPricePerHour: body.maxPricePerHour === undefined ? undefined : BigInt(body.maxPricePerHour),
         strategy: body.strategy,
+        gpuModels: body.gpuModels,
+        minGpuClass: body.minGpuClass,
+        minVramMiB: body.minVramMiB,
+        minComputeCapability: body.minComputeCapability,
+        app: body.app,
+        location: body.location,
+        maxLatencyMs: body.maxLatencyMs,
+        minReputation: body.minReputation,
       });
       return toJsonSafe({
         container: containerOut(m.container),
@@ -411,6 +432,96 @@ export async function createApiServer(
         .recentBlocks(query.limit)
         .map((b) => ({ ...b, txs: b.txs.map((t) => ({ id: txId(t), type: t.type, from: t.from })) })),
     }),
+  });
+  const proposalView = (id: number) => {
+    const l = ledger();
+    const p = l.proposal(id);
+    if (!p) throw new AethirError('NOT_FOUND', `no proposal ${id}`);
+    const now = devnet.chain.head.time;
+    const phase = l.proposalPhase(p, now);
+    // What executing it would change, parameter by parameter (current → proposed).
+    const current = paramsToWire(l.params);
+    const changes = p.actions.flatMap((a) =>
+      a.kind === 'params'
+        ? Object.entries(a.changes).map(([k, v]) => ({ parameter: k, from: current[k], to: v }))
+        : [],
+    );
+    return toJsonSafe({
+      ...p,
+      phase: phase.phase,
+      quorum: phase.quorum,
+      turnout: phase.turnout,
+      passing: phase.passed,
+      votingLeftMs: Math.max(0, p.votingEnds - now),
+      executableInMs: Math.max(0, p.executableAt - now),
+      ratificationsNeeded: p.operational ? l.councilMajority() : 0,
+      changes,
+    });
+  };
+  route({
+    method: 'GET',
+    url: '/v1/dao',
+    tag: 'dao',
+    summary: 'The DAO: council seats, total voting weight, governance parameters',
+    handler: () => {
+      const l = ledger();
+      const p = l.params;
+      return toJsonSafe({
+        council: l.dao.council,
+        totalWeight: l.totalWeight(devnet.chain.head.time),
+        proposals: l.dao.nextProposal,
+        params: {
+          lockMinMs: p.lockMinMs,
+          lockMaxMs: p.lockMaxMs,
+          proposalMinWeight: p.proposalMinWeight,
+          votingPeriodMs: p.votingPeriodMs,
+          quorumBps: p.quorumBps,
+          timelockMs: p.timelockMs,
+          revenueShareBps: p.revenueShareBps,
+        },
+      });
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/dao/proposals',
+    tag: 'dao',
+    summary: 'Proposals, newest first, with their phase and tally',
+    query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }).strict(),
+    handler: ({ query }) => ({
+      proposals: ledger()
+        .proposals()
+        .reverse()
+        .slice(0, query.limit)
+        .map((p) => proposalView(p.id)),
+    }),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/dao/proposals/:id',
+    tag: 'dao',
+    summary: 'One proposal: tally, quorum, time left and what it will change',
+    params: z.object({ id: z.coerce.number().int().min(0) }),
+    handler: ({ params }) => proposalView(params.id),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/accounts/:address/lock',
+    tag: 'dao',
+    summary: "An account's lock and its voting weight now",
+    params: AddressParam,
+    handler: ({ params }) => {
+      const l = ledger();
+      const lock = l.lock(params.address);
+      const now = devnet.chain.head.time;
+      return toJsonSafe({
+        address: params.address,
+        amount: lock?.amount ?? 0n,
+        end: lock?.end ?? null,
+        weight: l.weightOf(params.address, now),
+        expired: lock ? lock.end <= now : false,
+      });
+    },
   });
   route({
     method: 'GET',

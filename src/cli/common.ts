@@ -69,11 +69,16 @@ export function parseIntArg(name: string, min: number, max: number): (v: string)
   };
 }
 
-/** "90s", "15m", "2h", "1d" or plain seconds. */
+/** "90s", "15m", "2h", "1d", "2w", "1y" or plain seconds. */
 export function parseDuration(v: string): number {
-  const m = /^(\d+)(s|m|h|d)?$/.exec(v.trim());
-  if (!m) throw new AethirError('INVALID_ARGUMENT', `duration must look like 90s, 15m, 2h or 1d, got "${v}"`);
-  const n = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's'];
+  const m = /^(\d+)(s|m|h|d|w|y)?$/.exec(v.trim());
+  if (!m)
+    throw new AethirError(
+      'INVALID_ARGUMENT',
+      `duration must look like 90s, 15m, 2h, 1d, 2w or 1y, got "${v}"`,
+    );
+  const n =
+    Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400, y: 365 * 86400 }[(m[2] ?? 's') as 's'];
   if (n < 1) throw new AethirError('INVALID_ARGUMENT', 'duration must be at least 1s');
   return n;
 }

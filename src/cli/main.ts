@@ -9,6 +9,8 @@ import { rentCommand } from './commands/rent.js';
 import { statusCommand } from './commands/status.js';
 import { escrowCommand } from './commands/escrow.js';
 import { vestingCommand } from './commands/vesting.js';
+import { lockCommand } from './commands/lock.js';
+import { daoCommand } from './commands/dao.js';
 
 export function program(): Command {
   const p = new Command('aethir')
@@ -28,6 +30,8 @@ export function program(): Command {
     keysCommand(),
     escrowCommand(),
     vestingCommand(),
+    lockCommand(),
+    daoCommand(),
     ledgerCommand(),
     statusCommand(),
   ])

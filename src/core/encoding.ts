@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { AethirError } from './errors.js';
 
 /**
@@ -69,7 +69,8 @@ export function toJsonSafe(value: unknown): unknown {
 }
 
 export function sha256(data: string | Uint8Array): Buffer {
-  return createHash('sha256').update(data).digest();
+  // crypto.hash: one call, no Hash object; about twice as fast as createHash on small inputs.
+  return hash('sha256', data, 'buffer');
 }
 
 export function sha256Hex(data: string | Uint8Array): string {

@@ -78,8 +78,15 @@ function publicKeyObject(publicHex: string): KeyObject {
 }
 
 /** Address = "ath1" + first 20 bytes of sha256(public key), hex. */
+const addressCache = new Map<string, string>();
 export function addressOf(publicKeyHex: string): string {
-  return ADDRESS_PREFIX + sha256(Buffer.from(publicKeyHex, 'hex')).subarray(0, 20).toString('hex');
+  let a = addressCache.get(publicKeyHex);
+  if (a === undefined) {
+    a = ADDRESS_PREFIX + sha256(Buffer.from(publicKeyHex, 'hex')).subarray(0, 20).toString('hex');
+    if (addressCache.size > 100_000) addressCache.clear();
+    addressCache.set(publicKeyHex, a);
+  }
+  return a;
 }
 
 export function isAddress(s: unknown): s is string {

@@ -1,25 +1,21 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from './encoding.js';
 
 /**
  * Binary Merkle tree over ordered leaves, with domain separation between leaves (0x00) and
  * inner nodes (0x01) so a leaf can never be passed off as a node (second-preimage attack).
  * An odd node at the end of a level is promoted unchanged.
  */
-export const EMPTY_ROOT = createHash('sha256').update('aethir:empty').digest();
+export const EMPTY_ROOT = sha256('aethir:empty');
+
+const LEAF = Buffer.from([0]);
+const NODE = Buffer.from([1]);
 
 export function leafHash(data: string | Uint8Array): Buffer {
-  return createHash('sha256')
-    .update(Buffer.from([0]))
-    .update(data)
-    .digest();
+  return sha256(Buffer.concat([LEAF, typeof data === 'string' ? Buffer.from(data) : data]));
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256')
-    .update(Buffer.from([1]))
-    .update(left)
-    .update(right)
-    .digest();
+  return sha256(Buffer.concat([NODE, left, right]));
 }
 
 export function merkleRoot(leaves: readonly Uint8Array[]): Buffer {

@@ -16,14 +16,15 @@ export interface Block {
   hash: string;
 }
 
-export function blockHash(b: Omit<Block, 'hash'>): string {
+/** `txIds`: the ids of b.txs when the caller has them (they are recomputed otherwise). */
+export function blockHash(b: Omit<Block, 'hash'>, txIds?: readonly string[]): string {
   return sha256Hex(
     canonicalize({
       height: b.height,
       time: b.time,
       prevHash: b.prevHash,
       root: b.root,
-      txs: b.txs.map(txId),
+      txs: txIds ?? b.txs.map((t) => txId(t)),
     }),
   );
 }

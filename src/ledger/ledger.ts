@@ -178,9 +178,11 @@ export class Ledger {
     for (const l of this.locks()) w += weightAt(l, t, this.params.lockMaxMs);
     return w;
   }
-  /** Seats filled, and how many ratifications an operational proposal needs (0: no council yet). */
+  /** How many ratifications an operational proposal needs (0: no council yet): a majority of the members. */
   councilMajority(): number {
-    const filled = Object.values(this.dao.council).filter(Boolean).length;
+    // Distinct members: one holding two seats ratifies once; counting seats could ask for more
+    // ratifications than there are members, and no operational change could ever pass.
+    const filled = new Set(Object.values(this.dao.council).filter(Boolean)).size;
     return filled === 0 ? 0 : Math.floor(filled / 2) + 1;
   }
   proposalPhase(p: Proposal, t: number) {
@@ -884,7 +886,8 @@ export class Ledger {
     if (dao.incomeSince > 0n) {
       const share = mulBps(dao.incomeSince, params.revenueShareBps);
       const weights = this.locks()
-        .map((l): [string, bigint] => [l.address, weightAt(l, next.end, params.lockMaxMs)])
+        // as the locks stood at the epoch's end: weight locked after it takes no share
+        .map((l): [string, bigint] => [l.address, historicWeight(l, next.end, params.lockMaxMs)])
         .filter(([, w]) => w > 0n);
       const paidOut = this.distribute(share, weights, (addr, amount) =>
         this.vest(addr, 'revenue', amount, next.end, next.end),
@@ -1019,6 +1022,7 @@ export class Ledger {
         },
       );
     let operational = false;
+    let spend = 0n;
     const merged: Record<string, unknown> = {};
     for (const a of p.actions as ProposalAction[]) {
       if (a.kind === 'params') {
@@ -1029,9 +1033,11 @@ export class Ledger {
         Object.assign(merged, a.changes);
         if (Object.keys(a.changes).some((k) => OPERATIONAL_PARAMS.has(k))) operational = true;
       }
-      if (a.kind === 'treasury' && a.amount > this.treasury().balance)
-        throw new AethirError('INSUFFICIENT_FUNDS', `the treasury holds ${this.treasury().balance} units`);
+      if (a.kind === 'treasury') spend += a.amount;
     }
+    // All the spends together, as execute pays them.
+    if (spend > this.treasury().balance)
+      throw new AethirError('INSUFFICIENT_FUNDS', `the treasury holds ${this.treasury().balance} units`);
     // An out-of-bounds parameter cannot even be proposed.
     if (Object.keys(merged).length > 0) this.validateParamChanges(merged);
     const dao = this.dao;

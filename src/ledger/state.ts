@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import {
   EMPTY_ROOT,
   canonicalize,
   leafHash,
+  sha256,
   merkleProof,
   merkleRoot,
   nodeHash,
@@ -24,7 +24,7 @@ const EMPTY: Buffer[] = [EMPTY_ROOT];
 for (let l = 1; l <= BUCKET_BITS; l++) EMPTY.push(nodeHash(EMPTY[l - 1]!, EMPTY[l - 1]!));
 
 function bucketOf(key: string): number {
-  const h = createHash('sha256').update(key).digest();
+  const h = sha256(key);
   return (h[0]! << 8) | h[1]!;
 }
 
@@ -220,22 +220,34 @@ export class LedgerState {
     return { keys, leaves: keys.map((k) => this.leaf(k)) };
   }
 
-  /** The state root (see stateRootOf); only buckets changed since the last call are rehashed. */
+  /**
+   * The state root (see stateRootOf). Only buckets changed since the last call are rehashed,
+   * then the tree level by level, each dirty inner node once (the paths of a block's buckets
+   * share their upper nodes).
+   */
   root(): string {
-    for (const b of this.dirtyBuckets) {
-      const { leaves } = this.bucketLeaves(b);
-      let i = BUCKETS + b;
-      if (leaves.length) this.nodes.set(i, merkleRoot(leaves));
-      else this.nodes.delete(i);
-      for (let l = 0; l < BUCKET_BITS; l++) {
-        const left = this.nodes.get(i & ~1);
-        const right = this.nodes.get(i | 1);
-        i >>= 1;
-        if (!left && !right) this.nodes.delete(i);
-        else this.nodes.set(i, nodeHash(left ?? EMPTY[l]!, right ?? EMPTY[l]!));
+    if (this.dirtyBuckets.size > 0) {
+      let parents = new Set<number>();
+      for (const b of this.dirtyBuckets) {
+        const { leaves } = this.bucketLeaves(b);
+        const i = BUCKETS + b;
+        if (leaves.length) this.nodes.set(i, merkleRoot(leaves));
+        else this.nodes.delete(i);
+        parents.add(i >> 1);
       }
+      for (let l = 0; l < BUCKET_BITS; l++) {
+        const up = new Set<number>();
+        for (const i of parents) {
+          const left = this.nodes.get(2 * i);
+          const right = this.nodes.get(2 * i + 1);
+          if (!left && !right) this.nodes.delete(i);
+          else this.nodes.set(i, nodeHash(left ?? EMPTY[l]!, right ?? EMPTY[l]!));
+          up.add(i >> 1);
+        }
+        parents = up;
+      }
+      this.dirtyBuckets = new Set();
     }
-    this.dirtyBuckets = new Set();
     return (this.nodes.get(1) ?? EMPTY[BUCKET_BITS]!).toString('hex');
   }
 

@@ -165,8 +165,9 @@ export function signingBytes(tx: UnsignedTx): string {
   return `aethir-tx:${canonicalize({ chainId, type, from, pubkey, nonce, payload })}`;
 }
 
-export function txId(tx: SignedTx): string {
-  return sha256Hex(canonicalize(tx));
+/** sha256 of the signed bytes and the signature: unique per signed transaction. */
+export function txId(tx: SignedTx, signed: string = signingBytes(tx)): string {
+  return sha256Hex(`${signed}\u0000${tx.sig}`);
 }
 
 /** Payload values given as bigint are converted to the wire's decimal strings. */
@@ -213,7 +214,9 @@ export function decodeTx(input: unknown, chainId: string): DecodedTx {
     throw new AethirError('WRONG_CHAIN', `transaction is for chain "${tx.chainId}", this is "${chainId}"`);
   if (addressOf(tx.pubkey) !== tx.from)
     throw new AethirError('BAD_SIGNATURE', 'public key does not belong to the sending address');
-  if (!verifySignature(tx.pubkey, signingBytes(tx), tx.sig))
+  // The signed bytes are built once: for the signature and for the transaction id.
+  const signed = signingBytes(tx);
+  if (!verifySignature(tx.pubkey, signed, tx.sig))
     throw new AethirError('BAD_SIGNATURE', 'signature does not verify');
   const p = Payloads[tx.type].safeParse(tx.payload);
   if (!p.success) {
@@ -223,5 +226,5 @@ export function decodeTx(input: unknown, chainId: string): DecodedTx {
       `invalid ${tx.type} payload: ${i.path.join('.') || '(root)'}: ${i.message}`,
     );
   }
-  return { id: txId(tx), tx, type: tx.type, payload: p.data as Payload<TxType> };
+  return { id: txId(tx, signed), tx, type: tx.type, payload: p.data as Payload<TxType> };
 }

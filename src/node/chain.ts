@@ -5,6 +5,7 @@ import {
   blockHash,
   genesisBlock,
   type Block,
+  type BlockContext,
   type DecodedTx,
   type Genesis,
   type TxResult,
@@ -25,19 +26,34 @@ export interface BlockEvent {
 export interface SubmitResult {
   id: string;
   height: number;
+  /** the state root after the block that holds the transaction */
   root: string;
   result: TxResult;
 }
 
+/** One transaction's outcome in a group commit (`submitMany`). */
+export type SubmitOutcome = ({ ok: true } & SubmitResult) | { ok: false; error: AethirError };
+
+function asAethirError(e: unknown): AethirError {
+  if (e instanceof AethirError) return e;
+  return new AethirError('INTERNAL', `transaction failed: ${(e as Error)?.message ?? String(e)}`, {
+    cause: e,
+  });
+}
+
 /**
  * The sequencer of the embedded network: it orders submitted transactions, applies them
- * through the ledger, seals each into a block with the new state root and makes the block
- * durable before it answers. A rejected transaction never reaches the log.
+ * through the ledger, seals them into a block with the new state root and makes the block
+ * durable before it answers (`submit`: one transaction per block; `submitMany`: a group
+ * commit, many transactions in one block and one fsync). A rejected transaction never
+ * reaches the log.
  */
 export class Chain {
   private ledgerRef: Ledger;
   private headRef: Block;
   private readonly listeners = new Set<(e: BlockEvent) => void>();
+  /** set when a failed write could not be rolled back: the chain refuses further work */
+  private failure: Error | null = null;
 
   private constructor(
     readonly store: ChainStore,
@@ -89,23 +105,83 @@ export class Chain {
 
   /** Applies one signed transaction in its own block. Throws a typed error if it is rejected. */
   submit(rawTx: unknown): SubmitResult {
+    const r = this.submitMany([rawTx])[0]!;
+    if (!r.ok) throw r.error;
+    return { id: r.id, height: r.height, root: r.root, result: r.result };
+  }
+
+  /**
+   * Group commit: validates and applies each transaction in order (signature, nonce, rules),
+   * seals every accepted one into ONE block, persists it in one store transaction (one fsync)
+   * and only then notifies the listeners, once, with all of them. A rejected transaction is
+   * left out with its typed error and changes nothing; the others still apply. Every accepted
+   * result carries the block's height and root (the root after the whole block). When no
+   * transaction is accepted, no block is made. If the block cannot be persisted, the accepted
+   * ones answer UNAVAILABLE (retryable) and the chain falls back to its durable state.
+   */
+  submitMany(rawTxs: readonly unknown[]): SubmitOutcome[] {
+    return this.commit(rawTxs, (raw, ctx) => this.ledgerRef.apply(raw, ctx));
+  }
+
+  /**
+   * As submitMany, for transactions decoded and signature-checked elsewhere (`decodeTx`, e.g.
+   * in worker threads); an AethirError in place of a transaction is passed through as that
+   * transaction's outcome. Nonces and rules are still checked here, in order.
+   */
+  submitManyDecoded(txs: ReadonlyArray<DecodedTx | AethirError>): SubmitOutcome[] {
+    return this.commit(txs, (tx, ctx) => {
+      if (tx instanceof AethirError) throw tx;
+      return this.ledgerRef.applyDecoded(tx, ctx);
+    });
+  }
+
+  private commit<T>(
+    items: readonly T[],
+    applyOne: (item: T, ctx: BlockContext) => { tx: DecodedTx; result: TxResult },
+  ): SubmitOutcome[] {
+    if (this.failure) {
+      const error = new AethirError('UNAVAILABLE', `the chain is stopped: ${this.failure.message}`, {
+        cause: this.failure,
+      });
+      return items.map(() => ({ ok: false, error }));
+    }
     // Whole milliseconds: the ledger does integer (bigint) arithmetic on block times.
     const time = Math.max(Math.floor(this.clock.now()), this.headRef.time);
     const height = this.headRef.height + 1;
-    const { tx, result } = this.ledgerRef.apply(rawTx, { height, time });
-    const partial = { height, time, prevHash: this.headRef.hash, txs: [tx.tx], root: this.ledgerRef.root() };
-    const block: Block = { ...partial, hash: blockHash(partial) };
+    const ctx: BlockContext = { height, time };
+    // Per item: what it applied, or why it was rejected (a rejected one changed nothing).
+    const done: Array<AppliedTx | AethirError> = [];
+    const applied: AppliedTx[] = [];
+    for (const item of items) {
+      try {
+        const { tx, result } = applyOne(item, ctx);
+        const a: AppliedTx = { id: tx.id, tx, result };
+        applied.push(a);
+        done.push(a);
+      } catch (e) {
+        done.push(asAethirError(e));
+      }
+    }
+    const rejected = (error: AethirError): SubmitOutcome => ({ ok: false, error });
+    if (applied.length === 0) return done.map((d) => rejected(d as AethirError));
+
+    const root = this.ledgerRef.root();
+    const partial = { height, time, prevHash: this.headRef.hash, txs: applied.map((a) => a.tx.tx), root };
+    const ids = applied.map((a) => a.id);
+    const block: Block = { ...partial, hash: blockHash(partial, ids) };
     try {
-      this.store.append(block, this.ledgerRef.state.takeDirty());
+      this.store.append(block, this.ledgerRef.state.takeDirty(), ids);
     } catch (e) {
-      // The write failed after the in-memory apply: fall back to what is durable.
-      this.ledgerRef = Ledger.fromState(LedgerState.fromEntries(this.store.loadState()));
-      throw new AethirError('UNAVAILABLE', `could not persist block ${height}: ${(e as Error).message}`, {
-        cause: e,
-      });
+      this.recover();
+      const error = new AethirError(
+        'UNAVAILABLE',
+        `could not persist block ${height}: ${(e as Error).message}`,
+        { cause: e },
+      );
+      return done.map((d) => rejected(d instanceof AethirError ? d : error));
     }
     this.headRef = block;
-    const event: BlockEvent = { block, applied: [{ id: tx.id, tx, result }] };
+    const event: BlockEvent = { block, applied };
     for (const l of this.listeners) {
       try {
         l(event);
@@ -113,7 +189,23 @@ export class Chain {
         // A faulty listener must not break the sequencer; listeners own their errors.
       }
     }
-    return { id: tx.id, height, root: block.root, result };
+    return done.map((d) =>
+      d instanceof AethirError ? rejected(d) : { ok: true, id: d.id, height, root, result: d.result },
+    );
+  }
+
+  /** After a failed write: the in-memory state is ahead of the store, so reload what is durable. */
+  private recover(): void {
+    try {
+      const ledger = Ledger.fromState(LedgerState.fromEntries(this.store.loadState()));
+      if (ledger.root() !== this.headRef.root)
+        throw new Error('the stored state does not match the head block');
+      this.ledgerRef = ledger;
+    } catch (e) {
+      // Neither the write nor the reload worked: refuse every later submission rather than
+      // answer from a state that is not durable.
+      this.failure = e as Error;
+    }
   }
 
   blocks(fromHeight = 0): Iterable<Block> {

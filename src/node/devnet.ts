@@ -127,7 +127,7 @@ export class Devnet {
       this.chain.onBlock((e) => this.handleBlock(e)),
       this.bus.subscribe(subjects.allHeartbeats, (m) => {
         const hb = m as HeartbeatMsg;
-        this.indexer.heartbeat(hb.container, hb.at);
+        this.indexer.heartbeat(hb.container, hb.at, hb.freeGpus);
         for (const { checker } of this.checkers) checker.heartbeat(hb.container, hb.at);
       }),
     );
@@ -172,7 +172,9 @@ export class Devnet {
           const lease = ledger.lease(String(a.result.lease))!;
           this.indexer.consume(lease.user, lease.container);
           this.indexer.upsert(ledger.container(lease.container)!);
-          this.bus.publish(subjects.leaseOpened(lease.container), { lease });
+          // Listeners see the state after the whole block: a lease opened and closed in one
+          // block has nothing left to run.
+          if (lease.status === 'open') this.bus.publish(subjects.leaseOpened(lease.container), { lease });
           break;
         }
         case 'lease.close': {

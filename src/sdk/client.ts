@@ -168,6 +168,22 @@ export class ApiClient implements NetworkClient {
       },
     };
   }
+  lock(
+    address: string,
+  ): Promise<{ address: string; amount: string; end: number | null; weight: string; expired: boolean }> {
+    return this.request('GET', `/v1/accounts/${address}/lock`);
+  }
+  dao(): Promise<Record<string, any>> {
+    return this.request('GET', '/v1/dao');
+  }
+  async proposals(limit = 50): Promise<Array<Record<string, any>>> {
+    return (
+      await this.request<{ proposals: Array<Record<string, any>> }>('GET', `/v1/dao/proposals?limit=${limit}`)
+    ).proposals;
+  }
+  proposal(id: number): Promise<Record<string, any>> {
+    return this.request('GET', `/v1/dao/proposals/${id}`);
+  }
   proof(address: string): Promise<AccountProof> {
     return this.request('GET', `/v1/accounts/${address}/proof`);
   }

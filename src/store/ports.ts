@@ -16,7 +16,8 @@ export interface ChainStore {
   readGenesis(): Genesis | undefined;
   /** First write of a new chain: genesis, block 0 and the genesis state. */
   init(genesis: Genesis, block0: Block, state: Iterable<[string, unknown]>): void;
-  append(block: Block, changes: Iterable<[string, unknown | undefined]>): void;
+  /** `txIds`: the ids of block.txs when the caller has them already (saves recomputing them) */
+  append(block: Block, changes: Iterable<[string, unknown | undefined]>, txIds?: readonly string[]): void;
   head(): Block | undefined;
   block(height: number): Block | undefined;
   blocks(fromHeight?: number): Iterable<Block>;

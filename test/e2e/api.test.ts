@@ -152,6 +152,14 @@ describe('HTTP API', () => {
   it('streams a lease log from the first byte, even when the client connects late', async () => {
     const m = await post('/v1/match', { user: dev().address, gpus: 0 });
     expect(m.status).toBe(200);
+    expect(
+      (
+        await post(
+          '/v1/transactions',
+          signTx(dev(), 'aethir-devnet', 'escrow.deposit', await nonce(dev().address), { amount: ath(100) }),
+        )
+      ).status,
+    ).toBe(201);
     const tx = signTx(dev(), 'aethir-devnet', 'lease.open', await nonce(dev().address), {
       container: m.body.container.id,
       gpus: 0,
@@ -201,7 +209,8 @@ describe('HTTP API', () => {
       .transactions;
     expect(settles.length).toBeGreaterThan(0);
 
-    const balanceBefore = BigInt((await get(`/v1/accounts/${dev().address}`)).body.balance);
+    // the unused escrow goes back to the user's escrow balance
+    const escrowBefore = BigInt((await get(`/v1/accounts/${dev().address}`)).body.escrow);
     const close = signTx(dev(), 'aethir-devnet', 'lease.close', await nonce(dev().address), { lease });
     const r = await post('/v1/transactions', close);
     expect(r.status).toBe(201);
@@ -209,8 +218,8 @@ describe('HTTP API', () => {
     expect(closed.status).toBe('closed');
     expect(closed.closedBy).toBe(dev().address);
     expect(BigInt(r.body.result.refund)).toBe(BigInt(closed.escrow) - BigInt(closed.charged));
-    expect(BigInt((await get(`/v1/accounts/${dev().address}`)).body.balance)).toBe(
-      balanceBefore + BigInt(r.body.result.refund),
+    expect(BigInt((await get(`/v1/accounts/${dev().address}`)).body.escrow)).toBe(
+      escrowBefore + BigInt(r.body.result.refund),
     );
     // the workload is killed: its log ends with an exit
     const res = await fetch(`${url}/v1/leases/${lease}/logs`);

@@ -99,9 +99,9 @@ export class SqliteChainStore implements ChainStore {
     })();
   }
 
-  append(block: Block, changes: Iterable<[string, unknown | undefined]>): void {
+  append(block: Block, changes: Iterable<[string, unknown | undefined]>, txIds?: readonly string[]): void {
     this.db.transaction(() => {
-      this.writeBlock(block);
+      this.writeBlock(block, txIds);
       for (const [k, v] of changes) {
         if (v === undefined) this.stmts.delState.run(k);
         else this.stmts.putState.run(k, canonicalize(v));
@@ -109,7 +109,7 @@ export class SqliteChainStore implements ChainStore {
     })();
   }
 
-  private writeBlock(b: Block): void {
+  private writeBlock(b: Block, txIds?: readonly string[]): void {
     this.stmts.insertBlock.run({
       height: b.height,
       time: b.time,
@@ -118,7 +118,7 @@ export class SqliteChainStore implements ChainStore {
       hash: b.hash,
       txs: JSON.stringify(b.txs),
     });
-    b.txs.forEach((tx, i) => this.stmts.insertTx.run(txId(tx), b.height, i, tx.type, tx.from));
+    b.txs.forEach((tx, i) => this.stmts.insertTx.run(txIds?.[i] ?? txId(tx), b.height, i, tx.type, tx.from));
   }
 
   head(): Block | undefined {

@@ -11,6 +11,7 @@ import {
   type SignedTx,
   type TxResult,
   type TxType,
+  type VestingKind,
 } from '../../../src/ledger/index.js';
 
 /** Shared fixtures for the ledger, store and chain tests: a small deterministic network. */
@@ -211,7 +212,7 @@ export class TestNet {
   }
 
   /** The amount of the vesting entry of `address` of this kind and unlock time (0 if none). */
-  vested(address: string, kind: 'host' | 'reward' | 'checker', unlockAt: number): bigint {
+  vested(address: string, kind: VestingKind, unlockAt: number): bigint {
     return this.ledger.state.get<{ amount: bigint }>(K.vesting(address, kind, unlockAt))?.amount ?? 0n;
   }
 

@@ -5,16 +5,20 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AethirError, ManualClock, ath, canonicalize, type KeyPair } from '../../../src/core/index.js';
 import {
+  decodeTx,
   genesisBlock,
   Ledger,
+  signTx,
   verifyChain,
   type Block,
   type Genesis,
   type TxType,
 } from '../../../src/ledger/index.js';
-import { Chain, type BlockEvent } from '../../../src/node/chain.js';
+import { Chain, type BlockEvent, type SubmitOutcome } from '../../../src/node/chain.js';
+import { SubmitQueue } from '../../../src/node/submit-queue.js';
 import { SqliteChainStore, type ChainStore } from '../../../src/store/index.js';
 import {
+  CHAIN_ID,
   GENESIS_TIME,
   HOUR_MS,
   alice,
@@ -66,6 +70,11 @@ function newChain(opts: { store?: ChainStore; genesis?: Genesis } = {}) {
   const submit = (k: KeyPair, type: TxType, payload: Record<string, unknown>) =>
     chain.submit(signNext(chain.ledger, k, type, payload));
   return { chain, clock, store, submit };
+}
+
+/** The stake a host registered with registerPayload(gpus) must hold on this chain now. */
+function stakeFor(chain: Chain, gpus: number): bigint {
+  return chain.ledger.requiredStakeFor(registerPayload(gpus, 1n).spec.gpus.map((g) => g.model));
 }
 
 /** The observable state of a chain: what must not move when a submit is rejected. */
@@ -139,7 +148,7 @@ describe('Chain', () => {
       ['BAD_SIGNATURE', () => chain.submit({ ...first, nonce: 1 })],
       [
         'UNAUTHORIZED',
-        () => submit(stranger, 'checker.report', { container: host.address, online: true, observedAt: 0 }),
+        () => submit(stranger, 'checker.report', { container: host.address, ok: true, observedAt: 0 }),
       ],
       ['NOT_FOUND', () => submit(alice, 'lease.close', { lease: 'Lnothing' })],
     ];
@@ -182,9 +191,10 @@ describe('Chain', () => {
   it('lease charges follow the block clock, not the wall clock', () => {
     const { chain, clock, submit } = newChain();
     submit(host, 'container.register', registerPayload(2, ath(2)));
-    submit(host, 'container.stake', { amount: ath(2100) });
-    submit(checkers[0], 'checker.report', { container: host.address, online: true, observedAt: clock.now() });
-    submit(checkers[1], 'checker.report', { container: host.address, online: true, observedAt: clock.now() });
+    submit(host, 'container.stake', { amount: stakeFor(chain, 2) });
+    submit(alice, 'escrow.deposit', { amount: ath(100) });
+    submit(checkers[0], 'checker.report', { container: host.address, ok: true, observedAt: clock.now() });
+    submit(checkers[1], 'checker.report', { container: host.address, ok: true, observedAt: clock.now() });
     clock.advance(1000);
     const open = submit(alice, 'lease.open', leasePayload(host.address, 2, 3600, ath(2)));
     const openedAt = chain.head.time;
@@ -204,9 +214,10 @@ describe('Chain', () => {
   it('uses whole milliseconds even when the clock reports fractions', () => {
     const { chain, clock, submit } = newChain();
     submit(host, 'container.register', registerPayload(1, ath(1)));
-    submit(host, 'container.stake', { amount: ath(1100) });
-    submit(checkers[0], 'checker.report', { container: host.address, online: true, observedAt: clock.now() });
-    submit(checkers[2], 'checker.report', { container: host.address, online: true, observedAt: clock.now() });
+    submit(host, 'container.stake', { amount: stakeFor(chain, 1) });
+    submit(alice, 'escrow.deposit', { amount: ath(100) });
+    submit(checkers[0], 'checker.report', { container: host.address, ok: true, observedAt: clock.now() });
+    submit(checkers[2], 'checker.report', { container: host.address, ok: true, observedAt: clock.now() });
     clock.advance(0.5);
     const open = submit(alice, 'lease.open', leasePayload(host.address, 1, 60, ath(1)));
     clock.advance(1000.25);
@@ -387,5 +398,257 @@ describe('Chain.open on a reopened SQLite file', () => {
       tamper(file, 'DELETE FROM blocks');
       expectCode(() => reopen(file), 'STORE_CORRUPT');
     });
+  });
+});
+
+/** A store that counts appends and can be made to fail the next one. */
+function countingStore(inner: ChainStore = openStore()) {
+  const calls = { appends: 0, failNext: false };
+  const store: ChainStore = Object.assign(Object.create(inner) as ChainStore, {
+    append(block: Block, changes: Iterable<[string, unknown]>) {
+      calls.appends++;
+      if (calls.failNext) {
+        calls.failNext = false;
+        throw new Error('disk full');
+      }
+      inner.append(block, changes);
+    },
+  });
+  return { store, calls };
+}
+
+function codes(outcomes: SubmitOutcome[]): Array<string> {
+  return outcomes.map((o) => (o.ok ? 'ok' : o.error.code));
+}
+
+describe('Chain.submitMany (group commit)', () => {
+  it('applies a mixed batch in order: one block, one append, rejected ones leave no trace', () => {
+    const { store, calls } = countingStore();
+    const { chain, clock } = newChain({ store });
+    const events: BlockEvent[] = [];
+    chain.onBlock((e) => events.push(e));
+    clock.advance(3000);
+    const a0 = signTx(alice, CHAIN_ID, 'transfer', 0, { to: bob.address, amount: ath(1) });
+    const a1 = signTx(alice, CHAIN_ID, 'transfer', 1, { to: carol.address, amount: ath(2) });
+    const b0 = signTx(bob, CHAIN_ID, 'transfer', 0, { to: alice.address, amount: ath(3) });
+    const batch: unknown[] = [
+      a0,
+      a0, // replayed inside the same batch
+      signTx(carol, CHAIN_ID, 'transfer', 0, { to: bob.address, amount: ath(11) }), // carol holds 10
+      { ...b0, nonce: 1 }, // signature no longer matches
+      { nonsense: true },
+      signTx(stranger, CHAIN_ID, 'checker.report', 0, { container: host.address, ok: true, observedAt: 0 }),
+      signTx(alice, 'other-chain', 'transfer', 1, { to: bob.address, amount: 1n }),
+      a1, // depends on a0 (nonce 1) within the batch
+      b0,
+    ];
+    const appendsBefore = calls.appends;
+    const out = chain.submitMany(batch);
+    expect(codes(out)).toEqual([
+      'ok',
+      'NONCE_MISMATCH',
+      'INSUFFICIENT_FUNDS',
+      'BAD_SIGNATURE',
+      'INVALID_TRANSACTION',
+      'UNAUTHORIZED',
+      'WRONG_CHAIN',
+      'ok',
+      'ok',
+    ]);
+    for (const o of out) if (!o.ok) expect(o.error).toBeInstanceOf(AethirError);
+    // one block with exactly the accepted ones, in order, at the clock time; one store write
+    expect(calls.appends - appendsBefore).toBe(1);
+    const head = chain.head;
+    expect(head).toMatchObject({ height: 1, time: GENESIS_TIME + 3000, root: chain.ledger.root() });
+    expect(head.txs).toEqual([a0, a1, b0]);
+    expect(store.head()).toEqual(head);
+    const accepted = out.filter((o) => o.ok);
+    for (const [i, o] of accepted.entries()) {
+      expect(o).toMatchObject({ height: 1, root: head.root });
+      expect(store.tx(o.id)).toMatchObject({ height: 1, index: i });
+    }
+    // listeners: one event with every applied tx, ids and results as answered
+    expect(events).toHaveLength(1);
+    expect(events[0]!.block).toEqual(head);
+    expect(events[0]!.applied.map((a) => ({ id: a.id, result: a.result }))).toEqual(
+      accepted.map((o) => ({ id: o.id, result: o.result })),
+    );
+    // balances: only the accepted transfers moved money
+    expect(chain.ledger.account(alice.address)).toMatchObject({ balance: ath(100_000 - 3 + 3), nonce: 2 });
+    expect(chain.ledger.account(bob.address)).toMatchObject({ balance: ath(50_000 + 1 - 3), nonce: 1 });
+    expect(chain.ledger.account(carol.address)).toMatchObject({ balance: ath(12), nonce: 0 });
+    expect(chain.ledger.account(stranger.address).nonce).toBe(0);
+    // the store holds the same state, and the log replays to the same root
+    expect(new Map(store.loadState())).toEqual(new Map(chain.ledger.state.entries()));
+    expect(verifyChain(chain.genesis, chain.blocks())).toMatchObject({ ok: true, txs: 3, root: head.root });
+  });
+
+  it('a batch with nothing accepted makes no block, no write and no event', () => {
+    const { store, calls } = countingStore();
+    const { chain, clock } = newChain({ store });
+    const events: BlockEvent[] = [];
+    chain.onBlock((e) => events.push(e));
+    const before = snapshot(chain);
+    const appendsBefore = calls.appends;
+    clock.advance(1000);
+    const bad = signTx(alice, CHAIN_ID, 'transfer', 5, { to: bob.address, amount: 1n });
+    expect(codes(chain.submitMany([bad, { nonsense: true }]))).toEqual([
+      'NONCE_MISMATCH',
+      'INVALID_TRANSACTION',
+    ]);
+    expect(chain.submitMany([])).toEqual([]);
+    expect(calls.appends).toBe(appendsBefore);
+    expect(snapshot(chain)).toEqual(before);
+    expect(events).toEqual([]);
+  });
+
+  it('submit is a batch of one and throws the typed error', () => {
+    const { chain } = newChain();
+    const tx = signNext(chain.ledger, alice, 'transfer', { to: bob.address, amount: 1n });
+    const [o] = chain.submitMany([tx]);
+    expect(o).toMatchObject({ ok: true, height: 1 });
+    expectCode(() => chain.submit(tx), 'NONCE_MISMATCH');
+    const r = chain.submit(signNext(chain.ledger, alice, 'transfer', { to: bob.address, amount: 1n }));
+    expect(r).toEqual({
+      id: expect.any(String),
+      height: 2,
+      root: chain.ledger.root(),
+      result: expect.any(Object),
+    });
+  });
+
+  it("a failed write answers UNAVAILABLE for the accepted ones, keeps the others' codes, and rolls back", () => {
+    const { store, calls } = countingStore();
+    const { chain, clock } = newChain({ store });
+    chain.submit(signNext(chain.ledger, alice, 'transfer', { to: bob.address, amount: 1n }));
+    const before = snapshot(chain);
+    const events: BlockEvent[] = [];
+    chain.onBlock((e) => events.push(e));
+    clock.advance(1000);
+    const a1 = signTx(alice, CHAIN_ID, 'transfer', 1, { to: bob.address, amount: 5n });
+    const b0 = signTx(bob, CHAIN_ID, 'transfer', 0, { to: alice.address, amount: 7n });
+    const stale = signTx(alice, CHAIN_ID, 'transfer', 0, { to: bob.address, amount: 1n });
+    calls.failNext = true;
+    const out = chain.submitMany([a1, stale, b0]);
+    expect(codes(out)).toEqual(['UNAVAILABLE', 'NONCE_MISMATCH', 'UNAVAILABLE']);
+    expect((out[0] as { error: AethirError }).error.retryable).toBe(true);
+    expect(snapshot(chain)).toEqual(before);
+    expect(chain.ledger.account(alice.address).nonce).toBe(1);
+    expect(chain.ledger.account(bob.address).nonce).toBe(0);
+    expect(events).toEqual([]);
+    // retried, they land
+    expect(codes(chain.submitMany([a1, b0]))).toEqual(['ok', 'ok']);
+    expect(chain.head.height).toBe(2);
+    expect(verifyChain(chain.genesis, chain.blocks())).toMatchObject({ ok: true, root: chain.ledger.root() });
+  });
+
+  it('submitManyDecoded applies pre-verified transactions and passes errors through', () => {
+    const { chain } = newChain();
+    const a0 = decodeTx(signTx(alice, CHAIN_ID, 'transfer', 0, { to: bob.address, amount: 2n }), CHAIN_ID);
+    const a0again = a0;
+    const err = new AethirError('BAD_SIGNATURE', 'signature does not verify');
+    const out = chain.submitManyDecoded([a0, err, a0again]);
+    expect(codes(out)).toEqual(['ok', 'BAD_SIGNATURE', 'NONCE_MISMATCH']);
+    expect((out[1] as { error: AethirError }).error).toBe(err);
+    expect(chain.head.txs).toEqual([a0.tx]);
+    expect(verifyChain(chain.genesis, chain.blocks())).toMatchObject({ ok: true, root: chain.ledger.root() });
+  });
+
+  it('multi-transaction blocks survive a reopen of the SQLite file', () => {
+    const file = freshPath();
+    const clock = new ManualClock(GENESIS_TIME);
+    const first = Chain.open(openStore(file), clock, () => makeGenesis());
+    for (let b = 0; b < 3; b++) {
+      clock.advance(1000);
+      const txs = [alice, bob].flatMap((k) =>
+        [0, 1, 2].map((j) =>
+          signTx(k, CHAIN_ID, 'transfer', b * 3 + j, { to: carol.address, amount: BigInt(b * 3 + j + 1) }),
+        ),
+      );
+      expect(codes(first.submitMany(txs))).toEqual(txs.map(() => 'ok'));
+    }
+    const root = first.ledger.root();
+    const head = first.head;
+    first.close();
+    const reopened = Chain.open(openStore(file), new ManualClock(0), () => makeGenesis());
+    expect(reopened.head).toEqual(head);
+    expect(reopened.ledger.root()).toBe(root);
+    expect(head).toMatchObject({ height: 3 });
+    expect(verifyChain(reopened.genesis, reopened.blocks())).toMatchObject({ ok: true, txs: 18, root });
+  });
+});
+
+describe('SubmitQueue', () => {
+  const transfer = (k: KeyPair, nonce: number, amount = 1n) =>
+    signTx(k, CHAIN_ID, 'transfer', nonce, { to: carol.address, amount });
+
+  it('commits the submissions of one event-loop turn in one block, each caller getting its own result', async () => {
+    const { store, calls } = countingStore();
+    const { chain } = newChain({ store });
+    const q = new SubmitQueue(chain);
+    const events: BlockEvent[] = [];
+    chain.onBlock((e) => events.push(e));
+    const appendsBefore = calls.appends;
+    const txs = [0, 1, 2, 3].map((n) => transfer(alice, n, BigInt(n + 1)));
+    const pending = [...txs.map((t) => q.submit(t)), q.submit(transfer(bob, 7))];
+    expect(q.size).toBe(5);
+    const settled = await Promise.allSettled(pending);
+    expect(settled.slice(0, 4).map((s) => s.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    const last = settled[4]!;
+    expect(last.status).toBe('rejected');
+    expect(((last as PromiseRejectedResult).reason as AethirError).code).toBe('NONCE_MISMATCH');
+    expect(calls.appends - appendsBefore).toBe(1);
+    expect(events).toHaveLength(1);
+    expect(chain.head.txs).toEqual(txs);
+    settled.slice(0, 4).forEach((s, i) => {
+      const r = (s as PromiseFulfilledResult<{ id: string; height: number; root: string }>).value;
+      expect(r).toMatchObject({ height: 1, root: chain.head.root });
+      expect(store.tx(r.id)).toMatchObject({ height: 1, index: i });
+    });
+    expect(q.stats).toEqual({ batches: 1, txs: 5, largest: 5 });
+  });
+
+  it('resolves only once the block is durable', async () => {
+    const { chain } = newChain();
+    const q = new SubmitQueue(chain);
+    const p = q.submit(transfer(alice, 0));
+    // queued, not yet applied: nothing is acknowledged before the commit
+    expect(chain.head.height).toBe(0);
+    const r = await p;
+    expect(chain.store.tx(r.id)).toMatchObject({ height: 1 });
+  });
+
+  it('splits at maxBatch and keeps the arrival order across blocks', async () => {
+    const { chain } = newChain();
+    const q = new SubmitQueue(chain, { maxBatch: 3 });
+    const results = await Promise.all([0, 1, 2, 3, 4, 5, 6].map((n) => q.submit(transfer(alice, n))));
+    expect(results.map((r) => r.height)).toEqual([1, 1, 1, 2, 2, 2, 3]);
+    expect([...chain.blocks()].map((b) => b.txs.length)).toEqual([0, 3, 3, 1]);
+    expect(q.stats).toMatchObject({ batches: 3, txs: 7, largest: 3 });
+    expect(verifyChain(chain.genesis, chain.blocks())).toMatchObject({ ok: true, txs: 7 });
+  });
+
+  it('later turns make later blocks', async () => {
+    const { chain } = newChain();
+    const q = new SubmitQueue(chain);
+    const r1 = await q.submit(transfer(alice, 0));
+    const [r2, r3] = await Promise.all([q.submit(transfer(alice, 1)), q.submit(transfer(bob, 0))]);
+    expect([r1.height, r2.height, r3.height]).toEqual([1, 2, 2]);
+  });
+
+  it('close commits what is waiting, then refuses with UNAVAILABLE', async () => {
+    const { chain } = newChain();
+    const q = new SubmitQueue(chain);
+    const p = q.submit(transfer(alice, 0));
+    q.close();
+    expect(chain.head.height).toBe(1);
+    await expect(p).resolves.toMatchObject({ height: 1 });
+    await expect(q.submit(transfer(alice, 1))).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(() => new SubmitQueue(chain, { maxBatch: 0 })).toThrow(RangeError);
   });
 });
