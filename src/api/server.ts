@@ -198,7 +198,7 @@ export async function createApiServer(
         economics: {
           coefficientBps: l.economics.coefficientBps,
           lastEpoch: l.economics.lastEpoch,
-          nextEpochEnd: l.nextEpoch(devnet.chain.head.time).end,
+          nextEpochEnd: l.nextEpoch(devnet.now()).end,
           rewardPool: l.rewardPool().balance.toString(),
           checkerPool: l.checkerPool().balance.toString(),
         },
@@ -214,7 +214,7 @@ export async function createApiServer(
     handler: ({ params }) => {
       const l = ledger();
       const a = l.account(params.address);
-      const now = devnet.chain.head.time;
+      const now = devnet.now();
       let locked = 0n;
       let claimable = 0n;
       const entries = l.vesting(params.address);
@@ -437,7 +437,7 @@ export async function createApiServer(
     const l = ledger();
     const p = l.proposal(id);
     if (!p) throw new AethirError('NOT_FOUND', `no proposal ${id}`);
-    const now = devnet.chain.head.time;
+    const now = devnet.now();
     const phase = l.proposalPhase(p, now);
     // What executing it would change, parameter by parameter (current → proposed).
     const current = paramsToWire(l.params);
@@ -468,7 +468,7 @@ export async function createApiServer(
       const p = l.params;
       return toJsonSafe({
         council: l.dao.council,
-        totalWeight: l.totalWeight(devnet.chain.head.time),
+        totalWeight: l.totalWeight(devnet.now()),
         proposals: l.dao.nextProposal,
         params: {
           lockMinMs: p.lockMinMs,
@@ -513,7 +513,7 @@ export async function createApiServer(
     handler: ({ params }) => {
       const l = ledger();
       const lock = l.lock(params.address);
-      const now = devnet.chain.head.time;
+      const now = devnet.now();
       return toJsonSafe({
         address: params.address,
         amount: lock?.amount ?? 0n,

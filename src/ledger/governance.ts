@@ -13,15 +13,32 @@ export function weightAt(
   return (lock.amount * BigInt(lock.end - t)) / BigInt(lockMaxMs);
 }
 
-/**
- * The weight of a lock as it stood at time t (its history records every change), so a
- * proposal can count the weight its voters had when it was made, not what they bought since.
- */
+/** The weight of a lock as it stood at time t (its history records every change). */
 export function historicWeight(lock: Lock | undefined, t: number, lockMaxMs: number): bigint {
   if (!lock) return 0n;
   let state: { amount: bigint; end: number } | undefined;
   for (const h of lock.history) {
     if (h.at > t) break;
+    state = h;
+  }
+  return weightAt(state, t, lockMaxMs);
+}
+
+/**
+ * The weight a lock gave at a proposal's creation: the lock as it stood after the blocks
+ * before the proposal's block (its history records every change), weighed at the proposal's
+ * time. Weight bought in or after that block does not vote on it.
+ */
+export function weightAtCreation(
+  lock: Lock | undefined,
+  height: number,
+  t: number,
+  lockMaxMs: number,
+): bigint {
+  if (!lock) return 0n;
+  let state: { amount: bigint; end: number } | undefined;
+  for (const h of lock.history) {
+    if (h.height >= height) break;
     state = h;
   }
   return weightAt(state, t, lockMaxMs);

@@ -18,7 +18,7 @@ import {
   type ProposalAction,
   type DaoState,
 } from './model.js';
-import { historicWeight, proposalPhase, weightAt } from './governance.js';
+import { historicWeight, proposalPhase, weightAt, weightAtCreation } from './governance.js';
 import { OPERATIONAL_PARAMS, requiredStake, stakeBase, type Params } from './params.js';
 import { TOTAL_SUPPLY, paramsFromWire, paramsToWire, type Genesis } from './genesis.js';
 import { decodeTx, type DecodedTx, type Payload, type TxType } from './tx.js';
@@ -979,7 +979,10 @@ export class Ledger {
     if (p.amount > 0n) this.debit(me, p.amount, 'lock');
     const amount = (prev?.amount ?? 0n) + p.amount;
     if (amount === 0n) throw new AethirError('INVALID_TRANSACTION', 'nothing is locked: give an amount');
-    const history = [...(prev?.history ?? []).filter((h) => h.at < ctx.time), { at: ctx.time, amount, end }];
+    const history = [
+      ...(prev?.history ?? []).filter((h) => h.height < ctx.height),
+      { height: ctx.height, at: ctx.time, amount, end },
+    ];
     this.state.set(K.lock(me), { amount, end, history } satisfies Lock);
     return {
       amount: amount.toString(),
@@ -1002,7 +1005,10 @@ export class Ledger {
     this.state.set(K.lock(me), {
       ...l,
       amount: 0n,
-      history: [...l.history, { at: ctx.time, amount: 0n, end: l.end }],
+      history: [
+        ...l.history.filter((h) => h.height < ctx.height),
+        { height: ctx.height, at: ctx.time, amount: 0n, end: l.end },
+      ],
     });
     return { withdrawn: l.amount.toString() };
   }
@@ -1073,8 +1079,7 @@ export class Ledger {
       throw new AethirError('CONFLICT', 'voting on this proposal has ended');
     const me = tx.tx.from;
     // The weight the voter had when the proposal was made: weight bought since does not vote.
-    // (Blocks before the proposal's own block count; the proposal's block time is the cut.)
-    const weight = historicWeight(this.lock(me), prop.createdAt - 1, this.params.lockMaxMs);
+    const weight = weightAtCreation(this.lock(me), prop.createdHeight, prop.createdAt, this.params.lockMaxMs);
     if (weight === 0n) throw new AethirError('UNAUTHORIZED', 'no voting weight when this proposal was made');
     const tally = { ...prop.tally };
     const before = prop.votes[me];

@@ -144,8 +144,8 @@ export interface Economics {
 export interface Lock {
   amount: bigint;
   end: number;
-  /** every change (time, amount, end), so the weight at any past time can be computed */
-  history: Array<{ at: number; amount: bigint; end: number }>;
+  /** every change (block height and time, amount, end), so past weights can be computed */
+  history: Array<{ height: number; at: number; amount: bigint; end: number }>;
 }
 
 export const CONSTITUENCIES = ['providers', 'checkers', 'indexers', 'holders'] as const;

@@ -335,6 +335,11 @@ export class Devnet {
     }
   }
 
+  /** The node's time (the chain's clock): views of what is due, claimable or expired use it. */
+  now(): number {
+    return Math.max(this.clock.now(), this.chain.head.time);
+  }
+
   localContainerId(): string {
     return this.agents[0]!.id;
   }
