@@ -2,14 +2,17 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AethirError, ath, signMessage, type KeyPair } from '../../../src/core/index.js';
 import {
+  CONSTITUENCIES,
   DEFAULT_PARAMS,
   Ledger,
+  OPERATIONAL_PARAMS,
   blockHash,
   genesisBlock,
   signTx,
   signingBytes,
   verifyChain,
   type Block,
+  type Choice,
   type Genesis,
   type SignedTx,
   TX_TYPES,
@@ -35,7 +38,8 @@ import {
 
 /**
  * Random transaction sequences mixing every transaction type, valid and invalid, at
- * non-decreasing block times (epoch closes jump to the epoch's end). After every step the
+ * non-decreasing block times (epoch closes jump to the epoch's end; DAO ratifications and
+ * executions may jump to the end of a proposal's vote or timelock). After every step the
  * ledger's invariants must hold and a rejection must leave the root (and the nonce) untouched;
  * forged, foreign-key and replayed transactions must never apply; replaying only the accepted
  * transactions must reproduce the root at every height; the blocks built from them must verify.
@@ -60,6 +64,13 @@ const GENESIS: Genesis = makeGenesis(
     coefficientPeriodMs: DAY_MS,
     emissionPerEpoch: ath(100).toString(),
     checkerPoolPerDay: ath(100).toString(),
+    // the DAO: locks of 1 to 30 days, a small proposal threshold, votes and timelocks of hours
+    lockMinMs: DAY_MS,
+    lockMaxMs: 30 * DAY_MS,
+    proposalMinWeight: ath(1).toString(),
+    votingPeriodMs: 2 * HOUR_MS,
+    timelockMs: HOUR_MS,
+    quorumBps: 1000,
   },
   { pools: { rewards: ath(1500), checkers: ath(500) } },
 );
@@ -93,7 +104,12 @@ const PARAM_CHANGES: Array<Record<string, unknown>> = [
   { kTable: { ...K_TABLE, h100: ath(5).toString() } },
   { epochMs: 3 * HOUR_MS },
   { checkerMaxIncorrectPerWeek: 1 },
+  { votingPeriodMs: HOUR_MS },
+  { timelockMs: 0 },
+  { revenueShareBps: 10_000 },
+  { lockMaxMs: 60 * DAY_MS },
   { bogus: 1 },
+  { quorumBps: 0 },
   { feeHostBps: 1 },
   { version: 9 },
   { epochMs: 1 },
@@ -107,6 +123,19 @@ const signerArb: fc.Arbitrary<Signer> = fc.oneof(
   fc.constant('container' as const),
   actor,
 );
+
+/** a proposal: -1 the latest, -2 one that does not exist, n >= 0 the n-th (modulo their number) */
+type Ref = number;
+/**
+ * where block time jumps before a ratify or execute: to the referenced proposal's end of vote
+ * or of timelock (if later than now)
+ */
+type Jump = 'none' | 'votingEnds' | 'executableAt';
+/** a proposal action; `too much`: one unit more than the treasury holds */
+type ActionSpec =
+  | { t: 'params'; change: number }
+  | { t: 'spend'; to: number; amount: bigint | 'too much' }
+  | { t: 'council'; seat: (typeof CONSTITUENCIES)[number]; member: number | null };
 
 type Forgery = 'wrong-chain' | 'tampered' | 'foreign-from' | 'foreign-pubkey' | 'stolen-sig' | 'malformed';
 
@@ -133,7 +162,8 @@ type Op =
       maxPrice: bigint;
     }
   | { kind: 'settle' | 'close'; signer: Signer; lease: number }
-  | { kind: 'claim'; who: number; fast: boolean }
+  /** 'earner': someone with something claimable now, if anyone */
+  | { kind: 'claim'; who: number | 'earner'; fast: boolean }
   | { kind: 'epoch'; skew: number; jump: boolean }
   | { kind: 'params'; byGovernor: boolean; change: number }
   | {
@@ -145,10 +175,166 @@ type Op =
       first: number;
       late: 'none' | 'agree' | 'dissent';
     }
+  | { kind: 'lock'; who: number; amount: bigint | string | number; until: number | 'keep' }
+  | { kind: 'unlock'; who: number }
+  | { kind: 'propose'; who: number; actions: ActionSpec[] }
+  | { kind: 'vote'; who: number; ref: Ref; choice: Choice }
+  | { kind: 'ratify'; who: number | 'council'; ref: Ref; jump: Jump }
+  | { kind: 'execute'; who: number; ref: Ref; jump: Jump }
+  | {
+      /** a governance run: lock, propose, vote, ratify, execute, each at its time: expanded into txs */
+      kind: 'dao';
+      proposer: number;
+      second: number;
+      amount: bigint;
+      actions: ActionSpec[];
+      choice: Choice;
+    }
   | { kind: 'forged'; inner: Op; variant: Forgery; other: number }
   | { kind: 'replay'; pick: number };
 
+/** Valid operational changes (they need the council's ratification once there is a council). */
+const OPERATIONAL_CHANGES: number[] = (() => {
+  const probe = Ledger.fromGenesis(GENESIS);
+  return PARAM_CHANGES.flatMap((changes, i) => {
+    if (!Object.keys(changes).some((k) => OPERATIONAL_PARAMS.has(k))) return [];
+    try {
+      probe.validateParamChanges(changes);
+      return [i];
+    } catch {
+      return [];
+    }
+  });
+})();
+
+const choiceArb: fc.Arbitrary<Choice> = fc.oneof(
+  { weight: 3, arbitrary: fc.constant('for' as const) },
+  { weight: 1, arbitrary: fc.constantFrom('against' as const, 'abstain' as const) },
+);
+const refArb: fc.Arbitrary<Ref> = fc.oneof(
+  { weight: 4, arbitrary: fc.constant(-1) },
+  { weight: 4, arbitrary: fc.nat({ max: 20 }) },
+  { weight: 1, arbitrary: fc.constant(-2) },
+);
+const jumpArb: fc.Arbitrary<Jump> = fc.constantFrom(
+  'none' as const,
+  'votingEnds' as const,
+  'executableAt' as const,
+);
+const seatArb = fc.constantFrom(...CONSTITUENCIES);
+const actionArb: fc.Arbitrary<ActionSpec> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('params' as const),
+      change: fc.nat({ max: PARAM_CHANGES.length - 1 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('spend' as const),
+      to: actor,
+      amount: fc.oneof(
+        { weight: 4, arbitrary: fc.bigInt({ min: 1n, max: ath(100) }) },
+        { weight: 1, arbitrary: fc.constant('too much' as const) },
+      ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      t: fc.constant('council' as const),
+      seat: seatArb,
+      member: fc.oneof({ weight: 4, arbitrary: actor }, { weight: 1, arbitrary: fc.constant(null) }),
+    }),
+  },
+);
+/** The actions of a governance run: mostly ones that can pass, council seats and operational changes often. */
+const runActionArb: fc.Arbitrary<ActionSpec> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({ t: fc.constant('council' as const), seat: seatArb, member: actor }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant('params' as const),
+      change: fc.constantFrom(...OPERATIONAL_CHANGES),
+    }),
+  },
+  { weight: 2, arbitrary: actionArb },
+);
+/** someone with ATH to lock: alice, bob, carol, host, host2 */
+const funded = fc.nat({ max: 4 });
+
+const daoOpArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('lock' as const),
+      who: fc.oneof({ weight: 3, arbitrary: funded }, { weight: 1, arbitrary: actor }),
+      amount: fc.oneof(
+        { weight: 4, arbitrary: fc.bigInt({ min: ath(1), max: ath(40) }) },
+        { weight: 1, arbitrary: fc.constant(0n) },
+        { weight: 1, arbitrary: amountArb },
+      ),
+      // how far from now the lock should end ('keep': the current end)
+      until: fc.oneof(
+        { weight: 2, arbitrary: fc.constant('keep' as const) },
+        { weight: 4, arbitrary: fc.integer({ min: DAY_MS, max: 30 * DAY_MS }) },
+        {
+          weight: 2,
+          arbitrary: fc.constantFrom(DAY_MS, DAY_MS - 1, 30 * DAY_MS, 30 * DAY_MS + 1, 0, -HOUR_MS),
+        },
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('unlock' as const),
+      who: fc.oneof({ weight: 3, arbitrary: funded }, { weight: 1, arbitrary: actor }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('propose' as const),
+      who: actor,
+      actions: fc.array(actionArb, { minLength: 0, maxLength: 2 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('vote' as const), who: actor, ref: refArb, choice: choiceArb }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('ratify' as const),
+      who: fc.oneof(fc.constant('council' as const), actor),
+      ref: refArb,
+      jump: jumpArb,
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('execute' as const), who: actor, ref: refArb, jump: jumpArb }),
+  },
+);
+
+const daoRunArb: fc.Arbitrary<Op> = fc.record({
+  kind: fc.constant('dao' as const),
+  proposer: fc.constantFrom(0, 1, 3, 4),
+  second: funded,
+  amount: fc.bigInt({ min: ath(2), max: ath(40) }),
+  actions: fc.array(runActionArb, { minLength: 1, maxLength: 2 }),
+  choice: choiceArb,
+});
+
 const validOpArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: daoOpArb },
   {
     weight: 3,
     arbitrary: fc.record({
@@ -246,6 +432,7 @@ const validOpArb: fc.Arbitrary<Op> = fc.oneof(
       who: fc.oneof(
         { weight: 4, arbitrary: fc.integer({ min: 3, max: 7 }) },
         { weight: 1, arbitrary: actor },
+        { weight: 2, arbitrary: fc.constant('earner' as const) },
       ),
       fast: fc.boolean(),
     }),
@@ -289,6 +476,21 @@ const roundArb: fc.Arbitrary<Op> = fc.record({
 /** Expands a `round` into its reports: checkers `first` and `first + 1`, then maybe the third, late. */
 function expand(step: Step): Step[] {
   const op = step.op;
+  if (op.kind === 'dao') {
+    const at = (o: Op, dt: number): Step => ({ op: o, nonceSkew: 0, dt });
+    const lockFor = 2 * DAY_MS;
+    return [
+      at({ kind: 'unlock', who: op.proposer }, step.dt), // an expired lock must be withdrawn first
+      at({ kind: 'lock', who: op.proposer, amount: op.amount, until: lockFor }, 1000),
+      at({ kind: 'lock', who: op.second, amount: op.amount, until: lockFor }, 0),
+      at({ kind: 'propose', who: op.proposer, actions: op.actions }, 1000),
+      at({ kind: 'vote', who: op.proposer, ref: -1, choice: 'for' }, 1000),
+      at({ kind: 'vote', who: op.second, ref: -1, choice: op.choice }, 1000),
+      at({ kind: 'ratify', who: 'council', ref: -1, jump: 'votingEnds' }, 0),
+      at({ kind: 'ratify', who: 'council', ref: -1, jump: 'none' }, 1000),
+      at({ kind: 'execute', who: op.second, ref: -1, jump: 'executableAt' }, 0),
+    ];
+  }
   if (op.kind !== 'round') return [step];
   const vote = (checker: number, ok: boolean, skew: number, dt: number): Step => ({
     op: { kind: 'report', checker, container: op.container, check: op.check, ok, skew },
@@ -304,6 +506,7 @@ function expand(step: Step): Step[] {
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 20, arbitrary: validOpArb },
   { weight: 3, arbitrary: roundArb },
+  { weight: 1, arbitrary: daoRunArb },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -402,8 +605,16 @@ function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
       return sign(signer(op.signer, leaseId(op.lease)), 'lease.settle', { lease: leaseId(op.lease) });
     case 'close':
       return sign(signer(op.signer, leaseId(op.lease)), 'lease.close', { lease: leaseId(op.lease) });
-    case 'claim':
-      return sign(ACTORS[op.who]!, 'vesting.claim', op.fast ? { fast: true } : {});
+    case 'claim': {
+      let k = ACTORS[op.who === 'earner' ? 3 : op.who]!;
+      if (op.who === 'earner')
+        for (const [key, v] of ledger.state.scan<VestingEntry>('vest/'))
+          if (v.unlockAt <= c.time) {
+            k = ACTORS.find((a) => key.startsWith(`vest/${a.address}/`)) ?? k;
+            break;
+          }
+      return sign(k, 'vesting.claim', op.fast ? { fast: true } : {});
+    }
     case 'epoch': {
       const next = ledger.nextEpoch(c.time);
       if (op.jump && op.skew === 0) c.time = Math.max(c.time, next.end);
@@ -413,8 +624,38 @@ function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
       return sign(op.byGovernor ? governor : ACTORS[op.change % 9]!, 'params.update', {
         changes: PARAM_CHANGES[op.change]!,
       });
+    case 'lock':
+      return sign(ACTORS[op.who]!, 'dao.lock', {
+        amount: op.amount,
+        until: op.until === 'keep' ? 0 : Math.max(0, c.time + op.until),
+      });
+    case 'unlock':
+      return sign(ACTORS[op.who]!, 'dao.unlock', {});
+    case 'propose':
+      return sign(ACTORS[op.who]!, 'dao.propose', {
+        title: 'a random proposal',
+        actions: op.actions.map((a) => actionPayload(ledger, a)),
+      });
+    case 'vote':
+      return sign(ACTORS[op.who]!, 'dao.vote', {
+        proposal: proposalRef(c, op.ref, 'none'),
+        choice: op.choice,
+      });
+    case 'ratify': {
+      const proposal = proposalRef(c, op.ref, op.jump);
+      // 'council': the next member who has not ratified yet (anyone, while there is no council)
+      const p = ledger.proposal(proposal);
+      const members = [...new Set(Object.values(ledger.dao.council).filter((m): m is string => m !== null))];
+      const member = members.find((m) => !p?.ratifiedBy.includes(m)) ?? members[0];
+      const k = op.who === 'council' ? (ACTORS.find((a) => a.address === member) ?? alice) : ACTORS[op.who]!;
+      return sign(k, 'dao.ratify', { proposal });
+    }
+    case 'execute':
+      return sign(ACTORS[op.who]!, 'dao.execute', { proposal: proposalRef(c, op.ref, op.jump) });
     case 'round':
       throw new Error('rounds are expanded into reports before they run');
+    case 'dao':
+      throw new Error('governance runs are expanded into their transactions before they run');
     case 'replay':
       return c.accepted.length ? c.accepted[op.pick % c.accepted.length]!.tx : { nothing: true };
     case 'forged': {
@@ -445,6 +686,34 @@ function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
           return { ...good, sig: undefined };
       }
     }
+  }
+}
+
+/** The proposal id `ref` points to now; moves block time to its end of vote or timelock if asked. */
+function proposalRef(c: Ctx, ref: Ref, jump: Jump): number {
+  const n = c.ledger.dao.nextProposal;
+  const id = ref === -1 ? Math.max(0, n - 1) : ref === -2 ? n : n === 0 ? 0 : ref % n;
+  const p = c.ledger.proposal(id);
+  if (p && jump !== 'none') c.time = Math.max(c.time, p[jump]);
+  return id;
+}
+
+function actionPayload(ledger: Ledger, a: ActionSpec): Record<string, unknown> {
+  switch (a.t) {
+    case 'params':
+      return { kind: 'params', changes: PARAM_CHANGES[a.change]! };
+    case 'spend':
+      return {
+        kind: 'treasury',
+        to: ACTORS[a.to]!.address,
+        amount: a.amount === 'too much' ? ledger.treasury().balance + 1n : a.amount,
+      };
+    case 'council':
+      return {
+        kind: 'council',
+        constituency: a.seat,
+        member: a.member === null ? null : ACTORS[a.member]!.address,
+      };
   }
 }
 
@@ -487,6 +756,34 @@ function checkInvariants(ledger: Ledger): void {
     // a container is never leased while unbonding or suspended (leases open before either are closed)
     if (open.length > 0) check(c.unbonding === 0n, 'no open lease while unbonding', c.id);
   }
+  const dao = ledger.dao;
+  check(dao.incomeSince >= 0n, 'protocol income since the last share >= 0', dao.incomeSince);
+  for (const l of ledger.locks()) {
+    check(l.amount >= 0n, 'lock >= 0', l.address, l.amount);
+    const last = l.history[l.history.length - 1];
+    check(last?.amount === l.amount && last.end === l.end, 'lock history ends with the lock', l.address);
+    for (let i = 1; i < l.history.length; i++) {
+      const [a, b] = [l.history[i - 1]!, l.history[i]!];
+      check(a.height < b.height && a.at <= b.at, 'one lock history entry per block, in order', l.address);
+    }
+  }
+  const proposals = ledger.proposals();
+  check(proposals.length === dao.nextProposal, 'proposals are numbered densely');
+  for (const p of proposals) {
+    const sums: Record<Choice, bigint> = { for: 0n, against: 0n, abstain: 0n };
+    for (const v of Object.values(p.votes)) {
+      check(v.weight > 0n, 'a vote weighs something', p.id);
+      sums[v.choice] += v.weight;
+    }
+    check(
+      sums.for === p.tally.for && sums.against === p.tally.against && sums.abstain === p.tally.abstain,
+      'the tally sums the votes, one per voter',
+      p.id,
+    );
+    check(p.createdAt < p.votingEnds && p.votingEnds <= p.executableAt, 'vote, then timelock', p.id);
+    check(new Set(p.ratifiedBy).size === p.ratifiedBy.length, 'one ratification per member', p.id);
+    check(p.ratifiedBy.length === 0 || p.operational, 'only operational proposals are ratified', p.id);
+  }
 }
 
 interface Run {
@@ -511,6 +808,13 @@ function noteEvents(events: Map<string, number>, r: Record<string, unknown>, led
   note('checker day rewards', r.checkerRewards !== undefined && r.checkerRewards !== '0');
   note('coefficient update', r.coefficientBps !== undefined);
   note('fast claim forfeit', r.forfeited !== undefined && r.forfeited !== '0');
+  note('revenue shared', r.revenueShared !== undefined);
+  note('proposal executed', r.proposal !== undefined && r.status === 'executed');
+  note('proposal rejected', r.proposal !== undefined && r.status === 'rejected');
+  note('proposal failed', r.proposal !== undefined && r.status === 'failed');
+  note('vote changed', r.changed === true);
+  note('operational proposal', r.operational === true);
+  note('lock withdrawn', r.withdrawn !== undefined && r.container === undefined);
   note(
     'suspended container',
     ledger.containers().some((c) => c.suspended),
@@ -576,8 +880,9 @@ const bootstrapArb: fc.Arbitrary<Step[]> = fc.oneof(
         fc.integer({ min: 0, max: 3 }),
         priceArb.filter((p) => p > 0n),
         priceArb.filter((p) => p > 0n),
+        fc.option(fc.record({ seat: seatArb, member: actor }), { freq: 2 }),
       )
-      .map(([g1, g2, p1, p2]) => {
+      .map(([g1, g2, p1, p2, council]) => {
         const steps: Step[] = [];
         const add = (op: Op) => steps.push({ op, nonceSkew: 0, dt: 1000 });
         add({ kind: 'register', who: 0, gpus: g1, price: p1 });
@@ -586,9 +891,28 @@ const bootstrapArb: fc.Arbitrary<Step[]> = fc.oneof(
         add({ kind: 'stake', who: 1, amount: g2 === 0 ? ath(1) : ath(2) * BigInt(g2) });
         add({ kind: 'deposit', who: 0, amount: ath(200) });
         add({ kind: 'deposit', who: 1, amount: ath(200) });
+        // the hosts lock ATH (host2 for the shortest time), so revenue is shared and claimed
+        add({ kind: 'lock', who: 3, amount: ath(50), until: 30 * DAY_MS });
+        add({ kind: 'lock', who: 4, amount: ath(50), until: DAY_MS });
         for (const checker of [0, 1])
           for (const container of [0, 1])
             add({ kind: 'report', checker, container, check: 'liveness', ok: true, skew: 0 });
+        // often, the hosts seat a council member, so operational changes need ratifying
+        if (council)
+          steps.push(
+            ...expand({
+              op: {
+                kind: 'dao',
+                proposer: 3,
+                second: 4,
+                amount: ath(1),
+                actions: [{ t: 'council', ...council }],
+                choice: 'for',
+              },
+              nonceSkew: 0,
+              dt: 1000,
+            }),
+          );
         return steps;
       }),
   },
@@ -638,6 +962,13 @@ describe('ledger invariants (property)', () => {
       'capacity rewards',
       'delivery rewards',
       'coefficient update',
+      // ...and so does the DAO: revenue shares, proposals executed and rejected, locks withdrawn
+      'revenue shared',
+      'proposal executed',
+      'proposal rejected',
+      'vote changed',
+      'operational proposal',
+      'lock withdrawn',
     ])
       expect(happened.get(e) ?? 0, e).toBeGreaterThan(0);
   });
@@ -658,7 +989,7 @@ describe('ledger invariants (property)', () => {
           expect(() => replay.apply(a.tx, { height: a.height + 1, time: a.time })).toThrow(AethirError);
         expect(replay.root()).toBe(ledger.root());
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 
@@ -700,7 +1031,7 @@ describe('ledger invariants (property)', () => {
         // a tx dropped from the log
         expect(verifyChain(GENESIS, tampered({ ...b, txs: [] })).ok).toBe(false);
       }),
-      { numRuns: 25 },
+      { numRuns: 20 },
     );
   });
 });
