@@ -1102,6 +1102,8 @@ export class Ledger {
     if (!Object.values(this.dao.council).includes(me))
       throw new AethirError('UNAUTHORIZED', 'only council members ratify');
     if (!prop.operational) throw new AethirError('CONFLICT', 'this proposal needs no ratification');
+    if (prop.status !== 'active')
+      throw new AethirError('CONFLICT', `proposal ${prop.id} is already ${prop.status}`);
     const phase = this.proposalPhase(prop, ctx.time);
     if (phase.phase === 'voting') throw new AethirError('CONFLICT', 'the vote is still running');
     if (!phase.passed) throw new AethirError('CONFLICT', 'the vote did not pass');
@@ -1115,6 +1117,10 @@ export class Ledger {
     const p = tx.payload as Payload<'dao.execute'>;
     const prop = this.proposal(p.proposal);
     if (!prop) throw new AethirError('NOT_FOUND', `no proposal ${p.proposal}`);
+    if (prop.status !== 'active')
+      throw new AethirError('CONFLICT', `proposal ${prop.id} is already ${prop.status}`, {
+        details: { phase: prop.status },
+      });
     const phase = this.proposalPhase(prop, ctx.time);
     if (phase.phase === 'rejected') {
       this.state.set(K.proposal(prop.id), {
