@@ -19,6 +19,8 @@ describe('parseDuration', () => {
     ['15m', 900],
     ['2h', 7200],
     ['1d', 86_400],
+    ['2w', 14 * 86_400],
+    ['4y', 4 * 365 * 86_400],
     ['45', 45],
     ['1', 1],
     [' 2h ', 7200],
@@ -30,7 +32,7 @@ describe('parseDuration', () => {
   it.each(['', 'h', '1.5h', '-5', '5x', '2H', '1h30m', '1 h', 'ten'])('rejects %j', (text) => {
     const e = errorOf(() => parseDuration(text));
     expect(e.code).toBe('INVALID_ARGUMENT');
-    expect(e.message).toContain('90s, 15m, 2h or 1d');
+    expect(e.message).toContain('90s, 15m, 2h, 1d, 2w or 1y');
   });
 
   it.each(['0', '0s', '0d'])('rejects the zero duration %j', (text) => {
