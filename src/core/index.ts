@@ -6,3 +6,4 @@ export * from './clock.js';
 export * from './config.js';
 export * from './merkle.js';
 export * from './geo.js';
+export * from './latency.js';

@@ -1,1 +1,3 @@
 export * from './indexer.js';
+export * from './request.js';
+export * from './reference.js';

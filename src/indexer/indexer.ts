@@ -1,19 +1,7 @@
-import { AethirError, type Clock, type Rng } from '../core/index.js';
+import { type Clock, type Rng } from '../core/index.js';
 import type { Container } from '../ledger/index.js';
-
-export type Strategy = 'lowest-fee' | 'best-experience' | 'balanced';
-
-export interface MatchRequest {
-  gpus: number;
-  /** case-insensitive substring of the GPU model, e.g. "4090" or "H100" */
-  gpuModel?: string;
-  /** region prefix, e.g. "eu" or "eu-west" */
-  region?: string;
-  maxPricePerHour?: bigint;
-  strategy?: Strategy;
-  /** who asks: reservations are held for this account */
-  user: string;
-}
+import { IndexStore } from './index-store.js';
+import { noMatchError, normalizeRequest, scoreOf, type MatchRequest, type Score } from './request.js';
 
 export interface Reservation {
   id: string;
@@ -26,164 +14,205 @@ export interface Reservation {
 export interface MatchResult {
   container: Container;
   reservation: Reservation;
-  score: { pricePerHour: bigint; strategy: Strategy };
+  /** the strategy's cost and its parts */
+  score: Score;
+  /**
+   * containers with the hardware and the free GPUs asked for, in the region asked for: counted
+   * per group, without visiting them (latency, budget, app, stake and reputation not applied)
+   */
   candidates: number;
 }
 
 export interface IndexerDeps {
   clock: Clock;
   rng: Rng;
-  /** the stake a container must hold now (K table × staking coefficient) */
+  /**
+   * the stake a container must hold now (K table × staking coefficient); must depend only on the
+   * container's GPU models and network-wide parameters (it is computed once per hardware profile)
+   */
   requiredStake: (c: Container) => bigint;
+  /**
+   * a value that changes whenever `requiredStake` may answer differently (parameters version,
+   * staking coefficient); without it requirements are recomputed on every match
+   */
+  stakeVersion?: () => unknown;
+  /** 0..1; default 1 for every container (the checker issue measures it) */
+  reputation?: (c: Container) => number;
+  /**
+   * apps installed on a container; default none: the ledger's container spec does not list apps
+   * yet (the developer/app issue publishes app manifests), so a request naming an app matches
+   * nothing and says so ("app not installed")
+   */
+  appsOf?: (c: Container) => readonly string[];
   reservationTtlMs: number;
   offlineAfterMs: number;
 }
 
-interface Entry {
-  c: Container;
-  lastHeartbeat: number | null;
+interface Held extends Reservation {
+  slot: number;
 }
 
 /**
- * Matches requests to containers. The index follows the ledger (container records) and the
- * bus (heartbeats) incrementally; a match holds a short reservation so two concurrent
- * requests are never offered the same free GPUs. The ledger re-checks capacity when the
- * lease opens, so a reservation is an optimisation, never the only guard.
+ * Matches requests to containers. The index follows the ledger (container records: `upsert`)
+ * and the bus (heartbeats with free GPUs: `heartbeat`) incrementally; see index-store.ts for its
+ * structure. A match holds a reservation for `reservationTtlMs`: the reserved GPUs are taken out
+ * of the container's free GPUs in the index at once, so no two requests are given the same free
+ * GPU; the ledger re-checks capacity when the lease opens, so a reservation is an optimisation,
+ * never the only guard. One indexer decides alone: with several, reservations would have to be
+ * decided through the ordered log (not built yet).
  */
 export class Indexer {
-  private readonly entries = new Map<string, Entry>();
-  private readonly reservations = new Map<string, Reservation>();
+  private readonly store: IndexStore;
+  private readonly held = new Map<string, Held>();
+  private readonly heldBySlot = new Map<number, Held[]>();
+  /** min-heap of reservations by expiry (released ones are skipped when they surface) */
+  private readonly expiries: Held[] = [];
 
-  constructor(private readonly deps: IndexerDeps) {}
-
-  upsert(c: Container): void {
-    const e = this.entries.get(c.id);
-    this.entries.set(c.id, { c, lastHeartbeat: e?.lastHeartbeat ?? null });
+  constructor(private readonly deps: IndexerDeps) {
+    this.store = new IndexStore({
+      offlineAfterMs: deps.offlineAfterMs,
+      requiredStake: deps.requiredStake,
+      ...(deps.stakeVersion ? { stakeVersion: deps.stakeVersion } : {}),
+      reputation: deps.reputation ?? (() => 1),
+      appsOf: deps.appsOf ?? (() => []),
+    });
   }
 
-  heartbeat(id: string, at: number): void {
-    const e = this.entries.get(id);
-    if (e) e.lastHeartbeat = Math.max(e.lastHeartbeat ?? 0, at);
+  /** A container record as the ledger holds it now (registration, stake, status, leases...). */
+  upsert(c: Container): void {
+    this.store.upsert(c, this.deps.clock.now());
+  }
+
+  /** A heartbeat from the bus; `freeGpus` as the container reports them (never more than the ledger's). */
+  heartbeat(id: string, at: number, freeGpus?: number): void {
+    this.store.heartbeat(id, at, freeGpus, this.deps.clock.now());
+  }
+
+  /** Many upserts and heartbeats at once (a rebuild): buckets are sorted once at the end. */
+  bulk(fn: () => void): void {
+    this.store.bulk(fn);
   }
 
   /** A lease opened: the user's reservation on that container is used up. */
   consume(user: string, container: string): void {
-    for (const [id, r] of this.reservations) {
-      if (r.user === user && r.container === container) {
-        this.reservations.delete(id);
-        return;
-      }
-    }
+    const slot = this.store.slot(container);
+    if (slot === undefined) return;
+    const r = this.heldBySlot.get(slot)?.find((h) => h.user === user);
+    if (r) this.drop(r);
   }
 
   release(reservationId: string): boolean {
-    return this.reservations.delete(reservationId);
+    const r = this.held.get(reservationId);
+    if (!r) return false;
+    this.drop(r);
+    return true;
   }
 
   size(): number {
-    return this.entries.size;
+    return this.store.size();
   }
 
-  private reservedGpus(container: string, now: number): number {
-    let n = 0;
-    for (const [id, r] of this.reservations) {
-      if (r.expiresAt <= now) this.reservations.delete(id);
-      else if (r.container === container) n += r.gpus;
+  stats(): ReturnType<IndexStore['stats']> & { reservations: number } {
+    return { ...this.store.stats(), reservations: this.held.size };
+  }
+
+  /** @internal for tests: the index's own consistency checks, as of now */
+  checkInvariants(): void {
+    const now = this.deps.clock.now();
+    this.expire(now);
+    this.store.advance(now);
+    this.store.checkInvariants(now);
+    for (const [slot, list] of this.heldBySlot) {
+      const sum = list.reduce((a, r) => a + r.gpus, 0);
+      if (this.store.reservedOf(slot) !== Math.min(255, sum))
+        throw new Error(`slot ${slot}: reserved out of step`);
     }
-    return n;
   }
 
   match(req: MatchRequest): MatchResult {
-    if (!Number.isInteger(req.gpus) || req.gpus < 0 || req.gpus > 64)
-      throw new AethirError('INVALID_ARGUMENT', 'gpus must be an integer from 0 to 64');
+    const q = normalizeRequest(req);
     const now = this.deps.clock.now();
-    const strategy = req.strategy ?? 'lowest-fee';
-    const ruledOut: Record<string, number> = {};
-    const out = (why: string) => {
-      ruledOut[why] = (ruledOut[why] ?? 0) + 1;
-    };
-    const model = req.gpuModel?.toLowerCase();
-    const eligible: Entry[] = [];
-    for (const e of this.entries.values()) {
-      const c = e.c;
-      if (
-        c.status !== 'online' ||
-        e.lastHeartbeat === null ||
-        now - e.lastHeartbeat > this.deps.offlineAfterMs
-      ) {
-        out('offline');
-        continue;
-      }
-      if (c.suspended) {
-        out('suspended');
-        continue;
-      }
-      if (c.unbonding > 0n) {
-        out('unbonding');
-        continue;
-      }
-      if (c.stake < this.deps.requiredStake(c)) {
-        out('stake below requirement');
-        continue;
-      }
-      if (req.region && !c.location.region.startsWith(req.region)) {
-        out('region');
-        continue;
-      }
-      if (model && (c.gpusTotal === 0 || !c.spec.gpus.every((g) => g.model.toLowerCase().includes(model)))) {
-        out('gpu model');
-        continue;
-      }
-      if (c.gpusTotal < req.gpus) {
-        out('not enough GPUs');
-        continue;
-      }
-      if (req.maxPricePerHour !== undefined && c.pricePerHour > req.maxPricePerHour) {
-        out('price above budget');
-        continue;
-      }
-      if (c.gpusTotal - c.gpusLeased - this.reservedGpus(c.id, now) < req.gpus) {
-        out('GPUs busy');
-        continue;
-      }
-      eligible.push(e);
+    this.expire(now);
+    this.store.advance(now);
+    this.store.beginMatch();
+    const Q = this.store.prepare(q);
+    const found = this.store.search(Q);
+    if (found.slot < 0) {
+      const ruledOut = this.store.explain(Q);
+      const relaxations = this.size() ? this.store.relaxations(q) : [];
+      throw noMatchError(this.size(), ruledOut, relaxations);
     }
-    if (eligible.length === 0) {
-      const parts = Object.entries(ruledOut).map(([k, v]) => `${v} ${k}`);
-      throw new AethirError(
-        'NO_MATCH',
-        this.entries.size === 0
-          ? 'no containers have joined the network yet'
-          : `no container matches: of ${this.entries.size}, ruled out: ${parts.join(', ')}`,
-        { details: { containers: this.entries.size, ruledOut } },
-      );
-    }
-    // lowest-fee: cheapest first. best-experience and balanced need latency and quality
-    // (indexer issue); until then they prefer real, probed hosts and spread load.
-    const rank = (e: Entry): [bigint, number] => [
-      e.c.pricePerHour,
-      strategy === 'lowest-fee' ? 0 : e.c.openLeases + (e.c.spec.source === 'probed' ? 0 : 1),
-    ];
-    eligible.sort((a, b) => {
-      const [pa, la] = rank(a);
-      const [pb, lb] = rank(b);
-      if (strategy !== 'lowest-fee' && la !== lb) return la - lb;
-      return pa < pb ? -1 : pa > pb ? 1 : la - lb || (a.c.id < b.c.id ? -1 : 1);
-    });
-    const best = eligible[0]!.c;
-    const reservation: Reservation = {
-      id: `R${this.deps.rng.nextU32().toString(16).padStart(8, '0')}${this.deps.rng.nextU32().toString(16).padStart(8, '0')}`,
-      container: best.id,
+    const slot = found.slot;
+    const candidates = this.store.candidates(Q);
+    const c = this.store.objs[slot]!;
+    const reservation: Held = {
+      id: `R${this.hex8()}${this.hex8()}`,
+      container: c.id,
       user: req.user,
       gpus: req.gpus,
       expiresAt: now + this.deps.reservationTtlMs,
+      slot,
     };
-    this.reservations.set(reservation.id, reservation);
+    this.hold(reservation, now);
+    const { slot: _slot, ...pub } = reservation;
     return {
-      container: best,
-      reservation,
-      score: { pricePerHour: best.pricePerHour, strategy },
-      candidates: eligible.length,
+      container: c,
+      reservation: pub,
+      score: scoreOf(q, c, found.latencyMs, this.store.reputationOf(slot)),
+      candidates,
     };
+  }
+
+  private hex8(): string {
+    return this.deps.rng.nextU32().toString(16).padStart(8, '0');
+  }
+
+  private hold(r: Held, now: number): void {
+    this.held.set(r.id, r);
+    const list = this.heldBySlot.get(r.slot);
+    if (list) list.push(r);
+    else this.heldBySlot.set(r.slot, [r]);
+    this.store.setReserved(r.slot, this.store.reservedOf(r.slot) + r.gpus, now);
+    // push onto the expiry heap
+    const h = this.expiries;
+    let i = h.push(r) - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p]!.expiresAt <= r.expiresAt) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = r;
+  }
+
+  private drop(r: Held): void {
+    if (!this.held.delete(r.id)) return;
+    const list = this.heldBySlot.get(r.slot)!;
+    list.splice(list.indexOf(r), 1);
+    if (list.length === 0) this.heldBySlot.delete(r.slot);
+    this.store.setReserved(r.slot, this.store.reservedOf(r.slot) - r.gpus, this.deps.clock.now());
+  }
+
+  /** Reservations whose time is up (expiresAt ≤ now) free their GPUs. */
+  private expire(now: number): void {
+    const h = this.expiries;
+    while (h.length && h[0]!.expiresAt <= now) {
+      const top = h[0]!;
+      const last = h.pop()!;
+      if (h.length) {
+        let i = 0;
+        for (;;) {
+          const l = 2 * i + 1;
+          if (l >= h.length) break;
+          const rr = l + 1;
+          const c = rr < h.length && h[rr]!.expiresAt < h[l]!.expiresAt ? rr : l;
+          if (h[c]!.expiresAt >= last.expiresAt) break;
+          h[i] = h[c]!;
+          i = c;
+        }
+        h[i] = last;
+      }
+      this.drop(top);
+    }
   }
 }

@@ -20,7 +20,10 @@ export function rentCommand(): Command {
     )
     .argument('<command...>', 'the workload: a program and its arguments (put -- before it)')
     .option('--gpus <n>', 'number of GPUs (0 = CPU only)', parseIntArg('--gpus', 0, 64), 0)
-    .option('--gpu-model <model>', 'GPU model, e.g. "4090" or "H100" (substring, case-insensitive)')
+    .option(
+      '--gpu-model <model>',
+      'GPU model, e.g. "4090" or "H100" (whole word of the model name, case-insensitive)',
+    )
     .option('--region <region>', 'region or region prefix, e.g. "eu" or "us-west"')
     .option('--max-price <ath>', 'highest price you accept, ATH per GPU-hour (per hour for CPU)')
     .option(

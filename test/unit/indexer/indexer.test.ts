@@ -100,7 +100,15 @@ describe('Indexer eligibility', () => {
     const m = indexer.match(req());
     expect(m.container.id).toBe('c1');
     expect(m.candidates).toBe(1);
-    expect(m.score).toEqual({ pricePerHour: ath(1), strategy: 'lowest-fee' });
+    expect(m.score).toEqual({
+      strategy: 'lowest-fee',
+      cost: 0.5, // 1 ATH against the reference price of 2 ATH (no budget given)
+      pricePerHour: ath(1),
+      latencyMs: null,
+      qualityTier: 1,
+      reputation: 1,
+      parts: { fee: 0.5, latency: 0, quality: 0 },
+    });
     expect(indexer.size()).toBe(1);
   });
 
@@ -158,7 +166,11 @@ describe('Indexer eligibility', () => {
     add(container('poor', { stake: required - 1n }), container('exact', { stake: required }));
     const m = indexer.match(req());
     expect(m.container.id).toBe('exact');
-    expect(m.candidates).toBe(1);
+    // candidates are counted before the checks made one container at a time (stake among them)
+    expect(m.candidates).toBe(2);
+    indexer.release(m.reservation.id);
+    indexer.upsert(container('exact', { stake: required - 1n }));
+    expect(ruledOut(noMatch(() => indexer.match(req())))).toEqual({ 'stake below requirement': 2 });
   });
 
   it('follows the current parameters for the stake requirement', () => {
@@ -194,7 +206,7 @@ describe('Indexer eligibility', () => {
     expect(ruledOut(e)).toEqual({ region: 2 });
   });
 
-  it('filters by case-insensitive GPU model substring; CPU-only hosts never match a model', () => {
+  it('filters by GPU model, whole words, case-insensitive; CPU-only hosts never match a model', () => {
     const { indexer, add } = setup();
     add(
       container('rtx', { model: 'NVIDIA GeForce RTX 4090' }),
@@ -232,7 +244,8 @@ describe('Indexer eligibility', () => {
     add(container('cheap', { pricePerHour: ath(2) }), container('dear', { pricePerHour: ath(3) }));
     const m = indexer.match(req({ maxPricePerHour: ath(2) }));
     expect(m.container.id).toBe('cheap');
-    expect(m.candidates).toBe(1);
+    // candidates are counted per group of containers, before the budget
+    expect(m.candidates).toBe(2);
     const e = noMatch(() => indexer.match(req({ maxPricePerHour: ath(2) - 1n })));
     expect(ruledOut(e)).toEqual({ 'price above budget': 2 });
   });
@@ -282,23 +295,19 @@ describe('Indexer ranking', () => {
     }
   });
 
-  it('balanced and best-experience prefer probed hosts with fewer open leases', () => {
+  it('best-experience puts quality first when nothing is known of where the user is', () => {
     const { indexer, add } = setup();
-    const probed = {
-      gpus: gpus(2),
-      cpu: { model: 'x', cores: 8 },
-      memoryMiB: 1024,
-      source: 'probed' as const,
-    };
     add(
-      container('sim', { pricePerHour: ath(1), spec: { ...probed, source: 'simulated' } }),
-      container('real', { pricePerHour: ath(2), spec: probed }),
+      container('cheap-tier1', { pricePerHour: ath(1), qualityTier: 1 }),
+      container('dear-tier3', { pricePerHour: ath(2), qualityTier: 3 }),
     );
-    expect(indexer.match(req({ gpus: 0 })).container.id).toBe('sim');
-    const b = indexer.match(req({ gpus: 0, strategy: 'balanced' }));
-    expect(b.container.id).toBe('real');
-    expect(b.score.strategy).toBe('balanced');
-    expect(indexer.match(req({ gpus: 0, strategy: 'best-experience' })).container.id).toBe('real');
+    expect(indexer.match(req({ gpus: 0 })).container.id).toBe('cheap-tier1');
+    const b = indexer.match(req({ gpus: 0, strategy: 'best-experience' }));
+    expect(b.container.id).toBe('dear-tier3');
+    expect(b.score.strategy).toBe('best-experience');
+    expect(b.score.parts).toEqual({ fee: 0.1 * (2 / 2), latency: 0, quality: 0 });
+    // balanced: the fee weighs more: 0.5·(1/2) + 0.15·1 = 0.4 < 0.5·(2/2) + 0 = 0.5
+    expect(indexer.match(req({ gpus: 0, strategy: 'balanced' })).container.id).toBe('cheap-tier1');
   });
 });
 
@@ -307,7 +316,7 @@ describe('Indexer NO_MATCH', () => {
     const { indexer } = setup();
     const e = noMatch(() => indexer.match(req()));
     expect(e.message).toMatch(/no containers have joined/);
-    expect(e.details).toEqual({ containers: 0, ruledOut: {} });
+    expect(e.details).toEqual({ containers: 0, ruledOut: {}, nearest: null, relaxations: [] });
     expect(e.retryable).toBe(true);
   });
 
@@ -328,17 +337,15 @@ describe('Indexer NO_MATCH', () => {
     const e = noMatch(() =>
       indexer.match(req({ gpus: 2, region: 'eu', gpuModel: '4090', maxPricePerHour: ath(10) })),
     );
-    expect(e.details).toEqual({
-      containers: 9,
-      ruledOut: {
-        offline: 3,
-        'stake below requirement': 1,
-        region: 1,
-        'gpu model': 1,
-        'not enough GPUs': 1,
-        'price above budget': 1,
-        'GPUs busy': 1,
-      },
+    expect(e.details).toMatchObject({ containers: 9 });
+    expect(ruledOut(e)).toEqual({
+      offline: 3,
+      'stake below requirement': 1,
+      region: 1,
+      'gpu model': 1,
+      'not enough GPUs': 1,
+      'price above budget': 1,
+      'GPUs busy': 1,
     });
     expect(e.message).toContain('of 9');
     expect(e.message).toContain('3 offline');

@@ -1,0 +1,130 @@
+import { describe, expect, it } from 'vitest';
+import { AethirError, ath } from '../../../src/core/index.js';
+import type { MatchResult } from '../../../src/indexer/index.js';
+import { container, noMatch, OTHER_USER, req, ruledOut, setup, TTL_MS, USER } from './fixtures.js';
+
+describe('free GPUs', () => {
+  it('follow heartbeats: a container reporting fewer free GPUs than the ledger is taken at its word', () => {
+    const { indexer, add, clock } = setup();
+    add(container('c1', { gpusTotal: 4 }));
+    indexer.heartbeat('c1', clock.now() + 1, 1);
+    expect(ruledOut(noMatch(() => indexer.match(req({ gpus: 2 }))))).toEqual({ 'GPUs busy': 1 });
+    expect(indexer.match(req({ gpus: 1 })).container.id).toBe('c1');
+  });
+
+  it('never exceed the ledger: a heartbeat claiming more free GPUs than the ledger leaves leased ones leased', () => {
+    const { indexer, add, clock } = setup();
+    add(container('c1', { gpusTotal: 4, gpusLeased: 3 }));
+    indexer.heartbeat('c1', clock.now() + 1, 4);
+    expect(ruledOut(noMatch(() => indexer.match(req({ gpus: 2 }))))).toEqual({ 'GPUs busy': 1 });
+  });
+
+  it('an older heartbeat does not overwrite a newer one’s free GPUs', () => {
+    const { indexer, add, clock } = setup();
+    add(container('c1', { gpusTotal: 4 }));
+    indexer.heartbeat('c1', clock.now() + 10, 0);
+    indexer.heartbeat('c1', clock.now() + 5, 4);
+    expect(ruledOut(noMatch(() => indexer.match(req({ gpus: 1 }))))).toEqual({ 'GPUs busy': 1 });
+  });
+});
+
+describe('reservations', () => {
+  it('take the reserved GPUs out of the free ones until the TTL ends', () => {
+    const { indexer, add, clock } = setup();
+    add(container('c1', { gpusTotal: 4 }));
+    const m = indexer.match(req({ gpus: 3 }));
+    expect(m.reservation.expiresAt).toBe(clock.now() + TTL_MS);
+    expect(indexer.stats().reservations).toBe(1);
+    expect(indexer.match(req({ gpus: 1, user: OTHER_USER })).container.id).toBe('c1');
+    expect(ruledOut(noMatch(() => indexer.match(req({ gpus: 1 }))))).toEqual({ 'GPUs busy': 1 });
+    clock.advance(TTL_MS);
+    indexer.heartbeat('c1', clock.now());
+    expect(indexer.match(req({ gpus: 4 })).container.id).toBe('c1');
+    expect(indexer.stats().reservations).toBe(1);
+  });
+
+  it('consume() on lease open: the ledger now counts the GPUs, the reservation is gone', () => {
+    const { indexer, add } = setup();
+    add(container('c1', { gpusTotal: 4 }));
+    const m = indexer.match(req({ gpus: 3 }));
+    indexer.consume(USER, 'c1');
+    // until the ledger's record arrives the GPUs look free again; the ledger re-checks on lease.open
+    indexer.upsert(container('c1', { gpusTotal: 4, gpusLeased: 3, openLeases: 1 }));
+    expect(indexer.stats().reservations).toBe(0);
+    expect(indexer.release(m.reservation.id)).toBe(false);
+    expect(ruledOut(noMatch(() => indexer.match(req({ gpus: 2 }))))).toEqual({ 'GPUs busy': 1 });
+    indexer.consume(USER, 'nobody');
+  });
+
+  it('1,000 concurrent requests for the last 10 free GPUs: exactly 10 succeed, no GPU given twice', async () => {
+    const { indexer, add, clock } = setup();
+    // 300 containers, every GPU leased but 2 on each of 5 of them
+    for (let i = 0; i < 300; i++) {
+      const id = `c${String(i).padStart(3, '0')}`;
+      const spare = i % 60 === 7;
+      add(container(id, { gpusTotal: 4, gpusLeased: spare ? 2 : 4, pricePerHour: ath(1 + (i % 7) / 10) }));
+    }
+    const users = Array.from({ length: 1000 }, (_, i) => `ath1${i.toString(16).padStart(40, '0')}`);
+    let ticks = 0;
+    const results = await Promise.all(
+      users.map(async (user, i) => {
+        // interleave: each request waits a different number of turns of the event loop
+        for (let k = 0; k < (i * 7919) % 5; k++) await new Promise((r) => setImmediate(r));
+        ticks++;
+        try {
+          return indexer.match(req({ gpus: 1, user, strategy: i % 3 ? 'lowest-fee' : 'balanced' }));
+        } catch (e) {
+          if (e instanceof AethirError && e.code === 'NO_MATCH') return e;
+          throw e;
+        }
+      }),
+    );
+    expect(ticks).toBe(1000);
+    const won = results.filter((r): r is MatchResult => !(r instanceof AethirError));
+    const lost = results.filter((r): r is AethirError => r instanceof AethirError);
+    expect(won).toHaveLength(10);
+    expect(lost).toHaveLength(990);
+    const perContainer = new Map<string, number>();
+    for (const m of won)
+      perContainer.set(m.container.id, (perContainer.get(m.container.id) ?? 0) + m.reservation.gpus);
+    expect([...perContainer.values()]).toEqual([2, 2, 2, 2, 2]);
+    expect(new Set(won.map((m) => m.reservation.id)).size).toBe(10);
+    for (const e of lost) expect(ruledOut(e)).toEqual({ 'GPUs busy': 300 });
+    indexer.checkInvariants();
+    // once the reservations run out, the 10 GPUs are free again
+    clock.advance(TTL_MS);
+    for (let i = 0; i < 300; i++) indexer.heartbeat(`c${String(i).padStart(3, '0')}`, clock.now());
+    let again = 0;
+    for (let i = 0; i < 20; i++) {
+      try {
+        indexer.match(req({ gpus: 1, user: users[i]! }));
+        again++;
+      } catch {
+        // NO_MATCH after the 10th
+      }
+    }
+    expect(again).toBe(10);
+  });
+
+  it('mixed sizes never over-book: what is given never exceeds what was free', async () => {
+    const { indexer, add } = setup();
+    for (let i = 0; i < 50; i++) add(container(`c${i}`, { gpusTotal: 8, gpusLeased: 8 - (i % 4) }));
+    const free = Array.from({ length: 50 }, (_, i) => i % 4);
+    const results = await Promise.all(
+      Array.from({ length: 1000 }, async (_, i) => {
+        await new Promise((r) => setImmediate(r));
+        try {
+          return indexer.match(req({ gpus: 1 + (i % 3), user: `ath1${i.toString(16).padStart(40, '0')}` }));
+        } catch {
+          return null;
+        }
+      }),
+    );
+    const given = new Map<string, number>();
+    for (const m of results)
+      if (m) given.set(m.container.id, (given.get(m.container.id) ?? 0) + m.reservation.gpus);
+    for (const [id, n] of given) expect(n).toBeLessThanOrEqual(free[Number(id.slice(1))]!);
+    // and the index lets nothing free go unused: no request for 1 GPU can still match
+    expect(() => indexer.match(req({ gpus: 1 }))).toThrowError(expect.objectContaining({ code: 'NO_MATCH' }));
+  });
+});
