@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
-import { AethirError, DEFAULT_API, defaultHome, formatAth, isAethirError } from '../core/index.js';
+import { AethirError, DEFAULT_API, defaultHome, formatAth, isAddress, isAethirError } from '../core/index.js';
 import { ApiClient } from '../sdk/index.js';
 import { Keystore } from '../node/keystore.js';
 
@@ -26,6 +26,14 @@ export function client(opts: GlobalOpts): ApiClient {
 
 export function userKeystore(): Keystore {
   return new Keystore(join(defaultHome(), 'keys'));
+}
+
+/** The address given on the command line, or the address of the named key. */
+export function addressOrKey(address: string | undefined, keyName: string): string {
+  const addr = address ?? userKeystore().load(keyName).address;
+  if (!isAddress(addr))
+    throw new AethirError('INVALID_ARGUMENT', `"${addr}" is not an address (ath1 + 40 hex)`);
+  return addr;
 }
 
 export function printJson(v: unknown): void {

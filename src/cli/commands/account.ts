@@ -1,6 +1,5 @@
 import { Command } from 'commander';
-import { isAddress, AethirError } from '../../core/index.js';
-import { action, apiOption, client, fmtAth, jsonOption, printJson, userKeystore } from '../common.js';
+import { action, addressOrKey, apiOption, client, fmtAth, jsonOption, printJson } from '../common.js';
 
 export function accountCommand(): Command {
   return new Command('account')
@@ -11,9 +10,7 @@ export function accountCommand(): Command {
     .addOption(jsonOption())
     .action(
       action(async (address: string | undefined, opts: Record<string, any>) => {
-        const addr = address ?? userKeystore().load(opts.key).address;
-        if (!isAddress(addr))
-          throw new AethirError('INVALID_ARGUMENT', `"${addr}" is not an address (ath1 + 40 hex)`);
+        const addr = addressOrKey(address, opts.key);
         const a = await client(opts).account(addr);
         if (opts.json) return printJson(a);
         process.stdout.write(

@@ -1,10 +1,10 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AethirError, isAddress, loadConfig } from '../../core/index.js';
+import { AethirError, loadConfig } from '../../core/index.js';
 import { verifyChain, verifyStateProof } from '../../ledger/index.js';
 import { SqliteChainStore } from '../../store/index.js';
-import { action, apiOption, client, jsonOption, printJson, userKeystore } from '../common.js';
+import { action, addressOrKey, apiOption, client, jsonOption, printJson } from '../common.js';
 
 export function ledgerCommand(): Command {
   const cmd = new Command('ledger').description('audit the ledger');
@@ -63,9 +63,7 @@ export function ledgerCommand(): Command {
     .addOption(jsonOption())
     .action(
       action(async (address: string | undefined, opts: Record<string, any>) => {
-        const addr = address ?? userKeystore().load(opts.key).address;
-        if (!isAddress(addr))
-          throw new AethirError('INVALID_ARGUMENT', `"${addr}" is not an address (ath1 + 40 hex)`);
+        const addr = addressOrKey(address, opts.key);
         const p = await client(opts).proof(addr);
         if (!verifyStateProof(p))
           throw new AethirError('STORE_CORRUPT', 'the node returned a proof that does not verify');

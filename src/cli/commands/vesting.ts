@@ -1,7 +1,16 @@
 import { Command } from 'commander';
-import { AethirError, isAddress } from '../../core/index.js';
 import { TxSender } from '../../sdk/index.js';
-import { action, apiOption, client, fmtAth, jsonOption, printJson, table, userKeystore } from '../common.js';
+import {
+  action,
+  addressOrKey,
+  apiOption,
+  client,
+  fmtAth,
+  jsonOption,
+  printJson,
+  table,
+  userKeystore,
+} from '../common.js';
 
 export function vestingCommand(): Command {
   const cmd = new Command('vesting').description(
@@ -16,9 +25,7 @@ export function vestingCommand(): Command {
     .addOption(jsonOption())
     .action(
       action(async (address: string | undefined, opts: Record<string, any>) => {
-        const addr = address ?? userKeystore().load(opts.key).address;
-        if (!isAddress(addr))
-          throw new AethirError('INVALID_ARGUMENT', `"${addr}" is not an address (ath1 + 40 hex)`);
+        const addr = addressOrKey(address, opts.key);
         const { vesting } = await client(opts).account(addr);
         if (opts.json) return printJson({ address: addr, vesting });
         process.stdout.write(
