@@ -1,97 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { AethirError, ManualClock, SeededRng, ath } from '../../../src/core/index.js';
-import { DEFAULT_PARAMS, requiredStake, type Container, type Params } from '../../../src/ledger/index.js';
-import { Indexer, type MatchRequest } from '../../../src/indexer/index.js';
-
-const OFFLINE_AFTER_MS = 30_000;
-const TTL_MS = 10_000;
-const USER = 'ath1' + 'a'.repeat(40);
-const OTHER_USER = 'ath1' + 'b'.repeat(40);
-
-function gpus(n: number, model = 'NVIDIA GeForce RTX 4090') {
-  return Array.from({ length: n }, (_, i) => ({ model, memoryMiB: 24_564, uuid: `GPU-${i}` }));
-}
-
-/** A container record as the ledger holds it: online and fully staked unless overridden. */
-/** The stake requirement at coefficient 1.0. */
-function need(spec: { gpus: Array<{ model: string }> }, params: Params = DEFAULT_PARAMS): bigint {
-  return requiredStake(
-    params,
-    10_000,
-    spec.gpus.map((g) => g.model),
-  );
-}
-
-function container(id: string, over: Partial<Container> & { model?: string } = {}): Container {
-  const { model, ...rest } = over;
-  const gpusTotal = rest.gpusTotal ?? rest.spec?.gpus.length ?? 2;
-  const spec = rest.spec ?? {
-    gpus: gpus(gpusTotal, model),
-    cpu: { model: 'AMD EPYC', cores: 16 },
-    memoryMiB: 65_536,
-    source: 'declared' as const,
-  };
-  return {
-    id,
-    name: id,
-    spec,
-    location: { city: 'Frankfurt', country: 'DE', region: 'eu-central', lat: 50.11, lon: 8.68 },
-    pricePerHour: ath(1),
-    stake: need(spec),
-    unbonding: 0n,
-    unbondingUntil: null,
-    status: 'online',
-    suspended: false,
-    onlineSince: 0,
-    gpusTotal: spec.gpus.length,
-    gpusLeased: 0,
-    openLeases: 0,
-    earned: 0n,
-    registeredAt: 0,
-    epochDeliveredGpuMs: 0,
-    qualityTier: 1,
-    slashed: 0n,
-    ...rest,
-  };
-}
-
-function setup(params: Params = DEFAULT_PARAMS) {
-  const clock = new ManualClock();
-  const indexer = new Indexer({
-    clock,
-    rng: new SeededRng('indexer-test'),
-    requiredStake: (c) => need(c.spec, params),
-    reservationTtlMs: TTL_MS,
-    offlineAfterMs: OFFLINE_AFTER_MS,
-  });
-  /** upserts and heartbeats now */
-  const add = (...cs: Container[]) => {
-    for (const c of cs) {
-      indexer.upsert(c);
-      indexer.heartbeat(c.id, clock.now());
-    }
-  };
-  return { clock, indexer, add };
-}
-
-function req(over: Partial<MatchRequest> = {}): MatchRequest {
-  return { gpus: 1, user: USER, ...over };
-}
-
-function noMatch(fn: () => unknown): AethirError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AethirError);
-    expect((e as AethirError).code).toBe('NO_MATCH');
-    return e as AethirError;
-  }
-  throw new Error('expected NO_MATCH');
-}
-
-function ruledOut(e: AethirError): Record<string, number> {
-  return (e.details as { ruledOut: Record<string, number> }).ruledOut;
-}
+import { ManualClock, SeededRng, ath } from '../../../src/core/index.js';
+import { DEFAULT_PARAMS, type Params } from '../../../src/ledger/index.js';
+import { Indexer } from '../../../src/indexer/index.js';
+import {
+  OFFLINE_AFTER_MS,
+  OTHER_USER,
+  TTL_MS,
+  USER,
+  container,
+  gpus,
+  need,
+  noMatch,
+  req,
+  ruledOut,
+  setup,
+} from './fixtures.js';
 
 describe('Indexer eligibility', () => {
   it('matches an online, staked, fitting container', () => {
