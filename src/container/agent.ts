@@ -240,6 +240,19 @@ export class ContainerAgent {
     }
   }
 
+  /**
+   * A network partition, for the simulator and failure tests: the agent stops heartbeating and
+   * stops hearing lease events, while its workloads keep running on the host as they would
+   * behind a cut cable. `stop()` still cleans up.
+   */
+  partition(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.settleTimer) clearInterval(this.settleTimer);
+    this.timer = this.settleTimer = null;
+    for (const u of this.unsubs) u();
+    this.unsubs = [];
+  }
+
   leasesRunning(): string[] {
     return [...this.running.keys()];
   }

@@ -58,8 +58,10 @@ interface Held extends Reservation {
  * structure. A match holds a reservation for `reservationTtlMs`: the reserved GPUs are taken out
  * of the container's free GPUs in the index at once, so no two requests are given the same free
  * GPU; the ledger re-checks capacity when the lease opens, so a reservation is an optimisation,
- * never the only guard. One indexer decides alone: with several, reservations would have to be
- * decided through the ordered log (not built yet).
+ * never the only guard. With several indexers (each with its own reservations), the ordered log
+ * decides: `lease.open` is applied in log order against the ledger's free GPUs, so of two users
+ * sent to the same last GPU exactly one gets it, the other is told CAPACITY_EXHAUSTED and
+ * re-matches (test/unit/indexer/multi-indexer.test.ts).
  */
 export class Indexer {
   private readonly store: IndexStore;

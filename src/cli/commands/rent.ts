@@ -13,6 +13,9 @@ import {
   userKeystore,
 } from '../common.js';
 
+/** How many times a job is restarted on another container after the one serving it went offline. */
+const MAX_FAILOVERS = 3;
+
 export function rentCommand(): Command {
   return new Command('rent')
     .description(
@@ -60,105 +63,133 @@ export function rentCommand(): Command {
           if (!opts.json) process.stderr.write(process.stderr.isTTY ? `\x1b[2m${s}\x1b[0m\n` : `${s}\n`);
         };
 
-        const match = await api.match({
-          user: key.address,
-          gpus: opts.gpus,
-          gpuModel: opts.gpuModel,
-          region: opts.region,
-          maxPricePerHour: maxPrice?.toString(),
-          strategy: opts.strategy,
-        });
-        const c = match.container;
-        say(
-          `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${fmtAth(c.pricePerHour)}/h` +
-            ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
-        );
-        const sender = new TxSender(key, api);
-        // The lease locks its escrow from the account's escrow balance: top it up if needed.
-        const needed =
-          (BigInt(c.pricePerHour) * BigInt(Math.max(1, opts.gpus)) * BigInt(maxDurationSec)) / 3600n;
-        const { escrow } = await api.account(key.address);
-        if (escrow < needed) {
-          await sender.send('escrow.deposit', { amount: needed - escrow });
-          say(`deposited ${fmtAth(needed - escrow)} into escrow`);
-        }
-        const opened = await sender.send('lease.open', {
-          container: c.id,
-          gpus: opts.gpus,
-          maxDurationSec,
-          maxPricePerHour: maxPrice ?? BigInt(c.pricePerHour),
-          workload: { command, ...(Object.keys(env).length ? { env } : {}) },
-        });
-        const leaseId = String(opened.result.lease);
-        say(`lease ${leaseId} opened, ${fmtAth(String(opened.result.escrow))} in escrow`);
-
-        // Ctrl-C closes the lease: the container kills the workload and we pay only for the time used.
-        let interrupted = false;
-        const onSigint = () => {
-          if (interrupted) process.exit(130);
-          interrupted = true;
-          say('interrupted: closing the lease…');
-          sender.send('lease.close', { lease: leaseId, reason: 'cancelled by user' }).catch((e) => {
-            if (!(isAethirError(e) && e.code === 'CONFLICT'))
-              process.stderr.write(`error closing lease: ${(e as Error).message}\n`);
+        const failovers: Array<{ lease: string; container: string; charged: string; reason: string | null }> =
+          [];
+        for (;;) {
+          const match = await api.match({
+            user: key.address,
+            gpus: opts.gpus,
+            gpuModel: opts.gpuModel,
+            region: opts.region,
+            maxPricePerHour: maxPrice?.toString(),
+            strategy: opts.strategy,
           });
-        };
-        process.on('SIGINT', onSigint);
-
-        let exitCode: number | null = null;
-        let exitReason = '';
-        for await (const e of api.logs(leaseId)) {
-          if (e.type === 'stdout') process.stdout.write(e.data);
-          else if (e.type === 'stderr') process.stderr.write(e.data);
-          else if (e.type === 'exit') {
-            exitCode = e.exitCode;
-            exitReason = e.message ?? e.reason;
-          }
-        }
-        // The container closes the lease right after the exit; wait for the final settlement.
-        let lease = await api.leaseView(leaseId);
-        const deadline = Date.now() + 15_000;
-        while (lease && lease.status !== 'closed' && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 100));
-          lease = await api.leaseView(leaseId);
-        }
-        process.off('SIGINT', onSigint);
-        if (!lease) throw new AethirError('NOT_FOUND', `lease ${leaseId} disappeared`);
-        const code = exitCode ?? lease.exitCode ?? (interrupted ? 130 : 1);
-        const summary = {
-          lease: lease.id,
-          container: lease.container,
-          containerName: c.name,
-          status: lease.status,
-          exitCode: code,
-          reason: lease.closeReason ?? exitReason,
-          durationMs: lease.durationMs,
-          pricePerHour: lease.pricePerHour,
-          charged: lease.charged,
-          hostShare: lease.hostShare,
-          protocolShare: lease.protocolShare,
-          refunded: (BigInt(lease.escrow) - BigInt(lease.charged)).toString(),
-        };
-        if (opts.json) printJson(summary);
-        else {
-          const charged = BigInt(lease.charged);
-          const pct = (part: string) =>
-            charged > 0n ? Number((BigInt(part) * 10000n + charged / 2n) / charged) / 100 : 0;
-          process.stderr.write(
-            [
-              '',
-              `── lease ${lease.id} ${lease.status}${lease.closeReason ? ` (${lease.closeReason})` : ''}`,
-              `   container  ${c.name} ${lease.container}`,
-              `   duration   ${(lease.durationMs / 1000).toFixed(3)} s`,
-              `   charged    ${fmtAth(lease.charged, 12)}  at ${fmtAth(lease.pricePerHour)}/h`,
-              `   split      host ${fmtAth(lease.hostShare, 12)} (${pct(lease.hostShare)}%)  protocol ${fmtAth(lease.protocolShare, 12)} (${pct(lease.protocolShare)}%)`,
-              `   refunded   ${fmtAth(summary.refunded, 12)}`,
-              `   exit code  ${code}`,
-              '',
-            ].join('\n'),
+          const c = match.container;
+          say(
+            `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${fmtAth(c.pricePerHour)}/h` +
+              ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
           );
+          const sender = new TxSender(key, api);
+          // The lease locks its escrow from the account's escrow balance: top it up if needed.
+          const needed =
+            (BigInt(c.pricePerHour) * BigInt(Math.max(1, opts.gpus)) * BigInt(maxDurationSec)) / 3600n;
+          const { escrow } = await api.account(key.address);
+          if (escrow < needed) {
+            await sender.send('escrow.deposit', { amount: needed - escrow });
+            say(`deposited ${fmtAth(needed - escrow)} into escrow`);
+          }
+          const opened = await sender.send('lease.open', {
+            container: c.id,
+            gpus: opts.gpus,
+            maxDurationSec,
+            maxPricePerHour: maxPrice ?? BigInt(c.pricePerHour),
+            workload: { command, ...(Object.keys(env).length ? { env } : {}) },
+          });
+          const leaseId = String(opened.result.lease);
+          say(`lease ${leaseId} opened, ${fmtAth(String(opened.result.escrow))} in escrow`);
+
+          // Ctrl-C closes the lease: the container kills the workload and we pay only for the time used.
+          let interrupted = false;
+          const onSigint = () => {
+            if (interrupted) process.exit(130);
+            interrupted = true;
+            say('interrupted: closing the lease…');
+            sender.send('lease.close', { lease: leaseId, reason: 'cancelled by user' }).catch((e) => {
+              if (!(isAethirError(e) && e.code === 'CONFLICT'))
+                process.stderr.write(`error closing lease: ${(e as Error).message}\n`);
+            });
+          };
+          process.on('SIGINT', onSigint);
+
+          let exitCode: number | null = null;
+          let exitReason = '';
+          for await (const e of api.logs(leaseId)) {
+            if (e.type === 'stdout') process.stdout.write(e.data);
+            else if (e.type === 'stderr') process.stderr.write(e.data);
+            else if (e.type === 'exit') {
+              exitCode = e.exitCode;
+              exitReason = e.message ?? e.reason;
+            }
+          }
+          // The container closes the lease right after the exit; wait for the final settlement.
+          let lease = await api.leaseView(leaseId);
+          const deadline = Date.now() + 15_000;
+          while (lease && lease.status !== 'closed' && Date.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 100));
+            lease = await api.leaseView(leaseId);
+          }
+          process.off('SIGINT', onSigint);
+          if (!lease) throw new AethirError('NOT_FOUND', `lease ${leaseId} disappeared`);
+          // The container went down while serving: the ledger closed the lease at the first offline
+          // observation and refunded the undelivered time. A job restarts on another container.
+          const wentOffline =
+            !interrupted &&
+            exitCode === null &&
+            lease.closedBy === lease.container &&
+            /went offline/.test(lease.closeReason ?? '');
+          if (wentOffline && failovers.length < MAX_FAILOVERS) {
+            failovers.push({
+              lease: lease.id,
+              container: lease.container,
+              charged: lease.charged,
+              reason: lease.closeReason,
+            });
+            say(
+              `${c.name} went offline: paid ${fmtAth(lease.charged, 12)} for the time delivered; re-matching…`,
+            );
+            continue;
+          }
+          const code = exitCode ?? lease.exitCode ?? (interrupted ? 130 : 1);
+          const summary = {
+            failovers,
+            lease: lease.id,
+            container: lease.container,
+            containerName: c.name,
+            status: lease.status,
+            exitCode: code,
+            reason: lease.closeReason ?? exitReason,
+            durationMs: lease.durationMs,
+            pricePerHour: lease.pricePerHour,
+            charged: lease.charged,
+            hostShare: lease.hostShare,
+            protocolShare: lease.protocolShare,
+            refunded: (BigInt(lease.escrow) - BigInt(lease.charged)).toString(),
+          };
+          if (opts.json) printJson(summary);
+          else {
+            const charged = BigInt(lease.charged);
+            const pct = (part: string) =>
+              charged > 0n ? Number((BigInt(part) * 10000n + charged / 2n) / charged) / 100 : 0;
+            process.stderr.write(
+              [
+                '',
+                `── lease ${lease.id} ${lease.status}${lease.closeReason ? ` (${lease.closeReason})` : ''}`,
+                `   container  ${c.name} ${lease.container}`,
+                `   duration   ${(lease.durationMs / 1000).toFixed(3)} s`,
+                `   charged    ${fmtAth(lease.charged, 12)}  at ${fmtAth(lease.pricePerHour)}/h`,
+                `   split      host ${fmtAth(lease.hostShare, 12)} (${pct(lease.hostShare)}%)  protocol ${fmtAth(lease.protocolShare, 12)} (${pct(lease.protocolShare)}%)`,
+                `   refunded   ${fmtAth(summary.refunded, 12)}`,
+                `   exit code  ${code}`,
+                ...failovers.map(
+                  (f) =>
+                    `   failover   lease ${f.lease} on ${f.container}: ${f.reason} (paid ${fmtAth(f.charged, 12)})`,
+                ),
+                '',
+              ].join('\n'),
+            );
+          }
+          return code < 0 ? 1 : code;
         }
-        return code < 0 ? 1 : code;
       }),
     );
 }
