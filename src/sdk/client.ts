@@ -256,6 +256,10 @@ export class ApiClient implements NetworkClient {
     region?: string;
     maxPricePerHour?: string;
     strategy?: string;
+    minGpuClass?: string;
+    minVramMiB?: number;
+    location?: { lat: number; lon: number };
+    maxLatencyMs?: number;
   }): Promise<MatchView> {
     return this.request('POST', '/v1/match', req);
   }

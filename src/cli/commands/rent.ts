@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { AethirError, parseAth, isAethirError } from '../../core/index.js';
+import { AethirError, findCity, parseAth, isAethirError } from '../../core/index.js';
 import { TxSender } from '../../sdk/index.js';
 import {
   action,
@@ -39,6 +39,13 @@ export function rentCommand(): Command {
         .choices(['lowest-fee', 'best-experience', 'balanced'])
         .default('lowest-fee'),
     )
+    .option('--min-vram <GiB>', 'minimum memory per GPU, in GiB', parseIntArg('--min-vram', 1, 10_000))
+    .option('--near <city>', 'where you are, e.g. "Paris, FR" (for latency; see --max-latency)')
+    .option(
+      '--max-latency <ms>',
+      'highest acceptable estimated round trip to you, in ms',
+      parseIntArg('--max-latency', 1, 10_000),
+    )
     .option('--env <KEY=VALUE...>', 'environment variables for the workload')
     .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
     .addOption(apiOption())
@@ -59,6 +66,12 @@ export function rentCommand(): Command {
           env[kv.slice(0, i)] = kv.slice(i + 1);
         }
         const maxPrice = opts.maxPrice === undefined ? undefined : parseAth(opts.maxPrice);
+        const near = opts.near ? findCity(opts.near) : undefined;
+        if (opts.maxLatency && !near && !opts.region)
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            '--max-latency needs to know where you are: give --near CITY or --region',
+          );
         const say = (s: string) => {
           if (!opts.json) process.stderr.write(process.stderr.isTTY ? `\x1b[2m${s}\x1b[0m\n` : `${s}\n`);
         };
@@ -73,6 +86,9 @@ export function rentCommand(): Command {
             region: opts.region,
             maxPricePerHour: maxPrice?.toString(),
             strategy: opts.strategy,
+            ...(opts.minVram ? { minVramMiB: opts.minVram * 1024 } : {}),
+            ...(near ? { location: { lat: near.lat, lon: near.lon } } : {}),
+            ...(opts.maxLatency ? { maxLatencyMs: opts.maxLatency } : {}),
           });
           const c = match.container;
           say(
