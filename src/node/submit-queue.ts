@@ -23,8 +23,9 @@ interface Pending {
  * the next I/O phase reads them all, so the busier the node, the larger the batches.
  *
  * Signatures are verified inline, by the chain. Verifying them in a worker thread was
- * measured (bench ledger-scale, 2 cores): 0.95x to 1.2x, because the state root, not ed25519,
- * bounds the main thread; so there are no worker threads here.
+ * measured (bench ledger-scale, on a loaded 2-core machine) at 0.95x to 1.2x while the state
+ * root still bounded the main thread; the root has since become cheap, so it is worth
+ * measuring again on a quiet machine before adding worker threads.
  */
 export class SubmitQueue {
   private readonly maxBatch: number;
