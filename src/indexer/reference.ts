@@ -139,20 +139,15 @@ export function referenceMatch(
 ): ReferenceOutcome {
   const q = normalizeRequest(req);
   const latencyOf = (c: Container) => (q.point ? estimateRttMs(q.point, c.location) : null);
+  const costFor = (e: ReferenceEntry, lat: number | null) =>
+    costOf(q.weights, priceAthOf(e.c.pricePerHour), lat ?? 0, e.c.qualityTier, q.refPriceAth, q.refLatencyMs);
   let best: ReferenceEntry | null = null;
   let bestCost = Infinity;
   let bestLatency: number | null = null;
   for (const e of entries) {
     const lat = latencyOf(e.c);
     if (firstReason(e, q, ctx, lat) !== null) continue;
-    const cost = costOf(
-      q.weights,
-      priceAthOf(e.c.pricePerHour),
-      lat ?? 0,
-      e.c.qualityTier,
-      q.refPriceAth,
-      q.refLatencyMs,
-    );
+    const cost = costFor(e, lat);
     if (!best || better(cost, e.c.pricePerHour, e.c.id, bestCost, best.c.pricePerHour, best.c.id)) {
       best = e;
       bestCost = cost;
@@ -180,14 +175,7 @@ export function referenceMatch(
     let b: ReferenceEntry | null = null;
     let bc = Infinity;
     for (const { e, lat } of xs) {
-      const cost = costOf(
-        q.weights,
-        priceAthOf(e.c.pricePerHour),
-        lat ?? 0,
-        e.c.qualityTier,
-        q.refPriceAth,
-        q.refLatencyMs,
-      );
+      const cost = costFor(e, lat);
       if (!b || better(cost, e.c.pricePerHour, e.c.id, bc, b.c.pricePerHour, b.c.id)) {
         b = e;
         bc = cost;
