@@ -6,7 +6,9 @@ import {
   GENESIS_TIME,
   MINUTE_MS,
   TestNet,
+  bal,
   checkers,
+  conserved,
   host,
   host2,
   makeGenesis,
@@ -21,13 +23,6 @@ const FAST = 30 * DAY_MS;
 function rec(t: TestNet, i: 0 | 1 | 2) {
   return t.ledger.checker(checkers[i].address)!;
 }
-function bal(t: TestNet, address: string): bigint {
-  return t.ledger.account(address).balance;
-}
-function conserved(t: TestNet): void {
-  expect(t.ledger.totalHeld()).toBe(t.ledger.chain.supply);
-}
-
 /** host registered (pending), clock one minute past genesis */
 function net(params?: Record<string, unknown>, pools?: { rewards: bigint; checkers: bigint }): TestNet {
   const t = new TestNet(makeGenesis(params, pools ? { pools } : {}));

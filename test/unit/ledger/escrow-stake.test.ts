@@ -19,7 +19,10 @@ import {
   RTX4090,
   TestNet,
   alice,
+  bal,
   bob,
+  conserved,
+  escrow,
   gpuSpec,
   host,
   host2,
@@ -30,16 +33,6 @@ import {
 } from './fixtures.js';
 
 const PRICE = ath(2); // per GPU-hour
-
-function bal(t: TestNet, address: string): bigint {
-  return t.ledger.account(address).balance;
-}
-function escrow(t: TestNet, address: string): bigint {
-  return t.ledger.account(address).escrow;
-}
-function conserved(t: TestNet): void {
-  expect(t.ledger.totalHeld()).toBe(t.ledger.chain.supply);
-}
 
 describe('escrow.deposit and escrow.withdraw', () => {
   it('deposit moves balance into escrow, withdraw moves it back, exactly', () => {

@@ -257,3 +257,16 @@ export function signNext(
 export function dayEnd(t: number): number {
   return GENESIS_TIME + (Math.floor((t - GENESIS_TIME) / DAY_MS) + 1) * DAY_MS;
 }
+
+export function bal(t: TestNet, address: string): bigint {
+  return t.ledger.account(address).balance;
+}
+
+export function escrow(t: TestNet, address: string): bigint {
+  return t.ledger.account(address).escrow;
+}
+
+/** Supply is conserved: everything held anywhere adds up to the genesis supply. */
+export function conserved(t: TestNet): void {
+  expect(t.ledger.totalHeld()).toBe(t.ledger.chain.supply);
+}

@@ -7,16 +7,13 @@ import {
   TestNet,
   alice,
   checkers,
+  conserved,
   governor,
   host,
   leasePayload,
   makeGenesis,
   stranger,
 } from './fixtures.js';
-
-function conserved(t: TestNet): void {
-  expect(t.ledger.totalHeld()).toBe(t.ledger.chain.supply);
-}
 
 describe('params.update (governance)', () => {
   it('only the genesis governance key may change parameters; each change bumps the version', () => {

@@ -24,15 +24,18 @@ import {
   DAY_MS,
   FUNDED,
   GENESIS_TIME,
-  HOUR_MS,
   H100,
+  HOUR_MS,
   REWARD_POOL,
   TestNet,
   alice,
+  bal,
   bob,
   carol,
   checkers,
+  conserved,
   dayEnd,
+  escrow,
   governor,
   host,
   host2,
@@ -43,18 +46,6 @@ import {
 } from './fixtures.js';
 
 const PRICE = ath(2); // per GPU-hour
-
-function bal(t: TestNet, address: string): bigint {
-  return t.ledger.account(address).balance;
-}
-
-function escrow(t: TestNet, address: string): bigint {
-  return t.ledger.account(address).escrow;
-}
-
-function expectConserved(t: TestNet): void {
-  expect(t.ledger.totalHeld()).toBe(t.ledger.chain.supply);
-}
 
 describe('genesis', () => {
   it('funds the allocations and pools, puts the rest in the treasury and conserves supply', () => {
@@ -293,7 +284,7 @@ describe('transfer', () => {
       nonce: 0,
       escrow: 0n,
     });
-    expectConserved(t);
+    conserved(t);
   });
 
   it('creates the recipient account on first credit', () => {
@@ -305,7 +296,7 @@ describe('transfer', () => {
     // and that account can spend it
     t.tx(fresh, 'transfer', { to: alice.address, amount: 1n });
     expect(t.ledger.account(fresh.address)).toEqual({ balance: 0n, nonce: 1, escrow: 0n });
-    expectConserved(t);
+    conserved(t);
   });
 
   it('refuses a transfer to yourself', () => {
@@ -404,7 +395,7 @@ describe('container.register and container.stake', () => {
     expect(bal(t, host.address)).toBe(ath(20_000) - ath(3000));
     expect(requiredStake(t.ledger.params, 10_000, [H100])).toBe(ath(3000));
     t.expectRejectTx(host, 'container.stake', { amount: ath(20_000) }, 'INSUFFICIENT_FUNDS');
-    expectConserved(t);
+    conserved(t);
   });
 });
 
@@ -445,7 +436,7 @@ describe('checker.report (liveness rounds)', () => {
     // reports cost nothing and move no units, but use the checker's nonce
     expect(t.nonce(checkers[0])).toBe(3);
     expect(t.nonce(checkers[1])).toBe(3);
-    expectConserved(t);
+    conserved(t);
   });
 
   it('online again while online keeps the original onlineSince', () => {
@@ -521,7 +512,7 @@ describe('lease.open', () => {
       status: 'open',
     });
     expect(t.ledger.container(host.address)).toMatchObject({ gpusLeased: 3, openLeases: 1 });
-    expectConserved(t);
+    conserved(t);
   });
 
   it('charges a zero-GPU lease as one unit of price', () => {
@@ -673,7 +664,7 @@ describe('lease.settle and lease.close', () => {
       epochDeliveredGpuMs: 2 * 30 * 60_000,
     });
     expect(t.ledger.economics.revenueSince).toBe(ath('1.6'));
-    expectConserved(t);
+    conserved(t);
   });
 
   it('the container may close too, with an exit code and reason', () => {
@@ -764,7 +755,7 @@ describe('lease.settle and lease.close', () => {
       expect(many.t.vestedTotal(host.address)).toBe(l.hostShare);
       expect(many.t.ledger.treasury().balance - tr0).toBe(l.protocolShare);
       expect(many.t.ledger.container(host.address)!.earned).toBe(l.hostShare);
-      expectConserved(many.t);
+      conserved(many.t);
     }
     once.t.advance(elapsed);
     once.t.tx(host, 'lease.settle', { lease: once.lease });
@@ -815,7 +806,7 @@ describe('lease.settle and lease.close', () => {
     const l = t.ledger.lease(lease)!;
     expect(l.hostShare + l.protocolShare).toBe(locked);
     expect(l.hostShare).toBe(ath('6.4'));
-    expectConserved(t);
+    conserved(t);
   });
 
   it('the block time is the only clock: the same txs at the same times give the same root', () => {

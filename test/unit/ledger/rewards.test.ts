@@ -11,8 +11,10 @@ import {
   RTX4090,
   TestNet,
   alice,
+  bal,
   bob,
   carol,
+  conserved,
   host,
   host2,
   host3,
@@ -24,13 +26,6 @@ import {
 
 const G = GENESIS_TIME;
 const VEST = 45 * DAY_MS; // hostVestingMs
-
-function bal(t: TestNet, address: string): bigint {
-  return t.ledger.account(address).balance;
-}
-function conserved(t: TestNet): void {
-  expect(t.ledger.totalHeld()).toBe(t.ledger.chain.supply);
-}
 
 describe('host earnings vest', () => {
   it('paid daily into an entry claimable hostVestingMs after the end of the day', () => {

@@ -9,6 +9,7 @@ import {
   TestNet,
   alice,
   bob,
+  conserved,
   host,
   leasePayload,
   makeGenesis,
@@ -16,10 +17,6 @@ import {
 
 const G = GENESIS_TIME;
 const VEST = 45 * DAY_MS;
-
-function conserved(t: TestNet): void {
-  expect(t.ledger.totalHeld()).toBe(t.ledger.chain.supply);
-}
 
 describe('slashing: downtime while serving', () => {
   it('closes open leases at the first offline observation, refunds the user, slashes 1/3 × K × coefficient', () => {
