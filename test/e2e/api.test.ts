@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { ath, keyPairFromSeed, loadConfig } from '../../src/core/index.js';
+import { ath, keyPairFromSeed } from '../../src/core/index.js';
 import { signTx, type SignedTx } from '../../src/ledger/index.js';
-import { startDevnetNode, type RunningNode } from '../../src/node/index.js';
-import { tempHome } from './helpers.js';
+import type { RunningNode } from '../../src/node/index.js';
+import { startInProcessDevnet, tempHome } from './helpers.js';
 
 /** The HTTP API against a real devnet: validation, signatures, nonces, amounts, docs, metrics. */
 describe('HTTP API', () => {
@@ -12,12 +11,8 @@ describe('HTTP API', () => {
   const home = tempHome();
 
   beforeAll(async () => {
-    const config = loadConfig({
-      env: { AETHIR_HOME: home },
-      // hosts settle running leases every half second here (the default is a minute)
-      flags: { port: 0, dataDir: join(home, 'devnet'), settleIntervalMs: 500 },
-    });
-    node = await startDevnetNode({ config });
+    // hosts settle running leases every half second here (the default is a minute)
+    node = await startInProcessDevnet(home, { settleIntervalMs: 500 });
     url = node.url;
   });
   afterAll(async () => {

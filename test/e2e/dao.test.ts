@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { ManualClock, ath, loadConfig } from '../../src/core/index.js';
+import { ManualClock, ath } from '../../src/core/index.js';
 import { signTx } from '../../src/ledger/index.js';
-import { startDevnetNode, type RunningNode } from '../../src/node/index.js';
-import { cli, tempHome } from './helpers.js';
+import type { RunningNode } from '../../src/node/index.js';
+import { cli, startInProcessDevnet, tempHome } from './helpers.js';
 
 const DAY = 86_400_000;
 
@@ -23,11 +22,7 @@ describe('the DAO, end to end', () => {
   };
 
   beforeAll(async () => {
-    const config = loadConfig({
-      env: { AETHIR_HOME: home },
-      flags: { port: 0, dataDir: join(home, 'devnet'), checkIntervalMs: 3_600_000 },
-    });
-    node = await startDevnetNode({ config, clock });
+    node = await startInProcessDevnet(home, { checkIntervalMs: 3_600_000 }, clock);
     env = { AETHIR_HOME: home, AETHIR_API: node.url };
     // a second holder: a small lock, to test quorum and late weight
     expect((await cli(['keys', 'new', 'small'], env)).code).toBe(0);

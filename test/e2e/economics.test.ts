@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { ManualClock, ath, loadConfig } from '../../src/core/index.js';
+import { ManualClock, ath } from '../../src/core/index.js';
 import { signTx } from '../../src/ledger/index.js';
-import { startDevnetNode, type RunningNode } from '../../src/node/index.js';
-import { cli, tempHome } from './helpers.js';
+import type { RunningNode } from '../../src/node/index.js';
+import { cli, startInProcessDevnet, tempHome } from './helpers.js';
 
 const MIN = 60_000;
 
@@ -18,12 +18,8 @@ describe('economics in a devnet', () => {
   const home = tempHome();
 
   beforeAll(async () => {
-    const config = loadConfig({
-      env: { AETHIR_HOME: home },
-      // checks only when the test asks: the simulated clock does not move by itself
-      flags: { port: 0, dataDir: join(home, 'devnet'), demoContainers: 1, checkIntervalMs: 3_600_000 },
-    });
-    node = await startDevnetNode({ config, clock });
+    // checks only when the test asks: the simulated clock does not move by itself
+    node = await startInProcessDevnet(home, { demoContainers: 1, checkIntervalMs: 3_600_000 }, clock);
   });
   afterAll(async () => {
     await node?.stop();

@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { loadConfig } from '../../src/core/index.js';
-import { startDevnetNode, type RunningNode } from '../../src/node/index.js';
-import { BIN, ROOT, tempHome, waitFor } from './helpers.js';
+import type { RunningNode } from '../../src/node/index.js';
+import { BIN, ROOT, startInProcessDevnet, tempHome, waitFor } from './helpers.js';
 
 /**
  * A container fails mid-lease (a network partition: no heartbeats, its workload still
@@ -16,18 +14,12 @@ describe('re-matching when a container fails mid-lease', () => {
   const home = tempHome();
 
   beforeAll(async () => {
-    const config = loadConfig({
-      env: { AETHIR_HOME: home },
-      flags: {
-        port: 0,
-        dataDir: join(home, 'devnet'),
-        demoContainers: 3,
-        heartbeatIntervalMs: 200,
-        offlineAfterMs: 1000,
-        checkIntervalMs: 200,
-      },
+    node = await startInProcessDevnet(home, {
+      demoContainers: 3,
+      heartbeatIntervalMs: 200,
+      offlineAfterMs: 1000,
+      checkIntervalMs: 200,
     });
-    node = await startDevnetNode({ config });
   });
   afterAll(async () => {
     await node?.stop();

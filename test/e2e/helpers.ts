@@ -3,6 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadConfig, type Clock, type Config } from '../../src/core/index.js';
+import { startDevnetNode, type RunningNode } from '../../src/node/index.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(ROOT, 'bin/aethir.js');
@@ -106,4 +108,17 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A devnet in this process (any free port, data under `home`), for tests that reach inside it. */
+export function startInProcessDevnet(
+  home: string,
+  flags: Partial<Record<keyof Config, unknown>> = {},
+  clock?: Clock,
+): Promise<RunningNode> {
+  const config = loadConfig({
+    env: { AETHIR_HOME: home },
+    flags: { port: 0, dataDir: join(home, 'devnet'), ...flags },
+  });
+  return startDevnetNode({ config, clock });
 }

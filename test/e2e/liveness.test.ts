@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import { loadConfig } from '../../src/core/index.js';
-import { startDevnetNode, type RunningNode } from '../../src/node/index.js';
-import { tempHome, waitFor } from './helpers.js';
+import type { RunningNode } from '../../src/node/index.js';
+import { startInProcessDevnet, tempHome, waitFor } from './helpers.js';
 
 /** Three checkers confirm liveness from heartbeats; a silent container goes offline and is not matched. */
 describe('checkers and liveness', () => {
@@ -10,18 +8,12 @@ describe('checkers and liveness', () => {
 
   beforeAll(async () => {
     const home = tempHome();
-    const config = loadConfig({
-      env: { AETHIR_HOME: home },
-      flags: {
-        port: 0,
-        dataDir: join(home, 'devnet'),
-        demoContainers: 2,
-        heartbeatIntervalMs: 200,
-        offlineAfterMs: 1000,
-        checkIntervalMs: 200,
-      },
+    node = await startInProcessDevnet(home, {
+      demoContainers: 2,
+      heartbeatIntervalMs: 200,
+      offlineAfterMs: 1000,
+      checkIntervalMs: 200,
     });
-    node = await startDevnetNode({ config });
   });
   afterAll(async () => {
     await node?.stop();
