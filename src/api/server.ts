@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AethirError, canonicalize, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
 import { SignedTxSchema, TX_TYPES, paramsToWire, txId, type Container } from '../ledger/index.js';
-import type { Devnet } from '../node/devnet.js';
-import { SubmitQueue } from '../node/submit-queue.js';
+import type { ApiBackend } from './backend.js';
 import { Metrics } from './metrics.js';
 import { containerView, leaseView } from './views.js';
 
@@ -92,7 +91,7 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: strin
  * transactions (POST /v1/transactions); the API never signs for anyone.
  */
 export async function createApiServer(
-  devnet: Devnet,
+  node: ApiBackend,
   opts: { logLevel?: string } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
@@ -108,20 +107,19 @@ export async function createApiServer(
     'aethir_transactions_rejected_total',
     'transactions rejected, by error code',
   );
-  const ledger = () => devnet.chain.ledger;
-  metrics.gauge('aethir_ledger_height', 'height of the last block', () => devnet.chain.head.height);
+  const ledger = () => node.ledger;
+  metrics.gauge('aethir_ledger_height', 'height of the last block', () => node.head.height);
   metrics.gauge('aethir_containers', 'containers by status', () => {
     const by: Record<string, number> = { pending: 0, online: 0, offline: 0 };
     for (const c of ledger().containers()) by[c.status] = (by[c.status] ?? 0) + 1;
     return Object.entries(by).map(([status, n]) => [{ status }, n]);
   });
-  metrics.gauge('aethir_leases_open', 'open leases', () => devnet.openLeases().length);
-  metrics.gauge(
-    'aethir_bus_handler_errors_total',
-    'bus messages whose handler failed',
-    () => devnet.bus.dropped,
+  metrics.gauge('aethir_leases_open', 'open leases', () => node.openLeases().length);
+  metrics.gauge('aethir_bus_handler_errors_total', 'bus messages whose handler failed', () =>
+    node.busErrors(),
   );
 
+  app.addHook('onClose', async () => node.closeSubmissions?.());
   app.addHook('onResponse', async (req, reply) => {
     httpRequests({
       method: req.method,
@@ -174,7 +172,7 @@ export async function createApiServer(
     url: '/health',
     tag: 'node',
     summary: 'Liveness of this node',
-    handler: () => ({ ok: true, height: devnet.chain.head.height }),
+    handler: () => ({ ok: true, height: node.head.height }),
   });
   route({
     method: 'GET',
@@ -185,20 +183,21 @@ export async function createApiServer(
       const l = ledger();
       const cs = l.containers();
       return {
-        chainId: devnet.chain.chainId,
-        height: devnet.chain.head.height,
-        root: devnet.chain.head.root,
-        blockHash: devnet.chain.head.hash,
-        time: devnet.chain.head.time,
+        chainId: node.chainId,
+        roles: node.roles,
+        height: node.head.height,
+        root: node.head.root,
+        blockHash: node.head.hash,
+        time: node.head.time,
         containers: { total: cs.length, online: cs.filter((c) => c.status === 'online').length },
-        leases: { open: devnet.openLeases().length, total: l.leases().length },
+        leases: { open: node.openLeases().length, total: l.leases().length },
         checkers: l.chain.checkers,
         treasury: l.treasury().balance.toString(),
         params: toJsonSafe(l.params),
         economics: {
           coefficientBps: l.economics.coefficientBps,
           lastEpoch: l.economics.lastEpoch,
-          nextEpochEnd: l.nextEpoch(devnet.now()).end,
+          nextEpochEnd: l.nextEpoch(node.now()).end,
           rewardPool: l.rewardPool().balance.toString(),
           checkerPool: l.checkerPool().balance.toString(),
         },
@@ -214,7 +213,7 @@ export async function createApiServer(
     handler: ({ params }) => {
       const l = ledger();
       const a = l.account(params.address);
-      const now = devnet.now();
+      const now = node.now();
       let locked = 0n;
       let claimable = 0n;
       const entries = l.vesting(params.address);
@@ -247,7 +246,7 @@ export async function createApiServer(
         );
       return {
         address: params.address,
-        height: devnet.chain.head.height,
+        height: node.head.height,
         root: l.root(),
         key,
         value: canonicalize(l.state.get(key)),
@@ -321,7 +320,7 @@ export async function createApiServer(
       const lease = ledger().lease(params.id);
       if (!lease) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
       if (query.follow === 'false') {
-        const s = devnet.logs.snapshot(params.id);
+        const s = node.logs.snapshot(params.id);
         reply.header('content-type', 'application/x-ndjson');
         return s.events.map((e) => JSON.stringify(e)).join('\n') + (s.events.length ? '\n' : '');
       }
@@ -336,14 +335,13 @@ export async function createApiServer(
       raw.raw.on('close', () => abort.abort());
       // A lease closed without its workload ever reporting an exit (container gone) ends the
       // stream after a grace period instead of leaving the client waiting forever.
-      const stopWatch = devnet.onBlock(() => {
+      const stopWatch = node.onBlock(() => {
         const l = ledger().lease(params.id);
         if (l?.status === 'closed') setTimeout(() => abort.abort(), 3000).unref();
       });
       if (lease.status === 'closed') setTimeout(() => abort.abort(), 3000).unref();
       try {
-        for await (const e of devnet.logs.follow(params.id, abort.signal))
-          res.write(JSON.stringify(e) + '\n');
+        for await (const e of node.logs.follow(params.id, abort.signal)) res.write(JSON.stringify(e) + '\n');
       } finally {
         stopWatch();
         res.end();
@@ -356,8 +354,8 @@ export async function createApiServer(
     tag: 'indexer',
     summary: 'Find the best container for a request and reserve it for a short time',
     body: MatchBody,
-    handler: ({ body }) => {
-      const m = devnet.indexer.match({
+    handler: async ({ body }) => {
+      const m = await node.match({
         user: body.user,
         gpus: body.gpus,
         gpuModel: body.gpuModel,
@@ -382,7 +380,6 @@ export async function createApiServer(
     },
   });
   // Group commit: the transactions of concurrent requests share one block and one fsync.
-  const submitQueue = new SubmitQueue(devnet.chain);
   route({
     method: 'POST',
     url: '/v1/transactions',
@@ -390,7 +387,7 @@ export async function createApiServer(
     summary: 'Submit a signed transaction; answers once it is in a durable block',
     body: SignedTxSchema,
     handler: async ({ body }, reply) => {
-      const o = await submitQueue.submitOutcome(body);
+      const o = await node.submit(body);
       if (!o.ok) {
         txRejected({ code: o.error.code });
         throw o.error;
@@ -405,8 +402,8 @@ export async function createApiServer(
     tag: 'transactions',
     summary: 'Recent transactions, newest first',
     query: TxListQuery,
-    handler: ({ query }) => ({
-      transactions: devnet.chain.store.recentTxs(query.limit, { from: query.from, type: query.type }),
+    handler: async ({ query }) => ({
+      transactions: await node.recentTxs(query.limit, { from: query.from, type: query.type }),
     }),
   });
   route({
@@ -415,8 +412,8 @@ export async function createApiServer(
     tag: 'transactions',
     summary: 'One transaction and the block it is in',
     params: z.object({ id: z.string().regex(/^[0-9a-f]{64}$/, 'must be a transaction id (64 hex)') }),
-    handler: ({ params }) => {
-      const t = devnet.chain.store.tx(params.id);
+    handler: async ({ params }) => {
+      const t = await node.tx(params.id);
       if (!t) throw new AethirError('NOT_FOUND', `no transaction ${params.id}`);
       return t;
     },
@@ -427,17 +424,18 @@ export async function createApiServer(
     tag: 'transactions',
     summary: 'Recent blocks, newest first',
     query: z.object({ limit: z.coerce.number().int().min(1).max(500).default(20) }).strict(),
-    handler: ({ query }) => ({
-      blocks: devnet.chain.store
-        .recentBlocks(query.limit)
-        .map((b) => ({ ...b, txs: b.txs.map((t) => ({ id: txId(t), type: t.type, from: t.from })) })),
+    handler: async ({ query }) => ({
+      blocks: (await node.recentBlocks(query.limit)).map((b) => ({
+        ...b,
+        txs: b.txs.map((t) => ({ id: txId(t), type: t.type, from: t.from })),
+      })),
     }),
   });
   const proposalView = (id: number) => {
     const l = ledger();
     const p = l.proposal(id);
     if (!p) throw new AethirError('NOT_FOUND', `no proposal ${id}`);
-    const now = devnet.now();
+    const now = node.now();
     const phase = l.proposalPhase(p, now);
     // What executing it would change, parameter by parameter (current → proposed).
     const current = paramsToWire(l.params);
@@ -468,7 +466,7 @@ export async function createApiServer(
       const p = l.params;
       return toJsonSafe({
         council: l.dao.council,
-        totalWeight: l.totalWeight(devnet.now()),
+        totalWeight: l.totalWeight(node.now()),
         proposals: l.dao.nextProposal,
         params: {
           lockMinMs: p.lockMinMs,
@@ -513,7 +511,7 @@ export async function createApiServer(
     handler: ({ params }) => {
       const l = ledger();
       const lock = l.lock(params.address);
-      const now = devnet.now();
+      const now = node.now();
       return toJsonSafe({
         address: params.address,
         amount: lock?.amount ?? 0n,
@@ -530,8 +528,8 @@ export async function createApiServer(
     summary: 'Recent liveness reports signed by checkers',
     query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }).strict(),
     // Reports are transactions: read back from the log, so they survive restarts.
-    handler: ({ query }) => ({
-      reports: devnet.chain.store.recentTxs(query.limit, { type: 'checker.report' }).map((t) => {
+    handler: async ({ query }) => ({
+      reports: (await node.recentTxs(query.limit, { type: 'checker.report' })).map((t) => {
         const p = t.tx.payload as { container: string; check?: string; ok: boolean; observedAt: number };
         return {
           checker: t.tx.from,
@@ -559,8 +557,8 @@ export async function createApiServer(
       });
       const send = (height: number, root: string, txs: Array<{ id: string; type: string }>) =>
         res.write(`event: block\ndata: ${JSON.stringify({ height, root, txs })}\n\n`);
-      send(devnet.chain.head.height, devnet.chain.head.root, []);
-      const off = devnet.onBlock((e) =>
+      send(node.head.height, node.head.root, []);
+      const off = node.onBlock((e) =>
         send(
           e.block.height,
           e.block.root,

@@ -47,6 +47,9 @@ export interface BlockContext {
  * escrows, container stakes and unbonding stakes, the unspent escrow of open leases, vesting
  * entries, the reward and checker pools, and the treasury.
  */
+/** Thrown inside a dry run to undo its writes; never escapes `Ledger.check`. */
+const ROLLBACK = Symbol('rollback');
+
 export class Ledger {
   readonly state: LedgerState;
 
@@ -232,22 +235,42 @@ export class Ledger {
 
   /** As apply, for a transaction whose signature was already verified (batch verification). */
   applyDecoded(tx: DecodedTx, ctx: BlockContext): { tx: DecodedTx; result: TxResult } {
-    const result = this.state.atomically(() => {
-      const acct = this.account(tx.tx.from);
-      if (tx.tx.nonce !== acct.nonce)
-        throw new AethirError(
-          'NONCE_MISMATCH',
-          `nonce ${tx.tx.nonce} is not the account's next nonce ${acct.nonce}`,
-          {
-            details: { expected: acct.nonce },
-          },
-        );
-      const r = HANDLERS[tx.type].call(this, tx as never, ctx);
-      const after = this.account(tx.tx.from);
-      this.state.set(K.account(tx.tx.from), { ...after, nonce: acct.nonce + 1 });
-      return r;
-    });
-    return { tx, result };
+    return { tx, result: this.state.atomically(() => this.applyInside(tx, ctx)) };
+  }
+
+  /**
+   * Validates a transaction exactly as apply would at `ctx`, then rolls everything back: what a
+   * node that does not order transactions itself (a replica behind a shared log) checks before
+   * it appends one, so a transaction that would be rejected never reaches the log.
+   */
+  check(input: unknown, ctx: BlockContext): { tx: DecodedTx; result: TxResult } {
+    const tx = decodeTx(input, this.chain.chainId);
+    let result: TxResult | undefined;
+    try {
+      this.state.atomically(() => {
+        result = this.applyInside(tx, ctx);
+        throw ROLLBACK;
+      });
+    } catch (e) {
+      if (e !== ROLLBACK) throw e;
+    }
+    return { tx, result: result! };
+  }
+
+  private applyInside(tx: DecodedTx, ctx: BlockContext): TxResult {
+    const acct = this.account(tx.tx.from);
+    if (tx.tx.nonce !== acct.nonce)
+      throw new AethirError(
+        'NONCE_MISMATCH',
+        `nonce ${tx.tx.nonce} is not the account's next nonce ${acct.nonce}`,
+        {
+          details: { expected: acct.nonce },
+        },
+      );
+    const r = HANDLERS[tx.type].call(this, tx as never, ctx);
+    const after = this.account(tx.tx.from);
+    this.state.set(K.account(tx.tx.from), { ...after, nonce: acct.nonce + 1 });
+    return r;
   }
 
   // ---- money movements (inside an atomic section) ----

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { AethirError, type Clock, type Config } from '../core/index.js';
 import { createApiServer } from '../api/server.js';
 import { Devnet } from './devnet.js';
+import { devnetBackend } from './devnet-backend.js';
 
 export { Devnet } from './devnet.js';
 export { Chain } from './chain.js';
@@ -23,7 +24,7 @@ export async function startDevnetNode(opts: {
   clock?: Clock;
 }): Promise<RunningNode> {
   const devnet = await Devnet.start({ config: opts.config, log: opts.log, clock: opts.clock });
-  const api = await createApiServer(devnet, { logLevel: opts.config.logLevel });
+  const api = await createApiServer(devnetBackend(devnet), { logLevel: opts.config.logLevel });
   try {
     await api.listen({ port: opts.config.port, host: opts.config.host });
   } catch (e) {

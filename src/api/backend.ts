@@ -1,0 +1,38 @@
+import type { MatchRequest, MatchResult } from '../indexer/index.js';
+import type { Block, Lease, Ledger } from '../ledger/index.js';
+import type { BlockEvent, SubmitOutcome } from '../node/chain.js';
+import type { LogHub } from '../node/log-hub.js';
+import type { TxRecord } from '../store/index.js';
+
+/**
+ * What the HTTP API needs from the node it runs on. The embedded devnet (one process, the
+ * sequencer beside it) and a scale-out API node (a replica of the JetStream log, indexers
+ * reached over NATS) both provide it, so the API is one piece of code for both.
+ */
+export interface ApiBackend {
+  readonly chainId: string;
+  /** the state at the head this node has applied */
+  readonly ledger: Ledger;
+  readonly head: Block;
+  /** live workload output, gathered from the bus */
+  readonly logs: LogHub;
+  /** the node's time (never behind the head block's) */
+  now(): number;
+  openLeases(): Lease[];
+  onBlock(listener: (e: BlockEvent) => void): () => void;
+  /** finds and reserves a container (the local indexer, or one reached over the bus) */
+  match(req: MatchRequest): Promise<MatchResult>;
+  /** resolves once the transaction is applied (durable) here, or with why it was rejected */
+  submit(rawTx: unknown): Promise<SubmitOutcome>;
+  recentTxs(limit: number, filter?: { from?: string; type?: string }): Promise<TxRecord[]>;
+  tx(id: string): Promise<TxRecord | undefined>;
+  recentBlocks(limit: number): Promise<Block[]>;
+  /** bus messages dropped: handler failures and malformed messages */
+  busErrors(): number;
+  /** what this node runs, for /v1/status (e.g. "devnet", or "api,indexer") */
+  readonly roles: string;
+  /** the current state for another replica to start from (scale-out nodes) */
+  snapshot?(): unknown;
+  /** stops taking submissions (called when the server closes) */
+  closeSubmissions?(): void;
+}

@@ -1,0 +1,33 @@
+import type { ApiBackend } from '../api/backend.js';
+import type { Devnet } from './devnet.js';
+import { SubmitQueue } from './submit-queue.js';
+
+/** The API's view of the embedded devnet: the sequencer, its indexer and its log hub in-process. */
+export function devnetBackend(devnet: Devnet): ApiBackend {
+  // Group commit: the transactions of concurrent requests share one block and one fsync.
+  const queue = new SubmitQueue(devnet.chain);
+  const store = devnet.chain.store;
+  return {
+    roles: 'devnet',
+    get chainId() {
+      return devnet.chain.chainId;
+    },
+    get ledger() {
+      return devnet.chain.ledger;
+    },
+    get head() {
+      return devnet.chain.head;
+    },
+    logs: devnet.logs,
+    now: () => devnet.now(),
+    openLeases: () => devnet.openLeases(),
+    onBlock: (l) => devnet.onBlock(l),
+    match: async (req) => devnet.indexer.match(req),
+    submit: (raw) => queue.submitOutcome(raw),
+    recentTxs: async (limit, filter) => store.recentTxs(limit, filter),
+    tx: async (id) => store.tx(id),
+    recentBlocks: async (limit) => store.recentBlocks(limit),
+    busErrors: () => devnet.bus.dropped,
+    closeSubmissions: () => queue.close(),
+  };
+}
