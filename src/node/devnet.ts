@@ -2,8 +2,6 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
   ath,
-  findCity,
-  isAethirError,
   parseAth,
   systemClock,
   SeededRng,
@@ -11,13 +9,7 @@ import {
   type Config,
   type KeyPair,
 } from '../core/index.js';
-import {
-  parseGenesis,
-  type ContainerSpec,
-  type Lease,
-  type Location,
-  type Payload,
-} from '../ledger/index.js';
+import { parseGenesis, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
 import { SqliteChainStore } from '../store/index.js';
 import { MemoryBus } from '../bus/index.js';
 import { Indexer } from '../indexer/index.js';
@@ -36,9 +28,14 @@ import { InProcessNetwork } from './in-process-network.js';
 import { Keystore } from './keystore.js';
 import { LogHub } from './log-hub.js';
 import { demoContainers } from './demo.js';
-
-/** Liveness is re-confirmed on the log once per Proof-of-Capacity epoch (15 min) when unchanged. */
-const RECONFIRM_MS = 15 * 60_000;
+import {
+  RECONFIRM_MS,
+  closeDueEpochs,
+  fanOutBlock,
+  locationOf,
+  runCheckerRound,
+  specFromProbe,
+} from './roles.js';
 
 export interface DevnetOptions {
   config: Config;
@@ -148,45 +145,8 @@ export class Devnet {
     for (const l of this.blockListeners) l(e);
   }
 
-  /** Fans ledger changes out to the roles: the index follows the ledger incrementally. */
   private handleBlock(e: BlockEvent): void {
-    const ledger = this.chain.ledger;
-    for (const a of e.applied) {
-      const p = a.tx.payload as Record<string, unknown>;
-      switch (a.tx.type) {
-        case 'container.register':
-        case 'container.stake':
-          this.indexer.upsert(ledger.container(a.tx.tx.from)!);
-          break;
-        case 'checker.report': {
-          const r = p as Payload<'checker.report'>;
-          this.indexer.upsert(ledger.container(r.container)!);
-          // A container that went down while serving had its leases closed by the ledger.
-          for (const id of String(a.result.closedLeases ?? '')
-            .split(',')
-            .filter(Boolean))
-            this.bus.publish(subjects.leaseClosed(r.container), { lease: id });
-          break;
-        }
-        case 'lease.open': {
-          const lease = ledger.lease(String(a.result.lease))!;
-          this.indexer.consume(lease.user, lease.container);
-          this.indexer.upsert(ledger.container(lease.container)!);
-          // Listeners see the state after the whole block: a lease opened and closed in one
-          // block has nothing left to run.
-          if (lease.status === 'open') this.bus.publish(subjects.leaseOpened(lease.container), { lease });
-          break;
-        }
-        case 'lease.close': {
-          const lease = ledger.lease(String(a.result.lease))!;
-          this.indexer.upsert(ledger.container(lease.container)!);
-          this.bus.publish(subjects.leaseClosed(lease.container), { lease: lease.id });
-          break;
-        }
-        default:
-          break;
-      }
-    }
+    fanOutBlock(e, this.chain.ledger, { indexer: this.indexer, bus: this.bus });
     this.onBlockEvent(e);
   }
 
@@ -199,19 +159,7 @@ export class Devnet {
 
     const probe = await (this.opts.probe ?? (() => probeHardware()))();
     for (const w of probe.warnings) log(`probe: ${w}`);
-    const city = findCity(config.containerLocation);
-    const local: ContainerSpec = {
-      source: 'probed',
-      gpus: probe.spec.gpus.map((g) => ({
-        model: g.name,
-        memoryMiB: g.memoryMiB,
-        uuid: g.uuid,
-        ...(g.computeCapability ? { computeCapability: g.computeCapability } : {}),
-      })),
-      cpu: { model: probe.spec.cpu.model.slice(0, 120), cores: probe.spec.cpu.cores },
-      memoryMiB: probe.spec.memoryMiB,
-      os: `${probe.spec.os.platform} ${probe.spec.os.release}`.slice(0, 120),
-    };
+    const local = specFromProbe(probe);
     const nodeKeys = new Keystore(join(config.dataDir, 'keys'));
     const hosts: Array<{
       key: KeyPair;
@@ -227,13 +175,7 @@ export class Devnet {
             .replace(/[^A-Za-z0-9_.-]/g, '-')
             .slice(0, 64) || 'local',
         spec: local,
-        location: {
-          city: city.city,
-          country: city.country,
-          region: city.region,
-          lat: city.lat,
-          lon: city.lon,
-        },
+        location: locationOf(config.containerLocation),
         price: parseAth(config.containerPriceAth),
       },
       ...demoContainers(config.demoContainers).map((d) => ({
@@ -276,52 +218,22 @@ export class Devnet {
   }
 
   private checking = false;
-  /** One round of liveness checks by every checker; each signs and submits its reports. */
+  /** One round of liveness checks by every checker, then the keeper's duty. */
   async runChecks(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
     try {
-      const containers = this.chain.ledger.containers();
-      for (const { checker, sender } of this.checkers) {
-        // A suspended checker gets no tasks until its ban ends.
-        if ((this.chain.ledger.checker(checker.address)?.bannedUntil ?? 0) > this.clock.now()) continue;
-        for (const r of checker.tick(containers)) {
-          try {
-            await sender.send('checker.report', {
-              container: r.container,
-              check: 'liveness',
-              ok: r.online,
-              observedAt: r.observedAt,
-            });
-            checker.reportedOk(r);
-          } catch (e) {
-            if (!isAethirError(e)) throw e;
-            this.opts.log?.(`checker report rejected: ${e.message}`);
-          }
-        }
-      }
+      for (const { checker, sender } of this.checkers)
+        await runCheckerRound(checker, sender, this.chain.ledger, this.clock, this.opts.log);
       await this.closeDueEpochs();
     } finally {
       this.checking = false;
     }
   }
 
-  /**
-   * Keeper duty: closes every epoch whose end has passed (rewards, the checkers' day, the
-   * staking coefficient). Anyone may send epoch.close; the devnet does it with its faucet key.
-   */
-  async closeDueEpochs(): Promise<void> {
-    for (;;) {
-      const next = this.chain.ledger.nextEpoch(this.clock.now());
-      if (!next.due) return;
-      try {
-        await this.faucet.send('epoch.close', { epoch: next.epoch });
-      } catch (e) {
-        if (!isAethirError(e)) throw e;
-        this.opts.log?.(`closing epoch ${next.epoch} failed: ${e.message}`);
-        return;
-      }
-    }
+  /** Keeper duty, with the faucet key (anyone may close a due epoch). */
+  closeDueEpochs(): Promise<void> {
+    return closeDueEpochs(() => this.chain.ledger, this.faucet, this.clock, this.opts.log);
   }
 
   /** Resolves when the local container (and demo containers) are online. */

@@ -1,0 +1,128 @@
+import { findCity, isAethirError, type Clock } from '../core/index.js';
+import type { Bus } from '../bus/index.js';
+import type { LivenessChecker } from '../checker/index.js';
+import { subjects, type ProbeResult } from '../container/index.js';
+import type { Indexer } from '../indexer/index.js';
+import type { ContainerSpec, Ledger, Location, Payload } from '../ledger/index.js';
+import type { TxSender } from '../sdk/index.js';
+import type { BlockEvent } from './chain.js';
+
+/**
+ * Fans a block's changes out to the roles of one node: its index follows the ledger
+ * incrementally, and its container agents learn of leases opened and closed on them. Every
+ * node derives these events from its own copy of the ledger, so none travels the network.
+ */
+export function fanOutBlock(e: BlockEvent, ledger: Ledger, sinks: { indexer?: Indexer; bus: Bus }): void {
+  const { indexer, bus } = sinks;
+  for (const a of e.applied) {
+    const p = a.tx.payload as Record<string, unknown>;
+    switch (a.tx.type) {
+      case 'container.register':
+      case 'container.stake':
+        indexer?.upsert(ledger.container(a.tx.tx.from)!);
+        break;
+      case 'checker.report': {
+        const r = p as Payload<'checker.report'>;
+        indexer?.upsert(ledger.container(r.container)!);
+        // A container that went down while serving had its leases closed by the ledger.
+        for (const id of String(a.result.closedLeases ?? '')
+          .split(',')
+          .filter(Boolean))
+          bus.publish(subjects.leaseClosed(r.container), { lease: id });
+        break;
+      }
+      case 'lease.open': {
+        const lease = ledger.lease(String(a.result.lease))!;
+        indexer?.consume(lease.user, lease.container);
+        indexer?.upsert(ledger.container(lease.container)!);
+        // Listeners see the state after the whole block: a lease opened and closed in one
+        // block has nothing left to run.
+        if (lease.status === 'open') bus.publish(subjects.leaseOpened(lease.container), { lease });
+        break;
+      }
+      case 'lease.close': {
+        const lease = ledger.lease(String(a.result.lease))!;
+        indexer?.upsert(ledger.container(lease.container)!);
+        bus.publish(subjects.leaseClosed(lease.container), { lease: lease.id });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+/** Liveness is re-confirmed on the log once per Proof-of-Capacity epoch (15 min) when unchanged. */
+export const RECONFIRM_MS = 15 * 60_000;
+
+/** One checker's duty: a round of liveness checks, each verdict signed and sent as a report. */
+export async function runCheckerRound(
+  checker: LivenessChecker,
+  sender: TxSender,
+  ledger: Ledger,
+  clock: Clock,
+  log?: (line: string) => void,
+): Promise<void> {
+  // A suspended checker gets no tasks until its ban ends.
+  if ((ledger.checker(checker.address)?.bannedUntil ?? 0) > clock.now()) return;
+  for (const r of checker.tick(ledger.containers())) {
+    try {
+      await sender.send('checker.report', {
+        container: r.container,
+        check: 'liveness',
+        ok: r.online,
+        observedAt: r.observedAt,
+      });
+      checker.reportedOk(r);
+    } catch (e) {
+      if (!isAethirError(e)) throw e;
+      log?.(`checker report rejected: ${e.message}`);
+    }
+  }
+}
+
+/**
+ * Keeper duty: closes every epoch whose end has passed (rewards, the checkers' day, the
+ * staking coefficient). Anyone may send epoch.close; a second one for the same epoch is
+ * rejected by the ledger, so several keepers are harmless.
+ */
+export async function closeDueEpochs(
+  ledger: () => Ledger,
+  sender: TxSender,
+  clock: Clock,
+  log?: (line: string) => void,
+): Promise<void> {
+  for (;;) {
+    const next = ledger().nextEpoch(clock.now());
+    if (!next.due) return;
+    try {
+      await sender.send('epoch.close', { epoch: next.epoch });
+    } catch (e) {
+      if (!isAethirError(e)) throw e;
+      log?.(`closing epoch ${next.epoch} failed: ${e.message}`);
+      return;
+    }
+  }
+}
+
+/** The ledger's view of this machine's hardware, from the probe. */
+export function specFromProbe(probe: ProbeResult): ContainerSpec {
+  return {
+    source: 'probed',
+    gpus: probe.spec.gpus.map((g) => ({
+      model: g.name,
+      memoryMiB: g.memoryMiB,
+      uuid: g.uuid,
+      ...(g.computeCapability ? { computeCapability: g.computeCapability } : {}),
+    })),
+    cpu: { model: probe.spec.cpu.model.slice(0, 120), cores: probe.spec.cpu.cores },
+    memoryMiB: probe.spec.memoryMiB,
+    os: `${probe.spec.os.platform} ${probe.spec.os.release}`.slice(0, 120),
+  };
+}
+
+/** A city name ("Frankfurt, DE") as a ledger location; unknown names are a CONFIG_INVALID error. */
+export function locationOf(cityName: string): Location {
+  const c = findCity(cityName);
+  return { city: c.city, country: c.country, region: c.region, lat: c.lat, lon: c.lon };
+}
