@@ -26,6 +26,8 @@ export interface WorkloadSpec {
   /** -> AETHIR_PORT. */
   port?: number;
   limits?: WorkloadLimits;
+  /** Container image to run `command` in (container runtimes only; they default it, host-process ignores it). */
+  image?: string;
 }
 
 /** Why a workload ended: on its own, stopped by kill()/stopAll(), stopped by a limit, or never started. */

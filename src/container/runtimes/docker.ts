@@ -1,0 +1,1065 @@
+/**
+ * Docker runtime: runs each lease's workload in its own container, through the Docker Engine API on a
+ * unix socket (plain `node:http`, no CLI, no client library), so the same code drives a Docker daemon
+ * and Podman's Docker-compatible service (`podman system service`).
+ *
+ * What a container adds over the host-process runtime: memory and CPU limits are cgroup totals for
+ * everything the workload forks, the filesystem is the image's and disappears with the container, and
+ * GPUs are handed over as devices (the NVIDIA container toolkit), not just hinted with an env var.
+ *
+ * Differences callers can see, compared with host-process:
+ *  - `workdir` is a path inside the container; `pid` is the container's init as the engine reports it
+ *    (meaningful only if the agent shares the engine's pid namespace; never signal it directly).
+ *  - `exitCode` is the status the engine reports: 128+n when the main process died of signal n, which
+ *    `signal` then names, the way a shell reports `$?`.
+ *  - Stopping sends SIGTERM to the container's main process, which as PID 1 ignores it unless it
+ *    installs a handler (or `init` is on); SIGKILL follows after `killGraceMs`, rounded up to seconds.
+ *  - The image's ENTRYPOINT, if any, wraps `command`, exactly as `docker run IMAGE COMMAND…` would.
+ *  - cpuSeconds counts the whole container's CPU time, sampled every `cpuPollMs`, so a workload can
+ *    overrun it by up to one interval.
+ */
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { constants as osConstants } from 'node:os';
+import { AethirError, type ErrorCode } from '../../core/errors.js';
+import { DockerStreamDemuxer, type DemuxMode } from './docker-frames.js';
+import type {
+  RunningWorkload,
+  Runtime,
+  WorkloadEvent,
+  WorkloadExitEvent,
+  WorkloadLimits,
+  WorkloadSpec,
+} from './runtime.js';
+
+export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
+/** The label every container of this runtime carries; its value is the lease id. */
+export const LEASE_LABEL = 'aethir.lease';
+
+export interface DockerRuntimeOptions {
+  /** The engine's unix socket (default /var/run/docker.sock). */
+  socketPath?: string;
+  /** Image for workloads whose spec names none (default docker.io/library/ubuntu:24.04). */
+  defaultImage?: string;
+  /** 'missing' (default): pull only images the engine lacks; 'never': fail instead; 'always': re-pull. */
+  pullPolicy?: 'missing' | 'never' | 'always';
+  /** Working directory inside the container, also HOME (default /workspace; the engine creates it). */
+  workdir?: string;
+  /** Time between SIGTERM and SIGKILL when stopping, rounded up to whole seconds (default 3000). */
+  killGraceMs?: number;
+  /** CPUs each workload may use at once (fractions allowed), as HostConfig.NanoCpus; absent: no cap. */
+  cpus?: number;
+  /**
+   * The engine's id for each GPU index the agent hands out (index i -> gpuDeviceIds[i], e.g. a GPU
+   * UUID from nvidia-smi). Absent: the index itself, which is what NVIDIA's toolkit also accepts.
+   */
+  gpuDeviceIds?: readonly string[];
+  /** Host address published ports bind to (default: all interfaces). */
+  publishHostIp?: string;
+  /**
+   * Extra labels on every container, and a filter for listLeases(): several agents (or test runs)
+   * sharing one engine each see only their own containers.
+   */
+  labels?: Record<string, string>;
+  /** Run a minimal init as PID 1 (HostConfig.Init) so signals reach the workload and zombies are reaped. */
+  init?: boolean;
+  /** Pin the Engine API version, e.g. '1.41'. Absent: the engine's own (newest) version. */
+  apiVersion?: string;
+  /** How often the container's CPU time is sampled when a spec has limits.cpuSeconds (default 1000). */
+  cpuPollMs?: number;
+  /** Timeout for ordinary (non-streaming) engine requests (default 60000). */
+  requestTimeoutMs?: number;
+  /** Timestamps for events. */
+  now?: () => number;
+}
+
+/** One container of this runtime, as found on the engine (running or not). */
+export interface DockerLeaseContainer {
+  leaseId: string;
+  containerId: string;
+  name: string;
+  image: string;
+  /** The engine's state: 'created', 'running', 'exited', … */
+  state: string;
+  running: boolean;
+  /** ms since the epoch */
+  createdAt: number;
+  labels: Record<string, string>;
+}
+
+export interface PullProgress {
+  status?: string;
+  id?: string;
+  progress?: string;
+}
+
+const LEASE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+// Registry host[:port]/path[:tag][@digest]: no whitespace, quotes or '..' can reach a URL path.
+const IMAGE_REF_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}$/;
+const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,253}$/;
+const DEFAULT_IMAGE = 'docker.io/library/ubuntu:24.04';
+const DEFAULT_WORKDIR = '/workspace';
+// After the container stops, how long its log stream may take to deliver the rest and end.
+const DRAIN_TIMEOUT_MS = 5000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+// A pull can sit silent for a while (large layer extraction) but not forever.
+const PULL_IDLE_TIMEOUT_MS = 10 * 60_000;
+// A dropped wait connection (engine restart) is retried this many times before we give up on it.
+const WAIT_RETRIES = 10;
+
+interface EngineResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+interface ContainerInspect {
+  Id?: string;
+  State?: { Status?: string; Running?: boolean; Pid?: number; OOMKilled?: boolean; ExitCode?: number };
+  HostConfig?: Record<string, unknown>;
+  Config?: Record<string, unknown>;
+}
+
+/** Talks to one Engine API socket; every failure comes out as an AethirError with a plain message. */
+class EngineClient {
+  private readonly prefix: string;
+
+  constructor(
+    readonly socketPath: string,
+    apiVersion: string | undefined,
+    private readonly timeoutMs: number,
+  ) {
+    this.prefix = apiVersion ? `/v${apiVersion}` : '';
+  }
+
+  /** A buffered request; resolves with any HTTP status (callers decide what is an error). */
+  async call(
+    method: string,
+    path: string,
+    opts: { body?: unknown; timeoutMs?: number } = {},
+  ): Promise<EngineResponse> {
+    const res = await this.open(method, path, { ...opts, timeoutMs: opts.timeoutMs ?? this.timeoutMs });
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+    } catch (err) {
+      throw this.transportError(err, `${method} ${path}`);
+    }
+    return { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) };
+  }
+
+  /** call() that throws the engine's error for any status outside 2xx (and `ok`). */
+  async ok(
+    method: string,
+    path: string,
+    what: string,
+    opts: { body?: unknown; timeoutMs?: number; ok?: number[] } = {},
+  ): Promise<EngineResponse> {
+    const res = await this.call(method, path, opts);
+    if ((res.status >= 200 && res.status < 300) || opts.ok?.includes(res.status)) return res;
+    throw engineError(res.status, engineMessage(res.body), what);
+  }
+
+  /** Resolves once the response headers arrive; the body is left to the caller to stream. */
+  open(
+    method: string,
+    path: string,
+    opts: { body?: unknown; timeoutMs?: number } = {},
+  ): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
+      const req = httpRequest(
+        {
+          socketPath: this.socketPath,
+          method,
+          path: this.prefix + path,
+          // A fresh connection per request: long-lived log/wait streams must not hold back pooled ones,
+          // and nothing lingers to keep the agent alive.
+          agent: false,
+          headers: {
+            Host: 'docker',
+            Accept: 'application/json',
+            ...(payload ? { 'Content-Type': 'application/json', 'Content-Length': payload.length } : {}),
+          },
+        },
+        (res) => {
+          if (opts.timeoutMs) res.setTimeout(opts.timeoutMs, () => res.destroy(timeoutError(method, path)));
+          resolve(res);
+        },
+      );
+      if (opts.timeoutMs) req.setTimeout(opts.timeoutMs, () => req.destroy(timeoutError(method, path)));
+      req.on('error', (err) => reject(this.transportError(err, `${method} ${path}`)));
+      req.end(payload);
+    });
+  }
+
+  transportError(err: unknown, what: string): AethirError {
+    if (err instanceof AethirError) return err;
+    const code = (err as NodeJS.ErrnoException)?.code;
+    const sock = this.socketPath;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED' || code === 'ENOTSOCK') {
+      return new AethirError(
+        'UNAVAILABLE',
+        `no Docker engine at ${sock}: start Docker or Podman's API service ` +
+          `(podman system service --time=0 unix://${sock}), or point socketPath at the engine's socket`,
+        { cause: err, details: { socketPath: sock } },
+      );
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      return new AethirError(
+        'UNAVAILABLE',
+        `permission denied on the Docker socket ${sock}: run the agent as a user allowed to use it ` +
+          `(e.g. in the docker group)`,
+        { cause: err, details: { socketPath: sock } },
+      );
+    }
+    return new AethirError(
+      'UNAVAILABLE',
+      `Docker engine at ${sock} failed during ${what}: ${errorMessage(err)}`,
+      {
+        cause: err,
+        details: { socketPath: sock },
+      },
+    );
+  }
+}
+
+function timeoutError(method: string, path: string): AethirError {
+  return new AethirError('TIMEOUT', `Docker engine did not answer ${method} ${path.split('?')[0]} in time`);
+}
+
+/** The engine's own explanation, from its JSON error body ({"message": …}) or the raw text. */
+function engineMessage(body: Buffer): string {
+  const text = body.toString('utf8').trim();
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed?.message === 'string') return parsed.message;
+  } catch {
+    // not JSON: use the text as is
+  }
+  return text || 'no details from the engine';
+}
+
+function engineError(status: number, message: string, what: string, details: Record<string, unknown> = {}) {
+  let code: ErrorCode;
+  if (status === 404) code = 'NOT_FOUND';
+  else if (status === 409) code = 'CONFLICT';
+  else if (status === 400) code = 'INVALID_ARGUMENT';
+  else if (status === 401 || status === 403) code = 'UNAUTHORIZED';
+  else if (status === 503) code = 'UNAVAILABLE';
+  // Podman answers a container-name clash with 500 where Docker uses 409.
+  else if (/already in use/i.test(message)) code = 'CONFLICT';
+  else code = 'RUNTIME_FAILED';
+  return new AethirError(code, `${what}: ${message}`, { details: { status, ...details } });
+}
+
+export class DockerRuntime implements Runtime {
+  readonly name = 'docker';
+  readonly socketPath: string;
+  readonly defaultImage: string;
+  private readonly engine: EngineClient;
+  private readonly pullPolicy: 'missing' | 'never' | 'always';
+  private readonly workdir: string;
+  private readonly killGraceSec: number;
+  private readonly nanoCpus: number | undefined;
+  private readonly gpuDeviceIds: readonly string[] | undefined;
+  private readonly publishHostIp: string;
+  private readonly extraLabels: Record<string, string>;
+  private readonly init: boolean;
+  private readonly cpuPollMs: number;
+  private readonly now: () => number;
+  private readonly reserved = new Set<string>();
+  private readonly workloads = new Map<string, DockerWorkload>();
+  private readonly pendingStarts = new Set<Promise<unknown>>();
+  /** Pulls in flight, so concurrent leases on one new image share a single pull. */
+  private readonly pulls = new Map<string, Promise<void>>();
+
+  constructor(options: DockerRuntimeOptions = {}) {
+    const bad = (message: string): never => {
+      throw new AethirError('INVALID_ARGUMENT', `DockerRuntime: ${message}`);
+    };
+    this.socketPath = options.socketPath ?? DEFAULT_DOCKER_SOCKET;
+    if (typeof this.socketPath !== 'string' || this.socketPath === '') bad('socketPath must be a path');
+    this.defaultImage = options.defaultImage ?? DEFAULT_IMAGE;
+    if (!IMAGE_REF_RE.test(this.defaultImage))
+      bad(`invalid defaultImage ${JSON.stringify(this.defaultImage)}`);
+    this.pullPolicy = options.pullPolicy ?? 'missing';
+    if (!['missing', 'never', 'always'].includes(this.pullPolicy))
+      bad(`invalid pullPolicy ${this.pullPolicy}`);
+    this.workdir = options.workdir ?? DEFAULT_WORKDIR;
+    if (!this.workdir.startsWith('/') || this.workdir.includes('\0')) bad('workdir must be an absolute path');
+    const killGraceMs = options.killGraceMs ?? 3000;
+    if (!Number.isFinite(killGraceMs) || killGraceMs < 0) bad(`invalid killGraceMs ${killGraceMs}`);
+    this.killGraceSec = Math.ceil(killGraceMs / 1000);
+    if (options.cpus !== undefined && !(Number.isFinite(options.cpus) && options.cpus > 0)) {
+      bad(`invalid cpus ${options.cpus}`);
+    }
+    this.nanoCpus = options.cpus === undefined ? undefined : Math.round(options.cpus * 1e9);
+    this.gpuDeviceIds = options.gpuDeviceIds;
+    this.publishHostIp = options.publishHostIp ?? '';
+    this.extraLabels = { ...options.labels };
+    for (const key of Object.keys(this.extraLabels)) {
+      if (!LABEL_KEY_RE.test(key) || key === LEASE_LABEL) bad(`invalid label ${JSON.stringify(key)}`);
+    }
+    this.init = options.init ?? false;
+    if (options.apiVersion !== undefined && !/^\d+\.\d+$/.test(options.apiVersion)) {
+      bad(`invalid apiVersion ${options.apiVersion}`);
+    }
+    this.cpuPollMs = options.cpuPollMs ?? 1000;
+    if (!(this.cpuPollMs > 0)) bad(`invalid cpuPollMs ${this.cpuPollMs}`);
+    const timeoutMs = options.requestTimeoutMs ?? 60_000;
+    if (!(timeoutMs > 0)) bad(`invalid requestTimeoutMs ${timeoutMs}`);
+    this.engine = new EngineClient(this.socketPath, options.apiVersion, timeoutMs);
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Resolves when the engine answers GET /_ping; throws UNAVAILABLE (with what to do) otherwise. */
+  async ping(): Promise<void> {
+    await this.engine.ok('GET', '/_ping', `Docker engine at ${this.socketPath} is not healthy`);
+  }
+
+  /**
+   * Makes `ref` present on the engine, pulling it per `pullPolicy`. A pull's progress lines go to
+   * `onProgress`; a missing image or unreachable registry becomes an AethirError naming the image.
+   */
+  async ensureImage(ref: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+    checkImageRef(ref);
+    if (this.pullPolicy !== 'always' && (await this.hasImage(ref))) return;
+    if (this.pullPolicy === 'never') {
+      throw new AethirError(
+        'NOT_FOUND',
+        `image ${ref} is not on the Docker engine and pullPolicy is 'never'`,
+        {
+          details: { image: ref },
+        },
+      );
+    }
+    let pull = this.pulls.get(ref);
+    if (!pull) {
+      pull = this.pull(ref, onProgress).finally(() => this.pulls.delete(ref));
+      this.pulls.set(ref, pull);
+    }
+    await pull;
+  }
+
+  /** Every container this runtime created (with this runtime's `labels`), for recovery after a crash. */
+  async listLeases(): Promise<DockerLeaseContainer[]> {
+    const filters = {
+      label: [LEASE_LABEL, ...Object.entries(this.extraLabels).map(([k, v]) => `${k}=${v}`)],
+    };
+    const res = await this.engine.ok(
+      'GET',
+      `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify(filters))}`,
+      'cannot list containers',
+    );
+    const list = parseJson<Array<Record<string, unknown>>>(res.body, 'container list') ?? [];
+    return list.map((c) => {
+      const labels = (c.Labels ?? {}) as Record<string, string>;
+      const names = (c.Names ?? []) as string[];
+      const state = String(c.State ?? '');
+      return {
+        leaseId: labels[LEASE_LABEL] ?? '',
+        containerId: String(c.Id ?? ''),
+        name: (names[0] ?? '').replace(/^\//, ''),
+        image: String(c.Image ?? ''),
+        state,
+        running: state === 'running',
+        createdAt: Number(c.Created ?? 0) * 1000,
+        labels,
+      };
+    });
+  }
+
+  /**
+   * Force-removes the containers of a lease that this process is not running (left by a crashed
+   * agent); returns how many were removed. A workload this runtime runs is stopped with kill() instead.
+   */
+  async removeLease(leaseId: string): Promise<number> {
+    if (this.reserved.has(leaseId)) {
+      throw new AethirError('CONFLICT', `lease ${leaseId} is running here: kill() its workload instead`, {
+        details: { leaseId },
+      });
+    }
+    const mine = (await this.listLeases()).filter((c) => c.leaseId === leaseId);
+    for (const c of mine) await this.removeContainer(c.containerId);
+    return mine.length;
+  }
+
+  start(spec: WorkloadSpec): Promise<RunningWorkload> {
+    const p = this.doStart(spec);
+    // stopAll() must also catch workloads whose start is still in flight.
+    this.pendingStarts.add(p);
+    const forget = () => this.pendingStarts.delete(p);
+    p.then(forget, forget);
+    return p;
+  }
+
+  async stopAll(): Promise<void> {
+    await Promise.allSettled([...this.pendingStarts]);
+    await Promise.all([...this.workloads.values()].map((w) => w.kill('runtime stopping')));
+  }
+
+  private async doStart(spec: WorkloadSpec): Promise<RunningWorkload> {
+    validateSpec(spec);
+    const { leaseId } = spec;
+    const image = spec.image ?? this.defaultImage;
+    // Reserve synchronously (before any await) so two concurrent starts of one lease cannot both pass.
+    if (this.reserved.has(leaseId)) {
+      throw new AethirError('INVALID_ARGUMENT', `lease ${leaseId} already has a running workload`, {
+        details: { leaseId },
+      });
+    }
+    this.reserved.add(leaseId);
+
+    let containerId: string;
+    try {
+      await this.ensureImage(image);
+      containerId = await this.create(spec, image);
+    } catch (err) {
+      this.reserved.delete(leaseId);
+      throw err;
+    }
+
+    const workload = new DockerWorkload({
+      leaseId,
+      containerId,
+      workdir: this.workdir,
+      engine: this.engine,
+      now: this.now,
+      killGraceSec: this.killGraceSec,
+      cpuPollMs: this.cpuPollMs,
+      limits: spec.limits,
+      remove: () => this.removeContainer(containerId),
+      onFinished: () => {
+        this.workloads.delete(leaseId);
+        this.reserved.delete(leaseId);
+      },
+    });
+    this.workloads.set(leaseId, workload);
+
+    const started = await this.engine
+      .call('POST', `/containers/${containerId}/start`)
+      .catch((e: unknown) => e);
+    if (started instanceof Error || (started as EngineResponse).status >= 300) {
+      const message =
+        started instanceof Error ? started.message : engineMessage((started as EngineResponse).body);
+      // As with host-process, a workload that cannot start is reported as one that exited at once, with
+      // the shell's codes: 127 when the command is not found, 126 when it cannot be run.
+      const exitCode = /not found|no such file/i.test(message) ? 127 : 126;
+      workload.failStart(exitCode, `cannot start ${spec.command[0]}: ${message}`);
+      return workload;
+    }
+    await workload.attach();
+    return workload;
+  }
+
+  private async create(spec: WorkloadSpec, image: string): Promise<string> {
+    const gpuIds = spec.gpuIndices.map((i) => this.gpuDeviceIds?.[i] ?? String(i));
+    const limits = spec.limits ?? {};
+    const hostConfig: Record<string, unknown> = {
+      RestartPolicy: { Name: 'no' },
+    };
+    if (limits.memoryMiB !== undefined) {
+      hostConfig.Memory = limits.memoryMiB * 1024 * 1024;
+      // Memory+swap equal to memory: the limit is what the workload may use, not a point to start swapping.
+      hostConfig.MemorySwap = limits.memoryMiB * 1024 * 1024;
+    }
+    if (this.nanoCpus !== undefined) hostConfig.NanoCpus = this.nanoCpus;
+    if (gpuIds.length > 0) {
+      hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: gpuIds, Capabilities: [['gpu']] }];
+    }
+    if (this.init) hostConfig.Init = true;
+    const body: Record<string, unknown> = {
+      Image: image,
+      Cmd: spec.command,
+      Env: Object.entries(buildEnv(spec, this.workdir, gpuIds)).map(([k, v]) => `${k}=${v}`),
+      Labels: { ...this.extraLabels, [LEASE_LABEL]: spec.leaseId },
+      WorkingDir: this.workdir,
+      Tty: false,
+      OpenStdin: false,
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      HostConfig: hostConfig,
+    };
+    if (spec.port !== undefined) {
+      const key = `${spec.port}/tcp`;
+      body.ExposedPorts = { [key]: {} };
+      hostConfig.PortBindings = { [key]: [{ HostIp: this.publishHostIp, HostPort: String(spec.port) }] };
+    }
+    const name = `aethir-${spec.leaseId}`;
+    const res = await this.engine.call('POST', `/containers/create?name=${name}`, { body });
+    if (res.status === 201 || res.status === 200) {
+      const id = parseJson<{ Id?: string }>(res.body, 'create response')?.Id;
+      if (typeof id === 'string' && /^[0-9a-f]{12,64}$/.test(id)) {
+        if (gpuIds.length > 0) await this.checkGpusKept(id, spec.leaseId);
+        return id;
+      }
+      throw new AethirError(
+        'RUNTIME_FAILED',
+        `Docker engine returned no container id for lease ${spec.leaseId}`,
+      );
+    }
+    const message = engineMessage(res.body);
+    const err = engineError(res.status, message, `cannot create the container for lease ${spec.leaseId}`, {
+      leaseId: spec.leaseId,
+      image,
+    });
+    if (err.code === 'CONFLICT') {
+      throw new AethirError(
+        'CONFLICT',
+        `a container named ${name} already exists (left by an earlier agent?): ` +
+          `recover it via listLeases() or remove it with removeLease()`,
+        { cause: err, details: { leaseId: spec.leaseId } },
+      );
+    }
+    if (err.code === 'NOT_FOUND') {
+      throw new AethirError('NOT_FOUND', `image ${image} is not on the Docker engine: ${message}`, {
+        details: { leaseId: spec.leaseId, image },
+      });
+    }
+    throw err;
+  }
+
+  /**
+   * Podman's Docker-compatible API accepts HostConfig.DeviceRequests and silently drops it
+   * (containers/podman#22645): the lease would run without its GPUs while the agent counts them as
+   * taken. An engine that honours the request echoes it back on inspect, so that is what we check.
+   */
+  private async checkGpusKept(id: string, leaseId: string): Promise<void> {
+    const res = await this.engine.ok('GET', `/containers/${id}/json`, `cannot inspect container ${id}`);
+    const kept = parseJson<ContainerInspect>(res.body, 'inspect')?.HostConfig?.DeviceRequests;
+    if (Array.isArray(kept) && kept.length > 0) return;
+    await this.removeContainer(id).catch(() => undefined);
+    throw new AethirError(
+      'RUNTIME_FAILED',
+      `the engine at ${this.socketPath} ignored the GPU request (HostConfig.DeviceRequests), so lease ` +
+        `${leaseId} would run without its GPUs: Podman's Docker-compatible API does not attach GPUs; ` +
+        `run GPU leases on Docker with the NVIDIA Container Toolkit`,
+      { details: { leaseId } },
+    );
+  }
+
+  private async removeContainer(id: string): Promise<void> {
+    await this.engine.ok('DELETE', `/containers/${id}?force=1&v=1`, `cannot remove container ${id}`, {
+      ok: [404],
+    });
+  }
+
+  private async hasImage(ref: string): Promise<boolean> {
+    const res = await this.engine.call('GET', `/images/${ref}/json`);
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    throw engineError(res.status, engineMessage(res.body), `cannot inspect image ${ref}`, { image: ref });
+  }
+
+  private async pull(ref: string, onProgress?: (p: PullProgress) => void): Promise<void> {
+    const { repo, tag } = splitImageRef(ref);
+    const path = `/images/create?fromImage=${encodeURIComponent(repo)}&tag=${encodeURIComponent(tag)}`;
+    const res = await this.engine.open('POST', path, { timeoutMs: PULL_IDLE_TIMEOUT_MS });
+    // The engine answers 200 before it has reached the registry; failures then arrive as a
+    // {"error": …} line in the progress stream, so both the status and every line must be checked.
+    let failure: string | undefined;
+    let rest = '';
+    const onLine = (line: string) => {
+      if (!line.trim()) return;
+      let msg: { error?: string; errorDetail?: { message?: string } } & PullProgress;
+      try {
+        msg = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (msg.error || msg.errorDetail?.message) failure ??= msg.errorDetail?.message ?? msg.error;
+      else onProgress?.({ status: msg.status, id: msg.id, progress: msg.progress });
+    };
+    try {
+      for await (const chunk of res) {
+        rest += (chunk as Buffer).toString('utf8');
+        const lines = rest.split(/\r?\n/);
+        rest = lines.pop() ?? '';
+        lines.forEach(onLine);
+      }
+    } catch (err) {
+      throw this.engine.transportError(err, `pull of ${ref}`);
+    }
+    onLine(rest);
+    if (res.statusCode !== 200) failure ??= engineMessage(Buffer.from(rest));
+    if (failure === undefined && !(await this.hasImage(ref)))
+      failure = 'the engine reported no error, yet has no such image';
+    if (failure === undefined) return;
+    const notFound =
+      res.statusCode === 404 ||
+      /not found|manifest unknown|does not exist|pull access denied|repository .* not found|no such image/i.test(
+        failure,
+      );
+    throw new AethirError(
+      notFound ? 'NOT_FOUND' : 'UNAVAILABLE',
+      notFound
+        ? `image ${ref} not found: ${failure}`
+        : `cannot pull image ${ref} (registry unreachable or refused?): ${failure}`,
+      { details: { image: ref } },
+    );
+  }
+}
+
+interface WorkloadInit {
+  leaseId: string;
+  containerId: string;
+  workdir: string;
+  engine: EngineClient;
+  now: () => number;
+  killGraceSec: number;
+  cpuPollMs: number;
+  limits: WorkloadLimits | undefined;
+  remove: () => Promise<void>;
+  onFinished: () => void;
+}
+
+type StopRequest = Pick<WorkloadExitEvent, 'reason' | 'message' | 'limit'>;
+
+class DockerWorkload implements RunningWorkload {
+  readonly leaseId: string;
+  readonly containerId: string;
+  readonly workdir: string;
+  readonly exited: Promise<WorkloadExitEvent>;
+  private pidValue: number | undefined;
+
+  private readonly init: WorkloadInit;
+  private readonly engine: EngineClient;
+  private readonly now: () => number;
+  private readonly buffer: WorkloadEvent[] = [];
+  private readonly listeners = new Set<(e: WorkloadEvent) => void>();
+  private wake!: () => void;
+  private wakeup: Promise<void>;
+  private resolveExited!: (e: WorkloadExitEvent) => void;
+  /** Set once by the first kill()/limit; decides the exit reason even if the container then exits 0. */
+  private stopRequest: StopRequest | undefined;
+  private stopped = false;
+  private finishing = false;
+  private logs: IncomingMessage | undefined;
+  private cancelWallTimer: (() => void) | undefined;
+  private cpuTimer: NodeJS.Timeout | undefined;
+
+  constructor(init: WorkloadInit) {
+    this.init = init;
+    this.leaseId = init.leaseId;
+    this.containerId = init.containerId;
+    this.workdir = init.workdir;
+    this.engine = init.engine;
+    this.now = init.now;
+    this.wakeup = new Promise((r) => (this.wake = r));
+    this.exited = new Promise((r) => (this.resolveExited = r));
+  }
+
+  get pid(): number | undefined {
+    return this.pidValue;
+  }
+
+  async *events(): AsyncGenerator<WorkloadEvent> {
+    let i = 0;
+    for (;;) {
+      if (i < this.buffer.length) {
+        const e = this.buffer[i++]!;
+        yield e;
+        if (e.type === 'exit') return;
+      } else {
+        await this.wakeup;
+      }
+    }
+  }
+
+  onEvent(listener: (e: WorkloadEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  kill(reason?: string): Promise<void> {
+    this.requestStop({ reason: 'killed', message: reason ? `killed: ${reason}` : 'killed' });
+    return this.exited.then(() => undefined);
+  }
+
+  failStart(exitCode: number, message: string): void {
+    this.stopped = true;
+    void this.finish({ exitCode, signal: null, reason: 'start-failed', message });
+  }
+
+  /** The container is running (or already done): follow its output, its exit and its limits. */
+  async attach(): Promise<void> {
+    const { containerId } = this;
+    // Output first: a container that has already exited still replays its whole log, then ends.
+    const drained = this.followLogs();
+    const inspect = await this.inspect();
+    if (inspect?.State?.Pid) this.pidValue = inspect.State.Pid;
+    const limits = this.init.limits;
+    if (limits?.wallSeconds !== undefined) {
+      const seconds = limits.wallSeconds;
+      this.cancelWallTimer = longTimeout(seconds * 1000, () =>
+        this.requestStop({
+          reason: 'timeout',
+          message: `wall-clock limit of ${seconds}s exceeded`,
+          limit: 'wallSeconds',
+        }),
+      );
+    }
+    if (limits?.cpuSeconds !== undefined) this.pollCpu(limits.cpuSeconds);
+    void this.waitForExit(containerId, drained);
+  }
+
+  private followLogs(): Promise<void> {
+    return (async () => {
+      let res: IncomingMessage;
+      try {
+        res = await this.engine.open(
+          'GET',
+          `/containers/${this.containerId}/logs?follow=1&stdout=1&stderr=1`,
+        );
+      } catch (err) {
+        this.emit({
+          type: 'stderr',
+          data: `[aethir] cannot follow output: ${errorMessage(err)}\n`,
+          at: this.now(),
+        });
+        return;
+      }
+      if ((res.statusCode ?? 0) >= 300) {
+        res.resume();
+        this.emit({
+          type: 'stderr',
+          data: `[aethir] cannot follow output: Docker engine answered ${res.statusCode}\n`,
+          at: this.now(),
+        });
+        return;
+      }
+      this.logs = res;
+      const contentType = String(res.headers['content-type'] ?? '');
+      // Docker >= API 1.42 says which framing it uses; everything else (Podman included) is sniffed.
+      const mode: DemuxMode = contentType.includes('multiplexed-stream')
+        ? 'multiplexed'
+        : contentType.includes('raw-stream')
+          ? 'raw'
+          : 'auto';
+      const demux = new DockerStreamDemuxer((type, data) => this.emit({ type, data, at: this.now() }), mode);
+      await new Promise<void>((resolve) => {
+        let ended = false;
+        const end = () => {
+          if (ended) return;
+          ended = true;
+          demux.end();
+          resolve();
+        };
+        res.on('data', (chunk: Buffer) => demux.push(chunk));
+        res.on('end', end);
+        res.on('close', end);
+        res.on('error', end);
+      });
+    })();
+  }
+
+  private async waitForExit(containerId: string, drained: Promise<void>): Promise<void> {
+    let status: { exitCode: number | null; error?: string } | undefined;
+    for (let attempt = 0; status === undefined; attempt++) {
+      try {
+        const res = await this.engine.call('POST', `/containers/${containerId}/wait`, { timeoutMs: 0 });
+        if (res.status === 200) {
+          const body = parseJson<{ StatusCode?: number; Error?: { Message?: string } | null }>(
+            res.body,
+            'wait',
+          );
+          const code = body?.StatusCode;
+          const error = body?.Error?.Message;
+          // With an Error the StatusCode means nothing (Podman says 0 for a container removed under
+          // it), and Podman reports -1 when it never learnt the status: both are "unknown".
+          status = error
+            ? { exitCode: null, error: `the engine lost track of the container: ${error}` }
+            : { exitCode: typeof code === 'number' && code >= 0 ? code : null };
+        } else if (res.status === 404) {
+          status = { exitCode: null, error: 'the container was removed behind our back' };
+        } else if (attempt >= WAIT_RETRIES) {
+          status = { exitCode: null, error: `lost track of the container: ${engineMessage(res.body)}` };
+        }
+      } catch (err) {
+        if (attempt >= WAIT_RETRIES)
+          status = { exitCode: null, error: `lost track of the container: ${errorMessage(err)}` };
+      }
+      if (status === undefined) await delay(Math.min(500 * 2 ** attempt, 5000));
+    }
+    this.stopped = true;
+
+    // Output written just before exit may still be on its way: the wait can answer before the logs end.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      drained.then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), DRAIN_TIMEOUT_MS))),
+    ]);
+    clearTimeout(timer);
+    if (timedOut) {
+      this.logs?.destroy();
+      await drained;
+    }
+
+    const { exitCode } = status;
+    const signal = exitCode !== null && exitCode > 128 ? signalName(exitCode - 128) : null;
+    if (this.stopRequest) {
+      await this.finish({ exitCode, signal, ...this.stopRequest });
+      return;
+    }
+    const oom = (await this.inspect())?.State?.OOMKilled === true;
+    const limitMiB = this.init.limits?.memoryMiB;
+    let message: string | undefined;
+    if (oom) {
+      message = `out of memory: killed by the kernel${limitMiB ? ` at the memory limit of ${limitMiB} MiB` : ''}`;
+    } else if (status.error) {
+      message = status.error;
+    } else if (signal === 'SIGKILL' && limitMiB) {
+      // Podman does not set OOMKilled (at least on cgroup v1), and nothing else here sends SIGKILL.
+      message = `terminated by SIGKILL, probably at the memory limit of ${limitMiB} MiB`;
+    } else if (signal) {
+      message = `terminated by ${signal}`;
+    }
+    await this.finish({ exitCode, signal, reason: 'exited', ...(message ? { message } : {}) });
+  }
+
+  private pollCpu(cpuSeconds: number): void {
+    const limitNs = cpuSeconds * 1e9;
+    const tick = async () => {
+      if (this.stopped || this.stopRequest) return;
+      try {
+        const res = await this.engine.call(
+          'GET',
+          `/containers/${this.containerId}/stats?stream=false&one-shot=true`,
+        );
+        if (res.status === 200) {
+          const stats = parseJson<{ cpu_stats?: { cpu_usage?: { total_usage?: number } } }>(
+            res.body,
+            'stats',
+          );
+          const used = stats?.cpu_stats?.cpu_usage?.total_usage ?? 0;
+          if (used >= limitNs) {
+            this.requestStop({
+              reason: 'timeout',
+              message: `cpu-time limit of ${cpuSeconds}s exceeded`,
+              limit: 'cpuSeconds',
+            });
+            return;
+          }
+        }
+      } catch {
+        // A missed sample is retried on the next tick; the wall-clock limit still bounds the lease.
+      }
+      if (!this.stopped && !this.stopRequest)
+        this.cpuTimer = unrefTimeout(() => void tick(), this.init.cpuPollMs);
+    };
+    this.cpuTimer = unrefTimeout(() => void tick(), this.init.cpuPollMs);
+  }
+
+  private requestStop(request: StopRequest): void {
+    // First reason wins; once the container has stopped there is nothing left to stop.
+    if (this.stopRequest || this.stopped || this.finishing) return;
+    this.stopRequest = request;
+    void this.stopContainer();
+  }
+
+  private async stopContainer(): Promise<void> {
+    const id = this.containerId;
+    const t = this.init.killGraceSec;
+    try {
+      // The engine sends SIGTERM, then SIGKILL after t seconds, and answers once the container is down;
+      // 304 means it already was.
+      await this.engine.ok('POST', `/containers/${id}/stop?t=${t}`, 'stop', {
+        ok: [304, 404],
+        timeoutMs: (t + 30) * 1000,
+      });
+    } catch {
+      // The stop itself failed or hung: kill outright, which the wait then observes.
+      await this.engine.call('POST', `/containers/${id}/kill?signal=SIGKILL`).catch(() => undefined);
+    }
+  }
+
+  private async inspect(): Promise<ContainerInspect | undefined> {
+    try {
+      const res = await this.engine.call('GET', `/containers/${this.containerId}/json`);
+      return res.status === 200 ? parseJson<ContainerInspect>(res.body, 'inspect') : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async finish(fields: Omit<WorkloadExitEvent, 'type' | 'at'>): Promise<void> {
+    if (this.finishing) return;
+    this.finishing = true;
+    this.cancelWallTimer?.();
+    clearTimeout(this.cpuTimer);
+
+    // Remove the container before announcing the exit, so anyone who sees 'exit' also sees it gone.
+    let message = fields.message;
+    try {
+      await this.init.remove();
+    } catch (err) {
+      message = `${message ? `${message}; ` : ''}failed to remove container ${this.containerId}: ${errorMessage(err)}`;
+    }
+    // Before resolving `exited`, so that `await w.exited; runtime.start(sameLease)` is accepted.
+    this.init.onFinished();
+    const event: WorkloadExitEvent = {
+      type: 'exit',
+      ...fields,
+      ...(message !== undefined ? { message } : {}),
+      at: this.now(),
+    };
+    this.emit(event);
+    this.resolveExited(event);
+  }
+
+  private emit(event: WorkloadEvent): void {
+    this.buffer.push(event);
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(event);
+      } catch {
+        // A faulty observer must not break the workload's lifecycle or starve other listeners.
+      }
+    }
+    const wake = this.wake;
+    this.wakeup = new Promise((r) => (this.wake = r));
+    wake();
+  }
+}
+
+function validateSpec(spec: WorkloadSpec): void {
+  const bad = (message: string): never => {
+    throw new AethirError('INVALID_ARGUMENT', message, {
+      details: { leaseId: typeof spec?.leaseId === 'string' ? spec.leaseId : undefined },
+    });
+  };
+  if (typeof spec !== 'object' || spec === null) bad('workload spec must be an object');
+  if (typeof spec.leaseId !== 'string' || !LEASE_ID_RE.test(spec.leaseId)) {
+    bad(`invalid leaseId ${JSON.stringify(spec.leaseId)}: expected 1-128 of [A-Za-z0-9_-]`);
+  }
+  if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command[0] === '') {
+    bad('command must be a non-empty argv array');
+  }
+  if (!spec.command.every((a) => typeof a === 'string' && !a.includes('\0'))) {
+    bad('command arguments must be strings without NUL bytes');
+  }
+  if (spec.env !== undefined) {
+    if (typeof spec.env !== 'object' || spec.env === null || Array.isArray(spec.env))
+      bad('env must be an object');
+    for (const [k, v] of Object.entries(spec.env)) {
+      if (k === '' || k.includes('=') || k.includes('\0')) bad(`invalid env name ${JSON.stringify(k)}`);
+      if (typeof v !== 'string' || v.includes('\0')) bad(`env ${k} must be a string without NUL bytes`);
+    }
+  }
+  if (
+    !Array.isArray(spec.gpuIndices) ||
+    !spec.gpuIndices.every((g) => Number.isSafeInteger(g) && g >= 0) ||
+    new Set(spec.gpuIndices).size !== spec.gpuIndices.length
+  ) {
+    bad('gpuIndices must be distinct non-negative integers');
+  }
+  if (spec.port !== undefined && !(Number.isInteger(spec.port) && spec.port >= 1 && spec.port <= 65535)) {
+    bad(`invalid port ${spec.port}`);
+  }
+  if (spec.image !== undefined && (typeof spec.image !== 'string' || !IMAGE_REF_RE.test(spec.image))) {
+    bad(`invalid image ${JSON.stringify(spec.image)}`);
+  }
+  const limits = spec.limits;
+  if (limits !== undefined) {
+    if (typeof limits !== 'object' || limits === null) bad('limits must be an object');
+    // Docker and Podman both reject memory limits under 6 MiB; say so before creating anything.
+    if (
+      limits.memoryMiB !== undefined &&
+      !(Number.isSafeInteger(limits.memoryMiB) && limits.memoryMiB >= 6)
+    ) {
+      bad('limits.memoryMiB must be an integer of at least 6');
+    }
+    if (limits.cpuSeconds !== undefined && !(Number.isFinite(limits.cpuSeconds) && limits.cpuSeconds > 0)) {
+      bad('limits.cpuSeconds must be a positive number');
+    }
+    if (
+      limits.wallSeconds !== undefined &&
+      !(Number.isFinite(limits.wallSeconds) && limits.wallSeconds > 0)
+    ) {
+      bad('limits.wallSeconds must be a positive number');
+    }
+  }
+}
+
+/**
+ * The container's env on top of the image's own (the engine merges the two, ours winning). PATH is
+ * deliberately left to the image: the agent's PATH means nothing inside it. Allocation variables come
+ * last, so user env cannot claim another lease's GPUs or port.
+ */
+function buildEnv(spec: WorkloadSpec, workdir: string, gpuIds: string[]): Record<string, string> {
+  const env: Record<string, string> = {
+    HOME: workdir,
+    LANG: 'C.UTF-8',
+    TERM: 'dumb',
+    ...spec.env,
+    AETHIR_LEASE_ID: spec.leaseId,
+    // The toolkit exposes only the requested GPUs, renumbered from 0 inside the container, so CUDA
+    // must count 0..n-1 here (the host's indices would point at devices that are not there).
+    CUDA_VISIBLE_DEVICES: gpuIds.map((_, i) => String(i)).join(','),
+    // CUDA images set NVIDIA_VISIBLE_DEVICES=all; where the NVIDIA runtime is the engine's default it
+    // would hand such a container every GPU on the host. 'void' turns the hook off for GPU-less leases.
+    NVIDIA_VISIBLE_DEVICES: gpuIds.length > 0 ? gpuIds.join(',') : 'void',
+    CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+  };
+  if (spec.port !== undefined) env.AETHIR_PORT = String(spec.port);
+  else delete env.AETHIR_PORT;
+  return env;
+}
+
+function checkImageRef(ref: string): void {
+  if (typeof ref !== 'string' || !IMAGE_REF_RE.test(ref)) {
+    throw new AethirError('INVALID_ARGUMENT', `invalid image reference ${JSON.stringify(ref)}`);
+  }
+}
+
+/** repo + tag (or digest) for POST /images/create: an empty tag would make the engine pull every tag. */
+export function splitImageRef(ref: string): { repo: string; tag: string } {
+  const at = ref.indexOf('@');
+  if (at >= 0) return { repo: ref.slice(0, at), tag: ref.slice(at + 1) };
+  const colon = ref.lastIndexOf(':');
+  // A colon before the last '/' belongs to a registry's host:port, not to a tag.
+  if (colon > ref.lastIndexOf('/')) return { repo: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  return { repo: ref, tag: 'latest' };
+}
+
+function signalName(n: number): string | null {
+  for (const [name, value] of Object.entries(osConstants.signals)) if (value === n) return name;
+  return null;
+}
+
+function parseJson<T>(body: Buffer, what: string): T | undefined {
+  try {
+    return JSON.parse(body.toString('utf8')) as T;
+  } catch {
+    throw new AethirError('RUNTIME_FAILED', `Docker engine sent an unreadable ${what}`);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => unrefTimeout(r, ms));
+}
+
+function unrefTimeout(fn: () => void, ms: number): NodeJS.Timeout {
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return t;
+}
+
+/** setTimeout without the ~24.8-day ceiling; returns a cancel function. */
+function longTimeout(ms: number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout;
+  const deadline = Date.now() + ms;
+  const arm = (): void => {
+    const remaining = deadline - Date.now();
+    timer = unrefTimeout(remaining > MAX_TIMER_MS ? arm : fn, Math.min(Math.max(remaining, 0), MAX_TIMER_MS));
+  };
+  arm();
+  return () => clearTimeout(timer);
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

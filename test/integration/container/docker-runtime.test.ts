@@ -1,0 +1,341 @@
+import { request } from 'node:http';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { AethirError } from '../../../src/core/errors.js';
+import { DockerRuntime, type DockerRuntimeOptions } from '../../../src/container/runtimes/docker.js';
+import type {
+  RunningWorkload,
+  WorkloadEvent,
+  WorkloadSpec,
+} from '../../../src/container/runtimes/runtime.js';
+
+// A real engine: Podman's Docker-compatible service in CI (scripts/podman-setup.sh starts it and
+// imports the busybox image), or any Docker daemon via AETHIR_DOCKER_SOCKET. Nothing sleeps a fixed
+// amount: conditions are polled with generous deadlines.
+const SOCKET = process.env.AETHIR_DOCKER_SOCKET ?? '/tmp/podman.sock';
+const IMAGE = process.env.AETHIR_TEST_IMAGE ?? 'localhost/aethir-busybox:test';
+// Labels every container of this run, so concurrent runs on one engine never see each other's.
+const RUN = `r${process.pid}-${Date.now().toString(36)}`;
+const SETUP_HINT = 'run scripts/podman-setup.sh (CI does) or set AETHIR_DOCKER_SOCKET to a Docker socket';
+
+const runtimes: DockerRuntime[] = [];
+let seq = 0;
+
+function newRuntime(opts: DockerRuntimeOptions = {}): DockerRuntime {
+  const rt = new DockerRuntime({
+    socketPath: SOCKET,
+    defaultImage: IMAGE,
+    pullPolicy: 'never',
+    killGraceMs: 1000,
+    labels: { 'aethir.test': RUN },
+    ...opts,
+  });
+  runtimes.push(rt);
+  return rt;
+}
+
+function leaseId(): string {
+  return `${RUN}-${++seq}`;
+}
+
+function spec(command: string[], extra: Partial<WorkloadSpec> = {}): WorkloadSpec {
+  return { leaseId: leaseId(), command, gpuIndices: [], ...extra };
+}
+
+async function collect(w: RunningWorkload): Promise<WorkloadEvent[]> {
+  const events: WorkloadEvent[] = [];
+  for await (const e of w.events()) events.push(e);
+  return events;
+}
+
+function text(events: WorkloadEvent[], type: 'stdout' | 'stderr'): string {
+  return events.map((e) => (e.type === type ? e.data : '')).join('');
+}
+
+/** A bare Engine API call, to check what the runtime did from the engine's side. */
+function engine(method: string, path: string): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: SOCKET, method, path, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = body ? JSON.parse(body) : undefined;
+        } catch {
+          json = body;
+        }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function waitFor(cond: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function waitRunning(w: RunningWorkload & { containerId?: string }): Promise<any> {
+  let inspect: any;
+  await waitFor(async () => {
+    inspect = (await engine('GET', `/containers/${w.containerId}/json`)).json;
+    return inspect?.State?.Running === true;
+  }, `container of ${w.leaseId} to run`);
+  return inspect;
+}
+
+async function rejection(p: Promise<unknown>): Promise<AethirError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(AethirError);
+    return err as AethirError;
+  }
+  throw new Error('expected a rejection');
+}
+
+let engineUp = false;
+
+beforeAll(async () => {
+  // Fail loudly, never skip: a missing engine must not look like a green run.
+  try {
+    await new DockerRuntime({ socketPath: SOCKET }).ping();
+    engineUp = true;
+  } catch (err) {
+    throw new Error(`no Docker-compatible engine answers on ${SOCKET}: ${SETUP_HINT}\n(${String(err)})`);
+  }
+  try {
+    await newRuntime().ensureImage(IMAGE);
+  } catch (err) {
+    throw new Error(`test image ${IMAGE} is missing on ${SOCKET}: ${SETUP_HINT}\n(${String(err)})`);
+  }
+});
+
+afterEach(async () => {
+  await Promise.all(runtimes.splice(0).map((rt) => rt.stopAll()));
+});
+
+afterAll(async () => {
+  if (!engineUp) return;
+  // Whatever a failed test left behind.
+  const rt = newRuntime();
+  for (const c of await rt.listLeases()) await rt.removeLease(c.leaseId);
+});
+
+describe('DockerRuntime against a real engine', () => {
+  it('runs echo and streams its output, stdout and stderr apart', async () => {
+    const rt = newRuntime();
+    const w = await rt.start(spec(['echo', 'hello from a container']));
+    const events = await collect(w);
+    expect(text(events, 'stdout')).toBe('hello from a container\n');
+    expect(events.at(-1)).toMatchObject({ type: 'exit', exitCode: 0, signal: null, reason: 'exited' });
+
+    const w2 = await rt.start(spec(['sh', '-c', 'echo out; echo err >&2; echo "ünï ✓"']));
+    const events2 = await collect(w2);
+    expect(text(events2, 'stdout')).toBe('out\nünï ✓\n');
+    expect(text(events2, 'stderr')).toBe('err\n');
+  });
+
+  it('propagates the exit code', async () => {
+    const w = await newRuntime().start(spec(['sh', '-c', 'echo bye; exit 3']));
+    const exit = await w.exited;
+    expect(exit).toMatchObject({ type: 'exit', exitCode: 3, signal: null, reason: 'exited' });
+    // events() replays from the start even after the exit
+    expect(text(await collect(w), 'stdout')).toBe('bye\n');
+  });
+
+  it('gives the workload AETHIR_LEASE_ID, the user env and the port, in the working directory', async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const s = spec(['sh', '-c', 'env; echo "cwd=$(pwd)"'], {
+      env: { FOO: 'bar baz', AETHIR_LEASE_ID: 'someone-else', CUDA_VISIBLE_DEVICES: '0,1,2' },
+      port,
+    });
+    const events = await collect(await newRuntime().start(s));
+    const out = text(events, 'stdout');
+    expect(out).toContain(`AETHIR_LEASE_ID=${s.leaseId}\n`);
+    expect(out).toContain('FOO=bar baz\n');
+    expect(out).toContain(`AETHIR_PORT=${port}\n`);
+    expect(out).toContain('HOME=/workspace\n');
+    // no GPUs leased: none visible, whatever the user asked for
+    expect(out).toMatch(/^CUDA_VISIBLE_DEVICES=$/m);
+    expect(out).toContain('NVIDIA_VISIBLE_DEVICES=void\n');
+    expect(out).toContain('cwd=/workspace\n');
+    expect(events.at(-1)).toMatchObject({ exitCode: 0 });
+  });
+
+  it('stops a running sleep 1000 quickly on kill()', async () => {
+    const rt = newRuntime();
+    const w = await rt.start(spec(['sleep', '1000']));
+    await waitRunning(w);
+    const t0 = Date.now();
+    await w.kill('lease closed');
+    // sleep is PID 1 and ignores SIGTERM: the engine's SIGKILL after the 1 s grace ends it
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    const exit = await w.exited;
+    expect(exit).toMatchObject({ reason: 'killed', message: 'killed: lease closed' });
+    expect([137, 143]).toContain(exit.exitCode);
+    expect(['SIGKILL', 'SIGTERM']).toContain(exit.signal);
+  });
+
+  it('ends a long sleep at the wall-clock limit with a clear status', async () => {
+    const t0 = Date.now();
+    const w = await newRuntime().start(spec(['sleep', '1000'], { limits: { wallSeconds: 1 } }));
+    const exit = await w.exited;
+    expect(exit).toMatchObject({
+      reason: 'timeout',
+      limit: 'wallSeconds',
+      message: 'wall-clock limit of 1s exceeded',
+    });
+    expect(Date.now() - t0).toBeLessThan(20_000);
+  });
+
+  it('ends a busy loop at the CPU-time limit', async () => {
+    const w = await newRuntime({ cpuPollMs: 200 }).start(
+      spec(['sh', '-c', 'while :; do :; done'], { limits: { cpuSeconds: 1, wallSeconds: 60 } }),
+    );
+    const exit = await w.exited;
+    expect(exit).toMatchObject({ reason: 'timeout', limit: 'cpuSeconds' });
+  });
+
+  it('sets the memory limit and publishes the port on the container', async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const w = await newRuntime().start(spec(['sleep', '1000'], { limits: { memoryMiB: 64 }, port }));
+    const inspect = await waitRunning(w);
+    expect(inspect.HostConfig.Memory).toBe(64 * 1024 * 1024);
+    expect(inspect.HostConfig.PortBindings[`${port}/tcp`]).toEqual([
+      expect.objectContaining({ HostPort: String(port) }),
+    ]);
+    expect(inspect.Config.Labels).toMatchObject({ 'aethir.lease': w.leaseId, 'aethir.test': RUN });
+    expect(inspect.HostConfig.DeviceRequests ?? []).toEqual([]);
+    await w.kill();
+  });
+
+  it('kills a workload that outgrows its memory limit, and says why', async () => {
+    // The shell holds 200 MB in a variable, far past the 16 MiB cgroup limit.
+    const hog = 'a=$(head -c 200000000 /dev/zero | tr "\\0" a); echo ${#a}';
+    const exit = await (
+      await newRuntime().start(spec(['sh', '-c', hog], { limits: { memoryMiB: 16 } }))
+    ).exited;
+    expect(exit).toMatchObject({ reason: 'exited', exitCode: 137, signal: 'SIGKILL' });
+    expect(exit.message).toMatch(/memory limit of 16 MiB/);
+  });
+
+  it('removes containers at the end, and listLeases finds running ones', async () => {
+    const rt = newRuntime();
+    const done = await rt.start(spec(['true']));
+    const doneId = (done as RunningWorkload & { containerId: string }).containerId;
+    await done.exited;
+    expect((await engine('GET', `/containers/${doneId}/json`)).status).toBe(404);
+
+    const w = await rt.start(spec(['sleep', '1000']));
+    await waitRunning(w);
+    const found = await rt.listLeases();
+    expect(found).toEqual([
+      expect.objectContaining({
+        leaseId: w.leaseId,
+        containerId: (w as RunningWorkload & { containerId: string }).containerId,
+        name: `aethir-${w.leaseId}`,
+        running: true,
+        state: 'running',
+      }),
+    ]);
+    // Another agent's containers (other labels) are not ours to list.
+    expect(await newRuntime({ labels: { 'aethir.test': `${RUN}-other` } }).listLeases()).toEqual([]);
+
+    await w.kill();
+    expect(await rt.listLeases()).toEqual([]);
+  });
+
+  it('lets a restarted agent find and remove what the crashed one left', async () => {
+    const before = newRuntime();
+    const w = await before.start(spec(['sleep', '1000']));
+    await waitRunning(w);
+
+    // A second start of the same lease (a restarted agent) must not clobber the running one.
+    const after = newRuntime();
+    const clash = await rejection(after.start({ leaseId: w.leaseId, command: ['true'], gpuIndices: [] }));
+    expect(clash.code).toBe('CONFLICT');
+    expect(clash.message).toContain(`aethir-${w.leaseId}`);
+
+    expect((await after.listLeases()).map((c) => c.leaseId)).toEqual([w.leaseId]);
+    expect(await after.removeLease(w.leaseId)).toBe(1);
+    expect(await after.listLeases()).toEqual([]);
+    // The original runtime notices its container went away and reports the workload ended.
+    const exit = await w.exited;
+    expect(exit).toMatchObject({ type: 'exit', reason: 'exited' });
+  });
+
+  it('never runs a GPU lease without its GPUs', async () => {
+    const rt = newRuntime();
+    const s = spec(['true'], { gpuIndices: [0] });
+    const started = await rt.start(s).then(
+      (w) => ({ w }),
+      (err: unknown) => ({ err }),
+    );
+    if ('err' in started) {
+      // Podman: the compat API drops DeviceRequests, which the runtime must catch.
+      expect(started.err).toBeInstanceOf(AethirError);
+      expect((started.err as AethirError).code).toBe('RUNTIME_FAILED');
+      expect((started.err as AethirError).message).toContain('ignored the GPU request');
+    } else {
+      // Docker: either the NVIDIA toolkit attaches the GPU, or the start fails for want of it.
+      const exit = await started.w.exited;
+      if (exit.reason !== 'exited') expect(exit.reason).toBe('start-failed');
+    }
+    expect(await rt.listLeases()).toEqual([]);
+  });
+
+  it('reports a command that is not in the image as a failed start (127)', async () => {
+    const w = await newRuntime().start(spec(['no-such-command-aethir']));
+    const exit = await w.exited;
+    expect(exit).toMatchObject({ reason: 'start-failed', exitCode: 127 });
+    expect(exit.message).toContain('no-such-command-aethir');
+    expect(await newRuntime().listLeases()).toEqual([]);
+  });
+
+  it('fails clearly for an image that does not exist, and frees the lease', async () => {
+    const rt = newRuntime();
+    const s = spec(['true'], { image: 'localhost/aethir-no-such-image:1' });
+    const never = await rejection(rt.start(s));
+    expect(never.code).toBe('NOT_FOUND');
+    expect(never.message).toContain('localhost/aethir-no-such-image:1');
+
+    // With pulling allowed the engine tries a registry, which does not have it (or is not there).
+    const pulling = await rejection(
+      newRuntime({ pullPolicy: 'missing' }).ensureImage('localhost:1/aethir-no-such-image:1'),
+    );
+    expect(['NOT_FOUND', 'UNAVAILABLE']).toContain(pulling.code);
+    expect(pulling.message).toContain('localhost:1/aethir-no-such-image:1');
+
+    // The failed start did not keep the lease reserved.
+    const w = await rt.start({ ...s, image: IMAGE });
+    expect((await w.exited).exitCode).toBe(0);
+  });
+
+  it('says UNAVAILABLE, and what to do, for a socket with no engine behind it', async () => {
+    const rt = new DockerRuntime({ socketPath: '/tmp/aethir-no-engine-here.sock', defaultImage: IMAGE });
+    const err = await rejection(rt.start(spec(['true'])));
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(err.retryable).toBe(true);
+    expect(err.message).toContain('no Docker engine at /tmp/aethir-no-engine-here.sock');
+    expect(err.message).toContain('podman system service');
+    expect((await rejection(rt.ping())).code).toBe('UNAVAILABLE');
+    expect((await rejection(rt.listLeases())).code).toBe('UNAVAILABLE');
+  });
+
+  it('stopAll() stops every workload', async () => {
+    const rt = newRuntime();
+    const ws = await Promise.all([rt.start(spec(['sleep', '1000'])), rt.start(spec(['sleep', '1000']))]);
+    await Promise.all(ws.map(waitRunning));
+    await rt.stopAll();
+    for (const w of ws) expect((await w.exited).reason).toBe('killed');
+    expect(await rt.listLeases()).toEqual([]);
+  });
+});
