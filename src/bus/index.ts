@@ -1,1 +1,3 @@
 export * from './bus.js';
+export * from './messages.js';
+export { NatsBus, type NatsBusOptions, type NatsBusStats, type NatsBusStatus } from './nats/nats-bus.js';

@@ -1,0 +1,209 @@
+import { z } from 'zod';
+import type { HeartbeatMsg, LeaseLogMsg, LeaseOpenedMsg } from '../container/subjects.js';
+import { subjectMatches } from './subject.js';
+
+/**
+ * Schemas of every message on the bus. A bus that crosses a process boundary (NatsBus, or
+ * MemoryBus with `validate`) checks each message on receipt, so a peer running another version,
+ * or a hostile one, can at worst get its own message dropped; it can never hand a handler a
+ * shape the code was not written for. Bigints arrive as bigints (the wire encoding keeps them).
+ */
+
+const Token = z.string().regex(/^[^\s.*>]+$/, 'must be one subject token');
+
+export const HeartbeatSchema = z.object({
+  container: Token,
+  at: z.number(),
+  freeGpus: z.number().int().min(0),
+  runningLeases: z.number().int().min(0),
+});
+
+const WorkloadSchema = z.object({
+  command: z.array(z.string()).min(1),
+  env: z.record(z.string(), z.string()).optional(),
+});
+
+export const LeaseSchema = z.object({
+  id: Token,
+  user: z.string(),
+  container: Token,
+  gpus: z.number().int().min(0),
+  pricePerHour: z.bigint(),
+  maxDurationSec: z.number(),
+  openEnded: z.boolean(),
+  workload: WorkloadSchema,
+  escrow: z.bigint(),
+  charged: z.bigint(),
+  hostShare: z.bigint(),
+  protocolShare: z.bigint(),
+  openedAt: z.number(),
+  settledAt: z.number(),
+  closedAt: z.number().nullable(),
+  status: z.enum(['open', 'closed']),
+  exitCode: z.number().nullable(),
+  closeReason: z.string().nullable(),
+  closedBy: z.string().nullable(),
+});
+
+export const LeaseOpenedSchema = z.object({ lease: LeaseSchema });
+export const LeaseClosedSchema = z.object({ lease: Token });
+
+export const LeaseOutputSchema = z.object({
+  lease: Token,
+  type: z.enum(['stdout', 'stderr']),
+  data: z.string(),
+  at: z.number(),
+});
+
+export const LeaseExitSchema = z.object({
+  lease: Token,
+  type: z.literal('exit'),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  reason: z.enum(['exited', 'killed', 'timeout', 'start-failed']),
+  at: z.number(),
+  message: z.string().optional(),
+  limit: z.enum(['wallSeconds', 'cpuSeconds']).optional(),
+});
+
+/**
+ * Match bodies are validated by the API (MatchBody in src/api/server.ts) before they are sent,
+ * and the reply is the indexer's answer in JSON-safe form; the bus only insists on objects so
+ * that the rules live in one place and a new match option needs no bus change.
+ */
+export const MatchRequestSchema = z.record(z.string(), z.unknown());
+export const MatchReplySchema = z.record(z.string(), z.unknown());
+
+/** Subjects served with request/reply (the container role's subjects are in src/container/subjects.ts). */
+export const rpcSubjects = {
+  match: 'match.request',
+  /** every indexer joins this queue group, so each match is answered by exactly one of them */
+  matchQueue: 'indexer',
+} as const;
+
+/** How a responder's answer travels: exactly one of the two keys. */
+export const ReplyEnvelopeSchema = z.union([
+  z.strictObject({ error: z.object({ code: z.string().min(1), message: z.string() }) }),
+  z.strictObject({ result: z.unknown() }),
+]);
+export type ReplyEnvelope = { result: unknown } | { error: { code: string; message: string } };
+
+export type SubjectKind = 'hb' | 'lease.opened' | 'lease.closed' | 'lease.log' | 'lease.exit' | 'match';
+
+interface SubjectEntry {
+  kind: SubjectKind;
+  pattern: string;
+  schema: z.ZodType;
+  /** the schema of a reply, for request/reply subjects */
+  reply?: z.ZodType;
+  /**
+   * Which subject token must equal which field of the message: a heartbeat for container A
+   * published on B's subject would otherwise be filed under A by some subscribers and B by others.
+   */
+  key?: { token: number; field: (m: never) => string };
+}
+
+// Order matters: lease.opened.* and lease.closed.* are checked before lease.*.log / lease.*.exit
+// so that a lease that happened to be called "opened" cannot change how its subject is read.
+const registry: readonly SubjectEntry[] = [
+  {
+    kind: 'hb',
+    pattern: 'hb.*',
+    schema: HeartbeatSchema,
+    key: { token: 1, field: (m: HeartbeatMsg) => m.container },
+  },
+  {
+    kind: 'lease.opened',
+    pattern: 'lease.opened.*',
+    schema: LeaseOpenedSchema,
+    key: { token: 2, field: (m: LeaseOpenedMsg) => m.lease.container },
+  },
+  { kind: 'lease.closed', pattern: 'lease.closed.*', schema: LeaseClosedSchema },
+  {
+    kind: 'lease.log',
+    pattern: 'lease.*.log',
+    schema: LeaseOutputSchema,
+    key: { token: 1, field: (m: LeaseLogMsg) => m.lease },
+  },
+  {
+    kind: 'lease.exit',
+    pattern: 'lease.*.exit',
+    schema: LeaseExitSchema,
+    key: { token: 1, field: (m: LeaseLogMsg) => m.lease },
+  },
+  { kind: 'match', pattern: rpcSubjects.match, schema: MatchRequestSchema, reply: MatchReplySchema },
+];
+
+function entryFor(subject: string): SubjectEntry | undefined {
+  return registry.find((e) => subjectMatches(e.pattern, subject));
+}
+
+/** The schema of messages on `subject`; undefined for subjects Aethir does not define. */
+export function schemaFor(subject: string): z.ZodType | undefined {
+  return entryFor(subject)?.schema;
+}
+
+/** The schema of replies to requests on `subject`, for request/reply subjects. */
+export function replySchemaFor(subject: string): z.ZodType | undefined {
+  return entryFor(subject)?.reply;
+}
+
+/** A short, bounded label for counters: the kind of an Aethir subject, else 'other'. */
+export function subjectKind(subject: string): SubjectKind | 'other' {
+  return entryFor(subject)?.kind ?? 'other';
+}
+
+/** The registered subject patterns, for documentation and tests. */
+export function subjectPatterns(): ReadonlyArray<{ kind: SubjectKind; pattern: string }> {
+  return registry.map(({ kind, pattern }) => ({ kind, pattern }));
+}
+
+export type Checked =
+  { ok: true; data: unknown } | { ok: false; kind: SubjectKind | 'other'; reason: string };
+
+/**
+ * Checks a received message against its subject's schema. Subjects without a schema pass
+ * unchanged (tests and future subjects); a valid message is returned as parsed, which drops
+ * fields the schema does not know.
+ */
+export function checkMessage(subject: string, data: unknown): Checked {
+  const e = entryFor(subject);
+  if (!e) return { ok: true, data };
+  const r = e.schema.safeParse(data);
+  if (!r.success) return { ok: false, kind: e.kind, reason: summarize(r.error) };
+  if (e.key) {
+    const want = subject.split('.')[e.key.token];
+    const got = (e.key.field as (m: unknown) => string)(r.data);
+    if (got !== want) return { ok: false, kind: e.kind, reason: `subject names ${want}, message ${got}` };
+  }
+  return { ok: true, data: r.data };
+}
+
+/** Checks a reply to a request on `subject` (its envelope was already unwrapped). */
+export function checkReply(subject: string, data: unknown): Checked {
+  const e = entryFor(subject);
+  if (!e?.reply) return { ok: true, data };
+  const r = e.reply.safeParse(data);
+  return r.success ? { ok: true, data: r.data } : { ok: false, kind: e.kind, reason: summarize(r.error) };
+}
+
+function summarize(err: z.ZodError): string {
+  const first = err.issues[0];
+  if (!first) return 'invalid';
+  const path = first.path.length ? first.path.map(String).join('.') : '(root)';
+  return `${path}: ${first.message}`;
+}
+
+// Compile-time drift guard: when a message type in src/container changes, these stop compiling
+// until the schema follows, so the wire check and the code can never disagree silently.
+type Flat<T> = T extends unknown ? { [K in keyof T]: Flat<T[K]> } : never;
+// Exact (not mutual-assignability) equality, so a new optional field is caught too: the parse
+// would otherwise strip it without a word.
+type Same<A, B> =
+  (<T>() => T extends Flat<A> ? 1 : 2) extends <T>() => T extends Flat<B> ? 1 : 2 ? true : false;
+const _sameShapes: [
+  Same<z.infer<typeof HeartbeatSchema>, HeartbeatMsg>,
+  Same<z.infer<typeof LeaseOpenedSchema>, LeaseOpenedMsg>,
+  Same<z.infer<typeof LeaseOutputSchema> | z.infer<typeof LeaseExitSchema>, LeaseLogMsg>,
+] = [true, true, true];
+void _sameShapes;
