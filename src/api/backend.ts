@@ -31,8 +31,8 @@ export interface ApiBackend {
   busErrors(): number;
   /** what this node runs, for /v1/status (e.g. "devnet", or "api,indexer") */
   readonly roles: string;
-  /** the current state for another replica to start from (scale-out nodes) */
-  snapshot?(): unknown;
+  /** the state at the head as canonical JSON, for another replica to start from (scale-out nodes) */
+  snapshot?(): string;
   /** stops taking submissions (called when the server closes) */
   closeSubmissions?(): void;
 }

@@ -169,6 +169,21 @@ export async function createApiServer(
 
   route({
     method: 'GET',
+    url: '/v1/snapshot',
+    tag: 'node',
+    summary:
+      "This node's state at its head (canonical JSON: genesis, head block, state entries), for a new replica to start from",
+    handler: (_req, reply) => {
+      if (!node.snapshot)
+        throw new AethirError(
+          'NOT_FOUND',
+          'this node serves no snapshots: it is an embedded devnet (copy its data directory instead)',
+        );
+      return reply.header('content-type', 'application/json').send(node.snapshot());
+    },
+  });
+  route({
+    method: 'GET',
     url: '/health',
     tag: 'node',
     summary: 'Liveness of this node',

@@ -11,6 +11,7 @@ import { escrowCommand } from './commands/escrow.js';
 import { vestingCommand } from './commands/vesting.js';
 import { lockCommand } from './commands/lock.js';
 import { daoCommand } from './commands/dao.js';
+import { networkCommand, nodeCommand } from './commands/node.js';
 
 export function program(): Command {
   const p = new Command('aethir')
@@ -23,6 +24,8 @@ export function program(): Command {
     );
   for (const c of [
     devnetCommand(),
+    nodeCommand(),
+    networkCommand(),
     rentCommand(),
     containersCommand(),
     leasesCommand(),

@@ -1,36 +1,47 @@
-import type { Account, Container, Lease, Params, SignedTx } from '../ledger/index.js';
+import type { Account, Container, Lease, Ledger, Params, SignedTx } from '../ledger/index.js';
 import type { NetworkClient, SubmitResult } from '../sdk/index.js';
-import type { Chain } from './chain.js';
+import type { SubmitOutcome } from './chain.js';
 
-/** NetworkClient for roles running in the same process as the chain. */
+/** Whatever holds a ledger in this process: the embedded chain, or a replica of the shared log. */
+export interface LedgerHost {
+  readonly ledger: Ledger;
+  readonly chainId: string;
+  /** the embedded chain answers synchronously and throws; a replica resolves with an outcome */
+  submit(tx: unknown): SubmitResult | Promise<SubmitOutcome>;
+}
+
+/** NetworkClient for roles running in the same process as a copy of the ledger. */
 export class InProcessNetwork implements NetworkClient {
-  constructor(private readonly chain: Chain) {}
+  constructor(private readonly host: LedgerHost) {}
 
   async chainId(): Promise<string> {
-    return this.chain.chainId;
+    return this.host.chainId;
   }
   async params(): Promise<Params> {
-    return this.chain.ledger.params;
+    return this.host.ledger.params;
   }
   async requiredStake(gpuModels: string[]): Promise<bigint> {
-    return this.chain.ledger.requiredStakeFor(gpuModels);
+    return this.host.ledger.requiredStakeFor(gpuModels);
   }
   async account(address: string): Promise<Account> {
-    return this.chain.ledger.account(address);
+    return this.host.ledger.account(address);
   }
   async container(id: string): Promise<Container | undefined> {
-    return this.chain.ledger.container(id);
+    return this.host.ledger.container(id);
   }
   async lease(id: string): Promise<Lease | undefined> {
-    return this.chain.ledger.lease(id);
+    return this.host.ledger.lease(id);
   }
   async openLeasesOf(container: string): Promise<string[]> {
-    return this.chain.ledger
+    return this.host.ledger
       .leases()
       .filter((l) => l.container === container && l.status === 'open')
       .map((l) => l.id);
   }
   async submit(tx: SignedTx): Promise<SubmitResult> {
-    return this.chain.submit(tx);
+    const r = await this.host.submit(tx);
+    if (!('ok' in r)) return r;
+    if (!r.ok) throw r.error;
+    return { id: r.id, height: r.height, root: r.root, result: r.result };
   }
 }

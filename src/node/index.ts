@@ -8,6 +8,15 @@ export { Devnet } from './devnet.js';
 export { Chain } from './chain.js';
 export { Keystore } from './keystore.js';
 export { InProcessNetwork } from './in-process-network.js';
+export { Replica, snapshotFromWire, snapshotToWire, type Snapshot } from './replica.js';
+export {
+  ClusterNode,
+  ROLES,
+  defaultNodeName,
+  parseRoles,
+  type Role,
+  type ClusterNodeOptions,
+} from './cluster-node.js';
 
 export interface RunningNode {
   devnet: Devnet;

@@ -38,6 +38,8 @@ export interface JetStreamLogOptions {
   name?: string;
   /** how long a retried submission is still recognised as the same one (default 2 min) */
   duplicateWindowMs?: number;
+  /** create the stream when it is missing (default true); readers that only look pass false */
+  create?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -87,7 +89,8 @@ export class JetStreamLog {
     try {
       const jsm = await nc.jetstreamManager();
       const log = new JetStreamLog(nc, nc.jetstream(), jsm, opts.chainId);
-      await log.ensureStream(opts.replicas ?? 1, opts.duplicateWindowMs ?? 120_000);
+      if (opts.create !== false)
+        await log.ensureStream(opts.replicas ?? 1, opts.duplicateWindowMs ?? 120_000);
       return log;
     } catch (e) {
       await nc.close().catch(() => undefined);
@@ -155,7 +158,7 @@ export class JetStreamLog {
     try {
       data = (await this.jsm.streams.getMessage(this.stream, { seq: 1 })).data;
     } catch (e) {
-      if (/no message found|not found/i.test((e as Error).message)) return undefined;
+      if (/no message found|not found/i.test((e as Error).message)) return undefined; // no stream or empty
       throw new AethirError('UNAVAILABLE', `cannot read the log: ${(e as Error).message}`, { cause: e });
     }
     return parseGenesis(decodeCanonical(dec.decode(data)));
@@ -259,6 +262,11 @@ export class JetStreamLog {
         await done;
       },
     };
+  }
+
+  /** Deletes the whole stream: the network's history. For tests and throwaway networks only. */
+  async destroy(): Promise<void> {
+    await this.jsm.streams.delete(this.stream).catch(() => false);
   }
 
   async close(): Promise<void> {

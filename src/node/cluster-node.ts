@@ -1,0 +1,394 @@
+import type { FastifyInstance } from 'fastify';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import {
+  AethirError,
+  SeededRng,
+  parseAth,
+  systemClock,
+  type Clock,
+  type Config,
+  type KeyPair,
+} from '../core/index.js';
+import {
+  MemoryBus,
+  NatsBus,
+  rpcSubjects,
+  type Bus,
+  type BusHandler,
+  type BusStats,
+  type RequestOptions,
+  type Responder,
+  type ServeOptions,
+} from '../bus/index.js';
+import { LivenessChecker } from '../checker/index.js';
+import {
+  ContainerAgent,
+  HostProcessRuntime,
+  probeHardware,
+  subjects,
+  type HeartbeatMsg,
+  type ProbeResult,
+} from '../container/index.js';
+import { Indexer, type MatchRequest, type MatchResult } from '../indexer/index.js';
+import type { ContainerSpec } from '../ledger/index.js';
+import {
+  JetStreamLog,
+  PgChainStore,
+  SqliteChainStore,
+  asyncChainStore,
+  type AsyncChainStore,
+} from '../store/index.js';
+
+import { TxSender } from '../sdk/index.js';
+import type { ApiBackend } from '../api/backend.js';
+import { createApiServer } from '../api/server.js';
+import { InProcessNetwork } from './in-process-network.js';
+import { Keystore } from './keystore.js';
+import { LogHub } from './log-hub.js';
+import { Replica, snapshotToWire, type Snapshot } from './replica.js';
+import {
+  RECONFIRM_MS,
+  closeDueEpochs,
+  fanOutBlock,
+  locationOf,
+  runCheckerRound,
+  specFromProbe,
+} from './roles.js';
+
+export const ROLES = ['api', 'indexer', 'checker', 'container'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ClusterNodeOptions {
+  /** chainId, dataDir, port/host (api), cadences, containerLocation/containerPriceAth (container) */
+  config: Config;
+  roles: readonly Role[];
+  /** NATS server(s) with JetStream: the log and the bus */
+  nats: string;
+  /** keep this node's state in PostgreSQL (schema aethir_<name>) instead of SQLite in dataDir */
+  postgres?: string;
+  /** unique per node: names its durable consumer, its PostgreSQL schema and its container */
+  name: string;
+  /** the key (in dataDir/keys) the checker and container roles sign with; default "node" */
+  keyName?: string;
+  /** start an empty store from this snapshot rather than replaying the log from genesis */
+  snapshot?: Snapshot;
+  /** the container role's spec when the operator declares it instead of probing */
+  declaredSpec?: ContainerSpec;
+  clock?: Clock;
+  log?: (line: string) => void;
+  probe?: () => Promise<ProbeResult>;
+}
+
+/**
+ * The bus a container agent sees on a scale-out node: lease events come from this node's own
+ * replica (local), heartbeats and workload output go to the network (NATS).
+ */
+class LayeredBus implements Bus {
+  constructor(
+    private readonly local: Bus,
+    private readonly remote: Bus,
+  ) {}
+  publish(subject: string, data: unknown): void {
+    this.remote.publish(subject, data);
+  }
+  subscribe(pattern: string, handler: BusHandler): () => void {
+    const a = this.local.subscribe(pattern, handler);
+    const b = this.remote.subscribe(pattern, handler);
+    return () => {
+      a();
+      b();
+    };
+  }
+  request(subject: string, data: unknown, opts?: RequestOptions): Promise<unknown> {
+    return this.remote.request(subject, data, opts);
+  }
+  serve(subject: string, handler: Responder, opts?: ServeOptions): () => void {
+    return this.remote.serve(subject, handler, opts);
+  }
+  stats(): BusStats {
+    return this.remote.stats();
+  }
+}
+
+export function parseRoles(text: string): Role[] {
+  const roles = [
+    ...new Set(
+      text
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (roles.length === 0)
+    throw new AethirError('INVALID_ARGUMENT', `--roles needs at least one of ${ROLES.join(', ')}`);
+  for (const r of roles)
+    if (!(ROLES as readonly string[]).includes(r))
+      throw new AethirError('INVALID_ARGUMENT', `unknown role "${r}"; roles are ${ROLES.join(', ')}`);
+  return roles as Role[];
+}
+
+export function defaultNodeName(): string {
+  return (
+    hostname()
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, '-')
+      .slice(0, 48) || 'node'
+  );
+}
+
+/**
+ * One machine of a scale-out network: a replica of the JetStream log (state in SQLite or
+ * PostgreSQL) and any mix of roles on top of it. Every role reads its own replica and appends
+ * to the shared log; telemetry and match requests travel over NATS.
+ */
+export class ClusterNode {
+  readonly localBus = new MemoryBus();
+  indexer: Indexer | null = null;
+  checker: { checker: LivenessChecker; sender: TxSender } | null = null;
+  agent: ContainerAgent | null = null;
+  api: FastifyInstance | null = null;
+  url: string | null = null;
+  key: KeyPair | null = null;
+  private readonly clock: Clock;
+  private timers: NodeJS.Timeout[] = [];
+  private unsubs: Array<() => void> = [];
+  private runtime: HostProcessRuntime | null = null;
+  private logs: LogHub | null = null;
+  private stopped: Promise<void> | null = null;
+
+  private constructor(
+    readonly opts: ClusterNodeOptions,
+    readonly log: JetStreamLog,
+    readonly bus: NatsBus,
+    readonly store: AsyncChainStore,
+    readonly replica: Replica,
+  ) {
+    this.clock = opts.clock ?? systemClock;
+  }
+
+  static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
+    if (!/^[a-z0-9_-]{1,48}$/.test(opts.name))
+      throw new AethirError('INVALID_ARGUMENT', `node name "${opts.name}" must be 1-48 of a-z, 0-9, _ and -`);
+    const { config } = opts;
+    const log = await JetStreamLog.connect({
+      servers: opts.nats,
+      chainId: config.chainId,
+      name: `aethir-${opts.name}`,
+    });
+    const cleanup: Array<() => Promise<unknown>> = [() => log.close()];
+    try {
+      const bus = await NatsBus.connect({
+        servers: opts.nats,
+        prefix: `aethir.${config.chainId}.`,
+        name: `aethir-${opts.name}-bus`,
+      });
+      cleanup.push(() => bus.close());
+      const store: AsyncChainStore = opts.postgres
+        ? await PgChainStore.open({ url: opts.postgres, schema: `aethir_${opts.name.replace(/-/g, '_')}` })
+        : asyncChainStore(new SqliteChainStore(join(config.dataDir, 'replica.sqlite')), 'sqlite');
+      cleanup.push(() => store.close());
+      const replica = await Replica.open(store, log, {
+        name: opts.name,
+        clock: opts.clock ?? systemClock,
+        snapshot: opts.snapshot,
+        log: opts.log,
+      });
+      const node = new ClusterNode(opts, log, bus, store, replica);
+      await node.startRoles();
+      return node;
+    } catch (e) {
+      for (const c of cleanup.reverse()) await c().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  get roles(): readonly Role[] {
+    return this.opts.roles;
+  }
+
+  private has(r: Role): boolean {
+    return this.opts.roles.includes(r);
+  }
+
+  private async startRoles(): Promise<void> {
+    const { config } = this.opts;
+    const say = this.opts.log ?? (() => {});
+    const replica = this.replica;
+    const network = new InProcessNetwork(replica);
+    if (this.has('checker') || this.has('container'))
+      this.key = new Keystore(join(config.dataDir, 'keys')).loadOrCreate(this.opts.keyName ?? 'node');
+
+    if (this.has('indexer')) {
+      const indexer = new Indexer({
+        clock: this.clock,
+        rng: new SeededRng(`${config.chainId}:${this.opts.name}`),
+        requiredStake: (c) => replica.ledger.requiredStakeOf(c),
+        reservationTtlMs: config.reservationTtlMs,
+        offlineAfterMs: config.offlineAfterMs,
+      });
+      this.indexer = indexer;
+      this.unsubs.push(
+        this.bus.subscribe(subjects.allHeartbeats, (m) => {
+          const hb = m as HeartbeatMsg;
+          indexer.heartbeat(hb.container, hb.at, hb.freeGpus);
+        }),
+        this.bus.serve(rpcSubjects.match, (req) => indexer.match(req as MatchRequest), {
+          queue: rpcSubjects.matchQueue,
+        }),
+      );
+    }
+    // The index follows this node's replica; lease events go to this node's agents only.
+    this.unsubs.push(
+      replica.onBlock((e) =>
+        fanOutBlock(e, replica.ledger, { indexer: this.indexer ?? undefined, bus: this.localBus }),
+      ),
+    );
+
+    if (this.has('checker')) {
+      const key = this.key!;
+      if (!replica.genesis.checkers.includes(key.address))
+        say(
+          `checker: ${key.address} is not a checker of this network's genesis; its reports will be rejected`,
+        );
+      const checker = new LivenessChecker({
+        address: key.address,
+        clock: this.clock,
+        offlineAfterMs: config.offlineAfterMs,
+        reconfirmMs: RECONFIRM_MS,
+      });
+      const sender = new TxSender(key, network);
+      this.checker = { checker, sender };
+      this.unsubs.push(
+        this.bus.subscribe(subjects.allHeartbeats, (m) => {
+          const hb = m as HeartbeatMsg;
+          checker.heartbeat(hb.container, hb.at);
+        }),
+      );
+      let busy = false;
+      const round = async () => {
+        if (busy) return;
+        busy = true;
+        try {
+          await runCheckerRound(checker, sender, replica.ledger, this.clock, say);
+          await closeDueEpochs(() => replica.ledger, sender, this.clock, say);
+        } catch (e) {
+          say(`checker: ${(e as Error).message}`);
+        } finally {
+          busy = false;
+        }
+      };
+      const t = setInterval(() => void round(), config.checkIntervalMs);
+      t.unref();
+      this.timers.push(t);
+    }
+
+    await replica.start();
+
+    if (this.has('api')) {
+      this.logs = new LogHub(this.bus);
+      this.api = await createApiServer(this.backend(), { logLevel: config.logLevel });
+      try {
+        await this.api.listen({ port: config.port, host: config.host });
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new AethirError(
+          'UNAVAILABLE',
+          code === 'EADDRINUSE'
+            ? `port ${config.port} is in use: choose another with --port`
+            : `cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      const addr = this.api.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.port;
+      this.url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+    }
+
+    if (this.has('container')) {
+      // Catch up first: the agent decides whether to register from the ledger's current state.
+      await replica.waitForHeight((await this.log.lastSeq()) - 1, 120_000);
+      const key = this.key!;
+      const spec =
+        this.opts.declaredSpec ?? specFromProbe(await (this.opts.probe ?? (() => probeHardware()))());
+      this.runtime = new HostProcessRuntime({
+        baseDir: join(config.dataDir, 'workloads'),
+        now: () => this.clock.now(),
+      });
+      this.agent = new ContainerAgent(
+        {
+          network,
+          bus: new LayeredBus(this.localBus, this.bus),
+          runtime: this.runtime,
+          clock: this.clock,
+          log: say,
+        },
+        {
+          key,
+          name: this.opts.name,
+          spec,
+          location: locationOf(config.containerLocation),
+          pricePerHour: parseAth(config.containerPriceAth),
+          heartbeatIntervalMs: config.heartbeatIntervalMs,
+          settleIntervalMs: config.settleIntervalMs,
+          stakeAuto: true,
+        },
+      );
+      await this.agent.start();
+    }
+  }
+
+  /** The API's view of this node. */
+  private backend(): ApiBackend {
+    const replica = this.replica;
+    const store = this.store;
+    const bus = this.bus;
+    return {
+      roles: this.opts.roles.join(','),
+      get chainId() {
+        return replica.chainId;
+      },
+      get ledger() {
+        return replica.ledger;
+      },
+      get head() {
+        return replica.head;
+      },
+      logs: this.logs!,
+      now: () => Math.max(this.clock.now(), replica.head.time),
+      openLeases: () => replica.ledger.leases().filter((l) => l.status === 'open'),
+      onBlock: (l) => replica.onBlock(l),
+      match: async (req) =>
+        this.indexer
+          ? this.indexer.match(req)
+          : ((await bus.request(rpcSubjects.match, req, { timeoutMs: 3000 })) as MatchResult),
+      submit: (raw) => replica.submit(raw),
+      recentTxs: (limit, filter) => store.recentTxs(limit, filter),
+      tx: (id) => store.tx(id),
+      recentBlocks: (limit) => store.recentBlocks(limit),
+      busErrors: () => {
+        const s = bus.stats();
+        return s.dropped + s.droppedMalformed;
+      },
+      snapshot: () => snapshotToWire(replica.snapshot()),
+    };
+  }
+
+  /** Ends the roles, then the replica and the connections. Running workloads are stopped. */
+  stop(): Promise<void> {
+    return (this.stopped ??= (async () => {
+      for (const t of this.timers) clearInterval(t);
+      this.timers = [];
+      await this.api?.close();
+      await this.agent?.stop().catch(() => undefined);
+      await this.runtime?.stopAll();
+      for (const u of this.unsubs) u();
+      this.unsubs = [];
+      this.logs?.close();
+      await this.replica.stop();
+      await this.bus.close().catch(() => undefined);
+      await this.log.close();
+      await this.store.close();
+    })());
+  }
+}
