@@ -25,6 +25,7 @@ import { LivenessChecker } from '../checker/index.js';
 import {
   ContainerAgent,
   HostProcessRuntime,
+  declaredSpec,
   probeHardware,
   subjects,
   type HeartbeatMsg,
@@ -73,8 +74,8 @@ export interface ClusterNodeOptions {
   keyName?: string;
   /** start an empty store from this snapshot rather than replaying the log from genesis */
   snapshot?: Snapshot;
-  /** the container role's spec when the operator declares it instead of probing */
-  declaredSpec?: ContainerSpec;
+  /** the container role's GPUs when the operator declares them (see parseDeclaredGpus) */
+  declaredGpus?: ContainerSpec['gpus'];
   clock?: Clock;
   log?: (line: string) => void;
   probe?: () => Promise<ProbeResult>;
@@ -309,8 +310,8 @@ export class ClusterNode {
       // Catch up first: the agent decides whether to register from the ledger's current state.
       await replica.waitForHeight((await this.log.lastSeq()) - 1, 120_000);
       const key = this.key!;
-      const spec =
-        this.opts.declaredSpec ?? specFromProbe(await (this.opts.probe ?? (() => probeHardware()))());
+      const probed = specFromProbe(await (this.opts.probe ?? (() => probeHardware()))());
+      const spec = this.opts.declaredGpus ? declaredSpec(probed, this.opts.declaredGpus) : probed;
       this.runtime = new HostProcessRuntime({
         baseDir: join(config.dataDir, 'workloads'),
         now: () => this.clock.now(),

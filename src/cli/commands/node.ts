@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AethirError, defaultHome, loadConfig } from '../../core/index.js';
 import { genesisHash, parseGenesis } from '../../ledger/index.js';
+import { parseDeclaredGpus } from '../../container/index.js';
 import {
   ClusterNode,
   defaultNodeName,
@@ -72,6 +73,10 @@ export function nodeCommand(): Command {
     .option('--location <city>', 'container role: where this machine is, e.g. "Frankfurt, DE"')
     .option('--price <ath>', 'container role: ATH per hour (per GPU-hour on GPU hosts)')
     .option(
+      '--declare-gpus <spec>',
+      'container role: declare GPUs probing cannot see, e.g. "2x RTX 4090 24GB" (marked as declared; checkers test it)',
+    )
+    .option(
       '--snapshot-from <url|file>',
       'start from a snapshot (an API node URL or a file) instead of replaying the log',
     )
@@ -130,6 +135,7 @@ export function nodeCommand(): Command {
           postgres: opts.postgres,
           name,
           keyName: opts.key,
+          declaredGpus: opts.declareGpus ? parseDeclaredGpus(opts.declareGpus) : undefined,
           snapshot,
           log,
         });
