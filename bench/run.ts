@@ -5,6 +5,7 @@ import { runStateRoot } from './state-root.bench.js';
 import { runLedger } from './ledger.bench.js';
 import { runIndexer } from './indexer.bench.js';
 import { runLedgerScale } from './ledger-scale.bench.js';
+import { runScaleOut } from './scale-out.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -35,6 +36,11 @@ const SUITES: Suite[] = [
     run: runLedgerScale,
   },
   { name: 'indexer', description: 'Indexer.match latency/throughput vs. a naive matcher', run: runIndexer },
+  {
+    name: 'scale-out',
+    description: 'JetStream log to a replica in a 2nd process, rent latency through NATS, vs. embedded',
+    run: runScaleOut,
+  },
 ];
 
 const USAGE = `usage: npm run bench -- [--quick] [--million] [--json] [name...]

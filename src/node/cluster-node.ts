@@ -187,7 +187,10 @@ export class ClusterNode {
       cleanup.push(() => bus.close());
       const store: AsyncChainStore = opts.postgres
         ? await PgChainStore.open({ url: opts.postgres, schema: `aethir_${opts.name.replace(/-/g, '_')}` })
-        : asyncChainStore(new SqliteChainStore(join(config.dataDir, 'replica.sqlite')), 'sqlite');
+        : asyncChainStore(
+            new SqliteChainStore(join(config.dataDir, 'replica.sqlite'), { synchronous: 'NORMAL' }),
+            'sqlite',
+          );
       cleanup.push(() => store.close());
       const replica = await Replica.open(store, log, {
         name: opts.name,

@@ -47,7 +47,13 @@ export class SqliteChainStore implements ChainStore {
   private readonly db: Database.Database;
   private readonly stmts;
 
-  constructor(path: string) {
+  /**
+   * `synchronous`: FULL (default) makes every block durable against power loss, as the embedded
+   * sequencer must (its log is this file). A replica of the JetStream log may take NORMAL: WAL
+   * still survives a process crash, and after a power loss the replica re-reads what it lost from
+   * the log, which is the durable copy.
+   */
+  constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL' } = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     try {
       this.db = new Database(path);
@@ -60,7 +66,7 @@ export class SqliteChainStore implements ChainStore {
     }
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode is durable against process crashes; FULL also against power loss.
-    this.db.pragma('synchronous = FULL');
+    this.db.pragma(`synchronous = ${opts.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
     this.db.exec(SCHEMA);
     this.stmts = {
       getMeta: this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
