@@ -227,6 +227,8 @@ export class JetStreamLog {
           fresh = false;
           const consumer = await this.js.consumers.get(this.stream, name);
           messages = await consumer.consume({ max_messages: 1024 });
+          // stop() may have come while consume() was being set up: it saw no iterator to end.
+          if (stopped) messages.stop();
           for await (const m of messages) {
             if (stopped) break;
             const seq = m.seq;
