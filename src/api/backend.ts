@@ -29,6 +29,15 @@ export interface ApiBackend {
   recentBlocks(limit: number): Promise<Block[]>;
   /** bus messages dropped: handler failures and malformed messages */
   busErrors(): number;
+  /** hands a remote container's telemetry (heartbeats, workload output) to this node's bus */
+  publishTelemetry(subject: string, data: unknown): void;
+  /**
+   * lease.opened / lease.closed for one container as this node derives them from its ledger
+   * (what a container that joined over HTTP learns its work from); returns unsubscribe
+   */
+  leaseEvents(container: string, handler: (subject: string, msg: unknown) => void): () => void;
+  /** how often this network's checkers expect a container's heartbeat (ms) */
+  readonly heartbeatIntervalMs: number;
   /** what this node runs, for /v1/status (e.g. "devnet", or "api,indexer") */
   readonly roles: string;
   /** the state at the head as canonical JSON, for another replica to start from (scale-out nodes) */

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AethirError, canonicalize, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
+import { TelemetryEnvelope, checkMessage, subjectKind, verifyTelemetry } from '../bus/index.js';
 import { SignedTxSchema, TX_TYPES, paramsToWire, txId, type Container } from '../ledger/index.js';
 import type { ApiBackend } from './backend.js';
 import { Metrics } from './metrics.js';
@@ -200,6 +201,7 @@ export async function createApiServer(
       return {
         chainId: node.chainId,
         roles: node.roles,
+        heartbeatIntervalMs: node.heartbeatIntervalMs,
         height: node.head.height,
         root: node.head.root,
         blockHash: node.head.hash,
@@ -283,6 +285,81 @@ export async function createApiServer(
         .slice(0, query.limit)
         .map(containerOut),
     }),
+  });
+  // Containers that joined over HTTP (aethir container start --network URL): their telemetry in,
+  // their lease events out. The newest `at` per container: a replayed batch is refused.
+  const lastTelemetry = new Map<string, number>();
+  route({
+    method: 'POST',
+    url: '/v1/telemetry',
+    tag: 'containers',
+    summary:
+      "A container's heartbeats and its workloads' output, signed by the container's key, onto this node's bus",
+    body: TelemetryEnvelope,
+    handler: ({ body }, reply) => {
+      const e = body as TelemetryEnvelope;
+      verifyTelemetry(e, node.chainId);
+      if (e.at <= (lastTelemetry.get(e.container) ?? -1))
+        throw new AethirError(
+          'CONFLICT',
+          `telemetry at ${e.at} is not newer than the last one from this container`,
+        );
+      if (Math.abs(e.at - node.now()) > 10 * 60_000)
+        throw new AethirError(
+          'INVALID_ARGUMENT',
+          "telemetry time is more than 10 minutes off this node's clock",
+        );
+      const l = ledger();
+      const checked = e.messages.map(({ subject, data }) => {
+        const kind = subjectKind(subject);
+        const tokens = subject.split('.');
+        const own =
+          kind === 'hb'
+            ? tokens[1] === e.container
+            : (kind === 'lease.log' || kind === 'lease.exit') &&
+              l.lease(tokens[1]!)?.container === e.container;
+        if (!own)
+          throw new AethirError(
+            'UNAUTHORIZED',
+            `a container may send only its heartbeats and its own leases' output, not "${subject}"`,
+          );
+        const c = checkMessage(subject, data);
+        if (!c.ok) throw new AethirError('INVALID_ARGUMENT', `malformed ${subject}: ${c.reason}`);
+        return { subject, data: c.data };
+      });
+      lastTelemetry.set(e.container, e.at);
+      for (const m of checked) node.publishTelemetry(m.subject, m.data);
+      return reply.status(202).send({ accepted: checked.length });
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/containers/:address/events',
+    tag: 'containers',
+    summary:
+      'Server-sent events for one container: every open lease first, then lease.opened / lease.closed as they happen (canonical JSON)',
+    params: AddressParam,
+    handler: ({ params, raw }, reply) => {
+      const id = (params as { address: string }).address;
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      });
+      const send = (subject: string, msg: unknown) =>
+        res.write(`event: lease\ndata: ${canonicalize({ subject, msg })}\n\n`);
+      const off = node.leaseEvents(id, send);
+      // What happened before this connection: an agent that reconnects misses nothing.
+      for (const lease of ledger().leases())
+        if (lease.container === id && lease.status === 'open') send(`lease.opened.${id}`, { lease });
+      const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+      raw.raw.on('close', () => {
+        off();
+        clearInterval(ping);
+      });
+    },
   });
   route({
     method: 'GET',

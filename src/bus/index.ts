@@ -1,3 +1,4 @@
 export * from './bus.js';
 export * from './messages.js';
 export { NatsBus, type NatsBusOptions, type NatsBusStats, type NatsBusStatus } from './nats/nats-bus.js';
+export * from './telemetry.js';

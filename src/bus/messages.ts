@@ -16,6 +16,7 @@ export const HeartbeatSchema = z.object({
   at: z.number(),
   freeGpus: z.number().int().min(0),
   runningLeases: z.number().int().min(0),
+  draining: z.boolean().optional(),
 });
 
 const WorkloadSchema = z.object({

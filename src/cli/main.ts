@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { accountCommand } from './commands/account.js';
 import { containersCommand } from './commands/containers.js';
+import { containerCommand } from './commands/container.js';
 import { devnetCommand } from './commands/devnet.js';
 import { keysCommand } from './commands/keys.js';
 import { leasesCommand } from './commands/leases.js';
@@ -8,6 +9,7 @@ import { ledgerCommand } from './commands/ledger.js';
 import { rentCommand } from './commands/rent.js';
 import { statusCommand } from './commands/status.js';
 import { escrowCommand } from './commands/escrow.js';
+import { transferCommand } from './commands/transfer.js';
 import { vestingCommand } from './commands/vesting.js';
 import { lockCommand } from './commands/lock.js';
 import { daoCommand } from './commands/dao.js';
@@ -28,10 +30,12 @@ export function program(): Command {
     networkCommand(),
     rentCommand(),
     containersCommand(),
+    containerCommand(),
     leasesCommand(),
     accountCommand(),
     keysCommand(),
     escrowCommand(),
+    transferCommand(),
     vestingCommand(),
     lockCommand(),
     daoCommand(),

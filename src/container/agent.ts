@@ -46,6 +46,9 @@ export class ContainerAgent {
   private readonly sender: TxSender;
   private readonly running = new Map<string, Slot>();
   private readonly closing = new Set<string>();
+  /** leases this agent has handled: an event repeated after a reconnect never starts one twice */
+  private readonly handled = new Set<string>();
+  private draining = false;
   private readonly handlers = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | null = null;
   private settleTimer: NodeJS.Timeout | null = null;
@@ -124,8 +127,9 @@ export class ContainerAgent {
     const msg: HeartbeatMsg = {
       container: this.id,
       at: this.components.clock.now(),
-      freeGpus: this.init.spec.gpus.length - used.size,
+      freeGpus: this.draining ? 0 : this.init.spec.gpus.length - used.size,
       runningLeases: this.running.size,
+      ...(this.draining ? { draining: true } : {}),
     };
     this.components.bus.publish(subjects.heartbeat(this.id), msg);
   }
@@ -140,7 +144,13 @@ export class ContainerAgent {
 
   private async onLeaseOpened(msg: LeaseOpenedMsg): Promise<void> {
     const lease = msg.lease;
-    if (lease.container !== this.id || this.running.has(lease.id) || lease.status !== 'open') return;
+    if (lease.container !== this.id || this.handled.has(lease.id) || lease.status !== 'open') return;
+    this.handled.add(lease.id);
+    if (this.handled.size > 10_000) this.handled.delete(this.handled.values().next().value!);
+    if (this.draining) {
+      await this.close(lease, null, 'the container is draining: it takes no new leases');
+      return;
+    }
     const { bus, runtime, clock } = this.components;
     let gpus: number[];
     try {
@@ -245,6 +255,32 @@ export class ContainerAgent {
    * stops hearing lease events, while its workloads keep running on the host as they would
    * behind a cut cable. `stop()` still cleans up.
    */
+  /**
+   * Maintenance: running leases go on to their end, new ones are refused (closed at once, so
+   * their users pay nothing), and heartbeats say so (no free GPUs, `draining`). Resolves when
+   * nothing runs any more.
+   */
+  async drain(pollMs = 200): Promise<void> {
+    this.draining = true;
+    this.heartbeat();
+    while (this.running.size > 0) await new Promise((r) => setTimeout(r, pollMs));
+  }
+
+  /** What runs here now, for `aethir container status`. */
+  status(): {
+    id: string;
+    name: string;
+    draining: boolean;
+    running: Array<{ lease: string; gpus: number[] }>;
+  } {
+    return {
+      id: this.id,
+      name: this.init.name,
+      draining: this.draining,
+      running: [...this.running.entries()].map(([lease, slot]) => ({ lease, gpus: slot.gpus })),
+    };
+  }
+
   partition(): void {
     if (this.timer) clearInterval(this.timer);
     if (this.settleTimer) clearInterval(this.settleTimer);

@@ -5,3 +5,4 @@ export * from './runtimes/runtime.js';
 export { HostProcessRuntime } from './runtimes/host-process.js';
 export { DockerRuntime, type DockerRuntimeOptions, type DockerLeaseContainer } from './runtimes/docker.js';
 export * from './declared.js';
+export * from './fingerprint.js';

@@ -17,6 +17,8 @@ export interface HeartbeatMsg {
   at: number;
   freeGpus: number;
   runningLeases: number;
+  /** set while the container drains for maintenance: it takes no new leases */
+  draining?: boolean;
 }
 
 export interface LeaseOpenedMsg {

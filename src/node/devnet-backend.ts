@@ -1,6 +1,7 @@
 import type { ApiBackend } from '../api/backend.js';
 import type { Devnet } from './devnet.js';
 import { SubmitQueue } from './submit-queue.js';
+import { leaseEventsOn } from './roles.js';
 
 /** The API's view of the embedded devnet: the sequencer, its indexer and its log hub in-process. */
 export function devnetBackend(devnet: Devnet): ApiBackend {
@@ -9,6 +10,7 @@ export function devnetBackend(devnet: Devnet): ApiBackend {
   const store = devnet.chain.store;
   return {
     roles: 'devnet',
+    heartbeatIntervalMs: devnet.config.heartbeatIntervalMs,
     get chainId() {
       return devnet.chain.chainId;
     },
@@ -28,6 +30,8 @@ export function devnetBackend(devnet: Devnet): ApiBackend {
     tx: async (id) => store.tx(id),
     recentBlocks: async (limit) => store.recentBlocks(limit),
     busErrors: () => devnet.bus.dropped,
+    publishTelemetry: (subject, data) => devnet.bus.publish(subject, data),
+    leaseEvents: (container, handler) => leaseEventsOn(devnet.bus, container, handler),
     closeSubmissions: () => queue.close(),
   };
 }

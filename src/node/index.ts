@@ -63,3 +63,4 @@ export async function startDevnetNode(opts: {
       })()),
   };
 }
+export { locationOf, specFromProbe } from './roles.js';

@@ -126,3 +126,17 @@ export function locationOf(cityName: string): Location {
   const c = findCity(cityName);
   return { city: c.city, country: c.country, region: c.region, lat: c.lat, lon: c.lon };
 }
+
+/** The lease events of one container on a node's local bus (see fanOutBlock); returns unsubscribe. */
+export function leaseEventsOn(
+  bus: Bus,
+  container: string,
+  handler: (subject: string, msg: unknown) => void,
+): () => void {
+  const a = bus.subscribe(subjects.leaseOpened(container), (m, s) => handler(s, m));
+  const b = bus.subscribe(subjects.leaseClosed(container), (m, s) => handler(s, m));
+  return () => {
+    a();
+    b();
+  };
+}

@@ -1,3 +1,4 @@
 export * from './network.js';
 export * from './tx-sender.js';
 export * from './client.js';
+export { HttpBus, type HttpBusOptions } from './http-bus.js';

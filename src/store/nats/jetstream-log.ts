@@ -43,6 +43,8 @@ export interface JetStreamLogOptions {
 }
 
 const enc = new TextEncoder();
+/** one attempt of an append: longer than a healthy acknowledgement takes, short next to a timeout */
+const APPEND_ATTEMPT_MS = 2_000;
 const dec = new TextDecoder();
 
 export function streamNameOf(chainId: string): string {
@@ -164,21 +166,41 @@ export class JetStreamLog {
     return parseGenesis(decodeCanonical(dec.decode(data)));
   }
 
-  /** Appends one signed transaction; resolves once JetStream has stored it (acknowledged). */
+  /**
+   * Appends one signed transaction; resolves once JetStream has stored it (acknowledged).
+   *
+   * Tried in short attempts until `timeoutMs`: a publish made while the connection is down (a
+   * NATS restart, a partition) is never answered, so a single attempt would stall for the whole
+   * timeout even when the server is back within a second. Every attempt carries the same message
+   * id, so one that was stored but whose acknowledgement was lost is not stored twice: the retry
+   * is acknowledged as a duplicate at the original sequence.
+   */
   async append(tx: { sig: string } & Record<string, unknown>, timeoutMs = 10_000): Promise<AppendResult> {
-    try {
-      const ack = await this.js.publish(`${this.subject}.tx`, enc.encode(canonicalize(tx)), {
-        msgID: txId(tx as never),
-        timeout: timeoutMs,
-      });
-      return { seq: ack.seq, duplicate: ack.duplicate };
-    } catch (e) {
-      const msg = (e as Error).message;
-      throw new AethirError(
-        /timeout/i.test(msg) ? 'TIMEOUT' : 'UNAVAILABLE',
-        `the log did not acknowledge the transaction: ${msg}`,
-        { cause: e },
-      );
+    const data = enc.encode(canonicalize(tx));
+    const msgID = txId(tx as never);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const left = deadline - Date.now();
+      try {
+        const ack = await this.js.publish(`${this.subject}.tx`, data, {
+          msgID,
+          timeout: Math.max(1, Math.min(left, APPEND_ATTEMPT_MS)),
+        });
+        return { seq: ack.seq, duplicate: ack.duplicate };
+      } catch (e) {
+        const msg = (e as Error).message;
+        // Unanswered, or no JetStream behind the subject yet (a server still starting).
+        const transient = /timeout|503|no responders/i.test(msg);
+        if (transient && !this.nc.isClosed() && deadline - Date.now() > 0) {
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        throw new AethirError(
+          /timeout/i.test(msg) ? 'TIMEOUT' : 'UNAVAILABLE',
+          `the log did not acknowledge the transaction: ${msg}`,
+          { cause: e },
+        );
+      }
     }
   }
 

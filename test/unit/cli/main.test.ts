@@ -44,6 +44,11 @@ describe('program()', () => {
     expect(all.map((c) => c.path.join(' ')).sort()).toEqual(
       [
         'account',
+        'container',
+        'container drain',
+        'container probe',
+        'container start',
+        'container status',
         'containers',
         'containers ls',
         'dao',
@@ -73,6 +78,7 @@ describe('program()', () => {
         'ledger verify',
         'rent',
         'status',
+        'transfer',
         'vesting',
         'vesting claim',
         'vesting ls',

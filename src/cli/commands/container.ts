@@ -1,0 +1,345 @@
+import { Command } from 'commander';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { AethirError, defaultHome, formatAth, parseAth, systemClock } from '../../core/index.js';
+import {
+  ContainerAgent,
+  HostProcessRuntime,
+  declaredSpec,
+  fingerprintOf,
+  parseDeclaredGpus,
+  probeHardware,
+} from '../../container/index.js';
+import { Keystore, locationOf, specFromProbe } from '../../node/index.js';
+import { ApiClient, HttpBus } from '../../sdk/index.js';
+import { action, jsonOption, parseIntArg, printJson, table } from '../common.js';
+
+/** What `container start` leaves in its data directory for `status` and `drain`. */
+interface RunFile {
+  network: string;
+  address: string;
+  name: string;
+  pid: number;
+  socket: string;
+}
+
+function dataDirOf(opts: { data?: string }): string {
+  return opts.data ?? join(defaultHome(), 'container');
+}
+
+function readRunFile(dir: string): RunFile | undefined {
+  const f = join(dir, 'container.json');
+  if (!existsSync(f)) return undefined;
+  try {
+    return JSON.parse(readFileSync(f, 'utf8')) as RunFile;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One request to the running agent's control socket. */
+function control(socket: string, method: 'GET' | 'POST', path: string): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ socketPath: socket, method, path, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(body));
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
+    req.on('error', (e) =>
+      reject(new AethirError('UNAVAILABLE', `no container agent answers on ${socket}: ${e.message}`)),
+    );
+    req.end();
+  });
+}
+
+function serveControl(socket: string, agent: ContainerAgent): Server {
+  if (existsSync(socket)) rmSync(socket);
+  const server = createServer((req, res) => {
+    const send = (code: number, v: unknown) => {
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(v));
+    };
+    if (req.method === 'GET' && req.url === '/status') return send(200, agent.status());
+    if (req.method === 'POST' && req.url === '/drain') {
+      void agent.drain();
+      return send(202, agent.status());
+    }
+    send(404, { error: 'unknown' });
+  });
+  server.listen(socket);
+  return server;
+}
+
+export function containerCommand(): Command {
+  const cmd = new Command('container').description(
+    'serve this machine to a network: probe, register, stake, heartbeat, run workloads',
+  );
+
+  cmd
+    .command('probe')
+    .description(
+      'what the hardware probe finds on this machine (GPUs, CPU, memory, disk, OS), without joining',
+    )
+    .addOption(jsonOption())
+    .action(
+      action(async (opts: Record<string, any>) => {
+        const probe = await probeHardware();
+        const fingerprint = fingerprintOf(probe.spec);
+        if (opts.json) return printJson({ ...probe, fingerprint });
+        const s = probe.spec;
+        process.stdout.write(
+          [
+            `CPU      ${s.cpu.model} (${s.cpu.cores} cores)`,
+            `memory   ${(s.memoryMiB / 1024).toFixed(1)} GiB`,
+            ...(s.diskFreeMiB !== undefined
+              ? [`disk     ${(s.diskFreeMiB / 1024).toFixed(1)} GiB free`]
+              : []),
+            `OS       ${s.os.platform} ${s.os.release}`,
+            `GPUs     ${s.gpus.length ? '' : `none (${probe.gpuProbe.message ?? probe.gpuProbe.status})`}`,
+            ...s.gpus.map(
+              (g) =>
+                `  ${g.index}: ${g.name}, ${(g.memoryMiB / 1024).toFixed(0)} GiB, driver ${g.driverVersion}` +
+                `${g.cudaVersion ? `, CUDA ${g.cudaVersion}` : ''}${g.computeCapability ? `, cc ${g.computeCapability}` : ''}` +
+                `${g.migMode === 'enabled' ? ', MIG on' : ''} (${g.uuid})`,
+            ),
+            `identity ${fingerprint.slice(0, 16)} (MACs, CPU, GPU UUIDs)`,
+            ...probe.warnings.map((w) => `warning: ${w}`),
+            '',
+          ].join('\n'),
+        );
+      }),
+    );
+
+  cmd
+    .command('start')
+    .description('join a network through one of its API nodes and serve workloads until stopped (Ctrl-C)')
+    .requiredOption('--network <url>', 'an API node of the network, e.g. http://10.0.0.5:7420')
+    .requiredOption('--location <city>', 'where this machine is, e.g. "Frankfurt, DE"')
+    .option('--price <ath>', 'price in ATH per hour (per GPU-hour on GPU hosts)', '0.1')
+    .option('--stake <mode>', 'auto: stake what the network requires; none: stake yourself', 'auto')
+    .option(
+      '--declare-gpus <spec>',
+      'declare GPUs probing cannot see, e.g. "2x RTX 4090 24GB" (checkers test it)',
+    )
+    .option('--name <name>', 'name shown to users (default: the host name)')
+    .option('--data <dir>', 'data directory (keys, workloads); default $AETHIR_HOME/container')
+    .option('--key <name>', 'signing key in <data>/keys (default: chosen by the hardware fingerprint)')
+    .option(
+      '--heartbeat <seconds>',
+      'heartbeat interval (default: what the network asks, else 60)',
+      parseIntArg('--heartbeat', 1, 3600),
+    )
+    .addOption(jsonOption())
+    .action(
+      action(async (opts: Record<string, any>) => {
+        if (opts.stake !== 'auto' && opts.stake !== 'none')
+          throw new AethirError('INVALID_ARGUMENT', '--stake must be auto or none');
+        const pricePerHour = parseAth(opts.price);
+        const location = locationOf(opts.location);
+        const declared = opts.declareGpus ? parseDeclaredGpus(opts.declareGpus) : undefined;
+        const dir = dataDirOf(opts);
+        const say = (s: string) => process.stderr.write(`${s}\n`);
+        const network = new ApiClient(opts.network);
+        let status: { chainId: string; heartbeatIntervalMs?: number };
+        try {
+          status = await (await fetch(`${network.base}/v1/status`)).json();
+        } catch (e) {
+          throw new AethirError('UNAVAILABLE', `no Aethir API at ${network.base}: ${(e as Error).message}`);
+        }
+        say(`probing this machine…`);
+        const probe = await probeHardware();
+        for (const w of probe.warnings) say(`probe: ${w}`);
+        const fingerprint = fingerprintOf(probe.spec);
+        const spec = declared ? declaredSpec(specFromProbe(probe), declared) : specFromProbe(probe);
+        mkdirSync(dir, { recursive: true });
+        const key = new Keystore(join(dir, 'keys')).loadOrCreate(
+          opts.key ?? `container-${fingerprint.slice(0, 12)}`,
+        );
+        if (opts.stake === 'auto') {
+          const need = await network.requiredStake(spec.gpus.map((g) => g.model));
+          const acct = await network.account(key.address);
+          const have = acct.balance + ((await network.container(key.address))?.stake ?? 0n);
+          if (have < need)
+            throw new AethirError(
+              'INSUFFICIENT_FUNDS',
+              `staking needs ${formatAth(need)} ATH at ${key.address}, which holds ${formatAth(have)}: send ATH to it first`,
+              { details: { address: key.address, need: need.toString(), have: have.toString() } },
+            );
+        }
+        const heartbeatIntervalMs = opts.heartbeat
+          ? opts.heartbeat * 1000
+          : (status.heartbeatIntervalMs ?? 60_000);
+        const bus = new HttpBus({
+          base: network.base,
+          key,
+          chainId: status.chainId,
+          clock: systemClock,
+          log: say,
+        });
+        const runtime = new HostProcessRuntime({
+          baseDir: join(dir, 'workloads'),
+          now: () => systemClock.now(),
+        });
+        const name = (opts.name ?? hostname()).replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'container';
+        const agent = new ContainerAgent(
+          { network, bus, runtime, clock: systemClock, log: say },
+          { key, name, spec, location, pricePerHour, heartbeatIntervalMs, stakeAuto: opts.stake === 'auto' },
+        );
+        await agent.start();
+        const socket = join(dir, 'agent.sock');
+        const server = serveControl(socket, agent);
+        const run: RunFile = { network: network.base, address: key.address, name, pid: process.pid, socket };
+        writeFileSync(join(dir, 'container.json'), JSON.stringify(run, null, 2));
+        const ready = {
+          address: key.address,
+          name,
+          chainId: status.chainId,
+          network: network.base,
+          spec: { source: spec.source, gpus: spec.gpus.length, cpuCores: spec.cpu.cores },
+          fingerprint,
+          heartbeatIntervalMs,
+        };
+        if (opts.json) printJson({ ready });
+        else
+          process.stdout.write(
+            `container ${name} (${key.address}) serves chain ${status.chainId} through ${network.base}\n` +
+              `  ${spec.gpus.length} ${spec.source} GPUs, ${spec.cpu.cores} cores; heartbeat every ${heartbeatIntervalMs / 1000} s\n` +
+              `  aethir container status | drain  (--data ${dir})\nStop with Ctrl-C.\n`,
+          );
+        await new Promise<void>((resolve) => {
+          let stopping = false;
+          const stop = (sig: string) => {
+            if (stopping) return;
+            stopping = true;
+            say(`container: ${sig}, stopping (running workloads are stopped, their leases closed)`);
+            server.close();
+            void (async () => {
+              await agent.stop().catch((e) => say(`stopping: ${(e as Error).message}`));
+              await runtime.stopAll();
+              await bus.close();
+              rmSync(join(dir, 'container.json'), { force: true });
+              resolve();
+            })();
+          };
+          process.on('SIGINT', () => stop('SIGINT'));
+          process.on('SIGTERM', () => stop('SIGTERM'));
+        });
+      }),
+    );
+
+  cmd
+    .command('status')
+    .description('this container: spec, stake, leases, earnings, last checks')
+    .option('--data <dir>', 'data directory of `container start`; default $AETHIR_HOME/container')
+    .option('--network <url>', 'API node (default: the one `container start` uses)')
+    .addOption(jsonOption())
+    .action(
+      action(async (opts: Record<string, any>) => {
+        const dir = dataDirOf(opts);
+        const run = readRunFile(dir);
+        const base = opts.network ?? run?.network;
+        if (!run && !opts.network)
+          throw new AethirError(
+            'NOT_FOUND',
+            `no container runs from ${dir}: start one with "aethir container start"`,
+          );
+        const local = run ? await control(run.socket, 'GET', '/status').catch(() => null) : null;
+        const address: string | undefined = local?.id ?? run?.address;
+        if (!address) throw new AethirError('NOT_FOUND', 'unknown container address');
+        const api = new ApiClient(base);
+        const c = await api.containerView(address);
+        if (!c) throw new AethirError('NOT_FOUND', `${address} is not registered on ${base} yet`);
+        const acct = await api.account(address);
+        const reports = (
+          (await (await fetch(`${api.base}/v1/checkers/reports?limit=200`)).json()) as {
+            reports: Array<{
+              checker: string;
+              container: string;
+              check: string;
+              ok: boolean;
+              height: number;
+            }>;
+          }
+        ).reports.filter((r) => r.container === address);
+        const out = {
+          address,
+          name: c.name,
+          agent: local
+            ? { running: true, draining: local.draining, leases: local.running }
+            : { running: false },
+          status: c.status,
+          serving: c.serving,
+          spec: c.spec,
+          location: c.location,
+          pricePerHour: c.pricePerHour,
+          stake: { staked: c.stake, required: c.requiredStake, ok: c.staked, slashed: c.slashed },
+          earnings: {
+            earned: c.earned,
+            balance: acct.balance.toString(),
+            vestingLocked: acct.vesting.locked.toString(),
+            claimable: acct.vesting.claimable.toString(),
+          },
+          lastChecks: reports.slice(0, 10),
+        };
+        if (opts.json) return printJson(out);
+        process.stdout.write(
+          [
+            `${c.name} ${address}`,
+            `  status    ${c.status}${c.serving ? ', serving' : ''}${local?.draining ? ', draining' : ''}${local ? '' : ' (agent not running here)'}`,
+            `  spec      ${c.spec.gpus.length ? `${c.spec.gpus.length}× ${c.spec.gpus[0]!.model}` : 'no GPUs'} (${c.spec.source}), ${c.spec.cpu.cores} cores`,
+            `  location  ${c.location.city}, ${c.location.country}; price ${formatAth(BigInt(c.pricePerHour))} ATH/h`,
+            `  stake     ${formatAth(BigInt(c.stake))} of ${formatAth(BigInt(c.requiredStake))} ATH required${BigInt(c.slashed) > 0n ? `; slashed ${formatAth(BigInt(c.slashed))}` : ''}`,
+            `  earnings  ${formatAth(BigInt(c.earned))} ATH earned; ${formatAth(acct.vesting.claimable)} claimable, ${formatAth(acct.vesting.locked)} vesting`,
+            `  leases    ${local ? (local.running.length ? local.running.map((r: { lease: string }) => r.lease).join(', ') : 'none running') : '?'}`,
+            `  checks    ${reports.length ? '' : 'none yet'}`,
+            table(
+              reports.slice(0, 5).map((r) => ({
+                height: r.height,
+                check: r.check,
+                verdict: r.ok ? 'ok' : 'FAILED',
+                checker: `${r.checker.slice(0, 10)}…`,
+              })),
+              '',
+            ),
+          ].join('\n'),
+        );
+      }),
+    );
+
+  cmd
+    .command('drain')
+    .description('finish running leases and take no new ones (maintenance)')
+    .option('--data <dir>', 'data directory of `container start`; default $AETHIR_HOME/container')
+    .option('--no-wait', 'return at once instead of waiting for running leases to end')
+    .addOption(jsonOption())
+    .action(
+      action(async (opts: Record<string, any>) => {
+        const dir = dataDirOf(opts);
+        const run = readRunFile(dir);
+        if (!run) throw new AethirError('NOT_FOUND', `no container runs from ${dir}`);
+        let s = await control(run.socket, 'POST', '/drain');
+        if (!opts.json) process.stderr.write(`draining ${run.name}: ${s.running.length} leases running\n`);
+        while (opts.wait && s.running.length > 0) {
+          await new Promise((r) => setTimeout(r, 500));
+          s = await control(run.socket, 'GET', '/status');
+        }
+        if (opts.json) printJson({ draining: true, running: s.running });
+        else
+          process.stdout.write(
+            s.running.length
+              ? `still running: ${s.running.map((r: { lease: string }) => r.lease).join(', ')}\n`
+              : 'drained: no leases running, none will be taken\n',
+          );
+      }),
+    );
+  return cmd;
+}

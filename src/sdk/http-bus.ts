@@ -1,0 +1,175 @@
+import { signTelemetry, subjectMatches, type Bus, type BusHandler, type BusStats } from '../bus/index.js';
+import { AethirError, decodeCanonical, type Clock, type KeyPair } from '../core/index.js';
+
+export interface HttpBusOptions {
+  /** the API node, e.g. http://10.0.0.5:7420 */
+  base: string;
+  /** the container's key: telemetry is signed with it, events are those of this container */
+  key: KeyPair;
+  chainId: string;
+  clock: Clock;
+  /** most messages kept while the node is unreachable; the oldest are dropped first (default 10,000) */
+  maxQueued?: number;
+  log?: (line: string) => void;
+}
+
+const MAX_BATCH = 500;
+
+/**
+ * The bus of a container that joined a network through an API node's HTTP API (`aethir container
+ * start --network URL`): what it publishes (heartbeats, workload output) goes out in signed,
+ * ordered batches to POST /v1/telemetry; what it subscribes to (its lease events) comes from the
+ * server-sent events of GET /v1/containers/<id>/events, which start with every open lease, so a
+ * reconnect misses nothing. Request/reply stays with the nodes.
+ */
+export class HttpBus implements Bus {
+  private readonly base: string;
+  private queue: Array<{ subject: string; data: unknown }> = [];
+  private sending = false;
+  private lastAt = 0;
+  private closed = false;
+  private readonly subs = new Set<{ pattern: string; handler: BusHandler }>();
+  private events: AbortController | null = null;
+  private readonly counters = { dropped: 0, droppedMalformed: 0, sent: 0, failures: 0 };
+
+  constructor(private readonly opts: HttpBusOptions) {
+    this.base = opts.base.replace(/\/+$/, '');
+  }
+
+  stats(): BusStats & { sent: number; failures: number; queued: number } {
+    return { ...this.counters, malformedByKind: {}, queued: this.queue.length };
+  }
+
+  publish(subject: string, data: unknown): void {
+    if (this.closed) return;
+    // What the server will see after JSON: the signature is over exactly that.
+    this.queue.push({ subject, data: JSON.parse(JSON.stringify(data)) });
+    const max = this.opts.maxQueued ?? 10_000;
+    if (this.queue.length > max) {
+      this.counters.dropped += this.queue.length - max;
+      this.queue.splice(0, this.queue.length - max);
+    }
+    void this.pump();
+  }
+
+  /** Sends what is queued, in order, one batch at a time; retries with back-off while the node is away. */
+  private async pump(): Promise<void> {
+    if (this.sending) return;
+    this.sending = true;
+    let wait = 250;
+    try {
+      while (this.queue.length && !this.closed) {
+        const batch = this.queue.slice(0, MAX_BATCH);
+        this.lastAt = Math.max(this.lastAt + 1, Math.floor(this.opts.clock.now()));
+        const envelope = signTelemetry(this.opts.key, this.opts.chainId, this.lastAt, batch);
+        try {
+          const res = await fetch(`${this.base}/v1/telemetry`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(envelope),
+          });
+          if (res.status >= 500) throw new Error(`HTTP ${res.status}`);
+          if (!res.ok) {
+            // Refused for what it is (not for where the node is): retrying cannot help.
+            this.counters.droppedMalformed += batch.length;
+            this.opts.log?.(`telemetry refused (${res.status}): ${(await res.text()).slice(0, 200)}`);
+          } else this.counters.sent += batch.length;
+          this.queue.splice(0, batch.length);
+          wait = 250;
+        } catch (e) {
+          this.counters.failures++;
+          if (this.counters.failures % 20 === 1)
+            this.opts.log?.(`cannot reach ${this.base}: ${(e as Error).message}; retrying`);
+          await new Promise((r) => setTimeout(r, wait));
+          wait = Math.min(wait * 2, 5_000);
+        }
+      }
+    } finally {
+      this.sending = false;
+    }
+  }
+
+  subscribe(pattern: string, handler: BusHandler): () => void {
+    const sub = { pattern, handler };
+    this.subs.add(sub);
+    if (!this.events) this.follow();
+    return () => this.subs.delete(sub);
+  }
+
+  private follow(): void {
+    const abort = new AbortController();
+    this.events = abort;
+    const url = `${this.base}/v1/containers/${this.opts.key.address}/events`;
+    void (async () => {
+      let wait = 250;
+      while (!abort.signal.aborted) {
+        try {
+          const res = await fetch(url, { signal: abort.signal });
+          if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+          wait = 250;
+          let buf = '';
+          const decoder = new TextDecoder();
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            buf += decoder.decode(chunk, { stream: true });
+            let end: number;
+            while ((end = buf.indexOf('\n\n')) >= 0) {
+              const frame = buf.slice(0, end);
+              buf = buf.slice(end + 2);
+              const data = frame
+                .split('\n')
+                .filter((l) => l.startsWith('data: '))
+                .map((l) => l.slice(6))
+                .join('\n');
+              if (data) this.deliver(data);
+            }
+          }
+        } catch (e) {
+          if (abort.signal.aborted) return;
+          this.opts.log?.(`lease events from ${this.base}: ${(e as Error).message}; reconnecting`);
+        }
+        await new Promise((r) => setTimeout(r, wait));
+        wait = Math.min(wait * 2, 5_000);
+      }
+    })();
+  }
+
+  private deliver(text: string): void {
+    let m: { subject: string; msg: unknown };
+    try {
+      m = decodeCanonical(text) as { subject: string; msg: unknown };
+      if (typeof m?.subject !== 'string') throw new Error('no subject');
+    } catch {
+      this.counters.droppedMalformed++;
+      return;
+    }
+    for (const s of [...this.subs]) {
+      if (!subjectMatches(s.pattern, m.subject)) continue;
+      try {
+        s.handler(m.msg, m.subject);
+      } catch {
+        this.counters.dropped++;
+      }
+    }
+  }
+
+  request(subject: string): Promise<unknown> {
+    return Promise.reject(
+      new AethirError(
+        'UNAVAILABLE',
+        `request/reply (${subject}) is not available to a container joined over HTTP`,
+      ),
+    );
+  }
+
+  serve(): () => void {
+    throw new AethirError('UNAVAILABLE', 'a container joined over HTTP serves no requests');
+  }
+
+  /** Sends what is still queued (for up to `timeoutMs`), then stops. */
+  async close(timeoutMs = 3_000): Promise<void> {
+    const deadline = this.opts.clock.now() + timeoutMs;
+    while (this.queue.length && this.opts.clock.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.closed = true;
+    this.events?.abort();
+  }
+}
