@@ -1,0 +1,181 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeyPair } from '../../src/core/index.js';
+import { signTelemetry } from '../../src/bus/index.js';
+import { ApiClient } from '../../src/sdk/index.js';
+import { Keystore } from '../../src/node/index.js';
+import { BIN, ROOT, cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
+
+/**
+ * A machine joins a running devnet over the network (`aethir container start --network URL`,
+ * another process with its own data directory), serves a rent, drains, and its telemetry cannot
+ * be forged by anyone else.
+ */
+describe('aethir container start: joining a network through its API', () => {
+  const home = tempHome('aethir-join-');
+  const data = join(home, 'host');
+  const env = { AETHIR_HOME: home };
+  let devnet: DevnetProcess;
+  let host: ChildProcess | null = null;
+  let hostErr = '';
+  let address = '';
+
+  beforeAll(async () => {
+    devnet = await startDevnet(['--demo-containers', '0', '--location', 'Frankfurt, DE'], env);
+  });
+  afterAll(async () => {
+    host?.kill('SIGKILL');
+    await devnet?.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  const run = (args: string[], timeoutMs = 60_000) =>
+    cli(args, { ...env, AETHIR_API: devnet.url }, { timeoutMs });
+
+  it('probe --json reports the hardware and a stable identity without joining', async () => {
+    const a = await run(['container', 'probe', '--json']);
+    const b = await run(['container', 'probe', '--json']);
+    expect(a.code).toBe(0);
+    const p = JSON.parse(a.stdout);
+    expect(p.spec.cpu.cores).toBeGreaterThan(0);
+    expect(p.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.parse(b.stdout).fingerprint).toBe(p.fingerprint);
+  });
+
+  it('refuses to start unfunded, saying which address needs how much', async () => {
+    const r = await run([
+      'container',
+      'start',
+      '--network',
+      devnet.url,
+      '--location',
+      'Tokyo, JP',
+      '--data',
+      data,
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    const e = JSON.parse(r.stdout).error;
+    expect(e.code).toBe('INSUFFICIENT_FUNDS');
+    address = e.details.address;
+    expect(e.message).toContain(address);
+    const bad = await run([
+      'container',
+      'start',
+      '--network',
+      devnet.url,
+      '--location',
+      'Atlantis',
+      '--data',
+      data,
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/unknown location/);
+  });
+
+  it('joins once funded, comes online through the checkers, and serves a rent', async () => {
+    const t = await run(['transfer', address, '500']);
+    expect(t.code).toBe(0);
+    host = spawn(
+      process.execPath,
+      [
+        BIN,
+        'container',
+        'start',
+        '--network',
+        devnet.url,
+        '--location',
+        'Tokyo, JP',
+        '--data',
+        data,
+        '--name',
+        'tokyo-host',
+        '--json',
+      ],
+      { cwd: ROOT, env: { ...process.env, ...env } },
+    );
+    host.stderr!.on('data', (d) => (hostErr += d));
+    let out = '';
+    host.stdout!.on('data', (d) => (out += d));
+    await waitFor(async () => out.includes('"ready"'), 60_000, `container ready (stderr: ${hostErr})`);
+    expect(JSON.parse(out).ready.address).toBe(address);
+    const api = new ApiClient(devnet.url);
+    await waitFor(async () => (await api.container(address))?.status === 'online', 30_000, 'online');
+    const r = await run([
+      'rent',
+      '--near',
+      'Tokyo, JP',
+      '--max-latency',
+      '30',
+      '--',
+      'sh',
+      '-c',
+      'echo served by $AETHIR_LEASE_ID',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/served by L[0-9a-f]+/);
+    expect(r.stderr).toContain('tokyo-host');
+    const s = JSON.parse((await run(['container', 'status', '--data', data, '--json'])).stdout);
+    expect(s).toMatchObject({ address, status: 'online', agent: { running: true, draining: false } });
+    expect(s.lastChecks.length).toBeGreaterThan(0);
+    expect(BigInt(s.earnings.earned)).toBeGreaterThan(0n);
+  });
+
+  it("nobody else can send the container's heartbeats or write into its users' logs", async () => {
+    const post = (body: unknown) =>
+      fetch(`${devnet.url}/v1/telemetry`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const mallory = generateKeyPair();
+    const chainId = 'aethir-devnet';
+    const hb = { container: address, at: Date.now(), freeGpus: 0, runningLeases: 0 };
+    // Signed by another key, claiming to be the container.
+    const forged = {
+      ...signTelemetry(mallory, chainId, Date.now(), [{ subject: `hb.${address}`, data: hb }]),
+      container: address,
+    };
+    expect((await post(forged)).status).toBe(403);
+    // Signed by its own key, but for someone else's subject.
+    const own = signTelemetry(mallory, chainId, Date.now(), [{ subject: `hb.${address}`, data: hb }]);
+    expect((await post(own)).status).toBe(403);
+    const garbage = await post({ hello: 'world' });
+    expect(garbage.status).toBe(400);
+    // The container's own batch is accepted once; the same batch again is a replay.
+    const keys = new Keystore(join(data, 'keys'));
+    const name = keys.list().find((k) => k.address === address)!.name;
+    const real = signTelemetry(keys.load(name), chainId, Date.now() + 1_000, [
+      { subject: `hb.${address}`, data: hb },
+    ]);
+    expect((await post(real)).status).toBe(202);
+    expect((await post(real)).status).toBe(409);
+    // Output for a lease that is not this container's.
+    const log = { lease: 'Lnotmine', type: 'stdout', data: 'x', at: Date.now() };
+    const intrude = signTelemetry(keys.load(name), chainId, Date.now() + 2_000, [
+      { subject: 'lease.Lnotmine.log', data: log },
+    ]);
+    expect((await post(intrude)).status).toBe(403);
+  });
+
+  it('drains: running leases finish, new ones are refused with a reason, the user pays next to nothing', async () => {
+    const d = await run(['container', 'drain', '--data', data, '--json']);
+    expect(d.code, d.stderr).toBe(0);
+    expect(JSON.parse(d.stdout)).toMatchObject({ draining: true, running: [] });
+    const r = await run(['rent', '--near', 'Tokyo, JP', '--max-latency', '30', '--json', '--', 'echo', 'x']);
+    const s = JSON.parse((await run(['container', 'status', '--data', data, '--json'])).stdout);
+    expect(s.agent.draining).toBe(true);
+    // Matched elsewhere (Frankfurt is out of the latency bound) or refused by the draining host.
+    if (r.code === 0) expect(r.stdout).not.toContain('tokyo-host');
+    else expect(r.stdout + r.stderr).toMatch(/draining|no container/i);
+  });
+
+  it('stops on SIGTERM', async () => {
+    host!.kill('SIGTERM');
+    const code = await new Promise<number | null>((res) => host!.on('exit', (c) => res(c)));
+    expect(code).toBe(0);
+    host = null;
+  });
+});
