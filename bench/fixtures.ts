@@ -145,5 +145,7 @@ export function syntheticLease(rng: Rng, i: number, container: string, user: str
     exitCode: 0,
     closeReason: 'closed by user',
     closedBy: user,
+    lastReceiptSeq: 0,
+    receiptServedMs: 0,
   };
 }

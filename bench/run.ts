@@ -6,6 +6,7 @@ import { runLedger } from './ledger.bench.js';
 import { runIndexer } from './indexer.bench.js';
 import { runLedgerScale } from './ledger-scale.bench.js';
 import { runScaleOut } from './scale-out.bench.js';
+import { runContainer } from './container.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -36,6 +37,11 @@ const SUITES: Suite[] = [
     run: runLedgerScale,
   },
   { name: 'indexer', description: 'Indexer.match latency/throughput vs. a naive matcher', run: runIndexer },
+  {
+    name: 'container',
+    description: 'lease grant -> first output line in the host-process runtime vs. a bare spawn',
+    run: runContainer,
+  },
   {
     name: 'scale-out',
     description: 'JetStream log to a replica in a 2nd process, rent latency through NATS, vs. embedded',

@@ -29,15 +29,21 @@ export interface ApiBackend {
   recentBlocks(limit: number): Promise<Block[]>;
   /** bus messages dropped: handler failures and malformed messages */
   busErrors(): number;
-  /** hands a remote container's telemetry (heartbeats, workload output) to this node's bus */
+  /**
+   * hands a remote container's telemetry (heartbeats, workload output), and users' usage
+   * receipts (`lease.<id>.receipt`, checked by the API first), to the network's bus
+   */
   publishTelemetry(subject: string, data: unknown): void;
   /**
-   * lease.opened / lease.closed for one container as this node derives them from its ledger
-   * (what a container that joined over HTTP learns its work from); returns unsubscribe
+   * lease.opened / lease.closed for one container as this node derives them from its ledger,
+   * and the usage receipts of its open leases (what a container that joined over HTTP learns
+   * its work and its pay from); returns unsubscribe
    */
   leaseEvents(container: string, handler: (subject: string, msg: unknown) => void): () => void;
   /** how often this network's checkers expect a container's heartbeat (ms) */
   readonly heartbeatIntervalMs: number;
+  /** the address a user reaches an open lease's workload at (its container's endpoint proxy) */
+  endpointOf(lease: Lease): string | null;
   /** what this node runs, for /v1/status (e.g. "devnet", or "api,indexer") */
   readonly roles: string;
   /** the state at the head as canonical JSON, for another replica to start from (scale-out nodes) */

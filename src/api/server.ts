@@ -4,7 +4,20 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AethirError, canonicalize, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
 import { TelemetryEnvelope, checkMessage, subjectKind, verifyTelemetry } from '../bus/index.js';
-import { SignedTxSchema, TX_TYPES, paramsToWire, txId, type Container } from '../ledger/index.js';
+import {
+  SignedReceiptSchema,
+  SignedTxSchema,
+  TX_TYPES,
+  AppName,
+  AppVersion,
+  appGpus,
+  paramsToWire,
+  publishedApp,
+  txId,
+  verifyReceipt,
+  type Container,
+} from '../ledger/index.js';
+import { subjects } from '../container/subjects.js';
 import type { ApiBackend } from './backend.js';
 import { Metrics } from './metrics.js';
 import { containerView, leaseView } from './views.js';
@@ -337,7 +350,7 @@ export async function createApiServer(
     url: '/v1/containers/:address/events',
     tag: 'containers',
     summary:
-      'Server-sent events for one container: every open lease first, then lease.opened / lease.closed as they happen (canonical JSON)',
+      "Server-sent events for one container: every open lease first, then lease.opened / lease.closed as they happen, and its leases' usage receipts (canonical JSON)",
     params: AddressParam,
     handler: ({ params, raw }, reply) => {
       const id = (params as { address: string }).address;
@@ -385,19 +398,46 @@ export async function createApiServer(
         .filter((l) => !query.status || l.status === query.status)
         .sort((a, b) => b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1))
         .slice(0, query.limit)
-        .map(leaseView),
+        .map((l) => leaseView(l, node.endpointOf(l))),
     }),
   });
   route({
     method: 'GET',
     url: '/v1/leases/:id',
     tag: 'leases',
-    summary: 'One lease: escrow, charge and its split',
+    summary: "One lease: escrow, charge and its split, and while it runs the endpoint of its workload's port",
     params: IdParam,
     handler: ({ params }) => {
       const l = ledger().lease(params.id);
       if (!l) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
-      return leaseView(l);
+      return leaseView(l, node.endpointOf(l));
+    },
+  });
+  // Usage receipts: the user's client signs what it was served; the lease's container settles
+  // with the latest one. Checked here (a forged or stale one never reaches the bus), and again
+  // by the container and the ledger.
+  route({
+    method: 'POST',
+    url: '/v1/leases/:id/receipts',
+    tag: 'leases',
+    summary:
+      "A usage receipt signed by the lease's user (cumulative service acknowledged), passed to the lease's container",
+    params: IdParam,
+    body: SignedReceiptSchema,
+    handler: ({ params, body }, reply) => {
+      const l = ledger().lease(params.id);
+      if (!l) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
+      if (body.lease !== l.id)
+        throw new AethirError('INVALID_ARGUMENT', `the receipt is for lease ${body.lease}, not ${l.id}`);
+      if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${l.id} is ${l.status}`);
+      const r = verifyReceipt(node.chainId, body, l.user);
+      if (r.seq <= l.lastReceiptSeq)
+        throw new AethirError(
+          'CONFLICT',
+          `receipt ${r.seq} is not newer than the last one the ledger accepted (${l.lastReceiptSeq})`,
+        );
+      node.publishTelemetry(subjects.leaseReceipt(l.id), r);
+      return reply.status(202).send({ accepted: true, lease: l.id, seq: r.seq });
     },
   });
   route({
@@ -438,6 +478,41 @@ export async function createApiServer(
         stopWatch();
         res.end();
       }
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/apps',
+    tag: 'apps',
+    summary: 'Published apps: owner, latest version, GPUs a session needs, every version',
+    handler: () => {
+      const l = ledger();
+      return toJsonSafe({
+        apps: l.apps().map((a) => {
+          const m = l.appRelease(a.name)!.manifest;
+          return { ...a, description: m.description, gpus: appGpus(m) };
+        }),
+      });
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/apps/:name',
+    tag: 'apps',
+    summary: "One app: a version's manifest (default: the latest), the app's owner and its versions",
+    params: z.object({ name: AppName }),
+    query: z.object({ version: AppVersion.optional() }).strict(),
+    handler: ({ params, query }) => {
+      const l = ledger();
+      const app = l.app(params.name);
+      if (!app) throw new AethirError('NOT_FOUND', `no app "${params.name}" is published`);
+      const release = l.appRelease(params.name, query.version);
+      if (!release)
+        throw new AethirError(
+          'NOT_FOUND',
+          `app ${params.name} has no version ${query.version}; published: ${app.versions.join(', ')}`,
+        );
+      return toJsonSafe(publishedApp(app, release));
     },
   });
   route({

@@ -14,7 +14,7 @@ export function containerView(c: Container, ledger: Ledger): Record<string, unkn
   }) as Record<string, unknown>;
 }
 
-export function leaseView(l: Lease): Record<string, unknown> {
+export function leaseView(l: Lease, endpoint: string | null = null): Record<string, unknown> {
   const end = l.closedAt ?? l.settledAt;
-  return toJsonSafe({ ...l, durationMs: Math.max(0, end - l.openedAt) }) as Record<string, unknown>;
+  return toJsonSafe({ ...l, durationMs: Math.max(0, end - l.openedAt), endpoint }) as Record<string, unknown>;
 }

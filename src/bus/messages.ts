@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { HeartbeatMsg, LeaseLogMsg, LeaseOpenedMsg } from '../container/subjects.js';
+import type { HeartbeatMsg, LeaseLogMsg, LeaseOpenedMsg, LeaseReceiptMsg } from '../container/subjects.js';
 import { subjectMatches } from './subject.js';
 
 /**
@@ -17,10 +17,18 @@ export const HeartbeatSchema = z.object({
   freeGpus: z.number().int().min(0),
   runningLeases: z.number().int().min(0),
   draining: z.boolean().optional(),
+  endpoint: z
+    .string()
+    .max(200)
+    .regex(/^https?:\/\/[^\s/]+$/, 'must be a base URL such as http://host:port')
+    .optional(),
+  apps: z.array(z.string().max(100)).max(256).optional(),
 });
 
 const WorkloadSchema = z.object({
-  command: z.array(z.string()).min(1),
+  command: z.array(z.string()).min(1).optional(),
+  app: z.string().max(64).optional(),
+  version: z.string().max(64).optional(),
   env: z.record(z.string(), z.string()).optional(),
 });
 
@@ -44,6 +52,8 @@ export const LeaseSchema = z.object({
   exitCode: z.number().nullable(),
   closeReason: z.string().nullable(),
   closedBy: z.string().nullable(),
+  lastReceiptSeq: z.number().int().min(0),
+  receiptServedMs: z.number().int().min(0),
 });
 
 export const LeaseOpenedSchema = z.object({ lease: LeaseSchema });
@@ -68,6 +78,30 @@ export const LeaseExitSchema = z.object({
 });
 
 /**
+ * A usage receipt as the user signed it. The bus checks its shape only; the signature (and that
+ * the signer is the lease's user) is checked by the API node that takes it and again by the
+ * agent and the ledger, which are the ones that rely on it.
+ */
+export const LeaseReceiptSchema = z.object({
+  lease: Token,
+  servedMs: z.number().int().min(0),
+  seq: z.number().int().min(1),
+  at: z.number().int().min(0),
+  samples: z
+    .array(
+      z.object({
+        at: z.number().int().min(0),
+        latencyMs: z.number().int().min(0).optional(),
+        ok: z.boolean(),
+      }),
+    )
+    .max(16)
+    .optional(),
+  pubkey: z.string().regex(/^[0-9a-f]{64}$/),
+  sig: z.string().regex(/^[0-9a-f]{128}$/),
+});
+
+/**
  * Match bodies are validated by the API (MatchBody in src/api/server.ts) before they are sent,
  * and the reply is the indexer's answer in JSON-safe form; the bus only insists on objects so
  * that the rules live in one place and a new match option needs no bus change.
@@ -89,7 +123,8 @@ export const ReplyEnvelopeSchema = z.union([
 ]);
 export type ReplyEnvelope = { result: unknown } | { error: { code: string; message: string } };
 
-export type SubjectKind = 'hb' | 'lease.opened' | 'lease.closed' | 'lease.log' | 'lease.exit' | 'match';
+export type SubjectKind =
+  'hb' | 'lease.opened' | 'lease.closed' | 'lease.log' | 'lease.exit' | 'lease.receipt' | 'match';
 
 interface SubjectEntry {
   kind: SubjectKind;
@@ -104,8 +139,8 @@ interface SubjectEntry {
   key?: { token: number; field: (m: never) => string };
 }
 
-// Order matters: lease.opened.* and lease.closed.* are checked before lease.*.log / lease.*.exit
-// so that a lease that happened to be called "opened" cannot change how its subject is read.
+// Order matters: lease.opened.* and lease.closed.* are checked before lease.*.log / lease.*.exit /
+// lease.*.receipt so that a lease that happened to be called "opened" cannot change how its subject is read.
 const registry: readonly SubjectEntry[] = [
   {
     kind: 'hb',
@@ -131,6 +166,12 @@ const registry: readonly SubjectEntry[] = [
     pattern: 'lease.*.exit',
     schema: LeaseExitSchema,
     key: { token: 1, field: (m: LeaseLogMsg) => m.lease },
+  },
+  {
+    kind: 'lease.receipt',
+    pattern: 'lease.*.receipt',
+    schema: LeaseReceiptSchema,
+    key: { token: 1, field: (m: LeaseReceiptMsg) => m.lease },
   },
   { kind: 'match', pattern: rpcSubjects.match, schema: MatchRequestSchema, reply: MatchReplySchema },
 ];
@@ -206,5 +247,6 @@ const _sameShapes: [
   Same<z.infer<typeof HeartbeatSchema>, HeartbeatMsg>,
   Same<z.infer<typeof LeaseOpenedSchema>, LeaseOpenedMsg>,
   Same<z.infer<typeof LeaseOutputSchema> | z.infer<typeof LeaseExitSchema>, LeaseLogMsg>,
-] = [true, true, true];
+  Same<z.infer<typeof LeaseReceiptSchema>, LeaseReceiptMsg>,
+] = [true, true, true, true];
 void _sameShapes;

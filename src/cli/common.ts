@@ -112,3 +112,40 @@ export function action<A extends unknown[]>(
     }
   };
 }
+
+export function logLevelOption(): Option {
+  return new Option('--log-level <level>', 'API request log level').choices([
+    'fatal',
+    'error',
+    'warn',
+    'info',
+    'debug',
+    'trace',
+    'silent',
+  ]);
+}
+
+/**
+ * Serves until SIGINT or SIGTERM, then runs `stop` once and resolves (a long-running command's
+ * last step). `what` names the process in the line it logs.
+ */
+export function runUntilSignal(
+  what: string,
+  stop: () => Promise<void>,
+  log: (line: string) => void,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let stopping = false;
+    const onSignal = (sig: string) => {
+      if (stopping) return;
+      stopping = true;
+      log(`${what}: ${sig}, stopping`);
+      stop().then(resolve, (e) => {
+        log(`error while stopping: ${(e as Error).message}`);
+        resolve();
+      });
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+  });
+}

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { accountCommand } from './commands/account.js';
+import { appCommand } from './commands/app.js';
 import { containersCommand } from './commands/containers.js';
 import { containerCommand } from './commands/container.js';
 import { devnetCommand } from './commands/devnet.js';
@@ -29,6 +30,7 @@ export function program(): Command {
     nodeCommand(),
     networkCommand(),
     rentCommand(),
+    appCommand(),
     containersCommand(),
     containerCommand(),
     leasesCommand(),

@@ -1,11 +1,21 @@
 import { AethirError, canonicalize, isAethirError, type Clock, type KeyPair } from '../core/index.js';
-import type { ContainerSpec, Lease, Location } from '../ledger/index.js';
+import {
+  DEFAULT_PARAMS,
+  verifyReceipt,
+  type ContainerSpec,
+  type Lease,
+  type Location,
+  type SignedReceipt,
+} from '../ledger/index.js';
 import type { Bus } from '../bus/index.js';
 import { TxSender, type NetworkClient } from '../sdk/index.js';
 import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime.js';
 import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from './subjects.js';
+import type { EndpointProxy } from './endpoint-proxy.js';
+import { LocalApps } from './apps/local-apps.js';
 
 const DEFAULT_SETTLE_MS = 5 * 60_000;
+const DEFAULT_FINAL_RECEIPT_WAIT_MS = 5_000;
 
 /** A lease's place on this host: its GPUs from the moment it is accepted, its workload once started. */
 interface Slot {
@@ -13,6 +23,28 @@ interface Slot {
   w: RunningWorkload | null;
   /** the lease was closed (or the agent stopped) before the workload had started */
   cancelled: boolean;
+  /** when this host took the lease (its clock): the receipt grace runs from here until the first receipt */
+  takenAt: number;
+  /** why this host ended the workload itself (no receipts), if it did */
+  endReason?: string;
+  /** the lease was closed on the ledger (by its user, or the checkers): no final receipt to wait for */
+  closedOnLedger?: boolean;
+  /** the workload has ended (the lease is being closed) */
+  exited?: boolean;
+}
+
+/** The user's latest usage receipt for one lease, as this host received it. */
+interface ReceiptState {
+  latest: SignedReceipt | null;
+  /** this host's clock when the latest arrived */
+  receivedAt: number;
+  /** receipts taken so far (a final one after the workload's exit is waited for by this count) */
+  count: number;
+  /** the highest seq the ledger accepted from this host (a receipt is never sent twice) */
+  usedSeq: number;
+  user: string;
+  unsub: () => void;
+  waiters: Set<() => void>;
 }
 
 export interface ContainerAgentInit {
@@ -26,12 +58,25 @@ export interface ContainerAgentInit {
   settleIntervalMs?: number;
   /** stake what the network requires for this spec when registering */
   stakeAuto: boolean;
+  /**
+   * after a workload exits, how long to wait for the user's final usage receipt before closing
+   * the lease (the client signs one when it sees the exit); default 5 s
+   */
+  finalReceiptWaitMs?: number;
+  /** apps to pre-install and serve sessions of (published on the network; docs/apps.md) */
+  apps?: readonly string[];
+  /** where apps are installed, `<appsDir>/<name>/<version>`; needed with `apps` */
+  appsDir?: string;
+  /** the longest one app's install may run (default 30 minutes) */
+  appInstallTimeoutMs?: number;
 }
 
 export interface ContainerAgentComponents {
   network: NetworkClient;
   bus: Bus;
   runtime: Runtime;
+  /** gives each lease a port and makes it reachable by its user (started by the caller) */
+  endpoints?: EndpointProxy;
   clock: Clock;
   log?: (msg: string) => void;
 }
@@ -41,6 +86,10 @@ export interface ContainerAgentComponents {
  * the bus, runs the workload of every lease opened on it, streams its output, and closes the
  * lease (with the exit code) when the workload ends. When the user closes a lease first, the
  * workload's whole process tree is killed.
+ *
+ * It is paid by usage receipts: it keeps the latest one the user signed for each running lease
+ * (`lease.<id>.receipt`), settles with it, and closes with it. A user who stops signing for
+ * `params.receiptGraceMs` gets the workload stopped and the lease closed.
  */
 export class ContainerAgent {
   private readonly sender: TxSender;
@@ -54,12 +103,33 @@ export class ContainerAgent {
   private settleTimer: NodeJS.Timeout | null = null;
   private unsubs: Array<() => void> = [];
   private started = false;
+  private stopping = false;
+  private readonly receipts = new Map<string, ReceiptState>();
+  private chainId: string | null = null;
+  private receiptGraceMs = DEFAULT_PARAMS.receiptGraceMs;
+  /** the apps this host pre-installs (none: null) */
+  private readonly apps: LocalApps | null;
 
   constructor(
     private readonly components: ContainerAgentComponents,
     readonly init: ContainerAgentInit,
   ) {
     this.sender = new TxSender(init.key, components.network);
+    if (init.apps?.length && !init.appsDir)
+      throw new AethirError('INVALID_ARGUMENT', 'apps need a directory to be installed in (appsDir)');
+    this.apps = init.apps?.length
+      ? new LocalApps({
+          wanted: init.apps,
+          baseDir: init.appsDir!,
+          network: components.network,
+          region: init.location.region,
+          ...(components.log ? { log: components.log } : {}),
+          ...(init.appInstallTimeoutMs ? { installTimeoutMs: init.appInstallTimeoutMs } : {}),
+          onChange: () => {
+            if (this.started) this.heartbeat();
+          },
+        })
+      : null;
   }
 
   get id(): string {
@@ -69,6 +139,9 @@ export class ContainerAgent {
   async start(): Promise<void> {
     if (this.started) return;
     const { network, bus } = this.components;
+    this.stopping = false;
+    this.chainId = await network.chainId();
+    await this.refreshParams();
     const existing = await network.container(this.id);
     const changed =
       !existing ||
@@ -91,6 +164,8 @@ export class ContainerAgent {
     // Leases left open from before a restart have lost their workloads: close them so their
     // users pay only for the time that was delivered.
     // (Listed before subscribing, so a lease opened from now on is never mistaken for one.)
+    const orphans = (await this.components.runtime.reapOrphans?.()) ?? [];
+    if (orphans.length) this.components.log?.(`ended ${orphans.length} workloads left running by a crash`);
     const leftovers = await network.openLeasesOf(this.id);
     for (const leaseId of leftovers) {
       const l = await network.lease(leaseId);
@@ -107,7 +182,10 @@ export class ContainerAgent {
     );
     this.started = true;
     this.heartbeat();
-    this.timer = setInterval(() => this.heartbeat(), this.init.heartbeatIntervalMs);
+    this.timer = setInterval(() => {
+      this.heartbeat();
+      this.checkReceipts();
+    }, this.init.heartbeatIntervalMs);
     this.timer.unref();
     this.settleTimer = setInterval(
       () => void this.settleRunning(),
@@ -130,8 +208,12 @@ export class ContainerAgent {
       freeGpus: this.draining ? 0 : this.init.spec.gpus.length - used.size,
       runningLeases: this.running.size,
       ...(this.draining ? { draining: true } : {}),
+      ...(this.components.endpoints?.url ? { endpoint: this.components.endpoints.url } : {}),
+      ...(this.apps?.readyList().length ? { apps: this.apps.readyList() } : {}),
     };
     this.components.bus.publish(subjects.heartbeat(this.id), msg);
+    // Each heartbeat also brings the pre-installed apps up to date (one sync at a time).
+    if (this.started && !this.stopping) void this.apps?.sync();
   }
 
   private allocateGpus(n: number): number[] {
@@ -152,6 +234,22 @@ export class ContainerAgent {
       return;
     }
     const { bus, runtime, clock } = this.components;
+    // A session of an app runs the app's installed copy; one not ready here is refused at once.
+    const run = this.workloadOf(lease);
+    if (!run.ok) {
+      const m: LeaseLogMsg = {
+        lease: lease.id,
+        type: 'exit',
+        exitCode: 127,
+        signal: null,
+        reason: 'start-failed',
+        at: clock.now(),
+        message: run.reason,
+      };
+      bus.publish(subjects.leaseExit(lease.id), m);
+      await this.close(lease, 127, run.reason.slice(0, 200));
+      return;
+    }
     let gpus: number[];
     try {
       gpus = this.allocateGpus(lease.gpus);
@@ -161,8 +259,10 @@ export class ContainerAgent {
     }
     // The slot is taken before the first await: a lease opened meanwhile cannot get the same
     // GPUs, and a close that arrives while the workload is starting is remembered.
-    const slot: Slot = { gpus, w: null, cancelled: false };
+    const slot: Slot = { gpus, w: null, cancelled: false, takenAt: clock.now() };
     this.running.set(lease.id, slot);
+    this.followReceipts(lease);
+    void this.refreshParams();
     const publish = (e: WorkloadEvent) => {
       const m: LeaseLogMsg = { lease: lease.id, ...e };
       bus.publish(e.type === 'exit' ? subjects.leaseExit(lease.id) : subjects.leaseLog(lease.id), m);
@@ -173,15 +273,18 @@ export class ContainerAgent {
     );
     let w: RunningWorkload;
     try {
+      const port = await this.components.endpoints?.open(lease.id);
       w = await runtime.start({
         leaseId: lease.id,
-        command: lease.workload.command,
-        env: lease.workload.env ?? {},
+        command: run.command,
+        env: run.env,
         gpuIndices: gpus,
+        ...(port ? { port } : {}),
         limits: { wallSeconds: remainingSec },
       });
     } catch (e) {
       this.running.delete(lease.id);
+      this.components.endpoints?.close(lease.id);
       const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
       publish({
         type: 'exit',
@@ -201,47 +304,184 @@ export class ContainerAgent {
       for await (const e of w.events()) publish(e);
     })();
     const exit = await w.exited;
+    slot.exited = true;
+    // The user's client signs a last receipt when it sees the exit: wait for it (briefly), so a
+    // short workload is paid for what it ran. Not when the lease was closed, or this host ended it.
+    const receiptsAtExit = this.receipts.get(lease.id)?.count ?? 0;
+    if (!this.stopping && !slot.endReason && !slot.closedOnLedger)
+      await this.waitForReceipt(
+        lease.id,
+        receiptsAtExit,
+        this.init.finalReceiptWaitMs ?? DEFAULT_FINAL_RECEIPT_WAIT_MS,
+      );
     this.running.delete(lease.id);
+    this.components.endpoints?.close(lease.id);
     this.heartbeat();
     const reason =
-      exit.reason === 'killed'
+      slot.endReason ??
+      (exit.reason === 'killed'
         ? 'workload stopped'
         : exit.reason === 'timeout'
           ? 'lease time ran out'
           : exit.reason === 'start-failed'
             ? `workload failed to start: ${exit.message ?? ''}`.slice(0, 200)
-            : 'workload exited';
+            : 'workload exited');
     await this.close(lease, exit.exitCode, reason);
   }
 
+  /** What a lease runs: its command, or the installed app it names (or why that cannot run here). */
+  private workloadOf(
+    lease: Lease,
+  ): { ok: true; command: string[]; env: Record<string, string> } | { ok: false; reason: string } {
+    const w = lease.workload;
+    if (w.app === undefined) return { ok: true, command: w.command!, env: w.env ?? {} };
+    if (!this.apps) return { ok: false, reason: `app ${w.app} is not installed on this container` };
+    return this.apps.resolve(w, lease.gpus);
+  }
+
+  /**
+   * Closes the lease with the user's latest receipt not yet used (the ledger charges up to what
+   * the receipts acknowledge; without one, nothing more). Forgets the lease's receipts after.
+   */
   private async close(lease: Lease, exitCode: number | null, reason: string): Promise<void> {
     if (this.closing.has(lease.id)) return;
     this.closing.add(lease.id);
     try {
       const current = await this.components.network.lease(lease.id);
       if (current?.status !== 'open') return;
-      await this.sender.send('lease.close', { lease: lease.id, exitCode: exitCode ?? -1, reason });
+      const receipt = this.unusedReceipt(lease.id);
+      const payload = { lease: lease.id, exitCode: exitCode ?? -1, reason };
+      try {
+        await this.sender.send('lease.close', receipt ? { ...payload, receipt } : payload);
+      } catch (e) {
+        // A receipt the ledger refuses must not keep the lease open: close without it.
+        if (!receipt || (isAethirError(e) && e.code === 'CONFLICT')) throw e;
+        this.components.log?.(
+          `lease ${lease.id}: receipt refused (${(e as Error).message}); closing without it`,
+        );
+        await this.sender.send('lease.close', payload);
+      }
     } catch (e) {
       // Closed by the user at the same moment: nothing left to do.
       if (!(isAethirError(e) && e.code === 'CONFLICT'))
         this.components.log?.(`closing lease ${lease.id} failed: ${(e as Error).message}`);
     } finally {
       this.closing.delete(lease.id);
+      this.forgetReceipts(lease.id);
+    }
+  }
+
+  /** Takes the user's receipts for a lease from the bus (`lease.<id>.receipt`). */
+  private followReceipts(lease: Lease): void {
+    if (this.receipts.has(lease.id)) return;
+    const unsub = this.components.bus.subscribe(subjects.leaseReceipt(lease.id), (m) =>
+      this.onReceipt(lease, m),
+    );
+    this.receipts.set(lease.id, {
+      latest: null,
+      receivedAt: 0,
+      count: 0,
+      usedSeq: lease.lastReceiptSeq ?? 0,
+      user: lease.user,
+      unsub,
+      waiters: new Set(),
+    });
+  }
+
+  private forgetReceipts(leaseId: string): void {
+    const st = this.receipts.get(leaseId);
+    if (!st) return;
+    st.unsub();
+    for (const w of st.waiters) w();
+    this.receipts.delete(leaseId);
+  }
+
+  /** Keeps a receipt if it is the user's, for this lease, and newer than the one held. */
+  private onReceipt(lease: Lease, m: unknown): void {
+    const st = this.receipts.get(lease.id);
+    if (!st || !this.chainId) return;
+    let r: SignedReceipt;
+    try {
+      r = verifyReceipt(this.chainId, m, st.user);
+    } catch (e) {
+      this.components.log?.(`lease ${lease.id}: receipt ignored: ${(e as Error).message}`);
+      return;
+    }
+    if (r.lease !== lease.id || r.seq <= (st.latest?.seq ?? st.usedSeq)) return;
+    st.latest = r;
+    st.receivedAt = this.components.clock.now();
+    st.count++;
+    for (const w of [...st.waiters]) w();
+  }
+
+  /** The latest receipt of a lease that the ledger has not taken yet, if any. */
+  private unusedReceipt(leaseId: string): SignedReceipt | undefined {
+    const st = this.receipts.get(leaseId);
+    return st?.latest && st.latest.seq > st.usedSeq ? st.latest : undefined;
+  }
+
+  /** Resolves when a receipt beyond the `count`th arrives for the lease, or after `ms`. */
+  private waitForReceipt(leaseId: string, count: number, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const st = this.receipts.get(leaseId);
+      if (!st || st.count > count || ms <= 0) return resolve();
+      const done = () => {
+        clearTimeout(t);
+        st.waiters.delete(check);
+        resolve();
+      };
+      const check = () => {
+        if (st.count > count || !this.receipts.has(leaseId)) done();
+      };
+      const t = setTimeout(done, ms);
+      st.waiters.add(check);
+    });
+  }
+
+  /** Ends the leases whose user has not signed a receipt for `params.receiptGraceMs`. */
+  private checkReceipts(): void {
+    const now = this.components.clock.now();
+    for (const [leaseId, slot] of this.running) {
+      if (!slot.w || slot.endReason || slot.exited) continue;
+      const st = this.receipts.get(leaseId);
+      const since = st?.latest ? st.receivedAt : slot.takenAt;
+      if (now - since <= this.receiptGraceMs) continue;
+      slot.endReason = 'the user stopped signing receipts';
+      this.components.log?.(`lease ${leaseId}: no usage receipt for ${now - since} ms; ending it`);
+      void slot.w.kill('the user stopped signing receipts');
+    }
+  }
+
+  private async refreshParams(): Promise<void> {
+    try {
+      this.receiptGraceMs = (await this.components.network.params()).receiptGraceMs;
+    } catch (e) {
+      this.components.log?.(`reading the network's parameters failed: ${(e as Error).message}`);
     }
   }
 
   private async onLeaseClosed(leaseId: string): Promise<void> {
     const r = this.running.get(leaseId);
     if (!r) return;
+    r.closedOnLedger = true;
     if (r.w) await r.w.kill('lease closed');
     else r.cancelled = true;
   }
 
-  /** Charges every running lease for the time delivered so far (the ledger caps it at the escrow). */
+  /**
+   * Charges every running lease for the service its user acknowledged so far, with the latest
+   * receipt (the ledger caps it at the receipt, the block time and the escrow). A lease without
+   * a new receipt is skipped: there is nothing more to charge for.
+   */
   async settleRunning(): Promise<void> {
-    for (const leaseId of this.running.keys()) {
+    await this.refreshParams();
+    for (const leaseId of [...this.running.keys()]) {
+      const receipt = this.unusedReceipt(leaseId);
+      if (!receipt) continue;
       try {
-        await this.sender.send('lease.settle', { lease: leaseId });
+        await this.sender.send('lease.settle', { lease: leaseId, receipt });
+        const st = this.receipts.get(leaseId);
+        if (st) st.usedSeq = Math.max(st.usedSeq, receipt.seq);
       } catch (e) {
         // A lease closed meanwhile is settled by its close; anything else is worth a line.
         if (!(isAethirError(e) && e.code === 'CONFLICT'))
@@ -272,12 +512,14 @@ export class ContainerAgent {
     name: string;
     draining: boolean;
     running: Array<{ lease: string; gpus: number[] }>;
+    apps: ReturnType<LocalApps['status']> | null;
   } {
     return {
       id: this.id,
       name: this.init.name,
       draining: this.draining,
       running: [...this.running.entries()].map(([lease, slot]) => ({ lease, gpus: slot.gpus })),
+      apps: this.apps?.status() ?? null,
     };
   }
 
@@ -287,6 +529,7 @@ export class ContainerAgent {
     this.timer = this.settleTimer = null;
     for (const u of this.unsubs) u();
     this.unsubs = [];
+    for (const st of this.receipts.values()) st.unsub();
   }
 
   leasesRunning(): string[] {
@@ -299,11 +542,14 @@ export class ContainerAgent {
     this.timer = this.settleTimer = null;
     for (const u of this.unsubs) u();
     this.unsubs = [];
+    this.stopping = true;
+    await this.apps?.stop();
     // Stopping kills this agent's workloads (the runtime may be shared with other agents);
     // their leases are closed with the delivered time only.
     for (const r of this.running.values()) r.cancelled = true;
     await Promise.allSettled([...this.running.values()].map((r) => r.w?.kill('container stopping')));
     await Promise.allSettled(this.handlers);
+    for (const id of [...this.receipts.keys()]) this.forgetReceipts(id);
     this.started = false;
   }
 }

@@ -6,3 +6,4 @@ export { HostProcessRuntime } from './runtimes/host-process.js';
 export { DockerRuntime, type DockerRuntimeOptions, type DockerLeaseContainer } from './runtimes/docker.js';
 export * from './declared.js';
 export * from './fingerprint.js';
+export { EndpointProxy } from './endpoint-proxy.js';

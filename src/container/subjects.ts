@@ -1,4 +1,4 @@
-import type { Lease } from '../ledger/index.js';
+import type { Lease, SignedReceipt } from '../ledger/index.js';
 import type { WorkloadEvent } from './runtimes/runtime.js';
 
 /** Bus subjects of the container role (NATS-style tokens). */
@@ -9,6 +9,9 @@ export const subjects = {
   leaseClosed: (container: string) => `lease.closed.${container}`,
   leaseLog: (lease: string) => `lease.${lease}.log`,
   leaseExit: (lease: string) => `lease.${lease}.exit`,
+  /** the user's signed usage receipts, from the API node that took them to the lease's container */
+  leaseReceipt: (lease: string) => `lease.${lease}.receipt`,
+  allLeaseReceipts: 'lease.*.receipt',
   allLeaseOutput: 'lease.*.*',
 } as const;
 
@@ -19,6 +22,10 @@ export interface HeartbeatMsg {
   runningLeases: number;
   /** set while the container drains for maintenance: it takes no new leases */
   draining?: boolean;
+  /** base URL of the container's endpoint proxy: a lease's endpoint is <endpoint>/l/<lease>/ */
+  endpoint?: string;
+  /** apps pre-installed and ready here, each as `name` and as `name@version` (docs/apps.md) */
+  apps?: string[];
 }
 
 export interface LeaseOpenedMsg {
@@ -26,3 +33,6 @@ export interface LeaseOpenedMsg {
 }
 
 export type LeaseLogMsg = { lease: string } & WorkloadEvent;
+
+/** A usage receipt signed by the lease's user (see src/ledger/receipt.ts). */
+export type LeaseReceiptMsg = SignedReceipt;

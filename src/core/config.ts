@@ -23,6 +23,13 @@ export const ConfigSchema = z.object({
   demoContainers: z.coerce.number().int().min(0).max(500),
   containerPriceAth: z.string().regex(/^\d+(\.\d{1,18})?$/),
   containerLocation: z.string().min(1),
+  /** apps the devnet's own container pre-installs, comma-separated names ('' for none; docs/apps.md) */
+  containerApps: z
+    .string()
+    .regex(
+      /^([a-z0-9][a-z0-9-]{1,40}(,[a-z0-9][a-z0-9-]{1,40})*)?$/,
+      'must be app names separated by commas',
+    ),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
 });
 export type Config = z.infer<typeof ConfigSchema>;
@@ -49,6 +56,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): Config {
     demoContainers: 0,
     containerPriceAth: '0.1',
     containerLocation: 'Frankfurt, DE',
+    containerApps: '',
     logLevel: 'warn',
   };
 }
@@ -66,6 +74,7 @@ const ENV_MAP: Record<string, keyof Config> = {
   AETHIR_CHECK_INTERVAL_MS: 'checkIntervalMs',
   AETHIR_SETTLE_MS: 'settleIntervalMs',
   AETHIR_DEMO_CONTAINERS: 'demoContainers',
+  AETHIR_CONTAINER_APPS: 'containerApps',
   AETHIR_LOG_LEVEL: 'logLevel',
 };
 

@@ -187,6 +187,8 @@ export class IndexStore {
   private state = new Uint8Array(0);
   private readonly apps = new Map<number, readonly string[]>();
   private readonly appCount = new Map<string, number>();
+  /** apps a container reports ready in its heartbeats (on top of `deps.appsOf`) */
+  private readonly reportedApps = new Map<number, readonly string[]>();
   private readonly stateCount = [0, 0, 0, 0];
 
   // ---- profiles, models, regions ----
@@ -361,15 +363,28 @@ export class IndexStore {
     this.quality[s] = c.qualityTier;
     const total = hw.models.length;
     this.ledgerFree[s] = Math.max(0, Math.min(total, c.gpusTotal) - c.gpusLeased);
-    this.setApps(s, this.deps.appsOf(c));
+    this.setApps(s, this.appsFor(s, c));
     if (isNew) this.stateCount[STATE_OFFLINE]!++;
     this.refresh(s, now);
   }
 
-  heartbeat(id: string, at: number, freeGpus: number | undefined, now: number): void {
+  /** `apps`: the apps the container reports ready (absent: none); each heartbeat replaces the last list */
+  heartbeat(
+    id: string,
+    at: number,
+    freeGpus: number | undefined,
+    now: number,
+    apps?: readonly string[],
+  ): void {
     const s = this.slotOf.get(id);
     if (s === undefined || !(at > this.lastHb[s]!)) return;
     this.lastHb[s] = at;
+    const before = this.reportedApps.get(s);
+    if (!sameList(before, apps)) {
+      if (apps?.length) this.reportedApps.set(s, [...apps]);
+      else this.reportedApps.delete(s);
+      this.setApps(s, this.appsFor(s, this.objs[s]!));
+    }
     if (freeGpus !== undefined && Number.isFinite(freeGpus))
       this.hbFree[s] = Math.max(0, Math.min(MAX_GPUS, Math.floor(freeGpus)));
     this.heapUpdate(s);
@@ -504,6 +519,12 @@ export class IndexStore {
     const reg = this.regions[r]!;
     const d = haversineKm(reg.lat, reg.lon, this.cLat[c]!, this.cLon[c]!) + this.cRadius[c]!;
     if (d > reg.radius) reg.radius = d;
+  }
+
+  private appsFor(s: number, c: Container): readonly string[] {
+    const reported = this.reportedApps.get(s);
+    const declared = this.deps.appsOf(c);
+    return reported ? [...declared, ...reported] : declared;
   }
 
   private setApps(s: number, apps: readonly string[]): void {
@@ -1447,4 +1468,9 @@ export class IndexStore {
         throw new Error(`slot ${s} in index but not in the expiry heap`);
     }
   }
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if ((a?.length ?? 0) !== (b?.length ?? 0)) return false;
+  return (a ?? []).every((x, i) => x === b![i]);
 }

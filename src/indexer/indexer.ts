@@ -39,9 +39,9 @@ export interface IndexerDeps {
   /** 0..1; default 1 for every container (the checker issue measures it) */
   reputation?: (c: Container) => number;
   /**
-   * apps installed on a container; default none: the ledger's container spec does not list apps
-   * yet (the developer/app issue publishes app manifests), so a request naming an app matches
-   * nothing and says so ("app not installed")
+   * apps installed on a container, besides those it reports ready in its heartbeats (see
+   * `heartbeat`); default none: the ledger does not record which containers have which apps, so a
+   * request naming an app no container reports matches nothing and says so ("app not installed")
    */
   appsOf?: (c: Container) => readonly string[];
   reservationTtlMs: number;
@@ -85,9 +85,12 @@ export class Indexer {
     this.store.upsert(c, this.deps.clock.now());
   }
 
-  /** A heartbeat from the bus; `freeGpus` as the container reports them (never more than the ledger's). */
-  heartbeat(id: string, at: number, freeGpus?: number): void {
-    this.store.heartbeat(id, at, freeGpus, this.deps.clock.now());
+  /**
+   * A heartbeat from the bus; `freeGpus` as the container reports them (never more than the
+   * ledger's); `apps`: the apps it reports ready (absent: none), matched on top of `appsOf`.
+   */
+  heartbeat(id: string, at: number, freeGpus?: number, apps?: readonly string[]): void {
+    this.store.heartbeat(id, at, freeGpus, this.deps.clock.now(), apps);
   }
 
   /** Many upserts and heartbeats at once (a rebuild): buckets are sorted once at the end. */

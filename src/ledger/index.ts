@@ -1,4 +1,6 @@
 export * from './tx.js';
+export * from './app.js';
+export * from './receipt.js';
 export * from './params.js';
 export * from './model.js';
 export * from './genesis.js';

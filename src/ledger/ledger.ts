@@ -22,6 +22,8 @@ import { historicWeight, proposalPhase, weightAt, weightAtCreation } from './gov
 import { OPERATIONAL_PARAMS, requiredStake, stakeBase, type Params } from './params.js';
 import { TOTAL_SUPPLY, paramsFromWire, paramsToWire, type Genesis } from './genesis.js';
 import { decodeTx, type DecodedTx, type Payload, type TxType } from './tx.js';
+import { verifyReceipt, type SignedReceipt } from './receipt.js';
+import { appGpus, type AppRecord, type AppRelease } from './app.js';
 
 const MS_PER_HOUR = 3_600_000n;
 const DAY = 86_400_000;
@@ -170,6 +172,17 @@ export class Ledger {
   }
   proposals(): Proposal[] {
     return [...this.state.scan<Proposal>('prop/')].map(([, v]) => v);
+  }
+  app(name: string): AppRecord | undefined {
+    return this.state.get<AppRecord>(K.app(name));
+  }
+  /** One published version of an app (absent `version`: the latest). */
+  appRelease(name: string, version?: string): AppRelease | undefined {
+    const v = version ?? this.app(name)?.latest;
+    return v === undefined ? undefined : this.state.get<AppRelease>(K.appRelease(name, v));
+  }
+  apps(): AppRecord[] {
+    return [...this.state.scan<AppRecord>('app/')].map(([, v]) => v);
   }
   /** Voting weight of an account at time t (its lock decays linearly to its end). */
   weightOf(address: string, t: number): bigint {
@@ -320,9 +333,17 @@ export class Ledger {
     this.state.set(K.container(c.id), c);
   }
 
-  /** Charges a lease up to time `t` (capped at its escrow); the host's share vests, the rest goes to the treasury. */
-  private settleTo(lease: Lease, t: number): Lease {
-    const end = Math.max(lease.settledAt, Math.min(t, lease.openedAt + lease.maxDurationSec * 1000));
+  /**
+   * Charges a lease up to time `t`, but never for more than `capMs` since it opened (what the
+   * user's receipts acknowledge, for a container's charge), nor past its maximum duration, nor
+   * beyond its escrow; never less than it was already charged. The host's share vests, the rest
+   * goes to the treasury.
+   */
+  private settleTo(lease: Lease, t: number, capMs = Infinity): Lease {
+    const end = Math.max(
+      lease.settledAt,
+      Math.min(t, lease.openedAt + lease.maxDurationSec * 1000, lease.openedAt + capMs),
+    );
     const units = BigInt(Math.max(1, lease.gpus));
     let due = (lease.pricePerHour * units * BigInt(end - lease.openedAt)) / MS_PER_HOUR;
     if (due > lease.escrow) due = lease.escrow;
@@ -360,9 +381,16 @@ export class Ledger {
     };
   }
 
-  /** Settles a lease to `t`, refunds the unspent escrow to the user's escrow and frees the GPUs. */
-  private closeLeaseAt(l: Lease, t: number, by: string, reason: string, exitCode: number | null): Lease {
-    const s = this.settleTo(l, t);
+  /** Settles a lease to `t` (within `capMs`), refunds the unspent escrow to the user's escrow and frees the GPUs. */
+  private closeLeaseAt(
+    l: Lease,
+    t: number,
+    by: string,
+    reason: string,
+    exitCode: number | null,
+    capMs = Infinity,
+  ): Lease {
+    const s = this.settleTo(l, t, capMs);
     const refund = s.escrow - s.charged;
     const u = this.account(s.user);
     this.setAccount(s.user, { ...u, escrow: u.escrow + refund });
@@ -434,7 +462,8 @@ export class Ledger {
   private requireLease(id: string): Lease {
     const l = this.lease(id);
     if (!l) throw new AethirError('NOT_FOUND', `no lease ${id}`);
-    return l;
+    // A lease stored before usage receipts existed has acknowledged nothing yet.
+    return { ...l, lastReceiptSeq: l.lastReceiptSeq ?? 0, receiptServedMs: l.receiptServedMs ?? 0 };
   }
 
   private requireContainer(id: string, what = 'this'): Container {
@@ -564,6 +593,7 @@ export class Ledger {
     if (!c) throw new AethirError('NOT_FOUND', `no container ${p.container}`);
     if (p.container === tx.tx.from)
       throw new AethirError('INVALID_TRANSACTION', 'a container cannot rent itself');
+    if (p.workload.app !== undefined) this.checkLeaseApp(p.workload.app, p.workload.version, p.gpus);
     if (c.status !== 'online')
       throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is ${c.status}`);
     if (c.suspended)
@@ -622,6 +652,8 @@ export class Ledger {
       exitCode: null,
       closeReason: null,
       closedBy: null,
+      lastReceiptSeq: 0,
+      receiptServedMs: 0,
     };
     this.state.set(K.lease(id), lease);
     this.putContainer({ ...c, gpusLeased: c.gpusLeased + p.gpus, openLeases: c.openLeases + 1 });
@@ -635,9 +667,36 @@ export class Ledger {
     if (tx.tx.from !== l.container)
       throw new AethirError('UNAUTHORIZED', 'only the serving container settles a lease');
     if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${l.id} is ${l.status}`);
-    const s = this.settleTo(l, ctx.time);
+    const r = this.withReceipt(l, p.receipt as SignedReceipt | undefined);
+    const s = this.settleTo(r, ctx.time, r.receiptServedMs);
     this.state.set(K.lease(l.id), s);
-    return { lease: l.id, charged: s.charged.toString() };
+    return { lease: l.id, charged: s.charged.toString(), servedMs: s.receiptServedMs };
+  }
+
+  /**
+   * Records a usage receipt a container attached: it must be signed by the lease's user, for
+   * this lease (and chain), and numbered above the last one accepted. The lease's cap is the
+   * most service any accepted receipt acknowledged.
+   */
+  private withReceipt(l: Lease, receipt: SignedReceipt | undefined): Lease {
+    if (!receipt) return l;
+    if (receipt.lease !== l.id)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        `the usage receipt is for lease ${receipt.lease}, not ${l.id}`,
+      );
+    const r = verifyReceipt(this.chain.chainId, receipt, l.user);
+    if (r.seq <= l.lastReceiptSeq)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        `usage receipt ${r.seq} is not newer than the last one accepted (${l.lastReceiptSeq})`,
+        { details: { lastReceiptSeq: l.lastReceiptSeq } },
+      );
+    return {
+      ...l,
+      lastReceiptSeq: r.seq,
+      receiptServedMs: Math.max(l.receiptServedMs, r.servedMs),
+    };
   }
 
   /** @internal */
@@ -647,8 +706,21 @@ export class Ledger {
     if (tx.tx.from !== l.container && tx.tx.from !== l.user)
       throw new AethirError('UNAUTHORIZED', 'only the lease holder or its container can close a lease');
     if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${l.id} is already ${l.status}`);
-    const reason = p.reason ?? (tx.tx.from === l.user ? 'closed by user' : 'closed by container');
-    const closed = this.closeLeaseAt(l, ctx.time, tx.tx.from, reason, p.exitCode ?? null);
+    const byUser = tx.tx.from === l.user;
+    if (byUser && p.receipt)
+      throw new AethirError('INVALID_TRANSACTION', 'only the container attaches a usage receipt');
+    const reason = p.reason ?? (byUser ? 'closed by user' : 'closed by container');
+    // The user's own close charges up to the block time: the user signs it. The container's
+    // charges up to what the user's receipts acknowledge.
+    const r = byUser ? l : this.withReceipt(l, p.receipt as SignedReceipt | undefined);
+    const closed = this.closeLeaseAt(
+      r,
+      ctx.time,
+      tx.tx.from,
+      reason,
+      p.exitCode ?? null,
+      byUser ? Infinity : r.receiptServedMs,
+    );
     return {
       lease: l.id,
       charged: closed.charged.toString(),
@@ -774,8 +846,8 @@ export class Ledger {
     this.putContainer({ ...c, status: 'offline', onlineSince: null });
     const open = this.leases().filter((l) => l.container === id && l.status === 'open');
     if (open.length === 0) return { status: 'offline' }; // offline while idle: no slash, no rewards
-    // Down while serving: users pay only up to when the majority first saw it down, and the
-    // host is slashed 1/3 × K × coefficient.
+    // Down while serving: users pay nothing beyond what was already settled (the lease closes at
+    // when the majority first saw it down), and the host is slashed 1/3 × K × coefficient.
     const downAt = Math.min(
       ctx.time,
       ...Object.values(votes)
@@ -787,8 +859,9 @@ export class Ledger {
         l,
         Math.max(l.settledAt, downAt),
         id,
-        'container went offline; undelivered time refunded',
+        'container went offline; unsettled time refunded',
         null,
+        l.settledAt - l.openedAt,
       );
     const slashed = this.slash(id, mulBps(this.requiredStakeOf(c), this.params.slashDowntimeBps));
     return { status: 'offline', slashed: slashed.toString(), closedLeases: open.map((l) => l.id).join(',') };
@@ -1183,6 +1256,60 @@ export class Ledger {
     this.state.set(K.proposal(prop.id), { ...prop, status: 'executed', outcome: 'executed' });
     return { proposal: prop.id, status: 'executed' };
   }
+
+  // ---- apps (issue: apps and instant sessions) ----
+
+  /** @internal */
+  publishApp(tx: DecodedTx<'app.publish'>, ctx: BlockContext): TxResult {
+    const p = tx.payload as Payload<'app.publish'>;
+    const me = tx.tx.from;
+    const prev = this.app(p.name);
+    if (prev && prev.owner !== me)
+      throw new AethirError(
+        'UNAUTHORIZED',
+        `app ${p.name} belongs to ${prev.owner}: only its owner publishes new versions`,
+      );
+    if (prev?.versions.includes(p.version))
+      throw new AethirError(
+        'CONFLICT',
+        `${p.name} ${p.version} is already published and versions never change: publish a new version`,
+      );
+    this.state.set(K.appRelease(p.name, p.version), {
+      name: p.name,
+      version: p.version,
+      manifest: p.manifest,
+      publishedAt: ctx.time,
+    } satisfies AppRelease);
+    const record: AppRecord = {
+      name: p.name,
+      owner: prev?.owner ?? me,
+      latest: p.version,
+      versions: [...(prev?.versions ?? []), p.version],
+      createdAt: prev?.createdAt ?? ctx.time,
+      updatedAt: ctx.time,
+    };
+    this.state.set(K.app(p.name), record);
+    return { app: p.name, version: p.version, owner: record.owner, versions: record.versions.length };
+  }
+
+  /** A lease may name a published app (and version), with at least the GPUs the app needs. */
+  private checkLeaseApp(name: string, version: string | undefined, gpus: number): void {
+    const app = this.app(name);
+    if (!app) throw new AethirError('NOT_FOUND', `no app "${name}" is published`);
+    const rel = this.appRelease(name, version);
+    if (!rel)
+      throw new AethirError(
+        'NOT_FOUND',
+        `app ${name} has no version ${version}; published: ${app.versions.join(', ')}`,
+      );
+    const need = appGpus(rel.manifest);
+    if (gpus < need)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        `app ${name} ${rel.version} needs ${need} GPU${need === 1 ? '' : 's'}, the lease asks for ${gpus}`,
+        { details: { needed: need, asked: gpus } },
+      );
+  }
 }
 
 function newCheckerRecord(): CheckerRecord {
@@ -1221,4 +1348,5 @@ const HANDLERS: {
   'dao.vote': Ledger.prototype.vote,
   'dao.ratify': Ledger.prototype.ratify,
   'dao.execute': Ledger.prototype.execute,
+  'app.publish': Ledger.prototype.publishApp,
 };

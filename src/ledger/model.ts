@@ -21,6 +21,9 @@ export const K = {
   lock: (a: string) => `lock/${a}`,
   proposal: (id: number) => `prop/${String(id).padStart(10, '0')}`,
   dao: 'dao',
+  /** an app's owner and versions (AppRecord), and each published version (AppRelease): src/ledger/app.ts */
+  app: (name: string) => `app/${name}`,
+  appRelease: (name: string, version: string) => `appv/${name}/${version}`,
 } as const;
 
 export interface Account {
@@ -76,12 +79,21 @@ export interface Lease {
   hostShare: bigint;
   protocolShare: bigint;
   openedAt: number;
+  /**
+   * the point (block time) the lease has been charged through: `charged` is the price of
+   * `settledAt - openedAt` (capped at the escrow). It trails the block time when the user's
+   * usage receipts acknowledge less.
+   */
   settledAt: number;
   closedAt: number | null;
   status: LeaseStatus;
   exitCode: number | null;
   closeReason: string | null;
   closedBy: string | null;
+  /** seq of the last usage receipt the ledger accepted for this lease (0: none yet) */
+  lastReceiptSeq: number;
+  /** the most service (ms since openedAt) the user has acknowledged in a receipt */
+  receiptServedMs: number;
 }
 
 export type VestingKind = 'host' | 'reward' | 'checker' | 'revenue';

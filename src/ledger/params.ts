@@ -96,6 +96,11 @@ export const ParamsSchema = z
       .int()
       .min(60)
       .max(30 * 86400),
+    /**
+     * how long after the user's last usage receipt a container may end a lease for lack of
+     * receipts (the container applies it; the ledger caps charges at the receipts either way)
+     */
+    receiptGraceMs: ms(1_000, 3_600_000),
     // ---- the DAO ----
     /** shortest and longest lock of ATH for voting weight (weight = amount × time left / lockMaxMs) */
     lockMinMs: ms(DAY, 365 * DAY),
@@ -156,6 +161,7 @@ export const DEFAULT_PARAMS: Params = {
   checkerBanMs: 30 * DAY,
   maxLeaseSeconds: 30 * 86400,
   openEndedDepositSeconds: 86400,
+  receiptGraceMs: 3 * 60_000,
   lockMinMs: 7 * DAY,
   lockMaxMs: 4 * 365 * DAY,
   proposalMinWeight: ath(10_000),
@@ -177,6 +183,7 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'qualityTierBps',
   'maxLeaseSeconds',
   'openEndedDepositSeconds',
+  'receiptGraceMs',
   'votingPeriodMs',
   'timelockMs',
 ]);

@@ -9,6 +9,8 @@ import {
   verifySignature,
   type KeyPair,
 } from '../core/index.js';
+import { SignedReceiptSchema } from './receipt.js';
+import { AppManifest, AppName, AppVersion } from './app.js';
 
 /**
  * A transaction is a signed, canonical JSON object. The signature covers the chain id, so a
@@ -52,10 +54,20 @@ export const Location = z.object({
 });
 export type Location = z.infer<typeof Location>;
 
-export const Workload = z.object({
-  command: z.array(z.string().max(100_000)).min(1).max(1000),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(100_000)).optional(),
-});
+export const Workload = z
+  .object({
+    command: z.array(z.string().max(100_000)).min(1).max(1000).optional(),
+    /** a published app instead of a command: the container runs its pre-installed copy */
+    app: AppName.optional(),
+    /** the app's version; absent: the version the container has ready */
+    version: AppVersion.optional(),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(100_000)).optional(),
+  })
+  .refine((w) => (w.command === undefined) !== (w.app === undefined), 'give exactly one of command or app')
+  .refine((w) => w.version === undefined || w.app !== undefined, {
+    message: 'a version goes with an app',
+    path: ['version'],
+  });
 export type Workload = z.infer<typeof Workload>;
 
 export const Payloads = {
@@ -83,12 +95,15 @@ export const Payloads = {
       workload: Workload,
     })
     .strict(),
-  'lease.settle': z.object({ lease: Id }).strict(),
+  /** by the container; `receipt`: the user's latest usage receipt, which caps what it may charge */
+  'lease.settle': z.object({ lease: Id, receipt: SignedReceiptSchema.optional() }).strict(),
   'lease.close': z
     .object({
       lease: Id,
       exitCode: z.number().int().min(-1).max(255).nullable().optional(),
       reason: z.string().max(200).optional(),
+      /** the container's only: the user's latest usage receipt */
+      receipt: SignedReceiptSchema.optional(),
     })
     .strict(),
   'vesting.claim': z
@@ -139,6 +154,14 @@ export const Payloads = {
   'dao.ratify': z.object({ proposal: z.number().int().min(0) }).strict(),
   'dao.execute': z.object({ proposal: z.number().int().min(0) }).strict(),
   'params.update': z.object({ changes: z.record(z.string(), z.unknown()) }).strict(),
+  /** the first publisher of a name owns it; versions are immutable (see src/ledger/app.ts) */
+  'app.publish': z
+    .object({ name: AppName, version: AppVersion, manifest: AppManifest })
+    .strict()
+    .refine((p) => p.manifest.name === p.name && p.manifest.version === p.version, {
+      message: 'the manifest must have the name and version of the payload',
+      path: ['manifest'],
+    }),
 } as const;
 
 export type TxType = keyof typeof Payloads;

@@ -24,6 +24,7 @@ import {
 import { LivenessChecker, type CheckerDeps, type LivenessReport } from '../checker/index.js';
 import {
   ContainerAgent,
+  EndpointProxy,
   HostProcessRuntime,
   declaredSpec,
   probeHardware,
@@ -50,6 +51,7 @@ import { LogHub } from './log-hub.js';
 import { Replica, snapshotToWire, type Snapshot } from './replica.js';
 import {
   RECONFIRM_MS,
+  EndpointDirectory,
   closeDueEpochs,
   fanOutBlock,
   leaseEventsOn,
@@ -75,6 +77,8 @@ export interface ClusterNodeOptions {
   keyName?: string;
   /** start an empty store from this snapshot rather than replaying the log from genesis */
   snapshot?: Snapshot;
+  /** the container role's endpoint proxy as users reach it (default http://<host>:<any free port>) */
+  endpointUrl?: string;
   /** the container role's GPUs when the operator declares them (see parseDeclaredGpus) */
   declaredGpus?: ContainerSpec['gpus'];
   clock?: Clock;
@@ -196,6 +200,9 @@ export class ClusterNode {
   private unsubs: Array<() => void> = [];
   private runtime: HostProcessRuntime | null = null;
   private logs: LogHub | null = null;
+  private endpoints: EndpointDirectory | null = null;
+  /** the container role's endpoint proxy: users reach their leases' workloads through it */
+  proxy: EndpointProxy | null = null;
   private stopped: Promise<void> | null = null;
 
   private constructor(
@@ -216,9 +223,16 @@ export class ClusterNode {
       servers: opts.nats,
       chainId: config.chainId,
       name: `aethir-${opts.name}`,
+      // Only `aethir network init` creates a network: a node given a wrong chain id changes nothing.
+      create: false,
     });
     const cleanup: Array<() => Promise<unknown>> = [() => log.close()];
     try {
+      if (!(await log.readGenesis()))
+        throw new AethirError(
+          'NOT_FOUND',
+          `chain "${config.chainId}" has no log on ${opts.nats}: run "aethir network init", or set --chain / AETHIR_CHAIN_ID`,
+        );
       const bus = await NatsBus.connect({
         servers: opts.nats,
         prefix: `aethir.${config.chainId}.`,
@@ -275,7 +289,7 @@ export class ClusterNode {
       this.unsubs.push(
         this.bus.subscribe(subjects.allHeartbeats, (m) => {
           const hb = m as HeartbeatMsg;
-          indexer.heartbeat(hb.container, hb.at, hb.freeGpus);
+          indexer.heartbeat(hb.container, hb.at, hb.freeGpus, hb.apps);
         }),
         this.bus.serve(rpcSubjects.match, (req) => indexer.match(req as MatchRequest), {
           queue: rpcSubjects.matchQueue,
@@ -331,6 +345,7 @@ export class ClusterNode {
 
     if (this.has('api')) {
       this.logs = new LogHub(this.bus);
+      this.endpoints = new EndpointDirectory(this.bus);
       this.api = await createApiServer(this.backend(), { logLevel: config.logLevel });
       try {
         await this.api.listen({ port: config.port, host: config.host });
@@ -359,11 +374,14 @@ export class ClusterNode {
         baseDir: join(config.dataDir, 'workloads'),
         now: () => this.clock.now(),
       });
+      this.proxy = new EndpointProxy({ host: this.opts.config.host, publicUrl: this.opts.endpointUrl });
+      await this.proxy.start();
       this.agent = new ContainerAgent(
         {
           network,
           bus: new LayeredBus(this.localBus, this.bus),
           runtime: this.runtime,
+          endpoints: this.proxy,
           clock: this.clock,
           log: say,
         },
@@ -376,6 +394,9 @@ export class ClusterNode {
           heartbeatIntervalMs: config.heartbeatIntervalMs,
           settleIntervalMs: config.settleIntervalMs,
           stakeAuto: true,
+          ...(config.containerApps
+            ? { apps: config.containerApps.split(','), appsDir: join(config.dataDir, 'apps') }
+            : {}),
         },
       );
       await this.agent.start();
@@ -390,6 +411,7 @@ export class ClusterNode {
     return {
       roles: this.opts.roles.join(','),
       heartbeatIntervalMs: this.opts.config.heartbeatIntervalMs,
+      endpointOf: (lease) => this.endpoints?.endpointOf(lease) ?? null,
       get chainId() {
         return replica.chainId;
       },
@@ -416,7 +438,8 @@ export class ClusterNode {
         return s.dropped + s.droppedMalformed;
       },
       publishTelemetry: (subject, data) => bus.publish(subject, data),
-      leaseEvents: (container, handler) => leaseEventsOn(this.localBus, container, handler),
+      leaseEvents: (container, handler) =>
+        leaseEventsOn(this.localBus, container, handler, { ledger: () => replica.ledger, bus: this.bus }),
       snapshot: () => snapshotToWire(replica.snapshot()),
     };
   }
@@ -429,6 +452,8 @@ export class ClusterNode {
       await this.api?.close();
       await this.agent?.stop().catch(() => undefined);
       await this.runtime?.stopAll();
+      await this.proxy?.stop();
+      this.endpoints?.close();
       for (const u of this.unsubs) u();
       this.unsubs = [];
       this.logs?.close();

@@ -30,8 +30,10 @@ export function devnetBackend(devnet: Devnet): ApiBackend {
     tx: async (id) => store.tx(id),
     recentBlocks: async (limit) => store.recentBlocks(limit),
     busErrors: () => devnet.bus.dropped,
+    endpointOf: (lease) => devnet.endpoints.endpointOf(lease),
     publishTelemetry: (subject, data) => devnet.bus.publish(subject, data),
-    leaseEvents: (container, handler) => leaseEventsOn(devnet.bus, container, handler),
+    leaseEvents: (container, handler) =>
+      leaseEventsOn(devnet.bus, container, handler, { ledger: () => devnet.chain.ledger }),
     closeSubmissions: () => queue.close(),
   };
 }

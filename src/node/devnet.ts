@@ -16,6 +16,7 @@ import { Indexer } from '../indexer/index.js';
 import { LivenessChecker } from '../checker/index.js';
 import {
   ContainerAgent,
+  EndpointProxy,
   HostProcessRuntime,
   probeHardware,
   subjects,
@@ -29,6 +30,7 @@ import { Keystore } from './keystore.js';
 import { LogHub } from './log-hub.js';
 import { demoContainers } from './demo.js';
 import {
+  EndpointDirectory,
   RECONFIRM_MS,
   closeDueEpochs,
   fanOutBlock,
@@ -60,6 +62,9 @@ export class Devnet {
   readonly checkers: Array<{ checker: LivenessChecker; sender: TxSender }> = [];
   readonly agents: ContainerAgent[] = [];
   readonly developer: KeyPair;
+  /** one endpoint proxy for every container of this process */
+  readonly proxy = new EndpointProxy({ host: '127.0.0.1' });
+  readonly endpoints: EndpointDirectory;
   private readonly faucet: TxSender;
   private readonly clock: Clock;
   private checkTimer: NodeJS.Timeout | null = null;
@@ -104,6 +109,7 @@ export class Devnet {
     });
     for (const c of this.chain.ledger.containers()) this.indexer.upsert(c);
     this.logs = new LogHub(this.bus);
+    this.endpoints = new EndpointDirectory(this.bus);
     const genesisCheckers = this.chain.genesis.checkers;
     for (const k of checkerKeys.filter((k) => genesisCheckers.includes(k.address))) {
       this.checkers.push({
@@ -124,7 +130,7 @@ export class Devnet {
       this.chain.onBlock((e) => this.handleBlock(e)),
       this.bus.subscribe(subjects.allHeartbeats, (m) => {
         const hb = m as HeartbeatMsg;
-        this.indexer.heartbeat(hb.container, hb.at, hb.freeGpus);
+        this.indexer.heartbeat(hb.container, hb.at, hb.freeGpus, hb.apps);
         for (const { checker } of this.checkers) checker.heartbeat(hb.container, hb.at);
       }),
     );
@@ -157,6 +163,7 @@ export class Devnet {
     this.checkTimer = setInterval(() => void this.runChecks(), config.checkIntervalMs);
     this.checkTimer.unref();
 
+    await this.proxy.start();
     const probe = await (this.opts.probe ?? (() => probeHardware()))();
     for (const w of probe.warnings) log(`probe: ${w}`);
     const local = specFromProbe(probe);
@@ -167,6 +174,7 @@ export class Devnet {
       spec: ContainerSpec;
       location: Location;
       price: bigint;
+      apps?: string[];
     }> = [
       {
         key: nodeKeys.loadOrCreate('container-local'),
@@ -177,6 +185,7 @@ export class Devnet {
         spec: local,
         location: locationOf(config.containerLocation),
         price: parseAth(config.containerPriceAth),
+        apps: config.containerApps ? config.containerApps.split(',') : [],
       },
       ...demoContainers(config.demoContainers).map((d) => ({
         key: nodeKeys.loadOrCreate(d.seedName),
@@ -199,7 +208,14 @@ export class Devnet {
         (this.chain.ledger.container(h.key.address)?.stake ?? 0n);
       if (have < need) await this.faucet.send('transfer', { to: h.key.address, amount: need - have });
       const agent = new ContainerAgent(
-        { network: this.network, bus: this.bus, runtime: this.runtime, clock: this.clock, log },
+        {
+          network: this.network,
+          bus: this.bus,
+          runtime: this.runtime,
+          endpoints: this.proxy,
+          clock: this.clock,
+          log,
+        },
         {
           key: h.key,
           name: h.name,
@@ -209,6 +225,7 @@ export class Devnet {
           heartbeatIntervalMs: config.heartbeatIntervalMs,
           settleIntervalMs: config.settleIntervalMs,
           stakeAuto: true,
+          ...(h.apps?.length ? { apps: h.apps, appsDir: join(config.dataDir, 'apps') } : {}),
         },
       );
       await agent.start();
@@ -268,6 +285,8 @@ export class Devnet {
     for (const u of this.unsubs) u();
     this.unsubs = [];
     this.logs.close();
+    this.endpoints.close();
+    await this.proxy.stop();
     this.chain.close();
   }
 }

@@ -1,4 +1,13 @@
-import type { Account, Container, Lease, Ledger, Params, SignedTx } from '../ledger/index.js';
+import {
+  publishedApp,
+  type Account,
+  type Container,
+  type Lease,
+  type Ledger,
+  type Params,
+  type PublishedApp,
+  type SignedTx,
+} from '../ledger/index.js';
 import type { NetworkClient, SubmitResult } from '../sdk/index.js';
 import type { SubmitOutcome } from './chain.js';
 
@@ -37,6 +46,12 @@ export class InProcessNetwork implements NetworkClient {
       .leases()
       .filter((l) => l.container === container && l.status === 'open')
       .map((l) => l.id);
+  }
+  async app(name: string, version?: string): Promise<PublishedApp | undefined> {
+    const ledger = this.host.ledger;
+    const record = ledger.app(name);
+    const release = record && ledger.appRelease(name, version);
+    return record && release ? publishedApp(record, release) : undefined;
   }
   async submit(tx: SignedTx): Promise<SubmitResult> {
     const r = await this.host.submit(tx);

@@ -1,9 +1,9 @@
 import { findCity, isAethirError, type Clock } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
 import type { LivenessChecker } from '../checker/index.js';
-import { subjects, type ProbeResult } from '../container/index.js';
+import { subjects, type HeartbeatMsg, type ProbeResult } from '../container/index.js';
 import type { Indexer } from '../indexer/index.js';
-import type { ContainerSpec, Ledger, Location, Payload } from '../ledger/index.js';
+import type { ContainerSpec, Lease, Ledger, Location, Payload } from '../ledger/index.js';
 import type { TxSender } from '../sdk/index.js';
 import type { BlockEvent } from './chain.js';
 
@@ -127,16 +127,55 @@ export function locationOf(cityName: string): Location {
   return { city: c.city, country: c.country, region: c.region, lat: c.lat, lon: c.lon };
 }
 
-/** The lease events of one container on a node's local bus (see fanOutBlock); returns unsubscribe. */
+/**
+ * The lease events of one container on a node's local bus (see fanOutBlock), and, given the
+ * node's ledger, the usage receipts of that container's leases (`lease.<id>.receipt`, on
+ * `receipts.bus`: where the node's API publishes them, by default the same bus); returns
+ * unsubscribe.
+ */
 export function leaseEventsOn(
   bus: Bus,
   container: string,
   handler: (subject: string, msg: unknown) => void,
+  receipts?: { ledger: () => Ledger; bus?: Bus },
 ): () => void {
-  const a = bus.subscribe(subjects.leaseOpened(container), (m, s) => handler(s, m));
-  const b = bus.subscribe(subjects.leaseClosed(container), (m, s) => handler(s, m));
+  const offs = [
+    bus.subscribe(subjects.leaseOpened(container), (m, s) => handler(s, m)),
+    bus.subscribe(subjects.leaseClosed(container), (m, s) => handler(s, m)),
+  ];
+  if (receipts)
+    offs.push(
+      (receipts.bus ?? bus).subscribe(subjects.allLeaseReceipts, (m, s) => {
+        // The node knows each lease's container from its ledger: only this container's go out.
+        const lease = receipts.ledger().lease(s.split('.')[1]!);
+        if (lease?.container === container && lease.status === 'open') handler(s, m);
+      }),
+    );
   return () => {
-    a();
-    b();
+    for (const off of offs) off();
   };
+}
+
+/** Where each container's endpoint proxy is, from its heartbeats: what the API shows users. */
+export class EndpointDirectory {
+  private readonly bases = new Map<string, string>();
+  private readonly off: () => void;
+
+  constructor(bus: Bus) {
+    this.off = bus.subscribe(subjects.allHeartbeats, (m) => {
+      const hb = m as HeartbeatMsg;
+      if (hb.endpoint) this.bases.set(hb.container, hb.endpoint);
+      else this.bases.delete(hb.container);
+    });
+  }
+
+  /** The user-facing address of an open lease's endpoint, when its container has a proxy. */
+  endpointOf(lease: Pick<Lease, 'id' | 'container' | 'status'>): string | null {
+    const base = this.bases.get(lease.container);
+    return base && lease.status === 'open' ? `${base}/l/${lease.id}/` : null;
+  }
+
+  close(): void {
+    this.off();
+  }
 }

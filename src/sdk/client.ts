@@ -6,6 +6,8 @@ import {
   type Container,
   type Lease,
   type Params,
+  type PublishedApp,
+  type SignedReceipt,
   type SignedTx,
   type VestingEntry,
 } from '../ledger/index.js';
@@ -37,6 +39,8 @@ export interface LeaseView extends Omit<
   hostShare: string;
   protocolShare: string;
   durationMs: number;
+  /** while the lease runs: the address of its workload's port, through the container's endpoint proxy */
+  endpoint: string | null;
 }
 
 export interface StatusView {
@@ -93,6 +97,18 @@ export type LogEvent =
       at: number;
       message?: string;
     };
+
+/** An app in the list of /v1/apps. */
+export interface AppView {
+  name: string;
+  owner: string;
+  latest: string;
+  versions: string[];
+  createdAt: number;
+  updatedAt: number;
+  description?: string;
+  gpus: number;
+}
 
 /** Typed client for the node's HTTP API. Errors come back as AethirError with the server's code. */
 export class ApiClient implements NetworkClient {
@@ -246,8 +262,26 @@ export class ApiClient implements NetworkClient {
   async openLeasesOf(container: string): Promise<string[]> {
     return (await this.leases({ container, status: 'open', limit: 1000 })).map((l) => l.id);
   }
+  /** A published app at `version` (default: its latest), with its manifest; undefined when there is none. */
+  async app(name: string, version?: string): Promise<PublishedApp | undefined> {
+    const q = version === undefined ? '' : `?version=${encodeURIComponent(version)}`;
+    try {
+      return await this.request<PublishedApp>('GET', `/v1/apps/${encodeURIComponent(name)}${q}`);
+    } catch (e) {
+      if (e instanceof AethirError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+  /** Every published app, by name: owner, latest version, versions. */
+  async apps(): Promise<AppView[]> {
+    return (await this.request<{ apps: AppView[] }>('GET', '/v1/apps')).apps;
+  }
   submit(tx: SignedTx): Promise<SubmitResult> {
     return this.request('POST', '/v1/transactions', tx);
+  }
+  /** Hands a usage receipt (signed by the lease's user) to the lease's container, through the node. */
+  sendReceipt(r: SignedReceipt): Promise<{ accepted: boolean; lease: string; seq: number }> {
+    return this.request('POST', `/v1/leases/${r.lease}/receipts`, r);
   }
   match(req: {
     user: string;
@@ -260,6 +294,8 @@ export class ApiClient implements NetworkClient {
     minVramMiB?: number;
     location?: { lat: number; lon: number };
     maxLatencyMs?: number;
+    /** only containers that report this app (name, or name@version) ready */
+    app?: string;
   }): Promise<MatchView> {
     return this.request('POST', '/v1/match', req);
   }

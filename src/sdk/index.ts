@@ -1,4 +1,5 @@
 export * from './network.js';
 export * from './tx-sender.js';
 export * from './client.js';
+export * from './receipts.js';
 export { HttpBus, type HttpBusOptions } from './http-bus.js';

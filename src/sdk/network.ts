@@ -1,4 +1,4 @@
-import type { Account, Container, Lease, Params, SignedTx, TxResult } from '../ledger/index.js';
+import type { Account, Container, Lease, Params, PublishedApp, SignedTx, TxResult } from '../ledger/index.js';
 
 export interface SubmitResult {
   id: string;
@@ -23,4 +23,6 @@ export interface NetworkClient {
   /** ids of the leases open on a container */
   openLeasesOf(container: string): Promise<string[]>;
   submit(tx: SignedTx): Promise<SubmitResult>;
+  /** a published app: the given version (default: the latest) with its manifest; undefined: none */
+  app?(name: string, version?: string): Promise<PublishedApp | undefined>;
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ath, keyPairFromSeed } from '../../src/core/index.js';
-import { signTx, type SignedTx } from '../../src/ledger/index.js';
+import { signReceipt, signTx, type SignedTx } from '../../src/ledger/index.js';
 import type { RunningNode } from '../../src/node/index.js';
 import { startInProcessDevnet, tempHome } from './helpers.js';
 
@@ -182,7 +182,7 @@ describe('HTTP API', () => {
     expect(lines.at(-1)).toMatchObject({ type: 'exit', exitCode: 0 });
   });
 
-  it('the host settles a running lease as it goes; the user closes it and is refunded the rest', async () => {
+  it("the host settles a running lease with the user's receipts as it goes; the user closes it and is refunded the rest", async () => {
     const m = await post('/v1/match', { user: dev().address, gpus: 0 });
     const tx = signTx(dev(), 'aethir-devnet', 'lease.open', await nonce(dev().address), {
       container: m.body.container.id,
@@ -192,14 +192,22 @@ describe('HTTP API', () => {
       workload: { command: ['sleep', '60'] },
     });
     const lease = (await post('/v1/transactions', tx)).body.result.lease;
+    const opened = (await get(`/v1/leases/${lease}`)).body;
+    // the user's client acknowledges 200 ms of service: the host settles up to that, no more
+    await new Promise((r) => setTimeout(r, 300));
+    const receipt = signReceipt(dev(), 'aethir-devnet', { lease, servedMs: 200, seq: 1, at: Date.now() });
+    expect((await post(`/v1/leases/${lease}/receipts`, receipt)).status).toBe(202);
     const deadline = Date.now() + 20_000;
-    let l = (await get(`/v1/leases/${lease}`)).body;
+    let l = opened;
     while (BigInt(l.charged) === 0n && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
       l = (await get(`/v1/leases/${lease}`)).body;
     }
     expect(l.status).toBe('open');
-    expect(BigInt(l.charged)).toBeGreaterThan(0n);
+    expect(l).toMatchObject({ lastReceiptSeq: 1, receiptServedMs: 200 });
+    expect(BigInt(l.charged)).toBe((BigInt(l.pricePerHour) * 200n) / 3_600_000n);
+    // the same receipt again is stale: refused before it reaches the bus
+    expect((await post(`/v1/leases/${lease}/receipts`, receipt)).body.error.code).toBe('CONFLICT');
     const settles = (await get(`/v1/transactions?type=lease.settle&from=${m.body.container.id}`)).body
       .transactions;
     expect(settles.length).toBeGreaterThan(0);
@@ -223,5 +231,39 @@ describe('HTTP API', () => {
       .split('\n')
       .map((x) => JSON.parse(x));
     expect(lines.at(-1)).toMatchObject({ type: 'exit', reason: 'killed' });
+    // no receipts for a closed lease
+    const late = signReceipt(dev(), 'aethir-devnet', { lease, servedMs: 400, seq: 2, at: Date.now() });
+    expect((await post(`/v1/leases/${lease}/receipts`, late)).status).toBe(409);
+  });
+
+  it("takes a usage receipt only from the lease's user, for that lease, well-formed", async () => {
+    const m = await post('/v1/match', { user: dev().address, gpus: 0 });
+    const tx = signTx(dev(), 'aethir-devnet', 'lease.open', await nonce(dev().address), {
+      container: m.body.container.id,
+      gpus: 0,
+      maxDurationSec: 600,
+      maxPricePerHour: m.body.container.pricePerHour,
+      workload: { command: ['sleep', '30'] },
+    });
+    const lease = (await post('/v1/transactions', tx)).body.result.lease;
+    const r = { lease, servedMs: 100, seq: 1, at: Date.now() };
+    const mallory = keyPairFromSeed('api-test:mallory');
+    const cases: Array<[string, unknown, number, string]> = [
+      ['another key', signReceipt(mallory, 'aethir-devnet', r), 403, 'UNAUTHORIZED'],
+      ['another chain', signReceipt(dev(), 'other-chain', r), 401, 'BAD_SIGNATURE'],
+      ['tampered', { ...signReceipt(dev(), 'aethir-devnet', r), servedMs: 10_000 }, 401, 'BAD_SIGNATURE'],
+      ['malformed', { ...signReceipt(dev(), 'aethir-devnet', r), seq: -1 }, 400, 'INVALID_ARGUMENT'],
+    ];
+    for (const [what, body, status, code] of cases) {
+      const res = await post(`/v1/leases/${lease}/receipts`, body);
+      expect([what, res.status, res.body.error.code]).toEqual([what, status, code]);
+    }
+    const forOther = signReceipt(dev(), 'aethir-devnet', { ...r, lease: 'Lnosuchlease' });
+    expect((await post(`/v1/leases/${lease}/receipts`, forOther)).body.error.code).toBe('INVALID_ARGUMENT');
+    expect((await post('/v1/leases/Lnosuchlease/receipts', forOther)).status).toBe(404);
+    const ok = await post(`/v1/leases/${lease}/receipts`, signReceipt(dev(), 'aethir-devnet', r));
+    expect(ok).toEqual({ status: 202, body: { accepted: true, lease, seq: 1 } });
+    const close = signTx(dev(), 'aethir-devnet', 'lease.close', await nonce(dev().address), { lease });
+    expect((await post('/v1/transactions', close)).status).toBe(201);
   });
 });

@@ -120,6 +120,8 @@ describe('aethir container start: joining a network through its API', () => {
     const s = JSON.parse((await run(['container', 'status', '--data', data, '--json'])).stdout);
     expect(s).toMatchObject({ address, status: 'online', agent: { running: true, draining: false } });
     expect(s.lastChecks.length).toBeGreaterThan(0);
+    // paid through the user's usage receipts, which reach a container joined over HTTP in its
+    // server-sent events (lease.<id>.receipt)
     expect(BigInt(s.earnings.earned)).toBeGreaterThan(0n);
   });
 

@@ -6,8 +6,9 @@ import { BIN, ROOT, startInProcessDevnet, tempHome, waitFor } from './helpers.js
 /**
  * A container fails mid-lease (a network partition: no heartbeats, its workload still
  * running): the checkers' majority marks it offline, the ledger closes the lease at the first
- * offline observation and refunds the undelivered time, and `rent` restarts the job on
- * another container. The user pays only for delivered time, on both.
+ * offline observation, charging nothing beyond what the host had settled with the user's usage
+ * receipts, and `rent` restarts the job on another container. The user pays only for delivered
+ * time, on both.
  */
 describe('re-matching when a container fails mid-lease', () => {
   let node: RunningNode;
@@ -52,8 +53,9 @@ describe('re-matching when a container fails mid-lease', () => {
     const failed = d.chain.ledger.lease(first.id)!;
     expect(failed.status).toBe('closed');
     expect(failed.closeReason).toMatch(/went offline/);
-    // charged only up to the first offline observation, the rest refunded
+    // charged only what was settled before the outage (at most what the client signed), the rest refunded
     expect(failed.charged).toBeLessThan(failed.escrow);
+    expect(failed.settledAt - failed.openedAt).toBeLessThanOrEqual(failed.receiptServedMs);
     expect(failed.closedAt! - failed.openedAt).toBeLessThan(6000);
     expect(d.chain.ledger.container(victim.id)!.status).toBe('offline');
     // and down while serving costs the host 1/3 × K × coefficient

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { AethirError, defaultHome, formatAth, parseAth, systemClock } from '../../core/index.js';
 import {
   ContainerAgent,
+  EndpointProxy,
   HostProcessRuntime,
   declaredSpec,
   fingerprintOf,
@@ -13,8 +14,9 @@ import {
   probeHardware,
 } from '../../container/index.js';
 import { Keystore, locationOf, specFromProbe } from '../../node/index.js';
+import { APP_NAME_RE } from '../../ledger/index.js';
 import { ApiClient, HttpBus } from '../../sdk/index.js';
-import { action, jsonOption, parseIntArg, printJson, table } from '../common.js';
+import { action, jsonOption, parseIntArg, printJson, runUntilSignal, table } from '../common.js';
 
 /** What `container start` leaves in its data directory for `status` and `drain`. */
 interface RunFile {
@@ -79,6 +81,21 @@ function serveControl(socket: string, agent: ContainerAgent): Server {
   return server;
 }
 
+/** `--apps a,b`: app names, checked before anything is installed. */
+function parseAppList(v: string | undefined): string[] {
+  const names = (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const n of names)
+    if (!APP_NAME_RE.test(n))
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        `--apps: "${n}" is not an app name (lower-case letters, digits and -, 2 to 41 characters)`,
+      );
+  return [...new Set(names)];
+}
+
 export function containerCommand(): Command {
   const cmd = new Command('container').description(
     'serve this machine to a network: probe, register, stake, heartbeat, run workloads',
@@ -131,6 +148,20 @@ export function containerCommand(): Command {
       'declare GPUs probing cannot see, e.g. "2x RTX 4090 24GB" (checkers test it)',
     )
     .option('--name <name>', 'name shown to users (default: the host name)')
+    .option(
+      '--apps <names>',
+      'apps to pre-install (once each) and serve sessions of, comma-separated, e.g. "llm-chat,sd-web" (docs/apps.md)',
+    )
+    .option(
+      '--endpoint-port <n>',
+      "port of the proxy users reach their workloads' ports through (0: any free one)",
+      parseIntArg('--endpoint-port', 0, 65535),
+      0,
+    )
+    .option(
+      '--public-url <url>',
+      'how users reach that proxy, e.g. http://gpu-1.example.org:7480 (default: this host)',
+    )
     .option('--data <dir>', 'data directory (keys, workloads); default $AETHIR_HOME/container')
     .option('--key <name>', 'signing key in <data>/keys (default: chosen by the hardware fingerprint)')
     .option(
@@ -146,6 +177,7 @@ export function containerCommand(): Command {
         const pricePerHour = parseAth(opts.price);
         const location = locationOf(opts.location);
         const declared = opts.declareGpus ? parseDeclaredGpus(opts.declareGpus) : undefined;
+        const apps = parseAppList(opts.apps);
         const dir = dataDirOf(opts);
         const say = (s: string) => process.stderr.write(`${s}\n`);
         const network = new ApiClient(opts.network);
@@ -189,10 +221,21 @@ export function containerCommand(): Command {
           baseDir: join(dir, 'workloads'),
           now: () => systemClock.now(),
         });
+        const endpoints = new EndpointProxy({ port: opts.endpointPort, publicUrl: opts.publicUrl });
+        await endpoints.start();
         const name = (opts.name ?? hostname()).replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'container';
         const agent = new ContainerAgent(
-          { network, bus, runtime, clock: systemClock, log: say },
-          { key, name, spec, location, pricePerHour, heartbeatIntervalMs, stakeAuto: opts.stake === 'auto' },
+          { network, bus, runtime, endpoints, clock: systemClock, log: say },
+          {
+            key,
+            name,
+            spec,
+            location,
+            pricePerHour,
+            heartbeatIntervalMs,
+            stakeAuto: opts.stake === 'auto',
+            ...(apps.length ? { apps, appsDir: join(dir, 'apps') } : {}),
+          },
         );
         await agent.start();
         const socket = join(dir, 'agent.sock');
@@ -207,32 +250,29 @@ export function containerCommand(): Command {
           spec: { source: spec.source, gpus: spec.gpus.length, cpuCores: spec.cpu.cores },
           fingerprint,
           heartbeatIntervalMs,
+          endpoint: endpoints.url,
+          apps,
         };
         if (opts.json) printJson({ ready });
         else
           process.stdout.write(
             `container ${name} (${key.address}) serves chain ${status.chainId} through ${network.base}\n` +
               `  ${spec.gpus.length} ${spec.source} GPUs, ${spec.cpu.cores} cores; heartbeat every ${heartbeatIntervalMs / 1000} s\n` +
+              (apps.length ? `  apps ${apps.join(', ')}: pre-installing in ${join(dir, 'apps')}\n` : '') +
               `  aethir container status | drain  (--data ${dir})\nStop with Ctrl-C.\n`,
           );
-        await new Promise<void>((resolve) => {
-          let stopping = false;
-          const stop = (sig: string) => {
-            if (stopping) return;
-            stopping = true;
-            say(`container: ${sig}, stopping (running workloads are stopped, their leases closed)`);
+        await runUntilSignal(
+          'container (running workloads are stopped, their leases closed)',
+          async () => {
             server.close();
-            void (async () => {
-              await agent.stop().catch((e) => say(`stopping: ${(e as Error).message}`));
-              await runtime.stopAll();
-              await bus.close();
-              rmSync(join(dir, 'container.json'), { force: true });
-              resolve();
-            })();
-          };
-          process.on('SIGINT', () => stop('SIGINT'));
-          process.on('SIGTERM', () => stop('SIGTERM'));
-        });
+            await agent.stop().catch((e) => say(`stopping: ${(e as Error).message}`));
+            await runtime.stopAll();
+            await endpoints.stop();
+            await bus.close();
+            rmSync(join(dir, 'container.json'), { force: true });
+          },
+          say,
+        );
       }),
     );
 
@@ -274,7 +314,7 @@ export function containerCommand(): Command {
           address,
           name: c.name,
           agent: local
-            ? { running: true, draining: local.draining, leases: local.running }
+            ? { running: true, draining: local.draining, leases: local.running, apps: local.apps ?? null }
             : { running: false },
           status: c.status,
           serving: c.serving,
@@ -299,6 +339,19 @@ export function containerCommand(): Command {
             `  location  ${c.location.city}, ${c.location.country}; price ${formatAth(BigInt(c.pricePerHour))} ATH/h`,
             `  stake     ${formatAth(BigInt(c.stake))} of ${formatAth(BigInt(c.requiredStake))} ATH required${BigInt(c.slashed) > 0n ? `; slashed ${formatAth(BigInt(c.slashed))}` : ''}`,
             `  earnings  ${formatAth(BigInt(c.earned))} ATH earned; ${formatAth(acct.vesting.claimable)} claimable, ${formatAth(acct.vesting.locked)} vesting`,
+            ...(local?.apps
+              ? [
+                  `  apps      ${
+                    [
+                      ...local.apps.ready.map(
+                        (a: { name: string; version: string }) => `${a.name} ${a.version} ready`,
+                      ),
+                      ...local.apps.installing.map((a: string) => `${a} installing`),
+                      ...local.apps.failed.map((f: { app: string }) => `${f.app} failed`),
+                    ].join(', ') || 'none ready yet'
+                  }`,
+                ]
+              : []),
             `  leases    ${local ? (local.running.length ? local.running.map((r: { lease: string }) => r.lease).join(', ') : 'none running') : '?'}`,
             `  checks    ${reports.length ? '' : 'none yet'}`,
             table(

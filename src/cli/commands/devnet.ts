@@ -1,7 +1,7 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { AethirError, loadConfig } from '../../core/index.js';
 import { startDevnetNode } from '../../node/index.js';
-import { action, parseIntArg } from '../common.js';
+import { action, logLevelOption, parseIntArg, runUntilSignal } from '../common.js';
 
 export function devnetCommand(): Command {
   return new Command('devnet')
@@ -18,18 +18,12 @@ export function devnetCommand(): Command {
     )
     .option('--location <city>', 'where this machine is, e.g. "Frankfurt, DE"')
     .option('--price <ath>', "this machine's price in ATH per hour (per GPU-hour on GPU hosts)")
-    .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
-    .addOption(
-      new Option('--log-level <level>', 'API request log level').choices([
-        'fatal',
-        'error',
-        'warn',
-        'info',
-        'debug',
-        'trace',
-        'silent',
-      ]),
+    .option(
+      '--apps <names>',
+      'apps this machine pre-installs once they are published, comma-separated (docs/apps.md)',
     )
+    .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
+    .addOption(logLevelOption())
     .addHelpText(
       'after',
       '\nThen, in another terminal:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir containers ls\n',
@@ -45,6 +39,7 @@ export function devnetCommand(): Command {
             demoContainers: opts.demoContainers,
             containerLocation: opts.location,
             containerPriceAth: opts.price,
+            containerApps: opts.apps,
             logLevel: opts.logLevel,
           },
         });
@@ -65,20 +60,11 @@ export function devnetCommand(): Command {
             '',
           ].join('\n'),
         );
-        await new Promise<void>((resolve) => {
-          let stopping = false;
-          const stop = (sig: string) => {
-            if (stopping) return;
-            stopping = true;
-            log(`aethir devnet: ${sig}, stopping (running workloads are stopped, their leases settled)`);
-            node.stop().then(resolve, (e) => {
-              log(`error while stopping: ${(e as Error).message}`);
-              resolve();
-            });
-          };
-          process.on('SIGINT', () => stop('SIGINT'));
-          process.on('SIGTERM', () => stop('SIGTERM'));
-        });
+        await runUntilSignal(
+          'aethir devnet (running workloads are stopped, their leases settled)',
+          () => node.stop(),
+          log,
+        );
         if (!devnet) throw new AethirError('INTERNAL', 'unreachable');
       }),
     );

@@ -39,7 +39,7 @@ export function leasesCommand(): Command {
               status: l.status,
               container: short(l.container),
               gpus: l.gpus,
-              command: l.workload.command.join(' ').slice(0, 40),
+              command: (l.workload.command?.join(' ') ?? `app ${l.workload.app}`).slice(0, 40),
               duration: `${(l.durationMs / 1000).toFixed(1)}s`,
               charged: fmtAth(l.charged, 9),
               exit: l.exitCode ?? '',

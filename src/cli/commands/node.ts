@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AethirError, defaultHome, loadConfig } from '../../core/index.js';
@@ -12,7 +12,7 @@ import {
   type Snapshot,
 } from '../../node/index.js';
 import { JetStreamLog } from '../../store/index.js';
-import { action, jsonOption, parseIntArg, printJson } from '../common.js';
+import { action, jsonOption, logLevelOption, parseIntArg, printJson, runUntilSignal } from '../common.js';
 
 const NATS_HELP = 'NATS server with JetStream, e.g. nats://10.0.0.5:4222 (env AETHIR_NATS)';
 
@@ -81,17 +81,7 @@ export function nodeCommand(): Command {
       'start from a snapshot (an API node URL or a file) instead of replaying the log',
     )
     .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
-    .addOption(
-      new Option('--log-level <level>', 'API request log level').choices([
-        'fatal',
-        'error',
-        'warn',
-        'info',
-        'debug',
-        'trace',
-        'silent',
-      ]),
-    )
+    .addOption(logLevelOption())
     .addOption(jsonOption())
     .addHelpText(
       'after',
@@ -160,20 +150,7 @@ export function nodeCommand(): Command {
               '',
             ].join('\n'),
           );
-        await new Promise<void>((resolve) => {
-          let stopping = false;
-          const stop = (sig: string) => {
-            if (stopping) return;
-            stopping = true;
-            log(`aethir node ${name}: ${sig}, stopping`);
-            node.stop().then(resolve, (e) => {
-              log(`error while stopping: ${(e as Error).message}`);
-              resolve();
-            });
-          };
-          process.on('SIGINT', () => stop('SIGINT'));
-          process.on('SIGTERM', () => stop('SIGTERM'));
-        });
+        await runUntilSignal(`aethir node ${name}`, () => node.stop(), log);
       }),
     );
 }

@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { AethirError, findCity, parseAth, isAethirError } from '../../core/index.js';
-import { TxSender } from '../../sdk/index.js';
+import { TxSender, UsageReceipts, type ApiClient } from '../../sdk/index.js';
+import { appGpus } from '../../ledger/index.js';
+import { parseAppRef } from './app.js';
 import {
   action,
   apiOption,
@@ -21,7 +23,11 @@ export function rentCommand(): Command {
     .description(
       "rent compute and run a command on it: finds a container, opens a lease (escrow), streams the workload's output, settles",
     )
-    .argument('<command...>', 'the workload: a program and its arguments (put -- before it)')
+    .argument('[command...]', 'the workload: a program and its arguments (put -- before it); or --app')
+    .option(
+      '--app <name[@version]>',
+      'start a session of a published app instead of a command, on a container that has it pre-installed',
+    )
     .option('--gpus <n>', 'number of GPUs (0 = CPU only)', parseIntArg('--gpus', 0, 64), 0)
     .option(
       '--gpu-model <model>',
@@ -48,15 +54,40 @@ export function rentCommand(): Command {
     )
     .option('--env <KEY=VALUE...>', 'environment variables for the workload')
     .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
+    .addOption(
+      new Option(
+        '--receipt-interval <s>',
+        'how often to sign a usage receipt for the service so far, in seconds (the container is paid up to the latest)',
+      )
+        .env('AETHIR_RECEIPT_INTERVAL_S')
+        .argParser(parseIntArg('--receipt-interval', 1, 3600))
+        .default(60),
+    )
     .addOption(apiOption())
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      '\nExamples:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir rent --gpus 1 --gpu-model 4090 --region eu -- python3 train.py\n\nExit code: the workload\'s exit code.',
+      '\nExamples:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir rent --gpus 1 --gpu-model 4090 --region eu -- python3 train.py\n  npx aethir rent --app llm-chat --region eu\n\nExit code: the workload\'s exit code.',
     )
+    .hook('preAction', (cmd) => {
+      // A usage error (exit 2), as a missing argument is: the command is optional only with --app.
+      if (cmd.args.length === 0 && !cmd.opts().app)
+        cmd.error("error: missing required argument 'command' (or give --app NAME)", {
+          exitCode: 2,
+          code: 'commander.missingArgument',
+        });
+    })
     .action(
-      action(async (command: string[], opts: Record<string, any>) => {
+      action(async (command: string[], opts: Record<string, any>, cmd: Command) => {
         const api = client(opts);
+        // --app: a session of a published app, on a container that reports it ready (no install step).
+        const app = opts.app
+          ? await appFor(api, opts.app, cmd.getOptionValueSource('gpus') === 'cli', opts)
+          : null;
+        if (!app && command.length === 0)
+          throw new AethirError('INVALID_ARGUMENT', 'give a command to run (after --), or --app NAME');
+        if (app && command.length)
+          throw new AethirError('INVALID_ARGUMENT', 'give a command or --app, not both');
         const key = userKeystore().load(opts.key);
         const maxDurationSec = parseDuration(opts.maxDuration);
         const env: Record<string, string> = {};
@@ -89,6 +120,7 @@ export function rentCommand(): Command {
             ...(opts.minVram ? { minVramMiB: opts.minVram * 1024 } : {}),
             ...(near ? { location: { lat: near.lat, lon: near.lon } } : {}),
             ...(opts.maxLatency ? { maxLatencyMs: opts.maxLatency } : {}),
+            ...(app ? { app: app.ref } : {}),
           });
           const c = match.container;
           say(
@@ -109,10 +141,37 @@ export function rentCommand(): Command {
             gpus: opts.gpus,
             maxDurationSec,
             maxPricePerHour: maxPrice ?? BigInt(c.pricePerHour),
-            workload: { command, ...(Object.keys(env).length ? { env } : {}) },
+            workload: {
+              ...(app ? { app: app.name, ...(app.version ? { version: app.version } : {}) } : { command }),
+              ...(Object.keys(env).length ? { env } : {}),
+            },
           });
           const leaseId = String(opened.result.lease);
           say(`lease ${leaseId} opened, ${fmtAth(String(opened.result.escrow))} in escrow`);
+          const view = await api.leaseView(leaseId).catch(() => undefined);
+          const endpoint = view?.endpoint;
+          if (endpoint) say(`endpoint ${endpoint}  (the workload's port, AETHIR_PORT)`);
+
+          // Usage receipts: while the output streams, sign every --receipt-interval seconds what was
+          // served so far (the container is paid up to the latest); also at the first output and at
+          // the exit, so a short workload is paid for what it ran. No receipts, no pay: a client that
+          // goes away stops paying, and the container ends the lease after the grace period.
+          const receipts = new UsageReceipts({
+            send: (r) => api.sendReceipt(r),
+            key,
+            chainId: await api.chainId(),
+            lease: leaseId,
+            openedAt: view?.openedAt ?? Date.now(),
+            onError: (e) => {
+              if (!(isAethirError(e) && e.code === 'CONFLICT'))
+                say(`usage receipt not delivered: ${e.message}`);
+            },
+          });
+          let streaming = true;
+          const receiptTimer = setInterval(
+            () => void receipts.sign(streaming),
+            (opts.receiptInterval as number) * 1000,
+          );
 
           // Ctrl-C closes the lease: the container kills the workload and we pay only for the time used.
           let interrupted = false;
@@ -129,14 +188,27 @@ export function rentCommand(): Command {
 
           let exitCode: number | null = null;
           let exitReason = '';
-          for await (const e of api.logs(leaseId)) {
-            if (e.type === 'stdout') process.stdout.write(e.data);
-            else if (e.type === 'stderr') process.stderr.write(e.data);
-            else if (e.type === 'exit') {
-              exitCode = e.exitCode;
-              exitReason = e.message ?? e.reason;
+          let output = false;
+          try {
+            for await (const e of api.logs(leaseId)) {
+              if (e.type !== 'exit' && !output) {
+                output = true;
+                if (!interrupted) void receipts.sign();
+              }
+              if (e.type === 'stdout') process.stdout.write(e.data);
+              else if (e.type === 'stderr') process.stderr.write(e.data);
+              else if (e.type === 'exit') {
+                exitCode = e.exitCode;
+                exitReason = e.message ?? e.reason;
+                // The final receipt: the container closes the lease with it.
+                if (!interrupted) void receipts.sign();
+              }
             }
+          } finally {
+            streaming = false;
+            clearInterval(receiptTimer);
           }
+          await receipts.flush();
           // The container closes the lease right after the exit; wait for the final settlement.
           let lease = await api.leaseView(leaseId);
           const deadline = Date.now() + 15_000;
@@ -175,6 +247,8 @@ export function rentCommand(): Command {
             exitCode: code,
             reason: lease.closeReason ?? exitReason,
             durationMs: lease.durationMs,
+            /** the service this client signed for (usage receipts): what the container could charge */
+            servedMs: lease.receiptServedMs,
             pricePerHour: lease.pricePerHour,
             charged: lease.charged,
             hostShare: lease.hostShare,
@@ -191,7 +265,7 @@ export function rentCommand(): Command {
                 '',
                 `── lease ${lease.id} ${lease.status}${lease.closeReason ? ` (${lease.closeReason})` : ''}`,
                 `   container  ${c.name} ${lease.container}`,
-                `   duration   ${(lease.durationMs / 1000).toFixed(3)} s`,
+                `   duration   ${(lease.durationMs / 1000).toFixed(3)} s  (${(lease.receiptServedMs / 1000).toFixed(3)} s signed for in usage receipts)`,
                 `   charged    ${fmtAth(lease.charged, 12)}  at ${fmtAth(lease.pricePerHour)}/h`,
                 `   split      host ${fmtAth(lease.hostShare, 12)} (${pct(lease.hostShare)}%)  protocol ${fmtAth(lease.protocolShare, 12)} (${pct(lease.protocolShare)}%)`,
                 `   refunded   ${fmtAth(summary.refunded, 12)}`,
@@ -208,4 +282,35 @@ export function rentCommand(): Command {
         }
       }),
     );
+}
+
+/**
+ * The app of `rent --app name[@version]`, checked before any money moves: it must be published,
+ * and the lease asks at least the GPUs it needs (all of them when --gpus is not given).
+ */
+async function appFor(
+  api: ApiClient,
+  ref: string,
+  gpusGiven: boolean,
+  opts: Record<string, any>,
+): Promise<{ name: string; version?: string; ref: string }> {
+  const { name, version } = parseAppRef(ref, '--app');
+  const published = await api.app(name, version);
+  if (!published) {
+    const other = version ? await api.app(name) : undefined;
+    throw new AethirError(
+      'NOT_FOUND',
+      other
+        ? `app ${name} has no version ${version}; published: ${other.versions.join(', ')}`
+        : `no app "${name}" is published (aethir app ls lists them)`,
+    );
+  }
+  const need = appGpus(published.manifest);
+  if (gpusGiven && opts.gpus < need)
+    throw new AethirError(
+      'INVALID_ARGUMENT',
+      `app ${name} ${published.version} needs ${need} GPU${need === 1 ? '' : 's'}; --gpus ${opts.gpus} is too few`,
+    );
+  if (!gpusGiven) opts.gpus = need;
+  return { name, ...(version ? { version } : {}), ref };
 }

@@ -11,8 +11,8 @@
  *    budget), not a cgroup total. See `wrapWithLimits` for why these particular rlimits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
-import { access, chmod, lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { accessSync, constants as fsConstants, writeFileSync } from 'node:fs';
+import { access, chmod, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
@@ -95,6 +95,38 @@ export class HostProcessRuntime implements Runtime {
     return p;
   }
 
+  /**
+   * After a crash of the agent: kills the process group of every workload a previous run left
+   * behind (the pid is only trusted while that process still runs in the lease's working
+   * directory, so a recycled pid is never signalled), and removes their directories. Returns the
+   * lease ids it found; their leases are the agent's to close as failed.
+   */
+  async reapOrphans(): Promise<string[]> {
+    const names = await readdir(this.baseDir).catch(() => [] as string[]);
+    const reaped: string[] = [];
+    for (const name of names) {
+      const m = /^\.([A-Za-z0-9_-]{1,64})\.pid$/.exec(name);
+      if (!m || this.workloads.has(m[1]!)) continue;
+      const leaseId = m[1]!;
+      const workdir = path.join(this.baseDir, leaseId);
+      const pid = Number(await readFile(path.join(this.baseDir, name), 'utf8').catch(() => ''));
+      if (Number.isInteger(pid) && pid > 1) {
+        const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => null);
+        if (cwd === workdir) {
+          try {
+            process.kill(-pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+      await rm(path.join(this.baseDir, name), { force: true });
+      await removeTree(workdir).catch(() => undefined);
+      reaped.push(leaseId);
+    }
+    return reaped;
+  }
+
   async stopAll(): Promise<void> {
     await Promise.allSettled([...this.pendingStarts]);
     await Promise.all([...this.workloads.values()].map((w) => w.kill('runtime stopping')));
@@ -147,6 +179,9 @@ export class HostProcessRuntime implements Runtime {
       }
     }
 
+    // Where the process group is written down, so an agent restarted after a crash finds and
+    // ends what its predecessor left running (see reapOrphans).
+    const pidFile = path.join(this.baseDir, `.${leaseId}.pid`);
     const workload = new HostProcessWorkload({
       leaseId,
       workdir,
@@ -156,6 +191,7 @@ export class HostProcessRuntime implements Runtime {
       onFinished: () => {
         this.workloads.delete(leaseId);
         this.reserved.delete(leaseId);
+        void rm(pidFile, { force: true });
       },
     });
     this.workloads.set(leaseId, workload);
@@ -165,6 +201,13 @@ export class HostProcessRuntime implements Runtime {
     } else if (!child) {
       workload.failStart(126, `cannot start ${spec.command[0]}: ${errorMessage(spawnError)}`);
     } else {
+      // Written synchronously and attached before any await: a workload that exits at once must
+      // neither have its 'exit' missed nor leave a pid file behind that outlives it.
+      try {
+        if (child.pid) writeFileSync(pidFile, String(child.pid));
+      } catch {
+        // Without it only crash recovery loses this workload; the lease itself is unaffected.
+      }
       workload.attach(child, spec.command[0]!, spec.limits);
     }
     return workload;

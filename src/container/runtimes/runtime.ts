@@ -66,4 +66,10 @@ export interface Runtime {
   start(spec: WorkloadSpec): Promise<RunningWorkload>;
   /** Kills every running workload and resolves when all have exited. */
   stopAll(): Promise<void>;
+  /**
+   * Ends what a previous run of the agent left running (after a crash) and returns those lease
+   * ids. A runtime that can re-attach to live workloads may do so instead; this one reports them
+   * as lost.
+   */
+  reapOrphans?(): Promise<string[]>;
 }

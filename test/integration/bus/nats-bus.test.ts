@@ -82,6 +82,8 @@ describe('NatsBus', () => {
       exitCode: null,
       closeReason: null,
       closedBy: null,
+      lastReceiptSeq: 0,
+      receiptServedMs: 0,
     };
     a.publish(`lease.opened.${lease.container}`, { lease });
     await eventually(() => expect(got).toHaveLength(1));

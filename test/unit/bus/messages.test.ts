@@ -5,6 +5,7 @@ import {
   HeartbeatSchema,
   LeaseExitSchema,
   LeaseOpenedSchema,
+  LeaseReceiptSchema,
   replySchemaFor,
   rpcSubjects,
   schemaFor,
@@ -12,6 +13,8 @@ import {
   subjectPatterns,
 } from '../../../src/bus/index.js';
 import { subjects, type LeaseLogMsg, type LeaseOpenedMsg } from '../../../src/container/index.js';
+import { keyPairFromSeed } from '../../../src/core/index.js';
+import { signReceipt } from '../../../src/ledger/index.js';
 
 const lease: LeaseOpenedMsg['lease'] = {
   id: 'Labc',
@@ -33,6 +36,8 @@ const lease: LeaseOpenedMsg['lease'] = {
   exitCode: null,
   closeReason: null,
   closedBy: null,
+  lastReceiptSeq: 0,
+  receiptServedMs: 0,
 };
 
 describe('bus message schemas', () => {
@@ -52,6 +57,7 @@ describe('bus message schemas', () => {
       'lease.closed',
       'lease.log',
       'lease.exit',
+      'lease.receipt',
       'match',
     ]);
   });
@@ -105,6 +111,29 @@ describe('bus message schemas', () => {
     });
     expect(checkMessage(subjects.leaseOpened('other'), { lease }).ok).toBe(false);
     expect(checkMessage('lease.L2.log', { lease: 'L1', type: 'stdout', data: '', at: 1 }).ok).toBe(false);
+  });
+
+  it('carries usage receipts on lease.<id>.receipt, for the lease they name', () => {
+    const user = keyPairFromSeed('messages-test:user');
+    const r = signReceipt(user, 'c', {
+      lease: 'L1',
+      servedMs: 5,
+      seq: 1,
+      at: 2,
+      samples: [{ at: 2, ok: true }],
+    });
+    expect(subjects.leaseReceipt('L1')).toBe('lease.L1.receipt');
+    expect(schemaFor(subjects.leaseReceipt('L1'))).toBe(LeaseReceiptSchema);
+    expect(subjectKind('lease.L1.receipt')).toBe('lease.receipt');
+    expect(checkMessage('lease.L1.receipt', r)).toEqual({ ok: true, data: r });
+    expect(checkMessage('lease.L2.receipt', r)).toMatchObject({
+      ok: false,
+      reason: 'subject names L2, message L1',
+    });
+    expect(checkMessage('lease.L1.receipt', { ...r, seq: 0 }).ok).toBe(false);
+    expect(checkMessage('lease.L1.receipt', { ...r, sig: 'x' }).ok).toBe(false);
+    // a lease called "opened" is still read one way only
+    expect(subjectKind('lease.opened.receipt')).toBe('lease.opened');
   });
 
   it('checks match replies as objects and leaves replies on other subjects alone', () => {

@@ -44,6 +44,11 @@ describe('program()', () => {
     expect(all.map((c) => c.path.join(' ')).sort()).toEqual(
       [
         'account',
+        'app',
+        'app ls',
+        'app publish',
+        'app show',
+        'app validate',
         'container',
         'container drain',
         'container probe',

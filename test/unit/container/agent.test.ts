@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ManualClock, ath, keyPairFromSeed, type KeyPair } from '../../../src/core/index.js';
 import {
   parseGenesis,
+  signReceipt,
   type ContainerSpec,
   type Lease,
   type Location,
@@ -113,10 +114,19 @@ afterEach(async () => {
   await rm(baseDir, { recursive: true, force: true });
 });
 
-function newAgent(key: KeyPair = host, name = 'test-host'): ContainerAgent {
+function newAgent(key: KeyPair = host, name = 'test-host', finalReceiptWaitMs = 100): ContainerAgent {
   const a = new ContainerAgent(
     { network, bus, runtime, clock, log: (m) => agentLog.push(m) },
-    { key, name, spec, location, pricePerHour: PRICE, heartbeatIntervalMs: HEARTBEAT_MS, stakeAuto: true },
+    {
+      key,
+      name,
+      spec,
+      location,
+      pricePerHour: PRICE,
+      heartbeatIntervalMs: HEARTBEAT_MS,
+      stakeAuto: true,
+      finalReceiptWaitMs,
+    },
   );
   agents.push(a);
   return a;
@@ -160,6 +170,28 @@ async function openLease(container: string, command: string[], extra: Partial<Pa
   return String(r.result.lease);
 }
 
+/** The user's client: signs a usage receipt for `servedMs` and puts it on the bus, as the API node does. */
+let seq = 0;
+function sendReceipt(
+  id: string,
+  servedMs: number,
+  opts: { key?: KeyPair; seq?: number; lease?: string } = {},
+) {
+  const r = signReceipt(opts.key ?? user, 'agent-test', {
+    lease: opts.lease ?? id,
+    servedMs,
+    seq: opts.seq ?? ++seq,
+    at: clock.now(),
+  });
+  bus.publish(subjects.leaseReceipt(id), r);
+  return r;
+}
+
+/** How many transactions the container has sent. */
+function hostNonce(): number {
+  return chain.ledger.account(host.address).nonce;
+}
+
 function lease(id: string): Lease {
   return chain.ledger.lease(id)!;
 }
@@ -172,8 +204,12 @@ function exitOf(id: string) {
   return output.get(id)?.find((e) => e.type === 'exit');
 }
 
-async function startOnline(key: KeyPair = host, name = 'test-host'): Promise<ContainerAgent> {
-  const a = newAgent(key, name);
+async function startOnline(
+  key: KeyPair = host,
+  name = 'test-host',
+  finalReceiptWaitMs?: number,
+): Promise<ContainerAgent> {
+  const a = newAgent(key, name, finalReceiptWaitMs);
   await a.start();
   await voteOnline(a.id);
   return a;
@@ -441,5 +477,114 @@ describe('ContainerAgent', () => {
     expect(b.leasesRunning()).toEqual([theirsId]);
     const ticks = stdout(theirsId).length;
     await waitFor('more output from the other workload', () => stdout(theirsId).length > ticks);
+  });
+});
+
+describe('ContainerAgent: usage receipts', () => {
+  const MIN = 60_000;
+  const LONG = [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)'];
+  /** a 1-GPU lease at 1 ATH/h: the price of `ms` of it */
+  const price = (ms: number) => (PRICE * BigInt(ms)) / 3_600_000n;
+
+  it('settles with the latest receipt of the user, and sends nothing without a new one', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, LONG);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    clock.advance(30 * MIN);
+    const before = hostNonce();
+    await a.settleRunning();
+    expect(hostNonce()).toBe(before); // no receipt yet: nothing to charge for
+    sendReceipt(id, 5 * MIN);
+    sendReceipt(id, 10 * MIN);
+    await a.settleRunning();
+    expect(lease(id)).toMatchObject({
+      charged: price(10 * MIN),
+      lastReceiptSeq: seq,
+      receiptServedMs: 10 * MIN,
+    });
+    await a.settleRunning();
+    expect(hostNonce()).toBe(before + 1); // the same receipt is not sent twice
+    expect(agentLog).toEqual([]);
+  });
+
+  it("ignores receipts that are not the user's, for another lease, or older than the one it holds", async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, LONG);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    clock.advance(30 * MIN);
+    sendReceipt(id, 20 * MIN, { key: host2 }); // forged: not the user's key
+    sendReceipt(id, 20 * MIN, { lease: 'Lelsewhere' }); // the user's, for another lease
+    await a.settleRunning();
+    expect(lease(id).charged).toBe(0n);
+    expect(agentLog.filter((l) => /receipt ignored/.test(l))).toHaveLength(1);
+    sendReceipt(id, 8 * MIN, { seq: 100 });
+    sendReceipt(id, 9 * MIN, { seq: 99 }); // older than the one held
+    await a.settleRunning();
+    expect(lease(id)).toMatchObject({ charged: price(8 * MIN), lastReceiptSeq: 100 });
+  });
+
+  it('closes with the latest receipt when the workload exits: charged what the user signed', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, [NODE, '-e', 'console.log("ready"); setTimeout(() => {}, 1500)']);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    clock.advance(30 * MIN);
+    sendReceipt(id, 3 * MIN);
+    await a.settleRunning();
+    sendReceipt(id, 12 * MIN);
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(lease(id)).toMatchObject({
+      closedBy: a.id,
+      closeReason: 'workload exited',
+      exitCode: 0,
+      charged: price(12 * MIN),
+      receiptServedMs: 12 * MIN,
+    });
+  });
+
+  it("waits for the user's final receipt after the exit, so a short workload is paid", async () => {
+    const a = await startOnline(host, 'test-host', 30_000);
+    const id = await openLease(a.id, [NODE, '-e', 'console.log("done")']);
+    clock.advance(MIN);
+    // the client signs its last receipt when it sees the exit
+    await waitFor('the exit event', () => exitOf(id));
+    expect(lease(id).status).toBe('open');
+    sendReceipt(id, 40_000);
+    await waitFor('the lease to close', () => lease(id).status === 'closed', 10_000);
+    expect(lease(id)).toMatchObject({
+      closedBy: a.id,
+      charged: price(40_000),
+      closeReason: 'workload exited',
+    });
+  });
+
+  it('ends a lease whose user stopped signing receipts for params.receiptGraceMs', async () => {
+    const grace = chain.ledger.params.receiptGraceMs;
+    const a = await startOnline();
+    const id = await openLease(a.id, LONG);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    clock.advance(MIN);
+    sendReceipt(id, MIN);
+    // within the grace period since the last receipt: it keeps running
+    clock.advance(grace - 1);
+    await new Promise((r) => setTimeout(r, HEARTBEAT_MS * 4));
+    expect(a.leasesRunning()).toEqual([id]);
+    clock.advance(2);
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(lease(id)).toMatchObject({
+      closedBy: a.id,
+      closeReason: 'the user stopped signing receipts',
+      charged: price(MIN),
+    });
+    expect(exitOf(id)).toMatchObject({ reason: 'killed' });
+  });
+
+  it('ends a lease whose user never signed a receipt, charging nothing', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, LONG);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    clock.advance(chain.ledger.params.receiptGraceMs + 1);
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(lease(id)).toMatchObject({ closeReason: 'the user stopped signing receipts', charged: 0n });
+    expect(chain.ledger.account(user.address).escrow).toBeGreaterThan(0n);
   });
 });

@@ -103,6 +103,39 @@ describe('apps', () => {
     indexer.upsert(container('c3', { pricePerHour: ath('0.5') }));
     expect(indexer.match(req({ app: 'cyberpunk', gpus: 0 })).container.id).toBe('c3');
   });
+
+  it('apps reported in heartbeats are matched; each heartbeat replaces the list, upserts keep it', () => {
+    const { clock, indexer, add } = setup({ appsOf: (c) => (c.id === 'c3' ? ['chess'] : []) });
+    add(container('c1'), container('c2', { pricePerHour: ath(2) }), container('c3'));
+    noMatch(() => indexer.match(req({ app: 'demo' })));
+    clock.advance(1000);
+    indexer.heartbeat('c2', clock.now(), 2, ['demo', 'demo@1.0.0']);
+    expect(indexer.match(req({ app: 'demo' })).container.id).toBe('c2');
+    expect(indexer.match(req({ app: 'demo@1.0.0', user: OTHER_USER })).container.id).toBe('c2');
+    noMatch(() => indexer.match(req({ app: 'demo@2.0.0', user: 'ath1' + 'c'.repeat(40) })));
+    // a ledger update of the container keeps what its heartbeats said
+    indexer.upsert(container('c2', { pricePerHour: ath(3) }));
+    expect(indexer.match(req({ app: 'demo', gpus: 0, user: 'ath1' + 'd'.repeat(40) })).container.id).toBe(
+      'c2',
+    );
+    // a stale heartbeat changes nothing; a later one without apps takes them away
+    indexer.heartbeat('c2', clock.now() - 500, 2);
+    expect(indexer.match(req({ app: 'demo', gpus: 0, user: 'ath1' + 'e'.repeat(40) })).container.id).toBe(
+      'c2',
+    );
+    // reported apps add to appsOf's
+    indexer.heartbeat('c3', clock.now(), 2, ['demo']);
+    expect(indexer.match(req({ app: 'chess', gpus: 0 })).container.id).toBe('c3');
+    clock.advance(1000);
+    indexer.heartbeat('c2', clock.now(), 2);
+    indexer.heartbeat('c3', clock.now(), 2);
+    const e = noMatch(() => indexer.match(req({ app: 'demo', gpus: 0, user: 'ath1' + 'f'.repeat(40) })));
+    expect(ruledOut(e)).toEqual({ 'app not installed': 3 });
+    expect(indexer.match(req({ app: 'chess', gpus: 0, user: 'ath1' + 'f'.repeat(40) })).container.id).toBe(
+      'c3',
+    );
+    indexer.checkInvariants();
+  });
 });
 
 describe('reputation', () => {

@@ -179,7 +179,7 @@ describe('blocks and verifyChain', () => {
     t.onlineContainer(host, 2, ath(1));
     t.deposit(alice, ath(10));
     const { lease } = t.advance(1000).tx(alice, 'lease.open', leasePayload(host.address, 2, 3600, ath(1)));
-    t.advance(1_234_567).tx(host, 'lease.settle', { lease });
+    t.advance(1_234_567).settle(host, lease);
     t.advance(7_654_321).tx(alice, 'lease.close', { lease });
     const blocks = blocksOf(t);
     expect(blocks[blocks.length - 1]!.root).toBe(t.ledger.root());
@@ -196,7 +196,7 @@ describe('blocks and verifyChain', () => {
     t.onlineContainer(host2, 1, ath(1));
     t.deposit(alice, ath(50));
     const { lease } = t.advance(1000).tx(alice, 'lease.open', leasePayload(host.address, 1, 3600, ath(1)));
-    t.advance(600_000).tx(host, 'lease.settle', { lease });
+    t.advance(600_000).settle(host, lease);
     t.advance(600_000).report(host.address, false, 0);
     t.report(host.address, false, 2); // down while serving: lease closed, host slashed
     t.tx(governor, 'params.update', { changes: { feeHostBps: 8500 } });

@@ -102,7 +102,7 @@ describe('escrow.deposit and escrow.withdraw', () => {
     expect(escrow(t, alice.address)).toBe(ath(904));
     // charges stop when the deposit is used up
     t.advance(25 * HOUR_MS);
-    t.tx(host, 'lease.settle', { lease: r.lease });
+    t.settle(host, r.lease);
     expect(t.ledger.lease(r.lease as string)!.charged).toBe(ath(96));
     // the deposit follows the parameter
     const t2 = new TestNet(makeGenesis({ openEndedDepositSeconds: 3600 }));

@@ -4,10 +4,12 @@ import {
   Ledger,
   K,
   parseGenesis,
+  signReceipt,
   signTx,
   type CheckKind,
   type Container,
   type Genesis,
+  type SignedReceipt,
   type SignedTx,
   type TxResult,
   type TxType,
@@ -38,6 +40,11 @@ export const checkers = [0, 1, 2].map((i) => keyPairFromSeed(`test:checker-${i}`
 export const governor = keyPairFromSeed('test:governor');
 /** Holds no allocation at all. */
 export const stranger = keyPairFromSeed('test:stranger');
+
+/** Every key of the fixtures, by address: a lease's user signs its receipts with it. */
+const KEYS = new Map(
+  [alice, bob, carol, host, host2, host3, ...checkers, governor, stranger].map((k) => [k.address, k]),
+);
 
 export const FUNDED: Array<[KeyPair, bigint]> = [
   [alice, ath(100_000)],
@@ -167,6 +174,36 @@ export class TestNet {
 
   tx(k: KeyPair, type: TxType, payload: Record<string, unknown>): TxResult {
     return this.applyRaw(this.sign(k, type, payload));
+  }
+
+  /**
+   * A usage receipt of `lease`, signed by its user: `servedMs` (default: all the block time
+   * since it opened), the next seq after the last one the ledger accepted. `opts` forge it.
+   */
+  receipt(
+    lease: string,
+    servedMs?: number,
+    opts: { seq?: number; key?: KeyPair; forLease?: string; chainId?: string } = {},
+  ): SignedReceipt {
+    const l = this.ledger.lease(lease)!;
+    return signReceipt(opts.key ?? KEYS.get(l.user)!, opts.chainId ?? CHAIN_ID, {
+      lease: opts.forLease ?? lease,
+      servedMs: servedMs ?? this.time - l.openedAt,
+      seq: opts.seq ?? l.lastReceiptSeq + 1,
+      at: this.time,
+    });
+  }
+
+  /** The container `k` settles `lease` with its user's receipt for `servedMs` (default: all the time so far). */
+  settle(k: KeyPair, lease: unknown, servedMs?: number): TxResult {
+    const id = String(lease);
+    return this.tx(k, 'lease.settle', { lease: id, receipt: this.receipt(id, servedMs) });
+  }
+
+  /** The container `k` closes `lease` with its user's receipt for `servedMs` (default: all the time so far). */
+  hostClose(k: KeyPair, lease: unknown, extra: Record<string, unknown> = {}, servedMs?: number): TxResult {
+    const id = String(lease);
+    return this.tx(k, 'lease.close', { lease: id, ...extra, receipt: this.receipt(id, servedMs) });
   }
 
   /** Moves `amount` of `k`'s balance into its escrow, which leases lock from. */

@@ -126,11 +126,11 @@ describe('params.update (governance)', () => {
     t.deposit(alice, ath(10));
     const { lease } = t.tx(alice, 'lease.open', leasePayload(host.address, 1, 3 * 3600, ath(1)));
     t.advance(HOUR_MS);
-    t.tx(host, 'lease.settle', { lease }); // 1 ATH: 0.8 / 0.2
+    t.settle(host, lease); // 1 ATH: 0.8 / 0.2
     // lowered: the charges after it are split 50/50, the 0.8 already vested stays
     t.tx(governor, 'params.update', { changes: { feeHostBps: 5000 } });
     t.advance(6 * 60_000);
-    t.tx(host, 'lease.settle', { lease }); // +0.1 ATH: 0.05 / 0.05
+    t.settle(host, lease); // +0.1 ATH: 0.05 / 0.05
     expect(t.ledger.lease(lease as string)).toMatchObject({
       charged: ath('1.1'),
       hostShare: ath('0.85'),

@@ -8,6 +8,7 @@ import {
   OPERATIONAL_PARAMS,
   blockHash,
   genesisBlock,
+  signReceipt,
   signTx,
   signingBytes,
   verifyChain,
@@ -124,6 +125,41 @@ const signerArb: fc.Arbitrary<Signer> = fc.oneof(
   actor,
 );
 
+/**
+ * a usage receipt a settle or close carries: signed by the lease's user or by someone else, for
+ * this lease or another, numbered next or again the last accepted one (stale)
+ */
+type ReceiptSpec = {
+  by: 'user' | 'other';
+  lease: 'same' | 'other';
+  seq: 'next' | 'stale';
+  servedMs: number;
+} | null;
+const receiptArb: fc.Arbitrary<ReceiptSpec> = fc.oneof(
+  { weight: 2, arbitrary: fc.constant(null) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      by: fc.oneof(
+        { weight: 8, arbitrary: fc.constant('user' as const) },
+        { weight: 1, arbitrary: fc.constant('other' as const) },
+      ),
+      lease: fc.oneof(
+        { weight: 8, arbitrary: fc.constant('same' as const) },
+        { weight: 1, arbitrary: fc.constant('other' as const) },
+      ),
+      seq: fc.oneof(
+        { weight: 8, arbitrary: fc.constant('next' as const) },
+        { weight: 1, arbitrary: fc.constant('stale' as const) },
+      ),
+      servedMs: fc.oneof(
+        { weight: 4, arbitrary: fc.nat({ max: 3 * HOUR_MS }) },
+        { weight: 1, arbitrary: fc.constantFrom(0, 1, 7200 * 1000, 400 * HOUR_MS) },
+      ),
+    }),
+  },
+);
+
 /** a proposal: -1 the latest, -2 one that does not exist, n >= 0 the n-th (modulo their number) */
 type Ref = number;
 /**
@@ -161,7 +197,7 @@ type Op =
       dur: number | null;
       maxPrice: bigint;
     }
-  | { kind: 'settle' | 'close'; signer: Signer; lease: number }
+  | { kind: 'settle' | 'close'; signer: Signer; lease: number; receipt: ReceiptSpec }
   /** 'earner': someone with something claimable now, if anyone */
   | { kind: 'claim'; who: number | 'earner'; fast: boolean }
   | { kind: 'epoch'; skew: number; jump: boolean }
@@ -190,6 +226,8 @@ type Op =
       actions: ActionSpec[];
       choice: Choice;
     }
+  /** an app version: names and versions from small sets, so owners, new versions and repeats all happen */
+  | { kind: 'publish'; who: number; app: number; version: number; gpus: number }
   | { kind: 'forged'; inner: Op; variant: Forgery; other: number }
   | { kind: 'replay'; pick: number };
 
@@ -418,11 +456,17 @@ const validOpArb: fc.Arbitrary<Op> = fc.oneof(
         { weight: 1, arbitrary: signerArb },
       ),
       lease: fc.nat(),
+      receipt: receiptArb,
     }),
   },
   {
     weight: 2,
-    arbitrary: fc.record({ kind: fc.constant('close' as const), signer: signerArb, lease: fc.nat() }),
+    arbitrary: fc.record({
+      kind: fc.constant('close' as const),
+      signer: signerArb,
+      lease: fc.nat(),
+      receipt: receiptArb,
+    }),
   },
   {
     weight: 3,
@@ -449,6 +493,16 @@ const validOpArb: fc.Arbitrary<Op> = fc.oneof(
         { weight: 4, arbitrary: fc.constant(true) },
         { weight: 1, arbitrary: fc.constant(false) },
       ),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('publish' as const),
+      who: actor,
+      app: fc.nat({ max: 2 }),
+      version: fc.nat({ max: 3 }),
+      gpus: fc.nat({ max: 2 }),
     }),
   },
   {
@@ -552,10 +606,14 @@ interface Ctx {
   leases: string[];
   accepted: Array<{ tx: SignedTx; height: number; time: number }>;
   time: number;
+  /** set by buildTx when the transaction it built must be rejected in the current state */
+  mustFail?: boolean;
 }
 
 /** The kind of transaction an op builds, and whether it can never apply whatever the state. */
 function mustFail(op: Op): boolean {
+  if ((op.kind === 'settle' || op.kind === 'close') && op.receipt)
+    return op.receipt.by === 'other' || op.receipt.lease === 'other';
   return op.kind === 'forged' || op.kind === 'replay';
 }
 
@@ -602,9 +660,25 @@ function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
         leasePayload(CONTAINERS[op.container]!.address, op.gpus, op.dur, op.maxPrice),
       );
     case 'settle':
-      return sign(signer(op.signer, leaseId(op.lease)), 'lease.settle', { lease: leaseId(op.lease) });
-    case 'close':
-      return sign(signer(op.signer, leaseId(op.lease)), 'lease.close', { lease: leaseId(op.lease) });
+    case 'close': {
+      const lease = leaseId(op.lease);
+      const payload: Record<string, unknown> = { lease };
+      const spec = op.receipt;
+      if (spec) {
+        const l = ledger.lease(lease);
+        const user = ACTORS.find((k) => k.address === l?.user) ?? alice;
+        const last = l?.lastReceiptSeq ?? 0;
+        // a stale receipt (the last accepted seq again) must never apply
+        if (spec.seq === 'stale' && last > 0) c.mustFail = true;
+        payload.receipt = signReceipt(spec.by === 'user' ? user : user === bob ? alice : bob, CHAIN_ID, {
+          lease: spec.lease === 'same' ? lease : `${lease}x`,
+          servedMs: spec.servedMs,
+          seq: spec.seq === 'stale' && last > 0 ? last : last + 1,
+          at: c.time,
+        });
+      }
+      return sign(signer(op.signer, lease), op.kind === 'settle' ? 'lease.settle' : 'lease.close', payload);
+    }
     case 'claim': {
       let k = ACTORS[op.who === 'earner' ? 3 : op.who]!;
       if (op.who === 'earner')
@@ -624,6 +698,12 @@ function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
       return sign(op.byGovernor ? governor : ACTORS[op.change % 9]!, 'params.update', {
         changes: PARAM_CHANGES[op.change]!,
       });
+    case 'publish': {
+      const name = ['alpha', 'beta', 'gamma'][op.app]!;
+      const version = `1.0.${op.version}`;
+      const manifest = { name, version, services: { main: { command: ['true'], gpus: op.gpus } } };
+      return sign(ACTORS[op.who]!, 'app.publish', { name, version, manifest });
+    }
     case 'lock':
       return sign(ACTORS[op.who]!, 'dao.lock', {
         amount: op.amount,
@@ -742,6 +822,18 @@ function checkInvariants(ledger: Ledger): void {
     check(l.hostShare >= 0n && l.protocolShare >= 0n, 'shares >= 0', l.id);
     check(l.hostShare + l.protocolShare === l.charged, 'host + protocol == charged', l.id);
     check(l.settledAt <= l.openedAt + l.maxDurationSec * 1000, 'settled within the lease', l.id);
+    // a container never charges beyond what the user's receipts acknowledge (the user's own close may)
+    if (l.closedBy !== l.user) {
+      check(l.settledAt - l.openedAt <= l.receiptServedMs, 'charged within the receipts', l.id);
+      const units = BigInt(Math.max(1, l.gpus));
+      check(
+        l.charged <= (l.pricePerHour * units * BigInt(l.receiptServedMs)) / BigInt(HOUR_MS),
+        'charge within the receipts',
+        l.id,
+        l.charged,
+        l.receiptServedMs,
+      );
+    }
   }
   for (const c of ledger.containers()) {
     const open = leases.filter((l) => l.container === c.id && l.status === 'open');
@@ -813,6 +905,7 @@ function noteEvents(events: Map<string, number>, r: Record<string, unknown>, led
   note('proposal rejected', r.proposal !== undefined && r.status === 'rejected');
   note('proposal failed', r.proposal !== undefined && r.status === 'failed');
   note('vote changed', r.changed === true);
+  note('settled with a receipt', r.servedMs !== undefined && r.charged !== '0');
   note('operational proposal', r.operational === true);
   note('lock withdrawn', r.withdrawn !== undefined && r.container === undefined);
   note(
@@ -831,6 +924,7 @@ function runSteps(steps: Step[]): Run {
   checkInvariants(ledger);
   for (const { op, nonceSkew, dt } of steps) {
     c.time += dt;
+    c.mustFail = false;
     const raw = buildTx(c, op, nonceSkew);
     const prev = blocks[blocks.length - 1]!;
     const height = prev.height + 1;
@@ -839,7 +933,7 @@ function runSteps(steps: Step[]): Run {
     const nonceBefore = typeof from === 'string' ? ledger.account(from).nonce : -1;
     try {
       const { tx, result } = ledger.apply(raw, { height, time: c.time });
-      if (mustFail(op))
+      if (mustFail(op) || c.mustFail)
         throw new Error(
           `a ${op.kind} transaction applied: ${JSON.stringify(op, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`,
         );
@@ -969,6 +1063,7 @@ describe('ledger invariants (property)', () => {
       'vote changed',
       'operational proposal',
       'lock withdrawn',
+      'settled with a receipt',
     ])
       expect(happened.get(e) ?? 0, e).toBeGreaterThan(0);
   });

@@ -710,19 +710,25 @@ describe('lease.settle and lease.close', () => {
     for (const k of [alice, bob, stranger, checkers[1]])
       t.expectRejectTx(k, 'lease.settle', { lease }, 'UNAUTHORIZED');
     t.expectRejectTx(host, 'lease.settle', { lease: 'Lmissing' }, 'NOT_FOUND');
-    const r = t.tx(host, 'lease.settle', { lease });
+    const r = t.settle(host, lease);
     const due = (PRICE * 2n * 60_000n) / BigInt(HOUR_MS);
-    expect(r).toEqual({ lease, charged: due.toString() });
-    expect(t.ledger.lease(lease)).toMatchObject({ status: 'open', charged: due, settledAt: t.time });
+    expect(r).toEqual({ lease, charged: due.toString(), servedMs: 60_000 });
+    expect(t.ledger.lease(lease)).toMatchObject({
+      status: 'open',
+      charged: due,
+      settledAt: t.time,
+      lastReceiptSeq: 1,
+      receiptServedMs: 60_000,
+    });
   });
 
   it('settling twice at the same time charges nothing more', () => {
     const { t, lease } = withLease();
     t.advance(10_000);
-    t.tx(host, 'lease.settle', { lease });
+    t.settle(host, lease);
     const l1 = t.ledger.lease(lease)!;
     const vested1 = t.vestedTotal(host.address);
-    t.tx(host, 'lease.settle', { lease });
+    t.settle(host, lease);
     expect(t.ledger.lease(lease)!.charged).toBe(l1.charged);
     expect(t.vestedTotal(host.address)).toBe(vested1);
   });
@@ -746,7 +752,7 @@ describe('lease.settle and lease.close', () => {
     for (const ms of steps) {
       many.t.advance(ms);
       elapsed += ms;
-      many.t.tx(host, 'lease.settle', { lease: many.lease });
+      many.t.settle(host, many.lease);
       const l = many.t.ledger.lease(many.lease)!;
       const expectedDue = (price * BigInt(gpus) * BigInt(Math.min(elapsed, 2 * HOUR_MS))) / BigInt(HOUR_MS);
       expect(l.charged).toBe(expectedDue);
@@ -758,7 +764,7 @@ describe('lease.settle and lease.close', () => {
       conserved(many.t);
     }
     once.t.advance(elapsed);
-    once.t.tx(host, 'lease.settle', { lease: once.lease });
+    once.t.settle(host, once.lease);
     const a = many.t.ledger.lease(many.lease)!;
     const b = once.t.ledger.lease(once.lease)!;
     expect([a.charged, a.hostShare, a.protocolShare]).toEqual([b.charged, b.hostShare, b.protocolShare]);
@@ -788,13 +794,13 @@ describe('lease.settle and lease.close', () => {
     const { t, lease, escrow: locked } = withLease();
     const alice0 = escrow(t, alice.address);
     t.advance(2 * HOUR_MS - 1);
-    t.tx(host, 'lease.settle', { lease });
+    t.settle(host, lease);
     expect(t.ledger.lease(lease)!.charged).toBeLessThan(locked);
     t.advance(1);
-    t.tx(host, 'lease.settle', { lease });
+    t.settle(host, lease);
     expect(t.ledger.lease(lease)!.charged).toBe(locked);
     t.advance(100 * HOUR_MS);
-    t.tx(host, 'lease.settle', { lease });
+    t.settle(host, lease);
     const settled = t.ledger.lease(lease)!;
     expect(settled.charged).toBe(locked);
     // settledAt stops at the end of the lease

@@ -36,12 +36,12 @@ describe('host earnings vest', () => {
     const { lease } = t.tx(alice, 'lease.open', leasePayload(host.address, 1, 2 * 3600, ath(10)));
     // day 0: 30 minutes = 5 ATH charged, 4 to the host
     t.at(G + 23.5 * HOUR_MS);
-    t.tx(host, 'lease.settle', { lease });
+    t.settle(host, lease);
     // day 1: two more charges of 10 and 5 ATH land in one entry of the day
     t.at(G + 24.5 * HOUR_MS);
-    t.tx(host, 'lease.settle', { lease });
+    t.settle(host, lease);
     t.at(G + 25 * HOUR_MS);
-    t.tx(host, 'lease.close', { lease });
+    t.hostClose(host, lease);
     const u0 = G + DAY_MS + VEST;
     const u1 = G + 2 * DAY_MS + VEST;
     expect(t.ledger.vesting(host.address)).toEqual([
@@ -217,8 +217,8 @@ describe('epoch.close', () => {
     const a = t.tx(alice, 'lease.open', leasePayload(host.address, 1, 3600, ath(4))).lease;
     const b = t.tx(bob, 'lease.open', leasePayload(host2.address, 1, 3600, ath(4))).lease;
     t.at(G + EPOCH_MS);
-    t.tx(host, 'lease.settle', { lease: a });
-    t.tx(host2, 'lease.settle', { lease: b });
+    t.settle(host, a);
+    t.settle(host2, b);
     expect(t.ledger.container(host.address)!.epochDeliveredGpuMs).toBe(EPOCH_MS);
     expect(t.ledger.container(host2.address)!.epochDeliveredGpuMs).toBe(EPOCH_MS);
     const r0 = t.tx(stranger, 'epoch.close', { epoch: 0 });
@@ -242,7 +242,7 @@ describe('epoch.close', () => {
     });
     // a 2-GPU-equivalent delivery by host alone takes the whole delivery share
     t.at(G + 2 * EPOCH_MS + MINUTE_MS);
-    t.tx(host, 'lease.settle', { lease: a });
+    t.settle(host, a);
     t.at(G + 3 * EPOCH_MS);
     expect(t.tx(stranger, 'epoch.close', { epoch: 2 })).toMatchObject({
       emitted: ath(10_000).toString(),

@@ -8,6 +8,7 @@ import {
   decodeTx,
   genesisBlock,
   Ledger,
+  signReceipt,
   signTx,
   verifyChain,
   type Block,
@@ -199,7 +200,10 @@ describe('Chain', () => {
     const open = submit(alice, 'lease.open', leasePayload(host.address, 2, 3600, ath(2)));
     const openedAt = chain.head.time;
     clock.advance(15 * 60_000);
-    const settle = submit(host, 'lease.settle', { lease: open.result.lease });
+    // the user acknowledged an hour (more than ran): the block time caps the charge
+    const lease = String(open.result.lease);
+    const receipt = signReceipt(alice, CHAIN_ID, { lease, servedMs: HOUR_MS, seq: 1, at: clock.now() });
+    const settle = submit(host, 'lease.settle', { lease, receipt });
     const perMs = (n: bigint) => (ath(2) * 2n * n) / BigInt(HOUR_MS);
     expect(settle.result.charged).toBe(perMs(15n * 60_000n).toString());
     // the clock jumps back 10 minutes: the close lands at the head's time and refunds nothing

@@ -369,7 +369,7 @@ export function describeChainStoreCompliance(
       const lease = (opened.results[0] as { lease: string }).lease;
       expect(lease).toEqual(expect.any(String));
       t.advance(600_000);
-      await c.add(store, (t) => t.sign(host, 'lease.settle', { lease }));
+      await c.add(store, (t) => t.sign(host, 'lease.settle', { lease, receipt: t.receipt(lease) }));
       t.advance(600_000);
       await c.add(store, (t) => t.sign(alice, 'lease.close', { lease }), pay(carol, bob, 1n));
       expect(t.ledger.lease(lease)!.status).toBe('closed');

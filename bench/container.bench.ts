@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ath, loadConfig } from '../src/core/index.js';
+import { subjects } from '../src/container/index.js';
+import { startDevnetNode } from '../src/node/index.js';
+import { TxSender } from '../src/sdk/index.js';
+import { nowNs, percentile, row, type BenchOptions, type Row } from './harness.js';
+
+/**
+ * Lease grant -> the workload's first line of output, in the host-process runtime: from the
+ * moment the block holding lease.open is committed to the moment the container publishes the
+ * workload's first output line on the bus (what the API streams to the user). The baseline,
+ * measured in the same run, is the floor: spawning the same command directly and reading its
+ * first line, with no ledger, agent or bus in between.
+ */
+
+const COMMAND = ['sh', '-c', 'echo ready'];
+
+function directSpawnMs(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = nowNs();
+    const child = spawn(COMMAND[0]!, COMMAND.slice(1), { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout.once('data', () => resolve(Number(nowNs() - t0) / 1e6));
+    child.on('error', reject);
+  });
+}
+
+export async function runContainer(opts: BenchOptions): Promise<Row[]> {
+  const n = opts.quick ? 20 : 200;
+  const dir = mkdtempSync(join(tmpdir(), 'aethir-bench-container-'));
+  const config = loadConfig({
+    env: {},
+    flags: { home: join(dir, 'home'), dataDir: join(dir, 'data'), port: 0, demoContainers: 0 },
+  });
+  const node = await startDevnetNode({ config });
+  try {
+    const { devnet } = node;
+    const user = new TxSender(devnet.developer, devnet.network);
+    await user.send('escrow.deposit', { amount: ath(1_000) });
+    const container = devnet.localContainerId();
+    const price = devnet.chain.ledger.container(container)!.pricePerHour;
+    const grantMs: number[] = [];
+    const floorMs: number[] = [];
+    opts.log(`container: ${n} leases, grant -> first output line (host-process runtime)`);
+    for (let i = 0; i < n; i++) {
+      let granted = 0n;
+      let lease = '';
+      const firstLine = new Promise<bigint>((resolve) => {
+        const off = devnet.bus.subscribe(subjects.allLeaseOutput, (m, subject) => {
+          const e = m as { lease: string; type: string };
+          if (e.lease === lease && e.type === 'stdout' && subject.endsWith('.log')) {
+            off();
+            resolve(nowNs());
+          }
+        });
+      });
+      const offBlock = devnet.onBlock((e) => {
+        const open = e.applied.find((a) => a.tx.type === 'lease.open');
+        if (open) {
+          lease = String(open.result.lease);
+          granted = nowNs();
+        }
+      });
+      await user.send('lease.open', {
+        container,
+        gpus: 0,
+        maxDurationSec: 60,
+        maxPricePerHour: price,
+        workload: { command: COMMAND },
+      });
+      offBlock();
+      const t1 = await firstLine;
+      grantMs.push(Number(t1 - granted) / 1e6);
+      floorMs.push(await directSpawnMs());
+      // The next lease starts on a quiet host: this one closed (the workload exits at once).
+      for (let w = 0; devnet.chain.ledger.lease(lease)?.status !== 'closed'; w++) {
+        if (w > 400) throw new Error(`lease ${lease} did not close`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    return ([50, 99] as const).map((p) =>
+      row({
+        suite: 'container',
+        name: `lease grant -> first output line, p${p}`,
+        value: percentile(grantMs, p),
+        unit: 'ms',
+        baseline: percentile(floorMs, p),
+        baselineName: 'spawning the same command directly',
+        better: 'lower',
+      }),
+    );
+  } finally {
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,3 @@
+export * from './manifest.js';
+export * from './installer.js';
+export * from './local-apps.js';

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../../src/bus/index.js';
+import { subjects } from '../../../src/container/index.js';
+import type { Lease, Ledger } from '../../../src/ledger/index.js';
+import { leaseEventsOn } from '../../../src/node/roles.js';
+
+describe('leaseEventsOn', () => {
+  const leases: Record<string, Pick<Lease, 'container' | 'status'>> = {
+    L1: { container: 'c1', status: 'open' },
+    L2: { container: 'c2', status: 'open' },
+    L3: { container: 'c1', status: 'closed' },
+  };
+  const ledger = { lease: (id: string) => leases[id] } as unknown as Ledger;
+
+  it("forwards a container's lease events and the usage receipts of its open leases only", () => {
+    const bus = new MemoryBus();
+    const got: string[] = [];
+    const off = leaseEventsOn(bus, 'c1', (s) => got.push(s), { ledger: () => ledger });
+    bus.publish(subjects.leaseOpened('c1'), {});
+    bus.publish(subjects.leaseOpened('c2'), {});
+    for (const id of ['L1', 'L2', 'L3', 'Lunknown']) bus.publish(subjects.leaseReceipt(id), { lease: id });
+    bus.publish(subjects.leaseClosed('c1'), {});
+    expect(got).toEqual(['lease.opened.c1', 'lease.L1.receipt', 'lease.closed.c1']);
+    off();
+    bus.publish(subjects.leaseReceipt('L1'), { lease: 'L1' });
+    expect(got).toHaveLength(3);
+  });
+
+  it('takes receipts from another bus when the node publishes them elsewhere, and none without a ledger', () => {
+    const local = new MemoryBus();
+    const network = new MemoryBus();
+    const got: string[] = [];
+    leaseEventsOn(local, 'c1', (s) => got.push(s), { ledger: () => ledger, bus: network });
+    local.publish(subjects.leaseReceipt('L1'), {});
+    network.publish(subjects.leaseReceipt('L1'), {});
+    const plain: string[] = [];
+    leaseEventsOn(network, 'c1', (s) => plain.push(s));
+    network.publish(subjects.leaseReceipt('L1'), {});
+    expect(got).toEqual(['lease.L1.receipt', 'lease.L1.receipt']);
+    expect(plain).toEqual([]);
+  });
+});
