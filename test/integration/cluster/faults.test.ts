@@ -18,6 +18,7 @@ import {
   type User,
 } from './harness.js';
 import { signTx } from '../../../src/ledger/index.js';
+import { ApiClient, UsageReceipts } from '../../../src/sdk/index.js';
 
 let net: StandardCluster;
 let failed = false;
@@ -34,6 +35,7 @@ afterEach(({ task }) => {
 });
 
 afterAll(async () => {
+  s.stopReceipts?.();
   await net?.c.destroy({ keep: failed || Boolean(process.env.AETHIR_TEST_KEEP) });
   if (failed) console.error(`cluster directory kept: ${net?.c.dir}`);
 }, 60_000);
@@ -46,6 +48,7 @@ const s: {
   escrowBeforeOpen?: bigint;
   balanceBeforeOpen?: bigint;
   background?: RentProcess;
+  stopReceipts?: () => void;
   acked: string[];
 } = { acked: [] };
 
@@ -91,6 +94,18 @@ describe('faults of a scale-out network', () => {
       workload: { command: ['node', '-e', "setInterval(()=>console.log('t'),200)"] },
     });
     s.lease = String(opened.result.lease);
+    // The user's side of Proof of Delivery, as rent does it: a signed receipt for the service so
+    // far, every half second while the output flows (until the container dies, below).
+    const openedAt = (await getJson<LeaseView>(`${apiA.api}/v1/leases/${s.lease}`)).openedAt;
+    const receipts = new UsageReceipts({
+      send: (r) => new ApiClient(apiA.api).sendReceipt(r),
+      key: dev.key,
+      chainId: c.chainId,
+      lease: s.lease,
+      openedAt,
+    });
+    const timer = setInterval(() => void receipts.sign(), 500);
+    s.stopReceipts = () => clearInterval(timer);
     // A rent of the command line running through all of the faults below (about 12 s).
     s.background = c.rent(c.user('bg'), apiB.api, [
       'node',
@@ -128,6 +143,8 @@ describe('faults of a scale-out network', () => {
     const gpu3 = containers[2]!;
     const gpu3Address = gpu3.address;
     await gpu3.kill();
+    // The client sees the output stop and stops acknowledging service.
+    s.stopReceipts?.();
 
     const closed = await waitFor(
       async () => {
