@@ -63,6 +63,8 @@ export interface ContainerAgentInit {
    * the lease (the client signs one when it sees the exit); default 5 s
    */
   finalReceiptWaitMs?: number;
+  /** what one lease may keep in its working directory, MiB (none: no quota) */
+  diskQuotaMiB?: number;
   /** apps to pre-install and serve sessions of (published on the network; docs/apps.md) */
   apps?: readonly string[];
   /** where apps are installed, `<appsDir>/<name>/<version>`; needed with `apps` */
@@ -280,7 +282,10 @@ export class ContainerAgent {
         env: run.env,
         gpuIndices: gpus,
         ...(port ? { port } : {}),
-        limits: { wallSeconds: remainingSec },
+        limits: {
+          wallSeconds: remainingSec,
+          ...(this.init.diskQuotaMiB ? { diskMiB: this.init.diskQuotaMiB } : {}),
+        },
       });
     } catch (e) {
       this.running.delete(lease.id);
@@ -322,7 +327,9 @@ export class ContainerAgent {
       (exit.reason === 'killed'
         ? 'workload stopped'
         : exit.reason === 'timeout'
-          ? 'lease time ran out'
+          ? exit.limit === 'wallSeconds'
+            ? 'lease time ran out'
+            : `the workload was stopped at a limit: ${exit.message ?? exit.limit}`.slice(0, 200)
           : exit.reason === 'start-failed'
             ? `workload failed to start: ${exit.message ?? ''}`.slice(0, 200)
             : 'workload exited');
@@ -553,3 +560,6 @@ export class ContainerAgent {
     this.started = false;
   }
 }
+
+/** What one lease may keep in its working directory unless the operator says otherwise: 10 GiB. */
+export const DEFAULT_DISK_QUOTA_MIB = 10_240;

@@ -7,3 +7,4 @@ export { DockerRuntime, type DockerRuntimeOptions, type DockerLeaseContainer } f
 export * from './declared.js';
 export * from './fingerprint.js';
 export { EndpointProxy } from './endpoint-proxy.js';
+export * from './apps/index.js';

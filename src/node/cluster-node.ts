@@ -24,6 +24,7 @@ import {
 import { LivenessChecker, type CheckerDeps, type LivenessReport } from '../checker/index.js';
 import {
   ContainerAgent,
+  DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
   declaredSpec,
@@ -394,6 +395,7 @@ export class ClusterNode {
           heartbeatIntervalMs: config.heartbeatIntervalMs,
           settleIntervalMs: config.settleIntervalMs,
           stakeAuto: true,
+          diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
           ...(config.containerApps
             ? { apps: config.containerApps.split(','), appsDir: join(config.dataDir, 'apps') }
             : {}),

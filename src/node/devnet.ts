@@ -16,6 +16,7 @@ import { Indexer } from '../indexer/index.js';
 import { LivenessChecker } from '../checker/index.js';
 import {
   ContainerAgent,
+  DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
   probeHardware,
@@ -225,6 +226,7 @@ export class Devnet {
           heartbeatIntervalMs: config.heartbeatIntervalMs,
           settleIntervalMs: config.settleIntervalMs,
           stakeAuto: true,
+          diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
           ...(h.apps?.length ? { apps: h.apps, appsDir: join(config.dataDir, 'apps') } : {}),
         },
       );

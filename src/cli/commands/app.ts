@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AethirError } from '../../core/index.js';
-import { parseManifest } from '../../container/apps/manifest.js';
+import { parseManifest } from '../../container/index.js';
 import { APP_NAME_RE, APP_VERSION_RE, appGpus, mainService, type AppManifest } from '../../ledger/index.js';
 import { TxSender } from '../../sdk/index.js';
 import { action, apiOption, client, jsonOption, printJson, short, table, userKeystore } from '../common.js';

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { AethirError, defaultHome, formatAth, parseAth, systemClock } from '../../core/index.js';
 import {
   ContainerAgent,
+  DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
   declaredSpec,
@@ -159,6 +160,12 @@ export function containerCommand(): Command {
       0,
     )
     .option(
+      '--disk-quota <mib>',
+      'what one lease may keep in its working directory, in MiB (a workload over it is stopped)',
+      parseIntArg('--disk-quota', 1, 100_000_000),
+      DEFAULT_DISK_QUOTA_MIB,
+    )
+    .option(
       '--public-url <url>',
       'how users reach that proxy, e.g. http://gpu-1.example.org:7480 (default: this host)',
     )
@@ -233,6 +240,7 @@ export function containerCommand(): Command {
             location,
             pricePerHour,
             heartbeatIntervalMs,
+            diskQuotaMiB: opts.diskQuota,
             stakeAuto: opts.stake === 'auto',
             ...(apps.length ? { apps, appsDir: join(dir, 'apps') } : {}),
           },

@@ -308,6 +308,23 @@ class HostProcessWorkload implements RunningWorkload {
       void this.afterLeaderExit(child, drained, exitCode, signal);
     });
 
+    if (limits?.diskMiB !== undefined) {
+      // Measured, not enforced by the filesystem (no quotas on an ordinary directory): the
+      // working directory is walked every DISK_POLL_MS and the workload stopped once it is over.
+      const cap = limits.diskMiB * 1024 * 1024;
+      const poll = setInterval(() => {
+        void dirBytes(this.workdir, cap).then((bytes) => {
+          if (bytes > cap)
+            this.requestStop({
+              reason: 'timeout',
+              message: `disk quota of ${limits.diskMiB} MiB exceeded in its working directory`,
+              limit: 'diskMiB',
+            });
+        });
+      }, DISK_POLL_MS);
+      poll.unref();
+      void this.exited.then(() => clearInterval(poll));
+    }
     if (limits?.wallSeconds !== undefined) {
       const seconds = limits.wallSeconds;
       this.cancelWallTimer = longTimeout(seconds * 1000, () =>
@@ -497,6 +514,9 @@ function validateSpec(spec: WorkloadSpec): void {
     ) {
       bad('limits.wallSeconds must be a positive number');
     }
+    if (limits.diskMiB !== undefined && !(Number.isSafeInteger(limits.diskMiB) && limits.diskMiB > 0)) {
+      bad('limits.diskMiB must be a positive integer');
+    }
   }
 }
 
@@ -656,4 +676,22 @@ function longTimeout(ms: number, fn: () => void): () => void {
 
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+const DISK_POLL_MS = 500;
+
+/** Bytes of the regular files under `dir` (symlinks not followed); stops counting past `stopAt`. */
+async function dirBytes(dir: string, stopAt: number): Promise<number> {
+  let total = 0;
+  const stack = [dir];
+  while (stack.length && total <= stopAt) {
+    const d = stack.pop()!;
+    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) total += (await lstat(p).catch(() => null))?.size ?? 0;
+    }
+  }
+  return total;
 }

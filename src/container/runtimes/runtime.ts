@@ -12,6 +12,8 @@ export interface WorkloadLimits {
   cpuSeconds?: number;
   /** Wall-clock time from start until the workload is stopped with reason 'timeout'. */
   wallSeconds?: number;
+  /** Bytes the workload may keep in its working directory, in MiB (stopped with reason 'timeout'). */
+  diskMiB?: number;
 }
 
 export interface WorkloadSpec {
@@ -41,7 +43,7 @@ export type WorkloadExitEvent = {
   at: number;
   message?: string;
   /** Which limit stopped the workload, when reason is 'timeout'. */
-  limit?: 'wallSeconds' | 'cpuSeconds';
+  limit?: 'wallSeconds' | 'cpuSeconds' | 'diskMiB';
 };
 
 export type WorkloadEvent = { type: 'stdout' | 'stderr'; data: string; at: number } | WorkloadExitEvent;

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -190,6 +191,11 @@ function sendReceipt(
 /** How many transactions the container has sent. */
 function hostNonce(): number {
   return chain.ledger.account(host.address).nonce;
+}
+
+/** the pid the host-process runtime wrote down for a lease's process group */
+function readPid(id: string): number {
+  return Number(readFileSync(path.join(baseDir, `.${id}.pid`), 'utf8'));
 }
 
 function lease(id: string): Lease {
@@ -408,6 +414,36 @@ describe('ContainerAgent', () => {
     expect(agentLog).toEqual([]);
   });
 
+  it('stops a workload that fills its disk quota, says so, and frees its GPU', async () => {
+    const a = newAgent();
+    Object.assign(a.init, { diskQuotaMiB: 2 });
+    await a.start();
+    await voteOnline(a.id);
+    const fill = "require('fs').writeFileSync('blob', Buffer.alloc(8 << 20)); setInterval(() => {}, 1000)";
+    const id = await openLease(a.id, [NODE, '-e', fill]);
+    await waitFor('the lease to close', () => lease(id).status === 'closed', 20_000);
+    expect(lease(id).closeReason).toBe(
+      'the workload was stopped at a limit: disk quota of 2 MiB exceeded in its working directory',
+    );
+    expect(exitOf(id)).toMatchObject({ reason: 'timeout', limit: 'diskMiB' });
+    expect(a.leasesRunning()).toEqual([]);
+    expect(chain.ledger.container(a.id)!.gpusLeased).toBe(0);
+  });
+
+  it('closes the lease of a workload killed by SIGKILL, with the signal in its exit', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, ['sh', '-c', 'echo up; kill -9 $$']);
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(exitOf(id)).toMatchObject({
+      reason: 'exited',
+      signal: 'SIGKILL',
+      message: 'terminated by SIGKILL',
+    });
+    expect(lease(id).closeReason).toBe('workload exited');
+    expect(a.leasesRunning()).toEqual([]);
+    expect(chain.ledger.container(a.id)!.gpusLeased).toBe(0);
+  });
+
   it('closes the lease when the workload runs out of lease time', async () => {
     const a = await startOnline();
     const id = await openLease(a.id, [NODE, '-e', 'setInterval(() => {}, 1000)'], { maxDurationSec: 1 });
@@ -485,6 +521,48 @@ describe('ContainerAgent: usage receipts', () => {
   const LONG = [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)'];
   /** a 1-GPU lease at 1 ATH/h: the price of `ms` of it */
   const price = (ms: number) => (PRICE * BigInt(ms)) / 3_600_000n;
+
+  it('after a crash, ends the workloads the dead agent left running and charges only what was signed', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)']);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    clock.advance(10 * MIN);
+    sendReceipt(id, 4 * MIN);
+    await a.settleRunning();
+    expect(lease(id).charged).toBe(price(4 * MIN));
+    const pid = readPid(id);
+    // The agent dies without stopping anything: its workload goes on, owned by nobody.
+    a.partition();
+    clock.advance(20 * MIN);
+    const alive = (p: number) => {
+      try {
+        process.kill(p, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(alive(pid)).toBe(true);
+    // Restarted on the same machine: a fresh runtime over the same directory.
+    const restarted = new ContainerAgent(
+      {
+        network,
+        bus,
+        runtime: new HostProcessRuntime({ baseDir, now: () => clock.now(), killGraceMs: 1000 }),
+        clock,
+      },
+      { ...a.init },
+    );
+    agents.push(restarted);
+    await restarted.start();
+    await waitFor('the orphaned workload to be gone', () => !alive(pid));
+    // Closed as lost; the 20 minutes nobody served (and nobody signed for) are not charged.
+    expect(lease(id)).toMatchObject({
+      status: 'closed',
+      closeReason: 'container restarted; workload lost',
+      charged: price(4 * MIN),
+    });
+  });
 
   it('settles with the latest receipt of the user, and sends nothing without a new one', async () => {
     const a = await startOnline();
