@@ -16,6 +16,7 @@ export const HeartbeatSchema = z.object({
   at: z.number(),
   freeGpus: z.number().int().min(0),
   runningLeases: z.number().int().min(0),
+  load: z.number().min(0).max(10_000).optional(),
   draining: z.boolean().optional(),
   endpoint: z
     .string()

@@ -1,3 +1,4 @@
+import { loadavg } from 'node:os';
 import { AethirError, canonicalize, isAethirError, type Clock, type KeyPair } from '../core/index.js';
 import {
   DEFAULT_PARAMS,
@@ -209,6 +210,8 @@ export class ContainerAgent {
       at: this.components.clock.now(),
       freeGpus: this.draining ? 0 : this.init.spec.gpus.length - used.size,
       runningLeases: this.running.size,
+      // The host's 1-minute load average per core: busy hosts rank lower for new work.
+      load: Math.round((loadavg()[0]! / Math.max(1, this.init.spec.cpu.cores)) * 100) / 100,
       ...(this.draining ? { draining: true } : {}),
       ...(this.components.endpoints?.url ? { endpoint: this.components.endpoints.url } : {}),
       ...(this.apps?.readyList().length ? { apps: this.apps.readyList() } : {}),

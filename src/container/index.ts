@@ -3,7 +3,12 @@ export * from './subjects.js';
 export * from './probe.js';
 export * from './runtimes/runtime.js';
 export { HostProcessRuntime } from './runtimes/host-process.js';
-export { DockerRuntime, type DockerRuntimeOptions, type DockerLeaseContainer } from './runtimes/docker.js';
+export {
+  DEFAULT_DOCKER_SOCKET,
+  DockerRuntime,
+  type DockerRuntimeOptions,
+  type DockerLeaseContainer,
+} from './runtimes/docker.js';
 export * from './declared.js';
 export * from './fingerprint.js';
 export { EndpointProxy } from './endpoint-proxy.js';

@@ -20,6 +20,8 @@ export interface HeartbeatMsg {
   at: number;
   freeGpus: number;
   runningLeases: number;
+  /** 1-minute load average per CPU core (0 idle, 1 fully busy; more: overloaded) */
+  load?: number;
   /** set while the container drains for maintenance: it takes no new leases */
   draining?: boolean;
   /** base URL of the container's endpoint proxy: a lease's endpoint is <endpoint>/l/<lease>/ */

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { AethirError, defaultHome, formatAth, parseAth, systemClock } from '../../core/index.js';
 import {
   ContainerAgent,
+  DEFAULT_DOCKER_SOCKET,
+  DockerRuntime,
   DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
@@ -160,6 +162,21 @@ export function containerCommand(): Command {
       0,
     )
     .option(
+      '--runtime <kind>',
+      'how workloads run: host (processes) or docker (the Docker Engine API)',
+      'host',
+    )
+    .option(
+      '--docker-socket <path>',
+      "Docker Engine API socket (Docker, or Podman's API service)",
+      DEFAULT_DOCKER_SOCKET,
+    )
+    .option(
+      '--image <ref>',
+      'docker runtime: image for workloads that name none',
+      'docker.io/library/ubuntu:24.04',
+    )
+    .option(
       '--disk-quota <mib>',
       'what one lease may keep in its working directory, in MiB (a workload over it is stopped)',
       parseIntArg('--disk-quota', 1, 100_000_000),
@@ -224,10 +241,13 @@ export function containerCommand(): Command {
           clock: systemClock,
           log: say,
         });
-        const runtime = new HostProcessRuntime({
-          baseDir: join(dir, 'workloads'),
-          now: () => systemClock.now(),
-        });
+        if (opts.runtime !== 'host' && opts.runtime !== 'docker')
+          throw new AethirError('INVALID_ARGUMENT', '--runtime must be host or docker');
+        const runtime =
+          opts.runtime === 'docker'
+            ? new DockerRuntime({ socketPath: opts.dockerSocket, defaultImage: opts.image })
+            : new HostProcessRuntime({ baseDir: join(dir, 'workloads'), now: () => systemClock.now() });
+        if (runtime instanceof DockerRuntime) await runtime.ping();
         const endpoints = new EndpointProxy({ port: opts.endpointPort, publicUrl: opts.publicUrl });
         await endpoints.start();
         const name = (opts.name ?? hostname()).replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 64) || 'container';
