@@ -282,7 +282,11 @@ describe('ContainerAgent', () => {
     const a = newAgent();
     await a.start();
     const mine = () => heartbeats.filter((h) => h.container === a.id);
-    expect(mine()[0]).toEqual({ container: a.id, at: clock.now(), freeGpus: GPUS, runningLeases: 0 });
+    const { load, ...rest } = mine()[0]!;
+    expect(rest).toEqual({ container: a.id, at: clock.now(), freeGpus: GPUS, runningLeases: 0 });
+    // the host's load average per core, rounded
+    expect(load).toBeGreaterThanOrEqual(0);
+    expect(Math.round(load! * 100)).toBe(load! * 100);
     await waitFor('three heartbeats', () => mine().length >= 3);
     await a.stop();
     const n = mine().length;
