@@ -30,6 +30,20 @@ import type {
   WorkloadLimits,
   WorkloadSpec,
 } from './runtime.js';
+import {
+  consumeStream,
+  drainOutput,
+  errorMessage,
+  type ExitFields,
+  invalidSpec,
+  killRequest,
+  LeaseWorkloads,
+  startWallClock,
+  type StopRequest,
+  unrefTimeout,
+  validateWorkloadSpec,
+  WorkloadEventLog,
+} from './workload-common.js';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
 /** The label every container of this runtime carries; its value is the lease id. */
@@ -92,15 +106,11 @@ export interface PullProgress {
   progress?: string;
 }
 
-const LEASE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 // Registry host[:port]/path[:tag][@digest]: no whitespace, quotes or '..' can reach a URL path.
 const IMAGE_REF_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}$/;
 const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,253}$/;
 const DEFAULT_IMAGE = 'docker.io/library/ubuntu:24.04';
 const DEFAULT_WORKDIR = '/workspace';
-// After the container stops, how long its log stream may take to deliver the rest and end.
-const DRAIN_TIMEOUT_MS = 5000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 // A pull can sit silent for a while (large layer extraction) but not forever.
 const PULL_IDLE_TIMEOUT_MS = 10 * 60_000;
 // A dropped wait connection (engine restart) is retried this many times before we give up on it.
@@ -267,9 +277,7 @@ export class DockerRuntime implements Runtime {
   private readonly init: boolean;
   private readonly cpuPollMs: number;
   private readonly now: () => number;
-  private readonly reserved = new Set<string>();
-  private readonly workloads = new Map<string, DockerWorkload>();
-  private readonly pendingStarts = new Set<Promise<unknown>>();
+  private readonly leases = new LeaseWorkloads<DockerWorkload>();
   /** Pulls in flight, so concurrent leases on one new image share a single pull. */
   private readonly pulls = new Map<string, Promise<void>>();
 
@@ -374,7 +382,7 @@ export class DockerRuntime implements Runtime {
    * agent); returns how many were removed. A workload this runtime runs is stopped with kill() instead.
    */
   async removeLease(leaseId: string): Promise<number> {
-    if (this.reserved.has(leaseId)) {
+    if (this.leases.isReserved(leaseId)) {
       throw new AethirError('CONFLICT', `lease ${leaseId} is running here: kill() its workload instead`, {
         details: { leaseId },
       });
@@ -385,37 +393,26 @@ export class DockerRuntime implements Runtime {
   }
 
   start(spec: WorkloadSpec): Promise<RunningWorkload> {
-    const p = this.doStart(spec);
-    // stopAll() must also catch workloads whose start is still in flight.
-    this.pendingStarts.add(p);
-    const forget = () => this.pendingStarts.delete(p);
-    p.then(forget, forget);
-    return p;
+    return this.leases.track(this.doStart(spec));
   }
 
-  async stopAll(): Promise<void> {
-    await Promise.allSettled([...this.pendingStarts]);
-    await Promise.all([...this.workloads.values()].map((w) => w.kill('runtime stopping')));
+  stopAll(): Promise<void> {
+    return this.leases.stopAll();
   }
 
   private async doStart(spec: WorkloadSpec): Promise<RunningWorkload> {
     validateSpec(spec);
     const { leaseId } = spec;
     const image = spec.image ?? this.defaultImage;
-    // Reserve synchronously (before any await) so two concurrent starts of one lease cannot both pass.
-    if (this.reserved.has(leaseId)) {
-      throw new AethirError('INVALID_ARGUMENT', `lease ${leaseId} already has a running workload`, {
-        details: { leaseId },
-      });
-    }
-    this.reserved.add(leaseId);
+    // Before any await, so two concurrent starts of one lease cannot both pass.
+    this.leases.reserve(leaseId);
 
     let containerId: string;
     try {
       await this.ensureImage(image);
       containerId = await this.create(spec, image);
     } catch (err) {
-      this.reserved.delete(leaseId);
+      this.leases.release(leaseId);
       throw err;
     }
 
@@ -430,11 +427,10 @@ export class DockerRuntime implements Runtime {
       limits: spec.limits,
       remove: () => this.removeContainer(containerId),
       onFinished: () => {
-        this.workloads.delete(leaseId);
-        this.reserved.delete(leaseId);
+        this.leases.release(leaseId);
       },
     });
-    this.workloads.set(leaseId, workload);
+    this.leases.add(leaseId, workload);
 
     const started = await this.engine
       .call('POST', `/containers/${containerId}/start`)
@@ -614,8 +610,6 @@ interface WorkloadInit {
   onFinished: () => void;
 }
 
-type StopRequest = Pick<WorkloadExitEvent, 'reason' | 'message' | 'limit'>;
-
 class DockerWorkload implements RunningWorkload {
   readonly leaseId: string;
   readonly containerId: string;
@@ -626,11 +620,7 @@ class DockerWorkload implements RunningWorkload {
   private readonly init: WorkloadInit;
   private readonly engine: EngineClient;
   private readonly now: () => number;
-  private readonly buffer: WorkloadEvent[] = [];
-  private readonly listeners = new Set<(e: WorkloadEvent) => void>();
-  private wake!: () => void;
-  private wakeup: Promise<void>;
-  private resolveExited!: (e: WorkloadExitEvent) => void;
+  private readonly log = new WorkloadEventLog();
   /** Set once by the first kill()/limit; decides the exit reason even if the container then exits 0. */
   private stopRequest: StopRequest | undefined;
   private stopped = false;
@@ -646,36 +636,23 @@ class DockerWorkload implements RunningWorkload {
     this.workdir = init.workdir;
     this.engine = init.engine;
     this.now = init.now;
-    this.wakeup = new Promise((r) => (this.wake = r));
-    this.exited = new Promise((r) => (this.resolveExited = r));
+    this.exited = this.log.exited;
   }
 
   get pid(): number | undefined {
     return this.pidValue;
   }
 
-  async *events(): AsyncGenerator<WorkloadEvent> {
-    let i = 0;
-    for (;;) {
-      if (i < this.buffer.length) {
-        const e = this.buffer[i++]!;
-        yield e;
-        if (e.type === 'exit') return;
-      } else {
-        await this.wakeup;
-      }
-    }
+  events(): AsyncGenerator<WorkloadEvent> {
+    return this.log.events();
   }
 
   onEvent(listener: (e: WorkloadEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.log.onEvent(listener);
   }
 
   kill(reason?: string): Promise<void> {
-    this.requestStop({ reason: 'killed', message: reason ? `killed: ${reason}` : 'killed' });
+    this.requestStop(killRequest(reason));
     return this.exited.then(() => undefined);
   }
 
@@ -692,16 +669,7 @@ class DockerWorkload implements RunningWorkload {
     const inspect = await this.inspect();
     if (inspect?.State?.Pid) this.pidValue = inspect.State.Pid;
     const limits = this.init.limits;
-    if (limits?.wallSeconds !== undefined) {
-      const seconds = limits.wallSeconds;
-      this.cancelWallTimer = longTimeout(seconds * 1000, () =>
-        this.requestStop({
-          reason: 'timeout',
-          message: `wall-clock limit of ${seconds}s exceeded`,
-          limit: 'wallSeconds',
-        }),
-      );
-    }
+    this.cancelWallTimer = startWallClock(limits, (request) => this.requestStop(request));
     if (limits?.cpuSeconds !== undefined) this.pollCpu(limits.cpuSeconds);
     void this.waitForExit(containerId, drained);
   }
@@ -715,7 +683,7 @@ class DockerWorkload implements RunningWorkload {
           `/containers/${this.containerId}/logs?follow=1&stdout=1&stderr=1`,
         );
       } catch (err) {
-        this.emit({
+        this.log.emit({
           type: 'stderr',
           data: `[aethir] cannot follow output: ${errorMessage(err)}\n`,
           at: this.now(),
@@ -724,7 +692,7 @@ class DockerWorkload implements RunningWorkload {
       }
       if ((res.statusCode ?? 0) >= 300) {
         res.resume();
-        this.emit({
+        this.log.emit({
           type: 'stderr',
           data: `[aethir] cannot follow output: Docker engine answered ${res.statusCode}\n`,
           at: this.now(),
@@ -739,20 +707,15 @@ class DockerWorkload implements RunningWorkload {
         : contentType.includes('raw-stream')
           ? 'raw'
           : 'auto';
-      const demux = new DockerStreamDemuxer((type, data) => this.emit({ type, data, at: this.now() }), mode);
-      await new Promise<void>((resolve) => {
-        let ended = false;
-        const end = () => {
-          if (ended) return;
-          ended = true;
-          demux.end();
-          resolve();
-        };
-        res.on('data', (chunk: Buffer) => demux.push(chunk));
-        res.on('end', end);
-        res.on('close', end);
-        res.on('error', end);
-      });
+      const demux = new DockerStreamDemuxer(
+        (type, data) => this.log.emit({ type, data, at: this.now() }),
+        mode,
+      );
+      await consumeStream(
+        res,
+        (chunk) => demux.push(chunk),
+        () => demux.end(),
+      );
     })();
   }
 
@@ -787,16 +750,7 @@ class DockerWorkload implements RunningWorkload {
     this.stopped = true;
 
     // Output written just before exit may still be on its way: the wait can answer before the logs end.
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      drained.then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), DRAIN_TIMEOUT_MS))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
-      this.logs?.destroy();
-      await drained;
-    }
+    await drainOutput(drained, () => this.logs?.destroy());
 
     const { exitCode } = status;
     const signal = exitCode !== null && exitCode > 128 ? signalName(exitCode - 128) : null;
@@ -885,80 +839,24 @@ class DockerWorkload implements RunningWorkload {
     }
   }
 
-  private async finish(fields: Omit<WorkloadExitEvent, 'type' | 'at'>): Promise<void> {
+  private async finish(fields: ExitFields): Promise<void> {
     if (this.finishing) return;
     this.finishing = true;
     this.cancelWallTimer?.();
     clearTimeout(this.cpuTimer);
-
-    // Remove the container before announcing the exit, so anyone who sees 'exit' also sees it gone.
-    let message = fields.message;
-    try {
-      await this.init.remove();
-    } catch (err) {
-      message = `${message ? `${message}; ` : ''}failed to remove container ${this.containerId}: ${errorMessage(err)}`;
-    }
-    // Before resolving `exited`, so that `await w.exited; runtime.start(sameLease)` is accepted.
-    this.init.onFinished();
-    const event: WorkloadExitEvent = {
-      type: 'exit',
-      ...fields,
-      ...(message !== undefined ? { message } : {}),
-      at: this.now(),
-    };
-    this.emit(event);
-    this.resolveExited(event);
-  }
-
-  private emit(event: WorkloadEvent): void {
-    this.buffer.push(event);
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(event);
-      } catch {
-        // A faulty observer must not break the workload's lifecycle or starve other listeners.
-      }
-    }
-    const wake = this.wake;
-    this.wakeup = new Promise((r) => (this.wake = r));
-    wake();
+    await this.log.finish(fields, {
+      remove: this.init.remove,
+      what: `container ${this.containerId}`,
+      onFinished: this.init.onFinished,
+      now: this.now,
+    });
   }
 }
 
+/** The common checks, then the image and the limits as the engine can enforce them. */
 function validateSpec(spec: WorkloadSpec): void {
-  const bad = (message: string): never => {
-    throw new AethirError('INVALID_ARGUMENT', message, {
-      details: { leaseId: typeof spec?.leaseId === 'string' ? spec.leaseId : undefined },
-    });
-  };
-  if (typeof spec !== 'object' || spec === null) bad('workload spec must be an object');
-  if (typeof spec.leaseId !== 'string' || !LEASE_ID_RE.test(spec.leaseId)) {
-    bad(`invalid leaseId ${JSON.stringify(spec.leaseId)}: expected 1-128 of [A-Za-z0-9_-]`);
-  }
-  if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command[0] === '') {
-    bad('command must be a non-empty argv array');
-  }
-  if (!spec.command.every((a) => typeof a === 'string' && !a.includes('\0'))) {
-    bad('command arguments must be strings without NUL bytes');
-  }
-  if (spec.env !== undefined) {
-    if (typeof spec.env !== 'object' || spec.env === null || Array.isArray(spec.env))
-      bad('env must be an object');
-    for (const [k, v] of Object.entries(spec.env)) {
-      if (k === '' || k.includes('=') || k.includes('\0')) bad(`invalid env name ${JSON.stringify(k)}`);
-      if (typeof v !== 'string' || v.includes('\0')) bad(`env ${k} must be a string without NUL bytes`);
-    }
-  }
-  if (
-    !Array.isArray(spec.gpuIndices) ||
-    !spec.gpuIndices.every((g) => Number.isSafeInteger(g) && g >= 0) ||
-    new Set(spec.gpuIndices).size !== spec.gpuIndices.length
-  ) {
-    bad('gpuIndices must be distinct non-negative integers');
-  }
-  if (spec.port !== undefined && !(Number.isInteger(spec.port) && spec.port >= 1 && spec.port <= 65535)) {
-    bad(`invalid port ${spec.port}`);
-  }
+  validateWorkloadSpec(spec);
+  const bad = (message: string): never => invalidSpec(spec, message);
   if (spec.image !== undefined && (typeof spec.image !== 'string' || !IMAGE_REF_RE.test(spec.image))) {
     bad(`invalid image ${JSON.stringify(spec.image)}`);
   }
@@ -1040,26 +938,4 @@ function parseJson<T>(body: Buffer, what: string): T | undefined {
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => unrefTimeout(r, ms));
-}
-
-function unrefTimeout(fn: () => void, ms: number): NodeJS.Timeout {
-  const t = setTimeout(fn, ms);
-  t.unref();
-  return t;
-}
-
-/** setTimeout without the ~24.8-day ceiling; returns a cancel function. */
-function longTimeout(ms: number, fn: () => void): () => void {
-  let timer: NodeJS.Timeout;
-  const deadline = Date.now() + ms;
-  const arm = (): void => {
-    const remaining = deadline - Date.now();
-    timer = unrefTimeout(remaining > MAX_TIMER_MS ? arm : fn, Math.min(Math.max(remaining, 0), MAX_TIMER_MS));
-  };
-  arm();
-  return () => clearTimeout(timer);
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -25,6 +25,19 @@ import type {
   WorkloadLimits,
   WorkloadSpec,
 } from './runtime.js';
+import {
+  consumeStream,
+  drainOutput,
+  errorMessage,
+  type ExitFields,
+  invalidSpec,
+  killRequest,
+  LeaseWorkloads,
+  startWallClock,
+  type StopRequest,
+  validateWorkloadSpec,
+  WorkloadEventLog,
+} from './workload-common.js';
 
 export interface HostProcessRuntimeOptions {
   /** Parent of the per-lease working directories (`baseDir/<leaseId>`); created if missing. */
@@ -42,17 +55,8 @@ export interface HostProcessRuntimeOptions {
   path?: string;
 }
 
-// The id names a directory under baseDir, so it must never contain '/', '.' or '..'; the length cap
-// keeps `baseDir/<leaseId>` well under NAME_MAX.
-const LEASE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const PRLIMIT_CANDIDATES = ['/usr/bin/prlimit', '/bin/prlimit', '/usr/sbin/prlimit', '/sbin/prlimit'];
-// After the main process exits, how long to wait for its stdout/stderr to reach EOF. Normally instant
-// (the rest of the group has just been SIGKILLed); only a process that escaped the group and still
-// holds the pipes makes us give up and close them.
-const DRAIN_TIMEOUT_MS = 5000;
-// setTimeout overflows (and fires at once) past 2^31-1 ms, about 24.8 days; leases can be longer.
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class HostProcessRuntime implements Runtime {
   readonly name = 'host-process';
@@ -61,10 +65,7 @@ export class HostProcessRuntime implements Runtime {
   private readonly killGraceMs: number;
   private readonly prlimitPath: string | null;
   private readonly pathVar: string;
-  /** Lease ids being started or running: a second start for the same lease would share its workdir. */
-  private readonly reserved = new Set<string>();
-  private readonly workloads = new Map<string, HostProcessWorkload>();
-  private readonly pendingStarts = new Set<Promise<unknown>>();
+  private readonly leases = new LeaseWorkloads<HostProcessWorkload>();
 
   constructor(options: HostProcessRuntimeOptions) {
     if (typeof options?.baseDir !== 'string' || options.baseDir === '') {
@@ -87,12 +88,7 @@ export class HostProcessRuntime implements Runtime {
   }
 
   start(spec: WorkloadSpec): Promise<RunningWorkload> {
-    const p = this.doStart(spec);
-    // stopAll() must also catch workloads whose start is still in flight.
-    this.pendingStarts.add(p);
-    const forget = () => this.pendingStarts.delete(p);
-    p.then(forget, forget);
-    return p;
+    return this.leases.track(this.doStart(spec));
   }
 
   /**
@@ -106,7 +102,7 @@ export class HostProcessRuntime implements Runtime {
     const reaped: string[] = [];
     for (const name of names) {
       const m = /^\.([A-Za-z0-9_-]{1,64})\.pid$/.exec(name);
-      if (!m || this.workloads.has(m[1]!)) continue;
+      if (!m || this.leases.has(m[1]!)) continue;
       const leaseId = m[1]!;
       const workdir = path.join(this.baseDir, leaseId);
       const pid = Number(await readFile(path.join(this.baseDir, name), 'utf8').catch(() => ''));
@@ -127,21 +123,15 @@ export class HostProcessRuntime implements Runtime {
     return reaped;
   }
 
-  async stopAll(): Promise<void> {
-    await Promise.allSettled([...this.pendingStarts]);
-    await Promise.all([...this.workloads.values()].map((w) => w.kill('runtime stopping')));
+  stopAll(): Promise<void> {
+    return this.leases.stopAll();
   }
 
   private async doStart(spec: WorkloadSpec): Promise<RunningWorkload> {
     validateSpec(spec);
     const { leaseId } = spec;
-    // Reserve synchronously (before any await) so two concurrent starts of one lease cannot both pass.
-    if (this.reserved.has(leaseId)) {
-      throw new AethirError('INVALID_ARGUMENT', `lease ${leaseId} already has a running workload`, {
-        details: { leaseId },
-      });
-    }
-    this.reserved.add(leaseId);
+    // Before any await, so two concurrent starts of one lease cannot both pass.
+    this.leases.reserve(leaseId);
 
     const workdir = path.join(this.baseDir, leaseId);
     try {
@@ -150,7 +140,7 @@ export class HostProcessRuntime implements Runtime {
       await removeTree(workdir);
       await mkdir(workdir, { mode: 0o700 });
     } catch (err) {
-      this.reserved.delete(leaseId);
+      this.leases.release(leaseId);
       throw new AethirError('RUNTIME_FAILED', `cannot prepare working directory ${workdir}`, {
         cause: err,
         details: { leaseId },
@@ -189,12 +179,11 @@ export class HostProcessRuntime implements Runtime {
       now: this.now,
       killGraceMs: this.killGraceMs,
       onFinished: () => {
-        this.workloads.delete(leaseId);
-        this.reserved.delete(leaseId);
+        this.leases.release(leaseId);
         void rm(pidFile, { force: true });
       },
     });
-    this.workloads.set(leaseId, workload);
+    this.leases.add(leaseId, workload);
 
     if (!resolved.ok) {
       workload.failStart(resolved.exitCode, resolved.message);
@@ -223,8 +212,6 @@ interface WorkloadInit {
   onFinished: () => void;
 }
 
-type StopRequest = Pick<WorkloadExitEvent, 'reason' | 'message' | 'limit'>;
-
 class HostProcessWorkload implements RunningWorkload {
   readonly leaseId: string;
   readonly workdir: string;
@@ -234,11 +221,7 @@ class HostProcessWorkload implements RunningWorkload {
   private readonly now: () => number;
   private readonly killGraceMs: number;
   private readonly onFinished: () => void;
-  private readonly buffer: WorkloadEvent[] = [];
-  private readonly listeners = new Set<(e: WorkloadEvent) => void>();
-  private wake!: () => void;
-  private wakeup: Promise<void>;
-  private resolveExited!: (e: WorkloadExitEvent) => void;
+  private readonly log = new WorkloadEventLog();
   /** Set once by the first kill()/timeout; decides the exit reason even if the process then exits 0. */
   private stopRequest: StopRequest | undefined;
   private leaderExited = false;
@@ -253,32 +236,19 @@ class HostProcessWorkload implements RunningWorkload {
     this.now = init.now;
     this.killGraceMs = init.killGraceMs;
     this.onFinished = init.onFinished;
-    this.wakeup = new Promise((r) => (this.wake = r));
-    this.exited = new Promise((r) => (this.resolveExited = r));
+    this.exited = this.log.exited;
   }
 
-  async *events(): AsyncGenerator<WorkloadEvent> {
-    let i = 0;
-    for (;;) {
-      if (i < this.buffer.length) {
-        const e = this.buffer[i++]!;
-        yield e;
-        if (e.type === 'exit') return;
-      } else {
-        await this.wakeup;
-      }
-    }
+  events(): AsyncGenerator<WorkloadEvent> {
+    return this.log.events();
   }
 
   onEvent(listener: (e: WorkloadEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.log.onEvent(listener);
   }
 
   kill(reason?: string): Promise<void> {
-    this.requestStop({ reason: 'killed', message: reason ? `killed: ${reason}` : 'killed' });
+    this.requestStop(killRequest(reason));
     return this.exited.then(() => undefined);
   }
 
@@ -325,40 +295,25 @@ class HostProcessWorkload implements RunningWorkload {
       poll.unref();
       void this.exited.then(() => clearInterval(poll));
     }
-    if (limits?.wallSeconds !== undefined) {
-      const seconds = limits.wallSeconds;
-      this.cancelWallTimer = longTimeout(seconds * 1000, () =>
-        this.requestStop({
-          reason: 'timeout',
-          message: `wall-clock limit of ${seconds}s exceeded`,
-          limit: 'wallSeconds',
-        }),
-      );
-    }
+    this.cancelWallTimer = startWallClock(limits, (request) => this.requestStop(request));
   }
 
   private pump(stream: Readable | null, type: 'stdout' | 'stderr'): Promise<void> {
     if (!stream) return Promise.resolve();
-    return new Promise((resolve) => {
-      // Pipes split output at arbitrary byte boundaries; the decoder holds back an incomplete UTF-8
-      // sequence until its remaining bytes arrive instead of emitting U+FFFD.
-      const decoder = new StringDecoder('utf8');
-      let ended = false;
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        const rest = decoder.end();
-        if (rest) this.emit({ type, data: rest, at: this.now() });
-        resolve();
-      };
-      stream.on('data', (chunk: Buffer) => {
+    // Pipes split output at arbitrary byte boundaries; the decoder holds back an incomplete UTF-8
+    // sequence until its remaining bytes arrive instead of emitting U+FFFD.
+    const decoder = new StringDecoder('utf8');
+    return consumeStream(
+      stream,
+      (chunk) => {
         const data = decoder.write(chunk);
-        if (data) this.emit({ type, data, at: this.now() });
-      });
-      stream.on('end', end);
-      stream.on('close', end);
-      stream.on('error', end);
-    });
+        if (data) this.log.emit({ type, data, at: this.now() });
+      },
+      () => {
+        const rest = decoder.end();
+        if (rest) this.log.emit({ type, data: rest, at: this.now() });
+      },
+    );
   }
 
   private async afterLeaderExit(
@@ -368,17 +323,12 @@ class HostProcessWorkload implements RunningWorkload {
     signal: NodeJS.Signals | null,
   ): Promise<void> {
     // Output written just before exit may still be in the pipe: 'exit' can precede the last 'data'.
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      drained.then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), DRAIN_TIMEOUT_MS))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
+    // Normally it ends at once (the rest of the group has just been SIGKILLed); only a process that
+    // escaped the group and still holds the pipes makes us give up and close them.
+    await drainOutput(drained, () => {
       child.stdout?.destroy();
       child.stderr?.destroy();
-      await drained;
-    }
+    });
 
     if (this.stopRequest) {
       await this.finish({ exitCode, signal, ...this.stopRequest });
@@ -420,81 +370,24 @@ class HostProcessWorkload implements RunningWorkload {
     }
   }
 
-  private async finish(fields: Omit<WorkloadExitEvent, 'type' | 'at'>): Promise<void> {
+  private async finish(fields: ExitFields): Promise<void> {
     if (this.finishing) return;
     this.finishing = true;
     this.cancelWallTimer?.();
     clearTimeout(this.escalationTimer);
-
-    // Remove the workdir before announcing the exit, so anyone who sees 'exit' also sees it gone.
-    let message = fields.message;
-    try {
-      await removeTree(this.workdir);
-    } catch (err) {
-      message = `${message ? `${message}; ` : ''}failed to remove ${this.workdir}: ${errorMessage(err)}`;
-    }
-    // Before resolving `exited`, so that `await w.exited; runtime.start(sameLease)` is accepted.
-    this.onFinished();
-    const event: WorkloadExitEvent = {
-      type: 'exit',
-      ...fields,
-      ...(message !== undefined ? { message } : {}),
-      at: this.now(),
-    };
-    this.emit(event);
-    this.resolveExited(event);
-  }
-
-  private emit(event: WorkloadEvent): void {
-    this.buffer.push(event);
-    for (const listener of [...this.listeners]) {
-      try {
-        listener(event);
-      } catch {
-        // A faulty observer must not break the workload's lifecycle or starve other listeners.
-      }
-    }
-    const wake = this.wake;
-    this.wakeup = new Promise((r) => (this.wake = r));
-    wake();
+    await this.log.finish(fields, {
+      remove: () => removeTree(this.workdir),
+      what: this.workdir,
+      onFinished: this.onFinished,
+      now: this.now,
+    });
   }
 }
 
+/** The common checks, then the limits as rlimits and the disk poll can enforce them. */
 function validateSpec(spec: WorkloadSpec): void {
-  const bad = (message: string): never => {
-    throw new AethirError('INVALID_ARGUMENT', message, {
-      details: { leaseId: typeof spec?.leaseId === 'string' ? spec.leaseId : undefined },
-    });
-  };
-  if (typeof spec !== 'object' || spec === null) bad('workload spec must be an object');
-  if (typeof spec.leaseId !== 'string' || !LEASE_ID_RE.test(spec.leaseId)) {
-    bad(`invalid leaseId ${JSON.stringify(spec.leaseId)}: expected 1-128 of [A-Za-z0-9_-]`);
-  }
-  if (!Array.isArray(spec.command) || spec.command.length === 0 || spec.command[0] === '') {
-    bad('command must be a non-empty argv array');
-  }
-  // NUL cannot cross execve(); Node would throw synchronously, so reject it as bad input instead.
-  if (!spec.command.every((a) => typeof a === 'string' && !a.includes('\0'))) {
-    bad('command arguments must be strings without NUL bytes');
-  }
-  if (spec.env !== undefined) {
-    if (typeof spec.env !== 'object' || spec.env === null || Array.isArray(spec.env))
-      bad('env must be an object');
-    for (const [k, v] of Object.entries(spec.env)) {
-      if (k === '' || k.includes('=') || k.includes('\0')) bad(`invalid env name ${JSON.stringify(k)}`);
-      if (typeof v !== 'string' || v.includes('\0')) bad(`env ${k} must be a string without NUL bytes`);
-    }
-  }
-  if (
-    !Array.isArray(spec.gpuIndices) ||
-    !spec.gpuIndices.every((g) => Number.isSafeInteger(g) && g >= 0) ||
-    new Set(spec.gpuIndices).size !== spec.gpuIndices.length
-  ) {
-    bad('gpuIndices must be distinct non-negative integers');
-  }
-  if (spec.port !== undefined && !(Number.isInteger(spec.port) && spec.port >= 1 && spec.port <= 65535)) {
-    bad(`invalid port ${spec.port}`);
-  }
+  validateWorkloadSpec(spec);
+  const bad = (message: string): never => invalidSpec(spec, message);
   const limits = spec.limits;
   if (limits !== undefined) {
     if (typeof limits !== 'object' || limits === null) bad('limits must be an object');
@@ -658,24 +551,6 @@ async function makeOwnerWritable(p: string): Promise<void> {
   await chmod(p, 0o700).catch(() => undefined);
   const entries = await readdir(p).catch(() => [] as string[]);
   await Promise.all(entries.map((name) => makeOwnerWritable(path.join(p, name))));
-}
-
-/** setTimeout without the ~24.8-day ceiling; returns a cancel function. */
-function longTimeout(ms: number, fn: () => void): () => void {
-  let timer: NodeJS.Timeout;
-  const deadline = Date.now() + ms;
-  const arm = (): void => {
-    const remaining = deadline - Date.now();
-    timer = setTimeout(remaining > MAX_TIMER_MS ? arm : fn, Math.min(Math.max(remaining, 0), MAX_TIMER_MS));
-    // The child process keeps the agent alive while it runs; the timer alone should not.
-    timer.unref();
-  };
-  arm();
-  return () => clearTimeout(timer);
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 const DISK_POLL_MS = 500;
