@@ -151,7 +151,19 @@ export class Replica {
     return () => this.listeners.delete(listener);
   }
 
-  private async applyEntry(e: LogEntry): Promise<void> {
+  /**
+   * The entry being applied: its state changes are in memory before its block is durable in the
+   * store (and before its outcome is recorded), so a submission waits for it to settle first.
+   */
+  private applying: Promise<unknown> = Promise.resolve();
+
+  private applyEntry(e: LogEntry): Promise<void> {
+    const p = this.applyEntryNow(e);
+    this.applying = p.catch(() => undefined);
+    return p;
+  }
+
+  private async applyEntryNow(e: LogEntry): Promise<void> {
     const height = e.seq - 1;
     if (height !== this.headRef.height + 1)
       throw new Error(`entry ${e.seq} does not follow block ${this.headRef.height}`);
@@ -250,6 +262,7 @@ export class Replica {
    * why; one rejected at apply time is an empty block and answers with its error.
    */
   async submit(raw: unknown): Promise<SubmitOutcome> {
+    await this.applying;
     // A retry of a transaction this node has seen applied answers with the same outcome.
     const seen = idOf(raw);
     const before = seen ? this.outcomes.get(seen) : undefined;

@@ -113,7 +113,7 @@ describe('Replica over the JetStream log', () => {
     const again = await net.log.append(tx);
     expect(again).toEqual({ seq: first.seq, duplicate: true });
     const o = await a.submit(tx);
-    expect(o.ok).toBe(true);
+    expect(o.ok, o.ok ? '' : `${o.error.code}: ${o.error.message}`).toBe(true);
     await a.waitForHeight(first.seq - 1);
     expect(a.head.height).toBe(1);
     expect(a.ledger.account(net.bob.address).balance).toBe(ath(3));
