@@ -7,6 +7,7 @@ import { runIndexer } from './indexer.bench.js';
 import { runLedgerScale } from './ledger-scale.bench.js';
 import { runScaleOut } from './scale-out.bench.js';
 import { runContainer } from './container.bench.js';
+import { runCapacity } from './capacity.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -41,6 +42,11 @@ const SUITES: Suite[] = [
     name: 'container',
     description: 'lease grant -> first output line in the host-process runtime vs. a bare spawn',
     run: runContainer,
+  },
+  {
+    name: 'capacity',
+    description: 'Proof of Capacity: spot-check cost vs. proving cost (CPU prover), checks/s vs. proofs/s',
+    run: runCapacity,
   },
   {
     name: 'scale-out',

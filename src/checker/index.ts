@@ -1,1 +1,2 @@
 export * from './checker.js';
+export * from './capacity/index.js';

@@ -1,0 +1,172 @@
+import { realpathSync } from 'node:fs';
+import { freemem } from 'node:os';
+import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { systemClock, type Clock } from '../../core/clock.js';
+import { sha256 } from '../../core/encoding.js';
+import { CAPACITY_PROTOCOL_VERSION, openRows, prove, type Proof } from './challenge.js';
+import {
+  encodeMessage,
+  parseCheckerMessage,
+  type CheckerMessage,
+  type ErrorMessage,
+  type ProverMessage,
+  type ReadyMessage,
+} from './protocol.js';
+
+/**
+ * The built-in CPU prover: the capacity protocol (protocol.ts) over stdin/stdout, proving with
+ * the JS kernel of challenge.ts on one core. Run it as
+ *
+ *   node --import tsx src/checker/capacity/cpu-prover.ts
+ *
+ * (cpuProverCommand() in prover.ts builds that argv). Hosts without GPUs are checked with it, and
+ * it is the reference a host's own prover must agree with bit for bit.
+ */
+
+const MiB = 1024 * 1024;
+const BALLAST_CHUNK = 64 * MiB;
+
+export interface CpuProverOptions {
+  clock?: Clock;
+  /** memory this host can still give, in MiB (default: os.freemem()) */
+  freeMemoryMiB?: () => number;
+}
+
+/** One prover session: ready, then one challenge, its commitment, one open and its rows. */
+export class CpuProverSession {
+  private proof: Proof | null = null;
+  private readonly clock: Clock;
+  private readonly freeMemoryMiB: () => number;
+
+  constructor(opts: CpuProverOptions = {}) {
+    this.clock = opts.clock ?? systemClock;
+    this.freeMemoryMiB = opts.freeMemoryMiB ?? (() => Math.floor(freemem() / MiB));
+  }
+
+  ready(): ReadyMessage {
+    return { type: 'ready', version: CAPACITY_PROTOCOL_VERSION, prover: 'cpu', method: 'float64 JS kernel' };
+  }
+
+  handle(msg: CheckerMessage): ProverMessage {
+    const fail = (message: string, code: ErrorMessage['code'] = 'protocol'): ErrorMessage => ({
+      type: 'error',
+      message,
+      code,
+    });
+    switch (msg.type) {
+      case 'challenge': {
+        if (this.proof) return fail('one challenge per session');
+        const started = this.clock.now();
+        let ballast: Buffer[] = [];
+        if (msg.memoryMiB !== undefined) {
+          const free = this.freeMemoryMiB();
+          if (msg.memoryMiB > free)
+            return fail(
+              `cpu prover: cannot hold ${msg.memoryMiB} MiB at once: ${free} MiB free on this host`,
+              'memory',
+            );
+          try {
+            ballast = holdMemory(msg.memoryMiB, sha256(msg.seed));
+          } catch (e) {
+            return fail(
+              `cpu prover: cannot hold ${msg.memoryMiB} MiB at once: ${(e as Error).message}`,
+              'memory',
+            );
+          }
+        }
+        this.proof = prove(msg);
+        const held = ballast.reduce((s, b) => s + b.length, 0) / MiB;
+        ballast = [];
+        const out: ProverMessage = {
+          type: 'commitment',
+          id: msg.id,
+          root: this.proof.root,
+          elapsedMs: this.clock.now() - started,
+        };
+        if (msg.memoryMiB !== undefined) out.memoryMiB = held;
+        return out;
+      }
+      case 'open': {
+        const p = this.proof;
+        if (!p) return fail('open before a challenge');
+        if (msg.id !== p.challenge.id) return fail(`open for challenge ${msg.id}, not ${p.challenge.id}`);
+        const { n } = p.challenge;
+        if (msg.indices.length > n || msg.indices.some((i) => i < 0 || i >= n))
+          return fail(`indices must be at most ${n} rows in [0, ${n})`);
+        return { type: 'rows', rows: openRows(p, msg.indices) };
+      }
+      case 'error':
+        return fail(`checker: ${msg.message}`);
+    }
+  }
+}
+
+/** Allocates and touches `mib` MiB (pages written, not only reserved). */
+function holdMemory(mib: number, pattern: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let left = mib * MiB;
+  while (left > 0) {
+    const b = Buffer.allocUnsafeSlow(Math.min(BALLAST_CHUNK, left));
+    b.fill(pattern);
+    out.push(b);
+    left -= b.length;
+  }
+  return out;
+}
+
+function write(output: Writable, m: ProverMessage): Promise<void> {
+  return new Promise((resolve, reject) => output.write(encodeMessage(m), (e) => (e ? reject(e) : resolve())));
+}
+
+/** The stdio loop; resolves to the exit code. */
+export async function runCpuProver(
+  input: Readable = process.stdin,
+  output: Writable = process.stdout,
+  opts: CpuProverOptions = {},
+): Promise<number> {
+  const session = new CpuProverSession(opts);
+  await write(output, session.ready());
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line.trim() === '') continue;
+    const parsed = parseCheckerMessage(line);
+    if (!parsed.ok) {
+      await write(output, { type: 'error', message: `cpu prover: ${parsed.error}`, code: 'protocol' });
+      return 1;
+    }
+    if (parsed.message.type === 'error') return 1;
+    let out: ProverMessage;
+    try {
+      out = session.handle(parsed.message);
+    } catch (e) {
+      out = { type: 'error', message: `cpu prover: ${(e as Error).message}`, code: 'internal' };
+    }
+    await write(output, out);
+    if (out.type === 'error') return out.code === 'memory' ? 3 : 1;
+  }
+  return 0;
+}
+
+function isMain(): boolean {
+  try {
+    return (
+      !!process.argv[1] && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+    );
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  runCpuProver().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`cpu prover: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

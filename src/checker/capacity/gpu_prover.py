@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Aethir Proof of Capacity: the GPU prover (PyTorch on CUDA).
+
+Speaks the capacity protocol (src/checker/capacity/protocol.ts, docs/verification.md): one JSON
+object per line on stdin and stdout, diagnostics on stderr.
+
+  python3 -u gpu_prover.py [--device cuda|cpu] [--threads N]
+
+It derives A and B (n x n, int8 entries in [-128, 127]) from the challenge's seed exactly as
+challenge.ts does, computes C = A.B exactly in int32 (int8 tensor cores through torch._int_mm, or,
+where that is missing, float32 matmuls over chunks of 1024 of the inner dimension, whose partial sums
+stay <= 2^24 and are therefore exact), hashes C's rows into a Merkle tree on the host and answers
+with the root; then it opens the rows the checker asks for. While it proves it holds the memory the
+challenge asks for (memoryMiB) on the device at once.
+
+Without PyTorch, or without a visible CUDA device, it answers with an error message and exits 2.
+`--device cpu` runs the same code on the CPU: for testing the prover's arithmetic on a machine
+without a GPU, never for a real check (a CPU cannot meet a GPU class's deadline).
+"""
+
+import argparse
+import ctypes
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+VERSION = 1
+DOMAIN = "aethir:capacity:v1"
+MIN_N, MAX_N, N_MULTIPLE = 64, 32768, 64
+M32 = 0xFFFFFFFF
+GEN_CHUNK = 1 << 22  # elements of int64 temporaries per generation step
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MiB = 1 << 20
+
+
+def emit(msg):
+    sys.stdout.write(json.dumps(msg, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def die(message, code="unsupported", status=2):
+    emit({"type": "error", "message": message, "code": code})
+    sys.exit(status)
+
+
+def log(message):
+    sys.stderr.write(f"gpu prover: {message}\n")
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------------------------------
+# The arithmetic, bit-exact with challenge.ts
+# --------------------------------------------------------------------------------------------------
+
+
+def matrix_keys(seed_hex):
+    h = hashlib.sha256((DOMAIN + ":keys\n").encode() + bytes.fromhex(seed_hex)).digest()
+    w = struct.unpack("<8I", h)
+    return (w[0], w[1]), (w[2], w[3])
+
+
+def challenge_prefix(ch):
+    return hashlib.sha256(f"{DOMAIN}\n{ch['id']}\n{ch['seed']}\n{ch['n']}".encode()).digest()
+
+
+def mul32(x, c):
+    """(x * c) mod 2^32 for int64 tensors holding values in [0, 2^32): no product passes 2^48."""
+    return (x * (c & 0xFFFF) + (((x * (c >> 16)) & 0xFFFF) << 16)) & M32
+
+
+def mix(x):
+    """lowbias32 on int64 tensors holding uint32 values (Math.imul and >>> in challenge.ts)."""
+    x = x ^ (x >> 16)
+    x = mul32(x, 0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = mul32(x, 0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def gen_matrix(torch, key, n, device):
+    """The n x n int8 matrix of challenge.ts generateRow(), generated in chunks of rows."""
+    out = torch.empty((n, n), dtype=torch.int8, device=device)
+    rows = max(1, GEN_CHUNK // n)
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        e = torch.arange(r0 * n, r1 * n, dtype=torch.int64, device=device)
+        x = mix(e ^ key[0])
+        x = mix((x + key[1]) & M32)
+        out[r0:r1] = ((x >> 24) - 128).to(torch.int8).view(r1 - r0, n)
+    return out
+
+
+def mm_int8(torch, a, b):
+    return torch._int_mm(a, b)
+
+
+def mm_f32_chunked(torch, a, b, chunk=1024):
+    """Exact: |a.b| <= 2^14, so a partial sum over <= 1024 terms stays within 2^24 (float32 holds
+    every integer up to 2^24; the integer inputs are exact in TF32 too)."""
+    n = a.shape[1]
+    out = torch.zeros((a.shape[0], b.shape[1]), dtype=torch.int32, device=a.device)
+    for l0 in range(0, n, chunk):
+        part = torch.matmul(a[:, l0 : l0 + chunk].to(torch.float32), b[l0 : l0 + chunk].to(torch.float32))
+        out += part.to(torch.int32)
+    return out
+
+
+METHODS = [
+    ("int8 tensor cores (torch._int_mm)", mm_int8),
+    ("float32 matmuls over chunks of 1024 (exact)", mm_f32_chunked),
+]
+
+
+def pick_method(torch, device):
+    """The first exact method on this device: checked against an int64 product on the CPU."""
+    (ka, kb) = matrix_keys("0" * 64)
+    a = gen_matrix(torch, ka, 64, device)
+    b = gen_matrix(torch, kb, 64, device)
+    ref = a.cpu().to(torch.int64) @ b.cpu().to(torch.int64)
+    for name, fn in METHODS:
+        try:
+            c = fn(torch, a, b)
+            if c.dtype == torch.int32 and bool((c.cpu().to(torch.int64) == ref).all()):
+                return name, fn
+            log(f"{name}: wrong result, not used")
+        except Exception as e:  # noqa: BLE001 - any failure means: try the next method
+            log(f"{name}: unavailable ({e})")
+    die("gpu prover: no exact matrix product on this device", "unsupported")
+
+
+def node_hash(left, right):
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_levels(leaves):
+    levels = [leaves]
+    while len(levels[-1]) > 1:
+        cur = levels[-1]
+        levels.append([node_hash(cur[i], cur[i + 1]) if i + 1 < len(cur) else cur[i] for i in range(0, len(cur), 2)])
+    return levels
+
+
+def merkle_proof(levels, index):
+    proof, i = [], index
+    for level in levels[:-1]:
+        sib = i ^ 1
+        if sib < len(level):
+            proof.append({"hash": level[sib].hex(), "side": "right" if i % 2 == 0 else "left"})
+        i >>= 1
+    return proof
+
+
+def hash_rows(torch, c, prefix, pool):
+    """Leaves of C's rows: sha256(0x00 || prefix || u32le(i) || row as int32 LE), on host threads
+    (hashlib releases the GIL on large buffers), copying C from the device a slab at a time."""
+    n = c.shape[0]
+    row_bytes = 4 * n
+    slab = max(1, (64 * MiB) // row_bytes)
+    leaves = [None] * n
+    for r0 in range(0, n, slab):
+        r1 = min(n, r0 + slab)
+        host = c[r0:r1].contiguous().cpu()
+        raw = ctypes.string_at(host.data_ptr(), (r1 - r0) * row_bytes)
+        view = memoryview(raw)
+
+        def leaf(i, view=view, r0=r0):
+            h = hashlib.sha256(b"\x00" + prefix + struct.pack("<I", i))
+            h.update(view[(i - r0) * row_bytes : (i - r0 + 1) * row_bytes])
+            return h.digest()
+
+        for i, d in zip(range(r0, r1), pool.map(leaf, range(r0, r1))):
+            leaves[i] = d
+    return leaves
+
+
+# --------------------------------------------------------------------------------------------------
+# The session
+# --------------------------------------------------------------------------------------------------
+
+
+def valid_challenge(m):
+    n = m.get("n")
+    mem = m.get("memoryMiB")
+    return (
+        m.get("version") == VERSION
+        and isinstance(m.get("id"), str)
+        and ID_RE.match(m["id"])
+        and isinstance(m.get("seed"), str)
+        and HEX64.match(m["seed"])
+        and isinstance(n, int)
+        and MIN_N <= n <= MAX_N
+        and n % N_MULTIPLE == 0
+        and isinstance(m.get("deadlineMs"), (int, float))
+        and m["deadlineMs"] > 0
+        and (mem is None or (isinstance(mem, int) and mem > 0))
+    )
+
+
+class Session:
+    def __init__(self, torch, device, method, pool):
+        self.torch, self.device, self.method, self.pool = torch, device, method, pool
+        self.ch = None
+        self.c = None
+        self.levels = None
+
+    def device_bytes(self):
+        t = self.torch
+        if self.device.type == "cuda":
+            return t.cuda.get_device_properties(self.device).total_memory
+        return None
+
+    def challenge(self, m):
+        t = self.torch
+        if self.ch is not None:
+            die("one challenge per session", "protocol", 1)
+        if not valid_challenge(m):
+            die("challenge: malformed or unsupported version", "protocol", 1)
+        self.ch = m
+        started = time.perf_counter()
+        n = m["n"]
+        want = m.get("memoryMiB")
+        ballast = None
+        working = 6 * n * n  # A and B (int8), C (int32)
+        if self.device.type == "cuda":
+            t.cuda.reset_peak_memory_stats(self.device)
+        if want is not None:
+            total = self.device_bytes()
+            if total is not None and want * MiB > total:
+                die(
+                    f"gpu prover: cannot hold {want} MiB at once: {self.device_name()} has {total // MiB} MiB",
+                    "memory",
+                    3,
+                )
+            extra = want * MiB - working
+            if extra > 0:
+                try:
+                    ballast = t.empty(extra, dtype=t.uint8, device=self.device)
+                    ballast.fill_(int(m["seed"][:2], 16))
+                except (RuntimeError, MemoryError) as e:  # torch.cuda.OutOfMemoryError is a RuntimeError
+                    die(f"gpu prover: cannot hold {want} MiB at once on {self.device_name()}: {e}", "memory", 3)
+        ka, kb = matrix_keys(m["seed"])
+        a = gen_matrix(t, ka, n, self.device)
+        b = gen_matrix(t, kb, n, self.device)
+        self.c = self.method(t, a, b)
+        del a, b
+        if self.device.type == "cuda":
+            t.cuda.synchronize(self.device)
+            held = t.cuda.max_memory_allocated(self.device) // MiB
+        else:
+            held = ((ballast.numel() if ballast is not None else 0) + working) // MiB
+        del ballast
+        leaves = hash_rows(t, self.c, challenge_prefix(m), self.pool)
+        self.levels = merkle_levels(leaves)
+        out = {
+            "type": "commitment",
+            "id": m["id"],
+            "root": self.levels[-1][0].hex(),
+            "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
+        }
+        if want is not None:
+            out["memoryMiB"] = int(held)
+        emit(out)
+
+    def open(self, m):
+        t = self.torch
+        if self.ch is None:
+            die("open before a challenge", "protocol", 1)
+        n = self.ch["n"]
+        idx = m.get("indices")
+        if (
+            m.get("id") != self.ch["id"]
+            or not isinstance(idx, list)
+            or len(idx) > n
+            or not all(isinstance(i, int) and 0 <= i < n for i in idx)
+        ):
+            die("open: wrong challenge id, or indices not in [0, n)", "protocol", 1)
+        rows = self.c[t.tensor(idx, dtype=t.int64, device=self.device)].cpu().tolist() if idx else []
+        emit(
+            {
+                "type": "rows",
+                "rows": [{"index": i, "row": r, "proof": merkle_proof(self.levels, i)} for i, r in zip(idx, rows)],
+            }
+        )
+
+    def device_name(self):
+        if self.device.type == "cuda":
+            return self.torch.cuda.get_device_name(self.device)
+        return "cpu"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu (testing only)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="host threads hashing rows")
+    args = ap.parse_args()
+
+    if sys.byteorder != "little":
+        die("gpu prover: rows are hashed as little-endian int32; this host is big-endian")
+    try:
+        import torch
+    except Exception as e:  # noqa: BLE001 - ImportError, or a broken install
+        die(
+            f"gpu prover: PyTorch is not available (import torch failed: {e}); install PyTorch with CUDA "
+            "support to prove a GPU, or check this host with the CPU prover"
+        )
+    if args.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            die(
+                f"gpu prover: PyTorch {torch.__version__} is installed but sees no CUDA device "
+                f"(torch.cuda.is_available() is False; CUDA build: {torch.version.cuda or 'none'})"
+            )
+        torch.backends.cuda.matmul.allow_tf32 = False
+    elif args.device != "cpu":
+        die(f"gpu prover: unknown device {args.device!r}", "protocol")
+    device = torch.device(args.device)
+
+    name, method = pick_method(torch, device)
+    pool = ThreadPoolExecutor(max_workers=max(1, args.threads))
+    session = Session(torch, device, method, pool)
+    emit({"type": "ready", "version": VERSION, "prover": "gpu", "device": session.device_name(), "method": name})
+
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            m = json.loads(line)
+            kind = m.get("type") if isinstance(m, dict) else None
+        except ValueError:
+            kind = None
+        try:
+            if kind == "challenge":
+                session.challenge(m)
+            elif kind == "open":
+                session.open(m)
+            elif kind == "error":
+                sys.exit(1)
+            else:
+                die(f"not a protocol message: {line[:80]}", "protocol", 1)
+        except SystemExit:
+            raise
+        except Exception as e:  # noqa: BLE001 - report, never hang
+            if "out of memory" in str(e).lower():
+                die(f"gpu prover: out of memory on {session.device_name()}: {e}", "memory", 3)
+            die(f"gpu prover: {type(e).__name__}: {e}", "internal", 1)
+    pool.shutdown(wait=False)
+
+
+if __name__ == "__main__":
+    main()

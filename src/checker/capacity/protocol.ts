@@ -1,0 +1,169 @@
+import type { MerkleProofStep } from '../../core/merkle.js';
+import { CAPACITY_PROTOCOL_VERSION, validateChallenge, type Challenge } from './challenge.js';
+
+/**
+ * The capacity prover protocol: one JSON object per line on the prover's stdin and stdout, so a
+ * host can bring its own prover in any language (docs/verification.md, "Protocol").
+ *
+ *   prover  → checker  {"type":"ready","version":1,"prover":"cpu"}            once, on start
+ *   checker → prover   {"type":"challenge","version":1,"id":…,"seed":…,"n":…,"deadlineMs":…,
+ *                       "memoryMiB":…,"issuedAt":…}                          the clock starts
+ *   prover  → checker  {"type":"commitment","id":…,"root":…,"elapsedMs":…,"memoryMiB":…}
+ *   checker → prover   {"type":"open","id":…,"indices":[…]}
+ *   prover  → checker  {"type":"rows","rows":[{"index":…,"row":[…],"proof":[{"hash":…,"side":…}]}]}
+ *   checker closes the prover's stdin; the prover exits.
+ *
+ * Either side may answer `{"type":"error","message":…,"code":…}` instead and stop. Anything on
+ * stdout that is not one of these messages is a protocol violation: diagnostics go to stderr.
+ */
+
+export type ProverErrorCode = 'memory' | 'unsupported' | 'protocol' | 'internal';
+
+export interface ChallengeMessage extends Challenge {
+  type: 'challenge';
+  version: number;
+}
+
+export interface OpenMessage {
+  type: 'open';
+  id: string;
+  indices: number[];
+}
+
+export type CheckerMessage = ChallengeMessage | OpenMessage | ErrorMessage;
+
+export interface ReadyMessage {
+  type: 'ready';
+  version: number;
+  /** what proves: "cpu", "gpu" */
+  prover: string;
+  /** e.g. the GPU's name */
+  device?: string;
+  /** how it multiplies, e.g. "int8 tensor cores (torch._int_mm)" */
+  method?: string;
+}
+
+export interface CommitmentMessage {
+  type: 'commitment';
+  id?: string;
+  root: string;
+  /** the prover's own measure, informative only: the checker times with its own clock */
+  elapsedMs: number;
+  /** memory the prover held at once while it proved */
+  memoryMiB?: number;
+}
+
+export interface RowsMessage {
+  type: 'rows';
+  rows: Array<{ index: number; row: number[]; proof: MerkleProofStep[] }>;
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  message: string;
+  code?: ProverErrorCode;
+}
+
+export type ProverMessage = ReadyMessage | CommitmentMessage | RowsMessage | ErrorMessage;
+
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isStr = (v: unknown, max = 10_000): v is string => typeof v === 'string' && v.length <= max;
+const ERROR_CODES = new Set<string>(['memory', 'unsupported', 'protocol', 'internal']);
+
+export type Parsed<T> = { ok: true; message: T } | { ok: false; error: string };
+
+function json(line: string): Parsed<Record<string, unknown>> {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return { ok: false, error: 'not JSON' };
+  }
+  if (!isObj(v)) return { ok: false, error: 'not a JSON object' };
+  if (!isStr(v.type, 32)) return { ok: false, error: 'no "type"' };
+  return { ok: true, message: v };
+}
+
+function parseError(v: Record<string, unknown>): Parsed<ErrorMessage> {
+  if (!isStr(v.message)) return { ok: false, error: 'error without a message' };
+  const m: ErrorMessage = { type: 'error', message: v.message };
+  if (isStr(v.code) && ERROR_CODES.has(v.code)) m.code = v.code as ProverErrorCode;
+  return { ok: true, message: m };
+}
+
+/** A line from a prover. Rows are only checked to be an array here: spotCheck checks them. */
+export function parseProverMessage(line: string): Parsed<ProverMessage> {
+  const j = json(line);
+  if (!j.ok) return j;
+  const v = j.message;
+  switch (v.type) {
+    case 'ready': {
+      if (!isNum(v.version) || !isStr(v.prover, 200))
+        return { ok: false, error: 'ready: version and prover' };
+      const m: ReadyMessage = { type: 'ready', version: v.version, prover: v.prover };
+      if (isStr(v.device, 500)) m.device = v.device;
+      if (isStr(v.method, 500)) m.method = v.method;
+      return { ok: true, message: m };
+    }
+    case 'commitment': {
+      if (!isStr(v.root, 200) || !isNum(v.elapsedMs))
+        return { ok: false, error: 'commitment: root and elapsedMs' };
+      const m: CommitmentMessage = { type: 'commitment', root: v.root, elapsedMs: v.elapsedMs };
+      if (isStr(v.id, 200)) m.id = v.id;
+      if (isNum(v.memoryMiB)) m.memoryMiB = v.memoryMiB;
+      return { ok: true, message: m };
+    }
+    case 'rows':
+      if (!Array.isArray(v.rows)) return { ok: false, error: 'rows: an array' };
+      return { ok: true, message: { type: 'rows', rows: v.rows as RowsMessage['rows'] } };
+    case 'error':
+      return parseError(v);
+    default:
+      return { ok: false, error: `unknown type ${JSON.stringify(v.type)}` };
+  }
+}
+
+/** A line from the checker (the provers' side). */
+export function parseCheckerMessage(line: string): Parsed<CheckerMessage> {
+  const j = json(line);
+  if (!j.ok) return j;
+  const v = j.message;
+  switch (v.type) {
+    case 'challenge': {
+      if (v.version !== CAPACITY_PROTOCOL_VERSION)
+        return { ok: false, error: `challenge: protocol version ${String(v.version)} is not supported` };
+      const ch: ChallengeMessage = {
+        type: 'challenge',
+        version: v.version,
+        id: v.id as string,
+        seed: v.seed as string,
+        n: v.n as number,
+        deadlineMs: v.deadlineMs as number,
+        issuedAt: v.issuedAt as number,
+      };
+      if (v.memoryMiB !== undefined) ch.memoryMiB = v.memoryMiB as number;
+      try {
+        if (typeof ch.id !== 'string' || typeof ch.seed !== 'string' || !isNum(ch.issuedAt))
+          throw new RangeError('id, seed and issuedAt');
+        validateChallenge(ch);
+      } catch (e) {
+        return { ok: false, error: `challenge: ${(e as Error).message}` };
+      }
+      return { ok: true, message: ch };
+    }
+    case 'open':
+      if (!isStr(v.id, 200) || !Array.isArray(v.indices) || !v.indices.every((i) => Number.isSafeInteger(i)))
+        return { ok: false, error: 'open: id and integer indices' };
+      return { ok: true, message: { type: 'open', id: v.id, indices: v.indices as number[] } };
+    case 'error':
+      return parseError(v);
+    default:
+      return { ok: false, error: `unknown type ${JSON.stringify(v.type)}` };
+  }
+}
+
+export function encodeMessage(m: CheckerMessage | ProverMessage): string {
+  return `${JSON.stringify(m)}\n`;
+}

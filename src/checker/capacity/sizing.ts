@@ -1,0 +1,105 @@
+// The ledger's class table; params.ts brings zod along, so the prover processes never import this module.
+import { gpuClass as classOfModel, type GpuClass } from '../../ledger/params.js';
+
+/**
+ * Proof of Capacity: how big a challenge is and how long it may take, per claimed class
+ * (docs/verification.md, "Parameters").
+ */
+
+export interface ClassProfile {
+  /** matrix size for this class */
+  n: number;
+  /**
+   * the exact-integer matmul throughput (operations/s, 2 per multiply-add) the class must at least
+   * sustain: for GPUs a quarter of the datasheet's peak dense INT8 tensor throughput (large cuBLAS
+   * int8 GEMMs usually run at half of peak or better: a 2× margin on top; an assumption, not yet
+   * measured on the parts), for `cpu` a slow core running the JS prover
+   */
+  minOpsPerSec: number;
+  /** peak dense INT8 tensor TOPS of the class's reference part (documentation only) */
+  peakInt8Tops?: number;
+  /** allowance for everything that is not the product: start of the kernels, generation of A and B */
+  fixedMs: number;
+  /** the rate at which the prover must at least hash C (4n² bytes) and build the tree */
+  minHashBytesPerSec: number;
+  /** share of the claimed memory the prover must hold at once (the rest: driver, context, the OS) */
+  memoryShare: number;
+}
+
+const GiB = 1024 ** 3;
+const gpu = (n: number, peakInt8Tops: number): ClassProfile => ({
+  n,
+  minOpsPerSec: (peakInt8Tops * 1e12) / 4,
+  peakInt8Tops,
+  fixedMs: 1500,
+  minHashBytesPerSec: GiB,
+  memoryShare: 0.85,
+});
+
+/**
+ * Per-class sizes and throughputs (docs/verification.md, "Parameters"). Reference parts: H100/H200
+ * SXM (1,979 dense INT8 TOPS), A100 (624), L40S (733), RTX 4090 (660), RTX 3090 (284); `other`
+ * assumes a small GPU of 100 TOPS; `cpu` is a host without GPUs, checked with the JS prover
+ * (about 3·10^9 ops/s on one core; the deadline assumes 0.5·10^9).
+ */
+export const CLASS_PROFILES: Record<GpuClass, ClassProfile> = {
+  h200: gpu(16_384, 1979),
+  h100: gpu(16_384, 1979),
+  a100: gpu(16_384, 624),
+  l40s: gpu(16_384, 733),
+  rtx4090: gpu(16_384, 660),
+  rtx3090: gpu(16_384, 284),
+  other: gpu(8_192, 100),
+  cpu: {
+    n: 1024,
+    minOpsPerSec: 0.5e9,
+    fixedMs: 1000,
+    minHashBytesPerSec: 0.1 * GiB,
+    memoryShare: 0.5,
+  },
+};
+
+export interface CapacityClaim {
+  /** the claimed class; derived from `model` when absent, `cpu` when neither is given */
+  gpuClass?: GpuClass;
+  /** a GPU model name ("NVIDIA H100 80GB HBM3") */
+  model?: string;
+  /** claimed memory of one GPU (or of the host, for `cpu`) */
+  memoryMiB?: number;
+}
+
+export interface ChallengeSize {
+  gpuClass: GpuClass;
+  n: number;
+  deadlineMs: number;
+  memoryMiB?: number;
+}
+
+export function classOf(claim: CapacityClaim): GpuClass {
+  return claim.gpuClass ?? (claim.model ? classOfModel(claim.model) : 'cpu');
+}
+
+/** multiply-adds count twice */
+export function matmulOps(n: number): number {
+  return 2 * n ** 3;
+}
+
+/**
+ * n and the deadline for a claim:
+ * deadline = fixedMs + 2n³ / minOpsPerSec + 4n² / minHashBytesPerSec (+ rttMs for a remote prover).
+ */
+export function sizeFor(claim: CapacityClaim, opts: { rttMs?: number } = {}): ChallengeSize {
+  const cls = classOf(claim);
+  const p = CLASS_PROFILES[cls];
+  const n = p.n;
+  const deadlineMs = Math.ceil(
+    p.fixedMs +
+      (1000 * matmulOps(n)) / p.minOpsPerSec +
+      (1000 * 4 * n * n) / p.minHashBytesPerSec +
+      (opts.rttMs ?? 0),
+  );
+  const size: ChallengeSize = { gpuClass: cls, n, deadlineMs };
+  if (claim.memoryMiB !== undefined && claim.memoryMiB > 0)
+    size.memoryMiB = Math.max(1, Math.floor(claim.memoryMiB * p.memoryShare));
+  return size;
+}
