@@ -72,10 +72,23 @@ export async function runContainer(opts: BenchOptions): Promise<Row[]> {
       const firstLine = new Promise<bigint>((resolve) => {
         const off = devnet.bus.subscribe(subjects.allLeaseOutput, (m, subject) => {
           const e = m as { lease: string; type: string };
-          if (e.lease === lease && e.type === 'stdout' && subject.endsWith('.log')) {
-            off();
-            resolve(nowNs());
-          }
+          if (e.lease !== lease) return;
+          if (e.type === 'stdout' && subject.endsWith('.log')) resolve(nowNs());
+          if (e.type !== 'exit') return;
+          off();
+          // As rent does when it sees the exit: the user signs for what it was served, and the
+          // host closes with that receipt at once.
+          const l = devnet.chain.ledger.lease(lease)!;
+          const at = Math.floor(devnet.now());
+          devnet.bus.publish(
+            subjects.leaseReceipt(lease),
+            signReceipt(devnet.developer, devnet.chain.chainId, {
+              lease,
+              servedMs: Math.max(1, at - l.openedAt),
+              seq: 1,
+              at,
+            }),
+          );
         });
       });
       const offBlock = devnet.onBlock((e) => {
@@ -93,21 +106,18 @@ export async function runContainer(opts: BenchOptions): Promise<Row[]> {
         workload: { app: APP },
       });
       offBlock();
-      const t1 = await firstLine;
+      const t1 = await Promise.race([
+        firstLine,
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`lease ${lease || '(not opened)'} printed nothing in 30 s`)),
+            30_000,
+          ).unref(),
+        ),
+      ]);
+      if ((i + 1) % 50 === 0) opts.log(`container: ${i + 1}/${n}`);
       grantMs.push(Number(t1 - granted) / 1e6);
       floorMs.push(await directSpawnMs());
-      // As rent does: the user signs for what it was served, so the host closes at once.
-      const l = devnet.chain.ledger.lease(lease)!;
-      const at = Math.floor(devnet.now());
-      devnet.bus.publish(
-        subjects.leaseReceipt(lease),
-        signReceipt(devnet.developer, devnet.chain.chainId, {
-          lease,
-          servedMs: Math.max(1, at - l.openedAt),
-          seq: 1,
-          at,
-        }),
-      );
       // The next lease starts on a quiet host: this one closed (the workload exits at once).
       for (let w = 0; devnet.chain.ledger.lease(lease)?.status !== 'closed'; w++) {
         if (w > 2_000) throw new Error(`lease ${lease} did not close`);

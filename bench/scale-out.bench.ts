@@ -9,7 +9,7 @@ import { parseGenesis, signTx, type Genesis, type SignedTx } from '../src/ledger
 import { Chain } from '../src/node/chain.js';
 import { SubmitQueue } from '../src/node/submit-queue.js';
 import { ClusterNode, Keystore, startDevnetNode } from '../src/node/index.js';
-import { ApiClient, TxSender } from '../src/sdk/index.js';
+import { ApiClient, TxSender, UsageReceipts } from '../src/sdk/index.js';
 import { JetStreamLog, SqliteChainStore } from '../src/store/index.js';
 import { syntheticAddress } from './fixtures.js';
 import { nowNs, percentile, row, type BenchOptions, type Row } from './harness.js';
@@ -137,14 +137,25 @@ async function rentLatencies(api: string, key: KeyPair, k: number): Promise<numb
       workload: { command: ['sh', '-c', 'echo ready'] },
     });
     const lease = String(opened.result.lease);
-    const abort = new AbortController();
-    for await (const e of client.logs(lease, abort.signal)) {
-      if (e.type === 'stdout') {
+    const receipts = new UsageReceipts({
+      send: (r) => client.sendReceipt(r),
+      key,
+      chainId: await client.chainId(),
+      lease,
+      openedAt: (await client.lease(lease))!.openedAt,
+    });
+    let first = false;
+    for await (const e of client.logs(lease)) {
+      if (e.type === 'stdout' && !first) {
         out.push(Number(nowNs() - t0) / 1e6);
-        abort.abort();
+        first = true;
+      }
+      if (e.type === 'exit') {
+        if (!first) throw new Error(`lease ${lease} exited without output`);
+        // As rent does at the exit: sign for what was served, so the host closes at once.
+        await receipts.sign();
         break;
       }
-      if (e.type === 'exit') throw new Error(`lease ${lease} exited without output`);
     }
     // The next rent starts from the same state: this lease closed, the host free again.
     for (let w = 0; (await client.lease(lease))?.status !== 'closed'; w++) {
