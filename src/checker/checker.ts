@@ -26,8 +26,13 @@ export class LivenessChecker {
   private readonly lastSeen = new Map<string, number>();
   /** the verdict this checker last put on the log, per container */
   private readonly reported = new Map<string, { online: boolean; at: number }>();
+  /** when this checker first saw each container it has not heard from yet */
+  private readonly firstSeen = new Map<string, number>();
+  private readonly since: number;
 
-  constructor(private readonly deps: CheckerDeps) {}
+  constructor(private readonly deps: CheckerDeps) {
+    this.since = deps.clock.now();
+  }
 
   get address(): string {
     return this.deps.address;
@@ -51,6 +56,16 @@ export class LivenessChecker {
     const out: LivenessReport[] = [];
     for (const c of containers) {
       const seen = this.lastSeen.get(c.id);
+      if (seen === undefined) {
+        // Never heard: silence means nothing until this checker has listened for as long as it
+        // takes to call a container offline (since it started, and since the container appeared).
+        // Otherwise a checker that just started, or that applied a registration before the
+        // container's first heartbeat reached it, would vote an honest container offline, be
+        // outvoted, and be penalised for it.
+        let first = this.firstSeen.get(c.id);
+        if (first === undefined) this.firstSeen.set(c.id, (first = now));
+        if (now - Math.max(first, this.since) <= this.deps.offlineAfterMs) continue;
+      }
       const online = seen !== undefined && now - seen <= this.deps.offlineAfterMs;
       const mine = this.reported.get(c.id);
       if (!mine || mine.online !== online || now - mine.at >= this.deps.reconfirmMs)

@@ -21,7 +21,7 @@ import {
   type Responder,
   type ServeOptions,
 } from '../bus/index.js';
-import { LivenessChecker, type CheckerDeps, type LivenessReport } from '../checker/index.js';
+import { LivenessChecker } from '../checker/index.js';
 import {
   ContainerAgent,
   DEFAULT_DISK_QUOTA_MIB,
@@ -34,7 +34,7 @@ import {
   type ProbeResult,
 } from '../container/index.js';
 import { Indexer, type MatchRequest, type MatchResult } from '../indexer/index.js';
-import type { Container, ContainerSpec } from '../ledger/index.js';
+import type { ContainerSpec } from '../ledger/index.js';
 import {
   JetStreamLog,
   PgChainStore,
@@ -118,44 +118,6 @@ class LayeredBus implements Bus {
   }
 }
 
-/**
- * The checker of a scale-out node votes only on what it could have observed. A container it has
- * not heard from yet is unknown, not offline, until this checker has been listening (since it
- * started, and since the container appeared on its ledger) for `offlineAfterMs`. Otherwise a
- * checker that (re)starts, or applies a registration before the container's first heartbeat
- * has crossed NATS, reports live containers offline, is outvoted by the others, and is banned
- * after `checkerMaxIncorrectPerWeek` such votes. (In the embedded devnet every checker shares
- * one clock and bus, so they all see the same thing and nobody is outvoted.)
- */
-class ListeningChecker extends LivenessChecker {
-  private readonly heard = new Set<string>();
-  private readonly knownSince = new Map<string, number>();
-  private readonly since: number;
-
-  constructor(private readonly d: CheckerDeps) {
-    super(d);
-    this.since = d.clock.now();
-  }
-
-  override heartbeat(container: string, at: number): void {
-    this.heard.add(container);
-    super.heartbeat(container, at);
-  }
-
-  override tick(containers: Iterable<Pick<Container, 'id'>>): LivenessReport[] {
-    const now = this.d.clock.now();
-    const judged: Array<Pick<Container, 'id'>> = [];
-    for (const c of containers) {
-      if (!this.heard.has(c.id)) {
-        let known = this.knownSince.get(c.id);
-        if (known === undefined) this.knownSince.set(c.id, (known = now));
-        if (now - Math.max(known, this.since) <= this.d.offlineAfterMs) continue;
-      }
-      judged.push(c);
-    }
-    return super.tick(judged);
-  }
-}
 
 export function parseRoles(text: string): Role[] {
   const roles = [
@@ -310,7 +272,7 @@ export class ClusterNode {
         say(
           `checker: ${key.address} is not a checker of this network's genesis; its reports will be rejected`,
         );
-      const checker = new ListeningChecker({
+      const checker = new LivenessChecker({
         address: key.address,
         clock: this.clock,
         offlineAfterMs: config.offlineAfterMs,

@@ -37,9 +37,18 @@ describe('LivenessChecker', () => {
     expect(checker.tick([c('c1')])).toEqual([{ container: 'c1', online: true, observedAt: clock.now() }]);
   });
 
-  it('reports offline for a container it never heard from', () => {
+  it('calls a container it never heard from offline only once it has listened for offlineAfterMs', () => {
     const { clock, checker } = setup();
+    // Just started: silence from c1 means nothing yet (its heartbeat may still be on the way).
+    expect(checker.tick([c('c1')])).toEqual([]);
+    clock.advance(OFFLINE_AFTER_MS);
+    expect(checker.tick([c('c1')])).toEqual([]);
+    clock.advance(1);
     expect(checker.tick([c('c1')])).toEqual([{ container: 'c1', online: false, observedAt: clock.now() }]);
+    // A container that appears later gets the same grace from when it appeared.
+    expect(checker.tick([c('c2')])).toEqual([]);
+    clock.advance(OFFLINE_AFTER_MS + 1);
+    expect(checker.tick([c('c2')])).toEqual([{ container: 'c2', online: false, observedAt: clock.now() }]);
   });
 
   it('reports offline after offlineAfterMs of silence, not before', () => {
@@ -54,6 +63,9 @@ describe('LivenessChecker', () => {
 
   it('stays silent while its accepted verdict is unchanged and fresh', () => {
     const { clock, checker, tickAndAccept } = setup();
+    checker.heartbeat('c1', clock.now());
+    checker.tick([c('c2')]);
+    clock.advance(OFFLINE_AFTER_MS + 1);
     checker.heartbeat('c1', clock.now());
     expect(tickAndAccept('c1', 'c2')).toHaveLength(2);
     clock.advance(10_000);
@@ -70,16 +82,20 @@ describe('LivenessChecker', () => {
 
   it('reports when its verdict changes', () => {
     const { clock, checker, tickAndAccept } = setup();
-    tickAndAccept('c1'); // offline: never heard from
+    checker.tick([c('c1')]);
+    clock.advance(OFFLINE_AFTER_MS + 1);
+    expect(tickAndAccept('c1')).toEqual([{ container: 'c1', online: false, observedAt: clock.now() }]);
     checker.heartbeat('c1', clock.now());
     expect(checker.tick([c('c1')])).toEqual([{ container: 'c1', online: true, observedAt: clock.now() }]);
   });
 
   it('re-confirms an unchanged verdict once reconfirmMs have passed', () => {
     const { clock, checker, tickAndAccept } = setup();
+    checker.tick([c('c2')]); // c2 appears, never heard from
+    clock.advance(OFFLINE_AFTER_MS + 1);
     const t0 = clock.now();
     checker.heartbeat('c1', t0);
-    tickAndAccept('c1', 'c2');
+    expect(tickAndAccept('c1', 'c2')).toHaveLength(2);
     clock.set(t0 + RECONFIRM_MS - 1);
     checker.heartbeat('c1', clock.now());
     expect(checker.tick([c('c1'), c('c2')])).toEqual([]);
@@ -99,9 +115,9 @@ describe('LivenessChecker', () => {
     checker.heartbeat('alive', clock.now());
     clock.advance(OFFLINE_AFTER_MS);
     const now = clock.now();
+    // 'fresh' just appeared: not judged before this checker has listened for it.
     expect(checker.tick([c('alive'), c('dead'), c('fresh')])).toEqual([
       { container: 'dead', online: false, observedAt: now },
-      { container: 'fresh', online: false, observedAt: now },
     ]);
   });
 });
