@@ -118,7 +118,6 @@ class LayeredBus implements Bus {
   }
 }
 
-
 export function parseRoles(text: string): Role[] {
   const roles = [
     ...new Set(
