@@ -85,6 +85,28 @@ interface RouteDef {
   handler: (req: { params: any; query: any; body: any; raw: FastifyRequest }, reply: FastifyReply) => unknown;
 }
 
+/**
+ * Takes over the response as a server-sent event stream: `emit(event, data)` writes one event, a
+ * comment every 15 s keeps proxies from closing it, and `onClose(fn)` runs fn when the client goes.
+ */
+function eventStream(
+  reply: FastifyReply,
+  req: FastifyRequest,
+): ((event: string, data: string) => void) & { onClose: (fn: () => void) => void } {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+  });
+  const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+  const closers: Array<() => void> = [() => clearInterval(ping)];
+  req.raw.on('close', () => closers.forEach((fn) => fn()));
+  const emit = (event: string, data: string) => void res.write(`event: ${event}\ndata: ${data}\n\n`);
+  return Object.assign(emit, { onClose: (fn: () => void) => void closers.push(fn) });
+}
+
 function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
   if (!schema) return value as T;
   const r = schema.safeParse(value ?? {});
@@ -354,24 +376,12 @@ export async function createApiServer(
     params: AddressParam,
     handler: ({ params, raw }, reply) => {
       const id = (params as { address: string }).address;
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-      });
-      const send = (subject: string, msg: unknown) =>
-        res.write(`event: lease\ndata: ${canonicalize({ subject, msg })}\n\n`);
-      const off = node.leaseEvents(id, send);
+      const emit = eventStream(reply, raw);
+      const send = (subject: string, msg: unknown) => emit('lease', canonicalize({ subject, msg }));
+      emit.onClose(node.leaseEvents(id, send));
       // What happened before this connection: an agent that reconnects misses nothing.
       for (const lease of ledger().leases())
         if (lease.container === id && lease.status === 'open') send(`lease.opened.${id}`, { lease });
-      const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-      raw.raw.on('close', () => {
-        off();
-        clearInterval(ping);
-      });
     },
   });
   route({
@@ -715,28 +725,19 @@ export async function createApiServer(
     tag: 'node',
     summary: 'Server-sent events: one "block" event per block',
     handler: (req, reply) => {
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream',
-        'cache-control': 'no-cache',
-        connection: 'keep-alive',
-      });
+      const emit = eventStream(reply, req.raw);
       const send = (height: number, root: string, txs: Array<{ id: string; type: string }>) =>
-        res.write(`event: block\ndata: ${JSON.stringify({ height, root, txs })}\n\n`);
+        emit('block', JSON.stringify({ height, root, txs }));
       send(node.head.height, node.head.root, []);
-      const off = node.onBlock((e) =>
-        send(
-          e.block.height,
-          e.block.root,
-          e.applied.map((a) => ({ id: a.id, type: a.tx.type })),
+      emit.onClose(
+        node.onBlock((e) =>
+          send(
+            e.block.height,
+            e.block.root,
+            e.applied.map((a) => ({ id: a.id, type: a.tx.type })),
+          ),
         ),
       );
-      const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-      req.raw.raw.on('close', () => {
-        off();
-        clearInterval(ping);
-      });
     },
   });
   route({

@@ -312,17 +312,13 @@ export class Replica {
     try {
       seq = (await this.log.append(raw as never)).seq;
     } catch (e) {
-      const ws = this.waiters.get(id) ?? [];
-      this.waiters.delete(id);
-      for (const w of ws) clearTimeout(w.timer);
+      this.dropWaiters(id);
       return { ok: false, error: asError(e) };
     }
     // A duplicate of an entry applied before this node remembered outcomes: look it up.
     if (seq - 1 <= this.headRef.height && !this.outcomes.has(id)) {
       const rec = await this.store.tx(id);
-      const ws = this.waiters.get(id) ?? [];
-      this.waiters.delete(id);
-      for (const w of ws) clearTimeout(w.timer);
+      this.dropWaiters(id);
       if (rec) {
         const b = await this.store.block(rec.height);
         return { ok: true, id, height: rec.height, root: b?.root ?? '', result: {} };
@@ -336,6 +332,12 @@ export class Replica {
       };
     }
     return wait;
+  }
+
+  /** Forgets who waits for a transaction this submission answers itself. */
+  private dropWaiters(id: string): void {
+    for (const w of this.waiters.get(id) ?? []) clearTimeout(w.timer);
+    this.waiters.delete(id);
   }
 
   /** The state at the current head, for a new replica to start from. */
