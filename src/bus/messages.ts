@@ -110,6 +110,29 @@ export const LeaseReceiptSchema = z.object({
 export const MatchRequestSchema = z.record(z.string(), z.unknown());
 export const MatchReplySchema = z.record(z.string(), z.unknown());
 
+/**
+ * A checker's request to one container (`check.<container>`, served by the container): a direct
+ * liveness probe, or one step of a Proof-of-Capacity session relayed to the container's prover
+ * (the step is a checker message of src/checker/capacity/protocol.ts, or `{"type":"start"}` to
+ * start a session; the reply's `message` is the prover's answer, checked by the checker with
+ * parseProverMessage). The container answers only what it is asked; nothing here is trusted.
+ */
+export const CheckRequestSchema = z.discriminatedUnion('op', [
+  z.strictObject({
+    op: z.literal('probe'),
+    checker: z.string().min(1).max(100),
+    nonce: z.string().regex(/^[0-9a-f]{16,64}$/),
+  }),
+  z.strictObject({
+    op: z.literal('capacity'),
+    checker: z.string().min(1).max(100),
+    session: Token.max(100),
+    message: z.record(z.string(), z.unknown()),
+  }),
+]);
+export type CheckRequest = z.infer<typeof CheckRequestSchema>;
+export const CheckReplySchema = z.record(z.string(), z.unknown());
+
 /** Subjects served with request/reply (the container role's subjects are in src/container/subjects.ts). */
 export const rpcSubjects = {
   match: 'match.request',
@@ -125,7 +148,7 @@ export const ReplyEnvelopeSchema = z.union([
 export type ReplyEnvelope = { result: unknown } | { error: { code: string; message: string } };
 
 export type SubjectKind =
-  'hb' | 'lease.opened' | 'lease.closed' | 'lease.log' | 'lease.exit' | 'lease.receipt' | 'match';
+  'hb' | 'lease.opened' | 'lease.closed' | 'lease.log' | 'lease.exit' | 'lease.receipt' | 'match' | 'check';
 
 interface SubjectEntry {
   kind: SubjectKind;
@@ -175,6 +198,7 @@ const registry: readonly SubjectEntry[] = [
     key: { token: 1, field: (m: LeaseReceiptMsg) => m.lease },
   },
   { kind: 'match', pattern: rpcSubjects.match, schema: MatchRequestSchema, reply: MatchReplySchema },
+  { kind: 'check', pattern: 'check.*', schema: CheckRequestSchema, reply: CheckReplySchema },
 ];
 
 function entryFor(subject: string): SubjectEntry | undefined {

@@ -13,6 +13,8 @@ export const subjects = {
   leaseReceipt: (lease: string) => `lease.${lease}.receipt`,
   allLeaseReceipts: 'lease.*.receipt',
   allLeaseOutput: 'lease.*.*',
+  /** request/reply: a checker's probe or capacity-challenge step, served by the container */
+  check: (container: string) => `check.${container}`,
 } as const;
 
 export interface HeartbeatMsg {
