@@ -1,5 +1,11 @@
 import { addressOf, ath, CITIES, sha256Hex, type Rng } from '../src/core/index.js';
-import { requiredStake, type Container, type Lease, type Params } from '../src/ledger/index.js';
+import {
+  newReputation,
+  requiredStake,
+  type Container,
+  type Lease,
+  type Params,
+} from '../src/ledger/index.js';
 
 /**
  * Synthetic but realistic records for the benchmarks: GPU models and memory as sold,
@@ -115,6 +121,10 @@ export function syntheticContainer(
     qualityTier: 1,
     slashed: 0n,
     registeredAt,
+    suspendedReason: null,
+    checks: {},
+    incidents: [],
+    rep: newReputation(),
   };
 }
 

@@ -1,7 +1,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ath, CITIES, distanceKm, type Rng } from '../src/core/index.js';
-import { requiredStake, type Container, type ContainerSpec, type Params } from '../src/ledger/index.js';
+import {
+  newReputation,
+  requiredStake,
+  type Container,
+  type ContainerSpec,
+  type Params,
+} from '../src/ledger/index.js';
 import type { MatchRequest, Strategy } from '../src/indexer/index.js';
 
 /**
@@ -292,6 +298,10 @@ export function benchContainers(
       qualityTier: q < 0.7 ? 1 : q < 0.9 ? 2 : 3,
       slashed: 0n,
       registeredAt: at,
+      suspendedReason: null,
+      checks: {},
+      incidents: [],
+      rep: newReputation(),
     };
   }
   return out;

@@ -145,7 +145,7 @@ function throughput(opts: BenchOptions, f: Fixture, dir: string): Row[] {
       check(group.chain.submitMany(batchOf(i)));
     },
     apply: (i: number) => {
-      const ctx = { height: i + 1, time: T0 + (i + 1) * 1000 };
+      const ctx = { height: i + 1, time: T0 + (i + 1) * 1000, prevHash: '' };
       for (let k = i * BATCH; k < (i + 1) * BATCH; k++) sink(ledger.applyDecoded(decoded[k]!, ctx));
       sink(ledger.root());
     },

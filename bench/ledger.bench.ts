@@ -86,7 +86,8 @@ export function runLedger(opts: BenchOptions): Row[] {
         const k = i % bytes.length;
         sink(verifySignature(pool[k]!.pubkey, bytes[k]!, pool[k]!.sig));
       },
-      apply: (i: number) => sink(ledger.apply(pool[i], { height: i + 1, time: T0 + (i + 1) * 1000 })),
+      apply: (i: number) =>
+        sink(ledger.apply(pool[i], { height: i + 1, time: T0 + (i + 1) * 1000, prevHash: '' })),
       submitMem: (i: number) => {
         mem.clock.advance(1000);
         sink(mem.chain.submit(pool[i]));

@@ -8,6 +8,7 @@ import { runLedgerScale } from './ledger-scale.bench.js';
 import { runScaleOut } from './scale-out.bench.js';
 import { runContainer } from './container.bench.js';
 import { runCapacity } from './capacity.bench.js';
+import { runLocation } from './location.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -47,6 +48,11 @@ const SUITES: Suite[] = [
     name: 'capacity',
     description: 'Proof of Capacity: spot-check cost vs. proving cost (CPU prover), checks/s vs. proofs/s',
     run: runCapacity,
+  },
+  {
+    name: 'location',
+    description: 'location check: judgeLocation/s vs distance alone; detection on real WonderProxy RTTs',
+    run: runLocation,
   },
   {
     name: 'scale-out',

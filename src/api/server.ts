@@ -1,9 +1,19 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { AethirError, canonicalize, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
-import { TelemetryEnvelope, checkMessage, subjectKind, verifyTelemetry } from '../bus/index.js';
+import {
+  ReplyEnvelopeSchema,
+  TelemetryEnvelope,
+  checkMessage,
+  checkReply,
+  subjectKind,
+  verifyTelemetry,
+  type Bus,
+} from '../bus/index.js';
+import { fromReplyError, noResponder } from '../bus/reply.js';
 import {
   SignedReceiptSchema,
   SignedTxSchema,
@@ -107,6 +117,94 @@ function eventStream(
   return Object.assign(emit, { onClose: (fn: () => void) => void closers.push(fn) });
 }
 
+/** Most check requests waiting for containers' answers at once, on one API node. */
+const MAX_PENDING_CHECKS = 10_000;
+
+interface PendingCheck {
+  container: string;
+  subject: string;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Checkers' requests (`check.<container>`) to containers that joined over HTTP and so are not on
+ * the bus themselves. While at least one event stream of a container is open, this node serves
+ * the container's check subject on its bus (once, however many streams are open) and relays each
+ * request to every open stream of that container as an SSE `check` event `{ id, subject, data }`
+ * (canonical JSON). Every stream, not only the newest: the streams are not authenticated, and a
+ * stranger's stream must not keep the requests from the container. The container answers in its
+ * signed telemetry, on subject `reply.<id>`: only the container the request went to can answer
+ * it, once. When its last stream closes the node stops serving, and what is still waiting fails
+ * UNAVAILABLE; an answer that does not come in `timeoutMs` fails TIMEOUT.
+ */
+function checkRelay(bus: Bus | undefined, timeoutMs: number) {
+  const streams = new Map<string, { emits: Set<(event: string, data: string) => void>; stop: () => void }>();
+  const pending = new Map<string, PendingCheck>();
+  const take = (id: string): PendingCheck | undefined => {
+    const p = pending.get(id);
+    if (!p) return undefined;
+    pending.delete(id);
+    clearTimeout(p.timer);
+    return p;
+  };
+  const relay = (container: string, subject: string, data: unknown): Promise<unknown> => {
+    const c = checkMessage(subject, data);
+    if (!c.ok) throw new AethirError('INVALID_ARGUMENT', `malformed ${c.kind} request: ${c.reason}`);
+    const emits = streams.get(container)?.emits;
+    if (!emits?.size) throw noResponder(subject);
+    if (pending.size >= MAX_PENDING_CHECKS)
+      throw new AethirError('UNAVAILABLE', 'too many checks are waiting for containers on this node');
+    const id = randomBytes(16).toString('hex');
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (take(id))
+          reject(new AethirError('TIMEOUT', `container ${container} did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+      timer.unref();
+      pending.set(id, { container, subject, resolve, reject, timer });
+      const frame = canonicalize({ id, subject, data: c.data });
+      for (const emit of emits) emit('check', frame);
+    });
+  };
+  return {
+    /** An event stream of `container` opened (and `emit` writes to it); returns: it closed. */
+    open(container: string, emit: (event: string, data: string) => void): () => void {
+      if (!bus) return () => undefined;
+      let s = streams.get(container);
+      if (!s) {
+        const stop = bus.serve(subjects.check(container), (data, subject) => relay(container, subject, data));
+        s = { emits: new Set<(event: string, data: string) => void>(), stop };
+        streams.set(container, s);
+      }
+      const stream = s;
+      stream.emits.add(emit);
+      return () => {
+        stream.emits.delete(emit);
+        if (stream.emits.size || streams.get(container) !== stream) return;
+        streams.delete(container);
+        stream.stop();
+        for (const [id, p] of [...pending])
+          if (p.container === container && take(id))
+            p.reject(new AethirError('UNAVAILABLE', `container ${container} disconnected from this node`));
+      };
+    },
+    /** The request `id` if this node sent it to `container` and it waits for an answer. */
+    waiting(id: string, container: string): PendingCheck | undefined {
+      const p = pending.get(id);
+      return p?.container === container ? p : undefined;
+    },
+    /** Settles request `id` with the container's answer (checked by the caller). */
+    answer(id: string, reply: { result: unknown } | { error: { code: string; message: string } }): void {
+      const p = take(id);
+      if (!p) return;
+      if ('error' in reply) p.reject(fromReplyError(reply.error));
+      else p.resolve(reply.result);
+    },
+  };
+}
+
 function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: string): T {
   if (!schema) return value as T;
   const r = schema.safeParse(value ?? {});
@@ -128,7 +226,19 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: strin
  */
 export async function createApiServer(
   node: ApiBackend,
-  opts: { logLevel?: string } = {},
+  opts: {
+    logLevel?: string;
+    /**
+     * the node's bus, where checkers reach containers (`check.<container>`): with it, the node
+     * relays their requests to the containers that joined over HTTP (see checkRelay)
+     */
+    bus?: Bus;
+    /**
+     * the longest a relayed check waits for the container's answer (default 60 s): a ceiling that
+     * frees what no one waits for any more; the checker's own request timeout is normally shorter
+     */
+    checkTimeoutMs?: number;
+  } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logLevel && opts.logLevel !== 'silent' ? { level: opts.logLevel } : false,
@@ -322,14 +432,16 @@ export async function createApiServer(
     }),
   });
   // Containers that joined over HTTP (aethir container start --network URL): their telemetry in,
-  // their lease events out. The newest `at` per container: a replayed batch is refused.
+  // their lease events and checkers' requests out, their answers in. The newest `at` per
+  // container: a replayed batch is refused.
   const lastTelemetry = new Map<string, number>();
+  const checks = checkRelay(opts.bus, opts.checkTimeoutMs ?? 60_000);
   route({
     method: 'POST',
     url: '/v1/telemetry',
     tag: 'containers',
     summary:
-      "A container's heartbeats and its workloads' output, signed by the container's key, onto this node's bus",
+      "A container's heartbeats, its workloads' output and its answers to checks (reply.<id>), signed by the container's key, onto this node's bus",
     body: TelemetryEnvelope,
     handler: ({ body }, reply) => {
       const e = body as TelemetryEnvelope;
@@ -345,9 +457,34 @@ export async function createApiServer(
           "telemetry time is more than 10 minutes off this node's clock",
         );
       const l = ledger();
-      const checked = e.messages.map(({ subject, data }) => {
+      const checked: Array<{ subject: string; data: unknown }> = [];
+      const answers = new Map<string, { result: unknown } | { error: { code: string; message: string } }>();
+      for (const { subject, data } of e.messages) {
         const kind = subjectKind(subject);
         const tokens = subject.split('.');
+        if (tokens[0] === 'reply') {
+          // An answer to a check this node relayed to this very container, and not answered yet.
+          const id = tokens.length === 2 ? tokens[1]! : '';
+          const p = answers.has(id) ? undefined : checks.waiting(id, e.container);
+          if (!p)
+            throw new AethirError(
+              'UNAUTHORIZED',
+              `"${subject}" answers no check this node is waiting for from this container`,
+            );
+          const r = ReplyEnvelopeSchema.safeParse(data);
+          if (!r.success || !('error' in r.data || 'result' in r.data))
+            throw new AethirError(
+              'INVALID_ARGUMENT',
+              `malformed ${subject}: must be { result } or { error }`,
+            );
+          if ('error' in r.data) answers.set(id, r.data);
+          else {
+            const c = checkReply(p.subject, r.data.result);
+            if (!c.ok) throw new AethirError('INVALID_ARGUMENT', `malformed ${subject}: ${c.reason}`);
+            answers.set(id, { result: c.data });
+          }
+          continue;
+        }
         const own =
           kind === 'hb'
             ? tokens[1] === e.container
@@ -356,15 +493,16 @@ export async function createApiServer(
         if (!own)
           throw new AethirError(
             'UNAUTHORIZED',
-            `a container may send only its heartbeats and its own leases' output, not "${subject}"`,
+            `a container may send only its heartbeats, its own leases' output and its answers to checks, not "${subject}"`,
           );
         const c = checkMessage(subject, data);
         if (!c.ok) throw new AethirError('INVALID_ARGUMENT', `malformed ${subject}: ${c.reason}`);
-        return { subject, data: c.data };
-      });
+        checked.push({ subject, data: c.data });
+      }
       lastTelemetry.set(e.container, e.at);
       for (const m of checked) node.publishTelemetry(m.subject, m.data);
-      return reply.status(202).send({ accepted: checked.length });
+      for (const [id, a] of answers) checks.answer(id, a);
+      return reply.status(202).send({ accepted: checked.length + answers.size });
     },
   });
   route({
@@ -372,7 +510,7 @@ export async function createApiServer(
     url: '/v1/containers/:address/events',
     tag: 'containers',
     summary:
-      "Server-sent events for one container: every open lease first, then lease.opened / lease.closed as they happen, and its leases' usage receipts (canonical JSON)",
+      "Server-sent events for one container (canonical JSON): `lease` events, every open lease first, then lease.opened / lease.closed as they happen, and its leases' usage receipts; `check` events, checkers' requests { id, subject, data } for the container to answer in its telemetry on reply.<id>",
     params: AddressParam,
     handler: ({ params, raw }, reply) => {
       const id = (params as { address: string }).address;
@@ -382,6 +520,7 @@ export async function createApiServer(
       // What happened before this connection: an agent that reconnects misses nothing.
       for (const lease of ledger().leases())
         if (lease.container === id && lease.status === 'open') send(`lease.opened.${id}`, { lease });
+      emit.onClose(checks.open(id, emit));
     },
   });
   route({

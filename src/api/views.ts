@@ -11,6 +11,7 @@ export function containerView(c: Container, ledger: Ledger): Record<string, unkn
     requiredStake: need,
     staked: c.stake >= need,
     serving: ledger.isServing(c),
+    reputation: ledger.reputationOf(c),
   }) as Record<string, unknown>;
 }
 

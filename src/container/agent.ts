@@ -14,6 +14,7 @@ import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime
 import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from './subjects.js';
 import type { EndpointProxy } from './endpoint-proxy.js';
 import { LocalApps } from './apps/local-apps.js';
+import { serveChecks, type CheckServerOptions } from './check-server.js';
 
 const DEFAULT_SETTLE_MS = 5 * 60_000;
 const DEFAULT_FINAL_RECEIPT_WAIT_MS = 5_000;
@@ -72,6 +73,11 @@ export interface ContainerAgentInit {
   appsDir?: string;
   /** the longest one app's install may run (default 30 minutes) */
   appInstallTimeoutMs?: number;
+  /**
+   * the prover that answers checkers' capacity challenges (a command speaking the protocol of
+   * src/checker/capacity/protocol.ts, or a channel factory); default: the built-in CPU prover
+   */
+  prover?: CheckServerOptions['prover'];
 }
 
 export interface ContainerAgentComponents {
@@ -182,6 +188,13 @@ export class ContainerAgent {
         subjects.leaseClosed(this.id),
         (m) => void this.onLeaseClosed((m as { lease: string }).lease),
       ),
+    );
+    // Checkers' direct probes and capacity challenges (check.<id>), answered by this host.
+    this.unsubs.push(
+      serveChecks(bus, this.id, {
+        clock: this.components.clock,
+        ...(this.init.prover ? { prover: this.init.prover } : {}),
+      }),
     );
     this.started = true;
     this.heartbeat();

@@ -31,6 +31,13 @@ export const ConfigSchema = z.object({
       'must be app names separated by commas',
     ),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  /**
+   * the devnet's Proof-of-Capacity epoch in seconds; every check cadence scales with it (probes
+   * and QoS every epoch/15, location every epoch, capacity every 96 epochs). Default 900 (15 min).
+   */
+  epochSeconds: z.coerce.number().int().min(1).max(86_400),
+  /** GPUs the devnet's own container declares instead of probing, e.g. "1x H100 80GB" ('' probes) */
+  containerDeclareGpus: z.string().max(200),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -58,6 +65,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): Config {
     containerLocation: 'Frankfurt, DE',
     containerApps: '',
     logLevel: 'warn',
+    epochSeconds: 900,
+    containerDeclareGpus: '',
   };
 }
 
@@ -76,6 +85,7 @@ const ENV_MAP: Record<string, keyof Config> = {
   AETHIR_DEMO_CONTAINERS: 'demoContainers',
   AETHIR_CONTAINER_APPS: 'containerApps',
   AETHIR_LOG_LEVEL: 'logLevel',
+  AETHIR_EPOCH_SECONDS: 'epochSeconds',
 };
 
 export function loadConfig(opts: {

@@ -75,7 +75,7 @@ export function verifyChain(
       if (b.time < prev.time) return fail(b.height, 'block time goes backwards');
       for (const tx of b.txs) {
         try {
-          ledger.apply(tx, { height: b.height, time: b.time });
+          ledger.apply(tx, { height: b.height, time: b.time, prevHash: b.prevHash });
         } catch (e) {
           return fail(
             b.height,

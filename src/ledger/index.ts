@@ -5,6 +5,7 @@ export * from './params.js';
 export * from './model.js';
 export * from './genesis.js';
 export * from './state.js';
+export * from './assignment.js';
 export * from './ledger.js';
 export * from './block.js';
 export * from './governance.js';

@@ -11,15 +11,20 @@ import {
   type Lease,
   type Pool,
   type Round,
+  type Vote,
   type VestingEntry,
   type VestingKind,
   type Lock,
   type Proposal,
   type ProposalAction,
   type DaoState,
+  MAX_INCIDENTS,
+  newReputation,
+  withContainerDefaults,
 } from './model.js';
+import { genesisEpochSeed, nextEpochSeed, rankCheckers } from './assignment.js';
 import { historicWeight, proposalPhase, weightAt, weightAtCreation } from './governance.js';
-import { OPERATIONAL_PARAMS, requiredStake, stakeBase, type Params } from './params.js';
+import { OPERATIONAL_PARAMS, requiredStake, stakeBase, withLaterParams, type Params } from './params.js';
 import { TOTAL_SUPPLY, paramsFromWire, paramsToWire, type Genesis } from './genesis.js';
 import { decodeTx, type DecodedTx, type Payload, type TxType } from './tx.js';
 import { verifyReceipt, type SignedReceipt } from './receipt.js';
@@ -38,6 +43,41 @@ export interface BlockContext {
   height: number;
   /** block time, ms: the ledger's only notion of time, so replay is deterministic */
   time: number;
+  /** the hash of the previous block (genesis: the genesis block's): it feeds the epoch seed */
+  prevHash: string;
+}
+
+/** What a decided round says when no agreeing checker gave a reason. */
+const DEFAULT_REASONS: Record<CheckKind, { pass: string; fail: string }> = {
+  liveness: {
+    pass: 'the container answered its checkers',
+    fail: 'the container did not answer its checkers',
+  },
+  capacity: {
+    pass: 'the GPUs performed as the spec claims',
+    fail: 'the GPUs did not perform as the spec claims',
+  },
+  location: {
+    pass: 'the measured latency fits the declared location',
+    fail: 'the measured latency does not fit the declared location',
+  },
+  qos: {
+    pass: 'the service met its quality bar',
+    fail: 'the service stopped or degraded while serving',
+  },
+};
+
+/** Reputation of a container, from its decided checks (Ledger.reputationOf). */
+export interface ReputationView {
+  /** in [0, 1] */
+  score: number;
+  /** time online / time decided either way (null: no decided interval yet) */
+  uptime: number | null;
+  capacityPassRate: number | null;
+  locationPassRate: number | null;
+  /** mean QoS score, 0..1 (null: no scored round yet) */
+  qos: number | null;
+  slashes: number;
 }
 
 /**
@@ -80,6 +120,7 @@ export class Ledger {
         lastEpoch: -1,
         lastEpochEnd: g.time,
         lastCheckerDay: -1,
+        epochSeed: genesisEpochSeed(g.chainId, g.time),
       } satisfies Economics);
       l.state.set(K.chain, {
         chainId: g.chainId,
@@ -108,16 +149,25 @@ export class Ledger {
     return this.state.get<ChainInfo>(K.chain)!;
   }
   get params(): Params {
-    return this.state.get<Params>(K.params)!;
+    return withLaterParams(this.state.get<Params>(K.params)!);
   }
   get economics(): Economics {
-    return this.state.get<Economics>(K.economics)!;
+    const e = this.state.get<Economics>(K.economics)!;
+    if (e.epochSeed !== undefined) return e;
+    // stored by code older than checker assignment: still in the first draw
+    const chain = this.chain;
+    return { ...e, epochSeed: genesisEpochSeed(chain.chainId, chain.genesisTime) };
+  }
+  /** The seed of the current epoch's checker draw (64 hex). */
+  epochSeed(): string {
+    return this.economics.epochSeed;
   }
   account(address: string): Account {
     return this.state.get<Account>(K.account(address)) ?? { balance: 0n, nonce: 0, escrow: 0n };
   }
   container(id: string): Container | undefined {
-    return this.state.get<Container>(K.container(id));
+    const c = this.state.get<Container>(K.container(id));
+    return c && withContainerDefaults(c);
   }
   lease(id: string): Lease | undefined {
     return this.state.get<Lease>(K.lease(id));
@@ -135,10 +185,14 @@ export class Ledger {
     return this.state.get<CheckerRecord>(K.checker(address));
   }
   round(container: string, check: CheckKind): Round | undefined {
-    return this.state.get<Round>(K.round(container, check));
+    const r = this.state.get<Round>(K.round(container, check));
+    if (!r || r.firstVoteAt !== undefined) return r;
+    // stored by older code: its first vote's observation stands in for the block time
+    const at = Object.values(r.votes).map((v) => v.at);
+    return { ...r, firstVoteAt: at.length ? Math.min(...at) : null };
   }
   containers(): Container[] {
-    return [...this.state.scan<Container>('ctr/')].map(([, v]) => v);
+    return [...this.state.scan<Container>('ctr/')].map(([, v]) => withContainerDefaults(v));
   }
   leases(): Lease[] {
     return [...this.state.scan<Lease>('lease/')].map(([, v]) => v);
@@ -213,6 +267,67 @@ export class Ledger {
   /** The stake a host with these GPU models (none: a CPU host) must hold now. */
   requiredStakeFor(gpuModels: readonly string[]): bigint {
     return requiredStake(this.params, this.economics.coefficientBps, gpuModels);
+  }
+
+  /**
+   * The checkers assigned to `containerId` at `time`: the genesis checkers not banned then,
+   * ranked by the current epoch's draw (`rankCheckers`), the first 2N+1 (params.checkerQuorumN;
+   * fewer if fewer are eligible). With `check`, plus the reassigned ones: when that check's open
+   * round got its first vote and no decision, one more per params.checkerReassignMs since then.
+   * A report from anyone else is refused.
+   */
+  assignedCheckers(containerId: string, time: number, check?: CheckKind): string[] {
+    return this.draw(containerId, time, check).assigned;
+  }
+
+  /** Votes that decide a round on `containerId` at `time`: a majority of its 2N+1 checkers (N+1). */
+  quorumOf(containerId: string, time: number): number {
+    return this.draw(containerId, time).quorum;
+  }
+
+  private draw(containerId: string, time: number, check?: CheckKind): { assigned: string[]; quorum: number } {
+    const params = this.params;
+    const eligible = this.chain.checkers.filter((a) => (this.checker(a)?.bannedUntil ?? 0) <= time);
+    const ranked = rankCheckers(this.epochSeed(), containerId, eligible);
+    const base = Math.min(2 * params.checkerQuorumN + 1, ranked.length);
+    let n = base;
+    const r = check === undefined ? undefined : this.round(containerId, check);
+    if (r && r.firstVoteAt !== null && Object.keys(r.votes).length > 0)
+      n += Math.max(0, Math.floor((time - r.firstVoteAt) / params.checkerReassignMs));
+    return { assigned: ranked.slice(0, Math.min(n, ranked.length)), quorum: Math.floor(base / 2) + 1 };
+  }
+
+  /**
+   * A container's reputation from its decided checks, every part in [0, 1]:
+   *
+   *   score = uptime × capacityPassRate × locationPassRate × (0.5 + 0.5 × qos) × 0.8^slashes
+   *
+   * where uptime = time held online / time decided online or offline (between decided liveness
+   * rounds), a pass rate = passed / decided rounds of that check, qos = the mean of the QoS
+   * rounds' median scores. A part without history counts as 1: a new container is not punished
+   * for being new. Computed from integer counters, so every node gets the same numbers.
+   */
+  reputationOf(c: Container): ReputationView {
+    const r = withContainerDefaults(c).rep;
+    const rate = (pass: number, fail: number) => (pass + fail === 0 ? null : pass / (pass + fail));
+    const uptime = rate(r.upMs, r.downMs);
+    const capacityPassRate = rate(r.capacityPass, r.capacityFail);
+    const locationPassRate = rate(r.locationPass, r.locationFail);
+    const qos = r.qosCount === 0 ? null : Math.min(1, Math.max(0, r.qosMilli / r.qosCount / 1000));
+    const score =
+      (uptime ?? 1) *
+      (capacityPassRate ?? 1) *
+      (locationPassRate ?? 1) *
+      (0.5 + 0.5 * (qos ?? 1)) *
+      0.8 ** r.slashes;
+    return {
+      score: Math.min(1, Math.max(0, score)),
+      uptime,
+      capacityPassRate,
+      locationPassRate,
+      qos,
+      slashes: r.slashes,
+    };
   }
 
   /** Online, staked, not suspended, not unbonding: may be matched and earns capacity rewards. */
@@ -444,7 +559,7 @@ export class Ledger {
       unbonding: c.unbonding - fromUnbonding,
       slashed: c.slashed + taken,
     };
-    after.suspended = after.stake < this.requiredStakeOf(after);
+    after.suspended = after.suspendedReason !== null || after.stake < this.requiredStakeOf(after);
     this.putContainer(after);
     this.movePool(K.treasury, taken);
     return taken;
@@ -515,6 +630,12 @@ export class Ledger {
     const prev = this.container(id);
     if (prev && prev.openLeases > 0 && prev.spec.gpus.length !== p.spec.gpus.length)
       throw new AethirError('CONFLICT', 'cannot change the GPU count while leases are open');
+    if (p.spec.source === 'simulated' && !this.params.simulatedHardware)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        'simulated hardware is only accepted on a network whose genesis allows it (devnet)',
+      );
+    this.checkGpuUuids(id, p.spec);
     const c: Container = {
       id,
       name: p.name,
@@ -535,11 +656,41 @@ export class Ledger {
       qualityTier: prev?.qualityTier ?? 1,
       slashed: prev?.slashed ?? 0n,
       registeredAt: prev?.registeredAt ?? ctx.time,
+      // a new spec is checked again: a failed check's suspension stays until one passes
+      suspendedReason: prev?.suspendedReason ?? null,
+      checks: prev?.checks ?? {},
+      incidents: prev?.incidents ?? [],
+      rep: prev?.rep ?? newReputation(),
     };
     // A new spec can need more stake than the old one.
-    if (c.suspended && c.stake >= this.requiredStakeOf(c)) c.suspended = false;
+    if (c.suspended && c.suspendedReason === null && c.stake >= this.requiredStakeOf(c)) c.suspended = false;
     this.putContainer(c);
     return { container: id, updated: prev !== undefined, requiredStake: this.requiredStakeOf(c).toString() };
+  }
+
+  /**
+   * One physical GPU backs one container: a GPU UUID (as the driver reports it) already in
+   * another registered container's spec, or twice in this one, is refused.
+   */
+  private checkGpuUuids(id: string, spec: Container['spec']): void {
+    const mine = new Set<string>();
+    for (const g of spec.gpus) {
+      if (!g.uuid) continue;
+      if (mine.has(g.uuid))
+        throw new AethirError('INVALID_TRANSACTION', `GPU ${g.uuid} is listed twice in the spec`);
+      mine.add(g.uuid);
+    }
+    if (mine.size === 0) return;
+    for (const [, other] of this.state.scan<Container>('ctr/')) {
+      if (other.id === id) continue;
+      const shared = other.spec.gpus.find((g) => g.uuid && mine.has(g.uuid));
+      if (shared)
+        throw new AethirError(
+          'CONFLICT',
+          `GPU ${shared.uuid} is already registered by container ${other.name}`,
+          { details: { uuid: shared.uuid!, container: other.id } },
+        );
+    }
   }
 
   /** @internal */
@@ -548,8 +699,9 @@ export class Ledger {
     const c = this.requireContainer(tx.tx.from);
     this.debit(tx.tx.from, p.amount, 'stake');
     const after: Container = { ...c, stake: c.stake + p.amount };
-    // Topping up lifts a suspension once the requirement is met again.
-    if (after.suspended && after.stake >= this.requiredStakeOf(after)) after.suspended = false;
+    // Topping up lifts a suspension once the requirement is met again (not a failed check's).
+    if (after.suspended && after.suspendedReason === null && after.stake >= this.requiredStakeOf(after))
+      after.suspended = false;
     this.putContainer(after);
     return { container: c.id, stake: after.stake.toString(), suspended: after.suspended };
   }
@@ -599,7 +751,9 @@ export class Ledger {
     if (c.suspended)
       throw new AethirError(
         'CONTAINER_UNAVAILABLE',
-        `container ${c.name} is suspended until it tops up its stake`,
+        c.suspendedReason !== null
+          ? `container ${c.name} is suspended: ${c.suspendedReason}`
+          : `container ${c.name} is suspended until it tops up its stake`,
       );
     if (c.unbonding > 0n)
       throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is unbonding its stake`);
@@ -755,9 +909,8 @@ export class Ledger {
   /** @internal */
   checkerReport(tx: DecodedTx<'checker.report'>, ctx: BlockContext): TxResult {
     const p = tx.payload as Payload<'checker.report'>;
-    const checkers = this.chain.checkers;
     const me = tx.tx.from;
-    if (!checkers.includes(me))
+    if (!this.chain.checkers.includes(me))
       throw new AethirError('UNAUTHORIZED', 'sender is not a checker of this network');
     const rec = this.checker(me)!;
     if (rec.bannedUntil > ctx.time)
@@ -767,10 +920,18 @@ export class Ledger {
       );
     const c = this.container(p.container);
     if (!c) throw new AethirError('NOT_FOUND', `no container ${p.container}`);
+    const draw = this.draw(c.id, ctx.time, p.check);
+    if (!draw.assigned.includes(me))
+      throw new AethirError(
+        'UNAUTHORIZED',
+        `checker ${me} is not assigned to container ${c.name} in epoch ${this.economics.lastEpoch + 1}`,
+        { details: { epoch: this.economics.lastEpoch + 1 } },
+      );
     if (p.observedAt > ctx.time + 60_000)
       throw new AethirError('INVALID_TRANSACTION', 'report is from the future');
     const round: Round = this.round(c.id, p.check) ?? {
       openedAt: 0,
+      firstVoteAt: null,
       votes: {},
       prev: null,
       creditedEpoch: -1,
@@ -785,12 +946,17 @@ export class Ledger {
       }
       return { container: c.id, late: true };
     }
-    const votes = { ...round.votes, [me]: { ok: p.ok, at: p.observedAt } };
-    const majority = Math.floor(checkers.length / 2) + 1;
+    const vote: Vote = { ok: p.ok, at: p.observedAt };
+    if (p.reason !== undefined) vote.reason = p.reason;
+    if (p.score !== undefined) vote.score = p.score;
+    // Votes cast by checkers no longer assigned (the epoch changed since) still count.
+    const votes = { ...round.votes, [me]: vote };
+    const firstVoteAt = Object.keys(round.votes).length > 0 ? (round.firstVoteAt ?? ctx.time) : ctx.time;
+    const majority = draw.quorum;
     const yes = Object.values(votes).filter((v) => v.ok).length;
     const no = Object.values(votes).length - yes;
     if (yes < majority && no < majority) {
-      this.state.set(K.round(c.id, p.check), { ...round, votes });
+      this.state.set(K.round(c.id, p.check), { ...round, firstVoteAt, votes } satisfies Round);
       return { container: c.id, decided: false };
     }
     // The majority decides; agreeing checkers are counted correct, the others incorrect. Correct
@@ -802,6 +968,7 @@ export class Ledger {
     for (const [checker, v] of Object.entries(votes)) this.judge(checker, v.ok === ok, ctx.time, credited);
     this.state.set(K.round(c.id, p.check), {
       openedAt: ctx.time,
+      firstVoteAt: null,
       votes: {},
       prev: {
         ok,
@@ -812,9 +979,8 @@ export class Ledger {
       },
       creditedEpoch: credited ? epoch : round.creditedEpoch,
     } satisfies Round);
-    const closed =
-      p.check === 'liveness' ? this.livenessOutcome(c.id, ok, votes, ctx) : this.capacityOutcome(c.id, ok);
-    return { container: c.id, decided: true, ok, ...closed };
+    const outcome = this.decide(c.id, p.check, ok, votes, ctx);
+    return { container: c.id, decided: true, ok, ...outcome };
   }
 
   private judge(checker: string, correct: boolean, time: number, credit: boolean): void {
@@ -833,7 +999,64 @@ export class Ledger {
     this.state.set(K.checker(checker), next);
   }
 
-  private livenessOutcome(id: string, online: boolean, votes: Round['votes'], ctx: BlockContext): TxResult {
+  /**
+   * A decided round: its verdict (the reason of the agreeing vote from the lowest checker address
+   * that gave one, else a default sentence) and reputation are recorded, then its consequences.
+   */
+  private decide(
+    id: string,
+    check: CheckKind,
+    ok: boolean,
+    votes: Round['votes'],
+    ctx: BlockContext,
+  ): TxResult {
+    const agreeing = Object.entries(votes)
+      .filter(([, v]) => v.ok === ok)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([, v]) => v);
+    const d = DEFAULT_REASONS[check];
+    const reason = agreeing.find((v) => v.reason !== undefined)?.reason ?? (ok ? d.pass : d.fail);
+    const scoreMilli = medianMilli(agreeing.flatMap((v) => (v.score === undefined ? [] : [v.score])));
+    const c = this.container(id)!;
+    const rep = { ...c.rep };
+    if (check === 'liveness') {
+      // the time since the last decision counts as the status it had meanwhile
+      if (rep.lastLivenessAt !== null) {
+        const dt = Math.max(0, ctx.time - rep.lastLivenessAt);
+        if (c.status === 'online') rep.upMs += dt;
+        else if (c.status === 'offline') rep.downMs += dt;
+      }
+      rep.lastLivenessAt = ctx.time;
+    } else if (check === 'capacity') {
+      if (ok) rep.capacityPass++;
+      else rep.capacityFail++;
+    } else if (check === 'location') {
+      if (ok) rep.locationPass++;
+      else rep.locationFail++;
+    } else if (scoreMilli !== null) {
+      rep.qosMilli += scoreMilli;
+      rep.qosCount++;
+    }
+    this.putContainer({ ...c, checks: { ...c.checks, [check]: { ok, at: ctx.time, reason } }, rep });
+    switch (check) {
+      case 'liveness':
+        return this.livenessOutcome(id, ok, reason, votes, ctx);
+      case 'capacity':
+        return this.claimOutcome(id, 'capacity', ok, reason, votes, ctx, this.params.slashSpecBps);
+      case 'location':
+        return this.claimOutcome(id, 'location', ok, reason, votes, ctx, this.params.slashLocationBps);
+      case 'qos':
+        return this.qosOutcome(id, ok, reason, scoreMilli, votes, ctx);
+    }
+  }
+
+  private livenessOutcome(
+    id: string,
+    online: boolean,
+    reason: string,
+    votes: Round['votes'],
+    ctx: BlockContext,
+  ): TxResult {
     const c = this.container(id)!;
     if (online) {
       this.putContainer({
@@ -844,34 +1067,134 @@ export class Ledger {
       return { status: 'online' };
     }
     this.putContainer({ ...c, status: 'offline', onlineSince: null });
-    const open = this.leases().filter((l) => l.container === id && l.status === 'open');
-    if (open.length === 0) return { status: 'offline' }; // offline while idle: no slash, no rewards
     // Down while serving: users pay nothing beyond what was already settled (the lease closes at
     // when the majority first saw it down), and the host is slashed 1/3 × K × coefficient.
-    const downAt = Math.min(
+    // Offline while idle: no slash, no rewards.
+    const leases = this.closeOpenLeases(id, votes, ctx, 'container went offline; unsettled time refunded');
+    if (leases.length === 0) return { status: 'offline' };
+    const slashed = this.penalise(
+      id,
+      'liveness',
+      `offline while serving: ${reason}`,
+      this.params.slashDowntimeBps,
+      leases,
+      ctx,
+    );
+    return { status: 'offline', slashed: slashed.toString(), closedLeases: leases.join(',') };
+  }
+
+  /**
+   * Capacity (the spec is real) and location (it is where it says): a failure slashes, closes
+   * its leases (unsettled time refunded) and suspends the container whatever its stake, until a
+   * later decided check of that kind passes.
+   */
+  private claimOutcome(
+    id: string,
+    check: 'capacity' | 'location',
+    passed: boolean,
+    reason: string,
+    votes: Round['votes'],
+    ctx: BlockContext,
+    slashBps: number,
+  ): TxResult {
+    if (passed) {
+      this.liftCheckSuspension(id);
+      return { [check]: 'passed' };
+    }
+    const why = `${check} check failed: ${reason}`;
+    const c = this.container(id)!;
+    this.putContainer({ ...c, suspended: true, suspendedReason: why });
+    const leases = this.closeOpenLeases(id, votes, ctx, why);
+    const slashed = this.penalise(id, check, why, slashBps, leases, ctx);
+    return {
+      [check]: 'failed',
+      slashed: slashed.toString(),
+      suspended: true,
+      reason: why,
+      ...(leases.length ? { closedLeases: leases.join(',') } : {}),
+    };
+  }
+
+  /** After a passed capacity or location check: suspended only for a check still failing, or for stake. */
+  private liftCheckSuspension(id: string): Container {
+    const c = this.container(id)!;
+    const failing = (['capacity', 'location'] as const).find((k) => c.checks[k]?.ok === false);
+    const suspendedReason = failing ? `${failing} check failed: ${c.checks[failing]!.reason}` : null;
+    if (suspendedReason === c.suspendedReason) return c;
+    const after: Container = {
+      ...c,
+      suspendedReason,
+      suspended: suspendedReason !== null || c.stake < this.requiredStakeOf(c),
+    };
+    this.putContainer(after);
+    return after;
+  }
+
+  /**
+   * Quality of service while serving. Passed: the median score of the agreeing checkers sets the
+   * quality tier (>= 0.95: 3, >= 0.8: 2, else 1). Failed while serving (the service stopped though
+   * the container is up): downtime while serving, its leases closed (unsettled time refunded)
+   * and slashed slashDowntimeBps; no suspension.
+   */
+  private qosOutcome(
+    id: string,
+    passed: boolean,
+    reason: string,
+    scoreMilli: number | null,
+    votes: Round['votes'],
+    ctx: BlockContext,
+  ): TxResult {
+    if (passed) {
+      const c = this.container(id)!;
+      if (scoreMilli === null) return { qos: 'passed', qualityTier: c.qualityTier };
+      const qualityTier = scoreMilli >= 950 ? 3 : scoreMilli >= 800 ? 2 : 1;
+      if (qualityTier !== c.qualityTier) this.putContainer({ ...c, qualityTier });
+      return { qos: 'passed', qualityTier };
+    }
+    const why = `qos check failed: ${reason}`;
+    const leases = this.closeOpenLeases(id, votes, ctx, why);
+    if (leases.length === 0) return { qos: 'failed' }; // not serving: nothing to refund
+    const slashed = this.penalise(id, 'qos', why, this.params.slashDowntimeBps, leases, ctx);
+    return { qos: 'failed', slashed: slashed.toString(), closedLeases: leases.join(',') };
+  }
+
+  /**
+   * Closes the container's open leases as of when the failing majority first saw the problem,
+   * charging nothing beyond what was already settled: the rest of the escrow goes back.
+   */
+  private closeOpenLeases(id: string, votes: Round['votes'], ctx: BlockContext, reason: string): string[] {
+    const open = this.leases().filter((l) => l.container === id && l.status === 'open');
+    if (open.length === 0) return [];
+    const seenAt = Math.min(
       ctx.time,
       ...Object.values(votes)
         .filter((v) => !v.ok)
         .map((v) => v.at),
     );
     for (const l of open)
-      this.closeLeaseAt(
-        l,
-        Math.max(l.settledAt, downAt),
-        id,
-        'container went offline; unsettled time refunded',
-        null,
-        l.settledAt - l.openedAt,
-      );
-    const slashed = this.slash(id, mulBps(this.requiredStakeOf(c), this.params.slashDowntimeBps));
-    return { status: 'offline', slashed: slashed.toString(), closedLeases: open.map((l) => l.id).join(',') };
+      this.closeLeaseAt(l, Math.max(l.settledAt, seenAt), id, reason, null, l.settledAt - l.openedAt);
+    return open.map((l) => l.id);
   }
 
-  private capacityOutcome(id: string, passed: boolean): TxResult {
-    if (passed) return { capacity: 'passed' };
+  /** Slashes `bps` of the required stake for a failed check and records the incident; returns what was taken. */
+  private penalise(
+    id: string,
+    check: CheckKind,
+    reason: string,
+    bps: number,
+    leases: string[],
+    ctx: BlockContext,
+  ): bigint {
+    const amount = mulBps(this.requiredStakeOf(this.container(id)!), bps);
+    const slashed = amount > 0n ? this.slash(id, amount) : 0n;
+    if (amount === 0n && leases.length === 0) return 0n;
     const c = this.container(id)!;
-    const slashed = this.slash(id, mulBps(this.requiredStakeOf(c), this.params.slashSpecBps));
-    return { capacity: 'failed', slashed: slashed.toString() };
+    this.putContainer({
+      ...c,
+      incidents: [...c.incidents, { at: ctx.time, check, reason, slashed, leases }].slice(-MAX_INCIDENTS),
+      rep: { ...c.rep, slashes: c.rep.slashes + (amount > 0n ? 1 : 0) },
+    });
+    return slashed;
   }
 
   /** @internal */
@@ -922,7 +1245,14 @@ export class Ledger {
       if (c.epochDeliveredGpuMs !== 0)
         this.putContainer({ ...this.container(c.id)!, epochDeliveredGpuMs: 0 });
 
-    let econ: Economics = { ...this.economics, lastEpoch: p.epoch, lastEpochEnd: next.end };
+    // The next epoch draws the checkers anew, from a seed no one could know before this block.
+    const prevEcon = this.economics;
+    let econ: Economics = {
+      ...prevEcon,
+      lastEpoch: p.epoch,
+      lastEpochEnd: next.end,
+      epochSeed: nextEpochSeed(prevEcon.epochSeed, ctx.prevHash, p.epoch),
+    };
     const result: TxResult = {
       epoch: p.epoch,
       emitted: paid.toString(),
@@ -1310,6 +1640,14 @@ export class Ledger {
         { details: { needed: need, asked: gpus } },
       );
   }
+}
+
+/** The median of scores in 0..1, in thousandths (integers: the same on every node); null: none. */
+function medianMilli(scores: readonly number[]): number | null {
+  if (scores.length === 0) return null;
+  const m = scores.map((x) => Math.round(x * 1000)).sort((a, b) => a - b);
+  const mid = m.length >> 1;
+  return m.length % 2 ? m[mid]! : Math.floor((m[mid - 1]! + m[mid]!) / 2);
 }
 
 function newCheckerRecord(): CheckerRecord {

@@ -46,8 +46,16 @@ export interface Container {
   unbonding: bigint;
   unbondingUntil: number | null;
   status: ContainerStatus;
-  /** set when a slash leaves the stake below the requirement; cleared by topping up */
+  /**
+   * not matched, not rewarded: set when a slash leaves the stake below the requirement (cleared
+   * by topping up), or while `suspendedReason` is set
+   */
   suspended: boolean;
+  /**
+   * why the checkers suspended it ("capacity check failed: ..."), until a later decided check of
+   * that kind passes; null: not suspended by a check (it may still be for its stake)
+   */
+  suspendedReason: string | null;
   /** block time since which the checkers' majority holds it online */
   onlineSince: number | null;
   gpusTotal: number;
@@ -61,6 +69,85 @@ export interface Container {
   qualityTier: number;
   slashed: bigint;
   registeredAt: number;
+  /** the latest decided verdict of each check */
+  checks: Partial<Record<CheckKind, CheckVerdict>>;
+  /** failed checks that slashed it or closed its leases, oldest first (the newest MAX_INCIDENTS) */
+  incidents: Incident[];
+  /** reputation counters (integers: replayed identically everywhere); see Ledger.reputationOf */
+  rep: Reputation;
+}
+
+/** One decided round's verdict; `reason`: the checkers' words, or a default sentence. */
+export interface CheckVerdict {
+  ok: boolean;
+  at: number;
+  reason: string;
+}
+
+export interface Incident {
+  at: number;
+  check: CheckKind;
+  reason: string;
+  /** what the slash took (0: nothing) */
+  slashed: bigint;
+  /** the leases it closed */
+  leases: string[];
+}
+
+/** how many incidents a container keeps (the newest) */
+export const MAX_INCIDENTS = 20;
+
+export interface Reputation {
+  /** time online / offline between decided liveness rounds (by the status before each) */
+  upMs: number;
+  downMs: number;
+  /** the time of the last decided liveness round */
+  lastLivenessAt: number | null;
+  capacityPass: number;
+  capacityFail: number;
+  locationPass: number;
+  locationFail: number;
+  /** Σ over decided QoS rounds with scores of the median score × 1000 (rounded), and their count */
+  qosMilli: number;
+  qosCount: number;
+  /** slashes for failed checks */
+  slashes: number;
+}
+
+export function newReputation(): Reputation {
+  return {
+    upMs: 0,
+    downMs: 0,
+    lastLivenessAt: null,
+    capacityPass: 0,
+    capacityFail: 0,
+    locationPass: 0,
+    locationFail: 0,
+    qosMilli: 0,
+    qosCount: 0,
+    slashes: 0,
+  };
+}
+
+/**
+ * A container record as older code stored it may lack the fields added since: they read as
+ * these defaults (nothing is written until the container is written anyway).
+ */
+export function withContainerDefaults(c: Container): Container {
+  if (
+    c.rep !== undefined &&
+    c.checks !== undefined &&
+    c.incidents !== undefined &&
+    c.suspendedReason !== undefined
+  )
+    return c;
+  return {
+    ...c,
+    suspendedReason: c.suspendedReason ?? null,
+    checks: c.checks ?? {},
+    incidents: c.incidents ?? [],
+    rep: c.rep ?? newReputation(),
+  };
 }
 
 export type LeaseStatus = 'open' | 'closed';
@@ -106,12 +193,31 @@ export interface VestingEntry {
   unlockAt: number;
 }
 
-export type CheckKind = 'liveness' | 'capacity';
+/**
+ * What checkers verify: the container answers (liveness), its spec is real (capacity), it is
+ * where it says (location), and its service holds up while it serves (qos).
+ */
+export const CHECK_KINDS = ['liveness', 'capacity', 'location', 'qos'] as const;
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+/** One checker's vote: what it observed, when, and (optionally) in its own words and a QoS score. */
+export interface Vote {
+  ok: boolean;
+  at: number;
+  reason?: string;
+  /** 0..1, QoS */
+  score?: number;
+}
 
 /** Votes of the checkers on one question about one container, until a majority decides. */
 export interface Round {
   openedAt: number;
-  votes: Record<string, { ok: boolean; at: number }>;
+  /**
+   * block time of the first vote of the open round (null: no vote yet): from then on, every
+   * params.checkerReassignMs without a decision admits the next-ranked checker
+   */
+  firstVoteAt: number | null;
+  votes: Record<string, Vote>;
   /**
    * the previous round's outcome, to judge late votes that belong to it; `voters`: the checkers
    * already judged on it, so a re-sent or repeated late vote is not counted again
@@ -150,6 +256,12 @@ export interface Economics {
   lastEpochEnd: number;
   /** last closed day of checker rewards (-1 before the first) */
   lastCheckerDay: number;
+  /**
+   * 64 hex: the seed that ranks checkers per container in the current epoch. Genesis:
+   * sha256("aethir-epoch-seed\0" + chainId + genesis time); each epoch.close:
+   * sha256(seed + "\0" + previous block hash + "\0" + epoch). See src/ledger/assignment.ts.
+   */
+  epochSeed: string;
 }
 
 /** ATH locked for voting weight: weight = amount × (end - t) / lockMaxMs, decaying to 0 at `end`. */

@@ -66,8 +66,13 @@ export const ParamsSchema = z
     slashDowntimeBps: bps(0, 10_000),
     /** specs far below the claim, or deceiving the indexer: 1 × K × coefficient */
     slashSpecBps: bps(0, 20_000),
-    /** Proof-of-Capacity / Proof-of-Delivery epoch (15 minutes) */
-    epochMs: ms(60_000, DAY),
+    /** a location the checkers' latency measurements contradict: 1/2 × K × coefficient */
+    slashLocationBps: bps(0, 20_000),
+    /**
+     * Proof-of-Capacity / Proof-of-Delivery epoch (15 minutes); also how often the checkers'
+     * assignment is redrawn. As short as a second, for a devnet (`--epoch 10`).
+     */
+    epochMs: ms(1_000, DAY),
     /** reward pool emitted per epoch in the first year; decays yearly */
     emissionPerEpoch: Big,
     emissionDecayBps: bps(0, 10_000),
@@ -84,6 +89,21 @@ export const ParamsSchema = z
     checkerMaxIncorrectPerWeek: z.number().int().min(1).max(1000),
     /** ...for this long: no tasks, no rewards */
     checkerBanMs: ms(0, 365 * DAY),
+    /**
+     * N of Aethir's "2N+1 reports per container": each container is checked by the 2N+1
+     * checkers its epoch's draw ranks first (fewer if fewer are eligible), and N+1 of them decide
+     */
+    checkerQuorumN: z.number().int().min(0).max(16),
+    /**
+     * a round that has a first vote but no decision this long after it admits the next-ranked
+     * checker, and one more per further period: an unresponsive checker's task is reassigned
+     */
+    checkerReassignMs: ms(1_000, DAY),
+    /**
+     * whether container.register accepts a spec whose source is "simulated" (hosts that do not
+     * exist): only a devnet's genesis allows it
+     */
+    simulatedHardware: z.boolean(),
     /** longest lease one `lease.open` may ask for */
     maxLeaseSeconds: z
       .number()
@@ -148,6 +168,7 @@ export const DEFAULT_PARAMS: Params = {
   coefficientPeriodMs: 7 * DAY,
   slashDowntimeBps: 3333,
   slashSpecBps: 10_000,
+  slashLocationBps: 5_000,
   epochMs: 15 * 60_000,
   emissionPerEpoch: ath(10_000),
   emissionDecayBps: 1500,
@@ -159,6 +180,9 @@ export const DEFAULT_PARAMS: Params = {
   checkerFastForfeitBps: 7500,
   checkerMaxIncorrectPerWeek: 2,
   checkerBanMs: 30 * DAY,
+  checkerQuorumN: 1,
+  checkerReassignMs: 120_000,
+  simulatedHardware: false,
   maxLeaseSeconds: 30 * 86400,
   openEndedDepositSeconds: 86400,
   receiptGraceMs: 3 * 60_000,
@@ -180,6 +204,9 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'coefficientPeriodMs',
   'checkerMaxIncorrectPerWeek',
   'checkerBanMs',
+  'checkerQuorumN',
+  'checkerReassignMs',
+  'simulatedHardware',
   'qualityTierBps',
   'maxLeaseSeconds',
   'openEndedDepositSeconds',
@@ -187,6 +214,24 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'votingPeriodMs',
   'timelockMs',
 ]);
+
+/**
+ * Parameters added after a network may have started: a parameter set stored by older code
+ * lacks them and reads with these values (the ones such a network implicitly ran with, or the
+ * defaults).
+ */
+export const LATER_PARAMS = {
+  slashLocationBps: DEFAULT_PARAMS.slashLocationBps,
+  checkerQuorumN: DEFAULT_PARAMS.checkerQuorumN,
+  checkerReassignMs: DEFAULT_PARAMS.checkerReassignMs,
+  simulatedHardware: DEFAULT_PARAMS.simulatedHardware,
+} as const satisfies Partial<Params>;
+
+/** A stored parameter set, with the parameters it predates filled in. */
+export function withLaterParams(p: Params): Params {
+  for (const k in LATER_PARAMS) if (!(k in p)) return { ...LATER_PARAMS, ...p };
+  return p;
+}
 
 export function parseParams(input: unknown): Params {
   return ParamsSchema.parse(input);

@@ -148,7 +148,7 @@ export class Chain {
     // Whole milliseconds: the ledger does integer (bigint) arithmetic on block times.
     const time = Math.max(Math.floor(this.clock.now()), this.headRef.time);
     const height = this.headRef.height + 1;
-    const ctx: BlockContext = { height, time };
+    const ctx: BlockContext = { height, time, prevHash: this.headRef.hash };
     // Per item: what it applied, or why it was rejected (a rejected one changed nothing).
     const done: Array<AppliedTx | AethirError> = [];
     const applied: AppliedTx[] = [];

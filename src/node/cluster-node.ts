@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
   AethirError,
+  CITIES,
   SeededRng,
   parseAth,
   systemClock,
@@ -21,7 +22,13 @@ import {
   type Responder,
   type ServeOptions,
 } from '../bus/index.js';
-import { LivenessChecker } from '../checker/index.js';
+import {
+  CheckerService,
+  ModelNetwork,
+  cadenceForEpoch,
+  secureRng,
+  simulatedLandmarks,
+} from '../checker/index.js';
 import {
   ContainerAgent,
   DEFAULT_DISK_QUOTA_MIB,
@@ -34,7 +41,7 @@ import {
   type ProbeResult,
 } from '../container/index.js';
 import { Indexer, type MatchRequest, type MatchResult } from '../indexer/index.js';
-import type { ContainerSpec } from '../ledger/index.js';
+import type { CheckKind, ContainerSpec } from '../ledger/index.js';
 import {
   JetStreamLog,
   PgChainStore,
@@ -51,13 +58,11 @@ import { Keystore } from './keystore.js';
 import { LogHub } from './log-hub.js';
 import { Replica, snapshotToWire, type Snapshot } from './replica.js';
 import {
-  RECONFIRM_MS,
   EndpointDirectory,
   closeDueEpochs,
   fanOutBlock,
   leaseEventsOn,
   locationOf,
-  runCheckerRound,
   specFromProbe,
 } from './roles.js';
 
@@ -82,6 +87,8 @@ export interface ClusterNodeOptions {
   endpointUrl?: string;
   /** the container role's GPUs when the operator declares them (see parseDeclaredGpus) */
   declaredGpus?: ContainerSpec['gpus'];
+  /** the checks the checker role runs (default all: liveness, capacity, location, qos) */
+  checks?: readonly CheckKind[];
   clock?: Clock;
   log?: (line: string) => void;
   probe?: () => Promise<ProbeResult>;
@@ -152,7 +159,7 @@ export function defaultNodeName(): string {
 export class ClusterNode {
   readonly localBus = new MemoryBus();
   indexer: Indexer | null = null;
-  checker: { checker: LivenessChecker; sender: TxSender } | null = null;
+  checker: { service: CheckerService; sender: TxSender } | null = null;
   agent: ContainerAgent | null = null;
   api: FastifyInstance | null = null;
   url: string | null = null;
@@ -271,26 +278,33 @@ export class ClusterNode {
         say(
           `checker: ${key.address} is not a checker of this network's genesis; its reports will be rejected`,
         );
-      const checker = new LivenessChecker({
-        address: key.address,
-        clock: this.clock,
-        offlineAfterMs: config.offlineAfterMs,
-        reconfirmMs: RECONFIRM_MS,
-      });
       const sender = new TxSender(key, network);
-      this.checker = { checker, sender };
-      this.unsubs.push(
-        this.bus.subscribe(subjects.allHeartbeats, (m) => {
-          const hb = m as HeartbeatMsg;
-          checker.heartbeat(hb.container, hb.at);
-        }),
-      );
+      const service = new CheckerService({
+        address: key.address,
+        chainId: replica.genesis.chainId,
+        ledger: () => replica.ledger,
+        report: (p) => sender.send('checker.report', { ...p }),
+        bus: this.bus,
+        clock: this.clock,
+        rng: secureRng(),
+        // The checker's known place (--location): the origin of its RTT measurements.
+        place: locationOf(config.containerLocation),
+        // SIMULATED: on this machine every RTT comes from the latency model (docs/verification.md).
+        network: new ModelNetwork({ rng: secureRng() }),
+        landmarks: simulatedLandmarks(CITIES),
+        offlineAfterMs: config.offlineAfterMs,
+        cadence: cadenceForEpoch(replica.ledger.params.epochMs),
+        ...(this.opts.checks ? { checks: this.opts.checks } : {}),
+        log: say,
+      }).start();
+      this.checker = { service, sender };
+      this.unsubs.push(() => void service.stop());
       let busy = false;
       const round = async () => {
         if (busy) return;
         busy = true;
         try {
-          await runCheckerRound(checker, sender, replica.ledger, this.clock, say);
+          await service.tick();
           await closeDueEpochs(() => replica.ledger, sender, this.clock, say);
         } catch (e) {
           say(`checker: ${(e as Error).message}`);
@@ -308,7 +322,7 @@ export class ClusterNode {
     if (this.has('api')) {
       this.logs = new LogHub(this.bus);
       this.endpoints = new EndpointDirectory(this.bus);
-      this.api = await createApiServer(this.backend(), { logLevel: config.logLevel });
+      this.api = await createApiServer(this.backend(), { logLevel: config.logLevel, bus: this.bus });
       try {
         await this.api.listen({ port: config.port, host: config.host });
       } catch (e) {

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
   ath,
+  CITIES,
   parseAth,
   systemClock,
   SeededRng,
@@ -13,12 +14,20 @@ import { parseGenesis, type ContainerSpec, type Lease, type Location } from '../
 import { SqliteChainStore } from '../store/index.js';
 import { MemoryBus } from '../bus/index.js';
 import { Indexer } from '../indexer/index.js';
-import { LivenessChecker } from '../checker/index.js';
+import {
+  CheckerService,
+  ModelNetwork,
+  cadenceForEpoch,
+  secureRng,
+  simulatedLandmarks,
+} from '../checker/index.js';
 import {
   ContainerAgent,
   DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
+  declaredSpec,
+  parseDeclaredGpus,
   probeHardware,
   subjects,
   type HeartbeatMsg,
@@ -30,15 +39,10 @@ import { InProcessNetwork } from './in-process-network.js';
 import { Keystore } from './keystore.js';
 import { LogHub } from './log-hub.js';
 import { demoContainers } from './demo.js';
-import {
-  EndpointDirectory,
-  RECONFIRM_MS,
-  closeDueEpochs,
-  fanOutBlock,
-  locationOf,
-  runCheckerRound,
-  specFromProbe,
-} from './roles.js';
+import { EndpointDirectory, closeDueEpochs, fanOutBlock, locationOf, specFromProbe } from './roles.js';
+
+/** Where the devnet's three checkers are (known places: the origins of their RTT measurements). */
+export const DEVNET_CHECKER_PLACES = ['Frankfurt, DE', 'Ashburn, US', 'Singapore, SG'] as const;
 
 export interface DevnetOptions {
   config: Config;
@@ -60,7 +64,13 @@ export class Devnet {
   readonly network: InProcessNetwork;
   readonly indexer: Indexer;
   readonly logs: LogHub;
-  readonly checkers: Array<{ checker: LivenessChecker; sender: TxSender }> = [];
+  readonly checkers: Array<{ service: CheckerService; sender: TxSender }> = [];
+  /**
+   * SIMULATED network between the checkers and the containers: every RTT comes from the latency
+   * model (src/core/latency.ts) between the checker's city and where the container really is
+   * (its claimed location unless a test places it elsewhere with `world.place(id, where)`).
+   */
+  readonly world: ModelNetwork;
   readonly agents: ContainerAgent[] = [];
   readonly developer: KeyPair;
   /** one endpoint proxy for every container of this process */
@@ -97,6 +107,16 @@ export class Devnet {
         pools: { rewards: ath(4_200_000_000).toString(), checkers: ath(420_000_000).toString() },
         checkers: checkerKeys.map((k) => k.address),
         governance: nodeKeys.loadOrCreate('governance').address,
+        params: {
+          // demo containers are simulated hardware, named as such
+          simulatedHardware: true,
+          epochMs: config.epochSeconds * 1000,
+          // an unresponsive checker's task goes to the next one after 2 minutes of a 15-minute epoch
+          checkerReassignMs: Math.min(
+            120_000,
+            Math.max(1_000, Math.round((config.epochSeconds * 1000 * 2) / 15)),
+          ),
+        },
       }),
     );
     this.network = new InProcessNetwork(this.chain);
@@ -112,17 +132,30 @@ export class Devnet {
     this.logs = new LogHub(this.bus);
     this.endpoints = new EndpointDirectory(this.bus);
     const genesisCheckers = this.chain.genesis.checkers;
-    for (const k of checkerKeys.filter((k) => genesisCheckers.includes(k.address))) {
-      this.checkers.push({
-        checker: new LivenessChecker({
-          address: k.address,
-          clock: this.clock,
-          offlineAfterMs: config.offlineAfterMs,
-          reconfirmMs: RECONFIRM_MS,
-        }),
-        sender: new TxSender(k, this.network),
+    this.world = new ModelNetwork({ rng: secureRng() });
+    // Every cadence follows the chain's epoch (the genesis's, whatever this run's flags say).
+    const cadence = cadenceForEpoch(this.chain.ledger.params.epochMs);
+    checkerKeys.forEach((k, i) => {
+      if (!genesisCheckers.includes(k.address)) return;
+      const sender = new TxSender(k, this.network);
+      const place = locationOf(DEVNET_CHECKER_PLACES[i % DEVNET_CHECKER_PLACES.length]!);
+      const service = new CheckerService({
+        address: k.address,
+        chainId: config.chainId,
+        ledger: () => this.chain.ledger,
+        report: (p) => sender.send('checker.report', { ...p }),
+        bus: this.bus,
+        clock: this.clock,
+        rng: secureRng(),
+        place,
+        network: this.world,
+        landmarks: simulatedLandmarks(CITIES),
+        offlineAfterMs: config.offlineAfterMs,
+        cadence,
+        ...(opts.log ? { log: opts.log } : {}),
       });
-    }
+      this.checkers.push({ service, sender });
+    });
     this.runtime = new HostProcessRuntime({
       baseDir: join(config.dataDir, 'workloads'),
       now: () => this.clock.now(),
@@ -132,9 +165,9 @@ export class Devnet {
       this.bus.subscribe(subjects.allHeartbeats, (m) => {
         const hb = m as HeartbeatMsg;
         this.indexer.heartbeat(hb.container, hb.at, hb.freeGpus, hb.apps);
-        for (const { checker } of this.checkers) checker.heartbeat(hb.container, hb.at);
       }),
     );
+    for (const { service } of this.checkers) service.start();
   }
 
   static async start(opts: DevnetOptions): Promise<Devnet> {
@@ -167,7 +200,10 @@ export class Devnet {
     await this.proxy.start();
     const probe = await (this.opts.probe ?? (() => probeHardware()))();
     for (const w of probe.warnings) log(`probe: ${w}`);
-    const local = specFromProbe(probe);
+    const probed = specFromProbe(probe);
+    const local = config.containerDeclareGpus
+      ? declaredSpec(probed, parseDeclaredGpus(config.containerDeclareGpus))
+      : probed;
     const nodeKeys = new Keystore(join(config.dataDir, 'keys'));
     const hosts: Array<{
       key: KeyPair;
@@ -237,13 +273,15 @@ export class Devnet {
   }
 
   private checking = false;
-  /** One round of liveness checks by every checker, then the keeper's duty. */
+  /**
+   * One pass of every checker (liveness and QoS reports on the log; capacity and location checks
+   * start in the background), then the keeper's duty.
+   */
   async runChecks(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
     try {
-      for (const { checker, sender } of this.checkers)
-        await runCheckerRound(checker, sender, this.chain.ledger, this.clock, this.opts.log);
+      for (const { service } of this.checkers) await service.tick();
       await this.closeDueEpochs();
     } finally {
       this.checking = false;
@@ -282,6 +320,7 @@ export class Devnet {
   async stop(): Promise<void> {
     if (this.checkTimer) clearInterval(this.checkTimer);
     this.checkTimer = null;
+    await Promise.allSettled(this.checkers.map(({ service }) => service.stop()));
     await Promise.allSettled(this.agents.map((a) => a.stop()));
     await this.runtime.stopAll();
     for (const u of this.unsubs) u();

@@ -33,7 +33,10 @@ export async function startDevnetNode(opts: {
   clock?: Clock;
 }): Promise<RunningNode> {
   const devnet = await Devnet.start({ config: opts.config, log: opts.log, clock: opts.clock });
-  const api = await createApiServer(devnetBackend(devnet), { logLevel: opts.config.logLevel });
+  const api = await createApiServer(devnetBackend(devnet), {
+    logLevel: opts.config.logLevel,
+    bus: devnet.bus,
+  });
   try {
     await api.listen({ port: opts.config.port, host: opts.config.host });
   } catch (e) {

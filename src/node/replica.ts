@@ -171,7 +171,7 @@ export class Replica {
     const applied: AppliedTx[] = [];
     let outcome: { id: string | null; error?: AethirError } = { id: null };
     try {
-      const { tx, result } = this.ledgerRef.apply(e.tx, { height, time });
+      const { tx, result } = this.ledgerRef.apply(e.tx, { height, time, prevHash: this.headRef.hash });
       applied.push({ id: tx.id, tx, result });
       outcome = { id: tx.id };
     } catch (err) {
@@ -272,6 +272,7 @@ export class Replica {
       const ctx = {
         height: this.headRef.height + 1,
         time: Math.max(Math.floor(this.opts.clock.now()), this.headRef.time),
+        prevHash: this.headRef.hash,
       };
       const decoded = (() => {
         try {

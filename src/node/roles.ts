@@ -1,6 +1,5 @@
 import { findCity, isAethirError, type Clock } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
-import type { LivenessChecker } from '../checker/index.js';
 import { subjects, type HeartbeatMsg, type ProbeResult } from '../container/index.js';
 import type { Indexer } from '../indexer/index.js';
 import type { ContainerSpec, Lease, Ledger, Location, Payload } from '../ledger/index.js';
@@ -48,35 +47,6 @@ export function fanOutBlock(e: BlockEvent, ledger: Ledger, sinks: { indexer?: In
       }
       default:
         break;
-    }
-  }
-}
-
-/** Liveness is re-confirmed on the log once per Proof-of-Capacity epoch (15 min) when unchanged. */
-export const RECONFIRM_MS = 15 * 60_000;
-
-/** One checker's duty: a round of liveness checks, each verdict signed and sent as a report. */
-export async function runCheckerRound(
-  checker: LivenessChecker,
-  sender: TxSender,
-  ledger: Ledger,
-  clock: Clock,
-  log?: (line: string) => void,
-): Promise<void> {
-  // A suspended checker gets no tasks until its ban ends.
-  if ((ledger.checker(checker.address)?.bannedUntil ?? 0) > clock.now()) return;
-  for (const r of checker.tick(ledger.containers())) {
-    try {
-      await sender.send('checker.report', {
-        container: r.container,
-        check: 'liveness',
-        ok: r.online,
-        observedAt: r.observedAt,
-      });
-      checker.reportedOk(r);
-    } catch (e) {
-      if (!isAethirError(e)) throw e;
-      log?.(`checker report rejected: ${e.message}`);
     }
   }
 }

@@ -4,9 +4,11 @@ import {
   requiredStake,
   type Account,
   type Container,
+  type Incident,
   type Lease,
   type Params,
   type PublishedApp,
+  type ReputationView,
   type SignedReceipt,
   type SignedTx,
   type VestingEntry,
@@ -15,8 +17,12 @@ import type { NetworkClient, SubmitResult } from './network.js';
 
 export interface ContainerView extends Omit<
   Container,
-  'pricePerHour' | 'stake' | 'earned' | 'unbonding' | 'slashed'
+  'pricePerHour' | 'stake' | 'earned' | 'unbonding' | 'slashed' | 'incidents'
 > {
+  /** failed checks that slashed it or closed its leases (slashed: units as a decimal string) */
+  incidents: Array<Omit<Incident, 'slashed'> & { slashed: string }>;
+  /** from its decided checks (Ledger.reputationOf) */
+  reputation: ReputationView;
   pricePerHour: string;
   stake: string;
   unbonding: string;
@@ -213,6 +219,7 @@ export class ApiClient implements NetworkClient {
       unbonding: BigInt(v.unbonding),
       earned: BigInt(v.earned),
       slashed: BigInt(v.slashed),
+      incidents: (v.incidents ?? []).map((x) => ({ ...x, slashed: BigInt(x.slashed) })),
     };
   }
   async containerView(id: string): Promise<ContainerView | undefined> {

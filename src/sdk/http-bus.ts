@@ -1,5 +1,16 @@
-import { signTelemetry, subjectMatches, type Bus, type BusHandler, type BusStats } from '../bus/index.js';
-import { AethirError, decodeCanonical, type Clock, type KeyPair } from '../core/index.js';
+import {
+  checkMessage,
+  signTelemetry,
+  subjectMatches,
+  type Bus,
+  type BusHandler,
+  type BusStats,
+  type ReplyEnvelope,
+  type Responder,
+} from '../bus/index.js';
+import { toReplyError } from '../bus/reply.js';
+import { AethirError, decodeCanonical, isAethirError, type Clock, type KeyPair } from '../core/index.js';
+import { subjects } from '../container/subjects.js';
 
 export interface HttpBusOptions {
   /** the API node, e.g. http://10.0.0.5:7420 */
@@ -14,21 +25,33 @@ export interface HttpBusOptions {
 }
 
 const MAX_BATCH = 500;
+/** A check's request id, as the API node makes them (also what may follow `reply.` in a subject). */
+const CHECK_ID = /^[0-9a-f]{16,64}$/;
 
 /**
  * The bus of a container that joined a network through an API node's HTTP API (`aethir container
  * start --network URL`): what it publishes (heartbeats, workload output) goes out in signed,
  * ordered batches to POST /v1/telemetry; what it subscribes to (its lease events) comes from the
  * server-sent events of GET /v1/containers/<id>/events, which start with every open lease, so a
- * reconnect misses nothing. Request/reply stays with the nodes.
+ * reconnect misses nothing.
+ *
+ * Request/reply stays with the nodes, with one exception: the container's own check subject
+ * (`check.<id>`, checkers' probes and capacity challenges). The API node serves it on the
+ * network's bus while the event stream is open and relays each request as a `check` event
+ * `{ id, subject, data }`; the handler given to `serve` answers it, and the answer goes out at
+ * once, ahead of queued telemetry and in a batch of its own, as message `reply.<id>` with data
+ * `{ result }` or `{ error: { code, message } }`.
  */
 export class HttpBus implements Bus {
   private readonly base: string;
   private queue: Array<{ subject: string; data: unknown }> = [];
+  /** answers to checks: sent before the queue, never in the same batch (a late one is refused) */
+  private replies: Array<{ subject: string; data: unknown }> = [];
   private sending = false;
   private lastAt = 0;
   private closed = false;
   private readonly subs = new Set<{ pattern: string; handler: BusHandler }>();
+  private readonly servers = new Set<{ pattern: string; handler: Responder }>();
   private events: AbortController | null = null;
   private readonly counters = { dropped: 0, droppedMalformed: 0, sent: 0, failures: 0 };
 
@@ -37,7 +60,7 @@ export class HttpBus implements Bus {
   }
 
   stats(): BusStats & { sent: number; failures: number; queued: number } {
-    return { ...this.counters, malformedByKind: {}, queued: this.queue.length };
+    return { ...this.counters, malformedByKind: {}, queued: this.queue.length + this.replies.length };
   }
 
   publish(subject: string, data: unknown): void {
@@ -58,8 +81,11 @@ export class HttpBus implements Bus {
     this.sending = true;
     let wait = 250;
     try {
-      while (this.queue.length && !this.closed) {
-        const batch = this.queue.slice(0, MAX_BATCH);
+      while ((this.replies.length || this.queue.length) && !this.closed) {
+        // One request at a time, so that `at` arrives in order. Answers to checks first, each on
+        // its own: one that came too late is refused, and must not take anything else with it.
+        const from = this.replies.length ? this.replies : this.queue;
+        const batch = from.slice(0, from === this.replies ? 1 : MAX_BATCH);
         this.lastAt = Math.max(this.lastAt + 1, Math.floor(this.opts.clock.now()));
         const envelope = signTelemetry(this.opts.key, this.opts.chainId, this.lastAt, batch);
         try {
@@ -74,7 +100,7 @@ export class HttpBus implements Bus {
             this.counters.droppedMalformed += batch.length;
             this.opts.log?.(`telemetry refused (${res.status}): ${(await res.text()).slice(0, 200)}`);
           } else this.counters.sent += batch.length;
-          this.queue.splice(0, batch.length);
+          from.splice(0, batch.length);
           wait = 250;
         } catch (e) {
           this.counters.failures++;
@@ -96,6 +122,24 @@ export class HttpBus implements Bus {
     return () => this.subs.delete(sub);
   }
 
+  /**
+   * Answers checkers' requests to this container (`check.<id>`, relayed by the API node over the
+   * event stream); any other subject is refused UNAVAILABLE: a container joined over HTTP serves
+   * nothing else.
+   */
+  serve(subject: string, handler: Responder): () => void {
+    const own = subjects.check(this.opts.key.address);
+    if (subject !== own)
+      throw new AethirError(
+        'UNAVAILABLE',
+        `a container joined over HTTP serves only its checks (${own}), not ${subject}`,
+      );
+    const server = { pattern: subject, handler };
+    this.servers.add(server);
+    if (!this.events) this.follow();
+    return () => this.servers.delete(server);
+  }
+
   private follow(): void {
     const abort = new AbortController();
     this.events = abort;
@@ -115,12 +159,15 @@ export class HttpBus implements Bus {
             while ((end = buf.indexOf('\n\n')) >= 0) {
               const frame = buf.slice(0, end);
               buf = buf.slice(end + 2);
-              const data = frame
-                .split('\n')
+              const lines = frame.split('\n');
+              const event = lines.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';
+              const data = lines
                 .filter((l) => l.startsWith('data: '))
                 .map((l) => l.slice(6))
                 .join('\n');
-              if (data) this.deliver(data);
+              if (!data) continue;
+              if (event === 'check') this.answer(data);
+              else this.deliver(data);
             }
           }
         } catch (e) {
@@ -152,6 +199,46 @@ export class HttpBus implements Bus {
     }
   }
 
+  /** A relayed check: the handler's answer (or why there is none) goes out at once as `reply.<id>`. */
+  private answer(text: string): void {
+    let m: { id: string; subject: string; data: unknown };
+    try {
+      m = decodeCanonical(text) as typeof m;
+      if (typeof m?.id !== 'string' || !CHECK_ID.test(m.id) || typeof m.subject !== 'string')
+        throw new Error('no id or subject');
+    } catch {
+      this.counters.droppedMalformed++;
+      return;
+    }
+    const { id, subject } = m;
+    const server = [...this.servers].find((s) => subjectMatches(s.pattern, subject));
+    void (async (): Promise<ReplyEnvelope> => {
+      if (!server) return { error: { code: 'UNAVAILABLE', message: `no responder for ${subject}` } };
+      // The node checked the request; so does this side, as a bus does on receipt.
+      const r = checkMessage(subject, m.data);
+      if (!r.ok)
+        return { error: { code: 'INVALID_ARGUMENT', message: `malformed ${r.kind} request: ${r.reason}` } };
+      try {
+        const v = await server.handler(r.data, subject);
+        return { result: v === undefined ? null : v };
+      } catch (e) {
+        if (!isAethirError(e)) this.counters.dropped++;
+        return { error: toReplyError(e) };
+      }
+    })().then((reply) => {
+      if (this.closed) return;
+      let data: unknown;
+      try {
+        data = JSON.parse(JSON.stringify(reply));
+      } catch {
+        this.counters.dropped++;
+        data = { error: { code: 'INTERNAL', message: 'responder returned an unencodable value' } };
+      }
+      this.replies.push({ subject: `reply.${id}`, data });
+      void this.pump();
+    });
+  }
+
   request(subject: string): Promise<unknown> {
     return Promise.reject(
       new AethirError(
@@ -161,14 +248,11 @@ export class HttpBus implements Bus {
     );
   }
 
-  serve(): () => void {
-    throw new AethirError('UNAVAILABLE', 'a container joined over HTTP serves no requests');
-  }
-
   /** Sends what is still queued (for up to `timeoutMs`), then stops. */
   async close(timeoutMs = 3_000): Promise<void> {
     const deadline = this.opts.clock.now() + timeoutMs;
-    while (this.queue.length && this.opts.clock.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((this.queue.length || this.replies.length) && this.opts.clock.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     this.closed = true;
     this.events?.abort();
   }

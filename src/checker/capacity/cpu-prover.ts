@@ -32,6 +32,21 @@ export interface CpuProverOptions {
   clock?: Clock;
   /** memory this host can still give, in MiB (default: os.freemem()) */
   freeMemoryMiB?: () => number;
+  /**
+   * A device the session must also hold a challenge's memoryMiB from (e.g. a SimulatedGpuMemory
+   * shared by several sessions): reserved when a challenge asks for memory, held until close().
+   * A refused reservation answers a 'memory' error. Absent: only this host's RAM is checked.
+   */
+  memory?: ProverMemory;
+}
+
+/** Memory a prover draws on while it proves (a device several provers may share). */
+export interface ProverMemory {
+  /** takes `mib` MiB if that much is free; false (and nothing taken) otherwise */
+  reserve(mib: number): boolean;
+  release(mib: number): void;
+  /** for reasons */
+  freeMiB?(): number;
 }
 
 /** One prover session: ready, then one challenge, its commitment, one open and its rows. */
@@ -39,10 +54,19 @@ export class CpuProverSession {
   private proof: Proof | null = null;
   private readonly clock: Clock;
   private readonly freeMemoryMiB: () => number;
+  private readonly memory: ProverMemory | undefined;
+  private reservedMiB = 0;
 
   constructor(opts: CpuProverOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.freeMemoryMiB = opts.freeMemoryMiB ?? (() => Math.floor(freemem() / MiB));
+    this.memory = opts.memory;
+  }
+
+  /** Ends the session: gives back what it reserved from `memory` (idempotent). */
+  close(): void {
+    if (this.reservedMiB > 0) this.memory?.release(this.reservedMiB);
+    this.reservedMiB = 0;
   }
 
   ready(): ReadyMessage {
@@ -60,6 +84,16 @@ export class CpuProverSession {
         if (this.proof) return fail('one challenge per session');
         const started = this.clock.now();
         let ballast: Buffer[] = [];
+        if (msg.memoryMiB !== undefined && this.memory) {
+          if (!this.memory.reserve(msg.memoryMiB)) {
+            const free = this.memory.freeMiB?.();
+            return fail(
+              `cpu prover: cannot hold ${msg.memoryMiB} MiB at once: ${free ?? 'not enough'} MiB free on its device`,
+              'memory',
+            );
+          }
+          this.reservedMiB = msg.memoryMiB;
+        }
         if (msg.memoryMiB !== undefined) {
           const free = this.freeMemoryMiB();
           if (msg.memoryMiB > free)

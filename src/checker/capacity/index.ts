@@ -2,4 +2,5 @@ export * from './challenge.js';
 export * from './sizing.js';
 export * from './protocol.js';
 export * from './prover.js';
-export { CpuProverSession, runCpuProver, type CpuProverOptions } from './cpu-prover.js';
+export { CpuProverSession, runCpuProver, type CpuProverOptions, type ProverMemory } from './cpu-prover.js';
+export * from './bus-channel.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { AethirError, defaultHome, formatAth, parseAth, systemClock } from '../../core/index.js';
+import { AethirError, DEFAULT_API, defaultHome, formatAth, parseAth, systemClock } from '../../core/index.js';
 import {
   ContainerAgent,
   DEFAULT_DOCKER_SOCKET,
@@ -309,19 +309,23 @@ export function containerCommand(): Command {
     .description('this container: spec, stake, leases, earnings, last checks')
     .option('--data <dir>', 'data directory of `container start`; default $AETHIR_HOME/container')
     .option('--network <url>', 'API node (default: the one `container start` uses)')
+    .option(
+      '--address <address>',
+      "any container's address (e.g. a devnet's own container), looked up on --network",
+    )
     .addOption(jsonOption())
     .action(
       action(async (opts: Record<string, any>) => {
         const dir = dataDirOf(opts);
-        const run = readRunFile(dir);
-        const base = opts.network ?? run?.network;
-        if (!run && !opts.network)
+        const run = opts.address ? null : readRunFile(dir);
+        const base = opts.network ?? run?.network ?? (opts.address ? DEFAULT_API : undefined);
+        if (!run && !opts.network && !opts.address)
           throw new AethirError(
             'NOT_FOUND',
             `no container runs from ${dir}: start one with "aethir container start"`,
           );
         const local = run ? await control(run.socket, 'GET', '/status').catch(() => null) : null;
-        const address: string | undefined = local?.id ?? run?.address;
+        const address: string | undefined = opts.address ?? local?.id ?? run?.address;
         if (!address) throw new AethirError('NOT_FOUND', 'unknown container address');
         const api = new ApiClient(base);
         const c = await api.containerView(address);
@@ -350,6 +354,11 @@ export function containerCommand(): Command {
           location: c.location,
           pricePerHour: c.pricePerHour,
           stake: { staked: c.stake, required: c.requiredStake, ok: c.staked, slashed: c.slashed },
+          suspended: c.suspended,
+          suspendedReason: c.suspendedReason ?? null,
+          verdicts: c.checks ?? {},
+          incidents: c.incidents ?? [],
+          reputation: c.reputation ?? null,
           earnings: {
             earned: c.earned,
             balance: acct.balance.toString(),
@@ -362,7 +371,12 @@ export function containerCommand(): Command {
         process.stdout.write(
           [
             `${c.name} ${address}`,
-            `  status    ${c.status}${c.serving ? ', serving' : ''}${local?.draining ? ', draining' : ''}${local ? '' : ' (agent not running here)'}`,
+            `  status    ${c.status}${c.serving ? ', serving' : ''}${local?.draining ? ', draining' : ''}${c.suspended ? ', SUSPENDED' : ''}${local ? '' : ' (agent not running here)'}`,
+            ...(c.suspended
+              ? [
+                  `  why       ${c.suspendedReason ?? `its stake is below the requirement after a slash: top it up with "aethir container start --stake auto"`}`,
+                ]
+              : []),
             `  spec      ${c.spec.gpus.length ? `${c.spec.gpus.length}× ${c.spec.gpus[0]!.model}` : 'no GPUs'} (${c.spec.source}), ${c.spec.cpu.cores} cores`,
             `  location  ${c.location.city}, ${c.location.country}; price ${formatAth(BigInt(c.pricePerHour))} ATH/h`,
             `  stake     ${formatAth(BigInt(c.stake))} of ${formatAth(BigInt(c.requiredStake))} ATH required${BigInt(c.slashed) > 0n ? `; slashed ${formatAth(BigInt(c.slashed))}` : ''}`,
@@ -381,7 +395,10 @@ export function containerCommand(): Command {
                 ]
               : []),
             `  leases    ${local ? (local.running.length ? local.running.map((r: { lease: string }) => r.lease).join(', ') : 'none running') : '?'}`,
-            `  checks    ${reports.length ? '' : 'none yet'}`,
+            ...verdictLines(c.checks ?? {}),
+            ...(c.reputation ? [`  reputation ${reputationLine(c.reputation)}`] : []),
+            ...incidentLines(c.incidents ?? []),
+            `  reports   ${reports.length ? '' : 'none yet'}`,
             table(
               reports.slice(0, 5).map((r) => ({
                 height: r.height,
@@ -423,4 +440,41 @@ export function containerCommand(): Command {
       }),
     );
   return cmd;
+}
+
+type Verdict = { ok: boolean; at: number; reason: string };
+
+/** The checkers' latest decided verdict per check, in plain words. */
+function verdictLines(checks: Record<string, Verdict>): string[] {
+  const kinds = ['liveness', 'capacity', 'location', 'qos'].filter((k) => checks[k]);
+  if (kinds.length === 0) return ['  checks    none decided yet'];
+  return kinds.map((k, i) => {
+    const v = checks[k]!;
+    return `${i === 0 ? '  checks    ' : '            '}${k.padEnd(9)} ${v.ok ? 'passed' : 'FAILED'} ${new Date(v.at).toISOString()}: ${v.reason}`;
+  });
+}
+
+function reputationLine(r: {
+  score: number;
+  uptime: number | null;
+  capacityPassRate: number | null;
+  locationPassRate: number | null;
+  qos: number | null;
+  slashes: number;
+}): string {
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+  return `${r.score.toFixed(3)} (uptime ${pct(r.uptime)}, capacity passed ${pct(r.capacityPassRate)}, location passed ${pct(r.locationPassRate)}, QoS ${r.qos === null ? 'n/a' : r.qos.toFixed(2)}, ${r.slashes} slash${r.slashes === 1 ? '' : 'es'})`;
+}
+
+function incidentLines(
+  incidents: Array<{ at: number; check: string; reason: string; slashed: string; leases: string[] }>,
+): string[] {
+  if (incidents.length === 0) return [];
+  return incidents
+    .slice(-5)
+    .reverse()
+    .map(
+      (x, i) =>
+        `${i === 0 ? '  incidents ' : '            '}${new Date(x.at).toISOString()} ${x.check}: ${x.reason}; slashed ${formatAth(BigInt(x.slashed))} ATH${x.leases.length ? `; leases closed and refunded: ${x.leases.join(', ')}` : ''}`,
+    );
 }

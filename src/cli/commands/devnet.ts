@@ -22,11 +22,30 @@ export function devnetCommand(): Command {
       '--apps <names>',
       'apps this machine pre-installs once they are published, comma-separated (docs/apps.md)',
     )
+    .option(
+      '--epoch <seconds>',
+      'Proof-of-Capacity epoch of a new devnet; every check cadence scales with it (default 900: probes and QoS every minute, capacity daily)',
+      parseIntArg('--epoch', 1, 86_400),
+    )
+    .option(
+      '--declare-gpus <spec>',
+      'this machine declares GPUs instead of probing them, e.g. "1x H100 80GB" (checkers test the claim)',
+    )
     .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
     .addOption(logLevelOption())
     .addHelpText(
       'after',
-      '\nThen, in another terminal:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir containers ls\n',
+      [
+        '',
+        'Then, in another terminal:',
+        '  npx aethir rent -- node -e "console.log(6*7)"',
+        '  npx aethir containers ls',
+        '',
+        'Watch the checkers catch a false claim within a minute (epochs of 10 s):',
+        '  npx aethir devnet --epoch 10 --declare-gpus "1x H100 80GB" --data /tmp/liar',
+        '  npx aethir container status --network http://127.0.0.1:7420 --address <its address>',
+        '',
+      ].join('\n'),
     )
     .action(
       action(async (opts: Record<string, any>) => {
@@ -40,6 +59,8 @@ export function devnetCommand(): Command {
             containerLocation: opts.location,
             containerPriceAth: opts.price,
             containerApps: opts.apps,
+            epochSeconds: opts.epoch,
+            containerDeclareGpus: opts.declareGpus,
             logLevel: opts.logLevel,
           },
         });
@@ -53,7 +74,7 @@ export function devnetCommand(): Command {
             `aethir devnet is running (chain ${devnet.chain.chainId}, height ${devnet.chain.head.height})`,
             `  API:        ${url}/v1   (OpenAPI at ${url}/openapi.json, metrics at ${url}/metrics)`,
             `  Dashboard:  ${url}/`,
-            `  containers: ${devnet.agents.length} (this machine: ${local.name}, ${local.spec.gpus.length} GPUs, ${local.spec.cpu.cores} cores${config.demoContainers ? `; ${config.demoContainers} simulated` : ''})`,
+            `  containers: ${devnet.agents.length} (this machine: ${local.name} ${local.id}, ${local.spec.gpus.length} GPUs, ${local.spec.cpu.cores} cores${config.demoContainers ? `; ${config.demoContainers} simulated` : ''})`,
             `  developer key: ${devnet.developer.address} (funded at genesis)`,
             `Rent from another terminal:  npx aethir rent -- node -e "console.log(6*7)"`,
             `Stop with Ctrl-C.`,

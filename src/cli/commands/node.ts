@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AethirError, defaultHome, loadConfig } from '../../core/index.js';
-import { genesisHash, parseGenesis } from '../../ledger/index.js';
+import { genesisHash, parseGenesis, type CheckKind } from '../../ledger/index.js';
 import { parseDeclaredGpus } from '../../container/index.js';
 import {
   ClusterNode,
@@ -70,11 +70,18 @@ export function nodeCommand(): Command {
     )
     .option('--port <n>', 'API port for the api role (0 picks a free one)', parseIntArg('--port', 0, 65535))
     .option('--host <addr>', 'address the API listens on')
-    .option('--location <city>', 'container role: where this machine is, e.g. "Frankfurt, DE"')
+    .option(
+      '--location <city>',
+      'where this machine is, e.g. "Frankfurt, DE" (container role: its claimed place; checker role: the origin of its RTT measurements)',
+    )
     .option('--price <ath>', 'container role: ATH per hour (per GPU-hour on GPU hosts)')
     .option(
       '--declare-gpus <spec>',
       'container role: declare GPUs probing cannot see, e.g. "2x RTX 4090 24GB" (marked as declared; checkers test it)',
+    )
+    .option(
+      '--checks <list>',
+      'checker role: the checks it runs, comma-separated, of liveness, capacity, location, qos (default all)',
     )
     .option(
       '--snapshot-from <url|file>',
@@ -99,6 +106,7 @@ export function nodeCommand(): Command {
     .action(
       action(async (opts: Record<string, any>) => {
         const roles = parseRoles(opts.roles);
+        const checks = opts.checks ? parseChecks(opts.checks) : undefined;
         const nats = natsUrl(opts.nats);
         const name = (opts.name as string | undefined) ?? defaultNodeName();
         const config = loadConfig({
@@ -126,6 +134,7 @@ export function nodeCommand(): Command {
           name,
           keyName: opts.key,
           declaredGpus: opts.declareGpus ? parseDeclaredGpus(opts.declareGpus) : undefined,
+          ...(checks ? { checks } : {}),
           snapshot,
           log,
         });
@@ -240,4 +249,24 @@ export function networkCommand(): Command {
       }),
     );
   return cmd;
+}
+
+const CHECKS = ['liveness', 'capacity', 'location', 'qos'] as const;
+
+/** `--checks liveness,qos` as check kinds; anything else is a clear error. */
+export function parseChecks(text: string): CheckKind[] {
+  const out = [
+    ...new Set(
+      text
+        .split(',')
+        .map((c) => c.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (out.length === 0)
+    throw new AethirError('INVALID_ARGUMENT', `--checks needs at least one of ${CHECKS.join(', ')}`);
+  for (const c of out)
+    if (!(CHECKS as readonly string[]).includes(c))
+      throw new AethirError('INVALID_ARGUMENT', `unknown check "${c}"; checks are ${CHECKS.join(', ')}`);
+  return out as CheckKind[];
 }

@@ -38,17 +38,19 @@ const PRICE = ath(1);
 const HEARTBEAT_MS = 50;
 const NODE = process.execPath;
 
-const spec: ContainerSpec = {
+/** A host's spec; each host has GPUs of its own (the ledger refuses a GPU registered twice). */
+const specOf = (host: string): ContainerSpec => ({
   source: 'declared',
   gpus: Array.from({ length: GPUS }, (_, i) => ({
     model: 'NVIDIA GeForce RTX 4090',
     memoryMiB: 24_564,
-    uuid: `GPU-${i}`,
+    uuid: `GPU-${host}-${i}`,
   })),
   cpu: { model: 'Test CPU', cores: 4 },
   memoryMiB: 8192,
   os: 'linux test',
-};
+});
+const spec = specOf('test-host');
 const location: Location = { city: 'Frankfurt', country: 'DE', region: 'eu-central', lat: 50.11, lon: 8.68 };
 
 let clock: ManualClock;
@@ -121,7 +123,7 @@ function newAgent(key: KeyPair = host, name = 'test-host', finalReceiptWaitMs = 
     {
       key,
       name,
-      spec,
+      spec: name === 'test-host' ? spec : specOf(name),
       location,
       pricePerHour: PRICE,
       heartbeatIntervalMs: HEARTBEAT_MS,

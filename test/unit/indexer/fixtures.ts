@@ -1,6 +1,12 @@
 import { expect } from 'vitest';
 import { AethirError, ath, CITIES, ManualClock, SeededRng, type City } from '../../../src/core/index.js';
-import { DEFAULT_PARAMS, requiredStake, type Container, type Params } from '../../../src/ledger/index.js';
+import {
+  DEFAULT_PARAMS,
+  newReputation,
+  requiredStake,
+  type Container,
+  type Params,
+} from '../../../src/ledger/index.js';
 import { Indexer, type IndexerDeps, type MatchRequest, type Relaxation } from '../../../src/indexer/index.js';
 
 /** Shared by the indexer's unit tests: containers as the ledger holds them, an indexer, helpers. */
@@ -81,8 +87,12 @@ export function container(id: string, over: ContainerOver = {}): Container {
     epochDeliveredGpuMs: 0,
     qualityTier: 1,
     slashed: 0n,
+    suspendedReason: null,
+    checks: {},
+    incidents: [],
+    rep: newReputation(),
     ...rest,
-  };
+  } as Container;
 }
 
 export function setup(over: Partial<IndexerDeps> = {}, params: Params = DEFAULT_PARAMS) {

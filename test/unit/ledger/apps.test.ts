@@ -176,7 +176,7 @@ describe('app.publish', () => {
     t.advance(1000);
     publish(t, alice, manifest('demo', '1.0.1'));
     const replay = Ledger.fromGenesis(t.genesis);
-    for (const a of t.accepted) replay.apply(a.tx, { height: a.height, time: a.time });
+    for (const a of t.accepted) replay.apply(a.tx, a);
     expect(replay.root()).toBe(t.ledger.root());
   });
 });

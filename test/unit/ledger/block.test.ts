@@ -26,8 +26,8 @@ function blocksOf(t: TestNet): Block[] {
   const replay = Ledger.fromGenesis(t.genesis);
   const blocks: Block[] = [genesisBlock(t.genesis, replay)];
   for (const a of t.accepted) {
-    replay.apply(a.tx, { height: a.height, time: a.time });
     const prev = blocks[blocks.length - 1]!;
+    replay.apply(a.tx, { height: a.height, time: a.time, prevHash: prev.hash });
     const partial = { height: a.height, time: a.time, prevHash: prev.hash, txs: [a.tx], root: replay.root() };
     blocks.push({ ...partial, hash: blockHash(partial) });
   }

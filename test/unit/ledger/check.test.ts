@@ -8,7 +8,7 @@ describe('Ledger.check (dry run before appending to a shared log)', () => {
     t.ledger.state.takeDirty();
     const root = t.ledger.root();
     const tx = t.sign(alice, 'transfer', { to: bob.address, amount: ath(5) });
-    const checked = t.ledger.check(tx, { height: 1, time: t.time });
+    const checked = t.ledger.check(tx, t.ctx());
     expect(t.ledger.root()).toBe(root);
     expect(t.ledger.account(alice.address).nonce).toBe(0);
     expect(t.ledger.state.takeDirty()).toEqual([]);
@@ -20,7 +20,7 @@ describe('Ledger.check (dry run before appending to a shared log)', () => {
     const t = new TestNet();
     t.onlineContainer(host, 1);
     const root = t.ledger.root();
-    const ctx = { height: t.height + 1, time: t.time };
+    const ctx = t.ctx();
     const broke = t.sign(alice, 'transfer', { to: bob.address, amount: ath(10_000_000_000) });
     expect(() => t.ledger.check(broke, ctx)).toThrow(expect.objectContaining({ code: 'INSUFFICIENT_FUNDS' }));
     const noEscrow = t.sign(alice, 'lease.open', leasePayload(host.address, 1, 3600, ath(1)));

@@ -3,9 +3,12 @@ import { AethirError, ath, keyPairFromSeed, type KeyPair } from '../../../src/co
 import {
   Ledger,
   K,
+  blockHash,
+  genesisBlock,
   parseGenesis,
   signReceipt,
   signTx,
+  type BlockContext,
   type CheckKind,
   type Container,
   type Genesis,
@@ -67,6 +70,8 @@ export interface GenesisOptions {
   pools?: { rewards: bigint; checkers: bigint } | null;
   /** null: no governance authority */
   governance?: string | null;
+  /** the genesis checkers (default: `checkers`) */
+  checkers?: readonly KeyPair[];
 }
 
 export function makeGenesis(params?: Record<string, unknown>, opts: GenesisOptions = {}): Genesis {
@@ -81,16 +86,23 @@ export function makeGenesis(params?: Record<string, unknown>, opts: GenesisOptio
       label: `k${i}`,
     })),
     ...(pools ? { pools: { rewards: pools.rewards.toString(), checkers: pools.checkers.toString() } } : {}),
-    checkers: checkers.map((c) => c.address),
+    checkers: (opts.checkers ?? checkers).map((c) => c.address),
     ...(governance ? { governance } : {}),
     ...(params ? { params } : {}),
   });
 }
 
-/** A container spec with `gpus` GPUs of `model` (0 GPUs: a CPU host). */
-export function gpuSpec(gpus: number, model = H100) {
+/**
+ * A container spec with `gpus` GPUs of `model` (0 GPUs: a CPU host). The GPUs have UUIDs
+ * `${uuidPrefix}-0`, ... only when `uuidPrefix` is given (a UUID belongs to one container).
+ */
+export function gpuSpec(gpus: number, model = H100, uuidPrefix?: string) {
   return {
-    gpus: Array.from({ length: gpus }, (_, i) => ({ model, memoryMiB: 81559, uuid: `GPU-${i}` })),
+    gpus: Array.from({ length: gpus }, (_, i) => ({
+      model,
+      memoryMiB: 81559,
+      ...(uuidPrefix === undefined ? {} : { uuid: `${uuidPrefix}-${i}` }),
+    })),
     cpu: { model: 'AMD EPYC 9654', cores: 32 },
     memoryMiB: 256 * 1024,
     os: 'Linux',
@@ -135,12 +147,20 @@ export class TestNet {
   readonly ledger: Ledger;
   height = 0;
   time: number;
+  /** the hash of the last block (each accepted tx is sealed in a block of its own) */
+  headHash: string;
   /** every accepted tx with its block context, in order */
-  readonly accepted: Array<{ tx: SignedTx; height: number; time: number }> = [];
+  readonly accepted: Array<{ tx: SignedTx; height: number; time: number; prevHash: string }> = [];
 
   constructor(readonly genesis: Genesis = makeGenesis()) {
     this.ledger = Ledger.fromGenesis(genesis);
     this.time = genesis.time;
+    this.headHash = genesisBlock(genesis, this.ledger).hash;
+  }
+
+  /** The context of the next block. */
+  ctx(): BlockContext {
+    return { height: this.height + 1, time: this.time, prevHash: this.headHash };
   }
 
   nonce(k: KeyPair): number {
@@ -165,10 +185,12 @@ export class TestNet {
 
   /** Applies a raw (possibly malformed) transaction in a new block at the current time. */
   applyRaw(raw: unknown): TxResult {
-    const height = this.height + 1;
-    const { tx, result } = this.ledger.apply(raw, { height, time: this.time });
-    this.height = height;
-    this.accepted.push({ tx: tx.tx, height, time: this.time });
+    const ctx = this.ctx();
+    const { tx, result } = this.ledger.apply(raw, ctx);
+    this.height = ctx.height;
+    this.accepted.push({ tx: tx.tx, ...ctx });
+    const block = { ...ctx, txs: [tx.tx], root: this.ledger.root() };
+    this.headHash = blockHash(block, [tx.id]);
     return result;
   }
 
@@ -227,6 +249,17 @@ export class TestNet {
     return c;
   }
 
+  /** A checker report by `k` (any key), with optional words: reason, score, rttMs, proveMs. */
+  reportBy(
+    k: KeyPair,
+    container: string,
+    ok: boolean,
+    check: CheckKind = 'liveness',
+    extra: { observedAt?: number; reason?: string; score?: number; rttMs?: number; proveMs?: number } = {},
+  ): TxResult {
+    return this.tx(k, 'checker.report', { container, check, ok, observedAt: this.time, ...extra });
+  }
+
   report(
     container: string,
     ok: boolean,
@@ -264,7 +297,7 @@ export class TestNet {
     const held = this.ledger.totalHeld();
     let err: unknown;
     try {
-      this.ledger.apply(raw, { height: this.height + 1, time: this.time });
+      this.ledger.apply(raw, this.ctx());
     } catch (e) {
       err = e;
     }

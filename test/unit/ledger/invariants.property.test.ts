@@ -5,6 +5,7 @@ import {
   CONSTITUENCIES,
   DEFAULT_PARAMS,
   Ledger,
+  MAX_INCIDENTS,
   OPERATIONAL_PARAMS,
   blockHash,
   genesisBlock,
@@ -13,6 +14,7 @@ import {
   signingBytes,
   verifyChain,
   type Block,
+  type CheckKind,
   type Choice,
   type Genesis,
   type SignedTx,
@@ -86,6 +88,25 @@ const amountArb = fc.oneof(
 );
 const priceArb = fc.oneof(fc.bigInt({ min: 1n, max: ath(3) }), fc.constantFrom(1_000_000_007n, ath(1), 0n));
 const actor = fc.nat({ max: ACTORS.length - 1 });
+/** liveness most often; capacity, location and QoS too */
+const checkArb: fc.Arbitrary<CheckKind> = fc.constantFrom<CheckKind>(
+  'liveness',
+  'liveness',
+  'liveness',
+  'capacity',
+  'location',
+  'qos',
+);
+const wordsArb = fc.option(
+  fc.record(
+    {
+      reason: fc.constantFrom('did not answer', 'GPU 0 is an RTX 3060', 'rtt 180 ms from Frankfurt'),
+      score: fc.constantFrom(0, 0.5, 0.81, 0.95, 1),
+    },
+    { requiredKeys: [] },
+  ),
+  { nil: undefined },
+);
 const ctr = fc.nat({ max: CONTAINERS.length - 1 });
 
 /** Parameter changes, valid and invalid. */
@@ -114,6 +135,12 @@ const PARAM_CHANGES: Array<Record<string, unknown>> = [
   { feeHostBps: 1 },
   { version: 9 },
   { epochMs: 1 },
+  { checkerQuorumN: 0 },
+  { checkerQuorumN: 2 },
+  { checkerQuorumN: 17 },
+  { checkerReassignMs: 1000 },
+  { slashLocationBps: 20_000 },
+  { simulatedHardware: true },
   { kTable: { h100: '1' } },
 ];
 
@@ -185,9 +212,11 @@ type Op =
       kind: 'report';
       checker: number;
       container: number;
-      check: 'liveness' | 'capacity';
+      check: CheckKind;
       ok: boolean;
       skew: number;
+      /** what the checker says: a reason in words, a QoS score */
+      words?: { reason?: string; score?: number };
     }
   | {
       kind: 'open';
@@ -206,8 +235,10 @@ type Op =
       /** two checkers vote alike in consecutive blocks (and maybe the third one late): expanded into reports */
       kind: 'round';
       container: number;
-      check: 'liveness' | 'capacity';
+      check: CheckKind;
       ok: boolean;
+      /** what every voter says */
+      words?: { reason?: string; score?: number };
       first: number;
       late: 'none' | 'agree' | 'dissent';
     }
@@ -418,8 +449,9 @@ const validOpArb: fc.Arbitrary<Op> = fc.oneof(
       kind: fc.constant('report' as const),
       checker: fc.nat({ max: 3 }), // 3 = not a checker
       container: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: ctr }),
-      check: fc.constantFrom('liveness' as const, 'liveness' as const, 'capacity' as const),
+      check: checkArb,
       ok: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }),
+      words: wordsArb,
       // negative: a late vote; over a minute ahead: a report from the future
       skew: fc.oneof(
         { weight: 4, arbitrary: fc.constant(0) },
@@ -521,8 +553,9 @@ const validOpArb: fc.Arbitrary<Op> = fc.oneof(
 const roundArb: fc.Arbitrary<Op> = fc.record({
   kind: fc.constant('round' as const),
   container: fc.constantFrom(0, 1),
-  check: fc.constantFrom('liveness' as const, 'liveness' as const, 'capacity' as const),
+  check: checkArb,
   ok: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 2, arbitrary: fc.constant(false) }),
+  words: wordsArb,
   first: fc.nat({ max: 2 }),
   late: fc.constantFrom('none' as const, 'agree' as const, 'dissent' as const),
 });
@@ -547,7 +580,7 @@ function expand(step: Step): Step[] {
   }
   if (op.kind !== 'round') return [step];
   const vote = (checker: number, ok: boolean, skew: number, dt: number): Step => ({
-    op: { kind: 'report', checker, container: op.container, check: op.check, ok, skew },
+    op: { kind: 'report', checker, container: op.container, check: op.check, ok, skew, words: op.words },
     nonceSkew: 0,
     dt,
   });
@@ -604,7 +637,7 @@ const stepArb: fc.Arbitrary<Step> = fc.record({
 interface Ctx {
   ledger: Ledger;
   leases: string[];
-  accepted: Array<{ tx: SignedTx; height: number; time: number }>;
+  accepted: Array<{ tx: SignedTx; height: number; time: number; prevHash: string }>;
   time: number;
   /** set by buildTx when the transaction it built must be rejected in the current state */
   mustFail?: boolean;
@@ -651,6 +684,7 @@ function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
         check: op.check,
         ok: op.ok,
         observedAt: Math.max(0, c.time + op.skew),
+        ...op.words,
       });
     }
     case 'open':
@@ -847,6 +881,16 @@ function checkInvariants(ledger: Ledger): void {
     check(c.earned === earned, 'earned sums host shares', c.id, c.earned, earned);
     // a container is never leased while unbonding or suspended (leases open before either are closed)
     if (open.length > 0) check(c.unbonding === 0n, 'no open lease while unbonding', c.id);
+    // a failed capacity or location check suspends it and closes its leases, until one passes
+    if (c.suspendedReason !== null) {
+      check(c.suspended, 'suspended while a check has failed', c.id);
+      check(open.length === 0, 'no open lease after a failed check', c.id);
+    }
+    check(c.incidents.length <= MAX_INCIDENTS, 'incidents are capped', c.id);
+    for (const [k, v] of Object.entries(c.rep))
+      check(v === null || (Number.isInteger(v) && v >= 0), 'reputation counters are integers >= 0', c.id, k);
+    const rep = ledger.reputationOf(c);
+    check(rep.score >= 0 && rep.score <= 1, 'reputation in [0, 1]', c.id, rep.score);
   }
   const dao = ledger.dao;
   check(dao.incomeSince >= 0n, 'protocol income since the last share >= 0', dao.incomeSince);
@@ -894,6 +938,9 @@ function noteEvents(events: Map<string, number>, r: Record<string, unknown>, led
   };
   note('downtime slash', r.closedLeases);
   note('capacity slash', r.capacity === 'failed');
+  note('location slash', r.location === 'failed');
+  note('qos slash', r.qos === 'failed' && r.closedLeases);
+  note('quality tier set', r.qos === 'passed' && typeof r.qualityTier === 'number' && r.qualityTier > 1);
   note('late vote', r.late);
   note('capacity rewards', typeof r.capacityRewarded === 'number' && r.capacityRewarded > 0);
   note('delivery rewards', typeof r.deliveryRewarded === 'number' && r.deliveryRewarded > 0);
@@ -932,7 +979,7 @@ function runSteps(steps: Step[]): Run {
     const from = (raw as { from?: unknown }).from;
     const nonceBefore = typeof from === 'string' ? ledger.account(from).nonce : -1;
     try {
-      const { tx, result } = ledger.apply(raw, { height, time: c.time });
+      const { tx, result } = ledger.apply(raw, { height, time: c.time, prevHash: prev.hash });
       if (mustFail(op) || c.mustFail)
         throw new Error(
           `a ${op.kind} transaction applied: ${JSON.stringify(op, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`,
@@ -940,7 +987,7 @@ function runSteps(steps: Step[]): Run {
       if (tx.type === 'lease.open') c.leases.push(result.lease as string);
       noteEvents(events, result, ledger);
       check(ledger.account(tx.tx.from).nonce === nonceBefore + 1, 'nonce bumped by one');
-      c.accepted.push({ tx: tx.tx, height, time: c.time });
+      c.accepted.push({ tx: tx.tx, height, time: c.time, prevHash: prev.hash });
       roots.push(ledger.root());
       const partial = { height, time: c.time, prevHash: prev.hash, txs: [tx.tx], root: ledger.root() };
       blocks.push({ ...partial, hash: blockHash(partial) });
@@ -1051,6 +1098,9 @@ describe('ledger invariants (property)', () => {
     for (const e of [
       'downtime slash',
       'capacity slash',
+      'location slash',
+      'qos slash',
+      'quality tier set',
       'suspended container',
       'late vote',
       'capacity rewards',
@@ -1074,14 +1124,14 @@ describe('ledger invariants (property)', () => {
         const { accepted, roots, ledger } = runSteps(steps);
         const replay = Ledger.fromGenesis(GENESIS);
         accepted.forEach((a, i) => {
-          replay.apply(a.tx, { height: a.height, time: a.time });
+          replay.apply(a.tx, a);
           check(replay.root() === roots[i], 'replayed root at height', a.height);
         });
         expect(replay.root()).toBe(ledger.root());
         expect(replay.totalHeld()).toBe(replay.chain.supply);
         // and a replayed transaction never applies twice
         for (const a of accepted.slice(-3))
-          expect(() => replay.apply(a.tx, { height: a.height + 1, time: a.time })).toThrow(AethirError);
+          expect(() => replay.apply(a.tx, { ...a, height: a.height + 1 })).toThrow(AethirError);
         expect(replay.root()).toBe(ledger.root());
       }),
       { numRuns: 30 },

@@ -17,6 +17,8 @@ import {
   requiredStake,
   signTx,
   txId,
+  genesisEpochSeed,
+  newReputation,
 } from '../../../src/ledger/index.js';
 import {
   CHAIN_ID,
@@ -74,6 +76,7 @@ describe('genesis', () => {
       lastEpoch: -1,
       lastEpochEnd: GENESIS_TIME,
       lastCheckerDay: -1,
+      epochSeed: genesisEpochSeed(CHAIN_ID, GENESIS_TIME),
     });
     for (const c of checkers) expect(l.checker(c.address)).toMatchObject({ correct: 0, bannedUntil: 0 });
     expect(l.totalHeld()).toBe(TOTAL_SUPPLY);
@@ -333,6 +336,10 @@ describe('container.register and container.stake', () => {
       qualityTier: 1,
       slashed: 0n,
       registeredAt: GENESIS_TIME + 1234,
+      suspendedReason: null,
+      checks: {},
+      incidents: [],
+      rep: newReputation(),
     });
     expect(t.ledger.containers()).toHaveLength(1);
     expect(t.ledger.requiredStakeOf(c)).toBe(ath(12_000));
@@ -818,11 +825,11 @@ describe('lease.settle and lease.close', () => {
   it('the block time is the only clock: the same txs at the same times give the same root', () => {
     const { t } = withLease();
     const replay = Ledger.fromGenesis(t.genesis);
-    for (const a of t.accepted) replay.apply(a.tx, { height: a.height, time: a.time });
+    for (const a of t.accepted) replay.apply(a.tx, a);
     expect(replay.root()).toBe(t.ledger.root());
     // the same txs at other times give another root (openedAt differs)
     const shifted = Ledger.fromGenesis(t.genesis);
-    for (const a of t.accepted) shifted.apply(a.tx, { height: a.height, time: a.time + 1 });
+    for (const a of t.accepted) shifted.apply(a.tx, { ...a, time: a.time + 1 });
     expect(shifted.root()).not.toBe(t.ledger.root());
   });
 });

@@ -299,7 +299,7 @@ describe('usage receipts: what a container may charge', () => {
     const receipt = t.accepted.at(-1)!.tx.payload.receipt as SignedReceipt;
     expect(receipt.seq).toBe(2);
     const replay = Ledger.fromGenesis(t.genesis);
-    for (const a of t.accepted) replay.apply(a.tx, { height: a.height, time: a.time });
+    for (const a of t.accepted) replay.apply(a.tx, a);
     expect(replay.root()).toBe(t.ledger.root());
   });
 });

@@ -164,12 +164,15 @@ describe('slashing: specs below the claim (capacity check)', () => {
       ok: false,
       capacity: 'failed',
       slashed: ath(3000).toString(),
+      suspended: true,
+      reason: 'capacity check failed: the GPUs did not perform as the spec claims',
     });
     expect(t.ledger.container(host.address)).toMatchObject({
       status: 'online',
       stake: 0n,
       slashed: ath(3000),
       suspended: true,
+      suspendedReason: 'capacity check failed: the GPUs did not perform as the spec claims',
     });
     expect(t.ledger.treasury().balance - treasury0).toBe(ath(3000));
     t.deposit(alice, ath(10));
@@ -224,11 +227,17 @@ describe('slashing: specs below the claim (capacity check)', () => {
     t.report(host.address, false, 1, 'capacity');
     expect(t.vested(host.address, 'host', A)).toBe(0n);
     expect(t.vested(host.address, 'reward', R)).toBe(ath(9990));
-    // the stake was never touched
+    // the stake was never touched; the failed check suspends it all the same, its lease closed
     expect(t.ledger.container(host.address)).toMatchObject({
       stake: ath(6000),
       slashed: ath(30),
-      suspended: false,
+      suspended: true,
+      suspendedReason: expect.stringMatching(/^capacity check failed/),
+      openLeases: 0,
+    });
+    expect(t.ledger.lease(String(lease))).toMatchObject({
+      status: 'closed',
+      closeReason: expect.stringMatching(/^capacity check failed/),
     });
     expect(t.ledger.treasury().balance - treasury0).toBe(ath(30));
     conserved(t);

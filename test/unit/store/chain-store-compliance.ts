@@ -46,7 +46,7 @@ class Chain {
     const txIds: string[] = [];
     const results: TxResult[] = [];
     for (const s of sign) {
-      const { tx, result } = t.ledger.apply(s(t), { height, time: t.time });
+      const { tx, result } = t.ledger.apply(s(t), { height, time: t.time, prevHash: '' });
       txs.push(tx.tx);
       txIds.push(tx.id);
       results.push(result);

@@ -47,7 +47,7 @@ function seeded(file: string) {
     t.advance(1000);
     const height = blocks.length;
     const txs: SignedTx[] = [];
-    for (const raw of build()) txs.push(t.ledger.apply(raw, { height, time: t.time }).tx.tx);
+    for (const raw of build()) txs.push(t.ledger.apply(raw, { height, time: t.time, prevHash: '' }).tx.tx);
     const partial = { height, time: t.time, prevHash: blocks[height - 1]!.hash, txs, root: t.ledger.root() };
     const block = { ...partial, hash: blockHash(partial) };
     store.append(block, t.ledger.state.takeDirty());

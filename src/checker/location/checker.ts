@@ -1,0 +1,101 @@
+import { haversineKm } from '../../core/index.js';
+import { calibrateLandmark, type LocationBounds } from './bounds.js';
+import { judgeLocation, type Place } from './judge.js';
+import type { LocationTarget, NetworkPort } from './network.js';
+
+export interface LocationCheckerOptions {
+  network: NetworkPort;
+  /** the checker's own place */
+  from: { city: string; country: string; lat: number; lon: number };
+  /** RTT samples per check; the minimum is judged (default 5) */
+  samples?: number;
+  /** the checker's calibrated bounds (`calibrateLandmark`); default DEFAULT_BOUNDS */
+  bounds?: Readonly<LocationBounds>;
+}
+
+export interface LocationTargetClaim extends LocationTarget {
+  /** the claimed place, with its city and country for the reason */
+  claimed: Place;
+}
+
+export interface LocationVerdict {
+  ok: boolean;
+  reason: string;
+  rttMs: number;
+}
+
+/**
+ * One checker's location check (docs/verification.md, "Location"): `samples` RTTs to the
+ * container through the network port, judged by `judgeLocation` against the claimed place. The
+ * verdict is this checker's vote (`checker.report { check: 'location', ok }`); the ledger takes
+ * the majority of the checkers' votes. null when the container never answered: that is a
+ * liveness matter, not a location verdict.
+ */
+export class LocationChecker {
+  private readonly network: NetworkPort;
+  private readonly from: LocationCheckerOptions['from'];
+  private readonly samples: number;
+  private readonly bounds: Readonly<LocationBounds> | undefined;
+
+  constructor(opts: LocationCheckerOptions) {
+    const samples = opts.samples ?? 5;
+    if (!Number.isInteger(samples) || samples < 1)
+      throw new RangeError(`samples must be a positive integer, got ${samples}`);
+    this.network = opts.network;
+    this.from = { ...opts.from };
+    this.samples = samples;
+    this.bounds = opts.bounds;
+  }
+
+  async check(target: LocationTargetClaim): Promise<LocationVerdict | null> {
+    const got: number[] = [];
+    for (let i = 0; i < this.samples; i++) {
+      const rtt = await this.network.rttMs(target, this.from);
+      if (rtt !== null && Number.isFinite(rtt) && rtt >= 0) got.push(rtt);
+    }
+    if (got.length === 0) return null;
+    const j = judgeLocation({
+      from: this.from,
+      claimed: target.claimed,
+      samples: got,
+      ...(this.bounds ? { bounds: this.bounds } : {}),
+    });
+    return { ok: j.ok, reason: j.reason, rttMs: j.rttMs };
+  }
+}
+
+export interface Landmark {
+  /** a host at a known place (another checker, a landmark server) */
+  id: string;
+  lat: number;
+  lon: number;
+}
+
+/**
+ * A checker's own calibration (Gueye et al.'s per-landmark bounds): the minimum of `samples` RTTs
+ * from `from` to each landmark at a known place, fitted by `calibrateLandmark`. Landmarks that do
+ * not answer are left out; fewer than two answers leave the default bounds (undefined).
+ */
+export async function calibrateOnLandmarks(
+  network: NetworkPort,
+  from: { lat: number; lon: number },
+  landmarks: readonly Landmark[],
+  samples = 5,
+): Promise<LocationBounds | undefined> {
+  const points: Array<{ distanceKm: number; rttMs: number }> = [];
+  for (const l of landmarks) {
+    const got: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      const rtt = await network.rttMs({ id: l.id, claimed: { lat: l.lat, lon: l.lon } }, from);
+      if (rtt !== null && Number.isFinite(rtt) && rtt >= 0) got.push(rtt);
+    }
+    if (got.length)
+      points.push({ distanceKm: haversineKm(from.lat, from.lon, l.lat, l.lon), rttMs: Math.min(...got) });
+  }
+  if (points.length < 2) return undefined;
+  try {
+    return calibrateLandmark(points);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,6 @@
+export * from './bounds.js';
+export * from './judge.js';
+export * from './network.js';
+export * from './checker.js';
+export * from './wonderproxy.js';
+export * from './evaluate.js';

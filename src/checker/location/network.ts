@@ -1,0 +1,150 @@
+import type { Rng } from '../../core/clock.js';
+import {
+  drawPathFactor,
+  haversineKm,
+  LATENCY_MODEL,
+  sampleRttMs,
+  type LatencyModel,
+} from '../../core/latency.js';
+import { DEFAULT_BOUNDS, lowerMs } from './bounds.js';
+import type { RttDataset } from './wonderproxy.js';
+
+/** What a location checker measures a container by. */
+export interface LocationTarget {
+  /** the container's id */
+  id: string;
+  /** where it says it is */
+  claimed: { lat: number; lon: number };
+}
+
+/**
+ * The network, as a location checker sees it: one RTT sample from the checker's place to a
+ * container, in ms, or null when the container does not answer. Production implements it with
+ * real probes (a TCP connect or an echo to the container's endpoint); tests and the devnet inject
+ * `ModelNetwork` or `TableNetwork`.
+ */
+export interface NetworkPort {
+  rttMs(target: LocationTarget, from: { lat: number; lon: number }): Promise<number | null>;
+}
+
+type Where = { lat: number; lon: number };
+
+/**
+ * SIMULATED network: every RTT is drawn from the latency model (src/core/latency.ts, fitted on
+ * WonderProxy's real RTTs) between the checker's place and the container's TRUE place, with an
+ * injected Rng, so a run is reproducible from its seed. A container is where it claims to be
+ * unless `whereIs` or `place()` says otherwise (a cheater: `place('c1', singapore)` while it
+ * claims Frankfurt). Each checker–container path keeps one persistent deviation from the estimate
+ * (the model's log-normal path factor), and samples add jitter.
+ *
+ * The model's log-normal spread is symmetric, real paths are not: none of WonderProxy's 57,262
+ * pairs between correctly listed servers is faster than the bestline (bounds.ts), while a
+ * log-normal draws a path at half the estimate once in 40. A simulated sample is therefore never
+ * below the default lower line: the floor the real data shows, not a made-up one.
+ */
+export class ModelNetwork implements NetworkPort {
+  private readonly rng: Rng;
+  private readonly model: Readonly<LatencyModel>;
+  private readonly whereIs: ((id: string) => Where | undefined) | undefined;
+  private readonly placed = new Map<string, Where>();
+  private readonly paths = new Map<string, number>();
+  private readonly silent = new Set<string>();
+
+  constructor(opts: {
+    rng: Rng;
+    model?: Readonly<LatencyModel>;
+    whereIs?: (id: string) => Where | undefined;
+  }) {
+    this.rng = opts.rng;
+    this.model = opts.model ?? LATENCY_MODEL;
+    this.whereIs = opts.whereIs;
+  }
+
+  /** Registers where container `id` really is (whatever it claims). */
+  place(id: string, where: Where): this {
+    this.placed.set(id, { lat: where.lat, lon: where.lon });
+    return this;
+  }
+
+  /** Container `id` stops answering (true) or answers again (false). */
+  mute(id: string, muted = true): this {
+    if (muted) this.silent.add(id);
+    else this.silent.delete(id);
+    return this;
+  }
+
+  /** Where the container really is: registered, else `whereIs`, else its claim. */
+  truePlace(target: LocationTarget): Where {
+    return this.placed.get(target.id) ?? this.whereIs?.(target.id) ?? target.claimed;
+  }
+
+  rttMs(target: LocationTarget, from: Where): Promise<number | null> {
+    if (this.silent.has(target.id)) return Promise.resolve(null);
+    const to = this.truePlace(target);
+    const key = `${from.lat},${from.lon}>${target.id}@${to.lat},${to.lon}`;
+    let path = this.paths.get(key);
+    if (path === undefined) {
+      path = drawPathFactor(this.rng, this.model);
+      this.paths.set(key, path);
+    }
+    const km = haversineKm(from.lat, from.lon, to.lat, to.lon);
+    const rtt = sampleRttMs(from, to, this.rng, { model: this.model, pathFactor: path });
+    return Promise.resolve(Math.max(rtt, lowerMs(DEFAULT_BOUNDS, km)));
+  }
+}
+
+/**
+ * RTTs from real measurements (WonderProxy, `parseWonderProxy`): the checker's place and the
+ * target's id must be servers of the data set (the checker is matched by coordinates, within
+ * 1 km); the target's TRUE place is its server, whatever it claims. Answers each pair's average
+ * RTT over the day (`column: 'min'`: the lowest), the same for every sample; null for a pair
+ * never measured.
+ */
+export class TableNetwork implements NetworkPort {
+  private readonly rtt = new Map<string, number>();
+  private readonly coords: Array<{ id: string; lat: number; lon: number }>;
+
+  constructor(data: RttDataset, opts: { column?: 'min' | 'avg' } = {}) {
+    const col = opts.column ?? 'avg';
+    for (const p of data.pairs)
+      this.rtt.set(`${p.source}>${p.destination}`, col === 'min' ? p.minMs : p.avgMs);
+    this.coords = [...data.servers.values()].map((s) => ({ id: s.id, lat: s.lat, lon: s.lon }));
+  }
+
+  /** The server at (or within 1 km of) a place, if any. */
+  serverAt(where: Where): string | undefined {
+    let best: string | undefined;
+    let bestKm = 1;
+    for (const s of this.coords) {
+      const km = haversineKm(where.lat, where.lon, s.lat, s.lon);
+      if (km <= bestKm) {
+        best = s.id;
+        bestKm = km;
+      }
+    }
+    return best;
+  }
+
+  /** The measured RTT between two servers, by id. */
+  between(source: string, destination: string): number | null {
+    return this.rtt.get(`${source}>${destination}`) ?? null;
+  }
+
+  rttMs(target: LocationTarget, from: Where): Promise<number | null> {
+    const source = this.serverAt(from);
+    return Promise.resolve(source === undefined ? null : this.between(source, target.id));
+  }
+}
+
+/**
+ * SIMULATED landmarks for a ModelNetwork: `perPlace` hosts in each of the given places (the
+ * latency model gives each its own path), for a checker's calibration (calibrateOnLandmarks).
+ */
+export function simulatedLandmarks(
+  places: ReadonlyArray<{ city: string; lat: number; lon: number }>,
+  perPlace = 4,
+): Array<{ id: string; lat: number; lon: number }> {
+  return places.flatMap((p) =>
+    Array.from({ length: perPlace }, (_, k) => ({ id: `landmark:${p.city}:${k}`, lat: p.lat, lon: p.lon })),
+  );
+}

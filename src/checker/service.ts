@@ -1,0 +1,513 @@
+import { isAethirError, type Clock, type Rng } from '../core/index.js';
+import type { Bus } from '../bus/index.js';
+import { subjects, type HeartbeatMsg } from '../container/subjects.js';
+import { verifyReceipt, type CheckKind, type Container, type Ledger } from '../ledger/index.js';
+import { checkCapacityOverBus } from './capacity/bus-channel.js';
+import { classOf, type CapacityClaim } from './capacity/sizing.js';
+import type { CapacityCheckOptions, CapacityResult } from './capacity/prover.js';
+import { LivenessChecker } from './checker.js';
+import { LocationChecker, calibrateOnLandmarks, type Landmark, type NetworkPort } from './location/index.js';
+import { judgeQos, type QosSample } from './qos.js';
+
+/**
+ * One checker's duty, every check of docs/verification.md, for the containers the ledger assigns
+ * to it (2N+1 per container and epoch, drawn from the epoch seed): liveness (heartbeats and
+ * direct probes), capacity (a Proof-of-Capacity challenge relayed to the container's prover),
+ * location (round-trip times through the network port) and quality of service while serving.
+ * Each verdict is a signed `checker.report`; the ledger's majority decides and applies the
+ * consequence. The node drives `tick()` from a timer (domain code takes no timers); long checks
+ * (capacity) run in the background so that liveness never waits for them.
+ */
+
+export interface CheckCadence {
+  /** an unchanged liveness verdict is re-confirmed on the log this often */
+  reconfirmMs: number;
+  /** direct probes of each assigned container */
+  probeMs: number;
+  /** quality of service of a container with open leases */
+  qosMs: number;
+  /** a container is re-checked for location this often (and as soon as it appears) */
+  locationMs: number;
+  /** a container is re-challenged for capacity this often (and as soon as it appears) */
+  capacityMs: number;
+  /**
+   * capacity challenges start on slot boundaries (multiples of this on the clock), every due
+   * container at once, each by one of its checkers (rank = slot mod assigned): containers that
+   * share one GPU are always challenged together and cannot both hold their claimed memory
+   */
+  capacitySlotMs: number;
+}
+
+/**
+ * The cadences of DESIGN.md for an epoch length: heartbeat probes and QoS once a minute of a
+ * 15-minute epoch (epoch / 15), liveness re-confirmed and location re-checked once an epoch,
+ * capacity once a day (96 epochs). A devnet with `--epoch 10` runs them all 90 times faster.
+ */
+export function cadenceForEpoch(epochMs: number): CheckCadence {
+  return {
+    reconfirmMs: epochMs,
+    probeMs: Math.max(500, Math.round(epochMs / 15)),
+    qosMs: Math.max(1_000, Math.round(epochMs / 15)),
+    locationMs: epochMs,
+    capacityMs: epochMs * 96,
+    capacitySlotMs: 10_000,
+  };
+}
+
+export interface CheckerPlace {
+  city: string;
+  country: string;
+  lat: number;
+  lon: number;
+}
+
+export interface ReportPayload {
+  container: string;
+  check: CheckKind;
+  ok: boolean;
+  observedAt: number;
+  reason?: string;
+  score?: number;
+  rttMs?: number;
+  proveMs?: number;
+}
+
+export interface CheckerServiceDeps {
+  address: string;
+  chainId: string;
+  ledger: () => Ledger;
+  /** signs and submits a checker.report; a rejection throws an AethirError */
+  report: (p: ReportPayload) => Promise<unknown>;
+  bus: Bus;
+  clock: Clock;
+  /** challenge seeds, opened rows, session ids: secureRng() in production */
+  rng: Rng;
+  /** where this checker is (known to the network): the origin of its RTT measurements */
+  place: CheckerPlace;
+  network: NetworkPort;
+  /**
+   * hosts at known places this checker calibrates its RTT bounds on before its first location
+   * check (Gueye et al.: per-landmark bounds); none: the default bounds fitted on WonderProxy
+   */
+  landmarks?: readonly Landmark[];
+  offlineAfterMs: number;
+  cadence: CheckCadence;
+  /** the checks this checker runs (default all four); an operator may run a subset */
+  checks?: readonly CheckKind[];
+  /** how long a probe may take (default 2 s) */
+  probeTimeoutMs?: number;
+  /** overrides of the capacity check (tests) */
+  capacity?: Partial<
+    Pick<
+      CapacityCheckOptions,
+      'n' | 'deadlineMs' | 'memoryMiB' | 'rttMs' | 'startupTimeoutMs' | 'openTimeoutMs'
+    >
+  >;
+  log?: (line: string) => void;
+}
+
+export interface CheckerStats {
+  reports: Record<CheckKind, number>;
+  rejected: number;
+  probes: { sent: number; answered: number };
+  capacity: { checks: number; passed: number; failed: number };
+}
+
+/** Per container: what this checker has seen of it this epoch (continuity and loss). */
+interface Seen {
+  heartbeat: { receivedAt: number; runningLeases: number; load?: number } | null;
+  probesSent: number;
+  probesAnswered: number;
+  epoch: number;
+  shortfall: boolean;
+}
+
+const KINDS: readonly CheckKind[] = ['liveness', 'capacity', 'location', 'qos'];
+const SAMPLES_KEPT = 64;
+
+export class CheckerService {
+  readonly liveness: LivenessChecker;
+  private location: Promise<LocationChecker> | null = null;
+  private readonly seen = new Map<string, Seen>();
+  private readonly samples = new Map<string, { seenAt: Set<number>; list: QosSample[] }>();
+  /** when this checker last voted, per container and check */
+  private readonly voted = new Map<string, number>();
+  private readonly running = new Set<string>();
+  /** capacity challenges in a row that nobody on the container's side took up */
+  private readonly unanswered = new Map<string, number>();
+  private readonly background = new Set<Promise<void>>();
+  private lastProbeAt = -Infinity;
+  private lastSlot = -1;
+  private offs: Array<() => void> = [];
+  private stopped = false;
+  readonly stats: CheckerStats = {
+    reports: { liveness: 0, capacity: 0, location: 0, qos: 0 },
+    rejected: 0,
+    probes: { sent: 0, answered: 0 },
+    capacity: { checks: 0, passed: 0, failed: 0 },
+  };
+
+  constructor(private readonly deps: CheckerServiceDeps) {
+    this.liveness = new LivenessChecker({
+      address: deps.address,
+      clock: deps.clock,
+      offlineAfterMs: deps.offlineAfterMs,
+      reconfirmMs: deps.cadence.reconfirmMs,
+    });
+  }
+
+  get address(): string {
+    return this.deps.address;
+  }
+
+  /** Listens to heartbeats and usage receipts on the bus. */
+  start(): this {
+    const { bus } = this.deps;
+    this.offs.push(
+      bus.subscribe(subjects.allHeartbeats, (m) => this.heartbeat(m as HeartbeatMsg)),
+      bus.subscribe(subjects.allLeaseReceipts, (m, s) => this.receipt(s.split('.')[1]!, m)),
+    );
+    return this;
+  }
+
+  /** A heartbeat, stamped on receipt by this checker's clock (the container's clock is not trusted). */
+  heartbeat(hb: HeartbeatMsg): void {
+    const now = this.deps.clock.now();
+    this.liveness.heartbeat(hb.container, hb.at);
+    const s = this.seenOf(hb.container);
+    s.heartbeat = {
+      receivedAt: now,
+      runningLeases: hb.runningLeases,
+      ...(hb.load !== undefined ? { load: hb.load } : {}),
+    };
+  }
+
+  /** A usage receipt for a lease: its quality samples count only if the lease's user signed it. */
+  receipt(leaseId: string, msg: unknown): void {
+    const lease = this.deps.ledger().lease(leaseId);
+    if (!lease || lease.status !== 'open') return;
+    let r;
+    try {
+      r = verifyReceipt(this.deps.chainId, msg, lease.user);
+    } catch {
+      return;
+    }
+    if (r.lease !== leaseId) return;
+    const now = this.deps.clock.now();
+    let rec = this.samples.get(leaseId);
+    if (!rec) this.samples.set(leaseId, (rec = { seenAt: new Set(), list: [] }));
+    for (const s of r.samples ?? []) {
+      if (rec.seenAt.has(s.at)) continue;
+      rec.seenAt.add(s.at);
+      rec.list.push({
+        receivedAt: now,
+        ok: s.ok,
+        ...(s.latencyMs !== undefined ? { latencyMs: s.latencyMs } : {}),
+      });
+    }
+    if (rec.list.length > SAMPLES_KEPT) rec.list.splice(0, rec.list.length - SAMPLES_KEPT);
+  }
+
+  /**
+   * One pass: liveness verdicts, probes, and the checks that are due. Resolves when the liveness
+   * and QoS reports of this pass are on the log; capacity and location checks go on in the
+   * background (see idle()).
+   */
+  async tick(): Promise<void> {
+    if (this.stopped) return;
+    const ledger = this.deps.ledger();
+    const now = this.deps.clock.now();
+    const me = this.deps.address;
+    // A suspended checker gets no tasks until its ban ends; the ledger assigns others meanwhile.
+    if ((ledger.checker(me)?.bannedUntil ?? 0) > now) return;
+    const runs = new Set(this.deps.checks ?? KINDS);
+    const mine = (c: Container, check: CheckKind) =>
+      runs.has(check) && ledger.assignedCheckers(c.id, now, check).includes(me);
+    const all = ledger.containers();
+
+    // Liveness: heartbeats and probes.
+    if (now - this.lastProbeAt >= this.deps.cadence.probeMs) {
+      this.lastProbeAt = now;
+      for (const c of all) if (mine(c, 'liveness')) this.spawn(this.probe(c.id));
+    }
+    for (const r of this.liveness.tick(all.filter((c) => mine(c, 'liveness')))) {
+      const s = this.seenOf(r.container);
+      const loss =
+        s.probesSent > 0 ? `; probes answered this epoch: ${s.probesAnswered} of ${s.probesSent}` : '';
+      const reason = r.online
+        ? `heartbeats and probes answered${loss}`
+        : `no heartbeat or probe answer for more than ${(this.deps.offlineAfterMs / 1000).toFixed(0)} s${loss}`;
+      if (
+        await this.send({
+          container: r.container,
+          check: 'liveness',
+          ok: r.online,
+          observedAt: r.observedAt,
+          reason,
+        })
+      )
+        this.liveness.reportedOk(r);
+    }
+
+    // Quality of service of the containers serving leases.
+    const open = new Map<string, Array<{ id: string; openedAt: number }>>();
+    for (const l of ledger.leases())
+      if (l.status === 'open') open.set(l.container, [...(open.get(l.container) ?? []), l]);
+    for (const [id, leases] of open) {
+      const c = ledger.container(id);
+      if (
+        !c ||
+        c.status !== 'online' ||
+        !mine(c, 'qos') ||
+        !this.due(id, 'qos', this.deps.cadence.qosMs, now)
+      )
+        continue;
+      const s = this.seenOf(id);
+      const v = judgeQos({
+        now,
+        windowMs: this.deps.cadence.qosMs,
+        heartbeat: s.heartbeat,
+        offlineAfterMs: this.deps.offlineAfterMs,
+        leases: leases.map((l) => ({
+          id: l.id,
+          openedAt: l.openedAt,
+          samples: this.samples.get(l.id)?.list ?? [],
+        })),
+        previousShortfall: s.shortfall,
+      });
+      if (!v) continue;
+      s.shortfall = v.shortfall;
+      this.voted.set(`${id}/qos`, now);
+      await this.send({
+        container: id,
+        check: 'qos',
+        ok: v.ok,
+        observedAt: now,
+        reason: v.reason,
+        ...(v.score !== null ? { score: v.score } : {}),
+      });
+    }
+    for (const leaseId of this.samples.keys())
+      if (ledger.lease(leaseId)?.status !== 'open') this.samples.delete(leaseId);
+
+    // Location: once a period per container, and at once for a new one.
+    for (const c of all) {
+      if (c.status !== 'online' || !mine(c, 'location')) continue;
+      if (!this.dueOnLedger(ledger, c, 'location', this.deps.cadence.locationMs, now)) continue;
+      this.voted.set(`${c.id}/location`, now);
+      this.spawn(this.checkLocation(c));
+    }
+
+    // Capacity: on slot boundaries, every due container at once, each by one checker.
+    const slotMs = this.deps.cadence.capacitySlotMs;
+    const slot = Math.floor(now / slotMs);
+    if (slot !== this.lastSlot && runs.has('capacity')) {
+      this.lastSlot = slot;
+      for (const c of all) {
+        if (c.status !== 'online' || c.spec.source === 'simulated') continue;
+        const assigned = ledger.assignedCheckers(c.id, now, 'capacity');
+        const rank = assigned.indexOf(me);
+        if (rank < 0 || slot % assigned.length !== rank) continue;
+        if (!this.dueOnLedger(ledger, c, 'capacity', this.deps.cadence.capacityMs, now)) continue;
+        this.voted.set(`${c.id}/capacity`, now);
+        this.spawn(this.checkCapacity(c));
+      }
+    }
+  }
+
+  /** Resolves when the background checks started so far have reported. */
+  async idle(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const off of this.offs) off();
+    this.offs = [];
+    await this.idle();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private seenOf(id: string): Seen {
+    const epoch = this.deps.ledger().economics.lastEpoch + 1;
+    let s = this.seen.get(id);
+    if (!s)
+      this.seen.set(id, (s = { heartbeat: null, probesSent: 0, probesAnswered: 0, epoch, shortfall: false }));
+    if (s.epoch !== epoch) Object.assign(s, { probesSent: 0, probesAnswered: 0, epoch });
+    return s;
+  }
+
+  /** Whether this checker's own last vote on (container, check) is at least `periodMs` old. */
+  private due(id: string, check: CheckKind, periodMs: number, now: number): boolean {
+    const last = this.voted.get(`${id}/${check}`);
+    return last === undefined || now - last >= periodMs;
+  }
+
+  /**
+   * Due on the ledger: no decided verdict within the period, this checker has not voted in the
+   * open round, and it has not voted within the period itself (a round may stay open a while).
+   */
+  private dueOnLedger(
+    ledger: Ledger,
+    c: Container,
+    check: CheckKind,
+    periodMs: number,
+    now: number,
+  ): boolean {
+    if (this.running.has(`${c.id}/${check}`)) return false;
+    const decided = c.checks?.[check];
+    if (decided && now - decided.at < periodMs) return false;
+    if (ledger.round(c.id, check)?.votes[this.deps.address]) return false;
+    return this.due(c.id, check, periodMs, now);
+  }
+
+  private spawn(p: Promise<void>): void {
+    const t = p
+      .catch((e: unknown) => this.deps.log?.(`checker: ${(e as Error).message}`))
+      .finally(() => this.background.delete(t));
+    this.background.add(t);
+  }
+
+  private nonce(): string {
+    let s = '';
+    for (let i = 0; i < 4; i++) s += this.deps.rng.nextU32().toString(16).padStart(8, '0');
+    return s;
+  }
+
+  private async probe(id: string): Promise<void> {
+    const s = this.seenOf(id);
+    s.probesSent++;
+    this.stats.probes.sent++;
+    const nonce = this.nonce();
+    try {
+      const r = (await this.deps.bus.request(
+        subjects.check(id),
+        { op: 'probe', checker: this.deps.address, nonce },
+        { timeoutMs: this.deps.probeTimeoutMs ?? 2_000 },
+      )) as { container?: unknown; nonce?: unknown };
+      if (r?.nonce !== nonce || r.container !== id) return;
+      s.probesAnswered++;
+      this.stats.probes.answered++;
+      this.liveness.heartbeat(id, this.deps.clock.now());
+    } catch (e) {
+      if (!isAethirError(e)) throw e;
+    }
+  }
+
+  private async checkLocation(c: Container): Promise<void> {
+    const key = `${c.id}/location`;
+    this.running.add(key);
+    try {
+      this.location ??= this.calibrated();
+      const v = await (await this.location).check({ id: c.id, claimed: c.location });
+      if (!v) return; // never answered: liveness says so, not location
+      await this.send({
+        container: c.id,
+        check: 'location',
+        ok: v.ok,
+        observedAt: this.deps.clock.now(),
+        reason: v.reason,
+        rttMs: Math.round(v.rttMs * 1000) / 1000,
+      });
+    } finally {
+      this.running.delete(key);
+    }
+  }
+
+  private async calibrated(): Promise<LocationChecker> {
+    const { network, place, landmarks } = this.deps;
+    const bounds = landmarks?.length ? await calibrateOnLandmarks(network, place, landmarks) : undefined;
+    return new LocationChecker({ network, from: place, ...(bounds ? { bounds } : {}) });
+  }
+
+  private async checkCapacity(c: Container): Promise<void> {
+    const key = `${c.id}/capacity`;
+    this.running.add(key);
+    try {
+      const r = await this.capacity(c);
+      if (r.code === 'spawn') {
+        // Nobody took the challenge up (the container's agent is not reachable on the bus, or its
+        // relay is reconnecting): once is not a verdict, twice in a row is.
+        const n = (this.unanswered.get(c.id) ?? 0) + 1;
+        this.unanswered.set(c.id, n);
+        if (n < 2) {
+          this.voted.delete(key);
+          return;
+        }
+      }
+      this.unanswered.delete(c.id);
+      this.stats.capacity.checks++;
+      this.stats.capacity[r.ok ? 'passed' : 'failed']++;
+      await this.send({
+        container: c.id,
+        check: 'capacity',
+        ok: r.ok,
+        observedAt: this.deps.clock.now(),
+        reason: capacityReason(c, r),
+        ...(r.proveMs !== null ? { proveMs: Math.round(r.proveMs) } : {}),
+      });
+    } finally {
+      this.running.delete(key);
+    }
+  }
+
+  /** The claim of a container: its first GPU's model and memory, or the host's CPU. */
+  private capacity(c: Container): Promise<CapacityResult> {
+    const gpu = c.spec.gpus[0];
+    const claim: CapacityClaim = gpu ? { model: gpu.model, memoryMiB: gpu.memoryMiB } : { gpuClass: 'cpu' };
+    const o = this.deps.capacity ?? {};
+    return checkCapacityOverBus({
+      bus: this.deps.bus,
+      container: c.id,
+      checker: this.deps.address,
+      claim,
+      rng: this.deps.rng,
+      clock: this.deps.clock,
+      ...o,
+      // A host without GPUs claims no memory to prove.
+      ...(gpu ? {} : { memoryMiB: null }),
+    });
+  }
+
+  private async send(p: ReportPayload): Promise<boolean> {
+    try {
+      await this.deps.report(p);
+      this.stats.reports[p.check]++;
+      return true;
+    } catch (e) {
+      if (!isAethirError(e)) throw e;
+      this.stats.rejected++;
+      this.deps.log?.(`checker ${this.deps.address.slice(0, 12)}: ${p.check} report rejected: ${e.message}`);
+      return false;
+    }
+  }
+}
+
+function capacityReason(c: Container, r: CapacityResult): string {
+  const gpu = c.spec.gpus[0];
+  const claim = gpu ? `${c.spec.gpus.length}x ${gpu.model} ${Math.round(gpu.memoryMiB / 1024)} GB` : 'no GPU';
+  const cls = classOf(gpu ? { model: gpu.model } : { gpuClass: 'cpu' });
+  const text = r.ok
+    ? `claims ${claim} (class ${cls}): ${r.reason}`
+    : `claims ${claim} (class ${cls}) but ${failureWords(r)}: ${r.reason}`;
+  return text.length > 300 ? `${text.slice(0, 299)}…` : text;
+}
+
+function failureWords(r: CapacityResult): string {
+  switch (r.code) {
+    case 'deadline':
+      return `did not finish the ${r.n}×${r.n} challenge within ${r.deadlineMs} ms`;
+    case 'memory':
+      return 'could not hold the claimed memory at once';
+    case 'spot-check':
+      return 'answered with results that are not the product';
+    case 'spawn':
+    case 'startup':
+    case 'crash':
+    case 'timeout':
+      return 'did not answer the capacity challenge';
+    default:
+      return 'failed the capacity challenge';
+  }
+}

@@ -1,0 +1,223 @@
+import type { Bus } from '../bus/bus.js';
+import { CheckRequestSchema } from '../bus/messages.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import {
+  cpuProverCommand,
+  signalTimers,
+  spawnProver,
+  type ProverChannel,
+  type Received,
+  type SpawnOptions,
+  type Timers,
+} from '../checker/capacity/prover.js';
+import { parseCheckerMessage } from '../checker/capacity/protocol.js';
+import { subjects } from './subjects.js';
+
+/**
+ * The container's side of a checker's direct checks, served on `check.<container>` (request/reply):
+ *
+ * - `{op:'probe', checker, nonce}` → `{container, nonce, at}` at once: a direct liveness probe.
+ * - `{op:'capacity', checker, session, message}`: one step of a Proof-of-Capacity session
+ *   (src/checker/capacity/bus-channel.ts is the checker's side). `{type:'start'}` starts the
+ *   prover (by default the built-in CPU prover, as a child process, so the event loop stays free)
+ *   and answers its ready message; a challenge or an open is written to the prover and answered
+ *   with its next message (commitment, rows or error); `{type:'end'}` (or a checker error message)
+ *   ends the session. Replies: `{message}`, `{closed, started}` when the prover exited, `{invalid,
+ *   error}` when it printed something else than a protocol message, `{timeout}`, `{ended: true}`.
+ *
+ * Sessions are keyed by (checker, session); at most `maxSessions` at once, each closed after
+ * `sessionIdleMs` without a step, after its last answer (rows or an error), and on stop. A spawned
+ * prover is always killed at the end. Nothing a requester sends can make the handler throw: bad
+ * input is answered with `{message: {type:'error', code:'protocol', message}}` and the server
+ * keeps serving.
+ */
+
+export interface CheckServerOptions {
+  /** the time a probe answers (default: the system clock) */
+  clock?: Clock;
+  /** a new prover per session: an open channel, or a command to spawn (default: cpuProverCommand()) */
+  prover?: () => ProverChannel | readonly string[];
+  /** capacity sessions open at once (default 4) */
+  maxSessions?: number;
+  /** a session without a step for this long is closed (default 60 s) */
+  sessionIdleMs?: number;
+  log?: (msg: string) => void;
+  /** idle sessions and waits for the prover (default: signalTimers, which never keep the process alive) */
+  timers?: Timers;
+  /** how long a prover may take to say ready (default 60 s) */
+  startupTimeoutMs?: number;
+  /** how long a prover may take to answer an open; a challenge gets its deadlineMs on top (default 30 s) */
+  stepTimeoutMs?: number;
+  /** for a spawned prover (killAfterMs: how long it may take to exit once ended, default 2 s) */
+  spawn?: Omit<SpawnOptions, 'timers'>;
+}
+
+export type CheckServerReply = Record<string, unknown>;
+
+interface Session {
+  key: string;
+  label: string;
+  channel: ProverChannel | null;
+  busy: boolean;
+  cancelIdle: () => void;
+}
+
+const protocolError = (message: string): CheckServerReply => ({
+  message: { type: 'error', code: 'protocol', message },
+});
+
+const MAX_LINE_IN_REPLY = 1000;
+
+/** Serves `check.<containerId>` on the bus; returns stop (which also ends every open session). */
+export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOptions = {}): () => void {
+  const clock = opts.clock ?? systemClock;
+  const timers = opts.timers ?? signalTimers;
+  const maxSessions = opts.maxSessions ?? 4;
+  const idleMs = opts.sessionIdleMs ?? 60_000;
+  const startupMs = opts.startupTimeoutMs ?? 60_000;
+  const stepMs = opts.stepTimeoutMs ?? 30_000;
+  const factory = opts.prover ?? (() => cpuProverCommand());
+  const log = opts.log ?? (() => {});
+  const sessions = new Map<string, Session>();
+  let stopped = false;
+
+  /** sessions being closed: an `end` that comes meanwhile answers once the prover is gone */
+  const closing = new Map<string, Promise<void>>();
+
+  const closeSession = (s: Session, why: string): Promise<void> => {
+    if (sessions.get(s.key) !== s) return closing.get(s.key) ?? Promise.resolve();
+    sessions.delete(s.key);
+    s.cancelIdle();
+    log(`capacity session ${s.label}: closed (${why})`);
+    const done = (async () => {
+      try {
+        await s.channel?.close();
+      } catch (e) {
+        log(`capacity session ${s.label}: closing its prover failed: ${(e as Error).message}`);
+      }
+    })();
+    closing.set(s.key, done);
+    void done.then(() => {
+      if (closing.get(s.key) === done) closing.delete(s.key);
+    });
+    return done;
+  };
+
+  const armIdle = (s: Session) => {
+    s.cancelIdle();
+    s.cancelIdle = timers.after(idleMs, () => {
+      if (!s.busy) void closeSession(s, `idle for ${idleMs} ms`);
+    });
+  };
+
+  const replyOf = (r: Received, timeoutMs: number): CheckServerReply => {
+    switch (r.kind) {
+      case 'message':
+        return { message: r.message };
+      case 'closed':
+        // The container was reached: a prover that does not run there is the host's failure.
+        return { closed: r.reason, started: true };
+      case 'invalid':
+        return { invalid: r.line.slice(0, MAX_LINE_IN_REPLY), error: r.error };
+      case 'timeout':
+        return { timeout: timeoutMs };
+    }
+  };
+
+  /** Sends `m` (none: the start) and waits for the prover's next message. */
+  const step = async (
+    s: Session,
+    channel: ProverChannel,
+    m: Parameters<ProverChannel['send']>[0] | null,
+    timeoutMs: number,
+  ) => {
+    s.busy = true;
+    s.cancelIdle();
+    let r: Received;
+    try {
+      if (m) channel.send(m);
+      r = await channel.receive(timeoutMs);
+    } finally {
+      s.busy = false;
+    }
+    if (sessions.get(s.key) === s) {
+      const last = r.kind !== 'message' || r.message.type === 'rows' || r.message.type === 'error';
+      if (last) void closeSession(s, r.kind === 'message' ? `answered ${r.message.type}` : r.kind);
+      else armIdle(s);
+    }
+    return replyOf(r, timeoutMs);
+  };
+
+  const capacity = async (checker: string, id: string, message: Record<string, unknown>) => {
+    const key = `${checker}\u0000${id}`;
+    const label = `${id} of ${checker}`;
+    const existing = sessions.get(key);
+    const type = message.type;
+
+    if (type === 'start') {
+      if (existing) return protocolError(`capacity session ${id} is already started`);
+      if (stopped) return protocolError('the container is stopping');
+      if (sessions.size >= maxSessions)
+        return protocolError(`busy: ${sessions.size} capacity sessions are open (at most ${maxSessions})`);
+      const s: Session = { key, label, channel: null, busy: true, cancelIdle: () => {} };
+      sessions.set(key, s);
+      let channel: ProverChannel;
+      try {
+        const p = factory();
+        channel = Array.isArray(p)
+          ? spawnProver(p as readonly string[], { ...opts.spawn, timers })
+          : (p as ProverChannel);
+      } catch (e) {
+        void closeSession(s, 'the prover did not start');
+        return { closed: `cannot start the prover: ${(e as Error).message}`, started: true };
+      }
+      s.channel = channel;
+      log(`capacity session ${label}: started`);
+      return step(s, channel, null, startupMs);
+    }
+
+    if (type === 'end') {
+      if (existing) await closeSession(existing, 'ended by the checker');
+      else await closing.get(key);
+      return { ended: true };
+    }
+
+    if (!existing || !existing.channel)
+      return protocolError(`no capacity session ${id} of ${checker}: send {"type":"start"} first`);
+    if (existing.busy) return protocolError(`capacity session ${id}: a step is already in progress`);
+    const parsed = parseCheckerMessage(JSON.stringify(message));
+    if (!parsed.ok) return protocolError(`capacity session ${id}: ${parsed.error}`);
+    const m = parsed.message;
+    if (m.type === 'error') {
+      await closeSession(existing, `the checker gave up: ${m.message.slice(0, 200)}`);
+      return { ended: true };
+    }
+    const timeoutMs = stepMs + (m.type === 'challenge' ? m.deadlineMs : 0);
+    return step(existing, existing.channel, m, timeoutMs);
+  };
+
+  const handler = async (data: unknown): Promise<CheckServerReply> => {
+    try {
+      const parsed = CheckRequestSchema.safeParse(data);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+        return protocolError(`malformed check request: ${where}${issue?.message ?? 'invalid'}`);
+      }
+      const req = parsed.data;
+      if (req.op === 'probe') return { container: containerId, nonce: req.nonce, at: clock.now() };
+      return await capacity(req.checker, req.session, req.message);
+    } catch (e) {
+      log(`check request failed: ${(e as Error)?.message ?? String(e)}`);
+      return { message: { type: 'error', code: 'internal', message: 'the check server failed' } };
+    }
+  };
+
+  const unserve = bus.serve(subjects.check(containerId), handler);
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    unserve();
+    for (const s of [...sessions.values()]) void closeSession(s, 'the container stops');
+  };
+}

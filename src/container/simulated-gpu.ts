@@ -1,0 +1,134 @@
+import type { Clock } from '../core/clock.js';
+import { CpuProverSession, type ProverMemory } from '../checker/capacity/cpu-prover.js';
+import type { CheckerMessage, ProverMessage, ReadyMessage } from '../checker/capacity/protocol.js';
+import type { ProverChannel, Received } from '../checker/capacity/prover.js';
+
+/**
+ * SIMULATED hardware, for tests and demos only: nothing here touches a GPU.
+ *
+ * A SimulatedGpuMemory is a device's memory as a counter that several provers in one process can
+ * draw on, which is how tests model "two containers sharing one GPU": their provers reserve a
+ * challenge's memoryMiB from the same device while they prove, so two challenged at the same
+ * time cannot both hold what they claim. simulatedGpuProver() gives the in-process provers: the
+ * CPU prover's kernel (CpuProverSession) that also reserves its memory from the device and holds
+ * it until the session ends (and, as the CPU prover does, briefly allocates that much real RAM:
+ * scale the device down, e.g. 512 MiB, in tests).
+ *
+ * The in-process prover computes on this process's event loop: it blocks it for the length of
+ * one proof, which is fine for small n in tests (n = 128: milliseconds), never for production
+ * (serveChecks' default prover is a child process).
+ */
+
+export class SimulatedGpuMemory implements ProverMemory {
+  private used = 0;
+
+  constructor(
+    readonly totalMiB: number,
+    /** what the simulated device calls itself in a prover's ready message */
+    readonly name = `SIMULATED GPU (${totalMiB} MiB)`,
+  ) {
+    if (!(Number.isFinite(totalMiB) && totalMiB >= 0)) throw new RangeError('totalMiB must be ≥ 0');
+  }
+
+  /** takes `mib` if that much is free; false (and nothing taken) otherwise */
+  reserve(mib: number): boolean {
+    if (!(Number.isFinite(mib) && mib >= 0)) return false;
+    if (this.used + mib > this.totalMiB) return false;
+    this.used += mib;
+    return true;
+  }
+
+  release(mib: number): void {
+    if (!(Number.isFinite(mib) && mib > 0)) return;
+    this.used = Math.max(0, this.used - mib);
+  }
+
+  freeMiB(): number {
+    return this.totalMiB - this.used;
+  }
+
+  usedMiB(): number {
+    return this.used;
+  }
+}
+
+export interface InProcessProverOptions {
+  /** the device it holds a challenge's memory from (none: only this host's RAM is checked) */
+  memory?: ProverMemory;
+  /** the prover's own clock (its elapsedMs only: the checker times with its own) */
+  clock?: Clock;
+  /** this host's free RAM in MiB (default: os.freemem()) */
+  freeMemoryMiB?: () => number;
+  /** fields of the ready message to replace (e.g. device) */
+  ready?: Partial<Omit<ReadyMessage, 'type'>>;
+}
+
+/**
+ * A ProverChannel to a CpuProverSession in this process. Each message is answered on a later
+ * macrotask (setImmediate), so a caller's send never runs the proof inside its own call stack;
+ * the proof itself still blocks the event loop while it runs (see above). close() ends the
+ * session and gives its memory back.
+ */
+export function inProcessProverChannel(opts: InProcessProverOptions = {}): ProverChannel {
+  const session = new CpuProverSession({
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.freeMemoryMiB ? { freeMemoryMiB: opts.freeMemoryMiB } : {}),
+    ...(opts.memory ? { memory: opts.memory } : {}),
+  });
+  const queue: Received[] = [{ kind: 'message', message: { ...session.ready(), ...opts.ready } }];
+  let waiter: ((r: Received) => void) | null = null;
+  let closed = false;
+  const deliver = (r: Received) => {
+    if (waiter) waiter(r);
+    else queue.push(r);
+  };
+  return {
+    send(m: CheckerMessage) {
+      if (closed) return;
+      setImmediate(() => {
+        if (closed) return;
+        let out: ProverMessage;
+        try {
+          out = session.handle(m);
+        } catch (e) {
+          out = { type: 'error', code: 'internal', message: `in-process prover: ${(e as Error).message}` };
+        }
+        deliver({ kind: 'message', message: out });
+      });
+    },
+    receive(timeoutMs: number) {
+      const next = queue.shift();
+      if (next) return Promise.resolve(next);
+      if (closed) return Promise.resolve({ kind: 'closed', reason: 'the session ended', started: true });
+      return new Promise<Received>((resolve) => {
+        const mine = (r: Received) => {
+          clearTimeout(t);
+          if (waiter === mine) waiter = null;
+          resolve(r);
+        };
+        const t = setTimeout(() => mine({ kind: 'timeout' }), timeoutMs);
+        t.unref();
+        waiter = mine;
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      session.close();
+      waiter?.({ kind: 'closed', reason: 'the session ended', started: true });
+    },
+  };
+}
+
+/** A prover factory for serveChecks whose provers hold their memory from `device` (SIMULATED). */
+export function simulatedGpuProver(
+  device: SimulatedGpuMemory,
+  opts: Omit<InProcessProverOptions, 'memory'> = {},
+): () => ProverChannel {
+  return () =>
+    inProcessProverChannel({
+      ...opts,
+      memory: device,
+      ready: { prover: 'simulated-gpu', device: device.name, ...opts.ready },
+    });
+}

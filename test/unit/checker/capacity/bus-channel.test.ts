@@ -1,0 +1,326 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../../../src/bus/bus.js';
+import { SeededRng, systemClock } from '../../../../src/core/index.js';
+import {
+  busProverChannel,
+  checkCapacityOverBus,
+  cpuProverCommand,
+  CpuProverSession,
+  openRows,
+  prove,
+  receivedFromReply,
+  spawnProver,
+  type CheckerMessage,
+  type ProverChannel,
+  type ProverMessage,
+  type Proof,
+  type Received,
+} from '../../../../src/checker/capacity/index.js';
+import { serveChecks } from '../../../../src/container/check-server.js';
+import { SimulatedGpuMemory, simulatedGpuProver } from '../../../../src/container/simulated-gpu.js';
+
+/** A prover in this process that answers each checker message with `handle` (a cheater's). */
+function scripted(handle: (m: CheckerMessage) => ProverMessage | null): ProverChannel {
+  const queue: Received[] = [{ kind: 'message', message: new CpuProverSession().ready() }];
+  let waiter: ((r: Received) => void) | null = null;
+  return {
+    send(m) {
+      const out = handle(m);
+      if (!out) return;
+      const r: Received = { kind: 'message', message: out };
+      if (waiter) waiter(r);
+      else queue.push(r);
+    },
+    receive(timeoutMs) {
+      const next = queue.shift();
+      if (next) return Promise.resolve(next);
+      return new Promise((resolve) => {
+        const t = setTimeout(() => {
+          waiter = null;
+          resolve({ kind: 'timeout' });
+        }, timeoutMs);
+        waiter = (r) => {
+          clearTimeout(t);
+          waiter = null;
+          resolve(r);
+        };
+      });
+    },
+    close: async () => {
+      waiter?.({ kind: 'closed', reason: 'the prover was ended', started: true });
+    },
+  };
+}
+
+/** A spawned CPU prover whose end the test can see (close() resolves once the process is gone). */
+function trackedCpuProvers() {
+  const made: Array<{ closed: boolean }> = [];
+  const factory = () => {
+    const inner = spawnProver(cpuProverCommand(), { killAfterMs: 500 });
+    const rec = { closed: false };
+    made.push(rec);
+    const channel: ProverChannel = {
+      send: (m) => inner.send(m),
+      receive: (t) => inner.receive(t),
+      close: async () => {
+        await inner.close();
+        rec.closed = true;
+      },
+      stderrTail: () => inner.stderrTail?.() ?? '',
+    };
+    return channel;
+  };
+  return { made, factory };
+}
+
+const stops: Array<() => void> = [];
+afterEach(() => {
+  while (stops.length) stops.pop()!();
+});
+
+function serve(bus: MemoryBus, container: string, opts: Parameters<typeof serveChecks>[2] = {}) {
+  const stop = serveChecks(bus, container, opts);
+  stops.push(stop);
+  return stop;
+}
+
+const small = { n: 128, deadlineMs: 5000 } as const;
+
+describe('capacity over the bus: the spawned CPU prover on the container', () => {
+  it('passes an honest container on several seeds, and kills each prover', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = trackedCpuProvers();
+    serve(bus, 'c-honest', { prover: factory });
+    for (const seed of [1, 2, 3]) {
+      const r = await checkCapacityOverBus({
+        bus,
+        container: 'c-honest',
+        checker: 'checker-1',
+        claim: { memoryMiB: 64 },
+        rng: new SeededRng(seed),
+        clock: systemClock,
+        ...small,
+      });
+      expect(r, r.reason).toMatchObject({ ok: true, code: 'passed', n: 128, prover: { prover: 'cpu' } });
+      expect(r.proveMs).toBeLessThanOrEqual(r.deadlineMs);
+    }
+    expect(made).toHaveLength(3);
+    expect(made.every((m) => m.closed)).toBe(true);
+  }, 30_000);
+
+  it('fails a container that claims an H100 but proves on this CPU, quickly, and kills the prover', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = trackedCpuProvers();
+    serve(bus, 'c-fake-h100', { prover: factory });
+    const t0 = performance.now();
+    const r = await checkCapacityOverBus({
+      bus,
+      container: 'c-fake-h100',
+      checker: 'checker-1',
+      claim: { model: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559 },
+      rng: new SeededRng('h100'),
+      clock: systemClock,
+    });
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(r.ok).toBe(false);
+    expect(['memory', 'deadline']).toContain(r.code);
+    expect(r.n).toBe(16_384);
+    expect(r.reason).toMatch(r.code === 'memory' ? /cannot hold 69325 MiB at once/ : /deadline/);
+    expect(made).toHaveLength(1);
+    expect(made[0]!.closed).toBe(true);
+  }, 20_000);
+});
+
+describe('capacity over the bus: SIMULATED GPU memory', () => {
+  // Scaled down 48×: a "24 GB" device has 512 MiB; the rtx4090 class must hold 85% of its claim.
+  const GB24 = 512;
+  const GB80 = Math.round((80 / 24) * GB24);
+  const check = (bus: MemoryBus, container: string, memoryMiB: number, seed: number | string) =>
+    checkCapacityOverBus({
+      bus,
+      container,
+      checker: 'checker-1',
+      claim: { gpuClass: 'rtx4090', memoryMiB },
+      rng: new SeededRng(seed),
+      clock: systemClock,
+      ...small,
+    });
+
+  it('fails a container claiming 80 GB on a 24 GB device, passes one claiming 24 GB', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const big = new SimulatedGpuMemory(GB24);
+    const ok = new SimulatedGpuMemory(GB24);
+    serve(bus, 'c-claims-80', { prover: simulatedGpuProver(big) });
+    serve(bus, 'c-claims-24', { prover: simulatedGpuProver(ok) });
+
+    const liar = await check(bus, 'c-claims-80', GB80, 'liar');
+    expect(liar).toMatchObject({ ok: false, code: 'memory' });
+    expect(liar.reason).toMatch(/cannot hold 1450 MiB at once: 512 MiB free on its device/);
+
+    const honest = await check(bus, 'c-claims-24', GB24, 'honest');
+    expect(honest, honest.reason).toMatchObject({
+      ok: true,
+      prover: { prover: 'simulated-gpu', device: 'SIMULATED GPU (512 MiB)' },
+    });
+    // every session gave its memory back
+    expect(big.usedMiB()).toBe(0);
+    expect(ok.usedMiB()).toBe(0);
+  }, 30_000);
+
+  it('two containers sharing one device, challenged at once, do not both pass; on two devices both do', async () => {
+    const claim = 400; // each must hold 340 MiB: 680 > 512
+    const bus = new MemoryBus({ validate: true });
+    const shared = new SimulatedGpuMemory(GB24);
+    serve(bus, 'c-share-a', { prover: simulatedGpuProver(shared) });
+    serve(bus, 'c-share-b', { prover: simulatedGpuProver(shared) });
+    const [a, b] = await Promise.all([
+      check(bus, 'c-share-a', claim, 'a'),
+      check(bus, 'c-share-b', claim, 'b'),
+    ]);
+    expect([a, b].filter((r) => r.ok).length).toBeLessThanOrEqual(1);
+    expect([a, b].some((r) => r.code === 'memory')).toBe(true);
+    expect(shared.usedMiB()).toBe(0);
+
+    const bus2 = new MemoryBus({ validate: true });
+    serve(bus2, 'c-own-a', { prover: simulatedGpuProver(new SimulatedGpuMemory(GB24)) });
+    serve(bus2, 'c-own-b', { prover: simulatedGpuProver(new SimulatedGpuMemory(GB24)) });
+    const [c, d] = await Promise.all([
+      check(bus2, 'c-own-a', claim, 'a'),
+      check(bus2, 'c-own-b', claim, 'b'),
+    ]);
+    expect(c, c.reason).toMatchObject({ ok: true });
+    expect(d, d.reason).toMatchObject({ ok: true });
+  }, 30_000);
+});
+
+describe('capacity over the bus: cheaters', () => {
+  const run = (bus: MemoryBus, container: string, seed: number | string) =>
+    checkCapacityOverBus({
+      bus,
+      container,
+      checker: 'checker-1',
+      claim: {},
+      memoryMiB: null,
+      rng: new SeededRng(seed),
+      clock: systemClock,
+      ...small,
+    });
+
+  it('fails made-up results: a random root and random rows', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const rng = new SeededRng('liar');
+    const hex = () => Array.from({ length: 8 }, () => rng.nextU32().toString(16).padStart(8, '0')).join('');
+    serve(bus, 'c-made-up', {
+      prover: () =>
+        scripted((m) => {
+          if (m.type === 'challenge') return { type: 'commitment', id: m.id, root: hex(), elapsedMs: 1 };
+          if (m.type === 'open')
+            return {
+              type: 'rows',
+              rows: m.indices.map((index) => ({
+                index,
+                row: Array.from({ length: 128 }, () => rng.int(-1000, 1000)),
+                proof: [{ hash: hex(), side: 'left' as const }],
+              })),
+            };
+          return null;
+        }),
+    });
+    const r = await run(bus, 'c-made-up', 'made-up');
+    expect(r).toMatchObject({ ok: false, code: 'spot-check' });
+  });
+
+  it('fails a replayed commitment: the answer to an earlier challenge', async () => {
+    const bus = new MemoryBus({ validate: true });
+    let first: Proof | null = null;
+    serve(bus, 'c-replay', {
+      prover: () => {
+        let mine: Proof | null = null;
+        return scripted((m) => {
+          if (m.type === 'challenge') {
+            mine = first ?? prove(m); // proves once, then replays that proof
+            first = mine;
+            return { type: 'commitment', id: m.id, root: mine.root, elapsedMs: 1 };
+          }
+          if (m.type === 'open' && mine) return { type: 'rows', rows: openRows(mine, m.indices) };
+          return null;
+        });
+      },
+    });
+    const honest = await run(bus, 'c-replay', 'replay-1');
+    expect(honest, honest.reason).toMatchObject({ ok: true });
+    const replayed = await run(bus, 'c-replay', 'replay-2');
+    expect(replayed).toMatchObject({ ok: false, code: 'spot-check' });
+  });
+});
+
+describe('capacity over the bus: failures are results, never throws', () => {
+  it('nothing serving the container: a spawn failure that names the bus error', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const r = await checkCapacityOverBus({
+      bus,
+      container: 'c-nobody',
+      checker: 'checker-1',
+      claim: {},
+      rng: new SeededRng(9),
+      clock: systemClock,
+      ...small,
+    });
+    expect(r).toMatchObject({ ok: false, code: 'spawn', prover: null });
+    expect(r.reason).toMatch(/UNAVAILABLE: no responder for check\.c-nobody/);
+  });
+
+  it('a container that goes away mid-check: a crash, not a hang', async () => {
+    const bus = new MemoryBus({ validate: true });
+    let stop = () => {};
+    stop = serve(bus, 'c-vanish', {
+      prover: () =>
+        scripted((m) => {
+          if (m.type === 'challenge') queueMicrotask(stop);
+          return null;
+        }),
+    });
+    const r = await checkCapacityOverBus({
+      bus,
+      container: 'c-vanish',
+      checker: 'checker-1',
+      claim: {},
+      memoryMiB: null,
+      rng: new SeededRng(10),
+      clock: systemClock,
+      n: 128,
+      deadlineMs: 2000,
+    });
+    expect(r).toMatchObject({ ok: false, code: 'crash' });
+    expect(r.reason).toMatch(/on the container: the prover was ended/);
+  });
+
+  it('a TIMEOUT on the bus is a closed channel', async () => {
+    const bus = new MemoryBus({ validate: true });
+    stops.push(bus.serve('check.c-slow', () => new Promise(() => {})));
+    const ch = busProverChannel(bus, 'c-slow', { checker: 'k', session: 's1', requestTimeoutMs: 50 });
+    const r = await ch.receive(5000);
+    expect(r).toMatchObject({ kind: 'closed', started: false });
+    expect((r as { reason: string }).reason).toMatch(/TIMEOUT/);
+    await ch.close();
+  });
+
+  it('maps every reply shape, and anything else to invalid', () => {
+    expect(receivedFromReply({ message: { type: 'ready', version: 1, prover: 'cpu' } })).toMatchObject({
+      kind: 'message',
+      message: { type: 'ready' },
+    });
+    expect(receivedFromReply({ message: { type: 'nope' } })).toMatchObject({ kind: 'invalid' });
+    expect(receivedFromReply({ closed: 'exited with code 1', started: true })).toMatchObject({
+      kind: 'closed',
+      started: true,
+    });
+    expect(receivedFromReply({ invalid: 'hello', error: 'not JSON' })).toMatchObject({
+      kind: 'invalid',
+      line: 'hello',
+    });
+    expect(receivedFromReply({ timeout: 100 })).toEqual({ kind: 'timeout' });
+    expect(receivedFromReply(null)).toMatchObject({ kind: 'invalid' });
+    expect(receivedFromReply({ what: 1 })).toMatchObject({ kind: 'invalid' });
+  });
+});

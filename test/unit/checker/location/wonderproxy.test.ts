@@ -1,0 +1,142 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fitLatencyModel, haversineKm, LATENCY_MODEL, relativeErrors } from '../../../../src/core/index.js';
+import {
+  calibrateOnDataset,
+  DEFAULT_BOUNDS,
+  evaluateLocation,
+  impossibleServers,
+  LocationChecker,
+  locationPanel,
+  parseWonderProxy,
+  TableNetwork,
+  type RttDataset,
+} from '../../../../src/checker/location/index.js';
+
+/** WonderProxy's real RTT measurements, shared by the workplace (../shared/data from the repo root). */
+const DIR = fileURLToPath(new URL('../../../../../shared/data/rtt/wonderproxy/', import.meta.url));
+const SERVERS = `${DIR}servers-2020-07-19.csv`;
+const PINGS = `${DIR}pings-2020-07-19-2020-07-20-grouped.csv`;
+const present = existsSync(SERVERS) && existsSync(PINGS);
+const title = present
+  ? `the location check on WonderProxy's real RTTs (${DIR})`
+  : `the location check on WonderProxy's real RTTs: SKIPPED, ${DIR} not found (real data lives in ../shared/data, only in the Aethir workplace)`;
+
+/** Checker landmarks: Frankfurt, Washington (Herndon, VA, next to Ashburn), Singapore; + Los Angeles, Sao Paulo. */
+const THREE = ['29', '16', '31'];
+const FIVE = [...THREE, '37', '125'];
+
+const pct = (a: number, b: number) => `${((100 * a) / b).toFixed(1)}%`;
+
+describe.skipIf(!present)(title, () => {
+  let data: RttDataset;
+  beforeAll(() => {
+    data = parseWonderProxy(readFileSync(SERVERS, 'utf8'), readFileSync(PINGS, 'utf8'));
+  });
+
+  it('reads the data; the servers whose listed place is impossible are found', () => {
+    expect(data.servers.size).toBe(246);
+    expect(data.pairs.length).toBeGreaterThan(59_000);
+    const bad = impossibleServers(data);
+    const names = [...bad].map((id) => data.servers.get(id)!.city);
+    console.log(`servers faster than light from their listed place: ${names.join(', ')}`);
+    expect(names).toContain('La Ceiba');
+    expect(bad.size).toBeLessThanOrEqual(10);
+  });
+
+  it("the latency model's error on the data (the model that drives the simulated network)", () => {
+    const samples = data.pairs.map((p) => ({ km: p.km, rttMs: p.avgMs }));
+    const fit = fitLatencyModel(samples);
+    const err = relativeErrors(samples, LATENCY_MODEL);
+    console.log(
+      `latency model on ${samples.length} pairs: relative error median ${(err.median * 100).toFixed(1)}%, ` +
+        `p90 ${(err.p90 * 100).toFixed(1)}% (refit: ${(fit.medianRelError * 100).toFixed(1)}% / ${(fit.p90RelError * 100).toFixed(1)}%)`,
+    );
+    expect(err.median).toBeLessThan(0.2);
+    expect(err.p90).toBeLessThan(0.5);
+  });
+
+  it('DEFAULT_BOUNDS are calibrateLandmark over the data', () => {
+    const b = calibrateOnDataset(data);
+    console.log(`default bounds recomputed: ${JSON.stringify(b)}`);
+    expect(b.lower.baseMs).toBeCloseTo(DEFAULT_BOUNDS.lower.baseMs, 2);
+    expect(b.lower.msPerKm).toBeCloseTo(DEFAULT_BOUNDS.lower.msPerKm, 6);
+    expect(b.upper.baseMs).toBeCloseTo(DEFAULT_BOUNDS.upper.baseMs, 1);
+    expect(b.upper.msPerKm).toBeCloseTo(DEFAULT_BOUNDS.upper.msPerKm, 5);
+  });
+
+  for (const [label, ids] of [
+    ['3 checkers', THREE],
+    ['5 checkers', FIVE],
+  ] as const) {
+    for (const mode of ['default', 'calibrated'] as const) {
+      it(`${label}, ${mode} bounds: no honest server flagged; false claims ≥ 2,000 km away detected`, () => {
+        const e = evaluateLocation(data, { checkers: ids, bounds: mode });
+        console.log(
+          `${label} (${e.checkers.join('; ')}), ${mode} bounds: ${e.falsePositives.length} of ${e.honest} honest servers flagged, ` +
+            `margin ${e.marginMs.toFixed(2)} ms; false claims detected ${e.detected} of ${e.falseClaims} (${pct(e.detected, e.falseClaims)})`,
+        );
+        expect(e.honest).toBeGreaterThan(230);
+        expect(e.falsePositives).toEqual([]);
+        expect(e.marginMs).toBeGreaterThan(0);
+        expect(e.detected / e.falseClaims).toBeGreaterThan(mode === 'default' ? 0.05 : 0.5);
+      });
+    }
+  }
+
+  it('servers near Singapore claiming a place near Frankfurt are caught by calibrated checkers', () => {
+    const bad = impossibleServers(data);
+    const sin = data.servers.get('31')!;
+    const fra = data.servers.get('29')!;
+    const within = (c: { lat: number; lon: number }, km: number) =>
+      [...data.servers.values()].filter(
+        (s) => !bad.has(s.id) && !FIVE.includes(s.id) && haversineKm(s.lat, s.lon, c.lat, c.lon) <= km,
+      );
+    const cheaters = within(sin, 2000);
+    const claims = [fra, ...within(fra, 300)];
+    expect(cheaters.length).toBeGreaterThan(2);
+    for (const ids of [THREE, FIVE]) {
+      for (const mode of ['calibrated', 'default'] as const) {
+        const panel = locationPanel(data, ids, mode);
+        let n = 0;
+        let caught = 0;
+        for (const t of cheaters)
+          for (const c of claims) {
+            const f = panel.flags(t.id, c);
+            if (f === null) continue;
+            n++;
+            if (f) caught++;
+          }
+        console.log(
+          `${ids.length} checkers, ${mode} bounds: ${cheaters.map((s) => s.city).join('/')} claiming ` +
+            `${claims.map((s) => s.city).join('/')}: ${caught} of ${n} caught (${pct(caught, n)})`,
+        );
+        if (mode === 'calibrated') expect(caught).toBe(n);
+      }
+    }
+  });
+
+  it('a real pair through TableNetwork: the Singapore checker refutes a Singapore server claiming Frankfurt', async () => {
+    const net = new TableNetwork(data, { column: 'min' });
+    const sin = data.servers.get('31')!;
+    const fra = data.servers.get('29')!;
+    const kl = data.servers.get('36')!; // listed as "Malaysia", in Kuala Lumpur
+    const checker = new LocationChecker({
+      network: net,
+      from: { city: sin.city, country: 'SG', lat: sin.lat, lon: sin.lon },
+    });
+    const lie = await checker.check({
+      id: kl.id,
+      claimed: { city: 'Frankfurt', country: 'DE', lat: fra.lat, lon: fra.lon },
+    });
+    console.log(lie?.reason);
+    expect(lie?.ok).toBe(false);
+    const truth = await checker.check({
+      id: kl.id,
+      claimed: { city: 'Kuala Lumpur', country: 'MY', lat: kl.lat, lon: kl.lon },
+    });
+    expect(truth?.ok).toBe(true);
+    expect(await checker.check({ id: 'no-such-server', claimed: fra })).toBeNull();
+  });
+});

@@ -1,0 +1,330 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryBus } from '../../../src/bus/bus.js';
+import { ManualClock, SeededRng } from '../../../src/core/index.js';
+import {
+  issueChallenge,
+  spawnProver,
+  type ProverChannel,
+  type Received,
+  type Timers,
+} from '../../../src/checker/capacity/index.js';
+import { serveChecks } from '../../../src/container/check-server.js';
+import {
+  inProcessProverChannel,
+  SimulatedGpuMemory,
+  simulatedGpuProver,
+} from '../../../src/container/simulated-gpu.js';
+
+const stops: Array<() => void> = [];
+afterEach(() => {
+  while (stops.length) stops.pop()!();
+});
+
+function serve(bus: MemoryBus, container: string, opts: Parameters<typeof serveChecks>[2] = {}) {
+  const stop = serveChecks(bus, container, opts);
+  stops.push(stop);
+  return stop;
+}
+
+/** Timers the test fires by hand. */
+function manualTimers() {
+  const pending = new Set<{ ms: number; fn: () => void }>();
+  const timers: Timers = {
+    after(ms, fn) {
+      const t = { ms, fn };
+      pending.add(t);
+      return () => pending.delete(t);
+    },
+  };
+  const fire = (atLeastMs = 0) => {
+    for (const t of [...pending])
+      if (t.ms >= atLeastMs) {
+        pending.delete(t);
+        t.fn();
+      }
+  };
+  return { timers, fire, pending };
+}
+
+/** In-process CPU provers whose sessions the test can count. */
+function countedProvers() {
+  const made: Array<{ closed: boolean }> = [];
+  const factory = (): ProverChannel => {
+    const inner = inProcessProverChannel();
+    const rec = { closed: false };
+    made.push(rec);
+    return {
+      send: (m) => inner.send(m),
+      receive: (t) => inner.receive(t),
+      close: async () => {
+        rec.closed = true;
+        await inner.close();
+      },
+    };
+  };
+  return { made, factory };
+}
+
+const capacity = (session: string, message: Record<string, unknown>, checker = 'checker-1') => ({
+  op: 'capacity',
+  checker,
+  session,
+  message,
+});
+const challenge = (seed: number, n = 128, extra: object = {}) => ({
+  type: 'challenge',
+  version: 1,
+  ...issueChallenge(new SeededRng(seed), new ManualClock(), { n, deadlineMs: 60_000, ...extra }),
+});
+const protocolError = (re: RegExp) => ({
+  message: { type: 'error', code: 'protocol', message: expect.stringMatching(re) },
+});
+describe('serveChecks: probes', () => {
+  it('answers a probe with its nonce, its id and the time, at once', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const clock = new ManualClock(1_700_000_123_000);
+    serve(bus, 'c1', { clock });
+    const nonce = '0123456789abcdef0123';
+    expect(await bus.request('check.c1', { op: 'probe', checker: 'checker-1', nonce })).toEqual({
+      container: 'c1',
+      nonce,
+      at: 1_700_000_123_000,
+    });
+  });
+
+  it('answers probes while a spawned prover is busy proving (the event loop stays free)', async () => {
+    const bus = new MemoryBus({ validate: true });
+    serve(bus, 'c1');
+    const start = await bus.request('check.c1', capacity('busy', { type: 'start' }), { timeoutMs: 30_000 });
+    expect(start).toMatchObject({ message: { type: 'ready', prover: 'cpu' } });
+    const proving = bus.request('check.c1', capacity('busy', challenge(1, 1024)), { timeoutMs: 60_000 });
+    const t0 = performance.now();
+    const probe = await bus.request('check.c1', { op: 'probe', checker: 'k', nonce: 'ab'.repeat(8) });
+    expect(performance.now() - t0).toBeLessThan(500);
+    expect(probe).toMatchObject({ nonce: 'ab'.repeat(8) });
+    expect(await proving).toMatchObject({ message: { type: 'commitment' } });
+    expect(await bus.request('check.c1', capacity('busy', { type: 'end' }))).toEqual({ ended: true });
+  }, 60_000);
+});
+
+describe('serveChecks: bad input is answered, never thrown', () => {
+  it('answers malformed requests with protocol errors and keeps serving', async () => {
+    const bus = new MemoryBus(); // no validation: the server sees whatever a peer sent
+    serve(bus, 'c1');
+    const bad: unknown[] = [
+      null,
+      42,
+      'probe',
+      [],
+      {},
+      { op: 'probe', checker: 'k' },
+      { op: 'probe', checker: 'k', nonce: 'not hex!' },
+      { op: 'capacity', checker: 'k', session: 'a.b', message: { type: 'start' } },
+      { op: 'capacity', checker: 'k', session: 's', message: 'start' },
+      { op: 'capacity', checker: 'k', session: 's', message: { type: 'start' }, extra: 1 },
+      { op: 'delete-everything' },
+    ];
+    for (const data of bad)
+      expect(await bus.request('check.c1', data)).toEqual(protocolError(/^malformed check request/));
+    expect(bus.stats().dropped).toBe(0);
+    expect(await bus.request('check.c1', { op: 'probe', checker: 'k', nonce: 'ab'.repeat(8) })).toMatchObject(
+      { nonce: 'ab'.repeat(8) },
+    );
+  });
+
+  it('answers out-of-order and invalid capacity steps with protocol errors', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = countedProvers();
+    serve(bus, 'c1', { prover: factory });
+    const req = (session: string, m: Record<string, unknown>) =>
+      bus.request('check.c1', capacity(session, m));
+
+    expect(await req('s1', challenge(1))).toEqual(protocolError(/no capacity session s1 .*start/));
+    expect(await req('s1', { type: 'open', id: 'x', indices: [0] })).toEqual(protocolError(/start/));
+    expect(await req('s1', { type: 'start' })).toMatchObject({ message: { type: 'ready' } });
+    expect(await req('s1', { type: 'start' })).toEqual(protocolError(/already started/));
+    expect(await req('s1', { type: 'bogus' })).toEqual(protocolError(/unknown type "bogus"/));
+    expect(await req('s1', { ...challenge(2), n: 100 })).toEqual(protocolError(/challenge: n must be/));
+    expect(await req('s1', { ...challenge(2), version: 99 })).toEqual(protocolError(/version 99/));
+    // the session survived the bad steps
+    const ch = challenge(3);
+    expect(await req('s1', ch)).toMatchObject({ message: { type: 'commitment', id: ch.id } });
+    expect(await req('s1', { type: 'open', id: ch.id, indices: [0, 5] })).toMatchObject({
+      message: { type: 'rows' },
+    });
+    // rows end the session
+    expect(made[0]!.closed).toBe(true);
+    expect(await req('s1', { type: 'end' })).toEqual({ ended: true });
+    expect(await req('never-started', { type: 'end' })).toEqual({ ended: true });
+
+    // the prover's own error (an open before the challenge) is its answer, and ends the session
+    await req('s2', { type: 'start' });
+    expect(await req('s2', { type: 'open', id: 'cap-x', indices: [0] })).toMatchObject({
+      message: { type: 'error', message: 'open before a challenge' },
+    });
+    expect(made[1]!.closed).toBe(true);
+
+    // a checker's error message ends the session
+    await req('s3', { type: 'start' });
+    expect(await req('s3', { type: 'error', message: 'giving up' })).toEqual({ ended: true });
+    expect(made[2]!.closed).toBe(true);
+  });
+
+  it('keeps sessions apart per checker and refuses more than maxSessions', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = countedProvers();
+    serve(bus, 'c1', { prover: factory, maxSessions: 2 });
+    const start = (s: string, checker: string) =>
+      bus.request('check.c1', capacity(s, { type: 'start' }, checker));
+    expect(await start('s', 'checker-a')).toMatchObject({ message: { type: 'ready' } });
+    expect(await start('s', 'checker-b')).toMatchObject({ message: { type: 'ready' } });
+    expect(await start('s', 'checker-c')).toEqual(
+      protocolError(/busy: 2 capacity sessions are open \(at most 2\)/),
+    );
+    expect(made).toHaveLength(2);
+    await bus.request('check.c1', capacity('s', { type: 'end' }, 'checker-a'));
+    expect(made[0]!.closed).toBe(true);
+    expect(made[1]!.closed).toBe(false);
+    expect(await start('s', 'checker-c')).toMatchObject({ message: { type: 'ready' } });
+  });
+
+  it('closes idle sessions after sessionIdleMs, and every session on stop', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = countedProvers();
+    const t = manualTimers();
+    const logs: string[] = [];
+    const stop = serve(bus, 'c1', {
+      prover: factory,
+      timers: t.timers,
+      sessionIdleMs: 60_000,
+      log: (m) => logs.push(m),
+    });
+    await bus.request('check.c1', capacity('idle', { type: 'start' }));
+    await bus.request('check.c1', capacity('kept', { type: 'start' }));
+    // a step re-arms its session's idle timer
+    const ch = challenge(4);
+    await bus.request('check.c1', capacity('kept', ch));
+    expect(made.map((m) => m.closed)).toEqual([false, false]);
+    t.fire(60_000);
+    expect(made.map((m) => m.closed)).toEqual([true, true]);
+    expect(logs.some((l) => /idle for 60000 ms/.test(l))).toBe(true);
+    expect(await bus.request('check.c1', capacity('idle', ch))).toEqual(
+      protocolError(/no capacity session idle/),
+    );
+
+    await bus.request('check.c1', capacity('last', { type: 'start' }));
+    stop();
+    expect(made[2]!.closed).toBe(true);
+    await expect(
+      bus.request('check.c1', { op: 'probe', checker: 'k', nonce: 'ab'.repeat(8) }),
+    ).rejects.toThrow(/no responder/);
+  });
+
+  it('reports a prover that crashes, prints garbage, or cannot start', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const READY = JSON.stringify({ type: 'ready', version: 1, prover: 'test' });
+    const scripts: Record<string, string> = {
+      crash: `console.log(${JSON.stringify(READY)}); process.stdin.once('data', () => process.exit(7))`,
+      garbage: `console.log(${JSON.stringify(READY)}); process.stdin.once('data', () => console.log('hello'))`,
+    };
+    let which = 'crash';
+    serve(bus, 'c1', {
+      prover: () => {
+        if (which === 'throws') throw new Error('no prover here');
+        return [process.execPath, '-e', scripts[which]!];
+      },
+      spawn: { killAfterMs: 200 },
+    });
+    const req = (s: string, m: Record<string, unknown>) =>
+      bus.request('check.c1', capacity(s, m), { timeoutMs: 20_000 });
+
+    await req('crash', { type: 'start' });
+    expect(await req('crash', challenge(5))).toEqual({
+      closed: 'the prover exited with code 7',
+      started: true,
+    });
+
+    which = 'garbage';
+    await req('garbage', { type: 'start' });
+    expect(await req('garbage', challenge(6))).toMatchObject({ invalid: 'hello', error: 'not JSON' });
+
+    which = 'throws';
+    expect(await req('throws', { type: 'start' })).toEqual({
+      closed: 'cannot start the prover: no prover here',
+      started: true,
+    });
+    // none of it stopped the server
+    expect(await bus.request('check.c1', { op: 'probe', checker: 'k', nonce: 'cd'.repeat(8) })).toMatchObject(
+      { nonce: 'cd'.repeat(8) },
+    );
+  }, 30_000);
+
+  it('kills a spawned prover when the session ends mid-proof', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const made: Array<{ closed: boolean }> = [];
+    serve(bus, 'c1', {
+      prover: () => {
+        const inner = spawnProver(
+          [
+            process.execPath,
+            '-e',
+            `console.log('{"type":"ready","version":1,"prover":"stuck"}'); for (;;) {}`,
+          ],
+          { killAfterMs: 200 },
+        );
+        const rec = { closed: false };
+        made.push(rec);
+        return {
+          send: (m) => inner.send(m),
+          receive: (t): Promise<Received> => inner.receive(t),
+          close: async () => {
+            await inner.close();
+            rec.closed = true;
+          },
+        };
+      },
+    });
+    await bus.request('check.c1', capacity('s', { type: 'start' }), { timeoutMs: 20_000 });
+    const pending = bus.request('check.c1', capacity('s', challenge(7)), { timeoutMs: 20_000 });
+    expect(await bus.request('check.c1', capacity('s', { type: 'end' }))).toEqual({ ended: true });
+    expect(made[0]!.closed).toBe(true);
+    expect(await pending).toMatchObject({ closed: expect.stringMatching(/killed \(SIGKILL\)/) });
+  }, 30_000);
+});
+
+describe('SimulatedGpuMemory (SIMULATED hardware)', () => {
+  it('reserves and releases, never beyond its total', () => {
+    const d = new SimulatedGpuMemory(512);
+    expect(d.reserve(300)).toBe(true);
+    expect(d.reserve(300)).toBe(false);
+    expect(d.freeMiB()).toBe(212);
+    d.release(300);
+    expect(d.reserve(512)).toBe(true);
+    expect(d.reserve(-1)).toBe(false);
+    expect(d.usedMiB()).toBe(512);
+  });
+
+  it('a simulated prover holds its memory from the challenge until its session ends', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const device = new SimulatedGpuMemory(256);
+    serve(bus, 'c1', { prover: simulatedGpuProver(device) });
+    const req = (s: string, m: Record<string, unknown>) => bus.request('check.c1', capacity(s, m));
+    expect(await req('a', { type: 'start' })).toMatchObject({
+      message: { type: 'ready', prover: 'simulated-gpu', device: 'SIMULATED GPU (256 MiB)' },
+    });
+    await req('b', { type: 'start' });
+    expect(await req('a', challenge(8, 128, { memoryMiB: 200 }))).toMatchObject({
+      message: { type: 'commitment', memoryMiB: 200 },
+    });
+    expect(device.usedMiB()).toBe(200);
+    expect(await req('b', challenge(9, 128, { memoryMiB: 200 }))).toEqual({
+      message: {
+        type: 'error',
+        code: 'memory',
+        message: 'cpu prover: cannot hold 200 MiB at once: 56 MiB free on its device',
+      },
+    });
+    await req('a', { type: 'end' });
+    expect(device.usedMiB()).toBe(0);
+  });
+});

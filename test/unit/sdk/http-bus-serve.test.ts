@@ -1,0 +1,309 @@
+import type { FastifyInstance } from 'fastify';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiServer } from '../../../src/api/server.js';
+import { signTelemetry, type Bus } from '../../../src/bus/index.js';
+import { subjects } from '../../../src/container/subjects.js';
+import {
+  AethirError,
+  decodeCanonical,
+  generateKeyPair,
+  loadConfig,
+  systemClock,
+  type KeyPair,
+} from '../../../src/core/index.js';
+import { Devnet } from '../../../src/node/devnet.js';
+import { devnetBackend } from '../../../src/node/devnet-backend.js';
+import { HttpBus } from '../../../src/sdk/http-bus.js';
+
+const NONCE = '00112233445566778899aabbccddeeff';
+const probe = (checker = 'x') => ({ op: 'probe', checker, nonce: NONCE });
+
+async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, timeoutMs = 5_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+async function rejection(p: Promise<unknown>): Promise<AethirError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as AethirError;
+  }
+  throw new Error('resolved, expected a rejection');
+}
+
+/**
+ * Checkers reach containers that joined over HTTP through the API node: the node serves
+ * `check.<container>` on its bus while the container's event stream is open, relays each request
+ * as a `check` event, and takes the answer from the container's signed telemetry (`reply.<id>`).
+ */
+describe('HttpBus.serve: checks relayed by the API node', () => {
+  const home = mkdtempSync(join(tmpdir(), 'aethir-httpbus-'));
+  let devnet: Devnet;
+  let api: FastifyInstance;
+  let url = '';
+  const buses: HttpBus[] = [];
+
+  beforeAll(async () => {
+    const config = loadConfig({
+      env: { AETHIR_HOME: home },
+      flags: { port: 0, dataDir: join(home, 'devnet'), demoContainers: 0 },
+    });
+    devnet = await Devnet.start({ config });
+    api = await createApiServer(devnetBackend(devnet), { bus: devnet.bus, checkTimeoutMs: 1_500 });
+    await api.listen({ port: 0, host: '127.0.0.1' });
+    const addr = api.server.address();
+    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  });
+  afterAll(async () => {
+    for (const b of buses) await b.close(200);
+    await api?.close();
+    await devnet?.stop();
+    rmSync(home, { recursive: true, force: true });
+  });
+
+  const bus = () => devnet.bus;
+  const httpBus = (key: KeyPair) => {
+    const b = new HttpBus({ base: url, key, chainId: devnet.chain.chainId, clock: systemClock });
+    buses.push(b);
+    return b;
+  };
+  /** Resolves once the node serves `check.<container>` (requests stop failing "no responder"). */
+  const served = (container: string) =>
+    waitFor(async () => {
+      const e = await rejection(
+        bus().request(subjects.check(container), probe('ready?'), { timeoutMs: 50 }),
+      ).catch(() => undefined);
+      return e && /no responder/.test(e.message) ? undefined : true;
+    });
+
+  let lastAt = 0;
+  const post = async (key: KeyPair, messages: Array<{ subject: string; data: unknown }>, at?: number) => {
+    lastAt = at ?? Math.max(lastAt + 1, Date.now());
+    const r = await fetch(`${url}/v1/telemetry`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(signTelemetry(key, devnet.chain.chainId, lastAt, messages)),
+    });
+    return { status: r.status, body: (await r.json()) as any, at: lastAt };
+  };
+
+  /** A bare SSE client of one container's event stream, that never answers by itself. */
+  function rawStream(container: string) {
+    const abort = new AbortController();
+    const checks: Array<{ id: string; subject: string; data: any }> = [];
+    void (async () => {
+      const res = await fetch(`${url}/v1/containers/${container}/events`, { signal: abort.signal });
+      let buf = '';
+      const dec = new TextDecoder();
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buf += dec.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buf.indexOf('\n\n')) >= 0) {
+          const lines = buf.slice(0, end).split('\n');
+          buf = buf.slice(end + 2);
+          if (lines.includes('event: check'))
+            checks.push(decodeCanonical(lines.find((l) => l.startsWith('data: '))!.slice(6)));
+        }
+      }
+    })().catch(() => undefined);
+    /** the checks this test's checker ('x') sent, not the probes of `served` */
+    const mine = () => checks.filter((c) => c.data.checker === 'x');
+    return { checks, mine, close: () => abort.abort() };
+  }
+
+  it("a checker's request on the node's bus reaches the container's handler and gets its answer", async () => {
+    const key = generateKeyPair();
+    const b = httpBus(key);
+    const seen: unknown[] = [];
+    b.serve(subjects.check(key.address), (data) => {
+      if ((data as { checker: string }).checker === 'x') seen.push(data);
+      const m = data as { op: string; nonce: string };
+      if (m.op === 'probe' && m.nonce === 'ff'.repeat(8))
+        throw new AethirError('INVALID_ARGUMENT', 'not that nonce');
+      return { ok: true, nonce: m.nonce, from: key.address };
+    });
+    await served(key.address);
+    const t0 = Date.now();
+    const r = await bus().request(subjects.check(key.address), probe());
+    expect(Date.now() - t0).toBeLessThan(1_000); // answered at once, not on a batching interval
+    expect(r).toEqual({ ok: true, nonce: NONCE, from: key.address });
+    expect(seen).toContainEqual(probe());
+    // The handler's AethirError reaches the checker as it was thrown.
+    const e = await rejection(
+      bus().request(subjects.check(key.address), { op: 'probe', checker: 'x', nonce: 'ff'.repeat(8) }),
+    );
+    expect([e.code, e.message]).toEqual(['INVALID_ARGUMENT', 'not that nonce']);
+    // A capacity step too (the other kind of check request).
+    const step = { op: 'capacity', checker: 'x', session: 's1', message: { type: 'start' } };
+    expect(await bus().request(subjects.check(key.address), step)).toMatchObject({ ok: true });
+    expect(seen).toContainEqual(step);
+    // Malformed requests never reach the container.
+    const bad = await rejection(bus().request(subjects.check(key.address), { op: 'probe', nonce: 'zz' }));
+    expect(bad.code).toBe('INVALID_ARGUMENT');
+    expect(seen).toHaveLength(3);
+    // Heartbeats still go the usual way.
+    const hbs: unknown[] = [];
+    const off = bus().subscribe(subjects.heartbeat(key.address), (m) => hbs.push(m));
+    b.publish(subjects.heartbeat(key.address), {
+      container: key.address,
+      at: Date.now(),
+      freeGpus: 0,
+      runningLeases: 0,
+    });
+    await waitFor(() => (hbs.length ? true : undefined));
+    off();
+    expect(b.stats()).toMatchObject({ droppedMalformed: 0, queued: 0 });
+  });
+
+  it('serves only its own check subject, and request stays unavailable', async () => {
+    const key = generateKeyPair();
+    const b: Bus = httpBus(key);
+    const other = generateKeyPair().address;
+    for (const s of [subjects.check(other), 'check.*', 'match.request'])
+      expect(() => b.serve(s, () => ({}))).toThrow(
+        expect.objectContaining({ code: 'UNAVAILABLE', message: expect.stringContaining(s) }),
+      );
+    expect((await rejection(b.request('match.request', {}))).code).toBe('UNAVAILABLE');
+  });
+
+  it('after the container disconnects, requests fail UNAVAILABLE at once, and waiting ones too', async () => {
+    const key = generateKeyPair();
+    const b = httpBus(key);
+    b.serve(subjects.check(key.address), () => ({ ok: true }));
+    await served(key.address);
+    await b.close(200);
+    const e = await waitFor(async () => {
+      const t0 = Date.now();
+      const err = await rejection(bus().request(subjects.check(key.address), probe()));
+      return /no responder/.test(err.message) ? { err, ms: Date.now() - t0 } : undefined;
+    });
+    expect(e.err.code).toBe('UNAVAILABLE');
+    expect(e.ms).toBeLessThan(200);
+
+    // A request waiting for an answer when the stream goes fails UNAVAILABLE, not TIMEOUT.
+    const k2 = generateKeyPair();
+    const s = rawStream(k2.address);
+    await served(k2.address);
+    const p = rejection(bus().request(subjects.check(k2.address), probe(), { timeoutMs: 10_000 }));
+    await waitFor(() => (s.mine().length ? true : undefined));
+    const t0 = Date.now();
+    s.close();
+    const err = await p;
+    expect(err.code).toBe('UNAVAILABLE');
+    expect(Date.now() - t0).toBeLessThan(1_000);
+  });
+
+  it('an unanswered check fails TIMEOUT', async () => {
+    const key = generateKeyPair();
+    const s = rawStream(key.address);
+    await served(key.address);
+    const err = await rejection(bus().request(subjects.check(key.address), probe(), { timeoutMs: 10_000 }));
+    expect(err.code).toBe('TIMEOUT');
+    expect(s.mine()).toHaveLength(1);
+    s.close();
+  });
+
+  it('refuses answers that are not pending for the container that sends them, changing nothing', async () => {
+    const key = generateKeyPair();
+    const stranger = generateKeyPair();
+    const s = rawStream(key.address);
+    await served(key.address);
+    const answer = bus().request(subjects.check(key.address), probe(), { timeoutMs: 10_000 });
+    const { id, subject, data } = await waitFor(() => s.mine()[0]);
+    expect(id).toMatch(/^[0-9a-f]{32}$/);
+    expect(subject).toBe(subjects.check(key.address));
+    expect(data).toEqual(probe());
+
+    const hbs: unknown[] = [];
+    const off = bus().subscribe(subjects.heartbeat(key.address), (m) => hbs.push(m));
+    const hb = {
+      subject: subjects.heartbeat(key.address),
+      data: { container: key.address, at: Date.now(), freeGpus: 0, runningLeases: 0 },
+    };
+    const ok = { result: { ok: true } };
+
+    // Another container's key, answering this container's request: refused.
+    const foreign = await post(stranger, [{ subject: `reply.${id}`, data: ok }]);
+    expect([foreign.status, foreign.body.error.code]).toEqual([403, 'UNAUTHORIZED']);
+    // An id this node never sent, and odd reply subjects: refused, and with them the whole batch.
+    for (const bad of ['reply.' + 'ab'.repeat(16), 'reply.', `reply.${id}.x`, 'reply']) {
+      const r = await post(key, [hb, { subject: bad, data: ok }]);
+      expect([bad, r.status, r.body.error.code]).toEqual([bad, 403, 'UNAUTHORIZED']);
+    }
+    // Malformed answers: 400, like other malformed telemetry.
+    for (const bad of [{}, { result: 5 }, { result: {}, error: { code: 'X', message: '' } }, { error: {} }]) {
+      const r = await post(key, [hb, { subject: `reply.${id}`, data: bad }]);
+      expect([r.status, r.body.error.code]).toEqual([400, 'INVALID_ARGUMENT']);
+    }
+    // Nothing changed: the heartbeats went nowhere, the request still waits, and `at` was not used up.
+    await new Promise((r) => setTimeout(r, 50));
+    expect(hbs).toHaveLength(0);
+    const reuse = lastAt;
+    const twice = await post(
+      key,
+      [
+        { subject: `reply.${id}`, data: ok },
+        { subject: `reply.${id}`, data: ok },
+      ],
+      reuse,
+    );
+    expect([twice.status, twice.body.error.code]).toEqual([403, 'UNAUTHORIZED']);
+
+    // The container's own answer, in a batch with its heartbeat, at the same `at`: taken.
+    const good = await post(
+      key,
+      [hb, { subject: `reply.${id}`, data: { result: { ok: true, n: 1 } } }],
+      reuse,
+    );
+    expect([good.status, good.body]).toEqual([202, { accepted: 2 }]);
+    expect(await answer).toEqual({ ok: true, n: 1 });
+    await waitFor(() => (hbs.length ? true : undefined));
+    off();
+    // Once answered, the id is no longer pending.
+    const again = await post(key, [{ subject: `reply.${id}`, data: ok }]);
+    expect([again.status, again.body.error.code]).toEqual([403, 'UNAUTHORIZED']);
+
+    // An error answer reaches the checker as an error.
+    const failing = rejection(bus().request(subjects.check(key.address), probe(), { timeoutMs: 10_000 }));
+    const second = await waitFor(() => s.mine()[1]);
+    const r = await post(key, [
+      { subject: `reply.${second.id}`, data: { error: { code: 'NOT_FOUND', message: 'no prover' } } },
+    ]);
+    expect(r.status).toBe(202);
+    const e = await failing;
+    expect([e.code, e.message]).toEqual(['NOT_FOUND', 'no prover']);
+    s.close();
+  });
+
+  it('with two streams open, each request goes to both and the first answer wins; one closing keeps it served', async () => {
+    const key = generateKeyPair();
+    const raw = rawStream(key.address);
+    const b = httpBus(key);
+    let calls = 0;
+    b.serve(subjects.check(key.address), () => ({ ok: true, calls: ++calls }));
+    // Until the HttpBus's stream is open too (before, the bare stream takes the probes and never answers).
+    await waitFor(async () => {
+      await bus()
+        .request(subjects.check(key.address), probe('ready?'), { timeoutMs: 100 })
+        .catch(() => undefined);
+      return calls > 0 ? true : undefined;
+    });
+    const before = raw.checks.length;
+    expect(await bus().request(subjects.check(key.address), probe())).toMatchObject({ ok: true });
+    expect(raw.checks.length).toBe(before + 1);
+    raw.close();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await bus().request(subjects.check(key.address), probe())).toMatchObject({ ok: true });
+    await b.close(200);
+  });
+});
