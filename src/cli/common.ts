@@ -77,6 +77,16 @@ export function parseIntArg(name: string, min: number, max: number): (v: string)
   };
 }
 
+/** A decimal number from min to max ("0.8"). */
+export function parseNumberArg(name: string, min: number, max: number): (v: string) => number {
+  return (v: string) => {
+    if (!/^\d+(\.\d+)?$/.test(v)) throw new InvalidArgumentError(`${name} must be a number such as 0.8.`);
+    const n = Number(v);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be from ${min} to ${max}.`);
+    return n;
+  };
+}
+
 /** "90s", "15m", "2h", "1d", "2w", "1y" or plain seconds. */
 export function parseDuration(v: string): number {
   const m = /^(\d+)(s|m|h|d|w|y)?$/.exec(v.trim());

@@ -251,6 +251,8 @@ export class ClusterNode {
         clock: this.clock,
         rng: new SeededRng(`${config.chainId}:${this.opts.name}`),
         requiredStake: (c) => replica.ledger.requiredStakeOf(c),
+        // the checkers' verdicts, as the ledger keeps them (a request may ask for a minimum)
+        reputation: (c) => replica.ledger.reputationOf(c).score,
         reservationTtlMs: config.reservationTtlMs,
         offlineAfterMs: config.offlineAfterMs,
       });

@@ -20,6 +20,8 @@ import {
   cadenceForEpoch,
   secureRng,
   simulatedLandmarks,
+  type CheckCadence,
+  type CheckerServiceDeps,
 } from '../checker/index.js';
 import {
   ContainerAgent,
@@ -30,6 +32,7 @@ import {
   parseDeclaredGpus,
   probeHardware,
   subjects,
+  type ContainerAgentInit,
   type HeartbeatMsg,
   type ProbeResult,
 } from '../container/index.js';
@@ -51,6 +54,10 @@ export interface DevnetOptions {
   log?: (line: string) => void;
   /** tests inject a probe result instead of reading this machine */
   probe?: () => Promise<ProbeResult>;
+  /** the checkers' cadences (default: cadenceForEpoch of the chain's epoch); tests shorten them */
+  cadence?: Partial<CheckCadence>;
+  /** overrides of the checkers' capacity challenge (tests use small n to stay fast) */
+  capacity?: CheckerServiceDeps['capacity'];
 }
 
 /**
@@ -125,6 +132,8 @@ export class Devnet {
       clock: this.clock,
       rng: new SeededRng(`${config.chainId}:${this.chain.head.hash}`),
       requiredStake: (c) => this.chain.ledger.requiredStakeOf(c),
+      // the checkers' verdicts, as the ledger keeps them (a request may ask for a minimum)
+      reputation: (c) => this.chain.ledger.reputationOf(c).score,
       reservationTtlMs: config.reservationTtlMs,
       offlineAfterMs: config.offlineAfterMs,
     });
@@ -134,7 +143,7 @@ export class Devnet {
     const genesisCheckers = this.chain.genesis.checkers;
     this.world = new ModelNetwork({ rng: secureRng() });
     // Every cadence follows the chain's epoch (the genesis's, whatever this run's flags say).
-    const cadence = cadenceForEpoch(this.chain.ledger.params.epochMs);
+    const cadence = { ...cadenceForEpoch(this.chain.ledger.params.epochMs), ...opts.cadence };
     checkerKeys.forEach((k, i) => {
       if (!genesisCheckers.includes(k.address)) return;
       const sender = new TxSender(k, this.network);
@@ -152,6 +161,7 @@ export class Devnet {
         landmarks: simulatedLandmarks(CITIES),
         offlineAfterMs: config.offlineAfterMs,
         cadence,
+        ...(opts.capacity ? { capacity: opts.capacity } : {}),
         ...(opts.log ? { log: opts.log } : {}),
       });
       this.checkers.push({ service, sender });
@@ -238,38 +248,59 @@ export class Devnet {
         price: d.pricePerHour,
       })),
     ];
-    for (const h of hosts) {
-      const need = this.chain.ledger.requiredStakeOf(h) + ath(10);
-      const have =
-        this.chain.ledger.account(h.key.address).balance +
-        (this.chain.ledger.container(h.key.address)?.stake ?? 0n);
-      if (have < need) await this.faucet.send('transfer', { to: h.key.address, amount: need - have });
-      const agent = new ContainerAgent(
-        {
-          network: this.network,
-          bus: this.bus,
-          runtime: this.runtime,
-          endpoints: this.proxy,
-          clock: this.clock,
-          log,
-        },
-        {
-          key: h.key,
-          name: h.name,
-          spec: h.spec,
-          location: h.location,
-          pricePerHour: h.price,
-          heartbeatIntervalMs: config.heartbeatIntervalMs,
-          settleIntervalMs: config.settleIntervalMs,
-          stakeAuto: true,
-          diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
-          ...(h.apps?.length ? { apps: h.apps, appsDir: join(config.dataDir, 'apps') } : {}),
-        },
-      );
-      await agent.start();
-      this.agents.push(agent);
-    }
+    for (const h of hosts) await this.addContainer(h);
     await this.runChecks();
+  }
+
+  /**
+   * Starts one more container on this devnet (funded by the faucet, staked, heartbeating), as the
+   * devnet's own hosts are. `prover`: what answers the checkers' capacity challenges (default the
+   * built-in CPU prover); `place`: where it SIMULATEDly sits for the checkers' RTTs (default its
+   * claimed location) — how tests stage a container that lies about its place.
+   */
+  async addContainer(h: {
+    key: KeyPair;
+    name: string;
+    spec: ContainerSpec;
+    location: Location;
+    price: bigint;
+    apps?: string[];
+    prover?: ContainerAgentInit['prover'];
+    place?: { lat: number; lon: number };
+  }): Promise<ContainerAgent> {
+    const { config } = this;
+    if (h.place) this.world.place(h.key.address, h.place);
+    const need = this.chain.ledger.requiredStakeOf(h) + ath(10);
+    const have =
+      this.chain.ledger.account(h.key.address).balance +
+      (this.chain.ledger.container(h.key.address)?.stake ?? 0n);
+    if (have < need) await this.faucet.send('transfer', { to: h.key.address, amount: need - have });
+    const agent = new ContainerAgent(
+      {
+        network: this.network,
+        bus: this.bus,
+        runtime: this.runtime,
+        endpoints: this.proxy,
+        clock: this.clock,
+        log: this.opts.log ?? (() => {}),
+      },
+      {
+        key: h.key,
+        name: h.name,
+        spec: h.spec,
+        location: h.location,
+        pricePerHour: h.price,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        settleIntervalMs: config.settleIntervalMs,
+        stakeAuto: true,
+        diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
+        ...(h.apps?.length ? { apps: h.apps, appsDir: join(config.dataDir, 'apps') } : {}),
+        ...(h.prover ? { prover: h.prover } : {}),
+      },
+    );
+    await agent.start();
+    this.agents.push(agent);
+    return agent;
   }
 
   private checking = false;

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { AethirError, type Clock, type Config } from '../core/index.js';
 import { createApiServer } from '../api/server.js';
-import { Devnet } from './devnet.js';
+import { Devnet, type DevnetOptions } from './devnet.js';
 import { devnetBackend } from './devnet-backend.js';
 
-export { Devnet } from './devnet.js';
+export { Devnet, DEVNET_CHECKER_PLACES, type DevnetOptions } from './devnet.js';
 export { Chain } from './chain.js';
 export { Keystore } from './keystore.js';
 export { InProcessNetwork } from './in-process-network.js';
@@ -26,13 +26,15 @@ export interface RunningNode {
 }
 
 /** Starts the devnet and its API server; `stop()` shuts both down cleanly. */
-export async function startDevnetNode(opts: {
-  config: Config;
-  log?: (s: string) => void;
-  /** a simulated clock (tests); the real one by default */
-  clock?: Clock;
-}): Promise<RunningNode> {
-  const devnet = await Devnet.start({ config: opts.config, log: opts.log, clock: opts.clock });
+export async function startDevnetNode(
+  opts: {
+    config: Config;
+    log?: (s: string) => void;
+    /** a simulated clock (tests); the real one by default */
+    clock?: Clock;
+  } & Pick<DevnetOptions, 'probe' | 'cadence' | 'capacity'>,
+): Promise<RunningNode> {
+  const devnet = await Devnet.start(opts);
   const api = await createApiServer(devnetBackend(devnet), {
     logLevel: opts.config.logLevel,
     bus: devnet.bus,

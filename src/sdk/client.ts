@@ -301,6 +301,8 @@ export class ApiClient implements NetworkClient {
     minVramMiB?: number;
     location?: { lat: number; lon: number };
     maxLatencyMs?: number;
+    /** lowest reputation (0..1) accepted */
+    minReputation?: number;
     /** only containers that report this app (name, or name@version) ready */
     app?: string;
   }): Promise<MatchView> {

@@ -11,6 +11,7 @@ import {
   jsonOption,
   parseDuration,
   parseIntArg,
+  parseNumberArg,
   printJson,
   userKeystore,
 } from '../common.js';
@@ -51,6 +52,11 @@ export function rentCommand(): Command {
       '--max-latency <ms>',
       'highest acceptable estimated round trip to you, in ms',
       parseIntArg('--max-latency', 1, 10_000),
+    )
+    .option(
+      '--min-reputation <score>',
+      "lowest reputation you accept, 0 to 1 (from the checkers' verdicts: uptime, capacity and location passed, QoS, slashes)",
+      parseNumberArg('--min-reputation', 0, 1),
     )
     .option('--env <KEY=VALUE...>', 'environment variables for the workload')
     .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
@@ -120,6 +126,7 @@ export function rentCommand(): Command {
             ...(opts.minVram ? { minVramMiB: opts.minVram * 1024 } : {}),
             ...(near ? { location: { lat: near.lat, lon: near.lon } } : {}),
             ...(opts.maxLatency ? { maxLatencyMs: opts.maxLatency } : {}),
+            ...(opts.minReputation !== undefined ? { minReputation: opts.minReputation } : {}),
             ...(app ? { app: app.ref } : {}),
           });
           const c = match.container;
