@@ -1,0 +1,288 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  CITIES,
+  ManualClock,
+  SeededRng,
+  ath,
+  keyPairFromSeed,
+  type KeyPair,
+} from '../../../src/core/index.js';
+import { parseGenesis, signReceipt, type ContainerSpec, type Location } from '../../../src/ledger/index.js';
+import { SqliteChainStore } from '../../../src/store/index.js';
+import { MemoryBus } from '../../../src/bus/index.js';
+import {
+  CheckerService,
+  ModelNetwork,
+  simulatedLandmarks,
+  type CheckCadence,
+  type ProverChannel,
+} from '../../../src/checker/index.js';
+import { inProcessProverChannel, serveChecks, subjects } from '../../../src/container/index.js';
+import { Chain, InProcessNetwork, locationOf } from '../../../src/node/index.js';
+import { TxSender } from '../../../src/sdk/index.js';
+
+// A real chain and bus, a manual clock, seven genesis checkers (N = 1: three per container) with
+// their CheckerServices, and containers that are only keys on the ledger plus what this test has
+// them say on the bus. Everything that would wait is driven by advancing the clock and ticking.
+
+const CHAIN = 'checker-service-test';
+const checkerKeys = Array.from({ length: 7 }, (_, i) => keyPairFromSeed(`svc-test:checker-${i}`));
+const user = keyPairFromSeed('svc-test:user');
+const PLACES = [
+  'Frankfurt, DE',
+  'Ashburn, US',
+  'Singapore, SG',
+  'Tokyo, JP',
+  'Sao Paulo, BR',
+  'London, GB',
+  'Sydney, AU',
+];
+const OFFLINE_MS = 5_000;
+const cadence: CheckCadence = {
+  reconfirmMs: 60_000,
+  probeMs: 1_000,
+  qosMs: 10_000,
+  locationMs: 60_000,
+  capacityMs: 3_600_000,
+  capacitySlotMs: 5_000,
+};
+
+let clock: ManualClock;
+let chain: Chain;
+let network: InProcessNetwork;
+let bus: MemoryBus;
+let world: ModelNetwork;
+let services: CheckerService[];
+let stops: Array<() => void>;
+
+const cpuSpec = (name: string): ContainerSpec => ({
+  source: 'probed',
+  gpus: [],
+  cpu: { model: `CPU of ${name}`, cores: 4 },
+  memoryMiB: 8192,
+  os: 'linux test',
+});
+
+beforeEach(() => {
+  clock = new ManualClock();
+  chain = Chain.open(new SqliteChainStore(':memory:'), clock, () =>
+    parseGenesis({
+      chainId: CHAIN,
+      time: clock.now(),
+      allocations: [{ address: user.address, amount: ath(1_000_000).toString() }],
+      checkers: checkerKeys.map((k) => k.address),
+      pools: { rewards: ath(1_000_000).toString(), checkers: ath(1_000_000).toString() },
+    }),
+  );
+  network = new InProcessNetwork(chain);
+  bus = new MemoryBus({ validate: true });
+  world = new ModelNetwork({ rng: new SeededRng('svc-test:world') });
+  stops = [];
+  services = checkerKeys.map((k, i) => {
+    const sender = new TxSender(k, network);
+    return new CheckerService({
+      address: k.address,
+      chainId: CHAIN,
+      ledger: () => chain.ledger,
+      report: (p) => sender.send('checker.report', { ...p }),
+      bus,
+      clock,
+      rng: new SeededRng(`svc-test:rng-${i}`),
+      place: locationOf(PLACES[i]!),
+      network: world,
+      landmarks: simulatedLandmarks(CITIES),
+      offlineAfterMs: OFFLINE_MS,
+      cadence,
+      capacity: { n: 64, deadlineMs: 5_000 },
+    }).start();
+  });
+});
+
+afterEach(async () => {
+  for (const s of stops) s();
+  await Promise.all(services.map((s) => s.stop()));
+  chain.close();
+});
+
+/** Registers and stakes a container; returns its key. */
+async function register(name: string, where: string, spec: ContainerSpec = cpuSpec(name)): Promise<KeyPair> {
+  const key = keyPairFromSeed(`svc-test:${name}`);
+  const location: Location = locationOf(where);
+  const need = chain.ledger.requiredStakeOf({ spec });
+  await new TxSender(user, network).send('transfer', { to: key.address, amount: need + ath(10) });
+  const s = new TxSender(key, network);
+  await s.send('container.register', { name, spec, location, pricePerHour: ath(1) });
+  await s.send('container.stake', { amount: need });
+  return key;
+}
+
+function heartbeat(id: string, runningLeases = 0): void {
+  bus.publish(subjects.heartbeat(id), { container: id, at: clock.now(), freeGpus: 0, runningLeases });
+}
+
+async function tickAll(): Promise<void> {
+  for (const s of services) await s.tick();
+  await Promise.all(services.map((s) => s.idle()));
+}
+
+describe('CheckerService', () => {
+  it('only the checkers the ledger assigns report on a container, and none is ever rejected', async () => {
+    const ids = [];
+    for (let i = 0; i < 6; i++) ids.push((await register(`host-${i}`, PLACES[i % PLACES.length]!)).address);
+    for (let round = 0; round < 4; round++) {
+      for (const id of ids) heartbeat(id);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    for (const id of ids) {
+      const c = chain.ledger.container(id)!;
+      expect(c.status).toBe('online');
+      const assigned = chain.ledger.assignedCheckers(id, clock.now());
+      expect(assigned).toHaveLength(3);
+      // every liveness vote on the log about this container came from one of its three checkers
+      for (const b of chain.store.blocks(1))
+        for (const tx of b.txs)
+          if (tx.type === 'checker.report' && (tx.payload as { container: string }).container === id)
+            expect(assigned).toContain(tx.from);
+    }
+    expect(services.reduce((n, s) => n + s.stats.rejected, 0)).toBe(0);
+  });
+
+  it('direct probes keep a container online without heartbeats, and their loss is in the reason', async () => {
+    const id = (await register('probed-host', 'Frankfurt, DE')).address;
+    stops.push(serveChecks(bus, id, { clock }));
+    for (let i = 0; i < 4; i++) {
+      await tickAll();
+      clock.advance(1_000);
+    }
+    const c = chain.ledger.container(id)!;
+    expect(c.status).toBe('online');
+    expect(c.checks.liveness?.reason).toMatch(/probes answered this epoch: \d+ of \d+/);
+    const assigned = chain.ledger.assignedCheckers(id, clock.now());
+    for (const s of services.filter((s) => assigned.includes(s.address)))
+      expect(s.stats.probes.answered).toBeGreaterThan(0);
+  });
+
+  it('location: a container claiming Frankfurt from Singapore is caught, an honest one in Frankfurt is not', async () => {
+    const liar = (await register('liar', 'Frankfurt, DE')).address;
+    const honest = (await register('honest', 'Frankfurt, DE')).address;
+    const sg = locationOf('Singapore, SG');
+    world.place(liar, { lat: sg.lat, lon: sg.lon });
+    for (let i = 0; i < 3; i++) {
+      heartbeat(liar);
+      heartbeat(honest);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    const l = chain.ledger.container(liar)!;
+    expect(l.checks.location).toMatchObject({ ok: false });
+    expect(l.suspended).toBe(true);
+    expect(l.suspendedReason).toMatch(/^location check failed: RTT from .* claims Frankfurt, DE/);
+    expect(l.slashed).toBeGreaterThan(0n);
+    const h = chain.ledger.container(honest)!;
+    expect(h.checks.location).toMatchObject({ ok: true });
+    expect(h.suspended).toBe(false);
+    expect(h.incidents).toEqual([]);
+  });
+
+  it('QoS: receipts that say the service is down close the lease and slash; good ones set the quality tier', async () => {
+    const down = (await register('down-host', 'London, GB')).address;
+    const good = (await register('good-host', 'London, GB')).address;
+    for (let i = 0; i < 2; i++) {
+      heartbeat(down);
+      heartbeat(good);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    const userTx = new TxSender(user, network);
+    await userTx.send('escrow.deposit', { amount: ath(10_000) });
+    const open = async (container: string) =>
+      String(
+        (
+          await userTx.send('lease.open', {
+            container,
+            gpus: 0,
+            maxDurationSec: 3600,
+            maxPricePerHour: ath(1),
+            workload: { command: ['sleep', '1000'] },
+          })
+        ).result.lease,
+      );
+    const bad = await open(down);
+    const fine = await open(good);
+    const seqs = new Map<string, number>();
+    const receipt = (lease: string, ok: boolean) => {
+      const seq = (seqs.get(lease) ?? 0) + 1;
+      seqs.set(lease, seq);
+      const l = chain.ledger.lease(lease)!;
+      bus.publish(
+        subjects.leaseReceipt(lease),
+        signReceipt(user, CHAIN, {
+          lease,
+          servedMs: clock.now() - l.openedAt,
+          seq,
+          at: clock.now(),
+          samples: [{ at: clock.now(), ok, latencyMs: 20 }],
+        }),
+      );
+    };
+    for (let i = 0; i < 14; i++) {
+      heartbeat(down, 1);
+      heartbeat(good, 1);
+      receipt(bad, false);
+      receipt(fine, true);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    const badLease = chain.ledger.lease(bad)!;
+    expect(badLease.status).toBe('closed');
+    expect(badLease.closeReason).toMatch(/service stopped/);
+    const d = chain.ledger.container(down)!;
+    expect(d.checks.qos).toMatchObject({ ok: false });
+    expect(d.incidents.map((x) => x.check)).toContain('qos');
+    expect(d.slashed).toBeGreaterThan(0n);
+    const g = chain.ledger.container(good)!;
+    expect(g.checks.qos).toMatchObject({ ok: true });
+    expect(g.qualityTier).toBe(3);
+    expect(chain.ledger.lease(fine)!.status).toBe('open');
+    expect(g.incidents).toEqual([]);
+  });
+
+  it('capacity: each slot one assigned checker challenges; a container nobody answers for fails only after two misses', async () => {
+    const honest = (await register('prover-host', 'Paris, FR')).address;
+    const silent = (await register('silent-host', 'Paris, FR')).address;
+    const provers: ProverChannel[] = [];
+    stops.push(
+      serveChecks(bus, honest, {
+        clock,
+        prover: () => {
+          const p = inProcessProverChannel({ clock });
+          provers.push(p);
+          return p;
+        },
+      }),
+    );
+    const challengers: string[] = [];
+    const before = new Map(services.map((s) => [s.address, s.stats.capacity.checks]));
+    for (let i = 0; i < 40 && !chain.ledger.container(silent)!.checks.capacity; i++) {
+      heartbeat(honest);
+      heartbeat(silent);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    for (const s of services)
+      if (s.stats.capacity.checks > before.get(s.address)!) challengers.push(s.address);
+    const h = chain.ledger.container(honest)!;
+    expect(h.checks.capacity).toMatchObject({ ok: true });
+    expect(h.suspended).toBe(false);
+    expect(provers.length).toBeGreaterThanOrEqual(2);
+    const s = chain.ledger.container(silent)!;
+    expect(s.checks.capacity).toMatchObject({ ok: false });
+    expect(s.suspendedReason).toMatch(/did not answer the capacity challenge/);
+    for (const a of challengers)
+      expect([
+        ...chain.ledger.assignedCheckers(honest, clock.now(), 'capacity'),
+        ...chain.ledger.assignedCheckers(silent, clock.now(), 'capacity'),
+      ]).toContain(a);
+  });
+});
