@@ -5,8 +5,9 @@
  * user's signed usage receipts with their quality samples (verified against the lease's user
  * before they reach this module). Two ways a lease's service counts as stopped while the
  * container is online (downtime while serving):
- *  - the user's receipts report it down: every sample the user took in the period says "not ok"
- *    (at least `minSamples` of them);
+ *  - the users' receipts report it down: every sample taken in the period says "not ok" (at least
+ *    `minSamples` of them) on the leases of at least two different users — one user's word alone
+ *    only lowers the score, so a renter cannot get a host slashed by signing bad samples;
  *  - the container itself reports running fewer leases than the ledger has open on it, on two
  *    consecutive QoS looks (one look is not enough: a lease that just exited is closed on the log
  *    a moment later).
@@ -24,6 +25,8 @@ export interface QosSample {
 
 export interface QosLeaseView {
   id: string;
+  /** the lease's user (whose signed receipts carried the samples) */
+  user: string;
   openedAt: number;
   /** samples from the user's receipts for this lease, as received */
   samples: readonly QosSample[];
@@ -71,16 +74,19 @@ export function judgeQos(input: QosInput): QosVerdict | null {
   const hb =
     input.heartbeat && now - input.heartbeat.receivedAt <= input.offlineAfterMs ? input.heartbeat : null;
 
+  const downBy = new Map<string, string>();
   for (const l of leases) {
     const recent = l.samples.filter((s) => s.receivedAt > now - windowMs);
-    if (recent.length >= minSamples && recent.every((s) => !s.ok))
-      return {
-        ok: false,
-        score: 0,
-        reason: `service stopped while serving lease ${l.id}: the user's receipts report it down (${recent.length} of ${recent.length} samples in the last ${secs(windowMs)})`,
-        shortfall: false,
-      };
+    if (recent.length >= minSamples && recent.every((s) => !s.ok) && !downBy.has(l.user))
+      downBy.set(l.user, l.id);
   }
+  if (downBy.size >= 2)
+    return {
+      ok: false,
+      score: 0,
+      reason: `service stopped while serving: ${downBy.size} users' receipts report it down (leases ${[...downBy.values()].join(', ')}; every sample in the last ${secs(windowMs)})`,
+      shortfall: false,
+    };
 
   const open = input.leases.length;
   const shortfall = hb !== null && hb.runningLeases < open;

@@ -250,7 +250,7 @@ export class CheckerService {
     }
 
     // Quality of service of the containers serving leases.
-    const open = new Map<string, Array<{ id: string; openedAt: number }>>();
+    const open = new Map<string, Array<{ id: string; user: string; openedAt: number }>>();
     for (const l of ledger.leases())
       if (l.status === 'open') open.set(l.container, [...(open.get(l.container) ?? []), l]);
     for (const [id, leases] of open) {
@@ -270,6 +270,7 @@ export class CheckerService {
         offlineAfterMs: this.deps.offlineAfterMs,
         leases: leases.map((l) => ({
           id: l.id,
+          user: l.user,
           openedAt: l.openedAt,
           samples: this.samples.get(l.id)?.list ?? [],
         })),
@@ -304,7 +305,10 @@ export class CheckerService {
     if (slot !== this.lastSlot && runs.has('capacity')) {
       this.lastSlot = slot;
       for (const c of all) {
-        if (c.status !== 'online' || c.spec.source === 'simulated') continue;
+        // A capacity check needs the GPU idle (it holds most of its memory for seconds): a
+        // container serving leases is left alone (its service is what QoS and receipts measure)
+        // and challenged on the first slot after its leases end.
+        if (c.status !== 'online' || c.spec.source === 'simulated' || c.openLeases > 0) continue;
         const assigned = ledger.assignedCheckers(c.id, now, 'capacity');
         const rank = assigned.indexOf(me);
         if (rank < 0 || slot % assigned.length !== rank) continue;
