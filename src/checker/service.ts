@@ -308,7 +308,14 @@ export class CheckerService {
         // A capacity check needs the GPU idle (it holds most of its memory for seconds): a
         // container serving leases is left alone (its service is what QoS and receipts measure)
         // and challenged on the first slot after its leases end.
-        if (c.status !== 'online' || c.spec.source === 'simulated' || c.openLeases > 0) continue;
+        // A host that claims no GPU has no capacity claim to prove (its cores are not checked).
+        if (
+          c.status !== 'online' ||
+          c.spec.source === 'simulated' ||
+          c.openLeases > 0 ||
+          c.spec.gpus.length === 0
+        )
+          continue;
         const assigned = ledger.assignedCheckers(c.id, now, 'capacity');
         const rank = assigned.indexOf(me);
         if (rank < 0 || slot % assigned.length !== rank) continue;
@@ -456,11 +463,10 @@ export class CheckerService {
     }
   }
 
-  /** The claim of a container: its first GPU's model and memory, or the host's CPU. */
+  /** The claim of a container: its first GPU's model and memory (every GPU of a host is one model). */
   private capacity(c: Container): Promise<CapacityResult> {
-    const gpu = c.spec.gpus[0];
-    const claim: CapacityClaim = gpu ? { model: gpu.model, memoryMiB: gpu.memoryMiB } : { gpuClass: 'cpu' };
-    const o = this.deps.capacity ?? {};
+    const gpu = c.spec.gpus[0]!;
+    const claim: CapacityClaim = { model: gpu.model, memoryMiB: gpu.memoryMiB };
     return checkCapacityOverBus({
       bus: this.deps.bus,
       container: c.id,
@@ -468,9 +474,7 @@ export class CheckerService {
       claim,
       rng: this.deps.rng,
       clock: this.deps.clock,
-      ...o,
-      // A host without GPUs claims no memory to prove.
-      ...(gpu ? {} : { memoryMiB: null }),
+      ...this.deps.capacity,
     });
   }
 
@@ -489,9 +493,9 @@ export class CheckerService {
 }
 
 function capacityReason(c: Container, r: CapacityResult): string {
-  const gpu = c.spec.gpus[0];
-  const claim = gpu ? `${c.spec.gpus.length}x ${gpu.model} ${Math.round(gpu.memoryMiB / 1024)} GB` : 'no GPU';
-  const cls = classOf(gpu ? { model: gpu.model } : { gpuClass: 'cpu' });
+  const gpu = c.spec.gpus[0]!;
+  const claim = `${c.spec.gpus.length}x ${gpu.model} ${Math.round(gpu.memoryMiB / 1024)} GB`;
+  const cls = classOf({ model: gpu.model });
   const text = r.ok
     ? `claims ${claim} (class ${cls}): ${r.reason}`
     : `claims ${claim} (class ${cls}) but ${failureWords(r)}: ${r.reason}`;

@@ -93,7 +93,8 @@ beforeEach(() => {
       landmarks: simulatedLandmarks(CITIES),
       offlineAfterMs: OFFLINE_MS,
       cadence,
-      capacity: { n: 64, deadlineMs: 5_000 },
+      // small challenges; the memory part of the claim is tested in capacity/bus-channel.test.ts
+      capacity: { n: 64, deadlineMs: 5_000, memoryMiB: null },
     }).start();
   });
 });
@@ -250,8 +251,14 @@ describe('CheckerService', () => {
   });
 
   it('capacity: each slot one assigned checker challenges; a container nobody answers for fails only after two misses', async () => {
-    const honest = (await register('prover-host', 'Paris, FR')).address;
-    const silent = (await register('silent-host', 'Paris, FR')).address;
+    const gpuSpec = (name: string): ContainerSpec => ({
+      ...cpuSpec(name),
+      source: 'declared',
+      gpus: [{ model: 'NVIDIA GeForce RTX 4090', memoryMiB: 24_564 }],
+    });
+    const honest = (await register('prover-host', 'Paris, FR', gpuSpec('prover-host'))).address;
+    const silent = (await register('silent-host', 'Paris, FR', gpuSpec('silent-host'))).address;
+    const cpuOnly = (await register('cpu-host', 'Paris, FR')).address;
     const provers: ProverChannel[] = [];
     stops.push(
       serveChecks(bus, honest, {
@@ -268,6 +275,7 @@ describe('CheckerService', () => {
     for (let i = 0; i < 40 && !chain.ledger.container(silent)!.checks.capacity; i++) {
       heartbeat(honest);
       heartbeat(silent);
+      heartbeat(cpuOnly);
       await tickAll();
       clock.advance(1_000);
     }
@@ -277,6 +285,8 @@ describe('CheckerService', () => {
     expect(h.checks.capacity).toMatchObject({ ok: true });
     expect(h.suspended).toBe(false);
     expect(provers.length).toBeGreaterThanOrEqual(2);
+    // a host that claims no GPU has no capacity claim to prove
+    expect(chain.ledger.container(cpuOnly)!.checks.capacity).toBeUndefined();
     const s = chain.ledger.container(silent)!;
     expect(s.checks.capacity).toMatchObject({ ok: false });
     expect(s.suspendedReason).toMatch(/did not answer the capacity challenge/);
