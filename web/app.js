@@ -73,7 +73,11 @@ async function refresh() {
       }
       tr.append(
         name,
-        cell(c.status, `status-${c.status}`),
+        c.suspended
+          ? Object.assign(cell('suspended', 'status-offline'), {
+              title: c.suspendedReason ?? 'stake below the requirement after a slash',
+            })
+          : cell(c.status, `status-${c.status}`),
         cell(
           c.gpusTotal
             ? `${c.gpusFree}/${c.gpusTotal} × ${c.spec.gpus[0].model.replace(/^NVIDIA /, '')}`
@@ -83,6 +87,7 @@ async function refresh() {
         cell(`${c.location.city}, ${c.location.country}`),
         cell(ath(c.pricePerHour, 3)),
         cell(String(c.openLeases)),
+        cell(c.reputation ? c.reputation.score.toFixed(2) : ''),
       );
       return tr;
     }),
@@ -117,7 +122,14 @@ async function refresh() {
         cell(String(r.height)),
         cell(short(r.checker)),
         cell(containerNames.get(r.container) ?? short(r.container)),
-        cell(r.ok ? 'online' : 'offline', r.ok ? 'status-online' : 'status-offline'),
+        cell(r.check),
+        Object.assign(
+          cell(
+            r.check === 'liveness' ? (r.ok ? 'online' : 'offline') : r.ok ? 'passed' : 'failed',
+            r.ok ? 'status-online' : 'status-offline',
+          ),
+          { title: r.reason ?? '' },
+        ),
         cell(new Date(r.observedAt).toLocaleTimeString()),
       );
       return tr;

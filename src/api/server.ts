@@ -841,12 +841,19 @@ export async function createApiServer(
     method: 'GET',
     url: '/v1/checkers/reports',
     tag: 'checkers',
-    summary: 'Recent liveness reports signed by checkers',
+    summary:
+      "Recent reports signed by checkers (liveness, capacity, location, qos), with each checker's reason in plain words",
     query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }).strict(),
     // Reports are transactions: read back from the log, so they survive restarts.
     handler: async ({ query }) => ({
       reports: (await node.recentTxs(query.limit, { type: 'checker.report' })).map((t) => {
-        const p = t.tx.payload as { container: string; check?: string; ok: boolean; observedAt: number };
+        const p = t.tx.payload as {
+          container: string;
+          check?: string;
+          ok: boolean;
+          observedAt: number;
+          reason?: string;
+        };
         return {
           checker: t.tx.from,
           container: p.container,
@@ -854,6 +861,7 @@ export async function createApiServer(
           ok: p.ok,
           observedAt: p.observedAt,
           height: t.height,
+          ...(p.reason !== undefined ? { reason: p.reason } : {}),
         };
       }),
     }),

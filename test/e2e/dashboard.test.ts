@@ -51,6 +51,13 @@ describe.skipIf(!haveChromium)('dashboard in a real browser', () => {
     expect(await page.locator('#root').textContent()).toMatch(/^[0-9a-f]{64}$/);
     expect(Number(await page.locator('#height').textContent())).toBeGreaterThan(0);
     expect(await page.locator('#reports tbody tr').count()).toBeGreaterThan(0);
+    // each report names its check; a verdict carries the checker's reason
+    expect(await page.locator('#reports tbody tr').first().locator('td').nth(3).textContent()).toMatch(
+      /^(liveness|capacity|location|qos)$/,
+    );
+    // reputation from the checkers' verdicts, 0..1, for every container
+    for (const t of await page.locator('#containers tbody tr[data-id] td:nth-child(8)').allTextContents())
+      expect(t).toMatch(/^[01]\.\d\d$/);
     expect(await page.locator('#leases tbody tr[data-id]').count()).toBe(0);
     const heightBefore = Number(await page.locator('#height').textContent());
 
