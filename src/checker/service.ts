@@ -32,7 +32,7 @@ export interface CheckCadence {
   capacityMs: number;
   /**
    * capacity challenges start on slot boundaries (multiples of this on the clock), every due
-   * container at once, each by one of its checkers (rank = slot mod assigned): containers that
+   * container at once, each by one of its checkers that has not voted yet: containers that
    * share one GPU are always challenged together and cannot both hold their claimed memory
    */
   capacitySlotMs: number;
@@ -316,9 +316,11 @@ export class CheckerService {
           c.spec.gpus.length === 0
         )
           continue;
-        const assigned = ledger.assignedCheckers(c.id, now, 'capacity');
-        const rank = assigned.indexOf(me);
-        if (rank < 0 || slot % assigned.length !== rank) continue;
+        // The slot's challenger: among the assigned checkers that have not voted in the open round,
+        // the one at slot mod their number; so a decision needs N+1 slots, never a wasted one.
+        const votes = ledger.round(c.id, 'capacity')?.votes ?? {};
+        const waiting = ledger.assignedCheckers(c.id, now, 'capacity').filter((a) => !votes[a]);
+        if (waiting.length === 0 || waiting[slot % waiting.length] !== me) continue;
         if (!this.dueOnLedger(ledger, c, 'capacity', this.deps.cadence.capacityMs, now)) continue;
         this.voted.set(`${c.id}/capacity`, now);
         this.spawn(this.checkCapacity(c));

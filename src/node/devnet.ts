@@ -181,8 +181,16 @@ export class Devnet {
   }
 
   static async start(opts: DevnetOptions): Promise<Devnet> {
+    // A GPU declaration that cannot be read fails before anything is created (genesis, keys, timers).
+    if (opts.config.containerDeclareGpus) parseDeclaredGpus(opts.config.containerDeclareGpus);
     const d = new Devnet(opts.config, opts);
-    await d.startRoles();
+    try {
+      await d.startRoles();
+    } catch (e) {
+      // leave nothing running (checkers, timers, the endpoint proxy) that would keep the process alive
+      await d.stop();
+      throw e;
+    }
     return d;
   }
 
