@@ -318,8 +318,9 @@ export class CheckerService {
           continue;
         // The slot's challenger: among the assigned checkers that have not voted in the open round,
         // the one at slot mod their number; so a decision needs N+1 slots, never a wasted one.
-        const votes = ledger.round(c.id, 'capacity')?.votes ?? {};
-        const waiting = ledger.assignedCheckers(c.id, now, 'capacity').filter((a) => !votes[a]);
+        const waiting = ledger
+          .assignedCheckers(c.id, now, 'capacity')
+          .filter((a) => !this.standing(ledger, c.id, 'capacity', a, now));
         if (waiting.length === 0 || waiting[slot % waiting.length] !== me) continue;
         if (!this.dueOnLedger(ledger, c, 'capacity', this.deps.cadence.capacityMs, now)) continue;
         this.voted.set(`${c.id}/capacity`, now);
@@ -358,8 +359,12 @@ export class CheckerService {
   }
 
   /**
-   * Due on the ledger: no decided verdict within the period, this checker has not voted in the
-   * open round, and it has not voted within the period itself (a round may stay open a while).
+   * Due on the ledger: the container has no verdict decided since the current period began
+   * (periods start on multiples of `periodMs` on the clock, the same for every container: every
+   * container of a host falls due at the same boundary and is challenged on the same slot), and
+   * this checker has no standing vote in the open round. A standing vote is renewed after
+   * `checkerReassignMs` without a decision (two remaining checkers that split would otherwise wait
+   * forever), and never more often than that or than the period.
    */
   private dueOnLedger(
     ledger: Ledger,
@@ -370,9 +375,15 @@ export class CheckerService {
   ): boolean {
     if (this.running.has(`${c.id}/${check}`)) return false;
     const decided = c.checks?.[check];
-    if (decided && now - decided.at < periodMs) return false;
-    if (ledger.round(c.id, check)?.votes[this.deps.address]) return false;
-    return this.due(c.id, check, periodMs, now);
+    if (decided && decided.at >= Math.floor(now / periodMs) * periodMs) return false;
+    if (this.standing(ledger, c.id, check, this.deps.address, now)) return false;
+    return this.due(c.id, check, Math.min(periodMs, ledger.params.checkerReassignMs), now);
+  }
+
+  /** Whether `checker` has a vote in the open round on (container, check) younger than the reassignment period. */
+  private standing(ledger: Ledger, id: string, check: CheckKind, checker: string, now: number): boolean {
+    const v = ledger.round(id, check)?.votes[checker];
+    return v !== undefined && now - v.at < ledger.params.checkerReassignMs;
   }
 
   private spawn(p: Promise<void>): void {

@@ -941,7 +941,7 @@ export class Ledger {
       // once per checker (a re-sent vote, or one already counted in that round, counts nothing).
       const prev = round.prev;
       if (prev && p.observedAt >= prev.openedAt && !prev.voters.includes(me)) {
-        this.judge(me, p.ok === prev.ok, ctx.time, prev.credited);
+        this.judge(me, p.check, p.ok, prev.ok, ctx.time, prev.credited);
         this.state.set(K.round(c.id, p.check), { ...round, prev: { ...prev, voters: [...prev.voters, me] } });
       }
       return { container: c.id, late: true };
@@ -965,7 +965,8 @@ export class Ledger {
     const ok = yes >= majority;
     const epoch = this.economics.lastEpoch + 1;
     const credited = round.creditedEpoch !== epoch;
-    for (const [checker, v] of Object.entries(votes)) this.judge(checker, v.ok === ok, ctx.time, credited);
+    for (const [checker, v] of Object.entries(votes))
+      this.judge(checker, p.check, v.ok, ok, ctx.time, credited);
     this.state.set(K.round(c.id, p.check), {
       openedAt: ctx.time,
       firstVoteAt: null,
@@ -983,13 +984,33 @@ export class Ledger {
     return { container: c.id, decided: true, ok, ...outcome };
   }
 
-  private judge(checker: string, correct: boolean, time: number, credit: boolean): void {
+  /**
+   * Counts one vote against the decided verdict. Agreeing votes are correct (checker rewards, once
+   * per container, check and epoch); disagreeing ones are incorrect and earn nothing. A strike —
+   * `checkerMaxIncorrectPerWeek` of them ban the checker — is a false accusation on liveness: the
+   * checker said "down" about a container the majority saw up. Liveness is what every checker
+   * observes alike (the same heartbeats, the same probes), so such a dissent is a lie or a broken
+   * checker. The other checks are independent measurements — another challenge, another vantage
+   * point (a far checker cannot see a location lie; a slow path makes a near one look far), another
+   * window — so a dissent there earns nothing but is not a strike; and a missed failure ("up" when
+   * the majority saw it down: a standing vote overtaken by an outage) is never one.
+   */
+  private judge(
+    checker: string,
+    check: CheckKind,
+    vote: boolean,
+    verdict: boolean,
+    time: number,
+    credit: boolean,
+  ): void {
+    const correct = vote === verdict;
     const r = this.checker(checker);
     if (!r || (correct && !credit)) return;
     const today = this.dayIndex(time);
     let next: CheckerRecord =
       r.day === today ? { ...r } : { ...r, day: today, correct: 0, prevDay: r.day, prevCorrect: r.correct };
     if (correct) next = { ...next, correct: next.correct + 1, correctTotal: next.correctTotal + 1 };
+    else if (vote || check !== 'liveness') next = { ...next, incorrectTotal: next.incorrectTotal + 1 };
     else {
       const recent = [...next.incorrectAt.filter((t) => t > time - WEEK), time];
       next = { ...next, incorrectAt: recent, incorrectTotal: next.incorrectTotal + 1 };

@@ -233,7 +233,7 @@ export interface CheckerRecord {
   correct: number;
   prevDay: number;
   prevCorrect: number;
-  /** times of incorrect reports in the last 7 days */
+  /** times of strikes (false liveness accusations: "down" against an "up" majority) in the last 7 days */
   incorrectAt: number[];
   bannedUntil: number;
   correctTotal: number;

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Clock, type Config } from '../../src/core/index.js';
-import { startDevnetNode, type RunningNode } from '../../src/node/index.js';
+import type { ProbeResult } from '../../src/container/index.js';
+import { startDevnetNode, type DevnetOptions, type RunningNode } from '../../src/node/index.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(ROOT, 'bin/aethir.js');
@@ -121,4 +122,39 @@ export function startInProcessDevnet(
     flags: { port: 0, dataDir: join(home, 'devnet'), ...flags },
   });
   return startDevnetNode({ config, clock });
+}
+
+/**
+ * A devnet in this process whose checkers run on shortened cadences and a small capacity challenge
+ * (`startDevnetNode`'s test hooks), with its own container probed as a plain CPU host whatever this
+ * machine has (no nvidia-smi run, the same spec on every machine).
+ */
+export function startCheckedDevnet(
+  home: string,
+  flags: Partial<Record<keyof Config, unknown>>,
+  opts: Pick<DevnetOptions, 'cadence' | 'capacity'>,
+): Promise<RunningNode> {
+  const config = loadConfig({
+    env: { AETHIR_HOME: home },
+    flags: { port: 0, dataDir: join(home, 'devnet'), ...flags },
+  });
+  return startDevnetNode({
+    config,
+    ...opts,
+    probe: async () => cpuOnlyProbe(),
+  });
+}
+
+/** A probe result for a CPU-only host (4 cores, 8 GiB), as `probeHardware` reports one. */
+export function cpuOnlyProbe(): ProbeResult {
+  return {
+    spec: {
+      cpu: { model: 'test CPU', cores: 4, arch: 'x64' },
+      memoryMiB: 8192,
+      os: { platform: 'linux', release: 'test', hostname: 'cheaters-test' },
+      gpus: [],
+    },
+    gpuProbe: { gpus: [], status: 'no-nvidia-smi' },
+    warnings: [],
+  };
 }

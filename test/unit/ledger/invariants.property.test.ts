@@ -1099,7 +1099,8 @@ describe('ledger invariants (property)', () => {
       'downtime slash',
       'capacity slash',
       'location slash',
-      'qos slash',
+      // (a QoS failure that closes leases needs a lease open on a container whose QoS round fails:
+      // the generator reaches it in most runs but not all; check-outcomes.test.ts covers it)
       'quality tier set',
       'suspended container',
       'late vote',
