@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { CpuProverSession, type ProverMemory } from '../checker/capacity/cpu-prover.js';
-import type { CheckerMessage, ProverMessage, ReadyMessage } from '../checker/capacity/protocol.js';
-import type { ProverChannel, Received } from '../checker/capacity/prover.js';
+import type { ReadyMessage } from '../checker/capacity/protocol.js';
+import { handlerChannel, type ProverChannel } from '../checker/capacity/prover.js';
 
 /**
  * SIMULATED hardware, for tests and demos only: nothing here touches a GPU.
@@ -64,10 +64,9 @@ export interface InProcessProverOptions {
 }
 
 /**
- * A ProverChannel to a CpuProverSession in this process. Each message is answered on a later
- * macrotask (setImmediate), so a caller's send never runs the proof inside its own call stack;
- * the proof itself still blocks the event loop while it runs (see above). close() ends the
- * session and gives its memory back.
+ * A ProverChannel to a CpuProverSession in this process (handlerChannel): a caller's send never
+ * runs the proof inside its own call, but the proof itself still blocks the event loop while it
+ * runs (see above). close() ends the session and gives its memory back.
  */
 export function inProcessProverChannel(opts: InProcessProverOptions = {}): ProverChannel {
   const session = new CpuProverSession({
@@ -75,49 +74,11 @@ export function inProcessProverChannel(opts: InProcessProverOptions = {}): Prove
     ...(opts.freeMemoryMiB ? { freeMemoryMiB: opts.freeMemoryMiB } : {}),
     ...(opts.memory ? { memory: opts.memory } : {}),
   });
-  const queue: Received[] = [{ kind: 'message', message: { ...session.ready(), ...opts.ready } }];
-  let waiter: ((r: Received) => void) | null = null;
-  let closed = false;
-  const deliver = (r: Received) => {
-    if (waiter) waiter(r);
-    else queue.push(r);
-  };
-  return {
-    send(m: CheckerMessage) {
-      if (closed) return;
-      setImmediate(() => {
-        if (closed) return;
-        let out: ProverMessage;
-        try {
-          out = session.handle(m);
-        } catch (e) {
-          out = { type: 'error', code: 'internal', message: `in-process prover: ${(e as Error).message}` };
-        }
-        deliver({ kind: 'message', message: out });
-      });
-    },
-    receive(timeoutMs: number) {
-      const next = queue.shift();
-      if (next) return Promise.resolve(next);
-      if (closed) return Promise.resolve({ kind: 'closed', reason: 'the session ended', started: true });
-      return new Promise<Received>((resolve) => {
-        const mine = (r: Received) => {
-          clearTimeout(t);
-          if (waiter === mine) waiter = null;
-          resolve(r);
-        };
-        const t = setTimeout(() => mine({ kind: 'timeout' }), timeoutMs);
-        t.unref();
-        waiter = mine;
-      });
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      session.close();
-      waiter?.({ kind: 'closed', reason: 'the session ended', started: true });
-    },
-  };
+  return handlerChannel(
+    { ...session.ready(), ...opts.ready },
+    (m) => session.handle(m),
+    () => session.close(),
+  );
 }
 
 /** A prover factory for serveChecks whose provers hold their memory from `device` (SIMULATED). */

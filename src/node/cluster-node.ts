@@ -126,7 +126,17 @@ class LayeredBus implements Bus {
 }
 
 export function parseRoles(text: string): Role[] {
-  const roles = [
+  return parseChoices(text, ROLES, '--roles', 'role');
+}
+
+/** A comma-separated list of choices ("api,indexer"), each once; anything else is a clear error. */
+export function parseChoices<T extends string>(
+  text: string,
+  allowed: readonly T[],
+  flag: string,
+  noun: string,
+): T[] {
+  const out = [
     ...new Set(
       text
         .split(',')
@@ -134,12 +144,12 @@ export function parseRoles(text: string): Role[] {
         .filter(Boolean),
     ),
   ];
-  if (roles.length === 0)
-    throw new AethirError('INVALID_ARGUMENT', `--roles needs at least one of ${ROLES.join(', ')}`);
-  for (const r of roles)
-    if (!(ROLES as readonly string[]).includes(r))
-      throw new AethirError('INVALID_ARGUMENT', `unknown role "${r}"; roles are ${ROLES.join(', ')}`);
-  return roles as Role[];
+  if (out.length === 0)
+    throw new AethirError('INVALID_ARGUMENT', `${flag} needs at least one of ${allowed.join(', ')}`);
+  for (const r of out)
+    if (!(allowed as readonly string[]).includes(r))
+      throw new AethirError('INVALID_ARGUMENT', `unknown ${noun} "${r}"; ${noun}s are ${allowed.join(', ')}`);
+  return out as T[];
 }
 
 export function defaultNodeName(): string {

@@ -13,6 +13,7 @@ export {
   ClusterNode,
   ROLES,
   defaultNodeName,
+  parseChoices,
   parseRoles,
   type Role,
   type ClusterNodeOptions,

@@ -4,6 +4,7 @@ import { SeededRng, ath, keyPairFromSeed, type KeyPair } from '../../src/core/in
 import type { Container, ContainerSpec, Lease, Location } from '../../src/ledger/index.js';
 import {
   CAPACITY_PROTOCOL_VERSION,
+  handlerChannel,
   commitTo,
   openRows,
   prove,
@@ -11,7 +12,6 @@ import {
   type Proof,
   type ProverChannel,
   type ProverMessage,
-  type Received,
 } from '../../src/checker/index.js';
 import {
   SimulatedGpuMemory,
@@ -92,51 +92,7 @@ function scriptedChannel(
   handle: (m: CheckerMessage) => ProverMessage | Promise<ProverMessage>,
   onClose: () => void = () => {},
 ): ProverChannel {
-  const queue: Received[] = [
-    { kind: 'message', message: { type: 'ready', version: CAPACITY_PROTOCOL_VERSION, prover: name } },
-  ];
-  let waiter: ((r: Received) => void) | null = null;
-  let closed = false;
-  return {
-    send(m) {
-      if (closed) return;
-      setImmediate(() => {
-        void (async () => {
-          let out: ProverMessage;
-          try {
-            out = await handle(m);
-          } catch (e) {
-            out = { type: 'error', code: 'internal', message: (e as Error).message };
-          }
-          if (closed) return;
-          const r: Received = { kind: 'message', message: out };
-          if (waiter) waiter(r);
-          else queue.push(r);
-        })();
-      });
-    },
-    receive(timeoutMs) {
-      const next = queue.shift();
-      if (next) return Promise.resolve(next);
-      if (closed) return Promise.resolve({ kind: 'closed', reason: 'the session ended', started: true });
-      return new Promise<Received>((resolve) => {
-        const mine = (r: Received) => {
-          clearTimeout(t);
-          if (waiter === mine) waiter = null;
-          resolve(r);
-        };
-        const t = setTimeout(() => mine({ kind: 'timeout' }), timeoutMs);
-        t.unref();
-        waiter = mine;
-      });
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      onClose();
-      waiter?.({ kind: 'closed', reason: 'the session ended', started: true });
-    },
-  };
+  return handlerChannel({ type: 'ready', version: CAPACITY_PROTOCOL_VERSION, prover: name }, handle, onClose);
 }
 
 /**

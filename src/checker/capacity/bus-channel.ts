@@ -6,6 +6,7 @@ import { randomHex } from './challenge.js';
 import { parseProverMessage, type CheckerMessage } from './protocol.js';
 import {
   runCapacityCheck,
+  ReceiveQueue,
   signalTimers,
   type CapacityCheckOptions,
   type CapacityResult,
@@ -96,8 +97,7 @@ class BusProverChannel implements ProverChannel {
   private readonly subject: string;
   private readonly timers: Timers;
   private readonly requestTimeoutMs: number;
-  private readonly queue: Received[] = [];
-  private waiter: ((r: Received) => void) | null = null;
+  private readonly inbox: ReceiveQueue;
   /** steps go one after the other: a reply is delivered in the order its request was sent */
   private chain: Promise<void> = Promise.resolve();
   private started = false;
@@ -111,6 +111,7 @@ class BusProverChannel implements ProverChannel {
   ) {
     this.subject = subjects.check(container);
     this.timers = opts.timers ?? signalTimers;
+    this.inbox = new ReceiveQueue(this.timers);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.step({ type: 'start' }, this.requestTimeoutMs);
   }
@@ -122,19 +123,7 @@ class BusProverChannel implements ProverChannel {
   }
 
   receive(timeoutMs: number): Promise<Received> {
-    const queued = this.queue.shift();
-    if (queued) return Promise.resolve(queued);
-    if (this.closed) return Promise.resolve({ kind: 'closed', ...this.closed });
-    return new Promise((resolve) => {
-      let cancel = () => {};
-      const mine = (r: Received) => {
-        cancel();
-        if (this.waiter === mine) this.waiter = null;
-        resolve(r);
-      };
-      this.waiter = mine;
-      cancel = this.timers.after(timeoutMs, () => mine({ kind: 'timeout' }));
-    });
+    return this.inbox.receive(timeoutMs, this.closed ? { kind: 'closed', ...this.closed } : null);
   }
 
   /** Sends {type:'end'} (best effort: errors are ignored) and stops delivering replies. */
@@ -142,7 +131,7 @@ class BusProverChannel implements ProverChannel {
     if (this.ended) return;
     this.ended = true;
     if (!this.closed) this.closed = { reason: 'the checker closed the session', started: this.started };
-    this.waiter?.({ kind: 'closed', ...this.closed });
+    this.inbox.end({ kind: 'closed', ...this.closed });
     try {
       await this.request({ type: 'end' }, Math.min(this.requestTimeoutMs, END_TIMEOUT_MS));
     } catch {
@@ -176,8 +165,7 @@ class BusProverChannel implements ProverChannel {
   private deliver(r: Received): void {
     if (this.ended) return;
     if (r.kind === 'closed' && !this.closed) this.closed = { reason: r.reason, started: r.started };
-    if (this.waiter) this.waiter(r);
-    else this.queue.push(r);
+    this.inbox.deliver(r);
   }
 }
 

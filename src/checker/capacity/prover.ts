@@ -100,6 +100,87 @@ export interface ProverChannel {
   stderrTail?(): string;
 }
 
+/**
+ * What a ProverChannel has received and not yet handed out, and at most one receiver waiting for
+ * the next: every channel (spawned, over the bus, in process) delivers through one of these.
+ */
+export class ReceiveQueue {
+  private readonly queue: Received[] = [];
+  private waiter: ((r: Received) => void) | null = null;
+
+  constructor(private readonly timers: Timers = signalTimers) {}
+
+  /** hands `r` to the waiting receiver, or keeps it for the next receive */
+  deliver(r: Received): void {
+    if (this.waiter) this.waiter(r);
+    else this.queue.push(r);
+  }
+
+  /** the next kept message; else `ended` at once when the session is over; else waits up to timeoutMs */
+  receive(timeoutMs: number, ended: Received | null): Promise<Received> {
+    const queued = this.queue.shift();
+    if (queued) return Promise.resolve(queued);
+    if (ended) return Promise.resolve(ended);
+    return new Promise((resolve) => {
+      let cancel = () => {};
+      const mine = (r: Received) => {
+        cancel();
+        if (this.waiter === mine) this.waiter = null;
+        resolve(r);
+      };
+      this.waiter = mine;
+      cancel = this.timers.after(timeoutMs, () => mine({ kind: 'timeout' }));
+    });
+  }
+
+  /** the session ended: a receiver waiting on an empty queue gets `r` now */
+  end(r: Received): void {
+    if (this.waiter && this.queue.length === 0) this.waiter(r);
+  }
+}
+
+/**
+ * A ProverChannel answered by a function in this process (an in-process prover, a test's scripted
+ * prover): `ready` is the first message; each sent message is answered asynchronously (never inside
+ * the sender's call, as a real prover's answer would not be), errors thrown by `handle` become `internal` error messages; `onClose`
+ * runs once when the session ends.
+ */
+export function handlerChannel(
+  ready: ReadyMessage,
+  handle: (m: CheckerMessage) => ProverMessage | Promise<ProverMessage>,
+  onClose: () => void = () => {},
+): ProverChannel {
+  const inbox = new ReceiveQueue();
+  inbox.deliver({ kind: 'message', message: ready });
+  const ended: Received = { kind: 'closed', reason: 'the session ended', started: true };
+  let closed = false;
+  return {
+    send(m) {
+      if (closed) return;
+      void (async () => {
+        await Promise.resolve(); // never inside the caller's own call
+        if (closed) return;
+        let out: ProverMessage;
+        try {
+          out = await handle(m);
+        } catch (e) {
+          out = { type: 'error', code: 'internal', message: `${ready.prover}: ${(e as Error).message}` };
+        }
+        if (!closed) inbox.deliver({ kind: 'message', message: out });
+      })();
+    },
+    receive(timeoutMs) {
+      return inbox.receive(timeoutMs, closed ? ended : null);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      onClose();
+      inbox.end(ended);
+    },
+  };
+}
+
 export interface SpawnOptions {
   timers?: Timers;
   env?: NodeJS.ProcessEnv;
@@ -117,8 +198,7 @@ class SpawnedProver implements ProverChannel {
   private readonly timers: Timers;
   private readonly maxLineBytes: number;
   private readonly killAfterMs: number;
-  private readonly queue: Received[] = [];
-  private waiter: ((r: Received) => void) | null = null;
+  private readonly inbox: ReceiveQueue;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private closed: { reason: string; started: boolean } | null = null;
@@ -129,6 +209,7 @@ class SpawnedProver implements ProverChannel {
   constructor(argv: readonly string[], opts: SpawnOptions) {
     if (argv.length === 0) throw new RangeError('empty prover command');
     this.timers = opts.timers ?? signalTimers;
+    this.inbox = new ReceiveQueue(this.timers);
     this.maxLineBytes = opts.maxLineBytes ?? 64 * 1024 * 1024;
     this.killAfterMs = opts.killAfterMs ?? 2000;
     this.child = spawn(argv[0]!, argv.slice(1), {
@@ -167,19 +248,7 @@ class SpawnedProver implements ProverChannel {
   }
 
   receive(timeoutMs: number): Promise<Received> {
-    const queued = this.queue.shift();
-    if (queued) return Promise.resolve(queued);
-    if (this.closed) return Promise.resolve({ kind: 'closed', ...this.closed });
-    return new Promise((resolve) => {
-      let cancel = () => {};
-      const mine = (r: Received) => {
-        cancel();
-        if (this.waiter === mine) this.waiter = null;
-        resolve(r);
-      };
-      this.waiter = mine;
-      cancel = this.timers.after(timeoutMs, () => mine({ kind: 'timeout' }));
-    });
+    return this.inbox.receive(timeoutMs, this.closed ? { kind: 'closed', ...this.closed } : null);
   }
 
   async close(): Promise<void> {
@@ -206,8 +275,7 @@ class SpawnedProver implements ProverChannel {
   }
 
   private deliver(r: Received): void {
-    if (this.waiter) this.waiter(r);
-    else this.queue.push(r);
+    this.inbox.deliver(r);
   }
 
   private onData(d: Buffer): void {
@@ -253,7 +321,7 @@ class SpawnedProver implements ProverChannel {
       this.line(rest);
     }
     this.closed = { reason, started };
-    if (this.waiter && this.queue.length === 0) this.waiter({ kind: 'closed', reason, started });
+    this.inbox.end({ kind: 'closed', reason, started });
   }
 }
 

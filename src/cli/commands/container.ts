@@ -17,7 +17,7 @@ import {
   probeHardware,
 } from '../../container/index.js';
 import { Keystore, locationOf, specFromProbe } from '../../node/index.js';
-import { APP_NAME_RE } from '../../ledger/index.js';
+import { APP_NAME_RE, type ReputationView } from '../../ledger/index.js';
 import { ApiClient, HttpBus } from '../../sdk/index.js';
 import { action, jsonOption, parseIntArg, printJson, runUntilSignal, table } from '../common.js';
 
@@ -454,14 +454,7 @@ function verdictLines(checks: Record<string, Verdict>): string[] {
   });
 }
 
-function reputationLine(r: {
-  score: number;
-  uptime: number | null;
-  capacityPassRate: number | null;
-  locationPassRate: number | null;
-  qos: number | null;
-  slashes: number;
-}): string {
+function reputationLine(r: ReputationView): string {
   const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
   return `${r.score.toFixed(3)} (uptime ${pct(r.uptime)}, capacity passed ${pct(r.capacityPassRate)}, location passed ${pct(r.locationPassRate)}, QoS ${r.qos === null ? 'n/a' : r.qos.toFixed(2)}, ${r.slashes} slash${r.slashes === 1 ? '' : 'es'})`;
 }

@@ -2,11 +2,12 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AethirError, defaultHome, loadConfig } from '../../core/index.js';
-import { genesisHash, parseGenesis, type CheckKind } from '../../ledger/index.js';
+import { CHECK_KINDS, genesisHash, parseGenesis, type CheckKind } from '../../ledger/index.js';
 import { parseDeclaredGpus } from '../../container/index.js';
 import {
   ClusterNode,
   defaultNodeName,
+  parseChoices,
   parseRoles,
   snapshotFromWire,
   type Snapshot,
@@ -251,22 +252,7 @@ export function networkCommand(): Command {
   return cmd;
 }
 
-const CHECKS = ['liveness', 'capacity', 'location', 'qos'] as const;
-
 /** `--checks liveness,qos` as check kinds; anything else is a clear error. */
 export function parseChecks(text: string): CheckKind[] {
-  const out = [
-    ...new Set(
-      text
-        .split(',')
-        .map((c) => c.trim())
-        .filter(Boolean),
-    ),
-  ];
-  if (out.length === 0)
-    throw new AethirError('INVALID_ARGUMENT', `--checks needs at least one of ${CHECKS.join(', ')}`);
-  for (const c of out)
-    if (!(CHECKS as readonly string[]).includes(c))
-      throw new AethirError('INVALID_ARGUMENT', `unknown check "${c}"; checks are ${CHECKS.join(', ')}`);
-  return out as CheckKind[];
+  return parseChoices(text, CHECK_KINDS, '--checks', 'check');
 }

@@ -144,6 +144,7 @@ describe('program()', () => {
       '--max-price',
       '--max-duration',
       '--strategy',
+      '--min-reputation',
       '--env',
     ])
       expect(longs).toContain(flag);
@@ -158,8 +159,21 @@ describe('program()', () => {
 
   it('devnet takes the documented options', () => {
     const longs = find(root, 'devnet').options.map((o) => o.long);
-    for (const flag of ['--port', '--data', '--demo-containers', '--location', '--price'])
+    for (const flag of [
+      '--port',
+      '--data',
+      '--demo-containers',
+      '--location',
+      '--price',
+      '--epoch',
+      '--declare-gpus',
+    ])
       expect(longs).toContain(flag);
+  });
+
+  it('node --checks and container status --address exist', () => {
+    expect(find(root, 'node').options.map((o) => o.long)).toContain('--checks');
+    expect(find(find(root, 'container'), 'status').options.map((o) => o.long)).toContain('--address');
   });
 });
 

@@ -40,3 +40,16 @@ describe('leaseEventsOn', () => {
     expect(plain).toEqual([]);
   });
 });
+
+describe('parseChoices (--roles, --checks)', () => {
+  it('takes each choice once and names what is allowed otherwise', async () => {
+    const { parseChoices, parseRoles } = await import('../../../src/node/index.js');
+    const { parseChecks } = await import('../../../src/cli/commands/node.js');
+    expect(parseRoles(' api, checker,api ')).toEqual(['api', 'checker']);
+    expect(parseChecks('liveness,qos')).toEqual(['liveness', 'qos']);
+    expect(() => parseChecks('liveness,speed')).toThrow(
+      'unknown check "speed"; checks are liveness, capacity, location, qos',
+    );
+    expect(() => parseChoices(' , ', ['a', 'b'], '--x', 'thing')).toThrow('--x needs at least one of a, b');
+  });
+});
