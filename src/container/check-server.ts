@@ -10,7 +10,7 @@ import {
   type SpawnOptions,
   type Timers,
 } from '../checker/capacity/prover.js';
-import { parseCheckerMessage } from '../checker/capacity/protocol.js';
+import { parseCheckerMessage, type RowsMessage } from '../checker/capacity/protocol.js';
 import { subjects } from './subjects.js';
 
 /**
@@ -48,6 +48,8 @@ export interface CheckServerOptions {
   startupTimeoutMs?: number;
   /** how long a prover may take to answer an open; a challenge gets its deadlineMs on top (default 30 s) */
   stepTimeoutMs?: number;
+  /** the largest part of a rows answer in one reply, JSON bytes (default ROWS_PART_BYTES) */
+  rowsPartBytes?: number;
   /** for a spawned prover (killAfterMs: how long it may take to exit once ended, default 2 s) */
   spawn?: Omit<SpawnOptions, 'timers'>;
 }
@@ -60,6 +62,34 @@ interface Session {
   channel: ProverChannel | null;
   busy: boolean;
   cancelIdle: () => void;
+  /** opened rows not sent yet (a big answer goes in parts: `{type:'more'}` fetches the next) */
+  pendingRows: RowsMessage['rows'][];
+}
+
+/**
+ * The largest rows part one reply carries (JSON bytes, about). 32 opened rows of n = 16,384 are
+ * ~4 MB: over NATS's default 1 MiB max_payload and the API's 1 MiB body limit for a container
+ * joined over HTTP; so a big answer goes in parts of at most this size.
+ */
+export const ROWS_PART_BYTES = 256 * 1024;
+
+/** Splits opened rows into parts of at most ~maxBytes of JSON each (one row per part at least). */
+export function splitRows(rows: RowsMessage['rows'], maxBytes = ROWS_PART_BYTES): RowsMessage['rows'][] {
+  const parts: RowsMessage['rows'][] = [];
+  let part: RowsMessage['rows'] = [];
+  let bytes = 0;
+  for (const r of rows) {
+    const size = JSON.stringify(r).length;
+    if (part.length > 0 && bytes + size > maxBytes) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(r);
+    bytes += size;
+  }
+  if (part.length > 0 || parts.length === 0) parts.push(part);
+  return parts;
 }
 
 const protocolError = (message: string): CheckServerReply => ({
@@ -140,12 +170,30 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
     } finally {
       s.busy = false;
     }
+    if (r.kind === 'message' && r.message.type === 'rows') {
+      const [first, ...rest] = splitRows(r.message.rows, opts.rowsPartBytes);
+      if (rest.length > 0 && sessions.get(s.key) === s) {
+        s.pendingRows = rest;
+        armIdle(s);
+        return { message: { ...r.message, rows: first! }, more: rest.length };
+      }
+    }
     if (sessions.get(s.key) === s) {
       const last = r.kind !== 'message' || r.message.type === 'rows' || r.message.type === 'error';
       if (last) void closeSession(s, r.kind === 'message' ? `answered ${r.message.type}` : r.kind);
       else armIdle(s);
     }
     return replyOf(r, timeoutMs);
+  };
+
+  /** The next part of a big rows answer; the session closes after the last. */
+  const more = (s: Session): CheckServerReply => {
+    const part = s.pendingRows.shift();
+    if (!part) return protocolError(`capacity session ${s.label}: no more rows to send`);
+    const left = s.pendingRows.length;
+    if (left === 0) void closeSession(s, 'answered rows');
+    else armIdle(s);
+    return { message: { type: 'rows', rows: part }, more: left };
   };
 
   const capacity = async (checker: string, id: string, message: Record<string, unknown>) => {
@@ -159,7 +207,7 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
       if (stopped) return protocolError('the container is stopping');
       if (sessions.size >= maxSessions)
         return protocolError(`busy: ${sessions.size} capacity sessions are open (at most ${maxSessions})`);
-      const s: Session = { key, label, channel: null, busy: true, cancelIdle: () => {} };
+      const s: Session = { key, label, channel: null, busy: true, cancelIdle: () => {}, pendingRows: [] };
       sessions.set(key, s);
       let channel: ProverChannel;
       try {
@@ -185,6 +233,7 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
     if (!existing || !existing.channel)
       return protocolError(`no capacity session ${id} of ${checker}: send {"type":"start"} first`);
     if (existing.busy) return protocolError(`capacity session ${id}: a step is already in progress`);
+    if (type === 'more') return more(existing);
     const parsed = parseCheckerMessage(JSON.stringify(message));
     if (!parsed.ok) return protocolError(`capacity session ${id}: ${parsed.error}`);
     const m = parsed.message;

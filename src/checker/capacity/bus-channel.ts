@@ -56,6 +56,15 @@ const isObj = (v: unknown): v is Record<string, unknown> =>
 
 const short = (s: string) => (s.length > 200 ? `${s.slice(0, 200)}…` : s);
 
+/** the most parts a rows answer may come in (32 rows of the largest n fit in far fewer) */
+const MAX_ROW_PARTS = 256;
+
+/** How many more parts of a rows answer the container holds (`more` in its reply). */
+function moreOf(reply: unknown): number {
+  const m = isObj(reply) ? reply.more : undefined;
+  return typeof m === 'number' && Number.isInteger(m) && m > 0 ? m : 0;
+}
+
 /** What a reply of the check server means to runCapacityCheck. */
 export function receivedFromReply(reply: unknown): Received {
   let text: string;
@@ -152,7 +161,24 @@ class BusProverChannel implements ProverChannel {
     this.chain = this.chain.then(async () => {
       let r: Received;
       try {
-        r = receivedFromReply(await this.request(message, timeoutMs));
+        let reply = await this.request(message, timeoutMs);
+        r = receivedFromReply(reply);
+        // A big rows answer comes in parts (check-server.ts, ROWS_PART_BYTES): fetch the rest and
+        // hand runCapacityCheck one rows message. At most MAX_ROW_PARTS parts: a container cannot
+        // keep a checker asking forever.
+        for (let parts = 1; r.kind === 'message' && r.message.type === 'rows' && moreOf(reply) > 0; parts++) {
+          if (parts >= MAX_ROW_PARTS) {
+            r = { kind: 'invalid', line: '', error: `the rows came in more than ${MAX_ROW_PARTS} parts` };
+            break;
+          }
+          const rows = r.message.rows;
+          reply = await this.request({ type: 'more' }, timeoutMs);
+          const next = receivedFromReply(reply);
+          r =
+            next.kind === 'message' && next.message.type === 'rows'
+              ? { kind: 'message', message: { type: 'rows', rows: [...rows, ...next.message.rows] } }
+              : next;
+        }
       } catch (e) {
         const why = isAethirError(e) ? `${e.code}: ${e.message}` : (e as Error)?.message || String(e);
         r = { kind: 'closed', reason: `the bus failed: ${why}`, started: !first };

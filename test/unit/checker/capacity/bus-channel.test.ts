@@ -108,6 +108,37 @@ describe('capacity over the bus: the spawned CPU prover on the container', () =>
     expect(made.every((m) => m.closed)).toBe(true);
   }, 30_000);
 
+  it('a rows answer bigger than one message comes in parts, each small enough for NATS and the API', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = trackedCpuProvers();
+    // n = 128: one opened row with its proof is ~1.5 KB of JSON; parts of 4 KB make ~12 replies
+    serve(bus, 'c-parts', { prover: factory, rowsPartBytes: 4096 });
+    const sizes: number[] = [];
+    const seen = { more: 0 };
+    const spy = bus.request.bind(bus);
+    bus.request = async (subject, data, o) => {
+      const reply = await spy(subject, data, o);
+      const m = (data as { message?: { type?: string } }).message;
+      if (m?.type === 'open' || m?.type === 'more') sizes.push(JSON.stringify(reply).length);
+      if (m?.type === 'more') seen.more++;
+      return reply;
+    };
+    const r = await checkCapacityOverBus({
+      bus,
+      container: 'c-parts',
+      checker: 'checker-1',
+      claim: {},
+      memoryMiB: null,
+      rng: new SeededRng(7),
+      clock: systemClock,
+      ...small,
+    });
+    expect(r, r.reason).toMatchObject({ ok: true, code: 'passed', k: 32 });
+    expect(seen.more).toBeGreaterThan(3);
+    for (const size of sizes) expect(size).toBeLessThan(4096 + 2048);
+    expect(made.every((m) => m.closed)).toBe(true);
+  }, 30_000);
+
   it('fails a container that claims an H100 but proves on this CPU, quickly, and kills the prover', async () => {
     const bus = new MemoryBus({ validate: true });
     const { made, factory } = trackedCpuProvers();
