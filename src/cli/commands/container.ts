@@ -322,7 +322,7 @@ export function containerCommand(): Command {
         if (!run && !opts.network && !opts.address)
           throw new AethirError(
             'NOT_FOUND',
-            `no container runs from ${dir}: start one with "aethir container start"`,
+            `no container runs from ${dir}: start one with "aethir container start", or look one up with --address ADDR (e.g. a devnet's own container)`,
           );
         const local = run ? await control(run.socket, 'GET', '/status').catch(() => null) : null;
         const address: string | undefined = opts.address ?? local?.id ?? run?.address;
