@@ -82,8 +82,10 @@ start_service() {
   if ping_socket; then return 0; fi
   log "starting podman system service on $SOCKET (log: $LOG)"
   rm -f "$SOCKET"
-  # setsid + nohup: the service must outlive this script and the CI step that ran it.
-  setsid nohup podman system service --time=0 "unix://$SOCKET" >>"$LOG" 2>&1 </dev/null &
+  # setsid + nohup: the service must outlive this script and the CI step that ran it. It runs from
+  # /tmp: conmon writes an "oom" marker into its working directory when a container is OOM-killed
+  # (the memory-limit test does that), which must not land in the checkout.
+  (cd /tmp && setsid nohup podman system service --time=0 "unix://$SOCKET" >>"$LOG" 2>&1 </dev/null &)
   local i
   for i in $(seq 1 100); do
     if ping_socket; then return 0; fi
