@@ -85,7 +85,8 @@ start_service() {
   # setsid + nohup: the service must outlive this script and the CI step that ran it. It runs from
   # /tmp: conmon writes an "oom" marker into its working directory when a container is OOM-killed
   # (the memory-limit test does that), which must not land in the checkout.
-  (cd /tmp && setsid nohup podman system service --time=0 "unix://$SOCKET" >>"$LOG" 2>&1 </dev/null &)
+  # (exec: no shell stays behind holding this script's stdout open)
+  (cd /tmp && exec setsid nohup podman system service --time=0 "unix://$SOCKET") >>"$LOG" 2>&1 </dev/null &
   local i
   for i in $(seq 1 100); do
     if ping_socket; then return 0; fi

@@ -251,8 +251,10 @@ export class CheckerService {
 
     // Quality of service of the containers serving leases.
     const open = new Map<string, Array<{ id: string; user: string; openedAt: number }>>();
-    for (const l of ledger.leases())
-      if (l.status === 'open') open.set(l.container, [...(open.get(l.container) ?? []), l]);
+    // (the ledger keeps no index of open leases: scan them only when some container serves)
+    if (all.some((c) => c.openLeases > 0 && mine(c, 'qos')))
+      for (const l of ledger.leases())
+        if (l.status === 'open') open.set(l.container, [...(open.get(l.container) ?? []), l]);
     for (const [id, leases] of open) {
       const c = ledger.container(id);
       if (
