@@ -14,7 +14,7 @@ import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime
 import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from './subjects.js';
 import type { EndpointProxy } from './endpoint-proxy.js';
 import { LocalApps } from './apps/local-apps.js';
-import { serveChecks, type CheckServerOptions } from './check-server.js';
+import { chooseProver, serveChecks, type CheckServerOptions } from './check-server.js';
 
 const DEFAULT_SETTLE_MS = 5 * 60_000;
 const DEFAULT_FINAL_RECEIPT_WAIT_MS = 5_000;
@@ -189,12 +189,17 @@ export class ContainerAgent {
         (m) => void this.onLeaseClosed((m as { lease: string }).lease),
       ),
     );
-    // Checkers' direct probes and capacity challenges (check.<id>), answered by this host.
+    // Checkers' direct probes and capacity challenges (check.<id>), answered by this host: with
+    // the operator's prover, else (a host that claims GPUs) the GPU prover where PyTorch sees a
+    // CUDA device, else the built-in CPU prover.
+    let prover = this.init.prover;
+    if (!prover && this.init.spec.gpus.length > 0 && this.init.spec.source !== 'simulated') {
+      const choice = await chooseProver();
+      this.components.log?.(`capacity challenges: the ${choice.kind} prover (${choice.why})`);
+      prover = () => choice.argv;
+    }
     this.unsubs.push(
-      serveChecks(bus, this.id, {
-        clock: this.components.clock,
-        ...(this.init.prover ? { prover: this.init.prover } : {}),
-      }),
+      serveChecks(bus, this.id, { clock: this.components.clock, ...(prover ? { prover } : {}) }),
     );
     this.started = true;
     this.heartbeat();

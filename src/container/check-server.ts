@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process';
 import type { Bus } from '../bus/bus.js';
 import { CheckRequestSchema } from '../bus/messages.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import {
   cpuProverCommand,
+  gpuProverCommand,
   signalTimers,
   spawnProver,
   type ProverChannel,
@@ -269,4 +271,44 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
     unserve();
     for (const s of [...sessions.values()]) void closeSession(s, 'the container stops');
   };
+}
+
+export interface ProverChoice {
+  argv: string[];
+  kind: 'gpu' | 'cpu';
+  /** why, in plain words (for the operator's log) */
+  why: string;
+}
+
+/**
+ * The prover this host answers capacity challenges with, unless its operator brings one: the GPU
+ * prover (gpu_prover.py) where `python3` imports PyTorch and sees a CUDA device, else the built-in
+ * CPU prover — which cannot meet a GPU class's deadline, so a GPU host without PyTorch fails its
+ * capacity checks, and the log says why.
+ */
+export async function chooseProver(
+  opts: { python?: string; timeoutMs?: number } = {},
+): Promise<ProverChoice> {
+  const python = opts.python ?? 'python3';
+  const probe = 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)';
+  const code = await new Promise<number | string>((resolve) => {
+    execFile(python, ['-c', probe], { timeout: opts.timeoutMs ?? 60_000 }, (err) => {
+      if (!err) resolve(0);
+      else resolve(typeof err.code === 'number' ? err.code : (err.message.split('\n')[0] ?? 'failed'));
+    });
+  });
+  if (code === 0) {
+    try {
+      return { argv: gpuProverCommand(python), kind: 'gpu', why: 'PyTorch sees a CUDA device' };
+    } catch (e) {
+      return { argv: cpuProverCommand(), kind: 'cpu', why: (e as Error).message };
+    }
+  }
+  const why =
+    code === 3
+      ? 'PyTorch sees no CUDA device'
+      : typeof code === 'number'
+        ? `${python} cannot import torch (exit ${code})`
+        : `${python}: ${code}`;
+  return { argv: cpuProverCommand(), kind: 'cpu', why };
 }

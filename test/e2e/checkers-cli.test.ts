@@ -254,4 +254,17 @@ describe('aethir devnet refuses bad --epoch and --declare-gpus before starting a
     // nothing was created: no genesis written with this run's flags
     expect(existsSync(join(dir, 'ledger.sqlite'))).toBe(false);
   });
+
+  it('container start refuses a --prover that does not speak the protocol, before contacting the network', async () => {
+    // (the network address answers nothing: the prover is checked first)
+    const base = ['container', 'start', '--network', 'http://127.0.0.1:9', '--location', 'Frankfurt, DE'];
+    const missing = await cli([...base, '--prover', '/nonexistent/prover'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(
+      /CONFIG_INVALID.*--prover \/nonexistent\/prover did not say "ready": cannot run/,
+    );
+    const chatty = await cli([...base, '--prover', 'echo hello'], env);
+    expect(chatty.code).toBe(1);
+    expect(chatty.stderr).toMatch(/--prover echo hello did not say "ready": it printed "hello"/);
+  });
 });

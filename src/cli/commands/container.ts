@@ -17,6 +17,7 @@ import {
   probeHardware,
 } from '../../container/index.js';
 import { Keystore, locationOf, specFromProbe } from '../../node/index.js';
+import { spawnProver } from '../../checker/index.js';
 import { APP_NAME_RE, type ReputationView } from '../../ledger/index.js';
 import { ApiClient, HttpBus } from '../../sdk/index.js';
 import { action, jsonOption, parseIntArg, printJson, runUntilSignal, table } from '../common.js';
@@ -183,6 +184,10 @@ export function containerCommand(): Command {
       DEFAULT_DISK_QUOTA_MIB,
     )
     .option(
+      '--prover <command>',
+      'the command that answers capacity challenges (JSON over stdio, docs/verification.md); default: the GPU prover where PyTorch sees a CUDA device, else the built-in CPU prover',
+    )
+    .option(
       '--public-url <url>',
       'how users reach that proxy, e.g. http://gpu-1.example.org:7480 (default: this host)',
     )
@@ -202,6 +207,15 @@ export function containerCommand(): Command {
         const location = locationOf(opts.location);
         const declared = opts.declareGpus ? parseDeclaredGpus(opts.declareGpus) : undefined;
         const apps = parseAppList(opts.apps);
+        const prover: string[] | undefined = opts.prover
+          ? String(opts.prover).trim().split(/\s+/).filter(Boolean)
+          : undefined;
+        if (prover && prover.length === 0)
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            '--prover needs a command, e.g. "python3 -u my_prover.py"',
+          );
+        if (prover) await checkProver(prover);
         const dir = dataDirOf(opts);
         const say = (s: string) => process.stderr.write(`${s}\n`);
         const network = new ApiClient(opts.network);
@@ -262,6 +276,7 @@ export function containerCommand(): Command {
             heartbeatIntervalMs,
             diskQuotaMiB: opts.diskQuota,
             stakeAuto: opts.stake === 'auto',
+            ...(prover ? { prover: () => prover } : {}),
             ...(apps.length ? { apps, appsDir: join(dir, 'apps') } : {}),
           },
         );
@@ -470,4 +485,28 @@ function incidentLines(
       (x, i) =>
         `${i === 0 ? '  incidents ' : '            '}${new Date(x.at).toISOString()} ${x.check}: ${x.reason}; slashed ${formatAth(BigInt(x.slashed))} ATH${x.leases.length ? `; leases closed and refunded: ${x.leases.join(', ')}` : ''}`,
     );
+}
+
+/**
+ * A prover that cannot start would fail every capacity check (and be slashed for it): refuse it
+ * before anything is registered. It must start and say "ready" (docs/verification.md).
+ */
+async function checkProver(argv: string[]): Promise<void> {
+  const ch = spawnProver(argv);
+  const first = await ch.receive(60_000);
+  await ch.close();
+  if (first.kind === 'message' && first.message.type === 'ready') return;
+  const what =
+    first.kind === 'closed'
+      ? first.reason
+      : first.kind === 'invalid'
+        ? `it printed ${JSON.stringify(first.line.slice(0, 80))}`
+        : first.kind === 'timeout'
+          ? 'no answer within 60 s'
+          : `it answered "${first.message.type}"`;
+  const err = ch.stderrTail?.().trim();
+  throw new AethirError(
+    'CONFIG_INVALID',
+    `--prover ${argv.join(' ')} did not say "ready": ${what}${err ? `; stderr: ${err.split('\n').slice(-2).join(' | ')}` : ''}`,
+  );
 }

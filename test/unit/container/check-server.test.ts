@@ -1,14 +1,18 @@
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../src/bus/bus.js';
 import { ManualClock, SeededRng } from '../../../src/core/index.js';
 import {
+  cpuProverCommand,
   issueChallenge,
   spawnProver,
   type ProverChannel,
   type Received,
   type Timers,
 } from '../../../src/checker/capacity/index.js';
-import { serveChecks } from '../../../src/container/check-server.js';
+import { chooseProver, serveChecks } from '../../../src/container/check-server.js';
 import {
   inProcessProverChannel,
   SimulatedGpuMemory,
@@ -326,5 +330,38 @@ describe('SimulatedGpuMemory (SIMULATED hardware)', () => {
     });
     await req('a', { type: 'end' });
     expect(device.usedMiB()).toBe(0);
+  });
+});
+
+describe('chooseProver: the prover a GPU host answers challenges with', () => {
+  const fakePython = (exitCode: number) => {
+    const dir = mkdtempSync(join(tmpdir(), 'aethir-python-'));
+    const file = join(dir, 'python3');
+    writeFileSync(file, `#!/bin/sh\nexit ${exitCode}\n`);
+    chmodSync(file, 0o755);
+    return file;
+  };
+
+  it('the GPU prover where PyTorch sees a CUDA device', async () => {
+    const python = fakePython(0);
+    const c = await chooseProver({ python });
+    expect(c.kind).toBe('gpu');
+    expect(c.argv.slice(0, 2)).toEqual([python, '-u']);
+    expect(c.argv[2]).toMatch(/gpu_prover\.py$/);
+  });
+
+  it('the CPU prover, with the reason, where PyTorch sees no GPU, is missing, or there is no python', async () => {
+    expect(await chooseProver({ python: fakePython(3) })).toMatchObject({
+      kind: 'cpu',
+      why: 'PyTorch sees no CUDA device',
+    });
+    const noTorch = await chooseProver({ python: fakePython(1) });
+    expect(noTorch).toMatchObject({
+      kind: 'cpu',
+      why: expect.stringMatching(/cannot import torch \(exit 1\)/),
+    });
+    expect(noTorch.argv).toEqual(cpuProverCommand());
+    const none = await chooseProver({ python: '/nonexistent/python3' });
+    expect(none).toMatchObject({ kind: 'cpu', why: expect.stringMatching(/^\/nonexistent\/python3: /) });
   });
 });
