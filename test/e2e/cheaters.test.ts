@@ -727,18 +727,18 @@ function expectCheckersHonest(
         !(r.check === 'liveness' && r.ok && ledger.container(r.container)?.status === 'offline'),
     ),
   );
+  // None of it is a strike: an honest checker is never on its way to a ban. (Its incorrect count
+  // may include votes cast before this run's reports were collected, during the devnet's start.)
   for (const checker of ledger.chain.checkers) {
     if (liars.includes(checker)) continue;
-    const mine = overruled.filter((r) => r.checker === checker);
     const rec = ledger.checker(checker)!;
+    const mine = overruled.filter((r) => r.checker === checker);
     expect(
-      rec.incorrectTotal,
-      `${checker} counted incorrect ${rec.incorrectTotal} times; its overruled votes: ${JSON.stringify(
+      rec.incorrectAt,
+      `${checker}'s strikes; its overruled votes: ${JSON.stringify(
         mine.map((r) => `${r.check} ${name(r.container)} ok=${r.ok}: ${r.reason}`),
       )}`,
-    ).toBeLessThanOrEqual(mine.length);
-    // ...and none of it is a strike: an honest checker is never on its way to a ban
-    expect(rec.incorrectAt, `${checker}'s strikes`).toEqual([]);
+    ).toEqual([]);
     expect(rec.bannedUntil).toBeLessThanOrEqual(node.devnet.now());
   }
 }

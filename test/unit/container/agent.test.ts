@@ -22,6 +22,7 @@ import {
   type LeaseLogMsg,
 } from '../../../src/container/index.js';
 import { Chain, InProcessNetwork } from '../../../src/node/index.js';
+import { cpuProverCommand } from '../../../src/checker/index.js';
 import { TxSender } from '../../../src/sdk/index.js';
 
 // Real chain, real bus, real processes. Nothing waits a fixed time for something to happen: we poll
@@ -129,6 +130,8 @@ function newAgent(key: KeyPair = host, name = 'test-host', finalReceiptWaitMs = 
       heartbeatIntervalMs: HEARTBEAT_MS,
       stakeAuto: true,
       finalReceiptWaitMs,
+      // these hosts declare GPUs this machine lacks: the CPU prover, chosen here, not probed for
+      prover: () => cpuProverCommand(),
     },
   );
   agents.push(a);
