@@ -6,6 +6,7 @@ import {
   checkCapacityOverBus,
   cpuProverCommand,
   CpuProverSession,
+  handlerChannel,
   openRows,
   prove,
   receivedFromReply,
@@ -14,42 +15,13 @@ import {
   type ProverChannel,
   type ProverMessage,
   type Proof,
-  type Received,
 } from '../../../../src/checker/capacity/index.js';
 import { serveChecks } from '../../../../src/container/check-server.js';
 import { SimulatedGpuMemory, simulatedGpuProver } from '../../../../src/container/simulated-gpu.js';
 
-/** A prover in this process that answers each checker message with `handle` (a cheater's). */
+/** A prover in this process that answers each checker message with `handle` (a cheater's); null: no answer. */
 function scripted(handle: (m: CheckerMessage) => ProverMessage | null): ProverChannel {
-  const queue: Received[] = [{ kind: 'message', message: new CpuProverSession().ready() }];
-  let waiter: ((r: Received) => void) | null = null;
-  return {
-    send(m) {
-      const out = handle(m);
-      if (!out) return;
-      const r: Received = { kind: 'message', message: out };
-      if (waiter) waiter(r);
-      else queue.push(r);
-    },
-    receive(timeoutMs) {
-      const next = queue.shift();
-      if (next) return Promise.resolve(next);
-      return new Promise((resolve) => {
-        const t = setTimeout(() => {
-          waiter = null;
-          resolve({ kind: 'timeout' });
-        }, timeoutMs);
-        waiter = (r) => {
-          clearTimeout(t);
-          waiter = null;
-          resolve(r);
-        };
-      });
-    },
-    close: async () => {
-      waiter?.({ kind: 'closed', reason: 'the prover was ended', started: true });
-    },
-  };
+  return handlerChannel(new CpuProverSession().ready(), (m) => handle(m) ?? new Promise<never>(() => {}));
 }
 
 /** A spawned CPU prover whose end the test can see (close() resolves once the process is gone). */
@@ -323,7 +295,7 @@ describe('capacity over the bus: failures are results, never throws', () => {
       deadlineMs: 2000,
     });
     expect(r).toMatchObject({ ok: false, code: 'crash' });
-    expect(r.reason).toMatch(/on the container: the prover was ended/);
+    expect(r.reason).toMatch(/on the container: the session ended/);
   });
 
   it('a TIMEOUT on the bus is a closed channel', async () => {
