@@ -1,7 +1,12 @@
 /**
- * Host-process runtime: runs a lease's workload as a plain process on the agent's host.
+ * Host-process runtime: runs a lease's workload as a process on the agent's host.
  *
- * Isolation here is deliberately modest, and callers should know its edges:
+ * With a sandbox (`sandbox: SandboxSetup`, see sandbox.ts and docs/security.md) each workload runs
+ * as its own uid in bubblewrap's namespaces, in a cgroup with memory/CPU/process limits and its
+ * own network namespace: it sees and reaches nothing of the host's but what the lease was given.
+ *
+ * Without one (`--isolation none`, registered on the ledger so users can avoid it), isolation is
+ * deliberately modest, and callers should know its edges:
  *  - Each workload gets its own session/process group (`detached: true` => setsid), so kill() reaches
  *    everything it forked, grandchildren of shell scripts included. A process that calls setsid()
  *    itself escapes the group; only cgroups (a container runtime) close that hole.
@@ -11,11 +16,12 @@
  *    budget), not a cgroup total. See `wrapWithLimits` for why these particular rlimits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, writeFileSync } from 'node:fs';
-import { access, chmod, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { accessSync, chmodSync, constants as fsConstants, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { access, chmod, chown, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { AethirError } from '../../core/errors.js';
 import type {
   RunningWorkload,
@@ -38,6 +44,17 @@ import {
   validateWorkloadSpec,
   WorkloadEventLog,
 } from './workload-common.js';
+import {
+  bwrapArgs,
+  createLeaseCgroup,
+  inSandboxView,
+  joinCgroupsArgv,
+  leftoverLeaseCgroups,
+  LeaseCgroup,
+  type SandboxSetup,
+  setprivArgs,
+  startPasta,
+} from './sandbox.js';
 
 export interface HostProcessRuntimeOptions {
   /** Parent of the per-lease working directories (`baseDir/<leaseId>`); created if missing. */
@@ -53,7 +70,18 @@ export interface HostProcessRuntimeOptions {
   prlimitPath?: string | null;
   /** PATH given to workloads (and used to resolve argv[0]); defaults to the agent's own PATH. */
   path?: string;
+  /**
+   * Run every workload in the lease sandbox (from `probeSandbox`). Then `baseDir` must be
+   * reachable by the lease uids (every ancestor searchable by others; it is made 0711 itself), so
+   * it must not sit inside the agent's 0700 data directory.
+   */
+  sandbox?: SandboxSetup;
+  /** Limits every sandboxed workload gets unless its spec says otherwise (defaults: 512 processes). */
+  defaultLimits?: Pick<WorkloadLimits, 'memoryMiB' | 'cpus' | 'pids'>;
 }
+
+/** How many processes a sandboxed lease may run at once unless told otherwise: a fork bomb stops here. */
+export const DEFAULT_PIDS_LIMIT = 512;
 
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const PRLIMIT_CANDIDATES = ['/usr/bin/prlimit', '/bin/prlimit', '/usr/sbin/prlimit', '/sbin/prlimit'];
@@ -66,6 +94,10 @@ export class HostProcessRuntime implements Runtime {
   private readonly prlimitPath: string | null;
   private readonly pathVar: string;
   private readonly leases = new LeaseWorkloads<HostProcessWorkload>();
+  private readonly sandbox: SandboxSetup | undefined;
+  private readonly defaultLimits: Pick<WorkloadLimits, 'memoryMiB' | 'cpus' | 'pids'>;
+  /** names this runtime's lease cgroups, so agents sharing a host never touch each other's */
+  private readonly tag: string;
 
   constructor(options: HostProcessRuntimeOptions) {
     if (typeof options?.baseDir !== 'string' || options.baseDir === '') {
@@ -80,6 +112,15 @@ export class HostProcessRuntime implements Runtime {
     this.killGraceMs = killGraceMs;
     this.prlimitPath = options.prlimitPath === undefined ? findPrlimit() : options.prlimitPath;
     this.pathVar = options.path ?? process.env.PATH ?? DEFAULT_PATH;
+    this.sandbox = options.sandbox;
+    this.defaultLimits = { pids: DEFAULT_PIDS_LIMIT, ...options.defaultLimits };
+    this.tag = createHash('sha256').update(this.baseDir).digest('hex').slice(0, 10);
+    if (this.sandbox) prepareSandboxBase(this.baseDir);
+  }
+
+  /** 'sandbox' when every workload runs in the lease sandbox; 'none' otherwise. */
+  get isolation(): 'sandbox' | 'none' {
+    return this.sandbox ? 'sandbox' : 'none';
   }
 
   /** Which mechanism enforces memory/CPU limits; exposed for diagnostics and tests. */
@@ -100,6 +141,19 @@ export class HostProcessRuntime implements Runtime {
   async reapOrphans(): Promise<string[]> {
     const names = await readdir(this.baseDir).catch(() => [] as string[]);
     const reaped: string[] = [];
+    if (this.sandbox) {
+      // A sandboxed lease is its cgroup: whatever is left in one is ended through it.
+      for (const [name, dirs] of await leftoverLeaseCgroups(this.sandbox.cgroups)) {
+        if (!name.startsWith(`${this.tag}-`)) continue;
+        const leaseId = name.slice(this.tag.length + 1);
+        if (this.leases.has(leaseId)) continue;
+        const group = new LeaseCgroup(dirs, this.sandbox.cgroups.version, undefined);
+        await group.killAll();
+        await group.remove();
+        await removeTree(path.join(this.baseDir, leaseId)).catch(() => undefined);
+        reaped.push(leaseId);
+      }
+    }
     for (const name of names) {
       const m = /^\.([A-Za-z0-9_-]{1,64})\.pid$/.exec(name);
       if (!m || this.leases.has(m[1]!)) continue;
@@ -134,24 +188,63 @@ export class HostProcessRuntime implements Runtime {
     this.leases.reserve(leaseId);
 
     const workdir = path.join(this.baseDir, leaseId);
+    const sandbox = this.sandbox;
+    let uid: number | undefined;
+    let cgroup: LeaseCgroup | undefined;
+    const limits = sandbox ? { ...this.defaultLimits, ...spec.limits } : spec.limits;
+    const undo = async () => {
+      if (cgroup) await cgroup.killAll().then(() => cgroup!.remove(), () => undefined);
+      if (uid !== undefined) sandbox!.uids.release(uid);
+      this.leases.release(leaseId);
+    };
     try {
       await mkdir(this.baseDir, { recursive: true });
       // "Fresh": a directory left by a crashed agent must not leak one run's files into the next.
       await removeTree(workdir);
       await mkdir(workdir, { mode: 0o700 });
+      if (sandbox) {
+        uid = sandbox.uids.take();
+        // The lease's own uid owns its directory; no other lease (another uid) can enter it.
+        await chown(workdir, uid, uid);
+        cgroup = await createLeaseCgroup(sandbox.cgroups, `${this.tag}-${leaseId}`, limits ?? {});
+      }
     } catch (err) {
-      this.leases.release(leaseId);
-      throw new AethirError('RUNTIME_FAILED', `cannot prepare working directory ${workdir}`, {
+      await undo();
+      throw new AethirError('RUNTIME_FAILED', `cannot prepare the workload of lease ${leaseId}: ${errorMessage(err)}`, {
         cause: err,
         details: { leaseId },
       });
     }
 
-    const env = buildEnv(spec, workdir, this.pathVar);
+    // A sandboxed workload's PATH holds only what is in its view (not the operator's ~/bin).
+    const pathVar = sandbox
+      ? this.pathVar.split(':').filter((d) => d !== '' && inSandboxView(d)).join(':') || DEFAULT_PATH
+      : this.pathVar;
+    const env = buildEnv(spec, workdir, pathVar);
     const resolved = await resolveCommand(spec.command[0]!, env.PATH ?? '', workdir);
-    const argv = resolved.ok
-      ? wrapWithLimits([resolved.file, ...spec.command.slice(1)], spec.limits, this.prlimitPath)
-      : [];
+    let argv: string[] = [];
+    if (resolved.ok) {
+      const command = [resolved.file, ...spec.command.slice(1)];
+      argv =
+        sandbox && cgroup && uid !== undefined
+          ? joinCgroupsArgv(sandbox.tools.sh, cgroup.procsFiles, [
+              ...setprivArgs(sandbox.tools.setpriv, uid),
+              sandbox.tools.bwrap,
+              ...bwrapArgs({
+                workdir,
+                uid,
+                gpuIndices: spec.gpuIndices,
+                devNodes: await readdir(sandbox.devDir).catch(() => []),
+                devDir: sandbox.devDir,
+                readOnly: spec.readOnlyPaths ?? [],
+                infoFd: 3,
+                blockFd: 4,
+              }),
+              // memory is the cgroup's to limit (it counts every process of the lease together)
+              ...wrapWithLimits(command, { ...limits, memoryMiB: undefined }, this.prlimitPath),
+            ])
+          : wrapWithLimits(command, limits, this.prlimitPath);
+    }
 
     let child: ChildProcess | undefined;
     let spawnError: unknown;
@@ -162,7 +255,8 @@ export class HostProcessRuntime implements Runtime {
           env,
           // Own session and process group, so kill() can signal -pid and reach the whole tree.
           detached: true,
-          stdio: ['ignore', 'pipe', 'pipe'],
+          // sandboxed: bwrap writes its pid on fd 3 and waits on fd 4 until the network is up
+          stdio: sandbox ? ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
         });
       } catch (err) {
         spawnError = err;
@@ -170,17 +264,19 @@ export class HostProcessRuntime implements Runtime {
     }
 
     // Where the process group is written down, so an agent restarted after a crash finds and
-    // ends what its predecessor left running (see reapOrphans).
-    const pidFile = path.join(this.baseDir, `.${leaseId}.pid`);
+    // ends what its predecessor left running (see reapOrphans). A sandboxed lease's cgroup does this.
+    const pidFile = sandbox ? undefined : path.join(this.baseDir, `.${leaseId}.pid`);
     const workload = new HostProcessWorkload({
       leaseId,
       workdir,
       pid: child?.pid,
       now: this.now,
       killGraceMs: this.killGraceMs,
+      ...(cgroup ? { cgroup } : {}),
       onFinished: () => {
+        if (uid !== undefined) sandbox!.uids.release(uid);
         this.leases.release(leaseId);
-        void rm(pidFile, { force: true });
+        if (pidFile) void rm(pidFile, { force: true });
       },
     });
     this.leases.add(leaseId, workload);
@@ -193,13 +289,62 @@ export class HostProcessRuntime implements Runtime {
       // Written synchronously and attached before any await: a workload that exits at once must
       // neither have its 'exit' missed nor leave a pid file behind that outlives it.
       try {
-        if (child.pid) writeFileSync(pidFile, String(child.pid));
+        if (pidFile && child.pid) writeFileSync(pidFile, String(child.pid));
       } catch {
         // Without it only crash recovery loses this workload; the lease itself is unaffected.
       }
-      workload.attach(child, spec.command[0]!, spec.limits);
+      workload.attach(child, spec.command[0]!, limits);
+      if (sandbox && cgroup && uid !== undefined) {
+        // The command waits (bwrap --block-fd) until its network namespace is connected.
+        try {
+          const sandboxPid = await readSandboxPid(child);
+          await startPasta(sandbox, uid, cgroup.procsFiles, sandboxPid, spec.port);
+          (child.stdio[4] as Writable).end('1');
+        } catch (err) {
+          workload.abortStart(`the sandbox could not be set up: ${errorMessage(err)}`);
+        }
+      }
     }
     return workload;
+  }
+}
+
+/** bwrap's `--info-fd` JSON: the pid of the sandbox (its pid 1, in the host's pid namespace). */
+function readSandboxPid(child: ChildProcess): Promise<number> {
+  const info = child.stdio[3] as Readable;
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (err: Error | null, pid?: number) => {
+      info.removeAllListeners('data');
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(pid!);
+    };
+    const onExit = () => done(new Error(`bwrap exited before the sandbox started`));
+    info.on('data', (d: Buffer) => {
+      text += d.toString();
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(text);
+      if (m) done(null, Number(m[1]));
+    });
+    child.on('exit', onExit);
+  });
+}
+
+/**
+ * The parent of sandboxed leases' directories: 0711 (lease uids may pass through to their own
+ * directory, but not list it), with every ancestor searchable; otherwise the sandbox could not
+ * bind a lease's directory into its view, and says so.
+ */
+function prepareSandboxBase(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o711);
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0)
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        `the sandbox's lease directory ${dir} is inside ${d}, which other users cannot enter (mode ${(statSync(d).mode & 0o777).toString(8)}): choose a lease directory outside private directories (e.g. /var/lib/aethir/leases)`,
+      );
+    if (d === path.dirname(d)) break;
   }
 }
 
@@ -209,6 +354,8 @@ interface WorkloadInit {
   pid: number | undefined;
   now: () => number;
   killGraceMs: number;
+  /** the lease's cgroup (sandboxed workloads): how it is signalled, ended and judged */
+  cgroup?: LeaseCgroup;
   onFinished: () => void;
 }
 
@@ -221,6 +368,7 @@ class HostProcessWorkload implements RunningWorkload {
   private readonly now: () => number;
   private readonly killGraceMs: number;
   private readonly onFinished: () => void;
+  private readonly cgroup: LeaseCgroup | undefined;
   private readonly log = new WorkloadEventLog();
   /** Set once by the first kill()/timeout; decides the exit reason even if the process then exits 0. */
   private stopRequest: StopRequest | undefined;
@@ -236,6 +384,7 @@ class HostProcessWorkload implements RunningWorkload {
     this.now = init.now;
     this.killGraceMs = init.killGraceMs;
     this.onFinished = init.onFinished;
+    this.cgroup = init.cgroup;
     this.exited = this.log.exited;
   }
 
@@ -255,6 +404,12 @@ class HostProcessWorkload implements RunningWorkload {
   /** The workload never ran: report it as an ordinary exit (shell conventions: 127 not found, 126 not runnable). */
   failStart(exitCode: number, message: string): void {
     void this.finish({ exitCode, signal: null, reason: 'start-failed', message });
+  }
+
+  /** The sandbox around a started process could not be completed: it is ended, never having run. */
+  abortStart(message: string): void {
+    this.requestStop({ reason: 'start-failed', message });
+    this.signalGroup('SIGKILL');
   }
 
   attach(child: ChildProcess, commandName: string, limits: WorkloadLimits | undefined): void {
@@ -330,8 +485,19 @@ class HostProcessWorkload implements RunningWorkload {
       child.stderr?.destroy();
     });
 
+    // Everything the lease forked ends with it (setsid or not): its cgroup is emptied.
+    if (this.cgroup) await this.cgroup.killAll().catch(() => undefined);
+    const oomKilled = this.cgroup ? (await this.cgroup.oomKills()) > 0 : false;
     if (this.stopRequest) {
       await this.finish({ exitCode, signal, ...this.stopRequest });
+    } else if (oomKilled) {
+      await this.finish({
+        exitCode,
+        signal,
+        reason: 'timeout',
+        message: `memory limit of ${this.cgroup!.memoryMiB} MiB exceeded`,
+        limit: 'memoryMiB',
+      });
     } else if (signal === 'SIGXCPU') {
       // The kernel sends SIGXCPU at the soft RLIMIT_CPU (see wrapWithLimits); an unhandled one is fatal.
       await this.finish({
@@ -361,6 +527,12 @@ class HostProcessWorkload implements RunningWorkload {
   }
 
   private signalGroup(signal: NodeJS.Signals): void {
+    if (this.cgroup) {
+      // Every process of the lease, wherever it went. A stop's SIGTERM spares bwrap's own monitor
+      // (the spawned process): it would take the sandbox down at once, leaving no grace.
+      void this.cgroup.signal(signal, signal === 'SIGKILL' || this.pid === undefined ? [] : [this.pid]);
+      return;
+    }
     if (this.pid === undefined) return;
     try {
       // A negative pid addresses the process group, i.e. the workload and everything it forked.
@@ -376,7 +548,13 @@ class HostProcessWorkload implements RunningWorkload {
     this.cancelWallTimer?.();
     clearTimeout(this.escalationTimer);
     await this.log.finish(fields, {
-      remove: () => removeTree(this.workdir),
+      remove: async () => {
+        if (this.cgroup) {
+          await this.cgroup.killAll();
+          await this.cgroup.remove();
+        }
+        await removeTree(this.workdir);
+      },
       what: this.workdir,
       onFinished: this.onFinished,
       now: this.now,
@@ -409,6 +587,12 @@ function validateSpec(spec: WorkloadSpec): void {
     }
     if (limits.diskMiB !== undefined && !(Number.isSafeInteger(limits.diskMiB) && limits.diskMiB > 0)) {
       bad('limits.diskMiB must be a positive integer');
+    }
+    if (limits.cpus !== undefined && !(Number.isFinite(limits.cpus) && limits.cpus > 0 && limits.cpus <= 4096)) {
+      bad('limits.cpus must be a positive number of cores');
+    }
+    if (limits.pids !== undefined && !(Number.isSafeInteger(limits.pids) && limits.pids > 0)) {
+      bad('limits.pids must be a positive integer');
     }
   }
 }

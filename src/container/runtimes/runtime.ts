@@ -14,6 +14,10 @@ export interface WorkloadLimits {
   wallSeconds?: number;
   /** Bytes the workload may keep in its working directory, in MiB (stopped with reason 'timeout'). */
   diskMiB?: number;
+  /** CPU quota in cores (1.5 = one and a half cores' time per period), enforced by a cgroup. */
+  cpus?: number;
+  /** How many processes and threads the workload may have at once, enforced by a cgroup. */
+  pids?: number;
 }
 
 export interface WorkloadSpec {
@@ -30,6 +34,8 @@ export interface WorkloadSpec {
   limits?: WorkloadLimits;
   /** Container image to run `command` in (container runtimes only; they default it, host-process ignores it). */
   image?: string;
+  /** Host paths the workload may read (an installed app's directory); a sandbox shows it nothing else of the host's. */
+  readOnlyPaths?: string[];
 }
 
 /** Why a workload ended: on its own, stopped by kill()/stopAll(), stopped by a limit, or never started. */
@@ -43,7 +49,7 @@ export type WorkloadExitEvent = {
   at: number;
   message?: string;
   /** Which limit stopped the workload, when reason is 'timeout'. */
-  limit?: 'wallSeconds' | 'cpuSeconds' | 'diskMiB';
+  limit?: 'wallSeconds' | 'cpuSeconds' | 'diskMiB' | 'memoryMiB' | 'pids';
 };
 
 export type WorkloadEvent = { type: 'stdout' | 'stderr'; data: string; at: number } | WorkloadExitEvent;
