@@ -73,6 +73,7 @@ const MatchBody = z
       .optional(),
     maxLatencyMs: z.number().positive().max(10_000).optional(),
     minReputation: z.number().min(0).max(1).optional(),
+    isolation: z.enum(['sandbox', 'any']).optional(),
   })
   .strict();
 const LogsQuery = z.object({ follow: z.enum(['true', 'false']).default('true') }).strict();
@@ -686,6 +687,7 @@ export async function createApiServer(
         location: body.location,
         maxLatencyMs: body.maxLatencyMs,
         minReputation: body.minReputation,
+        isolation: body.isolation,
       });
       return toJsonSafe({
         container: containerOut(m.container),

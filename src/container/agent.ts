@@ -116,14 +116,17 @@ export class ContainerAgent {
   private readonly receipts = new Map<string, ReceiptState>();
   private chainId: string | null = null;
   private receiptGraceMs = DEFAULT_PARAMS.receiptGraceMs;
+  readonly init: ContainerAgentInit;
   /** the apps this host pre-installs (none: null) */
   private readonly apps: LocalApps | null;
 
   constructor(
     private readonly components: ContainerAgentComponents,
-    readonly init: ContainerAgentInit,
+    init: ContainerAgentInit,
   ) {
     this.sender = new TxSender(init.key, components.network);
+    // What users are told about this host's isolation is what its runtime does.
+    this.init = { ...init, spec: { ...init.spec, isolation: components.runtime.isolation ?? 'none' } };
     if (init.apps?.length && !init.appsDir)
       throw new AethirError('INVALID_ARGUMENT', 'apps need a directory to be installed in (appsDir)');
     this.apps = init.apps?.length
@@ -303,7 +306,9 @@ export class ContainerAgent {
         env: run.env,
         gpuIndices: gpus,
         ...(port ? { port } : {}),
+        ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
         limits: {
+          ...leaseLimits(this.init.spec, lease.gpus),
           wallSeconds: remainingSec,
           ...(this.init.diskQuotaMiB ? { diskMiB: this.init.diskQuotaMiB } : {}),
         },
@@ -360,7 +365,9 @@ export class ContainerAgent {
   /** What a lease runs: its command, or the installed app it names (or why that cannot run here). */
   private workloadOf(
     lease: Lease,
-  ): { ok: true; command: string[]; env: Record<string, string> } | { ok: false; reason: string } {
+  ):
+    | { ok: true; command: string[]; env: Record<string, string>; readOnlyPaths?: string[] }
+    | { ok: false; reason: string } {
     const w = lease.workload;
     if (w.app === undefined) return { ok: true, command: w.command!, env: w.env ?? {} };
     if (!this.apps) return { ok: false, reason: `app ${w.app} is not installed on this container` };
@@ -580,6 +587,18 @@ export class ContainerAgent {
     for (const id of [...this.receipts.keys()]) this.forgetReceipts(id);
     this.started = false;
   }
+}
+
+/**
+ * What a lease may use of the host's memory and cores (enforced where the runtime sandboxes): its
+ * share of the GPUs' share of the host, or a quarter of the host for a CPU lease.
+ */
+export function leaseLimits(spec: ContainerSpec, gpus: number): { memoryMiB: number; cpus: number } {
+  const share = spec.gpus.length > 0 && gpus > 0 ? Math.min(1, gpus / spec.gpus.length) : 0.25;
+  return {
+    memoryMiB: Math.max(256, Math.floor(spec.memoryMiB * share)),
+    cpus: Math.max(1, Math.round(spec.cpu.cores * share * 100) / 100),
+  };
 }
 
 /** What one lease may keep in its working directory unless the operator says otherwise: 10 GiB. */

@@ -12,6 +12,7 @@ export {
 export * from './declared.js';
 export * from './fingerprint.js';
 export { EndpointProxy } from './endpoint-proxy.js';
+export * from './isolation.js';
 export * from './apps/index.js';
 export * from './check-server.js';
 export * from './simulated-gpu.js';

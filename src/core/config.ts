@@ -38,6 +38,11 @@ export const ConfigSchema = z.object({
   epochSeconds: z.coerce.number().int().min(1).max(86_400),
   /** GPUs the devnet's own container declares instead of probing, e.g. "1x H100 80GB" ('' probes) */
   containerDeclareGpus: z.string().max(200),
+  /**
+   * how this node's container isolates workloads: sandbox (refuse where the machine cannot),
+   * none (registered: users see it), auto (sandbox where possible, else none with a warning)
+   */
+  containerIsolation: z.enum(['sandbox', 'none', 'auto']),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -67,6 +72,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: 'warn',
     epochSeconds: 900,
     containerDeclareGpus: '',
+    containerIsolation: 'auto',
   };
 }
 

@@ -78,6 +78,7 @@ const R_PRICE = R('price above budget');
 const R_APP = R('app not installed');
 const R_STAKE = R('stake below requirement');
 const R_REPUTATION = R('reputation');
+const R_ISOLATION = R('not sandboxed');
 
 const MIN_LATENCY: Weights = { fee: 0, latency: 1, quality: 0 };
 const MIN_PRICE: Weights = { fee: 1, latency: 0, quality: 0 };
@@ -1024,12 +1025,13 @@ export class IndexStore {
     return this.objs[s]!.stake >= pr.stakeReq;
   }
 
-  /** app, stake, reputation: the checks made one container at a time; -1 passes */
+  /** app, stake, reputation, isolation: the checks made one container at a time; -1 passes */
   private memberReason(Q: Query, s: number): number {
     const q = Q.q;
     if (q.app !== null && !this.apps.get(s)?.includes(q.app)) return R_APP;
     if (!this.stakeOk(s)) return R_STAKE;
     if (q.minReputation !== null && this.rep[s]! < q.minReputation) return R_REPUTATION;
+    if (q.sandboxOnly && this.objs[s]!.spec.isolation !== 'sandbox') return R_ISOLATION;
     return -1;
   }
 
@@ -1399,6 +1401,8 @@ export class IndexStore {
     }
     if (q.app !== null && find({ ...q, app: null }) >= 0)
       out.push(relaxation(q, 'app', { app: null }, null, 1));
+    if (q.sandboxOnly && find({ ...q, sandboxOnly: false }) >= 0)
+      out.push(relaxation(q, 'isolation', { sandboxOnly: false }, 'any', 1));
     return sortRelaxations(out);
   }
 

@@ -76,6 +76,7 @@ const DIMENSION: Partial<Record<Reason, Relaxation['constraint']>> = {
   'price above budget': 'maxPricePerHour',
   'app not installed': 'app',
   reputation: 'minReputation',
+  'not sandboxed': 'isolation',
 };
 
 /** The first reason (in RULED_OUT_ORDER) that rules the entry out, or null: it is eligible. */
@@ -99,6 +100,7 @@ export function firstReason(
   if (q.app !== null && !e.apps.includes(q.app)) return 'app not installed';
   if (c.stake < ctx.requiredStake(c)) return 'stake below requirement';
   if (q.minReputation !== null && e.reputation < q.minReputation) return 'reputation';
+  if (q.sandboxOnly && c.spec.isolation !== 'sandbox') return 'not sandboxed';
   return null;
 }
 
@@ -129,6 +131,7 @@ export function allReasons(
   if (q.app !== null && !e.apps.includes(q.app)) out.push('app not installed');
   if (c.stake < ctx.requiredStake(c)) out.push('stake below requirement');
   if (q.minReputation !== null && e.reputation < q.minReputation) out.push('reputation');
+  if (q.sandboxOnly && c.spec.isolation !== 'sandbox') out.push('not sandboxed');
   return out;
 }
 
@@ -256,6 +259,9 @@ export function referenceMatch(
       }
       case 'app':
         relaxations.push(relaxation(q, dim, { app: null }, null, 1));
+        break;
+      case 'isolation':
+        relaxations.push(relaxation(q, dim, { sandboxOnly: false }, 'any', 1));
         break;
     }
   }

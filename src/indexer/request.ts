@@ -44,6 +44,8 @@ export interface MatchRequest {
   maxPricePerHour?: bigint;
   /** minimum reputation, 0..1 (see `IndexerDeps.reputation`) */
   minReputation?: number;
+  /** 'sandbox': only containers that run every workload in the lease sandbox (docs/security.md) */
+  isolation?: 'sandbox' | 'any';
   strategy?: Strategy;
 }
 
@@ -69,6 +71,7 @@ export const RULED_OUT_ORDER = [
   'app not installed',
   'stake below requirement',
   'reputation',
+  'not sandboxed',
 ] as const;
 export type Reason = (typeof RULED_OUT_ORDER)[number];
 
@@ -117,6 +120,8 @@ export interface NormalizedRequest {
   maxLatencyMs: number | null;
   maxPrice: bigint | null;
   minReputation: number | null;
+  /** only sandboxed containers */
+  sandboxOnly: boolean;
   refPriceAth: number;
   refLatencyMs: number;
 }
@@ -170,6 +175,8 @@ export function normalizeRequest(req: MatchRequest): NormalizedRequest {
   }
   if (req.minReputation !== undefined && !(req.minReputation >= 0 && req.minReputation <= 1))
     throw invalid('minReputation must be from 0 to 1');
+  if (req.isolation !== undefined && req.isolation !== 'sandbox' && req.isolation !== 'any')
+    throw invalid('isolation must be sandbox or any');
   if (req.maxPricePerHour !== undefined && req.maxPricePerHour < 0n)
     throw invalid('maxPricePerHour must not be negative');
   const maxPrice = req.maxPricePerHour ?? null;
@@ -189,6 +196,7 @@ export function normalizeRequest(req: MatchRequest): NormalizedRequest {
     maxLatencyMs: req.maxLatencyMs ?? null,
     maxPrice,
     minReputation: req.minReputation ?? null,
+    sandboxOnly: req.isolation === 'sandbox',
     refPriceAth: budgetAth > 0 ? budgetAth : DEFAULT_REFERENCE_PRICE_ATH,
     refLatencyMs: req.maxLatencyMs ?? DEFAULT_REFERENCE_LATENCY_MS,
   };
@@ -381,7 +389,8 @@ export interface Relaxation {
     | 'minReputation'
     | 'region'
     | 'gpuModels'
-    | 'app';
+    | 'app'
+    | 'isolation';
   /** the relaxed value (prices: units as a decimal string; `app`: null, dropped) */
   value: string | number | string[] | null;
   /** how far from the request: relative change; 1 for dropping a constraint */
@@ -401,6 +410,7 @@ export const RELAXATION_ORDER: readonly Relaxation['constraint'][] = [
   'region',
   'gpuModels',
   'app',
+  'isolation',
 ];
 
 export function sortRelaxations(rs: Relaxation[]): Relaxation[] {
@@ -453,6 +463,7 @@ export function describeRequest(q: NormalizedRequest): string {
   if (q.maxPrice !== null) parts.push(`at ≤ ${priceText(q.maxPrice)} ATH/h`);
   if (q.minReputation !== null) parts.push(`reputation ≥ ${Math.floor(q.minReputation * 100) / 100}`);
   if (q.app !== null) parts.push(`with ${q.app} installed`);
+  if (q.sandboxOnly) parts.push('sandboxed');
   return parts.join(' ');
 }
 

@@ -42,6 +42,12 @@ export const ContainerSpec = z.object({
   os: z.string().max(120).optional(),
   /** the spec was declared by the operator or simulated, not probed */
   source: z.enum(['probed', 'declared', 'simulated']),
+  /**
+   * how this host isolates its tenants' workloads (docs/security.md): 'sandbox' (own uid,
+   * namespaces, cgroups, private network) or 'none' (the operator chose --isolation none).
+   * Absent on containers registered before it existed: they count as 'none'.
+   */
+  isolation: z.enum(['sandbox', 'none']).optional(),
 });
 export type ContainerSpec = z.infer<typeof ContainerSpec>;
 

@@ -34,6 +34,8 @@ import {
   DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
+  appsDirOf,
+  hostProcessRuntime,
   declaredSpec,
   probeHardware,
   subjects,
@@ -358,9 +360,11 @@ export class ClusterNode {
       const key = this.key!;
       const probed = specFromProbe(await (this.opts.probe ?? (() => probeHardware()))());
       const spec = this.opts.declaredGpus ? declaredSpec(probed, this.opts.declaredGpus) : probed;
-      this.runtime = new HostProcessRuntime({
-        baseDir: join(config.dataDir, 'workloads'),
+      this.runtime = await hostProcessRuntime({
+        isolation: config.containerIsolation,
+        dataDir: config.dataDir,
         now: () => this.clock.now(),
+        log: say,
       });
       this.proxy = new EndpointProxy({ host: this.opts.config.host, publicUrl: this.opts.endpointUrl });
       await this.proxy.start();
@@ -384,7 +388,7 @@ export class ClusterNode {
           stakeAuto: true,
           diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
           ...(config.containerApps
-            ? { apps: config.containerApps.split(','), appsDir: join(config.dataDir, 'apps') }
+            ? { apps: config.containerApps.split(','), appsDir: appsDirOf(this.runtime, config.dataDir) }
             : {}),
         },
       );

@@ -28,6 +28,8 @@ import {
   DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
+  appsDirOf,
+  hostProcessRuntime,
   declaredSpec,
   parseDeclaredGpus,
   probeHardware,
@@ -87,7 +89,7 @@ export class Devnet {
   private readonly clock: Clock;
   private checkTimer: NodeJS.Timeout | null = null;
   private unsubs: Array<() => void> = [];
-  private readonly runtime: HostProcessRuntime;
+  private runtime: HostProcessRuntime | null = null;
   private readonly blockListeners = new Set<(e: BlockEvent) => void>();
 
   private constructor(
@@ -166,10 +168,6 @@ export class Devnet {
       });
       this.checkers.push({ service, sender });
     });
-    this.runtime = new HostProcessRuntime({
-      baseDir: join(config.dataDir, 'workloads'),
-      now: () => this.clock.now(),
-    });
     this.unsubs.push(
       this.chain.onBlock((e) => this.handleBlock(e)),
       this.bus.subscribe(subjects.allHeartbeats, (m) => {
@@ -216,6 +214,12 @@ export class Devnet {
     this.checkTimer.unref();
 
     await this.proxy.start();
+    this.runtime = await hostProcessRuntime({
+      isolation: config.containerIsolation,
+      dataDir: config.dataDir,
+      now: () => this.clock.now(),
+      log,
+    });
     const probe = await (this.opts.probe ?? (() => probeHardware()))();
     for (const w of probe.warnings) log(`probe: ${w}`);
     const probed = specFromProbe(probe);
@@ -287,7 +291,7 @@ export class Devnet {
       {
         network: this.network,
         bus: this.bus,
-        runtime: this.runtime,
+        runtime: this.runtime!,
         endpoints: this.proxy,
         clock: this.clock,
         log: this.opts.log ?? (() => {}),
@@ -302,7 +306,7 @@ export class Devnet {
         settleIntervalMs: config.settleIntervalMs,
         stakeAuto: true,
         diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
-        ...(h.apps?.length ? { apps: h.apps, appsDir: join(config.dataDir, 'apps') } : {}),
+        ...(h.apps?.length ? { apps: h.apps, appsDir: appsDirOf(this.runtime!, config.dataDir) } : {}),
         ...(h.prover ? { prover: h.prover } : {}),
       },
     );
@@ -361,7 +365,7 @@ export class Devnet {
     this.checkTimer = null;
     await Promise.allSettled(this.checkers.map(({ service }) => service.stop()));
     await Promise.allSettled(this.agents.map((a) => a.stop()));
-    await this.runtime.stopAll();
+    await this.runtime?.stopAll();
     for (const u of this.unsubs) u();
     this.unsubs = [];
     this.logs.close();

@@ -303,6 +303,8 @@ export class ApiClient implements NetworkClient {
     maxLatencyMs?: number;
     /** lowest reputation (0..1) accepted */
     minReputation?: number;
+    /** 'sandbox': only containers that sandbox every workload */
+    isolation?: 'sandbox' | 'any';
     /** only containers that report this app (name, or name@version) ready */
     app?: string;
   }): Promise<MatchView> {

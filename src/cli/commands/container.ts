@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { hostname } from 'node:os';
@@ -11,6 +11,8 @@ import {
   DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
+  appsDirOf,
+  hostProcessRuntime,
   declaredSpec,
   fingerprintOf,
   parseDeclaredGpus,
@@ -147,6 +149,18 @@ export function containerCommand(): Command {
     .requiredOption('--location <city>', 'where this machine is, e.g. "Frankfurt, DE"')
     .option('--price <ath>', 'price in ATH per hour (per GPU-hour on GPU hosts)', '0.1')
     .option('--stake <mode>', 'auto: stake what the network requires; none: stake yourself', 'auto')
+    .addOption(
+      new Option(
+        '--isolation <kind>',
+        'host runtime: how workloads are isolated: sandbox (each lease its own uid, namespaces, cgroup limits and private network; refused where the machine cannot, naming what is missing), none (plain processes; registered, so users can avoid this host)',
+      )
+        .choices(['sandbox', 'none'])
+        .default('sandbox'),
+    )
+    .option(
+      '--lease-dir <dir>',
+      "sandboxed leases' working directories (must not be inside a private directory; default /var/lib/aethir/leases/<hash of --data>)",
+    )
     .option(
       '--declare-gpus <spec>',
       'declare GPUs probing cannot see, e.g. "2x RTX 4090 24GB" (checkers test it)',
@@ -260,7 +274,13 @@ export function containerCommand(): Command {
         const runtime =
           opts.runtime === 'docker'
             ? new DockerRuntime({ socketPath: opts.dockerSocket, defaultImage: opts.image })
-            : new HostProcessRuntime({ baseDir: join(dir, 'workloads'), now: () => systemClock.now() });
+            : await hostProcessRuntime({
+                isolation: opts.isolation,
+                dataDir: dir,
+                ...(opts.leaseDir ? { leaseDir: opts.leaseDir } : {}),
+                now: () => systemClock.now(),
+                log: say,
+              });
         if (runtime instanceof DockerRuntime) await runtime.ping();
         const endpoints = new EndpointProxy({ port: opts.endpointPort, publicUrl: opts.publicUrl });
         await endpoints.start();
@@ -277,7 +297,11 @@ export function containerCommand(): Command {
             diskQuotaMiB: opts.diskQuota,
             stakeAuto: opts.stake === 'auto',
             ...(prover ? { prover: () => prover } : {}),
-            ...(apps.length ? { apps, appsDir: join(dir, 'apps') } : {}),
+            ...(apps.length && runtime instanceof HostProcessRuntime
+              ? { apps, appsDir: appsDirOf(runtime, dir) }
+              : apps.length
+                ? { apps, appsDir: join(dir, 'apps') }
+                : {}),
           },
         );
         await agent.start();

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { AethirError, loadConfig } from '../../core/index.js';
 import { startDevnetNode } from '../../node/index.js';
 import { action, logLevelOption, parseIntArg, runUntilSignal } from '../common.js';
@@ -31,6 +31,14 @@ export function devnetCommand(): Command {
       '--declare-gpus <spec>',
       'this machine declares GPUs instead of probing them, e.g. "1x H100 80GB" (checkers test the claim)',
     )
+    .addOption(
+      new Option(
+        '--isolation <kind>',
+        "this machine's container: how workloads are isolated: sandbox (each lease its own uid, namespaces, cgroup limits and private network; refused where the machine cannot, naming what is missing), none (plain processes; registered, so users can avoid this host); auto: sandbox where the machine can, else none with a warning",
+      )
+        .choices(['sandbox', 'none', 'auto'])
+        .default('auto'),
+    )
     .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
     .addOption(logLevelOption())
     .addHelpText(
@@ -61,6 +69,7 @@ export function devnetCommand(): Command {
             containerApps: opts.apps,
             epochSeconds: opts.epoch,
             containerDeclareGpus: opts.declareGpus,
+            containerIsolation: opts.isolation,
             logLevel: opts.logLevel,
           },
         });

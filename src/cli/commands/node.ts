@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AethirError, defaultHome, loadConfig } from '../../core/index.js';
@@ -76,6 +76,14 @@ export function nodeCommand(): Command {
       'where this machine is, e.g. "Frankfurt, DE" (container role: its claimed place; checker role: the origin of its RTT measurements)',
     )
     .option('--price <ath>', 'container role: ATH per hour (per GPU-hour on GPU hosts)')
+    .addOption(
+      new Option(
+        '--isolation <kind>',
+        'container role: how workloads are isolated: sandbox (each lease its own uid, namespaces, cgroup limits and private network; refused where the machine cannot, naming what is missing), none (plain processes; registered, so users can avoid this host)',
+      )
+        .choices(['sandbox', 'none', 'auto'])
+        .default('sandbox'),
+    )
     .option(
       '--declare-gpus <spec>',
       'container role: declare GPUs probing cannot see, e.g. "2x RTX 4090 24GB" (marked as declared; checkers test it)',
@@ -119,6 +127,7 @@ export function nodeCommand(): Command {
             dataDir: opts.data ?? join(defaultHome(), 'nodes', name),
             containerLocation: opts.location,
             containerPriceAth: opts.price,
+            containerIsolation: opts.isolation,
             logLevel: opts.logLevel,
           },
         });

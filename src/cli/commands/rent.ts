@@ -58,6 +58,12 @@ export function rentCommand(): Command {
       "lowest reputation you accept, 0 to 1 (from the checkers' verdicts: uptime, capacity and location passed, QoS, slashes)",
       parseNumberArg('--min-reputation', 0, 1),
     )
+    .addOption(
+      new Option(
+        '--isolation <kind>',
+        'sandbox: only containers that run every workload in the lease sandbox (own uid, namespaces, cgroup limits, private network); any: also hosts registered with --isolation none. Default: sandbox for GPU leases, any for CPU leases',
+      ).choices(['sandbox', 'any']),
+    )
     .option('--env <KEY=VALUE...>', 'environment variables for the workload')
     .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
     .addOption(
@@ -127,6 +133,7 @@ export function rentCommand(): Command {
             ...(near ? { location: { lat: near.lat, lon: near.lon } } : {}),
             ...(opts.maxLatency ? { maxLatencyMs: opts.maxLatency } : {}),
             ...(opts.minReputation !== undefined ? { minReputation: opts.minReputation } : {}),
+            isolation: opts.isolation ?? (opts.gpus > 0 ? 'sandbox' : 'any'),
             ...(app ? { app: app.ref } : {}),
           });
           const c = match.container;

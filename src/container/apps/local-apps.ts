@@ -19,7 +19,14 @@ export interface LocalAppsOptions {
 
 /** How a session of a ready app runs, or why it cannot run here. */
 export type Resolved =
-  { ok: true; command: string[]; env: Record<string, string> } | { ok: false; reason: string };
+  | {
+      ok: true;
+      command: string[];
+      env: Record<string, string>;
+      /** what the session reads of the host: the installed app */
+      readOnlyPaths: string[];
+    }
+  | { ok: false; reason: string };
 
 /**
  * The apps a container serves: it keeps the chosen apps installed at their latest published
@@ -152,6 +159,7 @@ export class LocalApps {
         AETHIR_APP_VERSION: app.version,
         AETHIR_APP_DIR: app.dir,
       },
+      readOnlyPaths: [app.dir],
     };
   }
 

@@ -88,7 +88,8 @@ const PRLIMIT_CANDIDATES = ['/usr/bin/prlimit', '/bin/prlimit', '/usr/sbin/prlim
 
 export class HostProcessRuntime implements Runtime {
   readonly name = 'host-process';
-  private readonly baseDir: string;
+  /** parent of the per-lease working directories */
+  readonly baseDir: string;
   private readonly now: () => number;
   private readonly killGraceMs: number;
   private readonly prlimitPath: string | null;
@@ -193,7 +194,11 @@ export class HostProcessRuntime implements Runtime {
     let cgroup: LeaseCgroup | undefined;
     const limits = sandbox ? { ...this.defaultLimits, ...spec.limits } : spec.limits;
     const undo = async () => {
-      if (cgroup) await cgroup.killAll().then(() => cgroup!.remove(), () => undefined);
+      if (cgroup)
+        await cgroup.killAll().then(
+          () => cgroup!.remove(),
+          () => undefined,
+        );
       if (uid !== undefined) sandbox!.uids.release(uid);
       this.leases.release(leaseId);
     };
@@ -210,15 +215,22 @@ export class HostProcessRuntime implements Runtime {
       }
     } catch (err) {
       await undo();
-      throw new AethirError('RUNTIME_FAILED', `cannot prepare the workload of lease ${leaseId}: ${errorMessage(err)}`, {
-        cause: err,
-        details: { leaseId },
-      });
+      throw new AethirError(
+        'RUNTIME_FAILED',
+        `cannot prepare the workload of lease ${leaseId}: ${errorMessage(err)}`,
+        {
+          cause: err,
+          details: { leaseId },
+        },
+      );
     }
 
     // A sandboxed workload's PATH holds only what is in its view (not the operator's ~/bin).
     const pathVar = sandbox
-      ? this.pathVar.split(':').filter((d) => d !== '' && inSandboxView(d)).join(':') || DEFAULT_PATH
+      ? this.pathVar
+          .split(':')
+          .filter((d) => d !== '' && inSandboxView(d))
+          .join(':') || DEFAULT_PATH
       : this.pathVar;
     const env = buildEnv(spec, workdir, pathVar);
     const resolved = await resolveCommand(spec.command[0]!, env.PATH ?? '', workdir);
@@ -588,7 +600,10 @@ function validateSpec(spec: WorkloadSpec): void {
     if (limits.diskMiB !== undefined && !(Number.isSafeInteger(limits.diskMiB) && limits.diskMiB > 0)) {
       bad('limits.diskMiB must be a positive integer');
     }
-    if (limits.cpus !== undefined && !(Number.isFinite(limits.cpus) && limits.cpus > 0 && limits.cpus <= 4096)) {
+    if (
+      limits.cpus !== undefined &&
+      !(Number.isFinite(limits.cpus) && limits.cpus > 0 && limits.cpus <= 4096)
+    ) {
       bad('limits.cpus must be a positive number of cores');
     }
     if (limits.pids !== undefined && !(Number.isSafeInteger(limits.pids) && limits.pids > 0)) {

@@ -71,6 +71,8 @@ export interface RunningWorkload {
 
 export interface Runtime {
   readonly name: string;
+  /** how tenants are isolated from the host and each other (registered with the container); absent: 'none' */
+  readonly isolation?: 'sandbox' | 'none';
   start(spec: WorkloadSpec): Promise<RunningWorkload>;
   /** Kills every running workload and resolves when all have exited. */
   stopAll(): Promise<void>;

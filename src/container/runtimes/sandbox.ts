@@ -15,6 +15,7 @@
  *    proxy only.
  */
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   accessSync,
   constants as fsConstants,
@@ -61,7 +62,9 @@ const SYSTEM_DIRS = ['/usr', '/etc', '/opt'];
 const USR_LINKS = ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32'];
 /** Whether a host path is in every lease's view (the system directories the sandbox binds). */
 export function inSandboxView(p: string): boolean {
-  return [...SYSTEM_DIRS, ...USR_LINKS.map((l) => `/${l}`)].some((root) => p === root || p.startsWith(`${root}/`));
+  return [...SYSTEM_DIRS, ...USR_LINKS.map((l) => `/${l}`)].some(
+    (root) => p === root || p.startsWith(`${root}/`),
+  );
 }
 
 /** The ordinary device nodes every process may use. */
@@ -244,7 +247,10 @@ export function discoverCgroups(
         why: `cgroup v2 group ${parent} lacks the ${missing.join(', ')} controller(s) (enable them in the parent's cgroup.subtree_control, e.g. with systemd Delegate=yes)`,
       };
     if (!writable(parent))
-      return { ok: false, why: `cgroup v2 group ${parent} is not writable (run the agent as root or delegate it)` };
+      return {
+        ok: false,
+        why: `cgroup v2 group ${parent} is not writable (run the agent as root or delegate it)`,
+      };
     return { ok: true, host: { version: 2, parents: { unified: parent } } };
   }
   return {
@@ -273,7 +279,8 @@ export async function createLeaseCgroup(
 ): Promise<LeaseCgroup> {
   const name = `aethir-lease-${leaseId}`;
   const mem = limits.memoryMiB !== undefined ? limits.memoryMiB * 1024 * 1024 : undefined;
-  const quota = limits.cpus !== undefined ? Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US)) : undefined;
+  const quota =
+    limits.cpus !== undefined ? Math.max(1000, Math.round(limits.cpus * CPU_PERIOD_US)) : undefined;
   const dirs: string[] = [];
   const write = (dir: string, file: string, value: string) =>
     writeFile(path.join(dir, file), value).catch((e: Error) => {
@@ -291,7 +298,8 @@ export async function createLeaseCgroup(
           if (existsSync(path.join(dir, 'memory.memsw.limit_in_bytes')))
             await write(dir, 'memory.memsw.limit_in_bytes', String(mem));
         }
-        if (controller === 'pids' && limits.pids !== undefined) await write(dir, 'pids.max', String(limits.pids));
+        if (controller === 'pids' && limits.pids !== undefined)
+          await write(dir, 'pids.max', String(limits.pids));
         if (controller === 'cpu' && quota !== undefined) {
           await write(dir, 'cpu.cfs_period_us', String(CPU_PERIOD_US));
           await write(dir, 'cpu.cfs_quota_us', String(quota));
@@ -368,7 +376,11 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   for (const dir of SYSTEM_DIRS) a.push('--ro-bind-try', dir, dir);
   for (const link of USR_LINKS) {
     // merged-/usr systems link /bin → usr/bin; others have real directories
-    a.push(...(isSymlink(`/${link}`) ? ['--symlink', `usr/${link}`, `/${link}`] : ['--ro-bind-try', `/${link}`, `/${link}`]));
+    a.push(
+      ...(isSymlink(`/${link}`)
+        ? ['--symlink', `usr/${link}`, `/${link}`]
+        : ['--ro-bind-try', `/${link}`, `/${link}`]),
+    );
   }
   // A minimal /dev made by hand: bwrap's own --dev mounts a devpts, which makes it nest a second
   // user namespace whose owner cannot admit pasta into the network namespace.
@@ -496,7 +508,9 @@ export interface SandboxSetup {
  */
 export async function probeSandbox(
   options: SandboxOptions = {},
-): Promise<{ ok: true; setup: SandboxSetup; requirements: Requirement[] } | { ok: false; requirements: Requirement[] }> {
+): Promise<
+  { ok: true; setup: SandboxSetup; requirements: Requirement[] } | { ok: false; requirements: Requirement[] }
+> {
   const reqs: Requirement[] = [];
   const tool = (name: 'bwrap' | 'setpriv' | 'pasta' | 'sh', pkg: string): string | null => {
     const p = options.tools?.[name] ?? findTool(name);
@@ -583,7 +597,11 @@ export function describeMissing(requirements: readonly Requirement[]): string {
  * becomes and forks is accounted and killable there), then execs the rest. Paths are arguments,
  * never spliced into the script.
  */
-export function joinCgroupsArgv(sh: string, procsFiles: readonly string[], rest: readonly string[]): string[] {
+export function joinCgroupsArgv(
+  sh: string,
+  procsFiles: readonly string[],
+  rest: readonly string[],
+): string[] {
   return [
     sh,
     '-c',
@@ -636,7 +654,8 @@ export async function startPasta(
         `the lease's network could not be set up (pasta exited ${r.code}): ${r.stderr.trim().slice(0, 300)}`,
       );
     }
-    if (!existsSync(`/proc/${sandboxPid}`)) throw new AethirError('RUNTIME_FAILED', 'the sandbox ended before its network was up');
+    if (!existsSync(`/proc/${sandboxPid}`))
+      throw new AethirError('RUNTIME_FAILED', 'the sandbox ended before its network was up');
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
@@ -650,6 +669,16 @@ function runPasta(argv: readonly string[]): Promise<{ code: number | null; stder
     });
     child.on('error', reject);
     // pasta logs to syslog too, and says so on stderr where there is none
-    child.on('close', (code) => resolve({ code, stderr: err.replace(/Failed to send \d+ bytes to syslog\n?/g, '') }));
+    child.on('close', (code) =>
+      resolve({ code, stderr: err.replace(/Failed to send \d+ bytes to syslog\n?/g, '') }),
+    );
   });
+}
+
+/** Where a sandboxed host keeps its leases' directories: outside the agent's private data directory. */
+export function defaultLeaseDir(dataDir: string): string {
+  return path.join(
+    '/var/lib/aethir/leases',
+    createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12),
+  );
 }
