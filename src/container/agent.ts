@@ -65,6 +65,8 @@ export interface ContainerAgentInit {
    * the lease (the client signs one when it sees the exit); default 5 s
    */
   finalReceiptWaitMs?: number;
+  /** memory one lease may use, MiB, instead of its share of the host (enforced where the runtime sandboxes) */
+  leaseMemoryMiB?: number;
   /** what one lease may keep in its working directory, MiB (none: no quota) */
   diskQuotaMiB?: number;
   /** apps to pre-install and serve sessions of (published on the network; docs/apps.md) */
@@ -309,6 +311,7 @@ export class ContainerAgent {
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
         limits: {
           ...leaseLimits(this.init.spec, lease.gpus),
+          ...(this.init.leaseMemoryMiB ? { memoryMiB: this.init.leaseMemoryMiB } : {}),
           wallSeconds: remainingSec,
           ...(this.init.diskQuotaMiB ? { diskMiB: this.init.diskQuotaMiB } : {}),
         },

@@ -43,6 +43,8 @@ export const ConfigSchema = z.object({
    * none (registered: users see it), auto (sandbox where possible, else none with a warning)
    */
   containerIsolation: z.enum(['sandbox', 'none', 'auto']),
+  /** memory one lease of this node's container may use, MiB (0: its share of the host; enforced when sandboxed) */
+  containerLeaseMemoryMiB: z.coerce.number().int().min(0).max(1 << 30),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -73,6 +75,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): Config {
     epochSeconds: 900,
     containerDeclareGpus: '',
     containerIsolation: 'auto',
+    containerLeaseMemoryMiB: 0,
   };
 }
 

@@ -387,6 +387,7 @@ export class ClusterNode {
           settleIntervalMs: config.settleIntervalMs,
           stakeAuto: true,
           diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
+          ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
           ...(config.containerApps
             ? { apps: config.containerApps.split(','), appsDir: appsDirOf(this.runtime, config.dataDir) }
             : {}),

@@ -306,6 +306,7 @@ export class Devnet {
         settleIntervalMs: config.settleIntervalMs,
         stakeAuto: true,
         diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
+        ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
         ...(h.apps?.length ? { apps: h.apps, appsDir: appsDirOf(this.runtime!, config.dataDir) } : {}),
         ...(h.prover ? { prover: h.prover } : {}),
       },

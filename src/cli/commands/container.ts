@@ -158,6 +158,11 @@ export function containerCommand(): Command {
         .default('sandbox'),
     )
     .option(
+      '--lease-memory <MiB>',
+      'memory one lease may use (default: its share of the host: its GPUs\' share, or a quarter for a CPU lease); enforced by the sandbox',
+      parseIntArg('--lease-memory', 16, 1 << 30),
+    )
+    .option(
       '--lease-dir <dir>',
       "sandboxed leases' working directories (must not be inside a private directory; default /var/lib/aethir/leases/<hash of --data>)",
     )
@@ -295,6 +300,7 @@ export function containerCommand(): Command {
             pricePerHour,
             heartbeatIntervalMs,
             diskQuotaMiB: opts.diskQuota,
+            ...(opts.leaseMemory ? { leaseMemoryMiB: opts.leaseMemory } : {}),
             stakeAuto: opts.stake === 'auto',
             ...(prover ? { prover: () => prover } : {}),
             ...(apps.length && runtime instanceof HostProcessRuntime

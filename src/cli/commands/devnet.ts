@@ -39,6 +39,11 @@ export function devnetCommand(): Command {
         .choices(['sandbox', 'none', 'auto'])
         .default('auto'),
     )
+    .option(
+      '--lease-memory <MiB>',
+      'memory one lease may use (default: its share of the host: its GPUs\' share, or a quarter for a CPU lease); enforced by the sandbox',
+      parseIntArg('--lease-memory', 16, 1 << 30),
+    )
     .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
     .addOption(logLevelOption())
     .addHelpText(
@@ -70,6 +75,7 @@ export function devnetCommand(): Command {
             epochSeconds: opts.epoch,
             containerDeclareGpus: opts.declareGpus,
             containerIsolation: opts.isolation,
+            containerLeaseMemoryMiB: opts.leaseMemory,
             logLevel: opts.logLevel,
           },
         });
