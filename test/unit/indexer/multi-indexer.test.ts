@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, SeededRng, ath, isAethirError, keyPairFromSeed } from '../../../src/core/index.js';
+import {
+  ManualClock,
+  SeededRng,
+  ath,
+  isAethirError,
+  keyPairFromSeed,
+  type KeyPair,
+} from '../../../src/core/index.js';
 import { Indexer } from '../../../src/indexer/index.js';
 import { RTX4090, TestNet, alice, bob, host, host2, host3, leasePayload } from '../ledger/fixtures.js';
 import { matchOrNull } from './fixtures.js';
@@ -11,25 +18,31 @@ import { matchOrNull } from './fixtures.js';
  * indexers exactly one gets it; the other is told CAPACITY_EXHAUSTED and re-matches, and its
  * indexer, following the ledger, no longer offers that GPU.
  */
+/** Two indexers, each with its own reservations, following the ledger's records of `hosts` (heartbeats now). */
+function twoIndexers(t: TestNet, hosts: KeyPair[]): [Indexer, Indexer] {
+  const clock = new ManualClock(t.time);
+  const make = (seed: string) => {
+    const ix = new Indexer({
+      clock,
+      rng: new SeededRng(seed),
+      requiredStake: (c) => t.ledger.requiredStakeOf(c),
+      reservationTtlMs: 10_000,
+      offlineAfterMs: 60_000,
+    });
+    for (const h of hosts) {
+      ix.upsert(t.ledger.container(h.address)!);
+      ix.heartbeat(h.address, clock.now());
+    }
+    return ix;
+  };
+  return [make('indexer-a'), make('indexer-b')];
+}
+
 describe('two indexers on one ledger', () => {
   it('never give the last GPU twice: the log decides, the loser re-matches', () => {
     const t = new TestNet();
     t.onlineContainer(host, 1, ath(1));
-    const clock = new ManualClock(t.time);
-    const make = (seed: string) => {
-      const ix = new Indexer({
-        clock,
-        rng: new SeededRng(seed),
-        requiredStake: (c) => t.ledger.requiredStakeOf(c),
-        reservationTtlMs: 10_000,
-        offlineAfterMs: 60_000,
-      });
-      ix.upsert(t.ledger.container(host.address)!);
-      ix.heartbeat(host.address, clock.now());
-      return ix;
-    };
-    const a = make('indexer-a');
-    const b = make('indexer-b');
+    const [a, b] = twoIndexers(t, [host]);
     // each indexer, unaware of the other's reservation, offers the same last GPU
     expect(a.match({ user: alice.address, gpus: 1 }).container.id).toBe(host.address);
     expect(b.match({ user: bob.address, gpus: 1 }).container.id).toBe(host.address);
@@ -63,22 +76,7 @@ describe('two indexers on one ledger', () => {
       t.tx(alice, 'transfer', { to: u.address, amount: ath(10) });
       t.deposit(u, ath(5));
     }
-    const clock = new ManualClock(t.time);
-    const make = (seed: string) => {
-      const ix = new Indexer({
-        clock,
-        rng: new SeededRng(seed),
-        requiredStake: (c) => t.ledger.requiredStakeOf(c),
-        reservationTtlMs: 10_000,
-        offlineAfterMs: 60_000,
-      });
-      for (const h of hosts) {
-        ix.upsert(t.ledger.container(h.address)!);
-        ix.heartbeat(h.address, clock.now());
-      }
-      return ix;
-    };
-    const indexers = [make('indexer-a'), make('indexer-b')];
+    const indexers = twoIndexers(t, hosts);
     /** both indexers follow the ledger's record of a container (as they do from the log) */
     const follow = (id: string) => {
       for (const ix of indexers) ix.upsert(t.ledger.container(id)!);
