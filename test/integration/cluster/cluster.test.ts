@@ -51,45 +51,82 @@ describe('a scale-out network of separate processes', () => {
     }
   });
 
-  it('four concurrent 1-GPU rents on three single-GPU containers never share a GPU', async () => {
+  it('four concurrent 1-GPU rents on three single-GPU containers: three run at once, none shares a GPU', async () => {
     const { c, apiA, apiB } = net;
     const containerIds = new Set(net.containers.map((n) => n.address));
-    // Long enough that the four overlap: at most three can hold a GPU at once.
-    const work = ['node', '-e', 'setTimeout(()=>console.log("done"),4000)'];
-    const rents = ['g-1', 'g-2', 'g-3', 'g-4'].map((u, i) =>
-      c.rent(c.user(u), i % 2 ? apiB.api : apiA.api, work, { gpus: 1 }),
-    );
-    // While they run: no container ever has more GPUs leased than it has.
+    // Long enough that the four overlap (a loser's re-match included): at most three can hold a GPU at once.
+    const work = ['node', '-e', 'setTimeout(()=>console.log("done"),8000)'];
+    // Two indexers each hold their own reservations, so two users may be sent to the same GPU: the
+    // log gives it to one, the other is told CAPACITY_EXHAUSTED and re-matches (as a user would).
+    const rematched: string[] = [];
+    const rent = async (u: string, i: number) => {
+      for (let attempt = 0; ; attempt++) {
+        const r = await c.rent(c.user(u), i % 2 ? apiB.api : apiA.api, work, { gpus: 1 }).result;
+        if (r.error?.code !== 'CAPACITY_EXHAUSTED' || attempt === 3) return r;
+        rematched.push(u);
+        await new Promise((res) => setTimeout(res, 300));
+      }
+    };
+    const rents = ['g-1', 'g-2', 'g-3', 'g-4'].map(rent);
+    // While they run: no container ever has more GPUs leased than it has. Every poll must answer:
+    // a failed poll would hide an over-booking, so failures are counted and must be none.
     let overbooked: unknown = null;
     let polling = true;
+    let polls = 0;
+    const pollErrors: string[] = [];
+    let mostLeasedAtOnce = 0;
     const poll = (async () => {
       while (polling) {
-        const { containers } = await getJson<{
-          containers: Array<{ id: string; gpusTotal: number; gpusLeased: number }>;
-        }>(`${apiA.api}/v1/containers`).catch(() => ({ containers: [] }));
-        for (const x of containers) if (x.gpusLeased > x.gpusTotal || x.gpusLeased < 0) overbooked ??= x;
+        try {
+          const { containers } = await getJson<{
+            containers: Array<{ id: string; gpusTotal: number; gpusLeased: number }>;
+          }>(`${apiA.api}/v1/containers`);
+          polls++;
+          const ours = containers.filter((x) => containerIds.has(x.id));
+          if (ours.length !== containerIds.size) pollErrors.push(`saw ${ours.length} of the GPU containers`);
+          for (const x of containers) if (x.gpusLeased > x.gpusTotal || x.gpusLeased < 0) overbooked ??= x;
+          mostLeasedAtOnce = Math.max(
+            mostLeasedAtOnce,
+            ours.reduce((n, x) => n + x.gpusLeased, 0),
+          );
+        } catch (e) {
+          pollErrors.push((e as Error).message);
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    const results = await Promise.all(rents.map((r) => r.result));
+    const results = await Promise.all(rents);
     polling = false;
     await poll;
     expect(overbooked).toBeNull();
+    expect(pollErrors).toEqual([]);
+    expect(polls).toBeGreaterThan(10);
 
+    // all three GPUs were put to use: three rents (at least) ran to completion
     const ok = results.filter((r) => r.code === 0);
-    expect(ok.length, results.map((r) => r.stderr).join('\n')).toBeGreaterThanOrEqual(1);
+    expect(
+      ok.length,
+      `re-matched: ${rematched.join(', ')}\n` + results.map((r) => r.stdout + r.stderr).join('\n'),
+    ).toBeGreaterThanOrEqual(3);
     for (const r of ok) {
       expect(r.stdout).toContain('done\n');
       expect(containerIds.has(r.summary!.container)).toBe(true);
     }
-    // A rent that did not get a GPU failed for want of capacity, not for anything else.
+    // ...at the same time: from the ledger's open and close times, three leases were open at once
+    // (and the API saw all three GPUs leased together)
+    const all = await leases(apiB.api);
+    const won = ok.map((r) => all.find((l) => l.id === r.summary!.lease)!);
+    const openAt = (t: number) => won.filter((l) => l.openedAt <= t && t < l.closedAt!).length;
+    expect(Math.max(...won.map((l) => openAt(l.openedAt)))).toBeGreaterThanOrEqual(3);
+    expect(new Set(won.map((l) => l.container)).size).toBe(3);
+    expect(mostLeasedAtOnce).toBe(3);
+    // A rent that did not get a GPU (after re-matching) failed for want of capacity, nothing else.
     for (const r of results.filter((x) => x.code !== 0)) {
       expect(r.error?.code, r.stdout + r.stderr).toMatch(/^(NO_MATCH|CAPACITY_EXHAUSTED)$/);
       if (r.error?.code === 'NO_MATCH') expect(r.error.message).toMatch(/busy/);
     }
 
     // From the ledger: the GPU leases of each container never overlap in time.
-    const all = await leases(apiB.api);
     const gpuLeases = all.filter((l) => l.gpus > 0);
     expect(gpuLeases.every((l) => l.status === 'closed')).toBe(true);
     for (const id of containerIds) {

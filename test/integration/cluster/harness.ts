@@ -32,7 +32,7 @@ import { JetStreamLog, SqliteChainStore } from '../../../src/store/index.js';
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(ROOT, 'bin/aethir.js');
 export const NATS_SERVER = process.env.AETHIR_NATS_SERVER ?? '/usr/sbin/nats-server';
-export const PG_URL = process.env.AETHIR_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+export const PG_URL = process.env.AETHIR_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** 1 ATH in units. */
 export const ATH = 10n ** 18n;

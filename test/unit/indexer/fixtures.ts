@@ -130,6 +130,16 @@ export function noMatch(fn: () => unknown): AethirError {
   throw new Error('expected NO_MATCH');
 }
 
+/** `fn()`'s match, or null when it found none (NO_MATCH); any other error is rethrown. */
+export function matchOrNull<T>(fn: () => T): T | null {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof AethirError && e.code === 'NO_MATCH') return null;
+    throw e;
+  }
+}
+
 export function ruledOut(e: AethirError): Record<string, number> {
   return (e.details as { ruledOut: Record<string, number> }).ruledOut;
 }

@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { AethirError, ath } from '../../../src/core/index.js';
 import type { MatchResult } from '../../../src/indexer/index.js';
-import { container, noMatch, OTHER_USER, req, ruledOut, setup, TTL_MS, USER } from './fixtures.js';
+import {
+  container,
+  matchOrNull,
+  noMatch,
+  OTHER_USER,
+  req,
+  ruledOut,
+  setup,
+  TTL_MS,
+  USER,
+} from './fixtures.js';
 
 describe('free GPUs', () => {
   it('follow heartbeats: a container reporting fewer free GPUs than the ledger is taken at its word', () => {
@@ -94,37 +104,36 @@ describe('reservations', () => {
     // once the reservations run out, the 10 GPUs are free again
     clock.advance(TTL_MS);
     for (let i = 0; i < 300; i++) indexer.heartbeat(`c${String(i).padStart(3, '0')}`, clock.now());
-    let again = 0;
-    for (let i = 0; i < 20; i++) {
-      try {
-        indexer.match(req({ gpus: 1, user: users[i]! }));
-        again++;
-      } catch {
-        // NO_MATCH after the 10th
-      }
-    }
-    expect(again).toBe(10);
+    const again = users.slice(0, 20).map((user) => matchOrNull(() => indexer.match(req({ gpus: 1, user }))));
+    // the first 10 get one each, then NO_MATCH (any other error fails the test)
+    expect(again.map((m) => m !== null)).toEqual([...Array(10).fill(true), ...Array(10).fill(false)]);
   });
 
-  it('mixed sizes never over-book: what is given never exceeds what was free', async () => {
+  it('mixed sizes never over-book and leave nothing unused: exactly the free GPUs are given', async () => {
     const { indexer, add } = setup();
     for (let i = 0; i < 50; i++) add(container(`c${i}`, { gpusTotal: 8, gpusLeased: 8 - (i % 4) }));
     const free = Array.from({ length: 50 }, (_, i) => i % 4);
+    const totalFree = free.reduce((a, b) => a + b, 0);
+    expect(totalFree).toBe(73);
     const results = await Promise.all(
       Array.from({ length: 1000 }, async (_, i) => {
         await new Promise((r) => setImmediate(r));
-        try {
-          return indexer.match(req({ gpus: 1 + (i % 3), user: `ath1${i.toString(16).padStart(40, '0')}` }));
-        } catch {
-          return null;
-        }
+        // NO_MATCH is null; any other error fails the test
+        return matchOrNull(() =>
+          indexer.match(req({ gpus: 1 + (i % 3), user: `ath1${i.toString(16).padStart(40, '0')}` })),
+        );
       }),
     );
     const given = new Map<string, number>();
     for (const m of results)
       if (m) given.set(m.container.id, (given.get(m.container.id) ?? 0) + m.reservation.gpus);
-    for (const [id, n] of given) expect(n).toBeLessThanOrEqual(free[Number(id.slice(1))]!);
-    // and the index lets nothing free go unused: no request for 1 GPU can still match
+    // no container is given more than it had free, and every free GPU was given: what was handed
+    // out is exactly what was free, container by container
+    for (let i = 0; i < 50; i++) expect(given.get(`c${i}`) ?? 0, `c${i}`).toBe(free[i]);
+    expect(results.filter((m) => m !== null).reduce((a, m) => a + m!.reservation.gpus, 0)).toBe(totalFree);
+    expect(results.filter((m) => m === null).length).toBeGreaterThan(0);
+    // and the index agrees: no request for 1 GPU can still match
     expect(() => indexer.match(req({ gpus: 1 }))).toThrowError(expect.objectContaining({ code: 'NO_MATCH' }));
+    indexer.checkInvariants();
   });
 });

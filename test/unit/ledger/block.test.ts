@@ -156,10 +156,45 @@ describe('blocks and verifyChain', () => {
         ),
       ],
     ];
+    // where each breaks (the block at that height is the first not accepted) and what is said
+    const root = (h: number) => blocks[h]!.root.slice(0, 16);
+    const expected: Record<string, { height: number; lastGood: number; message: string | RegExp }> = {
+      'broken link': { height: 2, lastGood: 1, message: 'previous-hash link is broken' },
+      'height gap': { height: 3, lastGood: 1, message: 'expected height 2' },
+      reordered: { height: 2, lastGood: 0, message: 'expected height 1' },
+      duplicated: { height: 1, lastGood: 1, message: 'expected height 2' },
+      'bad hash': { height: 2, lastGood: 1, message: 'block hash does not match its contents' },
+      'hash kept, time changed': {
+        height: 2,
+        lastGood: 1,
+        message: 'block hash does not match its contents',
+      },
+      'time backwards': { height: 2, lastGood: 1, message: 'block time goes backwards' },
+      'tx dropped': {
+        height: 2,
+        lastGood: 1,
+        message: `state root mismatch: log says ${root(2)}…, replay gives ${root(1)}…`,
+      },
+      'root tampered': {
+        height: 2,
+        lastGood: 1,
+        message: `state root mismatch: log says ${root(1)}…, replay gives ${root(2)}…`,
+      },
+      'tx tampered': {
+        height: 2,
+        lastGood: 1,
+        message: /^transaction [0-9a-f]{16} does not apply: signature does not verify$/,
+      },
+    };
+    expect(Object.keys(expected)).toEqual(cases.map(([name]) => name));
     for (const [name, log] of cases) {
       const r = verifyChain(t.genesis, log);
+      const want = expected[name]!;
       expect(r.ok, name).toBe(false);
-      expect(r.error, name).toBeDefined();
+      expect(r.height, name).toBe(want.lastGood);
+      expect(r.error!.height, name).toBe(want.height);
+      if (typeof want.message === 'string') expect(r.error!.message, name).toBe(want.message);
+      else expect(r.error!.message, name).toMatch(want.message);
     }
   });
 

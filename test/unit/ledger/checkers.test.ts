@@ -140,6 +140,54 @@ describe('checker rounds', () => {
     t.report(host.address, true, 2);
   });
 
+  it('dissent on capacity, location and QoS is not a strike: no incorrectAt, no ban; a false liveness accusation is', () => {
+    const t = net();
+    const strikesAllowed = t.ledger.params.checkerMaxIncorrectPerWeek;
+    expect(strikesAllowed).toBe(2);
+    // checker 2 dissents from checkers 0 and 1 on every round of the independent measurements,
+    // both ways (says "failed" when they say passed, and "passed" when they say failed), twice
+    // as often as a week's strikes allow
+    let dissents = 0;
+    for (const check of ['capacity', 'location', 'qos'] as const)
+      for (let i = 0; i < 2 * strikesAllowed; i++) {
+        const majority = i % 2 === 0;
+        t.advance(MINUTE_MS);
+        expect(t.report(host.address, majority, 0, check)).toMatchObject({ decided: false });
+        expect(t.report(host.address, !majority, 2, check)).toMatchObject({ decided: false });
+        expect(t.report(host.address, majority, 1, check)).toMatchObject({ decided: true, ok: majority });
+        dissents++;
+        expect(rec(t, 2), `${check} round ${i}`).toMatchObject({
+          incorrectTotal: dissents,
+          incorrectAt: [],
+          bannedUntil: 0,
+        });
+      }
+    expect(dissents).toBe(12);
+    // still a checker in good standing: its next report is accepted
+    t.advance(MINUTE_MS);
+    expect(t.report(host.address, true, 2, 'capacity')).toMatchObject({ decided: false });
+    // a false liveness accusation ("down" when the majority saw it up) is a strike...
+    t.advance(MINUTE_MS);
+    t.report(host.address, true, 0);
+    t.report(host.address, false, 2);
+    const first = t.time;
+    expect(t.report(host.address, true, 1)).toMatchObject({ decided: true, ok: true });
+    expect(rec(t, 2)).toMatchObject({ incorrectTotal: 13, incorrectAt: [first], bannedUntil: 0 });
+    // ...and the week's second one bans it
+    t.advance(MINUTE_MS);
+    t.report(host.address, true, 0);
+    t.report(host.address, false, 2);
+    const second = t.time;
+    t.report(host.address, true, 1);
+    expect(rec(t, 2)).toMatchObject({
+      incorrectTotal: 14,
+      incorrectAt: [],
+      bannedUntil: second + 30 * DAY_MS,
+    });
+    // the agreeing checkers were never struck
+    for (const i of [0, 1] as const) expect(rec(t, i)).toMatchObject({ incorrectTotal: 0, incorrectAt: [] });
+  });
+
   it('checkerMaxIncorrectPerWeek and checkerBanMs are parameters', () => {
     const t = net({ checkerMaxIncorrectPerWeek: 1, checkerBanMs: DAY_MS });
     t.report(host.address, true, 0);

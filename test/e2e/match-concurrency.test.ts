@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningNode } from '../../src/node/index.js';
+import { startInProcessDevnet, tempHome } from './helpers.js';
+
+/**
+ * Reservations under real concurrency: hundreds of HTTP clients ask the API's indexer for a GPU
+ * at once, more than there are free GPUs. Exactly the free GPUs are handed out, none twice; every
+ * other client is told NO_MATCH (404), and nothing else goes wrong.
+ */
+describe('POST /v1/match from many clients at once', () => {
+  let node: RunningNode;
+  const home = tempHome();
+
+  beforeAll(async () => {
+    // reservations outlive the test (they must not expire and free GPUs while it runs)
+    node = await startInProcessDevnet(home, { demoContainers: 6, reservationTtlMs: 600_000 });
+    await node.devnet.waitOnline(60_000);
+  });
+  afterAll(async () => {
+    await node?.stop();
+  });
+
+  it('400 concurrent requests for 1 GPU: exactly the free GPUs are reserved, the rest get NO_MATCH', async () => {
+    const ledger = node.devnet.chain.ledger;
+    const freeOf = new Map<string, number>();
+    for (const c of ledger.containers())
+      if (ledger.isServing(c) && c.gpusTotal > c.gpusLeased) freeOf.set(c.id, c.gpusTotal - c.gpusLeased);
+    const free = [...freeOf.values()].reduce((a, b) => a + b, 0);
+    expect(free).toBeGreaterThan(0);
+    const clients = 400;
+    expect(clients).toBeGreaterThan(free);
+
+    const ask = async (i: number) => {
+      const user = `ath1${(i + 1).toString(16).padStart(40, '0')}`;
+      const r = await fetch(`${node.url}/v1/match`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ user, gpus: 1, strategy: i % 3 ? 'lowest-fee' : 'balanced' }),
+      });
+      return { status: r.status, body: (await r.json()) as any };
+    };
+    const answers = await Promise.all(Array.from({ length: clients }, (_, i) => ask(i)));
+
+    const won = answers.filter((a) => a.status === 200);
+    const lost = answers.filter((a) => a.status !== 200);
+    // the only refusal is NO_MATCH, for want of free GPUs
+    for (const a of lost) {
+      expect(a.status, JSON.stringify(a.body)).toBe(404);
+      expect(a.body.error.code).toBe('NO_MATCH');
+    }
+    expect(won).toHaveLength(free);
+    expect(lost).toHaveLength(clients - free);
+    expect(new Set(won.map((a) => a.body.reservation.id)).size).toBe(free);
+    const given = new Map<string, number>();
+    for (const a of won) {
+      expect(a.body.reservation.gpus).toBe(1);
+      const id = a.body.container.id as string;
+      given.set(id, (given.get(id) ?? 0) + a.body.reservation.gpus);
+    }
+    // container by container: exactly what it had free, never more
+    expect(Object.fromEntries(given)).toEqual(Object.fromEntries(freeOf));
+    // and nothing is left to give
+    const after = await ask(clients);
+    expect(after.status).toBe(404);
+    expect(after.body.error.code).toBe('NO_MATCH');
+  });
+});
