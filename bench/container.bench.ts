@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ath, loadConfig } from '../src/core/index.js';
 import { parseManifest, subjects } from '../src/container/index.js';
+import { describeMissing, probeSandbox } from '../src/container/runtimes/sandbox.js';
 import { signReceipt } from '../src/ledger/index.js';
 import { startDevnetNode } from '../src/node/index.js';
 import { TxSender } from '../src/sdk/index.js';
@@ -32,6 +33,47 @@ function directSpawnMs(): Promise<number> {
 
 export async function runContainer(opts: BenchOptions): Promise<Row[]> {
   const n = opts.quick ? 20 : 200;
+  const plain = await measure(opts, n, 'none');
+  const rows = ([50, 99] as const).map((p) =>
+    row({
+      suite: 'container',
+      name: `ready app: lease grant -> first output line, p${p}`,
+      value: percentile(plain.grantMs, p),
+      unit: 'ms',
+      baseline: percentile(plain.floorMs, p),
+      baselineName: 'spawning the same command directly',
+      better: 'lower',
+    }),
+  );
+  const probe = await probeSandbox();
+  if (!probe.ok) {
+    opts.log(
+      `container: the lease sandbox cannot run here (${describeMissing(probe.requirements)}): not measured`,
+    );
+    return rows;
+  }
+  const boxed = await measure(opts, n, 'sandbox');
+  return [
+    ...rows,
+    ...([50, 99] as const).map((p) =>
+      row({
+        suite: 'container',
+        name: `sandboxed (own uid, bwrap, cgroup, pasta): grant -> first output line, p${p}`,
+        value: percentile(boxed.grantMs, p),
+        unit: 'ms',
+        baseline: percentile(plain.grantMs, p),
+        baselineName: 'the same lease unsandboxed (--isolation none)',
+        better: 'lower',
+      }),
+    ),
+  ];
+}
+
+async function measure(
+  opts: BenchOptions,
+  n: number,
+  isolation: 'none' | 'sandbox',
+): Promise<{ grantMs: number[]; floorMs: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), 'aethir-bench-container-'));
   const config = loadConfig({
     env: {},
@@ -42,6 +84,7 @@ export async function runContainer(opts: BenchOptions): Promise<Row[]> {
       demoContainers: 0,
       containerApps: APP,
       heartbeatIntervalMs: 200,
+      containerIsolation: isolation,
     },
   });
   const node = await startDevnetNode({ config });
@@ -65,7 +108,9 @@ export async function runContainer(opts: BenchOptions): Promise<Row[]> {
     const price = devnet.chain.ledger.container(container)!.pricePerHour;
     const grantMs: number[] = [];
     const floorMs: number[] = [];
-    opts.log(`container: ${n} sessions of a ready app, grant -> first output line (host-process runtime)`);
+    opts.log(
+      `container: ${n} sessions of a ready app, grant -> first output line (host-process runtime, isolation ${isolation})`,
+    );
     for (let i = 0; i < n; i++) {
       let granted = 0n;
       let lease = '';
@@ -124,17 +169,7 @@ export async function runContainer(opts: BenchOptions): Promise<Row[]> {
         await new Promise((r) => setTimeout(r, 5));
       }
     }
-    return ([50, 99] as const).map((p) =>
-      row({
-        suite: 'container',
-        name: `ready app: lease grant -> first output line, p${p}`,
-        value: percentile(grantMs, p),
-        unit: 'ms',
-        baseline: percentile(floorMs, p),
-        baselineName: 'spawning the same command directly',
-        better: 'lower',
-      }),
-    );
+    return { grantMs, floorMs };
   } finally {
     await node.stop();
     rmSync(dir, { recursive: true, force: true });

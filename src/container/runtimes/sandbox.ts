@@ -215,7 +215,7 @@ export function discoverCgroups(
     if (!line) continue;
     // cpu is often co-mounted as cpu,cpuacct
     const mountDir = [want, line.controllers.join(',')].map((m) => path.join(mountRoot, m)).find(existsSync);
-    if (mountDir) v1[want] = path.join(mountDir, line.path);
+    if (mountDir) v1[want] = path.resolve(mountDir, `.${line.path}`);
   }
   if (Object.keys(v1).length === 3) {
     const notWritable = Object.entries(v1).filter(([, d]) => !writable(d));

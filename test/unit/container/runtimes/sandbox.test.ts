@@ -1,0 +1,368 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { HostProcessRuntime } from '../../../../src/container/runtimes/host-process.js';
+import type { RunningWorkload, WorkloadEvent } from '../../../../src/container/runtimes/runtime.js';
+import {
+  bwrapArgs,
+  createLeaseCgroup,
+  describeMissing,
+  discoverCgroups,
+  gpuNodes,
+  joinCgroupsArgv,
+  pastaArgs,
+  probeSandbox,
+  UidRange,
+} from '../../../../src/container/runtimes/sandbox.js';
+
+const probe = await probeSandbox({ uidBase: 230_000 });
+const skipWhy = probe.ok ? '' : ` (skipped: ${describeMissing(probe.requirements)})`;
+const tmp = mkdtempSync(join(tmpdir(), 'aethir-sandbox-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function output(
+  w: RunningWorkload,
+): Promise<{ out: string; exit: Extract<WorkloadEvent, { type: 'exit' }> }> {
+  let out = '';
+  for await (const e of w.events()) {
+    if (e.type === 'exit') return { out, exit: e };
+    out += e.data;
+  }
+  throw new Error('no exit');
+}
+
+describe('bwrapArgs: what a lease sees', () => {
+  const args = bwrapArgs({
+    workdir: '/var/lib/aethir/leases/x/L1',
+    uid: 200_007,
+    gpuIndices: [1],
+    devNodes: ['nvidia0', 'nvidia1', 'nvidia2', 'nvidiactl', 'nvidia-uvm', 'sda', 'kvm'],
+    devDir: '/dev',
+    readOnly: ['/var/lib/aethir/leases/x-apps/app/1.0.0'],
+    infoFd: 3,
+    blockFd: 4,
+  });
+  const binds = (flag: string) =>
+    args.flatMap((a, i) => (a === flag ? [`${args[i + 1]} -> ${args[i + 2]}`] : []));
+
+  it('new namespaces of every kind, its own uid, no capabilities, dies with the agent', () => {
+    for (const f of ['--unshare-all', '--unshare-user', '--die-with-parent', '--new-session'])
+      expect(args).toContain(f);
+    expect(args.slice(args.indexOf('--uid'), args.indexOf('--uid') + 2)).toEqual(['--uid', '200007']);
+    expect(args.slice(args.indexOf('--cap-drop'), args.indexOf('--cap-drop') + 2)).toEqual([
+      '--cap-drop',
+      'ALL',
+    ]);
+    expect(args.at(-1)).toBe('--');
+  });
+
+  it('system directories read-only, its own directory writable, nothing else of the host', () => {
+    expect(binds('--ro-bind-try')).toEqual(expect.arrayContaining(['/usr -> /usr', '/etc -> /etc']));
+    expect(binds('--bind')).toEqual(['/var/lib/aethir/leases/x/L1 -> /var/lib/aethir/leases/x/L1']);
+    expect(binds('--ro-bind')).toEqual([
+      '/var/lib/aethir/leases/x-apps/app/1.0.0 -> /var/lib/aethir/leases/x-apps/app/1.0.0',
+    ]);
+    const all = args.join(' ');
+    for (const hidden of ['/root', '/home', '/var/lib/aethir/leases/x ', '/proc/1', '/sys', '/run/'])
+      expect(all).not.toContain(` ${hidden}`);
+  });
+
+  it('its own GPU and the NVIDIA control nodes, not the other GPUs or disks', () => {
+    expect(binds('--dev-bind').filter((b) => b.includes('nvidia'))).toEqual([
+      '/dev/nvidia1 -> /dev/nvidia1',
+      '/dev/nvidiactl -> /dev/nvidiactl',
+      '/dev/nvidia-uvm -> /dev/nvidia-uvm',
+    ]);
+    expect(args.join(' ')).not.toMatch(/nvidia0|nvidia2|sda|kvm/);
+  });
+
+  it('a CPU lease gets no GPU device at all', () => {
+    expect(gpuNodes([], ['nvidia0', 'nvidiactl'])).toEqual([]);
+    expect(gpuNodes([3], ['nvidia0', 'nvidiactl'])).toEqual(['nvidiactl']);
+  });
+});
+
+describe('pastaArgs: the network a lease gets', () => {
+  it('no way to the host loopback, and only the lease port forwarded, from 127.0.0.1', () => {
+    const a = pastaArgs(1234, 40001);
+    expect(a).toContain('--no-map-gw');
+    const opt = (f: string) => a[a.indexOf(f) + 1];
+    expect(opt('-t')).toBe('127.0.0.1/40001');
+    expect(opt('-T')).toBe('none'); // "auto" would map the host's listening ports inside
+    expect(opt('-U')).toBe('none');
+    expect(opt('-u')).toBe('none');
+    expect(opt('--netns')).toBe('/proc/1234/ns/net');
+    expect(pastaArgs(1234, undefined)[pastaArgs(1234, undefined).indexOf('-t') + 1]).toBe('none');
+  });
+});
+
+describe('joinCgroupsArgv', () => {
+  it('hands paths to the shell as arguments: a path cannot inject commands', () => {
+    const pwned = join(tmp, 'pwned');
+    const evil = join(tmp, 'procs $(touch pwned); touch pwned');
+    writeFileSync(evil, '');
+    const argv = joinCgroupsArgv('/bin/sh', [evil], ['/bin/echo', 'ran']);
+    const out = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', cwd: tmp });
+    expect(out).toBe('ran\n');
+    expect(existsSync(pwned)).toBe(false);
+    expect(Number(readFileSync(evil, 'utf8'))).toBeGreaterThan(1); // the pid was written there
+  });
+
+  it('a group that cannot be joined stops the start (exit 125), nothing runs', () => {
+    const argv = joinCgroupsArgv('/bin/sh', [join(tmp, 'no', 'such', 'cgroup.procs')], ['/bin/echo', 'ran']);
+    let code = 0;
+    try {
+      execFileSync(argv[0]!, argv.slice(1), { stdio: 'pipe' });
+    } catch (e) {
+      code = (e as { status: number }).status;
+    }
+    expect(code).toBe(125);
+  });
+});
+
+describe('UidRange: one uid per lease across every agent of a host', () => {
+  it('two agents sharing the lock directory never hand out the same uid', () => {
+    const dir = join(tmp, 'uids');
+    const a = new UidRange(300_000, 3, dir);
+    const b = new UidRange(300_000, 3, dir);
+    const got = [a.take(), b.take(), a.take()];
+    expect(new Set(got).size).toBe(3);
+    expect(() => b.take()).toThrow(/all 3 sandbox uids are in use/);
+    a.release(got[0]!);
+    expect(b.take()).toBe(got[0]);
+  });
+
+  it('takes over the uid of an agent that died without releasing it', () => {
+    const dir = join(tmp, 'uids-stale');
+    mkdirSync(dir, { recursive: true });
+    const dead = spawn('/bin/true');
+    const deadPid = dead.pid!;
+    writeFileSync(join(dir, '310000'), String(deadPid));
+    return new Promise<void>((resolve) =>
+      dead.on('exit', () => {
+        const r = new UidRange(310_000, 1, dir);
+        expect(r.take()).toBe(310_000);
+        expect(readFileSync(join(dir, '310000'), 'utf8')).toBe(String(process.pid));
+        resolve();
+      }),
+    );
+  });
+});
+
+describe('discoverCgroups', () => {
+  const fixture = (name: string, procSelf: string, dirs: string[], files: Record<string, string> = {}) => {
+    const root = join(tmp, name);
+    mkdirSync(join(root, 'fs'), { recursive: true });
+    for (const d of dirs) mkdirSync(join(root, 'fs', d), { recursive: true });
+    for (const [f, text] of Object.entries(files)) writeFileSync(join(root, 'fs', f), text);
+    writeFileSync(join(root, 'cgroup'), procSelf);
+    return { proc: join(root, 'cgroup'), fs: join(root, 'fs') };
+  };
+
+  it('v1: the agent own groups of memory, cpu (co-mounted with cpuacct) and pids', () => {
+    const f = fixture('v1', '8:pids:/\n4:memory:/agents/a1\n2:cpu,cpuacct:/\n0::/\n', [
+      'pids',
+      'memory/agents/a1',
+      'cpu,cpuacct',
+    ]);
+    const r = discoverCgroups(f.proc, f.fs);
+    expect(r).toEqual({
+      ok: true,
+      host: {
+        version: 1,
+        parents: {
+          memory: join(f.fs, 'memory/agents/a1'),
+          cpu: join(f.fs, 'cpu,cpuacct'),
+          pids: join(f.fs, 'pids'),
+        },
+      },
+    });
+  });
+
+  it('v2: needs memory, cpu and pids delegated, and says which are missing', () => {
+    const ok = fixture('v2', '0::/agent\n', ['agent'], {
+      'cgroup.controllers': 'cpu memory pids',
+      'agent/cgroup.controllers': 'cpuset cpu io memory pids',
+    });
+    expect(discoverCgroups(ok.proc, ok.fs)).toEqual({
+      ok: true,
+      host: { version: 2, parents: { unified: join(ok.fs, 'agent') } },
+    });
+    const bad = fixture('v2-bad', '0::/agent\n', ['agent'], {
+      'cgroup.controllers': 'cpu memory pids',
+      'agent/cgroup.controllers': 'cpu io',
+    });
+    const r = discoverCgroups(bad.proc, bad.fs);
+    expect(r.ok).toBe(false);
+    expect(!r.ok && r.why).toMatch(/lacks the memory, pids controller/);
+  });
+
+  it('no controllers at all: says what to mount', () => {
+    const f = fixture('none', '0::/\n', []);
+    const r = discoverCgroups(f.proc, f.fs);
+    expect(!r.ok && r.why).toMatch(/no memory, cpu and pids cgroup controllers/);
+  });
+});
+
+const SPAWN_50 = [
+  "const {spawn}=require('child_process');let ok=0,err='';",
+  "for(let i=0;i<50;i++){const c=spawn('sleep',['30']);c.on('spawn',()=>ok++);c.on('error',e=>err=e.code)}",
+  "setTimeout(()=>{console.log('started',ok,err);process.exit(0)},1000);",
+].join('');
+
+describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
+  const setup = probe.ok ? probe.setup : undefined!;
+  const base = join('/var/lib/aethir-test', `unit-${process.pid}`);
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+  const runtime = () => new HostProcessRuntime({ baseDir: base, sandbox: setup, killGraceMs: 200 });
+
+  it('a lease cgroup has the limits written and ends everything in it, setsid or not', async () => {
+    const g = await createLeaseCgroup(setup.cgroups, `unit-${process.pid}`, {
+      memoryMiB: 64,
+      pids: 20,
+      cpus: 0.5,
+    });
+    try {
+      if (setup.cgroups.version === 1) {
+        const mem = g.dirs.find((d) => d.includes('/memory/'))!;
+        expect(readFileSync(join(mem, 'memory.limit_in_bytes'), 'utf8').trim()).toBe(String(64 << 20));
+        const pids = g.dirs.find((d) => d.includes('/pids/'))!;
+        expect(readFileSync(join(pids, 'pids.max'), 'utf8').trim()).toBe('20');
+        const cpu = g.dirs.find((d) => d.includes('/cpu'))!;
+        expect(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8').trim()).toBe('50000');
+      }
+      const argv = joinCgroupsArgv('/bin/sh', g.procsFiles, [
+        '/bin/sh',
+        '-c',
+        'setsid sleep 600 & sleep 600',
+      ]);
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore', detached: true });
+      for (let i = 0; i < 100 && (await g.pids()).length < 3; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      const pids = await g.pids();
+      expect(pids.length).toBe(3);
+      await g.killAll();
+      expect(await g.pids()).toEqual([]);
+      for (const p of pids)
+        expect(existsSync(`/proc/${p}/cmdline`) && readFileSync(`/proc/${p}/cmdline`).length > 0).toBe(false);
+      child.unref();
+    } finally {
+      await g.remove();
+    }
+    for (const d of g.dirs) expect(existsSync(d)).toBe(false);
+  });
+
+  it('runs as a uid of the range in its own directory, sees no other process of the host', async () => {
+    const rt = runtime();
+    const w = await rt.start({
+      leaseId: 'U1',
+      command: ['sh', '-c', 'id -u; id -g; pwd; ls /proc | grep -c "^[0-9]"; stat -c %u .'],
+      gpuIndices: [],
+    });
+    const { out, exit } = await output(w);
+    const [uid, gid, pwd, procs, owner] = out.trim().split('\n');
+    expect(exit.exitCode).toBe(0);
+    expect(Number(uid)).toBeGreaterThanOrEqual(230_000);
+    expect(gid).toBe(uid);
+    expect(owner).toBe(uid);
+    expect(pwd).toBe(join(base, 'U1'));
+    expect(Number(procs)).toBeLessThanOrEqual(5); // bwrap's init, sh, ls, grep
+    expect(statSync(base).mode & 0o777).toBe(0o711);
+    expect(existsSync(join(base, 'U1'))).toBe(false); // removed after
+  });
+
+  it('two leases at once get two different uids', async () => {
+    const rt = runtime();
+    const [a, b] = await Promise.all(
+      ['U2', 'U3'].map((id) =>
+        rt.start({ leaseId: id, command: ['sh', '-c', 'sleep 0.3; id -u'], gpuIndices: [] }),
+      ),
+    );
+    const [oa, ob] = await Promise.all([output(a!), output(b!)]);
+    expect(oa.out.trim()).not.toBe(ob.out.trim());
+  });
+
+  it('memory past the limit: killed by the kernel, the reason says which limit', async () => {
+    const rt = runtime();
+    const w = await rt.start({
+      leaseId: 'U4',
+      command: ['node', '-e', 'const a=[];for(;;)a.push(Buffer.alloc(8<<20).fill(1))'],
+      gpuIndices: [],
+      limits: { memoryMiB: 96 },
+    });
+    const { exit } = await output(w);
+    expect(exit).toMatchObject({
+      reason: 'timeout',
+      limit: 'memoryMiB',
+      message: 'memory limit of 96 MiB exceeded',
+    });
+  });
+
+  it('the pids limit caps forks; nothing it forked outlives it', async () => {
+    const rt = runtime();
+    const w = await rt.start({
+      leaseId: 'U5',
+      command: ['node', '-e', SPAWN_50],
+      gpuIndices: [],
+      limits: { pids: 12 },
+    });
+    const { out } = await output(w);
+    // node's own threads count too: far fewer than the 50 children asked for got started
+    expect(Number(/started (\d+)/.exec(out)?.[1])).toBeLessThan(12);
+    expect(out).toMatch(/EAGAIN/);
+    const leftover = execFileSync('ps', ['-eo', 'uid=,stat=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .filter(([uid, stat]) => Number(uid) >= 230_000 && !stat!.startsWith('Z'));
+    expect(leftover).toEqual([]);
+  });
+
+  it('its port is reachable from the host loopback only through the forward; host loopback is not reachable inside', async () => {
+    const host = createServer((s) => s.end('host-secret'));
+    await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
+    const hostPort = (host.address() as { port: number }).port;
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+    const port = (free.address() as { port: number }).port;
+    await new Promise<void>((r) => free.close(() => r()));
+    try {
+      const rt = runtime();
+      const script = [
+        "const net=require('net');",
+        "net.createServer((s)=>s.end('from-lease')).listen(+process.env.AETHIR_PORT,'127.0.0.1');",
+        `const c=net.connect(${hostPort},'127.0.0.1');`,
+        "c.on('data',d=>console.log('LEAKED',String(d)));c.on('error',e=>console.log('host',e.code));",
+        'setTimeout(()=>process.exit(0),3000);',
+      ].join('');
+      const w = await rt.start({ leaseId: 'U6', command: ['node', '-e', script], gpuIndices: [], port });
+      let got = '';
+      for (let i = 0; i < 40 && !got; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        got = await new Promise<string>((resolve) => {
+          const c = connect(port, '127.0.0.1');
+          let d = '';
+          c.on('data', (x: Buffer) => (d += x));
+          c.on('end', () => resolve(d));
+          c.on('error', () => resolve(''));
+        });
+      }
+      const { out } = await output(w);
+      expect(got).toBe('from-lease');
+      expect(out).toContain('host ECONNREFUSED');
+      expect(out).not.toContain('LEAKED');
+    } finally {
+      host.close();
+    }
+  });
+
+  it('refuses a lease directory inside a private directory, saying why', () => {
+    const priv = mkdtempSync(join(tmpdir(), 'aethir-private-')); // 0700
+    expect(() => new HostProcessRuntime({ baseDir: join(priv, 'leases'), sandbox: setup })).toThrow(
+      /other users cannot enter .*choose a lease directory outside private directories/,
+    );
+    rmSync(priv, { recursive: true, force: true });
+  });
+});
