@@ -106,7 +106,8 @@ export class AppInstaller {
     const label = `app ${m.name} ${m.version}`;
     // A directory without a matching marker holds a failed, interrupted or other install: start afresh.
     await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+    // Readable by sandboxed sessions (their own uid): an app is public, published on the ledger.
+    await mkdir(dir, { recursive: true, mode: 0o755 });
     const steps = svc.install ?? [];
     const deadline = Date.now() + this.timeoutMs;
     this.opts.log?.(`${label}: installing in ${dir} (${steps.length} step${steps.length === 1 ? '' : 's'})`);
