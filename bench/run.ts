@@ -9,6 +9,7 @@ import { runScaleOut } from './scale-out.bench.js';
 import { runContainer } from './container.bench.js';
 import { runCapacity } from './capacity.bench.js';
 import { runLocation } from './location.bench.js';
+import { runChecks } from './checks.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -53,6 +54,12 @@ const SUITES: Suite[] = [
     name: 'location',
     description: 'location check: judgeLocation/s vs distance alone; detection on real WonderProxy RTTs',
     run: runLocation,
+  },
+  {
+    name: 'checks',
+    description:
+      'a probe while proving vs idle, relayed over HTTP vs the node bus, an outage to its lease closed vs offlineAfterMs',
+    run: runChecks,
   },
   {
     name: 'scale-out',

@@ -60,6 +60,11 @@ export interface DevnetOptions {
   cadence?: Partial<CheckCadence>;
   /** overrides of the checkers' capacity challenge (tests use small n to stay fast) */
   capacity?: CheckerServiceDeps['capacity'];
+  /**
+   * the command (argv) that answers capacity challenges for this machine's container (`aethir
+   * devnet --prover`); default: the GPU prover where PyTorch sees CUDA, else the built-in CPU prover
+   */
+  localProver?: readonly string[];
 }
 
 /**
@@ -245,6 +250,7 @@ export class Devnet {
         location: locationOf(config.containerLocation),
         price: parseAth(config.containerPriceAth),
         apps: config.containerApps ? config.containerApps.split(',') : [],
+        ...(this.opts.localProver ? { prover: () => this.opts.localProver! } : {}),
       },
       ...demoContainers(config.demoContainers).map((d) => ({
         key: nodeKeys.loadOrCreate(d.seedName),

@@ -33,7 +33,7 @@ export async function startDevnetNode(
     log?: (s: string) => void;
     /** a simulated clock (tests); the real one by default */
     clock?: Clock;
-  } & Pick<DevnetOptions, 'probe' | 'cadence' | 'capacity'>,
+  } & Pick<DevnetOptions, 'probe' | 'cadence' | 'capacity' | 'localProver'>,
 ): Promise<RunningNode> {
   const devnet = await Devnet.start(opts);
   const api = await createApiServer(devnetBackend(devnet), {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cpuProverCommand } from '../../src/checker/index.js';
 import { BIN, ROOT, cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
 
 /**
@@ -12,6 +13,12 @@ import { BIN, ROOT, cli, startDevnet, tempHome, waitFor, type DevnetProcess } fr
  */
 
 const LIE = '1x H100 80GB';
+/**
+ * The liar's prover, named rather than left to the default: the built-in CPU prover saying at most
+ * 16 GiB free. The default would be the GPU prover on a host with CUDA PyTorch (a real H100 would
+ * pass), and a CPU prover on a host with 68 GB free would really allocate them.
+ */
+const CPU_PROVER = cpuProverCommand(['--max-memory-mib', '16384']).join(' ');
 
 interface Verdict {
   ok: boolean;
@@ -46,6 +53,10 @@ function expectCaught(s: any): void {
   expect(BigInt(s.stake.slashed)).toBeGreaterThan(0n);
   expect(s.verdicts.capacity).toMatchObject({ ok: false });
   expect(s.verdicts.capacity.reason).toContain('1x H100 80 GB');
+  // refused on memory by its CPU prover capped at 16 GiB (CPU_PROVER), whatever this host has free
+  expect(s.verdicts.capacity.reason).toMatch(
+    /could not hold the claimed memory at once: .*cpu prover: cannot hold 69632 MiB at once: \d+ MiB free on this host/,
+  );
   const incident = s.incidents.find((i: { check: string }) => i.check === 'capacity');
   expect(incident).toBeDefined();
   expect(incident.reason).toMatch(/^capacity check failed/);
@@ -60,7 +71,7 @@ function expectCaughtText(out: string): void {
   expect(out).toMatch(/^\s*incidents\s+.*capacity: capacity check failed/m);
 }
 
-describe('aethir devnet --epoch 10 --declare-gpus "1x H100 80GB": its own container is caught', () => {
+describe('aethir devnet --epoch 10 --declare-gpus "1x H100 80GB" --prover <the CPU prover, 16 GiB>: its own container is caught', () => {
   const home = tempHome('aethir-checkers-own-');
   const env = { AETHIR_HOME: home };
   let devnet: DevnetProcess;
@@ -68,7 +79,10 @@ describe('aethir devnet --epoch 10 --declare-gpus "1x H100 80GB": its own contai
   let address = '';
 
   beforeAll(async () => {
-    devnet = await startDevnet(['--epoch', '10', '--declare-gpus', LIE, '--data', join(home, 'devnet')], env);
+    devnet = await startDevnet(
+      ['--epoch', '10', '--declare-gpus', LIE, '--prover', CPU_PROVER, '--data', join(home, 'devnet')],
+      env,
+    );
     upAt = Date.now();
     address = /this machine: \S+ (ath1[0-9a-f]{40})/.exec(devnet.stdout())![1]!;
   });
@@ -112,7 +126,7 @@ describe('aethir devnet --epoch 10 --declare-gpus "1x H100 80GB": its own contai
   });
 });
 
-describe('a container joined over HTTP with --declare-gpus "1x H100 80GB" is caught through the relay', () => {
+describe('a container joined over HTTP with --declare-gpus "1x H100 80GB" --prover <the CPU prover, 16 GiB> is caught through the relay', () => {
   const home = tempHome('aethir-checkers-join-');
   const data = join(home, 'liar');
   const env = { AETHIR_HOME: home };
@@ -139,7 +153,18 @@ describe('a container joined over HTTP with --declare-gpus "1x H100 80GB" is cau
     rmSync(home, { recursive: true, force: true });
   }, 30_000);
 
-  const start = ['container', 'start', '--declare-gpus', LIE, '--location', 'Tokyo, JP', '--stake', 'auto'];
+  const start = [
+    'container',
+    'start',
+    '--declare-gpus',
+    LIE,
+    '--prover',
+    CPU_PROVER,
+    '--location',
+    'Tokyo, JP',
+    '--stake',
+    'auto',
+  ];
 
   it('joins once funded for the H100 stake, then is suspended for the claim; status --data says why', async () => {
     const base = [...start, '--network', devnet.url, '--data', data, '--name', 'h100-liar', '--json'];
@@ -226,7 +251,7 @@ describe('a container joined over HTTP with --declare-gpus "1x H100 80GB" is cau
   });
 });
 
-describe('aethir devnet refuses bad --epoch and --declare-gpus before starting anything', () => {
+describe('aethir devnet refuses bad --epoch, --declare-gpus and --prover before starting anything', () => {
   const home = tempHome('aethir-checkers-bad-');
   const env = { AETHIR_HOME: home };
   afterAll(() => rmSync(home, { recursive: true, force: true }));
@@ -266,5 +291,16 @@ describe('aethir devnet refuses bad --epoch and --declare-gpus before starting a
     const chatty = await cli([...base, '--prover', 'echo hello'], env);
     expect(chatty.code).toBe(1);
     expect(chatty.stderr).toMatch(/--prover echo hello did not say "ready": it printed "hello"/);
+  });
+
+  it('devnet --prover refuses a prover that does not speak the protocol, and writes no ledger', async () => {
+    const dir = join(home, 'c');
+    const r = await cli(['devnet', '--port', '0', '--prover', 'echo hello', '--data', dir], env, {
+      timeoutMs: 30_000,
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/CONFIG_INVALID.*--prover echo hello did not say "ready": it printed "hello"/);
+    expect(r.stdout).not.toContain('aethir devnet is running');
+    expect(existsSync(join(dir, 'ledger.sqlite'))).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { freemem } from 'node:os';
 import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { systemClock, type Clock } from '../../core/clock.js';
@@ -193,14 +194,35 @@ function isMain(): boolean {
   }
 }
 
+/**
+ * Options from the command line: `--max-memory-mib N` caps the memory it will say this host can
+ * give at N MiB (what os.freemem() says, at most N): a host that must not give a prover more than
+ * N MiB, or a test that must fail a big claim whatever the machine it runs on has free.
+ */
+export function cpuProverArgs(argv: readonly string[]): CpuProverOptions {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { 'max-memory-mib': { type: 'string' } },
+    strict: true,
+    allowPositionals: false,
+  });
+  const cap = values['max-memory-mib'];
+  if (cap === undefined) return {};
+  if (!/^\d+$/.test(cap)) throw new Error(`--max-memory-mib must be a whole number of MiB, not "${cap}"`);
+  const max = Number(cap);
+  return { freeMemoryMiB: () => Math.min(max, Math.floor(freemem() / MiB)) };
+}
+
 if (isMain()) {
-  runCpuProver().then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (e: unknown) => {
-      process.stderr.write(`cpu prover: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-      process.exitCode = 1;
-    },
-  );
+  Promise.resolve()
+    .then(() => runCpuProver(process.stdin, process.stdout, cpuProverArgs(process.argv.slice(2))))
+    .then(
+      (code) => {
+        process.exitCode = code;
+      },
+      (e: unknown) => {
+        process.stderr.write(`cpu prover: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+        process.exitCode = 1;
+      },
+    );
 }

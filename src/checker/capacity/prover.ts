@@ -330,13 +330,16 @@ export function spawnProver(argv: readonly string[], opts: SpawnOptions = {}): P
   return new SpawnedProver(argv, opts);
 }
 
-/** argv of the built-in CPU prover (through tsx from a checkout, plain node from dist/). */
-export function cpuProverCommand(): string[] {
+/**
+ * argv of the built-in CPU prover (through tsx from a checkout, plain node from dist/), with `args`
+ * after the script (e.g. --max-memory-mib N: see cpuProverArgs).
+ */
+export function cpuProverCommand(args: readonly string[] = []): string[] {
   const fromTs = import.meta.url.endsWith('.ts');
   const script = fileURLToPath(new URL(fromTs ? './cpu-prover.ts' : './cpu-prover.js', import.meta.url));
-  if (!fromTs) return [process.execPath, script];
+  if (!fromTs) return [process.execPath, script, ...args];
   const tsx = createRequire(import.meta.url).resolve('tsx');
-  return [process.execPath, '--import', pathToFileURL(tsx).href, script];
+  return [process.execPath, '--import', pathToFileURL(tsx).href, script, ...args];
 }
 
 /** The GPU prover's script (Python + PyTorch), next to this module. */

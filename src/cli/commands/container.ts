@@ -226,15 +226,7 @@ export function containerCommand(): Command {
         const location = locationOf(opts.location);
         const declared = opts.declareGpus ? parseDeclaredGpus(opts.declareGpus) : undefined;
         const apps = parseAppList(opts.apps);
-        const prover: string[] | undefined = opts.prover
-          ? String(opts.prover).trim().split(/\s+/).filter(Boolean)
-          : undefined;
-        if (prover && prover.length === 0)
-          throw new AethirError(
-            'INVALID_ARGUMENT',
-            '--prover needs a command, e.g. "python3 -u my_prover.py"',
-          );
-        if (prover) await checkProver(prover);
+        const prover = await proverOption(opts.prover);
         const dir = dataDirOf(opts);
         const say = (s: string) => process.stderr.write(`${s}\n`);
         const network = new ApiClient(opts.network);
@@ -515,6 +507,18 @@ function incidentLines(
       (x, i) =>
         `${i === 0 ? '  incidents ' : '            '}${new Date(x.at).toISOString()} ${x.check}: ${x.reason}; slashed ${formatAth(BigInt(x.slashed))} ATH${x.leases.length ? `; leases closed and refunded: ${x.leases.join(', ')}` : ''}`,
     );
+}
+
+/**
+ * The argv of a --prover option (undefined: none given), checked: it must start and say "ready".
+ */
+export async function proverOption(value: unknown): Promise<string[] | undefined> {
+  if (value === undefined) return undefined;
+  const prover = String(value).trim().split(/\s+/).filter(Boolean);
+  if (prover.length === 0)
+    throw new AethirError('INVALID_ARGUMENT', '--prover needs a command, e.g. "python3 -u my_prover.py"');
+  await checkProver(prover);
+  return prover;
 }
 
 /**

@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { AethirError, loadConfig } from '../../core/index.js';
 import { startDevnetNode } from '../../node/index.js';
 import { action, logLevelOption, parseIntArg, runUntilSignal } from '../common.js';
+import { proverOption } from './container.js';
 
 export function devnetCommand(): Command {
   return new Command('devnet')
@@ -44,6 +45,10 @@ export function devnetCommand(): Command {
       "memory one lease may use (default: its share of the host: its GPUs' share, or a quarter for a CPU lease); enforced by the sandbox",
       parseIntArg('--lease-memory', 16, 1 << 30),
     )
+    .option(
+      '--prover <command>',
+      "the command that answers capacity challenges for this machine's container (as container start --prover); default: the GPU prover where PyTorch sees a CUDA device, else the built-in CPU prover",
+    )
     .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
     .addOption(logLevelOption())
     .addHelpText(
@@ -80,8 +85,9 @@ export function devnetCommand(): Command {
           },
         });
         const log = (s: string) => process.stderr.write(`${s}\n`);
+        const localProver = await proverOption(opts.prover);
         log(`aethir devnet: starting (data ${config.dataDir})`);
-        const node = await startDevnetNode({ config, log });
+        const node = await startDevnetNode({ config, log, ...(localProver ? { localProver } : {}) });
         const { devnet, url } = node;
         const local = devnet.chain.ledger.container(devnet.localContainerId())!;
         process.stdout.write(

@@ -102,10 +102,13 @@ describe('serveChecks: probes', () => {
     const start = await bus.request('check.c1', capacity('busy', { type: 'start' }), { timeoutMs: 30_000 });
     expect(start).toMatchObject({ message: { type: 'ready', prover: 'cpu' } });
     const proving = bus.request('check.c1', capacity('busy', challenge(1, 1024)), { timeoutMs: 60_000 });
-    const t0 = performance.now();
+    let proved = false;
+    void proving.then(() => (proved = true));
+    // the probe is answered while the proof (n = 1024: a billion multiply-adds in the prover's
+    // process) is still running; how fast is measured in bench/checks.bench.ts
     const probe = await bus.request('check.c1', { op: 'probe', checker: 'k', nonce: 'ab'.repeat(8) });
-    expect(performance.now() - t0).toBeLessThan(500);
-    expect(probe).toMatchObject({ nonce: 'ab'.repeat(8) });
+    expect(probe).toMatchObject({ container: 'c1', nonce: 'ab'.repeat(8) });
+    expect(proved).toBe(false);
     expect(await proving).toMatchObject({ message: { type: 'commitment' } });
     expect(await bus.request('check.c1', capacity('busy', { type: 'end' }))).toEqual({ ended: true });
   }, 60_000);

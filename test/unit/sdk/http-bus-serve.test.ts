@@ -133,9 +133,8 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
       return { ok: true, nonce: m.nonce, from: key.address };
     });
     await served(key.address);
-    const t0 = Date.now();
+    // answered (how fast: bench/checks.bench.ts)
     const r = await bus().request(subjects.check(key.address), probe());
-    expect(Date.now() - t0).toBeLessThan(1_000); // answered at once, not on a batching interval
     expect(r).toEqual({ ok: true, nonce: NONCE, from: key.address });
     expect(seen).toContainEqual(probe());
     // The handler's AethirError reaches the checker as it was thrown.
@@ -162,6 +161,8 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
     });
     await waitFor(() => (hbs.length ? true : undefined));
     off();
+    // the node delivers the batch before it answers the POST: the queue empties on the answer
+    await waitFor(() => (b.stats().queued === 0 ? true : undefined));
     expect(b.stats()).toMatchObject({ droppedMalformed: 0, queued: 0 });
   });
 
@@ -182,25 +183,26 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
     b.serve(subjects.check(key.address), () => ({ ok: true }));
     await served(key.address);
     await b.close(200);
+    // No responder fails UNAVAILABLE at once, not TIMEOUT when a minute is up (the test's own
+    // timeout would end it first).
     const e = await waitFor(async () => {
-      const t0 = Date.now();
-      const err = await rejection(bus().request(subjects.check(key.address), probe()));
-      return /no responder/.test(err.message) ? { err, ms: Date.now() - t0 } : undefined;
+      const err = await rejection(bus().request(subjects.check(key.address), probe(), { timeoutMs: 60_000 }));
+      return /no responder/.test(err.message) ? err : undefined;
     });
-    expect(e.err.code).toBe('UNAVAILABLE');
-    expect(e.ms).toBeLessThan(200);
+    expect(e.code).toBe('UNAVAILABLE');
 
     // A request waiting for an answer when the stream goes fails UNAVAILABLE, not TIMEOUT.
     const k2 = generateKeyPair();
     const s = rawStream(k2.address);
     await served(k2.address);
-    const p = rejection(bus().request(subjects.check(k2.address), probe(), { timeoutMs: 10_000 }));
+    const p = rejection(bus().request(subjects.check(k2.address), probe(), { timeoutMs: 60_000 }));
     await waitFor(() => (s.mine().length ? true : undefined));
-    const t0 = Date.now();
     s.close();
     const err = await p;
-    expect(err.code).toBe('UNAVAILABLE');
-    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect([err.code, err.message]).toEqual([
+      'UNAVAILABLE',
+      `container ${k2.address} disconnected from this node`,
+    ]);
   });
 
   it('an unanswered check fails TIMEOUT', async () => {

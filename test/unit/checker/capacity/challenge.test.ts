@@ -21,26 +21,26 @@ import {
   type Challenge,
   type OpenedRow,
 } from '../../../../src/checker/capacity/index.js';
+import { GOLDEN } from './golden.js';
 
 const clock = new ManualClock();
 const challenge = (rng: SeededRng, n: number): Challenge =>
   issueChallenge(rng, clock, { n, deadlineMs: 1000 });
 
 describe('capacity challenge: the matrices', () => {
-  it('derives A and B from the seed, bit-exact with gpu_prover.py (golden values)', () => {
-    const seed = '00'.repeat(32);
+  it('derives A and B from the seed: the golden values gpu_prover.py gives too (gpu-prover.test.ts)', () => {
+    const { seed } = GOLDEN;
     const keys = matrixKeys(seed);
-    expect(keys).toEqual({ a: [1097601435, 1716476211], b: [3754290826, 1161952973] });
+    expect(keys).toEqual(GOLDEN.keys);
     const a = new Int32Array(64);
     generateRow(keys.a, 64, 0, a);
     const b = new Int32Array(64);
     generateRow(keys.b, 64, 1, b);
-    expect(Array.from(a.slice(0, 8))).toEqual([-76, 50, 81, 95, 28, 7, 97, -84]);
-    expect(Array.from(b.slice(0, 8))).toEqual([-65, -39, -70, 4, -127, 53, -30, 112]);
-    // the same values, product and root come out of gpu_prover.py (torch._int_mm)
-    const p = prove({ id: 'golden', seed, n: 64, deadlineMs: 1000, issuedAt: 0 });
-    expect(Array.from(p.c.slice(0, 4))).toEqual([-18144, 36827, -56000, 14]);
-    expect(p.root).toBe('aec43a4c50759af3652c259de274c548fe30c9c6ca8f23cbfb813432b2da971e');
+    expect(Array.from(a.slice(0, 8))).toEqual(GOLDEN.rowA0);
+    expect(Array.from(b.slice(0, 8))).toEqual(GOLDEN.rowB1);
+    const p = prove({ ...GOLDEN.challenge, seed, deadlineMs: 1000, issuedAt: 0 });
+    expect(Array.from(p.c.slice(0, 4))).toEqual(GOLDEN.c0);
+    expect(p.root).toBe(GOLDEN.root);
   });
 
   it('entries are int8 and roughly uniform; another seed gives another matrix', () => {

@@ -119,6 +119,27 @@ describe('runCapacityCheck: the built-in CPU prover', () => {
     expect(r.reason).toMatch(/cannot hold 1000000000 MiB at once: \d+ MiB free/);
   });
 
+  it('--max-memory-mib caps what the spawned CPU prover says this host can give; a bad value is refused', async () => {
+    const capped = (memoryMiB: number) =>
+      runCapacityCheck({
+        ...base,
+        prover: cpuProverCommand(['--max-memory-mib', '3']),
+        memoryMiB,
+        rng: new SeededRng(3),
+        clock: systemClock,
+      });
+    const r = await capped(4);
+    expect(r).toMatchObject({ ok: false, code: 'memory' });
+    expect(r.reason).toMatch(/cpu prover: cannot hold 4 MiB at once: 3 MiB free on this host/);
+    const within = await capped(3);
+    expect(within, within.reason).toMatchObject({ ok: true, code: 'passed' });
+    const [cmd, ...args] = cpuProverCommand(['--max-memory-mib', 'lots']);
+    const bad = spawnSync(cmd!, args, { input: '', encoding: 'utf8', timeout: 60_000 });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('--max-memory-mib must be a whole number of MiB, not "lots"');
+    expect(bad.stdout).toBe('');
+  });
+
   it('fails a prover that reports holding less memory than required', async () => {
     const session = new CpuProverSession({ clock: new ManualClock(), freeMemoryMiB: () => 1 << 20 });
     const r = await runCapacityCheck({

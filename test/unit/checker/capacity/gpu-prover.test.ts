@@ -1,0 +1,134 @@
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { SeededRng, systemClock } from '../../../../src/core/index.js';
+import {
+  CAPACITY_PROTOCOL_VERSION,
+  GPU_PROVER_SCRIPT,
+  gpuProverCommand,
+  runCapacityCheck,
+  spawnProver,
+  type ProverMessage,
+} from '../../../../src/checker/capacity/index.js';
+import { GOLDEN } from './golden.js';
+
+/**
+ * gpu_prover.py, the default prover of a GPU host where PyTorch sees CUDA, run here for real: its
+ * pure-Python arithmetic (no torch), and the whole prover with `--device cpu` on a CPU PyTorch
+ * (Debian's python3-torch, installed by .ci/run). Its answers must be bit-exact with challenge.ts
+ * (the golden values) and verify with the TypeScript checker.
+ */
+
+const run = (python: string, args: string[]) =>
+  spawnSync(python, args, { encoding: 'utf8', timeout: 60_000 });
+const hasPython = run('python3', ['--version']).status === 0;
+
+/** The first of these pythons that imports torch (pyenv's python3 may shadow Debian's /usr/bin/python3). */
+const torchPython = (() => {
+  const tried: string[] = [];
+  for (const py of ['python3', '/usr/bin/python3']) {
+    const r = run(py, ['-c', 'import torch; print(torch.__version__)']);
+    if (r.status === 0) return { python: py, version: r.stdout.trim(), why: '' };
+    tried.push(`${py}: ${r.error?.message ?? (r.stderr.trim().split('\n').pop() || `exit ${r.status}`)}`);
+  }
+  return { python: null, version: null, why: tried.join('; ') };
+})();
+
+/** Imports gpu_prover.py as a module (its top level needs no torch) and prints what its functions give. */
+const PURE = `
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("gpu_prover", sys.argv[1])
+m = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(m)
+assert "torch" not in sys.modules, "importing gpu_prover imported torch"
+ka, kb = m.matrix_keys(sys.argv[2])
+n = 64
+# gen_matrix's arithmetic on one element e = row * n + col, through the module's own mix()
+def entry(key, e):
+    x = m.mix(e ^ key[0])
+    x = m.mix((x + key[1]) & m.M32)
+    return (x >> 24) - 128
+print(json.dumps({
+    "keys": {"a": list(ka), "b": list(kb)},
+    "rowA0": [entry(ka, 0 * n + j) for j in range(8)],
+    "rowB1": [entry(kb, 1 * n + j) for j in range(8)],
+}))
+`;
+
+describe('gpu_prover.py', () => {
+  it.runIf(hasPython)(
+    'matrix_keys and mix (pure Python, no torch) give the golden values of challenge.ts',
+    () => {
+      const r = run('python3', ['-c', PURE, GPU_PROVER_SCRIPT, GOLDEN.seed]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ keys: GOLDEN.keys, rowA0: GOLDEN.rowA0, rowB1: GOLDEN.rowB1 });
+    },
+  );
+  it.skipIf(hasPython)('matrix_keys and mix (skipped: python3 is not on PATH)', () => {});
+
+  if (torchPython.python) {
+    const py = torchPython.python;
+    const argv = gpuProverCommand(py, ['--device', 'cpu']);
+
+    it(`--device cpu on PyTorch ${torchPython.version} (${py}): the golden challenge's root and rows`, async () => {
+      const prover = spawnProver(argv, { killAfterMs: 1000 });
+      const next = async (): Promise<ProverMessage> => {
+        const r = await prover.receive(60_000);
+        if (r.kind !== 'message') throw new Error(`${JSON.stringify(r)}; stderr: ${prover.stderrTail?.()}`);
+        return r.message;
+      };
+      try {
+        expect(await next()).toMatchObject({ type: 'ready', prover: 'gpu', device: 'cpu' });
+        prover.send({
+          type: 'challenge',
+          version: CAPACITY_PROTOCOL_VERSION,
+          ...GOLDEN.challenge,
+          seed: GOLDEN.seed,
+          deadlineMs: 60_000,
+          issuedAt: 0,
+        });
+        expect(await next()).toMatchObject({
+          type: 'commitment',
+          id: GOLDEN.challenge.id,
+          root: GOLDEN.root,
+        });
+        prover.send({ type: 'open', id: GOLDEN.challenge.id, indices: [0] });
+        const rows = await next();
+        expect(rows.type).toBe('rows');
+        if (rows.type !== 'rows') return;
+        expect(rows.rows).toHaveLength(1);
+        expect(rows.rows[0]!.index).toBe(0);
+        expect(rows.rows[0]!.row).toHaveLength(64);
+        expect(rows.rows[0]!.row.slice(0, 4)).toEqual(GOLDEN.c0);
+      } finally {
+        await prover.close();
+      }
+    }, 90_000);
+
+    it(`--device cpu on PyTorch ${torchPython.version} (${py}): its answers pass the TypeScript checker (Freivalds and exact, with a memory test)`, async () => {
+      for (const [seed, exact] of [
+        ['gpu-prover-a', false],
+        ['gpu-prover-b', true],
+      ] as const) {
+        const r = await runCapacityCheck({
+          prover: argv,
+          claim: {},
+          n: 128,
+          deadlineMs: 60_000,
+          memoryMiB: 8,
+          exact,
+          rng: new SeededRng(seed),
+          clock: systemClock,
+        });
+        expect(r, r.reason).toMatchObject({
+          ok: true,
+          code: 'passed',
+          n: 128,
+          k: 32,
+          prover: { prover: 'gpu', device: 'cpu' },
+        });
+      }
+    }, 120_000);
+  } else {
+    it.skip(`--device cpu on PyTorch (skipped: no python imports torch: ${torchPython.why})`, () => {});
+  }
+});
