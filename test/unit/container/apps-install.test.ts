@@ -158,6 +158,8 @@ describe('LocalApps', () => {
       ok: true,
       command: ['cat', `${appDir}/weights.txt`],
       env: { A: '1', AETHIR_APP: 'demo', AETHIR_APP_VERSION: '1.0.0', AETHIR_APP_DIR: appDir },
+      // a sandboxed session sees the installed app, read-only, and nothing else of the host
+      readOnlyPaths: [appDir],
     });
     expect(apps.resolve({ app: 'demo', version: '2.0.0' }, 0)).toEqual({
       ok: false,
