@@ -18,7 +18,9 @@ import {
   checkMessage,
   checkReply,
   subjectKind,
+  verifyEventsAuth,
   verifyTelemetry,
+  EVENTS_AUTH_HEADER,
   type Bus,
 } from '../bus/index.js';
 import { fromReplyError, noResponder } from '../bus/reply.js';
@@ -468,6 +470,7 @@ export async function createApiServer(
   // their lease events and checkers' requests out, their answers in. The newest `at` per
   // container: a replayed batch is refused.
   const lastTelemetry = new Map<string, number>();
+  const lastEventsAuth = new Map<string, number>();
   const checks = checkRelay(opts.bus, opts.checkTimeoutMs ?? 60_000);
   route({
     method: 'POST',
@@ -547,6 +550,12 @@ export async function createApiServer(
     params: AddressParam,
     handler: ({ params, raw }, reply) => {
       const id = (params as { address: string }).address;
+      // Only the container itself: its leases' events and the checkers' probes are for it alone.
+      const h = raw.headers[EVENTS_AUTH_HEADER];
+      const at = verifyEventsAuth(typeof h === 'string' ? h : undefined, id, node.chainId, node.now());
+      if (at <= (lastEventsAuth.get(id) ?? -1))
+        throw new AethirError('UNAUTHORIZED', 'this event stream request was already used (replayed)');
+      lastEventsAuth.set(id, at);
       const emit = eventStream(reply, raw);
       const send = (subject: string, msg: unknown) => emit('lease', canonicalize({ subject, msg }));
       emit.onClose(node.leaseEvents(id, send));

@@ -307,7 +307,11 @@ export class ContainerAgent {
     );
     let w: RunningWorkload;
     try {
-      const port = await this.components.endpoints?.open(lease.id);
+      const port = await this.components.endpoints?.open(lease.id, {
+        chainId: this.chainId ?? (await this.components.network.chainId()),
+        user: lease.user,
+        ...(lease.workload.publicEndpoint ? { public: true } : {}),
+      });
       w = await runtime.start({
         leaseId: lease.id,
         command: run.command,
