@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ath, keyPairFromSeed } from '../../src/core/index.js';
+import { ath, keyPairFromSeed, signLeaseToken } from '../../src/core/index.js';
 import { signReceipt, signTx, type SignedTx } from '../../src/ledger/index.js';
 import type { RunningNode } from '../../src/node/index.js';
 import { startInProcessDevnet, tempHome } from './helpers.js';
@@ -32,6 +32,10 @@ describe('HTTP API', () => {
     return { status: r.status, body: (await r.json()) as any };
   };
   const root = async () => (await get('/v1/status')).body.root as string;
+  /** the user's lease token: what the log routes take */
+  const bearer = (lease: string) => ({
+    authorization: `Bearer ${signLeaseToken(dev(), { chainId: 'aethir-devnet', lease, exp: Date.now() + 60_000 })}`,
+  });
   const dev = () => node.devnet.developer;
   const nonce = async (address: string) => (await get(`/v1/accounts/${address}`)).body.nonce as number;
 
@@ -168,7 +172,7 @@ describe('HTTP API', () => {
     expect(opened.status).toBe(201);
     const lease = opened.body.result.lease;
     await new Promise((r) => setTimeout(r, 100));
-    const res = await fetch(`${url}/v1/leases/${lease}/logs`);
+    const res = await fetch(`${url}/v1/leases/${lease}/logs`, { headers: bearer(lease) });
     const lines = (await res.text())
       .trim()
       .split('\n')
@@ -225,7 +229,7 @@ describe('HTTP API', () => {
       escrowBefore + BigInt(r.body.result.refund),
     );
     // the workload is killed: its log ends with an exit
-    const res = await fetch(`${url}/v1/leases/${lease}/logs`);
+    const res = await fetch(`${url}/v1/leases/${lease}/logs`, { headers: bearer(lease) });
     const lines = (await res.text())
       .trim()
       .split('\n')
