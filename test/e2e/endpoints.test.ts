@@ -17,33 +17,53 @@ describe('lease endpoints', () => {
     rmSync(home, { recursive: true, force: true });
   });
 
-  it('proxies HTTP and WebSocket-style upgrades to the workload, and closes with the lease', async () => {
+  /** A lease of the developer's whose workload runs `server` (a node program); its endpoint and tokens. */
+  async function leaseServing(server: string, workload: { publicEndpoint?: true } = {}) {
     const api = new ApiClient(node.url);
     const user = new TxSender(node.devnet.developer, api);
     await user.send('escrow.deposit', { amount: ath(1) });
     const container = node.devnet.localContainerId();
-    const server = [
-      "const http = require('http');",
-      "const s = http.createServer((q, r) => r.end('hello ' + q.method + ' ' + q.url));",
-      "s.on('upgrade', (q, sock) => { sock.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\n\\r\\n'); sock.pipe(sock); });",
-      "s.listen(Number(process.env.AETHIR_PORT), '127.0.0.1', () => console.log('listening on ' + process.env.AETHIR_PORT));",
-    ].join('\n');
     const opened = await user.send('lease.open', {
       container,
       gpus: 0,
       maxDurationSec: 120,
       maxPricePerHour: (await api.container(container))!.pricePerHour,
-      workload: { command: [process.execPath, '-e', server] },
+      workload: { command: [process.execPath, '-e', server], ...workload },
     });
     const lease = String(opened.result.lease);
     const view = await api.leaseView(lease);
     expect(view?.endpoint).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/l/${lease}/$`));
-    const endpoint = view!.endpoint!;
-    const token = signLeaseToken(node.devnet.developer, {
-      chainId: await api.chainId(),
-      lease,
-      exp: Date.now() + 120_000,
-    });
+    const chainId = await api.chainId();
+    const tokenBy = (key: KeyPair, claims: { lease?: string; exp?: number; chainId?: string } = {}) =>
+      signLeaseToken(key, {
+        chainId: claims.chainId ?? chainId,
+        lease: claims.lease ?? lease,
+        exp: claims.exp ?? Date.now() + 60_000,
+      });
+    const close = () => user.send('lease.close', { lease, reason: 'done' });
+    return { api, lease, endpoint: view!.endpoint!, tokenBy, close };
+  }
+  /** A lease whose workload answers every request with what it received (its url and cookies). */
+  const echoLease = (workload: { publicEndpoint?: true } = {}) =>
+    leaseServing(
+      [
+        "const http = require('http');",
+        "http.createServer((q, r) => { console.log('got ' + q.url); r.end(JSON.stringify({ url: q.url, cookie: q.headers.cookie ?? null, token: q.headers['x-aethir-lease-token'] ?? null })); })",
+        "  .listen(Number(process.env.AETHIR_PORT), '127.0.0.1');",
+      ].join('\n'),
+      workload,
+    );
+
+  it('proxies HTTP and WebSocket-style upgrades to the workload, and closes with the lease', async () => {
+    const { lease, endpoint, tokenBy, close } = await leaseServing(
+      [
+        "const http = require('http');",
+        "const s = http.createServer((q, r) => r.end('hello ' + q.method + ' ' + q.url));",
+        "s.on('upgrade', (q, sock) => { sock.write('HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\n\\r\\n'); sock.pipe(sock); });",
+        "s.listen(Number(process.env.AETHIR_PORT), '127.0.0.1', () => console.log('listening on ' + process.env.AETHIR_PORT));",
+      ].join('\n'),
+    );
+    const token = tokenBy(node.devnet.developer, { exp: Date.now() + 120_000 });
     const auth = { 'x-aethir-lease-token': token };
     const body = await waitFor(
       async () => {
@@ -82,45 +102,14 @@ describe('lease endpoints', () => {
 
     // Another lease id, or this one after it closed: nothing there.
     expect((await fetch(`${url.origin}/l/Lnothing/`)).status).toBe(404);
-    await user.send('lease.close', { lease, reason: 'done' });
+    await close();
     await waitFor(
       async () => (await fetch(endpoint, { headers: auth })).status === 404,
       10_000,
       'the endpoint to close',
     );
-    expect((await api.leaseView(lease))?.endpoint).toBeNull();
+    expect((await new ApiClient(node.url).leaseView(lease))?.endpoint).toBeNull();
   });
-
-  /** A lease whose workload answers every request with what it received (its url and cookies). */
-  async function echoLease(workload: { publicEndpoint?: true } = {}) {
-    const api = new ApiClient(node.url);
-    const user = new TxSender(node.devnet.developer, api);
-    await user.send('escrow.deposit', { amount: ath(1) });
-    const container = node.devnet.localContainerId();
-    const server = [
-      "const http = require('http');",
-      "http.createServer((q, r) => { console.log('got ' + q.url); r.end(JSON.stringify({ url: q.url, cookie: q.headers.cookie ?? null, token: q.headers['x-aethir-lease-token'] ?? null })); })",
-      "  .listen(Number(process.env.AETHIR_PORT), '127.0.0.1');",
-    ].join('\n');
-    const opened = await user.send('lease.open', {
-      container,
-      gpus: 0,
-      maxDurationSec: 120,
-      maxPricePerHour: (await api.container(container))!.pricePerHour,
-      workload: { command: [process.execPath, '-e', server], ...workload },
-    });
-    const lease = String(opened.result.lease);
-    const endpoint = (await api.leaseView(lease))!.endpoint!;
-    const chainId = await api.chainId();
-    const tokenBy = (key: KeyPair, claims: { lease?: string; exp?: number; chainId?: string } = {}) =>
-      signLeaseToken(key, {
-        chainId: claims.chainId ?? chainId,
-        lease: claims.lease ?? lease,
-        exp: claims.exp ?? Date.now() + 60_000,
-      });
-    const close = () => user.send('lease.close', { lease, reason: 'done' });
-    return { api, lease, endpoint, tokenBy, close };
-  }
 
   it("opening another user's endpoint is refused: no token, forged, another lease's, expired, a non-owner's, another chain's", async () => {
     const { api, lease, endpoint, tokenBy, close } = await echoLease();
