@@ -261,6 +261,8 @@ export async function createApiServer(
      * frees what no one waits for any more; the checker's own request timeout is normally shorter
      */
     checkTimeoutMs?: number;
+    /** where the request log goes (default stdout) */
+    logStream?: NodeJS.WritableStream;
   } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
@@ -269,6 +271,7 @@ export async function createApiServer(
       opts.logLevel && opts.logLevel !== 'silent'
         ? {
             level: opts.logLevel,
+            ...(opts.logStream ? { stream: opts.logStream } : {}),
             serializers: {
               req: (req: { method: string; url: string }) => ({
                 method: req.method,
