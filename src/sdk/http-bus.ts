@@ -35,7 +35,8 @@ const CHECK_ID = /^[0-9a-f]{16,64}$/;
  * start --network URL`): what it publishes (heartbeats, workload output) goes out in signed,
  * ordered batches to POST /v1/telemetry; what it subscribes to (its lease events) comes from the
  * server-sent events of GET /v1/containers/<id>/events, which start with every open lease, so a
- * reconnect misses nothing.
+ * reconnect misses nothing. Each connection proves the container's key with a fresh signed
+ * header (signEventsAuth: chain, route, a growing `at`): the stream is the container's alone.
  *
  * Request/reply stays with the nodes, with one exception: the container's own check subject
  * (`check.<id>`, checkers' probes and capacity challenges). The API node serves it on the
