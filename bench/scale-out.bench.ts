@@ -4,7 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ath, keyPairFromSeed, loadConfig, systemClock, type KeyPair } from '../src/core/index.js';
+import {
+  ath,
+  keyPairFromSeed,
+  loadConfig,
+  signLeaseToken,
+  systemClock,
+  type KeyPair,
+} from '../src/core/index.js';
 import { parseGenesis, signTx, type Genesis, type SignedTx } from '../src/ledger/index.js';
 import { Chain } from '../src/node/chain.js';
 import { SubmitQueue } from '../src/node/submit-queue.js';
@@ -145,7 +152,8 @@ async function rentLatencies(api: string, key: KeyPair, k: number): Promise<numb
       openedAt: (await client.lease(lease))!.openedAt,
     });
     let first = false;
-    for await (const e of client.logs(lease)) {
+    const token = signLeaseToken(key, { chainId: await client.chainId(), lease, exp: Date.now() + 600_000 });
+    for await (const e of client.logs(lease, token)) {
       if (e.type === 'stdout' && !first) {
         out.push(Number(nowNs() - t0) / 1e6);
         first = true;

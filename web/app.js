@@ -104,7 +104,11 @@ async function refresh() {
         cell(l.id),
         cell(l.status, `status-${l.status}`),
         cell(containerNames.get(l.container) ?? short(l.container)),
-        cell((l.workload.command ? l.workload.command.join(' ') : `app ${l.workload.app}`).slice(0, 48)),
+        cell(
+          (l.workload.command ? l.workload.command.join(' ') : `app ${l.workload.app}`).slice(0, 48) +
+            // the API gives env names only, never values
+            (l.workload.envNames ? ` (env ${l.workload.envNames.join(', ')})` : ''),
+        ),
         cell(`${(l.durationMs / 1000).toFixed(1)} s`),
         cell(ath(l.charged, 9)),
         cell(`${ath(l.hostShare, 9)} / ${ath(l.protocolShare, 9)}`),

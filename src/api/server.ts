@@ -3,14 +3,24 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { AethirError, canonicalize, isAddress, isAethirError, toJsonSafe } from '../core/index.js';
+import {
+  AethirError,
+  canonicalize,
+  isAddress,
+  isAethirError,
+  maskTokens,
+  toJsonSafe,
+  verifyLeaseToken,
+} from '../core/index.js';
 import {
   ReplyEnvelopeSchema,
   TelemetryEnvelope,
   checkMessage,
   checkReply,
   subjectKind,
+  verifyEventsAuth,
   verifyTelemetry,
+  EVENTS_AUTH_HEADER,
   type Bus,
 } from '../bus/index.js';
 import { fromReplyError, noResponder } from '../bus/reply.js';
@@ -30,7 +40,7 @@ import {
 import { subjects } from '../container/subjects.js';
 import type { ApiBackend } from './backend.js';
 import { Metrics } from './metrics.js';
-import { containerView, leaseView } from './views.js';
+import { containerView, leaseView, txView } from './views.js';
 
 const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
 
@@ -76,7 +86,13 @@ const MatchBody = z
     isolation: z.enum(['sandbox', 'any']).optional(),
   })
   .strict();
-const LogsQuery = z.object({ follow: z.enum(['true', 'false']).default('true') }).strict();
+const LogsQuery = z
+  .object({
+    follow: z.enum(['true', 'false']).default('true'),
+    /** a lease token (`aethir lease token`), where a header cannot be set */
+    token: z.string().max(2000).optional(),
+  })
+  .strict();
 const TxListQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(1000).default(50),
@@ -100,6 +116,13 @@ interface RouteDef {
  * Takes over the response as a server-sent event stream: `emit(event, data)` writes one event, a
  * comment every 15 s keeps proxies from closing it, and `onClose(fn)` runs fn when the client goes.
  */
+/** A lease token from `Authorization: Bearer`, else the query's `token`. */
+function leaseTokenOf(req: FastifyRequest, fromQuery: string | undefined): string | undefined {
+  const h = req.headers.authorization;
+  const m = typeof h === 'string' ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+  return m?.[1] ?? fromQuery;
+}
+
 function eventStream(
   reply: FastifyReply,
   req: FastifyRequest,
@@ -239,10 +262,25 @@ export async function createApiServer(
      * frees what no one waits for any more; the checker's own request timeout is normally shorter
      */
     checkTimeoutMs?: number;
+    /** where the request log goes (default stdout) */
+    logStream?: NodeJS.WritableStream;
   } = {},
 ): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logLevel && opts.logLevel !== 'silent' ? { level: opts.logLevel } : false,
+    // Lease tokens travel in query strings: a logged URL has them masked.
+    logger:
+      opts.logLevel && opts.logLevel !== 'silent'
+        ? {
+            level: opts.logLevel,
+            ...(opts.logStream ? { stream: opts.logStream } : {}),
+            serializers: {
+              req: (req: { method: string; url: string }) => ({
+                method: req.method,
+                url: maskTokens(req.url),
+              }),
+            },
+          }
+        : false,
     bodyLimit: 1 << 20,
     // Log streams and event streams stay open; closing the node must not wait for them.
     forceCloseConnections: true,
@@ -436,6 +474,7 @@ export async function createApiServer(
   // their lease events and checkers' requests out, their answers in. The newest `at` per
   // container: a replayed batch is refused.
   const lastTelemetry = new Map<string, number>();
+  const lastEventsAuth = new Map<string, number>();
   const checks = checkRelay(opts.bus, opts.checkTimeoutMs ?? 60_000);
   route({
     method: 'POST',
@@ -515,6 +554,12 @@ export async function createApiServer(
     params: AddressParam,
     handler: ({ params, raw }, reply) => {
       const id = (params as { address: string }).address;
+      // Only the container itself: its leases' events and the checkers' probes are for it alone.
+      const h = raw.headers[EVENTS_AUTH_HEADER];
+      const at = verifyEventsAuth(typeof h === 'string' ? h : undefined, id, node.chainId, node.now());
+      if (at <= (lastEventsAuth.get(id) ?? -1))
+        throw new AethirError('UNAUTHORIZED', 'this event stream request was already used (replayed)');
+      lastEventsAuth.set(id, at);
       const emit = eventStream(reply, raw);
       const send = (subject: string, msg: unknown) => emit('lease', canonicalize({ subject, msg }));
       emit.onClose(node.leaseEvents(id, send));
@@ -601,6 +646,20 @@ export async function createApiServer(
     handler: async ({ params, query, raw }, reply) => {
       const lease = ledger().lease(params.id);
       if (!lease) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
+      // The workload's output is its user's (or whom the user gave a token): a lease id is public.
+      const token = leaseTokenOf(raw, query.token);
+      if (!token)
+        throw new AethirError(
+          'UNAUTHORIZED',
+          "a lease's logs need a lease token signed by its user (Authorization: Bearer …; aethir lease token)",
+        );
+      verifyLeaseToken(token, {
+        chainId: node.chainId,
+        lease: lease.id,
+        user: lease.user,
+        scope: 'logs',
+        now: node.now(),
+      });
       if (query.follow === 'false') {
         const s = node.logs.snapshot(params.id);
         reply.header('content-type', 'application/x-ndjson');
@@ -721,7 +780,7 @@ export async function createApiServer(
     summary: 'Recent transactions, newest first',
     query: TxListQuery,
     handler: async ({ query }) => ({
-      transactions: await node.recentTxs(query.limit, { from: query.from, type: query.type }),
+      transactions: (await node.recentTxs(query.limit, { from: query.from, type: query.type })).map(txView),
     }),
   });
   route({
@@ -733,7 +792,7 @@ export async function createApiServer(
     handler: async ({ params }) => {
       const t = await node.tx(params.id);
       if (!t) throw new AethirError('NOT_FOUND', `no transaction ${params.id}`);
-      return t;
+      return txView(t);
     },
   });
   route({

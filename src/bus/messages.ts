@@ -31,6 +31,8 @@ const WorkloadSchema = z.object({
   app: z.string().max(64).optional(),
   version: z.string().max(64).optional(),
   env: z.record(z.string(), z.string()).optional(),
+  sealedEnv: z.record(z.string(), z.string()).optional(),
+  publicEndpoint: z.boolean().optional(),
 });
 
 export const LeaseSchema = z.object({

@@ -5,7 +5,7 @@ import { containersCommand } from './commands/containers.js';
 import { containerCommand } from './commands/container.js';
 import { devnetCommand } from './commands/devnet.js';
 import { keysCommand } from './commands/keys.js';
-import { leasesCommand } from './commands/leases.js';
+import { leaseCommand, leasesCommand } from './commands/leases.js';
 import { ledgerCommand } from './commands/ledger.js';
 import { rentCommand } from './commands/rent.js';
 import { statusCommand } from './commands/status.js';
@@ -34,6 +34,7 @@ export function program(): Command {
     containersCommand(),
     containerCommand(),
     leasesCommand(),
+    leaseCommand(),
     accountCommand(),
     keysCommand(),
     escrowCommand(),

@@ -1,5 +1,13 @@
 import { loadavg } from 'node:os';
-import { AethirError, canonicalize, isAethirError, type Clock, type KeyPair } from '../core/index.js';
+import {
+  AethirError,
+  canonicalize,
+  encKeyOf,
+  isAethirError,
+  openEnv,
+  type Clock,
+  type KeyPair,
+} from '../core/index.js';
 import {
   DEFAULT_PARAMS,
   verifyReceipt,
@@ -156,9 +164,11 @@ export class ContainerAgent {
     this.stopping = false;
     this.chainId = await network.chainId();
     await this.refreshParams();
+    const encKey = await encKeyOf(this.init.key);
     const existing = await network.container(this.id);
     const changed =
       !existing ||
+      existing.encKey !== encKey ||
       existing.name !== this.init.name ||
       existing.pricePerHour !== this.init.pricePerHour ||
       canonicalize(existing.spec) !== canonicalize(this.init.spec) ||
@@ -169,6 +179,7 @@ export class ContainerAgent {
         spec: this.init.spec,
         location: this.init.location,
         pricePerHour: this.init.pricePerHour,
+        encKey,
       });
     if (this.init.stakeAuto) {
       const need = await network.requiredStake(this.init.spec.gpus.map((g) => g.model));
@@ -263,7 +274,7 @@ export class ContainerAgent {
     }
     const { bus, runtime, clock } = this.components;
     // A session of an app runs the app's installed copy; one not ready here is refused at once.
-    const run = this.workloadOf(lease);
+    const run = await this.workloadOf(lease);
     if (!run.ok) {
       const m: LeaseLogMsg = {
         lease: lease.id,
@@ -301,7 +312,11 @@ export class ContainerAgent {
     );
     let w: RunningWorkload;
     try {
-      const port = await this.components.endpoints?.open(lease.id);
+      const port = await this.components.endpoints?.open(lease.id, {
+        chainId: this.chainId ?? (await this.components.network.chainId()),
+        user: lease.user,
+        ...(lease.workload.publicEndpoint ? { public: true } : {}),
+      });
       w = await runtime.start({
         leaseId: lease.id,
         command: run.command,
@@ -365,13 +380,30 @@ export class ContainerAgent {
     await this.close(lease, exit.exitCode, reason);
   }
 
-  /** What a lease runs: its command, or the installed app it names (or why that cannot run here). */
-  private workloadOf(
+  /**
+   * What a lease runs: its command, or the installed app it names (or why that cannot run here),
+   * with its env: sealed values opened with this container's key, only for the lease they were
+   * sealed for (src/core/seal.ts).
+   */
+  private async workloadOf(
     lease: Lease,
-  ):
+  ): Promise<
     | { ok: true; command: string[]; env: Record<string, string>; readOnlyPaths?: string[] }
-    | { ok: false; reason: string } {
-    const w = lease.workload;
+    | { ok: false; reason: string }
+  > {
+    let w = lease.workload;
+    if (w.sealedEnv && Object.keys(w.sealedEnv).length > 0) {
+      try {
+        const opened = await openEnv(w.sealedEnv, this.init.key, {
+          chainId: this.chainId ?? (await this.components.network.chainId()),
+          user: lease.user,
+          container: this.id,
+        });
+        w = { ...w, env: { ...(w.env ?? {}), ...opened } };
+      } catch (e) {
+        return { ok: false, reason: `env not opened: ${(e as Error).message}` };
+      }
+    }
     if (w.app === undefined) return { ok: true, command: w.command!, env: w.env ?? {} };
     if (!this.apps) return { ok: false, reason: `app ${w.app} is not installed on this container` };
     return this.apps.resolve(w, lease.gpus);

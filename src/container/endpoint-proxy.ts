@@ -1,6 +1,17 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
-import { AethirError } from '../core/index.js';
+import { AethirError, verifyLeaseToken } from '../core/index.js';
+
+/** Who may open a lease's endpoint: its user's lease tokens, or anyone where the lease says so. */
+export interface EndpointAccess {
+  chainId: string;
+  /** the lease's user (address): tokens must be signed by its key */
+  user: string;
+  /** the lease opted into public access (`rent --public-endpoint`) */
+  public?: boolean;
+}
+
+const COOKIE = 'aethir_lease_token';
 
 /**
  * Makes a workload that listens on its assigned port (AETHIR_PORT) reachable by its user: one
@@ -8,11 +19,14 @@ import { AethirError } from '../core/index.js';
  * lease's workload, WebSocket upgrades included (inference streams, game sessions). Workloads
  * listen on loopback only; this proxy is the one door, and it closes with the lease.
  *
- * The endpoint is as private as its URL: lease ids are public on the ledger, so a workload that
- * must not be reachable by others authenticates its own clients (as on other GPU clouds' proxies).
+ * Lease ids are public on the ledger, so an id grants nothing: a request carries a lease token
+ * signed by the lease's user (src/core/lease-token.ts, scope `endpoint`) as `?token=`, as
+ * `X-Aethir-Lease-Token`, or in the cookie this proxy sets (scoped to /l/<lease>/) when a browser
+ * first comes with `?token=`; unless the lease made its endpoint public. The token is taken out
+ * of what reaches the workload.
  */
 export class EndpointProxy {
-  private readonly routes = new Map<string, number>();
+  private readonly routes = new Map<string, { port: number; access: EndpointAccess }>();
   private server: Server | null = null;
   private baseUrl: string | null = null;
 
@@ -30,17 +44,23 @@ export class EndpointProxy {
     if (this.baseUrl) return this.baseUrl;
     const server = createServer((req, res) => {
       const target = this.target(req);
-      if (!target) {
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({ error: { code: 'NOT_FOUND', message: 'no running lease at this address' } }),
-        );
+      if (!target.ok) {
+        res.writeHead(target.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: target.code, message: target.message } }));
         return;
       }
       const up = httpRequest(
-        { host: '127.0.0.1', port: target.port, method: req.method, path: target.path, headers: req.headers },
+        {
+          host: '127.0.0.1',
+          port: target.port,
+          method: req.method,
+          path: target.path,
+          headers: target.headers,
+        },
         (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
+          const headers = { ...r.headers };
+          if (target.setCookie) headers['set-cookie'] = [...(headers['set-cookie'] ?? []), target.setCookie];
+          res.writeHead(r.statusCode ?? 502, headers);
           r.pipe(res);
         },
       );
@@ -57,11 +77,15 @@ export class EndpointProxy {
     });
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       const target = this.target(req);
-      if (!target) return void socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+      if (!target.ok)
+        return void socket.end(
+          `HTTP/1.1 ${target.status} ${target.status === 404 ? 'Not Found' : 'Unauthorized'}\r\n\r\n`,
+        );
       const up = connect(target.port, '127.0.0.1', () => {
         const lines = [`${req.method} ${target.path} HTTP/${req.httpVersion}`];
-        for (let i = 0; i < req.rawHeaders.length; i += 2)
-          lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+        for (const [name, value] of Object.entries(target.headers))
+          for (const v of Array.isArray(value) ? value : [value])
+            if (v !== undefined) lines.push(`${name}: ${v}`);
         up.write(lines.join('\r\n') + '\r\n\r\n');
         if (head.length) up.write(head);
         up.pipe(socket);
@@ -91,15 +115,61 @@ export class EndpointProxy {
     return this.baseUrl;
   }
 
-  private target(req: IncomingMessage): { port: number; path: string } | null {
-    const m = /^\/l\/([A-Za-z0-9_-]{1,64})(\/.*)?$/.exec(req.url ?? '');
-    if (!m) return null;
-    const port = this.routes.get(m[1]!);
-    return port ? { port, path: m[2] ?? '/' } : null;
+  private target(
+    req: IncomingMessage,
+  ):
+    | { ok: true; port: number; path: string; headers: IncomingMessage['headers']; setCookie?: string }
+    | { ok: false; status: 401 | 404; code: string; message: string } {
+    const m = /^\/l\/([A-Za-z0-9_-]{1,64})(\/[^?]*)?(\?.*)?$/.exec(req.url ?? '');
+    const route = m ? this.routes.get(m[1]!) : undefined;
+    if (!m || !route)
+      return { ok: false, status: 404, code: 'NOT_FOUND', message: 'no running lease at this address' };
+    const leaseId = m[1]!;
+    const query = new URLSearchParams(m[3]?.slice(1) ?? '');
+    const fromQuery = query.get('token');
+    query.delete('token');
+    const headers = { ...req.headers };
+    const fromHeader = headers['x-aethir-lease-token'];
+    delete headers['x-aethir-lease-token'];
+    const cookies = (headers.cookie ?? '').split(/;\s*/).filter(Boolean);
+    const fromCookie = cookies.find((c) => c.startsWith(`${COOKIE}=`))?.slice(COOKIE.length + 1);
+    const others = cookies.filter((c) => !c.startsWith(`${COOKIE}=`));
+    if (others.length) headers.cookie = others.join('; ');
+    else delete headers.cookie;
+    const rest = query.toString();
+    const path = (m[2] ?? '/') + (rest ? `?${rest}` : '');
+    if (route.access.public) return { ok: true, port: route.port, path, headers };
+    const token = fromQuery ?? (typeof fromHeader === 'string' ? fromHeader : undefined) ?? fromCookie;
+    if (!token)
+      return {
+        ok: false,
+        status: 401,
+        code: 'UNAUTHORIZED',
+        message:
+          "this lease's endpoint needs a lease token signed by its user (?token=…; aethir lease token)",
+      };
+    let exp: number;
+    try {
+      exp = verifyLeaseToken(token, {
+        chainId: route.access.chainId,
+        lease: leaseId,
+        user: route.access.user,
+        scope: 'endpoint',
+        now: Date.now(),
+      }).exp;
+    } catch (e) {
+      return { ok: false, status: 401, code: 'UNAUTHORIZED', message: (e as Error).message };
+    }
+    // A browser that came with ?token= keeps working on the lease's pages without it.
+    const setCookie =
+      fromQuery !== null
+        ? `${COOKIE}=${token}; Path=/l/${leaseId}/; Max-Age=${Math.max(1, Math.floor((exp - Date.now()) / 1000))}; HttpOnly; SameSite=Lax`
+        : undefined;
+    return { ok: true, port: route.port, path, headers, ...(setCookie ? { setCookie } : {}) };
   }
 
-  /** A free loopback port for a lease's workload, routed from now on. */
-  async open(leaseId: string): Promise<number> {
+  /** A free loopback port for a lease's workload, routed from now on for whom `access` admits. */
+  async open(leaseId: string, access: EndpointAccess): Promise<number> {
     const port = await new Promise<number>((resolve, reject) => {
       const probe = createNetServer();
       probe.once('error', reject);
@@ -108,7 +178,7 @@ export class EndpointProxy {
         probe.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
       });
     });
-    this.routes.set(leaseId, port);
+    this.routes.set(leaseId, { port, access });
     return port;
   }
 

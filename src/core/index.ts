@@ -7,3 +7,5 @@ export * from './config.js';
 export * from './merkle.js';
 export * from './geo.js';
 export * from './latency.js';
+export * from './seal.js';
+export * from './lease-token.js';

@@ -24,7 +24,14 @@ import {
 } from './model.js';
 import { genesisEpochSeed, nextEpochSeed, rankCheckers } from './assignment.js';
 import { historicWeight, proposalPhase, weightAt, weightAtCreation } from './governance.js';
-import { OPERATIONAL_PARAMS, requiredStake, stakeBase, withLaterParams, type Params } from './params.js';
+import {
+  OPERATIONAL_PARAMS,
+  OPTIONAL_PARAMS,
+  requiredStake,
+  stakeBase,
+  withLaterParams,
+  type Params,
+} from './params.js';
 import { TOTAL_SUPPLY, paramsFromWire, paramsToWire, type Genesis } from './genesis.js';
 import { decodeTx, type DecodedTx, type Payload, type TxType } from './tx.js';
 import { verifyReceipt, type SignedReceipt } from './receipt.js';
@@ -662,6 +669,9 @@ export class Ledger {
       incidents: prev?.incidents ?? [],
       rep: prev?.rep ?? newReputation(),
     };
+    // (only when there is one: records from before encryption keys keep their exact bytes)
+    const encKey = p.encKey ?? prev?.encKey;
+    if (encKey !== undefined) c.encKey = encKey;
     // A new spec can need more stake than the old one.
     if (c.suspended && c.suspendedReason === null && c.stake >= this.requiredStakeOf(c)) c.suspended = false;
     this.putContainer(c);
@@ -746,6 +756,7 @@ export class Ledger {
     if (p.container === tx.tx.from)
       throw new AethirError('INVALID_TRANSACTION', 'a container cannot rent itself');
     if (p.workload.app !== undefined) this.checkLeaseApp(p.workload.app, p.workload.version, p.gpus);
+    this.checkLeaseEnv(p.workload, c);
     if (c.status !== 'online')
       throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is ${c.status}`);
     if (c.suspended)
@@ -1383,7 +1394,7 @@ export class Ledger {
   validateParamChanges(changes: Record<string, unknown>): Params {
     const current = paramsToWire(this.params);
     for (const k of Object.keys(changes))
-      if (!Object.prototype.hasOwnProperty.call(current, k) || k === 'version')
+      if ((!Object.prototype.hasOwnProperty.call(current, k) && !OPTIONAL_PARAMS.has(k)) || k === 'version')
         throw new AethirError('INVALID_TRANSACTION', `no parameter "${k}"`);
     try {
       return paramsFromWire({ ...current, ...changes, version: this.params.version + 1 });
@@ -1641,6 +1652,27 @@ export class Ledger {
     };
     this.state.set(K.app(p.name), record);
     return { app: p.name, version: p.version, owner: record.owner, versions: record.versions.length };
+  }
+
+  /**
+   * Env values travel sealed to the container's registered key; in clear only on a network whose
+   * parameters allow it (those started before sealed env, until governance turns it off).
+   */
+  private checkLeaseEnv(w: Payload<'lease.open'>['workload'], c: Container): void {
+    if (w.env && Object.keys(w.env).length > 0 && this.params.clearEnv === false)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        "env values in clear are not accepted on this network: seal them to the container's encKey (workload.sealedEnv)",
+      );
+    if (w.sealedEnv && Object.keys(w.sealedEnv).length > 0) {
+      if (!c.encKey)
+        throw new AethirError(
+          'INVALID_TRANSACTION',
+          `container ${c.name} registered no encryption key: it cannot receive env values`,
+        );
+      const both = Object.keys(w.sealedEnv).find((k) => w.env?.[k] !== undefined);
+      if (both) throw new AethirError('INVALID_TRANSACTION', `${both} is given both in clear and sealed`);
+    }
   }
 
   /** A lease may name a published app (and version), with at least the GPUs the app needs. */

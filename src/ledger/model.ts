@@ -58,6 +58,8 @@ export interface Container {
   suspendedReason: string | null;
   /** block time since which the checkers' majority holds it online */
   onlineSince: number | null;
+  /** X25519 public key users seal env values to (absent: registered before sealing; no --env) */
+  encKey?: string;
   gpusTotal: number;
   gpusLeased: number;
   openLeases: number;

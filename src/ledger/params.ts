@@ -104,6 +104,13 @@ export const ParamsSchema = z
      * exist): only a devnet's genesis allows it
      */
     simulatedHardware: z.boolean(),
+    /**
+     * whether lease.open accepts env values in clear (`workload.env`). Absent: yes, as every
+     * network did before sealed env (src/core/seal.ts), so recorded history replays; a devnet's
+     * genesis sets false, and governance may set it false on an older network (from that
+     * parameter version on, lease.open takes only `workload.sealedEnv`)
+     */
+    clearEnv: z.boolean().optional(),
     /** longest lease one `lease.open` may ask for */
     maxLeaseSeconds: z
       .number()
@@ -207,6 +214,7 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'checkerQuorumN',
   'checkerReassignMs',
   'simulatedHardware',
+  'clearEnv',
   'qualityTierBps',
   'maxLeaseSeconds',
   'openEndedDepositSeconds',
@@ -226,6 +234,9 @@ export const LATER_PARAMS = {
   checkerReassignMs: DEFAULT_PARAMS.checkerReassignMs,
   simulatedHardware: DEFAULT_PARAMS.simulatedHardware,
 } as const satisfies Partial<Params>;
+
+/** Optional parameters: absent from a set means the behaviour from before they existed. */
+export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set(['clearEnv']);
 
 /** A stored parameter set, with the parameters it predates filled in. */
 export function withLaterParams(p: Params): Params {

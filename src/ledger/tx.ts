@@ -60,6 +60,8 @@ export const Location = z.object({
 });
 export type Location = z.infer<typeof Location>;
 
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
+
 export const Workload = z
   .object({
     command: z.array(z.string().max(100_000)).min(1).max(1000).optional(),
@@ -67,7 +69,23 @@ export const Workload = z
     app: AppName.optional(),
     /** the app's version; absent: the version the container has ready */
     version: AppVersion.optional(),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(100_000)).optional(),
+    /** values in clear: accepted only where params.clearEnv allows (networks before sealing) */
+    env: z.record(EnvName, z.string().max(100_000)).optional(),
+    /**
+     * values sealed to the container's `encKey` (base64 sealed boxes, src/core/seal.ts); the names
+     * are readable, the values only by the container that runs the lease
+     */
+    sealedEnv: z
+      .record(
+        EnvName,
+        z
+          .string()
+          .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64')
+          .max(140_000),
+      )
+      .optional(),
+    /** the workload's endpoint takes requests from anyone (a web app), not only its user's tokens */
+    publicEndpoint: z.boolean().optional(),
   })
   .refine((w) => (w.command === undefined) !== (w.app === undefined), 'give exactly one of command or app')
   .refine((w) => w.version === undefined || w.app !== undefined, {
@@ -86,6 +104,11 @@ export const Payloads = {
       spec: ContainerSpec,
       pricePerHour: PositiveUnits,
       location: Location,
+      /** the X25519 public key (hex) users seal their workloads' env to (src/core/seal.ts) */
+      encKey: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/, 'must be a 32-byte hex X25519 public key')
+        .optional(),
     })
     .strict(),
   'container.stake': z.object({ amount: PositiveUnits }).strict(),

@@ -124,6 +124,8 @@ export class Devnet {
         params: {
           // demo containers are simulated hardware, named as such
           simulatedHardware: true,
+          // a new network: env values only sealed to the container (docs/security.md)
+          clearEnv: false,
           epochMs: config.epochSeconds * 1000,
           // an unresponsive checker's task goes to the next one after 2 minutes of a 15-minute epoch
           checkerReassignMs: Math.min(

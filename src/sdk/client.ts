@@ -37,7 +37,7 @@ export interface ContainerView extends Omit<
 
 export interface LeaseView extends Omit<
   Lease,
-  'pricePerHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'
+  'pricePerHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare' | 'workload'
 > {
   pricePerHour: string;
   escrow: string;
@@ -45,6 +45,8 @@ export interface LeaseView extends Omit<
   hostShare: string;
   protocolShare: string;
   durationMs: number;
+  /** the names of the workload's env (never its values: see workloadView) */
+  workload: Omit<Lease['workload'], 'env' | 'sealedEnv'> & { envNames?: string[] };
   /** while the lease runs: the address of its workload's port, through the container's endpoint proxy */
   endpoint: string | null;
 }
@@ -311,20 +313,32 @@ export class ApiClient implements NetworkClient {
     return this.request('POST', '/v1/match', req);
   }
 
-  /** The workload's output, from its first byte, until it exits (or the stream ends). */
-  async *logs(leaseId: string, signal?: AbortSignal): AsyncGenerator<LogEvent> {
+  /**
+   * The workload's output, from its first byte, until it exits (or the stream ends). `token`: a
+   * lease token of the lease's user (signLeaseToken; `aethir lease token`).
+   */
+  async *logs(leaseId: string, token: string, signal?: AbortSignal): AsyncGenerator<LogEvent> {
     let res: Response;
     try {
-      res = await fetch(`${this.base}/v1/leases/${leaseId}/logs`, { signal });
+      res = await fetch(`${this.base}/v1/leases/${leaseId}/logs`, {
+        headers: { authorization: `Bearer ${token}` },
+        ...(signal ? { signal } : {}),
+      });
     } catch (e) {
       if (signal?.aborted) return;
       throw new AethirError('UNAVAILABLE', `cannot reach the node at ${this.base}`, { cause: e });
     }
-    if (!res.ok || !res.body)
-      throw new AethirError(
-        res.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE',
-        `log stream answered HTTP ${res.status}`,
-      );
+    if (!res.ok || !res.body) {
+      const err = ((await res.json().catch(() => ({}))) as { error?: { code?: string; message?: string } })
+        .error;
+      const code: ErrorCode =
+        err?.code && err.code in ErrorCodes
+          ? (err.code as ErrorCode)
+          : res.status === 404
+            ? 'NOT_FOUND'
+            : 'UNAVAILABLE';
+      throw new AethirError(code, err?.message ?? `log stream answered HTTP ${res.status}`);
+    }
     const decoder = new TextDecoder();
     let buf = '';
     try {

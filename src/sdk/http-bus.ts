@@ -1,6 +1,8 @@
 import {
   checkMessage,
   signTelemetry,
+  signEventsAuth,
+  EVENTS_AUTH_HEADER,
   subjectMatches,
   type Bus,
   type BusHandler,
@@ -33,7 +35,8 @@ const CHECK_ID = /^[0-9a-f]{16,64}$/;
  * start --network URL`): what it publishes (heartbeats, workload output) goes out in signed,
  * ordered batches to POST /v1/telemetry; what it subscribes to (its lease events) comes from the
  * server-sent events of GET /v1/containers/<id>/events, which start with every open lease, so a
- * reconnect misses nothing.
+ * reconnect misses nothing. Each connection proves the container's key with a fresh signed
+ * header (signEventsAuth: chain, route, a growing `at`): the stream is the container's alone.
  *
  * Request/reply stays with the nodes, with one exception: the container's own check subject
  * (`check.<id>`, checkers' probes and capacity challenges). The API node serves it on the
@@ -53,6 +56,7 @@ export class HttpBus implements Bus {
   private readonly subs = new Set<{ pattern: string; handler: BusHandler }>();
   private readonly servers = new Set<{ pattern: string; handler: Responder }>();
   private events: AbortController | null = null;
+  private lastEventsAt = 0;
   private readonly counters = { dropped: 0, droppedMalformed: 0, sent: 0, failures: 0 };
 
   constructor(private readonly opts: HttpBusOptions) {
@@ -148,8 +152,18 @@ export class HttpBus implements Bus {
       let wait = 250;
       while (!abort.signal.aborted) {
         try {
-          const res = await fetch(url, { signal: abort.signal });
-          if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+          // Proves the container's key (a fresh, growing `at` each time: the server refuses a replay).
+          this.lastEventsAt = Math.max(Date.now(), this.lastEventsAt + 1);
+          const res = await fetch(url, {
+            signal: abort.signal,
+            headers: {
+              [EVENTS_AUTH_HEADER]: signEventsAuth(this.opts.key, this.opts.chainId, this.lastEventsAt),
+            },
+          });
+          if (!res.ok || !res.body) {
+            const err = ((await res.json().catch(() => ({}))) as { error?: { message?: string } }).error;
+            throw new Error(`HTTP ${res.status}${err?.message ? `: ${err.message}` : ''}`);
+          }
           wait = 250;
           let buf = '';
           const decoder = new TextDecoder();

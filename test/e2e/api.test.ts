@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ath, keyPairFromSeed } from '../../src/core/index.js';
+import { ath, keyPairFromSeed, sealEnv, signLeaseToken } from '../../src/core/index.js';
 import { signReceipt, signTx, type SignedTx } from '../../src/ledger/index.js';
 import type { RunningNode } from '../../src/node/index.js';
 import { startInProcessDevnet, tempHome } from './helpers.js';
@@ -32,6 +32,10 @@ describe('HTTP API', () => {
     return { status: r.status, body: (await r.json()) as any };
   };
   const root = async () => (await get('/v1/status')).body.root as string;
+  /** the user's lease token: what the log routes take */
+  const bearer = (lease: string) => ({
+    authorization: `Bearer ${signLeaseToken(dev(), { chainId: 'aethir-devnet', lease, exp: Date.now() + 60_000 })}`,
+  });
   const dev = () => node.devnet.developer;
   const nonce = async (address: string) => (await get(`/v1/accounts/${address}`)).body.nonce as number;
 
@@ -168,7 +172,7 @@ describe('HTTP API', () => {
     expect(opened.status).toBe(201);
     const lease = opened.body.result.lease;
     await new Promise((r) => setTimeout(r, 100));
-    const res = await fetch(`${url}/v1/leases/${lease}/logs`);
+    const res = await fetch(`${url}/v1/leases/${lease}/logs`, { headers: bearer(lease) });
     const lines = (await res.text())
       .trim()
       .split('\n')
@@ -225,7 +229,7 @@ describe('HTTP API', () => {
       escrowBefore + BigInt(r.body.result.refund),
     );
     // the workload is killed: its log ends with an exit
-    const res = await fetch(`${url}/v1/leases/${lease}/logs`);
+    const res = await fetch(`${url}/v1/leases/${lease}/logs`, { headers: bearer(lease) });
     const lines = (await res.text())
       .trim()
       .split('\n')
@@ -265,5 +269,103 @@ describe('HTTP API', () => {
     expect(ok).toEqual({ status: 202, body: { accepted: true, lease, seq: 1 } });
     const close = signTx(dev(), 'aethir-devnet', 'lease.close', await nonce(dev().address), { lease });
     expect((await post('/v1/transactions', close)).status).toBe(201);
+  });
+
+  /** Sends `type` signed by `k` with its next nonce; the created response's body. */
+  const send = async (
+    k: ReturnType<typeof keyPairFromSeed>,
+    type: Parameters<typeof signTx>[2],
+    payload: Record<string, unknown>,
+  ) => {
+    const r = await post(
+      '/v1/transactions',
+      signTx(k, 'aethir-devnet', type, await nonce(k.address), payload),
+    );
+    expect([type, r.status, r.body.error?.message]).toEqual([type, 201, undefined]);
+    return r.body;
+  };
+  const logsOf = async (lease: string, headers: Record<string, string>) => {
+    const r = await fetch(`${url}/v1/leases/${lease}/logs?follow=false`, { headers });
+    return { status: r.status, text: await r.text() };
+  };
+
+  it("copying another user's sealed env into one's own lease gets it refused by the container: the workload never starts", async () => {
+    const attacker = keyPairFromSeed('api:attacker');
+    await send(dev(), 'transfer', { to: attacker.address, amount: ath(10) });
+    await send(attacker, 'escrow.deposit', { amount: ath(5) });
+    await send(dev(), 'escrow.deposit', { amount: ath(5) });
+    const m = await post('/v1/match', { user: dev().address, gpus: 0 });
+    const c = m.body.container;
+    expect(c.encKey).toBe(node.devnet.chain.ledger.container(c.id)!.encKey);
+    expect(c.encKey).toMatch(/^[0-9a-f]{64}$/);
+    const sealedEnv = await sealEnv({ HF_TOKEN: 'hf_victims_token' }, c.encKey, {
+      chainId: 'aethir-devnet',
+      user: dev().address,
+      container: c.id,
+    });
+    const open = (k: ReturnType<typeof keyPairFromSeed>) =>
+      send(k, 'lease.open', {
+        container: c.id,
+        gpus: 0,
+        maxDurationSec: 60,
+        maxPricePerHour: c.pricePerHour,
+        workload: { command: ['sh', '-c', 'echo "got:$HF_TOKEN"'], sealedEnv },
+      });
+    const victim = (await open(dev())).result.lease as string;
+    const copied = (await open(attacker)).result.lease as string;
+    const token = (k: ReturnType<typeof keyPairFromSeed>, lease: string) => ({
+      authorization: `Bearer ${signLeaseToken(k, { chainId: 'aethir-devnet', lease, exp: Date.now() + 60_000 })}`,
+    });
+    const exitOf = async (k: ReturnType<typeof keyPairFromSeed>, lease: string) => {
+      for (let i = 0; i < 200; i++) {
+        const r = await logsOf(lease, token(k, lease));
+        if (r.text.includes('"type":"exit"')) return r.text;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      throw new Error(`lease ${lease} never exited`);
+    };
+    expect(await exitOf(dev(), victim)).toContain('got:hf_victims_token');
+    const stolen = await exitOf(attacker, copied);
+    expect(stolen).not.toContain('hf_victims_token');
+    expect(stolen).toContain(
+      'env not opened: the sealed value of HF_TOKEN was sealed for another lease (chain, user, container or name differ)',
+    );
+  });
+
+  it("reading another user's logs is refused: no token, a non-owner's token, another lease's token", async () => {
+    const m = await post('/v1/match', { user: dev().address, gpus: 0 });
+    const lease = (
+      await send(dev(), 'lease.open', {
+        container: m.body.container.id,
+        gpus: 0,
+        maxDurationSec: 60,
+        maxPricePerHour: m.body.container.pricePerHour,
+        workload: { command: ['echo', 'private output'] },
+      })
+    ).result.lease as string;
+    const stranger = keyPairFromSeed('api:stranger');
+    const tok = (k: ReturnType<typeof keyPairFromSeed>, forLease: string) =>
+      `Bearer ${signLeaseToken(k, { chainId: 'aethir-devnet', lease: forLease, exp: Date.now() + 60_000 })}`;
+    const cases: Array<[Record<string, string>, string]> = [
+      [
+        {},
+        "a lease's logs need a lease token signed by its user (Authorization: Bearer …; aethir lease token)",
+      ],
+      [{ authorization: tok(stranger, lease) }, "the lease token is not signed by the lease's user"],
+      [
+        { authorization: tok(dev(), 'Lsomeotherlease') },
+        `the lease token is for lease Lsomeotherlease, not ${lease}`,
+      ],
+    ];
+    for (const [headers, message] of cases) {
+      const r = await logsOf(lease, headers);
+      expect(r.status).toBe(403);
+      expect(JSON.parse(r.text).error).toMatchObject({ code: 'UNAUTHORIZED', message });
+    }
+    // the lease id in the query, as a browser would: the same refusal
+    const q = await fetch(
+      `${url}/v1/leases/${lease}/logs?follow=false&token=${tok(stranger, lease).slice(7)}`,
+    );
+    expect(q.status).toBe(403);
   });
 });

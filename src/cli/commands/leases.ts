@@ -1,10 +1,18 @@
 import { Command } from 'commander';
 import {
+  AethirError,
+  LEASE_SCOPES,
+  MAX_LEASE_TOKEN_TTL_MS,
+  signLeaseToken,
+  type LeaseScope,
+} from '../../core/index.js';
+import {
   action,
   apiOption,
   client,
   fmtAth,
   jsonOption,
+  parseDuration,
   parseIntArg,
   printJson,
   short,
@@ -39,6 +47,7 @@ export function leasesCommand(): Command {
               status: l.status,
               container: short(l.container),
               gpus: l.gpus,
+              env: (l.workload.envNames ?? []).join(',').slice(0, 30),
               command: (l.workload.command?.join(' ') ?? `app ${l.workload.app}`).slice(0, 40),
               duration: `${(l.durationMs / 1000).toFixed(1)}s`,
               charged: fmtAth(l.charged, 9),
@@ -47,6 +56,56 @@ export function leasesCommand(): Command {
             'no leases yet',
           ),
         );
+      }),
+    );
+  return cmd;
+}
+
+/** `aethir lease token`: the lease's user hands out its authority over logs and endpoint. */
+export function leaseCommand(): Command {
+  const cmd = new Command('lease').description('one lease: tokens to its logs and endpoint');
+  cmd
+    .command('token')
+    .description(
+      "a token (signed by the lease's user) that opens its logs and endpoint until it expires; give it to whom you share them with",
+    )
+    .argument('<lease>', 'the lease id')
+    .option('--ttl <duration>', 'how long the token is valid, e.g. 15m, 1h, 2d (at most 30d)', '1h')
+    .option('--scope <s...>', `what it opens: ${LEASE_SCOPES.join(', ')}`, [...LEASE_SCOPES])
+    .option('--key <name>', "the lease's user key (in $AETHIR_HOME/keys)", 'developer')
+    .addOption(apiOption())
+    .addOption(jsonOption())
+    .action(
+      action(async (leaseId: string, opts: Record<string, any>) => {
+        const ttlMs = parseDuration(opts.ttl) * 1000;
+        if (ttlMs > MAX_LEASE_TOKEN_TTL_MS) throw new AethirError('INVALID_ARGUMENT', '--ttl is at most 30d');
+        const scope = opts.scope as string[];
+        const bad = scope.find((x) => !(LEASE_SCOPES as readonly string[]).includes(x));
+        if (bad)
+          throw new AethirError('INVALID_ARGUMENT', `--scope takes ${LEASE_SCOPES.join(', ')}, got "${bad}"`);
+        const api = client(opts);
+        const key = userKeystore().load(opts.key);
+        const lease = await api.leaseView(leaseId);
+        if (!lease) throw new AethirError('NOT_FOUND', `no lease ${leaseId}`);
+        if (lease.user !== key.address)
+          throw new AethirError(
+            'UNAUTHORIZED',
+            `lease ${leaseId} belongs to ${lease.user}, not to key ${opts.key} (${key.address})`,
+          );
+        const exp = Date.now() + ttlMs;
+        const token = signLeaseToken(key, {
+          chainId: await api.chainId(),
+          lease: leaseId,
+          exp,
+          scope: scope as LeaseScope[],
+        });
+        const endpoint =
+          lease.endpoint && !lease.workload.publicEndpoint
+            ? `${lease.endpoint}?token=${token}`
+            : lease.endpoint;
+        if (opts.json) return printJson({ lease: leaseId, token, expires: exp, scope, endpoint });
+        process.stdout.write(`${token}\n`);
+        if (endpoint && scope.includes('endpoint')) process.stderr.write(`endpoint ${endpoint}\n`);
       }),
     );
   return cmd;

@@ -1,5 +1,16 @@
 import { Command, Option } from 'commander';
-import { AethirError, findCity, parseAth, isAethirError } from '../../core/index.js';
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import {
+  AethirError,
+  ENV_NAME_RE,
+  MAX_LEASE_TOKEN_TTL_MS,
+  findCity,
+  isAethirError,
+  parseAth,
+  sealEnv,
+  signLeaseToken,
+} from '../../core/index.js';
 import { TxSender, UsageReceipts, type ApiClient } from '../../sdk/index.js';
 import { appGpus } from '../../ledger/index.js';
 import { parseAppRef } from './app.js';
@@ -15,6 +26,32 @@ import {
   printJson,
   userKeystore,
 } from '../common.js';
+
+/**
+ * The workload's env: a dotenv file (Node's own parser, util.parseEnv), then --env KEY=VALUE,
+ * which wins. Names must be variable names.
+ */
+export function envOf(file: string | undefined, pairs: readonly string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new AethirError('INVALID_ARGUMENT', `cannot read --env-file ${file}: ${(e as Error).message}`);
+    }
+    Object.assign(env, parseEnv(text));
+  }
+  for (const kv of pairs) {
+    const i = kv.indexOf('=');
+    if (i <= 0) throw new AethirError('INVALID_ARGUMENT', `--env takes KEY=VALUE, got "${kv}"`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  for (const name of Object.keys(env))
+    if (!ENV_NAME_RE.test(name))
+      throw new AethirError('INVALID_ARGUMENT', `"${name}" is not a variable name (letters, digits, _)`);
+  return env;
+}
 
 /** How many times a job is restarted on another container after the one serving it went offline. */
 const MAX_FAILOVERS = 3;
@@ -64,7 +101,15 @@ export function rentCommand(): Command {
         'sandbox: only containers that run every workload in the lease sandbox (own uid, namespaces, cgroup limits, private network); any: also hosts registered with --isolation none. Default: sandbox for GPU leases, any for CPU leases',
       ).choices(['sandbox', 'any']),
     )
-    .option('--env <KEY=VALUE...>', 'environment variables for the workload')
+    .option(
+      '--env <KEY=VALUE...>',
+      "environment variables for the workload, sealed to the container's key (only it reads the values)",
+    )
+    .option('--env-file <path>', 'more of them from a dotenv file (KEY=VALUE lines; --env wins)')
+    .option(
+      '--public-endpoint',
+      "anyone may open the workload's endpoint (a web app); default: only holders of your lease token",
+    )
     .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
     .addOption(
       new Option(
@@ -102,12 +147,7 @@ export function rentCommand(): Command {
           throw new AethirError('INVALID_ARGUMENT', 'give a command or --app, not both');
         const key = userKeystore().load(opts.key);
         const maxDurationSec = parseDuration(opts.maxDuration);
-        const env: Record<string, string> = {};
-        for (const kv of (opts.env as string[] | undefined) ?? []) {
-          const i = kv.indexOf('=');
-          if (i <= 0) throw new AethirError('INVALID_ARGUMENT', `--env takes KEY=VALUE, got "${kv}"`);
-          env[kv.slice(0, i)] = kv.slice(i + 1);
-        }
+        const env = envOf(opts.envFile as string | undefined, (opts.env as string[] | undefined) ?? []);
         const maxPrice = opts.maxPrice === undefined ? undefined : parseAth(opts.maxPrice);
         const near = opts.near ? findCity(opts.near) : undefined;
         if (opts.maxLatency && !near && !opts.region)
@@ -142,6 +182,17 @@ export function rentCommand(): Command {
               ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
           );
           const sender = new TxSender(key, api);
+          const chainId = await api.chainId();
+          // Env values only ever leave this machine sealed to the matched container's key.
+          let sealedEnv: Record<string, string> | undefined;
+          if (Object.keys(env).length) {
+            if (!c.encKey)
+              throw new AethirError(
+                'INVALID_ARGUMENT',
+                `container ${c.name} registered no encryption key, so it cannot receive --env values; nothing was opened`,
+              );
+            sealedEnv = await sealEnv(env, c.encKey, { chainId, user: key.address, container: c.id });
+          }
           // The lease locks its escrow from the account's escrow balance: top it up if needed.
           const needed =
             (BigInt(c.pricePerHour) * BigInt(Math.max(1, opts.gpus)) * BigInt(maxDurationSec)) / 3600n;
@@ -157,14 +208,24 @@ export function rentCommand(): Command {
             maxPricePerHour: maxPrice ?? BigInt(c.pricePerHour),
             workload: {
               ...(app ? { app: app.name, ...(app.version ? { version: app.version } : {}) } : { command }),
-              ...(Object.keys(env).length ? { env } : {}),
+              ...(sealedEnv ? { sealedEnv } : {}),
+              ...(opts.publicEndpoint ? { publicEndpoint: true } : {}),
             },
           });
           const leaseId = String(opened.result.lease);
           say(`lease ${leaseId} opened, ${fmtAth(String(opened.result.escrow))} in escrow`);
+          // This client's authority over the lease's logs and endpoint, for as long as it may run.
+          const token = signLeaseToken(key, {
+            chainId,
+            lease: leaseId,
+            exp: Date.now() + Math.min(MAX_LEASE_TOKEN_TTL_MS, maxDurationSec * 1000 + 3_600_000),
+          });
           const view = await api.leaseView(leaseId).catch(() => undefined);
           const endpoint = view?.endpoint;
-          if (endpoint) say(`endpoint ${endpoint}  (the workload's port, AETHIR_PORT)`);
+          if (endpoint)
+            say(
+              `endpoint ${opts.publicEndpoint ? endpoint : `${endpoint}?token=${token}`}  (the workload's port, AETHIR_PORT)`,
+            );
 
           // Usage receipts: while the output streams, sign every --receipt-interval seconds what was
           // served so far (the container is paid up to the latest); also at the first output and at
@@ -173,7 +234,7 @@ export function rentCommand(): Command {
           const receipts = new UsageReceipts({
             send: (r) => api.sendReceipt(r),
             key,
-            chainId: await api.chainId(),
+            chainId,
             lease: leaseId,
             openedAt: view?.openedAt ?? Date.now(),
             onError: (e) => {
@@ -204,7 +265,7 @@ export function rentCommand(): Command {
           let exitReason = '';
           let output = false;
           try {
-            for await (const e of api.logs(leaseId)) {
+            for await (const e of api.logs(leaseId, token)) {
               if (e.type !== 'exit' && !output) {
                 output = true;
                 if (!interrupted) void receipts.sign();

@@ -17,6 +17,7 @@ import {
   type StandardCluster,
   type User,
 } from './harness.js';
+import { signLeaseToken } from '../../../src/core/index.js';
 import { signTx } from '../../../src/ledger/index.js';
 import { ApiClient, UsageReceipts } from '../../../src/sdk/index.js';
 
@@ -123,7 +124,14 @@ describe('faults of a scale-out network', () => {
     ]);
     await waitFor(
       async () => {
-        const res = await fetch(`${apiA.api}/v1/leases/${s.lease}/logs?follow=false`);
+        const token = signLeaseToken(dev.key, {
+          chainId: c.chainId,
+          lease: s.lease!,
+          exp: Date.now() + 60_000,
+        });
+        const res = await fetch(`${apiA.api}/v1/leases/${s.lease}/logs?follow=false`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
         return (await res.text()).includes('"t\\n"');
       },
       { what: 'the workload of the lease on gpu-3 to run' },

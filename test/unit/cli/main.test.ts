@@ -70,6 +70,8 @@ describe('program()', () => {
         'keys',
         'keys ls',
         'keys new',
+        'lease',
+        'lease token',
         'leases',
         'leases ls',
         'lock',

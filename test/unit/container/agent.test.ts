@@ -3,7 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ManualClock, ath, keyPairFromSeed, type KeyPair } from '../../../src/core/index.js';
+import {
+  ManualClock,
+  ath,
+  encKeyOf,
+  keyPairFromSeed,
+  sealEnv,
+  type KeyPair,
+} from '../../../src/core/index.js';
 import {
   parseGenesis,
   signReceipt,
@@ -318,6 +325,26 @@ describe('ContainerAgent', () => {
     expect(events.at(-1)).toMatchObject({ lease: id, type: 'exit', exitCode: 3, reason: 'exited' });
     expect(a.leasesRunning()).toEqual([]);
     expect(chain.ledger.container(a.id)).toMatchObject({ gpusLeased: 0, openLeases: 0 });
+  });
+
+  it("registers its encKey and opens a lease's sealed env for the workload only: the ledger holds the box", async () => {
+    const a = await startOnline();
+    const encKey = await encKeyOf(host);
+    expect(chain.ledger.container(a.id)!.encKey).toBe(encKey);
+    const sealedEnv = await sealEnv({ GREETING: 'sealed hi' }, encKey, {
+      chainId: 'agent-test',
+      user: user.address,
+      container: a.id,
+    });
+    const id = await openLease(a.id, [], {
+      workload: { command: [NODE, '-e', 'console.log(process.env.GREETING)'], sealedEnv },
+    });
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(stdout(id)).toBe('sealed hi\n');
+    expect(lease(id).workload).toEqual({
+      command: [NODE, '-e', 'console.log(process.env.GREETING)'],
+      sealedEnv,
+    });
   });
 
   it('charges the lease for the block time it ran and refunds the rest to the escrow balance', async () => {

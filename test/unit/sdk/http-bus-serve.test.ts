@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer } from '../../../src/api/server.js';
-import { signTelemetry, type Bus } from '../../../src/bus/index.js';
+import { EVENTS_AUTH_HEADER, signEventsAuth, signTelemetry, type Bus } from '../../../src/bus/index.js';
 import { subjects } from '../../../src/container/subjects.js';
 import {
   AethirError,
@@ -98,11 +98,17 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   };
 
   /** A bare SSE client of one container's event stream, that never answers by itself. */
-  function rawStream(container: string) {
+  let lastEventsAt = 0;
+  function rawStream(key: KeyPair) {
     const abort = new AbortController();
     const checks: Array<{ id: string; subject: string; data: any }> = [];
+    lastEventsAt = Math.max(lastEventsAt + 1, Date.now());
+    const auth = signEventsAuth(key, devnet.chain.chainId, lastEventsAt);
     void (async () => {
-      const res = await fetch(`${url}/v1/containers/${container}/events`, { signal: abort.signal });
+      const res = await fetch(`${url}/v1/containers/${key.address}/events`, {
+        signal: abort.signal,
+        headers: { [EVENTS_AUTH_HEADER]: auth },
+      });
       let buf = '';
       const dec = new TextDecoder();
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
@@ -193,7 +199,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
 
     // A request waiting for an answer when the stream goes fails UNAVAILABLE, not TIMEOUT.
     const k2 = generateKeyPair();
-    const s = rawStream(k2.address);
+    const s = rawStream(k2);
     await served(k2.address);
     const p = rejection(bus().request(subjects.check(k2.address), probe(), { timeoutMs: 60_000 }));
     await waitFor(() => (s.mine().length ? true : undefined));
@@ -207,7 +213,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
 
   it('an unanswered check fails TIMEOUT', async () => {
     const key = generateKeyPair();
-    const s = rawStream(key.address);
+    const s = rawStream(key);
     await served(key.address);
     const err = await rejection(bus().request(subjects.check(key.address), probe(), { timeoutMs: 10_000 }));
     expect(err.code).toBe('TIMEOUT');
@@ -218,7 +224,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   it('refuses answers that are not pending for the container that sends them, changing nothing', async () => {
     const key = generateKeyPair();
     const stranger = generateKeyPair();
-    const s = rawStream(key.address);
+    const s = rawStream(key);
     await served(key.address);
     const answer = bus().request(subjects.check(key.address), probe(), { timeoutMs: 10_000 });
     const { id, subject, data } = await waitFor(() => s.mine()[0]);
@@ -289,7 +295,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
 
   it('with two streams open, each request goes to both and the first answer wins; one closing keeps it served', async () => {
     const key = generateKeyPair();
-    const raw = rawStream(key.address);
+    const raw = rawStream(key);
     const b = httpBus(key);
     let calls = 0;
     b.serve(subjects.check(key.address), () => ({ ok: true, calls: ++calls }));
@@ -307,5 +313,75 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(await bus().request(subjects.check(key.address), probe())).toMatchObject({ ok: true });
     await b.close(200);
+  });
+
+  /** A refused request for a container's event stream with this header (none: anonymous). */
+  async function openEvents(container: string, header?: string) {
+    const abort = new AbortController();
+    const res = await fetch(`${url}/v1/containers/${container}/events`, {
+      signal: abort.signal,
+      headers: header ? { [EVENTS_AUTH_HEADER]: header } : {},
+    });
+    const body =
+      res.status === 200 ? null : ((await res.json()) as { error: { code: string; message: string } });
+    abort.abort();
+    return { status: res.status, error: body?.error };
+  }
+  /** No stream of this container is open: the node still has no responder for its checks. */
+  const notServed = async (container: string) =>
+    expect(
+      (await rejection(bus().request(subjects.check(container), probe(), { timeoutMs: 200 }))).message,
+    ).toMatch(/no responder/);
+
+  it("opening a container's event stream anonymously is refused (403) and relays it no check", async () => {
+    const key = generateKeyPair();
+    const r = await openEvents(key.address);
+    expect(r.status).toBe(403);
+    expect(r.error?.code).toBe('UNAUTHORIZED');
+    expect(r.error?.message).toMatch(/opens only to its key/);
+    await notServed(key.address);
+  });
+
+  it("opening a container's event stream with another container's key is refused", async () => {
+    const victim = generateKeyPair();
+    const attacker = generateKeyPair();
+    const r = await openEvents(victim.address, signEventsAuth(attacker, devnet.chain.chainId, Date.now()));
+    expect(r.status).toBe(403);
+    expect(r.error?.message).toBe(`the key is not container ${victim.address}'s`);
+    await notServed(victim.address);
+  });
+
+  it('replaying a captured event-stream header is refused, even while it is fresh', async () => {
+    const key = generateKeyPair();
+    const header = signEventsAuth(key, devnet.chain.chainId, Date.now());
+    // The container's own request: its stream opens (the node serves its checks).
+    const abort = new AbortController();
+    void fetch(`${url}/v1/containers/${key.address}/events`, {
+      signal: abort.signal,
+      headers: { [EVENTS_AUTH_HEADER]: header },
+    }).catch(() => undefined);
+    await served(key.address);
+    abort.abort();
+    const r = await openEvents(key.address, header);
+    expect(r.status).toBe(403);
+    expect(r.error?.message).toMatch(/already used \(replayed\)/);
+  });
+
+  it('an event-stream header signed for another chain, or too old, is refused', async () => {
+    const key = generateKeyPair();
+    const other = await openEvents(key.address, signEventsAuth(key, 'another-chain', Date.now()));
+    expect([other.status, other.error?.message]).toEqual([
+      403,
+      'the event stream request signature does not verify (chain, route)',
+    ]);
+    const old = await openEvents(
+      key.address,
+      signEventsAuth(key, devnet.chain.chainId, Date.now() - 120_000),
+    );
+    expect([old.status, old.error?.message]).toEqual([
+      403,
+      "the event stream request's time is too far from this node's clock",
+    ]);
+    await notServed(key.address);
   });
 });
