@@ -75,7 +75,7 @@ export const LeaseExitSchema = z.object({
   reason: z.enum(['exited', 'killed', 'timeout', 'start-failed']),
   at: z.number(),
   message: z.string().optional(),
-  limit: z.enum(['wallSeconds', 'cpuSeconds', 'diskMiB']).optional(),
+  limit: z.enum(['wallSeconds', 'cpuSeconds', 'diskMiB', 'memoryMiB', 'pids']).optional(),
 });
 
 /**

@@ -173,6 +173,14 @@ export function containerCommand(): Command {
       DEFAULT_DOCKER_SOCKET,
     )
     .option(
+      '--oci-runtime <name>',
+      "docker runtime: the engine's OCI runtime for workloads, e.g. runsc (gVisor); it must be registered with the engine",
+    )
+    .option(
+      '--workload-user <uid:gid>',
+      "docker runtime: the user workloads run as (default: the image's USER unless root, else 65534:65534)",
+    )
+    .option(
       '--image <ref>',
       'docker runtime: image for workloads that name none',
       'docker.io/library/ubuntu:24.04',
@@ -257,9 +265,19 @@ export function containerCommand(): Command {
         });
         if (opts.runtime !== 'host' && opts.runtime !== 'docker')
           throw new AethirError('INVALID_ARGUMENT', '--runtime must be host or docker');
+        if (opts.runtime !== 'docker' && (opts.ociRuntime || opts.workloadUser))
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            '--oci-runtime and --workload-user need --runtime docker',
+          );
         const runtime =
           opts.runtime === 'docker'
-            ? new DockerRuntime({ socketPath: opts.dockerSocket, defaultImage: opts.image })
+            ? new DockerRuntime({
+                socketPath: opts.dockerSocket,
+                defaultImage: opts.image,
+                ociRuntime: opts.ociRuntime,
+                user: opts.workloadUser,
+              })
             : new HostProcessRuntime({ baseDir: join(dir, 'workloads'), now: () => systemClock.now() });
         if (runtime instanceof DockerRuntime) await runtime.ping();
         const endpoints = new EndpointProxy({ port: opts.endpointPort, publicUrl: opts.publicUrl });

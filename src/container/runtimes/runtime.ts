@@ -14,6 +14,10 @@ export interface WorkloadLimits {
   wallSeconds?: number;
   /** Bytes the workload may keep in its working directory, in MiB (stopped with reason 'timeout'). */
   diskMiB?: number;
+  /** CPU quota in cores (fractions allowed): the workload may use this much CPU at once. */
+  cpus?: number;
+  /** Processes and threads the workload may have at once (forks past it fail). */
+  pids?: number;
 }
 
 export interface WorkloadSpec {
@@ -43,7 +47,7 @@ export type WorkloadExitEvent = {
   at: number;
   message?: string;
   /** Which limit stopped the workload, when reason is 'timeout'. */
-  limit?: 'wallSeconds' | 'cpuSeconds' | 'diskMiB';
+  limit?: 'wallSeconds' | 'cpuSeconds' | 'diskMiB' | 'memoryMiB' | 'pids';
 };
 
 export type WorkloadEvent = { type: 'stdout' | 'stderr'; data: string; at: number } | WorkloadExitEvent;
