@@ -1,9 +1,10 @@
 import { Command } from 'commander';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AethirError, DEFAULT_API, defaultHome, formatAth, parseAth, systemClock } from '../../core/index.js';
+import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenPrivateFile } from '../../core/private-files.js';
 import {
   ContainerAgent,
   DEFAULT_DOCKER_SOCKET,
@@ -238,8 +239,9 @@ export function containerCommand(): Command {
         for (const w of probe.warnings) say(`probe: ${w}`);
         const fingerprint = fingerprintOf(probe.spec);
         const spec = declared ? declaredSpec(specFromProbe(probe), declared) : specFromProbe(probe);
-        mkdirSync(dir, { recursive: true });
-        const key = new Keystore(join(dir, 'keys')).loadOrCreate(
+        // Keys and workloads: 0700, tightened if an older version left it open to others.
+        ensurePrivateDir(dir, say);
+        const key = new Keystore(join(dir, 'keys'), say).loadOrCreate(
           opts.key ?? `container-${fingerprint.slice(0, 12)}`,
         );
         if (opts.stake === 'auto') {
@@ -302,7 +304,10 @@ export function containerCommand(): Command {
         const socket = join(dir, 'agent.sock');
         const server = serveControl(socket, agent);
         const run: RunFile = { network: network.base, address: key.address, name, pid: process.pid, socket };
-        writeFileSync(join(dir, 'container.json'), JSON.stringify(run, null, 2));
+        writeFileSync(join(dir, 'container.json'), JSON.stringify(run, null, 2), {
+          mode: PRIVATE_FILE_MODE,
+        });
+        tightenPrivateFile(join(dir, 'container.json'), say);
         const ready = {
           address: key.address,
           name,
