@@ -392,6 +392,7 @@ export class ClusterNode {
           settleIntervalMs: config.settleIntervalMs,
           stakeAuto: true,
           diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
+          logDir: join(config.dataDir, 'logs'),
           ...(config.containerApps
             ? { apps: config.containerApps.split(','), appsDir: join(config.dataDir, 'apps') }
             : {}),

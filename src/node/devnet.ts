@@ -306,6 +306,7 @@ export class Devnet {
         settleIntervalMs: config.settleIntervalMs,
         stakeAuto: true,
         diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
+        logDir: join(config.dataDir, 'logs'),
         ...(h.apps?.length ? { apps: h.apps, appsDir: join(config.dataDir, 'apps') } : {}),
         ...(h.prover ? { prover: h.prover } : {}),
       },

@@ -295,6 +295,7 @@ export function containerCommand(): Command {
             pricePerHour,
             heartbeatIntervalMs,
             diskQuotaMiB: opts.diskQuota,
+            logDir: join(dir, 'logs'),
             stakeAuto: opts.stake === 'auto',
             ...(prover ? { prover: () => prover } : {}),
             ...(apps.length ? { apps, appsDir: join(dir, 'apps') } : {}),
