@@ -145,6 +145,8 @@ const WORKDIR_TMPFS_MIB = 1024;
 const TMP_TMPFS_MIB = 256;
 // A pull can sit silent for a while (large layer extraction) but not forever.
 const PULL_IDLE_TIMEOUT_MS = 10 * 60_000;
+// Output re-read after the exit, to deliver what a followed log missed, only up to this much.
+const CATCH_UP_MAX_BYTES = 1 << 20;
 // A dropped wait connection (engine restart) is retried this many times before we give up on it.
 const WAIT_RETRIES = 10;
 
@@ -784,6 +786,8 @@ class DockerWorkload implements RunningWorkload {
   private stopped = false;
   private finishing = false;
   private logs: IncomingMessage | undefined;
+  /** Characters of each stream delivered by the followed log (see catchUpOutput). */
+  private readonly streamed = { stdout: 0, stderr: 0 };
   private cancelWallTimer: (() => void) | undefined;
   private cpuTimer: NodeJS.Timeout | undefined;
 
@@ -858,17 +862,10 @@ class DockerWorkload implements RunningWorkload {
         return;
       }
       this.logs = res;
-      const contentType = String(res.headers['content-type'] ?? '');
-      // Docker >= API 1.42 says which framing it uses; everything else (Podman included) is sniffed.
-      const mode: DemuxMode = contentType.includes('multiplexed-stream')
-        ? 'multiplexed'
-        : contentType.includes('raw-stream')
-          ? 'raw'
-          : 'auto';
-      const demux = new DockerStreamDemuxer(
-        (type, data) => this.log.emit({ type, data, at: this.now() }),
-        mode,
-      );
+      const demux = new DockerStreamDemuxer((type, data) => {
+        this.streamed[type] += data.length;
+        this.log.emit({ type, data, at: this.now() });
+      }, demuxMode(res));
       await consumeStream(
         res,
         (chunk) => demux.push(chunk),
@@ -909,6 +906,7 @@ class DockerWorkload implements RunningWorkload {
 
     // Output written just before exit may still be on its way: the wait can answer before the logs end.
     await drainOutput(drained, () => this.logs?.destroy());
+    await this.catchUpOutput();
 
     const { exitCode } = status;
     const signal = exitCode !== null && exitCode > 128 ? signalName(exitCode - 128) : null;
@@ -938,6 +936,47 @@ class DockerWorkload implements RunningWorkload {
       message = `terminated by ${signal}`;
     }
     await this.finish({ exitCode, signal, reason: 'exited', ...(message ? { message } : {}) });
+  }
+
+  /**
+   * A followed log can end short of the container's output (Podman's follow may stop at the exit
+   * before the last lines; under load the drain above may give up): once the container has stopped,
+   * its whole log is read once more and whatever each stream had not delivered yet is emitted.
+   */
+  private async catchUpOutput(): Promise<void> {
+    // Bounded like the output ring: a container that printed more than this is not re-read (its
+    // replay keeps only the last MiB anyway), so a flood is never held in memory twice.
+    if (this.streamed.stdout + this.streamed.stderr > CATCH_UP_MAX_BYTES) return;
+    let res: IncomingMessage;
+    try {
+      res = await this.engine.open('GET', `/containers/${this.containerId}/logs?stdout=1&stderr=1`);
+    } catch {
+      return;
+    }
+    if ((res.statusCode ?? 0) !== 200) {
+      res.resume();
+      return;
+    }
+    const full = { stdout: '', stderr: '' };
+    const demux = new DockerStreamDemuxer((type, data) => (full[type] += data), demuxMode(res));
+    let read = 0;
+    let tooBig = false;
+    await consumeStream(
+      res,
+      (chunk) => {
+        read += chunk.length;
+        if (read > 2 * CATCH_UP_MAX_BYTES) {
+          tooBig = true;
+          res.destroy();
+        } else demux.push(chunk);
+      },
+      () => demux.end(),
+    );
+    if (tooBig) return;
+    for (const type of ['stdout', 'stderr'] as const) {
+      const rest = full[type].slice(this.streamed[type]);
+      if (rest) this.log.emit({ type, data: rest, at: this.now() });
+    }
   }
 
   private pollCpu(cpuSeconds: number): void {
@@ -1090,6 +1129,14 @@ function networkName(leaseId: string): string {
 export function isRootUser(user: string): boolean {
   if (user.trim() === '') return true;
   return user.split(':').some((part) => part === '0' || part === 'root');
+}
+
+/** Docker >= API 1.42 says which framing its logs use; everything else (Podman included) is sniffed. */
+function demuxMode(res: { headers: IncomingHttpHeaders }): DemuxMode {
+  const contentType = String(res.headers['content-type'] ?? '');
+  if (contentType.includes('multiplexed-stream')) return 'multiplexed';
+  if (contentType.includes('raw-stream')) return 'raw';
+  return 'auto';
 }
 
 function checkImageRef(ref: string): void {

@@ -265,14 +265,21 @@ describe('Docker runtime: a tenant is a stranger', () => {
   it('a fork bomb stops at the pids limit; the agent and other leases carry on', async () => {
     const rt = newRuntime();
     const bomb = (await rt.start(
-      spec(['sh', '-c', 'b() { b | b & }; b; sleep 1000'], { limits: { pids: 32, wallSeconds: 6 } }),
+      spec(['sh', '-c', 'b() { b | b & }; b; sleep 1000'], { limits: { pids: 32, wallSeconds: 8 } }),
     )) as Container;
+    let stderr = '';
+    // events(), not onEvent(): the bomb may burn out before this line runs, and events() replays.
+    void (async () => {
+      for await (const e of bomb.events()) if (e.type === 'stderr') stderr = (stderr + e.data).slice(-4096);
+    })();
+    // The kernel refuses the bomb's forks once it holds 32 processes (the shell says "can't fork"),
+    // and the container never holds more, however often it is sampled.
     let peak = 0;
     await waitFor(async () => {
       const stats = (await engine('GET', `/containers/${bomb.containerId}/stats?stream=false`)).json;
       peak = Math.max(peak, Number(stats?.pids_stats?.current ?? 0));
-      return peak >= 32;
-    }, 'the bomb to reach the pids limit');
+      return /can't fork/.test(stderr);
+    }, 'the bomb to hit the pids limit');
     // Meanwhile another lease runs to completion, and the agent (this process) still answers.
     const other = await run('echo still-here');
     expect(other.out).toBe('still-here\n');
@@ -280,7 +287,8 @@ describe('Docker runtime: a tenant is a stranger', () => {
     expect(inspect.HostConfig.PidsLimit).toBe(32);
     const exit = await bomb.exited;
     expect(exit).toMatchObject({ reason: 'timeout', limit: 'wallSeconds' });
-    expect(peak).toBe(32);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(32);
   });
 
   it('an allocation past the memory limit is killed, with the reason in words', async () => {
