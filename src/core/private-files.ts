@@ -4,7 +4,7 @@
  * data directories are 0700. What an older version (or a careless copy) left looser is tightened when
  * it is next opened, with a log line saying so.
  */
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 
 export const PRIVATE_DIR_MODE = 0o700;
 export const PRIVATE_FILE_MODE = 0o600;
@@ -13,18 +13,30 @@ export const PRIVATE_FILE_MODE = 0o600;
 export type ModeLog = (line: string) => void;
 export const stderrLog: ModeLog = (line) => process.stderr.write(`aethir: ${line}\n`);
 
-/** Creates `dir` (and missing parents) 0700, or tightens an existing one that others may read. */
+/** Creates `dir` (and missing parents) 0700, or tightens an existing one that others may use. */
 export function ensurePrivateDir(dir: string, log: ModeLog = stderrLog): void {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-  tighten(dir, PRIVATE_DIR_MODE, log);
+  tighten(dir, log);
 }
 
-/** Tightens `path` to 0600 if it exists and group or others have any access; absent is fine. */
+/**
+ * Takes group's and others' access away from `path` if it exists (absent is fine); the owner's own
+ * bits stay as they are (a read-only copy stays read-only).
+ */
 export function tightenPrivateFile(path: string, log: ModeLog = stderrLog): void {
-  tighten(path, PRIVATE_FILE_MODE, log);
+  tighten(path, log);
 }
 
-function tighten(path: string, mode: number, log: ModeLog): void {
+/** Creates `path` empty and 0600 unless it exists, so what is written to it later is private from the start. */
+export function createPrivateFile(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', PRIVATE_FILE_MODE));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+}
+
+function tighten(path: string, log: ModeLog): void {
   let current: number;
   try {
     current = statSync(path).mode & 0o777;
@@ -33,6 +45,7 @@ function tighten(path: string, mode: number, log: ModeLog): void {
     throw err;
   }
   if ((current & 0o077) === 0) return;
+  const mode = current & 0o700;
   chmodSync(path, mode);
   log(`tightened ${path} from ${octal(current)} to ${octal(mode)} (it was open to other users)`);
 }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AethirError, canonicalize, decodeCanonical } from '../../core/index.js';
 import {
@@ -11,9 +11,9 @@ import {
   type SignedTx,
 } from '../../ledger/index.js';
 import {
+  createPrivateFile,
   type ModeLog,
   PRIVATE_DIR_MODE,
-  PRIVATE_FILE_MODE,
   tightenPrivateFile,
 } from '../../core/private-files.js';
 import type { ChainStore, TxRecord } from '../ports.js';
@@ -66,7 +66,7 @@ export class SqliteChainStore implements ChainStore {
       // SQLite gives the -wal and -shm it creates the database file's mode, so creating that file
       // 0600 first covers all three.
       mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
-      closeSync(openSync(path, 'a', PRIVATE_FILE_MODE));
+      createPrivateFile(path);
       for (const file of [path, `${path}-wal`, `${path}-shm`]) tightenPrivateFile(file, opts.log);
     }
     try {

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -67,6 +67,16 @@ describe('private files: keys, the ledger and data directories belong to their o
     for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) expect(mode(f)).toBe(0o600);
     expect(lines[0]).toBe(`tightened ${path} from 0644 to 0600 (it was open to other users)`);
     again.close();
+  });
+
+  it("tightening takes only group's and others' access away: a read-only 0444 copy becomes 0400", () => {
+    const file = join(tempHome(), 'copy.sqlite');
+    writeFileSync(file, '');
+    chmodSync(file, 0o444);
+    const lines: string[] = [];
+    tightenPrivateFile(file, (l) => lines.push(l));
+    expect(mode(file)).toBe(0o400);
+    expect(lines).toEqual([`tightened ${file} from 0444 to 0400 (it was open to other users)`]);
   });
 
   it('tightening leaves group/other-free modes and missing paths alone', () => {
