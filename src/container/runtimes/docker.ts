@@ -7,6 +7,13 @@
  * everything the workload forks, the filesystem is the image's and disappears with the container, and
  * GPUs are handed over as devices (the NVIDIA container toolkit), not just hinted with an env var.
  *
+ * Every tenant is a stranger: its container runs as a non-root user (the image's USER unless that is
+ * root, else 65534), with no capabilities, no-new-privileges, a pids limit, a read-only root (the
+ * working directory and /tmp are private tmpfs), on a network of its own isolated from other leases'
+ * and from the host's loopback, with its port published on 127.0.0.1 only (for the endpoint proxy).
+ * The container is read back after creation, and removed before it starts if the engine dropped any of that
+ * (docs/security-runtime-docker.md).
+ *
  * Differences callers can see, compared with host-process:
  *  - `workdir` is a path inside the container; `pid` is the container's init as the engine reports it
  *    (meaningful only if the agent shares the engine's pid namespace; never signal it directly).
