@@ -21,6 +21,8 @@ install_packages() {
   local missing=()
   command -v podman >/dev/null || missing+=(podman)
   command -v runc >/dev/null || missing+=(runc)
+  # gVisor, for the --oci-runtime runsc tests.
+  command -v runsc >/dev/null || missing+=(runsc)
   [ -x /bin/busybox ] || missing+=(busybox-static)
   command -v curl >/dev/null || missing+=(curl)
   [ ${#missing[@]} -eq 0 ] && return 0
@@ -41,6 +43,8 @@ write_conf() {
   # runc: the OCI runtime installed above. cgroupfs and file events: CI machines run no systemd, so
   # neither its cgroup manager nor journald is there. No default ulimits: containers keep the
   # service's own, as raising them can be refused inside a sandbox.
+  # runsc: gVisor, registered by name for the --oci-runtime runsc tests. (Podman 4.3's Docker-compatible
+  # API ignores HostConfig.Runtime, which the runtime detects and refuses; Docker honours it.)
   local conf=/etc/containers/containers.conf
   local want
   want=$(
@@ -51,12 +55,17 @@ default_ulimits = []
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+[engine.runtimes]
+runc = ["/usr/bin/runc"]
+runsc = ["/usr/bin/runsc"]
 CONF
   )
   if [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$want" ]; then
     log "writing $conf"
     mkdir -p /etc/containers
     printf '%s\n' "$want" >"$conf"
+    # A service already running keeps the runtimes it read at its start.
+    if ping_socket; then log "restart the service on $SOCKET to pick up the new $conf"; fi
   fi
 }
 

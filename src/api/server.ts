@@ -682,7 +682,21 @@ export async function createApiServer(
       });
       if (lease.status === 'closed') setTimeout(() => abort.abort(), 3000).unref();
       try {
-        for await (const e of node.logs.follow(params.id, abort.signal)) res.write(JSON.stringify(e) + '\n');
+        // Backpressure: a client that reads slowly is waited for here, not buffered for; the hub
+        // meanwhile skips it ahead (with a marker) past what it no longer keeps.
+        for await (const e of node.logs.follow(params.id, abort.signal)) {
+          if (!res.write(JSON.stringify(e) + '\n'))
+            await new Promise<void>((resolve) => {
+              const done = () => {
+                res.off('drain', done);
+                res.off('close', done);
+                resolve();
+              };
+              res.on('drain', done);
+              res.on('close', done);
+            });
+          if (res.destroyed) break;
+        }
       } finally {
         stopWatch();
         res.end();

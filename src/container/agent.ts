@@ -23,6 +23,7 @@ import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } fr
 import type { EndpointProxy } from './endpoint-proxy.js';
 import { LocalApps } from './apps/local-apps.js';
 import { chooseProver, serveChecks, type CheckServerOptions } from './check-server.js';
+import { DEFAULT_LOG_FILE_MAX_BYTES, LeaseLogFile } from './output-file.js';
 
 const DEFAULT_SETTLE_MS = 5 * 60_000;
 const DEFAULT_FINAL_RECEIPT_WAIT_MS = 5_000;
@@ -77,6 +78,12 @@ export interface ContainerAgentInit {
   leaseMemoryMiB?: number;
   /** what one lease may keep in its working directory, MiB (none: no quota) */
   diskQuotaMiB?: number;
+  /**
+   * where each lease's whole output is written, `<logDir>/<lease>.log`, up to `logFileMaxBytes`
+   * (default 64 MiB); in memory only the last MiB is kept. None: no log files.
+   */
+  logDir?: string;
+  logFileMaxBytes?: number;
   /** apps to pre-install and serve sessions of (published on the network; docs/apps.md) */
   apps?: readonly string[];
   /** where apps are installed, `<appsDir>/<name>/<version>`; needed with `apps` */
@@ -348,9 +355,15 @@ export class ContainerAgent {
     }
     slot.w = w;
     if (slot.cancelled) void w.kill('lease closed');
-    // events() replays what the workload wrote before we got here, then follows it live.
+    // events() replays what the workload wrote before we got here, then follows it live. It keeps
+    // only the last MiB: a reader that falls further behind gets a marker saying what it missed.
+    const file = this.openLogFile(lease.id);
     void (async () => {
-      for await (const e of w.events()) publish(e);
+      for await (const e of w.events()) {
+        file?.write(e);
+        publish(e);
+      }
+      file?.close();
     })();
     const exit = await w.exited;
     slot.exited = true;
@@ -378,6 +391,23 @@ export class ContainerAgent {
             ? `workload failed to start: ${exit.message ?? ''}`.slice(0, 200)
             : 'workload exited');
     await this.close(lease, exit.exitCode, reason);
+  }
+
+  /** The lease's size-capped log file, or none (no logDir, or it cannot be created: output still streams). */
+  private openLogFile(leaseId: string): LeaseLogFile | undefined {
+    if (!this.init.logDir) return undefined;
+    const say = this.components.log ?? (() => {});
+    try {
+      return new LeaseLogFile(
+        this.init.logDir,
+        leaseId,
+        this.init.logFileMaxBytes ?? DEFAULT_LOG_FILE_MAX_BYTES,
+        say,
+      );
+    } catch (e) {
+      say(`lease ${leaseId}: no log file (${(e as Error).message}); its output still streams`);
+      return undefined;
+    }
   }
 
   /**

@@ -58,6 +58,7 @@ import { createApiServer } from '../api/server.js';
 import { InProcessNetwork } from './in-process-network.js';
 import { Keystore } from './keystore.js';
 import { LogHub } from './log-hub.js';
+import { ensurePrivateDir, stderrLog } from '../core/private-files.js';
 import { Replica, snapshotToWire, type Snapshot } from './replica.js';
 import {
   EndpointDirectory,
@@ -200,6 +201,9 @@ export class ClusterNode {
     if (!/^[a-z0-9_-]{1,48}$/.test(opts.name))
       throw new AethirError('INVALID_ARGUMENT', `node name "${opts.name}" must be 1-48 of a-z, 0-9, _ and -`);
     const { config } = opts;
+    // The node's keys and replica live here: 0700, tightened if an older version left it open.
+    if (!opts.postgres || opts.roles.some((r) => r === 'checker' || r === 'container'))
+      ensurePrivateDir(config.dataDir, opts.log ?? stderrLog);
     const log = await JetStreamLog.connect({
       servers: opts.nats,
       chainId: config.chainId,
@@ -223,7 +227,10 @@ export class ClusterNode {
       const store: AsyncChainStore = opts.postgres
         ? await PgChainStore.open({ url: opts.postgres, schema: `aethir_${opts.name.replace(/-/g, '_')}` })
         : asyncChainStore(
-            new SqliteChainStore(join(config.dataDir, 'replica.sqlite'), { synchronous: 'NORMAL' }),
+            new SqliteChainStore(join(config.dataDir, 'replica.sqlite'), {
+              synchronous: 'NORMAL',
+              log: opts.log ?? stderrLog,
+            }),
             'sqlite',
           );
       cleanup.push(() => store.close());
@@ -256,7 +263,9 @@ export class ClusterNode {
     const replica = this.replica;
     const network = new InProcessNetwork(replica);
     if (this.has('checker') || this.has('container'))
-      this.key = new Keystore(join(config.dataDir, 'keys')).loadOrCreate(this.opts.keyName ?? 'node');
+      this.key = new Keystore(join(config.dataDir, 'keys'), this.opts.log ?? stderrLog).loadOrCreate(
+        this.opts.keyName ?? 'node',
+      );
 
     if (this.has('indexer')) {
       const indexer = new Indexer({
@@ -388,6 +397,7 @@ export class ClusterNode {
           stakeAuto: true,
           diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
           ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
+          logDir: join(config.dataDir, 'logs'),
           ...(config.containerApps
             ? { apps: config.containerApps.split(','), appsDir: appsDirOf(this.runtime, config.dataDir) }
             : {}),

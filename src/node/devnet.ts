@@ -43,6 +43,7 @@ import { Chain, type BlockEvent } from './chain.js';
 import { InProcessNetwork } from './in-process-network.js';
 import { Keystore } from './keystore.js';
 import { LogHub } from './log-hub.js';
+import { ensurePrivateDir, stderrLog } from '../core/private-files.js';
 import { demoContainers } from './demo.js';
 import { EndpointDirectory, closeDueEpochs, fanOutBlock, locationOf, specFromProbe } from './roles.js';
 
@@ -102,12 +103,15 @@ export class Devnet {
     private readonly opts: DevnetOptions,
   ) {
     this.clock = opts.clock ?? systemClock;
-    const nodeKeys = new Keystore(join(config.dataDir, 'keys'));
-    const userKeys = new Keystore(join(config.home, 'keys'));
+    const modeLog = opts.log ?? stderrLog;
+    // Keys, the ledger and workloads: 0700, tightened if an older version left it open to others.
+    ensurePrivateDir(config.dataDir, modeLog);
+    const nodeKeys = new Keystore(join(config.dataDir, 'keys'), modeLog);
+    const userKeys = new Keystore(join(config.home, 'keys'), modeLog);
     this.developer = userKeys.loadOrCreate('developer');
     const faucetKey = nodeKeys.loadOrCreate('faucet');
     const checkerKeys = [1, 2, 3].map((i) => nodeKeys.loadOrCreate(`checker-${i}`));
-    const store = new SqliteChainStore(join(config.dataDir, 'ledger.sqlite'));
+    const store = new SqliteChainStore(join(config.dataDir, 'ledger.sqlite'), { log: modeLog });
     this.chain = Chain.open(store, this.clock, () =>
       parseGenesis({
         chainId: config.chainId,
@@ -233,7 +237,7 @@ export class Devnet {
     const local = config.containerDeclareGpus
       ? declaredSpec(probed, parseDeclaredGpus(config.containerDeclareGpus))
       : probed;
-    const nodeKeys = new Keystore(join(config.dataDir, 'keys'));
+    const nodeKeys = new Keystore(join(config.dataDir, 'keys'), this.opts.log ?? stderrLog);
     const hosts: Array<{
       key: KeyPair;
       name: string;
@@ -315,6 +319,7 @@ export class Devnet {
         stakeAuto: true,
         diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
         ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
+        logDir: join(config.dataDir, 'logs'),
         ...(h.apps?.length ? { apps: h.apps, appsDir: appsDirOf(this.runtime!, config.dataDir) } : {}),
         ...(h.prover ? { prover: h.prover } : {}),
       },

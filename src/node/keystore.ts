@@ -1,13 +1,24 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AethirError, generateKeyPair, keyPairFromSecret, type KeyPair } from '../core/index.js';
+import {
+  ensurePrivateDir,
+  type ModeLog,
+  PRIVATE_FILE_MODE,
+  stderrLog,
+  tightenPrivateFile,
+} from '../core/private-files.js';
 
 /**
- * Keys on disk: one JSON file per key, readable by its owner only. A key file holds the
- * secret seed; losing it loses the account, sharing it gives the account away.
+ * Keys on disk: one JSON file per key, 0600 in a 0700 directory. A key file holds the secret seed;
+ * losing it loses the account, sharing it gives the account away. A key file or directory found
+ * open to other users is tightened when the key is loaded, and `log` says so.
  */
 export class Keystore {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    private readonly log: ModeLog = stderrLog,
+  ) {}
 
   path(name: string): string {
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name))
@@ -26,6 +37,8 @@ export class Keystore {
         'NOT_FOUND',
         `no key "${name}" in ${this.dir}; create one with "aethir keys new ${name}"`,
       );
+    ensurePrivateDir(this.dir, this.log);
+    tightenPrivateFile(p, this.log);
     let raw: unknown;
     try {
       raw = JSON.parse(readFileSync(p, 'utf8'));
@@ -41,7 +54,7 @@ export class Keystore {
   create(name: string, key: KeyPair = generateKeyPair()): KeyPair {
     const p = this.path(name);
     if (existsSync(p)) throw new AethirError('CONFLICT', `key "${name}" already exists in ${this.dir}`);
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    ensurePrivateDir(this.dir, this.log);
     writeFileSync(
       p,
       JSON.stringify(
@@ -50,11 +63,11 @@ export class Keystore {
         2,
       ) + '\n',
       {
-        mode: 0o600,
+        mode: PRIVATE_FILE_MODE,
         flag: 'wx',
       },
     );
-    chmodSync(p, 0o600);
+    chmodSync(p, PRIVATE_FILE_MODE);
     return key;
   }
 

@@ -1,20 +1,23 @@
 import type { Bus } from '../bus/index.js';
 import { subjects, type LeaseLogMsg } from '../container/index.js';
+import { droppedText, OutputRing, type RingCursor } from '../container/output-ring.js';
 
 const MAX_BYTES_PER_LEASE = 1 << 20;
 const MAX_LEASES = 500;
 
 interface LeaseLog {
-  events: LeaseLogMsg[];
-  bytes: number;
-  truncated: boolean;
+  ring: OutputRing<LeaseLogMsg>;
   done: boolean;
-  listeners: Set<(e: LeaseLogMsg) => void>;
+  /** Followers to wake when an event arrives. */
+  listeners: Set<() => void>;
 }
 
 /**
- * Keeps each lease's output (bounded) so a client that connects after the workload started
- * still sees everything from the first byte, then follows it live until the exit event.
+ * Keeps the last MiB of each lease's output so a client that connects after the workload started
+ * still sees the most recent output (with a marker saying how many bytes before it were dropped;
+ * the whole output is in the host's log file), then follows it live until the exit event. Each
+ * follower reads the same ring at its own pace: one that falls more than the ring behind is skipped
+ * ahead with a marker, never buffered for, so a flood or a slow client cannot grow the node.
  */
 export class LogHub {
   private readonly logs = new Map<string, LeaseLog>();
@@ -31,7 +34,13 @@ export class LogHub {
   private get(lease: string): LeaseLog {
     let l = this.logs.get(lease);
     if (!l) {
-      l = { events: [], bytes: 0, truncated: false, done: false, listeners: new Set() };
+      const ring = new OutputRing<LeaseLogMsg>(MAX_BYTES_PER_LEASE, (bytes, at) => ({
+        lease,
+        type: 'stderr',
+        data: droppedText(bytes, `the node keeps the last ${MAX_BYTES_PER_LEASE} bytes`),
+        at,
+      }));
+      l = { ring, done: false, listeners: new Set() };
       this.logs.set(lease, l);
       if (this.logs.size > MAX_LEASES) {
         for (const [k, v] of this.logs) {
@@ -49,32 +58,21 @@ export class LogHub {
     const l = this.get(m.lease);
     if (l.done) return;
     if (m.type === 'exit') l.done = true;
-    const size = m.type === 'exit' ? 0 : m.data.length;
-    // Past the cap the stored log stops (and says so) rather than keeping holes in the middle.
-    if (m.type !== 'exit' && (l.truncated || l.bytes + size > MAX_BYTES_PER_LEASE)) l.truncated = true;
-    else {
-      l.events.push(m);
-      l.bytes += size;
-    }
-    for (const fn of l.listeners) fn(m);
+    l.ring.push(m);
+    for (const wake of [...l.listeners]) wake();
   }
 
-  /** Everything so far, then live events, ending after 'exit'. Stops early when `signal` aborts. */
+  /** What is kept, then live events, ending after 'exit'. Stops early when `signal` aborts. */
   async *follow(lease: string, signal?: AbortSignal): AsyncGenerator<LeaseLogMsg> {
     const l = this.get(lease);
-    const pending: LeaseLogMsg[] = [...l.events];
+    const cursor: RingCursor = { next: 0, offset: 0 };
     let wake: (() => void) | null = null;
-    const listener = (e: LeaseLogMsg) => {
-      pending.push(e);
-      wake?.();
-    };
+    const listener = () => wake?.();
     l.listeners.add(listener);
-    const onAbort = () => wake?.();
-    signal?.addEventListener('abort', onAbort);
+    signal?.addEventListener('abort', listener);
     try {
       for (;;) {
-        while (pending.length) {
-          const e = pending.shift()!;
+        for (let e = l.ring.read(cursor); e; e = l.ring.read(cursor)) {
           yield e;
           if (e.type === 'exit') return;
         }
@@ -84,13 +82,18 @@ export class LogHub {
       }
     } finally {
       l.listeners.delete(listener);
-      signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', listener);
     }
   }
 
+  /** The kept events (a marker first when earlier output was dropped) and whether the lease is done. */
   snapshot(lease: string): { events: LeaseLogMsg[]; done: boolean; truncated: boolean } {
     const l = this.logs.get(lease);
-    return { events: l?.events ?? [], done: l?.done ?? false, truncated: l?.truncated ?? false };
+    return {
+      events: l?.ring.snapshot() ?? [],
+      done: l?.done ?? false,
+      truncated: (l?.ring.droppedBytes ?? 0) > 0,
+    };
   }
 
   close(): void {

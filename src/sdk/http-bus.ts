@@ -23,6 +23,11 @@ export interface HttpBusOptions {
   clock: Clock;
   /** most messages kept while the node is unreachable; the oldest are dropped first (default 10,000) */
   maxQueued?: number;
+  /**
+   * most bytes (as JSON) kept queued (default 8 MiB): past it, the oldest workload output is dropped
+   * first, so a lease flooding its output cannot grow the container's memory while the node keeps up
+   */
+  maxQueuedBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -47,9 +52,10 @@ const CHECK_ID = /^[0-9a-f]{16,64}$/;
  */
 export class HttpBus implements Bus {
   private readonly base: string;
-  private queue: Array<{ subject: string; data: unknown }> = [];
+  private queue: Array<{ subject: string; data: unknown; bytes: number }> = [];
+  private queuedBytes = 0;
   /** answers to checks: sent before the queue, never in the same batch (a late one is refused) */
-  private replies: Array<{ subject: string; data: unknown }> = [];
+  private replies: Array<{ subject: string; data: unknown; bytes: number }> = [];
   private sending = false;
   private lastAt = 0;
   private closed = false;
@@ -70,11 +76,21 @@ export class HttpBus implements Bus {
   publish(subject: string, data: unknown): void {
     if (this.closed) return;
     // What the server will see after JSON: the signature is over exactly that.
-    this.queue.push({ subject, data: JSON.parse(JSON.stringify(data)) });
+    const json = JSON.stringify(data);
+    this.queue.push({ subject, data: JSON.parse(json), bytes: json.length });
+    this.queuedBytes += json.length;
     const max = this.opts.maxQueued ?? 10_000;
     if (this.queue.length > max) {
       this.counters.dropped += this.queue.length - max;
-      this.queue.splice(0, this.queue.length - max);
+      for (const m of this.queue.splice(0, this.queue.length - max)) this.queuedBytes -= m.bytes;
+    }
+    const maxBytes = this.opts.maxQueuedBytes ?? 8 * 1024 * 1024;
+    while (this.queuedBytes > maxBytes && this.queue.length > 1) {
+      // Output first (the log hub marks the gap where it shows); heartbeats and exits last.
+      const output = this.queue.findIndex((m) => /^lease\.[^.]+\.log$/.test(m.subject));
+      const [gone] = this.queue.splice(output >= 0 ? output : 0, 1);
+      this.queuedBytes -= gone!.bytes;
+      this.counters.dropped++;
     }
     void this.pump();
   }
@@ -91,7 +107,12 @@ export class HttpBus implements Bus {
         const from = this.replies.length ? this.replies : this.queue;
         const batch = from.slice(0, from === this.replies ? 1 : MAX_BATCH);
         this.lastAt = Math.max(this.lastAt + 1, Math.floor(this.opts.clock.now()));
-        const envelope = signTelemetry(this.opts.key, this.opts.chainId, this.lastAt, batch);
+        const envelope = signTelemetry(
+          this.opts.key,
+          this.opts.chainId,
+          this.lastAt,
+          batch.map(({ subject, data }) => ({ subject, data })),
+        );
         try {
           const res = await fetch(`${this.base}/v1/telemetry`, {
             method: 'POST',
@@ -104,7 +125,14 @@ export class HttpBus implements Bus {
             this.counters.droppedMalformed += batch.length;
             this.opts.log?.(`telemetry refused (${res.status}): ${(await res.text()).slice(0, 200)}`);
           } else this.counters.sent += batch.length;
-          from.splice(0, batch.length);
+          // By identity: publish() may have dropped queued messages while this batch was in flight.
+          const sent = new Set(batch);
+          const kept = from.filter((m) => {
+            if (!sent.has(m)) return true;
+            this.queuedBytes -= m.bytes;
+            return false;
+          });
+          from.splice(0, from.length, ...kept);
           wait = 250;
         } catch (e) {
           this.counters.failures++;
@@ -248,7 +276,7 @@ export class HttpBus implements Bus {
         this.counters.dropped++;
         data = { error: { code: 'INTERNAL', message: 'responder returned an unencodable value' } };
       }
-      this.replies.push({ subject: `reply.${id}`, data });
+      this.replies.push({ subject: `reply.${id}`, data, bytes: 0 });
       void this.pump();
     });
   }

@@ -4,6 +4,7 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { AethirError, DEFAULT_API, defaultHome, formatAth, parseAth, systemClock } from '../../core/index.js';
+import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenPrivateFile } from '../../core/private-files.js';
 import {
   ContainerAgent,
   DEFAULT_DOCKER_SOCKET,
@@ -192,6 +193,14 @@ export function containerCommand(): Command {
       DEFAULT_DOCKER_SOCKET,
     )
     .option(
+      '--oci-runtime <name>',
+      "docker runtime: the engine's OCI runtime for workloads, e.g. runsc (gVisor); it must be registered with the engine",
+    )
+    .option(
+      '--workload-user <uid:gid>',
+      "docker runtime: the user workloads run as (default: the image's USER unless root, else 65534:65534)",
+    )
+    .option(
       '--image <ref>',
       'docker runtime: image for workloads that name none',
       'docker.io/library/ubuntu:24.04',
@@ -241,8 +250,9 @@ export function containerCommand(): Command {
         for (const w of probe.warnings) say(`probe: ${w}`);
         const fingerprint = fingerprintOf(probe.spec);
         const spec = declared ? declaredSpec(specFromProbe(probe), declared) : specFromProbe(probe);
-        mkdirSync(dir, { recursive: true });
-        const key = new Keystore(join(dir, 'keys')).loadOrCreate(
+        // Keys and workloads: 0700, tightened if an older version left it open to others.
+        ensurePrivateDir(dir, say);
+        const key = new Keystore(join(dir, 'keys'), say).loadOrCreate(
           opts.key ?? `container-${fingerprint.slice(0, 12)}`,
         );
         if (opts.stake === 'auto') {
@@ -268,9 +278,19 @@ export function containerCommand(): Command {
         });
         if (opts.runtime !== 'host' && opts.runtime !== 'docker')
           throw new AethirError('INVALID_ARGUMENT', '--runtime must be host or docker');
+        if (opts.runtime !== 'docker' && (opts.ociRuntime || opts.workloadUser))
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            '--oci-runtime and --workload-user need --runtime docker',
+          );
         const runtime =
           opts.runtime === 'docker'
-            ? new DockerRuntime({ socketPath: opts.dockerSocket, defaultImage: opts.image })
+            ? new DockerRuntime({
+                socketPath: opts.dockerSocket,
+                defaultImage: opts.image,
+                ociRuntime: opts.ociRuntime,
+                user: opts.workloadUser,
+              })
             : await hostProcessRuntime({
                 isolation: opts.isolation,
                 dataDir: dir,
@@ -293,6 +313,7 @@ export function containerCommand(): Command {
             heartbeatIntervalMs,
             diskQuotaMiB: opts.diskQuota,
             ...(opts.leaseMemory ? { leaseMemoryMiB: opts.leaseMemory } : {}),
+            logDir: join(dir, 'logs'),
             stakeAuto: opts.stake === 'auto',
             ...(prover ? { prover: () => prover } : {}),
             ...(apps.length && runtime instanceof HostProcessRuntime
@@ -306,7 +327,10 @@ export function containerCommand(): Command {
         const socket = join(dir, 'agent.sock');
         const server = serveControl(socket, agent);
         const run: RunFile = { network: network.base, address: key.address, name, pid: process.pid, socket };
-        writeFileSync(join(dir, 'container.json'), JSON.stringify(run, null, 2));
+        writeFileSync(join(dir, 'container.json'), JSON.stringify(run, null, 2), {
+          mode: PRIVATE_FILE_MODE,
+        });
+        tightenPrivateFile(join(dir, 'container.json'), say);
         const ready = {
           address: key.address,
           name,

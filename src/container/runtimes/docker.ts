@@ -7,6 +7,13 @@
  * everything the workload forks, the filesystem is the image's and disappears with the container, and
  * GPUs are handed over as devices (the NVIDIA container toolkit), not just hinted with an env var.
  *
+ * Every tenant is a stranger: its container runs as a non-root user (the image's USER unless that is
+ * root, else 65534), with no capabilities, no-new-privileges, a pids limit, a read-only root (the
+ * working directory and /tmp are private tmpfs), on a network of its own isolated from other leases'
+ * and from the host's loopback, with its port published on 127.0.0.1 only (for the endpoint proxy).
+ * The container is read back after creation, and removed before it starts if the engine dropped any of that
+ * (docs/security-runtime-docker.md).
+ *
  * Differences callers can see, compared with host-process:
  *  - `workdir` is a path inside the container; `pid` is the container's init as the engine reports it
  *    (meaningful only if the agent shares the engine's pid namespace; never signal it directly).
@@ -60,14 +67,38 @@ export interface DockerRuntimeOptions {
   workdir?: string;
   /** Time between SIGTERM and SIGKILL when stopping, rounded up to whole seconds (default 3000). */
   killGraceMs?: number;
-  /** CPUs each workload may use at once (fractions allowed), as HostConfig.NanoCpus; absent: no cap. */
+  /** CPUs each workload may use at once (fractions allowed), as HostConfig.NanoCpus, unless its
+   * limits.cpus says otherwise; absent: no cap. */
   cpus?: number;
+  /** Processes and threads a workload may have at once, unless its limits.pids says otherwise (default 512). */
+  pidsLimit?: number;
+  /**
+   * The user workloads run as, 'uid[:gid]' (or a name the image knows). Default: the image's USER when
+   * that is not root, else 65534:65534 (nobody), so a workload never runs as root in its container.
+   */
+  user?: string;
+  /**
+   * The image's filesystem read-only (default true); the working directory and /tmp are then private
+   * tmpfs mounts the workload can write (counted against its memory limit).
+   */
+  readOnlyRootfs?: boolean;
+  /**
+   * A bridge network of its own for each lease (default true), created before its container and
+   * removed after it, isolated from every other network, so two leases' containers cannot reach each
+   * other. false: the engine's default network.
+   */
+  networkPerLease?: boolean;
+  /**
+   * The engine's OCI runtime for workloads (HostConfig.Runtime), e.g. 'runsc' for gVisor; it must be
+   * registered with the engine (Docker: daemon.json "runtimes"; Podman: containers.conf [engine.runtimes]).
+   */
+  ociRuntime?: string;
   /**
    * The engine's id for each GPU index the agent hands out (index i -> gpuDeviceIds[i], e.g. a GPU
    * UUID from nvidia-smi). Absent: the index itself, which is what NVIDIA's toolkit also accepts.
    */
   gpuDeviceIds?: readonly string[];
-  /** Host address published ports bind to (default: all interfaces). */
+  /** Host address published ports bind to (default 127.0.0.1: only the endpoint proxy on this host). */
   publishHostIp?: string;
   /**
    * Extra labels on every container, and a filter for listLeases(): several agents (or test runs)
@@ -111,8 +142,18 @@ const IMAGE_REF_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}$/;
 const LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,253}$/;
 const DEFAULT_IMAGE = 'docker.io/library/ubuntu:24.04';
 const DEFAULT_WORKDIR = '/workspace';
+const DEFAULT_PIDS_LIMIT = 512;
+/** nobody:nogroup, the unprivileged user a workload runs as when its image would run it as root. */
+export const UNPRIVILEGED_USER = '65534:65534';
+const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$/;
+const OCI_RUNTIME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+// Size caps of the writable tmpfs mounts when the root filesystem is read-only.
+const WORKDIR_TMPFS_MIB = 1024;
+const TMP_TMPFS_MIB = 256;
 // A pull can sit silent for a while (large layer extraction) but not forever.
 const PULL_IDLE_TIMEOUT_MS = 10 * 60_000;
+// Output re-read after the exit, to deliver what a followed log missed, only up to this much.
+const CATCH_UP_MAX_BYTES = 1 << 20;
 // A dropped wait connection (engine restart) is retried this many times before we give up on it.
 const WAIT_RETRIES = 10;
 
@@ -264,6 +305,8 @@ function engineError(status: number, message: string, what: string, details: Rec
 
 export class DockerRuntime implements Runtime {
   readonly name = 'docker';
+  /** hardened containers: non-root, no capabilities, limits, a network of its own (docs/security.md) */
+  readonly isolation = 'sandbox' as const;
   readonly socketPath: string;
   readonly defaultImage: string;
   private readonly engine: EngineClient;
@@ -271,6 +314,11 @@ export class DockerRuntime implements Runtime {
   private readonly workdir: string;
   private readonly killGraceSec: number;
   private readonly nanoCpus: number | undefined;
+  private readonly pidsLimit: number;
+  private readonly user: string | undefined;
+  private readonly readOnlyRootfs: boolean;
+  private readonly networkPerLease: boolean;
+  private readonly ociRuntime: string | undefined;
   private readonly gpuDeviceIds: readonly string[] | undefined;
   private readonly publishHostIp: string;
   private readonly extraLabels: Record<string, string>;
@@ -302,8 +350,18 @@ export class DockerRuntime implements Runtime {
       bad(`invalid cpus ${options.cpus}`);
     }
     this.nanoCpus = options.cpus === undefined ? undefined : Math.round(options.cpus * 1e9);
+    this.pidsLimit = options.pidsLimit ?? DEFAULT_PIDS_LIMIT;
+    if (!(Number.isSafeInteger(this.pidsLimit) && this.pidsLimit > 0))
+      bad(`invalid pidsLimit ${this.pidsLimit}`);
+    this.user = options.user;
+    if (this.user !== undefined && !USER_RE.test(this.user)) bad(`invalid user ${JSON.stringify(this.user)}`);
+    this.readOnlyRootfs = options.readOnlyRootfs ?? true;
+    this.networkPerLease = options.networkPerLease ?? true;
+    this.ociRuntime = options.ociRuntime;
+    if (this.ociRuntime !== undefined && !OCI_RUNTIME_RE.test(this.ociRuntime))
+      bad(`invalid ociRuntime ${JSON.stringify(this.ociRuntime)}`);
     this.gpuDeviceIds = options.gpuDeviceIds;
-    this.publishHostIp = options.publishHostIp ?? '';
+    this.publishHostIp = options.publishHostIp ?? '127.0.0.1';
     this.extraLabels = { ...options.labels };
     for (const key of Object.keys(this.extraLabels)) {
       if (!LABEL_KEY_RE.test(key) || key === LEASE_LABEL) bad(`invalid label ${JSON.stringify(key)}`);
@@ -323,6 +381,19 @@ export class DockerRuntime implements Runtime {
   /** Resolves when the engine answers GET /_ping; throws UNAVAILABLE (with what to do) otherwise. */
   async ping(): Promise<void> {
     await this.engine.ok('GET', '/_ping', `Docker engine at ${this.socketPath} is not healthy`);
+    if (this.ociRuntime === undefined) return;
+    // Fail at the agent's start, not at its first lease, when the chosen OCI runtime is not there.
+    const res = await this.engine.ok('GET', '/info', `cannot ask the Docker engine for its runtimes`);
+    const runtimes = parseJson<{ Runtimes?: Record<string, unknown> }>(res.body, 'info')?.Runtimes ?? {};
+    if (!Object.hasOwn(runtimes, this.ociRuntime)) {
+      throw new AethirError(
+        'UNAVAILABLE',
+        `the Docker engine at ${this.socketPath} has no OCI runtime ${this.ociRuntime} (it has: ` +
+          `${Object.keys(runtimes).join(', ') || 'none listed'}); register it (Docker: "runtimes" in ` +
+          `daemon.json, then restart dockerd)`,
+        { details: { socketPath: this.socketPath } },
+      );
+    }
   }
 
   /**
@@ -389,6 +460,7 @@ export class DockerRuntime implements Runtime {
     }
     const mine = (await this.listLeases()).filter((c) => c.leaseId === leaseId);
     for (const c of mine) await this.removeContainer(c.containerId);
+    if (this.networkPerLease) await this.removeNetwork(networkName(leaseId));
     return mine.length;
   }
 
@@ -408,10 +480,16 @@ export class DockerRuntime implements Runtime {
     this.leases.reserve(leaseId);
 
     let containerId: string;
+    const network = this.networkPerLease ? networkName(leaseId) : undefined;
+    let createdNetwork = false;
     try {
       await this.ensureImage(image);
-      containerId = await this.create(spec, image);
+      const user = this.user ?? (await this.imageUser(image));
+      if (network) createdNetwork = await this.createNetwork(leaseId, network);
+      containerId = await this.create(spec, image, user, network);
     } catch (err) {
+      // Only a network this start created: one found in place may serve a container left running.
+      if (network && createdNetwork) await this.removeNetwork(network).catch(() => undefined);
       this.leases.release(leaseId);
       throw err;
     }
@@ -425,7 +503,10 @@ export class DockerRuntime implements Runtime {
       killGraceSec: this.killGraceSec,
       cpuPollMs: this.cpuPollMs,
       limits: spec.limits,
-      remove: () => this.removeContainer(containerId),
+      remove: async () => {
+        await this.removeContainer(containerId);
+        if (network) await this.removeNetwork(network);
+      },
       onFinished: () => {
         this.leases.release(leaseId);
       },
@@ -448,18 +529,40 @@ export class DockerRuntime implements Runtime {
     return workload;
   }
 
-  private async create(spec: WorkloadSpec, image: string): Promise<string> {
+  private async create(
+    spec: WorkloadSpec,
+    image: string,
+    user: string,
+    network: string | undefined,
+  ): Promise<string> {
     const gpuIds = spec.gpuIndices.map((i) => this.gpuDeviceIds?.[i] ?? String(i));
     const limits = spec.limits ?? {};
     const hostConfig: Record<string, unknown> = {
       RestartPolicy: { Name: 'no' },
+      // A tenant is a stranger: no capabilities at all, no way to gain privileges through setuid
+      // binaries or file capabilities, and a bounded number of processes (a fork bomb hits the cap).
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      PidsLimit: limits.pids ?? this.pidsLimit,
     };
     if (limits.memoryMiB !== undefined) {
       hostConfig.Memory = limits.memoryMiB * 1024 * 1024;
       // Memory+swap equal to memory: the limit is what the workload may use, not a point to start swapping.
       hostConfig.MemorySwap = limits.memoryMiB * 1024 * 1024;
     }
-    if (this.nanoCpus !== undefined) hostConfig.NanoCpus = this.nanoCpus;
+    const nanoCpus = limits.cpus !== undefined ? Math.round(limits.cpus * 1e9) : this.nanoCpus;
+    if (nanoCpus !== undefined) hostConfig.NanoCpus = nanoCpus;
+    if (this.readOnlyRootfs) {
+      hostConfig.ReadonlyRootfs = true;
+      // Private to this container, world-writable with the sticky bit: the workload's user may differ
+      // from the image's owner of these paths, and nobody else lives in the container.
+      hostConfig.Tmpfs = {
+        [this.workdir]: `rw,nosuid,nodev,size=${limits.diskMiB ?? WORKDIR_TMPFS_MIB}m,mode=1777`,
+        ...(this.workdir === '/tmp' ? {} : { '/tmp': `rw,nosuid,nodev,size=${TMP_TMPFS_MIB}m,mode=1777` }),
+      };
+    }
+    if (network) hostConfig.NetworkMode = network;
+    if (this.ociRuntime) hostConfig.Runtime = this.ociRuntime;
     if (gpuIds.length > 0) {
       hostConfig.DeviceRequests = [{ Driver: 'nvidia', DeviceIDs: gpuIds, Capabilities: [['gpu']] }];
     }
@@ -470,6 +573,7 @@ export class DockerRuntime implements Runtime {
       Env: Object.entries(buildEnv(spec, this.workdir, gpuIds)).map(([k, v]) => `${k}=${v}`),
       Labels: { ...this.extraLabels, [LEASE_LABEL]: spec.leaseId },
       WorkingDir: this.workdir,
+      User: user,
       Tty: false,
       OpenStdin: false,
       AttachStdin: false,
@@ -487,7 +591,7 @@ export class DockerRuntime implements Runtime {
     if (res.status === 201 || res.status === 200) {
       const id = parseJson<{ Id?: string }>(res.body, 'create response')?.Id;
       if (typeof id === 'string' && /^[0-9a-f]{12,64}$/.test(id)) {
-        if (gpuIds.length > 0) await this.checkGpusKept(id, spec.leaseId);
+        await this.checkKept(id, spec.leaseId, hostConfig);
         return id;
       }
       throw new AethirError(
@@ -517,22 +621,87 @@ export class DockerRuntime implements Runtime {
   }
 
   /**
-   * Podman's Docker-compatible API accepts HostConfig.DeviceRequests and silently drops it
-   * (containers/podman#22645): the lease would run without its GPUs while the agent counts them as
-   * taken. An engine that honours the request echoes it back on inspect, so that is what we check.
+   * An engine may accept a setting and silently drop it: Podman's Docker-compatible API does so with
+   * HostConfig.DeviceRequests (containers/podman#22645: the lease would run without its GPUs while the
+   * agent counts them as taken) and with HostConfig.Runtime (the workload would run outside the
+   * sandbox the operator chose). An engine that honours a setting echoes it back on inspect, so that
+   * is what we check, for those and for every confinement setting; a container that would run with
+   * less is removed before it starts.
    */
-  private async checkGpusKept(id: string, leaseId: string): Promise<void> {
+  private async checkKept(id: string, leaseId: string, wanted: Record<string, unknown>): Promise<void> {
     const res = await this.engine.ok('GET', `/containers/${id}/json`, `cannot inspect container ${id}`);
-    const kept = parseJson<ContainerInspect>(res.body, 'inspect')?.HostConfig?.DeviceRequests;
-    if (Array.isArray(kept) && kept.length > 0) return;
-    await this.removeContainer(id).catch(() => undefined);
-    throw new AethirError(
-      'RUNTIME_FAILED',
-      `the engine at ${this.socketPath} ignored the GPU request (HostConfig.DeviceRequests), so lease ` +
-        `${leaseId} would run without its GPUs: Podman's Docker-compatible API does not attach GPUs; ` +
-        `run GPU leases on Docker with the NVIDIA Container Toolkit`,
-      { details: { leaseId } },
-    );
+    const kept = parseJson<ContainerInspect>(res.body, 'inspect')?.HostConfig ?? {};
+    const fail = async (message: string): Promise<never> => {
+      await this.removeContainer(id).catch(() => undefined);
+      throw new AethirError('RUNTIME_FAILED', `the engine at ${this.socketPath} ${message}`, {
+        details: { leaseId },
+      });
+    };
+    if (wanted.DeviceRequests !== undefined) {
+      const devices = kept.DeviceRequests;
+      if (!(Array.isArray(devices) && devices.length > 0))
+        await fail(
+          `ignored the GPU request (HostConfig.DeviceRequests), so lease ${leaseId} would run without ` +
+            `its GPUs: Podman's Docker-compatible API does not attach GPUs; run GPU leases on Docker ` +
+            `with the NVIDIA Container Toolkit`,
+        );
+    }
+    if (wanted.Runtime !== undefined && kept.Runtime !== wanted.Runtime)
+      await fail(
+        `ignored the OCI runtime ${String(wanted.Runtime)} (HostConfig.Runtime; it ran ` +
+          `${JSON.stringify(kept.Runtime ?? null)}), so lease ${leaseId} would run outside the sandbox ` +
+          `chosen for it: Podman's Docker-compatible API does not switch runtimes; use Docker with the ` +
+          `runtime registered in daemon.json`,
+      );
+    const lost: string[] = [];
+    // Docker echoes ['ALL']; Podman lists the capabilities it dropped (all it would have granted).
+    const caps = kept.CapDrop;
+    const added = kept.CapAdd;
+    if (!(Array.isArray(caps) && caps.length > 0 && !(Array.isArray(added) && added.length > 0)))
+      lost.push('CapDrop');
+    const opts = kept.SecurityOpt;
+    if (!(Array.isArray(opts) && opts.some((o) => /^no-new-privileges(:true|=true)?$/.test(String(o)))))
+      lost.push('SecurityOpt');
+    if (kept.PidsLimit !== wanted.PidsLimit) lost.push('PidsLimit');
+    if (wanted.ReadonlyRootfs === true && kept.ReadonlyRootfs !== true) lost.push('ReadonlyRootfs');
+    if (lost.length > 0)
+      await fail(
+        `dropped ${lost.map((k) => `HostConfig.${k}`).join(', ')}, so lease ${leaseId} would run ` +
+          `less confined than asked; refusing to run it`,
+      );
+  }
+
+  /** The user a workload of `image` runs as: the image's USER if it is not root, else nobody. */
+  private async imageUser(image: string): Promise<string> {
+    const res = await this.engine.ok('GET', `/images/${image}/json`, `cannot inspect image ${image}`);
+    const user = parseJson<{ Config?: { User?: unknown } }>(res.body, 'image inspect')?.Config?.User;
+    return typeof user === 'string' && !isRootUser(user) ? user : UNPRIVILEGED_USER;
+  }
+
+  /**
+   * The lease's own bridge network, isolated from every other one (Docker isolates user bridges from
+   * each other; Podman does with the 'isolate' option). One left by a crashed agent is reused.
+   */
+  private async createNetwork(leaseId: string, name: string): Promise<boolean> {
+    const res = await this.engine.call('POST', '/networks/create', {
+      body: {
+        Name: name,
+        Driver: 'bridge',
+        CheckDuplicate: true,
+        Internal: false,
+        Options: { isolate: 'true' },
+        Labels: { ...this.extraLabels, [LEASE_LABEL]: leaseId },
+      },
+    });
+    if (res.status >= 200 && res.status < 300) return true;
+    const message = engineMessage(res.body);
+    // Docker answers a clash with 409, Podman with 500 "already used".
+    if (res.status === 409 || /already (used|exists)/i.test(message)) return false;
+    throw engineError(res.status, message, `cannot create the network for lease ${leaseId}`, { leaseId });
+  }
+
+  private async removeNetwork(name: string): Promise<void> {
+    await this.engine.ok('DELETE', `/networks/${name}`, `cannot remove network ${name}`, { ok: [404] });
   }
 
   private async removeContainer(id: string): Promise<void> {
@@ -626,6 +795,8 @@ class DockerWorkload implements RunningWorkload {
   private stopped = false;
   private finishing = false;
   private logs: IncomingMessage | undefined;
+  /** Characters of each stream delivered by the followed log (see catchUpOutput). */
+  private readonly streamed = { stdout: 0, stderr: 0 };
   private cancelWallTimer: (() => void) | undefined;
   private cpuTimer: NodeJS.Timeout | undefined;
 
@@ -700,17 +871,10 @@ class DockerWorkload implements RunningWorkload {
         return;
       }
       this.logs = res;
-      const contentType = String(res.headers['content-type'] ?? '');
-      // Docker >= API 1.42 says which framing it uses; everything else (Podman included) is sniffed.
-      const mode: DemuxMode = contentType.includes('multiplexed-stream')
-        ? 'multiplexed'
-        : contentType.includes('raw-stream')
-          ? 'raw'
-          : 'auto';
-      const demux = new DockerStreamDemuxer(
-        (type, data) => this.log.emit({ type, data, at: this.now() }),
-        mode,
-      );
+      const demux = new DockerStreamDemuxer((type, data) => {
+        this.streamed[type] += data.length;
+        this.log.emit({ type, data, at: this.now() });
+      }, demuxMode(res));
       await consumeStream(
         res,
         (chunk) => demux.push(chunk),
@@ -751,6 +915,7 @@ class DockerWorkload implements RunningWorkload {
 
     // Output written just before exit may still be on its way: the wait can answer before the logs end.
     await drainOutput(drained, () => this.logs?.destroy());
+    await this.catchUpOutput();
 
     const { exitCode } = status;
     const signal = exitCode !== null && exitCode > 128 ? signalName(exitCode - 128) : null;
@@ -760,18 +925,67 @@ class DockerWorkload implements RunningWorkload {
     }
     const oom = (await this.inspect())?.State?.OOMKilled === true;
     const limitMiB = this.init.limits?.memoryMiB;
+    // Podman does not always set OOMKilled (cgroup v1), and nothing else here sends SIGKILL.
+    if (limitMiB !== undefined && (oom || (signal === 'SIGKILL' && !status.error))) {
+      await this.finish({
+        exitCode,
+        signal,
+        reason: 'timeout',
+        limit: 'memoryMiB',
+        message: `memory limit of ${limitMiB} MiB exceeded`,
+      });
+      return;
+    }
     let message: string | undefined;
     if (oom) {
-      message = `out of memory: killed by the kernel${limitMiB ? ` at the memory limit of ${limitMiB} MiB` : ''}`;
+      message = 'out of memory: killed by the kernel';
     } else if (status.error) {
       message = status.error;
-    } else if (signal === 'SIGKILL' && limitMiB) {
-      // Podman does not set OOMKilled (at least on cgroup v1), and nothing else here sends SIGKILL.
-      message = `terminated by SIGKILL, probably at the memory limit of ${limitMiB} MiB`;
     } else if (signal) {
       message = `terminated by ${signal}`;
     }
     await this.finish({ exitCode, signal, reason: 'exited', ...(message ? { message } : {}) });
+  }
+
+  /**
+   * A followed log can end short of the container's output (Podman's follow may stop at the exit
+   * before the last lines; under load the drain above may give up): once the container has stopped,
+   * its whole log is read once more and whatever each stream had not delivered yet is emitted.
+   */
+  private async catchUpOutput(): Promise<void> {
+    // Bounded like the output ring: a container that printed more than this is not re-read (its
+    // replay keeps only the last MiB anyway), so a flood is never held in memory twice.
+    if (this.streamed.stdout + this.streamed.stderr > CATCH_UP_MAX_BYTES) return;
+    let res: IncomingMessage;
+    try {
+      res = await this.engine.open('GET', `/containers/${this.containerId}/logs?stdout=1&stderr=1`);
+    } catch {
+      return;
+    }
+    if ((res.statusCode ?? 0) !== 200) {
+      res.resume();
+      return;
+    }
+    const full = { stdout: '', stderr: '' };
+    const demux = new DockerStreamDemuxer((type, data) => (full[type] += data), demuxMode(res));
+    let read = 0;
+    let tooBig = false;
+    await consumeStream(
+      res,
+      (chunk) => {
+        read += chunk.length;
+        if (read > 2 * CATCH_UP_MAX_BYTES) {
+          tooBig = true;
+          res.destroy();
+        } else demux.push(chunk);
+      },
+      () => demux.end(),
+    );
+    if (tooBig) return;
+    for (const type of ['stdout', 'stderr'] as const) {
+      const rest = full[type].slice(this.streamed[type]);
+      if (rest) this.log.emit({ type, data: rest, at: this.now() });
+    }
   }
 
   private pollCpu(cpuSeconds: number): void {
@@ -879,6 +1093,15 @@ function validateSpec(spec: WorkloadSpec): void {
     ) {
       bad('limits.wallSeconds must be a positive number');
     }
+    if (limits.cpus !== undefined && !(Number.isFinite(limits.cpus) && limits.cpus > 0)) {
+      bad('limits.cpus must be a positive number');
+    }
+    if (limits.pids !== undefined && !(Number.isSafeInteger(limits.pids) && limits.pids > 0)) {
+      bad('limits.pids must be a positive integer');
+    }
+    if (limits.diskMiB !== undefined && !(Number.isSafeInteger(limits.diskMiB) && limits.diskMiB > 0)) {
+      bad('limits.diskMiB must be a positive integer');
+    }
   }
 }
 
@@ -905,6 +1128,24 @@ function buildEnv(spec: WorkloadSpec, workdir: string, gpuIds: string[]): Record
   if (spec.port !== undefined) env.AETHIR_PORT = String(spec.port);
   else delete env.AETHIR_PORT;
   return env;
+}
+
+function networkName(leaseId: string): string {
+  return `aethir-${leaseId}`;
+}
+
+/** Whether a USER (name or uid, with an optional group) leaves the workload root or in root's group. */
+export function isRootUser(user: string): boolean {
+  if (user.trim() === '') return true;
+  return user.split(':').some((part) => part === '0' || part === 'root');
+}
+
+/** Docker >= API 1.42 says which framing its logs use; everything else (Podman included) is sniffed. */
+function demuxMode(res: { headers: IncomingHttpHeaders }): DemuxMode {
+  const contentType = String(res.headers['content-type'] ?? '');
+  if (contentType.includes('multiplexed-stream')) return 'multiplexed';
+  if (contentType.includes('raw-stream')) return 'raw';
+  return 'auto';
 }
 
 function checkImageRef(ref: string): void {

@@ -5,6 +5,7 @@
  */
 import type { Readable } from 'node:stream';
 import { AethirError } from '../../core/errors.js';
+import { droppedText, OutputRing, type RingCursor } from '../output-ring.js';
 import type {
   RunningWorkload,
   WorkloadEvent,
@@ -26,29 +27,40 @@ export type ExitFields = Omit<WorkloadExitEvent, 'type' | 'at'>;
 /** Why a workload is being stopped: set once, it decides the exit reason even if the workload then exits 0. */
 export type StopRequest = Pick<WorkloadExitEvent, 'reason' | 'message' | 'limit'>;
 
+/** How much of a workload's output its event log keeps for replay (the last MiB). */
+export const OUTPUT_RING_BYTES = 1 << 20;
+
 /**
- * A workload's events: every one is kept, so `events()` can replay them from the start and then
- * follow live ones until 'exit', the last; `onEvent()` listeners see only live ones.
+ * A workload's events: the last `ringBytes` of output (and the exit) are kept, so `events()` can
+ * replay them and then follow live ones until 'exit', the last; where output was dropped (from the
+ * ring, or because a reader fell more than the ring behind) that reader gets one marker event saying
+ * how many bytes. `onEvent()` listeners see only live ones. A workload printing without end cannot
+ * grow the agent past the ring.
  */
 export class WorkloadEventLog {
   /** Resolves (never rejects) with the 'exit' event once it has been emitted. */
   readonly exited: Promise<WorkloadExitEvent>;
-  private readonly buffer: WorkloadEvent[] = [];
+  private readonly ring: OutputRing<WorkloadEvent>;
   private readonly listeners = new Set<(e: WorkloadEvent) => void>();
   private wake!: () => void;
   private wakeup: Promise<void>;
   private resolveExited!: (e: WorkloadExitEvent) => void;
 
-  constructor() {
+  constructor(ringBytes = OUTPUT_RING_BYTES) {
+    this.ring = new OutputRing<WorkloadEvent>(ringBytes, (bytes, at) => ({
+      type: 'stderr',
+      data: droppedText(bytes, `more than ${ringBytes} bytes behind`),
+      at,
+    }));
     this.wakeup = new Promise((r) => (this.wake = r));
     this.exited = new Promise((r) => (this.resolveExited = r));
   }
 
   async *events(): AsyncGenerator<WorkloadEvent> {
-    let i = 0;
+    const cursor: RingCursor = { next: 0, offset: 0 };
     for (;;) {
-      if (i < this.buffer.length) {
-        const e = this.buffer[i++]!;
+      const e = this.ring.read(cursor);
+      if (e) {
         yield e;
         if (e.type === 'exit') return;
       } else {
@@ -65,7 +77,7 @@ export class WorkloadEventLog {
   }
 
   emit(event: WorkloadEvent): void {
-    this.buffer.push(event);
+    this.ring.push(event);
     for (const listener of [...this.listeners]) {
       try {
         listener(event);

@@ -10,6 +10,12 @@ import {
   type Genesis,
   type SignedTx,
 } from '../../ledger/index.js';
+import {
+  createPrivateFile,
+  type ModeLog,
+  PRIVATE_DIR_MODE,
+  tightenPrivateFile,
+} from '../../core/private-files.js';
 import type { ChainStore, TxRecord } from '../ports.js';
 
 const SCHEMA = `
@@ -53,8 +59,16 @@ export class SqliteChainStore implements ChainStore {
    * still survives a process crash, and after a power loss the replica re-reads what it lost from
    * the log, which is the durable copy.
    */
-  constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL' } = {}) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  constructor(path: string, opts: { synchronous?: 'FULL' | 'NORMAL'; log?: ModeLog } = {}) {
+    if (path !== ':memory:') {
+      // The ledger is the node's state: 0600, in a directory created 0700 (an existing one is the
+      // caller's: the node tightens its data directory, `ledger verify` may be pointed anywhere).
+      // SQLite gives the -wal and -shm it creates the database file's mode, so creating that file
+      // 0600 first covers all three.
+      mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+      createPrivateFile(path);
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) tightenPrivateFile(file, opts.log);
+    }
     try {
       this.db = new Database(path);
     } catch (e) {

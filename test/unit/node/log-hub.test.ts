@@ -160,29 +160,46 @@ describe('LogHub', () => {
     });
   });
 
-  it('bounds the output kept per lease, marks it truncated, and still records the exit', () => {
+  it('keeps the last MiB per lease, after a marker saying how many bytes were dropped, and the exit', () => {
     const { hub, log, end } = setup();
-    const chunk = 'x'.repeat(256 * 1024);
-    for (let i = 0; i < 4; i++) log(out('L1', chunk)); // exactly 1 MiB: kept
+    const chunk = (c: string) => c.repeat(256 * 1024);
+    for (const c of 'abcd') log(out('L1', chunk(c))); // exactly 1 MiB: all kept
     expect(hub.snapshot('L1').truncated).toBe(false);
     log(out('L1', 'y'));
     end(exit('L1'));
     const s = hub.snapshot('L1');
     expect(s.truncated).toBe(true);
     expect(s.done).toBe(true);
-    expect(s.events.slice(0, 4).every((e) => e.type === 'stdout' && e.data === chunk)).toBe(true);
-    expect(s.events.at(-1)).toEqual(exit('L1'));
+    expect(s.events.map((e) => (e.type === 'exit' ? 'exit' : e.data.slice(0, 1)))).toEqual([
+      '[',
+      'b',
+      'c',
+      'd',
+      'y',
+      'exit',
+    ]);
+    expect(s.events[0]).toEqual(
+      err('L1', '[aethir] 262144 bytes of output dropped here (the node keeps the last 1048576 bytes)\n'),
+    );
   });
 
-  it('once truncated, the kept log stops there: a later small chunk does not leave a hole', () => {
+  it('a follower that stops reading is skipped ahead with a marker, never buffered for', async () => {
     const { hub, log, end } = setup();
-    log(out('L1', 'x'.repeat(1024 * 1024 - 1)));
-    log(out('L1', 'yy')); // does not fit
-    log(out('L1', 'z')); // would fit, but comes after a gap
+    const chunk = 'x'.repeat(256 * 1024);
+    log(out('L1', chunk));
+    const follow = hub.follow('L1');
+    expect((await follow.next()).value).toEqual(out('L1', chunk));
+    // 8 MiB while it does not read: the hub keeps 1 MiB for everyone, this follower included.
+    for (let i = 0; i < 32; i++) log(out('L1', chunk));
     end(exit('L1'));
-    const s = hub.snapshot('L1');
-    expect(s.truncated).toBe(true);
-    expect(s.events.map((e) => (e.type === 'exit' ? 'exit' : e.data.slice(0, 1)))).toEqual(['x', 'exit']);
+    const rest = await drain(follow);
+    expect(rest[0]).toEqual(
+      err(
+        'L1',
+        `[aethir] ${28 * 256 * 1024} bytes of output dropped here (the node keeps the last 1048576 bytes)\n`,
+      ),
+    );
+    expect(rest.slice(1)).toEqual([...Array.from({ length: 4 }, () => out('L1', chunk)), exit('L1')]);
   });
 
   it('close() stops listening to the bus', () => {
