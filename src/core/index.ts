@@ -6,4 +6,5 @@ export * from './clock.js';
 export * from './config.js';
 export * from './merkle.js';
 export * from './geo.js';
+export * from './gazetteer.js';
 export * from './latency.js';

@@ -89,6 +89,12 @@ export interface CalibrationOptions {
   /** ms taken off the bestline (default LOWER_SLACK_MS) */
   lowerSlackMs?: number;
   /**
+   * share of the bestline's slope taken off it (default 0), never below light in fibre: slack
+   * that grows with distance, for the long paths (transoceanic cables) a landmark's calibration
+   * points may not show
+   */
+  lowerSlackFraction?: number;
+  /**
    * separate RTTs for the lower line (e.g. each pair's minimum over a day, where `measurements`
    * hold averages); default: `measurements`
    */
@@ -122,7 +128,10 @@ export function calibrateLandmark(
   const best = bestline(low);
   const q = quantileLine(up, opts.upperQuantile ?? UPPER_QUANTILE);
   return {
-    lower: { baseMs: best.baseMs - (opts.lowerSlackMs ?? LOWER_SLACK_MS), msPerKm: best.msPerKm },
+    lower: {
+      baseMs: best.baseMs - (opts.lowerSlackMs ?? LOWER_SLACK_MS),
+      msPerKm: Math.max(LIGHT_MS_PER_KM, best.msPerKm * (1 - (opts.lowerSlackFraction ?? 0))),
+    },
     upper: { baseMs: q.baseMs + (opts.upperSlackMs ?? UPPER_SLACK_MS), msPerKm: q.msPerKm },
   };
 }
