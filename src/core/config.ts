@@ -44,7 +44,11 @@ export const ConfigSchema = z.object({
    */
   containerIsolation: z.enum(['sandbox', 'none', 'auto']),
   /** memory one lease of this node's container may use, MiB (0: its share of the host; enforced when sandboxed) */
-  containerLeaseMemoryMiB: z.coerce.number().int().min(0).max(1 << 30),
+  containerLeaseMemoryMiB: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(1 << 30),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

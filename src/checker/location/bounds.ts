@@ -39,6 +39,16 @@ export const UPPER_SLACK_MS = 30;
 export const LOWER_SLACK_MS = 1;
 
 /**
+ * The calibration checkers use for multilateration (multilaterate.ts), chosen on WonderProxy's
+ * pairs (bench/location.bench.ts, 2-fold cross-validated): the bestline's slope less 10% (long
+ * paths on fast cables: Sydney from Los Angeles is 8.5 ms under Los Angeles' bestline fitted on
+ * the other servers), and the default upper line (99% quantile + 30 ms).
+ */
+export const MULTILATERATION_CALIBRATION: Readonly<CalibrationOptions> = Object.freeze({
+  lowerSlackFraction: 0.1,
+});
+
+/**
  * The default bounds, for a checker that has not calibrated its own: `calibrateLandmark` over all
  * 56,621 pairs of WonderProxy's "A day in the life of the internet" (2020-07-19, via
  * sm86/geo-latency-data @ ad13da0f) between the 239 servers whose listed coordinates are physically

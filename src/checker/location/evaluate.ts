@@ -34,8 +34,8 @@ export interface EvaluationOptions {
   /** a false claim is a server at least this far away (default 2,000 km) */
   falseKm?: number;
   /**
-   * 'majority' (the old per-checker band): each checker votes on its own RTT, the majority
-   * decides; 'multilateration' (default): every checker's RTT together (`multilaterate`): the
+   * 'majority' (default; the per-checker band): each checker votes on its own RTT, the majority
+   * decides; 'multilateration': every checker's RTT together (`multilaterate`): the
    * claim must lie in every checker's annulus
    */
   vote?: VoteMode;
@@ -138,7 +138,7 @@ function decidingMargin(vs: Array<Vantage | null>, claimed: Place, vote: VoteMod
 
 export function evaluateLocation(data: RttDataset, opts: EvaluationOptions): Evaluation {
   const mode = opts.bounds ?? 'default';
-  const vote = opts.vote ?? 'multilateration';
+  const vote = opts.vote ?? 'majority';
   const falseKm = opts.falseKm ?? 2000;
   const bad = impossibleServers(data);
   const ctx = context(data, opts.checkers, mode, bad, opts.calibration);

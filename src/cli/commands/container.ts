@@ -159,7 +159,7 @@ export function containerCommand(): Command {
     )
     .option(
       '--lease-memory <MiB>',
-      'memory one lease may use (default: its share of the host: its GPUs\' share, or a quarter for a CPU lease); enforced by the sandbox',
+      "memory one lease may use (default: its share of the host: its GPUs' share, or a quarter for a CPU lease); enforced by the sandbox",
       parseIntArg('--lease-memory', 16, 1 << 30),
     )
     .option(

@@ -423,6 +423,9 @@ export class NodeProcess {
       ...(s.location ? ['--location', s.location] : []),
       ...(s.declareGpus ? ['--declare-gpus', s.declareGpus] : []),
       ...(s.checks ? ['--checks', s.checks] : []),
+      // every node of this harness shares one machine: real RTTs would all be loopback, so the
+      // checkers' location check uses the SIMULATED latency model (docs/verification.md)
+      ...(s.roles.includes('checker') ? ['--location-network', 'model'] : []),
       ...(s.postgres ? ['--postgres', s.postgres] : []),
       ...(s.snapshotFrom ? ['--snapshot-from', s.snapshotFrom] : []),
     ];
