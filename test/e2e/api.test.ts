@@ -145,20 +145,10 @@ describe('HTTP API', () => {
   });
 
   it("match takes the user's place by name or coordinates; an ambiguous or unknown name is a 400", async () => {
-    const named = await post('/v1/match', {
-      user: dev().address,
-      gpus: 1,
-      location: 'Portland, OR, US',
-      maxLatencyMs: 80,
-    });
-    expect(named.body.error.code).toBe('NO_MATCH');
-    const coords = await post('/v1/match', {
-      user: dev().address,
-      gpus: 1,
-      location: '45.50,-73.57',
-      maxLatencyMs: 80,
-    });
-    expect(coords.body.error.code).toBe('NO_MATCH');
+    for (const location of ['Portland, OR, US', '45.50,-73.57']) {
+      const r = await post('/v1/match', { user: dev().address, gpus: 1, location, maxLatencyMs: 80 });
+      expect(r.body.error.code).toBe('NO_MATCH');
+    }
     const ambiguous = await post('/v1/match', { user: dev().address, gpus: 0, location: 'Portland' });
     expect([ambiguous.status, ambiguous.body.error.code]).toEqual([400, 'INVALID_ARGUMENT']);
     expect(ambiguous.status).toBe(400);

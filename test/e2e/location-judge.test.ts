@@ -3,24 +3,19 @@ import { cli, tempHome } from './helpers.js';
 
 const env = () => ({ AETHIR_HOME: tempHome('aethir-judge-') });
 
+/** `aethir location judge --claim CLAIM --rtt R … --json`: exit code and parsed JSON. */
+async function judge(claim: string, rtts: string[]): Promise<{ code: number | null; j: any }> {
+  const r = await cli(
+    ['location', 'judge', '--claim', claim, ...rtts.flatMap((x) => ['--rtt', x]), '--json'],
+    env(),
+  );
+  return { code: r.code, j: JSON.parse(r.stdout) };
+}
+
 describe('aethir location judge (the real CLI)', () => {
   it('confirms an honest claim: exit 0, JSON ok true with the reason and each vantage point', async () => {
-    const r = await cli(
-      [
-        'location',
-        'judge',
-        '--claim',
-        'Frankfurt, DE',
-        '--rtt',
-        'London, GB=14.2',
-        '--rtt',
-        'Ashburn, US=89.0',
-        '--json',
-      ],
-      env(),
-    );
-    expect(r.code).toBe(0);
-    const j = JSON.parse(r.stdout);
+    const { code, j } = await judge('Frankfurt, DE', ['London, GB=14.2', 'Ashburn, US=89.0']);
+    expect(code).toBe(0);
     expect(j.ok).toBe(true);
     expect(j.reason).toMatch(/^Frankfurt, DE fits all 2 vantage points/);
     expect(j.claim).toEqual({
@@ -39,22 +34,8 @@ describe('aethir location judge (the real CLI)', () => {
   });
 
   it('refutes a container 7 ms from Singapore claiming Frankfurt: exit 3, ok false, the reason says why', async () => {
-    const r = await cli(
-      [
-        'location',
-        'judge',
-        '--claim',
-        'Frankfurt, DE',
-        '--rtt',
-        'Singapore, SG=7.1',
-        '--rtt',
-        'Ashburn, US=89',
-        '--json',
-      ],
-      env(),
-    );
-    expect(r.code).toBe(3);
-    const j = JSON.parse(r.stdout);
+    const { code, j } = await judge('Frankfurt, DE', ['Singapore, SG=7.1', 'Ashburn, US=89']);
+    expect(code).toBe(3);
     expect(j.ok).toBe(false);
     expect(j.reason).toMatch(
       /^RTT from Singapore, SG is 7\.1 ms: the container is within 776 km of Singapore, SG, but it claims Frankfurt, DE, 10,260 km away/,
