@@ -1,7 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CITIES, haversineKm, LATENCY_MODEL, relativeErrors } from '../src/core/index.js';
-import { evaluateLocation, judgeLocation, parseWonderProxy } from '../src/checker/location/index.js';
+import {
+  evaluateLocation,
+  judgeLocation,
+  MULTILATERATION_CALIBRATION,
+  parseWonderProxy,
+} from '../src/checker/location/index.js';
 import { interleaved, opsPerSec, row, sink, type BenchOptions, type Row } from './harness.js';
 
 /**
@@ -10,8 +15,9 @@ import { interleaved, opsPerSec, row, sink, type BenchOptions, type Row } from '
  * - judgeLocation verdicts per second on one core against computing the great-circle distance
  *   alone (the floor of any distance-based check), in interleaved rounds;
  * - on WonderProxy's real RTTs (../shared/data/rtt/wonderproxy; skipped when absent): the latency
- *   model's error, and the check's false positives and detection of false claims ≥ 2,000 km away
- *   with 3 and 5 checkers, per-checker calibrated bounds against the default bounds.
+ *   model's error, and the check's failed honest claims and caught false claims ≥ 1,000 km away
+ *   with 3, 5 and 7 vantage points: multilateration (every checker's RTT together) against the
+ *   old per-checker band with a majority vote, both on calibrated bounds, in the same run.
  */
 
 const SUITE = 'location';
@@ -72,27 +78,46 @@ export function runLocation(opts: BenchOptions): Row[] {
     `location: latency model on ${data.pairs.length} WonderProxy pairs: relative error median ` +
       `${(err.median * 100).toFixed(1)}%, p90 ${(err.p90 * 100).toFixed(1)}%`,
   );
+  // Every false claim ≥ 1,000 km from the truth; honest claims from every server. The new check
+  // (every checker's RTT together, MULTILATERATION_CALIBRATION) against the old per-checker band
+  // (each checker votes on its own calibrated band, the majority decides), in the same run.
   const panels: Array<[string, string[]]> = [
-    ['3 checkers', ['29', '16', '31']],
-    ['5 checkers', ['29', '16', '31', '37', '125']],
+    ['3 vantage points', ['29', '16', '31']],
+    ['5 vantage points', ['29', '16', '31', '37', '125']],
+    ['7 vantage points', ['29', '16', '31', '37', '125', '11', '22']],
   ];
+  const pct = (e: { detected: number; falseClaims: number }) => (100 * e.detected) / e.falseClaims;
   for (const [label, ids] of panels) {
-    const cal = evaluateLocation(data, { checkers: ids, bounds: 'calibrated' });
-    const def = evaluateLocation(data, { checkers: ids, bounds: 'default' });
-    for (const e of [cal, def])
+    const multi = evaluateLocation(data, {
+      checkers: ids,
+      bounds: 'calibrated',
+      calibration: MULTILATERATION_CALIBRATION,
+      vote: 'multilateration',
+      falseKm: 1000,
+    });
+    const band = evaluateLocation(data, {
+      checkers: ids,
+      bounds: 'calibrated',
+      vote: 'majority',
+      falseKm: 1000,
+    });
+    for (const [name, e] of [
+      ['multilateration', multi],
+      ['per-checker band, majority (old)', band],
+    ] as const)
       opts.log(
-        `location: ${label} (${e.checkers.join('; ')}), ${e.bounds} bounds: false positives ` +
-          `${e.falsePositives.length} of ${e.honest} (margin ${e.marginMs.toFixed(2)} ms), detected ` +
-          `${e.detected} of ${e.falseClaims} false claims ≥ 2,000 km (${((100 * e.detected) / e.falseClaims).toFixed(1)}%)`,
+        `location: ${label} (${e.checkers.join('; ')}), ${name}: honest claims failed ` +
+          `${e.falsePositives.length} of ${e.honest} (margin ${e.marginMs.toFixed(2)} ms), caught ` +
+          `${e.detected} of ${e.falseClaims} false claims ≥ 1,000 km (${pct(e).toFixed(1)}%)`,
       );
     out.push(
       row({
         suite: SUITE,
-        name: `false claims ≥ 2,000 km detected, ${label}, calibrated bounds (FP ${cal.falsePositives.length}/${cal.honest})`,
-        value: (100 * cal.detected) / cal.falseClaims,
+        name: `false claims ≥ 1,000 km caught, ${label}, multilateration (honest failed ${multi.falsePositives.length}/${multi.honest})`,
+        value: pct(multi),
         unit: '%',
-        baseline: (100 * def.detected) / def.falseClaims,
-        baselineName: `default bounds (FP ${def.falsePositives.length}/${def.honest})`,
+        baseline: pct(band),
+        baselineName: `per-checker band, majority (honest failed ${band.falsePositives.length}/${band.honest})`,
         better: 'higher',
       }),
     );

@@ -9,6 +9,7 @@ import {
   isAddress,
   isAethirError,
   maskTokens,
+  resolvePlace,
   toJsonSafe,
   verifyLeaseToken,
 } from '../core/index.js';
@@ -77,15 +78,23 @@ const MatchBody = z
       .union([z.number().min(0).max(25), z.string().regex(/^\d{1,2}\.\d$/, 'must be like 8.6')])
       .optional(),
     app: z.string().min(1).max(120).optional(),
+    /** where the user is: coordinates, or a place ("Montréal, CA", "Portland, OR, US", "45.5,-73.6") */
     location: z
-      .object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })
-      .strict()
+      .union([
+        z.object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) }).strict(),
+        z.string().min(1).max(200),
+      ])
       .optional(),
     maxLatencyMs: z.number().positive().max(10_000).optional(),
     minReputation: z.number().min(0).max(1).optional(),
     isolation: z.enum(['sandbox', 'any']).optional(),
   })
   .strict();
+/** A place named in a request, as coordinates; an unknown or ambiguous name is INVALID_ARGUMENT. */
+function placePoint(text: string): { lat: number; lon: number } {
+  const p = resolvePlace(text);
+  return { lat: p.lat, lon: p.lon };
+}
 const LogsQuery = z
   .object({
     follow: z.enum(['true', 'false']).default('true'),
@@ -757,7 +766,7 @@ export async function createApiServer(
         minVramMiB: body.minVramMiB,
         minComputeCapability: body.minComputeCapability,
         app: body.app,
-        location: body.location,
+        location: typeof body.location === 'string' ? placePoint(body.location) : body.location,
         maxLatencyMs: body.maxLatencyMs,
         minReputation: body.minReputation,
         isolation: body.isolation,

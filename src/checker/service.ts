@@ -6,7 +6,17 @@ import { checkCapacityOverBus } from './capacity/bus-channel.js';
 import { classOf, type CapacityClaim } from './capacity/sizing.js';
 import type { CapacityCheckOptions, CapacityResult } from './capacity/prover.js';
 import { LivenessChecker } from './checker.js';
-import { LocationChecker, calibrateOnLandmarks, type Landmark, type NetworkPort } from './location/index.js';
+import {
+  LocationChecker,
+  DEFAULT_BOUNDS,
+  MULTILATERATION_CALIBRATION,
+  PEER_RTT_SUBJECT,
+  PeerMeasurements,
+  signPeerRtt,
+  calibrateOnLandmarks,
+  type Landmark,
+  type NetworkPort,
+} from './location/index.js';
 import { judgeQos, type QosSample } from './qos.js';
 
 /**
@@ -89,7 +99,13 @@ export interface CheckerServiceDeps {
    * hosts at known places this checker calibrates its RTT bounds on before its first location
    * check (Gueye et al.: per-landmark bounds); none: the default bounds fitted on WonderProxy
    */
-  landmarks?: readonly Landmark[];
+  landmarks?: readonly Landmark[] | (() => readonly Landmark[]);
+  /**
+   * the checker's key: with it, it shares its location measurements with the other checkers
+   * (signed, on PEER_RTT_SUBJECT) and judges each claim with theirs and its own together
+   * (multilateration); without it, each vote is its own band
+   */
+  peerKey?: { publicKey: string; secretKey: string };
   offlineAfterMs: number;
   cadence: CheckCadence;
   /** the checks this checker runs (default all four); an operator may run a subset */
@@ -128,6 +144,9 @@ const SAMPLES_KEPT = 64;
 export class CheckerService {
   readonly liveness: LivenessChecker;
   private location: Promise<LocationChecker> | null = null;
+  private peers: PeerMeasurements | null = null;
+  /** when `location` was calibrated: landmarks that change (verified containers) recalibrate it */
+  private calibratedAt = 0;
   private readonly seen = new Map<string, Seen>();
   private readonly samples = new Map<string, { seenAt: Set<number>; list: QosSample[] }>();
   /** when this checker last voted, per container and check */
@@ -163,6 +182,14 @@ export class CheckerService {
   /** Listens to heartbeats and usage receipts on the bus. */
   start(): this {
     const { bus } = this.deps;
+    if (this.deps.peerKey) {
+      const peers = (this.peers = new PeerMeasurements({
+        chainId: this.deps.chainId,
+        isChecker: (a) => this.deps.ledger().checker(a) !== undefined,
+        maxAgeMs: 2 * this.deps.cadence.locationMs,
+      }));
+      this.offs.push(bus.subscribe(PEER_RTT_SUBJECT, (m) => void peers.add(m, this.deps.clock.now())));
+    }
     this.offs.push(
       bus.subscribe(subjects.allHeartbeats, (m) => this.heartbeat(m as HeartbeatMsg)),
       bus.subscribe(subjects.allLeaseReceipts, (m, s) => this.receipt(s.split('.')[1]!, m)),
@@ -425,8 +452,36 @@ export class CheckerService {
     const key = `${c.id}/location`;
     this.running.add(key);
     try {
-      this.location ??= this.calibrated();
-      const v = await (await this.location).check({ id: c.id, claimed: c.location });
+      const landmarks = this.deps.landmarks;
+      if (
+        typeof landmarks === 'function' &&
+        this.deps.clock.now() - this.calibratedAt >= this.deps.cadence.locationMs
+      )
+        this.location = null;
+      if (!this.location) {
+        this.calibratedAt = this.deps.clock.now();
+        this.location = this.calibrated();
+      }
+      const checker = await this.location;
+      const target = { id: c.id, claimed: c.location };
+      const rtt = await checker.measure(target);
+      const key = this.deps.peerKey;
+      if (rtt !== null && key && this.peers) {
+        const { lat, lon } = this.deps.place;
+        const body = {
+          chainId: this.deps.chainId,
+          checker: this.deps.address,
+          container: c.id,
+          lat,
+          lon,
+          rttMs: rtt,
+          bounds: checker.ownBounds ?? DEFAULT_BOUNDS,
+          at: this.deps.clock.now(),
+        };
+        this.deps.bus.publish(PEER_RTT_SUBJECT, signPeerRtt(body, key));
+      }
+      const peers = this.peers?.vantages(c.id, this.deps.clock.now(), this.deps.address) ?? [];
+      const v = await checker.check(target, peers, rtt);
       if (!v) return; // never answered: liveness says so, not location
       await this.send({
         container: c.id,
@@ -442,8 +497,11 @@ export class CheckerService {
   }
 
   private async calibrated(): Promise<LocationChecker> {
-    const { network, place, landmarks } = this.deps;
-    const bounds = landmarks?.length ? await calibrateOnLandmarks(network, place, landmarks) : undefined;
+    const { network, place } = this.deps;
+    const landmarks = typeof this.deps.landmarks === 'function' ? this.deps.landmarks() : this.deps.landmarks;
+    const bounds = landmarks?.length
+      ? await calibrateOnLandmarks(network, place, landmarks, 5, MULTILATERATION_CALIBRATION)
+      : undefined;
     return new LocationChecker({ network, from: place, ...(bounds ? { bounds } : {}) });
   }
 

@@ -7,6 +7,7 @@ import { devnetCommand } from './commands/devnet.js';
 import { keysCommand } from './commands/keys.js';
 import { leaseCommand, leasesCommand } from './commands/leases.js';
 import { ledgerCommand } from './commands/ledger.js';
+import { locationCommand } from './commands/location.js';
 import { rentCommand } from './commands/rent.js';
 import { statusCommand } from './commands/status.js';
 import { escrowCommand } from './commands/escrow.js';
@@ -43,6 +44,7 @@ export function program(): Command {
     lockCommand(),
     daoCommand(),
     ledgerCommand(),
+    locationCommand(),
     statusCommand(),
   ])
     p.addCommand(c);

@@ -1,5 +1,3 @@
-import { AethirError } from './errors.js';
-
 /**
  * Real cities where GPU hosts and users are, with coordinates (WGS84, from public
  * gazetteers) and the region names requests use. The latency model of the checker and
@@ -42,20 +40,6 @@ export const CITIES: readonly City[] = [
   { city: 'Dubai', country: 'AE', region: 'me-central', lat: 25.2048, lon: 55.2708 },
   { city: 'Johannesburg', country: 'ZA', region: 'af-south', lat: -26.2041, lon: 28.0473 },
 ];
-
-/** "Frankfurt, DE" or "frankfurt" -> the city; unknown names are a clear error. */
-export function findCity(text: string): City {
-  const [name, country] = text.split(',').map((s) => s.trim().toLowerCase());
-  const hit = CITIES.find(
-    (c) => c.city.toLowerCase() === name && (!country || c.country.toLowerCase() === country),
-  );
-  if (!hit)
-    throw new AethirError(
-      'INVALID_ARGUMENT',
-      `unknown location "${text}"; known: ${CITIES.map((c) => `${c.city}, ${c.country}`).join('; ')}`,
-    );
-  return hit;
-}
 
 /** Great-circle distance in km (haversine, mean Earth radius). */
 export function distanceKm(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {

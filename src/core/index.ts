@@ -6,6 +6,7 @@ export * from './clock.js';
 export * from './config.js';
 export * from './merkle.js';
 export * from './geo.js';
+export * from './gazetteer.js';
 export * from './latency.js';
 export * from './seal.js';
 export * from './lease-token.js';

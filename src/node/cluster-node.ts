@@ -25,6 +25,8 @@ import {
 import {
   CheckerService,
   ModelNetwork,
+  ProbeNetwork,
+  type CheckerServiceDeps,
   cadenceForEpoch,
   secureRng,
   simulatedLandmarks,
@@ -59,6 +61,7 @@ import { InProcessNetwork } from './in-process-network.js';
 import { Keystore } from './keystore.js';
 import { LogHub } from './log-hub.js';
 import { ensurePrivateDir, stderrLog } from '../core/private-files.js';
+import { TcpRttProbe } from './tcp-probe.js';
 import { Replica, snapshotToWire, type Snapshot } from './replica.js';
 import {
   EndpointDirectory,
@@ -92,6 +95,12 @@ export interface ClusterNodeOptions {
   declaredGpus?: ContainerSpec['gpus'];
   /** the checks the checker role runs (default all: liveness, capacity, location, qos) */
   checks?: readonly CheckKind[];
+  /**
+   * what the checker role's location check measures: 'probe' (default), real TCP handshakes to
+   * each container's endpoint (its heartbeats announce it), calibrated on containers whose place
+   * the ledger has verified; 'model', the SIMULATED latency model (docs/verification.md)
+   */
+  locationNetwork?: 'probe' | 'model';
   clock?: Clock;
   log?: (line: string) => void;
   probe?: () => Promise<ProbeResult>;
@@ -253,6 +262,27 @@ export class ClusterNode {
     return this.opts.roles;
   }
 
+  /**
+   * The checker's location network: real probes (default) or the SIMULATED model. Probes go to
+   * each container's endpoint from its heartbeats; landmarks are the online containers whose last
+   * location check passed, at their registered place.
+   */
+  private locationNetwork(replica: Replica): Pick<CheckerServiceDeps, 'network' | 'landmarks' | 'peerKey'> {
+    if (this.opts.locationNetwork === 'model')
+      return { network: new ModelNetwork({ rng: secureRng() }), landmarks: simulatedLandmarks(CITIES) };
+    const endpoints = (this.endpoints ??= new EndpointDirectory(this.bus));
+    return {
+      network: new ProbeNetwork({ probe: new TcpRttProbe(), addressOf: (id) => endpoints.baseOf(id) }),
+      // real measurements are shared, signed, so each vote judges with every checker's RTT
+      peerKey: { publicKey: this.key!.publicKey, secretKey: this.key!.secretKey },
+      landmarks: () =>
+        replica.ledger
+          .containers()
+          .filter((c) => c.status === 'online' && c.checks.location?.ok === true && endpoints.baseOf(c.id))
+          .map((c) => ({ id: c.id, lat: c.location.lat, lon: c.location.lon })),
+    };
+  }
+
   private has(r: Role): boolean {
     return this.opts.roles.includes(r);
   }
@@ -312,9 +342,7 @@ export class ClusterNode {
         rng: secureRng(),
         // The checker's known place (--location): the origin of its RTT measurements.
         place: locationOf(config.containerLocation),
-        // SIMULATED: on this machine every RTT comes from the latency model (docs/verification.md).
-        network: new ModelNetwork({ rng: secureRng() }),
-        landmarks: simulatedLandmarks(CITIES),
+        ...this.locationNetwork(replica),
         offlineAfterMs: config.offlineAfterMs,
         cadence: cadenceForEpoch(replica.ledger.params.epochMs),
         ...(this.opts.checks ? { checks: this.opts.checks } : {}),
@@ -344,7 +372,7 @@ export class ClusterNode {
 
     if (this.has('api')) {
       this.logs = new LogHub(this.bus);
-      this.endpoints = new EndpointDirectory(this.bus);
+      this.endpoints ??= new EndpointDirectory(this.bus);
       this.api = await createApiServer(this.backend(), { logLevel: config.logLevel, bus: this.bus });
       try {
         await this.api.listen({ port: config.port, host: config.host });

@@ -139,6 +139,11 @@ export class EndpointDirectory {
     });
   }
 
+  /** The base URL a container's heartbeats announce for its endpoint proxy, if any. */
+  baseOf(container: string): string | null {
+    return this.bases.get(container) ?? null;
+  }
+
   /** The user-facing address of an open lease's endpoint, when its container has a proxy. */
   endpointOf(lease: Pick<Lease, 'id' | 'container' | 'status'>): string | null {
     const base = this.bases.get(lease.container);

@@ -148,6 +148,21 @@ describe('HTTP API', () => {
     expect((await get('/v1/nothing-here')).body.error.code).toBe('NOT_FOUND');
   });
 
+  it("match takes the user's place by name or coordinates; an ambiguous or unknown name is a 400", async () => {
+    for (const location of ['Portland, OR, US', '45.50,-73.57']) {
+      const r = await post('/v1/match', { user: dev().address, gpus: 1, location, maxLatencyMs: 80 });
+      expect(r.body.error.code).toBe('NO_MATCH');
+    }
+    const ambiguous = await post('/v1/match', { user: dev().address, gpus: 0, location: 'Portland' });
+    expect([ambiguous.status, ambiguous.body.error.code]).toEqual([400, 'INVALID_ARGUMENT']);
+    expect(ambiguous.status).toBe(400);
+    expect(ambiguous.body.error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(ambiguous.body.error.message).toMatch(/^ambiguous location "Portland": 3 cities/);
+    const unknown = await post('/v1/match', { user: dev().address, gpus: 0, location: 'Xyzzyville' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.message).toMatch(/^unknown location "Xyzzyville"/);
+  });
+
   it('streams a lease log from the first byte, even when the client connects late', async () => {
     const m = await post('/v1/match', { user: dev().address, gpus: 0 });
     expect(m.status).toBe(200);

@@ -67,12 +67,13 @@ describe('aethir container start: joining a network through its API', () => {
       '--network',
       devnet.url,
       '--location',
-      'Atlantis',
+      // no city of 15,000+ people has this name (Atlantis has: Western Cape, ZA)
+      'Xyzzyville',
       '--data',
       data,
     ]);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/unknown location/);
+    expect(bad.stderr).toMatch(/unknown location "Xyzzyville": no city of 15,000\+ people by that name/);
   });
 
   it('joins once funded, comes online through the checkers, and serves a rent', async () => {

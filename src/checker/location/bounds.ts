@@ -39,6 +39,19 @@ export const UPPER_SLACK_MS = 30;
 export const LOWER_SLACK_MS = 1;
 
 /**
+ * The calibration checkers use for multilateration (multilaterate.ts), chosen on WonderProxy's
+ * pairs (bench/location.bench.ts, 2-fold cross-validated, no honest server flagged with 3, 5 or 7
+ * checkers): the bestline's slope less 7% (long paths on fast cables: Sydney answers Los Angeles
+ * 8.5 ms under the bestline Los Angeles fits on the other servers), and the 99% quantile line
+ * plus 60 ms (paths that one slow link delays for some vantage points only: Cape Town,
+ * Vladivostok).
+ */
+export const MULTILATERATION_CALIBRATION: Readonly<CalibrationOptions> = Object.freeze({
+  lowerSlackFraction: 0.07,
+  upperSlackMs: 60,
+});
+
+/**
  * The default bounds, for a checker that has not calibrated its own: `calibrateLandmark` over all
  * 56,621 pairs of WonderProxy's "A day in the life of the internet" (2020-07-19, via
  * sm86/geo-latency-data @ ad13da0f) between the 239 servers whose listed coordinates are physically
@@ -89,6 +102,12 @@ export interface CalibrationOptions {
   /** ms taken off the bestline (default LOWER_SLACK_MS) */
   lowerSlackMs?: number;
   /**
+   * share of the bestline's slope taken off it (default 0), never below light in fibre: slack
+   * that grows with distance, for the long paths (transoceanic cables) a landmark's calibration
+   * points may not show
+   */
+  lowerSlackFraction?: number;
+  /**
    * separate RTTs for the lower line (e.g. each pair's minimum over a day, where `measurements`
    * hold averages); default: `measurements`
    */
@@ -122,7 +141,10 @@ export function calibrateLandmark(
   const best = bestline(low);
   const q = quantileLine(up, opts.upperQuantile ?? UPPER_QUANTILE);
   return {
-    lower: { baseMs: best.baseMs - (opts.lowerSlackMs ?? LOWER_SLACK_MS), msPerKm: best.msPerKm },
+    lower: {
+      baseMs: best.baseMs - (opts.lowerSlackMs ?? LOWER_SLACK_MS),
+      msPerKm: Math.max(LIGHT_MS_PER_KM, best.msPerKm * (1 - (opts.lowerSlackFraction ?? 0))),
+    },
     upper: { baseMs: q.baseMs + (opts.upperSlackMs ?? UPPER_SLACK_MS), msPerKm: q.msPerKm },
   };
 }

@@ -1,6 +1,7 @@
 import { haversineKm } from '../../core/index.js';
-import { calibrateLandmark, type LocationBounds } from './bounds.js';
+import { calibrateLandmark, type CalibrationOptions, type LocationBounds } from './bounds.js';
 import { judgeLocation, type Place } from './judge.js';
+import { multilaterate, type Vantage } from './multilaterate.js';
 import type { LocationTarget, NetworkPort } from './network.js';
 
 export interface LocationCheckerOptions {
@@ -47,13 +48,39 @@ export class LocationChecker {
     this.bounds = opts.bounds;
   }
 
-  async check(target: LocationTargetClaim): Promise<LocationVerdict | null> {
-    const got: number[] = [];
+  /** This checker's calibrated bounds (undefined: DEFAULT_BOUNDS). */
+  get ownBounds(): Readonly<LocationBounds> | undefined {
+    return this.bounds;
+  }
+
+  /** The minimum of `samples` RTTs to the target; null when it never answered. */
+  async measure(target: LocationTarget): Promise<number | null> {
+    let best: number | null = null;
     for (let i = 0; i < this.samples; i++) {
       const rtt = await this.network.rttMs(target, this.from);
-      if (rtt !== null && Number.isFinite(rtt) && rtt >= 0) got.push(rtt);
+      if (rtt !== null && Number.isFinite(rtt) && rtt >= 0 && (best === null || rtt < best)) best = rtt;
     }
-    if (got.length === 0) return null;
+    return best;
+  }
+
+  /**
+   * This checker's vote. With `peers` (other vantage points' RTTs to the same container: other
+   * checkers' signed measurements), every vantage point is judged together (`multilaterate`);
+   * alone, on its own two-sided band (`judgeLocation`). `rttMs`: a measurement already taken.
+   */
+  async check(
+    target: LocationTargetClaim,
+    peers: readonly Vantage[] = [],
+    rttMs?: number | null,
+  ): Promise<LocationVerdict | null> {
+    const rtt = rttMs === undefined ? await this.measure(target) : rttMs;
+    if (rtt === null) return null;
+    if (peers.length > 0) {
+      const own: Vantage = { from: this.from, rttMs: rtt, ...(this.bounds ? { bounds: this.bounds } : {}) };
+      const m = multilaterate(target.claimed, [own, ...peers]);
+      return { ok: m.ok, reason: m.reason, rttMs: rtt };
+    }
+    const got = [rtt];
     const j = judgeLocation({
       from: this.from,
       claimed: target.claimed,
@@ -81,6 +108,7 @@ export async function calibrateOnLandmarks(
   from: { lat: number; lon: number },
   landmarks: readonly Landmark[],
   samples = 5,
+  opts: CalibrationOptions = {},
 ): Promise<LocationBounds | undefined> {
   const points: Array<{ distanceKm: number; rttMs: number }> = [];
   for (const l of landmarks) {
@@ -94,7 +122,7 @@ export async function calibrateOnLandmarks(
   }
   if (points.length < 2) return undefined;
   try {
-    return calibrateLandmark(points);
+    return calibrateLandmark(points, opts);
   } catch {
     return undefined;
   }

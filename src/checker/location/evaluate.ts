@@ -7,6 +7,8 @@ import {
   type CalibrationOptions,
   type LocationBounds,
 } from './bounds.js';
+import type { Place } from './judge.js';
+import { claimMarginMs, type Vantage } from './multilaterate.js';
 import { impossibleServers, type RttDataset, type RttServer } from './wonderproxy.js';
 
 /**
@@ -31,10 +33,24 @@ export interface EvaluationOptions {
   calibration?: CalibrationOptions;
   /** a false claim is a server at least this far away (default 2,000 km) */
   falseKm?: number;
+  /**
+   * 'majority' (default; the per-checker band): each checker votes on its own RTT, the majority
+   * decides; 'multilateration': every checker's RTT together (`multilaterate`): the
+   * claim must lie in every checker's annulus
+   */
+  vote?: VoteMode;
+  /**
+   * the RTT a false claim is judged on: 'avg' (default; a day's average, as if the liar answered
+   * with queuing) or 'min' (the day's lowest, what a checker's minimum of samples tends to)
+   */
+  falseColumn?: 'min' | 'avg';
 }
+
+export type VoteMode = 'majority' | 'multilateration';
 
 export interface Evaluation {
   checkers: string[];
+  vote: VoteMode;
   bounds: BoundsMode | 'given';
   /** honest containers (every server but the checkers and the impossible ones) */
   honest: number;
@@ -93,28 +109,36 @@ function context(
   return { data, checkers, rtt, boundsFor: (i, target) => fitted[i]![fold.get(target) ?? 0]! };
 }
 
-/** Each checker's margin for a claim (negative: that checker votes "not consistent"); null: no RTT. */
-function margins(ctx: Ctx, target: string, claimed: { lat: number; lon: number }, col: 'min' | 'avg') {
+/** What each checker measured to `target` (null: no RTT), with its bounds, as vantage points. */
+function vantages(ctx: Ctx, target: string, col: 'min' | 'avg'): Array<Vantage | null> {
   return ctx.checkers.map((c, i) => {
     const m = ctx.rtt.get(`${c.id}>${target}`);
-    if (!m) return null;
-    const rtt = m[col];
-    const b = ctx.boundsFor(i, target);
-    const km = haversineKm(c.lat, c.lon, claimed.lat, claimed.lon);
-    return Math.min(rtt - lowerMs(b, km), upperMs(b, km) - rtt);
+    return m ? { from: c, rttMs: m[col], bounds: ctx.boundsFor(i, target) } : null;
   });
 }
 
-/** The margin of the vote that decides the majority of the checkers that answered (< 0: flagged). */
-function majorityMargin(ms: Array<number | null>): number | null {
-  const got = ms.filter((m): m is number => m !== null).sort((a, b) => b - a);
+/**
+ * The margin that decides a claim (< 0: flagged): 'majority', the vote that tips the majority of
+ * the checkers that answered, each on its own band lower ≤ RTT ≤ upper; 'multilateration',
+ * `claimMarginMs` over all of them. null: no checker measured the target.
+ */
+function decidingMargin(vs: Array<Vantage | null>, claimed: Place, vote: VoteMode): number | null {
+  const got = vs.filter((v): v is Vantage => v !== null);
   if (got.length === 0) return null;
-  const need = Math.floor(got.length / 2) + 1; // ok votes a strict majority needs
-  return got[need - 1]!;
+  if (vote === 'multilateration') return claimMarginMs(got, claimed);
+  const ms = got
+    .map((v) => {
+      const km = haversineKm(v.from.lat, v.from.lon, claimed.lat, claimed.lon);
+      return Math.min(v.rttMs - lowerMs(v.bounds!, km), upperMs(v.bounds!, km) - v.rttMs);
+    })
+    .sort((a, b) => b - a);
+  const need = Math.floor(ms.length / 2) + 1; // ok votes a strict majority needs
+  return ms[need - 1]!;
 }
 
 export function evaluateLocation(data: RttDataset, opts: EvaluationOptions): Evaluation {
   const mode = opts.bounds ?? 'default';
+  const vote = opts.vote ?? 'majority';
   const falseKm = opts.falseKm ?? 2000;
   const bad = impossibleServers(data);
   const ctx = context(data, opts.checkers, mode, bad, opts.calibration);
@@ -126,7 +150,7 @@ export function evaluateLocation(data: RttDataset, opts: EvaluationOptions): Eva
     let counted = false;
     let flagged = false;
     for (const col of ['min', 'avg'] as const) {
-      const m = majorityMargin(margins(ctx, t.id, t, col));
+      const m = decidingMargin(vantages(ctx, t.id, col), t, vote);
       if (m === null) continue;
       counted = true;
       marginMs = Math.min(marginMs, m);
@@ -141,7 +165,7 @@ export function evaluateLocation(data: RttDataset, opts: EvaluationOptions): Eva
   for (const t of targets) {
     for (const c of places) {
       if (haversineKm(t.lat, t.lon, c.lat, c.lon) < falseKm) continue;
-      const m = majorityMargin(margins(ctx, t.id, c, 'avg'));
+      const m = decidingMargin(vantages(ctx, t.id, opts.falseColumn ?? 'avg'), c, vote);
       if (m === null) continue;
       falseClaims++;
       if (m < 0) detected++;
@@ -149,6 +173,7 @@ export function evaluateLocation(data: RttDataset, opts: EvaluationOptions): Eva
   }
   return {
     checkers: ctx.checkers.map((c) => `${c.city}, ${c.country}`),
+    vote,
     bounds: typeof mode === 'object' ? 'given' : mode,
     honest,
     falsePositives,
@@ -168,11 +193,12 @@ export function locationPanel(
   checkers: readonly string[],
   mode: BoundsMode | Readonly<LocationBounds> = 'default',
   calibration: CalibrationOptions = {},
+  vote: VoteMode = 'majority',
 ): { flags: (target: string, claimed: { lat: number; lon: number }) => boolean | null } {
   const ctx = context(data, checkers, mode, impossibleServers(data), calibration);
   return {
     flags: (target, claimed) => {
-      const m = majorityMargin(margins(ctx, target, claimed, 'avg'));
+      const m = decidingMargin(vantages(ctx, target, 'avg'), claimed, vote);
       return m === null ? null : m < 0;
     },
   };

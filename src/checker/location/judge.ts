@@ -41,11 +41,11 @@ export function placeName(p: Place): string {
   return `${p.lat.toFixed(2)}, ${p.lon.toFixed(2)}`;
 }
 
-function fmtMs(ms: number): string {
+export function fmtMs(ms: number): string {
   return ms < 100 ? ms.toFixed(1) : Math.round(ms).toLocaleString('en-US');
 }
 
-function fmtKm(km: number): string {
+export function fmtKm(km: number): string {
   if (!Number.isFinite(km)) return '∞';
   return (km >= 1000 ? Math.round(km / 10) * 10 : Math.round(km)).toLocaleString('en-US');
 }

@@ -148,3 +148,60 @@ export function simulatedLandmarks(
     Array.from({ length: perPlace }, (_, k) => ({ id: `landmark:${p.city}:${k}`, lat: p.lat, lon: p.lon })),
   );
 }
+
+/**
+ * Times one round trip to host:port (a TCP handshake: SYN to SYN-ACK), in ms, or null when it
+ * does not answer within timeoutMs. The socket and the timer live outside src/checker (the node's
+ * `TcpRttProbe`), so checker code stays deterministic; tests can inject their own.
+ */
+export interface RttProbe {
+  rttMs(host: string, port: number, timeoutMs: number): Promise<number | null>;
+}
+
+/** "http://10.0.0.5:8080/x", "https://h", "h:9000" -> host and port; null when it is not one. */
+export function probeAddress(address: string): { host: string; port: number } | null {
+  let url: URL;
+  try {
+    url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(address) ? address : `tcp://${address}`);
+  } catch {
+    return null;
+  }
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const fallback = url.protocol === 'https:' ? 443 : url.protocol === 'http:' ? 80 : NaN;
+  const port = url.port ? Number(url.port) : fallback;
+  if (!host || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+/**
+ * The REAL network: each sample is one TCP handshake from this checker to the target's address
+ * (a container's endpoint from its heartbeat; a landmark's API), timed by the injected probe.
+ * The checker takes the minimum of its samples (queuing only adds delay). A target without a
+ * known address, or one that does not answer, gives null: no location verdict (liveness).
+ * `from` is where the probe runs: this machine, whatever the caller passes.
+ */
+export class ProbeNetwork implements NetworkPort {
+  private readonly probe: RttProbe;
+  private readonly addressOf: (id: string) => string | null | undefined;
+  private readonly timeoutMs: number;
+
+  constructor(opts: {
+    probe: RttProbe;
+    /** a target's address: "http://host:port" or "host:port" */
+    addressOf: (id: string) => string | null | undefined;
+    /** how long one handshake may take (default 2 s) */
+    timeoutMs?: number;
+  }) {
+    this.probe = opts.probe;
+    this.addressOf = opts.addressOf;
+    this.timeoutMs = opts.timeoutMs ?? 2000;
+  }
+
+  async rttMs(target: LocationTarget): Promise<number | null> {
+    const address = this.addressOf(target.id);
+    const at = address ? probeAddress(address) : null;
+    if (!at) return null;
+    const rtt = await this.probe.rttMs(at.host, at.port, this.timeoutMs);
+    return rtt !== null && Number.isFinite(rtt) && rtt >= 0 ? rtt : null;
+  }
+}

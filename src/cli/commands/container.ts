@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';

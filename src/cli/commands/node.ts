@@ -92,6 +92,14 @@ export function nodeCommand(): Command {
       '--checks <list>',
       'checker role: the checks it runs, comma-separated, of liveness, capacity, location, qos (default all)',
     )
+    .addOption(
+      new Option(
+        '--location-network <kind>',
+        "checker role: what the location check measures: probe (real TCP handshakes to each container's endpoint) or model (SIMULATED latency model, for tests)",
+      )
+        .choices(['probe', 'model'])
+        .default('probe'),
+    )
     .option(
       '--snapshot-from <url|file>',
       'start from a snapshot (an API node URL or a file) instead of replaying the log',
@@ -145,6 +153,7 @@ export function nodeCommand(): Command {
           keyName: opts.key,
           declaredGpus: opts.declareGpus ? parseDeclaredGpus(opts.declareGpus) : undefined,
           ...(checks ? { checks } : {}),
+          locationNetwork: opts.locationNetwork as 'probe' | 'model',
           snapshot,
           log,
         });

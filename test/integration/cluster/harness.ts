@@ -351,6 +351,8 @@ export interface NodeSpec {
   declareGpus?: string;
   /** checker role: the checks it runs (--checks) */
   checks?: string;
+  /** checker role: real probes or the SIMULATED model (default model: every node is on loopback) */
+  locationNetwork?: 'probe' | 'model';
   postgres?: string;
   snapshotFrom?: string;
   env?: Record<string, string>;
@@ -423,6 +425,9 @@ export class NodeProcess {
       ...(s.location ? ['--location', s.location] : []),
       ...(s.declareGpus ? ['--declare-gpus', s.declareGpus] : []),
       ...(s.checks ? ['--checks', s.checks] : []),
+      // every node of this harness shares one machine: real RTTs would all be loopback, so the
+      // checkers' location check uses the SIMULATED latency model (docs/verification.md)
+      ...(s.roles.includes('checker') ? ['--location-network', s.locationNetwork ?? 'model'] : []),
       ...(s.postgres ? ['--postgres', s.postgres] : []),
       ...(s.snapshotFrom ? ['--snapshot-from', s.snapshotFrom] : []),
     ];

@@ -63,6 +63,30 @@ const cpuSpec = (name: string): ContainerSpec => ({
   os: 'linux test',
 });
 
+/** The 7 checkers on the shared bus; `peers`: they share signed measurements and multilaterate. */
+function startServices(peers = false): CheckerService[] {
+  return checkerKeys.map((k, i) => {
+    const sender = new TxSender(k, network);
+    return new CheckerService({
+      address: k.address,
+      chainId: CHAIN,
+      ledger: () => chain.ledger,
+      report: (p) => sender.send('checker.report', { ...p }),
+      bus,
+      clock,
+      rng: new SeededRng(`svc-test:rng-${i}`),
+      place: locationOf(PLACES[i]!),
+      network: world,
+      landmarks: simulatedLandmarks(CITIES),
+      ...(peers ? { peerKey: k } : {}),
+      offlineAfterMs: OFFLINE_MS,
+      cadence,
+      // small challenges; the memory part of the claim is tested in capacity/bus-channel.test.ts
+      capacity: { n: 64, deadlineMs: 5_000, memoryMiB: null },
+    }).start();
+  });
+}
+
 beforeEach(() => {
   clock = new ManualClock();
   chain = Chain.open(new SqliteChainStore(':memory:'), clock, () =>
@@ -78,25 +102,7 @@ beforeEach(() => {
   bus = new MemoryBus({ validate: true });
   world = new ModelNetwork({ rng: new SeededRng('svc-test:world') });
   stops = [];
-  services = checkerKeys.map((k, i) => {
-    const sender = new TxSender(k, network);
-    return new CheckerService({
-      address: k.address,
-      chainId: CHAIN,
-      ledger: () => chain.ledger,
-      report: (p) => sender.send('checker.report', { ...p }),
-      bus,
-      clock,
-      rng: new SeededRng(`svc-test:rng-${i}`),
-      place: locationOf(PLACES[i]!),
-      network: world,
-      landmarks: simulatedLandmarks(CITIES),
-      offlineAfterMs: OFFLINE_MS,
-      cadence,
-      // small challenges; the memory part of the claim is tested in capacity/bus-channel.test.ts
-      capacity: { n: 64, deadlineMs: 5_000, memoryMiB: null },
-    }).start();
-  });
+  services = startServices();
 });
 
 afterEach(async () => {
@@ -184,6 +190,34 @@ describe('CheckerService', () => {
     expect(h.checks.location).toMatchObject({ ok: true });
     expect(h.suspended).toBe(false);
     expect(h.incidents).toEqual([]);
+  });
+
+  it('location with shared measurements: each vote multilaterates over every checker that measured the container', async () => {
+    await Promise.all(services.map((sv) => sv.stop()));
+    services = startServices(true);
+    const liar = (await register('liar', 'Frankfurt, DE')).address;
+    const honest = (await register('honest', 'Frankfurt, DE')).address;
+    const sg = locationOf('Singapore, SG');
+    world.place(liar, { lat: sg.lat, lon: sg.lon });
+    // two location rounds: the second judges with the measurements the first round shared
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 3; i++) {
+        heartbeat(liar);
+        heartbeat(honest);
+        await tickAll();
+        clock.advance(1_000);
+      }
+      clock.advance(cadence.locationMs);
+    }
+    const h = chain.ledger.container(honest)!;
+    expect(h.checks.location).toMatchObject({ ok: true });
+    expect(h.checks.location!.reason).toMatch(/^Frankfurt, DE fits all [2-7] vantage points/);
+    const l = chain.ledger.container(liar)!;
+    expect(l.checks.location).toMatchObject({ ok: false });
+    expect(l.checks.location!.reason).toMatch(
+      /claims Frankfurt, DE, [\d,]+ km away \(Frankfurt, DE does not fit \d of [2-7] vantage points\)$/,
+    );
+    expect(l.suspended).toBe(true);
   });
 
   it('QoS: a host that stopped a lease it still holds open is failed (lease closed, slash); good receipts set the tier', async () => {

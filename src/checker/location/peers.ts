@@ -1,0 +1,123 @@
+import { addressOf, signMessage, verifySignature } from '../../core/keys.js';
+import { LIGHT_MS_PER_KM, type LocationBounds } from './bounds.js';
+import type { Vantage } from './multilaterate.js';
+
+/**
+ * Checkers share their location measurements, so that each checker's vote judges a claim with
+ * every vantage point (multilaterate.ts): after measuring a container, a checker publishes its
+ * RTT, its place and its calibrated bounds, signed with its key, on `PEER_RTT_SUBJECT`. The
+ * others keep, per container, the latest measurement of each checker of the ledger for `maxAgeMs`.
+ * A message is taken only when its signature verifies, its key is the checker's address, the
+ * ledger knows the checker, and every number is in range; anything else is dropped.
+ */
+
+export const PEER_RTT_SUBJECT = 'checker.location.rtt';
+
+export interface PeerRttBody {
+  chainId: string;
+  checker: string;
+  container: string;
+  lat: number;
+  lon: number;
+  rttMs: number;
+  bounds: LocationBounds;
+  /** when the checker measured (its clock) */
+  at: number;
+}
+
+export interface PeerRttMsg extends PeerRttBody {
+  publicKey: string;
+  signature: string;
+}
+
+function bytes(b: PeerRttBody): string {
+  return JSON.stringify([
+    'aethir/peer-rtt/1',
+    b.chainId,
+    b.checker,
+    b.container,
+    b.lat,
+    b.lon,
+    b.rttMs,
+    b.bounds.lower.baseMs,
+    b.bounds.lower.msPerKm,
+    b.bounds.upper.baseMs,
+    b.bounds.upper.msPerKm,
+    b.at,
+  ]);
+}
+
+export function signPeerRtt(body: PeerRttBody, key: { publicKey: string; secretKey: string }): PeerRttMsg {
+  return { ...body, publicKey: key.publicKey, signature: signMessage(key.secretKey, bytes(body)) };
+}
+
+const num = (x: unknown, lo: number, hi: number): x is number =>
+  typeof x === 'number' && Number.isFinite(x) && x >= lo && x <= hi;
+
+/** Why a peer measurement is not taken, or null when it is well formed and signed by `checker`. */
+export function peerRttProblem(m: unknown, chainId: string): string | null {
+  const p = m as Partial<PeerRttMsg> | null;
+  if (!p || typeof p !== 'object') return 'not an object';
+  if (p.chainId !== chainId) return 'another chain';
+  if (typeof p.checker !== 'string' || typeof p.container !== 'string' || p.container.length > 100)
+    return 'checker and container must be strings';
+  if (!num(p.lat, -90, 90) || !num(p.lon, -180, 180)) return 'place out of range';
+  if (!num(p.rttMs, 0, 60_000)) return 'rttMs out of range';
+  if (!num(p.at, 0, Number.MAX_SAFE_INTEGER)) return 'bad time';
+  const b = p.bounds;
+  if (
+    !b ||
+    !num(b.lower?.baseMs, -1000, 1000) ||
+    !num(b.lower?.msPerKm, LIGHT_MS_PER_KM, 1) ||
+    !num(b.upper?.baseMs, -1000, 10_000) ||
+    !num(b.upper?.msPerKm, LIGHT_MS_PER_KM, 1)
+  )
+    return 'bounds out of range (slopes at least light in fibre)';
+  if (typeof p.publicKey !== 'string' || addressOf(p.publicKey) !== p.checker)
+    return 'key is not the checker';
+  if (typeof p.signature !== 'string' || !verifySignature(p.publicKey, bytes(p as PeerRttBody), p.signature))
+    return 'bad signature';
+  return null;
+}
+
+/** The measurements other checkers shared, per container (see the module comment). */
+export class PeerMeasurements {
+  private readonly byContainer = new Map<string, Map<string, { v: Vantage; receivedAt: number }>>();
+
+  constructor(
+    private readonly opts: {
+      chainId: string;
+      /** the ledger knows this checker */
+      isChecker: (address: string) => boolean;
+      /** how long a measurement counts */
+      maxAgeMs: number;
+    },
+  ) {}
+
+  /** Takes a message off the bus, stamped with the receiver's clock; returns why not, or null. */
+  add(m: unknown, receivedAt: number): string | null {
+    const why = peerRttProblem(m, this.opts.chainId);
+    if (why) return why;
+    const p = m as PeerRttMsg;
+    if (!this.opts.isChecker(p.checker)) return 'not a checker of the ledger';
+    let per = this.byContainer.get(p.container);
+    if (!per) this.byContainer.set(p.container, (per = new Map()));
+    per.set(p.checker, {
+      v: { from: { lat: p.lat, lon: p.lon }, rttMs: p.rttMs, bounds: p.bounds },
+      receivedAt,
+    });
+    return null;
+  }
+
+  /** The fresh measurements of `container` by checkers other than `self`. */
+  vantages(container: string, now: number, self: string): Vantage[] {
+    const per = this.byContainer.get(container);
+    if (!per) return [];
+    const out: Vantage[] = [];
+    for (const [checker, e] of per) {
+      if (now - e.receivedAt > this.opts.maxAgeMs) per.delete(checker);
+      else if (checker !== self) out.push(e.v);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { keyPairFromSeed } from '../../../../src/core/index.js';
+import {
+  DEFAULT_BOUNDS,
+  PeerMeasurements,
+  signPeerRtt,
+  type PeerRttBody,
+} from '../../../../src/checker/location/index.js';
+
+const alice = keyPairFromSeed('peer-alice');
+const bob = keyPairFromSeed('peer-bob');
+const mallory = keyPairFromSeed('peer-mallory');
+const checkers = new Set([alice.address, bob.address]);
+
+const body = (over: Partial<PeerRttBody> = {}): PeerRttBody => ({
+  chainId: 'aethir-test',
+  checker: alice.address,
+  container: 'c1',
+  lat: 50.11,
+  lon: 8.68,
+  rttMs: 12.5,
+  bounds: DEFAULT_BOUNDS,
+  at: 1000,
+  ...over,
+});
+
+const store = () =>
+  new PeerMeasurements({ chainId: 'aethir-test', isChecker: (a) => checkers.has(a), maxAgeMs: 60_000 });
+
+describe('PeerMeasurements: checkers share signed RTTs', () => {
+  it("keeps a checker's signed measurement and hands it to the others, not back to itself", () => {
+    const s = store();
+    expect(s.add(signPeerRtt(body(), alice), 5000)).toBeNull();
+    expect(s.vantages('c1', 6000, bob.address)).toEqual([
+      { from: { lat: 50.11, lon: 8.68 }, rttMs: 12.5, bounds: DEFAULT_BOUNDS },
+    ]);
+    expect(s.vantages('c1', 6000, alice.address)).toEqual([]);
+    expect(s.vantages('c2', 6000, bob.address)).toEqual([]);
+  });
+
+  it('drops forged, foreign, malformed and stale measurements', () => {
+    const s = store();
+    const good = signPeerRtt(body(), alice);
+    expect(s.add({ ...good, rttMs: 900 }, 1)).toBe('bad signature');
+    expect(s.add({ ...good, publicKey: bob.publicKey }, 1)).toBe('key is not the checker');
+    expect(s.add(signPeerRtt(body({ checker: mallory.address }), mallory), 1)).toBe(
+      'not a checker of the ledger',
+    );
+    expect(s.add(signPeerRtt(body({ chainId: 'other' }), alice), 1)).toBe('another chain');
+    expect(s.add(signPeerRtt(body({ lat: 91 }), alice), 1)).toBe('place out of range');
+    expect(s.add(signPeerRtt(body({ rttMs: -1 }), alice), 1)).toBe('rttMs out of range');
+    expect(
+      s.add(
+        signPeerRtt(body({ bounds: { ...DEFAULT_BOUNDS, lower: { baseMs: 0, msPerKm: 0.001 } } }), alice),
+        1,
+      ),
+    ).toBe('bounds out of range (slopes at least light in fibre)');
+    expect(s.add(null, 1)).toBe('not an object');
+    expect(s.vantages('c1', 2, bob.address)).toEqual([]);
+    // a good one, then too old
+    expect(s.add(good, 1000)).toBeNull();
+    expect(s.vantages('c1', 61_000, bob.address)).toHaveLength(1);
+    expect(s.vantages('c1', 61_001, bob.address)).toEqual([]);
+  });
+});
