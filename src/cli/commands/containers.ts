@@ -23,6 +23,8 @@ export function containersCommand(): Command {
                 ? `${c.gpusFree}/${c.gpusTotal}× ${c.spec.gpus[0]!.model.replace(/^NVIDIA /, '')}`
                 : 'none (CPU)',
               cpu: `${c.spec.cpu.cores} cores`,
+              // how its tenants are isolated (docs/security.md); registered before it existed: none
+              isolation: c.spec.isolation ?? 'none',
               location: `${c.location.city}, ${c.location.country} (${c.location.region})`,
               price: `${fmtAth(c.pricePerHour)}/h`,
               stake: c.staked ? 'ok' : 'below requirement',
