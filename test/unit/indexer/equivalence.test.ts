@@ -67,6 +67,7 @@ const containerArb = fc.record({
   hbFree: fc.option(fc.integer({ min: 0, max: 8 }), { freq: 2 }),
   reputation: fc.integer({ min: 0, max: 100 }).map((x) => x / 100),
   apps: fc.subarray(APPS),
+  isolation: fc.constantFrom('sandbox', 'sandbox', 'none', undefined),
 });
 type Drawn = typeof containerArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -77,6 +78,7 @@ function build(i: number, d: Drawn): Container {
     cpu: { model: 'x', cores: 8 },
     memoryMiB: 65_536,
     source: 'declared' as const,
+    ...(d.isolation ? { isolation: d.isolation } : {}),
   };
   const total = spec.gpus.length;
   return container(`c${String(i).padStart(3, '0')}`, {
@@ -116,6 +118,7 @@ const requestArb: fc.Arbitrary<MatchRequest> = fc
     maxLatencyMs: fc.option(fc.constantFrom(15, 40, 90, 200), { freq: 2 }),
     maxPrice: sometimes(fc.constantFrom('0.5', '0.99', '1', '1.7', '3')),
     minReputation: sometimes(fc.constantFrom(0.3, 0.8)),
+    isolation: sometimes(fc.constantFrom('sandbox' as const, 'any' as const)),
     strategy: fc.constantFrom(...STRATEGIES),
   })
   .map((r) => {
@@ -133,6 +136,7 @@ const requestArb: fc.Arbitrary<MatchRequest> = fc
       out.maxLatencyMs = r.maxLatencyMs;
     if (r.maxPrice) out.maxPricePerHour = ath(r.maxPrice);
     if (r.minReputation) out.minReputation = r.minReputation;
+    if (r.isolation) out.isolation = r.isolation;
     return out;
   });
 
