@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { AethirError } from '../core/index.js';
 import { HostProcessRuntime } from './runtimes/host-process.js';
-import { defaultLeaseDir, describeMissing, probeSandbox } from './runtimes/sandbox.js';
+import { defaultLeaseDir, describeMissing, probeSandbox, type SandboxOptions } from './runtimes/sandbox.js';
 
 /**
  * Where a host installs apps: beside its sandboxed leases (lease uids must be able to read them;
@@ -29,13 +29,15 @@ export async function hostProcessRuntime(opts: {
   leaseDir?: string;
   now: () => number;
   log?: (msg: string) => void;
+  /** what the sandbox is probed with (tests name a missing tool) */
+  sandboxOptions?: SandboxOptions;
 }): Promise<HostProcessRuntime> {
   const plain = () => new HostProcessRuntime({ baseDir: join(opts.dataDir, 'workloads'), now: opts.now });
   if (opts.isolation === 'none') {
     opts.log?.('isolation none: workloads run as plain processes of this user (registered: users see it)');
     return plain();
   }
-  const probe = await probeSandbox();
+  const probe = await probeSandbox(opts.sandboxOptions);
   if (!probe.ok) {
     const missing = describeMissing(probe.requirements);
     if (opts.isolation === 'auto') {

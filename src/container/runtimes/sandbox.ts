@@ -72,6 +72,15 @@ const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 /** NVIDIA's device nodes every CUDA process opens besides its own GPUs. */
 const NVIDIA_SHARED_NODES = ['nvidiactl', 'nvidia-uvm', 'nvidia-uvm-tools', 'nvidia-modeset'];
 
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 function findTool(name: string): string | null {
   for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin']) {
     const p = path.join(dir, name);
@@ -513,7 +522,8 @@ export async function probeSandbox(
 > {
   const reqs: Requirement[] = [];
   const tool = (name: 'bwrap' | 'setpriv' | 'pasta' | 'sh', pkg: string): string | null => {
-    const p = options.tools?.[name] ?? findTool(name);
+    const given = options.tools?.[name];
+    const p = given !== undefined ? (isExecutable(given) ? given : null) : findTool(name);
     reqs.push(
       p
         ? { what: name, ok: true }
