@@ -32,7 +32,13 @@ import type { ApiBackend } from './backend.js';
 import { Metrics } from './metrics.js';
 import { containerView, leaseView } from './views.js';
 
-const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+// The console (web/src), built by scripts/build-web.mjs (npm install's prepare); built here if missing.
+const WEB_DIR = fileURLToPath(new URL('../../web/dist/', import.meta.url));
+let webBuild: Promise<unknown> | null = null;
+const buildWeb = () =>
+  (webBuild ??= import(new URL('../../scripts/build-web.mjs', import.meta.url).href).then((m) =>
+    m.buildWeb(),
+  ));
 
 const AddressParam = z.object({
   address: z.string().refine(isAddress, 'must be an address (ath1 + 40 hex)'),
@@ -907,16 +913,18 @@ export async function createApiServer(
   const staticFiles: Record<string, string> = {
     '/': 'index.html',
     '/app.js': 'app.js',
-    '/style.css': 'style.css',
+    '/app.css': 'app.css',
   };
   const types: Record<string, string> = {
     html: 'text/html; charset=utf-8',
     js: 'text/javascript; charset=utf-8',
-    css: 'text/css',
+    css: 'text/css; charset=utf-8',
   };
   for (const [url, file] of Object.entries(staticFiles)) {
     app.get(url, async (_req, reply) => {
-      const body = await readFile(WEB_DIR + file);
+      const body = await readFile(WEB_DIR + file).catch(
+        async () => (await buildWeb(), readFile(WEB_DIR + file)),
+      );
       return reply.type(types[file.split('.').pop()!]!).send(body);
     });
   }

@@ -1,0 +1,226 @@
+// Rent: the request form, the live answer of the matcher (or why nothing matches), then the
+// lease signed in this browser and its output streaming in a terminal.
+import { Terminal } from '@xterm/xterm';
+import { parseAth } from '../../src/core/amount.js';
+import { api, ApiError, chainId, get, logs, send } from './api.js';
+import { signReceipt, type BrowserKey } from './keys.js';
+import { ath, card, errorBox, h, link, myKey } from './ui.js';
+
+function field(label: string, input: HTMLElement, hint?: string) {
+  return h('label', { class: 'field' }, h('span', {}, label), input, hint ? h('small', {}, hint) : null);
+}
+
+/** argv from a command line: whitespace splits, single or double quotes group. */
+export function argv(line: string): string[] {
+  const out: string[] = [];
+  const re = /"((?:\\.|[^"\\])*)"|'([^']*)'|(\S+)/g;
+  for (let m; (m = re.exec(line));)
+    out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? m[3]!));
+  return out;
+}
+
+export async function rentPage(root: HTMLElement) {
+  const key = await myKey();
+  const input = (attrs: Record<string, string>) => h('input', attrs);
+  const gpus = input({ name: 'gpus', type: 'number', min: '0', max: '64', value: '0' });
+  const model = input({ name: 'model', placeholder: 'any (e.g. H100)' });
+  const region = input({ name: 'region', placeholder: 'any (e.g. eu, us-east)' });
+  const command = input({ name: 'command', value: 'echo hello from the console', required: 'true' });
+  const maxPrice = input({ name: 'maxPrice', placeholder: 'any', inputmode: 'decimal' });
+  const duration = input({ name: 'duration', type: 'number', min: '1', value: '600' });
+  const strategy = h(
+    'select',
+    { name: 'strategy' },
+    ...['lowest-fee', 'balanced', 'best-experience'].map((s) => h('option', { value: s }, s)),
+  );
+  const answer = h('div', { class: 'answer', 'aria-live': 'polite', 'data-testid': 'rent-answer' });
+  const submit = h('button', { type: 'submit', 'data-testid': 'rent-submit', disabled: !key }, 'Rent');
+  const form = h(
+    'form',
+    { 'data-testid': 'rent-form', class: 'grid-form' },
+    field('GPUs', gpus),
+    field('GPU model', model),
+    field('Region', region),
+    field('Max price (ATH/h)', maxPrice),
+    field('Duration (s)', duration, 'escrow covers this long; unused time is refunded'),
+    field('Strategy', strategy),
+    h('div', { class: 'wide' }, field('Command', command)),
+    h(
+      'div',
+      { class: 'wide actions' },
+      submit,
+      key ? null : h('span', {}, 'Create or import a key on ', link('#/account', 'My account'), ' first.'),
+    ),
+  );
+  const output = h('div', { class: 'term', 'data-testid': 'rent-output' });
+  const status = h('div', { class: 'lease-status', 'aria-live': 'polite' });
+  root.append(card('Rent compute', form, answer), card('Output', status, output));
+
+  const request = () => {
+    const g = Number(gpus.value || 0);
+    let price: string | undefined;
+    if (maxPrice.value.trim()) price = parseAth(maxPrice.value).toString();
+    return {
+      user: key?.address ?? 'ath1' + '0'.repeat(40),
+      gpus: g,
+      ...(model.value.trim() ? { gpuModel: model.value.trim() } : {}),
+      ...(region.value.trim() ? { region: region.value.trim().toLowerCase() } : {}),
+      ...(price ? { maxPricePerHour: price } : {}),
+      strategy: strategy.value,
+      isolation: g > 0 ? 'sandbox' : 'any',
+    };
+  };
+
+  // The live answer, as the user types (debounced: a match holds a short reservation).
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let seq = 0;
+  const preview = () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const mine = ++seq;
+      let body: HTMLElement;
+      try {
+        const m = await api('POST', '/v1/match', request());
+        const c = m.container;
+        body = h(
+          'p',
+          { class: 'ok' },
+          h('strong', {}, 'Match: '),
+          link(`#/container/${c.id}`, c.name),
+          ` in ${c.location.city}, ${c.location.country} at ${ath(c.pricePerHour, 4)}/h — ${m.candidates} candidate${m.candidates === 1 ? '' : 's'}`,
+        );
+      } catch (e) {
+        body = e instanceof ApiError && e.code === 'NO_MATCH' ? whyNot(e) : errorBox(e);
+      }
+      if (mine === seq) answer.replaceChildren(body);
+    }, 350);
+  };
+  form.addEventListener('input', preview);
+  preview();
+
+  const term = new Terminal({ convertEol: true, rows: 14, fontSize: 13, theme: { background: '#0b1020' } });
+  term.open(output);
+  term.write('\x1b[2mThe workload’s output appears here.\x1b[0m\r\n');
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!key) return;
+    submit.disabled = true;
+    try {
+      await rent(key, request(), argv(command.value), Number(duration.value), term, status);
+    } catch (err) {
+      status.replaceChildren(errorBox(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+}
+
+function whyNot(e: ApiError): HTMLElement {
+  const d = e.details ?? {};
+  const ruled = Object.entries((d.ruledOut ?? {}) as Record<string, number>);
+  const relax = (d.relaxations ?? []) as Array<{ text: string; constraint: string }>;
+  return h(
+    'div',
+    { class: 'why-not', 'data-testid': 'why-not' },
+    h('p', {}, h('strong', {}, 'No match. '), e.message),
+    ruled.length ? h('ul', { class: 'chips' }, ...ruled.map(([k, n]) => h('li', {}, `${n} ${k}`))) : null,
+    relax.length
+      ? h(
+          'div',
+          {},
+          h('p', {}, 'Would match:'),
+          h('ul', {}, ...relax.map((r) => h('li', {}, `relax ${r.constraint}: ${r.text}`))),
+        )
+      : null,
+  );
+}
+
+async function rent(
+  key: BrowserKey,
+  req: ReturnType<() => any>,
+  command: string[],
+  maxDurationSec: number,
+  term: Terminal,
+  status: HTMLElement,
+) {
+  if (!command.length) throw new ApiError('INVALID_ARGUMENT', 'give a command to run');
+  term.reset();
+  const say = (s: string) => term.write(`\x1b[2m${s}\x1b[0m\r\n`);
+  const m = await api('POST', '/v1/match', req);
+  const c = m.container;
+  say(`matched ${c.name} in ${c.location.city}, ${c.location.country} at ${ath(c.pricePerHour, 4)}/h`);
+  const needed = (BigInt(c.pricePerHour) * BigInt(Math.max(1, req.gpus)) * BigInt(maxDurationSec)) / 3600n;
+  const acct = await get(`/v1/accounts/${key.address}`);
+  if (BigInt(acct.escrow) < needed) {
+    await send(key, 'escrow.deposit', { amount: needed - BigInt(acct.escrow) });
+    say(`deposited ${ath(needed - BigInt(acct.escrow))} into escrow`);
+  }
+  const opened = await send(key, 'lease.open', {
+    container: c.id,
+    gpus: req.gpus,
+    maxDurationSec,
+    maxPricePerHour: req.maxPricePerHour ?? c.pricePerHour,
+    workload: { command },
+  });
+  const leaseId = String(opened.result.lease);
+  say(`lease ${leaseId} opened, ${ath(String(opened.result.escrow))} in escrow`);
+  const view = await get(`/v1/leases/${leaseId}`);
+  const stop = h('button', { type: 'button', class: 'danger', 'data-testid': 'rent-stop' }, 'Stop');
+  const state = h('span', { 'data-testid': 'lease-state' }, 'running');
+  status.replaceChildren(
+    h('p', {}, 'Lease ', link(`#/explorer/${leaseId}`, leaseId), ' — ', state, ' ', stop),
+  );
+  if (view.endpoint)
+    status.append(
+      h(
+        'p',
+        {},
+        'Endpoint: ',
+        h('a', { href: view.endpoint, target: '_blank', rel: 'noopener' }, view.endpoint),
+      ),
+    );
+  stop.addEventListener('click', () => {
+    stop.setAttribute('disabled', '');
+    send(key, 'lease.close', { lease: leaseId, reason: 'cancelled by user' }).catch((e) =>
+      status.append(errorBox(e)),
+    );
+  });
+
+  // Usage receipts: the container is paid up to the latest one this browser signs.
+  const chain = await chainId();
+  let seqNo = 0;
+  const receipt = async () => {
+    const at = Date.now();
+    const r = await signReceipt(key, chain, {
+      lease: leaseId,
+      servedMs: Math.max(0, at - view.openedAt),
+      seq: ++seqNo,
+      at,
+      samples: [{ at, ok: true }],
+    });
+    await api('POST', `/v1/leases/${leaseId}/receipts`, r).catch(() => undefined);
+  };
+  const every = setInterval(() => void receipt(), 5000);
+  const abort = new AbortController();
+  let first = true;
+  try {
+    for await (const e of logs(leaseId, abort.signal)) {
+      if (e.type === 'exit') {
+        await receipt();
+        state.textContent = `exited ${e.exitCode ?? e.signal ?? ''} (${e.reason})`;
+        say(`── exit ${e.exitCode ?? e.signal} (${e.reason})`);
+        break;
+      }
+      if (first) {
+        first = false;
+        void receipt();
+      }
+      term.write(e.type === 'stderr' ? `\x1b[31m${e.data}\x1b[0m` : e.data);
+    }
+  } finally {
+    clearInterval(every);
+    abort.abort();
+    stop.setAttribute('disabled', '');
+  }
+}
