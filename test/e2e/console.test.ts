@@ -137,6 +137,10 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
     await page.locator('[data-testid=rent-submit]').click();
     await page.locator('[data-testid=lease-state]', { hasText: /exited 0/ }).waitFor({ timeout: 30_000 });
     expect(await page.locator('[data-testid=rent-output] .xterm-rows').textContent()).toContain(marker);
+    await page.locator('[data-testid=lease-cost]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('[data-testid=lease-cost]').textContent()).toMatch(
+      /^Charged .+ ATH for \d+\.\d s; .+ refunded\.$/,
+    );
     await shot('rent');
     expect(await axe()).toEqual([]);
 
@@ -152,7 +156,17 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
     const before = await rows.count();
     expect(before).toBe(1); // the browser's lease
     const r = await cli(
-      ['rent', '--json', '--key', 'developer', '--', 'node', '-e', 'console.log("from the cli")'],
+      [
+        'rent',
+        '--json',
+        '--key',
+        'developer',
+        '--',
+        'node',
+        '-e',
+        'console.log("from the cli")',
+        '<img src=x onerror="window.__pwned=1">',
+      ],
       {
         ...env,
         AETHIR_API: net.url,
@@ -164,6 +178,12 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
       .locator(`[data-testid=my-leases] a[href="#/explorer/${leaseId}"]`)
       .waitFor({ timeout: 15_000 });
     expect(await rows.count()).toBe(before + 1);
+    // a workload's command is a stranger's text: shown as text, never run as markup
+    expect(await page.locator('[data-testid=my-leases]').textContent()).toContain(
+      '<img src=x onerror="window.__pwned=1">',
+    );
+    expect(await page.locator('[data-testid=my-leases] img').count()).toBe(0);
+    expect(await page.evaluate(() => (window as any).__pwned)).toBe(undefined);
 
     // the explorer finds it, and a transaction shows its decoded payload
     await go(`#/explorer/${leaseId}`, '.page-explorer .card');
@@ -237,6 +257,7 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
 
   it('charts draw, and no request left for another host', async () => {
     await go('#/charts', '.uplot');
+    expect(await page.locator('.uplot').count()).toBe(2);
     await page.locator('[data-testid=price-chart] li').first().waitFor();
     await shot('charts');
     expect(await axe()).toEqual([]);

@@ -113,7 +113,7 @@ async function render(live = false) {
     else if (r === 'explorer')
       await explorerPage(page, arg, (q) => (location.hash = `#/explorer/${encodeURIComponent(q)}`));
     else if (r === 'governance') await governancePage(page);
-    else if (r === 'charts') chartsPage(page, containers, main.clientWidth);
+    else if (r === 'charts') await chartsPage(page, containers, main.clientWidth);
     else page.append(errorBox(new Error(`no page ${r}`)));
   } catch (e) {
     page.append(errorBox(e));

@@ -316,14 +316,21 @@ function txTable(txs: any[]) {
 
 function txCard(t: any) {
   const { payload, sig: _sig, ...head } = t.tx;
-  const { tx: _t, ...outcome } = t;
   return card(
     `Transaction ${short(t.id)}`,
     dl(Object.entries(head).map(([k, v]) => [k, h('code', {}, String(v))])),
     h('h3', {}, 'Payload'),
     h('pre', { 'data-testid': 'tx-payload' }, JSON.stringify(payload, null, 2)),
     h('h3', {}, 'Outcome'),
-    h('pre', {}, JSON.stringify(outcome, null, 2)),
+    h(
+      'p',
+      { 'data-testid': 'tx-outcome' },
+      'Accepted: transaction ',
+      String(t.index),
+      ' of block ',
+      String(t.height),
+      `, ${when(t.time)} (a rejected transaction never enters a block).`,
+    ),
   );
 }
 
@@ -459,11 +466,51 @@ export function sample(cs: ContainerView[]) {
   if (samples.t.length > 2000) for (const a of Object.values(samples)) a.shift();
 }
 
-export function chartsPage(root: HTMLElement, cs: ContainerView[], available: number) {
-  const width = Math.max(260, Math.min(900, available - 48));
-  const gpuCard = card('GPUs online and leased');
+/** GPUs leased over time, from the ledger's leases: a step at every open and close. */
+export function leasedOverTime(leases: Array<{ gpus: number; openedAt: number; closedAt: number | null }>) {
+  const steps = new Map<number, number>();
+  for (const l of leases) {
+    const g = Math.max(1, l.gpus); // a CPU lease counts as one slot
+    steps.set(l.openedAt, (steps.get(l.openedAt) ?? 0) + g);
+    if (l.closedAt !== null) steps.set(l.closedAt, (steps.get(l.closedAt) ?? 0) - g);
+  }
+  const t: number[] = [];
+  const v: number[] = [];
+  let n = 0;
+  for (const [at, d] of [...steps.entries()].sort((a, b) => a[0] - b[0])) {
+    n += d;
+    t.push(at / 1000);
+    v.push(n);
+  }
+  return { t, v };
+}
+
+export async function chartsPage(root: HTMLElement, cs: ContainerView[], available: number) {
+  const width = Math.max(260, Math.min(1200, available - 40));
+  const history = leasedOverTime((await get('/v1/leases?limit=1000')).leases);
+  const leaseCard = card('Leased (GPUs, CPU leases count one), from the ledger');
+  const gpuCard = card('GPUs online and leased, live since this page opened');
   const priceCard = card('Mean price per GPU-hour (ATH) by class and region');
-  root.append(gpuCard, priceCard);
+  root.append(leaseCard, gpuCard, priceCard);
+  new uPlot(
+    {
+      width,
+      height: 200,
+      series: [
+        {},
+        {
+          label: 'leased',
+          stroke: '#f5a524',
+          fill: 'rgba(245,165,36,0.15)',
+          width: 2,
+          paths: uPlot.paths.stepped!({ align: 1 }),
+        },
+      ],
+      axes: [{ stroke: '#9aa4b2' }, { stroke: '#9aa4b2' }],
+    },
+    [history.t, history.v],
+    leaseCard,
+  );
   new uPlot(
     {
       width,

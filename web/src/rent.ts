@@ -2,7 +2,7 @@
 // lease signed in this browser and its output streaming in a terminal.
 import { Terminal } from '@xterm/xterm';
 import { parseAth } from '../../src/core/amount.js';
-import { api, ApiError, chainId, get, logs, send } from './api.js';
+import { api, ApiError, chainId, get, logs, onBlock, send } from './api.js';
 import { signReceipt, type BrowserKey } from './keys.js';
 import { ath, card, errorBox, h, link, myKey } from './ui.js';
 
@@ -171,7 +171,7 @@ async function rent(
   status.replaceChildren(
     h('p', {}, 'Lease ', link(`#/explorer/${leaseId}`, leaseId), ' — ', state, ' ', stop),
   );
-  if (view.endpoint)
+  if (typeof view.endpoint === 'string' && /^https?:\/\//.test(view.endpoint))
     status.append(
       h(
         'p',
@@ -223,4 +223,24 @@ async function rent(
     abort.abort();
     stop.setAttribute('disabled', '');
   }
+  // what it cost, once the container has closed the lease with the last receipt (a block says when)
+  await new Promise<void>((resolve) => {
+    let finished = false;
+    const done = () => ((finished = true), off(), clearTimeout(giveUp), resolve());
+    const check = async () => {
+      const l = await get(`/v1/leases/${leaseId}`).catch(() => null);
+      if (finished || l?.status !== 'closed') return;
+      status.append(
+        h(
+          'p',
+          { 'data-testid': 'lease-cost' },
+          `Charged ${ath(l.charged)} for ${(l.durationMs / 1000).toFixed(1)} s; ${ath(BigInt(l.escrow) - BigInt(l.charged))} refunded.`,
+        ),
+      );
+      done();
+    };
+    const off = onBlock(() => void check());
+    const giveUp = setTimeout(done, 30_000);
+    void check();
+  });
 }
