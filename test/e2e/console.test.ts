@@ -128,7 +128,9 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
     // the live answer: a price nobody asks for says why not, and how to relax the request
     await page.locator('input[name=maxPrice]').fill('0.0000001');
     await page.locator('[data-testid=why-not]').waitFor();
-    expect(await page.locator('[data-testid=why-not]').textContent()).toMatch(/No match.*price/s);
+    expect(await page.locator('[data-testid=why-not]').textContent()).toMatch(
+      /No match.*price.*Would match:relax/s,
+    );
     await page.locator('input[name=maxPrice]').fill('');
     await page.locator('[data-testid=rent-answer] .ok').waitFor();
     expect(await page.locator('[data-testid=rent-answer]').textContent()).toMatch(/^Match: .+ candidates?/);
@@ -148,13 +150,26 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
     const { leases } = await (await fetch(`${net.url}/v1/leases?user=${developer.address}`)).json();
     expect(leases.length).toBe(1);
     expect(leases[0].workload.command).toEqual(['node', '-e', `console.log('${marker}')`]);
+
+    // Stop ends a running workload: the browser closes the lease it signed
+    await page.locator('input[name=command]').fill(`node -e "setInterval(() => console.log('tick'), 200)"`);
+    await page.locator('[data-testid=rent-submit]').click();
+    await page
+      .locator('[data-testid=rent-output] .xterm-rows', { hasText: 'tick' })
+      .waitFor({ timeout: 30_000 });
+    await page.locator('[data-testid=rent-stop]').click();
+    await page.locator('[data-testid=lease-cost]').waitFor({ timeout: 30_000 });
+    const stopped = (await (await fetch(`${net.url}/v1/leases?user=${developer.address}`)).json()).leases[0];
+    expect(stopped.status).toBe('closed');
+    expect(stopped.closedBy).toBe(developer.address);
+    expect(stopped.closeReason).toBe('cancelled by user');
   });
 
   it('a lease started from the CLI appears on My account without a reload', async () => {
     await go('#/account', '[data-testid=my-leases]');
     const rows = page.locator('[data-testid=my-leases] tbody tr td:first-child a');
     const before = await rows.count();
-    expect(before).toBe(1); // the browser's lease
+    expect(before).toBe(2); // the browser's leases
     const r = await cli(
       [
         'rent',

@@ -132,6 +132,18 @@ export async function accountPage(root: HTMLElement, rerender: () => void) {
     autocomplete: 'off',
     placeholder: '64 hex characters',
   });
+  // a key replaced or forgotten is gone with its funds, unless its secret was kept
+  const replaceKey = async (had: boolean, next: string | null) => {
+    if (
+      had &&
+      !confirm(
+        'This browser forgets your current key. Keep its secret (Show secret) if it holds funds. Go on?',
+      )
+    )
+      return;
+    await setMyKey(next);
+    rerender();
+  };
   const keyCard = card(
     'Your key',
     key
@@ -146,19 +158,18 @@ export async function accountPage(root: HTMLElement, rerender: () => void) {
     h(
       'div',
       { class: 'actions' },
-      h(
-        'button',
-        { type: 'button', onclick: async () => (await setMyKey(newSecret()), rerender()) },
-        'New key',
-      ),
+      h('button', { type: 'button', onclick: () => replaceKey(key !== null, newSecret()) }, 'New key'),
       key
         ? h(
             'button',
-            { type: 'button', class: 'danger', onclick: async () => (await setMyKey(null), rerender()) },
+            { type: 'button', class: 'danger', onclick: () => replaceKey(true, null) },
             'Forget key',
           )
         : null,
     ),
+    key
+      ? h('details', {}, h('summary', {}, 'Show secret'), h('code', { class: 'secret' }, key.secretKey))
+      : null,
     h(
       'form',
       {
@@ -480,6 +491,10 @@ export function leasedOverTime(leases: Array<{ gpus: number; openedAt: number; c
   for (const [at, d] of [...steps.entries()].sort((a, b) => a[0] - b[0])) {
     n += d;
     t.push(at / 1000);
+    v.push(n);
+  }
+  if (t.length) {
+    t.push(Date.now() / 1000);
     v.push(n);
   }
   return { t, v };
