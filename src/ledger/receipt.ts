@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { AethirError, addressOf, signMessage, verifySignature, type KeyPair } from '../core/index.js';
-import { receiptSigningBytes } from './signing.js';
+import { receiptBody, receiptSigningBytes } from './signing.js';
 
-export { receiptSigningBytes } from './signing.js';
+export { receiptBody, receiptSigningBytes } from './signing.js';
 
 /**
  * Usage receipts (Proof of Delivery): while a lease runs, its user's client signs, every minute
@@ -69,13 +69,7 @@ export const SignedReceiptSchema = UsageReceiptSchema.extend({
 
 /** Signs a receipt with the lease user's key. */
 export function signReceipt(key: KeyPair, chainId: string, r: UsageReceipt): SignedReceipt {
-  const body: UsageReceipt = {
-    lease: r.lease,
-    servedMs: r.servedMs,
-    seq: r.seq,
-    at: r.at,
-    ...(r.samples ? { samples: r.samples.map((s) => ({ ...s })) } : {}),
-  };
+  const body = receiptBody(r);
   return {
     ...body,
     pubkey: key.publicKey,

@@ -31,3 +31,32 @@ export function receiptSigningBytes(chainId: string, r: UsageReceipt): string {
 export function wirePayload(payload: Record<string, unknown>): Record<string, unknown> {
   return JSON.parse(JSON.stringify(payload, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
 }
+
+/** A transaction before its signature, from the signer's public key and address. */
+export function unsignedTx(
+  signer: { address: string; publicKey: string },
+  chainId: string,
+  type: string,
+  nonce: number,
+  payload: Record<string, unknown>,
+): SigningTx {
+  return {
+    chainId,
+    type,
+    from: signer.address,
+    pubkey: signer.publicKey,
+    nonce,
+    payload: wirePayload(payload),
+  };
+}
+
+/** The fields of a receipt that are signed, copied (and nothing else). */
+export function receiptBody(r: UsageReceipt): UsageReceipt {
+  return {
+    lease: r.lease,
+    servedMs: r.servedMs,
+    seq: r.seq,
+    at: r.at,
+    ...(r.samples ? { samples: r.samples.map((s) => ({ ...s })) } : {}),
+  };
+}

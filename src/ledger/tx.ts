@@ -10,9 +10,9 @@ import {
 } from '../core/index.js';
 import { SignedReceiptSchema } from './receipt.js';
 import { AppManifest, AppName, AppVersion } from './app.js';
-import { signingBytes, wirePayload } from './signing.js';
+import { signingBytes, unsignedTx } from './signing.js';
 
-export { signingBytes, wirePayload, type SigningTx } from './signing.js';
+export { signingBytes, unsignedTx, wirePayload, type SigningTx } from './signing.js';
 
 /**
  * A transaction is a signed, canonical JSON object. The signature covers the chain id, so a
@@ -220,14 +220,7 @@ export function signTx(
   nonce: number,
   payload: Record<string, unknown>,
 ): SignedTx {
-  const unsigned: UnsignedTx = {
-    chainId,
-    type,
-    from: key.address,
-    pubkey: key.publicKey,
-    nonce,
-    payload: wirePayload(payload),
-  };
+  const unsigned = unsignedTx(key, chainId, type, nonce, payload) as UnsignedTx;
   return { ...unsigned, sig: signMessage(key.secretKey, signingBytes(unsigned)) };
 }
 

@@ -2,7 +2,13 @@
 // @noble/ed25519. Transactions and usage receipts are signed over the very bytes the CLI signs
 // (src/ledger/signing.ts), so a node cannot tell them apart.
 import * as noble from '@noble/ed25519';
-import { receiptSigningBytes, signingBytes, wirePayload } from '../../src/ledger/signing.js';
+import {
+  receiptBody,
+  receiptSigningBytes,
+  signingBytes,
+  unsignedTx,
+  type SigningTx,
+} from '../../src/ledger/signing.js';
 import type { UsageReceipt } from '../../src/ledger/receipt.js';
 
 const PKCS8_PREFIX = '302e020100300506032b657004220420';
@@ -64,15 +70,7 @@ export function newSecret(): string {
   return hex(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-export interface WireTx {
-  chainId: string;
-  type: string;
-  from: string;
-  pubkey: string;
-  nonce: number;
-  payload: Record<string, unknown>;
-  sig: string;
-}
+export type WireTx = SigningTx & { sig: string };
 
 /** As signTx in src/ledger/tx.ts: payload bigints become decimal strings, then sign. */
 export async function signTx(
@@ -82,24 +80,11 @@ export async function signTx(
   nonce: number,
   payload: Record<string, unknown>,
 ): Promise<WireTx> {
-  const unsigned = {
-    chainId,
-    type,
-    from: key.address,
-    pubkey: key.publicKey,
-    nonce,
-    payload: wirePayload(payload),
-  };
+  const unsigned = unsignedTx(key, chainId, type, nonce, payload);
   return { ...unsigned, sig: await key.sign(signingBytes(unsigned)) };
 }
 
 export async function signReceipt(key: BrowserKey, chainId: string, r: UsageReceipt) {
-  const body: UsageReceipt = {
-    lease: r.lease,
-    servedMs: r.servedMs,
-    seq: r.seq,
-    at: r.at,
-    ...(r.samples ? { samples: r.samples.map((s) => ({ ...s })) } : {}),
-  };
+  const body = receiptBody(r);
   return { ...body, pubkey: key.publicKey, sig: await key.sign(receiptSigningBytes(chainId, body)) };
 }
