@@ -145,6 +145,10 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
     );
     await shot('rent');
     expect(await axe()).toEqual([]);
+    await page.setViewportSize({ width: 390, height: 800 });
+    await shot('rent-phone');
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1280, height: 860 });
 
     // the ledger holds the lease the browser signed, opened by the developer's key
     const { leases } = await (await fetch(`${net.url}/v1/leases?user=${developer.address}`)).json();

@@ -100,6 +100,11 @@ export async function rentPage(root: HTMLElement) {
 
   const term = new Terminal({ convertEol: true, rows: 14, fontSize: 13, theme: { background: '#0b1020' } });
   term.open(output);
+  // as many columns as the box holds (a phone's width included)
+  new ResizeObserver(() => {
+    const w = output.clientWidth - 12;
+    if (w > 0) term.resize(Math.max(20, Math.floor(w / 7.8)), 14);
+  }).observe(output);
   term.write('\x1b[2mThe workload’s output appears here.\x1b[0m\r\n');
 
   form.addEventListener('submit', async (e) => {
