@@ -4,7 +4,7 @@ import '@xterm/xterm/css/xterm.css';
 import 'uplot/dist/uPlot.min.css';
 import '../style.css';
 import { get, onBlock, type ContainerView } from './api.js';
-import { legend, matches, worldMap, classOf, type Filters } from './map.js';
+import { classOf, containerList, legend, matches, worldMap, type Filters } from './map.js';
 import { accountPage, chartsPage, containerPage, explorerPage, governancePage, sample } from './pages.js';
 import { rentPage } from './rent.js';
 import { errorBox, h } from './ui.js';
@@ -44,6 +44,7 @@ function mapPage(root: HTMLElement) {
         ...options.map((o) => h('option', { value: o, selected: filters[name] === o }, o)),
       ),
     );
+  const list = h('aside', { class: 'card side', 'aria-label': 'Containers' });
   const uniq = (f: (c: ContainerView) => string) => [...new Set(containers.map(f))].sort();
   const price = h('input', {
     name: 'maxPrice',
@@ -67,12 +68,12 @@ function mapPage(root: HTMLElement) {
       select('isolation', 'Isolation', ['sandbox', 'none']),
     ),
     count,
-    h('div', { class: 'map-wrap' }, map.el),
-    legend(),
+    h('div', { class: 'map-layout' }, h('div', { class: 'map-wrap' }, map.el, legend()), list),
   );
   redraw = () => {
     const shown = containers.filter((c) => matches(c, filters));
     map.update(shown);
+    list.replaceChildren(containerList(shown));
     const gpus = shown.reduce((s, c) => s + c.gpusTotal, 0);
     const online = shown.filter((c) => c.status === 'online').length;
     count.textContent = `${shown.length} of ${containers.length} containers · ${online} online · ${gpus} GPUs`;

@@ -47,7 +47,10 @@ export function matches(c: ContainerView, f: Filters): boolean {
 /** Draws the map into `host`; `update` redraws the marks (containers change, filters change). */
 export function worldMap(onOpen: (id: string) => void) {
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('viewBox', `0 0 ${W} ${HGT}`);
+  // from the Arctic to the Southern Ocean: Antarctica hosts no containers
+  const top = Math.max(0, projection([0, 84])![1]);
+  const bottom = Math.min(HGT, projection([0, -58])![1]);
+  svg.setAttribute('viewBox', `0 ${top.toFixed(0)} ${W} ${(bottom - top).toFixed(0)}`);
   svg.setAttribute('role', 'group');
   svg.setAttribute('aria-label', 'World map of the containers');
   svg.dataset.testid = 'map';
@@ -112,5 +115,35 @@ export function legend(): HTMLElement {
       h('li', {}, h('span', { class: 'dot', style: `background:${col}` }), k),
     ),
     h('li', {}, h('span', { class: 'dot ring' }), 'offline'),
+  );
+}
+
+/** The containers shown, as a list beside the map (the biggest first). */
+export function containerList(cs: ContainerView[], most = 40): HTMLElement {
+  const sorted = [...cs].sort((a, b) => b.gpusTotal - a.gpusTotal || a.name.localeCompare(b.name));
+  const gpuText = (c: ContainerView) =>
+    c.spec.gpus.length
+      ? `${c.gpusTotal}× ${c.spec.gpus[0]!.model.replace(/^NVIDIA /, '').split(' ')[0]}`
+      : 'CPU';
+  return h(
+    'ul',
+    { class: 'clist', 'aria-label': 'Containers shown' },
+    ...sorted
+      .slice(0, most)
+      .map((c) =>
+        h(
+          'li',
+          {},
+          h('span', { class: 'dot', style: `background:${CLASS_COLORS[classOf(c)]}` }),
+          h(
+            'div',
+            {},
+            h('a', { href: `#/container/${c.id}` }, c.name),
+            h('small', {}, `${c.location.city} · ${gpuText(c)} · ${ath(c.pricePerHour, 3)}/h`),
+          ),
+          h('span', { class: `badge status-${c.status}` }, c.status),
+        ),
+      ),
+    sorted.length > most ? h('li', { class: 'more' }, `and ${sorted.length - most} more`) : null,
   );
 }
