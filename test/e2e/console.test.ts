@@ -216,6 +216,11 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
       transactions[0].tx.payload,
     );
     await shot('explorer-tx');
+    // an address: its account and the transactions it sent
+    await page.locator('[data-testid=explorer-search]').fill(developer.address);
+    await page.locator('[data-testid=explorer-search]').press('Enter');
+    await page.locator('.page-explorer td', { hasText: 'lease.open' }).first().waitFor();
+    expect(await page.locator('.page-explorer').textContent()).toContain(developer.address);
     await go('#/explorer', '.page-explorer table');
     await shot('explorer');
     expect(await axe()).toEqual([]);

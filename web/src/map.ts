@@ -123,7 +123,7 @@ export function containerList(cs: ContainerView[], most = 40): HTMLElement {
   const sorted = [...cs].sort((a, b) => b.gpusTotal - a.gpusTotal || a.name.localeCompare(b.name));
   const gpuText = (c: ContainerView) =>
     c.spec.gpus.length
-      ? `${c.gpusTotal}× ${c.spec.gpus[0]!.model.replace(/^NVIDIA /, '').split(' ')[0]}`
+      ? `${c.gpusTotal}× ${c.spec.gpus[0]!.model.replace(/^(NVIDIA\s+)?(GeForce\s+)?/, '').replace(/\s+\d+\s*GB.*$/i, '')}`
       : 'CPU';
   return h(
     'ul',
