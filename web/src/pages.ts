@@ -3,6 +3,7 @@ import uPlot from 'uplot';
 import { parseAth } from '../../src/core/amount.js';
 import { get, send, type ContainerView } from './api.js';
 import { newSecret } from './keys.js';
+import { leasedOverTime } from './logic.js';
 import { CLASS_COLORS, classOf, isolationOf } from './map.js';
 import {
   ath,
@@ -477,32 +478,9 @@ export function sample(cs: ContainerView[]) {
   if (samples.t.length > 2000) for (const a of Object.values(samples)) a.shift();
 }
 
-/** GPUs leased over time, from the ledger's leases: a step at every open and close. */
-export function leasedOverTime(leases: Array<{ gpus: number; openedAt: number; closedAt: number | null }>) {
-  const steps = new Map<number, number>();
-  for (const l of leases) {
-    const g = Math.max(1, l.gpus); // a CPU lease counts as one slot
-    steps.set(l.openedAt, (steps.get(l.openedAt) ?? 0) + g);
-    if (l.closedAt !== null) steps.set(l.closedAt, (steps.get(l.closedAt) ?? 0) - g);
-  }
-  const t: number[] = [];
-  const v: number[] = [];
-  let n = 0;
-  for (const [at, d] of [...steps.entries()].sort((a, b) => a[0] - b[0])) {
-    n += d;
-    t.push(at / 1000);
-    v.push(n);
-  }
-  if (t.length) {
-    t.push(Date.now() / 1000);
-    v.push(n);
-  }
-  return { t, v };
-}
-
 export async function chartsPage(root: HTMLElement, cs: ContainerView[], available: number) {
   const width = Math.max(260, Math.min(1200, available - 40));
-  const history = leasedOverTime((await get('/v1/leases?limit=1000')).leases);
+  const history = leasedOverTime((await get('/v1/leases?limit=1000')).leases, Date.now());
   const leaseCard = card('Leased (GPUs, CPU leases count one), from the ledger');
   const gpuCard = card('GPUs online and leased, live since this page opened');
   const priceCard = card('Mean price per GPU-hour (ATH) by class and region');

@@ -4,19 +4,11 @@ import { Terminal } from '@xterm/xterm';
 import { parseAth } from '../../src/core/amount.js';
 import { api, ApiError, chainId, get, logs, onBlock, send } from './api.js';
 import { signReceipt, type BrowserKey } from './keys.js';
+import { argv } from './logic.js';
 import { ath, card, errorBox, h, link, myKey } from './ui.js';
 
 function field(label: string, input: HTMLElement, hint?: string) {
   return h('label', { class: 'field' }, h('span', {}, label), input, hint ? h('small', {}, hint) : null);
-}
-
-/** argv from a command line: whitespace splits, single or double quotes group. */
-export function argv(line: string): string[] {
-  const out: string[] = [];
-  const re = /"((?:\\.|[^"\\])*)"|'([^']*)'|(\S+)/g;
-  for (let m; (m = re.exec(line));)
-    out.push(m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : (m[2] ?? m[3]!));
-  return out;
 }
 
 export async function rentPage(root: HTMLElement) {
