@@ -134,10 +134,15 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
     await page.locator('input[name=maxPrice]').fill('');
     await page.locator('[data-testid=rent-answer] .ok').waitFor();
     expect(await page.locator('[data-testid=rent-answer]').textContent()).toMatch(/^Match: .+ candidates?/);
+    const offered = await page.locator('[data-testid=rent-answer] a').textContent();
     const marker = `from-the-browser-${process.pid}`;
     await page.locator('input[name=command]').fill(`node -e "console.log('${marker}')"`);
     await page.locator('[data-testid=rent-submit]').click();
     await page.locator('[data-testid=lease-state]', { hasText: /exited 0/ }).waitFor({ timeout: 30_000 });
+    // renting took the offer shown (its reservation holds for this user), and the output streamed
+    expect(await page.locator('[data-testid=rent-output] .xterm-rows').textContent()).toContain(
+      `matched ${offered} in`,
+    );
     expect(await page.locator('[data-testid=rent-output] .xterm-rows').textContent()).toContain(marker);
     await page.locator('[data-testid=lease-cost]').waitFor({ timeout: 15_000 });
     expect(await page.locator('[data-testid=lease-cost]').textContent()).toMatch(

@@ -63,16 +63,25 @@ export async function rentPage(root: HTMLElement) {
     };
   };
 
-  // The live answer, as the user types (debounced: a match holds a short reservation).
+  // The live answer, as the user types. A match holds a short reservation for this user: only a
+  // changed request asks again (debounced), and renting takes the offer shown while it holds.
   let timer: ReturnType<typeof setTimeout> | undefined;
   let seq = 0;
+  let asked: string | null = null;
+  let offer: { request: string; match: any } | null = null;
   const preview = () => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
-      const mine = ++seq;
       let body: HTMLElement;
       try {
-        const m = await api('POST', '/v1/match', request());
+        const r = JSON.stringify(request());
+        if (r === asked) return;
+        asked = r;
+        offer = null;
+        const mine = ++seq;
+        const m = await api('POST', '/v1/match', JSON.parse(r));
+        if (mine !== seq) return;
+        offer = { request: r, match: m };
         const c = m.container;
         body = h(
           'p',
@@ -84,7 +93,7 @@ export async function rentPage(root: HTMLElement) {
       } catch (e) {
         body = e instanceof ApiError && e.code === 'NO_MATCH' ? whyNot(e) : errorBox(e);
       }
-      if (mine === seq) answer.replaceChildren(body);
+      answer.replaceChildren(body);
     }, 350);
   };
   form.addEventListener('input', preview);
@@ -104,11 +113,19 @@ export async function rentPage(root: HTMLElement) {
     if (!key) return;
     submit.disabled = true;
     try {
-      await rent(key, request(), argv(command.value), Number(duration.value), term, status);
+      const req = request();
+      const held =
+        offer?.request === JSON.stringify(req) && offer.match.reservation.expiresAt > Date.now() + 3000
+          ? offer.match
+          : null;
+      offer = null;
+      asked = null; // the reservation is used up: the next answer asks again
+      await rent(key, req, held, argv(command.value), Number(duration.value), term, status);
     } catch (err) {
       status.replaceChildren(errorBox(err));
     } finally {
       submit.disabled = false;
+      preview();
     }
   });
 }
@@ -136,6 +153,8 @@ function whyNot(e: ApiError): HTMLElement {
 async function rent(
   key: BrowserKey,
   req: ReturnType<() => any>,
+  /** the offer the user saw, while its reservation holds; null: match now */
+  held: any,
   command: string[],
   maxDurationSec: number,
   term: Terminal,
@@ -144,7 +163,7 @@ async function rent(
   if (!command.length) throw new ApiError('INVALID_ARGUMENT', 'give a command to run');
   term.reset();
   const say = (s: string) => term.write(`\x1b[2m${s}\x1b[0m\r\n`);
-  const m = await api('POST', '/v1/match', req);
+  const m = held ?? (await api('POST', '/v1/match', req));
   const c = m.container;
   say(`matched ${c.name} in ${c.location.city}, ${c.location.country} at ${ath(c.pricePerHour, 4)}/h`);
   const needed = (BigInt(c.pricePerHour) * BigInt(Math.max(1, req.gpus)) * BigInt(maxDurationSec)) / 3600n;
