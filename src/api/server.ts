@@ -928,6 +928,16 @@ export async function createApiServer(
       return reply.type(types[file.split('.').pop()!]!).send(body);
     });
   }
+  // the console's code-split parts (built names only: nothing else under web/dist is reachable)
+  app.get('/chunks/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const body =
+      /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}\.js$/.test(name) && !name.includes('..')
+        ? await readFile(`${WEB_DIR}chunks/${name}`).catch(() => null)
+        : null;
+    if (!body) throw new AethirError('NOT_FOUND', `no file ${req.url}`);
+    return reply.type(types.js!).send(body);
+  });
   return app;
 }
 

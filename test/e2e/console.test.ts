@@ -294,5 +294,11 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
     expect(requests.length).toBeGreaterThan(10);
     expect(requests.filter((u) => !u.startsWith(origin + '/') && !u.startsWith('data:'))).toEqual([]);
     expect(errors).toEqual([]);
+    // the terminal and the charts came as code-split parts; nothing else under web/dist is served
+    expect(requests.filter((u) => /\/chunks\/(xterm|uPlot)[^/]*\.js$/.test(u)).length).toBeGreaterThanOrEqual(
+      2,
+    );
+    for (const evil of ['..%2Findex.html', '..%2F..%2Fpackage.json', 'x.map', '.js', '%2e%2e%2fapp.js'])
+      expect((await fetch(`${net.url}/chunks/${evil}`)).status).toBe(404);
   });
 });

@@ -1,5 +1,4 @@
 // Container, account, explorer, governance and charts pages.
-import uPlot from 'uplot';
 import { parseAth } from '../../src/core/amount.js';
 import { get, send, type ContainerView } from './api.js';
 import { newSecret } from './keys.js';
@@ -479,6 +478,7 @@ export function sample(cs: ContainerView[]) {
 }
 
 export async function chartsPage(root: HTMLElement, cs: ContainerView[], available: number) {
+  const { default: uPlot } = await import('uplot');
   const width = Math.max(260, Math.min(1200, available - 40));
   const history = leasedOverTime((await get('/v1/leases?limit=1000')).leases, Date.now());
   const leaseCard = card('Leased (GPUs, CPU leases count one), from the ledger');

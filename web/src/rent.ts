@@ -1,6 +1,6 @@
 // Rent: the request form, the live answer of the matcher (or why nothing matches), then the
 // lease signed in this browser and its output streaming in a terminal.
-import { Terminal } from '@xterm/xterm';
+import type { Terminal } from '@xterm/xterm';
 import { parseAth } from '../../src/core/amount.js';
 import { api, ApiError, chainId, get, logs, onBlock, send } from './api.js';
 import { signReceipt, type BrowserKey } from './keys.js';
@@ -99,6 +99,7 @@ export async function rentPage(root: HTMLElement) {
   form.addEventListener('input', preview);
   preview();
 
+  const { Terminal } = await import('@xterm/xterm');
   const term = new Terminal({ convertEol: true, rows: 14, fontSize: 13, theme: { background: '#0b1020' } });
   term.open(output);
   // as many columns as the box holds (a phone's width included)
