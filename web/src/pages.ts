@@ -45,7 +45,15 @@ export async function containerPage(root: HTMLElement, id: string) {
           [
             'GPUs',
             gpus.length
-              ? gpus.map((g) => `${g.model} (${Math.round(g.memoryMiB / 1024)} GiB)`).join(', ')
+              ? Object.entries(
+                  gpus.reduce<Record<string, number>>((n, g) => {
+                    const k = `${g.model} (${Math.round(g.memoryMiB / 1024)} GiB)`;
+                    n[k] = (n[k] ?? 0) + 1;
+                    return n;
+                  }, {}),
+                )
+                  .map(([k, n]) => `${n}× ${k}`)
+                  .join(', ')
               : 'none',
           ],
           ['CPU', `${c.spec.cpu.model}, ${c.spec.cpu.cores} cores`],
