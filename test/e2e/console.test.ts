@@ -131,6 +131,11 @@ describe.skipIf(!haveChromium)('the console in a real browser', () => {
     expect(await page.locator('[data-testid=why-not]').textContent()).toMatch(
       /No match.*price.*Would match:relax/s,
     );
+    await shot('rent-why-not');
+    // "Use this" applies the relaxation: the price becomes the cheapest that matches, and it matches
+    await page.locator('[data-testid=relax]').first().click();
+    await page.locator('[data-testid=rent-answer] .ok').waitFor();
+    expect(await page.locator('input[name=maxPrice]').inputValue()).toMatch(/^\d+(\.\d+)?$/);
     await page.locator('input[name=maxPrice]').fill('');
     await page.locator('[data-testid=rent-answer] .ok').waitFor();
     expect(await page.locator('[data-testid=rent-answer]').textContent()).toMatch(/^Match: .+ candidates?/);

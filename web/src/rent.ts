@@ -1,7 +1,7 @@
 // Rent: the request form, the live answer of the matcher (or why nothing matches), then the
 // lease signed in this browser and its output streaming in a terminal.
 import type { Terminal } from '@xterm/xterm';
-import { parseAth } from '../../src/core/amount.js';
+import { formatAth, parseAth } from '../../src/core/amount.js';
 import { api, ApiError, chainId, get, logs, onBlock, send } from './api.js';
 import { signReceipt, type BrowserKey } from './keys.js';
 import { argv } from './logic.js';
@@ -63,6 +63,22 @@ export async function rentPage(root: HTMLElement) {
     };
   };
 
+  // a relaxation the form can express, applied to its field
+  const relaxer = (r: Relaxation): (() => void) | null => {
+    const set = (el: HTMLInputElement, v: string) => () => {
+      el.value = v;
+      preview();
+    };
+    const v = r.value;
+    if (r.constraint === 'maxPricePerHour' && typeof v === 'string')
+      return set(maxPrice, formatAth(BigInt(v)));
+    if (r.constraint === 'gpus' && typeof v === 'number') return set(gpus, String(v));
+    if (r.constraint === 'region') return set(region, typeof v === 'string' ? v : '');
+    if (r.constraint === 'gpuModels')
+      return set(model, Array.isArray(v) && v.length === 1 ? String(v[0]) : '');
+    return null;
+  };
+
   // The live answer, as the user types. A match holds a short reservation for this user: only a
   // changed request asks again (debounced), and renting takes the offer shown while it holds.
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -91,7 +107,7 @@ export async function rentPage(root: HTMLElement) {
           ` in ${c.location.city}, ${c.location.country} at ${ath(c.pricePerHour, 4)}/h — ${m.candidates} candidate${m.candidates === 1 ? '' : 's'}`,
         );
       } catch (e) {
-        body = e instanceof ApiError && e.code === 'NO_MATCH' ? whyNot(e) : errorBox(e);
+        body = e instanceof ApiError && e.code === 'NO_MATCH' ? whyNot(e, relaxer) : errorBox(e);
       }
       answer.replaceChildren(body);
     }, 350);
@@ -131,10 +147,13 @@ export async function rentPage(root: HTMLElement) {
   });
 }
 
-function whyNot(e: ApiError): HTMLElement {
+type Relaxation = { text: string; constraint: string; value: unknown };
+
+/** NO_MATCH explained: what ruled the containers out, and each relaxation that would match (a button applies it). */
+function whyNot(e: ApiError, apply: (r: Relaxation) => (() => void) | null): HTMLElement {
   const d = e.details ?? {};
   const ruled = Object.entries((d.ruledOut ?? {}) as Record<string, number>);
-  const relax = (d.relaxations ?? []) as Array<{ text: string; constraint: string }>;
+  const relax = (d.relaxations ?? []) as Relaxation[];
   return h(
     'div',
     { class: 'why-not', 'data-testid': 'why-not' },
@@ -145,7 +164,25 @@ function whyNot(e: ApiError): HTMLElement {
           'div',
           {},
           h('p', {}, 'Would match:'),
-          h('ul', {}, ...relax.map((r) => h('li', {}, `relax ${r.constraint}: ${r.text}`))),
+          h(
+            'ul',
+            { class: 'relax' },
+            ...relax.map((r) => {
+              const fix = apply(r);
+              return h(
+                'li',
+                {},
+                `relax ${r.constraint}: ${r.text} `,
+                fix
+                  ? h(
+                      'button',
+                      { type: 'button', class: 'small', 'data-testid': 'relax', onclick: fix },
+                      'Use this',
+                    )
+                  : null,
+              );
+            }),
+          ),
         )
       : null,
   );
