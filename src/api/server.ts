@@ -43,7 +43,13 @@ import type { ApiBackend } from './backend.js';
 import { Metrics } from './metrics.js';
 import { containerView, leaseView, txView } from './views.js';
 
-const WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+// The console (web/src), built by scripts/build-web.mjs (npm install's prepare); built here if missing.
+const WEB_DIR = fileURLToPath(new URL('../../web/dist/', import.meta.url));
+let webBuild: Promise<unknown> | null = null;
+const buildWeb = () =>
+  (webBuild ??= import(new URL('../../scripts/build-web.mjs', import.meta.url).href).then((m) =>
+    m.buildWeb(),
+  ));
 
 const AddressParam = z.object({
   address: z.string().refine(isAddress, 'must be an address (ath1 + 40 hex)'),
@@ -989,19 +995,31 @@ export async function createApiServer(
   const staticFiles: Record<string, string> = {
     '/': 'index.html',
     '/app.js': 'app.js',
-    '/style.css': 'style.css',
+    '/app.css': 'app.css',
   };
   const types: Record<string, string> = {
     html: 'text/html; charset=utf-8',
     js: 'text/javascript; charset=utf-8',
-    css: 'text/css',
+    css: 'text/css; charset=utf-8',
   };
   for (const [url, file] of Object.entries(staticFiles)) {
     app.get(url, async (_req, reply) => {
-      const body = await readFile(WEB_DIR + file);
+      const body = await readFile(WEB_DIR + file).catch(
+        async () => (await buildWeb(), readFile(WEB_DIR + file)),
+      );
       return reply.type(types[file.split('.').pop()!]!).send(body);
     });
   }
+  // the console's code-split parts (built names only: nothing else under web/dist is reachable)
+  app.get('/chunks/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const body =
+      /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}\.js$/.test(name) && !name.includes('..')
+        ? await readFile(`${WEB_DIR}chunks/${name}`).catch(() => null)
+        : null;
+    if (!body) throw new AethirError('NOT_FOUND', `no file ${req.url}`);
+    return reply.type(types.js!).send(body);
+  });
   return app;
 }
 

@@ -1,6 +1,13 @@
 import { z } from 'zod';
 import { AethirError } from './errors.js';
-import { canonicalize } from './encoding.js';
+import {
+  encodeLeaseToken,
+  LEASE_SCOPES,
+  LEASE_TOKEN_PREFIX,
+  leaseTokenSigningText,
+  type LeaseScope,
+  type LeaseTokenClaims,
+} from './lease-token-wire.js';
 import { addressOf, signMessage, verifySignature, type KeyPair } from './keys.js';
 
 /**
@@ -11,8 +18,7 @@ import { addressOf, signMessage, verifySignature, type KeyPair } from './keys.js
  * Wire form: `alt1.<base64url of the canonical claims>.<signature hex>`, the signature over
  * `aethir-lease-token:` + the canonical claims.
  */
-export const LEASE_SCOPES = ['logs', 'endpoint'] as const;
-export type LeaseScope = (typeof LEASE_SCOPES)[number];
+export { LEASE_SCOPES, type LeaseScope, type LeaseTokenClaims } from './lease-token-wire.js';
 
 const Claims = z
   .object({
@@ -26,13 +32,11 @@ const Claims = z
     pubkey: z.string().regex(/^[0-9a-f]{64}$/),
   })
   .strict();
-export type LeaseTokenClaims = z.infer<typeof Claims>;
-
-const PREFIX = 'alt1';
+const PREFIX = LEASE_TOKEN_PREFIX;
 /** longest a token may be valid: a leaked one is worthless after this */
 export const MAX_LEASE_TOKEN_TTL_MS = 30 * 86_400_000;
 
-const signingBytes = (c: LeaseTokenClaims) => `aethir-lease-token:${canonicalize(c)}`;
+const signingBytes = leaseTokenSigningText;
 
 export function signLeaseToken(
   key: KeyPair,
@@ -47,8 +51,7 @@ export function signLeaseToken(
     pubkey: key.publicKey,
   };
   Claims.parse(c);
-  const body = Buffer.from(canonicalize(c)).toString('base64url');
-  return `${PREFIX}.${body}.${signMessage(key.secretKey, signingBytes(c))}`;
+  return encodeLeaseToken(c, signMessage(key.secretKey, signingBytes(c)));
 }
 
 /**

@@ -1,12 +1,8 @@
 import { z } from 'zod';
-import {
-  AethirError,
-  addressOf,
-  canonicalize,
-  signMessage,
-  verifySignature,
-  type KeyPair,
-} from '../core/index.js';
+import { AethirError, addressOf, signMessage, verifySignature, type KeyPair } from '../core/index.js';
+import { receiptBody, receiptSigningBytes } from './signing.js';
+
+export { receiptBody, receiptSigningBytes } from './signing.js';
 
 /**
  * Usage receipts (Proof of Delivery): while a lease runs, its user's client signs, every minute
@@ -71,21 +67,9 @@ export const SignedReceiptSchema = UsageReceiptSchema.extend({
   sig: z.string().regex(/^[0-9a-f]{128}$/, 'must be a 64-byte hex signature'),
 }).strict();
 
-/** The signed bytes: a domain tag, then the canonical receipt with the chain id. */
-export function receiptSigningBytes(chainId: string, r: UsageReceipt): string {
-  const { lease, servedMs, seq, at, samples } = r;
-  return `aethir-receipt\0${canonicalize({ chainId, lease, servedMs, seq, at, samples })}`;
-}
-
 /** Signs a receipt with the lease user's key. */
 export function signReceipt(key: KeyPair, chainId: string, r: UsageReceipt): SignedReceipt {
-  const body: UsageReceipt = {
-    lease: r.lease,
-    servedMs: r.servedMs,
-    seq: r.seq,
-    at: r.at,
-    ...(r.samples ? { samples: r.samples.map((s) => ({ ...s })) } : {}),
-  };
+  const body = receiptBody(r);
   return {
     ...body,
     pubkey: key.publicKey,

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import {
   AethirError,
   addressOf,
-  canonicalize,
   isAddress,
   sha256Hex,
   signMessage,
@@ -11,6 +10,9 @@ import {
 } from '../core/index.js';
 import { SignedReceiptSchema } from './receipt.js';
 import { AppManifest, AppName, AppVersion } from './app.js';
+import { signingBytes, unsignedTx } from './signing.js';
+
+export { signingBytes, unsignedTx, wirePayload, type SigningTx } from './signing.js';
 
 /**
  * A transaction is a signed, canonical JSON object. The signature covers the chain id, so a
@@ -228,11 +230,6 @@ export const SignedTxSchema = z
 export type SignedTx = z.infer<typeof SignedTxSchema>;
 export type UnsignedTx = Omit<SignedTx, 'sig'>;
 
-export function signingBytes(tx: UnsignedTx): string {
-  const { chainId, type, from, pubkey, nonce, payload } = tx;
-  return `aethir-tx:${canonicalize({ chainId, type, from, pubkey, nonce, payload })}`;
-}
-
 /** sha256 of the signed bytes and the signature: unique per signed transaction. */
 export function txId(tx: SignedTx, signed: string = signingBytes(tx)): string {
   return sha256Hex(`${signed}\u0000${tx.sig}`);
@@ -246,17 +243,7 @@ export function signTx(
   nonce: number,
   payload: Record<string, unknown>,
 ): SignedTx {
-  const wirePayload = JSON.parse(
-    JSON.stringify(payload, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
-  );
-  const unsigned: UnsignedTx = {
-    chainId,
-    type,
-    from: key.address,
-    pubkey: key.publicKey,
-    nonce,
-    payload: wirePayload,
-  };
+  const unsigned = unsignedTx(key, chainId, type, nonce, payload) as UnsignedTx;
   return { ...unsigned, sig: signMessage(key.secretKey, signingBytes(unsigned)) };
 }
 
