@@ -89,7 +89,9 @@ describe('apps: publish, pre-install once, instant sessions', () => {
     });
     await waitFor(async () => local().status().apps?.ready.length === 1, 30_000, 'the app to be installed');
     expect(installRuns()).toBe(1);
-    const dir = join(home, 'devnet', 'apps', 'demo', '1.0.0');
+    // installed where its sessions can read it: beside the sandboxed leases, or in the data dir
+    const dir = local().status().apps!.ready[0]!.dir;
+    expect(dir.endsWith(join('apps', 'demo', '1.0.0'))).toBe(true);
     expect(readFileSync(join(dir, 'weights.txt'), 'utf8')).toBe('model-weights\n');
     await waitFor(
       async () => heartbeats.some((h) => h.container === local().id && h.apps?.includes('demo@1.0.0')),

@@ -74,6 +74,8 @@ describe('program()', () => {
         'lease token',
         'leases',
         'leases ls',
+        'location',
+        'location judge',
         'lock',
         'network',
         'network init',
