@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
@@ -122,9 +123,21 @@ describe('devnet + rent, end to end through the CLI', () => {
     apiEnv = { ...env, AETHIR_API: net.url };
     const { spawn } = await import('node:child_process');
     const { BIN, ROOT } = await import('./helpers.js');
+    // A sandboxed workload sees pids of its own namespace: find the grandchild on the host by a
+    // command line no other process has.
+    const tag = String(300 + (process.pid % 600));
+    const hostPids = () => {
+      try {
+        return execFileSync('pgrep', ['-fx', `sleep ${tag}`], { encoding: 'utf8' })
+          .split('\n')
+          .filter(Boolean);
+      } catch {
+        return []; // none
+      }
+    };
     const child = spawn(
       process.execPath,
-      [BIN, 'rent', '--json', '--', 'sh', '-c', 'sleep 300 & echo $!; wait'],
+      [BIN, 'rent', '--json', '--', 'sh', '-c', `sleep ${tag} & echo started; wait`],
       {
         cwd: ROOT,
         env: { ...process.env, ...apiEnv },
@@ -132,25 +145,12 @@ describe('devnet + rent, end to end through the CLI', () => {
     );
     let out = '';
     child.stdout.on('data', (d) => (out += d));
-    const grandchild = Number(
-      await waitFor(async () => /^(\d+)\n/.exec(out)?.[1], 30_000, 'the workload to start'),
-    );
-    expect(() => process.kill(grandchild, 0)).not.toThrow();
+    await waitFor(async () => /started\n/.test(out) || undefined, 30_000, 'the workload to start');
+    await waitFor(async () => hostPids().length === 1 || undefined, 10_000, 'the grandchild on the host');
     const exited = new Promise<number | null>((r) => child.on('close', r));
     child.kill('SIGINT');
     expect(await exited).toBe(130);
-    await waitFor(
-      async () => {
-        try {
-          process.kill(grandchild, 0);
-          return false;
-        } catch {
-          return true;
-        }
-      },
-      10_000,
-      'the grandchild to be killed',
-    );
+    await waitFor(async () => hostPids().length === 0, 10_000, 'the grandchild to be killed');
     const summary = JSON.parse(out.slice(out.indexOf('{')));
     expect(summary.status).toBe('closed');
     expect(summary.reason).toBe('cancelled by user');

@@ -17,6 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { accessSync, chmodSync, constants as fsConstants, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { access, chmod, chown, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -498,7 +499,15 @@ class HostProcessWorkload implements RunningWorkload {
     });
 
     // Everything the lease forked ends with it (setsid or not): its cgroup is emptied.
-    if (this.cgroup) await this.cgroup.killAll().catch(() => undefined);
+    if (this.cgroup) {
+      await this.cgroup.killAll().catch(() => undefined);
+      // bwrap reports a workload killed by signal N as exit code 128 + N, as shells do: report it
+      // as the signal, as an unsandboxed workload's is.
+      if (signal === null && exitCode !== null && exitCode > 128 && exitCode <= 128 + 64) {
+        const name = Object.entries(osConstants.signals).find(([, n]) => n === exitCode! - 128)?.[0];
+        if (name) [exitCode, signal] = [null, name as NodeJS.Signals];
+      }
+    }
     const oomKilled = this.cgroup ? (await this.cgroup.oomKills()) > 0 : false;
     if (this.stopRequest) {
       await this.finish({ exitCode, signal, ...this.stopRequest });

@@ -285,6 +285,13 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
     expect(oa.out.trim()).not.toBe(ob.out.trim());
   });
 
+  it('a workload killed by a signal reports the signal, as an unsandboxed one does', async () => {
+    const rt = runtime();
+    const w = await rt.start({ leaseId: 'U7', command: ['sh', '-c', 'kill -TERM $$'], gpuIndices: [] });
+    const { exit } = await output(w);
+    expect(exit).toMatchObject({ exitCode: null, signal: 'SIGTERM', reason: 'exited' });
+  });
+
   it('memory past the limit: killed by the kernel, the reason says which limit', async () => {
     const rt = runtime();
     const w = await rt.start({
