@@ -14,6 +14,11 @@ const probe = await probeSandbox();
 const why = probe.ok ? '' : ` (skipped: the sandbox cannot run here: ${describeMissing(probe.requirements)})`;
 const LEASE_MEMORY_MIB = 128;
 
+// CI installs what the sandbox needs (.ci/run): there a machine that cannot sandbox is a failure.
+it.runIf(!probe.ok && process.env.CI === 'true')('CI can run the lease sandbox', () => {
+  expect.fail(`the sandbox cannot run in CI: ${describeMissing(probe.requirements)}`);
+});
+
 /** Processes on the host whose command line contains `needle` (not this test's own pgrep). */
 function hostProcesses(needle: string): string[] {
   try {

@@ -72,26 +72,21 @@ const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 /** NVIDIA's device nodes every CUDA process opens besides its own GPUs. */
 const NVIDIA_SHARED_NODES = ['nvidiactl', 'nvidia-uvm', 'nvidia-uvm-tools', 'nvidia-modeset'];
 
-function isExecutable(p: string): boolean {
+/** Whether this process may use `p` so (fs.constants X_OK, W_OK). */
+function can(p: string, mode: number): boolean {
   try {
-    accessSync(p, fsConstants.X_OK);
+    accessSync(p, mode);
     return true;
   } catch {
     return false;
   }
 }
+const isExecutable = (p: string) => can(p, fsConstants.X_OK);
+const writable = (dir: string) => can(dir, fsConstants.W_OK);
 
 function findTool(name: string): string | null {
-  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin']) {
-    const p = path.join(dir, name);
-    try {
-      accessSync(p, fsConstants.X_OK);
-      return p;
-    } catch {
-      // next
-    }
-  }
-  return null;
+  const dirs = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];
+  return dirs.map((dir) => path.join(dir, name)).find(isExecutable) ?? null;
 }
 
 /**
@@ -266,15 +261,6 @@ export function discoverCgroups(
     ok: false,
     why: 'no memory, cpu and pids cgroup controllers found (mount cgroup v2 at /sys/fs/cgroup, or the v1 controllers)',
   };
-}
-
-function writable(dir: string): boolean {
-  try {
-    accessSync(dir, fsConstants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The CPU quota period the kernel enforces `cpus` over (100 ms, the default). */
