@@ -216,7 +216,10 @@ const SPAWN_50 = [
 describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
   const setup = probe.ok ? probe.setup : undefined!;
   const base = join('/var/lib/aethir-test', `unit-${process.pid}`);
-  afterAll(() => rmSync(base, { recursive: true, force: true }));
+  afterAll(() => {
+    rmSync(base, { recursive: true, force: true });
+    rmSync(`${base}-other`, { recursive: true, force: true });
+  });
   const runtime = () => new HostProcessRuntime({ baseDir: base, sandbox: setup, killGraceMs: 200 });
 
   it('a lease cgroup has the limits written and ends everything in it, setsid or not', async () => {
@@ -363,6 +366,25 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
     } finally {
       host.close();
     }
+  });
+
+  it("an agent restarted after a crash ends its predecessor's sandboxed leases through their cgroups", async () => {
+    const before = runtime();
+    const w = await before.start({
+      leaseId: 'U8',
+      command: ['sh', '-c', 'setsid sleep 600 & sleep 600'],
+      gpuIndices: [],
+    });
+    // the new agent's runtime on the same lease directory; the old one never got to stop it
+    const after = runtime();
+    expect(await after.reapOrphans()).toEqual(['U8']);
+    const { exit } = await output(w);
+    expect(exit.signal).toBe('SIGKILL');
+    expect(existsSync(join(base, 'U8'))).toBe(false);
+    // another runtime's leases (another lease directory) are not its business
+    expect(await new HostProcessRuntime({ baseDir: `${base}-other`, sandbox: setup }).reapOrphans()).toEqual(
+      [],
+    );
   });
 
   it('refuses a lease directory inside a private directory, saying why', () => {
