@@ -10,9 +10,9 @@ import { subjects } from '../src/container/subjects.js';
 import { ath, generateKeyPair, loadConfig, ManualClock, SeededRng, systemClock } from '../src/core/index.js';
 import { Devnet } from '../src/node/devnet.js';
 import { devnetBackend } from '../src/node/devnet-backend.js';
-import { startDevnetNode } from '../src/node/index.js';
 import { HttpBus } from '../src/sdk/http-bus.js';
 import { TxSender } from '../src/sdk/index.js';
+import { benchDevnet } from './fixtures.js';
 import { nowNs, percentile, row, type BenchOptions, type Row } from './harness.js';
 
 /**
@@ -161,20 +161,12 @@ async function outage(opts: BenchOptions): Promise<Row[]> {
   const offlineAfterMs = 1_000;
   const closeMs: number[] = [];
   for (let r = 0; r < runs; r++) {
-    const dir = mkdtempSync(join(tmpdir(), 'aethir-bench-outage-'));
-    const config = loadConfig({
-      env: {},
-      flags: {
-        home: join(dir, 'home'),
-        dataDir: join(dir, 'data'),
-        port: 0,
-        demoContainers: 1,
-        heartbeatIntervalMs: 200,
-        offlineAfterMs,
-        checkIntervalMs: 200,
-      },
+    const { node, stop } = await benchDevnet('outage', {
+      demoContainers: 1,
+      heartbeatIntervalMs: 200,
+      offlineAfterMs,
+      checkIntervalMs: 200,
     });
-    const node = await startDevnetNode({ config });
     try {
       const d = node.devnet;
       const container = d.agents[0]!.id;
@@ -204,8 +196,7 @@ async function outage(opts: BenchOptions): Promise<Row[]> {
         `checks: outage ${r + 1}/${runs}: lease closed ${Math.round(closeMs.at(-1)!)} ms after the cut`,
       );
     } finally {
-      await node.stop();
-      rmSync(dir, { recursive: true, force: true });
+      await stop();
     }
   }
   return [

@@ -1,13 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ath, loadConfig } from '../src/core/index.js';
+import { ath } from '../src/core/index.js';
 import { parseManifest, subjects } from '../src/container/index.js';
 import { describeMissing, probeSandbox } from '../src/container/runtimes/sandbox.js';
 import { signReceipt } from '../src/ledger/index.js';
-import { startDevnetNode } from '../src/node/index.js';
 import { TxSender } from '../src/sdk/index.js';
+import { benchDevnet } from './fixtures.js';
 import { nowNs, percentile, row, type BenchOptions, type Row } from './harness.js';
 
 /**
@@ -74,20 +71,12 @@ async function measure(
   n: number,
   isolation: 'none' | 'sandbox',
 ): Promise<{ grantMs: number[]; floorMs: number[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'aethir-bench-container-'));
-  const config = loadConfig({
-    env: {},
-    flags: {
-      home: join(dir, 'home'),
-      dataDir: join(dir, 'data'),
-      port: 0,
-      demoContainers: 0,
-      containerApps: APP,
-      heartbeatIntervalMs: 200,
-      containerIsolation: isolation,
-    },
+  const { node, stop } = await benchDevnet('container', {
+    demoContainers: 0,
+    containerApps: APP,
+    heartbeatIntervalMs: 200,
+    containerIsolation: isolation,
   });
-  const node = await startDevnetNode({ config });
   try {
     const { devnet } = node;
     const user = new TxSender(devnet.developer, devnet.network);
@@ -171,7 +160,6 @@ async function measure(
     }
     return { grantMs, floorMs };
   } finally {
-    await node.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await stop();
   }
 }

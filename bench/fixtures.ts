@@ -1,3 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, type Config } from '../src/core/index.js';
+import { startDevnetNode, type RunningNode } from '../src/node/index.js';
 import { addressOf, ath, CITIES, sha256Hex, type Rng } from '../src/core/index.js';
 import {
   newReputation,
@@ -157,5 +162,31 @@ export function syntheticLease(rng: Rng, i: number, container: string, user: str
     closedBy: user,
     lastReceiptSeq: 0,
     receiptServedMs: 0,
+  };
+}
+
+/**
+ * A devnet in this process on throwaway storage (any free port; `flags` over the defaults), for
+ * benches that measure through a whole network; `stop()` ends it and removes its files.
+ */
+export async function benchDevnet(
+  prefix: string,
+  flags: Partial<Record<keyof Config, unknown>>,
+): Promise<{ node: RunningNode; stop: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), `aethir-bench-${prefix}-`));
+  const config = loadConfig({
+    env: {},
+    flags: { home: join(dir, 'home'), dataDir: join(dir, 'data'), port: 0, ...flags },
+  });
+  const node = await startDevnetNode({ config }).catch((e: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  });
+  return {
+    node,
+    stop: async () => {
+      await node.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
