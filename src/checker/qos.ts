@@ -1,19 +1,19 @@
 /**
  * Quality of service while serving (docs/verification.md, "Quality of service"). Once per QoS
- * period, a checker looks at each open lease of a container it is assigned to, with what it has
- * seen itself: the container's heartbeats (stamped on receipt by the checker's clock) and the
- * user's signed usage receipts with their quality samples (verified against the lease's user
- * before they reach this module). Two ways a lease's service counts as stopped while the
- * container is online (downtime while serving):
- *  - the users' receipts report it down: every sample taken in the period says "not ok" (at least
- *    `minSamples` of them) on the leases of at least two different users — one user's word alone
- *    only lowers the score, so a renter cannot get a host slashed by signing bad samples;
- *  - the container itself reports running fewer leases than the ledger has open on it, on two
- *    consecutive QoS looks (one look is not enough: a lease that just exited is closed on the log
- *    a moment later).
- * Otherwise the service is up, and the samples give a score in [0, 1]: the share of samples that
- * were fine, lowered for slow round trips and for an overloaded host. The ledger turns the
- * majority's median score into the container's quality tier.
+ * period, and at once when a paying user reports the service down, a checker looks at each open
+ * lease of a container it is assigned to, with what it has measured itself and what the users
+ * signed:
+ *  - **Only the checker's own measurement fails a host.** The container reports how many leases it
+ *    runs in its heartbeats and in its answers to the checker's direct probes (stamped on receipt
+ *    by the checker's clock); running fewer than the ledger has open on it, on two consecutive
+ *    looks (one is not enough: a lease that just exited is closed on the log a moment later), is
+ *    service stopped while serving. The assigned checkers' majority decides, as for liveness.
+ *  - **Users' samples move the score only**, each user weighted by what they have committed to pay
+ *    on their leases here (the service their signed receipts acknowledge, at the lease's price,
+ *    at most its escrow), capped per user (`userWeightCap`): a thousand throwaway keys weigh what
+ *    their escrow weighs, and no receipt, however many users sign it, gets a host slashed.
+ * The score is the weighted share of good samples, lowered for slow round trips and for an
+ * overloaded host. The ledger turns the majority's median score into the container's quality tier.
  */
 
 export interface QosSample {
@@ -30,6 +30,11 @@ export interface QosLeaseView {
   openedAt: number;
   /** samples from the user's receipts for this lease, as received */
   samples: readonly QosSample[];
+  /**
+   * what the user has committed to pay on this lease (base units): the service acknowledged by
+   * their latest verified receipt at the lease's price, at most its escrow
+   */
+  paid: bigint;
 }
 
 export interface QosInput {
@@ -44,7 +49,8 @@ export interface QosInput {
   leases: readonly QosLeaseView[];
   /** the previous look's shortfall (running < open), from this checker's last call */
   previousShortfall: boolean;
-  minSamples?: number;
+  /** the most one user's samples weigh (base units of what they paid); default QOS_USER_WEIGHT_CAP */
+  userWeightCap?: bigint;
 }
 
 export interface QosVerdict {
@@ -55,6 +61,9 @@ export interface QosVerdict {
   /** running < open on this look: pass it back as `previousShortfall` next time */
   shortfall: boolean;
 }
+
+/** The most one user's samples weigh in a score: 100 ATH of service paid (base units, 18 decimals). */
+export const QOS_USER_WEIGHT_CAP = 100n * 10n ** 18n;
 
 /** Round-trip time up to which a sample scores fully; slower ones scale down to a floor. */
 export const QOS_GOOD_LATENCY_MS = 50;
@@ -67,26 +76,12 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
 /** The verdict on one container's service, or null when there is nothing to judge yet. */
 export function judgeQos(input: QosInput): QosVerdict | null {
   const { now, windowMs } = input;
-  const minSamples = input.minSamples ?? 2;
+  const cap = input.userWeightCap ?? QOS_USER_WEIGHT_CAP;
   // A lease younger than one period has not had time to show anything.
   const leases = input.leases.filter((l) => now - l.openedAt >= windowMs);
   if (leases.length === 0) return null;
   const hb =
     input.heartbeat && now - input.heartbeat.receivedAt <= input.offlineAfterMs ? input.heartbeat : null;
-
-  const downBy = new Map<string, string>();
-  for (const l of leases) {
-    const recent = l.samples.filter((s) => s.receivedAt > now - windowMs);
-    if (recent.length >= minSamples && recent.every((s) => !s.ok) && !downBy.has(l.user))
-      downBy.set(l.user, l.id);
-  }
-  if (downBy.size >= 2)
-    return {
-      ok: false,
-      score: 0,
-      reason: `service stopped while serving: ${downBy.size} users' receipts report it down (leases ${[...downBy.values()].join(', ')}; every sample in the last ${secs(windowMs)})`,
-      shortfall: false,
-    };
 
   const open = input.leases.length;
   const shortfall = hb !== null && hb.runningLeases < open;
@@ -98,10 +93,11 @@ export function judgeQos(input: QosInput): QosVerdict | null {
       shortfall,
     };
 
-  let score: number | null = null;
+  // Each user's samples, scored per lease and weighted by what the user paid here (capped).
+  const users = new Map<string, { paid: bigint; scored: Array<{ score: number; paid: bigint }> }>();
   for (const l of leases) {
     const recent = l.samples.filter((s) => s.receivedAt > now - windowMs);
-    if (recent.length === 0) continue;
+    if (recent.length === 0 || l.paid <= 0n) continue;
     const okShare = recent.filter((s) => s.ok).length / recent.length;
     const lat = recent
       .map((s) => s.latencyMs)
@@ -112,19 +108,32 @@ export function judgeQos(input: QosInput): QosVerdict | null {
       median === undefined || median <= QOS_GOOD_LATENCY_MS
         ? 1
         : Math.max(LATENCY_FLOOR, QOS_GOOD_LATENCY_MS / median);
-    const s = okShare * latencyFactor;
-    score = score === null ? s : Math.min(score, s);
+    let u = users.get(l.user);
+    if (!u) users.set(l.user, (u = { paid: 0n, scored: [] }));
+    u.paid += l.paid;
+    u.scored.push({ score: okShare * latencyFactor, paid: l.paid });
   }
+  let sum = 0;
+  let weights = 0;
+  for (const u of users.values()) {
+    const weight = Number(u.paid < cap ? u.paid : cap) / 1e18;
+    // within one user, their leases weigh by what each was paid
+    const own = u.scored.reduce((a, x) => a + x.score * Number(x.paid), 0) / Number(u.paid);
+    sum += own * weight;
+    weights += weight;
+  }
+  let score: number | null = weights > 0 ? sum / weights : null;
   if (score !== null && hb?.load !== undefined && hb.load > QOS_OVERLOAD) score *= 0.8;
   if (score !== null) score = Math.round(score * 1000) / 1000;
   const n = leases.length;
+  const who = users.size === 1 ? '1 paying user' : `${users.size} paying users`;
   return {
     ok: true,
     score,
     reason:
       score === null
-        ? `serving ${n} lease${n === 1 ? '' : 's'}; no quality samples from users in the last ${secs(windowMs)}`
-        : `serving ${n} lease${n === 1 ? '' : 's'}; quality score ${score.toFixed(2)} from the users' receipts`,
+        ? `serving ${n} lease${n === 1 ? '' : 's'}; no quality samples from paying users in the last ${secs(windowMs)}`
+        : `serving ${n} lease${n === 1 ? '' : 's'}; quality score ${score.toFixed(2)} from the receipts of ${who}`,
     shortfall,
   };
 }

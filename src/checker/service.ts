@@ -1,7 +1,7 @@
 import { isAethirError, type Clock, type Rng } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
 import { subjects, type HeartbeatMsg } from '../container/subjects.js';
-import { verifyReceipt, type CheckKind, type Container, type Ledger } from '../ledger/index.js';
+import { verifyReceipt, type CheckKind, type Container, type Lease, type Ledger } from '../ledger/index.js';
 import { checkCapacityOverBus } from './capacity/bus-channel.js';
 import { classOf, type CapacityClaim } from './capacity/sizing.js';
 import type { CapacityCheckOptions, CapacityResult } from './capacity/prover.js';
@@ -148,7 +148,10 @@ export class CheckerService {
   /** when `location` was calibrated: landmarks that change (verified containers) recalibrate it */
   private calibratedAt = 0;
   private readonly seen = new Map<string, Seen>();
-  private readonly samples = new Map<string, { seenAt: Set<number>; list: QosSample[] }>();
+  /** per open lease: its users' verified samples, and the most service a receipt acknowledged */
+  private readonly samples = new Map<string, { seenAt: Set<number>; list: QosSample[]; servedMs: number }>();
+  /** containers a paying user reported down: looked at again at once (at most every qosMs / 4) */
+  private readonly recheck = new Set<string>();
   /** when this checker last voted, per container and check */
   private readonly voted = new Map<string, number>();
   private readonly running = new Set<string>();
@@ -222,10 +225,14 @@ export class CheckerService {
     if (r.lease !== leaseId) return;
     const now = this.deps.clock.now();
     let rec = this.samples.get(leaseId);
-    if (!rec) this.samples.set(leaseId, (rec = { seenAt: new Set(), list: [] }));
+    if (!rec) this.samples.set(leaseId, (rec = { seenAt: new Set(), list: [], servedMs: 0 }));
+    rec.servedMs = Math.max(rec.servedMs, r.servedMs);
     for (const s of r.samples ?? []) {
       if (rec.seenAt.has(s.at)) continue;
       rec.seenAt.add(s.at);
+      // A user who says the service is down gets it looked at again at once (by the checkers'
+      // own measurement: a user's word moves the score, never a verdict).
+      if (!s.ok && rec.servedMs > 0) this.recheck.add(lease.container);
       rec.list.push({
         receivedAt: now,
         ok: s.ok,
@@ -277,32 +284,37 @@ export class CheckerService {
     }
 
     // Quality of service of the containers serving leases.
-    const open = new Map<string, Array<{ id: string; user: string; openedAt: number }>>();
+    const open = new Map<string, Lease[]>();
     // (the ledger keeps no index of open leases: scan them only when some container serves)
     if (all.some((c) => c.openLeases > 0 && mine(c, 'qos')))
       for (const l of ledger.leases())
         if (l.status === 'open') open.set(l.container, [...(open.get(l.container) ?? []), l]);
     for (const [id, leases] of open) {
       const c = ledger.container(id);
-      if (
-        !c ||
-        c.status !== 'online' ||
-        !mine(c, 'qos') ||
-        !this.due(id, 'qos', this.deps.cadence.qosMs, now)
-      )
+      const qosMs = this.deps.cadence.qosMs;
+      const recheck = this.recheck.has(id) && this.due(id, 'qos', Math.ceil(qosMs / 4), now);
+      if (!c || c.status !== 'online' || !mine(c, 'qos') || !(recheck || this.due(id, 'qos', qosMs, now)))
         continue;
+      this.recheck.delete(id);
+      // a re-check asks the container at once how many leases it runs (a direct probe)
+      if (recheck) await this.probe(id);
       const s = this.seenOf(id);
       const v = judgeQos({
         now,
-        windowMs: this.deps.cadence.qosMs,
+        windowMs: qosMs,
         heartbeat: s.heartbeat,
         offlineAfterMs: this.deps.offlineAfterMs,
-        leases: leases.map((l) => ({
-          id: l.id,
-          user: l.user,
-          openedAt: l.openedAt,
-          samples: this.samples.get(l.id)?.list ?? [],
-        })),
+        leases: leases.map((l) => {
+          const rec = this.samples.get(l.id);
+          const owed = (BigInt(rec?.servedMs ?? 0) * l.pricePerHour) / 3_600_000n;
+          return {
+            id: l.id,
+            user: l.user,
+            openedAt: l.openedAt,
+            samples: rec?.list ?? [],
+            paid: owed < l.escrow ? owed : l.escrow,
+          };
+        }),
         previousShortfall: s.shortfall,
       });
       if (!v) continue;
@@ -319,6 +331,7 @@ export class CheckerService {
     }
     for (const leaseId of this.samples.keys())
       if (ledger.lease(leaseId)?.status !== 'open') this.samples.delete(leaseId);
+    for (const id of this.recheck) if (!open.has(id)) this.recheck.delete(id);
 
     // Location: once a period per container, and at once for a new one.
     for (const c of all) {
@@ -438,11 +451,19 @@ export class CheckerService {
         subjects.check(id),
         { op: 'probe', checker: this.deps.address, nonce },
         { timeoutMs: this.deps.probeTimeoutMs ?? 2_000 },
-      )) as { container?: unknown; nonce?: unknown };
+      )) as { container?: unknown; nonce?: unknown; runningLeases?: unknown };
       if (r?.nonce !== nonce || r.container !== id) return;
       s.probesAnswered++;
       this.stats.probes.answered++;
-      this.liveness.heartbeat(id, this.deps.clock.now());
+      const now = this.deps.clock.now();
+      this.liveness.heartbeat(id, now);
+      // the answer says how many leases it runs now: as fresh as a heartbeat received now
+      if (Number.isSafeInteger(r.runningLeases) && (r.runningLeases as number) >= 0)
+        s.heartbeat = {
+          receivedAt: now,
+          runningLeases: r.runningLeases as number,
+          ...(s.heartbeat?.load !== undefined ? { load: s.heartbeat.load } : {}),
+        };
     } catch (e) {
       if (!isAethirError(e)) throw e;
     }

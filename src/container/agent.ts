@@ -222,7 +222,11 @@ export class ContainerAgent {
       prover = () => choice.argv;
     }
     this.unsubs.push(
-      serveChecks(bus, this.id, { clock: this.components.clock, ...(prover ? { prover } : {}) }),
+      serveChecks(bus, this.id, {
+        clock: this.components.clock,
+        runningLeases: () => this.running.size,
+        ...(prover ? { prover } : {}),
+      }),
     );
     this.started = true;
     this.heartbeat();

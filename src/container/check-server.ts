@@ -18,7 +18,9 @@ import { subjects } from './subjects.js';
 /**
  * The container's side of a checker's direct checks, served on `check.<container>` (request/reply):
  *
- * - `{op:'probe', checker, nonce}` → `{container, nonce, at}` at once: a direct liveness probe.
+ * - `{op:'probe', checker, nonce}` → `{container, nonce, at, runningLeases?}` at once: a direct
+ *   liveness probe; with the number of leases the host runs now, which the checkers' QoS look
+ *   compares with the leases the ledger has open on it.
  * - `{op:'capacity', checker, session, message}`: one step of a Proof-of-Capacity session
  *   (src/checker/capacity/bus-channel.ts is the checker's side). `{type:'start'}` starts the
  *   prover (by default the built-in CPU prover, as a child process, so the event loop stays free)
@@ -37,6 +39,8 @@ import { subjects } from './subjects.js';
 export interface CheckServerOptions {
   /** the time a probe answers (default: the system clock) */
   clock?: Clock;
+  /** how many leases this host runs now: a probe's answer carries it (the checkers' QoS look) */
+  runningLeases?: () => number;
   /** a new prover per session: an open channel, or a command to spawn (default: cpuProverCommand()) */
   prover?: () => ProverChannel | readonly string[];
   /** capacity sessions open at once (default 4) */
@@ -256,7 +260,13 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
         return protocolError(`malformed check request: ${where}${issue?.message ?? 'invalid'}`);
       }
       const req = parsed.data;
-      if (req.op === 'probe') return { container: containerId, nonce: req.nonce, at: clock.now() };
+      if (req.op === 'probe')
+        return {
+          container: containerId,
+          nonce: req.nonce,
+          at: clock.now(),
+          ...(opts.runningLeases ? { runningLeases: opts.runningLeases() } : {}),
+        };
       return await capacity(req.checker, req.session, req.message);
     } catch (e) {
       log(`check request failed: ${(e as Error)?.message ?? String(e)}`);

@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { judgeQos, type QosInput } from '../../../src/checker/index.js';
 
+const ATH = 10n ** 18n;
 const base = (over: Partial<QosInput> = {}): QosInput => ({
   now: 100_000,
   windowMs: 10_000,
   heartbeat: { receivedAt: 99_000, runningLeases: 1 },
   offlineAfterMs: 5_000,
-  leases: [{ id: 'l1', user: 'u1', openedAt: 50_000, samples: [] }],
+  leases: [{ id: 'l1', user: 'u1', openedAt: 50_000, samples: [], paid: ATH }],
   previousShortfall: false,
   ...over,
 });
@@ -20,36 +21,80 @@ const samples = (n: number, ok: boolean, latencyMs?: number) =>
 describe('judgeQos', () => {
   it('has nothing to say about a lease younger than one period', () => {
     expect(
-      judgeQos(base({ leases: [{ id: 'l1', user: 'u1', openedAt: 95_000, samples: samples(3, false) }] })),
+      judgeQos(
+        base({ leases: [{ id: 'l1', user: 'u1', openedAt: 95_000, samples: samples(3, false), paid: ATH }] }),
+      ),
     ).toBeNull();
   });
 
-  it("fails when every sample in the period says down on the leases of two different users, not on one user's word", () => {
-    const one = judgeQos(
-      base({ leases: [{ id: 'l1', user: 'u1', openedAt: 50_000, samples: samples(3, false) }] }),
-    )!;
-    expect(one).toMatchObject({ ok: true, score: 0 });
+  it("never fails a host on users' receipts, however many users say down: their samples lower the score", () => {
     const v = judgeQos(
       base({
         heartbeat: { receivedAt: 99_000, runningLeases: 2 },
         leases: [
-          { id: 'l1', user: 'u1', openedAt: 50_000, samples: samples(3, false) },
-          { id: 'l2', user: 'u2', openedAt: 50_000, samples: samples(2, false) },
+          { id: 'l1', user: 'u1', openedAt: 50_000, samples: samples(3, false), paid: ATH },
+          { id: 'l2', user: 'u2', openedAt: 50_000, samples: samples(2, false), paid: ATH },
         ],
       }),
     )!;
-    expect(v).toMatchObject({ ok: false, score: 0 });
-    expect(v.reason).toMatch(
-      /service stopped while serving: 2 users' receipts report it down \(leases l1, l2/,
-    );
+    expect(v).toEqual({
+      ok: true,
+      score: 0,
+      reason: 'serving 2 leases; quality score 0.00 from the receipts of 2 paying users',
+      shortfall: false,
+    });
+  });
+
+  it('weighs each user by what they paid here, capped per user; samples of users who paid nothing count for nothing', () => {
+    const lease = (i: number, ok: boolean, paid: bigint) => ({
+      id: `l${i}`,
+      user: `u${i}`,
+      openedAt: 50_000,
+      samples: samples(4, ok, 10),
+      paid,
+    });
+    // a thousand throwaway keys that paid nothing against one user who paid 1 ATH
+    const sybils = Array.from({ length: 1000 }, (_, i) => lease(i + 2, false, 0n));
+    const honest = judgeQos(
+      base({
+        heartbeat: { receivedAt: 99_000, runningLeases: 1001 },
+        leases: [lease(1, true, ATH), ...sybils],
+      }),
+    )!;
+    expect(honest).toMatchObject({ ok: true, score: 1 });
+    // they weigh what they paid: 1,000 keys of 0.001 ATH each weigh as much as the one user
+    const cheap = Array.from({ length: 1000 }, (_, i) => lease(i + 2, false, ATH / 1000n));
+    expect(
+      judgeQos(
+        base({
+          heartbeat: { receivedAt: 99_000, runningLeases: 1001 },
+          leases: [lease(1, true, ATH), ...cheap],
+        }),
+      )!.score,
+    ).toBe(0.5);
+    // one whale weighs at most the cap
+    const whale = judgeQos(
+      base({
+        heartbeat: { receivedAt: 99_000, runningLeases: 2 },
+        leases: [lease(1, true, 3n * ATH), lease(2, false, 1000n * ATH)],
+        userWeightCap: 3n * ATH,
+      }),
+    )!;
+    expect(whale.score).toBe(0.5);
+    // nobody paid: no score
+    expect(judgeQos(base({ leases: [lease(1, false, 0n)] }))).toMatchObject({ ok: true, score: null });
   });
 
   it('one bad sample is not enough, and old samples do not count', () => {
     expect(
-      judgeQos(base({ leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: samples(1, false) }] }))!.ok,
+      judgeQos(
+        base({ leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: samples(1, false), paid: ATH }] }),
+      )!.ok,
     ).toBe(true);
     const old = samples(5, false).map((s) => ({ ...s, receivedAt: 10_000 }));
-    expect(judgeQos(base({ leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: old }] }))!.ok).toBe(true);
+    expect(
+      judgeQos(base({ leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: old, paid: ATH }] }))!.ok,
+    ).toBe(true);
   });
 
   it('fails when the container runs fewer leases than are open on two looks in a row, not on one', () => {
@@ -68,16 +113,17 @@ describe('judgeQos', () => {
 
   it('scores the share of good samples, lowered for slow round trips and an overloaded host', () => {
     const mixed = [...samples(3, true, 20), ...samples(1, false, 20)];
-    expect(judgeQos(base({ leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: mixed }] }))!.score).toBe(
-      0.75,
-    );
     expect(
-      judgeQos(base({ leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: samples(4, true, 100) }] }))!
-        .score,
+      judgeQos(base({ leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: mixed, paid: ATH }] }))!.score,
+    ).toBe(0.75);
+    expect(
+      judgeQos(
+        base({ leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: samples(4, true, 100), paid: ATH }] }),
+      )!.score,
     ).toBe(0.5);
     const loaded = base({
       heartbeat: { receivedAt: 99_000, runningLeases: 1, load: 3 },
-      leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: samples(4, true, 10) }],
+      leases: [{ id: 'l1', user: 'u1', openedAt: 0, samples: samples(4, true, 10), paid: ATH }],
     });
     expect(judgeQos(loaded)!.score).toBe(0.8);
     expect(judgeQos(base())!).toMatchObject({ ok: true, score: null });

@@ -284,6 +284,80 @@ describe('CheckerService', () => {
     expect(g.incidents).toEqual([]);
   });
 
+  it("QoS: throwaway users' 'down' receipts never slash a serving host; they lower its score and get it looked at at once", async () => {
+    const host = (await register('serving-host', 'London, GB')).address;
+    // the host's own check server: it answers probes with the number of leases it runs
+    let running = 0;
+    stops.push(serveChecks(bus, host, { clock, runningLeases: () => running }));
+    for (let i = 0; i < 2; i++) {
+      heartbeat(host);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    // two fresh keys, funded with just enough for one lease each
+    const sybils = [keyPairFromSeed('svc-test:sybil-1'), keyPairFromSeed('svc-test:sybil-2')];
+    const leases: string[] = [];
+    for (const k of sybils) {
+      await new TxSender(user, network).send('transfer', { to: k.address, amount: ath(2) });
+      const tx = new TxSender(k, network);
+      await tx.send('escrow.deposit', { amount: ath(1) });
+      const r = await tx.send('lease.open', {
+        container: host,
+        gpus: 0,
+        maxDurationSec: 3600,
+        maxPricePerHour: ath(1),
+        workload: { command: ['sleep', '1000'] },
+      });
+      leases.push(String(r.result.lease));
+    }
+    running = 2;
+    const seqs = new Map<string, number>();
+    const reportDown = () =>
+      leases.forEach((lease, i) => {
+        const seq = (seqs.get(lease) ?? 0) + 1;
+        seqs.set(lease, seq);
+        bus.publish(
+          subjects.leaseReceipt(lease),
+          signReceipt(sybils[i]!, CHAIN, {
+            lease,
+            servedMs: clock.now() - chain.ledger.lease(lease)!.openedAt,
+            seq,
+            at: clock.now(),
+            samples: [{ at: clock.now(), ok: false, latencyMs: 20 }],
+          }),
+        );
+      });
+    // the first QoS look, a period after the leases opened
+    for (let i = 0; i < 11; i++) {
+      heartbeat(host, 2);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    const qosReports = () => services.reduce((a, x) => a + x.stats.reports.qos, 0);
+    clock.advance(3_000); // a quarter period and more since the last look; the next is 7 s away
+    const quiet = qosReports();
+    for (const x of services) await x.tick();
+    expect(qosReports()).toBe(quiet); // nothing is due without a report
+    reportDown();
+    for (const x of services) await x.tick();
+    const assigned = chain.ledger.assignedCheckers(host, clock.now(), 'qos').length;
+    expect(assigned).toBeGreaterThan(0);
+    expect(qosReports() - quiet).toBe(assigned); // every assigned checker looked at once
+    for (let i = 0; i < 30; i++) {
+      heartbeat(host, 2);
+      reportDown();
+      await tickAll();
+      clock.advance(1_000);
+    }
+    const c = chain.ledger.container(host)!;
+    expect(c.slashed).toBe(0n);
+    expect(c.incidents).toEqual([]);
+    expect(c.checks.qos).toMatchObject({ ok: true });
+    // every paid sample said down: the QoS part of its reputation is 0
+    expect(chain.ledger.reputationOf(c).qos).toBe(0);
+    for (const id of leases) expect(chain.ledger.lease(id)!.status).toBe('open');
+  });
+
   it('capacity: each slot one assigned checker challenges; a container nobody answers for fails only after two misses', async () => {
     const gpuSpec = (name: string): ContainerSpec => ({
       ...cpuSpec(name),

@@ -94,6 +94,16 @@ describe('serveChecks: probes', () => {
       nonce,
       at: 1_700_000_123_000,
     });
+    // a host that says how many leases it runs answers with the count of the moment
+    let running = 2;
+    serve(bus, 'c2', { clock, runningLeases: () => running });
+    running = 3;
+    expect(await bus.request('check.c2', { op: 'probe', checker: 'checker-1', nonce })).toEqual({
+      container: 'c2',
+      nonce,
+      at: 1_700_000_123_000,
+      runningLeases: 3,
+    });
   });
 
   it('answers probes while a spawned prover is busy proving (the event loop stays free)', async () => {
