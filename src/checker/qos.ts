@@ -83,7 +83,9 @@ export function judgeQos(input: QosInput): QosVerdict | null {
   const hb =
     input.heartbeat && now - input.heartbeat.receivedAt <= input.offlineAfterMs ? input.heartbeat : null;
 
-  const open = input.leases.length;
+  // Only leases open for a period count: one opened a moment ago may not have started yet (a
+  // sandbox, an image pull), and an honest host must not be failed for its start-up.
+  const open = leases.length;
   const shortfall = hb !== null && hb.runningLeases < open;
   if (shortfall && input.previousShortfall)
     return {

@@ -29,7 +29,7 @@ import {
   type HeartbeatMsg,
 } from '../../src/container/index.js';
 import { locationOf, type RunningNode } from '../../src/node/index.js';
-import { TxSender } from '../../src/sdk/index.js';
+import { ApiClient, TxSender, UsageReceipts } from '../../src/sdk/index.js';
 import { cli, startCheckedDevnet, tempHome, waitFor } from './helpers.js';
 
 /**
@@ -440,6 +440,75 @@ describe.each(SEEDS)('cheaters beside honest containers (seed %s)', (seed) => {
       const out = await containerStatus(node, home, id);
       expect(out).toMatch(/liveness: offline while serving: no heartbeat or probe answer/);
       expect(out).toContain(`leases closed and refunded: ${lease.id}`);
+    }
+  });
+
+  it('(8) two throwaway keys sign "down" in every receipt on an honest host: it is neither failed nor slashed, and their leases are charged for what was served', async () => {
+    const d = node.devnet;
+    const host = honest.cpu!;
+    const api = new ApiClient(node.url);
+    const funder = new TxSender(d.developer, d.network);
+    const leases: Array<{ id: string; key: KeyPair; sender: TxSender; receipts: UsageReceipts }> = [];
+    for (const name of ['throwaway-1', 'throwaway-2']) {
+      const k = key(name);
+      await funder.send('transfer', { to: k.address, amount: ath(3) });
+      const sender = new TxSender(k, d.network);
+      await sender.send('escrow.deposit', { amount: ath(2) });
+      const r = await sender.send('lease.open', {
+        container: host,
+        gpus: 0,
+        maxDurationSec: 600,
+        maxPricePerHour: price,
+        workload: { command: ['sleep', '120'] },
+      });
+      const id = String(r.result.lease);
+      const receipts = new UsageReceipts({
+        send: (x) => api.sendReceipt(x),
+        key: k,
+        chainId: d.config.chainId,
+        lease: id,
+        openedAt: d.chain.ledger.lease(id)!.openedAt,
+      });
+      leases.push({ id, key: k, sender, receipts });
+    }
+    const qosVerdicts = () => reports.filter((r) => r.container === host && r.check === 'qos');
+    const before = qosVerdicts().length;
+    // every sample says down, for several QoS periods (1 s each); each 'down' also asks for a re-check
+    const end = Date.now() + 6_000;
+    while (Date.now() < end) {
+      await Promise.all(leases.map((l) => l.receipts.sign(false)));
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await waitFor(
+      async () => qosVerdicts().length - before >= 6,
+      15_000,
+      "the checkers to judge the host's QoS",
+    );
+    // the host collected what the throwaway keys' own receipts acknowledge
+    await waitFor(
+      async () => leases.every((l) => d.chain.ledger.lease(l.id)!.charged > 0n),
+      15_000,
+      'the host to settle the receipts',
+    );
+    const judged = qosVerdicts().slice(before);
+    expect(judged.every((r) => r.ok)).toBe(true);
+    const c = d.chain.ledger.container(host)!;
+    expect(c.slashed).toBe(0n);
+    expect(c.incidents).toEqual([]);
+    expect(c.checks.qos).toMatchObject({ ok: true });
+    // every paid sample said down: its QoS score is 0 (reputation, not stake)
+    expect(d.chain.ledger.reputationOf(c).qos).toBe(0);
+    for (const l of leases) {
+      const settled = d.chain.ledger.lease(l.id)!;
+      expect(settled.status).toBe('open');
+      expect(settled.charged).toBe((price * BigInt(settled.settledAt - settled.openedAt)) / 3_600_000n);
+      expect(settled.settledAt - settled.openedAt).toBeLessThanOrEqual(settled.receiptServedMs);
+      // the user ends it: charged for the time served up to then, the rest refunded
+      const closed = await l.sender.send('lease.close', { lease: l.id });
+      const after = d.chain.ledger.lease(l.id)!;
+      expect(after.status).toBe('closed');
+      expect(after.charged).toBe((price * BigInt(after.closedAt! - after.openedAt)) / 3_600_000n);
+      expect(closed.result.refund).toBe((after.escrow - after.charged).toString());
     }
   });
 

@@ -105,6 +105,14 @@ describe('judgeQos', () => {
     )!;
     expect(twice.ok).toBe(false);
     expect(twice.reason).toMatch(/reports running 0 of its 1 open lease on two looks in a row/);
+    // a lease opened less than a period ago may still be starting: it is not counted
+    const starting = { id: 'l2', user: 'u2', openedAt: 99_000, samples: [], paid: 0n };
+    const lenient = base({
+      heartbeat: { receivedAt: 99_000, runningLeases: 1 },
+      leases: [...base().leases, starting],
+      previousShortfall: true,
+    });
+    expect(judgeQos(lenient)).toMatchObject({ ok: true, shortfall: false });
     // a stale heartbeat says nothing: silence is liveness's business
     expect(
       judgeQos(base({ heartbeat: { receivedAt: 10_000, runningLeases: 0 }, previousShortfall: true }))!.ok,
