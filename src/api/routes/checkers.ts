@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { router, type ApiPlugin } from './common.js';
+
+/** Checkers' signed reports. */
+export const checkerRoutes: ApiPlugin = async (app, ctx) => {
+  const { node } = ctx;
+  const route = router(app, ctx);
+  route({
+    method: 'GET',
+    url: '/v1/checkers/reports',
+    tag: 'checkers',
+    summary:
+      "Recent reports signed by checkers (liveness, capacity, location, qos), with each checker's reason in plain words",
+    query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }).strict(),
+    // Reports are transactions: read back from the log, so they survive restarts.
+    handler: async ({ query }) => ({
+      reports: (await node.recentTxs(query.limit, { type: 'checker.report' })).map((t) => {
+        const p = t.tx.payload as {
+          container: string;
+          check?: string;
+          ok: boolean;
+          observedAt: number;
+          reason?: string;
+        };
+        return {
+          checker: t.tx.from,
+          container: p.container,
+          check: p.check ?? 'liveness',
+          ok: p.ok,
+          observedAt: p.observedAt,
+          height: t.height,
+          ...(p.reason !== undefined ? { reason: p.reason } : {}),
+        };
+      }),
+    }),
+  });
+};

@@ -1,0 +1,154 @@
+import type { FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { AethirError, verifyLeaseToken } from '../../core/index.js';
+import { SignedReceiptSchema, verifyReceipt } from '../../ledger/index.js';
+import { subjects } from '../../container/subjects.js';
+import { leaseView } from '../views.js';
+import { IdParam, ListQuery, router, type ApiPlugin } from './common.js';
+
+const LogsQuery = z
+  .object({
+    follow: z.enum(['true', 'false']).default('true'),
+    /** a lease token (`aethir lease token`), where a header cannot be set */
+    token: z.string().max(2000).optional(),
+  })
+  .strict();
+
+function leaseTokenOf(req: FastifyRequest, fromQuery: string | undefined): string | undefined {
+  const h = req.headers.authorization;
+  const m = typeof h === 'string' ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+  return m?.[1] ?? fromQuery;
+}
+
+/** Leases: the list and one, usage receipts, and the workload's output. */
+export const leaseRoutes: ApiPlugin = async (app, ctx) => {
+  const { node } = ctx;
+  const ledger = () => node.ledger;
+  const route = router(app, ctx);
+  route({
+    method: 'GET',
+    url: '/v1/leases',
+    tag: 'leases',
+    summary: 'Leases, newest first',
+    query: ListQuery,
+    handler: ({ query }) => ({
+      leases: ledger()
+        .leases()
+        .filter(
+          (l) =>
+            (!query.user || l.user === query.user) && (!query.container || l.container === query.container),
+        )
+        .filter((l) => !query.status || l.status === query.status)
+        .sort((a, b) => b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1))
+        .slice(0, query.limit)
+        .map((l) => leaseView(l, node.endpointOf(l))),
+    }),
+  });
+  route({
+    method: 'GET',
+    url: '/v1/leases/:id',
+    tag: 'leases',
+    summary: "One lease: escrow, charge and its split, and while it runs the endpoint of its workload's port",
+    params: IdParam,
+    handler: ({ params }) => {
+      const l = ledger().lease(params.id);
+      if (!l) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
+      return leaseView(l, node.endpointOf(l));
+    },
+  });
+  // Usage receipts: the user's client signs what it was served; the lease's container settles
+  // with the latest one. Checked here (a forged or stale one never reaches the bus), and again
+  // by the container and the ledger.
+  route({
+    method: 'POST',
+    url: '/v1/leases/:id/receipts',
+    tag: 'leases',
+    summary:
+      "A usage receipt signed by the lease's user (cumulative service acknowledged), passed to the lease's container",
+    params: IdParam,
+    body: SignedReceiptSchema,
+    handler: ({ params, body }, reply) => {
+      const l = ledger().lease(params.id);
+      if (!l) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
+      if (body.lease !== l.id)
+        throw new AethirError('INVALID_ARGUMENT', `the receipt is for lease ${body.lease}, not ${l.id}`);
+      if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${l.id} is ${l.status}`);
+      const r = verifyReceipt(node.chainId, body, l.user);
+      if (r.seq <= l.lastReceiptSeq)
+        throw new AethirError(
+          'CONFLICT',
+          `receipt ${r.seq} is not newer than the last one the ledger accepted (${l.lastReceiptSeq})`,
+        );
+      node.publishTelemetry(subjects.leaseReceipt(l.id), r);
+      return reply.status(202).send({ accepted: true, lease: l.id, seq: r.seq });
+    },
+  });
+  route({
+    method: 'GET',
+    url: '/v1/leases/:id/logs',
+    tag: 'leases',
+    summary:
+      "The workload's output as NDJSON: everything so far, then live until it exits (follow=false: only so far)",
+    params: IdParam,
+    query: LogsQuery,
+    handler: async ({ params, query, raw }, reply) => {
+      const lease = ledger().lease(params.id);
+      if (!lease) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
+      // The workload's output is its user's (or whom the user gave a token): a lease id is public.
+      const token = leaseTokenOf(raw, query.token);
+      if (!token)
+        throw new AethirError(
+          'UNAUTHORIZED',
+          "a lease's logs need a lease token signed by its user (Authorization: Bearer …; aethir lease token)",
+        );
+      verifyLeaseToken(token, {
+        chainId: node.chainId,
+        lease: lease.id,
+        user: lease.user,
+        scope: 'logs',
+        now: node.now(),
+      });
+      if (query.follow === 'false') {
+        const s = node.logs.snapshot(params.id);
+        reply.header('content-type', 'application/x-ndjson');
+        return s.events.map((e) => JSON.stringify(e)).join('\n') + (s.events.length ? '\n' : '');
+      }
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'application/x-ndjson',
+        'cache-control': 'no-cache',
+        connection: 'keep-alive',
+      });
+      const abort = new AbortController();
+      raw.raw.on('close', () => abort.abort());
+      // A lease closed without its workload ever reporting an exit (container gone) ends the
+      // stream after a grace period instead of leaving the client waiting forever.
+      const stopWatch = node.onBlock(() => {
+        const l = ledger().lease(params.id);
+        if (l?.status === 'closed') setTimeout(() => abort.abort(), 3000).unref();
+      });
+      if (lease.status === 'closed') setTimeout(() => abort.abort(), 3000).unref();
+      try {
+        // Backpressure: a client that reads slowly is waited for here, not buffered for; the hub
+        // meanwhile skips it ahead (with a marker) past what it no longer keeps.
+        for await (const e of node.logs.follow(params.id, abort.signal)) {
+          if (!res.write(JSON.stringify(e) + '\n'))
+            await new Promise<void>((resolve) => {
+              const done = () => {
+                res.off('drain', done);
+                res.off('close', done);
+                resolve();
+              };
+              res.on('drain', done);
+              res.on('close', done);
+            });
+          if (res.destroyed) break;
+        }
+      } finally {
+        stopWatch();
+        res.end();
+      }
+    },
+  });
+};
