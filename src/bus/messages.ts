@@ -105,9 +105,11 @@ export const LeaseReceiptSchema = z.object({
 });
 
 /**
- * Match bodies are validated by the API (MatchBody in src/api/server.ts) before they are sent,
- * and the reply is the indexer's answer in JSON-safe form; the bus only insists on objects so
- * that the rules live in one place and a new match option needs no bus change.
+ * Match requests have one schema, MatchRequestSchema of src/indexer/request.ts: the API checks
+ * its body against it (as JSON) before sending, and the indexer node checks what it takes off
+ * the bus against it (parseMatchRequest) before matching. The reply is the indexer's answer in
+ * JSON-safe form. The bus itself only insists on objects, so that a new match option needs no
+ * bus change.
  */
 export const MatchRequestSchema = z.record(z.string(), z.unknown());
 export const MatchReplySchema = z.record(z.string(), z.unknown());

@@ -1,5 +1,6 @@
+import { z } from 'zod';
 import { AethirError, CITIES, formatAth, UNIT } from '../core/index.js';
-import { gpuClass, type Container, type GpuClass } from '../ledger/index.js';
+import { Address, Units, gpuClass, type Container, type GpuClass } from '../ledger/index.js';
 
 /**
  * What a request may ask for, how it is checked, and how eligible containers are ranked. The
@@ -7,46 +8,90 @@ import { gpuClass, type Container, type GpuClass } from '../ledger/index.js';
  * definitions, so "the same answer" is well defined.
  */
 
-export type Strategy = 'lowest-fee' | 'best-experience' | 'balanced';
-export const STRATEGIES: readonly Strategy[] = ['lowest-fee', 'best-experience', 'balanced'];
+export const STRATEGIES = ['lowest-fee', 'best-experience', 'balanced'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
 
 /** GPU classes a request may name as a minimum, weakest first (`cpu` is not a GPU class). */
 export const GPU_CLASS_ORDER = ['other', 'rtx3090', 'rtx4090', 'l40s', 'a100', 'h100', 'h200'] as const;
 export type GpuClassName = (typeof GPU_CLASS_ORDER)[number];
 
-export interface MatchRequest {
-  /** who asks: reservations are held for this account */
-  user: string;
-  /** GPUs on one container; 0: a CPU lease (any container) */
-  gpus: number;
-  /** a GPU model every GPU must match (whole words, case-insensitive: "4090", "H100", "RTX A5000") */
-  gpuModel?: string;
-  /** several acceptable models: every GPU must match one of them (and `gpuModel` if given counts as one more) */
-  gpuModels?: readonly string[];
-  /** the weakest GPU class accepted, by the stake table's classes: other < rtx3090 < rtx4090 < l40s < a100 < h100 < h200 */
-  minGpuClass?: GpuClassName;
-  /** minimum memory of each GPU, MiB */
-  minVramMiB?: number;
-  /** minimum CUDA compute capability of each GPU, e.g. 8.0 or "8.6" */
-  minComputeCapability?: number | string;
-  /** an app that must be pre-installed on the container (see `IndexerDeps.appsOf`) */
-  app?: string;
-  /**
-   * region, or region prefix, the container must be in ("eu", "eu-west"); when the request has no
-   * `location`, the user is taken to be at the region's reference city (its first city in CITIES)
-   */
-  region?: string;
-  /** where the user is (WGS84): latency is estimated from here */
-  location?: { lat: number; lon: number };
-  /** the highest estimated round-trip time accepted, ms (needs `location` or a known `region`) */
-  maxLatencyMs?: number;
-  /** the highest price accepted, units per GPU-hour (per hour for CPU leases) */
-  maxPricePerHour?: bigint;
-  /** minimum reputation, 0..1 (see `IndexerDeps.reputation`) */
-  minReputation?: number;
-  /** 'sandbox': only containers that run every workload in the lease sandbox (docs/security.md) */
-  isolation?: 'sandbox' | 'any';
-  strategy?: Strategy;
+const GpuModelPattern = z.string().min(1).max(80);
+const Coordinates = z
+  .object({ lat: z.number().min(-90).max(90), lon: z.number().min(-180).max(180) })
+  .strict();
+
+/**
+ * The one definition of a match request: the indexer takes it in this form (amounts as
+ * bigints, the user's place as coordinates), the bus carries it so (`match.request`), and
+ * MatchRequestJson below derives the API's body and the SDK's argument from it.
+ */
+export const MatchRequestSchema = z
+  .object({
+    /** who asks: reservations are held for this account */
+    user: Address,
+    /** GPUs on one container; 0: a CPU lease (any container) */
+    gpus: z.number().int().min(0).max(64),
+    /** a GPU model every GPU must match (whole words, case-insensitive: "4090", "H100", "RTX A5000") */
+    gpuModel: GpuModelPattern.optional(),
+    /**
+     * region, or region prefix, the container must be in ("eu", "eu-west"); when the request has no
+     * `location`, the user is taken to be at the region's reference city (its first city in CITIES)
+     */
+    region: z
+      .string()
+      .regex(/^[a-z]{2,12}(-[a-z]{2,12})?$/, 'must be a region such as eu or eu-west')
+      .optional(),
+    /** the highest price accepted, units per GPU-hour (per hour for CPU leases) */
+    maxPricePerHour: z.bigint().min(0n).optional(),
+    strategy: z.enum(STRATEGIES).optional(),
+    /** several acceptable models: every GPU must match one of them (and `gpuModel` if given counts as one more) */
+    gpuModels: z.array(GpuModelPattern).min(1).max(16).optional(),
+    /** the weakest GPU class accepted, by the stake table's classes: other < rtx3090 < rtx4090 < l40s < a100 < h100 < h200 */
+    minGpuClass: z.enum(GPU_CLASS_ORDER).optional(),
+    /** minimum memory of each GPU, MiB */
+    minVramMiB: z.number().int().min(0).max(10_000_000).optional(),
+    /** minimum CUDA compute capability of each GPU, e.g. 8.0 or "8.6" */
+    minComputeCapability: z
+      .union([z.number().min(0).max(25), z.string().regex(/^\d{1,2}\.\d$/, 'must be like 8.6')])
+      .optional(),
+    /** an app that must be pre-installed on the container (see `IndexerDeps.appsOf`) */
+    app: z.string().min(1).max(120).optional(),
+    /** where the user is (WGS84): latency is estimated from here */
+    location: Coordinates.optional(),
+    /** the highest estimated round-trip time accepted, ms (needs `location` or a known `region`) */
+    maxLatencyMs: z.number().positive().max(10_000).optional(),
+    /** minimum reputation, 0..1 (see `IndexerDeps.reputation`) */
+    minReputation: z.number().min(0).max(1).optional(),
+    /** 'sandbox': only containers that run every workload in the lease sandbox (docs/security.md) */
+    isolation: z.enum(['sandbox', 'any']).optional(),
+  })
+  .strict();
+export type MatchRequest = z.infer<typeof MatchRequestSchema>;
+
+/**
+ * A match request as JSON (the body of POST /v1/match, the SDK's `match`): the same fields, with
+ * `maxPricePerHour` as a decimal string of units, `location` as coordinates or a place
+ * ("Montréal, CA", "Portland, OR, US", "45.5,-73.6"; resolved by the API), and defaults for
+ * `gpus` (0) and `strategy` (lowest-fee).
+ */
+export const MatchRequestJson = MatchRequestSchema.extend({
+  gpus: MatchRequestSchema.shape.gpus.default(0),
+  maxPricePerHour: Units.optional(),
+  strategy: z.enum(STRATEGIES).default('lowest-fee'),
+  location: z.union([Coordinates, z.string().min(1).max(200)]).optional(),
+});
+/** What a client sends to POST /v1/match. */
+export type MatchRequestInput = z.input<typeof MatchRequestJson>;
+
+/**
+ * A match request from the bus (a peer of any version, or a hostile one), checked against the
+ * schema; INVALID_ARGUMENT names the first thing wrong.
+ */
+export function parseMatchRequest(data: unknown): MatchRequest {
+  const r = MatchRequestSchema.safeParse(data);
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  throw invalid(`invalid match request: ${i.path.join('.') || '(root)'}: ${i.message}`);
 }
 
 /**

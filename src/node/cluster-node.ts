@@ -44,7 +44,7 @@ import {
   type HeartbeatMsg,
   type ProbeResult,
 } from '../container/index.js';
-import { Indexer, type MatchRequest, type MatchResult } from '../indexer/index.js';
+import { Indexer, parseMatchRequest, type MatchResult } from '../indexer/index.js';
 import type { CheckKind, ContainerSpec } from '../ledger/index.js';
 import {
   JetStreamLog,
@@ -313,7 +313,7 @@ export class ClusterNode {
           const hb = m as HeartbeatMsg;
           indexer.heartbeat(hb.container, hb.at, hb.freeGpus, hb.apps);
         }),
-        this.bus.serve(rpcSubjects.match, (req) => indexer.match(req as MatchRequest), {
+        this.bus.serve(rpcSubjects.match, (req) => indexer.match(parseMatchRequest(req)), {
           queue: rpcSubjects.matchQueue,
         }),
       );

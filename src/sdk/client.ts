@@ -14,6 +14,7 @@ import {
   type VestingEntry,
 } from '../ledger/index.js';
 import type { NetworkClient, SubmitResult } from './network.js';
+import type { MatchRequestInput } from '../indexer/index.js';
 
 export interface ContainerView extends Omit<
   Container,
@@ -292,24 +293,8 @@ export class ApiClient implements NetworkClient {
   sendReceipt(r: SignedReceipt): Promise<{ accepted: boolean; lease: string; seq: number }> {
     return this.request('POST', `/v1/leases/${r.lease}/receipts`, r);
   }
-  match(req: {
-    user: string;
-    gpus: number;
-    gpuModel?: string;
-    region?: string;
-    maxPricePerHour?: string;
-    strategy?: string;
-    minGpuClass?: string;
-    minVramMiB?: number;
-    location?: { lat: number; lon: number };
-    maxLatencyMs?: number;
-    /** lowest reputation (0..1) accepted */
-    minReputation?: number;
-    /** 'sandbox': only containers that sandbox every workload */
-    isolation?: 'sandbox' | 'any';
-    /** only containers that report this app (name, or name@version) ready */
-    app?: string;
-  }): Promise<MatchView> {
+  /** Finds and reserves a container (POST /v1/match); the request is MatchRequestJson's input. */
+  match(req: MatchRequestInput): Promise<MatchView> {
     return this.request('POST', '/v1/match', req);
   }
 

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AethirError, isAddress } from '../../core/index.js';
+import { AethirError } from '../../core/index.js';
 import type { Bus } from '../../bus/index.js';
-import type { Container } from '../../ledger/index.js';
+import { Address, type Container } from '../../ledger/index.js';
 import type { ApiBackend } from '../backend.js';
 import { containerView } from '../views.js';
 
@@ -74,15 +74,13 @@ function parse<T>(schema: z.ZodType<T> | undefined, value: unknown, where: strin
   );
 }
 
-export const AddressParam = z.object({
-  address: z.string().refine(isAddress, 'must be an address (ath1 + 40 hex)'),
-});
+export const AddressParam = z.object({ address: Address });
 export const IdParam = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an id') });
 export const ListQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(1000).default(100),
-    user: z.string().refine(isAddress, 'must be an address').optional(),
-    container: z.string().refine(isAddress, 'must be an address').optional(),
+    user: Address.optional(),
+    container: Address.optional(),
     status: z.string().max(20).optional(),
   })
   .strict();

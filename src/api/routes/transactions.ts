@@ -1,13 +1,13 @@
 import { z } from 'zod';
-import { AethirError, isAddress } from '../../core/index.js';
-import { SignedTxSchema, TX_TYPES, txId } from '../../ledger/index.js';
+import { AethirError } from '../../core/index.js';
+import { Address, SignedTxSchema, TX_TYPES, txId } from '../../ledger/index.js';
 import { txView } from '../views.js';
 import { router, type ApiPlugin } from './common.js';
 
 const TxListQuery = z
   .object({
     limit: z.coerce.number().int().min(1).max(1000).default(50),
-    from: z.string().refine(isAddress, 'must be an address').optional(),
+    from: Address.optional(),
     type: z.enum(TX_TYPES as [string, ...string[]]).optional(),
   })
   .strict();

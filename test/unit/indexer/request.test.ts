@@ -9,8 +9,10 @@ import {
   GPU_CLASS_ORDER,
   hardwareOf,
   latencyBoundOf,
+  MatchRequestJson,
   modelMatches,
   normalizeRequest,
+  parseMatchRequest,
   STRATEGIES,
   STRATEGY_WEIGHTS,
 } from '../../../src/indexer/index.js';
@@ -67,6 +69,56 @@ describe('GPU models', () => {
       minVramMiB: 40_960,
       minCc10: 80,
     });
+  });
+});
+
+describe('the match request schema', () => {
+  it('as JSON (the API body, the SDK argument): a price in decimal units becomes a bigint, gpus and strategy get their defaults, a place stays a name', () => {
+    expect(
+      MatchRequestJson.parse({
+        user: USER,
+        maxPricePerHour: '2500000000000000000',
+        gpuModels: ['H100', 'A100'],
+        minComputeCapability: '8.0',
+        location: 'Montréal, CA',
+      }),
+    ).toEqual({
+      user: USER,
+      gpus: 0,
+      strategy: 'lowest-fee',
+      maxPricePerHour: 2_500_000_000_000_000_000n,
+      gpuModels: ['H100', 'A100'],
+      minComputeCapability: '8.0',
+      location: 'Montréal, CA',
+    });
+    expect(MatchRequestJson.safeParse({ user: USER, maxPricePerHour: '-1' }).success).toBe(false);
+    expect(MatchRequestJson.safeParse({ user: USER, maxPricePerHour: 5 }).success).toBe(false);
+  });
+
+  it('from the bus: parseMatchRequest gives back a valid request as it is, and refuses a malformed one with INVALID_ARGUMENT naming the field', () => {
+    const ok = { user: USER, gpus: 2, maxPricePerHour: 10n, location: { lat: 45.5, lon: -73.6 } };
+    expect(parseMatchRequest(ok)).toEqual(ok);
+    const bad: Array<[unknown, string]> = [
+      [{ user: 'u', gpus: 1 }, 'user: must be an address (ath1 + 40 hex)'],
+      [{ user: USER }, 'gpus: '],
+      [{ user: USER, gpus: 65 }, 'gpus: '],
+      [{ user: USER, gpus: 1, maxPricePerHour: '10' }, 'maxPricePerHour: '],
+      [{ user: USER, gpus: 1, maxPricePerHour: -1n }, 'maxPricePerHour: '],
+      [{ user: USER, gpus: 1, location: 'Paris, FR' }, 'location: '],
+      [{ user: USER, gpus: 1, strategy: 'cheapest' }, 'strategy: '],
+      [{ user: USER, gpus: 1, sql: 'drop table' }, '(root): '],
+      [['not', 'an', 'object'], '(root): '],
+    ];
+    for (const [req, why] of bad)
+      expect(
+        () => parseMatchRequest(req),
+        JSON.stringify(req, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)),
+      ).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_ARGUMENT',
+          message: expect.stringContaining(`invalid match request: ${why}`),
+        }),
+      );
   });
 });
 
