@@ -149,21 +149,28 @@ export function generateRow(
   const k0 = key[0] | 0;
   const k1 = key[1] | 0;
   const base = i * n;
-  for (let j = 0; j < n; j++) {
-    let x = (base + j) ^ k0;
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x7feb352d);
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x846ca68b);
-    x ^= x >>> 16;
-    x = (x + k1) | 0;
-    x ^= x >>> 16;
-    x = Math.imul(x, 0x7feb352d);
-    x ^= x >>> 15;
-    x = Math.imul(x, 0x846ca68b);
-    x ^= x >>> 16;
-    out[j] = (x >>> 24) - 128;
-  }
+  for (let j = 0; j < n; j++) out[j] = (mixCounter(k0, k1, base + j) >>> 24) - 128;
+}
+
+/**
+ * The generator's 32 bits for counter e (< 2^32): two rounds of lowbias32 keyed with k0 and k1. A
+ * matrix entry is its top byte minus 128; the memory proof's read positions use all 32 bits.
+ * Bit-exact with mix() in gpu_prover.py.
+ */
+export function mixCounter(k0: number, k1: number, e: number): number {
+  let x = e ^ k0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  x = (x + k1) | 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
 }
 
 /** A whole matrix, row-major, as float64 (exact: small integers) */

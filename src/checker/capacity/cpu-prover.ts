@@ -8,6 +8,15 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { sha256 } from '../../core/encoding.js';
 import { CAPACITY_PROTOCOL_VERSION, openRows, prove, type Proof } from './challenge.js';
 import {
+  answerRead,
+  fillMemory,
+  openSums,
+  tileBytes,
+  type FillParams,
+  type HeldMemory,
+  type ReadAnswer,
+} from './memory.js';
+import {
   encodeMessage,
   parseCheckerMessage,
   type CheckerMessage,
@@ -39,6 +48,12 @@ export interface CpuProverOptions {
    * A refused reservation answers a 'memory' error. Absent: only this host's RAM is checked.
    */
   memory?: ProverMemory;
+  /**
+   * How many of the memory proof's tiles this prover holds (default: all; with `memory`, all or a
+   * 'memory' error when the device cannot take them). Fewer: the rest are recomputed when a read
+   * needs them — the prover that holds less than it claims, for tests.
+   */
+  tilesToHold?: (fill: FillParams) => number;
 }
 
 /** Memory a prover draws on while it proves (a device several provers may share). */
@@ -57,17 +72,25 @@ export class CpuProverSession {
   private readonly freeMemoryMiB: () => number;
   private readonly memory: ProverMemory | undefined;
   private reservedMiB = 0;
+  private held: HeldMemory | null = null;
+  private read: ReadAnswer | null = null;
+  private readonly tilesToHold: ((fill: FillParams) => number) | undefined;
+  /** tiles the last read had to recompute (0 for a prover that holds them all) */
+  lastRecomputedTiles = 0;
 
   constructor(opts: CpuProverOptions = {}) {
     this.clock = opts.clock ?? systemClock;
     this.freeMemoryMiB = opts.freeMemoryMiB ?? (() => Math.floor(freemem() / MiB));
     this.memory = opts.memory;
+    this.tilesToHold = opts.tilesToHold;
   }
 
   /** Ends the session: gives back what it reserved from `memory` (idempotent). */
   close(): void {
     if (this.reservedMiB > 0) this.memory?.release(this.reservedMiB);
     this.reservedMiB = 0;
+    this.held = null;
+    this.read = null;
   }
 
   ready(): ReadyMessage {
@@ -123,9 +146,44 @@ export class CpuProverSession {
         if (msg.memoryMiB !== undefined) out.memoryMiB = held;
         return out;
       }
+      case 'fill': {
+        const p = this.proof;
+        if (!p || msg.id !== p.challenge.id) return fail('fill: after a challenge, with its id');
+        if (this.held) return fail('one fill per session');
+        const started = this.clock.now();
+        const mib = Math.ceil(tileBytes(msg) / MiB);
+        const hold = Math.max(0, Math.min(msg.tiles, Math.floor(this.tilesToHold?.(msg) ?? msg.tiles)));
+        if (this.memory && !this.tilesToHold) {
+          if (!this.memory.reserve(mib))
+            return fail(
+              `cpu prover: cannot hold the ${mib} MiB of tiles: ${this.memory.freeMiB?.() ?? 'not enough'} MiB free on its device`,
+              'memory',
+            );
+          this.reservedMiB += mib;
+        }
+        if (mib > this.freeMemoryMiB())
+          return fail(`cpu prover: cannot hold the ${mib} MiB of tiles: ${this.freeMemoryMiB()} MiB free on this host`, 'memory');
+        this.held = fillMemory(msg.seed, msg, (t) => t < hold);
+        return { type: 'filled', id: msg.id, elapsedMs: this.clock.now() - started };
+      }
+      case 'read': {
+        if (!this.held || !this.proof || msg.id !== this.proof.challenge.id) return fail('read: after a fill, with its id');
+        if (this.read) return fail('one read per session');
+        this.read = answerRead(this.held, msg.id, msg.seed, msg);
+        this.lastRecomputedTiles = this.read.recomputedTiles;
+        return { type: 'read-root', id: msg.id, root: this.read.root };
+      }
       case 'open': {
         const p = this.proof;
         if (!p) return fail('open before a challenge');
+        if (this.read) {
+          if (msg.id !== p.challenge.id) return fail(`open for challenge ${msg.id}, not ${p.challenge.id}`);
+          try {
+            return { type: 'rows', rows: openSums(this.read, msg.indices) };
+          } catch (e) {
+            return fail(`open: ${(e as Error).message}`);
+          }
+        }
         if (msg.id !== p.challenge.id) return fail(`open for challenge ${msg.id}, not ${p.challenge.id}`);
         const { n } = p.challenge;
         if (msg.indices.length > n || msg.indices.some((i) => i < 0 || i >= n))

@@ -83,17 +83,80 @@ def mix(x):
     return x ^ (x >> 16)
 
 
-def gen_matrix(torch, key, n, device):
-    """The n x n int8 matrix of challenge.ts generateRow(), generated in chunks of rows."""
-    out = torch.empty((n, n), dtype=torch.int8, device=device)
-    rows = max(1, GEN_CHUNK // n)
-    for r0 in range(0, n, rows):
-        r1 = min(n, r0 + rows)
-        e = torch.arange(r0 * n, r1 * n, dtype=torch.int64, device=device)
-        x = mix(e ^ key[0])
-        x = mix((x + key[1]) & M32)
-        out[r0:r1] = ((x >> 24) - 128).to(torch.int8).view(r1 - r0, n)
+def hash32(key, e):
+    """mixCounter() of challenge.ts on an int64 tensor of counters < 2^32: 32 bits, as int64."""
+    x = mix(e ^ key[0])
+    return mix((x + key[1]) & M32)
+
+
+def gen_rect(torch, key, rows, cols, device):
+    """The rows x cols int8 matrix whose entry (r, c) is generator counter r * cols + c (challenge.ts
+    generateRow(key, cols, r, ...)), generated in chunks of rows."""
+    out = torch.empty((rows, cols), dtype=torch.int8, device=device)
+    step = max(1, GEN_CHUNK // cols)
+    for r0 in range(0, rows, step):
+        r1 = min(rows, r0 + step)
+        e = torch.arange(r0 * cols, r1 * cols, dtype=torch.int64, device=device)
+        out[r0:r1] = ((hash32(key, e) >> 24) - 128).to(torch.int8).view(r1 - r0, cols)
     return out
+
+
+def gen_matrix(torch, key, n, device):
+    """The n x n int8 matrix of challenge.ts generateRow()."""
+    return gen_rect(torch, key, n, n, device)
+
+
+# --------------------------------------------------------------------------------------------------
+# The memory proof (memory.ts): tiles W_t = A_t . B_t filling the device, reads summed per group
+# --------------------------------------------------------------------------------------------------
+
+MEMORY_DOMAIN = DOMAIN + ":memory"
+SUMS_PER_LEAF = 256
+READ_CHUNK = 1 << 14  # groups per step of the read
+
+
+def memory_keys(label, seed_hex, extra=None):
+    data = (MEMORY_DOMAIN + ":" + label + "\n").encode() + bytes.fromhex(seed_hex)
+    if extra is not None:
+        data += struct.pack("<I", extra)
+    return struct.unpack("<8I", hashlib.sha256(data).digest())
+
+
+def tile_keys(seed_hex, t):
+    w = memory_keys("tile", seed_hex, t)
+    return (w[0], w[1]), (w[2], w[3])
+
+
+def read_keys(seed_hex):
+    w = memory_keys("read", seed_hex)
+    return (w[0], w[1])
+
+
+def valid_fill(m):
+    t, side, depth = m.get("tiles"), m.get("m"), m.get("depth")
+    return (
+        all(isinstance(v, int) and not isinstance(v, bool) for v in (t, side, depth))
+        and 1 <= t <= (1 << 20)
+        and 64 <= side <= 32768
+        and side % 64 == 0
+        and 64 <= depth <= 65536
+        and depth % 64 == 0
+        and side * depth <= (1 << 32)
+        and isinstance(m.get("seed"), str)
+        and HEX64.match(m["seed"])
+    )
+
+
+def valid_read(m, side):
+    g, per = m.get("groups"), m.get("perGroup")
+    return (
+        all(isinstance(v, int) and not isinstance(v, bool) for v in (g, per))
+        and g >= 1
+        and 1 <= per <= min(1024, side // 2)
+        and g <= (1 << 30)
+        and isinstance(m.get("seed"), str)
+        and HEX64.match(m["seed"])
+    )
 
 
 def mm_int8(torch, a, b):
@@ -208,6 +271,10 @@ class Session:
         self.ch = None
         self.c = None
         self.levels = None
+        self.mem = None  # the memory proof's tiles, one int32 tensor
+        self.fill_msg = None
+        self.read_levels = None
+        self.read_sums = None
 
     def device_bytes(self):
         t = self.torch
@@ -267,10 +334,94 @@ class Session:
             out["memoryMiB"] = int(held)
         emit(out)
 
+    def fill(self, m):
+        t = self.torch
+        if self.ch is None or m.get("id") != self.ch["id"] or self.mem is not None:
+            die("fill: once, after a challenge, with its id", "protocol", 1)
+        if not valid_fill(m):
+            die("fill: malformed parameters", "protocol", 1)
+        started = time.perf_counter()
+        tiles, side, depth = m["tiles"], m["m"], m["depth"]
+        # the compute proof is answered: its C and the ballast are not needed any more
+        self.c = None
+        if self.device.type == "cuda":
+            t.cuda.empty_cache()
+        try:
+            mem = t.empty(tiles * side * side, dtype=t.int32, device=self.device)
+        except (RuntimeError, MemoryError) as e:
+            die(f"gpu prover: cannot hold {tiles} tiles ({tiles * side * side * 4 // MiB} MiB) on {self.device_name()}: {e}", "memory", 3)
+        for i in range(tiles):
+            ka, kb = tile_keys(m["seed"], i)
+            a = gen_rect(t, ka, side, depth, self.device)
+            b = gen_rect(t, kb, depth, side, self.device)
+            mem[i * side * side : (i + 1) * side * side] = self.method(t, a, b).view(-1)
+            del a, b
+        if self.device.type == "cuda":
+            t.cuda.synchronize(self.device)
+        self.mem, self.fill_msg = mem, m
+        emit({"type": "filled", "id": m["id"], "elapsedMs": round((time.perf_counter() - started) * 1000, 3)})
+
+    def read(self, m):
+        t = self.torch
+        if self.mem is None or m.get("id") != self.ch["id"] or self.read_levels is not None:
+            die("read: once, after a fill, with its id", "protocol", 1)
+        if not valid_read(m, self.fill_msg["m"]):
+            die("read: malformed parameters", "protocol", 1)
+        f = self.fill_msg
+        tiles, side = f["tiles"], f["m"]
+        groups, per = m["groups"], m["perGroup"]
+        key = read_keys(m["seed"])
+        out = []
+        for g0 in range(0, groups, READ_CHUNK):
+            g1 = min(groups, g0 + READ_CHUNK)
+            e = t.arange(4 * g0, 4 * g1, dtype=t.int64, device=self.device)
+            h = hash32(key, e).view(g1 - g0, 4)
+            base = (h[:, 0] % tiles) * (side * side) + (h[:, 1] % side) * side
+            start = h[:, 2] % side
+            stride = 2 * (h[:, 3] % (side // 2 - 4)) + 9
+            k = t.arange(per, dtype=t.int64, device=self.device)
+            idx = base.unsqueeze(1) + (start.unsqueeze(1) + k.unsqueeze(0) * stride.unsqueeze(1)) % side
+            out.append(self.mem[idx].to(t.int64).sum(1))
+        sums = t.cat(out).cpu().contiguous()
+        raw = ctypes.string_at(sums.data_ptr(), 8 * sums.numel())
+        prefix = hashlib.sha256(
+            f"{MEMORY_DOMAIN}\n{self.ch['id']}\n{f['seed']}\n{m['seed']}\n{tiles}\n{side}\n{f['depth']}\n{groups}\n{per}".encode()
+        ).digest()
+        leaves = []
+        for leaf in range(0, (groups + SUMS_PER_LEAF - 1) // SUMS_PER_LEAF):
+            lo, hi = leaf * SUMS_PER_LEAF, min(groups, (leaf + 1) * SUMS_PER_LEAF)
+            leaves.append(hashlib.sha256(b"\x00" + prefix + struct.pack("<I", leaf) + raw[8 * lo : 8 * hi]).digest())
+        self.read_levels = merkle_levels(leaves)
+        self.read_sums = sums.tolist()
+        emit({"type": "read-root", "id": self.ch["id"], "root": self.read_levels[-1][0].hex()})
+
+    def open_sums(self, m):
+        idx = m.get("indices")
+        count = len(self.read_levels[0])
+        if m.get("id") != self.ch["id"] or not isinstance(idx, list) or not all(isinstance(i, int) and 0 <= i < count for i in idx):
+            die("open: wrong challenge id, or leaves not in [0, leaves)", "protocol", 1)
+        emit(
+            {
+                "type": "rows",
+                "rows": [
+                    {
+                        "index": i,
+                        "row": self.read_sums[i * SUMS_PER_LEAF : (i + 1) * SUMS_PER_LEAF],
+                        "proof": merkle_proof(self.read_levels, i),
+                    }
+                    for i in idx
+                ],
+            }
+        )
+
     def open(self, m):
         t = self.torch
         if self.ch is None:
             die("open before a challenge", "protocol", 1)
+        if self.read_levels is not None:
+            return self.open_sums(m)
+        if self.c is None:
+            die("open: the rows are gone once the fill began", "protocol", 1)
         n = self.ch["n"]
         idx = m.get("indices")
         if (
@@ -339,6 +490,10 @@ def main():
                 session.challenge(m)
             elif kind == "open":
                 session.open(m)
+            elif kind == "fill":
+                session.fill(m)
+            elif kind == "read":
+                session.read(m)
             elif kind == "error":
                 sys.exit(1)
             else:

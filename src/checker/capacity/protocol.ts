@@ -1,5 +1,6 @@
 import type { MerkleProofStep } from '../../core/merkle.js';
 import { CAPACITY_PROTOCOL_VERSION, validateChallenge, type Challenge } from './challenge.js';
+import { validateMemoryParams } from './memory.js';
 
 /**
  * The capacity prover protocol: one JSON object per line on the prover's stdin and stdout, so a
@@ -11,6 +12,13 @@ import { CAPACITY_PROTOCOL_VERSION, validateChallenge, type Challenge } from './
  *   prover  → checker  {"type":"commitment","id":…,"root":…,"elapsedMs":…,"memoryMiB":…}
  *   checker → prover   {"type":"open","id":…,"indices":[…]}
  *   prover  → checker  {"type":"rows","rows":[{"index":…,"row":[…],"proof":[{"hash":…,"side":…}]}]}
+ *   and, when the checker runs the memory proof (memory.ts), after the rows:
+ *   checker → prover   {"type":"fill","id":…,"seed":…,"tiles":T,"m":…,"depth":…}
+ *   prover  → checker  {"type":"filled","id":…,"elapsedMs":…}
+ *   checker → prover   {"type":"read","id":…,"seed":…,"groups":S,"perGroup":G}
+ *   prover  → checker  {"type":"read-root","id":…,"root":…}
+ *   checker → prover   {"type":"open","id":…,"indices":[…leaves of the sums tree…]}
+ *   prover  → checker  {"type":"rows","rows":[{"index":…,"row":[…sums…],"proof":[…]}]}
  *   checker closes the prover's stdin; the prover exits.
  *
  * Either side may answer `{"type":"error","message":…,"code":…}` instead and stop. Anything on
@@ -30,7 +38,26 @@ export interface OpenMessage {
   indices: number[];
 }
 
-export type CheckerMessage = ChallengeMessage | OpenMessage | ErrorMessage;
+/** fill the memory with the tiles of `seed` (memory.ts) */
+export interface FillMessage {
+  type: 'fill';
+  id: string;
+  seed: string;
+  tiles: number;
+  m: number;
+  depth: number;
+}
+
+/** answer the groups of `seed` with the root of their sums */
+export interface ReadMessage {
+  type: 'read';
+  id: string;
+  seed: string;
+  groups: number;
+  perGroup: number;
+}
+
+export type CheckerMessage = ChallengeMessage | OpenMessage | FillMessage | ReadMessage | ErrorMessage;
 
 export interface ReadyMessage {
   type: 'ready';
@@ -58,13 +85,32 @@ export interface RowsMessage {
   rows: Array<{ index: number; row: number[]; proof: MerkleProofStep[] }>;
 }
 
+export interface FilledMessage {
+  type: 'filled';
+  id?: string;
+  /** informative only */
+  elapsedMs: number;
+}
+
+export interface ReadRootMessage {
+  type: 'read-root';
+  id?: string;
+  root: string;
+}
+
 export interface ErrorMessage {
   type: 'error';
   message: string;
   code?: ProverErrorCode;
 }
 
-export type ProverMessage = ReadyMessage | CommitmentMessage | RowsMessage | ErrorMessage;
+export type ProverMessage =
+  | ReadyMessage
+  | CommitmentMessage
+  | RowsMessage
+  | FilledMessage
+  | ReadRootMessage
+  | ErrorMessage;
 
 const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -115,6 +161,18 @@ export function parseProverMessage(line: string): Parsed<ProverMessage> {
       if (isNum(v.memoryMiB)) m.memoryMiB = v.memoryMiB;
       return { ok: true, message: m };
     }
+    case 'filled': {
+      if (!isNum(v.elapsedMs)) return { ok: false, error: 'filled: elapsedMs' };
+      const m: FilledMessage = { type: 'filled', elapsedMs: v.elapsedMs };
+      if (isStr(v.id, 200)) m.id = v.id;
+      return { ok: true, message: m };
+    }
+    case 'read-root': {
+      if (!isStr(v.root, 200)) return { ok: false, error: 'read-root: root' };
+      const m: ReadRootMessage = { type: 'read-root', root: v.root };
+      if (isStr(v.id, 200)) m.id = v.id;
+      return { ok: true, message: m };
+    }
     case 'rows':
       if (!Array.isArray(v.rows)) return { ok: false, error: 'rows: an array' };
       return { ok: true, message: { type: 'rows', rows: v.rows as RowsMessage['rows'] } };
@@ -152,6 +210,23 @@ export function parseCheckerMessage(line: string): Parsed<CheckerMessage> {
         return { ok: false, error: `challenge: ${(e as Error).message}` };
       }
       return { ok: true, message: ch };
+    }
+    case 'fill':
+    case 'read': {
+      if (!isStr(v.id, 200) || !isStr(v.seed, 64) || !/^[0-9a-f]{64}$/.test(v.seed))
+        return { ok: false, error: `${v.type}: id and a 64-hex seed` };
+      try {
+        if (v.type === 'fill') {
+          const p = { tiles: v.tiles as number, m: v.m as number, depth: v.depth as number };
+          validateMemoryParams(p);
+          return { ok: true, message: { type: 'fill', id: v.id, seed: v.seed, ...p } };
+        }
+        const p = { groups: v.groups as number, perGroup: v.perGroup as number };
+        validateMemoryParams({ tiles: 1, m: 32_768, depth: 64, ...p });
+        return { ok: true, message: { type: 'read', id: v.id, seed: v.seed, ...p } };
+      } catch (e) {
+        return { ok: false, error: `${v.type}: ${(e as Error).message}` };
+      }
     }
     case 'open':
       if (!isStr(v.id, 200) || !Array.isArray(v.indices) || !v.indices.every((i) => Number.isSafeInteger(i)))

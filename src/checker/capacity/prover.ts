@@ -9,10 +9,19 @@ import {
   DEFAULT_SPOT_ROWS,
   issueChallenge,
   pickIndices,
+  randomHex,
   spotCheck,
   type Challenge,
 } from './challenge.js';
 import { sizeFor, type CapacityClaim } from './sizing.js';
+import {
+  DEFAULT_VERIFIED_GROUPS,
+  pickGroups,
+  tileBytes,
+  validateMemoryParams,
+  verifyReads,
+  type MemoryProofParams,
+} from './memory.js';
 import {
   encodeMessage,
   parseProverMessage,
@@ -389,6 +398,8 @@ export interface CapacityResult {
   deadlineMs: number;
   challengeId: string | null;
   prover: ReadyMessage | null;
+  /** the memory proof, when it ran: its parameters and the checker-clock times of its phases */
+  memory?: { tiles: number; m: number; depth: number; groups: number; perGroup: number; fillMs: number | null; readMs: number | null; fillDeadlineMs: number; readDeadlineMs: number };
 }
 
 export interface CapacityCheckOptions {
@@ -416,6 +427,13 @@ export interface CapacityCheckOptions {
   openTimeoutMs?: number;
   /** for a spawned prover */
   spawn?: Omit<SpawnOptions, 'timers'>;
+  /**
+   * The memory proof after the compute proof (memory.ts): its parameters, or null for none. Default:
+   * sizeFor(claim)'s (GPU classes claiming memory).
+   */
+  memoryProof?: MemoryProofParams | null;
+  /** groups of the read the checker recomputes (default 16) */
+  verifiedGroups?: number;
 }
 
 function stderrNote(channel: ProverChannel): string {
@@ -441,6 +459,8 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
   let ready: ReadyMessage | null = null;
   let proveMs: number | null = null;
   let verifyMs: number | null = null;
+  const mp = opts.memoryProof === null ? undefined : (opts.memoryProof ?? size.memoryProof);
+  let memory: CapacityResult['memory'];
   const result = (code: CapacityResult['code'], reason: string): CapacityResult => ({
     ok: code === 'passed',
     code,
@@ -452,6 +472,7 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     deadlineMs,
     challengeId: challenge?.id ?? null,
     prover: ready,
+    ...(memory ? { memory: { ...memory } } : {}),
   });
 
   const spawned = Array.isArray(opts.prover);
@@ -518,6 +539,7 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     });
     const sentAt = clock.now();
     channel.send({ type: 'challenge', version: CAPACITY_PROTOCOL_VERSION, ...challenge });
+    const openMs = opts.openTimeoutMs ?? 30_000;
     const c = await expect('commitment', deadlineMs, 'before its commitment', [
       'deadline',
       `no commitment within the deadline of ${deadlineMs} ms (n = ${n})`,
@@ -539,7 +561,6 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
 
     const indices = pickIndices(rng, n, k);
     channel.send({ type: 'open', id: challenge.id, indices });
-    const openMs = opts.openTimeoutMs ?? 30_000;
     const rows = await expect('rows', openMs, 'after the open', [
       'timeout',
       `no rows within ${openMs} ms of the open`,
@@ -554,7 +575,51 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     });
     verifyMs = clock.now() - v0;
     if (!check.ok) return result('spot-check', check.reason);
-    return result('passed', `${k} of ${n} rows verified; committed in ${proveMs} ms of ${deadlineMs} ms`);
+    const passed = `${k} of ${n} rows verified; committed in ${proveMs} ms of ${deadlineMs} ms`;
+    if (!mp) return result('passed', passed);
+
+    // The memory proof: fill, then reads at positions the prover learns only now.
+    validateMemoryParams(mp);
+    const { tiles, m, depth, groups, perGroup, fillDeadlineMs, readDeadlineMs } = mp;
+    memory = { tiles, m, depth, groups, perGroup, fillMs: null, readMs: null, fillDeadlineMs, readDeadlineMs };
+    const fillSeed = randomHex(rng, 32);
+    const f0 = clock.now();
+    channel.send({ type: 'fill', id: challenge.id, seed: fillSeed, tiles, m, depth });
+    const filled = await expect('filled', fillDeadlineMs, 'during the fill', [
+      'memory',
+      `the fill of ${tiles} tiles (${Math.round(tileBytes(mp) / 2 ** 20)} MiB) did not end within ${fillDeadlineMs} ms`,
+    ]);
+    memory.fillMs = clock.now() - f0;
+    if (isResult(filled)) return filled;
+    if (memory.fillMs > fillDeadlineMs)
+      return result('memory', `the fill ended after ${memory.fillMs} ms, past its deadline of ${fillDeadlineMs} ms`);
+    const readSeed = randomHex(rng, 32);
+    const r0 = clock.now();
+    channel.send({ type: 'read', id: challenge.id, seed: readSeed, groups, perGroup });
+    const rr = await expect('read-root', readDeadlineMs, 'during the read', [
+      'memory',
+      `no answer to the read of ${groups}×${perGroup} words within ${readDeadlineMs} ms: the tiles are not all held on the device`,
+    ]);
+    memory.readMs = clock.now() - r0;
+    if (isResult(rr)) return rr;
+    if (memory.readMs > readDeadlineMs)
+      return result(
+        'memory',
+        `the read took ${memory.readMs} ms, past its deadline of ${readDeadlineMs} ms: the tiles are not all held on the device`,
+      );
+    const picked = pickGroups(rng, groups, opts.verifiedGroups ?? DEFAULT_VERIFIED_GROUPS);
+    channel.send({ type: 'open', id: challenge.id, indices: picked.leaves });
+    const sums = await expect('rows', openMs, 'after the open of the read', [
+      'timeout',
+      `no sums within ${openMs} ms of the open`,
+    ]);
+    if (isResult(sums)) return sums;
+    const mc = verifyReads(challenge.id, fillSeed, readSeed, mp, rr.root, sums.rows, picked);
+    if (!mc.ok) return result('memory', `the memory proof failed: ${mc.reason}`);
+    return result(
+      'passed',
+      `${passed}; ${tiles} tiles (${Math.round(tileBytes(mp) / 2 ** 20)} MiB) filled in ${memory.fillMs} ms, read in ${memory.readMs} ms of ${readDeadlineMs} ms, ${mc.groups} groups verified`,
+    );
   } finally {
     if (spawned) await channel.close();
   }

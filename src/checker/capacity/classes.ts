@@ -1,0 +1,101 @@
+import type { GpuClass } from '../../ledger/gpu-class.js';
+
+/**
+ * Published figures of each GPU class's reference part, from Epoch AI's "ML hardware" table
+ * (`../shared/data/gpu-specs/epoch-ml_hardware.csv`; test/unit/checker/capacity/classes.test.ts
+ * checks every figure marked `epoch` against that file). Capacity challenges are sized from them
+ * and docs/verification.md ("Class margins") lists what separates each class from the next one
+ * down (margins.ts computes it).
+ */
+
+export interface ClassSpec {
+  /** the reference part: the row's "Hardware name" in Epoch's table */
+  part: string;
+  /** dense INT8 tensor throughput, operations/s (2 per multiply-add) */
+  int8OpsPerSec: number;
+  /** FP32 (non-tensor) FLOP/s; an FMA counts 2, so 32-bit integer ops/s ≈ half of it */
+  fp32FlopsPerSec: number;
+  /** memory per board, bytes */
+  memoryBytes: number;
+  /** memory bandwidth, bytes/s */
+  memoryBytesPerSec: number;
+  /** where each figure comes from: 'epoch' (the table), or why not */
+  source: { int8: string; memory: string };
+}
+
+const epoch = { int8: 'epoch', memory: 'epoch' };
+
+/**
+ * The reference part per class. Where the table lacks a figure the part's datasheet gives it and
+ * `source` says so: the H200 SXM row has no memory size (141 GB, NVIDIA's H200 datasheet), the
+ * table has no L40S row (the L40, same board and memory, 362 dense INT8 TOPS; NVIDIA gives the L40S
+ * 733), and `other` is an assumed small GPU (T4-like: 130 INT8 TOPS, 16 GB, 320 GB/s).
+ */
+export const CLASS_SPECS: Record<Exclude<GpuClass, 'cpu'>, ClassSpec> = {
+  h200: {
+    part: 'NVIDIA H200 SXM',
+    int8OpsPerSec: 1979e12,
+    fp32FlopsPerSec: 66.91e12,
+    memoryBytes: 141e9,
+    memoryBytesPerSec: 4.8e12,
+    source: { int8: 'epoch', memory: 'size: NVIDIA H200 datasheet (141 GB); bandwidth: epoch' },
+  },
+  h100: {
+    part: 'NVIDIA H100 SXM5 80GB',
+    int8OpsPerSec: 1979e12,
+    fp32FlopsPerSec: 66.91e12,
+    memoryBytes: 80e9,
+    memoryBytesPerSec: 3.35e12,
+    source: epoch,
+  },
+  a100: {
+    part: 'NVIDIA A100 SXM4 80 GB',
+    int8OpsPerSec: 624e12,
+    fp32FlopsPerSec: 19.49e12,
+    memoryBytes: 80e9,
+    memoryBytesPerSec: 2.039e12,
+    source: epoch,
+  },
+  l40s: {
+    part: 'NVIDIA L40',
+    int8OpsPerSec: 362e12,
+    fp32FlopsPerSec: 90.52e12,
+    memoryBytes: 48e9,
+    memoryBytesPerSec: 864e9,
+    source: epoch,
+  },
+  rtx4090: {
+    part: 'NVIDIA GeForce RTX 4090',
+    int8OpsPerSec: 660.6e12,
+    fp32FlopsPerSec: 82.6e12,
+    memoryBytes: 24e9,
+    memoryBytesPerSec: 1.008e12,
+    source: epoch,
+  },
+  rtx3090: {
+    part: 'NVIDIA GeForce RTX 3090',
+    int8OpsPerSec: 284e12,
+    fp32FlopsPerSec: 35.58e12,
+    memoryBytes: 24e9,
+    memoryBytesPerSec: 936e9,
+    source: epoch,
+  },
+  other: {
+    part: 'an assumed small GPU',
+    int8OpsPerSec: 130e12,
+    fp32FlopsPerSec: 8.1e12,
+    memoryBytes: 16e9,
+    memoryBytesPerSec: 320e9,
+    source: { int8: 'assumed (T4-like)', memory: 'assumed (T4-like)' },
+  },
+};
+
+/** GPU classes from the top down: each pair of neighbours is a "class pair" of the margins table. */
+export const CLASS_ORDER = ['h200', 'h100', 'a100', 'l40s', 'rtx4090', 'rtx3090', 'other'] as const;
+export type GpuClassWithSpec = (typeof CLASS_ORDER)[number];
+
+/** The class one step below `cls` (null for the last GPU class). */
+export function classBelow(cls: GpuClassWithSpec): GpuClassWithSpec | null {
+  const i = CLASS_ORDER.indexOf(cls);
+  return i >= 0 && i + 1 < CLASS_ORDER.length ? CLASS_ORDER[i + 1]! : null;
+}

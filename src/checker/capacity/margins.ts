@@ -1,0 +1,175 @@
+import { CLASS_ORDER, CLASS_SPECS, classBelow, type ClassSpec, type GpuClassWithSpec } from './classes.js';
+import type { MemoryProofParams } from './memory.js';
+
+/**
+ * The timing model of Proof of Capacity per GPU class (docs/verification.md, "Class margins"): how
+ * long the stock prover (gpu_prover.py, PyTorch) takes on a class's reference part, how fast the
+ * part one class down could possibly do the same work with hand-written kernels, and so which
+ * proof separates each class pair, by how much. Deadlines of the memory proof come from it.
+ *
+ * Every constant below is an assumption until measured on the parts (scripts/gpu-selftest.sh
+ * prints the measured figures next to these).
+ */
+export const MODEL = {
+  /** network jitter the read deadline allows on top of the measured round trip, ms */
+  jitterMs: 50,
+  /** first kernels after `ready` (cuBLAS heuristics, allocator growth), ms: inside the timed window */
+  firstKernelMs: 200,
+  /** share of the datasheet's dense INT8 peak the stock prover's int8 GEMMs reach at least */
+  honestEfficiency: 0.5,
+  /** memory traffic per generated entry in PyTorch: ~30 elementwise int64 passes of 16 bytes */
+  genTrafficBytes: 480,
+  /** 32-bit integer operations per generated entry in a fused kernel (two lowbias32 rounds) */
+  genOps: 24,
+  /** memory traffic per read word of the stock prover's index arithmetic (~5 int64 passes) */
+  indexTrafficBytes: 80,
+  /** integer operations per read word's index in a fused kernel */
+  indexOps: 4,
+  /** bytes a random 4-byte read moves (one 32-byte sector) */
+  sectorBytes: 32,
+  /** random 4-byte reads/s from host memory, for a prover that keeps tiles there (optimistic for it) */
+  hostRandomReadsPerSec: 1e9,
+  /** what a cheater can use of its part's memory (the rest: context, driver) */
+  cheaterMemoryShare: 0.95,
+  /** the fill deadline: this many times the stock prover's modeled fill, plus jitter and first kernels */
+  fillSlack: 3,
+} as const;
+
+/** The memory proof's shape for GPU classes. */
+export const MEMORY_SHAPE = { m: 8192, depth: 16_384, groups: 1 << 22, perGroup: 256 } as const;
+
+const intOpsPerSec = (s: ClassSpec) => s.fp32FlopsPerSec / 2;
+const ms = (s: number) => s * 1000;
+
+/** The stock prover's fill of `tiles` tiles on `s`, ms (generation in PyTorch, GEMMs at the honest efficiency). */
+export function honestFillMs(s: ClassSpec, tiles: number, m: number, depth: number): number {
+  const gemm = (2 * m * m * depth) / (MODEL.honestEfficiency * s.int8OpsPerSec);
+  const gen = (2 * m * depth * MODEL.genTrafficBytes) / s.memoryBytesPerSec;
+  const write = (4 * m * m) / s.memoryBytesPerSec;
+  return ms(tiles * (gemm + gen + write));
+}
+
+/** The fastest fill of `tiles` tiles on `s`: peak INT8, generation fused at ALU speed. */
+export function bestFillMs(s: ClassSpec, tiles: number, m: number, depth: number): number {
+  const gemm = (2 * m * m * depth) / s.int8OpsPerSec;
+  const gen = (2 * m * depth * MODEL.genOps) / intOpsPerSec(s);
+  return ms(tiles * gemm + tiles * gen);
+}
+
+/** The stock prover's read on `s`, ms: generating the positions, gathering the words, hashing the sums. */
+export function honestReadMs(s: ClassSpec, groups: number, perGroup: number, fused = false): number {
+  const positions = fused
+    ? (groups * (4 * MODEL.genOps + perGroup * MODEL.indexOps)) / intOpsPerSec(s)
+    : (groups * (4 * MODEL.genTrafficBytes + perGroup * MODEL.indexTrafficBytes)) / s.memoryBytesPerSec;
+  const gather = (groups * perGroup * MODEL.sectorBytes) / s.memoryBytesPerSec;
+  return ms(positions + gather) + sumsHashMs(groups);
+}
+
+/** Copying the sums to the host and hashing them into the tree (1 GB/s, 2 µs per leaf): the same for every prover. */
+export function sumsHashMs(groups: number): number {
+  return ms((groups * 8) / 1e9 + (2e-6 * groups) / 256);
+}
+
+/** The best read on `s` of a prover holding `held` of the tiles (0..1): min over its ways to get the rest. */
+export function bestReadMs(
+  s: ClassSpec,
+  p: { tiles: number; m: number; depth: number; groups: number; perGroup: number },
+  held: number,
+): { ms: number; way: 'held' | 'recompute tiles' | 'recompute words' | 'host memory' } {
+  const positions = (p.groups * (4 * MODEL.genOps + p.perGroup * MODEL.indexOps)) / intOpsPerSec(s);
+  const gather = (p.groups * p.perGroup * MODEL.sectorBytes) / s.memoryBytesPerSec;
+  const base = ms(positions + gather) + sumsHashMs(p.groups);
+  if (held >= 1) return { ms: base, way: 'held' };
+  const missing = 1 - held;
+  // rows of a tile some group reads
+  const rowsFrac = 1 - Math.exp(-p.groups / (p.tiles * p.m));
+  const tileMs = ms(
+    (rowsFrac * 2 * p.m * p.m * p.depth) / s.int8OpsPerSec +
+      ((rowsFrac * p.m * p.depth + p.m * p.depth) * MODEL.genOps) / intOpsPerSec(s),
+  );
+  const ways: Array<[number, 'recompute tiles' | 'recompute words' | 'host memory']> = [
+    [missing * p.tiles * tileMs, 'recompute tiles'],
+    [ms((missing * p.groups * (p.perGroup + 1) * p.depth * MODEL.genOps) / intOpsPerSec(s)), 'recompute words'],
+    [ms((missing * p.groups * p.perGroup) / MODEL.hostRandomReadsPerSec), 'host memory'],
+  ];
+  ways.sort((x, y) => x[0] - y[0]);
+  return { ms: base + ways[0]![0], way: ways[0]![1] };
+}
+
+/**
+ * The memory proof for a claim of `memoryMiB` per GPU of class `cls`: as many tiles as fit in
+ * share × the claim, deadlines from the class's reference part.
+ */
+export function memoryProofFor(
+  cls: GpuClassWithSpec,
+  memoryMiB: number,
+  share: number,
+  rttMs = 0,
+): MemoryProofParams | undefined {
+  const s = CLASS_SPECS[cls];
+  const { m, depth, groups, perGroup } = MEMORY_SHAPE;
+  const tiles = Math.floor((memoryMiB * 2 ** 20 * share) / (4 * m * m));
+  if (tiles < 1) return undefined;
+  return {
+    tiles,
+    m,
+    depth,
+    groups,
+    perGroup,
+    fillDeadlineMs: Math.ceil(MODEL.fillSlack * honestFillMs(s, tiles, m, depth) + MODEL.jitterMs + MODEL.firstKernelMs + rttMs),
+    readDeadlineMs: Math.ceil(honestReadMs(s, groups, perGroup) + MODEL.jitterMs + rttMs),
+  };
+}
+
+export interface PairMargins {
+  claimed: GpuClassWithSpec;
+  below: GpuClassWithSpec;
+  /** compute proof: the lower part's fastest product / the claimed class's deadline (> 1: separated) */
+  compute: { n: number; deadlineMs: number; belowBestMs: number; margin: number };
+  /** memory the claimed class must fill / what the lower part can hold */
+  capacity: { requiredGB: number; belowGB: number; held: number };
+  /** memory proof read: the lower part's best read / the read deadline */
+  read: { deadlineMs: number; belowBestMs: number; way: string; margin: number; fusedDeadlineMs: number; fusedMargin: number };
+  /** fill: the lower part's fastest fill / the fill deadline */
+  fill: { deadlineMs: number; belowBestMs: number; margin: number };
+}
+
+/**
+ * Margins of the class pair (claimed, the class below) at the claimed part's full memory, no round
+ * trip (a round trip adds the same to both sides). `computeDeadlineMs(n)` is sizing's deadline.
+ */
+export function pairMargins(
+  claimed: GpuClassWithSpec,
+  compute: { n: number; deadlineMs: number },
+  share: number,
+): PairMargins | null {
+  const below = classBelow(claimed);
+  if (!below) return null;
+  const c = CLASS_SPECS[claimed];
+  const d = CLASS_SPECS[below];
+  const belowCompute = ms((2 * compute.n ** 3) / d.int8OpsPerSec);
+  const mp = memoryProofFor(claimed, c.memoryBytes / 2 ** 20, share)!;
+  const required = mp.tiles * 4 * mp.m * mp.m;
+  const held = Math.min(1, (MODEL.cheaterMemoryShare * d.memoryBytes) / required);
+  const read = bestReadMs(d, mp, held);
+  const fillBelow = bestFillMs(d, mp.tiles, mp.m, mp.depth);
+  // the read deadline of a prover whose position generation is fused as well (not the stock prover)
+  const fused = Math.ceil(honestReadMs(c, mp.groups, mp.perGroup, true) + MODEL.jitterMs);
+  return {
+    claimed,
+    below,
+    compute: { ...compute, belowBestMs: belowCompute, margin: belowCompute / compute.deadlineMs },
+    capacity: { requiredGB: required / 1e9, belowGB: d.memoryBytes / 1e9, held },
+    read: {
+      deadlineMs: mp.readDeadlineMs,
+      belowBestMs: read.ms,
+      way: read.way,
+      margin: read.ms / mp.readDeadlineMs,
+      fusedDeadlineMs: fused,
+      fusedMargin: read.ms / fused,
+    },
+    fill: { deadlineMs: mp.fillDeadlineMs, belowBestMs: fillBelow, margin: fillBelow / mp.fillDeadlineMs },
+  };
+}
+
+export const PAIRS = CLASS_ORDER.slice(0, -1);
