@@ -116,7 +116,7 @@ export interface CheckerServiceDeps {
   capacity?: Partial<
     Pick<
       CapacityCheckOptions,
-      'n' | 'deadlineMs' | 'memoryMiB' | 'rttMs' | 'startupTimeoutMs' | 'openTimeoutMs'
+      'n' | 'deadlineMs' | 'memoryMiB' | 'memoryProof' | 'rttMs' | 'startupTimeoutMs' | 'openTimeoutMs'
     >
   >;
   log?: (line: string) => void;

@@ -247,7 +247,8 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
       await closeSession(existing, `the checker gave up: ${m.message.slice(0, 200)}`);
       return { ended: true };
     }
-    const timeoutMs = stepMs + (m.type === 'challenge' ? m.deadlineMs : 0);
+    const timeoutMs =
+      stepMs + (m.type === 'challenge' || m.type === 'fill' || m.type === 'read' ? (m.deadlineMs ?? 0) : 0);
     return step(existing, existing.channel, m, timeoutMs);
   };
 

@@ -1,4 +1,15 @@
-import type { Clock } from '../core/clock.js';
+import type { Clock, ManualClock } from '../core/clock.js';
+import type { ClassSpec } from '../checker/capacity/classes.js';
+import {
+  bestComputeMs,
+  bestFillMs,
+  bestReadMs,
+  heldShare,
+  honestComputeMs,
+  honestFillMs,
+  honestReadMs,
+} from '../checker/capacity/margins.js';
+import { tileBytes, type MemoryProofParams } from '../checker/capacity/memory.js';
 import { CpuProverSession, type ProverMemory } from '../checker/capacity/cpu-prover.js';
 import type { ReadyMessage } from '../checker/capacity/protocol.js';
 import { handlerChannel, type ProverChannel } from '../checker/capacity/prover.js';
@@ -92,4 +103,65 @@ export function simulatedGpuProver(
       memory: device,
       ready: { prover: 'simulated-gpu', device: device.name, ...opts.ready },
     });
+}
+
+export interface SimulatedClassOptions {
+  /** what the device really is: a class's published figures (CLASS_SPECS), or changed ones */
+  spec: ClassSpec;
+  /** the checker's clock: the device advances it by the time its work would take on `spec` */
+  clock: ManualClock;
+  /**
+   * The full-size challenge the checker's deadlines are sized for (sizeFor(claim)). The device
+   * proves the challenge it is sent for real (tests send small ones) and charges the time of this one.
+   */
+  nominal: { n: number; memoryProof?: MemoryProofParams };
+  /**
+   * 'stock': the shipped PyTorch prover's speed (margins.ts MODEL), an honest host; 'best':
+   * hand-written kernels at the datasheet's peak, the way a cheater would make its part look bigger.
+   */
+  kernels?: 'stock' | 'best';
+}
+
+/**
+ * A SIMULATED GPU of a class, on a simulated clock (tests only): a prover factory whose provers
+ * compute every answer for real (CpuProverSession, so the checker verifies real rows and sums) and
+ * advance `clock` by what the work of the nominal challenge takes on `spec` (margins.ts): the
+ * compute proof, the fill and the read. A device with less memory than the nominal tiles holds
+ * what fits and recomputes the rest when a read needs it, and is charged for that.
+ */
+export function simulatedClassProver(opts: SimulatedClassOptions): () => ProverChannel {
+  const { spec, clock, nominal } = opts;
+  const best = opts.kernels === 'best';
+  const mp = nominal.memoryProof;
+  const held = mp ? heldShare(spec.memoryBytes, tileBytes(mp)) : 1;
+  const readMs = (p: MemoryProofParams) => {
+    if (best) return bestReadMs(spec, p, held).ms;
+    const extra = held < 1 ? bestReadMs(spec, p, held).ms - bestReadMs(spec, p, 1).ms : 0;
+    return honestReadMs(spec, p.groups, p.perGroup) + extra;
+  };
+  return () => {
+    const session = new CpuProverSession({ tilesToHold: (fill) => Math.floor(fill.tiles * held) });
+    const ready: ReadyMessage = {
+      ...session.ready(),
+      prover: 'simulated-gpu',
+      device: `SIMULATED ${spec.part}${best ? ' (best kernels)' : ''}`,
+    };
+    return handlerChannel(
+      ready,
+      (m) => {
+        const out = session.handle(m);
+        if (out.type === 'commitment')
+          clock.advance(best ? bestComputeMs(spec, nominal.n) : honestComputeMs(spec, nominal.n));
+        else if (out.type === 'filled' && mp)
+          clock.advance(
+            best
+              ? bestFillMs(spec, Math.floor(mp.tiles * held), mp.m, mp.depth)
+              : honestFillMs(spec, Math.floor(mp.tiles * held), mp.m, mp.depth),
+          );
+        else if (out.type === 'read-root' && mp) clock.advance(readMs(mp));
+        return out;
+      },
+      () => session.close(),
+    );
+  };
 }

@@ -127,7 +127,9 @@ class BusProverChannel implements ProverChannel {
 
   send(m: CheckerMessage): void {
     if (this.closed || this.ended) return;
-    const timeoutMs = this.requestTimeoutMs + (m.type === 'challenge' ? m.deadlineMs : 0);
+    const timeoutMs =
+      this.requestTimeoutMs +
+      (m.type === 'challenge' || m.type === 'fill' || m.type === 'read' ? (m.deadlineMs ?? 0) : 0);
     this.step(m as unknown as Record<string, unknown>, timeoutMs);
   }
 

@@ -162,12 +162,16 @@ export class CpuProverSession {
           this.reservedMiB += mib;
         }
         if (mib > this.freeMemoryMiB())
-          return fail(`cpu prover: cannot hold the ${mib} MiB of tiles: ${this.freeMemoryMiB()} MiB free on this host`, 'memory');
+          return fail(
+            `cpu prover: cannot hold the ${mib} MiB of tiles: ${this.freeMemoryMiB()} MiB free on this host`,
+            'memory',
+          );
         this.held = fillMemory(msg.seed, msg, (t) => t < hold);
         return { type: 'filled', id: msg.id, elapsedMs: this.clock.now() - started };
       }
       case 'read': {
-        if (!this.held || !this.proof || msg.id !== this.proof.challenge.id) return fail('read: after a fill, with its id');
+        if (!this.held || !this.proof || msg.id !== this.proof.challenge.id)
+          return fail('read: after a fill, with its id');
         if (this.read) return fail('one read per session');
         this.read = answerRead(this.held, msg.id, msg.seed, msg);
         this.lastRecomputedTiles = this.read.recomputedTiles;

@@ -1,5 +1,5 @@
 import { CLASS_SPECS } from './classes.js';
-import { PAIRS, pairMargins, type PairMargins } from './margins.js';
+import { PAIRS, caughtBelowShare, pairMargins, type PairMargins } from './margins.js';
 import { CLASS_PROFILES, sizeFor } from './sizing.js';
 
 /** pairMargins for every class pair, with sizing's compute challenge of the claimed class. */
@@ -24,8 +24,8 @@ const NAMES: Record<string, string> = {
 /** The markdown table of docs/verification.md, "Class margins". */
 export function marginsTable(): string {
   const head = [
-    '| claimed / below | compute: deadline, below best, margin | memory: required, below holds | read: deadline, below best (how), margin | read, fused prover: deadline, margin | fill: deadline, below best, margin | separated by |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| claimed / below | compute: deadline, below best, margin | memory: required, below holds | read: deadline, below best (how), margin | read, fused prover: deadline, margin | fill: deadline, below best, margin | claimed class holding less than this share of the tiles fails | separated by |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   const rows = allPairMargins().map((p) => {
     const by: string[] = [];
@@ -33,7 +33,7 @@ export function marginsTable(): string {
     if (p.read.margin > 1) by.push('memory proof');
     if (p.fill.margin > 1) by.push('fill');
     if (p.read.margin <= 1 && p.read.fusedMargin > 1) by.push('memory proof with a fused prover only');
-    return `| ${NAMES[p.claimed]} / ${NAMES[p.below]} | ${f(p.compute.deadlineMs)} ms, ${f(p.compute.belowBestMs)} ms, **${f(p.compute.margin)}** | ${f(p.capacity.requiredGB)} GB, ${f(CLASS_SPECS[p.below].memoryBytes / 1e9)} GB (${Math.round(p.capacity.held * 100)}%) | ${f(p.read.deadlineMs)} ms, ${f(p.read.belowBestMs)} ms (${p.read.way}), **${f(p.read.margin)}** | ${f(p.read.fusedDeadlineMs)} ms, **${f(p.read.fusedMargin)}** | ${f(p.fill.deadlineMs / 1000)} s, ${f(p.fill.belowBestMs / 1000)} s, **${f(p.fill.margin)}** | ${by.length ? by.join(', ') : '**nothing**'} |`;
+    return `| ${NAMES[p.claimed]} / ${NAMES[p.below]} | ${f(p.compute.deadlineMs)} ms, ${f(p.compute.belowBestMs)} ms, **${f(p.compute.margin)}** | ${f(p.capacity.requiredGB)} GB, ${f(CLASS_SPECS[p.below].memoryBytes / 1e9)} GB (${Math.round(p.capacity.held * 100)}%) | ${f(p.read.deadlineMs)} ms, ${f(p.read.belowBestMs)} ms (${p.read.way}), **${f(p.read.margin)}** | ${f(p.read.fusedDeadlineMs)} ms, **${f(p.read.fusedMargin)}** | ${f(p.fill.deadlineMs / 1000)} s, ${f(p.fill.belowBestMs / 1000)} s, **${f(p.fill.margin)}** | ${Math.floor(caughtBelowShare(p.claimed, CLASS_PROFILES[p.claimed].memoryShare) * 100)}% | ${by.length ? by.join(', ') : '**nothing**'} |`;
   });
   return [...head, ...rows].join('\n');
 }

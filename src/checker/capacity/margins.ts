@@ -41,6 +41,27 @@ export const MEMORY_SHAPE = { m: 8192, depth: 16_384, groups: 1 << 22, perGroup:
 const intOpsPerSec = (s: ClassSpec) => s.fp32FlopsPerSec / 2;
 const ms = (s: number) => s * 1000;
 
+/**
+ * The stock prover's compute proof on `s`, ms: first kernels, generating A and B in PyTorch, the
+ * GEMM at the honest efficiency, hashing C (4n² bytes) at 1 GiB/s.
+ */
+export function honestComputeMs(s: ClassSpec, n: number): number {
+  const gen = (2 * n * n * MODEL.genTrafficBytes) / s.memoryBytesPerSec;
+  const gemm = (2 * n ** 3) / (MODEL.honestEfficiency * s.int8OpsPerSec);
+  const hash = (4 * n * n) / 2 ** 30;
+  return MODEL.firstKernelMs + ms(gen + gemm + hash);
+}
+
+/** The fastest compute proof on `s`: the GEMM at peak, nothing else counted. */
+export function bestComputeMs(s: ClassSpec, n: number): number {
+  return ms((2 * n ** 3) / s.int8OpsPerSec);
+}
+
+/** The share of `required` bytes of tiles a part with `memoryBytes` can hold (0..1). */
+export function heldShare(memoryBytes: number, required: number): number {
+  return Math.min(1, (MODEL.cheaterMemoryShare * memoryBytes) / required);
+}
+
 /** The stock prover's fill of `tiles` tiles on `s`, ms (generation in PyTorch, GEMMs at the honest efficiency). */
 export function honestFillMs(s: ClassSpec, tiles: number, m: number, depth: number): number {
   const gemm = (2 * m * m * depth) / (MODEL.honestEfficiency * s.int8OpsPerSec);
@@ -89,7 +110,10 @@ export function bestReadMs(
   );
   const ways: Array<[number, 'recompute tiles' | 'recompute words' | 'host memory']> = [
     [missing * p.tiles * tileMs, 'recompute tiles'],
-    [ms((missing * p.groups * (p.perGroup + 1) * p.depth * MODEL.genOps) / intOpsPerSec(s)), 'recompute words'],
+    [
+      ms((missing * p.groups * (p.perGroup + 1) * p.depth * MODEL.genOps) / intOpsPerSec(s)),
+      'recompute words',
+    ],
     [ms((missing * p.groups * p.perGroup) / MODEL.hostRandomReadsPerSec), 'host memory'],
   ];
   ways.sort((x, y) => x[0] - y[0]);
@@ -116,7 +140,9 @@ export function memoryProofFor(
     depth,
     groups,
     perGroup,
-    fillDeadlineMs: Math.ceil(MODEL.fillSlack * honestFillMs(s, tiles, m, depth) + MODEL.jitterMs + MODEL.firstKernelMs + rttMs),
+    fillDeadlineMs: Math.ceil(
+      MODEL.fillSlack * honestFillMs(s, tiles, m, depth) + MODEL.jitterMs + MODEL.firstKernelMs + rttMs,
+    ),
     readDeadlineMs: Math.ceil(honestReadMs(s, groups, perGroup) + MODEL.jitterMs + rttMs),
   };
 }
@@ -129,7 +155,14 @@ export interface PairMargins {
   /** memory the claimed class must fill / what the lower part can hold */
   capacity: { requiredGB: number; belowGB: number; held: number };
   /** memory proof read: the lower part's best read / the read deadline */
-  read: { deadlineMs: number; belowBestMs: number; way: string; margin: number; fusedDeadlineMs: number; fusedMargin: number };
+  read: {
+    deadlineMs: number;
+    belowBestMs: number;
+    way: string;
+    margin: number;
+    fusedDeadlineMs: number;
+    fusedMargin: number;
+  };
   /** fill: the lower part's fastest fill / the fill deadline */
   fill: { deadlineMs: number; belowBestMs: number; margin: number };
 }
@@ -147,10 +180,10 @@ export function pairMargins(
   if (!below) return null;
   const c = CLASS_SPECS[claimed];
   const d = CLASS_SPECS[below];
-  const belowCompute = ms((2 * compute.n ** 3) / d.int8OpsPerSec);
+  const belowCompute = bestComputeMs(d, compute.n);
   const mp = memoryProofFor(claimed, c.memoryBytes / 2 ** 20, share)!;
   const required = mp.tiles * 4 * mp.m * mp.m;
-  const held = Math.min(1, (MODEL.cheaterMemoryShare * d.memoryBytes) / required);
+  const held = heldShare(d.memoryBytes, required);
   const read = bestReadMs(d, mp, held);
   const fillBelow = bestFillMs(d, mp.tiles, mp.m, mp.depth);
   // the read deadline of a prover whose position generation is fused as well (not the stock prover)
@@ -173,3 +206,21 @@ export function pairMargins(
 }
 
 export const PAIRS = CLASS_ORDER.slice(0, -1);
+
+/**
+ * The share of its claimed tiles below which a part of class `cls` itself (best kernels) misses
+ * the read deadline: a prover holding less than this share of the claim fails the memory proof.
+ */
+export function caughtBelowShare(cls: GpuClassWithSpec, share: number): number {
+  const s = CLASS_SPECS[cls];
+  const mp = memoryProofFor(cls, s.memoryBytes / 2 ** 20, share)!;
+  let lo = 0;
+  let hi = 1;
+  if (bestReadMs(s, mp, 0).ms <= mp.readDeadlineMs) return 0;
+  for (let i = 0; i < 40; i++) {
+    const mid = (lo + hi) / 2;
+    if (bestReadMs(s, mp, mid).ms > mp.readDeadlineMs) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}

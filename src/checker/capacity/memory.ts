@@ -114,7 +114,13 @@ export function groupPositions(
 }
 
 /** Σ_k W_t[i][cols[k]], computed from the seed alone: (G+1)·D generated entries, G·D multiply-adds. */
-export function groupSum(fillSeed: string, fill: FillParams, tile: number, row: number, cols: readonly number[]): number {
+export function groupSum(
+  fillSeed: string,
+  fill: FillParams,
+  tile: number,
+  row: number,
+  cols: readonly number[],
+): number {
   const { a: ka, b: kb } = tileKeys(fillSeed, tile);
   const { m, depth } = fill;
   const a = new Float64Array(depth);
@@ -156,7 +162,12 @@ export function computeTile(fillSeed: string, fill: FillParams, t: number): Int3
 }
 
 /** sha256(domain ‖ id ‖ seeds ‖ parameters): every sums leaf starts with it. */
-export function readPrefix(id: string, fillSeed: string, readSeed: string, p: FillParams & ReadParams): Buffer {
+export function readPrefix(
+  id: string,
+  fillSeed: string,
+  readSeed: string,
+  p: FillParams & ReadParams,
+): Buffer {
   return sha256(
     `${MEMORY_DOMAIN}\n${id}\n${fillSeed}\n${readSeed}\n${p.tiles}\n${p.m}\n${p.depth}\n${p.groups}\n${p.perGroup}`,
   );
@@ -185,7 +196,11 @@ export interface HeldMemory {
 }
 
 /** Computes and holds the tiles (all of them, or only those `hold` keeps). */
-export function fillMemory(seed: string, fill: FillParams, hold: (t: number) => boolean = () => true): HeldMemory {
+export function fillMemory(
+  seed: string,
+  fill: FillParams,
+  hold: (t: number) => boolean = () => true,
+): HeldMemory {
   validateMemoryParams(fill);
   const tiles = new Map<number, Int32Array>();
   for (let t = 0; t < fill.tiles; t++) if (hold(t)) tiles.set(t, computeTile(seed, fill, t));
@@ -222,7 +237,12 @@ export function answerRead(mem: HeldMemory, id: string, readSeed: string, read: 
   for (let f = 0; f < leafCount(read.groups); f++)
     leaves.push(sumsLeaf(prefix, f, sums.subarray(f * SUMS_PER_LEAF, (f + 1) * SUMS_PER_LEAF)));
   const levels = merkleLevels(leaves);
-  return { root: levels[levels.length - 1]![0]!.toString('hex'), levels, sums, recomputedTiles: recomputed.size };
+  return {
+    root: levels[levels.length - 1]![0]!.toString('hex'),
+    levels,
+    sums,
+    recomputedTiles: recomputed.size,
+  };
 }
 
 /** Leaves with their sums and proofs, for an open after the read root. */
@@ -295,7 +315,8 @@ export function verifyReads(
       !Array.isArray(proof) ||
       proof.length !== sides.length ||
       proof.some(
-        (s: MerkleProofStep, d) => !s || typeof s.hash !== 'string' || !HEX64.test(s.hash) || s.side !== sides[d],
+        (s: MerkleProofStep, d) =>
+          !s || typeof s.hash !== 'string' || !HEX64.test(s.hash) || s.side !== sides[d],
       )
     )
       return bad(`leaf ${index}: the Merkle proof has the wrong shape for leaf ${index} of ${leaves}`);

@@ -46,6 +46,8 @@ export interface FillMessage {
   tiles: number;
   m: number;
   depth: number;
+  /** the checker stops waiting for `filled` this long after sending (relays wait as long) */
+  deadlineMs?: number;
 }
 
 /** answer the groups of `seed` with the root of their sums */
@@ -55,6 +57,8 @@ export interface ReadMessage {
   seed: string;
   groups: number;
   perGroup: number;
+  /** the checker stops waiting for `read-root` this long after sending */
+  deadlineMs?: number;
 }
 
 export type CheckerMessage = ChallengeMessage | OpenMessage | FillMessage | ReadMessage | ErrorMessage;
@@ -105,12 +109,7 @@ export interface ErrorMessage {
 }
 
 export type ProverMessage =
-  | ReadyMessage
-  | CommitmentMessage
-  | RowsMessage
-  | FilledMessage
-  | ReadRootMessage
-  | ErrorMessage;
+  ReadyMessage | CommitmentMessage | RowsMessage | FilledMessage | ReadRootMessage | ErrorMessage;
 
 const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -216,14 +215,20 @@ export function parseCheckerMessage(line: string): Parsed<CheckerMessage> {
       if (!isStr(v.id, 200) || !isStr(v.seed, 64) || !/^[0-9a-f]{64}$/.test(v.seed))
         return { ok: false, error: `${v.type}: id and a 64-hex seed` };
       try {
+        if (
+          v.deadlineMs !== undefined &&
+          !(isNum(v.deadlineMs) && v.deadlineMs > 0 && v.deadlineMs <= 3_600_000)
+        )
+          throw new RangeError('deadlineMs must be in (0, 3,600,000]');
+        const deadline = v.deadlineMs !== undefined ? { deadlineMs: v.deadlineMs as number } : {};
         if (v.type === 'fill') {
           const p = { tiles: v.tiles as number, m: v.m as number, depth: v.depth as number };
           validateMemoryParams(p);
-          return { ok: true, message: { type: 'fill', id: v.id, seed: v.seed, ...p } };
+          return { ok: true, message: { type: 'fill', id: v.id, seed: v.seed, ...p, ...deadline } };
         }
         const p = { groups: v.groups as number, perGroup: v.perGroup as number };
         validateMemoryParams({ tiles: 1, m: 32_768, depth: 64, ...p });
-        return { ok: true, message: { type: 'read', id: v.id, seed: v.seed, ...p } };
+        return { ok: true, message: { type: 'read', id: v.id, seed: v.seed, ...p, ...deadline } };
       } catch (e) {
         return { ok: false, error: `${v.type}: ${(e as Error).message}` };
       }

@@ -399,7 +399,17 @@ export interface CapacityResult {
   challengeId: string | null;
   prover: ReadyMessage | null;
   /** the memory proof, when it ran: its parameters and the checker-clock times of its phases */
-  memory?: { tiles: number; m: number; depth: number; groups: number; perGroup: number; fillMs: number | null; readMs: number | null; fillDeadlineMs: number; readDeadlineMs: number };
+  memory?: {
+    tiles: number;
+    m: number;
+    depth: number;
+    groups: number;
+    perGroup: number;
+    fillMs: number | null;
+    readMs: number | null;
+    fillDeadlineMs: number;
+    readDeadlineMs: number;
+  };
 }
 
 export interface CapacityCheckOptions {
@@ -429,7 +439,7 @@ export interface CapacityCheckOptions {
   spawn?: Omit<SpawnOptions, 'timers'>;
   /**
    * The memory proof after the compute proof (memory.ts): its parameters, or null for none. Default:
-   * sizeFor(claim)'s (GPU classes claiming memory).
+   * sizeFor(claim)'s (GPU classes claiming memory), none when memoryMiB is null.
    */
   memoryProof?: MemoryProofParams | null;
   /** groups of the read the checker recomputes (default 16) */
@@ -459,7 +469,11 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
   let ready: ReadyMessage | null = null;
   let proveMs: number | null = null;
   let verifyMs: number | null = null;
-  const mp = opts.memoryProof === null ? undefined : (opts.memoryProof ?? size.memoryProof);
+  // memoryMiB: null (no memory test) also leaves out the default memory proof
+  const mp =
+    opts.memoryProof === null || (opts.memoryProof === undefined && opts.memoryMiB === null)
+      ? undefined
+      : (opts.memoryProof ?? size.memoryProof);
   let memory: CapacityResult['memory'];
   const result = (code: CapacityResult['code'], reason: string): CapacityResult => ({
     ok: code === 'passed',
@@ -581,10 +595,28 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     // The memory proof: fill, then reads at positions the prover learns only now.
     validateMemoryParams(mp);
     const { tiles, m, depth, groups, perGroup, fillDeadlineMs, readDeadlineMs } = mp;
-    memory = { tiles, m, depth, groups, perGroup, fillMs: null, readMs: null, fillDeadlineMs, readDeadlineMs };
+    memory = {
+      tiles,
+      m,
+      depth,
+      groups,
+      perGroup,
+      fillMs: null,
+      readMs: null,
+      fillDeadlineMs,
+      readDeadlineMs,
+    };
     const fillSeed = randomHex(rng, 32);
     const f0 = clock.now();
-    channel.send({ type: 'fill', id: challenge.id, seed: fillSeed, tiles, m, depth });
+    channel.send({
+      type: 'fill',
+      id: challenge.id,
+      seed: fillSeed,
+      tiles,
+      m,
+      depth,
+      deadlineMs: fillDeadlineMs,
+    });
     const filled = await expect('filled', fillDeadlineMs, 'during the fill', [
       'memory',
       `the fill of ${tiles} tiles (${Math.round(tileBytes(mp) / 2 ** 20)} MiB) did not end within ${fillDeadlineMs} ms`,
@@ -592,10 +624,20 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     memory.fillMs = clock.now() - f0;
     if (isResult(filled)) return filled;
     if (memory.fillMs > fillDeadlineMs)
-      return result('memory', `the fill ended after ${memory.fillMs} ms, past its deadline of ${fillDeadlineMs} ms`);
+      return result(
+        'memory',
+        `the fill ended after ${memory.fillMs} ms, past its deadline of ${fillDeadlineMs} ms`,
+      );
     const readSeed = randomHex(rng, 32);
     const r0 = clock.now();
-    channel.send({ type: 'read', id: challenge.id, seed: readSeed, groups, perGroup });
+    channel.send({
+      type: 'read',
+      id: challenge.id,
+      seed: readSeed,
+      groups,
+      perGroup,
+      deadlineMs: readDeadlineMs,
+    });
     const rr = await expect('read-root', readDeadlineMs, 'during the read', [
       'memory',
       `no answer to the read of ${groups}×${perGroup} words within ${readDeadlineMs} ms: the tiles are not all held on the device`,

@@ -82,25 +82,36 @@ describe('memory proof: the arithmetic', () => {
     const leaf = Math.floor(g / SUMS_PER_LEAF);
     const tampered = opened.map((o) => (o.index === leaf ? { ...o, row: o.row.slice() } : o));
     tampered.find((o) => o.index === leaf)!.row[g % SUMS_PER_LEAF]! += 1;
-    expect(check(tampered)).toMatchObject({ ok: false, reason: expect.stringMatching(/Merkle proof does not lead/) });
+    expect(check(tampered)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/Merkle proof does not lead/),
+    });
 
     // a prover that committed to wrong sums consistently: the root matches, the recomputation does not
     const wrong = answerRead(fillMemory(SEED_F, FILL), id, SEED_R, READ);
     wrong.sums[g] = wrong.sums[g]! + 1;
     const bad = { ...wrong, ...answerReadFromSums(wrong.sums, id) };
-    expect(verifyReads(id, SEED_F, SEED_R, PARAMS, bad.root, openSums(bad, picked.leaves), picked)).toMatchObject({
+    expect(
+      verifyReads(id, SEED_F, SEED_R, PARAMS, bad.root, openSums(bad, picked.leaves), picked),
+    ).toMatchObject({
       ok: false,
       reason: expect.stringMatching(new RegExp(`group ${g} .*not that of the tile's words`)),
     });
 
-    expect(check(opened.slice(1))).toMatchObject({ ok: false, reason: expect.stringMatching(/leaves opened/) });
+    expect(check(opened.slice(1))).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/leaves opened/),
+    });
     expect(opened.length).toBeGreaterThan(1);
     expect(check([opened[0]!, ...opened.slice(0, -1)])).toMatchObject({
       ok: false,
       reason: expect.stringMatching(/not requested, or came twice/),
     });
     expect(check(opened, 'ab'.repeat(32))).toMatchObject({ ok: false });
-    expect(check(opened, 'not a root')).toMatchObject({ ok: false, reason: expect.stringMatching(/not a 32-byte/) });
+    expect(check(opened, 'not a root')).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/not a 32-byte/),
+    });
     expect(check(opened.map((o) => ({ ...o, row: o.row.map(() => 2 ** 60) })))).toMatchObject({
       ok: false,
       reason: expect.stringMatching(/not an integer in/),
@@ -146,7 +157,10 @@ describe('memory proof: the protocol', () => {
     expect(parseCheckerMessage(JSON.stringify({ ...read, groups: -1 }))).toMatchObject({ ok: false });
   });
 
-  const inProcess = (session: CpuProverSession, edit?: (m: CheckerMessage, out: ProverMessage) => ProverMessage) =>
+  const inProcess = (
+    session: CpuProverSession,
+    edit?: (m: CheckerMessage, out: ProverMessage) => ProverMessage,
+  ) =>
     handlerChannel(session.ready(), (m) => {
       const out = session.handle(m);
       return edit ? edit(m, out) : out;
@@ -161,7 +175,11 @@ describe('memory proof: the protocol', () => {
         rng: new SeededRng(`mem-${s}`),
         clock: new ManualClock(),
       });
-      expect(r, r.reason).toMatchObject({ ok: true, code: 'passed', memory: { tiles: 5, fillMs: 0, readMs: 0 } });
+      expect(r, r.reason).toMatchObject({
+        ok: true,
+        code: 'passed',
+        memory: { tiles: 5, fillMs: 0, readMs: 0 },
+      });
       expect(r.reason).toMatch(/5 tiles \(0 MiB\) filled .* 16 groups verified/);
     }
   });
@@ -175,7 +193,11 @@ describe('memory proof: the protocol', () => {
       rng: new SeededRng('mem-random'),
       clock: new ManualClock(),
     });
-    expect(random).toMatchObject({ ok: false, code: 'memory', reason: expect.stringMatching(/does not lead to the read root/) });
+    expect(random).toMatchObject({
+      ok: false,
+      code: 'memory',
+      reason: expect.stringMatching(/does not lead to the read root/),
+    });
     const session = new CpuProverSession();
     const replay = await runCapacityCheck({
       ...base,
@@ -219,7 +241,8 @@ describe('memory proof: the protocol', () => {
   });
 
   it('a device without room for the tiles answers a memory error', async () => {
-    const { SimulatedGpuMemory, simulatedGpuProver } = await import('../../../../src/container/simulated-gpu.js');
+    const { SimulatedGpuMemory, simulatedGpuProver } =
+      await import('../../../../src/container/simulated-gpu.js');
     const device = new SimulatedGpuMemory(0.05); // MiB: less than 5 tiles of 16 KiB
     const r = await runCapacityCheck({
       ...base,
@@ -227,7 +250,11 @@ describe('memory proof: the protocol', () => {
       rng: new SeededRng('mem-small'),
       clock: new ManualClock(),
     });
-    expect(r).toMatchObject({ ok: false, code: 'memory', reason: expect.stringMatching(/cannot hold the 1 MiB of tiles/) });
+    expect(r).toMatchObject({
+      ok: false,
+      code: 'memory',
+      reason: expect.stringMatching(/cannot hold the 1 MiB of tiles/),
+    });
     expect(device.usedMiB()).toBe(0);
   });
 });
@@ -246,7 +273,11 @@ describe('memory proof: gpu_prover.py --device cpu', () => {
         rng: new SeededRng('mem-python'),
         clock: systemClock,
       });
-      expect(r, r.reason).toMatchObject({ ok: true, code: 'passed', prover: { prover: 'gpu', device: 'cpu' } });
+      expect(r, r.reason).toMatchObject({
+        ok: true,
+        code: 'passed',
+        prover: { prover: 'gpu', device: 'cpu' },
+      });
     },
     120_000,
   );

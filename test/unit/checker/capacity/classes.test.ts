@@ -1,0 +1,192 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ManualClock, SeededRng } from '../../../../src/core/index.js';
+import {
+  CLASS_ORDER,
+  CLASS_PROFILES,
+  CLASS_SPECS,
+  MEMORY_SHAPE,
+  PAIRS,
+  caughtBelowShare,
+  classBelow,
+  MODEL,
+  tileBytes,
+  pairMargins,
+  runCapacityCheck,
+  sizeFor,
+  type CapacityResult,
+  type ClassSpec,
+  type GpuClassWithSpec,
+} from '../../../../src/checker/capacity/index.js';
+import { marginsTable } from '../../../../src/checker/capacity/margins-table.js';
+import { simulatedClassProver } from '../../../../src/container/simulated-gpu.js';
+
+const CSV = new URL('../../../../../shared/data/gpu-specs/epoch-ml_hardware.csv', import.meta.url);
+
+/** RFC 4180: quoted fields may hold commas, newlines and doubled quotes. */
+function parseCsv(text: string): Array<Record<string, string>> {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') ((field += '"'), i++);
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') (row.push(field), (field = ''));
+    else if (c === '\n') (row.push(field), rows.push(row), (row = []), (field = ''));
+    else if (c !== '\r') field += c;
+  }
+  if (field || row.length) (row.push(field), rows.push(row));
+  const [head, ...body] = rows;
+  return body.map((r) => Object.fromEntries(head!.map((h, k) => [h, r[k] ?? ''])));
+}
+
+describe('class specs: the figures of Epoch AI’s table', () => {
+  it('every figure marked epoch is the table’s, for the part it names', () => {
+    const table = new Map(parseCsv(readFileSync(CSV, 'utf8')).map((r) => [r['Hardware name']!, r]));
+    let checked = 0;
+    for (const [cls, s] of Object.entries(CLASS_SPECS)) {
+      if (cls === 'other') continue; // an assumed part, said so in source
+      const row = table.get(s.part);
+      expect(row, `${cls}: ${s.part} is a row of the table`).toBeDefined();
+      expect(Number(row!['INT8 performance (OP/s)']), `${cls} INT8`).toBe(s.int8OpsPerSec);
+      expect(Number(row!['FP32 (single precision) performance (FLOP/s)']), `${cls} FP32`).toBe(
+        s.fp32FlopsPerSec,
+      );
+      expect(Number(row!['Memory bandwidth (byte/s)']), `${cls} bandwidth`).toBe(s.memoryBytesPerSec);
+      if (s.source.memory === 'epoch') {
+        expect(Number(row!['Memory size per board (Byte)']), `${cls} memory`).toBe(s.memoryBytes);
+        checked++;
+      } else
+        expect(
+          row!['Memory size per board (Byte)'],
+          `${cls}: the table has no size, so the source says where it is from`,
+        ).toBe('');
+    }
+    expect(checked).toBe(5);
+  });
+
+  it('orders the classes top down; the last has none below', () => {
+    expect(CLASS_ORDER.map((c) => classBelow(c))).toEqual([
+      'h100',
+      'a100',
+      'l40s',
+      'rtx4090',
+      'rtx3090',
+      'other',
+      null,
+    ]);
+  });
+});
+
+describe('memory proof sizing', () => {
+  it('fills share × the claimed memory with 256 MiB tiles, deadlines from the class', () => {
+    const h100 = sizeFor({ model: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559 });
+    expect(h100.memoryProof).toMatchObject({
+      ...MEMORY_SHAPE,
+      tiles: Math.floor((81559 * 0.85) / 256), // 270
+      fillDeadlineMs: expect.any(Number),
+      readDeadlineMs: expect.any(Number),
+    });
+    expect(h100.memoryProof!.tiles).toBe(270);
+    // a round trip is added to both deadlines
+    const far = sizeFor({ model: 'NVIDIA H100 80GB HBM3', memoryMiB: 81559 }, { rttMs: 90 });
+    expect(far.memoryProof!.readDeadlineMs).toBe(h100.memoryProof!.readDeadlineMs + 90);
+    expect(far.memoryProof!.fillDeadlineMs).toBe(h100.memoryProof!.fillDeadlineMs + 90);
+    // no memory claimed, or a CPU host: no memory proof
+    expect(sizeFor({ gpuClass: 'h100' }).memoryProof).toBeUndefined();
+    expect(sizeFor({ memoryMiB: 65536 }).memoryProof).toBeUndefined();
+    // less than one tile's worth
+    expect(sizeFor({ gpuClass: 'other', memoryMiB: 200 }).memoryProof).toBeUndefined();
+  });
+
+  it('docs/verification.md carries the margins table this model computes', () => {
+    const doc = readFileSync(new URL('../../../../docs/verification.md', import.meta.url), 'utf8');
+    expect(doc).toContain(marginsTable());
+  });
+});
+
+const NOMINAL = (cls: GpuClassWithSpec) => {
+  const claim = { gpuClass: cls, memoryMiB: Math.floor(CLASS_SPECS[cls].memoryBytes / 2 ** 20) };
+  const size = sizeFor(claim);
+  return { claim, size };
+};
+
+/**
+ * One capacity check of a SIMULATED device of `spec` claiming `cls` with that class's full memory:
+ * the deadlines are the full-size challenge's, the work proven for real a small one (n = 64, 4 tiles
+ * of 64², 512 groups of 16).
+ */
+async function check(
+  cls: GpuClassWithSpec,
+  spec: ClassSpec,
+  kernels: 'stock' | 'best',
+  seed: string,
+): Promise<CapacityResult> {
+  const { claim, size } = NOMINAL(cls);
+  const clock = new ManualClock();
+  const mp = size.memoryProof!;
+  return runCapacityCheck({
+    prover: simulatedClassProver({ spec, clock, nominal: { n: size.n, memoryProof: mp }, kernels })(),
+    claim,
+    n: 64,
+    memoryMiB: null,
+    memoryProof: { ...mp, tiles: 4, m: 64, depth: 128, groups: 512, perGroup: 16 },
+    rng: new SeededRng(seed),
+    clock,
+  });
+}
+
+describe('SIMULATED devices of each class (figures of CLASS_SPECS, times of margins.ts)', () => {
+  it('an honest device of each class, running the stock prover, passes its own class', async () => {
+    for (const cls of CLASS_ORDER) {
+      const r = await check(cls, CLASS_SPECS[cls], 'stock', `honest-${cls}`);
+      expect(r, `${cls}: ${r.reason}`).toMatchObject({ ok: true, code: 'passed' });
+      expect(r.proveMs!).toBeLessThanOrEqual(r.deadlineMs);
+      expect(r.memory!.readMs!).toBeLessThanOrEqual(r.memory!.readDeadlineMs);
+    }
+  });
+
+  it('the next class down with the best kernels fails where the memory proof separates the pair (H200/H100, A100/L40S, L40S/4090, 3090/other), and passes where nothing does (H100/A100, 4090/3090: same memory)', async () => {
+    const verdicts: Record<string, string> = {};
+    for (const cls of PAIRS) {
+      const below = classBelow(cls)!;
+      const r = await check(cls, CLASS_SPECS[below], 'best', `cheat-${cls}`);
+      verdicts[`${cls}/${below}`] = r.code;
+      const { size } = NOMINAL(cls);
+      const m = pairMargins(
+        cls,
+        { n: size.n, deadlineMs: size.deadlineMs },
+        CLASS_PROFILES[cls].memoryShare,
+      )!;
+      expect(r.ok, `${cls}/${below}: ${r.reason}`).toBe(!(m.read.margin > 1));
+      if (!r.ok)
+        expect(r.reason).toMatch(
+          /the read took \d+(\.\d+)? ms, past its deadline of \d+ ms: the tiles are not all held on the device/,
+        );
+    }
+    expect(verdicts).toEqual({
+      'h200/h100': 'memory',
+      'h100/a100': 'passed',
+      'a100/l40s': 'memory',
+      'l40s/rtx4090': 'memory',
+      'rtx4090/rtx3090': 'passed',
+      'rtx3090/other': 'memory',
+    });
+  });
+
+  it('a device of each class holding 5 points less of the tiles than its class is caught below (caughtBelowShare) fails the memory proof', async () => {
+    for (const cls of CLASS_ORDER) {
+      const mp = NOMINAL(cls).size.memoryProof!;
+      const share = caughtBelowShare(cls, CLASS_PROFILES[cls].memoryShare) - 0.05;
+      expect(share, cls).toBeGreaterThan(0.4);
+      const spec = { ...CLASS_SPECS[cls], memoryBytes: (share * tileBytes(mp)) / MODEL.cheaterMemoryShare };
+      const r = await check(cls, spec, 'best', `less-${cls}`);
+      expect(r, `${cls}: ${r.reason}`).toMatchObject({ ok: false, code: 'memory' });
+    }
+  });
+});
