@@ -185,20 +185,21 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
       }
     }
     if (sessions.get(s.key) === s) {
-      const last = r.kind !== 'message' || r.message.type === 'rows' || r.message.type === 'error';
+      // rows are not the end: a memory proof may follow them; the checker's {type:'end'} (or the
+      // idle timeout) closes the session
+      const last = r.kind !== 'message' || r.message.type === 'error';
       if (last) void closeSession(s, r.kind === 'message' ? `answered ${r.message.type}` : r.kind);
       else armIdle(s);
     }
     return replyOf(r, timeoutMs);
   };
 
-  /** The next part of a big rows answer; the session closes after the last. */
+  /** The next part of a big rows answer. */
   const more = (s: Session): CheckServerReply => {
     const part = s.pendingRows.shift();
     if (!part) return protocolError(`capacity session ${s.label}: no more rows to send`);
     const left = s.pendingRows.length;
-    if (left === 0) void closeSession(s, 'answered rows');
-    else armIdle(s);
+    armIdle(s);
     return { message: { type: 'rows', rows: part }, more: left };
   };
 

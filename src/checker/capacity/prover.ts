@@ -439,7 +439,8 @@ export interface CapacityCheckOptions {
   spawn?: Omit<SpawnOptions, 'timers'>;
   /**
    * The memory proof after the compute proof (memory.ts): its parameters, or null for none. Default:
-   * sizeFor(claim)'s (GPU classes claiming memory), none when memoryMiB is null.
+   * sizeFor(claim)'s (GPU classes claiming memory), none when memoryMiB is null or n is given (a
+   * scaled-down check: the full-size memory proof would not fit it).
    */
   memoryProof?: MemoryProofParams | null;
   /** groups of the read the checker recomputes (default 16) */
@@ -469,9 +470,11 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
   let ready: ReadyMessage | null = null;
   let proveMs: number | null = null;
   let verifyMs: number | null = null;
-  // memoryMiB: null (no memory test) also leaves out the default memory proof
+  // the default memory proof is full size: a scaled-down check (n given) or one without a memory
+  // test (memoryMiB: null) runs it only when given explicitly
   const mp =
-    opts.memoryProof === null || (opts.memoryProof === undefined && opts.memoryMiB === null)
+    opts.memoryProof === null ||
+    (opts.memoryProof === undefined && (opts.memoryMiB === null || opts.n !== undefined))
       ? undefined
       : (opts.memoryProof ?? size.memoryProof);
   let memory: CapacityResult['memory'];
