@@ -201,6 +201,55 @@ describe('capacity over the bus: SIMULATED GPU memory', () => {
     expect(c, c.reason).toMatchObject({ ok: true });
     expect(d, d.reason).toMatchObject({ ok: true });
   }, 30_000);
+  it('the memory proof over the bus: a device with room for the tiles passes, one without fails with memory', async () => {
+    // 8 tiles of 128² int32 (512 KiB) with depth 256; reads of 2,000 groups of 32 words
+    const memoryProof = {
+      tiles: 8,
+      m: 128,
+      depth: 256,
+      groups: 2000,
+      perGroup: 32,
+      fillDeadlineMs: 60_000,
+      readDeadlineMs: 60_000,
+    };
+    const bus = new MemoryBus({ validate: true });
+    const roomy = new SimulatedGpuMemory(GB24);
+    const tiny = new SimulatedGpuMemory(0.25);
+    serve(bus, 'c-roomy', { prover: simulatedGpuProver(roomy) });
+    serve(bus, 'c-tiny', { prover: simulatedGpuProver(tiny) });
+    const opts = {
+      checker: 'checker-1',
+      claim: { gpuClass: 'rtx4090' as const },
+      memoryMiB: null,
+      memoryProof,
+      ...small,
+    };
+    const ok = await checkCapacityOverBus({
+      bus,
+      container: 'c-roomy',
+      rng: new SeededRng('mp-1'),
+      clock: systemClock,
+      ...opts,
+    });
+    expect(ok, ok.reason).toMatchObject({ ok: true, memory: { tiles: 8 } });
+    expect(ok.reason).toMatch(
+      /8 tiles \(1 MiB\) filled in \d+ ms, read in \d+ ms of 60000 ms, 16 groups verified/,
+    );
+    const bad = await checkCapacityOverBus({
+      bus,
+      container: 'c-tiny',
+      rng: new SeededRng('mp-2'),
+      clock: systemClock,
+      ...opts,
+    });
+    expect(bad).toMatchObject({
+      ok: false,
+      code: 'memory',
+      reason: expect.stringMatching(/cannot hold the 1 MiB of tiles: 0.25 MiB free/),
+    });
+    expect(roomy.usedMiB()).toBe(0);
+    expect(tiny.usedMiB()).toBe(0);
+  }, 30_000);
 });
 
 describe('capacity over the bus: cheaters', () => {
