@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the real PyTorch prover (src/checker/capacity/gpu_prover.py) on this machine's first NVIDIA
+# GPU, at the full size the checkers use for its class, and prints the measured times next to the
+# timing model and the class margins of docs/verification.md ("Class margins").
+#
+#   scripts/gpu-selftest.sh [--json] [--python PYTHON]
+#
+# Exits 2 with a message when there is no NVIDIA GPU (or no PyTorch that sees it), 1 when the
+# check fails, 0 when it passes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=python3
+json=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --json) json=(--json) ;;
+    --python) python="${2:?--python needs a command}"; shift ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "gpu-selftest: unknown option $1 (see --help)" >&2; exit 64 ;;
+  esac
+  shift
+done
+
+if ! command -v nvidia-smi >/dev/null 2>&1; then
+  echo "gpu-selftest: no NVIDIA GPU here: nvidia-smi is not on PATH. Nothing to measure; run this on a machine with an NVIDIA GPU and its driver." >&2
+  exit 2
+fi
+if ! gpus=$(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader,nounits 2>&1) || [ -z "$gpus" ]; then
+  echo "gpu-selftest: no NVIDIA GPU here: nvidia-smi lists none (${gpus:-no output}). Nothing to measure." >&2
+  exit 2
+fi
+first=$(printf '%s\n' "$gpus" | head -n 1)
+model=$(printf '%s' "${first%,*}" | sed 's/^ *//; s/ *$//')
+memory=$(printf '%s' "${first##*,}" | tr -d ' ')
+case "$memory" in
+  ''|*[!0-9]*) echo "gpu-selftest: cannot read the memory of \"$model\" from nvidia-smi (got \"$memory\")" >&2; exit 2 ;;
+esac
+if ! "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)' 2>/dev/null; then
+  echo "gpu-selftest: found $model ($memory MiB), but $python has no PyTorch that sees a CUDA device; install PyTorch with CUDA support (or pass --python)." >&2
+  exit 2
+fi
+exec node --import tsx scripts/gpu-selftest.ts --model "$model" --memory-mib "$memory" --python "$python" "${json[@]}"

@@ -1,0 +1,134 @@
+/**
+ * The measuring half of scripts/gpu-selftest.sh (which finds the GPU first): one full-size
+ * capacity check of the real PyTorch prover, then its times next to the model's.
+ *
+ *   node --import tsx scripts/gpu-selftest.ts --model "NVIDIA H100 80GB HBM3" --memory-mib 81559 [--python python3] [--json]
+ */
+import { parseArgs } from 'node:util';
+import { systemClock } from '../src/core/clock.js';
+import {
+  CLASS_PROFILES,
+  CLASS_SPECS,
+  MODEL,
+  bestReadMs,
+  classBelow,
+  classOf,
+  gpuProverCommand,
+  honestComputeMs,
+  honestFillMs,
+  honestReadMs,
+  runCapacityCheck,
+  secureRng,
+  sizeFor,
+  tileBytes,
+  heldShare,
+} from '../src/checker/capacity/index.js';
+
+const { values } = parseArgs({
+  options: {
+    model: { type: 'string' },
+    'memory-mib': { type: 'string' },
+    python: { type: 'string', default: 'python3' },
+    json: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+const model = values.model;
+const memoryMiB = Number(values['memory-mib']);
+if (!model || !Number.isSafeInteger(memoryMiB) || memoryMiB <= 0) {
+  console.error('gpu-selftest: --model NAME and --memory-mib N (a positive integer) are required');
+  process.exit(64);
+}
+const claim = { model, memoryMiB };
+const cls = classOf(claim);
+if (cls === 'cpu') throw new Error('unreachable: a model always has a GPU class');
+const spec = CLASS_SPECS[cls];
+const size = sizeFor(claim);
+const mp = size.memoryProof;
+const log = (s: string) => {
+  if (!values.json) console.log(s);
+};
+log(`gpu-selftest: ${model} (${memoryMiB} MiB): class ${cls}, reference part ${spec.part}`);
+log(
+  `  compute proof n = ${size.n}, deadline ${size.deadlineMs} ms` +
+    (mp
+      ? `; memory proof ${mp.tiles} tiles (${Math.round(tileBytes(mp) / 2 ** 30)} GiB), fill deadline ${mp.fillDeadlineMs} ms, read deadline ${mp.readDeadlineMs} ms`
+      : ''),
+);
+log('  running the prover (the fill takes tens of seconds)…');
+
+const r = await runCapacityCheck({
+  prover: gpuProverCommand(values.python),
+  claim,
+  rng: secureRng(),
+  clock: systemClock,
+  startupTimeoutMs: 300_000,
+  openTimeoutMs: 120_000,
+});
+
+const model_ = {
+  computeMs: honestComputeMs(spec, size.n),
+  fillMs: mp ? honestFillMs(spec, mp.tiles, mp.m, mp.depth) : null,
+  readMs: mp ? honestReadMs(spec, mp.groups, mp.perGroup) : null,
+};
+const below = classBelow(cls);
+let belowRead: { ms: number; way: string } | null = null;
+if (below && mp)
+  belowRead = bestReadMs(CLASS_SPECS[below], mp, heldShare(CLASS_SPECS[below].memoryBytes, tileBytes(mp)));
+const measured = { computeMs: r.proveMs, fillMs: r.memory?.fillMs ?? null, readMs: r.memory?.readMs ?? null };
+const out = {
+  model,
+  memoryMiB,
+  gpuClass: cls,
+  prover: r.prover,
+  ok: r.ok,
+  code: r.code,
+  reason: r.reason,
+  deadlines: {
+    computeMs: size.deadlineMs,
+    fillMs: mp?.fillDeadlineMs ?? null,
+    readMs: mp?.readDeadlineMs ?? null,
+  },
+  measured,
+  modeled: model_,
+  /** measured / modeled: > 1 means this part is slower than the model assumes */
+  ratio: {
+    compute: measured.computeMs !== null ? measured.computeMs / model_.computeMs : null,
+    fill: measured.fillMs !== null && model_.fillMs ? measured.fillMs / model_.fillMs : null,
+    read: measured.readMs !== null && model_.readMs ? measured.readMs / model_.readMs : null,
+  },
+  /** against the class below (best kernels, modeled): its read over the deadline measured here */
+  belowClass:
+    below && belowRead && measured.readMs !== null
+      ? {
+          gpuClass: below,
+          bestReadMs: belowRead.ms,
+          way: belowRead.way,
+          marginVsDeadline: belowRead.ms / mp!.readDeadlineMs,
+          marginVsMeasuredPlusJitter: belowRead.ms / (measured.readMs + MODEL.jitterMs),
+        }
+      : null,
+  memoryShare: CLASS_PROFILES[cls].memoryShare,
+};
+if (values.json) console.log(JSON.stringify(out, null, 2));
+else {
+  const f = (x: number | null) => (x === null ? '—' : `${x.toFixed(0)} ms`);
+  const q = (x: number | null) => (x === null ? '—' : x.toFixed(2));
+  console.log(`  ${r.ok ? 'PASSED' : `FAILED (${r.code})`}: ${r.reason}`);
+  console.log('  phase      measured   modeled   deadline   measured/modeled');
+  console.log(
+    `  compute    ${f(measured.computeMs).padStart(8)}  ${f(model_.computeMs).padStart(8)}  ${f(size.deadlineMs).padStart(9)}   ${q(out.ratio.compute)}`,
+  );
+  console.log(
+    `  fill       ${f(measured.fillMs).padStart(8)}  ${f(model_.fillMs).padStart(8)}  ${f(mp?.fillDeadlineMs ?? null).padStart(9)}   ${q(out.ratio.fill)}`,
+  );
+  console.log(
+    `  read       ${f(measured.readMs).padStart(8)}  ${f(model_.readMs).padStart(8)}  ${f(mp?.readDeadlineMs ?? null).padStart(9)}   ${q(out.ratio.read)}`,
+  );
+  if (out.belowClass)
+    console.log(
+      `  class below (${out.belowClass.gpuClass}, best kernels, modeled): read ${f(out.belowClass.bestReadMs)} (${out.belowClass.way}): margin ${q(out.belowClass.marginVsDeadline)} vs the deadline, ${q(out.belowClass.marginVsMeasuredPlusJitter)} vs this read + ${MODEL.jitterMs} ms jitter`,
+    );
+  console.log('  the class table: docs/verification.md, "Class margins"');
+}
+process.exitCode = r.ok ? 0 : 1;

@@ -1,0 +1,66 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/**
+ * scripts/gpu-selftest.sh on a machine without an NVIDIA GPU (this one, and CI): it must say so
+ * and exit 2, never hang or pretend. The measuring path needs a real GPU (docs/verification.md).
+ */
+const SCRIPT = new URL('../../../../scripts/gpu-selftest.sh', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'aethir-gpu-selftest-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A directory holding only a fake nvidia-smi that prints `out` and exits `code`, ahead of /usr/bin:/bin. */
+function fakeSmi(name: string, out: string, code: number): string {
+  const bin = join(dir, name);
+  spawnSync('mkdir', ['-p', bin]);
+  const file = join(bin, 'nvidia-smi');
+  writeFileSync(file, `#!/bin/sh\nprintf '%s\\n' ${JSON.stringify(out)}\nexit ${code}\n`);
+  chmodSync(file, 0o755);
+  return `${bin}:/usr/bin:/bin`;
+}
+
+const run = (path: string, args: string[] = []) =>
+  spawnSync('bash', [SCRIPT, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, PATH: path },
+  });
+
+describe('scripts/gpu-selftest.sh without a GPU', () => {
+  it('no nvidia-smi: says there is no NVIDIA GPU and exits 2', () => {
+    const r = run('/usr/bin:/bin');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('gpu-selftest: no NVIDIA GPU here: nvidia-smi is not on PATH');
+    expect(r.stdout).toBe('');
+  });
+
+  it('an nvidia-smi that finds no device: says so and exits 2', () => {
+    const r = run(fakeSmi('none', 'No devices were found', 6));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(
+      'gpu-selftest: no NVIDIA GPU here: nvidia-smi lists none (No devices were found)',
+    );
+  });
+
+  it('a GPU but no PyTorch that sees CUDA (this machine’s CPU torch): says which and exits 2', () => {
+    const r = run(fakeSmi('h100', 'NVIDIA H100 80GB HBM3, 81559', 0), ['--python', '/usr/bin/python3']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(
+      'gpu-selftest: found NVIDIA H100 80GB HBM3 (81559 MiB), but /usr/bin/python3 has no PyTorch that sees a CUDA device',
+    );
+  });
+
+  it('refuses an unreadable memory figure and an unknown option', () => {
+    const bad = run(fakeSmi('bad', 'NVIDIA H100 80GB HBM3, [N/A]', 0));
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(
+      'cannot read the memory of "NVIDIA H100 80GB HBM3" from nvidia-smi (got "[N/A]")',
+    );
+    const opt = run('/usr/bin:/bin', ['--frobnicate']);
+    expect(opt.status).toBe(64);
+    expect(opt.stderr).toContain('unknown option --frobnicate');
+  });
+});
