@@ -16,7 +16,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --json) json=(--json) ;;
     --python) python="${2:?--python needs a command}"; shift ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-selftest: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift

@@ -112,7 +112,7 @@ def gen_matrix(torch, key, n, device):
 
 MEMORY_DOMAIN = DOMAIN + ":memory"
 SUMS_PER_LEAF = 256
-READ_CHUNK = 1 << 14  # groups per step of the read
+READ_CHUNK = 1 << 17  # groups per step of the read (~1 GiB of int64 indices and temporaries)
 
 
 def memory_keys(label, seed_hex, extra=None):
@@ -392,7 +392,7 @@ class Session:
             lo, hi = leaf * SUMS_PER_LEAF, min(groups, (leaf + 1) * SUMS_PER_LEAF)
             leaves.append(hashlib.sha256(b"\x00" + prefix + struct.pack("<I", leaf) + raw[8 * lo : 8 * hi]).digest())
         self.read_levels = merkle_levels(leaves)
-        self.read_sums = sums.tolist()
+        self.read_sums = sums  # turned into lists only for the leaves opened: after the timed answer
         emit({"type": "read-root", "id": self.ch["id"], "root": self.read_levels[-1][0].hex()})
 
     def open_sums(self, m):
@@ -406,7 +406,7 @@ class Session:
                 "rows": [
                     {
                         "index": i,
-                        "row": self.read_sums[i * SUMS_PER_LEAF : (i + 1) * SUMS_PER_LEAF],
+                        "row": self.read_sums[i * SUMS_PER_LEAF : (i + 1) * SUMS_PER_LEAF].tolist(),
                         "proof": merkle_proof(self.read_levels, i),
                     }
                     for i in idx
