@@ -397,6 +397,11 @@ export class IndexStore {
     this.refresh(slot, now);
   }
 
+  /** free GPUs of a slot as the index counts them: min(ledger, heartbeat) − reserved */
+  freeOf(slot: number): number {
+    return this.free[slot]!;
+  }
+
   reservedOf(slot: number): number {
     return this.reserved[slot]!;
   }

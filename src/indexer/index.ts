@@ -1,3 +1,4 @@
 export * from './indexer.js';
 export * from './request.js';
 export * from './reference.js';
+export * from './query.js';

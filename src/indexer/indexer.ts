@@ -1,7 +1,7 @@
 import { type Clock, type Rng } from '../core/index.js';
 import type { Container } from '../ledger/index.js';
 import { IndexStore } from './index-store.js';
-import { noMatchError, normalizeRequest, scoreOf, type MatchRequest, type Score } from './request.js';
+import { better, noMatchError, normalizeRequest, scoreOf, type MatchRequest, type Score } from './request.js';
 
 export interface Reservation {
   id: string;
@@ -22,6 +22,17 @@ export interface MatchResult {
    */
   candidates: number;
 }
+
+/** One container a request could get now, as `offers` lists it. */
+export interface Offer {
+  container: Container;
+  score: Score;
+  /** GPUs free on it now (reservations of other users taken out) */
+  gpusFree: number;
+}
+
+/** Most offers one request lists. */
+export const MAX_OFFERS = 200;
 
 export interface IndexerDeps {
   clock: Clock;
@@ -166,6 +177,51 @@ export class Indexer {
       score: scoreOf(q, c, found.latencyMs, this.store.reputationOf(slot)),
       candidates,
     };
+  }
+
+  /**
+   * Every container `match` could give this request now, best first by the strategy's order
+   * (the first is the one `match` would pick), at most `limit` of them. Reserves nothing: browsing
+   * takes no GPU from anyone. When nothing matches, throws as `match` does (why, and the nearest
+   * relaxations).
+   */
+  offers(req: MatchRequest, limit = 20): { offers: Offer[]; total: number } {
+    const q = normalizeRequest(req);
+    const n = Math.max(1, Math.min(MAX_OFFERS, Math.floor(limit)));
+    const now = this.deps.clock.now();
+    this.expire(now);
+    this.store.advance(now);
+    this.store.beginMatch();
+    const Q = this.store.prepare(q);
+    const slots: number[] = [];
+    this.store.search(Q, (s) => slots.push(s));
+    if (slots.length === 0) {
+      const ruledOut = this.store.explain(Q);
+      const relaxations = this.size() ? this.store.relaxations(q) : [];
+      throw noMatchError(this.size(), ruledOut, relaxations);
+    }
+    const all = slots.map((s) => {
+      const c = this.store.objs[s]!;
+      const latencyMs = q.point !== null ? this.store.latencyFrom(q.point, s) : null;
+      return {
+        container: c,
+        score: scoreOf(q, c, latencyMs, this.store.reputationOf(s)),
+        gpusFree: this.store.freeOf(s),
+      };
+    });
+    all.sort((a, b) =>
+      better(
+        a.score.cost,
+        a.container.pricePerHour,
+        a.container.id,
+        b.score.cost,
+        b.container.pricePerHour,
+        b.container.id,
+      )
+        ? -1
+        : 1,
+    );
+    return { offers: all.slice(0, n), total: all.length };
   }
 
   private hex8(): string {
