@@ -1,4 +1,4 @@
-import type { MatchRequest, MatchResult } from '../indexer/index.js';
+import type { MatchRequest, MatchResult, Offer } from '../indexer/index.js';
 import type { Block, Lease, Ledger } from '../ledger/index.js';
 import type { BlockEvent, SubmitOutcome } from '../node/chain.js';
 import type { LogHub } from '../node/log-hub.js';
@@ -22,6 +22,8 @@ export interface ApiBackend {
   onBlock(listener: (e: BlockEvent) => void): () => void;
   /** finds and reserves a container (the local indexer, or one reached over the bus) */
   match(req: MatchRequest): Promise<MatchResult>;
+  /** what `match` could give the request now, best first, at most `limit`; reserves nothing */
+  offers(req: MatchRequest, limit: number): Promise<{ offers: Offer[]; total: number }>;
   /** resolves once the transaction is applied (durable) here, or with why it was rejected */
   submit(rawTx: unknown): Promise<SubmitOutcome>;
   recentTxs(limit: number, filter?: { from?: string; type?: string }): Promise<TxRecord[]>;

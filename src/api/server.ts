@@ -11,6 +11,7 @@ import { containerRoutes } from './routes/containers.js';
 import { leaseRoutes } from './routes/leases.js';
 import { appRoutes } from './routes/apps.js';
 import { matchRoutes } from './routes/match.js';
+import { offersRoutes } from './routes/offers.js';
 import { transactionRoutes } from './routes/transactions.js';
 import { daoRoutes } from './routes/dao.js';
 import { checkerRoutes } from './routes/checkers.js';
@@ -120,6 +121,7 @@ export async function createApiServer(
   await app.register(leaseRoutes, ctx);
   await app.register(appRoutes, ctx);
   await app.register(matchRoutes, ctx);
+  await app.register(offersRoutes, ctx);
   await app.register(transactionRoutes, ctx);
   await app.register(daoRoutes, ctx);
   await app.register(checkerRoutes, ctx);

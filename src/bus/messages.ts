@@ -142,6 +142,8 @@ export const rpcSubjects = {
   match: 'match.request',
   /** every indexer joins this queue group, so each match is answered by exactly one of them */
   matchQueue: 'indexer',
+  /** what a request could get, best first, reserving nothing (answered in the same queue group) */
+  offers: 'offers.request',
 } as const;
 
 /** How a responder's answer travels: exactly one of the two keys. */
@@ -152,7 +154,15 @@ export const ReplyEnvelopeSchema = z.union([
 export type ReplyEnvelope = { result: unknown } | { error: { code: string; message: string } };
 
 export type SubjectKind =
-  'hb' | 'lease.opened' | 'lease.closed' | 'lease.log' | 'lease.exit' | 'lease.receipt' | 'match' | 'check';
+  | 'hb'
+  | 'lease.opened'
+  | 'lease.closed'
+  | 'lease.log'
+  | 'lease.exit'
+  | 'lease.receipt'
+  | 'match'
+  | 'offers'
+  | 'check';
 
 interface SubjectEntry {
   kind: SubjectKind;
@@ -202,6 +212,7 @@ const registry: readonly SubjectEntry[] = [
     key: { token: 1, field: (m: LeaseReceiptMsg) => m.lease },
   },
   { kind: 'match', pattern: rpcSubjects.match, schema: MatchRequestSchema, reply: MatchReplySchema },
+  { kind: 'offers', pattern: rpcSubjects.offers, schema: MatchRequestSchema, reply: MatchReplySchema },
   { kind: 'check', pattern: 'check.*', schema: CheckRequestSchema, reply: CheckReplySchema },
 ];
 

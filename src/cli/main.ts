@@ -9,6 +9,8 @@ import { leaseCommand, leasesCommand } from './commands/leases.js';
 import { ledgerCommand } from './commands/ledger.js';
 import { locationCommand } from './commands/location.js';
 import { rentCommand } from './commands/rent.js';
+import { offersCommand } from './commands/offers.js';
+import { logsCommand, stopCommand, waitCommand } from './commands/lease-life.js';
 import { statusCommand } from './commands/status.js';
 import { escrowCommand } from './commands/escrow.js';
 import { transferCommand } from './commands/transfer.js';
@@ -30,7 +32,11 @@ export function program(): Command {
     devnetCommand(),
     nodeCommand(),
     networkCommand(),
+    offersCommand(),
     rentCommand(),
+    logsCommand(),
+    waitCommand(),
+    stopCommand(),
     appCommand(),
     containersCommand(),
     containerCommand(),

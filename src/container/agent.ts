@@ -36,6 +36,8 @@ interface Slot {
   cancelled: boolean;
   /** when this host took the lease (its clock): the receipt grace runs from here until the first receipt */
   takenAt: number;
+  /** the lease's openedAt (block time): a receipt acknowledges service up to openedAt + servedMs */
+  openedAt: number;
   /** why this host ended the workload itself (no receipts), if it did */
   endReason?: string;
   /** the lease was closed on the ledger (by its user, or the checkers): no final receipt to wait for */
@@ -309,7 +311,7 @@ export class ContainerAgent {
     }
     // The slot is taken before the first await: a lease opened meanwhile cannot get the same
     // GPUs, and a close that arrives while the workload is starting is remembered.
-    const slot: Slot = { gpus, w: null, cancelled: false, takenAt: clock.now() };
+    const slot: Slot = { gpus, w: null, cancelled: false, takenAt: clock.now(), openedAt: lease.openedAt };
     this.running.set(lease.id, slot);
     this.followReceipts(lease);
     void this.refreshParams();
@@ -374,7 +376,7 @@ export class ContainerAgent {
     // The user's client signs a last receipt when it sees the exit: wait for it (briefly), so a
     // short workload is paid for what it ran. Not when the lease was closed, or this host ended it.
     const receiptsAtExit = this.receipts.get(lease.id)?.count ?? 0;
-    if (!this.stopping && !slot.endReason && !slot.closedOnLedger)
+    if (!this.stopping && !slot.endReason && !slot.closedOnLedger && !this.covered(lease.id, slot))
       await this.waitForReceipt(
         lease.id,
         receiptsAtExit,
@@ -516,6 +518,10 @@ export class ContainerAgent {
     st.receivedAt = this.components.clock.now();
     st.count++;
     for (const w of [...st.waiters]) w();
+    // A pre-authorization (service acknowledged ahead of time, for a detached lease) goes on the
+    // ledger at once: the user's client waits to see it taken before it leaves.
+    const slot = this.running.get(lease.id);
+    if (slot && slot.openedAt + r.servedMs > st.receivedAt + this.receiptGraceMs) void this.settle(lease.id);
   }
 
   /** The latest receipt of a lease that the ledger has not taken yet, if any. */
@@ -542,13 +548,32 @@ export class ContainerAgent {
     });
   }
 
-  /** Ends the leases whose user has not signed a receipt for `params.receiptGraceMs`. */
+  /**
+   * Until when (this host's clock) the user's receipts pay for a lease: the latest receipt's
+   * arrival, or, for a receipt that acknowledges service ahead of time (a detached lease's
+   * pre-authorization, `rent --detach`), the end of the time it covers.
+   */
+  private coveredUntil(leaseId: string, slot: Slot): number {
+    const st = this.receipts.get(leaseId);
+    if (!st?.latest) return slot.takenAt;
+    return Math.max(st.receivedAt, slot.openedAt + st.latest.servedMs);
+  }
+
+  /** Whether the latest receipt already covers the service up to now (no final receipt to wait for). */
+  private covered(leaseId: string, slot: Slot): boolean {
+    const latest = this.receipts.get(leaseId)?.latest;
+    return !!latest && slot.openedAt + latest.servedMs >= this.components.clock.now();
+  }
+
+  /**
+   * Ends the leases whose receipts stopped paying for `params.receiptGraceMs`: no receipt signed
+   * for that long, and none that covers the time ahead.
+   */
   private checkReceipts(): void {
     const now = this.components.clock.now();
     for (const [leaseId, slot] of this.running) {
       if (!slot.w || slot.endReason || slot.exited) continue;
-      const st = this.receipts.get(leaseId);
-      const since = st?.latest ? st.receivedAt : slot.takenAt;
+      const since = this.coveredUntil(leaseId, slot);
       if (now - since <= this.receiptGraceMs) continue;
       slot.endReason = 'the user stopped signing receipts';
       this.components.log?.(`lease ${leaseId}: no usage receipt for ${now - since} ms; ending it`);
@@ -579,18 +604,22 @@ export class ContainerAgent {
    */
   async settleRunning(): Promise<void> {
     await this.refreshParams();
-    for (const leaseId of [...this.running.keys()]) {
-      const receipt = this.unusedReceipt(leaseId);
-      if (!receipt) continue;
-      try {
-        await this.sender.send('lease.settle', { lease: leaseId, receipt });
-        const st = this.receipts.get(leaseId);
-        if (st) st.usedSeq = Math.max(st.usedSeq, receipt.seq);
-      } catch (e) {
-        // A lease closed meanwhile is settled by its close; anything else is worth a line.
-        if (!(isAethirError(e) && e.code === 'CONFLICT'))
-          this.components.log?.(`settling lease ${leaseId} failed: ${(e as Error).message}`);
-      }
+    for (const leaseId of [...this.running.keys()]) await this.settle(leaseId);
+  }
+
+  /** Settles one lease with its latest receipt the ledger has not taken yet, if any. */
+  private async settle(leaseId: string): Promise<void> {
+    const receipt = this.unusedReceipt(leaseId);
+    if (!receipt) return;
+    try {
+      await this.sender.send('lease.settle', { lease: leaseId, receipt });
+      const st = this.receipts.get(leaseId);
+      if (st) st.usedSeq = Math.max(st.usedSeq, receipt.seq);
+    } catch (e) {
+      // A lease closed meanwhile is settled by its close; a receipt already taken (a settle that
+      // raced another) is nothing new; anything else is worth a line.
+      if (!(isAethirError(e) && (e.code === 'CONFLICT' || /not newer/.test(e.message))))
+        this.components.log?.(`settling lease ${leaseId} failed: ${(e as Error).message}`);
     }
   }
 

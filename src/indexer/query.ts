@@ -302,6 +302,14 @@ export function parseQuery(query: string): QueryRequest {
   return req;
 }
 
+/**
+ * The isolation a request gets when it names none, the same for `offers` and `rent`: GPU leases
+ * only on hosts that sandbox every workload, CPU leases anywhere (docs/security.md).
+ */
+export function defaultIsolation(gpus: number): 'sandbox' | 'any' {
+  return gpus > 0 ? 'sandbox' : 'any';
+}
+
 /** A value as the parser reads it back: bare where it can be, else quoted. */
 function quoteValue(v: string): string {
   if (v !== '' && [...v].every(isBare)) return v;

@@ -44,7 +44,7 @@ import {
   type HeartbeatMsg,
   type ProbeResult,
 } from '../container/index.js';
-import { Indexer, parseMatchRequest, type MatchResult } from '../indexer/index.js';
+import { Indexer, parseMatchRequest, type MatchResult, type Offer } from '../indexer/index.js';
 import type { CheckKind, ContainerSpec } from '../ledger/index.js';
 import {
   JetStreamLog,
@@ -316,6 +316,14 @@ export class ClusterNode {
         this.bus.serve(rpcSubjects.match, (req) => indexer.match(parseMatchRequest(req)), {
           queue: rpcSubjects.matchQueue,
         }),
+        this.bus.serve(
+          rpcSubjects.offers,
+          (req) => {
+            const { limit, ...r } = (req ?? {}) as Record<string, unknown>;
+            return indexer.offers(parseMatchRequest(r), Number.isInteger(limit) ? (limit as number) : 20);
+          },
+          { queue: rpcSubjects.matchQueue },
+        ),
       );
     }
     // The index follows this node's replica; lease events go to this node's agents only.
@@ -461,6 +469,13 @@ export class ClusterNode {
         this.indexer
           ? this.indexer.match(req)
           : ((await bus.request(rpcSubjects.match, req, { timeoutMs: 3000 })) as MatchResult),
+      offers: async (req, limit) =>
+        this.indexer
+          ? this.indexer.offers(req, limit)
+          : ((await bus.request(rpcSubjects.offers, { ...req, limit }, { timeoutMs: 3000 })) as {
+              offers: Offer[];
+              total: number;
+            }),
       submit: (raw) => replica.submit(raw),
       recentTxs: (limit, filter) => store.recentTxs(limit, filter),
       tx: (id) => store.tx(id),

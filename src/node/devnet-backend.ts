@@ -25,6 +25,7 @@ export function devnetBackend(devnet: Devnet): ApiBackend {
     openLeases: () => devnet.openLeases(),
     onBlock: (l) => devnet.onBlock(l),
     match: async (req) => devnet.indexer.match(req),
+    offers: async (req, limit) => devnet.indexer.offers(req, limit),
     submit: (raw) => queue.submitOutcome(raw),
     recentTxs: async (limit, filter) => store.recentTxs(limit, filter),
     tx: async (id) => store.tx(id),

@@ -107,6 +107,32 @@ export type LogEvent =
       message?: string;
     };
 
+/** One offer of GET /v1/offers: a container a request could rent now, and how it ranks. */
+export interface OfferView {
+  container: ContainerView;
+  score: {
+    strategy: string;
+    cost: number;
+    pricePerHour: string;
+    latencyMs: number | null;
+    qualityTier: number;
+    reputation: number;
+    parts: { fee: number; latency: number; quality: number };
+  };
+  /** GPUs free on it now (others' reservations taken out) */
+  gpusFree: number;
+}
+
+export interface OffersView {
+  query: string;
+  strategy: string;
+  /** the isolation asked (a GPU query without `sandbox=` gets sandbox, as `rent` does) */
+  isolation: 'sandbox' | 'any';
+  /** how many containers match (the list is the best `limit` of them) */
+  total: number;
+  offers: OfferView[];
+}
+
 /** An app in the list of /v1/apps. */
 export interface AppView {
   name: string;
@@ -299,16 +325,37 @@ export class ApiClient implements NetworkClient {
   }
 
   /**
-   * The workload's output, from its first byte, until it exits (or the stream ends). `token`: a
-   * lease token of the lease's user (signLeaseToken; `aethir lease token`).
+   * What a request could rent now, best first (the first is what `match`, and so `rent`, would
+   * get), at most `limit`. `query`: the offers query language (`gpu_ram>=24 num_gpus>=2 region=eu
+   * price<2`; src/indexer/query.ts). Unsigned; reserves nothing.
    */
-  async *logs(leaseId: string, token: string, signal?: AbortSignal): AsyncGenerator<LogEvent> {
+  offers(query = '', opts: { strategy?: string; limit?: number } = {}): Promise<OffersView> {
+    const q = new URLSearchParams({ q: query });
+    if (opts.strategy) q.set('strategy', opts.strategy);
+    if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+    return this.request('GET', `/v1/offers?${q}`);
+  }
+
+  /**
+   * The workload's output, from its first byte, until it exits (or the stream ends); with
+   * `follow: false`, only what there is so far. `token`: a lease token of the lease's user
+   * (signLeaseToken; `aethir lease token`).
+   */
+  async *logs(
+    leaseId: string,
+    token: string,
+    signal?: AbortSignal,
+    opts: { follow?: boolean } = {},
+  ): AsyncGenerator<LogEvent> {
     let res: Response;
     try {
-      res = await fetch(`${this.base}/v1/leases/${leaseId}/logs`, {
-        headers: { authorization: `Bearer ${token}` },
-        ...(signal ? { signal } : {}),
-      });
+      res = await fetch(
+        `${this.base}/v1/leases/${leaseId}/logs${opts.follow === false ? '?follow=false' : ''}`,
+        {
+          headers: { authorization: `Bearer ${token}` },
+          ...(signal ? { signal } : {}),
+        },
+      );
     } catch (e) {
       if (signal?.aborted) return;
       throw new AethirError('UNAVAILABLE', `cannot reach the node at ${this.base}`, { cause: e });

@@ -3,3 +3,4 @@ export * from './tx-sender.js';
 export * from './client.js';
 export * from './receipts.js';
 export { HttpBus, type HttpBusOptions } from './http-bus.js';
+export * from './renter.js';

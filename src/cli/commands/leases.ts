@@ -39,18 +39,41 @@ export function leasesCommand(): Command {
           status: opts.status,
           limit: Number(opts.limit) || 50,
         });
-        if (opts.json) return printJson({ leases: list });
+        // What an open lease has cost so far (the ledger charges it at settlements and at the close)
+        // and how long it may still run; a closed one: its charge, nothing left.
+        const now = Date.now();
+        const rows = list.map((l) => {
+          const open = l.status === 'open';
+          const elapsed = Math.max(0, now - l.openedAt);
+          const accrued =
+            (BigInt(l.pricePerHour) * BigInt(Math.max(1, l.gpus)) * BigInt(elapsed)) / 3_600_000n;
+          const spent = open ? (accrued < BigInt(l.escrow) ? accrued : BigInt(l.escrow)) : BigInt(l.charged);
+          const timeLeftMs = open ? Math.max(0, l.openedAt + l.maxDurationSec * 1000 - now) : 0;
+          return { l, spent, timeLeftMs };
+        });
+        if (opts.json)
+          return printJson({
+            leases: rows.map(({ l, spent, timeLeftMs }) => ({ ...l, spent: spent.toString(), timeLeftMs })),
+          });
+        const left = (ms: number) =>
+          ms >= 3_600_000
+            ? `${(ms / 3_600_000).toFixed(1)}h`
+            : ms >= 60_000
+              ? `${Math.round(ms / 60_000)}m`
+              : `${Math.round(ms / 1000)}s`;
         process.stdout.write(
           table(
-            list.map((l) => ({
+            rows.map(({ l, spent, timeLeftMs }) => ({
               lease: l.id,
-              status: l.status,
+              state: l.status,
               container: short(l.container),
               gpus: l.gpus,
               env: (l.workload.envNames ?? []).join(',').slice(0, 30),
               command: (l.workload.command?.join(' ') ?? `app ${l.workload.app}`).slice(0, 40),
+              endpoint: l.endpoint ?? '',
               duration: `${(l.durationMs / 1000).toFixed(1)}s`,
-              charged: fmtAth(l.charged, 9),
+              spent: fmtAth(spent, 9),
+              left: l.status === 'open' ? left(timeLeftMs) : '',
               exit: l.exitCode ?? '',
             })),
             'no leases yet',

@@ -11,7 +11,9 @@ import {
   sealEnv,
   signLeaseToken,
 } from '../../core/index.js';
-import { TxSender, UsageReceipts, type ApiClient } from '../../sdk/index.js';
+import { Renter, TxSender, UsageReceipts, type ApiClient } from '../../sdk/index.js';
+import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
+import { queryHelp } from './offers.js';
 import { appGpus } from '../../ledger/index.js';
 import { parseAppRef } from './app.js';
 import {
@@ -110,6 +112,14 @@ export function rentCommand(): Command {
       '--public-endpoint',
       "anyone may open the workload's endpoint (a web app); default: only holders of your lease token",
     )
+    .option(
+      '--query <q>',
+      'what to rent in the offers query language, e.g. \'gpu_ram>=24 num_gpus>=2 region=eu price<2\' (its fields win over the flags above; "aethir offers" lists what it matches)',
+    )
+    .option(
+      '--detach',
+      'return at once with the lease id and endpoint; the lease runs until "aethir stop", its --max-duration or its escrow ends, paid by time served (see "aethir logs", "aethir wait")',
+    )
     .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
     .addOption(
       new Option(
@@ -124,7 +134,7 @@ export function rentCommand(): Command {
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      '\nExamples:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir rent --gpus 1 --gpu-model 4090 --region eu -- python3 train.py\n  npx aethir rent --app llm-chat --region eu\n\nExit code: the workload\'s exit code.',
+      `\nExamples:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir rent --gpus 1 --gpu-model 4090 --region eu -- python3 train.py\n  npx aethir rent --query 'gpu_ram>=24 num_gpus>=2 region=eu price<2' -- python3 train.py\n  npx aethir rent --detach --max-duration 8h -- python3 serve.py   # prints the lease id\n  npx aethir rent --app llm-chat --region eu\n\n${queryHelp()}\n\nExit code: the workload's exit code (0 with --detach once the lease runs).`,
     )
     .hook('preAction', (cmd) => {
       // A usage error (exit 2), as a missing argument is: the command is optional only with --app.
@@ -148,7 +158,12 @@ export function rentCommand(): Command {
         const key = userKeystore().load(opts.key);
         const maxDurationSec = parseDuration(opts.maxDuration);
         const env = envOf(opts.envFile as string | undefined, (opts.env as string[] | undefined) ?? []);
-        const maxPrice = opts.maxPrice === undefined ? undefined : parseAth(opts.maxPrice);
+        // --query: its fields replace the flags' (the same parser as "aethir offers" and GET /v1/offers)
+        const query = opts.query === undefined ? undefined : parseQuery(opts.query as string);
+        if (query && parseClauses(opts.query as string).some((c) => c.field === 'num_gpus'))
+          opts.gpus = query.gpus;
+        const maxPrice =
+          query?.maxPricePerHour ?? (opts.maxPrice === undefined ? undefined : parseAth(opts.maxPrice));
         const near = opts.near ? findCity(opts.near) : undefined;
         if (opts.maxLatency && !near && !opts.region)
           throw new AethirError(
@@ -173,8 +188,9 @@ export function rentCommand(): Command {
             ...(near ? { location: { lat: near.lat, lon: near.lon } } : {}),
             ...(opts.maxLatency ? { maxLatencyMs: opts.maxLatency } : {}),
             ...(opts.minReputation !== undefined ? { minReputation: opts.minReputation } : {}),
-            isolation: opts.isolation ?? (opts.gpus > 0 ? 'sandbox' : 'any'),
+            isolation: opts.isolation ?? defaultIsolation(opts.gpus),
             ...(app ? { app: app.ref } : {}),
+            ...(query ? { ...query, gpus: opts.gpus, maxPricePerHour: maxPrice?.toString() } : {}),
           });
           const c = match.container;
           say(
@@ -222,6 +238,32 @@ export function rentCommand(): Command {
           });
           const view = await api.leaseView(leaseId).catch(() => undefined);
           const endpoint = view?.endpoint;
+          if (opts.detach) {
+            // No client stays to sign receipts: pay ahead for the whole maximum duration; the ledger
+            // still charges only the time the lease runs (until stop, exit, its end or its host's loss).
+            const renter = new Renter(api, key, { sender });
+            await renter.authorize(leaseId);
+            const endsAt = (view?.openedAt ?? Date.now()) + maxDurationSec * 1000;
+            const shown = endpoint ? (opts.publicEndpoint ? endpoint : `${endpoint}?token=${token}`) : null;
+            if (opts.json)
+              printJson({
+                lease: leaseId,
+                container: c.id,
+                containerName: c.name,
+                endpoint: shown,
+                token,
+                escrow: String(opened.result.escrow),
+                maxDurationSec,
+                endsAt,
+              });
+            else {
+              process.stdout.write(`${leaseId}\n`);
+              say(
+                `detached: runs until "aethir stop ${leaseId}" or ${new Date(endsAt).toISOString()} (--max-duration); "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
+              );
+            }
+            return 0;
+          }
           if (endpoint)
             say(
               `endpoint ${opts.publicEndpoint ? endpoint : `${endpoint}?token=${token}`}  (the workload's port, AETHIR_PORT)`,
