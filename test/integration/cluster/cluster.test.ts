@@ -28,6 +28,13 @@ afterAll(async () => {
 describe('a scale-out network of separate processes', () => {
   it('runs a CPU rent through API node A and a GPU rent through API node B', async () => {
     const { c, apiA, apiB } = net;
+    // offers through an API node without an indexer: answered by an indexer over NATS, reserving nothing
+    const offers = await getJson<{
+      total: number;
+      offers: Array<{ gpusFree: number; container: { pricePerHour: string } }>;
+    }>(`${apiA.api}/v1/offers?q=${encodeURIComponent('num_gpus>=1 sandbox=false')}&limit=2`);
+    expect(offers.total).toBe(3);
+    expect(offers.offers.map((o) => o.gpusFree)).toEqual([1, 1]);
     const cpu = c.rent(c.user('dev-a'), apiA.api, ['node', '-e', 'console.log(6*7)']);
     const gpu = c.rent(c.user('dev-b'), apiB.api, ['node', '-e', 'console.log([1,2,3].map(x=>x*x).join())'], {
       gpus: 1,

@@ -59,6 +59,7 @@ describe('bus message schemas', () => {
       'lease.exit',
       'lease.receipt',
       'match',
+      'offers',
       'check',
     ]);
   });

@@ -85,12 +85,16 @@ describe('program()', () => {
         'ledger check-proof',
         'ledger proof',
         'ledger verify',
+        'logs',
+        'offers',
         'rent',
         'status',
+        'stop',
         'transfer',
         'vesting',
         'vesting claim',
         'vesting ls',
+        'wait',
       ].sort(),
     );
     expect(root.name()).toBe('aethir');
