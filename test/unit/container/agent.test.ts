@@ -692,6 +692,31 @@ describe('ContainerAgent: usage receipts', () => {
     expect(exitOf(id)).toMatchObject({ reason: 'killed' });
   });
 
+  it('a receipt acknowledging time ahead (a detached lease) is settled at once and pays until the time it covers, plus the grace', async () => {
+    const grace = chain.ledger.params.receiptGraceMs;
+    const a = await startOnline();
+    const id = await openLease(a.id, LONG);
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    const before = hostNonce();
+    sendReceipt(id, 40 * MIN);
+    // on the ledger at once, without waiting for the settle loop; nothing is charged yet (no time ran)
+    await waitFor('the authorization to be settled', () => lease(id).lastReceiptSeq === seq);
+    expect(hostNonce()).toBe(before + 1);
+    expect(lease(id)).toMatchObject({ receiptServedMs: 40 * MIN, charged: 0n });
+    // no more receipts, yet it runs through the time covered and the grace after it
+    clock.advance(40 * MIN + grace - 1);
+    await new Promise((r) => setTimeout(r, HEARTBEAT_MS * 4));
+    expect(a.leasesRunning()).toEqual([id]);
+    clock.advance(2);
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    // charged the time covered, never past it
+    expect(lease(id)).toMatchObject({
+      closeReason: 'the user stopped signing receipts',
+      charged: price(40 * MIN),
+    });
+    expect(agentLog.filter((l) => /settling/.test(l))).toEqual([]);
+  });
+
   it('ends a lease whose user never signed a receipt, charging nothing', async () => {
     const a = await startOnline();
     const id = await openLease(a.id, LONG);
