@@ -2,6 +2,7 @@ import { constants } from 'node:os';
 import {
   AethirError,
   MAX_LEASE_TOKEN_TTL_MS,
+  formatAth,
   isAethirError,
   signLeaseToken,
   systemClock,
@@ -9,8 +10,9 @@ import {
   type KeyPair,
   type LeaseScope,
 } from '../core/index.js';
-import { signReceipt, type SignedReceipt } from '../ledger/index.js';
-import type { ApiClient, LeaseView, LogEvent } from './client.js';
+import { signReceipt, type SignedReceipt, type Workload } from '../ledger/index.js';
+import type { MatchRequestInput } from '../indexer/index.js';
+import type { ApiClient, ContainerView, LeaseView, LogEvent, MatchView } from './client.js';
 import { TxSender } from './tx-sender.js';
 
 /** What `stop` did: the lease's final charge and the escrow that went back to the user. */
@@ -25,6 +27,39 @@ export interface WaitResult {
   /** the workload's exit code (128+N when a signal ended it; 1 when it never reported one) */
   exitCode: number;
   lease: LeaseView;
+}
+
+/** What to rent and run, for `open` and `detach`. */
+export interface OpenOptions {
+  /** the indexer's request, without the user (e.g. `parseQuery('gpu_ram>=24 num_gpus>=2 region=eu')`) */
+  request: Omit<MatchRequestInput, 'user'>;
+  /** the longest the lease may run: its escrow is locked for it, the unused part refunded */
+  maxDurationSec: number;
+  /** the highest price accepted on the ledger (units per GPU-hour); default: the matched price */
+  maxPricePerHour?: bigint;
+  /** the workload, once the container is known (env values are sealed to its key: sealEnv) */
+  workload: (container: ContainerView, chainId: string) => Workload | Promise<Workload>;
+  /** progress lines for a person ("matched …", "deposited …") */
+  onProgress?: (line: string) => void;
+}
+
+/** A lease just opened by `open`. */
+export interface OpenedLease {
+  lease: string;
+  /** units locked in escrow */
+  escrow: bigint;
+  match: MatchView;
+  maxDurationSec: number;
+}
+
+/** A detached lease, as `detach` returns it: running, paid ahead, reachable. */
+export interface DetachedLease extends OpenedLease {
+  /** the workload's endpoint (with this key's token unless the endpoint is public), if it has one */
+  endpoint: string | null;
+  /** a lease token for its logs and endpoint until the lease's end (+1 h) */
+  token: string;
+  /** when its maximum duration runs out (ms) */
+  endsAt: number;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -57,6 +92,64 @@ export class Renter {
 
   async chainId(): Promise<string> {
     return (this.chain ??= await this.api.chainId());
+  }
+
+  /**
+   * Finds a container for the request (the indexer reserves it briefly), tops the escrow balance
+   * up to what the lease locks, and opens the lease. The workload starts on the container.
+   */
+  async open(o: OpenOptions): Promise<OpenedLease> {
+    const say = o.onProgress ?? (() => {});
+    const gpus = o.request.gpus ?? 0;
+    const match = await this.api.match({ ...o.request, user: this.key.address });
+    const c = match.container;
+    say(
+      `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
+        ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
+    );
+    const workload = await o.workload(c, await this.chainId());
+    const needed = (BigInt(c.pricePerHour) * BigInt(Math.max(1, gpus)) * BigInt(o.maxDurationSec)) / 3600n;
+    const { escrow } = await this.api.account(this.key.address);
+    if (escrow < needed) {
+      await this.sender.send('escrow.deposit', { amount: needed - escrow });
+      say(`deposited ${formatAth(needed - escrow, 6)} ATH into escrow`);
+    }
+    const opened = await this.sender.send('lease.open', {
+      container: c.id,
+      gpus,
+      maxDurationSec: o.maxDurationSec,
+      maxPricePerHour: o.maxPricePerHour ?? BigInt(c.pricePerHour),
+      workload,
+    });
+    const lease = String(opened.result.lease);
+    const locked = BigInt(String(opened.result.escrow));
+    say(`lease ${lease} opened, ${formatAth(locked, 6)} ATH in escrow`);
+    return { lease, escrow: locked, match, maxDurationSec: o.maxDurationSec };
+  }
+
+  /**
+   * `rent --detach`: opens the lease and pays it ahead (`authorize`), then returns while it runs,
+   * until `stop`, the workload's exit, its maximum duration or its escrow's end.
+   */
+  async detach(o: OpenOptions): Promise<DetachedLease> {
+    const opened = await this.open(o);
+    return this.detached(opened);
+  }
+
+  /** The rest of `detach` for a lease opened here: authorize, a token, the endpoint. */
+  async detached(opened: OpenedLease): Promise<DetachedLease> {
+    await this.authorize(opened.lease);
+    const view = await this.lease(opened.lease);
+    const endsAt = view.openedAt + opened.maxDurationSec * 1000;
+    const token = await this.token(opened.lease, {
+      ttlMs: Math.max(0, endsAt - this.clock.now()) + 3_600_000,
+    });
+    const endpoint = view.endpoint
+      ? view.workload.publicEndpoint
+        ? view.endpoint
+        : `${view.endpoint}?token=${token}`
+      : null;
+    return { ...opened, endpoint, token, endsAt };
   }
 
   /** The lease, if it is this key's; NOT_FOUND or UNAUTHORIZED (another user's) otherwise. */

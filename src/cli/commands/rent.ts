@@ -11,7 +11,7 @@ import {
   sealEnv,
   signLeaseToken,
 } from '../../core/index.js';
-import { Renter, TxSender, UsageReceipts, type ApiClient } from '../../sdk/index.js';
+import { Renter, UsageReceipts, type ApiClient } from '../../sdk/index.js';
 import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
 import { queryHelp } from './offers.js';
 import { appGpus } from '../../ledger/index.js';
@@ -177,59 +177,71 @@ export function rentCommand(): Command {
         const failovers: Array<{ lease: string; container: string; charged: string; reason: string | null }> =
           [];
         for (;;) {
-          const match = await api.match({
-            user: key.address,
-            gpus: opts.gpus,
-            gpuModel: opts.gpuModel,
-            region: opts.region,
-            maxPricePerHour: maxPrice?.toString(),
-            strategy: opts.strategy,
-            ...(opts.minVram ? { minVramMiB: opts.minVram * 1024 } : {}),
-            ...(near ? { location: { lat: near.lat, lon: near.lon } } : {}),
-            ...(opts.maxLatency ? { maxLatencyMs: opts.maxLatency } : {}),
-            ...(opts.minReputation !== undefined ? { minReputation: opts.minReputation } : {}),
-            isolation: opts.isolation ?? defaultIsolation(opts.gpus),
-            ...(app ? { app: app.ref } : {}),
-            ...(query ? { ...query, gpus: opts.gpus, maxPricePerHour: maxPrice?.toString() } : {}),
-          });
-          const c = match.container;
-          say(
-            `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${fmtAth(c.pricePerHour)}/h` +
-              ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
-          );
-          const sender = new TxSender(key, api);
-          const chainId = await api.chainId();
-          // Env values only ever leave this machine sealed to the matched container's key.
-          let sealedEnv: Record<string, string> | undefined;
-          if (Object.keys(env).length) {
-            if (!c.encKey)
-              throw new AethirError(
-                'INVALID_ARGUMENT',
-                `container ${c.name} registered no encryption key, so it cannot receive --env values; nothing was opened`,
-              );
-            sealedEnv = await sealEnv(env, c.encKey, { chainId, user: key.address, container: c.id });
-          }
-          // The lease locks its escrow from the account's escrow balance: top it up if needed.
-          const needed =
-            (BigInt(c.pricePerHour) * BigInt(Math.max(1, opts.gpus)) * BigInt(maxDurationSec)) / 3600n;
-          const { escrow } = await api.account(key.address);
-          if (escrow < needed) {
-            await sender.send('escrow.deposit', { amount: needed - escrow });
-            say(`deposited ${fmtAth(needed - escrow)} into escrow`);
-          }
-          const opened = await sender.send('lease.open', {
-            container: c.id,
-            gpus: opts.gpus,
+          const renter = new Renter(api, key);
+          const sender = renter.sender;
+          const chainId = await renter.chainId();
+          const opened = await renter.open({
+            request: {
+              gpus: opts.gpus,
+              gpuModel: opts.gpuModel,
+              region: opts.region,
+              maxPricePerHour: maxPrice?.toString(),
+              strategy: opts.strategy,
+              ...(opts.minVram ? { minVramMiB: opts.minVram * 1024 } : {}),
+              ...(near ? { location: { lat: near.lat, lon: near.lon } } : {}),
+              ...(opts.maxLatency ? { maxLatencyMs: opts.maxLatency } : {}),
+              ...(opts.minReputation !== undefined ? { minReputation: opts.minReputation } : {}),
+              isolation: opts.isolation ?? defaultIsolation(opts.gpus),
+              ...(app ? { app: app.ref } : {}),
+              ...(query ? { ...query, gpus: opts.gpus, maxPricePerHour: maxPrice?.toString() } : {}),
+            },
             maxDurationSec,
-            maxPricePerHour: maxPrice ?? BigInt(c.pricePerHour),
-            workload: {
-              ...(app ? { app: app.name, ...(app.version ? { version: app.version } : {}) } : { command }),
-              ...(sealedEnv ? { sealedEnv } : {}),
-              ...(opts.publicEndpoint ? { publicEndpoint: true } : {}),
+            ...(maxPrice !== undefined ? { maxPricePerHour: maxPrice } : {}),
+            onProgress: say,
+            workload: async (c) => {
+              // Env values only ever leave this machine sealed to the matched container's key.
+              let sealedEnv: Record<string, string> | undefined;
+              if (Object.keys(env).length) {
+                if (!c.encKey)
+                  throw new AethirError(
+                    'INVALID_ARGUMENT',
+                    `container ${c.name} registered no encryption key, so it cannot receive --env values; nothing was opened`,
+                  );
+                sealedEnv = await sealEnv(env, c.encKey, { chainId, user: key.address, container: c.id });
+              }
+              return {
+                ...(app ? { app: app.name, ...(app.version ? { version: app.version } : {}) } : { command }),
+                ...(sealedEnv ? { sealedEnv } : {}),
+                ...(opts.publicEndpoint ? { publicEndpoint: true } : {}),
+              };
             },
           });
-          const leaseId = String(opened.result.lease);
-          say(`lease ${leaseId} opened, ${fmtAth(String(opened.result.escrow))} in escrow`);
+          const c = opened.match.container;
+          const leaseId = opened.lease;
+          if (opts.detach) {
+            // No client stays to sign receipts: pay ahead for the whole maximum duration; the ledger
+            // still charges only the time the lease runs (until stop, exit, its end or its host's loss).
+            const d = await renter.detached(opened);
+            if (opts.json)
+              printJson({
+                lease: leaseId,
+                container: c.id,
+                containerName: c.name,
+                endpoint: d.endpoint,
+                token: d.token,
+                escrow: d.escrow.toString(),
+                maxDurationSec,
+                endsAt: d.endsAt,
+              });
+            else {
+              process.stdout.write(`${leaseId}\n`);
+              if (d.endpoint) say(`endpoint ${d.endpoint}  (the workload's port, AETHIR_PORT)`);
+              say(
+                `detached: runs until "aethir stop ${leaseId}" or ${new Date(d.endsAt).toISOString()} (--max-duration); "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
+              );
+            }
+            return 0;
+          }
           // This client's authority over the lease's logs and endpoint, for as long as it may run.
           const token = signLeaseToken(key, {
             chainId,
@@ -238,32 +250,6 @@ export function rentCommand(): Command {
           });
           const view = await api.leaseView(leaseId).catch(() => undefined);
           const endpoint = view?.endpoint;
-          if (opts.detach) {
-            // No client stays to sign receipts: pay ahead for the whole maximum duration; the ledger
-            // still charges only the time the lease runs (until stop, exit, its end or its host's loss).
-            const renter = new Renter(api, key, { sender });
-            await renter.authorize(leaseId);
-            const endsAt = (view?.openedAt ?? Date.now()) + maxDurationSec * 1000;
-            const shown = endpoint ? (opts.publicEndpoint ? endpoint : `${endpoint}?token=${token}`) : null;
-            if (opts.json)
-              printJson({
-                lease: leaseId,
-                container: c.id,
-                containerName: c.name,
-                endpoint: shown,
-                token,
-                escrow: String(opened.result.escrow),
-                maxDurationSec,
-                endsAt,
-              });
-            else {
-              process.stdout.write(`${leaseId}\n`);
-              say(
-                `detached: runs until "aethir stop ${leaseId}" or ${new Date(endsAt).toISOString()} (--max-duration); "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
-              );
-            }
-            return 0;
-          }
           if (endpoint)
             say(
               `endpoint ${opts.publicEndpoint ? endpoint : `${endpoint}?token=${token}`}  (the workload's port, AETHIR_PORT)`,
