@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { generateKeyPair, signLeaseToken } from '../../src/core/index.js';
 import { signTx } from '../../src/ledger/index.js';
 import { Keystore, type RunningNode } from '../../src/node/index.js';
-import { cli, startInProcessDevnet, tempHome, waitFor } from './helpers.js';
+import { spawn } from 'node:child_process';
+import { ROOT, cli, startInProcessDevnet, tempHome, waitFor } from './helpers.js';
 
 const GRACE_MS = 2_000;
 
@@ -212,5 +213,26 @@ describe('offers, detached leases, logs, wait, stop', () => {
     const twice = await cli(['stop', id], env);
     expect(twice.code).toBe(1);
     expect(twice.stderr).toMatch(/CONFLICT.*already closed/);
+  });
+
+  it("docs/sdk.md's example runs: every verb through the SDK alone", async () => {
+    const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'examples/sdk-lease-life.ts'], {
+        cwd: ROOT,
+        env: { ...process.env, ...env },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.on('close', (code) => resolve({ code, out, err }));
+    });
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines.map((l) => l.split(':')[0])).toEqual(['offers', 'detach', 'leases', 'logs', 'wait', 'stop']);
+    expect(lines[2]).toBe('leases: it is among my open leases');
+    expect(lines[3]).toBe('logs: hello from the lease');
+    expect(lines[4]).toMatch(/^wait: exit code 3, charged \d/);
   });
 });
