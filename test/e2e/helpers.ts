@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Clock, type Config } from '../../src/core/index.js';
 import type { ProbeResult } from '../../src/container/index.js';
-import { startDevnetNode, type DevnetOptions, type RunningNode } from '../../src/node/index.js';
+import { Keystore, startDevnetNode, type DevnetOptions, type RunningNode } from '../../src/node/index.js';
+import { signTx, type Params } from '../../src/ledger/index.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(ROOT, 'bin/aethir.js');
@@ -122,6 +123,21 @@ export function startInProcessDevnet(
     flags: { port: 0, dataDir: join(home, 'devnet'), ...flags },
   });
   return startDevnetNode({ config, clock });
+}
+
+/** Changes an in-process devnet's parameters at once with its governance key (`params.update`). */
+export function setParams(
+  node: RunningNode,
+  home: string,
+  changes: Partial<Record<keyof Params, unknown>>,
+): void {
+  const d = node.devnet;
+  const governance = new Keystore(join(home, 'devnet', 'keys')).load('governance');
+  d.chain.submit(
+    signTx(governance, d.chain.chainId, 'params.update', d.chain.ledger.account(governance.address).nonce, {
+      changes,
+    }),
+  );
 }
 
 /**

@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
 import { generateKeyPair, signLeaseToken } from '../../src/core/index.js';
-import { signTx } from '../../src/ledger/index.js';
-import { Keystore, type RunningNode } from '../../src/node/index.js';
+import type { RunningNode } from '../../src/node/index.js';
 import { spawn } from 'node:child_process';
-import { ROOT, cli, startInProcessDevnet, tempHome, waitFor } from './helpers.js';
+import { ROOT, cli, setParams, startInProcessDevnet, tempHome, waitFor } from './helpers.js';
 
 const GRACE_MS = 2_000;
 
@@ -26,12 +24,7 @@ describe('offers, detached leases, logs, wait, stop', () => {
       demoContainers: 3,
     });
     const d = node.devnet;
-    const governance = new Keystore(join(home, 'devnet', 'keys')).load('governance');
-    d.chain.submit(
-      signTx(governance, d.chain.chainId, 'params.update', d.chain.ledger.account(governance.address).nonce, {
-        changes: { receiptGraceMs: GRACE_MS },
-      }),
-    );
+    setParams(node, home, { receiptGraceMs: GRACE_MS });
     expect(d.chain.ledger.params.receiptGraceMs).toBe(GRACE_MS);
     env = { AETHIR_HOME: home, AETHIR_API: node.url };
   });

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { signTx, type SignedReceipt } from '../../src/ledger/index.js';
-import { Keystore, type RunningNode } from '../../src/node/index.js';
-import { BIN, ROOT, startInProcessDevnet, tempHome, waitFor } from './helpers.js';
+import type { SignedReceipt } from '../../src/ledger/index.js';
+import type { RunningNode } from '../../src/node/index.js';
+import { BIN, ROOT, setParams, startInProcessDevnet, tempHome, waitFor } from './helpers.js';
 
 const GRACE_MS = 3_000;
 
@@ -22,12 +21,7 @@ describe('usage receipts, end to end', () => {
   beforeAll(async () => {
     node = await startInProcessDevnet(home, { settleIntervalMs: 500, heartbeatIntervalMs: 200 });
     const d = node.devnet;
-    const governance = new Keystore(join(home, 'devnet', 'keys')).load('governance');
-    d.chain.submit(
-      signTx(governance, d.chain.chainId, 'params.update', d.chain.ledger.account(governance.address).nonce, {
-        changes: { receiptGraceMs: GRACE_MS },
-      }),
-    );
+    setParams(node, home, { receiptGraceMs: GRACE_MS });
     expect(d.chain.ledger.params.receiptGraceMs).toBe(GRACE_MS);
     d.bus.subscribe('lease.*.receipt', (m) => {
       const r = m as SignedReceipt;
