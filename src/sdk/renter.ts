@@ -231,9 +231,12 @@ export class Renter {
   async wait(id: string, opts: { signal?: AbortSignal; settleTimeoutMs?: number } = {}): Promise<WaitResult> {
     let l = await this.lease(id);
     let exit: Extract<LogEvent, { type: 'exit' }> | undefined;
-    if (l.status === 'open')
-      for await (const e of this.logs(id, { follow: true, ...(opts.signal ? { signal: opts.signal } : {}) }))
-        if (e.type === 'exit') exit = e;
+    // Open: follow the output to its exit. Closed already: the exit event the node still keeps.
+    for await (const e of this.logs(id, {
+      follow: l.status === 'open',
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    }))
+      if (e.type === 'exit') exit = e;
     // The container closes the lease right after the exit: wait for the settlement.
     const deadline = this.clock.now() + (opts.settleTimeoutMs ?? 15_000);
     while (l.status !== 'closed' && this.clock.now() < deadline && !opts.signal?.aborted) {

@@ -206,6 +206,8 @@ describe('offers, detached leases, logs, wait, stop', () => {
     const twice = await cli(['stop', id], env);
     expect(twice.code).toBe(1);
     expect(twice.stderr).toMatch(/CONFLICT.*already closed/);
+    // wait on a lease that already ended answers at once, with the same code
+    expect((await cli(['wait', id], env)).code).toBe(w.code);
   });
 
   it("docs/sdk.md's example runs: every verb through the SDK alone", async () => {

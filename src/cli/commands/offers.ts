@@ -11,14 +11,17 @@ export const SORTS: Record<string, Strategy> = {
 
 /**
  * The words of a query as the shell split them, back into one query string: a word whose value
- * has spaces or quotes (`near="Paris, FR"`, which the shell hands over as `near=Paris, FR`) is
- * quoted again, so the parser's columns are those of what the user typed, give or take quotes.
+ * has spaces, quotes or operator characters (`near="Paris, FR"`, which the shell hands over as
+ * `near=Paris, FR`) is quoted again, so the parser's columns are those of what the user typed,
+ * give or take quotes. A value that starts with an operator (`price<<2`) stays as typed: the
+ * parser points at it.
  */
 export function queryOf(words: readonly string[]): string {
   return words
     .map((w) => {
       const m = /^([A-Za-z0-9_]+)(>=|<=|!=|=|<|>)(.*)$/s.exec(w);
-      if (!m || !/[\s"]/.test(m[3]!) || m[3]!.startsWith('"')) return w;
+      // A value that starts with an operator is a doubled one (`price<<2`): left for the parser to point at.
+      if (!m || !/[\s"<>=!]/.test(m[3]!) || /^["<>=!]/.test(m[3]!)) return w;
       return `${m[1]}${m[2]}"${m[3]!.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
     })
     .join(' ');
