@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { queryFieldsHelp, type Strategy } from '../../indexer/index.js';
+import { parseClauses, queryFieldsHelp, type Strategy } from '../../indexer/index.js';
 import { action, apiOption, client, fmtAth, jsonOption, parseIntArg, printJson, table } from '../common.js';
 
 /** `--sort` names: how offers (and `rent`) rank. */
@@ -19,6 +19,13 @@ export const SORTS: Record<string, Strategy> = {
 export function queryOf(words: readonly string[]): string {
   return words
     .map((w) => {
+      // a word that is a query by itself (the whole query in quotes, as a shell needs for < and >)
+      try {
+        parseClauses(w);
+        return w;
+      } catch {
+        // one clause whose value the shell unquoted: see below
+      }
       const m = /^([A-Za-z0-9_]+)(>=|<=|!=|=|<|>)(.*)$/s.exec(w);
       // A value that starts with an operator is a doubled one (`price<<2`): left for the parser to point at.
       if (!m || !/[\s"<>=!]/.test(m[3]!) || /^["<>=!]/.test(m[3]!)) return w;
@@ -33,8 +40,8 @@ export function queryHelp(): string {
   const w = Math.max(...rows.map((r) => r.field.length));
   const o = Math.max(...rows.map((r) => r.ops.length));
   return [
-    'Query: clauses "field op value" (ops: = != < <= > >=), e.g. gpu_ram>=24 num_gpus>=2 region=eu price<2',
-    'Quote a value with spaces: near="Paris, FR". Fields:',
+    'Query: clauses "field op value" (ops: = != < <= > >=), e.g. \'gpu_ram>=24 num_gpus>=2 region=eu price<2\'',
+    '(quote it for the shell: < and > redirect), and a value with spaces inside: near="Paris, FR". Fields:',
     ...rows.map((r) => `  ${r.field.padEnd(w)}  ${r.ops.padEnd(o)}  ${r.help}`),
   ].join('\n');
 }
@@ -55,7 +62,7 @@ export function offersCommand(): Command {
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      `\n${queryHelp()}\n\nExamples:\n  aethir offers gpu_ram>=24 num_gpus>=2 region=eu price<2 --sort price\n  aethir offers num_gpus>=1 near="Paris, FR" latency<=30 --sort experience --json\n\nThe first offer is what "aethir rent --query '…'" with the same --strategy gets, if no one takes it first.`,
+      `\n${queryHelp()}\n\nExamples:\n  aethir offers 'gpu_ram>=24 num_gpus>=2 region=eu price<2' --sort price\n  aethir offers 'num_gpus>=1 near="Paris, FR" latency<=30' --sort experience --json\n\nThe first offer is what "aethir rent --query '…'" with the same --strategy gets, if no one takes it first.`,
     )
     .action(
       action(async (words: string[], opts: Record<string, any>) => {

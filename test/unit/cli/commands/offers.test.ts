@@ -12,6 +12,11 @@ describe('offers: the query from the words the shell split', () => {
     expect(queryOf(['app=a"b'])).toBe('app="a\\"b"');
     expect(queryOf(['app=a=b'])).toBe('app="a=b"');
     expect(queryOf(['price<<2'])).toBe('price<<2');
+    // the whole query as one word, as a shell needs it quoted (< and > redirect)
+    expect(queryOf(['gpu_ram>=24 num_gpus>=2 region=eu price<2'])).toBe(
+      'gpu_ram>=24 num_gpus>=2 region=eu price<2',
+    );
+    expect(queryOf(['num_gpus>=1 near="Paris, FR"', 'price<2'])).toBe('num_gpus>=1 near="Paris, FR" price<2');
     expect(queryOf([])).toBe('');
   });
 
@@ -19,8 +24,9 @@ describe('offers: the query from the words the shell split', () => {
     const clause = fc.record({
       field: fc.constantFrom('near' as const, 'app' as const, 'region' as const),
       op: fc.constant('=' as const),
-      // (a value starting with an operator is a doubled operator: the parser's to refuse)
-      value: fc.string({ minLength: 1, maxLength: 20 }).filter((v) => !/^["<>=!]/.test(v)),
+      // values as people write them (places, app names): no space at either end, where a shell
+      // word cannot tell where a value ends
+      value: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9 ,.'"@-]{0,18}[A-Za-z0-9.]$/),
     });
     fc.assert(
       fc.property(fc.uniqueArray(clause, { selector: (c) => c.field, maxLength: 3 }), (cs) => {
