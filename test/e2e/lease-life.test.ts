@@ -45,7 +45,8 @@ describe('offers, detached leases, logs, wait, stop', () => {
     const prices = offers.offers.map((o: any) => BigInt(o.container.pricePerHour));
     expect([...prices].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(prices);
     // the human table: one row per offer, with place, price and reputation
-    const table = await cli(['offers', 'price<=1000', 'sandbox=false'], env);
+    // (the query as one word, as a shell needs it quoted, is the same query)
+    const table = await cli(['offers', 'price<=1000 sandbox=false'], env);
     expect(table.stdout.split('\n')[0]).toMatch(
       /^CONTAINER\s+PLACE\s+GPUS\s+VRAM\s+FREE\s+PRICE\/H\s+REPUTATION\s+SANDBOX/,
     );
