@@ -18,6 +18,7 @@ import { vestingCommand } from './commands/vesting.js';
 import { lockCommand } from './commands/lock.js';
 import { daoCommand } from './commands/dao.js';
 import { networkCommand, nodeCommand } from './commands/node.js';
+import { gameCommand, playCommand } from './commands/play.js';
 
 export function program(): Command {
   const p = new Command('aethir')
@@ -37,6 +38,8 @@ export function program(): Command {
     logsCommand(),
     waitCommand(),
     stopCommand(),
+    playCommand(),
+    gameCommand(),
     appCommand(),
     containersCommand(),
     containerCommand(),

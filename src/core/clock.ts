@@ -81,4 +81,6 @@ function hashString(s: string): number {
 }
 
 /** Real randomness for non-domain code (key generation uses crypto directly). */
-export const systemRng: Rng = new SeededRng(`${Date.now()}:${process.pid}:${Math.random()}`);
+export const systemRng: Rng = new SeededRng(
+  `${Date.now()}:${globalThis.process?.pid ?? 0}:${Math.random()}`,
+);

@@ -1,0 +1,141 @@
+import { SeededRng, type Rng } from '../core/clock.js';
+
+/**
+ * Arena: a small real-time 2D game of our own, the game the network streams. The player (a
+ * square) moves with the arrow keys or WASD, collects orbs and dodges drones that bounce around
+ * the arena. Fixed tick, integer state, a seeded Rng: the same seed and the same inputs at the
+ * same ticks give the same frames on every machine (tests and the bench rely on it).
+ *
+ * Browser-safe (no Node imports): the console runs the same game in the page as the latency floor.
+ */
+
+/** arena size in game units; frames are drawn at any resolution (see render.ts) */
+export const ARENA_W = 1280;
+export const ARENA_H = 720;
+export const TICK_HZ = 30;
+export const TICK_MS = 1000 / TICK_HZ;
+export const PLAYER_SIZE = 40;
+export const PLAYER_SPEED = 12;
+const ORB_R = 12;
+const DRONE_R = 18;
+const ORBS = 5;
+const DRONES = 3;
+
+/** keys held, as a bit mask */
+export const KEY = { up: 1, down: 2, left: 4, right: 8 } as const;
+export const KEY_MASK = 15;
+
+/** One input from the player: the keys held from now on, and its sequence number. */
+export interface GameInput {
+  /** 1, 2, 3...: the game draws the last applied one into each frame (input-to-photon) */
+  seq: number;
+  /** KEY bits */
+  keys: number;
+}
+
+export interface ArenaState {
+  tick: number;
+  player: { x: number; y: number };
+  keys: number;
+  /** the last input applied (0: none yet) */
+  lastSeq: number;
+  score: number;
+  hits: number;
+  orbs: Array<{ x: number; y: number }>;
+  drones: Array<{ x: number; y: number; vx: number; vy: number }>;
+  rng: Rng;
+}
+
+export function newArena(seed: number | string): ArenaState {
+  const rng = new SeededRng(seed);
+  const drones = Array.from({ length: DRONES }, () => ({
+    x: rng.int(DRONE_R, ARENA_W - DRONE_R),
+    y: rng.int(DRONE_R + 60, ARENA_H - DRONE_R),
+    vx: rng.pick([-7, -5, 5, 7]),
+    vy: rng.pick([-6, -4, 4, 6]),
+  }));
+  const s: ArenaState = {
+    tick: 0,
+    player: { x: (ARENA_W - PLAYER_SIZE) / 2, y: (ARENA_H - PLAYER_SIZE) / 2 },
+    keys: 0,
+    lastSeq: 0,
+    score: 0,
+    hits: 0,
+    orbs: [],
+    drones,
+    rng,
+  };
+  for (let i = 0; i < ORBS; i++) s.orbs.push(spawnOrb(s));
+  return s;
+}
+
+function spawnOrb(s: ArenaState): { x: number; y: number } {
+  return { x: s.rng.int(ORB_R, ARENA_W - ORB_R), y: s.rng.int(ORB_R + 60, ARENA_H - ORB_R) };
+}
+
+/** Whether a value from the network is an input the game takes (anything else is ignored). */
+export function isGameInput(v: unknown): v is GameInput {
+  if (typeof v !== 'object' || v === null) return false;
+  const { seq, keys } = v as Record<string, unknown>;
+  return (
+    Number.isSafeInteger(seq) &&
+    (seq as number) > 0 &&
+    (seq as number) < 2 ** 31 &&
+    Number.isInteger(keys) &&
+    (keys as number) >= 0 &&
+    (keys as number) <= KEY_MASK
+  );
+}
+
+/**
+ * One tick: the inputs that arrived since the last tick are applied in order (an input older
+ * than the last applied one is ignored: the data channel may deliver late), then the world moves.
+ */
+export function step(s: ArenaState, inputs: readonly GameInput[] = []): ArenaState {
+  for (const i of inputs) {
+    if (i.seq <= s.lastSeq) continue;
+    s.keys = i.keys;
+    s.lastSeq = i.seq;
+  }
+  const k = s.keys;
+  const dx = (k & KEY.right ? 1 : 0) - (k & KEY.left ? 1 : 0);
+  const dy = (k & KEY.down ? 1 : 0) - (k & KEY.up ? 1 : 0);
+  s.player.x = clamp(s.player.x + dx * PLAYER_SPEED, 0, ARENA_W - PLAYER_SIZE);
+  s.player.y = clamp(s.player.y + dy * PLAYER_SPEED, 0, ARENA_H - PLAYER_SIZE);
+  const cx = s.player.x + PLAYER_SIZE / 2;
+  const cy = s.player.y + PLAYER_SIZE / 2;
+  for (let i = 0; i < s.orbs.length; i++) {
+    const o = s.orbs[i]!;
+    if (Math.abs(o.x - cx) <= PLAYER_SIZE / 2 + ORB_R && Math.abs(o.y - cy) <= PLAYER_SIZE / 2 + ORB_R) {
+      s.score++;
+      s.orbs[i] = spawnOrb(s);
+    }
+  }
+  for (const d of s.drones) {
+    d.x += d.vx;
+    d.y += d.vy;
+    if (d.x < DRONE_R || d.x > ARENA_W - DRONE_R) d.vx = -d.vx;
+    if (d.y < DRONE_R + 60 || d.y > ARENA_H - DRONE_R) d.vy = -d.vy;
+    d.x = clamp(d.x, DRONE_R, ARENA_W - DRONE_R);
+    d.y = clamp(d.y, DRONE_R + 60, ARENA_H - DRONE_R);
+    if (Math.abs(d.x - cx) <= PLAYER_SIZE / 2 + DRONE_R && Math.abs(d.y - cy) <= PLAYER_SIZE / 2 + DRONE_R) {
+      s.hits++;
+      d.vx = -d.vx;
+      d.vy = -d.vy;
+    }
+  }
+  s.tick++;
+  return s;
+}
+
+function clamp(v: number, lo: number, hi: number): number {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+
+/** The state without its Rng, for comparing runs. */
+export function snapshot(s: ArenaState): Omit<ArenaState, 'rng'> {
+  const { rng: _rng, ...rest } = s;
+  return JSON.parse(JSON.stringify(rest));
+}
+
+export { ORB_R, DRONE_R };

@@ -1,0 +1,534 @@
+import { createCanvas } from '@napi-rs/canvas';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  MediaStreamTrack,
+  RTCPeerConnection,
+  RTCRtpCodecParameters,
+  RtcpRrPacket,
+  RtpPacket,
+  type RTCDataChannel,
+} from 'werift';
+import { z } from 'zod';
+import { isGameInput, newArena, step, TICK_MS, type ArenaState, type GameInput } from './arena.js';
+import { drawFrame } from './render.js';
+
+/**
+ * A game session's host process (the `arena` app's `run`): renders the game on this machine with
+ * @napi-rs/canvas at a fixed tick, encodes the frames as VP8 with ffmpeg (libvpx, realtime, no
+ * lookahead) and streams them over WebRTC (werift); the player's inputs come back on a data
+ * channel and are applied at the next tick.
+ *
+ * Signalling is plain HTTP on the session's port ($AETHIR_PORT), which only the container's
+ * endpoint proxy exposes, to the lease's user (a lease token): `POST /session` answers the host's
+ * offer, `POST /session/<id>/answer` takes the browser's answer. The API node relays both
+ * (`/v1/leases/<id>/gaming/...`, src/api/routes/gaming.ts).
+ *
+ * One player at a time: a new session replaces the previous one (a reload reconnects). The process
+ * ends, and with it the lease, when the player leaves (the peer closes, or stays unreachable for
+ * `lostAfterMs`), or when nobody connects within `idleExitMs` of the start or of the last session.
+ */
+
+export const RESOLUTIONS = { '360p': [640, 360], '540p': [960, 540], '720p': [1280, 720] } as const;
+export type Resolution = keyof typeof RESOLUTIONS;
+
+const SessionRequest = z
+  .object({
+    resolution: z.enum(Object.keys(RESOLUTIONS) as [Resolution, ...Resolution[]]).default('720p'),
+    /** starting video bitrate, kbit/s */
+    bitrateKbps: z.number().int().min(200).max(20_000).default(2500),
+  })
+  .strict();
+const AnswerBody = z
+  .object({ type: z.literal('answer'), sdp: z.string().min(10).max(64 * 1024) })
+  .strict();
+
+export interface GameHostOptions {
+  port: number;
+  host?: string;
+  /** the game's seed: the same seed and inputs give the same frames */
+  seed?: string;
+  ffmpeg?: string;
+  /** encoder threads (libvpx) */
+  threads?: number;
+  /** end the process when no player is connected for this long (default 120 s) */
+  idleExitMs?: number;
+  /** a player whose connection stays disconnected this long has left (default 8 s) */
+  lostAfterMs?: number;
+  /** extra ICE host addresses (the endpoint's host); loopback is always offered */
+  iceHosts?: string[];
+  log?: (line: string) => void;
+  /** called when the host decides the session is over */
+  onEnd?: (reason: string) => void;
+}
+
+export interface HostStats {
+  resolution: string;
+  width: number;
+  height: number;
+  fps: number;
+  framesRendered: number;
+  framesEncoded: number;
+  framesSkipped: number;
+  renderMsAvg: number;
+  encodeMsAvg: number;
+  encodeMsP50: number;
+  bitrateKbps: number;
+  targetBitrateKbps: number;
+  encoderRestarts: number;
+  lossFraction: number;
+  inputsApplied: number;
+  lastSeq: number;
+  connection: string;
+}
+
+class Window {
+  private xs: number[] = [];
+  constructor(private readonly n = 300) {}
+  add(x: number) {
+    this.xs.push(x);
+    if (this.xs.length > this.n) this.xs.shift();
+  }
+  avg() {
+    return this.xs.length ? this.xs.reduce((a, b) => a + b, 0) / this.xs.length : 0;
+  }
+  p50() {
+    if (!this.xs.length) return 0;
+    const s = [...this.xs].sort((a, b) => a - b);
+    return s[Math.floor(s.length / 2)]!;
+  }
+}
+
+/** One encoder process: raw RGBA frames in, VP8 RTP packets out to a loopback UDP socket. */
+class Encoder {
+  readonly proc: ChildProcess;
+  readonly written: number[] = [];
+  ts0: number | null = null;
+  busy = false;
+  constructor(
+    ffmpeg: string,
+    width: number,
+    height: number,
+    kbps: number,
+    threads: number,
+    rtpPort: number,
+    log: (s: string) => void,
+  ) {
+    this.proc = spawn(
+      ffmpeg,
+      [
+        ...['-hide_banner', '-loglevel', 'error', '-nostdin'],
+        ...['-f', 'rawvideo', '-pix_fmt', 'rgba', '-s', `${width}x${height}`, '-r', '30', '-i', 'pipe:0'],
+        ...['-an', '-c:v', 'libvpx', '-pix_fmt', 'yuv420p'],
+        // realtime: no lookahead, no alt-ref frames, the fastest speed step, error resilient
+        ...['-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0', '-auto-alt-ref', '0'],
+        ...['-error-resilient', '1', '-threads', String(threads), '-g', '90', '-qmin', '4', '-qmax', '52'],
+        ...['-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${Math.round(kbps / 2)}k`],
+        ...['-f', 'rtp', '-payload_type', '96', `rtp://127.0.0.1:${rtpPort}?pkt_size=1200`],
+      ],
+      { stdio: ['pipe', 'ignore', 'pipe'] },
+    );
+    this.proc.stderr!.on('data', (d: Buffer) => log(`ffmpeg: ${d.toString().trim()}`));
+    this.proc.stdin!.on('error', () => {});
+  }
+  write(frame: Buffer): boolean {
+    if (this.busy || !this.proc.stdin!.writable) return false;
+    this.written.push(performance.now());
+    if (!this.proc.stdin!.write(frame)) {
+      this.busy = true;
+      this.proc.stdin!.once('drain', () => (this.busy = false));
+    }
+    return true;
+  }
+  stop() {
+    this.proc.stdin!.end();
+    this.proc.kill('SIGKILL');
+  }
+}
+
+export class GameHost {
+  private server: Server | null = null;
+  private pc: RTCPeerConnection | null = null;
+  private sessionId: string | null = null;
+  private channel: RTCDataChannel | null = null;
+  private track: MediaStreamTrack | null = null;
+  private encoder: Encoder | null = null;
+  private rtp: UdpSocket | null = null;
+  private rtpPort = 0;
+  private loop: NodeJS.Timeout | null = null;
+  private game: ArenaState;
+  private pending: GameInput[] = [];
+  private frame = 0;
+  private width = 1280;
+  private height = 720;
+  private resolution: Resolution = '720p';
+  private kbps = 2500;
+  private maxKbps = 2500;
+  private canvas = createCanvas(1280, 720);
+  private readonly render = new Window();
+  private readonly encode = new Window();
+  private bytes: Array<[number, number]> = [];
+  private encoded = 0;
+  private rendered = 0;
+  private skipped = 0;
+  private restarts = 0;
+  private inputs = 0;
+  private loss = 0;
+  private lossyReports = 0;
+  private cleanSince = 0;
+  private lastRestart = 0;
+  private outSeq = 0;
+  private outTs = 0;
+  private lastInTs: number | null = null;
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lostTimer: NodeJS.Timeout | null = null;
+  private ended = false;
+  private readonly log: (s: string) => void;
+
+  constructor(private readonly opts: GameHostOptions) {
+    this.game = newArena(opts.seed ?? 'arena');
+    this.log = opts.log ?? (() => {});
+  }
+
+  async start(): Promise<string> {
+    this.rtp = createSocket('udp4');
+    this.rtp.on('message', (m) => this.onRtp(m));
+    await new Promise<void>((r) => this.rtp!.bind(0, '127.0.0.1', () => r()));
+    this.rtpPort = this.rtp.address().port;
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.host ?? '127.0.0.1', () => resolve());
+    });
+    this.server = server;
+    this.armIdle();
+    const a = server.address();
+    return `http://127.0.0.1:${typeof a === 'object' && a ? a.port : this.opts.port}`;
+  }
+
+  stats(): HostStats {
+    const now = performance.now();
+    this.bytes = this.bytes.filter(([t]) => now - t < 2000);
+    const span = this.bytes.length ? Math.max(500, now - this.bytes[0]![0]) : 1;
+    const sum = this.bytes.reduce((s, [, b]) => s + b, 0);
+    return {
+      resolution: this.resolution,
+      width: this.width,
+      height: this.height,
+      fps: Math.round(1000 / TICK_MS),
+      framesRendered: this.rendered,
+      framesEncoded: this.encoded,
+      framesSkipped: this.skipped,
+      renderMsAvg: round(this.render.avg()),
+      encodeMsAvg: round(this.encode.avg()),
+      encodeMsP50: round(this.encode.p50()),
+      bitrateKbps: Math.round((sum * 8) / span),
+      targetBitrateKbps: this.kbps,
+      encoderRestarts: this.restarts,
+      lossFraction: round(this.loss),
+      inputsApplied: this.inputs,
+      lastSeq: this.game.lastSeq,
+      connection: this.pc?.connectionState ?? 'none',
+    };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(JSON.stringify(body));
+    };
+    const fail = (status: number, code: string, message: string) => send(status, { error: { code, message } });
+    try {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (req.method === 'GET' && url.pathname === '/stats') return send(200, this.stats());
+      if (req.method === 'GET' && url.pathname === '/')
+        return send(200, { game: 'arena', session: this.sessionId !== null, stats: this.stats() });
+      if (req.method === 'POST' && url.pathname === '/session') {
+        const parsed = SessionRequest.safeParse(await jsonBody(req));
+        if (!parsed.success) return fail(400, 'INVALID_ARGUMENT', parsed.error.issues[0]!.message);
+        return send(200, await this.newSession(parsed.data.resolution, parsed.data.bitrateKbps));
+      }
+      const m = /^\/session\/([0-9a-f]{32})\/answer$/.exec(url.pathname);
+      if (req.method === 'POST' && m) {
+        if (m[1] !== this.sessionId || !this.pc)
+          return fail(404, 'NOT_FOUND', 'no such session (a newer one replaced it, or it ended)');
+        const parsed = AnswerBody.safeParse(await jsonBody(req));
+        if (!parsed.success) return fail(400, 'INVALID_ARGUMENT', 'the body must be an SDP answer');
+        try {
+          await this.pc.setRemoteDescription(parsed.data);
+        } catch (e) {
+          return fail(400, 'INVALID_ARGUMENT', `the SDP answer was refused: ${(e as Error).message}`);
+        }
+        res.writeHead(204).end();
+        return;
+      }
+      fail(404, 'NOT_FOUND', `no route ${req.method} ${url.pathname}`);
+    } catch (e) {
+      const tooBig = (e as Error).message === 'too large';
+      fail(tooBig ? 413 : 400, 'INVALID_ARGUMENT', tooBig ? 'body too large' : 'the body must be JSON');
+    }
+  }
+
+  private async newSession(resolution: Resolution, kbps: number) {
+    this.closePeer();
+    const [w, h] = RESOLUTIONS[resolution];
+    if (w !== this.width || h !== this.height) this.canvas = createCanvas(w, h);
+    this.width = w;
+    this.height = h;
+    this.resolution = resolution;
+    this.kbps = this.maxKbps = kbps;
+    const id = randomBytes(16).toString('hex');
+    this.sessionId = id;
+    const pc = new RTCPeerConnection({
+      codecs: {
+        video: [
+          new RTCRtpCodecParameters({
+            mimeType: 'video/VP8',
+            clockRate: 90000,
+            payloadType: 96,
+            rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+          }),
+        ],
+      },
+      iceAdditionalHostAddresses: ['127.0.0.1', ...(this.opts.iceHosts ?? [])],
+      iceUseIpv6: false,
+    });
+    this.pc = pc;
+    const track = new MediaStreamTrack({ kind: 'video' });
+    this.track = track;
+    const tr = pc.addTransceiver(track, { direction: 'sendonly' });
+    tr.sender.onPictureLossIndication.subscribe(() => {
+      // a lost picture: a fresh encoder starts with a key frame (at most once a second)
+      if (performance.now() - this.lastRestart > 1000) this.restartEncoder('picture loss');
+    });
+    tr.sender.onRtcp.subscribe((p) => {
+      if (!(p instanceof RtcpRrPacket) || !p.reports.length) return;
+      this.adapt(p.reports[0]!.fractionLost / 256);
+    });
+    const dc = pc.createDataChannel('input', { ordered: true });
+    this.channel = dc;
+    dc.onMessage.subscribe((m) => this.onInput(m));
+    pc.connectionStateChange.subscribe((s) => {
+      if (this.pc !== pc) return;
+      this.log(`arena: connection ${s}`);
+      if (s === 'connected') {
+        if (this.lostTimer) clearTimeout(this.lostTimer);
+        this.lostTimer = null;
+        this.disarmIdle();
+        if (!this.loop) this.startStream();
+      } else if (s === 'disconnected') {
+        // a hiccup, or the player left: wait before calling it over
+        this.lostTimer ??= setTimeout(() => this.playerLeft('connection lost'), this.opts.lostAfterMs ?? 8000);
+      } else if (s === 'failed' || s === 'closed') this.playerLeft(`connection ${s}`);
+    });
+    dc.stateChanged.subscribe((s) => {
+      if (s === 'closed' && this.pc === pc) this.playerLeft('the player closed the session');
+    });
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    await waitGathered(pc);
+    this.log(`arena: session ${id.slice(0, 8)} offered (${resolution}, VP8 ${kbps} kbit/s)`);
+    return { session: id, offer: { type: 'offer', sdp: pc.localDescription!.sdp } };
+  }
+
+  private onInput(m: string | Buffer) {
+    if (typeof m !== 'string' || m.length > 256) return;
+    let v: unknown;
+    try {
+      v = JSON.parse(m);
+    } catch {
+      return;
+    }
+    if (isGameInput(v) && this.pending.length < 64) this.pending.push({ seq: v.seq, keys: v.keys });
+  }
+
+  private startStream() {
+    this.frame = 0;
+    this.restartEncoder('start');
+    let next = performance.now();
+    const tick = () => {
+      next += TICK_MS;
+      const now = performance.now();
+      if (now - next > 5 * TICK_MS) next = now; // behind (a stall): do not catch up in a burst
+      this.tick();
+      this.loop = setTimeout(tick, Math.max(0, next - performance.now()));
+    };
+    this.loop = setTimeout(tick, 0);
+  }
+
+  private tick() {
+    const inputs = this.pending;
+    this.pending = [];
+    const before = this.game.lastSeq;
+    step(this.game, inputs);
+    if (this.game.lastSeq !== before) this.inputs++;
+    const t0 = performance.now();
+    const g = this.canvas.getContext('2d');
+    drawFrame(g, this.game, this.frame++, this.width, this.height);
+    const px = g.getImageData(0, 0, this.width, this.height).data;
+    this.render.add(performance.now() - t0);
+    this.rendered++;
+    const buf = Buffer.from(px.buffer, px.byteOffset, px.byteLength);
+    if (!this.encoder?.write(buf)) this.skipped++; // the encoder is behind: drop rather than queue
+  }
+
+  private restartEncoder(why: string) {
+    this.encoder?.stop();
+    this.lastRestart = performance.now();
+    this.lastInTs = null;
+    if (why !== 'start') {
+      this.restarts++;
+      this.log(`arena: encoder restarted (${why}) at ${this.kbps} kbit/s`);
+    }
+    this.encoder = new Encoder(
+      this.opts.ffmpeg ?? 'ffmpeg',
+      this.width,
+      this.height,
+      this.kbps,
+      this.opts.threads ?? 1,
+      this.rtpPort,
+      this.log,
+    );
+    const enc = this.encoder;
+    enc.proc.on('exit', (code, signal) => {
+      if (this.encoder === enc && !this.ended && signal !== 'SIGKILL') {
+        this.log(`arena: the encoder exited (${code ?? signal}); starting a new one`);
+        this.restartEncoder('encoder exit');
+      }
+    });
+  }
+
+  /** An RTP packet from the encoder: renumbered (so encoder restarts are seamless) and sent. */
+  private onRtp(m: Buffer) {
+    const enc = this.encoder;
+    if (!enc || !this.track) return;
+    let p: RtpPacket;
+    try {
+      p = RtpPacket.deSerialize(m);
+    } catch {
+      return;
+    }
+    const ts = p.header.timestamp;
+    enc.ts0 ??= ts;
+    if (this.lastInTs === null) {
+      this.outTs = (this.outTs + 3000) >>> 0;
+    } else if (ts !== this.lastInTs) this.outTs = (this.outTs + ((ts - this.lastInTs) >>> 0)) >>> 0;
+    this.lastInTs = ts;
+    p.header.timestamp = this.outTs;
+    p.header.sequenceNumber = this.outSeq = (this.outSeq + 1) & 0xffff;
+    this.bytes.push([performance.now(), m.length]);
+    if (p.header.marker) {
+      const i = Math.round(((ts - enc.ts0) >>> 0) / 3000);
+      const at = enc.written[i];
+      if (at !== undefined) this.encode.add(performance.now() - at);
+      this.encoded++;
+    }
+    this.track.writeRtp(p);
+  }
+
+  /**
+   * Adaptive bitrate from the player's receiver reports: sustained loss steps the encoder's
+   * bitrate down (a restart: libvpx in ffmpeg cannot change it on the fly), ten clean seconds
+   * step it back up towards what the session asked for.
+   */
+  private adapt(lost: number) {
+    this.loss = lost;
+    const now = performance.now();
+    if (lost > 0.05) {
+      this.cleanSince = now;
+      if (++this.lossyReports >= 2 && this.kbps > 300 && now - this.lastRestart > 2000) {
+        this.lossyReports = 0;
+        this.kbps = Math.max(300, Math.round(this.kbps * 0.7));
+        this.restartEncoder(`loss ${(lost * 100).toFixed(0)}%`);
+      }
+    } else {
+      this.lossyReports = 0;
+      if (this.cleanSince === 0) this.cleanSince = now;
+      if (this.kbps < this.maxKbps && now - this.cleanSince > 10_000 && now - this.lastRestart > 10_000) {
+        this.cleanSince = now;
+        this.kbps = Math.min(this.maxKbps, Math.round(this.kbps * 1.25));
+        this.restartEncoder('no loss');
+      }
+    }
+  }
+
+  private playerLeft(why: string) {
+    if (!this.pc) return;
+    this.log(`arena: ${why}`);
+    this.closePeer();
+    this.armIdle();
+    this.opts.onEnd?.(why);
+  }
+
+  private closePeer() {
+    if (this.loop) clearTimeout(this.loop);
+    this.loop = null;
+    if (this.lostTimer) clearTimeout(this.lostTimer);
+    this.lostTimer = null;
+    this.encoder?.stop();
+    this.encoder = null;
+    const pc = this.pc;
+    this.pc = null;
+    this.sessionId = null;
+    this.channel = null;
+    this.track = null;
+    void pc?.close().catch(() => {});
+  }
+
+  private armIdle() {
+    this.disarmIdle();
+    this.idleTimer = setTimeout(() => {
+      this.log('arena: no player connected; ending');
+      this.opts.onEnd?.('idle');
+    }, this.opts.idleExitMs ?? 120_000);
+    this.idleTimer.unref();
+  }
+  private disarmIdle() {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+
+  async stop(): Promise<void> {
+    this.ended = true;
+    this.disarmIdle();
+    this.closePeer();
+    this.rtp?.close();
+    this.rtp = null;
+    const s = this.server;
+    this.server = null;
+    if (s) {
+      s.closeAllConnections();
+      await new Promise<void>((r) => s.close(() => r()));
+    }
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+async function jsonBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > 64 * 1024) throw new Error('too large');
+    chunks.push(c as Buffer);
+  }
+  return n ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+}
+
+function waitGathered(pc: RTCPeerConnection): Promise<void> {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, 3000);
+    pc.iceGatheringStateChange.subscribe((s) => {
+      if (s === 'complete') {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+  });
+}
