@@ -17,6 +17,7 @@ import { daoRoutes } from './routes/dao.js';
 import { checkerRoutes } from './routes/checkers.js';
 import { eventRoutes } from './routes/events.js';
 import { consoleRoutes } from './routes/console.js';
+import { gamingRoutes } from './routes/gaming.js';
 
 /**
  * The HTTP API under /v1. Every route is declared once with its zod schemas: the same schemas
@@ -126,6 +127,7 @@ export async function createApiServer(
   await app.register(daoRoutes, ctx);
   await app.register(checkerRoutes, ctx);
   await app.register(eventRoutes, ctx);
+  await app.register(gamingRoutes, ctx);
   const route = router(app, ctx);
   route({
     method: 'GET',

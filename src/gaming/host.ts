@@ -42,7 +42,13 @@ const SessionRequest = z
   })
   .strict();
 const AnswerBody = z
-  .object({ type: z.literal('answer'), sdp: z.string().min(10).max(64 * 1024) })
+  .object({
+    type: z.literal('answer'),
+    sdp: z
+      .string()
+      .min(10)
+      .max(64 * 1024),
+  })
   .strict();
 
 export interface GameHostOptions {
@@ -239,7 +245,8 @@ export class GameHost {
       res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(JSON.stringify(body));
     };
-    const fail = (status: number, code: string, message: string) => send(status, { error: { code, message } });
+    const fail = (status: number, code: string, message: string) =>
+      send(status, { error: { code, message } });
     try {
       const url = new URL(req.url ?? '/', 'http://x');
       if (req.method === 'GET' && url.pathname === '/stats') return send(200, this.stats());
@@ -320,7 +327,10 @@ export class GameHost {
         if (!this.loop) this.startStream();
       } else if (s === 'disconnected') {
         // a hiccup, or the player left: wait before calling it over
-        this.lostTimer ??= setTimeout(() => this.playerLeft('connection lost'), this.opts.lostAfterMs ?? 8000);
+        this.lostTimer ??= setTimeout(
+          () => this.playerLeft('connection lost'),
+          this.opts.lostAfterMs ?? 8000,
+        );
       } else if (s === 'failed' || s === 'closed') this.playerLeft(`connection ${s}`);
     });
     dc.stateChanged.subscribe((s) => {

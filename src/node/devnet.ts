@@ -45,6 +45,7 @@ import { Keystore } from './keystore.js';
 import { LogHub } from './log-hub.js';
 import { ensurePrivateDir, stderrLog } from '../core/private-files.js';
 import { demoContainers } from './demo.js';
+import { arenaManifest } from '../gaming/app.js';
 import { EndpointDirectory, closeDueEpochs, fanOutBlock, locationOf, specFromProbe } from './roles.js';
 
 /** Where the devnet's three checkers are (known places: the origins of their RTT measurements). */
@@ -238,6 +239,16 @@ export class Devnet {
       ? declaredSpec(probed, parseDeclaredGpus(config.containerDeclareGpus))
       : probed;
     const nodeKeys = new Keystore(join(config.dataDir, 'keys'), this.opts.log ?? stderrLog);
+    // The demo containers are game hosts: the arena game is published (by the devnet's own key) and
+    // they pre-install it, so `aethir play arena` finds a host near the player (docs/gaming.md).
+    if (config.demoContainers > 0 && !this.chain.ledger.app('arena')) {
+      const manifest = arenaManifest();
+      await new TxSender(nodeKeys.loadOrCreate('games'), this.network).send('app.publish', {
+        name: manifest.name,
+        version: manifest.version,
+        manifest,
+      });
+    }
     const hosts: Array<{
       key: KeyPair;
       name: string;
@@ -270,6 +281,7 @@ export class Devnet {
           lon: d.city.lon,
         },
         price: d.pricePerHour,
+        apps: ['arena'],
       })),
     ];
     for (const h of hosts) await this.addContainer(h);

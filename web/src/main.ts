@@ -6,6 +6,7 @@ import '../style.css';
 import { get, onBlock, type ContainerView } from './api.js';
 import { classOf, containerList, legend, matches, worldMap, type Filters } from './map.js';
 import { accountPage, chartsPage, containerPage, explorerPage, governancePage, sample } from './pages.js';
+import { playPage } from './play.js';
 import { rentPage } from './rent.js';
 import { errorBox, h } from './ui.js';
 
@@ -13,6 +14,7 @@ const main = document.getElementById('main')!;
 const NAV: Array<[string, string]> = [
   ['map', 'Network'],
   ['rent', 'Rent'],
+  ['play', 'Play'],
   ['account', 'My account'],
   ['explorer', 'Explorer'],
   ['governance', 'Governance'],
@@ -87,7 +89,8 @@ async function refreshContainers() {
 }
 
 function route(): [string, string | undefined] {
-  const [, r = 'map', arg] = location.hash.split('/');
+  // a page's own query (#/play/arena?near=...) is the page's to read
+  const [, r = 'map', arg] = location.hash.split('?')[0]!.split('/');
   return [r, arg ? decodeURIComponent(arg) : undefined];
 }
 
@@ -97,7 +100,7 @@ async function render(live = false) {
   // pages with a form being filled in (rent, account, explorer search) are not redrawn under the user
   const typing =
     main.contains(document.activeElement) && /^(INPUT|SELECT)$/.test(document.activeElement!.tagName);
-  if (live && (r === 'rent' || (r !== 'map' && typing))) return;
+  if (live && (r === 'rent' || r === 'play' || (r !== 'map' && typing))) return;
   const mine = ++rendering;
   for (const a of Array.from(document.querySelectorAll<HTMLAnchorElement>('#nav a')))
     a.toggleAttribute(
@@ -110,6 +113,7 @@ async function render(live = false) {
     if (r === 'map') mapPage(page);
     else if (r === 'container' && arg) await containerPage(page, arg);
     else if (r === 'rent') await rentPage(page);
+    else if (r === 'play') await playPage(page, arg);
     else if (r === 'account') await accountPage(page, () => void render());
     else if (r === 'explorer')
       await explorerPage(page, arg, (q) => (location.hash = `#/explorer/${encodeURIComponent(q)}`));

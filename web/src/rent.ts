@@ -2,8 +2,9 @@
 // lease signed in this browser and its output streaming in a terminal.
 import type { Terminal } from '@xterm/xterm';
 import { formatAth, parseAth } from '../../src/core/amount.js';
-import { api, ApiError, chainId, get, logs, onBlock, send } from './api.js';
-import { signLeaseToken, signReceipt, type BrowserKey } from './keys.js';
+import { api, ApiError, chainId, get, logs, send } from './api.js';
+import { signLeaseToken, type BrowserKey } from './keys.js';
+import { openLease, receipts, showCostWhenClosed } from './session.js';
 import { argv } from './logic.js';
 import { ath, card, errorBox, h, link, myKey } from './ui.js';
 
@@ -204,21 +205,9 @@ async function rent(
   const m = held ?? (await api('POST', '/v1/match', req));
   const c = m.container;
   say(`matched ${c.name} in ${c.location.city}, ${c.location.country} at ${ath(c.pricePerHour, 4)}/h`);
-  const needed = (BigInt(c.pricePerHour) * BigInt(Math.max(1, req.gpus)) * BigInt(maxDurationSec)) / 3600n;
-  const acct = await get(`/v1/accounts/${key.address}`);
-  if (BigInt(acct.escrow) < needed) {
-    await send(key, 'escrow.deposit', { amount: needed - BigInt(acct.escrow) });
-    say(`deposited ${ath(needed - BigInt(acct.escrow))} into escrow`);
-  }
-  const opened = await send(key, 'lease.open', {
-    container: c.id,
-    gpus: req.gpus,
-    maxDurationSec,
-    maxPricePerHour: req.maxPricePerHour ?? c.pricePerHour,
-    workload: { command },
-  });
-  const leaseId = String(opened.result.lease);
-  say(`lease ${leaseId} opened, ${ath(String(opened.result.escrow))} in escrow`);
+  const opened = await openLease(key, m, req, { command }, maxDurationSec, say);
+  const leaseId = opened.leaseId;
+  say(`lease ${leaseId} opened, ${ath(opened.escrow)} in escrow`);
   const view = await get(`/v1/leases/${leaseId}`);
   const token = await signLeaseToken(key, await chainId(), leaseId);
   const stop = h('button', { type: 'button', class: 'danger', 'data-testid': 'rent-stop' }, 'Stop');
@@ -246,21 +235,7 @@ async function rent(
     );
   });
 
-  // Usage receipts: the container is paid up to the latest one this browser signs.
-  const chain = await chainId();
-  let seqNo = 0;
-  const receipt = async () => {
-    const at = Date.now();
-    const r = await signReceipt(key, chain, {
-      lease: leaseId,
-      servedMs: Math.max(0, at - view.openedAt),
-      seq: ++seqNo,
-      at,
-      samples: [{ at, ok: true }],
-    });
-    await api('POST', `/v1/leases/${leaseId}/receipts`, r).catch(() => undefined);
-  };
-  const every = setInterval(() => void receipt(), 5000);
+  const { send: receipt, stop: stopReceipts } = receipts(key, leaseId, view.openedAt);
   const abort = new AbortController();
   let first = true;
   try {
@@ -278,28 +253,10 @@ async function rent(
       term.write(e.type === 'stderr' ? `\x1b[31m${e.data}\x1b[0m` : e.data);
     }
   } finally {
-    clearInterval(every);
+    stopReceipts();
     abort.abort();
     stop.setAttribute('disabled', '');
   }
-  // what it cost, once the container has closed the lease with the last receipt (a block says when)
-  await new Promise<void>((resolve) => {
-    let finished = false;
-    const done = () => ((finished = true), off(), clearTimeout(giveUp), resolve());
-    const check = async () => {
-      const l = await get(`/v1/leases/${leaseId}`).catch(() => null);
-      if (finished || l?.status !== 'closed') return;
-      status.append(
-        h(
-          'p',
-          { 'data-testid': 'lease-cost' },
-          `Charged ${ath(l.charged)} for ${(l.durationMs / 1000).toFixed(1)} s; ${ath(BigInt(l.escrow) - BigInt(l.charged))} refunded.`,
-        ),
-      );
-      done();
-    };
-    const off = onBlock(() => void check());
-    const giveUp = setTimeout(done, 30_000);
-    void check();
-  });
+  // what it cost, once the container has closed the lease with the last receipt
+  await showCostWhenClosed(leaseId, status);
 }

@@ -42,7 +42,10 @@ export function playCommand(): Command {
       action(async (game: string, opts: Record<string, any> & GlobalOpts) => {
         const api = opts.api ?? process.env.AETHIR_API ?? DEFAULT_API;
         if (!/^[a-z0-9][a-z0-9-]{1,40}$/.test(game))
-          throw new AethirError('INVALID_ARGUMENT', `"${game}" is not an app name (aethir app ls lists them)`);
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            `"${game}" is not an app name (aethir app ls lists them)`,
+          );
         if (opts.near) findCity(opts.near); // an unknown place is an error here, not on the page
         const apps = await client(opts).apps();
         if (!apps.some((a) => a.name === game))
@@ -62,7 +65,9 @@ export function playCommand(): Command {
 
 /** `aethir game serve`: the arena app's session process (its manifest's `run`). */
 export function gameCommand(): Command {
-  const game = new Command('game').description('game sessions: the host side of a streamed game (docs/gaming.md)');
+  const game = new Command('game').description(
+    'game sessions: the host side of a streamed game (docs/gaming.md)',
+  );
   game
     .command('serve')
     .description(

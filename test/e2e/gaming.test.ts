@@ -1,0 +1,243 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { signLeaseToken, type KeyPair } from '../../src/core/index.js';
+import { ROOT, cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const haveTools = existsSync(CHROMIUM) && existsSync('/usr/bin/ffmpeg');
+const inCi = process.env.CI === 'true';
+
+it.runIf(!haveTools && inCi)('CI has Chromium and ffmpeg for the game-streaming test', () => {
+  expect.fail(`need ${CHROMIUM} and /usr/bin/ffmpeg with CI=true: .ci/run installs them`);
+});
+
+/** The processes under `pid` (children, grandchildren...), with their command lines. */
+function descendants(pid: number): Array<{ pid: number; args: string }> {
+  const rows = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), args: m[3]! }));
+  const out: Array<{ pid: number; args: string }> = [];
+  const walk = (p: number) => {
+    for (const r of rows.filter((x) => x.ppid === p)) {
+      out.push({ pid: r.pid, args: r.args });
+      walk(r.pid);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/**
+ * Cloud gaming end to end, in a real headless Chromium against a devnet whose hosts pre-install
+ * the arena game: the Play page explains when no host is close enough, matches one that is, rents
+ * a session signed in the browser, the host renders and streams VP8 over WebRTC, a key press moves
+ * the player in the next frames (read back from the marker band in the decoded video), the stream
+ * survives a stalled host, and closing the tab ends the session and its lease, billed.
+ */
+describe.skipIf(!haveTools)('cloud gaming: play a streamed game from the console', () => {
+  const home = tempHome('aethir-gaming-');
+  const env = { AETHIR_HOME: home };
+  let net: DevnetProcess;
+  let browser: Browser;
+  let page: Page;
+  let developer: KeyPair & { address: string };
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    mkdirSync(join(ROOT, 'test-output/gaming'), { recursive: true });
+    execFileSync(process.execPath, [join(ROOT, 'scripts/build-web.mjs')]);
+    // The game's WebRTC media is UDP to the player: the lease sandbox forwards only the endpoint's
+    // TCP port, so game hosts run sessions as plain processes (docs/gaming.md).
+    net = await startDevnet(
+      [
+        ...['--data', join(home, 'devnet'), '--demo-containers', '2', '--isolation', 'none'],
+        ...['--location', 'Frankfurt, DE', '--apps', 'arena'],
+      ],
+      env,
+    );
+    developer = JSON.parse(readFileSync(join(home, 'keys/developer.json'), 'utf8'));
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        ...['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
+        ...['--disable-background-networking', '--disable-component-update', '--disable-sync'],
+        // the devnet's hosts are on this machine: let WebRTC use loopback
+        '--allow-loopback-in-peer-connection',
+      ],
+    });
+    page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${net.url}/#/account`);
+    await page.locator('#import-secret').fill(developer.secretKey);
+    await page.locator('[data-testid=import-key] button').click();
+    await page.locator('[data-testid=my-address]', { hasText: developer.address }).waitFor();
+    // the local host has the game ready (it installs it once the devnet has published it)
+    await waitFor(async () => {
+      const { containers } = await (await fetch(`${net.url}/v1/containers?limit=10`)).json();
+      return containers.some((c: any) => c.location.city === 'Frankfurt' && c.status === 'online');
+    }, 30_000);
+  }, 120_000);
+  afterAll(async () => {
+    await browser?.close();
+    await net?.stop();
+  });
+
+  it('aethir play prints the Play page; the page explains when no host is close enough, then matches one', async () => {
+    const bad = await cli(['play', 'no-such-game', '--api', net.url], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('error [NOT_FOUND]: no app "no-such-game" is published');
+    const r = await cli(
+      ['play', 'arena', '--near', 'Paris, FR', '--max-latency', '5', '--api', net.url, '--json'],
+      env,
+    );
+    expect(r.code).toBe(0);
+    const { url } = JSON.parse(r.stdout);
+    expect(url).toBe(`${net.url}/#/play/arena?near=Paris%2C+FR&maxLatency=5`);
+    await page.goto(url);
+    // Frankfurt is ~10 ms from Paris: nothing within 5 ms, and the page says which host is nearest
+    await page.locator('[data-testid=nearest-host]').waitFor({ timeout: 15_000 });
+    expect(await page.locator('[data-testid=why-not]').textContent()).toMatch(
+      /No host with this game is within 5 ms of Paris, FR\.The nearest is .+ in Frankfurt, DE: about \d+ ms round trip\./,
+    );
+    await page.locator('input[name=maxLatency]').fill('40');
+    await page.locator('[data-testid=play-match]').waitFor();
+    expect(await page.locator('[data-testid=play-match]').textContent()).toMatch(
+      /^Host: .+ in Frankfurt, DE, about \d+ ms away at .+\/h$/,
+    );
+  });
+
+  let leaseId: string;
+  it('plays: frames arrive, a key press moves the player in the next frames, the page measures it', async () => {
+    await page.locator('select[name=resolution]').selectOption('360p');
+    await page.locator('[data-testid=play-submit]').click();
+    const video = page.locator('[data-testid=game-video]');
+    await video.waitFor({ timeout: 30_000 });
+    // frames arrive, each with its marker band
+    await expect.poll(() => video.getAttribute('data-frame'), { timeout: 20_000 }).toMatch(/^\d+$/);
+    const f0 = Number(await video.getAttribute('data-frame'));
+    await expect.poll(async () => Number(await video.getAttribute('data-frame'))).toBeGreaterThan(f0 + 10);
+    expect(await video.evaluate((v: HTMLVideoElement) => [v.videoWidth, v.videoHeight])).toEqual([640, 360]);
+    // the player starts centred: (1280 - 40) / 2, (720 - 40) / 2
+    expect(await video.getAttribute('data-x')).toBe('620');
+    expect(await video.getAttribute('data-y')).toBe('340');
+    expect(await video.getAttribute('data-seq')).toBe('0');
+    // a key press (down, then up: inputs 1 and 2) moves the player right, and only right
+    await page.keyboard.down('ArrowRight');
+    await expect
+      .poll(async () => Number(await video.getAttribute('data-x')), { timeout: 5000 })
+      .toBeGreaterThan(620);
+    await page.keyboard.up('ArrowRight');
+    await expect.poll(() => video.getAttribute('data-seq'), { timeout: 5000 }).toBe('2');
+    const x = Number(await video.getAttribute('data-x'));
+    expect((x - 620) % 12).toBe(0); // whole ticks of 12 units
+    expect(await video.getAttribute('data-y')).toBe('340');
+    const f = Number(await video.getAttribute('data-frame'));
+    await expect.poll(async () => Number(await video.getAttribute('data-frame'))).toBeGreaterThan(f + 5);
+    expect(await video.getAttribute('data-x')).toBe(String(x)); // keys up: it stays
+    // the page measured both inputs' latency, and shows live figures
+    const measured = await page.evaluate(() => (window as any).__aethirPlay.latencies.length);
+    expect(measured).toBe(2);
+    await expect.poll(() => page.locator('[data-testid=stat-latency]').textContent()).toMatch(/^\d+ ms$/);
+    await expect.poll(() => page.locator('[data-testid=stat-rtt]').textContent()).toMatch(/^\d+\.\d ms$/);
+    expect(Number(await page.locator('[data-testid=stat-fps]').textContent())).toBeGreaterThan(0);
+    await page.screenshot({ path: join(ROOT, 'test-output/gaming/play.png') });
+    leaseId = await page.evaluate(() => (window as any).__aethirPlay.stats().lease);
+    const lease = await (await fetch(`${net.url}/v1/leases/${leaseId}`)).json();
+    expect(lease.status).toBe('open');
+    expect(lease.user).toBe(developer.address);
+    expect(lease.workload.app).toBe('arena');
+    expect(lease.container).toBe(
+      (await (await fetch(`${net.url}/v1/containers?limit=10`)).json()).containers.find(
+        (c: any) => c.location.city === 'Frankfurt',
+      ).id,
+    );
+  });
+
+  it('the stream survives the host stalling for a second', async () => {
+    const host = descendants(net.child.pid!).find((p) => /game serve arena/.test(p.args));
+    expect(host).toBeDefined();
+    const video = page.locator('[data-testid=game-video]');
+    process.kill(host!.pid, 'SIGSTOP');
+    await new Promise((r) => setTimeout(r, 1200));
+    const during = Number(await video.getAttribute('data-frame'));
+    process.kill(host!.pid, 'SIGCONT');
+    await expect
+      .poll(async () => Number(await video.getAttribute('data-frame')), { timeout: 10_000 })
+      .toBeGreaterThan(during + 10);
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(() => video.getAttribute('data-seq'), { timeout: 5000 }).toBe('4');
+  });
+
+  it('signalling needs the lease owner’s token, and bad input changes nothing', async () => {
+    const post = (path: string, body: unknown, token?: string) =>
+      fetch(`${net.url}/v1/leases/${leaseId}/gaming/${path}`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: JSON.stringify(body),
+      });
+    const none = await post('session', {});
+    expect(none.status).toBe(403);
+    expect((await none.json()).error.code).toBe('UNAUTHORIZED');
+    const { chainId } = await (await fetch(`${net.url}/v1/status`)).json();
+    const exp = Date.now() + 60_000;
+    const faucet = JSON.parse(readFileSync(join(home, 'devnet/keys/faucet.json'), 'utf8'));
+    const stranger = await post('session', {}, signLeaseToken(faucet, { chainId, lease: leaseId, exp }));
+    expect(stranger.status).toBe(403);
+    expect((await stranger.json()).error.message).toBe("the lease token is not signed by the lease's user");
+    const logsOnly = signLeaseToken(developer, { chainId, lease: leaseId, exp, scope: ['logs'] });
+    expect((await (await post('session', {}, logsOnly)).json()).error.message).toBe(
+      'the lease token does not grant endpoint',
+    );
+    const token = signLeaseToken(developer, { chainId, lease: leaseId, exp });
+    const badRes = await post('session', { resolution: '4k' }, token);
+    expect(badRes.status).toBe(400);
+    expect((await badRes.json()).error.message).toMatch(/^invalid body: resolution: /);
+    const extra = await post('session', { shell: 'rm -rf /' }, token);
+    expect(extra.status).toBe(400);
+    const badSid = await post('session/not-a-session/answer', { type: 'answer', sdp: 'v=0 x' }, token);
+    expect(badSid.status).toBe(400);
+    const unknownSid = await post(
+      `session/${'0'.repeat(32)}/answer`,
+      { type: 'answer', sdp: 'v=0 nothing' },
+      token,
+    );
+    expect(unknownSid.status).toBe(404);
+    // none of it touched the running session
+    const video = page.locator('[data-testid=game-video]');
+    const f = Number(await video.getAttribute('data-frame'));
+    await expect.poll(async () => Number(await video.getAttribute('data-frame'))).toBeGreaterThan(f + 5);
+    // the host's own figures, with the same authority
+    const stats = await (
+      await fetch(`${net.url}/v1/leases/${leaseId}/gaming/stats`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json();
+    expect(stats).toMatchObject({ resolution: '360p', width: 640, height: 360, fps: 30, lastSeq: 4 });
+    expect(stats.framesEncoded).toBeGreaterThan(30);
+  });
+
+  it('closing the tab ends the session: the lease closes, charged for the time played', async () => {
+    await page.close();
+    const closed = await waitFor(async () => {
+      const l = await (await fetch(`${net.url}/v1/leases/${leaseId}`)).json();
+      return l.status === 'closed' ? l : null;
+    }, 20_000);
+    expect(BigInt(closed.charged)).toBeGreaterThan(0n);
+    expect(closed.durationMs).toBeGreaterThan(2000);
+    expect(BigInt(closed.charged)).toBeLessThan(BigInt(closed.escrow));
+    await waitFor(
+      async () => !descendants(net.child.pid!).some((p) => /game serve arena|ffmpeg/.test(p.args)),
+      10_000,
+    );
+    expect(errors).toEqual([]);
+  });
+});

@@ -1,0 +1,472 @@
+// Play: a game rendered on a host near the player, streamed into a <video> over WebRTC, driven by
+// the keyboard, measured the way game streaming is judged (input-to-photon latency, read back from
+// the marker band the game draws into every frame). `#/play/<game>?near=Paris, FR&maxLatency=40`;
+// `&local=1` runs the same game in this page instead: the latency floor the stream is compared to.
+import { CITIES } from '../../src/core/geo.js';
+import { estimateRttMs } from '../../src/core/latency.js';
+import { KEY, newArena, step, TICK_MS, type GameInput } from '../../src/gaming/arena.js';
+import { bandHeight, drawFrame, readMarker, seqAtLeast, type Marker } from '../../src/gaming/render.js';
+import { api, ApiError, chainId, get, send } from './api.js';
+import { signLeaseToken, type BrowserKey } from './keys.js';
+import { openLease, receipts, showCostWhenClosed } from './session.js';
+import { ath, card, errorBox, h, link, myKey } from './ui.js';
+
+const KEYMAP: Record<string, number> = {
+  ArrowUp: KEY.up,
+  KeyW: KEY.up,
+  ArrowDown: KEY.down,
+  KeyS: KEY.down,
+  ArrowLeft: KEY.left,
+  KeyA: KEY.left,
+  ArrowRight: KEY.right,
+  KeyD: KEY.right,
+};
+/** a session's longest run (escrow covers it; the unused part is refunded) */
+const MAX_SESSION_SEC = 3600;
+
+/** What the page measures: shown live, and read by the bench (window.__aethirPlay). */
+class Meter {
+  readonly latencies: number[] = [];
+  private sent = new Map<number, number>();
+  private frames: number[] = [];
+  seq = 0;
+  keys = 0;
+  marker: Marker | null = null;
+  /** an input was sent: remember when */
+  input(seq: number, at: number) {
+    this.sent.set(seq, at);
+  }
+  /** a frame was shown, saying the last input applied: every input it covers has arrived */
+  shown(m: Marker, at: number) {
+    this.marker = m;
+    this.frames.push(at);
+    while (this.frames.length && at - this.frames[0]! > 1000) this.frames.shift();
+    for (const [seq, t] of this.sent)
+      if (seqAtLeast(m.seq, seq & 0xffff)) {
+        if (seq === m.seq || (m.seq & 0xffff) === (seq & 0xffff)) this.latencies.push(at - t);
+        this.sent.delete(seq);
+      }
+  }
+  fps() {
+    return this.frames.length;
+  }
+  p(q: number, last = 200): number | null {
+    const xs = this.latencies.slice(-last).sort((a, b) => a - b);
+    return xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]! : null;
+  }
+}
+
+function field(label: string, input: HTMLElement) {
+  return h('label', { class: 'field' }, h('span', {}, label), input);
+}
+
+export async function playPage(root: HTMLElement, game: string | undefined) {
+  const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
+  const key = await myKey();
+  const apps: Array<{ name: string; description?: string }> = (await get('/v1/apps')).apps ?? [];
+  const gameSel = h(
+    'select',
+    { name: 'game' },
+    ...apps.map((a) => h('option', { value: a.name, selected: a.name === (game ?? 'arena') }, a.name)),
+  );
+  const near = h('input', { name: 'near', placeholder: 'e.g. Paris, FR', value: params.get('near') ?? '' });
+  const maxLatency = h('input', {
+    name: 'maxLatency',
+    type: 'number',
+    min: '1',
+    max: '10000',
+    value: params.get('maxLatency') ?? '40',
+  });
+  const res = h(
+    'select',
+    { name: 'resolution' },
+    ...['720p', '540p', '360p'].map((r) =>
+      h('option', { value: r, selected: r === params.get('resolution') }, r),
+    ),
+  );
+  const answer = h('div', { class: 'answer', 'aria-live': 'polite', 'data-testid': 'play-answer' });
+  const submit = h('button', { type: 'submit', 'data-testid': 'play-submit', disabled: !key }, 'Play');
+  const form = h(
+    'form',
+    { class: 'grid-form', 'data-testid': 'play-form' },
+    field('Game', gameSel),
+    field('Where you are', near),
+    field('Max latency (ms)', maxLatency),
+    field('Resolution', res),
+    h(
+      'div',
+      { class: 'wide actions' },
+      submit,
+      key ? null : h('span', {}, 'Create or import a key on ', link('#/account', 'My account'), ' first.'),
+    ),
+  );
+  const screen = h('div', { class: 'game-screen', 'data-testid': 'game-screen' });
+  const stats = h('dl', { class: 'game-stats', 'data-testid': 'game-stats' });
+  const status = h('div', { class: 'lease-status', 'aria-live': 'polite', 'data-testid': 'play-status' });
+  root.append(card('Play a game', form, answer), card('Game', status, screen, stats));
+
+  if (params.get('local') === '1') return localGame(screen, stats, status);
+
+  const request = () => ({
+    user: key?.address ?? 'ath1' + '0'.repeat(40),
+    gpus: 0,
+    app: gameSel.value,
+    strategy: 'best-experience',
+    ...(near.value.trim() ? { location: near.value.trim() } : {}),
+    ...(near.value.trim() && Number(maxLatency.value) > 0 ? { maxLatencyMs: Number(maxLatency.value) } : {}),
+  });
+  let offer: { request: string; match: any } | null = null;
+  let seq = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const preview = () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const r = JSON.stringify(request());
+      const mine = ++seq;
+      let body: HTMLElement;
+      try {
+        const m = await matchExplained(JSON.parse(r), near.value.trim());
+        if (mine !== seq) return;
+        offer = { request: r, match: m };
+        body = h(
+          'p',
+          { class: 'ok', 'data-testid': 'play-match' },
+          h('strong', {}, 'Host: '),
+          hostLine(m, near.value),
+        );
+      } catch (e) {
+        if (mine !== seq) return;
+        offer = null;
+        body =
+          e instanceof TooFar ? e.explain((ms) => ((maxLatency.value = String(ms)), preview())) : errorBox(e);
+      }
+      answer.replaceChildren(body);
+    }, 300);
+  };
+  form.addEventListener('input', preview);
+  preview();
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!key) return;
+    submit.disabled = true;
+    try {
+      const req = request();
+      const held =
+        offer?.request === JSON.stringify(req) && offer.match.reservation.expiresAt > Date.now() + 3000
+          ? offer.match
+          : await matchExplained(req, near.value.trim());
+      offer = null;
+      await play(key, held, gameSel.value, res.value, screen, stats, status);
+    } catch (err) {
+      status.replaceChildren(err instanceof TooFar ? err.explain(null) : errorBox(err));
+      submit.disabled = false;
+    }
+  });
+}
+
+/** NO_MATCH because every host is too far: which host is nearest, and its estimated RTT. */
+class TooFar extends Error {
+  constructor(
+    readonly bound: number,
+    readonly nearest: any,
+    readonly rttMs: number,
+    readonly place: string,
+  ) {
+    super(`no host within ${bound} ms`);
+  }
+  explain(apply: ((ms: number) => void) | null): HTMLElement {
+    const c = this.nearest?.container;
+    return h(
+      'div',
+      { class: 'why-not', 'data-testid': 'why-not' },
+      h(
+        'p',
+        {},
+        h('strong', {}, 'No host close enough. '),
+        `No host with this game is within ${this.bound} ms of ${this.place}.`,
+      ),
+      h(
+        'p',
+        { 'data-testid': 'nearest-host' },
+        c
+          ? `The nearest is ${c.name} in ${c.location.city}, ${c.location.country}: about ${this.rttMs} ms round trip.`
+          : `The nearest host is about ${this.rttMs} ms away.`,
+      ),
+      apply
+        ? h(
+            'button',
+            { type: 'button', class: 'small', 'data-testid': 'relax', onclick: () => apply(this.rttMs) },
+            `Play there anyway (${this.rttMs} ms)`,
+          )
+        : null,
+    );
+  }
+}
+
+async function matchExplained(req: any, place: string): Promise<any> {
+  try {
+    return await api('POST', '/v1/match', req);
+  } catch (e) {
+    const relax = e instanceof ApiError && e.code === 'NO_MATCH' ? (e.details?.relaxations ?? []) : [];
+    const r = relax.find((x: any) => x.constraint === 'maxLatencyMs' && typeof x.value === 'number');
+    if (!r) throw e;
+    const nearest = await api('POST', '/v1/match', { ...req, maxLatencyMs: r.value }).catch(() => null);
+    const rtt = nearest ? (rttFrom(place, nearest.container) ?? r.value) : r.value;
+    throw new TooFar(req.maxLatencyMs, nearest, rtt, place);
+  }
+}
+
+/** The estimated RTT from a place the console knows (CITIES) to a container, or null. */
+function rttFrom(place: string, c: any): number | null {
+  const [city, country] = place.split(',').map((s) => s.trim().toLowerCase());
+  const p = CITIES.find(
+    (x) => x.city.toLowerCase() === city && (!country || x.country.toLowerCase() === country),
+  );
+  const loc = c?.location;
+  if (!p || typeof loc?.lat !== 'number' || typeof loc?.lon !== 'number') return null;
+  return Math.round(estimateRttMs(p, loc));
+}
+
+function hostLine(m: any, place: string): string {
+  const c = m.container;
+  const rtt = place ? rttFrom(place, c) : null;
+  return `${c.name} in ${c.location.city}, ${c.location.country}${rtt !== null ? `, about ${rtt} ms away` : ''} at ${ath(c.pricePerHour, 4)}/h`;
+}
+
+function statsView(stats: HTMLElement, items: Array<[string, string, string]>) {
+  stats.replaceChildren(
+    ...items.flatMap(([label, id, v]) => [h('dt', {}, label), h('dd', { 'data-testid': id }, v)]),
+  );
+}
+
+/** Keyboard -> inputs (sent on a change of the keys held), each stamped for the meter. */
+function keyboard(meter: Meter, sendInput: (i: GameInput) => void): () => void {
+  let keys = 0;
+  const on = (down: boolean) => (e: KeyboardEvent) => {
+    const bit = KEYMAP[e.code];
+    if (!bit || (e.target as HTMLElement)?.closest?.('input,select,textarea')) return;
+    e.preventDefault();
+    const next = down ? keys | bit : keys & ~bit;
+    if (next === keys) return;
+    keys = next;
+    const i = { seq: ++meter.seq, keys };
+    meter.keys = keys;
+    meter.input(i.seq, performance.now());
+    sendInput(i);
+  };
+  const kd = on(true);
+  const ku = on(false);
+  window.addEventListener('keydown', kd);
+  window.addEventListener('keyup', ku);
+  return () => {
+    window.removeEventListener('keydown', kd);
+    window.removeEventListener('keyup', ku);
+  };
+}
+
+function expose(meter: Meter, extra: () => Record<string, unknown>) {
+  (window as any).__aethirPlay = {
+    latencies: meter.latencies,
+    marker: () => meter.marker,
+    stats: () => ({ fps: meter.fps(), p50: meter.p(0.5), p99: meter.p(0.99), ...extra() }),
+  };
+}
+
+async function play(
+  key: BrowserKey,
+  m: any,
+  game: string,
+  resolution: string,
+  screen: HTMLElement,
+  stats: HTMLElement,
+  status: HTMLElement,
+) {
+  const say = (s: string) => status.append(h('p', {}, s));
+  status.replaceChildren();
+  const c = m.container;
+  say(`Matched ${c.name} in ${c.location.city}, ${c.location.country}.`);
+  const { leaseId } = await openLease(key, m, { gpus: 0 }, { app: game }, MAX_SESSION_SEC, say);
+  const state = h('span', { 'data-testid': 'lease-state' }, 'starting');
+  const stop = h('button', { type: 'button', class: 'danger', 'data-testid': 'play-stop' }, 'End session');
+  status.append(h('p', {}, 'Lease ', link(`#/explorer/${leaseId}`, leaseId), ' — ', state, ' ', stop));
+  const view = await get(`/v1/leases/${leaseId}`);
+  const token = await signLeaseToken(key, await chainId(), leaseId, MAX_SESSION_SEC * 1000);
+  const auth = { authorization: `Bearer ${token}` };
+  const call = async (path: string, body: unknown) => {
+    const r = await fetch(`/v1/leases/${leaseId}/gaming/${path}`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    if (r.status === 204) return null;
+    const j = await r.json().catch(() => ({}));
+    if (!r.ok)
+      throw new ApiError(j?.error?.code ?? `HTTP_${r.status}`, j?.error?.message ?? `HTTP ${r.status}`);
+    return j;
+  };
+  // the host starts with the lease: ask until it answers
+  let session: any;
+  for (let i = 0; ; i++) {
+    try {
+      session = await call('session', { resolution });
+      break;
+    } catch (e) {
+      if (!(e instanceof ApiError && e.code === 'UNAVAILABLE') || i > 60) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const pc = new RTCPeerConnection();
+  const video = h('video', { autoplay: true, muted: true, playsinline: true, 'data-testid': 'game-video' });
+  video.muted = true;
+  screen.replaceChildren(
+    video,
+    h('p', { class: 'hint' }, 'Arrow keys or WASD move; collect the yellow orbs, dodge the red drones.'),
+  );
+  const meter = new Meter();
+  let channel: RTCDataChannel | null = null;
+  pc.ondatachannel = (e) => (channel = e.channel);
+  pc.ontrack = (e) => (video.srcObject = new MediaStream([e.track]));
+  await pc.setRemoteDescription(session.offer);
+  await pc.setLocalDescription(await pc.createAnswer());
+  await new Promise<void>((resolve) => {
+    if (pc.iceGatheringState === 'complete') return resolve();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && resolve());
+    setTimeout(resolve, 2000);
+  });
+  await call(`session/${session.session}/answer`, { type: 'answer', sdp: pc.localDescription!.sdp });
+  state.textContent = 'connecting';
+  const unkey = keyboard(meter, (i) => channel?.readyState === 'open' && channel.send(JSON.stringify(i)));
+
+  // every frame shown: read the marker band back from it
+  const band = document.createElement('canvas');
+  const g = band.getContext('2d', { willReadFrequently: true })!;
+  const onFrame = () => {
+    const w = video.videoWidth;
+    const ht = video.videoHeight;
+    if (w && ht) {
+      const bh = bandHeight(ht);
+      if (band.width !== w || band.height !== bh) [band.width, band.height] = [w, bh];
+      g.drawImage(video, 0, 0, w, bh, 0, 0, w, bh);
+      const mk = readMarker(g.getImageData(0, 0, w, bh).data, w, ht);
+      if (mk) {
+        meter.shown(mk, performance.now());
+        video.dataset.frame = String(mk.frame);
+        video.dataset.seq = String(mk.seq);
+        video.dataset.x = String(mk.x);
+        video.dataset.y = String(mk.y);
+      }
+    }
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+
+  let rtt: number | null = null;
+  let kbps = 0;
+  let lastBytes: [number, number] | null = null;
+  let decodedFps = 0;
+  const poll = setInterval(async () => {
+    const r = await pc.getStats();
+    r.forEach((s: any) => {
+      if (
+        s.type === 'candidate-pair' &&
+        s.nominated &&
+        s.state === 'succeeded' &&
+        s.currentRoundTripTime !== undefined
+      )
+        rtt = s.currentRoundTripTime * 1000;
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        decodedFps = s.framesPerSecond ?? 0;
+        if (lastBytes) kbps = ((s.bytesReceived - lastBytes[1]) * 8) / (s.timestamp - lastBytes[0]);
+        lastBytes = [s.timestamp, s.bytesReceived];
+      }
+    });
+    const p50 = meter.p(0.5);
+    statsView(stats, [
+      ['Round trip', 'stat-rtt', rtt === null ? '—' : `${rtt.toFixed(1)} ms`],
+      ['Frames per second', 'stat-fps', String(meter.fps())],
+      ['Input to photon (p50)', 'stat-latency', p50 === null ? 'press a key' : `${p50.toFixed(0)} ms`],
+      [
+        'Input to photon (p99)',
+        'stat-latency-p99',
+        meter.p(0.99) === null ? '—' : `${meter.p(0.99)!.toFixed(0)} ms`,
+      ],
+      ['Bitrate', 'stat-bitrate', `${Math.round(kbps)} kbit/s`],
+      ['Resolution', 'stat-resolution', video.videoWidth ? `${video.videoWidth}×${video.videoHeight}` : '—'],
+    ]);
+  }, 1000);
+  expose(meter, () => ({ rtt, kbps, decodedFps, lease: leaseId }));
+
+  const billing = receipts(key, leaseId, view.openedAt, () => {
+    const p50 = meter.p(0.5, 50);
+    return { ok: meter.fps() > 0, ...(p50 !== null ? { latencyMs: Math.round(p50) } : {}) };
+  });
+  void billing.send();
+  // closing the tab ends the session: the host sees the peer go, ends, and the lease closes
+  const end = () => {
+    channel?.close();
+    pc.close();
+  };
+  window.addEventListener('pagehide', end);
+  await new Promise<void>((resolve) => {
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'connected') state.textContent = 'playing';
+      if (pc.connectionState === 'failed' || pc.connectionState === 'closed') resolve();
+    });
+    stop.addEventListener('click', () => {
+      stop.setAttribute('disabled', '');
+      resolve();
+    });
+    window.addEventListener('hashchange', () => resolve(), { once: true });
+  });
+  await billing.send();
+  billing.stop();
+  clearInterval(poll);
+  unkey();
+  end();
+  window.removeEventListener('pagehide', end);
+  state.textContent = 'ended';
+  stop.setAttribute('disabled', '');
+  // the host ends when the player leaves; closing the lease as well makes it so at once
+  await send(key, 'lease.close', { lease: leaseId, reason: 'the player ended the session' }).catch(
+    () => undefined,
+  );
+  await showCostWhenClosed(leaseId, status);
+}
+
+/** The same game in this page, no network: the floor a streamed session is measured against. */
+function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement) {
+  status.replaceChildren(
+    h('p', {}, 'Local mode: the game runs in this page (the latency floor of a stream).'),
+  );
+  const canvas = h('canvas', { width: '1280', height: '720', 'data-testid': 'game-canvas' });
+  screen.replaceChildren(canvas);
+  const g = canvas.getContext('2d')!;
+  const game = newArena('arena');
+  const meter = new Meter();
+  let pending: GameInput[] = [];
+  const unkey = keyboard(meter, (i) => pending.push(i));
+  let frame = 0;
+  let next = performance.now();
+  const tick = () => {
+    if (!canvas.isConnected) return unkey();
+    step(game, pending);
+    pending = [];
+    drawFrame(g, game, frame, 1280, 720);
+    const mk = { frame: frame++, seq: game.lastSeq, x: game.player.x, y: game.player.y };
+    // the photon: the next paint after the frame was drawn
+    requestAnimationFrame(() => meter.shown(mk, performance.now()));
+    next += TICK_MS;
+    setTimeout(tick, Math.max(0, next - performance.now()));
+  };
+  tick();
+  expose(meter, () => ({ local: true }));
+  const poll = setInterval(() => {
+    if (!canvas.isConnected) return clearInterval(poll);
+    const p50 = meter.p(0.5);
+    statsView(stats, [
+      ['Frames per second', 'stat-fps', String(meter.fps())],
+      ['Input to photon (p50)', 'stat-latency', p50 === null ? 'press a key' : `${p50.toFixed(0)} ms`],
+    ]);
+  }, 1000);
+}
