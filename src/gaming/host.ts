@@ -107,6 +107,22 @@ class Window {
   }
 }
 
+/**
+ * ffmpeg's arguments from raw RGBA frames on stdin to VP8 (libvpx) at the streaming settings:
+ * realtime deadline, the fastest speed step, no lookahead or alt-ref frames, error resilient, a key
+ * frame at least every 3 s; the output format is the caller's.
+ */
+export function vp8Args(width: number, height: number, kbps: number, threads: number): string[] {
+  return [
+    ...['-hide_banner', '-loglevel', 'error', '-nostdin'],
+    ...['-f', 'rawvideo', '-pix_fmt', 'rgba', '-s', `${width}x${height}`, '-r', '30', '-i', 'pipe:0'],
+    ...['-an', '-c:v', 'libvpx', '-pix_fmt', 'yuv420p'],
+    ...['-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0', '-auto-alt-ref', '0'],
+    ...['-error-resilient', '1', '-threads', String(threads), '-g', '90', '-qmin', '4', '-qmax', '52'],
+    ...['-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${Math.round(kbps / 2)}k`],
+  ];
+}
+
 /** One encoder process: raw RGBA frames in, VP8 RTP packets out to a loopback UDP socket. */
 class Encoder {
   readonly proc: ChildProcess;
@@ -125,13 +141,7 @@ class Encoder {
     this.proc = spawn(
       ffmpeg,
       [
-        ...['-hide_banner', '-loglevel', 'error', '-nostdin'],
-        ...['-f', 'rawvideo', '-pix_fmt', 'rgba', '-s', `${width}x${height}`, '-r', '30', '-i', 'pipe:0'],
-        ...['-an', '-c:v', 'libvpx', '-pix_fmt', 'yuv420p'],
-        // realtime: no lookahead, no alt-ref frames, the fastest speed step, error resilient
-        ...['-deadline', 'realtime', '-cpu-used', '8', '-lag-in-frames', '0', '-auto-alt-ref', '0'],
-        ...['-error-resilient', '1', '-threads', String(threads), '-g', '90', '-qmin', '4', '-qmax', '52'],
-        ...['-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${Math.round(kbps / 2)}k`],
+        ...vp8Args(width, height, kbps, threads),
         ...['-f', 'rtp', '-payload_type', '96', `rtp://127.0.0.1:${rtpPort}?pkt_size=1200`],
       ],
       { stdio: ['pipe', 'ignore', 'pipe'] },
@@ -262,7 +272,10 @@ export class GameHost {
         if (m[1] !== this.sessionId || !this.pc)
           return fail(404, 'NOT_FOUND', 'no such session (a newer one replaced it, or it ended)');
         const parsed = AnswerBody.safeParse(await jsonBody(req));
-        if (!parsed.success) return fail(400, 'INVALID_ARGUMENT', 'the body must be an SDP answer');
+        if (!parsed.success || !looksLikeAnswer(parsed.data.sdp))
+          return fail(400, 'INVALID_ARGUMENT', 'the body must be an SDP answer');
+        if (this.pc.remoteDescription)
+          return fail(409, 'CONFLICT', 'this session has its answer already (start a new session)');
         try {
           await this.pc.setRemoteDescription(parsed.data);
         } catch (e) {
@@ -513,6 +526,16 @@ export class GameHost {
       await new Promise<void>((r) => s.close(() => r()));
     }
   }
+}
+
+/** An SDP answer worth handing to the WebRTC stack: a session with ICE credentials, a DTLS fingerprint and the video. */
+function looksLikeAnswer(sdp: string): boolean {
+  return (
+    /^v=0\r?\n/.test(sdp) &&
+    /^a=ice-ufrag:\S+\r?$/m.test(sdp) &&
+    /^a=fingerprint:sha-\d+ [0-9A-Fa-f:]+\r?$/m.test(sdp) &&
+    /^m=video /m.test(sdp)
+  );
 }
 
 function round(x: number): number {

@@ -1,0 +1,59 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { GameHost } from '../../../src/gaming/host.js';
+
+/** The game host's signalling port, attacked: only the container's endpoint proxy exposes it, but
+ * what reaches it is still a stranger's input. */
+describe('the game host refuses bad signalling and changes nothing', () => {
+  let host: GameHost | null = null;
+  afterEach(async () => {
+    await host?.stop();
+    host = null;
+  });
+  const start = async (opts: Partial<ConstructorParameters<typeof GameHost>[0]> = {}) => {
+    host = new GameHost({ port: 0, ...opts });
+    return host.start();
+  };
+  const post = (url: string, body: string) => fetch(url, { method: 'POST', body });
+
+  it('answers each bad request with a clear error', async () => {
+    const url = await start();
+    const bad = async (path: string, body: string, status: number, message: RegExp) => {
+      const r = await post(url + path, body);
+      expect(r.status).toBe(status);
+      expect((await r.json()).error.message).toMatch(message);
+    };
+    await bad('/session', '{not json', 400, /^the body must be JSON$/);
+    await bad('/session', JSON.stringify({ resolution: '8k' }), 400, /^Invalid option/);
+    await bad('/session', JSON.stringify({ bitrateKbps: 1e9 }), 400, /too big|<=/i);
+    await bad('/session', JSON.stringify({ cmd: 'id' }), 400, /unrecognized key/i);
+    await bad('/session', 'x'.repeat(70 * 1024), 413, /^body too large$/);
+    await bad(`/session/${'a'.repeat(32)}/answer`, '{}', 404, /^no such session/);
+    await bad('/../etc/passwd', '{}', 404, /^no route/);
+    expect((await (await fetch(url + '/stats')).json()).connection).toBe('none');
+  });
+
+  it('offers a VP8 video track and an input channel; a malformed answer is refused and the offer stays', async () => {
+    const url = await start();
+    const s = await (await post(url + '/session', JSON.stringify({ resolution: '360p' }))).json();
+    expect(s.session).toMatch(/^[0-9a-f]{32}$/);
+    expect(s.offer.type).toBe('offer');
+    expect(s.offer.sdp).toMatch(/^m=video .*\r?$/m);
+    expect(s.offer.sdp).toMatch(/a=rtpmap:96 VP8\/90000/);
+    expect(s.offer.sdp).toMatch(/a=sendonly/);
+    expect(s.offer.sdp).toMatch(/^m=application .* webrtc-datachannel/m);
+    expect(s.offer.sdp).toMatch(/ 127\.0\.0\.1 \d+ typ host/);
+    const r = await post(
+      `${url}/session/${s.session}/answer`,
+      JSON.stringify({ type: 'answer', sdp: 'v=0 garbage' }),
+    );
+    expect(r.status).toBe(400);
+    const stats = await (await fetch(url + '/stats')).json();
+    expect(stats).toMatchObject({ resolution: '360p', width: 640, height: 360, framesRendered: 0 });
+  });
+
+  it('ends when no player connects in time', async () => {
+    let ended: string | null = null;
+    await start({ idleExitMs: 150, onEnd: (r) => (ended = r) });
+    await expect.poll(() => ended).toBe('idle');
+  });
+});
