@@ -10,6 +10,7 @@ import { runContainer } from './container.bench.js';
 import { runCapacity } from './capacity.bench.js';
 import { runLocation } from './location.bench.js';
 import { runChecks } from './checks.bench.js';
+import { runGaming } from './gaming.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -60,6 +61,12 @@ const SUITES: Suite[] = [
     description:
       'a probe while proving vs idle, relayed over HTTP vs the node bus, an outage to its lease closed vs offlineAfterMs',
     run: runChecks,
+  },
+  {
+    name: 'gaming',
+    description:
+      'cloud gaming: input-to-photon p50/p99 of a streamed 720p30 VP8 session in Chromium vs the game in the page, fps, encode ms/frame, bitrate',
+    run: runGaming,
   },
   {
     name: 'scale-out',

@@ -448,8 +448,10 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
   const unkey = keyboard(meter, (i) => pending.push(i));
   let frame = 0;
   let next = performance.now();
+  let shown = false; // the page is put on screen after this returns
   const tick = () => {
-    if (!canvas.isConnected) return unkey();
+    if (canvas.isConnected) shown = true;
+    else if (shown) return unkey();
     step(game, pending);
     pending = [];
     drawFrame(g, game, frame, 1280, 720);
@@ -462,7 +464,7 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
   tick();
   expose(meter, () => ({ local: true }));
   const poll = setInterval(() => {
-    if (!canvas.isConnected) return clearInterval(poll);
+    if (shown && !canvas.isConnected) return clearInterval(poll);
     const p50 = meter.p(0.5);
     statsView(stats, [
       ['Frames per second', 'stat-fps', String(meter.fps())],

@@ -1,0 +1,178 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Page } from 'playwright-core';
+import { SeededRng, signLeaseToken } from '../src/core/index.js';
+import { benchDevnet } from './fixtures.js';
+import { percentile, row, type BenchOptions, type Row } from './harness.js';
+
+/**
+ * Cloud gaming, measured the way game streaming is judged: input-to-photon latency. A real
+ * headless Chromium plays the arena game from the console's Play page: key presses go over the
+ * WebRTC data channel to the host, which renders with @napi-rs/canvas, encodes VP8 with ffmpeg
+ * (libvpx realtime) and streams it back; the page reads the last applied input from the marker
+ * band of each decoded frame. The baseline, measured in the same run and the same browser, is the
+ * floor: the same game, same tick, rendered in the page itself (input -> the next paint after
+ * the tick that applied it). Also: frames per second shown, encode time per frame (vs the host's
+ * render time per frame) and the stream's bitrate (vs the raw frames').
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+async function presses(page: Page, n: number, rng: SeededRng): Promise<number[]> {
+  await page.evaluate(() => ((window as any).__aethirPlay.latencies.length = 0));
+  const keys = ['ArrowRight', 'ArrowLeft', 'ArrowDown', 'ArrowUp'];
+  for (let i = 0; i < n; i++) {
+    const k = keys[i % keys.length]!;
+    await page.keyboard.down(k);
+    await page.waitForTimeout(rng.int(90, 180));
+    await page.keyboard.up(k);
+    await page.waitForTimeout(rng.int(90, 180));
+  }
+  await page.waitForTimeout(500);
+  return page.evaluate(() => [...(window as any).__aethirPlay.latencies]);
+}
+
+export async function runGaming(opts: BenchOptions): Promise<Row[]> {
+  if (!existsSync(CHROMIUM) || !existsSync('/usr/bin/ffmpeg')) {
+    opts.log(
+      `gaming: needs ${CHROMIUM} and /usr/bin/ffmpeg (apt-get install -y chromium ffmpeg): not measured`,
+    );
+    return [];
+  }
+  const n = opts.quick ? 10 : 40;
+  const resolution = '720p';
+  // one local host with the game (plain processes: game media is UDP, see docs/gaming.md), and one
+  // demo host so the devnet publishes the game
+  const net = await benchDevnet('gaming', {
+    demoContainers: 1,
+    containerApps: 'arena',
+    containerIsolation: 'none',
+    containerLocation: 'Frankfurt, DE',
+  });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      ...['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
+      ...['--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      '--allow-loopback-in-peer-connection',
+    ],
+  });
+  try {
+    const { url, devnet } = net.node;
+    const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+    await page.goto(`${url}/#/account`);
+    await page.locator('#import-secret').fill(devnet.developer.secretKey);
+    await page.locator('[data-testid=import-key] button').click();
+    await page.locator('[data-testid=my-address]', { hasText: devnet.developer.address }).waitFor();
+    for (const t0 = Date.now(); !(await ready(url));) {
+      if (Date.now() - t0 > 60_000) throw new Error('the local host never reported the arena game ready');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+
+    // the floor: the game in the page
+    opts.log(`gaming: ${n} key presses on the game rendered in the page (the floor)`);
+    await page.goto(`${url}/#/play/arena?local=1`);
+    await page.locator('[data-testid=game-canvas]').waitFor();
+    await page.waitForTimeout(1500);
+    const floor = await presses(page, n, new SeededRng('gaming-bench'));
+    const floorFps = (await page.evaluate(() => (window as any).__aethirPlay.stats().fps)) as number;
+
+    // the stream
+    opts.log(`gaming: ${n} key presses on a streamed session (${resolution}, loopback)`);
+    await page.goto(`${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${resolution}`);
+    await page.locator('[data-testid=play-match]').waitFor({ timeout: 20_000 });
+    await page.locator('[data-testid=play-submit]').click();
+    await page.locator('[data-testid=game-video][data-frame]').waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(2000);
+    const stream = await presses(page, n, new SeededRng('gaming-bench'));
+    const st = (await page.evaluate(() => (window as any).__aethirPlay.stats())) as {
+      fps: number;
+      lease: string;
+    };
+    const token = signLeaseToken(devnet.developer, {
+      chainId: devnet.chain.chainId,
+      lease: st.lease,
+      exp: Date.now() + 60_000,
+    });
+    const host = (await (
+      await fetch(`${url}/v1/leases/${st.lease}/gaming/stats`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as {
+      width: number;
+      height: number;
+      encodeMsAvg: number;
+      encodeMsP50: number;
+      renderMsAvg: number;
+      bitrateKbps: number;
+      framesSkipped: number;
+      framesRendered: number;
+    };
+    opts.log(
+      `gaming: host ${host.width}x${host.height}: render ${host.renderMsAvg} ms, encode ${host.encodeMsAvg} ms avg (p50 ${host.encodeMsP50}), ${host.bitrateKbps} kbit/s, ${host.framesSkipped}/${host.framesRendered} frames skipped (encoder busy)`,
+    );
+    await page.close();
+    const suite = 'gaming';
+    const base = 'the same game rendered in the page (no network, no codec)';
+    const rawKbps = (host.width * host.height * 4 * 8 * 30) / 1000;
+    return [
+      ...([50, 99] as const).map((p) =>
+        row({
+          suite,
+          name: `input-to-photon ${resolution}30 VP8 over WebRTC (loopback), p${p} (${stream.length} inputs)`,
+          value: percentile(stream, p),
+          unit: 'ms',
+          baseline: percentile(floor, p),
+          baselineName: base,
+          better: 'lower',
+        }),
+      ),
+      row({
+        suite,
+        name: 'frames per second shown',
+        value: st.fps,
+        unit: 'fps',
+        baseline: floorFps,
+        baselineName: base,
+        better: 'higher',
+      }),
+      row({
+        suite,
+        name: `VP8 encode time per frame, ${resolution} (frame in -> its last RTP packet out)`,
+        value: host.encodeMsAvg,
+        unit: 'ms',
+        baseline: host.renderMsAvg,
+        baselineName: 'rendering the frame on the host (@napi-rs/canvas, RGBA read back)',
+        better: 'lower',
+      }),
+      row({
+        suite,
+        name: 'stream bitrate',
+        value: host.bitrateKbps,
+        unit: 'kbit/s',
+        baseline: rawKbps,
+        baselineName: 'the raw RGBA frames at 30 fps',
+        better: 'lower',
+      }),
+    ];
+  } finally {
+    await browser.close();
+    await net.stop();
+  }
+}
+
+/** Whether a host near Paris has the game ready (what the Play page asks). */
+async function ready(url: string): Promise<boolean> {
+  const r = await fetch(`${url}/v1/match`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      user: 'ath1' + '0'.repeat(40),
+      app: 'arena',
+      strategy: 'best-experience',
+      location: 'Paris, FR',
+      maxLatencyMs: 40,
+    }),
+  });
+  return r.ok;
+}
