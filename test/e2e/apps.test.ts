@@ -100,13 +100,16 @@ describe('apps: publish, pre-install once, instant sessions', () => {
     );
     const hb = heartbeats.filter((h) => h.container === local().id && h.apps).pop()!;
     expect(hb.apps).toEqual(['demo', 'demo@1.0.0']);
-    // the simulated containers have no apps
-    expect(heartbeats.filter((h) => h.container !== local().id).every((h) => h.apps === undefined)).toBe(
-      true,
-    );
+    // the simulated containers have only the devnet's game (docs/gaming.md), not demo
+    expect(
+      heartbeats
+        .filter((h) => h.container !== local().id)
+        .every((h) => h.apps === undefined || h.apps.join() === 'arena,arena@1.0.0'),
+    ).toBe(true);
 
     const ls = JSON.parse((await cli(['app', 'ls', '--json'], env)).stdout);
     expect(ls.apps).toEqual([
+      expect.objectContaining({ name: 'arena', latest: '1.0.0', versions: ['1.0.0'], gpus: 0 }),
       expect.objectContaining({ name: 'demo', latest: '1.0.0', versions: ['1.0.0'], gpus: 0 }),
     ]);
     const show = JSON.parse((await cli(['app', 'show', 'demo', '--json'], env)).stdout);
