@@ -234,6 +234,21 @@ describe.skipIf(!haveTools)('cloud gaming: play a streamed game from the console
     expect(BigInt(closed.charged)).toBeGreaterThan(0n);
     expect(closed.durationMs).toBeGreaterThan(2000);
     expect(BigInt(closed.charged)).toBeLessThan(BigInt(closed.escrow));
+    // the host closed it with the player's last receipt, whose quality sample carries the
+    // input-to-photon latency the page measured
+    const { transactions } = await (
+      await fetch(`${net.url}/v1/transactions?type=lease.close&from=${closed.container}&limit=20`)
+    ).json();
+    const close = transactions.find((t: any) => t.tx.payload.lease === leaseId);
+    expect(close.tx.payload.receipt.pubkey).toBe(developer.publicKey);
+    const [sample] = close.tx.payload.receipt.samples;
+    // (ok: whether frames were arriving when it was signed; false if that was during the stall)
+    expect(sample).toEqual({
+      at: expect.any(Number),
+      ok: expect.any(Boolean),
+      latencyMs: expect.any(Number),
+    });
+    expect(Number.isInteger(sample.latencyMs) && sample.latencyMs > 0).toBe(true);
     await waitFor(
       async () => !descendants(net.child.pid!).some((p) => /game serve arena|ffmpeg/.test(p.args)),
       10_000,
