@@ -56,8 +56,12 @@ export const gamingRoutes: ApiPlugin = async (app, ctx) => {
     });
     if (lease.status !== 'open') throw new AethirError('CONFLICT', `lease ${lease.id} is ${lease.status}`);
     const endpoint = node.endpointOf(lease);
-    if (!endpoint || !/^https?:\/\//.test(endpoint))
+    if (!endpoint)
       throw new AethirError('UNAVAILABLE', `lease ${lease.id} has no endpoint yet (the session is starting)`);
+    // the container says where its endpoint is: this node only ever calls a lease route of an
+    // endpoint proxy there (never any URL a host names), and follows no redirect
+    if (!isLeaseEndpoint(endpoint, lease.id))
+      throw new AethirError('UNAVAILABLE', `lease ${lease.id}'s endpoint is not a lease endpoint`);
     return { endpoint: endpoint.replace(/\/*$/, '/'), token: m[1]! };
   };
 
@@ -77,6 +81,7 @@ export const gamingRoutes: ApiPlugin = async (app, ctx) => {
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: AbortSignal.timeout(RELAY_TIMEOUT_MS),
+        redirect: 'manual',
       });
     } catch (e) {
       throw new AethirError('UNAVAILABLE', `the game host does not answer: ${(e as Error).message}`);
@@ -88,7 +93,11 @@ export const gamingRoutes: ApiPlugin = async (app, ctx) => {
     } catch {
       json = null;
     }
-    if (res.status >= 500 || (res.status >= 400 && !isErrorBody(json)))
+    if (
+      res.status >= 500 ||
+      (res.status >= 300 && res.status < 400) ||
+      (res.status >= 400 && !isErrorBody(json))
+    )
       throw new AethirError('UNAVAILABLE', `the game host answered HTTP ${res.status}`);
     return { status: res.status, json };
   };
@@ -133,6 +142,23 @@ export const gamingRoutes: ApiPlugin = async (app, ctx) => {
     },
   });
 };
+
+function isLeaseEndpoint(endpoint: string, lease: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(endpoint);
+  } catch {
+    return false;
+  }
+  return (
+    (u.protocol === 'http:' || u.protocol === 'https:') &&
+    !u.username &&
+    !u.password &&
+    !u.search &&
+    !u.hash &&
+    u.pathname.replace(/\/?$/, '/').endsWith(`/l/${lease}/`)
+  );
+}
 
 function isErrorBody(v: unknown): boolean {
   const e = (v as { error?: { code?: unknown; message?: unknown } } | null)?.error;
