@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { SeededRng, signLeaseToken } from '../src/core/index.js';
+import { CHROMIUM, importConsoleKey, launchPlayBrowser } from '../test/e2e/browser.js';
 import { benchDevnet } from './fixtures.js';
 import { percentile, row, type BenchOptions, type Row } from './harness.js';
 
@@ -14,8 +15,6 @@ import { percentile, row, type BenchOptions, type Row } from './harness.js';
  * the tick that applied it). Also: frames per second shown, encode time per frame (vs the host's
  * render time per frame) and the stream's bitrate (vs the raw frames').
  */
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 async function presses(page: Page, n: number, rng: SeededRng): Promise<number[]> {
   await page.evaluate(() => ((window as any).__aethirPlay.latencies.length = 0));
@@ -48,22 +47,11 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
     containerIsolation: 'none',
     containerLocation: 'Frankfurt, DE',
   });
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      ...['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
-      ...['--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      '--allow-loopback-in-peer-connection',
-    ],
-  });
+  const browser = await launchPlayBrowser();
   try {
     const { url, devnet } = net.node;
     const page = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
-    await page.goto(`${url}/#/account`);
-    await page.locator('#import-secret').fill(devnet.developer.secretKey);
-    await page.locator('[data-testid=import-key] button').click();
-    await page.locator('[data-testid=my-address]', { hasText: devnet.developer.address }).waitFor();
+    await importConsoleKey(page, url, devnet.developer);
     for (const t0 = Date.now(); !(await ready(url));) {
       if (Date.now() - t0 > 60_000) throw new Error('the local host never reported the arena game ready');
       await new Promise((r) => setTimeout(r, 250));

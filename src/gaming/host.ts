@@ -11,9 +11,11 @@ import {
   RtpPacket,
   type RTCDataChannel,
 } from 'werift';
-import { z } from 'zod';
 import { isGameInput, newArena, step, TICK_MS, type ArenaState, type GameInput } from './arena.js';
 import { drawFrame } from './render.js';
+import { AnswerBody, RESOLUTIONS, SessionRequest, type Resolution } from './signalling.js';
+
+export { RESOLUTIONS, type Resolution } from './signalling.js';
 
 /**
  * A game session's host process (the `arena` app's `run`): renders the game on this machine with
@@ -30,26 +32,6 @@ import { drawFrame } from './render.js';
  * ends, and with it the lease, when the player leaves (the peer closes, or stays unreachable for
  * `lostAfterMs`), or when nobody connects within `idleExitMs` of the start or of the last session.
  */
-
-export const RESOLUTIONS = { '360p': [640, 360], '540p': [960, 540], '720p': [1280, 720] } as const;
-export type Resolution = keyof typeof RESOLUTIONS;
-
-const SessionRequest = z
-  .object({
-    resolution: z.enum(Object.keys(RESOLUTIONS) as [Resolution, ...Resolution[]]).default('720p'),
-    /** starting video bitrate, kbit/s */
-    bitrateKbps: z.number().int().min(200).max(20_000).default(2500),
-  })
-  .strict();
-const AnswerBody = z
-  .object({
-    type: z.literal('answer'),
-    sdp: z
-      .string()
-      .min(10)
-      .max(64 * 1024),
-  })
-  .strict();
 
 export interface GameHostOptions {
   port: number;

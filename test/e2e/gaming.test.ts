@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { signLeaseToken, type KeyPair } from '../../src/core/index.js';
+import { CHROMIUM, importConsoleKey, launchPlayBrowser } from './browser.js';
 import { ROOT, cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const haveTools = existsSync(CHROMIUM) && existsSync('/usr/bin/ffmpeg');
 const inCi = process.env.CI === 'true';
 
@@ -61,22 +61,10 @@ describe.skipIf(!haveTools)('cloud gaming: play a streamed game from the console
       env,
     );
     developer = JSON.parse(readFileSync(join(home, 'keys/developer.json'), 'utf8'));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        ...['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
-        ...['--disable-background-networking', '--disable-component-update', '--disable-sync'],
-        // the devnet's hosts are on this machine: let WebRTC use loopback
-        '--allow-loopback-in-peer-connection',
-      ],
-    });
+    browser = await launchPlayBrowser();
     page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(`${net.url}/#/account`);
-    await page.locator('#import-secret').fill(developer.secretKey);
-    await page.locator('[data-testid=import-key] button').click();
-    await page.locator('[data-testid=my-address]', { hasText: developer.address }).waitFor();
+    await importConsoleKey(page, net.url, developer);
     // the local host has the game ready (it installs it once the devnet has published it)
     await waitFor(async () => {
       const { containers } = await (await fetch(`${net.url}/v1/containers?limit=10`)).json();

@@ -8,8 +8,8 @@ import { KEY, newArena, step, TICK_MS, type GameInput } from '../../src/gaming/a
 import { bandHeight, drawFrame, readMarker, seqAtLeast, type Marker } from '../../src/gaming/render.js';
 import { api, ApiError, chainId, get, send } from './api.js';
 import { signLeaseToken, type BrowserKey } from './keys.js';
-import { openLease, receipts, showCostWhenClosed } from './session.js';
-import { ath, card, errorBox, h, link, myKey } from './ui.js';
+import { heldOffer, openLease, receipts, showCostWhenClosed } from './session.js';
+import { ath, card, errorBox, field, formActions, h, link, myKey } from './ui.js';
 
 const KEYMAP: Record<string, number> = {
   ArrowUp: KEY.up,
@@ -56,10 +56,6 @@ class Meter {
   }
 }
 
-function field(label: string, input: HTMLElement) {
-  return h('label', { class: 'field' }, h('span', {}, label), input);
-}
-
 export async function playPage(root: HTMLElement, game: string | undefined) {
   const params = new URLSearchParams(location.hash.split('?')[1] ?? '');
   const key = await myKey();
@@ -93,12 +89,7 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
     field('Where you are', near),
     field('Max latency (ms)', maxLatency),
     field('Resolution', res),
-    h(
-      'div',
-      { class: 'wide actions' },
-      submit,
-      key ? null : h('span', {}, 'Create or import a key on ', link('#/account', 'My account'), ' first.'),
-    ),
+    formActions(submit, !!key),
   );
   const screen = h('div', { class: 'game-screen', 'data-testid': 'game-screen' });
   const stats = h('dl', { class: 'game-stats', 'data-testid': 'game-stats' });
@@ -152,10 +143,7 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
     submit.disabled = true;
     try {
       const req = request();
-      const held =
-        offer?.request === JSON.stringify(req) && offer.match.reservation.expiresAt > Date.now() + 3000
-          ? offer.match
-          : await matchExplained(req, near.value.trim());
+      const held = heldOffer(offer, req) ?? (await matchExplained(req, near.value.trim()));
       offer = null;
       await play(key, held, gameSel.value, res.value, screen, stats, status);
     } catch (err) {

@@ -4,13 +4,9 @@ import type { Terminal } from '@xterm/xterm';
 import { formatAth, parseAth } from '../../src/core/amount.js';
 import { api, ApiError, chainId, get, logs, send } from './api.js';
 import { signLeaseToken, type BrowserKey } from './keys.js';
-import { openLease, receipts, showCostWhenClosed } from './session.js';
+import { heldOffer, openLease, receipts, showCostWhenClosed } from './session.js';
 import { argv } from './logic.js';
-import { ath, card, errorBox, h, link, myKey } from './ui.js';
-
-function field(label: string, input: HTMLElement, hint?: string) {
-  return h('label', { class: 'field' }, h('span', {}, label), input, hint ? h('small', {}, hint) : null);
-}
+import { ath, card, errorBox, field, formActions, h, link, myKey } from './ui.js';
 
 export async function rentPage(root: HTMLElement) {
   const key = await myKey();
@@ -38,12 +34,7 @@ export async function rentPage(root: HTMLElement) {
     field('Duration (s)', duration, 'escrow covers this long; unused time is refunded'),
     field('Strategy', strategy),
     h('div', { class: 'wide' }, field('Command', command)),
-    h(
-      'div',
-      { class: 'wide actions' },
-      submit,
-      key ? null : h('span', {}, 'Create or import a key on ', link('#/account', 'My account'), ' first.'),
-    ),
+    formActions(submit, !!key),
   );
   const output = h('div', { class: 'term', 'data-testid': 'rent-output' });
   const status = h('div', { class: 'lease-status', 'aria-live': 'polite' });
@@ -132,10 +123,7 @@ export async function rentPage(root: HTMLElement) {
     submit.disabled = true;
     try {
       const req = request();
-      const held =
-        offer?.request === JSON.stringify(req) && offer.match.reservation.expiresAt > Date.now() + 3000
-          ? offer.match
-          : null;
+      const held = heldOffer(offer, req);
       offer = null;
       asked = null; // the reservation is used up: the next answer asks again
       await rent(key, req, held, argv(command.value), Number(duration.value), term, status);

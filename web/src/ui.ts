@@ -81,3 +81,18 @@ export async function setMyKey(secret: string | null): Promise<BrowserKey | null
   current = Promise.resolve(k);
   return k;
 }
+
+/** A labelled form field (with a hint under it). */
+export function field(label: string, input: HTMLElement, hint?: string): HTMLElement {
+  return h('label', { class: 'field' }, h('span', {}, label), input, hint ? h('small', {}, hint) : null);
+}
+
+/** A form's submit row: the button, or where to get a key first when the browser has none. */
+export function formActions(submit: HTMLElement, hasKey: boolean): HTMLElement {
+  return h(
+    'div',
+    { class: 'wide actions' },
+    submit,
+    hasKey ? null : h('span', {}, 'Create or import a key on ', link('#/account', 'My account'), ' first.'),
+  );
+}

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AethirError, verifyLeaseToken } from '../../core/index.js';
+import { AnswerBody, SessionRequest } from '../../gaming/signalling.js';
 import { IdParam, router, type ApiPlugin } from './common.js';
 
 /**
@@ -15,22 +16,6 @@ import { IdParam, router, type ApiPlugin } from './common.js';
  *   GET  /v1/leases/:id/gaming/stats                the host's encoder figures (fps, encode ms, bitrate)
  */
 const AnswerParams = IdParam.extend({ sid: z.string().regex(/^[0-9a-f]{32}$/, 'must be a session id') });
-const SessionBody = z
-  .object({
-    resolution: z.enum(['360p', '540p', '720p']).optional(),
-    bitrateKbps: z.number().int().min(200).max(20_000).optional(),
-  })
-  .strict();
-const AnswerBody = z
-  .object({
-    type: z.literal('answer'),
-    sdp: z
-      .string()
-      .min(10)
-      .max(64 * 1024),
-  })
-  .strict();
-
 /** how long the host may take to answer (an offer waits for its ICE candidates) */
 const RELAY_TIMEOUT_MS = 10_000;
 
@@ -109,7 +94,7 @@ export const gamingRoutes: ApiPlugin = async (app, ctx) => {
     summary:
       "Starts a game session (Authorization: Bearer <the lease user's token, scope endpoint>): the host's WebRTC offer",
     params: IdParam,
-    body: SessionBody,
+    body: SessionRequest,
     handler: async ({ params, body, raw }, reply) => {
       const r = await relay(endpointFor(raw, params.id), 'POST', 'session', body);
       if (r.status === 200 && !isOffer(r.json))

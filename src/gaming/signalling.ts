@@ -1,0 +1,26 @@
+import { z } from 'zod';
+
+/**
+ * The game-session signalling bodies, as the API node checks them and the game host takes them
+ * (src/api/routes/gaming.ts, src/gaming/host.ts).
+ */
+export const RESOLUTIONS = { '360p': [640, 360], '540p': [960, 540], '720p': [1280, 720] } as const;
+export type Resolution = keyof typeof RESOLUTIONS;
+
+export const SessionRequest = z
+  .object({
+    resolution: z.enum(Object.keys(RESOLUTIONS) as [Resolution, ...Resolution[]]).default('720p'),
+    /** starting video bitrate, kbit/s */
+    bitrateKbps: z.number().int().min(200).max(20_000).default(2500),
+  })
+  .strict();
+
+export const AnswerBody = z
+  .object({
+    type: z.literal('answer'),
+    sdp: z
+      .string()
+      .min(10)
+      .max(64 * 1024),
+  })
+  .strict();
