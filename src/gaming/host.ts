@@ -178,8 +178,8 @@ export class GameHost {
   private cleanSince = 0;
   private lastRestart = 0;
   private outSeq = 0;
-  private outTs = 0;
-  private lastInTs: number | null = null;
+  /** RTP time is 90 kHz from this random origin */
+  private readonly tsOrigin = randomBytes(4).readUInt32BE(0);
   private idleTimer: NodeJS.Timeout | null = null;
   private lostTimer: NodeJS.Timeout | null = null;
   private ended = false;
@@ -382,7 +382,6 @@ export class GameHost {
   private restartEncoder(why: string) {
     this.encoder?.stop();
     this.lastRestart = performance.now();
-    this.lastInTs = null;
     if (why !== 'start') {
       this.restarts++;
       this.log(`arena: encoder restarted (${why}) at ${this.kbps} kbit/s`);
@@ -417,17 +416,16 @@ export class GameHost {
     }
     const ts = p.header.timestamp;
     enc.ts0 ??= ts;
-    if (this.lastInTs === null) {
-      this.outTs = (this.outTs + 3000) >>> 0;
-    } else if (ts !== this.lastInTs) this.outTs = (this.outTs + ((ts - this.lastInTs) >>> 0)) >>> 0;
-    this.lastInTs = ts;
-    p.header.timestamp = this.outTs;
+    // which frame this is (ffmpeg counts frames at 30 per second from its own origin), stamped with
+    // the time it was rendered: the player's jitter estimate then sees when frames really were
+    // made, skipped frames and encoder restarts included, and the stream stays one timeline
+    const at = enc.written[Math.round(((ts - enc.ts0) >>> 0) / 3000)];
+    if (at === undefined) return;
+    p.header.timestamp = (this.tsOrigin + Math.round(at * 90)) >>> 0;
     p.header.sequenceNumber = this.outSeq = (this.outSeq + 1) & 0xffff;
     this.bytes.push([performance.now(), m.length]);
     if (p.header.marker) {
-      const i = Math.round(((ts - enc.ts0) >>> 0) / 3000);
-      const at = enc.written[i];
-      if (at !== undefined) this.encode.add(performance.now() - at);
+      this.encode.add(performance.now() - at);
       this.encoded++;
     }
     this.track.writeRtp(p);

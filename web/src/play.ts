@@ -148,7 +148,8 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
       await play(key, held, gameSel.value, res.value, screen, stats, status);
     } catch (err) {
       status.replaceChildren(err instanceof TooFar ? err.explain(null) : errorBox(err));
-      submit.disabled = false;
+    } finally {
+      submit.disabled = false; // the session is over: another may start
     }
   });
 }
