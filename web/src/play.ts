@@ -41,9 +41,10 @@ class Meter {
     this.marker = m;
     this.frames.push(at);
     while (this.frames.length && at - this.frames[0]! > 1000) this.frames.shift();
+    // every input this frame covers counts, an earlier one applied in the same tick included
     for (const [seq, t] of this.sent)
       if (seqAtLeast(m.seq, seq & 0xffff)) {
-        if (seq === m.seq || (m.seq & 0xffff) === (seq & 0xffff)) this.latencies.push(at - t);
+        this.latencies.push(at - t);
         this.sent.delete(seq);
       }
   }
@@ -230,7 +231,7 @@ function statsView(stats: HTMLElement, items: Array<[string, string, string]>) {
 }
 
 /** Keyboard -> inputs (sent on a change of the keys held), each stamped for the meter. */
-function keyboard(meter: Meter, sendInput: (i: GameInput) => void): () => void {
+function keyboard(meter: Meter, sendInput: (i: GameInput) => boolean): () => void {
   let keys = 0;
   const on = (down: boolean) => (e: KeyboardEvent) => {
     const bit = KEYMAP[e.code];
@@ -241,8 +242,8 @@ function keyboard(meter: Meter, sendInput: (i: GameInput) => void): () => void {
     keys = next;
     const i = { seq: ++meter.seq, keys };
     meter.keys = keys;
-    meter.input(i.seq, performance.now());
-    sendInput(i);
+    const at = performance.now();
+    if (sendInput(i)) meter.input(i.seq, at); // (not yet connected: nothing to measure)
   };
   const kd = on(true);
   const ku = on(false);
@@ -331,7 +332,11 @@ async function play(
   });
   await call(`session/${session.session}/answer`, { type: 'answer', sdp: pc.localDescription!.sdp });
   state.textContent = 'connecting';
-  const unkey = keyboard(meter, (i) => channel?.readyState === 'open' && channel.send(JSON.stringify(i)));
+  const unkey = keyboard(meter, (i) => {
+    if (channel?.readyState !== 'open') return false;
+    channel.send(JSON.stringify(i));
+    return true;
+  });
 
   // every frame shown: read the marker band back from it
   const band = document.createElement('canvas');
@@ -447,7 +452,7 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
   const game = newArena('arena');
   const meter = new Meter();
   let pending: GameInput[] = [];
-  const unkey = keyboard(meter, (i) => pending.push(i));
+  const unkey = keyboard(meter, (i) => pending.push(i) > 0);
   let frame = 0;
   let next = performance.now();
   let shown = false; // the page is put on screen after this returns
