@@ -81,6 +81,4 @@ function hashString(s: string): number {
 }
 
 /** Real randomness for non-domain code (key generation uses crypto directly). */
-export const systemRng: Rng = new SeededRng(
-  `${Date.now()}:${globalThis.process?.pid ?? 0}:${Math.random()}`,
-);
+export const systemRng: Rng = new SeededRng(`${Date.now()}:${globalThis.process?.pid ?? 0}:${Math.random()}`);
