@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
-import { AethirError, defaultConfig, type Config } from '../core/index.js';
+import { AethirError, defaultConfig, ErrorCodes, type Config, type ErrorCode } from '../core/index.js';
 
 /**
  * What one client may hold of an API node: how long it may take to send a request, how many
@@ -65,9 +65,44 @@ const isStream = (req: FastifyRequest): boolean =>
   STREAM_ROUTES.has(req.routeOptions.url ?? '') &&
   (req.query as { follow?: string } | undefined)?.follow !== 'false';
 
+/** An error as every route answers it (README "Errors"; /openapi.json's Error). */
+const errorJson = (code: ErrorCode, message: string) =>
+  JSON.stringify({ error: { code, message, retryable: ErrorCodes[code].retryable } });
+
+/**
+ * What a connection that broke HTTP itself is answered (a request too slow, headers too large,
+ * malformed bytes) before it is closed: the API's Error shape, not the framework's.
+ */
+function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, text, message] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', 'the request did not arrive within the time this API allows']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large', 'the request headers are larger than this API takes']
+        : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = errorJson('INVALID_ARGUMENT', message);
+  if (socket.writable)
+    socket.write(
+      `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  socket.destroy(err);
+}
+
 /** Fastify's server options for these limits (timeouts are enforced by Node's HTTP server). */
 export function serverOptions(l: ApiLimits) {
   return {
+    clientErrorHandler,
+    // a URL the router cannot take (malformed, or a path parameter over its length): the Error shape
+    frameworkErrors: (
+      err: { message: string; statusCode?: number },
+      _req: FastifyRequest,
+      reply: FastifyReply,
+    ) =>
+      void reply
+        .code(err.statusCode ?? 400)
+        .type('application/json')
+        .send(errorJson('INVALID_ARGUMENT', err.message)),
     requestTimeout: l.requestTimeoutMs,
     keepAliveTimeout: l.keepAliveTimeoutMs,
     bodyLimit: l.bodyLimitBytes,
@@ -123,13 +158,10 @@ export async function installLimits(app: FastifyInstance, l: ApiLimits): Promise
       else conns.delete(ip);
     });
     if (n > l.maxConnectionsPerIp) {
-      const body = JSON.stringify({
-        error: {
-          code: 'RATE_LIMITED',
-          message: `too many open connections from ${ip} (the most is ${l.maxConnectionsPerIp})`,
-          retryable: true,
-        },
-      });
+      const body = errorJson(
+        'RATE_LIMITED',
+        `too many open connections from ${ip} (the most is ${l.maxConnectionsPerIp})`,
+      );
       socket.end(
         `HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 5\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );

@@ -18,6 +18,7 @@ import { daoRoutes } from './routes/dao.js';
 import { checkerRoutes } from './routes/checkers.js';
 import { eventRoutes } from './routes/events.js';
 import { consoleRoutes } from './routes/console.js';
+import { chainRoutes } from './routes/chain.js';
 
 /**
  * The HTTP API under /v1. Every route is declared once with its zod schemas: the same schemas
@@ -133,7 +134,9 @@ export async function createApiServer(
   await app.register(daoRoutes, ctx);
   await app.register(checkerRoutes, ctx);
   await app.register(eventRoutes, ctx);
+  await app.register(chainRoutes, ctx);
   const route = router(app, ctx);
+  let openApiDoc: unknown;
   route({
     method: 'GET',
     url: '/metrics',
@@ -146,7 +149,8 @@ export async function createApiServer(
     url: '/openapi.json',
     tag: 'node',
     summary: 'This API, described in OpenAPI 3.1',
-    handler: () => openApi(ctx.routes),
+    // built once: every route is declared by now
+    handler: () => (openApiDoc ??= openApi(ctx.routes)),
   });
 
   await app.register(consoleRoutes);

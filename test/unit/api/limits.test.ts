@@ -177,6 +177,7 @@ describe('API limits', () => {
     clearInterval(drip);
     for (const c of cut) {
       expect(c.text).toMatch(/^HTTP\/1\.1 408 /);
+      expect(c.text).toContain('"code":"INVALID_ARGUMENT"');
       // cut at the limit, checked every quarter of the header timeout (and never before the limit)
       expect(c.at - started).toBeGreaterThanOrEqual(limits.requestTimeoutMs);
       expect(c.at - started).toBeLessThan(limits.requestTimeoutMs + 1500);
