@@ -8,7 +8,7 @@ import {
   SIGNATURE_HEADER,
   type KeyPair,
 } from '../../src/core/index.js';
-import { signTx, TX_TYPES, txId, type SignedTx } from '../../src/ledger/index.js';
+import { signTx, TX_TYPES, type SignedTx } from '../../src/ledger/index.js';
 import type { BlockEvent } from '../../src/node/chain.js';
 import type { RunningNode } from '../../src/node/index.js';
 import { ApiClient, TxSender } from '../../src/sdk/index.js';
