@@ -1,5 +1,5 @@
-import type { MatchRequest, MatchResult, Offer } from '../indexer/index.js';
-import type { Block, Lease, Ledger } from '../ledger/index.js';
+import type { MatchPreview, MatchRequest, MatchResult, Offer } from '../indexer/index.js';
+import type { Block, Genesis, Lease, Ledger } from '../ledger/index.js';
 import type { BlockEvent, SubmitOutcome } from '../node/chain.js';
 import type { LogHub } from '../node/log-hub.js';
 import type { TxRecord } from '../store/index.js';
@@ -20,8 +20,11 @@ export interface ApiBackend {
   now(): number;
   openLeases(): Lease[];
   onBlock(listener: (e: BlockEvent) => void): () => void;
-  /** finds and reserves a container (the local indexer, or one reached over the bus) */
-  match(req: MatchRequest): Promise<MatchResult>;
+  /**
+   * finds a container (the local indexer, or one reached over the bus); with `reserve` also
+   * reserves it for `req.user` (the caller has checked that the account asked: a signed request)
+   */
+  match(req: MatchRequest, opts: { reserve: boolean }): Promise<MatchResult | MatchPreview>;
   /** what `match` could give the request now, best first, at most `limit`; reserves nothing */
   offers(req: MatchRequest, limit: number): Promise<{ offers: Offer[]; total: number }>;
   /** resolves once the transaction is applied (durable) here, or with why it was rejected */
@@ -29,6 +32,10 @@ export interface ApiBackend {
   recentTxs(limit: number, filter?: { from?: string; type?: string }): Promise<TxRecord[]>;
   tx(id: string): Promise<TxRecord | undefined>;
   recentBlocks(limit: number): Promise<Block[]>;
+  /** the chain's genesis, for anyone to replay the log from (ledger verify --api) */
+  readonly genesis: Genesis;
+  /** whole blocks from height `from`, oldest first, at most `limit` */
+  blocks(from: number, limit: number): Promise<Block[]>;
   /** bus messages dropped: handler failures and malformed messages */
   busErrors(): number;
   /**

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { isAethirError, maskTokens } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
 import type { ApiBackend } from './backend.js';
+import { DEFAULT_API_LIMITS, installLimits, serverOptions, type ApiLimits } from './limits.js';
 import { Metrics } from './metrics.js';
 import { router, type ApiContext, type RouteDef } from './routes/common.js';
 import { nodeRoutes } from './routes/node.js';
@@ -18,6 +19,7 @@ import { checkerRoutes } from './routes/checkers.js';
 import { eventRoutes } from './routes/events.js';
 import { consoleRoutes } from './routes/console.js';
 import { gamingRoutes } from './routes/gaming.js';
+import { chainRoutes } from './routes/chain.js';
 
 /**
  * The HTTP API under /v1. Every route is declared once with its zod schemas: the same schemas
@@ -42,8 +44,11 @@ export async function createApiServer(
     checkTimeoutMs?: number;
     /** where the request log goes (default stdout) */
     logStream?: NodeJS.WritableStream;
+    /** timeouts, caps and rate limits (default: the configuration's defaults) */
+    limits?: ApiLimits;
   } = {},
 ): Promise<FastifyInstance> {
+  const limits = opts.limits ?? DEFAULT_API_LIMITS;
   const app = Fastify({
     // Lease tokens travel in query strings: a logged URL has them masked.
     logger:
@@ -59,10 +64,12 @@ export async function createApiServer(
             },
           }
         : false,
-    bodyLimit: 1 << 20,
+    ...serverOptions(limits),
     // Log streams and event streams stay open; closing the node must not wait for them.
     forceCloseConnections: true,
   });
+  // before any route: the rate limits and body limits attach to each route as it is declared
+  const limited = await installLimits(app, limits);
   const metrics = new Metrics();
   const httpRequests = metrics.counter('aethir_http_requests_total', 'HTTP requests by route and status');
   const txAccepted = metrics.counter('aethir_transactions_total', 'transactions applied, by type');
@@ -77,6 +84,7 @@ export async function createApiServer(
     for (const c of ledger().containers()) by[c.status] = (by[c.status] ?? 0) + 1;
     return Object.entries(by).map(([status, n]) => [{ status }, n]);
   });
+  metrics.gauge('aethir_api_streams_open', 'open event and log streams', limited.streams);
   metrics.gauge('aethir_leases_open', 'open leases', () => node.openLeases().length);
   metrics.gauge('aethir_bus_handler_errors_total', 'bus messages whose handler failed', () =>
     node.busErrors(),
@@ -128,7 +136,9 @@ export async function createApiServer(
   await app.register(checkerRoutes, ctx);
   await app.register(eventRoutes, ctx);
   await app.register(gamingRoutes, ctx);
+  await app.register(chainRoutes, ctx);
   const route = router(app, ctx);
+  let openApiDoc: unknown;
   route({
     method: 'GET',
     url: '/metrics',
@@ -141,7 +151,8 @@ export async function createApiServer(
     url: '/openapi.json',
     tag: 'node',
     summary: 'This API, described in OpenAPI 3.1',
-    handler: () => openApi(ctx.routes),
+    // built once: every route is declared by now
+    handler: () => (openApiDoc ??= openApi(ctx.routes)),
   });
 
   await app.register(consoleRoutes);

@@ -202,6 +202,8 @@ export class CheckerService {
 
   /** A heartbeat, stamped on receipt by this checker's clock (the container's clock is not trusted). */
   heartbeat(hb: HeartbeatMsg): void {
+    // Only registered containers: a stranger's key must not grow this checker's maps.
+    if (!this.deps.ledger().container(hb.container)) return;
     const now = this.deps.clock.now();
     this.liveness.heartbeat(hb.container, hb.at);
     const s = this.seenOf(hb.container);

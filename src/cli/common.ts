@@ -1,12 +1,37 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
-import { AethirError, DEFAULT_API, defaultHome, formatAth, isAddress, isAethirError } from '../core/index.js';
+import {
+  AethirError,
+  DEFAULT_API,
+  defaultHome,
+  formatAth,
+  isAddress,
+  isAethirError,
+  LIMIT_KEYS,
+} from '../core/index.js';
 import { ApiClient } from '../sdk/index.js';
 import { Keystore } from '../node/keystore.js';
 
 export interface GlobalOpts {
   api?: string;
   json?: boolean;
+}
+
+/**
+ * `--limit NAME=VALUE` (repeatable): one of the API limits of src/core/config.ts's LIMIT_KEYS
+ * (README "API limits"), e.g. --limit apiMaxStreamsPerIp=32; the value is checked with the rest
+ * of the configuration.
+ */
+export function limitOption(): Option {
+  return new Option(
+    '--limit <name=value...>',
+    `an API limit (README "API limits"): ${LIMIT_KEYS.join(', ')}; repeatable`,
+  ).argParser((text: string, prev: Record<string, string> | undefined) => {
+    const m = /^([A-Za-z]+)=(.+)$/.exec(text);
+    if (!m || !(LIMIT_KEYS as readonly string[]).includes(m[1]!))
+      throw new InvalidArgumentError(`want NAME=VALUE with NAME one of ${LIMIT_KEYS.join(', ')}`);
+    return { ...prev, [m[1]!]: m[2]! };
+  });
 }
 
 export function apiOption(): Option {

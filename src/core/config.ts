@@ -49,8 +49,40 @@ export const ConfigSchema = z.object({
     .int()
     .min(0)
     .max(1 << 30),
+  /** API limits (src/api/limits.ts; README "API limits") */
+  apiRequestTimeoutMs: z.coerce.number().int().min(1000).max(3_600_000),
+  apiHeadersTimeoutMs: z.coerce.number().int().min(1000).max(3_600_000),
+  apiKeepAliveTimeoutMs: z.coerce.number().int().min(100).max(3_600_000),
+  apiBodyLimitBytes: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1 << 30),
+  apiMaxJsonDepth: z.coerce.number().int().min(4).max(1000),
+  apiMaxConnections: z.coerce.number().int().min(1).max(1_000_000),
+  apiMaxConnectionsPerIp: z.coerce.number().int().min(1).max(1_000_000),
+  apiMaxStreamsPerIp: z.coerce.number().int().min(1).max(1_000_000),
+  apiRateLimitPerMinute: z.coerce.number().int().min(1).max(100_000_000),
+  apiMatchRateLimitPerMinute: z.coerce.number().int().min(1).max(100_000_000),
+  /** reservations one account may hold at once (signed POST /v1/match) */
+  maxReservationsPerAccount: z.coerce.number().int().min(1).max(10_000),
 });
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** The configuration keys that are API limits, as `--limit NAME=VALUE` and AETHIR_* names take them. */
+export const LIMIT_KEYS = [
+  'apiRequestTimeoutMs',
+  'apiHeadersTimeoutMs',
+  'apiKeepAliveTimeoutMs',
+  'apiBodyLimitBytes',
+  'apiMaxJsonDepth',
+  'apiMaxConnections',
+  'apiMaxConnectionsPerIp',
+  'apiMaxStreamsPerIp',
+  'apiRateLimitPerMinute',
+  'apiMatchRateLimitPerMinute',
+  'maxReservationsPerAccount',
+] as const satisfies ReadonlyArray<keyof Config>;
 
 export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.AETHIR_HOME ? resolve(env.AETHIR_HOME) : join(homedir(), '.aethir');
@@ -80,6 +112,17 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): Config {
     containerDeclareGpus: '',
     containerIsolation: 'auto',
     containerLeaseMemoryMiB: 0,
+    apiRequestTimeoutMs: 30_000,
+    apiHeadersTimeoutMs: 10_000,
+    apiKeepAliveTimeoutMs: 5_000,
+    apiBodyLimitBytes: 1 << 20,
+    apiMaxJsonDepth: 64,
+    apiMaxConnections: 4096,
+    apiMaxConnectionsPerIp: 256,
+    apiMaxStreamsPerIp: 16,
+    apiRateLimitPerMinute: 6000,
+    apiMatchRateLimitPerMinute: 120,
+    maxReservationsPerAccount: 3,
   };
 }
 
@@ -99,6 +142,10 @@ const ENV_MAP: Record<string, keyof Config> = {
   AETHIR_CONTAINER_APPS: 'containerApps',
   AETHIR_LOG_LEVEL: 'logLevel',
   AETHIR_EPOCH_SECONDS: 'epochSeconds',
+  // API limits: AETHIR_API_REQUEST_TIMEOUT_MS, AETHIR_MAX_RESERVATIONS_PER_ACCOUNT, ...
+  ...Object.fromEntries(
+    LIMIT_KEYS.map((k) => [`AETHIR_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, k]),
+  ),
 };
 
 export function loadConfig(opts: {

@@ -10,6 +10,10 @@ export const ErrorCodes = {
   NONCE_MISMATCH: { status: 409, retryable: true },
   INSUFFICIENT_FUNDS: { status: 402, retryable: false },
   UNAUTHORIZED: { status: 403, retryable: false },
+  /** the sender is no one this node knows (e.g. telemetry from a key that never registered) */
+  UNAUTHENTICATED: { status: 401, retryable: false },
+  /** past a per-client limit (requests a minute, open streams, connections): retry later */
+  RATE_LIMITED: { status: 429, retryable: true },
   NOT_FOUND: { status: 404, retryable: false },
   CONFLICT: { status: 409, retryable: true },
   NO_MATCH: { status: 404, retryable: true },

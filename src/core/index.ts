@@ -10,3 +10,4 @@ export * from './gazetteer.js';
 export * from './latency.js';
 export * from './seal.js';
 export * from './lease-token.js';
+export * from './signed-request.js';

@@ -1,4 +1,4 @@
-import { type Clock, type Rng } from '../core/index.js';
+import { AethirError, type Clock, type Rng } from '../core/index.js';
 import type { Container } from '../ledger/index.js';
 import { IndexStore } from './index-store.js';
 import { better, noMatchError, normalizeRequest, scoreOf, type MatchRequest, type Score } from './request.js';
@@ -34,6 +34,14 @@ export interface Offer {
 /** Most offers one request lists. */
 export const MAX_OFFERS = 200;
 
+/** A match that reserved nothing (`find`: browsing, an unsigned request). */
+export type MatchPreview = Omit<MatchResult, 'reservation'> & { reservation: null };
+
+/** What a reservation of `gpus` on a container at `pricePerHour` locks for `ttlMs` (as lease.open would). */
+export function reservationCost(pricePerHour: bigint, gpus: number, ttlMs: number): bigint {
+  return (pricePerHour * BigInt(Math.max(1, gpus)) * BigInt(ttlMs)) / 3_600_000n;
+}
+
 export interface IndexerDeps {
   clock: Clock;
   rng: Rng;
@@ -57,10 +65,19 @@ export interface IndexerDeps {
   appsOf?: (c: Container) => readonly string[];
   reservationTtlMs: number;
   offlineAfterMs: number;
+  /** reservations one account may hold at once (default: no limit) */
+  maxReservationsPerAccount?: number;
+  /**
+   * the account's escrow now; with it, a reservation is made only if the account's escrow covers
+   * what its open reservations and this one would lock for their TTL (`reservationCost`)
+   */
+  escrowOf?: (user: string) => bigint;
 }
 
 interface Held extends Reservation {
   slot: number;
+  /** what it would lock for its TTL */
+  cost: bigint;
 }
 
 /**
@@ -78,6 +95,8 @@ export class Indexer {
   private readonly store: IndexStore;
   private readonly held = new Map<string, Held>();
   private readonly heldBySlot = new Map<number, Held[]>();
+  /** open reservations per account (an account appears only while it holds one) */
+  private readonly heldByUser = new Map<string, Held[]>();
   /** min-heap of reservations by expiry (released ones are skipped when they surface) */
   private readonly expiries: Held[] = [];
 
@@ -145,9 +164,59 @@ export class Indexer {
     }
   }
 
+  /**
+   * Finds the best container for `req` and reserves the GPUs asked for, for the account
+   * `req.user`, for `reservationTtlMs`; refuses (RATE_LIMITED) an account that already holds
+   * `maxReservationsPerAccount`, and (INSUFFICIENT_FUNDS) one whose escrow does not cover what its
+   * reservations would lock. The caller has checked that `req.user` asked (a signed request).
+   */
   match(req: MatchRequest): MatchResult {
-    const q = normalizeRequest(req);
     const now = this.deps.clock.now();
+    this.expire(now);
+    const mine = this.heldByUser.get(req.user) ?? [];
+    const most = this.deps.maxReservationsPerAccount ?? Infinity;
+    if (mine.length >= most)
+      throw new AethirError(
+        'RATE_LIMITED',
+        `account ${req.user} already holds ${mine.length} open reservations (the most is ${most}): open a lease with one, or wait until one expires (${Math.max(0, Math.min(...mine.map((r) => r.expiresAt)) - now)} ms)`,
+      );
+    const found = this.search(req, now);
+    const c = found.container;
+    const cost = reservationCost(c.pricePerHour, req.gpus, this.deps.reservationTtlMs);
+    if (this.deps.escrowOf) {
+      const escrow = this.deps.escrowOf(req.user);
+      const held = mine.reduce((a, r) => a + r.cost, 0n);
+      if (escrow < held + cost)
+        throw new AethirError(
+          'INSUFFICIENT_FUNDS',
+          `reserving ${c.id} for ${this.deps.reservationTtlMs} ms locks ${cost} units${held ? ` (${held} more for the account's open reservations)` : ''}; the account's escrow holds ${escrow}: deposit into escrow (aethir escrow deposit), or match without signing to browse`,
+          { details: { needed: (held + cost).toString(), escrow: escrow.toString() } },
+        );
+    }
+    const reservation: Held = {
+      id: `R${this.hex8()}${this.hex8()}`,
+      container: c.id,
+      user: req.user,
+      gpus: req.gpus,
+      expiresAt: now + this.deps.reservationTtlMs,
+      slot: found.slot,
+      cost,
+    };
+    this.hold(reservation, now);
+    const { slot: _slot, cost: _cost, ...pub } = reservation;
+    return { ...found.result, reservation: pub };
+  }
+
+  /** The container `match` would give `req` now, reserving nothing (browsing). */
+  find(req: MatchRequest): MatchPreview {
+    return { ...this.search(req, this.deps.clock.now()).result, reservation: null };
+  }
+
+  private search(
+    req: MatchRequest,
+    now: number,
+  ): { slot: number; container: Container; result: Omit<MatchResult, 'reservation'> } {
+    const q = normalizeRequest(req);
     this.expire(now);
     this.store.advance(now);
     this.store.beginMatch();
@@ -159,23 +228,15 @@ export class Indexer {
       throw noMatchError(this.size(), ruledOut, relaxations);
     }
     const slot = found.slot;
-    const candidates = this.store.candidates(Q);
     const c = this.store.objs[slot]!;
-    const reservation: Held = {
-      id: `R${this.hex8()}${this.hex8()}`,
-      container: c.id,
-      user: req.user,
-      gpus: req.gpus,
-      expiresAt: now + this.deps.reservationTtlMs,
-      slot,
-    };
-    this.hold(reservation, now);
-    const { slot: _slot, ...pub } = reservation;
     return {
+      slot,
       container: c,
-      reservation: pub,
-      score: scoreOf(q, c, found.latencyMs, this.store.reputationOf(slot)),
-      candidates,
+      result: {
+        container: c,
+        score: scoreOf(q, c, found.latencyMs, this.store.reputationOf(slot)),
+        candidates: this.store.candidates(Q),
+      },
     };
   }
 
@@ -233,6 +294,9 @@ export class Indexer {
     const list = this.heldBySlot.get(r.slot);
     if (list) list.push(r);
     else this.heldBySlot.set(r.slot, [r]);
+    const mine = this.heldByUser.get(r.user);
+    if (mine) mine.push(r);
+    else this.heldByUser.set(r.user, [r]);
     this.store.setReserved(r.slot, this.store.reservedOf(r.slot) + r.gpus, now);
     // push onto the expiry heap
     const h = this.expiries;
@@ -251,6 +315,9 @@ export class Indexer {
     const list = this.heldBySlot.get(r.slot)!;
     list.splice(list.indexOf(r), 1);
     if (list.length === 0) this.heldBySlot.delete(r.slot);
+    const mine = this.heldByUser.get(r.user)!;
+    mine.splice(mine.indexOf(r), 1);
+    if (mine.length === 0) this.heldByUser.delete(r.user);
     this.store.setReserved(r.slot, this.store.reservedOf(r.slot) - r.gpus, this.deps.clock.now());
   }
 

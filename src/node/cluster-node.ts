@@ -44,7 +44,13 @@ import {
   type HeartbeatMsg,
   type ProbeResult,
 } from '../container/index.js';
-import { Indexer, parseMatchRequest, type MatchResult, type Offer } from '../indexer/index.js';
+import {
+  Indexer,
+  parseMatchRequest,
+  type MatchPreview,
+  type MatchResult,
+  type Offer,
+} from '../indexer/index.js';
 import type { CheckKind, ContainerSpec } from '../ledger/index.js';
 import {
   JetStreamLog,
@@ -56,6 +62,7 @@ import {
 
 import { TxSender } from '../sdk/index.js';
 import type { ApiBackend } from '../api/backend.js';
+import { apiLimitsOf } from '../api/limits.js';
 import { createApiServer } from '../api/server.js';
 import { InProcessNetwork } from './in-process-network.js';
 import { Keystore } from './keystore.js';
@@ -306,6 +313,8 @@ export class ClusterNode {
         reputation: (c) => replica.ledger.reputationOf(c).score,
         reservationTtlMs: config.reservationTtlMs,
         offlineAfterMs: config.offlineAfterMs,
+        maxReservationsPerAccount: config.maxReservationsPerAccount,
+        escrowOf: (user) => replica.ledger.account(user).escrow,
       });
       this.indexer = indexer;
       this.unsubs.push(
@@ -313,9 +322,16 @@ export class ClusterNode {
           const hb = m as HeartbeatMsg;
           indexer.heartbeat(hb.container, hb.at, hb.freeGpus, hb.apps);
         }),
-        this.bus.serve(rpcSubjects.match, (req) => indexer.match(parseMatchRequest(req)), {
-          queue: rpcSubjects.matchQueue,
-        }),
+        // `reserve: false`: a preview (an unsigned request at the API node), nothing is held
+        this.bus.serve(
+          rpcSubjects.match,
+          (msg) => {
+            const { reserve, ...req } = msg as Record<string, unknown>;
+            const q = parseMatchRequest(req);
+            return reserve === false ? indexer.find(q) : indexer.match(q);
+          },
+          { queue: rpcSubjects.matchQueue },
+        ),
         this.bus.serve(
           rpcSubjects.offers,
           (req) => {
@@ -381,7 +397,11 @@ export class ClusterNode {
     if (this.has('api')) {
       this.logs = new LogHub(this.bus);
       this.endpoints ??= new EndpointDirectory(this.bus);
-      this.api = await createApiServer(this.backend(), { logLevel: config.logLevel, bus: this.bus });
+      this.api = await createApiServer(this.backend(), {
+        logLevel: config.logLevel,
+        bus: this.bus,
+        limits: apiLimitsOf(config),
+      });
       try {
         await this.api.listen({ port: config.port, host: config.host });
       } catch (e) {
@@ -465,10 +485,13 @@ export class ClusterNode {
       now: () => Math.max(this.clock.now(), replica.head.time),
       openLeases: () => replica.ledger.leases().filter((l) => l.status === 'open'),
       onBlock: (l) => replica.onBlock(l),
-      match: async (req) =>
+      match: async (req, { reserve }) =>
         this.indexer
-          ? this.indexer.match(req)
-          : ((await bus.request(rpcSubjects.match, req, { timeoutMs: 3000 })) as MatchResult),
+          ? reserve
+            ? this.indexer.match(req)
+            : this.indexer.find(req)
+          : ((await bus.request(rpcSubjects.match, { ...req, reserve }, { timeoutMs: 3000 })) as
+              MatchResult | MatchPreview),
       offers: async (req, limit) =>
         this.indexer
           ? this.indexer.offers(req, limit)
@@ -480,6 +503,8 @@ export class ClusterNode {
       recentTxs: (limit, filter) => store.recentTxs(limit, filter),
       tx: (id) => store.tx(id),
       recentBlocks: (limit) => store.recentBlocks(limit),
+      genesis: replica.genesis,
+      blocks: (from, limit) => store.blocks(from, limit),
       busErrors: () => {
         const s = bus.stats();
         return s.dropped + s.droppedMalformed;

@@ -1,5 +1,6 @@
 import type { ApiBackend } from '../api/backend.js';
 import type { Devnet } from './devnet.js';
+import { asyncChainStore } from '../store/index.js';
 import { SubmitQueue } from './submit-queue.js';
 import { leaseEventsOn } from './roles.js';
 
@@ -24,12 +25,16 @@ export function devnetBackend(devnet: Devnet): ApiBackend {
     now: () => devnet.now(),
     openLeases: () => devnet.openLeases(),
     onBlock: (l) => devnet.onBlock(l),
-    match: async (req) => devnet.indexer.match(req),
+    match: async (req, { reserve }) => (reserve ? devnet.indexer.match(req) : devnet.indexer.find(req)),
     offers: async (req, limit) => devnet.indexer.offers(req, limit),
     submit: (raw) => queue.submitOutcome(raw),
     recentTxs: async (limit, filter) => store.recentTxs(limit, filter),
     tx: async (id) => store.tx(id),
     recentBlocks: async (limit) => store.recentBlocks(limit),
+    get genesis() {
+      return devnet.chain.genesis;
+    },
+    blocks: (from, limit) => asyncChainStore(store, 'sqlite').blocks(from, limit),
     busErrors: () => devnet.bus.dropped,
     endpointOf: (lease) => devnet.endpoints.endpointOf(lease),
     publishTelemetry: (subject, data) => devnet.bus.publish(subject, data),

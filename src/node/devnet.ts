@@ -150,6 +150,8 @@ export class Devnet {
       reputation: (c) => this.chain.ledger.reputationOf(c).score,
       reservationTtlMs: config.reservationTtlMs,
       offlineAfterMs: config.offlineAfterMs,
+      maxReservationsPerAccount: config.maxReservationsPerAccount,
+      escrowOf: (user) => this.chain.ledger.account(user).escrow,
     });
     for (const c of this.chain.ledger.containers()) this.indexer.upsert(c);
     this.logs = new LogHub(this.bus);

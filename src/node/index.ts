@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { AethirError, type Clock, type Config } from '../core/index.js';
+import { apiLimitsOf } from '../api/limits.js';
 import { createApiServer } from '../api/server.js';
 import { Devnet, type DevnetOptions } from './devnet.js';
 import { devnetBackend } from './devnet-backend.js';
@@ -39,6 +40,7 @@ export async function startDevnetNode(
   const api = await createApiServer(devnetBackend(devnet), {
     logLevel: opts.config.logLevel,
     bus: devnet.bus,
+    limits: apiLimitsOf(opts.config),
   });
   try {
     await api.listen({ port: opts.config.port, host: opts.config.host });

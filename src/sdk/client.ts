@@ -1,8 +1,16 @@
-import { AethirError, ErrorCodes, type ErrorCode } from '../core/index.js';
+import {
+  AethirError,
+  ErrorCodes,
+  SIGNATURE_HEADER,
+  signRequest,
+  type ErrorCode,
+  type KeyPair,
+} from '../core/index.js';
 import {
   paramsFromWire,
   requiredStake,
   type Account,
+  type Block,
   type Container,
   type Incident,
   type Lease,
@@ -91,7 +99,8 @@ export interface AccountProof {
 
 export interface MatchView {
   container: ContainerView;
-  reservation: { id: string; container: string; user: string; gpus: number; expiresAt: number };
+  /** null when the request was not signed by its user (a preview: nothing is held) */
+  reservation: { id: string; container: string; user: string; gpus: number; expiresAt: number } | null;
   candidates: number;
 }
 
@@ -155,12 +164,17 @@ export class ApiClient implements NetworkClient {
     this.base = base.replace(/\/+$/, '');
   }
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
     let res: Response;
     try {
       res = await fetch(this.base + path, {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
@@ -234,6 +248,15 @@ export class ApiClient implements NetworkClient {
   }
   proposal(id: number): Promise<Record<string, any>> {
     return this.request('GET', `/v1/dao/proposals/${id}`);
+  }
+  /** The chain's genesis (wire form: amounts as decimal strings), to replay its blocks from. */
+  genesis(): Promise<Record<string, unknown>> {
+    return this.request('GET', '/v1/chain/genesis');
+  }
+  /** Whole blocks (every transaction), oldest first, from height `from`: what a replay needs. */
+  async blocksFrom(from: number, limit: number): Promise<Block[]> {
+    return (await this.request<{ blocks: Block[] }>('GET', `/v1/chain/blocks?from=${from}&limit=${limit}`))
+      .blocks;
   }
   proof(address: string): Promise<AccountProof> {
     return this.request('GET', `/v1/accounts/${address}/proof`);
@@ -319,9 +342,16 @@ export class ApiClient implements NetworkClient {
   sendReceipt(r: SignedReceipt): Promise<{ accepted: boolean; lease: string; seq: number }> {
     return this.request('POST', `/v1/leases/${r.lease}/receipts`, r);
   }
-  /** Finds and reserves a container (POST /v1/match); the request is MatchRequestJson's input. */
-  match(req: MatchRequestInput): Promise<MatchView> {
-    return this.request('POST', '/v1/match', req);
+  /**
+   * Finds a container (POST /v1/match); the request is MatchRequestJson's input. Signed by
+   * `req.user`'s key (`signer`), the match also reserves the container for that account;
+   * unsigned, it only answers (reservation null).
+   */
+  match(req: MatchRequestInput, signer?: { key: KeyPair; chainId: string }): Promise<MatchView> {
+    const headers: Record<string, string> = signer
+      ? { [SIGNATURE_HEADER]: signRequest(signer.key, signer.chainId, 'POST', '/v1/match', req, Date.now()) }
+      : {};
+    return this.request('POST', '/v1/match', req, headers);
   }
 
   /**

@@ -95,25 +95,40 @@ export class Renter {
   }
 
   /**
-   * Finds a container for the request (the indexer reserves it briefly), tops the escrow balance
-   * up to what the lease locks, and opens the lease. The workload starts on the container.
+   * Finds a container for the request and reserves it briefly (a match signed by this key, which
+   * reserves only when the escrow balance covers the reservation: an unsigned match first says
+   * what to deposit), tops the escrow balance up to what the lease locks, and opens the lease.
+   * The workload starts on the container.
    */
   async open(o: OpenOptions): Promise<OpenedLease> {
     const say = o.onProgress ?? (() => {});
     const gpus = o.request.gpus ?? 0;
-    const match = await this.api.match({ ...o.request, user: this.key.address });
+    const request = { ...o.request, user: this.key.address };
+    const signer = { key: this.key, chainId: await this.chainId() };
+    const leaseEscrow = (pricePerHour: string) =>
+      (BigInt(pricePerHour) * BigInt(Math.max(1, gpus)) * BigInt(o.maxDurationSec)) / 3600n;
+    const topUp = async (needed: bigint) => {
+      const { escrow } = await this.api.account(this.key.address);
+      if (escrow >= needed) return;
+      await this.sender.send('escrow.deposit', { amount: needed - escrow });
+      say(`deposited ${formatAth(needed - escrow, 6)} ATH into escrow`);
+    };
+    await topUp(leaseEscrow((await this.api.match(request)).container.pricePerHour));
+    const match = await this.api.match(request, signer).catch(async (e: unknown) => {
+      // a lease shorter than the reservation's time locks less than the reservation would
+      const needed = isAethirError(e) && e.code === 'INSUFFICIENT_FUNDS' ? e.details?.needed : undefined;
+      if (typeof needed !== 'string') throw e;
+      await topUp(BigInt(needed));
+      return this.api.match(request, signer);
+    });
     const c = match.container;
     say(
       `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
         ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
     );
-    const workload = await o.workload(c, await this.chainId());
-    const needed = (BigInt(c.pricePerHour) * BigInt(Math.max(1, gpus)) * BigInt(o.maxDurationSec)) / 3600n;
-    const { escrow } = await this.api.account(this.key.address);
-    if (escrow < needed) {
-      await this.sender.send('escrow.deposit', { amount: needed - escrow });
-      say(`deposited ${formatAth(needed - escrow, 6)} ATH into escrow`);
-    }
+    const workload = await o.workload(c, signer.chainId);
+    // the container matched may cost more than the one first shown
+    await topUp(leaseEscrow(c.pricePerHour));
     const opened = await this.sender.send('lease.open', {
       container: c.id,
       gpus,

@@ -151,7 +151,7 @@ describe.skipIf(!haveChromium)(
       await page.locator('input[name=command]').fill(`node -e "console.log('${marker}')"`);
       await page.locator('[data-testid=rent-submit]').click();
       await page.locator('[data-testid=lease-state]', { hasText: /exited 0/ }).waitFor({ timeout: 30_000 });
-      // renting took the offer shown (its reservation holds for this user), and the output streamed
+      // renting took the offer shown (a preview: unsigned, it reserved nothing), and the output streamed
       expect(await page.locator('[data-testid=rent-output] .xterm-rows').textContent()).toContain(
         `matched ${offered} in`,
       );

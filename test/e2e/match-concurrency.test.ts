@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SIGNATURE_HEADER, signRequest } from '../../src/core/index.js';
 import type { RunningNode } from '../../src/node/index.js';
+import { ApiClient, TxSender } from '../../src/sdk/index.js';
 import { startInProcessDevnet, tempHome } from './helpers.js';
 
 /**
- * Reservations under real concurrency: hundreds of HTTP clients ask the API's indexer for a GPU
- * at once, more than there are free GPUs. Exactly the free GPUs are handed out, none twice; every
- * other client is told NO_MATCH (404), and nothing else goes wrong.
+ * Reservations under real concurrency: hundreds of signed requests (by one funded account whose
+ * reservation cap this devnet lifts) ask the API's indexer for a GPU at once, more than there are
+ * free GPUs. Exactly the free GPUs are handed out, none twice; every other request is told
+ * NO_MATCH (404), and nothing else goes wrong.
  */
 describe('POST /v1/match from many clients at once', () => {
   let node: RunningNode;
@@ -13,8 +16,18 @@ describe('POST /v1/match from many clients at once', () => {
 
   beforeAll(async () => {
     // reservations outlive the test (they must not expire and free GPUs while it runs)
-    node = await startInProcessDevnet(home, { demoContainers: 6, reservationTtlMs: 600_000 });
+    node = await startInProcessDevnet(home, {
+      demoContainers: 6,
+      reservationTtlMs: 600_000,
+      maxReservationsPerAccount: 1000,
+      apiMatchRateLimitPerMinute: 10_000,
+      apiMaxConnectionsPerIp: 1000,
+    });
     await node.devnet.waitOnline(60_000);
+    // escrow for every reservation it may get (each locks its GPU's price for the TTL)
+    await new TxSender(node.devnet.developer, new ApiClient(node.url)).send('escrow.deposit', {
+      amount: 10_000n * 10n ** 18n,
+    });
   });
   afterAll(async () => {
     await node?.stop();
@@ -30,12 +43,14 @@ describe('POST /v1/match from many clients at once', () => {
     const clients = 400;
     expect(clients).toBeGreaterThan(free);
 
+    const dev = node.devnet.developer;
     const ask = async (i: number) => {
-      const user = `ath1${(i + 1).toString(16).padStart(40, '0')}`;
+      const body = { user: dev.address, gpus: 1, strategy: i % 3 ? 'lowest-fee' : 'balanced' };
+      const sig = signRequest(dev, node.devnet.chain.chainId, 'POST', '/v1/match', body, Date.now());
       const r = await fetch(`${node.url}/v1/match`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ user, gpus: 1, strategy: i % 3 ? 'lowest-fee' : 'balanced' }),
+        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sig },
+        body: JSON.stringify(body),
       });
       return { status: r.status, body: (await r.json()) as any };
     };

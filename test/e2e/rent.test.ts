@@ -43,7 +43,7 @@ describe('devnet + rent, end to end through the CLI', () => {
 
   it('--json summary: charged = served (as the client signed it) × price, split 80/20 exactly, exit code propagated', async () => {
     const r = await cli(['rent', '--json', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3'], apiEnv);
-    expect(r.code).toBe(3);
+    expect(r.code, r.stderr).toBe(3);
     expect(r.stdout.startsWith('out\n')).toBe(true);
     expect(r.stderr).toContain('err\n');
     const s = JSON.parse(r.stdout.slice('out\n'.length));

@@ -71,8 +71,9 @@ export async function rentPage(root: HTMLElement) {
     return null;
   };
 
-  // The live answer, as the user types. A match holds a short reservation for this user: only a
-  // changed request asks again (debounced), and renting takes the offer shown while it holds.
+  // The live answer, as the user types: an unsigned match, a preview that reserves nothing (only a
+  // match signed by its account reserves). Only a changed request asks again (debounced), and
+  // renting takes the offer shown (the ledger checks its capacity when the lease opens).
   let timer: ReturnType<typeof setTimeout> | undefined;
   let seq = 0;
   let asked: string | null = null;
@@ -125,7 +126,7 @@ export async function rentPage(root: HTMLElement) {
       const req = request();
       const held = heldOffer(offer, req);
       offer = null;
-      asked = null; // the reservation is used up: the next answer asks again
+      asked = null; // the offer is taken: the next answer asks again
       await rent(key, req, held, argv(command.value), Number(duration.value), term, status);
     } catch (err) {
       status.replaceChildren(errorBox(err));
@@ -180,7 +181,7 @@ function whyNot(e: ApiError, apply: (r: Relaxation) => (() => void) | null): HTM
 async function rent(
   key: BrowserKey,
   req: ReturnType<() => any>,
-  /** the offer the user saw, while its reservation holds; null: match now */
+  /** the offer the user saw (a preview); null: match now */
   held: any,
   command: string[],
   maxDurationSec: number,

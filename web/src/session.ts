@@ -3,11 +3,12 @@ import { api, chainId, get, onBlock, send } from './api.js';
 import { signReceipt, type BrowserKey } from './keys.js';
 import { ath, h } from './ui.js';
 
-/** The offer the user saw, while its reservation still holds for a few seconds and the request is the same; else null. */
+/** The offer the user saw, for the same request (and while its reservation, if any, holds a few seconds more); else null. */
 export function heldOffer(offer: { request: string; match: any } | null, req: unknown): any {
-  return offer?.request === JSON.stringify(req) && offer.match.reservation.expiresAt > Date.now() + 3000
-    ? offer.match
-    : null;
+  if (offer?.request !== JSON.stringify(req)) return null;
+  // the console browses unsigned (no reservation); a reserved offer is kept only while it holds
+  const reservation = offer.match.reservation;
+  return !reservation || reservation.expiresAt > Date.now() + 3000 ? offer.match : null;
 }
 
 /** Tops the escrow up to cover `maxDurationSec` on the matched container, then opens the lease. */

@@ -10,6 +10,7 @@ import {
   EVENTS_AUTH_HEADER,
 } from '../../bus/index.js';
 import { checkRelay } from '../check-relay.js';
+import { containersIn, hasLeft, mustBeMember } from '../members.js';
 import { AddressParam, ListQuery, containerOut, eventStream, router, type ApiPlugin } from './common.js';
 
 /** Containers: the list and one, and what containers that joined over HTTP send and receive (telemetry, their event stream). */
@@ -41,6 +42,17 @@ export const containerRoutes: ApiPlugin = async (app, ctx) => {
   // container: a replayed batch is refused.
   const lastTelemetry = new Map<string, number>();
   const lastEventsAuth = new Map<string, number>();
+  // What this node keeps per container goes when the container leaves the network.
+  const stopEvicting = node.onBlock((e) => {
+    for (const id of containersIn(e)) {
+      const c = node.ledger.container(id);
+      if (c && hasLeft(c)) {
+        lastTelemetry.delete(id);
+        lastEventsAuth.delete(id);
+      }
+    }
+  });
+  app.addHook('onClose', async () => void stopEvicting());
   const checks = checkRelay(ctx.bus, ctx.checkTimeoutMs);
   route({
     method: 'POST',
@@ -52,6 +64,7 @@ export const containerRoutes: ApiPlugin = async (app, ctx) => {
     handler: ({ body }, reply) => {
       const e = body as TelemetryEnvelope;
       verifyTelemetry(e, node.chainId);
+      mustBeMember(node.ledger.container(e.container), e.container);
       if (e.at <= (lastTelemetry.get(e.container) ?? -1))
         throw new AethirError(
           'CONFLICT',
@@ -123,6 +136,7 @@ export const containerRoutes: ApiPlugin = async (app, ctx) => {
       // Only the container itself: its leases' events and the checkers' probes are for it alone.
       const h = raw.headers[EVENTS_AUTH_HEADER];
       const at = verifyEventsAuth(typeof h === 'string' ? h : undefined, id, node.chainId, node.now());
+      mustBeMember(node.ledger.container(id), id);
       if (at <= (lastEventsAuth.get(id) ?? -1))
         throw new AethirError('UNAUTHORIZED', 'this event stream request was already used (replayed)');
       lastEventsAuth.set(id, at);

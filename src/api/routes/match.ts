@@ -1,5 +1,6 @@
+import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { resolvePlace, toJsonSafe } from '../../core/index.js';
+import { resolvePlace, SIGNATURE_HEADER, toJsonSafe, verifyRequest } from '../../core/index.js';
 import { MatchRequestJson } from '../../indexer/index.js';
 import { containerOut, router, type ApiPlugin } from './common.js';
 
@@ -9,7 +10,11 @@ function placePoint(text: string): { lat: number; lon: number } {
   return { lat: p.lat, lon: p.lon };
 }
 
-/** Matching: the indexer finds and reserves a container. */
+/**
+ * Matching: the indexer finds a container, and reserves it when the request is signed by the
+ * account it names (a reservation holds GPUs from everyone else, so only the account itself may
+ * ask, and the indexer holds it only within what the account's escrow covers and its cap).
+ */
 export const matchRoutes: ApiPlugin = async (app, ctx) => {
   const { node } = ctx;
   const route = router(app, ctx);
@@ -17,13 +22,29 @@ export const matchRoutes: ApiPlugin = async (app, ctx) => {
     method: 'POST',
     url: '/v1/match',
     tag: 'indexer',
-    summary: 'Find the best container for a request and reserve it for a short time',
+    summary:
+      "Find the best container for a request. Signed by the account it names (header x-aethir-signature, see signRequest) and covered by the account's escrow, it also reserves the container for a short time; unsigned, it only answers (reservation: null)",
     body: MatchRequestJson,
-    handler: async ({ body }: { body: z.output<typeof MatchRequestJson> }) => {
-      const m = await node.match({
-        ...body,
-        location: typeof body.location === 'string' ? placePoint(body.location) : body.location,
-      });
+    handler: async ({ body, raw }: { body: z.output<typeof MatchRequestJson>; raw: FastifyRequest }) => {
+      const sig = raw.headers[SIGNATURE_HEADER];
+      const reserve = typeof sig === 'string';
+      // the signature covers the body as sent (before the schema's defaults)
+      if (reserve)
+        verifyRequest(sig, {
+          chainId: node.chainId,
+          method: 'POST',
+          path: '/v1/match',
+          body: raw.body,
+          account: body.user,
+          now: node.now(),
+        });
+      const m = await node.match(
+        {
+          ...body,
+          location: typeof body.location === 'string' ? placePoint(body.location) : body.location,
+        },
+        { reserve },
+      );
       return toJsonSafe({
         container: containerOut(node, m.container),
         reservation: m.reservation,

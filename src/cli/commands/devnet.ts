@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { AethirError, loadConfig } from '../../core/index.js';
 import { startDevnetNode } from '../../node/index.js';
-import { action, logLevelOption, parseIntArg, runUntilSignal } from '../common.js';
+import { action, limitOption, logLevelOption, parseIntArg, runUntilSignal } from '../common.js';
 import { proverOption } from './container.js';
 
 export function devnetCommand(): Command {
@@ -50,6 +50,7 @@ export function devnetCommand(): Command {
       "the command that answers capacity challenges for this machine's container (as container start --prover); default: the GPU prover where PyTorch sees a CUDA device, else the built-in CPU prover",
     )
     .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
+    .addOption(limitOption())
     .addOption(logLevelOption())
     .addHelpText(
       'after',
@@ -82,6 +83,7 @@ export function devnetCommand(): Command {
             containerIsolation: opts.isolation,
             containerLeaseMemoryMiB: opts.leaseMemory,
             logLevel: opts.logLevel,
+            ...opts.limit,
           },
         });
         const log = (s: string) => process.stderr.write(`${s}\n`);

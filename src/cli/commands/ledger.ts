@@ -1,10 +1,116 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AethirError, loadConfig } from '../../core/index.js';
-import { verifyChain, verifyStateProof } from '../../ledger/index.js';
+import { AethirError, isAddress, loadConfig } from '../../core/index.js';
+import {
+  genesisHash,
+  parseGenesis,
+  verifyChain,
+  verifyStateProof,
+  type Block,
+  type Genesis,
+  type VerifyReport,
+} from '../../ledger/index.js';
 import { SqliteChainStore } from '../../store/index.js';
 import { action, addressOrKey, apiOption, client, jsonOption, printJson } from '../common.js';
+
+/** The replay (verifyChain), with progress on a terminal. */
+function replay(
+  genesis: Genesis,
+  blocks: Iterable<Block>,
+  head: number | undefined,
+  tty: boolean,
+): VerifyReport {
+  const report = verifyChain(genesis, blocks, (h) => {
+    if (tty && h % 1000 === 0) process.stderr.write(`\rverifying… block ${h}/${head ?? '?'}`);
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  return report;
+}
+
+function printReport(
+  report: VerifyReport,
+  opts: Record<string, any>,
+  extra: Record<string, unknown>,
+  lines: string[] = [],
+): number {
+  const ms = extra.ms;
+  if (opts.json) printJson({ ...report, ...extra });
+  else if (report.ok)
+    process.stdout.write(
+      `ledger OK: ${report.blocks} blocks, ${report.txs} transactions replayed from genesis in ${ms} ms\nheight ${report.height}, state root ${report.root}\n${lines.map((l) => `${l}\n`).join('')}`,
+    );
+  else process.stdout.write(`ledger INVALID at block ${report.error!.height}: ${report.error!.message}\n`);
+  return report.ok ? 0 : 3;
+}
+
+const PAGE = 500;
+
+/**
+ * `ledger verify --api`: the node's genesis and every block, downloaded over its public API and
+ * replayed here by the same verifyChain as `--data`. Every block's state root is then one this
+ * machine computed, so the node's account proofs are checked against those roots, not the node's word.
+ */
+async function verifyOverApi(opts: Record<string, any>, tty: boolean, started: number): Promise<number> {
+  const api = client({ api: opts.api });
+  const genesis = parseGenesis(await api.genesis());
+  const gHash = genesisHash(genesis);
+  if (opts.genesisHash !== undefined && opts.genesisHash !== gHash)
+    throw new AethirError(
+      'STORE_CORRUPT',
+      `the node's genesis hash is ${gHash}, not the trusted ${opts.genesisHash}`,
+    );
+  const accounts: string[] = opts.account ?? genesis.allocations.slice(0, 5).map((a) => a.address);
+  for (const a of accounts)
+    if (!isAddress(a)) throw new AethirError('INVALID_ARGUMENT', `--account ${a} is not an address`);
+  // Proofs first: the blocks are then fetched up to the newest height a proof is at.
+  const proofs = await Promise.all(
+    accounts.map(async (address) => ({
+      address,
+      proof: await api.proof(address).catch(notFoundAsUndefined),
+    })),
+  );
+  const head = Math.max((await api.status()).height, ...proofs.map((p) => p.proof?.height ?? 0));
+  const blocks: Block[] = [];
+  while (blocks.length <= head) {
+    const page = await api.blocksFrom(blocks.length, Math.min(PAGE, head + 1 - blocks.length));
+    if (page.length === 0) break;
+    blocks.push(...page);
+    if (tty) process.stderr.write(`\rdownloading… block ${blocks.length - 1}/${head}`);
+  }
+  if (tty) process.stderr.write('\r\x1b[K');
+  const report = replay(genesis, blocks, head, tty);
+  const checks = proofs.map(({ address, proof }) => {
+    if (!proof) return { address, ok: true, note: 'not in the state (never held funds)' };
+    const ours = report.ok ? blocks[proof.height]?.root : undefined;
+    const ok = ours !== undefined && proof.root === ours && verifyStateProof({ ...proof, root: ours });
+    return { address, ok, height: proof.height, root: ours ?? null, value: proof.value };
+  });
+  const proofsOk = checks.every((c) => c.ok);
+  const lines = [
+    `genesis ${gHash} (from ${opts.api})`,
+    ...checks.map((c) =>
+      'note' in c
+        ? `proof  ${c.address}: ${c.note}`
+        : `proof  ${c.address} at height ${c.height}: ${c.ok ? 'verifies against the root computed here' : 'DOES NOT MATCH the root computed here'}`,
+    ),
+  ];
+  const code = printReport(
+    report,
+    opts,
+    { api: opts.api, genesisHash: gHash, proofs: checks, ms: Date.now() - started },
+    lines,
+  );
+  if (code !== 0) return code;
+  if (!proofsOk && !opts.json)
+    process.stdout.write('the node answers proofs that its own blocks do not support\n');
+  return proofsOk ? 0 : 3;
+}
+
+const notFoundAsUndefined = (e: unknown) => {
+  if (e instanceof AethirError && e.code === 'NOT_FOUND') return undefined;
+  throw e;
+};
 
 export function ledgerCommand(): Command {
   const cmd = new Command('ledger').description('audit the ledger');
@@ -14,9 +120,28 @@ export function ledgerCommand(): Command {
       'replay the whole log from genesis and check every signature, nonce, rule, state root and block link',
     )
     .option('--data <dir>', 'data directory of the node (default $AETHIR_HOME/devnet)')
+    .option(
+      '--api <url>',
+      "audit any node instead, over its public API (no database): download its genesis and blocks, replay them here, then check the node's account proofs against the roots computed here",
+    )
+    .option(
+      '--account <address...>',
+      "with --api: accounts whose proofs (aethir ledger proof) to check (default: the genesis's first 5 allocations)",
+    )
+    .option(
+      '--genesis-hash <hex>',
+      'with --api: the genesis hash you trust; a node that serves another fails',
+    )
     .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      "\nExamples:\n  aethir ledger verify                          # this machine's devnet\n  aethir ledger verify --api http://node:7420   # any node, from anywhere\n",
+    )
     .action(
       action(async (opts: Record<string, any>) => {
+        const tty = process.stderr.isTTY && !opts.json;
+        const started = Date.now();
+        if (opts.api) return verifyOverApi(opts, tty, started);
         const config = loadConfig({ flags: { dataDir: opts.data } });
         const file = join(config.dataDir, 'ledger.sqlite');
         if (!existsSync(file))
@@ -29,23 +154,8 @@ export function ledgerCommand(): Command {
           const genesis = store.readGenesis();
           if (!genesis) throw new AethirError('STORE_CORRUPT', `${file} holds no genesis`);
           const head = store.head();
-          const started = Date.now();
-          const tty = process.stderr.isTTY && !opts.json;
-          const report = verifyChain(genesis, store.blocks(), (h) => {
-            if (tty && h % 1000 === 0) process.stderr.write(`\rverifying… block ${h}/${head?.height ?? '?'}`);
-          });
-          if (tty) process.stderr.write('\r\x1b[K');
-          const ms = Date.now() - started;
-          if (opts.json) printJson({ ...report, file, ms });
-          else if (report.ok)
-            process.stdout.write(
-              `ledger OK: ${report.blocks} blocks, ${report.txs} transactions replayed from genesis in ${ms} ms\nheight ${report.height}, state root ${report.root}\n`,
-            );
-          else
-            process.stdout.write(
-              `ledger INVALID at block ${report.error!.height}: ${report.error!.message}\n`,
-            );
-          return report.ok ? 0 : 3;
+          const report = replay(genesis, store.blocks(), head?.height, tty);
+          return printReport(report, opts, { file, ms: Date.now() - started });
         } finally {
           store.close();
         }

@@ -13,7 +13,15 @@ import {
   type Snapshot,
 } from '../../node/index.js';
 import { JetStreamLog } from '../../store/index.js';
-import { action, jsonOption, logLevelOption, parseIntArg, printJson, runUntilSignal } from '../common.js';
+import {
+  action,
+  jsonOption,
+  limitOption,
+  logLevelOption,
+  parseIntArg,
+  printJson,
+  runUntilSignal,
+} from '../common.js';
 
 const NATS_HELP = 'NATS server with JetStream, e.g. nats://10.0.0.5:4222 (env AETHIR_NATS)';
 
@@ -105,6 +113,7 @@ export function nodeCommand(): Command {
       'start from a snapshot (an API node URL or a file) instead of replaying the log',
     )
     .option('--config <file>', 'JSON config file (defaults -> file -> AETHIR_* env -> flags)')
+    .addOption(limitOption())
     .addOption(logLevelOption())
     .addOption(jsonOption())
     .addHelpText(
@@ -137,6 +146,7 @@ export function nodeCommand(): Command {
             containerPriceAth: opts.price,
             containerIsolation: opts.isolation,
             logLevel: opts.logLevel,
+            ...opts.limit,
           },
         });
         const log = (s: string) => process.stderr.write(`${s}\n`);

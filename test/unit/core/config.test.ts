@@ -149,4 +149,29 @@ describe('loadConfig', () => {
       expect(e.message).toContain(file);
     }
   });
+
+  it('API limits: safe defaults, then file, AETHIR_* environment and flags, each checked', () => {
+    const d = loadConfig({ env: baseEnv });
+    expect([d.apiRequestTimeoutMs, d.apiHeadersTimeoutMs, d.apiMaxJsonDepth, d.apiMaxStreamsPerIp]).toEqual([
+      30_000, 10_000, 64, 16,
+    ]);
+    expect([d.apiRateLimitPerMinute, d.apiMatchRateLimitPerMinute, d.maxReservationsPerAccount]).toEqual([
+      6000, 120, 3,
+    ]);
+    const c = loadConfig({
+      env: { ...baseEnv, AETHIR_API_MAX_STREAMS_PER_IP: '40', AETHIR_MAX_RESERVATIONS_PER_ACCOUNT: '5' },
+      file: configFile('{"apiRequestTimeoutMs": 5000, "apiMaxStreamsPerIp": 2}'),
+      flags: { apiMaxJsonDepth: '32' },
+    });
+    expect([
+      c.apiRequestTimeoutMs,
+      c.apiMaxStreamsPerIp,
+      c.maxReservationsPerAccount,
+      c.apiMaxJsonDepth,
+    ]).toEqual([5000, 40, 5, 32]);
+    const e = configError(() => loadConfig({ env: { ...baseEnv, AETHIR_API_REQUEST_TIMEOUT_MS: '10' } }));
+    expect(e.message).toBe(
+      'invalid configuration: apiRequestTimeoutMs: Too small: expected number to be >=1000',
+    );
+  });
 });

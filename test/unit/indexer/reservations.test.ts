@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AethirError, ath } from '../../../src/core/index.js';
-import type { MatchResult } from '../../../src/indexer/index.js';
+import { reservationCost, type MatchResult } from '../../../src/indexer/index.js';
 import {
   container,
   matchOrNull,
@@ -135,5 +135,67 @@ describe('reservations', () => {
     // and the index agrees: no request for 1 GPU can still match
     expect(() => indexer.match(req({ gpus: 1 }))).toThrowError(expect.objectContaining({ code: 'NO_MATCH' }));
     indexer.checkInvariants();
+  });
+});
+
+describe('what a reservation costs its account', () => {
+  const codeOf = (fn: () => unknown): { code: string; message: string; details?: unknown } => {
+    try {
+      fn();
+    } catch (e) {
+      return e as AethirError;
+    }
+    throw new Error('expected a refusal');
+  };
+
+  it('an account holds at most maxReservationsPerAccount; the next is RATE_LIMITED until one is used or expires', () => {
+    const { indexer, add, clock } = setup({ maxReservationsPerAccount: 2 });
+    add(container('c1', { gpusTotal: 8 }));
+    indexer.match(req());
+    clock.advance(1000);
+    indexer.match(req());
+    const e = codeOf(() => indexer.match(req()));
+    expect(e.code).toBe('RATE_LIMITED');
+    expect(e.message).toBe(
+      `account ${USER} already holds 2 open reservations (the most is 2): open a lease with one, or wait until one expires (${TTL_MS - 1000} ms)`,
+    );
+    // other accounts are not held back, and browsing (find) reserves nothing and is never capped
+    expect(indexer.match(req({ user: OTHER_USER })).reservation.user).toBe(OTHER_USER);
+    expect(indexer.find(req()).reservation).toBeNull();
+    expect(indexer.stats().reservations).toBe(3);
+    // a lease opened with one frees its place
+    indexer.consume(USER, 'c1');
+    expect(indexer.match(req()).reservation.user).toBe(USER);
+    // expiry frees them too
+    clock.advance(TTL_MS);
+    indexer.heartbeat('c1', clock.now());
+    indexer.match(req());
+    indexer.match(req());
+    expect(codeOf(() => indexer.match(req())).code).toBe('RATE_LIMITED');
+  });
+
+  it("is made only if the account's escrow covers what its reservations would lock for their TTL", () => {
+    const escrow = new Map<string, bigint>([[USER, 0n]]);
+    const { indexer, add } = setup({ escrowOf: (u) => escrow.get(u) ?? 0n });
+    const price = ath(3.6); // 3.6 ATH an hour: 10 s of 2 GPUs lock exactly 0.02 ATH
+    add(container('c1', { gpusTotal: 8, pricePerHour: price }));
+    const cost = reservationCost(price, 2, TTL_MS);
+    expect(cost).toBe(ath(0.02));
+    const e = codeOf(() => indexer.match(req({ gpus: 2 })));
+    expect(e.code).toBe('INSUFFICIENT_FUNDS');
+    expect(e.details).toEqual({ needed: cost.toString(), escrow: '0' });
+    expect(indexer.stats().reservations).toBe(0);
+    // browsing costs nothing
+    expect(indexer.find(req({ gpus: 2 })).container.id).toBe('c1');
+    escrow.set(USER, cost);
+    indexer.match(req({ gpus: 2 }));
+    // the second needs the first's cost too
+    const second = codeOf(() => indexer.match(req({ gpus: 2 })));
+    expect(second.code).toBe('INSUFFICIENT_FUNDS');
+    expect(second.details).toEqual({ needed: (2n * cost).toString(), escrow: cost.toString() });
+    escrow.set(USER, 2n * cost);
+    expect(indexer.match(req({ gpus: 2 })).reservation.gpus).toBe(2);
+    // a CPU lease (0 GPUs) costs what one GPU would
+    expect(reservationCost(price, 0, TTL_MS)).toBe(ath(0.01));
   });
 });

@@ -8,6 +8,7 @@ import { EVENTS_AUTH_HEADER, signEventsAuth, signTelemetry, type Bus } from '../
 import { subjects } from '../../../src/container/subjects.js';
 import {
   AethirError,
+  ath,
   decodeCanonical,
   generateKeyPair,
   loadConfig,
@@ -17,6 +18,8 @@ import {
 import { Devnet } from '../../../src/node/devnet.js';
 import { devnetBackend } from '../../../src/node/devnet-backend.js';
 import { HttpBus } from '../../../src/sdk/http-bus.js';
+import { TxSender } from '../../../src/sdk/index.js';
+import { locationOf } from '../../../src/node/index.js';
 
 const NONCE = '00112233445566778899aabbccddeeff';
 const probe = (checker = 'x') => ({ op: 'probe', checker, nonce: NONCE });
@@ -72,6 +75,23 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   });
 
   const bus = () => devnet.bus;
+  /** A container registered on the ledger (telemetry and event streams are for those only). */
+  const registered = async (): Promise<KeyPair> => {
+    const key = generateKeyPair();
+    await new TxSender(key, devnet.network).send('container.register', {
+      name: `relay-${key.address.slice(4, 12)}`,
+      spec: {
+        source: 'probed',
+        gpus: [],
+        cpu: { model: 'test CPU', cores: 4 },
+        memoryMiB: 8192,
+        os: 'linux test',
+      },
+      location: locationOf('Frankfurt'),
+      pricePerHour: ath(1),
+    });
+    return key;
+  };
   const httpBus = (key: KeyPair) => {
     const b = new HttpBus({ base: url, key, chainId: devnet.chain.chainId, clock: systemClock });
     buses.push(b);
@@ -128,7 +148,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   }
 
   it("a checker's request on the node's bus reaches the container's handler and gets its answer", async () => {
-    const key = generateKeyPair();
+    const key = await registered();
     const b = httpBus(key);
     const seen: unknown[] = [];
     b.serve(subjects.check(key.address), (data) => {
@@ -173,7 +193,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   });
 
   it('serves only its own check subject, and request stays unavailable', async () => {
-    const key = generateKeyPair();
+    const key = await registered();
     const b: Bus = httpBus(key);
     const other = generateKeyPair().address;
     for (const s of [subjects.check(other), 'check.*', 'match.request'])
@@ -184,7 +204,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   });
 
   it('after the container disconnects, requests fail UNAVAILABLE at once, and waiting ones too', async () => {
-    const key = generateKeyPair();
+    const key = await registered();
     const b = httpBus(key);
     b.serve(subjects.check(key.address), () => ({ ok: true }));
     await served(key.address);
@@ -198,7 +218,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
     expect(e.code).toBe('UNAVAILABLE');
 
     // A request waiting for an answer when the stream goes fails UNAVAILABLE, not TIMEOUT.
-    const k2 = generateKeyPair();
+    const k2 = await registered();
     const s = rawStream(k2);
     await served(k2.address);
     const p = rejection(bus().request(subjects.check(k2.address), probe(), { timeoutMs: 60_000 }));
@@ -212,7 +232,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   });
 
   it('an unanswered check fails TIMEOUT', async () => {
-    const key = generateKeyPair();
+    const key = await registered();
     const s = rawStream(key);
     await served(key.address);
     const err = await rejection(bus().request(subjects.check(key.address), probe(), { timeoutMs: 10_000 }));
@@ -222,8 +242,8 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   });
 
   it('refuses answers that are not pending for the container that sends them, changing nothing', async () => {
-    const key = generateKeyPair();
-    const stranger = generateKeyPair();
+    const key = await registered();
+    const stranger = await registered();
     const s = rawStream(key);
     await served(key.address);
     const answer = bus().request(subjects.check(key.address), probe(), { timeoutMs: 10_000 });
@@ -294,7 +314,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   });
 
   it('with two streams open, each request goes to both and the first answer wins; one closing keeps it served', async () => {
-    const key = generateKeyPair();
+    const key = await registered();
     const raw = rawStream(key);
     const b = httpBus(key);
     let calls = 0;
@@ -334,7 +354,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
     ).toMatch(/no responder/);
 
   it("opening a container's event stream anonymously is refused (403) and relays it no check", async () => {
-    const key = generateKeyPair();
+    const key = await registered();
     const r = await openEvents(key.address);
     expect(r.status).toBe(403);
     expect(r.error?.code).toBe('UNAUTHORIZED');
@@ -343,8 +363,8 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   });
 
   it("opening a container's event stream with another container's key is refused", async () => {
-    const victim = generateKeyPair();
-    const attacker = generateKeyPair();
+    const victim = await registered();
+    const attacker = await registered();
     const r = await openEvents(victim.address, signEventsAuth(attacker, devnet.chain.chainId, Date.now()));
     expect(r.status).toBe(403);
     expect(r.error?.message).toBe(`the key is not container ${victim.address}'s`);
@@ -352,7 +372,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   });
 
   it('replaying a captured event-stream header is refused, even while it is fresh', async () => {
-    const key = generateKeyPair();
+    const key = await registered();
     const header = signEventsAuth(key, devnet.chain.chainId, Date.now());
     // The container's own request: its stream opens (the node serves its checks).
     const abort = new AbortController();
@@ -368,7 +388,7 @@ describe('HttpBus.serve: checks relayed by the API node', () => {
   });
 
   it('an event-stream header signed for another chain, or too old, is refused', async () => {
-    const key = generateKeyPair();
+    const key = await registered();
     const other = await openEvents(key.address, signEventsAuth(key, 'another-chain', Date.now()));
     expect([other.status, other.error?.message]).toEqual([
       403,
