@@ -9,6 +9,8 @@ export * from './assignment.js';
 export * from './machine.js';
 export * from './reader.js';
 export * from './context.js';
+export { publicTx } from './registry.js';
+export { publicWorkload } from './modules/leases/queries.js';
 export type {
   LedgerEvent,
   LedgerEventType,

@@ -13,6 +13,7 @@ import { handlers as containersHandlers } from './modules/containers/handlers.js
 import { handlers as daoHandlers } from './modules/dao/handlers.js';
 import { handlers as epochsHandlers } from './modules/epochs/handlers.js';
 import { handlers as leasesHandlers } from './modules/leases/handlers.js';
+import { publicPayloads as leasesPublic } from './modules/leases/queries.js';
 import type { AppsEvent } from './modules/apps/events.js';
 import type { BankEvent } from './modules/bank/events.js';
 import type { ChecksEvent } from './modules/checks/events.js';
@@ -49,6 +50,19 @@ export const HANDLERS: Handlers<TxType> = {
   ...daoHandlers,
   ...appsHandlers,
 };
+
+/** Per type, the payload as the public API shows it (secrets left out); absent: shown as signed. */
+const PUBLIC_PAYLOADS: Partial<Record<TxType, (p: Record<string, unknown>) => Record<string, unknown>>> = {
+  ...leasesPublic,
+};
+
+/** A signed transaction (or a record holding one) as the public may see it. */
+export function publicTx<R extends { tx: { type: string; payload: Record<string, unknown> } }>(r: R): R {
+  const redact = PUBLIC_PAYLOADS[r.tx.type as TxType];
+  if (!redact) return r;
+  const payload = redact(r.tx.payload);
+  return payload === r.tx.payload ? r : { ...r, tx: { ...r.tx, payload } };
+}
 
 /**
  * What applying a transaction announced, in the order it happened: what derived views (the

@@ -4,10 +4,12 @@ import {
   LedgerState,
   blockHash,
   genesisBlock,
+  type Applied,
   type Block,
   type BlockContext,
   type DecodedTx,
   type Genesis,
+  type LedgerEvent,
   type TxResult,
 } from '../ledger/index.js';
 import type { ChainStore } from '../store/index.js';
@@ -16,6 +18,8 @@ export interface AppliedTx {
   id: string;
   tx: DecodedTx;
   result: TxResult;
+  /** what applying it announced (src/ledger/registry.ts): what derived views follow */
+  events: LedgerEvent[];
 }
 
 export interface BlockEvent {
@@ -135,10 +139,7 @@ export class Chain {
     });
   }
 
-  private commit<T>(
-    items: readonly T[],
-    applyOne: (item: T, ctx: BlockContext) => { tx: DecodedTx; result: TxResult },
-  ): SubmitOutcome[] {
+  private commit<T>(items: readonly T[], applyOne: (item: T, ctx: BlockContext) => Applied): SubmitOutcome[] {
     if (this.failure) {
       const error = new AethirError('UNAVAILABLE', `the chain is stopped: ${this.failure.message}`, {
         cause: this.failure,
@@ -154,8 +155,8 @@ export class Chain {
     const applied: AppliedTx[] = [];
     for (const item of items) {
       try {
-        const { tx, result } = applyOne(item, ctx);
-        const a: AppliedTx = { id: tx.id, tx, result };
+        const { tx, result, events } = applyOne(item, ctx);
+        const a: AppliedTx = { id: tx.id, tx, result, events };
         applied.push(a);
         done.push(a);
       } catch (e) {

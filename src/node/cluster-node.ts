@@ -67,6 +67,7 @@ import {
   EndpointDirectory,
   closeDueEpochs,
   fanOutBlock,
+  rebuildIndex,
   leaseEventsOn,
   locationOf,
   specFromProbe,
@@ -307,6 +308,8 @@ export class ClusterNode {
         reservationTtlMs: config.reservationTtlMs,
         offlineAfterMs: config.offlineAfterMs,
       });
+      // a restarted or snapshot-started node matches at once: the index starts from its ledger
+      rebuildIndex(indexer, replica.ledger);
       this.indexer = indexer;
       this.unsubs.push(
         this.bus.subscribe(subjects.allHeartbeats, (m) => {

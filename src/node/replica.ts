@@ -171,8 +171,12 @@ export class Replica {
     const applied: AppliedTx[] = [];
     let outcome: { id: string | null; error?: AethirError } = { id: null };
     try {
-      const { tx, result } = this.ledgerRef.apply(e.tx, { height, time, prevHash: this.headRef.hash });
-      applied.push({ id: tx.id, tx, result });
+      const { tx, result, events } = this.ledgerRef.apply(e.tx, {
+        height,
+        time,
+        prevHash: this.headRef.hash,
+      });
+      applied.push({ id: tx.id, tx, result, events });
       outcome = { id: tx.id };
     } catch (err) {
       outcome = { id: idOf(e.tx), error: asError(err) };
