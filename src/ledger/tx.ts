@@ -47,15 +47,38 @@ export function txId(tx: SignedTx, signed: string = signingBytes(tx)): string {
   return sha256Hex(`${signed}\u0000${tx.sig}`);
 }
 
+/** A value as a client may give it: units as bigint or as the wire's decimal string. */
+type Loose<V> = V extends bigint
+  ? bigint | string
+  : V extends ReadonlyArray<infer E>
+    ? Array<Loose<E>>
+    : V extends object
+      ? { [P in keyof V]: Loose<V[P]> }
+      : V;
+
+/**
+ * A payload of type T as a client gives it to `signTx` / `TxSender.send`: the registry's schema
+ * for T (amounts as bigint or decimal strings; defaulted fields optional), so a wrong payload
+ * fails to compile. A caller whose type is not known statically (any TxType) may pass any record:
+ * the ledger checks it on arrival.
+ */
+export type PayloadInput<T extends TxType> = [TxType] extends [T]
+  ? Record<string, unknown>
+  : T extends TxType
+    ? z.input<(typeof Payloads)[T]> extends infer I
+      ? { [P in keyof I]: P extends keyof Payload<T> ? Loose<Payload<T>[P]> : I[P] }
+      : never
+    : never;
+
 /** Payload values given as bigint are converted to the wire's decimal strings. */
-export function signTx(
+export function signTx<T extends TxType>(
   key: KeyPair,
   chainId: string,
-  type: TxType,
+  type: T,
   nonce: number,
-  payload: Record<string, unknown>,
+  payload: PayloadInput<T>,
 ): SignedTx {
-  const unsigned = unsignedTx(key, chainId, type, nonce, payload) as UnsignedTx;
+  const unsigned = unsignedTx(key, chainId, type, nonce, payload as Record<string, unknown>) as UnsignedTx;
   return { ...unsigned, sig: signMessage(key.secretKey, signingBytes(unsigned)) };
 }
 
