@@ -1,4 +1,4 @@
-import { AethirError } from '../core/index.js';
+import { AethirError, type ErrorCode } from '../core/index.js';
 import { genesisEpochSeed } from './assignment.js';
 import { TxContext, type BlockContext, type TxResult } from './context.js';
 import { TOTAL_SUPPLY, type Genesis } from './genesis.js';
@@ -21,6 +21,52 @@ export interface Applied {
   tx: DecodedTx;
   result: TxResult;
   events: LedgerEvent[];
+}
+
+/**
+ * The codes that reject a transaction: the sender's mistake or the state's answer. A rejected
+ * transaction changes nothing and the ledger goes on. Anything else thrown while a transaction
+ * applies (a TypeError, an invariant, a negative balance) is a bug: see LedgerFault.
+ */
+export const REJECTION_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'INVALID_ARGUMENT',
+  'INVALID_TRANSACTION',
+  'BAD_SIGNATURE',
+  'WRONG_CHAIN',
+  'NONCE_MISMATCH',
+  'INSUFFICIENT_FUNDS',
+  'UNAUTHORIZED',
+  'NOT_FOUND',
+  'CONFLICT',
+  'CAPACITY_EXHAUSTED',
+  'CONTAINER_UNAVAILABLE',
+]);
+
+/** Whether `e` rejects a transaction (an AethirError with a rejection code). */
+export function isRejection(e: unknown): e is AethirError {
+  return e instanceof AethirError && REJECTION_CODES.has(e.code);
+}
+
+/**
+ * Bugs halt, rejections don't: what `apply` and `check` throw when something other than a
+ * rejection escaped a handler. The transaction's writes are discarded; the node that sees it
+ * must stop its ledger at its last good block (src/node/chain.ts, src/node/replica.ts) rather
+ * than record a verdict that another version of the code would not reach.
+ */
+export class LedgerFault extends AethirError {
+  constructor(
+    readonly txId: string,
+    readonly txType: string,
+    readonly height: number,
+    cause: unknown,
+  ) {
+    super(
+      'INTERNAL',
+      `ledger fault at block ${height} applying ${txType} ${txId.slice(0, 16)}: ${(cause as Error)?.stack ?? String(cause)}`,
+      { cause, details: { tx: txId, type: txType, height } },
+    );
+    this.name = 'LedgerFault';
+  }
 }
 
 /** Thrown inside a dry run to undo its writes; never escapes `Ledger.check`. */
@@ -92,12 +138,20 @@ export class Ledger extends LedgerReader {
 
   /** Validates (signature, nonce, rules) and applies one transaction atomically. */
   apply(input: unknown, block: BlockContext): Applied {
-    return this.applyDecoded(decodeTx(input, this.chain.chainId), block);
+    return this.applyDecoded(this.decode(input), block);
   }
 
-  /** As apply, for a transaction whose signature was already verified (batch verification). */
+  /**
+   * As apply, for a transaction whose signature was already verified (batch verification).
+   * Throws a rejection (isRejection) or, for anything else, a LedgerFault; either way nothing
+   * of the transaction remains.
+   */
   applyDecoded(tx: DecodedTx, block: BlockContext): Applied {
-    return { tx, ...this.state.atomically(() => this.applyInside(tx, block)) };
+    try {
+      return { tx, ...this.state.atomically(() => this.applyInside(tx, block)) };
+    } catch (e) {
+      throw faultUnlessRejection(e, tx, block);
+    }
   }
 
   /**
@@ -106,7 +160,7 @@ export class Ledger extends LedgerReader {
    * before it appends one, so a transaction that would be rejected never reaches the log.
    */
   check(input: unknown, block: BlockContext): Applied {
-    const tx = decodeTx(input, this.chain.chainId);
+    const tx = this.decode(input);
     let out: Omit<Applied, 'tx'> | undefined;
     try {
       this.state.atomically(() => {
@@ -114,9 +168,19 @@ export class Ledger extends LedgerReader {
         throw ROLLBACK;
       });
     } catch (e) {
-      if (e !== ROLLBACK) throw e;
+      if (e !== ROLLBACK) throw faultUnlessRejection(e, tx, block);
     }
     return { tx, ...out! };
+  }
+
+  /** Input from anyone: whatever is wrong with it rejects it, never halts the ledger. */
+  private decode(input: unknown): DecodedTx {
+    try {
+      return decodeTx(input, this.chain.chainId);
+    } catch (e) {
+      if (e instanceof AethirError) throw e;
+      throw new AethirError('INVALID_TRANSACTION', `malformed transaction: ${(e as Error)?.message ?? e}`);
+    }
   }
 
   private applyInside(tx: DecodedTx, block: BlockContext): Omit<Applied, 'tx'> {
@@ -135,4 +199,8 @@ export class Ledger extends LedgerReader {
     this.state.set(K.account(tx.tx.from), { ...after, nonce: acct.nonce + 1 });
     return { result, events: ctx.events };
   }
+}
+
+function faultUnlessRejection(e: unknown, tx: DecodedTx, block: BlockContext): AethirError {
+  return isRejection(e) ? e : new LedgerFault(tx.id, tx.type, block.height, e);
 }
