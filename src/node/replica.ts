@@ -54,7 +54,8 @@ function asError(e: unknown): AethirError {
  * the same deterministic `Ledger.apply` as the embedded sequencer, one block per entry (height =
  * log sequence - 1, block time = the time the log stored the entry), so every replica reaches
  * the same state root at the same height. A rejected entry becomes an empty block: it changes
- * nothing, on every replica alike. Its materialized state lives in any `AsyncChainStore`
+ * nothing, on every replica alike; an entry that faults (a bug, not a rejection) halts the
+ * replica at its last good block instead (see halt). Its materialized state lives in any `AsyncChainStore`
  * (SQLite, memory, PostgreSQL).
  */
 export class Replica {
