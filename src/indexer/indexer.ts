@@ -147,6 +147,11 @@ export class Indexer {
     return this.store.size();
   }
 
+  /** The container records the index holds, by id: what `upsert` gave it last for each. */
+  records(): Map<string, Container> {
+    return new Map(this.store.ids.map((id, slot) => [id, this.store.objs[slot]!]));
+  }
+
   stats(): ReturnType<IndexStore['stats']> & { reservations: number } {
     return { ...this.store.stats(), reservations: this.held.size };
   }

@@ -1,6 +1,6 @@
 import { AethirError, canonicalize, sha256Hex } from '../core/index.js';
 import { genesisHash, type Genesis } from './genesis.js';
-import { Ledger } from './ledger.js';
+import { Ledger } from './machine.js';
 import { txId, type SignedTx } from './tx.js';
 
 /**

@@ -6,6 +6,26 @@ export * from './model.js';
 export * from './genesis.js';
 export * from './state.js';
 export * from './assignment.js';
-export * from './ledger.js';
+export * from './machine.js';
+export * from './reader.js';
+export * from './context.js';
+export { publicTx } from './registry.js';
+export { publicWorkload } from './modules/leases/queries.js';
+export type {
+  LedgerEvent,
+  LedgerEventType,
+  AppPublished,
+  Transferred,
+  VestingClaimed,
+  CheckDecided,
+  Slashed,
+  ContainerChanged,
+  ParamsChanged,
+  ProposalDecided,
+  EpochClosed,
+  LeaseClosed,
+  LeaseOpened,
+  LeaseSettled,
+} from './registry.js';
 export * from './block.js';
 export * from './governance.js';

@@ -1,4 +1,5 @@
-import type { ContainerSpec, Location, Workload } from './tx.js';
+import type { ContainerSpec, Location } from './modules/containers/payloads.js';
+import type { Workload } from './modules/leases/payloads.js';
 import type { Params } from './params.js';
 
 /** The records the ledger state holds, under these key prefixes. */
@@ -128,6 +129,19 @@ export function newReputation(): Reputation {
     qosMilli: 0,
     qosCount: 0,
     slashes: 0,
+  };
+}
+
+export function newCheckerRecord(): CheckerRecord {
+  return {
+    day: 0,
+    correct: 0,
+    prevDay: -1,
+    prevCorrect: 0,
+    incorrectAt: [],
+    bannedUntil: 0,
+    correctTotal: 0,
+    incorrectTotal: 0,
   };
 }
 

@@ -1,13 +1,16 @@
 import { AethirError, type Clock } from '../core/index.js';
 import {
   Ledger,
+  LedgerFault,
   LedgerState,
   blockHash,
   genesisBlock,
+  type Applied,
   type Block,
   type BlockContext,
   type DecodedTx,
   type Genesis,
+  type LedgerEvent,
   type TxResult,
 } from '../ledger/index.js';
 import type { ChainStore } from '../store/index.js';
@@ -16,6 +19,8 @@ export interface AppliedTx {
   id: string;
   tx: DecodedTx;
   result: TxResult;
+  /** what applying it announced (src/ledger/registry.ts): what derived views follow */
+  events: LedgerEvent[];
 }
 
 export interface BlockEvent {
@@ -34,11 +39,9 @@ export interface SubmitResult {
 /** One transaction's outcome in a group commit (`submitMany`). */
 export type SubmitOutcome = ({ ok: true } & SubmitResult) | { ok: false; error: AethirError };
 
-function asAethirError(e: unknown): AethirError {
-  if (e instanceof AethirError) return e;
-  return new AethirError('INTERNAL', `transaction failed: ${(e as Error)?.message ?? String(e)}`, {
-    cause: e,
-  });
+/** Anything but a rejection that escaped applying a transaction is a fault. */
+function asFault(e: unknown, height: number): LedgerFault {
+  return e instanceof LedgerFault ? e : new LedgerFault('(unknown)', '(unknown)', height, e);
 }
 
 /**
@@ -54,6 +57,8 @@ export class Chain {
   private readonly listeners = new Set<(e: BlockEvent) => void>();
   /** set when a failed write could not be rolled back: the chain refuses further work */
   private failure: Error | null = null;
+  /** set when a transaction faulted (not a rejection: a bug): the ledger stopped at the head */
+  private fault: LedgerFault | null = null;
 
   private constructor(
     readonly store: ChainStore,
@@ -135,12 +140,10 @@ export class Chain {
     });
   }
 
-  private commit<T>(
-    items: readonly T[],
-    applyOne: (item: T, ctx: BlockContext) => { tx: DecodedTx; result: TxResult },
-  ): SubmitOutcome[] {
+  private commit<T>(items: readonly T[], applyOne: (item: T, ctx: BlockContext) => Applied): SubmitOutcome[] {
     if (this.failure) {
-      const error = new AethirError('UNAVAILABLE', `the chain is stopped: ${this.failure.message}`, {
+      const why = this.fault ? 'the ledger halted' : 'the chain is stopped';
+      const error = new AethirError('UNAVAILABLE', `${why}: ${this.failure.message}`, {
         cause: this.failure,
       });
       return items.map(() => ({ ok: false, error }));
@@ -154,12 +157,13 @@ export class Chain {
     const applied: AppliedTx[] = [];
     for (const item of items) {
       try {
-        const { tx, result } = applyOne(item, ctx);
-        const a: AppliedTx = { id: tx.id, tx, result };
+        const { tx, result, events } = applyOne(item, ctx);
+        const a: AppliedTx = { id: tx.id, tx, result, events };
         applied.push(a);
         done.push(a);
       } catch (e) {
-        done.push(asAethirError(e));
+        if (e instanceof AethirError && !(e instanceof LedgerFault)) done.push(e);
+        else return this.halt(asFault(e, height), items.length, done.length);
       }
     }
     const rejected = (error: AethirError): SubmitOutcome => ({ ok: false, error });
@@ -192,6 +196,25 @@ export class Chain {
     return done.map((d) =>
       d instanceof AethirError ? rejected(d) : { ok: true, id: d.id, height, root, result: d.result },
     );
+  }
+
+  /**
+   * Bugs halt, rejections don't: a transaction faulted (LedgerFault), so nothing of this batch is
+   * sealed, the in-memory state goes back to the last good block (the head, as stored) and every
+   * later submission is refused. The faulting transaction answers the fault; the others of its
+   * batch, UNAVAILABLE.
+   */
+  private halt(fault: LedgerFault, count: number, at: number): SubmitOutcome[] {
+    this.fault = fault;
+    this.recover();
+    this.failure ??= fault;
+    const stopped = new AethirError('UNAVAILABLE', `the ledger halted: ${fault.message}`, { cause: fault });
+    return Array.from({ length: count }, (_, i) => ({ ok: false, error: i === at ? fault : stopped }));
+  }
+
+  /** The fault that stopped this chain's ledger, if one did (see halt). */
+  get halted(): LedgerFault | null {
+    return this.fault;
   }
 
   /** After a failed write: the in-memory state is ahead of the store, so reload what is durable. */

@@ -74,6 +74,7 @@ import {
   EndpointDirectory,
   closeDueEpochs,
   fanOutBlock,
+  rebuildIndex,
   leaseEventsOn,
   locationOf,
   specFromProbe,
@@ -316,6 +317,8 @@ export class ClusterNode {
         maxReservationsPerAccount: config.maxReservationsPerAccount,
         escrowOf: (user) => replica.ledger.account(user).escrow,
       });
+      // a restarted or snapshot-started node matches at once: the index starts from its ledger
+      rebuildIndex(indexer, replica.ledger);
       this.indexer = indexer;
       this.unsubs.push(
         this.bus.subscribe(subjects.allHeartbeats, (m) => {

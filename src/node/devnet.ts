@@ -46,7 +46,14 @@ import { LogHub } from './log-hub.js';
 import { ensurePrivateDir, stderrLog } from '../core/private-files.js';
 import { demoContainers } from './demo.js';
 import { arenaManifest } from '../gaming/app.js';
-import { EndpointDirectory, closeDueEpochs, fanOutBlock, locationOf, specFromProbe } from './roles.js';
+import {
+  EndpointDirectory,
+  closeDueEpochs,
+  fanOutBlock,
+  locationOf,
+  rebuildIndex,
+  specFromProbe,
+} from './roles.js';
 
 /** Where the devnet's three checkers are (known places: the origins of their RTT measurements). */
 export const DEVNET_CHECKER_PLACES = ['Frankfurt, DE', 'Ashburn, US', 'Singapore, SG'] as const;
@@ -153,7 +160,7 @@ export class Devnet {
       maxReservationsPerAccount: config.maxReservationsPerAccount,
       escrowOf: (user) => this.chain.ledger.account(user).escrow,
     });
-    for (const c of this.chain.ledger.containers()) this.indexer.upsert(c);
+    rebuildIndex(this.indexer, this.chain.ledger);
     this.logs = new LogHub(this.bus);
     this.endpoints = new EndpointDirectory(this.bus);
     const genesisCheckers = this.chain.genesis.checkers;

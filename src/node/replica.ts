@@ -1,6 +1,7 @@
 import { AethirError, canonicalize, decodeCanonical, type Clock } from '../core/index.js';
 import {
   Ledger,
+  LedgerFault,
   LedgerState,
   blockHash,
   genesisBlock,
@@ -45,7 +46,7 @@ const REMEMBERED_OUTCOMES = 20_000;
 function asError(e: unknown): AethirError {
   return e instanceof AethirError
     ? e
-    : new AethirError('INVALID_TRANSACTION', `transaction rejected: ${(e as Error)?.message ?? String(e)}`);
+    : new AethirError('UNAVAILABLE', `the log failed: ${(e as Error)?.message ?? String(e)}`, { cause: e });
 }
 
 /**
@@ -53,7 +54,8 @@ function asError(e: unknown): AethirError {
  * the same deterministic `Ledger.apply` as the embedded sequencer, one block per entry (height =
  * log sequence - 1, block time = the time the log stored the entry), so every replica reaches
  * the same state root at the same height. A rejected entry becomes an empty block: it changes
- * nothing, on every replica alike. Its materialized state lives in any `AsyncChainStore`
+ * nothing, on every replica alike; an entry that faults (a bug, not a rejection) halts the
+ * replica at its last good block instead (see halt). Its materialized state lives in any `AsyncChainStore`
  * (SQLite, memory, PostgreSQL).
  */
 export class Replica {
@@ -66,6 +68,7 @@ export class Replica {
   /** recent outcomes by transaction id, for submissions that arrive after their entry applied */
   private readonly outcomes = new Map<string, SubmitOutcome>();
   private follower: { stop: () => Promise<void> } | null = null;
+  private fault: LedgerFault | null = null;
   private readonly counters = { applied: 0, rejected: 0, errors: 0 };
 
   private constructor(
@@ -121,6 +124,7 @@ export class Replica {
 
   /** Starts following the log from the entry after this store's head. */
   async start(): Promise<void> {
+    if (this.fault) throw this.haltedError();
     if (this.follower) return;
     this.follower = await this.log.follow(
       `replica-${this.opts.name}`,
@@ -164,6 +168,7 @@ export class Replica {
   }
 
   private async applyEntryNow(e: LogEntry): Promise<void> {
+    if (this.fault) return; // halted: nothing more applies here
     const height = e.seq - 1;
     if (height !== this.headRef.height + 1)
       throw new Error(`entry ${e.seq} does not follow block ${this.headRef.height}`);
@@ -171,11 +176,20 @@ export class Replica {
     const applied: AppliedTx[] = [];
     let outcome: { id: string | null; error?: AethirError } = { id: null };
     try {
-      const { tx, result } = this.ledgerRef.apply(e.tx, { height, time, prevHash: this.headRef.hash });
-      applied.push({ id: tx.id, tx, result });
+      const { tx, result, events } = this.ledgerRef.apply(e.tx, {
+        height,
+        time,
+        prevHash: this.headRef.hash,
+      });
+      applied.push({ id: tx.id, tx, result, events });
       outcome = { id: tx.id };
     } catch (err) {
-      outcome = { id: idOf(e.tx), error: asError(err) };
+      // Bugs halt, rejections don't: a fault is never sealed as an empty block.
+      if (!(err instanceof AethirError) || err instanceof LedgerFault)
+        return this.halt(
+          err instanceof LedgerFault ? err : new LedgerFault('(unknown)', '(unknown)', height, err),
+        );
+      outcome = { id: idOf(e.tx), error: err };
     }
     const root = this.ledgerRef.root();
     const partial = {
@@ -227,6 +241,38 @@ export class Replica {
     }
   }
 
+  /**
+   * Bugs halt, rejections don't: an entry faulted (LedgerFault), so this replica stops following
+   * the log with its store and its ledger at the last good block (the fault's writes were never
+   * made), says why in its log, answers every waiting and later submission with the fault, and
+   * refuses to start again until the code is fixed and the node restarted.
+   */
+  private halt(fault: LedgerFault): void {
+    this.fault = fault;
+    this.opts.log?.(
+      `replica ${this.opts.name}: LEDGER HALTED at block ${this.headRef.height}: ${fault.message}`,
+    );
+    // Not awaited: this runs inside the follower's handler, which its stop() waits for.
+    const follower = this.follower;
+    this.follower = null;
+    void follower?.stop();
+    for (const [id, ws] of this.waiters)
+      for (const w of ws) {
+        clearTimeout(w.timer);
+        w.resolve({ ok: false, error: id === fault.txId ? fault : this.haltedError() });
+      }
+    this.waiters.clear();
+  }
+
+  private haltedError(): AethirError {
+    return new AethirError('UNAVAILABLE', `the ledger halted: ${this.fault!.message}`, { cause: this.fault });
+  }
+
+  /** The fault that stopped this replica's ledger, if one did (see halt). */
+  get halted(): LedgerFault | null {
+    return this.fault;
+  }
+
   private remember(id: string, o: SubmitOutcome): void {
     this.outcomes.set(id, o);
     if (this.outcomes.size > REMEMBERED_OUTCOMES) {
@@ -263,6 +309,7 @@ export class Replica {
    */
   async submit(raw: unknown): Promise<SubmitOutcome> {
     await this.applying;
+    if (this.fault) return { ok: false, error: this.haltedError() };
     // A retry of a transaction this node has seen applied answers with the same outcome.
     const seen = idOf(raw);
     const before = seen ? this.outcomes.get(seen) : undefined;
@@ -278,6 +325,11 @@ export class Replica {
         try {
           return this.ledgerRef.check(raw, ctx).tx;
         } catch (e) {
+          if (e instanceof LedgerFault) {
+            // the dry run hit a bug: this node stops, and the entry never reaches the log
+            this.halt(e);
+            throw e;
+          }
           const err = asError(e);
           const expected = err.details?.expected;
           const nonce = (raw as { nonce?: unknown }).nonce;

@@ -2,53 +2,73 @@ import { findCity, isAethirError, type Clock } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
 import { subjects, type HeartbeatMsg, type ProbeResult } from '../container/index.js';
 import type { Indexer } from '../indexer/index.js';
-import type { ContainerSpec, Lease, Ledger, Location, Payload } from '../ledger/index.js';
+import type { ContainerSpec, Lease, Ledger, Location } from '../ledger/index.js';
 import type { TxSender } from '../sdk/index.js';
 import type { BlockEvent } from './chain.js';
 
+/** Where a block's changes go on one node: its index (if it runs one) and its local bus. */
+export interface FanOutSinks {
+  indexer?: Pick<Indexer, 'upsert' | 'consume' | 'bulk'> | undefined;
+  bus: Bus;
+}
+
+/** Loads every container the ledger holds into an index (a new or restarted indexer). */
+export function rebuildIndex(indexer: Pick<Indexer, 'upsert' | 'bulk'>, ledger: Ledger): void {
+  indexer.bulk(() => {
+    for (const c of ledger.containers()) indexer.upsert(c);
+  });
+}
+
 /**
- * Fans a block's changes out to the roles of one node: its index follows the ledger
- * incrementally, and its container agents learn of leases opened and closed on them. Every
- * node derives these events from its own copy of the ledger, so none travels the network.
+ * Fans a block's changes out to the roles of one node, from the ledger's typed events alone
+ * (src/ledger/registry.ts): its index re-reads every container the block changed
+ * (ContainerChanged) and all of them when what every container's required stake depends on
+ * changed (ParamsChanged, an EpochClosed that moved the staking coefficient); a user's
+ * reservation is used up when their lease opens; container agents learn of the leases opened
+ * and closed on them (LeaseOpened, LeaseClosed). Every node derives these from its own copy of
+ * the ledger, so none travels the network.
  */
-export function fanOutBlock(e: BlockEvent, ledger: Ledger, sinks: { indexer?: Indexer; bus: Bus }): void {
+export function fanOutBlock(e: BlockEvent, ledger: Ledger, sinks: FanOutSinks): void {
   const { indexer, bus } = sinks;
-  for (const a of e.applied) {
-    const p = a.tx.payload as Record<string, unknown>;
-    switch (a.tx.type) {
-      case 'container.register':
-      case 'container.stake':
-        indexer?.upsert(ledger.container(a.tx.tx.from)!);
-        break;
-      case 'checker.report': {
-        const r = p as Payload<'checker.report'>;
-        indexer?.upsert(ledger.container(r.container)!);
-        // A container that went down while serving had its leases closed by the ledger.
-        for (const id of String(a.result.closedLeases ?? '')
-          .split(',')
-          .filter(Boolean))
-          bus.publish(subjects.leaseClosed(r.container), { lease: id });
-        break;
+  const changed = new Set<string>();
+  let all = false;
+  const tell: Array<() => void> = [];
+  for (const a of e.applied)
+    for (const ev of a.events)
+      switch (ev.type) {
+        case 'ContainerChanged':
+          changed.add(ev.id);
+          break;
+        case 'ParamsChanged':
+          all = true;
+          break;
+        case 'EpochClosed':
+          if (ev.coefficientChanged) all = true;
+          break;
+        case 'LeaseOpened': {
+          indexer?.consume(ev.lease.user, ev.lease.container);
+          // Listeners see the state after the whole block: a lease opened and closed in one
+          // block has nothing left to run.
+          const lease = ledger.lease(ev.lease.id);
+          if (lease?.status === 'open')
+            tell.push(() => bus.publish(subjects.leaseOpened(lease.container), { lease }));
+          break;
+        }
+        case 'LeaseClosed':
+          tell.push(() => bus.publish(subjects.leaseClosed(ev.container), { lease: ev.lease }));
+          break;
+        default:
+          break;
       }
-      case 'lease.open': {
-        const lease = ledger.lease(String(a.result.lease))!;
-        indexer?.consume(lease.user, lease.container);
-        indexer?.upsert(ledger.container(lease.container)!);
-        // Listeners see the state after the whole block: a lease opened and closed in one
-        // block has nothing left to run.
-        if (lease.status === 'open') bus.publish(subjects.leaseOpened(lease.container), { lease });
-        break;
+  if (indexer) {
+    if (all) rebuildIndex(indexer, ledger);
+    else
+      for (const id of changed) {
+        const c = ledger.container(id);
+        if (c) indexer.upsert(c);
       }
-      case 'lease.close': {
-        const lease = ledger.lease(String(a.result.lease))!;
-        indexer?.upsert(ledger.container(lease.container)!);
-        bus.publish(subjects.leaseClosed(lease.container), { lease: lease.id });
-        break;
-      }
-      default:
-        break;
-    }
   }
+  for (const t of tell) t();
 }
 
 /**

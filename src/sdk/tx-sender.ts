@@ -1,5 +1,5 @@
 import { isAethirError, type KeyPair } from '../core/index.js';
-import { signTx, type TxType } from '../ledger/index.js';
+import { signTx, type PayloadInput, type TxType } from '../ledger/index.js';
 import type { NetworkClient, SubmitResult } from './network.js';
 
 /**
@@ -17,15 +17,16 @@ export class TxSender {
     private readonly network: NetworkClient,
   ) {}
 
-  send(type: TxType, payload: Record<string, unknown>): Promise<SubmitResult> {
+  /** `payload`: the registry's schema for `type` (src/ledger/registry.ts); a wrong one does not compile. */
+  send<T extends TxType>(type: T, payload: PayloadInput<T>): Promise<SubmitResult> {
     const run = this.queue.then(() => this.sendNow(type, payload));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async sendNow(
-    type: TxType,
-    payload: Record<string, unknown>,
+  private async sendNow<T extends TxType>(
+    type: T,
+    payload: PayloadInput<T>,
     retried = false,
   ): Promise<SubmitResult> {
     this.chain ??= await this.network.chainId();

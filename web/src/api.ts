@@ -1,4 +1,5 @@
 // The node's HTTP API, same origin: the routes and types the CLI's ApiClient (src/sdk) uses.
+import type { PayloadInput, TxType } from '../../src/ledger/tx.js';
 import type { LogEvent } from '../../src/sdk/client.js';
 import { signTx, type BrowserKey } from './keys.js';
 
@@ -53,14 +54,14 @@ export async function chainId(): Promise<string> {
 }
 
 /** Signs with the account's next nonce and submits; answers once the block is durable. */
-export async function send(
+export async function send<T extends TxType>(
   key: BrowserKey,
-  type: string,
-  payload: Record<string, unknown>,
+  type: T,
+  payload: PayloadInput<T>,
 ): Promise<{ id: string; height: number; result: any }> {
   for (let attempt = 0; ; attempt++) {
     const { nonce } = await get(`/v1/accounts/${key.address}`);
-    const tx = await signTx(key, await chainId(), type, nonce, payload);
+    const tx = await signTx(key, await chainId(), type, nonce, payload as Record<string, unknown>);
     try {
       return await api('POST', '/v1/transactions', tx);
     } catch (e) {

@@ -1,9 +1,8 @@
 import { Command } from 'commander';
 import { AethirError, isAddress, parseAth } from '../../core/index.js';
+import { CONSTITUENCIES, type Choice, type Constituency, type PayloadInput } from '../../ledger/index.js';
 import { TxSender } from '../../sdk/index.js';
 import { action, apiOption, client, fmtAth, jsonOption, printJson, table, userKeystore } from '../common.js';
-
-const CONSTITUENCIES = ['providers', 'checkers', 'indexers', 'holders'];
 
 function collect(v: string, prev: string[] = []): string[] {
   return [...prev, v];
@@ -81,7 +80,7 @@ export function daoCommand(): Command {
       ),
   ).action(
     action(async (opts: Record<string, any>) => {
-      const actions: Array<Record<string, unknown>> = [];
+      const actions: PayloadInput<'dao.propose'>['actions'] = [];
       const sets = (opts.set as string[] | undefined) ?? [];
       if (sets.length) actions.push({ kind: 'params', changes: Object.fromEntries(sets.map(parseSetting)) });
       for (const s of (opts.spend as string[] | undefined) ?? []) {
@@ -94,7 +93,7 @@ export function daoCommand(): Command {
         const [constituency, member] = s.split('=');
         if (
           !constituency ||
-          !CONSTITUENCIES.includes(constituency) ||
+          !(CONSTITUENCIES as readonly string[]).includes(constituency) ||
           !member ||
           (member !== 'none' && !isAddress(member))
         )
@@ -102,7 +101,11 @@ export function daoCommand(): Command {
             'INVALID_ARGUMENT',
             `--council takes CONSTITUENCY=ADDRESS|none (${CONSTITUENCIES.join(', ')}), got "${s}"`,
           );
-        actions.push({ kind: 'council', constituency, member: member === 'none' ? null : member });
+        actions.push({
+          kind: 'council',
+          constituency: constituency as Constituency,
+          member: member === 'none' ? null : member,
+        });
       }
       if (actions.length === 0)
         throw new AethirError('INVALID_ARGUMENT', 'propose something: --set, --spend or --council');
@@ -129,7 +132,7 @@ export function daoCommand(): Command {
         throw new AethirError('INVALID_ARGUMENT', `choice must be for, against or abstain, got "${choice}"`);
       const r = await new TxSender(userKeystore().load(opts.key), client(opts)).send('dao.vote', {
         proposal: parseProposalId(id),
-        choice,
+        choice: choice as Choice,
       });
       if (opts.json) return printJson({ tx: r.id, ...r.result });
       process.stdout.write(

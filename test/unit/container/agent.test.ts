@@ -29,6 +29,7 @@ import {
   type LeaseLogMsg,
 } from '../../../src/container/index.js';
 import { Chain, InProcessNetwork } from '../../../src/node/index.js';
+import { fanOutBlock } from '../../../src/node/roles.js';
 import { cpuProverCommand } from '../../../src/checker/index.js';
 import { TxSender } from '../../../src/sdk/index.js';
 
@@ -105,17 +106,7 @@ beforeEach(async () => {
     output.set(msg.lease, [...(output.get(msg.lease) ?? []), msg]);
   });
   // The ledger's lease events reach the agents over the bus, wired as src/node/devnet.ts does.
-  chain.onBlock((e) => {
-    for (const a of e.applied) {
-      if (a.tx.type === 'lease.open') {
-        const lease = chain.ledger.lease(String(a.result.lease))!;
-        bus.publish(subjects.leaseOpened(lease.container), { lease });
-      } else if (a.tx.type === 'lease.close') {
-        const lease = chain.ledger.lease(String(a.result.lease))!;
-        bus.publish(subjects.leaseClosed(lease.container), { lease: lease.id });
-      }
-    }
-  });
+  chain.onBlock((e) => fanOutBlock(e, chain.ledger, { bus }));
 });
 
 afterEach(async () => {

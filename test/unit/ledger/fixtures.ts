@@ -14,6 +14,7 @@ import {
   type Genesis,
   type SignedReceipt,
   type SignedTx,
+  type LedgerEvent,
   type TxResult,
   type TxType,
   type VestingKind,
@@ -149,6 +150,8 @@ export class TestNet {
   time: number;
   /** the hash of the last block (each accepted tx is sealed in a block of its own) */
   headHash: string;
+  /** the events of the last accepted tx */
+  lastEvents: LedgerEvent[] = [];
   /** every accepted tx with its block context, in order */
   readonly accepted: Array<{ tx: SignedTx; height: number; time: number; prevHash: string }> = [];
 
@@ -186,7 +189,8 @@ export class TestNet {
   /** Applies a raw (possibly malformed) transaction in a new block at the current time. */
   applyRaw(raw: unknown): TxResult {
     const ctx = this.ctx();
-    const { tx, result } = this.ledger.apply(raw, ctx);
+    const { tx, result, events } = this.ledger.apply(raw, ctx);
+    this.lastEvents = events;
     this.height = ctx.height;
     this.accepted.push({ tx: tx.tx, ...ctx });
     const block = { ...ctx, txs: [tx.tx], root: this.ledger.root() };

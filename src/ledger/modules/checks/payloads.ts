@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import { Address } from '../../schemas.js';
+
+/** The checkers' verdicts on containers: liveness, capacity, location and quality of service. */
+export const payloads = {
+  'checker.report': z
+    .object({
+      container: Address,
+      check: z.enum(['liveness', 'capacity', 'location', 'qos']).default('liveness'),
+      ok: z.boolean(),
+      observedAt: z.number().int().min(0),
+      /** what the checker saw, in plain words (shown as the verdict's reason when it decides) */
+      reason: z
+        .string()
+        .min(1)
+        .max(300)
+        .refine(
+          (s) => ![...s].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f),
+          'must be plain text on one line',
+        )
+        .optional(),
+      /** qos: the quality measured, 0 (unusable) .. 1 (perfect); sets the container's quality tier */
+      score: z.number().min(0).max(1).optional(),
+      /** location: the round-trip time measured to the container */
+      rttMs: z.number().min(0).max(60_000).optional(),
+      /** capacity: how long the container took to prove its GPUs' work */
+      proveMs: z.number().int().min(0).max(3_600_000).optional(),
+    })
+    .strict(),
+} as const;

@@ -1,0 +1,32 @@
+import type { Lease } from '../../model.js';
+
+/** A lease opened: the record as it was opened. */
+export interface LeaseOpened {
+  type: 'LeaseOpened';
+  lease: Lease;
+}
+
+/** A lease's charge moved forward (lease.settle). */
+export interface LeaseSettled {
+  type: 'LeaseSettled';
+  lease: string;
+  container: string;
+  /** the lease's total charge after the settle, units */
+  charged: bigint;
+}
+
+/**
+ * A lease closed: by its user or its container (lease.close), or by the ledger when a check
+ * failed on its container (checker.report). `reason` is the lease's `closeReason`, `by` its
+ * `closedBy`.
+ */
+export interface LeaseClosed {
+  type: 'LeaseClosed';
+  lease: string;
+  container: string;
+  user: string;
+  by: string;
+  reason: string;
+}
+
+export type LeasesEvent = LeaseOpened | LeaseSettled | LeaseClosed;

@@ -1,0 +1,201 @@
+import { AethirError } from '../../../core/index.js';
+import { appGpus } from '../../app.js';
+import type { Handlers, TxContext, TxResult } from '../../context.js';
+import { K, type Container, type Lease } from '../../model.js';
+import { verifyReceipt, type SignedReceipt } from '../../receipt.js';
+import type { DecodedTx } from '../../tx.js';
+import { closeLeaseAt, requireLease, settleTo } from './keeper.js';
+import type { payloads, Workload } from './payloads.js';
+
+const MS_PER_HOUR = 3_600_000n;
+
+function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
+  const p = tx.payload;
+  const c = ctx.container(p.container);
+  if (!c) throw new AethirError('NOT_FOUND', `no container ${p.container}`);
+  if (p.container === tx.tx.from)
+    throw new AethirError('INVALID_TRANSACTION', 'a container cannot rent itself');
+  if (p.workload.app !== undefined) checkLeaseApp(ctx, p.workload.app, p.workload.version, p.gpus);
+  checkLeaseEnv(ctx, p.workload, c);
+  if (c.status !== 'online')
+    throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is ${c.status}`);
+  if (c.suspended)
+    throw new AethirError(
+      'CONTAINER_UNAVAILABLE',
+      c.suspendedReason !== null
+        ? `container ${c.name} is suspended: ${c.suspendedReason}`
+        : `container ${c.name} is suspended until it tops up its stake`,
+    );
+  if (c.unbonding > 0n)
+    throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is unbonding its stake`);
+  if (c.stake < ctx.requiredStakeOf(c))
+    throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is not staked enough to serve`);
+  if (p.gpus > c.gpusTotal - c.gpusLeased)
+    throw new AethirError(
+      'CAPACITY_EXHAUSTED',
+      `container ${c.name} has ${c.gpusTotal - c.gpusLeased} free GPUs, ${p.gpus} asked`,
+    );
+  if (c.pricePerHour > p.maxPricePerHour)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `container price ${c.pricePerHour} is above the limit ${p.maxPricePerHour}`,
+    );
+  const openEnded = p.maxDurationSec === undefined;
+  const seconds = p.maxDurationSec ?? ctx.params.openEndedDepositSeconds;
+  if (seconds > ctx.params.maxLeaseSeconds)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `maxDurationSec is above the limit of ${ctx.params.maxLeaseSeconds}`,
+    );
+  const escrow = (c.pricePerHour * BigInt(Math.max(1, p.gpus)) * BigInt(seconds) * 1000n) / MS_PER_HOUR;
+  const u = ctx.account(tx.tx.from);
+  if (u.escrow < escrow)
+    throw new AethirError(
+      'INSUFFICIENT_FUNDS',
+      `the lease locks ${escrow} units of escrow but the escrow balance is ${u.escrow}; deposit with escrow.deposit`,
+      { details: { needed: escrow.toString(), escrow: u.escrow.toString() } },
+    );
+  ctx.setAccount(tx.tx.from, { ...u, escrow: u.escrow - escrow });
+  const id = `L${tx.id.slice(0, 20)}`;
+  const lease: Lease = {
+    id,
+    user: tx.tx.from,
+    container: c.id,
+    gpus: p.gpus,
+    pricePerHour: c.pricePerHour,
+    maxDurationSec: seconds,
+    openEnded,
+    workload: p.workload,
+    escrow,
+    charged: 0n,
+    hostShare: 0n,
+    protocolShare: 0n,
+    openedAt: ctx.time,
+    settledAt: ctx.time,
+    closedAt: null,
+    status: 'open',
+    exitCode: null,
+    closeReason: null,
+    closedBy: null,
+    lastReceiptSeq: 0,
+    receiptServedMs: 0,
+  };
+  ctx.state.set(K.lease(id), lease);
+  ctx.putContainer({ ...c, gpusLeased: c.gpusLeased + p.gpus, openLeases: c.openLeases + 1 });
+  ctx.emit({ type: 'LeaseOpened', lease });
+  return { lease: id, escrow: escrow.toString() };
+}
+
+function settleLease(ctx: TxContext, tx: DecodedTx<'lease.settle'>): TxResult {
+  const p = tx.payload;
+  const l = requireLease(ctx, p.lease);
+  if (tx.tx.from !== l.container)
+    throw new AethirError('UNAUTHORIZED', 'only the serving container settles a lease');
+  if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${l.id} is ${l.status}`);
+  const r = withReceipt(ctx, l, p.receipt as SignedReceipt | undefined);
+  const s = settleTo(ctx, r, ctx.time, r.receiptServedMs);
+  ctx.state.set(K.lease(l.id), s);
+  ctx.emit({ type: 'LeaseSettled', lease: l.id, container: l.container, charged: s.charged });
+  return { lease: l.id, charged: s.charged.toString(), servedMs: s.receiptServedMs };
+}
+
+/**
+ * Records a usage receipt a container attached: it must be signed by the lease's user, for
+ * this lease (and chain), and numbered above the last one accepted. The lease's cap is the
+ * most service any accepted receipt acknowledged.
+ */
+function withReceipt(ctx: TxContext, l: Lease, receipt: SignedReceipt | undefined): Lease {
+  if (!receipt) return l;
+  if (receipt.lease !== l.id)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `the usage receipt is for lease ${receipt.lease}, not ${l.id}`,
+    );
+  const r = verifyReceipt(ctx.chain.chainId, receipt, l.user);
+  if (r.seq <= l.lastReceiptSeq)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `usage receipt ${r.seq} is not newer than the last one accepted (${l.lastReceiptSeq})`,
+      { details: { lastReceiptSeq: l.lastReceiptSeq } },
+    );
+  return {
+    ...l,
+    lastReceiptSeq: r.seq,
+    receiptServedMs: Math.max(l.receiptServedMs, r.servedMs),
+  };
+}
+
+function closeLease(ctx: TxContext, tx: DecodedTx<'lease.close'>): TxResult {
+  const p = tx.payload;
+  const l = requireLease(ctx, p.lease);
+  if (tx.tx.from !== l.container && tx.tx.from !== l.user)
+    throw new AethirError('UNAUTHORIZED', 'only the lease holder or its container can close a lease');
+  if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${l.id} is already ${l.status}`);
+  const byUser = tx.tx.from === l.user;
+  if (byUser && p.receipt)
+    throw new AethirError('INVALID_TRANSACTION', 'only the container attaches a usage receipt');
+  const reason = p.reason ?? (byUser ? 'closed by user' : 'closed by container');
+  // The user's own close charges up to the block time: the user signs it. The container's
+  // charges up to what the user's receipts acknowledge.
+  const r = byUser ? l : withReceipt(ctx, l, p.receipt as SignedReceipt | undefined);
+  const closed = closeLeaseAt(
+    ctx,
+    r,
+    ctx.time,
+    tx.tx.from,
+    reason,
+    p.exitCode ?? null,
+    byUser ? Infinity : r.receiptServedMs,
+  );
+  return {
+    lease: l.id,
+    charged: closed.charged.toString(),
+    refund: (closed.escrow - closed.charged).toString(),
+  };
+}
+
+/**
+ * Env values travel sealed to the container's registered key; in clear only on a network whose
+ * parameters allow it (those started before sealed env, until governance turns it off).
+ */
+function checkLeaseEnv(ctx: TxContext, w: Workload, c: Container): void {
+  if (w.env && Object.keys(w.env).length > 0 && ctx.params.clearEnv === false)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      "env values in clear are not accepted on this network: seal them to the container's encKey (workload.sealedEnv)",
+    );
+  if (w.sealedEnv && Object.keys(w.sealedEnv).length > 0) {
+    if (!c.encKey)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        `container ${c.name} registered no encryption key: it cannot receive env values`,
+      );
+    const both = Object.keys(w.sealedEnv).find((k) => w.env?.[k] !== undefined);
+    if (both) throw new AethirError('INVALID_TRANSACTION', `${both} is given both in clear and sealed`);
+  }
+}
+
+/** A lease may name a published app (and version), with at least the GPUs the app needs. */
+function checkLeaseApp(ctx: TxContext, name: string, version: string | undefined, gpus: number): void {
+  const app = ctx.app(name);
+  if (!app) throw new AethirError('NOT_FOUND', `no app "${name}" is published`);
+  const rel = ctx.appRelease(name, version);
+  if (!rel)
+    throw new AethirError(
+      'NOT_FOUND',
+      `app ${name} has no version ${version}; published: ${app.versions.join(', ')}`,
+    );
+  const need = appGpus(rel.manifest);
+  if (gpus < need)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `app ${name} ${rel.version} needs ${need} GPU${need === 1 ? '' : 's'}, the lease asks for ${gpus}`,
+      { details: { needed: need, asked: gpus } },
+    );
+}
+
+export const handlers: Handlers<keyof typeof payloads> = {
+  'lease.open': openLease,
+  'lease.settle': settleLease,
+  'lease.close': closeLease,
+};

@@ -1,0 +1,110 @@
+import { AethirError, mulBps } from '../../../core/index.js';
+import type { TxContext } from '../../context.js';
+import { K, type Lease, type Round } from '../../model.js';
+import { DAY, dayStart } from '../epochs/queries.js';
+
+/** What other modules may do to leases (the checks close a failing container's leases). */
+
+const MS_PER_HOUR = 3_600_000n;
+
+/**
+ * Charges a lease up to time `t`, but never for more than `capMs` since it opened (what the
+ * user's receipts acknowledge, for a container's charge), nor past its maximum duration, nor
+ * beyond its escrow; never less than it was already charged. The host's share vests, the rest
+ * goes to the treasury.
+ */
+export function settleTo(ctx: TxContext, lease: Lease, t: number, capMs = Infinity): Lease {
+  const end = Math.max(
+    lease.settledAt,
+    Math.min(t, lease.openedAt + lease.maxDurationSec * 1000, lease.openedAt + capMs),
+  );
+  const units = BigInt(Math.max(1, lease.gpus));
+  let due = (lease.pricePerHour * units * BigInt(end - lease.openedAt)) / MS_PER_HOUR;
+  if (due > lease.escrow) due = lease.escrow;
+  const c = ctx.container(lease.container)!;
+  const deliveredGpuMs = (end - lease.settledAt) * Math.max(1, lease.gpus);
+  if (due <= lease.charged) {
+    ctx.putContainer({ ...c, epochDeliveredGpuMs: c.epochDeliveredGpuMs + deliveredGpuMs });
+    return { ...lease, settledAt: end };
+  }
+  // The host share of the new charge is the difference of the cumulative shares at the current
+  // rate: no rounding drift across settles, and a fee change (params.update) applies to the
+  // charges after it only, never making a share negative.
+  const bps = ctx.params.feeHostBps;
+  const hostDelta = mulBps(due, bps) - mulBps(lease.charged, bps);
+  const protoDelta = due - lease.charged - hostDelta;
+  // Paid daily, claimable `hostVestingMs` after the end of the day it was earned.
+  const dayEnd = dayStart(ctx, t) + DAY;
+  ctx.vest(lease.container, 'host', hostDelta, t, dayEnd + ctx.params.hostVestingMs);
+  ctx.movePool(K.treasury, protoDelta);
+  const dao = ctx.dao;
+  ctx.state.set(K.dao, { ...dao, incomeSince: dao.incomeSince + protoDelta });
+  const econ = ctx.economics;
+  ctx.state.set(K.economics, { ...econ, revenueSince: econ.revenueSince + hostDelta });
+  ctx.putContainer({
+    ...c,
+    earned: c.earned + hostDelta,
+    epochDeliveredGpuMs: c.epochDeliveredGpuMs + deliveredGpuMs,
+  });
+  return {
+    ...lease,
+    charged: due,
+    hostShare: lease.hostShare + hostDelta,
+    protocolShare: lease.protocolShare + protoDelta,
+    settledAt: end,
+  };
+}
+
+/** Settles a lease to `t` (within `capMs`), refunds the unspent escrow to the user's escrow and frees the GPUs. */
+export function closeLeaseAt(
+  ctx: TxContext,
+  l: Lease,
+  t: number,
+  by: string,
+  reason: string,
+  exitCode: number | null,
+  capMs = Infinity,
+): Lease {
+  const s = settleTo(ctx, l, t, capMs);
+  const refund = s.escrow - s.charged;
+  const u = ctx.account(s.user);
+  ctx.setAccount(s.user, { ...u, escrow: u.escrow + refund });
+  const closed: Lease = {
+    ...s,
+    status: 'closed',
+    closedAt: Math.max(t, s.openedAt),
+    exitCode,
+    closeReason: reason,
+    closedBy: by,
+  };
+  ctx.state.set(K.lease(l.id), closed);
+  const c = ctx.container(l.container)!;
+  ctx.putContainer({ ...c, gpusLeased: c.gpusLeased - l.gpus, openLeases: c.openLeases - 1 });
+  ctx.emit({ type: 'LeaseClosed', lease: l.id, container: l.container, user: l.user, by, reason });
+  return closed;
+}
+
+export function requireLease(ctx: TxContext, id: string): Lease {
+  const l = ctx.lease(id);
+  if (!l) throw new AethirError('NOT_FOUND', `no lease ${id}`);
+  // A lease stored before usage receipts existed has acknowledged nothing yet.
+  return { ...l, lastReceiptSeq: l.lastReceiptSeq ?? 0, receiptServedMs: l.receiptServedMs ?? 0 };
+}
+
+/**
+ * Closes the container's open leases as of when the failing majority first saw the problem,
+ * charging nothing beyond what was already settled: the rest of the escrow goes back.
+ */
+export function closeOpenLeases(ctx: TxContext, id: string, votes: Round['votes'], reason: string): string[] {
+  const open = ctx.leases().filter((l) => l.container === id && l.status === 'open');
+  if (open.length === 0) return [];
+  const seenAt = Math.min(
+    ctx.time,
+    ...Object.values(votes)
+      .filter((v) => !v.ok)
+      .map((v) => v.at),
+  );
+  for (const l of open)
+    closeLeaseAt(ctx, l, Math.max(l.settledAt, seenAt), id, reason, null, l.settledAt - l.openedAt);
+  return open.map((l) => l.id);
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { AppName, AppVersion } from '../../app.js';
+import { SignedReceiptSchema } from '../../receipt.js';
+import { Address, Id, PositiveUnits } from '../../schemas.js';
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
+
+export const Workload = z
+  .object({
+    command: z.array(z.string().max(100_000)).min(1).max(1000).optional(),
+    /** a published app instead of a command: the container runs its pre-installed copy */
+    app: AppName.optional(),
+    /** the app's version; absent: the version the container has ready */
+    version: AppVersion.optional(),
+    /** values in clear: accepted only where params.clearEnv allows (networks before sealing) */
+    env: z.record(EnvName, z.string().max(100_000)).optional(),
+    /**
+     * values sealed to the container's `encKey` (base64 sealed boxes, src/core/seal.ts); the names
+     * are readable, the values only by the container that runs the lease
+     */
+    sealedEnv: z
+      .record(
+        EnvName,
+        z
+          .string()
+          .regex(/^[A-Za-z0-9+/]+={0,2}$/, 'must be base64')
+          .max(140_000),
+      )
+      .optional(),
+    /** the workload's endpoint takes requests from anyone (a web app), not only its user's tokens */
+    publicEndpoint: z.boolean().optional(),
+  })
+  .refine((w) => (w.command === undefined) !== (w.app === undefined), 'give exactly one of command or app')
+  .refine((w) => w.version === undefined || w.app !== undefined, {
+    message: 'a version goes with an app',
+    path: ['version'],
+  });
+export type Workload = z.infer<typeof Workload>;
+
+/** Renting: a user opens a lease on a container; its container settles it; either closes it. */
+export const payloads = {
+  'lease.open': z
+    .object({
+      container: Address,
+      gpus: z.number().int().min(0).max(64),
+      /** omitted: an open-ended lease with a deposit (params.openEndedDepositSeconds) */
+      maxDurationSec: z.number().int().min(1).optional(),
+      maxPricePerHour: PositiveUnits,
+      workload: Workload,
+    })
+    .strict(),
+  /** by the container; `receipt`: the user's latest usage receipt, which caps what it may charge */
+  'lease.settle': z.object({ lease: Id, receipt: SignedReceiptSchema.optional() }).strict(),
+  'lease.close': z
+    .object({
+      lease: Id,
+      exitCode: z.number().int().min(-1).max(255).nullable().optional(),
+      reason: z.string().max(200).optional(),
+      /** the container's only: the user's latest usage receipt */
+      receipt: SignedReceiptSchema.optional(),
+    })
+    .strict(),
+} as const;
