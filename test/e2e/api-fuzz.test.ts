@@ -8,7 +8,7 @@ import {
   SIGNATURE_HEADER,
   type KeyPair,
 } from '../../src/core/index.js';
-import { signTx, TX_TYPES, type SignedTx } from '../../src/ledger/index.js';
+import { signTx, TX_TYPES, type SignedTx, type TxType } from '../../src/ledger/index.js';
 import type { BlockEvent } from '../../src/node/chain.js';
 import type { RunningNode } from '../../src/node/index.js';
 import { ApiClient, TxSender } from '../../src/sdk/index.js';
@@ -181,7 +181,7 @@ describe('the API under fuzzing and floods', () => {
     };
     const fresh = Array.from({ length: 8 }, () => generateKeyPair());
     const signed = (key: KeyPair, type: string, payload: unknown, nonce: number): SignedTx =>
-      signTx(key, d.chain.chainId, type as never, nonce, payload as Record<string, unknown>);
+      signTx(key, d.chain.chainId, type as TxType, nonce, payload as Record<string, unknown>);
     const request = (op: Op): fc.Arbitrary<Req> => {
       const param = (p: Op['parameters'][number]) => arb(p.schema, p.name);
       const pathArbs = op.parameters.filter((p) => p.in === 'path');
