@@ -24,13 +24,10 @@ export function mustBeMember(c: Container | undefined, id: string): asserts c is
     );
 }
 
-/** The containers a block's transactions may have changed (their own, and those checkers reported on). */
+/** The containers a block's transactions changed (the ledger's ContainerChanged events). */
 export function containersIn(e: BlockEvent): Set<string> {
   const out = new Set<string>();
-  for (const a of e.applied) {
-    if (a.tx.type.startsWith('container.')) out.add(a.tx.tx.from);
-    const c = (a.tx.payload as { container?: unknown }).container;
-    if (typeof c === 'string') out.add(c);
-  }
+  for (const a of e.applied)
+    for (const ev of a.events) if (ev.type === 'ContainerChanged') out.add(ev.id);
   return out;
 }

@@ -34,6 +34,7 @@ describe('gaming routes: the lease owner’s authority, and only lease endpoints
       ledger: { lease: (id: string) => (id === 'L1' ? lease : undefined) },
       endpointOf: () => endpoint,
       closeSubmissions: () => {},
+      onBlock: () => () => {},
     } as unknown as ApiBackend;
     api = await createApiServer(node);
   });
