@@ -28,9 +28,9 @@ import {
   ProbeNetwork,
   type CheckerServiceDeps,
   cadenceForEpoch,
-  secureRng,
   simulatedLandmarks,
 } from '../checker/index.js';
+import { secureRng } from '../capacity/index.js';
 import {
   ContainerAgent,
   DEFAULT_DISK_QUOTA_MIB,

@@ -18,11 +18,11 @@ import {
   CheckerService,
   ModelNetwork,
   cadenceForEpoch,
-  secureRng,
   simulatedLandmarks,
   type CheckCadence,
   type CheckerServiceDeps,
 } from '../checker/index.js';
+import { secureRng } from '../capacity/index.js';
 import {
   ContainerAgent,
   DEFAULT_DISK_QUOTA_MIB,

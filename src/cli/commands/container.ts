@@ -20,7 +20,7 @@ import {
   probeHardware,
 } from '../../container/index.js';
 import { Keystore, locationOf, specFromProbe } from '../../node/index.js';
-import { spawnProver } from '../../checker/index.js';
+import { spawnProver } from '../../capacity/index.js';
 import { APP_NAME_RE, type ReputationView } from '../../ledger/index.js';
 import { ApiClient, HttpBus } from '../../sdk/index.js';
 import { action, jsonOption, parseIntArg, printJson, runUntilSignal, table } from '../common.js';
