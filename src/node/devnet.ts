@@ -132,6 +132,7 @@ export class Devnet {
           // a new network: env values only sealed to the container (docs/security.md)
           clearEnv: false,
           epochMs: config.epochSeconds * 1000,
+          ...(config.unbondingSeconds !== undefined ? { unbondingMs: config.unbondingSeconds * 1000 } : {}),
           // an unresponsive checker's task goes to the next one after 2 minutes of a 15-minute epoch
           checkerReassignMs: Math.min(
             120_000,
