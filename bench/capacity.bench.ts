@@ -14,12 +14,12 @@ import {
   spotCheck,
   type Challenge,
   type OpenedRow,
-} from '../src/checker/capacity/index.js';
+} from '../src/capacity/index.js';
 import { nowNs, percentile, row, sink, type BenchOptions, type Row } from './harness.js';
 
 /**
  * Proof of Capacity: what the checker pays against what the prover pays, on one core, both in
- * this run (src/checker/capacity, docs/verification.md).
+ * this run (src/capacity, docs/verification.md).
  *
  * - verify k = 32 opened rows (Freivalds' check: one pass over a regenerated B, O(n²) in all;
  *   and the exact recomputation of each row, O(k·n²)) against proving with the built-in CPU prover

@@ -2,7 +2,7 @@
  * Prints the class-pair margins of Proof of Capacity as the markdown table of docs/verification.md
  * ("Class margins"): `npx tsx scripts/capacity-margins.ts` (`--json` for the figures).
  */
-import { marginsTable, allPairMargins } from '../src/checker/capacity/margins-table.js';
+import { marginsTable, allPairMargins } from '../src/capacity/margins-table.js';
 
 if (process.argv.includes('--json')) console.log(JSON.stringify(allPairMargins(), null, 2));
 else console.log(marginsTable());

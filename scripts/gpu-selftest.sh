@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the real PyTorch prover (src/checker/capacity/gpu_prover.py) on this machine's first NVIDIA
+# Runs the real PyTorch prover (src/capacity/gpu_prover.py) on this machine's first NVIDIA
 # GPU, at the full size the checkers use for its class, and prints the measured times next to the
 # timing model and the class margins of docs/verification.md ("Class margins").
 #

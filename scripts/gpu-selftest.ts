@@ -22,7 +22,7 @@ import {
   sizeFor,
   tileBytes,
   heldShare,
-} from '../src/checker/capacity/index.js';
+} from '../src/capacity/index.js';
 
 const { values } = parseArgs({
   options: {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { AethirError, canonicalize } from '../core/index.js';
 import { checkMessage, type Bus } from '../bus/index.js';
 import { fromReplyError, noResponder } from '../bus/reply.js';
-import { subjects } from '../container/subjects.js';
+import { subjects } from '../bus/subjects.js';
 
 /** Most check requests waiting for containers' answers at once, on one API node. */
 const MAX_PENDING_CHECKS = 10_000;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { HeartbeatMsg, LeaseLogMsg, LeaseOpenedMsg, LeaseReceiptMsg } from '../container/subjects.js';
+import type { HeartbeatMsg, LeaseLogMsg, LeaseOpenedMsg, LeaseReceiptMsg } from './subjects.js';
 import { subjectMatches } from './subject.js';
 
 /**
@@ -117,7 +117,7 @@ export const MatchReplySchema = z.record(z.string(), z.unknown());
 /**
  * A checker's request to one container (`check.<container>`, served by the container): a direct
  * liveness probe, or one step of a Proof-of-Capacity session relayed to the container's prover
- * (the step is a checker message of src/checker/capacity/protocol.ts, or `{"type":"start"}` to
+ * (the step is a checker message of src/capacity/protocol.ts, or `{"type":"start"}` to
  * start a session; the reply's `message` is the prover's answer, checked by the checker with
  * parseProverMessage). The container answers only what it is asked; nothing here is trusted.
  */
@@ -137,7 +137,7 @@ export const CheckRequestSchema = z.discriminatedUnion('op', [
 export type CheckRequest = z.infer<typeof CheckRequestSchema>;
 export const CheckReplySchema = z.record(z.string(), z.unknown());
 
-/** Subjects served with request/reply (the container role's subjects are in src/container/subjects.ts). */
+/** Subjects served with request/reply (the container role's subjects are in src/bus/subjects.ts). */
 export const rpcSubjects = {
   match: 'match.request',
   /** every indexer joins this queue group, so each match is answered by exactly one of them */

@@ -1,5 +1,5 @@
 export * from './checker.js';
-export * from './capacity/index.js';
+export * from './capacity-bus-channel.js';
 export * from './location/index.js';
 export * from './qos.js';
 export * from './service.js';

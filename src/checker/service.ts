@@ -1,10 +1,10 @@
 import { isAethirError, type Clock, type Rng } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
-import { subjects, type HeartbeatMsg } from '../container/subjects.js';
+import { subjects, type HeartbeatMsg } from '../bus/subjects.js';
 import { verifyReceipt, type CheckKind, type Container, type Lease, type Ledger } from '../ledger/index.js';
-import { checkCapacityOverBus } from './capacity/bus-channel.js';
-import { classOf, type CapacityClaim } from './capacity/sizing.js';
-import type { CapacityCheckOptions, CapacityResult } from './capacity/prover.js';
+import { checkCapacityOverBus } from './capacity-bus-channel.js';
+import { classOf, type CapacityClaim } from '../capacity/sizing.js';
+import type { CapacityCheckOptions, CapacityResult } from '../capacity/prover.js';
 import { LivenessChecker } from './checker.js';
 import {
   LocationChecker,

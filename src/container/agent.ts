@@ -19,7 +19,7 @@ import {
 import type { Bus } from '../bus/index.js';
 import { TxSender, type NetworkClient } from '../sdk/index.js';
 import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime.js';
-import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from './subjects.js';
+import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from '../bus/subjects.js';
 import type { EndpointProxy } from './endpoint-proxy.js';
 import { LocalApps } from './apps/local-apps.js';
 import { chooseProver, serveChecks, type CheckServerOptions } from './check-server.js';
@@ -94,7 +94,7 @@ export interface ContainerAgentInit {
   appInstallTimeoutMs?: number;
   /**
    * the prover that answers checkers' capacity challenges (a command speaking the protocol of
-   * src/checker/capacity/protocol.ts, or a channel factory); default: the built-in CPU prover
+   * src/capacity/protocol.ts, or a channel factory); default: the built-in CPU prover
    */
   prover?: CheckServerOptions['prover'];
 }

@@ -11,9 +11,9 @@ import {
   type Received,
   type SpawnOptions,
   type Timers,
-} from '../checker/capacity/prover.js';
-import { parseCheckerMessage, type RowsMessage } from '../checker/capacity/protocol.js';
-import { subjects } from './subjects.js';
+} from '../capacity/prover.js';
+import { parseCheckerMessage, type RowsMessage } from '../capacity/protocol.js';
+import { subjects } from '../bus/subjects.js';
 
 /**
  * The container's side of a checker's direct checks, served on `check.<container>` (request/reply):
@@ -22,7 +22,7 @@ import { subjects } from './subjects.js';
  *   liveness probe; with the number of leases the host runs now, which the checkers' QoS look
  *   compares with the leases the ledger has open on it.
  * - `{op:'capacity', checker, session, message}`: one step of a Proof-of-Capacity session
- *   (src/checker/capacity/bus-channel.ts is the checker's side). `{type:'start'}` starts the
+ *   (src/checker/capacity-bus-channel.ts is the checker's side). `{type:'start'}` starts the
  *   prover (by default the built-in CPU prover, as a child process, so the event loop stays free)
  *   and answers its ready message; a challenge or an open is written to the prover and answered
  *   with its next message (commitment, rows or error); `{type:'end'}` (or a checker error message)

@@ -1,5 +1,6 @@
 export * from './agent.js';
-export * from './subjects.js';
+// The container role's bus subjects and messages live in src/bus (checker, sdk and api use them too); re-exported here for the role's users.
+export * from '../bus/subjects.js';
 export * from './probe.js';
 export * from './runtimes/runtime.js';
 export { HostProcessRuntime } from './runtimes/host-process.js';

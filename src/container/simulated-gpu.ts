@@ -1,5 +1,5 @@
 import type { Clock, ManualClock } from '../core/clock.js';
-import type { ClassSpec } from '../checker/capacity/classes.js';
+import type { ClassSpec } from '../capacity/classes.js';
 import {
   bestComputeMs,
   bestFillMs,
@@ -8,11 +8,11 @@ import {
   honestComputeMs,
   honestFillMs,
   honestReadMs,
-} from '../checker/capacity/margins.js';
-import { tileBytes, type MemoryProofParams } from '../checker/capacity/memory.js';
-import { CpuProverSession, type ProverMemory } from '../checker/capacity/cpu-prover.js';
-import type { ReadyMessage } from '../checker/capacity/protocol.js';
-import { handlerChannel, type ProverChannel } from '../checker/capacity/prover.js';
+} from '../capacity/margins.js';
+import { tileBytes, type MemoryProofParams } from '../capacity/memory.js';
+import { CpuProverSession, type ProverMemory } from '../capacity/cpu-prover.js';
+import type { ReadyMessage } from '../capacity/protocol.js';
+import { handlerChannel, type ProverChannel } from '../capacity/prover.js';
 
 /**
  * SIMULATED hardware, for tests and demos only: nothing here touches a GPU.

@@ -36,6 +36,13 @@ export const ConfigSchema = z.object({
    * and QoS every epoch/15, location every epoch, capacity every 96 epochs). Default 900 (15 min).
    */
   epochSeconds: z.coerce.number().int().min(1).max(86_400),
+  /** how long a new devnet's unstaked stakes unbond before they can be withdrawn, seconds (absent: the ledger's default, 180 days) */
+  unbondingSeconds: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(730 * 86_400)
+    .optional(),
   /** GPUs the devnet's own container declares instead of probing, e.g. "1x H100 80GB" ('' probes) */
   containerDeclareGpus: z.string().max(200),
   /**

@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import {
   AethirError,
   CITIES,
-  SeededRng,
   parseAth,
   systemClock,
   type Clock,
@@ -23,34 +22,21 @@ import {
   type ServeOptions,
 } from '../bus/index.js';
 import {
-  CheckerService,
   ModelNetwork,
   ProbeNetwork,
   type CheckerServiceDeps,
   cadenceForEpoch,
-  secureRng,
   simulatedLandmarks,
 } from '../checker/index.js';
+import { secureRng } from '../capacity/index.js';
 import {
   ContainerAgent,
-  DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
-  appsDirOf,
-  hostProcessRuntime,
-  declaredSpec,
   probeHardware,
-  subjects,
-  type HeartbeatMsg,
   type ProbeResult,
 } from '../container/index.js';
-import {
-  Indexer,
-  parseMatchRequest,
-  type MatchPreview,
-  type MatchResult,
-  type Offer,
-} from '../indexer/index.js';
+import type { Indexer, MatchPreview, MatchResult, Offer } from '../indexer/index.js';
 import type { CheckKind, ContainerSpec } from '../ledger/index.js';
 import {
   JetStreamLog,
@@ -60,25 +46,25 @@ import {
   type AsyncChainStore,
 } from '../store/index.js';
 
-import { TxSender } from '../sdk/index.js';
 import type { ApiBackend } from '../api/backend.js';
-import { apiLimitsOf } from '../api/limits.js';
-import { createApiServer } from '../api/server.js';
 import { InProcessNetwork } from './in-process-network.js';
 import { Keystore } from './keystore.js';
 import { LogHub } from './log-hub.js';
 import { ensurePrivateDir, stderrLog } from '../core/private-files.js';
 import { TcpRttProbe } from './tcp-probe.js';
 import { Replica, snapshotToWire, type Snapshot } from './replica.js';
+import { EndpointDirectory, fanOutBlock, leaseEventsOn, locationOf } from './roles.js';
 import {
-  EndpointDirectory,
-  closeDueEpochs,
-  fanOutBlock,
-  rebuildIndex,
-  leaseEventsOn,
-  locationOf,
-  specFromProbe,
-} from './roles.js';
+  containerSpecOf,
+  startApiRole,
+  startCheckRounds,
+  startCheckerRole,
+  startContainerRole,
+  startContainerRuntime,
+  startIndexerRole,
+  type CheckerRole,
+  type RoleContext,
+} from './role-wiring.js';
 
 export const ROLES = ['api', 'indexer', 'checker', 'container'] as const;
 export type Role = (typeof ROLES)[number];
@@ -189,13 +175,13 @@ export function defaultNodeName(): string {
 export class ClusterNode {
   readonly localBus = new MemoryBus();
   indexer: Indexer | null = null;
-  checker: { service: CheckerService; sender: TxSender } | null = null;
+  checker: CheckerRole | null = null;
   agent: ContainerAgent | null = null;
   api: FastifyInstance | null = null;
   url: string | null = null;
   key: KeyPair | null = null;
   private readonly clock: Clock;
-  private timers: NodeJS.Timeout[] = [];
+  private rounds: { stop(): void } | null = null;
   private unsubs: Array<() => void> = [];
   private runtime: HostProcessRuntime | null = null;
   private logs: LogHub | null = null;
@@ -299,51 +285,24 @@ export class ClusterNode {
     const { config } = this.opts;
     const say = this.opts.log ?? (() => {});
     const replica = this.replica;
-    const network = new InProcessNetwork(replica);
+    const ctx: RoleContext = {
+      config,
+      ledger: () => replica.ledger,
+      network: new InProcessNetwork(replica),
+      bus: this.bus,
+      clock: this.clock,
+      log: say,
+    };
     if (this.has('checker') || this.has('container'))
       this.key = new Keystore(join(config.dataDir, 'keys'), this.opts.log ?? stderrLog).loadOrCreate(
         this.opts.keyName ?? 'node',
       );
 
     if (this.has('indexer')) {
-      const indexer = new Indexer({
-        clock: this.clock,
-        rng: new SeededRng(`${config.chainId}:${this.opts.name}`),
-        requiredStake: (c) => replica.ledger.requiredStakeOf(c),
-        // the checkers' verdicts, as the ledger keeps them (a request may ask for a minimum)
-        reputation: (c) => replica.ledger.reputationOf(c).score,
-        reservationTtlMs: config.reservationTtlMs,
-        offlineAfterMs: config.offlineAfterMs,
-        maxReservationsPerAccount: config.maxReservationsPerAccount,
-        escrowOf: (user) => replica.ledger.account(user).escrow,
-      });
-      // a restarted or snapshot-started node matches at once: the index starts from its ledger
-      rebuildIndex(indexer, replica.ledger);
-      this.indexer = indexer;
-      this.unsubs.push(
-        this.bus.subscribe(subjects.allHeartbeats, (m) => {
-          const hb = m as HeartbeatMsg;
-          indexer.heartbeat(hb.container, hb.at, hb.freeGpus, hb.apps);
-        }),
-        // `reserve: false`: a preview (an unsigned request at the API node), nothing is held
-        this.bus.serve(
-          rpcSubjects.match,
-          (msg) => {
-            const { reserve, ...req } = msg as Record<string, unknown>;
-            const q = parseMatchRequest(req);
-            return reserve === false ? indexer.find(q) : indexer.match(q);
-          },
-          { queue: rpcSubjects.matchQueue },
-        ),
-        this.bus.serve(
-          rpcSubjects.offers,
-          (req) => {
-            const { limit, ...r } = (req ?? {}) as Record<string, unknown>;
-            return indexer.offers(parseMatchRequest(r), Number.isInteger(limit) ? (limit as number) : 20);
-          },
-          { queue: rpcSubjects.matchQueue },
-        ),
-      );
+      // loaded from this node's replica as it is now; the blocks it catches up on follow below
+      const role = startIndexerRole(ctx, { seed: `${config.chainId}:${this.opts.name}`, serveMatches: true });
+      this.indexer = role.indexer;
+      this.unsubs.push(() => role.stop());
     }
     // The index follows this node's replica; lease events go to this node's agents only.
     this.unsubs.push(
@@ -358,41 +317,17 @@ export class ClusterNode {
         say(
           `checker: ${key.address} is not a checker of this network's genesis; its reports will be rejected`,
         );
-      const sender = new TxSender(key, network);
-      const service = new CheckerService({
-        address: key.address,
+      const checker = startCheckerRole(ctx, {
+        key,
         chainId: replica.genesis.chainId,
-        ledger: () => replica.ledger,
-        report: (p) => sender.send('checker.report', { ...p }),
-        bus: this.bus,
-        clock: this.clock,
-        rng: secureRng(),
         // The checker's known place (--location): the origin of its RTT measurements.
-        place: locationOf(config.containerLocation),
-        ...this.locationNetwork(replica),
-        offlineAfterMs: config.offlineAfterMs,
+        where: { place: locationOf(config.containerLocation), ...this.locationNetwork(replica) },
         cadence: cadenceForEpoch(replica.ledger.params.epochMs),
         ...(this.opts.checks ? { checks: this.opts.checks } : {}),
-        log: say,
-      }).start();
-      this.checker = { service, sender };
-      this.unsubs.push(() => void service.stop());
-      let busy = false;
-      const round = async () => {
-        if (busy) return;
-        busy = true;
-        try {
-          await service.tick();
-          await closeDueEpochs(() => replica.ledger, sender, this.clock, say);
-        } catch (e) {
-          say(`checker: ${(e as Error).message}`);
-        } finally {
-          busy = false;
-        }
-      };
-      const t = setInterval(() => void round(), config.checkIntervalMs);
-      t.unref();
-      this.timers.push(t);
+      });
+      this.checker = checker;
+      this.unsubs.push(() => void checker.stop());
+      this.rounds = startCheckRounds(ctx, () => [checker], checker.sender);
     }
 
     await replica.start();
@@ -400,69 +335,32 @@ export class ClusterNode {
     if (this.has('api')) {
       this.logs = new LogHub(this.bus);
       this.endpoints ??= new EndpointDirectory(this.bus);
-      this.api = await createApiServer(this.backend(), {
-        logLevel: config.logLevel,
-        bus: this.bus,
-        limits: apiLimitsOf(config),
-      });
-      try {
-        await this.api.listen({ port: config.port, host: config.host });
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        throw new AethirError(
-          'UNAVAILABLE',
-          code === 'EADDRINUSE'
-            ? `port ${config.port} is in use: choose another with --port`
-            : `cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`,
-          { cause: e },
-        );
-      }
-      const addr = this.api.server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : config.port;
-      this.url = `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}`;
+      ({ api: this.api, url: this.url } = await startApiRole(ctx, this.backend()));
     }
 
     if (this.has('container')) {
       // Catch up first: the agent decides whether to register from the ledger's current state.
       await replica.waitForHeight((await this.log.lastSeq()) - 1, 120_000);
-      const key = this.key!;
-      const probed = specFromProbe(await (this.opts.probe ?? (() => probeHardware()))());
-      const spec = this.opts.declaredGpus ? declaredSpec(probed, this.opts.declaredGpus) : probed;
-      this.runtime = await hostProcessRuntime({
-        isolation: config.containerIsolation,
-        dataDir: config.dataDir,
-        now: () => this.clock.now(),
-        log: say,
-      });
-      this.proxy = new EndpointProxy({ host: this.opts.config.host, publicUrl: this.opts.endpointUrl });
+      const spec = await containerSpecOf(
+        ctx,
+        this.opts.probe ?? (() => probeHardware()),
+        this.opts.declaredGpus,
+      );
+      this.runtime = await startContainerRuntime(ctx);
+      this.proxy = new EndpointProxy({ host: config.host, publicUrl: this.opts.endpointUrl });
       await this.proxy.start();
-      this.agent = new ContainerAgent(
+      this.agent = await startContainerRole(
+        ctx,
+        { runtime: this.runtime, endpoints: this.proxy, bus: new LayeredBus(this.localBus, this.bus) },
         {
-          network,
-          bus: new LayeredBus(this.localBus, this.bus),
-          runtime: this.runtime,
-          endpoints: this.proxy,
-          clock: this.clock,
-          log: say,
-        },
-        {
-          key,
+          key: this.key!,
           name: this.opts.name,
           spec,
           location: locationOf(config.containerLocation),
           pricePerHour: parseAth(config.containerPriceAth),
-          heartbeatIntervalMs: config.heartbeatIntervalMs,
-          settleIntervalMs: config.settleIntervalMs,
-          stakeAuto: true,
-          diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
-          ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
-          logDir: join(config.dataDir, 'logs'),
-          ...(config.containerApps
-            ? { apps: config.containerApps.split(','), appsDir: appsDirOf(this.runtime, config.dataDir) }
-            : {}),
+          ...(config.containerApps ? { apps: config.containerApps.split(',') } : {}),
         },
       );
-      await this.agent.start();
     }
   }
 
@@ -522,8 +420,8 @@ export class ClusterNode {
   /** Ends the roles, then the replica and the connections. Running workloads are stopped. */
   stop(): Promise<void> {
     return (this.stopped ??= (async () => {
-      for (const t of this.timers) clearInterval(t);
-      this.timers = [];
+      this.rounds?.stop();
+      this.rounds = null;
       await this.api?.close();
       await this.agent?.stop().catch(() => undefined);
       await this.runtime?.stopAll();

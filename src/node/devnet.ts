@@ -1,41 +1,25 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import {
-  ath,
-  CITIES,
-  parseAth,
-  systemClock,
-  SeededRng,
-  type Clock,
-  type Config,
-  type KeyPair,
-} from '../core/index.js';
+import { ath, CITIES, parseAth, systemClock, type Clock, type Config, type KeyPair } from '../core/index.js';
 import { parseGenesis, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
 import { SqliteChainStore } from '../store/index.js';
 import { MemoryBus } from '../bus/index.js';
 import { Indexer } from '../indexer/index.js';
 import {
-  CheckerService,
   ModelNetwork,
   cadenceForEpoch,
-  secureRng,
   simulatedLandmarks,
   type CheckCadence,
   type CheckerServiceDeps,
 } from '../checker/index.js';
+import { secureRng } from '../capacity/index.js';
 import {
   ContainerAgent,
-  DEFAULT_DISK_QUOTA_MIB,
   EndpointProxy,
   HostProcessRuntime,
-  appsDirOf,
-  hostProcessRuntime,
-  declaredSpec,
   parseDeclaredGpus,
   probeHardware,
-  subjects,
   type ContainerAgentInit,
-  type HeartbeatMsg,
   type ProbeResult,
 } from '../container/index.js';
 import { TxSender } from '../sdk/index.js';
@@ -46,14 +30,17 @@ import { LogHub } from './log-hub.js';
 import { ensurePrivateDir, stderrLog } from '../core/private-files.js';
 import { demoContainers } from './demo.js';
 import { arenaManifest } from '../gaming/app.js';
+import { EndpointDirectory, closeDueEpochs, fanOutBlock, locationOf } from './roles.js';
 import {
-  EndpointDirectory,
-  closeDueEpochs,
-  fanOutBlock,
-  locationOf,
-  rebuildIndex,
-  specFromProbe,
-} from './roles.js';
+  containerSpecOf,
+  startCheckRounds,
+  startCheckerRole,
+  startContainerRole,
+  startContainerRuntime,
+  startIndexerRole,
+  type CheckerRole,
+  type RoleContext,
+} from './role-wiring.js';
 
 /** Where the devnet's three checkers are (known places: the origins of their RTT measurements). */
 export const DEVNET_CHECKER_PLACES = ['Frankfurt, DE', 'Ashburn, US', 'Singapore, SG'] as const;
@@ -87,7 +74,7 @@ export class Devnet {
   readonly network: InProcessNetwork;
   readonly indexer: Indexer;
   readonly logs: LogHub;
-  readonly checkers: Array<{ service: CheckerService; sender: TxSender }> = [];
+  readonly checkers: CheckerRole[] = [];
   /**
    * SIMULATED network between the checkers and the containers: every RTT comes from the latency
    * model (src/core/latency.ts) between the checker's city and where the container really is
@@ -101,7 +88,8 @@ export class Devnet {
   readonly endpoints: EndpointDirectory;
   private readonly faucet: TxSender;
   private readonly clock: Clock;
-  private checkTimer: NodeJS.Timeout | null = null;
+  private readonly roles: RoleContext;
+  private rounds: { run(): Promise<void>; stop(): void } | null = null;
   private unsubs: Array<() => void> = [];
   private runtime: HostProcessRuntime | null = null;
   private readonly blockListeners = new Set<(e: BlockEvent) => void>();
@@ -139,6 +127,7 @@ export class Devnet {
           // a new network: env values only sealed to the container (docs/security.md)
           clearEnv: false,
           epochMs: config.epochSeconds * 1000,
+          ...(config.unbondingSeconds !== undefined ? { unbondingMs: config.unbondingSeconds * 1000 } : {}),
           // an unresponsive checker's task goes to the next one after 2 minutes of a 15-minute epoch
           checkerReassignMs: Math.min(
             120_000,
@@ -149,54 +138,39 @@ export class Devnet {
     );
     this.network = new InProcessNetwork(this.chain);
     this.faucet = new TxSender(faucetKey, this.network);
-    this.indexer = new Indexer({
+    this.roles = {
+      config,
+      ledger: () => this.chain.ledger,
+      network: this.network,
+      bus: this.bus,
       clock: this.clock,
-      rng: new SeededRng(`${config.chainId}:${this.chain.head.hash}`),
-      requiredStake: (c) => this.chain.ledger.requiredStakeOf(c),
-      // the checkers' verdicts, as the ledger keeps them (a request may ask for a minimum)
-      reputation: (c) => this.chain.ledger.reputationOf(c).score,
-      reservationTtlMs: config.reservationTtlMs,
-      offlineAfterMs: config.offlineAfterMs,
-      maxReservationsPerAccount: config.maxReservationsPerAccount,
-      escrowOf: (user) => this.chain.ledger.account(user).escrow,
-    });
-    rebuildIndex(this.indexer, this.chain.ledger);
+      log: opts.log ?? (() => {}),
+    };
+    const indexerRole = startIndexerRole(this.roles, { seed: `${config.chainId}:${this.chain.head.hash}` });
+    this.indexer = indexerRole.indexer;
     this.logs = new LogHub(this.bus);
     this.endpoints = new EndpointDirectory(this.bus);
     const genesisCheckers = this.chain.genesis.checkers;
     this.world = new ModelNetwork({ rng: secureRng() });
     // Every cadence follows the chain's epoch (the genesis's, whatever this run's flags say).
     const cadence = { ...cadenceForEpoch(this.chain.ledger.params.epochMs), ...opts.cadence };
+    this.unsubs.push(
+      () => indexerRole.stop(),
+      this.chain.onBlock((e) => this.handleBlock(e)),
+    );
     checkerKeys.forEach((k, i) => {
       if (!genesisCheckers.includes(k.address)) return;
-      const sender = new TxSender(k, this.network);
       const place = locationOf(DEVNET_CHECKER_PLACES[i % DEVNET_CHECKER_PLACES.length]!);
-      const service = new CheckerService({
-        address: k.address,
-        chainId: config.chainId,
-        ledger: () => this.chain.ledger,
-        report: (p) => sender.send('checker.report', { ...p }),
-        bus: this.bus,
-        clock: this.clock,
-        rng: secureRng(),
-        place,
-        network: this.world,
-        landmarks: simulatedLandmarks(CITIES),
-        offlineAfterMs: config.offlineAfterMs,
-        cadence,
-        ...(opts.capacity ? { capacity: opts.capacity } : {}),
-        ...(opts.log ? { log: opts.log } : {}),
-      });
-      this.checkers.push({ service, sender });
+      this.checkers.push(
+        startCheckerRole(this.roles, {
+          key: k,
+          chainId: config.chainId,
+          where: { place, network: this.world, landmarks: simulatedLandmarks(CITIES) },
+          cadence,
+          ...(opts.capacity ? { capacity: opts.capacity } : {}),
+        }),
+      );
     });
-    this.unsubs.push(
-      this.chain.onBlock((e) => this.handleBlock(e)),
-      this.bus.subscribe(subjects.allHeartbeats, (m) => {
-        const hb = m as HeartbeatMsg;
-        this.indexer.heartbeat(hb.container, hb.at, hb.freeGpus, hb.apps);
-      }),
-    );
-    for (const { service } of this.checkers) service.start();
   }
 
   static async start(opts: DevnetOptions): Promise<Devnet> {
@@ -229,24 +203,16 @@ export class Devnet {
 
   private async startRoles(): Promise<void> {
     const { config } = this;
-    const log = this.opts.log ?? (() => {});
     // Checkers first, so containers are confirmed online as soon as they heartbeat.
-    this.checkTimer = setInterval(() => void this.runChecks(), config.checkIntervalMs);
-    this.checkTimer.unref();
+    this.rounds = startCheckRounds(this.roles, () => this.checkers, this.faucet);
 
     await this.proxy.start();
-    this.runtime = await hostProcessRuntime({
-      isolation: config.containerIsolation,
-      dataDir: config.dataDir,
-      now: () => this.clock.now(),
-      log,
-    });
-    const probe = await (this.opts.probe ?? (() => probeHardware()))();
-    for (const w of probe.warnings) log(`probe: ${w}`);
-    const probed = specFromProbe(probe);
-    const local = config.containerDeclareGpus
-      ? declaredSpec(probed, parseDeclaredGpus(config.containerDeclareGpus))
-      : probed;
+    this.runtime = await startContainerRuntime(this.roles);
+    const local = await containerSpecOf(
+      this.roles,
+      this.opts.probe ?? (() => probeHardware()),
+      config.containerDeclareGpus ? parseDeclaredGpus(config.containerDeclareGpus) : undefined,
+    );
     const nodeKeys = new Keystore(join(config.dataDir, 'keys'), this.opts.log ?? stderrLog);
     // The demo containers are game hosts: the arena game is published (by the devnet's own key) and
     // they pre-install it, so `aethir play arena` finds a host near the player (docs/gaming.md).
@@ -313,57 +279,35 @@ export class Devnet {
     prover?: ContainerAgentInit['prover'];
     place?: { lat: number; lon: number };
   }): Promise<ContainerAgent> {
-    const { config } = this;
     if (h.place) this.world.place(h.key.address, h.place);
     const need = this.chain.ledger.requiredStakeOf(h) + ath(10);
     const have =
       this.chain.ledger.account(h.key.address).balance +
       (this.chain.ledger.container(h.key.address)?.stake ?? 0n);
     if (have < need) await this.faucet.send('transfer', { to: h.key.address, amount: need - have });
-    const agent = new ContainerAgent(
-      {
-        network: this.network,
-        bus: this.bus,
-        runtime: this.runtime!,
-        endpoints: this.proxy,
-        clock: this.clock,
-        log: this.opts.log ?? (() => {}),
-      },
+    const agent = await startContainerRole(
+      this.roles,
+      { runtime: this.runtime!, endpoints: this.proxy },
       {
         key: h.key,
         name: h.name,
         spec: h.spec,
         location: h.location,
         pricePerHour: h.price,
-        heartbeatIntervalMs: config.heartbeatIntervalMs,
-        settleIntervalMs: config.settleIntervalMs,
-        stakeAuto: true,
-        diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
-        ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
-        logDir: join(config.dataDir, 'logs'),
-        ...(h.apps?.length ? { apps: h.apps, appsDir: appsDirOf(this.runtime!, config.dataDir) } : {}),
+        ...(h.apps ? { apps: h.apps } : {}),
         ...(h.prover ? { prover: h.prover } : {}),
       },
     );
-    await agent.start();
     this.agents.push(agent);
     return agent;
   }
 
-  private checking = false;
   /**
    * One pass of every checker (liveness and QoS reports on the log; capacity and location checks
    * start in the background), then the keeper's duty.
    */
-  async runChecks(): Promise<void> {
-    if (this.checking) return;
-    this.checking = true;
-    try {
-      for (const { service } of this.checkers) await service.tick();
-      await this.closeDueEpochs();
-    } finally {
-      this.checking = false;
-    }
+  runChecks(): Promise<void> {
+    return this.rounds?.run() ?? Promise.resolve();
   }
 
   /** Keeper duty, with the faucet key (anyone may close a due epoch). */
@@ -396,9 +340,9 @@ export class Devnet {
   }
 
   async stop(): Promise<void> {
-    if (this.checkTimer) clearInterval(this.checkTimer);
-    this.checkTimer = null;
-    await Promise.allSettled(this.checkers.map(({ service }) => service.stop()));
+    this.rounds?.stop();
+    this.rounds = null;
+    await Promise.allSettled(this.checkers.map((c) => c.stop()));
     await Promise.allSettled(this.agents.map((a) => a.stop()));
     await this.runtime?.stopAll();
     for (const u of this.unsubs) u();

@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import { AethirError, type Clock, type Config } from '../core/index.js';
-import { apiLimitsOf } from '../api/limits.js';
-import { createApiServer } from '../api/server.js';
+import type { Clock, Config } from '../core/index.js';
+import { startApiRole } from './role-wiring.js';
 import { Devnet, type DevnetOptions } from './devnet.js';
 import { devnetBackend } from './devnet-backend.js';
 
@@ -37,33 +36,24 @@ export async function startDevnetNode(
   } & Pick<DevnetOptions, 'probe' | 'cadence' | 'capacity' | 'localProver'>,
 ): Promise<RunningNode> {
   const devnet = await Devnet.start(opts);
-  const api = await createApiServer(devnetBackend(devnet), {
-    logLevel: opts.config.logLevel,
-    bus: devnet.bus,
-    limits: apiLimitsOf(opts.config),
-  });
+  let started: { api: FastifyInstance; url: string };
   try {
-    await api.listen({ port: opts.config.port, host: opts.config.host });
+    started = await startApiRole(
+      { config: opts.config, bus: devnet.bus },
+      devnetBackend(devnet),
+      'is a devnet already running? Choose another with --port',
+    );
   } catch (e) {
     await devnet.stop();
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new AethirError(
-      'UNAVAILABLE',
-      code === 'EADDRINUSE'
-        ? `port ${opts.config.port} is in use: is a devnet already running? Choose another with --port`
-        : `cannot listen on ${opts.config.host}:${opts.config.port}: ${(e as Error).message}`,
-      { cause: e },
-    );
+    throw e;
   }
-  const addr = api.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.config.port;
-  const host = opts.config.host === '0.0.0.0' ? '127.0.0.1' : opts.config.host;
+  const { api, url } = started;
   await devnet.waitOnline();
   let stopped: Promise<void> | null = null;
   return {
     devnet,
     api,
-    url: `http://${host}:${port}`,
+    url,
     stop: () =>
       (stopped ??= (async () => {
         await api.close();

@@ -12,7 +12,7 @@ import {
 } from '../bus/index.js';
 import { toReplyError } from '../bus/reply.js';
 import { AethirError, decodeCanonical, isAethirError, type Clock, type KeyPair } from '../core/index.js';
-import { subjects } from '../container/subjects.js';
+import { subjects } from '../bus/subjects.js';
 
 export interface HttpBusOptions {
   /** the API node, e.g. http://10.0.0.5:7420 */

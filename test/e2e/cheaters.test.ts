@@ -19,7 +19,7 @@ import {
   type Proof,
   type ProverChannel,
   type ProverMessage,
-} from '../../src/checker/index.js';
+} from '../../src/capacity/index.js';
 import {
   SimulatedGpuMemory,
   inProcessProverChannel,

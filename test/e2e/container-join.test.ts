@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateKeyPair } from '../../src/core/index.js';
+import { ath, formatAth, generateKeyPair } from '../../src/core/index.js';
 import { signTelemetry } from '../../src/bus/index.js';
 import { ApiClient } from '../../src/sdk/index.js';
 import { Keystore } from '../../src/node/index.js';
@@ -11,7 +11,8 @@ import { BIN, ROOT, cli, startDevnet, tempHome, waitFor, type DevnetProcess } fr
 /**
  * A machine joins a running devnet over the network (`aethir container start --network URL`,
  * another process with its own data directory), serves a rent, drains, and its telemetry cannot
- * be forged by anyone else.
+ * be forged by anyone else; then it leaves: unstakes, and withdraws once the unbonding period (20 s
+ * on this devnet) has ended.
  */
 describe('aethir container start: joining a network through its API', () => {
   const home = tempHome('aethir-join-');
@@ -21,9 +22,14 @@ describe('aethir container start: joining a network through its API', () => {
   let host: ChildProcess | null = null;
   let hostErr = '';
   let address = '';
+  let staked = 0n;
+  let until = 0;
 
   beforeAll(async () => {
-    devnet = await startDevnet(['--demo-containers', '0', '--location', 'Frankfurt, DE'], env);
+    devnet = await startDevnet(
+      ['--demo-containers', '0', '--location', 'Frankfurt, DE', '--unbonding', '20'],
+      env,
+    );
   });
   afterAll(async () => {
     host?.kill('SIGKILL');
@@ -177,10 +183,73 @@ describe('aethir container start: joining a network through its API', () => {
     else expect(r.stdout + r.stderr).toMatch(/draining|no container/i);
   });
 
+  it('unstakes: status shows the unbonding stake and its end; an early withdraw is refused with that date', async () => {
+    const signer = ['--data', data, '--network', devnet.url, '--json'];
+    staked = (await new ApiClient(devnet.url).container(address))!.stake;
+    expect(staked).toBeGreaterThan(ath('0.5'));
+    const [neither, tooMuch] = await Promise.all([
+      run(['container', 'unstake', ...signer]),
+      run(['container', 'unstake', '--amount', formatAth(staked + 1n), ...signer]),
+    ]);
+    expect(JSON.parse(neither.stdout).error.code).toBe('INVALID_ARGUMENT');
+    expect(JSON.parse(tooMuch.stdout).error).toMatchObject({
+      code: 'INSUFFICIENT_FUNDS',
+      details: { staked: staked.toString() },
+    });
+    const some = await run(['container', 'unstake', '--amount', '0.5', ...signer]);
+    expect(some.code, some.stdout + some.stderr).toBe(0);
+    expect(JSON.parse(some.stdout)).toMatchObject({
+      container: address,
+      unstaked: ath('0.5').toString(),
+      staked: (staked - ath('0.5')).toString(),
+      unbonding: ath('0.5').toString(),
+    });
+    const all = JSON.parse((await run(['container', 'unstake', '--all', ...signer])).stdout);
+    expect(all).toMatchObject({
+      unstaked: (staked - ath('0.5')).toString(),
+      staked: '0',
+      unbonding: staked.toString(),
+    });
+    until = all.unbondingUntil;
+    // refused before the period ends, with its date; status shows both (all at once, well within it)
+    const [early, text, json] = await Promise.all([
+      run(['container', 'withdraw', ...signer]),
+      run(['container', 'status', '--data', data]),
+      run(['container', 'status', '--data', data, '--json']),
+    ]);
+    expect(early.code).toBe(1);
+    const e = JSON.parse(early.stdout).error;
+    expect(e).toMatchObject({ code: 'CONFLICT', details: { unbonding: staked.toString(), until } });
+    expect(e.message).toContain(new Date(until).toISOString());
+    expect(text.stdout).toContain(
+      `unbonding ${formatAth(staked)} ATH until ${new Date(until).toISOString()}`,
+    );
+    expect(JSON.parse(json.stdout).stake).toMatchObject({
+      staked: '0',
+      unbonding: staked.toString(),
+      unbondingUntil: until,
+    });
+  });
+
   it('stops on SIGTERM', async () => {
     host!.kill('SIGTERM');
     const code = await new Promise<number | null>((res) => host!.on('exit', (c) => res(c)));
     expect(code).toBe(0);
     host = null;
+  });
+
+  it('withdraws once the unbonding period has ended: the whole stake moves to the balance', async () => {
+    const api = new ApiClient(devnet.url);
+    const before = (await api.account(address)).balance;
+    // the period ends at a time, not an event: wait for the clock the devnet's blocks take
+    await waitFor(async () => Date.now() > until, 60_000, 'the unbonding period to end');
+    const w = await run(['container', 'withdraw', '--data', data, '--network', devnet.url, '--json']);
+    expect(w.code, w.stdout + w.stderr).toBe(0);
+    expect(JSON.parse(w.stdout)).toMatchObject({
+      container: address,
+      withdrawn: staked.toString(),
+      balance: (before + staked).toString(),
+    });
+    expect(await api.container(address)).toMatchObject({ stake: 0n, unbonding: 0n, unbondingUntil: null });
   });
 });

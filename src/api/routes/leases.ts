@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AethirError, verifyLeaseToken } from '../../core/index.js';
 import { SignedReceiptSchema, verifyReceipt } from '../../ledger/index.js';
-import { subjects } from '../../container/subjects.js';
+import { subjects } from '../../bus/subjects.js';
 import { leaseView } from '../views.js';
 import { IdParam, ListQuery, router, type ApiPlugin } from './common.js';
 

@@ -20,9 +20,10 @@ import {
   probeHardware,
 } from '../../container/index.js';
 import { Keystore, locationOf, specFromProbe } from '../../node/index.js';
-import { spawnProver } from '../../checker/index.js';
+import type { KeyPair } from '../../core/index.js';
+import { spawnProver } from '../../capacity/index.js';
 import { APP_NAME_RE, type ReputationView } from '../../ledger/index.js';
-import { ApiClient, HttpBus } from '../../sdk/index.js';
+import { ApiClient, HttpBus, TxSender } from '../../sdk/index.js';
 import { action, jsonOption, parseIntArg, printJson, runUntilSignal, table } from '../common.js';
 
 /** What `container start` leaves in its data directory for `status` and `drain`. */
@@ -46,6 +47,31 @@ function readRunFile(dir: string): RunFile | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The container's signing key in <data>/keys and its API node, for commands that sign as the
+ * container after it stopped too: --key, else the running agent's key, else the only key there.
+ */
+function containerSigner(opts: { data?: string; key?: string; network?: string }): {
+  key: KeyPair;
+  api: ApiClient;
+} {
+  const dir = dataDirOf(opts);
+  const run = readRunFile(dir);
+  const keys = new Keystore(join(dir, 'keys'));
+  const api = new ApiClient(opts.network ?? run?.network ?? DEFAULT_API);
+  if (opts.key) return { key: keys.load(opts.key), api };
+  const list = keys.list().filter((k) => !k.error);
+  const mine = run ? list.find((k) => k.address === run.address) : list.length === 1 ? list[0] : undefined;
+  if (!mine)
+    throw new AethirError(
+      'NOT_FOUND',
+      list.length
+        ? `${list.length} keys in ${join(dir, 'keys')} (${list.map((k) => k.name).join(', ')}): pick the container's with --key NAME`
+        : `no container key in ${join(dir, 'keys')}: give the --data directory "aethir container start" used`,
+    );
+  return { key: keys.load(mine.name), api };
 }
 
 /** One request to the running agent's control socket. */
@@ -414,7 +440,14 @@ export function containerCommand(): Command {
           spec: c.spec,
           location: c.location,
           pricePerHour: c.pricePerHour,
-          stake: { staked: c.stake, required: c.requiredStake, ok: c.staked, slashed: c.slashed },
+          stake: {
+            staked: c.stake,
+            required: c.requiredStake,
+            ok: c.staked,
+            slashed: c.slashed,
+            unbonding: c.unbonding,
+            unbondingUntil: c.unbondingUntil,
+          },
           suspended: c.suspended,
           suspendedReason: c.suspendedReason ?? null,
           verdicts: c.checks ?? {},
@@ -441,6 +474,11 @@ export function containerCommand(): Command {
             `  spec      ${c.spec.gpus.length ? `${c.spec.gpus.length}× ${c.spec.gpus[0]!.model}` : 'no GPUs'} (${c.spec.source}), ${c.spec.cpu.cores} cores`,
             `  location  ${c.location.city}, ${c.location.country}; price ${formatAth(BigInt(c.pricePerHour))} ATH/h`,
             `  stake     ${formatAth(BigInt(c.stake))} of ${formatAth(BigInt(c.requiredStake))} ATH required${BigInt(c.slashed) > 0n ? `; slashed ${formatAth(BigInt(c.slashed))}` : ''}`,
+            ...(BigInt(c.unbonding) > 0n && c.unbondingUntil !== null
+              ? [
+                  `  unbonding ${formatAth(BigInt(c.unbonding))} ATH until ${new Date(c.unbondingUntil).toISOString()}${c.unbondingUntil <= systemClock.now() ? ': withdraw it with "aethir container withdraw"' : ''}`,
+                ]
+              : []),
             `  earnings  ${formatAth(BigInt(c.earned))} ATH earned; ${formatAth(acct.vesting.claimable)} claimable, ${formatAth(acct.vesting.locked)} vesting`,
             ...(local?.apps
               ? [
@@ -500,6 +538,109 @@ export function containerCommand(): Command {
           );
       }),
     );
+
+  const signerOptions = (c: Command) =>
+    c
+      .option(
+        '--data <dir>',
+        'data directory of `container start` (its keys); default $AETHIR_HOME/container',
+      )
+      .option('--key <name>', "the container's key in <data>/keys (default: the only one there)")
+      .option(
+        '--network <url>',
+        'API node (default: the one `container start` uses, else ' + DEFAULT_API + ')',
+      )
+      .addOption(jsonOption());
+
+  signerOptions(
+    cmd
+      .command('unstake')
+      .description(
+        'start taking stake back: it unbonds for the network\'s unbonding period (this container takes no leases meanwhile), then "aethir container withdraw" moves it to the balance',
+      )
+      .option('--amount <ath>', 'ATH to unstake')
+      .option('--all', 'unstake everything staked')
+      .addHelpText(
+        'after',
+        '\nLeaving the network:\n  aethir container drain && kill the agent (Ctrl-C)\n  aethir container unstake --all\n  aethir container status      # shows when the unbonding ends\n  aethir container withdraw    # after that',
+      ),
+  ).action(
+    action(async (opts: Record<string, any>) => {
+      if ((opts.amount === undefined) === !opts.all)
+        throw new AethirError('INVALID_ARGUMENT', 'give either --amount ATH or --all');
+      const { key, api } = containerSigner(opts);
+      const c = await api.container(key.address);
+      if (!c) throw new AethirError('NOT_FOUND', `${key.address} is not a container on ${api.base}`);
+      const amount: bigint = opts.all ? c.stake : parseAth(opts.amount);
+      if (amount === 0n)
+        throw new AethirError(
+          opts.all ? 'CONFLICT' : 'INVALID_ARGUMENT',
+          opts.all ? 'nothing is staked' : '--amount must be more than 0',
+        );
+      if (amount > c.stake)
+        throw new AethirError(
+          'INSUFFICIENT_FUNDS',
+          `${formatAth(amount)} ATH asked, ${formatAth(c.stake)} ATH staked`,
+          { details: { staked: c.stake.toString() } },
+        );
+      if (c.openLeases > 0)
+        throw new AethirError(
+          'CONFLICT',
+          `${c.openLeases} leases are open on this container: drain it first ("aethir container drain")`,
+        );
+      const r = await new TxSender(key, api).send('container.unstake', { amount });
+      const until = Number(r.result.until);
+      const out = {
+        tx: r.id,
+        container: key.address,
+        unstaked: amount.toString(),
+        staked: (c.stake - amount).toString(),
+        unbonding: String(r.result.unbonding),
+        unbondingUntil: until,
+      };
+      if (opts.json) return printJson(out);
+      process.stdout.write(
+        `unstaked ${formatAth(amount)} ATH: ${formatAth(BigInt(out.unbonding))} ATH unbonding until ${new Date(until).toISOString()} (no leases meanwhile), ${formatAth(c.stake - amount)} ATH still staked\n` +
+          `then: aethir container withdraw${opts.data ? ` --data ${opts.data}` : ''}\n`,
+      );
+    }),
+  );
+
+  signerOptions(
+    cmd
+      .command('withdraw')
+      .description("move the stake whose unbonding period has ended to the container's balance"),
+  ).action(
+    action(async (opts: Record<string, any>) => {
+      const { key, api } = containerSigner(opts);
+      const c = await api.container(key.address);
+      if (!c) throw new AethirError('NOT_FOUND', `${key.address} is not a container on ${api.base}`);
+      if (c.unbonding === 0n || c.unbondingUntil === null)
+        throw new AethirError(
+          'CONFLICT',
+          'nothing is unbonding: start with "aethir container unstake --all" (or --amount ATH)',
+        );
+      // Refused here with the date; the ledger refuses too (by its block time) if this clock is ahead.
+      if (systemClock.now() < c.unbondingUntil)
+        throw new AethirError(
+          'CONFLICT',
+          `${formatAth(c.unbonding)} ATH unbonds at ${new Date(c.unbondingUntil).toISOString()}: withdraw after that`,
+          { details: { unbonding: c.unbonding.toString(), until: c.unbondingUntil } },
+        );
+      const r = await new TxSender(key, api).send('container.withdraw', {});
+      const acct = await api.account(key.address);
+      const out = {
+        tx: r.id,
+        container: key.address,
+        withdrawn: String(r.result.withdrawn),
+        balance: acct.balance.toString(),
+      };
+      if (opts.json) return printJson(out);
+      process.stdout.write(
+        `withdrew ${formatAth(BigInt(out.withdrawn))} ATH to ${key.address}; its balance is ${formatAth(acct.balance)} ATH\n`,
+      );
+    }),
+  );
   return cmd;
 }
 

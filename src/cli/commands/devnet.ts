@@ -29,6 +29,11 @@ export function devnetCommand(): Command {
       parseIntArg('--epoch', 1, 86_400),
     )
     .option(
+      '--unbonding <seconds>',
+      "how long a new devnet's unstaked stakes unbond before they can be withdrawn (default 180 days)",
+      parseIntArg('--unbonding', 0, 730 * 86_400),
+    )
+    .option(
       '--declare-gpus <spec>',
       'this machine declares GPUs instead of probing them, e.g. "1x H100 80GB" (checkers test the claim)',
     )
@@ -79,6 +84,7 @@ export function devnetCommand(): Command {
             containerPriceAth: opts.price,
             containerApps: opts.apps,
             epochSeconds: opts.epoch,
+            unbondingSeconds: opts.unbonding,
             containerDeclareGpus: opts.declareGpus,
             containerIsolation: opts.isolation,
             containerLeaseMemoryMiB: opts.leaseMemory,

@@ -15,8 +15,8 @@ import {
   ModelNetwork,
   simulatedLandmarks,
   type CheckCadence,
-  type ProverChannel,
 } from '../../../src/checker/index.js';
+import type { ProverChannel } from '../../../src/capacity/index.js';
 import { inProcessProverChannel, serveChecks, subjects } from '../../../src/container/index.js';
 import { Chain, InProcessNetwork, locationOf } from '../../../src/node/index.js';
 import { TxSender } from '../../../src/sdk/index.js';

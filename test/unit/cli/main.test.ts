@@ -54,6 +54,8 @@ describe('program()', () => {
         'container probe',
         'container start',
         'container status',
+        'container unstake',
+        'container withdraw',
         'containers',
         'containers ls',
         'dao',

@@ -30,7 +30,7 @@ import {
 } from '../../../src/container/index.js';
 import { Chain, InProcessNetwork } from '../../../src/node/index.js';
 import { fanOutBlock } from '../../../src/node/roles.js';
-import { cpuProverCommand } from '../../../src/checker/index.js';
+import { cpuProverCommand } from '../../../src/capacity/index.js';
 import { TxSender } from '../../../src/sdk/index.js';
 
 // Real chain, real bus, real processes. Nothing waits a fixed time for something to happen: we poll

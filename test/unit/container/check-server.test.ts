@@ -11,7 +11,7 @@ import {
   type ProverChannel,
   type Received,
   type Timers,
-} from '../../../src/checker/capacity/index.js';
+} from '../../../src/capacity/index.js';
 import { chooseProver, serveChecks } from '../../../src/container/check-server.js';
 import {
   inProcessProverChannel,

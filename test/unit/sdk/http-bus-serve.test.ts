@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer } from '../../../src/api/server.js';
 import { EVENTS_AUTH_HEADER, signEventsAuth, signTelemetry, type Bus } from '../../../src/bus/index.js';
-import { subjects } from '../../../src/container/subjects.js';
+import { subjects } from '../../../src/bus/subjects.js';
 import {
   AethirError,
   ath,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ManualClock, merkleProof, merkleRoot, SeededRng } from '../../../../src/core/index.js';
+import { ManualClock, merkleProof, merkleRoot, SeededRng } from '../../../src/core/index.js';
 import {
   CLASS_PROFILES,
   commitTo,
@@ -20,7 +20,7 @@ import {
   spotCheck,
   type Challenge,
   type OpenedRow,
-} from '../../../../src/checker/capacity/index.js';
+} from '../../../src/capacity/index.js';
 import { GOLDEN } from './golden.js';
 
 const clock = new ManualClock();

@@ -1,8 +1,8 @@
 import { endianness } from 'node:os';
 // Narrow imports (not the index modules): a prover process starts faster without them.
-import type { Clock, Rng } from '../../core/clock.js';
-import { sha256 } from '../../core/encoding.js';
-import { leafHash, nodeHash, verifyMerkleProof, type MerkleProofStep } from '../../core/merkle.js';
+import type { Clock, Rng } from '../core/clock.js';
+import { sha256 } from '../core/encoding.js';
+import { leafHash, nodeHash, verifyMerkleProof, type MerkleProofStep } from '../core/merkle.js';
 
 /**
  * Proof of Capacity, the arithmetic (docs/verification.md).

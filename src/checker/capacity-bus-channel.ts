@@ -1,9 +1,9 @@
-import type { Bus } from '../../bus/bus.js';
-import type { Clock, Rng } from '../../core/clock.js';
-import { isAethirError } from '../../core/errors.js';
-import { subjects } from '../../container/subjects.js';
-import { randomHex } from './challenge.js';
-import { parseProverMessage, type CheckerMessage } from './protocol.js';
+import type { Bus } from '../bus/bus.js';
+import type { Clock, Rng } from '../core/clock.js';
+import { isAethirError } from '../core/errors.js';
+import { subjects } from '../bus/subjects.js';
+import { randomHex } from '../capacity/challenge.js';
+import { parseProverMessage, type CheckerMessage } from '../capacity/protocol.js';
 import {
   runCapacityCheck,
   ReceiveQueue,
@@ -13,7 +13,7 @@ import {
   type ProverChannel,
   type Received,
   type Timers,
-} from './prover.js';
+} from '../capacity/prover.js';
 
 /**
  * Proof of Capacity over the bus: the prover runs on the container (src/container/check-server.ts

@@ -1,6 +1,6 @@
-import type { Rng } from '../../core/clock.js';
-import { sha256 } from '../../core/encoding.js';
-import { leafHash, verifyMerkleProof, type MerkleProofStep } from '../../core/merkle.js';
+import type { Rng } from '../core/clock.js';
+import { sha256 } from '../core/encoding.js';
+import { leafHash, verifyMerkleProof, type MerkleProofStep } from '../core/merkle.js';
 import { generateRow, merkleLevels, mixCounter, proofFromLevels, proofSides } from './challenge.js';
 
 /**

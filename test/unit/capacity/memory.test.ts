@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ManualClock, SeededRng, systemClock } from '../../../../src/core/index.js';
+import { ManualClock, SeededRng, systemClock } from '../../../src/core/index.js';
 import {
   CpuProverSession,
   gpuProverCommand,
@@ -9,7 +9,7 @@ import {
   runCapacityCheck,
   type CheckerMessage,
   type ProverMessage,
-} from '../../../../src/checker/capacity/index.js';
+} from '../../../src/capacity/index.js';
 import {
   answerRead,
   computeTile,
@@ -25,8 +25,8 @@ import {
   validateMemoryParams,
   verifyReads,
   type MemoryProofParams,
-} from '../../../../src/checker/capacity/memory.js';
-import { merkleLevels } from '../../../../src/checker/capacity/challenge.js';
+} from '../../../src/capacity/memory.js';
+import { merkleLevels } from '../../../src/capacity/challenge.js';
 
 const FILL = { tiles: 5, m: 64, depth: 128 };
 const READ = { groups: 600, perGroup: 16 };
@@ -242,7 +242,7 @@ describe('memory proof: the protocol', () => {
 
   it('a device without room for the tiles answers a memory error', async () => {
     const { SimulatedGpuMemory, simulatedGpuProver } =
-      await import('../../../../src/container/simulated-gpu.js');
+      await import('../../../src/container/simulated-gpu.js');
     const device = new SimulatedGpuMemory(0.05); // MiB: less than 5 tiles of 16 KiB
     const r = await runCapacityCheck({
       ...base,

@@ -1,23 +1,25 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { MemoryBus } from '../../../../src/bus/bus.js';
-import { SeededRng, systemClock } from '../../../../src/core/index.js';
+import { MemoryBus } from '../../../src/bus/bus.js';
+import { SeededRng, systemClock } from '../../../src/core/index.js';
 import {
   busProverChannel,
   checkCapacityOverBus,
+  receivedFromReply,
+} from '../../../src/checker/capacity-bus-channel.js';
+import {
   cpuProverCommand,
   CpuProverSession,
   handlerChannel,
   openRows,
   prove,
-  receivedFromReply,
   spawnProver,
   type CheckerMessage,
   type ProverChannel,
   type ProverMessage,
   type Proof,
-} from '../../../../src/checker/capacity/index.js';
-import { serveChecks } from '../../../../src/container/check-server.js';
-import { SimulatedGpuMemory, simulatedGpuProver } from '../../../../src/container/simulated-gpu.js';
+} from '../../../src/capacity/index.js';
+import { serveChecks } from '../../../src/container/check-server.js';
+import { SimulatedGpuMemory, simulatedGpuProver } from '../../../src/container/simulated-gpu.js';
 
 /** A prover in this process that answers each checker message with `handle` (a cheater's); null: no answer. */
 function scripted(handle: (m: CheckerMessage) => ProverMessage | null): ProverChannel {

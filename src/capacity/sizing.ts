@@ -1,5 +1,5 @@
 // The ledger's class table; params.ts brings zod along, so the prover processes never import this module.
-import { gpuClass as classOfModel, type GpuClass } from '../../ledger/params.js';
+import { gpuClass as classOfModel, type GpuClass } from '../ledger/params.js';
 import { memoryProofFor } from './margins.js';
 import type { MemoryProofParams } from './memory.js';
 

@@ -1,4 +1,4 @@
-import type { MerkleProofStep } from '../../core/merkle.js';
+import type { MerkleProofStep } from '../core/merkle.js';
 import { CAPACITY_PROTOCOL_VERSION, validateChallenge, type Challenge } from './challenge.js';
 import { validateMemoryParams } from './memory.js';
 

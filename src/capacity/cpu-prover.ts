@@ -4,8 +4,8 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { systemClock, type Clock } from '../../core/clock.js';
-import { sha256 } from '../../core/encoding.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { sha256 } from '../core/encoding.js';
 import { CAPACITY_PROTOCOL_VERSION, openRows, prove, type Proof } from './challenge.js';
 import {
   answerRead,
@@ -29,7 +29,7 @@ import {
  * The built-in CPU prover: the capacity protocol (protocol.ts) over stdin/stdout, proving with
  * the JS kernel of challenge.ts on one core. Run it as
  *
- *   node --import tsx src/checker/capacity/cpu-prover.ts
+ *   node --import tsx src/capacity/cpu-prover.ts
  *
  * (cpuProverCommand() in prover.ts builds that argv). Hosts without GPUs are checked with it, and
  * it is the reference a host's own prover must agree with bit for bit.

@@ -1,8 +1,8 @@
-import type { GpuClass } from '../../ledger/gpu-class.js';
+import type { GpuClass } from '../ledger/gpu-class.js';
 
 /**
  * Published figures of each GPU class's reference part, from Epoch AI's "ML hardware" table
- * (`../shared/data/gpu-specs/epoch-ml_hardware.csv`; test/unit/checker/capacity/classes.test.ts
+ * (`../shared/data/gpu-specs/epoch-ml_hardware.csv`; test/unit/capacity/classes.test.ts
  * checks every figure marked `epoch` against that file). Capacity challenges are sized from them
  * and docs/verification.md ("Class margins") lists what separates each class from the next one
  * down (margins.ts computes it).

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ManualClock, SeededRng, systemClock } from '../../../../src/core/index.js';
+import { ManualClock, SeededRng, systemClock } from '../../../src/core/index.js';
 import {
   commitTo,
   cpuProverCommand,
@@ -16,7 +16,7 @@ import {
   type ProverMessage,
   type Proof,
   type Received,
-} from '../../../../src/checker/capacity/index.js';
+} from '../../../src/capacity/index.js';
 
 /** A prover in this process: `handle` answers each checker message (null: never answers). */
 function inProcess(

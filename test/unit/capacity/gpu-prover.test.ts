@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { SeededRng, systemClock } from '../../../../src/core/index.js';
+import { SeededRng, systemClock } from '../../../src/core/index.js';
 import {
   CAPACITY_PROTOCOL_VERSION,
   GPU_PROVER_SCRIPT,
@@ -8,7 +8,7 @@ import {
   runCapacityCheck,
   spawnProver,
   type ProverMessage,
-} from '../../../../src/checker/capacity/index.js';
+} from '../../../src/capacity/index.js';
 import { GOLDEN } from './golden.js';
 
 /**

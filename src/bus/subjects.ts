@@ -1,5 +1,5 @@
 import type { Lease, SignedReceipt } from '../ledger/index.js';
-import type { WorkloadEvent } from './runtimes/runtime.js';
+import type { WorkloadEvent } from '../container/runtimes/runtime.js';
 
 /** Bus subjects of the container role (NATS-style tokens). */
 export const subjects = {

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
  * scripts/gpu-selftest.sh on a machine without an NVIDIA GPU (this one, and CI): it must say so
  * and exit 2, never hang or pretend. The measuring path needs a real GPU (docs/verification.md).
  */
-const SCRIPT = new URL('../../../../scripts/gpu-selftest.sh', import.meta.url).pathname;
+const SCRIPT = new URL('../../../scripts/gpu-selftest.sh', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'aethir-gpu-selftest-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ManualClock, SeededRng } from '../../../../src/core/index.js';
+import { ManualClock, SeededRng } from '../../../src/core/index.js';
 import {
   CLASS_ORDER,
   CLASS_PROFILES,
@@ -17,11 +17,11 @@ import {
   type CapacityResult,
   type ClassSpec,
   type GpuClassWithSpec,
-} from '../../../../src/checker/capacity/index.js';
-import { marginsTable } from '../../../../src/checker/capacity/margins-table.js';
-import { simulatedClassProver } from '../../../../src/container/simulated-gpu.js';
+} from '../../../src/capacity/index.js';
+import { marginsTable } from '../../../src/capacity/margins-table.js';
+import { simulatedClassProver } from '../../../src/container/simulated-gpu.js';
 
-const CSV = new URL('../../../../../shared/data/gpu-specs/epoch-ml_hardware.csv', import.meta.url);
+const CSV = new URL('../../../../shared/data/gpu-specs/epoch-ml_hardware.csv', import.meta.url);
 
 /** RFC 4180: quoted fields may hold commas, newlines and doubled quotes. */
 function parseCsv(text: string): Array<Record<string, string>> {
@@ -117,7 +117,7 @@ describe('memory proof sizing', () => {
   });
 
   it('docs/verification.md carries the margins table this model computes', () => {
-    const doc = readFileSync(new URL('../../../../docs/verification.md', import.meta.url), 'utf8');
+    const doc = readFileSync(new URL('../../../docs/verification.md', import.meta.url), 'utf8');
     // compared cell by cell: prettier pads markdown tables
     const cells = (text: string) =>
       text

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Aethir Proof of Capacity: the GPU prover (PyTorch on CUDA).
 
-Speaks the capacity protocol (src/checker/capacity/protocol.ts, docs/verification.md): one JSON
+Speaks the capacity protocol (src/capacity/protocol.ts, docs/verification.md): one JSON
 object per line on stdin and stdout, diagnostics on stderr.
 
   python3 -u gpu_prover.py [--device cuda|cpu] [--threads N]

@@ -1,0 +1,280 @@
+import type { FastifyInstance } from 'fastify';
+import { join } from 'node:path';
+import { AethirError, SeededRng, type Clock, type Config, type KeyPair } from '../core/index.js';
+import { rpcSubjects, subjects, type Bus, type HeartbeatMsg } from '../bus/index.js';
+import { Indexer, parseMatchRequest } from '../indexer/index.js';
+import { CheckerService, type CheckerServiceDeps } from '../checker/index.js';
+import { secureRng } from '../capacity/index.js';
+import {
+  ContainerAgent,
+  DEFAULT_DISK_QUOTA_MIB,
+  appsDirOf,
+  declaredSpec,
+  hostProcessRuntime,
+  type ContainerAgentInit,
+  type EndpointProxy,
+  type HostProcessRuntime,
+  type ProbeResult,
+} from '../container/index.js';
+import type { ContainerSpec, Ledger, Location } from '../ledger/index.js';
+import { TxSender, type NetworkClient } from '../sdk/index.js';
+import type { ApiBackend } from '../api/backend.js';
+import { apiLimitsOf } from '../api/limits.js';
+import { createApiServer } from '../api/server.js';
+import { closeDueEpochs, rebuildIndex, specFromProbe } from './roles.js';
+
+/**
+ * The roles of a node, wired once for every composition: the devnet (one process, a MemoryBus,
+ * the sequencer's chain) and `aethir node` (a replica of the JetStream log, NATS) alike. Each
+ * role reads the node's copy of the ledger and submits through the node; what differs between
+ * compositions (the bus, the location network, the container's runtime) is passed in.
+ */
+export interface RoleContext {
+  config: Config;
+  /** the node's copy of the ledger, as of its last block */
+  ledger: () => Ledger;
+  /** submits signed transactions to the node's ledger */
+  network: NetworkClient;
+  /** where heartbeats, match requests and the checkers' direct checks travel */
+  bus: Bus;
+  clock: Clock;
+  log: (line: string) => void;
+}
+
+export interface IndexerRole {
+  indexer: Indexer;
+  stop(): void;
+}
+
+/**
+ * The index of the containers the ledger holds, loaded from the node's ledger at start (so a
+ * restarted or snapshot-started node answers matches at once: from each container's next
+ * heartbeat, not its next ledger change), then following heartbeats from the bus. The caller
+ * feeds it the ledger's later changes (fanOutBlock). `serveMatches`: answer the match and offers
+ * requests of other nodes on the bus (rpcSubjects.match and .offers, one queue group).
+ */
+export function startIndexerRole(
+  ctx: RoleContext,
+  opts: { seed: string; serveMatches?: boolean },
+): IndexerRole {
+  const { config } = ctx;
+  const indexer = new Indexer({
+    clock: ctx.clock,
+    rng: new SeededRng(opts.seed),
+    requiredStake: (c) => ctx.ledger().requiredStakeOf(c),
+    // the checkers' verdicts, as the ledger keeps them (a request may ask for a minimum)
+    reputation: (c) => ctx.ledger().reputationOf(c).score,
+    reservationTtlMs: config.reservationTtlMs,
+    offlineAfterMs: config.offlineAfterMs,
+    maxReservationsPerAccount: config.maxReservationsPerAccount,
+    escrowOf: (user) => ctx.ledger().account(user).escrow,
+  });
+  // a restarted or snapshot-started node matches at once: the index starts from its ledger
+  rebuildIndex(indexer, ctx.ledger());
+  const offs = [
+    ctx.bus.subscribe(subjects.allHeartbeats, (m) => {
+      const hb = m as HeartbeatMsg;
+      indexer.heartbeat(hb.container, hb.at, hb.freeGpus, hb.apps);
+    }),
+  ];
+  if (opts.serveMatches)
+    offs.push(
+      // `reserve: false`: a preview (an unsigned request at the API node), nothing is held
+      ctx.bus.serve(
+        rpcSubjects.match,
+        (msg) => {
+          const { reserve, ...req } = msg as Record<string, unknown>;
+          const q = parseMatchRequest(req);
+          return reserve === false ? indexer.find(q) : indexer.match(q);
+        },
+        { queue: rpcSubjects.matchQueue },
+      ),
+      ctx.bus.serve(
+        rpcSubjects.offers,
+        (req) => {
+          const { limit, ...r } = (req ?? {}) as Record<string, unknown>;
+          return indexer.offers(parseMatchRequest(r), Number.isInteger(limit) ? (limit as number) : 20);
+        },
+        { queue: rpcSubjects.matchQueue },
+      ),
+    );
+  return {
+    indexer,
+    stop: () => {
+      for (const off of offs.splice(0)) off();
+    },
+  };
+}
+
+export interface CheckerRole {
+  service: CheckerService;
+  /** signs this checker's reports */
+  sender: TxSender;
+  stop(): Promise<void>;
+}
+
+/**
+ * One checker: its service, started (it listens to heartbeats and answers peers at once); its
+ * checks run on each `tick()` (see `startCheckRounds`). `where`: its known place and what its
+ * location check measures (a real network or the SIMULATED model).
+ */
+export function startCheckerRole(
+  ctx: RoleContext,
+  opts: {
+    key: KeyPair;
+    chainId: string;
+    where: Pick<CheckerServiceDeps, 'place' | 'network' | 'landmarks' | 'peerKey'>;
+  } & Pick<CheckerServiceDeps, 'cadence' | 'checks' | 'capacity'>,
+): CheckerRole {
+  const sender = new TxSender(opts.key, ctx.network);
+  const service = new CheckerService({
+    address: opts.key.address,
+    chainId: opts.chainId,
+    ledger: ctx.ledger,
+    report: (p) => sender.send('checker.report', { ...p }),
+    bus: ctx.bus,
+    clock: ctx.clock,
+    rng: secureRng(),
+    ...opts.where,
+    offlineAfterMs: ctx.config.offlineAfterMs,
+    cadence: opts.cadence,
+    ...(opts.checks ? { checks: opts.checks } : {}),
+    ...(opts.capacity ? { capacity: opts.capacity } : {}),
+    log: ctx.log,
+  }).start();
+  return { service, sender, stop: () => service.stop() };
+}
+
+/**
+ * Every `config.checkIntervalMs`: one pass of each checker (liveness and QoS reports; capacity
+ * and location checks start in the background), then the keeper's duty with `keeper` (closing
+ * due epochs; anyone may). A pass never overlaps the previous one.
+ */
+export function startCheckRounds(
+  ctx: RoleContext,
+  checkers: () => readonly CheckerRole[],
+  keeper: TxSender,
+): { run(): Promise<void>; stop(): void } {
+  let busy = false;
+  const run = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      for (const { service } of checkers()) await service.tick();
+      await closeDueEpochs(ctx.ledger, keeper, ctx.clock, ctx.log);
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(
+    () => void run().catch((e) => ctx.log(`checker: ${(e as Error).message}`)),
+    ctx.config.checkIntervalMs,
+  );
+  timer.unref();
+  return { run, stop: () => clearInterval(timer) };
+}
+
+/** The runtime a node's containers run workloads in: host processes, isolated as configured. */
+export function startContainerRuntime(ctx: RoleContext): Promise<HostProcessRuntime> {
+  return hostProcessRuntime({
+    isolation: ctx.config.containerIsolation,
+    dataDir: ctx.config.dataDir,
+    now: () => ctx.clock.now(),
+    log: ctx.log,
+  });
+}
+
+/** This machine's hardware as the ledger records it: probed, or the GPUs the operator declares. */
+export async function containerSpecOf(
+  ctx: RoleContext,
+  probe: () => Promise<ProbeResult>,
+  declaredGpus?: ContainerSpec['gpus'],
+): Promise<ContainerSpec> {
+  const result = await probe();
+  for (const w of result.warnings) ctx.log(`probe: ${w}`);
+  const probed = specFromProbe(result);
+  return declaredGpus ? declaredSpec(probed, declaredGpus) : probed;
+}
+
+/**
+ * One container agent, started: registered (or updated), staked to the requirement, heartbeating,
+ * running the leases the ledger opens on it. `components`: the runtime, the endpoint proxy and
+ * the bus it sees (lease events from this node, heartbeats to the network).
+ */
+export async function startContainerRole(
+  ctx: RoleContext,
+  components: { runtime: HostProcessRuntime; endpoints: EndpointProxy; bus?: Bus },
+  host: {
+    key: KeyPair;
+    name: string;
+    spec: ContainerSpec;
+    location: Location;
+    pricePerHour: bigint;
+    apps?: readonly string[];
+    prover?: ContainerAgentInit['prover'];
+  },
+): Promise<ContainerAgent> {
+  const { config } = ctx;
+  const agent = new ContainerAgent(
+    {
+      network: ctx.network,
+      bus: components.bus ?? ctx.bus,
+      runtime: components.runtime,
+      endpoints: components.endpoints,
+      clock: ctx.clock,
+      log: ctx.log,
+    },
+    {
+      key: host.key,
+      name: host.name,
+      spec: host.spec,
+      location: host.location,
+      pricePerHour: host.pricePerHour,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      settleIntervalMs: config.settleIntervalMs,
+      stakeAuto: true,
+      diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
+      ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
+      logDir: join(config.dataDir, 'logs'),
+      ...(host.apps?.length
+        ? { apps: [...host.apps], appsDir: appsDirOf(components.runtime, config.dataDir) }
+        : {}),
+      ...(host.prover ? { prover: host.prover } : {}),
+    },
+  );
+  await agent.start();
+  return agent;
+}
+
+/**
+ * The node's HTTP API on config.host:config.port (0: any free port); `inUse`: what to tell an
+ * operator whose port is taken. Returns the server and the URL it answers on.
+ */
+export async function startApiRole(
+  ctx: Pick<RoleContext, 'config' | 'bus'>,
+  backend: ApiBackend,
+  inUse = 'choose another with --port',
+): Promise<{ api: FastifyInstance; url: string }> {
+  const { config } = ctx;
+  const api = await createApiServer(backend, {
+    logLevel: config.logLevel,
+    bus: ctx.bus,
+    limits: apiLimitsOf(config),
+  });
+  try {
+    await api.listen({ port: config.port, host: config.host });
+  } catch (e) {
+    await api.close().catch(() => undefined);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new AethirError(
+      'UNAVAILABLE',
+      code === 'EADDRINUSE'
+        ? `port ${config.port} is in use: ${inUse}`
+        : `cannot listen on ${config.host}:${config.port}: ${(e as Error).message}`,
+      { cause: e },
+    );
+  }
+  const addr = api.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : config.port;
+  return { api, url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${port}` };
+}

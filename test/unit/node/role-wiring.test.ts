@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ManualClock, ath, defaultConfig } from '../../../src/core/index.js';
+import { MemoryBus, rpcSubjects, subjects, type HeartbeatMsg } from '../../../src/bus/index.js';
+import type { MatchResult } from '../../../src/indexer/index.js';
+import { Chain } from '../../../src/node/chain.js';
+import { InProcessNetwork } from '../../../src/node/in-process-network.js';
+import { startIndexerRole, type RoleContext } from '../../../src/node/role-wiring.js';
+import { SqliteChainStore } from '../../../src/store/index.js';
+import {
+  GENESIS_TIME,
+  H100,
+  alice,
+  checkers,
+  host,
+  makeGenesis,
+  registerPayload,
+  signNext,
+} from '../ledger/fixtures.js';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'aethir-role-wiring-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('startIndexerRole', () => {
+  it('a node restarted over its store answers a match from the first heartbeat: the index is loaded from the ledger', async () => {
+    const file = path.join(tmp, 'chain.db');
+    const clock = new ManualClock(GENESIS_TIME + 1_000);
+    // Before the restart: a host registers, stakes and is voted online.
+    const first = Chain.open(new SqliteChainStore(file), clock, () => makeGenesis());
+    const send = (k: typeof host, type: Parameters<typeof signNext>[2], payload: Record<string, unknown>) =>
+      first.submit(signNext(first.ledger, k, type, payload));
+    send(host, 'container.register', registerPayload(2, ath(1)));
+    send(host, 'container.stake', { amount: first.ledger.requiredStakeFor([H100, H100]) });
+    for (const k of [checkers[0], checkers[1]])
+      send(k, 'checker.report', {
+        container: host.address,
+        check: 'liveness',
+        ok: true,
+        observedAt: clock.now(),
+      });
+    expect(first.ledger.container(host.address)!.status).toBe('online');
+    first.close();
+
+    // The restarted node: no block will mention the host again; only its heartbeats come.
+    const chain = Chain.open(new SqliteChainStore(file), clock, () => makeGenesis());
+    const bus = new MemoryBus();
+    const ctx: RoleContext = {
+      config: defaultConfig({}),
+      ledger: () => chain.ledger,
+      network: new InProcessNetwork(chain),
+      bus,
+      clock,
+      log: () => {},
+    };
+    const role = startIndexerRole(ctx, { seed: 'restart', serveMatches: true });
+    try {
+      const request = { user: alice.address, gpus: 2 };
+      // known, but not heard from since the restart
+      expect(() => role.indexer.match(request)).toThrow(/no container/i);
+      const hb: HeartbeatMsg = { container: host.address, at: clock.now(), freeGpus: 2, runningLeases: 0 };
+      bus.publish(subjects.heartbeat(host.address), hb);
+      expect(role.indexer.match(request).container.id).toBe(host.address);
+      // and for other nodes, over the bus
+      const viaBus = (await bus.request(rpcSubjects.match, { user: alice.address, gpus: 0 })) as MatchResult;
+      expect(viaBus.container.id).toBe(host.address);
+    } finally {
+      role.stop();
+      chain.close();
+    }
+    // stopped: heartbeats and match requests are no longer taken
+    await expect(
+      bus.request(rpcSubjects.match, { user: alice.address, gpus: 0 }, { timeoutMs: 200 }),
+    ).rejects.toThrow();
+  });
+});
