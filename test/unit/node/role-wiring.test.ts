@@ -41,6 +41,8 @@ describe('startIndexerRole', () => {
         observedAt: clock.now(),
       });
     expect(first.ledger.container(host.address)!.status).toBe('online');
+    // the user's escrow covers what a reservation holds (an unfunded match reserves nothing)
+    send(alice, 'escrow.deposit', { amount: ath(1_000) });
     first.close();
 
     // The restarted node: no block will mention the host again; only its heartbeats come.
