@@ -29,6 +29,8 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage 
 import { constants as osConstants } from 'node:os';
 import { AethirError, type ErrorCode } from '../../core/errors.js';
 import { DockerStreamDemuxer, type DemuxMode } from './docker-frames.js';
+import { dockerExec } from './docker-exec.js';
+import type { ExecRequest, ExecSession } from './exec.js';
 import type {
   RunningWorkload,
   Runtime,
@@ -172,7 +174,7 @@ interface ContainerInspect {
 
 /** Talks to one Engine API socket; every failure comes out as an AethirError with a plain message. */
 class EngineClient {
-  private readonly prefix: string;
+  readonly prefix: string;
 
   constructor(
     readonly socketPath: string,
@@ -825,6 +827,13 @@ class DockerWorkload implements RunningWorkload {
   kill(reason?: string): Promise<void> {
     this.requestStop(killRequest(reason));
     return this.exited.then(() => undefined);
+  }
+
+  /** A process in this lease's running container, as its user (docker-exec.ts). */
+  async exec(req: ExecRequest): Promise<ExecSession> {
+    if (this.stopped || this.finishing || this.stopRequest)
+      throw new AethirError('CONFLICT', `the workload of lease ${this.leaseId} has ended`);
+    return dockerExec(this.engine, this.containerId, req);
   }
 
   failStart(exitCode: number, message: string): void {
