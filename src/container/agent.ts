@@ -361,6 +361,15 @@ export class ContainerAgent {
     }
     slot.w = w;
     if (slot.cancelled) void w.kill('lease closed');
+    // Its user's shells, exec and copies come in through the endpoint server (lease-access.ts).
+    if (w.exec && this.chainId)
+      this.components.endpoints?.door(lease.id, {
+        chainId: this.chainId,
+        user: lease.user,
+        workload: () => (slot.exited ? null : slot.w),
+        isOpen: async () => (await this.components.network.lease(lease.id))?.status === 'open',
+        now: () => clock.now(),
+      });
     // events() replays what the workload wrote before we got here, then follows it live. It keeps
     // only the last MiB: a reader that falls further behind gets a marker saying what it missed.
     const file = this.openLogFile(lease.id);
