@@ -9,7 +9,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { lstat, mkdir, readdir, readlink, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { extract as tarExtract, pack as tarPack } from 'tar-stream';
+import { extract as tarExtract, pack as tarPack, type Headers } from 'tar-stream';
 import WebSocket from 'ws';
 import { AethirError, ErrorCodes, type ErrorCode } from '../core/errors.js';
 import { checkTarEntry, excludeMatcher, leasePath } from '../core/lease-files.js';
@@ -185,15 +185,34 @@ export async function uploadToLease(
   });
   const progress: CopyProgress = { bytes: 0, files: 0 };
   const pk = tarPack();
-  const sent = (async () => {
-    for await (const chunk of pk) {
-      await drain(ws);
-      ws.send(frame(0, chunk as Buffer));
-      progress.bytes += (chunk as Buffer).length;
+  const sent = new Promise<void>((resolve, reject) => {
+    pk.on('data', (chunk: Buffer) => {
+      if (ws.readyState !== WebSocket.OPEN) {
+        pk.destroy();
+        return reject(new AethirError('UNAVAILABLE', 'the connection to the lease dropped during the copy'));
+      }
+      ws.send(frame(0, chunk));
+      progress.bytes += chunk.length;
       opts.onProgress?.({ ...progress });
-    }
-    ws.send(JSON.stringify({ type: 'eof' }));
-  })();
+      // backpressure: the archive waits while the socket is full
+      if (ws.bufferedAmount > 4 << 20) {
+        pk.pause();
+        void drain(ws).then(
+          () => pk.resume(),
+          (e: unknown) => {
+            pk.destroy();
+            reject(e);
+          },
+        );
+      }
+    });
+    pk.on('end', () => {
+      ws.send(JSON.stringify({ type: 'eof' }));
+      resolve();
+    });
+    pk.on('error', reject);
+  });
+  sent.catch(() => undefined);
   const add = (header: Parameters<typeof pk.entry>[0], file?: string) =>
     new Promise<void>((resolve, reject) => {
       const sink = pk.entry(header, (e) => (e ? reject(e) : resolve()));
@@ -260,34 +279,53 @@ export async function downloadFromLease(
   );
   // The archive's top entry is `src` itself: its contents land in `root`.
   const prefix = src === '.' ? '' : `${src}/`;
-  const written = (async () => {
-    for await (const entry of ex) {
-      const e = checkTarEntry(entry.header);
-      const rel = e && (e.name === src ? '' : e.name.startsWith(prefix) ? e.name.slice(prefix.length) : null);
-      // a single file copied out lands at localPath itself
-      const single = e?.type === 'file' && rel === '';
-      if (!e || rel === null || (rel === '' && !single) || (rel !== '' && skip(rel))) {
-        entry.resume();
-        continue;
-      }
-      const dest = single ? root : path.join(root, rel);
-      if (!single) await mkdir(root, { recursive: true });
+  const writeEntry = async (header: Headers, entry: NodeJS.ReadableStream): Promise<void> => {
+    const e = checkTarEntry(header);
+    const rel = e && (e.name === src ? '' : e.name.startsWith(prefix) ? e.name.slice(prefix.length) : null);
+    // a single file copied out lands at localPath itself
+    const single = e?.type === 'file' && rel === '';
+    if (!e || rel === null || (rel === '' && !single) || (rel !== '' && skip(rel)))
+      return void entry.resume();
+    const dest = single ? root : path.join(root, rel);
+    if (!single) {
+      await mkdir(root, { recursive: true });
       // never through a symlink this copy (or anyone) put in the way
-      if (!single) await assertNoSymlinkBetween(root, path.dirname(dest));
-      if (e.type === 'directory') {
-        await mkdir(dest, { recursive: true, mode: e.mode | 0o700 });
-        entry.resume();
-      } else if (e.type === 'symlink') {
-        await symlink(e.linkname!, dest);
-        entry.resume();
-      } else {
-        await mkdir(path.dirname(dest), { recursive: true });
-        await pipeline(entry, createWriteStream(dest, { mode: e.mode }));
-        if (e.mtime) await utimes(dest, e.mtime, e.mtime);
-        progress.files++;
-      }
+      await assertNoSymlinkBetween(root, path.dirname(dest));
     }
-  })();
+    if (e.type === 'directory') {
+      await mkdir(dest, { recursive: true, mode: e.mode | 0o700 });
+      entry.resume();
+    } else if (e.type === 'symlink') {
+      await symlink(e.linkname!, dest);
+      entry.resume();
+    } else {
+      await mkdir(path.dirname(dest), { recursive: true });
+      await pipeline(entry, createWriteStream(dest, { mode: e.mode }));
+      if (e.mtime) await utimes(dest, e.mtime, e.mtime);
+      progress.files++;
+    }
+  };
+  const written = new Promise<void>((resolve, reject) => {
+    ex.on('entry', (header, entry, next) => {
+      writeEntry(header, entry).then(
+        () => next(),
+        (err: unknown) => {
+          entry.resume();
+          reject(err);
+          ex.destroy();
+        },
+      );
+    });
+    ex.on('finish', resolve);
+    ex.on('error', (err) =>
+      reject(
+        err instanceof AethirError
+          ? err
+          : new AethirError('INVALID_ARGUMENT', `bad archive from the lease: ${err.message}`),
+      ),
+    );
+  });
+  written.catch(() => undefined);
   let r: ExecResult;
   try {
     r = await ended;
