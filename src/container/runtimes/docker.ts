@@ -422,6 +422,38 @@ export class DockerRuntime implements Runtime {
     await pull;
   }
 
+  /** ensureImage for a lease's image, with the pull's progress as one line per layer step (throttled). */
+  async prepareImage(ref: string, onProgress: (line: string) => void): Promise<void> {
+    let last = '';
+    let lastAt = 0;
+    await this.ensureImage(ref, (p) => {
+      const line = [p.id, p.status, p.progress].filter(Boolean).join(' ');
+      const now = this.now();
+      // "Downloading" repeats many times a second: at most one such line per layer every 500 ms
+      if (!line || line === last || (/Downloading|Extracting/.test(p.status ?? '') && now - lastAt < 500))
+        return;
+      last = line;
+      lastAt = now;
+      onProgress(line);
+    });
+  }
+
+  async cachedImages(max: number): Promise<string[]> {
+    const res = await this.engine.ok('GET', '/images/json', 'cannot list images');
+    const list =
+      parseJson<Array<{ RepoTags?: string[] | null; RepoDigests?: string[] | null; Created?: number }>>(
+        res.body,
+        'image list',
+      ) ?? [];
+    list.sort((a, b) => (b.Created ?? 0) - (a.Created ?? 0));
+    const out: string[] = [];
+    for (const i of list)
+      for (const r of [...(i.RepoTags ?? []), ...(i.RepoDigests ?? [])])
+        if (out.length < max && typeof r === 'string' && r.length <= 600 && !r.startsWith('<none>'))
+          out.push(r);
+    return out;
+  }
+
   /** Every container this runtime created (with this runtime's `labels`), for recovery after a crash. */
   async listLeases(): Promise<DockerLeaseContainer[]> {
     const filters = {

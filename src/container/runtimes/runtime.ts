@@ -88,4 +88,11 @@ export interface Runtime {
    * as lost.
    */
   reapOrphans?(): Promise<string[]>;
+  /**
+   * Runtimes that run images (Docker): makes `ref` present, pulling it if needed, with the pull's
+   * progress as lines for the lease's user. Absent: this runtime runs no images.
+   */
+  prepareImage?(ref: string, onProgress: (line: string) => void): Promise<void>;
+  /** The images it has cached (tags and `name@sha256:…` digests), newest first, at most `max`. */
+  cachedImages?(max: number): Promise<string[]>;
 }
