@@ -83,8 +83,14 @@ export class EndpointProxy {
       if (door) {
         socket.on('error', () => undefined);
         const target = this.doors.get(door[1]!);
-        if (!target)
-          return void socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+        if (!target) {
+          const body = JSON.stringify({
+            error: { code: 'NOT_FOUND', message: `lease ${door[1]} is not running on this container` },
+          });
+          return void socket.end(
+            `HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+          );
+        }
         return void handleLeaseAccess(door[1]!, door[2]!, target, req, socket, head);
       }
       const target = this.target(req);

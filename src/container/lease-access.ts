@@ -77,7 +77,7 @@ function tokenOf(req: IncomingMessage): string | undefined {
 
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
-  const reason = { 401: 'Unauthorized', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests' }[status];
+  const reason = { 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests' }[status];
   socket.end(
     `HTTP/1.1 ${status} ${reason ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
@@ -113,7 +113,7 @@ export async function handleLeaseAccess(
       now: target.now(),
     });
   } catch (e) {
-    return refuse(socket, 401, 'UNAUTHORIZED', (e as Error).message);
+    return refuse(socket, 403, 'UNAUTHORIZED', (e as Error).message);
   }
   const w = target.workload();
   if (!w?.exec || !(await target.isOpen().catch(() => false)))

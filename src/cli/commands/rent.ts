@@ -65,14 +65,14 @@ const KEEP_OPEN = ['sh', '-c', 'while :; do sleep 3600; done'];
  * session wired to this one; resolves with its exit code.
  */
 async function runInteractive(
-  api: string,
+  client: ApiClient,
   key: KeyPair,
   chainId: string,
   leaseId: string,
   command: string[],
 ): Promise<number> {
   const t = {
-    api,
+    api: client.base,
     lease: leaseId,
     token: signLeaseToken(key, { chainId, lease: leaseId, exp: Date.now() + 3_600_000, scope: ['exec'] }),
   };
@@ -82,7 +82,8 @@ async function runInteractive(
     try {
       return await attachTerminal(t, command, { tty: true, stdin: true });
     } catch (e) {
-      if (!(isAethirError(e) && e.code === 'CONFLICT') || Date.now() > deadline) throw e;
+      const starting = isAethirError(e) && (e.code === 'CONFLICT' || e.code === 'NOT_FOUND');
+      if (!starting || Date.now() > deadline || (await client.leaseView(leaseId))?.status !== 'open') throw e;
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -348,7 +349,7 @@ export function rentCommand(): Command {
           let output = false;
           // -it: the user's command in a terminal session once the lease runs; its end closes the lease.
           const session = interactive
-            ? runInteractive(api.base, key, chainId, leaseId, command).then(
+            ? runInteractive(api, key, chainId, leaseId, command).then(
                 async (code) => {
                   await sender
                     .send('lease.close', { lease: leaseId, reason: 'interactive command ended' })
