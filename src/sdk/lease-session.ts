@@ -20,6 +20,11 @@ export interface LeaseSessionTarget {
   lease: string;
   /** a lease token of the lease's user with scope exec (commands) or files (cp) */
   token: string;
+  /**
+   * where sessions go instead of the API node: a container's door for this lease,
+   * `<endpoint server>/x/<lease>` (it checks the same token)
+   */
+  door?: string;
 }
 
 export interface ExecResult {
@@ -47,7 +52,9 @@ async function openSession(
   start: Start,
   onData: (stream: 1 | 2, data: Buffer) => void,
 ): Promise<{ ws: WebSocket; ended: Promise<ExecResult> }> {
-  const url = `${t.api.replace(/\/+$/, '').replace(/^http/, 'ws')}/v1/leases/${t.lease}/${kind}`;
+  const url = t.door
+    ? `${t.door.replace(/^http/, 'ws')}/${kind}`
+    : `${t.api.replace(/\/+$/, '').replace(/^http/, 'ws')}/v1/leases/${t.lease}/${kind}`;
   const ws = new WebSocket(url, { headers: { authorization: `Bearer ${t.token}` }, maxPayload: 1 << 20 });
   let result: ExecResult | undefined;
   let failure: AethirError | undefined;
