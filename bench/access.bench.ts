@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -93,6 +93,7 @@ export async function runAccess(opts: BenchOptions): Promise<Row[]> {
   const rows: Row[] = [];
   const probe = await probeSandbox();
   const base = mkdtempSync(join('/var/lib', 'aethir-bench-access-'));
+  chmodSync(base, 0o711); // the lease uids must traverse it to their directories
   const host = new HostProcessRuntime({
     baseDir: join(base, 'leases'),
     ...(probe.ok ? { sandbox: probe.setup } : {}),

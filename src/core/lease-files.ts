@@ -132,7 +132,8 @@ function isAethir(e: unknown): e is AethirError {
  * across directories; a pattern without `/` matches a name at any depth.
  */
 export function excludeMatcher(patterns: readonly string[]): (rel: string) => boolean {
-  const res = patterns.map((p) => {
+  const res = patterns.map((pattern) => {
+    const p = pattern.replace(/\/+$/, '');
     const anchored = p.includes('/');
     let re = '';
     for (let i = 0; i < p.length; i++) {
