@@ -1244,8 +1244,9 @@ export class IndexStore {
           bestCost = cost;
         }
         // without latency in the cost, a bucket's first eligible container is its best (its
-        // quality is the bucket's, unless the ledger holds a tier that is not a whole 1..3)
-        if (!wantLatency && this.quality[s] === t) break;
+        // quality is the bucket's, unless the ledger holds a tier that is not a whole 1..3), unless
+        // an image is asked for: a dearer one that has it cached may still cost less
+        if (!wantLatency && this.quality[s] === t && q.image === null) break;
       }
     }
     if (best < 0) return none;
