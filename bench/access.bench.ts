@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { addressOf, generateKeyPair, signLeaseToken } from '../src/core/index.js';
 import { EndpointProxy } from '../src/container/endpoint-proxy.js';

@@ -254,9 +254,10 @@ describe('workloads: images, shell, exec and cp on a Docker host and a sandboxed
     expect(a.out()).not.toMatch(/^NOT-INTERRUPTED/m);
     // top draws a full screen (cursor addressing) and sees only the lease's processes
     a.p.write('top -n 1\r');
-    const plain = () => a.out().replace(/\x1b(\[[0-9;?]*[A-Za-z]|\([AB]|[=>])/g, '');
+    const ESC = String.fromCharCode(27);
+    const plain = () => a.out().replace(new RegExp(`${ESC}(\\[[0-9;?]*[A-Za-z]|\\([AB]|[=>])`, 'g'), '');
     await waitFor(async () => /Tasks:\s+\d+\s+total/.test(plain()), 20_000, 'top in the terminal');
-    expect(a.out()).toContain('\x1b[');
+    expect(a.out()).toContain(`${ESC}[`);
     a.p.write('exit 5\r');
     b.p.write('exit\r');
     expect(await a.exit).toBe(5);

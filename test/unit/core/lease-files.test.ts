@@ -25,7 +25,9 @@ describe('checkTarEntry: what an archive may hold', () => {
       size: 3,
       mode: 0o755,
     });
-    expect(checkTarEntry({ name: 'a/l', type: 'symlink', linkname: '../b' })).toMatchObject({ linkname: '../b' });
+    expect(checkTarEntry({ name: 'a/l', type: 'symlink', linkname: '../b' })).toMatchObject({
+      linkname: '../b',
+    });
     expect(checkTarEntry({ name: './', type: 'directory' })).toBeNull();
   });
   it.each([
@@ -56,7 +58,12 @@ describe('safeTarStream', () => {
   it('re-packs an admitted archive', async () => {
     const out: Buffer[] = [];
     const s = safeTarStream((c) => out.push(c));
-    s.write(await archive([{ name: 'dir', type: 'directory' }, { name: 'dir/a', body: 'hello' }]));
+    s.write(
+      await archive([
+        { name: 'dir', type: 'directory' },
+        { name: 'dir/a', body: 'hello' },
+      ]),
+    );
     s.end();
     await s.done;
     expect(Buffer.concat(out).toString('latin1')).toContain('hello');
@@ -64,7 +71,12 @@ describe('safeTarStream', () => {
   it('stops at the first refused entry: nothing after it passes', async () => {
     const out: Buffer[] = [];
     const s = safeTarStream((c) => out.push(c));
-    s.write(await archive([{ name: '../evil', body: 'x' }, { name: 'after', body: 'AFTER' }]));
+    s.write(
+      await archive([
+        { name: '../evil', body: 'x' },
+        { name: 'after', body: 'AFTER' },
+      ]),
+    );
     s.end();
     await expect(s.done).rejects.toThrow(/leaves the target directory/);
     expect(Buffer.concat(out).toString('latin1')).not.toContain('AFTER');
