@@ -180,11 +180,10 @@ describe('workloads: images, shell, exec and cp on a Docker host and a sandboxed
   });
 
   it('exec runs inside each lease (its sandbox uid, its container user); exit code = the command’s', async () => {
-    [hostLease, dockLease] = await Promise.all([
-      // --region eu: the sandboxed host (Frankfurt); the image lease can only go to the Docker host
-      rentInBackground(['--region', 'eu', '--', 'sh', '-c', 'echo ready > state; sleep 600']),
-      rentInBackground(['--image', IMAGE, '--', 'sh', '-c', 'sleep 600']),
-    ]);
+    // one after the other: both pay with the developer key (one nonce sequence)
+    // --region eu: the sandboxed host (Frankfurt); the image lease can only go to the Docker host
+    hostLease = await rentInBackground(['--region', 'eu', '--', 'sh', '-c', 'echo ready > state; sleep 600']);
+    dockLease = await rentInBackground(['--image', IMAGE, '--', 'sh', '-c', 'sleep 600']);
     const h = await waitFor(
       async () => {
         const r = await run([
