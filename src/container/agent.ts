@@ -309,23 +309,13 @@ export class ContainerAgent {
     }
     const { bus, runtime, clock } = this.components;
     // A session of an app runs the app's installed copy; one not ready here is refused at once.
-    const run = await this.workloadOf(lease);
     const image = lease.workload.image;
-    // The indexer sends image leases only to Docker-engine hosts; one that comes anyway is refused.
-    if (run.ok && image && !runtime.prepareImage) {
-      const why = `container ${this.init.name} has no Docker engine: it runs no images`;
-      bus.publish(subjects.leaseExit(lease.id), {
-        lease: lease.id,
-        type: 'exit',
-        exitCode: 127,
-        signal: null,
-        reason: 'start-failed',
-        at: clock.now(),
-        message: why,
-      } satisfies LeaseLogMsg);
-      await this.close(lease, 127, why, { withoutReceipt: true });
-      return;
-    }
+    // The indexer sends image leases only to Docker-engine hosts; one that comes anyway is refused
+    // (and, having run nothing, charges nothing).
+    const noEngine = image !== undefined && !runtime.prepareImage;
+    const run: Awaited<ReturnType<ContainerAgent['workloadOf']>> = noEngine
+      ? { ok: false, reason: `container ${this.init.name} has no Docker engine: it runs no images` }
+      : await this.workloadOf(lease);
     if (!run.ok) {
       const m: LeaseLogMsg = {
         lease: lease.id,
@@ -337,7 +327,7 @@ export class ContainerAgent {
         message: run.reason,
       };
       bus.publish(subjects.leaseExit(lease.id), m);
-      await this.close(lease, 127, run.reason.slice(0, 200));
+      await this.close(lease, 127, run.reason.slice(0, 200), { withoutReceipt: noEngine });
       return;
     }
     let gpus: number[];
