@@ -11,6 +11,7 @@ import { runCapacity } from './capacity.bench.js';
 import { runLocation } from './location.bench.js';
 import { runChecks } from './checks.bench.js';
 import { runGaming } from './gaming.bench.js';
+import { runAccess } from './access.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -45,6 +46,12 @@ const SUITES: Suite[] = [
     name: 'container',
     description: 'lease grant -> first output line in the host-process runtime vs. a bare spawn',
     run: runContainer,
+  },
+  {
+    name: 'access',
+    description:
+      'first output with a cached image vs host-process; cp throughput vs tar over a socket; shell keystroke round trip vs a local pty',
+    run: runAccess,
   },
   {
     name: 'capacity',

@@ -87,6 +87,18 @@ import_image() {
   tar -C "$dir" -c . | podman import -q --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' - "$IMAGE" >/dev/null
 }
 
+# The workloads-access e2e runs a registry on 127.0.0.1:5055 (Debian's docker-registry): plain
+# HTTP on loopback, which Podman must be told it may use.
+write_registries() {
+  local conf=/etc/containers/registries.conf.d/aethir-test-registry.conf
+  local want
+  want=$(printf '[[registry]]\nlocation = "127.0.0.1:5055"\ninsecure = true')
+  if [ ! -f "$conf" ] || [ "$(cat "$conf")" != "$want" ]; then
+    mkdir -p /etc/containers/registries.conf.d
+    printf '%s\n' "$want" >"$conf"
+  fi
+}
+
 start_service() {
   if ping_socket; then return 0; fi
   log "starting podman system service on $SOCKET (log: $LOG)"
@@ -108,6 +120,7 @@ start_service() {
 
 install_packages
 write_conf
+write_registries
 import_image
 start_service
 log "ready: $(podman --version), socket $SOCKET, image $IMAGE"

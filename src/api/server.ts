@@ -20,6 +20,7 @@ import { eventRoutes } from './routes/events.js';
 import { consoleRoutes } from './routes/console.js';
 import { gamingRoutes } from './routes/gaming.js';
 import { chainRoutes } from './routes/chain.js';
+import { workloadsAccessRoutes } from './routes/workloads-access.js';
 
 /**
  * The HTTP API under /v1. Every route is declared once with its zod schemas: the same schemas
@@ -128,6 +129,7 @@ export async function createApiServer(
   await app.register(accountRoutes, ctx);
   await app.register(containerRoutes, ctx);
   await app.register(leaseRoutes, ctx);
+  await app.register(workloadsAccessRoutes, ctx);
   await app.register(appRoutes, ctx);
   await app.register(matchRoutes, ctx);
   await app.register(offersRoutes, ctx);

@@ -24,6 +24,8 @@ export const HeartbeatSchema = z.object({
     .regex(/^https?:\/\/[^\s/]+$/, 'must be a base URL such as http://host:port')
     .optional(),
   apps: z.array(z.string().max(100)).max(256).optional(),
+  runtime: z.enum(['docker', 'host-process']).optional(),
+  images: z.array(z.string().max(600)).max(64).optional(),
 });
 
 const WorkloadSchema = z.object({
@@ -33,6 +35,7 @@ const WorkloadSchema = z.object({
   env: z.record(z.string(), z.string()).optional(),
   sealedEnv: z.record(z.string(), z.string()).optional(),
   publicEndpoint: z.boolean().optional(),
+  image: z.string().max(512).optional(),
 });
 
 export const LeaseSchema = z.object({

@@ -30,6 +30,10 @@ export interface HeartbeatMsg {
   endpoint?: string;
   /** apps pre-installed and ready here, each as `name` and as `name@version` (docs/apps.md) */
   apps?: string[];
+  /** 'docker': workloads run on a Docker engine, so leases naming an image can run here */
+  runtime?: 'docker' | 'host-process';
+  /** images cached on that engine (tags and `name@sha256:…` digests), newest first, at most 64 */
+  images?: string[];
 }
 
 export interface LeaseOpenedMsg {

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { accountCommand } from './commands/account.js';
+import { cpCommand, execCommand, shellCommand } from './commands/access.js';
 import { appCommand } from './commands/app.js';
 import { containersCommand } from './commands/containers.js';
 import { containerCommand } from './commands/container.js';
@@ -55,6 +56,9 @@ export function program(): Command {
     ledgerCommand(),
     locationCommand(),
     statusCommand(),
+    shellCommand(),
+    execCommand(),
+    cpCommand(),
   ])
     p.addCommand(c);
   return p;

@@ -26,6 +26,8 @@ import { chooseProver, serveChecks, type CheckServerOptions } from './check-serv
 import { DEFAULT_LOG_FILE_MAX_BYTES, LeaseLogFile } from './output-file.js';
 
 const DEFAULT_SETTLE_MS = 5 * 60_000;
+/** the most cached images a heartbeat reports */
+const MAX_REPORTED_IMAGES = 64;
 const DEFAULT_FINAL_RECEIPT_WAIT_MS = 5_000;
 
 /** A lease's place on this host: its GPUs from the moment it is accepted, its workload once started. */
@@ -138,6 +140,8 @@ export class ContainerAgent {
   readonly init: ContainerAgentInit;
   /** the apps this host pre-installs (none: null) */
   private readonly apps: LocalApps | null;
+  /** the images the runtime has cached, as the last heartbeat learnt them (reported in the next) */
+  private images: string[] = [];
 
   constructor(
     private readonly components: ContainerAgentComponents,
@@ -262,10 +266,28 @@ export class ContainerAgent {
       ...(this.draining ? { draining: true } : {}),
       ...(this.components.endpoints?.url ? { endpoint: this.components.endpoints.url } : {}),
       ...(this.apps?.readyList().length ? { apps: this.apps.readyList() } : {}),
+      ...(this.components.runtime.prepareImage
+        ? { runtime: 'docker' as const, images: this.images }
+        : { runtime: 'host-process' as const }),
     };
+    void this.refreshImages();
     this.components.bus.publish(subjects.heartbeat(this.id), msg);
     // Each heartbeat also brings the pre-installed apps up to date (one sync at a time).
     if (this.started && !this.stopping) void this.apps?.sync();
+  }
+
+  private refreshingImages = false;
+  private async refreshImages(): Promise<void> {
+    const rt = this.components.runtime;
+    if (!rt.cachedImages || this.refreshingImages) return;
+    this.refreshingImages = true;
+    try {
+      this.images = await rt.cachedImages(MAX_REPORTED_IMAGES);
+    } catch {
+      // the engine is down: the heartbeat keeps the last list
+    } finally {
+      this.refreshingImages = false;
+    }
   }
 
   private allocateGpus(n: number): number[] {
@@ -287,7 +309,13 @@ export class ContainerAgent {
     }
     const { bus, runtime, clock } = this.components;
     // A session of an app runs the app's installed copy; one not ready here is refused at once.
-    const run = await this.workloadOf(lease);
+    const image = lease.workload.image;
+    // The indexer sends image leases only to Docker-engine hosts; one that comes anyway is refused
+    // (and, having run nothing, charges nothing).
+    const noEngine = image !== undefined && !runtime.prepareImage;
+    const run: Awaited<ReturnType<ContainerAgent['workloadOf']>> = noEngine
+      ? { ok: false, reason: `container ${this.init.name} has no Docker engine: it runs no images` }
+      : await this.workloadOf(lease);
     if (!run.ok) {
       const m: LeaseLogMsg = {
         lease: lease.id,
@@ -299,7 +327,7 @@ export class ContainerAgent {
         message: run.reason,
       };
       bus.publish(subjects.leaseExit(lease.id), m);
-      await this.close(lease, 127, run.reason.slice(0, 200));
+      await this.close(lease, 127, run.reason.slice(0, 200), { withoutReceipt: noEngine });
       return;
     }
     let gpus: number[];
@@ -330,9 +358,21 @@ export class ContainerAgent {
         user: lease.user,
         ...(lease.workload.publicEndpoint ? { public: true } : {}),
       });
+      if (image) {
+        try {
+          // The pull's progress reaches the user as the lease's first output.
+          await runtime.prepareImage!(image, (line) =>
+            publish({ type: 'stderr', data: `aethir: pulling ${image}: ${line}\n`, at: clock.now() }),
+          );
+        } catch (e) {
+          throw Object.assign(new Error(`image ${image}: ${(e as Error).message}`), { imageFailed: true });
+        }
+        void this.refreshImages().then(() => this.heartbeat());
+      }
       w = await runtime.start({
         leaseId: lease.id,
         command: run.command,
+        ...(image ? { image } : {}),
         env: run.env,
         gpuIndices: gpus,
         ...(port ? { port } : {}),
@@ -356,11 +396,23 @@ export class ContainerAgent {
         at: clock.now(),
         message: why,
       });
-      await this.close(lease, 127, why);
+      // An image that cannot be pulled ran nothing: the lease closes charged nothing.
+      await this.close(lease, 127, why, {
+        withoutReceipt: (e as { imageFailed?: boolean }).imageFailed === true,
+      });
       return;
     }
     slot.w = w;
     if (slot.cancelled) void w.kill('lease closed');
+    // Its user's shells, exec and copies come in through the endpoint server (lease-access.ts).
+    if (w.exec && this.chainId)
+      this.components.endpoints?.door(lease.id, {
+        chainId: this.chainId,
+        user: lease.user,
+        workload: () => (slot.exited ? null : slot.w),
+        isOpen: async () => (await this.components.network.lease(lease.id))?.status === 'open',
+        now: () => clock.now(),
+      });
     // events() replays what the workload wrote before we got here, then follows it live. It keeps
     // only the last MiB: a reader that falls further behind gets a marker saying what it missed.
     const file = this.openLogFile(lease.id);
@@ -449,13 +501,18 @@ export class ContainerAgent {
    * Closes the lease with the user's latest receipt not yet used (the ledger charges up to what
    * the receipts acknowledge; without one, nothing more). Forgets the lease's receipts after.
    */
-  private async close(lease: Lease, exitCode: number | null, reason: string): Promise<void> {
+  private async close(
+    lease: Lease,
+    exitCode: number | null,
+    reason: string,
+    opts: { withoutReceipt?: boolean } = {},
+  ): Promise<void> {
     if (this.closing.has(lease.id)) return;
     this.closing.add(lease.id);
     try {
       const current = await this.components.network.lease(lease.id);
       if (current?.status !== 'open') return;
-      const receipt = this.unusedReceipt(lease.id);
+      const receipt = opts.withoutReceipt ? undefined : this.unusedReceipt(lease.id);
       const payload = { lease: lease.id, exitCode: exitCode ?? -1, reason };
       try {
         await this.sender.send('lease.close', receipt ? { ...payload, receipt } : payload);

@@ -1,6 +1,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { connect, createServer as createNetServer, type Socket } from 'node:net';
 import { AethirError, verifyLeaseToken } from '../core/index.js';
+import { handleLeaseAccess, type LeaseAccessTarget } from './lease-access.js';
 
 /** Who may open a lease's endpoint: its user's lease tokens, or anyone where the lease says so. */
 export interface EndpointAccess {
@@ -27,6 +28,8 @@ const COOKIE = 'aethir_lease_token';
  */
 export class EndpointProxy {
   private readonly routes = new Map<string, { port: number; access: EndpointAccess }>();
+  /** running leases' doors for shells, exec and copies (`/x/<lease>/…`, lease-access.ts) */
+  private readonly doors = new Map<string, LeaseAccessTarget>();
   private server: Server | null = null;
   private baseUrl: string | null = null;
 
@@ -76,6 +79,20 @@ export class EndpointProxy {
       req.pipe(up);
     });
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      const door = /^\/x\/([A-Za-z0-9_-]{1,64})\/([a-z]+)$/.exec(req.url ?? '');
+      if (door) {
+        socket.on('error', () => undefined);
+        const target = this.doors.get(door[1]!);
+        if (!target) {
+          const body = JSON.stringify({
+            error: { code: 'NOT_FOUND', message: `lease ${door[1]} is not running on this container` },
+          });
+          return void socket.end(
+            `HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+          );
+        }
+        return void handleLeaseAccess(door[1]!, door[2]!, target, req, socket, head);
+      }
       const target = this.target(req);
       if (!target.ok)
         return void socket.end(
@@ -184,6 +201,18 @@ export class EndpointProxy {
 
   close(leaseId: string): void {
     this.routes.delete(leaseId);
+    this.doors.delete(leaseId);
+  }
+
+  /** Opens (or with null closes) a running lease's door for its user's sessions (lease-access.ts). */
+  door(leaseId: string, target: LeaseAccessTarget | null): void {
+    if (target) this.doors.set(leaseId, target);
+    else this.doors.delete(leaseId);
+  }
+
+  /** Where the API node reaches a lease's door (`kind`: exec or files). */
+  doorOf(leaseId: string, kind: 'exec' | 'files'): string | null {
+    return this.baseUrl && this.doors.has(leaseId) ? `${this.baseUrl}/x/${leaseId}/${kind}` : null;
   }
 
   /** The user-facing address of a lease's endpoint. */

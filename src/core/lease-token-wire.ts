@@ -2,7 +2,7 @@ import { canonicalize } from './canonical.js';
 
 /* No Node built-ins here: the browser console (web/) signs lease tokens with these same bytes. */
 
-export const LEASE_SCOPES = ['logs', 'endpoint'] as const;
+export const LEASE_SCOPES = ['logs', 'endpoint', 'exec', 'files'] as const;
 export type LeaseScope = (typeof LEASE_SCOPES)[number];
 
 export interface LeaseTokenClaims {

@@ -3,6 +3,7 @@ import type { Container, ContainerSpec } from '../ledger/index.js';
 import {
   better,
   costOf,
+  imageCost,
   hardwareOf,
   latencyBoundOf,
   modelMatches,
@@ -79,6 +80,7 @@ const R_APP = R('app not installed');
 const R_STAKE = R('stake below requirement');
 const R_REPUTATION = R('reputation');
 const R_ISOLATION = R('not sandboxed');
+const R_NO_DOCKER = R('no Docker engine');
 
 const MIN_LATENCY: Weights = { fee: 0, latency: 1, quality: 0 };
 const MIN_PRICE: Weights = { fee: 1, latency: 0, quality: 0 };
@@ -190,6 +192,8 @@ export class IndexStore {
   private readonly appCount = new Map<string, number>();
   /** apps a container reports ready in its heartbeats (on top of `deps.appsOf`) */
   private readonly reportedApps = new Map<number, readonly string[]>();
+  /** containers whose heartbeats say they run workloads on a Docker engine, with the images they have cached */
+  private readonly dockerImages = new Map<number, readonly string[]>();
   private readonly stateCount = [0, 0, 0, 0];
 
   // ---- profiles, models, regions ----
@@ -304,6 +308,11 @@ export class IndexStore {
     return this.rep[slot]!;
   }
 
+  /** The images a Docker-engine container reports cached (undefined: not a Docker-engine container). */
+  imagesOf(slot: number): readonly string[] | undefined {
+    return this.dockerImages.get(slot);
+  }
+
   /** Inside, insertions append and buckets are sorted once at the end: for (re)building. */
   bulk(fn: () => void): void {
     const was = this.bulkMode;
@@ -376,10 +385,13 @@ export class IndexStore {
     freeGpus: number | undefined,
     now: number,
     apps?: readonly string[],
+    docker?: { images: readonly string[] },
   ): void {
     const s = this.slotOf.get(id);
     if (s === undefined || !(at > this.lastHb[s]!)) return;
     this.lastHb[s] = at;
+    if (docker) this.dockerImages.set(s, docker.images);
+    else this.dockerImages.delete(s);
     const before = this.reportedApps.get(s);
     if (!sameList(before, apps)) {
       if (apps?.length) this.reportedApps.set(s, [...apps]);
@@ -1037,6 +1049,7 @@ export class IndexStore {
     if (!this.stakeOk(s)) return R_STAKE;
     if (q.minReputation !== null && this.rep[s]! < q.minReputation) return R_REPUTATION;
     if (q.sandboxOnly && this.objs[s]!.spec.isolation !== 'sandbox') return R_ISOLATION;
+    if (q.image !== null && !this.dockerImages.has(s)) return R_NO_DOCKER;
     return -1;
   }
 
@@ -1211,7 +1224,9 @@ export class IndexStore {
           visit(s);
           continue;
         }
-        const cost = costOf(w, pf, lat, this.quality[s]!, refP, refL);
+        // (the image part only adds: the bounds above, without it, stay lower bounds)
+        const cost =
+          costOf(w, pf, lat, this.quality[s]!, refP, refL) + imageCost(q, this.dockerImages.get(s));
         if (
           best < 0 ||
           cost < bestCost ||
@@ -1229,8 +1244,9 @@ export class IndexStore {
           bestCost = cost;
         }
         // without latency in the cost, a bucket's first eligible container is its best (its
-        // quality is the bucket's, unless the ledger holds a tier that is not a whole 1..3)
-        if (!wantLatency && this.quality[s] === t) break;
+        // quality is the bucket's, unless the ledger holds a tier that is not a whole 1..3), unless
+        // an image is asked for: a dearer one that has it cached may still cost less
+        if (!wantLatency && this.quality[s] === t && q.image === null) break;
       }
     }
     if (best < 0) return none;

@@ -119,8 +119,35 @@ export class Indexer {
    * A heartbeat from the bus; `freeGpus` as the container reports them (never more than the
    * ledger's); `apps`: the apps it reports ready (absent: none), matched on top of `appsOf`.
    */
-  heartbeat(id: string, at: number, freeGpus?: number, apps?: readonly string[]): void {
-    this.store.heartbeat(id, at, freeGpus, this.deps.clock.now(), apps);
+  heartbeat(
+    id: string,
+    at: number,
+    freeGpus?: number,
+    apps?: readonly string[],
+    docker?: { images: readonly string[] },
+  ): void {
+    this.store.heartbeat(id, at, freeGpus, this.deps.clock.now(), apps, docker);
+  }
+
+  /** A heartbeat message as containers send it (src/container/subjects.ts HeartbeatMsg). */
+  heartbeatMsg(hb: {
+    container: string;
+    at: number;
+    freeGpus?: number;
+    apps?: string[];
+    runtime?: string;
+    images?: string[];
+  }): void {
+    const images = Array.isArray(hb.images)
+      ? hb.images.filter((i) => typeof i === 'string').slice(0, 64)
+      : [];
+    this.heartbeat(
+      hb.container,
+      hb.at,
+      hb.freeGpus,
+      hb.apps,
+      hb.runtime === 'docker' ? { images } : undefined,
+    );
   }
 
   /** Many upserts and heartbeats at once (a rebuild): buckets are sorted once at the end. */
@@ -239,7 +266,7 @@ export class Indexer {
       container: c,
       result: {
         container: c,
-        score: scoreOf(q, c, found.latencyMs, this.store.reputationOf(slot)),
+        score: scoreOf(q, c, found.latencyMs, this.store.reputationOf(slot), this.store.imagesOf(slot)),
         candidates: this.store.candidates(Q),
       },
     };

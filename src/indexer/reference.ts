@@ -4,6 +4,7 @@ import type { Container, ContainerSpec } from '../ledger/index.js';
 import {
   better,
   costOf,
+  imageCost,
   hardwareOf,
   hardwareReason,
   latencyBoundOf,
@@ -36,6 +37,10 @@ export interface ReferenceEntry {
   freeGpus: number;
   reputation: number;
   apps: readonly string[];
+  /** the container's heartbeats say it runs workloads on a Docker engine */
+  docker?: boolean;
+  /** images it reports cached (tags and digests) */
+  images?: readonly string[];
 }
 
 export interface ReferenceContext {
@@ -101,6 +106,7 @@ export function firstReason(
   if (c.stake < ctx.requiredStake(c)) return 'stake below requirement';
   if (q.minReputation !== null && e.reputation < q.minReputation) return 'reputation';
   if (q.sandboxOnly && c.spec.isolation !== 'sandbox') return 'not sandboxed';
+  if (q.image !== null && !e.docker) return 'no Docker engine';
   return null;
 }
 
@@ -132,6 +138,7 @@ export function allReasons(
   if (c.stake < ctx.requiredStake(c)) out.push('stake below requirement');
   if (q.minReputation !== null && e.reputation < q.minReputation) out.push('reputation');
   if (q.sandboxOnly && c.spec.isolation !== 'sandbox') out.push('not sandboxed');
+  if (q.image !== null && !e.docker) out.push('no Docker engine');
   return out;
 }
 
@@ -143,7 +150,14 @@ export function referenceMatch(
   const q = normalizeRequest(req);
   const latencyOf = (c: Container) => (q.point ? estimateRttMs(q.point, c.location) : null);
   const costFor = (e: ReferenceEntry, lat: number | null) =>
-    costOf(q.weights, priceAthOf(e.c.pricePerHour), lat ?? 0, e.c.qualityTier, q.refPriceAth, q.refLatencyMs);
+    costOf(
+      q.weights,
+      priceAthOf(e.c.pricePerHour),
+      lat ?? 0,
+      e.c.qualityTier,
+      q.refPriceAth,
+      q.refLatencyMs,
+    ) + imageCost(q, e.images);
   let best: ReferenceEntry | null = null;
   let bestCost = Infinity;
   let bestLatency: number | null = null;
@@ -157,7 +171,12 @@ export function referenceMatch(
       bestLatency = lat;
     }
   }
-  if (best) return { ok: true, container: best.c, score: scoreOf(q, best.c, bestLatency, best.reputation) };
+  if (best)
+    return {
+      ok: true,
+      container: best.c,
+      score: scoreOf(q, best.c, bestLatency, best.reputation, best.images),
+    };
 
   // Nothing matches: count the first reason of each, and find what one relaxation would match.
   const ruledOut: Partial<Record<Reason, number>> = {};

@@ -64,6 +64,11 @@ export const MatchRequestSchema = z
     minReputation: z.number().min(0).max(1).optional(),
     /** 'sandbox': only containers that run every workload in the lease sandbox (docs/security.md) */
     isolation: z.enum(['sandbox', 'any']).optional(),
+    /**
+     * an OCI image the lease runs in: only containers with a Docker engine can (heartbeat
+     * `runtime: 'docker'`), and those that have it cached rank first (IMAGE_MISS_COST)
+     */
+    image: z.string().min(1).max(512).optional(),
   })
   .strict();
 export type MatchRequest = z.infer<typeof MatchRequestSchema>;
@@ -117,6 +122,7 @@ export const RULED_OUT_ORDER = [
   'stake below requirement',
   'reputation',
   'not sandboxed',
+  'no Docker engine',
 ] as const;
 export type Reason = (typeof RULED_OUT_ORDER)[number];
 
@@ -167,6 +173,8 @@ export interface NormalizedRequest {
   minReputation: number | null;
   /** only sandboxed containers */
   sandboxOnly: boolean;
+  /** the image the lease runs in (only Docker-engine containers); null: none */
+  image: string | null;
   refPriceAth: number;
   refLatencyMs: number;
 }
@@ -242,6 +250,7 @@ export function normalizeRequest(req: MatchRequest): NormalizedRequest {
     maxPrice,
     minReputation: req.minReputation ?? null,
     sandboxOnly: req.isolation === 'sandbox',
+    image: normalizeImage(req.image),
     refPriceAth: budgetAth > 0 ? budgetAth : DEFAULT_REFERENCE_PRICE_ATH,
     refLatencyMs: req.maxLatencyMs ?? DEFAULT_REFERENCE_LATENCY_MS,
   };
@@ -370,6 +379,39 @@ export function qualityGap(tier: number): number {
   return (3 - Math.min(3, Math.max(1, tier))) / 2;
 }
 
+/**
+ * What a container without the lease's image cached adds to a strategy's cost (it must pull the
+ * image before the workload starts): as much as a fee of a quarter of the reference price.
+ */
+export const IMAGE_MISS_COST = 0.25;
+
+const IMAGE_REF_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}$/;
+function normalizeImage(image: string | undefined): string | null {
+  if (image === undefined) return null;
+  if (typeof image !== 'string' || !IMAGE_REF_RE.test(image) || image.includes('..'))
+    throw invalid('image must be an image reference (registry/name[:tag][@sha256:digest])');
+  return image;
+}
+
+/**
+ * Whether `cached` (what a container reports: tags and `name@sha256:…` digests) has the image
+ * `ref` names: the same reference, or the same digest.
+ */
+export function imageCached(cached: readonly string[] | undefined, ref: string): boolean {
+  if (!cached?.length) return false;
+  if (cached.includes(ref)) return true;
+  const digest = /@(sha256:[0-9a-f]{64})$/.exec(ref)?.[1];
+  return digest !== undefined && cached.some((c) => c.endsWith(`@${digest}`));
+}
+
+/** The cost's image part: 0 without an image or with it cached, IMAGE_MISS_COST otherwise. */
+export function imageCost(
+  q: Pick<NormalizedRequest, 'image'>,
+  cached: readonly string[] | undefined,
+): number {
+  return q.image !== null && !imageCached(cached, q.image) ? IMAGE_MISS_COST : 0;
+}
+
 /** The score shown with a match. */
 export interface Score {
   strategy: Strategy;
@@ -380,8 +422,8 @@ export interface Score {
   latencyMs: number | null;
   qualityTier: number;
   reputation: number;
-  /** the weighted parts; they add up to `cost` */
-  parts: { fee: number; latency: number; quality: number };
+  /** the weighted parts; they add up to `cost` (image: IMAGE_MISS_COST when the image must be pulled) */
+  parts: { fee: number; latency: number; quality: number; image?: number };
 }
 
 export function scoreOf(
@@ -389,12 +431,14 @@ export function scoreOf(
   c: Container,
   latencyMs: number | null,
   reputation: number,
+  images?: readonly string[],
 ): Score {
   const w = q.weights;
   const priceAth = priceAthOf(c.pricePerHour);
+  const image = imageCost(q, images);
   return {
     strategy: q.strategy,
-    cost: costOf(w, priceAth, latencyMs ?? 0, c.qualityTier, q.refPriceAth, q.refLatencyMs),
+    cost: costOf(w, priceAth, latencyMs ?? 0, c.qualityTier, q.refPriceAth, q.refLatencyMs) + image,
     pricePerHour: c.pricePerHour,
     latencyMs,
     qualityTier: c.qualityTier,
@@ -403,6 +447,7 @@ export function scoreOf(
       fee: w.fee * (priceAth / q.refPriceAth),
       latency: w.latency * ((latencyMs ?? 0) / q.refLatencyMs),
       quality: w.quality * qualityGap(c.qualityTier),
+      ...(q.image !== null ? { image } : {}),
     },
   };
 }
@@ -509,6 +554,7 @@ export function describeRequest(q: NormalizedRequest): string {
   if (q.minReputation !== null) parts.push(`reputation ≥ ${Math.floor(q.minReputation * 100) / 100}`);
   if (q.app !== null) parts.push(`with ${q.app} installed`);
   if (q.sandboxOnly) parts.push('sandboxed');
+  if (q.image !== null) parts.push(`with a Docker engine for ${q.image}`);
   return parts.join(' ');
 }
 

@@ -74,7 +74,7 @@ export function startIndexerRole(
   const offs = [
     ctx.bus.subscribe(subjects.allHeartbeats, (m) => {
       const hb = m as HeartbeatMsg;
-      indexer.heartbeat(hb.container, hb.at, hb.freeGpus, hb.apps);
+      indexer.heartbeatMsg(hb);
     }),
   ];
   if (opts.serveMatches)

@@ -102,6 +102,13 @@ export interface MatchView {
   /** null when the request was not signed by its user (a preview: nothing is held) */
   reservation: { id: string; container: string; user: string; gpus: number; expiresAt: number } | null;
   candidates: number;
+  /** how the strategy ranked it: lower cost is better; `parts` add up to it (image: the pull it needs) */
+  score: {
+    strategy: string;
+    cost: number;
+    parts: { fee: number; latency: number; quality: number; image?: number };
+    [k: string]: unknown;
+  };
 }
 
 export type LogEvent =

@@ -10,12 +10,14 @@ import {
   parseAth,
   sealEnv,
   signLeaseToken,
+  type KeyPair,
 } from '../../core/index.js';
 import { Renter, UsageReceipts, type ApiClient } from '../../sdk/index.js';
 import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
 import { queryHelp } from './offers.js';
 import { appGpus } from '../../ledger/index.js';
 import { parseAppRef } from './app.js';
+import { attachTerminal } from './access.js';
 import {
   action,
   apiOption,
@@ -55,6 +57,38 @@ export function envOf(file: string | undefined, pairs: readonly string[]): Recor
   return env;
 }
 
+/** What an interactive lease runs while its user's command runs in it through a session. */
+const KEEP_OPEN = ['sh', '-c', 'while :; do sleep 3600; done'];
+
+/**
+ * `rent -it`: once the lease's workload runs (after any image pull), the command in a terminal
+ * session wired to this one; resolves with its exit code.
+ */
+async function runInteractive(
+  client: ApiClient,
+  key: KeyPair,
+  chainId: string,
+  leaseId: string,
+  command: string[],
+): Promise<number> {
+  const t = {
+    api: client.base,
+    lease: leaseId,
+    token: signLeaseToken(key, { chainId, lease: leaseId, exp: Date.now() + 3_600_000, scope: ['exec'] }),
+  };
+  // the lease's door opens when its workload has started: until then the host says CONFLICT
+  const deadline = Date.now() + 10 * 60_000;
+  for (;;) {
+    try {
+      return await attachTerminal(t, command, { tty: true, stdin: true });
+    } catch (e) {
+      const starting = isAethirError(e) && (e.code === 'CONFLICT' || e.code === 'NOT_FOUND');
+      if (!starting || Date.now() > deadline || (await client.leaseView(leaseId))?.status !== 'open') throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 /** How many times a job is restarted on another container after the one serving it went offline. */
 const MAX_FAILOVERS = 3;
 
@@ -69,6 +103,15 @@ export function rentCommand(): Command {
       'start a session of a published app instead of a command, on a container that has it pre-installed',
     )
     .option('--gpus <n>', 'number of GPUs (0 = CPU only)', parseIntArg('--gpus', 0, 64), 0)
+    .option(
+      '--image <ref>',
+      'run the command in this OCI image (only on containers with a Docker engine; those with it cached rank first; the pull is shown)',
+    )
+    .option(
+      '-i, --interactive',
+      'with -t: the command runs interactively in the lease, wired to this terminal, like docker run -it',
+    )
+    .option('-t, --tty', 'give the command a terminal (with -i)')
     .option(
       '--gpu-model <model>',
       'GPU model, e.g. "4090" or "H100" (whole word of the model name, case-insensitive)',
@@ -155,6 +198,13 @@ export function rentCommand(): Command {
           throw new AethirError('INVALID_ARGUMENT', 'give a command to run (after --), or --app NAME');
         if (app && command.length)
           throw new AethirError('INVALID_ARGUMENT', 'give a command or --app, not both');
+        const interactive = !!opts.interactive && !!opts.tty;
+        if ((opts.interactive || opts.tty) && !interactive)
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            '-i and -t go together (-it): an interactive command in a terminal',
+          );
+        if (interactive && app) throw new AethirError('INVALID_ARGUMENT', '-it runs a command, not an app');
         const key = userKeystore().load(opts.key);
         const maxDurationSec = parseDuration(opts.maxDuration);
         const env = envOf(opts.envFile as string | undefined, (opts.env as string[] | undefined) ?? []);
@@ -193,6 +243,7 @@ export function rentCommand(): Command {
               ...(opts.minReputation !== undefined ? { minReputation: opts.minReputation } : {}),
               isolation: opts.isolation ?? defaultIsolation(opts.gpus),
               ...(app ? { app: app.ref } : {}),
+              ...(opts.image ? { image: opts.image } : {}),
               ...(query ? { ...query, gpus: opts.gpus, maxPricePerHour: maxPrice?.toString() } : {}),
             },
             maxDurationSec,
@@ -210,7 +261,11 @@ export function rentCommand(): Command {
                 sealedEnv = await sealEnv(env, c.encKey, { chainId, user: key.address, container: c.id });
               }
               return {
-                ...(app ? { app: app.name, ...(app.version ? { version: app.version } : {}) } : { command }),
+                ...(app
+                  ? { app: app.name, ...(app.version ? { version: app.version } : {}) }
+                  : // -it: the lease holds the box open; the command runs in it through a session
+                    { command: interactive ? KEEP_OPEN : command }),
+                ...(opts.image ? { image: opts.image } : {}),
                 ...(sealedEnv ? { sealedEnv } : {}),
                 ...(opts.publicEndpoint ? { publicEndpoint: true } : {}),
               };
@@ -292,6 +347,24 @@ export function rentCommand(): Command {
           let exitCode: number | null = null;
           let exitReason = '';
           let output = false;
+          // -it: the user's command in a terminal session once the lease runs; its end closes the lease.
+          const session = interactive
+            ? runInteractive(api, key, chainId, leaseId, command).then(
+                async (code) => {
+                  await sender
+                    .send('lease.close', { lease: leaseId, reason: 'interactive command ended' })
+                    .catch(() => undefined);
+                  return code;
+                },
+                async (e: unknown) => {
+                  await sender
+                    .send('lease.close', { lease: leaseId, reason: 'interactive session failed' })
+                    .catch(() => undefined);
+                  throw e;
+                },
+              )
+            : null;
+          session?.catch(() => undefined);
           try {
             for await (const e of api.logs(leaseId, token)) {
               if (e.type !== 'exit' && !output) {
@@ -340,7 +413,7 @@ export function rentCommand(): Command {
             );
             continue;
           }
-          const code = exitCode ?? lease.exitCode ?? (interrupted ? 130 : 1);
+          const code = session ? await session : (exitCode ?? lease.exitCode ?? (interrupted ? 130 : 1));
           const summary = {
             failovers,
             lease: lease.id,

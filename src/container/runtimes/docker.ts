@@ -29,6 +29,8 @@ import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage 
 import { constants as osConstants } from 'node:os';
 import { AethirError, type ErrorCode } from '../../core/errors.js';
 import { DockerStreamDemuxer, type DemuxMode } from './docker-frames.js';
+import { dockerExec } from './docker-exec.js';
+import type { ExecRequest, ExecSession } from './exec.js';
 import type {
   RunningWorkload,
   Runtime,
@@ -172,7 +174,7 @@ interface ContainerInspect {
 
 /** Talks to one Engine API socket; every failure comes out as an AethirError with a plain message. */
 class EngineClient {
-  private readonly prefix: string;
+  readonly prefix: string;
 
   constructor(
     readonly socketPath: string,
@@ -418,6 +420,38 @@ export class DockerRuntime implements Runtime {
       this.pulls.set(ref, pull);
     }
     await pull;
+  }
+
+  /** ensureImage for a lease's image, with the pull's progress as one line per layer step (throttled). */
+  async prepareImage(ref: string, onProgress: (line: string) => void): Promise<void> {
+    let last = '';
+    let lastAt = 0;
+    await this.ensureImage(ref, (p) => {
+      const line = [p.id, p.status, p.progress].filter(Boolean).join(' ');
+      const now = this.now();
+      // "Downloading" repeats many times a second: at most one such line per layer every 500 ms
+      if (!line || line === last || (/Downloading|Extracting/.test(p.status ?? '') && now - lastAt < 500))
+        return;
+      last = line;
+      lastAt = now;
+      onProgress(line);
+    });
+  }
+
+  async cachedImages(max: number): Promise<string[]> {
+    const res = await this.engine.ok('GET', '/images/json', 'cannot list images');
+    const list =
+      parseJson<Array<{ RepoTags?: string[] | null; RepoDigests?: string[] | null; Created?: number }>>(
+        res.body,
+        'image list',
+      ) ?? [];
+    list.sort((a, b) => (b.Created ?? 0) - (a.Created ?? 0));
+    const out: string[] = [];
+    for (const i of list)
+      for (const r of [...(i.RepoTags ?? []), ...(i.RepoDigests ?? [])])
+        if (out.length < max && typeof r === 'string' && r.length <= 600 && !r.startsWith('<none>'))
+          out.push(r);
+    return out;
   }
 
   /** Every container this runtime created (with this runtime's `labels`), for recovery after a crash. */
@@ -825,6 +859,13 @@ class DockerWorkload implements RunningWorkload {
   kill(reason?: string): Promise<void> {
     this.requestStop(killRequest(reason));
     return this.exited.then(() => undefined);
+  }
+
+  /** A process in this lease's running container, as its user (docker-exec.ts). */
+  async exec(req: ExecRequest): Promise<ExecSession> {
+    if (this.stopped || this.finishing || this.stopRequest)
+      throw new AethirError('CONFLICT', `the workload of lease ${this.leaseId} has ended`);
+    return dockerExec(this.engine, this.containerId, req);
   }
 
   failStart(exitCode: number, message: string): void {

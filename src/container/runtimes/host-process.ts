@@ -55,7 +55,10 @@ import {
   type SandboxSetup,
   setprivArgs,
   startPasta,
+  enterSandboxArgv,
+  findTool,
 } from './sandbox.js';
+import { checkExecRequest, spawnExec, type ExecRequest, type ExecSession } from './exec.js';
 
 export interface HostProcessRuntimeOptions {
   /** Parent of the per-lease working directories (`baseDir/<leaseId>`); created if missing. */
@@ -282,6 +285,8 @@ export class HostProcessRuntime implements Runtime {
     const workload = new HostProcessWorkload({
       leaseId,
       workdir,
+      env,
+      sandboxed: !!sandbox,
       pid: child?.pid,
       now: this.now,
       killGraceMs: this.killGraceMs,
@@ -312,6 +317,7 @@ export class HostProcessRuntime implements Runtime {
         try {
           const sandboxPid = await readSandboxPid(child);
           await startPasta(sandbox, uid, cgroup.procsFiles, sandboxPid, spec.port);
+          workload.enter = { uid, procsFiles: cgroup.procsFiles, sandboxPid, tools: sandbox.tools };
           (child.stdio[4] as Writable).end('1');
         } catch (err) {
           workload.abortStart(`the sandbox could not be set up: ${errorMessage(err)}`);
@@ -364,6 +370,9 @@ function prepareSandboxBase(dir: string): void {
 interface WorkloadInit {
   leaseId: string;
   workdir: string;
+  /** the workload's env: a process exec'd into the lease gets the same */
+  env: Record<string, string>;
+  sandboxed: boolean;
   pid: number | undefined;
   now: () => number;
   killGraceMs: number;
@@ -389,8 +398,16 @@ class HostProcessWorkload implements RunningWorkload {
   private finishing = false;
   private cancelWallTimer: (() => void) | undefined;
   private escalationTimer: NodeJS.Timeout | undefined;
+  private readonly env: Record<string, string>;
+  private readonly sandboxed: boolean;
+  /** how to enter the running sandbox (set once it is up) */
+  enter:
+    | { uid: number; procsFiles: readonly string[]; sandboxPid: number; tools: SandboxSetup['tools'] }
+    | undefined;
 
   constructor(init: WorkloadInit) {
+    this.env = init.env;
+    this.sandboxed = init.sandboxed;
     this.leaseId = init.leaseId;
     this.workdir = init.workdir;
     this.pid = init.pid;
@@ -417,6 +434,33 @@ class HostProcessWorkload implements RunningWorkload {
   /** The workload never ran: report it as an ordinary exit (shell conventions: 127 not found, 126 not runnable). */
   failStart(exitCode: number, message: string): void {
     void this.finish({ exitCode, signal: null, reason: 'start-failed', message });
+  }
+
+  /**
+   * Runs a second process in this lease (a shell, exec, cp's tar): in its sandbox when it has one
+   * (its namespaces, uid and cgroup, through enterSandboxArgv), else as the workload runs.
+   */
+  async exec(req: ExecRequest): Promise<ExecSession> {
+    checkExecRequest(req);
+    if (this.finishing || this.stopRequest || this.leaderExited)
+      throw new AethirError('CONFLICT', `the workload of lease ${this.leaseId} has ended`);
+    const env = { ...this.env, ...(req.tty ? { TERM: 'xterm-256color' } : {}), ...req.env };
+    const setsid = findTool('setsid');
+    if (req.tty && !setsid) throw new AethirError('UNAVAILABLE', 'setsid (util-linux) is not installed');
+    // A terminal's session starts where the command runs (inside the pid namespace): see spawnExec.
+    const command = req.tty ? [setsid!, '--ctty', '--wait', ...req.command] : req.command;
+    if (!this.sandboxed)
+      return spawnExec(command, { cwd: this.workdir, env, ...(req.tty ? { tty: req.tty } : {}) });
+    const e = this.enter;
+    const nsenter = findTool('nsenter');
+    if (!e) throw new AethirError('UNAVAILABLE', `the sandbox of lease ${this.leaseId} is not up yet`);
+    if (!nsenter)
+      throw new AethirError(
+        'UNAVAILABLE',
+        'nsenter (util-linux) is not installed: no way into a lease sandbox',
+      );
+    const argv = enterSandboxArgv({ ...e.tools, nsenter }, e.procsFiles, e.uid, e.sandboxPid, command);
+    return spawnExec(argv, { cwd: '/', env, ...(req.tty ? { tty: req.tty } : {}) });
   }
 
   /** The sandbox around a started process could not be completed: it is ended, never having run. */

@@ -3,6 +3,7 @@
  * (the host-process runtime today; containers or VMs later) implement `Runtime`, and the agent only
  * ever talks to this interface, so it never knows whether a workload is a process, a container or a VM.
  */
+import type { ExecRequest, ExecSession } from './exec.js';
 
 /** Resource limits for one workload. Every field is optional; an absent field means "no limit". */
 export interface WorkloadLimits {
@@ -67,6 +68,11 @@ export interface RunningWorkload {
   readonly exited: Promise<Extract<WorkloadEvent, { type: 'exit' }>>;
   /** SIGTERM to the whole process group, SIGKILL after a grace period; resolves when exited. */
   kill(reason?: string): Promise<void>;
+  /**
+   * Starts another process inside this running workload's isolation (same uid, namespaces,
+   * cgroup or container): shells, `aethir exec`, the tar of `aethir cp`. Absent: not supported.
+   */
+  exec?(req: ExecRequest): Promise<ExecSession>;
 }
 
 export interface Runtime {
@@ -82,4 +88,11 @@ export interface Runtime {
    * as lost.
    */
   reapOrphans?(): Promise<string[]>;
+  /**
+   * Runtimes that run images (Docker): makes `ref` present, pulling it if needed, with the pull's
+   * progress as lines for the lease's user. Absent: this runtime runs no images.
+   */
+  prepareImage?(ref: string, onProgress: (line: string) => void): Promise<void>;
+  /** The images it has cached (tags and `name@sha256:…` digests), newest first, at most `max`. */
+  cachedImages?(max: number): Promise<string[]>;
 }

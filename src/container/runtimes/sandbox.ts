@@ -84,7 +84,7 @@ function can(p: string, mode: number): boolean {
 const isExecutable = (p: string) => can(p, fsConstants.X_OK);
 const writable = (dir: string) => can(dir, fsConstants.W_OK);
 
-function findTool(name: string): string | null {
+export function findTool(name: string): string | null {
   const dirs = ['/usr/bin', '/bin', '/usr/sbin', '/sbin', '/usr/local/bin'];
   return dirs.map((dir) => path.join(dir, name)).find(isExecutable) ?? null;
 }
@@ -621,6 +621,38 @@ export function setprivArgs(setpriv: string, uid: number): string[] {
     '--no-new-privs',
     '--',
   ];
+}
+
+/**
+ * argv that runs `command` INSIDE a running lease sandbox, as a second process of the lease: it
+ * joins the lease's cgroups (as root, so it counts against the lease's limits and ends with it),
+ * drops to the lease's uid (no capabilities, no new privileges), and only then enters the
+ * sandbox's namespaces (user first: the lease's uid owns them), starting in its working
+ * directory. It sees what the workload sees and can do nothing the workload cannot.
+ */
+export function enterSandboxArgv(
+  tools: SandboxTools & { nsenter: string },
+  procsFiles: readonly string[],
+  uid: number,
+  sandboxPid: number,
+  command: readonly string[],
+): string[] {
+  return joinCgroupsArgv(tools.sh, procsFiles, [
+    ...setprivArgs(tools.setpriv, uid),
+    tools.nsenter,
+    `--target=${sandboxPid}`,
+    '--user',
+    '--mount',
+    '--pid',
+    '--net',
+    '--ipc',
+    '--uts',
+    '--cgroup',
+    '--preserve-credentials',
+    '--wd',
+    '--',
+    ...command,
+  ]);
 }
 
 /**

@@ -286,7 +286,13 @@ describe('ContainerAgent', () => {
     await a.start();
     const mine = () => heartbeats.filter((h) => h.container === a.id);
     const { load, ...rest } = mine()[0]!;
-    expect(rest).toEqual({ container: a.id, at: clock.now(), freeGpus: GPUS, runningLeases: 0 });
+    expect(rest).toEqual({
+      container: a.id,
+      at: clock.now(),
+      freeGpus: GPUS,
+      runningLeases: 0,
+      runtime: 'host-process',
+    });
     // the host's load average per core, rounded
     expect(load).toBeGreaterThanOrEqual(0);
     expect(Number(load!.toFixed(2))).toBe(load);

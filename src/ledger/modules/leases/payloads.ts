@@ -29,8 +29,18 @@ export const Workload = z
       .optional(),
     /** the workload's endpoint takes requests from anyone (a web app), not only its user's tokens */
     publicEndpoint: z.boolean().optional(),
+    /** an OCI image to run `command` in (containers with a Docker engine only; docs/sdk.md) */
+    image: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}$/, 'must be an image reference')
+      .refine((s) => !s.includes('..'), 'must be an image reference')
+      .optional(),
   })
   .refine((w) => (w.command === undefined) !== (w.app === undefined), 'give exactly one of command or app')
+  .refine((w) => w.image === undefined || w.command !== undefined, {
+    message: 'an image goes with a command, not an app',
+    path: ['image'],
+  })
   .refine((w) => w.version === undefined || w.app !== undefined, {
     message: 'a version goes with an app',
     path: ['version'],

@@ -1,0 +1,124 @@
+/**
+ * Users' sessions into their running leases, relayed to the lease's container: a WebSocket at
+ * `GET /v1/leases/:id/exec` (shells, `aethir exec`) or `/v1/leases/:id/files` (`aethir cp`),
+ * carrying the session protocol of src/container/lease-access.ts unchanged. The token (a lease
+ * token signed by the lease's user, scope exec or files; `Authorization: Bearer` or `?token=`) is
+ * checked here, before the upgrade, and again by the container, which trusts no API node.
+ */
+import websocket from '@fastify/websocket';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import WebSocket from 'ws';
+import { z } from 'zod';
+import { AethirError, verifyLeaseToken } from '../../core/index.js';
+import type { ApiContext } from './common.js';
+
+const Params = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an id') });
+const Query = z.object({ token: z.string().max(2000).optional() }).strict();
+
+function tokenOf(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  const m = typeof h === 'string' ? /^Bearer\s+(\S+)$/i.exec(h) : null;
+  return m?.[1] ?? (req.query as { token?: string } | undefined)?.token;
+}
+
+export const workloadsAccessRoutes: FastifyPluginAsync<ApiContext> = async (app, ctx) => {
+  const node = ctx.node;
+  {
+    await app.register(websocket, { options: { maxPayload: 1 << 20 } });
+    for (const kind of ['exec', 'files'] as const) {
+      app.route({
+        method: 'GET',
+        url: `/v1/leases/:id/${kind}`,
+        // Everything is checked before the upgrade: a refused session is a plain HTTP error.
+        preValidation: async (req) => {
+          const params = Params.safeParse(req.params);
+          const query = Query.safeParse(req.query);
+          if (!params.success || !query.success)
+            throw new AethirError('INVALID_ARGUMENT', 'bad lease id or query');
+          const lease = node.ledger.lease(params.data.id);
+          if (!lease) throw new AethirError('NOT_FOUND', `no lease ${params.data.id}`);
+          const token = tokenOf(req);
+          if (!token)
+            throw new AethirError(
+              'UNAUTHORIZED',
+              `a lease's ${kind} session needs a lease token signed by its user (Authorization: Bearer …)`,
+            );
+          verifyLeaseToken(token, {
+            chainId: node.chainId,
+            lease: lease.id,
+            user: lease.user,
+            scope: kind,
+            now: node.now(),
+          });
+          if (lease.status !== 'open')
+            throw new AethirError('CONFLICT', `lease ${lease.id} is ${lease.status}`);
+          const endpoint = node.endpointOf(lease);
+          if (!endpoint)
+            throw new AethirError(
+              'UNAVAILABLE',
+              `the container of lease ${lease.id} announces no endpoint server`,
+            );
+          (req as FastifyRequest & { door?: { url: string; token: string } }).door = {
+            url: endpoint.replace(/^http/, 'ws').replace(/\/l\/[A-Za-z0-9_-]+\/$/, `/x/${lease.id}/${kind}`),
+            token,
+          };
+        },
+        handler: () => {
+          throw new AethirError('INVALID_ARGUMENT', 'this route is a WebSocket (Upgrade: websocket)');
+        },
+        wsHandler: (client, req) => {
+          const door = (req as FastifyRequest & { door?: { url: string; token: string } }).door!;
+          relay(client, door.url, door.token);
+        },
+      });
+    }
+  }
+};
+
+/** Pipes two WebSockets into each other, frame for frame (text stays text), closing both together. */
+function relay(client: WebSocket, url: string, token: string): void {
+  const queued: Array<[WebSocket.RawData, boolean]> = [];
+  const up = new WebSocket(url, { headers: { 'x-aethir-lease-token': token }, maxPayload: 1 << 20 });
+  client.on('message', (d, isBinary) => {
+    if (up.readyState === WebSocket.OPEN) up.send(d, { binary: isBinary });
+    else queued.push([d, isBinary]);
+  });
+  up.on('open', () => {
+    for (const [d, b] of queued.splice(0)) up.send(d, { binary: b });
+  });
+  up.on('message', (d, isBinary) => {
+    if (client.readyState === WebSocket.OPEN) client.send(d, { binary: isBinary });
+  });
+  // The container's refusal (its HTTP status and message) reaches the user as an error frame.
+  up.on('unexpected-response', (_req, res) => {
+    let body = '';
+    res.on('data', (c: Buffer) => (body += c.toString()));
+    res.on('end', () => {
+      let message = `the container refused the session (${res.statusCode})`;
+      let code = 'UNAVAILABLE';
+      try {
+        const e = (JSON.parse(body) as { error?: { code?: string; message?: string } }).error;
+        if (e?.message) message = e.message;
+        if (e?.code) code = e.code;
+      } catch {
+        // not JSON: the status says it
+      }
+      if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify({ type: 'error', code, message }));
+      client.close(1011);
+    });
+  });
+  up.on('error', (e) => {
+    if (client.readyState === WebSocket.OPEN)
+      client.send(
+        JSON.stringify({
+          type: 'error',
+          code: 'UNAVAILABLE',
+          message: `container unreachable: ${e.message}`,
+        }),
+      );
+    client.close(1011);
+  });
+  up.on('close', (code) => client.close(code === 1005 || code === 1006 ? 1011 : code));
+  client.on('close', () => up.terminate());
+  client.on('error', () => up.terminate());
+}
