@@ -18,6 +18,7 @@ import { transferCommand } from './commands/transfer.js';
 import { vestingCommand } from './commands/vesting.js';
 import { lockCommand } from './commands/lock.js';
 import { daoCommand } from './commands/dao.js';
+import { deployCommand, deploymentsCommand } from './commands/deploy.js';
 import { networkCommand, nodeCommand } from './commands/node.js';
 import { gameCommand, playCommand } from './commands/play.js';
 
@@ -41,6 +42,8 @@ export function program(): Command {
     stopCommand(),
     playCommand(),
     gameCommand(),
+    deployCommand(),
+    deploymentsCommand(),
     appCommand(),
     containersCommand(),
     containerCommand(),
