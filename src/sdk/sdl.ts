@@ -425,6 +425,10 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
       [{ path: '(root)', message: 'an SDL is a mapping (version, services, profiles, deployment)' }],
       source,
     );
+  const reserved: Seg[][] = [];
+  protoKeys(data, [], reserved);
+  for (const p of reserved) add(p, 'a reserved key');
+  if (issues.length) throw new SdlError(issues, source);
   const parsed = SdlSchema.safeParse(data);
   if (!parsed.success) {
     for (const i of zodIssues(parsed.error)) add(i.path, i.message);
@@ -521,7 +525,7 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
   const plans: ServicePlan[] = [];
   let leases = 0;
   for (const [svcName, groups] of Object.entries(sdl.deployment)) {
-    const svc = sdl.services[svcName];
+    const svc = own(sdl.services, svcName);
     if (!svc) {
       add(['deployment', svcName], `no service named "${svcName}" in services`);
       continue;
@@ -537,9 +541,9 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
           `${d.count} leases is more than one deployment may open (${SDL_LIMITS.maxLeases})`,
         );
       else leases += count;
-      const compute = sdl.profiles.compute[d.profile];
+      const compute = own(sdl.profiles.compute, d.profile);
       if (!compute) add([...at, 'profile'], `no compute profile named "${d.profile}" in profiles.compute`);
-      const placement = sdl.profiles.placement[placementName];
+      const placement = own(sdl.profiles.placement, placementName);
       if (!placement) add([...at], `no placement named "${placementName}" in profiles.placement`);
       if (!compute || !placement) continue;
       const plan = planService(sdl, svcName, placementName, d.profile, count, opts, add, notes);
@@ -547,7 +551,8 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
     }
   }
   for (const name of serviceNames)
-    if (!sdl.deployment[name]) add(['services', name], 'not deployed: deployment names no placement for it');
+    if (!own(sdl.deployment, name))
+      add(['services', name], 'not deployed: deployment names no placement for it');
   if (leases > SDL_LIMITS.maxLeases)
     add(
       ['deployment'],
@@ -565,6 +570,21 @@ function dedupe(issues: SdlIssue[]): SdlIssue[] {
     seen.add(k);
     return true;
   });
+}
+
+/** A mapping's own entry: never one inherited from Object.prototype ("constructor", "toString"). */
+function own<T>(map: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return map !== undefined && Object.hasOwn(map, key) ? map[key] : undefined;
+}
+
+/** Paths of "__proto__" keys: zod and plain objects would drop them silently, so they are refused. */
+function protoKeys(v: unknown, path: Seg[], out: Seg[][]): void {
+  if (Array.isArray(v)) v.forEach((x, i) => protoKeys(x, [...path, i], out));
+  else if (v && typeof v === 'object')
+    for (const k of Object.keys(v)) {
+      if (k === '__proto__') out.push([...path, k]);
+      else protoKeys((v as Record<string, unknown>)[k], [...path, k], out);
+    }
 }
 
 const isTrue = (b: string | undefined) => b !== undefined && /^true$/i.test(b);
@@ -657,7 +677,7 @@ function planService(
       });
   }
   for (const [name, v] of byName)
-    if (v.ram && !volumes.some((x) => x.name === name) && svc.params?.storage?.[name] === undefined)
+    if (v.ram && !volumes.some((x) => x.name === name) && own(svc.params?.storage, name) === undefined)
       fail([...at(v.i)], `ram volume "${name}" is not mounted by services.${svcName}.params.storage`);
   if (rootBytes > 0n) notes.add('root disk sizes are not checked: Aethir hosts register no disk size');
   if (volumes.length)
@@ -680,8 +700,7 @@ function planService(
     const nvidia = res.gpu.attributes?.vendor.nvidia;
     if (gpuUnits > 0 && !res.gpu.attributes)
       fail([...gp, 'attributes'], 'GPU units need attributes.vendor.nvidia (an empty value: any model)');
-    if (gpuUnits === 0 && res.gpu.attributes && /^\d+$/.test(u))
-      fail([...gp, 'units'], 'GPU attributes need units above zero');
+    if (res.gpu.attributes && /^0+$/.test(u)) fail([...gp, 'units'], 'GPU attributes need units above zero');
     if (gpuUnits > 0 && nvidia !== undefined) {
       if (nvidia === '' || nvidia.length === 0)
         choices.push({ models: null, akashModels: [], minVramMiB: null });
@@ -735,12 +754,12 @@ function planService(
       fail([...pp, 'attributes', k], `"${v}" is not an Aethir region (e.g. eu, eu-west, us-east, ap)`);
     else fail([...pp, 'attributes', k], 'no Aethir equivalent (only region maps to a filter)');
   }
-  const coin = placement.pricing[profileName];
+  const coin = own(placement.pricing, profileName);
   let pricing: ServicePlan['pricing'] | null = null;
   if (!coin) fail([...pp, 'pricing', profileName], `no price for profile "${profileName}"`);
   else {
     const cp: Seg[] = [...pp, 'pricing', profileName];
-    const token = DENOMS[coin.denom];
+    const token = own(DENOMS, coin.denom);
     const amount = decimal(coin.amount.trim());
     if (!token) fail([...cp, 'denom'], `unknown denom "${coin.denom.slice(0, 80)}" (uakt, uact, uusdc)`);
     if (coin.amount.trim().startsWith('-')) fail([...cp, 'amount'], `"${coin.amount}" is negative`);
