@@ -96,6 +96,11 @@ describe('program()', () => {
         'offers',
         'rent',
         'shell',
+        'deploy',
+        'deployments',
+        'deployments close',
+        'deployments ls',
+        'deployments status',
         'status',
         'stop',
         'transfer',
@@ -133,17 +138,33 @@ describe('program()', () => {
     expect(out).toContain('AETHIR_API');
   });
 
-  it.each(['containers ls', 'leases ls', 'keys ls', 'status', 'account', 'ledger verify', 'rent'])(
-    '"%s" accepts --json',
-    (path) => {
-      const opt = find(root, path).options.find((o) => o.long === '--json');
-      expect(opt).toBeDefined();
-      expect(opt!.isBoolean()).toBe(true);
-    },
-  );
+  it.each([
+    'containers ls',
+    'leases ls',
+    'keys ls',
+    'status',
+    'account',
+    'ledger verify',
+    'rent',
+    'deploy',
+    'deployments ls',
+    'deployments status',
+  ])('"%s" accepts --json', (path) => {
+    const opt = find(root, path).options.find((o) => o.long === '--json');
+    expect(opt).toBeDefined();
+    expect(opt!.isBoolean()).toBe(true);
+  });
 
   it('commands that talk to a node accept --api', () => {
-    for (const path of ['containers ls', 'leases ls', 'status', 'account', 'rent'])
+    for (const path of [
+      'containers ls',
+      'leases ls',
+      'status',
+      'account',
+      'rent',
+      'deploy',
+      'deployments close',
+    ])
       expect(
         find(root, path).options.some((o) => o.long === '--api'),
         path,
