@@ -359,6 +359,8 @@ export interface DeploymentPlan {
   notes: string[];
 }
 
+const NO_START_ORDER = 'start order between services is not supported (leases start independently)';
+
 /** Parses YAML text into plain data (strings, lists, mappings), with the line of each path. */
 function readYaml(text: string, source: string): { data: unknown; lineOf: (p: Seg[]) => number | undefined } {
   if (Buffer.byteLength(text, 'utf8') > SDL_LIMITS.maxBytes)
@@ -456,22 +458,14 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
         at,
         'a service name is lower-case letters, digits and -, starting with a letter (as Akash requires)',
       );
-    if (svc.credentials !== undefined)
-      add([...at, 'credentials'], 'private registry credentials are not supported');
-    if (svc.depends_on !== undefined)
-      add(
-        [...at, 'depends_on'],
-        'start order between services is not supported (leases start independently)',
-      );
-    if (svc.dependencies !== undefined)
-      add(
-        [...at, 'dependencies'],
-        'start order between services is not supported (leases start independently)',
-      );
-    if (svc.params?.permissions !== undefined)
-      add([...at, 'params', 'permissions'], 'deployment permissions are not supported');
-    if (svc.params?.tee !== undefined)
-      add([...at, 'params', 'tee'], 'trusted execution environments are not supported');
+    for (const [path, present, message] of [
+      [['credentials'], svc.credentials, 'private registry credentials are not supported'],
+      [['depends_on'], svc.depends_on, NO_START_ORDER],
+      [['dependencies'], svc.dependencies, NO_START_ORDER],
+      [['params', 'permissions'], svc.params?.permissions, 'deployment permissions are not supported'],
+      [['params', 'tee'], svc.params?.tee, 'trusted execution environments are not supported'],
+    ] as const)
+      if (present !== undefined) add([...at, ...path], message);
     const env = svc.env === '' || svc.env === undefined ? [] : svc.env;
     const seen = new Set<string>();
     env.forEach((kv, i) => {

@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AethirError, ath } from '../../src/core/index.js';
 import { Keystore } from '../../src/node/keystore.js';
 import type { RunningNode } from '../../src/node/index.js';
-import { ApiClient, DeploymentStore, deployPlan, planSdl, type ServicePlan } from '../../src/sdk/index.js';
+import {
+  ApiClient,
+  DeploymentStore,
+  deployPlan,
+  planSdl,
+  type DeploymentPlan,
+  type ServicePlan,
+} from '../../src/sdk/index.js';
 import { cli, startInProcessDevnet, tempHome } from './helpers.js';
 
 const SHARED = fileURLToPath(new URL('../../../shared/data/akash-sdl/', import.meta.url));
@@ -82,6 +89,18 @@ describe('deploy an Akash SDL', () => {
   afterAll(async () => {
     await node?.stop();
   });
+  /** The SDK's deploy with the developer key into $AETHIR_HOME/deployments. */
+  const deploy = (name: string, plan: DeploymentPlan, workloadFor = hostProcess, maxDurationSec = 60) =>
+    deployPlan({
+      api,
+      key: new Keystore(join(home, 'keys')).load('developer'),
+      plan,
+      store: new DeploymentStore(join(home, 'deployments')),
+      name,
+      source: { file: sdlFile, sha256: 'x' },
+      maxDurationSec,
+      workloadFor,
+    });
 
   // Every shared SDL is planned or refused by exact path in test/unit/sdk/sdl.test.ts (the same
   // planSdl the CLI calls); here the CLI itself, on one SDL it plans and one it refuses.
@@ -140,19 +159,9 @@ describe('deploy an Akash SDL', () => {
   });
 
   it('the SDK brings the SDL up as three leases with a working public endpoint; deployments ls|status|close through the CLI', async () => {
-    const key = new Keystore(join(home, 'keys')).load('developer');
     const store = new DeploymentStore(join(home, 'deployments'));
     const plan = planSdl(SDL, { maxPricePerHour: ath(1000) });
-    const record = await deployPlan({
-      api,
-      key,
-      plan,
-      store,
-      name: 'shop',
-      source: { file: sdlFile, sha256: 'x' },
-      maxDurationSec: 600,
-      workloadFor: hostProcess,
-    });
+    const record = await deploy('shop', plan, hostProcess, 600);
     expect(record.leases.map((l) => `${l.service}[${l.index}]`)).toEqual(['web[0]', 'web[1]', 'worker[0]']);
     for (const l of record.leases) {
       const v = await api.leaseView(l.lease);
@@ -198,18 +207,7 @@ describe('deploy an Akash SDL', () => {
     // the record holds lease ids, never env values
     expect(JSON.stringify(store.get('shop'))).not.toContain('ROLE=');
     // a second deploy under the same name is refused
-    await expect(
-      deployPlan({
-        api,
-        key,
-        plan,
-        store,
-        name: 'shop',
-        source: { file: sdlFile, sha256: 'x' },
-        maxDurationSec: 60,
-        workloadFor: hostProcess,
-      }),
-    ).rejects.toThrow('a deployment named shop exists');
+    await expect(deploy('shop', plan)).rejects.toThrow('a deployment named shop exists');
   });
 
   it('a deploy that fails half-way closes what it opened; one that cannot match opens nothing', async () => {
@@ -219,16 +217,7 @@ describe('deploy an Akash SDL', () => {
     // the worker's workload is one the ledger refuses (over 1000 arguments): the two web leases were opened first
     const broken = (s: ServicePlan) =>
       s.service === 'worker' ? { command: Array.from({ length: 1001 }, () => 'x') } : hostProcess(s);
-    const err = await deployPlan({
-      api,
-      key,
-      plan,
-      store,
-      name: 'half',
-      source: { file: sdlFile, sha256: 'x' },
-      maxDurationSec: 60,
-      workloadFor: broken,
-    }).catch((e: unknown) => e as AethirError);
+    const err = await deploy('half', plan, broken).catch((e: unknown) => e as AethirError);
     expect(err).toBeInstanceOf(AethirError);
     expect((err as AethirError).message).toMatch(
       /^worker\[0\]: .*; the 2 leases already opened were closed$/,
@@ -246,18 +235,9 @@ describe('deploy an Akash SDL', () => {
         maxPricePerHour: ath(1000),
       },
     );
-    await expect(
-      deployPlan({
-        api,
-        key,
-        plan: nowhere,
-        store,
-        name: 'nowhere',
-        source: { file: sdlFile, sha256: 'x' },
-        maxDurationSec: 60,
-        workloadFor: hostProcess,
-      }),
-    ).rejects.toThrow(/^web: no container matches \(.*\); nothing was opened$/);
+    await expect(deploy('nowhere', nowhere)).rejects.toThrow(
+      /^web: no container matches \(.*\); nothing was opened$/,
+    );
     expect((await api.leases({ user, status: 'open' })).length).toBe(open);
     expect(store.has('nowhere')).toBe(false);
   });

@@ -14,6 +14,7 @@ import {
   describePlan,
   planSdl,
   rateUnits,
+  type DeploymentRecord,
   type LeaseWorkload,
   type ServicePlan,
   type Token,
@@ -188,6 +189,18 @@ export function deployCommand(): Command {
     );
 }
 
+/** The node to ask about a deployment: it must be on the deployment's chain. */
+async function nodeOf(r: DeploymentRecord, opts: Record<string, any>) {
+  const api = client(opts);
+  const chain = await api.chainId();
+  if (chain !== r.chainId)
+    throw new AethirError(
+      'INVALID_ARGUMENT',
+      `deployment ${r.name} is on chain ${r.chainId}; the node at ${api.base} is chain ${chain} (--api)`,
+    );
+  return api;
+}
+
 function denomFlag(denom: string): string {
   return denom === 'uakt' ? 'akt' : denom === 'uact' ? 'act' : 'usdc';
 }
@@ -231,13 +244,7 @@ export function deploymentsCommand(): Command {
     .action(
       action(async (name: string, opts: Record<string, any>) => {
         const r = deploymentStore().get(name);
-        const api = client(opts);
-        const chain = await api.chainId();
-        if (chain !== r.chainId)
-          throw new AethirError(
-            'INVALID_ARGUMENT',
-            `deployment ${name} is on chain ${r.chainId}; the node at ${api.base} is chain ${chain} (--api)`,
-          );
+        const api = await nodeOf(r, opts);
         const leases = [];
         for (const l of r.leases) {
           const v = await api.leaseView(l.lease);
@@ -281,13 +288,7 @@ export function deploymentsCommand(): Command {
       action(async (name: string, opts: Record<string, any>) => {
         const store = deploymentStore();
         const r = store.get(name);
-        const api = client(opts);
-        const chain = await api.chainId();
-        if (chain !== r.chainId)
-          throw new AethirError(
-            'INVALID_ARGUMENT',
-            `deployment ${name} is on chain ${r.chainId}; the node at ${api.base} is chain ${chain} (--api)`,
-          );
+        const api = await nodeOf(r, opts);
         const closed = await closeDeployment(api, userKeystore().load(opts.key), r, store);
         const charged = closed.reduce((a, l) => a + BigInt(l.charged), 0n);
         const refunded = closed.reduce((a, l) => a + BigInt(l.refunded), 0n);
