@@ -18,6 +18,9 @@ import { AethirError, CITIES, ENV_NAME_RE, UNIT } from '../core/index.js';
  * Aethir cannot honour is refused with the SDL path that asks for it, never dropped.
  */
 
+/** GPU models one match request may list (MatchRequestSchema.gpuModels; a test ties the two). */
+export const MAX_MATCH_MODELS = 16;
+
 /** Above these, an SDL is refused before anything else is read. */
 export const SDL_LIMITS = Object.freeze({
   /** bytes of YAML */
@@ -721,6 +724,12 @@ function planService(
           c.akashModels.push(m.model);
           byRam.set(ram, c);
         });
+        for (const c of byRam.values())
+          if (c.models!.length > MAX_MATCH_MODELS)
+            fail(
+              [...gp, 'attributes', 'vendor', 'nvidia'],
+              `${c.models!.length} models${c.minVramMiB ? ` with ${c.minVramMiB / 1024} GiB` : ''}: one match takes at most ${MAX_MATCH_MODELS}`,
+            );
         choices.push(...byRam.values());
       }
     }

@@ -4,7 +4,9 @@ import fc from 'fast-check';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { UNIT } from '../../../src/core/index.js';
+import { MatchRequestSchema } from '../../../src/indexer/request.js';
 import {
+  MAX_MATCH_MODELS,
   SDL_LIMITS,
   SdlError,
   aethirGpuModel,
@@ -507,6 +509,20 @@ describe('what Aethir cannot honour is refused with its SDL path', () => {
       'profiles.compute.web.resources.cpu.attributes.arch: CPU attributes are not registered by Aethir hosts',
       'profiles.placement.dc.attributes.region: "mars" is not an Aethir region (e.g. eu, eu-west, us-east, ap)',
       'profiles.placement.dc.attributes.tier: no Aethir equivalent (only region maps to a filter)',
+    ]);
+  });
+
+  it("more GPU models than one match request takes (the API schema's own bound)", () => {
+    const models = (n: number) => Array.from({ length: n }, (_, i) => `a${100 + i}`);
+    expect(MatchRequestSchema.shape.gpuModels.safeParse(models(MAX_MATCH_MODELS)).success).toBe(true);
+    expect(MatchRequestSchema.shape.gpuModels.safeParse(models(MAX_MATCH_MODELS + 1)).success).toBe(false);
+    const gpu = `        gpu:\n          units: 1\n          attributes:\n            vendor:\n              nvidia:\n${models(
+      17,
+    )
+      .map((m) => `                - model: ${m}`)
+      .join('\n')}`;
+    expect(refusal(sdl({ gpu }), aktOpts)).toEqual([
+      'profiles.compute.web.resources.gpu.attributes.vendor.nvidia: 17 models: one match takes at most 16',
     ]);
   });
 
