@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { UNIT } from '../../../src/core/index.js';
+import { UNIT, formatAth } from '../../../src/core/index.js';
 import { MatchRequestSchema } from '../../../src/indexer/request.js';
 import {
   MAX_MATCH_MODELS,
@@ -11,6 +11,7 @@ import {
   SdlError,
   aethirGpuModel,
   capForAmount,
+  describePlan,
   parseCpuUnits,
   parseSize,
   planSdl,
@@ -156,6 +157,31 @@ describe.skipIf(!existsSync(DIR))(title('every shared Akash SDL plans or names w
         },
       ],
     });
+  });
+
+  it('the dry run prints the plan for people: resources, GPU models, endpoint, the cap and the rate it came from', () => {
+    const text = describePlan(
+      planSdl(real('stable-diffusion-ui__deploy.yaml'), opts),
+      (u) => `${formatAth(BigInt(u), 6)} ATH`,
+    );
+    expect(text).toBe(
+      [
+        'SDL 2.0: 1 service placement, 1 lease (block time 6.1 s)',
+        '',
+        'stable-diffusion-ui × 1  (profile stable-diffusion-ui, placement akash)',
+        '  image      s20081428/stable-diffusion-ui:v2.3',
+        '  resources  16 CPU, 32 GiB memory, 32 GiB disk, 1 GPU of 4090',
+        "  endpoint   port 9000 (as 80) at the lease's endpoint URL",
+        '  region     any',
+        '  price cap  118.032786 ATH/GPU-hour (100000 uact/block)',
+        '',
+        'note: root disk sizes are not checked: Aethir hosts register no disk size',
+        '',
+      ].join('\n'),
+    );
+    expect(describePlan(planSdl(real('stable-diffusion-ui__deploy.yaml')), String)).toContain(
+      '  price cap  none yet: 100000 uact/block needs a rate (--act-rate) or --max-price',
+    );
   });
 
   it('ollama-gpu without its auditor: 8 CPU, 28 GiB, 100 GiB disk (one-volume form), 1 GPU of any model, its script and MODEL', () => {
