@@ -132,6 +132,12 @@ export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
       'CONFLICT',
       `a deployment named ${i.name} exists (aethir deployments close ${i.name}, or give --name)`,
     );
+  const uncapped = i.plan.services.filter((s) => s.pricing.maxPricePerHour === null);
+  if (uncapped.length)
+    throw new AethirError(
+      'INVALID_ARGUMENT',
+      `no price cap for ${uncapped.map((s) => s.service).join(', ')} (plan with a rate or a max price); nothing was opened`,
+    );
   const chainId = await i.api.chainId();
   const workloads = new Map(i.plan.services.map((s) => [s, i.workloadFor(s)] as const));
   // Match every lease before opening any: a deployment that cannot come up whole moves no money.

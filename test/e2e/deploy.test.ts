@@ -2,12 +2,13 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AethirError, ath } from '../../src/core/index.js';
+import { AethirError, ath, generateKeyPair } from '../../src/core/index.js';
 import { Keystore } from '../../src/node/keystore.js';
 import type { RunningNode } from '../../src/node/index.js';
 import {
   ApiClient,
   DeploymentStore,
+  closeDeployment,
   deployPlan,
   planSdl,
   type DeploymentPlan,
@@ -140,13 +141,16 @@ describe('deploy an Akash SDL', () => {
     const user = new Keystore(join(home, 'keys')).load('developer').address;
     const root = node.devnet.chain.ledger.state.root();
     const before = await api.account(user);
-    const human = await cli(['deploy', sdlFile, '--akt-rate', '100'], env);
+    const [human, noRate, list] = await Promise.all([
+      cli(['deploy', sdlFile, '--akt-rate', '100'], env),
+      cli(['deploy', sdlFile], env),
+      cli(['deployments', 'ls', '--json'], env),
+    ]);
     expect(human.code).toBe(1);
     expect(human.stderr).toContain(
       'services.web.image: this network cannot run OCI images yet ("aethir/host-process-test"); leases run commands on the host-process runtime',
     );
     // a price cap is needed before anything else
-    const noRate = await cli(['deploy', sdlFile], env);
     expect(noRate.code).toBe(1);
     expect(noRate.stderr).toContain(
       'no price cap for web (uakt), worker (uakt): give --akt-rate ATH or --max-price; nothing was opened',
@@ -154,8 +158,7 @@ describe('deploy an Akash SDL', () => {
     expect(node.devnet.chain.ledger.state.root()).toBe(root);
     expect((await api.account(user)).escrow).toBe(before.escrow);
     expect((await api.leases({ user })).length).toBe(0);
-    const ls = JSON.parse((await cli(['deployments', 'ls', '--json'], env)).stdout);
-    expect(ls.deployments).toEqual([]);
+    expect(JSON.parse(list.stdout).deployments).toEqual([]);
   });
 
   it('the SDK brings the SDL up as three leases with a working public endpoint; deployments ls|status|close through the CLI', async () => {
@@ -171,9 +174,11 @@ describe('deploy an Akash SDL', () => {
       expect(v?.workload.envNames ?? []).toEqual(l.service === 'web' ? ['ROLE'] : []);
     }
 
-    const status = JSON.parse(
-      (await cli(['deployments', 'status', 'shop', '--json'], env)).stdout,
-    ).deployment;
+    const [statusRun, lsRun] = await Promise.all([
+      cli(['deployments', 'status', 'shop', '--json'], env),
+      cli(['deployments', 'ls', '--json'], env),
+    ]);
+    const status = JSON.parse(statusRun.stdout).deployment;
     expect(status.leases.map((l: any) => l.status)).toEqual(['open', 'open', 'open']);
     const web = status.leases.filter((l: any) => l.service === 'web');
     for (const l of web) {
@@ -188,8 +193,9 @@ describe('deploy an Akash SDL', () => {
       }
       expect(body).toBe('hello from web');
     }
-    const listed = JSON.parse((await cli(['deployments', 'ls', '--json'], env)).stdout).deployments;
-    expect(listed).toMatchObject([{ name: 'shop', leases: 3, open: 3, state: 'active' }]);
+    expect(JSON.parse(lsRun.stdout).deployments).toMatchObject([
+      { name: 'shop', leases: 3, open: 3, state: 'active' },
+    ]);
 
     const closed = JSON.parse((await cli(['deployments', 'close', 'shop', '--json'], env)).stdout);
     expect(closed.leases.map((l: any) => l.status)).toEqual(['closed', 'closed', 'closed']);
@@ -202,8 +208,7 @@ describe('deploy an Akash SDL', () => {
     }
     expect(closed.charged).toBe(charged.toString());
     expect(BigInt(closed.refunded)).toBeGreaterThan(0n);
-    const after = JSON.parse((await cli(['deployments', 'ls', '--json'], env)).stdout).deployments;
-    expect(after).toMatchObject([{ name: 'shop', state: 'closed' }]);
+    expect(store.get('shop').closedAt).not.toBeNull();
     // the record holds lease ids, never env values
     expect(JSON.stringify(store.get('shop'))).not.toContain('ROLE=');
     // a second deploy under the same name is refused
@@ -224,6 +229,14 @@ describe('deploy an Akash SDL', () => {
     );
     const rec = store.get('half');
     expect(rec.closedAt).not.toBeNull();
+    // only the key that paid may close a deployment
+    await expect(closeDeployment(api, generateKeyPair(), rec, store)).rejects.toThrow(
+      `deployment half was paid by ${key.address}; close it with that key (--key)`,
+    );
+    // a plan without caps opens nothing
+    await expect(deploy('nocap', planSdl(SDL))).rejects.toThrow(
+      'no price cap for web, worker (plan with a rate or a max price); nothing was opened',
+    );
     expect(rec.leases).toHaveLength(2);
     for (const l of rec.leases) expect((await api.leaseView(l.lease))?.status).toBe('closed');
 
