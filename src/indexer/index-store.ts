@@ -16,6 +16,7 @@ import {
   type Reason,
   type Relaxation,
   type Weights,
+  hostSizeOk,
 } from './request.js';
 
 /**
@@ -81,6 +82,7 @@ const R_STAKE = R('stake below requirement');
 const R_REPUTATION = R('reputation');
 const R_ISOLATION = R('not sandboxed');
 const R_NO_DOCKER = R('no Docker engine');
+const R_HOST_SIZE = R('cpu or memory');
 
 const MIN_LATENCY: Weights = { fee: 0, latency: 1, quality: 0 };
 const MIN_PRICE: Weights = { fee: 1, latency: 0, quality: 0 };
@@ -1042,7 +1044,7 @@ export class IndexStore {
     return this.objs[s]!.stake >= pr.stakeReq;
   }
 
-  /** app, stake, reputation, isolation: the checks made one container at a time; -1 passes */
+  /** app, stake, reputation, isolation, host size: the checks made one container at a time; -1 passes */
   private memberReason(Q: Query, s: number): number {
     const q = Q.q;
     if (q.app !== null && !this.apps.get(s)?.includes(q.app)) return R_APP;
@@ -1050,6 +1052,7 @@ export class IndexStore {
     if (q.minReputation !== null && this.rep[s]! < q.minReputation) return R_REPUTATION;
     if (q.sandboxOnly && this.objs[s]!.spec.isolation !== 'sandbox') return R_ISOLATION;
     if (q.image !== null && !this.dockerImages.has(s)) return R_NO_DOCKER;
+    if (!hostSizeOk(this.objs[s]!.spec, q)) return R_HOST_SIZE;
     return -1;
   }
 

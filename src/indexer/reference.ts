@@ -21,6 +21,7 @@ import {
   type Reason,
   type Relaxation,
   type Score,
+  hostSizeOk,
 } from './request.js';
 
 /**
@@ -107,6 +108,7 @@ export function firstReason(
   if (q.minReputation !== null && e.reputation < q.minReputation) return 'reputation';
   if (q.sandboxOnly && c.spec.isolation !== 'sandbox') return 'not sandboxed';
   if (q.image !== null && !e.docker) return 'no Docker engine';
+  if (!hostSizeOk(c.spec, q)) return 'cpu or memory';
   return null;
 }
 
@@ -139,6 +141,7 @@ export function allReasons(
   if (q.minReputation !== null && e.reputation < q.minReputation) out.push('reputation');
   if (q.sandboxOnly && c.spec.isolation !== 'sandbox') out.push('not sandboxed');
   if (q.image !== null && !e.docker) out.push('no Docker engine');
+  if (!hostSizeOk(c.spec, q)) out.push('cpu or memory');
   return out;
 }
 

@@ -69,6 +69,15 @@ export const MatchRequestSchema = z
      * `runtime: 'docker'`), and those that have it cached rank first (IMAGE_MISS_COST)
      */
     image: z.string().min(1).max(512).optional(),
+    /** the fewest CPU cores the container registers (its whole machine: Aethir leases share a host's CPUs) */
+    minCpuCores: z.number().int().min(1).max(4096).optional(),
+    /** the least memory the container registers, MiB (its whole machine) */
+    minMemoryMiB: z
+      .number()
+      .int()
+      .min(1)
+      .max(1 << 30)
+      .optional(),
   })
   .strict();
 export type MatchRequest = z.infer<typeof MatchRequestSchema>;
@@ -104,7 +113,7 @@ export function parseMatchRequest(data: unknown): MatchRequest {
  * once, under the first one that rules it out. The order follows the index's structure: the
  * container's standing on the ledger, then what the index decides for whole groups of containers
  * at once (hardware, region, free GPUs), then for places (latency) and price ranges, then what
- * it must check one container at a time (app, stake, reputation).
+ * it must check one container at a time (app, stake, reputation, isolation, CPU cores and memory).
  */
 export const RULED_OUT_ORDER = [
   'offline',
@@ -123,6 +132,7 @@ export const RULED_OUT_ORDER = [
   'reputation',
   'not sandboxed',
   'no Docker engine',
+  'cpu or memory',
 ] as const;
 export type Reason = (typeof RULED_OUT_ORDER)[number];
 
@@ -175,6 +185,9 @@ export interface NormalizedRequest {
   sandboxOnly: boolean;
   /** the image the lease runs in (only Docker-engine containers); null: none */
   image: string | null;
+  /** the container's registered cores and memory (MiB) at least; null: any */
+  minCpuCores: number | null;
+  minMemoryMiB: number | null;
   refPriceAth: number;
   refLatencyMs: number;
 }
@@ -251,6 +264,8 @@ export function normalizeRequest(req: MatchRequest): NormalizedRequest {
     minReputation: req.minReputation ?? null,
     sandboxOnly: req.isolation === 'sandbox',
     image: normalizeImage(req.image),
+    minCpuCores: req.minCpuCores ?? null,
+    minMemoryMiB: req.minMemoryMiB ?? null,
     refPriceAth: budgetAth > 0 ? budgetAth : DEFAULT_REFERENCE_PRICE_ATH,
     refLatencyMs: req.maxLatencyMs ?? DEFAULT_REFERENCE_LATENCY_MS,
   };
@@ -555,7 +570,21 @@ export function describeRequest(q: NormalizedRequest): string {
   if (q.app !== null) parts.push(`with ${q.app} installed`);
   if (q.sandboxOnly) parts.push('sandboxed');
   if (q.image !== null) parts.push(`with a Docker engine for ${q.image}`);
+  if (q.minCpuCores !== null) parts.push(`on a host with ≥ ${q.minCpuCores} cores`);
+  if (q.minMemoryMiB !== null)
+    parts.push(`on a host with ≥ ${Math.ceil(q.minMemoryMiB / 1024)} GiB of memory`);
   return parts.join(' ');
+}
+
+/** Does the container register the CPU cores and memory the request asks (its whole machine)? */
+export function hostSizeOk(
+  spec: { cpu: { cores: number }; memoryMiB: number },
+  q: NormalizedRequest,
+): boolean {
+  return (
+    (q.minCpuCores === null || spec.cpu.cores >= q.minCpuCores) &&
+    (q.minMemoryMiB === null || spec.memoryMiB >= q.minMemoryMiB)
+  );
 }
 
 /** The NO_MATCH error, with the counts per reason and the relaxations, from either matcher. */

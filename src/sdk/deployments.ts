@@ -198,7 +198,10 @@ export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
   return record;
 }
 
-/** A container for one instance of a service: the first GPU choice that matches, on a host big enough. */
+/**
+ * A container for one instance of a service: the first GPU choice that matches, on a host that
+ * registers the profile's CPU cores and memory (rounded up to whole cores and MiB).
+ */
 async function matchService(api: ApiClient, user: string, s: ServicePlan): Promise<ContainerView> {
   const choices: Array<GpuChoice | null> = s.gpu.units > 0 ? s.gpu.choices : [null];
   let last: unknown;
@@ -212,21 +215,10 @@ async function matchService(api: ApiClient, user: string, s: ServicePlan): Promi
         ...(s.region ? { region: s.region } : {}),
         maxPricePerHour: s.pricing.maxPricePerHour!,
         isolation: s.gpu.units > 0 ? 'sandbox' : 'any',
+        minCpuCores: Math.ceil(s.cpu.millicores / 1000),
+        minMemoryMiB: Number((BigInt(s.memoryBytes) + (1n << 20n) - 1n) >> 20n),
       });
-      const c = m.container;
-      const cores = Math.ceil(s.cpu.millicores / 1000);
-      const memMiB = Number((BigInt(s.memoryBytes) + (1n << 20n) - 1n) >> 20n);
-      if (c.spec.cpu.cores < cores)
-        throw new AethirError(
-          'NO_MATCH',
-          `profiles.compute.${s.profile}.resources.cpu.units: the best match, ${c.name}, has ${c.spec.cpu.cores} cores; ${cores} asked`,
-        );
-      if (c.spec.memoryMiB < memMiB)
-        throw new AethirError(
-          'NO_MATCH',
-          `profiles.compute.${s.profile}.resources.memory.size: the best match, ${c.name}, has ${c.spec.memoryMiB} MiB of memory; ${memMiB} MiB asked`,
-        );
-      return c;
+      return m.container;
     } catch (e) {
       if (!(isAethirError(e) && e.code === 'NO_MATCH')) throw e;
       last = e;

@@ -251,7 +251,14 @@ describe('deploy an Akash SDL', () => {
     await expect(deploy('nowhere', nowhere)).rejects.toThrow(
       /^web: no container matches \(.*\); nothing was opened$/,
     );
+    // the profile's memory is part of the match: no host here registers 64 TiB
+    await expect(
+      deploy('huge', planSdl(SDL.replace('size: 256Mi', 'size: 64Ti'), { maxPricePerHour: ath(1000) })),
+    ).rejects.toThrow(
+      /^web: no container matches \(no container matches: of 3, ruled out: 3 cpu or memory\); nothing was opened$/,
+    );
     expect((await api.leases({ user, status: 'open' })).length).toBe(open);
     expect(store.has('nowhere')).toBe(false);
+    expect(store.has('huge')).toBe(false);
   });
 });

@@ -56,6 +56,27 @@ describe('hardware constraints', () => {
     });
   });
 
+  it('minCpuCores, minMemoryMiB: the host registers at least that many cores and that much memory', () => {
+    const { indexer, add } = setup();
+    const host = (cores: number, memoryMiB: number) => ({
+      gpus: [],
+      cpu: { model: 'EPYC', cores },
+      memoryMiB,
+      source: 'declared' as const,
+    });
+    add(
+      container('small', { spec: host(8, 16_384), pricePerHour: ath('0.1') }),
+      container('wide', { spec: host(64, 32_768), pricePerHour: ath('0.2') }),
+      container('big', { spec: host(64, 262_144), pricePerHour: ath('0.3') }),
+    );
+    expect(indexer.match(req({ gpus: 0 })).container.id).toBe('small');
+    expect(indexer.match(req({ gpus: 0, minCpuCores: 32, user: OTHER_USER })).container.id).toBe('wide');
+    expect(indexer.match(req({ gpus: 0, minCpuCores: 32, minMemoryMiB: 131_072 })).container.id).toBe('big');
+    const e = noMatch(() => indexer.match(req({ gpus: 0, minMemoryMiB: 1 << 20 })));
+    expect(ruledOut(e)).toEqual({ 'cpu or memory': 3 });
+    expect(e.message).toBe('no container matches: of 3, ruled out: 3 cpu or memory');
+  });
+
   it('minComputeCapability: as probed, else from the model; CPU-only hosts never match', () => {
     const { indexer, add } = setup();
     add(

@@ -68,6 +68,8 @@ const containerArb = fc.record({
   reputation: fc.integer({ min: 0, max: 100 }).map((x) => x / 100),
   apps: fc.subarray(APPS),
   isolation: fc.constantFrom('sandbox', 'sandbox', 'none', undefined),
+  cores: fc.constantFrom(4, 8, 64),
+  memoryMiB: fc.constantFrom(16_384, 65_536, 524_288),
 });
 type Drawn = typeof containerArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -75,8 +77,8 @@ function build(i: number, d: Drawn): Container {
   const city = PLACES[d.city]!;
   const spec = {
     gpus: SPECS[d.spec]!,
-    cpu: { model: 'x', cores: 8 },
-    memoryMiB: 65_536,
+    cpu: { model: 'x', cores: d.cores },
+    memoryMiB: d.memoryMiB,
     source: 'declared' as const,
     ...(d.isolation ? { isolation: d.isolation } : {}),
   };
@@ -119,6 +121,8 @@ const requestArb: fc.Arbitrary<MatchRequest> = fc
     maxPrice: sometimes(fc.constantFrom('0.5', '0.99', '1', '1.7', '3')),
     minReputation: sometimes(fc.constantFrom(0.3, 0.8)),
     isolation: sometimes(fc.constantFrom('sandbox' as const, 'any' as const)),
+    minCpuCores: sometimes(fc.constantFrom(8, 32)),
+    minMemoryMiB: sometimes(fc.constantFrom(65_536, 262_144)),
     strategy: fc.constantFrom(...STRATEGIES),
   })
   .map((r) => {
@@ -137,6 +141,8 @@ const requestArb: fc.Arbitrary<MatchRequest> = fc
     if (r.maxPrice) out.maxPricePerHour = ath(r.maxPrice);
     if (r.minReputation) out.minReputation = r.minReputation;
     if (r.isolation) out.isolation = r.isolation;
+    if (r.minCpuCores) out.minCpuCores = r.minCpuCores;
+    if (r.minMemoryMiB) out.minMemoryMiB = r.minMemoryMiB;
     return out;
   });
 
