@@ -664,6 +664,11 @@ function planService(
       continue;
     }
     if (name === 'default') fail(path, 'the root volume cannot be mounted elsewhere');
+    else if (v.ram && p.mount !== '/dev/shm')
+      fail(
+        [...path, 'mount'],
+        "a ram volume is the lease's own /dev/shm (a tmpfs in its memory); other mount points are not supported",
+      );
     else if (v.ram)
       volumes.push({
         name,
@@ -678,7 +683,7 @@ function planService(
       fail([...at(v.i)], `ram volume "${name}" is not mounted by services.${svcName}.params.storage`);
   if (rootBytes > 0n) notes.add('root disk sizes are not checked: Aethir hosts register no disk size');
   if (volumes.length)
-    notes.add('ram volumes are a tmpfs inside the lease; their size counts against its memory');
+    notes.add("a ram volume is the lease's /dev/shm: a tmpfs bounded by the lease's memory, not by its size");
 
   // GPUs
   let gpuUnits = 0;

@@ -518,6 +518,24 @@ describe('what Aethir cannot honour is refused with its SDL path', () => {
     ]);
   });
 
+  it('a ram volume anywhere but /dev/shm', () => {
+    const text = sdl({
+      storage:
+        '          - size: 1Gi\n          - name: scratch\n            size: 2Gi\n            attributes:\n              class: ram',
+      params: '    params:\n      storage:\n        scratch:\n          mount: /scratch',
+    });
+    expect(refusal(text, aktOpts)).toEqual([
+      "services.web.params.storage.scratch.mount: a ram volume is the lease's own /dev/shm (a tmpfs in its memory); other mount points are not supported",
+    ]);
+    const shm = planSdl(text.replace('mount: /scratch', 'mount: /dev/shm'), aktOpts);
+    expect(shm.services[0]!.volumes).toEqual([
+      { name: 'scratch', mount: '/dev/shm', sizeBytes: GiB(2), readOnly: false, kind: 'ram' },
+    ]);
+    expect(shm.notes).toContain(
+      "a ram volume is the lease's /dev/shm: a tmpfs bounded by the lease's memory, not by its size",
+    );
+  });
+
   it('a placement attribute with no Aethir meaning, an unknown region, CPU attributes, private registry credentials', () => {
     expect(
       refusal(
