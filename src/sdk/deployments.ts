@@ -138,8 +138,9 @@ export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
       'INVALID_ARGUMENT',
       `no price cap for ${uncapped.map((s) => s.service).join(', ')} (plan with a rate or a max price); nothing was opened`,
     );
-  const chainId = await i.api.chainId();
+  // what each service runs is settled before the network is asked anything
   const workloads = new Map(i.plan.services.map((s) => [s, i.workloadFor(s)] as const));
+  const chainId = await i.api.chainId();
   // Match every lease before opening any: a deployment that cannot come up whole moves no money.
   const matched: Array<{ s: ServicePlan; index: number; c: ContainerView }> = [];
   for (const s of i.plan.services)
