@@ -127,10 +127,11 @@ export interface DeployInput {
  */
 export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
   const say = i.say ?? (() => undefined);
-  if (i.store.has(i.name))
+  // a closed deployment's name may be used again (its record is replaced)
+  if (i.store.has(i.name) && i.store.get(i.name).closedAt === null)
     throw new AethirError(
       'CONFLICT',
-      `a deployment named ${i.name} exists (aethir deployments close ${i.name}, or give --name)`,
+      `a deployment named ${i.name} is active (aethir deployments close ${i.name}, or give --name)`,
     );
   const uncapped = i.plan.services.filter((s) => s.pricing.maxPricePerHour === null);
   if (uncapped.length)
