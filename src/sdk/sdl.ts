@@ -600,9 +600,9 @@ function planService(
   const res = sdl.profiles.compute[profileName]!.resources;
   const placement = sdl.profiles.placement[placementName]!;
   const rp: Seg[] = ['profiles', 'compute', profileName, 'resources'];
-  const before = { n: 0 };
+  const failed = { n: 0 };
   const fail = (path: Seg[], message: string) => {
-    before.n++;
+    failed.n++;
     add(path, message);
   };
 
@@ -793,7 +793,7 @@ function planService(
     }
   }
 
-  if (before.n > 0 || typeof cpu === 'string' || typeof memory === 'string' || !pricing) return null;
+  if (failed.n > 0 || typeof cpu === 'string' || typeof memory === 'string' || !pricing) return null;
   const list2 = (l: string[] | '' | undefined) => (l === undefined || l === '' ? null : l);
   const env = svc.env === '' || svc.env === undefined ? [] : svc.env;
   const plan: ServicePlan = {
