@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { AethirError, isAethirError, type KeyPair } from '../core/index.js';
 import { PRIVATE_FILE_MODE, ensurePrivateDir, tightenPrivateFile } from '../core/private-files.js';
-import type { ApiClient, ContainerView, LeaseView } from './client.js';
-import { openLease, type LeaseWorkload } from './lease-open.js';
+import type { ApiClient, LeaseView } from './client.js';
+import { defaultIsolation } from '../indexer/index.js';
+import type { Workload } from '../ledger/index.js';
+import { Renter, type OpenedLease } from './renter.js';
+import { sealedEnvFor } from './sealed-env.js';
 import { sdlEnvOf, type DeploymentPlan, type GpuChoice, type ServicePlan } from './sdl.js';
-import { TxSender } from './tx-sender.js';
 
 /**
  * A deployment: a named group of leases opened together (from an Akash SDL), recorded on the
@@ -102,7 +104,9 @@ function safeJson(text: string): unknown {
   }
 }
 
-/** Where a planned service's GPUs may come from, and whether a container meets its CPU and memory. */
+/** What a planned service runs on a lease, env aside (an image and command, or a command on the host-process runtime). */
+export type LeaseWorkload = Omit<Workload, 'env' | 'sealedEnv'>;
+
 export interface DeployInput {
   api: ApiClient;
   key: KeyPair;
@@ -111,7 +115,7 @@ export interface DeployInput {
   name: string;
   source: { file: string; sha256: string };
   maxDurationSec: number;
-  /** what a planned service runs on a lease (an image, or a command on the host-process runtime) */
+  /** what a planned service runs on a lease */
   workloadFor: (s: ServicePlan) => LeaseWorkload;
   /** progress lines for humans */
   say?: (line: string) => void;
@@ -120,10 +124,13 @@ export interface DeployInput {
 }
 
 /**
- * Brings a plan up: every lease is matched first (a GPU choice at a time, in the SDL's order;
- * the host must register the CPU cores and memory the profile asks), then each is opened and the
- * record saved after each one. If a match fails nothing is opened; if an open fails, the leases
- * already opened are closed (refunded but for the time they ran) and the error says so.
+ * Brings a plan up, one lease at a time (service by service, in the SDL's order): each is matched
+ * (a GPU choice at a time, in the SDL's order, on a host that registers the profile's CPU cores
+ * and memory), opened and then detached: paid ahead for its maximum duration with one
+ * pre-authorizing usage receipt (`Renter.detached`, as `rent --detach`), so it runs with no
+ * client attached and is charged only for the time it runs. The record is saved after each lease.
+ * If any lease cannot be matched or opened, the ones already opened are closed (charged for the
+ * seconds they ran, the rest refunded) and the error says so.
  */
 export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
   const say = i.say ?? (() => undefined);
@@ -139,97 +146,98 @@ export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
       'INVALID_ARGUMENT',
       `no price cap for ${uncapped.map((s) => s.service).join(', ')} (plan with a rate or a max price); nothing was opened`,
     );
-  // what each service runs is settled before the network is asked anything
+  // what each service runs is settled before the network is asked
   const workloads = new Map(i.plan.services.map((s) => [s, i.workloadFor(s)] as const));
-  const chainId = await i.api.chainId();
-  // Match every lease before opening any: a deployment that cannot come up whole moves no money.
-  const matched: Array<{ s: ServicePlan; index: number; c: ContainerView }> = [];
-  for (const s of i.plan.services)
-    for (let index = 0; index < s.count; index++) {
-      const c = await matchService(i.api, i.key.address, s);
-      say(`${s.service}[${index}]: ${c.name} in ${c.location.city}, ${c.location.country}`);
-      matched.push({ s, index, c });
-    }
+  const renter = new Renter(i.api, i.key);
   const record: DeploymentRecord = {
     name: i.name,
     createdAt: (i.now ?? Date.now)(),
     source: i.source,
-    chainId,
+    chainId: await renter.chainId(),
     user: i.key.address,
     leases: [],
     closedAt: null,
   };
-  i.store.save(record);
-  const sender = new TxSender(i.key, i.api);
-  for (const m of matched) {
-    try {
-      const opened = await openLease({
-        api: i.api,
-        sender,
-        chainId,
-        container: m.c,
-        gpus: m.s.gpu.units,
-        maxDurationSec: i.maxDurationSec,
-        maxPricePerHour: BigInt(m.s.pricing.maxPricePerHour!),
-        workload: workloads.get(m.s)!,
-        env: sdlEnvOf(m.s),
-      });
-      record.leases.push({
-        service: m.s.service,
-        placement: m.s.placement,
-        index: m.index,
-        lease: opened.lease,
-        container: m.c.id,
-        containerName: m.c.name,
-        gpus: m.s.gpu.units,
-      });
-      i.store.save(record);
-      say(`${m.s.service}[${m.index}]: lease ${opened.lease} opened`);
-    } catch (e) {
-      const closed = await closeDeployment(i.api, i.key, record, i.store, 'deploy failed: rolled back');
-      throw new AethirError(
-        isAethirError(e) ? e.code : 'INTERNAL',
-        `${m.s.service}[${m.index}]: ${(e as Error).message}; ` +
-          (closed.length
-            ? `the ${closed.length} lease${closed.length === 1 ? '' : 's'} already opened were closed`
-            : 'nothing was opened'),
-        { cause: e },
-      );
+  for (const s of i.plan.services)
+    for (let index = 0; index < s.count; index++) {
+      const what = `${s.service}[${index}]`;
+      try {
+        const opened = await openOne(renter, s, workloads.get(s)!, i.maxDurationSec, (l) =>
+          say(`${what}: ${l}`),
+        );
+        const c = opened.match.container;
+        record.leases.push({
+          service: s.service,
+          placement: s.placement,
+          index,
+          lease: opened.lease,
+          container: c.id,
+          containerName: c.name,
+          gpus: s.gpu.units,
+        });
+        i.store.save(record);
+        await renter.detached(opened);
+        say(`${what}: lease ${opened.lease} runs detached on ${c.name}`);
+      } catch (e) {
+        const closed = record.leases.length
+          ? await closeDeployment(i.api, i.key, record, i.store, 'deploy failed: rolled back')
+          : [];
+        throw new AethirError(
+          isAethirError(e) ? e.code : 'INTERNAL',
+          `${what}: ${(e as Error).message}; ` +
+            (closed.length
+              ? `the ${closed.length} lease${closed.length === 1 ? '' : 's'} opened were closed`
+              : 'nothing was opened'),
+          { cause: e },
+        );
+      }
     }
-  }
   return record;
 }
 
 /**
- * A container for one instance of a service: the first GPU choice that matches, on a host that
- * registers the profile's CPU cores and memory (rounded up to whole cores and MiB).
+ * One lease of a planned service: the first GPU choice that matches (a NO_MATCH moves to the
+ * next; nothing is opened until one matches), on a host that registers the profile's CPU cores
+ * and memory (rounded up to whole cores and MiB), the env sealed to that host.
  */
-async function matchService(api: ApiClient, user: string, s: ServicePlan): Promise<ContainerView> {
+async function openOne(
+  renter: Renter,
+  s: ServicePlan,
+  workload: LeaseWorkload,
+  maxDurationSec: number,
+  say: (line: string) => void,
+): Promise<OpenedLease> {
   const choices: Array<GpuChoice | null> = s.gpu.units > 0 ? s.gpu.choices : [null];
+  const cap = BigInt(s.pricing.maxPricePerHour!);
+  const env = sdlEnvOf(s);
   let last: unknown;
   for (const choice of choices) {
     try {
-      const m = await api.match({
-        user,
-        gpus: s.gpu.units,
-        ...(choice?.models ? { gpuModels: choice.models } : {}),
-        ...(choice?.minVramMiB ? { minVramMiB: choice.minVramMiB } : {}),
-        ...(s.region ? { region: s.region } : {}),
-        maxPricePerHour: s.pricing.maxPricePerHour!,
-        isolation: s.gpu.units > 0 ? 'sandbox' : 'any',
-        minCpuCores: Math.ceil(s.cpu.millicores / 1000),
-        minMemoryMiB: Number((BigInt(s.memoryBytes) + (1n << 20n) - 1n) >> 20n),
+      return await renter.open({
+        request: {
+          gpus: s.gpu.units,
+          ...(choice?.models ? { gpuModels: choice.models } : {}),
+          ...(choice?.minVramMiB ? { minVramMiB: choice.minVramMiB } : {}),
+          ...(s.region ? { region: s.region } : {}),
+          maxPricePerHour: cap.toString(),
+          isolation: defaultIsolation(s.gpu.units),
+          minCpuCores: Math.ceil(s.cpu.millicores / 1000),
+          minMemoryMiB: Number((BigInt(s.memoryBytes) + (1n << 20n) - 1n) >> 20n),
+        },
+        maxDurationSec,
+        maxPricePerHour: cap,
+        onProgress: say,
+        workload: async (c, chainId) => ({
+          ...workload,
+          ...(await sealedEnvFor(env, c, chainId, renter.key.address)),
+        }),
       });
-      return m.container;
     } catch (e) {
       if (!(isAethirError(e) && e.code === 'NO_MATCH')) throw e;
       last = e;
     }
   }
-  throw new AethirError(
-    'NO_MATCH',
-    `${s.service}: no container matches (${(last as Error).message}); nothing was opened`,
-  );
+  throw new AethirError('NO_MATCH', `no container matches (${(last as Error).message})`);
 }
 
 export interface ClosedLease extends DeployedLease {
@@ -240,9 +248,9 @@ export interface ClosedLease extends DeployedLease {
 }
 
 /**
- * Ends every lease of a deployment that is still open (`lease.close` by its user: the host is paid
- * for the time served, the rest of the escrow refunded), waits for each to settle, marks the
- * record closed and returns what each lease was charged and refunded.
+ * Ends every lease of a deployment that is still open (`lease.close` by its user, `Renter.stop`:
+ * the host is paid for the time served, the rest of the escrow refunded), marks the record closed
+ * and returns what each lease was charged and refunded.
  */
 export async function closeDeployment(
   api: ApiClient,
@@ -250,29 +258,32 @@ export async function closeDeployment(
   record: DeploymentRecord,
   store: DeploymentStore,
   reason = `deployment ${record.name} closed`,
-  timeoutMs = 15_000,
 ): Promise<ClosedLease[]> {
   if (key.address !== record.user)
     throw new AethirError(
       'UNAUTHORIZED',
       `deployment ${record.name} was paid by ${record.user}; close it with that key (--key)`,
     );
-  const sender = new TxSender(key, api);
-  const views = await Promise.all(record.leases.map((l) => api.leaseView(l.lease)));
-  for (const [n, v] of views.entries())
-    if (v && v.status !== 'closed')
-      await sender.send('lease.close', { lease: record.leases[n]!.lease, reason }).catch((e) => {
-        if (!(isAethirError(e) && e.code === 'CONFLICT')) throw e;
-      });
+  const renter = new Renter(api, key);
   const out: ClosedLease[] = [];
   for (const l of record.leases) {
-    let v = await api.leaseView(l.lease);
-    const deadline = Date.now() + timeoutMs;
-    while (v && v.status !== 'closed' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      v = await api.leaseView(l.lease);
-    }
-    out.push(closedView(l, v));
+    const v = await api.leaseView(l.lease);
+    if (v?.status === 'open')
+      try {
+        const r = await renter.stop(l.lease, reason);
+        out.push({
+          ...l,
+          status: 'closed',
+          charged: r.charged.toString(),
+          refunded: r.refund.toString(),
+          reason,
+        });
+        continue;
+      } catch (e) {
+        // closed meanwhile (its workload exited, its host went down): read how it ended
+        if (!(isAethirError(e) && e.code === 'CONFLICT')) throw e;
+      }
+    out.push(closedView(l, v?.status === 'open' ? await api.leaseView(l.lease) : v));
   }
   record.closedAt = Date.now();
   store.save(record);

@@ -5,6 +5,6 @@ export * from './receipts.js';
 export { HttpBus, type HttpBusOptions } from './http-bus.js';
 export * from './renter.js';
 export * from './lease-session.js';
-export * from './lease-open.js';
+export * from './sealed-env.js';
 export * from './sdl.js';
 export * from './deployments.js';

@@ -90,8 +90,11 @@ describe('deploy an Akash SDL', () => {
   afterAll(async () => {
     await node?.stop();
   });
-  /** The SDK's deploy with the developer key into $AETHIR_HOME/deployments. */
-  const deploy = (name: string, plan: DeploymentPlan, workloadFor = hostProcess, maxDurationSec = 60) =>
+  /**
+   * The SDK's deploy with the developer key into $AETHIR_HOME/deployments. Leases of 10 minutes:
+   * a detached lease's pre-authorization is settled at once only beyond the receipt grace (3 min).
+   */
+  const deploy = (name: string, plan: DeploymentPlan, workloadFor = hostProcess, maxDurationSec = 600) =>
     deployPlan({
       api,
       key: new Keystore(join(home, 'keys')).load('developer'),
@@ -161,10 +164,10 @@ describe('deploy an Akash SDL', () => {
     expect(JSON.parse(list.stdout).deployments).toEqual([]);
   });
 
-  it('the SDK brings the SDL up as three leases with a working public endpoint; deployments ls|status|close through the CLI', async () => {
+  it('the SDK brings the SDL up as three detached leases with a working public endpoint; deployments ls|status|close through the CLI', async () => {
     const store = new DeploymentStore(join(home, 'deployments'));
     const plan = planSdl(SDL, { maxPricePerHour: ath(1000) });
-    const record = await deploy('shop', plan, hostProcess, 600);
+    const record = await deploy('shop', plan);
     expect(record.leases.map((l) => `${l.service}[${l.index}]`)).toEqual(['web[0]', 'web[1]', 'worker[0]']);
     for (const l of record.leases) {
       const v = await api.leaseView(l.lease);
@@ -172,6 +175,9 @@ describe('deploy an Akash SDL', () => {
       expect(v?.gpus).toBe(0);
       // env names on the ledger, never values
       expect(v?.workload.envNames ?? []).toEqual(l.service === 'web' ? ['ROLE'] : []);
+      // detached: paid ahead for its whole maximum duration by one pre-authorizing receipt
+      expect(v?.lastReceiptSeq).toBe(1);
+      expect(v?.receiptServedMs).toBe(600_000);
     }
 
     const [statusRun, lsRun] = await Promise.all([
@@ -226,9 +232,7 @@ describe('deploy an Akash SDL', () => {
       s.service === 'worker' ? { command: Array.from({ length: 1001 }, () => 'x') } : hostProcess(s);
     const err = await deploy('half', plan, broken).catch((e: unknown) => e as AethirError);
     expect(err).toBeInstanceOf(AethirError);
-    expect((err as AethirError).message).toMatch(
-      /^worker\[0\]: .*; the 2 leases already opened were closed$/,
-    );
+    expect((err as AethirError).message).toMatch(/^worker\[0\]: .*; the 2 leases opened were closed$/);
     const rec = store.get('half');
     expect(rec.closedAt).not.toBeNull();
     // only the key that paid may close a deployment
@@ -251,15 +255,15 @@ describe('deploy an Akash SDL', () => {
       },
     );
     // (a closed deployment's name is free again: 'half' gets as far as the match)
-    await expect(deploy('half', nowhere)).rejects.toThrow(/^web: no container matches/);
+    await expect(deploy('half', nowhere)).rejects.toThrow(/^web\[0\]: no container matches/);
     await expect(deploy('nowhere', nowhere)).rejects.toThrow(
-      /^web: no container matches \(.*\); nothing was opened$/,
+      /^web\[0\]: no container matches \(.*\); nothing was opened$/,
     );
     // the profile's memory is part of the match: no host here registers 64 TiB
     await expect(
       deploy('huge', planSdl(SDL.replace('size: 256Mi', 'size: 64Ti'), { maxPricePerHour: ath(1000) })),
     ).rejects.toThrow(
-      /^web: no container matches \(no container matches: of 3, ruled out: 3 cpu or memory\); nothing was opened$/,
+      /^web\[0\]: no container matches \(no container matches: of 3, ruled out: 3 cpu or memory\); nothing was opened$/,
     );
     expect((await api.leases({ user, status: 'open' })).length).toBe(open);
     expect(store.has('nowhere')).toBe(false);

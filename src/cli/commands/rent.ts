@@ -8,11 +8,10 @@ import {
   findCity,
   isAethirError,
   parseAth,
-  sealEnv,
   signLeaseToken,
   type KeyPair,
 } from '../../core/index.js';
-import { Renter, UsageReceipts, type ApiClient } from '../../sdk/index.js';
+import { Renter, UsageReceipts, sealedEnvFor, type ApiClient } from '../../sdk/index.js';
 import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
 import { queryHelp } from './offers.js';
 import { appGpus } from '../../ledger/index.js';
@@ -251,22 +250,14 @@ export function rentCommand(): Command {
             onProgress: say,
             workload: async (c) => {
               // Env values only ever leave this machine sealed to the matched container's key.
-              let sealedEnv: Record<string, string> | undefined;
-              if (Object.keys(env).length) {
-                if (!c.encKey)
-                  throw new AethirError(
-                    'INVALID_ARGUMENT',
-                    `container ${c.name} registered no encryption key, so it cannot receive --env values; nothing was opened`,
-                  );
-                sealedEnv = await sealEnv(env, c.encKey, { chainId, user: key.address, container: c.id });
-              }
+              const sealed = await sealedEnvFor(env, c, chainId, key.address);
               return {
                 ...(app
                   ? { app: app.name, ...(app.version ? { version: app.version } : {}) }
                   : // -it: the lease holds the box open; the command runs in it through a session
                     { command: interactive ? KEEP_OPEN : command }),
                 ...(opts.image ? { image: opts.image } : {}),
-                ...(sealedEnv ? { sealedEnv } : {}),
+                ...sealed,
                 ...(opts.publicEndpoint ? { publicEndpoint: true } : {}),
               };
             },
