@@ -148,6 +148,14 @@ export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
     );
   // what each service runs is settled before the network is asked
   const workloads = new Map(i.plan.services.map((s) => [s, i.workloadFor(s)] as const));
+  // A detached lease's pre-authorization is settled at once only when it reaches past the receipt
+  // grace; a shorter lease would wait for a settlement that never comes.
+  const { receiptGraceMs } = await i.api.params();
+  if (i.maxDurationSec * 1000 <= receiptGraceMs)
+    throw new AethirError(
+      'INVALID_ARGUMENT',
+      `a deployment's leases run detached, so each must be allowed longer than the receipt grace (${receiptGraceMs / 1000} s); give a longer --max-duration; nothing was opened`,
+    );
   const renter = new Renter(i.api, i.key);
   const record: DeploymentRecord = {
     name: i.name,

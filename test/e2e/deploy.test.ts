@@ -239,6 +239,10 @@ describe('deploy an Akash SDL', () => {
     await expect(closeDeployment(api, generateKeyPair(), rec, store)).rejects.toThrow(
       `deployment half was paid by ${key.address}; close it with that key (--key)`,
     );
+    // leases too short to be paid ahead open nothing
+    await expect(deploy('short', plan, hostProcess, 180)).rejects.toThrow(
+      "a deployment's leases run detached, so each must be allowed longer than the receipt grace (180 s); give a longer --max-duration; nothing was opened",
+    );
     // a plan without caps opens nothing
     await expect(deploy('nocap', planSdl(SDL))).rejects.toThrow(
       'no price cap for web, worker (plan with a rate or a max price); nothing was opened',
