@@ -151,7 +151,7 @@ describe('deploy an Akash SDL', () => {
     ]);
     expect(human.code).toBe(1);
     expect(human.stderr).toContain(
-      'services.web.image: this network cannot run OCI images yet ("aethir/host-process-test"); leases run commands on the host-process runtime',
+      `services.web.image: deploy does not run OCI images yet ("aethir/host-process-test"): an image lease needs the SDL's port mapped to the lease's endpoint port, which leases do not do yet (aethir rent --image runs an image that listens on $AETHIR_PORT)`,
     );
     // a price cap is needed before anything else
     expect(noRate.code).toBe(1);

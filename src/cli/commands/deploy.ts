@@ -70,15 +70,16 @@ const RATE_FLAGS: ReadonlyArray<[Token, string, string]> = [
 ];
 
 /**
- * What a planned service runs on a lease. Aethir leases run commands on the host-process runtime;
- * an SDL service always names an OCI image, which this network cannot run yet: refused by path.
+ * What a planned service runs on a lease. An SDL service always names an OCI image; image leases
+ * (rent --image) run it with the lease's port as $AETHIR_PORT, while an SDL image listens on the
+ * port its `expose` names: until leases map one to the other, deploy refuses by path.
  */
 export function leaseWorkloadFor(s: ServicePlan): LeaseWorkload {
   throw new SdlError(
     [
       {
         path: `services.${s.service}.image`,
-        message: `this network cannot run OCI images yet ("${s.image}"); leases run commands on the host-process runtime`,
+        message: `deploy does not run OCI images yet ("${s.image}"): an image lease needs the SDL's port mapped to the lease's endpoint port, which leases do not do yet (aethir rent --image runs an image that listens on $AETHIR_PORT)`,
       },
     ],
     'the SDL',

@@ -33,8 +33,7 @@ describe('deploy command helpers', () => {
     expect((err as SdlError).issues).toEqual([
       {
         path: 'services.web.image',
-        message:
-          'this network cannot run OCI images yet ("nginx"); leases run commands on the host-process runtime',
+        message: `deploy does not run OCI images yet ("nginx"): an image lease needs the SDL's port mapped to the lease's endpoint port, which leases do not do yet (aethir rent --image runs an image that listens on $AETHIR_PORT)`,
       },
     ]);
   });
