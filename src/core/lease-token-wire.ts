@@ -4,6 +4,12 @@ import { canonicalize } from './canonical.js';
 
 export const LEASE_SCOPES = ['logs', 'endpoint', 'exec', 'files'] as const;
 export type LeaseScope = (typeof LEASE_SCOPES)[number];
+/**
+ * What a token grants when its signer names no scope: the lease's output and its endpoint. A shell
+ * (`exec`) or the lease's files (`files`) are asked for by name, so an endpoint link someone
+ * shares (`?token=`) never opens a shell in the lease.
+ */
+export const DEFAULT_LEASE_SCOPES: readonly LeaseScope[] = ['logs', 'endpoint'];
 
 export interface LeaseTokenClaims {
   v: 1;

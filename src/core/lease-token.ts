@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AethirError } from './errors.js';
 import {
   encodeLeaseToken,
+  DEFAULT_LEASE_SCOPES,
   LEASE_SCOPES,
   LEASE_TOKEN_PREFIX,
   leaseTokenSigningText,
@@ -18,7 +19,7 @@ import { addressOf, signMessage, verifySignature, type KeyPair } from './keys.js
  * Wire form: `alt1.<base64url of the canonical claims>.<signature hex>`, the signature over
  * `aethir-lease-token:` + the canonical claims.
  */
-export { LEASE_SCOPES, type LeaseScope, type LeaseTokenClaims } from './lease-token-wire.js';
+export { DEFAULT_LEASE_SCOPES, LEASE_SCOPES, type LeaseScope, type LeaseTokenClaims } from './lease-token-wire.js';
 
 const Claims = z
   .object({
@@ -47,7 +48,7 @@ export function signLeaseToken(
     chainId: claims.chainId,
     lease: claims.lease,
     exp: claims.exp,
-    scope: [...(claims.scope ?? LEASE_SCOPES)],
+    scope: [...(claims.scope ?? DEFAULT_LEASE_SCOPES)],
     pubkey: key.publicKey,
   };
   Claims.parse(c);

@@ -12,7 +12,7 @@ import {
 import type { UsageReceipt } from '../../src/ledger/receipt.js';
 import {
   encodeLeaseToken,
-  LEASE_SCOPES,
+  DEFAULT_LEASE_SCOPES,
   leaseTokenSigningText,
   type LeaseTokenClaims,
 } from '../../src/core/lease-token-wire.js';
@@ -110,7 +110,7 @@ export async function signLeaseToken(
     chainId,
     lease,
     exp: Date.now() + ttlMs,
-    scope: [...LEASE_SCOPES],
+    scope: [...DEFAULT_LEASE_SCOPES],
     pubkey: key.publicKey,
   };
   return encodeLeaseToken(c, await key.sign(leaseTokenSigningText(c)));

@@ -78,6 +78,11 @@ describe('lease tokens', () => {
     expect(() => verifyLeaseToken(logsOnly, { ...want, scope: 'endpoint' })).toThrow(
       'the lease token does not grant endpoint',
     );
+    // a token signed without a scope (the endpoint link rent prints) opens no shell and no files
+    for (const scope of ['exec', 'files'] as const)
+      expect(() => verifyLeaseToken(sign(), { ...want, scope })).toThrow(
+        `the lease token does not grant ${scope}`,
+      );
   });
 
   it('maskTokens hides a token in a URL', () => {
