@@ -27,7 +27,6 @@ export function mustBeMember(c: Container | undefined, id: string): asserts c is
 /** The containers a block's transactions changed (the ledger's ContainerChanged events). */
 export function containersIn(e: BlockEvent): Set<string> {
   const out = new Set<string>();
-  for (const a of e.applied)
-    for (const ev of a.events) if (ev.type === 'ContainerChanged') out.add(ev.id);
+  for (const a of e.applied) for (const ev of a.events) if (ev.type === 'ContainerChanged') out.add(ev.id);
   return out;
 }

@@ -19,7 +19,12 @@ import { addressOf, signMessage, verifySignature, type KeyPair } from './keys.js
  * Wire form: `alt1.<base64url of the canonical claims>.<signature hex>`, the signature over
  * `aethir-lease-token:` + the canonical claims.
  */
-export { DEFAULT_LEASE_SCOPES, LEASE_SCOPES, type LeaseScope, type LeaseTokenClaims } from './lease-token-wire.js';
+export {
+  DEFAULT_LEASE_SCOPES,
+  LEASE_SCOPES,
+  type LeaseScope,
+  type LeaseTokenClaims,
+} from './lease-token-wire.js';
 
 const Claims = z
   .object({
