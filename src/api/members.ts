@@ -1,15 +1,6 @@
 import { AethirError } from '../core/index.js';
-import type { Container } from '../ledger/index.js';
+import { hasLeft, type Container } from '../ledger/index.js';
 import type { BlockEvent } from '../node/chain.js';
-
-/**
- * A container has left the network when nothing of it is at stake or in use any more: no stake,
- * nothing unbonding, no open lease, and the checkers call it offline (it withdrew, or was
- * slashed out). What a node keeps per container is dropped then, and its telemetry refused.
- */
-export function hasLeft(c: Container): boolean {
-  return c.status === 'offline' && c.stake === 0n && c.unbonding === 0n && c.openLeases === 0;
-}
 
 /**
  * Telemetry and event streams are for the network's containers only (UNAUTHENTICATED, 401,

@@ -45,6 +45,13 @@ export class LivenessChecker {
     this.lastSeen.set(container, this.deps.clock.now());
   }
 
+  /** Drops what this checker kept of a container that left the network. */
+  forget(container: string): void {
+    this.lastSeen.delete(container);
+    this.reported.delete(container);
+    this.firstSeen.delete(container);
+  }
+
   /** The report was accepted on the log: it is this checker's standing verdict. */
   reportedOk(r: LivenessReport): void {
     this.reported.set(r.container, { online: r.online, at: r.observedAt });

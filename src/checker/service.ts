@@ -1,7 +1,14 @@
 import { isAethirError, type Clock, type Rng } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
 import { subjects, type HeartbeatMsg } from '../bus/subjects.js';
-import { verifyReceipt, type CheckKind, type Container, type Lease, type Ledger } from '../ledger/index.js';
+import {
+  hasLeft,
+  verifyReceipt,
+  type CheckKind,
+  type Container,
+  type Lease,
+  type Ledger,
+} from '../ledger/index.js';
 import { checkCapacityOverBus } from './capacity-bus-channel.js';
 import { classOf, type CapacityClaim } from '../capacity/sizing.js';
 import type { CapacityCheckOptions, CapacityResult } from '../capacity/prover.js';
@@ -200,10 +207,17 @@ export class CheckerService {
     return this;
   }
 
+  /** Whether this checker keeps anything of this container (what it has seen of it). */
+  tracks(container: string): boolean {
+    return this.seen.has(container);
+  }
+
   /** A heartbeat, stamped on receipt by this checker's clock (the container's clock is not trusted). */
   heartbeat(hb: HeartbeatMsg): void {
-    // Only registered containers: a stranger's key must not grow this checker's maps.
-    if (!this.deps.ledger().container(hb.container)) return;
+    // Only the network's containers: a stranger's key (or one that left) must not grow this
+    // checker's maps.
+    const c = this.deps.ledger().container(hb.container);
+    if (!c || hasLeft(c)) return;
     const now = this.deps.clock.now();
     this.liveness.heartbeat(hb.container, hb.at);
     const s = this.seenOf(hb.container);
@@ -334,6 +348,15 @@ export class CheckerService {
     for (const leaseId of this.samples.keys())
       if (ledger.lease(leaseId)?.status !== 'open') this.samples.delete(leaseId);
     for (const id of this.recheck) if (!open.has(id)) this.recheck.delete(id);
+    // What this checker kept of containers that left the network goes with them.
+    for (const id of this.seen.keys()) {
+      const c = ledger.container(id);
+      if (c && !hasLeft(c)) continue;
+      this.seen.delete(id);
+      this.unanswered.delete(id);
+      this.liveness.forget(id);
+      for (const k of KINDS) this.voted.delete(`${id}/${k}`);
+    }
 
     // Location: once a period per container, and at once for a new one.
     for (const c of all) {

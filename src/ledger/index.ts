@@ -11,6 +11,7 @@ export * from './reader.js';
 export * from './context.js';
 export { publicTx } from './registry.js';
 export { publicWorkload } from './modules/leases/queries.js';
+export { hasLeft } from './modules/containers/queries.js';
 export type {
   LedgerEvent,
   LedgerEventType,

@@ -9,8 +9,9 @@ import {
   verifyTelemetry,
   EVENTS_AUTH_HEADER,
 } from '../../bus/index.js';
+import { hasLeft } from '../../ledger/index.js';
 import { checkRelay } from '../check-relay.js';
-import { containersIn, hasLeft, mustBeMember } from '../members.js';
+import { containersIn, mustBeMember } from '../members.js';
 import { AddressParam, ListQuery, containerOut, eventStream, router, type ApiPlugin } from './common.js';
 
 /** Containers: the list and one, and what containers that joined over HTTP send and receive (telemetry, their event stream). */

@@ -358,6 +358,33 @@ describe('CheckerService', () => {
     for (const id of leases) expect(chain.ledger.lease(id)!.status).toBe('open');
   });
 
+  it('what a checker keeps of a container goes when the container leaves; heartbeats from it are ignored after', async () => {
+    const key = await register('leaving-host', 'London, GB');
+    const id = key.address;
+    for (let i = 0; i < 2; i++) {
+      heartbeat(id);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    expect(chain.ledger.container(id)!.status).toBe('online');
+    const tracking = () => services.filter((s) => s.tracks(id)).length;
+    expect(tracking()).toBe(services.length);
+    // it unstakes everything, goes quiet (offline), and withdraws after the unbonding period
+    const sender = new TxSender(key, network);
+    await sender.send('container.unstake', { amount: chain.ledger.container(id)!.stake });
+    clock.advance(OFFLINE_MS + 1_000);
+    await tickAll();
+    expect(chain.ledger.container(id)!.status).toBe('offline');
+    expect(tracking()).toBe(services.length); // still unbonding: not gone yet
+    clock.advance(chain.ledger.params.unbondingMs);
+    await sender.send('container.withdraw', {});
+    await tickAll();
+    expect(chain.ledger.container(id)).toMatchObject({ stake: 0n, unbonding: 0n, status: 'offline' });
+    expect(tracking()).toBe(0);
+    heartbeat(id);
+    expect(tracking()).toBe(0);
+  });
+
   it('capacity: each slot one assigned checker challenges; a container nobody answers for fails only after two misses', async () => {
     const gpuSpec = (name: string): ContainerSpec => ({
       ...cpuSpec(name),

@@ -11,3 +11,12 @@ export function requiredStakeFor(r: LedgerReader, gpuModels: readonly string[]):
 export function isServing(r: LedgerReader, c: Container): boolean {
   return c.status === 'online' && !c.suspended && c.unbonding === 0n && c.stake >= r.requiredStakeOf(c);
 }
+
+/**
+ * A container has left the network when nothing of it is at stake or in use any more: no stake,
+ * nothing unbonding, no open lease, and the checkers call it offline (it withdrew, or was
+ * slashed out). What a node keeps per container (API, checkers) is dropped then.
+ */
+export function hasLeft(c: Container): boolean {
+  return c.status === 'offline' && c.stake === 0n && c.unbonding === 0n && c.openLeases === 0;
+}
