@@ -44,9 +44,10 @@ describe('checkers and liveness', () => {
     const [, victim, other] = devnet.agents;
     const user = devnet.developer.address;
     // a match's container, or null when nothing matches (NO_MATCH); any other error fails the test
+    // (browsing: the same search as a reserving match, without holding GPUs or needing escrow)
     const matchFor = (gpus: number) => {
       try {
-        return devnet.indexer.match({ user, gpus, gpuModel: undefined }).container.id;
+        return devnet.indexer.find({ user, gpus, gpuModel: undefined }).container.id;
       } catch (e) {
         if (isAethirError(e) && e.code === 'NO_MATCH') return null;
         throw e;
