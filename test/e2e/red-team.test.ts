@@ -183,11 +183,21 @@ describe.skipIf(!probe.ok)(`red team: a tenant attacks the host through aethir r
     expect(health.status).toBe(200);
     const r = await bomb;
     expect(r.stdout + r.stderr).toMatch(/lease \S+ closed/);
-    // nothing of it is left on the host (zombies waiting for the host's init to reap them are dead)
-    const left = execFileSync('ps', ['-eo', 'uid=,stat=,comm='], { encoding: 'utf8' })
-      .split('\n')
-      .map((l) => l.trim().split(/\s+/))
-      .filter(([uid, stat]) => Number(uid) >= 200_000 && !stat!.startsWith('Z'));
+    // nothing of it is left on the host: no live process in its cgroup (its network helper
+    // included; zombies waiting for the host's init to reap them are dead). Other e2e files run
+    // sandboxed leases at the same time, so the lease's own cgroup tells its processes apart.
+    const lease = /lease (\S+) opened/.exec(r.stdout + r.stderr)![1]!;
+    const left = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .flatMap((pid) => {
+        try {
+          const cg = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+          const state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+          return cg.includes(`aethir-lease-${lease}`) && state !== 'Z' ? [pid] : [];
+        } catch {
+          return []; // it ended while we looked
+        }
+      });
     expect(left, r.stdout + r.stderr).toEqual([]);
   }, 120_000);
 

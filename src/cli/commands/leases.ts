@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import {
   AethirError,
+  DEFAULT_LEASE_SCOPES,
   LEASE_SCOPES,
   MAX_LEASE_TOKEN_TTL_MS,
   signLeaseToken,
@@ -94,7 +95,11 @@ export function leaseCommand(): Command {
     )
     .argument('<lease>', 'the lease id')
     .option('--ttl <duration>', 'how long the token is valid, e.g. 15m, 1h, 2d (at most 30d)', '1h')
-    .option('--scope <s...>', `what it opens: ${LEASE_SCOPES.join(', ')}`, [...LEASE_SCOPES])
+    .option(
+      '--scope <s...>',
+      `what it opens: ${LEASE_SCOPES.join(', ')} (exec: shells and commands in the lease; files: cp)`,
+      [...DEFAULT_LEASE_SCOPES],
+    )
     .option('--key <name>', "the lease's user key (in $AETHIR_HOME/keys)", 'developer')
     .addOption(apiOption())
     .addOption(jsonOption())
