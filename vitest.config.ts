@@ -1,7 +1,20 @@
 import { defineConfig } from 'vitest/config';
 
-/** e2e files whose checkers and provers race deadlines, and the money journeys beside them. */
-const E2E_CHECKS = ['cheaters', 'checkers-cli', 'failover', 'liveness', 'durability', 'money-cli', 'dao'];
+/**
+ * e2e files whose checkers and provers race deadlines, and (to balance the two streams' wall time,
+ * about 3.5 min each in CI) the money journeys and the lease-life and workload-access journeys.
+ */
+const E2E_CHECKS = [
+  'cheaters',
+  'checkers-cli',
+  'failover',
+  'liveness',
+  'durability',
+  'money-cli',
+  'dao',
+  'lease-life',
+  'workloads-access',
+];
 
 export default defineConfig({
   test: {
