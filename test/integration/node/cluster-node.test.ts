@@ -63,7 +63,10 @@ describe('an indexer node (aethir node --roles indexer)', () => {
     const genesis = parseGenesis({
       chainId,
       time: systemClock.now(),
-      allocations: [{ address: host.address, amount: ath(1_000_000).toString() }],
+      allocations: [
+        { address: host.address, amount: ath(1_000_000).toString() },
+        { address: user.address, amount: ath(1_000).toString() },
+      ],
       checkers: checkers.map((c) => c.address),
     });
     const log = await JetStreamLog.connect({ servers: NATS, chainId });
@@ -89,6 +92,8 @@ describe('an indexer node (aethir node --roles indexer)', () => {
         observedAt: systemClock.now(),
       });
     expect(first.replica.ledger.container(host.address)!.status).toBe('online');
+    // the user's escrow covers what a reservation holds (an unfunded match reserves nothing)
+    await send(first, user, 'escrow.deposit', { amount: ath(100) });
     const snapshot = first.replica.snapshot();
     await first.stop();
 
