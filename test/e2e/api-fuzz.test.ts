@@ -215,13 +215,15 @@ describe('the API under fuzzing and floods', () => {
           let bodyArb: fc.Arbitrary<unknown> = fc.constant(body0);
           if (op.body && g.invalid && g.how === 'mutate') bodyArb = mutate(body0);
           return bodyArb.map((body) => {
-            const path = op.path.replace(/\{(\w+)\}/g, () =>
-              encodeURIComponent(String(g.path.shift() ?? 'x')),
-            );
+            // any generated value as text (junk includes objects without a toString of their own)
+            const asText = (v: unknown) =>
+              v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v);
+            let at = 0;
+            const path = op.path.replace(/\{(\w+)\}/g, () => encodeURIComponent(asText(g.path[at++] ?? 'x')));
             const qs = new URLSearchParams();
             queryArbs.forEach((p, i) => {
               const v = g.query[i];
-              if (v !== undefined) qs.set(p.name, typeof v === 'object' ? JSON.stringify(v) : String(v));
+              if (v !== undefined) qs.set(p.name, asText(v));
             });
             if (g.invalid && g.extraQuery) qs.set(g.extraQuery[0], g.extraQuery[1]);
             const headers: Record<string, string> = {};
@@ -261,6 +263,7 @@ describe('the API under fuzzing and floods', () => {
     };
     // Every route gets its share; the sample is reproducible from the seed printed below.
     const perOp = Math.ceil(REQUESTS / ops.length);
+    console.log(`[api-fuzz] seed ${SEED} (AETHIR_FUZZ_SEED=${SEED} reruns this one)`);
     const perRoute = ops.map((op, i) => fc.sample(request(op), { numRuns: perOp, seed: SEED + i }));
     // interleaved, so concurrent requests hit different routes
     const reqs = Array.from({ length: perOp }, (_, k) => perRoute.map((rs) => rs[k]!)).flat();
