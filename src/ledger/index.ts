@@ -10,7 +10,13 @@ export * from './machine.js';
 export * from './reader.js';
 export * from './context.js';
 export { publicTx } from './registry.js';
-export { publicWorkload, leaseFunds, type LeaseFunds } from './modules/leases/queries.js';
+export {
+  publicWorkload,
+  leaseFunds,
+  escrowRunsOutAt,
+  lowFundsMs,
+  type LeaseFunds,
+} from './modules/leases/queries.js';
 export { hasLeft } from './modules/containers/queries.js';
 export type {
   LedgerEvent,

@@ -19,7 +19,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { accessSync, chmodSync, constants as fsConstants, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { access, chmod, chown, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { access, chmod, chown, lchown, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable, Writable } from 'node:stream';
@@ -186,6 +186,12 @@ export class HostProcessRuntime implements Runtime {
     return this.leases.stopAll();
   }
 
+  /** Removes the files a paused lease's stopped workload kept (not while it runs). */
+  async removeFiles(leaseId: string): Promise<void> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(leaseId) || this.leases.has(leaseId)) return;
+    await removeTree(path.join(this.baseDir, leaseId));
+  }
+
   private async doStart(spec: WorkloadSpec): Promise<RunningWorkload> {
     validateSpec(spec);
     const { leaseId } = spec;
@@ -208,13 +214,19 @@ export class HostProcessRuntime implements Runtime {
     };
     try {
       await mkdir(this.baseDir, { recursive: true });
-      // "Fresh": a directory left by a crashed agent must not leak one run's files into the next.
-      await removeTree(workdir);
-      await mkdir(workdir, { mode: 0o700 });
+      // "Fresh": a directory left by a crashed agent must not leak one run's files into the next;
+      // a lease resumed after a pause starts in the files it kept.
+      const reuse = spec.reuseFiles === true && (await isDirectory(workdir));
+      if (!reuse) {
+        await removeTree(workdir);
+        await mkdir(workdir, { mode: 0o700 });
+      }
       if (sandbox) {
         uid = sandbox.uids.take();
-        // The lease's own uid owns its directory; no other lease (another uid) can enter it.
-        await chown(workdir, uid, uid);
+        // The lease's own uid owns its directory; no other lease (another uid) can enter it. Kept
+        // files were the previous run's uid's: they become this one's.
+        if (reuse) await chownTree(workdir, uid);
+        else await chown(workdir, uid, uid);
         cgroup = await createLeaseCgroup(sandbox.cgroups, `${this.tag}-${leaseId}`, limits ?? {});
       }
     } catch (err) {
@@ -396,6 +408,8 @@ class HostProcessWorkload implements RunningWorkload {
   private stopRequest: StopRequest | undefined;
   private leaderExited = false;
   private finishing = false;
+  /** a paused lease's stop: its working directory stays for the next start (reuseFiles) */
+  private keepFiles = false;
   private cancelWallTimer: (() => void) | undefined;
   private escalationTimer: NodeJS.Timeout | undefined;
   private readonly env: Record<string, string>;
@@ -426,7 +440,8 @@ class HostProcessWorkload implements RunningWorkload {
     return this.log.onEvent(listener);
   }
 
-  kill(reason?: string): Promise<void> {
+  kill(reason?: string, opts: { keepFiles?: boolean } = {}): Promise<void> {
+    if (opts.keepFiles) this.keepFiles = true;
     this.requestStop(killRequest(reason));
     return this.exited.then(() => undefined);
   }
@@ -618,7 +633,7 @@ class HostProcessWorkload implements RunningWorkload {
           await this.cgroup.killAll();
           await this.cgroup.remove();
         }
-        await removeTree(this.workdir);
+        if (!this.keepFiles) await removeTree(this.workdir);
       },
       what: this.workdir,
       onFinished: this.onFinished,
@@ -780,6 +795,27 @@ function findPrlimit(): string | null {
     }
   }
   return null;
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  try {
+    return (await lstat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** chown -R without following links (a link the workload made must not hand over anything outside). */
+async function chownTree(dir: string, uid: number): Promise<void> {
+  await lchown(dir, uid, uid);
+  const st = await lstat(dir);
+  if (!st.isDirectory()) return;
+  for (const name of await readdir(dir)) {
+    const p = path.join(dir, name);
+    const s = await lstat(p);
+    if (s.isDirectory()) await chownTree(p, uid);
+    else await lchown(p, uid, uid);
+  }
 }
 
 /** rm -rf that also copes with directories the workload made read-only (chmod 500 dir). */
