@@ -379,7 +379,11 @@ export class ContainerAgent {
         await this.components.runtime.removeFiles?.(lease.id);
         this.running.delete(lease.id);
         this.heartbeat();
-        await this.close(lease, null, 'paused past its grace period: its files were removed');
+        const why = slot.closedOnLedger
+          ? 'the lease was closed while paused'
+          : 'paused past its grace period: its files were removed';
+        publish({ type: 'exit', exitCode: null, signal: null, reason: 'killed', at: clock.now(), message: why });
+        await this.close(lease, null, why);
         return;
       }
       slot.exited = true;

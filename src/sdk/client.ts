@@ -14,6 +14,7 @@ import {
   type Container,
   type Incident,
   type Lease,
+  type LeaseFunds,
   type Params,
   type PublishedApp,
   type ReputationView,
@@ -58,6 +59,8 @@ export interface LeaseView extends Omit<
   workload: Omit<Lease['workload'], 'env' | 'sealedEnv'> & { envNames?: string[] };
   /** while the lease runs: the address of its workload's port, through the container's endpoint proxy */
   endpoint: string | null;
+  /** open or paused: what its escrow still pays for (a warning when low), by the node's clock */
+  funds?: LeaseFunds;
 }
 
 export interface StatusView {
