@@ -11,6 +11,7 @@ import {
 import {
   DEFAULT_PARAMS,
   escrowRunsOutAt,
+  paysWholeDuration,
   verifyReceipt,
   type ContainerSpec,
   type Lease,
@@ -30,6 +31,9 @@ const DEFAULT_SETTLE_MS = 5 * 60_000;
 /** the most cached images a heartbeat reports */
 const MAX_REPORTED_IMAGES = 64;
 const DEFAULT_FINAL_RECEIPT_WAIT_MS = 5_000;
+
+/** When a lease's escrow runs out (it is then paused), or null: never, or not before its end. */
+const runsOut = (l: Lease): number | null => (paysWholeDuration(l) ? null : escrowRunsOutAt(l));
 
 /** A lease's place on this host: its GPUs from the moment it is accepted, its workload once started. */
 interface Slot {
@@ -355,7 +359,7 @@ export class ContainerAgent {
       cancelled: false,
       takenAt: clock.now(),
       openedAt: lease.openedAt,
-      runsOutAt: escrowRunsOutAt(lease),
+      runsOutAt: runsOut(lease),
     };
     this.running.set(lease.id, slot);
     this.followReceipts(lease);
@@ -382,7 +386,14 @@ export class ContainerAgent {
         const why = slot.closedOnLedger
           ? 'the lease was closed while paused'
           : 'paused past its grace period: its files were removed';
-        publish({ type: 'exit', exitCode: null, signal: null, reason: 'killed', at: clock.now(), message: why });
+        publish({
+          type: 'exit',
+          exitCode: null,
+          signal: null,
+          reason: 'killed',
+          at: clock.now(),
+          message: why,
+        });
         await this.close(lease, null, why);
         return;
       }
@@ -527,7 +538,7 @@ export class ContainerAgent {
     while (!this.stopping && !slot.closedOnLedger) {
       const l = await this.components.network.lease(lease.id).catch(() => undefined);
       if (l?.status === 'open') {
-        slot.runsOutAt = escrowRunsOutAt(l);
+        slot.runsOutAt = runsOut(l);
         slot.pause = undefined;
         this.components.bus.publish(subjects.leaseLog(lease.id), {
           lease: lease.id,
@@ -563,9 +574,11 @@ export class ContainerAgent {
   private async pauseIfSpent(leaseId: string, slot: Slot): Promise<void> {
     const l = await this.components.network.lease(leaseId).catch(() => undefined);
     if (l?.status !== 'open' || !slot.w) return;
-    slot.runsOutAt = escrowRunsOutAt(l);
+    slot.runsOutAt = runsOut(l);
     if (slot.runsOutAt === null || this.components.clock.now() < slot.runsOutAt) return; // topped up
-    if (l.openedAt + (l.pausedMs ?? 0) + l.maxDurationSec * 1000 <= slot.runsOutAt) return; // its end
+    // paid for its whole duration: it ends then, it is not paused
+    if (paysWholeDuration(l) || l.openedAt + (l.pausedMs ?? 0) + l.maxDurationSec * 1000 <= slot.runsOutAt)
+      return;
     if (!this.components.runtime.removeFiles) {
       slot.endReason = 'its escrow ran out';
       void slot.w.kill('its escrow ran out');

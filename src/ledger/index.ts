@@ -14,6 +14,7 @@ export {
   publicWorkload,
   leaseFunds,
   escrowRunsOutAt,
+  paysWholeDuration,
   lowFundsMs,
   type LeaseFunds,
 } from './modules/leases/queries.js';

@@ -45,7 +45,10 @@ export const eventRoutes: ApiPlugin = async (app, ctx) => {
           if (!funds.low) continue;
           warned.set(l.id, l.escrow);
           if (warned.size > MAX_WARNED) warned.delete(warned.keys().next().value!);
-          emit('lease-funds', JSON.stringify({ lease: l.id, user: l.user, container: l.container, ...funds }));
+          emit(
+            'lease-funds',
+            JSON.stringify({ lease: l.id, user: l.user, container: l.container, ...funds }),
+          );
         }
       };
       send(node.head.height, node.head.root, []);

@@ -35,7 +35,7 @@ export function devnetCommand(): Command {
     )
     .option(
       '--pause-grace <seconds>',
-      "how long a new devnet keeps a lease whose escrow ran out paused, its files kept, for a top-up (default 600)",
+      'how long a new devnet keeps a lease whose escrow ran out paused, its files kept, for a top-up (default 600)',
       parseIntArg('--pause-grace', 1, 30 * 86_400),
     )
     .option(

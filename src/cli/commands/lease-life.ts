@@ -129,7 +129,10 @@ export function topUpCommand(name = 'topup'): Command {
     name,
     "move ATH from your balance into a lease's escrow: it runs longer; a lease paused because its escrow ran out resumes (its workload restarts in its kept files)",
   )
-    .requiredOption('--amount <ath>', 'how much, in ATH (at most what the rest of its maximum duration can spend)')
+    .requiredOption(
+      '--amount <ath>',
+      'how much, in ATH (at most what the rest of its maximum duration can spend)',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  aethir lease topup L1234… --amount 0.5\n  aethir topup L1234… --amount 2 --json',

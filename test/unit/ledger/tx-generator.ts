@@ -232,7 +232,7 @@ export type Op =
       deposit: number | null;
     }
   | { kind: 'settle' | 'close' | 'pause'; signer: Signer; lease: number; receipt: ReceiptSpec }
-  | { kind: 'topup'; signer: Signer; lease: number; amount: bigint }
+  | { kind: 'topup'; signer: Signer; lease: number; amount: bigint | string | number }
   /** 'earner': someone with something claimable now, if anyone */
   | { kind: 'claim'; who: number | 'earner'; fast: boolean }
   | { kind: 'epoch'; skew: number; jump: boolean }

@@ -61,9 +61,4 @@ export interface LeaseResumed {
 }
 
 export type LeasesEvent =
-  | LeaseOpened
-  | LeaseSettled
-  | LeaseClosed
-  | LeaseToppedUp
-  | LeasePaused
-  | LeaseResumed;
+  LeaseOpened | LeaseSettled | LeaseClosed | LeaseToppedUp | LeasePaused | LeaseResumed;

@@ -6,7 +6,7 @@ import { verifyReceipt, type SignedReceipt } from '../../receipt.js';
 import type { DecodedTx } from '../../tx.js';
 import { closeLeaseAt, requireLease, settleTo } from './keeper.js';
 import type { payloads, Workload } from './payloads.js';
-import { escrowRunsOutAt } from './queries.js';
+import { escrowRunsOutAt, paysWholeDuration } from './queries.js';
 
 const MS_PER_HOUR = 3_600_000n;
 
@@ -260,13 +260,12 @@ function pauseLease(ctx: TxContext, tx: DecodedTx<'lease.pause'>): TxResult {
     throw new AethirError(
       'CONFLICT',
       `lease ${l.id} still has escrow: ${s.escrow - s.charged} units unspent as far as the receipts and the block time show`,
-      { details: { unspent: (s.escrow - s.charged).toString(), ...(out !== null ? { runsOutAt: out } : {}) } },
+      {
+        details: { unspent: (s.escrow - s.charged).toString(), ...(out !== null ? { runsOutAt: out } : {}) },
+      },
     );
-  if (out >= s.openedAt + (s.pausedMs ?? 0) + s.maxDurationSec * 1000)
-    throw new AethirError(
-      'CONFLICT',
-      `lease ${l.id} has reached its maximum duration: close it instead`,
-    );
+  if (paysWholeDuration(s) || out >= s.openedAt + (s.pausedMs ?? 0) + s.maxDurationSec * 1000)
+    throw new AethirError('CONFLICT', `lease ${l.id} has reached its maximum duration: close it instead`);
   const paused: Lease = { ...s, status: 'paused', pausedAt: out, settledAt: out };
   ctx.state.set(K.lease(l.id), paused);
   const closesAt = out + grace;

@@ -62,6 +62,17 @@ export function escrowRunsOutAt(
   return l.openedAt + (l.pausedMs ?? 0) + Number(coverMs);
 }
 
+/**
+ * Whether its escrow pays for its whole maximum duration (what lease.open locks for it, rounded
+ * down as there): such a lease ends at its maximum duration, it is never paused nor low on funds.
+ */
+export function paysWholeDuration(
+  l: Pick<Lease, 'escrow' | 'pricePerHour' | 'gpus' | 'maxDurationSec'>,
+): boolean {
+  const rate = l.pricePerHour * BigInt(Math.max(1, l.gpus));
+  return l.escrow >= (rate * BigInt(l.maxDurationSec) * 1000n) / MS_PER_HOUR;
+}
+
 /** A lease's funds at `now` (block time, or the caller's clock for an estimate). */
 export function leaseFunds(l: Lease, now: number, pauseGraceMs?: number): LeaseFunds {
   const paused = l.status === 'paused';
@@ -73,7 +84,12 @@ export function leaseFunds(l: Lease, now: number, pauseGraceMs?: number): LeaseF
     msLeft,
     endsAt,
     low:
-      l.status === 'open' && out !== null && out < endsAt && msLeft !== null && msLeft <= lowFundsMs(l),
+      l.status === 'open' &&
+      !paysWholeDuration(l) &&
+      out !== null &&
+      out < endsAt &&
+      msLeft !== null &&
+      msLeft <= lowFundsMs(l),
     closesAt: paused && pauseGraceMs !== undefined ? (l.pausedAt ?? l.settledAt) + pauseGraceMs : null,
   };
 }
