@@ -339,6 +339,7 @@ export class Renter {
     let warnedAt: string | null = null;
     let wasPaused = false;
     let step = opts.step;
+    const poll = opts.pollMs ?? 2_000;
     while (!opts.signal?.aborted) {
       const l = await this.lease(id);
       if (l.status === 'closed') return spent;
@@ -348,7 +349,15 @@ export class Renter {
       if (paused && !wasPaused) say({ type: 'paused', lease: id, ...(funds ? { funds } : {}) });
       if (!paused && wasPaused) say({ type: 'resumed', lease: id });
       wasPaused = paused;
-      if ((funds?.low || paused) && warnedAt !== l.escrow) {
+      const rate = BigInt(l.pricePerHour) * BigInt(Math.max(1, l.gpus));
+      // top up when paused, or when less is left than one step buys (or than a few polls last)
+      const stepMs = rate > 0n ? Number((step * 3_600_000n) / rate) : Infinity;
+      const due = paused || (funds?.low === true && (funds.msLeft ?? 0) <= Math.max(stepMs, 3 * poll));
+      if (funds?.low && !due && warnedAt !== l.escrow && (opts.upTo ?? 0n) - spent <= 0n) {
+        say({ type: 'low', lease: id, funds });
+        warnedAt = l.escrow;
+      }
+      if (due && warnedAt !== l.escrow) {
         const left = (opts.upTo ?? 0n) - spent;
         const room =
           (BigInt(l.pricePerHour) * BigInt(Math.max(1, l.gpus)) * BigInt(l.maxDurationSec) * 1000n) /
@@ -361,6 +370,7 @@ export class Renter {
             spent += amount;
             say({ type: 'topped-up', lease: id, amount, escrow: r.escrow, resumed: r.resumed });
             if (r.resumed) wasPaused = false;
+            await sleep(poll);
             continue;
           } catch (e) {
             say({ type: 'error', lease: id, message: (e as Error).message });
@@ -369,7 +379,7 @@ export class Renter {
         if (!paused && funds) say({ type: 'low', lease: id, funds });
         warnedAt = l.escrow;
       }
-      await sleep(opts.pollMs ?? 2_000);
+      await sleep(poll);
     }
     return spent;
   }

@@ -134,6 +134,38 @@ describe('paused leases: deposit, pause, top-up, resume', () => {
     await waitFor(async () => !existsSync(workdir), 10_000, 'the workload directory to go');
   }, 90_000);
 
+  it('rent --detach --top-up: wait tops it up from the balance as it runs low, within the allowance', async () => {
+    const r = await cli(
+      [
+        'rent',
+        '--detach',
+        '--max-duration',
+        '10m',
+        '--deposit',
+        '3s',
+        '--top-up',
+        '0.001',
+        '--json',
+        '--',
+        'sh',
+        '-c',
+        'sleep 8; echo done',
+      ],
+      env,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const lease = JSON.parse(r.stdout).lease as string;
+    const locked = ledger().lease(lease)!.escrow;
+    const wait = await cli(['wait', lease], env);
+    expect(wait.code, wait.stderr).toBe(0);
+    expect(wait.stderr).toMatch(new RegExp(`topped lease ${lease} up with 0\\.0000\\d+ ATH`));
+    const l = ledger().lease(lease)!;
+    expect(l).toMatchObject({ status: 'closed', closeReason: 'workload exited', exitCode: 0 });
+    expect(l.escrow).toBeGreaterThan(locked);
+    expect(l.escrow - locked).toBeLessThanOrEqual(10n ** 15n); // 0.001 ATH
+    expect((await cli(['logs', lease], env)).stdout).toMatch(/done\n$/);
+  }, 90_000);
+
   it('not topped up within the grace period: closed, its files removed; wait ends', async () => {
     setParams(node, home, { pauseGraceMs: 2_000 });
     await waitFor(async () => ledger().params.pauseGraceMs === 2_000, 10_000, 'the shorter grace');
