@@ -483,7 +483,7 @@ export const validOpArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   {
-    weight: 4,
+    weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('open' as const),
       user: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: actor }),
