@@ -44,11 +44,7 @@ function checkInvariants(ledger: Ledger): void {
     // time spent paused is neither charged nor counted against the maximum duration
     const pausedMs = l.pausedMs ?? 0;
     check(pausedMs >= 0, 'paused time >= 0', l.id);
-    check(
-      l.settledAt <= l.openedAt + pausedMs + l.maxDurationSec * 1000,
-      'settled within the lease',
-      l.id,
-    );
+    check(l.settledAt <= l.openedAt + pausedMs + l.maxDurationSec * 1000, 'settled within the lease', l.id);
     if (l.status === 'paused') {
       check(l.charged === l.escrow, 'a paused lease has spent its escrow', l.id, l.charged, l.escrow);
       check(l.pausedAt === l.settledAt, 'a paused lease is charged up to its pause', l.id);

@@ -647,7 +647,15 @@ export function expand(step: Step): Step[] {
   if (op.kind === 'qosFail')
     return [
       at(
-        { kind: 'open', user: op.user, container: op.container, gpus: 0, dur: 3600, maxPrice: ath(5), deposit: null },
+        {
+          kind: 'open',
+          user: op.user,
+          container: op.container,
+          gpus: 0,
+          dur: 3600,
+          maxPrice: ath(5),
+          deposit: null,
+        },
         step.dt,
       ),
       ...expand(
@@ -817,18 +825,15 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
       });
     }
     case 'open':
-      return sign(
-        ACTORS[op.user]!,
-        'lease.open',
-        {
-          ...leasePayload(CONTAINERS[op.container]!.address, op.gpus, op.dur, op.maxPrice),
-          ...(op.deposit === null ? {} : { depositSec: op.deposit }),
-        },
-      );
+      return sign(ACTORS[op.user]!, 'lease.open', {
+        ...leasePayload(CONTAINERS[op.container]!.address, op.gpus, op.dur, op.maxPrice),
+        ...(op.deposit === null ? {} : { depositSec: op.deposit }),
+      });
     case 'topup': {
       // half the time a paused lease, if there is one (a resume)
       const paused = c.leases.filter((id) => ledger.lease(id)?.status === 'paused');
-      const lease = op.lease % 2 === 0 && paused.length ? paused[op.lease % paused.length]! : leaseId(op.lease);
+      const lease =
+        op.lease % 2 === 0 && paused.length ? paused[op.lease % paused.length]! : leaseId(op.lease);
       return sign(signer(op.signer, lease), 'lease.topup', { lease, amount: op.amount });
     }
     case 'settle':
@@ -850,7 +855,8 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
           at: c.time,
         });
       }
-      const type = op.kind === 'settle' ? 'lease.settle' : op.kind === 'pause' ? 'lease.pause' : 'lease.close';
+      const type =
+        op.kind === 'settle' ? 'lease.settle' : op.kind === 'pause' ? 'lease.pause' : 'lease.close';
       return sign(signer(op.signer, lease), type, payload);
     }
     case 'claim': {
