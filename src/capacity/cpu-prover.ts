@@ -16,7 +16,14 @@ import {
   type HeldMemory,
   type ReadAnswer,
 } from './memory.js';
-import { answerWork, openWork, preparePool, validateWorkParams, type PreparedPool, type WorkAnswer } from './work.js';
+import {
+  answerWork,
+  openWork,
+  preparePool,
+  validateWorkParams,
+  type PreparedPool,
+  type WorkAnswer,
+} from './work.js';
 import {
   encodeMessage,
   parseCheckerMessage,

@@ -58,7 +58,11 @@ export const MODEL = {
 export const WORK_SHAPE = { n: 16_384, pool: 8 } as const;
 
 /** The stock prover's products on `s`, ms: int8 GEMMs at the honest efficiency, the passes around them, the tree. */
-export function honestWorkMs(s: ClassSpec, w: WorkParams, efficiency: number = MODEL.honestEfficiency): number {
+export function honestWorkMs(
+  s: ClassSpec,
+  w: WorkParams,
+  efficiency: number = MODEL.honestEfficiency,
+): number {
   const gemm = (2 * w.n ** 3) / (efficiency * s.int8OpsPerSec);
   const traffic = (MODEL.workTrafficBytes * w.n * w.n) / s.memoryBytesPerSec;
   return ms(w.products * (gemm + traffic)) + MODEL.workHostMs;
@@ -308,6 +312,22 @@ export function pairMargins(
 }
 
 export const PAIRS = CLASS_ORDER.slice(0, -1);
+
+/**
+ * The margins of a part `actual` (any figures: another class's, or changed ones) claiming class
+ * `claimed` with the claimed part's full memory, each > 1 where that proof alone fails it: the
+ * throughput proof and the memory proof's read (best kernels on `actual`).
+ */
+export function separation(
+  claimed: GpuClassWithSpec,
+  actual: ClassSpec,
+  share: number,
+): { work: number; read: number } {
+  const c = CLASS_SPECS[claimed];
+  const mp = memoryProofFor(claimed, c.memoryBytes / 2 ** 20, share)!;
+  const held = heldShare(actual.memoryBytes, mp.tiles * 4 * mp.m * mp.m);
+  return { work: workMargin(claimed, actual), read: bestReadMs(actual, mp, held).ms / mp.readDeadlineMs };
+}
 
 /**
  * The share of its claimed tiles below which a part of class `cls` itself (best kernels) misses

@@ -91,13 +91,7 @@ export interface WorkMessage {
 }
 
 export type CheckerMessage =
-  | ChallengeMessage
-  | OpenMessage
-  | FillMessage
-  | ReadMessage
-  | PrepareMessage
-  | WorkMessage
-  | ErrorMessage;
+  ChallengeMessage | OpenMessage | FillMessage | ReadMessage | PrepareMessage | WorkMessage | ErrorMessage;
 
 export interface ReadyMessage {
   type: 'ready';

@@ -119,9 +119,7 @@ export function rowDigest(row: ArrayLike<number>, k: Int8Array, out: Int32Array,
 
 /** sha256(domain ‖ id ‖ seeds ‖ parameters): every work leaf starts with it. */
 export function workPrefix(id: string, prepareSeed: string, workSeed: string, p: WorkParams): Buffer {
-  return sha256(
-    `${WORK_DOMAIN}\n${id}\n${prepareSeed}\n${workSeed}\n${p.n}\n${p.pool}\n${p.products}`,
-  );
+  return sha256(`${WORK_DOMAIN}\n${id}\n${prepareSeed}\n${workSeed}\n${p.n}\n${p.pool}\n${p.products}`);
 }
 
 /** leafHash(prefix ‖ u32le(leaf) ‖ 64 rows × 8 digests as int32 little-endian) */

@@ -119,12 +119,17 @@ describe('throughput proof: attacks on the checker', () => {
     const lazy = answerWork(prep, ID, SEED_W, (g) => !picked.rows.includes(g));
     expect(lazy.computedRows).toBe(P.products * P.n - picked.rows.length);
     const r = verifyWork(ID, SEED_P, SEED_W, P, lazy.root, openWork(lazy, picked.leaves), picked);
-    expect(r).toMatchObject({ ok: false, reason: expect.stringMatching(/its digest is not that of the product's row/) });
+    expect(r).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/its digest is not that of the product's row/),
+    });
     expect(verifyWork('other', SEED_P, SEED_W, P, ans.root, opened(), picked)).toMatchObject({
       ok: false,
       reason: expect.stringMatching(/does not lead to the work root/),
     });
-    expect(verifyWork(ID, SEED_P, '55'.repeat(32), P, ans.root, opened(), picked)).toMatchObject({ ok: false });
+    expect(verifyWork(ID, SEED_P, '55'.repeat(32), P, ans.root, opened(), picked)).toMatchObject({
+      ok: false,
+    });
   });
 
   it('garbage is refused with a reason and no exception: bad root, missing, repeated or extra leaves, wrong sizes, non-integers, bad proofs', () => {
@@ -192,20 +197,34 @@ describe('throughput proof: runCapacityCheck', () => {
 
   it('an honest prover passes; the prepare is not timed against the deadline (it may take long)', async () => {
     const clock = new ManualClock();
-    const r = await run(new CpuProverSession(), clock, (m) => (m.type === 'prepare' ? 50_000 : m.type === 'work' ? 2_900 : 0));
-    expect(r, r.reason).toMatchObject({ ok: true, code: 'passed', work: { products: 4, workMs: 2_900, deadlineMs: 3_000 } });
+    const r = await run(new CpuProverSession(), clock, (m) =>
+      m.type === 'prepare' ? 50_000 : m.type === 'work' ? 2_900 : 0,
+    );
+    expect(r, r.reason).toMatchObject({
+      ok: true,
+      code: 'passed',
+      work: { products: 4, workMs: 2_900, deadlineMs: 3_000 },
+    });
     expect(r.reason).toMatch(/4 products of n = 64 in 2900 ms of 3000 ms, 8 rows verified/);
   });
 
   it('a prover past the deadline fails "throughput"; one that skips rows to meet it fails the digests', async () => {
     const late = await run(new CpuProverSession(), new ManualClock(), (m) => (m.type === 'work' ? 3_001 : 0));
-    expect(late).toMatchObject({ ok: false, code: 'throughput', reason: expect.stringMatching(/past their deadline of 3000 ms/) });
+    expect(late).toMatchObject({
+      ok: false,
+      code: 'throughput',
+      reason: expect.stringMatching(/past their deadline of 3000 ms/),
+    });
     const lazy = await run(
       new CpuProverSession({ computeWorkRow: (g) => g % 2 === 0 }),
       new ManualClock(),
       (m) => (m.type === 'work' ? 1_500 : 0),
     );
-    expect(lazy).toMatchObject({ ok: false, code: 'throughput', reason: expect.stringMatching(/digest is not that/) });
+    expect(lazy).toMatchObject({
+      ok: false,
+      code: 'throughput',
+      reason: expect.stringMatching(/digest is not that/),
+    });
   });
 
   it('a prover that answers the work with something else, or an error, fails with the reason', async () => {
@@ -223,7 +242,11 @@ describe('throughput proof: runCapacityCheck', () => {
       rng: new SeededRng('work-wrong'),
       clock: new ManualClock(),
     });
-    expect(wrong).toMatchObject({ ok: false, code: 'protocol', reason: expect.stringMatching(/expected "work-root"/) });
+    expect(wrong).toMatchObject({
+      ok: false,
+      code: 'protocol',
+      reason: expect.stringMatching(/expected "work-root"/),
+    });
   });
 });
 
@@ -241,7 +264,11 @@ describe('throughput proof: gpu_prover.py --device cpu', () => {
         rng: new SeededRng('work-python'),
         clock: systemClock,
       });
-      expect(r, r.reason).toMatchObject({ ok: true, code: 'passed', prover: { prover: 'gpu', device: 'cpu' } });
+      expect(r, r.reason).toMatchObject({
+        ok: true,
+        code: 'passed',
+        prover: { prover: 'gpu', device: 'cpu' },
+      });
       expect(r.reason).toMatch(/4 products of n = 64/);
     },
     120_000,
