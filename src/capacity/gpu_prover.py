@@ -434,11 +434,31 @@ class Session:
             ]
 
         jobs, raws = [], []
-        for r in range(products):
-            d = self.product(*product_of(m["seed"], n, pool, r), k).contiguous().cpu()
-            raw = ctypes.string_at(d.data_ptr(), 4 * d.numel())
+        cuda = self.device.type == "cuda"
+
+        def collect(r, host, done):
+            # product r's digests are on the host once its copy is done: hashed on host threads
+            # while the device goes on with the next product
+            if done is not None:
+                done.synchronize()
+            raw = ctypes.string_at(host.data_ptr(), 4 * host.numel())
             raws.append(raw)
-            jobs.append(self.pool.submit(leaves_of, r, raw))  # hashed on host threads while the device goes on
+            jobs.append(self.pool.submit(leaves_of, r, raw))
+
+        pending = None
+        for r in range(products):
+            d = self.product(*product_of(m["seed"], n, pool, r), k)
+            if cuda:
+                host = t.empty(d.shape, dtype=d.dtype, pin_memory=True)
+                host.copy_(d, non_blocking=True)
+                done = t.cuda.Event()
+                done.record()
+            else:
+                host, done = d.contiguous(), None
+            if pending is not None:
+                collect(*pending)
+            pending = (r, host, done)
+        collect(*pending)
         leaves = [h for j in jobs for h in j.result()]
         self.work_levels = merkle_levels(leaves)
         self.work_digests = b"".join(raws)
