@@ -75,6 +75,8 @@ export interface InProcessProverOptions {
   freeMemoryMiB?: () => number;
   /** fields of the ready message to replace (e.g. device) */
   ready?: Partial<Omit<ReadyMessage, 'type'>>;
+  /** the throughput proof's rows it computes (default all): a prover that skips work, for tests */
+  computeWorkRow?: (globalRow: number) => boolean;
 }
 
 /**
@@ -87,6 +89,7 @@ export function inProcessProverChannel(opts: InProcessProverOptions = {}): Prove
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.freeMemoryMiB ? { freeMemoryMiB: opts.freeMemoryMiB } : {}),
     ...(opts.memory ? { memory: opts.memory } : {}),
+    ...(opts.computeWorkRow ? { computeWorkRow: opts.computeWorkRow } : {}),
   });
   return handlerChannel(
     { ...session.ready(), ...opts.ready },
