@@ -316,6 +316,7 @@ class Session:
         self.read_levels = None
         self.read_sums = None
         self.work_pool = None  # the throughput proof's pool matrices
+        self.digest_mm = method  # q . K (n x 8): the exact product, or the float32 chunks where it refuses the shape
         self.prepare_msg = None
         self.work_levels = None
         self.work_digests = None  # bytes: products * n rows of 8 int32 LE
@@ -386,7 +387,7 @@ class Session:
         c = self.method(t, self.work_pool[a], self.work_pool[b][perm])
         q = c.to(t.int8)  # the low byte, wrapped: work.ts wrap8
         del c
-        return self.method(t, q, k)
+        return self.digest_mm(t, q, k)
 
     def prepare(self, m):
         t = self.torch
@@ -403,7 +404,14 @@ class Session:
             self.prepare_msg = m
             # first kernels (cuBLAS heuristics, the allocator's growth) before the clock starts
             k = gen_rect(t, (1, 2), n, DIGEST_WIDTH, self.device)
-            self.product(0, 0, 1, 0, k)
+            try:
+                self.product(0, 0, 1, 0, k)
+            except RuntimeError as e:
+                if "out of memory" in str(e).lower() or self.digest_mm is mm_f32_chunked:
+                    raise
+                log(f"the digest product (n x {DIGEST_WIDTH}) is refused by the int8 method ({e}): float32 chunks for it")
+                self.digest_mm = mm_f32_chunked
+                self.product(0, 0, 1, 0, k)
         except (RuntimeError, MemoryError) as e:
             if "out of memory" in str(e).lower():
                 die(f"gpu prover: cannot hold the pool of {pool} matrices of n = {n} on {self.device_name()}: {e}", "memory", 3)

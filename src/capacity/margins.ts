@@ -54,8 +54,8 @@ export const MODEL = {
   prepareTimeoutMs: 120_000,
 } as const;
 
-/** The throughput proof's shape for GPU classes: n×n products from a pool of 8 matrices (2 GiB at n = 16,384). */
-export const WORK_SHAPE = { n: 16_384, pool: 8 } as const;
+/** The throughput proof's shape for GPU classes: n×n products from a pool of 2 matrices (512 MiB at n = 16,384; see docs). */
+export const WORK_SHAPE = { n: 16_384, pool: 2 } as const;
 
 /** The stock prover's products on `s`, ms: int8 GEMMs at the honest efficiency, the passes around them, the tree. */
 export function honestWorkMs(
