@@ -222,6 +222,8 @@ export class ContainerAgent {
     for (const leaseId of leftovers) {
       const l = await network.lease(leaseId);
       if (l) await this.close(l, null, 'container restarted; workload lost');
+      // a lease paused before the restart kept its files: they go with it
+      await this.components.runtime.removeFiles?.(leaseId);
     }
     this.unsubs.push(
       bus.subscribe(subjects.leaseOpened(this.id), (m) =>

@@ -44,7 +44,8 @@ export class InProcessNetwork implements NetworkClient {
   async openLeasesOf(container: string): Promise<string[]> {
     return this.host.ledger
       .leases()
-      .filter((l) => l.container === container && l.status === 'open')
+      // paused ones too: they hold its GPUs until closed
+      .filter((l) => l.container === container && l.status !== 'closed')
       .map((l) => l.id);
   }
   async app(name: string, version?: string): Promise<PublishedApp | undefined> {
