@@ -820,14 +820,12 @@ async function isDirectory(p: string): Promise<boolean> {
 /** chown -R without following links (a link the workload made must not hand over anything outside). */
 async function chownTree(dir: string, uid: number): Promise<void> {
   await lchown(dir, uid, uid);
-  const st = await lstat(dir);
-  if (!st.isDirectory()) return;
-  for (const name of await readdir(dir)) {
-    const p = path.join(dir, name);
-    const s = await lstat(p);
-    if (s.isDirectory()) await chownTree(p, uid);
-    else await lchown(p, uid, uid);
-  }
+  // a directory's entries at once (libuv's pool bounds the concurrency), subdirectories after
+  const entries = await readdir(dir, { withFileTypes: true });
+  await Promise.all(
+    entries.filter((e) => !e.isDirectory()).map((e) => lchown(path.join(dir, e.name), uid, uid)),
+  );
+  for (const e of entries) if (e.isDirectory()) await chownTree(path.join(dir, e.name), uid);
 }
 
 /** rm -rf that also copes with directories the workload made read-only (chmod 500 dir). */
