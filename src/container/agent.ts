@@ -396,7 +396,9 @@ export class ContainerAgent {
         this.heartbeat();
         const why = slot.closedOnLedger
           ? 'the lease was closed while paused'
-          : 'paused past its grace period: its files were removed';
+          : this.stopping
+            ? 'container stopped while the lease was paused; its files were removed'
+            : 'paused past its grace period: its files were removed';
         publish({
           type: 'exit',
           exitCode: null,
