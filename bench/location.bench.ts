@@ -5,6 +5,7 @@ import {
   evaluateLocation,
   judgeLocation,
   MULTILATERATION_CALIBRATION,
+  MULTILATERATION_CALIBRATION_V1,
   parseWonderProxy,
 } from '../src/checker/location/index.js';
 import { interleaved, opsPerSec, row, sink, type BenchOptions, type Row } from './harness.js';
@@ -99,6 +100,14 @@ export function runLocation(opts: BenchOptions): Row[] {
       vote: 'multilateration',
       falseKm: 1000,
     });
+    const v1 = evaluateLocation(data, {
+      checkers: ids,
+      bounds: 'calibrated',
+      calibration: MULTILATERATION_CALIBRATION_V1,
+      vote: 'multilateration',
+      forgive: 0,
+      falseKm: 1000,
+    });
     const band = evaluateLocation(data, {
       checkers: ids,
       bounds: 'calibrated',
@@ -107,12 +116,14 @@ export function runLocation(opts: BenchOptions): Row[] {
     });
     for (const [name, e] of [
       ['multilateration', multi],
-      ['per-checker band, majority (old)', band],
+      ['multilateration as at stop 22 (old)', v1],
+      ['per-checker band, majority (older)', band],
     ] as const)
       opts.log(
         `location: ${label} (${e.checkers.join('; ')}), ${name}: honest claims failed ` +
-          `${e.falsePositives.length} of ${e.honest} (margin ${e.marginMs.toFixed(2)} ms), caught ` +
-          `${e.detected} of ${e.falseClaims} false claims ≥ 1,000 km (${pct(e).toFixed(1)}%)`,
+          `${e.falsePositives.length} of ${e.honest}${e.falsePositives.length ? ` [${e.falsePositives.join('; ')}]` : ''} ` +
+          `(margin ${e.marginMs.toFixed(2)} ms), caught ${e.detected} of ${e.falseClaims} false claims ` +
+          `≥ 1,000 km (${pct(e).toFixed(1)}%)`,
       );
     out.push(
       row({
@@ -120,8 +131,8 @@ export function runLocation(opts: BenchOptions): Row[] {
         name: `false claims ≥ 1,000 km caught, ${label}, multilateration (honest failed ${multi.falsePositives.length}/${multi.honest})`,
         value: pct(multi),
         unit: '%',
-        baseline: pct(band),
-        baselineName: `per-checker band, majority (honest failed ${band.falsePositives.length}/${band.honest})`,
+        baseline: pct(v1),
+        baselineName: `stop 22's multilateration (honest failed ${v1.falsePositives.length}/${v1.honest}); per-checker band ${pct(band).toFixed(1)}% (${band.falsePositives.length} failed)`,
         better: 'higher',
       }),
     );
