@@ -233,6 +233,21 @@ describe.skipIf(why !== null)(
           `socat of ${hosts[i]!.name}`,
         ),
       );
+      // every TUN device up with its address before anything binds to it
+      for (const [i, h] of hosts.entries()) {
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          let shown = '';
+          try {
+            shown = ip('-n', `${prefix}-${i}`, 'addr', 'show', 'dev', 'geo');
+          } catch {
+            /* socat has not made it yet */
+          }
+          if (shown.includes(`inet ${overlay(i)}/`)) break;
+          if (Date.now() > deadline) throw new Error(`the TUN device of ${h.name} did not come up: ${shown}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
       // each container: a TCP endpoint on its overlay address (what the checkers' probes connect to)
       const containerIndex = (k: number) => CHECKERS.length + k;
       await Promise.all(
