@@ -98,7 +98,23 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
         bitrateKbps: number;
         framesSkipped: number;
         framesRendered: number;
+        trace: Array<{
+          seq: number;
+          receivedAt: number;
+          tickAt?: number;
+          renderedAt?: number;
+          sentAt?: number;
+        }>;
       };
+      const page_ = (await page.evaluate(() => [...(window as any).__aethirPlay.trace])) as Array<{
+        seq: number;
+        sentAt: number;
+        shownAt: number;
+        receivedAt?: number;
+        presentedAt?: number;
+        decodeMs?: number;
+      }>;
+      opts.log(`gaming: where the time goes (${resolution}, p50 per stage, ms): ${stages(page_, host.trace)}`);
       opts.log(
         `gaming: host ${host.width}x${host.height}: render ${host.renderMsAvg} ms, encode ${host.encodeMsAvg} ms avg (p50 ${host.encodeMsP50}), ${host.bitrateKbps} kbit/s, ${host.framesSkipped}/${host.framesRendered} frames skipped (encoder busy)`,
       );
@@ -151,6 +167,39 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
     await browser.close();
     await net.stop();
   }
+}
+
+/**
+ * The median of each stage of an input's way, from the page's and the host's traces joined by
+ * input (both on this machine's wall clock): data channel to the host, waiting for the tick,
+ * render and read back, encode and packetize, network to the browser (its last packet received),
+ * decode and present, the marker read back.
+ */
+function stages(
+  page: Array<{ seq: number; sentAt: number; shownAt: number; receivedAt?: number; presentedAt?: number; decodeMs?: number }>,
+  host: Array<{ seq: number; receivedAt: number; tickAt?: number; renderedAt?: number; sentAt?: number }>,
+): string {
+  const bySeq = new Map(host.map((h) => [h.seq, h]));
+  const parts: Record<string, number[]> = {};
+  const add = (k: string, a: number | undefined, b: number | undefined) => {
+    if (a !== undefined && b !== undefined) (parts[k] ??= []).push(b - a);
+  };
+  for (const p of page) {
+    const h = bySeq.get(p.seq);
+    if (!h) continue;
+    add('input->host', p.sentAt, h.receivedAt);
+    add('wait for tick', h.receivedAt, h.tickAt);
+    add('tick+render', h.tickAt, h.renderedAt);
+    add('encode+packetize', h.renderedAt, h.sentAt);
+    add('host->browser received', h.sentAt, p.receivedAt);
+    add('received->presented', p.receivedAt, p.presentedAt);
+    add('presented->read', p.presentedAt, p.shownAt);
+    add('total', p.sentAt, p.shownAt);
+    if (p.decodeMs !== undefined) (parts['(decode)'] ??= []).push(p.decodeMs);
+  }
+  return Object.entries(parts)
+    .map(([k, xs]) => `${k} ${percentile(xs, 50).toFixed(1)}`)
+    .join(', ');
 }
 
 /** Whether a host near Paris has the game ready (what the Play page asks). */

@@ -70,6 +70,26 @@ export interface HostStats {
   inputsApplied: number;
   lastSeq: number;
   connection: string;
+  /**
+   * the last inputs' way through this host (wall-clock ms, so a player on the same machine can
+   * line them up with its own): received, applied by a tick, rendered, last RTP packet out
+   */
+  trace: InputTrace[];
+}
+
+/** One input's way through the host, wall-clock ms (`performance.timeOrigin + now`). */
+export interface InputTrace {
+  seq: number;
+  /** the data channel handed it over */
+  receivedAt: number;
+  /** the tick that applied it started */
+  tickAt?: number;
+  /** that tick's frame was drawn and read back */
+  renderedAt?: number;
+  /** the frame's last RTP packet went to the WebRTC stack (absent: the frame was skipped) */
+  sentAt?: number;
+  /** the frame that first showed it */
+  frame?: number;
 }
 
 class Window {
@@ -109,6 +129,8 @@ export function vp8Args(width: number, height: number, kbps: number, threads: nu
 class Encoder {
   readonly proc: ChildProcess;
   readonly written: number[] = [];
+  /** the game frame of each frame written, in order */
+  readonly frames: number[] = [];
   ts0: number | null = null;
   busy = false;
   constructor(
@@ -131,9 +153,10 @@ class Encoder {
     this.proc.stderr!.on('data', (d: Buffer) => log(`ffmpeg: ${d.toString().trim()}`));
     this.proc.stdin!.on('error', () => {});
   }
-  write(frame: Buffer): boolean {
+  write(frame: Buffer, n: number): boolean {
     if (this.busy || !this.proc.stdin!.writable) return false;
     this.written.push(performance.now());
+    this.frames.push(n);
     if (!this.proc.stdin!.write(frame)) {
       this.busy = true;
       this.proc.stdin!.once('drain', () => (this.busy = false));
@@ -180,6 +203,10 @@ export class GameHost {
   private outSeq = 0;
   /** RTP time is 90 kHz from this random origin */
   private readonly tsOrigin = randomBytes(4).readUInt32BE(0);
+  /** the last inputs' trace, by seq; and which inputs a frame (not yet sent) carries */
+  private readonly traces = new Map<number, InputTrace>();
+  private readonly frameInputs = new Map<number, InputTrace[]>();
+  private pendingApplied: InputTrace[] = [];
   private idleTimer: NodeJS.Timeout | null = null;
   private lostTimer: NodeJS.Timeout | null = null;
   private ended = false;
@@ -229,6 +256,7 @@ export class GameHost {
       inputsApplied: this.inputs,
       lastSeq: this.game.lastSeq,
       connection: this.pc?.connectionState ?? 'none',
+      trace: [...this.traces.values()],
     };
   }
 
@@ -346,7 +374,16 @@ export class GameHost {
     } catch {
       return;
     }
-    if (isGameInput(v) && this.pending.length < 64) this.pending.push({ seq: v.seq, keys: v.keys });
+    if (!isGameInput(v) || this.pending.length >= 64) return;
+    this.pending.push(
+      v.px !== undefined && v.py !== undefined
+        ? { seq: v.seq, keys: v.keys, px: v.px, py: v.py }
+        : { seq: v.seq, keys: v.keys },
+    );
+    if (!this.traces.has(v.seq)) {
+      this.traces.set(v.seq, { seq: v.seq, receivedAt: wallNow() });
+      if (this.traces.size > TRACE_KEEP) this.traces.delete(this.traces.keys().next().value!);
+    }
   }
 
   private startStream() {
@@ -364,6 +401,7 @@ export class GameHost {
   }
 
   private tick() {
+    const tickAt = wallNow();
     const inputs = this.pending;
     this.pending = [];
     const before = this.game.lastSeq;
@@ -371,12 +409,26 @@ export class GameHost {
     if (this.game.lastSeq !== before) this.inputs++;
     const t0 = performance.now();
     const g = this.canvas.getContext('2d');
-    drawFrame(g, this.game, this.frame++, this.width, this.height);
+    const frame = this.frame++;
+    drawFrame(g, this.game, frame, this.width, this.height);
     const px = g.getImageData(0, 0, this.width, this.height).data;
     this.render.add(performance.now() - t0);
     this.rendered++;
+    const renderedAt = wallNow();
+    const applied: InputTrace[] = [];
+    for (const i of inputs) {
+      const t = this.traces.get(i.seq);
+      if (t && t.tickAt === undefined) applied.push(Object.assign(t, { tickAt, renderedAt, frame }));
+    }
     const buf = Buffer.from(px.buffer, px.byteOffset, px.byteLength);
-    if (!this.encoder?.write(buf)) this.skipped++; // the encoder is behind: drop rather than queue
+    if (!this.encoder?.write(buf, frame)) {
+      this.skipped++; // the encoder is behind: drop rather than queue (the next frame shows it)
+      this.pendingApplied.push(...applied);
+    } else if (applied.length || this.pendingApplied.length) {
+      this.frameInputs.set(frame, [...this.pendingApplied, ...applied]);
+      this.pendingApplied = [];
+      if (this.frameInputs.size > 64) this.frameInputs.delete(this.frameInputs.keys().next().value!);
+    }
   }
 
   private restartEncoder(why: string) {
@@ -419,16 +471,24 @@ export class GameHost {
     // which frame this is (ffmpeg counts frames at 30 per second from its own origin), stamped with
     // the time it was rendered: the player's jitter estimate then sees when frames really were
     // made, skipped frames and encoder restarts included, and the stream stays one timeline
-    const at = enc.written[Math.round(((ts - enc.ts0) >>> 0) / 3000)];
+    const idx = Math.round(((ts - enc.ts0) >>> 0) / 3000);
+    const at = enc.written[idx];
     if (at === undefined) return;
     p.header.timestamp = (this.tsOrigin + Math.round(at * 90)) >>> 0;
     p.header.sequenceNumber = this.outSeq = (this.outSeq + 1) & 0xffff;
     this.bytes.push([performance.now(), m.length]);
+    this.track.writeRtp(p);
     if (p.header.marker) {
       this.encode.add(performance.now() - at);
       this.encoded++;
+      const frame = enc.frames[idx]!;
+      const carried = this.frameInputs.get(frame);
+      if (carried) {
+        this.frameInputs.delete(frame);
+        const sentAt = wallNow();
+        for (const t of carried) Object.assign(t, { sentAt, frame });
+      }
     }
-    this.track.writeRtp(p);
   }
 
   /**
@@ -516,6 +576,13 @@ function looksLikeAnswer(sdp: string): boolean {
     /^a=fingerprint:sha-\d+ [0-9A-Fa-f:]+\r?$/m.test(sdp) &&
     /^m=video /m.test(sdp)
   );
+}
+
+const TRACE_KEEP = 256;
+
+/** wall-clock ms with sub-ms precision (what a browser's `performance.timeOrigin + now()` gives) */
+function wallNow(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 function round(x: number): number {
