@@ -431,7 +431,9 @@ async function play(
   // every frame shown: read the marker band back from it
   const band = document.createElement('canvas');
   const g = band.getContext('2d', { willReadFrequently: true })!;
-  const onFrame = (_now: number, meta: VideoFrameCallbackMetadata) => {
+  // the photon: the rendering step in which the frame is first shown (the callback's `now`, as the
+  // local game's requestAnimationFrame time), not when this page has read the band back
+  const onFrame = (now: number, meta: VideoFrameCallbackMetadata) => {
     const w = video.videoWidth;
     const ht = video.videoHeight;
     if (w && ht) {
@@ -440,7 +442,7 @@ async function play(
       g.drawImage(video, 0, 0, w, bh, 0, 0, w, bh);
       const mk = readMarker(g.getImageData(0, 0, w, bh).data, w, ht);
       if (mk) {
-        meter.shown(mk, performance.now(), meta);
+        meter.shown(mk, now, meta);
         video.dataset.frame = String(mk.frame);
         video.dataset.seq = String(mk.seq);
         video.dataset.x = String(mk.x);
@@ -554,7 +556,7 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
     drawFrame(g, game, frame, 1280, 720);
     const mk = { frame: frame++, seq: game.lastSeq, x: game.player.x, y: game.player.y };
     // the photon: the next paint after the frame was drawn
-    requestAnimationFrame(() => meter.shown(mk, performance.now()));
+    requestAnimationFrame((now) => meter.shown(mk, now));
     next += TICK_MS;
     setTimeout(tick, Math.max(0, next - performance.now()));
   };
