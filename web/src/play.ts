@@ -495,8 +495,15 @@ async function play(
     leaseId,
     view.openedAt,
     () => {
+      // the round trip (what a receipt's latency is), frames shown in the last second and the
+      // input-to-photon median of the last 50 inputs: what the player got, signed
       const p50 = meter.p(0.5, 50);
-      return { ok: meter.fps() > 0, ...(p50 !== null ? { latencyMs: Math.round(p50) } : {}) };
+      return {
+        ok: meter.fps() > 0,
+        fps: meter.fps(),
+        ...(rtt !== null ? { latencyMs: Math.round(rtt) } : {}),
+        ...(p50 !== null ? { inputToPhotonMs: Math.round(p50) } : {}),
+      };
     },
     2000,
   );
