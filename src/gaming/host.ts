@@ -48,6 +48,12 @@ export interface GameHostOptions {
   lostAfterMs?: number;
   /** extra ICE host addresses (the endpoint's host); loopback is always offered */
   iceHosts?: string[];
+  /**
+   * the one UDP port media goes through (`$AETHIR_UDP_PORT`: a sandboxed lease's forwarded port);
+   * then only loopback (or the first of `iceHosts`) is offered, on it. Absent: any free port on
+   * each of the host's addresses.
+   */
+  icePort?: number;
   log?: (line: string) => void;
   /** called when the host decides the session is over */
   onEnd?: (reason: string) => void;
@@ -300,13 +306,17 @@ export class GameHost {
       }
       fail(404, 'NOT_FOUND', `no route ${req.method} ${url.pathname}`);
     } catch (e) {
-      const tooBig = (e as Error).message === 'too large';
-      fail(tooBig ? 413 : 400, 'INVALID_ARGUMENT', tooBig ? 'body too large' : 'the body must be JSON');
+      if (e instanceof BodyError) {
+        const tooBig = e.message === 'too large';
+        return fail(tooBig ? 413 : 400, 'INVALID_ARGUMENT', tooBig ? 'body too large' : 'the body must be JSON');
+      }
+      this.log(`arena: ${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
+      fail(500, 'INTERNAL', `the game host failed: ${(e as Error).message}`);
     }
   }
 
   private async newSession(resolution: Resolution, kbps: number) {
-    this.closePeer();
+    await this.closePeer(); // (its port first: a fixed ICE port is taken again at once)
     const [w, h] = RESOLUTIONS[resolution];
     if (w !== this.width || h !== this.height) this.canvas = createCanvas(w, h);
     this.width = w;
@@ -326,10 +336,20 @@ export class GameHost {
           }),
         ],
       },
+      // video and inputs on one transport (one port: what a sandbox forwards)
+      bundlePolicy: 'max-bundle',
       headerExtensions: {
         video: [new RTCRtpHeaderExtensionParameters({ id: PLAYOUT_DELAY_ID, uri: PLAYOUT_DELAY_URI })],
       },
-      iceAdditionalHostAddresses: ['127.0.0.1', ...(this.opts.iceHosts ?? [])],
+      ...(this.opts.icePort
+        ? {
+            // one port, one candidate: the address the port is forwarded to
+            // (werift wants a range of two; it takes the lowest free port, this one)
+            icePortRange: [this.opts.icePort, this.opts.icePort + 1] as [number, number],
+            iceAdditionalHostAddresses: [this.opts.iceHosts?.[0] ?? '127.0.0.1'],
+            iceUseIpv4: false,
+          }
+        : { iceAdditionalHostAddresses: ['127.0.0.1', ...(this.opts.iceHosts ?? [])] }),
       iceUseIpv6: false,
     });
     this.pc = pc;
@@ -529,12 +549,12 @@ export class GameHost {
   private playerLeft(why: string) {
     if (!this.pc) return;
     this.log(`arena: ${why}`);
-    this.closePeer();
+    void this.closePeer();
     this.armIdle();
     this.opts.onEnd?.(why);
   }
 
-  private closePeer() {
+  private closePeer(): Promise<void> {
     if (this.loop) clearTimeout(this.loop);
     this.loop = null;
     if (this.lostTimer) clearTimeout(this.lostTimer);
@@ -546,7 +566,7 @@ export class GameHost {
     this.sessionId = null;
     this.channel = null;
     this.track = null;
-    void pc?.close().catch(() => {});
+    return pc ? pc.close().catch(() => {}) : Promise.resolve();
   }
 
   private armIdle() {
@@ -565,7 +585,7 @@ export class GameHost {
   async stop(): Promise<void> {
     this.ended = true;
     this.disarmIdle();
-    this.closePeer();
+    await this.closePeer();
     this.rtp?.close();
     this.rtp = null;
     const s = this.server;
@@ -608,15 +628,21 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
+class BodyError extends Error {}
+
 async function jsonBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of req) {
     n += (c as Buffer).length;
-    if (n > 64 * 1024) throw new Error('too large');
+    if (n > 64 * 1024) throw new BodyError('too large');
     chunks.push(c as Buffer);
   }
-  return n ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+  try {
+    return n ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+  } catch {
+    throw new BodyError('not JSON');
+  }
 }
 
 function waitGathered(pc: RTCPeerConnection): Promise<void> {
