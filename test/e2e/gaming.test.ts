@@ -240,7 +240,11 @@ describe.skipIf(!haveTools)(`cloud gaming: play a streamed game from the console
           (window as any).__pointerTypes.push((e as PointerEvent).pointerType),
         );
     });
+    // all of the picture on the screen (a finger cannot touch what is scrolled away)
+    await video.evaluate((v) => v.scrollIntoView({ block: 'center' }));
     const box = (await video.boundingBox())!;
+    expect(box.y).toBeGreaterThanOrEqual(0);
+    expect(box.y + box.height).toBeLessThanOrEqual(900);
     // where a game point is on the screen (640x360 frames fill the 16:9 box)
     const screen = (gx: number, gy: number) => [
       box.x + (gx / 1280) * box.width,
