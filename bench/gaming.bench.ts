@@ -68,8 +68,26 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
     const suite = 'gaming';
     const base = 'the same game rendered in the page (no network, no codec)';
     const rows: Row[] = [];
-    for (const resolution of opts.quick ? ['720p'] : ['720p', '360p']) {
-      opts.log(`gaming: ${n} key presses on a streamed session (${resolution}, loopback)`);
+    // the same stream with the browser left to its own playout delay (the offer's playout-delay
+    // extension taken out on the way to the page): what zero playout delay saves, in this run
+    const sessions: Array<{ resolution: string; playoutDelay: boolean }> = [
+      { resolution: '720p', playoutDelay: false },
+      { resolution: '720p', playoutDelay: true },
+      ...(opts.quick ? [] : [{ resolution: '360p', playoutDelay: false }]),
+    ];
+    let stripping = false;
+    await page.route('**/v1/leases/*/gaming/session', async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      if (stripping && body?.offer?.sdp)
+        body.offer.sdp = body.offer.sdp.replace(/^a=extmap:\d+ \S*playout-delay\r?\n/gm, '');
+      await route.fulfill({ response: res, json: body });
+    });
+    const zeroDelay: Record<string, number[]> = {};
+    for (const { resolution, playoutDelay } of sessions) {
+      stripping = playoutDelay;
+      const label = playoutDelay ? `${resolution}, browser's own playout delay` : resolution;
+      opts.log(`gaming: ${n} key presses on a streamed session (${label}, loopback)`);
       await page.goto(`${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${resolution}`);
       await page.locator('[data-testid=play-match]').waitFor({ timeout: 20_000 });
       await page.locator('[data-testid=play-submit]').click();
@@ -106,7 +124,7 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
           sentAt?: number;
         }>;
       };
-      const page_ = (await page.evaluate(() => [...(window as any).__aethirPlay.trace])) as Array<{
+      const page_ = (await page.evaluate(() => [...((window as any).__aethirPlay.trace ?? [])])) as Array<{
         seq: number;
         sentAt: number;
         shownAt: number;
@@ -114,12 +132,31 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
         presentedAt?: number;
         decodeMs?: number;
       }>;
-      opts.log(`gaming: where the time goes (${resolution}, p50 per stage, ms): ${stages(page_, host.trace)}`);
+      opts.log(
+        `gaming: where the time goes (${label}, p50 per stage, ms): ${stages(page_, host.trace ?? [])}`,
+      );
       opts.log(
         `gaming: host ${host.width}x${host.height}: render ${host.renderMsAvg} ms, encode ${host.encodeMsAvg} ms avg (p50 ${host.encodeMsP50}), ${host.bitrateKbps} kbit/s, ${host.framesSkipped}/${host.framesRendered} frames skipped (encoder busy)`,
       );
       // leaving the page ends the session (and its lease)
       await page.goto(`${url}/#/map`);
+      if (playoutDelay) {
+        rows.push(
+          ...([50, 99] as const).map((p) =>
+            row({
+              suite,
+              name: `input-to-photon ${resolution}30, zero playout delay, p${p}`,
+              value: percentile(zeroDelay[resolution]!, p),
+              unit: 'ms',
+              baseline: percentile(stream, p),
+              baselineName: "the same stream, the browser's own playout delay (extension stripped)",
+              better: 'lower',
+            }),
+          ),
+        );
+        continue;
+      }
+      zeroDelay[resolution] = stream;
       const rawKbps = (host.width * host.height * 4 * 8 * 30) / 1000;
       rows.push(
         ...([50, 99] as const).map((p) =>
@@ -176,7 +213,14 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
  * decode and present, the marker read back.
  */
 function stages(
-  page: Array<{ seq: number; sentAt: number; shownAt: number; receivedAt?: number; presentedAt?: number; decodeMs?: number }>,
+  page: Array<{
+    seq: number;
+    sentAt: number;
+    shownAt: number;
+    receivedAt?: number;
+    presentedAt?: number;
+    decodeMs?: number;
+  }>,
   host: Array<{ seq: number; receivedAt: number; tickAt?: number; renderedAt?: number; sentAt?: number }>,
 ): string {
   const bySeq = new Map(host.map((h) => [h.seq, h]));
