@@ -308,7 +308,11 @@ export class GameHost {
     } catch (e) {
       if (e instanceof BodyError) {
         const tooBig = e.message === 'too large';
-        return fail(tooBig ? 413 : 400, 'INVALID_ARGUMENT', tooBig ? 'body too large' : 'the body must be JSON');
+        return fail(
+          tooBig ? 413 : 400,
+          'INVALID_ARGUMENT',
+          tooBig ? 'body too large' : 'the body must be JSON',
+        );
       }
       this.log(`arena: ${req.method} ${req.url}: ${(e as Error).stack ?? e}`);
       fail(500, 'INTERNAL', `the game host failed: ${(e as Error).message}`);

@@ -254,11 +254,7 @@ function statsView(stats: HTMLElement, items: Array<[string, string, string]>) {
  * change: of the keys held, or of where a pointer (a mouse button, a finger, a pen) is held on the
  * game (`surface`), in game units; the player heads for a held pointer while no key is held.
  */
-function controls(
-  meter: Meter,
-  sendInput: (i: GameInput) => boolean,
-  surface: HTMLElement,
-): () => void {
+function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: HTMLElement): () => void {
   let keys = 0;
   let pointer: { id: number; x: number; y: number } | null = null;
   const emit = () => {
@@ -397,7 +393,11 @@ async function play(
   video.muted = true;
   screen.replaceChildren(
     video,
-    h('p', { class: 'hint' }, 'Arrow keys or WASD move, or hold the mouse or a finger where the player should go; collect the yellow orbs, dodge the red drones.'),
+    h(
+      'p',
+      { class: 'hint' },
+      'Arrow keys or WASD move, or hold the mouse or a finger where the player should go; collect the yellow orbs, dodge the red drones.',
+    ),
   );
   const meter = new Meter();
   let channel: RTCDataChannel | null = null;

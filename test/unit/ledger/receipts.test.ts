@@ -123,7 +123,13 @@ describe("usage receipts: a game session's frame rate and input-to-photon latenc
     ])
       expect(code(() => verifyReceipt(CHAIN_ID, tampered, alice.address))).toBe('BAD_SIGNATURE');
     // an old receipt's signed bytes name no new field: old signatures still verify
-    const old = { lease: 'L1', servedMs: 60_000, seq: 1, at: G, samples: [{ at: G, latencyMs: 12, ok: true }] };
+    const old = {
+      lease: 'L1',
+      servedMs: 60_000,
+      seq: 1,
+      at: G,
+      samples: [{ at: G, latencyMs: 12, ok: true }],
+    };
     expect(receiptSigningBytes(CHAIN_ID, old)).toBe(
       `aethir-receipt\0{"at":${G},"chainId":"${CHAIN_ID}","lease":"L1","samples":[{"at":${G},"latencyMs":12,"ok":true}],"seq":1,"servedMs":60000}`,
     );
