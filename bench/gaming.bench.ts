@@ -70,9 +70,12 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
     const rows: Row[] = [];
     // the same stream with the browser left to its own playout delay (the offer's playout-delay
     // extension taken out on the way to the page): what zero playout delay saves, in this run
-    const sessions: Array<{ resolution: string; playoutDelay: boolean }> = [
+    // and the same stream drawn by the page into a canvas (MediaStreamTrackProcessor) instead of
+    // shown by a <video> element
+    const sessions: Array<{ resolution: string; playoutDelay: boolean; canvas?: boolean }> = [
       { resolution: '720p', playoutDelay: false },
       { resolution: '720p', playoutDelay: true },
+      { resolution: '720p', playoutDelay: false, canvas: true },
       ...(opts.quick ? [] : [{ resolution: '360p', playoutDelay: false }]),
     ];
     let stripping = false;
@@ -84,11 +87,17 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
       await route.fulfill({ response: res, json: body });
     });
     const zeroDelay: Record<string, number[]> = {};
-    for (const { resolution, playoutDelay } of sessions) {
+    for (const { resolution, playoutDelay, canvas } of sessions) {
       stripping = playoutDelay;
-      const label = playoutDelay ? `${resolution}, browser's own playout delay` : resolution;
+      const label = playoutDelay
+        ? `${resolution}, browser's own playout delay`
+        : canvas
+          ? `${resolution}, drawn by the page`
+          : resolution;
       opts.log(`gaming: ${n} key presses on a streamed session (${label}, loopback)`);
-      await page.goto(`${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${resolution}`);
+      await page.goto(
+        `${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${resolution}${canvas ? '&renderer=canvas' : ''}`,
+      );
       await page.locator('[data-testid=play-match]').waitFor({ timeout: 20_000 });
       await page.locator('[data-testid=play-submit]').click();
       await page.locator('[data-testid=game-video][data-frame]').waitFor({ timeout: 30_000 });
@@ -140,6 +149,22 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
       );
       // leaving the page ends the session (and its lease)
       await page.goto(`${url}/#/map`);
+      if (canvas) {
+        rows.push(
+          ...([50, 99] as const).map((p) =>
+            row({
+              suite,
+              name: `input-to-photon ${resolution}30, frames drawn by the page (canvas), p${p}`,
+              value: percentile(stream, p),
+              unit: 'ms',
+              baseline: percentile(zeroDelay[resolution]!, p),
+              baselineName: 'the same stream shown by a <video> element (the default)',
+              better: 'lower',
+            }),
+          ),
+        );
+        continue;
+      }
       if (playoutDelay) {
         rows.push(
           ...([50, 99] as const).map((p) =>

@@ -165,7 +165,7 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
       const req = request();
       const held = heldOffer(offer, req) ?? (await matchExplained(req, near.value.trim()));
       offer = null;
-      await play(key, held, gameSel.value, res.value, screen, stats, status);
+      await play(key, held, gameSel.value, res.value, screen, stats, status, params.get('renderer'));
     } catch (err) {
       status.replaceChildren(err instanceof TooFar ? err.explain(null) : errorBox(err));
     } finally {
@@ -353,8 +353,14 @@ async function play(
   screen: HTMLElement,
   stats: HTMLElement,
   status: HTMLElement,
+  renderer: string | null = null,
 ) {
   const say = (s: string) => status.append(h('p', {}, s));
+  // `renderer=canvas`: decoded frames drawn into a canvas by this page (MediaStreamTrackProcessor),
+  // bypassing the <video> element's path to the screen; measured against it by the bench
+  const Processor = (window as any).MediaStreamTrackProcessor as
+    (new (o: { track: MediaStreamTrack }) => { readable: ReadableStream<VideoFrame> }) | undefined;
+  const onCanvas = renderer === 'canvas' && Processor !== undefined;
   status.replaceChildren();
   const c = m.container;
   say(`Matched ${c.name} in ${c.location.city}, ${c.location.country}.`);
@@ -389,10 +395,18 @@ async function play(
     }
   }
   const pc = new RTCPeerConnection();
-  const video = h('video', { autoplay: true, muted: true, playsinline: true, 'data-testid': 'game-video' });
+  const video = h('video', {
+    autoplay: true,
+    muted: true,
+    playsinline: true,
+    ...(onCanvas ? {} : { 'data-testid': 'game-video' }),
+  });
   video.muted = true;
+  const picture = onCanvas
+    ? h('canvas', { 'data-testid': 'game-video', width: '1280', height: '720' })
+    : video;
   screen.replaceChildren(
-    video,
+    picture,
     h(
       'p',
       { class: 'hint' },
@@ -407,7 +421,28 @@ async function play(
     const r = e.receiver as RTCRtpReceiver & { jitterBufferTarget?: number; playoutDelayHint?: number };
     if ('jitterBufferTarget' in r) r.jitterBufferTarget = 0;
     if ('playoutDelayHint' in r) r.playoutDelayHint = 0;
-    video.srcObject = new MediaStream([e.track]);
+    if (onCanvas) void drawFrames(new Processor!({ track: e.track }).readable);
+    else video.srcObject = new MediaStream([e.track]);
+  };
+  // each decoded frame drawn at once; its photon is the next rendering step, as for the local game
+  const drawFrames = async (frames: ReadableStream<VideoFrame>) => {
+    const c = picture as HTMLCanvasElement;
+    const g2 = c.getContext('2d', { willReadFrequently: true })!;
+    const reader = frames.getReader();
+    for (;;) {
+      const { value: frame, done } = await reader.read();
+      if (done) return;
+      const [w, ht] = [frame.displayWidth, frame.displayHeight];
+      if (c.width !== w || c.height !== ht) [c.width, c.height] = [w, ht];
+      g2.drawImage(frame, 0, 0);
+      frame.close();
+      const mk = readMarker(g2.getImageData(0, 0, w, bandHeight(ht)).data, w, ht);
+      if (mk)
+        requestAnimationFrame((now) => {
+          meter.shown(mk, now);
+          Object.assign(c.dataset, { frame: mk.frame, seq: mk.seq, x: mk.x, y: mk.y });
+        });
+    }
   };
   await pc.setRemoteDescription(session.offer);
   await pc.setLocalDescription(await pc.createAnswer());
@@ -425,7 +460,7 @@ async function play(
       channel.send(JSON.stringify(i));
       return true;
     },
-    video,
+    picture,
   );
 
   // every frame shown: read the marker band back from it
@@ -451,7 +486,7 @@ async function play(
     }
     video.requestVideoFrameCallback(onFrame);
   };
-  video.requestVideoFrameCallback(onFrame);
+  if (!onCanvas) video.requestVideoFrameCallback(onFrame);
 
   let rtt: number | null = null;
   let kbps = 0;
@@ -484,7 +519,15 @@ async function play(
         meter.p(0.99) === null ? '—' : `${meter.p(0.99)!.toFixed(0)} ms`,
       ],
       ['Bitrate', 'stat-bitrate', `${Math.round(kbps)} kbit/s`],
-      ['Resolution', 'stat-resolution', video.videoWidth ? `${video.videoWidth}×${video.videoHeight}` : '—'],
+      [
+        'Resolution',
+        'stat-resolution',
+        onCanvas
+          ? `${(picture as HTMLCanvasElement).width}×${(picture as HTMLCanvasElement).height}`
+          : video.videoWidth
+            ? `${video.videoWidth}×${video.videoHeight}`
+            : '—',
+      ],
     ]);
   }, 1000);
   expose(meter, () => ({ rtt, kbps, decodedFps, lease: leaseId }));
