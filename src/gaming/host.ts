@@ -455,6 +455,7 @@ export class GameHost {
     if (!this.encoder?.write(buf, frame)) {
       this.skipped++; // the encoder is behind: drop rather than queue (the next frame shows it)
       this.pendingApplied.push(...applied);
+      if (this.pendingApplied.length > TRACE_KEEP) this.pendingApplied.splice(0, applied.length);
     } else if (applied.length || this.pendingApplied.length) {
       this.frameInputs.set(frame, [...this.pendingApplied, ...applied]);
       this.pendingApplied = [];

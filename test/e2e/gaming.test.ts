@@ -408,4 +408,32 @@ describe.skipIf(!haveTools)(`cloud gaming: play a streamed game from the console
       relay.close();
     }
   });
+  it('renderer=canvas: the page draws the decoded frames itself, and plays the same', async () => {
+    const page3 = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    page3.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await importConsoleKey(page3, net.url, developer);
+      await page3.goto(
+        `${net.url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=360p&renderer=canvas`,
+      );
+      await page3.locator('[data-testid=play-match]').waitFor({ timeout: 15_000 });
+      await page3.locator('[data-testid=play-submit]').click();
+      const picture = page3.locator('[data-testid=game-video]');
+      await expect.poll(() => picture.getAttribute('data-frame'), { timeout: 30_000 }).toMatch(/^\d+$/);
+      expect(await picture.evaluate((c) => [c.tagName, (c as HTMLCanvasElement).width])).toEqual([
+        'CANVAS',
+        640,
+      ]);
+      const x0 = Number(await picture.getAttribute('data-x'));
+      await page3.keyboard.down('ArrowLeft');
+      await expect
+        .poll(async () => Number(await picture.getAttribute('data-x')), { timeout: 5000 })
+        .toBeLessThan(x0);
+      await page3.keyboard.up('ArrowLeft');
+      await expect.poll(() => picture.getAttribute('data-seq'), { timeout: 5000 }).toBe('2');
+      expect(await page3.evaluate(() => (window as any).__aethirPlay.latencies.length)).toBe(2);
+    } finally {
+      await page3.close();
+    }
+  });
 });
