@@ -105,6 +105,9 @@ export const LeaseReceiptSchema = z.object({
         at: z.number().int().min(0),
         latencyMs: z.number().int().min(0).optional(),
         ok: z.boolean(),
+        // (a game session's; the signature covers every field, so none may be dropped here)
+        fps: z.number().int().min(0).optional(),
+        inputToPhotonMs: z.number().int().min(0).optional(),
       }),
     )
     .max(16)

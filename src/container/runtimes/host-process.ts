@@ -92,6 +92,12 @@ export interface HostProcessRuntimeOptions {
    * it must not sit inside the agent's 0700 data directory.
    */
   sandbox?: SandboxSetup;
+  /**
+   * Host paths every sandboxed lease may read, besides the system directories: the aethir package
+   * this agent runs from (`aethirPackagePaths`), so an app's `run` may call the aethir CLI (the
+   * arena game's host is `aethir game serve`), as it could if aethir were installed under /usr.
+   */
+  sharedReadOnly?: ReadonlyArray<readonly [source: string, target: string]>;
   /** Limits every sandboxed workload gets unless its spec says otherwise (defaults: 512 processes). */
   defaultLimits?: Pick<WorkloadLimits, 'memoryMiB' | 'cpus' | 'pids'>;
 }
@@ -112,6 +118,7 @@ export class HostProcessRuntime implements Runtime {
   private readonly pathVar: string;
   private readonly leases = new LeaseWorkloads<HostProcessWorkload>();
   private readonly sandbox: SandboxSetup | undefined;
+  private readonly sharedReadOnly: ReadonlyArray<readonly [string, string]>;
   private readonly defaultLimits: Pick<WorkloadLimits, 'memoryMiB' | 'cpus' | 'pids'>;
   /** names this runtime's lease cgroups, so agents sharing a host never touch each other's */
   private readonly tag: string;
@@ -130,6 +137,7 @@ export class HostProcessRuntime implements Runtime {
     this.prlimitPath = options.prlimitPath === undefined ? findPrlimit() : options.prlimitPath;
     this.pathVar = options.path ?? process.env.PATH ?? DEFAULT_PATH;
     this.sandbox = options.sandbox;
+    this.sharedReadOnly = options.sharedReadOnly ?? [];
     this.defaultLimits = { pids: DEFAULT_PIDS_LIMIT, ...options.defaultLimits };
     this.tag = createHash('sha256').update(this.baseDir).digest('hex').slice(0, 10);
     if (this.sandbox) prepareSandboxBase(this.baseDir);
@@ -261,6 +269,9 @@ export class HostProcessRuntime implements Runtime {
           .join(':') || DEFAULT_PATH
       : this.pathVar;
     const env = buildEnv(spec, workdir, pathVar);
+    // sandboxed, the lease's port number is forwarded for UDP too (pastaArgs): say so
+    if (sandbox && spec.port !== undefined) env.AETHIR_UDP_PORT = String(spec.port);
+    else delete env.AETHIR_UDP_PORT; // (user env cannot claim a port)
     const resolved = await resolveCommand(spec.command[0]!, env.PATH ?? '', workdir);
     let argv: string[] = [];
     if (resolved.ok) {
@@ -277,6 +288,7 @@ export class HostProcessRuntime implements Runtime {
                 devNodes: await readdir(sandbox.devDir).catch(() => []),
                 devDir: sandbox.devDir,
                 readOnly: spec.readOnlyPaths ?? [],
+                ...(this.sharedReadOnly.length ? { readOnlyAt: this.sharedReadOnly } : {}),
                 infoFd: 3,
                 blockFd: 4,
               }),
