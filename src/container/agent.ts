@@ -1,4 +1,6 @@
 import { loadavg } from 'node:os';
+import { AgentVolumes, type AttachedVolumes } from './agent-volumes.js';
+import type { VolumeStore } from './volumes.js';
 import {
   AethirError,
   canonicalize,
@@ -99,6 +101,11 @@ export interface ContainerAgentInit {
    * src/capacity/protocol.ts, or a channel factory); default: the built-in CPU prover
    */
   prover?: CheckServerOptions['prover'];
+  /**
+   * persistent volumes (src/container/volumes.ts): where they live on disk and what this host
+   * offers for them (price per GiB-hour, space); absent: no volumes
+   */
+  volumes?: { store: VolumeStore; pricePerGiBHour: bigint; capacityGiB: number };
 }
 
 export interface ContainerAgentComponents {
@@ -142,6 +149,8 @@ export class ContainerAgent {
   private readonly apps: LocalApps | null;
   /** the images the runtime has cached, as the last heartbeat learnt them (reported in the next) */
   private images: string[] = [];
+  /** persistent volumes on this host (none: null) */
+  private readonly volumes: AgentVolumes | null;
 
   constructor(
     private readonly components: ContainerAgentComponents,
@@ -165,6 +174,20 @@ export class ContainerAgent {
           },
         })
       : null;
+    this.volumes = init.volumes
+      ? new AgentVolumes(
+          init.volumes.store,
+          init.key.address,
+          components.network,
+          this.sender,
+          components.log,
+          (v, open) => {
+            const ep = components.endpoints;
+            if (!ep || !this.chainId) return;
+            ep.door(v.id, open ? this.volumes!.doorOf(v, components.runtime, this.chainId, () => components.clock.now()) : null);
+          },
+        )
+      : null;
   }
 
   get id(): string {
@@ -185,7 +208,10 @@ export class ContainerAgent {
       existing.name !== this.init.name ||
       existing.pricePerHour !== this.init.pricePerHour ||
       canonicalize(existing.spec) !== canonicalize(this.init.spec) ||
-      canonicalize(existing.location) !== canonicalize(this.init.location);
+      canonicalize(existing.location) !== canonicalize(this.init.location) ||
+      (this.init.volumes !== undefined &&
+        (existing.volumeOffer?.pricePerGiBHour !== this.init.volumes.pricePerGiBHour ||
+          existing.volumeOffer?.capacityGiB !== this.init.volumes.capacityGiB));
     if (changed)
       await this.sender.send('container.register', {
         name: this.init.name,
@@ -193,6 +219,14 @@ export class ContainerAgent {
         location: this.init.location,
         pricePerHour: this.init.pricePerHour,
         encKey,
+        ...(this.init.volumes
+          ? {
+              volumes: {
+                pricePerGiBHour: this.init.volumes.pricePerGiBHour,
+                capacityGiB: this.init.volumes.capacityGiB,
+              },
+            }
+          : {}),
       });
     if (this.init.stakeAuto) {
       const need = await network.requiredStake(this.init.spec.gpus.map((g) => g.model));
@@ -209,6 +243,8 @@ export class ContainerAgent {
       const l = await network.lease(leaseId);
       if (l) await this.close(l, null, 'container restarted; workload lost');
     }
+    // Volumes: remounted after a restart or reboot, writer locks of the lost workloads dropped.
+    await this.volumes?.reconcile(new Set());
     this.unsubs.push(
       bus.subscribe(subjects.leaseOpened(this.id), (m) =>
         this.track(this.onLeaseOpened(m as LeaseOpenedMsg)),
@@ -347,6 +383,18 @@ export class ContainerAgent {
       const m: LeaseLogMsg = { lease: lease.id, ...e };
       bus.publish(e.type === 'exit' ? subjects.leaseExit(lease.id) : subjects.leaseLog(lease.id), m);
     };
+    // Its volumes: checked, mounted, the writer slot taken (refused: the lease closes, charged nothing).
+    let vols: AttachedVolumes | null = null;
+    try {
+      vols = (await this.volumes?.attach(lease)) ?? null;
+      if (!vols && lease.workload.volumes?.length) throw new AethirError('UNAVAILABLE', 'this host keeps no volumes');
+    } catch (e) {
+      this.running.delete(lease.id);
+      const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
+      publish({ type: 'exit', exitCode: 127, signal: null, reason: 'start-failed', at: clock.now(), message: why });
+      await this.close(lease, 127, why, { withoutReceipt: true });
+      return;
+    }
     const remainingSec = Math.max(
       1,
       Math.ceil((lease.openedAt + lease.maxDurationSec * 1000 - clock.now()) / 1000),
@@ -377,6 +425,7 @@ export class ContainerAgent {
         gpuIndices: gpus,
         ...(port ? { port } : {}),
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
+        ...(vols ? { mounts: vols.mounts } : {}),
         limits: {
           ...leaseLimits(this.init.spec, lease.gpus),
           ...(this.init.leaseMemoryMiB ? { memoryMiB: this.init.leaseMemoryMiB } : {}),
@@ -387,6 +436,7 @@ export class ContainerAgent {
     } catch (e) {
       this.running.delete(lease.id);
       this.components.endpoints?.close(lease.id);
+      await vols?.release();
       const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
       publish({
         type: 'exit',
@@ -404,6 +454,11 @@ export class ContainerAgent {
     }
     slot.w = w;
     if (slot.cancelled) void w.kill('lease closed');
+    // A writer that fills its volume (the image is the quota: its writes fail) is stopped, saying so.
+    const unwatch = vols?.watch((message) => {
+      slot.endReason ??= `the workload was stopped at a limit: ${message}`.slice(0, 200);
+      void w.kill(message);
+    });
     // Its user's shells, exec and copies come in through the endpoint server (lease-access.ts).
     if (w.exec && this.chainId)
       this.components.endpoints?.door(lease.id, {
@@ -425,6 +480,8 @@ export class ContainerAgent {
     })();
     const exit = await w.exited;
     slot.exited = true;
+    unwatch?.();
+    await vols?.release();
     // The user's client signs a last receipt when it sees the exit: wait for it (briefly), so a
     // short workload is paid for what it ran. Not when the lease was closed, or this host ended it.
     const receiptsAtExit = this.receipts.get(lease.id)?.count ?? 0;
@@ -662,6 +719,7 @@ export class ContainerAgent {
   async settleRunning(): Promise<void> {
     await this.refreshParams();
     for (const leaseId of [...this.running.keys()]) await this.settle(leaseId);
+    await this.volumes?.settle();
   }
 
   /** Settles one lease with its latest receipt the ledger has not taken yet, if any. */
@@ -740,6 +798,7 @@ export class ContainerAgent {
     await Promise.allSettled([...this.running.values()].map((r) => r.w?.kill('container stopping')));
     await Promise.allSettled(this.handlers);
     for (const id of [...this.receipts.keys()]) this.forgetReceipts(id);
+    await this.volumes?.stop();
     this.started = false;
   }
 }

@@ -16,7 +16,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, statfsSync } from 'node:fs';
-import { chown, lstat, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { lchown, lstat, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AethirError } from '../core/index.js';
 
@@ -55,6 +55,29 @@ export class VolumeLostError extends AethirError {
   constructor(id: string, why: string) {
     super('NOT_FOUND', `volume ${id} is lost: ${why}`);
     this.name = 'VolumeLostError';
+  }
+}
+
+/**
+ * Hands a tree to `uid`: every entry owned by someone else is chowned (links themselves, never
+ * followed; nothing outside the tree is reached). `lost+found` at the top stays root's.
+ */
+export async function chownTree(root: string, uid: number, gid = uid): Promise<void> {
+  const walk = async (p: string): Promise<void> => {
+    const st = await lstat(p);
+    if (st.uid !== uid || st.gid !== gid) await lchown(p, uid, gid).catch(() => undefined);
+    if (!st.isDirectory()) return;
+    for (const n of await readdir(p)) if (p !== root || n !== 'lost+found') await walk(path.join(p, n));
+  };
+  await walk(root);
+}
+
+/** A runtime's check of mounts: absolute plain targets, no `..` anywhere, existing directories. */
+export function checkMounts(mounts: ReadonlyArray<{ source: string; target: string }>): void {
+  for (const m of mounts) {
+    const bad = (p: string) => !path.isAbsolute(p) || p.split('/').some((s) => s === '..' || s === '.');
+    if (bad(m.source) || bad(m.target) || m.target === '/' || /[:,\s]/.test(m.target + m.source))
+      throw new AethirError('INVALID_ARGUMENT', `bad mount ${JSON.stringify(m)}`);
   }
 }
 
@@ -167,14 +190,7 @@ export class VolumeStore {
    */
   async handTo(id: string, uid: number, gid = uid): Promise<void> {
     this.check(id);
-    const root = this.mountOf(id);
-    const walk = async (p: string): Promise<void> => {
-      const st = await lstat(p);
-      if (st.uid !== uid || st.gid !== gid) await chown(p, uid, gid).catch(() => undefined);
-      if (!st.isDirectory()) return;
-      for (const n of await readdir(p)) if (p !== root || n !== 'lost+found') await walk(path.join(p, n));
-    };
-    await walk(root);
+    await chownTree(this.mountOf(id), uid, gid);
   }
 
   /**

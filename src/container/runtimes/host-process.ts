@@ -19,7 +19,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { accessSync, chmodSync, constants as fsConstants, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { access, chmod, chown, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { access, chmod, chown, lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink } from 'node:fs/promises';
+import { checkMounts, chownTree } from '../volumes.js';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable, Writable } from 'node:stream';
@@ -211,10 +212,20 @@ export class HostProcessRuntime implements Runtime {
       // "Fresh": a directory left by a crashed agent must not leak one run's files into the next.
       await removeTree(workdir);
       await mkdir(workdir, { mode: 0o700 });
+      checkMounts(spec.mounts ?? []);
+      // without a sandbox there is no /data to bind to: a link in the working directory stands in
+      if (!sandbox)
+        for (const m of spec.mounts ?? []) {
+          const at = path.join(workdir, m.target);
+          await mkdir(path.dirname(at), { recursive: true });
+          await symlink(m.source, at);
+        }
       if (sandbox) {
         uid = sandbox.uids.take();
         // The lease's own uid owns its directory; no other lease (another uid) can enter it.
         await chown(workdir, uid, uid);
+        // ...and the volumes it writes (a previous lease of the owner ran as another uid)
+        for (const m of spec.mounts ?? []) if (!m.readOnly) await chownTree(m.source, uid);
         cgroup = await createLeaseCgroup(sandbox.cgroups, `${this.tag}-${leaseId}`, limits ?? {});
       }
     } catch (err) {
@@ -253,6 +264,7 @@ export class HostProcessRuntime implements Runtime {
                 devNodes: await readdir(sandbox.devDir).catch(() => []),
                 devDir: sandbox.devDir,
                 readOnly: spec.readOnlyPaths ?? [],
+                mounts: spec.mounts ?? [],
                 infoFd: 3,
                 blockFd: 4,
               }),

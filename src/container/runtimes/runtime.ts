@@ -37,6 +37,19 @@ export interface WorkloadSpec {
   image?: string;
   /** Host paths the workload may read (an installed app's directory); a sandbox shows it nothing else of the host's. */
   readOnlyPaths?: string[];
+  /**
+   * Host directories bound into the workload at `target` (persistent volumes, src/container/volumes.ts):
+   * a writable one is handed to the workload's user first. Without a sandbox (isolation none) the
+   * target is a link in the working directory (`<workdir>/data` for `/data`).
+   */
+  mounts?: WorkloadMount[];
+}
+
+export interface WorkloadMount {
+  source: string;
+  /** an absolute path of plain segments (checked by the ledger: MountPath) */
+  target: string;
+  readOnly?: boolean;
 }
 
 /** Why a workload ended: on its own, stopped by kill()/stopAll(), stopped by a limit, or never started. */

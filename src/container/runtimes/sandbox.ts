@@ -346,6 +346,8 @@ export interface BwrapPlan {
   devDir: string;
   /** extra read-only paths in view (an installed app's directory) */
   readOnly?: readonly string[];
+  /** host directories bound at their targets (volumes), read-write unless readOnly */
+  mounts?: ReadonlyArray<{ source: string; target: string; readOnly?: boolean }>;
   /** bwrap's fds: where it writes the sandbox's pid, and what it waits on before running the command */
   infoFd: number;
   blockFd: number;
@@ -388,6 +390,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
     a.push('--dev-bind', path.join(plan.devDir, node), `/dev/${node}`);
   }
   for (const p of plan.readOnly ?? []) a.push('--ro-bind', p, p);
+  for (const m of plan.mounts ?? []) a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
   a.push('--bind', plan.workdir, plan.workdir, '--chdir', plan.workdir);
   a.push('--info-fd', String(plan.infoFd), '--block-fd', String(plan.blockFd));
   a.push('--');
