@@ -275,6 +275,8 @@ export class ContainerAgent {
     this.timer = setInterval(() => {
       this.heartbeat();
       this.checkReceipts();
+      // new volumes get their copy door, deleted ones are freed
+      void this.volumes?.reconcile().catch((e: unknown) => this.components.log?.(`volumes: ${(e as Error).message}`));
     }, this.init.heartbeatIntervalMs);
     this.timer.unref();
     this.settleTimer = setInterval(

@@ -16,7 +16,8 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, statfsSync } from 'node:fs';
-import { lchown, lstat, mkdir, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lchown, lstat, mkdir, open, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AethirError } from '../core/index.js';
 
@@ -272,11 +273,31 @@ export class VolumeStore {
     });
   }
 
-  /** Unmounts every volume (the agent stopping; the images stay). */
+  /** Unmounts every volume (the agent stopping; the images stay) and removes the empty mount points. */
   async unmountAll(): Promise<void> {
     for (const id of await this.list()) {
       const mnt = this.mountOf(id);
       if (await isMounted(mnt)) await run('umount', [mnt]).catch(() => run('umount', ['-l', mnt]));
+      if (!(await isMounted(mnt))) await rmdir(mnt).catch(() => undefined);
     }
+    await rmdir(this.mountRoot).catch(() => undefined);
   }
+}
+
+/** Whether this host can keep volumes: root (to mount), mkfs.ext4 and loop devices. */
+export function canKeepVolumes(): { ok: true } | { ok: false; why: string } {
+  if (typeof process.geteuid !== 'function' || process.geteuid() !== 0)
+    return { ok: false, why: 'volumes need root (loop mounts)' };
+  if (!existsSync('/dev/loop-control')) return { ok: false, why: 'no loop devices (/dev/loop-control)' };
+  const mkfs = ['/usr/sbin/mkfs.ext4', '/sbin/mkfs.ext4', '/usr/bin/mkfs.ext4'].some((p) => existsSync(p));
+  if (!mkfs) return { ok: false, why: 'mkfs.ext4 is not installed (Debian/Ubuntu: apt-get install e2fsprogs)' };
+  return { ok: true };
+}
+
+/** Where a host's volumes are mounted: outside its private data directory (as lease directories). */
+export function defaultVolumeMountRoot(dataDir: string): string {
+  return path.join(
+    '/var/lib/aethir/volumes',
+    createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12),
+  );
 }

@@ -150,8 +150,9 @@ export function rentCommand(): Command {
       "environment variables for the workload, sealed to the container's key (only it reads the values)",
     )
     .option(
-      '--volume <name:/path[:ro]...>',
-      "mount your persistent volume (aethir volume create) at /path; the lease runs on the volume's host; one writer at a time (:ro to read only)",
+      '--volume <name:/path[:ro]>',
+      "mount your persistent volume (aethir volume create) at /path; the lease runs on the volume's host; one writer at a time (:ro to read only); repeatable",
+      (v: string, prev: string[] = []) => [...prev, v],
     )
     .option('--env-file <path>', 'more of them from a dotenv file (KEY=VALUE lines; --env wins)')
     .option(

@@ -78,7 +78,7 @@ export function volumeCommand(): Command {
         const d = describe(volume);
         process.stdout.write(
           `${volume.name}  ${volume.id}  ${fmtSize(volume.sizeMiB)} on ${host.name} (${host.location.city}, ${host.location.country})\n` +
-            `  ${d.perHour} ATH/h, deposit ${fmtAth(volume.escrow)} ATH (pays for ${d.paidFor})\n` +
+            `  ${d.perHour}/h, deposit ${fmtAth(volume.escrow)} (pays for ${d.paidFor})\n` +
             `  use it: aethir rent --volume ${volume.name}:/data -- CMD   ·   aethir cp ./x ${volume.name}:x\n`,
         );
       }),
@@ -106,7 +106,7 @@ export function volumeCommand(): Command {
                 SIZE: fmtSize(v.sizeMiB),
                 HOST: short(v.container),
                 STATUS: v.status + (v.hostDownSince !== null && v.status === 'active' ? ' (host down)' : ''),
-                'ATH/H': d.perHour,
+                'PER HOUR': d.perHour,
                 CHARGED: fmtAth(v.charged),
                 'PAID FOR': d.paidFor,
               };
@@ -135,8 +135,8 @@ export function volumeCommand(): Command {
             `volume   ${v.name} (${v.id}), ${v.status}${v.hostDownSince !== null ? ', host down: not billed' : ''}`,
             `host     ${v.container}`,
             `size     ${fmtSize(v.sizeMiB)}`,
-            `price    ${fmtAth(v.pricePerGiBHour)} ATH per GiB-hour = ${d.perHour} ATH/h`,
-            `escrow   ${fmtAth(v.escrow)} ATH, charged ${fmtAth(v.charged)} (host ${fmtAth(v.hostShare)}, protocol ${fmtAth(v.protocolShare)}), left ${d.left} (pays for ${d.paidFor})`,
+            `price    ${fmtAth(v.pricePerGiBHour)} per GiB-hour = ${d.perHour}/h`,
+            `escrow   ${fmtAth(v.escrow)}, charged ${fmtAth(v.charged)} (host ${fmtAth(v.hostShare)}, protocol ${fmtAth(v.protocolShare)}), left ${d.left} (pays for ${d.paidFor})`,
             `billed   ${(v.servedMs / 3_600_000).toFixed(3)} h of its host online`,
           ].join('\n') + '\n',
         );
@@ -157,7 +157,7 @@ export function volumeCommand(): Command {
         const r = await new TxSender(key, api).send('volume.delete', { volume: v.id });
         if (opts.json) return printJson({ volume: v.id, ...r.result });
         process.stdout.write(
-          `deleted ${v.name}: charged ${fmtAth(String(r.result.charged))} ATH, refunded ${fmtAth(String(r.result.refund))} ATH to escrow\n`,
+          `deleted ${v.name}: charged ${fmtAth(String(r.result.charged))}, refunded ${fmtAth(String(r.result.refund))} to escrow\n`,
         );
       }),
     );
@@ -176,7 +176,7 @@ export function volumeCommand(): Command {
         const v = await resolveVolume(api, key.address, name);
         const r = await new TxSender(key, api).send('volume.topup', { volume: v.id, amount: parseAth(amount) });
         if (opts.json) return printJson({ volume: v.id, ...r.result });
-        process.stdout.write(`${v.name}: escrow now ${fmtAth(String(r.result.escrow))} ATH\n`);
+        process.stdout.write(`${v.name}: escrow now ${fmtAth(String(r.result.escrow))}\n`);
       }),
     );
   return cmd;
