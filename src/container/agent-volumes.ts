@@ -81,7 +81,9 @@ export class AgentVolumes {
         this.log(`${e.message}: reporting it lost (its owner is refunded, this host slashed)`);
         await this.sender
           .send('volume.lost', { volume: v.id, reason: e.message.slice(0, 200) })
-          .catch((err: unknown) => this.log(`reporting volume ${v.id} lost failed: ${(err as Error).message}`));
+          .catch((err: unknown) =>
+            this.log(`reporting volume ${v.id} lost failed: ${(err as Error).message}`),
+          );
       }
       throw e;
     }
@@ -92,7 +94,8 @@ export class AgentVolumes {
     for (const v of await this.volumesHere().catch(() => [] as Volume[])) {
       if (v.status !== 'active') continue;
       await this.sender.send('volume.settle', { volume: v.id }).catch((e: unknown) => {
-        if (!isAethirError(e) || e.code !== 'CONFLICT') this.log(`settling volume ${v.id} failed: ${(e as Error).message}`);
+        if (!isAethirError(e) || e.code !== 'CONFLICT')
+          this.log(`settling volume ${v.id} failed: ${(e as Error).message}`);
       });
     }
     void this.reconcile();
@@ -102,7 +105,8 @@ export class AgentVolumes {
   async attach(lease: Lease): Promise<AttachedVolumes | null> {
     const wanted = lease.workload.volumes ?? [];
     if (wanted.length === 0) return null;
-    if (!this.network.volume) throw new AethirError('UNAVAILABLE', 'this host cannot read volumes from its network');
+    if (!this.network.volume)
+      throw new AethirError('UNAVAILABLE', 'this host cannot read volumes from its network');
     const releases: Array<() => Promise<void>> = [];
     const mounts: WorkloadMount[] = [];
     const writing: Volume[] = [];
@@ -111,7 +115,10 @@ export class AgentVolumes {
         const v = await this.network.volume(m.volume);
         // the ledger checked these at lease.open; this host checks again what it will bind
         if (!v || v.owner !== lease.user || v.container !== this.self || v.status !== 'active')
-          throw new AethirError('NOT_FOUND', `volume ${m.volume} is not the lease user's live volume on this host`);
+          throw new AethirError(
+            'NOT_FOUND',
+            `volume ${m.volume} is not the lease user's live volume on this host`,
+          );
         const source = await this.ensure(v);
         if (!m.readOnly) {
           releases.push(await this.store.takeWriter(v.id, lease.id));
@@ -153,7 +160,10 @@ export class AgentVolumes {
       now,
       session: async () => {
         if (runtime.isolation !== 'sandbox')
-          throw new AethirError('UNAVAILABLE', 'copies into a volume need a sandboxed host (--isolation sandbox)');
+          throw new AethirError(
+            'UNAVAILABLE',
+            'copies into a volume need a sandboxed host (--isolation sandbox)',
+          );
         const source = await this.ensure(v);
         const session = `${v.id}-cp${now().toString(36)}`.slice(0, 64);
         const release = await this.store.takeWriter(v.id, session);
@@ -183,7 +193,13 @@ export class AgentVolumes {
           exec: (req) =>
             exec({
               ...req,
-              command: ['sh', '-c', `cd ${VOLUME_SESSION_ROOT} && exec "$@"`, 'aethir-volume', ...req.command],
+              command: [
+                'sh',
+                '-c',
+                `cd ${VOLUME_SESSION_ROOT} && exec "$@"`,
+                'aethir-volume',
+                ...req.command,
+              ],
             }),
         };
         return {

@@ -184,7 +184,12 @@ export class ContainerAgent {
           (v, open) => {
             const ep = components.endpoints;
             if (!ep || !this.chainId) return;
-            ep.door(v.id, open ? this.volumes!.doorOf(v, components.runtime, this.chainId, () => components.clock.now()) : null);
+            ep.door(
+              v.id,
+              open
+                ? this.volumes!.doorOf(v, components.runtime, this.chainId, () => components.clock.now())
+                : null,
+            );
           },
         )
       : null;
@@ -276,7 +281,9 @@ export class ContainerAgent {
       this.heartbeat();
       this.checkReceipts();
       // new volumes get their copy door, deleted ones are freed
-      void this.volumes?.reconcile().catch((e: unknown) => this.components.log?.(`volumes: ${(e as Error).message}`));
+      void this.volumes
+        ?.reconcile()
+        .catch((e: unknown) => this.components.log?.(`volumes: ${(e as Error).message}`));
     }, this.init.heartbeatIntervalMs);
     this.timer.unref();
     this.settleTimer = setInterval(
@@ -389,11 +396,19 @@ export class ContainerAgent {
     let vols: AttachedVolumes | null = null;
     try {
       vols = (await this.volumes?.attach(lease)) ?? null;
-      if (!vols && lease.workload.volumes?.length) throw new AethirError('UNAVAILABLE', 'this host keeps no volumes');
+      if (!vols && lease.workload.volumes?.length)
+        throw new AethirError('UNAVAILABLE', 'this host keeps no volumes');
     } catch (e) {
       this.running.delete(lease.id);
       const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
-      publish({ type: 'exit', exitCode: 127, signal: null, reason: 'start-failed', at: clock.now(), message: why });
+      publish({
+        type: 'exit',
+        exitCode: 127,
+        signal: null,
+        reason: 'start-failed',
+        at: clock.now(),
+        message: why,
+      });
       await this.close(lease, 127, why, { withoutReceipt: true });
       return;
     }

@@ -290,7 +290,8 @@ export function canKeepVolumes(): { ok: true } | { ok: false; why: string } {
     return { ok: false, why: 'volumes need root (loop mounts)' };
   if (!existsSync('/dev/loop-control')) return { ok: false, why: 'no loop devices (/dev/loop-control)' };
   const mkfs = ['/usr/sbin/mkfs.ext4', '/sbin/mkfs.ext4', '/usr/bin/mkfs.ext4'].some((p) => existsSync(p));
-  if (!mkfs) return { ok: false, why: 'mkfs.ext4 is not installed (Debian/Ubuntu: apt-get install e2fsprogs)' };
+  if (!mkfs)
+    return { ok: false, why: 'mkfs.ext4 is not installed (Debian/Ubuntu: apt-get install e2fsprogs)' };
   return { ok: true };
 }
 

@@ -273,9 +273,7 @@ export class Devnet {
   private localVolumes(): { volumes?: ContainerAgentInit['volumes'] } {
     const can = canKeepVolumes();
     if (this.runtime?.isolation !== 'sandbox' || !can.ok) {
-      this.opts.log?.(
-        `persistent volumes: off (${!can.ok ? can.why : 'they need the lease sandbox'})`,
-      );
+      this.opts.log?.(`persistent volumes: off (${!can.ok ? can.why : 'they need the lease sandbox'})`);
       return {};
     }
     const dataDir = this.roles.config.dataDir;

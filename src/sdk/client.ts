@@ -457,8 +457,10 @@ export class ApiClient implements NetworkClient {
 }
 
 /** A volume as the API shows it: amounts as decimal strings. */
-export interface VolumeView
-  extends Omit<Volume, 'pricePerGiBHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'> {
+export interface VolumeView extends Omit<
+  Volume,
+  'pricePerGiBHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'
+> {
   pricePerGiBHour: string;
   escrow: string;
   charged: string;

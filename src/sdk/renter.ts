@@ -146,13 +146,16 @@ export class Renter {
       await this.sender.send('escrow.deposit', { amount: needed - escrow });
       say(`deposited ${formatAth(needed - escrow, 6)} ATH into escrow`);
     };
-    const match = o.container ? await this.pinned(o.container) : await this.matched(request, signer, topUp, leaseEscrow);
+    const match = o.container
+      ? await this.pinned(o.container)
+      : await this.matched(request, signer, topUp, leaseEscrow);
     const c = match.container;
     if (o.container) say(`on ${c.name}, the host of the volume`);
-    else say(
-      `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
-        ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
-    );
+    else
+      say(
+        `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
+          ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
+      );
     const workload = await o.workload(c, signer.chainId);
     // the container matched may cost more than the one first shown
     await topUp(leaseEscrow(c.pricePerHour));

@@ -44,7 +44,8 @@ export async function chooseVolumeHost(
       c.serving &&
       c.volumeOffer &&
       freeMiB(c, live) >= want.sizeMiB &&
-      (want.maxPricePerGiBHour === undefined || BigInt(c.volumeOffer.pricePerGiBHour) <= want.maxPricePerGiBHour),
+      (want.maxPricePerGiBHour === undefined ||
+        BigInt(c.volumeOffer.pricePerGiBHour) <= want.maxPricePerGiBHour),
   );
   if (fit.length === 0)
     throw new AethirError(
@@ -53,7 +54,9 @@ export async function chooseVolumeHost(
     );
   const price = (c: ContainerView) => BigInt(c.volumeOffer!.pricePerGiBHour);
   const dist = (c: ContainerView) => (want.near ? distanceKm(want.near, c.location) : 0);
-  return fit.sort((a, b) => dist(a) - dist(b) || (price(a) < price(b) ? -1 : price(a) > price(b) ? 1 : 0))[0]!;
+  return fit.sort(
+    (a, b) => dist(a) - dist(b) || (price(a) < price(b) ? -1 : price(a) > price(b) ? 1 : 0),
+  )[0]!;
 }
 
 /** The owner's live volume by name or id; NOT_FOUND otherwise (another's volume reads the same). */
@@ -92,7 +95,8 @@ export async function createVolume(
         ...(o.maxPricePerGiBHour !== undefined ? { maxPricePerGiBHour: o.maxPricePerGiBHour } : {}),
       });
   if (!host) throw new AethirError('NOT_FOUND', `no container ${o.host}`);
-  if (!host.volumeOffer) throw new AethirError('CONTAINER_UNAVAILABLE', `container ${host.name} offers no volumes`);
+  if (!host.volumeOffer)
+    throw new AethirError('CONTAINER_UNAVAILABLE', `container ${host.name} offers no volumes`);
   const price = BigInt(host.volumeOffer.pricePerGiBHour);
   const params = await api.params();
   const seconds = o.depositSeconds ?? params.openEndedDepositSeconds;
@@ -112,6 +116,8 @@ export async function createVolume(
   });
   const volume = await api.volumeView(String(r.result.volume));
   if (!volume) throw new AethirError('INTERNAL', 'the volume was created but cannot be read back');
-  say(`volume ${o.name} (${volume.id}): ${o.sizeMiB} MiB on ${host.name} (${host.location.city}) at ${formatAth(price, 6)} ATH per GiB-hour`);
+  say(
+    `volume ${o.name} (${volume.id}): ${o.sizeMiB} MiB on ${host.name} (${host.location.city}) at ${formatAth(price, 6)} ATH per GiB-hour`,
+  );
   return { volume, host };
 }

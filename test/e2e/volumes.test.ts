@@ -23,7 +23,8 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
   let devnet: DevnetProcess;
   let api: ApiClient;
   const background: ChildProcess[] = [];
-  const run = (args: string[], timeoutMs = 90_000) => cli(args, { ...env, AETHIR_API: devnet.url }, { timeoutMs });
+  const run = (args: string[], timeoutMs = 90_000) =>
+    cli(args, { ...env, AETHIR_API: devnet.url }, { timeoutMs });
   const start = () => startDevnet(['--demo-containers', '0', '--location', 'Paris, FR'], env);
 
   beforeAll(async () => {
@@ -47,7 +48,9 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
     expect(absurd.code).not.toBe(0);
     const r = await run(['volume', 'create', 'data', '--size', '64M', '--near', 'Paris, FR', '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { volume: { id: string; sizeMiB: number; status: string; escrow: string } };
+    const out = JSON.parse(r.stdout) as {
+      volume: { id: string; sizeMiB: number; status: string; escrow: string };
+    };
     volumeId = out.volume.id;
     expect(out.volume).toMatchObject({ sizeMiB: 64, status: 'active' });
     expect(BigInt(out.volume.escrow)).toBeGreaterThan(0n);
@@ -60,7 +63,15 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
   });
 
   it('a lease writes it; after the node (and its agent) restarts, the next lease reads it', async () => {
-    const w = await run(['rent', '--volume', 'data:/data', '--', 'sh', '-c', 'echo kept-across-restarts > /data/note.txt && ls -ln /data']);
+    const w = await run([
+      'rent',
+      '--volume',
+      'data:/data',
+      '--',
+      'sh',
+      '-c',
+      'echo kept-across-restarts > /data/note.txt && ls -ln /data',
+    ]);
     expect(w.code, w.stderr).toBe(0);
     expect(await devnet.stop()).toBe(0);
     // the agent unmounted it on the way down; the image stays under the data dir
@@ -91,13 +102,29 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
   }, 120_000);
 
   it('a writer that exceeds the quota is stopped with a clear status', async () => {
-    const r = await run(['rent', '--volume', 'data:/data', '--', 'sh', '-c', 'dd if=/dev/zero of=/data/big bs=1M count=200; sleep 30']);
+    const r = await run([
+      'rent',
+      '--volume',
+      'data:/data',
+      '--',
+      'sh',
+      '-c',
+      'dd if=/dev/zero of=/data/big bs=1M count=200; sleep 30',
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/stopped at a limit: volume data is full \(its quota of 64 MiB\)/);
     const lease = (await api.leases({ status: 'closed', limit: 1 }))[0]!;
     expect(lease.closeReason).toMatch(/volume data is full/);
     // the data written before is still there, and the big file was cut at the quota
-    const ok = await run(['rent', '--volume', 'data:/data', '--', 'sh', '-c', 'cat /data/note.txt; rm /data/big']);
+    const ok = await run([
+      'rent',
+      '--volume',
+      'data:/data',
+      '--',
+      'sh',
+      '-c',
+      'cat /data/note.txt; rm /data/big',
+    ]);
     expect(ok.stdout).toBe('kept-across-restarts\n');
   }, 120_000);
 
@@ -116,7 +143,15 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
     expect(second.code).not.toBe(0);
     expect(second.stderr).toMatch(/one writer at a time/);
     // a reader beside it is fine
-    const reader = await run(['rent', '--volume', 'data:/data:ro', '--', 'sh', '-c', 'cat /data/note.txt; touch /data/x 2>&1 || true']);
+    const reader = await run([
+      'rent',
+      '--volume',
+      'data:/data:ro',
+      '--',
+      'sh',
+      '-c',
+      'cat /data/note.txt; touch /data/x 2>&1 || true',
+    ]);
     expect(reader.stdout).toMatch(/kept-across-restarts\nt?o?u?c?h?.*Read-only file system/s);
     child.kill('SIGINT');
 
@@ -124,7 +159,16 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
     expect((await run(['keys', 'new', 'mallory'])).code).toBe(0);
     const mallory = new Keystore(join(home, 'keys')).load('mallory');
     expect((await run(['transfer', mallory.address, '100'])).code).toBe(0);
-    const theirs = await run(['rent', '--key', 'mallory', '--volume', `${volumeId}:/data`, '--', 'cat', '/data/note.txt']);
+    const theirs = await run([
+      'rent',
+      '--key',
+      'mallory',
+      '--volume',
+      `${volumeId}:/data`,
+      '--',
+      'cat',
+      '/data/note.txt',
+    ]);
     expect(theirs.code).not.toBe(0);
     expect(theirs.stderr).toMatch(/you have no volume/);
     expect(theirs.stdout).toBe('');

@@ -728,7 +728,10 @@ function volumesOf(
   const can = canKeepVolumes();
   if (!can.ok) throw new AethirError('CONFIG_INVALID', `--volumes: ${can.why}`);
   if (runtime.isolation !== 'sandbox' && !(runtime instanceof DockerRuntime))
-    throw new AethirError('CONFIG_INVALID', '--volumes: volumes are bound into sandboxed or Docker leases only');
+    throw new AethirError(
+      'CONFIG_INVALID',
+      '--volumes: volumes are bound into sandboxed or Docker leases only',
+    );
   return {
     store: new VolumeStore(join(dir, 'volumes'), defaultVolumeMountRoot(dir)),
     pricePerGiBHour: parseAth(String(opts.volumePrice)),

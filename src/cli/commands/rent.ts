@@ -509,7 +509,10 @@ export async function volumeMounts(
     if (!r.success) throw new AethirError('INVALID_ARGUMENT', `--volume ${s}: ${r.error.issues[0]!.message}`);
     const v = await resolveVolume(api, owner, m[1]!);
     if (host !== null && v.container !== host)
-      throw new AethirError('INVALID_ARGUMENT', `--volume ${s}: your volumes live on different hosts; a lease runs on one`);
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        `--volume ${s}: your volumes live on different hosts; a lease runs on one`,
+      );
     host = v.container;
     mounts.push({ volume: v.id, path: m[2]!, ...(m[3] === 'ro' ? { readOnly: true } : {}) });
   }

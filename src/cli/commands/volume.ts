@@ -1,13 +1,7 @@
 import { Command } from 'commander';
 import { AethirError, findCity, parseAth } from '../../core/index.js';
 import { volumeCost } from '../../ledger/index.js';
-import {
-  TxSender,
-  createVolume,
-  parseVolumeSize,
-  resolveVolume,
-  type VolumeView,
-} from '../../sdk/index.js';
+import { TxSender, createVolume, parseVolumeSize, resolveVolume, type VolumeView } from '../../sdk/index.js';
 import {
   action,
   apiOption,
@@ -43,13 +37,15 @@ export function volumeCommand(): Command {
   );
   cmd
     .command('create')
-    .description("create a volume on a host that offers them (the nearest to --near, or --host); its deposit is locked from your escrow")
+    .description(
+      'create a volume on a host that offers them (the nearest to --near, or --host); its deposit is locked from your escrow',
+    )
     .argument('<name>', 'your name for it (a-z, 0-9, _ and -)')
     .requiredOption('--size <size>', 'how big: 512M, 50G, 1T (the host enforces it: writes beyond fail)')
     .option('--near <city>', 'put it on the host nearest to this place, e.g. "Paris, FR"')
     .option('--host <address>', 'put it on this host')
     .option('--max-price <ath>', 'the most you pay, ATH per GiB-hour')
-    .option('--deposit <duration>', 'how long the deposit pays for, e.g. 24h, 7d (default: the network\'s)')
+    .option('--deposit <duration>', "how long the deposit pays for, e.g. 24h, 7d (default: the network's)")
     .option('--key <name>', 'the key that owns and pays for it', 'developer')
     .addOption(apiOption())
     .addOption(jsonOption())
@@ -59,7 +55,8 @@ export function volumeCommand(): Command {
     )
     .action(
       action(async (name: string, opts: Record<string, any>) => {
-        if (opts.near && opts.host) throw new AethirError('INVALID_ARGUMENT', 'give --near or --host, not both');
+        if (opts.near && opts.host)
+          throw new AethirError('INVALID_ARGUMENT', 'give --near or --host, not both');
         const api = client(opts);
         const key = userKeystore().load(opts.key);
         const near = opts.near ? findCity(opts.near) : undefined;
@@ -74,7 +71,8 @@ export function volumeCommand(): Command {
             if (!opts.json) process.stderr.write(`${l}\n`);
           },
         });
-        if (opts.json) return printJson({ volume, host: { id: host.id, name: host.name, location: host.location } });
+        if (opts.json)
+          return printJson({ volume, host: { id: host.id, name: host.name, location: host.location } });
         const d = describe(volume);
         process.stdout.write(
           `${volume.name}  ${volume.id}  ${fmtSize(volume.sizeMiB)} on ${host.name} (${host.location.city}, ${host.location.country})\n` +
@@ -174,7 +172,10 @@ export function volumeCommand(): Command {
         const api = client(opts);
         const key = userKeystore().load(opts.key);
         const v = await resolveVolume(api, key.address, name);
-        const r = await new TxSender(key, api).send('volume.topup', { volume: v.id, amount: parseAth(amount) });
+        const r = await new TxSender(key, api).send('volume.topup', {
+          volume: v.id,
+          amount: parseAth(amount),
+        });
         if (opts.json) return printJson({ volume: v.id, ...r.result });
         process.stdout.write(`${v.name}: escrow now ${fmtAth(String(r.result.escrow))}\n`);
       }),
