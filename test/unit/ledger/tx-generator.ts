@@ -281,6 +281,8 @@ export type Op =
       container: number;
       sizeMiB: number;
       vol: number;
+      /** act on the volume created last (a volume's life played out in a row) */
+      newest?: boolean;
     }
   | { kind: 'forged'; inner: Op; variant: Forgery; other: number }
   | { kind: 'replay'; pick: number };
@@ -614,6 +616,21 @@ export function expand(step: Step): Step[] {
       ),
     ];
   }
+  // a volume's life in a row: created, topped up, settled an hour on, deleted or lost
+  if (op.kind === 'volume' && op.action === 'create' && op.who === -1 && op.vol % 3 === 0) {
+    const next = (action: 'topup' | 'settle' | 'delete' | 'lost' | 'mount') => ({
+      ...op,
+      action,
+      newest: true,
+    });
+    return [
+      at(op, step.dt),
+      at(next('topup'), 1000),
+      at(next('mount'), 1000),
+      at(next('settle'), HOUR_MS),
+      at(next(op.vol % 2 ? 'lost' : 'delete'), 1000),
+    ];
+  }
   if (op.kind === 'qosFail')
     return [
       at(
@@ -711,7 +728,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }) },
   {
-    weight: 4,
+    weight: 2,
     arbitrary: fc.record({
       kind: fc.constant('volume' as const),
       action: fc.constantFrom(
@@ -798,8 +815,18 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
         ...(op.who < 2 ? { volumes: { pricePerGiBHour: ath(1) / 100n, capacityGiB: 64 } } : {}),
       });
     case 'volume': {
-      const vols = ledger.volumes();
-      const v = vols.length ? vols[op.vol % vols.length] : undefined;
+      // mostly a live volume (ended ones are refused, which is tested too)
+      const all = ledger.volumes();
+      const live = all.filter((x) => x.status === 'active');
+      const vols = live.length && op.vol % 4 !== 0 ? live : all;
+      const v = op.newest
+        ? all.reduce<(typeof all)[number] | undefined>(
+            (a, b) => (!a || b.createdAt >= a.createdAt ? b : a),
+            undefined,
+          )
+        : vols.length
+          ? vols[op.vol % vols.length]
+          : undefined;
       const id = v?.id ?? 'Vnone';
       const by = (fallback: string) =>
         op.who >= 0 ? ACTORS[op.who]! : (ACTORS.find((k) => k.address === fallback) ?? alice);
@@ -813,7 +840,7 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
             depositSeconds: 3600,
           });
         case 'topup':
-          return sign(by(v?.owner ?? alice.address), 'volume.topup', { volume: id, amount: ath(1) });
+          return sign(by(v?.owner ?? alice.address), 'volume.topup', { volume: id, amount: 1000n });
         case 'settle':
           return sign(by(v?.container ?? host.address), 'volume.settle', { volume: id });
         case 'delete':
