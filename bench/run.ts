@@ -56,7 +56,8 @@ const SUITES: Suite[] = [
   },
   {
     name: 'volumes',
-    description: 'write throughput into a loop-mounted volume vs a plain directory; remount vs first provisioning',
+    description:
+      'write throughput into a loop-mounted volume vs a plain directory; remount vs first provisioning',
     run: runVolumes,
   },
   {

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { VolumeLostError, VolumeStore } from '../../../src/container/volumes.js';
+import { VolumeLostError, VolumeStore, checkMounts, fullMargin } from '../../../src/container/volumes.js';
 
 const root = typeof process.geteuid === 'function' && process.geteuid() === 0;
 const mkfs = (() => {
@@ -95,5 +95,26 @@ describe.skipIf(!root || !mkfs)('volume store (real loop-mounted ext4 images)', 
     expect(existsSync(store.imageOf(v.id))).toBe(false);
     expect(existsSync(store.mountOf(v.id))).toBe(false);
     expect(await store.list()).not.toContain(v.id);
+  });
+});
+
+describe('checkMounts: what a runtime binds', () => {
+  it('refuses relative, escaping, root and odd-character mounts', () => {
+    for (const m of [
+      { source: 'rel', target: '/data' },
+      { source: '/v/../../etc', target: '/data' },
+      { source: '/v', target: '/data/../etc' },
+      { source: '/v', target: '/' },
+      { source: '/v', target: '/data:rw' },
+      { source: '/v,x', target: '/data' },
+      { source: '/v', target: 'data' },
+    ])
+      expect(() => checkMounts([m]), JSON.stringify(m)).toThrow(/bad mount/);
+    expect(() => checkMounts([{ source: '/var/lib/aethir/volumes/x/V1', target: '/data' }])).not.toThrow();
+  });
+  it('full means less than 1 MiB, or 2% up to 64 MiB, free', () => {
+    expect(fullMargin(16 << 20)).toBe(1 << 20);
+    expect(fullMargin(1024 << 20)).toBe(Math.floor((1024 << 20) / 50));
+    expect(fullMargin(50 * 1024 ** 3)).toBe(64 << 20);
   });
 });
