@@ -109,7 +109,7 @@ export class AgentVolumes {
       throw new AethirError('UNAVAILABLE', 'this host cannot read volumes from its network');
     const releases: Array<() => Promise<void>> = [];
     const mounts: WorkloadMount[] = [];
-    const writing: Volume[] = [];
+    const writing: Array<{ v: Volume; usedBefore: number }> = [];
     try {
       for (const m of wanted) {
         const v = await this.network.volume(m.volume);
@@ -122,7 +122,7 @@ export class AgentVolumes {
         const source = await this.ensure(v);
         if (!m.readOnly) {
           releases.push(await this.store.takeWriter(v.id, lease.id));
-          writing.push(v);
+          writing.push({ v, usedBefore: this.store.usedOr(v.id, Number.MAX_SAFE_INTEGER) });
         }
         mounts.push({ source, target: m.path, ...(m.readOnly ? { readOnly: true } : {}) });
       }
@@ -133,9 +133,12 @@ export class AgentVolumes {
     return {
       mounts,
       watch: (onFull) => {
-        const stops = writing.map((v) =>
-          this.store.watchFull(v.id, () =>
-            onFull(`volume ${v.name} is full (its quota of ${v.sizeMiB} MiB)`),
+        const stops = writing.map(({ v, usedBefore }) =>
+          this.store.watchFull(
+            v.id,
+            () => onFull(`volume ${v.name} is full (its quota of ${v.sizeMiB} MiB)`),
+            250,
+            usedBefore,
           ),
         );
         return () => stops.forEach((s) => s());

@@ -242,10 +242,13 @@ export class VolumeStore {
   /**
    * Calls `onFull` once when the volume is full: ext4 refuses writes (ENOSPC) while it still
    * counts a few blocks free (held back for metadata and delayed allocation: 419 KiB of a
-   * 16 MiB image here), so "full" is less than `fullMargin` free. Checks when the volume has no free block left (a writer hit its quota), checking
-   * every `everyMs`; returns the stop.
+   * 16 MiB image here), so "full" is less than `fullMargin` free. Only a volume being filled
+   * fires (its use grew since the last check, or since `usedBefore`, the bytes used when the
+   * writer was attached): a writer that starts on a full volume may free space. Checks every
+   * `everyMs`; returns the stop.
    */
-  watchFull(id: string, onFull: () => void, everyMs = 250): () => void {
+  watchFull(id: string, onFull: () => void, everyMs = 250, usedBefore?: number): () => void {
+    let prev = usedBefore ?? this.usedOr(id, Number.MAX_SAFE_INTEGER);
     const t = setInterval(() => {
       let u: ReturnType<VolumeStore['usage']>;
       try {
@@ -253,13 +256,24 @@ export class VolumeStore {
       } catch {
         return;
       }
-      if (u.freeBytes < fullMargin(u.totalBytes)) {
+      const grew = u.usedBytes > prev;
+      prev = u.usedBytes;
+      if (grew && u.freeBytes < fullMargin(u.totalBytes)) {
         clearInterval(t);
         onFull();
       }
     }, everyMs);
     t.unref();
     return () => clearInterval(t);
+  }
+
+  /** Bytes used on a mounted volume (`fallback` when it cannot be read). */
+  usedOr(id: string, fallback: number): number {
+    try {
+      return this.usage(id).usedBytes;
+    } catch {
+      return fallback;
+    }
   }
 
   /** Unmounts and deletes a volume's data for good. */

@@ -59,6 +59,20 @@ describe.skipIf(!root || !mkfs)('volume store (real loop-mounted ext4 images)', 
     expect(full).toBe(true);
   });
 
+  it('a writer that starts on a full volume is not stopped for it (it may free space)', async () => {
+    const v = { id: 'Vquota1', sizeMiB: 16 }; // filled by the test before
+    await store.ensure(v);
+    let full = false;
+    const stop = store.watchFull(v.id, () => (full = true), 20);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(full).toBe(false);
+    rmSync(path.join(store.mountOf(v.id), 'big'));
+    execFileSync('sync');
+    await new Promise((r) => setTimeout(r, 100));
+    stop();
+    expect(full).toBe(false);
+  });
+
   it('hands the tree to a lease uid, keeps one writer at a time', async () => {
     const v = { id: 'Vowner1', sizeMiB: 16 };
     const mnt = await store.ensure(v);
