@@ -13,6 +13,7 @@ import { runChecks } from './checks.bench.js';
 import { runGaming } from './gaming.bench.js';
 import { runAccess } from './access.bench.js';
 import { runPause } from './pause.bench.js';
+import { runVolumes } from './volumes.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -58,6 +59,12 @@ const SUITES: Suite[] = [
     name: 'pause',
     description: "a paused lease's resume in its kept files vs. a fresh lease: start -> first output",
     run: runPause,
+  },
+  {
+    name: 'volumes',
+    description:
+      'write throughput into a loop-mounted volume vs a plain directory; remount vs first provisioning',
+    run: runVolumes,
   },
   {
     name: 'capacity',

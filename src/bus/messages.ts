@@ -40,6 +40,12 @@ const WorkloadSchema = z.object({
   sealedEnv: z.record(z.string(), z.string()).optional(),
   publicEndpoint: z.boolean().optional(),
   image: z.string().max(512).optional(),
+  volumes: z
+    .array(
+      z.object({ volume: z.string().max(64), path: z.string().max(256), readOnly: z.boolean().optional() }),
+    )
+    .max(8)
+    .optional(),
 });
 
 export const LeaseSchema = z.object({

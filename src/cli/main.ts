@@ -10,6 +10,7 @@ import { leaseCommand, leasesCommand } from './commands/leases.js';
 import { ledgerCommand } from './commands/ledger.js';
 import { locationCommand } from './commands/location.js';
 import { rentCommand } from './commands/rent.js';
+import { volumeCommand } from './commands/volume.js';
 import { offersCommand } from './commands/offers.js';
 import { logsCommand, stopCommand, topUpCommand, waitCommand } from './commands/lease-life.js';
 import { statusCommand } from './commands/status.js';
@@ -45,6 +46,7 @@ export function program(): Command {
     gameCommand(),
     deployCommand(),
     deploymentsCommand(),
+    volumeCommand(),
     appCommand(),
     containersCommand(),
     containerCommand(),

@@ -1,4 +1,6 @@
 import { loadavg } from 'node:os';
+import { AgentVolumes, type AttachedVolumes } from './agent-volumes.js';
+import type { VolumeStore } from './volumes.js';
 import {
   AethirError,
   canonicalize,
@@ -58,6 +60,8 @@ interface Slot {
   pause?: { closesAt: number } | undefined;
   /** a pause is being tried */
   checkingFunds?: boolean;
+  /** stops watching the running workload's volumes and frees their writer slots */
+  detachVolumes?: (() => Promise<void>) | undefined;
 }
 
 /** The user's latest usage receipt for one lease, as this host received it. */
@@ -111,6 +115,11 @@ export interface ContainerAgentInit {
    * src/capacity/protocol.ts, or a channel factory); default: the built-in CPU prover
    */
   prover?: CheckServerOptions['prover'];
+  /**
+   * persistent volumes (src/container/volumes.ts): where they live on disk and what this host
+   * offers for them (price per GiB-hour, space); absent: no volumes
+   */
+  volumes?: { store: VolumeStore; pricePerGiBHour: bigint; capacityGiB: number };
 }
 
 export interface ContainerAgentComponents {
@@ -156,6 +165,8 @@ export class ContainerAgent {
   private readonly apps: LocalApps | null;
   /** the images the runtime has cached, as the last heartbeat learnt them (reported in the next) */
   private images: string[] = [];
+  /** persistent volumes on this host (none: null) */
+  private readonly volumes: AgentVolumes | null;
 
   constructor(
     private readonly components: ContainerAgentComponents,
@@ -179,6 +190,25 @@ export class ContainerAgent {
           },
         })
       : null;
+    this.volumes = init.volumes
+      ? new AgentVolumes(
+          init.volumes.store,
+          init.key.address,
+          components.network,
+          this.sender,
+          components.log,
+          (v, open) => {
+            const ep = components.endpoints;
+            if (!ep || !this.chainId) return;
+            ep.door(
+              v.id,
+              open
+                ? this.volumes!.doorOf(v, components.runtime, this.chainId, () => components.clock.now())
+                : null,
+            );
+          },
+        )
+      : null;
   }
 
   get id(): string {
@@ -199,7 +229,10 @@ export class ContainerAgent {
       existing.name !== this.init.name ||
       existing.pricePerHour !== this.init.pricePerHour ||
       canonicalize(existing.spec) !== canonicalize(this.init.spec) ||
-      canonicalize(existing.location) !== canonicalize(this.init.location);
+      canonicalize(existing.location) !== canonicalize(this.init.location) ||
+      (this.init.volumes !== undefined &&
+        (existing.volumeOffer?.pricePerGiBHour !== this.init.volumes.pricePerGiBHour ||
+          existing.volumeOffer?.capacityGiB !== this.init.volumes.capacityGiB));
     if (changed)
       await this.sender.send('container.register', {
         name: this.init.name,
@@ -207,6 +240,14 @@ export class ContainerAgent {
         location: this.init.location,
         pricePerHour: this.init.pricePerHour,
         encKey,
+        ...(this.init.volumes
+          ? {
+              volumes: {
+                pricePerGiBHour: this.init.volumes.pricePerGiBHour,
+                capacityGiB: this.init.volumes.capacityGiB,
+              },
+            }
+          : {}),
       });
     if (this.init.stakeAuto) {
       const need = await network.requiredStake(this.init.spec.gpus.map((g) => g.model));
@@ -225,6 +266,8 @@ export class ContainerAgent {
       // a lease paused before the restart kept its files: they go with it
       await this.components.runtime.removeFiles?.(leaseId);
     }
+    // Volumes: remounted after a restart or reboot, writer locks of the lost workloads dropped.
+    await this.volumes?.reconcile(new Set());
     this.unsubs.push(
       bus.subscribe(subjects.leaseOpened(this.id), (m) =>
         this.track(this.onLeaseOpened(m as LeaseOpenedMsg)),
@@ -256,6 +299,10 @@ export class ContainerAgent {
       this.heartbeat();
       this.checkReceipts();
       this.checkFunds();
+      // new volumes get their copy door, deleted ones are freed
+      void this.volumes
+        ?.reconcile()
+        .catch((e: unknown) => this.components.log?.(`volumes: ${(e as Error).message}`));
     }, this.init.heartbeatIntervalMs);
     this.timer.unref();
     this.settleTimer = setInterval(
@@ -388,6 +435,9 @@ export class ContainerAgent {
         return;
       }
       const exit = await w.exited;
+      // its volumes' writer slots are free while it is paused, and once it has ended
+      await slot.detachVolumes?.();
+      slot.detachVolumes = undefined;
       if (slot.pause) {
         // Stopped because the escrow ran out: its files are kept until a top-up or the grace's end.
         if (await this.whilePaused(lease, slot)) continue;
@@ -453,6 +503,26 @@ export class ContainerAgent {
   ): Promise<RunningWorkload | null> {
     const { runtime, clock } = this.components;
     const image = lease.workload.image;
+    // Its volumes: checked, mounted, the writer slot taken (refused: the lease closes, charged nothing).
+    let vols: AttachedVolumes | null = null;
+    try {
+      vols = (await this.volumes?.attach(lease)) ?? null;
+      if (!vols && lease.workload.volumes?.length)
+        throw new AethirError('UNAVAILABLE', 'this host keeps no volumes');
+    } catch (e) {
+      this.running.delete(lease.id);
+      const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
+      publish({
+        type: 'exit',
+        exitCode: 127,
+        signal: null,
+        reason: 'start-failed',
+        at: clock.now(),
+        message: why,
+      });
+      await this.close(lease, 127, why, { withoutReceipt: true });
+      return null;
+    }
     // Paused time does not count against the maximum duration.
     const remainingSec = Math.max(
       1,
@@ -485,6 +555,7 @@ export class ContainerAgent {
         ...(port ? { port } : {}),
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
         ...(resumed ? { reuseFiles: true } : {}),
+        ...(vols ? { mounts: vols.mounts } : {}),
         limits: {
           ...leaseLimits(this.init.spec, lease.gpus),
           ...(this.init.leaseMemoryMiB ? { memoryMiB: this.init.leaseMemoryMiB } : {}),
@@ -495,6 +566,7 @@ export class ContainerAgent {
     } catch (e) {
       this.running.delete(lease.id);
       this.components.endpoints?.close(lease.id);
+      await vols?.release();
       const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
       publish({
         type: 'exit',
@@ -513,6 +585,15 @@ export class ContainerAgent {
     slot.w = w;
     slot.pause = undefined;
     if (slot.cancelled) void w.kill('lease closed');
+    // A writer that fills its volume (the image is the quota: its writes fail) is stopped, saying so.
+    const unwatch = vols?.watch((message) => {
+      slot.endReason ??= `the workload was stopped at a limit: ${message}`.slice(0, 200);
+      void w.kill(message);
+    });
+    slot.detachVolumes = async () => {
+      unwatch?.();
+      await vols?.release();
+    };
     // Its user's shells, exec and copies come in through the endpoint server (lease-access.ts).
     if (w.exec && this.chainId)
       this.components.endpoints?.door(lease.id, {
@@ -835,6 +916,7 @@ export class ContainerAgent {
   async settleRunning(): Promise<void> {
     await this.refreshParams();
     for (const leaseId of [...this.running.keys()]) await this.settle(leaseId);
+    await this.volumes?.settle();
   }
 
   /** Settles one lease with its latest receipt the ledger has not taken yet, if any. */
@@ -913,6 +995,7 @@ export class ContainerAgent {
     await Promise.allSettled([...this.running.values()].map((r) => r.w?.kill('container stopping')));
     await Promise.allSettled(this.handlers);
     for (const id of [...this.receipts.keys()]) this.forgetReceipts(id);
+    await this.volumes?.stop();
     this.started = false;
   }
 }

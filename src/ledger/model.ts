@@ -61,6 +61,8 @@ export interface Container {
   onlineSince: number | null;
   /** X25519 public key users seal env values to (absent: registered before sealing; no --env) */
   encKey?: string;
+  /** the persistent volumes it offers (absent: none): price per GiB-hour and the space for them */
+  volumeOffer?: { pricePerGiBHour: bigint; capacityGiB: number };
   gpusTotal: number;
   gpusLeased: number;
   openLeases: number;

@@ -64,6 +64,11 @@ export interface OpenOptions {
   workload: (container: ContainerView, chainId: string) => Workload | Promise<Workload>;
   /** progress lines for a person ("matched …", "deposited …") */
   onProgress?: (line: string) => void;
+  /**
+   * run on this container, not a matched one (a persistent volume's host): no match, no
+   * reservation; the ledger still checks price, capacity and the volume rules at lease.open
+   */
+  container?: string;
 }
 
 /** A lease just opened by `open`. */
@@ -113,6 +118,34 @@ export class Renter {
     this.clock = opts.clock ?? systemClock;
   }
 
+  /** A match that names `container` itself (no indexer, nothing reserved). */
+  private async pinned(container: string): Promise<MatchView> {
+    const c = await this.api.containerView(container);
+    if (!c) throw new AethirError('NOT_FOUND', `no container ${container}`);
+    return {
+      container: c,
+      reservation: null,
+      candidates: 1,
+      score: { strategy: 'pinned', cost: 0, parts: { fee: 0, latency: 0, quality: 0 } },
+    };
+  }
+
+  private async matched(
+    request: MatchRequestInput,
+    signer: { key: KeyPair; chainId: string },
+    topUp: (needed: bigint) => Promise<void>,
+    leaseEscrow: (pricePerHour: string) => bigint,
+  ): Promise<MatchView> {
+    await topUp(leaseEscrow((await this.api.match(request)).container.pricePerHour));
+    return this.api.match(request, signer).catch(async (e: unknown) => {
+      // a lease shorter than the reservation's time locks less than the reservation would
+      const needed = isAethirError(e) && e.code === 'INSUFFICIENT_FUNDS' ? e.details?.needed : undefined;
+      if (typeof needed !== 'string') throw e;
+      await topUp(BigInt(needed));
+      return this.api.match(request, signer);
+    });
+  }
+
   async chainId(): Promise<string> {
     return (this.chain ??= await this.api.chainId());
   }
@@ -137,19 +170,16 @@ export class Renter {
       await this.sender.send('escrow.deposit', { amount: needed - escrow });
       say(`deposited ${formatAth(needed - escrow, 6)} ATH into escrow`);
     };
-    await topUp(leaseEscrow((await this.api.match(request)).container.pricePerHour));
-    const match = await this.api.match(request, signer).catch(async (e: unknown) => {
-      // a lease shorter than the reservation's time locks less than the reservation would
-      const needed = isAethirError(e) && e.code === 'INSUFFICIENT_FUNDS' ? e.details?.needed : undefined;
-      if (typeof needed !== 'string') throw e;
-      await topUp(BigInt(needed));
-      return this.api.match(request, signer);
-    });
+    const match = o.container
+      ? await this.pinned(o.container)
+      : await this.matched(request, signer, topUp, leaseEscrow);
     const c = match.container;
-    say(
-      `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
-        ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
-    );
+    if (o.container) say(`on ${c.name}, the host of the volume`);
+    else
+      say(
+        `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
+          ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
+      );
     const workload = await o.workload(c, signer.chainId);
     // the container matched may cost more than the one first shown
     await topUp(leaseEscrow(c.pricePerHour));

@@ -11,10 +11,10 @@ import {
   signLeaseToken,
   type KeyPair,
 } from '../../core/index.js';
-import { Renter, UsageReceipts, sealedEnvFor, type ApiClient } from '../../sdk/index.js';
+import { Renter, UsageReceipts, resolveVolume, sealedEnvFor, type ApiClient } from '../../sdk/index.js';
 import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
 import { queryHelp } from './offers.js';
-import { appGpus } from '../../ledger/index.js';
+import { MountPath, appGpus } from '../../ledger/index.js';
 import { TopUpAllowances, followFunds } from '../top-ups.js';
 import { parseAppRef } from './app.js';
 import { attachTerminal } from './access.js';
@@ -150,6 +150,11 @@ export function rentCommand(): Command {
       '--env <KEY=VALUE...>',
       "environment variables for the workload, sealed to the container's key (only it reads the values)",
     )
+    .option(
+      '--volume <name:/path[:ro]>',
+      "mount your persistent volume (aethir volume create) at /path; the lease runs on the volume's host; one writer at a time (:ro to read only); repeatable",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--env-file <path>', 'more of them from a dotenv file (KEY=VALUE lines; --env wins)')
     .option(
       '--public-endpoint',
@@ -244,6 +249,7 @@ export function rentCommand(): Command {
           if (!opts.json) process.stderr.write(process.stderr.isTTY ? `\x1b[2m${s}\x1b[0m\n` : `${s}\n`);
         };
 
+        const volumes = await volumeMounts(api, key.address, (opts.volume as string[] | undefined) ?? []);
         const failovers: Array<{ lease: string; container: string; charged: string; reason: string | null }> =
           [];
         for (;;) {
@@ -269,6 +275,7 @@ export function rentCommand(): Command {
             maxDurationSec,
             ...(depositSec !== undefined ? { depositSec } : {}),
             ...(maxPrice !== undefined ? { maxPricePerHour: maxPrice } : {}),
+            ...(volumes ? { container: volumes.host } : {}),
             onProgress: say,
             workload: async (c) => {
               // Env values only ever leave this machine sealed to the matched container's key.
@@ -281,6 +288,7 @@ export function rentCommand(): Command {
                 ...(opts.image ? { image: opts.image } : {}),
                 ...sealed,
                 ...(opts.publicEndpoint ? { publicEndpoint: true } : {}),
+                ...(volumes ? { volumes: volumes.mounts } : {}),
               };
             },
           });
@@ -514,4 +522,33 @@ async function appFor(
     );
   if (!gpusGiven) opts.gpus = need;
   return { name, ...(version ? { version } : {}), ref };
+}
+
+/**
+ * `--volume data:/data[:ro]`: the user's live volumes by name (or id), all on one host (the lease
+ * runs there). Null: none asked.
+ */
+export async function volumeMounts(
+  api: ApiClient,
+  owner: string,
+  specs: readonly string[],
+): Promise<{ host: string; mounts: Array<{ volume: string; path: string; readOnly?: boolean }> } | null> {
+  if (specs.length === 0) return null;
+  const mounts: Array<{ volume: string; path: string; readOnly?: boolean }> = [];
+  let host: string | null = null;
+  for (const s of specs) {
+    const m = /^([A-Za-z0-9_-]{1,64}):(\/[^:]*)(?::(ro|rw))?$/.exec(s);
+    if (!m) throw new AethirError('INVALID_ARGUMENT', `--volume ${s}: give NAME:/path (or NAME:/path:ro)`);
+    const r = MountPath.safeParse(m[2]);
+    if (!r.success) throw new AethirError('INVALID_ARGUMENT', `--volume ${s}: ${r.error.issues[0]!.message}`);
+    const v = await resolveVolume(api, owner, m[1]!);
+    if (host !== null && v.container !== host)
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        `--volume ${s}: your volumes live on different hosts; a lease runs on one`,
+      );
+    host = v.container;
+    mounts.push({ volume: v.id, path: m[2]!, ...(m[3] === 'ro' ? { readOnly: true } : {}) });
+  }
+  return { host: host!, mounts };
 }

@@ -42,6 +42,19 @@ export interface WorkloadSpec {
    * lease resumed after a pause. Runtimes without `removeFiles` ignore it (they keep nothing).
    */
   reuseFiles?: boolean;
+  /**
+   * Host directories bound into the workload at `target` (persistent volumes, src/container/volumes.ts):
+   * a writable one is handed to the workload's user first. Without a sandbox (isolation none) the
+   * target is a link in the working directory (`<workdir>/data` for `/data`).
+   */
+  mounts?: WorkloadMount[];
+}
+
+export interface WorkloadMount {
+  source: string;
+  /** an absolute path of plain segments (checked by the ledger: MountPath) */
+  target: string;
+  readOnly?: boolean;
 }
 
 /** Why a workload ended: on its own, stopped by kill()/stopAll(), stopped by a limit, or never started. */

@@ -109,6 +109,12 @@ describe('program()', () => {
         'vesting',
         'vesting claim',
         'vesting ls',
+        'volume',
+        'volume create',
+        'volume delete',
+        'volume inspect',
+        'volume ls',
+        'volume topup',
         'wait',
       ].sort(),
     );

@@ -14,6 +14,7 @@ import {
   TX_TYPES,
   type VestingEntry,
 } from '../../../src/ledger/index.js';
+import { volumeProblems } from '../../../src/ledger/modules/volumes/invariants.js';
 import { HOUR_MS, checkers } from './fixtures.js';
 import { GENESIS, buildTx, mustFail, stepsArb, type Ctx, type Step } from './tx-generator.js';
 
@@ -24,6 +25,8 @@ function check(cond: boolean, what: string, ...values: unknown[]): void {
 
 function checkInvariants(ledger: Ledger): void {
   const held = ledger.totalHeld();
+  const vp = volumeProblems(ledger);
+  check(vp.length === 0, 'volumes', ...vp);
   check(held === ledger.chain.supply, 'supply conserved', held, ledger.chain.supply);
   check(ledger.treasury().balance >= 0n, 'treasury >= 0');
   check(ledger.rewardPool().balance >= 0n, 'reward pool >= 0');
@@ -71,7 +74,12 @@ function checkInvariants(ledger: Ledger): void {
     check(c.openLeases === open.length, 'openLeases counts open leases', c.id);
     check(c.gpusLeased === open.reduce((s, l) => s + l.gpus, 0), 'gpusLeased sums open leases', c.id);
     check(c.epochDeliveredGpuMs >= 0 && c.slashed >= 0n, 'counters >= 0', c.id);
-    const earned = leases.filter((l) => l.container === c.id).reduce((s, l) => s + l.hostShare, 0n);
+    const earned =
+      leases.filter((l) => l.container === c.id).reduce((s, l) => s + l.hostShare, 0n) +
+      ledger
+        .volumes()
+        .filter((v) => v.container === c.id)
+        .reduce((s, v) => s + v.hostShare, 0n);
     check(c.earned === earned, 'earned sums host shares', c.id, c.earned, earned);
     // a container is never leased while unbonding or suspended (leases open before either are closed)
     if (open.length > 0) check(c.unbonding === 0n, 'no open lease while unbonding', c.id);

@@ -279,6 +279,16 @@ export type Op =
   | { kind: 'qosFail'; container: number; user: number; first: number }
   /** an app version: names and versions from small sets, so owners, new versions and repeats all happen */
   | { kind: 'publish'; who: number; app: number; version: number; gpus: number }
+  | {
+      kind: 'volume';
+      action: 'create' | 'topup' | 'settle' | 'delete' | 'lost' | 'mount';
+      who: number;
+      container: number;
+      sizeMiB: number;
+      vol: number;
+      /** act on the volume created last (a volume's life played out in a row) */
+      newest?: boolean;
+    }
   | { kind: 'forged'; inner: Op; variant: Forgery; other: number }
   | { kind: 'replay'; pick: number };
 
@@ -644,6 +654,21 @@ export function expand(step: Step): Step[] {
       ),
     ];
   }
+  // a volume's life in a row: created, topped up, settled an hour on, deleted or lost
+  if (op.kind === 'volume' && op.action === 'create' && op.who === -1 && op.vol % 3 === 0) {
+    const next = (action: 'topup' | 'settle' | 'delete' | 'lost' | 'mount') => ({
+      ...op,
+      action,
+      newest: true,
+    });
+    return [
+      at(op, step.dt),
+      at(next('topup'), 1000),
+      at(next('mount'), 1000),
+      at(next('settle'), HOUR_MS),
+      at(next(op.vol % 2 ? 'lost' : 'delete'), 1000),
+    ];
+  }
   if (op.kind === 'qosFail')
     return [
       at(
@@ -748,6 +773,29 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('volume' as const),
+      action: fc.constantFrom(
+        'create' as const,
+        'create' as const,
+        'topup' as const,
+        'settle' as const,
+        'delete' as const,
+        'lost' as const,
+        'mount' as const,
+      ),
+      // mostly the volume's owner or host: the rest are strangers
+      who: fc.oneof({ weight: 4, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: actor }),
+      container: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: ctr }),
+      sizeMiB: fc.oneof(
+        { weight: 6, arbitrary: fc.integer({ min: 16, max: 20 * 1024 }) },
+        { weight: 1, arbitrary: fc.constantFrom(0, 15, 1 << 30) },
+      ),
+      vol: fc.nat(),
+    }),
+  },
 );
 
 /** A step: an op, a possibly wrong nonce and how far block time advances (never backwards). */
@@ -807,7 +855,55 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
     case 'withdraw':
       return sign(ACTORS[op.who]!, 'escrow.withdraw', { amount: op.amount });
     case 'register':
-      return sign(CONTAINERS[op.who]!, 'container.register', registerPayload(op.gpus, op.price));
+      return sign(CONTAINERS[op.who]!, 'container.register', {
+        ...registerPayload(op.gpus, op.price),
+        // hosts 0 and 1 offer volumes
+        ...(op.who < 2 ? { volumes: { pricePerGiBHour: ath(1) / 100n, capacityGiB: 64 } } : {}),
+      });
+    case 'volume': {
+      // mostly a live volume (ended ones are refused, which is tested too)
+      const all = ledger.volumes();
+      const live = all.filter((x) => x.status === 'active');
+      const vols = live.length && op.vol % 4 !== 0 ? live : all;
+      const v = op.newest
+        ? all.reduce<(typeof all)[number] | undefined>(
+            (a, b) => (!a || b.createdAt >= a.createdAt ? b : a),
+            undefined,
+          )
+        : vols.length
+          ? vols[op.vol % vols.length]
+          : undefined;
+      const id = v?.id ?? 'Vnone';
+      const by = (fallback: string) =>
+        op.who >= 0 ? ACTORS[op.who]! : (ACTORS.find((k) => k.address === fallback) ?? alice);
+      switch (op.action) {
+        case 'create':
+          return sign(op.who >= 0 ? ACTORS[op.who]! : op.vol % 2 ? bob : alice, 'volume.create', {
+            name: `v${op.vol % 5}`,
+            container: CONTAINERS[op.container]!.address,
+            sizeMiB: op.sizeMiB,
+            maxPricePerGiBHour: ath(1),
+            depositSeconds: 3600,
+          });
+        case 'topup':
+          return sign(by(v?.owner ?? alice.address), 'volume.topup', { volume: id, amount: 1000n });
+        case 'settle':
+          return sign(by(v?.container ?? host.address), 'volume.settle', { volume: id });
+        case 'delete':
+          return sign(by(v?.owner ?? alice.address), 'volume.delete', { volume: id });
+        case 'lost':
+          return sign(by(v?.container ?? host.address), 'volume.lost', { volume: id, reason: 'disk failed' });
+        case 'mount':
+          return sign(by(v?.owner ?? alice.address), 'lease.open', {
+            ...leasePayload(v?.container ?? host.address, 0, 3600, ath(5)),
+            workload: {
+              command: ['sh'],
+              volumes: [{ volume: id, path: '/data', readOnly: op.vol % 3 === 0 }],
+            },
+          });
+      }
+      throw new Error('unreachable');
+    }
     case 'stake':
       return sign(CONTAINERS[op.who]!, 'container.stake', { amount: op.amount });
     case 'unstake':

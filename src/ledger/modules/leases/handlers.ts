@@ -4,6 +4,7 @@ import type { Handlers, TxContext, TxResult } from '../../context.js';
 import { K, type Container, type Lease } from '../../model.js';
 import { verifyReceipt, type SignedReceipt } from '../../receipt.js';
 import type { DecodedTx } from '../../tx.js';
+import { checkLeaseVolumes } from '../volumes/keeper.js';
 import { closeLeaseAt, requireLease, settleTo } from './keeper.js';
 import type { payloads, Workload } from './payloads.js';
 import { escrowRunsOutAt, paysWholeDuration } from './queries.js';
@@ -18,6 +19,7 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
     throw new AethirError('INVALID_TRANSACTION', 'a container cannot rent itself');
   if (p.workload.app !== undefined) checkLeaseApp(ctx, p.workload.app, p.workload.version, p.gpus);
   checkLeaseEnv(ctx, p.workload, c);
+  if (p.workload.volumes) checkLeaseVolumes(ctx, p.workload.volumes, tx.tx.from, c.id);
   if (c.status !== 'online')
     throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is ${c.status}`);
   if (c.suspended)

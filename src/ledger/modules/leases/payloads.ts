@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppName, AppVersion } from '../../app.js';
 import { SignedReceiptSchema } from '../../receipt.js';
 import { Address, Id, PositiveUnits } from '../../schemas.js';
+import { VolumeMount } from '../volumes/payloads.js';
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 
@@ -35,6 +36,8 @@ export const Workload = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}$/, 'must be an image reference')
       .refine((s) => !s.includes('..'), 'must be an image reference')
       .optional(),
+    /** the owner's persistent volumes to mount (volume.create), on the lease's container */
+    volumes: z.array(VolumeMount).min(1).max(8).optional(),
   })
   .refine((w) => (w.command === undefined) !== (w.app === undefined), 'give exactly one of command or app')
   .refine((w) => w.image === undefined || w.command !== undefined, {
