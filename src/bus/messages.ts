@@ -60,6 +60,12 @@ export const LeaseSchema = z.object({
   closedBy: z.string().nullable(),
   lastReceiptSeq: z.number().int().min(0),
   receiptServedMs: z.number().int().min(0),
+  reservation: Token.optional(),
+  interruptible: z.boolean().optional(),
+  preemptedAt: z.number().optional(),
+  preemptStopAt: z.number().optional(),
+  preemptedBy: Token.optional(),
+  resumes: Token.optional(),
 });
 
 export const LeaseOpenedSchema = z.object({ lease: LeaseSchema });

@@ -111,6 +111,12 @@ export const ParamsSchema = z
      * receipts (the container applies it; the ledger caps charges at the receipts either way)
      */
     receiptGraceMs: ms(1_000, 3_600_000),
+    /**
+     * how long an interruptible lease runs after a higher-paying lease preempts it (its workload
+     * gets SIGTERM and this long to checkpoint; it is charged only up to the preemption). Absent:
+     * 30 s (no network had interruptible leases before it existed); a devnet's genesis sets it
+     */
+    preemptNoticeMs: ms(0, 3_600_000).optional(),
     // ---- the DAO ----
     /** shortest and longest lock of ATH for voting weight (weight = amount × time left / lockMaxMs) */
     lockMinMs: ms(DAY, 365 * DAY),
@@ -202,6 +208,7 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'maxLeaseSeconds',
   'openEndedDepositSeconds',
   'receiptGraceMs',
+  'preemptNoticeMs',
   'votingPeriodMs',
   'timelockMs',
 ]);
@@ -219,7 +226,15 @@ export const LATER_PARAMS = {
 } as const satisfies Partial<Params>;
 
 /** Optional parameters: absent from a set means the behaviour from before they existed. */
-export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set(['clearEnv']);
+export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set(['clearEnv', 'preemptNoticeMs']);
+
+/** The preemption notice when a parameter set has none (see `preemptNoticeMs`). */
+export const DEFAULT_PREEMPT_NOTICE_MS = 30_000;
+
+/** The notice an interruptible lease gets before it is stopped for a higher-paying one. */
+export function preemptNoticeOf(p: Params): number {
+  return p.preemptNoticeMs ?? DEFAULT_PREEMPT_NOTICE_MS;
+}
 
 /** A stored parameter set, with the parameters it predates filled in. */
 export function withLaterParams(p: Params): Params {

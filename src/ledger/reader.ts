@@ -13,6 +13,7 @@ import {
   type Lock,
   type Pool,
   type Proposal,
+  type Reservation,
   type Round,
   type VestingEntry,
 } from './model.js';
@@ -23,6 +24,7 @@ import { totalHeld } from './modules/bank/invariants.js';
 import { isServing, requiredStakeFor } from './modules/containers/queries.js';
 import { draw, reputationOf, type ReputationView } from './modules/checks/queries.js';
 import { nextEpoch } from './modules/epochs/queries.js';
+import { reservationOf, reservationsOf } from './modules/reservations/queries.js';
 import {
   councilMajority,
   proposalPhase,
@@ -130,6 +132,12 @@ export class LedgerReader {
   appRelease(name: string, version?: string): AppRelease | undefined {
     const v = version ?? this.app(name)?.latest;
     return v === undefined ? undefined : this.state.get<AppRelease>(K.appRelease(name, v));
+  }
+  reservation(id: string): Reservation | undefined {
+    return reservationOf(this, id);
+  }
+  reservations(): Reservation[] {
+    return reservationsOf(this);
   }
   apps(): AppRecord[] {
     return [...this.state.scan<AppRecord>('app/')].map(([, v]) => v);

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ath, CITIES, parseAth, systemClock, type Clock, type Config, type KeyPair } from '../core/index.js';
-import { parseGenesis, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
+import { DEFAULT_PREEMPT_NOTICE_MS, parseGenesis, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
 import { SqliteChainStore } from '../store/index.js';
 import { MemoryBus } from '../bus/index.js';
 import { Indexer } from '../indexer/index.js';
@@ -126,6 +126,8 @@ export class Devnet {
           simulatedHardware: true,
           // a new network: env values only sealed to the container (docs/security.md)
           clearEnv: false,
+          // an interruptible lease's workload gets this long to checkpoint when preempted
+          preemptNoticeMs: config.preemptNoticeMs ?? DEFAULT_PREEMPT_NOTICE_MS,
           epochMs: config.epochSeconds * 1000,
           ...(config.unbondingSeconds !== undefined ? { unbondingMs: config.unbondingSeconds * 1000 } : {}),
           // an unresponsive checker's task goes to the next one after 2 minutes of a 15-minute epoch

@@ -1,9 +1,10 @@
 import type { Lock, VestingEntry } from '../../model.js';
 import type { LedgerReader } from '../../reader.js';
+import { heldByReservations } from '../reservations/invariants.js';
 
 /**
  * Sum of every unit held anywhere: account balances and escrows, container stakes and
- * unbonding stakes, the unspent escrow of open leases, vesting entries, locks, the reward and
+ * unbonding stakes, the unspent escrow of open leases and active reservations, vesting entries, locks, the reward and
  * checker pools and the treasury. It must always equal the genesis supply.
  */
 export function totalHeld(r: LedgerReader): bigint {
@@ -13,5 +14,5 @@ export function totalHeld(r: LedgerReader): bigint {
   for (const l of r.leases()) if (l.status === 'open') t += l.escrow - l.charged;
   for (const [, v] of r.state.scan<VestingEntry>('vest/')) t += v.amount;
   for (const [, v] of r.state.scan<Lock>('lock/')) t += v.amount;
-  return t;
+  return t + heldByReservations(r);
 }

@@ -29,4 +29,18 @@ export interface LeaseClosed {
   reason: string;
 }
 
-export type LeasesEvent = LeaseOpened | LeaseSettled | LeaseClosed;
+/**
+ * An interruptible lease preempted by a higher-paying one (`by`): the notice. Its charges stop
+ * at `at`; its workload gets SIGTERM now and is stopped at `stopAt`; its GPUs go to `by`.
+ */
+export interface LeasePreempted {
+  type: 'LeasePreempted';
+  lease: string;
+  container: string;
+  user: string;
+  by: string;
+  at: number;
+  stopAt: number;
+}
+
+export type LeasesEvent = LeaseOpened | LeaseSettled | LeaseClosed | LeasePreempted;
