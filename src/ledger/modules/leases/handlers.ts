@@ -2,6 +2,7 @@ import { AethirError } from '../../../core/index.js';
 import { appGpus } from '../../app.js';
 import type { Handlers, TxContext, TxResult } from '../../context.js';
 import { K, type Container, type Lease } from '../../model.js';
+import { preemptNoticeOf } from '../../params.js';
 import { verifyReceipt, type SignedReceipt } from '../../receipt.js';
 import type { DecodedTx } from '../../tx.js';
 import { closeEndedReservations, reservedGpus, useReservation } from '../reservations/keeper.js';
@@ -51,7 +52,7 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
     );
   ctx.setAccount(tx.tx.from, { ...u, escrow: u.escrow - escrow });
   // A lease that preempted others starts when their notice ends (their GPUs are its then).
-  const startsAt = terms.preempted.length > 0 ? terms.preempted[0]!.preemptStopAt! : ctx.time;
+  const startsAt = terms.preempted.length > 0 ? ctx.time + preemptNoticeOf(ctx.params) : ctx.time;
   const lease: Lease = {
     id,
     user: tx.tx.from,

@@ -148,14 +148,17 @@ export function preemptFor(
   if (freed < need) throw exhausted();
   const stopAt = ctx.time + preemptNoticeOf(ctx.params);
   let gpus = 0;
+  const preempted: Lease[] = [];
   for (const l of chosen) {
-    ctx.state.set(K.lease(l.id), { ...l, preemptedAt: ctx.time, preemptStopAt: stopAt, preemptedBy: by });
+    const p: Lease = { ...l, preemptedAt: ctx.time, preemptStopAt: stopAt, preemptedBy: by };
+    ctx.state.set(K.lease(l.id), p);
+    preempted.push(p);
     gpus += l.gpus;
     ctx.emit({ type: 'LeasePreempted', lease: l.id, container: c.id, user: l.user, by, at: ctx.time, stopAt });
   }
   const now = ctx.container(c.id)!;
   ctx.putContainer({ ...now, gpusLeased: now.gpusLeased - gpus });
-  return chosen;
+  return preempted;
 }
 
 export function requireLease(ctx: TxContext, id: string): Lease {

@@ -95,10 +95,14 @@ function settleReservation(ctx: TxContext, tx: DecodedTx<'reservation.settle'>):
   return { reservation: r.id, charged: s.charged.toString() };
 }
 
-/** Closes the reservation's open leases at `t` (they cost nothing: only their time ends). */
+/**
+ * Closes the reservation's open leases at `t`: they cost nothing, only their time ends (settled
+ * no further than their receipts acknowledged, as any close not signed by the user).
+ */
 function closeItsLeases(ctx: TxContext, r: Reservation, t: number, by: string, reason: string): string[] {
   const open = ctx.leases().filter((l) => l.reservation === r.id && l.status === 'open');
-  for (const l of open) closeLeaseAt(ctx, l, Math.max(l.settledAt, t), by, reason, null);
+  for (const l of open)
+    closeLeaseAt(ctx, l, Math.max(l.settledAt, t), by, reason, null, l.receiptServedMs ?? 0);
   return open.map((l) => l.id);
 }
 
