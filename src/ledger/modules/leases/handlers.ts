@@ -36,7 +36,11 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
   const terms = leaseTerms(ctx, tx, c, id);
   const price = terms.price;
   const openEnded = p.maxDurationSec === undefined && terms.maxSec === undefined;
-  const seconds = Math.min(p.maxDurationSec ?? ctx.params.openEndedDepositSeconds, terms.maxSec ?? Infinity);
+  // On a reservation: to its end at most (no deposit: it costs nothing more); else as asked.
+  const seconds =
+    terms.maxSec !== undefined
+      ? Math.min(p.maxDurationSec ?? ctx.params.maxLeaseSeconds, terms.maxSec)
+      : (p.maxDurationSec ?? ctx.params.openEndedDepositSeconds);
   if (seconds > ctx.params.maxLeaseSeconds)
     throw new AethirError(
       'INVALID_TRANSACTION',

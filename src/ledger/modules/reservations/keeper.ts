@@ -41,7 +41,7 @@ export function useReservation(
       'INVALID_TRANSACTION',
       `reservation ${id} is on container ${r.container}, not ${container}`,
     );
-  if (r.status !== 'active' || ctx.time >= r.endsAt)
+  if (r.status !== 'active' || ctx.time + 1000 > r.endsAt)
     throw new AethirError('CONFLICT', `reservation ${id} is over`);
   if (gpus > r.gpus - r.gpusInUse)
     throw new AethirError(
