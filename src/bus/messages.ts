@@ -70,6 +70,7 @@ export const LeaseSchema = z.object({
 
 export const LeaseOpenedSchema = z.object({ lease: LeaseSchema });
 export const LeaseClosedSchema = z.object({ lease: Token });
+export const LeasePreemptedSchema = z.object({ lease: Token, stopAt: z.number() });
 
 export const LeaseOutputSchema = z.object({
   lease: Token,
@@ -166,6 +167,7 @@ export type SubjectKind =
   | 'hb'
   | 'lease.opened'
   | 'lease.closed'
+  | 'lease.preempted'
   | 'lease.log'
   | 'lease.exit'
   | 'lease.receipt'
@@ -202,6 +204,7 @@ const registry: readonly SubjectEntry[] = [
     key: { token: 2, field: (m: LeaseOpenedMsg) => m.lease.container },
   },
   { kind: 'lease.closed', pattern: 'lease.closed.*', schema: LeaseClosedSchema },
+  { kind: 'lease.preempted', pattern: 'lease.preempted.*', schema: LeasePreemptedSchema },
   {
     kind: 'lease.log',
     pattern: 'lease.*.log',

@@ -277,6 +277,8 @@ export class Devnet {
     spec: ContainerSpec;
     location: Location;
     price: bigint;
+    /** per GPU-hour for reserved GPUs (default: 70% of `price`) */
+    reservedPrice?: bigint;
     apps?: string[];
     prover?: ContainerAgentInit['prover'];
     place?: { lat: number; lon: number };
@@ -296,6 +298,8 @@ export class Devnet {
         spec: h.spec,
         location: h.location,
         pricePerHour: h.price,
+        // a devnet's hosts sell reserved capacity at 30% off (a host sets its own: container start --reserved-price)
+        reservedPricePerHour: h.reservedPrice ?? ((h.price * 7n) / 10n || 1n),
         ...(h.apps ? { apps: h.apps } : {}),
         ...(h.prover ? { prover: h.prover } : {}),
       },

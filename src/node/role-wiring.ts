@@ -210,6 +210,7 @@ export async function startContainerRole(
     spec: ContainerSpec;
     location: Location;
     pricePerHour: bigint;
+    reservedPricePerHour?: bigint;
     apps?: readonly string[];
     prover?: ContainerAgentInit['prover'];
   },
@@ -230,12 +231,14 @@ export async function startContainerRole(
       spec: host.spec,
       location: host.location,
       pricePerHour: host.pricePerHour,
+      ...(host.reservedPricePerHour !== undefined ? { reservedPricePerHour: host.reservedPricePerHour } : {}),
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       settleIntervalMs: config.settleIntervalMs,
       stakeAuto: true,
       diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
       ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
       logDir: join(config.dataDir, 'logs'),
+      checkpointDir: join(config.dataDir, 'checkpoints'),
       ...(host.apps?.length
         ? { apps: [...host.apps], appsDir: appsDirOf(components.runtime, config.dataDir) }
         : {}),

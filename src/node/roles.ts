@@ -25,7 +25,9 @@ export function rebuildIndex(indexer: Pick<Indexer, 'upsert' | 'bulk'>, ledger: 
  * (ContainerChanged) and all of them when what every container's required stake depends on
  * changed (ParamsChanged, an EpochClosed that moved the staking coefficient); a user's
  * reservation is used up when their lease opens; container agents learn of the leases opened
- * and closed on them (LeaseOpened, LeaseClosed). Every node derives these from its own copy of
+ * and closed on them (LeaseOpened, LeaseClosed) and of the interruptible ones preempted
+ * (LeasePreempted); reservations change their container (ContainerChanged), so the index counts
+ * reserved GPUs as taken. Every node derives these from its own copy of
  * the ledger, so none travels the network.
  */
 export function fanOutBlock(e: BlockEvent, ledger: Ledger, sinks: FanOutSinks): void {
@@ -56,6 +58,11 @@ export function fanOutBlock(e: BlockEvent, ledger: Ledger, sinks: FanOutSinks): 
         }
         case 'LeaseClosed':
           tell.push(() => bus.publish(subjects.leaseClosed(ev.container), { lease: ev.lease }));
+          break;
+        case 'LeasePreempted':
+          tell.push(() =>
+            bus.publish(subjects.leasePreempted(ev.container), { lease: ev.lease, stopAt: ev.stopAt }),
+          );
           break;
         default:
           break;

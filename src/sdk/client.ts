@@ -14,6 +14,7 @@ import {
   type Container,
   type Incident,
   type Lease,
+  type Reservation,
   type Params,
   type PublishedApp,
   type ReputationView,
@@ -42,6 +43,18 @@ export interface ContainerView extends Omit<
   gpusFree: number;
   requiredStake: string;
   staked: boolean;
+}
+
+/** A reservation as the API shows it (amounts as decimal strings of units). */
+export interface ReservationView
+  extends Omit<Reservation, 'pricePerHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'> {
+  pricePerHour: string;
+  escrow: string;
+  charged: string;
+  hostShare: string;
+  protocolShare: string;
+  /** what one day costs: GPUs × price × 24 */
+  dailyPrice: string;
 }
 
 export interface LeaseView extends Omit<
@@ -324,6 +337,23 @@ export class ApiClient implements NetworkClient {
     const q = new URLSearchParams({ limit: String(filter.limit ?? 100) });
     for (const k of ['user', 'container', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
     return (await this.request<{ leases: LeaseView[] }>('GET', `/v1/leases?${q}`)).leases;
+  }
+  /** One reservation (GPUs booked for days), as the API shows it; undefined when there is none. */
+  async reservation(id: string): Promise<ReservationView | undefined> {
+    try {
+      return await this.request<ReservationView>('GET', `/v1/reservations/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (e instanceof AethirError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+  async reservations(
+    filter: { user?: string; container?: string; status?: string; limit?: number } = {},
+  ): Promise<ReservationView[]> {
+    const q = new URLSearchParams({ limit: String(filter.limit ?? 100) });
+    for (const k of ['user', 'container', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
+    return (await this.request<{ reservations: ReservationView[] }>('GET', `/v1/reservations?${q}`))
+      .reservations;
   }
   async openLeasesOf(container: string): Promise<string[]> {
     return (await this.leases({ container, status: 'open', limit: 1000 })).map((l) => l.id);

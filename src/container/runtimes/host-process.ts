@@ -215,6 +215,7 @@ export class HostProcessRuntime implements Runtime {
         uid = sandbox.uids.take();
         // The lease's own uid owns its directory; no other lease (another uid) can enter it.
         await chown(workdir, uid, uid);
+        for (const p of spec.writablePaths ?? []) await chown(p, uid, uid);
         cgroup = await createLeaseCgroup(sandbox.cgroups, `${this.tag}-${leaseId}`, limits ?? {});
       }
     } catch (err) {
@@ -253,6 +254,7 @@ export class HostProcessRuntime implements Runtime {
                 devNodes: await readdir(sandbox.devDir).catch(() => []),
                 devDir: sandbox.devDir,
                 readOnly: spec.readOnlyPaths ?? [],
+                writable: spec.writablePaths ?? [],
                 infoFd: 3,
                 blockFd: 4,
               }),
@@ -426,8 +428,8 @@ class HostProcessWorkload implements RunningWorkload {
     return this.log.onEvent(listener);
   }
 
-  kill(reason?: string): Promise<void> {
-    this.requestStop(killRequest(reason));
+  kill(reason?: string, graceMs?: number): Promise<void> {
+    this.requestStop(killRequest(reason), graceMs);
     return this.exited.then(() => undefined);
   }
 
@@ -582,12 +584,12 @@ class HostProcessWorkload implements RunningWorkload {
     }
   }
 
-  private requestStop(request: StopRequest): void {
+  private requestStop(request: StopRequest, graceMs = this.killGraceMs): void {
     // First reason wins; once the main process is gone there is nothing left to stop.
     if (this.stopRequest || this.leaderExited || this.finishing || this.pid === undefined) return;
     this.stopRequest = request;
     this.signalGroup('SIGTERM');
-    this.escalationTimer = setTimeout(() => this.signalGroup('SIGKILL'), this.killGraceMs);
+    this.escalationTimer = setTimeout(() => this.signalGroup('SIGKILL'), Math.max(0, graceMs));
     this.escalationTimer.unref();
   }
 

@@ -37,6 +37,11 @@ export interface WorkloadSpec {
   image?: string;
   /** Host paths the workload may read (an installed app's directory); a sandbox shows it nothing else of the host's. */
   readOnlyPaths?: string[];
+  /**
+   * Host directories the workload may write and the host keeps after it ends (an interruptible
+   * lease's checkpoint directory): made the lease uid's and bound in where sandboxed.
+   */
+  writablePaths?: string[];
 }
 
 /** Why a workload ended: on its own, stopped by kill()/stopAll(), stopped by a limit, or never started. */
@@ -66,8 +71,12 @@ export interface RunningWorkload {
   onEvent(listener: (e: WorkloadEvent) => void): () => void;
   /** Resolves (never rejects) with the final 'exit' event. */
   readonly exited: Promise<Extract<WorkloadEvent, { type: 'exit' }>>;
-  /** SIGTERM to the whole process group, SIGKILL after a grace period; resolves when exited. */
-  kill(reason?: string): Promise<void>;
+  /**
+   * SIGTERM to the whole process group, SIGKILL after a grace period (`graceMs`; absent: the
+   * runtime's own, a few seconds; an interruptible lease's preemption notice gives it longer);
+   * resolves when exited.
+   */
+  kill(reason?: string, graceMs?: number): Promise<void>;
   /**
    * Starts another process inside this running workload's isolation (same uid, namespaces,
    * cgroup or container): shells, `aethir exec`, the tar of `aethir cp`. Absent: not supported.

@@ -346,6 +346,8 @@ export interface BwrapPlan {
   devDir: string;
   /** extra read-only paths in view (an installed app's directory) */
   readOnly?: readonly string[];
+  /** host directories it may write (an interruptible lease's checkpoint directory) */
+  writable?: readonly string[];
   /** bwrap's fds: where it writes the sandbox's pid, and what it waits on before running the command */
   infoFd: number;
   blockFd: number;
@@ -388,6 +390,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
     a.push('--dev-bind', path.join(plan.devDir, node), `/dev/${node}`);
   }
   for (const p of plan.readOnly ?? []) a.push('--ro-bind', p, p);
+  for (const p of plan.writable ?? []) a.push('--bind', p, p);
   a.push('--bind', plan.workdir, plan.workdir, '--chdir', plan.workdir);
   a.push('--info-fd', String(plan.infoFd), '--block-fd', String(plan.blockFd));
   a.push('--');
