@@ -27,8 +27,10 @@ import type { MatchRequestInput } from '../indexer/index.js';
 
 export interface ContainerView extends Omit<
   Container,
-  'pricePerHour' | 'stake' | 'earned' | 'unbonding' | 'slashed' | 'incidents'
+  'pricePerHour' | 'stake' | 'earned' | 'unbonding' | 'slashed' | 'incidents' | 'reservedPricePerHour'
 > {
+  /** per GPU-hour for reserved GPUs (units, decimal string); absent: it sells no reserved capacity */
+  reservedPricePerHour?: string;
   /** failed checks that slashed it or closed its leases (slashed: units as a decimal string) */
   incidents: Array<Omit<Incident, 'slashed'> & { slashed: string }>;
   /** from its decided checks (Ledger.reputationOf) */
@@ -284,8 +286,10 @@ export class ApiClient implements NetworkClient {
   async container(id: string): Promise<Container | undefined> {
     const v = await this.containerView(id);
     if (!v) return undefined;
+    const { reservedPricePerHour, ...rest } = v;
     return {
-      ...v,
+      ...rest,
+      ...(reservedPricePerHour !== undefined ? { reservedPricePerHour: BigInt(reservedPricePerHour) } : {}),
       pricePerHour: BigInt(v.pricePerHour),
       stake: BigInt(v.stake),
       unbonding: BigInt(v.unbonding),
