@@ -678,6 +678,13 @@ export class ContainerAgent {
     }
   }
 
+  /** Where this host keeps (or would keep) an interruptible lease's checkpoint files; none: no checkpoints here. */
+  checkpointPath(lease: string): string | undefined {
+    return this.init.checkpointDir && /^[A-Za-z0-9_-]{1,64}$/.test(lease)
+      ? join(this.init.checkpointDir, lease)
+      : undefined;
+  }
+
   /** Free GPUs here now (not held by a running workload). */
   private freeGpuCount(): number {
     const used = new Set([...this.running.values()].flatMap((r) => r.gpus));

@@ -9,6 +9,7 @@ import {
   ContainerAgent,
   DEFAULT_DISK_QUOTA_MIB,
   appsDirOf,
+  checkpointsDirOf,
   declaredSpec,
   hostProcessRuntime,
   type ContainerAgentInit,
@@ -238,7 +239,7 @@ export async function startContainerRole(
       diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
       ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
       logDir: join(config.dataDir, 'logs'),
-      checkpointDir: join(config.dataDir, 'checkpoints'),
+      checkpointDir: checkpointsDirOf(components.runtime, config.dataDir),
       ...(host.apps?.length
         ? { apps: [...host.apps], appsDir: appsDirOf(components.runtime, config.dataDir) }
         : {}),

@@ -47,6 +47,11 @@ export interface OpenOptions {
   reservation?: string;
   /** resumes this interruptible lease of the key's on its container, with its checkpoint files */
   resumes?: string;
+  /**
+   * this container, no match: how a higher bid or on-demand request reaches GPUs that interruptible
+   * leases hold (the index counts them as taken), and how a user picks a host they know
+   */
+  container?: string;
 }
 
 /** What to reserve, for `reserve`. */
@@ -131,7 +136,8 @@ export class Renter {
    * The workload starts on the container.
    */
   async open(o: OpenOptions): Promise<OpenedLease> {
-    if (o.reservation !== undefined || o.resumes !== undefined) return this.openDirect(o);
+    if (o.reservation !== undefined || o.resumes !== undefined || o.container !== undefined)
+      return this.openDirect(o);
     const say = o.onProgress ?? (() => {});
     const gpus = o.request.gpus ?? 0;
     const request = { ...o.request, user: this.key.address };
@@ -199,8 +205,10 @@ export class Renter {
       if (r.status !== 'active') throw new AethirError('CONFLICT', `reservation ${r.id} is ${r.status}`);
       containerId = r.container;
       if (gpus === 0) gpus = r.gpus - r.gpusInUse;
+    } else if (o.resumes === undefined) {
+      containerId = o.container!;
     } else {
-      const old = await this.lease(o.resumes!);
+      const old = await this.lease(o.resumes);
       if (!old.interruptible)
         throw new AethirError('INVALID_ARGUMENT', `lease ${old.id} was not interruptible: it has no checkpoint`);
       containerId = old.container;
@@ -210,8 +218,9 @@ export class Renter {
     const c = await this.api.containerView(containerId);
     if (!c) throw new AethirError('NOT_FOUND', `no container ${containerId}`);
     const workload = await o.workload(c, chainId);
-    if (bid !== undefined) {
-      const needed = (bid * BigInt(Math.max(1, gpus)) * BigInt(o.maxDurationSec)) / 3600n;
+    if (o.reservation === undefined) {
+      const price = bid ?? BigInt(c.pricePerHour);
+      const needed = (price * BigInt(Math.max(1, gpus)) * BigInt(o.maxDurationSec)) / 3600n;
       const { escrow } = await this.api.account(this.key.address);
       if (escrow < needed) {
         await this.sender.send('escrow.deposit', { amount: needed - escrow });
@@ -225,14 +234,19 @@ export class Renter {
       maxPricePerHour: o.maxPricePerHour ?? bid ?? BigInt(c.pricePerHour),
       workload,
       ...(o.reservation !== undefined ? { reservation: o.reservation } : {}),
-      ...(o.resumes !== undefined ? { resumes: o.resumes, interruptible: true, bidPerHour: bid } : {}),
+      ...(bid !== undefined ? { interruptible: true, bidPerHour: bid } : {}),
+      ...(o.resumes !== undefined ? { resumes: o.resumes } : {}),
     });
+    if (opened.result.preempted)
+      say(`preempted ${String(opened.result.preempted)}: starts when its notice ends (${new Date(Number(opened.result.startsAt)).toISOString()})`);
     const lease = String(opened.result.lease);
     const locked = BigInt(String(opened.result.escrow));
     say(
       o.reservation !== undefined
         ? `lease ${lease} opened on reservation ${o.reservation} (${c.name}): nothing more to pay`
-        : `lease ${lease} resumes ${o.resumes} on ${c.name} with its checkpoint, ${formatAth(locked, 6)} ATH in escrow`,
+        : o.resumes !== undefined
+          ? `lease ${lease} resumes ${o.resumes} on ${c.name} with its checkpoint, ${formatAth(locked, 6)} ATH in escrow`
+          : `lease ${lease} opened on ${c.name}, ${formatAth(locked, 6)} ATH in escrow`,
     );
     const match: MatchView = {
       container: c,

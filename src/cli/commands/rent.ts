@@ -39,7 +39,10 @@ async function marketOf(
   api: ApiClient,
   opts: Record<string, any>,
   command: string[],
-): Promise<{ open: Partial<Pick<OpenOptions, 'interruptible' | 'reservation' | 'resumes'>>; command?: string[] }> {
+): Promise<{
+  open: Partial<Pick<OpenOptions, 'interruptible' | 'reservation' | 'resumes' | 'container'>>;
+  command?: string[];
+}> {
   const bad = (m: string) => new AethirError('INVALID_ARGUMENT', m);
   if (opts.bid !== undefined && !opts.interruptible && !opts.resume)
     throw bad('--bid goes with --interruptible (or --resume)');
@@ -52,6 +55,8 @@ async function marketOf(
     bid = parseAth(String(opts.bid));
     if (bid <= 0n) throw bad('--bid must be more than 0 ATH per GPU-hour');
   }
+  if (opts.container && (opts.reservation || opts.resume))
+    throw bad('--container goes with neither --reservation nor --resume (they know their host)');
   if (opts.reservation) return { open: { reservation: String(opts.reservation) } };
   if (opts.resume) {
     const old = await api.leaseView(String(opts.resume));
@@ -63,7 +68,12 @@ async function marketOf(
       ...(command.length === 0 ? { command: old.workload.command! } : {}),
     };
   }
-  return { open: bid !== undefined ? { interruptible: { bidPerHour: bid } } : {} };
+  return {
+    open: {
+      ...(bid !== undefined ? { interruptible: { bidPerHour: bid } } : {}),
+      ...(opts.container ? { container: String(opts.container) } : {}),
+    },
+  };
 }
 
 /**
@@ -147,6 +157,10 @@ export function rentCommand(): Command {
       'run at your --bid while no one pays more: a higher bid or on-demand lease preempts it with notice (SIGTERM; $AETHIR_CHECKPOINT_DIR is kept for --resume); charged only up to the preemption',
     )
     .option('--bid <ath>', 'with --interruptible: your price, ATH per GPU-hour (at most the host\'s on-demand price)')
+    .option(
+      '--container <address>',
+      'this host, without a match (a higher bid or on-demand lease preempts its interruptible leases)',
+    )
     .option(
       '--resume <lease>',
       'start a preempted or ended interruptible lease again with its checkpoint files copied in (on the same host: checkpoints are kept where they were written); its command unless you give one',
