@@ -499,9 +499,7 @@ export class ContainerAgent {
    * with its env: sealed values opened with this container's key, only for the lease they were
    * sealed for (src/core/seal.ts).
    */
-  private async workloadOf(
-    lease: Lease,
-  ): Promise<
+  private async workloadOf(lease: Lease): Promise<
     | {
         ok: true;
         command: string[];
@@ -715,7 +713,12 @@ export class ContainerAgent {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       if (lease.resumes && /^[A-Za-z0-9_-]{1,64}$/.test(lease.resumes)) {
         const from = join(base, lease.resumes);
-        if (await stat(from).then((s) => s.isDirectory(), () => false))
+        if (
+          await stat(from).then(
+            (s) => s.isDirectory(),
+            () => false,
+          )
+        )
           await cp(from, dir, { recursive: true, force: true, errorOnExist: false });
       }
       return dir;

@@ -33,9 +33,6 @@ export type {
   ReservationSettled,
 } from './registry.js';
 export { dailyPrice } from './modules/reservations/queries.js';
-export {
-  MAX_RESERVATION_DAYS,
-  MAX_RESERVATIONS_PER_CONTAINER,
-} from './modules/reservations/payloads.js';
+export { MAX_RESERVATION_DAYS, MAX_RESERVATIONS_PER_CONTAINER } from './modules/reservations/payloads.js';
 export * from './block.js';
 export * from './governance.js';

@@ -1,7 +1,13 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { ath, CITIES, parseAth, systemClock, type Clock, type Config, type KeyPair } from '../core/index.js';
-import { DEFAULT_PREEMPT_NOTICE_MS, parseGenesis, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
+import {
+  DEFAULT_PREEMPT_NOTICE_MS,
+  parseGenesis,
+  type ContainerSpec,
+  type Lease,
+  type Location,
+} from '../ledger/index.js';
 import { SqliteChainStore } from '../store/index.js';
 import { MemoryBus } from '../bus/index.js';
 import { Indexer } from '../indexer/index.js';

@@ -48,8 +48,10 @@ export interface ContainerView extends Omit<
 }
 
 /** A reservation as the API shows it (amounts as decimal strings of units). */
-export interface ReservationView
-  extends Omit<Reservation, 'pricePerHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'> {
+export interface ReservationView extends Omit<
+  Reservation,
+  'pricePerHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'
+> {
   pricePerHour: string;
   escrow: string;
   charged: string;

@@ -180,7 +180,8 @@ export class Renter {
       workload,
       ...(bid !== undefined ? { interruptible: true, bidPerHour: bid } : {}),
     });
-    if (opened.result.preempted) say(`preempted ${String(opened.result.preempted)}: starts when its notice ends`);
+    if (opened.result.preempted)
+      say(`preempted ${String(opened.result.preempted)}: starts when its notice ends`);
     const lease = String(opened.result.lease);
     const locked = BigInt(String(opened.result.escrow));
     say(`lease ${lease} opened, ${formatAth(locked, 6)} ATH in escrow`);
@@ -201,7 +202,10 @@ export class Renter {
       const r = await this.api.reservation(o.reservation);
       if (!r) throw new AethirError('NOT_FOUND', `no reservation ${o.reservation}`);
       if (r.user !== this.key.address)
-        throw new AethirError('UNAUTHORIZED', `reservation ${r.id} belongs to ${r.user}, not to ${this.key.address}`);
+        throw new AethirError(
+          'UNAUTHORIZED',
+          `reservation ${r.id} belongs to ${r.user}, not to ${this.key.address}`,
+        );
       if (r.status !== 'active') throw new AethirError('CONFLICT', `reservation ${r.id} is ${r.status}`);
       containerId = r.container;
       if (gpus === 0) gpus = r.gpus - r.gpusInUse;
@@ -210,7 +214,10 @@ export class Renter {
     } else {
       const old = await this.lease(o.resumes);
       if (!old.interruptible)
-        throw new AethirError('INVALID_ARGUMENT', `lease ${old.id} was not interruptible: it has no checkpoint`);
+        throw new AethirError(
+          'INVALID_ARGUMENT',
+          `lease ${old.id} was not interruptible: it has no checkpoint`,
+        );
       containerId = old.container;
       gpus = old.gpus;
       bid ??= BigInt(old.pricePerHour);
@@ -238,7 +245,9 @@ export class Renter {
       ...(o.resumes !== undefined ? { resumes: o.resumes } : {}),
     });
     if (opened.result.preempted)
-      say(`preempted ${String(opened.result.preempted)}: starts when its notice ends (${new Date(Number(opened.result.startsAt)).toISOString()})`);
+      say(
+        `preempted ${String(opened.result.preempted)}: starts when its notice ends (${new Date(Number(opened.result.startsAt)).toISOString()})`,
+      );
     const lease = String(opened.result.lease);
     const locked = BigInt(String(opened.result.escrow));
     say(
@@ -305,7 +314,12 @@ export class Renter {
     });
     const id = String(out.result.reservation);
     say(`reservation ${id} opened: ${formatAth(needed, 6)} ATH locked for the period, paid day by day`);
-    return { reservation: id, container: c, escrow: BigInt(String(out.result.escrow)), endsAt: Number(out.result.endsAt) };
+    return {
+      reservation: id,
+      container: c,
+      escrow: BigInt(String(out.result.escrow)),
+      endsAt: Number(out.result.endsAt),
+    };
   }
 
   /** Ends one of this key's reservations early: the days begun are kept, the rest refunded. */
@@ -313,7 +327,10 @@ export class Renter {
     const r = await this.api.reservation(id);
     if (!r) throw new AethirError('NOT_FOUND', `no reservation ${id}`);
     if (r.user !== this.key.address)
-      throw new AethirError('UNAUTHORIZED', `reservation ${id} belongs to ${r.user}, not to ${this.key.address}`);
+      throw new AethirError(
+        'UNAUTHORIZED',
+        `reservation ${id} belongs to ${r.user}, not to ${this.key.address}`,
+      );
     const out = await this.sender.send('reservation.cancel', { reservation: id });
     return {
       charged: BigInt(String(out.result.charged)),

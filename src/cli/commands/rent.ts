@@ -46,10 +46,14 @@ async function marketOf(
   const bad = (m: string) => new AethirError('INVALID_ARGUMENT', m);
   if (opts.bid !== undefined && !opts.interruptible && !opts.resume)
     throw bad('--bid goes with --interruptible (or --resume)');
-  if (opts.interruptible && opts.bid === undefined) throw bad('--interruptible needs --bid ATH (per GPU-hour)');
+  if (opts.interruptible && opts.bid === undefined)
+    throw bad('--interruptible needs --bid ATH (per GPU-hour)');
   if (opts.reservation && (opts.interruptible || opts.resume))
-    throw bad('a lease on a reservation is not interruptible: give --reservation or --interruptible/--resume');
-  if ((opts.reservation || opts.resume) && opts.app) throw bad('--reservation and --resume run a command, not --app');
+    throw bad(
+      'a lease on a reservation is not interruptible: give --reservation or --interruptible/--resume',
+    );
+  if ((opts.reservation || opts.resume) && opts.app)
+    throw bad('--reservation and --resume run a command, not --app');
   let bid: bigint | undefined;
   if (opts.bid !== undefined) {
     bid = parseAth(String(opts.bid));
@@ -156,7 +160,10 @@ export function rentCommand(): Command {
       '--interruptible',
       'run at your --bid while no one pays more: a higher bid or on-demand lease preempts it with notice (SIGTERM; $AETHIR_CHECKPOINT_DIR is kept for --resume); charged only up to the preemption',
     )
-    .option('--bid <ath>', 'with --interruptible: your price, ATH per GPU-hour (at most the host\'s on-demand price)')
+    .option(
+      '--bid <ath>',
+      "with --interruptible: your price, ATH per GPU-hour (at most the host's on-demand price)",
+    )
     .option(
       '--container <address>',
       'this host, without a match (a higher bid or on-demand lease preempts its interruptible leases)',

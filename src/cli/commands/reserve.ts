@@ -34,7 +34,7 @@ const iso = (t: number | null) => (t === null ? '-' : new Date(t).toISOString().
 export function reserveCommand(): Command {
   return new Command('reserve')
     .description(
-      "book a host's GPUs for whole days at its reserved price (a discount on its on-demand price): paid day by day in advance from escrow, refunded pro rata if the host fails; then run any number of leases on them with \"aethir rent --reservation ID\"",
+      'book a host\'s GPUs for whole days at its reserved price (a discount on its on-demand price): paid day by day in advance from escrow, refunded pro rata if the host fails; then run any number of leases on them with "aethir rent --reservation ID"',
     )
     .requiredOption('--gpus <n>', 'GPUs to book on one host', parseIntArg('--gpus', 1, 64))
     .requiredOption('--for <duration>', 'how long, in whole days: 1d, 30d, 2w')
@@ -119,7 +119,9 @@ export function reservationsCommand(): Command {
     );
   cmd
     .command('show')
-    .description('one reservation: its GPUs and the ones its leases use, period, escrow, what its host was paid')
+    .description(
+      'one reservation: its GPUs and the ones its leases use, period, escrow, what its host was paid',
+    )
     .argument('<id>', 'reservation id (R…)')
     .addOption(apiOption())
     .addOption(jsonOption())
@@ -144,7 +146,9 @@ export function reservationsCommand(): Command {
     );
   cmd
     .command('cancel')
-    .description('end a reservation early: its leases close, the day begun is kept, the days after it refunded')
+    .description(
+      'end a reservation early: its leases close, the day begun is kept, the days after it refunded',
+    )
     .argument('<id>', 'reservation id (R…)')
     .option('--key <name>', 'its user (in $AETHIR_HOME/keys)', 'developer')
     .addOption(apiOption())

@@ -67,7 +67,8 @@ function checkInvariants(ledger: Ledger): void {
     check(c.openLeases === open.length, 'openLeases counts open leases', c.id);
     // a lease on a reservation holds the reservation's GPUs; a preempted one gave its GPUs away
     check(
-      c.gpusLeased === open.reduce((s, l) => s + (l.reservation || l.preemptedAt !== undefined ? 0 : l.gpus), 0),
+      c.gpusLeased ===
+        open.reduce((s, l) => s + (l.reservation || l.preemptedAt !== undefined ? 0 : l.gpus), 0),
       'gpusLeased sums open leases',
       c.id,
     );
@@ -104,7 +105,7 @@ function checkInvariants(ledger: Ledger): void {
     // a reserved GPU is never leased to another; a lease on a reservation costs nothing more
     if (l.reservation) {
       const r = ledger.reservation(l.reservation);
-      check(r?.user === l.user && r.container === l.container, 'a reservation lease is its user\'s', l.id);
+      check(r?.user === l.user && r.container === l.container, "a reservation lease is its user's", l.id);
       check(l.escrow === 0n && l.charged === 0n, 'a reservation lease costs nothing more', l.id);
     }
     // a preempted lease is charged only up to the preemption

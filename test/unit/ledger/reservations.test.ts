@@ -94,8 +94,10 @@ describe('reserved capacity on the ledger', () => {
     const t = market(2);
     const start = t.time;
     const id = reserve(t, 1, 2).reservation as string;
-    const lease = t.tx(alice, 'lease.open', { ...leasePayload(host.address, 1, 600, ath(1)), reservation: id })
-      .lease as string;
+    const lease = t.tx(alice, 'lease.open', {
+      ...leasePayload(host.address, 1, 600, ath(1)),
+      reservation: id,
+    }).lease as string;
     t.at(start + 6 * HOUR_MS);
     t.report(host.address, false, 0);
     t.at(start + 7 * HOUR_MS);
@@ -104,7 +106,11 @@ describe('reserved capacity on the ledger', () => {
     expect(BigInt(out.slashed as string)).toBeGreaterThan(0n);
     // 6 hours of 48 served: 6/24 of a day's price, the rest back
     const due = (DAILY_1 * BigInt(6 * HOUR_MS)) / BigInt(DAY_MS);
-    expect(t.ledger.reservation(id)).toMatchObject({ status: 'closed', charged: due, closedAt: start + 6 * HOUR_MS });
+    expect(t.ledger.reservation(id)).toMatchObject({
+      status: 'closed',
+      charged: due,
+      closedAt: start + 6 * HOUR_MS,
+    });
     expect(t.ledger.account(alice.address).escrow).toBe(ath(500) - due);
     expect(t.ledger.lease(lease)!.status).toBe('closed');
     expect(t.ledger.totalHeld()).toBe(t.ledger.chain.supply);
@@ -116,7 +122,9 @@ describe('reserved capacity on the ledger', () => {
     const id = reserve(t, 1, 1).reservation as string;
     t.expectRejectTx(stranger, 'reservation.close', { reservation: id }, 'CONFLICT');
     t.at(start + DAY_MS);
-    expect(t.tx(stranger, 'reservation.close', { reservation: id })).toMatchObject({ charged: DAILY_1.toString() });
+    expect(t.tx(stranger, 'reservation.close', { reservation: id })).toMatchObject({
+      charged: DAILY_1.toString(),
+    });
     expect(t.ledger.container(host.address)!.gpusReserved).toBe(0);
     t.tx(bob, 'lease.open', leasePayload(host.address, 1, 600, ath(5)));
   });
@@ -170,7 +178,12 @@ describe('reserved capacity on the ledger', () => {
       );
       t.expectRejectTx(bob, 'reservation.cancel', { reservation: id }, 'UNAUTHORIZED');
       t.expectRejectTx(bob, 'reservation.settle', { reservation: id }, 'UNAUTHORIZED');
-      t.expectRejectTx(alice, 'lease.open', { ...leasePayload(carol.address, 1, 600, ath(5)), reservation: id }, 'NOT_FOUND');
+      t.expectRejectTx(
+        alice,
+        'lease.open',
+        { ...leasePayload(carol.address, 1, 600, ath(5)), reservation: id },
+        'NOT_FOUND',
+      );
     });
 
     it('bad reservations: no reserved price, above the limit, days out of range, too little escrow', () => {
@@ -302,7 +315,12 @@ describe('interruptible leases on the ledger', () => {
     t.tx(alice, 'lease.close', { lease: a });
     t.expectRejectTx(bob, 'lease.open', { ...interruptible(ath('0.5'), 1), resumes: a }, 'UNAUTHORIZED');
     const plain = t.tx(bob, 'lease.open', leasePayload(host.address, 1, 600, ath(5))).lease as string;
-    t.expectRejectTx(bob, 'lease.open', { ...interruptible(ath('0.5'), 1), resumes: plain }, 'INVALID_TRANSACTION');
+    t.expectRejectTx(
+      bob,
+      'lease.open',
+      { ...interruptible(ath('0.5'), 1), resumes: plain },
+      'INVALID_TRANSACTION',
+    );
     const r = t.tx(alice, 'lease.open', { ...interruptible(ath('0.5'), 1), resumes: a });
     expect(t.ledger.lease(r.lease as string)!.resumes).toBe(a);
   });

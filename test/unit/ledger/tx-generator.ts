@@ -479,8 +479,14 @@ export const validOpArb: fc.Arbitrary<Op> = fc.oneof(
       kind: fc.constant('reserve' as const),
       user: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: actor }),
       container: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: ctr }),
-      gpus: fc.oneof({ weight: 4, arbitrary: fc.integer({ min: 1, max: 2 }) }, { weight: 1, arbitrary: fc.nat({ max: 5 }) }),
-      days: fc.oneof({ weight: 6, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constantFrom(0, 2, 367) }),
+      gpus: fc.oneof(
+        { weight: 4, arbitrary: fc.integer({ min: 1, max: 2 }) },
+        { weight: 1, arbitrary: fc.nat({ max: 5 }) },
+      ),
+      days: fc.oneof(
+        { weight: 6, arbitrary: fc.constant(1) },
+        { weight: 1, arbitrary: fc.constantFrom(0, 2, 367) },
+      ),
       maxPrice: fc.oneof({ weight: 4, arbitrary: fc.constant(ath(5)) }, { weight: 1, arbitrary: priceArb }),
     }),
   },
@@ -682,7 +688,10 @@ export function expand(step: Step): Step[] {
       ...(mode ? { mode } : {}),
     });
     return [
-      at({ kind: 'reserve', user: op.user, container: op.container, gpus: 1, days: 1, maxPrice: ath(5) }, step.dt),
+      at(
+        { kind: 'reserve', user: op.user, container: op.container, gpus: 1, days: 1, maxPrice: ath(5) },
+        step.dt,
+      ),
       at(open(op.user, { t: 'resv', ref: -1 }), 1000),
       at(open(op.user, { t: 'resv', ref: -1 }), 1000),
       at(open(op.other, { t: 'resv', ref: -1 }), 1000),
@@ -690,18 +699,51 @@ export function expand(step: Step): Step[] {
       at({ kind: 'resv', action: 'settle', signer: 'container', ref: -1, jump: false }, 1000),
       ...(op.end === 'fail'
         ? expand(
-            at({ kind: 'round', container: op.container, check: 'liveness', ok: false, first: op.first, late: 'none' }, HOUR_MS),
+            at(
+              {
+                kind: 'round',
+                container: op.container,
+                check: 'liveness',
+                ok: false,
+                first: op.first,
+                late: 'none',
+              },
+              HOUR_MS,
+            ),
           )
-        : [at({ kind: 'resv', action: op.end, signer: op.end === 'close' ? op.other : 'user', ref: -1, jump: true }, HOUR_MS)]),
+        : [
+            at(
+              {
+                kind: 'resv',
+                action: op.end,
+                signer: op.end === 'close' ? op.other : 'user',
+                ref: -1,
+                jump: true,
+              },
+              HOUR_MS,
+            ),
+          ]),
     ];
   }
   if (op.kind === 'market')
     return [
       at(
-        { kind: 'open', user: op.user, container: op.container, gpus: 1, allFree: true, dur: 3600, maxPrice: ath(5), mode: { t: 'bid', bid: 1n } },
+        {
+          kind: 'open',
+          user: op.user,
+          container: op.container,
+          gpus: 1,
+          allFree: true,
+          dur: 3600,
+          maxPrice: ath(5),
+          mode: { t: 'bid', bid: 1n },
+        },
         step.dt,
       ),
-      at({ kind: 'open', user: op.other, container: op.container, gpus: 1, dur: 3600, maxPrice: ath(5) }, 1000),
+      at(
+        { kind: 'open', user: op.other, container: op.container, gpus: 1, dur: 3600, maxPrice: ath(5) },
+        1000,
+      ),
       at({ kind: 'close', signer: 'user', lease: -2, receipt: null }, 60_000),
     ];
   if (op.kind === 'qosFail')
@@ -900,7 +942,7 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
       const k =
         typeof op.signer === 'number'
           ? ACTORS[op.signer]!
-          : ACTORS.find((a) => a.address === (op.signer === 'user' ? r?.user : r?.container)) ?? alice;
+          : (ACTORS.find((a) => a.address === (op.signer === 'user' ? r?.user : r?.container)) ?? alice);
       const type = `reservation.${op.action}` as const;
       return sign(k, type, { reservation: id });
     }
@@ -924,12 +966,20 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
       const address = CONTAINERS[op.container]!.address;
       const ctr = ledger.container(address);
       const free = ctr ? ctr.gpusTotal - ctr.gpusLeased - (ctr.gpusReserved ?? 0) : 1;
-      const p: Record<string, unknown> = leasePayload(address, op.allFree ? Math.max(1, free) : op.gpus, op.dur, op.maxPrice);
+      const p: Record<string, unknown> = leasePayload(
+        address,
+        op.allFree ? Math.max(1, free) : op.gpus,
+        op.dur,
+        op.maxPrice,
+      );
       if (op.mode?.t === 'bid') {
         const price = ledger.container(address)?.pricePerHour ?? ath(1);
         // a bid above the container's on-demand price is never accepted
         if (op.mode.bid === 'above') c.mustFail = true;
-        Object.assign(p, { interruptible: true, bidPerHour: op.mode.bid === 'above' ? price + 1n : op.mode.bid });
+        Object.assign(p, {
+          interruptible: true,
+          bidPerHour: op.mode.bid === 'above' ? price + 1n : op.mode.bid,
+        });
       } else if (op.mode?.t === 'resv') {
         const known = c.reservations ?? [];
         const id = known.length

@@ -95,9 +95,7 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
   return {
     lease: id,
     escrow: escrow.toString(),
-    ...(terms.preempted.length
-      ? { preempted: terms.preempted.map((l) => l.id).join(','), startsAt }
-      : {}),
+    ...(terms.preempted.length ? { preempted: terms.preempted.map((l) => l.id).join(','), startsAt } : {}),
   };
 }
 
@@ -114,7 +112,10 @@ function leaseTerms(
 ): { price: bigint; maxSec?: number; preempted: Lease[] } {
   const p = tx.payload;
   if (p.bidPerHour !== undefined && !p.interruptible)
-    throw new AethirError('INVALID_TRANSACTION', 'a bid goes with an interruptible lease (interruptible: true)');
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      'a bid goes with an interruptible lease (interruptible: true)',
+    );
   if (p.resumes !== undefined) checkResume(ctx, p.resumes, tx.tx.from, c);
   if (p.reservation !== undefined) {
     if (p.interruptible)

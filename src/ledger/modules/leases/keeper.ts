@@ -119,7 +119,10 @@ export function preemptFor(
 ): Lease[] {
   if (need <= free) return [];
   const exhausted = () =>
-    new AethirError('CAPACITY_EXHAUSTED', `container ${c.name} has ${Math.max(0, free)} free GPUs, ${need} asked`);
+    new AethirError(
+      'CAPACITY_EXHAUSTED',
+      `container ${c.name} has ${Math.max(0, free)} free GPUs, ${need} asked`,
+    );
   if (c.openLeases === 0) throw exhausted();
   const cheaper = ctx
     .leases()
@@ -154,7 +157,15 @@ export function preemptFor(
     ctx.state.set(K.lease(l.id), p);
     preempted.push(p);
     gpus += l.gpus;
-    ctx.emit({ type: 'LeasePreempted', lease: l.id, container: c.id, user: l.user, by, at: ctx.time, stopAt });
+    ctx.emit({
+      type: 'LeasePreempted',
+      lease: l.id,
+      container: c.id,
+      user: l.user,
+      by,
+      at: ctx.time,
+      stopAt,
+    });
   }
   const now = ctx.container(c.id)!;
   ctx.putContainer({ ...now, gpusLeased: now.gpusLeased - gpus });

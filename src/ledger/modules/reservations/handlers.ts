@@ -15,7 +15,6 @@ import {
 import { MAX_RESERVATIONS_PER_CONTAINER, type payloads } from './payloads.js';
 import { dailyPrice, startedDays } from './queries.js';
 
-
 function openReservation(ctx: TxContext, tx: DecodedTx<'reservation.open'>): TxResult {
   const p = tx.payload;
   const user = tx.tx.from;

@@ -4,7 +4,8 @@ import type { LedgerReader } from '../../reader.js';
 /** Units held by active reservations: their locked escrow not yet paid to the host. */
 export function heldByReservations(r: LedgerReader): bigint {
   let t = 0n;
-  for (const [, v] of r.state.scan<Reservation>('resv/')) if (v.status === 'active') t += v.escrow - v.charged;
+  for (const [, v] of r.state.scan<Reservation>('resv/'))
+    if (v.status === 'active') t += v.escrow - v.charged;
   return t;
 }
 

@@ -34,8 +34,7 @@ export function useReservation(
   gpus: number,
 ): number {
   const r = requireReservation(ctx, id);
-  if (r.user !== user)
-    throw new AethirError('UNAUTHORIZED', `reservation ${id} belongs to another account`);
+  if (r.user !== user) throw new AethirError('UNAUTHORIZED', `reservation ${id} belongs to another account`);
   if (r.container !== container)
     throw new AethirError(
       'INVALID_TRANSACTION',
@@ -137,7 +136,12 @@ export function closeEndedReservations(ctx: TxContext, container: string): void 
  * A host failed a check: each of its active reservations closes with the host paid pro rata up
  * to `seenAt` (when the failure was first seen), the rest refunded. Returns their ids.
  */
-export function failReservations(ctx: TxContext, container: string, seenAt: number, reason: string): string[] {
+export function failReservations(
+  ctx: TxContext,
+  container: string,
+  seenAt: number,
+  reason: string,
+): string[] {
   const out: string[] = [];
   for (const r of activeReservationsOn(ctx, container)) {
     closeReservation(ctx, r, proRataDue(r, seenAt), container, reason, seenAt);
