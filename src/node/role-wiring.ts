@@ -22,7 +22,7 @@ import { TxSender, type NetworkClient } from '../sdk/index.js';
 import type { ApiBackend } from '../api/backend.js';
 import { apiLimitsOf } from '../api/limits.js';
 import { createApiServer } from '../api/server.js';
-import { closeDueEpochs, rebuildIndex, specFromProbe } from './roles.js';
+import { closeDueEpochs, closeEndedReservations, rebuildIndex, specFromProbe } from './roles.js';
 
 /**
  * The roles of a node, wired once for every composition: the devnet (one process, a MemoryBus,
@@ -163,6 +163,7 @@ export function startCheckRounds(
     try {
       for (const { service } of checkers()) await service.tick();
       await closeDueEpochs(ctx.ledger, keeper, ctx.clock, ctx.log);
+      await closeEndedReservations(ctx.ledger, keeper, ctx.clock, ctx.log);
     } finally {
       busy = false;
     }

@@ -102,6 +102,28 @@ export async function closeDueEpochs(
   }
 }
 
+/**
+ * Keeper duty: closes every reservation whose period is over (its host is paid in full, its GPUs
+ * are free again in every index). Anyone may send reservation.close; one already closed is
+ * refused by the ledger, so several keepers are harmless.
+ */
+export async function closeEndedReservations(
+  ledger: () => Ledger,
+  sender: TxSender,
+  clock: Clock,
+  log?: (line: string) => void,
+): Promise<void> {
+  const now = clock.now();
+  for (const r of ledger().reservations())
+    if (r.status === 'active' && r.endsAt <= now)
+      try {
+        await sender.send('reservation.close', { reservation: r.id });
+      } catch (e) {
+        if (!isAethirError(e)) throw e;
+        log?.(`closing reservation ${r.id} failed: ${e.message}`);
+      }
+}
+
 /** The ledger's view of this machine's hardware, from the probe. */
 export function specFromProbe(probe: ProbeResult): ContainerSpec {
   return {
