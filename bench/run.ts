@@ -12,6 +12,7 @@ import { runLocation } from './location.bench.js';
 import { runChecks } from './checks.bench.js';
 import { runGaming } from './gaming.bench.js';
 import { runAccess } from './access.bench.js';
+import { runMarkets } from './markets.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -35,6 +36,11 @@ const SUITES: Suite[] = [
   },
   { name: 'state-root', description: 'LedgerState root, cached leaves vs. full rehash', run: runStateRoot },
   { name: 'ledger', description: 'Ledger.apply, Chain.submit (SQLite), verifyChain', run: runLedger },
+  {
+    name: 'markets',
+    description: 'lease cycles on a host with reserved GPUs, and a preempting cycle, vs plain lease cycles',
+    run: runMarkets,
+  },
   {
     name: 'ledger-scale',
     description:

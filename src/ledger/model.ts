@@ -26,6 +26,8 @@ export const K = {
   app: (name: string) => `app/${name}`,
   appRelease: (name: string, version: string) => `appv/${name}/${version}`,
   reservation: (id: string) => `resv/${id}`,
+  /** an active reservation's entry in its container's list (so a host's are found without a full scan) */
+  reservationOn: (container: string, id: string) => `resvc/${container}/${id}`,
 } as const;
 
 export interface Account {
@@ -69,6 +71,8 @@ export interface Container {
   reservedPricePerHour?: bigint;
   /** GPUs booked by active reservations (absent: none): no one else's lease gets them */
   gpusReserved?: number;
+  /** the earliest end of its active reservations (absent: none): nothing to sweep before it */
+  reservedUntil?: number;
   gpusTotal: number;
   gpusLeased: number;
   openLeases: number;

@@ -56,6 +56,7 @@ function registerContainer(ctx: TxContext, tx: DecodedTx<'container.register'>):
   if (encKey !== undefined) c.encKey = encKey;
   if (reservedPrice !== undefined) c.reservedPricePerHour = reservedPrice;
   if (prev?.gpusReserved !== undefined) c.gpusReserved = prev.gpusReserved;
+  if (prev?.reservedUntil !== undefined) c.reservedUntil = prev.reservedUntil;
   // A new spec can need more stake than the old one.
   if (c.suspended && c.suspendedReason === null && c.stake >= ctx.requiredStakeOf(c)) c.suspended = false;
   ctx.putContainer(c);

@@ -123,7 +123,7 @@ function leaseTerms(
     return { price: 0n, maxSec: useReservation(ctx, p.reservation, tx.tx.from, c.id, p.gpus), preempted: [] };
   }
   // Reservations whose period is over give their GPUs back before anyone counts them.
-  if (reservedGpus(c) > 0) closeEndedReservations(ctx, c.id);
+  closeEndedReservations(ctx, c.id);
   const now = ctx.container(c.id)!;
   let price = c.pricePerHour;
   if (p.interruptible) {

@@ -13,7 +13,7 @@ import {
   payUpTo,
 } from './keeper.js';
 import { MAX_RESERVATIONS_PER_CONTAINER, type payloads } from './payloads.js';
-import { dailyPrice, startedDays } from './queries.js';
+import { activeReservationsOn, dailyPrice, startedDays } from './queries.js';
 
 function openReservation(ctx: TxContext, tx: DecodedTx<'reservation.open'>): TxResult {
   const p = tx.payload;
@@ -42,9 +42,7 @@ function openReservation(ctx: TxContext, tx: DecodedTx<'reservation.open'>): TxR
       'INVALID_TRANSACTION',
       `reserved price ${c.reservedPricePerHour} is above the limit ${p.maxPricePerHour}`,
     );
-  const open = [...ctx.state.scan<Reservation>('resv/')].filter(
-    ([, r]) => r.container === c.id && r.status === 'active',
-  ).length;
+  const open = activeReservationsOn(ctx, c.id).length;
   if (open >= MAX_RESERVATIONS_PER_CONTAINER)
     throw new AethirError('CAPACITY_EXHAUSTED', `container ${c.name} holds ${open} reservations already`);
   const escrow = dailyPrice({ gpus: p.gpus, pricePerHour: c.reservedPricePerHour }) * BigInt(p.days);
@@ -78,7 +76,12 @@ function openReservation(ctx: TxContext, tx: DecodedTx<'reservation.open'>): TxR
     closedBy: null,
   };
   ctx.state.set(K.reservation(id), r);
-  ctx.putContainer({ ...c, gpusReserved: reservedGpus(c) + p.gpus });
+  ctx.state.set(K.reservationOn(c.id, id), id);
+  ctx.putContainer({
+    ...c,
+    gpusReserved: reservedGpus(c) + p.gpus,
+    reservedUntil: Math.min(c.reservedUntil ?? Infinity, r.endsAt),
+  });
   ctx.emit({ type: 'ReservationOpened', reservation: r });
   return { reservation: id, escrow: escrow.toString(), endsAt: r.endsAt };
 }

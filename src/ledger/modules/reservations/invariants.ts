@@ -22,6 +22,11 @@ export function bookingProblems(r: LedgerReader): string[] {
     const sum = booked.reduce((a, x) => a + x.gpus, 0);
     if ((c.gpusReserved ?? 0) !== sum)
       out.push(`${c.id}: gpusReserved ${c.gpusReserved ?? 0} but active reservations book ${sum}`);
+    const until = booked.length ? Math.min(...booked.map((x) => x.endsAt)) : undefined;
+    if (c.reservedUntil !== until)
+      out.push(
+        `${c.id}: reservedUntil ${c.reservedUntil} but its earliest active reservation ends at ${until}`,
+      );
     if (c.gpusLeased + sum > c.gpusTotal)
       out.push(`${c.id}: ${c.gpusLeased} leased + ${sum} reserved > ${c.gpusTotal} GPUs`);
   }

@@ -112,8 +112,15 @@ export function closeReservation(
     closedBy: by,
   };
   ctx.state.set(K.reservation(r.id), closed);
+  ctx.state.delete(K.reservationOn(r.container, r.id));
   const c = ctx.container(r.container)!;
-  ctx.putContainer({ ...c, gpusReserved: Math.max(0, reservedGpus(c) - r.gpus) });
+  const left = activeReservationsOn(ctx, r.container);
+  const { reservedUntil: _was, ...rest } = c;
+  ctx.putContainer({
+    ...rest,
+    gpusReserved: Math.max(0, reservedGpus(c) - r.gpus),
+    ...(left.length ? { reservedUntil: Math.min(...left.map((x) => x.endsAt)) } : {}),
+  });
   ctx.emit({
     type: 'ReservationClosed',
     reservation: r.id,
@@ -126,8 +133,13 @@ export function closeReservation(
   return closed;
 }
 
-/** Closes the container's reservations whose period is over at the block time (paid in full). */
+/**
+ * Closes the container's reservations whose period is over at the block time (paid in full);
+ * nothing to look at before the earliest one ends (`reservedUntil`).
+ */
 export function closeEndedReservations(ctx: TxContext, container: string): void {
+  const c = ctx.container(container);
+  if (!c || reservedGpus(c) === 0 || ctx.time < (c.reservedUntil ?? 0)) return;
   for (const r of activeReservationsOn(ctx, container))
     if (ctx.time >= r.endsAt) closeReservation(ctx, r, r.escrow, container, 'reservation period ended');
 }

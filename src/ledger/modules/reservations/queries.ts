@@ -34,7 +34,16 @@ export function reservationsOf(reader: LedgerReader): Reservation[] {
   return [...reader.state.scan<Reservation>('resv/')].map(([, v]) => v);
 }
 
-/** The reservations of one container still holding its GPUs (active, whatever the time). */
+/**
+ * The reservations of one container still holding its GPUs (active, whatever the time), from the
+ * container's own list (`resvc/<container>/`): a lease.open on a host pays for its reservations
+ * only, not for every reservation on the network.
+ */
 export function activeReservationsOn(reader: LedgerReader, container: string): Reservation[] {
-  return reservationsOf(reader).filter((r) => r.container === container && r.status === 'active');
+  const out: Reservation[] = [];
+  for (const [, id] of reader.state.scan<string>(`resvc/${container}/`)) {
+    const r = reservationOf(reader, id);
+    if (r && r.status === 'active') out.push(r);
+  }
+  return out;
 }
