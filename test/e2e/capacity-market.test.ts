@@ -256,3 +256,74 @@ describe('reserved and interruptible capacity', () => {
     }
   }, 240_000);
 });
+
+/**
+ * A reserved host fails (a partition: no heartbeats): the checkers' majority marks it offline,
+ * the reservation closes at the first offline observation, the host is paid pro rata to it and
+ * slashed, and the rest of the period is back in the user's escrow.
+ */
+describe('a reservation whose host fails', () => {
+  let node: RunningNode;
+  const home = tempHome();
+  const rig = generateKeyPair();
+  const ledger = () => node.devnet.chain.ledger;
+
+  beforeAll(async () => {
+    node = await startInProcessDevnet(home, {
+      demoContainers: 0,
+      heartbeatIntervalMs: 200,
+      offlineAfterMs: 1000,
+      checkIntervalMs: 200,
+    });
+    await node.devnet.addContainer({
+      key: rig,
+      name: 'h100-rig',
+      spec: sim('NVIDIA H100 80GB HBM3', 2),
+      location: locationOf('Frankfurt, DE'),
+      price: ath(2),
+    });
+    await waitFor(
+      async () => {
+        const c = ledger().container(rig.address);
+        return c && ledger().isServing(c);
+      },
+      60_000,
+      'the host to serve',
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await node?.stop();
+  });
+
+  it('is refunded pro rata to the failure, and the host slashed', async () => {
+    const env = { AETHIR_HOME: home, AETHIR_API: node.url };
+    const r = await cli(
+      ['reserve', '--gpus', '1', '--for', '2d', '--container', rig.address, '--json'],
+      env,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const id = JSON.parse(r.stdout).reservation as string;
+    const user = ledger().reservation(id)!.user;
+    const escrowAfterReserve = ledger().account(user).escrow;
+    node.devnet.agents.find((a) => a.id === rig.address)!.partition();
+    const closed = await waitFor(
+      async () => {
+        const x = ledger().reservation(id)!;
+        return x.status === 'closed' ? x : undefined;
+      },
+      60_000,
+      'the reservation to close',
+    );
+    expect(closed.closeReason).toMatch(/went offline/);
+    const due = (ath('1.4') * 24n * BigInt(closed.closedAt! - closed.startsAt)) / 86_400_000n;
+    expect(closed.charged).toBe(due);
+    expect(ledger().account(user).escrow - escrowAfterReserve).toBe(closed.escrow - due);
+    expect(ledger().container(rig.address)!.slashed).toBeGreaterThan(0n);
+    expect(ledger().container(rig.address)!.gpusReserved).toBe(0);
+    const shown = await cli(['reservations', 'show', id], env);
+    expect(shown.stdout).toMatch(/closed \(container went offline/);
+  }, 120_000);
+});
