@@ -161,6 +161,8 @@ export function leaseEventsOn(
   const offs = [
     bus.subscribe(subjects.leaseOpened(container), (m, s) => handler(s, m)),
     bus.subscribe(subjects.leaseClosed(container), (m, s) => handler(s, m)),
+    // an interruptible lease's preemption notice (the agent checks it against the ledger)
+    bus.subscribe(subjects.leasePreempted(container), (m, s) => handler(s, m)),
   ];
   if (receipts)
     offs.push(
