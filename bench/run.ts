@@ -14,6 +14,7 @@ import { runGaming } from './gaming.bench.js';
 import { runAccess } from './access.bench.js';
 import { runPause } from './pause.bench.js';
 import { runVolumes } from './volumes.bench.js';
+import { runMarkets } from './markets.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -37,6 +38,11 @@ const SUITES: Suite[] = [
   },
   { name: 'state-root', description: 'LedgerState root, cached leaves vs. full rehash', run: runStateRoot },
   { name: 'ledger', description: 'Ledger.apply, Chain.submit (SQLite), verifyChain', run: runLedger },
+  {
+    name: 'markets',
+    description: 'lease cycles on a host with reserved GPUs, and a preempting cycle, vs plain lease cycles',
+    run: runMarkets,
+  },
   {
     name: 'ledger-scale',
     description:

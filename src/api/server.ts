@@ -11,6 +11,7 @@ import { nodeRoutes } from './routes/node.js';
 import { accountRoutes } from './routes/accounts.js';
 import { containerRoutes } from './routes/containers.js';
 import { leaseRoutes } from './routes/leases.js';
+import { reservationRoutes } from './routes/reservations.js';
 import { appRoutes } from './routes/apps.js';
 import { matchRoutes } from './routes/match.js';
 import { offersRoutes } from './routes/offers.js';
@@ -131,6 +132,7 @@ export async function createApiServer(
   await app.register(containerRoutes, ctx);
   await app.register(leaseRoutes, ctx);
   await app.register(volumeRoutes, ctx);
+  await app.register(reservationRoutes, ctx);
   await app.register(workloadsAccessRoutes, ctx);
   await app.register(appRoutes, ctx);
   await app.register(matchRoutes, ctx);

@@ -72,10 +72,17 @@ export const LeaseSchema = z.object({
   receiptServedMs: z.number().int().min(0),
   pausedAt: z.number().int().nullable().optional(),
   pausedMs: z.number().int().min(0).optional(),
+  reservation: Token.optional(),
+  interruptible: z.boolean().optional(),
+  preemptedAt: z.number().optional(),
+  preemptStopAt: z.number().optional(),
+  preemptedBy: Token.optional(),
+  resumes: Token.optional(),
 });
 
 export const LeaseOpenedSchema = z.object({ lease: LeaseSchema });
 export const LeaseClosedSchema = z.object({ lease: Token });
+export const LeasePreemptedSchema = z.object({ lease: Token, stopAt: z.number() });
 
 export const LeaseOutputSchema = z.object({
   lease: Token,
@@ -175,6 +182,7 @@ export type SubjectKind =
   | 'hb'
   | 'lease.opened'
   | 'lease.closed'
+  | 'lease.preempted'
   | 'lease.log'
   | 'lease.exit'
   | 'lease.receipt'
@@ -211,6 +219,7 @@ const registry: readonly SubjectEntry[] = [
     key: { token: 2, field: (m: LeaseOpenedMsg) => m.lease.container },
   },
   { kind: 'lease.closed', pattern: 'lease.closed.*', schema: LeaseClosedSchema },
+  { kind: 'lease.preempted', pattern: 'lease.preempted.*', schema: LeasePreemptedSchema },
   {
     kind: 'lease.log',
     pattern: 'lease.*.log',

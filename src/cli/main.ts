@@ -15,6 +15,7 @@ import { offersCommand } from './commands/offers.js';
 import { logsCommand, stopCommand, topUpCommand, waitCommand } from './commands/lease-life.js';
 import { statusCommand } from './commands/status.js';
 import { escrowCommand } from './commands/escrow.js';
+import { reservationsCommand, reserveCommand } from './commands/reserve.js';
 import { transferCommand } from './commands/transfer.js';
 import { vestingCommand } from './commands/vesting.js';
 import { lockCommand } from './commands/lock.js';
@@ -55,6 +56,8 @@ export function program(): Command {
     accountCommand(),
     keysCommand(),
     escrowCommand(),
+    reserveCommand(),
+    reservationsCommand(),
     transferCommand(),
     vestingCommand(),
     lockCommand(),

@@ -1,6 +1,8 @@
+import { cp, mkdir, stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { AgentVolumes, type AttachedVolumes } from './agent-volumes.js';
 import type { VolumeStore } from './volumes.js';
+import { join } from 'node:path';
 import {
   AethirError,
   canonicalize,
@@ -84,6 +86,8 @@ export interface ContainerAgentInit {
   spec: ContainerSpec;
   location: Location;
   pricePerHour: bigint;
+  /** the price per GPU-hour of GPUs booked for days (`aethir reserve`); none: no reserved capacity */
+  reservedPricePerHour?: bigint;
   heartbeatIntervalMs: number;
   /** how often the host collects payment for running leases (the user's escrow is charged as it goes) */
   settleIntervalMs?: number;
@@ -104,6 +108,11 @@ export interface ContainerAgentInit {
    */
   logDir?: string;
   logFileMaxBytes?: number;
+  /**
+   * where interruptible leases keep their checkpoints, `<checkpointDir>/<lease>` (the workload's
+   * $AETHIR_CHECKPOINT_DIR), kept after the lease for `rent --resume`. None: no checkpoints.
+   */
+  checkpointDir?: string;
   /** apps to pre-install and serve sessions of (published on the network; docs/apps.md) */
   apps?: readonly string[];
   /** where apps are installed, `<appsDir>/<name>/<version>`; needed with `apps` */
@@ -228,6 +237,8 @@ export class ContainerAgent {
       existing.encKey !== encKey ||
       existing.name !== this.init.name ||
       existing.pricePerHour !== this.init.pricePerHour ||
+      (this.init.reservedPricePerHour !== undefined &&
+        existing.reservedPricePerHour !== this.init.reservedPricePerHour) ||
       canonicalize(existing.spec) !== canonicalize(this.init.spec) ||
       canonicalize(existing.location) !== canonicalize(this.init.location) ||
       (this.init.volumes !== undefined &&
@@ -239,6 +250,9 @@ export class ContainerAgent {
         spec: this.init.spec,
         location: this.init.location,
         pricePerHour: this.init.pricePerHour,
+        ...(this.init.reservedPricePerHour !== undefined
+          ? { reservedPricePerHour: this.init.reservedPricePerHour }
+          : {}),
         encKey,
         ...(this.init.volumes
           ? {
@@ -275,6 +289,10 @@ export class ContainerAgent {
       bus.subscribe(
         subjects.leaseClosed(this.id),
         (m) => void this.onLeaseClosed((m as { lease: string }).lease),
+      ),
+      bus.subscribe(
+        subjects.leasePreempted(this.id),
+        (m) => void this.track(this.onLeasePreempted((m as { lease: string }).lease)),
       ),
     );
     // Checkers' direct probes and capacity challenges (check.<id>), answered by this host: with
@@ -402,6 +420,13 @@ export class ContainerAgent {
       await this.close(lease, 127, run.reason.slice(0, 200), { withoutReceipt: noEngine });
       return;
     }
+    // A lease that preempted interruptible ones starts when their notice ends: wait for their GPUs.
+    await this.waitForGpus(lease.gpus, lease.openedAt);
+    const checkpoint = await this.checkpointOf(lease);
+    if (checkpoint) {
+      run.env = { ...run.env, AETHIR_CHECKPOINT_DIR: checkpoint };
+      run.writablePaths = [checkpoint];
+    }
     let gpus: number[];
     try {
       gpus = this.allocateGpus(lease.gpus);
@@ -497,7 +522,12 @@ export class ContainerAgent {
   private async startWorkload(
     lease: Lease,
     slot: Slot,
-    run: { command: string[]; env: Record<string, string>; readOnlyPaths?: string[] },
+    run: {
+      command: string[];
+      env: Record<string, string>;
+      readOnlyPaths?: string[];
+      writablePaths?: string[];
+    },
     publish: (e: WorkloadEvent) => void,
     resumed: boolean,
   ): Promise<RunningWorkload | null> {
@@ -556,6 +586,7 @@ export class ContainerAgent {
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
         ...(resumed ? { reuseFiles: true } : {}),
         ...(vols ? { mounts: vols.mounts } : {}),
+        ...(run.writablePaths ? { writablePaths: run.writablePaths } : {}),
         limits: {
           ...leaseLimits(this.init.spec, lease.gpus),
           ...(this.init.leaseMemoryMiB ? { memoryMiB: this.init.leaseMemoryMiB } : {}),
@@ -725,10 +756,14 @@ export class ContainerAgent {
    * with its env: sealed values opened with this container's key, only for the lease they were
    * sealed for (src/core/seal.ts).
    */
-  private async workloadOf(
-    lease: Lease,
-  ): Promise<
-    | { ok: true; command: string[]; env: Record<string, string>; readOnlyPaths?: string[] }
+  private async workloadOf(lease: Lease): Promise<
+    | {
+        ok: true;
+        command: string[];
+        env: Record<string, string>;
+        readOnlyPaths?: string[];
+        writablePaths?: string[];
+      }
     | { ok: false; reason: string }
   > {
     let w = lease.workload;
@@ -898,6 +933,86 @@ export class ContainerAgent {
     } catch (e) {
       this.components.log?.(`reading the network's parameters failed: ${(e as Error).message}`);
     }
+  }
+
+  /** Where this host keeps (or would keep) an interruptible lease's checkpoint files; none: no checkpoints here. */
+  checkpointPath(lease: string): string | undefined {
+    return this.init.checkpointDir && /^[A-Za-z0-9_-]{1,64}$/.test(lease)
+      ? join(this.init.checkpointDir, lease)
+      : undefined;
+  }
+
+  /** Free GPUs here now (not held by a running workload). */
+  private freeGpuCount(): number {
+    const used = new Set([...this.running.values()].flatMap((r) => r.gpus));
+    return this.init.spec.gpus.length - used.size;
+  }
+
+  /**
+   * Waits (up to `startsAt` + 10 s of this host's clock) until `n` GPUs are free here: those of
+   * the interruptible leases a lease preempted come free when their workloads stop.
+   */
+  private async waitForGpus(n: number, startsAt: number): Promise<void> {
+    const { clock } = this.components;
+    while (this.freeGpuCount() < n && clock.now() < startsAt + 10_000 && !this.stopping)
+      await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /**
+   * An interruptible lease's checkpoint directory, `<checkpointDir>/<lease>`, made for it; a lease
+   * that resumes another (the ledger checked it is the same user's, on this host) starts with a
+   * copy of that one's files. None for other leases, or a host without a checkpointDir.
+   */
+  private async checkpointOf(lease: Lease): Promise<string | undefined> {
+    const base = this.init.checkpointDir;
+    if (!base || !lease.interruptible) return undefined;
+    const dir = join(base, lease.id);
+    try {
+      await mkdir(base, { recursive: true, mode: 0o711 });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (lease.resumes && /^[A-Za-z0-9_-]{1,64}$/.test(lease.resumes)) {
+        const from = join(base, lease.resumes);
+        if (
+          await stat(from).then(
+            (s) => s.isDirectory(),
+            () => false,
+          )
+        )
+          await cp(from, dir, { recursive: true, force: true, errorOnExist: false });
+      }
+      return dir;
+    } catch (e) {
+      this.components.log?.(`lease ${lease.id}: no checkpoint directory (${(e as Error).message})`);
+      return undefined;
+    }
+  }
+
+  /**
+   * The ledger preempted an interruptible lease here for a higher-paying one: its workload gets
+   * SIGTERM now and until the notice's end to checkpoint, then is stopped and the lease closed
+   * (charged only up to the preemption). A notice the ledger does not show (forged, or for a lease
+   * not preempted) is ignored.
+   */
+  private async onLeasePreempted(leaseId: string): Promise<void> {
+    const r = this.running.get(leaseId);
+    if (!r) return;
+    const l = await this.components.network.lease(leaseId).catch(() => undefined);
+    if (!l || l.status !== 'open' || l.preemptedAt === undefined || l.preemptStopAt === undefined) {
+      this.components.log?.(`ignored a preemption notice for lease ${leaseId} that the ledger does not show`);
+      return;
+    }
+    const { clock, bus } = this.components;
+    const graceMs = Math.max(0, l.preemptStopAt - clock.now());
+    r.endReason = `preempted by lease ${l.preemptedBy ?? '?'} (a higher price); charged up to the preemption`;
+    const m: LeaseLogMsg = {
+      lease: leaseId,
+      type: 'stderr',
+      data: `aethir: preempted by a higher-paying lease: SIGTERM now, stopped in ${Math.round(graceMs / 1000)} s; checkpoint to $AETHIR_CHECKPOINT_DIR (rent --resume ${leaseId})\n`,
+      at: clock.now(),
+    };
+    bus.publish(subjects.leaseLog(leaseId), m);
+    if (r.w) await r.w.kill('preempted', { graceMs });
+    else r.cancelled = true;
   }
 
   private async onLeaseClosed(leaseId: string): Promise<void> {

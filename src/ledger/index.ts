@@ -48,6 +48,12 @@ export type {
   VolumeClosed,
   VolumeCreated,
   VolumeSettled,
+  LeasePreempted,
+  ReservationClosed,
+  ReservationOpened,
+  ReservationSettled,
 } from './registry.js';
+export { dailyPrice } from './modules/reservations/queries.js';
+export { MAX_RESERVATION_DAYS, MAX_RESERVATIONS_PER_CONTAINER } from './modules/reservations/payloads.js';
 export * from './block.js';
 export * from './governance.js';

@@ -13,6 +13,7 @@ import {
   type Lock,
   type Pool,
   type Proposal,
+  type Reservation,
   type Round,
   type VestingEntry,
 } from './model.js';
@@ -24,6 +25,7 @@ import { volumeByName, volumeOf, volumesOf, type Volume } from './modules/volume
 import { isServing, requiredStakeFor } from './modules/containers/queries.js';
 import { draw, reputationOf, type ReputationView } from './modules/checks/queries.js';
 import { nextEpoch } from './modules/epochs/queries.js';
+import { reservationOf, reservationsOf } from './modules/reservations/queries.js';
 import {
   councilMajority,
   proposalPhase,
@@ -131,6 +133,12 @@ export class LedgerReader {
   appRelease(name: string, version?: string): AppRelease | undefined {
     const v = version ?? this.app(name)?.latest;
     return v === undefined ? undefined : this.state.get<AppRelease>(K.appRelease(name, v));
+  }
+  reservation(id: string): Reservation | undefined {
+    return reservationOf(this, id);
+  }
+  reservations(): Reservation[] {
+    return reservationsOf(this);
   }
   apps(): AppRecord[] {
     return [...this.state.scan<AppRecord>('app/')].map(([, v]) => v);

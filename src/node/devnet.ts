@@ -2,7 +2,13 @@ import { hostname } from 'node:os';
 import { VolumeStore, canKeepVolumes, defaultVolumeMountRoot } from '../container/volumes.js';
 import { join } from 'node:path';
 import { ath, CITIES, parseAth, systemClock, type Clock, type Config, type KeyPair } from '../core/index.js';
-import { parseGenesis, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
+import {
+  DEFAULT_PREEMPT_NOTICE_MS,
+  parseGenesis,
+  type ContainerSpec,
+  type Lease,
+  type Location,
+} from '../ledger/index.js';
 import { SqliteChainStore } from '../store/index.js';
 import { MemoryBus } from '../bus/index.js';
 import { Indexer } from '../indexer/index.js';
@@ -127,6 +133,8 @@ export class Devnet {
           simulatedHardware: true,
           // a new network: env values only sealed to the container (docs/security.md)
           clearEnv: false,
+          // an interruptible lease's workload gets this long to checkpoint when preempted
+          preemptNoticeMs: config.preemptNoticeMs ?? DEFAULT_PREEMPT_NOTICE_MS,
           epochMs: config.epochSeconds * 1000,
           // a lease whose escrow runs out is paused, its files kept this long for a top-up
           pauseGraceMs: config.pauseGraceSeconds * 1000,
@@ -300,6 +308,8 @@ export class Devnet {
     spec: ContainerSpec;
     location: Location;
     price: bigint;
+    /** per GPU-hour for reserved GPUs (default: 70% of `price`) */
+    reservedPrice?: bigint;
     apps?: string[];
     prover?: ContainerAgentInit['prover'];
     place?: { lat: number; lon: number };
@@ -320,6 +330,8 @@ export class Devnet {
         spec: h.spec,
         location: h.location,
         pricePerHour: h.price,
+        // a devnet's hosts sell reserved capacity at 30% off (a host sets its own: container start --reserved-price)
+        reservedPricePerHour: h.reservedPrice ?? ((h.price * 7n) / 10n || 1n),
         ...(h.apps ? { apps: h.apps } : {}),
         ...(h.prover ? { prover: h.prover } : {}),
         ...(h.volumes ? { volumes: h.volumes } : {}),

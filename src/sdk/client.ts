@@ -16,6 +16,7 @@ import {
   type Lease,
   type LeaseFunds,
   type Volume,
+  type Reservation,
   type Params,
   type PublishedApp,
   type ReputationView,
@@ -28,10 +29,19 @@ import type { MatchRequestInput } from '../indexer/index.js';
 
 export interface ContainerView extends Omit<
   Container,
-  'pricePerHour' | 'stake' | 'earned' | 'unbonding' | 'slashed' | 'incidents' | 'volumeOffer'
+  | 'pricePerHour'
+  | 'stake'
+  | 'earned'
+  | 'unbonding'
+  | 'slashed'
+  | 'incidents'
+  | 'volumeOffer'
+  | 'reservedPricePerHour'
 > {
   /** the persistent volumes it offers: price per GiB-hour (units, decimal string) and space */
   volumeOffer?: { pricePerGiBHour: string; capacityGiB: number };
+  /** per GPU-hour for reserved GPUs (units, decimal string); absent: it sells no reserved capacity */
+  reservedPricePerHour?: string;
   /** failed checks that slashed it or closed its leases (slashed: units as a decimal string) */
   incidents: Array<Omit<Incident, 'slashed'> & { slashed: string }>;
   /** from its decided checks (Ledger.reputationOf) */
@@ -46,6 +56,20 @@ export interface ContainerView extends Omit<
   gpusFree: number;
   requiredStake: string;
   staked: boolean;
+}
+
+/** A reservation as the API shows it (amounts as decimal strings of units). */
+export interface ReservationView extends Omit<
+  Reservation,
+  'pricePerHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'
+> {
+  pricePerHour: string;
+  escrow: string;
+  charged: string;
+  hostShare: string;
+  protocolShare: string;
+  /** what one day costs: GPUs × price × 24 */
+  dailyPrice: string;
 }
 
 export interface LeaseView extends Omit<
@@ -277,8 +301,10 @@ export class ApiClient implements NetworkClient {
   async container(id: string): Promise<Container | undefined> {
     const v = await this.containerView(id);
     if (!v) return undefined;
+    const { reservedPricePerHour, ...rest } = v;
     return {
-      ...v,
+      ...rest,
+      ...(reservedPricePerHour !== undefined ? { reservedPricePerHour: BigInt(reservedPricePerHour) } : {}),
       pricePerHour: BigInt(v.pricePerHour),
       stake: BigInt(v.stake),
       unbonding: BigInt(v.unbonding),
@@ -356,6 +382,23 @@ export class ApiClient implements NetworkClient {
   }
   async volumesOn(container: string): Promise<Volume[]> {
     return (await this.volumeViews({ container })).map(volumeFromView);
+  }
+  /** One reservation (GPUs booked for days), as the API shows it; undefined when there is none. */
+  async reservation(id: string): Promise<ReservationView | undefined> {
+    try {
+      return await this.request<ReservationView>('GET', `/v1/reservations/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (e instanceof AethirError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+  async reservations(
+    filter: { user?: string; container?: string; status?: string; limit?: number } = {},
+  ): Promise<ReservationView[]> {
+    const q = new URLSearchParams({ limit: String(filter.limit ?? 100) });
+    for (const k of ['user', 'container', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
+    return (await this.request<{ reservations: ReservationView[] }>('GET', `/v1/reservations?${q}`))
+      .reservations;
   }
   /** the leases not closed on a container: open and paused (which hold its GPUs until closed) */
   async openLeasesOf(container: string): Promise<string[]> {

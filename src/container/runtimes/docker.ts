@@ -868,8 +868,9 @@ class DockerWorkload implements RunningWorkload {
     return this.log.onEvent(listener);
   }
 
-  kill(reason?: string): Promise<void> {
-    this.requestStop(killRequest(reason));
+  /** `keepFiles` is not for this runtime (it has no `removeFiles`: its files live in the container). */
+  kill(reason?: string, opts: { graceMs?: number } = {}): Promise<void> {
+    this.requestStop(killRequest(reason), opts.graceMs);
     return this.exited.then(() => undefined);
   }
 
@@ -1074,16 +1075,16 @@ class DockerWorkload implements RunningWorkload {
     this.cpuTimer = unrefTimeout(() => void tick(), this.init.cpuPollMs);
   }
 
-  private requestStop(request: StopRequest): void {
+  private requestStop(request: StopRequest, graceMs?: number): void {
     // First reason wins; once the container has stopped there is nothing left to stop.
     if (this.stopRequest || this.stopped || this.finishing) return;
     this.stopRequest = request;
-    void this.stopContainer();
+    void this.stopContainer(graceMs === undefined ? undefined : Math.max(0, Math.ceil(graceMs / 1000)));
   }
 
-  private async stopContainer(): Promise<void> {
+  private async stopContainer(graceSec?: number): Promise<void> {
     const id = this.containerId;
-    const t = this.init.killGraceSec;
+    const t = graceSec ?? this.init.killGraceSec;
     try {
       // The engine sends SIGTERM, then SIGKILL after t seconds, and answers once the container is down;
       // 304 means it already was.

@@ -259,6 +259,7 @@ export class HostProcessRuntime implements Runtime {
         else await chown(workdir, uid, uid);
         // ...and the volumes it writes (a previous lease of the owner ran as another uid)
         for (const m of spec.mounts ?? []) if (!m.readOnly) await chownTree(m.source, uid);
+        for (const p of spec.writablePaths ?? []) await chown(p, uid, uid);
         cgroup = await createLeaseCgroup(sandbox.cgroups, `${this.tag}-${leaseId}`, limits ?? {});
       }
     } catch (err) {
@@ -302,6 +303,7 @@ export class HostProcessRuntime implements Runtime {
                 readOnly: spec.readOnlyPaths ?? [],
                 ...(this.sharedReadOnly.length ? { readOnlyAt: this.sharedReadOnly } : {}),
                 mounts: spec.mounts ?? [],
+                writable: spec.writablePaths ?? [],
                 infoFd: 3,
                 blockFd: 4,
               }),
@@ -477,9 +479,9 @@ class HostProcessWorkload implements RunningWorkload {
     return this.log.onEvent(listener);
   }
 
-  kill(reason?: string, opts: { keepFiles?: boolean } = {}): Promise<void> {
+  kill(reason?: string, opts: { keepFiles?: boolean; graceMs?: number } = {}): Promise<void> {
     if (opts.keepFiles) this.keepFiles = true;
-    this.requestStop(killRequest(reason));
+    this.requestStop(killRequest(reason), opts.graceMs);
     return this.exited.then(() => undefined);
   }
 
@@ -634,12 +636,12 @@ class HostProcessWorkload implements RunningWorkload {
     }
   }
 
-  private requestStop(request: StopRequest): void {
+  private requestStop(request: StopRequest, graceMs = this.killGraceMs): void {
     // First reason wins; once the main process is gone there is nothing left to stop.
     if (this.stopRequest || this.leaderExited || this.finishing || this.pid === undefined) return;
     this.stopRequest = request;
     this.signalGroup('SIGTERM');
-    this.escalationTimer = setTimeout(() => this.signalGroup('SIGKILL'), this.killGraceMs);
+    this.escalationTimer = setTimeout(() => this.signalGroup('SIGKILL'), Math.max(0, graceMs));
     this.escalationTimer.unref();
   }
 

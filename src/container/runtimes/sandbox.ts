@@ -351,6 +351,8 @@ export interface BwrapPlan {
   readOnlyAt?: ReadonlyArray<readonly [string, string]>;
   /** host directories bound at their targets (volumes), read-write unless readOnly */
   mounts?: ReadonlyArray<{ source: string; target: string; readOnly?: boolean }>;
+  /** host directories it may write (an interruptible lease's checkpoint directory) */
+  writable?: readonly string[];
   /** bwrap's fds: where it writes the sandbox's pid, and what it waits on before running the command */
   infoFd: number;
   blockFd: number;
@@ -395,6 +397,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   for (const p of plan.readOnly ?? []) a.push('--ro-bind', p, p);
   for (const [src, at] of plan.readOnlyAt ?? []) a.push('--ro-bind', src, at);
   for (const m of plan.mounts ?? []) a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
+  for (const p of plan.writable ?? []) a.push('--bind', p, p);
   a.push('--bind', plan.workdir, plan.workdir, '--chdir', plan.workdir);
   a.push('--info-fd', String(plan.infoFd), '--block-fd', String(plan.blockFd));
   a.push('--');

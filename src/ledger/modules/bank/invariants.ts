@@ -1,10 +1,12 @@
 import type { Lock, VestingEntry } from '../../model.js';
 import type { LedgerReader } from '../../reader.js';
 import { volumesHeld } from '../volumes/queries.js';
+import { heldByReservations } from '../reservations/invariants.js';
 
 /**
  * Sum of every unit held anywhere: account balances and escrows, container stakes and
- * unbonding stakes, the unspent escrow of open (and paused) leases and live volumes, vesting entries, locks, the reward and
+ * unbonding stakes, the unspent escrow of open (and paused) leases, live volumes and active
+ * reservations, vesting entries, locks, the reward and
  * checker pools and the treasury. It must always equal the genesis supply.
  */
 export function totalHeld(r: LedgerReader): bigint {
@@ -15,5 +17,5 @@ export function totalHeld(r: LedgerReader): bigint {
   t += volumesHeld(r);
   for (const [, v] of r.state.scan<VestingEntry>('vest/')) t += v.amount;
   for (const [, v] of r.state.scan<Lock>('lock/')) t += v.amount;
-  return t;
+  return t + heldByReservations(r);
 }

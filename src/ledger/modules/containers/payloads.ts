@@ -43,6 +43,11 @@ export const payloads = {
       name: z.string().min(1).max(64),
       spec: ContainerSpec,
       pricePerHour: PositiveUnits,
+      /**
+       * the price per GPU-hour of GPUs booked for whole days (`aethir reserve`): at most
+       * `pricePerHour`; absent: as before (none, or the one registered earlier)
+       */
+      reservedPricePerHour: PositiveUnits.optional(),
       location: Location,
       /** the X25519 public key (hex) users seal their workloads' env to (src/core/seal.ts) */
       encKey: z

@@ -65,6 +65,14 @@ export const payloads = {
        * runs out and goes on when topped up (lease.topup). Only where params.pauseGraceMs is set.
        */
       depositSec: z.number().int().min(1).optional(),
+      /** run on the sender's reservation (modules/reservations): at no charge beyond it */
+      reservation: Id.optional(),
+      /** interruptible at `bidPerHour`: a higher-paying lease may preempt it with a notice */
+      interruptible: z.literal(true).optional(),
+      /** the interruptible lease's price per GPU-hour (at most the container's on-demand price) */
+      bidPerHour: PositiveUnits.optional(),
+      /** an interruptible lease of the sender's this one resumes from (same container) */
+      resumes: Id.optional(),
     })
     .strict(),
   /** by the container; `receipt`: the user's latest usage receipt, which caps what it may charge */
