@@ -208,6 +208,11 @@ export class CheckerService {
     return this.deps.address;
   }
 
+  /** Worker threads of this service's own verification pool (0 before its first verification and after stop()). */
+  get verificationThreads(): number {
+    return this.pool?.threads ?? 0;
+  }
+
   /** Listens to heartbeats and usage receipts on the bus. */
   start(): this {
     const { bus } = this.deps;
