@@ -14,12 +14,7 @@ import {
   type Challenge,
 } from './challenge.js';
 import { sizeFor, type CapacityClaim } from './sizing.js';
-import {
-  DEFAULT_VERIFIED_ROWS,
-  pickWorkRows,
-  validateWorkParams,
-  type WorkProofParams,
-} from './work.js';
+import { DEFAULT_VERIFIED_ROWS, pickWorkRows, validateWorkParams, type WorkProofParams } from './work.js';
 import {
   DEFAULT_VERIFIED_GROUPS,
   pickGroups,
@@ -706,7 +701,10 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
           picked,
         );
       } catch (e) {
-        return result('checker', `the checker could not verify the throughput proof: ${(e as Error).message}`);
+        return result(
+          'checker',
+          `the checker could not verify the throughput proof: ${(e as Error).message}`,
+        );
       }
       if (!wc.ok) return result('throughput', `the throughput proof failed: ${wc.reason}`);
       passed += `; ${wp.products} products of n = ${wp.n} in ${work.workMs} ms of ${wp.deadlineMs} ms, ${wc.rows} rows verified`;

@@ -14,7 +14,7 @@ import type { FillParams, ReadParams } from './memory.js';
  * keeps answering the bus, heartbeats and probes, and timing round trips, meanwhile.
  *
  * `size` workers (default 1), each started on its first job and kept; jobs beyond them wait in a
- * queue of at most `maxQueue` (default 8), past which a job fails at once ('busy'). A worker that
+ * queue of at most `maxQueue` (default 32: a job holds only its seeds and picked rows), past which a job fails at once ('busy'). A worker that
  * dies (an uncaught error, an exit, out of memory) fails its job ('crashed') and is replaced on
  * the next job. Idle workers are unref'd (a pool nobody closed never keeps the process alive);
  * close() fails what is pending ('closed') and terminates every worker.
@@ -27,7 +27,7 @@ import type { FillParams, ReadParams } from './memory.js';
 export interface RecomputePoolOptions {
   /** worker threads (default 1) */
   size?: number;
-  /** jobs waiting for a worker beyond those running (default 8) */
+  /** jobs waiting for a worker beyond those running (default 32) */
   maxQueue?: number;
   /** the worker module (default recompute-worker next to this module; tests pass their own) */
   script?: URL;
@@ -94,7 +94,7 @@ export class RecomputePool implements Recomputer {
 
   constructor(opts: RecomputePoolOptions = {}) {
     const size = opts.size ?? 1;
-    const maxQueue = opts.maxQueue ?? 8;
+    const maxQueue = opts.maxQueue ?? 32;
     if (!Number.isSafeInteger(size) || size < 1 || size > 64)
       throw new RangeError('size must be an integer in [1, 64]');
     if (!Number.isSafeInteger(maxQueue) || maxQueue < 0)
@@ -118,7 +118,12 @@ export class RecomputePool implements Recomputer {
     return this.slots.filter((s) => s.job !== null).length + this.queue.length;
   }
 
-  workDigests(prepareSeed: string, workSeed: string, p: WorkParams, rows: readonly number[]): Promise<Int32Array> {
+  workDigests(
+    prepareSeed: string,
+    workSeed: string,
+    p: WorkParams,
+    rows: readonly number[],
+  ): Promise<Int32Array> {
     return this.submit({
       kind: 'work',
       prepareSeed,
@@ -185,7 +190,9 @@ export class RecomputePool implements Recomputer {
         worker = slot.worker = this.start(slot);
       } catch (e) {
         slot.job = null;
-        job.reject(new RecomputeError('crashed', `cannot start a verification worker: ${(e as Error).message}`));
+        job.reject(
+          new RecomputeError('crashed', `cannot start a verification worker: ${(e as Error).message}`),
+        );
         return this.next(slot);
       }
     }

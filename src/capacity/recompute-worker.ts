@@ -22,8 +22,7 @@ export type RecomputeRequest =
     };
 
 export type RecomputeReply =
-  | { id: number; ok: true; values: Int32Array | Float64Array }
-  | { id: number; ok: false; error: string };
+  { id: number; ok: true; values: Int32Array | Float64Array } | { id: number; ok: false; error: string };
 
 /** The answer to one request (a thrown error becomes `ok: false`). */
 export function answerRecompute(req: RecomputeRequest): RecomputeReply {

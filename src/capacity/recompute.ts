@@ -25,7 +25,12 @@ import {
  */
 export interface Recomputer {
   /** expectedDigests(prepareSeed, workSeed, p, rows): DIGEST_WIDTH int32 per row, in the order of `rows` */
-  workDigests(prepareSeed: string, workSeed: string, p: WorkParams, rows: readonly number[]): Promise<Int32Array>;
+  workDigests(
+    prepareSeed: string,
+    workSeed: string,
+    p: WorkParams,
+    rows: readonly number[],
+  ): Promise<Int32Array>;
   /** groupSums(fillSeed, readSeed, p, groups): one sum per group, in the order of `groups` */
   groupSums(
     fillSeed: string,

@@ -22,7 +22,13 @@ import {
   preparePool,
   type WorkProofParams,
 } from '../../../src/capacity/work.js';
-import { answerRead, fillMemory, openSums, pickGroups, type MemoryProofParams } from '../../../src/capacity/memory.js';
+import {
+  answerRead,
+  fillMemory,
+  openSums,
+  pickGroups,
+  type MemoryProofParams,
+} from '../../../src/capacity/memory.js';
 
 const CRASHING = new URL('./fixtures/crashing-recompute-worker.mjs', import.meta.url);
 const EXIT_SEED = 'de'.repeat(32);
@@ -102,9 +108,9 @@ describe('RecomputePool: the same answers as inline', () => {
     const read = answerRead(mem, 'id', '22'.repeat(32), MEM);
     const pg = pickGroups(new SeededRng('vr'), MEM.groups, 16);
     const sums = openSums(read, pg.leaves);
-    expect(await verifyReadsWith(pl, 'id', '11'.repeat(32), '22'.repeat(32), MEM, read.root, sums, pg)).toEqual(
-      { ok: true, groups: 16 },
-    );
+    expect(
+      await verifyReadsWith(pl, 'id', '11'.repeat(32), '22'.repeat(32), MEM, read.root, sums, pg),
+    ).toEqual({ ok: true, groups: 16 });
     // a prover that held another fill answers consistent sums under its own root: wrong sums
     const other = answerRead(fillMemory('99'.repeat(32), MEM), 'id', '22'.repeat(32), MEM);
     const forged = { ...other, root: other.root };
@@ -138,8 +144,12 @@ describe('RecomputePool: the same answers as inline', () => {
       opened.map((o) => ({ ...o, proof: [] })),
       opened.map((o) => ({ ...o, row: o.row.map((v) => v + 1) })),
     ])
-      expect((await verifyWorkWith(spy, 'id', SEED_P, SEED_W, P, ans.root, bad as never, picked)).ok).toBe(false);
-    expect(await verifyWorkWith(spy, 'id', SEED_P, SEED_W, P, 'zz', opened, picked)).toMatchObject({ ok: false });
+      expect((await verifyWorkWith(spy, 'id', SEED_P, SEED_W, P, ans.root, bad as never, picked)).ok).toBe(
+        false,
+      );
+    expect(await verifyWorkWith(spy, 'id', SEED_P, SEED_W, P, 'zz', opened, picked)).toMatchObject({
+      ok: false,
+    });
     expect(calls).toEqual([]);
   });
 });
@@ -186,7 +196,7 @@ describe('RecomputePool: the event loop stays free while it verifies', () => {
   });
 });
 
-describe('RecomputePool: failures are the checker\'s, and it recovers', () => {
+describe("RecomputePool: failures are the checker's, and it recovers", () => {
   it('a worker that exits or throws fails its job with a RecomputeError; the next job gets a new worker', async () => {
     const pl = pool({ script: CRASHING });
     const rows = [0, 5, 300];
@@ -199,7 +209,10 @@ describe('RecomputePool: failures are the checker\'s, and it recovers', () => {
     expect(bytes(await pl.workDigests(SEED_P, SEED_W, P, rows)).equals(bytes(want))).toBe(true);
 
     const threw = await pl.groupSums(THROW_SEED, '22'.repeat(32), MEM, [1, 2]).catch((e: unknown) => e);
-    expect(threw).toMatchObject({ kind: 'crashed', message: expect.stringMatching(/boom in the verification worker/) });
+    expect(threw).toMatchObject({
+      kind: 'crashed',
+      message: expect.stringMatching(/boom in the verification worker/),
+    });
     expect(bytes(await pl.workDigests(SEED_P, SEED_W, P, rows)).equals(bytes(want))).toBe(true);
     expect(pl.threads).toBe(1);
   });
@@ -210,7 +223,9 @@ describe('RecomputePool: failures are the checker\'s, and it recovers', () => {
     const crash = pl.workDigests(EXIT_SEED, SEED_W, P, rows).catch((e: unknown) => e);
     const after = pl.workDigests(SEED_P, SEED_W, P, rows);
     expect(await crash).toMatchObject({ kind: 'crashed' });
-    expect(bytes(await after).equals(bytes(await inlineRecomputer.workDigests(SEED_P, SEED_W, P, rows)))).toBe(true);
+    expect(
+      bytes(await after).equals(bytes(await inlineRecomputer.workDigests(SEED_P, SEED_W, P, rows))),
+    ).toBe(true);
   });
 
   it('a worker that never answers fails its job as "timeout" and is replaced', async () => {
@@ -225,10 +240,12 @@ describe('RecomputePool: failures are the checker\'s, and it recovers', () => {
 
   it('a computation that throws (bad parameters) fails as "failed" and keeps the worker', async () => {
     const pl = pool();
-    await expect(pl.workDigests(SEED_P, SEED_W, { n: 100, pool: 1, products: 1 }, [0])).rejects.toMatchObject({
-      kind: 'failed',
-      message: expect.stringMatching(/multiple of 64/),
-    });
+    await expect(pl.workDigests(SEED_P, SEED_W, { n: 100, pool: 1, products: 1 }, [0])).rejects.toMatchObject(
+      {
+        kind: 'failed',
+        message: expect.stringMatching(/multiple of 64/),
+      },
+    );
     expect(pl.threads).toBe(1);
     expect((await pl.workDigests(SEED_P, SEED_W, P, [3])).length).toBe(DIGEST_WIDTH);
   });
@@ -249,7 +266,9 @@ describe('RecomputePool: failures are the checker\'s, and it recovers', () => {
     const pl = pool({ size: 2 });
     await Promise.all([pl.workDigests(SEED_P, SEED_W, P, [1]), pl.workDigests(SEED_P, SEED_W, P, [2])]);
     expect(pl.threads).toBe(2);
-    const running = pl.workDigests(SEED_P, SEED_W, { n: 2048, pool: 1, products: 1 }, [1, 2, 3]).catch((e) => e);
+    const running = pl
+      .workDigests(SEED_P, SEED_W, { n: 2048, pool: 1, products: 1 }, [1, 2, 3])
+      .catch((e) => e);
     await pl.close();
     expect(await running).toMatchObject({ kind: 'closed' });
     expect(pl.threads).toBe(0);
@@ -286,7 +305,11 @@ describe('RecomputePool: failures are the checker\'s, and it recovers', () => {
       reason: expect.stringMatching(/checker could not verify the throughput proof: .*exited with code 7/),
     });
     const memory = await check(broken, MEM);
-    expect(memory).toMatchObject({ ok: false, code: 'checker', reason: expect.stringMatching(/memory proof/) });
+    expect(memory).toMatchObject({
+      ok: false,
+      code: 'checker',
+      reason: expect.stringMatching(/memory proof/),
+    });
     // the same pool, with the checker's own seeds: it recovered
     const ok: Recomputer = crashing;
     expect(await check(ok, null)).toMatchObject({ ok: true, code: 'passed' });

@@ -441,7 +441,13 @@ describe('CheckerService', () => {
 
   describe('capacity proofs verified off the event loop', () => {
     // a throughput proof small enough for the in-process prover; its recomputation is what moves
-    const WORK: WorkProofParams = { n: 128, pool: 2, products: 2, deadlineMs: 5_000, prepareTimeoutMs: 5_000 };
+    const WORK: WorkProofParams = {
+      n: 128,
+      pool: 2,
+      products: 2,
+      deadlineMs: 5_000,
+      prepareTimeoutMs: 5_000,
+    };
     const gpuHost = async (name: string) => {
       const spec: ContainerSpec = {
         ...cpuSpec(name),
@@ -469,7 +475,8 @@ describe('CheckerService', () => {
       let broken = true;
       // while `broken`, every recomputation lands on the seed the fixture worker exits on
       const recompute: Recomputer = {
-        workDigests: (p, w, params, rows) => crashing.workDigests(broken ? 'de'.repeat(32) : p, w, params, rows),
+        workDigests: (p, w, params, rows) =>
+          crashing.workDigests(broken ? 'de'.repeat(32) : p, w, params, rows),
         groupSums: (f, r, params, groups) => crashing.groupSums(f, r, params, groups),
       };
       const logs: string[] = [];
@@ -488,7 +495,9 @@ describe('CheckerService', () => {
         expect(c.checks.capacity).toBeUndefined();
         expect(c.suspended).toBe(false);
         expect(services.reduce((n, s) => n + s.stats.reports.capacity, 0)).toBe(0);
-        expect(logs.some((l) => /could not verify the throughput proof: .*exited with code 7/.test(l))).toBe(true);
+        expect(logs.some((l) => /could not verify the throughput proof: .*exited with code 7/.test(l))).toBe(
+          true,
+        );
         // the pool recovers: the same workers, the checker's real seeds, and the container passes
         broken = false;
         await runSlots(id, 40, () => chain.ledger.container(id)!.checks.capacity !== undefined);
