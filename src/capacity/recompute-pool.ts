@@ -14,10 +14,11 @@ import type { FillParams, ReadParams } from './memory.js';
  * keeps answering the bus, heartbeats and probes, and timing round trips, meanwhile.
  *
  * `size` workers (default 1), each started on its first job and kept; jobs beyond them wait in a
- * queue of at most `maxQueue` (default 32: a job holds only its seeds and picked rows), past which a job fails at once ('busy'). A worker that
- * dies (an uncaught error, an exit, out of memory) fails its job ('crashed') and is replaced on
- * the next job. Idle workers are unref'd (a pool nobody closed never keeps the process alive);
- * close() fails what is pending ('closed') and terminates every worker.
+ * queue of at most `maxQueue` (default 32: a job holds only its seeds and picked rows), past which
+ * a job fails at once ('busy'). A worker that dies (an uncaught error, an exit, out of memory) fails
+ * its job ('crashed'), as does one past `jobTimeoutMs` ('timeout', and it is terminated); either is
+ * replaced on the next job. Idle workers are unref'd (a pool nobody closed never keeps the process
+ * alive); close() fails what is pending ('closed') and terminates every worker.
  *
  * The worker script: recompute-worker.js next to this module in dist/; in a checkout (this module
  * runs as .ts, under tsx or vitest) a small ESM boot registers tsx in the worker and imports
