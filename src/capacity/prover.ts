@@ -10,7 +10,6 @@ import {
   issueChallenge,
   pickIndices,
   randomHex,
-  spotCheck,
   type Challenge,
 } from './challenge.js';
 import { sizeFor, type CapacityClaim } from './sizing.js';
@@ -22,7 +21,13 @@ import {
   validateMemoryParams,
   type MemoryProofParams,
 } from './memory.js';
-import { inlineRecomputer, verifyReadsWith, verifyWorkWith, type Recomputer } from './recompute.js';
+import {
+  inlineRecomputer,
+  spotCheckWith,
+  verifyReadsWith,
+  verifyWorkWith,
+  type Recomputer,
+} from './recompute.js';
 import {
   encodeMessage,
   parseProverMessage,
@@ -622,11 +627,16 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     if (isResult(rows)) return rows;
 
     const v0 = clock.now();
-    const check = spotCheck(challenge, { root: c.root }, rows.rows, {
-      indices,
-      rng,
-      ...(opts.exact ? { exact: true } : {}),
-    });
+    let check;
+    try {
+      check = await spotCheckWith(recompute, challenge, { root: c.root }, rows.rows, {
+        indices,
+        rng,
+        ...(opts.exact ? { exact: true } : {}),
+      });
+    } catch (e) {
+      return result('checker', `the checker could not verify the opened rows: ${(e as Error).message}`);
+    }
     verifyMs = clock.now() - v0;
     if (!check.ok) return result('spot-check', check.reason);
     let passed = `${k} of ${n} rows verified; committed in ${proveMs} ms of ${deadlineMs} ms`;

@@ -46,7 +46,7 @@ export interface RecomputePoolOptions {
 interface Job {
   req: RecomputeRequest;
   cancelTimeout?: () => void;
-  resolve: (values: Int32Array | Float64Array) => void;
+  resolve: (values: Int32Array | Float64Array | Float64Array[]) => void;
   reject: (e: Error) => void;
 }
 
@@ -119,6 +119,14 @@ export class RecomputePool implements Recomputer {
     return this.slots.filter((s) => s.job !== null).length + this.queue.length;
   }
 
+  freivalds(seed: string, n: number, vectors: readonly Float64Array[]): Promise<Float64Array[]> {
+    return this.submit({ kind: 'freivalds', seed, n, vectors: [...vectors] }) as Promise<Float64Array[]>;
+  }
+
+  productRows(seed: string, n: number, indices: readonly number[]): Promise<Float64Array[]> {
+    return this.submit({ kind: 'rows', seed, n, indices: [...indices] }) as Promise<Float64Array[]>;
+  }
+
   workDigests(
     prepareSeed: string,
     workSeed: string,
@@ -166,7 +174,9 @@ export class RecomputePool implements Recomputer {
     await Promise.allSettled(exits);
   }
 
-  private submit(body: DistributiveOmit<RecomputeRequest, 'id'>): Promise<Int32Array | Float64Array> {
+  private submit(
+    body: DistributiveOmit<RecomputeRequest, 'id'>,
+  ): Promise<Int32Array | Float64Array | Float64Array[]> {
     if (this.closed) return Promise.reject(new RecomputeError('closed', 'the verification pool is closed'));
     return new Promise((resolve, reject) => {
       const job: Job = { req: { ...body, id: this.nextId++ } as RecomputeRequest, resolve, reject };

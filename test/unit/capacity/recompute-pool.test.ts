@@ -4,8 +4,19 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock, SeededRng } from '../../../src/core/index.js';
 import {
+  challengePrefix,
   CpuProverSession,
+  freivaldsVectors,
   handlerChannel,
+  issueChallenge,
+  merkleLevels,
+  openRows,
+  pickIndices,
+  proofFromLevels,
+  prove,
+  rowLeaf,
+  spotCheck,
+  spotCheckWith,
   inlineRecomputer,
   RecomputeError,
   RecomputePool,
@@ -130,6 +141,8 @@ describe('RecomputePool: the same answers as inline', () => {
   it('a malformed opening is refused on the main thread, before any recomputation', async () => {
     const calls: string[] = [];
     const spy: Recomputer = {
+      freivalds: (...a) => (calls.push('freivalds'), inlineRecomputer.freivalds(...a)),
+      productRows: (...a) => (calls.push('rows'), inlineRecomputer.productRows(...a)),
       workDigests: (...a) => (calls.push('work'), inlineRecomputer.workDigests(...a)),
       groupSums: (...a) => (calls.push('memory'), inlineRecomputer.groupSums(...a)),
     };
@@ -151,6 +164,54 @@ describe('RecomputePool: the same answers as inline', () => {
       ok: false,
     });
     expect(calls).toEqual([]);
+  });
+});
+
+describe('RecomputePool: the compute proof', () => {
+  const rng = new SeededRng('compute');
+  const ch = issueChallenge(rng, new ManualClock(), { n: 128, deadlineMs: 1_000 });
+  const proof = prove(ch);
+  const indices = pickIndices(rng, 128, 16);
+
+  it('Freivalds products and exact rows: the worker equals inline and the prover', async () => {
+    const pl = pool();
+    const vs = freivaldsVectors(new SeededRng('vs'), 128);
+    const inWorker = await pl.freivalds(ch.seed, 128, vs);
+    const inline = await inlineRecomputer.freivalds(ch.seed, 128, vs);
+    expect(inWorker.map(bytes).every((b, t) => b.equals(bytes(inline[t]!)))).toBe(true);
+    const rows = await pl.productRows(ch.seed, 128, indices);
+    rows.forEach((r, k) =>
+      expect(Array.from(r)).toEqual(Array.from(proof.c.subarray(indices[k]! * 128, (indices[k]! + 1) * 128))),
+    );
+  });
+
+  it('spotCheckWith through the pool gives what spotCheck gives, with the same draws of the rng', async () => {
+    const pl = pool();
+    // a prover that commits to a wrong row (consistently: its tree is over the wrong row)
+    const bad = Int32Array.from(proof.c);
+    bad[indices[3]! * 128 + 5]! += 1;
+    const prefix = challengePrefix(ch);
+    const row = (i: number) => bad.subarray(i * 128, (i + 1) * 128);
+    const levels = merkleLevels(Array.from({ length: 128 }, (_, i) => rowLeaf(prefix, i, row(i))));
+    const lyingRoot = levels[levels.length - 1]![0]!.toString('hex');
+    const lying = indices.map((i) => ({
+      index: i,
+      row: Array.from(row(i)),
+      proof: proofFromLevels(levels, i),
+    }));
+    for (const exact of [false, true])
+      for (const [root, rows] of [
+        [proof.root, openRows(proof, indices)],
+        [lyingRoot, lying],
+      ] as const) {
+        const [r1, r2] = [new SeededRng('draws'), new SeededRng('draws')];
+        const want = spotCheck(ch, { root }, rows, { indices, rng: r1, exact });
+        const got = await spotCheckWith(pl, ch, { root }, rows, { indices, rng: r2, exact });
+        expect(got).toEqual(want);
+        expect(got.ok).toBe(root === proof.root);
+        if (!got.ok) expect(got).toMatchObject({ kind: 'row', index: indices[3] });
+        expect(r2.nextU32()).toBe(r1.nextU32());
+      }
   });
 });
 
@@ -279,6 +340,8 @@ describe("RecomputePool: failures are the checker's, and it recovers", () => {
     const crashing = pool({ script: CRASHING });
     // every recomputation of this checker lands on the seed its worker dies on
     const broken: Recomputer = {
+      freivalds: (s, n, v) => crashing.freivalds(s, n, v),
+      productRows: (s, n, i) => crashing.productRows(s, n, i),
       workDigests: (_p, w, p, rows) => crashing.workDigests(EXIT_SEED, w, p, rows),
       groupSums: (_f, r, p, groups) => crashing.groupSums(EXIT_SEED, r, p, groups),
     };
@@ -303,6 +366,15 @@ describe("RecomputePool: failures are the checker's, and it recovers", () => {
       ok: false,
       code: 'checker',
       reason: expect.stringMatching(/checker could not verify the throughput proof: .*exited with code 7/),
+    });
+    const spot = await check(
+      { ...broken, freivalds: (_s, n, v) => crashing.freivalds(EXIT_SEED, n, v) },
+      null,
+    );
+    expect(spot).toMatchObject({
+      ok: false,
+      code: 'checker',
+      reason: expect.stringMatching(/could not verify the opened rows: .*exited with code 7/),
     });
     const memory = await check(broken, MEM);
     expect(memory).toMatchObject({

@@ -475,6 +475,8 @@ describe('CheckerService', () => {
       let broken = true;
       // while `broken`, every recomputation lands on the seed the fixture worker exits on
       const recompute: Recomputer = {
+        freivalds: (s, n, v) => crashing.freivalds(s, n, v),
+        productRows: (s, n, i) => crashing.productRows(s, n, i),
         workDigests: (p, w, params, rows) =>
           crashing.workDigests(broken ? 'de'.repeat(32) : p, w, params, rows),
         groupSums: (f, r, params, groups) => crashing.groupSums(f, r, params, groups),
