@@ -212,7 +212,15 @@ export class RecomputePool implements Recomputer {
     job.cancelTimeout = this.timers.after(this.jobTimeoutMs, () => {
       if (slot.job === job) this.died(slot, w, 'timeout', `took longer than ${this.jobTimeoutMs} ms`);
     });
-    worker.postMessage(job.req);
+    try {
+      worker.postMessage(job.req);
+    } catch (e) {
+      slot.job = null;
+      job.cancelTimeout();
+      worker.unref();
+      job.reject(new RecomputeError('failed', `cannot send the job to its worker: ${(e as Error).message}`));
+      this.next(slot);
+    }
   }
 
   /** The worker of `slot` is gone (or is being ended): its job fails, the next job starts a new one. */
