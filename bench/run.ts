@@ -12,6 +12,8 @@ import { runLocation } from './location.bench.js';
 import { runChecks } from './checks.bench.js';
 import { runGaming } from './gaming.bench.js';
 import { runAccess } from './access.bench.js';
+import { runPause } from './pause.bench.js';
+import { runVolumes } from './volumes.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -52,6 +54,17 @@ const SUITES: Suite[] = [
     description:
       'first output with a cached image vs host-process; cp throughput vs tar over a socket; shell keystroke round trip vs a local pty',
     run: runAccess,
+  },
+  {
+    name: 'pause',
+    description: "a paused lease's resume in its kept files vs. a fresh lease: start -> first output",
+    run: runPause,
+  },
+  {
+    name: 'volumes',
+    description:
+      'write throughput into a loop-mounted volume vs a plain directory; remount vs first provisioning',
+    run: runVolumes,
   },
   {
     name: 'capacity',

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { volumeRoutes } from './routes/volumes.js';
 import { z } from 'zod';
 import { isAethirError, maskTokens } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
@@ -129,6 +130,7 @@ export async function createApiServer(
   await app.register(accountRoutes, ctx);
   await app.register(containerRoutes, ctx);
   await app.register(leaseRoutes, ctx);
+  await app.register(volumeRoutes, ctx);
   await app.register(workloadsAccessRoutes, ctx);
   await app.register(appRoutes, ctx);
   await app.register(matchRoutes, ctx);

@@ -10,8 +10,9 @@ import { leaseCommand, leasesCommand } from './commands/leases.js';
 import { ledgerCommand } from './commands/ledger.js';
 import { locationCommand } from './commands/location.js';
 import { rentCommand } from './commands/rent.js';
+import { volumeCommand } from './commands/volume.js';
 import { offersCommand } from './commands/offers.js';
-import { logsCommand, stopCommand, waitCommand } from './commands/lease-life.js';
+import { logsCommand, stopCommand, topUpCommand, waitCommand } from './commands/lease-life.js';
 import { statusCommand } from './commands/status.js';
 import { escrowCommand } from './commands/escrow.js';
 import { transferCommand } from './commands/transfer.js';
@@ -39,11 +40,13 @@ export function program(): Command {
     rentCommand(),
     logsCommand(),
     waitCommand(),
+    topUpCommand(),
     stopCommand(),
     playCommand(),
     gameCommand(),
     deployCommand(),
     deploymentsCommand(),
+    volumeCommand(),
     appCommand(),
     containersCommand(),
     containerCommand(),

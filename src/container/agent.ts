@@ -1,4 +1,6 @@
 import { loadavg } from 'node:os';
+import { AgentVolumes, type AttachedVolumes } from './agent-volumes.js';
+import type { VolumeStore } from './volumes.js';
 import {
   AethirError,
   canonicalize,
@@ -11,6 +13,8 @@ import {
 } from '../core/index.js';
 import {
   DEFAULT_PARAMS,
+  escrowRunsOutAt,
+  paysWholeDuration,
   verifyReceipt,
   type ContainerSpec,
   type Lease,
@@ -31,6 +35,9 @@ const DEFAULT_SETTLE_MS = 5 * 60_000;
 const MAX_REPORTED_IMAGES = 64;
 const DEFAULT_FINAL_RECEIPT_WAIT_MS = 5_000;
 
+/** When a lease's escrow runs out (it is then paused), or null: never, or not before its end. */
+const runsOut = (l: Lease): number | null => (paysWholeDuration(l) ? null : escrowRunsOutAt(l));
+
 /** A lease's place on this host: its GPUs from the moment it is accepted, its workload once started. */
 interface Slot {
   gpus: number[];
@@ -47,6 +54,14 @@ interface Slot {
   closedOnLedger?: boolean;
   /** the workload has ended (the lease is being closed) */
   exited?: boolean;
+  /** when its escrow runs out (block time, from the lease as last read); null: never */
+  runsOutAt: number | null;
+  /** set while paused (its escrow ran out): the workload stopped, its files kept until closesAt */
+  pause?: { closesAt: number } | undefined;
+  /** a pause is being tried */
+  checkingFunds?: boolean;
+  /** stops watching the running workload's volumes and frees their writer slots */
+  detachVolumes?: (() => Promise<void>) | undefined;
 }
 
 /** The user's latest usage receipt for one lease, as this host received it. */
@@ -100,6 +115,11 @@ export interface ContainerAgentInit {
    * src/capacity/protocol.ts, or a channel factory); default: the built-in CPU prover
    */
   prover?: CheckServerOptions['prover'];
+  /**
+   * persistent volumes (src/container/volumes.ts): where they live on disk and what this host
+   * offers for them (price per GiB-hour, space); absent: no volumes
+   */
+  volumes?: { store: VolumeStore; pricePerGiBHour: bigint; capacityGiB: number };
 }
 
 export interface ContainerAgentComponents {
@@ -138,11 +158,15 @@ export class ContainerAgent {
   private readonly receipts = new Map<string, ReceiptState>();
   private chainId: string | null = null;
   private receiptGraceMs = DEFAULT_PARAMS.receiptGraceMs;
+  /** params.pauseGraceMs: leases whose escrow runs out are paused (absent: not on this network) */
+  private pauseGraceMs: number | undefined;
   readonly init: ContainerAgentInit;
   /** the apps this host pre-installs (none: null) */
   private readonly apps: LocalApps | null;
   /** the images the runtime has cached, as the last heartbeat learnt them (reported in the next) */
   private images: string[] = [];
+  /** persistent volumes on this host (none: null) */
+  private readonly volumes: AgentVolumes | null;
 
   constructor(
     private readonly components: ContainerAgentComponents,
@@ -166,6 +190,25 @@ export class ContainerAgent {
           },
         })
       : null;
+    this.volumes = init.volumes
+      ? new AgentVolumes(
+          init.volumes.store,
+          init.key.address,
+          components.network,
+          this.sender,
+          components.log,
+          (v, open) => {
+            const ep = components.endpoints;
+            if (!ep || !this.chainId) return;
+            ep.door(
+              v.id,
+              open
+                ? this.volumes!.doorOf(v, components.runtime, this.chainId, () => components.clock.now())
+                : null,
+            );
+          },
+        )
+      : null;
   }
 
   get id(): string {
@@ -186,7 +229,10 @@ export class ContainerAgent {
       existing.name !== this.init.name ||
       existing.pricePerHour !== this.init.pricePerHour ||
       canonicalize(existing.spec) !== canonicalize(this.init.spec) ||
-      canonicalize(existing.location) !== canonicalize(this.init.location);
+      canonicalize(existing.location) !== canonicalize(this.init.location) ||
+      (this.init.volumes !== undefined &&
+        (existing.volumeOffer?.pricePerGiBHour !== this.init.volumes.pricePerGiBHour ||
+          existing.volumeOffer?.capacityGiB !== this.init.volumes.capacityGiB));
     if (changed)
       await this.sender.send('container.register', {
         name: this.init.name,
@@ -194,6 +240,14 @@ export class ContainerAgent {
         location: this.init.location,
         pricePerHour: this.init.pricePerHour,
         encKey,
+        ...(this.init.volumes
+          ? {
+              volumes: {
+                pricePerGiBHour: this.init.volumes.pricePerGiBHour,
+                capacityGiB: this.init.volumes.capacityGiB,
+              },
+            }
+          : {}),
       });
     if (this.init.stakeAuto) {
       const need = await network.requiredStake(this.init.spec.gpus.map((g) => g.model));
@@ -209,7 +263,11 @@ export class ContainerAgent {
     for (const leaseId of leftovers) {
       const l = await network.lease(leaseId);
       if (l) await this.close(l, null, 'container restarted; workload lost');
+      // a lease paused before the restart kept its files: they go with it
+      await this.components.runtime.removeFiles?.(leaseId);
     }
+    // Volumes: remounted after a restart or reboot, writer locks of the lost workloads dropped.
+    await this.volumes?.reconcile(new Set());
     this.unsubs.push(
       bus.subscribe(subjects.leaseOpened(this.id), (m) =>
         this.track(this.onLeaseOpened(m as LeaseOpenedMsg)),
@@ -240,6 +298,11 @@ export class ContainerAgent {
     this.timer = setInterval(() => {
       this.heartbeat();
       this.checkReceipts();
+      this.checkFunds();
+      // new volumes get their copy door, deleted ones are freed
+      void this.volumes
+        ?.reconcile()
+        .catch((e: unknown) => this.components.log?.(`volumes: ${(e as Error).message}`));
     }, this.init.heartbeatIntervalMs);
     this.timer.unref();
     this.settleTimer = setInterval(
@@ -348,7 +411,14 @@ export class ContainerAgent {
     }
     // The slot is taken before the first await: a lease opened meanwhile cannot get the same
     // GPUs, and a close that arrives while the workload is starting is remembered.
-    const slot: Slot = { gpus, w: null, cancelled: false, takenAt: clock.now(), openedAt: lease.openedAt };
+    const slot: Slot = {
+      gpus,
+      w: null,
+      cancelled: false,
+      takenAt: clock.now(),
+      openedAt: lease.openedAt,
+      runsOutAt: runsOut(lease),
+    };
     this.running.set(lease.id, slot);
     this.followReceipts(lease);
     void this.refreshParams();
@@ -356,9 +426,107 @@ export class ContainerAgent {
       const m: LeaseLogMsg = { lease: lease.id, ...e };
       bus.publish(e.type === 'exit' ? subjects.leaseExit(lease.id) : subjects.leaseLog(lease.id), m);
     };
+    // Runs the workload; again, in the files it kept, each time the lease resumes after a pause.
+    for (let resumed = false; ; resumed = true) {
+      const current = resumed ? ((await this.components.network.lease(lease.id)) ?? lease) : lease;
+      const w = await this.startWorkload(current, slot, run, publish, resumed);
+      if (!w) {
+        if (resumed) await this.components.runtime.removeFiles?.(lease.id);
+        return;
+      }
+      const exit = await w.exited;
+      // its volumes' writer slots are free while it is paused, and once it has ended
+      await slot.detachVolumes?.();
+      slot.detachVolumes = undefined;
+      if (slot.pause) {
+        // Stopped because the escrow ran out: its files are kept until a top-up or the grace's end.
+        if (await this.whilePaused(lease, slot)) continue;
+        await this.components.runtime.removeFiles?.(lease.id);
+        this.running.delete(lease.id);
+        this.heartbeat();
+        const why = slot.closedOnLedger
+          ? 'the lease was closed while paused'
+          : this.stopping
+            ? 'container stopped while the lease was paused; its files were removed'
+            : 'paused past its grace period: its files were removed';
+        publish({
+          type: 'exit',
+          exitCode: null,
+          signal: null,
+          reason: 'killed',
+          at: clock.now(),
+          message: why,
+        });
+        await this.close(lease, null, why);
+        return;
+      }
+      slot.exited = true;
+      // The user's client signs a last receipt when it sees the exit: wait for it (briefly), so a
+      // short workload is paid for what it ran. Not when the lease was closed, or this host ended it.
+      const receiptsAtExit = this.receipts.get(lease.id)?.count ?? 0;
+      if (!this.stopping && !slot.endReason && !slot.closedOnLedger && !this.covered(lease.id, slot))
+        await this.waitForReceipt(
+          lease.id,
+          receiptsAtExit,
+          this.init.finalReceiptWaitMs ?? DEFAULT_FINAL_RECEIPT_WAIT_MS,
+        );
+      this.running.delete(lease.id);
+      this.components.endpoints?.close(lease.id);
+      this.heartbeat();
+      const reason =
+        slot.endReason ??
+        (exit.reason === 'killed'
+          ? 'workload stopped'
+          : exit.reason === 'timeout'
+            ? exit.limit === 'wallSeconds'
+              ? 'lease time ran out'
+              : `the workload was stopped at a limit: ${exit.message ?? exit.limit}`.slice(0, 200)
+            : exit.reason === 'start-failed'
+              ? `workload failed to start: ${exit.message ?? ''}`.slice(0, 200)
+              : 'workload exited');
+      await this.close(lease, exit.exitCode, reason);
+      return;
+    }
+  }
+
+  /**
+   * Starts a lease's workload (again, in its kept files, when `resumed`) with its endpoint, its
+   * user's door and its output streamed and logged; null when it could not start (the lease is
+   * then closed).
+   */
+  private async startWorkload(
+    lease: Lease,
+    slot: Slot,
+    run: { command: string[]; env: Record<string, string>; readOnlyPaths?: string[] },
+    publish: (e: WorkloadEvent) => void,
+    resumed: boolean,
+  ): Promise<RunningWorkload | null> {
+    const { runtime, clock } = this.components;
+    const image = lease.workload.image;
+    // Its volumes: checked, mounted, the writer slot taken (refused: the lease closes, charged nothing).
+    let vols: AttachedVolumes | null = null;
+    try {
+      vols = (await this.volumes?.attach(lease)) ?? null;
+      if (!vols && lease.workload.volumes?.length)
+        throw new AethirError('UNAVAILABLE', 'this host keeps no volumes');
+    } catch (e) {
+      this.running.delete(lease.id);
+      const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
+      publish({
+        type: 'exit',
+        exitCode: 127,
+        signal: null,
+        reason: 'start-failed',
+        at: clock.now(),
+        message: why,
+      });
+      await this.close(lease, 127, why, { withoutReceipt: true });
+      return null;
+    }
+    // Paused time does not count against the maximum duration.
     const remainingSec = Math.max(
       1,
-      Math.ceil((lease.openedAt + lease.maxDurationSec * 1000 - clock.now()) / 1000),
+      Math.ceil((lease.openedAt + (lease.pausedMs ?? 0) + lease.maxDurationSec * 1000 - clock.now()) / 1000),
     );
     let w: RunningWorkload;
     try {
@@ -383,9 +551,11 @@ export class ContainerAgent {
         command: run.command,
         ...(image ? { image } : {}),
         env: run.env,
-        gpuIndices: gpus,
+        gpuIndices: slot.gpus,
         ...(port ? { port } : {}),
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
+        ...(resumed ? { reuseFiles: true } : {}),
+        ...(vols ? { mounts: vols.mounts } : {}),
         limits: {
           ...leaseLimits(this.init.spec, lease.gpus),
           ...(this.init.leaseMemoryMiB ? { memoryMiB: this.init.leaseMemoryMiB } : {}),
@@ -396,6 +566,7 @@ export class ContainerAgent {
     } catch (e) {
       this.running.delete(lease.id);
       this.components.endpoints?.close(lease.id);
+      await vols?.release();
       const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
       publish({
         type: 'exit',
@@ -409,59 +580,130 @@ export class ContainerAgent {
       await this.close(lease, 127, why, {
         withoutReceipt: (e as { imageFailed?: boolean }).imageFailed === true,
       });
-      return;
+      return null;
     }
     slot.w = w;
+    slot.pause = undefined;
     if (slot.cancelled) void w.kill('lease closed');
+    // A writer that fills its volume (the image is the quota: its writes fail) is stopped, saying so.
+    const unwatch = vols?.watch((message) => {
+      slot.endReason ??= `the workload was stopped at a limit: ${message}`.slice(0, 200);
+      void w.kill(message);
+    });
+    slot.detachVolumes = async () => {
+      unwatch?.();
+      await vols?.release();
+    };
     // Its user's shells, exec and copies come in through the endpoint server (lease-access.ts).
     if (w.exec && this.chainId)
       this.components.endpoints?.door(lease.id, {
         chainId: this.chainId,
         user: lease.user,
-        workload: () => (slot.exited ? null : slot.w),
+        workload: () => (slot.exited || slot.pause ? null : slot.w),
         isOpen: async () => (await this.components.network.lease(lease.id))?.status === 'open',
         now: () => clock.now(),
       });
     // events() replays what the workload wrote before we got here, then follows it live. It keeps
     // only the last MiB: a reader that falls further behind gets a marker saying what it missed.
-    const file = this.openLogFile(lease.id);
+    // A workload stopped for a pause has not ended the lease: its exit is not the lease's.
+    const file = this.openLogFile(lease.id, resumed);
     void (async () => {
       for await (const e of w.events()) {
+        if (e.type === 'exit' && slot.pause) {
+          file?.close();
+          continue;
+        }
         file?.write(e);
         publish(e);
       }
       file?.close();
     })();
-    const exit = await w.exited;
-    slot.exited = true;
-    // The user's client signs a last receipt when it sees the exit: wait for it (briefly), so a
-    // short workload is paid for what it ran. Not when the lease was closed, or this host ended it.
-    const receiptsAtExit = this.receipts.get(lease.id)?.count ?? 0;
-    if (!this.stopping && !slot.endReason && !slot.closedOnLedger && !this.covered(lease.id, slot))
-      await this.waitForReceipt(
-        lease.id,
-        receiptsAtExit,
-        this.init.finalReceiptWaitMs ?? DEFAULT_FINAL_RECEIPT_WAIT_MS,
-      );
-    this.running.delete(lease.id);
-    this.components.endpoints?.close(lease.id);
-    this.heartbeat();
-    const reason =
-      slot.endReason ??
-      (exit.reason === 'killed'
-        ? 'workload stopped'
-        : exit.reason === 'timeout'
-          ? exit.limit === 'wallSeconds'
-            ? 'lease time ran out'
-            : `the workload was stopped at a limit: ${exit.message ?? exit.limit}`.slice(0, 200)
-          : exit.reason === 'start-failed'
-            ? `workload failed to start: ${exit.message ?? ''}`.slice(0, 200)
-            : 'workload exited');
-    await this.close(lease, exit.exitCode, reason);
+    return w;
+  }
+
+  /**
+   * While a paused lease waits for its user's top-up: true when it resumed (topped up within the
+   * grace period), false when it closed, its grace period ended (this host closes it) or the
+   * agent stops.
+   */
+  private async whilePaused(lease: Lease, slot: Slot): Promise<boolean> {
+    const pause = slot.pause!;
+    const poll = Math.min(1_000, this.init.heartbeatIntervalMs);
+    while (!this.stopping && !slot.closedOnLedger) {
+      const l = await this.components.network.lease(lease.id).catch(() => undefined);
+      if (l?.status === 'open') {
+        slot.runsOutAt = runsOut(l);
+        slot.pause = undefined;
+        this.components.bus.publish(subjects.leaseLog(lease.id), {
+          lease: lease.id,
+          type: 'stderr',
+          data: 'aethir: lease resumed (topped up): its workload starts again in its kept files\n',
+          at: this.components.clock.now(),
+        } satisfies LeaseLogMsg);
+        return true;
+      }
+      if (l?.status === 'closed') return false;
+      if (this.components.clock.now() > pause.closesAt) return false;
+      await new Promise((r) => setTimeout(r, poll));
+    }
+    return false;
+  }
+
+  /**
+   * Pauses the running leases whose escrow has run out (on a network with params.pauseGraceMs):
+   * the ledger takes the pause only when the escrow is spent as the receipts show; the workload
+   * is then stopped with its files kept. A runtime that keeps no files ends the lease instead.
+   */
+  private checkFunds(): void {
+    if (this.pauseGraceMs === undefined) return;
+    const now = this.components.clock.now();
+    for (const [leaseId, slot] of this.running) {
+      if (!slot.w || slot.exited || slot.endReason || slot.pause || slot.checkingFunds) continue;
+      if (slot.runsOutAt === null || now < slot.runsOutAt) continue;
+      slot.checkingFunds = true;
+      void this.pauseIfSpent(leaseId, slot).finally(() => (slot.checkingFunds = false));
+    }
+  }
+
+  private async pauseIfSpent(leaseId: string, slot: Slot): Promise<void> {
+    const l = await this.components.network.lease(leaseId).catch(() => undefined);
+    if (l?.status !== 'open' || !slot.w) return;
+    slot.runsOutAt = runsOut(l);
+    if (slot.runsOutAt === null || this.components.clock.now() < slot.runsOutAt) return; // topped up
+    // paid for its whole duration: it ends then, it is not paused
+    if (paysWholeDuration(l) || l.openedAt + (l.pausedMs ?? 0) + l.maxDurationSec * 1000 <= slot.runsOutAt)
+      return;
+    if (!this.components.runtime.removeFiles) {
+      slot.endReason = 'its escrow ran out';
+      void slot.w.kill('its escrow ran out');
+      return;
+    }
+    const receipt = this.unusedReceipt(leaseId);
+    let r: Record<string, unknown>;
+    try {
+      r = (await this.sender.send('lease.pause', { lease: leaseId, ...(receipt ? { receipt } : {}) })).result;
+      const st = this.receipts.get(leaseId);
+      if (st && receipt) st.usedSeq = Math.max(st.usedSeq, receipt.seq);
+    } catch (e) {
+      // not spent as far as the ledger sees (a receipt or a block behind): tried again later
+      this.components.log?.(`pausing lease ${leaseId} refused: ${(e as Error).message}`);
+      return;
+    }
+    const closesAt = Number(r.closesAt);
+    slot.pause = { closesAt };
+    const mins = Math.max(1, Math.round((closesAt - this.components.clock.now()) / 60_000));
+    this.components.bus.publish(subjects.leaseLog(leaseId), {
+      lease: leaseId,
+      type: 'stderr',
+      data: `aethir: lease paused: its escrow ran out. Its files are kept ${mins} min; top it up to resume: aethir lease topup ${leaseId} --amount ATH\n`,
+      at: this.components.clock.now(),
+    } satisfies LeaseLogMsg);
+    this.components.endpoints?.close(leaseId);
+    await slot.w.kill('its escrow ran out: paused', { keepFiles: true });
   }
 
   /** The lease's size-capped log file, or none (no logDir, or it cannot be created: output still streams). */
-  private openLogFile(leaseId: string): LeaseLogFile | undefined {
+  private openLogFile(leaseId: string, append = false): LeaseLogFile | undefined {
     if (!this.init.logDir) return undefined;
     const say = this.components.log ?? (() => {});
     try {
@@ -470,6 +712,7 @@ export class ContainerAgent {
         leaseId,
         this.init.logFileMaxBytes ?? DEFAULT_LOG_FILE_MAX_BYTES,
         say,
+        append,
       );
     } catch (e) {
       say(`lease ${leaseId}: no log file (${(e as Error).message}); its output still streams`);
@@ -520,7 +763,7 @@ export class ContainerAgent {
     this.closing.add(lease.id);
     try {
       const current = await this.components.network.lease(lease.id);
-      if (current?.status !== 'open') return;
+      if (!current || current.status === 'closed') return;
       const receipt = opts.withoutReceipt ? undefined : this.unusedReceipt(lease.id);
       const payload = { lease: lease.id, exitCode: exitCode ?? -1, reason };
       try {
@@ -638,7 +881,7 @@ export class ContainerAgent {
   private checkReceipts(): void {
     const now = this.components.clock.now();
     for (const [leaseId, slot] of this.running) {
-      if (!slot.w || slot.endReason || slot.exited) continue;
+      if (!slot.w || slot.endReason || slot.exited || slot.pause) continue;
       const since = this.coveredUntil(leaseId, slot);
       if (now - since <= this.receiptGraceMs) continue;
       slot.endReason = 'the user stopped signing receipts';
@@ -649,7 +892,9 @@ export class ContainerAgent {
 
   private async refreshParams(): Promise<void> {
     try {
-      this.receiptGraceMs = (await this.components.network.params()).receiptGraceMs;
+      const params = await this.components.network.params();
+      this.receiptGraceMs = params.receiptGraceMs;
+      this.pauseGraceMs = params.pauseGraceMs;
     } catch (e) {
       this.components.log?.(`reading the network's parameters failed: ${(e as Error).message}`);
     }
@@ -671,6 +916,7 @@ export class ContainerAgent {
   async settleRunning(): Promise<void> {
     await this.refreshParams();
     for (const leaseId of [...this.running.keys()]) await this.settle(leaseId);
+    await this.volumes?.settle();
   }
 
   /** Settles one lease with its latest receipt the ledger has not taken yet, if any. */
@@ -749,6 +995,7 @@ export class ContainerAgent {
     await Promise.allSettled([...this.running.values()].map((r) => r.w?.kill('container stopping')));
     await Promise.allSettled(this.handlers);
     for (const id of [...this.receipts.keys()]) this.forgetReceipts(id);
+    await this.volumes?.stop();
     this.started = false;
   }
 }

@@ -3,7 +3,7 @@
  * only the last MiB in memory (for replay), so this file is where the rest can be read back. Past the
  * cap the file ends with a line saying so, and further output is only counted.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../core/private-files.js';
 import { outputBytes } from './output-ring.js';
@@ -18,17 +18,22 @@ export class LeaseLogFile {
   private written = 0;
   private skipped = 0;
 
-  /** Creates (or truncates) `<dir>/<leaseId>.log`, 0600 in a 0700 directory. */
+  /**
+   * Creates (or truncates) `<dir>/<leaseId>.log`, 0600 in a 0700 directory; `append`: goes on
+   * after what it holds (a lease resumed after a pause), the cap counting that too.
+   */
   constructor(
     dir: string,
     leaseId: string,
     private readonly maxBytes = DEFAULT_LOG_FILE_MAX_BYTES,
     private readonly log: (line: string) => void = () => {},
+    append = false,
   ) {
     if (!LEASE_ID_RE.test(leaseId)) throw new Error(`invalid lease id ${JSON.stringify(leaseId)}`);
     ensurePrivateDir(dir, log);
     this.path = join(dir, `${leaseId}.log`);
-    this.fd = openSync(this.path, 'w', PRIVATE_FILE_MODE);
+    this.fd = openSync(this.path, append ? 'a' : 'w', PRIVATE_FILE_MODE);
+    if (append) this.written = fstatSync(this.fd).size;
   }
 
   /** Appends an output event's data; an exit event closes the file with a last line. */

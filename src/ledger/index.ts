@@ -10,8 +10,23 @@ export * from './machine.js';
 export * from './reader.js';
 export * from './context.js';
 export { publicTx } from './registry.js';
-export { publicWorkload } from './modules/leases/queries.js';
+export {
+  publicWorkload,
+  leaseFunds,
+  escrowRunsOutAt,
+  paysWholeDuration,
+  lowFundsMs,
+  type LeaseFunds,
+} from './modules/leases/queries.js';
 export { hasLeft } from './modules/containers/queries.js';
+export { volumeCost, type Volume, type VolumeStatus } from './modules/volumes/queries.js';
+export {
+  MountPath,
+  VolumeMount,
+  VolumeName,
+  MIN_VOLUME_MIB,
+  MAX_VOLUME_MIB,
+} from './modules/volumes/payloads.js';
 export type {
   LedgerEvent,
   LedgerEventType,
@@ -27,6 +42,12 @@ export type {
   LeaseClosed,
   LeaseOpened,
   LeaseSettled,
+  LeaseToppedUp,
+  LeasePaused,
+  LeaseResumed,
+  VolumeClosed,
+  VolumeCreated,
+  VolumeSettled,
 } from './registry.js';
 export * from './block.js';
 export * from './governance.js';

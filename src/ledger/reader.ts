@@ -20,6 +20,7 @@ import { genesisEpochSeed } from './assignment.js';
 import { withLaterParams, type Params } from './params.js';
 import type { AppRecord, AppRelease } from './app.js';
 import { totalHeld } from './modules/bank/invariants.js';
+import { volumeByName, volumeOf, volumesOf, type Volume } from './modules/volumes/queries.js';
 import { isServing, requiredStakeFor } from './modules/containers/queries.js';
 import { draw, reputationOf, type ReputationView } from './modules/checks/queries.js';
 import { nextEpoch } from './modules/epochs/queries.js';
@@ -133,6 +134,17 @@ export class LedgerReader {
   }
   apps(): AppRecord[] {
     return [...this.state.scan<AppRecord>('app/')].map(([, v]) => v);
+  }
+  volume(id: string): Volume | undefined {
+    return volumeOf(this, id);
+  }
+  /** Every volume, live or not (modules/volumes). */
+  volumes(): Volume[] {
+    return volumesOf(this);
+  }
+  /** An owner's live volume by its name. */
+  volumeByName(owner: string, name: string): Volume | undefined {
+    return volumeByName(this, owner, name);
   }
 
   // ---- the modules' queries ----

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { VolumeStore, canKeepVolumes, defaultVolumeMountRoot } from '../container/volumes.js';
 import { join } from 'node:path';
 import { ath, CITIES, parseAth, systemClock, type Clock, type Config, type KeyPair } from '../core/index.js';
 import { parseGenesis, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
@@ -127,6 +128,8 @@ export class Devnet {
           // a new network: env values only sealed to the container (docs/security.md)
           clearEnv: false,
           epochMs: config.epochSeconds * 1000,
+          // a lease whose escrow runs out is paused, its files kept this long for a top-up
+          pauseGraceMs: config.pauseGraceSeconds * 1000,
           ...(config.unbondingSeconds !== undefined ? { unbondingMs: config.unbondingSeconds * 1000 } : {}),
           // an unresponsive checker's task goes to the next one after 2 minutes of a 15-minute epoch
           checkerReassignMs: Math.min(
@@ -231,6 +234,7 @@ export class Devnet {
       location: Location;
       price: bigint;
       apps?: string[];
+      volumes?: ContainerAgentInit['volumes'];
     }> = [
       {
         key: nodeKeys.loadOrCreate('container-local'),
@@ -243,6 +247,7 @@ export class Devnet {
         price: parseAth(config.containerPriceAth),
         apps: config.containerApps ? config.containerApps.split(',') : [],
         ...(this.opts.localProver ? { prover: () => this.opts.localProver! } : {}),
+        ...this.localVolumes(),
       },
       ...demoContainers(config.demoContainers).map((d) => ({
         key: nodeKeys.loadOrCreate(d.seedName),
@@ -264,6 +269,26 @@ export class Devnet {
   }
 
   /**
+   * This machine's container keeps persistent volumes where it can (a sandboxed runtime, root,
+   * loop devices, mkfs.ext4): images under the data dir, 64 GiB offered at 0.001 ATH per GiB-hour.
+   */
+  private localVolumes(): { volumes?: ContainerAgentInit['volumes'] } {
+    const can = canKeepVolumes();
+    if (this.runtime?.isolation !== 'sandbox' || !can.ok) {
+      this.opts.log?.(`persistent volumes: off (${!can.ok ? can.why : 'they need the lease sandbox'})`);
+      return {};
+    }
+    const dataDir = this.roles.config.dataDir;
+    return {
+      volumes: {
+        store: new VolumeStore(join(dataDir, 'volumes'), defaultVolumeMountRoot(dataDir)),
+        pricePerGiBHour: parseAth('0.001'),
+        capacityGiB: 64,
+      },
+    };
+  }
+
+  /**
    * Starts one more container on this devnet (funded by the faucet, staked, heartbeating), as the
    * devnet's own hosts are. `prover`: what answers the checkers' capacity challenges (default the
    * built-in CPU prover); `place`: where it SIMULATEDly sits for the checkers' RTTs (default its
@@ -278,6 +303,7 @@ export class Devnet {
     apps?: string[];
     prover?: ContainerAgentInit['prover'];
     place?: { lat: number; lon: number };
+    volumes?: ContainerAgentInit['volumes'];
   }): Promise<ContainerAgent> {
     if (h.place) this.world.place(h.key.address, h.place);
     const need = this.chain.ledger.requiredStakeOf(h) + ath(10);
@@ -296,6 +322,7 @@ export class Devnet {
         pricePerHour: h.price,
         ...(h.apps ? { apps: h.apps } : {}),
         ...(h.prover ? { prover: h.prover } : {}),
+        ...(h.volumes ? { volumes: h.volumes } : {}),
       },
     );
     this.agents.push(agent);

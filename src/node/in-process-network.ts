@@ -7,6 +7,7 @@ import {
   type Params,
   type PublishedApp,
   type SignedTx,
+  type Volume,
 } from '../ledger/index.js';
 import type { NetworkClient, SubmitResult } from '../sdk/index.js';
 import type { SubmitOutcome } from './chain.js';
@@ -42,16 +43,25 @@ export class InProcessNetwork implements NetworkClient {
     return this.host.ledger.lease(id);
   }
   async openLeasesOf(container: string): Promise<string[]> {
-    return this.host.ledger
-      .leases()
-      .filter((l) => l.container === container && l.status === 'open')
-      .map((l) => l.id);
+    return (
+      this.host.ledger
+        .leases()
+        // paused ones too: they hold its GPUs until closed
+        .filter((l) => l.container === container && l.status !== 'closed')
+        .map((l) => l.id)
+    );
   }
   async app(name: string, version?: string): Promise<PublishedApp | undefined> {
     const ledger = this.host.ledger;
     const record = ledger.app(name);
     const release = record && ledger.appRelease(name, version);
     return record && release ? publishedApp(record, release) : undefined;
+  }
+  async volume(id: string): Promise<Volume | undefined> {
+    return this.host.ledger.volume(id);
+  }
+  async volumesOn(container: string): Promise<Volume[]> {
+    return this.host.ledger.volumes().filter((v) => v.container === container);
   }
   async submit(tx: SignedTx): Promise<SubmitResult> {
     const r = await this.host.submit(tx);

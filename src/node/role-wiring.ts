@@ -212,6 +212,7 @@ export async function startContainerRole(
     pricePerHour: bigint;
     apps?: readonly string[];
     prover?: ContainerAgentInit['prover'];
+    volumes?: ContainerAgentInit['volumes'];
   },
 ): Promise<ContainerAgent> {
   const { config } = ctx;
@@ -240,6 +241,7 @@ export async function startContainerRole(
         ? { apps: [...host.apps], appsDir: appsDirOf(components.runtime, config.dataDir) }
         : {}),
       ...(host.prover ? { prover: host.prover } : {}),
+      ...(host.volumes ? { volumes: host.volumes } : {}),
     },
   );
   await agent.start();

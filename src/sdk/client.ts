@@ -14,6 +14,8 @@ import {
   type Container,
   type Incident,
   type Lease,
+  type LeaseFunds,
+  type Volume,
   type Params,
   type PublishedApp,
   type ReputationView,
@@ -26,8 +28,10 @@ import type { MatchRequestInput } from '../indexer/index.js';
 
 export interface ContainerView extends Omit<
   Container,
-  'pricePerHour' | 'stake' | 'earned' | 'unbonding' | 'slashed' | 'incidents'
+  'pricePerHour' | 'stake' | 'earned' | 'unbonding' | 'slashed' | 'incidents' | 'volumeOffer'
 > {
+  /** the persistent volumes it offers: price per GiB-hour (units, decimal string) and space */
+  volumeOffer?: { pricePerGiBHour: string; capacityGiB: number };
   /** failed checks that slashed it or closed its leases (slashed: units as a decimal string) */
   incidents: Array<Omit<Incident, 'slashed'> & { slashed: string }>;
   /** from its decided checks (Ledger.reputationOf) */
@@ -58,6 +62,8 @@ export interface LeaseView extends Omit<
   workload: Omit<Lease['workload'], 'env' | 'sealedEnv'> & { envNames?: string[] };
   /** while the lease runs: the address of its workload's port, through the container's endpoint proxy */
   endpoint: string | null;
+  /** open or paused: what its escrow still pays for (a warning when low), by the node's clock */
+  funds?: LeaseFunds;
 }
 
 export interface StatusView {
@@ -279,6 +285,9 @@ export class ApiClient implements NetworkClient {
       earned: BigInt(v.earned),
       slashed: BigInt(v.slashed),
       incidents: (v.incidents ?? []).map((x) => ({ ...x, slashed: BigInt(x.slashed) })),
+      ...(v.volumeOffer
+        ? { volumeOffer: { ...v.volumeOffer, pricePerGiBHour: BigInt(v.volumeOffer.pricePerGiBHour) } }
+        : { volumeOffer: undefined }),
     };
   }
   async containerView(id: string): Promise<ContainerView | undefined> {
@@ -325,8 +334,36 @@ export class ApiClient implements NetworkClient {
     for (const k of ['user', 'container', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
     return (await this.request<{ leases: LeaseView[] }>('GET', `/v1/leases?${q}`)).leases;
   }
+  /** Persistent volumes as the API shows them (amounts as decimal strings), newest first. */
+  async volumeViews(
+    filter: { owner?: string; container?: string; name?: string; status?: string; limit?: number } = {},
+  ): Promise<VolumeView[]> {
+    const q = new URLSearchParams({ limit: String(filter.limit ?? 1000) });
+    for (const k of ['owner', 'container', 'name', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
+    return (await this.request<{ volumes: VolumeView[] }>('GET', `/v1/volumes?${q}`)).volumes;
+  }
+  async volumeView(id: string): Promise<VolumeView | undefined> {
+    try {
+      return await this.request<VolumeView>('GET', `/v1/volumes/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (e instanceof AethirError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+  async volume(id: string): Promise<Volume | undefined> {
+    const v = await this.volumeView(id);
+    return v && volumeFromView(v);
+  }
+  async volumesOn(container: string): Promise<Volume[]> {
+    return (await this.volumeViews({ container })).map(volumeFromView);
+  }
+  /** the leases not closed on a container: open and paused (which hold its GPUs until closed) */
   async openLeasesOf(container: string): Promise<string[]> {
-    return (await this.leases({ container, status: 'open', limit: 1000 })).map((l) => l.id);
+    const [open, paused] = await Promise.all([
+      this.leases({ container, status: 'open', limit: 1000 }),
+      this.leases({ container, status: 'paused', limit: 1000 }),
+    ]);
+    return [...open, ...paused].map((l) => l.id);
   }
   /** A published app at `version` (default: its latest), with its manifest; undefined when there is none. */
   async app(name: string, version?: string): Promise<PublishedApp | undefined> {
@@ -425,4 +462,27 @@ export class ApiClient implements NetworkClient {
       throw new AethirError('UNAVAILABLE', 'the log stream broke off', { cause: e });
     }
   }
+}
+
+/** A volume as the API shows it: amounts as decimal strings. */
+export interface VolumeView extends Omit<
+  Volume,
+  'pricePerGiBHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'
+> {
+  pricePerGiBHour: string;
+  escrow: string;
+  charged: string;
+  hostShare: string;
+  protocolShare: string;
+}
+
+export function volumeFromView(v: VolumeView): Volume {
+  return {
+    ...v,
+    pricePerGiBHour: BigInt(v.pricePerGiBHour),
+    escrow: BigInt(v.escrow),
+    charged: BigInt(v.charged),
+    hostShare: BigInt(v.hostShare),
+    protocolShare: BigInt(v.protocolShare),
+  };
 }

@@ -1,4 +1,13 @@
-import type { Account, Container, Lease, Params, PublishedApp, SignedTx, TxResult } from '../ledger/index.js';
+import type {
+  Account,
+  Container,
+  Lease,
+  Params,
+  PublishedApp,
+  SignedTx,
+  TxResult,
+  Volume,
+} from '../ledger/index.js';
 
 export interface SubmitResult {
   id: string;
@@ -20,9 +29,13 @@ export interface NetworkClient {
   account(address: string): Promise<Account>;
   container(id: string): Promise<Container | undefined>;
   lease(id: string): Promise<Lease | undefined>;
-  /** ids of the leases open on a container */
+  /** ids of the leases not closed on a container (open, and paused: they hold its GPUs) */
   openLeasesOf(container: string): Promise<string[]>;
   submit(tx: SignedTx): Promise<SubmitResult>;
   /** a published app: the given version (default: the latest) with its manifest; undefined: none */
   app?(name: string, version?: string): Promise<PublishedApp | undefined>;
+  /** a persistent volume by id (undefined: none); absent: this client knows no volumes */
+  volume?(id: string): Promise<Volume | undefined>;
+  /** the volumes (any status) living on a container */
+  volumesOn?(container: string): Promise<Volume[]>;
 }

@@ -11,10 +11,11 @@ import {
   signLeaseToken,
   type KeyPair,
 } from '../../core/index.js';
-import { Renter, UsageReceipts, sealedEnvFor, type ApiClient } from '../../sdk/index.js';
+import { Renter, UsageReceipts, resolveVolume, sealedEnvFor, type ApiClient } from '../../sdk/index.js';
 import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
 import { queryHelp } from './offers.js';
-import { appGpus } from '../../ledger/index.js';
+import { MountPath, appGpus } from '../../ledger/index.js';
+import { TopUpAllowances, followFunds } from '../top-ups.js';
 import { parseAppRef } from './app.js';
 import { attachTerminal } from './access.js';
 import {
@@ -149,6 +150,11 @@ export function rentCommand(): Command {
       '--env <KEY=VALUE...>',
       "environment variables for the workload, sealed to the container's key (only it reads the values)",
     )
+    .option(
+      '--volume <name:/path[:ro]>',
+      "mount your persistent volume (aethir volume create) at /path; the lease runs on the volume's host; one writer at a time (:ro to read only); repeatable",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--env-file <path>', 'more of them from a dotenv file (KEY=VALUE lines; --env wins)')
     .option(
       '--public-endpoint',
@@ -161,6 +167,14 @@ export function rentCommand(): Command {
     .option(
       '--detach',
       'return at once with the lease id and endpoint; the lease runs until "aethir stop", its --max-duration or its escrow ends, paid by time served (see "aethir logs", "aethir wait")',
+    )
+    .option(
+      '--deposit <dur>',
+      'lock escrow for this much of --max-duration only, e.g. 10m: when it runs out the lease is paused (workload stopped, files kept for the network\'s grace period) until topped up ("aethir lease topup", --top-up)',
+    )
+    .option(
+      '--top-up <ath>',
+      'let this client top the lease up from your balance when its escrow runs low, up to this many ATH in all (with --detach: "aethir logs -f" and "aethir wait" do it)',
     )
     .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
     .addOption(
@@ -206,6 +220,18 @@ export function rentCommand(): Command {
         if (interactive && app) throw new AethirError('INVALID_ARGUMENT', '-it runs a command, not an app');
         const key = userKeystore().load(opts.key);
         const maxDurationSec = parseDuration(opts.maxDuration);
+        const depositSec = opts.deposit === undefined ? undefined : parseDuration(opts.deposit);
+        if (depositSec !== undefined && (depositSec < 1 || depositSec > maxDurationSec))
+          throw new AethirError('INVALID_ARGUMENT', '--deposit is at least 1s and at most --max-duration');
+        let topUpAth: bigint | undefined;
+        if (opts.topUp !== undefined) {
+          try {
+            topUpAth = parseAth(String(opts.topUp));
+          } catch (e) {
+            throw new AethirError('INVALID_ARGUMENT', `--top-up: ${(e as Error).message}`);
+          }
+          if (topUpAth <= 0n) throw new AethirError('INVALID_ARGUMENT', '--top-up must be more than 0 ATH');
+        }
         const env = envOf(opts.envFile as string | undefined, (opts.env as string[] | undefined) ?? []);
         // --query: its fields replace the flags' (the same parser as "aethir offers" and GET /v1/offers)
         const query = opts.query === undefined ? undefined : parseQuery(opts.query as string);
@@ -223,6 +249,7 @@ export function rentCommand(): Command {
           if (!opts.json) process.stderr.write(process.stderr.isTTY ? `\x1b[2m${s}\x1b[0m\n` : `${s}\n`);
         };
 
+        const volumes = await volumeMounts(api, key.address, (opts.volume as string[] | undefined) ?? []);
         const failovers: Array<{ lease: string; container: string; charged: string; reason: string | null }> =
           [];
         for (;;) {
@@ -246,7 +273,9 @@ export function rentCommand(): Command {
               ...(query ? { ...query, gpus: opts.gpus, maxPricePerHour: maxPrice?.toString() } : {}),
             },
             maxDurationSec,
+            ...(depositSec !== undefined ? { depositSec } : {}),
             ...(maxPrice !== undefined ? { maxPricePerHour: maxPrice } : {}),
+            ...(volumes ? { container: volumes.host } : {}),
             onProgress: say,
             workload: async (c) => {
               // Env values only ever leave this machine sealed to the matched container's key.
@@ -259,6 +288,7 @@ export function rentCommand(): Command {
                 ...(opts.image ? { image: opts.image } : {}),
                 ...sealed,
                 ...(opts.publicEndpoint ? { publicEndpoint: true } : {}),
+                ...(volumes ? { volumes: volumes.mounts } : {}),
               };
             },
           });
@@ -268,6 +298,8 @@ export function rentCommand(): Command {
             // No client stays to sign receipts: pay ahead for the whole maximum duration; the ledger
             // still charges only the time the lease runs (until stop, exit, its end or its host's loss).
             const d = await renter.detached(opened);
+            // the client that follows it later (logs -f, wait) tops it up within this allowance
+            if (topUpAth !== undefined) new TopUpAllowances().set(leaseId, topUpAth);
             if (opts.json)
               printJson({
                 lease: leaseId,
@@ -278,12 +310,14 @@ export function rentCommand(): Command {
                 escrow: d.escrow.toString(),
                 maxDurationSec,
                 endsAt: d.endsAt,
+                ...(depositSec !== undefined ? { depositSec } : {}),
+                ...(topUpAth !== undefined ? { topUp: topUpAth.toString() } : {}),
               });
             else {
               process.stdout.write(`${leaseId}\n`);
               if (d.endpoint) say(`endpoint ${d.endpoint}  (the workload's port, AETHIR_PORT)`);
               say(
-                `detached: runs until "aethir stop ${leaseId}" or ${new Date(d.endsAt).toISOString()} (--max-duration); "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
+                `detached: runs until "aethir stop ${leaseId}" or ${new Date(d.endsAt).toISOString()} (--max-duration)${depositSec !== undefined ? `, paused when its ${depositSec}s deposit runs out until topped up ("aethir lease topup ${leaseId} --amount ATH"${topUpAth !== undefined ? '; "aethir logs -f" and "aethir wait" top it up within --top-up' : ''})` : ''}; "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
               );
             }
             return 0;
@@ -317,6 +351,13 @@ export function rentCommand(): Command {
             },
           });
           let streaming = true;
+          // a deposit that runs out pauses the lease: warn, and top it up within --top-up
+          const funds = new AbortController();
+          if (depositSec !== undefined || topUpAth !== undefined) {
+            const allowances = new TopUpAllowances();
+            if (topUpAth !== undefined) allowances.set(leaseId, topUpAth);
+            void followFunds(renter, leaseId, { signal: funds.signal, say, allowances });
+          }
           const receiptTimer = setInterval(
             () => void receipts.sign(streaming),
             (opts.receiptInterval as number) * 1000,
@@ -373,6 +414,7 @@ export function rentCommand(): Command {
             }
           } finally {
             streaming = false;
+            funds.abort();
             clearInterval(receiptTimer);
           }
           await receipts.flush();
@@ -480,4 +522,33 @@ async function appFor(
     );
   if (!gpusGiven) opts.gpus = need;
   return { name, ...(version ? { version } : {}), ref };
+}
+
+/**
+ * `--volume data:/data[:ro]`: the user's live volumes by name (or id), all on one host (the lease
+ * runs there). Null: none asked.
+ */
+export async function volumeMounts(
+  api: ApiClient,
+  owner: string,
+  specs: readonly string[],
+): Promise<{ host: string; mounts: Array<{ volume: string; path: string; readOnly?: boolean }> } | null> {
+  if (specs.length === 0) return null;
+  const mounts: Array<{ volume: string; path: string; readOnly?: boolean }> = [];
+  let host: string | null = null;
+  for (const s of specs) {
+    const m = /^([A-Za-z0-9_-]{1,64}):(\/[^:]*)(?::(ro|rw))?$/.exec(s);
+    if (!m) throw new AethirError('INVALID_ARGUMENT', `--volume ${s}: give NAME:/path (or NAME:/path:ro)`);
+    const r = MountPath.safeParse(m[2]);
+    if (!r.success) throw new AethirError('INVALID_ARGUMENT', `--volume ${s}: ${r.error.issues[0]!.message}`);
+    const v = await resolveVolume(api, owner, m[1]!);
+    if (host !== null && v.container !== host)
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        `--volume ${s}: your volumes live on different hosts; a lease runs on one`,
+      );
+    host = v.container;
+    mounts.push({ volume: v.id, path: m[2]!, ...(m[3] === 'ro' ? { readOnly: true } : {}) });
+  }
+  return { host: host!, mounts };
 }

@@ -25,6 +25,7 @@
  *  - cpuSeconds counts the whole container's CPU time, sampled every `cpuPollMs`, so a workload can
  *    overrun it by up to one interval.
  */
+import { checkMounts, chownTree } from '../volumes.js';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { AethirError, type ErrorCode } from '../../core/errors.js';
@@ -594,6 +595,17 @@ export class DockerRuntime implements Runtime {
         [this.workdir]: `rw,nosuid,nodev,size=${limits.diskMiB ?? WORKDIR_TMPFS_MIB}m,mode=1777`,
         ...(this.workdir === '/tmp' ? {} : { '/tmp': `rw,nosuid,nodev,size=${TMP_TMPFS_MIB}m,mode=1777` }),
       };
+    }
+    if (spec.mounts?.length) {
+      checkMounts(spec.mounts);
+      // a volume bound read-write is handed to the workload's user when that is a number
+      const numeric = /^(\d+)(?::(\d+))?$/.exec(user);
+      if (numeric)
+        for (const m of spec.mounts)
+          if (!m.readOnly) await chownTree(m.source, Number(numeric[1]), Number(numeric[2] ?? numeric[1]));
+      hostConfig.Binds = spec.mounts.map(
+        (m) => `${m.source}:${m.target}:${m.readOnly ? 'ro' : 'rw'},nosuid,nodev`,
+      );
     }
     if (network) hostConfig.NetworkMode = network;
     if (this.ociRuntime) hostConfig.Runtime = this.ociRuntime;

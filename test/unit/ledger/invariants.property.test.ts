@@ -14,6 +14,7 @@ import {
   TX_TYPES,
   type VestingEntry,
 } from '../../../src/ledger/index.js';
+import { volumeProblems } from '../../../src/ledger/modules/volumes/invariants.js';
 import { HOUR_MS, checkers } from './fixtures.js';
 import { GENESIS, buildTx, mustFail, stepsArb, type Ctx, type Step } from './tx-generator.js';
 
@@ -24,6 +25,8 @@ function check(cond: boolean, what: string, ...values: unknown[]): void {
 
 function checkInvariants(ledger: Ledger): void {
   const held = ledger.totalHeld();
+  const vp = volumeProblems(ledger);
+  check(vp.length === 0, 'volumes', ...vp);
   check(held === ledger.chain.supply, 'supply conserved', held, ledger.chain.supply);
   check(ledger.treasury().balance >= 0n, 'treasury >= 0');
   check(ledger.rewardPool().balance >= 0n, 'reward pool >= 0');
@@ -41,10 +44,17 @@ function checkInvariants(ledger: Ledger): void {
     check(l.charged >= 0n && l.charged <= l.escrow, '0 <= charged <= escrow', l.id, l.charged, l.escrow);
     check(l.hostShare >= 0n && l.protocolShare >= 0n, 'shares >= 0', l.id);
     check(l.hostShare + l.protocolShare === l.charged, 'host + protocol == charged', l.id);
-    check(l.settledAt <= l.openedAt + l.maxDurationSec * 1000, 'settled within the lease', l.id);
+    // time spent paused is neither charged nor counted against the maximum duration
+    const pausedMs = l.pausedMs ?? 0;
+    check(pausedMs >= 0, 'paused time >= 0', l.id);
+    check(l.settledAt <= l.openedAt + pausedMs + l.maxDurationSec * 1000, 'settled within the lease', l.id);
+    if (l.status === 'paused') {
+      check(l.charged === l.escrow, 'a paused lease has spent its escrow', l.id, l.charged, l.escrow);
+      check(l.pausedAt === l.settledAt, 'a paused lease is charged up to its pause', l.id);
+    }
     // a container never charges beyond what the user's receipts acknowledge (the user's own close may)
     if (l.closedBy !== l.user) {
-      check(l.settledAt - l.openedAt <= l.receiptServedMs, 'charged within the receipts', l.id);
+      check(l.settledAt - l.openedAt - pausedMs <= l.receiptServedMs, 'charged within the receipts', l.id);
       const units = BigInt(Math.max(1, l.gpus));
       check(
         l.charged <= (l.pricePerHour * units * BigInt(l.receiptServedMs)) / BigInt(HOUR_MS),
@@ -56,14 +66,20 @@ function checkInvariants(ledger: Ledger): void {
     }
   }
   for (const c of ledger.containers()) {
-    const open = leases.filter((l) => l.container === c.id && l.status === 'open');
+    // a paused lease keeps its GPUs (it resumes on them when topped up)
+    const open = leases.filter((l) => l.container === c.id && l.status !== 'closed');
     check(c.stake >= 0n && c.unbonding >= 0n, 'stake, unbonding >= 0', c.id, c.stake, c.unbonding);
     if (c.unbonding > 0n) check(c.unbondingUntil !== null, 'unbonding has an end', c.id);
     check(c.gpusLeased >= 0 && c.gpusLeased <= c.gpusTotal, '0 <= gpusLeased <= gpusTotal', c.id);
     check(c.openLeases === open.length, 'openLeases counts open leases', c.id);
     check(c.gpusLeased === open.reduce((s, l) => s + l.gpus, 0), 'gpusLeased sums open leases', c.id);
     check(c.epochDeliveredGpuMs >= 0 && c.slashed >= 0n, 'counters >= 0', c.id);
-    const earned = leases.filter((l) => l.container === c.id).reduce((s, l) => s + l.hostShare, 0n);
+    const earned =
+      leases.filter((l) => l.container === c.id).reduce((s, l) => s + l.hostShare, 0n) +
+      ledger
+        .volumes()
+        .filter((v) => v.container === c.id)
+        .reduce((s, v) => s + v.hostShare, 0n);
     check(c.earned === earned, 'earned sums host shares', c.id, c.earned, earned);
     // a container is never leased while unbonding or suspended (leases open before either are closed)
     if (open.length > 0) check(c.unbonding === 0n, 'no open lease while unbonding', c.id);
@@ -140,6 +156,9 @@ function noteEvents(events: Map<string, number>, r: Record<string, unknown>, led
   note('vote changed', r.changed === true);
   note('settled with a receipt', r.servedMs !== undefined && r.charged !== '0');
   note('operational proposal', r.operational === true);
+  note('lease paused', r.pausedAt !== undefined);
+  note('lease resumed', r.resumed === true);
+  note('lease topped up', r.resumed === false);
   note('lock withdrawn', r.withdrawn !== undefined && r.container === undefined);
   note(
     'suspended container',
@@ -307,6 +326,9 @@ describe(`ledger invariants (property; seed ${SEED}, set LEDGER_PROPERTY_SEED to
       'operational proposal',
       'lock withdrawn',
       'settled with a receipt',
+      // ...and leases run out of escrow, are paused and topped up (resumes: lease-pause.property.test.ts)
+      'lease paused',
+      'lease topped up',
       // ...and the checkers' side: strikes, bans (and a banned checker refused), early claims
       'checker strike',
       'checker banned',

@@ -68,6 +68,8 @@ export const GENESIS: Genesis = makeGenesis(
     votingPeriodMs: 2 * HOUR_MS,
     timelockMs: HOUR_MS,
     quorumBps: 1000,
+    // leases whose deposit runs out are paused (files kept) for an hour
+    pauseGraceMs: HOUR_MS,
   },
   { pools: { rewards: ath(1500), checkers: ath(500) } },
 );
@@ -226,8 +228,11 @@ export type Op =
       gpus: number;
       dur: number | null;
       maxPrice: bigint;
+      /** depositSec: escrow for part of the duration (null: the whole of it) */
+      deposit: number | null;
     }
-  | { kind: 'settle' | 'close'; signer: Signer; lease: number; receipt: ReceiptSpec }
+  | { kind: 'settle' | 'close' | 'pause'; signer: Signer; lease: number; receipt: ReceiptSpec }
+  | { kind: 'topup'; signer: Signer; lease: number; amount: bigint | string | number }
   /** 'earner': someone with something claimable now, if anyone */
   | { kind: 'claim'; who: number | 'earner'; fast: boolean }
   | { kind: 'epoch'; skew: number; jump: boolean }
@@ -274,6 +279,16 @@ export type Op =
   | { kind: 'qosFail'; container: number; user: number; first: number }
   /** an app version: names and versions from small sets, so owners, new versions and repeats all happen */
   | { kind: 'publish'; who: number; app: number; version: number; gpus: number }
+  | {
+      kind: 'volume';
+      action: 'create' | 'topup' | 'settle' | 'delete' | 'lost' | 'mount';
+      who: number;
+      container: number;
+      sizeMiB: number;
+      vol: number;
+      /** act on the volume created last (a volume's life played out in a row) */
+      newest?: boolean;
+    }
   | { kind: 'forged'; inner: Op; variant: Forgery; other: number }
   | { kind: 'replay'; pick: number };
 
@@ -478,7 +493,7 @@ export const validOpArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   {
-    weight: 4,
+    weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('open' as const),
       user: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: actor }),
@@ -493,6 +508,39 @@ export const validOpArb: fc.Arbitrary<Op> = fc.oneof(
         { weight: 1, arbitrary: fc.constant(7201) },
       ),
       maxPrice: fc.oneof({ weight: 4, arbitrary: fc.constant(ath(5)) }, { weight: 1, arbitrary: priceArb }),
+      deposit: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(null) },
+        { weight: 3, arbitrary: fc.integer({ min: 1, max: 60 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 1, max: 8000 }) },
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('pause' as const),
+      signer: fc.oneof(
+        { weight: 3, arbitrary: fc.constant('container' as const) },
+        { weight: 1, arbitrary: signerArb },
+      ),
+      lease: fc.nat(),
+      receipt: receiptArb,
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('topup' as const),
+      signer: fc.oneof(
+        { weight: 3, arbitrary: fc.constant('user' as const) },
+        { weight: 1, arbitrary: signerArb },
+      ),
+      lease: fc.nat(),
+      amount: fc.oneof(
+        { weight: 4, arbitrary: fc.bigInt({ min: 1n, max: 10n ** 15n }) },
+        { weight: 2, arbitrary: fc.bigInt({ min: 1n, max: ath(1) }) },
+        { weight: 1, arbitrary: amountArb },
+      ),
     }),
   },
   {
@@ -606,10 +654,33 @@ export function expand(step: Step): Step[] {
       ),
     ];
   }
+  // a volume's life in a row: created, topped up, settled an hour on, deleted or lost
+  if (op.kind === 'volume' && op.action === 'create' && op.who === -1 && op.vol % 3 === 0) {
+    const next = (action: 'topup' | 'settle' | 'delete' | 'lost' | 'mount') => ({
+      ...op,
+      action,
+      newest: true,
+    });
+    return [
+      at(op, step.dt),
+      at(next('topup'), 1000),
+      at(next('mount'), 1000),
+      at(next('settle'), HOUR_MS),
+      at(next(op.vol % 2 ? 'lost' : 'delete'), 1000),
+    ];
+  }
   if (op.kind === 'qosFail')
     return [
       at(
-        { kind: 'open', user: op.user, container: op.container, gpus: 0, dur: 3600, maxPrice: ath(5) },
+        {
+          kind: 'open',
+          user: op.user,
+          container: op.container,
+          gpus: 0,
+          dur: 3600,
+          maxPrice: ath(5),
+          deposit: null,
+        },
         step.dt,
       ),
       ...expand(
@@ -702,6 +773,29 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('volume' as const),
+      action: fc.constantFrom(
+        'create' as const,
+        'create' as const,
+        'topup' as const,
+        'settle' as const,
+        'delete' as const,
+        'lost' as const,
+        'mount' as const,
+      ),
+      // mostly the volume's owner or host: the rest are strangers
+      who: fc.oneof({ weight: 4, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: actor }),
+      container: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: ctr }),
+      sizeMiB: fc.oneof(
+        { weight: 6, arbitrary: fc.integer({ min: 16, max: 20 * 1024 }) },
+        { weight: 1, arbitrary: fc.constantFrom(0, 15, 1 << 30) },
+      ),
+      vol: fc.nat(),
+    }),
+  },
 );
 
 /** A step: an op, a possibly wrong nonce and how far block time advances (never backwards). */
@@ -736,7 +830,7 @@ export interface Ctx {
 
 /** The kind of transaction an op builds, and whether it can never apply whatever the state. */
 export function mustFail(op: Op): boolean {
-  if ((op.kind === 'settle' || op.kind === 'close') && op.receipt)
+  if ((op.kind === 'settle' || op.kind === 'close' || op.kind === 'pause') && op.receipt)
     return op.receipt.by === 'other' || op.receipt.lease === 'other';
   return op.kind === 'forged' || op.kind === 'replay';
 }
@@ -761,7 +855,55 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
     case 'withdraw':
       return sign(ACTORS[op.who]!, 'escrow.withdraw', { amount: op.amount });
     case 'register':
-      return sign(CONTAINERS[op.who]!, 'container.register', registerPayload(op.gpus, op.price));
+      return sign(CONTAINERS[op.who]!, 'container.register', {
+        ...registerPayload(op.gpus, op.price),
+        // hosts 0 and 1 offer volumes
+        ...(op.who < 2 ? { volumes: { pricePerGiBHour: ath(1) / 100n, capacityGiB: 64 } } : {}),
+      });
+    case 'volume': {
+      // mostly a live volume (ended ones are refused, which is tested too)
+      const all = ledger.volumes();
+      const live = all.filter((x) => x.status === 'active');
+      const vols = live.length && op.vol % 4 !== 0 ? live : all;
+      const v = op.newest
+        ? all.reduce<(typeof all)[number] | undefined>(
+            (a, b) => (!a || b.createdAt >= a.createdAt ? b : a),
+            undefined,
+          )
+        : vols.length
+          ? vols[op.vol % vols.length]
+          : undefined;
+      const id = v?.id ?? 'Vnone';
+      const by = (fallback: string) =>
+        op.who >= 0 ? ACTORS[op.who]! : (ACTORS.find((k) => k.address === fallback) ?? alice);
+      switch (op.action) {
+        case 'create':
+          return sign(op.who >= 0 ? ACTORS[op.who]! : op.vol % 2 ? bob : alice, 'volume.create', {
+            name: `v${op.vol % 5}`,
+            container: CONTAINERS[op.container]!.address,
+            sizeMiB: op.sizeMiB,
+            maxPricePerGiBHour: ath(1),
+            depositSeconds: 3600,
+          });
+        case 'topup':
+          return sign(by(v?.owner ?? alice.address), 'volume.topup', { volume: id, amount: 1000n });
+        case 'settle':
+          return sign(by(v?.container ?? host.address), 'volume.settle', { volume: id });
+        case 'delete':
+          return sign(by(v?.owner ?? alice.address), 'volume.delete', { volume: id });
+        case 'lost':
+          return sign(by(v?.container ?? host.address), 'volume.lost', { volume: id, reason: 'disk failed' });
+        case 'mount':
+          return sign(by(v?.owner ?? alice.address), 'lease.open', {
+            ...leasePayload(v?.container ?? host.address, 0, 3600, ath(5)),
+            workload: {
+              command: ['sh'],
+              volumes: [{ volume: id, path: '/data', readOnly: op.vol % 3 === 0 }],
+            },
+          });
+      }
+      throw new Error('unreachable');
+    }
     case 'stake':
       return sign(CONTAINERS[op.who]!, 'container.stake', { amount: op.amount });
     case 'unstake':
@@ -779,13 +921,20 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
       });
     }
     case 'open':
-      return sign(
-        ACTORS[op.user]!,
-        'lease.open',
-        leasePayload(CONTAINERS[op.container]!.address, op.gpus, op.dur, op.maxPrice),
-      );
+      return sign(ACTORS[op.user]!, 'lease.open', {
+        ...leasePayload(CONTAINERS[op.container]!.address, op.gpus, op.dur, op.maxPrice),
+        ...(op.deposit === null ? {} : { depositSec: op.deposit }),
+      });
+    case 'topup': {
+      // half the time a paused lease, if there is one (a resume)
+      const paused = c.leases.filter((id) => ledger.lease(id)?.status === 'paused');
+      const lease =
+        op.lease % 2 === 0 && paused.length ? paused[op.lease % paused.length]! : leaseId(op.lease);
+      return sign(signer(op.signer, lease), 'lease.topup', { lease, amount: op.amount });
+    }
     case 'settle':
-    case 'close': {
+    case 'close':
+    case 'pause': {
       const lease = leaseId(op.lease);
       const payload: Record<string, unknown> = { lease };
       const spec = op.receipt;
@@ -802,7 +951,9 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
           at: c.time,
         });
       }
-      return sign(signer(op.signer, lease), op.kind === 'settle' ? 'lease.settle' : 'lease.close', payload);
+      const type =
+        op.kind === 'settle' ? 'lease.settle' : op.kind === 'pause' ? 'lease.pause' : 'lease.close';
+      return sign(signer(op.signer, lease), type, payload);
     }
     case 'claim': {
       let k = ACTORS[op.who === 'earner' ? 3 : op.who]!;

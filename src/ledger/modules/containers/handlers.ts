@@ -46,6 +46,8 @@ function registerContainer(ctx: TxContext, tx: DecodedTx<'container.register'>):
   // (only when there is one: records from before encryption keys keep their exact bytes)
   const encKey = p.encKey ?? prev?.encKey;
   if (encKey !== undefined) c.encKey = encKey;
+  const volumeOffer = p.volumes ?? prev?.volumeOffer;
+  if (volumeOffer !== undefined) c.volumeOffer = volumeOffer;
   // A new spec can need more stake than the old one.
   if (c.suspended && c.suspendedReason === null && c.stake >= ctx.requiredStakeOf(c)) c.suspended = false;
   ctx.putContainer(c);

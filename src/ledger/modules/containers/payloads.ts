@@ -49,6 +49,21 @@ export const payloads = {
         .string()
         .regex(/^[0-9a-f]{64}$/, 'must be a 32-byte hex X25519 public key')
         .optional(),
+      /**
+       * persistent volumes it offers (absent: keeps what it offered before, or none): price per
+       * GiB-hour in units, and how much disk it sets aside for them
+       */
+      volumes: z
+        .object({
+          pricePerGiBHour: PositiveUnits,
+          capacityGiB: z
+            .number()
+            .int()
+            .min(1)
+            .max(1 << 20),
+        })
+        .strict()
+        .optional(),
     })
     .strict(),
   'container.stake': z.object({ amount: PositiveUnits }).strict(),

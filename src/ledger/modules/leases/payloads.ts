@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppName, AppVersion } from '../../app.js';
 import { SignedReceiptSchema } from '../../receipt.js';
 import { Address, Id, PositiveUnits } from '../../schemas.js';
+import { VolumeMount } from '../volumes/payloads.js';
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 
@@ -35,6 +36,8 @@ export const Workload = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}$/, 'must be an image reference')
       .refine((s) => !s.includes('..'), 'must be an image reference')
       .optional(),
+    /** the owner's persistent volumes to mount (volume.create), on the lease's container */
+    volumes: z.array(VolumeMount).min(1).max(8).optional(),
   })
   .refine((w) => (w.command === undefined) !== (w.app === undefined), 'give exactly one of command or app')
   .refine((w) => w.image === undefined || w.command !== undefined, {
@@ -57,6 +60,11 @@ export const payloads = {
       maxDurationSec: z.number().int().min(1).optional(),
       maxPricePerHour: PositiveUnits,
       workload: Workload,
+      /**
+       * escrow for this much time only, not the whole maxDurationSec: the lease is paused when it
+       * runs out and goes on when topped up (lease.topup). Only where params.pauseGraceMs is set.
+       */
+      depositSec: z.number().int().min(1).optional(),
     })
     .strict(),
   /** by the container; `receipt`: the user's latest usage receipt, which caps what it may charge */
@@ -70,4 +78,15 @@ export const payloads = {
       receipt: SignedReceiptSchema.optional(),
     })
     .strict(),
+  /**
+   * by the lease's user: moves `amount` units from their balance into the lease's escrow (never
+   * more than the rest of its maximum duration can spend); a paused lease resumes
+   */
+  'lease.topup': z.object({ lease: Id, amount: PositiveUnits }).strict(),
+  /**
+   * by the serving container, when the lease's escrow has run out: the workload stops, its files
+   * are kept for params.pauseGraceMs. `receipt`: the user's latest usage receipt (the ledger
+   * charges up to it and refuses the pause unless the escrow is then spent)
+   */
+  'lease.pause': z.object({ lease: Id, receipt: SignedReceiptSchema.optional() }).strict(),
 } as const;
