@@ -78,6 +78,8 @@ export const LeaseSchema = z.object({
   preemptStopAt: z.number().optional(),
   preemptedBy: Token.optional(),
   resumes: Token.optional(),
+  topUpLimit: z.bigint().optional(),
+  toppedUpByHost: z.bigint().optional(),
 });
 
 export const LeaseOpenedSchema = z.object({ lease: LeaseSchema });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import {
   AethirError,
   canonicalize,
+  formatAth,
   encKeyOf,
   isAethirError,
   openEnv,
@@ -62,6 +63,8 @@ interface Slot {
   pause?: { closesAt: number } | undefined;
   /** a pause is being tried */
   checkingFunds?: boolean;
+  /** its user allowed this host top-ups from their balance (lease.open topUpLimit), some left */
+  autoTopUp?: boolean;
   /** stops watching the running workload's volumes and frees their writer slots */
   detachVolumes?: (() => Promise<void>) | undefined;
 }
@@ -443,6 +446,7 @@ export class ContainerAgent {
       takenAt: clock.now(),
       openedAt: lease.openedAt,
       runsOutAt: runsOut(lease),
+      autoTopUp: (lease.topUpLimit ?? 0n) > (lease.toppedUpByHost ?? 0n),
     };
     this.running.set(lease.id, slot);
     this.followReceipts(lease);
@@ -690,10 +694,52 @@ export class ContainerAgent {
     const now = this.components.clock.now();
     for (const [leaseId, slot] of this.running) {
       if (!slot.w || slot.exited || slot.endReason || slot.pause || slot.checkingFunds) continue;
-      if (slot.runsOutAt === null || now < slot.runsOutAt) continue;
+      // with the user's allowance, topped up two heartbeats ahead, so the workload never stops
+      const lead = slot.autoTopUp ? 2 * this.init.heartbeatIntervalMs : 0;
+      if (slot.runsOutAt === null || now < slot.runsOutAt - lead) continue;
       slot.checkingFunds = true;
-      void this.pauseIfSpent(leaseId, slot).finally(() => (slot.checkingFunds = false));
+      void (async () => {
+        if (slot.autoTopUp) await this.topUpFromAllowance(leaseId, slot);
+        await this.pauseIfSpent(leaseId, slot);
+      })().finally(() => (slot.checkingFunds = false));
     }
+  }
+
+  /**
+   * Tops a lease up from its user's balance with what is left of the allowance they gave at
+   * lease.open (`topUpLimit`), as far as its maximum duration can spend: a detached lease keeps
+   * running with no client online. Refused (the user's balance is short): it is paused as usual.
+   */
+  private async topUpFromAllowance(leaseId: string, slot: Slot): Promise<void> {
+    const l = await this.components.network.lease(leaseId).catch(() => undefined);
+    if (l?.status !== 'open') return;
+    const left = (l.topUpLimit ?? 0n) - (l.toppedUpByHost ?? 0n);
+    const whole = (l.pricePerHour * BigInt(Math.max(1, l.gpus)) * BigInt(l.maxDurationSec)) / 3600n;
+    const amount = left < whole - l.escrow ? left : whole - l.escrow;
+    if (amount <= 0n) {
+      slot.autoTopUp = false;
+      return;
+    }
+    const say = (data: string) =>
+      this.components.bus.publish(subjects.leaseLog(leaseId), {
+        lease: leaseId,
+        type: 'stderr',
+        data,
+        at: this.components.clock.now(),
+      } satisfies LeaseLogMsg);
+    try {
+      await this.sender.send('lease.topup', { lease: leaseId, amount });
+    } catch (e) {
+      slot.autoTopUp = false;
+      say(`aethir: could not top the lease up from your balance (--top-up): ${(e as Error).message}\n`);
+      return;
+    }
+    const now = await this.components.network.lease(leaseId).catch(() => undefined);
+    if (now) slot.runsOutAt = runsOut(now);
+    slot.autoTopUp = left - amount > 0n && (now ? !paysWholeDuration(now) : false);
+    say(
+      `aethir: topped the lease up with ${formatAth(amount, 9)} ATH from your balance (--top-up; ${formatAth(left - amount, 9)} ATH of it left)\n`,
+    );
   }
 
   private async pauseIfSpent(leaseId: string, slot: Slot): Promise<void> {

@@ -226,6 +226,12 @@ export interface Lease {
    * maximum duration (absent: 0). It is charged for `settledAt - openedAt - pausedMs`.
    */
   pausedMs?: number;
+  /**
+   * what its user allowed the serving container to top it up with from their balance
+   * (lease.open `topUpLimit`; absent: nothing), and how much of it the container used
+   */
+  topUpLimit?: bigint;
+  toppedUpByHost?: bigint;
   /** run on a reservation's GPUs (modules/reservations): charged nothing beyond the reservation */
   reservation?: string;
   /** interruptible: `pricePerHour` is the user's bid; a higher-paying lease may preempt it */

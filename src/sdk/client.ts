@@ -74,8 +74,18 @@ export interface ReservationView extends Omit<
 
 export interface LeaseView extends Omit<
   Lease,
-  'pricePerHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare' | 'workload'
+  | 'pricePerHour'
+  | 'escrow'
+  | 'charged'
+  | 'hostShare'
+  | 'protocolShare'
+  | 'workload'
+  | 'topUpLimit'
+  | 'toppedUpByHost'
 > {
+  /** what the user allowed its container to top it up with, and what it used (units) */
+  topUpLimit?: string;
+  toppedUpByHost?: string;
   pricePerHour: string;
   escrow: string;
   charged: string;
@@ -335,7 +345,7 @@ export class ApiClient implements NetworkClient {
   async lease(id: string): Promise<Lease | undefined> {
     const v = await this.leaseView(id);
     if (!v) return undefined;
-    const { durationMs: _d, ...rest } = v;
+    const { durationMs: _d, topUpLimit: _l, toppedUpByHost: _u, ...rest } = v;
     return {
       ...rest,
       pricePerHour: BigInt(v.pricePerHour),
@@ -343,6 +353,8 @@ export class ApiClient implements NetworkClient {
       charged: BigInt(v.charged),
       hostShare: BigInt(v.hostShare),
       protocolShare: BigInt(v.protocolShare),
+      ...(v.topUpLimit !== undefined ? { topUpLimit: BigInt(v.topUpLimit) } : {}),
+      ...(v.toppedUpByHost !== undefined ? { toppedUpByHost: BigInt(v.toppedUpByHost) } : {}),
     };
   }
   async leaseView(id: string): Promise<LeaseView | undefined> {

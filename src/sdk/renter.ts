@@ -60,6 +60,12 @@ export interface OpenOptions {
    * lease is paused when it runs out and resumes when topped up (`topUp`, `keepFunded`)
    */
   depositSec?: number;
+  /**
+   * with `depositSec`: let the serving container top the lease up from this key's balance when
+   * its escrow runs low, up to this many units in all (held on the ledger: lease.open
+   * `topUpLimit`), so the lease keeps running with no client online
+   */
+  topUpLimit?: bigint;
   /** the workload, once the container is known (env values are sealed to its key: sealEnv) */
   workload: (container: ContainerView, chainId: string) => Workload | Promise<Workload>;
   /** progress lines for a person ("matched …", "deposited …") */
@@ -228,7 +234,7 @@ export class Renter {
       maxDurationSec: o.maxDurationSec,
       maxPricePerHour: o.maxPricePerHour ?? bid ?? BigInt(c.pricePerHour),
       workload,
-      ...(o.depositSec !== undefined && o.depositSec < o.maxDurationSec ? { depositSec: o.depositSec } : {}),
+      ...fundingTerms(o),
       ...(bid !== undefined ? { interruptible: true, bidPerHour: bid } : {}),
     });
     if (opened.result.preempted)
@@ -278,7 +284,8 @@ export class Renter {
     const workload = await o.workload(c, chainId);
     if (o.reservation === undefined) {
       const price = bid ?? BigInt(c.pricePerHour);
-      const needed = (price * BigInt(Math.max(1, gpus)) * BigInt(o.maxDurationSec)) / 3600n;
+      const paidSec = Math.min(o.depositSec ?? o.maxDurationSec, o.maxDurationSec);
+      const needed = (price * BigInt(Math.max(1, gpus)) * BigInt(paidSec)) / 3600n;
       const { escrow } = await this.api.account(this.key.address);
       if (escrow < needed) {
         await this.sender.send('escrow.deposit', { amount: needed - escrow });
@@ -294,6 +301,7 @@ export class Renter {
       ...(o.reservation !== undefined ? { reservation: o.reservation } : {}),
       ...(bid !== undefined ? { interruptible: true, bidPerHour: bid } : {}),
       ...(o.resumes !== undefined ? { resumes: o.resumes } : {}),
+      ...(o.reservation === undefined ? fundingTerms(o) : {}),
     });
     if (opened.result.preempted)
       say(
@@ -613,4 +621,17 @@ export class Renter {
   leases(filter: { status?: 'open' | 'paused' | 'closed'; limit?: number } = {}): Promise<LeaseView[]> {
     return this.api.leases({ user: this.key.address, ...filter });
   }
+}
+
+/** lease.open's deposit for part of the duration, and the container's top-up allowance with it. */
+function fundingTerms(o: OpenOptions): { depositSec?: number; topUpLimit?: bigint } {
+  if (o.depositSec === undefined || o.depositSec >= o.maxDurationSec) {
+    if (o.topUpLimit !== undefined)
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        'a top-up allowance goes with a deposit for part of the duration',
+      );
+    return {};
+  }
+  return { depositSec: o.depositSec, ...(o.topUpLimit !== undefined ? { topUpLimit: o.topUpLimit } : {}) };
 }

@@ -134,7 +134,8 @@ describe('paused leases: deposit, pause, top-up, resume', () => {
     await waitFor(async () => !existsSync(workdir), 10_000, 'the workload directory to go');
   }, 90_000);
 
-  it('rent --detach --top-up: wait tops it up from the balance as it runs low, within the allowance', async () => {
+  it('rent --detach --top-up: with no client online, its host tops it up from the balance within the allowance; it never pauses', async () => {
+    const user = new Keystore(join(home, 'keys')).load('developer').address;
     const r = await cli(
       [
         'rent',
@@ -155,15 +156,26 @@ describe('paused leases: deposit, pause, top-up, resume', () => {
     );
     expect(r.code, r.stderr).toBe(0);
     const lease = JSON.parse(r.stdout).lease as string;
-    const locked = ledger().lease(lease)!.escrow;
-    const wait = await cli(['wait', lease], env);
-    expect(wait.code, wait.stderr).toBe(0);
-    expect(wait.stderr).toMatch(new RegExp(`topped lease ${lease} up with 0\\.0000\\d+ ATH`));
+    const opened = ledger().lease(lease)!;
+    expect(opened.topUpLimit).toBe(10n ** 15n);
+    const balance = ledger().account(user).balance;
+    // nobody follows the lease: no wait, no logs -f
+    await waitFor(async () => ledger().lease(lease)!.status === 'closed', 60_000, 'the lease to end');
     const l = ledger().lease(lease)!;
-    expect(l).toMatchObject({ status: 'closed', closeReason: 'workload exited', exitCode: 0 });
-    expect(l.escrow).toBeGreaterThan(locked);
-    expect(l.escrow - locked).toBeLessThanOrEqual(10n ** 15n); // 0.001 ATH
-    expect((await cli(['logs', lease], env)).stdout).toMatch(/done\n$/);
+    expect(l).toMatchObject({ closeReason: 'workload exited', exitCode: 0 });
+    expect(l.pausedMs ?? 0).toBe(0);
+    expect(l.toppedUpByHost).toBeGreaterThan(0n);
+    expect(l.toppedUpByHost).toBeLessThanOrEqual(10n ** 15n); // 0.001 ATH
+    expect(l.escrow - opened.escrow).toBe(l.toppedUpByHost);
+    // drawn from the user's balance; what the lease did not spend went back to the escrow balance
+    expect(ledger().account(user).balance).toBe(balance - l.toppedUpByHost!);
+    const logs = (await cli(['logs', lease], env)).stdout + (await cli(['logs', lease], env)).stderr;
+    expect(logs).toMatch(/topped the lease up with 0\.0000\d+ ATH from your balance/);
+    expect(logs).toMatch(/done\n/);
+    // --top-up without --deposit is refused before anything happens
+    const bad = await cli(['rent', '--top-up', '1', '--', 'true'], env);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--top-up goes with --deposit/);
   }, 90_000);
 
   it('not topped up within the grace period: closed, its files removed; wait ends', async () => {

@@ -22,7 +22,7 @@ import {
 import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
 import { queryHelp } from './offers.js';
 import { MountPath, appGpus } from '../../ledger/index.js';
-import { TopUpAllowances, followFunds } from '../top-ups.js';
+import { followFunds } from '../top-ups.js';
 import { parseAppRef } from './app.js';
 import { attachTerminal } from './access.js';
 import {
@@ -251,7 +251,7 @@ export function rentCommand(): Command {
     )
     .option(
       '--top-up <ath>',
-      'let this client top the lease up from your balance when its escrow runs low, up to this many ATH in all (with --detach: "aethir logs -f" and "aethir wait" do it)',
+      'with --deposit: let the host top the lease up from your balance when its escrow runs low, up to this many ATH in all (an allowance held on the ledger: works with --detach and no client running)',
     )
     .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
     .addOption(
@@ -310,6 +310,11 @@ export function rentCommand(): Command {
             throw new AethirError('INVALID_ARGUMENT', `--top-up: ${(e as Error).message}`);
           }
           if (topUpAth <= 0n) throw new AethirError('INVALID_ARGUMENT', '--top-up must be more than 0 ATH');
+          if (opts.deposit === undefined)
+            throw new AethirError(
+              'INVALID_ARGUMENT',
+              '--top-up goes with --deposit (a lease whose escrow pays for all of --max-duration never runs low)',
+            );
         }
         const env = envOf(opts.envFile as string | undefined, (opts.env as string[] | undefined) ?? []);
         // --query: its fields replace the flags' (the same parser as "aethir offers" and GET /v1/offers)
@@ -359,6 +364,7 @@ export function rentCommand(): Command {
             },
             maxDurationSec,
             ...(depositSec !== undefined ? { depositSec } : {}),
+            ...(topUpAth !== undefined ? { topUpLimit: topUpAth } : {}),
             ...(maxPrice !== undefined ? { maxPricePerHour: maxPrice } : {}),
             ...(volumes ? { container: volumes.host } : {}),
             ...market.open,
@@ -384,8 +390,6 @@ export function rentCommand(): Command {
             // No client stays to sign receipts: pay ahead for the whole maximum duration; the ledger
             // still charges only the time the lease runs (until stop, exit, its end or its host's loss).
             const d = await renter.detached(opened);
-            // the client that follows it later (logs -f, wait) tops it up within this allowance
-            if (topUpAth !== undefined) new TopUpAllowances().set(leaseId, topUpAth);
             if (opts.json)
               printJson({
                 lease: leaseId,
@@ -403,7 +407,7 @@ export function rentCommand(): Command {
               process.stdout.write(`${leaseId}\n`);
               if (d.endpoint) say(`endpoint ${d.endpoint}  (the workload's port, AETHIR_PORT)`);
               say(
-                `detached: runs until "aethir stop ${leaseId}" or ${new Date(d.endsAt).toISOString()} (--max-duration)${depositSec !== undefined ? `, paused when its ${depositSec}s deposit runs out until topped up ("aethir lease topup ${leaseId} --amount ATH"${topUpAth !== undefined ? '; "aethir logs -f" and "aethir wait" top it up within --top-up' : ''})` : ''}; "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
+                `detached: runs until "aethir stop ${leaseId}" or ${new Date(d.endsAt).toISOString()} (--max-duration)${depositSec !== undefined ? `, paused when its ${depositSec}s deposit runs out until topped up ("aethir lease topup ${leaseId} --amount ATH"${topUpAth !== undefined ? '; its host tops it up from your balance within --top-up' : ''})` : ''}; "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
               );
             }
             return 0;
@@ -437,13 +441,9 @@ export function rentCommand(): Command {
             },
           });
           let streaming = true;
-          // a deposit that runs out pauses the lease: warn, and top it up within --top-up
+          // a deposit that runs out pauses the lease: warn (its host tops it up within --top-up)
           const funds = new AbortController();
-          if (depositSec !== undefined || topUpAth !== undefined) {
-            const allowances = new TopUpAllowances();
-            if (topUpAth !== undefined) allowances.set(leaseId, topUpAth);
-            void followFunds(renter, leaseId, { signal: funds.signal, say, allowances });
-          }
+          if (depositSec !== undefined) void followFunds(renter, leaseId, { signal: funds.signal, say });
           const receiptTimer = setInterval(
             () => void receipts.sign(streaming),
             (opts.receiptInterval as number) * 1000,

@@ -189,6 +189,61 @@ describe('lease deposits, pauses and top-ups', () => {
     expect(t.ledger.account(alice.address).balance).toBe(0n);
   });
 
+  it("the host tops up only within the user's allowance (topUpLimit), from the user's balance", () => {
+    const t = new TestNet(makeGenesis({ pauseGraceMs: GRACE }));
+    t.onlineContainer(host, 2, PRICE);
+    t.deposit(alice, ath(100));
+    t.at(G);
+    const open = (extra: Record<string, unknown>) =>
+      String(
+        t.tx(alice, 'lease.open', {
+          ...leasePayload(host.address, 1, 3600, PRICE),
+          depositSec: 600,
+          ...extra,
+        }).lease,
+      );
+    // an allowance needs a deposit for part of the duration
+    t.expectRejectTx(
+      alice,
+      'lease.open',
+      { ...leasePayload(host.address, 1, 3600, PRICE), topUpLimit: '1000' },
+      'INVALID_TRANSACTION',
+    );
+    for (const bad of ['0', '-1', '1.5', 'x', (10n ** 40n).toString()])
+      t.expectRejectTx(
+        alice,
+        'lease.open',
+        { ...leasePayload(host.address, 1, 3600, PRICE), depositSec: 600, topUpLimit: bad },
+        'INVALID_TRANSACTION',
+      );
+    // no allowance: the host cannot top up at all
+    const plain = open({});
+    t.expectRejectTx(host, 'lease.topup', { lease: plain, amount: '1' }, 'UNAUTHORIZED');
+    const limit = perMs(5 * MINUTE_MS);
+    const id = open({ topUpLimit: limit.toString() });
+    expect(lease(t, id)).toMatchObject({ topUpLimit: limit, toppedUpByHost: 0n });
+    // strangers still cannot, whatever the allowance; the host not past it
+    for (const k of [bob, stranger])
+      t.expectRejectTx(k, 'lease.topup', { lease: id, amount: '1' }, 'UNAUTHORIZED');
+    t.expectRejectTx(host, 'lease.topup', { lease: id, amount: (limit + 1n).toString() }, 'UNAUTHORIZED');
+    const balance = t.ledger.account(alice.address).balance;
+    const hostBalance = t.ledger.account(host.address).balance;
+    const before = lease(t, id).escrow;
+    const r = t.tx(host, 'lease.topup', { lease: id, amount: (limit - 7n).toString() });
+    conserved(t);
+    expect(r.allowanceLeft).toBe('7');
+    expect(lease(t, id)).toMatchObject({ escrow: before + limit - 7n, toppedUpByHost: limit - 7n });
+    // drawn from the user's balance, not the host's
+    expect(t.ledger.account(alice.address).balance).toBe(balance - (limit - 7n));
+    expect(t.ledger.account(host.address).balance).toBe(hostBalance);
+    t.expectRejectTx(host, 'lease.topup', { lease: id, amount: '8' }, 'UNAUTHORIZED');
+    t.tx(host, 'lease.topup', { lease: id, amount: '7' });
+    t.expectRejectTx(host, 'lease.topup', { lease: id, amount: '1' }, 'UNAUTHORIZED');
+    // the user's own top-ups do not use the allowance
+    t.tx(alice, 'lease.topup', { lease: id, amount: '5' });
+    expect(lease(t, id).toppedUpByHost).toBe(limit);
+  });
+
   it('after the grace period a top-up is refused and the host closes it: nothing more charged', () => {
     const { t, lease: id, locked } = pausing();
     t.at(G + 11 * MINUTE_MS);

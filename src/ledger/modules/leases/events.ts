@@ -39,6 +39,8 @@ export interface LeaseToppedUp {
   amount: bigint;
   /** the lease's escrow after it */
   escrow: bigint;
+  /** 'container': its container moved it from the user's balance, within the user's allowance */
+  by?: 'container';
 }
 
 /** A lease's escrow ran out and its container paused it (lease.pause); `at`: when it ran out. */

@@ -62,6 +62,11 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
         `depositSec ${p.depositSec} is above the lease's duration of ${seconds} s`,
       );
   }
+  if (p.topUpLimit !== undefined && p.depositSec === undefined)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      'topUpLimit goes with depositSec: a lease whose escrow pays for its whole duration never runs low',
+    );
   const paidSeconds = p.depositSec ?? seconds;
   const escrow = (price * BigInt(Math.max(1, p.gpus)) * BigInt(paidSeconds) * 1000n) / MS_PER_HOUR;
   const u = ctx.account(tx.tx.from);
@@ -100,6 +105,7 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
     ...(p.reservation !== undefined ? { reservation: p.reservation } : {}),
     ...(p.interruptible ? { interruptible: true } : {}),
     ...(p.resumes !== undefined ? { resumes: p.resumes } : {}),
+    ...(p.topUpLimit !== undefined ? { topUpLimit: p.topUpLimit, toppedUpByHost: 0n } : {}),
   };
   ctx.state.set(K.lease(id), lease);
   const now = ctx.container(c.id)!;
@@ -254,7 +260,25 @@ function closeLease(ctx: TxContext, tx: DecodedTx<'lease.close'>): TxResult {
 function topUpLease(ctx: TxContext, tx: DecodedTx<'lease.topup'>): TxResult {
   const p = tx.payload;
   const l = requireLease(ctx, p.lease);
-  if (tx.tx.from !== l.user) throw new AethirError('UNAUTHORIZED', "only the lease's user tops it up");
+  // The user tops up from their balance; the serving container only within the user's allowance
+  // (lease.open topUpLimit), from the user's balance too.
+  const byHost = tx.tx.from === l.container && tx.tx.from !== l.user;
+  if (tx.tx.from !== l.user && !byHost)
+    throw new AethirError(
+      'UNAUTHORIZED',
+      "only the lease's user (or its container, within the user's allowance) tops it up",
+    );
+  if (byHost) {
+    const left = (l.topUpLimit ?? 0n) - (l.toppedUpByHost ?? 0n);
+    if (p.amount > left)
+      throw new AethirError(
+        'UNAUTHORIZED',
+        left > 0n
+          ? `the user allowed this container ${left} more units of top-ups; ${p.amount} asked`
+          : "the lease's user allowed its container no (more) top-ups",
+        { details: { left: (left > 0n ? left : 0n).toString() } },
+      );
+  }
   if (l.status === 'closed') throw new AethirError('CONFLICT', `lease ${l.id} is closed`);
   const grace = ctx.params.pauseGraceMs;
   if (l.status === 'paused' && grace !== undefined) {
@@ -276,15 +300,19 @@ function topUpLease(ctx: TxContext, tx: DecodedTx<'lease.topup'>): TxResult {
         : `lease ${l.id}'s escrow already pays for its whole maximum duration`,
       { details: { max: (room > 0n ? room : 0n).toString() } },
     );
-  const u = ctx.account(tx.tx.from);
+  const u = ctx.account(l.user);
   if (u.balance < p.amount)
     throw new AethirError(
       'INSUFFICIENT_FUNDS',
-      `the top-up is ${p.amount} units but the balance is ${u.balance}`,
+      `the top-up is ${p.amount} units but the ${byHost ? "lease user's " : ''}balance is ${u.balance}`,
       { details: { needed: p.amount.toString(), balance: u.balance.toString() } },
     );
-  ctx.setAccount(tx.tx.from, { ...u, balance: u.balance - p.amount });
-  let next: Lease = { ...l, escrow: l.escrow + p.amount };
+  ctx.setAccount(l.user, { ...u, balance: u.balance - p.amount });
+  let next: Lease = {
+    ...l,
+    escrow: l.escrow + p.amount,
+    ...(byHost ? { toppedUpByHost: (l.toppedUpByHost ?? 0n) + p.amount } : {}),
+  };
   const resumed = l.status === 'paused';
   if (resumed) {
     const pausedAt = l.pausedAt ?? l.settledAt;
@@ -305,9 +333,15 @@ function topUpLease(ctx: TxContext, tx: DecodedTx<'lease.topup'>): TxResult {
     user: l.user,
     amount: p.amount,
     escrow: next.escrow,
+    ...(byHost ? { by: 'container' as const } : {}),
   });
   if (resumed) ctx.emit({ type: 'LeaseResumed', lease: l.id, container: l.container, user: l.user });
-  return { lease: l.id, escrow: next.escrow.toString(), resumed };
+  return {
+    lease: l.id,
+    escrow: next.escrow.toString(),
+    resumed,
+    ...(byHost ? { allowanceLeft: ((next.topUpLimit ?? 0n) - (next.toppedUpByHost ?? 0n)).toString() } : {}),
+  };
 }
 
 /**

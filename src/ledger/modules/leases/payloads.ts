@@ -65,6 +65,12 @@ export const payloads = {
        * runs out and goes on when topped up (lease.topup). Only where params.pauseGraceMs is set.
        */
       depositSec: z.number().int().min(1).optional(),
+      /**
+       * how much more (units) the serving container may move from the user's balance into the
+       * lease's escrow when it runs low (lease.topup by the container), so a detached lease keeps
+       * running with no client online. Only with depositSec.
+       */
+      topUpLimit: PositiveUnits.optional(),
       /** run on the sender's reservation (modules/reservations): at no charge beyond it */
       reservation: Id.optional(),
       /** interruptible at `bidPerHour`: a higher-paying lease may preempt it with a notice */
@@ -89,6 +95,10 @@ export const payloads = {
   /**
    * by the lease's user: moves `amount` units from their balance into the lease's escrow (never
    * more than the rest of its maximum duration can spend); a paused lease resumes
+   */
+  /**
+   * by the lease's user (from their balance), or by its serving container within the allowance
+   * the user gave at lease.open (`topUpLimit`, drawn from the user's balance)
    */
   'lease.topup': z.object({ lease: Id, amount: PositiveUnits }).strict(),
   /**
