@@ -36,6 +36,7 @@ const WorkloadSchema = z.object({
   sealedEnv: z.record(z.string(), z.string()).optional(),
   publicEndpoint: z.boolean().optional(),
   image: z.string().max(512).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
 });
 
 export const LeaseSchema = z.object({

@@ -312,10 +312,18 @@ export class ContainerAgent {
     const image = lease.workload.image;
     // The indexer sends image leases only to Docker-engine hosts; one that comes anyway is refused
     // (and, having run nothing, charges nothing).
+    // A lease's own port needs a network of its own (a sandbox or a container): without one the
+    // endpoint could be pointed at any of the host's services. Refused likewise, charged nothing.
     const noEngine = image !== undefined && !runtime.prepareImage;
+    const noOwnNetwork = lease.workload.port !== undefined && runtime.isolation !== 'sandbox';
     const run: Awaited<ReturnType<ContainerAgent['workloadOf']>> = noEngine
       ? { ok: false, reason: `container ${this.init.name} has no Docker engine: it runs no images` }
-      : await this.workloadOf(lease);
+      : noOwnNetwork
+        ? {
+            ok: false,
+            reason: `container ${this.init.name} runs leases without a sandbox: it cannot give a lease its own port`,
+          }
+        : await this.workloadOf(lease);
     if (!run.ok) {
       const m: LeaseLogMsg = {
         lease: lease.id,
@@ -327,7 +335,7 @@ export class ContainerAgent {
         message: run.reason,
       };
       bus.publish(subjects.leaseExit(lease.id), m);
-      await this.close(lease, 127, run.reason.slice(0, 200), { withoutReceipt: noEngine });
+      await this.close(lease, 127, run.reason.slice(0, 200), { withoutReceipt: noEngine || noOwnNetwork });
       return;
     }
     let gpus: number[];
@@ -376,6 +384,8 @@ export class ContainerAgent {
         env: run.env,
         gpuIndices: gpus,
         ...(port ? { port } : {}),
+        // the workload's own port inside its sandbox or container; the endpoint forwards to it only
+        ...(port && lease.workload.port !== undefined ? { workloadPort: lease.workload.port } : {}),
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
         limits: {
           ...leaseLimits(this.init.spec, lease.gpus),

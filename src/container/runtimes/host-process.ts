@@ -188,6 +188,13 @@ export class HostProcessRuntime implements Runtime {
 
   private async doStart(spec: WorkloadSpec): Promise<RunningWorkload> {
     validateSpec(spec);
+    // Without a sandbox the workload shares the host's network: its own port would be a port of the
+    // host's, and the endpoint could be pointed at any service there. Only a sandbox maps one.
+    if (spec.workloadPort !== undefined && !this.sandbox)
+      invalidSpec(
+        spec,
+        `a lease's own port (${spec.workloadPort}) needs the lease sandbox: this container runs leases without one (--isolation none)`,
+      );
     const { leaseId } = spec;
     // Before any await, so two concurrent starts of one lease cannot both pass.
     this.leases.reserve(leaseId);
@@ -316,7 +323,7 @@ export class HostProcessRuntime implements Runtime {
         // The command waits (bwrap --block-fd) until its network namespace is connected.
         try {
           const sandboxPid = await readSandboxPid(child);
-          await startPasta(sandbox, uid, cgroup.procsFiles, sandboxPid, spec.port);
+          await startPasta(sandbox, uid, cgroup.procsFiles, sandboxPid, spec.port, spec.workloadPort);
           workload.enter = { uid, procsFiles: cgroup.procsFiles, sandboxPid, tools: sandbox.tools };
           (child.stdio[4] as Writable).end('1');
         } catch (err) {
@@ -685,7 +692,7 @@ function buildEnv(spec: WorkloadSpec, workdir: string, pathVar: string): Record<
     // PCI bus id). Without this, index 0 can be a different physical GPU on mixed-model hosts.
     CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
   };
-  if (spec.port !== undefined) env.AETHIR_PORT = String(spec.port);
+  if (spec.port !== undefined) env.AETHIR_PORT = String(spec.workloadPort ?? spec.port);
   else delete env.AETHIR_PORT;
   return env;
 }

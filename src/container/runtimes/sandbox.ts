@@ -413,13 +413,14 @@ export function gpuNodes(gpuIndices: readonly number[], present: readonly string
 }
 
 /** pasta's arguments: join the sandbox's namespaces, NAT outbound, nothing of the host's loopback. */
-export function pastaArgs(sandboxPid: number, port: number | undefined): string[] {
+export function pastaArgs(sandboxPid: number, port: number | undefined, workloadPort?: number): string[] {
   return [
     '--config-net',
     '--no-map-gw', // the gateway address is not the host: no way to the host's loopback services
     '--quiet',
     '-t',
-    port !== undefined ? `127.0.0.1/${port}` : 'none', // the endpoint proxy's way in, host loopback only
+    // the endpoint proxy's way in, from the host's loopback only, to the lease's own port (or the same)
+    port !== undefined ? `127.0.0.1/${port}${workloadPort !== undefined ? `:${workloadPort}` : ''}` : 'none',
     '-u',
     'none',
     '-T',
@@ -666,12 +667,13 @@ export async function startPasta(
   procsFiles: readonly string[],
   sandboxPid: number,
   port: number | undefined,
+  workloadPort?: number,
 ): Promise<void> {
   // pasta joins the lease's cgroups: it lives and dies with the lease.
   const argv = joinCgroupsArgv(setup.tools.sh, procsFiles, [
     ...setprivArgs(setup.tools.setpriv, uid),
     setup.tools.pasta,
-    ...pastaArgs(sandboxPid, port),
+    ...pastaArgs(sandboxPid, port, workloadPort),
   ]);
   for (let attempt = 0; ; attempt++) {
     const r = await runPasta(argv);
