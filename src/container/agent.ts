@@ -5,6 +5,7 @@ import {
   encKeyOf,
   isAethirError,
   openEnv,
+  verifyLeaseToken,
   type Clock,
   type KeyPair,
 } from '../core/index.js';
@@ -23,7 +24,8 @@ import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } fr
 import type { EndpointProxy } from './endpoint-proxy.js';
 import { LocalApps } from './apps/local-apps.js';
 import { chooseProver, serveChecks, type CheckServerOptions } from './check-server.js';
-import { DEFAULT_LOG_FILE_MAX_BYTES, LeaseLogFile } from './output-file.js';
+import { DEFAULT_LOG_FILE_MAX_BYTES, LeaseLogFile, readLeaseLog } from './output-file.js';
+import type { LogsReply, LogsRequest } from '../bus/messages.js';
 
 const DEFAULT_SETTLE_MS = 5 * 60_000;
 /** the most cached images a heartbeat reports */
@@ -234,6 +236,9 @@ export class ContainerAgent {
         ...(prover ? { prover } : {}),
       }),
     );
+    // Its leases' kept logs, a page at a time, for their users only (logs.<id>: the API asks when
+    // it no longer has the output in memory, e.g. after a restart).
+    this.unsubs.push(bus.serve(subjects.logs(this.id), (m) => this.serveLogs(m as LogsRequest)));
     this.started = true;
     this.heartbeat();
     this.timer = setInterval(() => {
@@ -459,6 +464,27 @@ export class ContainerAgent {
             ? `workload failed to start: ${exit.message ?? ''}`.slice(0, 200)
             : 'workload exited');
     await this.close(lease, exit.exitCode, reason);
+  }
+
+  /**
+   * A page of a lease's kept log file, for a token signed by the lease's user (scope `logs`): the
+   * API checked it, and so does this host, against the lease's user on the ledger.
+   */
+  private async serveLogs(req: LogsRequest): Promise<LogsReply> {
+    const lease = await this.components.network.lease(req.lease);
+    if (!lease || lease.container !== this.id)
+      throw new AethirError('NOT_FOUND', `lease ${req.lease} did not run on this container`);
+    verifyLeaseToken(req.token, {
+      chainId: this.chainId ?? (await this.components.network.chainId()),
+      lease: lease.id,
+      user: lease.user,
+      scope: 'logs',
+      now: this.components.clock.now(),
+    });
+    const page = this.init.logDir ? readLeaseLog(this.init.logDir, lease.id, req.offset) : null;
+    if (!page)
+      throw new AethirError('NOT_FOUND', `container ${this.init.name} keeps no log of lease ${lease.id}`);
+    return page as LogsReply;
   }
 
   /** The lease's size-capped log file, or none (no logDir, or it cannot be created: output still streams). */

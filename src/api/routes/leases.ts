@@ -2,7 +2,9 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AethirError, verifyLeaseToken } from '../../core/index.js';
 import { SignedReceiptSchema, verifyReceipt } from '../../ledger/index.js';
-import { subjects } from '../../bus/subjects.js';
+import { subjects, type LeaseLogMsg } from '../../bus/subjects.js';
+import type { Bus, LogsReply } from '../../bus/index.js';
+import type { Lease } from '../../ledger/index.js';
 import { leaseView } from '../views.js';
 import { IdParam, ListQuery, router, type ApiPlugin } from './common.js';
 
@@ -18,6 +20,45 @@ function leaseTokenOf(req: FastifyRequest, fromQuery: string | undefined): strin
   const h = req.headers.authorization;
   const m = typeof h === 'string' ? /^Bearer\s+(\S+)$/i.exec(h) : null;
   return m?.[1] ?? fromQuery;
+}
+
+/** The most pages of a host's kept log one request reads (128 KiB each: the file's 64 MiB cap). */
+const MAX_LOG_PAGES = 1024;
+
+/**
+ * What the lease's host kept of its output (its size-capped log file, `logs.<container>`), page
+ * by page, with the user's token for the host to check again. Where the host cannot say (offline,
+ * an older version, no file), nothing: the caller falls back to what this node keeps in memory.
+ */
+async function* keptOnHost(
+  bus: Bus,
+  lease: Lease,
+  token: string,
+  signal: AbortSignal,
+): AsyncGenerator<LeaseLogMsg> {
+  let offset = 0;
+  for (let page = 0; page < MAX_LOG_PAGES && !signal.aborted; page++) {
+    let r: LogsReply;
+    try {
+      r = (await bus.request(
+        subjects.logs(lease.container),
+        { lease: lease.id, token, offset },
+        { timeoutMs: 10_000 },
+      )) as LogsReply;
+    } catch (e) {
+      if (page > 0)
+        yield {
+          lease: lease.id,
+          type: 'stderr',
+          data: `\n[aethir] the rest of the host's log could not be read: ${(e as Error).message}\n`,
+          at: 0,
+        };
+      return;
+    }
+    for (const e of r.events) yield { lease: lease.id, ...e } as LeaseLogMsg;
+    if (r.next >= r.size || r.next <= offset) return;
+    offset = r.next;
+  }
 }
 
 /** Leases: the list and one, usage receipts, and the workload's output. */
@@ -108,10 +149,36 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
         scope: 'logs',
         now: node.now(),
       });
+      // This node keeps the last MiB of output it saw. Where it saw nothing (it restarted, or it
+      // was not there) or dropped the start, the host's kept file comes first, then what this
+      // node has past it (live when following).
+      const abort = new AbortController();
+      const kept = node.logs.snapshot(params.id);
+      const askHost = ctx.bus !== undefined && (kept.events.length === 0 || kept.truncated);
+      const events = async function* (follow: boolean): AsyncGenerator<LeaseLogMsg> {
+        let lastAt = -Infinity;
+        let sameAt = 0;
+        let fromHost = false;
+        if (askHost)
+          for await (const e of keptOnHost(ctx.bus!, lease, token, abort.signal)) {
+            fromHost = true;
+            if (e.at === lastAt) sameAt++;
+            else if (e.at > lastAt) [lastAt, sameAt] = [e.at, 1];
+            yield e;
+            if (e.type === 'exit') return;
+          }
+        const rest = follow ? node.logs.follow(params.id, abort.signal) : node.logs.snapshot(params.id).events;
+        for await (const e of rest) {
+          // what the host's file already gave (the same events, by time) is not given twice
+          if (fromHost && (e.at < lastAt || (e.at === lastAt && sameAt-- > 0))) continue;
+          yield e;
+        }
+      };
       if (query.follow === 'false') {
-        const s = node.logs.snapshot(params.id);
+        const out: string[] = [];
+        for await (const e of events(false)) out.push(JSON.stringify(e) + '\n');
         reply.header('content-type', 'application/x-ndjson');
-        return s.events.map((e) => JSON.stringify(e)).join('\n') + (s.events.length ? '\n' : '');
+        return out.join('');
       }
       reply.hijack();
       const res = reply.raw;
@@ -120,7 +187,6 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
         'cache-control': 'no-cache',
         connection: 'keep-alive',
       });
-      const abort = new AbortController();
       raw.raw.on('close', () => abort.abort());
       // A lease closed without its workload ever reporting an exit (container gone) ends the
       // stream after a grace period instead of leaving the client waiting forever.
@@ -132,7 +198,7 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
       try {
         // Backpressure: a client that reads slowly is waited for here, not buffered for; the hub
         // meanwhile skips it ahead (with a marker) past what it no longer keeps.
-        for await (const e of node.logs.follow(params.id, abort.signal)) {
+        for await (const e of events(true)) {
           if (!res.write(JSON.stringify(e) + '\n'))
             await new Promise<void>((resolve) => {
               const done = () => {

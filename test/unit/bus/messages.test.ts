@@ -61,6 +61,7 @@ describe('bus message schemas', () => {
       'match',
       'offers',
       'check',
+      'logs',
     ]);
   });
 
