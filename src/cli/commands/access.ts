@@ -194,7 +194,7 @@ export function cpCommand(): Command {
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      "\nExamples:\n  aethir cp ./data L123:data --exclude '*.ckpt'\n  aethir cp L123:out ./out",
+      "\nExamples:\n  aethir cp ./data L123:data --exclude '*.ckpt'\n  aethir cp L123:out ./out\n  aethir cp L123:model.bin ./model.bin --json   # { bytes, files, seconds }\n\nA dropped connection ends the copy with exit 1 and says what arrived whole (a file cut on the way\nin is removed here); nothing resumes by itself: the message ends with the command that copies\nit all again.",
     )
     .action(
       action(async (src: string, dest: string, opts: Record<string, any>) => {
@@ -202,17 +202,31 @@ export function cpCommand(): Command {
         const to = parseCpArg(dest);
         const exclude = (opts.exclude as string[] | undefined) ?? [];
         const started = Date.now();
+        // A copy cut by a dropped connection says what arrived and the command that copies it again.
+        const retry = `aethir cp ${[src, dest, ...exclude.flatMap((x) => ['--exclude', x])]
+          .map((a) => (/^[A-Za-z0-9_./:@=+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`))
+          .join(' ')}`;
+        const orRetry = async <T>(p: Promise<T>): Promise<T> =>
+          p.catch((e: unknown) => {
+            if (e instanceof AethirError && e.details?.copied)
+              throw new AethirError(e.code, `${e.message}\nretry: ${retry}`, {
+                details: { ...e.details, retry },
+              });
+            throw e;
+          });
         let result: CopyProgress;
         if ('local' in from && 'lease' in to) {
           const t = await sessionTarget(opts, to.lease, 'files');
           const bar = progressLine('sent');
           try {
-            result = await uploadToLease(t, {
-              localPath: from.local,
-              remotePath: to.path,
-              exclude,
-              onProgress: bar.update,
-            });
+            result = await orRetry(
+              uploadToLease(t, {
+                localPath: from.local,
+                remotePath: to.path,
+                exclude,
+                onProgress: bar.update,
+              }),
+            );
           } finally {
             bar.done();
           }
@@ -220,12 +234,14 @@ export function cpCommand(): Command {
           const t = await sessionTarget(opts, from.lease, 'files');
           const bar = progressLine('received');
           try {
-            result = await downloadFromLease(t, {
-              remotePath: from.path,
-              localPath: to.local,
-              exclude,
-              onProgress: bar.update,
-            });
+            result = await orRetry(
+              downloadFromLease(t, {
+                remotePath: from.path,
+                localPath: to.local,
+                exclude,
+                onProgress: bar.update,
+              }),
+            );
           } finally {
             bar.done();
           }
