@@ -149,12 +149,12 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
         scope: 'logs',
         now: node.now(),
       });
-      // This node keeps the last MiB of output it saw. Where it saw nothing (it restarted, or it
-      // was not there) or dropped the start, the host's kept file comes first, then what this
-      // node has past it (live when following).
+      // This node keeps only the last MiB of the output it saw itself: not what came before it
+      // (re)started, nor the start of a long output. The host keeps the whole (capped) output, so
+      // its file comes first, then what this node has past it (live when following); where the
+      // host cannot answer, what this node kept.
       const abort = new AbortController();
-      const kept = node.logs.snapshot(params.id);
-      const askHost = ctx.bus !== undefined && (kept.events.length === 0 || kept.truncated);
+      const askHost = ctx.bus !== undefined;
       const events = async function* (follow: boolean): AsyncGenerator<LeaseLogMsg> {
         let lastAt = -Infinity;
         let sameAt = 0;
