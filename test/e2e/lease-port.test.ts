@@ -348,6 +348,28 @@ deployment:
     expect((await run(['stop', d.lease])).code).toBe(0);
   });
 
+  it("docs/sdk.md's access example runs: the endpoint of --port, exec, a terminal, cp, through the SDK alone", async () => {
+    const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'examples/sdk-lease-access.ts'], {
+        cwd: ROOT,
+        env: { ...process.env, ...env, AETHIR_API: url, AETHIR_EXAMPLE_QUERY: 'region=eu' },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
+      child.on('close', (code) => resolve({ code, out, err }));
+    });
+    expect(r.err).toBe('');
+    expect(r.code, r.out).toBe(0);
+    const lines = r.out.trim().split('\n');
+    expect(lines.map((l) => l.split(':')[0])).toEqual(['detach', 'endpoint', 'exec', 'shell', 'cp', 'stop']);
+    expect(lines[1]).toBe('endpoint: served on 8000');
+    expect(lines[2]).toMatch(/^exec: uid \d{6}, exit code 4$/);
+    expect(lines[3]).toBe('shell: sizes 30 100, 40 120, exit code 5');
+    expect(lines[4]).toBe('cp: 2 files up, 2 back, identical');
+  });
+
   it('logs are read from the host after the API node restarted: the whole output, --since, -f live, owner only', async () => {
     const d = await detach([
       '--image',
