@@ -111,6 +111,19 @@ export function shellCommand(): Command {
     .option('--shell <path>', 'the shell to run', '/bin/sh')
     .option('--key <name>', "the lease's user key (in $AETHIR_HOME/keys)", 'developer')
     .addOption(apiOption())
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  aethir shell L123                     # /bin/sh in the lease',
+        '  aethir shell L123 --shell /bin/bash   # another shell the image or host has',
+        '  aethir shell L123 --key alice --api http://node:7420',
+        '',
+        'Up to 16 sessions per lease at once. Needs a terminal here; without one use "aethir exec".',
+        "Exit code: the shell's (128 + N when it was killed by signal N); 1 when the session failed.",
+      ].join('\n'),
+    )
     .action(
       action(async (leaseId: string, opts: Record<string, any>) => {
         const t = await sessionTarget(opts, leaseId, 'exec');
@@ -130,7 +143,19 @@ export function execCommand(): Command {
     .option('-t, --tty', 'give it a terminal (when this one is)')
     .option('--key <name>', "the lease's user key (in $AETHIR_HOME/keys)", 'developer')
     .addOption(apiOption())
-    .addHelpText('after', '\nExample:\n  aethir exec L123 -- nvidia-smi\n  aethir exec -it L123 -- python3')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  aethir exec L123 -- nvidia-smi',
+        '  aethir exec -it L123 -- python3                 # -i stdin, -t a terminal',
+        "  echo 'print(1)' | aethir exec -i L123 -- python3",
+        "  aethir exec L123 --key alice -- sh -c 'ls data | wc -l'",
+        '',
+        "Exit code: the command's (128 + N when it was killed by signal N); 1 when the session failed.",
+      ].join('\n'),
+    )
     .action(
       action(async (leaseId: string, command: string[], opts: Record<string, any>) => {
         const t = await sessionTarget(opts, leaseId, 'exec');
