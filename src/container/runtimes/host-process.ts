@@ -467,7 +467,8 @@ class HostProcessWorkload implements RunningWorkload {
         'nsenter (util-linux) is not installed: no way into a lease sandbox',
       );
     const argv = enterSandboxArgv({ ...e.tools, nsenter }, e.procsFiles, e.uid, e.sandboxPid, command);
-    return spawnExec(argv, { cwd: '/', env, ...(req.tty ? { tty: req.tty } : {}) });
+    const session = await spawnExec(argv, { cwd: '/', env, ...(req.tty ? { tty: req.tty } : {}) });
+    return endedByLease(session, () => this.finishing || this.stopRequest !== undefined || this.leaderExited);
   }
 
   /** The sandbox around a started process could not be completed: it is ended, never having run. */
@@ -632,6 +633,36 @@ class HostProcessWorkload implements RunningWorkload {
       now: this.now,
     });
   }
+}
+
+/**
+ * An exec whose lease ended before it was inside the sandbox: nsenter finds the namespaces gone
+ * and exits 1 ("nsenter: cannot open /proc/…/ns/…"), though what ended it is the lease's end,
+ * which kills all in the lease. Reported as that kill (SIGKILL), as an exec that got inside is
+ * (nsenter passes its command's signal on); anything else passes through unchanged.
+ */
+export function endedByLease(s: ExecSession, leaseEnding: () => boolean): ExecSession {
+  let wrapperFailed = false;
+  const exited = s.exited.then((e) =>
+    e.exitCode === 1 && e.signal === null && wrapperFailed && leaseEnding()
+      ? { exitCode: null, signal: 'SIGKILL' }
+      : e,
+  );
+  return {
+    write: (d) => s.write(d),
+    end: () => s.end(),
+    resize: (c, r) => s.resize(c, r),
+    signal: (sig) => s.signal(sig),
+    onData: (fn) =>
+      s.onData((stream, d) => {
+        if (/(^|\n)nsenter: /.test(d.toString('utf8'))) wrapperFailed = true;
+        fn(stream, d);
+      }),
+    pause: () => s.pause(),
+    resume: () => s.resume(),
+    exited,
+    kill: () => s.kill(),
+  };
 }
 
 /** The common checks, then the limits as rlimits and the disk poll can enforce them. */
