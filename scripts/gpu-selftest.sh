@@ -3,25 +3,39 @@
 # GPU, at the full size the checkers use for its class, and prints the measured times next to the
 # timing model and the class margins of docs/verification.md ("Class margins").
 #
-#   scripts/gpu-selftest.sh [--json] [--python PYTHON]
+#   scripts/gpu-selftest.sh [--json] [--python PYTHON] [--device cpu]
 #
 # Exits 2 with a message when there is no NVIDIA GPU (or no PyTorch that sees it), 1 when the
-# check fails, 0 when it passes.
+# check fails, 0 when it passes. --device cpu runs the same phases on the CPU at a tiny size (for
+# testing this script without a GPU; its times say nothing about one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=python3
 json=()
+device=cuda
 while [ $# -gt 0 ]; do
   case "$1" in
     --json) json=(--json) ;;
     --python) python="${2:?--python needs a command}"; shift ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --device) device="${2:?--device needs cuda or cpu}"; shift ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-selftest: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift
 done
 
+if [ "$device" = cpu ]; then
+  if ! "$python" -c 'import torch' 2>/dev/null; then
+    echo "gpu-selftest: --device cpu needs a PyTorch that $python imports" >&2
+    exit 2
+  fi
+  exec node --import tsx scripts/gpu-selftest.ts --model "NVIDIA H100 80GB HBM3" --memory-mib 81559 --python "$python" --device cpu "${json[@]}"
+fi
+if [ "$device" != cuda ]; then
+  echo "gpu-selftest: --device must be cuda or cpu, not $device" >&2
+  exit 64
+fi
 if ! command -v nvidia-smi >/dev/null 2>&1; then
   echo "gpu-selftest: no NVIDIA GPU here: nvidia-smi is not on PATH. Nothing to measure; run this on a machine with an NVIDIA GPU and its driver." >&2
   exit 2

@@ -33,6 +33,8 @@ export interface HeartbeatMsg {
   draining?: boolean;
   /** base URL of the container's endpoint proxy: a lease's endpoint is <endpoint>/l/<lease>/ */
   endpoint?: string;
+  /** the container's signature on `endpoint` at `at` (src/core/endpoint-announcement.ts) */
+  endpointSig?: string;
   /** apps pre-installed and ready here, each as `name` and as `name@version` (docs/apps.md) */
   apps?: string[];
   /** 'docker': workloads run on a Docker engine, so leases naming an image can run here */

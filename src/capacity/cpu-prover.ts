@@ -17,6 +17,14 @@ import {
   type ReadAnswer,
 } from './memory.js';
 import {
+  answerWork,
+  openWork,
+  preparePool,
+  validateWorkParams,
+  type PreparedPool,
+  type WorkAnswer,
+} from './work.js';
+import {
   encodeMessage,
   parseCheckerMessage,
   type CheckerMessage,
@@ -54,6 +62,11 @@ export interface CpuProverOptions {
    * needs them — the prover that holds less than it claims, for tests.
    */
   tilesToHold?: (fill: FillParams) => number;
+  /**
+   * Which rows of the throughput proof's products this prover computes (default: all); the others
+   * get zero digests — the prover that skips work to meet a deadline, for tests.
+   */
+  computeWorkRow?: (globalRow: number) => boolean;
 }
 
 /** Memory a prover draws on while it proves (a device several provers may share). */
@@ -75,6 +88,9 @@ export class CpuProverSession {
   private held: HeldMemory | null = null;
   private read: ReadAnswer | null = null;
   private readonly tilesToHold: ((fill: FillParams) => number) | undefined;
+  private readonly computeWorkRow: ((globalRow: number) => boolean) | undefined;
+  private pool: PreparedPool | null = null;
+  private work: WorkAnswer | null = null;
   /** tiles the last read had to recompute (0 for a prover that holds them all) */
   lastRecomputedTiles = 0;
 
@@ -83,6 +99,7 @@ export class CpuProverSession {
     this.freeMemoryMiB = opts.freeMemoryMiB ?? (() => Math.floor(freemem() / MiB));
     this.memory = opts.memory;
     this.tilesToHold = opts.tilesToHold;
+    this.computeWorkRow = opts.computeWorkRow;
   }
 
   /** Ends the session: gives back what it reserved from `memory` (idempotent). */
@@ -91,6 +108,8 @@ export class CpuProverSession {
     this.reservedMiB = 0;
     this.held = null;
     this.read = null;
+    this.pool = null;
+    this.work = null;
   }
 
   ready(): ReadyMessage {
@@ -146,6 +165,23 @@ export class CpuProverSession {
         if (msg.memoryMiB !== undefined) out.memoryMiB = held;
         return out;
       }
+      case 'prepare': {
+        const p = this.proof;
+        if (!p || msg.id !== p.challenge.id) return fail('prepare: after a challenge, with its id');
+        if (this.pool || this.held) return fail('one prepare per session, before the fill');
+        const started = this.clock.now();
+        this.pool = preparePool(msg.seed, { n: msg.n, pool: msg.pool, products: 1 });
+        return { type: 'prepared', id: msg.id, elapsedMs: this.clock.now() - started };
+      }
+      case 'work': {
+        const p = this.proof;
+        if (!this.pool || !p || msg.id !== p.challenge.id) return fail('work: after a prepare, with its id');
+        if (this.work) return fail('one work per session');
+        const params = { ...this.pool.params, products: msg.products };
+        validateWorkParams(params);
+        this.work = answerWork({ ...this.pool, params }, msg.id, msg.seed, this.computeWorkRow);
+        return { type: 'work-root', id: msg.id, root: this.work.root };
+      }
       case 'fill': {
         const p = this.proof;
         if (!p || msg.id !== p.challenge.id) return fail('fill: after a challenge, with its id');
@@ -184,6 +220,14 @@ export class CpuProverSession {
           if (msg.id !== p.challenge.id) return fail(`open for challenge ${msg.id}, not ${p.challenge.id}`);
           try {
             return { type: 'rows', rows: openSums(this.read, msg.indices) };
+          } catch (e) {
+            return fail(`open: ${(e as Error).message}`);
+          }
+        }
+        if (this.work && !this.held) {
+          if (msg.id !== p.challenge.id) return fail(`open for challenge ${msg.id}, not ${p.challenge.id}`);
+          try {
+            return { type: 'rows', rows: openWork(this.work, msg.indices) };
           } catch (e) {
             return fail(`open: ${(e as Error).message}`);
           }

@@ -132,6 +132,46 @@ def read_keys(seed_hex):
     return (w[0], w[1])
 
 
+# --------------------------------------------------------------------------------------------------
+# The throughput proof (work.ts): products of a pool, permuted by a seed learned when the clock starts
+# --------------------------------------------------------------------------------------------------
+
+WORK_DOMAIN = DOMAIN + ":work"
+ROWS_PER_LEAF = 64
+DIGEST_WIDTH = 8
+
+
+def work_keys(label, seed_hex, extra=None):
+    data = (WORK_DOMAIN + ":" + label + "\n").encode() + bytes.fromhex(seed_hex)
+    if extra is not None:
+        data += struct.pack("<I", extra)
+    return struct.unpack("<8I", hashlib.sha256(data).digest())
+
+
+def pool_key(seed_hex, p):
+    w = work_keys("pool", seed_hex, p)
+    return (w[0], w[1])
+
+
+def product_of(seed_hex, n, pool, r):
+    w = work_keys("product", seed_hex, r)
+    return w[0] % pool, w[1] % pool, 2 * (w[2] % (n // 2)) + 1, w[3] % n
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def valid_prepare(m):
+    n, pool = m.get("n"), m.get("pool")
+    return is_int(n) and is_int(pool) and 64 <= n <= 32768 and n % 64 == 0 and 1 <= pool <= 64 and HEX64.match(str(m.get("seed")))
+
+
+def valid_work(m, n):
+    r = m.get("products")
+    return is_int(r) and 1 <= r <= (1 << 20) and r * n <= (1 << 31) and HEX64.match(str(m.get("seed")))
+
+
 def valid_fill(m):
     t, side, depth = m.get("tiles"), m.get("m"), m.get("depth")
     return (
@@ -275,6 +315,11 @@ class Session:
         self.fill_msg = None
         self.read_levels = None
         self.read_sums = None
+        self.work_pool = None  # the throughput proof's pool matrices
+        self.digest_mm = method  # q . K (n x 8): the exact product, or the float32 chunks where it refuses the shape
+        self.prepare_msg = None
+        self.work_levels = None
+        self.work_digests = None  # bytes: products * n rows of 8 int32 LE
 
     def device_bytes(self):
         t = self.torch
@@ -334,6 +379,119 @@ class Session:
             out["memoryMiB"] = int(held)
         emit(out)
 
+    def product(self, a, b, mult, add, k):
+        """The digests q(X_a . Y) . K of one product (n x 8 int32), Y's row j = X_b's row (mult*j + add) mod n."""
+        t = self.torch
+        n = self.prepare_msg["n"]
+        perm = (t.arange(n, dtype=t.int64, device=self.device) * mult + add) % n
+        c = self.method(t, self.work_pool[a], self.work_pool[b][perm])
+        q = c.to(t.int8)  # the low byte, wrapped: work.ts wrap8
+        del c
+        return self.digest_mm(t, q, k)
+
+    def prepare(self, m):
+        t = self.torch
+        if self.ch is None or m.get("id") != self.ch["id"] or self.prepare_msg is not None or self.mem is not None:
+            die("prepare: once, after a challenge and before the fill, with its id", "protocol", 1)
+        if not valid_prepare(m):
+            die("prepare: malformed parameters", "protocol", 1)
+        started = time.perf_counter()
+        # the compute proof is answered: its C is not needed any more
+        self.c = None
+        n, pool = m["n"], m["pool"]
+        try:
+            self.work_pool = [gen_matrix(t, pool_key(m["seed"], p), n, self.device) for p in range(pool)]
+            self.prepare_msg = m
+            # first kernels (cuBLAS heuristics, the allocator's growth) before the clock starts
+            k = gen_rect(t, (1, 2), n, DIGEST_WIDTH, self.device)
+            try:
+                self.product(0, 0, 1, 0, k)
+            except RuntimeError as e:
+                if "out of memory" in str(e).lower() or self.digest_mm is mm_f32_chunked:
+                    raise
+                log(f"the digest product (n x {DIGEST_WIDTH}) is refused by the int8 method ({e}): float32 chunks for it")
+                self.digest_mm = mm_f32_chunked
+                self.product(0, 0, 1, 0, k)
+        except (RuntimeError, MemoryError) as e:
+            if "out of memory" in str(e).lower():
+                die(f"gpu prover: cannot hold the pool of {pool} matrices of n = {n} on {self.device_name()}: {e}", "memory", 3)
+            raise
+        if self.device.type == "cuda":
+            t.cuda.synchronize(self.device)
+        emit({"type": "prepared", "id": m["id"], "elapsedMs": round((time.perf_counter() - started) * 1000, 3)})
+
+    def work(self, m):
+        t = self.torch
+        if self.prepare_msg is None or m.get("id") != self.ch["id"] or self.work_levels is not None:
+            die("work: once, after a prepare, with its id", "protocol", 1)
+        p = self.prepare_msg
+        n, pool = p["n"], p["pool"]
+        if not valid_work(m, n):
+            die("work: malformed parameters", "protocol", 1)
+        products = m["products"]
+        w = work_keys("digest", m["seed"])
+        k = gen_rect(t, (w[0], w[1]), n, DIGEST_WIDTH, self.device)
+        prefix = hashlib.sha256(f"{WORK_DOMAIN}\n{self.ch['id']}\n{p['seed']}\n{m['seed']}\n{n}\n{pool}\n{products}".encode()).digest()
+        leaf_bytes = 4 * DIGEST_WIDTH * ROWS_PER_LEAF
+        per_product = n // ROWS_PER_LEAF
+
+        def leaves_of(r, raw):
+            return [
+                hashlib.sha256(b"\x00" + prefix + struct.pack("<I", r * per_product + f) + raw[f * leaf_bytes : (f + 1) * leaf_bytes]).digest()
+                for f in range(per_product)
+            ]
+
+        jobs, raws = [], []
+        cuda = self.device.type == "cuda"
+
+        def collect(r, host, done):
+            # product r's digests are on the host once its copy is done: hashed on host threads
+            # while the device goes on with the next product
+            if done is not None:
+                done.synchronize()
+            raw = ctypes.string_at(host.data_ptr(), 4 * host.numel())
+            raws.append(raw)
+            jobs.append(self.pool.submit(leaves_of, r, raw))
+
+        pending = None
+        for r in range(products):
+            d = self.product(*product_of(m["seed"], n, pool, r), k)
+            if cuda:
+                host = t.empty(d.shape, dtype=d.dtype, pin_memory=True)
+                host.copy_(d, non_blocking=True)
+                done = t.cuda.Event()
+                done.record()
+            else:
+                host, done = d.contiguous(), None
+            if pending is not None:
+                collect(*pending)
+            pending = (r, host, done)
+        collect(*pending)
+        leaves = [h for j in jobs for h in j.result()]
+        self.work_levels = merkle_levels(leaves)
+        self.work_digests = b"".join(raws)
+        emit({"type": "work-root", "id": self.ch["id"], "root": self.work_levels[-1][0].hex()})
+
+    def open_work(self, m):
+        idx = m.get("indices")
+        count = len(self.work_levels[0])
+        if m.get("id") != self.ch["id"] or not isinstance(idx, list) or not all(is_int(i) and 0 <= i < count for i in idx):
+            die("open: wrong challenge id, or leaves not in [0, leaves)", "protocol", 1)
+        per = DIGEST_WIDTH * ROWS_PER_LEAF
+        emit(
+            {
+                "type": "rows",
+                "rows": [
+                    {
+                        "index": i,
+                        "row": list(struct.unpack(f"<{per}i", self.work_digests[4 * per * i : 4 * per * (i + 1)])),
+                        "proof": merkle_proof(self.work_levels, i),
+                    }
+                    for i in idx
+                ],
+            }
+        )
+
     def fill(self, m):
         t = self.torch
         if self.ch is None or m.get("id") != self.ch["id"] or self.mem is not None:
@@ -342,8 +500,9 @@ class Session:
             die("fill: malformed parameters", "protocol", 1)
         started = time.perf_counter()
         tiles, side, depth = m["tiles"], m["m"], m["depth"]
-        # the compute proof is answered: its C and the ballast are not needed any more
+        # the compute proof is answered: its C, the ballast and the throughput proof's pool are not needed any more
         self.c = None
+        self.work_pool = None
         if self.device.type == "cuda":
             t.cuda.empty_cache()
         try:
@@ -420,6 +579,8 @@ class Session:
             die("open before a challenge", "protocol", 1)
         if self.read_levels is not None:
             return self.open_sums(m)
+        if self.work_levels is not None and self.mem is None:
+            return self.open_work(m)
         if self.c is None:
             die("open: the rows are gone once the fill began", "protocol", 1)
         n = self.ch["n"]
@@ -490,6 +651,10 @@ def main():
                 session.challenge(m)
             elif kind == "open":
                 session.open(m)
+            elif kind == "prepare":
+                session.prepare(m)
+            elif kind == "work":
+                session.work(m)
             elif kind == "fill":
                 session.fill(m)
             elif kind == "read":

@@ -6,3 +6,4 @@ export { CpuProverSession, runCpuProver, type CpuProverOptions, type ProverMemor
 export * from './memory.js';
 export * from './classes.js';
 export * from './margins.js';
+export * from './work.js';

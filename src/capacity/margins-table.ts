@@ -24,16 +24,20 @@ const NAMES: Record<string, string> = {
 /** The markdown table of docs/verification.md, "Class margins". */
 export function marginsTable(): string {
   const head = [
-    '| claimed / below | compute: deadline, below best, margin | memory: required, below holds | read: deadline, below best (how), margin | read, fused prover: deadline, margin | fill: deadline, below best, margin | claimed class holding less than this share of the tiles fails | separated by |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| claimed / below | throughput: products, deadline, below best, margin (the stock prover must reach) | compute: deadline, below best, margin | memory: required, below holds | read: deadline, below best (how), margin | read, fused prover: deadline, margin | fill: deadline, below best, margin | claimed class holding less than this share of the tiles fails | separated by |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
   ];
   const rows = allPairMargins().map((p) => {
     const by: string[] = [];
+    if (p.work.margin > 1) by.push('throughput proof');
     if (p.compute.margin > 1) by.push('compute');
     if (p.read.margin > 1) by.push('memory proof');
     if (p.fill.margin > 1) by.push('fill');
     if (p.read.margin <= 1 && p.read.fusedMargin > 1) by.push('memory proof with a fused prover only');
-    return `| ${NAMES[p.claimed]} / ${NAMES[p.below]} | ${f(p.compute.deadlineMs)} ms, ${f(p.compute.belowBestMs)} ms, **${f(p.compute.margin)}** | ${f(p.capacity.requiredGB)} GB, ${f(CLASS_SPECS[p.below].memoryBytes / 1e9)} GB (${Math.round(p.capacity.held * 100)}%) | ${f(p.read.deadlineMs)} ms, ${f(p.read.belowBestMs)} ms (${p.read.way}), **${f(p.read.margin)}** | ${f(p.read.fusedDeadlineMs)} ms, **${f(p.read.fusedMargin)}** | ${f(p.fill.deadlineMs / 1000)} s, ${f(p.fill.belowBestMs / 1000)} s, **${f(p.fill.margin)}** | ${Math.floor(caughtBelowShare(p.claimed, CLASS_PROFILES[p.claimed].memoryShare) * 100)}% | ${by.length ? by.join(', ') : '**nothing**'} |`;
+    const w = p.work;
+    const need =
+      w.efficiencyNeeded === null ? 'none does' : `${Math.ceil(w.efficiencyNeeded * 100)}% of peak`;
+    return `| ${NAMES[p.claimed]} / ${NAMES[p.below]} | ${w.products}, ${f(w.deadlineMs)} ms, ${f(w.belowBestMs)} ms, **${f(w.margin)}** (${need}) | ${f(p.compute.deadlineMs)} ms, ${f(p.compute.belowBestMs)} ms, **${f(p.compute.margin)}** | ${f(p.capacity.requiredGB)} GB, ${f(CLASS_SPECS[p.below].memoryBytes / 1e9)} GB (${Math.round(p.capacity.held * 100)}%) | ${f(p.read.deadlineMs)} ms, ${f(p.read.belowBestMs)} ms (${p.read.way}), **${f(p.read.margin)}** | ${f(p.read.fusedDeadlineMs)} ms, **${f(p.read.fusedMargin)}** | ${f(p.fill.deadlineMs / 1000)} s, ${f(p.fill.belowBestMs / 1000)} s, **${f(p.fill.margin)}** | ${Math.floor(caughtBelowShare(p.claimed, CLASS_PROFILES[p.claimed].memoryShare) * 100)}% | ${by.length ? by.join(', ') : '**nothing**'} |`;
   });
   return [...head, ...rows].join('\n');
 }

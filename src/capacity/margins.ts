@@ -1,5 +1,6 @@
 import { CLASS_ORDER, CLASS_SPECS, classBelow, type ClassSpec, type GpuClassWithSpec } from './classes.js';
 import type { MemoryProofParams } from './memory.js';
+import type { WorkParams, WorkProofParams } from './work.js';
 
 /**
  * The timing model of Proof of Capacity per GPU class (docs/verification.md, "Class margins"): how
@@ -33,7 +34,64 @@ export const MODEL = {
   cheaterMemoryShare: 0.95,
   /** the fill deadline: this many times the stock prover's modeled fill, plus jitter and first kernels */
   fillSlack: 3,
+  /**
+   * network jitter the throughput proof's deadline allows on top of the measured round trip, ms:
+   * WonderProxy's day of pings (../shared/data/rtt/wonderproxy) has a sample's excess over the pair's
+   * minimum at most 28.6 ms (avg − min) for 99% of pairs and 46.7 ms for 99.9%; the worst sample of a
+   * day (max − min) is within 16 ms for 90% of pairs and 98 ms for 99%
+   */
+  workJitterMs: 100,
+  /** how long the throughput proof's products take the stock prover on the claimed class's part, ms */
+  workTargetMs: 3000,
+  /** after the last product: the last leaves, the tree over the leaves, the message, ms */
+  workHostMs: 100,
+  /**
+   * device memory traffic per product entry of the stock prover besides the GEMM, bytes: the
+   * permuted copy of X_b (2), C written (4), C wrapped to int8 (5), the digest GEMM reading it (1)
+   */
+  workTrafficBytes: 12,
+  /** what the prepare may take (generation of the pool in PyTorch, allocation, first kernels), ms */
+  prepareTimeoutMs: 120_000,
 } as const;
+
+/** The throughput proof's shape for GPU classes: n×n products from a pool of 2 matrices (512 MiB at n = 16,384; see docs). */
+export const WORK_SHAPE = { n: 16_384, pool: 2 } as const;
+
+/** The stock prover's products on `s`, ms: int8 GEMMs at the honest efficiency, the passes around them, the tree. */
+export function honestWorkMs(
+  s: ClassSpec,
+  w: WorkParams,
+  efficiency: number = MODEL.honestEfficiency,
+): number {
+  const gemm = (2 * w.n ** 3) / (efficiency * s.int8OpsPerSec);
+  const traffic = (MODEL.workTrafficBytes * w.n * w.n) / s.memoryBytesPerSec;
+  return ms(w.products * (gemm + traffic)) + MODEL.workHostMs;
+}
+
+/** The fastest the products can be on `s`: the GEMMs at the datasheet's peak, nothing else counted. */
+export function bestWorkMs(s: ClassSpec, w: WorkParams): number {
+  return ms((w.products * 2 * w.n ** 3) / s.int8OpsPerSec);
+}
+
+/**
+ * The throughput proof for class `cls`: as many products as the stock prover does in
+ * MODEL.workTargetMs on the class's part; the deadline is that time plus jitter and the round trip.
+ */
+export function workProofFor(
+  cls: GpuClassWithSpec,
+  rttMs = 0,
+  efficiency: number = MODEL.honestEfficiency,
+): WorkProofParams {
+  const s = CLASS_SPECS[cls];
+  const per = honestWorkMs(s, { ...WORK_SHAPE, products: 1 }, efficiency) - MODEL.workHostMs;
+  const products = Math.max(1, Math.ceil((MODEL.workTargetMs - MODEL.workHostMs) / per));
+  const w = { ...WORK_SHAPE, products };
+  return {
+    ...w,
+    deadlineMs: Math.ceil(honestWorkMs(s, w, efficiency) + MODEL.workJitterMs + rttMs),
+    prepareTimeoutMs: MODEL.prepareTimeoutMs + rttMs,
+  };
+}
 
 /** The memory proof's shape for GPU classes. */
 export const MEMORY_SHAPE = { m: 8192, depth: 16_384, groups: 1 << 22, perGroup: 256 } as const;
@@ -165,6 +223,45 @@ export interface PairMargins {
   };
   /** fill: the lower part's fastest fill / the fill deadline */
   fill: { deadlineMs: number; belowBestMs: number; margin: number };
+  /** the throughput proof: the lower part's fastest products / their deadline */
+  work: {
+    products: number;
+    honestMs: number;
+    deadlineMs: number;
+    belowBestMs: number;
+    margin: number;
+    /** the stock prover's share of peak INT8 that the separation needs (null: none does) */
+    efficiencyNeeded: number | null;
+  };
+}
+
+/**
+ * The throughput proof's margin of a part `actual` claiming class `claimed` (> 1: it cannot finish
+ * in time), with deadlines sized for a stock prover reaching `efficiency` of the claimed part's peak.
+ */
+export function workMargin(
+  claimed: GpuClassWithSpec,
+  actual: ClassSpec,
+  efficiency: number = MODEL.honestEfficiency,
+): number {
+  const wp = workProofFor(claimed, 0, efficiency);
+  return bestWorkMs(actual, wp) / wp.deadlineMs;
+}
+
+/**
+ * The share of its part's peak INT8 the stock prover must reach on class `claimed` for the
+ * throughput proof to separate it from `actual` (margin > 1); null when no efficiency ≤ 1 does.
+ */
+export function workEfficiencyNeeded(claimed: GpuClassWithSpec, actual: ClassSpec): number | null {
+  if (workMargin(claimed, actual, 1) <= 1) return null;
+  let lo = 0.01;
+  let hi = 1;
+  for (let i = 0; i < 40; i++) {
+    const mid = (lo + hi) / 2;
+    if (workMargin(claimed, actual, mid) > 1) hi = mid;
+    else lo = mid;
+  }
+  return hi;
 }
 
 /**
@@ -186,6 +283,7 @@ export function pairMargins(
   const held = heldShare(d.memoryBytes, required);
   const read = bestReadMs(d, mp, held);
   const fillBelow = bestFillMs(d, mp.tiles, mp.m, mp.depth);
+  const wp = workProofFor(claimed);
   // the read deadline of a prover whose position generation is fused as well (not the stock prover)
   const fused = Math.ceil(honestReadMs(c, mp.groups, mp.perGroup, true) + MODEL.jitterMs);
   return {
@@ -202,10 +300,34 @@ export function pairMargins(
       fusedMargin: read.ms / fused,
     },
     fill: { deadlineMs: mp.fillDeadlineMs, belowBestMs: fillBelow, margin: fillBelow / mp.fillDeadlineMs },
+    work: {
+      products: wp.products,
+      honestMs: honestWorkMs(c, wp),
+      deadlineMs: wp.deadlineMs,
+      belowBestMs: bestWorkMs(d, wp),
+      margin: bestWorkMs(d, wp) / wp.deadlineMs,
+      efficiencyNeeded: workEfficiencyNeeded(claimed, d),
+    },
   };
 }
 
 export const PAIRS = CLASS_ORDER.slice(0, -1);
+
+/**
+ * The margins of a part `actual` (any figures: another class's, or changed ones) claiming class
+ * `claimed` with the claimed part's full memory, each > 1 where that proof alone fails it: the
+ * throughput proof and the memory proof's read (best kernels on `actual`).
+ */
+export function separation(
+  claimed: GpuClassWithSpec,
+  actual: ClassSpec,
+  share: number,
+): { work: number; read: number } {
+  const c = CLASS_SPECS[claimed];
+  const mp = memoryProofFor(claimed, c.memoryBytes / 2 ** 20, share)!;
+  const held = heldShare(actual.memoryBytes, mp.tiles * 4 * mp.m * mp.m);
+  return { work: workMargin(claimed, actual), read: bestReadMs(actual, mp, held).ms / mp.readDeadlineMs };
+}
 
 /**
  * The share of its claimed tiles below which a part of class `cls` itself (best kernels) misses

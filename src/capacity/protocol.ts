@@ -1,6 +1,7 @@
 import type { MerkleProofStep } from '../core/merkle.js';
 import { CAPACITY_PROTOCOL_VERSION, validateChallenge, type Challenge } from './challenge.js';
 import { validateMemoryParams } from './memory.js';
+import { validateWorkParams } from './work.js';
 
 /**
  * The capacity prover protocol: one JSON object per line on the prover's stdin and stdout, so a
@@ -12,6 +13,13 @@ import { validateMemoryParams } from './memory.js';
  *   prover  → checker  {"type":"commitment","id":…,"root":…,"elapsedMs":…,"memoryMiB":…}
  *   checker → prover   {"type":"open","id":…,"indices":[…]}
  *   prover  → checker  {"type":"rows","rows":[{"index":…,"row":[…],"proof":[{"hash":…,"side":…}]}]}
+ *   and, when the checker runs the throughput proof (work.ts), after the rows:
+ *   checker → prover   {"type":"prepare","id":…,"seed":…,"n":…,"pool":P}    untimed: generate, allocate, warm up
+ *   prover  → checker  {"type":"prepared","id":…,"elapsedMs":…}
+ *   checker → prover   {"type":"work","id":…,"seed":…,"products":R}          the clock starts
+ *   prover  → checker  {"type":"work-root","id":…,"root":…}
+ *   checker → prover   {"type":"open","id":…,"indices":[…leaves of the work tree…]}
+ *   prover  → checker  {"type":"rows","rows":[{"index":…,"row":[…64·8 digests…],"proof":[…]}]}
  *   and, when the checker runs the memory proof (memory.ts), after the rows:
  *   checker → prover   {"type":"fill","id":…,"seed":…,"tiles":T,"m":…,"depth":…}
  *   prover  → checker  {"type":"filled","id":…,"elapsedMs":…}
@@ -61,7 +69,29 @@ export interface ReadMessage {
   deadlineMs?: number;
 }
 
-export type CheckerMessage = ChallengeMessage | OpenMessage | FillMessage | ReadMessage | ErrorMessage;
+/** generate the pool of the throughput proof (untimed), allocate and warm up */
+export interface PrepareMessage {
+  type: 'prepare';
+  id: string;
+  seed: string;
+  n: number;
+  pool: number;
+  /** the checker stops waiting for `prepared` this long after sending */
+  deadlineMs?: number;
+}
+
+/** compute the products of `seed` and answer the root of their row digests (timed) */
+export interface WorkMessage {
+  type: 'work';
+  id: string;
+  seed: string;
+  products: number;
+  /** the checker stops waiting for `work-root` this long after sending */
+  deadlineMs?: number;
+}
+
+export type CheckerMessage =
+  ChallengeMessage | OpenMessage | FillMessage | ReadMessage | PrepareMessage | WorkMessage | ErrorMessage;
 
 export interface ReadyMessage {
   type: 'ready';
@@ -102,6 +132,19 @@ export interface ReadRootMessage {
   root: string;
 }
 
+export interface PreparedMessage {
+  type: 'prepared';
+  id?: string;
+  /** informative only */
+  elapsedMs: number;
+}
+
+export interface WorkRootMessage {
+  type: 'work-root';
+  id?: string;
+  root: string;
+}
+
 export interface ErrorMessage {
   type: 'error';
   message: string;
@@ -109,7 +152,14 @@ export interface ErrorMessage {
 }
 
 export type ProverMessage =
-  ReadyMessage | CommitmentMessage | RowsMessage | FilledMessage | ReadRootMessage | ErrorMessage;
+  | ReadyMessage
+  | CommitmentMessage
+  | RowsMessage
+  | FilledMessage
+  | ReadRootMessage
+  | PreparedMessage
+  | WorkRootMessage
+  | ErrorMessage;
 
 const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -166,6 +216,18 @@ export function parseProverMessage(line: string): Parsed<ProverMessage> {
       if (isStr(v.id, 200)) m.id = v.id;
       return { ok: true, message: m };
     }
+    case 'prepared': {
+      if (!isNum(v.elapsedMs)) return { ok: false, error: 'prepared: elapsedMs' };
+      const m: PreparedMessage = { type: 'prepared', elapsedMs: v.elapsedMs };
+      if (isStr(v.id, 200)) m.id = v.id;
+      return { ok: true, message: m };
+    }
+    case 'work-root': {
+      if (!isStr(v.root, 200)) return { ok: false, error: 'work-root: root' };
+      const m: WorkRootMessage = { type: 'work-root', root: v.root };
+      if (isStr(v.id, 200)) m.id = v.id;
+      return { ok: true, message: m };
+    }
     case 'read-root': {
       if (!isStr(v.root, 200)) return { ok: false, error: 'read-root: root' };
       const m: ReadRootMessage = { type: 'read-root', root: v.root };
@@ -209,6 +271,29 @@ export function parseCheckerMessage(line: string): Parsed<CheckerMessage> {
         return { ok: false, error: `challenge: ${(e as Error).message}` };
       }
       return { ok: true, message: ch };
+    }
+    case 'prepare':
+    case 'work': {
+      if (!isStr(v.id, 200) || !isStr(v.seed, 64) || !/^[0-9a-f]{64}$/.test(v.seed))
+        return { ok: false, error: `${v.type}: id and a 64-hex seed` };
+      try {
+        if (
+          v.deadlineMs !== undefined &&
+          !(isNum(v.deadlineMs) && v.deadlineMs > 0 && v.deadlineMs <= 3_600_000)
+        )
+          throw new RangeError('deadlineMs must be in (0, 3,600,000]');
+        const deadline = v.deadlineMs !== undefined ? { deadlineMs: v.deadlineMs as number } : {};
+        if (v.type === 'prepare') {
+          const p = { n: v.n as number, pool: v.pool as number };
+          validateWorkParams({ ...p, products: 1 });
+          return { ok: true, message: { type: 'prepare', id: v.id, seed: v.seed, ...p, ...deadline } };
+        }
+        const products = v.products as number;
+        validateWorkParams({ n: 64, pool: 1, products });
+        return { ok: true, message: { type: 'work', id: v.id, seed: v.seed, products, ...deadline } };
+      } catch (e) {
+        return { ok: false, error: `${v.type}: ${(e as Error).message}` };
+      }
     }
     case 'fill':
     case 'read': {

@@ -15,6 +15,13 @@ import {
 } from './challenge.js';
 import { sizeFor, type CapacityClaim } from './sizing.js';
 import {
+  DEFAULT_VERIFIED_ROWS,
+  pickWorkRows,
+  validateWorkParams,
+  verifyWork,
+  type WorkProofParams,
+} from './work.js';
+import {
   DEFAULT_VERIFIED_GROUPS,
   pickGroups,
   tileBytes,
@@ -383,7 +390,9 @@ export type CapacityFailure =
   /** no rows in time after the open */
   | 'timeout'
   /** the opened rows are wrong, or not those the root commits to */
-  | 'spot-check';
+  | 'spot-check'
+  /** the throughput proof's products came late, or their digests are wrong */
+  | 'throughput';
 
 export interface CapacityResult {
   ok: boolean;
@@ -398,6 +407,15 @@ export interface CapacityResult {
   deadlineMs: number;
   challengeId: string | null;
   prover: ReadyMessage | null;
+  /** the throughput proof, when it ran: its parameters and the checker-clock times of its phases */
+  work?: {
+    n: number;
+    pool: number;
+    products: number;
+    prepareMs: number | null;
+    workMs: number | null;
+    deadlineMs: number;
+  };
   /** the memory proof, when it ran: its parameters and the checker-clock times of its phases */
   memory?: {
     tiles: number;
@@ -445,6 +463,13 @@ export interface CapacityCheckOptions {
   memoryProof?: MemoryProofParams | null;
   /** groups of the read the checker recomputes (default 16) */
   verifiedGroups?: number;
+  /**
+   * The throughput proof after the compute proof (work.ts), or null for none. Default: sizeFor(claim)'s
+   * (GPU classes), none when n is given or memoryMiB is null (as for the memory proof).
+   */
+  workProof?: WorkProofParams | null;
+  /** rows of the throughput proof the checker recomputes (default 16) */
+  verifiedWorkRows?: number;
 }
 
 function stderrNote(channel: ProverChannel): string {
@@ -477,7 +502,13 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     (opts.memoryProof === undefined && (opts.memoryMiB === null || opts.n !== undefined))
       ? undefined
       : (opts.memoryProof ?? size.memoryProof);
+  const wp =
+    opts.workProof === null ||
+    (opts.workProof === undefined && (opts.memoryMiB === null || opts.n !== undefined))
+      ? undefined
+      : (opts.workProof ?? size.workProof);
   let memory: CapacityResult['memory'];
+  let work: CapacityResult['work'];
   const result = (code: CapacityResult['code'], reason: string): CapacityResult => ({
     ok: code === 'passed',
     code,
@@ -489,6 +520,7 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     deadlineMs,
     challengeId: challenge?.id ?? null,
     prover: ready,
+    ...(work ? { work: { ...work } } : {}),
     ...(memory ? { memory: { ...memory } } : {}),
   });
 
@@ -592,7 +624,69 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     });
     verifyMs = clock.now() - v0;
     if (!check.ok) return result('spot-check', check.reason);
-    const passed = `${k} of ${n} rows verified; committed in ${proveMs} ms of ${deadlineMs} ms`;
+    let passed = `${k} of ${n} rows verified; committed in ${proveMs} ms of ${deadlineMs} ms`;
+
+    if (wp) {
+      // The throughput proof: an untimed prepare (generation, allocation, first kernels), then the
+      // products of a seed the prover learns only when the clock starts.
+      validateWorkParams(wp);
+      work = {
+        n: wp.n,
+        pool: wp.pool,
+        products: wp.products,
+        prepareMs: null,
+        workMs: null,
+        deadlineMs: wp.deadlineMs,
+      };
+      const prepareSeed = randomHex(rng, 32);
+      const p0 = clock.now();
+      channel.send({
+        type: 'prepare',
+        id: challenge.id,
+        seed: prepareSeed,
+        n: wp.n,
+        pool: wp.pool,
+        deadlineMs: wp.prepareTimeoutMs,
+      });
+      const prepared = await expect('prepared', wp.prepareTimeoutMs, 'during the prepare', [
+        'timeout',
+        `no "prepared" within ${wp.prepareTimeoutMs} ms`,
+      ]);
+      work.prepareMs = clock.now() - p0;
+      if (isResult(prepared)) return prepared;
+      const workSeed = randomHex(rng, 32);
+      const w0 = clock.now();
+      channel.send({
+        type: 'work',
+        id: challenge.id,
+        seed: workSeed,
+        products: wp.products,
+        deadlineMs: wp.deadlineMs,
+      });
+      const wr = await expect('work-root', wp.deadlineMs, 'during the work', [
+        'throughput',
+        `no answer to ${wp.products} products of n = ${wp.n} within ${wp.deadlineMs} ms: slower than the claimed class`,
+      ]);
+      work.workMs = clock.now() - w0;
+      if (isResult(wr)) return wr;
+      if (work.workMs > wp.deadlineMs)
+        return result(
+          'throughput',
+          `the products took ${work.workMs} ms, past their deadline of ${wp.deadlineMs} ms: slower than the claimed class`,
+        );
+      if (wr.id !== undefined && wr.id !== challenge.id)
+        return result('protocol', `a work root for challenge ${preview(wr.id)}, not ${challenge.id}`);
+      const picked = pickWorkRows(rng, wp, opts.verifiedWorkRows ?? DEFAULT_VERIFIED_ROWS);
+      channel.send({ type: 'open', id: challenge.id, indices: picked.leaves });
+      const opened = await expect('rows', openMs, 'after the open of the work', [
+        'timeout',
+        `no digests within ${openMs} ms of the open`,
+      ]);
+      if (isResult(opened)) return opened;
+      const wc = verifyWork(challenge.id, prepareSeed, workSeed, wp, wr.root, opened.rows, picked);
+      if (!wc.ok) return result('throughput', `the throughput proof failed: ${wc.reason}`);
+      passed += `; ${wp.products} products of n = ${wp.n} in ${work.workMs} ms of ${wp.deadlineMs} ms, ${wc.rows} rows verified`;
+    }
     if (!mp) return result('passed', passed);
 
     // The memory proof: fill, then reads at positions the prover learns only now.

@@ -1,7 +1,8 @@
 // The ledger's class table; params.ts brings zod along, so the prover processes never import this module.
 import { gpuClass as classOfModel, type GpuClass } from '../ledger/params.js';
-import { memoryProofFor } from './margins.js';
+import { memoryProofFor, workProofFor } from './margins.js';
 import type { MemoryProofParams } from './memory.js';
+import type { WorkProofParams } from './work.js';
 
 /**
  * Proof of Capacity: how big a challenge is and how long it may take, per claimed class
@@ -77,6 +78,8 @@ export interface ChallengeSize {
   memoryMiB?: number;
   /** the memory proof (memory.ts) for GPU classes that claim memory */
   memoryProof?: MemoryProofParams;
+  /** the throughput proof (work.ts) for GPU classes */
+  workProof?: WorkProofParams;
 }
 
 export function classOf(claim: CapacityClaim): GpuClass {
@@ -105,6 +108,7 @@ export function sizeFor(claim: CapacityClaim, opts: { rttMs?: number } = {}): Ch
   const size: ChallengeSize = { gpuClass: cls, n, deadlineMs };
   if (claim.memoryMiB !== undefined && claim.memoryMiB > 0)
     size.memoryMiB = Math.max(1, Math.floor(claim.memoryMiB * p.memoryShare));
+  if (cls !== 'cpu') size.workProof = workProofFor(cls, opts.rttMs ?? 0);
   if (cls !== 'cpu' && claim.memoryMiB !== undefined && claim.memoryMiB > 0) {
     const mp = memoryProofFor(cls, claim.memoryMiB, p.memoryShare, opts.rttMs ?? 0);
     if (mp) size.memoryProof = mp;

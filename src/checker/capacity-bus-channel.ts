@@ -129,7 +129,13 @@ class BusProverChannel implements ProverChannel {
     if (this.closed || this.ended) return;
     const timeoutMs =
       this.requestTimeoutMs +
-      (m.type === 'challenge' || m.type === 'fill' || m.type === 'read' ? (m.deadlineMs ?? 0) : 0);
+      (m.type === 'challenge' ||
+      m.type === 'fill' ||
+      m.type === 'read' ||
+      m.type === 'prepare' ||
+      m.type === 'work'
+        ? (m.deadlineMs ?? 0)
+        : 0);
     this.step(m as unknown as Record<string, unknown>, timeoutMs);
   }
 

@@ -123,7 +123,15 @@ export interface CheckerServiceDeps {
   capacity?: Partial<
     Pick<
       CapacityCheckOptions,
-      'n' | 'deadlineMs' | 'memoryMiB' | 'memoryProof' | 'rttMs' | 'startupTimeoutMs' | 'openTimeoutMs'
+      | 'n'
+      | 'deadlineMs'
+      | 'memoryMiB'
+      | 'memoryProof'
+      | 'workProof'
+      | 'verifiedWorkRows'
+      | 'rttMs'
+      | 'startupTimeoutMs'
+      | 'openTimeoutMs'
     >
   >;
   log?: (line: string) => void;

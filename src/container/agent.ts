@@ -5,6 +5,7 @@ import {
   encKeyOf,
   isAethirError,
   openEnv,
+  signEndpoint,
   verifyLeaseToken,
   type Clock,
   type KeyPair,
@@ -261,15 +262,16 @@ export class ContainerAgent {
 
   private heartbeat(): void {
     const used = new Set([...this.running.values()].flatMap((r) => r.gpus));
+    const at = this.components.clock.now();
     const msg: HeartbeatMsg = {
       container: this.id,
-      at: this.components.clock.now(),
+      at,
       freeGpus: this.draining ? 0 : this.init.spec.gpus.length - used.size,
       runningLeases: this.running.size,
       // The host's 1-minute load average per core: busy hosts rank lower for new work.
       load: Math.round((loadavg()[0]! / Math.max(1, this.init.spec.cpu.cores)) * 100) / 100,
       ...(this.draining ? { draining: true } : {}),
-      ...(this.components.endpoints?.url ? { endpoint: this.components.endpoints.url } : {}),
+      ...this.endpointAnnouncement(at),
       ...(this.apps?.readyList().length ? { apps: this.apps.readyList() } : {}),
       ...(this.components.runtime.prepareImage
         ? { runtime: 'docker' as const, images: this.images }
@@ -279,6 +281,13 @@ export class ContainerAgent {
     this.components.bus.publish(subjects.heartbeat(this.id), msg);
     // Each heartbeat also brings the pre-installed apps up to date (one sync at a time).
     if (this.started && !this.stopping) void this.apps?.sync();
+  }
+
+  /** The endpoint proxy's URL, signed, once the chain is known (directories take no other). */
+  private endpointAnnouncement(at: number): Pick<HeartbeatMsg, 'endpoint' | 'endpointSig'> {
+    const endpoint = this.components.endpoints?.url;
+    if (!endpoint || !this.chainId) return {};
+    return { endpoint, endpointSig: signEndpoint(this.init.key, this.chainId, endpoint, at) };
   }
 
   private refreshingImages = false;

@@ -249,7 +249,14 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
       return { ended: true };
     }
     const timeoutMs =
-      stepMs + (m.type === 'challenge' || m.type === 'fill' || m.type === 'read' ? (m.deadlineMs ?? 0) : 0);
+      stepMs +
+      (m.type === 'challenge' ||
+      m.type === 'fill' ||
+      m.type === 'read' ||
+      m.type === 'prepare' ||
+      m.type === 'work'
+        ? (m.deadlineMs ?? 0)
+        : 0);
     return step(existing, existing.channel, m, timeoutMs);
   };
 

@@ -2,6 +2,8 @@ import type { Clock, ManualClock } from '../core/clock.js';
 import type { ClassSpec } from '../capacity/classes.js';
 import {
   bestComputeMs,
+  bestWorkMs,
+  honestWorkMs,
   bestFillMs,
   bestReadMs,
   heldShare,
@@ -10,6 +12,7 @@ import {
   honestReadMs,
 } from '../capacity/margins.js';
 import { tileBytes, type MemoryProofParams } from '../capacity/memory.js';
+import type { WorkParams } from '../capacity/work.js';
 import { CpuProverSession, type ProverMemory } from '../capacity/cpu-prover.js';
 import type { ReadyMessage } from '../capacity/protocol.js';
 import { handlerChannel, type ProverChannel } from '../capacity/prover.js';
@@ -72,6 +75,8 @@ export interface InProcessProverOptions {
   freeMemoryMiB?: () => number;
   /** fields of the ready message to replace (e.g. device) */
   ready?: Partial<Omit<ReadyMessage, 'type'>>;
+  /** the throughput proof's rows it computes (default all): a prover that skips work, for tests */
+  computeWorkRow?: (globalRow: number) => boolean;
 }
 
 /**
@@ -84,6 +89,7 @@ export function inProcessProverChannel(opts: InProcessProverOptions = {}): Prove
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.freeMemoryMiB ? { freeMemoryMiB: opts.freeMemoryMiB } : {}),
     ...(opts.memory ? { memory: opts.memory } : {}),
+    ...(opts.computeWorkRow ? { computeWorkRow: opts.computeWorkRow } : {}),
   });
   return handlerChannel(
     { ...session.ready(), ...opts.ready },
@@ -114,7 +120,12 @@ export interface SimulatedClassOptions {
    * The full-size challenge the checker's deadlines are sized for (sizeFor(claim)). The device
    * proves the challenge it is sent for real (tests send small ones) and charges the time of this one.
    */
-  nominal: { n: number; memoryProof?: MemoryProofParams };
+  nominal: { n: number; memoryProof?: MemoryProofParams; workProof?: WorkParams };
+  /**
+   * network jitter added to each timed answer, ms (default none): what the checker's clock sees on
+   * top of the device's own time
+   */
+  jitterMs?: (phase: 'compute' | 'work' | 'fill' | 'read') => number;
   /**
    * 'stock': the shipped PyTorch prover's speed (margins.ts MODEL), an honest host; 'best':
    * hand-written kernels at the datasheet's peak, the way a cheater would make its part look bigger.
@@ -133,6 +144,8 @@ export function simulatedClassProver(opts: SimulatedClassOptions): () => ProverC
   const { spec, clock, nominal } = opts;
   const best = opts.kernels === 'best';
   const mp = nominal.memoryProof;
+  const wp = nominal.workProof;
+  const jitter = opts.jitterMs ?? (() => 0);
   const held = mp ? heldShare(spec.memoryBytes, tileBytes(mp)) : 1;
   const readMs = (p: MemoryProofParams) => {
     if (best) return bestReadMs(spec, p, held).ms;
@@ -151,14 +164,18 @@ export function simulatedClassProver(opts: SimulatedClassOptions): () => ProverC
       (m) => {
         const out = session.handle(m);
         if (out.type === 'commitment')
-          clock.advance(best ? bestComputeMs(spec, nominal.n) : honestComputeMs(spec, nominal.n));
+          clock.advance(
+            (best ? bestComputeMs(spec, nominal.n) : honestComputeMs(spec, nominal.n)) + jitter('compute'),
+          );
+        else if (out.type === 'work-root' && wp)
+          clock.advance((best ? bestWorkMs(spec, wp) : honestWorkMs(spec, wp)) + jitter('work'));
         else if (out.type === 'filled' && mp)
           clock.advance(
-            best
+            (best
               ? bestFillMs(spec, Math.floor(mp.tiles * held), mp.m, mp.depth)
-              : honestFillMs(spec, Math.floor(mp.tiles * held), mp.m, mp.depth),
+              : honestFillMs(spec, Math.floor(mp.tiles * held), mp.m, mp.depth)) + jitter('fill'),
           );
-        else if (out.type === 'read-root' && mp) clock.advance(readMs(mp));
+        else if (out.type === 'read-root' && mp) clock.advance(readMs(mp) + jitter('read'));
         return out;
       },
       () => session.close(),

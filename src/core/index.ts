@@ -11,3 +11,4 @@ export * from './latency.js';
 export * from './seal.js';
 export * from './lease-token.js';
 export * from './signed-request.js';
+export * from './endpoint-announcement.js';

@@ -264,7 +264,7 @@ export class ClusterNode {
   private locationNetwork(replica: Replica): Pick<CheckerServiceDeps, 'network' | 'landmarks' | 'peerKey'> {
     if (this.opts.locationNetwork === 'model')
       return { network: new ModelNetwork({ rng: secureRng() }), landmarks: simulatedLandmarks(CITIES) };
-    const endpoints = (this.endpoints ??= new EndpointDirectory(this.bus));
+    const endpoints = (this.endpoints ??= new EndpointDirectory(this.bus, this.opts.config.chainId));
     return {
       network: new ProbeNetwork({ probe: new TcpRttProbe(), addressOf: (id) => endpoints.baseOf(id) }),
       // real measurements are shared, signed, so each vote judges with every checker's RTT
@@ -334,7 +334,7 @@ export class ClusterNode {
 
     if (this.has('api')) {
       this.logs = new LogHub(this.bus);
-      this.endpoints ??= new EndpointDirectory(this.bus);
+      this.endpoints ??= new EndpointDirectory(this.bus, this.opts.config.chainId);
       ({ api: this.api, url: this.url } = await startApiRole(ctx, this.backend()));
     }
 

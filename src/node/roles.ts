@@ -1,4 +1,4 @@
-import { findCity, isAethirError, type Clock } from '../core/index.js';
+import { findCity, isAethirError, verifyEndpoint, type Clock } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
 import { subjects, type HeartbeatMsg, type ProbeResult } from '../container/index.js';
 import type { Indexer } from '../indexer/index.js';
@@ -148,25 +148,35 @@ export function leaseEventsOn(
 
 /** Where each container's endpoint proxy is, from its heartbeats: what the API shows users. */
 export class EndpointDirectory {
-  private readonly bases = new Map<string, string>();
+  private readonly bases = new Map<string, { url: string; at: number }>();
   private readonly off: () => void;
 
-  constructor(bus: Bus) {
+  /**
+   * Follows the endpoints containers announce in their heartbeats, taking only announcements the
+   * container signed for this chain (src/core/endpoint-announcement.ts), each newer than the last:
+   * a peer on the bus cannot point someone else's container, its lease tokens or its location
+   * probes at a server of its choosing, nor replay an old announcement.
+   */
+  constructor(bus: Bus, chainId: string) {
     this.off = bus.subscribe(subjects.allHeartbeats, (m) => {
       const hb = m as HeartbeatMsg;
-      if (hb.endpoint) this.bases.set(hb.container, hb.endpoint);
-      else this.bases.delete(hb.container);
+      if (!hb.endpoint || !hb.endpointSig) return;
+      const last = this.bases.get(hb.container);
+      if (last && hb.at < last.at) return;
+      const a = { chainId, container: hb.container, endpoint: hb.endpoint, at: hb.at };
+      if (!verifyEndpoint(hb.endpointSig, a)) return;
+      this.bases.set(hb.container, { url: hb.endpoint, at: hb.at });
     });
   }
 
   /** The base URL a container's heartbeats announce for its endpoint proxy, if any. */
   baseOf(container: string): string | null {
-    return this.bases.get(container) ?? null;
+    return this.bases.get(container)?.url ?? null;
   }
 
   /** The user-facing address of an open lease's endpoint, when its container has a proxy. */
   endpointOf(lease: Pick<Lease, 'id' | 'container' | 'status'>): string | null {
-    const base = this.bases.get(lease.container);
+    const base = this.bases.get(lease.container)?.url;
     return base && lease.status === 'open' ? `${base}/l/${lease.id}/` : null;
   }
 

@@ -11,8 +11,8 @@ import {
   classBelow,
   MODEL,
   tileBytes,
-  pairMargins,
   runCapacityCheck,
+  separation,
   sizeFor,
   type CapacityResult,
   type ClassSpec,
@@ -140,25 +140,39 @@ const NOMINAL = (cls: GpuClassWithSpec) => {
   return { claim, size };
 };
 
+/** Network jitter at the bound each deadline allows (the worst case for an honest host). */
+const WORST_JITTER = (phase: 'compute' | 'work' | 'fill' | 'read') =>
+  phase === 'work' ? MODEL.workJitterMs : MODEL.jitterMs;
+
 /**
  * One capacity check of a SIMULATED device of `spec` claiming `cls` with that class's full memory:
- * the deadlines are the full-size challenge's, the work proven for real a small one (n = 64, 4 tiles
- * of 64², 512 groups of 16).
+ * the deadlines are the full-size challenge's, the work proven for real a small one (n = 64; 3
+ * products of n = 64 from a pool of 2; 4 tiles of 64², 512 groups of 16).
  */
 async function check(
   cls: GpuClassWithSpec,
   spec: ClassSpec,
   kernels: 'stock' | 'best',
   seed: string,
+  jitterMs?: (phase: 'compute' | 'work' | 'fill' | 'read') => number,
 ): Promise<CapacityResult> {
   const { claim, size } = NOMINAL(cls);
   const clock = new ManualClock();
   const mp = size.memoryProof!;
+  const wp = size.workProof!;
   return runCapacityCheck({
-    prover: simulatedClassProver({ spec, clock, nominal: { n: size.n, memoryProof: mp }, kernels })(),
+    prover: simulatedClassProver({
+      spec,
+      clock,
+      nominal: { n: size.n, memoryProof: mp, workProof: wp },
+      kernels,
+      ...(jitterMs ? { jitterMs } : {}),
+    })(),
     claim,
     n: 64,
     memoryMiB: null,
+    workProof: { ...wp, n: 64, pool: 2, products: 3 },
+    verifiedWorkRows: 4,
     memoryProof: { ...mp, tiles: 4, m: 64, depth: 128, groups: 512, perGroup: 16 },
     rng: new SeededRng(seed),
     clock,
@@ -166,41 +180,59 @@ async function check(
 }
 
 describe('SIMULATED devices of each class (figures of CLASS_SPECS, times of margins.ts)', () => {
-  it('an honest device of each class, running the stock prover, passes its own class', async () => {
+  it('an honest device of each class, running the stock prover, passes its own class with jitter at its bound on every answer', async () => {
     for (const cls of CLASS_ORDER) {
-      const r = await check(cls, CLASS_SPECS[cls], 'stock', `honest-${cls}`);
+      const r = await check(cls, CLASS_SPECS[cls], 'stock', `honest-${cls}`, WORST_JITTER);
       expect(r, `${cls}: ${r.reason}`).toMatchObject({ ok: true, code: 'passed' });
       expect(r.proveMs!).toBeLessThanOrEqual(r.deadlineMs);
+      expect(r.work!.workMs!).toBeLessThanOrEqual(r.work!.deadlineMs);
+      expect(r.work!.workMs!).toBeGreaterThan(2_900);
       expect(r.memory!.readMs!).toBeLessThanOrEqual(r.memory!.readDeadlineMs);
     }
   });
 
-  it('the next class down with the best kernels fails where the memory proof separates the pair (H200/H100, A100/L40S, L40S/4090, 3090/other), and passes where nothing does (H100/A100, 4090/3090: same memory)', async () => {
+  it('an honest device whose answers come later than the jitter bound fails the throughput proof', async () => {
+    const r = await check('h100', CLASS_SPECS.h100, 'stock', 'late-h100', (phase) =>
+      phase === 'work' ? MODEL.workJitterMs + 2 : 0,
+    );
+    expect(r).toMatchObject({ ok: false, code: 'throughput' });
+  });
+
+  it('the next class down with the best kernels and no jitter at all fails where the model separates the pair: the throughput proof (H100/A100) or the memory proof (H200/H100, A100/L40S, L40S/4090, 3090/other); 4090/3090 passes', async () => {
     const verdicts: Record<string, string> = {};
     for (const cls of PAIRS) {
       const below = classBelow(cls)!;
       const r = await check(cls, CLASS_SPECS[below], 'best', `cheat-${cls}`);
       verdicts[`${cls}/${below}`] = r.code;
-      const { size } = NOMINAL(cls);
-      const m = pairMargins(
-        cls,
-        { n: size.n, deadlineMs: size.deadlineMs },
-        CLASS_PROFILES[cls].memoryShare,
-      )!;
-      expect(r.ok, `${cls}/${below}: ${r.reason}`).toBe(!(m.read.margin > 1));
-      if (!r.ok)
+      const m = separation(cls, CLASS_SPECS[below], CLASS_PROFILES[cls].memoryShare);
+      expect(r.ok, `${cls}/${below}: ${r.reason}`).toBe(!(m.work > 1 || m.read > 1));
+      if (r.code === 'throughput')
+        expect(r.reason).toMatch(/past their deadline of \d+ ms: slower than the claimed class/);
+      if (r.code === 'memory')
         expect(r.reason).toMatch(
           /the read took \d+(\.\d+)? ms, past its deadline of \d+ ms: the tiles are not all held on the device/,
         );
     }
     expect(verdicts).toEqual({
       'h200/h100': 'memory',
-      'h100/a100': 'passed',
+      'h100/a100': 'throughput',
       'a100/l40s': 'memory',
       'l40s/rtx4090': 'memory',
       'rtx4090/rtx3090': 'passed',
       'rtx3090/other': 'memory',
     });
+  });
+
+  it('every class further down, with the best kernels, fails as the model says: only the RTX 3090 claiming an RTX 4090 passes', async () => {
+    const passing: string[] = [];
+    for (const [i, cls] of CLASS_ORDER.entries())
+      for (const lower of CLASS_ORDER.slice(i + 1)) {
+        const r = await check(cls, CLASS_SPECS[lower], 'best', `cheat-${cls}-${lower}`);
+        const m = separation(cls, CLASS_SPECS[lower], CLASS_PROFILES[cls].memoryShare);
+        expect(r.ok, `${lower} as ${cls}: ${r.reason}`).toBe(!(m.work > 1 || m.read > 1));
+        if (r.ok) passing.push(`${lower} as ${cls}`);
+      }
+    expect(passing).toEqual(['rtx3090 as rtx4090']);
   });
 
   it('a device of each class holding 5 points less of the tiles than its class is caught below (caughtBelowShare) fails the memory proof', async () => {

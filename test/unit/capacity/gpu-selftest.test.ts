@@ -63,4 +63,37 @@ describe('scripts/gpu-selftest.sh without a GPU', () => {
     expect(opt.status).toBe(64);
     expect(opt.stderr).toContain('unknown option --frobnicate');
   });
+
+  const torchPython = ['python3', '/usr/bin/python3'].find(
+    (py) => spawnSync(py, ['-c', 'import torch'], { encoding: 'utf8', timeout: 60_000 }).status === 0,
+  );
+  it.runIf(torchPython)(
+    '--device cpu: runs the real prover through every phase at a tiny size and prints measured, modeled and the margins against each class below',
+    () => {
+      const path = process.env.PATH ?? '/usr/bin:/bin';
+      const text = run(path, ['--device', 'cpu', '--python', torchPython!]);
+      expect(text.status, text.stderr).toBe(0);
+      expect(text.stdout).toContain('--device cpu: the prover runs on the CPU at a tiny size');
+      expect(text.stdout).toMatch(/PASSED: .*3 products of n = 64 in \d+ ms of 600000 ms, 4 rows verified/);
+      expect(text.stdout).toMatch(/\n {2}work +\d+ ms/);
+      expect(text.stdout).toMatch(/rtx3090 at its peak \(modeled\): products in \d+ ms: margin/);
+      const json = run(path, ['--device', 'cpu', '--python', torchPython!, '--json']);
+      expect(json.status, json.stderr).toBe(0);
+      const out = JSON.parse(json.stdout);
+      expect(out).toMatchObject({ ok: true, code: 'passed', gpuClass: 'h100', device: 'cpu' });
+      expect(out.measured.workMs).toBeGreaterThanOrEqual(0);
+      expect(out.workBelow.map((b: { gpuClass: string }) => b.gpuClass)).toEqual([
+        'a100',
+        'l40s',
+        'rtx4090',
+        'rtx3090',
+        'other',
+      ]);
+      const bad = run(path, ['--device', 'tpu']);
+      expect(bad.status).toBe(64);
+      expect(bad.stderr).toContain('--device must be cuda or cpu, not tpu');
+    },
+    120_000,
+  );
+  it.skipIf(torchPython)('--device cpu (skipped: no python imports torch)', () => {});
 });

@@ -19,7 +19,11 @@ import {
   type Proof,
 } from '../../../src/capacity/index.js';
 import { serveChecks } from '../../../src/container/check-server.js';
-import { SimulatedGpuMemory, simulatedGpuProver } from '../../../src/container/simulated-gpu.js';
+import {
+  SimulatedGpuMemory,
+  inProcessProverChannel,
+  simulatedGpuProver,
+} from '../../../src/container/simulated-gpu.js';
 
 /** A prover in this process that answers each checker message with `handle` (a cheater's); null: no answer. */
 function scripted(handle: (m: CheckerMessage) => ProverMessage | null): ProverChannel {
@@ -202,6 +206,48 @@ describe('capacity over the bus: SIMULATED GPU memory', () => {
     ]);
     expect(c, c.reason).toMatchObject({ ok: true });
     expect(d, d.reason).toMatchObject({ ok: true });
+  }, 30_000);
+  it('the throughput proof over the bus, before the memory proof: prepare, work, open of the digests; a prover that skips rows fails', async () => {
+    const workProof = { n: 64, pool: 2, products: 3, deadlineMs: 60_000, prepareTimeoutMs: 60_000 };
+    const memoryProof = {
+      ...{ tiles: 2, m: 64, depth: 128, groups: 300, perGroup: 16 },
+      ...{ fillDeadlineMs: 60_000, readDeadlineMs: 60_000 },
+    };
+    const bus = new MemoryBus({ validate: true });
+    serve(bus, 'c-work', { prover: simulatedGpuProver(new SimulatedGpuMemory(GB24)) });
+    serve(bus, 'c-lazy', {
+      prover: () => inProcessProverChannel({ computeWorkRow: (g) => g % 4 !== 0, ready: { prover: 'lazy' } }),
+    });
+    const opts = {
+      checker: 'checker-1',
+      claim: { gpuClass: 'h100' as const },
+      memoryMiB: null,
+      workProof,
+      verifiedWorkRows: 16,
+      memoryProof,
+      ...small,
+    };
+    const ok = await checkCapacityOverBus({
+      bus,
+      container: 'c-work',
+      rng: new SeededRng('wp-1'),
+      clock: systemClock,
+      ...opts,
+    });
+    expect(ok, ok.reason).toMatchObject({ ok: true, work: { products: 3 }, memory: { tiles: 2 } });
+    expect(ok.reason).toMatch(/3 products of n = 64 in \d+ ms of 60000 ms, 16 rows verified; 2 tiles/);
+    const lazy = await checkCapacityOverBus({
+      bus,
+      container: 'c-lazy',
+      rng: new SeededRng('wp-2'),
+      clock: systemClock,
+      ...opts,
+    });
+    expect(lazy).toMatchObject({
+      ok: false,
+      code: 'throughput',
+      reason: expect.stringMatching(/digest is not that of the product's row/),
+    });
   }, 30_000);
   it('the memory proof over the bus: a device with room for the tiles passes, one without fails with memory', async () => {
     // 8 tiles of 128² int32 (512 KiB) with depth 256; reads of 2,000 groups of 32 words

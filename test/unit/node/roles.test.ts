@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { MemoryBus } from '../../../src/bus/index.js';
 import { subjects } from '../../../src/container/index.js';
 import type { Lease, Ledger } from '../../../src/ledger/index.js';
-import { leaseEventsOn } from '../../../src/node/roles.js';
+import { EndpointDirectory, leaseEventsOn } from '../../../src/node/roles.js';
+import { generateKeyPair, signEndpoint } from '../../../src/core/index.js';
 
 describe('leaseEventsOn', () => {
   const leases: Record<string, Pick<Lease, 'container' | 'status'>> = {
@@ -51,5 +52,58 @@ describe('parseChoices (--roles, --checks)', () => {
       'unknown check "speed"; checks are liveness, capacity, location, qos',
     );
     expect(() => parseChoices(' , ', ['a', 'b'], '--x', 'thing')).toThrow('--x needs at least one of a, b');
+  });
+});
+
+describe('EndpointDirectory', () => {
+  const chainId = 'endpoint-test';
+  const host = generateKeyPair();
+  const thief = generateKeyPair();
+  const hb = (container: string, endpoint: string, at: number, endpointSig?: string) => ({
+    container,
+    at,
+    freeGpus: 1,
+    runningLeases: 0,
+    endpoint,
+    ...(endpointSig ? { endpointSig } : {}),
+  });
+
+  it("takes only the container's own signed announcement for this chain, each newer than the last", () => {
+    const bus = new MemoryBus();
+    const dir = new EndpointDirectory(bus, chainId);
+    const good = 'http://127.0.0.1:9001';
+    bus.publish(
+      subjects.heartbeat(host.address),
+      hb(host.address, good, 10, signEndpoint(host, chainId, good, 10)),
+    );
+    expect(dir.baseOf(host.address)).toBe(good);
+    expect(dir.endpointOf({ id: 'L1', container: host.address, status: 'open' })).toBe(`${good}/l/L1/`);
+
+    const evil = 'http://127.0.0.1:5432';
+    const attempts = [
+      hb(host.address, evil, 20), // unsigned
+      hb(host.address, evil, 20, signEndpoint(thief, chainId, evil, 20)), // signed by another key
+      hb(host.address, evil, 20, signEndpoint(host, 'other-chain', evil, 20)), // another chain
+      hb(host.address, evil, 20, signEndpoint(host, chainId, good, 20)), // signature for another URL
+      hb(host.address, evil, 21, signEndpoint(host, chainId, evil, 20)), // another time
+    ];
+    for (const a of attempts) bus.publish(subjects.heartbeat(host.address), a);
+    // and no heartbeat without an endpoint can take the announced one away
+    bus.publish(subjects.heartbeat(host.address), { ...hb(host.address, good, 30), endpoint: undefined });
+    expect(dir.baseOf(host.address)).toBe(good);
+
+    // the host moves: its newer announcement wins; replaying its older one does not move it back
+    const moved = 'http://127.0.0.1:9002';
+    bus.publish(
+      subjects.heartbeat(host.address),
+      hb(host.address, moved, 40, signEndpoint(host, chainId, moved, 40)),
+    );
+    bus.publish(
+      subjects.heartbeat(host.address),
+      hb(host.address, good, 10, signEndpoint(host, chainId, good, 10)),
+    );
+    expect(dir.baseOf(host.address)).toBe(moved);
+    expect(dir.endpointOf({ id: 'L1', container: host.address, status: 'closed' })).toBeNull();
+    dir.close();
   });
 });
