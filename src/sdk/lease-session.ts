@@ -224,7 +224,7 @@ export async function uploadToLease(
 ): Promise<CopyProgress> {
   const dest = leasePath(opts.remotePath);
   const root = path.resolve(opts.localPath);
-  const st = await lstat(root).catch(() => {
+  await lstat(root).catch(() => {
     throw new AethirError('NOT_FOUND', `${opts.localPath}: no such file or directory`);
   });
   const skip = excludeMatcher(opts.exclude ?? []);

@@ -167,7 +167,9 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
             yield e;
             if (e.type === 'exit') return;
           }
-        const rest = follow ? node.logs.follow(params.id, abort.signal) : node.logs.snapshot(params.id).events;
+        const rest = follow
+          ? node.logs.follow(params.id, abort.signal)
+          : node.logs.snapshot(params.id).events;
         for await (const e of rest) {
           // what the host's file already gave (the same events, by time) is not given twice
           if (fromHost && (e.at < lastAt || (e.at === lastAt && sameAt-- > 0))) continue;

@@ -210,7 +210,10 @@ export function rentCommand(): Command {
           );
         if (interactive && app) throw new AethirError('INVALID_ARGUMENT', '-it runs a command, not an app');
         if (opts.port !== undefined && app)
-          throw new AethirError('INVALID_ARGUMENT', '--port goes with a command: an app serves on the port it is given');
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            '--port goes with a command: an app serves on the port it is given',
+          );
         if (opts.port !== undefined && opts.isolation === 'any')
           throw new AethirError(
             'INVALID_ARGUMENT',
@@ -253,7 +256,8 @@ export function rentCommand(): Command {
               ...(opts.maxLatency ? { maxLatencyMs: opts.maxLatency } : {}),
               ...(opts.minReputation !== undefined ? { minReputation: opts.minReputation } : {}),
               // a lease's own port needs its own network: only sandboxed and Docker hosts give one
-              isolation: opts.port !== undefined ? 'sandbox' : (opts.isolation ?? defaultIsolation(opts.gpus)),
+              isolation:
+                opts.port !== undefined ? 'sandbox' : (opts.isolation ?? defaultIsolation(opts.gpus)),
               ...(app ? { app: app.ref } : {}),
               ...(opts.image ? { image: opts.image } : {}),
               ...(query ? { ...query, gpus: opts.gpus, maxPricePerHour: maxPrice?.toString() } : {}),

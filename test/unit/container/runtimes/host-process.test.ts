@@ -338,7 +338,9 @@ describe('HostProcessRuntime', () => {
   });
 
   it("without a sandbox a lease's own port is refused: it would be a port of the host's", async () => {
-    await expect(runtime.start(spec('own', ['true'], { port: 40000, workloadPort: 22 }))).rejects.toMatchObject({
+    await expect(
+      runtime.start(spec('own', ['true'], { port: 40000, workloadPort: 22 })),
+    ).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       message: expect.stringMatching(/needs the lease sandbox/),
     });
