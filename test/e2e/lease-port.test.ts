@@ -131,11 +131,18 @@ describe("a lease's own port, logs kept on the host, cp cut mid-way, an SDL imag
 
   afterAll(async () => {
     for (const s of servers) s.close();
+    // the Docker host ends its workloads on SIGINT; killed only if it does not exit in time
+    const hostExited =
+      dockerHost && dockerHost.exitCode === null ? new Promise((r) => dockerHost!.once('exit', r)) : null;
     dockerHost?.kill('SIGINT');
-    await devnet?.stop();
-    await new Promise((r) => setTimeout(r, 1500));
+    await Promise.race([hostExited, new Promise((r) => setTimeout(r, 15_000))]);
     dockerHost?.kill('SIGKILL');
+    await devnet?.stop();
     registry?.kill();
+    // anything of this file's image still there (a host killed mid-way): only its own containers
+    const left = spawnSync('podman', ['ps', '-aq', '--filter', `ancestor=${IMAGE}`], { encoding: 'utf8' });
+    for (const id of left.stdout.split('\n').filter(Boolean))
+      spawnSync('podman', ['rm', '-f', id], { stdio: 'ignore' });
     spawnSync('podman', ['rmi', IMAGE], { stdio: 'ignore' });
     rmSync(home, { recursive: true, force: true });
   });
@@ -237,14 +244,17 @@ describe("a lease's own port, logs kept on the host, cp cut mid-way, an SDL imag
   it('a port out of range or not a number is refused before anything is opened', async () => {
     const user = new Keystore(join(home, 'keys')).load('developer').address;
     const before = (await api.leases({ user })).length;
-    for (const bad of ['0', '65536', '-1', '80.5', 'http']) {
-      const r = await run(['rent', '--detach', '--port', bad, '--', 'true']);
+    const bads = ['0', '65536', '-1', '80.5', 'http'];
+    const [app, any, ...refused] = await Promise.all([
+      run(['rent', '--port', '8000', '--app', 'llm-chat']),
+      run(['rent', '--port', '8000', '--isolation', 'any', '--', 'true']),
+      ...bads.map((bad) => run(['rent', '--detach', '--port', bad, '--', 'true'])),
+    ]);
+    for (const r of refused) {
       expect(r.code, r.stderr).not.toBe(0);
       expect(r.stderr).toMatch(/--port/);
     }
-    const app = await run(['rent', '--port', '8000', '--app', 'llm-chat']);
     expect(app.code).not.toBe(0);
-    const any = await run(['rent', '--port', '8000', '--isolation', 'any', '--', 'true']);
     expect(any.stderr).toContain("--port needs the lease's own network");
     expect((await api.leases({ user })).length).toBe(before);
   });
