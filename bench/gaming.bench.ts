@@ -68,9 +68,36 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
     const suite = 'gaming';
     const base = 'the same game rendered in the page (no network, no codec)';
     const rows: Row[] = [];
-    for (const resolution of opts.quick ? ['720p'] : ['720p', '360p']) {
-      opts.log(`gaming: ${n} key presses on a streamed session (${resolution}, loopback)`);
-      await page.goto(`${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${resolution}`);
+    // the same stream with the browser left to its own playout delay (the offer's playout-delay
+    // extension taken out on the way to the page): what zero playout delay saves, in this run
+    // and the same stream drawn by the page into a canvas (MediaStreamTrackProcessor) instead of
+    // shown by a <video> element
+    const sessions: Array<{ resolution: string; playoutDelay: boolean; canvas?: boolean }> = [
+      { resolution: '720p', playoutDelay: false },
+      { resolution: '720p', playoutDelay: true },
+      { resolution: '720p', playoutDelay: false, canvas: true },
+      ...(opts.quick ? [] : [{ resolution: '360p', playoutDelay: false }]),
+    ];
+    let stripping = false;
+    await page.route('**/v1/leases/*/gaming/session', async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      if (stripping && body?.offer?.sdp)
+        body.offer.sdp = body.offer.sdp.replace(/^a=extmap:\d+ \S*playout-delay\r?\n/gm, '');
+      await route.fulfill({ response: res, json: body });
+    });
+    const zeroDelay: Record<string, number[]> = {};
+    for (const { resolution, playoutDelay, canvas } of sessions) {
+      stripping = playoutDelay;
+      const label = playoutDelay
+        ? `${resolution}, browser's own playout delay`
+        : canvas
+          ? `${resolution}, drawn by the page`
+          : resolution;
+      opts.log(`gaming: ${n} key presses on a streamed session (${label}, loopback)`);
+      await page.goto(
+        `${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${resolution}${canvas ? '&renderer=canvas' : ''}`,
+      );
       await page.locator('[data-testid=play-match]').waitFor({ timeout: 20_000 });
       await page.locator('[data-testid=play-submit]').click();
       await page.locator('[data-testid=game-video][data-frame]').waitFor({ timeout: 30_000 });
@@ -98,12 +125,63 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
         bitrateKbps: number;
         framesSkipped: number;
         framesRendered: number;
+        trace: Array<{
+          seq: number;
+          receivedAt: number;
+          tickAt?: number;
+          renderedAt?: number;
+          sentAt?: number;
+        }>;
       };
+      const page_ = (await page.evaluate(() => [...((window as any).__aethirPlay.trace ?? [])])) as Array<{
+        seq: number;
+        sentAt: number;
+        shownAt: number;
+        receivedAt?: number;
+        presentedAt?: number;
+        decodeMs?: number;
+      }>;
+      opts.log(
+        `gaming: where the time goes (${label}, p50 per stage, ms): ${stages(page_, host.trace ?? [])}`,
+      );
       opts.log(
         `gaming: host ${host.width}x${host.height}: render ${host.renderMsAvg} ms, encode ${host.encodeMsAvg} ms avg (p50 ${host.encodeMsP50}), ${host.bitrateKbps} kbit/s, ${host.framesSkipped}/${host.framesRendered} frames skipped (encoder busy)`,
       );
       // leaving the page ends the session (and its lease)
       await page.goto(`${url}/#/map`);
+      if (canvas) {
+        rows.push(
+          ...([50, 99] as const).map((p) =>
+            row({
+              suite,
+              name: `input-to-photon ${resolution}30, frames drawn by the page (canvas), p${p}`,
+              value: percentile(stream, p),
+              unit: 'ms',
+              baseline: percentile(zeroDelay[resolution]!, p),
+              baselineName: 'the same stream shown by a <video> element (the default)',
+              better: 'lower',
+            }),
+          ),
+        );
+        continue;
+      }
+      if (playoutDelay) {
+        rows.push(
+          ...([50, 99] as const).map((p) =>
+            row({
+              suite,
+              name: `input-to-photon ${resolution}30, zero playout delay, p${p}`,
+              value: percentile(zeroDelay[resolution]!, p),
+              unit: 'ms',
+              baseline: percentile(stream, p),
+              baselineName: "the same stream, the browser's own playout delay (extension stripped)",
+              better: 'lower',
+            }),
+          ),
+        );
+        continue;
+      }
+      zeroDelay[resolution] = stream;
       const rawKbps = (host.width * host.height * 4 * 8 * 30) / 1000;
       rows.push(
         ...([50, 99] as const).map((p) =>
@@ -151,6 +229,46 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
     await browser.close();
     await net.stop();
   }
+}
+
+/**
+ * The median of each stage of an input's way, from the page's and the host's traces joined by
+ * input (both on this machine's wall clock): data channel to the host, waiting for the tick,
+ * render and read back, encode and packetize, network to the browser (its last packet received),
+ * decode and present, the marker read back.
+ */
+function stages(
+  page: Array<{
+    seq: number;
+    sentAt: number;
+    shownAt: number;
+    receivedAt?: number;
+    presentedAt?: number;
+    decodeMs?: number;
+  }>,
+  host: Array<{ seq: number; receivedAt: number; tickAt?: number; renderedAt?: number; sentAt?: number }>,
+): string {
+  const bySeq = new Map(host.map((h) => [h.seq, h]));
+  const parts: Record<string, number[]> = {};
+  const add = (k: string, a: number | undefined, b: number | undefined) => {
+    if (a !== undefined && b !== undefined) (parts[k] ??= []).push(b - a);
+  };
+  for (const p of page) {
+    const h = bySeq.get(p.seq);
+    if (!h) continue;
+    add('input->host', p.sentAt, h.receivedAt);
+    add('wait for tick', h.receivedAt, h.tickAt);
+    add('tick+render', h.tickAt, h.renderedAt);
+    add('encode+packetize', h.renderedAt, h.sentAt);
+    add('host->browser received', h.sentAt, p.receivedAt);
+    add('received->presented', p.receivedAt, p.presentedAt);
+    add('presented->read', p.presentedAt, p.shownAt);
+    add('total', p.sentAt, p.shownAt);
+    if (p.decodeMs !== undefined) (parts['(decode)'] ??= []).push(p.decodeMs);
+  }
+  return Object.entries(parts)
+    .map(([k, xs]) => `${k} ${percentile(xs, 50).toFixed(1)}`)
+    .join(', ');
 }
 
 /** Whether a host near Paris has the game ready (what the Play page asks). */

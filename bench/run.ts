@@ -12,6 +12,7 @@ import { runLocation } from './location.bench.js';
 import { runChecks } from './checks.bench.js';
 import { runGaming } from './gaming.bench.js';
 import { runAccess } from './access.bench.js';
+import { runPause } from './pause.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -52,6 +53,11 @@ const SUITES: Suite[] = [
     description:
       'first output with a cached image vs host-process; cp throughput vs tar over a socket; shell keystroke round trip vs a local pty',
     run: runAccess,
+  },
+  {
+    name: 'pause',
+    description: "a paused lease's resume in its kept files vs. a fresh lease: start -> first output",
+    run: runPause,
   },
   {
     name: 'capacity',

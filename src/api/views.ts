@@ -1,5 +1,12 @@
 import { toJsonSafe } from '../core/index.js';
-import { publicTx, publicWorkload, type Container, type Lease, type Ledger } from '../ledger/index.js';
+import {
+  leaseFunds,
+  publicTx,
+  publicWorkload,
+  type Container,
+  type Lease,
+  type Ledger,
+} from '../ledger/index.js';
 
 /** API representations: bigints as decimal strings of units, derived fields spelled out. */
 export function containerView(c: Container, ledger: Ledger): Record<string, unknown> {
@@ -15,13 +22,19 @@ export function containerView(c: Container, ledger: Ledger): Record<string, unkn
   }) as Record<string, unknown>;
 }
 
-export function leaseView(l: Lease, endpoint: string | null = null): Record<string, unknown> {
+export function leaseView(
+  l: Lease,
+  endpoint: string | null = null,
+  at?: { now: number; pauseGraceMs?: number | undefined },
+): Record<string, unknown> {
   const end = l.closedAt ?? l.settledAt;
   return toJsonSafe({
     ...l,
     workload: workloadView(l.workload),
     durationMs: Math.max(0, end - l.openedAt),
     endpoint,
+    // what its escrow still pays for (not for a closed lease): time left, a warning when low
+    ...(at && l.status !== 'closed' ? { funds: leaseFunds(l, at.now, at.pauseGraceMs) } : {}),
   }) as Record<string, unknown>;
 }
 

@@ -59,12 +59,14 @@ export const LeaseSchema = z.object({
   openedAt: z.number(),
   settledAt: z.number(),
   closedAt: z.number().nullable(),
-  status: z.enum(['open', 'closed']),
+  status: z.enum(['open', 'paused', 'closed']),
   exitCode: z.number().nullable(),
   closeReason: z.string().nullable(),
   closedBy: z.string().nullable(),
   lastReceiptSeq: z.number().int().min(0),
   receiptServedMs: z.number().int().min(0),
+  pausedAt: z.number().int().nullable().optional(),
+  pausedMs: z.number().int().min(0).optional(),
 });
 
 export const LeaseOpenedSchema = z.object({ lease: LeaseSchema });
@@ -104,6 +106,9 @@ export const LeaseReceiptSchema = z.object({
         at: z.number().int().min(0),
         latencyMs: z.number().int().min(0).optional(),
         ok: z.boolean(),
+        // (a game session's; the signature covers every field, so none may be dropped here)
+        fps: z.number().int().min(0).optional(),
+        inputToPhotonMs: z.number().int().min(0).optional(),
       }),
     )
     .max(16)

@@ -11,7 +11,7 @@ import { ledgerCommand } from './commands/ledger.js';
 import { locationCommand } from './commands/location.js';
 import { rentCommand } from './commands/rent.js';
 import { offersCommand } from './commands/offers.js';
-import { logsCommand, stopCommand, waitCommand } from './commands/lease-life.js';
+import { logsCommand, stopCommand, topUpCommand, waitCommand } from './commands/lease-life.js';
 import { statusCommand } from './commands/status.js';
 import { escrowCommand } from './commands/escrow.js';
 import { transferCommand } from './commands/transfer.js';
@@ -39,6 +39,7 @@ export function program(): Command {
     rentCommand(),
     logsCommand(),
     waitCommand(),
+    topUpCommand(),
     stopCommand(),
     playCommand(),
     gameCommand(),

@@ -12,6 +12,8 @@ import {
 } from '../core/index.js';
 import {
   DEFAULT_PARAMS,
+  escrowRunsOutAt,
+  paysWholeDuration,
   verifyReceipt,
   type ContainerSpec,
   type Lease,
@@ -33,6 +35,9 @@ const DEFAULT_SETTLE_MS = 5 * 60_000;
 const MAX_REPORTED_IMAGES = 64;
 const DEFAULT_FINAL_RECEIPT_WAIT_MS = 5_000;
 
+/** When a lease's escrow runs out (it is then paused), or null: never, or not before its end. */
+const runsOut = (l: Lease): number | null => (paysWholeDuration(l) ? null : escrowRunsOutAt(l));
+
 /** A lease's place on this host: its GPUs from the moment it is accepted, its workload once started. */
 interface Slot {
   gpus: number[];
@@ -49,6 +54,12 @@ interface Slot {
   closedOnLedger?: boolean;
   /** the workload has ended (the lease is being closed) */
   exited?: boolean;
+  /** when its escrow runs out (block time, from the lease as last read); null: never */
+  runsOutAt: number | null;
+  /** set while paused (its escrow ran out): the workload stopped, its files kept until closesAt */
+  pause?: { closesAt: number } | undefined;
+  /** a pause is being tried */
+  checkingFunds?: boolean;
 }
 
 /** The user's latest usage receipt for one lease, as this host received it. */
@@ -140,6 +151,8 @@ export class ContainerAgent {
   private readonly receipts = new Map<string, ReceiptState>();
   private chainId: string | null = null;
   private receiptGraceMs = DEFAULT_PARAMS.receiptGraceMs;
+  /** params.pauseGraceMs: leases whose escrow runs out are paused (absent: not on this network) */
+  private pauseGraceMs: number | undefined;
   readonly init: ContainerAgentInit;
   /** the apps this host pre-installs (none: null) */
   private readonly apps: LocalApps | null;
@@ -211,6 +224,8 @@ export class ContainerAgent {
     for (const leaseId of leftovers) {
       const l = await network.lease(leaseId);
       if (l) await this.close(l, null, 'container restarted; workload lost');
+      // a lease paused before the restart kept its files: they go with it
+      await this.components.runtime.removeFiles?.(leaseId);
     }
     this.unsubs.push(
       bus.subscribe(subjects.leaseOpened(this.id), (m) =>
@@ -245,6 +260,7 @@ export class ContainerAgent {
     this.timer = setInterval(() => {
       this.heartbeat();
       this.checkReceipts();
+      this.checkFunds();
     }, this.init.heartbeatIntervalMs);
     this.timer.unref();
     this.settleTimer = setInterval(
@@ -361,7 +377,14 @@ export class ContainerAgent {
     }
     // The slot is taken before the first await: a lease opened meanwhile cannot get the same
     // GPUs, and a close that arrives while the workload is starting is remembered.
-    const slot: Slot = { gpus, w: null, cancelled: false, takenAt: clock.now(), openedAt: lease.openedAt };
+    const slot: Slot = {
+      gpus,
+      w: null,
+      cancelled: false,
+      takenAt: clock.now(),
+      openedAt: lease.openedAt,
+      runsOutAt: runsOut(lease),
+    };
     this.running.set(lease.id, slot);
     this.followReceipts(lease);
     void this.refreshParams();
@@ -369,9 +392,84 @@ export class ContainerAgent {
       const m: LeaseLogMsg = { lease: lease.id, ...e };
       bus.publish(e.type === 'exit' ? subjects.leaseExit(lease.id) : subjects.leaseLog(lease.id), m);
     };
+    // Runs the workload; again, in the files it kept, each time the lease resumes after a pause.
+    for (let resumed = false; ; resumed = true) {
+      const current = resumed ? ((await this.components.network.lease(lease.id)) ?? lease) : lease;
+      const w = await this.startWorkload(current, slot, run, publish, resumed);
+      if (!w) {
+        if (resumed) await this.components.runtime.removeFiles?.(lease.id);
+        return;
+      }
+      const exit = await w.exited;
+      if (slot.pause) {
+        // Stopped because the escrow ran out: its files are kept until a top-up or the grace's end.
+        if (await this.whilePaused(lease, slot)) continue;
+        await this.components.runtime.removeFiles?.(lease.id);
+        this.running.delete(lease.id);
+        this.heartbeat();
+        const why = slot.closedOnLedger
+          ? 'the lease was closed while paused'
+          : this.stopping
+            ? 'container stopped while the lease was paused; its files were removed'
+            : 'paused past its grace period: its files were removed';
+        publish({
+          type: 'exit',
+          exitCode: null,
+          signal: null,
+          reason: 'killed',
+          at: clock.now(),
+          message: why,
+        });
+        await this.close(lease, null, why);
+        return;
+      }
+      slot.exited = true;
+      // The user's client signs a last receipt when it sees the exit: wait for it (briefly), so a
+      // short workload is paid for what it ran. Not when the lease was closed, or this host ended it.
+      const receiptsAtExit = this.receipts.get(lease.id)?.count ?? 0;
+      if (!this.stopping && !slot.endReason && !slot.closedOnLedger && !this.covered(lease.id, slot))
+        await this.waitForReceipt(
+          lease.id,
+          receiptsAtExit,
+          this.init.finalReceiptWaitMs ?? DEFAULT_FINAL_RECEIPT_WAIT_MS,
+        );
+      this.running.delete(lease.id);
+      this.components.endpoints?.close(lease.id);
+      this.heartbeat();
+      const reason =
+        slot.endReason ??
+        (exit.reason === 'killed'
+          ? 'workload stopped'
+          : exit.reason === 'timeout'
+            ? exit.limit === 'wallSeconds'
+              ? 'lease time ran out'
+              : `the workload was stopped at a limit: ${exit.message ?? exit.limit}`.slice(0, 200)
+            : exit.reason === 'start-failed'
+              ? `workload failed to start: ${exit.message ?? ''}`.slice(0, 200)
+              : 'workload exited');
+      await this.close(lease, exit.exitCode, reason);
+      return;
+    }
+  }
+
+  /**
+   * Starts a lease's workload (again, in its kept files, when `resumed`) with its endpoint, its
+   * user's door and its output streamed and logged; null when it could not start (the lease is
+   * then closed).
+   */
+  private async startWorkload(
+    lease: Lease,
+    slot: Slot,
+    run: { command: string[]; env: Record<string, string>; readOnlyPaths?: string[] },
+    publish: (e: WorkloadEvent) => void,
+    resumed: boolean,
+  ): Promise<RunningWorkload | null> {
+    const { runtime, clock } = this.components;
+    const image = lease.workload.image;
+    // Paused time does not count against the maximum duration.
     const remainingSec = Math.max(
       1,
-      Math.ceil((lease.openedAt + lease.maxDurationSec * 1000 - clock.now()) / 1000),
+      Math.ceil((lease.openedAt + (lease.pausedMs ?? 0) + lease.maxDurationSec * 1000 - clock.now()) / 1000),
     );
     let w: RunningWorkload;
     try {
@@ -396,11 +494,12 @@ export class ContainerAgent {
         command: run.command,
         ...(image ? { image } : {}),
         env: run.env,
-        gpuIndices: gpus,
+        gpuIndices: slot.gpus,
         ...(port ? { port } : {}),
         // the workload's own port inside its sandbox or container; the endpoint forwards to it only
         ...(port && lease.workload.port !== undefined ? { workloadPort: lease.workload.port } : {}),
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
+        ...(resumed ? { reuseFiles: true } : {}),
         limits: {
           ...leaseLimits(this.init.spec, lease.gpus),
           ...(this.init.leaseMemoryMiB ? { memoryMiB: this.init.leaseMemoryMiB } : {}),
@@ -424,55 +523,117 @@ export class ContainerAgent {
       await this.close(lease, 127, why, {
         withoutReceipt: (e as { imageFailed?: boolean }).imageFailed === true,
       });
-      return;
+      return null;
     }
     slot.w = w;
+    slot.pause = undefined;
     if (slot.cancelled) void w.kill('lease closed');
     // Its user's shells, exec and copies come in through the endpoint server (lease-access.ts).
     if (w.exec && this.chainId)
       this.components.endpoints?.door(lease.id, {
         chainId: this.chainId,
         user: lease.user,
-        workload: () => (slot.exited ? null : slot.w),
+        workload: () => (slot.exited || slot.pause ? null : slot.w),
         isOpen: async () => (await this.components.network.lease(lease.id))?.status === 'open',
         now: () => clock.now(),
       });
     // events() replays what the workload wrote before we got here, then follows it live. It keeps
     // only the last MiB: a reader that falls further behind gets a marker saying what it missed.
-    const file = this.openLogFile(lease.id);
+    // A workload stopped for a pause has not ended the lease: its exit is not the lease's.
+    const file = this.openLogFile(lease.id, resumed);
     void (async () => {
       for await (const e of w.events()) {
+        if (e.type === 'exit' && slot.pause) {
+          file?.close();
+          continue;
+        }
         file?.write(e);
         publish(e);
       }
       file?.close();
     })();
-    const exit = await w.exited;
-    slot.exited = true;
-    // The user's client signs a last receipt when it sees the exit: wait for it (briefly), so a
-    // short workload is paid for what it ran. Not when the lease was closed, or this host ended it.
-    const receiptsAtExit = this.receipts.get(lease.id)?.count ?? 0;
-    if (!this.stopping && !slot.endReason && !slot.closedOnLedger && !this.covered(lease.id, slot))
-      await this.waitForReceipt(
-        lease.id,
-        receiptsAtExit,
-        this.init.finalReceiptWaitMs ?? DEFAULT_FINAL_RECEIPT_WAIT_MS,
-      );
-    this.running.delete(lease.id);
-    this.components.endpoints?.close(lease.id);
-    this.heartbeat();
-    const reason =
-      slot.endReason ??
-      (exit.reason === 'killed'
-        ? 'workload stopped'
-        : exit.reason === 'timeout'
-          ? exit.limit === 'wallSeconds'
-            ? 'lease time ran out'
-            : `the workload was stopped at a limit: ${exit.message ?? exit.limit}`.slice(0, 200)
-          : exit.reason === 'start-failed'
-            ? `workload failed to start: ${exit.message ?? ''}`.slice(0, 200)
-            : 'workload exited');
-    await this.close(lease, exit.exitCode, reason);
+    return w;
+  }
+
+  /**
+   * While a paused lease waits for its user's top-up: true when it resumed (topped up within the
+   * grace period), false when it closed, its grace period ended (this host closes it) or the
+   * agent stops.
+   */
+  private async whilePaused(lease: Lease, slot: Slot): Promise<boolean> {
+    const pause = slot.pause!;
+    const poll = Math.min(1_000, this.init.heartbeatIntervalMs);
+    while (!this.stopping && !slot.closedOnLedger) {
+      const l = await this.components.network.lease(lease.id).catch(() => undefined);
+      if (l?.status === 'open') {
+        slot.runsOutAt = runsOut(l);
+        slot.pause = undefined;
+        this.components.bus.publish(subjects.leaseLog(lease.id), {
+          lease: lease.id,
+          type: 'stderr',
+          data: 'aethir: lease resumed (topped up): its workload starts again in its kept files\n',
+          at: this.components.clock.now(),
+        } satisfies LeaseLogMsg);
+        return true;
+      }
+      if (l?.status === 'closed') return false;
+      if (this.components.clock.now() > pause.closesAt) return false;
+      await new Promise((r) => setTimeout(r, poll));
+    }
+    return false;
+  }
+
+  /**
+   * Pauses the running leases whose escrow has run out (on a network with params.pauseGraceMs):
+   * the ledger takes the pause only when the escrow is spent as the receipts show; the workload
+   * is then stopped with its files kept. A runtime that keeps no files ends the lease instead.
+   */
+  private checkFunds(): void {
+    if (this.pauseGraceMs === undefined) return;
+    const now = this.components.clock.now();
+    for (const [leaseId, slot] of this.running) {
+      if (!slot.w || slot.exited || slot.endReason || slot.pause || slot.checkingFunds) continue;
+      if (slot.runsOutAt === null || now < slot.runsOutAt) continue;
+      slot.checkingFunds = true;
+      void this.pauseIfSpent(leaseId, slot).finally(() => (slot.checkingFunds = false));
+    }
+  }
+
+  private async pauseIfSpent(leaseId: string, slot: Slot): Promise<void> {
+    const l = await this.components.network.lease(leaseId).catch(() => undefined);
+    if (l?.status !== 'open' || !slot.w) return;
+    slot.runsOutAt = runsOut(l);
+    if (slot.runsOutAt === null || this.components.clock.now() < slot.runsOutAt) return; // topped up
+    // paid for its whole duration: it ends then, it is not paused
+    if (paysWholeDuration(l) || l.openedAt + (l.pausedMs ?? 0) + l.maxDurationSec * 1000 <= slot.runsOutAt)
+      return;
+    if (!this.components.runtime.removeFiles) {
+      slot.endReason = 'its escrow ran out';
+      void slot.w.kill('its escrow ran out');
+      return;
+    }
+    const receipt = this.unusedReceipt(leaseId);
+    let r: Record<string, unknown>;
+    try {
+      r = (await this.sender.send('lease.pause', { lease: leaseId, ...(receipt ? { receipt } : {}) })).result;
+      const st = this.receipts.get(leaseId);
+      if (st && receipt) st.usedSeq = Math.max(st.usedSeq, receipt.seq);
+    } catch (e) {
+      // not spent as far as the ledger sees (a receipt or a block behind): tried again later
+      this.components.log?.(`pausing lease ${leaseId} refused: ${(e as Error).message}`);
+      return;
+    }
+    const closesAt = Number(r.closesAt);
+    slot.pause = { closesAt };
+    const mins = Math.max(1, Math.round((closesAt - this.components.clock.now()) / 60_000));
+    this.components.bus.publish(subjects.leaseLog(leaseId), {
+      lease: leaseId,
+      type: 'stderr',
+      data: `aethir: lease paused: its escrow ran out. Its files are kept ${mins} min; top it up to resume: aethir lease topup ${leaseId} --amount ATH\n`,
+      at: this.components.clock.now(),
+    } satisfies LeaseLogMsg);
+    this.components.endpoints?.close(leaseId);
+    await slot.w.kill('its escrow ran out: paused', { keepFiles: true });
   }
 
   /**
@@ -497,7 +658,7 @@ export class ContainerAgent {
   }
 
   /** The lease's size-capped log file, or none (no logDir, or it cannot be created: output still streams). */
-  private openLogFile(leaseId: string): LeaseLogFile | undefined {
+  private openLogFile(leaseId: string, append = false): LeaseLogFile | undefined {
     if (!this.init.logDir) return undefined;
     const say = this.components.log ?? (() => {});
     try {
@@ -506,6 +667,7 @@ export class ContainerAgent {
         leaseId,
         this.init.logFileMaxBytes ?? DEFAULT_LOG_FILE_MAX_BYTES,
         say,
+        append,
       );
     } catch (e) {
       say(`lease ${leaseId}: no log file (${(e as Error).message}); its output still streams`);
@@ -556,7 +718,7 @@ export class ContainerAgent {
     this.closing.add(lease.id);
     try {
       const current = await this.components.network.lease(lease.id);
-      if (current?.status !== 'open') return;
+      if (!current || current.status === 'closed') return;
       const receipt = opts.withoutReceipt ? undefined : this.unusedReceipt(lease.id);
       const payload = { lease: lease.id, exitCode: exitCode ?? -1, reason };
       try {
@@ -674,7 +836,7 @@ export class ContainerAgent {
   private checkReceipts(): void {
     const now = this.components.clock.now();
     for (const [leaseId, slot] of this.running) {
-      if (!slot.w || slot.endReason || slot.exited) continue;
+      if (!slot.w || slot.endReason || slot.exited || slot.pause) continue;
       const since = this.coveredUntil(leaseId, slot);
       if (now - since <= this.receiptGraceMs) continue;
       slot.endReason = 'the user stopped signing receipts';
@@ -685,7 +847,9 @@ export class ContainerAgent {
 
   private async refreshParams(): Promise<void> {
     try {
-      this.receiptGraceMs = (await this.components.network.params()).receiptGraceMs;
+      const params = await this.components.network.params();
+      this.receiptGraceMs = params.receiptGraceMs;
+      this.pauseGraceMs = params.pauseGraceMs;
     } catch (e) {
       this.components.log?.(`reading the network's parameters failed: ${(e as Error).message}`);
     }

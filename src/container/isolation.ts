@@ -1,7 +1,17 @@
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { AethirError } from '../core/index.js';
 import { HostProcessRuntime } from './runtimes/host-process.js';
-import { defaultLeaseDir, describeMissing, probeSandbox, type SandboxOptions } from './runtimes/sandbox.js';
+import {
+  aethirPackagePaths,
+  defaultLeaseDir,
+  describeMissing,
+  probeSandbox,
+  type SandboxOptions,
+} from './runtimes/sandbox.js';
+
+/** The aethir package this code runs from (a checkout, or an installed package). */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
  * Where a host installs apps: beside its sandboxed leases (lease uids must be able to read them;
@@ -51,5 +61,11 @@ export async function hostProcessRuntime(opts: {
   }
   const baseDir = opts.leaseDir ?? defaultLeaseDir(opts.dataDir);
   opts.log?.(`isolation sandbox: every lease runs as its own uid in ${baseDir} (bubblewrap, cgroups, pasta)`);
-  return new HostProcessRuntime({ baseDir, now: opts.now, sandbox: probe.setup });
+  return new HostProcessRuntime({
+    baseDir,
+    now: opts.now,
+    sandbox: probe.setup,
+    // leases may run the aethir CLI (a game session's host is `aethir game serve`)
+    sharedReadOnly: aethirPackagePaths(PACKAGE_ROOT),
+  });
 }

@@ -6,7 +6,7 @@
  * the exit's fields last), so `--since` and the exit code survive. Past the cap the file ends with a
  * line saying so, further output is only counted, and the exit line is still written.
  */
-import { closeSync, existsSync, openSync, readSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../core/private-files.js';
 import { outputBytes } from './output-ring.js';
@@ -32,16 +32,24 @@ export class LeaseLogFile {
   private skipped = 0;
   private full = false;
 
-  /** Creates (or truncates) `<dir>/<leaseId>.ndjson`, 0600 in a 0700 directory. */
+  /**
+   * Creates (or truncates) `<dir>/<leaseId>.ndjson`, 0600 in a 0700 directory; `append`: goes on
+   * after what it holds (a lease resumed after a pause), the cap counting that too.
+   */
   constructor(
     dir: string,
     leaseId: string,
     private readonly maxBytes = DEFAULT_LOG_FILE_MAX_BYTES,
     private readonly log: (line: string) => void = () => {},
+    append = false,
   ) {
     this.path = leaseLogPath(dir, leaseId);
     ensurePrivateDir(dir, log);
-    this.fd = openSync(this.path, 'w', PRIVATE_FILE_MODE);
+    this.fd = openSync(this.path, append ? 'a' : 'w', PRIVATE_FILE_MODE);
+    if (append) {
+      this.written = fstatSync(this.fd).size;
+      this.full = this.written >= this.maxBytes;
+    }
   }
 
   /** Appends an output event; an exit event is written last and closes the file. */

@@ -43,6 +43,15 @@ export const ConfigSchema = z.object({
     .min(0)
     .max(730 * 86_400)
     .optional(),
+  /**
+   * how long a new devnet keeps a lease whose escrow ran out paused (files kept) for a top-up
+   * before it closes, seconds (params.pauseGraceMs; default 600)
+   */
+  pauseGraceSeconds: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(30 * 86_400),
   /** GPUs the devnet's own container declares instead of probing, e.g. "1x H100 80GB" ('' probes) */
   containerDeclareGpus: z.string().max(200),
   /**
@@ -116,6 +125,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): Config {
     containerApps: '',
     logLevel: 'warn',
     epochSeconds: 900,
+    pauseGraceSeconds: 600,
     containerDeclareGpus: '',
     containerIsolation: 'auto',
     containerLeaseMemoryMiB: 0,
@@ -149,6 +159,7 @@ const ENV_MAP: Record<string, keyof Config> = {
   AETHIR_CONTAINER_APPS: 'containerApps',
   AETHIR_LOG_LEVEL: 'logLevel',
   AETHIR_EPOCH_SECONDS: 'epochSeconds',
+  AETHIR_PAUSE_GRACE_SECONDS: 'pauseGraceSeconds',
   // API limits: AETHIR_API_REQUEST_TIMEOUT_MS, AETHIR_MAX_RESERVATIONS_PER_ACCOUNT, ...
   ...Object.fromEntries(
     LIMIT_KEYS.map((k) => [`AETHIR_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, k]),

@@ -25,18 +25,29 @@ const DRONES = 3;
 export const KEY = { up: 1, down: 2, left: 4, right: 8 } as const;
 export const KEY_MASK = 15;
 
-/** One input from the player: the keys held from now on, and its sequence number. */
+/**
+ * One input from the player: the keys held from now on, where a pointer (mouse button or touch)
+ * is held if one is, and its sequence number.
+ */
 export interface GameInput {
   /** 1, 2, 3...: the game draws the last applied one into each frame (input-to-photon) */
   seq: number;
   /** KEY bits */
   keys: number;
+  /**
+   * a pointer held down at this point of the arena (game units): the player heads for it while no
+   * key is held. Absent: no pointer is held (released, or never pressed).
+   */
+  px?: number;
+  py?: number;
 }
 
 export interface ArenaState {
   tick: number;
   player: { x: number; y: number };
   keys: number;
+  /** where a held pointer is (game units), or null */
+  target: { x: number; y: number } | null;
   /** the last input applied (0: none yet) */
   lastSeq: number;
   score: number;
@@ -58,6 +69,7 @@ export function newArena(seed: number | string): ArenaState {
     tick: 0,
     player: { x: (ARENA_W - PLAYER_SIZE) / 2, y: (ARENA_H - PLAYER_SIZE) / 2 },
     keys: 0,
+    target: null,
     lastSeq: 0,
     score: 0,
     hits: 0,
@@ -76,14 +88,18 @@ function spawnOrb(s: ArenaState): { x: number; y: number } {
 /** Whether a value from the network is an input the game takes (anything else is ignored). */
 export function isGameInput(v: unknown): v is GameInput {
   if (typeof v !== 'object' || v === null) return false;
-  const { seq, keys } = v as Record<string, unknown>;
+  const { seq, keys, px, py, ...rest } = v as Record<string, unknown>;
+  const within = (n: unknown, hi: number) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= hi;
   return (
+    Object.keys(rest).length === 0 &&
     Number.isSafeInteger(seq) &&
     (seq as number) > 0 &&
     (seq as number) < 2 ** 31 &&
     Number.isInteger(keys) &&
     (keys as number) >= 0 &&
-    (keys as number) <= KEY_MASK
+    (keys as number) <= KEY_MASK &&
+    // a pointer is both coordinates, inside the arena, or neither
+    ((px === undefined && py === undefined) || (within(px, ARENA_W) && within(py, ARENA_H)))
   );
 }
 
@@ -95,13 +111,22 @@ export function step(s: ArenaState, inputs: readonly GameInput[] = []): ArenaSta
   for (const i of inputs) {
     if (i.seq <= s.lastSeq) continue;
     s.keys = i.keys;
+    s.target = i.px !== undefined && i.py !== undefined ? { x: i.px, y: i.py } : null;
     s.lastSeq = i.seq;
   }
   const k = s.keys;
-  const dx = (k & KEY.right ? 1 : 0) - (k & KEY.left ? 1 : 0);
-  const dy = (k & KEY.down ? 1 : 0) - (k & KEY.up ? 1 : 0);
-  s.player.x = clamp(s.player.x + dx * PLAYER_SPEED, 0, ARENA_W - PLAYER_SIZE);
-  s.player.y = clamp(s.player.y + dy * PLAYER_SPEED, 0, ARENA_H - PLAYER_SIZE);
+  if (k !== 0 || !s.target) {
+    const dx = (k & KEY.right ? 1 : 0) - (k & KEY.left ? 1 : 0);
+    const dy = (k & KEY.down ? 1 : 0) - (k & KEY.up ? 1 : 0);
+    s.player.x = clamp(s.player.x + dx * PLAYER_SPEED, 0, ARENA_W - PLAYER_SIZE);
+    s.player.y = clamp(s.player.y + dy * PLAYER_SPEED, 0, ARENA_H - PLAYER_SIZE);
+  } else {
+    // towards the held pointer, at most the player's speed on each axis, stopping on it
+    const toX = s.target.x - (s.player.x + PLAYER_SIZE / 2);
+    const toY = s.target.y - (s.player.y + PLAYER_SIZE / 2);
+    s.player.x = clamp(s.player.x + clamp(toX, -PLAYER_SPEED, PLAYER_SPEED), 0, ARENA_W - PLAYER_SIZE);
+    s.player.y = clamp(s.player.y + clamp(toY, -PLAYER_SPEED, PLAYER_SPEED), 0, ARENA_H - PLAYER_SIZE);
+  }
   const cx = s.player.x + PLAYER_SIZE / 2;
   const cy = s.player.y + PLAYER_SIZE / 2;
   for (let i = 0; i < s.orbs.length; i++) {

@@ -10,7 +10,14 @@ export * from './machine.js';
 export * from './reader.js';
 export * from './context.js';
 export { publicTx } from './registry.js';
-export { publicWorkload } from './modules/leases/queries.js';
+export {
+  publicWorkload,
+  leaseFunds,
+  escrowRunsOutAt,
+  paysWholeDuration,
+  lowFundsMs,
+  type LeaseFunds,
+} from './modules/leases/queries.js';
 export { hasLeft } from './modules/containers/queries.js';
 export type {
   LedgerEvent,
@@ -27,6 +34,9 @@ export type {
   LeaseClosed,
   LeaseOpened,
   LeaseSettled,
+  LeaseToppedUp,
+  LeasePaused,
+  LeaseResumed,
 } from './registry.js';
 export * from './block.js';
 export * from './governance.js';

@@ -166,7 +166,12 @@ export function withContainerDefaults(c: Container): Container {
   };
 }
 
-export type LeaseStatus = 'open' | 'closed';
+/**
+ * open: running and charged; paused: its escrow ran out, its workload is stopped and its files
+ * kept for `params.pauseGraceMs` (a top-up resumes it); closed: settled, the rest refunded.
+ * `paused` exists only from a parameter version with `pauseGraceMs` set.
+ */
+export type LeaseStatus = 'open' | 'paused' | 'closed';
 
 export interface Lease {
   id: string;
@@ -197,6 +202,16 @@ export interface Lease {
   lastReceiptSeq: number;
   /** the most service (ms since openedAt) the user has acknowledged in a receipt */
   receiptServedMs: number;
+  /**
+   * while paused (and after, on a lease closed while paused): the block time its escrow ran
+   * out (charges stop there). Absent (leases from before pausing) or null: not paused.
+   */
+  pausedAt?: number | null;
+  /**
+   * the time it spent paused before its last resume: never charged, nor counted against its
+   * maximum duration (absent: 0). It is charged for `settledAt - openedAt - pausedMs`.
+   */
+  pausedMs?: number;
 }
 
 export type VestingKind = 'host' | 'reward' | 'checker' | 'revenue';

@@ -111,6 +111,13 @@ export const ParamsSchema = z
      * receipts (the container applies it; the ledger caps charges at the receipts either way)
      */
     receiptGraceMs: ms(1_000, 3_600_000),
+    /**
+     * how long a lease whose escrow ran out stays paused (workload stopped, files kept on its
+     * host) for its user to top it up (lease.topup) before it closes. Absent: leases are never
+     * paused and `lease.open` takes no `depositSec` (networks from before pausing, so recorded
+     * history replays); a devnet's genesis sets it, and governance may set it on an older network
+     */
+    pauseGraceMs: ms(1_000, 30 * DAY).optional(),
     // ---- the DAO ----
     /** shortest and longest lock of ATH for voting weight (weight = amount × time left / lockMaxMs) */
     lockMinMs: ms(DAY, 365 * DAY),
@@ -202,6 +209,7 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'maxLeaseSeconds',
   'openEndedDepositSeconds',
   'receiptGraceMs',
+  'pauseGraceMs',
   'votingPeriodMs',
   'timelockMs',
 ]);
@@ -219,7 +227,7 @@ export const LATER_PARAMS = {
 } as const satisfies Partial<Params>;
 
 /** Optional parameters: absent from a set means the behaviour from before they existed. */
-export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set(['clearEnv']);
+export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set(['clearEnv', 'pauseGraceMs']);
 
 /** A stored parameter set, with the parameters it predates filled in. */
 export function withLaterParams(p: Params): Params {

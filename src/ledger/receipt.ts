@@ -25,6 +25,13 @@ export interface QualitySample {
   latencyMs?: number;
   /** whether the service looked alive then (output flowing, the node answering) */
   ok: boolean;
+  /**
+   * a streamed session's frames shown per second then (games, docs/gaming.md). Optional and
+   * additive: receipts signed before it existed verify as they did
+   */
+  fps?: number;
+  /** a streamed session's input-to-photon latency then (the median of the last inputs), ms */
+  inputToPhotonMs?: number;
 }
 
 export interface UsageReceipt {
@@ -49,6 +56,8 @@ export const QualitySampleSchema = z
     at: z.number().int().min(0),
     latencyMs: z.number().int().min(0).max(3_600_000).optional(),
     ok: z.boolean(),
+    fps: z.number().int().min(0).max(1000).optional(),
+    inputToPhotonMs: z.number().int().min(0).max(3_600_000).optional(),
   })
   .strict();
 

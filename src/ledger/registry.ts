@@ -80,4 +80,11 @@ export type { CheckDecided, Slashed } from './modules/checks/events.js';
 export type { ContainerChanged } from './modules/containers/events.js';
 export type { ParamsChanged, ProposalDecided } from './modules/dao/events.js';
 export type { EpochClosed } from './modules/epochs/events.js';
-export type { LeaseClosed, LeaseOpened, LeaseSettled } from './modules/leases/events.js';
+export type {
+  LeaseClosed,
+  LeaseOpened,
+  LeaseSettled,
+  LeaseToppedUp,
+  LeasePaused,
+  LeaseResumed,
+} from './modules/leases/events.js';

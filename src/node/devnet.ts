@@ -127,6 +127,8 @@ export class Devnet {
           // a new network: env values only sealed to the container (docs/security.md)
           clearEnv: false,
           epochMs: config.epochSeconds * 1000,
+          // a lease whose escrow runs out is paused, its files kept this long for a top-up
+          pauseGraceMs: config.pauseGraceSeconds * 1000,
           ...(config.unbondingSeconds !== undefined ? { unbondingMs: config.unbondingSeconds * 1000 } : {}),
           // an unresponsive checker's task goes to the next one after 2 minutes of a 15-minute epoch
           checkerReassignMs: Math.min(

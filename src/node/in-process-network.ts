@@ -42,10 +42,13 @@ export class InProcessNetwork implements NetworkClient {
     return this.host.ledger.lease(id);
   }
   async openLeasesOf(container: string): Promise<string[]> {
-    return this.host.ledger
-      .leases()
-      .filter((l) => l.container === container && l.status === 'open')
-      .map((l) => l.id);
+    return (
+      this.host.ledger
+        .leases()
+        // paused ones too: they hold its GPUs until closed
+        .filter((l) => l.container === container && l.status !== 'closed')
+        .map((l) => l.id)
+    );
   }
   async app(name: string, version?: string): Promise<PublishedApp | undefined> {
     const ledger = this.host.ledger;

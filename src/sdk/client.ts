@@ -14,6 +14,7 @@ import {
   type Container,
   type Incident,
   type Lease,
+  type LeaseFunds,
   type Params,
   type PublishedApp,
   type ReputationView,
@@ -58,6 +59,8 @@ export interface LeaseView extends Omit<
   workload: Omit<Lease['workload'], 'env' | 'sealedEnv'> & { envNames?: string[] };
   /** while the lease runs: the address of its workload's port, through the container's endpoint proxy */
   endpoint: string | null;
+  /** open or paused: what its escrow still pays for (a warning when low), by the node's clock */
+  funds?: LeaseFunds;
 }
 
 export interface StatusView {
@@ -325,8 +328,13 @@ export class ApiClient implements NetworkClient {
     for (const k of ['user', 'container', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
     return (await this.request<{ leases: LeaseView[] }>('GET', `/v1/leases?${q}`)).leases;
   }
+  /** the leases not closed on a container: open and paused (which hold its GPUs until closed) */
   async openLeasesOf(container: string): Promise<string[]> {
-    return (await this.leases({ container, status: 'open', limit: 1000 })).map((l) => l.id);
+    const [open, paused] = await Promise.all([
+      this.leases({ container, status: 'open', limit: 1000 }),
+      this.leases({ container, status: 'paused', limit: 1000 }),
+    ]);
+    return [...open, ...paused].map((l) => l.id);
   }
   /** A published app at `version` (default: its latest), with its manifest; undefined when there is none. */
   async app(name: string, version?: string): Promise<PublishedApp | undefined> {

@@ -20,7 +20,7 @@ export interface NetworkClient {
   account(address: string): Promise<Account>;
   container(id: string): Promise<Container | undefined>;
   lease(id: string): Promise<Lease | undefined>;
-  /** ids of the leases open on a container */
+  /** ids of the leases not closed on a container (open, and paused: they hold its GPUs) */
   openLeasesOf(container: string): Promise<string[]>;
   submit(tx: SignedTx): Promise<SubmitResult>;
   /** a published app: the given version (default: the latest) with its manifest; undefined: none */

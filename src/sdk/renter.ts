@@ -10,7 +10,7 @@ import {
   type KeyPair,
   type LeaseScope,
 } from '../core/index.js';
-import { signReceipt, type SignedReceipt, type Workload } from '../ledger/index.js';
+import { signReceipt, type LeaseFunds, type SignedReceipt, type Workload } from '../ledger/index.js';
 import type { MatchRequestInput } from '../indexer/index.js';
 import type { ApiClient, ContainerView, LeaseView, LogEvent, MatchView } from './client.js';
 import { TxSender } from './tx-sender.js';
@@ -21,6 +21,24 @@ export interface StopResult {
   charged: bigint;
   refund: bigint;
 }
+
+/** What `topUp` did. */
+export interface TopUpResult {
+  lease: string;
+  amount: bigint;
+  /** the lease's escrow after it */
+  escrow: bigint;
+  /** it was paused and runs again */
+  resumed: boolean;
+}
+
+/** What `keepFunded` saw and did. */
+export type FundsEvent =
+  | { type: 'low'; lease: string; funds: LeaseFunds }
+  | { type: 'paused'; lease: string; funds?: LeaseFunds }
+  | { type: 'resumed'; lease: string }
+  | { type: 'topped-up'; lease: string; amount: bigint; escrow: bigint; resumed: boolean }
+  | { type: 'error'; lease: string; message: string };
 
 /** How a lease ended, for `wait`. */
 export interface WaitResult {
@@ -37,6 +55,11 @@ export interface OpenOptions {
   maxDurationSec: number;
   /** the highest price accepted on the ledger (units per GPU-hour); default: the matched price */
   maxPricePerHour?: bigint;
+  /**
+   * lock escrow for this much of the duration only (networks with params.pauseGraceMs): the
+   * lease is paused when it runs out and resumes when topped up (`topUp`, `keepFunded`)
+   */
+  depositSec?: number;
   /** the workload, once the container is known (env values are sealed to its key: sealEnv) */
   workload: (container: ContainerView, chainId: string) => Workload | Promise<Workload>;
   /** progress lines for a person ("matched …", "deposited …") */
@@ -105,8 +128,9 @@ export class Renter {
     const gpus = o.request.gpus ?? 0;
     const request = { ...o.request, user: this.key.address };
     const signer = { key: this.key, chainId: await this.chainId() };
+    const paidSec = Math.min(o.depositSec ?? o.maxDurationSec, o.maxDurationSec);
     const leaseEscrow = (pricePerHour: string) =>
-      (BigInt(pricePerHour) * BigInt(Math.max(1, gpus)) * BigInt(o.maxDurationSec)) / 3600n;
+      (BigInt(pricePerHour) * BigInt(Math.max(1, gpus)) * BigInt(paidSec)) / 3600n;
     const topUp = async (needed: bigint) => {
       const { escrow } = await this.api.account(this.key.address);
       if (escrow >= needed) return;
@@ -135,6 +159,7 @@ export class Renter {
       maxDurationSec: o.maxDurationSec,
       maxPricePerHour: o.maxPricePerHour ?? BigInt(c.pricePerHour),
       workload,
+      ...(o.depositSec !== undefined && o.depositSec < o.maxDurationSec ? { depositSec: o.depositSec } : {}),
     });
     const lease = String(opened.result.lease);
     const locked = BigInt(String(opened.result.escrow));
@@ -198,9 +223,10 @@ export class Renter {
   async authorize(id: string, opts: { timeoutMs?: number; retryMs?: number } = {}): Promise<SignedReceipt> {
     let l = await this.lease(id);
     if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${id} is ${l.status}`);
+    // its whole maximum duration, as wall time since it opened: the time it spent paused added
     const receipt = signReceipt(this.key, await this.chainId(), {
       lease: id,
-      servedMs: l.maxDurationSec * 1000,
+      servedMs: l.maxDurationSec * 1000 + (l.pausedMs ?? 0),
       seq: l.lastReceiptSeq + 1,
       at: Math.floor(this.clock.now()),
     });
@@ -248,7 +274,7 @@ export class Renter {
     let exit: Extract<LogEvent, { type: 'exit' }> | undefined;
     // Open: follow the output to its exit. Closed already: the exit event the node still keeps.
     for await (const e of this.logs(id, {
-      follow: l.status === 'open',
+      follow: l.status !== 'closed',
       ...(opts.signal ? { signal: opts.signal } : {}),
     }))
       if (e.type === 'exit') exit = e;
@@ -266,13 +292,100 @@ export class Renter {
   /** Closes the lease now: it is charged up to this block's time; the rest of its escrow comes back. */
   async stop(id: string, reason = 'stopped by user'): Promise<StopResult> {
     const l = await this.lease(id);
-    if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${id} is already ${l.status}`);
+    if (l.status === 'closed') throw new AethirError('CONFLICT', `lease ${id} is already closed`);
     const r = await this.sender.send('lease.close', { lease: id, reason });
     return { lease: id, charged: BigInt(String(r.result.charged)), refund: BigInt(String(r.result.refund)) };
   }
 
+  /**
+   * Moves `amount` units of this key's balance into the lease's escrow (`lease.topup`): at most
+   * what the rest of its maximum duration can spend. A paused lease resumes: its workload starts
+   * again in its kept files; a detached one (paid ahead by `authorize`) is authorized again for
+   * its duration, its paused time added.
+   */
+  async topUp(id: string, amount: bigint): Promise<TopUpResult> {
+    const l = await this.lease(id);
+    if (l.status === 'closed') throw new AethirError('CONFLICT', `lease ${id} is closed`);
+    const r = await this.sender.send('lease.topup', { lease: id, amount });
+    const resumed = r.result.resumed === true;
+    // a lease paid ahead for its whole duration: the time it was paused needs acknowledging too
+    if (resumed && l.receiptServedMs >= l.maxDurationSec * 1000) await this.authorize(id);
+    return { lease: id, amount, escrow: BigInt(String(r.result.escrow)), resumed };
+  }
+
+  /** What the lease's escrow still pays for, as its node sees it now (null: a closed lease). */
+  async funds(id: string): Promise<LeaseFunds | null> {
+    return (await this.lease(id)).funds ?? null;
+  }
+
+  /**
+   * Watches a lease's escrow until it closes (or `signal` aborts): tells `onEvent` when it runs
+   * low, is paused or resumes, and tops it up from this key's balance, up to `upTo` units in all
+   * (0: only warn), when it runs low or is paused, `step` at a time (default: what its escrow
+   * held when watching began). Resolves with what it moved in.
+   */
+  async keepFunded(
+    id: string,
+    opts: {
+      upTo?: bigint;
+      step?: bigint;
+      signal?: AbortSignal;
+      pollMs?: number;
+      onEvent?: (e: FundsEvent) => void;
+    } = {},
+  ): Promise<bigint> {
+    const say = opts.onEvent ?? (() => {});
+    let spent = 0n;
+    let warnedAt: string | null = null;
+    let wasPaused = false;
+    let step = opts.step;
+    const poll = opts.pollMs ?? 2_000;
+    while (!opts.signal?.aborted) {
+      const l = await this.lease(id);
+      if (l.status === 'closed') return spent;
+      step ??= BigInt(l.escrow);
+      const funds = l.funds;
+      const paused = l.status === 'paused';
+      if (paused && !wasPaused) say({ type: 'paused', lease: id, ...(funds ? { funds } : {}) });
+      if (!paused && wasPaused) say({ type: 'resumed', lease: id });
+      wasPaused = paused;
+      const rate = BigInt(l.pricePerHour) * BigInt(Math.max(1, l.gpus));
+      // top up when paused, or when less is left than one step buys (or than a few polls last)
+      const stepMs = rate > 0n ? Number((step * 3_600_000n) / rate) : Infinity;
+      const due = paused || (funds?.low === true && (funds.msLeft ?? 0) <= Math.max(stepMs, 3 * poll));
+      if (funds?.low && !due && warnedAt !== l.escrow && (opts.upTo ?? 0n) - spent <= 0n) {
+        say({ type: 'low', lease: id, funds });
+        warnedAt = l.escrow;
+      }
+      if (due && warnedAt !== l.escrow) {
+        const left = (opts.upTo ?? 0n) - spent;
+        const room =
+          (BigInt(l.pricePerHour) * BigInt(Math.max(1, l.gpus)) * BigInt(l.maxDurationSec) * 1000n) /
+            3_600_000n -
+          BigInt(l.escrow);
+        const amount = [step > 0n ? step : 1n, left, room].reduce((a, b) => (b < a ? b : a));
+        if (amount > 0n) {
+          try {
+            const r = await this.topUp(id, amount);
+            spent += amount;
+            say({ type: 'topped-up', lease: id, amount, escrow: r.escrow, resumed: r.resumed });
+            if (r.resumed) wasPaused = false;
+            await sleep(poll);
+            continue;
+          } catch (e) {
+            say({ type: 'error', lease: id, message: (e as Error).message });
+          }
+        }
+        if (!paused && funds) say({ type: 'low', lease: id, funds });
+        warnedAt = l.escrow;
+      }
+      await sleep(poll);
+    }
+    return spent;
+  }
+
   /** This key's leases, newest first. */
-  leases(filter: { status?: 'open' | 'closed'; limit?: number } = {}): Promise<LeaseView[]> {
+  leases(filter: { status?: 'open' | 'paused' | 'closed'; limit?: number } = {}): Promise<LeaseView[]> {
     return this.api.leases({ user: this.key.address, ...filter });
   }
 }

@@ -4,7 +4,7 @@
 // `&local=1` runs the same game in this page instead: the latency floor the stream is compared to.
 import { CITIES } from '../../src/core/geo.js';
 import { estimateRttMs } from '../../src/core/latency.js';
-import { KEY, newArena, step, TICK_MS, type GameInput } from '../../src/gaming/arena.js';
+import { ARENA_H, ARENA_W, KEY, newArena, step, TICK_MS, type GameInput } from '../../src/gaming/arena.js';
 import { bandHeight, drawFrame, readMarker, seqAtLeast, type Marker } from '../../src/gaming/render.js';
 import { api, ApiError, chainId, get, send } from './api.js';
 import { signLeaseToken, type BrowserKey } from './keys.js';
@@ -27,6 +27,15 @@ const MAX_SESSION_SEC = 3600;
 /** What the page measures: shown live, and read by the bench (window.__aethirPlay). */
 class Meter {
   readonly latencies: number[] = [];
+  /** each measured input's way, wall-clock ms: sent, its frame received / presented / read back */
+  readonly trace: Array<{
+    seq: number;
+    sentAt: number;
+    shownAt: number;
+    receivedAt?: number;
+    presentedAt?: number;
+    decodeMs?: number;
+  }> = [];
   private sent = new Map<number, number>();
   private frames: number[] = [];
   seq = 0;
@@ -37,15 +46,25 @@ class Meter {
     this.sent.set(seq, at);
   }
   /** a frame was shown, saying the last input applied: every input it covers has arrived */
-  shown(m: Marker, at: number) {
+  shown(m: Marker, at: number, meta?: VideoFrameCallbackMetadata) {
     this.marker = m;
     this.frames.push(at);
     while (this.frames.length && at - this.frames[0]! > 1000) this.frames.shift();
     // every input this frame covers counts, an earlier one applied in the same tick included
+    const wall = (t: number | undefined) => (t === undefined ? undefined : performance.timeOrigin + t);
     for (const [seq, t] of this.sent)
       if (seqAtLeast(m.seq, seq & 0xffff)) {
         this.latencies.push(at - t);
         this.sent.delete(seq);
+        this.trace.push({
+          seq,
+          sentAt: wall(t)!,
+          shownAt: wall(at)!,
+          receivedAt: wall(meta?.receiveTime),
+          presentedAt: wall(meta?.presentationTime),
+          decodeMs: meta?.processingDuration === undefined ? undefined : meta.processingDuration * 1000,
+        });
+        if (this.trace.length > 500) this.trace.shift();
       }
   }
   fps() {
@@ -146,7 +165,7 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
       const req = request();
       const held = heldOffer(offer, req) ?? (await matchExplained(req, near.value.trim()));
       offer = null;
-      await play(key, held, gameSel.value, res.value, screen, stats, status);
+      await play(key, held, gameSel.value, res.value, screen, stats, status, params.get('renderer'));
     } catch (err) {
       status.replaceChildren(err instanceof TooFar ? err.explain(null) : errorBox(err));
     } finally {
@@ -230,9 +249,22 @@ function statsView(stats: HTMLElement, items: Array<[string, string, string]>) {
   );
 }
 
-/** Keyboard -> inputs (sent on a change of the keys held), each stamped for the meter. */
-function keyboard(meter: Meter, sendInput: (i: GameInput) => boolean): () => void {
+/**
+ * Keyboard, mouse and touch -> inputs, each stamped for the meter. An input goes out on every
+ * change: of the keys held, or of where a pointer (a mouse button, a finger, a pen) is held on the
+ * game (`surface`), in game units; the player heads for a held pointer while no key is held.
+ */
+function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: HTMLElement): () => void {
   let keys = 0;
+  let pointer: { id: number; x: number; y: number } | null = null;
+  const emit = () => {
+    const i: GameInput = pointer
+      ? { seq: ++meter.seq, keys, px: pointer.x, py: pointer.y }
+      : { seq: ++meter.seq, keys };
+    meter.keys = keys;
+    const at = performance.now();
+    if (sendInput(i)) meter.input(i.seq, at); // (not yet connected: nothing to measure)
+  };
   const on = (down: boolean) => (e: KeyboardEvent) => {
     const bit = KEYMAP[e.code];
     if (!bit || (e.target as HTMLElement)?.closest?.('input,select,textarea')) return;
@@ -240,24 +272,74 @@ function keyboard(meter: Meter, sendInput: (i: GameInput) => boolean): () => voi
     const next = down ? keys | bit : keys & ~bit;
     if (next === keys) return;
     keys = next;
-    const i = { seq: ++meter.seq, keys };
-    meter.keys = keys;
-    const at = performance.now();
-    if (sendInput(i)) meter.input(i.seq, at); // (not yet connected: nothing to measure)
+    emit();
   };
   const kd = on(true);
   const ku = on(false);
+  const at = (e: PointerEvent) => arenaPoint(surface, e.clientX, e.clientY);
+  const pdown = (e: PointerEvent) => {
+    if (pointer || (e.pointerType === 'mouse' && e.button !== 0)) return;
+    e.preventDefault();
+    surface.setPointerCapture?.(e.pointerId);
+    pointer = { id: e.pointerId, ...at(e) };
+    emit();
+  };
+  const pmove = (e: PointerEvent) => {
+    if (!pointer || e.pointerId !== pointer.id) return;
+    const p = at(e);
+    if (p.x === pointer.x && p.y === pointer.y) return;
+    pointer = { ...pointer, ...p };
+    emit();
+  };
+  const pup = (e: PointerEvent) => {
+    if (!pointer || e.pointerId !== pointer.id) return;
+    pointer = null;
+    emit();
+  };
   window.addEventListener('keydown', kd);
   window.addEventListener('keyup', ku);
+  surface.addEventListener('pointerdown', pdown);
+  surface.addEventListener('pointermove', pmove);
+  surface.addEventListener('pointerup', pup);
+  surface.addEventListener('pointercancel', pup);
+  const noMenu = (e: Event) => e.preventDefault();
+  surface.addEventListener('contextmenu', noMenu);
   return () => {
     window.removeEventListener('keydown', kd);
     window.removeEventListener('keyup', ku);
+    surface.removeEventListener('pointerdown', pdown);
+    surface.removeEventListener('pointermove', pmove);
+    surface.removeEventListener('pointerup', pup);
+    surface.removeEventListener('pointercancel', pup);
+    surface.removeEventListener('contextmenu', noMenu);
+  };
+}
+
+/**
+ * A point on the game's picture, in game units: a video shows its frames letterboxed inside its
+ * box (object-fit: contain), a canvas fills its box.
+ */
+function arenaPoint(el: HTMLElement, clientX: number, clientY: number) {
+  const r = el.getBoundingClientRect();
+  let [left, top, w, h] = [r.left, r.top, r.width, r.height];
+  if (el instanceof HTMLVideoElement && el.videoWidth && el.videoHeight) {
+    const scale = Math.min(r.width / el.videoWidth, r.height / el.videoHeight);
+    w = el.videoWidth * scale;
+    h = el.videoHeight * scale;
+    left += (r.width - w) / 2;
+    top += (r.height - h) / 2;
+  }
+  const clamp = (v: number, hi: number) => Math.min(hi, Math.max(0, Math.round(v)));
+  return {
+    x: clamp(((clientX - left) / Math.max(1, w)) * ARENA_W, ARENA_W),
+    y: clamp(((clientY - top) / Math.max(1, h)) * ARENA_H, ARENA_H),
   };
 }
 
 function expose(meter: Meter, extra: () => Record<string, unknown>) {
   (window as any).__aethirPlay = {
     latencies: meter.latencies,
+    trace: meter.trace,
     marker: () => meter.marker,
     stats: () => ({ fps: meter.fps(), p50: meter.p(0.5), p99: meter.p(0.99), ...extra() }),
   };
@@ -271,8 +353,14 @@ async function play(
   screen: HTMLElement,
   stats: HTMLElement,
   status: HTMLElement,
+  renderer: string | null = null,
 ) {
   const say = (s: string) => status.append(h('p', {}, s));
+  // `renderer=canvas`: decoded frames drawn into a canvas by this page (MediaStreamTrackProcessor),
+  // bypassing the <video> element's path to the screen; measured against it by the bench
+  const Processor = (window as any).MediaStreamTrackProcessor as
+    (new (o: { track: MediaStreamTrack }) => { readable: ReadableStream<VideoFrame> }) | undefined;
+  const onCanvas = renderer === 'canvas' && Processor !== undefined;
   status.replaceChildren();
   const c = m.container;
   say(`Matched ${c.name} in ${c.location.city}, ${c.location.country}.`);
@@ -307,11 +395,23 @@ async function play(
     }
   }
   const pc = new RTCPeerConnection();
-  const video = h('video', { autoplay: true, muted: true, playsinline: true, 'data-testid': 'game-video' });
+  const video = h('video', {
+    autoplay: true,
+    muted: true,
+    playsinline: true,
+    ...(onCanvas ? {} : { 'data-testid': 'game-video' }),
+  });
   video.muted = true;
+  const picture = onCanvas
+    ? h('canvas', { 'data-testid': 'game-video', width: '1280', height: '720' })
+    : video;
   screen.replaceChildren(
-    video,
-    h('p', { class: 'hint' }, 'Arrow keys or WASD move; collect the yellow orbs, dodge the red drones.'),
+    picture,
+    h(
+      'p',
+      { class: 'hint' },
+      'Arrow keys or WASD move, or hold the mouse or a finger where the player should go; collect the yellow orbs, dodge the red drones.',
+    ),
   );
   const meter = new Meter();
   let channel: RTCDataChannel | null = null;
@@ -321,7 +421,28 @@ async function play(
     const r = e.receiver as RTCRtpReceiver & { jitterBufferTarget?: number; playoutDelayHint?: number };
     if ('jitterBufferTarget' in r) r.jitterBufferTarget = 0;
     if ('playoutDelayHint' in r) r.playoutDelayHint = 0;
-    video.srcObject = new MediaStream([e.track]);
+    if (onCanvas) void drawFrames(new Processor!({ track: e.track }).readable);
+    else video.srcObject = new MediaStream([e.track]);
+  };
+  // each decoded frame drawn at once; its photon is the next rendering step, as for the local game
+  const drawFrames = async (frames: ReadableStream<VideoFrame>) => {
+    const c = picture as HTMLCanvasElement;
+    const g2 = c.getContext('2d', { willReadFrequently: true })!;
+    const reader = frames.getReader();
+    for (;;) {
+      const { value: frame, done } = await reader.read();
+      if (done) return;
+      const [w, ht] = [frame.displayWidth, frame.displayHeight];
+      if (c.width !== w || c.height !== ht) [c.width, c.height] = [w, ht];
+      g2.drawImage(frame, 0, 0);
+      frame.close();
+      const mk = readMarker(g2.getImageData(0, 0, w, bandHeight(ht)).data, w, ht);
+      if (mk)
+        requestAnimationFrame((now) => {
+          meter.shown(mk, now);
+          Object.assign(c.dataset, { frame: mk.frame, seq: mk.seq, x: mk.x, y: mk.y });
+        });
+    }
   };
   await pc.setRemoteDescription(session.offer);
   await pc.setLocalDescription(await pc.createAnswer());
@@ -332,16 +453,22 @@ async function play(
   });
   await call(`session/${session.session}/answer`, { type: 'answer', sdp: pc.localDescription!.sdp });
   state.textContent = 'connecting';
-  const unkey = keyboard(meter, (i) => {
-    if (channel?.readyState !== 'open') return false;
-    channel.send(JSON.stringify(i));
-    return true;
-  });
+  const unkey = controls(
+    meter,
+    (i) => {
+      if (channel?.readyState !== 'open') return false;
+      channel.send(JSON.stringify(i));
+      return true;
+    },
+    picture,
+  );
 
   // every frame shown: read the marker band back from it
   const band = document.createElement('canvas');
   const g = band.getContext('2d', { willReadFrequently: true })!;
-  const onFrame = () => {
+  // the photon: the rendering step in which the frame is first shown (the callback's `now`, as the
+  // local game's requestAnimationFrame time), not when this page has read the band back
+  const onFrame = (now: number, meta: VideoFrameCallbackMetadata) => {
     const w = video.videoWidth;
     const ht = video.videoHeight;
     if (w && ht) {
@@ -350,7 +477,7 @@ async function play(
       g.drawImage(video, 0, 0, w, bh, 0, 0, w, bh);
       const mk = readMarker(g.getImageData(0, 0, w, bh).data, w, ht);
       if (mk) {
-        meter.shown(mk, performance.now());
+        meter.shown(mk, now, meta);
         video.dataset.frame = String(mk.frame);
         video.dataset.seq = String(mk.seq);
         video.dataset.x = String(mk.x);
@@ -359,7 +486,7 @@ async function play(
     }
     video.requestVideoFrameCallback(onFrame);
   };
-  video.requestVideoFrameCallback(onFrame);
+  if (!onCanvas) video.requestVideoFrameCallback(onFrame);
 
   let rtt: number | null = null;
   let kbps = 0;
@@ -392,7 +519,15 @@ async function play(
         meter.p(0.99) === null ? '—' : `${meter.p(0.99)!.toFixed(0)} ms`,
       ],
       ['Bitrate', 'stat-bitrate', `${Math.round(kbps)} kbit/s`],
-      ['Resolution', 'stat-resolution', video.videoWidth ? `${video.videoWidth}×${video.videoHeight}` : '—'],
+      [
+        'Resolution',
+        'stat-resolution',
+        onCanvas
+          ? `${(picture as HTMLCanvasElement).width}×${(picture as HTMLCanvasElement).height}`
+          : video.videoWidth
+            ? `${video.videoWidth}×${video.videoHeight}`
+            : '—',
+      ],
     ]);
   }, 1000);
   expose(meter, () => ({ rtt, kbps, decodedFps, lease: leaseId }));
@@ -403,8 +538,15 @@ async function play(
     leaseId,
     view.openedAt,
     () => {
+      // the round trip (what a receipt's latency is), frames shown in the last second and the
+      // input-to-photon median of the last 50 inputs: what the player got, signed
       const p50 = meter.p(0.5, 50);
-      return { ok: meter.fps() > 0, ...(p50 !== null ? { latencyMs: Math.round(p50) } : {}) };
+      return {
+        ok: meter.fps() > 0,
+        fps: meter.fps(),
+        ...(rtt !== null ? { latencyMs: Math.round(rtt) } : {}),
+        ...(p50 !== null ? { inputToPhotonMs: Math.round(p50) } : {}),
+      };
     },
     2000,
   );
@@ -452,7 +594,7 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
   const game = newArena('arena');
   const meter = new Meter();
   let pending: GameInput[] = [];
-  const unkey = keyboard(meter, (i) => pending.push(i) > 0);
+  const unkey = controls(meter, (i) => pending.push(i) > 0, canvas);
   let frame = 0;
   let next = performance.now();
   let shown = false; // the page is put on screen after this returns
@@ -464,7 +606,7 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
     drawFrame(g, game, frame, 1280, 720);
     const mk = { frame: frame++, seq: game.lastSeq, x: game.player.x, y: game.player.y };
     // the photon: the next paint after the frame was drawn
-    requestAnimationFrame(() => meter.shown(mk, performance.now()));
+    requestAnimationFrame((now) => meter.shown(mk, now));
     next += TICK_MS;
     setTimeout(tick, Math.max(0, next - performance.now()));
   };

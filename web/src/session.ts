@@ -46,7 +46,9 @@ export function receipts(
   key: BrowserKey,
   leaseId: string,
   openedAt: number,
-  sample: () => { ok: boolean; latencyMs?: number } = () => ({ ok: true }),
+  sample: () => { ok: boolean; latencyMs?: number; fps?: number; inputToPhotonMs?: number } = () => ({
+    ok: true,
+  }),
   everyMs = 5000,
 ): { send: () => Promise<void>; stop: () => void } {
   let seq = 0;

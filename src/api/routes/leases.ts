@@ -66,6 +66,7 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
   const { node } = ctx;
   const ledger = () => node.ledger;
   const route = router(app, ctx);
+  const fundsAt = () => ({ now: node.now(), pauseGraceMs: ledger().params.pauseGraceMs });
   route({
     method: 'GET',
     url: '/v1/leases',
@@ -82,7 +83,7 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
         .filter((l) => !query.status || l.status === query.status)
         .sort((a, b) => b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1))
         .slice(0, query.limit)
-        .map((l) => leaseView(l, node.endpointOf(l))),
+        .map((l) => leaseView(l, node.endpointOf(l), fundsAt())),
     }),
   });
   route({
@@ -94,7 +95,7 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
     handler: ({ params }) => {
       const l = ledger().lease(params.id);
       if (!l) throw new AethirError('NOT_FOUND', `no lease ${params.id}`);
-      return leaseView(l, node.endpointOf(l));
+      return leaseView(l, node.endpointOf(l), fundsAt());
     },
   });
   // Usage receipts: the user's client signs what it was served; the lease's container settles

@@ -26,7 +26,19 @@ import { fmtKm, fmtMs, placeName, type Place } from './judge.js';
  * vantage point can only lower the margin, so more checkers and landmarks shrink the region
  * (`feasibleFraction`) and catch more lies, where a majority of one-checker bands lowered
  * detection.
+ *
+ * One path can be slow for reasons of its own (a detour that only one vantage point's route
+ * takes: Cape Town from Sydney, Vladivostok from Los Angeles), which no common access delay
+ * explains. With 8 or more vantage points the slowest `forgivenSlowPaths(n)` of them are therefore
+ * left out of the access delay (1 from 8 to 14, 2 from 15 to 21, …): their bestlines (slack) still
+ * count. Delay can only be added, so this forgives nothing a liar could use to move closer.
+ * Within each of those ranges more vantage points still never loosen the verdict.
  */
+
+/** How many of n vantage points' slowest paths the access delay leaves out: ⌊(n − 1) / 7⌋. */
+export function forgivenSlowPaths(n: number): number {
+  return Math.max(0, Math.floor((n - 1) / 7));
+}
 
 export interface Vantage {
   /** where the vantage point is (a checker, or a landmark at a verified place) */
@@ -57,7 +69,7 @@ export interface Multilateration {
   reason: string;
   /** one per vantage point, in the order given */
   constraints: Constraint[];
-  /** the access delay the claim needs: max(0, max excess) */
+  /** the access delay the claim needs: max(0, the largest excess but the forgiven ones) */
   accessDelayMs: number;
   /** min slack − access delay (< 0: refuted) */
   marginMs: number;
@@ -77,17 +89,28 @@ export function constraintOf(v: Vantage, claimed: Place): Constraint {
   };
 }
 
-/** The claim's margin over the vantage points (see the module comment); no allocation. */
-export function claimMarginMs(vantages: readonly Vantage[], claimed: Place): number {
+/** The claim's margin over the vantage points (see the module comment). */
+export function claimMarginMs(
+  vantages: readonly Vantage[],
+  claimed: Place,
+  forgive = forgivenSlowPaths(vantages.length),
+): number {
   let slack = Number.POSITIVE_INFINITY;
-  let excess = 0;
+  // the forgive + 1 largest excesses, largest first
+  const top: number[] = [];
   for (const v of vantages) {
     const b = v.bounds ?? DEFAULT_BOUNDS;
     const km = haversineKm(v.from.lat, v.from.lon, claimed.lat, claimed.lon);
     slack = Math.min(slack, v.rttMs - lowerMs(b, km));
-    excess = Math.max(excess, v.rttMs - upperMs(b, km));
+    const e = v.rttMs - upperMs(b, km);
+    if (top.length <= forgive || e > top[top.length - 1]!) {
+      top.push(e);
+      top.sort((a, c) => c - a);
+      if (top.length > forgive + 1) top.pop();
+    }
   }
-  return slack - excess;
+  const excess = top.length > forgive ? top[forgive]! : 0;
+  return slack - Math.max(0, excess);
 }
 
 function checkVantage(v: Vantage, i: number): void {
@@ -109,17 +132,20 @@ function checkVantage(v: Vantage, i: number): void {
 const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
 
 /** Judges a claimed place with every vantage point's RTT together (see the module comment). */
-export function multilaterate(claimed: Place, vantages: readonly Vantage[]): Multilateration {
+export function multilaterate(
+  claimed: Place,
+  vantages: readonly Vantage[],
+  forgive = forgivenSlowPaths(vantages.length),
+): Multilateration {
   if (vantages.length === 0) throw new RangeError('multilaterate needs at least one vantage point');
   vantages.forEach(checkVantage);
   const constraints = vantages.map((v) => constraintOf(v, claimed));
   let tight = constraints[0]!; // least slack
-  let slow = constraints[0]!; // most excess
-  for (const c of constraints) {
-    if (c.slackMs < tight.slackMs) tight = c;
-    if (c.excessMs > slow.excessMs) slow = c;
-  }
-  const accessDelayMs = Math.max(0, slow.excessMs);
+  for (const c of constraints) if (c.slackMs < tight.slackMs) tight = c;
+  // the slowest path that counts: the (forgive + 1)-th largest excess
+  const bySlowness = [...constraints].sort((a, b) => b.excessMs - a.excessMs);
+  const slow = bySlowness[Math.min(forgive, bySlowness.length - 1)]!;
+  const accessDelayMs = forgive < bySlowness.length ? Math.max(0, slow.excessMs) : 0;
   const marginMs = tight.slackMs - accessDelayMs;
   const there = placeName(claimed);
   const at = (c: Constraint) => `RTT from ${placeName(c.from)} is ${fmtMs(c.rttMs)} ms`;

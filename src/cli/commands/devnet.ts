@@ -34,6 +34,11 @@ export function devnetCommand(): Command {
       parseIntArg('--unbonding', 0, 730 * 86_400),
     )
     .option(
+      '--pause-grace <seconds>',
+      'how long a new devnet keeps a lease whose escrow ran out paused, its files kept, for a top-up (default 600)',
+      parseIntArg('--pause-grace', 1, 30 * 86_400),
+    )
+    .option(
       '--declare-gpus <spec>',
       'this machine declares GPUs instead of probing them, e.g. "1x H100 80GB" (checkers test the claim)',
     )
@@ -85,6 +90,7 @@ export function devnetCommand(): Command {
             containerApps: opts.apps,
             epochSeconds: opts.epoch,
             unbondingSeconds: opts.unbonding,
+            pauseGraceSeconds: opts.pauseGrace,
             containerDeclareGpus: opts.declareGpus,
             containerIsolation: opts.isolation,
             containerLeaseMemoryMiB: opts.leaseMemory,

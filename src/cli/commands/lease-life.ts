@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { AethirError, parseAth } from '../../core/index.js';
 import { Renter } from '../../sdk/index.js';
 import {
   action,
@@ -10,6 +11,9 @@ import {
   printJson,
   userKeystore,
 } from '../common.js';
+import { followFunds } from '../top-ups.js';
+
+const warn = (line: string) => void process.stderr.write(`${line}\n`);
 
 const keyOption = ['--key <name>', "the lease's user key (in $AETHIR_HOME/keys)", 'developer'] as const;
 
@@ -47,6 +51,9 @@ export function logsCommand(): Command {
         const abort = new AbortController();
         const onSigint = () => abort.abort();
         process.once('SIGINT', onSigint);
+        // while following: warnings when its escrow runs low or it is paused (top-ups from rent --top-up)
+        const funds = new AbortController();
+        if (opts.follow && !opts.json) void followFunds(r, lease, { signal: funds.signal, say: warn });
         try {
           for await (const e of r.logs(lease, {
             follow: Boolean(opts.follow),
@@ -62,6 +69,7 @@ export function logsCommand(): Command {
               );
           }
         } finally {
+          funds.abort();
           process.off('SIGINT', onSigint);
         }
       }),
@@ -75,7 +83,11 @@ export function waitCommand(): Command {
     "wait until a lease ends (its workload exits, it is stopped, or its time is up); exits with the workload's code",
   ).action(
     action(async (lease: string, opts: Record<string, any>) => {
-      const { exitCode, lease: l } = await renter(opts).wait(lease);
+      const r = renter(opts);
+      // while waiting: warnings when its escrow runs low or it is paused (top-ups from rent --top-up)
+      const funds = new AbortController();
+      if (!opts.json) void followFunds(r, lease, { signal: funds.signal, say: warn });
+      const { exitCode, lease: l } = await r.wait(lease).finally(() => funds.abort());
       const refunded = (BigInt(l.escrow) - BigInt(l.charged)).toString();
       if (opts.json)
         printJson({
@@ -109,4 +121,36 @@ export function stopCommand(): Command {
       );
     }),
   );
+}
+
+/** `aethir lease topup LEASE --amount ATH` (and `aethir topup`): more escrow from your balance; a paused lease resumes. */
+export function topUpCommand(name = 'topup'): Command {
+  return leaseVerb(
+    name,
+    "move ATH from your balance into a lease's escrow: it runs longer; a lease paused because its escrow ran out resumes (its workload restarts in its kept files)",
+  )
+    .requiredOption(
+      '--amount <ath>',
+      'how much, in ATH (at most what the rest of its maximum duration can spend)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  aethir lease topup L1234… --amount 0.5\n  aethir topup L1234… --amount 2 --json',
+    )
+    .action(
+      action(async (lease: string, opts: Record<string, any>) => {
+        let amount: bigint;
+        try {
+          amount = parseAth(String(opts.amount));
+        } catch (e) {
+          throw new AethirError('INVALID_ARGUMENT', `--amount: ${(e as Error).message}`);
+        }
+        if (amount <= 0n) throw new AethirError('INVALID_ARGUMENT', '--amount must be more than 0 ATH');
+        const r = await renter(opts).topUp(lease, amount);
+        if (opts.json) return printJson(r);
+        process.stdout.write(
+          `lease ${r.lease} topped up with ${fmtAth(r.amount, 18)}: escrow ${fmtAth(r.escrow, 18)}${r.resumed ? ' (resumed)' : ''}\n`,
+        );
+      }),
+    );
 }

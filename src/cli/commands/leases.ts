@@ -20,6 +20,7 @@ import {
   table,
   userKeystore,
 } from '../common.js';
+import { topUpCommand } from './lease-life.js';
 
 export function leasesCommand(): Command {
   const cmd = new Command('leases').description('rentals: escrow, charges, splits');
@@ -30,7 +31,7 @@ export function leasesCommand(): Command {
     )
     .option('--mine', 'only leases of your key (--key)')
     .option('--key <name>', 'key for --mine', 'developer')
-    .option('--status <s>', 'open or closed')
+    .option('--status <s>', 'open, paused (escrow ran out: top it up) or closed')
     .option('--limit <n>', 'how many', parseIntArg('--limit', 1, 1000), 50)
     .addOption(apiOption())
     .addOption(jsonOption())
@@ -47,16 +48,24 @@ export function leasesCommand(): Command {
         const now = Date.now();
         const rows = list.map((l) => {
           const open = l.status === 'open';
-          const elapsed = Math.max(0, now - l.openedAt);
+          const elapsed = Math.max(0, now - l.openedAt - (l.pausedMs ?? 0));
           const accrued =
             (BigInt(l.pricePerHour) * BigInt(Math.max(1, l.gpus)) * BigInt(elapsed)) / 3_600_000n;
           const spent = open ? (accrued < BigInt(l.escrow) ? accrued : BigInt(l.escrow)) : BigInt(l.charged);
-          const timeLeftMs = open ? Math.max(0, l.openedAt + l.maxDurationSec * 1000 - now) : 0;
-          return { l, spent, timeLeftMs };
+          // until its maximum duration, or sooner its escrow (then it is paused: top it up)
+          const end = l.funds?.endsAt ?? l.openedAt + l.maxDurationSec * 1000;
+          const out = l.funds?.runsOutAt ?? null;
+          const timeLeftMs = open ? Math.max(0, Math.min(end, out ?? end) - now) : 0;
+          return { l, spent, timeLeftMs, low: l.funds?.low === true };
         });
         if (opts.json)
           return printJson({
-            leases: rows.map(({ l, spent, timeLeftMs }) => ({ ...l, spent: spent.toString(), timeLeftMs })),
+            leases: rows.map(({ l, spent, timeLeftMs, low }) => ({
+              ...l,
+              spent: spent.toString(),
+              timeLeftMs,
+              lowFunds: low,
+            })),
           });
         const left = (ms: number) =>
           ms >= 3_600_000
@@ -66,7 +75,7 @@ export function leasesCommand(): Command {
               : `${Math.round(ms / 1000)}s`;
         process.stdout.write(
           table(
-            rows.map(({ l, spent, timeLeftMs }) => ({
+            rows.map(({ l, spent, timeLeftMs, low }) => ({
               lease: l.id,
               state: l.status,
               container: short(l.container),
@@ -80,7 +89,12 @@ export function leasesCommand(): Command {
                 : '',
               duration: `${(l.durationMs / 1000).toFixed(1)}s`,
               spent: fmtAth(spent, 9),
-              left: l.status === 'open' ? left(timeLeftMs) : '',
+              left:
+                l.status === 'open'
+                  ? `${left(timeLeftMs)}${low ? ' (escrow low: aethir lease topup)' : ''}`
+                  : l.status === 'paused'
+                    ? `paused${l.funds?.closesAt ? `, closes in ${left(Math.max(0, l.funds.closesAt - now))}` : ''}`
+                    : '',
               exit: l.exitCode ?? '',
             })),
             'no leases yet',
@@ -93,7 +107,8 @@ export function leasesCommand(): Command {
 
 /** `aethir lease token`: the lease's user hands out its authority over logs and endpoint. */
 export function leaseCommand(): Command {
-  const cmd = new Command('lease').description('one lease: tokens to its logs and endpoint');
+  const cmd = new Command('lease').description('one lease: tokens to its logs and endpoint, top-ups');
+  cmd.addCommand(topUpCommand('topup'));
   cmd
     .command('token')
     .description(

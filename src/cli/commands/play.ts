@@ -98,8 +98,12 @@ export function gameCommand(): Command {
         const log = (s: string) => process.stdout.write(`${s}\n`);
         let done!: (reason: string) => void;
         const ended = new Promise<string>((r) => (done = r));
+        const udp = process.env.AETHIR_UDP_PORT ? Number(process.env.AETHIR_UDP_PORT) : undefined;
+        if (udp !== undefined && !(Number.isInteger(udp) && udp >= 1 && udp <= 65535))
+          throw new AethirError('INVALID_ARGUMENT', '$AETHIR_UDP_PORT must be a port number');
         const host = new GameHost({
           port,
+          ...(udp !== undefined ? { icePort: udp } : {}),
           seed: opts.seed,
           threads: opts.threads,
           idleExitMs: opts.idleExit * 1000,

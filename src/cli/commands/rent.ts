@@ -15,6 +15,7 @@ import { Renter, UsageReceipts, sealedEnvFor, type ApiClient } from '../../sdk/i
 import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
 import { queryHelp } from './offers.js';
 import { appGpus } from '../../ledger/index.js';
+import { TopUpAllowances, followFunds } from '../top-ups.js';
 import { parseAppRef } from './app.js';
 import { attachTerminal } from './access.js';
 import {
@@ -167,6 +168,14 @@ export function rentCommand(): Command {
       '--detach',
       'return at once with the lease id and endpoint; the lease runs until "aethir stop", its --max-duration or its escrow ends, paid by time served (see "aethir logs", "aethir wait")',
     )
+    .option(
+      '--deposit <dur>',
+      'lock escrow for this much of --max-duration only, e.g. 10m: when it runs out the lease is paused (workload stopped, files kept for the network\'s grace period) until topped up ("aethir lease topup", --top-up)',
+    )
+    .option(
+      '--top-up <ath>',
+      'let this client top the lease up from your balance when its escrow runs low, up to this many ATH in all (with --detach: "aethir logs -f" and "aethir wait" do it)',
+    )
     .option('--key <name>', 'key that pays (in $AETHIR_HOME/keys)', 'developer')
     .addOption(
       new Option(
@@ -221,6 +230,18 @@ export function rentCommand(): Command {
           );
         const key = userKeystore().load(opts.key);
         const maxDurationSec = parseDuration(opts.maxDuration);
+        const depositSec = opts.deposit === undefined ? undefined : parseDuration(opts.deposit);
+        if (depositSec !== undefined && (depositSec < 1 || depositSec > maxDurationSec))
+          throw new AethirError('INVALID_ARGUMENT', '--deposit is at least 1s and at most --max-duration');
+        let topUpAth: bigint | undefined;
+        if (opts.topUp !== undefined) {
+          try {
+            topUpAth = parseAth(String(opts.topUp));
+          } catch (e) {
+            throw new AethirError('INVALID_ARGUMENT', `--top-up: ${(e as Error).message}`);
+          }
+          if (topUpAth <= 0n) throw new AethirError('INVALID_ARGUMENT', '--top-up must be more than 0 ATH');
+        }
         const env = envOf(opts.envFile as string | undefined, (opts.env as string[] | undefined) ?? []);
         // --query: its fields replace the flags' (the same parser as "aethir offers" and GET /v1/offers)
         const query = opts.query === undefined ? undefined : parseQuery(opts.query as string);
@@ -263,6 +284,7 @@ export function rentCommand(): Command {
               ...(query ? { ...query, gpus: opts.gpus, maxPricePerHour: maxPrice?.toString() } : {}),
             },
             maxDurationSec,
+            ...(depositSec !== undefined ? { depositSec } : {}),
             ...(maxPrice !== undefined ? { maxPricePerHour: maxPrice } : {}),
             onProgress: say,
             workload: async (c) => {
@@ -286,6 +308,8 @@ export function rentCommand(): Command {
             // No client stays to sign receipts: pay ahead for the whole maximum duration; the ledger
             // still charges only the time the lease runs (until stop, exit, its end or its host's loss).
             const d = await renter.detached(opened);
+            // the client that follows it later (logs -f, wait) tops it up within this allowance
+            if (topUpAth !== undefined) new TopUpAllowances().set(leaseId, topUpAth);
             if (opts.json)
               printJson({
                 lease: leaseId,
@@ -297,6 +321,8 @@ export function rentCommand(): Command {
                 escrow: d.escrow.toString(),
                 maxDurationSec,
                 endsAt: d.endsAt,
+                ...(depositSec !== undefined ? { depositSec } : {}),
+                ...(topUpAth !== undefined ? { topUp: topUpAth.toString() } : {}),
               });
             else {
               process.stdout.write(`${leaseId}\n`);
@@ -305,7 +331,7 @@ export function rentCommand(): Command {
                   `endpoint ${d.endpoint}  (${opts.port !== undefined ? `port ${opts.port} in the lease` : "the workload's port, AETHIR_PORT"})`,
                 );
               say(
-                `detached: runs until "aethir stop ${leaseId}" or ${new Date(d.endsAt).toISOString()} (--max-duration); "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
+                `detached: runs until "aethir stop ${leaseId}" or ${new Date(d.endsAt).toISOString()} (--max-duration)${depositSec !== undefined ? `, paused when its ${depositSec}s deposit runs out until topped up ("aethir lease topup ${leaseId} --amount ATH"${topUpAth !== undefined ? '; "aethir logs -f" and "aethir wait" top it up within --top-up' : ''})` : ''}; "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
               );
             }
             return 0;
@@ -339,6 +365,13 @@ export function rentCommand(): Command {
             },
           });
           let streaming = true;
+          // a deposit that runs out pauses the lease: warn, and top it up within --top-up
+          const funds = new AbortController();
+          if (depositSec !== undefined || topUpAth !== undefined) {
+            const allowances = new TopUpAllowances();
+            if (topUpAth !== undefined) allowances.set(leaseId, topUpAth);
+            void followFunds(renter, leaseId, { signal: funds.signal, say, allowances });
+          }
           const receiptTimer = setInterval(
             () => void receipts.sign(streaming),
             (opts.receiptInterval as number) * 1000,
@@ -395,6 +428,7 @@ export function rentCommand(): Command {
             }
           } finally {
             streaming = false;
+            funds.abort();
             clearInterval(receiptTimer);
           }
           await receipts.flush();

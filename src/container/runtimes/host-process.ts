@@ -19,7 +19,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { accessSync, chmodSync, constants as fsConstants, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { access, chmod, chown, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import {
+  access,
+  chmod,
+  chown,
+  lchown,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable, Writable } from 'node:stream';
@@ -80,6 +92,12 @@ export interface HostProcessRuntimeOptions {
    * it must not sit inside the agent's 0700 data directory.
    */
   sandbox?: SandboxSetup;
+  /**
+   * Host paths every sandboxed lease may read, besides the system directories: the aethir package
+   * this agent runs from (`aethirPackagePaths`), so an app's `run` may call the aethir CLI (the
+   * arena game's host is `aethir game serve`), as it could if aethir were installed under /usr.
+   */
+  sharedReadOnly?: ReadonlyArray<readonly [source: string, target: string]>;
   /** Limits every sandboxed workload gets unless its spec says otherwise (defaults: 512 processes). */
   defaultLimits?: Pick<WorkloadLimits, 'memoryMiB' | 'cpus' | 'pids'>;
 }
@@ -100,6 +118,7 @@ export class HostProcessRuntime implements Runtime {
   private readonly pathVar: string;
   private readonly leases = new LeaseWorkloads<HostProcessWorkload>();
   private readonly sandbox: SandboxSetup | undefined;
+  private readonly sharedReadOnly: ReadonlyArray<readonly [string, string]>;
   private readonly defaultLimits: Pick<WorkloadLimits, 'memoryMiB' | 'cpus' | 'pids'>;
   /** names this runtime's lease cgroups, so agents sharing a host never touch each other's */
   private readonly tag: string;
@@ -118,6 +137,7 @@ export class HostProcessRuntime implements Runtime {
     this.prlimitPath = options.prlimitPath === undefined ? findPrlimit() : options.prlimitPath;
     this.pathVar = options.path ?? process.env.PATH ?? DEFAULT_PATH;
     this.sandbox = options.sandbox;
+    this.sharedReadOnly = options.sharedReadOnly ?? [];
     this.defaultLimits = { pids: DEFAULT_PIDS_LIMIT, ...options.defaultLimits };
     this.tag = createHash('sha256').update(this.baseDir).digest('hex').slice(0, 10);
     if (this.sandbox) prepareSandboxBase(this.baseDir);
@@ -186,6 +206,12 @@ export class HostProcessRuntime implements Runtime {
     return this.leases.stopAll();
   }
 
+  /** Removes the files a paused lease's stopped workload kept (not while it runs). */
+  async removeFiles(leaseId: string): Promise<void> {
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(leaseId) || this.leases.has(leaseId)) return;
+    await removeTree(path.join(this.baseDir, leaseId));
+  }
+
   private async doStart(spec: WorkloadSpec): Promise<RunningWorkload> {
     validateSpec(spec);
     // Without a sandbox the workload shares the host's network: its own port would be a port of the
@@ -215,13 +241,19 @@ export class HostProcessRuntime implements Runtime {
     };
     try {
       await mkdir(this.baseDir, { recursive: true });
-      // "Fresh": a directory left by a crashed agent must not leak one run's files into the next.
-      await removeTree(workdir);
-      await mkdir(workdir, { mode: 0o700 });
+      // "Fresh": a directory left by a crashed agent must not leak one run's files into the next;
+      // a lease resumed after a pause starts in the files it kept.
+      const reuse = spec.reuseFiles === true && (await isDirectory(workdir));
+      if (!reuse) {
+        await removeTree(workdir);
+        await mkdir(workdir, { mode: 0o700 });
+      }
       if (sandbox) {
         uid = sandbox.uids.take();
-        // The lease's own uid owns its directory; no other lease (another uid) can enter it.
-        await chown(workdir, uid, uid);
+        // The lease's own uid owns its directory; no other lease (another uid) can enter it. Kept
+        // files were the previous run's uid's: they become this one's.
+        if (reuse) await chownTree(workdir, uid);
+        else await chown(workdir, uid, uid);
         cgroup = await createLeaseCgroup(sandbox.cgroups, `${this.tag}-${leaseId}`, limits ?? {});
       }
     } catch (err) {
@@ -244,6 +276,9 @@ export class HostProcessRuntime implements Runtime {
           .join(':') || DEFAULT_PATH
       : this.pathVar;
     const env = buildEnv(spec, workdir, pathVar);
+    // sandboxed, the lease's port number is forwarded for UDP too (pastaArgs): say so
+    if (sandbox && spec.port !== undefined) env.AETHIR_UDP_PORT = String(spec.port);
+    else delete env.AETHIR_UDP_PORT; // (user env cannot claim a port)
     const resolved = await resolveCommand(spec.command[0]!, env.PATH ?? '', workdir);
     let argv: string[] = [];
     if (resolved.ok) {
@@ -260,6 +295,7 @@ export class HostProcessRuntime implements Runtime {
                 devNodes: await readdir(sandbox.devDir).catch(() => []),
                 devDir: sandbox.devDir,
                 readOnly: spec.readOnlyPaths ?? [],
+                ...(this.sharedReadOnly.length ? { readOnlyAt: this.sharedReadOnly } : {}),
                 infoFd: 3,
                 blockFd: 4,
               }),
@@ -403,6 +439,8 @@ class HostProcessWorkload implements RunningWorkload {
   private stopRequest: StopRequest | undefined;
   private leaderExited = false;
   private finishing = false;
+  /** a paused lease's stop: its working directory stays for the next start (reuseFiles) */
+  private keepFiles = false;
   private cancelWallTimer: (() => void) | undefined;
   private escalationTimer: NodeJS.Timeout | undefined;
   private readonly env: Record<string, string>;
@@ -433,7 +471,8 @@ class HostProcessWorkload implements RunningWorkload {
     return this.log.onEvent(listener);
   }
 
-  kill(reason?: string): Promise<void> {
+  kill(reason?: string, opts: { keepFiles?: boolean } = {}): Promise<void> {
+    if (opts.keepFiles) this.keepFiles = true;
     this.requestStop(killRequest(reason));
     return this.exited.then(() => undefined);
   }
@@ -626,7 +665,7 @@ class HostProcessWorkload implements RunningWorkload {
           await this.cgroup.killAll();
           await this.cgroup.remove();
         }
-        await removeTree(this.workdir);
+        if (!this.keepFiles) await removeTree(this.workdir);
       },
       what: this.workdir,
       onFinished: this.onFinished,
@@ -818,6 +857,25 @@ function findPrlimit(): string | null {
     }
   }
   return null;
+}
+
+async function isDirectory(p: string): Promise<boolean> {
+  try {
+    return (await lstat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** chown -R without following links (a link the workload made must not hand over anything outside). */
+async function chownTree(dir: string, uid: number): Promise<void> {
+  await lchown(dir, uid, uid);
+  // a directory's entries at once (libuv's pool bounds the concurrency), subdirectories after
+  const entries = await readdir(dir, { withFileTypes: true });
+  await Promise.all(
+    entries.filter((e) => !e.isDirectory()).map((e) => lchown(path.join(dir, e.name), uid, uid)),
+  );
+  for (const e of entries) if (e.isDirectory()) await chownTree(path.join(dir, e.name), uid);
 }
 
 /** rm -rf that also copes with directories the workload made read-only (chmod 500 dir). */

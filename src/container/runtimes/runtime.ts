@@ -43,6 +43,11 @@ export interface WorkloadSpec {
   image?: string;
   /** Host paths the workload may read (an installed app's directory); a sandbox shows it nothing else of the host's. */
   readOnlyPaths?: string[];
+  /**
+   * Start in the files a previous run of this lease kept (`kill(…, { keepFiles: true })`): a
+   * lease resumed after a pause. Runtimes without `removeFiles` ignore it (they keep nothing).
+   */
+  reuseFiles?: boolean;
 }
 
 /** Why a workload ended: on its own, stopped by kill()/stopAll(), stopped by a limit, or never started. */
@@ -72,8 +77,12 @@ export interface RunningWorkload {
   onEvent(listener: (e: WorkloadEvent) => void): () => void;
   /** Resolves (never rejects) with the final 'exit' event. */
   readonly exited: Promise<Extract<WorkloadEvent, { type: 'exit' }>>;
-  /** SIGTERM to the whole process group, SIGKILL after a grace period; resolves when exited. */
-  kill(reason?: string): Promise<void>;
+  /**
+   * SIGTERM to the whole process group, SIGKILL after a grace period; resolves when exited.
+   * `keepFiles`: its working directory stays for a later start with `reuseFiles` (a paused
+   * lease), until `Runtime.removeFiles`; runtimes without `removeFiles` ignore it.
+   */
+  kill(reason?: string, opts?: { keepFiles?: boolean }): Promise<void>;
   /**
    * Starts another process inside this running workload's isolation (same uid, namespaces,
    * cgroup or container): shells, `aethir exec`, the tar of `aethir cp`. Absent: not supported.
@@ -99,6 +108,11 @@ export interface Runtime {
    * progress as lines for the lease's user. Absent: this runtime runs no images.
    */
   prepareImage?(ref: string, onProgress: (line: string) => void): Promise<void>;
+  /**
+   * Runtimes that can keep a stopped workload's files (to pause a lease whose escrow ran out):
+   * removes what a `keepFiles` kill kept. Absent: this runtime keeps nothing, leases are not paused.
+   */
+  removeFiles?(leaseId: string): Promise<void>;
   /** The images it has cached (tags and `name@sha256:…` digests), newest first, at most `max`. */
   cachedImages?(max: number): Promise<string[]>;
 }

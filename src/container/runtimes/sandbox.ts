@@ -23,6 +23,7 @@ import {
   lstatSync,
   mkdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -346,6 +347,8 @@ export interface BwrapPlan {
   devDir: string;
   /** extra read-only paths in view (an installed app's directory) */
   readOnly?: readonly string[];
+  /** read-only host paths shown at another path (source, where the lease sees it) */
+  readOnlyAt?: ReadonlyArray<readonly [string, string]>;
   /** bwrap's fds: where it writes the sandbox's pid, and what it waits on before running the command */
   infoFd: number;
   blockFd: number;
@@ -388,6 +391,7 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
     a.push('--dev-bind', path.join(plan.devDir, node), `/dev/${node}`);
   }
   for (const p of plan.readOnly ?? []) a.push('--ro-bind', p, p);
+  for (const [src, at] of plan.readOnlyAt ?? []) a.push('--ro-bind', src, at);
   a.push('--bind', plan.workdir, plan.workdir, '--chdir', plan.workdir);
   a.push('--info-fd', String(plan.infoFd), '--block-fd', String(plan.blockFd));
   a.push('--');
@@ -412,7 +416,31 @@ export function gpuNodes(gpuIndices: readonly number[], present: readonly string
   ];
 }
 
-/** pasta's arguments: join the sandbox's namespaces, NAT outbound, nothing of the host's loopback. */
+/**
+ * What of the aethir package at `root` a lease may read so that it can run the aethir CLI: its
+ * code and dependencies (`node_modules` where it really is, shown where the package looks for it),
+ * never the rest of a checkout. Empty where the package is in every lease's view already (under
+ * /usr: an installed package).
+ */
+export function aethirPackagePaths(root: string): Array<[string, string]> {
+  const r = path.resolve(root);
+  if (inSandboxView(r)) return [];
+  const out: Array<[string, string]> = [];
+  for (const name of ['package.json', 'bin', 'src', 'dist', 'node_modules']) {
+    const p = path.join(r, name);
+    if (!existsSync(p)) continue;
+    out.push([realpathSync(p), p]);
+  }
+  return out;
+}
+
+/**
+ * pasta's arguments: join the sandbox's namespaces, NAT outbound, nothing of the host's loopback.
+ * The lease's port comes in from the host's loopback only: TCP for the endpoint proxy, and UDP
+ * with the same number for media a workload sends peer to peer (a game session's WebRTC: its ICE
+ * candidate is that port, `$AETHIR_UDP_PORT`). A lease that names its own TCP port (`workloadPort`,
+ * the lease's `workload.port`) gets the host's port mapped to that one inside.
+ */
 export function pastaArgs(sandboxPid: number, port: number | undefined, workloadPort?: number): string[] {
   return [
     '--config-net',
@@ -422,7 +450,7 @@ export function pastaArgs(sandboxPid: number, port: number | undefined, workload
     // the endpoint proxy's way in, from the host's loopback only, to the lease's own port (or the same)
     port !== undefined ? `127.0.0.1/${port}${workloadPort !== undefined ? `:${workloadPort}` : ''}` : 'none',
     '-u',
-    'none',
+    port !== undefined ? `127.0.0.1/${port}` : 'none', // the same port's datagrams, host loopback only
     '-T',
     'none', // "auto" would map the host's listening ports into the sandbox's loopback
     '-U',

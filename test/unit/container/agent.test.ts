@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -800,5 +800,78 @@ describe('ContainerAgent: usage receipts', () => {
     await waitFor('the lease to close', () => lease(id).status === 'closed');
     expect(lease(id)).toMatchObject({ closeReason: 'the user stopped signing receipts', charged: 0n });
     expect(chain.ledger.account(user.address).escrow).toBeGreaterThan(0n);
+  });
+});
+
+describe('ContainerAgent: leases whose deposit runs out', () => {
+  const GRACE = 60_000;
+  beforeEach(() => {
+    // the same network, pausing: params.pauseGraceMs set at genesis
+    chain.close();
+    chain = Chain.open(new SqliteChainStore(':memory:'), clock, () =>
+      parseGenesis({
+        chainId: 'agent-test',
+        time: clock.now(),
+        allocations: [
+          { address: host.address, amount: ath(5000).toString() },
+          { address: user.address, amount: ath(100_000).toString() },
+        ],
+        checkers: checkerKeys.map((k) => k.address),
+        params: { pauseGraceMs: GRACE },
+      }),
+    );
+    network = new InProcessNetwork(chain);
+    userSender = new TxSender(user, network);
+    chain.onBlock((e) => fanOutBlock(e, chain.ledger, { bus }));
+  });
+
+  const script =
+    'if [ -f kept ]; then echo "again with $(cat kept)"; else echo one > kept; echo first; fi; sleep 60';
+
+  it('pauses it (workload stopped, files kept, no exit), restarts it in them on a top-up, closes it after the grace', async () => {
+    await startOnline();
+    const id = await openLease(host.address, ['sh', '-c', script], { depositSec: 2 });
+    await waitFor('the first run', () => stdout(id).includes('first'));
+    sendReceipt(id, 3_600_000); // paid ahead, as a detached lease is
+    clock.advance(2_500);
+    await waitFor('the pause', () => lease(id).status === 'paused');
+    expect(lease(id)).toMatchObject({ charged: lease(id).escrow, pausedAt: lease(id).openedAt + 2_000 });
+    await waitFor('the notice', () =>
+      output.get(id)?.some((e) => e.type === 'stderr' && /lease paused/.test(e.data)),
+    );
+    expect(exitOf(id)).toBeUndefined();
+    expect(readFileSync(path.join(baseDir, id, 'kept'), 'utf8')).toBe('one\n');
+    clock.advance(5_000);
+    const r = await userSender.send('lease.topup', { lease: id, amount: ath(1) / 1000n });
+    expect(r.result.resumed).toBe(true);
+    await waitFor('the restart', () => stdout(id).includes('again with one'));
+    expect(lease(id)).toMatchObject({ status: 'open', pausedMs: 5_500 });
+    // runs out again (1/1000 ATH is 3.6 s at 1 ATH/h): paused, then closed at the grace's end
+    sendReceipt(id, 3_600_000 + 10_000);
+    clock.advance(4_000);
+    await waitFor('the second pause', () => lease(id).status === 'paused');
+    clock.advance(GRACE + 1_000);
+    await waitFor('the close', () => lease(id).status === 'closed');
+    expect(lease(id).closeReason).toBe('paused past its grace period: its files were removed');
+    await waitFor('the files to go', () => !existsSync(path.join(baseDir, id)));
+    expect(exitOf(id)).toMatchObject({ message: 'paused past its grace period: its files were removed' });
+  });
+
+  it('a runtime that keeps no files ends the lease instead', async () => {
+    const plain = runtime;
+    runtime = {
+      name: 'plain',
+      start: (s: Parameters<HostProcessRuntime['start']>[0]) => plain.start(s),
+      stopAll: () => plain.stopAll(),
+    } as unknown as HostProcessRuntime;
+    await startOnline();
+    const id = await openLease(host.address, ['sh', '-c', script], { depositSec: 1 });
+    await waitFor('the first run', () => stdout(id).includes('first'));
+    sendReceipt(id, 3_600_000);
+    clock.advance(1_500);
+    await waitFor('the close', () => lease(id).status === 'closed');
+    expect(lease(id)).toMatchObject({ closeReason: 'its escrow ran out' });
+    expect(lease(id).charged).toBe(lease(id).escrow);
+    runtime = plain;
   });
 });

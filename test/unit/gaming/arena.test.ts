@@ -100,7 +100,69 @@ describe('arena: a deterministic game', () => {
       { seq: '1', keys: 1 },
       { seq: 1 },
       { seq: Number.NaN, keys: 1 },
+      // a pointer: both coordinates, integers inside the arena, nothing else
+      { seq: 1, keys: 0, px: 10 },
+      { seq: 1, keys: 0, py: 10 },
+      { seq: 1, keys: 0, px: -1, py: 10 },
+      { seq: 1, keys: 0, px: ARENA_W + 1, py: 10 },
+      { seq: 1, keys: 0, px: 10, py: ARENA_H + 1 },
+      { seq: 1, keys: 0, px: 10.5, py: 10 },
+      { seq: 1, keys: 0, px: '10', py: 10 },
+      { seq: 1, keys: 0, px: 1e308, py: 10 },
+      { seq: 1, keys: 0, cheat: true },
+      { seq: 1, keys: 0, __proto__: { px: 1 }, constructor: 1 },
     ])
       expect(isGameInput(bad)).toBe(false);
+    expect(isGameInput({ seq: 1, keys: 0, px: 0, py: ARENA_H })).toBe(true);
+  });
+
+  it('a held pointer draws the player towards it, at its speed, and stops on it; a key overrides it', () => {
+    const s = newArena('pointer');
+    const [x0, y0] = [s.player.x, s.player.y];
+    const cx = x0 + PLAYER_SIZE / 2;
+    const cy = y0 + PLAYER_SIZE / 2;
+    // held 30 units left of and 5 below the player's centre
+    step(s, [{ seq: 1, keys: 0, px: cx - 30, py: cy + 5 }]);
+    expect([s.player.x, s.player.y]).toEqual([x0 - PLAYER_SPEED, y0 + 5]);
+    step(s);
+    step(s);
+    step(s);
+    expect([s.player.x, s.player.y]).toEqual([x0 - 30, y0 + 5]); // on it: it stays
+    // a key held wins over the pointer
+    step(s, [{ seq: 2, keys: KEY.right, px: cx - 30, py: cy + 5 }]);
+    expect(s.player.x).toBe(x0 - 30 + PLAYER_SPEED);
+    // released (no pointer, no key): it stays
+    step(s, [{ seq: 3, keys: 0 }]);
+    step(s);
+    expect([s.player.x, s.target, s.lastSeq]).toEqual([x0 - 30 + PLAYER_SPEED, null, 3]);
+  });
+
+  it('the same pointer inputs give the same game (integer state, whatever the target)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: 0, max: 59 }),
+            fc.integer({ min: 0, max: ARENA_W }),
+            fc.integer({ min: 0, max: ARENA_H }),
+          ),
+          { maxLength: 20 },
+        ),
+        (xs) => {
+          const play = () => {
+            const s = newArena('p');
+            const byTick = new Map(xs.map(([t, px, py], i) => [t, { seq: i + 1, keys: 0, px, py }]));
+            for (let t = 0; t < 60; t++) {
+              const i = byTick.get(t);
+              step(s, i ? [i] : []);
+              expect(Number.isInteger(s.player.x) && Number.isInteger(s.player.y)).toBe(true);
+            }
+            return snapshot(s);
+          };
+          expect(play()).toEqual(play());
+        },
+      ),
+      { numRuns: 40 },
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GameHost } from '../../../src/gaming/host.js';
 
@@ -49,6 +50,22 @@ describe('the game host refuses bad signalling and changes nothing', () => {
     expect(r.status).toBe(400);
     const stats = await (await fetch(url + '/stats')).json();
     expect(stats).toMatchObject({ resolution: '360p', width: 640, height: 360, framesRendered: 0 });
+  });
+
+  it("with one UDP port (a sandboxed lease's), offers one candidate on it, again for a new session", async () => {
+    const free = createSocket('udp4');
+    await new Promise<void>((r) => free.bind(0, '127.0.0.1', () => r()));
+    const icePort = free.address().port;
+    await new Promise<void>((r) => free.close(() => r()));
+    const url = await start({ icePort });
+    for (let i = 0; i < 2; i++) {
+      // (the second replaces the first: its port must be free again at once)
+      const s = await (await post(url + '/session', JSON.stringify({ resolution: '360p' }))).json();
+      const candidates = [...new Set(s.offer.sdp.match(/^a=candidate:.*$/gm).map((l: string) => l.trim()))];
+      expect(candidates).toHaveLength(1);
+      expect(candidates[0]).toMatch(new RegExp(` udp \\d+ 127\\.0\\.0\\.1 ${icePort} typ host`));
+      expect(s.offer.sdp).toMatch(/^a=group:BUNDLE 0 1\r?$/m); // video and inputs on that one port
+    }
   });
 
   it('ends when no player connects in time', async () => {

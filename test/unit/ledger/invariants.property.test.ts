@@ -41,10 +41,17 @@ function checkInvariants(ledger: Ledger): void {
     check(l.charged >= 0n && l.charged <= l.escrow, '0 <= charged <= escrow', l.id, l.charged, l.escrow);
     check(l.hostShare >= 0n && l.protocolShare >= 0n, 'shares >= 0', l.id);
     check(l.hostShare + l.protocolShare === l.charged, 'host + protocol == charged', l.id);
-    check(l.settledAt <= l.openedAt + l.maxDurationSec * 1000, 'settled within the lease', l.id);
+    // time spent paused is neither charged nor counted against the maximum duration
+    const pausedMs = l.pausedMs ?? 0;
+    check(pausedMs >= 0, 'paused time >= 0', l.id);
+    check(l.settledAt <= l.openedAt + pausedMs + l.maxDurationSec * 1000, 'settled within the lease', l.id);
+    if (l.status === 'paused') {
+      check(l.charged === l.escrow, 'a paused lease has spent its escrow', l.id, l.charged, l.escrow);
+      check(l.pausedAt === l.settledAt, 'a paused lease is charged up to its pause', l.id);
+    }
     // a container never charges beyond what the user's receipts acknowledge (the user's own close may)
     if (l.closedBy !== l.user) {
-      check(l.settledAt - l.openedAt <= l.receiptServedMs, 'charged within the receipts', l.id);
+      check(l.settledAt - l.openedAt - pausedMs <= l.receiptServedMs, 'charged within the receipts', l.id);
       const units = BigInt(Math.max(1, l.gpus));
       check(
         l.charged <= (l.pricePerHour * units * BigInt(l.receiptServedMs)) / BigInt(HOUR_MS),
@@ -56,7 +63,8 @@ function checkInvariants(ledger: Ledger): void {
     }
   }
   for (const c of ledger.containers()) {
-    const open = leases.filter((l) => l.container === c.id && l.status === 'open');
+    // a paused lease keeps its GPUs (it resumes on them when topped up)
+    const open = leases.filter((l) => l.container === c.id && l.status !== 'closed');
     check(c.stake >= 0n && c.unbonding >= 0n, 'stake, unbonding >= 0', c.id, c.stake, c.unbonding);
     if (c.unbonding > 0n) check(c.unbondingUntil !== null, 'unbonding has an end', c.id);
     check(c.gpusLeased >= 0 && c.gpusLeased <= c.gpusTotal, '0 <= gpusLeased <= gpusTotal', c.id);
@@ -140,6 +148,9 @@ function noteEvents(events: Map<string, number>, r: Record<string, unknown>, led
   note('vote changed', r.changed === true);
   note('settled with a receipt', r.servedMs !== undefined && r.charged !== '0');
   note('operational proposal', r.operational === true);
+  note('lease paused', r.pausedAt !== undefined);
+  note('lease resumed', r.resumed === true);
+  note('lease topped up', r.resumed === false);
   note('lock withdrawn', r.withdrawn !== undefined && r.container === undefined);
   note(
     'suspended container',
@@ -307,6 +318,9 @@ describe(`ledger invariants (property; seed ${SEED}, set LEDGER_PROPERTY_SEED to
       'operational proposal',
       'lock withdrawn',
       'settled with a receipt',
+      // ...and leases run out of escrow, are paused and topped up (resumes: lease-pause.property.test.ts)
+      'lease paused',
+      'lease topped up',
       // ...and the checkers' side: strikes, bans (and a banned checker refused), early claims
       'checker strike',
       'checker banned',

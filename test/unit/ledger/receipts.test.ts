@@ -105,6 +105,70 @@ describe('usage receipts: signing', () => {
   });
 });
 
+describe("usage receipts: a game session's frame rate and input-to-photon latency", () => {
+  const game = {
+    lease: 'L1',
+    servedMs: 60_000,
+    seq: 1,
+    at: G,
+    samples: [{ at: G, latencyMs: 3, ok: true, fps: 30, inputToPhotonMs: 41 }],
+  };
+  it('are signed with the rest; a receipt without them verifies as before (its bytes unchanged)', () => {
+    const s = signReceipt(alice, CHAIN_ID, game);
+    expect(verifyReceipt(CHAIN_ID, s, alice.address)).toEqual(s);
+    for (const tampered of [
+      { ...s, samples: [{ ...s.samples![0]!, fps: 60 }] },
+      { ...s, samples: [{ ...s.samples![0]!, inputToPhotonMs: 5 }] },
+      { ...s, samples: [{ at: G, latencyMs: 3, ok: true }] },
+    ])
+      expect(code(() => verifyReceipt(CHAIN_ID, tampered, alice.address))).toBe('BAD_SIGNATURE');
+    // an old receipt's signed bytes name no new field: old signatures still verify
+    const old = {
+      lease: 'L1',
+      servedMs: 60_000,
+      seq: 1,
+      at: G,
+      samples: [{ at: G, latencyMs: 12, ok: true }],
+    };
+    expect(receiptSigningBytes(CHAIN_ID, old)).toBe(
+      `aethir-receipt\0{"at":${G},"chainId":"${CHAIN_ID}","lease":"L1","samples":[{"at":${G},"latencyMs":12,"ok":true}],"seq":1,"servedMs":60000}`,
+    );
+  });
+  it('refuses what no player measures', () => {
+    for (const bad of [
+      { fps: -1 },
+      { fps: 1.5 },
+      { fps: 1001 },
+      { fps: '30' },
+      { inputToPhotonMs: -1 },
+      { inputToPhotonMs: 3_600_001 },
+      { inputToPhotonMs: 1e308 },
+      { frames: 30 },
+    ]) {
+      const s = signReceipt(alice, CHAIN_ID, { ...game, samples: [{ at: G, ok: true, ...(bad as object) }] });
+      expect(code(() => verifyReceipt(CHAIN_ID, s, alice.address))).toBe('INVALID_ARGUMENT');
+    }
+  });
+  it('a container closes a lease with such a receipt: charged what it acknowledges', () => {
+    const { t, lease } = withLease();
+    t.at(G + 10 * MINUTE_MS);
+    const signed = signReceipt(alice, CHAIN_ID, {
+      lease,
+      servedMs: 9 * MINUTE_MS,
+      seq: 1,
+      at: G + 9 * MINUTE_MS,
+      samples: [{ at: G + 9 * MINUTE_MS, ok: true, latencyMs: 2, fps: 29, inputToPhotonMs: 48 }],
+    });
+    t.tx(host, 'lease.close', { lease, exitCode: 0, reason: 'the player left', receipt: signed });
+    expect(t.ledger.lease(lease)).toMatchObject({
+      status: 'closed',
+      charged: perMinute(9),
+      lastReceiptSeq: 1,
+    });
+    conserved(t);
+  });
+});
+
 describe('usage receipts: what a container may charge', () => {
   it('a settle with a receipt charges up to what the user signed, not the block time', () => {
     const { t, lease } = withLease();

@@ -68,6 +68,8 @@ export const GENESIS: Genesis = makeGenesis(
     votingPeriodMs: 2 * HOUR_MS,
     timelockMs: HOUR_MS,
     quorumBps: 1000,
+    // leases whose deposit runs out are paused (files kept) for an hour
+    pauseGraceMs: HOUR_MS,
   },
   { pools: { rewards: ath(1500), checkers: ath(500) } },
 );
@@ -226,8 +228,11 @@ export type Op =
       gpus: number;
       dur: number | null;
       maxPrice: bigint;
+      /** depositSec: escrow for part of the duration (null: the whole of it) */
+      deposit: number | null;
     }
-  | { kind: 'settle' | 'close'; signer: Signer; lease: number; receipt: ReceiptSpec }
+  | { kind: 'settle' | 'close' | 'pause'; signer: Signer; lease: number; receipt: ReceiptSpec }
+  | { kind: 'topup'; signer: Signer; lease: number; amount: bigint | string | number }
   /** 'earner': someone with something claimable now, if anyone */
   | { kind: 'claim'; who: number | 'earner'; fast: boolean }
   | { kind: 'epoch'; skew: number; jump: boolean }
@@ -478,7 +483,7 @@ export const validOpArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   {
-    weight: 4,
+    weight: 6,
     arbitrary: fc.record({
       kind: fc.constant('open' as const),
       user: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: actor }),
@@ -493,6 +498,39 @@ export const validOpArb: fc.Arbitrary<Op> = fc.oneof(
         { weight: 1, arbitrary: fc.constant(7201) },
       ),
       maxPrice: fc.oneof({ weight: 4, arbitrary: fc.constant(ath(5)) }, { weight: 1, arbitrary: priceArb }),
+      deposit: fc.oneof(
+        { weight: 3, arbitrary: fc.constant(null) },
+        { weight: 3, arbitrary: fc.integer({ min: 1, max: 60 }) },
+        { weight: 1, arbitrary: fc.integer({ min: 1, max: 8000 }) },
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('pause' as const),
+      signer: fc.oneof(
+        { weight: 3, arbitrary: fc.constant('container' as const) },
+        { weight: 1, arbitrary: signerArb },
+      ),
+      lease: fc.nat(),
+      receipt: receiptArb,
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('topup' as const),
+      signer: fc.oneof(
+        { weight: 3, arbitrary: fc.constant('user' as const) },
+        { weight: 1, arbitrary: signerArb },
+      ),
+      lease: fc.nat(),
+      amount: fc.oneof(
+        { weight: 4, arbitrary: fc.bigInt({ min: 1n, max: 10n ** 15n }) },
+        { weight: 2, arbitrary: fc.bigInt({ min: 1n, max: ath(1) }) },
+        { weight: 1, arbitrary: amountArb },
+      ),
     }),
   },
   {
@@ -609,7 +647,15 @@ export function expand(step: Step): Step[] {
   if (op.kind === 'qosFail')
     return [
       at(
-        { kind: 'open', user: op.user, container: op.container, gpus: 0, dur: 3600, maxPrice: ath(5) },
+        {
+          kind: 'open',
+          user: op.user,
+          container: op.container,
+          gpus: 0,
+          dur: 3600,
+          maxPrice: ath(5),
+          deposit: null,
+        },
         step.dt,
       ),
       ...expand(
@@ -736,7 +782,7 @@ export interface Ctx {
 
 /** The kind of transaction an op builds, and whether it can never apply whatever the state. */
 export function mustFail(op: Op): boolean {
-  if ((op.kind === 'settle' || op.kind === 'close') && op.receipt)
+  if ((op.kind === 'settle' || op.kind === 'close' || op.kind === 'pause') && op.receipt)
     return op.receipt.by === 'other' || op.receipt.lease === 'other';
   return op.kind === 'forged' || op.kind === 'replay';
 }
@@ -779,13 +825,20 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
       });
     }
     case 'open':
-      return sign(
-        ACTORS[op.user]!,
-        'lease.open',
-        leasePayload(CONTAINERS[op.container]!.address, op.gpus, op.dur, op.maxPrice),
-      );
+      return sign(ACTORS[op.user]!, 'lease.open', {
+        ...leasePayload(CONTAINERS[op.container]!.address, op.gpus, op.dur, op.maxPrice),
+        ...(op.deposit === null ? {} : { depositSec: op.deposit }),
+      });
+    case 'topup': {
+      // half the time a paused lease, if there is one (a resume)
+      const paused = c.leases.filter((id) => ledger.lease(id)?.status === 'paused');
+      const lease =
+        op.lease % 2 === 0 && paused.length ? paused[op.lease % paused.length]! : leaseId(op.lease);
+      return sign(signer(op.signer, lease), 'lease.topup', { lease, amount: op.amount });
+    }
     case 'settle':
-    case 'close': {
+    case 'close':
+    case 'pause': {
       const lease = leaseId(op.lease);
       const payload: Record<string, unknown> = { lease };
       const spec = op.receipt;
@@ -802,7 +855,9 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
           at: c.time,
         });
       }
-      return sign(signer(op.signer, lease), op.kind === 'settle' ? 'lease.settle' : 'lease.close', payload);
+      const type =
+        op.kind === 'settle' ? 'lease.settle' : op.kind === 'pause' ? 'lease.pause' : 'lease.close';
+      return sign(signer(op.signer, lease), type, payload);
     }
     case 'claim': {
       let k = ACTORS[op.who === 'earner' ? 3 : op.who]!;

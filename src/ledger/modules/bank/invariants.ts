@@ -3,14 +3,14 @@ import type { LedgerReader } from '../../reader.js';
 
 /**
  * Sum of every unit held anywhere: account balances and escrows, container stakes and
- * unbonding stakes, the unspent escrow of open leases, vesting entries, locks, the reward and
+ * unbonding stakes, the unspent escrow of open (and paused) leases, vesting entries, locks, the reward and
  * checker pools and the treasury. It must always equal the genesis supply.
  */
 export function totalHeld(r: LedgerReader): bigint {
   let t = r.treasury().balance + r.rewardPool().balance + r.checkerPool().balance;
   for (const a of r.accounts()) t += a.balance + a.escrow;
   for (const c of r.containers()) t += c.stake + c.unbonding;
-  for (const l of r.leases()) if (l.status === 'open') t += l.escrow - l.charged;
+  for (const l of r.leases()) if (l.status !== 'closed') t += l.escrow - l.charged;
   for (const [, v] of r.state.scan<VestingEntry>('vest/')) t += v.amount;
   for (const [, v] of r.state.scan<Lock>('lock/')) t += v.amount;
   return t;

@@ -122,7 +122,11 @@ function closeEpoch(ctx: TxContext, tx: DecodedTx<'epoch.close'>): TxResult {
   // Lockers' share of the protocol's fee income since the last epoch, pro rata to weight.
   const dao = ctx.dao;
   if (dao.incomeSince > 0n) {
-    const share = mulBps(dao.incomeSince, params.revenueShareBps);
+    // never more than the treasury holds (a treasury spend may have paid the income out since):
+    // before this cap such an epoch.close faulted, so no recorded history takes this path
+    const owed = mulBps(dao.incomeSince, params.revenueShareBps);
+    const held = ctx.treasury().balance;
+    const share = owed < held ? owed : held;
     const weights = ctx
       .locks()
       // as the locks stood at the epoch's end: weight locked after it takes no share

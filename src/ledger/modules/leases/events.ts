@@ -29,4 +29,36 @@ export interface LeaseClosed {
   reason: string;
 }
 
-export type LeasesEvent = LeaseOpened | LeaseSettled | LeaseClosed;
+/** A lease's user moved ATH into its escrow (lease.topup). */
+export interface LeaseToppedUp {
+  type: 'LeaseToppedUp';
+  lease: string;
+  container: string;
+  user: string;
+  /** units moved in */
+  amount: bigint;
+  /** the lease's escrow after it */
+  escrow: bigint;
+}
+
+/** A lease's escrow ran out and its container paused it (lease.pause); `at`: when it ran out. */
+export interface LeasePaused {
+  type: 'LeasePaused';
+  lease: string;
+  container: string;
+  user: string;
+  at: number;
+  /** when it closes unless topped up (at + params.pauseGraceMs) */
+  closesAt: number;
+}
+
+/** A paused lease was topped up within its grace period: its workload starts again. */
+export interface LeaseResumed {
+  type: 'LeaseResumed';
+  lease: string;
+  container: string;
+  user: string;
+}
+
+export type LeasesEvent =
+  LeaseOpened | LeaseSettled | LeaseClosed | LeaseToppedUp | LeasePaused | LeaseResumed;

@@ -6,6 +6,7 @@ import { verifyReceipt, type SignedReceipt } from '../../receipt.js';
 import type { DecodedTx } from '../../tx.js';
 import { closeLeaseAt, requireLease, settleTo } from './keeper.js';
 import type { payloads, Workload } from './payloads.js';
+import { escrowRunsOutAt, paysWholeDuration } from './queries.js';
 
 const MS_PER_HOUR = 3_600_000n;
 
@@ -47,7 +48,21 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
       'INVALID_TRANSACTION',
       `maxDurationSec is above the limit of ${ctx.params.maxLeaseSeconds}`,
     );
-  const escrow = (c.pricePerHour * BigInt(Math.max(1, p.gpus)) * BigInt(seconds) * 1000n) / MS_PER_HOUR;
+  // A deposit for part of the duration: the lease is paused when it runs out (pausing networks only).
+  if (p.depositSec !== undefined) {
+    if (ctx.params.pauseGraceMs === undefined)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        'this network does not pause leases (no params.pauseGraceMs): the escrow covers the whole duration; leave out depositSec',
+      );
+    if (p.depositSec > seconds)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        `depositSec ${p.depositSec} is above the lease's duration of ${seconds} s`,
+      );
+  }
+  const paidSeconds = p.depositSec ?? seconds;
+  const escrow = (c.pricePerHour * BigInt(Math.max(1, p.gpus)) * BigInt(paidSeconds) * 1000n) / MS_PER_HOUR;
   const u = ctx.account(tx.tx.from);
   if (u.escrow < escrow)
     throw new AethirError(
@@ -130,7 +145,8 @@ function closeLease(ctx: TxContext, tx: DecodedTx<'lease.close'>): TxResult {
   const l = requireLease(ctx, p.lease);
   if (tx.tx.from !== l.container && tx.tx.from !== l.user)
     throw new AethirError('UNAUTHORIZED', 'only the lease holder or its container can close a lease');
-  if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${l.id} is already ${l.status}`);
+  // A paused lease closes too (its grace period over, or its user giving up): nothing more to charge.
+  if (l.status === 'closed') throw new AethirError('CONFLICT', `lease ${l.id} is already closed`);
   const byUser = tx.tx.from === l.user;
   if (byUser && p.receipt)
     throw new AethirError('INVALID_TRANSACTION', 'only the container attaches a usage receipt');
@@ -152,6 +168,110 @@ function closeLease(ctx: TxContext, tx: DecodedTx<'lease.close'>): TxResult {
     charged: closed.charged.toString(),
     refund: (closed.escrow - closed.charged).toString(),
   };
+}
+
+/**
+ * The lease's user moves units from their balance into its escrow: never more than the rest of
+ * its maximum duration can spend, never into a closed lease, nor into a paused one whose grace
+ * period is over (its container is closing it). A paused lease resumes: the time it spent
+ * paused is neither charged nor counted against its maximum duration.
+ */
+function topUpLease(ctx: TxContext, tx: DecodedTx<'lease.topup'>): TxResult {
+  const p = tx.payload;
+  const l = requireLease(ctx, p.lease);
+  if (tx.tx.from !== l.user) throw new AethirError('UNAUTHORIZED', "only the lease's user tops it up");
+  if (l.status === 'closed') throw new AethirError('CONFLICT', `lease ${l.id} is closed`);
+  const grace = ctx.params.pauseGraceMs;
+  if (l.status === 'paused' && grace !== undefined) {
+    const closesAt = (l.pausedAt ?? l.settledAt) + grace;
+    if (ctx.time > closesAt)
+      throw new AethirError(
+        'CONFLICT',
+        `lease ${l.id} was paused past its grace period (ended at ${new Date(closesAt).toISOString()}): it is being closed`,
+      );
+  }
+  const rate = l.pricePerHour * BigInt(Math.max(1, l.gpus));
+  const whole = (rate * BigInt(l.maxDurationSec) * 1000n) / MS_PER_HOUR;
+  const room = whole - l.escrow;
+  if (p.amount > room)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      room > 0n
+        ? `lease ${l.id} can spend at most ${room} more units in its maximum duration; ${p.amount} asked`
+        : `lease ${l.id}'s escrow already pays for its whole maximum duration`,
+      { details: { max: (room > 0n ? room : 0n).toString() } },
+    );
+  const u = ctx.account(tx.tx.from);
+  if (u.balance < p.amount)
+    throw new AethirError(
+      'INSUFFICIENT_FUNDS',
+      `the top-up is ${p.amount} units but the balance is ${u.balance}`,
+      { details: { needed: p.amount.toString(), balance: u.balance.toString() } },
+    );
+  ctx.setAccount(tx.tx.from, { ...u, balance: u.balance - p.amount });
+  let next: Lease = { ...l, escrow: l.escrow + p.amount };
+  const resumed = l.status === 'paused';
+  if (resumed) {
+    const pausedAt = l.pausedAt ?? l.settledAt;
+    // Charged through pausedAt; from now on it runs (and is charged) again.
+    next = {
+      ...next,
+      status: 'open',
+      pausedMs: (l.pausedMs ?? 0) + (ctx.time - pausedAt),
+      pausedAt: null,
+      settledAt: ctx.time,
+    };
+  }
+  ctx.state.set(K.lease(l.id), next);
+  ctx.emit({
+    type: 'LeaseToppedUp',
+    lease: l.id,
+    container: l.container,
+    user: l.user,
+    amount: p.amount,
+    escrow: next.escrow,
+  });
+  if (resumed) ctx.emit({ type: 'LeaseResumed', lease: l.id, container: l.container, user: l.user });
+  return { lease: l.id, escrow: next.escrow.toString(), resumed };
+}
+
+/**
+ * The serving container pauses a lease whose escrow has run out: charged up to the user's
+ * latest receipt, the escrow must then be spent (a lease that still has escrow, as far as the
+ * receipts and the block time show, is refused), and not at its maximum duration (that ends it).
+ * Charges stop at the moment the escrow ran out; the lease closes unless topped up within
+ * params.pauseGraceMs.
+ */
+function pauseLease(ctx: TxContext, tx: DecodedTx<'lease.pause'>): TxResult {
+  const grace = ctx.params.pauseGraceMs;
+  if (grace === undefined)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      'this network does not pause leases (params.pauseGraceMs is not set)',
+    );
+  const l = requireLease(ctx, tx.payload.lease);
+  if (tx.tx.from !== l.container)
+    throw new AethirError('UNAUTHORIZED', 'only the serving container pauses a lease');
+  if (l.status !== 'open') throw new AethirError('CONFLICT', `lease ${l.id} is ${l.status}`);
+  const r = withReceipt(ctx, l, tx.payload.receipt as SignedReceipt | undefined);
+  const s = settleTo(ctx, r, ctx.time, r.receiptServedMs);
+  const out = escrowRunsOutAt(s);
+  if (out === null || s.charged < s.escrow)
+    throw new AethirError(
+      'CONFLICT',
+      `lease ${l.id} still has escrow: ${s.escrow - s.charged} units unspent as far as the receipts and the block time show`,
+      {
+        details: { unspent: (s.escrow - s.charged).toString(), ...(out !== null ? { runsOutAt: out } : {}) },
+      },
+    );
+  if (paysWholeDuration(s) || out >= s.openedAt + (s.pausedMs ?? 0) + s.maxDurationSec * 1000)
+    throw new AethirError('CONFLICT', `lease ${l.id} has reached its maximum duration: close it instead`);
+  const paused: Lease = { ...s, status: 'paused', pausedAt: out, settledAt: out };
+  ctx.state.set(K.lease(l.id), paused);
+  const closesAt = out + grace;
+  ctx.emit({ type: 'LeaseSettled', lease: l.id, container: l.container, charged: s.charged });
+  ctx.emit({ type: 'LeasePaused', lease: l.id, container: l.container, user: l.user, at: out, closesAt });
+  return { lease: l.id, charged: s.charged.toString(), pausedAt: out, closesAt };
 }
 
 /**
@@ -198,4 +318,6 @@ export const handlers: Handlers<keyof typeof payloads> = {
   'lease.open': openLease,
   'lease.settle': settleLease,
   'lease.close': closeLease,
+  'lease.topup': topUpLease,
+  'lease.pause': pauseLease,
 };

@@ -14,12 +14,17 @@ const MS_PER_HOUR = 3_600_000n;
  * goes to the treasury.
  */
 export function settleTo(ctx: TxContext, lease: Lease, t: number, capMs = Infinity): Lease {
+  // A paused lease runs nothing: nothing to charge until a top-up resumes it.
+  if (lease.status === 'paused') return lease;
+  // Time spent paused is neither charged nor counted against the maximum duration (absent
+  // on leases from before pausing: 0, the formula as it always was).
+  const pausedMs = lease.pausedMs ?? 0;
   const end = Math.max(
     lease.settledAt,
-    Math.min(t, lease.openedAt + lease.maxDurationSec * 1000, lease.openedAt + capMs),
+    Math.min(t, lease.openedAt + pausedMs + lease.maxDurationSec * 1000, lease.openedAt + capMs),
   );
   const units = BigInt(Math.max(1, lease.gpus));
-  let due = (lease.pricePerHour * units * BigInt(end - lease.openedAt)) / MS_PER_HOUR;
+  let due = (lease.pricePerHour * units * BigInt(end - lease.openedAt - pausedMs)) / MS_PER_HOUR;
   if (due > lease.escrow) due = lease.escrow;
   const c = ctx.container(lease.container)!;
   const deliveredGpuMs = (end - lease.settledAt) * Math.max(1, lease.gpus);
@@ -55,7 +60,10 @@ export function settleTo(ctx: TxContext, lease: Lease, t: number, capMs = Infini
   };
 }
 
-/** Settles a lease to `t` (within `capMs`), refunds the unspent escrow to the user's escrow and frees the GPUs. */
+/**
+ * Settles a lease to `t` (within `capMs`), refunds the unspent escrow to the user's escrow and
+ * frees the GPUs. A paused lease has nothing left to settle (its escrow is spent).
+ */
 export function closeLeaseAt(
   ctx: TxContext,
   l: Lease,
@@ -96,7 +104,7 @@ export function requireLease(ctx: TxContext, id: string): Lease {
  * charging nothing beyond what was already settled: the rest of the escrow goes back.
  */
 export function closeOpenLeases(ctx: TxContext, id: string, votes: Round['votes'], reason: string): string[] {
-  const open = ctx.leases().filter((l) => l.container === id && l.status === 'open');
+  const open = ctx.leases().filter((l) => l.container === id && l.status !== 'closed');
   if (open.length === 0) return [];
   const seenAt = Math.min(
     ctx.time,

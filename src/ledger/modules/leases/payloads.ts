@@ -66,6 +66,11 @@ export const payloads = {
       maxDurationSec: z.number().int().min(1).optional(),
       maxPricePerHour: PositiveUnits,
       workload: Workload,
+      /**
+       * escrow for this much time only, not the whole maxDurationSec: the lease is paused when it
+       * runs out and goes on when topped up (lease.topup). Only where params.pauseGraceMs is set.
+       */
+      depositSec: z.number().int().min(1).optional(),
     })
     .strict(),
   /** by the container; `receipt`: the user's latest usage receipt, which caps what it may charge */
@@ -79,4 +84,15 @@ export const payloads = {
       receipt: SignedReceiptSchema.optional(),
     })
     .strict(),
+  /**
+   * by the lease's user: moves `amount` units from their balance into the lease's escrow (never
+   * more than the rest of its maximum duration can spend); a paused lease resumes
+   */
+  'lease.topup': z.object({ lease: Id, amount: PositiveUnits }).strict(),
+  /**
+   * by the serving container, when the lease's escrow has run out: the workload stops, its files
+   * are kept for params.pauseGraceMs. `receipt`: the user's latest usage receipt (the ledger
+   * charges up to it and refuses the pause unless the escrow is then spent)
+   */
+  'lease.pause': z.object({ lease: Id, receipt: SignedReceiptSchema.optional() }).strict(),
 } as const;

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { findCity, haversineKm, type City } from '../../../../src/core/index.js';
 import {
+  calibrateLandmark,
   claimMarginMs,
+  forgivenSlowPaths,
   DEFAULT_BOUNDS,
   feasibleFraction,
   lowerMs,
@@ -94,5 +96,36 @@ describe('multilaterate', () => {
     expect(() => multilaterate(place(at('Paris')), [{ from: { lat: 0, lon: 0 }, rttMs: -1 }])).toThrow(
       /RTT of 0 ms or more/,
     );
+  });
+  it('with 8 or more vantage points one slow path is forgiven, never a fast one', () => {
+    expect([1, 7, 8, 14, 15].map(forgivenSlowPaths)).toEqual([0, 0, 1, 1, 2]);
+    const truth = at('Chicago');
+    const EIGHT = [...FIVE, 'Tokyo', 'Sydney', 'Johannesburg'];
+    const vs = vantagesFor(truth, EIGHT);
+    // one detour of 400 ms on the Tokyo path: no common access delay explains it
+    vs[5] = { ...vs[5]!, rttMs: vs[5]!.rttMs + 400 };
+    expect(claimMarginMs(vs, place(truth), 0)).toBeLessThan(0);
+    expect(claimMarginMs(vs, place(truth))).toBeGreaterThanOrEqual(0);
+    const m = multilaterate(place(truth), vs);
+    expect(m.ok).toBe(true);
+    expect(m.marginMs).toBeCloseTo(claimMarginMs(vs, place(truth)), 9);
+    // the same eight, two paths slow: only one is forgiven
+    const two = [...vs];
+    two[6] = { ...two[6]!, rttMs: two[6]!.rttMs + 400 };
+    expect(multilaterate(place(truth), two).ok).toBe(false);
+    // a path faster than its bestline still refutes (a liar near Frankfurt claiming Chicago)
+    const liar = vantagesFor(at('Paris'), EIGHT);
+    expect(multilaterate(place(truth), liar).ok).toBe(false);
+    expect(multilaterate(place(truth), liar).reason).toMatch(/within .* km of Frankfurt/);
+  });
+
+  it('calibrateLandmark caps the bestline intercept with maxLowerBaseMs', () => {
+    // far points on a line with a 20 ms intercept, one near point under it
+    const pts = [2000, 4000, 6000, 8000].map((d) => ({ distanceKm: d, rttMs: 20 + 0.0102 * d }));
+    const free = calibrateLandmark(pts, { lowerSlackMs: 0 });
+    expect(free.lower.baseMs).toBeGreaterThan(15);
+    const capped = calibrateLandmark(pts, { lowerSlackMs: 1, maxLowerBaseMs: 0 });
+    expect(capped.lower.baseMs).toBe(-1);
+    expect(capped.lower.msPerKm).toBeCloseTo(free.lower.msPerKm, 9);
   });
 });

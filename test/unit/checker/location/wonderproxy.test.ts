@@ -9,6 +9,8 @@ import {
   impossibleServers,
   LocationChecker,
   locationPanel,
+  MULTILATERATION_CALIBRATION,
+  MULTILATERATION_CALIBRATION_V1,
   parseWonderProxy,
   TableNetwork,
   type RttDataset,
@@ -138,5 +140,34 @@ describe.skipIf(!present)(title, () => {
     });
     expect(truth?.ok).toBe(true);
     expect(await checker.check({ id: 'no-such-server', claimed: fra })).toBeNull();
+  });
+  it('multilateration with 3, 5, 8 and 12 checkers (2-fold cross-validated bounds): no honest server fails, more checkers catch more', () => {
+    const hubs = [...FIVE, '6', '107', '175', '222', '11', '22', '9'];
+    const caught: number[] = [];
+    for (const n of [3, 5, 8, 12]) {
+      const e = evaluateLocation(data, {
+        checkers: hubs.slice(0, n),
+        bounds: 'calibrated',
+        calibration: MULTILATERATION_CALIBRATION,
+        vote: 'multilateration',
+        falseKm: 1000,
+      });
+      console.log(
+        `${n} checkers, multilateration: honest failed ${e.falsePositives.length}/${e.honest}, caught ${pct(e.detected, e.falseClaims)}`,
+      );
+      expect(e.falsePositives).toEqual([]);
+      caught.push(e.detected / e.falseClaims);
+    }
+    for (let i = 1; i < caught.length; i++) expect(caught[i]).toBeGreaterThan(caught[i - 1]!);
+    // stop 22's calibration, every slow path counted, failed honest servers with 8 checkers
+    const v1 = evaluateLocation(data, {
+      checkers: hubs.slice(0, 8),
+      bounds: 'calibrated',
+      calibration: MULTILATERATION_CALIBRATION_V1,
+      vote: 'multilateration',
+      forgive: 0,
+      falseKm: 1000,
+    });
+    expect(v1.falsePositives.length).toBeGreaterThan(0);
   });
 });

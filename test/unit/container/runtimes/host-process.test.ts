@@ -364,3 +364,44 @@ describe('HostProcessRuntime', () => {
     }
   });
 });
+
+describe('kept files (a paused lease)', () => {
+  it('a keepFiles kill keeps the working directory; reuseFiles starts in it; removeFiles removes it', async () => {
+    const first = await runtime.start(
+      spec('keep-1', [
+        'sh',
+        '-c',
+        'echo state > kept.txt; mkdir -p sub; echo deep > sub/f; echo ready; sleep 60',
+      ]),
+    );
+    await readUntil(first, /ready/);
+    await first.kill('paused', { keepFiles: true });
+    expect(readFileSync(path.join(first.workdir, 'kept.txt'), 'utf8')).toBe('state\n');
+    const again = await runtime.start(
+      spec('keep-1', ['sh', '-c', 'cat kept.txt sub/f; echo more >> kept.txt && cat kept.txt'], {
+        reuseFiles: true,
+      }),
+    );
+    const events = await collect(again);
+    expect(text(events, 'stdout')).toBe('state\ndeep\nstate\nmore\n');
+    // an ordinary end removes them; so does removeFiles for what a paused lease kept
+    expect(existsSync(again.workdir)).toBe(false);
+    const third = await runtime.start(spec('keep-2', ['sh', '-c', 'echo x > f; echo ready; sleep 60']));
+    await readUntil(third, /ready/);
+    await third.kill('paused', { keepFiles: true });
+    expect(existsSync(path.join(third.workdir, 'f'))).toBe(true);
+    await runtime.removeFiles('keep-2');
+    expect(existsSync(third.workdir)).toBe(false);
+  });
+
+  it('without reuseFiles a start is fresh, and removeFiles refuses a running lease or a bad id', async () => {
+    const a = await runtime.start(spec('keep-3', ['sh', '-c', 'echo x > f; echo ready; sleep 60']));
+    await readUntil(a, /ready/);
+    await runtime.removeFiles('keep-3'); // running: left alone
+    expect(existsSync(path.join(a.workdir, 'f'))).toBe(true);
+    await runtime.removeFiles('../keep-3');
+    await a.kill('paused', { keepFiles: true });
+    const b = await runtime.start(spec('keep-3', ['sh', '-c', 'ls']));
+    expect(text(await collect(b), 'stdout')).toBe('');
+  });
+});

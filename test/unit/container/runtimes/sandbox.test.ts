@@ -1,5 +1,15 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +23,7 @@ import {
   discoverCgroups,
   gpuNodes,
   joinCgroupsArgv,
+  aethirPackagePaths,
   pastaArgs,
   probeSandbox,
   UidRange,
@@ -93,9 +104,51 @@ describe('pastaArgs: the network a lease gets', () => {
     expect(opt('-t')).toBe('127.0.0.1/40001');
     expect(opt('-T')).toBe('none'); // "auto" would map the host's listening ports inside
     expect(opt('-U')).toBe('none');
-    expect(opt('-u')).toBe('none');
+    // the same port's datagrams (a game session's WebRTC media), from the host's loopback only
+    expect(opt('-u')).toBe('127.0.0.1/40001');
     expect(opt('--netns')).toBe('/proc/1234/ns/net');
-    expect(pastaArgs(1234, undefined)[pastaArgs(1234, undefined).indexOf('-t') + 1]).toBe('none');
+    const none = pastaArgs(1234, undefined);
+    expect(none[none.indexOf('-t') + 1]).toBe('none');
+    expect(none[none.indexOf('-u') + 1]).toBe('none');
+  });
+});
+
+describe('aethirPackagePaths: the aethir CLI a lease may run', () => {
+  it("shows the package's code and dependencies (where they really are), nothing else of a checkout", () => {
+    const root = mkdtempSync(join(tmpdir(), 'aethir-pkg-'));
+    const deps = mkdtempSync(join(tmpdir(), 'aethir-deps-'));
+    try {
+      for (const d of ['bin', 'src', '.git', 'test-output']) mkdirSync(join(root, d));
+      writeFileSync(join(root, 'package.json'), '{}');
+      writeFileSync(join(root, '.env'), 'SECRET=1');
+      symlinkSync(deps, join(root, 'node_modules'));
+      expect(aethirPackagePaths(root)).toEqual([
+        [join(root, 'package.json'), join(root, 'package.json')],
+        [join(root, 'bin'), join(root, 'bin')],
+        [join(root, 'src'), join(root, 'src')],
+        [deps, join(root, 'node_modules')],
+      ]);
+      // an installed package under /usr is in every lease's view already
+      expect(aethirPackagePaths('/usr/lib/node_modules/aethir')).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(deps, { recursive: true, force: true });
+    }
+  });
+
+  it('bwrap shows each read-only where the lease looks for it', () => {
+    const a = bwrapArgs({
+      workdir: '/var/lib/aethir/leases/x/L1',
+      uid: 200_000,
+      gpuIndices: [],
+      devNodes: [],
+      devDir: '/dev',
+      readOnlyAt: [['/work/main/node_modules', '/work/wt/node_modules']],
+      infoFd: 3,
+      blockFd: 4,
+    });
+    const i = a.indexOf('/work/main/node_modules');
+    expect(a.slice(i - 1, i + 2)).toEqual(['--ro-bind', '/work/main/node_modules', '/work/wt/node_modules']);
   });
 
   it("a lease's own port: the host's loopback port maps to that port inside, nothing more", () => {
@@ -433,6 +486,40 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
     } finally {
       host.close();
     }
+  });
+
+  it('its port takes datagrams too ($AETHIR_UDP_PORT: what a game session streams through), from the host loopback', async () => {
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+    const port = (free.address() as { port: number }).port;
+    await new Promise<void>((r) => free.close(() => r()));
+    const rt = runtime();
+    // an echo on the lease's UDP port, as the env names it (user env cannot name another)
+    const script = [
+      "const s=require('dgram').createSocket('udp4');",
+      "s.on('message',(m,r)=>s.send('echo:'+m,r.port,r.address));",
+      "s.bind(+process.env.AETHIR_UDP_PORT,()=>console.log('udp',process.env.AETHIR_UDP_PORT));",
+      'setTimeout(()=>process.exit(0),4000);',
+    ].join('');
+    const w = await rt.start({
+      leaseId: 'U9',
+      command: ['node', '-e', script],
+      gpuIndices: [],
+      port,
+      env: { AETHIR_UDP_PORT: '1' },
+    });
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    let got = '';
+    sock.on('message', (m) => (got = String(m)));
+    for (let i = 0; i < 30 && !got; i++) {
+      sock.send('ping', port, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    sock.close();
+    const { out } = await output(w);
+    expect(out).toContain(`udp ${port}`);
+    expect(got).toBe('echo:ping');
   });
 
   it("an agent restarted after a crash ends its predecessor's sandboxed leases through their cgroups", async () => {
