@@ -75,3 +75,22 @@ describe('LeaseLogFile: the whole output on disk, up to a cap', () => {
     expect(() => new LeaseLogFile(base, '../escape')).toThrow('invalid lease id "../escape"');
   });
 });
+
+describe('LeaseLogFile append (a lease resumed after a pause)', () => {
+  it('goes on after what the file holds, the cap counting it; the reader sees one stream', () => {
+    const base = mkdtempSync(join(tmpdir(), 'aethir-logfile-'));
+    dirs.push(base);
+    const first = new LeaseLogFile(base, 'L3', 200);
+    first.write({ type: 'stdout', data: 'before the pause\n', at: 1 });
+    first.close(); // paused: no exit line
+    const again = new LeaseLogFile(base, 'L3', 200, () => {}, true);
+    again.write({ type: 'stdout', data: 'after the top-up\n', at: 2 });
+    again.write({ type: 'stdout', data: 'y'.repeat(300), at: 3 }); // past the cap, counting both runs
+    again.write({ type: 'exit', exitCode: 0, signal: null, reason: 'exited', at: 4 });
+    const page = readLeaseLog(base, 'L3', 0)!;
+    const data = page.events.map((e) => (e.type === 'exit' ? '<exit>' : e.data)).join('');
+    expect(data).toMatch(/^before the pause\nafter the top-up\ny+\n\[aethir\] log file full at 200 bytes/);
+    expect(data.endsWith('<exit>')).toBe(true);
+    expect(statSync(again.path).size).toBeLessThan(400);
+  });
+});
