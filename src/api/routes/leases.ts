@@ -22,6 +22,10 @@ function leaseTokenOf(req: FastifyRequest, fromQuery: string | undefined): strin
   return m?.[1] ?? fromQuery;
 }
 
+/** The marker this node's log hub puts where it dropped output (src/node/log-hub.ts). */
+const NODE_DROPPED = /^\[aethir\] \d+ bytes of output dropped here \(the node keeps /;
+/** How much of the host's newest output is kept to recognize it among what this node kept. */
+const RECENT_WINDOW_BYTES = 4 << 20;
 /** The most pages of a host's kept log one request reads (128 KiB each: the file's 64 MiB cap). */
 const MAX_LOG_PAGES = 1024;
 
@@ -35,6 +39,7 @@ async function* keptOnHost(
   lease: Lease,
   token: string,
   signal: AbortSignal,
+  state: { answered: boolean },
 ): AsyncGenerator<LeaseLogMsg> {
   let offset = 0;
   for (let page = 0; page < MAX_LOG_PAGES && !signal.aborted; page++) {
@@ -55,6 +60,7 @@ async function* keptOnHost(
         };
       return;
     }
+    state.answered = true;
     for (const e of r.events) yield { lease: lease.id, ...e } as LeaseLogMsg;
     if (r.next >= r.size || r.next <= offset) return;
     offset = r.next;
@@ -157,25 +163,53 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
       const abort = new AbortController();
       const askHost = ctx.bus !== undefined;
       const events = async function* (follow: boolean): AsyncGenerator<LeaseLogMsg> {
-        let lastAt = -Infinity;
-        let sameAt = 0;
-        let fromHost = false;
+        // The newest events the host gave, to recognize them where this node has them too (it
+        // keeps the last MiB: a window of a few MiB of the host's newest events covers it). What
+        // only this node has (the host's own notices: pulls, pauses, resumes) still comes through.
+        const recent = new Map<string, number>();
+        const window: Array<{ key: string; bytes: number }> = [];
+        let windowBytes = 0;
+        const keyOf = (e: LeaseLogMsg) =>
+          e.type === 'exit' ? `${e.at}|exit` : `${e.at}|${e.type}|${e.data}`;
+        let exit: LeaseLogMsg | undefined;
+        const host = { answered: false };
         if (askHost)
-          for await (const e of keptOnHost(ctx.bus!, lease, token, abort.signal)) {
-            fromHost = true;
-            if (e.at === lastAt) sameAt++;
-            else if (e.at > lastAt) [lastAt, sameAt] = [e.at, 1];
+          for await (const e of keptOnHost(ctx.bus!, lease, token, abort.signal, host)) {
+            if (e.type === 'exit') {
+              exit = e; // last, after anything only this node has
+              break;
+            }
+            const key = keyOf(e);
+            recent.set(key, (recent.get(key) ?? 0) + 1);
+            window.push({ key, bytes: key.length });
+            windowBytes += key.length;
+            while (windowBytes > RECENT_WINDOW_BYTES && window.length) {
+              const old = window.shift()!;
+              windowBytes -= old.bytes;
+              const n = recent.get(old.key)! - 1;
+              if (n) recent.set(old.key, n);
+              else recent.delete(old.key);
+            }
             yield e;
-            if (e.type === 'exit') return;
           }
-        const rest = follow
-          ? node.logs.follow(params.id, abort.signal)
-          : node.logs.snapshot(params.id).events;
+        const rest =
+          follow && !exit ? node.logs.follow(params.id, abort.signal) : node.logs.snapshot(params.id).events;
         for await (const e of rest) {
-          // what the host's file already gave (the same events, by time) is not given twice
-          if (fromHost && (e.at < lastAt || (e.at === lastAt && sameAt-- > 0))) continue;
+          const key = keyOf(e);
+          const n = recent.get(key);
+          if (n) {
+            // the host's file gave it already
+            if (n > 1) recent.set(key, n - 1);
+            else recent.delete(key);
+            continue;
+          }
+          if (e.type === 'exit' && exit) continue;
+          // this node's "dropped" marker means nothing where the host gave the whole output
+          if (host.answered && e.type === 'stderr' && NODE_DROPPED.test(e.data)) continue;
           yield e;
+          if (e.type === 'exit') return;
         }
+        if (exit) yield exit;
       };
       if (query.follow === 'false') {
         const out: string[] = [];
