@@ -1,6 +1,14 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ManualClock, SeededRng, sha256 } from '../src/core/index.js';
 import {
   challengePrefix,
+  freivaldsVectors,
+  inlineRecomputer,
+  pickGroups,
+  pickWorkRows,
+  RecomputePool,
+  sizeFor,
+  type Recomputer,
   DEFAULT_SPOT_ROWS,
   generateRow,
   issueChallenge,
@@ -175,6 +183,91 @@ export async function runCapacity(opts: BenchOptions): Promise<Row[]> {
         better: 'higher',
       }),
     );
+  }
+  out.push(...(await eventLoopDuringVerification(opts)));
+  return out;
+}
+
+/**
+ * The checker's event loop while it recomputes the compute proof's Freivalds products, the opened
+ * rows of a throughput proof and the groups of a memory proof (an H100 claim's parameters from
+ * sizeFor; quick: n = 4096 and a smaller read), inline (the baseline: what runCapacityCheck did
+ * before) and in a RecomputePool's worker thread, same run: the max delay of monitorEventLoopDelay
+ * (resolution 5 ms) while it runs, and the ticks a 10 ms interval got. The worker is started
+ * before (its start-up is not counted).
+ */
+async function eventLoopDuringVerification(opts: BenchOptions): Promise<Row[]> {
+  const size = sizeFor({ model: 'NVIDIA H100 80GB HBM3', memoryMiB: 81_559 });
+  const wp = opts.quick ? { ...size.workProof!, n: 4096 } : size.workProof!;
+  const mp = opts.quick ? { ...size.memoryProof!, depth: 4096 } : size.memoryProof!;
+  const rng = new SeededRng('capacity-bench:event-loop');
+  const seeds = { p: '5a'.repeat(32), w: 'a5'.repeat(32) };
+  const { rows } = pickWorkRows(rng, wp, 16);
+  const { groups } = pickGroups(rng, mp.groups, 16);
+  const cn = opts.quick ? 4096 : size.n;
+  const vs = freivaldsVectors(rng, cn);
+  const pool = new RecomputePool();
+  const out: Row[] = [];
+  try {
+    await pool.workDigests(seeds.p, seeds.w, { n: 64, pool: 1, products: 1 }, [0]);
+    const measure = async (r: Recomputer, job: 'freivalds' | 'work' | 'memory') => {
+      const h = monitorEventLoopDelay({ resolution: 5 });
+      h.enable();
+      await new Promise((res) => setTimeout(res, 30)); // the histogram's first sample starts its clock
+      let ticks = 0;
+      const tick = setInterval(() => ticks++, 10);
+      const t0 = nowNs();
+      const done =
+        job === 'freivalds'
+          ? r.freivalds(seeds.p, cn, vs)
+          : job === 'work'
+            ? r.workDigests(seeds.p, seeds.w, wp, rows)
+            : r.groupSums(seeds.p, seeds.w, mp, groups);
+      sink(await done);
+      const wall = ms(t0);
+      await new Promise((res) => setTimeout(res, 30)); // the loop's last turn is sampled
+      clearInterval(tick);
+      h.disable();
+      return { wall, maxMs: h.max / 1e6, ticks };
+    };
+    for (const job of ['freivalds', 'work', 'memory'] as const) {
+      const what =
+        job === 'freivalds'
+          ? `the compute proof's Freivalds products (n = ${cn}, 4 vectors)`
+          : job === 'work'
+            ? `16 rows of the throughput proof (n = ${wp.n}, pool ${wp.pool})`
+            : `16 groups of the memory proof (m = ${mp.m}, depth ${mp.depth}, ${mp.perGroup} words)`;
+      opts.log(`capacity: event loop while recomputing ${what}: inline, then in a worker thread`);
+      const inline = await measure(inlineRecomputer, job);
+      const worker = await measure(pool, job);
+      opts.log(
+        `capacity: ${what}: inline ${(inline.wall / 1000).toFixed(2)} s, event-loop max delay ${inline.maxMs.toFixed(1)} ms, ` +
+          `${inline.ticks} ticks of a 10 ms interval; worker ${(worker.wall / 1000).toFixed(2)} s, max delay ` +
+          `${worker.maxMs.toFixed(1)} ms, ${worker.ticks} ticks`,
+      );
+      out.push(
+        row({
+          suite: SUITE,
+          name: `checker event-loop max delay while recomputing ${what}: worker thread vs inline`,
+          value: worker.maxMs,
+          unit: 'ms',
+          baseline: inline.maxMs,
+          baselineName: 'the same recomputation inline on the event loop',
+          better: 'lower',
+        }),
+        row({
+          suite: SUITE,
+          name: `wall time of recomputing ${what}: worker thread vs inline`,
+          value: worker.wall,
+          unit: 'ms',
+          baseline: inline.wall,
+          baselineName: 'the same recomputation inline on the event loop',
+          better: 'lower',
+        }),
+      );
+    }
+  } finally {
+    await pool.close();
   }
   return out;
 }

@@ -13,6 +13,8 @@ import { runChecks } from './checks.bench.js';
 import { runGaming } from './gaming.bench.js';
 import { runAccess } from './access.bench.js';
 import { runPause } from './pause.bench.js';
+import { runVolumes } from './volumes.bench.js';
+import { runMarkets } from './markets.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -37,6 +39,11 @@ const SUITES: Suite[] = [
   { name: 'state-root', description: 'LedgerState root, cached leaves vs. full rehash', run: runStateRoot },
   { name: 'ledger', description: 'Ledger.apply, Chain.submit (SQLite), verifyChain', run: runLedger },
   {
+    name: 'markets',
+    description: 'lease cycles on a host with reserved GPUs, and a preempting cycle, vs plain lease cycles',
+    run: runMarkets,
+  },
+  {
     name: 'ledger-scale',
     description:
       'group commit vs. ed25519 verify, apply-only, memory of 1M accounts, replay of 1M txs (--million)',
@@ -58,6 +65,12 @@ const SUITES: Suite[] = [
     name: 'pause',
     description: "a paused lease's resume in its kept files vs. a fresh lease: start -> first output",
     run: runPause,
+  },
+  {
+    name: 'volumes',
+    description:
+      'write throughput into a loop-mounted volume vs a plain directory; remount vs first provisioning',
+    run: runVolumes,
   },
   {
     name: 'capacity',

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance } from 'fastify';
+import { volumeRoutes } from './routes/volumes.js';
 import { z } from 'zod';
 import { isAethirError, maskTokens } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
@@ -10,6 +11,7 @@ import { nodeRoutes } from './routes/node.js';
 import { accountRoutes } from './routes/accounts.js';
 import { containerRoutes } from './routes/containers.js';
 import { leaseRoutes } from './routes/leases.js';
+import { reservationRoutes } from './routes/reservations.js';
 import { appRoutes } from './routes/apps.js';
 import { matchRoutes } from './routes/match.js';
 import { offersRoutes } from './routes/offers.js';
@@ -129,6 +131,8 @@ export async function createApiServer(
   await app.register(accountRoutes, ctx);
   await app.register(containerRoutes, ctx);
   await app.register(leaseRoutes, ctx);
+  await app.register(volumeRoutes, ctx);
+  await app.register(reservationRoutes, ctx);
   await app.register(workloadsAccessRoutes, ctx);
   await app.register(appRoutes, ctx);
   await app.register(matchRoutes, ctx);

@@ -14,7 +14,7 @@ export function containerView(c: Container, ledger: Ledger): Record<string, unkn
   return toJsonSafe({
     ...c,
     simulated: c.spec.source === 'simulated',
-    gpusFree: c.gpusTotal - c.gpusLeased,
+    gpusFree: c.gpusTotal - c.gpusLeased - (c.gpusReserved ?? 0),
     requiredStake: need,
     staked: c.stake >= need,
     serving: ledger.isServing(c),

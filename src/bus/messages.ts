@@ -41,6 +41,12 @@ const WorkloadSchema = z.object({
   publicEndpoint: z.boolean().optional(),
   image: z.string().max(512).optional(),
   port: z.number().int().min(1).max(65535).optional(),
+  volumes: z
+    .array(
+      z.object({ volume: z.string().max(64), path: z.string().max(256), readOnly: z.boolean().optional() }),
+    )
+    .max(8)
+    .optional(),
 });
 
 export const LeaseSchema = z.object({
@@ -67,10 +73,17 @@ export const LeaseSchema = z.object({
   receiptServedMs: z.number().int().min(0),
   pausedAt: z.number().int().nullable().optional(),
   pausedMs: z.number().int().min(0).optional(),
+  reservation: Token.optional(),
+  interruptible: z.boolean().optional(),
+  preemptedAt: z.number().optional(),
+  preemptStopAt: z.number().optional(),
+  preemptedBy: Token.optional(),
+  resumes: Token.optional(),
 });
 
 export const LeaseOpenedSchema = z.object({ lease: LeaseSchema });
 export const LeaseClosedSchema = z.object({ lease: Token });
+export const LeasePreemptedSchema = z.object({ lease: Token, stopAt: z.number() });
 
 export const LeaseOutputSchema = z.object({
   lease: Token,
@@ -192,6 +205,7 @@ export type SubjectKind =
   | 'hb'
   | 'lease.opened'
   | 'lease.closed'
+  | 'lease.preempted'
   | 'lease.log'
   | 'lease.exit'
   | 'lease.receipt'
@@ -229,6 +243,7 @@ const registry: readonly SubjectEntry[] = [
     key: { token: 2, field: (m: LeaseOpenedMsg) => m.lease.container },
   },
   { kind: 'lease.closed', pattern: 'lease.closed.*', schema: LeaseClosedSchema },
+  { kind: 'lease.preempted', pattern: 'lease.preempted.*', schema: LeasePreemptedSchema },
   {
     kind: 'lease.log',
     pattern: 'lease.*.log',

@@ -7,6 +7,8 @@ export const subjects = {
   allHeartbeats: 'hb.*',
   leaseOpened: (container: string) => `lease.opened.${container}`,
   leaseClosed: (container: string) => `lease.closed.${container}`,
+  /** an interruptible lease on this container was preempted (LeasePreempted): stop it by `stopAt` */
+  leasePreempted: (container: string) => `lease.preempted.${container}`,
   leaseLog: (lease: string) => `lease.${lease}.log`,
   leaseExit: (lease: string) => `lease.${lease}.exit`,
   /** the user's signed usage receipts, from the API node that took them to the lease's container */

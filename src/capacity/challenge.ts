@@ -445,31 +445,39 @@ function dot(a: Float64Array, u: Float64Array): number {
   return s;
 }
 
+/** An opened row that passed checkOpenedRows: its index and its n entries. */
+export interface CheckedRow {
+  index: number;
+  row: Int32Array;
+}
+
 /**
- * Checks opened rows against a commitment: the requested rows, each exactly once, each a row of
- * n integers in range, each with a Merkle proof of the right shape from its leaf (bound to this
- * challenge) to the root, and each equal to row i of A·B (Freivalds' check, or recomputed).
+ * The cheap half of spotCheck, for the checker's main thread: the requested rows, each exactly
+ * once, each a row of n integers in range, each with a Merkle proof of the right shape from its
+ * leaf (bound to this challenge) to the root. Returns the rows (their product check is the other
+ * half: freivaldsProducts or productRows, then compareFreivalds or compareRows).
  */
-export function spotCheck(
+export function checkOpenedRows(
   challenge: Challenge,
   commitment: Commitment,
   rows: readonly OpenedRow[],
-  opts: SpotCheckOptions,
-): SpotCheckResult {
-  const bad = (kind: 'malformed' | 'proof' | 'row', reason: string, index?: number): SpotCheckResult =>
-    index === undefined ? { ok: false, kind, reason } : { ok: false, kind, reason, index };
+  indices: readonly number[],
+): { ok: true; opened: CheckedRow[] } | Extract<SpotCheckResult, { ok: false }> {
+  const bad = (kind: 'malformed' | 'proof' | 'row', reason: string, index?: number) =>
+    index === undefined ? { ok: false as const, kind, reason } : { ok: false as const, kind, reason, index };
   const { n } = challenge;
   if (typeof commitment.root !== 'string' || !HEX64.test(commitment.root))
     return bad('malformed', 'the commitment is not a 32-byte hex root');
   const root = Buffer.from(commitment.root, 'hex');
-  const wanted = new Set(opts.indices);
-  if (wanted.size !== opts.indices.length) throw new RangeError('duplicate requested rows');
+  const wanted = new Set(indices);
+  if (wanted.size !== indices.length) throw new RangeError('duplicate requested rows');
+  if (!Array.isArray(rows)) return bad('malformed', 'the opened rows are not a list');
   if (rows.length !== wanted.size)
     return bad('malformed', `${rows.length} rows opened, ${wanted.size} requested`);
 
   const bound = n * ENTRY_MAX_PRODUCT;
   const prefix = challengePrefix(challenge);
-  const opened: Array<{ index: number; row: Int32Array }> = [];
+  const opened: CheckedRow[] = [];
   const seen = new Set<number>();
   for (const r of rows) {
     const index = r?.index;
@@ -501,49 +509,109 @@ export function spotCheck(
       return bad('proof', `row ${index}: its Merkle proof does not lead to the committed root`, index);
     opened.push({ index, row });
   }
+  return { ok: true, opened };
+}
 
-  const keys = matrixKeys(challenge.seed);
-  const aRows = opened.map(({ index }) => {
-    const a = new Float64Array(n);
-    generateRow(keys.a, n, index, a);
-    return a;
-  });
-
-  if (opts.exact) {
-    const acc = recomputeRows(keys.b, n, aRows);
-    for (let r = 0; r < opened.length; r++) {
-      const got = opened[r]!.row;
-      const want = acc[r]!;
-      for (let j = 0; j < n; j++)
-        if (got[j] !== want[j]) {
-          const i = opened[r]!.index;
-          return bad('row', `row ${i} is not row ${i} of A·B (first difference at column ${j})`, i);
-        }
-    }
-    return { ok: true, rows: opened.length };
-  }
-
-  // Freivalds: with v secret and drawn after the commitment, c·v ≡ a·(B·v) (mod p) for a row c
-  // other than a·B (mod p) has probability 1/p per vector.
-  if (!opts.rng) throw new RangeError('spotCheck needs an rng for Freivalds vectors (or exact: true)');
-  const rng = opts.rng;
-  const primes = FREIVALDS_PRIMES;
-  const vs = primes.map((p) => {
+/** Freivalds' four vectors, v_t uniform in [0, p_t) (FREIVALDS_PRIMES), drawn from the checker's rng. */
+export function freivaldsVectors(rng: Rng, n: number): Float64Array[] {
+  return FREIVALDS_PRIMES.map((p) => {
     const v = new Float64Array(n);
     for (let j = 0; j < n; j++) v[j] = rng.int(0, p - 1);
     return v;
   });
-  const us = timesVectors(keys.b, n, vs as Vectors, primes);
-  for (let r = 0; r < opened.length; r++) {
-    const { index, row } = opened[r]!;
-    const a = aRows[r]!;
+}
+
+/** u_t = B·v_t mod p_t for the challenge's B (from its seed): n² generated entries, 4n² multiply-adds. */
+export function freivaldsProducts(seed: string, n: number, vs: readonly Float64Array[]): Float64Array[] {
+  if (vs.length !== FREIVALDS_PRIMES.length || vs.some((v) => v.length !== n))
+    throw new RangeError(`Freivalds needs ${FREIVALDS_PRIMES.length} vectors of ${n} entries`);
+  return timesVectors(matrixKeys(seed).b, n, vs as Vectors, FREIVALDS_PRIMES);
+}
+
+/** Rows `indices` of A·B from the seed alone: one pass over B, k·n² multiply-adds. */
+export function productRows(seed: string, n: number, indices: readonly number[]): Float64Array[] {
+  const keys = matrixKeys(seed);
+  const aRows = indices.map((index) => {
+    const a = new Float64Array(n);
+    generateRow(keys.a, n, index, a);
+    return a;
+  });
+  return recomputeRows(keys.b, n, aRows);
+}
+
+/** Each opened row against Freivalds: c·v_t ≡ a·u_t (mod p_t), a the row of A (k·n generated entries). */
+export function compareFreivalds(
+  seed: string,
+  n: number,
+  opened: readonly CheckedRow[],
+  vs: readonly Float64Array[],
+  us: readonly Float64Array[],
+): SpotCheckResult {
+  const keys = matrixKeys(seed);
+  const a = new Float64Array(n);
+  for (const { index, row } of opened) {
+    generateRow(keys.a, n, index, a);
     for (let t = 0; t < vs.length; t++) {
-      const p = primes[t]!;
-      const v = vs[t]!;
-      const u = us[t]!;
-      if (dotMod(row, v, p) !== mod(dot(a, u), p))
-        return bad('row', `row ${index} is not row ${index} of A·B (Freivalds' check)`, index);
+      const p = FREIVALDS_PRIMES[t]!;
+      if (dotMod(row, vs[t]!, p) !== mod(dot(a, us[t]!), p))
+        return {
+          ok: false,
+          kind: 'row',
+          reason: `row ${index} is not row ${index} of A·B (Freivalds' check)`,
+          index,
+        };
     }
   }
   return { ok: true, rows: opened.length };
+}
+
+/** Each opened row against its recomputation (`want[r]` for `opened[r]`). */
+export function compareRows(
+  opened: readonly CheckedRow[],
+  want: readonly ArrayLike<number>[],
+): SpotCheckResult {
+  for (let r = 0; r < opened.length; r++) {
+    const { index: i, row: got } = opened[r]!;
+    const w = want[r]!;
+    for (let j = 0; j < got.length; j++)
+      if (got[j] !== w[j])
+        return {
+          ok: false,
+          kind: 'row',
+          reason: `row ${i} is not row ${i} of A·B (first difference at column ${j})`,
+          index: i,
+        };
+  }
+  return { ok: true, rows: opened.length };
+}
+
+/**
+ * Checks opened rows against a commitment: the requested rows, each exactly once, each a row of
+ * n integers in range, each with a Merkle proof of the right shape from its leaf (bound to this
+ * challenge) to the root, and each equal to row i of A·B (Freivalds' check, or recomputed).
+ * Synchronous: the checker runs the product check off its event loop (recompute.ts, spotCheckWith).
+ */
+export function spotCheck(
+  challenge: Challenge,
+  commitment: Commitment,
+  rows: readonly OpenedRow[],
+  opts: SpotCheckOptions,
+): SpotCheckResult {
+  const o = checkOpenedRows(challenge, commitment, rows, opts.indices);
+  if (!o.ok) return o;
+  const { n, seed } = challenge;
+  if (opts.exact)
+    return compareRows(
+      o.opened,
+      productRows(
+        seed,
+        n,
+        o.opened.map((r) => r.index),
+      ),
+    );
+  // Freivalds: with v secret and drawn after the commitment, c·v ≡ a·(B·v) (mod p) for a row c
+  // other than a·B (mod p) has probability 1/p per vector.
+  if (!opts.rng) throw new RangeError('spotCheck needs an rng for Freivalds vectors (or exact: true)');
+  const vs = freivaldsVectors(opts.rng, n);
+  return compareFreivalds(seed, n, o.opened, vs, freivaldsProducts(seed, n, vs));
 }

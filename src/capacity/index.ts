@@ -7,3 +7,5 @@ export * from './memory.js';
 export * from './classes.js';
 export * from './margins.js';
 export * from './work.js';
+export * from './recompute.js';
+export { RecomputePool, type RecomputePoolOptions } from './recompute-pool.js';

@@ -277,12 +277,27 @@ export function pickGroups(rng: Rng, groups: number, v: number): { groups: numbe
 
 export type MemoryCheckResult = { ok: true; groups: number } | { ok: false; reason: string };
 
+/** The sums of groups `groups` of a read, from the seeds alone (groupPositions + groupSum each). */
+export function groupSums(
+  fillSeed: string,
+  readSeed: string,
+  p: FillParams & ReadParams,
+  groups: readonly number[],
+): Float64Array {
+  const out = new Float64Array(groups.length);
+  groups.forEach((g, k) => {
+    const { tile, row, cols } = groupPositions(readSeed, p, p, g);
+    out[k] = groupSum(fillSeed, p, tile, row, cols);
+  });
+  return out;
+}
+
 /**
- * Checks opened sum leaves against the read root: each requested leaf exactly once, with the right
- * number of integer sums, a Merkle proof of the right shape to the root, and every checked group's
- * sum equal to the checker's own computation from the seeds.
+ * The cheap half of verifyReads, for the checker's main thread: each requested leaf exactly once,
+ * with the right number of integer sums and a Merkle proof of the right shape to the root. Returns
+ * the opened sums by leaf (the recomputation, groupSums, is the other half: compareGroupSums).
  */
-export function verifyReads(
+export function checkReadOpening(
   id: string,
   fillSeed: string,
   readSeed: string,
@@ -290,9 +305,10 @@ export function verifyReads(
   root: string,
   opened: ReadonlyArray<{ index?: unknown; row?: unknown; proof?: unknown }>,
   picked: { groups: readonly number[]; leaves: readonly number[] },
-): MemoryCheckResult {
-  const bad = (reason: string): MemoryCheckResult => ({ ok: false, reason });
+): { ok: true; byLeaf: Map<number, number[]> } | { ok: false; reason: string } {
+  const bad = (reason: string) => ({ ok: false as const, reason });
   if (typeof root !== 'string' || !HEX64.test(root)) return bad('the read root is not a 32-byte hex root');
+  if (!Array.isArray(opened)) return bad('the opened leaves are not a list');
   const leaves = leafCount(p.groups);
   const wanted = new Set(picked.leaves);
   if (opened.length !== wanted.size) return bad(`${opened.length} leaves opened, ${wanted.size} requested`);
@@ -324,12 +340,48 @@ export function verifyReads(
       return bad(`leaf ${index}: its Merkle proof does not lead to the read root`);
     byLeaf.set(index, row as number[]);
   }
-  for (const g of picked.groups) {
+  return { ok: true, byLeaf };
+}
+
+/** Every checked group's opened sum against the checker's own (`want[k]` for `groups[k]`). */
+export function compareGroupSums(
+  readSeed: string,
+  p: FillParams & ReadParams,
+  groups: readonly number[],
+  byLeaf: ReadonlyMap<number, readonly number[]>,
+  want: ArrayLike<number>,
+): MemoryCheckResult {
+  for (let k = 0; k < groups.length; k++) {
+    const g = groups[k]!;
     const sums = byLeaf.get(Math.floor(g / SUMS_PER_LEAF))!;
-    const { tile, row, cols } = groupPositions(readSeed, p, p, g);
-    const want = groupSum(fillSeed, p, tile, row, cols);
-    if (sums[g % SUMS_PER_LEAF] !== want)
-      return bad(`group ${g} (tile ${tile}, row ${row}): the sum is not that of the tile's words`);
+    if (sums[g % SUMS_PER_LEAF] !== want[k]) {
+      const { tile, row } = groupPositions(readSeed, p, p, g);
+      return {
+        ok: false,
+        reason: `group ${g} (tile ${tile}, row ${row}): the sum is not that of the tile's words`,
+      };
+    }
   }
-  return { ok: true, groups: picked.groups.length };
+  return { ok: true, groups: groups.length };
+}
+
+/**
+ * Checks opened sum leaves against the read root: each requested leaf exactly once, with the right
+ * number of integer sums, a Merkle proof of the right shape to the root, and every checked group's
+ * sum equal to the checker's own computation from the seeds. Synchronous: the checker runs the
+ * recomputation off its event loop (recompute.ts, verifyReadsWith).
+ */
+export function verifyReads(
+  id: string,
+  fillSeed: string,
+  readSeed: string,
+  p: FillParams & ReadParams,
+  root: string,
+  opened: ReadonlyArray<{ index?: unknown; row?: unknown; proof?: unknown }>,
+  picked: { groups: readonly number[]; leaves: readonly number[] },
+): MemoryCheckResult {
+  const o = checkReadOpening(id, fillSeed, readSeed, p, root, opened, picked);
+  if (!o.ok) return o;
+  const want = groupSums(fillSeed, readSeed, p, picked.groups);
+  return compareGroupSums(readSeed, p, picked.groups, o.byLeaf, want);
 }

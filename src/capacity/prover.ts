@@ -10,25 +10,24 @@ import {
   issueChallenge,
   pickIndices,
   randomHex,
-  spotCheck,
   type Challenge,
 } from './challenge.js';
 import { sizeFor, type CapacityClaim } from './sizing.js';
-import {
-  DEFAULT_VERIFIED_ROWS,
-  pickWorkRows,
-  validateWorkParams,
-  verifyWork,
-  type WorkProofParams,
-} from './work.js';
+import { DEFAULT_VERIFIED_ROWS, pickWorkRows, validateWorkParams, type WorkProofParams } from './work.js';
 import {
   DEFAULT_VERIFIED_GROUPS,
   pickGroups,
   tileBytes,
   validateMemoryParams,
-  verifyReads,
   type MemoryProofParams,
 } from './memory.js';
+import {
+  inlineRecomputer,
+  spotCheckWith,
+  verifyReadsWith,
+  verifyWorkWith,
+  type Recomputer,
+} from './recompute.js';
 import {
   encodeMessage,
   parseProverMessage,
@@ -392,7 +391,12 @@ export type CapacityFailure =
   /** the opened rows are wrong, or not those the root commits to */
   | 'spot-check'
   /** the throughput proof's products came late, or their digests are wrong */
-  | 'throughput';
+  | 'throughput'
+  /**
+   * the checker could not verify what the prover answered (its verification worker crashed or is
+   * overloaded): the checker's failure, not the host's, and no verdict on the container
+   */
+  | 'checker';
 
 export interface CapacityResult {
   ok: boolean;
@@ -470,6 +474,11 @@ export interface CapacityCheckOptions {
   workProof?: WorkProofParams | null;
   /** rows of the throughput proof the checker recomputes (default 16) */
   verifiedWorkRows?: number;
+  /**
+   * where the throughput and memory proofs are recomputed (default inline, on this event loop; a
+   * checker passes a RecomputePool: recompute-pool.ts). Its failure fails the check as 'checker'.
+   */
+  recompute?: Recomputer;
 }
 
 function stderrNote(channel: ProverChannel): string {
@@ -489,6 +498,7 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
   const memoryMiB = opts.memoryMiB === null ? undefined : (opts.memoryMiB ?? size.memoryMiB);
   const k = Math.min(n, opts.k ?? DEFAULT_SPOT_ROWS);
   const timers = opts.timers ?? signalTimers;
+  const recompute = opts.recompute ?? inlineRecomputer;
   const { clock, rng } = opts;
 
   let challenge: Challenge | null = null;
@@ -617,11 +627,16 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
     if (isResult(rows)) return rows;
 
     const v0 = clock.now();
-    const check = spotCheck(challenge, { root: c.root }, rows.rows, {
-      indices,
-      rng,
-      ...(opts.exact ? { exact: true } : {}),
-    });
+    let check;
+    try {
+      check = await spotCheckWith(recompute, challenge, { root: c.root }, rows.rows, {
+        indices,
+        rng,
+        ...(opts.exact ? { exact: true } : {}),
+      });
+    } catch (e) {
+      return result('checker', `the checker could not verify the opened rows: ${(e as Error).message}`);
+    }
     verifyMs = clock.now() - v0;
     if (!check.ok) return result('spot-check', check.reason);
     let passed = `${k} of ${n} rows verified; committed in ${proveMs} ms of ${deadlineMs} ms`;
@@ -683,7 +698,24 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
         `no digests within ${openMs} ms of the open`,
       ]);
       if (isResult(opened)) return opened;
-      const wc = verifyWork(challenge.id, prepareSeed, workSeed, wp, wr.root, opened.rows, picked);
+      let wc;
+      try {
+        wc = await verifyWorkWith(
+          recompute,
+          challenge.id,
+          prepareSeed,
+          workSeed,
+          wp,
+          wr.root,
+          opened.rows,
+          picked,
+        );
+      } catch (e) {
+        return result(
+          'checker',
+          `the checker could not verify the throughput proof: ${(e as Error).message}`,
+        );
+      }
       if (!wc.ok) return result('throughput', `the throughput proof failed: ${wc.reason}`);
       passed += `; ${wp.products} products of n = ${wp.n} in ${work.workMs} ms of ${wp.deadlineMs} ms, ${wc.rows} rows verified`;
     }
@@ -753,7 +785,12 @@ export async function runCapacityCheck(opts: CapacityCheckOptions): Promise<Capa
       `no sums within ${openMs} ms of the open`,
     ]);
     if (isResult(sums)) return sums;
-    const mc = verifyReads(challenge.id, fillSeed, readSeed, mp, rr.root, sums.rows, picked);
+    let mc;
+    try {
+      mc = await verifyReadsWith(recompute, challenge.id, fillSeed, readSeed, mp, rr.root, sums.rows, picked);
+    } catch (e) {
+      return result('checker', `the checker could not verify the memory proof: ${(e as Error).message}`);
+    }
     if (!mc.ok) return result('memory', `the memory proof failed: ${mc.reason}`);
     return result(
       'passed',

@@ -294,11 +294,11 @@ export function expectedDigests(
 export type WorkCheckResult = { ok: true; rows: number } | { ok: false; reason: string };
 
 /**
- * Checks opened work leaves against the work root: each requested leaf exactly once, 64·8 int32
- * digests, a Merkle proof of the right shape to the root, and every picked row's digests equal to
- * the checker's own from the seeds.
+ * The cheap half of verifyWork, for the checker's main thread: each requested leaf exactly once,
+ * 64·8 int32 digests, a Merkle proof of the right shape to the root. Returns the opened digests
+ * by leaf (the recomputation, expectedDigests, is the other half: see compareWorkDigests).
  */
-export function verifyWork(
+export function checkWorkOpening(
   id: string,
   prepareSeed: string,
   workSeed: string,
@@ -306,8 +306,8 @@ export function verifyWork(
   root: string,
   opened: ReadonlyArray<{ index?: unknown; row?: unknown; proof?: unknown }>,
   picked: { rows: readonly number[]; leaves: readonly number[] },
-): WorkCheckResult {
-  const bad = (reason: string): WorkCheckResult => ({ ok: false, reason });
+): { ok: true; byLeaf: Map<number, number[]> } | { ok: false; reason: string } {
+  const bad = (reason: string) => ({ ok: false as const, reason });
   if (typeof root !== 'string' || !HEX64.test(root)) return bad('the work root is not a 32-byte hex root');
   if (!Array.isArray(opened)) return bad('the opened leaves are not a list');
   const leaves = workLeafCount(p);
@@ -341,16 +341,46 @@ export function verifyWork(
       return bad(`leaf ${index}: its Merkle proof does not lead to the work root`);
     byLeaf.set(index, row as number[]);
   }
-  const want = expectedDigests(prepareSeed, workSeed, p, picked.rows);
-  for (const g of picked.rows) {
+  return { ok: true, byLeaf };
+}
+
+/** Every picked row's opened digests against the checker's own (`want`, from expectedDigests). */
+export function compareWorkDigests(
+  p: WorkParams,
+  rows: readonly number[],
+  byLeaf: ReadonlyMap<number, readonly number[]>,
+  want: ReadonlyMap<number, ArrayLike<number>>,
+): WorkCheckResult {
+  for (const g of rows) {
     const digests = byLeaf.get(Math.floor(g / ROWS_PER_LEAF))!;
     const off = (g % ROWS_PER_LEAF) * DIGEST_WIDTH;
     const w = want.get(g)!;
     for (let j = 0; j < DIGEST_WIDTH; j++)
       if (digests[off + j] !== w[j])
-        return bad(
-          `row ${g % p.n} of product ${Math.floor(g / p.n)}: its digest is not that of the product's row`,
-        );
+        return {
+          ok: false,
+          reason: `row ${g % p.n} of product ${Math.floor(g / p.n)}: its digest is not that of the product's row`,
+        };
   }
-  return { ok: true, rows: picked.rows.length };
+  return { ok: true, rows: rows.length };
+}
+
+/**
+ * Checks opened work leaves against the work root: each requested leaf exactly once, 64·8 int32
+ * digests, a Merkle proof of the right shape to the root, and every picked row's digests equal to
+ * the checker's own from the seeds. Synchronous: the checker runs the recomputation off its event
+ * loop (recompute.ts, verifyWorkWith).
+ */
+export function verifyWork(
+  id: string,
+  prepareSeed: string,
+  workSeed: string,
+  p: WorkParams,
+  root: string,
+  opened: ReadonlyArray<{ index?: unknown; row?: unknown; proof?: unknown }>,
+  picked: { rows: readonly number[]; leaves: readonly number[] },
+): WorkCheckResult {
+  const o = checkWorkOpening(id, prepareSeed, workSeed, p, root, opened, picked);
+  if (!o.ok) return o;
+  return compareWorkDigests(p, picked.rows, o.byLeaf, expectedDigests(prepareSeed, workSeed, p, picked.rows));
 }

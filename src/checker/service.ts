@@ -12,6 +12,8 @@ import {
 import { checkCapacityOverBus } from './capacity-bus-channel.js';
 import { classOf, type CapacityClaim } from '../capacity/sizing.js';
 import type { CapacityCheckOptions, CapacityResult } from '../capacity/prover.js';
+import type { Recomputer } from '../capacity/recompute.js';
+import { RecomputePool } from '../capacity/recompute-pool.js';
 import { LivenessChecker } from './checker.js';
 import {
   LocationChecker,
@@ -134,6 +136,12 @@ export interface CheckerServiceDeps {
       | 'openTimeoutMs'
     >
   >;
+  /**
+   * where the capacity proofs' recomputation runs (the caller owns it). Default: a RecomputePool of
+   * one worker thread, started on the first verification and terminated by stop(), so that this
+   * checker's event loop keeps answering the bus and timing round trips while it verifies.
+   */
+  recompute?: Recomputer;
   log?: (line: string) => void;
 }
 
@@ -141,7 +149,8 @@ export interface CheckerStats {
   reports: Record<CheckKind, number>;
   rejected: number;
   probes: { sent: number; answered: number };
-  capacity: { checks: number; passed: number; failed: number };
+  /** checkerErrors: checks this checker could not verify itself (no vote was cast) */
+  capacity: { checks: number; passed: number; failed: number; checkerErrors: number };
 }
 
 /** Per container: what this checker has seen of it this epoch (continuity and loss). */
@@ -177,11 +186,13 @@ export class CheckerService {
   private lastSlot = -1;
   private offs: Array<() => void> = [];
   private stopped = false;
+  /** the default recomputer, owned by this service (started on first use, closed by stop()) */
+  private pool: RecomputePool | null = null;
   readonly stats: CheckerStats = {
     reports: { liveness: 0, capacity: 0, location: 0, qos: 0 },
     rejected: 0,
     probes: { sent: 0, answered: 0 },
-    capacity: { checks: 0, passed: 0, failed: 0 },
+    capacity: { checks: 0, passed: 0, failed: 0, checkerErrors: 0 },
   };
 
   constructor(private readonly deps: CheckerServiceDeps) {
@@ -195,6 +206,11 @@ export class CheckerService {
 
   get address(): string {
     return this.deps.address;
+  }
+
+  /** Worker threads of this service's own verification pool (0 before its first verification and after stop()). */
+  get verificationThreads(): number {
+    return this.pool?.threads ?? 0;
   }
 
   /** Listens to heartbeats and usage receipts on the bus. */
@@ -414,6 +430,9 @@ export class CheckerService {
     for (const off of this.offs) off();
     this.offs = [];
     await this.idle();
+    const pool = this.pool;
+    this.pool = null;
+    await pool?.close();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -564,6 +583,14 @@ export class CheckerService {
     this.running.add(key);
     try {
       const r = await this.capacity(c);
+      if (r.code === 'checker') {
+        // This checker could not verify the answer (its verification worker died or is
+        // overloaded): no verdict on the container; it is challenged again on a later slot.
+        this.stats.capacity.checkerErrors++;
+        this.voted.delete(key);
+        this.deps.log?.(`checker ${this.deps.address.slice(0, 12)}: capacity of ${c.id}: ${r.reason}`);
+        return;
+      }
       if (r.code === 'spawn') {
         // Nobody took the challenge up (the container's agent is not reachable on the bus, or its
         // relay is reconnecting): once is not a verdict, twice in a row is.
@@ -601,8 +628,15 @@ export class CheckerService {
       claim,
       rng: this.deps.rng,
       clock: this.deps.clock,
+      recompute: this.recompute(),
       ...this.deps.capacity,
     });
+  }
+
+  private recompute(): Recomputer {
+    if (this.deps.recompute) return this.deps.recompute;
+    // created now, started on its first job: a checker that never verifies a proof starts no thread
+    return (this.pool ??= new RecomputePool());
   }
 
   private async send(p: ReportPayload): Promise<boolean> {

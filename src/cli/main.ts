@@ -10,10 +10,12 @@ import { leaseCommand, leasesCommand } from './commands/leases.js';
 import { ledgerCommand } from './commands/ledger.js';
 import { locationCommand } from './commands/location.js';
 import { rentCommand } from './commands/rent.js';
+import { volumeCommand } from './commands/volume.js';
 import { offersCommand } from './commands/offers.js';
 import { logsCommand, stopCommand, topUpCommand, waitCommand } from './commands/lease-life.js';
 import { statusCommand } from './commands/status.js';
 import { escrowCommand } from './commands/escrow.js';
+import { reservationsCommand, reserveCommand } from './commands/reserve.js';
 import { transferCommand } from './commands/transfer.js';
 import { vestingCommand } from './commands/vesting.js';
 import { lockCommand } from './commands/lock.js';
@@ -45,6 +47,7 @@ export function program(): Command {
     gameCommand(),
     deployCommand(),
     deploymentsCommand(),
+    volumeCommand(),
     appCommand(),
     containersCommand(),
     containerCommand(),
@@ -53,6 +56,8 @@ export function program(): Command {
     accountCommand(),
     keysCommand(),
     escrowCommand(),
+    reserveCommand(),
+    reservationsCommand(),
     transferCommand(),
     vestingCommand(),
     lockCommand(),

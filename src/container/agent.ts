@@ -1,4 +1,8 @@
+import { cp, mkdir, stat } from 'node:fs/promises';
 import { loadavg } from 'node:os';
+import { AgentVolumes, type AttachedVolumes } from './agent-volumes.js';
+import type { VolumeStore } from './volumes.js';
+import { join } from 'node:path';
 import {
   AethirError,
   canonicalize,
@@ -60,6 +64,8 @@ interface Slot {
   pause?: { closesAt: number } | undefined;
   /** a pause is being tried */
   checkingFunds?: boolean;
+  /** stops watching the running workload's volumes and frees their writer slots */
+  detachVolumes?: (() => Promise<void>) | undefined;
 }
 
 /** The user's latest usage receipt for one lease, as this host received it. */
@@ -82,6 +88,8 @@ export interface ContainerAgentInit {
   spec: ContainerSpec;
   location: Location;
   pricePerHour: bigint;
+  /** the price per GPU-hour of GPUs booked for days (`aethir reserve`); none: no reserved capacity */
+  reservedPricePerHour?: bigint;
   heartbeatIntervalMs: number;
   /** how often the host collects payment for running leases (the user's escrow is charged as it goes) */
   settleIntervalMs?: number;
@@ -102,6 +110,11 @@ export interface ContainerAgentInit {
    */
   logDir?: string;
   logFileMaxBytes?: number;
+  /**
+   * where interruptible leases keep their checkpoints, `<checkpointDir>/<lease>` (the workload's
+   * $AETHIR_CHECKPOINT_DIR), kept after the lease for `rent --resume`. None: no checkpoints.
+   */
+  checkpointDir?: string;
   /** apps to pre-install and serve sessions of (published on the network; docs/apps.md) */
   apps?: readonly string[];
   /** where apps are installed, `<appsDir>/<name>/<version>`; needed with `apps` */
@@ -113,6 +126,11 @@ export interface ContainerAgentInit {
    * src/capacity/protocol.ts, or a channel factory); default: the built-in CPU prover
    */
   prover?: CheckServerOptions['prover'];
+  /**
+   * persistent volumes (src/container/volumes.ts): where they live on disk and what this host
+   * offers for them (price per GiB-hour, space); absent: no volumes
+   */
+  volumes?: { store: VolumeStore; pricePerGiBHour: bigint; capacityGiB: number };
 }
 
 export interface ContainerAgentComponents {
@@ -158,6 +176,8 @@ export class ContainerAgent {
   private readonly apps: LocalApps | null;
   /** the images the runtime has cached, as the last heartbeat learnt them (reported in the next) */
   private images: string[] = [];
+  /** persistent volumes on this host (none: null) */
+  private readonly volumes: AgentVolumes | null;
 
   constructor(
     private readonly components: ContainerAgentComponents,
@@ -181,6 +201,25 @@ export class ContainerAgent {
           },
         })
       : null;
+    this.volumes = init.volumes
+      ? new AgentVolumes(
+          init.volumes.store,
+          init.key.address,
+          components.network,
+          this.sender,
+          components.log,
+          (v, open) => {
+            const ep = components.endpoints;
+            if (!ep || !this.chainId) return;
+            ep.door(
+              v.id,
+              open
+                ? this.volumes!.doorOf(v, components.runtime, this.chainId, () => components.clock.now())
+                : null,
+            );
+          },
+        )
+      : null;
   }
 
   get id(): string {
@@ -200,15 +239,31 @@ export class ContainerAgent {
       existing.encKey !== encKey ||
       existing.name !== this.init.name ||
       existing.pricePerHour !== this.init.pricePerHour ||
+      (this.init.reservedPricePerHour !== undefined &&
+        existing.reservedPricePerHour !== this.init.reservedPricePerHour) ||
       canonicalize(existing.spec) !== canonicalize(this.init.spec) ||
-      canonicalize(existing.location) !== canonicalize(this.init.location);
+      canonicalize(existing.location) !== canonicalize(this.init.location) ||
+      (this.init.volumes !== undefined &&
+        (existing.volumeOffer?.pricePerGiBHour !== this.init.volumes.pricePerGiBHour ||
+          existing.volumeOffer?.capacityGiB !== this.init.volumes.capacityGiB));
     if (changed)
       await this.sender.send('container.register', {
         name: this.init.name,
         spec: this.init.spec,
         location: this.init.location,
         pricePerHour: this.init.pricePerHour,
+        ...(this.init.reservedPricePerHour !== undefined
+          ? { reservedPricePerHour: this.init.reservedPricePerHour }
+          : {}),
         encKey,
+        ...(this.init.volumes
+          ? {
+              volumes: {
+                pricePerGiBHour: this.init.volumes.pricePerGiBHour,
+                capacityGiB: this.init.volumes.capacityGiB,
+              },
+            }
+          : {}),
       });
     if (this.init.stakeAuto) {
       const need = await network.requiredStake(this.init.spec.gpus.map((g) => g.model));
@@ -227,6 +282,8 @@ export class ContainerAgent {
       // a lease paused before the restart kept its files: they go with it
       await this.components.runtime.removeFiles?.(leaseId);
     }
+    // Volumes: remounted after a restart or reboot, writer locks of the lost workloads dropped.
+    await this.volumes?.reconcile(new Set());
     this.unsubs.push(
       bus.subscribe(subjects.leaseOpened(this.id), (m) =>
         this.track(this.onLeaseOpened(m as LeaseOpenedMsg)),
@@ -234,6 +291,10 @@ export class ContainerAgent {
       bus.subscribe(
         subjects.leaseClosed(this.id),
         (m) => void this.onLeaseClosed((m as { lease: string }).lease),
+      ),
+      bus.subscribe(
+        subjects.leasePreempted(this.id),
+        (m) => void this.track(this.onLeasePreempted((m as { lease: string }).lease)),
       ),
     );
     // Checkers' direct probes and capacity challenges (check.<id>), answered by this host: with
@@ -261,6 +322,10 @@ export class ContainerAgent {
       this.heartbeat();
       this.checkReceipts();
       this.checkFunds();
+      // new volumes get their copy door, deleted ones are freed
+      void this.volumes
+        ?.reconcile()
+        .catch((e: unknown) => this.components.log?.(`volumes: ${(e as Error).message}`));
     }, this.init.heartbeatIntervalMs);
     this.timer.unref();
     this.settleTimer = setInterval(
@@ -368,6 +433,13 @@ export class ContainerAgent {
       await this.close(lease, 127, run.reason.slice(0, 200), { withoutReceipt: noEngine || noOwnNetwork });
       return;
     }
+    // A lease that preempted interruptible ones starts when their notice ends: wait for their GPUs.
+    await this.waitForGpus(lease.gpus, lease.openedAt);
+    const checkpoint = await this.checkpointOf(lease);
+    if (checkpoint) {
+      run.env = { ...run.env, AETHIR_CHECKPOINT_DIR: checkpoint };
+      run.writablePaths = [checkpoint];
+    }
     let gpus: number[];
     try {
       gpus = this.allocateGpus(lease.gpus);
@@ -401,6 +473,9 @@ export class ContainerAgent {
         return;
       }
       const exit = await w.exited;
+      // its volumes' writer slots are free while it is paused, and once it has ended
+      await slot.detachVolumes?.();
+      slot.detachVolumes = undefined;
       if (slot.pause) {
         // Stopped because the escrow ran out: its files are kept until a top-up or the grace's end.
         if (await this.whilePaused(lease, slot)) continue;
@@ -460,12 +535,37 @@ export class ContainerAgent {
   private async startWorkload(
     lease: Lease,
     slot: Slot,
-    run: { command: string[]; env: Record<string, string>; readOnlyPaths?: string[] },
+    run: {
+      command: string[];
+      env: Record<string, string>;
+      readOnlyPaths?: string[];
+      writablePaths?: string[];
+    },
     publish: (e: WorkloadEvent) => void,
     resumed: boolean,
   ): Promise<RunningWorkload | null> {
     const { runtime, clock } = this.components;
     const image = lease.workload.image;
+    // Its volumes: checked, mounted, the writer slot taken (refused: the lease closes, charged nothing).
+    let vols: AttachedVolumes | null = null;
+    try {
+      vols = (await this.volumes?.attach(lease)) ?? null;
+      if (!vols && lease.workload.volumes?.length)
+        throw new AethirError('UNAVAILABLE', 'this host keeps no volumes');
+    } catch (e) {
+      this.running.delete(lease.id);
+      const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
+      publish({
+        type: 'exit',
+        exitCode: 127,
+        signal: null,
+        reason: 'start-failed',
+        at: clock.now(),
+        message: why,
+      });
+      await this.close(lease, 127, why, { withoutReceipt: true });
+      return null;
+    }
     // Paused time does not count against the maximum duration.
     const remainingSec = Math.max(
       1,
@@ -500,6 +600,8 @@ export class ContainerAgent {
         ...(port && lease.workload.port !== undefined ? { workloadPort: lease.workload.port } : {}),
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
         ...(resumed ? { reuseFiles: true } : {}),
+        ...(vols ? { mounts: vols.mounts } : {}),
+        ...(run.writablePaths ? { writablePaths: run.writablePaths } : {}),
         limits: {
           ...leaseLimits(this.init.spec, lease.gpus),
           ...(this.init.leaseMemoryMiB ? { memoryMiB: this.init.leaseMemoryMiB } : {}),
@@ -510,6 +612,7 @@ export class ContainerAgent {
     } catch (e) {
       this.running.delete(lease.id);
       this.components.endpoints?.close(lease.id);
+      await vols?.release();
       const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
       publish({
         type: 'exit',
@@ -528,6 +631,15 @@ export class ContainerAgent {
     slot.w = w;
     slot.pause = undefined;
     if (slot.cancelled) void w.kill('lease closed');
+    // A writer that fills its volume (the image is the quota: its writes fail) is stopped, saying so.
+    const unwatch = vols?.watch((message) => {
+      slot.endReason ??= `the workload was stopped at a limit: ${message}`.slice(0, 200);
+      void w.kill(message);
+    });
+    slot.detachVolumes = async () => {
+      unwatch?.();
+      await vols?.release();
+    };
     // Its user's shells, exec and copies come in through the endpoint server (lease-access.ts).
     if (w.exec && this.chainId)
       this.components.endpoints?.door(lease.id, {
@@ -680,10 +792,14 @@ export class ContainerAgent {
    * with its env: sealed values opened with this container's key, only for the lease they were
    * sealed for (src/core/seal.ts).
    */
-  private async workloadOf(
-    lease: Lease,
-  ): Promise<
-    | { ok: true; command: string[]; env: Record<string, string>; readOnlyPaths?: string[] }
+  private async workloadOf(lease: Lease): Promise<
+    | {
+        ok: true;
+        command: string[];
+        env: Record<string, string>;
+        readOnlyPaths?: string[];
+        writablePaths?: string[];
+      }
     | { ok: false; reason: string }
   > {
     let w = lease.workload;
@@ -855,6 +971,86 @@ export class ContainerAgent {
     }
   }
 
+  /** Where this host keeps (or would keep) an interruptible lease's checkpoint files; none: no checkpoints here. */
+  checkpointPath(lease: string): string | undefined {
+    return this.init.checkpointDir && /^[A-Za-z0-9_-]{1,64}$/.test(lease)
+      ? join(this.init.checkpointDir, lease)
+      : undefined;
+  }
+
+  /** Free GPUs here now (not held by a running workload). */
+  private freeGpuCount(): number {
+    const used = new Set([...this.running.values()].flatMap((r) => r.gpus));
+    return this.init.spec.gpus.length - used.size;
+  }
+
+  /**
+   * Waits (up to `startsAt` + 10 s of this host's clock) until `n` GPUs are free here: those of
+   * the interruptible leases a lease preempted come free when their workloads stop.
+   */
+  private async waitForGpus(n: number, startsAt: number): Promise<void> {
+    const { clock } = this.components;
+    while (this.freeGpuCount() < n && clock.now() < startsAt + 10_000 && !this.stopping)
+      await new Promise((r) => setTimeout(r, 100));
+  }
+
+  /**
+   * An interruptible lease's checkpoint directory, `<checkpointDir>/<lease>`, made for it; a lease
+   * that resumes another (the ledger checked it is the same user's, on this host) starts with a
+   * copy of that one's files. None for other leases, or a host without a checkpointDir.
+   */
+  private async checkpointOf(lease: Lease): Promise<string | undefined> {
+    const base = this.init.checkpointDir;
+    if (!base || !lease.interruptible) return undefined;
+    const dir = join(base, lease.id);
+    try {
+      await mkdir(base, { recursive: true, mode: 0o711 });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      if (lease.resumes && /^[A-Za-z0-9_-]{1,64}$/.test(lease.resumes)) {
+        const from = join(base, lease.resumes);
+        if (
+          await stat(from).then(
+            (s) => s.isDirectory(),
+            () => false,
+          )
+        )
+          await cp(from, dir, { recursive: true, force: true, errorOnExist: false });
+      }
+      return dir;
+    } catch (e) {
+      this.components.log?.(`lease ${lease.id}: no checkpoint directory (${(e as Error).message})`);
+      return undefined;
+    }
+  }
+
+  /**
+   * The ledger preempted an interruptible lease here for a higher-paying one: its workload gets
+   * SIGTERM now and until the notice's end to checkpoint, then is stopped and the lease closed
+   * (charged only up to the preemption). A notice the ledger does not show (forged, or for a lease
+   * not preempted) is ignored.
+   */
+  private async onLeasePreempted(leaseId: string): Promise<void> {
+    const r = this.running.get(leaseId);
+    if (!r) return;
+    const l = await this.components.network.lease(leaseId).catch(() => undefined);
+    if (!l || l.status !== 'open' || l.preemptedAt === undefined || l.preemptStopAt === undefined) {
+      this.components.log?.(`ignored a preemption notice for lease ${leaseId} that the ledger does not show`);
+      return;
+    }
+    const { clock, bus } = this.components;
+    const graceMs = Math.max(0, l.preemptStopAt - clock.now());
+    r.endReason = `preempted by lease ${l.preemptedBy ?? '?'} (a higher price); charged up to the preemption`;
+    const m: LeaseLogMsg = {
+      lease: leaseId,
+      type: 'stderr',
+      data: `aethir: preempted by a higher-paying lease: SIGTERM now, stopped in ${Math.round(graceMs / 1000)} s; checkpoint to $AETHIR_CHECKPOINT_DIR (rent --resume ${leaseId})\n`,
+      at: clock.now(),
+    };
+    bus.publish(subjects.leaseLog(leaseId), m);
+    if (r.w) await r.w.kill('preempted', { graceMs });
+    else r.cancelled = true;
+  }
+
   private async onLeaseClosed(leaseId: string): Promise<void> {
     const r = this.running.get(leaseId);
     if (!r) return;
@@ -871,6 +1067,7 @@ export class ContainerAgent {
   async settleRunning(): Promise<void> {
     await this.refreshParams();
     for (const leaseId of [...this.running.keys()]) await this.settle(leaseId);
+    await this.volumes?.settle();
   }
 
   /** Settles one lease with its latest receipt the ledger has not taken yet, if any. */
@@ -949,6 +1146,7 @@ export class ContainerAgent {
     await Promise.allSettled([...this.running.values()].map((r) => r.w?.kill('container stopping')));
     await Promise.allSettled(this.handlers);
     for (const id of [...this.receipts.keys()]) this.forgetReceipts(id);
+    await this.volumes?.stop();
     this.started = false;
   }
 }

@@ -21,6 +21,14 @@ export function appsDirOf(runtime: HostProcessRuntime, dataDir: string): string 
   return runtime.isolation === 'sandbox' ? `${runtime.baseDir}-apps` : join(dataDir, 'apps');
 }
 
+/**
+ * Where interruptible leases keep their checkpoints: beside the sandbox's base directory where
+ * workloads are sandboxed (the lease uids must reach it), else in the agent's data directory.
+ */
+export function checkpointsDirOf(runtime: HostProcessRuntime, dataDir: string): string {
+  return runtime.isolation === 'sandbox' ? `${runtime.baseDir}-checkpoints` : join(dataDir, 'checkpoints');
+}
+
 /** How a host isolates its tenants: `auto` sandboxes where the machine can, and says why not otherwise. */
 export type IsolationChoice = 'sandbox' | 'none' | 'auto';
 

@@ -34,6 +34,11 @@ export interface LeaseAccessTarget {
   /** whether the ledger has the lease open (asked for every session) */
   isOpen(): Promise<boolean>;
   now(): number;
+  /**
+   * Where nothing runs (a volume's copies without a lease): a workload started for this one
+   * session, in the same isolation, and its end (when the session closes). Throws to refuse.
+   */
+  session?(): Promise<{ w: RunningWorkload; end(): Promise<void> }>;
 }
 
 /** Sessions one lease may have at once (several shells, copies). */
@@ -115,8 +120,9 @@ export async function handleLeaseAccess(
   } catch (e) {
     return refuse(socket, 403, 'UNAUTHORIZED', (e as Error).message);
   }
-  const w = target.workload();
-  if (!w?.exec || !(await target.isOpen().catch(() => false)))
+  let w = target.workload();
+  let end: (() => Promise<void>) | undefined;
+  if (!(await target.isOpen().catch(() => false)))
     return refuse(socket, 409, 'CONFLICT', `lease ${leaseId} is not running here`);
   if ((sessions.get(leaseId) ?? 0) >= MAX_SESSIONS_PER_LEASE)
     return refuse(
@@ -125,14 +131,26 @@ export async function handleLeaseAccess(
       'RATE_LIMITED',
       `a lease has at most ${MAX_SESSIONS_PER_LEASE} sessions at once`,
     );
+  if (!w && target.session && kind === 'files')
+    try {
+      ({ w, end } = await target.session());
+    } catch (e) {
+      return refuse(socket, 409, isAethirError(e) ? e.code : 'CONFLICT', (e as Error).message);
+    }
+  if (!w?.exec) {
+    await end?.();
+    return refuse(socket, 409, 'CONFLICT', `lease ${leaseId} is not running here`);
+  }
+  const running = w;
   wss.handleUpgrade(req, socket, head, (ws) => {
     sessions.set(leaseId, (sessions.get(leaseId) ?? 0) + 1);
+    if (end) ws.once('close', () => void end());
     ws.once('close', () => {
       const n = (sessions.get(leaseId) ?? 1) - 1;
       if (n > 0) sessions.set(leaseId, n);
       else sessions.delete(leaseId);
     });
-    serve(ws, kind, w);
+    serve(ws, kind, running);
   });
 }
 

@@ -52,6 +52,8 @@ export const ConfigSchema = z.object({
     .int()
     .min(1)
     .max(30 * 86_400),
+  /** a new devnet's preemption notice for interruptible leases, ms (absent: 30 s) */
+  preemptNoticeMs: z.coerce.number().int().min(0).max(3_600_000).optional(),
   /** GPUs the devnet's own container declares instead of probing, e.g. "1x H100 80GB" ('' probes) */
   containerDeclareGpus: z.string().max(200),
   /**
@@ -160,6 +162,7 @@ const ENV_MAP: Record<string, keyof Config> = {
   AETHIR_LOG_LEVEL: 'logLevel',
   AETHIR_EPOCH_SECONDS: 'epochSeconds',
   AETHIR_PAUSE_GRACE_SECONDS: 'pauseGraceSeconds',
+  AETHIR_PREEMPT_NOTICE_MS: 'preemptNoticeMs',
   // API limits: AETHIR_API_REQUEST_TIMEOUT_MS, AETHIR_MAX_RESERVATIONS_PER_ACCOUNT, ...
   ...Object.fromEntries(
     LIMIT_KEYS.map((k) => [`AETHIR_${k.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`, k]),

@@ -374,7 +374,8 @@ export class IndexStore {
     this.tier[s] = Math.ceil(Math.min(3, Math.max(1, c.qualityTier)));
     this.quality[s] = c.qualityTier;
     const total = hw.models.length;
-    this.ledgerFree[s] = Math.max(0, Math.min(total, c.gpusTotal) - c.gpusLeased);
+    // GPUs a reservation booked are no one else's (ReservationOpened/Closed change the container)
+    this.ledgerFree[s] = Math.max(0, Math.min(total, c.gpusTotal) - c.gpusLeased - (c.gpusReserved ?? 0));
     this.setApps(s, this.appsFor(s, c));
     if (isNew) this.stateCount[STATE_OFFLINE]!++;
     this.refresh(s, now);

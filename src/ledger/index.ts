@@ -19,6 +19,14 @@ export {
   type LeaseFunds,
 } from './modules/leases/queries.js';
 export { hasLeft } from './modules/containers/queries.js';
+export { volumeCost, type Volume, type VolumeStatus } from './modules/volumes/queries.js';
+export {
+  MountPath,
+  VolumeMount,
+  VolumeName,
+  MIN_VOLUME_MIB,
+  MAX_VOLUME_MIB,
+} from './modules/volumes/payloads.js';
 export type {
   LedgerEvent,
   LedgerEventType,
@@ -37,6 +45,15 @@ export type {
   LeaseToppedUp,
   LeasePaused,
   LeaseResumed,
+  VolumeClosed,
+  VolumeCreated,
+  VolumeSettled,
+  LeasePreempted,
+  ReservationClosed,
+  ReservationOpened,
+  ReservationSettled,
 } from './registry.js';
+export { dailyPrice } from './modules/reservations/queries.js';
+export { MAX_RESERVATION_DAYS, MAX_RESERVATIONS_PER_CONTAINER } from './modules/reservations/payloads.js';
 export * from './block.js';
 export * from './governance.js';

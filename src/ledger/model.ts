@@ -25,6 +25,9 @@ export const K = {
   /** an app's owner and versions (AppRecord), and each published version (AppRelease): src/ledger/app.ts */
   app: (name: string) => `app/${name}`,
   appRelease: (name: string, version: string) => `appv/${name}/${version}`,
+  reservation: (id: string) => `resv/${id}`,
+  /** an active reservation's entry in its container's list (so a host's are found without a full scan) */
+  reservationOn: (container: string, id: string) => `resvc/${container}/${id}`,
 } as const;
 
 export interface Account {
@@ -61,6 +64,17 @@ export interface Container {
   onlineSince: number | null;
   /** X25519 public key users seal env values to (absent: registered before sealing; no --env) */
   encKey?: string;
+  /** the persistent volumes it offers (absent: none): price per GiB-hour and the space for them */
+  volumeOffer?: { pricePerGiBHour: bigint; capacityGiB: number };
+  /**
+   * the host's reserved price per GPU-hour (a discount on `pricePerHour` for booking GPUs for
+   * days, modules/reservations); absent: this host sells no reserved capacity
+   */
+  reservedPricePerHour?: bigint;
+  /** GPUs booked by active reservations (absent: none): no one else's lease gets them */
+  gpusReserved?: number;
+  /** the earliest end of its active reservations (absent: none): nothing to sweep before it */
+  reservedUntil?: number;
   gpusTotal: number;
   gpusLeased: number;
   openLeases: number;
@@ -212,6 +226,51 @@ export interface Lease {
    * maximum duration (absent: 0). It is charged for `settledAt - openedAt - pausedMs`.
    */
   pausedMs?: number;
+  /** run on a reservation's GPUs (modules/reservations): charged nothing beyond the reservation */
+  reservation?: string;
+  /** interruptible: `pricePerHour` is the user's bid; a higher-paying lease may preempt it */
+  interruptible?: boolean;
+  /** when a higher-paying lease preempted it: nothing is charged after this */
+  preemptedAt?: number;
+  /** its workload gets SIGTERM at `preemptedAt` and is stopped by this time */
+  preemptStopAt?: number;
+  /** the lease that preempted it */
+  preemptedBy?: string;
+  /** an interruptible lease this one resumes from (its checkpoint files are copied in) */
+  resumes?: string;
+}
+
+export type ReservationStatus = 'active' | 'closed';
+
+/**
+ * GPUs of one host booked by one user for whole days at the host's reserved price. The whole
+ * period's price is locked from the user's escrow when it opens (`escrow`); each day is due in
+ * advance, at its start (a user's cancel keeps the current day); the host is paid completed days
+ * as they pass (`charged`) and the rest at the close; a host that fails refunds pro rata to the
+ * moment its failure was first seen. Leases on it cost nothing more.
+ */
+export interface Reservation {
+  id: string;
+  user: string;
+  container: string;
+  gpus: number;
+  /** per GPU-hour, the host's reserved price when it opened */
+  pricePerHour: bigint;
+  days: number;
+  startsAt: number;
+  endsAt: number;
+  escrow: bigint;
+  charged: bigint;
+  hostShare: bigint;
+  protocolShare: bigint;
+  /** GPUs its open leases use now */
+  gpusInUse: number;
+  /** its leases ever opened */
+  leases: number;
+  status: ReservationStatus;
+  closedAt: number | null;
+  closeReason: string | null;
+  closedBy: string | null;
 }
 
 export type VestingKind = 'host' | 'reward' | 'checker' | 'revenue';

@@ -118,6 +118,12 @@ export const ParamsSchema = z
      * history replays); a devnet's genesis sets it, and governance may set it on an older network
      */
     pauseGraceMs: ms(1_000, 30 * DAY).optional(),
+    /**
+     * how long an interruptible lease runs after a higher-paying lease preempts it (its workload
+     * gets SIGTERM and this long to checkpoint; it is charged only up to the preemption). Absent:
+     * 30 s (no network had interruptible leases before it existed); a devnet's genesis sets it
+     */
+    preemptNoticeMs: ms(0, 3_600_000).optional(),
     // ---- the DAO ----
     /** shortest and longest lock of ATH for voting weight (weight = amount × time left / lockMaxMs) */
     lockMinMs: ms(DAY, 365 * DAY),
@@ -210,6 +216,7 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'openEndedDepositSeconds',
   'receiptGraceMs',
   'pauseGraceMs',
+  'preemptNoticeMs',
   'votingPeriodMs',
   'timelockMs',
 ]);
@@ -227,7 +234,15 @@ export const LATER_PARAMS = {
 } as const satisfies Partial<Params>;
 
 /** Optional parameters: absent from a set means the behaviour from before they existed. */
-export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set(['clearEnv', 'pauseGraceMs']);
+export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set(['clearEnv', 'pauseGraceMs', 'preemptNoticeMs']);
+
+/** The preemption notice when a parameter set has none (see `preemptNoticeMs`). */
+export const DEFAULT_PREEMPT_NOTICE_MS = 30_000;
+
+/** The notice an interruptible lease gets before it is stopped for a higher-paying one. */
+export function preemptNoticeOf(p: Params): number {
+  return p.preemptNoticeMs ?? DEFAULT_PREEMPT_NOTICE_MS;
+}
 
 /** A stored parameter set, with the parameters it predates filled in. */
 export function withLaterParams(p: Params): Params {

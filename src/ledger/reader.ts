@@ -13,6 +13,7 @@ import {
   type Lock,
   type Pool,
   type Proposal,
+  type Reservation,
   type Round,
   type VestingEntry,
 } from './model.js';
@@ -20,9 +21,11 @@ import { genesisEpochSeed } from './assignment.js';
 import { withLaterParams, type Params } from './params.js';
 import type { AppRecord, AppRelease } from './app.js';
 import { totalHeld } from './modules/bank/invariants.js';
+import { volumeByName, volumeOf, volumesOf, type Volume } from './modules/volumes/queries.js';
 import { isServing, requiredStakeFor } from './modules/containers/queries.js';
 import { draw, reputationOf, type ReputationView } from './modules/checks/queries.js';
 import { nextEpoch } from './modules/epochs/queries.js';
+import { reservationOf, reservationsOf } from './modules/reservations/queries.js';
 import {
   councilMajority,
   proposalPhase,
@@ -131,8 +134,25 @@ export class LedgerReader {
     const v = version ?? this.app(name)?.latest;
     return v === undefined ? undefined : this.state.get<AppRelease>(K.appRelease(name, v));
   }
+  reservation(id: string): Reservation | undefined {
+    return reservationOf(this, id);
+  }
+  reservations(): Reservation[] {
+    return reservationsOf(this);
+  }
   apps(): AppRecord[] {
     return [...this.state.scan<AppRecord>('app/')].map(([, v]) => v);
+  }
+  volume(id: string): Volume | undefined {
+    return volumeOf(this, id);
+  }
+  /** Every volume, live or not (modules/volumes). */
+  volumes(): Volume[] {
+    return volumesOf(this);
+  }
+  /** An owner's live volume by its name. */
+  volumeByName(owner: string, name: string): Volume | undefined {
+    return volumeByName(this, owner, name);
   }
 
   // ---- the modules' queries ----

@@ -6,6 +6,8 @@ import * as containers from './modules/containers/payloads.js';
 import * as dao from './modules/dao/payloads.js';
 import * as epochs from './modules/epochs/payloads.js';
 import * as leases from './modules/leases/payloads.js';
+import * as volumes from './modules/volumes/payloads.js';
+import * as reservations from './modules/reservations/payloads.js';
 import { handlers as appsHandlers } from './modules/apps/handlers.js';
 import { handlers as bankHandlers } from './modules/bank/handlers.js';
 import { handlers as checksHandlers } from './modules/checks/handlers.js';
@@ -13,6 +15,8 @@ import { handlers as containersHandlers } from './modules/containers/handlers.js
 import { handlers as daoHandlers } from './modules/dao/handlers.js';
 import { handlers as epochsHandlers } from './modules/epochs/handlers.js';
 import { handlers as leasesHandlers } from './modules/leases/handlers.js';
+import { handlers as volumesHandlers } from './modules/volumes/handlers.js';
+import { handlers as reservationsHandlers } from './modules/reservations/handlers.js';
 import { publicPayloads as leasesPublic } from './modules/leases/queries.js';
 import type { AppsEvent } from './modules/apps/events.js';
 import type { BankEvent } from './modules/bank/events.js';
@@ -21,6 +25,8 @@ import type { ContainersEvent } from './modules/containers/events.js';
 import type { DaoEvent } from './modules/dao/events.js';
 import type { EpochsEvent } from './modules/epochs/events.js';
 import type { LeasesEvent } from './modules/leases/events.js';
+import type { VolumesEvent } from './modules/volumes/events.js';
+import type { ReservationsEvent } from './modules/reservations/events.js';
 
 /**
  * Every transaction type, gathered from the modules (src/ledger/modules/<name>/): its payload
@@ -36,6 +42,8 @@ export const Payloads = {
   ...epochs.payloads,
   ...dao.payloads,
   ...apps.payloads,
+  ...volumes.payloads,
+  ...reservations.payloads,
 } as const;
 
 export type TxType = keyof typeof Payloads;
@@ -49,6 +57,8 @@ export const HANDLERS: Handlers<TxType> = {
   ...epochsHandlers,
   ...daoHandlers,
   ...appsHandlers,
+  ...volumesHandlers,
+  ...reservationsHandlers,
 };
 
 /** Per type, the payload as the public API shows it (secrets left out); absent: shown as signed. */
@@ -70,7 +80,15 @@ export function publicTx<R extends { tx: { type: string; payload: Record<string,
  * transaction types. Not part of the state or its root: every node derives them alike.
  */
 export type LedgerEvent =
-  BankEvent | ContainersEvent | LeasesEvent | ChecksEvent | EpochsEvent | DaoEvent | AppsEvent;
+  | BankEvent
+  | ContainersEvent
+  | LeasesEvent
+  | ChecksEvent
+  | EpochsEvent
+  | DaoEvent
+  | AppsEvent
+  | VolumesEvent
+  | ReservationsEvent;
 
 export type LedgerEventType = LedgerEvent['type'];
 
@@ -83,8 +101,15 @@ export type { EpochClosed } from './modules/epochs/events.js';
 export type {
   LeaseClosed,
   LeaseOpened,
+  LeasePreempted,
   LeaseSettled,
   LeaseToppedUp,
   LeasePaused,
   LeaseResumed,
 } from './modules/leases/events.js';
+export type { VolumeClosed, VolumeCreated, VolumeSettled } from './modules/volumes/events.js';
+export type {
+  ReservationClosed,
+  ReservationOpened,
+  ReservationSettled,
+} from './modules/reservations/events.js';

@@ -162,10 +162,10 @@ export class LedgerState {
     const overlay = this.overlay;
     const pending = overlay ? [...overlay.keys()].filter((k) => k.startsWith(prefix)).sort() : [];
     if (pending.length === 0) {
-      for (const k of this.keys()) if (k.startsWith(prefix)) yield [k, this.data.get(k) as T];
+      for (const k of this.keysWithPrefix(prefix)) yield [k, this.data.get(k) as T];
       return;
     }
-    const committed = this.keys().filter((k) => k.startsWith(prefix) && !overlay!.has(k));
+    const committed = this.keysWithPrefix(prefix).filter((k) => !overlay!.has(k));
     let i = 0;
     let j = 0;
     while (i < committed.length || j < pending.length) {
@@ -182,6 +182,21 @@ export class LedgerState {
 
   size(): number {
     return this.data.size;
+  }
+
+  /** The committed keys starting with `prefix`, in order: a binary search to the first, not a full pass. */
+  private keysWithPrefix(prefix: string): string[] {
+    const keys = this.keys();
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (keys[mid]! < prefix) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: string[] = [];
+    for (let i = lo; i < keys.length && keys[i]!.startsWith(prefix); i++) out.push(keys[i]!);
+    return out;
   }
 
   private keys(): string[] {

@@ -1,7 +1,14 @@
 import { hostname } from 'node:os';
+import { VolumeStore, canKeepVolumes, defaultVolumeMountRoot } from '../container/volumes.js';
 import { join } from 'node:path';
 import { ath, CITIES, parseAth, systemClock, type Clock, type Config, type KeyPair } from '../core/index.js';
-import { parseGenesis, type ContainerSpec, type Lease, type Location } from '../ledger/index.js';
+import {
+  DEFAULT_PREEMPT_NOTICE_MS,
+  parseGenesis,
+  type ContainerSpec,
+  type Lease,
+  type Location,
+} from '../ledger/index.js';
 import { SqliteChainStore } from '../store/index.js';
 import { MemoryBus } from '../bus/index.js';
 import { Indexer } from '../indexer/index.js';
@@ -126,6 +133,8 @@ export class Devnet {
           simulatedHardware: true,
           // a new network: env values only sealed to the container (docs/security.md)
           clearEnv: false,
+          // an interruptible lease's workload gets this long to checkpoint when preempted
+          preemptNoticeMs: config.preemptNoticeMs ?? DEFAULT_PREEMPT_NOTICE_MS,
           epochMs: config.epochSeconds * 1000,
           // a lease whose escrow runs out is paused, its files kept this long for a top-up
           pauseGraceMs: config.pauseGraceSeconds * 1000,
@@ -233,6 +242,7 @@ export class Devnet {
       location: Location;
       price: bigint;
       apps?: string[];
+      volumes?: ContainerAgentInit['volumes'];
     }> = [
       {
         key: nodeKeys.loadOrCreate('container-local'),
@@ -245,6 +255,7 @@ export class Devnet {
         price: parseAth(config.containerPriceAth),
         apps: config.containerApps ? config.containerApps.split(',') : [],
         ...(this.opts.localProver ? { prover: () => this.opts.localProver! } : {}),
+        ...this.localVolumes(),
       },
       ...demoContainers(config.demoContainers).map((d) => ({
         key: nodeKeys.loadOrCreate(d.seedName),
@@ -266,6 +277,26 @@ export class Devnet {
   }
 
   /**
+   * This machine's container keeps persistent volumes where it can (a sandboxed runtime, root,
+   * loop devices, mkfs.ext4): images under the data dir, 64 GiB offered at 0.001 ATH per GiB-hour.
+   */
+  private localVolumes(): { volumes?: ContainerAgentInit['volumes'] } {
+    const can = canKeepVolumes();
+    if (this.runtime?.isolation !== 'sandbox' || !can.ok) {
+      this.opts.log?.(`persistent volumes: off (${!can.ok ? can.why : 'they need the lease sandbox'})`);
+      return {};
+    }
+    const dataDir = this.roles.config.dataDir;
+    return {
+      volumes: {
+        store: new VolumeStore(join(dataDir, 'volumes'), defaultVolumeMountRoot(dataDir)),
+        pricePerGiBHour: parseAth('0.001'),
+        capacityGiB: 64,
+      },
+    };
+  }
+
+  /**
    * Starts one more container on this devnet (funded by the faucet, staked, heartbeating), as the
    * devnet's own hosts are. `prover`: what answers the checkers' capacity challenges (default the
    * built-in CPU prover); `place`: where it SIMULATEDly sits for the checkers' RTTs (default its
@@ -277,9 +308,12 @@ export class Devnet {
     spec: ContainerSpec;
     location: Location;
     price: bigint;
+    /** per GPU-hour for reserved GPUs (default: 70% of `price`) */
+    reservedPrice?: bigint;
     apps?: string[];
     prover?: ContainerAgentInit['prover'];
     place?: { lat: number; lon: number };
+    volumes?: ContainerAgentInit['volumes'];
   }): Promise<ContainerAgent> {
     if (h.place) this.world.place(h.key.address, h.place);
     const need = this.chain.ledger.requiredStakeOf(h) + ath(10);
@@ -296,8 +330,11 @@ export class Devnet {
         spec: h.spec,
         location: h.location,
         pricePerHour: h.price,
+        // a devnet's hosts sell reserved capacity at 30% off (a host sets its own: container start --reserved-price)
+        reservedPricePerHour: h.reservedPrice ?? ((h.price * 7n) / 10n || 1n),
         ...(h.apps ? { apps: h.apps } : {}),
         ...(h.prover ? { prover: h.prover } : {}),
+        ...(h.volumes ? { volumes: h.volumes } : {}),
       },
     );
     this.agents.push(agent);

@@ -7,6 +7,7 @@ import {
   type Params,
   type PublishedApp,
   type SignedTx,
+  type Volume,
 } from '../ledger/index.js';
 import type { NetworkClient, SubmitResult } from '../sdk/index.js';
 import type { SubmitOutcome } from './chain.js';
@@ -55,6 +56,12 @@ export class InProcessNetwork implements NetworkClient {
     const record = ledger.app(name);
     const release = record && ledger.appRelease(name, version);
     return record && release ? publishedApp(record, release) : undefined;
+  }
+  async volume(id: string): Promise<Volume | undefined> {
+    return this.host.ledger.volume(id);
+  }
+  async volumesOn(container: string): Promise<Volume[]> {
+    return this.host.ledger.volumes().filter((v) => v.container === container);
   }
   async submit(tx: SignedTx): Promise<SubmitResult> {
     const r = await this.host.submit(tx);

@@ -9,6 +9,7 @@ import {
   ContainerAgent,
   DEFAULT_DISK_QUOTA_MIB,
   appsDirOf,
+  checkpointsDirOf,
   declaredSpec,
   hostProcessRuntime,
   type ContainerAgentInit,
@@ -21,7 +22,7 @@ import { TxSender, type NetworkClient } from '../sdk/index.js';
 import type { ApiBackend } from '../api/backend.js';
 import { apiLimitsOf } from '../api/limits.js';
 import { createApiServer } from '../api/server.js';
-import { closeDueEpochs, rebuildIndex, specFromProbe } from './roles.js';
+import { closeDueEpochs, closeEndedReservations, rebuildIndex, specFromProbe } from './roles.js';
 
 /**
  * The roles of a node, wired once for every composition: the devnet (one process, a MemoryBus,
@@ -162,6 +163,7 @@ export function startCheckRounds(
     try {
       for (const { service } of checkers()) await service.tick();
       await closeDueEpochs(ctx.ledger, keeper, ctx.clock, ctx.log);
+      await closeEndedReservations(ctx.ledger, keeper, ctx.clock, ctx.log);
     } finally {
       busy = false;
     }
@@ -210,8 +212,10 @@ export async function startContainerRole(
     spec: ContainerSpec;
     location: Location;
     pricePerHour: bigint;
+    reservedPricePerHour?: bigint;
     apps?: readonly string[];
     prover?: ContainerAgentInit['prover'];
+    volumes?: ContainerAgentInit['volumes'];
   },
 ): Promise<ContainerAgent> {
   const { config } = ctx;
@@ -230,16 +234,19 @@ export async function startContainerRole(
       spec: host.spec,
       location: host.location,
       pricePerHour: host.pricePerHour,
+      ...(host.reservedPricePerHour !== undefined ? { reservedPricePerHour: host.reservedPricePerHour } : {}),
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       settleIntervalMs: config.settleIntervalMs,
       stakeAuto: true,
       diskQuotaMiB: DEFAULT_DISK_QUOTA_MIB,
       ...(config.containerLeaseMemoryMiB ? { leaseMemoryMiB: config.containerLeaseMemoryMiB } : {}),
       logDir: join(config.dataDir, 'logs'),
+      checkpointDir: checkpointsDirOf(components.runtime, config.dataDir),
       ...(host.apps?.length
         ? { apps: [...host.apps], appsDir: appsDirOf(components.runtime, config.dataDir) }
         : {}),
       ...(host.prover ? { prover: host.prover } : {}),
+      ...(host.volumes ? { volumes: host.volumes } : {}),
     },
   );
   await agent.start();

@@ -25,7 +25,9 @@ export function rebuildIndex(indexer: Pick<Indexer, 'upsert' | 'bulk'>, ledger: 
  * (ContainerChanged) and all of them when what every container's required stake depends on
  * changed (ParamsChanged, an EpochClosed that moved the staking coefficient); a user's
  * reservation is used up when their lease opens; container agents learn of the leases opened
- * and closed on them (LeaseOpened, LeaseClosed). Every node derives these from its own copy of
+ * and closed on them (LeaseOpened, LeaseClosed) and of the interruptible ones preempted
+ * (LeasePreempted); reservations change their container (ContainerChanged), so the index counts
+ * reserved GPUs as taken. Every node derives these from its own copy of
  * the ledger, so none travels the network.
  */
 export function fanOutBlock(e: BlockEvent, ledger: Ledger, sinks: FanOutSinks): void {
@@ -56,6 +58,11 @@ export function fanOutBlock(e: BlockEvent, ledger: Ledger, sinks: FanOutSinks): 
         }
         case 'LeaseClosed':
           tell.push(() => bus.publish(subjects.leaseClosed(ev.container), { lease: ev.lease }));
+          break;
+        case 'LeasePreempted':
+          tell.push(() =>
+            bus.publish(subjects.leasePreempted(ev.container), { lease: ev.lease, stopAt: ev.stopAt }),
+          );
           break;
         default:
           break;
@@ -95,6 +102,28 @@ export async function closeDueEpochs(
   }
 }
 
+/**
+ * Keeper duty: closes every reservation whose period is over (its host is paid in full, its GPUs
+ * are free again in every index). Anyone may send reservation.close; one already closed is
+ * refused by the ledger, so several keepers are harmless.
+ */
+export async function closeEndedReservations(
+  ledger: () => Ledger,
+  sender: TxSender,
+  clock: Clock,
+  log?: (line: string) => void,
+): Promise<void> {
+  const now = clock.now();
+  for (const r of ledger().reservations())
+    if (r.status === 'active' && r.endsAt <= now)
+      try {
+        await sender.send('reservation.close', { reservation: r.id });
+      } catch (e) {
+        if (!isAethirError(e)) throw e;
+        log?.(`closing reservation ${r.id} failed: ${e.message}`);
+      }
+}
+
 /** The ledger's view of this machine's hardware, from the probe. */
 export function specFromProbe(probe: ProbeResult): ContainerSpec {
   return {
@@ -132,6 +161,8 @@ export function leaseEventsOn(
   const offs = [
     bus.subscribe(subjects.leaseOpened(container), (m, s) => handler(s, m)),
     bus.subscribe(subjects.leaseClosed(container), (m, s) => handler(s, m)),
+    // an interruptible lease's preemption notice (the agent checks it against the ledger)
+    bus.subscribe(subjects.leasePreempted(container), (m, s) => handler(s, m)),
   ];
   if (receipts)
     offs.push(

@@ -15,6 +15,8 @@ import {
   type Incident,
   type Lease,
   type LeaseFunds,
+  type Volume,
+  type Reservation,
   type Params,
   type PublishedApp,
   type ReputationView,
@@ -27,8 +29,19 @@ import type { MatchRequestInput } from '../indexer/index.js';
 
 export interface ContainerView extends Omit<
   Container,
-  'pricePerHour' | 'stake' | 'earned' | 'unbonding' | 'slashed' | 'incidents'
+  | 'pricePerHour'
+  | 'stake'
+  | 'earned'
+  | 'unbonding'
+  | 'slashed'
+  | 'incidents'
+  | 'volumeOffer'
+  | 'reservedPricePerHour'
 > {
+  /** the persistent volumes it offers: price per GiB-hour (units, decimal string) and space */
+  volumeOffer?: { pricePerGiBHour: string; capacityGiB: number };
+  /** per GPU-hour for reserved GPUs (units, decimal string); absent: it sells no reserved capacity */
+  reservedPricePerHour?: string;
   /** failed checks that slashed it or closed its leases (slashed: units as a decimal string) */
   incidents: Array<Omit<Incident, 'slashed'> & { slashed: string }>;
   /** from its decided checks (Ledger.reputationOf) */
@@ -43,6 +56,20 @@ export interface ContainerView extends Omit<
   gpusFree: number;
   requiredStake: string;
   staked: boolean;
+}
+
+/** A reservation as the API shows it (amounts as decimal strings of units). */
+export interface ReservationView extends Omit<
+  Reservation,
+  'pricePerHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'
+> {
+  pricePerHour: string;
+  escrow: string;
+  charged: string;
+  hostShare: string;
+  protocolShare: string;
+  /** what one day costs: GPUs × price × 24 */
+  dailyPrice: string;
 }
 
 export interface LeaseView extends Omit<
@@ -274,14 +301,19 @@ export class ApiClient implements NetworkClient {
   async container(id: string): Promise<Container | undefined> {
     const v = await this.containerView(id);
     if (!v) return undefined;
+    const { reservedPricePerHour, ...rest } = v;
     return {
-      ...v,
+      ...rest,
+      ...(reservedPricePerHour !== undefined ? { reservedPricePerHour: BigInt(reservedPricePerHour) } : {}),
       pricePerHour: BigInt(v.pricePerHour),
       stake: BigInt(v.stake),
       unbonding: BigInt(v.unbonding),
       earned: BigInt(v.earned),
       slashed: BigInt(v.slashed),
       incidents: (v.incidents ?? []).map((x) => ({ ...x, slashed: BigInt(x.slashed) })),
+      ...(v.volumeOffer
+        ? { volumeOffer: { ...v.volumeOffer, pricePerGiBHour: BigInt(v.volumeOffer.pricePerGiBHour) } }
+        : { volumeOffer: undefined }),
     };
   }
   async containerView(id: string): Promise<ContainerView | undefined> {
@@ -327,6 +359,46 @@ export class ApiClient implements NetworkClient {
     const q = new URLSearchParams({ limit: String(filter.limit ?? 100) });
     for (const k of ['user', 'container', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
     return (await this.request<{ leases: LeaseView[] }>('GET', `/v1/leases?${q}`)).leases;
+  }
+  /** Persistent volumes as the API shows them (amounts as decimal strings), newest first. */
+  async volumeViews(
+    filter: { owner?: string; container?: string; name?: string; status?: string; limit?: number } = {},
+  ): Promise<VolumeView[]> {
+    const q = new URLSearchParams({ limit: String(filter.limit ?? 1000) });
+    for (const k of ['owner', 'container', 'name', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
+    return (await this.request<{ volumes: VolumeView[] }>('GET', `/v1/volumes?${q}`)).volumes;
+  }
+  async volumeView(id: string): Promise<VolumeView | undefined> {
+    try {
+      return await this.request<VolumeView>('GET', `/v1/volumes/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (e instanceof AethirError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+  async volume(id: string): Promise<Volume | undefined> {
+    const v = await this.volumeView(id);
+    return v && volumeFromView(v);
+  }
+  async volumesOn(container: string): Promise<Volume[]> {
+    return (await this.volumeViews({ container })).map(volumeFromView);
+  }
+  /** One reservation (GPUs booked for days), as the API shows it; undefined when there is none. */
+  async reservation(id: string): Promise<ReservationView | undefined> {
+    try {
+      return await this.request<ReservationView>('GET', `/v1/reservations/${encodeURIComponent(id)}`);
+    } catch (e) {
+      if (e instanceof AethirError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    }
+  }
+  async reservations(
+    filter: { user?: string; container?: string; status?: string; limit?: number } = {},
+  ): Promise<ReservationView[]> {
+    const q = new URLSearchParams({ limit: String(filter.limit ?? 100) });
+    for (const k of ['user', 'container', 'status'] as const) if (filter[k]) q.set(k, filter[k]!);
+    return (await this.request<{ reservations: ReservationView[] }>('GET', `/v1/reservations?${q}`))
+      .reservations;
   }
   /** the leases not closed on a container: open and paused (which hold its GPUs until closed) */
   async openLeasesOf(container: string): Promise<string[]> {
@@ -433,4 +505,27 @@ export class ApiClient implements NetworkClient {
       throw new AethirError('UNAVAILABLE', 'the log stream broke off', { cause: e });
     }
   }
+}
+
+/** A volume as the API shows it: amounts as decimal strings. */
+export interface VolumeView extends Omit<
+  Volume,
+  'pricePerGiBHour' | 'escrow' | 'charged' | 'hostShare' | 'protocolShare'
+> {
+  pricePerGiBHour: string;
+  escrow: string;
+  charged: string;
+  hostShare: string;
+  protocolShare: string;
+}
+
+export function volumeFromView(v: VolumeView): Volume {
+  return {
+    ...v,
+    pricePerGiBHour: BigInt(v.pricePerGiBHour),
+    escrow: BigInt(v.escrow),
+    charged: BigInt(v.charged),
+    hostShare: BigInt(v.hostShare),
+    protocolShare: BigInt(v.protocolShare),
+  };
 }

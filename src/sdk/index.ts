@@ -8,3 +8,4 @@ export * from './lease-session.js';
 export * from './sealed-env.js';
 export * from './sdl.js';
 export * from './deployments.js';
+export * from './volumes.js';

@@ -20,6 +20,8 @@ export interface LeaseSessionTarget {
   lease: string;
   /** a lease token of the lease's user with scope exec (commands) or files (cp) */
   token: string;
+  /** what `lease` names: a lease (default), or a persistent volume (copies without a lease) */
+  resource?: 'leases' | 'volumes';
   /**
    * where sessions go instead of the API node: a container's door for this lease,
    * `<endpoint server>/x/<lease>` (it checks the same token)
@@ -54,7 +56,7 @@ async function openSession(
 ): Promise<{ ws: WebSocket; ended: Promise<ExecResult> }> {
   const url = t.door
     ? `${t.door.replace(/^http/, 'ws')}/${kind}`
-    : `${t.api.replace(/\/+$/, '').replace(/^http/, 'ws')}/v1/leases/${t.lease}/${kind}`;
+    : `${t.api.replace(/\/+$/, '').replace(/^http/, 'ws')}/v1/${t.resource ?? 'leases'}/${t.lease}/${kind}`;
   const ws = new WebSocket(url, { headers: { authorization: `Bearer ${t.token}` }, maxPayload: 1 << 20 });
   let result: ExecResult | undefined;
   let failure: AethirError | undefined;

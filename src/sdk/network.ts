@@ -1,4 +1,13 @@
-import type { Account, Container, Lease, Params, PublishedApp, SignedTx, TxResult } from '../ledger/index.js';
+import type {
+  Account,
+  Container,
+  Lease,
+  Params,
+  PublishedApp,
+  SignedTx,
+  TxResult,
+  Volume,
+} from '../ledger/index.js';
 
 export interface SubmitResult {
   id: string;
@@ -25,4 +34,8 @@ export interface NetworkClient {
   submit(tx: SignedTx): Promise<SubmitResult>;
   /** a published app: the given version (default: the latest) with its manifest; undefined: none */
   app?(name: string, version?: string): Promise<PublishedApp | undefined>;
+  /** a persistent volume by id (undefined: none); absent: this client knows no volumes */
+  volume?(id: string): Promise<Volume | undefined>;
+  /** the volumes (any status) living on a container */
+  volumesOn?(container: string): Promise<Volume[]>;
 }

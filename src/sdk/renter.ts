@@ -64,6 +64,42 @@ export interface OpenOptions {
   workload: (container: ContainerView, chainId: string) => Workload | Promise<Workload>;
   /** progress lines for a person ("matched …", "deposited …") */
   onProgress?: (line: string) => void;
+  /** interruptible at this bid per GPU-hour: runs while no one pays more (docs/sdk.md) */
+  interruptible?: { bidPerHour: bigint };
+  /** on this reservation of the key's (its container, no match, no charge beyond the reservation) */
+  reservation?: string;
+  /** resumes this interruptible lease of the key's on its container, with its checkpoint files */
+  resumes?: string;
+  /**
+   * this container, no match: a persistent volume's host, how a higher bid or on-demand request
+   * reaches GPUs that interruptible leases hold (the index counts them as taken), and how a user
+   * picks a host they know; the ledger still checks price, capacity and the volume rules
+   */
+  container?: string;
+}
+
+/** What to reserve, for `reserve`. */
+export interface ReserveOptions {
+  gpus: number;
+  days: number;
+  /** a GPU model substring ("H100"); absent: any */
+  gpuModel?: string;
+  /** a region or region prefix ("eu"); absent: any */
+  region?: string;
+  /** the most accepted per GPU-hour (units); absent: the chosen host's reserved price */
+  maxPricePerHour?: bigint;
+  /** this container, instead of the cheapest that fits */
+  container?: string;
+  onProgress?: (line: string) => void;
+}
+
+/** A reservation just opened by `reserve`. */
+export interface OpenedReservation {
+  reservation: string;
+  container: ContainerView;
+  /** units locked for the whole period */
+  escrow: bigint;
+  endsAt: number;
 }
 
 /** A lease just opened by `open`. */
@@ -113,6 +149,34 @@ export class Renter {
     this.clock = opts.clock ?? systemClock;
   }
 
+  /** A match that names `container` itself (no indexer, nothing reserved). */
+  private async pinned(container: string): Promise<MatchView> {
+    const c = await this.api.containerView(container);
+    if (!c) throw new AethirError('NOT_FOUND', `no container ${container}`);
+    return {
+      container: c,
+      reservation: null,
+      candidates: 1,
+      score: { strategy: 'pinned', cost: 0, parts: { fee: 0, latency: 0, quality: 0 } },
+    };
+  }
+
+  private async matched(
+    request: MatchRequestInput,
+    signer: { key: KeyPair; chainId: string },
+    topUp: (needed: bigint) => Promise<void>,
+    leaseEscrow: (pricePerHour: string) => bigint,
+  ): Promise<MatchView> {
+    await topUp(leaseEscrow((await this.api.match(request)).container.pricePerHour));
+    return this.api.match(request, signer).catch(async (e: unknown) => {
+      // a lease shorter than the reservation's time locks less than the reservation would
+      const needed = isAethirError(e) && e.code === 'INSUFFICIENT_FUNDS' ? e.details?.needed : undefined;
+      if (typeof needed !== 'string') throw e;
+      await topUp(BigInt(needed));
+      return this.api.match(request, signer);
+    });
+  }
+
   async chainId(): Promise<string> {
     return (this.chain ??= await this.api.chainId());
   }
@@ -124,6 +188,8 @@ export class Renter {
    * The workload starts on the container.
    */
   async open(o: OpenOptions): Promise<OpenedLease> {
+    if (o.reservation !== undefined || o.resumes !== undefined || o.container !== undefined)
+      return this.openDirect(o);
     const say = o.onProgress ?? (() => {});
     const gpus = o.request.gpus ?? 0;
     const request = { ...o.request, user: this.key.address };
@@ -137,34 +203,193 @@ export class Renter {
       await this.sender.send('escrow.deposit', { amount: needed - escrow });
       say(`deposited ${formatAth(needed - escrow, 6)} ATH into escrow`);
     };
-    await topUp(leaseEscrow((await this.api.match(request)).container.pricePerHour));
-    const match = await this.api.match(request, signer).catch(async (e: unknown) => {
-      // a lease shorter than the reservation's time locks less than the reservation would
-      const needed = isAethirError(e) && e.code === 'INSUFFICIENT_FUNDS' ? e.details?.needed : undefined;
-      if (typeof needed !== 'string') throw e;
-      await topUp(BigInt(needed));
-      return this.api.match(request, signer);
-    });
+    const match = o.container
+      ? await this.pinned(o.container)
+      : await this.matched(request, signer, topUp, leaseEscrow);
     const c = match.container;
-    say(
-      `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
-        ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
-    );
+    if (o.container) say(`on ${c.name}, the host of the volume`);
+    else
+      say(
+        `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
+          ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
+      );
     const workload = await o.workload(c, signer.chainId);
+    const bid = o.interruptible?.bidPerHour;
+    if (bid !== undefined && bid > BigInt(c.pricePerHour))
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        `the bid ${formatAth(bid, 6)} ATH/h is above ${c.name}'s on-demand price ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h: rent on demand instead`,
+      );
     // the container matched may cost more than the one first shown
-    await topUp(leaseEscrow(c.pricePerHour));
+    await topUp(leaseEscrow(bid !== undefined ? bid.toString() : c.pricePerHour));
     const opened = await this.sender.send('lease.open', {
       container: c.id,
       gpus,
       maxDurationSec: o.maxDurationSec,
-      maxPricePerHour: o.maxPricePerHour ?? BigInt(c.pricePerHour),
+      maxPricePerHour: o.maxPricePerHour ?? bid ?? BigInt(c.pricePerHour),
       workload,
       ...(o.depositSec !== undefined && o.depositSec < o.maxDurationSec ? { depositSec: o.depositSec } : {}),
+      ...(bid !== undefined ? { interruptible: true, bidPerHour: bid } : {}),
     });
+    if (opened.result.preempted)
+      say(`preempted ${String(opened.result.preempted)}: starts when its notice ends`);
     const lease = String(opened.result.lease);
     const locked = BigInt(String(opened.result.escrow));
     say(`lease ${lease} opened, ${formatAth(locked, 6)} ATH in escrow`);
     return { lease, escrow: locked, match, maxDurationSec: o.maxDurationSec };
+  }
+
+  /**
+   * A lease on a known container, no match: on one of this key's reservations (nothing more to
+   * pay), or resuming one of its interruptible leases where its checkpoint is kept.
+   */
+  private async openDirect(o: OpenOptions): Promise<OpenedLease> {
+    const say = o.onProgress ?? (() => {});
+    const chainId = await this.chainId();
+    let containerId: string;
+    let gpus = o.request.gpus ?? 0;
+    let bid = o.interruptible?.bidPerHour;
+    if (o.reservation !== undefined) {
+      const r = await this.api.reservation(o.reservation);
+      if (!r) throw new AethirError('NOT_FOUND', `no reservation ${o.reservation}`);
+      if (r.user !== this.key.address)
+        throw new AethirError(
+          'UNAUTHORIZED',
+          `reservation ${r.id} belongs to ${r.user}, not to ${this.key.address}`,
+        );
+      if (r.status !== 'active') throw new AethirError('CONFLICT', `reservation ${r.id} is ${r.status}`);
+      containerId = r.container;
+      if (gpus === 0) gpus = r.gpus - r.gpusInUse;
+    } else if (o.resumes === undefined) {
+      containerId = o.container!;
+    } else {
+      const old = await this.lease(o.resumes);
+      if (!old.interruptible)
+        throw new AethirError(
+          'INVALID_ARGUMENT',
+          `lease ${old.id} was not interruptible: it has no checkpoint`,
+        );
+      containerId = old.container;
+      gpus = old.gpus;
+      bid ??= BigInt(old.pricePerHour);
+    }
+    const c = await this.api.containerView(containerId);
+    if (!c) throw new AethirError('NOT_FOUND', `no container ${containerId}`);
+    const workload = await o.workload(c, chainId);
+    if (o.reservation === undefined) {
+      const price = bid ?? BigInt(c.pricePerHour);
+      const needed = (price * BigInt(Math.max(1, gpus)) * BigInt(o.maxDurationSec)) / 3600n;
+      const { escrow } = await this.api.account(this.key.address);
+      if (escrow < needed) {
+        await this.sender.send('escrow.deposit', { amount: needed - escrow });
+        say(`deposited ${formatAth(needed - escrow, 6)} ATH into escrow`);
+      }
+    }
+    const opened = await this.sender.send('lease.open', {
+      container: c.id,
+      gpus,
+      maxDurationSec: o.maxDurationSec,
+      maxPricePerHour: o.maxPricePerHour ?? bid ?? BigInt(c.pricePerHour),
+      workload,
+      ...(o.reservation !== undefined ? { reservation: o.reservation } : {}),
+      ...(bid !== undefined ? { interruptible: true, bidPerHour: bid } : {}),
+      ...(o.resumes !== undefined ? { resumes: o.resumes } : {}),
+    });
+    if (opened.result.preempted)
+      say(
+        `preempted ${String(opened.result.preempted)}: starts when its notice ends (${new Date(Number(opened.result.startsAt)).toISOString()})`,
+      );
+    const lease = String(opened.result.lease);
+    const locked = BigInt(String(opened.result.escrow));
+    say(
+      o.reservation !== undefined
+        ? `lease ${lease} opened on reservation ${o.reservation} (${c.name}): nothing more to pay`
+        : o.resumes !== undefined
+          ? `lease ${lease} resumes ${o.resumes} on ${c.name} with its checkpoint, ${formatAth(locked, 6)} ATH in escrow`
+          : `lease ${lease} opened on ${c.name}, ${formatAth(locked, 6)} ATH in escrow`,
+    );
+    const match: MatchView = {
+      container: c,
+      reservation: null,
+      candidates: 1,
+      score: { strategy: 'direct', cost: 0, parts: { fee: 0, latency: 0, quality: 0 } },
+    };
+    return { lease, escrow: locked, match, maxDurationSec: o.maxDurationSec };
+  }
+
+  /**
+   * `aethir reserve`: books `gpus` GPUs of one host for `days` days at its reserved price (the
+   * cheapest serving host that sells reserved capacity and fits, unless `container` names one),
+   * locking the whole period from escrow (deposited as needed).
+   */
+  async reserve(o: ReserveOptions): Promise<OpenedReservation> {
+    const say = o.onProgress ?? (() => {});
+    const all = await this.api.containers();
+    const fits = (c: ContainerView) =>
+      c.reservedPricePerHour !== undefined &&
+      c.serving &&
+      c.gpusFree >= o.gpus &&
+      (!o.gpuModel || c.spec.gpus.some((g) => g.model.toLowerCase().includes(o.gpuModel!.toLowerCase()))) &&
+      (!o.region || c.location.region === o.region || c.location.region.startsWith(`${o.region}-`)) &&
+      (o.maxPricePerHour === undefined || BigInt(c.reservedPricePerHour) <= o.maxPricePerHour);
+    const candidates = (o.container ? all.filter((c) => c.id === o.container) : all)
+      .filter(fits)
+      .sort((a, b) => {
+        const d = BigInt(a.reservedPricePerHour!) - BigInt(b.reservedPricePerHour!);
+        return d < 0n ? -1 : d > 0n ? 1 : a.id < b.id ? -1 : 1;
+      });
+    const c = candidates[0];
+    if (!c)
+      throw new AethirError(
+        'CAPACITY_EXHAUSTED',
+        `no serving host sells ${o.gpus} reserved GPU${o.gpus === 1 ? '' : 's'}` +
+          `${o.gpuModel ? ` of model ${o.gpuModel}` : ''}${o.region ? ` in ${o.region}` : ''}` +
+          `${o.maxPricePerHour !== undefined ? ` at ${formatAth(o.maxPricePerHour, 6)} ATH/GPU-h or less` : ''}` +
+          ` (${all.filter((x) => x.reservedPricePerHour !== undefined).length} of ${all.length} hosts sell reserved capacity)`,
+      );
+    const price = BigInt(c.reservedPricePerHour!);
+    const needed = price * BigInt(o.gpus) * 24n * BigInt(o.days);
+    say(
+      `reserving ${o.gpus}x ${c.spec.gpus[0]?.model ?? 'GPU'} on ${c.name} (${c.location.city}, ${c.location.country}) at ${formatAth(price, 6)} ATH/GPU-h (on demand ${formatAth(BigInt(c.pricePerHour), 6)}) for ${o.days} day${o.days === 1 ? '' : 's'}`,
+    );
+    const { escrow } = await this.api.account(this.key.address);
+    if (escrow < needed) {
+      await this.sender.send('escrow.deposit', { amount: needed - escrow });
+      say(`deposited ${formatAth(needed - escrow, 6)} ATH into escrow`);
+    }
+    const out = await this.sender.send('reservation.open', {
+      container: c.id,
+      gpus: o.gpus,
+      days: o.days,
+      maxPricePerHour: o.maxPricePerHour ?? price,
+    });
+    const id = String(out.result.reservation);
+    say(`reservation ${id} opened: ${formatAth(needed, 6)} ATH locked for the period, paid day by day`);
+    return {
+      reservation: id,
+      container: c,
+      escrow: BigInt(String(out.result.escrow)),
+      endsAt: Number(out.result.endsAt),
+    };
+  }
+
+  /** Ends one of this key's reservations early: the days begun are kept, the rest refunded. */
+  async cancelReservation(id: string): Promise<{ charged: bigint; refund: bigint; closedLeases: string[] }> {
+    const r = await this.api.reservation(id);
+    if (!r) throw new AethirError('NOT_FOUND', `no reservation ${id}`);
+    if (r.user !== this.key.address)
+      throw new AethirError(
+        'UNAUTHORIZED',
+        `reservation ${id} belongs to ${r.user}, not to ${this.key.address}`,
+      );
+    const out = await this.sender.send('reservation.cancel', { reservation: id });
+    return {
+      charged: BigInt(String(out.result.charged)),
+      refund: BigInt(String(out.result.refund)),
+      closedLeases: String(out.result.closedLeases ?? '')
+        .split(',')
+        .filter(Boolean),
+    };
   }
 
   /**

@@ -10,6 +10,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { AethirError, verifyLeaseToken } from '../../core/index.js';
+import type { Lease } from '../../ledger/index.js';
 import type { ApiContext } from './common.js';
 
 const Params = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an id') });
@@ -72,6 +73,48 @@ export const workloadsAccessRoutes: FastifyPluginAsync<ApiContext> = async (app,
         },
       });
     }
+    // `aethir cp` into and out of a persistent volume with no lease running: the same tar-stream
+    // protocol, with a lease token its owner signed for the volume's id (scope files).
+    app.route({
+      method: 'GET',
+      url: '/v1/volumes/:id/files',
+      preValidation: async (req) => {
+        const params = Params.safeParse(req.params);
+        const query = Query.safeParse(req.query);
+        if (!params.success || !query.success)
+          throw new AethirError('INVALID_ARGUMENT', 'bad volume id or query');
+        const v = node.ledger.volume(params.data.id);
+        if (!v) throw new AethirError('NOT_FOUND', `no volume ${params.data.id}`);
+        const token = tokenOf(req);
+        if (!token)
+          throw new AethirError(
+            'UNAUTHORIZED',
+            "a volume's files session needs a token signed by its owner (Authorization: Bearer …)",
+          );
+        verifyLeaseToken(token, {
+          chainId: node.chainId,
+          lease: v.id,
+          user: v.owner,
+          scope: 'files',
+          now: node.now(),
+        });
+        if (v.status !== 'active') throw new AethirError('CONFLICT', `volume ${v.name} is ${v.status}`);
+        const endpoint = node.endpointOf({ id: v.id, container: v.container, status: 'open' } as Lease);
+        if (!endpoint)
+          throw new AethirError('UNAVAILABLE', `the host of volume ${v.name} announces no endpoint server`);
+        (req as FastifyRequest & { door?: { url: string; token: string } }).door = {
+          url: endpoint.replace(/^http/, 'ws').replace(/\/l\/[A-Za-z0-9_-]+\/$/, `/x/${v.id}/files`),
+          token,
+        };
+      },
+      handler: () => {
+        throw new AethirError('INVALID_ARGUMENT', 'this route is a WebSocket (Upgrade: websocket)');
+      },
+      wsHandler: (client, req) => {
+        const door = (req as FastifyRequest & { door?: { url: string; token: string } }).door!;
+        relay(client, door.url, door.token);
+      },
+    });
   }
 };
 

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { constants as osConstants } from 'node:os';
 import { AethirError, signLeaseToken, type LeaseScope } from '../../core/index.js';
 import {
+  resolveVolume,
   downloadFromLease,
   execInLease,
   uploadToLease,
@@ -31,6 +32,17 @@ export async function sessionTarget(
   const api = client(opts);
   const keyName = opts.key ?? 'developer';
   const key = userKeystore().load(keyName);
+  // `data:path`: a volume of this key's (by name or id) is copied without a lease
+  if (scope === 'files' && !/^L[A-Za-z0-9_-]+$/.test(leaseId)) {
+    const v = await resolveVolume(api, key.address, leaseId);
+    const token = signLeaseToken(key, {
+      chainId: await api.chainId(),
+      lease: v.id,
+      exp: Date.now() + SESSION_TOKEN_TTL_MS,
+      scope: ['files'],
+    });
+    return { api: api.base, lease: v.id, token, resource: 'volumes' };
+  }
   const lease = await api.leaseView(leaseId);
   if (!lease) throw new AethirError('NOT_FOUND', `no lease ${leaseId}`);
   if (lease.user !== key.address)
@@ -206,10 +218,10 @@ function progressLine(verb: string): { update: (p: CopyProgress) => void; done: 
 export function cpCommand(): Command {
   return new Command('cp')
     .description(
-      "copy files into or out of a running lease, as a tar stream: paths on the lease side are relative to its working directory and cannot leave it; the lease's disk quota applies",
+      "copy files into or out of a running lease, or one of your persistent volumes (no lease needed), as a tar stream: paths on the remote side are relative to the lease's working directory or the volume's root and cannot leave it; the lease's disk quota or the volume's size applies",
     )
-    .argument('<src>', 'a local path, or LEASE:path')
-    .argument('<dest>', 'LEASE:path, or a local path')
+    .argument('<src>', 'a local path, or LEASE:path, or VOLUME:path')
+    .argument('<dest>', 'LEASE:path or VOLUME:path, or a local path')
     .option(
       '--exclude <pattern...>',
       'leave out what matches (*, ?, ** across directories; no / : at any depth)',
@@ -219,7 +231,7 @@ export function cpCommand(): Command {
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      "\nExamples:\n  aethir cp ./data L123:data --exclude '*.ckpt'\n  aethir cp L123:out ./out\n  aethir cp L123:model.bin ./model.bin --json   # { bytes, files, seconds }\n\nA dropped connection ends the copy with exit 1 and says what arrived whole (a file cut on the way\nin is removed here); nothing resumes by itself: the message ends with the command that copies\nit all again.",
+      "\nExamples:\n  aethir cp ./data L123:data --exclude '*.ckpt'\n  aethir cp L123:out ./out\n  aethir cp ./dataset data:dataset      # into your volume 'data', no lease running\n  aethir cp L123:model.bin ./model.bin --json   # { bytes, files, seconds }\n\nA dropped connection ends the copy with exit 1 and says what arrived whole (a file cut on the way\nin is removed here); nothing resumes by itself: the message ends with the command that copies\nit all again.",
     )
     .action(
       action(async (src: string, dest: string, opts: Record<string, any>) => {

@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { VolumeStore, canKeepVolumes, defaultVolumeMountRoot } from '../../container/volumes.js';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { hostname } from 'node:os';
@@ -7,6 +8,7 @@ import { AethirError, DEFAULT_API, defaultHome, formatAth, parseAth, systemClock
 import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenPrivateFile } from '../../core/private-files.js';
 import {
   ContainerAgent,
+  type ContainerAgentInit,
   DEFAULT_DOCKER_SOCKET,
   DockerRuntime,
   DEFAULT_DISK_QUOTA_MIB,
@@ -194,6 +196,12 @@ export function containerCommand(): Command {
       "sandboxed leases' working directories (must not be inside a private directory; default /var/lib/aethir/leases/<hash of --data>)",
     )
     .option(
+      '--volumes <GiB>',
+      'offer persistent volumes: this much disk for them (loop-mounted ext4 images under --data; needs root and the sandbox)',
+      parseIntArg('--volumes', 1, 1 << 20),
+    )
+    .option('--volume-price <ath>', 'price of a volume, ATH per GiB-hour (with --volumes)', '0.001')
+    .option(
       '--declare-gpus <spec>',
       'declare GPUs probing cannot see, e.g. "2x RTX 4090 24GB" (checkers test it)',
     )
@@ -341,6 +349,7 @@ export function containerCommand(): Command {
             ...(opts.leaseMemory ? { leaseMemoryMiB: opts.leaseMemory } : {}),
             logDir: join(dir, 'logs'),
             stakeAuto: opts.stake === 'auto',
+            ...(opts.volumes ? { volumes: volumesOf(dir, opts, runtime) } : {}),
             ...(prover ? { prover: () => prover } : {}),
             ...(apps.length && runtime instanceof HostProcessRuntime
               ? { apps, appsDir: appsDirOf(runtime, dir) }
@@ -708,4 +717,24 @@ async function checkProver(argv: string[]): Promise<void> {
     'CONFIG_INVALID',
     `--prover ${argv.join(' ')} did not say "ready": ${what}${err ? `; stderr: ${err.split('\n').slice(-2).join(' | ')}` : ''}`,
   );
+}
+
+/** `--volumes N`: this host's volume store and offer; refused where volumes cannot be kept. */
+function volumesOf(
+  dir: string,
+  opts: Record<string, any>,
+  runtime: { isolation?: 'sandbox' | 'none' },
+): NonNullable<ContainerAgentInit['volumes']> {
+  const can = canKeepVolumes();
+  if (!can.ok) throw new AethirError('CONFIG_INVALID', `--volumes: ${can.why}`);
+  if (runtime.isolation !== 'sandbox' && !(runtime instanceof DockerRuntime))
+    throw new AethirError(
+      'CONFIG_INVALID',
+      '--volumes: volumes are bound into sandboxed or Docker leases only',
+    );
+  return {
+    store: new VolumeStore(join(dir, 'volumes'), defaultVolumeMountRoot(dir)),
+    pricePerGiBHour: parseAth(String(opts.volumePrice)),
+    capacityGiB: Number(opts.volumes),
+  };
 }

@@ -11,10 +11,17 @@ import {
   signLeaseToken,
   type KeyPair,
 } from '../../core/index.js';
-import { Renter, UsageReceipts, sealedEnvFor, type ApiClient } from '../../sdk/index.js';
+import {
+  Renter,
+  UsageReceipts,
+  resolveVolume,
+  sealedEnvFor,
+  type ApiClient,
+  type OpenOptions,
+} from '../../sdk/index.js';
 import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
 import { queryHelp } from './offers.js';
-import { appGpus } from '../../ledger/index.js';
+import { MountPath, appGpus } from '../../ledger/index.js';
 import { TopUpAllowances, followFunds } from '../top-ups.js';
 import { parseAppRef } from './app.js';
 import { attachTerminal } from './access.js';
@@ -30,6 +37,56 @@ import {
   printJson,
   userKeystore,
 } from '../common.js';
+
+/**
+ * The capacity-market flags of `rent`: --reservation, --interruptible --bid, --resume (checked
+ * together; each names what it cannot go with). Returns what `Renter.open` takes for them, and
+ * for --resume without a command the resumed lease's command.
+ */
+async function marketOf(
+  api: ApiClient,
+  opts: Record<string, any>,
+  command: string[],
+): Promise<{
+  open: Partial<Pick<OpenOptions, 'interruptible' | 'reservation' | 'resumes' | 'container'>>;
+  command?: string[];
+}> {
+  const bad = (m: string) => new AethirError('INVALID_ARGUMENT', m);
+  if (opts.bid !== undefined && !opts.interruptible && !opts.resume)
+    throw bad('--bid goes with --interruptible (or --resume)');
+  if (opts.interruptible && opts.bid === undefined)
+    throw bad('--interruptible needs --bid ATH (per GPU-hour)');
+  if (opts.reservation && (opts.interruptible || opts.resume))
+    throw bad(
+      'a lease on a reservation is not interruptible: give --reservation or --interruptible/--resume',
+    );
+  if ((opts.reservation || opts.resume) && opts.app)
+    throw bad('--reservation and --resume run a command, not --app');
+  let bid: bigint | undefined;
+  if (opts.bid !== undefined) {
+    bid = parseAth(String(opts.bid));
+    if (bid <= 0n) throw bad('--bid must be more than 0 ATH per GPU-hour');
+  }
+  if (opts.container && (opts.reservation || opts.resume))
+    throw bad('--container goes with neither --reservation nor --resume (they know their host)');
+  if (opts.reservation) return { open: { reservation: String(opts.reservation) } };
+  if (opts.resume) {
+    const old = await api.leaseView(String(opts.resume));
+    if (!old) throw new AethirError('NOT_FOUND', `no lease ${opts.resume}`);
+    if (command.length === 0 && !old.workload.command)
+      throw bad(`lease ${old.id} ran an app: give the command to run after --`);
+    return {
+      open: { resumes: old.id, ...(bid !== undefined ? { interruptible: { bidPerHour: bid } } : {}) },
+      ...(command.length === 0 ? { command: old.workload.command! } : {}),
+    };
+  }
+  return {
+    open: {
+      ...(bid !== undefined ? { interruptible: { bidPerHour: bid } } : {}),
+      ...(opts.container ? { container: String(opts.container) } : {}),
+    },
+  };
+}
 
 /**
  * The workload's env: a dotenv file (Node's own parser, util.parseEnv), then --env KEY=VALUE,
@@ -104,6 +161,26 @@ export function rentCommand(): Command {
     )
     .option('--gpus <n>', 'number of GPUs (0 = CPU only)', parseIntArg('--gpus', 0, 64), 0)
     .option(
+      '--reservation <id>',
+      'run on one of your reservations ("aethir reserve"): its host, its GPUs (default: all free), no extra charge',
+    )
+    .option(
+      '--interruptible',
+      'run at your --bid while no one pays more: a higher bid or on-demand lease preempts it with notice (SIGTERM; $AETHIR_CHECKPOINT_DIR is kept for --resume); charged only up to the preemption',
+    )
+    .option(
+      '--bid <ath>',
+      "with --interruptible: your price, ATH per GPU-hour (at most the host's on-demand price)",
+    )
+    .option(
+      '--container <address>',
+      'this host, without a match (a higher bid or on-demand lease preempts its interruptible leases)',
+    )
+    .option(
+      '--resume <lease>',
+      'start a preempted or ended interruptible lease again with its checkpoint files copied in (on the same host: checkpoints are kept where they were written); its command unless you give one',
+    )
+    .option(
       '--image <ref>',
       'run the command in this OCI image (only on containers with a Docker engine; those with it cached rank first; the pull is shown)',
     )
@@ -150,6 +227,11 @@ export function rentCommand(): Command {
       '--env <KEY=VALUE...>',
       "environment variables for the workload, sealed to the container's key (only it reads the values)",
     )
+    .option(
+      '--volume <name:/path[:ro]>',
+      "mount your persistent volume (aethir volume create) at /path; the lease runs on the volume's host; one writer at a time (:ro to read only); repeatable",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .option('--env-file <path>', 'more of them from a dotenv file (KEY=VALUE lines; --env wins)')
     .option(
       '--public-endpoint',
@@ -194,7 +276,7 @@ export function rentCommand(): Command {
     )
     .hook('preAction', (cmd) => {
       // A usage error (exit 2), as a missing argument is: the command is optional only with --app.
-      if (cmd.args.length === 0 && !cmd.opts().app)
+      if (cmd.args.length === 0 && !cmd.opts().app && !cmd.opts().resume)
         cmd.error("error: missing required argument 'command' (or give --app NAME)", {
           exitCode: 2,
           code: 'commander.missingArgument',
@@ -207,6 +289,8 @@ export function rentCommand(): Command {
         const app = opts.app
           ? await appFor(api, opts.app, cmd.getOptionValueSource('gpus') === 'cli', opts)
           : null;
+        const market = await marketOf(api, opts, command);
+        if (market.command) command = market.command;
         if (!app && command.length === 0)
           throw new AethirError('INVALID_ARGUMENT', 'give a command to run (after --), or --app NAME');
         if (app && command.length)
@@ -259,6 +343,13 @@ export function rentCommand(): Command {
           if (!opts.json) process.stderr.write(process.stderr.isTTY ? `\x1b[2m${s}\x1b[0m\n` : `${s}\n`);
         };
 
+        const volumes = await volumeMounts(api, key.address, (opts.volume as string[] | undefined) ?? []);
+        const marketHost = (market.open as { container?: string }).container;
+        if (volumes && marketHost && marketHost !== volumes.host)
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            `--volume runs the lease on its volume's host ${volumes.host}, but the other options name ${marketHost}`,
+          );
         const failovers: Array<{ lease: string; container: string; charged: string; reason: string | null }> =
           [];
         for (;;) {
@@ -286,6 +377,8 @@ export function rentCommand(): Command {
             maxDurationSec,
             ...(depositSec !== undefined ? { depositSec } : {}),
             ...(maxPrice !== undefined ? { maxPricePerHour: maxPrice } : {}),
+            ...(volumes ? { container: volumes.host } : {}),
+            ...market.open,
             onProgress: say,
             workload: async (c) => {
               // Env values only ever leave this machine sealed to the matched container's key.
@@ -299,6 +392,7 @@ export function rentCommand(): Command {
                 ...(opts.port !== undefined ? { port: opts.port as number } : {}),
                 ...sealed,
                 ...(opts.publicEndpoint ? { publicEndpoint: true } : {}),
+                ...(volumes ? { volumes: volumes.mounts } : {}),
               };
             },
           });
@@ -536,4 +630,33 @@ async function appFor(
     );
   if (!gpusGiven) opts.gpus = need;
   return { name, ...(version ? { version } : {}), ref };
+}
+
+/**
+ * `--volume data:/data[:ro]`: the user's live volumes by name (or id), all on one host (the lease
+ * runs there). Null: none asked.
+ */
+export async function volumeMounts(
+  api: ApiClient,
+  owner: string,
+  specs: readonly string[],
+): Promise<{ host: string; mounts: Array<{ volume: string; path: string; readOnly?: boolean }> } | null> {
+  if (specs.length === 0) return null;
+  const mounts: Array<{ volume: string; path: string; readOnly?: boolean }> = [];
+  let host: string | null = null;
+  for (const s of specs) {
+    const m = /^([A-Za-z0-9_-]{1,64}):(\/[^:]*)(?::(ro|rw))?$/.exec(s);
+    if (!m) throw new AethirError('INVALID_ARGUMENT', `--volume ${s}: give NAME:/path (or NAME:/path:ro)`);
+    const r = MountPath.safeParse(m[2]);
+    if (!r.success) throw new AethirError('INVALID_ARGUMENT', `--volume ${s}: ${r.error.issues[0]!.message}`);
+    const v = await resolveVolume(api, owner, m[1]!);
+    if (host !== null && v.container !== host)
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        `--volume ${s}: your volumes live on different hosts; a lease runs on one`,
+      );
+    host = v.container;
+    mounts.push({ volume: v.id, path: m[2]!, ...(m[3] === 'ro' ? { readOnly: true } : {}) });
+  }
+  return { host: host!, mounts };
 }

@@ -25,6 +25,7 @@
  *  - cpuSeconds counts the whole container's CPU time, sampled every `cpuPollMs`, so a workload can
  *    overrun it by up to one interval.
  */
+import { checkMounts, chownTree } from '../volumes.js';
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import { constants as osConstants } from 'node:os';
 import { AethirError, type ErrorCode } from '../../core/errors.js';
@@ -595,6 +596,17 @@ export class DockerRuntime implements Runtime {
         ...(this.workdir === '/tmp' ? {} : { '/tmp': `rw,nosuid,nodev,size=${TMP_TMPFS_MIB}m,mode=1777` }),
       };
     }
+    if (spec.mounts?.length) {
+      checkMounts(spec.mounts);
+      // a volume bound read-write is handed to the workload's user when that is a number
+      const numeric = /^(\d+)(?::(\d+))?$/.exec(user);
+      if (numeric)
+        for (const m of spec.mounts)
+          if (!m.readOnly) await chownTree(m.source, Number(numeric[1]), Number(numeric[2] ?? numeric[1]));
+      hostConfig.Binds = spec.mounts.map(
+        (m) => `${m.source}:${m.target}:${m.readOnly ? 'ro' : 'rw'},nosuid,nodev`,
+      );
+    }
     if (network) hostConfig.NetworkMode = network;
     if (this.ociRuntime) hostConfig.Runtime = this.ociRuntime;
     if (gpuIds.length > 0) {
@@ -857,8 +869,9 @@ class DockerWorkload implements RunningWorkload {
     return this.log.onEvent(listener);
   }
 
-  kill(reason?: string): Promise<void> {
-    this.requestStop(killRequest(reason));
+  /** `keepFiles` is not for this runtime (it has no `removeFiles`: its files live in the container). */
+  kill(reason?: string, opts: { graceMs?: number } = {}): Promise<void> {
+    this.requestStop(killRequest(reason), opts.graceMs);
     return this.exited.then(() => undefined);
   }
 
@@ -1063,16 +1076,16 @@ class DockerWorkload implements RunningWorkload {
     this.cpuTimer = unrefTimeout(() => void tick(), this.init.cpuPollMs);
   }
 
-  private requestStop(request: StopRequest): void {
+  private requestStop(request: StopRequest, graceMs?: number): void {
     // First reason wins; once the container has stopped there is nothing left to stop.
     if (this.stopRequest || this.stopped || this.finishing) return;
     this.stopRequest = request;
-    void this.stopContainer();
+    void this.stopContainer(graceMs === undefined ? undefined : Math.max(0, Math.ceil(graceMs / 1000)));
   }
 
-  private async stopContainer(): Promise<void> {
+  private async stopContainer(graceSec?: number): Promise<void> {
     const id = this.containerId;
-    const t = this.init.killGraceSec;
+    const t = graceSec ?? this.init.killGraceSec;
     try {
       // The engine sends SIGTERM, then SIGKILL after t seconds, and answers once the container is down;
       // 304 means it already was.

@@ -23,7 +23,6 @@ import {
   access,
   chmod,
   chown,
-  lchown,
   lstat,
   mkdir,
   readdir,
@@ -31,7 +30,9 @@ import {
   readlink,
   rm,
   stat,
+  symlink,
 } from 'node:fs/promises';
+import { checkMounts, chownTree } from '../volumes.js';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable, Writable } from 'node:stream';
@@ -248,12 +249,24 @@ export class HostProcessRuntime implements Runtime {
         await removeTree(workdir);
         await mkdir(workdir, { mode: 0o700 });
       }
+      checkMounts(spec.mounts ?? []);
+      // without a sandbox there is no /data to bind to: a link in the working directory stands in
+      if (!sandbox)
+        for (const m of spec.mounts ?? []) {
+          const at = path.join(workdir, m.target);
+          await mkdir(path.dirname(at), { recursive: true });
+          await rm(at, { force: true });
+          await symlink(m.source, at);
+        }
       if (sandbox) {
         uid = sandbox.uids.take();
         // The lease's own uid owns its directory; no other lease (another uid) can enter it. Kept
         // files were the previous run's uid's: they become this one's.
         if (reuse) await chownTree(workdir, uid);
         else await chown(workdir, uid, uid);
+        // ...and the volumes it writes (a previous lease of the owner ran as another uid)
+        for (const m of spec.mounts ?? []) if (!m.readOnly) await chownTree(m.source, uid);
+        for (const p of spec.writablePaths ?? []) await chown(p, uid, uid);
         cgroup = await createLeaseCgroup(sandbox.cgroups, `${this.tag}-${leaseId}`, limits ?? {});
       }
     } catch (err) {
@@ -296,6 +309,8 @@ export class HostProcessRuntime implements Runtime {
                 devDir: sandbox.devDir,
                 readOnly: spec.readOnlyPaths ?? [],
                 ...(this.sharedReadOnly.length ? { readOnlyAt: this.sharedReadOnly } : {}),
+                mounts: spec.mounts ?? [],
+                writable: spec.writablePaths ?? [],
                 infoFd: 3,
                 blockFd: 4,
               }),
@@ -471,9 +486,9 @@ class HostProcessWorkload implements RunningWorkload {
     return this.log.onEvent(listener);
   }
 
-  kill(reason?: string, opts: { keepFiles?: boolean } = {}): Promise<void> {
+  kill(reason?: string, opts: { keepFiles?: boolean; graceMs?: number } = {}): Promise<void> {
     if (opts.keepFiles) this.keepFiles = true;
-    this.requestStop(killRequest(reason));
+    this.requestStop(killRequest(reason), opts.graceMs);
     return this.exited.then(() => undefined);
   }
 
@@ -629,12 +644,12 @@ class HostProcessWorkload implements RunningWorkload {
     }
   }
 
-  private requestStop(request: StopRequest): void {
+  private requestStop(request: StopRequest, graceMs = this.killGraceMs): void {
     // First reason wins; once the main process is gone there is nothing left to stop.
     if (this.stopRequest || this.leaderExited || this.finishing || this.pid === undefined) return;
     this.stopRequest = request;
     this.signalGroup('SIGTERM');
-    this.escalationTimer = setTimeout(() => this.signalGroup('SIGKILL'), this.killGraceMs);
+    this.escalationTimer = setTimeout(() => this.signalGroup('SIGKILL'), Math.max(0, graceMs));
     this.escalationTimer.unref();
   }
 
@@ -865,17 +880,6 @@ async function isDirectory(p: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** chown -R without following links (a link the workload made must not hand over anything outside). */
-async function chownTree(dir: string, uid: number): Promise<void> {
-  await lchown(dir, uid, uid);
-  // a directory's entries at once (libuv's pool bounds the concurrency), subdirectories after
-  const entries = await readdir(dir, { withFileTypes: true });
-  await Promise.all(
-    entries.filter((e) => !e.isDirectory()).map((e) => lchown(path.join(dir, e.name), uid, uid)),
-  );
-  for (const e of entries) if (e.isDirectory()) await chownTree(path.join(dir, e.name), uid);
 }
 
 /** rm -rf that also copes with directories the workload made read-only (chmod 500 dir). */

@@ -44,10 +44,28 @@ export interface WorkloadSpec {
   /** Host paths the workload may read (an installed app's directory); a sandbox shows it nothing else of the host's. */
   readOnlyPaths?: string[];
   /**
+   * Host directories the workload may write and the host keeps after it ends (an interruptible
+   * lease's checkpoint directory): made the lease uid's and bound in where sandboxed.
+   */
+  writablePaths?: string[];
+  /**
    * Start in the files a previous run of this lease kept (`kill(…, { keepFiles: true })`): a
    * lease resumed after a pause. Runtimes without `removeFiles` ignore it (they keep nothing).
    */
   reuseFiles?: boolean;
+  /**
+   * Host directories bound into the workload at `target` (persistent volumes, src/container/volumes.ts):
+   * a writable one is handed to the workload's user first. Without a sandbox (isolation none) the
+   * target is a link in the working directory (`<workdir>/data` for `/data`).
+   */
+  mounts?: WorkloadMount[];
+}
+
+export interface WorkloadMount {
+  source: string;
+  /** an absolute path of plain segments (checked by the ledger: MountPath) */
+  target: string;
+  readOnly?: boolean;
 }
 
 /** Why a workload ended: on its own, stopped by kill()/stopAll(), stopped by a limit, or never started. */
@@ -78,11 +96,13 @@ export interface RunningWorkload {
   /** Resolves (never rejects) with the final 'exit' event. */
   readonly exited: Promise<Extract<WorkloadEvent, { type: 'exit' }>>;
   /**
-   * SIGTERM to the whole process group, SIGKILL after a grace period; resolves when exited.
-   * `keepFiles`: its working directory stays for a later start with `reuseFiles` (a paused
-   * lease), until `Runtime.removeFiles`; runtimes without `removeFiles` ignore it.
+   * SIGTERM to the whole process group, SIGKILL after a grace period (`graceMs`; absent: the
+   * runtime's own, a few seconds; an interruptible lease's preemption notice gives it longer);
+   * resolves when exited. `keepFiles`: its working directory stays for a later start with
+   * `reuseFiles` (a paused lease), until `Runtime.removeFiles`; runtimes without `removeFiles`
+   * ignore it.
    */
-  kill(reason?: string, opts?: { keepFiles?: boolean }): Promise<void>;
+  kill(reason?: string, opts?: { keepFiles?: boolean; graceMs?: number }): Promise<void>;
   /**
    * Starts another process inside this running workload's isolation (same uid, namespaces,
    * cgroup or container): shells, `aethir exec`, the tar of `aethir cp`. Absent: not supported.

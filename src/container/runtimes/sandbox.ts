@@ -349,6 +349,10 @@ export interface BwrapPlan {
   readOnly?: readonly string[];
   /** read-only host paths shown at another path (source, where the lease sees it) */
   readOnlyAt?: ReadonlyArray<readonly [string, string]>;
+  /** host directories bound at their targets (volumes), read-write unless readOnly */
+  mounts?: ReadonlyArray<{ source: string; target: string; readOnly?: boolean }>;
+  /** host directories it may write (an interruptible lease's checkpoint directory) */
+  writable?: readonly string[];
   /** bwrap's fds: where it writes the sandbox's pid, and what it waits on before running the command */
   infoFd: number;
   blockFd: number;
@@ -392,6 +396,8 @@ export function bwrapArgs(plan: BwrapPlan): string[] {
   }
   for (const p of plan.readOnly ?? []) a.push('--ro-bind', p, p);
   for (const [src, at] of plan.readOnlyAt ?? []) a.push('--ro-bind', src, at);
+  for (const m of plan.mounts ?? []) a.push(m.readOnly ? '--ro-bind' : '--bind', m.source, m.target);
+  for (const p of plan.writable ?? []) a.push('--bind', p, p);
   a.push('--bind', plan.workdir, plan.workdir, '--chdir', plan.workdir);
   a.push('--info-fd', String(plan.infoFd), '--block-fd', String(plan.blockFd));
   a.push('--');

@@ -46,6 +46,7 @@ describe('bus message schemas', () => {
     expect(schemaFor(subjects.leaseOpened('c1'))).toBe(LeaseOpenedSchema);
     expect(schemaFor(subjects.leaseExit('L1'))).toBe(LeaseExitSchema);
     expect(subjectKind(subjects.leaseClosed('c1'))).toBe('lease.closed');
+    expect(subjectKind(subjects.leasePreempted('c1'))).toBe('lease.preempted');
     expect(subjectKind(subjects.leaseLog('L1'))).toBe('lease.log');
     expect(subjectKind(rpcSubjects.match)).toBe('match');
     expect(replySchemaFor(rpcSubjects.match)).toBeDefined();
@@ -55,6 +56,7 @@ describe('bus message schemas', () => {
       'hb',
       'lease.opened',
       'lease.closed',
+      'lease.preempted',
       'lease.log',
       'lease.exit',
       'lease.receipt',

@@ -16,7 +16,13 @@ import {
   simulatedLandmarks,
   type CheckCadence,
 } from '../../../src/checker/index.js';
-import type { ProverChannel } from '../../../src/capacity/index.js';
+import {
+  RecomputePool,
+  type ProverChannel,
+  type Recomputer,
+  type WorkProofParams,
+} from '../../../src/capacity/index.js';
+import type { CheckerServiceDeps } from '../../../src/checker/service.js';
 import { inProcessProverChannel, serveChecks, subjects } from '../../../src/container/index.js';
 import { Chain, InProcessNetwork, locationOf } from '../../../src/node/index.js';
 import { TxSender } from '../../../src/sdk/index.js';
@@ -64,7 +70,7 @@ const cpuSpec = (name: string): ContainerSpec => ({
 });
 
 /** The 7 checkers on the shared bus; `peers`: they share signed measurements and multilaterate. */
-function startServices(peers = false): CheckerService[] {
+function startServices(peers = false, extra: Partial<CheckerServiceDeps> = {}): CheckerService[] {
   return checkerKeys.map((k, i) => {
     const sender = new TxSender(k, network);
     return new CheckerService({
@@ -83,6 +89,7 @@ function startServices(peers = false): CheckerService[] {
       cadence,
       // small challenges; the memory part of the claim is tested in capacity/bus-channel.test.ts
       capacity: { n: 64, deadlineMs: 5_000, memoryMiB: null },
+      ...extra,
     }).start();
   });
 }
@@ -430,5 +437,92 @@ describe('CheckerService', () => {
         ...chain.ledger.assignedCheckers(honest, clock.now(), 'capacity'),
         ...chain.ledger.assignedCheckers(silent, clock.now(), 'capacity'),
       ]).toContain(a);
+  });
+
+  describe('capacity proofs verified off the event loop', () => {
+    // a throughput proof small enough for the in-process prover; its recomputation is what moves
+    const WORK: WorkProofParams = {
+      n: 128,
+      pool: 2,
+      products: 2,
+      deadlineMs: 5_000,
+      prepareTimeoutMs: 5_000,
+    };
+    const gpuHost = async (name: string) => {
+      const spec: ContainerSpec = {
+        ...cpuSpec(name),
+        source: 'declared',
+        gpus: [{ model: 'NVIDIA GeForce RTX 4090', memoryMiB: 24_564 }],
+      };
+      const id = (await register(name, 'Paris, FR', spec)).address;
+      stops.push(serveChecks(bus, id, { clock, prover: () => inProcessProverChannel({ clock }) }));
+      return id;
+    };
+    const runSlots = async (id: string, slots: number, until: () => boolean) => {
+      for (let i = 0; i < slots && !until(); i++) {
+        heartbeat(id);
+        await tickAll();
+        await Promise.all(services.map((s) => s.idle()));
+        clock.advance(1_000);
+      }
+    };
+
+    it("a verification worker that crashes is the checker's error: no vote on the container, and a later slot passes it", async () => {
+      await Promise.all(services.map((s) => s.stop()));
+      const crashing = new RecomputePool({
+        script: new URL('../capacity/fixtures/crashing-recompute-worker.mjs', import.meta.url),
+      });
+      let broken = true;
+      // while `broken`, every recomputation lands on the seed the fixture worker exits on
+      const recompute: Recomputer = {
+        freivalds: (s, n, v) => crashing.freivalds(s, n, v),
+        productRows: (s, n, i) => crashing.productRows(s, n, i),
+        workDigests: (p, w, params, rows) =>
+          crashing.workDigests(broken ? 'de'.repeat(32) : p, w, params, rows),
+        groupSums: (f, r, params, groups) => crashing.groupSums(f, r, params, groups),
+      };
+      const logs: string[] = [];
+      services = startServices(false, {
+        capacity: { n: 64, deadlineMs: 5_000, memoryMiB: null, workProof: WORK, verifiedWorkRows: 4 },
+        recompute,
+        log: (l) => logs.push(l),
+      });
+      try {
+        const id = await gpuHost('crash-host');
+        const errors = () => services.reduce((n, s) => n + s.stats.capacity.checkerErrors, 0);
+        await runSlots(id, 40, () => errors() >= 2);
+        expect(errors()).toBeGreaterThanOrEqual(2);
+        // no verdict and no vote: the container is neither failed nor suspended for the checker's crash
+        const c = chain.ledger.container(id)!;
+        expect(c.checks.capacity).toBeUndefined();
+        expect(c.suspended).toBe(false);
+        expect(services.reduce((n, s) => n + s.stats.reports.capacity, 0)).toBe(0);
+        expect(logs.some((l) => /could not verify the throughput proof: .*exited with code 7/.test(l))).toBe(
+          true,
+        );
+        // the pool recovers: the same workers, the checker's real seeds, and the container passes
+        broken = false;
+        await runSlots(id, 40, () => chain.ledger.container(id)!.checks.capacity !== undefined);
+        expect(chain.ledger.container(id)!.checks.capacity).toMatchObject({ ok: true });
+      } finally {
+        await crashing.close();
+      }
+    });
+
+    it('by default each checker verifies in its own worker thread, which stop() terminates', async () => {
+      await Promise.all(services.map((s) => s.stop()));
+      services = startServices(false, {
+        capacity: { n: 64, deadlineMs: 5_000, memoryMiB: null, workProof: WORK, verifiedWorkRows: 4 },
+      });
+      const id = await gpuHost('pool-host');
+      expect(services.every((s) => s.verificationThreads === 0)).toBe(true); // none before a verification
+      await runSlots(id, 40, () => chain.ledger.container(id)!.checks.capacity !== undefined);
+      expect(chain.ledger.container(id)!.checks.capacity).toMatchObject({ ok: true });
+      const verifiers = services.filter((s) => s.verificationThreads > 0);
+      expect(verifiers.length).toBeGreaterThanOrEqual(2);
+      for (const s of verifiers) expect(s.stats.capacity.passed).toBeGreaterThan(0);
+      await Promise.all(services.map((s) => s.stop()));
+      expect(services.map((s) => s.verificationThreads)).toEqual(services.map(() => 0));
+    });
   });
 });

@@ -555,6 +555,25 @@ describe('ContainerAgent', () => {
     expect(chain.ledger.container(a.id)!.gpusLeased).toBe(0);
   });
 
+  it('ignores a forged preemption notice: the workload goes on, nothing is closed', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, [NODE, '-e', 'console.log("ready"); setInterval(() => {}, 1000)'], {
+      interruptible: true,
+      bidPerHour: PRICE / 2n,
+    });
+    await waitFor('the workload to start', () => stdout(id).includes('ready'));
+    // anyone on the bus can publish this; the ledger shows no preemption
+    bus.publish(subjects.leasePreempted(a.id), { lease: id, stopAt: clock.now() });
+    await waitFor('the agent to say it ignored it', () =>
+      agentLog.some((l) => l.includes(`ignored a preemption notice for lease ${id}`)),
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    expect(exitOf(id)).toBeUndefined();
+    expect(lease(id).status).toBe('open');
+    await userSender.send('lease.close', { lease: id });
+    await waitFor('the workload to be killed', () => exitOf(id));
+  });
+
   it('closes the lease when the workload runs out of lease time', async () => {
     const a = await startOnline();
     const id = await openLease(a.id, [NODE, '-e', 'setInterval(() => {}, 1000)'], { maxDurationSec: 1 });

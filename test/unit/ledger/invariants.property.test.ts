@@ -13,8 +13,13 @@ import {
   type SignedTx,
   TX_TYPES,
   type VestingEntry,
+  type Reservation,
+  dailyPrice,
 } from '../../../src/ledger/index.js';
-import { HOUR_MS, checkers } from './fixtures.js';
+import { volumeProblems } from '../../../src/ledger/modules/volumes/invariants.js';
+import { bookingProblems } from '../../../src/ledger/modules/reservations/invariants.js';
+import { startedDays } from '../../../src/ledger/modules/reservations/queries.js';
+import { DAY_MS, HOUR_MS, checkers } from './fixtures.js';
 import { GENESIS, buildTx, mustFail, stepsArb, type Ctx, type Step } from './tx-generator.js';
 
 /** Plain assertion: cheaper than `expect` in the hot loop (it runs after every step). */
@@ -24,6 +29,8 @@ function check(cond: boolean, what: string, ...values: unknown[]): void {
 
 function checkInvariants(ledger: Ledger): void {
   const held = ledger.totalHeld();
+  const vp = volumeProblems(ledger);
+  check(vp.length === 0, 'volumes', ...vp);
   check(held === ledger.chain.supply, 'supply conserved', held, ledger.chain.supply);
   check(ledger.treasury().balance >= 0n, 'treasury >= 0');
   check(ledger.rewardPool().balance >= 0n, 'reward pool >= 0');
@@ -69,9 +76,24 @@ function checkInvariants(ledger: Ledger): void {
     if (c.unbonding > 0n) check(c.unbondingUntil !== null, 'unbonding has an end', c.id);
     check(c.gpusLeased >= 0 && c.gpusLeased <= c.gpusTotal, '0 <= gpusLeased <= gpusTotal', c.id);
     check(c.openLeases === open.length, 'openLeases counts open leases', c.id);
-    check(c.gpusLeased === open.reduce((s, l) => s + l.gpus, 0), 'gpusLeased sums open leases', c.id);
+    // a lease on a reservation holds the reservation's GPUs; a preempted one gave its GPUs away
+    check(
+      c.gpusLeased ===
+        open.reduce((s, l) => s + (l.reservation || l.preemptedAt !== undefined ? 0 : l.gpus), 0),
+      'gpusLeased sums open leases',
+      c.id,
+    );
     check(c.epochDeliveredGpuMs >= 0 && c.slashed >= 0n, 'counters >= 0', c.id);
-    const earned = leases.filter((l) => l.container === c.id).reduce((s, l) => s + l.hostShare, 0n);
+    const earned =
+      leases.filter((l) => l.container === c.id).reduce((s, l) => s + l.hostShare, 0n) +
+      ledger
+        .volumes()
+        .filter((v) => v.container === c.id)
+        .reduce((s, v) => s + v.hostShare, 0n) +
+      ledger
+        .reservations()
+        .filter((r) => r.container === c.id)
+        .reduce((s, r) => s + r.hostShare, 0n);
     check(c.earned === earned, 'earned sums host shares', c.id, c.earned, earned);
     // a container is never leased while unbonding or suspended (leases open before either are closed)
     if (open.length > 0) check(c.unbonding === 0n, 'no open lease while unbonding', c.id);
@@ -85,6 +107,29 @@ function checkInvariants(ledger: Ledger): void {
       check(v === null || (Number.isInteger(v) && v >= 0), 'reputation counters are integers >= 0', c.id, k);
     const rep = ledger.reputationOf(c);
     check(rep.score >= 0 && rep.score <= 1, 'reputation in [0, 1]', c.id, rep.score);
+  }
+  // nothing double-booked: leased + reserved GPUs within each container, reservations' leases within them
+  const problems = bookingProblems(ledger);
+  check(problems.length === 0, 'nothing double-booked', problems.join('; '));
+  for (const r of ledger.reservations()) {
+    check(r.charged >= 0n && r.charged <= r.escrow, '0 <= reservation charged <= escrow', r.id);
+    check(r.hostShare + r.protocolShare === r.charged, 'reservation host + protocol == charged', r.id);
+    check(r.escrow === dailyPrice(r) * BigInt(r.days), 'a reservation locks its whole period', r.id);
+  }
+  for (const l of leases) {
+    // a reserved GPU is never leased to another; a lease on a reservation costs nothing more
+    if (l.reservation) {
+      const r = ledger.reservation(l.reservation);
+      check(r?.user === l.user && r.container === l.container, "a reservation lease is its user's", l.id);
+      check(l.escrow === 0n && l.charged === 0n, 'a reservation lease costs nothing more', l.id);
+    }
+    // a preempted lease is charged only up to the preemption
+    if (l.preemptedAt !== undefined) {
+      check(l.interruptible === true, 'only an interruptible lease is preempted', l.id);
+      check(l.settledAt <= l.preemptedAt, 'charged only up to the preemption', l.id);
+      const by = ledger.lease(l.preemptedBy!);
+      check(by !== undefined && by.pricePerHour > l.pricePerHour, 'preempted only by a higher price', l.id);
+    }
   }
   const dao = ledger.dao;
   check(dao.incomeSince >= 0n, 'protocol income since the last share >= 0', dao.incomeSince);
@@ -113,6 +158,48 @@ function checkInvariants(ledger: Ledger): void {
     check(p.createdAt < p.votingEnds && p.votingEnds <= p.executableAt, 'vote, then timelock', p.id);
     check(new Set(p.ratifiedBy).size === p.ratifiedBy.length, 'one ratification per member', p.id);
     check(p.ratifiedBy.length === 0 || p.operational, 'only operational proposals are ratified', p.id);
+  }
+}
+
+/** What a reservation transaction's checks compare against: escrows and reservations before it. */
+function snapshot(ledger: Ledger): { escrow: Map<string, bigint>; resv: Map<string, Reservation> } {
+  return {
+    escrow: new Map(ledger.accounts().map((a) => [a.address, a.escrow])),
+    resv: new Map(ledger.reservations().map((r) => [r.id, r])),
+  };
+}
+
+/**
+ * Refunds are exact: a reservation's cancel or close returns to its user's escrow exactly its
+ * escrow less what was charged (a user's cancel keeps the days begun; a close after its end, all
+ * of it); a host's failure charges pro rata to the moment.
+ */
+function checkReservationTx(
+  tx: SignedTx,
+  result: Record<string, unknown>,
+  before: ReturnType<typeof snapshot>,
+  ledger: Ledger,
+  events: Map<string, number>,
+): void {
+  const note = (e: string) => events.set(e, (events.get(e) ?? 0) + 1);
+  if (typeof result.preempted === 'string') note('preempted');
+  for (const r of ledger.reservations()) {
+    const was = before.resv.get(r.id);
+    if (!was || was.status !== 'active' || r.status !== 'closed') continue;
+    const refund = r.escrow - r.charged;
+    // its user's escrow grew by the refund (other refunds of the same tx go to other users' leases)
+    const delta = ledger.account(r.user).escrow - (before.escrow.get(r.user) ?? 0n);
+    if (tx.type === 'reservation.cancel' || tx.type === 'reservation.close') {
+      check(delta === refund, 'a reservation refund is exact', r.id, delta, refund);
+      const due =
+        tx.type === 'reservation.close' ? r.escrow : dailyPrice(r) * BigInt(startedDays(r, r.closedAt!));
+      check(r.charged === due, 'a reservation charges the days begun', r.id, r.charged, due);
+      note(tx.type === 'reservation.cancel' ? 'reservation cancelled' : 'reservation ended');
+    } else if (tx.type === 'checker.report') {
+      const due = (dailyPrice(r) * BigInt(r.closedAt! - r.startsAt)) / BigInt(DAY_MS);
+      check(r.charged === (due > r.escrow ? r.escrow : due), 'a failed host is paid pro rata', r.id);
+      note('reservation refunded on host failure');
+    }
   }
 }
 
@@ -213,7 +300,7 @@ function checkCheckerRecords(
 function runSteps(steps: Step[]): Run {
   const ledger = Ledger.fromGenesis(GENESIS);
   const blocks: Block[] = [genesisBlock(GENESIS, ledger)];
-  const c: Ctx = { ledger, leases: [], accepted: [], time: GENESIS.time };
+  const c: Ctx = { ledger, leases: [], reservations: [], accepted: [], time: GENESIS.time };
   const roots: string[] = [];
   const rejected = new Map<string, number>();
   const events = new Map<string, number>();
@@ -228,6 +315,7 @@ function runSteps(steps: Step[]): Run {
     const from = (raw as { from?: unknown }).from;
     const nonceBefore = typeof from === 'string' ? ledger.account(from).nonce : -1;
     const checkersBefore = checkers.map((k) => ledger.checker(k.address)!);
+    const before = snapshot(ledger);
     try {
       const { tx, result } = ledger.apply(raw, { height, time: c.time, prevHash: prev.hash });
       if (mustFail(op) || c.mustFail)
@@ -235,6 +323,8 @@ function runSteps(steps: Step[]): Run {
           `a ${op.kind} transaction applied: ${JSON.stringify(op, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))}`,
         );
       if (tx.type === 'lease.open') c.leases.push(result.lease as string);
+      if (tx.type === 'reservation.open') c.reservations!.push(result.reservation as string);
+      checkReservationTx(tx.tx, result, before, ledger, events);
       noteEvents(events, result, ledger);
       checkCheckerRecords(checkersBefore, tx.tx, c.time, ledger, events);
       check(ledger.account(tx.tx.from).nonce === nonceBefore + 1, 'nonce bumped by one');
@@ -328,6 +418,11 @@ describe(`ledger invariants (property; seed ${SEED}, set LEDGER_PROPERTY_SEED to
       'checker day rewards',
       'fast claim forfeit',
       'proposal failed',
+      // ...and the capacity markets: preemption, reservations cancelled, ended, refunded on failure
+      'preempted',
+      'reservation cancelled',
+      'reservation ended',
+      'reservation refunded on host failure',
     ])
       expect(happened.get(e) ?? 0, e).toBeGreaterThan(0);
   }, 120_000);

@@ -208,7 +208,8 @@ export type Forgery =
 export type Op =
   | { kind: 'transfer'; from: number; to: number; amount: bigint | string | number }
   | { kind: 'deposit' | 'withdraw'; who: number; amount: bigint | string | number }
-  | { kind: 'register'; who: number; gpus: number; price: bigint }
+  /** `reserved`: the host also sells reserved capacity (at 70% of its price) */
+  | { kind: 'register'; who: number; gpus: number; price: bigint; reserved?: boolean }
   | { kind: 'stake' | 'unstake'; who: number; amount: bigint | string | number }
   | { kind: 'unbond'; who: number }
   | {
@@ -229,10 +230,21 @@ export type Op =
       dur: number | null;
       maxPrice: bigint;
       /** depositSec: escrow for part of the duration (null: the whole of it) */
-      deposit: number | null;
+      deposit?: number | null;
+      /** ask for every GPU the container has free (at least 1) instead of `gpus` */
+      allFree?: boolean;
+      /**
+       * an interruptible lease at a bid ('above': over the container's price, never accepted), or
+       * a lease on a reservation (`ref`-th known one)
+       */
+      mode?: { t: 'bid'; bid: bigint | 'above' } | { t: 'resv'; ref: number };
     }
   | { kind: 'settle' | 'close' | 'pause'; signer: Signer; lease: number; receipt: ReceiptSpec }
   | { kind: 'topup'; signer: Signer; lease: number; amount: bigint | string | number }
+  /** reserved capacity: book a container's GPUs for days */
+  | { kind: 'reserve'; user: number; container: number; gpus: number; days: number; maxPrice: bigint }
+  /** settle (its host), cancel (its user) or close (anyone, after its end: `jump` goes there) a reservation */
+  | { kind: 'resv'; action: 'settle' | 'cancel' | 'close'; signer: Signer; ref: number; jump: boolean }
   /** 'earner': someone with something claimable now, if anyone */
   | { kind: 'claim'; who: number | 'earner'; fast: boolean }
   | { kind: 'epoch'; skew: number; jump: boolean }
@@ -275,10 +287,34 @@ export type Op =
    * a ban at the default checkerMaxIncorrectPerWeek), then reports again
    */
   | { kind: 'accuse'; container: number; liar: number }
+  /**
+   * the capacity markets in a row: `reserve` books a GPU, leases on it (and a stranger tries the
+   * container), then ends it (`cancel`, `close` after its end, or the host fails a liveness
+   * round); `preempt` opens an interruptible lease on every free GPU, then `other` rents on demand
+   */
+  | {
+      kind: 'market';
+      flavour: 'reserve' | 'preempt';
+      container: number;
+      user: number;
+      other: number;
+      end: 'cancel' | 'close' | 'fail';
+      first: number;
+    }
   /** a lease opened on a container, then a QoS round that fails while it serves */
   | { kind: 'qosFail'; container: number; user: number; first: number }
   /** an app version: names and versions from small sets, so owners, new versions and repeats all happen */
   | { kind: 'publish'; who: number; app: number; version: number; gpus: number }
+  | {
+      kind: 'volume';
+      action: 'create' | 'topup' | 'settle' | 'delete' | 'lost' | 'mount';
+      who: number;
+      container: number;
+      sizeMiB: number;
+      vol: number;
+      /** act on the volume created last (a volume's life played out in a row) */
+      newest?: boolean;
+    }
   | { kind: 'forged'; inner: Op; variant: Forgery; other: number }
   | { kind: 'replay'; pick: number };
 
@@ -449,6 +485,37 @@ export const validOpArb: fc.Arbitrary<Op> = fc.oneof(
       who: ctr,
       gpus: fc.nat({ max: 3 }),
       price: priceArb,
+      reserved: fc.boolean(),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('reserve' as const),
+      user: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: actor }),
+      container: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: ctr }),
+      gpus: fc.oneof(
+        { weight: 4, arbitrary: fc.integer({ min: 1, max: 2 }) },
+        { weight: 1, arbitrary: fc.nat({ max: 5 }) },
+      ),
+      days: fc.oneof(
+        { weight: 6, arbitrary: fc.constant(1) },
+        { weight: 1, arbitrary: fc.constantFrom(0, 2, 367) },
+      ),
+      maxPrice: fc.oneof({ weight: 4, arbitrary: fc.constant(ath(5)) }, { weight: 1, arbitrary: priceArb }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('resv' as const),
+      action: fc.constantFrom('settle' as const, 'cancel' as const, 'close' as const),
+      signer: fc.oneof(
+        { weight: 3, arbitrary: fc.constantFrom('user' as const, 'container' as const) },
+        { weight: 1, arbitrary: actor },
+      ),
+      ref: fc.nat(),
+      jump: fc.boolean(),
     }),
   },
   {
@@ -502,6 +569,20 @@ export const validOpArb: fc.Arbitrary<Op> = fc.oneof(
         { weight: 3, arbitrary: fc.constant(null) },
         { weight: 3, arbitrary: fc.integer({ min: 1, max: 60 }) },
         { weight: 1, arbitrary: fc.integer({ min: 1, max: 8000 }) },
+      ),
+      mode: fc.oneof(
+        { weight: 4, arbitrary: fc.constant(undefined) },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            t: fc.constant('bid' as const),
+            bid: fc.oneof(
+              { weight: 4, arbitrary: fc.bigInt({ min: 1n, max: ath(1) }) },
+              { weight: 1, arbitrary: fc.constant('above' as const) },
+            ),
+          }),
+        },
+        { weight: 2, arbitrary: fc.record({ t: fc.constant('resv' as const), ref: fc.nat() }) },
       ),
     }),
   },
@@ -644,6 +725,90 @@ export function expand(step: Step): Step[] {
       ),
     ];
   }
+  // a volume's life in a row: created, topped up, settled an hour on, deleted or lost
+  if (op.kind === 'volume' && op.action === 'create' && op.who === -1 && op.vol % 3 === 0) {
+    const next = (action: 'topup' | 'settle' | 'delete' | 'lost' | 'mount') => ({
+      ...op,
+      action,
+      newest: true,
+    });
+    return [
+      at(op, step.dt),
+      at(next('topup'), 1000),
+      at(next('mount'), 1000),
+      at(next('settle'), HOUR_MS),
+      at(next(op.vol % 2 ? 'lost' : 'delete'), 1000),
+    ];
+  }
+  if (op.kind === 'market' && op.flavour === 'reserve') {
+    const open = (user: number, mode?: { t: 'resv'; ref: number }): Op => ({
+      kind: 'open',
+      user,
+      container: op.container,
+      gpus: 1,
+      dur: 3600,
+      maxPrice: ath(5),
+      ...(mode ? { mode } : {}),
+    });
+    return [
+      at(
+        { kind: 'reserve', user: op.user, container: op.container, gpus: 1, days: 1, maxPrice: ath(5) },
+        step.dt,
+      ),
+      at(open(op.user, { t: 'resv', ref: -1 }), 1000),
+      at(open(op.user, { t: 'resv', ref: -1 }), 1000),
+      at(open(op.other, { t: 'resv', ref: -1 }), 1000),
+      at(open(op.other), 1000),
+      at({ kind: 'resv', action: 'settle', signer: 'container', ref: -1, jump: false }, 1000),
+      ...(op.end === 'fail'
+        ? expand(
+            at(
+              {
+                kind: 'round',
+                container: op.container,
+                check: 'liveness',
+                ok: false,
+                first: op.first,
+                late: 'none',
+              },
+              HOUR_MS,
+            ),
+          )
+        : [
+            at(
+              {
+                kind: 'resv',
+                action: op.end,
+                signer: op.end === 'close' ? op.other : 'user',
+                ref: -1,
+                jump: true,
+              },
+              HOUR_MS,
+            ),
+          ]),
+    ];
+  }
+  if (op.kind === 'market')
+    return [
+      at(
+        {
+          kind: 'open',
+          user: op.user,
+          container: op.container,
+          gpus: 1,
+          allFree: true,
+          dur: 3600,
+          maxPrice: ath(5),
+          mode: { t: 'bid', bid: 1n },
+        },
+        step.dt,
+      ),
+      at(
+        { kind: 'open', user: op.other, container: op.container, gpus: 1, dur: 3600, maxPrice: ath(5) },
+        1000,
+      ),
+      at({ kind: 'close', signer: 'user', lease: -2, receipt: null }, 60_000),
+    ];
   if (op.kind === 'qosFail')
     return [
       at(
@@ -723,6 +888,18 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('market' as const),
+      flavour: fc.constantFrom('reserve' as const, 'preempt' as const),
+      container: fc.constantFrom(0, 1),
+      user: fc.constantFrom(0, 1),
+      other: fc.constantFrom(0, 1),
+      end: fc.constantFrom('cancel' as const, 'close' as const, 'fail' as const),
+      first: fc.nat({ max: 2 }),
+    }),
+  },
+  {
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant('qosFail' as const),
@@ -748,6 +925,29 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('replay' as const), pick: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('volume' as const),
+      action: fc.constantFrom(
+        'create' as const,
+        'create' as const,
+        'topup' as const,
+        'settle' as const,
+        'delete' as const,
+        'lost' as const,
+        'mount' as const,
+      ),
+      // mostly the volume's owner or host: the rest are strangers
+      who: fc.oneof({ weight: 4, arbitrary: fc.constant(-1) }, { weight: 1, arbitrary: actor }),
+      container: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(0, 1) }, { weight: 1, arbitrary: ctr }),
+      sizeMiB: fc.oneof(
+        { weight: 6, arbitrary: fc.integer({ min: 16, max: 20 * 1024 }) },
+        { weight: 1, arbitrary: fc.constantFrom(0, 15, 1 << 30) },
+      ),
+      vol: fc.nat(),
+    }),
+  },
 );
 
 /** A step: an op, a possibly wrong nonce and how far block time advances (never backwards). */
@@ -774,6 +974,8 @@ export const stepArb: fc.Arbitrary<Step> = fc.record({
 export interface Ctx {
   ledger: Ledger;
   leases: string[];
+  /** reservations opened so far */
+  reservations?: string[];
   accepted: Array<{ tx: SignedTx; height: number; time: number; prevHash: string }>;
   time: number;
   /** set by buildTx when the transaction it built must be rejected in the current state */
@@ -790,7 +992,10 @@ export function mustFail(op: Op): boolean {
 /** The raw (possibly invalid) transaction for `op` against the current ledger, and the block time. */
 export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
   const { ledger } = c;
-  const leaseId = (i: number) => (c.leases.length ? c.leases[i % c.leases.length]! : 'Lnone');
+  const leaseId = (i: number) =>
+    c.leases.length
+      ? (c.leases[i < 0 ? Math.max(0, c.leases.length + i) : i % c.leases.length] ?? 'Lnone')
+      : 'Lnone';
   const signer = (who: Signer, lease: string): KeyPair => {
     if (typeof who === 'number') return ACTORS[who]!;
     const l = ledger.lease(lease);
@@ -806,8 +1011,83 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
       return sign(ACTORS[op.who]!, 'escrow.deposit', { amount: op.amount });
     case 'withdraw':
       return sign(ACTORS[op.who]!, 'escrow.withdraw', { amount: op.amount });
-    case 'register':
-      return sign(CONTAINERS[op.who]!, 'container.register', registerPayload(op.gpus, op.price));
+    case 'register': {
+      const p = {
+        ...registerPayload(op.gpus, op.price),
+        // hosts 0 and 1 offer volumes
+        ...(op.who < 2 ? { volumes: { pricePerGiBHour: ath(1) / 100n, capacityGiB: 64 } } : {}),
+      };
+      const reserved = op.price > 0n ? (op.price * 7n) / 10n || 1n : 0n;
+      return sign(
+        CONTAINERS[op.who]!,
+        'container.register',
+        op.reserved ? { ...p, reservedPricePerHour: reserved } : p,
+      );
+    }
+    case 'volume': {
+      // mostly a live volume (ended ones are refused, which is tested too)
+      const all = ledger.volumes();
+      const live = all.filter((x) => x.status === 'active');
+      const vols = live.length && op.vol % 4 !== 0 ? live : all;
+      const v = op.newest
+        ? all.reduce<(typeof all)[number] | undefined>(
+            (a, b) => (!a || b.createdAt >= a.createdAt ? b : a),
+            undefined,
+          )
+        : vols.length
+          ? vols[op.vol % vols.length]
+          : undefined;
+      const id = v?.id ?? 'Vnone';
+      const by = (fallback: string) =>
+        op.who >= 0 ? ACTORS[op.who]! : (ACTORS.find((k) => k.address === fallback) ?? alice);
+      switch (op.action) {
+        case 'create':
+          return sign(op.who >= 0 ? ACTORS[op.who]! : op.vol % 2 ? bob : alice, 'volume.create', {
+            name: `v${op.vol % 5}`,
+            container: CONTAINERS[op.container]!.address,
+            sizeMiB: op.sizeMiB,
+            maxPricePerGiBHour: ath(1),
+            depositSeconds: 3600,
+          });
+        case 'topup':
+          return sign(by(v?.owner ?? alice.address), 'volume.topup', { volume: id, amount: 1000n });
+        case 'settle':
+          return sign(by(v?.container ?? host.address), 'volume.settle', { volume: id });
+        case 'delete':
+          return sign(by(v?.owner ?? alice.address), 'volume.delete', { volume: id });
+        case 'lost':
+          return sign(by(v?.container ?? host.address), 'volume.lost', { volume: id, reason: 'disk failed' });
+        case 'mount':
+          return sign(by(v?.owner ?? alice.address), 'lease.open', {
+            ...leasePayload(v?.container ?? host.address, 0, 3600, ath(5)),
+            workload: {
+              command: ['sh'],
+              volumes: [{ volume: id, path: '/data', readOnly: op.vol % 3 === 0 }],
+            },
+          });
+      }
+      throw new Error('unreachable');
+    }
+    case 'reserve':
+      if (op.days < 1 || op.days > 366 || op.gpus < 1) c.mustFail = true;
+      return sign(ACTORS[op.user]!, 'reservation.open', {
+        container: CONTAINERS[op.container]!.address,
+        gpus: op.gpus,
+        days: op.days,
+        maxPricePerHour: op.maxPrice,
+      });
+    case 'resv': {
+      const known = c.reservations ?? [];
+      const id = known.length ? known[op.ref < 0 ? known.length - 1 : op.ref % known.length]! : 'Rnone';
+      const r = ledger.reservation(id);
+      if (op.action === 'close' && op.jump && r) c.time = Math.max(c.time, r.endsAt);
+      const k =
+        typeof op.signer === 'number'
+          ? ACTORS[op.signer]!
+          : (ACTORS.find((a) => a.address === (op.signer === 'user' ? r?.user : r?.container)) ?? alice);
+      const type = `reservation.${op.action}` as const;
+      return sign(k, type, { reservation: id });
+    }
     case 'stake':
       return sign(CONTAINERS[op.who]!, 'container.stake', { amount: op.amount });
     case 'unstake':
@@ -824,11 +1104,36 @@ export function buildTx(c: Ctx, op: Op, nonceSkew: number): unknown {
         ...op.words,
       });
     }
-    case 'open':
-      return sign(ACTORS[op.user]!, 'lease.open', {
-        ...leasePayload(CONTAINERS[op.container]!.address, op.gpus, op.dur, op.maxPrice),
-        ...(op.deposit === null ? {} : { depositSec: op.deposit }),
-      });
+    case 'open': {
+      const address = CONTAINERS[op.container]!.address;
+      const ctr = ledger.container(address);
+      const free = ctr ? ctr.gpusTotal - ctr.gpusLeased - (ctr.gpusReserved ?? 0) : 1;
+      const p: Record<string, unknown> = leasePayload(
+        address,
+        op.allFree ? Math.max(1, free) : op.gpus,
+        op.dur,
+        op.maxPrice,
+      );
+      if (op.deposit !== null && op.deposit !== undefined) p.depositSec = op.deposit;
+      if (op.mode?.t === 'bid') {
+        const price = ledger.container(address)?.pricePerHour ?? ath(1);
+        // a bid above the container's on-demand price is never accepted
+        if (op.mode.bid === 'above') c.mustFail = true;
+        Object.assign(p, {
+          interruptible: true,
+          bidPerHour: op.mode.bid === 'above' ? price + 1n : op.mode.bid,
+        });
+      } else if (op.mode?.t === 'resv') {
+        const known = c.reservations ?? [];
+        const id = known.length
+          ? known[op.mode.ref < 0 ? known.length - 1 : op.mode.ref % known.length]!
+          : 'Rnone';
+        // a reserved GPU is never leased to another
+        if (ledger.reservation(id)?.user !== ACTORS[op.user]!.address) c.mustFail = true;
+        p.reservation = id;
+      }
+      return sign(ACTORS[op.user]!, 'lease.open', p);
+    }
     case 'topup': {
       // half the time a paused lease, if there is one (a resume)
       const paused = c.leases.filter((id) => ledger.lease(id)?.status === 'paused');
@@ -1020,7 +1325,7 @@ export const bootstrapArb: fc.Arbitrary<Step[]> = fc.oneof(
       .map(([g1, g2, p1, p2, council]) => {
         const steps: Step[] = [];
         const add = (op: Op) => steps.push({ op, nonceSkew: 0, dt: 1000 });
-        add({ kind: 'register', who: 0, gpus: g1, price: p1 });
+        add({ kind: 'register', who: 0, gpus: g1, price: p1, reserved: true });
         add({ kind: 'register', who: 1, gpus: g2, price: p2 });
         add({ kind: 'stake', who: 0, amount: ath(2) * BigInt(Math.max(1, g1)) });
         add({ kind: 'stake', who: 1, amount: g2 === 0 ? ath(1) : ath(2) * BigInt(g2) });

@@ -60,18 +60,27 @@ function run(steps: Step[]): { blocks: number; upserts: number; told: number } {
   const bus = new MemoryBus();
   const opened = new Map<string, string[]>();
   const closed = new Map<string, string[]>();
+  const preempted = new Map<string, string[]>();
   for (const k of CONTAINERS) {
     opened.set(k.address, []);
     closed.set(k.address, []);
+    preempted.set(k.address, []);
     leaseEventsOn(bus, k.address, (subject, msg) => {
       const m = msg as { lease: string | { id: string } };
       const id = typeof m.lease === 'string' ? m.lease : m.lease.id;
-      (subject.startsWith('lease.opened.') ? opened : closed).get(k.address)!.push(id);
+      (subject.startsWith('lease.opened.')
+        ? opened
+        : subject.startsWith('lease.preempted.')
+          ? preempted
+          : closed
+      )
+        .get(k.address)!
+        .push(id);
     });
   }
   chain.onBlock((e) => fanOutBlock(e, chain.ledger, { indexer: sink, bus }));
 
-  const c: Ctx = { ledger: chain.ledger, leases: [], accepted: [], time: GENESIS.time };
+  const c: Ctx = { ledger: chain.ledger, leases: [], reservations: [], accepted: [], time: GENESIS.time };
   let blocks = 0;
   for (const { op, nonceSkew, dt } of steps) {
     c.time += dt;
@@ -84,6 +93,7 @@ function run(steps: Step[]): { blocks: number; upserts: number; told: number } {
       blocks++;
       const tx = raw as SignedTx;
       if (tx.type === 'lease.open') c.leases.push(String(r.result.lease));
+      if (tx.type === 'reservation.open') c.reservations!.push(String(r.result.reservation));
       c.accepted.push({ tx, height: r.height, time: chain.head.time, prevHash });
     } catch (e) {
       if (!(e instanceof AethirError) || e.code === 'INTERNAL') throw e;
@@ -102,6 +112,10 @@ function run(steps: Step[]): { blocks: number; upserts: number; told: number } {
     expect(ids(opened.get(k.address)!), 'leases opened').toEqual(ids(mine.map((l) => l.id)));
     expect(ids(closed.get(k.address)!), 'leases closed').toEqual(
       ids(mine.filter((l) => l.status === 'closed').map((l) => l.id)),
+    );
+    // ...and of exactly its interruptible leases that a higher-paying one preempted, each once
+    expect(ids(preempted.get(k.address)!), 'leases preempted').toEqual(
+      ids(mine.filter((l) => l.preemptedAt !== undefined).map((l) => l.id)),
     );
     told += opened.get(k.address)!.length + closed.get(k.address)!.length;
   }

@@ -13,6 +13,7 @@ import type { DecodedTx } from '../../tx.js';
 import { slash } from '../containers/keeper.js';
 import { dayIndex, DAY } from '../epochs/queries.js';
 import { closeOpenLeases } from '../leases/keeper.js';
+import { hostCameBack, hostWentDown } from '../volumes/keeper.js';
 import type { payloads } from './payloads.js';
 import { draw } from './queries.js';
 
@@ -212,9 +213,12 @@ function livenessOutcome(
       status: 'online',
       onlineSince: c.status === 'online' ? c.onlineSince : ctx.time,
     });
+    hostCameBack(ctx, id);
     return { status: 'online' };
   }
   ctx.putContainer({ ...c, status: 'offline', onlineSince: null });
+  // Its volumes are not billed while it is down (from when the majority first saw it down).
+  hostWentDown(ctx, id, firstFailure(votes, ctx.time));
   // Down while serving: users pay nothing beyond what was already settled (the lease closes at
   // when the majority first saw it down), and the host is slashed 1/3 × K × coefficient.
   // Offline while idle: no slash, no rewards.
@@ -326,6 +330,16 @@ function penalise(
   });
   if (amount > 0n) ctx.emit({ type: 'Slashed', container: id, check, amount: slashed, reason, leases });
   return slashed;
+}
+
+/** When the failing majority first saw the problem (no later than `now`). */
+function firstFailure(votes: Round['votes'], now: number): number {
+  return Math.min(
+    now,
+    ...Object.values(votes)
+      .filter((v) => !v.ok)
+      .map((v) => v.at),
+  );
 }
 
 /** The median of scores in 0..1, in thousandths (integers: the same on every node); null: none. */

@@ -11,6 +11,14 @@ function registerContainer(ctx: TxContext, tx: DecodedTx<'container.register'>):
   const prev = ctx.container(id);
   if (prev && prev.openLeases > 0 && prev.spec.gpus.length !== p.spec.gpus.length)
     throw new AethirError('CONFLICT', 'cannot change the GPU count while leases are open');
+  if (prev && (prev.gpusReserved ?? 0) > 0 && prev.spec.gpus.length !== p.spec.gpus.length)
+    throw new AethirError('CONFLICT', 'cannot change the GPU count while GPUs are reserved');
+  const reservedPrice = p.reservedPricePerHour ?? prev?.reservedPricePerHour;
+  if (reservedPrice !== undefined && reservedPrice > p.pricePerHour)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `the reserved price ${reservedPrice} is above the on-demand price ${p.pricePerHour}: it is a discount for booking days`,
+    );
   if (p.spec.source === 'simulated' && !ctx.params.simulatedHardware)
     throw new AethirError(
       'INVALID_TRANSACTION',
@@ -46,6 +54,11 @@ function registerContainer(ctx: TxContext, tx: DecodedTx<'container.register'>):
   // (only when there is one: records from before encryption keys keep their exact bytes)
   const encKey = p.encKey ?? prev?.encKey;
   if (encKey !== undefined) c.encKey = encKey;
+  const volumeOffer = p.volumes ?? prev?.volumeOffer;
+  if (volumeOffer !== undefined) c.volumeOffer = volumeOffer;
+  if (reservedPrice !== undefined) c.reservedPricePerHour = reservedPrice;
+  if (prev?.gpusReserved !== undefined) c.gpusReserved = prev.gpusReserved;
+  if (prev?.reservedUntil !== undefined) c.reservedUntil = prev.reservedUntil;
   // A new spec can need more stake than the old one.
   if (c.suspended && c.suspendedReason === null && c.stake >= ctx.requiredStakeOf(c)) c.suspended = false;
   ctx.putContainer(c);

@@ -43,11 +43,31 @@ export const payloads = {
       name: z.string().min(1).max(64),
       spec: ContainerSpec,
       pricePerHour: PositiveUnits,
+      /**
+       * the price per GPU-hour of GPUs booked for whole days (`aethir reserve`): at most
+       * `pricePerHour`; absent: as before (none, or the one registered earlier)
+       */
+      reservedPricePerHour: PositiveUnits.optional(),
       location: Location,
       /** the X25519 public key (hex) users seal their workloads' env to (src/core/seal.ts) */
       encKey: z
         .string()
         .regex(/^[0-9a-f]{64}$/, 'must be a 32-byte hex X25519 public key')
+        .optional(),
+      /**
+       * persistent volumes it offers (absent: keeps what it offered before, or none): price per
+       * GiB-hour in units, and how much disk it sets aside for them
+       */
+      volumes: z
+        .object({
+          pricePerGiBHour: PositiveUnits,
+          capacityGiB: z
+            .number()
+            .int()
+            .min(1)
+            .max(1 << 20),
+        })
+        .strict()
         .optional(),
     })
     .strict(),

@@ -60,5 +60,19 @@ export interface LeaseResumed {
   user: string;
 }
 
+/**
+ * An interruptible lease preempted by a higher-paying one (`by`): the notice. Its charges stop
+ * at `at`; its workload gets SIGTERM now and is stopped at `stopAt`; its GPUs go to `by`.
+ */
+export interface LeasePreempted {
+  type: 'LeasePreempted';
+  lease: string;
+  container: string;
+  user: string;
+  by: string;
+  at: number;
+  stopAt: number;
+}
+
 export type LeasesEvent =
-  LeaseOpened | LeaseSettled | LeaseClosed | LeaseToppedUp | LeasePaused | LeaseResumed;
+  LeaseOpened | LeaseSettled | LeaseClosed | LeaseToppedUp | LeasePaused | LeaseResumed | LeasePreempted;

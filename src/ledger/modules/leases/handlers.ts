@@ -2,9 +2,12 @@ import { AethirError } from '../../../core/index.js';
 import { appGpus } from '../../app.js';
 import type { Handlers, TxContext, TxResult } from '../../context.js';
 import { K, type Container, type Lease } from '../../model.js';
+import { preemptNoticeOf } from '../../params.js';
 import { verifyReceipt, type SignedReceipt } from '../../receipt.js';
 import type { DecodedTx } from '../../tx.js';
-import { closeLeaseAt, requireLease, settleTo } from './keeper.js';
+import { checkLeaseVolumes } from '../volumes/keeper.js';
+import { closeEndedReservations, reservedGpus, useReservation } from '../reservations/keeper.js';
+import { closeLeaseAt, heldGpus, preemptFor, requireLease, settleTo } from './keeper.js';
 import type { payloads, Workload } from './payloads.js';
 import { escrowRunsOutAt, paysWholeDuration } from './queries.js';
 
@@ -18,6 +21,7 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
     throw new AethirError('INVALID_TRANSACTION', 'a container cannot rent itself');
   if (p.workload.app !== undefined) checkLeaseApp(ctx, p.workload.app, p.workload.version, p.gpus);
   checkLeaseEnv(ctx, p.workload, c);
+  if (p.workload.volumes) checkLeaseVolumes(ctx, p.workload.volumes, tx.tx.from, c.id);
   if (c.status !== 'online')
     throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is ${c.status}`);
   if (c.suspended)
@@ -31,18 +35,15 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
     throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is unbonding its stake`);
   if (c.stake < ctx.requiredStakeOf(c))
     throw new AethirError('CONTAINER_UNAVAILABLE', `container ${c.name} is not staked enough to serve`);
-  if (p.gpus > c.gpusTotal - c.gpusLeased)
-    throw new AethirError(
-      'CAPACITY_EXHAUSTED',
-      `container ${c.name} has ${c.gpusTotal - c.gpusLeased} free GPUs, ${p.gpus} asked`,
-    );
-  if (c.pricePerHour > p.maxPricePerHour)
-    throw new AethirError(
-      'INVALID_TRANSACTION',
-      `container price ${c.pricePerHour} is above the limit ${p.maxPricePerHour}`,
-    );
-  const openEnded = p.maxDurationSec === undefined;
-  const seconds = p.maxDurationSec ?? ctx.params.openEndedDepositSeconds;
+  const id = `L${tx.id.slice(0, 20)}`;
+  const terms = leaseTerms(ctx, tx, c, id);
+  const price = terms.price;
+  const openEnded = p.maxDurationSec === undefined && terms.maxSec === undefined;
+  // On a reservation: to its end at most (no deposit: it costs nothing more); else as asked.
+  const seconds =
+    terms.maxSec !== undefined
+      ? Math.min(p.maxDurationSec ?? ctx.params.maxLeaseSeconds, terms.maxSec)
+      : (p.maxDurationSec ?? ctx.params.openEndedDepositSeconds);
   if (seconds > ctx.params.maxLeaseSeconds)
     throw new AethirError(
       'INVALID_TRANSACTION',
@@ -62,7 +63,7 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
       );
   }
   const paidSeconds = p.depositSec ?? seconds;
-  const escrow = (c.pricePerHour * BigInt(Math.max(1, p.gpus)) * BigInt(paidSeconds) * 1000n) / MS_PER_HOUR;
+  const escrow = (price * BigInt(Math.max(1, p.gpus)) * BigInt(paidSeconds) * 1000n) / MS_PER_HOUR;
   const u = ctx.account(tx.tx.from);
   if (u.escrow < escrow)
     throw new AethirError(
@@ -71,13 +72,14 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
       { details: { needed: escrow.toString(), escrow: u.escrow.toString() } },
     );
   ctx.setAccount(tx.tx.from, { ...u, escrow: u.escrow - escrow });
-  const id = `L${tx.id.slice(0, 20)}`;
+  // A lease that preempted others starts when their notice ends (their GPUs are its then).
+  const startsAt = terms.preempted.length > 0 ? ctx.time + preemptNoticeOf(ctx.params) : ctx.time;
   const lease: Lease = {
     id,
     user: tx.tx.from,
     container: c.id,
     gpus: p.gpus,
-    pricePerHour: c.pricePerHour,
+    pricePerHour: price,
     maxDurationSec: seconds,
     openEnded,
     workload: p.workload,
@@ -85,8 +87,8 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
     charged: 0n,
     hostShare: 0n,
     protocolShare: 0n,
-    openedAt: ctx.time,
-    settledAt: ctx.time,
+    openedAt: startsAt,
+    settledAt: startsAt,
     closedAt: null,
     status: 'open',
     exitCode: null,
@@ -94,11 +96,84 @@ function openLease(ctx: TxContext, tx: DecodedTx<'lease.open'>): TxResult {
     closedBy: null,
     lastReceiptSeq: 0,
     receiptServedMs: 0,
+    // (only when set: a plain lease's record keeps its exact bytes)
+    ...(p.reservation !== undefined ? { reservation: p.reservation } : {}),
+    ...(p.interruptible ? { interruptible: true } : {}),
+    ...(p.resumes !== undefined ? { resumes: p.resumes } : {}),
   };
   ctx.state.set(K.lease(id), lease);
-  ctx.putContainer({ ...c, gpusLeased: c.gpusLeased + p.gpus, openLeases: c.openLeases + 1 });
+  const now = ctx.container(c.id)!;
+  ctx.putContainer({
+    ...now,
+    gpusLeased: now.gpusLeased + heldGpus(lease),
+    openLeases: now.openLeases + 1,
+  });
   ctx.emit({ type: 'LeaseOpened', lease });
-  return { lease: id, escrow: escrow.toString() };
+  return {
+    lease: id,
+    escrow: escrow.toString(),
+    ...(terms.preempted.length ? { preempted: terms.preempted.map((l) => l.id).join(','), startsAt } : {}),
+  };
+}
+
+/**
+ * What a lease.open gets: its price per GPU-hour (the container's on-demand price; the user's
+ * bid for an interruptible lease; nothing on the user's reservation), the longest it may run
+ * (to its reservation's end), and the interruptible leases it preempted to get its GPUs.
+ */
+function leaseTerms(
+  ctx: TxContext,
+  tx: DecodedTx<'lease.open'>,
+  c: Container,
+  id: string,
+): { price: bigint; maxSec?: number; preempted: Lease[] } {
+  const p = tx.payload;
+  if (p.bidPerHour !== undefined && !p.interruptible)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      'a bid goes with an interruptible lease (interruptible: true)',
+    );
+  if (p.resumes !== undefined) checkResume(ctx, p.resumes, tx.tx.from, c);
+  if (p.reservation !== undefined) {
+    if (p.interruptible)
+      throw new AethirError('INVALID_TRANSACTION', 'a lease on a reservation is not interruptible');
+    return { price: 0n, maxSec: useReservation(ctx, p.reservation, tx.tx.from, c.id, p.gpus), preempted: [] };
+  }
+  // Reservations whose period is over give their GPUs back before anyone counts them.
+  closeEndedReservations(ctx, c.id);
+  const now = ctx.container(c.id)!;
+  let price = c.pricePerHour;
+  if (p.interruptible) {
+    if (p.bidPerHour === undefined)
+      throw new AethirError('INVALID_TRANSACTION', 'an interruptible lease needs a bid (bidPerHour)');
+    if (p.bidPerHour > c.pricePerHour)
+      throw new AethirError(
+        'INVALID_TRANSACTION',
+        `the bid ${p.bidPerHour} is above container ${c.name}'s on-demand price ${c.pricePerHour}: rent on demand instead`,
+      );
+    price = p.bidPerHour;
+  }
+  if (price > p.maxPricePerHour)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `container price ${price} is above the limit ${p.maxPricePerHour}`,
+    );
+  const free = now.gpusTotal - now.gpusLeased - reservedGpus(now);
+  return { price, preempted: preemptFor(ctx, now, free, p.gpus, price, id) };
+}
+
+/** A resumed lease continues one of its user's interruptible leases on the host that kept its checkpoint. */
+function checkResume(ctx: TxContext, from: string, user: string, c: Container): void {
+  const old = ctx.lease(from);
+  if (!old) throw new AethirError('NOT_FOUND', `no lease ${from} to resume`);
+  if (old.user !== user) throw new AethirError('UNAUTHORIZED', `lease ${from} belongs to another account`);
+  if (!old.interruptible)
+    throw new AethirError('INVALID_TRANSACTION', `lease ${from} was not interruptible: it has no checkpoint`);
+  if (old.container !== c.id)
+    throw new AethirError(
+      'INVALID_TRANSACTION',
+      `lease ${from}'s checkpoint is kept on container ${old.container}: resume it there (moving checkpoints between hosts is not supported yet)`,
+    );
 }
 
 function settleLease(ctx: TxContext, tx: DecodedTx<'lease.settle'>): TxResult {

@@ -1,7 +1,10 @@
 import { AethirError, mulBps } from '../../../core/index.js';
 import type { TxContext } from '../../context.js';
-import { K, type Lease, type Round } from '../../model.js';
+import { K, type Container, type Lease, type Round } from '../../model.js';
 import { DAY, dayStart } from '../epochs/queries.js';
+import { preemptNoticeOf } from '../../params.js';
+import { failReservations, releaseReservedLease } from '../reservations/keeper.js';
+import { activeReservationsOn } from '../reservations/queries.js';
 
 /** What other modules may do to leases (the checks close a failing container's leases). */
 
@@ -21,7 +24,13 @@ export function settleTo(ctx: TxContext, lease: Lease, t: number, capMs = Infini
   const pausedMs = lease.pausedMs ?? 0;
   const end = Math.max(
     lease.settledAt,
-    Math.min(t, lease.openedAt + pausedMs + lease.maxDurationSec * 1000, lease.openedAt + capMs),
+    Math.min(
+      t,
+      lease.openedAt + pausedMs + lease.maxDurationSec * 1000,
+      lease.openedAt + capMs,
+      // a preempted lease is charged up to its preemption only
+      lease.preemptedAt ?? Infinity,
+    ),
   );
   const units = BigInt(Math.max(1, lease.gpus));
   let due = (lease.pricePerHour * units * BigInt(end - lease.openedAt - pausedMs)) / MS_PER_HOUR;
@@ -87,9 +96,88 @@ export function closeLeaseAt(
   };
   ctx.state.set(K.lease(l.id), closed);
   const c = ctx.container(l.container)!;
-  ctx.putContainer({ ...c, gpusLeased: c.gpusLeased - l.gpus, openLeases: c.openLeases - 1 });
+  ctx.putContainer({ ...c, gpusLeased: c.gpusLeased - heldGpus(l), openLeases: c.openLeases - 1 });
+  releaseReservedLease(ctx, l);
   ctx.emit({ type: 'LeaseClosed', lease: l.id, container: l.container, user: l.user, by, reason });
   return closed;
+}
+
+/**
+ * The container GPUs a lease holds in `gpusLeased`: none for one on a reservation (they are the
+ * reservation's) or one preempted (they went to the lease that preempted it).
+ */
+export function heldGpus(l: Lease): number {
+  return l.reservation !== undefined || l.preemptedAt !== undefined ? 0 : l.gpus;
+}
+
+/**
+ * Frees `need` GPUs on container `c` (of which `free` are free) for lease `by` paying `price`
+ * per GPU-hour, by preempting interruptible leases that pay less, lowest bid first (the newest
+ * first at a tie). Each gets the notice (LeasePreempted): charged up to now, stopped by
+ * now + params.preemptNoticeMs. Returns their ids (none: nothing needed preempting); throws
+ * CAPACITY_EXHAUSTED when even all of them would not do.
+ */
+export function preemptFor(
+  ctx: TxContext,
+  c: Container,
+  free: number,
+  need: number,
+  price: bigint,
+  by: string,
+): Lease[] {
+  if (need <= free) return [];
+  const exhausted = () =>
+    new AethirError(
+      'CAPACITY_EXHAUSTED',
+      `container ${c.name} has ${Math.max(0, free)} free GPUs, ${need} asked`,
+    );
+  if (c.openLeases === 0) throw exhausted();
+  const cheaper = ctx
+    .leases()
+    .filter(
+      (l) =>
+        l.container === c.id &&
+        l.status === 'open' &&
+        l.interruptible === true &&
+        l.preemptedAt === undefined &&
+        l.pricePerHour < price,
+    )
+    .sort((a, b) =>
+      a.pricePerHour !== b.pricePerHour
+        ? a.pricePerHour < b.pricePerHour
+          ? -1
+          : 1
+        : b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1),
+    );
+  const chosen: Lease[] = [];
+  let freed = free;
+  for (const l of cheaper) {
+    if (freed >= need) break;
+    chosen.push(l);
+    freed += l.gpus;
+  }
+  if (freed < need) throw exhausted();
+  const stopAt = ctx.time + preemptNoticeOf(ctx.params);
+  let gpus = 0;
+  const preempted: Lease[] = [];
+  for (const l of chosen) {
+    const p: Lease = { ...l, preemptedAt: ctx.time, preemptStopAt: stopAt, preemptedBy: by };
+    ctx.state.set(K.lease(l.id), p);
+    preempted.push(p);
+    gpus += l.gpus;
+    ctx.emit({
+      type: 'LeasePreempted',
+      lease: l.id,
+      container: c.id,
+      user: l.user,
+      by,
+      at: ctx.time,
+      stopAt,
+    });
+  }
+  const now = ctx.container(c.id)!;
+  ctx.putContainer({ ...now, gpusLeased: now.gpusLeased - gpus });
+  return preempted;
 }
 
 export function requireLease(ctx: TxContext, id: string): Lease {
@@ -105,7 +193,7 @@ export function requireLease(ctx: TxContext, id: string): Lease {
  */
 export function closeOpenLeases(ctx: TxContext, id: string, votes: Round['votes'], reason: string): string[] {
   const open = ctx.leases().filter((l) => l.container === id && l.status !== 'closed');
-  if (open.length === 0) return [];
+  if (open.length === 0 && activeReservationsOn(ctx, id).length === 0) return [];
   const seenAt = Math.min(
     ctx.time,
     ...Object.values(votes)
@@ -114,5 +202,6 @@ export function closeOpenLeases(ctx: TxContext, id: string, votes: Round['votes'
   );
   for (const l of open)
     closeLeaseAt(ctx, l, Math.max(l.settledAt, seenAt), id, reason, null, l.settledAt - l.openedAt);
-  return open.map((l) => l.id);
+  // Its reservations too: the host is paid pro rata up to when the failure was first seen.
+  return [...open.map((l) => l.id), ...failReservations(ctx, id, seenAt, reason)];
 }

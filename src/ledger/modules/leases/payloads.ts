@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AppName, AppVersion } from '../../app.js';
 import { SignedReceiptSchema } from '../../receipt.js';
 import { Address, Id, PositiveUnits } from '../../schemas.js';
+import { VolumeMount } from '../volumes/payloads.js';
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/);
 
@@ -40,6 +41,8 @@ export const Workload = z
      * forwards to it (absent: the workload listens on the port the host gives it, AETHIR_PORT)
      */
     port: z.number().int().min(1).max(65535).optional(),
+    /** the owner's persistent volumes to mount (volume.create), on the lease's container */
+    volumes: z.array(VolumeMount).min(1).max(8).optional(),
   })
   .refine((w) => (w.command === undefined) !== (w.app === undefined), 'give exactly one of command or app')
   .refine((w) => w.image === undefined || w.command !== undefined, {
@@ -71,6 +74,14 @@ export const payloads = {
        * runs out and goes on when topped up (lease.topup). Only where params.pauseGraceMs is set.
        */
       depositSec: z.number().int().min(1).optional(),
+      /** run on the sender's reservation (modules/reservations): at no charge beyond it */
+      reservation: Id.optional(),
+      /** interruptible at `bidPerHour`: a higher-paying lease may preempt it with a notice */
+      interruptible: z.literal(true).optional(),
+      /** the interruptible lease's price per GPU-hour (at most the container's on-demand price) */
+      bidPerHour: PositiveUnits.optional(),
+      /** an interruptible lease of the sender's this one resumes from (same container) */
+      resumes: Id.optional(),
     })
     .strict(),
   /** by the container; `receipt`: the user's latest usage receipt, which caps what it may charge */

@@ -96,6 +96,33 @@ describe('bwrapArgs: what a lease sees', () => {
   });
 });
 
+describe('bwrapArgs: volumes a lease mounts', () => {
+  const args = bwrapArgs({
+    workdir: '/var/lib/aethir/leases/x/L2',
+    uid: 200_008,
+    gpuIndices: [],
+    devNodes: [],
+    devDir: '/dev',
+    mounts: [
+      { source: '/var/lib/aethir/volumes/x/Vdata', target: '/data' },
+      { source: '/var/lib/aethir/volumes/x/Vref', target: '/ref', readOnly: true },
+    ],
+    infoFd: 3,
+    blockFd: 4,
+  });
+  const binds = (flag: string) =>
+    args.flatMap((a, i) => (a === flag ? [`${args[i + 1]} -> ${args[i + 2]}`] : []));
+
+  it('binds a written volume read-write and a read one read-only at their targets, nothing more', () => {
+    expect(binds('--bind')).toEqual([
+      '/var/lib/aethir/volumes/x/Vdata -> /data',
+      '/var/lib/aethir/leases/x/L2 -> /var/lib/aethir/leases/x/L2',
+    ]);
+    expect(binds('--ro-bind')).toEqual(['/var/lib/aethir/volumes/x/Vref -> /ref']);
+    expect(args.join(' ')).not.toContain('/var/lib/aethir/volumes/x ');
+  });
+});
+
 describe('pastaArgs: the network a lease gets', () => {
   it('no way to the host loopback, and only the lease port forwarded, from 127.0.0.1', () => {
     const a = pastaArgs(1234, 40001);
