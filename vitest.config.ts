@@ -14,6 +14,8 @@ const E2E_CHECKS = [
   'dao',
   'lease-life',
   'workloads-access',
+  // shares workloads-access's loopback registry port: never at the same time
+  'lease-port',
 ];
 
 export default defineConfig({

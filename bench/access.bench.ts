@@ -1,10 +1,12 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { addressOf, generateKeyPair, signLeaseToken } from '../src/core/index.js';
 import { EndpointProxy } from '../src/container/endpoint-proxy.js';
+import { LeaseLogFile, readLeaseLog, type LogPage } from '../src/container/output-file.js';
+import { MemoryBus } from '../src/bus/index.js';
 import { DockerRuntime } from '../src/container/runtimes/docker.js';
 import { HostProcessRuntime } from '../src/container/runtimes/host-process.js';
 import type { Runtime, RunningWorkload, WorkloadSpec } from '../src/container/runtimes/runtime.js';
@@ -220,6 +222,45 @@ export async function runAccess(opts: BenchOptions): Promise<Row[]> {
       );
     await w.kill();
     await proxy.stop();
+
+    // 4. a lease's kept log read back page by page over the bus (logs.<container>, as the API
+    // node reads it after a restart) vs reading the same file whole from disk
+    const logMiB = opts.quick ? 8 : 32;
+    const logDir = join(base, 'logs');
+    const file = new LeaseLogFile(logDir, 'bench-log', (logMiB + 8) << 20);
+    const line = 'x'.repeat(127) + '\n';
+    for (let i = 0, at = 1; i < (logMiB << 20) / 128; i++)
+      file.write({ type: 'stdout', data: line, at: at++ });
+    file.close();
+    const bus = new MemoryBus();
+    bus.serve('logs.bench', (m) => readLeaseLog(logDir, 'bench-log', (m as { offset: number }).offset));
+    const t1 = nowNs();
+    let events = 0;
+    for (let offset = 0; ;) {
+      const p = (await bus.request('logs.bench', { offset })) as LogPage;
+      events += p.events.length;
+      if (p.next >= p.size) break;
+      offset = p.next;
+    }
+    const pagedMs = Number(nowNs() - t1) / 1e6;
+    const t2 = nowNs();
+    const whole = readFileSync(join(logDir, 'bench-log.ndjson'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as unknown).length;
+    const wholeMs = Number(nowNs() - t2) / 1e6;
+    if (events !== whole) throw new Error(`paged ${events} events, the file has ${whole}`);
+    rows.push(
+      row({
+        suite: 'access',
+        name: `logs: ${logMiB} MiB of output kept on the host, read back in 128 KiB pages over the bus`,
+        value: logMiB / (pagedMs / 1000),
+        unit: 'MiB/s',
+        baseline: logMiB / (wholeMs / 1000),
+        baselineName: 'the same file read whole and parsed',
+        better: 'higher',
+      }),
+    );
   } finally {
     await host.stopAll();
     rmSync(base, { recursive: true, force: true });

@@ -87,7 +87,7 @@ import_image() {
   tar -C "$dir" -c . | podman import -q --change 'CMD ["/bin/sh"]' --change 'ENV PATH=/bin' - "$IMAGE" >/dev/null
 }
 
-# The workloads-access e2e runs a registry on 127.0.0.1:5055 (Debian's docker-registry): plain
+# The workloads-access and lease-port e2e files (one stream: never at once) run a registry on 127.0.0.1:5055 (Debian's docker-registry): plain
 # HTTP on loopback, which Podman must be told it may use.
 write_registries() {
   local conf=/etc/containers/registries.conf.d/aethir-test-registry.conf

@@ -25,6 +25,9 @@ interface PendingCheck {
  * signed telemetry, on subject `reply.<id>`: only the container the request went to can answer
  * it, once. When its last stream closes the node stops serving, and what is still waiting fails
  * UNAVAILABLE; an answer that does not come in `timeoutMs` fails TIMEOUT.
+ *
+ * Users' requests for a lease's kept log (`logs.<container>`, the API's logs route after this
+ * node lost what it kept in memory) travel the same way: the container serves both subjects.
  */
 export function checkRelay(bus: Bus | undefined, timeoutMs: number) {
   const streams = new Map<string, { emits: Set<(event: string, data: string) => void>; stop: () => void }>();
@@ -61,7 +64,10 @@ export function checkRelay(bus: Bus | undefined, timeoutMs: number) {
       if (!bus) return () => undefined;
       let s = streams.get(container);
       if (!s) {
-        const stop = bus.serve(subjects.check(container), (data, subject) => relay(container, subject, data));
+        const stops = [subjects.check(container), subjects.logs(container)].map((s) =>
+          bus.serve(s, (data, subject) => relay(container, subject, data)),
+        );
+        const stop = () => stops.forEach((f) => f());
         s = { emits: new Set<(event: string, data: string) => void>(), stop };
         streams.set(container, s);
       }

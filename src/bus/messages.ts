@@ -40,6 +40,7 @@ const WorkloadSchema = z.object({
   sealedEnv: z.record(z.string(), z.string()).optional(),
   publicEndpoint: z.boolean().optional(),
   image: z.string().max(512).optional(),
+  port: z.number().int().min(1).max(65535).optional(),
   volumes: z
     .array(
       z.object({ volume: z.string().max(64), path: z.string().max(256), readOnly: z.boolean().optional() }),
@@ -162,6 +163,28 @@ export const CheckRequestSchema = z.discriminatedUnion('op', [
   }),
 ]);
 export type CheckRequest = z.infer<typeof CheckRequestSchema>;
+
+/**
+ * A page of a lease's kept log (`logs.<container>`): from byte `offset` of the host's file. The
+ * token is the user's lease token (scope `logs`): the container checks it against the lease's
+ * user on the ledger, as the API did.
+ */
+export const LogsRequestSchema = z.strictObject({
+  lease: Token.max(128),
+  token: z.string().min(1).max(2000),
+  offset: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});
+export type LogsRequest = z.infer<typeof LogsRequestSchema>;
+const LogEventSchema = z.union([
+  LeaseOutputSchema.omit({ lease: true }),
+  LeaseExitSchema.omit({ lease: true }),
+]);
+export const LogsReplySchema = z.strictObject({
+  events: z.array(LogEventSchema).max(100_000),
+  next: z.number().int().min(0),
+  size: z.number().int().min(0),
+});
+export type LogsReply = z.infer<typeof LogsReplySchema>;
 export const CheckReplySchema = z.record(z.string(), z.unknown());
 
 /** Subjects served with request/reply (the container role's subjects are in src/bus/subjects.ts). */
@@ -190,7 +213,8 @@ export type SubjectKind =
   | 'lease.receipt'
   | 'match'
   | 'offers'
-  | 'check';
+  | 'check'
+  | 'logs';
 
 interface SubjectEntry {
   kind: SubjectKind;
@@ -243,6 +267,7 @@ const registry: readonly SubjectEntry[] = [
   { kind: 'match', pattern: rpcSubjects.match, schema: MatchRequestSchema, reply: MatchReplySchema },
   { kind: 'offers', pattern: rpcSubjects.offers, schema: MatchRequestSchema, reply: MatchReplySchema },
   { kind: 'check', pattern: 'check.*', schema: CheckRequestSchema, reply: CheckReplySchema },
+  { kind: 'logs', pattern: 'logs.*', schema: LogsRequestSchema, reply: LogsReplySchema },
 ];
 
 function entryFor(subject: string): SubjectEntry | undefined {

@@ -17,6 +17,11 @@ export const subjects = {
   allLeaseOutput: 'lease.*.*',
   /** request/reply: a checker's probe or capacity-challenge step, served by the container */
   check: (container: string) => `check.${container}`,
+  /**
+   * request/reply: a lease's kept log file, a page at a time, served by the container that ran it
+   * (only with a lease token of the lease's user, scope `logs`, checked again by the container)
+   */
+  logs: (container: string) => `logs.${container}`,
 } as const;
 
 export interface HeartbeatMsg {

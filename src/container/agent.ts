@@ -11,6 +11,7 @@ import {
   isAethirError,
   openEnv,
   signEndpoint,
+  verifyLeaseToken,
   type Clock,
   type KeyPair,
 } from '../core/index.js';
@@ -31,7 +32,8 @@ import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } fr
 import type { EndpointProxy } from './endpoint-proxy.js';
 import { LocalApps } from './apps/local-apps.js';
 import { chooseProver, serveChecks, type CheckServerOptions } from './check-server.js';
-import { DEFAULT_LOG_FILE_MAX_BYTES, LeaseLogFile } from './output-file.js';
+import { DEFAULT_LOG_FILE_MAX_BYTES, LeaseLogFile, readLeaseLog } from './output-file.js';
+import type { LogsReply, LogsRequest } from '../bus/messages.js';
 
 const DEFAULT_SETTLE_MS = 5 * 60_000;
 /** the most cached images a heartbeat reports */
@@ -314,6 +316,9 @@ export class ContainerAgent {
         ...(prover ? { prover } : {}),
       }),
     );
+    // Its leases' kept logs, a page at a time, for their users only (logs.<id>: the API asks when
+    // it no longer has the output in memory, e.g. after a restart).
+    this.unsubs.push(bus.serve(subjects.logs(this.id), (m) => this.serveLogs(m as LogsRequest)));
     this.started = true;
     this.heartbeat();
     this.timer = setInterval(() => {
@@ -405,10 +410,18 @@ export class ContainerAgent {
     const image = lease.workload.image;
     // The indexer sends image leases only to Docker-engine hosts; one that comes anyway is refused
     // (and, having run nothing, charges nothing).
+    // A lease's own port needs a network of its own (a sandbox or a container): without one the
+    // endpoint could be pointed at any of the host's services. Refused likewise, charged nothing.
     const noEngine = image !== undefined && !runtime.prepareImage;
+    const noOwnNetwork = lease.workload.port !== undefined && runtime.isolation !== 'sandbox';
     const run: Awaited<ReturnType<ContainerAgent['workloadOf']>> = noEngine
       ? { ok: false, reason: `container ${this.init.name} has no Docker engine: it runs no images` }
-      : await this.workloadOf(lease);
+      : noOwnNetwork
+        ? {
+            ok: false,
+            reason: `container ${this.init.name} runs leases without a sandbox: it cannot give a lease its own port`,
+          }
+        : await this.workloadOf(lease);
     if (!run.ok) {
       const m: LeaseLogMsg = {
         lease: lease.id,
@@ -420,7 +433,7 @@ export class ContainerAgent {
         message: run.reason,
       };
       bus.publish(subjects.leaseExit(lease.id), m);
-      await this.close(lease, 127, run.reason.slice(0, 200), { withoutReceipt: noEngine });
+      await this.close(lease, 127, run.reason.slice(0, 200), { withoutReceipt: noEngine || noOwnNetwork });
       return;
     }
     // A lease that preempted interruptible ones starts when their notice ends: wait for their GPUs.
@@ -587,6 +600,8 @@ export class ContainerAgent {
         env: run.env,
         gpuIndices: slot.gpus,
         ...(port ? { port } : {}),
+        // the workload's own port inside its sandbox or container; the endpoint forwards to it only
+        ...(port && lease.workload.port !== undefined ? { workloadPort: lease.workload.port } : {}),
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
         ...(resumed ? { reuseFiles: true } : {}),
         ...(vols ? { mounts: vols.mounts } : {}),
@@ -777,6 +792,27 @@ export class ContainerAgent {
     } satisfies LeaseLogMsg);
     this.components.endpoints?.close(leaseId);
     await slot.w.kill('its escrow ran out: paused', { keepFiles: true });
+  }
+
+  /**
+   * A page of a lease's kept log file, for a token signed by the lease's user (scope `logs`): the
+   * API checked it, and so does this host, against the lease's user on the ledger.
+   */
+  private async serveLogs(req: LogsRequest): Promise<LogsReply> {
+    const lease = await this.components.network.lease(req.lease);
+    if (!lease || lease.container !== this.id)
+      throw new AethirError('NOT_FOUND', `lease ${req.lease} did not run on this container`);
+    verifyLeaseToken(req.token, {
+      chainId: this.chainId ?? (await this.components.network.chainId()),
+      lease: lease.id,
+      user: lease.user,
+      scope: 'logs',
+      now: this.components.clock.now(),
+    });
+    const page = this.init.logDir ? readLeaseLog(this.init.logDir, lease.id, req.offset) : null;
+    if (!page)
+      throw new AethirError('NOT_FOUND', `container ${this.init.name} keeps no log of lease ${lease.id}`);
+    return page as LogsReply;
   }
 
   /** The lease's size-capped log file, or none (no logDir, or it cannot be created: output still streams). */

@@ -228,7 +228,9 @@ async function openOne(
           ...(choice?.minVramMiB ? { minVramMiB: choice.minVramMiB } : {}),
           ...(s.region ? { region: s.region } : {}),
           maxPricePerHour: cap.toString(),
-          isolation: defaultIsolation(s.gpu.units),
+          // an image runs on a Docker host; a lease's own port needs its own network (sandbox or Docker)
+          ...(workload.image ? { image: workload.image } : {}),
+          isolation: workload.port !== undefined ? 'sandbox' : defaultIsolation(s.gpu.units),
           minCpuCores: Math.ceil(s.cpu.millicores / 1000),
           minMemoryMiB: Number((BigInt(s.memoryBytes) + (1n << 20n) - 1n) >> 20n),
         },

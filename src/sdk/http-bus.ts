@@ -155,16 +155,16 @@ export class HttpBus implements Bus {
   }
 
   /**
-   * Answers checkers' requests to this container (`check.<id>`, relayed by the API node over the
-   * event stream); any other subject is refused UNAVAILABLE: a container joined over HTTP serves
-   * nothing else.
+   * Answers checkers' requests to this container (`check.<id>`) and users' requests for its
+   * leases' kept logs (`logs.<id>`), relayed by the API node over the event stream; any other
+   * subject is refused UNAVAILABLE: a container joined over HTTP serves nothing else.
    */
   serve(subject: string, handler: Responder): () => void {
-    const own = subjects.check(this.opts.key.address);
-    if (subject !== own)
+    const own = [subjects.check(this.opts.key.address), subjects.logs(this.opts.key.address)];
+    if (!own.includes(subject))
       throw new AethirError(
         'UNAVAILABLE',
-        `a container joined over HTTP serves only its checks (${own}), not ${subject}`,
+        `a container joined over HTTP serves only its checks and its leases' logs (${own.join(', ')}), not ${subject}`,
       );
     const server = { pattern: subject, handler };
     this.servers.add(server);

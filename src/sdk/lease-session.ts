@@ -6,7 +6,7 @@
  * lease's container, and both check it.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, readlink, symlink, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { extract as tarExtract, pack as tarPack, type Headers } from 'tar-stream';
@@ -165,6 +165,48 @@ export interface CopyProgress {
   files: number;
 }
 
+/** What a copy cut by a dropped connection had done (the error's `details.copied`). */
+export interface CopyInterrupted extends CopyProgress {
+  direction: 'upload' | 'download';
+  /** the last file that went whole (sent whole / written whole here), if any */
+  lastWhole?: string;
+  /** the file that was being copied when the connection dropped (removed here on a download) */
+  cut?: string;
+}
+
+function fmtSize(n: number): string {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < u.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+/**
+ * The error of a copy cut by a dropped connection: what went whole, what was cut, and that
+ * nothing resumes by itself (running the same copy again sends everything again).
+ */
+function copyDropped(c: CopyInterrupted, why: string): AethirError {
+  const whole =
+    c.direction === 'upload'
+      ? `${c.files} file${c.files === 1 ? '' : 's'} sent whole (${fmtSize(c.bytes)} in all)`
+      : `${c.files} file${c.files === 1 ? '' : 's'} written whole here (${fmtSize(c.bytes)} received)`;
+  const last = c.lastWhole ? `, the last: ${c.lastWhole}` : '';
+  const cut = c.cut
+    ? c.direction === 'upload'
+      ? `; ${c.cut} was cut (the lease may hold part of it)`
+      : `; ${c.cut} was cut and removed here`
+    : '';
+  return new AethirError(
+    'UNAVAILABLE',
+    `the connection to the lease dropped during the copy (${why}): ${whole}${last}${cut}. Nothing resumes by itself: run the same copy again (it copies everything again, replacing what arrived)`,
+    { details: { copied: c } },
+  );
+}
+
 /** Waits until the socket has room (backpressure towards a slow lease). */
 async function drain(ws: WebSocket): Promise<void> {
   while (ws.bufferedAmount > 4 << 20 && ws.readyState === WebSocket.OPEN)
@@ -184,7 +226,7 @@ export async function uploadToLease(
 ): Promise<CopyProgress> {
   const dest = leasePath(opts.remotePath);
   const root = path.resolve(opts.localPath);
-  const st = await lstat(root).catch(() => {
+  await lstat(root).catch(() => {
     throw new AethirError('NOT_FOUND', `${opts.localPath}: no such file or directory`);
   });
   const skip = excludeMatcher(opts.exclude ?? []);
@@ -193,12 +235,24 @@ export async function uploadToLease(
     if (s === 2) stderr += d.toString();
   });
   const progress: CopyProgress = { bytes: 0, files: 0 };
+  let lastWhole: string | undefined;
+  let inFlight: string | undefined;
+  const dropped = (why: string) =>
+    copyDropped(
+      {
+        direction: 'upload',
+        ...progress,
+        ...(lastWhole ? { lastWhole } : {}),
+        ...(inFlight ? { cut: inFlight } : {}),
+      },
+      why,
+    );
   const pk = tarPack();
   const sent = new Promise<void>((resolve, reject) => {
     pk.on('data', (chunk: Buffer) => {
       if (ws.readyState !== WebSocket.OPEN) {
         pk.destroy();
-        return reject(new AethirError('UNAVAILABLE', 'the connection to the lease dropped during the copy'));
+        return reject(dropped('the socket closed'));
       }
       ws.send(frame(0, chunk));
       progress.bytes += chunk.length;
@@ -235,21 +289,31 @@ export async function uploadToLease(
       if (rel) await add({ name, type: 'directory', mode: s.mode & 0o777, mtime: s.mtime });
       for (const n of (await readdir(abs)).sort()) await walk(path.join(abs, n), rel ? `${rel}/${n}` : n);
     } else if (s.isFile()) {
+      inFlight = name;
       await add({ name, type: 'file', size: s.size, mode: s.mode & 0o777, mtime: s.mtime }, abs);
+      inFlight = undefined;
+      lastWhole = name;
       progress.files++;
     } else if (s.isSymbolicLink()) {
       await add({ name, type: 'symlink', linkname: await readlink(abs), mtime: s.mtime });
     }
   };
   try {
-    await walk(root, st.isDirectory() ? '' : '');
-    pk.finalize();
-    await sent;
+    // A drop rejects `sent` at once; the walk may then wait on an entry the archive never takes.
+    await Promise.all([walk(root, '').then(() => pk.finalize()), sent]);
   } catch (e) {
     ws.close();
     throw e instanceof AethirError ? e : new AethirError('UNAVAILABLE', (e as Error).message);
   }
-  const r = await ended;
+  let r: ExecResult;
+  try {
+    r = await ended;
+  } catch (e) {
+    // all was sent, but the lease's answer (that it wrote it all) never came
+    if (e instanceof AethirError && e.code === 'UNAVAILABLE')
+      throw dropped('everything was sent, but the lease did not confirm it wrote it');
+    throw e;
+  }
   if (r.exitCode !== 0)
     throw new AethirError(
       'RUNTIME_FAILED',
@@ -288,6 +352,9 @@ export async function downloadFromLease(
   );
   // The archive's top entry is `src` itself: its contents land in `root`.
   const prefix = src === '.' ? '' : `${src}/`;
+  let lastWhole: string | undefined;
+  /** the file being written now (removed when the connection drops before it is whole) */
+  let writing: { dest: string; name: string } | undefined;
   const writeEntry = async (header: Headers, entry: NodeJS.ReadableStream): Promise<void> => {
     const e = checkTarEntry(header);
     const rel = e && (e.name === src ? '' : e.name.startsWith(prefix) ? e.name.slice(prefix.length) : null);
@@ -309,8 +376,11 @@ export async function downloadFromLease(
       entry.resume();
     } else {
       await mkdir(path.dirname(dest), { recursive: true });
+      writing = { dest, name: e.name };
       await pipeline(entry, createWriteStream(dest, { mode: e.mode }));
+      writing = undefined;
       if (e.mtime) await utimes(dest, e.mtime, e.mtime);
+      lastWhole = e.name;
       progress.files++;
     }
   };
@@ -338,6 +408,24 @@ export async function downloadFromLease(
   let r: ExecResult;
   try {
     r = await ended;
+  } catch (e) {
+    ex.destroy();
+    if (!(e instanceof AethirError && e.code === 'UNAVAILABLE')) throw e;
+    // What is here is whole: a file cut by the drop is removed, not left looking complete.
+    const cut = writing;
+    if (cut) await rm(cut.dest, { force: true }).catch(() => undefined);
+    throw copyDropped(
+      {
+        direction: 'download',
+        ...progress,
+        ...(lastWhole ? { lastWhole } : {}),
+        ...(cut ? { cut: cut.name } : {}),
+      },
+      e.message.replace(
+        /^the connection to the lease dropped before the command ended$/,
+        'the socket closed',
+      ),
+    );
   } finally {
     ex.end();
   }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ROOT, startDevnet, tempHome, type DevnetProcess } from './helpers.js';
@@ -76,8 +76,23 @@ describe('a workload flooding its output', () => {
     const flood = readdirSync(logs)
       .map((f) => join(logs, f))
       .find((f) => statSync(f).size > MiB)!;
+    // one JSON event a line (output-file.ts): the output up to the cap, the line saying so, the exit
     const full = `\n[aethir] log file full at ${64 * MiB} bytes: the rest is not kept\n`;
-    expect(statSync(flood).size).toBe(64 * MiB + full.length);
+    const size = statSync(flood).size;
+    expect(size).toBeGreaterThan(64 * MiB - 64 * 1024);
+    expect(size).toBeLessThan(64 * MiB + 1024);
+    const end = Buffer.alloc(4096);
+    const fd = openSync(flood, 'r');
+    readSync(fd, end, 0, end.length, size - end.length);
+    closeSync(fd);
+    const [marker, exit] = end
+      .toString('utf8')
+      .trimEnd()
+      .split('\n')
+      .slice(-2)
+      .map((l) => JSON.parse(l));
+    expect(marker).toMatchObject({ type: 'stderr', data: full });
+    expect(exit).toMatchObject({ type: 'exit', exitCode: 0 });
     expect(statSync(flood).mode & 0o777).toBe(0o600);
   });
 });

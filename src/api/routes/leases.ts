@@ -2,7 +2,9 @@ import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { AethirError, verifyLeaseToken } from '../../core/index.js';
 import { SignedReceiptSchema, verifyReceipt } from '../../ledger/index.js';
-import { subjects } from '../../bus/subjects.js';
+import { subjects, type LeaseLogMsg } from '../../bus/subjects.js';
+import type { Bus, LogsReply } from '../../bus/index.js';
+import type { Lease } from '../../ledger/index.js';
 import { leaseView } from '../views.js';
 import { IdParam, ListQuery, router, type ApiPlugin } from './common.js';
 
@@ -18,6 +20,51 @@ function leaseTokenOf(req: FastifyRequest, fromQuery: string | undefined): strin
   const h = req.headers.authorization;
   const m = typeof h === 'string' ? /^Bearer\s+(\S+)$/i.exec(h) : null;
   return m?.[1] ?? fromQuery;
+}
+
+/** The marker this node's log hub puts where it dropped output (src/node/log-hub.ts). */
+const NODE_DROPPED = /^\[aethir\] \d+ bytes of output dropped here \(the node keeps /;
+/** How much of the host's newest output is kept to recognize it among what this node kept. */
+const RECENT_WINDOW_BYTES = 4 << 20;
+/** The most pages of a host's kept log one request reads (128 KiB each: the file's 64 MiB cap). */
+const MAX_LOG_PAGES = 1024;
+
+/**
+ * What the lease's host kept of its output (its size-capped log file, `logs.<container>`), page
+ * by page, with the user's token for the host to check again. Where the host cannot say (offline,
+ * an older version, no file), nothing: the caller falls back to what this node keeps in memory.
+ */
+async function* keptOnHost(
+  bus: Bus,
+  lease: Lease,
+  token: string,
+  signal: AbortSignal,
+  state: { answered: boolean },
+): AsyncGenerator<LeaseLogMsg> {
+  let offset = 0;
+  for (let page = 0; page < MAX_LOG_PAGES && !signal.aborted; page++) {
+    let r: LogsReply;
+    try {
+      r = (await bus.request(
+        subjects.logs(lease.container),
+        { lease: lease.id, token, offset },
+        { timeoutMs: 10_000 },
+      )) as LogsReply;
+    } catch (e) {
+      if (page > 0)
+        yield {
+          lease: lease.id,
+          type: 'stderr',
+          data: `\n[aethir] the rest of the host's log could not be read: ${(e as Error).message}\n`,
+          at: 0,
+        };
+      return;
+    }
+    state.answered = true;
+    for (const e of r.events) yield { lease: lease.id, ...e } as LeaseLogMsg;
+    if (r.next >= r.size || r.next <= offset) return;
+    offset = r.next;
+  }
 }
 
 /** Leases: the list and one, usage receipts, and the workload's output. */
@@ -109,10 +156,66 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
         scope: 'logs',
         now: node.now(),
       });
+      // This node keeps only the last MiB of the output it saw itself: not what came before it
+      // (re)started, nor the start of a long output. The host keeps the whole (capped) output, so
+      // its file comes first, then what this node has past it (live when following); where the
+      // host cannot answer, what this node kept.
+      const abort = new AbortController();
+      const askHost = ctx.bus !== undefined;
+      const events = async function* (follow: boolean): AsyncGenerator<LeaseLogMsg> {
+        // The newest events the host gave, to recognize them where this node has them too (it
+        // keeps the last MiB: a window of a few MiB of the host's newest events covers it). What
+        // only this node has (the host's own notices: pulls, pauses, resumes) still comes through.
+        const recent = new Map<string, number>();
+        const window: Array<{ key: string; bytes: number }> = [];
+        let windowBytes = 0;
+        const keyOf = (e: LeaseLogMsg) =>
+          e.type === 'exit' ? `${e.at}|exit` : `${e.at}|${e.type}|${e.data}`;
+        let exit: LeaseLogMsg | undefined;
+        const host = { answered: false };
+        if (askHost)
+          for await (const e of keptOnHost(ctx.bus!, lease, token, abort.signal, host)) {
+            if (e.type === 'exit') {
+              exit = e; // last, after anything only this node has
+              break;
+            }
+            const key = keyOf(e);
+            recent.set(key, (recent.get(key) ?? 0) + 1);
+            window.push({ key, bytes: key.length });
+            windowBytes += key.length;
+            while (windowBytes > RECENT_WINDOW_BYTES && window.length) {
+              const old = window.shift()!;
+              windowBytes -= old.bytes;
+              const n = recent.get(old.key)! - 1;
+              if (n) recent.set(old.key, n);
+              else recent.delete(old.key);
+            }
+            yield e;
+          }
+        const rest =
+          follow && !exit ? node.logs.follow(params.id, abort.signal) : node.logs.snapshot(params.id).events;
+        for await (const e of rest) {
+          const key = keyOf(e);
+          const n = recent.get(key);
+          if (n) {
+            // the host's file gave it already
+            if (n > 1) recent.set(key, n - 1);
+            else recent.delete(key);
+            continue;
+          }
+          if (e.type === 'exit' && exit) continue;
+          // this node's "dropped" marker means nothing where the host gave the whole output
+          if (host.answered && e.type === 'stderr' && NODE_DROPPED.test(e.data)) continue;
+          yield e;
+          if (e.type === 'exit') return;
+        }
+        if (exit) yield exit;
+      };
       if (query.follow === 'false') {
-        const s = node.logs.snapshot(params.id);
+        const out: string[] = [];
+        for await (const e of events(false)) out.push(JSON.stringify(e) + '\n');
         reply.header('content-type', 'application/x-ndjson');
-        return s.events.map((e) => JSON.stringify(e)).join('\n') + (s.events.length ? '\n' : '');
+        return out.join('');
       }
       reply.hijack();
       const res = reply.raw;
@@ -121,7 +224,6 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
         'cache-control': 'no-cache',
         connection: 'keep-alive',
       });
-      const abort = new AbortController();
       raw.raw.on('close', () => abort.abort());
       // A lease closed without its workload ever reporting an exit (container gone) ends the
       // stream after a grace period instead of leaving the client waiting forever.
@@ -133,7 +235,7 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
       try {
         // Backpressure: a client that reads slowly is waited for here, not buffered for; the hub
         // meanwhile skips it ahead (with a marker) past what it no longer keeps.
-        for await (const e of node.logs.follow(params.id, abort.signal)) {
+        for await (const e of events(true)) {
           if (!res.write(JSON.stringify(e) + '\n'))
             await new Promise<void>((resolve) => {
               const done = () => {

@@ -123,6 +123,19 @@ export function shellCommand(): Command {
     .option('--shell <path>', 'the shell to run', '/bin/sh')
     .option('--key <name>', "the lease's user key (in $AETHIR_HOME/keys)", 'developer')
     .addOption(apiOption())
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  aethir shell L123                     # /bin/sh in the lease',
+        '  aethir shell L123 --shell /bin/bash   # another shell the image or host has',
+        '  aethir shell L123 --key alice --api http://node:7420',
+        '',
+        'Up to 16 sessions per lease at once. Needs a terminal here; without one use "aethir exec".',
+        "Exit code: the shell's (128 + N when it was killed by signal N); 1 when the session failed.",
+      ].join('\n'),
+    )
     .action(
       action(async (leaseId: string, opts: Record<string, any>) => {
         const t = await sessionTarget(opts, leaseId, 'exec');
@@ -142,7 +155,19 @@ export function execCommand(): Command {
     .option('-t, --tty', 'give it a terminal (when this one is)')
     .option('--key <name>', "the lease's user key (in $AETHIR_HOME/keys)", 'developer')
     .addOption(apiOption())
-    .addHelpText('after', '\nExample:\n  aethir exec L123 -- nvidia-smi\n  aethir exec -it L123 -- python3')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  aethir exec L123 -- nvidia-smi',
+        '  aethir exec -it L123 -- python3                 # -i stdin, -t a terminal',
+        "  echo 'print(1)' | aethir exec -i L123 -- python3",
+        "  aethir exec L123 --key alice -- sh -c 'ls data | wc -l'",
+        '',
+        "Exit code: the command's (128 + N when it was killed by signal N); 1 when the session failed.",
+      ].join('\n'),
+    )
     .action(
       action(async (leaseId: string, command: string[], opts: Record<string, any>) => {
         const t = await sessionTarget(opts, leaseId, 'exec');
@@ -206,7 +231,7 @@ export function cpCommand(): Command {
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      "\nExamples:\n  aethir cp ./data L123:data --exclude '*.ckpt'\n  aethir cp L123:out ./out\n  aethir cp ./dataset data:dataset      # into your volume 'data', no lease running",
+      "\nExamples:\n  aethir cp ./data L123:data --exclude '*.ckpt'\n  aethir cp L123:out ./out\n  aethir cp ./dataset data:dataset      # into your volume 'data', no lease running\n  aethir cp L123:model.bin ./model.bin --json   # { bytes, files, seconds }\n\nA dropped connection ends the copy with exit 1 and says what arrived whole (a file cut on the way\nin is removed here); nothing resumes by itself: the message ends with the command that copies\nit all again.",
     )
     .action(
       action(async (src: string, dest: string, opts: Record<string, any>) => {
@@ -214,17 +239,31 @@ export function cpCommand(): Command {
         const to = parseCpArg(dest);
         const exclude = (opts.exclude as string[] | undefined) ?? [];
         const started = Date.now();
+        // A copy cut by a dropped connection says what arrived and the command that copies it again.
+        const retry = `aethir cp ${[src, dest, ...exclude.flatMap((x) => ['--exclude', x])]
+          .map((a) => (/^[A-Za-z0-9_./:@=+-]+$/.test(a) ? a : `'${a.replace(/'/g, "'\\''")}'`))
+          .join(' ')}`;
+        const orRetry = async <T>(p: Promise<T>): Promise<T> =>
+          p.catch((e: unknown) => {
+            if (e instanceof AethirError && e.details?.copied)
+              throw new AethirError(e.code, `${e.message}\nretry: ${retry}`, {
+                details: { ...e.details, retry },
+              });
+            throw e;
+          });
         let result: CopyProgress;
         if ('local' in from && 'lease' in to) {
           const t = await sessionTarget(opts, to.lease, 'files');
           const bar = progressLine('sent');
           try {
-            result = await uploadToLease(t, {
-              localPath: from.local,
-              remotePath: to.path,
-              exclude,
-              onProgress: bar.update,
-            });
+            result = await orRetry(
+              uploadToLease(t, {
+                localPath: from.local,
+                remotePath: to.path,
+                exclude,
+                onProgress: bar.update,
+              }),
+            );
           } finally {
             bar.done();
           }
@@ -232,12 +271,14 @@ export function cpCommand(): Command {
           const t = await sessionTarget(opts, from.lease, 'files');
           const bar = progressLine('received');
           try {
-            result = await downloadFromLease(t, {
-              remotePath: from.path,
-              localPath: to.local,
-              exclude,
-              onProgress: bar.update,
-            });
+            result = await orRetry(
+              downloadFromLease(t, {
+                remotePath: from.path,
+                localPath: to.local,
+                exclude,
+                onProgress: bar.update,
+              }),
+            );
           } finally {
             bar.done();
           }

@@ -70,20 +70,29 @@ const RATE_FLAGS: ReadonlyArray<[Token, string, string]> = [
 ];
 
 /**
- * What a planned service runs on a lease. An SDL service always names an OCI image; image leases
- * (rent --image) run it with the lease's port as $AETHIR_PORT, while an SDL image listens on the
- * port its `expose` names: until leases map one to the other, deploy refuses by path.
+ * What a planned service runs on a lease: its OCI image (hosts with a Docker engine only), with
+ * `command` + `args` as the container's command (an SDL's `args` alone go to the image's own
+ * entrypoint, as Docker does), and its global `expose` port as the lease's own port: the lease's
+ * endpoint forwards to that port in the container (public, as a global port is). An SDL that
+ * gives neither command nor args is refused by path: a lease names what it runs.
  */
 export function leaseWorkloadFor(s: ServicePlan): LeaseWorkload {
-  throw new SdlError(
-    [
-      {
-        path: `services.${s.service}.image`,
-        message: `deploy does not run OCI images yet ("${s.image}"): an image lease needs the SDL's port mapped to the lease's endpoint port, which leases do not do yet (aethir rent --image runs an image that listens on $AETHIR_PORT)`,
-      },
-    ],
-    'the SDL',
-  );
+  const command = [...(s.command ?? []), ...(s.args ?? [])];
+  if (command.length === 0)
+    throw new SdlError(
+      [
+        {
+          path: `services.${s.service}.command`,
+          message: `a lease names what it runs: give the service a command or args (the image "${s.image}" is run with them)`,
+        },
+      ],
+      'the SDL',
+    );
+  return {
+    image: s.image,
+    command,
+    ...(s.endpoint ? { port: s.endpoint.port, publicEndpoint: true } : {}),
+  };
 }
 
 export function deployCommand(): Command {

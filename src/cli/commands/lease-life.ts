@@ -35,13 +35,13 @@ function renter(opts: Record<string, any>): Renter {
 export function logsCommand(): Command {
   return leaseVerb(
     'logs',
-    "a lease's output (stdout to stdout, stderr to stderr), also after it ended; only its user may read it",
+    "a lease's output (stdout to stdout, stderr to stderr), also after it ended and after the API node restarted (read from the host's kept, size-capped copy); only its user may read it",
   )
     .option('-f, --follow', 'keep printing until the workload exits')
     .option('--since <duration>', 'only output from the last 10m, 2h, …')
     .addHelpText(
       'after',
-      '\nExamples:\n  aethir logs L1234… -f\n  aethir logs L1234… --since 10m --json   # one JSON event a line',
+      '\nExamples:\n  aethir logs L1234… -f\n  aethir logs L1234… --since 10m --json   # one JSON event a line\n  aethir logs L1234… --key alice --api http://node:7420',
     )
     .action(
       action(async (lease: string, opts: Record<string, any>) => {

@@ -26,7 +26,9 @@ export function leasesCommand(): Command {
   const cmd = new Command('leases').description('rentals: escrow, charges, splits');
   cmd
     .command('ls')
-    .description('list leases, newest first')
+    .description(
+      'list leases, newest first: state, image, endpoint (-> the port in the lease it forwards to), spent, time left',
+    )
     .option('--mine', 'only leases of your key (--key)')
     .option('--key <name>', 'key for --mine', 'developer')
     .option('--status <s>', 'open, paused (escrow ran out: top it up) or closed')
@@ -80,7 +82,11 @@ export function leasesCommand(): Command {
               gpus: l.gpus,
               env: (l.workload.envNames ?? []).join(',').slice(0, 30),
               command: (l.workload.command?.join(' ') ?? `app ${l.workload.app}`).slice(0, 40),
-              endpoint: l.endpoint ?? '',
+              image: (l.workload.image ?? '').slice(0, 40),
+              // the endpoint while the lease runs, and the port in the lease it forwards to
+              endpoint: l.endpoint
+                ? `${l.endpoint}${l.workload.port !== undefined ? ` -> :${l.workload.port}` : ''}`
+                : '',
               duration: `${(l.durationMs / 1000).toFixed(1)}s`,
               spent: fmtAth(spent, 9),
               left:

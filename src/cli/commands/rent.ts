@@ -238,6 +238,11 @@ export function rentCommand(): Command {
       "anyone may open the workload's endpoint (a web app); default: only holders of your lease token",
     )
     .option(
+      '--port <n>',
+      "the TCP port your workload listens on in its sandbox or image (e.g. 8888 for Jupyter): the lease's endpoint forwards to it, and to nothing else (default: the workload listens on $AETHIR_PORT). Needs a sandboxed or Docker host",
+      parseIntArg('--port', 1, 65535),
+    )
+    .option(
       '--query <q>',
       'what to rent in the offers query language, e.g. \'gpu_ram>=24 num_gpus>=2 region=eu price<2\' (its fields win over the flags above; "aethir offers" lists what it matches)',
     )
@@ -267,7 +272,7 @@ export function rentCommand(): Command {
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      `\nExamples:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir rent --gpus 1 --gpu-model 4090 --region eu -- python3 train.py\n  npx aethir rent --query 'gpu_ram>=24 num_gpus>=2 region=eu price<2' -- python3 train.py\n  npx aethir rent --detach --max-duration 8h -- python3 serve.py   # prints the lease id\n  npx aethir rent --app llm-chat --region eu\n\n${queryHelp()}\n\nExit code: the workload's exit code (0 with --detach once the lease runs).`,
+      `\nExamples:\n  npx aethir rent -- node -e "console.log(6*7)"\n  npx aethir rent --gpus 1 --gpu-model 4090 --region eu -- python3 train.py\n  npx aethir rent --query 'gpu_ram>=24 num_gpus>=2 region=eu price<2' -- python3 train.py\n  npx aethir rent --detach --max-duration 8h -- python3 serve.py   # prints the lease id\n  npx aethir rent --image jupyter/base-notebook --detach --port 8888 -- start-notebook.py   # prints the lease id and endpoint\n  npx aethir rent --app llm-chat --region eu\n\n${queryHelp()}\n\nExit code: the workload's exit code (0 with --detach once the lease runs).`,
     )
     .hook('preAction', (cmd) => {
       // A usage error (exit 2), as a missing argument is: the command is optional only with --app.
@@ -297,6 +302,16 @@ export function rentCommand(): Command {
             '-i and -t go together (-it): an interactive command in a terminal',
           );
         if (interactive && app) throw new AethirError('INVALID_ARGUMENT', '-it runs a command, not an app');
+        if (opts.port !== undefined && app)
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            '--port goes with a command: an app serves on the port it is given',
+          );
+        if (opts.port !== undefined && opts.isolation === 'any')
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            "--port needs the lease's own network (a sandboxed or Docker host): not with --isolation any",
+          );
         const key = userKeystore().load(opts.key);
         const maxDurationSec = parseDuration(opts.maxDuration);
         const depositSec = opts.deposit === undefined ? undefined : parseDuration(opts.deposit);
@@ -357,7 +372,9 @@ export function rentCommand(): Command {
               ...(near ? { location: { lat: near.lat, lon: near.lon } } : {}),
               ...(opts.maxLatency ? { maxLatencyMs: opts.maxLatency } : {}),
               ...(opts.minReputation !== undefined ? { minReputation: opts.minReputation } : {}),
-              isolation: opts.isolation ?? defaultIsolation(opts.gpus),
+              // a lease's own port needs its own network: only sandboxed and Docker hosts give one
+              isolation:
+                opts.port !== undefined ? 'sandbox' : (opts.isolation ?? defaultIsolation(opts.gpus)),
               ...(app ? { app: app.ref } : {}),
               ...(opts.image ? { image: opts.image } : {}),
               ...(query ? { ...query, gpus: opts.gpus, maxPricePerHour: maxPrice?.toString() } : {}),
@@ -378,6 +395,7 @@ export function rentCommand(): Command {
                   : // -it: the lease holds the box open; the command runs in it through a session
                     { command: interactive ? KEEP_OPEN : command }),
                 ...(opts.image ? { image: opts.image } : {}),
+                ...(opts.port !== undefined ? { port: opts.port as number } : {}),
                 ...sealed,
                 ...(opts.publicEndpoint ? { publicEndpoint: true } : {}),
                 ...(volumes ? { volumes: volumes.mounts } : {}),
@@ -396,6 +414,7 @@ export function rentCommand(): Command {
                 container: c.id,
                 containerName: c.name,
                 endpoint: d.endpoint,
+                ...(opts.port !== undefined ? { port: opts.port } : {}),
                 token: d.token,
                 escrow: d.escrow.toString(),
                 maxDurationSec,
@@ -405,7 +424,10 @@ export function rentCommand(): Command {
               });
             else {
               process.stdout.write(`${leaseId}\n`);
-              if (d.endpoint) say(`endpoint ${d.endpoint}  (the workload's port, AETHIR_PORT)`);
+              if (d.endpoint)
+                say(
+                  `endpoint ${d.endpoint}  (${opts.port !== undefined ? `port ${opts.port} in the lease` : "the workload's port, AETHIR_PORT"})`,
+                );
               say(
                 `detached: runs until "aethir stop ${leaseId}" or ${new Date(d.endsAt).toISOString()} (--max-duration)${depositSec !== undefined ? `, paused when its ${depositSec}s deposit runs out until topped up ("aethir lease topup ${leaseId} --amount ATH"${topUpAth !== undefined ? '; its host tops it up from your balance within --top-up' : ''})` : ''}; "aethir logs -f ${leaseId}", "aethir wait ${leaseId}"`,
               );
@@ -422,7 +444,7 @@ export function rentCommand(): Command {
           const endpoint = view?.endpoint;
           if (endpoint)
             say(
-              `endpoint ${opts.publicEndpoint ? endpoint : `${endpoint}?token=${token}`}  (the workload's port, AETHIR_PORT)`,
+              `endpoint ${opts.publicEndpoint ? endpoint : `${endpoint}?token=${token}`}  (${opts.port !== undefined ? `port ${opts.port} in the lease` : "the workload's port, AETHIR_PORT"})`,
             );
 
           // Usage receipts: while the output streams, sign every --receipt-interval seconds what was

@@ -628,7 +628,8 @@ export class DockerRuntime implements Runtime {
       HostConfig: hostConfig,
     };
     if (spec.port !== undefined) {
-      const key = `${spec.port}/tcp`;
+      // the lease's own port inside the container (workload.port), published on the host's port
+      const key = `${spec.workloadPort ?? spec.port}/tcp`;
       body.ExposedPorts = { [key]: {} };
       hostConfig.PortBindings = { [key]: [{ HostIp: this.publishHostIp, HostPort: String(spec.port) }] };
     }
@@ -1179,7 +1180,7 @@ function buildEnv(spec: WorkloadSpec, workdir: string, gpuIds: string[]): Record
     NVIDIA_VISIBLE_DEVICES: gpuIds.length > 0 ? gpuIds.join(',') : 'void',
     CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
   };
-  if (spec.port !== undefined) env.AETHIR_PORT = String(spec.port);
+  if (spec.port !== undefined) env.AETHIR_PORT = String(spec.workloadPort ?? spec.port);
   else delete env.AETHIR_PORT;
   return env;
 }

@@ -215,6 +215,13 @@ export class HostProcessRuntime implements Runtime {
 
   private async doStart(spec: WorkloadSpec): Promise<RunningWorkload> {
     validateSpec(spec);
+    // Without a sandbox the workload shares the host's network: its own port would be a port of the
+    // host's, and the endpoint could be pointed at any service there. Only a sandbox maps one.
+    if (spec.workloadPort !== undefined && !this.sandbox)
+      invalidSpec(
+        spec,
+        `a lease's own port (${spec.workloadPort}) needs the lease sandbox: this container runs leases without one (--isolation none)`,
+      );
     const { leaseId } = spec;
     // Before any await, so two concurrent starts of one lease cannot both pass.
     this.leases.reserve(leaseId);
@@ -367,7 +374,7 @@ export class HostProcessRuntime implements Runtime {
         // The command waits (bwrap --block-fd) until its network namespace is connected.
         try {
           const sandboxPid = await readSandboxPid(child);
-          await startPasta(sandbox, uid, cgroup.procsFiles, sandboxPid, spec.port);
+          await startPasta(sandbox, uid, cgroup.procsFiles, sandboxPid, spec.port, spec.workloadPort);
           workload.enter = { uid, procsFiles: cgroup.procsFiles, sandboxPid, tools: sandbox.tools };
           (child.stdio[4] as Writable).end('1');
         } catch (err) {
@@ -514,7 +521,8 @@ class HostProcessWorkload implements RunningWorkload {
         'nsenter (util-linux) is not installed: no way into a lease sandbox',
       );
     const argv = enterSandboxArgv({ ...e.tools, nsenter }, e.procsFiles, e.uid, e.sandboxPid, command);
-    return spawnExec(argv, { cwd: '/', env, ...(req.tty ? { tty: req.tty } : {}) });
+    const session = await spawnExec(argv, { cwd: '/', env, ...(req.tty ? { tty: req.tty } : {}) });
+    return endedByLease(session, () => this.finishing || this.stopRequest !== undefined || this.leaderExited);
   }
 
   /** The sandbox around a started process could not be completed: it is ended, never having run. */
@@ -681,6 +689,36 @@ class HostProcessWorkload implements RunningWorkload {
   }
 }
 
+/**
+ * An exec whose lease ended before it was inside the sandbox: nsenter finds the namespaces gone
+ * and exits 1 ("nsenter: cannot open /proc/…/ns/…"), though what ended it is the lease's end,
+ * which kills all in the lease. Reported as that kill (SIGKILL), as an exec that got inside is
+ * (nsenter passes its command's signal on); anything else passes through unchanged.
+ */
+export function endedByLease(s: ExecSession, leaseEnding: () => boolean): ExecSession {
+  let wrapperFailed = false;
+  const exited = s.exited.then((e) =>
+    e.exitCode === 1 && e.signal === null && wrapperFailed && leaseEnding()
+      ? { exitCode: null, signal: 'SIGKILL' }
+      : e,
+  );
+  return {
+    write: (d) => s.write(d),
+    end: () => s.end(),
+    resize: (c, r) => s.resize(c, r),
+    signal: (sig) => s.signal(sig),
+    onData: (fn) =>
+      s.onData((stream, d) => {
+        if (/(^|\n)nsenter: /.test(d.toString('utf8'))) wrapperFailed = true;
+        fn(stream, d);
+      }),
+    pause: () => s.pause(),
+    resume: () => s.resume(),
+    exited,
+    kill: () => s.kill(),
+  };
+}
+
 /** The common checks, then the limits as rlimits and the disk poll can enforce them. */
 function validateSpec(spec: WorkloadSpec): void {
   validateWorkloadSpec(spec);
@@ -739,7 +777,7 @@ function buildEnv(spec: WorkloadSpec, workdir: string, pathVar: string): Record<
     // PCI bus id). Without this, index 0 can be a different physical GPU on mixed-model hosts.
     CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
   };
-  if (spec.port !== undefined) env.AETHIR_PORT = String(spec.port);
+  if (spec.port !== undefined) env.AETHIR_PORT = String(spec.workloadPort ?? spec.port);
   else delete env.AETHIR_PORT;
   return env;
 }

@@ -30,8 +30,14 @@ export interface WorkloadSpec {
   env?: Record<string, string>;
   /** -> CUDA_VISIBLE_DEVICES exactly these (empty -> CUDA_VISIBLE_DEVICES="", i.e. no GPU). */
   gpuIndices: number[];
-  /** -> AETHIR_PORT. */
+  /** The host loopback port the endpoint proxy reaches this workload at; -> AETHIR_PORT unless `workloadPort`. */
   port?: number;
+  /**
+   * The port the workload itself listens on inside its isolation (the lease's `workload.port`):
+   * the host's `port` forwards to it, and nothing else of the host's (-> AETHIR_PORT). Runtimes
+   * without a network of their own (an unsandboxed host process) refuse it.
+   */
+  workloadPort?: number;
   limits?: WorkloadLimits;
   /** Container image to run `command` in (container runtimes only; they default it, host-process ignores it). */
   image?: string;

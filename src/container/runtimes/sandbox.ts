@@ -444,15 +444,17 @@ export function aethirPackagePaths(root: string): Array<[string, string]> {
  * pasta's arguments: join the sandbox's namespaces, NAT outbound, nothing of the host's loopback.
  * The lease's port comes in from the host's loopback only: TCP for the endpoint proxy, and UDP
  * with the same number for media a workload sends peer to peer (a game session's WebRTC: its ICE
- * candidate is that port, `$AETHIR_UDP_PORT`).
+ * candidate is that port, `$AETHIR_UDP_PORT`). A lease that names its own TCP port (`workloadPort`,
+ * the lease's `workload.port`) gets the host's port mapped to that one inside.
  */
-export function pastaArgs(sandboxPid: number, port: number | undefined): string[] {
+export function pastaArgs(sandboxPid: number, port: number | undefined, workloadPort?: number): string[] {
   return [
     '--config-net',
     '--no-map-gw', // the gateway address is not the host: no way to the host's loopback services
     '--quiet',
     '-t',
-    port !== undefined ? `127.0.0.1/${port}` : 'none', // the endpoint proxy's way in, host loopback only
+    // the endpoint proxy's way in, from the host's loopback only, to the lease's own port (or the same)
+    port !== undefined ? `127.0.0.1/${port}${workloadPort !== undefined ? `:${workloadPort}` : ''}` : 'none',
     '-u',
     port !== undefined ? `127.0.0.1/${port}` : 'none', // the same port's datagrams, host loopback only
     '-T',
@@ -699,12 +701,13 @@ export async function startPasta(
   procsFiles: readonly string[],
   sandboxPid: number,
   port: number | undefined,
+  workloadPort?: number,
 ): Promise<void> {
   // pasta joins the lease's cgroups: it lives and dies with the lease.
   const argv = joinCgroupsArgv(setup.tools.sh, procsFiles, [
     ...setprivArgs(setup.tools.setpriv, uid),
     setup.tools.pasta,
-    ...pastaArgs(sandboxPid, port),
+    ...pastaArgs(sandboxPid, port, workloadPort),
   ]);
   for (let attempt = 0; ; attempt++) {
     const r = await runPasta(argv);

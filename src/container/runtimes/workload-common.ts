@@ -214,6 +214,15 @@ export function validateWorkloadSpec(spec: WorkloadSpec): void {
   if (spec.port !== undefined && !(Number.isInteger(spec.port) && spec.port >= 1 && spec.port <= 65535)) {
     bad(`invalid port ${spec.port}`);
   }
+  if (
+    spec.workloadPort !== undefined &&
+    !(Number.isInteger(spec.workloadPort) && spec.workloadPort >= 1 && spec.workloadPort <= 65535)
+  ) {
+    bad(`invalid workload port ${spec.workloadPort}: a TCP port is 1 to 65535`);
+  }
+  if (spec.workloadPort !== undefined && spec.port === undefined) {
+    bad('a workload port needs the host port the endpoint reaches it at');
+  }
 }
 
 /** The error for a spec that fails a check: INVALID_ARGUMENT, with the lease id when it has one. */

@@ -1,3 +1,4 @@
+import { connect, createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { AethirError } from '../../../src/core/errors.js';
 import { DockerRuntime } from '../../../src/container/runtimes/docker.js';
@@ -103,6 +104,59 @@ describe('DockerRuntime against a real engine', () => {
     expect(inspect.Config.Labels).toMatchObject({ 'aethir.lease': w.leaseId, 'aethir.test': RUN });
     expect(inspect.HostConfig.DeviceRequests ?? []).toEqual([]);
     await w.kill();
+  });
+
+  it("a lease's own port: the container's port (workload.port) is published on the host's loopback port, and only it", async () => {
+    // The attack: the lease names as its port one the host serves on loopback. The host port the
+    // endpoint reaches maps into the container's port of that number, never the host's service.
+    const host = createServer((s) => s.end('host-secret'));
+    await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
+    const hostPort = (host.address() as { port: number }).port;
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const ask = () =>
+      new Promise<string>((resolve) => {
+        const c = connect(port, '127.0.0.1');
+        let d = '';
+        c.setTimeout(2000, () => c.destroy());
+        c.on('data', (x: Buffer) => (d += x));
+        c.on('end', () => resolve(d));
+        c.on('close', () => resolve(d));
+        c.on('error', () => resolve(''));
+      });
+    try {
+      const silent = await newRuntime().start(spec(['sleep', '1000'], { port, workloadPort: hostPort }));
+      const inspect = await waitRunning(silent);
+      expect(Object.keys(inspect.HostConfig.PortBindings)).toEqual([`${hostPort}/tcp`]);
+      expect(inspect.HostConfig.PortBindings[`${hostPort}/tcp`]).toEqual([
+        expect.objectContaining({ HostIp: '127.0.0.1', HostPort: String(port) }),
+      ]);
+      expect(await ask()).not.toContain('host-secret');
+      await silent.kill();
+      const w = await newRuntime().start(
+        spec(
+          [
+            'sh',
+            '-c',
+            'echo "port $AETHIR_PORT"; while true; do echo from-container | nc -l -p "$AETHIR_PORT"; done',
+          ],
+          {
+            port,
+            workloadPort: hostPort,
+          },
+        ),
+      );
+      let got = '';
+      for (let i = 0; i < 60 && !got.includes('from-container'); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        got = await ask();
+      }
+      expect(got).toContain('from-container');
+      expect(got).not.toContain('host-secret');
+      await w.kill();
+      expect(text(await collect(w), 'stdout')).toContain(`port ${hostPort}\n`);
+    } finally {
+      host.close();
+    }
   });
 
   it('kills a workload that outgrows its memory limit, and says why in words', async () => {

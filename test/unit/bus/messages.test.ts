@@ -63,6 +63,7 @@ describe('bus message schemas', () => {
       'match',
       'offers',
       'check',
+      'logs',
     ]);
   });
 

@@ -9,6 +9,7 @@ import {
   encKeyOf,
   keyPairFromSeed,
   sealEnv,
+  signLeaseToken,
   type KeyPair,
 } from '../../../src/core/index.js';
 import {
@@ -20,7 +21,7 @@ import {
   type Payload,
 } from '../../../src/ledger/index.js';
 import { SqliteChainStore } from '../../../src/store/index.js';
-import { MemoryBus } from '../../../src/bus/index.js';
+import { MemoryBus, checkMessage } from '../../../src/bus/index.js';
 import {
   ContainerAgent,
   HostProcessRuntime,
@@ -116,7 +117,12 @@ afterEach(async () => {
   await rm(baseDir, { recursive: true, force: true });
 });
 
-function newAgent(key: KeyPair = host, name = 'test-host', finalReceiptWaitMs = 100): ContainerAgent {
+function newAgent(
+  key: KeyPair = host,
+  name = 'test-host',
+  finalReceiptWaitMs = 100,
+  logDir?: string,
+): ContainerAgent {
   const a = new ContainerAgent(
     { network, bus, runtime, clock, log: (m) => agentLog.push(m) },
     {
@@ -128,6 +134,7 @@ function newAgent(key: KeyPair = host, name = 'test-host', finalReceiptWaitMs = 
       heartbeatIntervalMs: HEARTBEAT_MS,
       stakeAuto: true,
       finalReceiptWaitMs,
+      ...(logDir ? { logDir } : {}),
       // these hosts declare GPUs this machine lacks: the CPU prover, chosen here, not probed for
       prover: () => cpuProverCommand(),
     },
@@ -423,6 +430,77 @@ describe('ContainerAgent', () => {
     expect(lease(id).closeReason).toMatch(/^workload failed to start: /);
     expect(exitOf(id)).toMatchObject({ type: 'exit', reason: 'start-failed' });
     expect(a.leasesRunning()).toEqual([]);
+  });
+
+  it('refuses a lease with its own port when it runs leases without a sandbox: closed at once, charged nothing', async () => {
+    const a = await startOnline();
+    const id = await openLease(a.id, [], {
+      workload: { command: [NODE, '-e', 'setTimeout(()=>{},60000)'], port: 22 },
+    });
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    expect(lease(id)).toMatchObject({ closedBy: a.id, exitCode: 127, charged: 0n });
+    expect(lease(id).closeReason).toMatch(/without a sandbox: it cannot give a lease its own port/);
+    expect(exitOf(id)).toMatchObject({ type: 'exit', reason: 'start-failed' });
+    expect(a.leasesRunning()).toEqual([]);
+  });
+
+  it("serves a lease's kept log (logs.<id>) to its user's token only, page by page", async () => {
+    const logDir = path.join(baseDir, 'logs');
+    const a = newAgent(host, 'test-host', 100, logDir);
+    await a.start();
+    await voteOnline(a.id);
+    const id = await openLease(a.id, [
+      NODE,
+      '-e',
+      'console.log("kept-1"); console.error("kept-2"); process.exit(4)',
+    ]);
+    await waitFor('the lease to close', () => lease(id).status === 'closed');
+    const token = (k: KeyPair, opts: { lease?: string; scope?: ('logs' | 'exec')[] } = {}) =>
+      signLeaseToken(k, {
+        chainId: 'agent-test',
+        lease: opts.lease ?? id,
+        exp: clock.now() + 60_000,
+        scope: opts.scope ?? ['logs'],
+      });
+    const ask = (req: Record<string, unknown>) =>
+      bus.request(subjects.logs(a.id), { lease: id, offset: 0, ...req });
+    const page = (await ask({ token: token(user) })) as { events: unknown[]; next: number; size: number };
+    expect(page.events).toEqual([
+      { type: 'stdout', data: 'kept-1\n', at: expect.any(Number) },
+      { type: 'stderr', data: 'kept-2\n', at: expect.any(Number) },
+      expect.objectContaining({ type: 'exit', exitCode: 4, reason: 'exited' }),
+    ]);
+    expect(page.next).toBe(page.size);
+    // from the end: nothing more
+    expect(await ask({ token: token(user), offset: page.size + 1000 })).toEqual({
+      events: [],
+      next: page.size,
+      size: page.size,
+    });
+    // attacks: a stranger's token, the user's token for another lease, one without the logs scope, garbage
+    const other = keyPairFromSeed('agent-test:stranger');
+    for (const [t, why] of [
+      [token(other), "not signed by the lease's user"],
+      [token(user, { lease: 'L0000' }), 'is for lease L0000'],
+      [token(user, { scope: ['exec'] }), 'does not grant logs'],
+      ['aethir-lease.e30.' + '0'.repeat(128), 'malformed lease token'],
+    ] as const)
+      await expect(ask({ token: t })).rejects.toMatchObject({
+        code: 'UNAUTHORIZED',
+        message: expect.stringContaining(why),
+      });
+    // a lease that did not run here (none by that id), even with a token for it
+    await expect(ask({ lease: 'L0000', token: token(user, { lease: 'L0000' }) })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    // what the wire refuses before the agent sees it
+    for (const bad of [
+      { lease: id, token: token(user), offset: -1 },
+      { lease: id, token: token(user), offset: 0, extra: 1 },
+      { lease: 'a.b', token: token(user), offset: 0 },
+      { lease: id, offset: 0 },
+    ])
+      expect(checkMessage(subjects.logs(a.id), bad).ok).toBe(false);
   });
 
   it('does not register again on restart when nothing changed', async () => {

@@ -36,6 +36,11 @@ export const Workload = z
       .regex(/^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,510}$/, 'must be an image reference')
       .refine((s) => !s.includes('..'), 'must be an image reference')
       .optional(),
+    /**
+     * the TCP port the workload listens on inside its sandbox or container: the lease's endpoint
+     * forwards to it (absent: the workload listens on the port the host gives it, AETHIR_PORT)
+     */
+    port: z.number().int().min(1).max(65535).optional(),
     /** the owner's persistent volumes to mount (volume.create), on the lease's container */
     volumes: z.array(VolumeMount).min(1).max(8).optional(),
   })
@@ -43,6 +48,10 @@ export const Workload = z
   .refine((w) => w.image === undefined || w.command !== undefined, {
     message: 'an image goes with a command, not an app',
     path: ['image'],
+  })
+  .refine((w) => w.port === undefined || w.command !== undefined, {
+    message: 'a port goes with a command, not an app (an app serves on the port it is given)',
+    path: ['port'],
   })
   .refine((w) => w.version === undefined || w.app !== undefined, {
     message: 'a version goes with an app',

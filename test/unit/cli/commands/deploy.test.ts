@@ -19,10 +19,31 @@ describe('deploy command helpers', () => {
       );
   });
 
-  it('an SDL service names an image, which the CLI refuses by path until leases run images', () => {
-    const plan = planSdl(
-      'version: "2.0"\nservices:\n  web:\n    image: nginx\nprofiles:\n  compute:\n    p:\n      resources:\n        cpu:\n          units: 1\n        memory:\n          size: 1Gi\n        storage:\n          size: 1Gi\n  placement:\n    dc:\n      pricing:\n        p:\n          denom: uakt\n          amount: 1\ndeployment:\n  web:\n    dc:\n      profile: p\n      count: 1\n',
+  const sdl = (service: string) =>
+    'version: "2.0"\nservices:\n  web:\n    image: nginx\nprofiles:\n  compute:\n    p:\n      resources:\n        cpu:\n          units: 1\n        memory:\n          size: 1Gi\n        storage:\n          size: 1Gi\n  placement:\n    dc:\n      pricing:\n        p:\n          denom: uakt\n          amount: 1\ndeployment:\n  web:\n    dc:\n      profile: p\n      count: 1\n'.replace(
+      '    image: nginx\n',
+      service,
     );
+
+  it("an SDL service runs its image with command + args, its global port as the lease's own (public) port", () => {
+    const plan = planSdl(
+      sdl(
+        '    image: jupyter/base-notebook\n    command: ["start-notebook.py"]\n    args: ["--port", "8888"]\n    expose:\n      - port: 8888\n        as: 80\n        to:\n          - global: true\n',
+      ),
+    );
+    expect(leaseWorkloadFor(plan.services[0]!)).toEqual({
+      image: 'jupyter/base-notebook',
+      command: ['start-notebook.py', '--port', '8888'],
+      port: 8888,
+      publicEndpoint: true,
+    });
+    // args alone go to the image's entrypoint; no port: no endpoint of its own
+    const argsOnly = planSdl(sdl('    image: redis:7\n    args: ["--save", ""]\n'));
+    expect(leaseWorkloadFor(argsOnly.services[0]!)).toEqual({ image: 'redis:7', command: ['--save', ''] });
+  });
+
+  it('an SDL service with neither command nor args is refused by path', () => {
+    const plan = planSdl(sdl('    image: nginx\n'));
     let err: unknown;
     try {
       leaseWorkloadFor(plan.services[0]!);
@@ -32,8 +53,9 @@ describe('deploy command helpers', () => {
     expect(err).toBeInstanceOf(SdlError);
     expect((err as SdlError).issues).toEqual([
       {
-        path: 'services.web.image',
-        message: `deploy does not run OCI images yet ("nginx"): an image lease needs the SDL's port mapped to the lease's endpoint port, which leases do not do yet (aethir rent --image runs an image that listens on $AETHIR_PORT)`,
+        path: 'services.web.command',
+        message:
+          'a lease names what it runs: give the service a command or args (the image "nginx" is run with them)',
       },
     ]);
   });

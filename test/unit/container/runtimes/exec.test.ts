@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HostProcessRuntime } from '../../../../src/container/runtimes/host-process.js';
+import { HostProcessRuntime, endedByLease } from '../../../../src/container/runtimes/host-process.js';
 import type { ExecSession } from '../../../../src/container/runtimes/exec.js';
 import { describeMissing, probeSandbox } from '../../../../src/container/runtimes/sandbox.js';
 
@@ -110,11 +110,14 @@ describe.skipIf(!probe.ok)(`exec into a sandboxed lease${skipWhy}`, () => {
     const w = await r.start({ leaseId: 'exec-c', command: ['sleep', '30'], gpuIndices: [] });
     await until(() => (w as unknown as { enter?: unknown }).enter !== undefined);
     const s = await w.exec!({ command: ['sleep', '61.5'] });
+    const o = collect(s);
     await w.kill();
     const e = await s.exited;
-    // ended when the lease ended (SIGTERM to the lease, or SIGKILL through its cgroup; the wrapper
-    // that entered the sandbox may report its child's death as a failure) and nothing of it is left
-    expect(e.signal !== null || (e.exitCode ?? 0) !== 0).toBe(true);
+    // ended when the lease ended, reported as the signal that ended it (SIGTERM to the lease, or
+    // SIGKILL through its cgroup, also when the lease ended before the exec got inside: nsenter
+    // then finds no namespaces and exits 1), and nothing of it is left
+    expect(e.exitCode, o.err()).toBeNull();
+    expect(['SIGTERM', 'SIGKILL']).toContain(e.signal);
     expect(spawnSync('pgrep', ['-f', 'sleep 61.5'], { encoding: 'utf8' }).stdout.trim()).toBe('');
     await expect(w.exec!({ command: ['true'] })).rejects.toThrow(/has ended/);
   });
@@ -126,5 +129,47 @@ describe.skipIf(!probe.ok)(`exec into a sandboxed lease${skipWhy}`, () => {
     await expect(w.exec!({ command: ['sh'], tty: { cols: 0, rows: 10 } })).rejects.toThrow(/terminal size/);
     await expect(w.exec!({ command: ['a\0b'] })).rejects.toThrow(/invalid command/);
     await w.kill();
+  });
+});
+
+describe('endedByLease: an exec the lease ended before it got inside reports the kill', () => {
+  const fake = (exit: { exitCode: number | null; signal: string | null }, said: string) => {
+    let listener: ((s: 'stdout' | 'stderr', d: Buffer) => void) | undefined;
+    const session: ExecSession = {
+      write: () => undefined,
+      end: () => undefined,
+      resize: () => undefined,
+      signal: () => undefined,
+      onData: (fn) => {
+        listener = fn;
+        fn('stderr', Buffer.from(said));
+      },
+      pause: () => undefined,
+      resume: () => undefined,
+      exited: Promise.resolve(exit),
+      kill: () => undefined,
+    };
+    return { session, seen: () => listener !== undefined };
+  };
+  const NSENTER = 'nsenter: cannot open /proc/4242/ns/cgroup: No such file or directory\n';
+
+  it('nsenter exits 1 because the lease is gone: SIGKILL', async () => {
+    const f = fake({ exitCode: 1, signal: null }, NSENTER);
+    const s = endedByLease(f.session, () => true);
+    s.onData(() => undefined);
+    expect(await s.exited).toEqual({ exitCode: null, signal: 'SIGKILL' });
+  });
+
+  it("the command's own exit 1, or a lease still running, or a real signal: unchanged", async () => {
+    for (const [exit, said, ending] of [
+      [{ exitCode: 1, signal: null }, 'my own error\n', true],
+      [{ exitCode: 1, signal: null }, NSENTER, false],
+      [{ exitCode: null, signal: 'SIGTERM' }, '', true],
+      [{ exitCode: 0, signal: null }, NSENTER, true],
+    ] as const) {
+      const s = endedByLease(fake(exit, said).session, () => ending);
+      s.onData(() => undefined);
+      expect(await s.exited).toEqual(exit);
+    }
   });
 });

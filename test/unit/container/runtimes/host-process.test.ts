@@ -326,12 +326,25 @@ describe('HostProcessRuntime', () => {
       spec('ok', ['true'], { gpuIndices: [-1] }),
       spec('ok', ['true'], { gpuIndices: [1, 1] }),
       spec('ok', ['true'], { port: 70000 }),
+      spec('ok', ['true'], { port: 40000, workloadPort: 0 }),
+      spec('ok', ['true'], { port: 40000, workloadPort: 65536 }),
+      spec('ok', ['true'], { workloadPort: 8888 }),
       spec('ok', ['true'], { env: { 'A=B': 'x' } }),
       spec('ok', ['true'], { limits: { cpuSeconds: 0.5 } }),
       spec('ok', ['true'], { limits: { wallSeconds: -1 } }),
     ];
     for (const s of bad) await expect(runtime.start(s)).rejects.toBeInstanceOf(AethirError);
     expect(existsSync(path.join(baseDir, '..', 'escape'))).toBe(false);
+  });
+
+  it("without a sandbox a lease's own port is refused: it would be a port of the host's", async () => {
+    await expect(
+      runtime.start(spec('own', ['true'], { port: 40000, workloadPort: 22 })),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/needs the lease sandbox/),
+    });
+    expect(existsSync(path.join(baseDir, 'own'))).toBe(false);
   });
 
   it('refuses a second workload for a running lease, and accepts it after exit', async () => {

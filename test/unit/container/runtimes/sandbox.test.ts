@@ -177,6 +177,12 @@ describe('aethirPackagePaths: the aethir CLI a lease may run', () => {
     const i = a.indexOf('/work/main/node_modules');
     expect(a.slice(i - 1, i + 2)).toEqual(['--ro-bind', '/work/main/node_modules', '/work/wt/node_modules']);
   });
+
+  it("a lease's own port: the host's loopback port maps to that port inside, nothing more", () => {
+    const a = pastaArgs(1234, 40001, 8888);
+    expect(a[a.indexOf('-t') + 1]).toBe('127.0.0.1/40001:8888');
+    expect(a[a.indexOf('-T') + 1]).toBe('none');
+  });
 });
 
 describe('joinCgroupsArgv', () => {
@@ -443,6 +449,67 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
       expect(got).toBe('from-lease');
       expect(out).toContain('host ECONNREFUSED');
       expect(out).not.toContain('LEAKED');
+    } finally {
+      host.close();
+    }
+  });
+
+  it("a lease's own port (workload.port) is its sandbox's, never the host's: naming a port the host serves on reaches the lease", async () => {
+    // The attack: a workload declares as its port one the host serves on loopback, hoping the
+    // endpoint reaches the host's service. The forward lands in the lease's namespace instead.
+    const host = createServer((s) => s.end('host-secret'));
+    await new Promise<void>((r) => host.listen(0, '127.0.0.1', r));
+    const hostPort = (host.address() as { port: number }).port;
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+    const port = (free.address() as { port: number }).port;
+    await new Promise<void>((r) => free.close(() => r()));
+    const ask = () =>
+      new Promise<string>((resolve) => {
+        const c = connect(port, '127.0.0.1');
+        let d = '';
+        c.on('data', (x: Buffer) => (d += x));
+        c.on('end', () => resolve(d));
+        c.on('error', () => resolve(''));
+      });
+    try {
+      const rt = runtime();
+      // first nothing listens inside: the endpoint gets nothing, not the host's service
+      const silent = await rt.start({
+        leaseId: 'U7',
+        command: ['sleep', '3'],
+        gpuIndices: [],
+        port,
+        workloadPort: hostPort,
+      });
+      let before = '';
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        before += await ask();
+      }
+      await silent.kill();
+      expect(before).not.toContain('host-secret');
+      const script = [
+        "const net=require('net');",
+        "console.log('port',process.env.AETHIR_PORT);",
+        "net.createServer((s)=>s.end('from-lease')).listen(+process.env.AETHIR_PORT,'127.0.0.1');",
+        'setTimeout(()=>process.exit(0),3000);',
+      ].join('');
+      const w = await rt.start({
+        leaseId: 'U8',
+        command: ['node', '-e', script],
+        gpuIndices: [],
+        port,
+        workloadPort: hostPort,
+      });
+      let got = '';
+      for (let i = 0; i < 40 && !got; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        got = await ask();
+      }
+      const { out } = await output(w);
+      expect(out).toContain(`port ${hostPort}`);
+      expect(got).toBe('from-lease');
     } finally {
       host.close();
     }
