@@ -65,6 +65,8 @@ interface Slot {
   pause?: { closesAt: number } | undefined;
   /** a pause is being tried */
   checkingFunds?: boolean;
+  /** the port its endpoint forwards to (kept across a pause) */
+  port?: number | undefined;
   /** its user allowed this host top-ups from their balance (lease.open topUpLimit), some left */
   autoTopUp?: boolean;
   /** stops watching the running workload's volumes and frees their writer slots */
@@ -577,11 +579,17 @@ export class ContainerAgent {
     );
     let w: RunningWorkload;
     try {
-      const port = await this.components.endpoints?.open(lease.id, {
-        chainId: this.chainId ?? (await this.components.network.chainId()),
-        user: lease.user,
-        ...(lease.workload.publicEndpoint ? { public: true } : {}),
-      });
+      const port = await this.components.endpoints?.open(
+        lease.id,
+        {
+          chainId: this.chainId ?? (await this.components.network.chainId()),
+          user: lease.user,
+          ...(lease.workload.publicEndpoint ? { public: true } : {}),
+        },
+        // resumed: the same port (a thawed container is still published on it)
+        resumed ? slot.port : undefined,
+      );
+      slot.port = port;
       if (image) {
         try {
           // The pull's progress reaches the user as the lease's first output.
@@ -702,7 +710,8 @@ export class ContainerAgent {
   /**
    * Pauses the running leases whose escrow has run out (on a network with params.pauseGraceMs):
    * the ledger takes the pause only when the escrow is spent as the receipts show; the workload
-   * is then stopped with its files kept. A runtime that keeps no files ends the lease instead.
+   * is then stopped with its files kept (host-process: its directory; Docker: the container,
+   * frozen). A runtime that keeps no files ends the lease instead.
    */
   private checkFunds(): void {
     if (this.pauseGraceMs === undefined) return;

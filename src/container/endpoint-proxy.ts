@@ -186,15 +186,18 @@ export class EndpointProxy {
   }
 
   /** A free loopback port for a lease's workload, routed from now on for whom `access` admits. */
-  async open(leaseId: string, access: EndpointAccess): Promise<number> {
-    const port = await new Promise<number>((resolve, reject) => {
-      const probe = createNetServer();
-      probe.once('error', reject);
-      probe.listen(0, '127.0.0.1', () => {
-        const a = probe.address();
-        probe.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-      });
-    });
+  /** `reuse`: the port the lease had before a pause (a thawed container is still published on it). */
+  async open(leaseId: string, access: EndpointAccess, reuse?: number): Promise<number> {
+    const port =
+      reuse ??
+      (await new Promise<number>((resolve, reject) => {
+        const probe = createNetServer();
+        probe.once('error', reject);
+        probe.listen(0, '127.0.0.1', () => {
+          const a = probe.address();
+          probe.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+        });
+      }));
     this.routes.set(leaseId, { port, access });
     return port;
   }

@@ -358,6 +358,31 @@ deployment:
     expect((await run(['stop', d.lease])).code).toBe(0);
   });
 
+  it('an image lease whose deposit runs out is paused with its container frozen; a top-up resumes the same process', async () => {
+    const counter = 'i=0; while true; do i=$((i+1)); echo "$i" > n; echo "tick $i"; sleep 1; done';
+    const { lease } = await detach(['--image', IMAGE, '--deposit', '3s', '--', 'sh', '-c', counter]);
+    const leaseOf = async () => (await api.leaseView(lease))!;
+    await waitFor(async () => (await leaseOf()).status === 'paused', 60_000, 'the lease to be paused');
+    // frozen, not destroyed: the engine still has the container, paused
+    const inspect = () =>
+      spawnSync('podman', ['inspect', '-f', '{{.State.Paused}}', `aethir-${lease}`], { encoding: 'utf8' });
+    expect(inspect().stdout.trim()).toBe('true');
+    const ticks = async () =>
+      [...(await run(['logs', lease])).stdout.matchAll(/tick (\d+)\n/g)].map((m) => Number(m[1]));
+    const before = await ticks();
+    const last = before.at(-1)!;
+    expect(before).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+    const top = await run(['lease', 'topup', lease, '--amount', '0.005']);
+    expect(top.code, top.stderr).toBe(0);
+    await waitFor(async () => (await ticks()).includes(last + 2), 60_000, 'the counter to go on');
+    // the same process, woken where it stopped: its count goes on, nothing ran twice
+    const after = await ticks();
+    expect(after.slice(0, last + 2)).toEqual(Array.from({ length: last + 2 }, (_, i) => i + 1));
+    expect(inspect().stdout.trim()).toBe('false');
+    expect((await run(['stop', lease])).code).toBe(0);
+    await waitFor(async () => inspect().status !== 0, 30_000, 'the container to be removed');
+  }, 150_000);
+
   it("docs/sdk.md's access example runs: the endpoint of --port, exec, a terminal, cp, through the SDK alone", async () => {
     const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'examples/sdk-lease-access.ts'], {

@@ -332,6 +332,17 @@ export class DockerRuntime implements Runtime {
   /** Pulls in flight, so concurrent leases on one new image share a single pull. */
   private readonly pulls = new Map<string, Promise<void>>();
 
+  /** paused leases' frozen containers, by lease (kill with keepFiles; see DockerWorkload.freeze) */
+  private readonly frozen = new Map<
+    string,
+    {
+      containerId: string;
+      network?: string;
+      streamed: { stdout: number; stderr: number };
+      frozenAt: number;
+    }
+  >();
+
   constructor(options: DockerRuntimeOptions = {}) {
     const bad = (message: string): never => {
       throw new AethirError('INVALID_ARGUMENT', `DockerRuntime: ${message}`);
@@ -503,13 +514,104 @@ export class DockerRuntime implements Runtime {
     return this.leases.track(this.doStart(spec));
   }
 
-  stopAll(): Promise<void> {
-    return this.leases.stopAll();
+  /** Kills every running workload, and removes paused leases' frozen containers (none outlives it). */
+  async stopAll(): Promise<void> {
+    await this.leases.stopAll();
+    for (const leaseId of [...this.frozen.keys()]) await this.removeFiles(leaseId).catch(() => undefined);
+  }
+
+  /**
+   * Removes a paused lease's frozen container (its files with it): the lease closed, or its grace
+   * period ended. Nothing to do for a lease that has none.
+   */
+  async removeFiles(leaseId: string): Promise<void> {
+    const f = this.frozen.get(leaseId);
+    if (!f) return;
+    this.frozen.delete(leaseId);
+    await this.removeContainer(f.containerId);
+    if (f.network) await this.removeNetwork(f.network).catch(() => undefined);
+  }
+
+  /** A paused lease resumes: its frozen container thaws, its processes go on where they stopped. */
+  private async thaw(
+    spec: WorkloadSpec,
+    f: {
+      containerId: string;
+      network?: string;
+      streamed: { stdout: number; stderr: number };
+      frozenAt: number;
+    },
+  ): Promise<RunningWorkload> {
+    const { leaseId } = spec;
+    this.leases.reserve(leaseId);
+    this.frozen.delete(leaseId);
+    // Its log is followed from the whole second after it froze (the engine's `since` counts whole
+    // seconds; it thaws no earlier than that): what it printed before is not repeated, and what it
+    // prints on waking, before the follow is open, is in the log by its time and still comes.
+    // (Podman follows a paused container's log only up to its end, so the follow opens after.)
+    const since = Math.floor(f.frozenAt / 1000) + 1;
+    const early = since * 1000 - this.now();
+    if (early > 0) await delay(early);
+    try {
+      await this.engine.ok('POST', `/containers/${f.containerId}/unpause`, 'unpause');
+    } catch (err) {
+      this.leases.release(leaseId);
+      await this.removeContainer(f.containerId).catch(() => undefined);
+      if (f.network) await this.removeNetwork(f.network).catch(() => undefined);
+      throw new AethirError(
+        'RUNTIME_FAILED',
+        `cannot resume the container of lease ${leaseId}: ${errorMessage(err)}`,
+      );
+    }
+    const workload = this.workloadFor(spec, f.containerId, f.network, f.streamed, since);
+    await workload.attach();
+    return workload;
+  }
+
+  private workloadFor(
+    spec: WorkloadSpec,
+    containerId: string,
+    network: string | undefined,
+    streamed?: { stdout: number; stderr: number },
+    since?: number,
+  ): DockerWorkload {
+    const { leaseId } = spec;
+    const workload = new DockerWorkload({
+      leaseId,
+      containerId,
+      workdir: this.workdir,
+      engine: this.engine,
+      now: this.now,
+      killGraceSec: this.killGraceSec,
+      cpuPollMs: this.cpuPollMs,
+      limits: spec.limits,
+      remove: async () => {
+        await this.removeContainer(containerId);
+        if (network) await this.removeNetwork(network);
+      },
+      onFinished: () => {
+        this.leases.release(leaseId);
+      },
+      onFrozen: (sofar) => {
+        this.frozen.set(leaseId, {
+          containerId,
+          ...(network ? { network } : {}),
+          streamed: sofar,
+          frozenAt: this.now(),
+        });
+      },
+      ...(streamed ? { streamed } : {}),
+      ...(since !== undefined ? { since } : {}),
+    });
+    this.leases.add(leaseId, workload);
+    return workload;
   }
 
   private async doStart(spec: WorkloadSpec): Promise<RunningWorkload> {
     validateSpec(spec);
     const { leaseId } = spec;
+    const kept = spec.reuseFiles ? this.frozen.get(leaseId) : undefined;
+    if (kept) return this.thaw(spec, kept);
     const image = spec.image ?? this.defaultImage;
     // Before any await, so two concurrent starts of one lease cannot both pass.
     this.leases.reserve(leaseId);
@@ -529,24 +631,7 @@ export class DockerRuntime implements Runtime {
       throw err;
     }
 
-    const workload = new DockerWorkload({
-      leaseId,
-      containerId,
-      workdir: this.workdir,
-      engine: this.engine,
-      now: this.now,
-      killGraceSec: this.killGraceSec,
-      cpuPollMs: this.cpuPollMs,
-      limits: spec.limits,
-      remove: async () => {
-        await this.removeContainer(containerId);
-        if (network) await this.removeNetwork(network);
-      },
-      onFinished: () => {
-        this.leases.release(leaseId);
-      },
-    });
-    this.leases.add(leaseId, workload);
+    const workload = this.workloadFor(spec, containerId, network);
 
     const started = await this.engine
       .call('POST', `/containers/${containerId}/start`)
@@ -824,6 +909,12 @@ interface WorkloadInit {
   limits: WorkloadLimits | undefined;
   remove: () => Promise<void>;
   onFinished: () => void;
+  /** a paused lease's stop froze the container instead (kill with keepFiles): the runtime keeps it */
+  onFrozen: (streamed: { stdout: number; stderr: number }) => void;
+  /** a thawed container: what its earlier workload already delivered (its log is followed from now) */
+  streamed?: { stdout: number; stderr: number };
+  /** follow the log from this time (UNIX seconds): a thawed container's new output only */
+  since?: number;
 }
 
 class DockerWorkload implements RunningWorkload {
@@ -844,6 +935,8 @@ class DockerWorkload implements RunningWorkload {
   private logs: IncomingMessage | undefined;
   /** Characters of each stream delivered by the followed log (see catchUpOutput). */
   private readonly streamed = { stdout: 0, stderr: 0 };
+  /** frozen for a paused lease: this object is done, the container lives on (a later start thaws it) */
+  private frozen = false;
   private cancelWallTimer: (() => void) | undefined;
   private cpuTimer: NodeJS.Timeout | undefined;
 
@@ -855,6 +948,7 @@ class DockerWorkload implements RunningWorkload {
     this.engine = init.engine;
     this.now = init.now;
     this.exited = this.log.exited;
+    if (init.streamed) Object.assign(this.streamed, init.streamed);
   }
 
   get pid(): number | undefined {
@@ -869,10 +963,40 @@ class DockerWorkload implements RunningWorkload {
     return this.log.onEvent(listener);
   }
 
-  /** `keepFiles` is not for this runtime (it has no `removeFiles`: its files live in the container). */
-  kill(reason?: string, opts: { graceMs?: number } = {}): Promise<void> {
+  /**
+   * `keepFiles` (a paused lease): the container is frozen (the engine's pause: its processes stop,
+   * its memory, tmpfs working directory and files stay) and handed to the runtime, which thaws it
+   * on the lease's next start with `reuseFiles`, or removes it (`removeFiles`).
+   */
+  kill(reason?: string, opts: { keepFiles?: boolean; graceMs?: number } = {}): Promise<void> {
+    if (opts.keepFiles && !this.stopRequest && !this.stopped && !this.finishing) return this.freeze(reason);
     this.requestStop(killRequest(reason), opts.graceMs);
     return this.exited.then(() => undefined);
+  }
+
+  private async freeze(reason?: string): Promise<void> {
+    try {
+      await this.engine.ok('POST', `/containers/${this.containerId}/pause`, 'pause');
+    } catch {
+      // cannot be frozen (ended meanwhile, or an engine without pause): stopped as usual
+      this.requestStop(killRequest(reason));
+      return this.exited.then(() => undefined);
+    }
+    this.frozen = true;
+    this.finishing = true;
+    this.cancelWallTimer?.();
+    clearTimeout(this.cpuTimer);
+    this.logs?.destroy();
+    this.init.onFrozen({ ...this.streamed });
+    await this.log.finish(
+      { exitCode: null, signal: null, reason: 'killed', message: `frozen: ${reason ?? 'paused'}` },
+      {
+        remove: async () => {},
+        what: `container ${this.containerId}`,
+        onFinished: this.init.onFinished,
+        now: this.now,
+      },
+    );
   }
 
   /** A process in this lease's running container, as its user (docker-exec.ts). */
@@ -906,7 +1030,7 @@ class DockerWorkload implements RunningWorkload {
       try {
         res = await this.engine.open(
           'GET',
-          `/containers/${this.containerId}/logs?follow=1&stdout=1&stderr=1`,
+          `/containers/${this.containerId}/logs?follow=1&stdout=1&stderr=1${this.init.since !== undefined ? `&since=${this.init.since}` : ''}`,
         );
       } catch (err) {
         this.log.emit({
@@ -927,6 +1051,7 @@ class DockerWorkload implements RunningWorkload {
       }
       this.logs = res;
       const demux = new DockerStreamDemuxer((type, data) => {
+        if (this.frozen) return;
         this.streamed[type] += data.length;
         this.log.emit({ type, data, at: this.now() });
       }, demuxMode(res));
@@ -966,6 +1091,8 @@ class DockerWorkload implements RunningWorkload {
       }
       if (status === undefined) await delay(Math.min(500 * 2 ** attempt, 5000));
     }
+    // frozen for a pause: the container (and whatever later ends it) belongs to its next workload
+    if (this.frozen) return;
     this.stopped = true;
 
     // Output written just before exit may still be on its way: the wait can answer before the logs end.
