@@ -278,6 +278,22 @@ export function proofSides(count: number, index: number): Array<'left' | 'right'
   return sides;
 }
 
+/**
+ * Whether a prover's `proof` (untrusted JSON) is shaped as a valid proof of leaf `index` of
+ * `count` leaves: one step per level, each a 64-hex hash on the side `proofSides` says.
+ */
+export function wellFormedProof(proof: unknown, count: number, index: number): proof is MerkleProofStep[] {
+  const sides = proofSides(count, index);
+  return (
+    Array.isArray(proof) &&
+    proof.length === sides.length &&
+    proof.every(
+      (s: MerkleProofStep | null, d) =>
+        !!s && typeof s.hash === 'string' && HEX64.test(s.hash) && s.side === sides[d],
+    )
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The honest prover's computation (the CPU prover and the benchmark use it)
 // ---------------------------------------------------------------------------------------------
@@ -493,13 +509,8 @@ export function checkOpenedRows(
         return bad('malformed', `row ${index}, entry ${j} is not an integer in [-${bound}, ${bound}]`, index);
       row[j] = v;
     }
-    const sides = proofSides(n, index);
     const proof = r.proof;
-    if (
-      !Array.isArray(proof) ||
-      proof.length !== sides.length ||
-      proof.some((s, d) => !s || typeof s.hash !== 'string' || !HEX64.test(s.hash) || s.side !== sides[d])
-    )
+    if (!wellFormedProof(proof, n, index))
       return bad(
         'proof',
         `row ${index}: the Merkle proof has the wrong shape for leaf ${index} of ${n}`,

@@ -1,7 +1,7 @@
 import type { Rng } from '../core/clock.js';
 import { sha256 } from '../core/encoding.js';
 import { leafHash, verifyMerkleProof, type MerkleProofStep } from '../core/merkle.js';
-import { generateRow, merkleLevels, mixCounter, proofFromLevels, proofSides } from './challenge.js';
+import { generateRow, merkleLevels, mixCounter, proofFromLevels, wellFormedProof } from './challenge.js';
 
 /**
  * The memory proof (docs/verification.md, "The memory proof"): after the compute proof, the
@@ -325,18 +325,10 @@ export function checkReadOpening(
     if (!Array.isArray(row) || row.length !== size) return bad(`leaf ${index} does not have ${size} sums`);
     if (!row.every((s) => typeof s === 'number' && Number.isSafeInteger(s) && Math.abs(s) <= bound))
       return bad(`leaf ${index}: a sum that is not an integer in [-${bound}, ${bound}]`);
-    const sides = proofSides(leaves, index);
     const proof = o.proof;
-    if (
-      !Array.isArray(proof) ||
-      proof.length !== sides.length ||
-      proof.some(
-        (s: MerkleProofStep, d) =>
-          !s || typeof s.hash !== 'string' || !HEX64.test(s.hash) || s.side !== sides[d],
-      )
-    )
+    if (!wellFormedProof(proof, leaves, index))
       return bad(`leaf ${index}: the Merkle proof has the wrong shape for leaf ${index} of ${leaves}`);
-    if (!verifyMerkleProof(sumsLeaf(prefix, index, row as number[]), proof as MerkleProofStep[], rootBuf))
+    if (!verifyMerkleProof(sumsLeaf(prefix, index, row as number[]), proof, rootBuf))
       return bad(`leaf ${index}: its Merkle proof does not lead to the read root`);
     byLeaf.set(index, row as number[]);
   }

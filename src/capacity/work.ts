@@ -1,7 +1,7 @@
 import type { Rng } from '../core/clock.js';
 import { sha256 } from '../core/encoding.js';
 import { leafHash, verifyMerkleProof, type MerkleProofStep } from '../core/merkle.js';
-import { generateRow, merkleLevels, proofFromLevels, proofSides } from './challenge.js';
+import { generateRow, merkleLevels, proofFromLevels, wellFormedProof } from './challenge.js';
 
 /**
  * The throughput proof (docs/verification.md, "The throughput proof"): sustained int8 GEMMs long
@@ -326,18 +326,10 @@ export function checkWorkOpening(
     if (!Array.isArray(row) || row.length !== per) return bad(`leaf ${index} does not have ${per} digests`);
     if (!row.every((s) => typeof s === 'number' && Number.isSafeInteger(s) && s >= -bound && s < bound))
       return bad(`leaf ${index}: a digest that is not an int32`);
-    const sides = proofSides(leaves, index);
     const proof = o.proof;
-    if (
-      !Array.isArray(proof) ||
-      proof.length !== sides.length ||
-      proof.some(
-        (s: MerkleProofStep, d) =>
-          !s || typeof s.hash !== 'string' || !HEX64.test(s.hash) || s.side !== sides[d],
-      )
-    )
+    if (!wellFormedProof(proof, leaves, index))
       return bad(`leaf ${index}: the Merkle proof has the wrong shape for leaf ${index} of ${leaves}`);
-    if (!verifyMerkleProof(workLeaf(prefix, index, row as number[]), proof as MerkleProofStep[], rootBuf))
+    if (!verifyMerkleProof(workLeaf(prefix, index, row as number[]), proof, rootBuf))
       return bad(`leaf ${index}: its Merkle proof does not lead to the work root`);
     byLeaf.set(index, row as number[]);
   }
