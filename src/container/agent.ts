@@ -559,18 +559,7 @@ export class ContainerAgent {
       if (!vols && lease.workload.volumes?.length)
         throw new AethirError('UNAVAILABLE', 'this host keeps no volumes');
     } catch (e) {
-      this.running.delete(lease.id);
-      const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
-      publish({
-        type: 'exit',
-        exitCode: 127,
-        signal: null,
-        reason: 'start-failed',
-        at: clock.now(),
-        message: why,
-      });
-      await this.close(lease, 127, why, { withoutReceipt: true });
-      return null;
+      return this.failedStart(lease, publish, e, true);
     }
     // Paused time does not count against the maximum duration.
     const remainingSec = Math.max(
@@ -622,23 +611,9 @@ export class ContainerAgent {
         },
       });
     } catch (e) {
-      this.running.delete(lease.id);
-      this.components.endpoints?.close(lease.id);
       await vols?.release();
-      const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
-      publish({
-        type: 'exit',
-        exitCode: 127,
-        signal: null,
-        reason: 'start-failed',
-        at: clock.now(),
-        message: why,
-      });
       // An image that cannot be pulled ran nothing: the lease closes charged nothing.
-      await this.close(lease, 127, why, {
-        withoutReceipt: (e as { imageFailed?: boolean }).imageFailed === true,
-      });
-      return null;
+      return this.failedStart(lease, publish, e, (e as { imageFailed?: boolean }).imageFailed === true);
     }
     slot.w = w;
     slot.pause = undefined;
@@ -727,6 +702,28 @@ export class ContainerAgent {
         await this.pauseIfSpent(leaseId, slot);
       })().finally(() => (slot.checkingFunds = false));
     }
+  }
+
+  /** A workload that could not start: its exit told to the user, the lease closed (127). */
+  private async failedStart(
+    lease: Lease,
+    publish: (e: WorkloadEvent) => void,
+    e: unknown,
+    withoutReceipt: boolean,
+  ): Promise<null> {
+    this.running.delete(lease.id);
+    this.components.endpoints?.close(lease.id);
+    const why = `workload failed to start: ${(e as Error).message}`.slice(0, 200);
+    publish({
+      type: 'exit',
+      exitCode: 127,
+      signal: null,
+      reason: 'start-failed',
+      at: this.components.clock.now(),
+      message: why,
+    });
+    await this.close(lease, 127, why, { withoutReceipt });
+    return null;
   }
 
   /**

@@ -6,7 +6,7 @@
  * devnet runs on a fixed port with its data on disk, so it can be restarted under the Docker host:
  * what its API kept in memory is gone, what the host kept on disk is not.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -15,13 +15,8 @@ import { generateKeyPair, signLeaseToken } from '../../src/core/index.js';
 import { Keystore } from '../../src/node/index.js';
 import { ApiClient } from '../../src/sdk/index.js';
 import { BIN, ROOT, cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
+import { REGISTRY, loopbackRegistry, removeImage, startDockerHost } from './docker-host.js';
 
-const SOCKET = process.env.AETHIR_DOCKER_SOCKET ?? '/tmp/podman.sock';
-const BASE_IMAGE = process.env.AETHIR_TEST_IMAGE ?? 'localhost/aethir-busybox:test';
-// The loopback registry Podman is told it may use over plain HTTP (scripts/podman-setup.sh; the
-// engine reads that when it starts). workloads-access uses it too: the two run in one e2e stream,
-// and where another run's registry already answers there, the image is pushed into that one.
-const REGISTRY = '127.0.0.1:5055';
 const IMAGE = `${REGISTRY}/aethir/busybox:port`;
 const HTTPD = (port: number, text: string) =>
   `mkdir -p www && echo ${text} > www/index.html && exec httpd -f -p ${port} -h www`;
@@ -41,8 +36,8 @@ describe("a lease's own port, logs kept on the host, cp cut mid-way, an SDL imag
   let devnet: DevnetProcess | null = null;
   let devnetPort = 0;
   let url = '';
-  let dockerHost: ChildProcess | null = null;
-  let registry: ChildProcess | null = null;
+  let dockerHost: { stop(): Promise<void> } | null = null;
+  let registry: { stop(): void } | null = null;
   const servers: Server[] = [];
   let api: ApiClient;
   const run = (args: string[], timeoutMs = 90_000, apiUrl = url) =>
@@ -67,83 +62,28 @@ describe("a lease's own port, logs kept on the host, cp cut mid-way, an SDL imag
   };
 
   beforeAll(async () => {
-    const regDir = join(home, 'registry');
-    mkdirSync(regDir, { recursive: true });
-    writeFileSync(
-      join(regDir, 'config.yml'),
-      `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${regDir}/data\nhttp:\n  addr: ${REGISTRY}\n`,
-    );
-    const already = (await fetch(`http://${REGISTRY}/v2/`).catch(() => null))?.ok === true;
-    if (!already)
-      registry = spawn('docker-registry', ['serve', join(regDir, 'config.yml')], { stdio: 'ignore' });
-    await waitFor(
-      async () => (await fetch(`http://${REGISTRY}/v2/`).catch(() => null))?.ok === true,
-      20_000,
-      'registry',
-    );
     // pushed, then pulled into the engine from the registry (so a registry that goes away later,
     // another run's, costs nothing here)
-    for (const args of [
-      ['tag', BASE_IMAGE, IMAGE],
-      ['push', '-q', '--tls-verify=false', IMAGE],
-      ['rmi', IMAGE],
-      ['pull', '-q', '--tls-verify=false', IMAGE],
-    ]) {
-      const r = spawnSync('podman', args, { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`podman ${args.join(' ')}: ${r.stderr}`);
-    }
+    registry = await loopbackRegistry(home, [IMAGE], { pullBack: true });
     devnetPort = await freePort();
     await startNet();
-    const args = [
-      'container',
-      'start',
-      '--network',
+    dockerHost = await startDockerHost({
       url,
-      '--location',
-      'Tokyo, JP',
-      '--data',
-      join(home, 'dock'),
-    ];
-    const docker = [
-      '--runtime',
-      'docker',
-      '--docker-socket',
-      SOCKET,
-      '--image',
-      BASE_IMAGE,
-      '--name',
-      'dock-port',
-    ];
-    const unfunded = await run([...args, ...docker, '--json']);
-    const address = JSON.parse(unfunded.stdout).error.details.address as string;
-    expect((await run(['transfer', address, '500'])).code).toBe(0);
-    dockerHost = spawn(process.execPath, [BIN, ...args, ...docker, '--heartbeat', '2'], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: 'ignore',
+      dataDir: join(home, 'dock'),
+      name: 'dock-port',
+      env,
+      api,
+      run: (a) => run(a),
     });
-    await waitFor(
-      async () => (await api.container(address))?.status === 'online',
-      60_000,
-      'docker host online',
-    );
   }, 180_000);
 
   afterAll(async () => {
     for (const s of servers) s.close();
     // the Docker host ends its workloads on SIGINT; killed only if it does not exit in time
-    const hostExited =
-      dockerHost && dockerHost.exitCode === null ? new Promise((r) => dockerHost!.once('exit', r)) : null;
-    dockerHost?.kill('SIGINT');
-    await Promise.race([hostExited, new Promise((r) => setTimeout(r, 15_000))]);
-    dockerHost?.kill('SIGKILL');
+    await dockerHost?.stop();
     await devnet?.stop();
-    registry?.kill();
-    // anything of this file's image still there (a host killed mid-way): only its own containers
-    const left = spawnSync('podman', ['ps', '-aq', '--filter', `ancestor=${IMAGE}`], { encoding: 'utf8' });
-    for (const id of left.stdout.split('\n').filter(Boolean))
-      spawnSync('podman', ['rm', '-f', id], { stdio: 'ignore' });
-    spawnSync('podman', ['rmi', IMAGE], { stdio: 'ignore' });
+    registry?.stop();
+    removeImage(IMAGE);
     rmSync(home, { recursive: true, force: true });
   });
 

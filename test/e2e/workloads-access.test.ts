@@ -5,9 +5,9 @@
  * (Debian's docker-registry, the busybox image pushed into it by Podman). Terminals are real
  * pseudo-terminals (node-pty driving bin/aethir.js).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { pack as tarPack } from 'tar-stream';
@@ -17,6 +17,7 @@ import { generateKeyPair, signLeaseToken } from '../../src/core/index.js';
 import { ApiClient } from '../../src/sdk/index.js';
 import { Keystore } from '../../src/node/index.js';
 import { BIN, ROOT, cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
+import { REGISTRY, loopbackRegistry, removeImage, startDockerHost } from './docker-host.js';
 
 const pty = createRequire(import.meta.url)('node-pty') as {
   spawn(
@@ -32,9 +33,6 @@ const pty = createRequire(import.meta.url)('node-pty') as {
   };
 };
 
-const SOCKET = process.env.AETHIR_DOCKER_SOCKET ?? '/tmp/podman.sock';
-const BASE_IMAGE = process.env.AETHIR_TEST_IMAGE ?? 'localhost/aethir-busybox:test';
-const REGISTRY = '127.0.0.1:5055';
 const IMAGE = `${REGISTRY}/aethir/busybox:e2e`;
 
 function tree(dir: string): Record<string, string> {
@@ -54,8 +52,8 @@ describe('workloads: images, shell, exec and cp on a Docker host and a sandboxed
   const home = tempHome('aethir-access-');
   const env = { AETHIR_HOME: home };
   let devnet: DevnetProcess;
-  let dockerHost: ChildProcess | null = null;
-  let registry: ChildProcess | null = null;
+  let dockerHost: { stop(): Promise<void> } | null = null;
+  let registry: { stop(): void } | null = null;
   const background: ChildProcess[] = [];
   let api: ApiClient;
   let hostLease = '';
@@ -84,68 +82,25 @@ describe('workloads: images, shell, exec and cp on a Docker host and a sandboxed
 
   beforeAll(async () => {
     // the registry, with the test image pushed into it
-    const regDir = join(home, 'registry');
-    mkdirSync(regDir, { recursive: true });
-    writeFileSync(
-      join(regDir, 'config.yml'),
-      `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${regDir}/data\nhttp:\n  addr: ${REGISTRY}\n`,
-    );
-    registry = spawn('docker-registry', ['serve', join(regDir, 'config.yml')], { stdio: 'ignore' });
-    await waitFor(
-      async () => (await fetch(`http://${REGISTRY}/v2/`).catch(() => null))?.ok === true,
-      20_000,
-      'registry',
-    );
-    // Podman pulls from the loopback registry over plain HTTP (scripts/podman-setup.sh does this too)
-    const conf = '/etc/containers/registries.conf.d/aethir-test-registry.conf';
-    if (!existsSync(conf)) {
-      mkdirSync('/etc/containers/registries.conf.d', { recursive: true });
-      writeFileSync(conf, `[[registry]]\nlocation = "${REGISTRY}"\ninsecure = true\n`);
-    }
-    for (const args of [
-      ['tag', BASE_IMAGE, IMAGE],
-      ['push', '-q', IMAGE],
-      ['rmi', IMAGE],
-    ]) {
-      const r = spawnSync('podman', args, { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`podman ${args.join(' ')}: ${r.stderr}`);
-    }
-
+    registry = await loopbackRegistry(home, [IMAGE]);
     devnet = await startDevnet(['--demo-containers', '0', '--location', 'Frankfurt, DE'], env);
     api = new ApiClient(devnet.url);
-    const data = join(home, 'dock');
-    const args = ['container', 'start', '--network', devnet.url, '--location', 'Tokyo, JP', '--data', data];
-    const docker = [
-      '--runtime',
-      'docker',
-      '--docker-socket',
-      SOCKET,
-      '--image',
-      BASE_IMAGE,
-      '--name',
-      'dock-host',
-    ];
-    const unfunded = await run([...args, ...docker, '--json']);
-    const address = JSON.parse(unfunded.stdout).error.details.address as string;
-    expect((await run(['transfer', address, '500'])).code).toBe(0);
-    dockerHost = spawn(process.execPath, [BIN, ...args, ...docker, '--heartbeat', '2'], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: 'ignore',
+    dockerHost = await startDockerHost({
+      url: devnet.url,
+      dataDir: join(home, 'dock'),
+      name: 'dock-host',
+      env,
+      api,
+      run: (a) => run(a),
     });
-    await waitFor(
-      async () => (await api.container(address))?.status === 'online',
-      60_000,
-      'docker host online',
-    );
   }, 180_000);
 
   afterAll(async () => {
     for (const c of background) c.kill('SIGKILL');
-    dockerHost?.kill('SIGINT');
+    await dockerHost?.stop();
     await devnet?.stop();
-    dockerHost?.kill('SIGKILL');
-    registry?.kill();
+    registry?.stop();
+    removeImage(IMAGE);
     rmSync(home, { recursive: true, force: true });
   });
 

@@ -22,100 +22,91 @@ function tokenOf(req: FastifyRequest): string | undefined {
   return m?.[1] ?? (req.query as { token?: string } | undefined)?.token;
 }
 
+type Door = { url: string; token: string };
+
+/**
+ * Where a session goes, checked before the upgrade (a refused session is a plain HTTP error): a
+ * token signed by `user` for `id` and `scope`, a subject that is live (`state` null, else why
+ * not), and the door its container's signed endpoint announces.
+ */
+function doorOf(
+  node: ApiContext['node'],
+  token: string | undefined,
+  o: {
+    id: string;
+    user: string;
+    container: string;
+    scope: 'exec' | 'files';
+    what: string;
+    state: string | null;
+  },
+): Door {
+  if (!token)
+    throw new AethirError(
+      'UNAUTHORIZED',
+      `${o.what}'s ${o.scope} session needs a lease token signed by its user (Authorization: Bearer …)`,
+    );
+  verifyLeaseToken(token, {
+    chainId: node.chainId,
+    lease: o.id,
+    user: o.user,
+    scope: o.scope,
+    now: node.now(),
+  });
+  if (o.state !== null) throw new AethirError('CONFLICT', `${o.what} is ${o.state}`);
+  const endpoint = node.endpointOf({ id: o.id, container: o.container, status: 'open' } as Lease);
+  if (!endpoint)
+    throw new AethirError('UNAVAILABLE', `the container of ${o.what} announces no endpoint server`);
+  return {
+    url: endpoint.replace(/^http/, 'ws').replace(/\/l\/[A-Za-z0-9_-]+\/$/, `/x/${o.id}/${o.scope}`),
+    token,
+  };
+}
+
 export const workloadsAccessRoutes: FastifyPluginAsync<ApiContext> = async (app, ctx) => {
   const node = ctx.node;
-  {
-    await app.register(websocket, { options: { maxPayload: 1 << 20 } });
-    for (const kind of ['exec', 'files'] as const) {
-      app.route({
-        method: 'GET',
-        url: `/v1/leases/:id/${kind}`,
-        // Everything is checked before the upgrade: a refused session is a plain HTTP error.
-        preValidation: async (req) => {
-          const params = Params.safeParse(req.params);
-          const query = Query.safeParse(req.query);
-          if (!params.success || !query.success)
-            throw new AethirError('INVALID_ARGUMENT', 'bad lease id or query');
-          const lease = node.ledger.lease(params.data.id);
-          if (!lease) throw new AethirError('NOT_FOUND', `no lease ${params.data.id}`);
-          const token = tokenOf(req);
-          if (!token)
-            throw new AethirError(
-              'UNAUTHORIZED',
-              `a lease's ${kind} session needs a lease token signed by its user (Authorization: Bearer …)`,
-            );
-          verifyLeaseToken(token, {
-            chainId: node.chainId,
-            lease: lease.id,
-            user: lease.user,
-            scope: kind,
-            now: node.now(),
-          });
-          if (lease.status !== 'open')
-            throw new AethirError('CONFLICT', `lease ${lease.id} is ${lease.status}`);
-          const endpoint = node.endpointOf(lease);
-          if (!endpoint)
-            throw new AethirError(
-              'UNAVAILABLE',
-              `the container of lease ${lease.id} announces no endpoint server`,
-            );
-          (req as FastifyRequest & { door?: { url: string; token: string } }).door = {
-            url: endpoint.replace(/^http/, 'ws').replace(/\/l\/[A-Za-z0-9_-]+\/$/, `/x/${lease.id}/${kind}`),
-            token,
-          };
-        },
-        handler: () => {
-          throw new AethirError('INVALID_ARGUMENT', 'this route is a WebSocket (Upgrade: websocket)');
-        },
-        wsHandler: (client, req) => {
-          const door = (req as FastifyRequest & { door?: { url: string; token: string } }).door!;
-          relay(client, door.url, door.token);
-        },
-      });
-    }
-    // `aethir cp` into and out of a persistent volume with no lease running: the same tar-stream
-    // protocol, with a lease token its owner signed for the volume's id (scope files).
+  await app.register(websocket, { options: { maxPayload: 1 << 20 } });
+  /** A WebSocket route relayed to the door `open` finds for the request's id and token. */
+  const doorRoute = (url: string, open: (id: string, token: string | undefined) => Door) =>
     app.route({
       method: 'GET',
-      url: '/v1/volumes/:id/files',
+      url,
       preValidation: async (req) => {
         const params = Params.safeParse(req.params);
         const query = Query.safeParse(req.query);
-        if (!params.success || !query.success)
-          throw new AethirError('INVALID_ARGUMENT', 'bad volume id or query');
-        const v = node.ledger.volume(params.data.id);
-        if (!v) throw new AethirError('NOT_FOUND', `no volume ${params.data.id}`);
-        const token = tokenOf(req);
-        if (!token)
-          throw new AethirError(
-            'UNAUTHORIZED',
-            "a volume's files session needs a token signed by its owner (Authorization: Bearer …)",
-          );
-        verifyLeaseToken(token, {
-          chainId: node.chainId,
-          lease: v.id,
-          user: v.owner,
-          scope: 'files',
-          now: node.now(),
-        });
-        if (v.status !== 'active') throw new AethirError('CONFLICT', `volume ${v.name} is ${v.status}`);
-        const endpoint = node.endpointOf({ id: v.id, container: v.container, status: 'open' } as Lease);
-        if (!endpoint)
-          throw new AethirError('UNAVAILABLE', `the host of volume ${v.name} announces no endpoint server`);
-        (req as FastifyRequest & { door?: { url: string; token: string } }).door = {
-          url: endpoint.replace(/^http/, 'ws').replace(/\/l\/[A-Za-z0-9_-]+\/$/, `/x/${v.id}/files`),
-          token,
-        };
+        if (!params.success || !query.success) throw new AethirError('INVALID_ARGUMENT', 'bad id or query');
+        (req as FastifyRequest & { door?: Door }).door = open(params.data.id, tokenOf(req));
       },
       handler: () => {
         throw new AethirError('INVALID_ARGUMENT', 'this route is a WebSocket (Upgrade: websocket)');
       },
       wsHandler: (client, req) => {
-        const door = (req as FastifyRequest & { door?: { url: string; token: string } }).door!;
+        const door = (req as FastifyRequest & { door?: Door }).door!;
         relay(client, door.url, door.token);
       },
     });
-  }
+  for (const kind of ['exec', 'files'] as const)
+    doorRoute(`/v1/leases/:id/${kind}`, (id, token) => {
+      const lease = node.ledger.lease(id);
+      if (!lease) throw new AethirError('NOT_FOUND', `no lease ${id}`);
+      const state = lease.status === 'open' ? null : lease.status;
+      return doorOf(node, token, { ...lease, scope: kind, what: `lease ${lease.id}`, state });
+    });
+  // `aethir cp` into and out of a persistent volume with no lease running: the same tar-stream
+  // protocol, with a lease token its owner signed for the volume's id (scope files).
+  doorRoute('/v1/volumes/:id/files', (id, token) => {
+    const v = node.ledger.volume(id);
+    if (!v) throw new AethirError('NOT_FOUND', `no volume ${id}`);
+    const state = v.status === 'active' ? null : v.status;
+    return doorOf(node, token, {
+      id: v.id,
+      user: v.owner,
+      container: v.container,
+      scope: 'files',
+      what: `volume ${v.name}`,
+      state,
+    });
+  });
 };
 
 /** Pipes two WebSockets into each other, frame for frame (text stays text), closing both together. */
