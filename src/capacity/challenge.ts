@@ -265,6 +265,28 @@ export function proofFromLevels(levels: readonly Buffer[][], index: number): Mer
   return proof;
 }
 
+/**
+ * Leaves `indices` of a committed tree for an open: each leaf's `per` values (leaf i holds
+ * `values[i·per, (i+1)·per)`) with its Merkle proof from `levels`.
+ */
+export function openLeaves(
+  levels: Buffer[][],
+  values: { subarray(begin: number, end: number): ArrayLike<number> },
+  per: number,
+  indices: readonly number[],
+): Array<{ index: number; row: number[]; proof: MerkleProofStep[] }> {
+  const leaves = levels[0]!.length;
+  return indices.map((index) => {
+    if (!Number.isSafeInteger(index) || index < 0 || index >= leaves)
+      throw new RangeError(`leaf ${index} is not in [0, ${leaves})`);
+    return {
+      index,
+      row: Array.from(values.subarray(index * per, (index + 1) * per)),
+      proof: proofFromLevels(levels, index),
+    };
+  });
+}
+
 /** The sides a valid proof of leaf `index` in a tree of `count` leaves has, bottom up. */
 export function proofSides(count: number, index: number): Array<'left' | 'right'> {
   const sides: Array<'left' | 'right'> = [];

@@ -1,7 +1,7 @@
 import type { Rng } from '../core/clock.js';
 import { sha256 } from '../core/encoding.js';
 import { leafHash, verifyMerkleProof, type MerkleProofStep } from '../core/merkle.js';
-import { generateRow, merkleLevels, mixCounter, proofFromLevels, wellFormedProof } from './challenge.js';
+import { generateRow, merkleLevels, mixCounter, openLeaves, wellFormedProof } from './challenge.js';
 
 /**
  * The memory proof (docs/verification.md, "The memory proof"): after the compute proof, the
@@ -250,16 +250,7 @@ export function openSums(
   a: ReadAnswer,
   indices: readonly number[],
 ): Array<{ index: number; row: number[]; proof: MerkleProofStep[] }> {
-  const leaves = a.levels[0]!.length;
-  return indices.map((index) => {
-    if (!Number.isSafeInteger(index) || index < 0 || index >= leaves)
-      throw new RangeError(`leaf ${index} is not in [0, ${leaves})`);
-    return {
-      index,
-      row: Array.from(a.sums.subarray(index * SUMS_PER_LEAF, (index + 1) * SUMS_PER_LEAF)),
-      proof: proofFromLevels(a.levels, index),
-    };
-  });
+  return openLeaves(a.levels, a.sums, SUMS_PER_LEAF, indices);
 }
 
 // ---------------------------------------------------------------------------------------------

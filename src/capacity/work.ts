@@ -1,7 +1,7 @@
 import type { Rng } from '../core/clock.js';
 import { sha256 } from '../core/encoding.js';
 import { leafHash, verifyMerkleProof, type MerkleProofStep } from '../core/merkle.js';
-import { generateRow, merkleLevels, proofFromLevels, wellFormedProof } from './challenge.js';
+import { generateRow, merkleLevels, openLeaves, wellFormedProof } from './challenge.js';
 
 /**
  * The throughput proof (docs/verification.md, "The throughput proof"): sustained int8 GEMMs long
@@ -217,17 +217,7 @@ export function openWork(
   a: WorkAnswer,
   indices: readonly number[],
 ): Array<{ index: number; row: number[]; proof: MerkleProofStep[] }> {
-  const leaves = a.levels[0]!.length;
-  const per = ROWS_PER_LEAF * DIGEST_WIDTH;
-  return indices.map((index) => {
-    if (!Number.isSafeInteger(index) || index < 0 || index >= leaves)
-      throw new RangeError(`leaf ${index} is not in [0, ${leaves})`);
-    return {
-      index,
-      row: Array.from(a.digests.subarray(index * per, (index + 1) * per)),
-      proof: proofFromLevels(a.levels, index),
-    };
-  });
+  return openLeaves(a.levels, a.digests, ROWS_PER_LEAF * DIGEST_WIDTH, indices);
 }
 
 // ---------------------------------------------------------------------------------------------
