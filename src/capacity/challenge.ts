@@ -316,6 +316,54 @@ export function wellFormedProof(proof: unknown, count: number, index: number): p
   );
 }
 
+/**
+ * A prover's opening of committed leaves (untrusted JSON), checked without recomputing anything:
+ * each wanted leaf exactly once, `sizeOf(index)` values each passing `valueOk`, and a Merkle proof
+ * of the right shape from `leafOf(index, row)` to `root`. Returns the opened rows by leaf.
+ */
+export function checkOpening(o: {
+  root: unknown;
+  opened: unknown;
+  wanted: readonly number[];
+  leaves: number;
+  /** what the root commits to, for the messages ("work", "read") */
+  what: string;
+  sizeOf: (index: number) => number;
+  /** the values' name and range, for the messages ("digests", "a digest that is not an int32") */
+  values: string;
+  valueOk: (v: number) => boolean;
+  badValue: string;
+  leafOf: (index: number, row: number[]) => Buffer;
+}): { ok: true; byLeaf: Map<number, number[]> } | { ok: false; reason: string } {
+  const bad = (reason: string) => ({ ok: false as const, reason });
+  if (typeof o.root !== 'string' || !HEX64.test(o.root))
+    return bad(`the ${o.what} root is not a 32-byte hex root`);
+  if (!Array.isArray(o.opened)) return bad('the opened leaves are not a list');
+  const wanted = new Set(o.wanted);
+  if (o.opened.length !== wanted.size)
+    return bad(`${o.opened.length} leaves opened, ${wanted.size} requested`);
+  const rootBuf = Buffer.from(o.root, 'hex');
+  const byLeaf = new Map<number, number[]>();
+  for (const leaf of o.opened as Array<{ index?: unknown; row?: unknown; proof?: unknown } | null>) {
+    const index = leaf?.index;
+    if (typeof index !== 'number' || !wanted.has(index) || byLeaf.has(index))
+      return bad(`leaf ${String(index)} was not requested, or came twice`);
+    const size = o.sizeOf(index);
+    const row = leaf!.row;
+    if (!Array.isArray(row) || row.length !== size)
+      return bad(`leaf ${index} does not have ${size} ${o.values}`);
+    if (!row.every((v) => typeof v === 'number' && Number.isSafeInteger(v) && o.valueOk(v)))
+      return bad(`leaf ${index}: ${o.badValue}`);
+    const proof = leaf!.proof;
+    if (!wellFormedProof(proof, o.leaves, index))
+      return bad(`leaf ${index}: the Merkle proof has the wrong shape for leaf ${index} of ${o.leaves}`);
+    if (!verifyMerkleProof(o.leafOf(index, row as number[]), proof, rootBuf))
+      return bad(`leaf ${index}: its Merkle proof does not lead to the ${o.what} root`);
+    byLeaf.set(index, row as number[]);
+  }
+  return { ok: true, byLeaf };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The honest prover's computation (the CPU prover and the benchmark use it)
 // ---------------------------------------------------------------------------------------------

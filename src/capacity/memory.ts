@@ -1,7 +1,7 @@
 import type { Rng } from '../core/clock.js';
 import { sha256 } from '../core/encoding.js';
-import { leafHash, verifyMerkleProof, type MerkleProofStep } from '../core/merkle.js';
-import { generateRow, merkleLevels, mixCounter, openLeaves, wellFormedProof } from './challenge.js';
+import { leafHash, type MerkleProofStep } from '../core/merkle.js';
+import { generateRow, merkleLevels, mixCounter, checkOpening, openLeaves } from './challenge.js';
 
 /**
  * The memory proof (docs/verification.md, "The memory proof"): after the compute proof, the
@@ -26,7 +26,6 @@ export const MEMORY_DOMAIN = 'aethir:capacity:v1:memory';
 export const SUMS_PER_LEAF = 256;
 /** groups the checker recomputes by default: a prover that answered a fraction f of the groups passes with ≤ f^V */
 export const DEFAULT_VERIFIED_GROUPS = 16;
-const HEX64 = /^[0-9a-f]{64}$/;
 const U32 = 2 ** 32;
 
 export interface FillParams {
@@ -297,33 +296,20 @@ export function checkReadOpening(
   opened: ReadonlyArray<{ index?: unknown; row?: unknown; proof?: unknown }>,
   picked: { groups: readonly number[]; leaves: readonly number[] },
 ): { ok: true; byLeaf: Map<number, number[]> } | { ok: false; reason: string } {
-  const bad = (reason: string) => ({ ok: false as const, reason });
-  if (typeof root !== 'string' || !HEX64.test(root)) return bad('the read root is not a 32-byte hex root');
-  if (!Array.isArray(opened)) return bad('the opened leaves are not a list');
-  const leaves = leafCount(p.groups);
-  const wanted = new Set(picked.leaves);
-  if (opened.length !== wanted.size) return bad(`${opened.length} leaves opened, ${wanted.size} requested`);
   const prefix = readPrefix(id, fillSeed, readSeed, p);
-  const rootBuf = Buffer.from(root, 'hex');
   const bound = p.perGroup * p.depth * 128 * 128;
-  const byLeaf = new Map<number, number[]>();
-  for (const o of opened) {
-    const index = o?.index;
-    if (typeof index !== 'number' || !wanted.has(index) || byLeaf.has(index))
-      return bad(`leaf ${String(index)} was not requested, or came twice`);
-    const size = Math.min(SUMS_PER_LEAF, p.groups - index * SUMS_PER_LEAF);
-    const row = o.row;
-    if (!Array.isArray(row) || row.length !== size) return bad(`leaf ${index} does not have ${size} sums`);
-    if (!row.every((s) => typeof s === 'number' && Number.isSafeInteger(s) && Math.abs(s) <= bound))
-      return bad(`leaf ${index}: a sum that is not an integer in [-${bound}, ${bound}]`);
-    const proof = o.proof;
-    if (!wellFormedProof(proof, leaves, index))
-      return bad(`leaf ${index}: the Merkle proof has the wrong shape for leaf ${index} of ${leaves}`);
-    if (!verifyMerkleProof(sumsLeaf(prefix, index, row as number[]), proof, rootBuf))
-      return bad(`leaf ${index}: its Merkle proof does not lead to the read root`);
-    byLeaf.set(index, row as number[]);
-  }
-  return { ok: true, byLeaf };
+  return checkOpening({
+    root,
+    opened,
+    wanted: picked.leaves,
+    leaves: leafCount(p.groups),
+    what: 'read',
+    sizeOf: (index) => Math.min(SUMS_PER_LEAF, p.groups - index * SUMS_PER_LEAF),
+    values: 'sums',
+    valueOk: (v) => Math.abs(v) <= bound,
+    badValue: `a sum that is not an integer in [-${bound}, ${bound}]`,
+    leafOf: (index, row) => sumsLeaf(prefix, index, row),
+  });
 }
 
 /** Every checked group's opened sum against the checker's own (`want[k]` for `groups[k]`). */

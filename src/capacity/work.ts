@@ -1,7 +1,7 @@
 import type { Rng } from '../core/clock.js';
 import { sha256 } from '../core/encoding.js';
-import { leafHash, verifyMerkleProof, type MerkleProofStep } from '../core/merkle.js';
-import { generateRow, merkleLevels, openLeaves, wellFormedProof } from './challenge.js';
+import { leafHash, type MerkleProofStep } from '../core/merkle.js';
+import { generateRow, merkleLevels, checkOpening, openLeaves } from './challenge.js';
 
 /**
  * The throughput proof (docs/verification.md, "The throughput proof"): sustained int8 GEMMs long
@@ -28,7 +28,6 @@ export const ROWS_PER_LEAF = 64;
 export const DIGEST_WIDTH = 8;
 /** rows the checker recomputes by default: a prover that computed a fraction f of the rows passes with ≤ f^V */
 export const DEFAULT_VERIFIED_ROWS = 16;
-const HEX64 = /^[0-9a-f]{64}$/;
 
 export interface WorkParams {
   /** side of the pool matrices and products (a multiple of 64 in [64, 32768]) */
@@ -297,33 +296,20 @@ export function checkWorkOpening(
   opened: ReadonlyArray<{ index?: unknown; row?: unknown; proof?: unknown }>,
   picked: { rows: readonly number[]; leaves: readonly number[] },
 ): { ok: true; byLeaf: Map<number, number[]> } | { ok: false; reason: string } {
-  const bad = (reason: string) => ({ ok: false as const, reason });
-  if (typeof root !== 'string' || !HEX64.test(root)) return bad('the work root is not a 32-byte hex root');
-  if (!Array.isArray(opened)) return bad('the opened leaves are not a list');
-  const leaves = workLeafCount(p);
-  const wanted = new Set(picked.leaves);
-  if (opened.length !== wanted.size) return bad(`${opened.length} leaves opened, ${wanted.size} requested`);
   const prefix = workPrefix(id, prepareSeed, workSeed, p);
-  const rootBuf = Buffer.from(root, 'hex');
-  const per = ROWS_PER_LEAF * DIGEST_WIDTH;
   const bound = 2 ** 31;
-  const byLeaf = new Map<number, number[]>();
-  for (const o of opened) {
-    const index = o?.index;
-    if (typeof index !== 'number' || !wanted.has(index) || byLeaf.has(index))
-      return bad(`leaf ${String(index)} was not requested, or came twice`);
-    const row = o.row;
-    if (!Array.isArray(row) || row.length !== per) return bad(`leaf ${index} does not have ${per} digests`);
-    if (!row.every((s) => typeof s === 'number' && Number.isSafeInteger(s) && s >= -bound && s < bound))
-      return bad(`leaf ${index}: a digest that is not an int32`);
-    const proof = o.proof;
-    if (!wellFormedProof(proof, leaves, index))
-      return bad(`leaf ${index}: the Merkle proof has the wrong shape for leaf ${index} of ${leaves}`);
-    if (!verifyMerkleProof(workLeaf(prefix, index, row as number[]), proof, rootBuf))
-      return bad(`leaf ${index}: its Merkle proof does not lead to the work root`);
-    byLeaf.set(index, row as number[]);
-  }
-  return { ok: true, byLeaf };
+  return checkOpening({
+    root,
+    opened,
+    wanted: picked.leaves,
+    leaves: workLeafCount(p),
+    what: 'work',
+    sizeOf: () => ROWS_PER_LEAF * DIGEST_WIDTH,
+    values: 'digests',
+    valueOk: (v) => v >= -bound && v < bound,
+    badValue: 'a digest that is not an int32',
+    leafOf: (index, row) => workLeaf(prefix, index, row),
+  });
 }
 
 /** Every picked row's opened digests against the checker's own (`want`, from expectedDigests). */
