@@ -274,46 +274,36 @@ export function parseCheckerMessage(line: string): Parsed<CheckerMessage> {
     }
     case 'prepare':
     case 'work': {
-      if (!isStr(v.id, 200) || !isStr(v.seed, 64) || !/^[0-9a-f]{64}$/.test(v.seed))
-        return { ok: false, error: `${v.type}: id and a 64-hex seed` };
+      const step = seededStep(v);
+      if ('error' in step) return { ok: false, error: `${v.type}: ${step.error}` };
+      const deadline = step.deadline;
       try {
-        if (
-          v.deadlineMs !== undefined &&
-          !(isNum(v.deadlineMs) && v.deadlineMs > 0 && v.deadlineMs <= 3_600_000)
-        )
-          throw new RangeError('deadlineMs must be in (0, 3,600,000]');
-        const deadline = v.deadlineMs !== undefined ? { deadlineMs: v.deadlineMs as number } : {};
         if (v.type === 'prepare') {
           const p = { n: v.n as number, pool: v.pool as number };
           validateWorkParams({ ...p, products: 1 });
-          return { ok: true, message: { type: 'prepare', id: v.id, seed: v.seed, ...p, ...deadline } };
+          return { ok: true, message: { type: 'prepare', id: step.id, seed: step.seed, ...p, ...deadline } };
         }
         const products = v.products as number;
         validateWorkParams({ n: 64, pool: 1, products });
-        return { ok: true, message: { type: 'work', id: v.id, seed: v.seed, products, ...deadline } };
+        return { ok: true, message: { type: 'work', id: step.id, seed: step.seed, products, ...deadline } };
       } catch (e) {
         return { ok: false, error: `${v.type}: ${(e as Error).message}` };
       }
     }
     case 'fill':
     case 'read': {
-      if (!isStr(v.id, 200) || !isStr(v.seed, 64) || !/^[0-9a-f]{64}$/.test(v.seed))
-        return { ok: false, error: `${v.type}: id and a 64-hex seed` };
+      const step = seededStep(v);
+      if ('error' in step) return { ok: false, error: `${v.type}: ${step.error}` };
+      const deadline = step.deadline;
       try {
-        if (
-          v.deadlineMs !== undefined &&
-          !(isNum(v.deadlineMs) && v.deadlineMs > 0 && v.deadlineMs <= 3_600_000)
-        )
-          throw new RangeError('deadlineMs must be in (0, 3,600,000]');
-        const deadline = v.deadlineMs !== undefined ? { deadlineMs: v.deadlineMs as number } : {};
         if (v.type === 'fill') {
           const p = { tiles: v.tiles as number, m: v.m as number, depth: v.depth as number };
           validateMemoryParams(p);
-          return { ok: true, message: { type: 'fill', id: v.id, seed: v.seed, ...p, ...deadline } };
+          return { ok: true, message: { type: 'fill', id: step.id, seed: step.seed, ...p, ...deadline } };
         }
         const p = { groups: v.groups as number, perGroup: v.perGroup as number };
         validateMemoryParams({ tiles: 1, m: 32_768, depth: 64, ...p });
-        return { ok: true, message: { type: 'read', id: v.id, seed: v.seed, ...p, ...deadline } };
+        return { ok: true, message: { type: 'read', id: step.id, seed: step.seed, ...p, ...deadline } };
       } catch (e) {
         return { ok: false, error: `${v.type}: ${(e as Error).message}` };
       }
@@ -331,4 +321,16 @@ export function parseCheckerMessage(line: string): Parsed<CheckerMessage> {
 
 export function encodeMessage(m: CheckerMessage | ProverMessage): string {
   return `${JSON.stringify(m)}\n`;
+}
+
+/** A seeded step's common fields: an id, a 64-hex seed, an optional deadline (ms, at most an hour). */
+function seededStep(
+  v: Record<string, unknown>,
+): { id: string; seed: string; deadline: { deadlineMs?: number } } | { error: string } {
+  if (!isStr(v.id, 200) || !isStr(v.seed, 64) || !/^[0-9a-f]{64}$/.test(v.seed))
+    return { error: 'id and a 64-hex seed' };
+  if (v.deadlineMs === undefined) return { id: v.id, seed: v.seed, deadline: {} };
+  if (!(isNum(v.deadlineMs) && v.deadlineMs > 0 && v.deadlineMs <= 3_600_000))
+    return { error: 'deadlineMs must be in (0, 3,600,000]' };
+  return { id: v.id, seed: v.seed, deadline: { deadlineMs: v.deadlineMs } };
 }
