@@ -8,27 +8,30 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ApiClient } from '../../src/sdk/index.js';
+import { exclusive } from '../support/exclusive.js';
 import { BIN, ROOT, waitFor, type CliResult } from './helpers.js';
 
 export const DOCKER_SOCKET = process.env.AETHIR_DOCKER_SOCKET ?? '/tmp/podman.sock';
 export const BASE_IMAGE = process.env.AETHIR_TEST_IMAGE ?? 'localhost/aethir-busybox:test';
 /**
  * The loopback registry Podman may use over plain HTTP (scripts/podman-setup.sh; the engine reads
- * that when it starts). Files using it run in one e2e stream, never at the same time; where another
- * run's registry already answers there, images are pushed into that one.
+ * that when it starts). Files using it hold the `registry` test lock from start to stop, so two never
+ * use it at once; where another run's registry already answers there, images are pushed into that one.
  */
 export const REGISTRY = '127.0.0.1:5055';
 
 /**
  * Starts the registry (unless one answers already) and pushes BASE_IMAGE into it as each of
  * `images`; with `pullBack` each is then pulled into the engine from the registry (so a registry
- * that goes away later costs nothing). Resolves with a stop for the registry it started.
+ * that goes away later costs nothing). Resolves with a stop for the registry it started, which
+ * also frees the `registry` lock taken first.
  */
 export async function loopbackRegistry(
   home: string,
   images: string[],
   opts: { pullBack?: boolean } = {},
 ): Promise<{ stop(): void }> {
+  const release = await exclusive('registry');
   const dir = join(home, 'registry');
   mkdirSync(dir, { recursive: true });
   writeFileSync(
@@ -56,7 +59,12 @@ export async function loopbackRegistry(
       const r = spawnSync('podman', args, { encoding: 'utf8' });
       if (r.status !== 0) throw new Error(`podman ${args.join(' ')}: ${r.stderr}`);
     }
-  return { stop: () => registry?.kill() };
+  return {
+    stop: () => {
+      registry?.kill();
+      release();
+    },
+  };
 }
 
 /**

@@ -62,9 +62,10 @@ describe("a lease's own port, logs kept on the host, cp cut mid-way, an SDL imag
   };
 
   beforeAll(async () => {
-    // pushed, then pulled into the engine from the registry (so a registry that goes away later,
-    // another run's, costs nothing here)
+    // pushed, then pulled into the engine from the registry, which then goes (the engine has the
+    // image; the registry lock is free for the other files at once)
     registry = await loopbackRegistry(home, [IMAGE], { pullBack: true });
+    registry.stop();
     devnetPort = await freePort();
     await startNet();
     dockerHost = await startDockerHost({
