@@ -23,6 +23,7 @@ import {
   type Challenge,
   type OpenedRow,
 } from '../src/capacity/index.js';
+import { allPairMargins, marginsTable } from '../src/capacity/margins-table.js';
 import { nowNs, percentile, row, sink, type BenchOptions, type Row } from './harness.js';
 
 /**
@@ -185,7 +186,30 @@ export async function runCapacity(opts: BenchOptions): Promise<Row[]> {
     );
   }
   out.push(...(await eventLoopDuringVerification(opts)));
+  out.push(...classMargins(opts));
   return out;
+}
+
+/**
+ * The throughput proof's class-pair margins (docs/verification.md, "Class margins"): MODELED from
+ * Epoch's table and the stated stock-prover shares, not measured — no GPU here. value: the lower
+ * part's best time for the claimed class's products (INT8 at 105% of its datasheet peak); baseline:
+ * the claimed class's deadline; ratio (higher is better) = the margin, > 1: the lower part misses it.
+ */
+function classMargins(opts: BenchOptions): Row[] {
+  opts.log('capacity: class-pair margins, modeled from the table (no GPU measured):');
+  for (const line of marginsTable().split('\n')) opts.log(line);
+  return allPairMargins().map((p) =>
+    row({
+      suite: SUITE,
+      name: `throughput proof, ${p.below} claiming ${p.claimed} (MODELED from Epoch's table: published INT8 ratio ${p.ratios.int8.toFixed(2)}, stock prover at ${Math.round(p.work.stockShare * 100)}% of the ${p.claimed} peak)`,
+      value: p.work.belowBestMs,
+      unit: 'ms',
+      baseline: p.work.deadlineMs,
+      baselineName: `the ${p.claimed} claim's deadline (${p.work.products} products, +100 ms jitter, +100 ms host)`,
+      better: 'higher',
+    }),
+  );
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Prints the class-pair margins of Proof of Capacity as the markdown table of docs/verification.md
- * ("Class margins"): `npx tsx scripts/capacity-margins.ts` (`--json` for the figures).
+ * ("Class margins", then "Parts that share a class"): `npx tsx scripts/capacity-margins.ts`
+ * (`--json` for the class pairs' figures).
  */
-import { marginsTable, allPairMargins } from '../src/capacity/margins-table.js';
+import { marginsTable, allPairMargins, partsTable } from '../src/capacity/margins-table.js';
 
 if (process.argv.includes('--json')) console.log(JSON.stringify(allPairMargins(), null, 2));
-else console.log(marginsTable());
+else console.log(`${marginsTable()}\n\n${partsTable()}`);

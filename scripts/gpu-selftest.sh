@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs the real PyTorch prover (src/capacity/gpu_prover.py) on this machine's first NVIDIA
 # GPU, at the full size the checkers use for its class, and prints the measured times next to the
-# timing model and the class margins of docs/verification.md ("Class margins").
+# timing model and the class margins of docs/verification.md ("Class margins"): the share of the
+# part's dense INT8 peak the stock prover reached against the share its class's deadline assumes
+# (a WARNING when it is under: honest parts of the class would fail), and the throughput margin
+# against every class below.
 #
 #   scripts/gpu-selftest.sh [--json] [--python PYTHON] [--device cpu]
 #
@@ -19,7 +22,7 @@ while [ $# -gt 0 ]; do
     --json) json=(--json) ;;
     --python) python="${2:?--python needs a command}"; shift ;;
     --device) device="${2:?--device needs cuda or cpu}"; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu-selftest: unknown option $1 (see --help)" >&2; exit 64 ;;
   esac
   shift

@@ -16,6 +16,8 @@ import {
   MODEL,
   bestReadMs,
   bestWorkMs,
+  peakWorkMs,
+  workEfficiencyNeeded,
   honestWorkMs,
   classBelow,
   classOf,
@@ -168,7 +170,11 @@ const out = {
         }
       : null,
   /** the share of this part's dense INT8 peak the stock prover reached in the throughput proof (everything counted) */
-  workEfficiency: wp && measured.workMs ? bestWorkMs(spec, wp) / measured.workMs : null,
+  workEfficiency: wp && measured.workMs ? peakWorkMs(spec, wp) / measured.workMs : null,
+  /** the share the class's throughput deadline is sized for (classes.ts stockInt8Share) */
+  workEfficiencyAssumed: spec.stockInt8Share,
+  /** the share this part's stock prover must reach for the throughput proof to separate it from the class below */
+  workEfficiencyNeeded: below ? workEfficiencyNeeded(cls, CLASS_SPECS[below]) : null,
   workBelow,
   memoryShare: CLASS_PROFILES[cls].memoryShare,
 };
@@ -194,13 +200,24 @@ else {
     console.log(
       `  class below (${out.belowClass.gpuClass}, best kernels, modeled): read ${f(out.belowClass.bestReadMs)} (${out.belowClass.way}): margin ${q(out.belowClass.marginVsDeadline)} vs the deadline, ${q(out.belowClass.marginVsMeasuredPlusJitter)} vs this read + ${MODEL.jitterMs} ms jitter`,
     );
-  if (out.workEfficiency !== null)
+  if (out.workEfficiency !== null) {
+    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     console.log(
-      `  throughput proof: ${(out.workEfficiency * 100).toFixed(1)}% of this part's dense INT8 peak (the model assumes ${MODEL.honestEfficiency * 100}%)`,
+      `  throughput proof: ${pct(out.workEfficiency)} of this part's dense INT8 peak (the ${cls} deadline assumes ${pct(spec.stockInt8Share)}` +
+        (below
+          ? out.workEfficiencyNeeded === null
+            ? `; no share separates ${cls} from ${below} by throughput)`
+            : `; separating ${cls} from ${below} by throughput needs ${pct(out.workEfficiencyNeeded)})`
+          : ')'),
     );
+    if (!tiny && out.workEfficiency < spec.stockInt8Share)
+      console.log(
+        `  WARNING: below the assumed ${pct(spec.stockInt8Share)}: honest ${cls} parts like this one fail their own class; lower stockInt8Share of ${cls} in src/capacity/classes.ts to what this measures`,
+      );
+  }
   for (const b of workBelow ?? [])
     console.log(
-      `  ${b.gpuClass} at its peak (modeled): products in ${f(b.bestWorkMs)}: margin ${q(b.marginVsDeadline)} vs the deadline, ${q(b.marginVsMeasuredPlusJitter)} vs this run + ${MODEL.workJitterMs} ms jitter`,
+      `  ${b.gpuClass} at ${Math.round(MODEL.belowPeakFactor * 100)}% of its peak (modeled): products in ${f(b.bestWorkMs)}: margin ${q(b.marginVsDeadline)} vs the deadline, ${q(b.marginVsMeasuredPlusJitter)} vs this run + ${MODEL.workJitterMs} ms jitter`,
     );
   console.log('  the class table: docs/verification.md, "Class margins"');
 }

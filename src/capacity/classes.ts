@@ -13,6 +13,21 @@ export interface ClassSpec {
   part: string;
   /** dense INT8 tensor throughput, operations/s (2 per multiply-add) */
   int8OpsPerSec: number;
+  /**
+   * dense FP16/BF16 tensor throughput with FP32 accumulate, FLOP/s: what an FP16 matmul in PyTorch
+   * runs at. GeForce parts run it at half their FP16-accumulate rate, and Epoch's column
+   * "Tensor-FP16/BF16" gives the RTX 4090 its FP16-accumulate figure (330), so those two come from
+   * NVIDIA's whitepapers (`source.fp16` says so). Documentation of why the throughput proof's kernel is
+   * INT8 (docs/verification.md, "Which figure separates a pair"); no deadline is sized from it.
+   */
+  fp16Fp32AccFlopsPerSec: number;
+  /**
+   * the share of `int8OpsPerSec` the stock prover's int8 GEMMs (gpu_prover.py: torch._int_mm, i.e.
+   * cuBLASLt) are assumed to reach at least on this part: the throughput proof's deadline is sized
+   * from it, so an honest part reaching less fails its own class. An assumption until
+   * scripts/gpu-selftest.sh measures it on the part; `source.stock` says why this figure.
+   */
+  stockInt8Share: number;
   /** FP32 (non-tensor) FLOP/s; an FMA counts 2, so 32-bit integer ops/s ≈ half of it */
   fp32FlopsPerSec: number;
   /** memory per board, bytes */
@@ -20,10 +35,12 @@ export interface ClassSpec {
   /** memory bandwidth, bytes/s */
   memoryBytesPerSec: number;
   /** where each figure comes from: 'epoch' (the table), or why not */
-  source: { int8: string; memory: string };
+  source: { int8: string; memory: string; fp16: string; stock: string };
 }
 
-const epoch = { int8: 'epoch', memory: 'epoch' };
+/** the stock prover's share of peak INT8 where nothing says otherwise (the compute proof's figure) */
+const STOCK_DEFAULT = 'assumed: half of peak, the figure every deadline used before (unmeasured)';
+const epoch = { int8: 'epoch', memory: 'epoch', fp16: 'epoch', stock: STOCK_DEFAULT };
 
 /**
  * The reference part per class. Where the table lacks a figure the part's datasheet gives it and
@@ -36,14 +53,23 @@ export const CLASS_SPECS: Record<Exclude<GpuClass, 'cpu'>, ClassSpec> = {
     part: 'NVIDIA H200 SXM',
     int8OpsPerSec: 1979e12,
     fp32FlopsPerSec: 66.91e12,
+    fp16Fp32AccFlopsPerSec: 989.5e12,
+    stockInt8Share: 0.5,
     memoryBytes: 141e9,
     memoryBytesPerSec: 4.8e12,
-    source: { int8: 'epoch', memory: 'size: NVIDIA H200 datasheet (141 GB); bandwidth: epoch' },
+    source: {
+      int8: 'epoch',
+      memory: 'size: NVIDIA H200 datasheet (141 GB); bandwidth: epoch',
+      fp16: 'epoch',
+      stock: STOCK_DEFAULT,
+    },
   },
   h100: {
     part: 'NVIDIA H100 SXM5 80GB',
     int8OpsPerSec: 1979e12,
     fp32FlopsPerSec: 66.91e12,
+    fp16Fp32AccFlopsPerSec: 989.4e12,
+    stockInt8Share: 0.5,
     memoryBytes: 80e9,
     memoryBytesPerSec: 3.35e12,
     source: epoch,
@@ -52,6 +78,8 @@ export const CLASS_SPECS: Record<Exclude<GpuClass, 'cpu'>, ClassSpec> = {
     part: 'NVIDIA A100 SXM4 80 GB',
     int8OpsPerSec: 624e12,
     fp32FlopsPerSec: 19.49e12,
+    fp16Fp32AccFlopsPerSec: 312e12,
+    stockInt8Share: 0.5,
     memoryBytes: 80e9,
     memoryBytesPerSec: 2.039e12,
     source: epoch,
@@ -60,6 +88,8 @@ export const CLASS_SPECS: Record<Exclude<GpuClass, 'cpu'>, ClassSpec> = {
     part: 'NVIDIA L40',
     int8OpsPerSec: 362e12,
     fp32FlopsPerSec: 90.52e12,
+    fp16Fp32AccFlopsPerSec: 181e12,
+    stockInt8Share: 0.5,
     memoryBytes: 48e9,
     memoryBytesPerSec: 864e9,
     source: epoch,
@@ -68,25 +98,44 @@ export const CLASS_SPECS: Record<Exclude<GpuClass, 'cpu'>, ClassSpec> = {
     part: 'NVIDIA GeForce RTX 4090',
     int8OpsPerSec: 660.6e12,
     fp32FlopsPerSec: 82.6e12,
+    fp16Fp32AccFlopsPerSec: 165.2e12,
+    stockInt8Share: 0.6,
     memoryBytes: 24e9,
     memoryBytesPerSec: 1.008e12,
-    source: epoch,
+    source: {
+      ...epoch,
+      fp16: "NVIDIA Ada whitepaper: 165.2 dense with FP32 accumulate; the table's 330 is FP16 accumulate",
+      stock:
+        'assumed 60%, unmeasured on a 4090: the pair 4090/3090 needs ≥ 55% (docs/verification.md); CUTLASS int8 GEMMs reach ≥ 70% of dense peak on an Ada GeForce (RTX 4070 Super, hibagus/CUDA_Bench#2)',
+    },
   },
   rtx3090: {
     part: 'NVIDIA GeForce RTX 3090',
     int8OpsPerSec: 284e12,
     fp32FlopsPerSec: 35.58e12,
+    fp16Fp32AccFlopsPerSec: 71e12,
+    stockInt8Share: 0.5,
     memoryBytes: 24e9,
     memoryBytesPerSec: 936e9,
-    source: epoch,
+    source: {
+      ...epoch,
+      fp16: "NVIDIA Ampere GA102 whitepaper: 71 dense with FP32 accumulate; the table has no tensor figure (its 35.6 FP16 is the CUDA cores')",
+    },
   },
   other: {
     part: 'an assumed small GPU',
     int8OpsPerSec: 130e12,
     fp32FlopsPerSec: 8.1e12,
+    fp16Fp32AccFlopsPerSec: 65e12,
+    stockInt8Share: 0.5,
     memoryBytes: 16e9,
     memoryBytesPerSec: 320e9,
-    source: { int8: 'assumed (T4-like)', memory: 'assumed (T4-like)' },
+    source: {
+      int8: 'assumed (T4-like)',
+      memory: 'assumed (T4-like)',
+      fp16: 'assumed (T4-like)',
+      stock: STOCK_DEFAULT,
+    },
   },
 };
 

@@ -16,8 +16,18 @@ export const MODEL = {
   jitterMs: 50,
   /** first kernels after `ready` (cuBLAS heuristics, allocator growth), ms: inside the timed window */
   firstKernelMs: 200,
-  /** share of the datasheet's dense INT8 peak the stock prover's int8 GEMMs reach at least */
+  /**
+   * share of the datasheet's dense INT8 peak the stock prover's int8 GEMMs reach at least, in the
+   * compute proof and the fill (loose deadlines); the throughput proof's tight one takes each class's
+   * own figure (`ClassSpec.stockInt8Share`)
+   */
   honestEfficiency: 0.5,
+  /**
+   * how far above its datasheet's dense INT8 peak a lower part's hand-written kernels may run
+   * (boost clocks above the datasheet's, overclocking): mmapeak measured 408.6 dense INT8 TOPS on an
+   * RTX 4080, whose datasheet (and Epoch's table) says 390 (ReinForce-II/mmapeak#5)
+   */
+  belowPeakFactor: 1.05,
   /** memory traffic per generated entry in PyTorch: ~30 elementwise int64 passes of 16 bytes */
   genTrafficBytes: 480,
   /** 32-bit integer operations per generated entry in a fused kernel (two lowbias32 rounds) */
@@ -41,8 +51,11 @@ export const MODEL = {
    * day (max − min) is within 16 ms for 90% of pairs and 98 ms for 99%
    */
   workJitterMs: 100,
-  /** how long the throughput proof's products take the stock prover on the claimed class's part, ms */
-  workTargetMs: 3000,
+  /**
+   * how long the throughput proof's products take the stock prover on the claimed class's part, ms:
+   * long enough that the 200 ms of allowances (jitter, the host's last leaves) cost ≤ 3.3% of margin
+   */
+  workTargetMs: 6000,
   /** after the last product: the last leaves, the tree over the leaves, the message, ms */
   workHostMs: 100,
   /**
@@ -57,20 +70,21 @@ export const MODEL = {
 /** The throughput proof's shape for GPU classes: n×n products from a pool of 2 matrices (512 MiB at n = 16,384; see docs). */
 export const WORK_SHAPE = { n: 16_384, pool: 2 } as const;
 
-/** The stock prover's products on `s`, ms: int8 GEMMs at the honest efficiency, the passes around them, the tree. */
-export function honestWorkMs(
-  s: ClassSpec,
-  w: WorkParams,
-  efficiency: number = MODEL.honestEfficiency,
-): number {
+/** The stock prover's products on `s`, ms: int8 GEMMs at its share of peak, the passes around them, the tree. */
+export function honestWorkMs(s: ClassSpec, w: WorkParams, efficiency: number = s.stockInt8Share): number {
   const gemm = (2 * w.n ** 3) / (efficiency * s.int8OpsPerSec);
   const traffic = (MODEL.workTrafficBytes * w.n * w.n) / s.memoryBytesPerSec;
   return ms(w.products * (gemm + traffic)) + MODEL.workHostMs;
 }
 
-/** The fastest the products can be on `s`: the GEMMs at the datasheet's peak, nothing else counted. */
-export function bestWorkMs(s: ClassSpec, w: WorkParams): number {
+/** The products on `s` with the GEMMs at exactly the datasheet's dense INT8 peak, nothing else counted. */
+export function peakWorkMs(s: ClassSpec, w: WorkParams): number {
   return ms((w.products * 2 * w.n ** 3) / s.int8OpsPerSec);
+}
+
+/** The fastest the products can be on `s`: the GEMMs at MODEL.belowPeakFactor × the datasheet's peak, nothing else counted. */
+export function bestWorkMs(s: ClassSpec, w: WorkParams): number {
+  return peakWorkMs(s, w) / MODEL.belowPeakFactor;
 }
 
 /**
@@ -80,7 +94,7 @@ export function bestWorkMs(s: ClassSpec, w: WorkParams): number {
 export function workProofFor(
   cls: GpuClassWithSpec,
   rttMs = 0,
-  efficiency: number = MODEL.honestEfficiency,
+  efficiency: number = CLASS_SPECS[cls].stockInt8Share,
 ): WorkProofParams {
   const s = CLASS_SPECS[cls];
   const per = honestWorkMs(s, { ...WORK_SHAPE, products: 1 }, efficiency) - MODEL.workHostMs;
@@ -110,9 +124,9 @@ export function honestComputeMs(s: ClassSpec, n: number): number {
   return MODEL.firstKernelMs + ms(gen + gemm + hash);
 }
 
-/** The fastest compute proof on `s`: the GEMM at peak, nothing else counted. */
+/** The fastest compute proof on `s`: the GEMM at MODEL.belowPeakFactor × peak, nothing else counted. */
 export function bestComputeMs(s: ClassSpec, n: number): number {
-  return ms((2 * n ** 3) / s.int8OpsPerSec);
+  return ms((2 * n ** 3) / (MODEL.belowPeakFactor * s.int8OpsPerSec));
 }
 
 /** The share of `required` bytes of tiles a part with `memoryBytes` can hold (0..1). */
@@ -128,9 +142,9 @@ export function honestFillMs(s: ClassSpec, tiles: number, m: number, depth: numb
   return ms(tiles * (gemm + gen + write));
 }
 
-/** The fastest fill of `tiles` tiles on `s`: peak INT8, generation fused at ALU speed. */
+/** The fastest fill of `tiles` tiles on `s`: INT8 at MODEL.belowPeakFactor × peak, generation fused at ALU speed. */
 export function bestFillMs(s: ClassSpec, tiles: number, m: number, depth: number): number {
-  const gemm = (2 * m * m * depth) / s.int8OpsPerSec;
+  const gemm = (2 * m * m * depth) / (MODEL.belowPeakFactor * s.int8OpsPerSec);
   const gen = (2 * m * depth * MODEL.genOps) / intOpsPerSec(s);
   return ms(tiles * gemm + tiles * gen);
 }
@@ -163,7 +177,7 @@ export function bestReadMs(
   // rows of a tile some group reads
   const rowsFrac = 1 - Math.exp(-p.groups / (p.tiles * p.m));
   const tileMs = ms(
-    (rowsFrac * 2 * p.m * p.m * p.depth) / s.int8OpsPerSec +
+    (rowsFrac * 2 * p.m * p.m * p.depth) / (MODEL.belowPeakFactor * s.int8OpsPerSec) +
       ((rowsFrac * p.m * p.depth + p.m * p.depth) * MODEL.genOps) / intOpsPerSec(s),
   );
   const ways: Array<[number, 'recompute tiles' | 'recompute words' | 'host memory']> = [
@@ -208,6 +222,12 @@ export function memoryProofFor(
 export interface PairMargins {
   claimed: GpuClassWithSpec;
   below: GpuClassWithSpec;
+  /**
+   * the claimed part's published throughput over the lower part's, per precision (docs:
+   * "Which figure separates a pair"): dense INT8 (the throughput proof's kernel) and dense FP16/BF16
+   * with FP32 accumulate
+   */
+  ratios: { int8: number; fp16Fp32Acc: number };
   /** compute proof: the lower part's fastest product / the claimed class's deadline (> 1: separated) */
   compute: { n: number; deadlineMs: number; belowBestMs: number; margin: number };
   /** memory the claimed class must fill / what the lower part can hold */
@@ -225,6 +245,8 @@ export interface PairMargins {
   fill: { deadlineMs: number; belowBestMs: number; margin: number };
   /** the throughput proof: the lower part's fastest products / their deadline */
   work: {
+    /** the claimed part's stock prover's share of peak the deadline is sized for */
+    stockShare: number;
     products: number;
     honestMs: number;
     deadlineMs: number;
@@ -242,7 +264,7 @@ export interface PairMargins {
 export function workMargin(
   claimed: GpuClassWithSpec,
   actual: ClassSpec,
-  efficiency: number = MODEL.honestEfficiency,
+  efficiency: number = CLASS_SPECS[claimed].stockInt8Share,
 ): number {
   const wp = workProofFor(claimed, 0, efficiency);
   return bestWorkMs(actual, wp) / wp.deadlineMs;
@@ -289,6 +311,10 @@ export function pairMargins(
   return {
     claimed,
     below,
+    ratios: {
+      int8: c.int8OpsPerSec / d.int8OpsPerSec,
+      fp16Fp32Acc: c.fp16Fp32AccFlopsPerSec / d.fp16Fp32AccFlopsPerSec,
+    },
     compute: { ...compute, belowBestMs: belowCompute, margin: belowCompute / compute.deadlineMs },
     capacity: { requiredGB: required / 1e9, belowGB: d.memoryBytes / 1e9, held },
     read: {
@@ -301,6 +327,7 @@ export function pairMargins(
     },
     fill: { deadlineMs: mp.fillDeadlineMs, belowBestMs: fillBelow, margin: fillBelow / mp.fillDeadlineMs },
     work: {
+      stockShare: c.stockInt8Share,
       products: wp.products,
       honestMs: honestWorkMs(c, wp),
       deadlineMs: wp.deadlineMs,

@@ -76,12 +76,19 @@ describe('scripts/gpu-selftest.sh without a GPU', () => {
       expect(text.stdout).toContain('--device cpu: the prover runs on the CPU at a tiny size');
       expect(text.stdout).toMatch(/PASSED: .*3 products of n = 64 in \d+ ms of 600000 ms, 4 rows verified/);
       expect(text.stdout).toMatch(/\n {2}work +\d+ ms/);
-      expect(text.stdout).toMatch(/rtx3090 at its peak \(modeled\): products in \d+ ms: margin/);
+      expect(text.stdout).toMatch(/rtx3090 at 105% of its peak \(modeled\): products in \d+ ms: margin/);
+      expect(text.stdout).toMatch(
+        /throughput proof: \d+\.\d% of this part's dense INT8 peak \(the h100 deadline assumes 50\.0%; separating h100 from a100 by throughput needs \d+\.\d%\)/,
+      );
+      expect(text.stdout).not.toContain('WARNING'); // a CPU at a tiny size says nothing about a GPU's share
       const json = run(path, ['--device', 'cpu', '--python', torchPython!, '--json']);
       expect(json.status, json.stderr).toBe(0);
       const out = JSON.parse(json.stdout);
       expect(out).toMatchObject({ ok: true, code: 'passed', gpuClass: 'h100', device: 'cpu' });
       expect(out.measured.workMs).toBeGreaterThanOrEqual(0);
+      expect(out.workEfficiencyAssumed).toBe(0.5);
+      expect(out.workEfficiencyNeeded).toBeGreaterThan(0.3);
+      expect(out.workEfficiencyNeeded).toBeLessThan(0.5);
       expect(out.workBelow.map((b: { gpuClass: string }) => b.gpuClass)).toEqual([
         'a100',
         'l40s',
