@@ -437,7 +437,8 @@ export class CheckerService {
 
   /**
    * Storage: each proven, live volume of an online container this checker is assigned to, once a
-   * period; a failed look again after a quarter period; two failed looks in a row vote "lost".
+   * period from one period after its creation; a failed look again after a quarter period; two
+   * failed looks in a row vote "lost".
    */
   private storage(ledger: Ledger, runs: Set<CheckKind>, now: number): void {
     if (!runs.has('storage')) return;
@@ -446,6 +447,8 @@ export class CheckerService {
     for (const v of ledger.volumes()) {
       if (v.status !== 'active' || v.seal === undefined) continue;
       live.add(v.id);
+      // a new volume gets one period for its host to provision it (seal its canaries) first
+      if (now - v.createdAt < period) continue;
       const c = ledger.container(v.container);
       if (!c || c.status !== 'online' || v.hostDownSince !== null) continue;
       if (!ledger.assignedCheckers(c.id, now, 'storage', v.id).includes(this.deps.address)) continue;
