@@ -88,7 +88,8 @@ export async function challengeStorage(o: StorageChallenge): Promise<StorageLook
     return { kind: 'silent', reason: `no proof of storage within ${deadline} ms` };
   }
   const ms = o.clock.now() - t0;
-  if (ms > deadline) return { kind: 'silent', reason: `the proof of storage came after ${ms} ms (deadline ${deadline} ms)` };
+  if (ms > deadline)
+    return { kind: 'silent', reason: `the proof of storage came after ${ms} ms (deadline ${deadline} ms)` };
   if (typeof r?.error === 'string')
     return { kind: 'wrong', reason: `the host cannot prove it holds the volume: ${r.error.slice(0, 120)}` };
   if (r?.proof !== proof || r.nonce !== nonce || r.volume !== o.volume || r.container !== o.container)

@@ -52,7 +52,11 @@ export async function sealCanary(
   for (let i = 0; i * 32 < CANARY_BLOCK_BYTES; i++) {
     const ctr = Buffer.alloc(4);
     ctr.writeUInt32BE(i);
-    createHash('sha256').update(key).update(ctr).digest().copy(out, i * 32);
+    createHash('sha256')
+      .update(key)
+      .update(ctr)
+      .digest()
+      .copy(out, i * 32);
   }
   return out;
 }

@@ -26,7 +26,8 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
   const run = (args: string[], timeoutMs = 90_000) =>
     cli(args, { ...env, AETHIR_API: devnet.url }, { timeoutMs });
   // a 10 s epoch: the checkers challenge each volume's proof of storage every 10 s
-  const start = () => startDevnet(['--demo-containers', '0', '--location', 'Paris, FR', '--epoch', '10'], env);
+  const start = () =>
+    startDevnet(['--demo-containers', '0', '--location', 'Paris, FR', '--epoch', '10'], env);
 
   beforeAll(async () => {
     devnet = await start();
@@ -231,7 +232,11 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
     const size = statSync(image).size;
     truncateSync(image, 0);
     truncateSync(image, size);
-    await waitFor(async () => (await api.volumeView(id))?.status === 'lost', 90_000, 'the volume marked lost');
+    await waitFor(
+      async () => (await api.volumeView(id))?.status === 'lost',
+      90_000,
+      'the volume marked lost',
+    );
     const v = (await api.volumeView(id))!;
     expect(v.closedBy, v.closeReason ?? '').toBe('checkers');
     expect(v.closeReason).toMatch(/storage check failed/);

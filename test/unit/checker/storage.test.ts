@@ -40,11 +40,24 @@ async function honest(id: string, volumes: string[]) {
   return async (v: string, nonce: string, blocks: number[]) => {
     const all = kept.get(v);
     if (!all) throw new VolumeLostError(v, 'its image file is gone');
-    return storageProof(id, v, nonce, blocks, blocks.map((i) => all[i]!));
+    return storageProof(
+      id,
+      v,
+      nonce,
+      blocks,
+      blocks.map((i) => all[i]!),
+    );
   };
 }
 
-const look = (bus: MemoryBus, container: string, volume: string, seed = 1, iterations = ITER, deadlineMs = 1_000) =>
+const look = (
+  bus: MemoryBus,
+  container: string,
+  volume: string,
+  seed = 1,
+  iterations = ITER,
+  deadlineMs = 1_000,
+) =>
   challengeStorage({
     bus,
     clock: systemClock,
@@ -96,7 +109,13 @@ describe('proof of storage: the challenge', () => {
     // B never made VB: it answers with A's canaries (a copy of A's image), or relays A's answer
     const aBlocks = await sealCanaries(hostA, VA, ITER);
     host(bus, hostB, async (_v, nonce, blocks) =>
-      storageProof(hostB, VB, nonce, blocks, blocks.map((i) => aBlocks[i]!)),
+      storageProof(
+        hostB,
+        VB,
+        nonce,
+        blocks,
+        blocks.map((i) => aBlocks[i]!),
+      ),
     );
     expect(await look(bus, hostB, VB)).toMatchObject({ kind: 'wrong' });
     stops.pop()!();
@@ -111,7 +130,13 @@ describe('proof of storage: the challenge', () => {
     const heavy = 2 ** 19;
     // it kept nothing: it seals the asked blocks when asked (the honest answer, too late)
     host(bus, hostA, async (v, nonce, blocks) =>
-      storageProof(hostA, v, nonce, blocks, await Promise.all(blocks.map((i) => sealCanary(hostA, v, i, heavy)))),
+      storageProof(
+        hostA,
+        v,
+        nonce,
+        blocks,
+        await Promise.all(blocks.map((i) => sealCanary(hostA, v, i, heavy))),
+      ),
     );
     const r = await look(bus, hostA, VA, 3, heavy, 100);
     expect(r).toMatchObject({ kind: 'silent' });
@@ -125,11 +150,17 @@ describe('proof of storage: the challenge', () => {
       return 'x';
     });
     const ask = (m: Record<string, unknown>) =>
-      bus.request(`check.${hostA}`, { op: 'storage', checker, volume: VA, nonce: 'ab'.repeat(8), ...m }, { timeoutMs: 1_000 });
+      bus.request(
+        `check.${hostA}`,
+        { op: 'storage', checker, volume: VA, nonce: 'ab'.repeat(8), ...m },
+        { timeoutMs: 1_000 },
+      );
     expect(await ask({ blocks: [0, 0] })).toMatchObject({ error: expect.stringMatching(/distinct/) });
     expect(await ask({ blocks: [CANARY_BLOCKS] })).toMatchObject({ error: expect.any(String) });
     await expect(ask({ blocks: [] })).resolves.toMatchObject({ message: { code: 'protocol' } });
-    await expect(ask({ blocks: [1], nonce: 'not hex' })).resolves.toMatchObject({ message: { code: 'protocol' } });
+    await expect(ask({ blocks: [1], nonce: 'not hex' })).resolves.toMatchObject({
+      message: { code: 'protocol' },
+    });
     expect(calls).toBe(0);
   });
 });

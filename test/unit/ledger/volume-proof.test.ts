@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { ath } from '../../../src/core/index.js';
-import { HOUR_MS, TestNet, alice, checkers, conserved, escrow, host, makeGenesis, registerPayload } from './fixtures.js';
+import {
+  HOUR_MS,
+  TestNet,
+  alice,
+  checkers,
+  conserved,
+  escrow,
+  host,
+  makeGenesis,
+  registerPayload,
+} from './fixtures.js';
 
 const PRICE = ath(1) / 1000n;
 
@@ -23,7 +33,13 @@ function net(proven = true) {
   return { t, id: String(r.volume) };
 }
 
-const storage = (t: TestNet, i: 0 | 1 | 2, volume: string, ok: boolean, extra: Record<string, unknown> = {}) =>
+const storage = (
+  t: TestNet,
+  i: 0 | 1 | 2,
+  volume: string,
+  ok: boolean,
+  extra: Record<string, unknown> = {},
+) =>
   t.tx(checkers[i], 'checker.report', {
     container: host.address,
     check: 'storage',
@@ -65,7 +81,10 @@ describe('volumes: proof of storage on the ledger (checker.report storage)', () 
     expect(v.charged).toBe(PRICE * 10n); // the settled hour only
     expect(escrow(t, alice.address)).toBe(before + v.escrow - v.charged);
     expect(t.ledger.container(host.address)!.slashed).toBeGreaterThan(slashedBefore);
-    expect(t.lastEvents.find((e) => e.type === 'VolumeClosed')).toMatchObject({ status: 'lost', by: 'checkers' });
+    expect(t.lastEvents.find((e) => e.type === 'VolumeClosed')).toMatchObject({
+      status: 'lost',
+      by: 'checkers',
+    });
     conserved(t);
     // a closed volume takes no more reports
     t.expectRejectTx(
@@ -114,7 +133,12 @@ describe('volumes: proof of storage on the ledger (checker.report storage)', () 
       { ...base, check: 'liveness', volume: id },
       'INVALID_TRANSACTION',
     );
-    t.expectRejectTx(checkers[0], 'checker.report', { ...base, check: 'storage', volume: 'Vnope' }, 'NOT_FOUND');
+    t.expectRejectTx(
+      checkers[0],
+      'checker.report',
+      { ...base, check: 'storage', volume: 'Vnope' },
+      'NOT_FOUND',
+    );
     t.expectRejectTx(
       checkers[0],
       'checker.report',

@@ -156,7 +156,12 @@ function storageOutcome(ctx: TxContext, v: Volume, ok: boolean, votes: Round['vo
   if (ok) return { volume: v.id, storage: 'passed' };
   const c = ctx.container(v.container)!;
   if (c.status !== 'online' || v.hostDownSince !== null)
-    return { volume: v.id, storage: 'failed', lost: false, reason: 'host offline: looked at again when back' };
+    return {
+      volume: v.id,
+      storage: 'failed',
+      lost: false,
+      reason: 'host offline: looked at again when back',
+    };
   const closed = loseVolume(ctx, v, 'checkers', `storage check failed: ${reason}`);
   return {
     volume: v.id,
