@@ -156,6 +156,14 @@ export const CheckRequestSchema = z.discriminatedUnion('op', [
     nonce: z.string().regex(/^[0-9a-f]{16,64}$/),
   }),
   z.strictObject({
+    op: z.literal('storage'),
+    checker: z.string().min(1).max(100),
+    volume: Token.max(64),
+    nonce: z.string().regex(/^[0-9a-f]{16,64}$/),
+    /** canary block numbers (distinct; checked against CANARY_BLOCKS by the host) */
+    blocks: z.array(z.number().int().min(0).max(1023)).min(1).max(64),
+  }),
+  z.strictObject({
     op: z.literal('capacity'),
     checker: z.string().min(1).max(100),
     session: Token.max(100),

@@ -27,6 +27,7 @@ import {
   type NetworkPort,
 } from './location/index.js';
 import { judgeQos, type QosSample } from './qos.js';
+import { challengeStorage } from './storage.js';
 
 /**
  * One checker's duty, every check of docs/verification.md, for the containers the ledger assigns
@@ -55,6 +56,11 @@ export interface CheckCadence {
    * share one GPU are always challenged together and cannot both hold their claimed memory
    */
   capacitySlotMs: number;
+  /**
+   * each proven volume's proof of storage is challenged this often (default reconfirmMs); a failed
+   * look is looked at again after a quarter of it, and two in a row make a failing vote
+   */
+  storageMs?: number;
 }
 
 /**
@@ -70,6 +76,7 @@ export function cadenceForEpoch(epochMs: number): CheckCadence {
     locationMs: epochMs,
     capacityMs: epochMs * 96,
     capacitySlotMs: 10_000,
+    storageMs: epochMs,
   };
 }
 
@@ -89,6 +96,8 @@ export interface ReportPayload {
   score?: number;
   rttMs?: number;
   proveMs?: number;
+  /** storage: the volume */
+  volume?: string;
 }
 
 export interface CheckerServiceDeps {
@@ -121,6 +130,8 @@ export interface CheckerServiceDeps {
   checks?: readonly CheckKind[];
   /** how long a probe may take (default 2 s) */
   probeTimeoutMs?: number;
+  /** how long a host has to answer a storage challenge (default STORAGE_DEADLINE_MS) */
+  storageDeadlineMs?: number;
   /** overrides of the capacity check (tests) */
   capacity?: Partial<
     Pick<
@@ -162,7 +173,7 @@ interface Seen {
   shortfall: boolean;
 }
 
-const KINDS: readonly CheckKind[] = ['liveness', 'capacity', 'location', 'qos'];
+const KINDS: readonly CheckKind[] = ['liveness', 'capacity', 'location', 'qos', 'storage'];
 const SAMPLES_KEPT = 64;
 
 export class CheckerService {
@@ -181,6 +192,8 @@ export class CheckerService {
   private readonly running = new Set<string>();
   /** capacity challenges in a row that nobody on the container's side took up */
   private readonly unanswered = new Map<string, number>();
+  /** per volume: failed storage looks in a row (two make a failing vote) */
+  private readonly storageFails = new Map<string, number>();
   private readonly background = new Set<Promise<void>>();
   private lastProbeAt = -Infinity;
   private lastSlot = -1;
@@ -189,7 +202,7 @@ export class CheckerService {
   /** the default recomputer, owned by this service (started on first use, closed by stop()) */
   private pool: RecomputePool | null = null;
   readonly stats: CheckerStats = {
-    reports: { liveness: 0, capacity: 0, location: 0, qos: 0 },
+    reports: { liveness: 0, capacity: 0, location: 0, qos: 0, storage: 0 },
     rejected: 0,
     probes: { sent: 0, answered: 0 },
     capacity: { checks: 0, passed: 0, failed: 0, checkerErrors: 0 },
@@ -390,6 +403,8 @@ export class CheckerService {
       this.spawn(this.checkLocation(c));
     }
 
+    this.storage(ledger, runs, now);
+
     // Capacity: on slot boundaries, every due container at once, each by one checker.
     const slotMs = this.deps.cadence.capacitySlotMs;
     const slot = Math.floor(now / slotMs);
@@ -417,6 +432,75 @@ export class CheckerService {
         this.voted.set(`${c.id}/capacity`, now);
         this.spawn(this.checkCapacity(c));
       }
+    }
+  }
+
+  /**
+   * Storage: each proven, live volume of an online container this checker is assigned to, once a
+   * period from one period after its creation; a failed look again after a quarter period; two
+   * failed looks in a row vote "lost".
+   */
+  private storage(ledger: Ledger, runs: Set<CheckKind>, now: number): void {
+    if (!runs.has('storage')) return;
+    const period = this.deps.cadence.storageMs ?? this.deps.cadence.reconfirmMs;
+    const live = new Set<string>();
+    for (const v of ledger.volumes()) {
+      if (v.status !== 'active' || v.seal === undefined) continue;
+      live.add(v.id);
+      // a new volume gets one period for its host to provision it (seal its canaries) first
+      if (now - v.createdAt < period) continue;
+      const c = ledger.container(v.container);
+      if (!c || c.status !== 'online' || v.hostDownSince !== null) continue;
+      if (!ledger.assignedCheckers(c.id, now, 'storage', v.id).includes(this.deps.address)) continue;
+      const key = `${v.id}/storage`;
+      const failing = (this.storageFails.get(v.id) ?? 0) > 0;
+      if (this.running.has(key) || !this.due(v.id, 'storage', failing ? Math.ceil(period / 4) : period, now))
+        continue;
+      this.voted.set(key, now);
+      this.spawn(this.checkStorage(c.id, v.id, v.seal));
+    }
+    for (const id of this.storageFails.keys()) if (!live.has(id)) this.storageFails.delete(id);
+    for (const k of this.voted.keys())
+      if (k.endsWith('/storage') && k.startsWith('V') && !live.has(k.slice(0, -8))) this.voted.delete(k);
+  }
+
+  private async checkStorage(container: string, volume: string, iterations: number): Promise<void> {
+    const key = `${volume}/storage`;
+    this.running.add(key);
+    try {
+      const look = await challengeStorage({
+        bus: this.deps.bus,
+        clock: this.deps.clock,
+        rng: this.deps.rng,
+        checker: this.deps.address,
+        container,
+        volume,
+        iterations,
+        ...(this.deps.storageDeadlineMs !== undefined ? { deadlineMs: this.deps.storageDeadlineMs } : {}),
+      });
+      let reason = look.kind === 'proved' ? `proved it holds the volume in ${look.ms} ms` : look.reason;
+      if (look.kind === 'silent') {
+        // Silence from a host that is down is liveness's business, not a lost volume: it counts
+        // only if the host answers a direct probe at once (up, but without the proof).
+        const s = this.seenOf(container);
+        const before = s.probesAnswered;
+        await this.probe(container);
+        if (s.probesAnswered === before) return;
+        reason = `${reason}, though it answers probes`;
+      }
+      const fails = look.kind === 'proved' ? 0 : (this.storageFails.get(volume) ?? 0) + 1;
+      this.storageFails.set(volume, fails);
+      if (fails === 1) return; // one failed look is not a verdict: looked at again soon
+      await this.send({
+        container,
+        check: 'storage',
+        volume,
+        ok: fails === 0,
+        observedAt: this.deps.clock.now(),
+        reason: fails === 0 ? reason : `${reason} (${fails} looks in a row)`,
+      });
+    } finally {
+      this.running.delete(key);
     }
   }
 

@@ -5,7 +5,7 @@
  * attaching volumes to the leases that mount them (one writer at a time, stopped when full), and
  * the copy sessions of `aethir cp` into and out of a volume with no lease running.
  */
-import { AethirError, isAethirError } from '../core/index.js';
+import { AethirError, isAethirError, storageProof } from '../core/index.js';
 import type { Lease, Volume } from '../ledger/index.js';
 import type { NetworkClient, TxSender } from '../sdk/index.js';
 import type { LeaseAccessTarget } from './lease-access.js';
@@ -74,7 +74,11 @@ export class AgentVolumes {
   /** Mounts a live volume of this host; a lost one is reported to the ledger, then refused. */
   async ensure(v: Volume): Promise<string> {
     try {
-      return await this.store.ensure({ id: v.id, sizeMiB: v.sizeMiB });
+      return await this.store.ensure({
+        id: v.id,
+        sizeMiB: v.sizeMiB,
+        ...(v.seal !== undefined ? { seal: { container: this.self, iterations: v.seal } } : {}),
+      });
     } catch (e) {
       if (e instanceof VolumeLostError && !this.lost.has(v.id)) {
         this.lost.add(v.id);
@@ -85,6 +89,23 @@ export class AgentVolumes {
             this.log(`reporting volume ${v.id} lost failed: ${(err as Error).message}`),
           );
       }
+      throw e;
+    }
+  }
+
+  /**
+   * The answer to a storage challenge: the proof over the asked canary blocks, read from the
+   * volume's image. Only this host's live, proven volumes; an image that is gone is reported lost
+   * (as on a mount) and the challenge is answered with the error.
+   */
+  async prove(volume: string, nonce: string, blocks: number[]): Promise<string> {
+    const v = await this.network.volume?.(volume);
+    if (!v || v.container !== this.self || v.status !== 'active' || v.seal === undefined)
+      throw new AethirError('NOT_FOUND', `no proven volume ${volume} on this host`);
+    try {
+      return storageProof(this.self, v.id, nonce, blocks, await this.store.readCanaries(v.id, blocks));
+    } catch (e) {
+      if (e instanceof VolumeLostError) void this.ensure(v).catch(() => undefined);
       throw e;
     }
   }

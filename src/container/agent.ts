@@ -316,6 +316,9 @@ export class ContainerAgent {
         clock: this.components.clock,
         runningLeases: () => this.running.size,
         ...(prover ? { prover } : {}),
+        ...(this.volumes
+          ? { storage: (v: string, n: string, b: number[]) => this.volumes!.prove(v, n, b) }
+          : {}),
       }),
     );
     // Its leases' kept logs, a page at a time, for their users only (logs.<id>: the API asks when

@@ -14,6 +14,7 @@ import {
 } from '../capacity/prover.js';
 import { parseCheckerMessage, type RowsMessage } from '../capacity/protocol.js';
 import { subjects } from '../bus/subjects.js';
+import { CANARY_BLOCKS, validCanaryIndices } from '../core/volume-proof.js';
 
 /**
  * The container's side of a checker's direct checks, served on `check.<container>` (request/reply):
@@ -21,6 +22,8 @@ import { subjects } from '../bus/subjects.js';
  * - `{op:'probe', checker, nonce}` → `{container, nonce, at, runningLeases?}` at once: a direct
  *   liveness probe; with the number of leases the host runs now, which the checkers' QoS look
  *   compares with the leases the ledger has open on it.
+ * - `{op:'storage', checker, volume, nonce, blocks}` → `{container, volume, nonce, proof}`: the
+ *   proof of storage over the volume's canary blocks `blocks` (or `{error}`: not held here).
  * - `{op:'capacity', checker, session, message}`: one step of a Proof-of-Capacity session
  *   (src/checker/capacity-bus-channel.ts is the checker's side). `{type:'start'}` starts the
  *   prover (by default the built-in CPU prover, as a child process, so the event loop stays free)
@@ -41,6 +44,11 @@ export interface CheckServerOptions {
   clock?: Clock;
   /** how many leases this host runs now: a probe's answer carries it (the checkers' QoS look) */
   runningLeases?: () => number;
+  /**
+   * a storage challenge's proof over a volume's canary blocks (docs/verification.md); none: the
+   * host keeps no volumes and says so
+   */
+  storage?: (volume: string, nonce: string, blocks: number[]) => Promise<string>;
   /** a new prover per session: an open channel, or a command to spawn (default: cpuProverCommand()) */
   prover?: () => ProverChannel | readonly string[];
   /** capacity sessions open at once (default 4) */
@@ -276,6 +284,17 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
           at: clock.now(),
           ...(opts.runningLeases ? { runningLeases: opts.runningLeases() } : {}),
         };
+      if (req.op === 'storage') {
+        if (!validCanaryIndices(req.blocks))
+          return { error: `blocks must be 1 to ${CANARY_BLOCKS} distinct numbers below ${CANARY_BLOCKS}` };
+        if (!opts.storage) return { error: 'this host keeps no volumes' };
+        try {
+          const proof = await opts.storage(req.volume, req.nonce, req.blocks);
+          return { container: containerId, volume: req.volume, nonce: req.nonce, proof };
+        } catch (e) {
+          return { error: (e as Error).message.slice(0, 200) };
+        }
+      }
       return await capacity(req.checker, req.session, req.message);
     } catch (e) {
       log(`check request failed: ${(e as Error)?.message ?? String(e)}`);

@@ -19,19 +19,26 @@ import { existsSync, statfsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { lchown, lstat, mkdir, open, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AethirError } from '../core/index.js';
+import { AethirError, CANARY_BLOCK_BYTES, CANARY_REGION_BYTES, sealCanaries } from '../core/index.js';
 
 const ID = /^V[A-Za-z0-9_-]{1,63}$/;
 
 export interface VolumeInfo {
   id: string;
   sizeMiB: number;
+  /**
+   * the volume's proof of storage (params.volumeSealIterations when it was created): sealed canary
+   * blocks for this host are appended after its filesystem (docs/verification.md)
+   */
+  seal?: { container: string; iterations: number };
 }
 
 interface Meta {
   id: string;
   sizeMiB: number;
   createdAt: number;
+  /** the image ends with sealed canary blocks after its filesystem */
+  canaries?: boolean;
 }
 
 function run(file: string, args: string[], timeoutMs = 120_000): Promise<string> {
@@ -168,34 +175,75 @@ export class VolumeStore {
       if (m && !existsSync(image)) throw new VolumeLostError(v.id, 'its image file is gone');
       if (!m) {
         await mkdir(home, { recursive: true, mode: 0o700 });
+        const fsBytes = v.sizeMiB * 1024 * 1024;
         const f = await open(image, 'w', 0o600);
         try {
-          await f.truncate(v.sizeMiB * 1024 * 1024);
+          await f.truncate(fsBytes + (v.seal ? CANARY_REGION_BYTES : 0));
         } finally {
           await f.close();
         }
-        // no reserved blocks: the owner gets every block of the size they pay for
-        await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-L', v.id.slice(0, 16), image]);
-        await writeFile(
-          path.join(home, 'meta.json'),
-          JSON.stringify({ id: v.id, sizeMiB: v.sizeMiB, createdAt: this.now() }),
-          {
-            mode: 0o600,
-          },
-        );
+        // no reserved blocks: the owner gets every block of the size they pay for; the
+        // filesystem is exactly the size paid for (the canaries are not part of it)
+        await run('mkfs.ext4', ['-q', '-F', '-m', '0', '-L', v.id.slice(0, 16), image, `${v.sizeMiB}M`]);
+        // the canaries after the filesystem: the loop device ends before them (sizelimit), so
+        // nothing the user writes reaches them; only the host can lose them
+        if (v.seal) {
+          const blocks = await sealCanaries(v.seal.container, v.id, v.seal.iterations);
+          const g = await open(image, 'r+');
+          try {
+            await g.write(Buffer.concat(blocks), 0, CANARY_REGION_BYTES, fsBytes);
+          } finally {
+            await g.close();
+          }
+        }
+        const meta: Meta = { id: v.id, sizeMiB: v.sizeMiB, createdAt: this.now() };
+        if (v.seal) meta.canaries = true;
+        await writeFile(path.join(home, 'meta.json'), JSON.stringify(meta), { mode: 0o600 });
       }
       const mnt = this.mountOf(v.id);
       await mkdir(this.mountRoot, { recursive: true, mode: 0o711 });
       await mkdir(mnt, { recursive: true, mode: 0o700 });
       if (!(await isMounted(mnt))) {
         try {
-          await run('mount', ['-o', 'loop,nosuid,nodev', image, mnt]);
+          const limit = v.sizeMiB * 1024 * 1024;
+          await run('mount', ['-o', `loop,sizelimit=${limit},nosuid,nodev`, image, mnt]);
         } catch (e) {
           throw new VolumeLostError(v.id, `its image does not mount: ${(e as Error).message}`);
         }
       }
       return mnt;
     });
+  }
+
+  /**
+   * The canary blocks `indices` of a volume, read from its image (a storage challenge's answer is
+   * made of them). Throws VolumeLostError when the image is gone or too short, and NOT_FOUND for a
+   * volume provisioned without canaries (before its network proved volumes).
+   */
+  async readCanaries(id: string, indices: readonly number[]): Promise<Buffer[]> {
+    this.check(id);
+    const m = await this.meta(id);
+    if (!m) throw new AethirError('NOT_FOUND', `volume ${id} is not provisioned on this host`);
+    if (!m.canaries) throw new AethirError('NOT_FOUND', `volume ${id} has no canary blocks`);
+    let f;
+    try {
+      f = await open(this.imageOf(id), 'r');
+    } catch {
+      throw new VolumeLostError(id, 'its image file is gone');
+    }
+    try {
+      const base = m.sizeMiB * 1024 * 1024;
+      const out: Buffer[] = [];
+      for (const i of indices) {
+        const b = Buffer.alloc(CANARY_BLOCK_BYTES);
+        const { bytesRead } = await f.read(b, 0, CANARY_BLOCK_BYTES, base + i * CANARY_BLOCK_BYTES);
+        if (bytesRead !== CANARY_BLOCK_BYTES) throw new VolumeLostError(id, 'its image is cut short');
+        out.push(b);
+      }
+      return out;
+    } finally {
+      await f.close();
+    }
   }
 
   /**

@@ -12,3 +12,4 @@ export * from './seal.js';
 export * from './lease-token.js';
 export * from './signed-request.js';
 export * from './endpoint-announcement.js';
+export * from './volume-proof.js';

@@ -291,9 +291,10 @@ export interface VestingEntry {
 
 /**
  * What checkers verify: the container answers (liveness), its spec is real (capacity), it is
- * where it says (location), and its service holds up while it serves (qos).
+ * where it says (location), its service holds up while it serves (qos), and it still holds the
+ * volumes it bills for (storage: one round per volume).
  */
-export const CHECK_KINDS = ['liveness', 'capacity', 'location', 'qos'] as const;
+export const CHECK_KINDS = ['liveness', 'capacity', 'location', 'qos', 'storage'] as const;
 export type CheckKind = (typeof CHECK_KINDS)[number];
 
 /** One checker's vote: what it observed, when, and (optionally) in its own words and a QoS score. */

@@ -124,6 +124,19 @@ export const ParamsSchema = z
      * 30 s (no network had interruptible leases before it existed); a devnet's genesis sets it
      */
     preemptNoticeMs: ms(0, 3_600_000).optional(),
+    /**
+     * proof of storage for volumes: each new volume's host appends canary blocks sealed with this
+     * many sequential PBKDF2 steps to its image, and the checkers challenge them
+     * (docs/verification.md). Set it so that sealing one block takes well over the checkers'
+     * deadline on the fastest hardware. Absent: volumes are not proven (networks from before;
+     * recorded history replays); a devnet's genesis sets it
+     */
+    volumeSealIterations: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 26)
+      .optional(),
     // ---- the DAO ----
     /** shortest and longest lock of ATH for voting weight (weight = amount × time left / lockMaxMs) */
     lockMinMs: ms(DAY, 365 * DAY),
@@ -217,6 +230,7 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'receiptGraceMs',
   'pauseGraceMs',
   'preemptNoticeMs',
+  'volumeSealIterations',
   'votingPeriodMs',
   'timelockMs',
 ]);
@@ -234,7 +248,18 @@ export const LATER_PARAMS = {
 } as const satisfies Partial<Params>;
 
 /** Optional parameters: absent from a set means the behaviour from before they existed. */
-export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set(['clearEnv', 'pauseGraceMs', 'preemptNoticeMs']);
+export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set([
+  'clearEnv',
+  'pauseGraceMs',
+  'preemptNoticeMs',
+  'volumeSealIterations',
+]);
+
+/**
+ * The sealing work of a devnet's volume canaries (params.volumeSealIterations): 2^20 PBKDF2 steps,
+ * about 0.3-0.7 s per block on one core, against a 250 ms deadline (STORAGE_DEADLINE_MS).
+ */
+export const DEFAULT_VOLUME_SEAL_ITERATIONS = 2 ** 20;
 
 /** The preemption notice when a parameter set has none (see `preemptNoticeMs`). */
 export const DEFAULT_PREEMPT_NOTICE_MS = 30_000;

@@ -192,8 +192,8 @@ export class LedgerReader {
     return isServing(this, c);
   }
   /** The checkers assigned to `containerId` at `time` (see checks/queries.ts `draw`). */
-  assignedCheckers(containerId: string, time: number, check?: CheckKind): string[] {
-    return draw(this, containerId, time, check).assigned;
+  assignedCheckers(containerId: string, time: number, check?: CheckKind, subject?: string): string[] {
+    return draw(this, containerId, time, check, subject).assigned;
   }
   /** Votes that decide a round on `containerId` at `time`: a majority of its 2N+1 checkers (N+1). */
   quorumOf(containerId: string, time: number): number {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { ath, CITIES, parseAth, systemClock, type Clock, type Config, type KeyPair } from '../core/index.js';
 import {
   DEFAULT_PREEMPT_NOTICE_MS,
+  DEFAULT_VOLUME_SEAL_ITERATIONS,
   parseGenesis,
   type ContainerSpec,
   type Lease,
@@ -138,6 +139,8 @@ export class Devnet {
           epochMs: config.epochSeconds * 1000,
           // a lease whose escrow runs out is paused, its files kept this long for a top-up
           pauseGraceMs: config.pauseGraceSeconds * 1000,
+          // volumes carry sealed canary blocks the checkers challenge (proof of storage)
+          volumeSealIterations: DEFAULT_VOLUME_SEAL_ITERATIONS,
           ...(config.unbondingSeconds !== undefined ? { unbondingMs: config.unbondingSeconds * 1000 } : {}),
           // an unresponsive checker's task goes to the next one after 2 minutes of a 15-minute epoch
           checkerReassignMs: Math.min(

@@ -5,7 +5,7 @@
  * out of without a lease, a writer stopped at its quota with a clear status, and strangers refused.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +25,9 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
   const background: ChildProcess[] = [];
   const run = (args: string[], timeoutMs = 90_000) =>
     cli(args, { ...env, AETHIR_API: devnet.url }, { timeoutMs });
-  const start = () => startDevnet(['--demo-containers', '0', '--location', 'Paris, FR'], env);
+  // a 10 s epoch: the checkers challenge each volume's proof of storage every 10 s
+  const start = () =>
+    startDevnet(['--demo-containers', '0', '--location', 'Paris, FR', '--epoch', '10'], env);
 
   beforeAll(async () => {
     devnet = await start();
@@ -212,4 +214,33 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
       'the image freed',
     );
   }, 120_000);
+
+  it("the checkers mark a volume whose image was emptied behind the agent's back lost: refunded, host slashed", async () => {
+    const r = await run(['volume', 'create', 'probe', '--size', '16M', '--near', 'Paris, FR', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const id = (JSON.parse(r.stdout) as { volume: { id: string } }).volume.id;
+    const dir = join(home, 'devnet', 'volumes', id);
+    await waitFor(async () => existsSync(join(dir, 'meta.json')), 60_000, 'the volume provisioned');
+    const host = (await api.volumeView(id))!.container;
+    // the honest host proves it for a while (the checkers start one period after creation)
+    await new Promise((res) => setTimeout(res, 20_000));
+    expect((await api.volumeView(id))!.status).toBe('active');
+    const slashedBefore = BigInt((await api.container(host))!.slashed);
+    // the host frees the disk: the image becomes a sparse file of zeros of the same size (the
+    // agent still sees its file and its mount; only the canary blocks tell)
+    const image = join(dir, 'image.ext4');
+    const size = statSync(image).size;
+    truncateSync(image, 0);
+    truncateSync(image, size);
+    await waitFor(
+      async () => (await api.volumeView(id))?.status === 'lost',
+      90_000,
+      'the volume marked lost',
+    );
+    const v = (await api.volumeView(id))!;
+    expect(v.closedBy, v.closeReason ?? '').toBe('checkers');
+    expect(v.closeReason).toMatch(/storage check failed/);
+    expect(BigInt(v.escrow) - BigInt(v.charged)).toBeGreaterThan(0n);
+    expect(BigInt((await api.container(host))!.slashed)).toBeGreaterThan(slashedBefore);
+  }, 150_000);
 });

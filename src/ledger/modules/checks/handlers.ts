@@ -13,7 +13,8 @@ import type { DecodedTx } from '../../tx.js';
 import { slash } from '../containers/keeper.js';
 import { dayIndex, DAY } from '../epochs/queries.js';
 import { closeOpenLeases } from '../leases/keeper.js';
-import { hostCameBack, hostWentDown } from '../volumes/keeper.js';
+import { hostCameBack, hostWentDown, loseVolume } from '../volumes/keeper.js';
+import { volumeOf, type Volume } from '../volumes/queries.js';
 import type { payloads } from './payloads.js';
 import { draw } from './queries.js';
 
@@ -37,6 +38,10 @@ const DEFAULT_REASONS: Record<CheckKind, { pass: string; fail: string }> = {
     pass: 'the service met its quality bar',
     fail: 'the service stopped or degraded while serving',
   },
+  storage: {
+    pass: "the host proved it holds the volume's image",
+    fail: "the host could not prove it holds the volume's image",
+  },
 };
 
 function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResult {
@@ -52,7 +57,10 @@ function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResul
     );
   const c = ctx.container(p.container);
   if (!c) throw new AethirError('NOT_FOUND', `no container ${p.container}`);
-  const drawn = draw(ctx, c.id, ctx.time, p.check);
+  // a storage round is about one volume of the container: its votes are kept per volume
+  const volume = p.check === 'storage' ? provenVolume(ctx, c.id, p.volume!) : null;
+  const subject = volume?.id ?? c.id;
+  const drawn = draw(ctx, c.id, ctx.time, p.check, subject);
   if (!drawn.assigned.includes(me))
     throw new AethirError(
       'UNAUTHORIZED',
@@ -61,7 +69,7 @@ function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResul
     );
   if (p.observedAt > ctx.time + 60_000)
     throw new AethirError('INVALID_TRANSACTION', 'report is from the future');
-  const round: Round = ctx.round(c.id, p.check) ?? {
+  const round: Round = ctx.round(subject, p.check) ?? {
     openedAt: 0,
     firstVoteAt: null,
     votes: {},
@@ -74,7 +82,10 @@ function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResul
     const prev = round.prev;
     if (prev && p.observedAt >= prev.openedAt && !prev.voters.includes(me)) {
       judge(ctx, me, p.check, p.ok, prev.ok, ctx.time, prev.credited);
-      ctx.state.set(K.round(c.id, p.check), { ...round, prev: { ...prev, voters: [...prev.voters, me] } });
+      ctx.state.set(K.round(subject, p.check), {
+        ...round,
+        prev: { ...prev, voters: [...prev.voters, me] },
+      });
     }
     return { container: c.id, late: true };
   }
@@ -88,7 +99,7 @@ function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResul
   const yes = Object.values(votes).filter((v) => v.ok).length;
   const no = Object.values(votes).length - yes;
   if (yes < majority && no < majority) {
-    ctx.state.set(K.round(c.id, p.check), { ...round, firstVoteAt, votes } satisfies Round);
+    ctx.state.set(K.round(subject, p.check), { ...round, firstVoteAt, votes } satisfies Round);
     return { container: c.id, decided: false };
   }
   // The majority decides; agreeing checkers are counted correct, the others incorrect. Correct
@@ -99,7 +110,7 @@ function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResul
   const credited = round.creditedEpoch !== epoch;
   for (const [checker, v] of Object.entries(votes))
     judge(ctx, checker, p.check, v.ok, ok, ctx.time, credited);
-  ctx.state.set(K.round(c.id, p.check), {
+  ctx.state.set(K.round(subject, p.check), {
     openedAt: ctx.time,
     firstVoteAt: null,
     votes: {},
@@ -112,8 +123,52 @@ function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResul
     },
     creditedEpoch: credited ? epoch : round.creditedEpoch,
   } satisfies Round);
-  const outcome = decide(ctx, c.id, p.check, ok, votes);
+  const outcome = volume ? storageOutcome(ctx, volume, ok, votes) : decide(ctx, c.id, p.check, ok, votes);
   return { container: c.id, decided: true, ok, ...outcome };
+}
+
+/** The volume a storage report is about: a live, proven volume of that container. */
+function provenVolume(ctx: TxContext, container: string, id: string): Volume {
+  const v = volumeOf(ctx, id);
+  if (!v || v.container !== container)
+    throw new AethirError('NOT_FOUND', `container ${container} holds no volume ${id}`);
+  if (v.status !== 'active') throw new AethirError('CONFLICT', `volume ${id} is ${v.status}`);
+  if (v.seal === undefined)
+    throw new AethirError('INVALID_TRANSACTION', `volume ${id} has no proof of storage (created before one)`);
+  return v;
+}
+
+/**
+ * A decided storage round on one volume. Failed while its host is online (as the checkers decided)
+ * and billing it: the volume is lost as if its host had reported it (volume.lost: unsettled time
+ * refunded, the host slashed as for downtime while serving). A failure decided while the host is
+ * offline changes nothing: silence is liveness's business (its volumes are not billed meanwhile),
+ * and the volume is looked at again when the host is back.
+ */
+function storageOutcome(ctx: TxContext, v: Volume, ok: boolean, votes: Round['votes']): TxResult {
+  const agreeing = Object.entries(votes)
+    .filter(([, x]) => x.ok === ok)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, x]) => x);
+  const d = DEFAULT_REASONS.storage;
+  const reason = agreeing.find((x) => x.reason !== undefined)?.reason ?? (ok ? d.pass : d.fail);
+  ctx.emit({ type: 'CheckDecided', container: v.container, check: 'storage', ok, reason });
+  if (ok) return { volume: v.id, storage: 'passed' };
+  const c = ctx.container(v.container)!;
+  if (c.status !== 'online' || v.hostDownSince !== null)
+    return {
+      volume: v.id,
+      storage: 'failed',
+      lost: false,
+      reason: 'host offline: looked at again when back',
+    };
+  const closed = loseVolume(ctx, v, 'checkers', `storage check failed: ${reason}`);
+  return {
+    volume: v.id,
+    storage: 'failed',
+    lost: true,
+    refund: (closed.escrow - closed.charged).toString(),
+  };
 }
 
 /**
@@ -196,6 +251,8 @@ function decide(ctx: TxContext, id: string, check: CheckKind, ok: boolean, votes
       return claimOutcome(ctx, id, 'location', ok, reason, votes, ctx.params.slashLocationBps);
     case 'qos':
       return qosOutcome(ctx, id, ok, reason, scoreMilli, votes);
+    case 'storage':
+      throw new Error('a storage round is decided per volume (storageOutcome)');
   }
 }
 

@@ -1,12 +1,14 @@
 import { z } from 'zod';
-import { Address } from '../../schemas.js';
+import { Address, Id } from '../../schemas.js';
 
 /** The checkers' verdicts on containers: liveness, capacity, location and quality of service. */
 export const payloads = {
   'checker.report': z
     .object({
       container: Address,
-      check: z.enum(['liveness', 'capacity', 'location', 'qos']).default('liveness'),
+      check: z.enum(['liveness', 'capacity', 'location', 'qos', 'storage']).default('liveness'),
+      /** storage: the volume whose proof of storage was checked (only with it) */
+      volume: Id.optional(),
       ok: z.boolean(),
       observedAt: z.number().int().min(0),
       /** what the checker saw, in plain words (shown as the verdict's reason when it decides) */
@@ -26,5 +28,9 @@ export const payloads = {
       /** capacity: how long the container took to prove its GPUs' work */
       proveMs: z.number().int().min(0).max(3_600_000).optional(),
     })
-    .strict(),
+    .strict()
+    .refine((p) => (p.check === 'storage') === (p.volume !== undefined), {
+      message: 'a storage report names its volume, and only a storage report names one',
+      path: ['volume'],
+    }),
 } as const;

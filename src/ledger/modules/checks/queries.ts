@@ -27,13 +27,15 @@ export function draw(
   containerId: string,
   time: number,
   check?: CheckKind,
+  /** whose round on `check` (default the container; a storage round is a volume's) */
+  subject = containerId,
 ): { assigned: string[]; quorum: number } {
   const params = r.params;
   const eligible = r.chain.checkers.filter((a) => (r.checker(a)?.bannedUntil ?? 0) <= time);
   const ranked = rankCheckers(r.epochSeed(), containerId, eligible);
   const base = Math.min(2 * params.checkerQuorumN + 1, ranked.length);
   let n = base;
-  const round = check === undefined ? undefined : r.round(containerId, check);
+  const round = check === undefined ? undefined : r.round(subject, check);
   if (round && round.firstVoteAt !== null && Object.keys(round.votes).length > 0)
     n += Math.max(0, Math.floor((time - round.firstVoteAt) / params.checkerReassignMs));
   return { assigned: ranked.slice(0, Math.min(n, ranked.length)), quorum: Math.floor(base / 2) + 1 };

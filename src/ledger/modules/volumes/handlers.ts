@@ -73,6 +73,7 @@ function createVolume(ctx: TxContext, tx: DecodedTx<'volume.create'>): TxResult 
     closeReason: null,
     closedBy: null,
   };
+  if (ctx.params.volumeSealIterations !== undefined) v.seal = ctx.params.volumeSealIterations;
   putVolume(ctx, v);
   ctx.state.set(VK.name(owner, p.name), { id: v.id });
   ctx.emit({ type: 'VolumeCreated', volume: v });

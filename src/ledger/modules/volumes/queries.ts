@@ -39,6 +39,11 @@ export interface Volume {
   closedAt: number | null;
   closeReason: string | null;
   closedBy: string | null;
+  /**
+   * proof of storage: the PBKDF2 iterations its canary blocks are sealed with
+   * (params.volumeSealIterations when it was created; absent: not proven, written only when set)
+   */
+  seal?: number;
 }
 
 const MS_PER_HOUR = 3_600_000n;
