@@ -138,6 +138,18 @@ export function runLocation(opts: BenchOptions): Row[] {
       vote: 'multilateration',
       falseKm: 1000,
     });
+    // verified landmarks near the claim join the n checkers (each measured by a checker's signed
+    // echo through it): n checkers + k landmarks, not n vantage points
+    const withLandmarks = [1, 3].map((landmarks) =>
+      evaluateLocation(data, {
+        checkers: ids,
+        bounds: 'calibrated',
+        calibration: MULTILATERATION_CALIBRATION,
+        vote: 'multilateration',
+        landmarks,
+        falseKm: 1000,
+      }),
+    );
     for (const [name, e] of [
       ['multilateration', multi],
       ['multilateration as at stop 22 (old)', v1],
@@ -145,6 +157,8 @@ export function runLocation(opts: BenchOptions): Row[] {
       ['multilateration + likelihood ratio (tried)', lik[0]!],
       ['multilateration + likelihood ratio × 1.25 (tried)', lik[1]!],
       ['multilateration, checkers by k-medians (tried)', spread],
+      ['multilateration, + 1 verified landmark nearest the claim (tried)', withLandmarks[0]!],
+      ['multilateration, + 3 verified landmarks nearest the claim (tried)', withLandmarks[1]!],
     ] as const)
       opts.log(
         `location: ${label} (${e.checkers.join('; ')}), ${name}: honest claims failed ` +

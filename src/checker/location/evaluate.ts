@@ -55,6 +55,14 @@ export interface EvaluationOptions {
    * largest ratio of an honest host of the calibration half (default 1)
    */
   likelihoodFactor?: number;
+  /**
+   * calibrated bounds only: for each claim, this many verified landmarks (servers of the
+   * calibration half, the nearest to the claimed place) join the checkers as vantage points, with
+   * the data's RTT between landmark and container: what a checker's signed echo through the
+   * landmark measures (checker → container → landmark → checker, less the checker's own RTTs to
+   * both); the landmarks' bounds: `calibrateLandmark` over the calibration half's pairs. Default 0.
+   */
+  landmarks?: number;
 }
 
 /**
@@ -141,6 +149,48 @@ function vantages(ctx: Ctx, target: string, col: 'min' | 'avg', asFold?: number)
 const present = (vs: Array<Vantage | null>): Vantage[] => vs.filter((v): v is Vantage => v !== null);
 
 /**
+ * Verified landmarks near a claim (option `landmarks`): per fold f, the servers of the other fold
+ * (not checkers) with bounds pooled over their pairs; `near(target, col, claimed)` gives the k
+ * nearest the claimed place (ties by id), the target left out, as vantage points.
+ */
+function landmarkPanel(
+  ctx: Ctx,
+  places: readonly RttServer[],
+  checkerIds: readonly string[],
+  k: number,
+  calibration: CalibrationOptions,
+): (target: string, col: 'min' | 'avg', claimed: Place) => Vantage[] {
+  if (!ctx.fold) throw new RangeError('landmarks need bounds \'calibrated\'');
+  const fold = ctx.fold;
+  const per = [0, 1].map((f) => {
+    const verified = places.filter((s) => fold.get(s.id) !== f && !checkerIds.includes(s.id));
+    const ids = new Set(verified.map((s) => s.id));
+    const avg: Array<{ distanceKm: number; rttMs: number }> = [];
+    const min: Array<{ distanceKm: number; rttMs: number }> = [];
+    for (const p of ctx.data.pairs)
+      if (ids.has(p.source) && ids.has(p.destination)) {
+        avg.push({ distanceKm: p.km, rttMs: p.avgMs });
+        min.push({ distanceKm: p.km, rttMs: p.minMs });
+      }
+    return { verified, bounds: calibrateLandmark(avg, { lowerMeasurements: min, ...calibration }) };
+  });
+  return (target, col, claimed) => {
+    const { verified, bounds } = per[fold.get(target) ?? 0]!;
+    const out: Vantage[] = [];
+    const byDistance = verified
+      .filter((s) => s.id !== target)
+      .map((s) => ({ s, km: haversineKm(s.lat, s.lon, claimed.lat, claimed.lon) }))
+      .sort((a, b) => a.km - b.km || Number(a.s.id) - Number(b.s.id));
+    for (const { s } of byDistance) {
+      if (out.length >= k) break;
+      const m = ctx.rtt.get(`${s.id}>${target}`) ?? ctx.rtt.get(`${target}>${s.id}`);
+      if (m) out.push({ from: s, rttMs: m[col], bounds });
+    }
+    return out;
+  };
+}
+
+/**
  * The likelihood judge of each fold f (vote 'likelihood'): a DelayModel fitted on the honest hosts
  * of the other fold (their RTTs judged with the bounds that judge fold f), and the threshold: the
  * largest likelihood ratio among those hosts, × factor. Candidates: every possible server's place.
@@ -217,8 +267,13 @@ export function evaluateLocation(data: RttDataset, opts: EvaluationOptions): Eva
   const places = [...data.servers.values()].filter((s) => !bad.has(s.id));
   const lik =
     vote === 'likelihood' ? likelihoodJudge(ctx, places, opts.checkers, opts.likelihoodFactor ?? 1) : null;
+  if (opts.landmarks && vote === 'likelihood')
+    throw new RangeError("landmarks join 'multilateration' or 'majority', not 'likelihood'");
+  const near = opts.landmarks
+    ? landmarkPanel(ctx, places, opts.checkers, opts.landmarks, opts.calibration ?? {})
+    : null;
   const refutes = (target: string, col: 'min' | 'avg', claimed: Place): number | null => {
-    const vs = vantages(ctx, target, col);
+    const vs = [...vantages(ctx, target, col), ...(near ? near(target, col, claimed) : [])];
     const m = decidingMargin(vs, claimed, vote, opts.forgive);
     if (m === null || m < 0 || !lik) return m;
     return lik(target, present(vs), claimed, col) ? -Number.MIN_VALUE : m; // refuted by the ratio alone
