@@ -160,7 +160,7 @@ function landmarkPanel(
   k: number,
   calibration: CalibrationOptions,
 ): (target: string, col: 'min' | 'avg', claimed: Place) => Vantage[] {
-  if (!ctx.fold) throw new RangeError('landmarks need bounds \'calibrated\'');
+  if (!ctx.fold) throw new RangeError("landmarks need bounds 'calibrated'");
   const fold = ctx.fold;
   const per = [0, 1].map((f) => {
     const verified = places.filter((s) => fold.get(s.id) !== f && !checkerIds.includes(s.id));
