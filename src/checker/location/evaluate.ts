@@ -265,10 +265,10 @@ export function evaluateLocation(data: RttDataset, opts: EvaluationOptions): Eva
   const ctx = context(data, opts.checkers, mode, bad, opts.calibration);
   const targets = [...data.servers.values()].filter((s) => !bad.has(s.id) && !opts.checkers.includes(s.id));
   const places = [...data.servers.values()].filter((s) => !bad.has(s.id));
-  const lik =
-    vote === 'likelihood' ? likelihoodJudge(ctx, places, opts.checkers, opts.likelihoodFactor ?? 1) : null;
   if (opts.landmarks && vote === 'likelihood')
     throw new RangeError("landmarks join 'multilateration' or 'majority', not 'likelihood'");
+  const lik =
+    vote === 'likelihood' ? likelihoodJudge(ctx, places, opts.checkers, opts.likelihoodFactor ?? 1) : null;
   const near = opts.landmarks
     ? landmarkPanel(ctx, places, opts.checkers, opts.landmarks, opts.calibration ?? {})
     : null;
