@@ -7,6 +7,7 @@ import {
   MULTILATERATION_CALIBRATION,
   MULTILATERATION_CALIBRATION_V1,
   parseWonderProxy,
+  spreadVantagePoints,
 } from '../src/checker/location/index.js';
 import { interleaved, opsPerSec, row, sink, type BenchOptions, type Row } from './harness.js';
 
@@ -87,12 +88,14 @@ export function runLocation(opts: BenchOptions): Row[] {
   // Checkers at well-connected hubs spread over the continents, in a fixed order: the first 3,
   // 5, 8 and 12 stand in for 3, 5, 8 and 12 vantage points.
   const hubs = ['29', '16', '31', '37', '125', '6', '107', '175', '222', '11', '22', '9'];
-  const panels: Array<[string, string[]]> = [3, 5, 8, 12].map((n) => [
+  const spreadIds = spreadVantagePoints(data, 12);
+  const panels: Array<[number, string, string[]]> = [3, 5, 8, 12].map((n) => [
+    n,
     `${n} vantage points`,
     hubs.slice(0, n),
   ]);
   const pct = (e: { detected: number; falseClaims: number }) => (100 * e.detected) / e.falseClaims;
-  for (const [label, ids] of panels) {
+  for (const [n, label, ids] of panels) {
     const multi = evaluateLocation(data, {
       checkers: ids,
       bounds: 'calibrated',
@@ -114,10 +117,48 @@ export function runLocation(opts: BenchOptions): Row[] {
       vote: 'majority',
       falseKm: 1000,
     });
+    // the probabilistic judge (likelihood.ts), tried: threshold = the calibration half's largest
+    // honest ratio, and 1.25 times it
+    const lik = [1, 1.25].map((likelihoodFactor) =>
+      evaluateLocation(data, {
+        checkers: ids,
+        bounds: 'calibrated',
+        calibration: MULTILATERATION_CALIBRATION,
+        vote: 'likelihood',
+        likelihoodFactor,
+        falseKm: 1000,
+      }),
+    );
+    // where a deployment that places checkers where the hosts are would put them: greedy
+    // k-medians over the servers (spreadVantagePoints), against the hand-picked hubs
+    const spread = evaluateLocation(data, {
+      checkers: spreadIds.slice(0, n),
+      bounds: 'calibrated',
+      calibration: MULTILATERATION_CALIBRATION,
+      vote: 'multilateration',
+      falseKm: 1000,
+    });
+    // verified landmarks near the claim join the n checkers (each measured by a checker's signed
+    // echo through it): n checkers + k landmarks, not n vantage points
+    const withLandmarks = [1, 3].map((landmarks) =>
+      evaluateLocation(data, {
+        checkers: ids,
+        bounds: 'calibrated',
+        calibration: MULTILATERATION_CALIBRATION,
+        vote: 'multilateration',
+        landmarks,
+        falseKm: 1000,
+      }),
+    );
     for (const [name, e] of [
       ['multilateration', multi],
       ['multilateration as at stop 22 (old)', v1],
       ['per-checker band, majority (older)', band],
+      ['multilateration + likelihood ratio (tried)', lik[0]!],
+      ['multilateration + likelihood ratio × 1.25 (tried)', lik[1]!],
+      ['multilateration, checkers by k-medians (tried)', spread],
+      ['multilateration, + 1 verified landmark nearest the claim (tried)', withLandmarks[0]!],
+      ['multilateration, + 3 verified landmarks nearest the claim (tried)', withLandmarks[1]!],
     ] as const)
       opts.log(
         `location: ${label} (${e.checkers.join('; ')}), ${name}: honest claims failed ` +

@@ -184,6 +184,36 @@ export function resolvePlace(text: string): City {
 }
 
 /**
+ * The city a point stands in or near, to name it to a reader ("Frankfurt, DE" for 50.11,8.68):
+ * the entry of CITIES within 50 km if any, else the most populous gazetteer city within 30 km,
+ * else the nearest within `maxKm` (default 100); null beyond (open sea, a desert). Deterministic:
+ * ties go to the first in the gazetteer's order.
+ */
+export function nearestCity(
+  at: { lat: number; lon: number },
+  maxKm = 100,
+): { city: string; country: string } | null {
+  if (!(Math.abs(at.lat) <= 90 && Math.abs(at.lon) <= 180)) return null;
+  let known: City | undefined;
+  for (const c of CITIES)
+    if (distanceKm(at, c) <= 50 && (!known || distanceKm(at, c) < distanceKm(at, known))) known = c;
+  if (known) return { city: known.city, country: known.country };
+  let big: GazetteerCity | undefined;
+  let near: GazetteerCity | undefined;
+  let nearKm = maxKm;
+  for (const c of gazetteer()) {
+    const km = distanceKm(at, c);
+    if (km <= 30 && (!big || c.population > big.population)) big = c;
+    if (km <= nearKm) {
+      near = c;
+      nearKm = km;
+    }
+  }
+  const c = big ?? near;
+  return c ? { city: c.name.slice(0, 80), country: c.country } : null;
+}
+
+/**
  * A place by name or coordinates (`resolvePlace`); kept under its old name: the cities of CITIES
  * resolve to exactly their entries, as before.
  */

@@ -1,6 +1,7 @@
 export * from './bounds.js';
 export * from './judge.js';
 export * from './multilaterate.js';
+export * from './likelihood.js';
 export * from './peers.js';
 export * from './network.js';
 export * from './checker.js';

@@ -1,5 +1,7 @@
 import { addressOf, signMessage, verifySignature } from '../../core/keys.js';
 import { LIGHT_MS_PER_KM, type LocationBounds } from './bounds.js';
+import { nearestCity } from '../../core/gazetteer.js';
+import type { Place } from './judge.js';
 import type { Vantage } from './multilaterate.js';
 
 /**
@@ -83,6 +85,7 @@ export function peerRttProblem(m: unknown, chainId: string): string | null {
 /** The measurements other checkers shared, per container (see the module comment). */
 export class PeerMeasurements {
   private readonly byContainer = new Map<string, Map<string, { v: Vantage; receivedAt: number }>>();
+  private readonly names = new Map<string, Place>();
 
   constructor(
     private readonly opts: {
@@ -103,10 +106,23 @@ export class PeerMeasurements {
     let per = this.byContainer.get(p.container);
     if (!per) this.byContainer.set(p.container, (per = new Map()));
     per.set(p.checker, {
-      v: { from: { lat: p.lat, lon: p.lon }, rttMs: p.rttMs, bounds: p.bounds },
+      v: { from: this.place(p.lat, p.lon), rttMs: p.rttMs, bounds: p.bounds },
       receivedAt,
     });
     return null;
+  }
+
+  /** A peer's place, named by its nearest city for the reasons ("Frankfurt, DE"); memoised. */
+  private place(lat: number, lon: number): Place {
+    const key = `${lat},${lon}`;
+    let got = this.names.get(key);
+    if (!got) {
+      const near = nearestCity({ lat, lon });
+      got = near ? { ...near, lat, lon } : { lat, lon };
+      if (this.names.size >= 1000) this.names.clear(); // a flood of made-up places costs no memory
+      this.names.set(key, got);
+    }
+    return got;
   }
 
   /** The fresh measurements of `container` by checkers other than `self`. */

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CITIES, findCity, isAethirError, regionFor, resolvePlace } from '../../../src/core/index.js';
+import {
+  CITIES,
+  findCity,
+  isAethirError,
+  nearestCity,
+  regionFor,
+  resolvePlace,
+} from '../../../src/core/index.js';
 
 const err = (text: string): string => {
   try {
@@ -50,6 +57,14 @@ describe('resolvePlace: every place on Earth', () => {
     });
     // mid-Atlantic: no city within 100 km
     expect(resolvePlace(' 0 , -30 ')).toMatchObject({ country: 'ZZ', lat: 0, lon: -30 });
+  });
+
+  it('names a point by its city: CITIES first, then the largest gazetteer city near it, nothing at sea', () => {
+    expect(nearestCity({ lat: 50.11, lon: 8.68 })).toEqual({ city: 'Frankfurt', country: 'DE' });
+    expect(nearestCity({ lat: 45.5, lon: -73.57 })).toEqual({ city: 'Montréal', country: 'CA' });
+    expect(nearestCity({ lat: 0, lon: -30 })).toBeNull();
+    expect(nearestCity({ lat: 91, lon: 0 })).toBeNull();
+    expect(nearestCity({ lat: Number.NaN, lon: 0 })).toBeNull();
   });
 
   it('refuses bad input with a clear error', () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { keyPairFromSeed } from '../../../../src/core/index.js';
 import {
   DEFAULT_BOUNDS,
+  multilaterate,
   PeerMeasurements,
   signPeerRtt,
   type PeerRttBody,
@@ -32,10 +33,35 @@ describe('PeerMeasurements: checkers share signed RTTs', () => {
     const s = store();
     expect(s.add(signPeerRtt(body(), alice), 5000)).toBeNull();
     expect(s.vantages('c1', 6000, bob.address)).toEqual([
-      { from: { lat: 50.11, lon: 8.68 }, rttMs: 12.5, bounds: DEFAULT_BOUNDS },
+      {
+        from: { city: 'Frankfurt', country: 'DE', lat: 50.11, lon: 8.68 },
+        rttMs: 12.5,
+        bounds: DEFAULT_BOUNDS,
+      },
     ]);
     expect(s.vantages('c1', 6000, alice.address)).toEqual([]);
     expect(s.vantages('c2', 6000, bob.address)).toEqual([]);
+  });
+
+  it("names a peer's vantage point by its nearest city in the reason, coordinates where no city is near", () => {
+    const s = store();
+    expect(s.add(signPeerRtt(body({ lat: 1.29, lon: 103.85 }), alice), 1)).toBeNull();
+    expect(s.add(signPeerRtt(body({ checker: bob.address, lat: -30, lon: -140 }), bob), 1)).toBeNull();
+    const vs = s.vantages('c1', 2, mallory.address);
+    expect(vs.map((v) => v.from)).toEqual([
+      { city: 'Singapore', country: 'SG', lat: 1.29, lon: 103.85 },
+      { lat: -30, lon: -140 }, // the South Pacific: no city within 100 km
+    ]);
+    const m = multilaterate({ city: 'Frankfurt', country: 'DE', lat: 50.11, lon: 8.68 }, [
+      { ...vs[0]!, rttMs: 2 },
+    ]);
+    expect(m.ok).toBe(false);
+    expect(m.reason).toMatch(
+      /^RTT from Singapore, SG is 2\.0 ms: the container is within \d+ km of Singapore, SG/,
+    );
+    expect(multilaterate({ lat: 0, lon: 0 }, [{ ...vs[1]!, rttMs: 1 }]).reason).toMatch(
+      /^RTT from -30\.00, -140\.00/,
+    );
   });
 
   it('drops forged, foreign, malformed and stale measurements', () => {

@@ -12,6 +12,7 @@ import {
   MULTILATERATION_CALIBRATION,
   MULTILATERATION_CALIBRATION_V1,
   parseWonderProxy,
+  spreadVantagePoints,
   TableNetwork,
   type RttDataset,
 } from '../../../../src/checker/location/index.js';
@@ -169,5 +170,44 @@ describe.skipIf(!present)(title, () => {
       falseKm: 1000,
     });
     expect(v1.falsePositives.length).toBeGreaterThan(0);
+  });
+
+  it('the tried judges: the likelihood ratio adds refutations to multilateration, landmarks join per claim, k-medians places checkers where hosts are', () => {
+    const base = {
+      checkers: FIVE,
+      bounds: 'calibrated',
+      calibration: MULTILATERATION_CALIBRATION,
+      falseKm: 1000,
+    } as const;
+    const multi = evaluateLocation(data, { ...base, vote: 'multilateration' });
+    const lik = evaluateLocation(data, { ...base, vote: 'likelihood' });
+    const loose = evaluateLocation(data, { ...base, vote: 'likelihood', likelihoodFactor: 1.25 });
+    const lm = evaluateLocation(data, { ...base, vote: 'multilateration', landmarks: 1 });
+    console.log(
+      `5 checkers: multilateration ${pct(multi.detected, multi.falseClaims)}; + likelihood ratio ` +
+        `${pct(lik.detected, lik.falseClaims)} (honest failed ${lik.falsePositives.length}), × 1.25 ` +
+        `${pct(loose.detected, loose.falseClaims)} (${loose.falsePositives.length}); + 1 landmark ` +
+        `${pct(lm.detected, lm.falseClaims)} (${lm.falsePositives.length})`,
+    );
+    // the ratio only adds refutations, and a looser threshold fewer
+    expect(lik.falseClaims).toBe(multi.falseClaims);
+    expect(lik.detected).toBeGreaterThan(multi.detected);
+    expect(loose.detected).toBeLessThan(lik.detected);
+    expect(loose.detected).toBeGreaterThanOrEqual(multi.detected);
+    expect(lik.falsePositives.length).toBeGreaterThanOrEqual(loose.falsePositives.length);
+    // measured (docs/verification.md): the tried judges fail honest hosts or catch little more
+    expect(lik.falsePositives.length).toBeGreaterThan(0);
+    expect(lm.falsePositives.length).toBeGreaterThan(0);
+    expect(() => evaluateLocation(data, { ...base, vote: 'likelihood', landmarks: 1 })).toThrow(RangeError);
+    expect(() => evaluateLocation(data, { checkers: FIVE, vote: 'likelihood' })).toThrow(/calibrated/);
+    const spread = spreadVantagePoints(data, 5);
+    expect(spread).toEqual(spreadVantagePoints(data, 5));
+    expect(spread.map((id) => data.servers.get(id)!.city)).toEqual([
+      'Budapest',
+      'Cincinnati',
+      'Hong Kong',
+      'Canberra',
+      'Bogota',
+    ]);
   });
 });
