@@ -61,8 +61,8 @@ export async function loopbackRegistry(
 
 /**
  * `aethir container start --runtime docker` joined to the devnet at `url` from `dataDir`, funded
- * from the devnet's faucet key and online. `stop()` sends SIGINT (the host ends its workloads) and
- * SIGKILL if it has not exited within 15 s.
+ * from the devnet's faucet key and online; `extraArgs` go to `container start` (e.g. `--volumes 1`).
+ * `stop()` sends SIGINT (the host ends its workloads) and SIGKILL if it has not exited within 15 s.
  */
 export async function startDockerHost(o: {
   url: string;
@@ -71,6 +71,7 @@ export async function startDockerHost(o: {
   env: Record<string, string>;
   api: ApiClient;
   run: (args: string[]) => Promise<CliResult>;
+  extraArgs?: string[];
 }): Promise<{ address: string; stop(): Promise<void> }> {
   const args = ['container', 'start', '--network', o.url, '--location', 'Tokyo, JP', '--data', o.dataDir];
   const docker = [
@@ -82,6 +83,7 @@ export async function startDockerHost(o: {
     BASE_IMAGE,
     '--name',
     o.name,
+    ...(o.extraArgs ?? []),
   ];
   const unfunded = await o.run([...args, ...docker, '--json']);
   const address = JSON.parse(unfunded.stdout).error.details.address as string;
