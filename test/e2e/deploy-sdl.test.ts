@@ -11,13 +11,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../../src/sdk/index.js';
 import { cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
-import { REGISTRY, loopbackRegistry, removeImage, startDockerHost } from './docker-host.js';
+import { REGISTRY, freePort, loopbackRegistry, removeImage, startDockerHost } from './docker-host.js';
 
 const KV_IMAGE = `${REGISTRY}/aethir/sdl-kv:test`;
 const WEB_IMAGE = `${REGISTRY}/aethir/sdl-web:test`;
@@ -25,14 +24,6 @@ const WEB_IMAGE = `${REGISTRY}/aethir/sdl-web:test`;
 const HOST_IP = Object.values(networkInterfaces())
   .flat()
   .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '0.0.0.0', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** kv: counts its starts on its volume and serves the count; web: fetches it from kv every second. */
 const sdl = (o: { kvSize?: string; webEnv?: string } = {}) => `version: "2.0"

@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ApiClient } from '../../src/sdk/index.js';
@@ -115,4 +116,13 @@ export function removeImage(image: string): void {
   for (const id of left.stdout.split('\n').filter(Boolean))
     spawnSync('podman', ['rm', '-f', id], { stdio: 'ignore' });
   spawnSync('podman', ['rmi', image], { stdio: 'ignore' });
+}
+
+/** A TCP port free on every address now (for a devnet or an endpoint proxy started next). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '0.0.0.0', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
