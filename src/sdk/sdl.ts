@@ -553,6 +553,7 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
     endpoints.set(name, endpoint);
   }
   checkLinks(sdl, reachedBy, add);
+  hostNameNotes(sdl, reachedBy, notes);
 
   // deployment: which profile in which placement, how many
   const plans: ServicePlan[] = [];
@@ -669,6 +670,44 @@ function checkLinks(
     state.set(s, 'done');
   };
   for (const s of reachedBy.keys()) visit(s, []);
+}
+
+/**
+ * Akash services find each other by host name (`OLLAMA_BASE_URL=http://ollama:11434`); on Aethir
+ * that name resolves nowhere. Not rewritten (a value is the author's): said in the plan.
+ */
+function hostNameNotes(
+  sdl: Sdl,
+  reachedBy: Map<string, Array<{ service: string; port: number }>>,
+  notes: Set<string>,
+): void {
+  for (const [from, targets] of reachedBy) {
+    const env = sdl.services[from]!.env;
+    (env === '' || env === undefined ? [] : env).forEach((kv, i) => {
+      const value = kv.slice(kv.indexOf('=') + 1);
+      for (const t of targets) {
+        const link = linkOf(t.service, t.port);
+        if (namesHost(value, t.service))
+          notes.add(
+            `services.${from}.env[${i}] names service ${t.service} as a host, which Aethir does not resolve: use $${link.urlEnv} (with the header x-aethir-lease-token: $${link.tokenEnv})`,
+          );
+      }
+    });
+  }
+}
+
+/** Does `value` name `host` as a host: at its start or after // or @, followed by its end, : or /? */
+function namesHost(value: string, host: string): boolean {
+  for (let at = value.indexOf(host); at >= 0; at = value.indexOf(host, at + 1)) {
+    const before = value.slice(0, at);
+    const after = value[at + host.length];
+    if (
+      (before === '' || before.endsWith('//') || before.endsWith('@')) &&
+      (after === undefined || after === ':' || after === '/')
+    )
+      return true;
+  }
+  return false;
 }
 
 /** The plans in the order their leases open: a service after the ones it reaches, else in the SDL's order. */

@@ -368,6 +368,10 @@ describe.skipIf(!existsSync(DIR))(title('every shared Akash SDL plans or names w
     ]);
     // WEBUI_SECRET_KEY= is a name with an empty value; names only on the plan
     expect(plan.services[1]!.envNames).toEqual(['OLLAMA_BASE_URL', 'WEBUI_SECRET_KEY']);
+    // its OLLAMA_BASE_URL=http://ollama:11434 is Akash's way; the plan says what works here
+    expect(plan.notes).toContain(
+      'services.open-webui.env[0] names service ollama as a host, which Aethir does not resolve: use $OLLAMA_SERVICE_URL (with the header x-aethir-lease-token: $OLLAMA_SERVICE_TOKEN)',
+    );
     const text = describePlan(plan, (u) => formatAth(BigInt(u), 2));
     expect(text).toContain(
       "port 11434 (as 11434) at the lease's endpoint URL (not public: for the services it is exposed to)",
