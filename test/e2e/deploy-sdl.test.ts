@@ -14,7 +14,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ApiClient } from '../../src/sdk/index.js';
+import { Keystore } from '../../src/node/index.js';
+import { ApiClient, deploymentVolumeName } from '../../src/sdk/index.js';
 import { cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
 import { REGISTRY, freePort, loopbackRegistry, removeImage, startDockerHost } from './docker-host.js';
 
@@ -224,6 +225,19 @@ describe.skipIf(!HOST_IP)(
     });
 
     let volumeId = '';
+    /** a stranger's volume, under the very name this deployment gives its kv volume */
+    let theirs = '';
+    const ourName = deploymentVolumeName('shop', 'kv', 0, 'data');
+
+    it("another user's volume under the name this deployment will use is theirs: never looked up, mounted or deleted", async () => {
+      const stranger = JSON.parse((await cli(['keys', 'new', 'stranger', '--json'], env)).stdout) as {
+        address: string;
+      };
+      expect((await run(['transfer', stranger.address, '50'])).code).toBe(0);
+      const made = await run(['volume', 'create', ourName, '--size', '64M', '--key', 'stranger', '--json']);
+      expect(made.code, made.stderr).toBe(0);
+      theirs = JSON.parse(made.stdout).volume.id as string;
+    });
 
     it('deploy: both services up, web reads kv through its endpoint, kv is closed to strangers, its volume on the host', async () => {
       const r = await run(['deploy', file, '--akt-rate', '100', '--name', 'shop', '--max-duration', '10m']);
@@ -235,8 +249,12 @@ describe.skipIf(!HOST_IP)(
         ['web', 'open'],
       ]);
       const [kv, web] = leases as [LeaseRow, LeaseRow];
-      expect(kv.volumes).toMatchObject([{ mount: '/data', created: true }]);
+      expect(kv.volumes).toMatchObject([{ mount: '/data', created: true, volumeName: ourName }]);
       volumeId = kv.volumes![0]!.volume;
+      // ours, not the stranger's of the same name
+      expect(volumeId).not.toBe(theirs);
+      const me = new Keystore(join(home, 'keys')).load('developer').address;
+      expect((await api.volumeView(volumeId))?.owner).toBe(me);
       // web's public endpoint, and what it read from kv (kv's first start)
       const page = await waitFor(
         async () => {
@@ -293,6 +311,7 @@ describe.skipIf(!HOST_IP)(
       expect(out.leases.map((l: { status: string }) => l.status)).toEqual(['closed', 'closed']);
       expect(out.volumes).toMatchObject([{ volume: volumeId, status: 'deleted' }]);
       expect((await api.volumeView(volumeId))?.status).toBe('deleted');
+      expect((await api.volumeView(theirs))?.status).toBe('active');
       for (const l of leases)
         await waitFor(async () => podmanLeft(l.lease) === '', 30_000, `podman leftovers of ${l.lease}`);
       const ls = JSON.parse((await run(['deployments', 'ls', '--json'])).stdout).deployments;
@@ -300,14 +319,7 @@ describe.skipIf(!HOST_IP)(
     });
 
     it("a tampered record cannot delete another user's volume: only the key's own are touched", async () => {
-      // a stranger's volume, and the deployment record edited to claim it
-      const stranger = JSON.parse((await cli(['keys', 'new', 'stranger', '--json'], env)).stdout) as {
-        address: string;
-      };
-      expect((await run(['transfer', stranger.address, '50'])).code).toBe(0);
-      const made = await run(['volume', 'create', 'theirs', '--size', '64M', '--key', 'stranger', '--json']);
-      expect(made.code, made.stderr).toBe(0);
-      const theirs = JSON.parse(made.stdout).volume.id as string;
+      // the deployment record edited to claim the stranger's volume
       const recordFile = join(home, 'deployments', 'shop.json');
       const rec = JSON.parse(readFileSync(recordFile, 'utf8'));
       rec.leases[0].volumes[0].volume = theirs;
@@ -316,7 +328,7 @@ describe.skipIf(!HOST_IP)(
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout).volumes).toMatchObject([{ volume: theirs, status: 'gone' }]);
       expect((await api.volumeView(theirs))?.status).toBe('active');
-      expect((await run(['volume', 'delete', 'theirs', '--key', 'stranger'])).code).toBe(0);
+      expect((await run(['volume', 'delete', ourName, '--key', 'stranger'])).code).toBe(0);
     });
   },
 );
