@@ -1,14 +1,17 @@
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AethirError, isAethirError, type KeyPair } from '../core/index.js';
 import { PRIVATE_FILE_MODE, ensurePrivateDir, tightenPrivateFile } from '../core/private-files.js';
-import type { ApiClient, LeaseView } from './client.js';
+import type { ApiClient, ContainerView, LeaseView, VolumeView } from './client.js';
 import { defaultIsolation } from '../indexer/index.js';
 import type { Workload } from '../ledger/index.js';
 import { Renter, type OpenedLease } from './renter.js';
 import { sealedEnvFor } from './sealed-env.js';
 import { sdlEnvOf, type DeploymentPlan, type GpuChoice, type ServicePlan } from './sdl.js';
+import { TxSender } from './tx-sender.js';
+import { chooseVolumeHost, createVolume, volumeRoomMiB } from './volumes.js';
 
 /**
  * A deployment: a named group of leases opened together (from an Akash SDL), recorded on the
@@ -17,6 +20,20 @@ import { sdlEnvOf, type DeploymentPlan, type GpuChoice, type ServicePlan } from 
  */
 
 export const DEPLOYMENT_NAME_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** A persistent volume (SDL `attributes.persistent: true`) a lease of the deployment mounts: an Aethir volume. */
+const DeployedVolume = z.object({
+  /** the SDL's volume name (profiles.compute.P.resources.storage[].name) */
+  name: z.string(),
+  /** the Aethir volume: id and name (its owner's, e.g. web-db-0-data) */
+  volume: z.string(),
+  volumeName: z.string(),
+  mount: z.string(),
+  sizeMiB: z.number().int(),
+  /** created by this deploy (false: an earlier deploy's, reused) */
+  created: z.boolean(),
+});
+export type DeployedVolume = z.infer<typeof DeployedVolume>;
 
 const DeployedLease = z.object({
   service: z.string(),
@@ -27,6 +44,8 @@ const DeployedLease = z.object({
   container: z.string(),
   containerName: z.string(),
   gpus: z.number().int().min(0),
+  /** its persistent volumes (absent in records written before volumes) */
+  volumes: z.array(DeployedVolume).optional(),
 });
 export type DeployedLease = z.infer<typeof DeployedLease>;
 
@@ -104,6 +123,29 @@ function safeJson(text: string): unknown {
   }
 }
 
+/**
+ * The Aethir volume name of a deployment's persistent volume: `<deployment>-<service>-<index>-<volume>-<hash>`
+ * (index: the service's lease, 0-based; hash: 12 hex of the four parts, so "a-b"+"c" and
+ * "a"+"b-c" never share a volume), the same on every deploy of the deployment's name, so a
+ * redeploy finds and mounts the volume the last one wrote. Long parts are cut; the hash keeps it unique.
+ */
+export function deploymentVolumeName(
+  deployment: string,
+  service: string,
+  index: number,
+  volume: string,
+): string {
+  const hash = createHash('sha256')
+    .update(JSON.stringify([deployment, service, index, volume]))
+    .digest('hex');
+  const stem = `${deployment}-${service}-${index}-${volume}`
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, '-')
+    .slice(0, 50)
+    .replace(/^[-_]+/, '');
+  return `${stem}${stem.endsWith('-') || !stem ? '' : '-'}${hash.slice(0, 12)}`;
+}
+
 /** What a planned service runs on a lease, env aside (an image and command, or a command on the host-process runtime). */
 export type LeaseWorkload = Omit<Workload, 'env' | 'sealedEnv'>;
 
@@ -157,6 +199,33 @@ export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
       `a deployment's leases run detached, so each must be allowed longer than the receipt grace (${receiptGraceMs / 1000} s); give a longer --max-duration; nothing was opened`,
     );
   const renter = new Renter(i.api, i.key);
+  // persistent volumes: an earlier deploy's are found by name (and must be big enough); new ones
+  // must fit on some host. Checked before anything is opened.
+  const found = new Map<string, VolumeView>();
+  for (const s of i.plan.services)
+    for (let index = 0; index < s.count; index++) {
+      let newMiB = 0;
+      for (const v of s.volumes.filter((x) => x.kind === 'persistent')) {
+        const name = deploymentVolumeName(i.name, s.service, index, v.name);
+        const at = `services.${s.service}.params.storage.${v.name}`;
+        const [old] = await i.api.volumeViews({ owner: i.key.address, name, status: 'active' });
+        if (!old) newMiB += v.sizeMiB!;
+        else if (old.sizeMiB < v.sizeMiB!)
+          throw new AethirError(
+            'INVALID_ARGUMENT',
+            `${at}: your volume ${name} from an earlier deploy holds ${old.sizeMiB} MiB, less than the ${v.sizeMiB} MiB asked (a volume does not grow: delete it, aethir volume delete ${name}, to start empty); nothing was opened`,
+          );
+        else found.set(name, old);
+      }
+      if (newMiB > 0)
+        await chooseVolumeHost(i.api, { sizeMiB: newMiB }).catch((e: unknown) => {
+          throw new AethirError(
+            isAethirError(e) ? e.code : 'INTERNAL',
+            `services.${s.service}: ${(e as Error).message} (its persistent volumes); nothing was opened`,
+            { cause: e },
+          );
+        });
+    }
   const record: DeploymentRecord = {
     name: i.name,
     createdAt: (i.now ?? Date.now)(),
@@ -166,12 +235,30 @@ export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
     leases: [],
     closedAt: null,
   };
+  /** the endpoint of each opened service that others reach, and a token for it */
+  const reached = new Map<string, { url: string; token: string }>();
+  const created: VolumeView[] = [];
   for (const s of i.plan.services)
     for (let index = 0; index < s.count; index++) {
       const what = `${s.service}[${index}]`;
       try {
-        const opened = await openOne(renter, s, workloads.get(s)!, i.maxDurationSec, (l) =>
-          say(`${what}: ${l}`),
+        const env: Record<string, string> = { ...sdlEnvOf(s) };
+        for (const l of s.links) {
+          const r = reached.get(l.service);
+          if (!r)
+            throw new AethirError('INTERNAL', `service ${l.service} was not opened before ${s.service}`);
+          env[l.urlEnv] = r.url;
+          env[l.tokenEnv] = r.token;
+        }
+        const volumes: DeployedVolume[] = [];
+        const opened = await openOne(
+          renter,
+          s,
+          workloads.get(s)!,
+          env,
+          i.maxDurationSec,
+          { deployment: i.name, index, found, created, out: volumes },
+          (l) => say(`${what}: ${l}`),
         );
         const c = opened.match.container;
         record.leases.push({
@@ -182,20 +269,45 @@ export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
           container: c.id,
           containerName: c.name,
           gpus: s.gpu.units,
+          ...(volumes.length ? { volumes } : {}),
         });
         i.store.save(record);
-        await renter.detached(opened);
+        const d = await renter.detached(opened);
         say(`${what}: lease ${opened.lease} runs detached on ${c.name}`);
+        if (i.plan.services.some((x) => x.links.some((l) => l.service === s.service))) {
+          const base = (await i.api.leaseView(opened.lease))?.endpoint;
+          if (!base)
+            throw new AethirError(
+              'CONTAINER_UNAVAILABLE',
+              `${c.name} gives no endpoint for lease ${opened.lease}, so the services that reach ${s.service} cannot`,
+            );
+          // endpoint scope only: the host of the service that reaches it cannot open its logs or a shell
+          reached.set(s.service, {
+            url: base,
+            token: await renter.token(opened.lease, {
+              ttlMs: Math.max(0, d.endsAt - Date.now()) + 3_600_000,
+              scope: ['endpoint'],
+            }),
+          });
+        }
       } catch (e) {
         const closed = record.leases.length
           ? await closeDeployment(i.api, i.key, record, i.store, 'deploy failed: rolled back')
           : [];
+        // volumes this deploy created hold nothing worth keeping; an earlier deploy's are kept
+        const dropped: string[] = [];
+        for (const v of created)
+          await new TxSender(i.key, i.api)
+            .send('volume.delete', { volume: v.id, reason: 'deploy failed: rolled back' })
+            .then(() => dropped.push(v.name))
+            .catch(() => undefined);
         throw new AethirError(
           isAethirError(e) ? e.code : 'INTERNAL',
           `${what}: ${(e as Error).message}; ` +
             (closed.length
               ? `the ${closed.length} lease${closed.length === 1 ? '' : 's'} opened were closed`
-              : 'nothing was opened'),
+              : 'nothing was opened') +
+            (dropped.length ? `; the volumes it created were deleted (${dropped.join(', ')})` : ''),
           { cause: e },
         );
       }
@@ -203,21 +315,87 @@ export async function deployPlan(i: DeployInput): Promise<DeploymentRecord> {
   return record;
 }
 
+/** Where a lease's persistent volumes come from and go. */
+interface VolumeContext {
+  deployment: string;
+  index: number;
+  /** volumes of earlier deploys, by Aethir name */
+  found: ReadonlyMap<string, VolumeView>;
+  /** volumes this deploy created (for a rollback) */
+  created: VolumeView[];
+  /** this lease's volumes, filled in */
+  out: DeployedVolume[];
+}
+
 /**
  * One lease of a planned service: the first GPU choice that matches (a NO_MATCH moves to the
  * next; nothing is opened until one matches), on a host that registers the profile's CPU cores
- * and memory (rounded up to whole cores and MiB), the env sealed to that host.
+ * and memory (rounded up to whole cores and MiB), the env sealed to that host. With persistent
+ * volumes: on the host of the volumes an earlier deploy left (as `rent --volume`), else the
+ * volumes are created on the host matched, which must have room for them.
  */
 async function openOne(
   renter: Renter,
   s: ServicePlan,
   workload: LeaseWorkload,
+  env: Record<string, string>,
   maxDurationSec: number,
+  vc: VolumeContext,
   say: (line: string) => void,
 ): Promise<OpenedLease> {
   const choices: Array<GpuChoice | null> = s.gpu.units > 0 ? s.gpu.choices : [null];
   const cap = BigInt(s.pricing.maxPricePerHour!);
-  const env = sdlEnvOf(s);
+  const wanted = s.volumes
+    .filter((v) => v.kind === 'persistent')
+    .map((v) => ({ v, name: deploymentVolumeName(vc.deployment, s.service, vc.index, v.name) }));
+  const hosts = new Set(wanted.flatMap((w) => vc.found.get(w.name)?.container ?? []));
+  if (hosts.size > 1)
+    throw new AethirError(
+      'CONFLICT',
+      `its volumes ${wanted.map((w) => w.name).join(', ')} live on different hosts; a lease runs on one`,
+    );
+  const pinned = [...hosts][0];
+  const volumesOn = async (c: ContainerView) => {
+    const missing = wanted.filter((w) => !vc.found.has(w.name));
+    const need = missing.reduce((n, w) => n + w.v.sizeMiB!, 0);
+    if (need > 0) {
+      const room = await volumeRoomMiB(renter.api, c);
+      if (room < need)
+        throw new AethirError(
+          'NO_MATCH',
+          `${c.name} ${c.volumeOffer ? `has room for ${room} MiB of volumes` : 'offers no volumes'}, ${need} MiB asked`,
+        );
+    }
+    vc.out.length = 0;
+    for (const w of wanted) {
+      let v = vc.found.get(w.name);
+      if (v) say(`mounts volume ${w.name} (${v.id}) from an earlier deploy at ${w.v.mount}`);
+      else {
+        v = (
+          await createVolume(renter.api, renter.key, {
+            name: w.name,
+            sizeMiB: w.v.sizeMiB!,
+            host: c.id,
+            log: say,
+          })
+        ).volume;
+        vc.created.push(v);
+      }
+      vc.out.push({
+        name: w.v.name,
+        volume: v.id,
+        volumeName: w.name,
+        mount: w.v.mount,
+        sizeMiB: v.sizeMiB,
+        created: !vc.found.has(w.name),
+      });
+    }
+    return vc.out.map((d, k) => ({
+      volume: d.volume,
+      path: d.mount,
+      ...(wanted[k]!.v.readOnly ? { readOnly: true } : {}),
+    }));
+  };
   let last: unknown;
   for (const choice of choices) {
     try {
@@ -230,20 +408,25 @@ async function openOne(
           maxPricePerHour: cap.toString(),
           // an image runs on a Docker host; a lease's own port needs its own network (sandbox or Docker)
           ...(workload.image ? { image: workload.image } : {}),
-          isolation: workload.port !== undefined ? 'sandbox' : defaultIsolation(s.gpu.units),
+          isolation: workload.port !== undefined || wanted.length ? 'sandbox' : defaultIsolation(s.gpu.units),
           minCpuCores: Math.ceil(s.cpu.millicores / 1000),
           minMemoryMiB: Number((BigInt(s.memoryBytes) + (1n << 20n) - 1n) >> 20n),
         },
+        ...(pinned ? { container: pinned } : {}),
         maxDurationSec,
         maxPricePerHour: cap,
         onProgress: say,
-        workload: async (c, chainId) => ({
-          ...workload,
-          ...(await sealedEnvFor(env, c, chainId, renter.key.address)),
-        }),
+        workload: async (c, chainId) => {
+          const mounts = wanted.length ? await volumesOn(c) : [];
+          return {
+            ...workload,
+            ...(mounts.length ? { volumes: mounts } : {}),
+            ...(await sealedEnvFor(env, c, chainId, renter.key.address)),
+          };
+        },
       });
     } catch (e) {
-      if (!(isAethirError(e) && e.code === 'NO_MATCH')) throw e;
+      if (!(isAethirError(e) && e.code === 'NO_MATCH') || pinned) throw e;
       last = e;
     }
   }
@@ -297,6 +480,57 @@ export async function closeDeployment(
   }
   record.closedAt = Date.now();
   store.save(record);
+  return out;
+}
+
+/** What became of one of a closed deployment's persistent volumes. */
+export interface ClosedVolume extends DeployedVolume {
+  service: string;
+  index: number;
+  /** kept: still yours, still billed; deleted: freed now; gone: deleted or lost before */
+  status: 'kept' | 'deleted' | 'gone';
+  charged: string | null;
+  refunded: string | null;
+}
+
+/**
+ * A closed deployment's persistent volumes: kept (they are persistent: a later deploy of the same
+ * name mounts them again; billed per GiB-hour until deleted), or with `delete`, deleted: freed on
+ * the host, their unused escrow refunded. Only the key's own volumes are touched (the record is a
+ * file on this machine, not proof of anything). Run after the leases are closed (a volume mounted
+ * by an open lease cannot be deleted).
+ */
+export async function closeDeploymentVolumes(
+  api: ApiClient,
+  key: KeyPair,
+  record: DeploymentRecord,
+  opts: { delete: boolean },
+): Promise<ClosedVolume[]> {
+  const out: ClosedVolume[] = [];
+  const sender = new TxSender(key, api);
+  for (const l of record.leases)
+    for (const d of l.volumes ?? []) {
+      const base = { ...d, service: l.service, index: l.index, charged: null, refunded: null };
+      const v = await api.volumeView(d.volume);
+      if (!v || v.owner !== key.address || v.status !== 'active') {
+        out.push({ ...base, status: 'gone' });
+        continue;
+      }
+      if (!opts.delete) {
+        out.push({ ...base, status: 'kept' });
+        continue;
+      }
+      const r = await sender.send('volume.delete', {
+        volume: v.id,
+        reason: `deployment ${record.name} closed`,
+      });
+      out.push({
+        ...base,
+        status: 'deleted',
+        charged: String(r.result.charged),
+        refunded: String(r.result.refund),
+      });
+    }
   return out;
 }
 

@@ -1,6 +1,7 @@
 import YAML, { LineCounter, isNode } from 'yaml';
 import { z } from 'zod';
 import { AethirError, CITIES, ENV_NAME_RE, UNIT } from '../core/index.js';
+import { MAX_VOLUME_MIB, MIN_VOLUME_MIB, MountPath } from '../ledger/index.js';
 
 /**
  * Akash SDL (Stack Definition Language, versions 2.0 and 2.1) → an Aethir deployment plan.
@@ -312,7 +313,22 @@ export interface PlannedVolume {
   mount: string;
   sizeBytes: string;
   readOnly: boolean;
-  kind: 'ram';
+  /** ram: the lease's /dev/shm; persistent: an Aethir volume on the lease's host, one per lease */
+  kind: 'ram' | 'persistent';
+  /** persistent: the size of the Aethir volume, MiB (the SDL's size rounded up) */
+  sizeMiB?: number;
+  /** persistent: the SDL's storage class (default, beta1, beta2, beta3), noted: hosts register one kind of disk */
+  class?: string;
+}
+
+/** Another service this one reaches (it exposes a port `to: [{service: <this one>}]`), and the env that says where. */
+export interface ServiceLink {
+  service: string;
+  /** the port of the other service's lease endpoint */
+  port: number;
+  /** env names this service gets: the other lease's endpoint URL, and a lease token for it (header x-aethir-lease-token) */
+  urlEnv: string;
+  tokenEnv: string;
 }
 
 export interface ServicePlan {
@@ -331,8 +347,13 @@ export interface ServicePlan {
   args: string[] | null;
   /** the environment's names (values are sealed to the host at deploy time and never printed) */
   envNames: string[];
-  /** the one port reachable from outside, served at the lease's endpoint (HTTP and WebSocket) */
-  endpoint: { port: number; as: number } | null;
+  /**
+   * the one port served at the lease's endpoint (HTTP and WebSocket): public when exposed
+   * `global: true`, else reached only by the services it is exposed to (with a lease token)
+   */
+  endpoint: { port: number; as: number; public: boolean } | null;
+  /** the services this one reaches, opened before it (their endpoints come in its env) */
+  links: ServiceLink[];
   cpu: { millicores: number };
   memoryBytes: string;
   /** root (ephemeral) disk asked for */
@@ -454,6 +475,9 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
 
   // services: what each one runs and exposes
   const serviceNames = new Set(Object.keys(sdl.services));
+  const endpoints = new Map<string, ServicePlan['endpoint']>();
+  /** service → the services it reaches (they expose a port to it) */
+  const reachedBy = new Map<string, Array<{ service: string; port: number; path: Seg[] }>>();
   for (const [name, svc] of Object.entries(sdl.services)) {
     const at: Seg[] = ['services', name];
     if (!/^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63)
@@ -480,7 +504,8 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
       seen.add(key);
     });
     const exposes = svc.expose === '' || svc.expose === undefined ? [] : svc.expose;
-    let global: number | null = null;
+    // the lease's one endpoint: the first port exposed globally or to another service
+    let endpoint: { port: number; as: number; public: boolean } | null = null;
     exposes.forEach((e, i) => {
       const ep: Seg[] = [...at, 'expose', i];
       if (e.proto && e.proto.toLowerCase() === 'udp')
@@ -495,28 +520,40 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
           [...ep, 'http_options'],
           'HTTP options are not supported (the endpoint proxy has no per-lease body limits, timeouts or retries)',
         );
+      let isGlobal = false;
+      const reachers: Array<{ service: string; path: Seg[] }> = [];
       (e.to ?? []).forEach((t, j) => {
         const tp: Seg[] = [...ep, 'to', j];
         if (t.ip !== undefined) add([...tp, 'ip'], 'IP leases are not supported');
         if (t.service !== undefined) {
           if (!serviceNames.has(t.service)) add([...tp, 'service'], `no service named "${t.service}"`);
-          else
-            add(
-              [...tp, 'service'],
-              'traffic between services is not supported (each lease has its own private network)',
-            );
+          else if (t.service === name) add([...tp, 'service'], 'a service does not expose a port to itself');
+          else reachers.push({ service: t.service, path: [...tp, 'service'] });
         }
-        if (t.global !== undefined && t.ip === undefined && /^true$/i.test(t.global)) {
-          if (global !== null)
-            add(
-              [...ep, 'port'],
-              `a lease has one endpoint: port ${e.port} would be a second global port (after ${global})`,
-            );
-          else global = Number(e.port);
-        }
+        if (t.global !== undefined && t.ip === undefined && /^true$/i.test(t.global)) isGlobal = true;
       });
+      if (!isGlobal && reachers.length === 0) return;
+      const port = Number(e.port);
+      if (endpoint !== null && endpoint.port !== port) {
+        add(
+          [...ep, 'port'],
+          isGlobal && endpoint.public
+            ? `a lease has one endpoint: port ${e.port} would be a second global port (after ${endpoint.port})`
+            : `a lease has one endpoint: port ${e.port} would be a second exposed port (after ${endpoint.port})`,
+        );
+        return;
+      }
+      endpoint = { port, as: Number(e.as ?? e.port), public: isGlobal || (endpoint?.public ?? false) };
+      for (const r of reachers) {
+        const list = reachedBy.get(r.service) ?? [];
+        if (!list.some((l) => l.service === name)) list.push({ service: name, port, path: r.path });
+        reachedBy.set(r.service, list);
+      }
     });
+    endpoints.set(name, endpoint);
   }
+  checkLinks(sdl, reachedBy, add);
+  hostNameNotes(sdl, reachedBy, notes);
 
   // deployment: which profile in which placement, how many
   const plans: ServicePlan[] = [];
@@ -543,7 +580,10 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
       const placement = own(sdl.profiles.placement, placementName);
       if (!placement) add([...at], `no placement named "${placementName}" in profiles.placement`);
       if (!compute || !placement) continue;
-      const plan = planService(sdl, svcName, placementName, d.profile, count, opts, add, notes);
+      const plan = planService(sdl, svcName, placementName, d.profile, count, opts, add, notes, {
+        endpoint: endpoints.get(svcName) ?? null,
+        links: (reachedBy.get(svcName) ?? []).map((l) => linkOf(l.service, l.port)),
+      });
       if (plan) plans.push(plan);
     }
   }
@@ -556,7 +596,132 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
       `${leases} leases in all is more than one deployment may open (${SDL_LIMITS.maxLeases})`,
     );
   if (issues.length) throw new SdlError(dedupe(issues), source);
-  return { version: sdl.version, services: plans, leases, blockTimeMs, notes: [...notes] };
+  return { version: sdl.version, services: openOrder(plans), leases, blockTimeMs, notes: [...notes] };
+}
+
+/** Why a lease cannot mount a volume at `p` (the ledger's MountPath refused it), in an SDL author's words. */
+function mountRefusal(p: string, why: string): string {
+  const shown = `"${p.slice(0, 80)}"`;
+  const system = /^\/(usr|etc|opt|proc|dev|sys|run|tmp|bin|sbin|lib|lib32|lib64|libx32|boot|root)(\/|$)/.exec(
+    p,
+  );
+  if (system)
+    return `${shown}: an Aethir lease does not mount volumes under /${system[1]} (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data`;
+  if (p.split('/').some((seg) => seg === '..' || seg === '.'))
+    return `${shown} must not contain . or .. (it would escape the mount point)`;
+  if (p.split('/').some((seg) => seg.startsWith('.')))
+    return `${shown}: a segment starting with "." is not a mount point an Aethir lease takes (plain segments: /data/cache)`;
+  return `${shown} ${why}`;
+}
+
+/** The env names that tell a service where another one is: DB_SERVICE_URL, DB_SERVICE_TOKEN for "db". */
+export function linkOf(service: string, port: number): ServiceLink {
+  const stem = service.toUpperCase().replace(/-/g, '_');
+  return { service, port, urlEnv: `${stem}_SERVICE_URL`, tokenEnv: `${stem}_SERVICE_TOKEN` };
+}
+
+/**
+ * Services that reach others: each target runs as one lease (its endpoint is one URL), the env
+ * names given to the service that reaches it are not its own, and no cycle (a service is given
+ * the endpoints it reaches when its lease opens, so those open first).
+ */
+function checkLinks(
+  sdl: Sdl,
+  reachedBy: Map<string, Array<{ service: string; port: number; path: Seg[] }>>,
+  add: (path: Seg[], message: string) => void,
+): void {
+  const countOf = (svc: string) =>
+    Object.values(own(sdl.deployment, svc) ?? {}).reduce((n, d) => n + (Number(d.count) || 0), 0);
+  for (const [from, targets] of reachedBy) {
+    const svc = sdl.services[from]!;
+    const env = svc.env === '' || svc.env === undefined ? [] : svc.env;
+    for (const t of targets) {
+      if (countOf(t.service) > 1)
+        add(
+          t.path,
+          `service ${t.service} is reached by other services, so it runs as one lease (count 1): Aethir has no load balancer across a service's leases`,
+        );
+      const link = linkOf(t.service, t.port);
+      env.forEach((kv, i) => {
+        const key = kv.slice(0, kv.indexOf('=') < 0 ? kv.length : kv.indexOf('='));
+        if (key === link.urlEnv || key === link.tokenEnv)
+          add(
+            ['services', from, 'env', i],
+            `${key} is set by Aethir: where service ${t.service} is (its lease endpoint, and a token for it)`,
+          );
+      });
+    }
+  }
+  // a cycle: some service reaches itself through others
+  const state = new Map<string, 'open' | 'done'>();
+  const visit = (s: string, trail: string[]): void => {
+    if (state.get(s) === 'done') return;
+    if (state.get(s) === 'open') {
+      const loop = [...trail.slice(trail.indexOf(s)), s];
+      const first = reachedBy.get(loop[0]!)!.find((t) => t.service === loop[1])!;
+      add(
+        first.path,
+        `services reach each other in a cycle (${loop.join(' → ')}): each lease is given the endpoints it reaches when it opens, so they must open one after another`,
+      );
+      return;
+    }
+    state.set(s, 'open');
+    for (const t of reachedBy.get(s) ?? []) visit(t.service, [...trail, s]);
+    state.set(s, 'done');
+  };
+  for (const s of reachedBy.keys()) visit(s, []);
+}
+
+/**
+ * Akash services find each other by host name (`OLLAMA_BASE_URL=http://ollama:11434`); on Aethir
+ * that name resolves nowhere. Not rewritten (a value is the author's): said in the plan.
+ */
+function hostNameNotes(
+  sdl: Sdl,
+  reachedBy: Map<string, Array<{ service: string; port: number }>>,
+  notes: Set<string>,
+): void {
+  for (const [from, targets] of reachedBy) {
+    const env = sdl.services[from]!.env;
+    (env === '' || env === undefined ? [] : env).forEach((kv, i) => {
+      const value = kv.slice(kv.indexOf('=') + 1);
+      for (const t of targets) {
+        const link = linkOf(t.service, t.port);
+        if (namesHost(value, t.service))
+          notes.add(
+            `services.${from}.env[${i}] names service ${t.service} as a host, which Aethir does not resolve: use $${link.urlEnv} (with the header x-aethir-lease-token: $${link.tokenEnv})`,
+          );
+      }
+    });
+  }
+}
+
+/** Does `value` name `host` as a host: at its start or after // or @, followed by its end, : or /? */
+function namesHost(value: string, host: string): boolean {
+  for (let at = value.indexOf(host); at >= 0; at = value.indexOf(host, at + 1)) {
+    const before = value.slice(0, at);
+    const after = value[at + host.length];
+    if (
+      (before === '' || before.endsWith('//') || before.endsWith('@')) &&
+      (after === undefined || after === ':' || after === '/')
+    )
+      return true;
+  }
+  return false;
+}
+
+/** The plans in the order their leases open: a service after the ones it reaches, else in the SDL's order. */
+function openOrder(plans: ServicePlan[]): ServicePlan[] {
+  const out: ServicePlan[] = [];
+  const placed = new Set<ServicePlan>();
+  const place = (p: ServicePlan, depth: number): void => {
+    if (placed.has(p) || depth > plans.length) return;
+    for (const l of p.links) for (const q of plans) if (q.service === l.service) place(q, depth + 1);
+    placed.add(p);
+    out.push(p);
+  };
+  for (const p of plans) place(p, 0);
+  return out;
 }
 
 function dedupe(issues: SdlIssue[]): SdlIssue[] {
@@ -595,6 +760,7 @@ function planService(
   opts: PlanOptions,
   add: (path: Seg[], message: string) => void,
   notes: Set<string>,
+  wiring: Pick<ServicePlan, 'endpoint' | 'links'>,
 ): ServicePlan | null {
   const svc = sdl.services[svcName]!;
   const res = sdl.profiles.compute[profileName]!.resources;
@@ -616,12 +782,15 @@ function planService(
   if (typeof memory === 'string') fail([...rp, 'memory', 'size'], memory);
   else if (memory === 0n) fail([...rp, 'memory', 'size'], 'must be more than zero');
 
-  // storage: one root (ephemeral) volume, RAM volumes; persistent ones wait for `aethir volume`
+  // storage: one root (ephemeral) volume, RAM volumes (/dev/shm), persistent volumes (Aethir volumes)
   const list = Array.isArray(res.storage) ? res.storage : [res.storage];
   const sp: Seg[] = [...rp, 'storage'];
   const at = (i: number): Seg[] => (Array.isArray(res.storage) ? [...sp, i] : sp);
   let rootBytes = 0n;
-  const byName = new Map<string, { i: number; bytes: bigint; ram: boolean }>();
+  const byName = new Map<
+    string,
+    { i: number; bytes: bigint; ram: boolean; persistent: boolean; cls: string | undefined }
+  >();
   list.forEach((v, i) => {
     const name = v.name ?? 'default';
     const size = parseSize(v.size);
@@ -638,17 +807,17 @@ function planService(
       return fail([...at(i), 'attributes', 'persistent'], 'a ram volume cannot be persistent');
     if (cls !== undefined && cls !== 'ram' && !persistent)
       return fail([...at(i), 'attributes', 'class'], `storage class ${cls} is for persistent volumes`);
-    if (persistent)
+    if (persistent && name === 'default')
       return fail(
         [...at(i), 'attributes', 'persistent'],
-        'persistent volumes are not supported yet (they come with "aethir volume")',
+        'the root volume cannot be persistent: name the volume and mount it (services.S.params.storage)',
       );
-    byName.set(name, { i, bytes: size, ram: cls === 'ram' });
-    if (cls !== 'ram') {
+    byName.set(name, { i, bytes: size, ram: cls === 'ram', persistent, cls });
+    if (cls !== 'ram' && !persistent) {
       if (name !== 'default')
         fail(
           [...at(i), 'name'],
-          'a named ephemeral volume is not supported (only the root volume and ram volumes)',
+          'a named ephemeral volume is not supported (only the root volume, ram volumes and persistent volumes)',
         );
       rootBytes += size;
     }
@@ -658,7 +827,7 @@ function planService(
     const path: Seg[] = ['services', svcName, 'params', 'storage', name];
     const v = byName.get(name);
     if (!v) {
-      // a persistent one was refused above; anything else is a dangling name
+      // one refused above has its own issue; anything else is a dangling name
       if (!list.some((x) => (x.name ?? 'default') === name))
         fail(path, `no volume named "${name}" in profiles.compute.${profileName}.resources.storage`);
       continue;
@@ -677,13 +846,46 @@ function planService(
         readOnly: isTrue(p.readOnly),
         kind: 'ram',
       });
+    else if (v.persistent) {
+      const mount = MountPath.safeParse(p.mount);
+      const sizeMiB = Number((v.bytes + (1n << 20n) - 1n) >> 20n);
+      if (!mount.success) fail([...path, 'mount'], mountRefusal(p.mount, mount.error.issues[0]!.message));
+      else if (volumes.some((x) => x.mount === p.mount))
+        fail([...path, 'mount'], `${p.mount} is mounted twice`);
+      if (sizeMiB < MIN_VOLUME_MIB || sizeMiB > MAX_VOLUME_MIB)
+        fail(
+          [...at(v.i), 'size'],
+          `an Aethir volume holds ${MIN_VOLUME_MIB} MiB to ${MAX_VOLUME_MIB / (1 << 20)} TiB`,
+        );
+      volumes.push({
+        name,
+        mount: p.mount,
+        sizeBytes: v.bytes.toString(),
+        readOnly: isTrue(p.readOnly),
+        kind: 'persistent',
+        sizeMiB,
+        class: v.cls ?? 'default',
+      });
+    }
   }
   for (const [name, v] of byName)
-    if (v.ram && !volumes.some((x) => x.name === name) && own(svc.params?.storage, name) === undefined)
-      fail([...at(v.i)], `ram volume "${name}" is not mounted by services.${svcName}.params.storage`);
+    if ((v.ram || v.persistent) && own(svc.params?.storage, name) === undefined)
+      fail(
+        [...at(v.i)],
+        `${v.ram ? 'ram' : 'persistent'} volume "${name}" is not mounted by services.${svcName}.params.storage`,
+      );
   if (rootBytes > 0n) notes.add('root disk sizes are not checked: Aethir hosts register no disk size');
-  if (volumes.length)
+  if (volumes.some((v) => v.kind === 'ram'))
     notes.add("a ram volume is the lease's /dev/shm: a tmpfs bounded by the lease's memory, not by its size");
+  if (volumes.some((v) => v.kind === 'persistent')) {
+    notes.add(
+      "a persistent volume is an Aethir volume on its lease's host, one per lease (as on Akash, each replica has its own; services never share one), billed per GiB-hour at the host's volume price besides the lease; it outlives the deployment until deleted (deployments close --delete-volumes)",
+    );
+    for (const c of new Set(volumes.flatMap((v) => (v.class && v.class !== 'default' ? [v.class] : []))))
+      notes.add(
+        `storage class ${c} is noted, not matched: Aethir hosts offer one kind of volume disk (a loop-mounted ext4 image)`,
+      );
+  }
 
   // GPUs
   let gpuUnits = 0;
@@ -739,14 +941,6 @@ function planService(
       }
     }
   }
-
-  // endpoint: the one global port
-  let endpoint: ServicePlan['endpoint'] = null;
-  for (const e of svc.expose === '' || svc.expose === undefined ? [] : svc.expose)
-    if ((e.to ?? []).some((t) => isTrue(t.global) && t.ip === undefined)) {
-      endpoint = { port: Number(e.port), as: Number(e.as ?? e.port) };
-      break;
-    }
 
   // placement: region and price
   const pp: Seg[] = ['profiles', 'placement', placementName];
@@ -805,7 +999,8 @@ function planService(
     command: list2(svc.command),
     args: list2(svc.args),
     envNames: env.map((kv) => kv.slice(0, kv.indexOf('='))),
-    endpoint,
+    endpoint: wiring.endpoint,
+    links: wiring.links,
     cpu: { millicores: cpu },
     memoryBytes: memory.toString(),
     storageBytes: rootBytes.toString(),
@@ -900,8 +1095,20 @@ export function describePlan(plan: DeploymentPlan, fmtAth: (units: string) => st
       ...(s.args ? [`  args       ${JSON.stringify(s.args).slice(0, 200)}`] : []),
       ...(s.envNames.length ? [`  env        ${s.envNames.join(', ')} (values sealed to the host)`] : []),
       `  resources  ${s.cpu.millicores / 1000} CPU, ${gib(s.memoryBytes)} memory, ${gib(s.storageBytes)} disk, ${gpu}`,
-      ...s.volumes.map((v) => `  volume     ${v.name} at ${v.mount}: ram, ${gib(v.sizeBytes)}`),
-      `  endpoint   ${s.endpoint ? `port ${s.endpoint.port} (as ${s.endpoint.as}) at the lease's endpoint URL` : 'none'}`,
+      ...s.volumes.map((v) =>
+        v.kind === 'ram'
+          ? `  volume     ${v.name} at ${v.mount}: ram, ${gib(v.sizeBytes)}`
+          : `  volume     ${v.name} at ${v.mount}${v.readOnly ? ' (read-only)' : ''}: persistent, ${gib(v.sizeBytes)}${v.class !== 'default' ? ` (class ${v.class})` : ''}, an Aethir volume on each lease's host (kept or reused across deploys)`,
+      ),
+      `  endpoint   ${
+        s.endpoint
+          ? `port ${s.endpoint.port} (as ${s.endpoint.as}) at the lease's endpoint URL${s.endpoint.public ? '' : ' (not public: for the services it is exposed to)'}`
+          : 'none'
+      }`,
+      ...s.links.map(
+        (l) =>
+          `  reaches    ${l.service} (port ${l.port}) at $${l.urlEnv}, with header x-aethir-lease-token: $${l.tokenEnv}`,
+      ),
       `  region     ${s.region ?? 'any'}`,
       `  price cap  ${
         s.pricing.maxPricePerHour === null

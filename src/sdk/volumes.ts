@@ -23,6 +23,11 @@ export function parseVolumeSize(s: string): number {
   return mib;
 }
 
+/** Free volume space on a host now, MiB (0: it offers none). */
+export async function volumeRoomMiB(api: ApiClient, c: ContainerView): Promise<number> {
+  return c.volumeOffer ? freeMiB(c, await api.volumeViews({ status: 'active' })) : 0;
+}
+
 /** Free volume space on a host, MiB, given the live volumes it holds. */
 function freeMiB(c: ContainerView, live: readonly VolumeView[]): number {
   if (!c.volumeOffer) return 0;

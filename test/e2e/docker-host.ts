@@ -5,6 +5,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { ApiClient } from '../../src/sdk/index.js';
@@ -69,8 +70,8 @@ export async function loopbackRegistry(
 
 /**
  * `aethir container start --runtime docker` joined to the devnet at `url` from `dataDir`, funded
- * from the devnet's faucet key and online. `stop()` sends SIGINT (the host ends its workloads) and
- * SIGKILL if it has not exited within 15 s.
+ * from the devnet's faucet key and online; `extraArgs` go to `container start` (e.g. `--volumes 1`).
+ * `stop()` sends SIGINT (the host ends its workloads) and SIGKILL if it has not exited within 15 s.
  */
 export async function startDockerHost(o: {
   url: string;
@@ -79,6 +80,7 @@ export async function startDockerHost(o: {
   env: Record<string, string>;
   api: ApiClient;
   run: (args: string[]) => Promise<CliResult>;
+  extraArgs?: string[];
 }): Promise<{ address: string; stop(): Promise<void> }> {
   const args = ['container', 'start', '--network', o.url, '--location', 'Tokyo, JP', '--data', o.dataDir];
   const docker = [
@@ -90,6 +92,7 @@ export async function startDockerHost(o: {
     BASE_IMAGE,
     '--name',
     o.name,
+    ...(o.extraArgs ?? []),
   ];
   const unfunded = await o.run([...args, ...docker, '--json']);
   const address = JSON.parse(unfunded.stdout).error.details.address as string;
@@ -121,4 +124,13 @@ export function removeImage(image: string): void {
   for (const id of left.stdout.split('\n').filter(Boolean))
     spawnSync('podman', ['rm', '-f', id], { stdio: 'ignore' });
   spawnSync('podman', ['rmi', image], { stdio: 'ignore' });
+}
+
+/** A TCP port free on every address now (for a devnet or an endpoint proxy started next). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '0.0.0.0', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }

@@ -15,19 +15,11 @@ import { generateKeyPair, signLeaseToken } from '../../src/core/index.js';
 import { Keystore } from '../../src/node/index.js';
 import { ApiClient } from '../../src/sdk/index.js';
 import { BIN, ROOT, cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
-import { REGISTRY, loopbackRegistry, removeImage, startDockerHost } from './docker-host.js';
+import { REGISTRY, freePort, loopbackRegistry, removeImage, startDockerHost } from './docker-host.js';
 
 const IMAGE = `${REGISTRY}/aethir/busybox:port`;
 const HTTPD = (port: number, text: string) =>
   `mkdir -p www && echo ${text} > www/index.html && exec httpd -f -p ${port} -h www`;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe("a lease's own port, logs kept on the host, cp cut mid-way, an SDL image deploy", () => {
   const home = tempHome('aethir-port-');

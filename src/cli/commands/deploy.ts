@@ -14,6 +14,7 @@ import {
   describePlan,
   planSdl,
   rateUnits,
+  closeDeploymentVolumes,
   type DeploymentRecord,
   type LeaseWorkload,
   type ServicePlan,
@@ -72,8 +73,9 @@ const RATE_FLAGS: ReadonlyArray<[Token, string, string]> = [
 /**
  * What a planned service runs on a lease: its OCI image (hosts with a Docker engine only), with
  * `command` + `args` as the container's command (an SDL's `args` alone go to the image's own
- * entrypoint, as Docker does), and its global `expose` port as the lease's own port: the lease's
- * endpoint forwards to that port in the container (public, as a global port is). An SDL that
+ * entrypoint, as Docker does), and its exposed port as the lease's own port: the lease's
+ * endpoint forwards to that port in the container (public where the port is global; else open
+ * with a lease token, which the services it is exposed to get in their env). An SDL that
  * gives neither command nor args is refused by path: a lease names what it runs.
  */
 export function leaseWorkloadFor(s: ServicePlan): LeaseWorkload {
@@ -91,7 +93,8 @@ export function leaseWorkloadFor(s: ServicePlan): LeaseWorkload {
   return {
     image: s.image,
     command,
-    ...(s.endpoint ? { port: s.endpoint.port, publicEndpoint: true } : {}),
+    // a global port is public, as on Akash; one exposed only to services opens with a lease token
+    ...(s.endpoint ? { port: s.endpoint.port, ...(s.endpoint.public ? { publicEndpoint: true } : {}) } : {}),
   };
 }
 
@@ -132,8 +135,13 @@ export function deployCommand(): Command {
         '',
         'Price caps: an SDL prices each profile per block in micro-units of a denom (uakt, uact, uusdc).',
         'The cap per hour is amount × 10^-6 × rate × 3600 / block time, per GPU for GPU services; give',
-        "the rate for the SDL's denom, or --max-price. What Aethir cannot honour (IP leases, persistent",
-        'volumes, traffic between services, auditors, …) is refused with the SDL path that asks for it.',
+        "the rate for the SDL's denom, or --max-price. What Aethir cannot honour (IP leases, UDP,",
+        'auditors, …) is refused with the SDL path that asks for it.',
+        '',
+        "Persistent volumes (storage with persistent: true) become Aethir volumes on each lease's host,",
+        'named DEPLOYMENT-SERVICE-INDEX-VOLUME; a later deploy of the same name mounts them again.',
+        'A service exposed `to: [{service: web}]` is reached by web at $<SERVICE>_SERVICE_URL with the',
+        'header x-aethir-lease-token: $<SERVICE>_SERVICE_TOKEN (docs/sdl.md).',
         '',
         'Examples:',
         '  npx aethir deploy --dry-run deploy.yaml --act-rate 2',
@@ -283,14 +291,23 @@ export function deploymentsCommand(): Command {
             'no leases',
           ),
         );
+        for (const l of r.leases)
+          for (const v of l.volumes ?? [])
+            process.stdout.write(
+              `volume ${v.volumeName} (${v.volume}, ${v.sizeMiB} MiB) at ${v.mount} of ${l.service}[${l.index}]\n`,
+            );
       }),
     );
   cmd
     .command('close')
     .description(
-      'stop every lease of a deployment: the hosts are paid for the time served, the rest refunded',
+      'stop every lease of a deployment: the hosts are paid for the time served, the rest refunded; persistent volumes are kept unless --delete-volumes',
     )
     .argument('<name>')
+    .option(
+      '--delete-volumes',
+      'also delete its persistent volumes (their data is gone; unused escrow refunded); kept by default, mounted again by the next deploy of this name',
+    )
     .option('--key <name>', 'the key that paid for it', 'developer')
     .addOption(apiOption())
     .addOption(jsonOption())
@@ -299,16 +316,20 @@ export function deploymentsCommand(): Command {
         const store = deploymentStore();
         const r = store.get(name);
         const api = await nodeOf(r, opts);
-        const closed = await closeDeployment(api, userKeystore().load(opts.key), r, store);
+        const key = userKeystore().load(opts.key);
+        const closed = await closeDeployment(api, key, r, store);
+        const volumes = await closeDeploymentVolumes(api, key, r, { delete: Boolean(opts.deleteVolumes) });
         const charged = closed.reduce((a, l) => a + BigInt(l.charged), 0n);
         const refunded = closed.reduce((a, l) => a + BigInt(l.refunded), 0n);
         if (opts.json)
           return printJson({
             deployment: name,
             leases: closed,
+            volumes,
             charged: charged.toString(),
             refunded: refunded.toString(),
           });
+        const kept = volumes.filter((v) => v.status === 'kept');
         process.stdout.write(
           table(
             closed.map((l) => ({
@@ -319,7 +340,18 @@ export function deploymentsCommand(): Command {
               refunded: fmtAth(l.refunded, 12),
             })),
             'no leases',
-          ) + `deployment ${name} closed: charged ${fmtAth(charged, 12)}, refunded ${fmtAth(refunded, 12)}\n`,
+          ) +
+            `deployment ${name} closed: charged ${fmtAth(charged, 12)}, refunded ${fmtAth(refunded, 12)}\n` +
+            volumes
+              .filter((v) => v.status === 'deleted')
+              .map(
+                (v) =>
+                  `deleted volume ${v.volumeName}: charged ${fmtAth(v.charged!)}, refunded ${fmtAth(v.refunded!)}\n`,
+              )
+              .join('') +
+            (kept.length
+              ? `kept ${kept.length} persistent volume${kept.length === 1 ? '' : 's'} (${kept.map((v) => v.volumeName).join(', ')}): billed until deleted; "aethir deploy" with --name ${name} mounts them again; delete them with: aethir deployments close ${name} --delete-volumes\n`
+              : ''),
         );
       }),
     );

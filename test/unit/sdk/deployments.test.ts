@@ -2,7 +2,13 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DeploymentStore, type DeploymentRecord } from '../../../src/sdk/deployments.js';
+import fc from 'fast-check';
+import { VolumeName } from '../../../src/ledger/index.js';
+import {
+  DeploymentStore,
+  deploymentVolumeName,
+  type DeploymentRecord,
+} from '../../../src/sdk/deployments.js';
 
 const record = (name: string, createdAt = 1): DeploymentRecord => ({
   name,
@@ -49,5 +55,27 @@ describe('deployment records on the client', () => {
     writeFileSync(join(dir, 'other.json'), JSON.stringify(record('web')));
     expect(() => store.get('other')).toThrow('is not a deployment record');
     expect(readFileSync(join(dir, 'bad.json'), 'utf8')).toBe('{"name": "bad"');
+  });
+});
+
+describe("a deployment's volume names", () => {
+  it('readable, the same on every deploy, never one for two (deployment, service, index, volume)', () => {
+    const n = deploymentVolumeName('shop', 'db', 0, 'data');
+    expect(n).toMatch(/^shop-db-0-data-[0-9a-f]{12}$/);
+    expect(deploymentVolumeName('shop', 'db', 0, 'data')).toBe(n);
+    expect(deploymentVolumeName('shop', 'db', 1, 'data')).not.toBe(n);
+    // "d-x" + "y" and "d" + "x-y" read alike; they are two volumes
+    expect(deploymentVolumeName('d-x', 'y', 0, 'z')).not.toBe(deploymentVolumeName('d', 'x-y', 0, 'z'));
+    expect(deploymentVolumeName('d', 'x', 0, 'Data')).not.toBe(deploymentVolumeName('d', 'x', 0, 'data'));
+    expect(deploymentVolumeName('a'.repeat(60), 'b', 0, 'data')).toMatch(/^a{50}-[0-9a-f]{12}$/);
+  });
+
+  it('always a valid volume name, distinct for distinct parts (fuzzed)', () => {
+    const part = fc.string({ minLength: 1, maxLength: 70 });
+    fc.assert(
+      fc.property(part, part, fc.nat(63), part, (d, s, i, v) => {
+        expect(VolumeName.safeParse(deploymentVolumeName(d, s, i, v)).success).toBe(true);
+      }),
+    );
   });
 });

@@ -56,24 +56,25 @@ const GiB = (n: number) => (BigInt(n) << 30n).toString();
 
 /** What each shared SDL gets, checked by hand against the YAML (sizes: Gi = 2^30 bytes). */
 const EXPECTED_REFUSALS: Record<string, string[]> = {
+  // Their persistent volumes plan, but where they mount them the ledger lets no lease mount a
+  // volume (MountPath: no system directories, no dot segments); the rest of each plans (below).
   'DeepSeek-R1-Distill-Qwen-1.5B__deploy.yaml': [
-    'profiles.compute.sglang1.resources.storage[1].attributes.persistent: persistent volumes are not supported yet (they come with "aethir volume")',
+    'services.sglang1.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
   ],
   'DeepSeek-R1__deploy.yaml': [
-    'profiles.compute.sglang1.resources.storage[1].attributes.persistent: persistent volumes are not supported yet (they come with "aethir volume")',
+    'services.sglang1.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
   ],
   'Llama-3.3-70B__deploy.yaml': [
-    'profiles.compute.vllm.resources.storage[1].attributes.persistent: persistent volumes are not supported yet (they come with "aethir volume")',
+    'services.vllm.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
   ],
   'Mistral-7B__deploy.yaml': [
-    'profiles.compute.vllm.resources.storage[1].attributes.persistent: persistent volumes are not supported yet (they come with "aethir volume")',
+    'services.vllm.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
   ],
   'llama-factory__deploy.yaml': [
-    'profiles.compute.app.resources.storage[1].attributes.persistent: persistent volumes are not supported yet (they come with "aethir volume")',
+    'services.app.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
   ],
   'minecraft__deploy.yaml': [
     'services.web.expose[1].port: a lease has one endpoint: port 3333 would be a second global port (after 25565)',
-    'profiles.compute.web.resources.storage[1].attributes.persistent: persistent volumes are not supported yet (they come with "aethir volume")',
     'profiles.placement.akash.signedBy: auditor signatures are not supported (Aethir hosts are verified by checkers, not auditors)',
     'profiles.placement.akash.attributes.host: no Aethir equivalent (only region maps to a filter)',
   ],
@@ -81,17 +82,14 @@ const EXPECTED_REFUSALS: Record<string, string[]> = {
     'profiles.placement.akash.signedBy: auditor signatures are not supported (Aethir hosts are verified by checkers, not auditors)',
   ],
   'open-webui-gpu__deploy.yaml': [
-    'services.ollama.expose[0].to[0].service: traffic between services is not supported (each lease has its own private network)',
     'services.open-webui.depends_on: start order between services is not supported (leases start independently)',
     'profiles.placement.akash.signedBy: auditor signatures are not supported (Aethir hosts are verified by checkers, not auditors)',
   ],
   'ray__deploy.yaml': [
-    'services.ray-head.expose[0].to[0].service: traffic between services is not supported (each lease has its own private network)',
-    'services.ray-head.expose[1].to[0].service: traffic between services is not supported (each lease has its own private network)',
     'services.ray-head.expose[1].port: a lease has one endpoint: port 6380 would be a second global port (after 8265)',
     // the SDL's own typo: "ray-worker," is no service
     'services.ray-head.expose[2].to[0].service: no service named "ray-worker,"',
-    'services.ray-head.expose[3].to[0].service: traffic between services is not supported (each lease has its own private network)',
+    'services.ray-head.expose[3].port: a lease has one endpoint: port 8079 would be a second exposed port (after 8265)',
     'services.ray-worker.expose[1].port: a lease has one endpoint: port 8079 would be a second global port (after 8078)',
     // Akash's parser refuses "Gb" too (units.go knows k, M, G, … and Ki, Mi, Gi, …)
     'profiles.compute.ray-head.resources.storage[0].size: "10Gb": unknown unit "Gb" (use k, M, G, T (×1000) or Ki, Mi, Gi, Ti (×1024); no "b")',
@@ -140,7 +138,8 @@ describe.skipIf(!existsSync(DIR))(title('every shared Akash SDL plans or names w
           command: null,
           args: null,
           envNames: [],
-          endpoint: { port: 9000, as: 80 },
+          endpoint: { port: 9000, as: 80, public: true },
+          links: [],
           cpu: { millicores: 16_000 },
           memoryBytes: GiB(32),
           storageBytes: GiB(32),
@@ -337,15 +336,14 @@ describe.skipIf(!existsSync(DIR))(title('every shared Akash SDL plans or names w
       storageBytes: GiB(100),
       envNames: ['JUPYTER_TOKEN'],
     });
-    expect(s.endpoint).toEqual({ port: 8888, as: 80 });
+    expect(s.endpoint).toEqual({ port: 8888, as: 80, public: true });
   });
 
-  it('open-webui without its auditor, service link and depends_on: two services, one lease each; the CPU-only one is capped per hour', () => {
+  it('open-webui without its auditor and depends_on: ollama opens first, its port for open-webui only, which gets OLLAMA_SERVICE_URL and OLLAMA_SERVICE_TOKEN', () => {
     const plan = planSdl(
       without(
         real('open-webui-gpu__deploy.yaml'),
         ['profiles', 'placement', 'akash', 'signedBy'],
-        ['services', 'ollama', 'expose'],
         ['services', 'open-webui', 'depends_on'],
       ),
       opts,
@@ -361,15 +359,68 @@ describe.skipIf(!existsSync(DIR))(title('every shared Akash SDL plans or names w
         s.memoryBytes,
       ]),
     ).toEqual([
-      ['ollama', 1, 1, null, 8000, GiB(28)],
-      ['open-webui', 1, 0, { port: 8080, as: 80 }, 1000, GiB(4)],
+      ['ollama', 1, 1, { port: 11434, as: 11434, public: false }, 8000, GiB(28)],
+      ['open-webui', 1, 0, { port: 8080, as: 80, public: true }, 1000, GiB(4)],
+    ]);
+    expect(plan.services[0]!.links).toEqual([]);
+    expect(plan.services[1]!.links).toEqual([
+      { service: 'ollama', port: 11434, urlEnv: 'OLLAMA_SERVICE_URL', tokenEnv: 'OLLAMA_SERVICE_TOKEN' },
     ]);
     // WEBUI_SECRET_KEY= is a name with an empty value; names only on the plan
     expect(plan.services[1]!.envNames).toEqual(['OLLAMA_BASE_URL', 'WEBUI_SECRET_KEY']);
+    // its OLLAMA_BASE_URL=http://ollama:11434 is Akash's way; the plan says what works here
+    expect(plan.notes).toContain(
+      'services.open-webui.env[0] names service ollama as a host, which Aethir does not resolve: use $OLLAMA_SERVICE_URL (with the header x-aethir-lease-token: $OLLAMA_SERVICE_TOKEN)',
+    );
+    const text = describePlan(plan, (u) => formatAth(BigInt(u), 2));
+    expect(text).toContain(
+      "port 11434 (as 11434) at the lease's endpoint URL (not public: for the services it is exposed to)",
+    );
+    expect(text).toContain(
+      'reaches    ollama (port 11434) at $OLLAMA_SERVICE_URL, with header x-aethir-lease-token: $OLLAMA_SERVICE_TOKEN',
+    );
+  });
+
+  it('Mistral-7B with its model cache at /data: a persistent 30 GiB volume (class beta3, noted) beside its 10 GiB /dev/shm', () => {
+    const plan = planSdl(
+      real('Mistral-7B__deploy.yaml').replace('mount: /root/.cache', 'mount: /data'),
+      opts,
+    );
+    expect(plan.services[0]!.volumes).toEqual([
+      {
+        name: 'data',
+        mount: '/data',
+        sizeBytes: GiB(30),
+        readOnly: false,
+        kind: 'persistent',
+        sizeMiB: 30 * 1024,
+        class: 'beta3',
+      },
+      { name: 'shm', mount: '/dev/shm', sizeBytes: GiB(10), readOnly: false, kind: 'ram' },
+    ]);
+    expect(plan.notes.some((n) => n.startsWith('a persistent volume is an Aethir volume'))).toBe(true);
+    expect(plan.notes).toContain(
+      'storage class beta3 is noted, not matched: Aethir hosts offer one kind of volume disk (a loop-mounted ext4 image)',
+    );
+    expect(describePlan(plan, (u) => u)).toContain(
+      'volume     data at /data: persistent, 30 GiB (class beta3)',
+    );
+  });
+
+  it('minecraft without its second port, auditor and host attribute: its world on a persistent volume at /data', () => {
+    const plan = planSdl(
+      without(
+        real('minecraft__deploy.yaml'),
+        ['services', 'web', 'expose', 1],
+        ['profiles', 'placement', 'akash', 'signedBy'],
+        ['profiles', 'placement', 'akash', 'attributes', 'host'],
+      ),
+      opts,
+    );
+    expect(plan.services[0]!.volumes).toMatchObject([{ name: 'data', mount: '/data', kind: 'persistent' }]);
   });
 });
 
-/** A small valid SDL, varied by the tests below. */
 function sdl(
   o: {
     version?: string;
@@ -502,19 +553,137 @@ describe('what Aethir cannot honour is refused with its SDL path', () => {
     ]);
   });
 
-  it('a persistent volume shared by two services is refused at the volume', () => {
+  it('two services on a profile with a persistent volume: each gets its own (as on Akash), count 2 gets one per lease', () => {
     const text = sdl({
       storage:
         '          - size: 1Gi\n          - name: data\n            size: 10Gi\n            attributes:\n              persistent: true\n              class: beta3',
-      params: '    params:\n      storage:\n        data:\n          mount: /data',
+      params: '    params:\n      storage:\n        data:\n          mount: /data\n          readOnly: true',
       extraService:
         '  db:\n    image: postgres:16\n    params:\n      storage:\n        data:\n          mount: /var/lib/postgresql',
     }).replace(
       'deployment:\n  web:',
       'deployment:\n  db:\n    dc:\n      profile: web\n      count: 1\n  web:',
     );
-    expect(refusal(text, aktOpts)).toEqual([
-      'profiles.compute.web.resources.storage[1].attributes.persistent: persistent volumes are not supported yet (they come with "aethir volume")',
+    const plan = planSdl(text.replace('count: 3', 'count: 2'), aktOpts);
+    expect(plan.services.map((s) => [s.service, s.count, s.volumes])).toEqual([
+      [
+        'db',
+        1,
+        [
+          {
+            name: 'data',
+            mount: '/var/lib/postgresql',
+            sizeBytes: GiB(10),
+            readOnly: false,
+            kind: 'persistent',
+            sizeMiB: 10240,
+            class: 'beta3',
+          },
+        ],
+      ],
+      [
+        'web',
+        2,
+        [
+          {
+            name: 'data',
+            mount: '/data',
+            sizeBytes: GiB(10),
+            readOnly: true,
+            kind: 'persistent',
+            sizeMiB: 10240,
+            class: 'beta3',
+          },
+        ],
+      ],
+    ]);
+    expect(describePlan(plan, (u) => u)).toContain(
+      'volume     data at /data (read-only): persistent, 10 GiB (class beta3)',
+    );
+  });
+
+  it('persistent volumes Aethir cannot give: escaping or system mount points, too small or too big, unmounted, the root volume, one path twice', () => {
+    const vol = (size: string, extra = '') =>
+      `          - size: 1Gi\n          - name: data\n            size: ${size}\n            attributes:\n              persistent: true${extra}`;
+    const mounted = (...mounts: string[]) =>
+      `    params:\n      storage:\n${mounts.map((m) => `        ${m}`).join('\n')}`;
+    const one = (mount: string) =>
+      refusal(sdl({ storage: vol('1Gi'), params: mounted(`data:\n          mount: ${mount}`) }), aktOpts);
+    expect(one('/data/../etc')).toEqual([
+      'services.web.params.storage.data.mount: "/data/../etc" must not contain . or .. (it would escape the mount point)',
+    ]);
+    expect(one('/etc/cron.d')[0]).toMatch(
+      /"\/etc\/cron.d": an Aethir lease does not mount volumes under \/etc/,
+    );
+    expect(one('/proc')[0]).toMatch(/under \/proc/);
+    expect(one('/')[0]).toMatch(/^services\.web\.params\.storage\.data\.mount: "\/" /);
+    expect(one('/data/.ssh')[0]).toMatch(/a segment starting with "\." is not a mount point/);
+    expect(one('data')).toEqual(['services.web.params.storage.data.mount: must be an absolute path']);
+    expect(one('/a:/b')[0]).toMatch(
+      /^services\.web\.params\.storage\.data\.mount: "\/a:\/b" must be an absolute path of plain segments/,
+    );
+    // sizes: the ledger's bounds, at the volume's own path
+    for (const size of ['1Mi', '65Ti', '1Ei'])
+      expect(
+        refusal(sdl({ storage: vol(size), params: mounted('data:\n          mount: /data') }), aktOpts),
+      ).toEqual(['profiles.compute.web.resources.storage[1].size: an Aethir volume holds 16 MiB to 64 TiB']);
+    // not mounted; the root volume persistent; two volumes at one path
+    expect(refusal(sdl({ storage: vol('1Gi') }), aktOpts)).toEqual([
+      'profiles.compute.web.resources.storage[1]: persistent volume "data" is not mounted by services.web.params.storage',
+    ]);
+    expect(
+      refusal(
+        sdl({ storage: '          size: 1Gi\n          attributes:\n            persistent: true' }),
+        aktOpts,
+      ),
+    ).toEqual([
+      'profiles.compute.web.resources.storage.attributes.persistent: the root volume cannot be persistent: name the volume and mount it (services.S.params.storage)',
+    ]);
+    const two = `${vol('1Gi')}\n          - name: logs\n            size: 1Gi\n            attributes:\n              persistent: true`;
+    expect(
+      refusal(
+        sdl({
+          storage: two,
+          params: mounted('data:\n          mount: /data', 'logs:\n          mount: /data'),
+        }),
+        aktOpts,
+      ),
+    ).toEqual(['services.web.params.storage.logs.mount: /data is mounted twice']);
+  });
+
+  it('services that reach each other: the target opens first; a cycle, a replicated target, a clashing env name, itself', () => {
+    const svc = (name: string, to: string, env = '') =>
+      `  ${name}:\n    image: busybox\n${env}    expose:\n      - port: 6379\n        to:\n          - service: ${to}\n`;
+    const deploy = (names: string[], count = 1) =>
+      names.map((n) => `  ${n}:\n    dc:\n      profile: web\n      count: ${count}`).join('\n');
+    const base = sdl({ count: '1' });
+    const withDb = base
+      .replace('profiles:\n', `${svc('db', 'web')}profiles:\n`)
+      .replace('deployment:\n', `deployment:\n${deploy(['db'])}\n`);
+    const plan = planSdl(withDb, aktOpts);
+    // written after web, opened before it
+    expect(plan.services.map((s) => s.service)).toEqual(['db', 'web']);
+    expect(plan.services[0]!.endpoint).toEqual({ port: 6379, as: 6379, public: false });
+    expect(plan.services[1]!.links).toEqual([
+      { service: 'db', port: 6379, urlEnv: 'DB_SERVICE_URL', tokenEnv: 'DB_SERVICE_TOKEN' },
+    ]);
+    expect(refusal(withDb.replace('count: 1\n', 'count: 2\n'), aktOpts)).toEqual([
+      "services.db.expose[0].to[0].service: service db is reached by other services, so it runs as one lease (count 1): Aethir has no load balancer across a service's leases",
+    ]);
+    expect(refusal(withDb.replace('      - MODE=prod', '      - DB_SERVICE_TOKEN=mine'), aktOpts)).toEqual([
+      'services.web.env[1]: DB_SERVICE_TOKEN is set by Aethir: where service db is (its lease endpoint, and a token for it)',
+    ]);
+    const cycle = base
+      .replace('profiles:\n', `${svc('a', 'b')}${svc('b', 'a')}profiles:\n`)
+      .replace('deployment:\n', `deployment:\n${deploy(['a', 'b'])}\n`);
+    expect(refusal(cycle, aktOpts)).toEqual([
+      'services.a.expose[0].to[0].service: services reach each other in a cycle (b → a → b): each lease is given the endpoints it reaches when it opens, so they must open one after another',
+    ]);
+    const self = base
+      .replace('profiles:\n', `${svc('solo', 'solo')}profiles:\n`)
+      .replace('deployment:\n', `deployment:\n${deploy(['solo'])}\n`);
+    expect(refusal(self, aktOpts)).toEqual([
+      'services.solo.expose[0].to[0].service: a service does not expose a port to itself',
     ]);
   });
 

@@ -42,6 +42,22 @@ describe('deploy command helpers', () => {
     expect(leaseWorkloadFor(argsOnly.services[0]!)).toEqual({ image: 'redis:7', command: ['--save', ''] });
   });
 
+  it('a port exposed only to another service is the lease port, not public (it opens with a lease token)', () => {
+    const text = sdl(
+      '    image: redis:7\n    args: ["--save", ""]\n    expose:\n      - port: 6379\n        to:\n          - service: app\n',
+    )
+      .replace('profiles:\n', '  app:\n    image: busybox\n    args: ["true"]\nprofiles:\n')
+      .replace('deployment:\n', 'deployment:\n  app:\n    dc:\n      profile: p\n      count: 1\n');
+    const plan = planSdl(text);
+    expect(plan.services.map((s) => s.service)).toEqual(['web', 'app']);
+    expect(leaseWorkloadFor(plan.services[0]!)).toEqual({
+      image: 'redis:7',
+      command: ['--save', ''],
+      port: 6379,
+    });
+    expect(leaseWorkloadFor(plan.services[1]!)).toEqual({ image: 'busybox', command: ['true'] });
+  });
+
   it('an SDL service with neither command nor args is refused by path', () => {
     const plan = planSdl(sdl('    image: nginx\n'));
     let err: unknown;
