@@ -77,9 +77,9 @@ export interface OpenOptions {
   /** resumes this interruptible lease of the key's on its container, with its checkpoint files */
   resumes?: string;
   /**
-   * this container, no match: a persistent volume's host, how a higher bid or on-demand request
-   * reaches GPUs that interruptible leases hold (the index counts them as taken), and how a user
-   * picks a host they know; the ledger still checks price, capacity and the volume rules
+   * this container, no match: a persistent volume's host, or a host a user knows (a match too
+   * reaches GPUs that interruptible leases hold, when no host has them free); the ledger still
+   * checks price, capacity and the volume rules
    */
   container?: string;
 }
@@ -198,7 +198,12 @@ export class Renter {
       return this.openDirect(o);
     const say = o.onProgress ?? (() => {});
     const gpus = o.request.gpus ?? 0;
-    const request = { ...o.request, user: this.key.address };
+    const request = {
+      ...o.request,
+      user: this.key.address,
+      // an interruptible request may preempt only leases that bid less than it
+      ...(o.interruptible ? { bidPerHour: o.interruptible.bidPerHour.toString() } : {}),
+    };
     const signer = { key: this.key, chainId: await this.chainId() };
     const paidSec = Math.min(o.depositSec ?? o.maxDurationSec, o.maxDurationSec);
     const leaseEscrow = (pricePerHour: string) =>
@@ -217,7 +222,9 @@ export class Renter {
     else
       say(
         `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
-          ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
+          (match.preemptsInterruptible
+            ? ': no host has the GPUs free; this lease preempts interruptible capacity there (it starts when their notice ends)'
+            : ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`),
       );
     const workload = await o.workload(c, signer.chainId);
     const bid = o.interruptible?.bidPerHour;
