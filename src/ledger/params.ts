@@ -124,6 +124,13 @@ export const ParamsSchema = z
      * 30 s (no network had interruptible leases before it existed); a devnet's genesis sets it
      */
     preemptNoticeMs: ms(0, 3_600_000).optional(),
+    /**
+     * how long a host keeps an ended interruptible lease's checkpoint directory, serving it to
+     * the lease's user (docs/capacity-market.md): a lease may resume it (lease.open `resumes`) on
+     * any host within this time after it closed, its checkpoint copied over by the user's client.
+     * Absent: a lease resumes only on the host that kept the checkpoint (networks from before)
+     */
+    checkpointKeepMs: ms(60_000, 30 * DAY).optional(),
     // ---- the DAO ----
     /** shortest and longest lock of ATH for voting weight (weight = amount × time left / lockMaxMs) */
     lockMinMs: ms(DAY, 365 * DAY),
@@ -217,6 +224,7 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'receiptGraceMs',
   'pauseGraceMs',
   'preemptNoticeMs',
+  'checkpointKeepMs',
   'votingPeriodMs',
   'timelockMs',
 ]);
@@ -234,10 +242,18 @@ export const LATER_PARAMS = {
 } as const satisfies Partial<Params>;
 
 /** Optional parameters: absent from a set means the behaviour from before they existed. */
-export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set(['clearEnv', 'pauseGraceMs', 'preemptNoticeMs']);
+export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set([
+  'clearEnv',
+  'pauseGraceMs',
+  'preemptNoticeMs',
+  'checkpointKeepMs',
+]);
 
 /** The preemption notice when a parameter set has none (see `preemptNoticeMs`). */
 export const DEFAULT_PREEMPT_NOTICE_MS = 30_000;
+
+/** How long a devnet's hosts keep an ended interruptible lease's checkpoint (params.checkpointKeepMs): a day. */
+export const DEFAULT_CHECKPOINT_KEEP_MS = 86_400_000;
 
 /** The notice an interruptible lease gets before it is stopped for a higher-paying one. */
 export function preemptNoticeOf(p: Params): number {
