@@ -97,7 +97,7 @@ export class AgentCheckpoints {
         direction: 'upload',
         isOpen: async () => (await this.o.network.lease(lease.id))?.status === 'open',
         now: this.o.now,
-        onEnd: () => done(),
+        onUploaded: () => done(),
       }),
     );
     onWait?.(

@@ -27,8 +27,8 @@ export function checkpointDoor(o: {
   /** whether the door is still open (asked for every session) */
   isOpen(): Promise<boolean>;
   now(): number;
-  /** a session ended (the upload is in, or the download out) */
-  onEnd?(): void;
+  /** an upload was written whole (its tar exited 0): a failed or refused session is not one */
+  onUploaded?(): void;
 }): LeaseAccessTarget {
   const wants = o.direction === 'download' ? /^tar -c / : /^sh -c mkdir -p -- "\$1" && exec tar -x /;
   const w: RunningWorkload = {
@@ -47,10 +47,15 @@ export function checkpointDoor(o: {
       // nor read back from the new one through it
       if (!wants.test(req.command.join(' ')))
         throw new Error(`this checkpoint door only serves ${o.direction}s`);
-      return spawnExec(req.command, {
+      const s = spawnExec(req.command, {
         cwd: o.dir,
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C' },
       });
+      if (o.direction === 'upload')
+        void s.exited.then((e) => {
+          if (e.exitCode === 0) o.onUploaded?.();
+        });
+      return s;
     },
   };
   return {
@@ -59,6 +64,6 @@ export function checkpointDoor(o: {
     workload: () => null,
     isOpen: o.isOpen,
     now: o.now,
-    session: async () => ({ w, end: async () => o.onEnd?.() }),
+    session: async () => ({ w, end: async () => undefined }),
   };
 }
