@@ -1,7 +1,7 @@
 /**
  * An interruptible lease's checkpoint directory as a files door (lease-access.ts, the protocol
  * of `aethir cp`), with no workload behind it: how `rent --resume` moves a checkpoint between
- * hosts (docs/capacity-market.md). The host that kept it serves it, after the lease ended and for
+ * hosts (docs/sdk.md "interruptible"). The host that kept it serves it, after the lease ended and for
  * params.checkpointKeepMs, to a lease token its user signed for the old lease (download only);
  * the host of the resuming lease takes it, before the lease's command starts, from a token its
  * user signed for the new lease (upload). The user's client carries the archive between the two:

@@ -126,7 +126,7 @@ export const ParamsSchema = z
     preemptNoticeMs: ms(0, 3_600_000).optional(),
     /**
      * how long a host keeps an ended interruptible lease's checkpoint directory, serving it to
-     * the lease's user (docs/capacity-market.md): a lease may resume it (lease.open `resumes`) on
+     * the lease's user (docs/sdk.md "interruptible"): a lease may resume it (lease.open `resumes`) on
      * any host within this time after it closed, its checkpoint copied over by the user's client.
      * Absent: a lease resumes only on the host that kept the checkpoint (networks from before)
      */
