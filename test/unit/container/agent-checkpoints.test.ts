@@ -50,17 +50,20 @@ describe('checkpoint doors', () => {
     ...extra,
   });
 
-  beforeAll(async () => {
-    url = await proxy.start();
-    cps = new AgentCheckpoints(base, {
+  const checkpoints = (waitMs: number) =>
+    new AgentCheckpoints(base, {
       id: me,
       network,
       endpoints: proxy,
       chainId: () => CHAIN,
       now: () => now,
       keepMs: () => KEEP,
-      waitMs: 5_000,
+      waitMs,
     });
+
+  beforeAll(async () => {
+    url = await proxy.start();
+    cps = checkpoints(5_000);
     proxy.resolveDoors((id) => cps.door(id));
     mkdirSync(join(base, 'Lold', 'sub'), { recursive: true });
     writeFileSync(join(base, 'Lold', 'ckpt.txt'), 'step 7');
@@ -154,15 +157,7 @@ describe('checkpoint doors', () => {
   });
 
   it('no upload within the wait: the lease starts without a checkpoint', async () => {
-    const quick = new AgentCheckpoints(base, {
-      id: me,
-      network,
-      endpoints: proxy,
-      chainId: () => CHAIN,
-      now: () => now,
-      keepMs: () => KEEP,
-      waitMs: 200,
-    });
+    const quick = checkpoints(200);
     leases.set('Lnone', { ...leases.get('Lnew')!, id: 'Lnone' });
     const lines: string[] = [];
     const dir = await quick.prepare(leases.get('Lnone') as Lease, (l) => lines.push(l));
