@@ -1,8 +1,7 @@
-import { cp, mkdir, stat } from 'node:fs/promises';
+import { AgentCheckpoints } from './agent-checkpoints.js';
 import { loadavg } from 'node:os';
 import { AgentVolumes, type AttachedVolumes } from './agent-volumes.js';
 import type { VolumeStore } from './volumes.js';
-import { join } from 'node:path';
 import {
   AethirError,
   canonicalize,
@@ -120,6 +119,8 @@ export interface ContainerAgentInit {
    * $AETHIR_CHECKPOINT_DIR), kept after the lease for `rent --resume`. None: no checkpoints.
    */
   checkpointDir?: string;
+  /** how long a lease resuming a checkpoint kept on another host waits for its user's client to bring it (default 60 s) */
+  checkpointWaitMs?: number;
   /** apps to pre-install and serve sessions of (published on the network; docs/apps.md) */
   apps?: readonly string[];
   /** where apps are installed, `<appsDir>/<name>/<version>`; needed with `apps` */
@@ -176,6 +177,10 @@ export class ContainerAgent {
   private receiptGraceMs = DEFAULT_PARAMS.receiptGraceMs;
   /** params.pauseGraceMs: leases whose escrow runs out are paused (absent: not on this network) */
   private pauseGraceMs: number | undefined;
+  /** params.checkpointKeepMs: how long ended interruptible leases' checkpoints are kept here */
+  private checkpointKeepMs: number | undefined;
+  private readonly checkpoints: AgentCheckpoints | null;
+  private lastCheckpointSweep = 0;
   readonly init: ContainerAgentInit;
   /** the apps this host pre-installs (none: null) */
   private readonly apps: LocalApps | null;
@@ -204,6 +209,18 @@ export class ContainerAgent {
           onChange: () => {
             if (this.started) this.heartbeat();
           },
+        })
+      : null;
+    this.checkpoints = init.checkpointDir
+      ? new AgentCheckpoints(init.checkpointDir, {
+          id: init.key.address,
+          network: components.network,
+          endpoints: components.endpoints,
+          chainId: () => this.chainId ?? null,
+          now: () => components.clock.now(),
+          keepMs: () => this.checkpointKeepMs,
+          ...(init.checkpointWaitMs !== undefined ? { waitMs: init.checkpointWaitMs } : {}),
+          log: components.log,
         })
       : null;
     this.volumes = init.volumes
@@ -325,11 +342,23 @@ export class ContainerAgent {
     // it no longer has the output in memory, e.g. after a restart).
     this.unsubs.push(bus.serve(subjects.logs(this.id), (m) => this.serveLogs(m as LogsRequest)));
     this.started = true;
+    // ended interruptible leases' checkpoints, kept for their users (rent --resume on another host)
+    const off =
+      this.checkpoints && this.components.endpoints?.resolveDoors((id) => this.checkpoints!.door(id));
+    if (off) this.unsubs.push(off);
     this.heartbeat();
     this.timer = setInterval(() => {
       this.heartbeat();
       this.checkReceipts();
       this.checkFunds();
+      // checkpoints past params.checkpointKeepMs go, looked at once a minute
+      const now = this.components.clock.now();
+      if (this.checkpoints && now - this.lastCheckpointSweep >= 60_000) {
+        this.lastCheckpointSweep = now;
+        void this.checkpoints
+          .sweep()
+          .catch((e: unknown) => this.components.log?.(`checkpoints: ${(e as Error).message}`));
+      }
       // new volumes get their copy door, deleted ones are freed
       void this.volumes
         ?.reconcile()
@@ -443,7 +472,14 @@ export class ContainerAgent {
     }
     // A lease that preempted interruptible ones starts when their notice ends: wait for their GPUs.
     await this.waitForGpus(lease.gpus, lease.openedAt);
-    const checkpoint = await this.checkpointOf(lease);
+    const checkpoint = await this.checkpoints?.prepare(lease, (data) =>
+      bus.publish(subjects.leaseLog(lease.id), {
+        lease: lease.id,
+        type: 'stderr',
+        data,
+        at: clock.now(),
+      } satisfies LeaseLogMsg),
+    );
     if (checkpoint) {
       run.env = { ...run.env, AETHIR_CHECKPOINT_DIR: checkpoint };
       run.writablePaths = [checkpoint];
@@ -1021,6 +1057,7 @@ export class ContainerAgent {
       const params = await this.components.network.params();
       this.receiptGraceMs = params.receiptGraceMs;
       this.pauseGraceMs = params.pauseGraceMs;
+      this.checkpointKeepMs = params.checkpointKeepMs;
     } catch (e) {
       this.components.log?.(`reading the network's parameters failed: ${(e as Error).message}`);
     }
@@ -1028,9 +1065,7 @@ export class ContainerAgent {
 
   /** Where this host keeps (or would keep) an interruptible lease's checkpoint files; none: no checkpoints here. */
   checkpointPath(lease: string): string | undefined {
-    return this.init.checkpointDir && /^[A-Za-z0-9_-]{1,64}$/.test(lease)
-      ? join(this.init.checkpointDir, lease)
-      : undefined;
+    return this.checkpoints?.path(lease);
   }
 
   /** Free GPUs here now (not held by a running workload). */
@@ -1047,35 +1082,6 @@ export class ContainerAgent {
     const { clock } = this.components;
     while (this.freeGpuCount() < n && clock.now() < startsAt + 10_000 && !this.stopping)
       await new Promise((r) => setTimeout(r, 100));
-  }
-
-  /**
-   * An interruptible lease's checkpoint directory, `<checkpointDir>/<lease>`, made for it; a lease
-   * that resumes another (the ledger checked it is the same user's, on this host) starts with a
-   * copy of that one's files. None for other leases, or a host without a checkpointDir.
-   */
-  private async checkpointOf(lease: Lease): Promise<string | undefined> {
-    const base = this.init.checkpointDir;
-    if (!base || !lease.interruptible) return undefined;
-    const dir = join(base, lease.id);
-    try {
-      await mkdir(base, { recursive: true, mode: 0o711 });
-      await mkdir(dir, { recursive: true, mode: 0o700 });
-      if (lease.resumes && /^[A-Za-z0-9_-]{1,64}$/.test(lease.resumes)) {
-        const from = join(base, lease.resumes);
-        if (
-          await stat(from).then(
-            (s) => s.isDirectory(),
-            () => false,
-          )
-        )
-          await cp(from, dir, { recursive: true, force: true, errorOnExist: false });
-      }
-      return dir;
-    } catch (e) {
-      this.components.log?.(`lease ${lease.id}: no checkpoint directory (${(e as Error).message})`);
-      return undefined;
-    }
   }
 
   /**

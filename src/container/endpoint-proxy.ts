@@ -30,6 +30,7 @@ export class EndpointProxy {
   private readonly routes = new Map<string, { port: number; access: EndpointAccess }>();
   /** running leases' doors for shells, exec and copies (`/x/<lease>/…`, lease-access.ts) */
   private readonly doors = new Map<string, LeaseAccessTarget>();
+  private readonly resolvers = new Set<(leaseId: string) => Promise<LeaseAccessTarget | undefined>>();
   private server: Server | null = null;
   private baseUrl: string | null = null;
 
@@ -82,16 +83,24 @@ export class EndpointProxy {
       const door = /^\/x\/([A-Za-z0-9_-]{1,64})\/([a-z]+)$/.exec(req.url ?? '');
       if (door) {
         socket.on('error', () => undefined);
-        const target = this.doors.get(door[1]!);
-        if (!target) {
+        const id = door[1]!;
+        const notHere = () => {
           const body = JSON.stringify({
-            error: { code: 'NOT_FOUND', message: `lease ${door[1]} is not running on this container` },
+            error: { code: 'NOT_FOUND', message: `lease ${id} is not running on this container` },
           });
-          return void socket.end(
+          socket.end(
             `HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
           );
-        }
-        return void handleLeaseAccess(door[1]!, door[2]!, target, req, socket, head);
+        };
+        const target = this.doors.get(id);
+        if (target) return void handleLeaseAccess(id, door[2]!, target, req, socket, head);
+        if (this.resolvers.size === 0) return notHere();
+        // a door kept without a running lease (an ended lease's checkpoint): asked of the agents
+        void this.resolve(id).then(
+          (t) => (t ? handleLeaseAccess(id, door[2]!, t, req, socket, head) : notHere()),
+          () => notHere(),
+        );
+        return;
       }
       const target = this.target(req);
       if (!target.ok)
@@ -205,6 +214,23 @@ export class EndpointProxy {
   close(leaseId: string): void {
     this.routes.delete(leaseId);
     this.doors.delete(leaseId);
+  }
+
+  /**
+   * Where a door not open for a running lease may still be found (an ended interruptible lease's
+   * checkpoint, kept for a while): the agent answers with its target, or undefined.
+   */
+  resolveDoors(fn: (leaseId: string) => Promise<LeaseAccessTarget | undefined>): () => void {
+    this.resolvers.add(fn);
+    return () => void this.resolvers.delete(fn);
+  }
+
+  private async resolve(leaseId: string): Promise<LeaseAccessTarget | undefined> {
+    for (const fn of this.resolvers) {
+      const t = await fn(leaseId).catch(() => undefined);
+      if (t) return t;
+    }
+    return undefined;
   }
 
   /** Opens (or with null closes) a running lease's door for its user's sessions (lease-access.ts). */

@@ -18,6 +18,7 @@ import {
   type Weights,
   hostSizeOk,
 } from './request.js';
+import type { ReferenceEntry } from './reference.js';
 
 /**
  * The index. Every container has a slot in struct-of-arrays columns (typed arrays); every
@@ -419,6 +420,26 @@ export class IndexStore {
 
   reservedOf(slot: number): number {
     return this.reserved[slot]!;
+  }
+
+  /**
+   * A slot as the plain matcher sees it (reference.ts), with `extraGpus` more free (the GPUs
+   * of interruptible leases a request would preempt): min(ledger, heartbeat) + extra − reserved.
+   */
+  entryWith(slot: number, extraGpus: number): ReferenceEntry {
+    const hbf = this.hbFree[slot]!;
+    const lf = this.ledgerFree[slot]!;
+    const base = hbf === FREE_UNKNOWN ? lf : Math.min(lf, hbf);
+    const hb = this.lastHb[slot]!;
+    const images = this.dockerImages.get(slot);
+    return {
+      c: this.objs[slot]!,
+      lastHeartbeat: hb > Number.NEGATIVE_INFINITY ? hb : null,
+      freeGpus: Math.max(0, Math.min(MAX_GPUS, base + extraGpus - this.reserved[slot]!)),
+      reputation: this.rep[slot]!,
+      apps: this.apps.get(slot) ?? [],
+      ...(images ? { docker: true, images } : {}),
+    };
   }
 
   /** Containers whose last heartbeat is older than offlineAfterMs leave their bucket. */

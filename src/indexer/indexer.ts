@@ -1,7 +1,19 @@
 import { AethirError, type Clock, type Rng } from '../core/index.js';
-import type { Container } from '../ledger/index.js';
+import type { Container, Lease } from '../ledger/index.js';
 import { IndexStore } from './index-store.js';
-import { better, noMatchError, normalizeRequest, scoreOf, type MatchRequest, type Score } from './request.js';
+import { firstReason } from './reference.js';
+import {
+  better,
+  costOf,
+  imageCost,
+  noMatchError,
+  normalizeRequest,
+  priceAthOf,
+  scoreOf,
+  type MatchRequest,
+  type NormalizedRequest,
+  type Score,
+} from './request.js';
 
 export interface Reservation {
   id: string;
@@ -21,6 +33,19 @@ export interface MatchResult {
    * per group, without visiting them (latency, budget, app, stake and reputation not applied)
    */
   candidates: number;
+  /**
+   * no container had the GPUs free: the lease opened on this one preempts interruptible leases
+   * that bid less than it pays (their workloads get the network's notice, and it starts when
+   * the notice ends); absent: truly free GPUs
+   */
+  preemptsInterruptible?: true;
+}
+
+/** An open interruptible lease as the index counts it: GPUs a request paying more than `bid` may take. */
+interface Interruptible {
+  container: string;
+  gpus: number;
+  bid: bigint;
 }
 
 /** One container a request could get now, as `offers` lists it. */
@@ -99,6 +124,9 @@ export class Indexer {
   private readonly heldByUser = new Map<string, Held[]>();
   /** min-heap of reservations by expiry (released ones are skipped when they surface) */
   private readonly expiries: Held[] = [];
+  /** open interruptible leases (not preempted), by id, and by container */
+  private readonly interruptible = new Map<string, Interruptible>();
+  private readonly interruptibleOn = new Map<string, Map<string, Interruptible>>();
 
   constructor(private readonly deps: IndexerDeps) {
     this.store = new IndexStore({
@@ -108,6 +136,30 @@ export class Indexer {
       reputation: deps.reputation ?? (() => 1),
       appsOf: deps.appsOf ?? (() => []),
     });
+  }
+
+  /**
+   * A lease as the ledger holds it now (opened, preempted, closed). An open interruptible one not
+   * yet preempted holds GPUs the index counts as taken, but offers to a request that would pay
+   * more than its bid when no container has enough truly free (see `search`); any other state
+   * forgets it.
+   */
+  lease(
+    l: Pick<Lease, 'id' | 'container' | 'gpus' | 'pricePerHour' | 'status' | 'interruptible' | 'preemptedAt'>,
+  ): void {
+    const was = this.interruptible.get(l.id);
+    if (was) {
+      const on = this.interruptibleOn.get(was.container)!;
+      on.delete(l.id);
+      if (on.size === 0) this.interruptibleOn.delete(was.container);
+      this.interruptible.delete(l.id);
+    }
+    if (l.status !== 'open' || l.interruptible !== true || l.preemptedAt !== undefined || l.gpus <= 0) return;
+    const x: Interruptible = { container: l.container, gpus: l.gpus, bid: l.pricePerHour };
+    this.interruptible.set(l.id, x);
+    const on = this.interruptibleOn.get(l.container);
+    if (on) on.set(l.id, x);
+    else this.interruptibleOn.set(l.container, new Map([[l.id, x]]));
   }
 
   /** A container record as the ledger holds it now (registration, stake, status, leases...). */
@@ -255,6 +307,9 @@ export class Indexer {
     const Q = this.store.prepare(q);
     const found = this.store.search(Q);
     if (found.slot < 0) {
+      // Preemption is the last resort: only when no container has the GPUs truly free.
+      const p = this.preempting(q, now);
+      if (p) return p;
       const ruledOut = this.store.explain(Q);
       const relaxations = this.size() ? this.store.relaxations(q) : [];
       throw noMatchError(this.size(), ruledOut, relaxations);
@@ -268,6 +323,68 @@ export class Indexer {
         container: c,
         score: scoreOf(q, c, found.latencyMs, this.store.reputationOf(slot), this.store.imagesOf(slot)),
         candidates: this.store.candidates(Q),
+      },
+    };
+  }
+
+  /**
+   * The best container (by the strategy's cost, as `search`) that would have the GPUs free if
+   * the request preempted the interruptible leases there bidding less than it would pay: the
+   * container's on-demand price, or the request's bid (a bid above the price is refused by the
+   * ledger, so such a container is not offered). Free here: min(ledger, heartbeat) + those
+   * leases' GPUs − the index's reservations, so a reservation made on preemptible GPUs keeps
+   * them from the next request as truly free ones are kept. Every other constraint is the plain
+   * matcher's (reference.ts `firstReason`). Looks only at containers with such leases.
+   */
+  private preempting(
+    q: NormalizedRequest,
+    now: number,
+  ): { slot: number; container: Container; result: Omit<MatchResult, 'reservation'> } | null {
+    if (q.gpus === 0 || this.interruptibleOn.size === 0) return null;
+    const ctx = { now, offlineAfterMs: this.deps.offlineAfterMs, requiredStake: this.deps.requiredStake };
+    let best: { slot: number; cost: number; latencyMs: number | null } | null = null;
+    for (const [id, leases] of this.interruptibleOn) {
+      const slot = this.store.slot(id);
+      if (slot === undefined) continue;
+      const c = this.store.objs[slot]!;
+      const pays = q.bid ?? c.pricePerHour;
+      if (pays > c.pricePerHour) continue;
+      let gpus = 0;
+      for (const l of leases.values()) if (l.bid < pays) gpus += l.gpus;
+      if (gpus === 0) continue;
+      const e = this.store.entryWith(slot, gpus);
+      const latencyMs = q.point !== null ? this.store.latencyFrom(q.point, slot) : null;
+      if (firstReason(e, q, ctx, latencyMs) !== null) continue;
+      const cost =
+        costOf(
+          q.weights,
+          priceAthOf(c.pricePerHour),
+          latencyMs ?? 0,
+          c.qualityTier,
+          q.refPriceAth,
+          q.refLatencyMs,
+        ) + imageCost(q, e.images);
+      const b = best && this.store.objs[best.slot]!;
+      if (!best || better(cost, c.pricePerHour, c.id, best.cost, b!.pricePerHour, b!.id))
+        best = { slot, cost, latencyMs };
+    }
+    if (!best) return null;
+    const c = this.store.objs[best.slot]!;
+    return {
+      slot: best.slot,
+      container: c,
+      result: {
+        container: c,
+        score: scoreOf(
+          q,
+          c,
+          best.latencyMs,
+          this.store.reputationOf(best.slot),
+          this.store.imagesOf(best.slot),
+        ),
+        // the containers with the GPUs free (none) and this one, which has them by preemption
+        candidates: 1,
+        preemptsInterruptible: true,
       },
     };
   }

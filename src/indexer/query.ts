@@ -28,7 +28,7 @@ export interface Clause {
 }
 
 /** A request without the user: what a query can say. */
-export type QueryRequest = Omit<MatchRequest, 'user' | 'strategy'>;
+export type QueryRequest = Omit<MatchRequest, 'user' | 'strategy' | 'bidPerHour'>;
 
 interface FieldDef {
   ops: readonly QueryOp[];

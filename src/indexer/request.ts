@@ -69,6 +69,12 @@ export const MatchRequestSchema = z
      * `runtime: 'docker'`), and those that have it cached rank first (IMAGE_MISS_COST)
      */
     image: z.string().min(1).max(512).optional(),
+    /**
+     * an interruptible request at this bid per GPU-hour (lease.open bidPerHour): it may preempt
+     * interruptible leases that bid less; absent, an on-demand request, which may preempt those
+     * bidding less than the container's price (the index offers truly free GPUs first)
+     */
+    bidPerHour: z.bigint().min(1n).optional(),
     /** the fewest CPU cores the container registers (its whole machine: Aethir leases share a host's CPUs) */
     minCpuCores: z.number().int().min(1).max(4096).optional(),
     /** the least memory the container registers, MiB (its whole machine) */
@@ -91,6 +97,7 @@ export type MatchRequest = z.infer<typeof MatchRequestSchema>;
 export const MatchRequestJson = MatchRequestSchema.extend({
   gpus: MatchRequestSchema.shape.gpus.default(0),
   maxPricePerHour: Units.optional(),
+  bidPerHour: Units.optional(),
   strategy: z.enum(STRATEGIES).default('lowest-fee'),
   location: z.union([Coordinates, z.string().min(1).max(200)]).optional(),
 });
@@ -180,6 +187,8 @@ export interface NormalizedRequest {
   point: { lat: number; lon: number } | null;
   maxLatencyMs: number | null;
   maxPrice: bigint | null;
+  /** an interruptible request's bid per GPU-hour; null: on demand (it pays each container's price) */
+  bid: bigint | null;
   minReputation: number | null;
   /** only sandboxed containers */
   sandboxOnly: boolean;
@@ -243,6 +252,7 @@ export function normalizeRequest(req: MatchRequest): NormalizedRequest {
     throw invalid('minReputation must be from 0 to 1');
   if (req.isolation !== undefined && req.isolation !== 'sandbox' && req.isolation !== 'any')
     throw invalid('isolation must be sandbox or any');
+  if (req.bidPerHour !== undefined && req.bidPerHour <= 0n) throw invalid('bidPerHour must be more than 0');
   if (req.maxPricePerHour !== undefined && req.maxPricePerHour < 0n)
     throw invalid('maxPricePerHour must not be negative');
   const maxPrice = req.maxPricePerHour ?? null;
@@ -261,6 +271,7 @@ export function normalizeRequest(req: MatchRequest): NormalizedRequest {
     point,
     maxLatencyMs: req.maxLatencyMs ?? null,
     maxPrice,
+    bid: req.bidPerHour ?? null,
     minReputation: req.minReputation ?? null,
     sandboxOnly: req.isolation === 'sandbox',
     image: normalizeImage(req.image),

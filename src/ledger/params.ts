@@ -137,6 +137,12 @@ export const ParamsSchema = z
       .min(1)
       .max(2 ** 26)
       .optional(),
+     * how long a host keeps an ended interruptible lease's checkpoint directory, serving it to
+     * the lease's user (docs/sdk.md "interruptible"): a lease may resume it (lease.open `resumes`) on
+     * any host within this time after it closed, its checkpoint copied over by the user's client.
+     * Absent: a lease resumes only on the host that kept the checkpoint (networks from before)
+     */
+    checkpointKeepMs: ms(60_000, 30 * DAY).optional(),
     // ---- the DAO ----
     /** shortest and longest lock of ATH for voting weight (weight = amount × time left / lockMaxMs) */
     lockMinMs: ms(DAY, 365 * DAY),
@@ -231,6 +237,7 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'pauseGraceMs',
   'preemptNoticeMs',
   'volumeSealIterations',
+  'checkpointKeepMs',
   'votingPeriodMs',
   'timelockMs',
 ]);
@@ -253,6 +260,7 @@ export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set([
   'pauseGraceMs',
   'preemptNoticeMs',
   'volumeSealIterations',
+  'checkpointKeepMs',
 ]);
 
 /**
@@ -263,6 +271,9 @@ export const DEFAULT_VOLUME_SEAL_ITERATIONS = 2 ** 20;
 
 /** The preemption notice when a parameter set has none (see `preemptNoticeMs`). */
 export const DEFAULT_PREEMPT_NOTICE_MS = 30_000;
+
+/** How long a devnet's hosts keep an ended interruptible lease's checkpoint (params.checkpointKeepMs): a day. */
+export const DEFAULT_CHECKPOINT_KEEP_MS = 86_400_000;
 
 /** The notice an interruptible lease gets before it is stopped for a higher-paying one. */
 export function preemptNoticeOf(p: Params): number {

@@ -5,6 +5,7 @@ import { ath, CITIES, parseAth, systemClock, type Clock, type Config, type KeyPa
 import {
   DEFAULT_PREEMPT_NOTICE_MS,
   DEFAULT_VOLUME_SEAL_ITERATIONS,
+  DEFAULT_CHECKPOINT_KEEP_MS,
   parseGenesis,
   type ContainerSpec,
   type Lease,
@@ -136,6 +137,8 @@ export class Devnet {
           clearEnv: false,
           // an interruptible lease's workload gets this long to checkpoint when preempted
           preemptNoticeMs: config.preemptNoticeMs ?? DEFAULT_PREEMPT_NOTICE_MS,
+          // and its host keeps the checkpoint this long for `rent --resume` on any host
+          checkpointKeepMs: DEFAULT_CHECKPOINT_KEEP_MS,
           epochMs: config.epochSeconds * 1000,
           // a lease whose escrow runs out is paused, its files kept this long for a top-up
           pauseGraceMs: config.pauseGraceSeconds * 1000,

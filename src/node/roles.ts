@@ -8,15 +8,21 @@ import type { BlockEvent } from './chain.js';
 
 /** Where a block's changes go on one node: its index (if it runs one) and its local bus. */
 export interface FanOutSinks {
-  indexer?: Pick<Indexer, 'upsert' | 'consume' | 'bulk'> | undefined;
+  indexer?: (Pick<Indexer, 'upsert' | 'consume' | 'bulk'> & Partial<Pick<Indexer, 'lease'>>) | undefined;
   bus: Bus;
 }
 
 /** Loads every container the ledger holds into an index (a new or restarted indexer). */
-export function rebuildIndex(indexer: Pick<Indexer, 'upsert' | 'bulk'>, ledger: Ledger): void {
+export function rebuildIndex(
+  indexer: Pick<Indexer, 'upsert' | 'bulk'> & Partial<Pick<Indexer, 'lease'>>,
+  ledger: Ledger,
+): void {
   indexer.bulk(() => {
     for (const c of ledger.containers()) indexer.upsert(c);
   });
+  // the open interruptible leases: GPUs a request paying more than their bid may preempt
+  if (indexer.lease)
+    for (const l of ledger.leases()) if (l.interruptible && l.status === 'open') indexer.lease(l);
 }
 
 /**
@@ -52,18 +58,25 @@ export function fanOutBlock(e: BlockEvent, ledger: Ledger, sinks: FanOutSinks): 
           // Listeners see the state after the whole block: a lease opened and closed in one
           // block has nothing left to run.
           const lease = ledger.lease(ev.lease.id);
+          if (lease?.interruptible) indexer?.lease?.(lease);
           if (lease?.status === 'open')
             tell.push(() => bus.publish(subjects.leaseOpened(lease.container), { lease }));
           break;
         }
-        case 'LeaseClosed':
+        case 'LeaseClosed': {
+          const closed = ledger.lease(ev.lease);
+          if (closed?.interruptible) indexer?.lease?.(closed);
           tell.push(() => bus.publish(subjects.leaseClosed(ev.container), { lease: ev.lease }));
           break;
-        case 'LeasePreempted':
+        }
+        case 'LeasePreempted': {
+          const lease = ledger.lease(ev.lease);
+          if (lease) indexer?.lease?.(lease);
           tell.push(() =>
             bus.publish(subjects.leasePreempted(ev.container), { lease: ev.lease, stopAt: ev.stopAt }),
           );
           break;
+        }
         default:
           break;
       }

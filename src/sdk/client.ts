@@ -142,6 +142,11 @@ export interface MatchView {
   /** null when the request was not signed by its user (a preview: nothing is held) */
   reservation: { id: string; container: string; user: string; gpus: number; expiresAt: number } | null;
   candidates: number;
+  /**
+   * no container had the GPUs free: a lease on this one preempts interruptible leases that bid
+   * less (they get the network's notice; the lease starts when it ends)
+   */
+  preemptsInterruptible?: boolean;
   /** how the strategy ranked it: lower cost is better; `parts` add up to it (image: the pull it needs) */
   score: {
     strategy: string;

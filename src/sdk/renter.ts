@@ -14,6 +14,7 @@ import { signReceipt, type LeaseFunds, type SignedReceipt, type Workload } from 
 import type { MatchRequestInput } from '../indexer/index.js';
 import type { ApiClient, ContainerView, LeaseView, LogEvent, MatchView } from './client.js';
 import { TxSender } from './tx-sender.js';
+import { downloadFromLease, uploadToLease, type CopyProgress } from './lease-session.js';
 
 /** What `stop` did: the lease's final charge and the escrow that went back to the user. */
 export interface StopResult {
@@ -74,12 +75,18 @@ export interface OpenOptions {
   interruptible?: { bidPerHour: bigint };
   /** on this reservation of the key's (its container, no match, no charge beyond the reservation) */
   reservation?: string;
-  /** resumes this interruptible lease of the key's on its container, with its checkpoint files */
-  resumes?: string;
   /**
-   * this container, no match: a persistent volume's host, how a higher bid or on-demand request
-   * reaches GPUs that interruptible leases hold (the index counts them as taken), and how a user
-   * picks a host they know; the ledger still checks price, capacity and the volume rules
+   * resumes this interruptible lease of the key's, with its checkpoint files: on a host the match
+   * finds (the old lease's GPUs, at its bid unless `interruptible` says otherwise); on another
+   * host than the one that kept the checkpoint, `checkpointDir` (what `fetchCheckpoint` brought)
+   * is copied in before the lease's command starts
+   */
+  resumes?: string;
+  checkpointDir?: string;
+  /**
+   * this container, no match: a persistent volume's host, or a host a user knows (a match too
+   * reaches GPUs that interruptible leases hold, when no host has them free); the ledger still
+   * checks price, capacity and the volume rules
    */
   container?: string;
 }
@@ -194,11 +201,18 @@ export class Renter {
    * The workload starts on the container.
    */
   async open(o: OpenOptions): Promise<OpenedLease> {
-    if (o.reservation !== undefined || o.resumes !== undefined || o.container !== undefined)
-      return this.openDirect(o);
+    if (o.reservation !== undefined || o.container !== undefined) return this.openDirect(o);
     const say = o.onProgress ?? (() => {});
-    const gpus = o.request.gpus ?? 0;
-    const request = { ...o.request, user: this.key.address };
+    const old = o.resumes !== undefined ? await this.resumable(o.resumes) : undefined;
+    if (old) o = { ...o, interruptible: o.interruptible ?? { bidPerHour: BigInt(old.pricePerHour) } };
+    const gpus = old?.gpus ?? o.request.gpus ?? 0;
+    const request = {
+      ...o.request,
+      gpus,
+      user: this.key.address,
+      // an interruptible request may preempt only leases that bid less than it
+      ...(o.interruptible ? { bidPerHour: o.interruptible.bidPerHour.toString() } : {}),
+    };
     const signer = { key: this.key, chainId: await this.chainId() };
     const paidSec = Math.min(o.depositSec ?? o.maxDurationSec, o.maxDurationSec);
     const leaseEscrow = (pricePerHour: string) =>
@@ -217,7 +231,9 @@ export class Renter {
     else
       say(
         `matched ${c.name}${c.simulated ? ' (simulated)' : ''} in ${c.location.city}, ${c.location.country} at ${formatAth(BigInt(c.pricePerHour), 6)} ATH/h` +
-          ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`,
+          (match.preemptsInterruptible
+            ? ': no host has the GPUs free; this lease preempts interruptible capacity there (it starts when their notice ends)'
+            : ` (${match.candidates} candidate${match.candidates === 1 ? '' : 's'})`),
       );
     const workload = await o.workload(c, signer.chainId);
     const bid = o.interruptible?.bidPerHour;
@@ -236,12 +252,18 @@ export class Renter {
       workload,
       ...fundingTerms(o),
       ...(bid !== undefined ? { interruptible: true, bidPerHour: bid } : {}),
+      ...(old ? { resumes: old.id } : {}),
     });
     if (opened.result.preempted)
       say(`preempted ${String(opened.result.preempted)}: starts when its notice ends`);
     const lease = String(opened.result.lease);
     const locked = BigInt(String(opened.result.escrow));
     say(`lease ${lease} opened, ${formatAth(locked, 6)} ATH in escrow`);
+    if (old && c.id === old.container) say(`it resumes ${old.id} on the host that kept its checkpoint`);
+    else if (old && o.checkpointDir !== undefined) {
+      const p = await this.sendCheckpoint(lease, o.checkpointDir);
+      say(`checkpoint of ${old.id} copied to ${c.name} (${p.files} files, ${p.bytes} bytes)`);
+    }
     return { lease, escrow: locked, match, maxDurationSec: o.maxDurationSec };
   }
 
@@ -432,6 +454,70 @@ export class Renter {
     if (l.user !== this.key.address)
       throw new AethirError('UNAUTHORIZED', `lease ${id} belongs to ${l.user}, not to ${this.key.address}`);
     return l;
+  }
+
+  /** One of this key's interruptible leases, which a new lease may resume. */
+  private async resumable(id: string): Promise<LeaseView> {
+    const old = await this.lease(id);
+    if (!old.interruptible)
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        `lease ${old.id} was not interruptible: it has no checkpoint`,
+      );
+    return old;
+  }
+
+  /**
+   * Copies an ended interruptible lease's checkpoint out of the host that keeps it (its files door,
+   * a token for that lease only) into `dir`. Says clearly when that host is gone: start without
+   * the checkpoint then.
+   */
+  async fetchCheckpoint(id: string, dir: string): Promise<CopyProgress> {
+    const old = await this.resumable(id);
+    if (old.status !== 'closed')
+      throw new AethirError(
+        'CONFLICT',
+        `lease ${old.id} is ${old.status}: its checkpoint moves to another host once it has ended (stop it, or wait for its preemption's notice to end)`,
+      );
+    const host = await this.api.containerView(old.container);
+    const gone = (why: string) =>
+      new AethirError(
+        'UNAVAILABLE',
+        `lease ${old.id}'s checkpoint is kept on ${host?.name ?? old.container}, which ${why}: start it again without the checkpoint (--no-checkpoint)`,
+      );
+    if (!host || !host.serving) throw gone(host ? `is ${host.status}` : 'is gone');
+    const token = await this.token(old.id, { ttlMs: 600_000, scope: ['files'] });
+    try {
+      return await downloadFromLease(
+        { api: this.api.base, lease: old.id, token },
+        { remotePath: '.', localPath: dir },
+      );
+    } catch (e) {
+      if (isAethirError(e) && (e.code === 'UNAVAILABLE' || e.code === 'NOT_FOUND'))
+        throw gone(`does not serve it (${e.message})`);
+      if (isAethirError(e) && e.code === 'CONFLICT') throw gone(`no longer keeps it (${e.message})`);
+      throw e;
+    }
+  }
+
+  /**
+   * Copies a checkpoint brought by `fetchCheckpoint` into a just-opened lease that resumes it on
+   * another host (its host waits for it before the command starts; until its door is open, this
+   * tries again for up to `waitMs`).
+   */
+  async sendCheckpoint(lease: string, dir: string, waitMs = 30_000): Promise<CopyProgress> {
+    const token = await this.token(lease, { ttlMs: 600_000, scope: ['files'] });
+    const until = Date.now() + waitMs;
+    for (;;) {
+      try {
+        return await uploadToLease({ api: this.api.base, lease, token }, { localPath: dir, remotePath: '.' });
+      } catch (e) {
+        const early =
+          isAethirError(e) && (e.code === 'NOT_FOUND' || e.code === 'CONFLICT' || e.code === 'UNAVAILABLE');
+        if (!early || Date.now() > until) throw e;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }
 
   /** A lease token (signed by this key) that opens the lease's logs and endpoint for `ttlMs`. */

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AethirError, ath, generateKeyPair, type KeyPair } from '../../src/core/index.js';
+import { AethirError, ath, generateKeyPair, signLeaseToken, type KeyPair } from '../../src/core/index.js';
 import type { ContainerSpec } from '../../src/ledger/index.js';
 import { locationOf, type RunningNode } from '../../src/node/index.js';
-import { TxSender } from '../../src/sdk/index.js';
+import { TxSender, downloadFromLease } from '../../src/sdk/index.js';
 import { BIN, ROOT, cli, startInProcessDevnet, tempHome, waitFor } from './helpers.js';
 
 const NOTICE_MS = 4_000;
@@ -28,6 +28,7 @@ describe('reserved and interruptible capacity', () => {
   const home = tempHome();
   let env: Record<string, string>;
   let bobEnv: Record<string, string>;
+  let bobHome = '';
   const rig = generateKeyPair();
   const spot = generateKeyPair();
   const ledger = () => node.devnet.chain.ledger;
@@ -72,7 +73,7 @@ describe('reserved and interruptible capacity', () => {
     );
     env = { AETHIR_HOME: home, AETHIR_API: node.url };
     // a second user (bob), funded by the developer
-    const bobHome = tempHome();
+    bobHome = tempHome();
     bobEnv = { AETHIR_HOME: bobHome, AETHIR_API: node.url };
     expect((await cli(['keys', 'new', 'developer'], bobEnv)).code).toBe(0);
     const bob = JSON.parse((await cli(['keys', 'ls', '--json'], bobEnv)).stdout).keys[0].address as string;
@@ -151,7 +152,7 @@ describe('reserved and interruptible capacity', () => {
     expect(ledger().root()).toBe(root);
   }, 120_000);
 
-  it('an interruptible lease is preempted by a higher on-demand one: SIGTERM, checkpoint, charged to the preemption; then resumed', async () => {
+  it('an interruptible lease is preempted by a plain on-demand rent: SIGTERM, checkpoint, charged to the preemption; then resumed on another host', async () => {
     // the workload counts; on SIGTERM it writes where it got to into $AETHIR_CHECKPOINT_DIR and exits
     const script = [
       "const fs=require('fs'),p=require('path');let n=0;",
@@ -195,19 +196,10 @@ describe('reserved and interruptible capacity', () => {
         .find((l) => l.container === spot.address && l.interruptible)!;
       expect(a).toMatchObject({ status: 'open', pricePerHour: ath('0.4') });
       await new Promise((r) => setTimeout(r, 1500));
-      // bob rents the host on demand at its price (1 ATH > 0.4): the interruptible lease gets its notice
+      // bob rents a GPU on demand, a plain match: no host has one free (the rig is reserved), so
+      // it gets the spot host at its price (1 ATH > 0.4) and the interruptible lease its notice
       const b = await cli(
-        [
-          'rent',
-          '--gpus',
-          '1',
-          '--container',
-          spot.address,
-          '--',
-          'node',
-          '-e',
-          "console.log('on-demand ran')",
-        ],
+        ['rent', '--gpus', '1', '--', 'node', '-e', "console.log('on-demand ran')"],
         bobEnv,
         {
           timeoutMs: 90_000,
@@ -215,6 +207,7 @@ describe('reserved and interruptible capacity', () => {
       );
       expect(b.code, b.stderr).toBe(0);
       expect(b.stdout).toContain('on-demand ran');
+      expect(b.stderr).toMatch(/preempts interruptible capacity/);
       expect(b.stderr).toMatch(new RegExp(`preempted ${a.id}`));
       expect(await exited).toBe(0);
       expect(out).toContain('checkpointed');
@@ -235,7 +228,39 @@ describe('reserved and interruptible capacity', () => {
       const ckpt = `${agent.checkpointPath(a.id)}/ckpt.txt`;
       await waitFor(async () => existsSync(ckpt), 10_000, 'the checkpoint file');
       expect(readFileSync(ckpt, 'utf8')).toMatch(/^step \d+$/);
-      // resume it on the same host: the checkpoint files are copied in
+      const written = readFileSync(ckpt, 'utf8');
+      // a cheaper host joins: the resumed lease lands there, the checkpoint fetched from the spot
+      // host through the user's client and copied in before its command starts
+      const spare = generateKeyPair();
+      await node.devnet.addContainer({
+        key: spare,
+        name: 'a100-spare',
+        spec: sim('NVIDIA A100-SXM4-80GB', 1),
+        location: locationOf('Frankfurt, DE'),
+        price: ath('0.9'),
+      });
+      await waitFor(
+        async () => {
+          const c = ledger().container(spare.address);
+          return c && ledger().isServing(c);
+        },
+        60_000,
+        'the spare host to serve',
+      );
+      // a stranger cannot fetch it: the old lease's files door wants its user's token
+      const thief = signLeaseToken(generateKeyPair(), {
+        chainId: ledger().chain.chainId,
+        lease: a.id,
+        exp: Date.now() + 60_000,
+        scope: ['files'],
+      });
+      await expect(
+        downloadFromLease(
+          { api: node.url, lease: a.id, token: thief },
+          { remotePath: '.', localPath: `${bobHome}/stolen` },
+        ),
+      ).rejects.toThrow(/not signed by the lease's user/);
+      expect(existsSync(`${bobHome}/stolen`)).toBe(false);
       const resumed = await cli(
         [
           'rent',
@@ -250,7 +275,31 @@ describe('reserved and interruptible capacity', () => {
         { timeoutMs: 90_000 },
       );
       expect(resumed.code, resumed.stderr).toBe(0);
-      expect(resumed.stdout).toMatch(/resumed from step \d+/);
+      expect(resumed.stdout).toContain(`resumed from ${written}`);
+      expect(resumed.stderr).toMatch(/checkpoint of .* copied to a100-spare/);
+      const r = ledger()
+        .leases()
+        .find((l) => l.resumes === a.id)!;
+      expect(r.container).toBe(spare.address);
+      // and when the host that kept a checkpoint is gone, --resume says so and offers --no-checkpoint
+      node.devnet.agents.find((x) => x.id === spot.address)!.partition();
+      await waitFor(
+        async () => !ledger().isServing(ledger().container(spot.address)!),
+        60_000,
+        'spot offline',
+      );
+      const lost = await cli(['rent', '--resume', a.id], env, { timeoutMs: 60_000 });
+      expect(lost.code).not.toBe(0);
+      expect(lost.stderr).toMatch(/kept on a100-spot, which .*--no-checkpoint/);
+      const fresh = await cli(
+        ['rent', '--resume', a.id, '--no-checkpoint', '--', 'node', '-e', "console.log('fresh start')"],
+        env,
+        {
+          timeoutMs: 90_000,
+        },
+      );
+      expect(fresh.code, fresh.stderr).toBe(0);
+      expect(fresh.stdout).toContain('fresh start');
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

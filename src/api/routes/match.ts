@@ -50,6 +50,8 @@ export const matchRoutes: ApiPlugin = async (app, ctx) => {
         reservation: m.reservation,
         score: m.score,
         candidates: m.candidates,
+        // no container had the GPUs free: this one's lease preempts interruptible capacity
+        ...(m.preemptsInterruptible ? { preemptsInterruptible: true } : {}),
       });
     },
   });

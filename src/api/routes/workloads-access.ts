@@ -89,7 +89,16 @@ export const workloadsAccessRoutes: FastifyPluginAsync<ApiContext> = async (app,
     doorRoute(`/v1/leases/:id/${kind}`, (id, token) => {
       const lease = node.ledger.lease(id);
       if (!lease) throw new AethirError('NOT_FOUND', `no lease ${id}`);
-      const state = lease.status === 'open' ? null : lease.status;
+      // an ended interruptible lease's checkpoint, while its host keeps it (copies only)
+      const keep = node.ledger.params.checkpointKeepMs;
+      const kept =
+        kind === 'files' &&
+        lease.interruptible === true &&
+        lease.status === 'closed' &&
+        lease.closedAt !== null &&
+        keep !== undefined &&
+        node.now() <= lease.closedAt + keep;
+      const state = lease.status === 'open' || kept ? null : lease.status;
       return doorOf(node, token, { ...lease, scope: kind, what: `lease ${lease.id}`, state });
     });
   // `aethir cp` into and out of a persistent volume with no lease running: the same tar-stream

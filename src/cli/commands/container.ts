@@ -15,6 +15,7 @@ import {
   EndpointProxy,
   HostProcessRuntime,
   appsDirOf,
+  checkpointsDirOf,
   hostProcessRuntime,
   declaredSpec,
   fingerprintOf,
@@ -348,6 +349,11 @@ export function containerCommand(): Command {
             diskQuotaMiB: opts.diskQuota,
             ...(opts.leaseMemory ? { leaseMemoryMiB: opts.leaseMemory } : {}),
             logDir: join(dir, 'logs'),
+            // interruptible leases' checkpoints ($AETHIR_CHECKPOINT_DIR), kept for rent --resume
+            checkpointDir:
+              runtime instanceof HostProcessRuntime
+                ? checkpointsDirOf(runtime, dir)
+                : join(dir, 'checkpoints'),
             stakeAuto: opts.stake === 'auto',
             ...(opts.volumes ? { volumes: volumesOf(dir, opts, runtime) } : {}),
             ...(prover ? { prover: () => prover } : {}),

@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
 import { parseEnv } from 'node:util';
 import {
   AethirError,
@@ -48,8 +50,12 @@ async function marketOf(
   opts: Record<string, any>,
   command: string[],
 ): Promise<{
-  open: Partial<Pick<OpenOptions, 'interruptible' | 'reservation' | 'resumes' | 'container'>>;
+  open: Partial<
+    Pick<OpenOptions, 'interruptible' | 'reservation' | 'resumes' | 'container' | 'checkpointDir'>
+  >;
   command?: string[];
+  /** the GPUs of the lease a --no-checkpoint resume starts again */
+  gpus?: number;
 }> {
   const bad = (m: string) => new AethirError('INVALID_ARGUMENT', m);
   if (opts.bid !== undefined && !opts.interruptible && !opts.resume)
@@ -70,14 +76,23 @@ async function marketOf(
   if (opts.container && (opts.reservation || opts.resume))
     throw bad('--container goes with neither --reservation nor --resume (they know their host)');
   if (opts.reservation) return { open: { reservation: String(opts.reservation) } };
+  if (opts.checkpoint === false && !opts.resume) throw bad('--no-checkpoint goes with --resume');
   if (opts.resume) {
     const old = await api.leaseView(String(opts.resume));
     if (!old) throw new AethirError('NOT_FOUND', `no lease ${opts.resume}`);
     if (command.length === 0 && !old.workload.command)
       throw bad(`lease ${old.id} ran an app: give the command to run after --`);
+    const again = command.length === 0 ? { command: old.workload.command! } : {};
+    // --no-checkpoint: the same command, GPUs and bid, as a new interruptible lease on any host
+    if (opts.checkpoint === false)
+      return {
+        open: { interruptible: { bidPerHour: bid ?? BigInt(old.pricePerHour) } },
+        gpus: old.gpus,
+        ...again,
+      };
     return {
       open: { resumes: old.id, ...(bid !== undefined ? { interruptible: { bidPerHour: bid } } : {}) },
-      ...(command.length === 0 ? { command: old.workload.command! } : {}),
+      ...again,
     };
   }
   return {
@@ -178,7 +193,11 @@ export function rentCommand(): Command {
     )
     .option(
       '--resume <lease>',
-      'start a preempted or ended interruptible lease again with its checkpoint files copied in (on the same host: checkpoints are kept where they were written); its command unless you give one',
+      'start a preempted or ended interruptible lease again, on any host that matches, with its checkpoint files copied in (fetched from the host that kept them, params.checkpointKeepMs after it ended); its command, GPUs and bid unless you give them',
+    )
+    .option(
+      '--no-checkpoint',
+      'with --resume: start it again without its checkpoint (when the host that kept it is gone)',
     )
     .option(
       '--image <ref>',
@@ -291,6 +310,7 @@ export function rentCommand(): Command {
           : null;
         const market = await marketOf(api, opts, command);
         if (market.command) command = market.command;
+        if (market.gpus !== undefined) opts.gpus = market.gpus;
         if (!app && command.length === 0)
           throw new AethirError('INVALID_ARGUMENT', 'give a command to run (after --), or --app NAME');
         if (app && command.length)
@@ -347,6 +367,15 @@ export function rentCommand(): Command {
         const say = (s: string) => {
           if (!opts.json) process.stderr.write(process.stderr.isTTY ? `\x1b[2m${s}\x1b[0m\n` : `${s}\n`);
         };
+        // --resume: the checkpoint comes first from the host that kept it (nothing is paid if it
+        // cannot), then goes into the new lease wherever the match puts it
+        if (market.open.resumes !== undefined) {
+          const dir = mkdtempSync(joinPath(tmpdir(), 'aethir-checkpoint-'));
+          process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+          const got = await new Renter(api, key).fetchCheckpoint(market.open.resumes, dir);
+          say(`fetched the checkpoint of ${market.open.resumes} (${got.files} files, ${got.bytes} bytes)`);
+          market.open.checkpointDir = dir;
+        }
 
         const volumes = await volumeMounts(api, key.address, (opts.volume as string[] | undefined) ?? []);
         const marketHost = (market.open as { container?: string }).container;

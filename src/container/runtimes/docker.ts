@@ -49,6 +49,8 @@ import {
   killRequest,
   LeaseWorkloads,
   startWallClock,
+  dirBytes,
+  DISK_POLL_MS,
   type StopRequest,
   unrefTimeout,
   validateWorkloadSpec,
@@ -585,6 +587,7 @@ export class DockerRuntime implements Runtime {
       killGraceSec: this.killGraceSec,
       cpuPollMs: this.cpuPollMs,
       limits: spec.limits,
+      writable: spec.writablePaths ?? [],
       remove: async () => {
         await this.removeContainer(containerId);
         if (network) await this.removeNetwork(network);
@@ -681,6 +684,17 @@ export class DockerRuntime implements Runtime {
         ...(this.workdir === '/tmp' ? {} : { '/tmp': `rw,nosuid,nodev,size=${TMP_TMPFS_MIB}m,mode=1777` }),
       };
     }
+    // An interruptible lease's checkpoint directory (AETHIR_CHECKPOINT_DIR): a host directory the
+    // host keeps after the container is gone (rent --resume), bound in at CHECKPOINT_TARGET and
+    // handed to the workload's user; the lease's disk quota covers it too (measured: attach()).
+    const writable = checkpointMounts(spec);
+    if (writable.length) {
+      const numeric = /^(\d+)(?::(\d+))?$/.exec(user);
+      if (numeric)
+        for (const m of writable)
+          await chownTree(m.source, Number(numeric[1]), Number(numeric[2] ?? numeric[1]));
+      hostConfig.Binds = writable.map((m) => `${m.source}:${m.target}:rw,nosuid,nodev`);
+    }
     if (spec.mounts?.length) {
       checkMounts(spec.mounts);
       // a volume bound read-write is handed to the workload's user when that is a number
@@ -688,9 +702,10 @@ export class DockerRuntime implements Runtime {
       if (numeric)
         for (const m of spec.mounts)
           if (!m.readOnly) await chownTree(m.source, Number(numeric[1]), Number(numeric[2] ?? numeric[1]));
-      hostConfig.Binds = spec.mounts.map(
-        (m) => `${m.source}:${m.target}:${m.readOnly ? 'ro' : 'rw'},nosuid,nodev`,
-      );
+      hostConfig.Binds = [
+        ...((hostConfig.Binds as string[] | undefined) ?? []),
+        ...spec.mounts.map((m) => `${m.source}:${m.target}:${m.readOnly ? 'ro' : 'rw'},nosuid,nodev`),
+      ];
     }
     if (network) hostConfig.NetworkMode = network;
     if (this.ociRuntime) hostConfig.Runtime = this.ociRuntime;
@@ -701,7 +716,7 @@ export class DockerRuntime implements Runtime {
     const body: Record<string, unknown> = {
       Image: image,
       Cmd: spec.command,
-      Env: Object.entries(buildEnv(spec, this.workdir, gpuIds)).map(([k, v]) => `${k}=${v}`),
+      Env: Object.entries(buildEnv(spec, this.workdir, gpuIds, writable)).map(([k, v]) => `${k}=${v}`),
       Labels: { ...this.extraLabels, [LEASE_LABEL]: spec.leaseId },
       WorkingDir: this.workdir,
       User: user,
@@ -907,6 +922,8 @@ interface WorkloadInit {
   killGraceSec: number;
   cpuPollMs: number;
   limits: WorkloadLimits | undefined;
+  /** host directories bound in that outlive it (a checkpoint directory): the disk quota counts them */
+  writable: readonly string[];
   remove: () => Promise<void>;
   onFinished: () => void;
   /** a paused lease's stop froze the container instead (kill with keepFiles): the runtime keeps it */
@@ -1021,6 +1038,7 @@ class DockerWorkload implements RunningWorkload {
     const limits = this.init.limits;
     this.cancelWallTimer = startWallClock(limits, (request) => this.requestStop(request));
     if (limits?.cpuSeconds !== undefined) this.pollCpu(limits.cpuSeconds);
+    if (limits?.diskMiB !== undefined && this.init.writable.length) this.pollWritable(limits.diskMiB);
     void this.waitForExit(containerId, drained);
   }
 
@@ -1170,6 +1188,27 @@ class DockerWorkload implements RunningWorkload {
     }
   }
 
+  /**
+   * The working directory is a tmpfs of the quota's size (the kernel refuses writes past it); the
+   * checkpoint directory is the host's: measured every DISK_POLL_MS, and the workload stopped once
+   * it holds more than the quota, as the host-process runtime does with its working directory.
+   */
+  private pollWritable(diskMiB: number): void {
+    const cap = diskMiB * 1024 * 1024;
+    const poll = setInterval(() => {
+      void Promise.all(this.init.writable.map((d) => dirBytes(d, cap))).then((sizes) => {
+        if (sizes.reduce((a, b) => a + b, 0) > cap)
+          this.requestStop({
+            reason: 'timeout',
+            message: `disk quota of ${diskMiB} MiB exceeded in its checkpoint directory`,
+            limit: 'diskMiB',
+          });
+      });
+    }, DISK_POLL_MS);
+    poll.unref();
+    void this.exited.then(() => clearInterval(poll));
+  }
+
   private pollCpu(cpuSeconds: number): void {
     const limitNs = cpuSeconds * 1e9;
     const tick = async () => {
@@ -1292,12 +1331,32 @@ function validateSpec(spec: WorkloadSpec): void {
  * deliberately left to the image: the agent's PATH means nothing inside it. Allocation variables come
  * last, so user env cannot claim another lease's GPUs or port.
  */
-function buildEnv(spec: WorkloadSpec, workdir: string, gpuIds: string[]): Record<string, string> {
+/** Where a lease's checkpoint directory (its first `writablePaths` entry, and any more) shows inside the container. */
+export const CHECKPOINT_TARGET = '/aethir/checkpoint';
+
+/** The writable host directories of a spec as binds: the first at CHECKPOINT_TARGET, more beside it. */
+function checkpointMounts(spec: WorkloadSpec): Array<{ source: string; target: string }> {
+  return (spec.writablePaths ?? []).map((source, i) => ({
+    source,
+    target: i === 0 ? CHECKPOINT_TARGET : `${CHECKPOINT_TARGET}-${i}`,
+  }));
+}
+
+function buildEnv(
+  spec: WorkloadSpec,
+  workdir: string,
+  gpuIds: string[],
+  writable: ReadonlyArray<{ source: string; target: string }> = [],
+): Record<string, string> {
+  // an env value naming a writable host directory names it where the container sees it
+  const inside = Object.fromEntries(
+    Object.entries(spec.env ?? {}).map(([k, v]) => [k, writable.find((m) => m.source === v)?.target ?? v]),
+  );
   const env: Record<string, string> = {
     HOME: workdir,
     LANG: 'C.UTF-8',
     TERM: 'dumb',
-    ...spec.env,
+    ...inside,
     AETHIR_LEASE_ID: spec.leaseId,
     // The toolkit exposes only the requested GPUs, renumbered from 0 inside the container, so CUDA
     // must count 0..n-1 here (the host's indices would point at devices that are not there).

@@ -47,6 +47,8 @@ import type {
 } from './runtime.js';
 import {
   consumeStream,
+  dirBytes,
+  DISK_POLL_MS,
   drainOutput,
   errorMessage,
   type ExitFields,
@@ -903,22 +905,4 @@ async function makeOwnerWritable(p: string): Promise<void> {
   await chmod(p, 0o700).catch(() => undefined);
   const entries = await readdir(p).catch(() => [] as string[]);
   await Promise.all(entries.map((name) => makeOwnerWritable(path.join(p, name))));
-}
-
-const DISK_POLL_MS = 500;
-
-/** Bytes of the regular files under `dir` (symlinks not followed); stops counting past `stopAt`. */
-async function dirBytes(dir: string, stopAt: number): Promise<number> {
-  let total = 0;
-  const stack = [dir];
-  while (stack.length && total <= stopAt) {
-    const d = stack.pop()!;
-    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) stack.push(p);
-      else if (e.isFile()) total += (await lstat(p).catch(() => null))?.size ?? 0;
-    }
-  }
-  return total;
 }

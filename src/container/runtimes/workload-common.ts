@@ -3,6 +3,8 @@
  * the event log behind `events()`/`onEvent()`/`exited`, the checks on a spec that do not depend on
  * how it is run, and the steps of stopping and ending a workload.
  */
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { AethirError } from '../../core/errors.js';
 import { droppedText, OutputRing, type RingCursor } from '../output-ring.js';
@@ -322,4 +324,23 @@ export function longTimeout(ms: number, fn: () => void): () => void {
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** How often a measured disk quota (a directory walked, not a filesystem's) is looked at. */
+export const DISK_POLL_MS = 500;
+
+/** Bytes of the regular files under `dir` (symlinks not followed); stops counting past `stopAt`. */
+export async function dirBytes(dir: string, stopAt: number): Promise<number> {
+  let total = 0;
+  const stack = [dir];
+  while (stack.length && total <= stopAt) {
+    const d = stack.pop()!;
+    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) stack.push(p);
+      else if (e.isFile()) total += (await lstat(p).catch(() => null))?.size ?? 0;
+    }
+  }
+  return total;
 }

@@ -9,6 +9,7 @@ import {
   bob,
   carol,
   host,
+  host2,
   leasePayload,
   makeGenesis,
   registerPayload,
@@ -323,5 +324,53 @@ describe('interruptible leases on the ledger', () => {
     );
     const r = t.tx(alice, 'lease.open', { ...interruptible(ath('0.5'), 1), resumes: a });
     expect(t.ledger.lease(r.lease as string)!.resumes).toBe(a);
+  });
+});
+
+describe('resuming an interruptible lease on another host (params.checkpointKeepMs)', () => {
+  const KEEP = 3_600_000;
+  const on = (c: string, bid: bigint) => ({
+    ...leasePayload(c, 1, 600, ath(5)),
+    interruptible: true,
+    bidPerHour: bid,
+  });
+  function twoHosts(params: Record<string, unknown>) {
+    const t = market(1, { preemptNoticeMs: 10_000, ...params });
+    t.onlineContainer(host2, 1, PRICE);
+    const a = t.tx(alice, 'lease.open', on(host.address, ath('0.5'))).lease as string;
+    return { t, a };
+  }
+
+  it('without the parameter (networks from before) a checkpoint resumes only where it was kept', () => {
+    const { t, a } = twoHosts({});
+    t.hostClose(host, a);
+    const e = t.expectRejectTx(
+      alice,
+      'lease.open',
+      { ...on(host2.address, ath('0.5')), resumes: a },
+      'INVALID_TRANSACTION',
+    );
+    expect(e.message).toMatch(/kept on container .*no params.checkpointKeepMs/);
+  });
+
+  it('with it: on any host once the old lease ended, within the keep time, by its user only', () => {
+    const { t, a } = twoHosts({ checkpointKeepMs: KEEP });
+    // still running: its checkpoint is not final
+    t.expectRejectTx(alice, 'lease.open', { ...on(host2.address, ath('0.5')), resumes: a }, 'CONFLICT');
+    t.hostClose(host, a);
+    t.expectRejectTx(bob, 'lease.open', { ...on(host2.address, ath('0.5')), resumes: a }, 'UNAUTHORIZED');
+    t.at(t.ledger.lease(a)!.closedAt! + KEEP);
+    const r = t.tx(alice, 'lease.open', { ...on(host2.address, ath('0.5')), resumes: a });
+    expect(t.ledger.lease(r.lease as string)).toMatchObject({ container: host2.address, resumes: a });
+    t.advance(1);
+    const root = t.ledger.root();
+    const late = t.expectRejectTx(
+      alice,
+      'lease.open',
+      { ...on(host2.address, ath('0.6')), resumes: a },
+      'CONFLICT',
+    );
+    expect(late.message).toMatch(/checkpoint was kept until .*: start without it/);
+    expect(t.ledger.root()).toBe(root);
   });
 });

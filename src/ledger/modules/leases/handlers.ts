@@ -168,17 +168,33 @@ function leaseTerms(
   return { price, preempted: preemptFor(ctx, now, free, p.gpus, price, id) };
 }
 
-/** A resumed lease continues one of its user's interruptible leases on the host that kept its checkpoint. */
+/**
+ * A resumed lease continues one of its user's interruptible leases: on the host that kept its
+ * checkpoint, or (on networks with params.checkpointKeepMs) on any host, once the old lease has
+ * ended and while its host still keeps the checkpoint (the user's client copies it over).
+ */
 function checkResume(ctx: TxContext, from: string, user: string, c: Container): void {
   const old = ctx.lease(from);
   if (!old) throw new AethirError('NOT_FOUND', `no lease ${from} to resume`);
   if (old.user !== user) throw new AethirError('UNAUTHORIZED', `lease ${from} belongs to another account`);
   if (!old.interruptible)
     throw new AethirError('INVALID_TRANSACTION', `lease ${from} was not interruptible: it has no checkpoint`);
-  if (old.container !== c.id)
+  if (old.container === c.id) return;
+  const keep = ctx.params.checkpointKeepMs;
+  if (keep === undefined)
     throw new AethirError(
       'INVALID_TRANSACTION',
-      `lease ${from}'s checkpoint is kept on container ${old.container}: resume it there (moving checkpoints between hosts is not supported yet)`,
+      `lease ${from}'s checkpoint is kept on container ${old.container}: resume it there (this network does not move checkpoints between hosts: no params.checkpointKeepMs)`,
+    );
+  if (old.status !== 'closed' || old.closedAt === null)
+    throw new AethirError(
+      'CONFLICT',
+      `lease ${from} is still ${old.status}: its checkpoint moves to another host once it has ended`,
+    );
+  if (ctx.time > old.closedAt + keep)
+    throw new AethirError(
+      'CONFLICT',
+      `lease ${from}'s checkpoint was kept until ${new Date(old.closedAt + keep).toISOString()}: start without it`,
     );
 }
 
