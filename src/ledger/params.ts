@@ -137,6 +137,7 @@ export const ParamsSchema = z
       .min(1)
       .max(2 ** 26)
       .optional(),
+    /**
      * how long a host keeps an ended interruptible lease's checkpoint directory, serving it to
      * the lease's user (docs/sdk.md "interruptible"): a lease may resume it (lease.open `resumes`) on
      * any host within this time after it closed, its checkpoint copied over by the user's client.
