@@ -152,7 +152,9 @@ describe.skipIf(!HOST_IP)(
       }).stdout.trim();
 
     beforeAll(async () => {
+      // pulled back into the engine (pull policy 'missing'), so the registry and its lock go at once
       registry = await loopbackRegistry(home, [KV_IMAGE, WEB_IMAGE], { pullBack: true });
+      registry.stop();
       devnet = await startDevnet(['--demo-containers', '0', '--location', 'Frankfurt, DE'], env);
       api = new ApiClient(devnet.url);
       const endpointPort = await freePort();
