@@ -1,30 +1,88 @@
 import { Command, CommanderError } from 'commander';
-import { accountCommand } from './commands/account.js';
-import { cpCommand, execCommand, shellCommand } from './commands/access.js';
-import { appCommand } from './commands/app.js';
-import { containersCommand } from './commands/containers.js';
-import { containerCommand } from './commands/container.js';
-import { devnetCommand } from './commands/devnet.js';
-import { keysCommand } from './commands/keys.js';
-import { leaseCommand, leasesCommand } from './commands/leases.js';
-import { ledgerCommand } from './commands/ledger.js';
-import { locationCommand } from './commands/location.js';
-import { rentCommand } from './commands/rent.js';
-import { volumeCommand } from './commands/volume.js';
-import { offersCommand } from './commands/offers.js';
-import { logsCommand, stopCommand, topUpCommand, waitCommand } from './commands/lease-life.js';
-import { statusCommand } from './commands/status.js';
-import { escrowCommand } from './commands/escrow.js';
-import { reservationsCommand, reserveCommand } from './commands/reserve.js';
-import { transferCommand } from './commands/transfer.js';
-import { vestingCommand } from './commands/vesting.js';
-import { lockCommand } from './commands/lock.js';
-import { daoCommand } from './commands/dao.js';
-import { deployCommand, deploymentsCommand } from './commands/deploy.js';
-import { networkCommand, nodeCommand } from './commands/node.js';
-import { gameCommand, playCommand } from './commands/play.js';
+type Loader = () => Promise<Command[]>;
 
-export function program(): Command {
+/**
+ * Every command, in the order `--help` lists them, with the module that makes it: a CLI call imports
+ * only the module of the command it runs (the devnet's server, WebRTC and canvas stay unloaded for
+ * `aethir rent`), and `--help` or an unknown command loads them all.
+ */
+const COMMANDS: ReadonlyArray<readonly [names: readonly string[], load: Loader]> = [
+  [['devnet'], async () => [(await import('./commands/devnet.js')).devnetCommand()]],
+  [
+    ['node', 'network'],
+    async () => {
+      const m = await import('./commands/node.js');
+      return [m.nodeCommand(), m.networkCommand()];
+    },
+  ],
+  [['offers'], async () => [(await import('./commands/offers.js')).offersCommand()]],
+  [['rent'], async () => [(await import('./commands/rent.js')).rentCommand()]],
+  [
+    ['logs', 'wait', 'topup', 'stop'],
+    async () => {
+      const m = await import('./commands/lease-life.js');
+      return [m.logsCommand(), m.waitCommand(), m.topUpCommand(), m.stopCommand()];
+    },
+  ],
+  [
+    ['play', 'game'],
+    async () => {
+      const m = await import('./commands/play.js');
+      return [m.playCommand(), m.gameCommand()];
+    },
+  ],
+  [
+    ['deploy', 'deployments'],
+    async () => {
+      const m = await import('./commands/deploy.js');
+      return [m.deployCommand(), m.deploymentsCommand()];
+    },
+  ],
+  [['volume'], async () => [(await import('./commands/volume.js')).volumeCommand()]],
+  [['app'], async () => [(await import('./commands/app.js')).appCommand()]],
+  [['containers'], async () => [(await import('./commands/containers.js')).containersCommand()]],
+  [['container'], async () => [(await import('./commands/container.js')).containerCommand()]],
+  [
+    ['leases', 'lease'],
+    async () => {
+      const m = await import('./commands/leases.js');
+      return [m.leasesCommand(), m.leaseCommand()];
+    },
+  ],
+  [['account'], async () => [(await import('./commands/account.js')).accountCommand()]],
+  [['keys'], async () => [(await import('./commands/keys.js')).keysCommand()]],
+  [['escrow'], async () => [(await import('./commands/escrow.js')).escrowCommand()]],
+  [
+    ['reserve', 'reservations'],
+    async () => {
+      const m = await import('./commands/reserve.js');
+      return [m.reserveCommand(), m.reservationsCommand()];
+    },
+  ],
+  [['transfer'], async () => [(await import('./commands/transfer.js')).transferCommand()]],
+  [['vesting'], async () => [(await import('./commands/vesting.js')).vestingCommand()]],
+  [['lock'], async () => [(await import('./commands/lock.js')).lockCommand()]],
+  [['dao'], async () => [(await import('./commands/dao.js')).daoCommand()]],
+  [['ledger'], async () => [(await import('./commands/ledger.js')).ledgerCommand()]],
+  [['location'], async () => [(await import('./commands/location.js')).locationCommand()]],
+  [['status'], async () => [(await import('./commands/status.js')).statusCommand()]],
+  [
+    ['shell', 'exec', 'cp'],
+    async () => {
+      const m = await import('./commands/access.js');
+      return [m.shellCommand(), m.execCommand(), m.cpCommand()];
+    },
+  ],
+];
+
+/** The names of every command (without loading one). */
+export const COMMAND_NAMES: readonly string[] = COMMANDS.flatMap(([names]) => names);
+
+/**
+ * The CLI's command tree: with `only`, just the commands of the module that makes that command
+ * (what `main` runs); without, or for a name no command has, every command.
+ */
+export async function program(only?: string): Promise<Command> {
   const p = new Command('aethir')
     .description('Aethir: a decentralized GPU cloud. Run a network, rent GPUs, serve them, audit the ledger.')
     .version('0.1.0')
@@ -33,48 +91,15 @@ export function program(): Command {
       'after',
       '\nThe CLI finds the node through --api or AETHIR_API (default http://127.0.0.1:7420).\nKeys live in $AETHIR_HOME/keys (default ~/.aethir/keys).',
     );
-  for (const c of [
-    devnetCommand(),
-    nodeCommand(),
-    networkCommand(),
-    offersCommand(),
-    rentCommand(),
-    logsCommand(),
-    waitCommand(),
-    topUpCommand(),
-    stopCommand(),
-    playCommand(),
-    gameCommand(),
-    deployCommand(),
-    deploymentsCommand(),
-    volumeCommand(),
-    appCommand(),
-    containersCommand(),
-    containerCommand(),
-    leasesCommand(),
-    leaseCommand(),
-    accountCommand(),
-    keysCommand(),
-    escrowCommand(),
-    reserveCommand(),
-    reservationsCommand(),
-    transferCommand(),
-    vestingCommand(),
-    lockCommand(),
-    daoCommand(),
-    ledgerCommand(),
-    locationCommand(),
-    statusCommand(),
-    shellCommand(),
-    execCommand(),
-    cpCommand(),
-  ])
-    p.addCommand(c);
+  const one = COMMANDS.find(([names]) => only !== undefined && names.includes(only));
+  const loaded = await Promise.all((one ? [one] : COMMANDS).map(([, load]) => load()));
+  for (const c of loaded.flat()) p.addCommand(c);
   return p;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const p = program();
+  // the command is the first word after the program (the root takes no option with a value)
+  const p = await program(argv.slice(2).find((a) => !a.startsWith('-')));
   // Usage errors exit 2 at every depth (commander would exit 1 from nested commands).
   const override = (c: Command): void => {
     c.exitOverride();

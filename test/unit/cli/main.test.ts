@@ -1,6 +1,6 @@
 import { CommanderError, type Command } from 'commander';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main, program } from '../../../src/cli/main.js';
+import { COMMAND_NAMES, main, program } from '../../../src/cli/main.js';
 
 /** Every command of the tree with its path, e.g. ["containers", "ls"]. */
 function walk(cmd: Command, path: string[] = []): Array<{ path: string[]; cmd: Command }> {
@@ -18,7 +18,7 @@ function find(root: Command, path: string): Command {
 
 /** Runs `aethir <args> --help` on a fresh program and returns what it printed. */
 async function help(args: string[]): Promise<string> {
-  const p = program();
+  const p = await program();
   let out = '';
   for (const c of [p, ...walk(p).map((w) => w.cmd)]) {
     c.exitOverride();
@@ -35,8 +35,23 @@ async function help(args: string[]): Promise<string> {
   return out;
 }
 
+const root = await program();
+
+describe('program(only)', () => {
+  it('makes just the commands of the module that makes the one asked for', async () => {
+    expect((await program('rent')).commands.map((c) => c.name())).toEqual(['rent']);
+    expect((await program('wait')).commands.map((c) => c.name())).toEqual(['logs', 'wait', 'topup', 'stop']);
+    // an unknown name, `help` or none: every command (commander then says what is wrong)
+    for (const only of ['rnet', 'help', undefined])
+      expect((await program(only)).commands.length).toBe(root.commands.length);
+  });
+
+  it('names, without loading them, exactly the commands the modules make, in order', () => {
+    expect(COMMAND_NAMES).toEqual(root.commands.map((c) => c.name()));
+  });
+});
+
 describe('program()', () => {
-  const root = program();
   const all = walk(root);
   const leaves = all.filter((c) => c.cmd.commands.length === 0);
 
