@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeMissing, probeSandbox } from '../../src/container/runtimes/sandbox.js';
-import { cli, startDevnet, tempHome, type DevnetProcess } from './helpers.js';
+import { cli, startDevnet, tempHome, waitFor, type DevnetProcess } from './helpers.js';
 
 const probe = await probeSandbox();
 const why = probe.ok ? '' : ` (skipped: the sandbox cannot run here: ${describeMissing(probe.requirements)})`;
@@ -116,12 +116,30 @@ describe.skipIf(!probe.ok)(`red team: a tenant attacks the host through aethir r
   }, 120_000);
 
   it("attack: reach the API, the agent and another lease's port over 127.0.0.1", async () => {
-    // Lease A serves on its port; B tries it, the API and every other loopback port it can guess.
+    // Lease A serves on its port until told to go (or 100 s); B tries it, the API and every other
+    // loopback port it can guess.
     const a = rent(
-      `node -e "require('http').createServer((q,s)=>s.end('lease-a')).listen(process.env.AETHIR_PORT,'127.0.0.1')" & sleep 10`,
-      ['--max-duration', '1m'],
+      `node -e "require('http').createServer((q,s)=>{s.end('lease-a');if(q.url==='/bye')process.exit(0)}).listen(process.env.AETHIR_PORT,'127.0.0.1');setTimeout(()=>process.exit(0),100000)"`,
+      ['--max-duration', '2m'],
     );
-    await new Promise((r) => setTimeout(r, 3000));
+    const loopbackPorts = (): string[] =>
+      execFileSync('ss', ['-Hltn'], { encoding: 'utf8' })
+        .split('\n')
+        .map((l) => /127\.0\.0\.1:(\d+)/.exec(l)?.[1])
+        .filter((p): p is string => Boolean(p));
+    const answer = (p: string, path = '/') =>
+      fetch(`http://127.0.0.1:${p}${path}`, { signal: AbortSignal.timeout(2000) })
+        .then((r) => r.text())
+        .catch(() => '');
+    // A's port, once its server answers from the host (it is there, just not for B)
+    const aPort = await waitFor(
+      async () => {
+        for (const p of loopbackPorts()) if ((await answer(p)) === 'lease-a') return p;
+        return undefined;
+      },
+      60_000,
+      "lease A's server",
+    );
     const probeScript = [
       "const net=require('net');",
       `const ports=[${apiPort},4222,5432,6379,...process.argv.slice(1).map(Number)];`,
@@ -130,28 +148,19 @@ describe.skipIf(!probe.ok)(`red team: a tenant attacks the host through aethir r
       's.on("connect",()=>{console.log("OPEN",p);s.destroy();if(!--n)process.exit(0)});',
       's.on("error",(e)=>{console.log("CLOSED",p,e.code);if(!--n)process.exit(0)});}',
     ].join('');
-    // The lease ports the proxy handed out are on the host's loopback: try the recent ones.
-    const listening = execFileSync('ss', ['-Hltn'], { encoding: 'utf8' })
-      .split('\n')
-      .map((l) => /127\.0\.0\.1:(\d+)/.exec(l)?.[1])
-      .filter(Boolean)
-      .join(' ');
-    const b = await cli(['rent', '--', 'node', '-e', probeScript, ...listening.split(' ')], env, {
+    // The lease ports the proxy handed out are on the host's loopback: B tries them all, A's too.
+    const listening = loopbackPorts();
+    expect(listening).toContain(aPort);
+    const b = await cli(['rent', '--', 'node', '-e', probeScript, ...listening], env, {
       timeoutMs: 90_000,
     });
     expect(b.code).toBe(0);
     expect(b.stdout).toMatch(/CLOSED/);
     expect(b.stdout).not.toMatch(/OPEN/);
-    // A's port was among those B tried: from the host it answers (it is there, just not for B).
-    const answers = await Promise.all(
-      listening.split(' ').map((p) =>
-        fetch(`http://127.0.0.1:${p}/`, { signal: AbortSignal.timeout(2000) })
-          .then((r) => r.text())
-          .catch(() => ''),
-      ),
-    );
-    expect(answers).toContain('lease-a');
-    await a;
+    // A still serves: B's attempts reached nothing, not a server that was gone
+    expect(await answer(aPort)).toBe('lease-a');
+    await answer(aPort, '/bye');
+    expect((await a).code).toBe(0);
   }, 120_000);
 
   it('attack: signal the agent and read its environment through /proc', async () => {
