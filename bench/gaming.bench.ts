@@ -63,6 +63,13 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
     await page.waitForTimeout(1500);
     const floor = await presses(page, n, new SeededRng('gaming-bench'));
     const floorFps = (await page.evaluate(() => (window as any).__aethirPlay.stats().fps)) as number;
+    // ...and with inputs waiting for the next tick on the grid (no tick pulled forward)
+    opts.log(`gaming: ${n} key presses on the game rendered in the page, fixed tick`);
+    await page.goto(`${url}/#/map`);
+    await page.goto(`${url}/#/play/arena?local=1&tick=fixed`);
+    await page.locator('[data-testid=game-canvas]').waitFor();
+    await page.waitForTimeout(1500);
+    const floorFixed = await presses(page, n, new SeededRng('gaming-bench'));
 
     // the stream: 720p (the goal), and in a full run 360p too (this host is CPU-bound)
     const suite = 'gaming';
@@ -72,12 +79,15 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
     // extension taken out on the way to the page): what zero playout delay saves, in this run
     // and the same stream drawn by the page into a canvas (MediaStreamTrackProcessor) instead of
     // shown by a <video> element
-    const sessions: Array<{ resolution: string; playoutDelay: boolean; canvas?: boolean }> = [
-      { resolution: '720p', playoutDelay: false },
-      { resolution: '720p', playoutDelay: true },
-      { resolution: '720p', playoutDelay: false, canvas: true },
-      ...(opts.quick ? [] : [{ resolution: '360p', playoutDelay: false }]),
-    ];
+    // and the same stream with inputs waiting for the host's next tick (tick=fixed)
+    const sessions: Array<{ resolution: string; playoutDelay: boolean; canvas?: boolean; fixed?: boolean }> =
+      [
+        { resolution: '720p', playoutDelay: false },
+        { resolution: '720p', playoutDelay: false, fixed: true },
+        { resolution: '720p', playoutDelay: true },
+        { resolution: '720p', playoutDelay: false, canvas: true },
+        ...(opts.quick ? [] : [{ resolution: '360p', playoutDelay: false }]),
+      ];
     let stripping = false;
     await page.route('**/v1/leases/*/gaming/session', async (route) => {
       const res = await route.fetch();
@@ -87,16 +97,18 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
       await route.fulfill({ response: res, json: body });
     });
     const zeroDelay: Record<string, number[]> = {};
-    for (const { resolution, playoutDelay, canvas } of sessions) {
+    for (const { resolution, playoutDelay, canvas, fixed } of sessions) {
       stripping = playoutDelay;
       const label = playoutDelay
         ? `${resolution}, browser's own playout delay`
         : canvas
           ? `${resolution}, drawn by the page`
-          : resolution;
+          : fixed
+            ? `${resolution}, fixed tick`
+            : resolution;
       opts.log(`gaming: ${n} key presses on a streamed session (${label}, loopback)`);
       await page.goto(
-        `${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${resolution}${canvas ? '&renderer=canvas' : ''}`,
+        `${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${resolution}${canvas ? '&renderer=canvas' : ''}${fixed ? '&tick=fixed' : ''}`,
       );
       await page.locator('[data-testid=play-match]').waitFor({ timeout: 20_000 });
       await page.locator('[data-testid=play-submit]').click();
@@ -149,6 +161,31 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
       );
       // leaving the page ends the session (and its lease)
       await page.goto(`${url}/#/map`);
+      if (fixed) {
+        rows.push(
+          ...([50, 99] as const).map((p) =>
+            row({
+              suite,
+              name: `input-to-photon ${resolution}30, an input pulls the host's tick forward, p${p}`,
+              value: percentile(zeroDelay[resolution]!, p),
+              unit: 'ms',
+              baseline: percentile(stream, p),
+              baselineName: "the same stream, inputs wait for the host's next tick (tick=fixed)",
+              better: 'lower',
+            }),
+          ),
+          row({
+            suite,
+            name: 'input-to-photon in the page (the floor), an input pulls the tick forward, p50',
+            value: percentile(floor, 50),
+            unit: 'ms',
+            baseline: percentile(floorFixed, 50),
+            baselineName: 'the same game in the page, inputs wait for the next tick',
+            better: 'lower',
+          }),
+        );
+        continue;
+      }
       if (canvas) {
         rows.push(
           ...([50, 99] as const).map((p) =>

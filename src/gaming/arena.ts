@@ -153,6 +153,44 @@ export function step(s: ArenaState, inputs: readonly GameInput[] = []): ArenaSta
   return s;
 }
 
+/**
+ * When the game ticks: on a fixed 30 Hz grid, except that an input may pull the next tick forward
+ * to the moment it arrives, so its effect is drawn at once instead of up to a tick later. A pulled
+ * tick takes the grid's next slot (the tick after it waits for the slot after that), so the game
+ * runs at 30 ticks a second on average and never more than one tick ahead of the grid: by any time,
+ * at most one tick more than the grid's slots begun. An input that comes while the game is already
+ * a tick ahead is applied as soon as it no longer is (`earliest`, at most a tick later: never
+ * later than on the plain grid). What a tick does is unchanged: the same inputs at the same ticks
+ * give the same frames. Times are the caller's clock, in ms.
+ */
+export class TickClock {
+  /** when the next tick's slot on the grid begins */
+  private slot: number;
+  constructor(
+    now: number,
+    readonly periodMs = TICK_MS,
+  ) {
+    this.slot = now;
+  }
+  /** when the next tick is due, unless an input pulls it forward */
+  get due(): number {
+    return this.slot;
+  }
+  /** the earliest an input may pull the next tick: when the game is no longer ahead of the grid */
+  get earliest(): number {
+    return this.slot - this.periodMs;
+  }
+  /** whether an input arriving `now` may run the next tick at once */
+  mayPull(now: number): boolean {
+    return now >= this.earliest;
+  }
+  /** a tick ran at `now` (due, or pulled): the next one's slot is a period on */
+  ticked(now: number): void {
+    this.slot += this.periodMs;
+    if (now - this.slot > 5 * this.periodMs) this.slot = now; // behind (a stall): no burst to catch up
+  }
+}
+
 function clamp(v: number, lo: number, hi: number): number {
   return v < lo ? lo : v > hi ? hi : v;
 }

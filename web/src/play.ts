@@ -4,7 +4,7 @@
 // `&local=1` runs the same game in this page instead: the latency floor the stream is compared to.
 import { CITIES } from '../../src/core/geo.js';
 import { estimateRttMs } from '../../src/core/latency.js';
-import { ARENA_H, ARENA_W, KEY, newArena, step, TICK_MS, type GameInput } from '../../src/gaming/arena.js';
+import { ARENA_H, ARENA_W, KEY, newArena, step, TickClock, type GameInput } from '../../src/gaming/arena.js';
 import { bandHeight, drawFrame, readMarker, seqAtLeast, type Marker } from '../../src/gaming/render.js';
 import { api, ApiError, chainId, get, send } from './api.js';
 import { signLeaseToken, type BrowserKey } from './keys.js';
@@ -116,7 +116,10 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
   const status = h('div', { class: 'lease-status', 'aria-live': 'polite', 'data-testid': 'play-status' });
   root.append(card('Play a game', form, answer), card('Game', status, screen, stats));
 
-  if (params.get('local') === '1') return localGame(screen, stats, status);
+  // `tick=fixed`: inputs wait for the next tick on the 30 Hz grid instead of pulling it forward
+  // (TickClock); what the bench compares with
+  const tick = params.get('tick') === 'fixed' ? 'fixed' : 'input';
+  if (params.get('local') === '1') return localGame(screen, stats, status, tick);
 
   const request = () => ({
     user: key?.address ?? 'ath1' + '0'.repeat(40),
@@ -165,7 +168,7 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
       const req = request();
       const held = heldOffer(offer, req) ?? (await matchExplained(req, near.value.trim()));
       offer = null;
-      await play(key, held, gameSel.value, res.value, screen, stats, status, params.get('renderer'));
+      await play(key, held, gameSel.value, res.value, screen, stats, status, params.get('renderer'), tick);
     } catch (err) {
       status.replaceChildren(err instanceof TooFar ? err.explain(null) : errorBox(err));
     } finally {
@@ -354,6 +357,7 @@ async function play(
   stats: HTMLElement,
   status: HTMLElement,
   renderer: string | null = null,
+  tick: 'input' | 'fixed' = 'input',
 ) {
   const say = (s: string) => status.append(h('p', {}, s));
   // `renderer=canvas`: decoded frames drawn into a canvas by this page (MediaStreamTrackProcessor),
@@ -387,7 +391,7 @@ async function play(
   let session: any;
   for (let i = 0; ; i++) {
     try {
-      session = await call('session', { resolution });
+      session = await call('session', { resolution, tick });
       break;
     } catch (e) {
       if (!(e instanceof ApiError && e.code === 'UNAVAILABLE') || i > 60) throw e;
@@ -438,7 +442,7 @@ async function play(
       frame.close();
       const mk = readMarker(g2.getImageData(0, 0, w, bandHeight(ht)).data, w, ht);
       if (mk)
-        requestAnimationFrame((now) => {
+        paintAfter(performance.now(), (now) => {
           meter.shown(mk, now);
           Object.assign(c.dataset, { frame: mk.frame, seq: mk.seq, x: mk.x, y: mk.y });
         });
@@ -583,8 +587,23 @@ async function play(
   await showCostWhenClosed(leaseId, status);
 }
 
+/**
+ * The photon of something drawn at `drawnAt`: the first rendering step that begins after it. A
+ * rendering step's time (requestAnimationFrame's `now`) is when it began, and one that began before
+ * the drawing (the drawing ran inside it: an input handler's tick) shows it only at its end, the
+ * next step's beginning.
+ */
+function paintAfter(drawnAt: number, shown: (now: number) => void) {
+  requestAnimationFrame((now) => (now >= drawnAt ? shown(now) : requestAnimationFrame(shown)));
+}
+
 /** The same game in this page, no network: the floor a streamed session is measured against. */
-function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement) {
+function localGame(
+  screen: HTMLElement,
+  stats: HTMLElement,
+  status: HTMLElement,
+  tickMode: 'input' | 'fixed',
+) {
   status.replaceChildren(
     h('p', {}, 'Local mode: the game runs in this page (the latency floor of a stream).'),
   );
@@ -594,11 +613,27 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
   const game = newArena('arena');
   const meter = new Meter();
   let pending: GameInput[] = [];
-  const unkey = controls(meter, (i) => pending.push(i) > 0, canvas);
+  // the same clock as the host's: an input pulls the next tick forward (unless tick=fixed)
+  const clock = new TickClock(performance.now());
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const unkey = controls(
+    meter,
+    (i) => {
+      pending.push(i);
+      if (tickMode === 'input') {
+        clearTimeout(timer);
+        // now (after this handler), or as soon as the game is no longer a tick ahead
+        if (clock.mayPull(performance.now())) queueMicrotask(tick);
+        else timer = setTimeout(tick, Math.max(0, clock.earliest - performance.now()));
+      }
+      return true;
+    },
+    canvas,
+  );
   let frame = 0;
-  let next = performance.now();
   let shown = false; // the page is put on screen after this returns
   const tick = () => {
+    clearTimeout(timer);
     if (canvas.isConnected) shown = true;
     else if (shown) return unkey();
     step(game, pending);
@@ -606,9 +641,9 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
     drawFrame(g, game, frame, 1280, 720);
     const mk = { frame: frame++, seq: game.lastSeq, x: game.player.x, y: game.player.y };
     // the photon: the next paint after the frame was drawn
-    requestAnimationFrame((now) => meter.shown(mk, now));
-    next += TICK_MS;
-    setTimeout(tick, Math.max(0, next - performance.now()));
+    paintAfter(performance.now(), (now) => meter.shown(mk, now));
+    clock.ticked(performance.now());
+    timer = setTimeout(tick, Math.max(0, clock.due - performance.now()));
   };
   tick();
   expose(meter, () => ({ local: true }));
