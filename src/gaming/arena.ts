@@ -85,6 +85,34 @@ function spawnOrb(s: ArenaState): { x: number; y: number } {
   return { x: s.rng.int(ORB_R, ARENA_W - ORB_R), y: s.rng.int(ORB_R + 60, ARENA_H - ORB_R) };
 }
 
+/** What the page reads of a gamepad (the Gamepad API's `Gamepad`, standard mapping). */
+export interface PadState {
+  axes: readonly number[];
+  buttons: ReadonlyArray<{ pressed: boolean }>;
+}
+
+/** how far a stick must lean before it counts as held (sticks rest a little off centre) */
+export const STICK_DEAD_ZONE = 0.5;
+
+/**
+ * The arena's keys held on gamepads (the Gamepad API's standard mapping): the d-pad (buttons 12 to
+ * 15: up, down, left, right) or the left stick (axes 0 and 1) leaning past the dead zone; several
+ * pads add up. The result is an input's `keys`, checked by the host like any other.
+ */
+export function gamepadKeys(pads: ReadonlyArray<PadState | null | undefined>): number {
+  let keys = 0;
+  for (const p of pads) {
+    if (!p) continue;
+    const on = (i: number) => p.buttons[i]?.pressed === true;
+    const [x, y] = [p.axes[0] ?? 0, p.axes[1] ?? 0];
+    if (on(12) || y < -STICK_DEAD_ZONE) keys |= KEY.up;
+    if (on(13) || y > STICK_DEAD_ZONE) keys |= KEY.down;
+    if (on(14) || x < -STICK_DEAD_ZONE) keys |= KEY.left;
+    if (on(15) || x > STICK_DEAD_ZONE) keys |= KEY.right;
+  }
+  return keys;
+}
+
 /** Whether a value from the network is an input the game takes (anything else is ignored). */
 export function isGameInput(v: unknown): v is GameInput {
   if (typeof v !== 'object' || v === null) return false;

@@ -4,7 +4,16 @@
 // `&local=1` runs the same game in this page instead: the latency floor the stream is compared to.
 import { CITIES } from '../../src/core/geo.js';
 import { estimateRttMs } from '../../src/core/latency.js';
-import { ARENA_H, ARENA_W, KEY, newArena, step, TickClock, type GameInput } from '../../src/gaming/arena.js';
+import {
+  ARENA_H,
+  ARENA_W,
+  gamepadKeys,
+  KEY,
+  newArena,
+  step,
+  TickClock,
+  type GameInput,
+} from '../../src/gaming/arena.js';
 import { bandHeight, drawFrame, readMarker, seqAtLeast, type Marker } from '../../src/gaming/render.js';
 import { api, ApiError, chainId, get, send } from './api.js';
 import { signLeaseToken, type BrowserKey } from './keys.js';
@@ -259,12 +268,16 @@ function statsView(stats: HTMLElement, items: Array<[string, string, string]>) {
  */
 function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: HTMLElement): () => void {
   let keys = 0;
+  /** the keys held on gamepads (d-pad or left stick), read at every rendering step once one is connected */
+  let pad = 0;
+  let padLoop = 0;
   let pointer: { id: number; x: number; y: number } | null = null;
   const emit = () => {
+    const held = keys | pad;
     const i: GameInput = pointer
-      ? { seq: ++meter.seq, keys, px: pointer.x, py: pointer.y }
-      : { seq: ++meter.seq, keys };
-    meter.keys = keys;
+      ? { seq: ++meter.seq, keys: held, px: pointer.x, py: pointer.y }
+      : { seq: ++meter.seq, keys: held };
+    meter.keys = held;
     const at = performance.now();
     if (sendInput(i)) meter.input(i.seq, at); // (not yet connected: nothing to measure)
   };
@@ -299,6 +312,19 @@ function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: H
     pointer = null;
     emit();
   };
+  const readPads = () => {
+    const next = gamepadKeys(gamepads());
+    if (next !== pad) {
+      pad = next;
+      emit();
+    }
+    padLoop = requestAnimationFrame(readPads);
+  };
+  const padOn = () => {
+    if (!padLoop) padLoop = requestAnimationFrame(readPads);
+  };
+  window.addEventListener('gamepadconnected', padOn);
+  if (gamepads().some((p) => p)) padOn();
   window.addEventListener('keydown', kd);
   window.addEventListener('keyup', ku);
   surface.addEventListener('pointerdown', pdown);
@@ -308,6 +334,8 @@ function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: H
   const noMenu = (e: Event) => e.preventDefault();
   surface.addEventListener('contextmenu', noMenu);
   return () => {
+    cancelAnimationFrame(padLoop);
+    window.removeEventListener('gamepadconnected', padOn);
     window.removeEventListener('keydown', kd);
     window.removeEventListener('keyup', ku);
     surface.removeEventListener('pointerdown', pdown);
@@ -316,6 +344,15 @@ function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: H
     surface.removeEventListener('pointercancel', pup);
     surface.removeEventListener('contextmenu', noMenu);
   };
+}
+
+/** The connected gamepads ([] where the page may not read them: a permissions policy says no). */
+function gamepads(): Array<Gamepad | null> {
+  try {
+    return navigator.getGamepads?.() ?? [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -414,7 +451,7 @@ async function play(
     h(
       'p',
       { class: 'hint' },
-      'Arrow keys or WASD move, or hold the mouse or a finger where the player should go; collect the yellow orbs, dodge the red drones.',
+      'Arrow keys, WASD or a gamepad (d-pad or left stick) move, or hold the mouse or a finger where the player should go; collect the yellow orbs, dodge the red drones.',
     ),
   );
   const meter = new Meter();

@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import {
   ARENA_H,
   ARENA_W,
+  gamepadKeys,
   KEY,
+  KEY_MASK,
   PLAYER_SIZE,
   PLAYER_SPEED,
   isGameInput,
@@ -250,5 +252,43 @@ describe('TickClock: an input pulls the next tick forward, the game stays at 30 
     expect(c.mayPull(1000)).toBe(true);
     c.ticked(1000); // pulled
     expect(c.mayPull(1000 + TICK_MS - 0.1)).toBe(false);
+  });
+});
+
+describe('gamepadKeys: a gamepad as the same keys', () => {
+  const pad = (axes: number[], pressed: number[] = []) => ({
+    axes,
+    buttons: Array.from({ length: 17 }, (_, i) => ({ pressed: pressed.includes(i) })),
+  });
+  it('the d-pad and the left stick past its dead zone; pads add up; nothing held at rest', () => {
+    expect(gamepadKeys([])).toBe(0);
+    expect(gamepadKeys([null, pad([0.2, -0.3])])).toBe(0);
+    expect(gamepadKeys([pad([0, 0], [12])])).toBe(KEY.up);
+    expect(gamepadKeys([pad([0, 0], [13, 15])])).toBe(KEY.down | KEY.right);
+    expect(gamepadKeys([pad([-0.9, 0.8])])).toBe(KEY.left | KEY.down);
+    expect(gamepadKeys([pad([0, 0], [14]), pad([0, -1])])).toBe(KEY.left | KEY.up);
+    // other buttons and axes (the right stick) move nothing
+    expect(gamepadKeys([pad([0, 0, 1, 1], [0, 1, 2, 3, 16])])).toBe(0);
+  });
+  it('whatever a pad reports (odd values, short or missing arrays), an input the host takes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.option(
+            fc.record({
+              axes: fc.array(fc.oneof(fc.double(), fc.constant(Number.NaN)), { maxLength: 6 }),
+              buttons: fc.array(fc.record({ pressed: fc.boolean() }), { maxLength: 20 }),
+            }),
+          ),
+          { maxLength: 4 },
+        ),
+        (pads) => {
+          const keys = gamepadKeys(pads);
+          expect(Number.isInteger(keys) && keys >= 0 && keys <= KEY_MASK).toBe(true);
+          expect(isGameInput({ seq: 1, keys })).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });
