@@ -157,14 +157,9 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
           })
         ).json()) as Host;
         m.hosts.push(host);
-        const page_ = (await page.evaluate(() => [...((window as any).__aethirPlay.trace ?? [])])) as Array<{
-          seq: number;
-          sentAt: number;
-          shownAt: number;
-          receivedAt?: number;
-          presentedAt?: number;
-          decodeMs?: number;
-        }>;
+        const page_ = (await page.evaluate(() => [
+          ...((window as any).__aethirPlay.trace ?? []),
+        ])) as PageTrace[];
         opts.log(
           `gaming: where the time goes (${v.key}, p50/p90 per stage, ms): ${stages(page_, host.trace ?? [])}`,
         );
@@ -270,6 +265,16 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
   }
 }
 
+/** One input's way through the page (window.__aethirPlay.trace, web/src/play.ts), wall-clock ms. */
+interface PageTrace {
+  seq: number;
+  sentAt: number;
+  shownAt: number;
+  receivedAt?: number;
+  presentedAt?: number;
+  decodeMs?: number;
+}
+
 /**
  * The median of each stage of an input's way, from the page's and the host's traces joined by
  * input (both on this machine's wall clock): data channel to the host, waiting for the tick,
@@ -277,14 +282,7 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
  * decode and present, the marker read back.
  */
 function stages(
-  page: Array<{
-    seq: number;
-    sentAt: number;
-    shownAt: number;
-    receivedAt?: number;
-    presentedAt?: number;
-    decodeMs?: number;
-  }>,
+  page: PageTrace[],
   host: Array<{ seq: number; receivedAt: number; tickAt?: number; renderedAt?: number; sentAt?: number }>,
 ): string {
   const bySeq = new Map(host.map((h) => [h.seq, h]));
