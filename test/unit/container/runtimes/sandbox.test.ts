@@ -645,6 +645,7 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
     // whose host end's address stands for the host's public address.
     const net = makePlayerNet();
     if (!net) return void expect(process.getuid?.(), 'root can make the player network').not.toBe(0);
+    let lease: RunningWorkload | undefined;
     try {
       const free = createServer();
       await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
@@ -662,14 +663,14 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
         "console.log('udp',process.env.AETHIR_UDP_HOST,process.env.AETHIR_UDP_PORT);",
         'setTimeout(()=>process.exit(0),8000);',
       ].join('');
-      const w = await runtime().start({
+      const w = (lease = await runtime().start({
         leaseId: 'U10',
         command: ['node', '-e', script],
         gpuIndices: [],
         port,
         publicAddress: net.hostAddr,
         env: { AETHIR_UDP_HOST: '6.6.6.6' }, // user env cannot name another address
-      });
+      }));
       // the player: the lease's port first (until it answers), then the attacks
       const player = [
         "const d=require('dgram'),net=require('net');",
@@ -706,6 +707,7 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
       const { out } = await output(w);
       expect(out).toContain(`udp ${net.hostAddr} ${port}`);
     } finally {
+      await lease?.kill('the test is over'); // (its network, pasta, goes with it: a failed check leaves nothing)
       net.remove();
     }
   });
