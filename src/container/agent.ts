@@ -618,6 +618,7 @@ export class ContainerAgent {
         resumed ? slot.port : undefined,
       );
       slot.port = port;
+      const publicAddress = port ? await this.components.endpoints?.publicAddress() : undefined;
       if (image) {
         try {
           // The pull's progress reaches the user as the lease's first output.
@@ -638,6 +639,8 @@ export class ContainerAgent {
         ...(port ? { port } : {}),
         // the workload's own port inside its sandbox or container; the endpoint forwards to it only
         ...(port && lease.workload.port !== undefined ? { workloadPort: lease.workload.port } : {}),
+        // where players reach the lease's UDP port (a game's media): the endpoint's address
+        ...(port && publicAddress ? { publicAddress } : {}),
         ...(run.readOnlyPaths ? { readOnlyPaths: run.readOnlyPaths } : {}),
         ...(resumed ? { reuseFiles: true } : {}),
         ...(vols ? { mounts: vols.mounts } : {}),

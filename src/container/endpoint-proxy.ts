@@ -1,5 +1,6 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
-import { connect, createServer as createNetServer, type Socket } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { connect, createServer as createNetServer, isIPv4, type Socket } from 'node:net';
 import { AethirError, verifyLeaseToken } from '../core/index.js';
 import { handleLeaseAccess, type LeaseAccessTarget } from './lease-access.js';
 
@@ -139,6 +140,23 @@ export class EndpointProxy {
   /** The base URL (after start). */
   get url(): string | null {
     return this.baseUrl;
+  }
+
+  private address: Promise<string | undefined> | null = null;
+  /**
+   * The IPv4 address players reach this host at: the base URL's host, looked up once if it is a
+   * name (a sandboxed lease's UDP port is forwarded from it). Undefined before start, or when the
+   * name has no IPv4 address.
+   */
+  publicAddress(): Promise<string | undefined> {
+    if (!this.baseUrl) return Promise.resolve(undefined);
+    const host = new URL(this.baseUrl).hostname;
+    return (this.address ??= isIPv4(host)
+      ? Promise.resolve(host)
+      : lookup(host, { family: 4 }).then(
+          (a) => a.address,
+          () => undefined,
+        ));
   }
 
   private target(

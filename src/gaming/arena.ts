@@ -85,6 +85,34 @@ function spawnOrb(s: ArenaState): { x: number; y: number } {
   return { x: s.rng.int(ORB_R, ARENA_W - ORB_R), y: s.rng.int(ORB_R + 60, ARENA_H - ORB_R) };
 }
 
+/** What the page reads of a gamepad (the Gamepad API's `Gamepad`, standard mapping). */
+export interface PadState {
+  axes: readonly number[];
+  buttons: ReadonlyArray<{ pressed: boolean }>;
+}
+
+/** how far a stick must lean before it counts as held (sticks rest a little off centre) */
+export const STICK_DEAD_ZONE = 0.5;
+
+/**
+ * The arena's keys held on gamepads (the Gamepad API's standard mapping): the d-pad (buttons 12 to
+ * 15: up, down, left, right) or the left stick (axes 0 and 1) leaning past the dead zone; several
+ * pads add up. The result is an input's `keys`, checked by the host like any other.
+ */
+export function gamepadKeys(pads: ReadonlyArray<PadState | null | undefined>): number {
+  let keys = 0;
+  for (const p of pads) {
+    if (!p) continue;
+    const on = (i: number) => p.buttons[i]?.pressed === true;
+    const [x, y] = [p.axes[0] ?? 0, p.axes[1] ?? 0];
+    if (on(12) || y < -STICK_DEAD_ZONE) keys |= KEY.up;
+    if (on(13) || y > STICK_DEAD_ZONE) keys |= KEY.down;
+    if (on(14) || x < -STICK_DEAD_ZONE) keys |= KEY.left;
+    if (on(15) || x > STICK_DEAD_ZONE) keys |= KEY.right;
+  }
+  return keys;
+}
+
 /** Whether a value from the network is an input the game takes (anything else is ignored). */
 export function isGameInput(v: unknown): v is GameInput {
   if (typeof v !== 'object' || v === null) return false;
@@ -151,6 +179,44 @@ export function step(s: ArenaState, inputs: readonly GameInput[] = []): ArenaSta
   }
   s.tick++;
   return s;
+}
+
+/**
+ * When the game ticks: on a fixed 30 Hz grid, except that an input may pull the next tick forward
+ * to the moment it arrives, so its effect is drawn at once instead of up to a tick later. A pulled
+ * tick takes the grid's next slot (the tick after it waits for the slot after that), so the game
+ * runs at 30 ticks a second on average and never more than one tick ahead of the grid: by any time,
+ * at most one tick more than the grid's slots begun. An input that comes while the game is already
+ * a tick ahead is applied as soon as it no longer is (`earliest`, at most a tick later: never
+ * later than on the plain grid). What a tick does is unchanged: the same inputs at the same ticks
+ * give the same frames. Times are the caller's clock, in ms.
+ */
+export class TickClock {
+  /** when the next tick's slot on the grid begins */
+  private slot: number;
+  constructor(
+    now: number,
+    readonly periodMs = TICK_MS,
+  ) {
+    this.slot = now;
+  }
+  /** when the next tick is due, unless an input pulls it forward */
+  get due(): number {
+    return this.slot;
+  }
+  /** the earliest an input may pull the next tick: when the game is no longer ahead of the grid */
+  get earliest(): number {
+    return this.slot - this.periodMs;
+  }
+  /** whether an input arriving `now` may run the next tick at once */
+  mayPull(now: number): boolean {
+    return now >= this.earliest;
+  }
+  /** a tick ran at `now` (due, or pulled): the next one's slot is a period on */
+  ticked(now: number): void {
+    this.slot += this.periodMs;
+    if (now - this.slot > 5 * this.periodMs) this.slot = now; // behind (a stall): no burst to catch up
+  }
 }
 
 function clamp(v: number, lo: number, hi: number): number {

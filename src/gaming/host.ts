@@ -12,7 +12,7 @@ import {
   RtpPacket,
   type RTCDataChannel,
 } from 'werift';
-import { isGameInput, newArena, step, TICK_MS, type ArenaState, type GameInput } from './arena.js';
+import { isGameInput, newArena, step, TICK_MS, TickClock, type ArenaState, type GameInput } from './arena.js';
 import { drawFrame } from './render.js';
 import { AnswerBody, RESOLUTIONS, SessionRequest, type Resolution } from './signalling.js';
 
@@ -163,13 +163,27 @@ class Encoder {
     this.proc.stderr!.on('data', (d: Buffer) => log(`ffmpeg: ${d.toString().trim()}`));
     this.proc.stdin!.on('error', () => {});
   }
+  /** called when a busy encoder has taken its frame (it may take the next one) */
+  onIdle: (() => void) | null = null;
+  /** frames written whose last packet has not come out yet */
+  inFlight = 0;
+  private lastWrite = 0;
+  /** whether a frame written now would wait behind another one (a lost output counts for 100 ms) */
+  get encoding(): boolean {
+    return this.busy || (this.inFlight > 0 && performance.now() - this.lastWrite < 100);
+  }
   write(frame: Buffer, n: number): boolean {
     if (this.busy || !this.proc.stdin!.writable) return false;
-    this.written.push(performance.now());
+    this.inFlight++;
+    this.lastWrite = performance.now();
+    this.written.push(this.lastWrite);
     this.frames.push(n);
     if (!this.proc.stdin!.write(frame)) {
       this.busy = true;
-      this.proc.stdin!.once('drain', () => (this.busy = false));
+      this.proc.stdin!.once('drain', () => {
+        this.busy = false;
+        this.onIdle?.();
+      });
     }
     return true;
   }
@@ -189,6 +203,10 @@ export class GameHost {
   private rtp: UdpSocket | null = null;
   private rtpPort = 0;
   private loop: NodeJS.Timeout | null = null;
+  private clock: TickClock | null = null;
+  private tickMode: 'input' | 'fixed' = 'input';
+  /** an input waits for the encoder to take its frame, then pulls the next tick */
+  private pullWanted = false;
   private game: ArenaState;
   private pending: GameInput[] = [];
   private frame = 0;
@@ -285,7 +303,8 @@ export class GameHost {
       if (req.method === 'POST' && url.pathname === '/session') {
         const parsed = SessionRequest.safeParse(await jsonBody(req));
         if (!parsed.success) return fail(400, 'INVALID_ARGUMENT', parsed.error.issues[0]!.message);
-        return send(200, await this.newSession(parsed.data.resolution, parsed.data.bitrateKbps));
+        const { resolution, bitrateKbps, tick } = parsed.data;
+        return send(200, await this.newSession(resolution, bitrateKbps, tick));
       }
       const m = /^\/session\/([0-9a-f]{32})\/answer$/.exec(url.pathname);
       if (req.method === 'POST' && m) {
@@ -319,8 +338,9 @@ export class GameHost {
     }
   }
 
-  private async newSession(resolution: Resolution, kbps: number) {
+  private async newSession(resolution: Resolution, kbps: number, tick: 'input' | 'fixed') {
     await this.closePeer(); // (its port first: a fixed ICE port is taken again at once)
+    this.tickMode = tick;
     const [w, h] = RESOLUTIONS[resolution];
     if (w !== this.width || h !== this.height) this.canvas = createCanvas(w, h);
     this.width = w;
@@ -415,20 +435,54 @@ export class GameHost {
       this.traces.set(v.seq, { seq: v.seq, receivedAt: wallNow() });
       if (this.traces.size > TRACE_KEEP) this.traces.delete(this.traces.keys().next().value!);
     }
+    if (this.tickMode === 'input') {
+      this.pullWanted = true;
+      this.pull();
+    }
   }
 
   private startStream() {
     this.frame = 0;
     this.restartEncoder('start');
-    let next = performance.now();
-    const tick = () => {
-      next += TICK_MS;
-      const now = performance.now();
-      if (now - next > 5 * TICK_MS) next = now; // behind (a stall): do not catch up in a burst
-      this.tick();
-      this.loop = setTimeout(tick, Math.max(0, next - performance.now()));
-    };
-    this.loop = setTimeout(tick, 0);
+    this.clock = new TickClock(performance.now());
+    this.schedule();
+  }
+
+  /** the next tick: at its slot, or as soon as the clock lets a waiting input pull it */
+  private schedule() {
+    if (this.loop) clearTimeout(this.loop);
+    const c = this.clock!;
+    const at = this.pullWanted ? c.earliest : c.due;
+    this.loop = setTimeout(() => this.onTimer(), Math.max(0, at - performance.now()));
+  }
+
+  private onTimer() {
+    const now = performance.now();
+    const c = this.clock!;
+    if (now >= c.due - 1) return this.runTick(); // the tick's own slot
+    if (this.pullWanted && c.mayPull(now + 1) && !this.encoder?.encoding) return this.runTick();
+    // (the encoder's next frame out pulls it sooner)
+    this.loop = setTimeout(() => this.onTimer(), Math.max(0, c.due - now));
+  }
+
+  private runTick() {
+    this.pullWanted = false;
+    this.tick();
+    this.clock!.ticked(performance.now());
+    this.schedule();
+  }
+
+  /**
+   * An input arrived: its tick runs now rather than at the next slot, when the clock allows it
+   * (TickClock: else as soon as it does) and the encoder can take the frame at once (a frame
+   * behind another waits for it, or is dropped when the pipe is full): else as soon as it can.
+   */
+  private pull() {
+    if (!this.pullWanted || !this.loop || !this.clock) return;
+    // (the encoder's next frame out, or its taking a frame, comes back here)
+    if (this.encoder?.encoding) return;
+    if (this.clock.mayPull(performance.now())) this.runTick();
+    else this.schedule();
   }
 
   private tick() {
@@ -480,6 +534,7 @@ export class GameHost {
       this.log,
     );
     const enc = this.encoder;
+    enc.onIdle = () => this.pull();
     enc.proc.on('exit', (code, signal) => {
       if (this.encoder === enc && !this.ended && signal !== 'SIGKILL') {
         this.log(`arena: the encoder exited (${code ?? signal}); starting a new one`);
@@ -515,6 +570,7 @@ export class GameHost {
     if (p.header.marker) {
       this.encode.add(performance.now() - at);
       this.encoded++;
+      enc.inFlight = Math.max(0, enc.inFlight - 1);
       const frame = enc.frames[idx]!;
       const carried = this.frameInputs.get(frame);
       if (carried) {
@@ -522,6 +578,7 @@ export class GameHost {
         const sentAt = wallNow();
         for (const t of carried) Object.assign(t, { sentAt, frame });
       }
+      this.pull();
     }
   }
 
@@ -562,6 +619,8 @@ export class GameHost {
   private closePeer(): Promise<void> {
     if (this.loop) clearTimeout(this.loop);
     this.loop = null;
+    this.clock = null;
+    this.pullWanted = false;
     if (this.lostTimer) clearTimeout(this.lostTimer);
     this.lostTimer = null;
     this.encoder?.stop();

@@ -12,6 +12,11 @@ export const SessionRequest = z
     resolution: z.enum(Object.keys(RESOLUTIONS) as [Resolution, ...Resolution[]]).default('720p'),
     /** starting video bitrate, kbit/s */
     bitrateKbps: z.number().int().min(200).max(20_000).default(2500),
+    /**
+     * `input` (the default): an input pulls the next tick forward, to when it arrives (TickClock);
+     * `fixed`: inputs wait for the next tick on the 30 Hz grid (what the bench compares with)
+     */
+    tick: z.enum(['input', 'fixed']).default('input'),
   })
   .strict();
 

@@ -285,6 +285,45 @@ describe.skipIf(!haveTools)(`cloud gaming: play a streamed game from the console
     expect(await page.evaluate(() => (window as any).__aethirPlay.latencies.length)).toBe(measured0 + 4);
   });
 
+  it('a gamepad drives the player too: the d-pad, then the left stick, as the same inputs', async () => {
+    const video = page.locator('[data-testid=game-video]');
+    const at = async () => [
+      Number(await video.getAttribute('data-x')),
+      Number(await video.getAttribute('data-y')),
+    ];
+    const measured0 = await page.evaluate(() => (window as any).__aethirPlay.latencies.length);
+    const seq0 = Number(await video.getAttribute('data-seq'));
+    // a pad in the standard mapping, as the Gamepad API shows one (this headless browser has none
+    // plugged in: the page's navigator.getGamepads() hands this one out, then it is "connected")
+    const pad = (axes: number[], pressed: number[]) =>
+      page.evaluate(
+        ([axes, pressed]) => {
+          const buttons = Array.from({ length: 17 }, (_, i) => ({ pressed: pressed.includes(i), value: 0 }));
+          (window as any).__pad = { axes, buttons, connected: true, mapping: 'standard', index: 0 };
+        },
+        [axes, pressed] as const,
+      );
+    await pad([0.1, -0.1], []); // at rest (a stick rests a little off centre)
+    await page.evaluate(() => {
+      Object.defineProperty(navigator, 'getGamepads', { value: () => [(window as any).__pad, null] });
+      window.dispatchEvent(new Event('gamepadconnected'));
+    });
+    const [x0, y0] = await at();
+    await pad([0, 0], [15]); // d-pad right
+    await expect.poll(async () => (await at())[0], { timeout: 5000 }).toBeGreaterThan(x0!);
+    await pad([0, 0], []);
+    await expect.poll(() => video.getAttribute('data-seq'), { timeout: 5000 }).toBe(String(seq0 + 2));
+    const [x1, y1] = await at();
+    expect(y1).toBe(y0);
+    await pad([0, 0.9], []); // the left stick, down
+    await expect.poll(async () => (await at())[1], { timeout: 5000 }).toBeGreaterThan(y1!);
+    await pad([0.2, 0.3], []); // back inside the dead zone: released
+    await expect.poll(() => video.getAttribute('data-seq'), { timeout: 5000 }).toBe(String(seq0 + 4));
+    expect((await at())[0]).toBe(x1);
+    // each pad input's latency was measured like a key's
+    expect(await page.evaluate(() => (window as any).__aethirPlay.latencies.length)).toBe(measured0 + 4);
+  });
+
   it('closing the tab ends the session: the lease closes, charged for the time played', async () => {
     await page.close();
     const closed = await waitFor(async () => {

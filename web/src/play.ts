@@ -4,7 +4,16 @@
 // `&local=1` runs the same game in this page instead: the latency floor the stream is compared to.
 import { CITIES } from '../../src/core/geo.js';
 import { estimateRttMs } from '../../src/core/latency.js';
-import { ARENA_H, ARENA_W, KEY, newArena, step, TICK_MS, type GameInput } from '../../src/gaming/arena.js';
+import {
+  ARENA_H,
+  ARENA_W,
+  gamepadKeys,
+  KEY,
+  newArena,
+  step,
+  TickClock,
+  type GameInput,
+} from '../../src/gaming/arena.js';
 import { bandHeight, drawFrame, readMarker, seqAtLeast, type Marker } from '../../src/gaming/render.js';
 import { api, ApiError, chainId, get, send } from './api.js';
 import { signLeaseToken, type BrowserKey } from './keys.js';
@@ -116,7 +125,10 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
   const status = h('div', { class: 'lease-status', 'aria-live': 'polite', 'data-testid': 'play-status' });
   root.append(card('Play a game', form, answer), card('Game', status, screen, stats));
 
-  if (params.get('local') === '1') return localGame(screen, stats, status);
+  // `tick=fixed`: inputs wait for the next tick on the 30 Hz grid instead of pulling it forward
+  // (TickClock); what the bench compares with
+  const tick = params.get('tick') === 'fixed' ? 'fixed' : 'input';
+  if (params.get('local') === '1') return localGame(screen, stats, status, tick);
 
   const request = () => ({
     user: key?.address ?? 'ath1' + '0'.repeat(40),
@@ -165,7 +177,7 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
       const req = request();
       const held = heldOffer(offer, req) ?? (await matchExplained(req, near.value.trim()));
       offer = null;
-      await play(key, held, gameSel.value, res.value, screen, stats, status, params.get('renderer'));
+      await play(key, held, gameSel.value, res.value, screen, stats, status, params.get('renderer'), tick);
     } catch (err) {
       status.replaceChildren(err instanceof TooFar ? err.explain(null) : errorBox(err));
     } finally {
@@ -256,12 +268,16 @@ function statsView(stats: HTMLElement, items: Array<[string, string, string]>) {
  */
 function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: HTMLElement): () => void {
   let keys = 0;
+  /** the keys held on gamepads (d-pad or left stick), read at every rendering step once one is connected */
+  let pad = 0;
+  let padLoop = 0;
   let pointer: { id: number; x: number; y: number } | null = null;
   const emit = () => {
+    const held = keys | pad;
     const i: GameInput = pointer
-      ? { seq: ++meter.seq, keys, px: pointer.x, py: pointer.y }
-      : { seq: ++meter.seq, keys };
-    meter.keys = keys;
+      ? { seq: ++meter.seq, keys: held, px: pointer.x, py: pointer.y }
+      : { seq: ++meter.seq, keys: held };
+    meter.keys = held;
     const at = performance.now();
     if (sendInput(i)) meter.input(i.seq, at); // (not yet connected: nothing to measure)
   };
@@ -296,6 +312,19 @@ function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: H
     pointer = null;
     emit();
   };
+  const readPads = () => {
+    const next = gamepadKeys(gamepads());
+    if (next !== pad) {
+      pad = next;
+      emit();
+    }
+    padLoop = requestAnimationFrame(readPads);
+  };
+  const padOn = () => {
+    if (!padLoop) padLoop = requestAnimationFrame(readPads);
+  };
+  window.addEventListener('gamepadconnected', padOn);
+  if (gamepads().some((p) => p)) padOn();
   window.addEventListener('keydown', kd);
   window.addEventListener('keyup', ku);
   surface.addEventListener('pointerdown', pdown);
@@ -305,6 +334,8 @@ function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: H
   const noMenu = (e: Event) => e.preventDefault();
   surface.addEventListener('contextmenu', noMenu);
   return () => {
+    cancelAnimationFrame(padLoop);
+    window.removeEventListener('gamepadconnected', padOn);
     window.removeEventListener('keydown', kd);
     window.removeEventListener('keyup', ku);
     surface.removeEventListener('pointerdown', pdown);
@@ -313,6 +344,15 @@ function controls(meter: Meter, sendInput: (i: GameInput) => boolean, surface: H
     surface.removeEventListener('pointercancel', pup);
     surface.removeEventListener('contextmenu', noMenu);
   };
+}
+
+/** The connected gamepads ([] where the page may not read them: a permissions policy says no). */
+function gamepads(): Array<Gamepad | null> {
+  try {
+    return navigator.getGamepads?.() ?? [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -354,6 +394,7 @@ async function play(
   stats: HTMLElement,
   status: HTMLElement,
   renderer: string | null = null,
+  tick: 'input' | 'fixed' = 'input',
 ) {
   const say = (s: string) => status.append(h('p', {}, s));
   // `renderer=canvas`: decoded frames drawn into a canvas by this page (MediaStreamTrackProcessor),
@@ -387,7 +428,7 @@ async function play(
   let session: any;
   for (let i = 0; ; i++) {
     try {
-      session = await call('session', { resolution });
+      session = await call('session', { resolution, tick });
       break;
     } catch (e) {
       if (!(e instanceof ApiError && e.code === 'UNAVAILABLE') || i > 60) throw e;
@@ -410,7 +451,7 @@ async function play(
     h(
       'p',
       { class: 'hint' },
-      'Arrow keys or WASD move, or hold the mouse or a finger where the player should go; collect the yellow orbs, dodge the red drones.',
+      'Arrow keys, WASD or a gamepad (d-pad or left stick) move, or hold the mouse or a finger where the player should go; collect the yellow orbs, dodge the red drones.',
     ),
   );
   const meter = new Meter();
@@ -438,7 +479,7 @@ async function play(
       frame.close();
       const mk = readMarker(g2.getImageData(0, 0, w, bandHeight(ht)).data, w, ht);
       if (mk)
-        requestAnimationFrame((now) => {
+        paintAfter(performance.now(), (now) => {
           meter.shown(mk, now);
           Object.assign(c.dataset, { frame: mk.frame, seq: mk.seq, x: mk.x, y: mk.y });
         });
@@ -583,8 +624,23 @@ async function play(
   await showCostWhenClosed(leaseId, status);
 }
 
+/**
+ * The photon of something drawn at `drawnAt`: the first rendering step that begins after it. A
+ * rendering step's time (requestAnimationFrame's `now`) is when it began, and one that began before
+ * the drawing (the drawing ran inside it: an input handler's tick) shows it only at its end, the
+ * next step's beginning.
+ */
+function paintAfter(drawnAt: number, shown: (now: number) => void) {
+  requestAnimationFrame((now) => (now >= drawnAt ? shown(now) : requestAnimationFrame(shown)));
+}
+
 /** The same game in this page, no network: the floor a streamed session is measured against. */
-function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement) {
+function localGame(
+  screen: HTMLElement,
+  stats: HTMLElement,
+  status: HTMLElement,
+  tickMode: 'input' | 'fixed',
+) {
   status.replaceChildren(
     h('p', {}, 'Local mode: the game runs in this page (the latency floor of a stream).'),
   );
@@ -594,11 +650,27 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
   const game = newArena('arena');
   const meter = new Meter();
   let pending: GameInput[] = [];
-  const unkey = controls(meter, (i) => pending.push(i) > 0, canvas);
+  // the same clock as the host's: an input pulls the next tick forward (unless tick=fixed)
+  const clock = new TickClock(performance.now());
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const unkey = controls(
+    meter,
+    (i) => {
+      pending.push(i);
+      if (tickMode === 'input') {
+        clearTimeout(timer);
+        // now (after this handler), or as soon as the game is no longer a tick ahead
+        if (clock.mayPull(performance.now())) queueMicrotask(tick);
+        else timer = setTimeout(tick, Math.max(0, clock.earliest - performance.now()));
+      }
+      return true;
+    },
+    canvas,
+  );
   let frame = 0;
-  let next = performance.now();
   let shown = false; // the page is put on screen after this returns
   const tick = () => {
+    clearTimeout(timer);
     if (canvas.isConnected) shown = true;
     else if (shown) return unkey();
     step(game, pending);
@@ -606,9 +678,9 @@ function localGame(screen: HTMLElement, stats: HTMLElement, status: HTMLElement)
     drawFrame(g, game, frame, 1280, 720);
     const mk = { frame: frame++, seq: game.lastSeq, x: game.player.x, y: game.player.y };
     // the photon: the next paint after the frame was drawn
-    requestAnimationFrame((now) => meter.shown(mk, now));
-    next += TICK_MS;
-    setTimeout(tick, Math.max(0, next - performance.now()));
+    paintAfter(performance.now(), (now) => meter.shown(mk, now));
+    clock.ticked(performance.now());
+    timer = setTimeout(tick, Math.max(0, clock.due - performance.now()));
   };
   tick();
   expose(meter, () => ({ local: true }));

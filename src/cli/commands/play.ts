@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { isIPv4 } from 'node:net';
 import { Command } from 'commander';
 import { AethirError, DEFAULT_API, findCity } from '../../core/index.js';
 import { action, apiOption, client, jsonOption, parseIntArg, printJson, type GlobalOpts } from '../common.js';
@@ -101,9 +102,13 @@ export function gameCommand(): Command {
         const udp = process.env.AETHIR_UDP_PORT ? Number(process.env.AETHIR_UDP_PORT) : undefined;
         if (udp !== undefined && !(Number.isInteger(udp) && udp >= 1 && udp <= 65535))
           throw new AethirError('INVALID_ARGUMENT', '$AETHIR_UDP_PORT must be a port number');
+        // where the player reaches that port (the host's public address): the one ICE candidate
+        const udpHost = process.env.AETHIR_UDP_HOST || undefined;
+        if (udpHost !== undefined && !isIPv4(udpHost))
+          throw new AethirError('INVALID_ARGUMENT', '$AETHIR_UDP_HOST must be an IPv4 address');
         const host = new GameHost({
           port,
-          ...(udp !== undefined ? { icePort: udp } : {}),
+          ...(udp !== undefined ? { icePort: udp, ...(udpHost ? { iceHosts: [udpHost] } : {}) } : {}),
           seed: opts.seed,
           threads: opts.threads,
           idleExitMs: opts.idleExit * 1000,

@@ -17,6 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { isIPv4 } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import { accessSync, chmodSync, constants as fsConstants, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import {
@@ -292,8 +293,15 @@ export class HostProcessRuntime implements Runtime {
       : this.pathVar;
     const env = buildEnv(spec, workdir, pathVar);
     // sandboxed, the lease's port number is forwarded for UDP too (pastaArgs): say so
-    if (sandbox && spec.port !== undefined) env.AETHIR_UDP_PORT = String(spec.port);
-    else delete env.AETHIR_UDP_PORT; // (user env cannot claim a port)
+    // (user env can claim neither a port nor an address)
+    delete env.AETHIR_UDP_PORT;
+    delete env.AETHIR_UDP_HOST;
+    if (sandbox && spec.port !== undefined) {
+      env.AETHIR_UDP_PORT = String(spec.port);
+      // where players reach it (its ICE candidate): the host's public address, else loopback
+      env.AETHIR_UDP_HOST =
+        spec.publicAddress !== undefined && isIPv4(spec.publicAddress) ? spec.publicAddress : '127.0.0.1';
+    }
     const resolved = await resolveCommand(spec.command[0]!, env.PATH ?? '', workdir);
     let argv: string[] = [];
     if (resolved.ok) {
@@ -376,7 +384,15 @@ export class HostProcessRuntime implements Runtime {
         // The command waits (bwrap --block-fd) until its network namespace is connected.
         try {
           const sandboxPid = await readSandboxPid(child);
-          await startPasta(sandbox, uid, cgroup.procsFiles, sandboxPid, spec.port, spec.workloadPort);
+          await startPasta(
+            sandbox,
+            uid,
+            cgroup.procsFiles,
+            sandboxPid,
+            spec.port,
+            spec.workloadPort,
+            spec.publicAddress,
+          );
           workload.enter = { uid, procsFiles: cgroup.procsFiles, sandboxPid, tools: sandbox.tools };
           (child.stdio[4] as Writable).end('1');
         } catch (err) {

@@ -38,6 +38,12 @@ export interface WorkloadSpec {
    * without a network of their own (an unsandboxed host process) refuse it.
    */
   workloadPort?: number;
+  /**
+   * The host's address players reach it at (the endpoint's, an IPv4 literal): a sandboxed lease's
+   * UDP port (`port`'s number, `$AETHIR_UDP_PORT`) is forwarded from it, and named to the workload
+   * as `$AETHIR_UDP_HOST` (a game session's ICE candidate). Absent: the host's loopback.
+   */
+  publicAddress?: string;
   limits?: WorkloadLimits;
   /** Container image to run `command` in (container runtimes only; they default it, host-process ignores it). */
   image?: string;

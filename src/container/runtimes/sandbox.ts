@@ -28,6 +28,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
+import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import path from 'node:path';
 import { AethirError } from '../../core/errors.js';
 import type { WorkloadLimits } from './runtime.js';
@@ -441,13 +443,37 @@ export function aethirPackagePaths(root: string): Array<[string, string]> {
 }
 
 /**
- * pasta's arguments: join the sandbox's namespaces, NAT outbound, nothing of the host's loopback.
- * The lease's port comes in from the host's loopback only: TCP for the endpoint proxy, and UDP
- * with the same number for media a workload sends peer to peer (a game session's WebRTC: its ICE
- * candidate is that port, `$AETHIR_UDP_PORT`). A lease that names its own TCP port (`workloadPort`,
- * the lease's `workload.port`) gets the host's port mapped to that one inside.
+ * Where a sandboxed lease's UDP port is bound on the host, for players to reach it at `publicAddress`
+ * (the endpoint's address): that address when it is one of this host's, else every address of the
+ * host's (`undefined`: behind a NAT or a cloud's 1:1 mapping, the public address is not on any
+ * interface here, and the datagrams come in on the private one). Absent, or anything but an IPv4
+ * literal: the host's loopback.
  */
-export function pastaArgs(sandboxPid: number, port: number | undefined, workloadPort?: number): string[] {
+export function udpBindAddress(
+  publicAddress: string | undefined,
+  local: NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces(),
+): string | undefined {
+  if (publicAddress === undefined || !isIPv4(publicAddress)) return '127.0.0.1';
+  const mine = Object.values(local).flatMap((xs) => (xs ?? []).map((x) => x.address));
+  return mine.includes(publicAddress) ? publicAddress : undefined;
+}
+
+/**
+ * pasta's arguments: join the sandbox's namespaces, NAT outbound, nothing of the host's loopback.
+ * The lease's port comes in from the host's loopback only for TCP (the endpoint proxy's way in),
+ * and with the same number for UDP, the media a workload sends peer to peer (a game session's
+ * WebRTC: its ICE candidate is that port, `$AETHIR_UDP_PORT`), from where players reach it: the
+ * host's public address (`udpBindAddress`), else loopback. No other port, of either protocol. A
+ * lease that names its own TCP port (`workloadPort`, the lease's `workload.port`) gets the host's
+ * port mapped to that one inside.
+ */
+export function pastaArgs(
+  sandboxPid: number,
+  port: number | undefined,
+  workloadPort?: number,
+  publicAddress?: string,
+): string[] {
+  const udpAt = udpBindAddress(publicAddress);
   return [
     '--config-net',
     '--no-map-gw', // the gateway address is not the host: no way to the host's loopback services
@@ -456,7 +482,8 @@ export function pastaArgs(sandboxPid: number, port: number | undefined, workload
     // the endpoint proxy's way in, from the host's loopback only, to the lease's own port (or the same)
     port !== undefined ? `127.0.0.1/${port}${workloadPort !== undefined ? `:${workloadPort}` : ''}` : 'none',
     '-u',
-    port !== undefined ? `127.0.0.1/${port}` : 'none', // the same port's datagrams, host loopback only
+    // the same port's datagrams, where players reach the host
+    port !== undefined ? (udpAt !== undefined ? `${udpAt}/${port}` : String(port)) : 'none',
     '-T',
     'none', // "auto" would map the host's listening ports into the sandbox's loopback
     '-U',
@@ -702,12 +729,13 @@ export async function startPasta(
   sandboxPid: number,
   port: number | undefined,
   workloadPort?: number,
+  publicAddress?: string,
 ): Promise<void> {
   // pasta joins the lease's cgroups: it lives and dies with the lease.
   const argv = joinCgroupsArgv(setup.tools.sh, procsFiles, [
     ...setprivArgs(setup.tools.setpriv, uid),
     setup.tools.pasta,
-    ...pastaArgs(sandboxPid, port, workloadPort),
+    ...pastaArgs(sandboxPid, port, workloadPort, publicAddress),
   ]);
   for (let attempt = 0; ; attempt++) {
     const r = await runPasta(argv);

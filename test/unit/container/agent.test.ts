@@ -21,6 +21,8 @@ import {
   type Payload,
 } from '../../../src/ledger/index.js';
 import { SqliteChainStore } from '../../../src/store/index.js';
+import { EndpointProxy } from '../../../src/container/endpoint-proxy.js';
+import type { Runtime, WorkloadSpec } from '../../../src/container/runtimes/runtime.js';
 import { MemoryBus, checkMessage } from '../../../src/bus/index.js';
 import {
   ContainerAgent,
@@ -122,9 +124,10 @@ function newAgent(
   name = 'test-host',
   finalReceiptWaitMs = 100,
   logDir?: string,
+  components: { runtime?: Runtime; endpoints?: EndpointProxy } = {},
 ): ContainerAgent {
   const a = new ContainerAgent(
-    { network, bus, runtime, clock, log: (m) => agentLog.push(m) },
+    { network, bus, runtime, clock, log: (m) => agentLog.push(m), ...components },
     {
       key,
       name,
@@ -329,6 +332,31 @@ describe('ContainerAgent', () => {
     expect(events.at(-1)).toMatchObject({ lease: id, type: 'exit', exitCode: 3, reason: 'exited' });
     expect(a.leasesRunning()).toEqual([]);
     expect(chain.ledger.container(a.id)).toMatchObject({ gpusLeased: 0, openLeases: 0 });
+  });
+
+  it("hands a lease's workload the endpoint's public address, where players reach its UDP port", async () => {
+    const proxy = new EndpointProxy({ host: '127.0.0.1', publicUrl: 'http://203.0.113.7:8443' });
+    await proxy.start();
+    try {
+      const specs: WorkloadSpec[] = [];
+      const spy: Runtime = Object.assign(Object.create(runtime) as Runtime, {
+        start: (s: WorkloadSpec) => {
+          specs.push(s);
+          return runtime.start(s);
+        },
+      });
+      const a = newAgent(host, 'test-host', 100, undefined, { runtime: spy, endpoints: proxy });
+      await a.start();
+      await voteOnline(a.id);
+      const id = await openLease(a.id, [NODE, '-e', 'console.log(process.env.AETHIR_UDP_HOST ?? "none")']);
+      await waitFor('the lease to close', () => lease(id).status === 'closed');
+      expect(specs).toHaveLength(1);
+      expect(specs[0]).toMatchObject({ port: expect.any(Number), publicAddress: '203.0.113.7' });
+      // unsandboxed, a lease has no UDP port of its own: nothing is named to it
+      expect(stdout(id)).toBe('none\n');
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it("registers its encKey and opens a lease's sealed env for the workload only: the ledger holds the box", async () => {

@@ -73,3 +73,23 @@ describe('EndpointProxy: WebSocket upgrades need the lease token too', () => {
     expect(await upgrade(base, `/l/Lother/ws?token=${token}`)).toMatch(/^HTTP\/1\.1 404 Not Found\r\n/);
   });
 });
+
+describe("EndpointProxy.publicAddress: where players reach a sandboxed lease's UDP port", () => {
+  const at = async (publicUrl: string | undefined, host = '127.0.0.1') => {
+    const p = new EndpointProxy({ host, ...(publicUrl ? { publicUrl } : {}) });
+    const before = await p.publicAddress();
+    await p.start();
+    try {
+      return [before, await p.publicAddress()];
+    } finally {
+      await p.stop();
+    }
+  };
+  it("the endpoint URL's host: an IPv4 literal as it is, a name looked up, nothing before the start", async () => {
+    expect(await at(undefined)).toEqual([undefined, '127.0.0.1']);
+    expect(await at('http://203.0.113.7:8080/')).toEqual([undefined, '203.0.113.7']);
+    expect(await at('http://localhost:9')).toEqual([undefined, '127.0.0.1']);
+    // a name with no address: none (the lease's UDP port stays on loopback)
+    expect((await at('http://no-such-host.invalid:9'))[1]).toBeUndefined();
+  });
+});

@@ -3,13 +3,17 @@ import { describe, expect, it } from 'vitest';
 import {
   ARENA_H,
   ARENA_W,
+  gamepadKeys,
   KEY,
+  KEY_MASK,
   PLAYER_SIZE,
   PLAYER_SPEED,
   isGameInput,
   newArena,
   snapshot,
   step,
+  TICK_MS,
+  TickClock,
   type GameInput,
 } from '../../../src/gaming/arena.js';
 
@@ -163,6 +167,128 @@ describe('arena: a deterministic game', () => {
         },
       ),
       { numRuns: 40 },
+    );
+  });
+});
+
+/**
+ * Drives a TickClock as the host does: a tick at its slot; an input pulls the next tick forward at
+ * once when the clock allows it, else at the clock's earliest. Returns the tick times and, for each
+ * input, how long it waited.
+ */
+function drive(arrivals: number[], until: number) {
+  const c = new TickClock(0);
+  const ticks: number[] = [];
+  const waits: number[] = [];
+  const queue = [...arrivals].sort((a, b) => a - b);
+  let waiting: number[] = [];
+  const tickAt = (t: number) => {
+    ticks.push(t);
+    for (const a of waiting) waits.push(t - a);
+    waiting = [];
+    c.ticked(t);
+  };
+  for (;;) {
+    const at = waiting.length ? Math.max(c.earliest, waiting[0]!) : c.due;
+    const next = queue[0];
+    if (next !== undefined && next < at) {
+      queue.shift();
+      waiting.push(next);
+      if (c.mayPull(next)) tickAt(next);
+    } else if (at <= until) tickAt(at);
+    else break;
+  }
+  return { ticks, waits };
+}
+
+describe('TickClock: an input pulls the next tick forward, the game stays at 30 ticks a second', () => {
+  const arrivalsArb = fc.array(fc.double({ min: 0, max: 3000, noNaN: true }), { maxLength: 400 });
+
+  it('never more than one tick ahead of the 30 Hz grid, however many inputs come, and never behind it', () => {
+    fc.assert(
+      fc.property(arrivalsArb, (arrivals) => {
+        const { ticks } = drive(arrivals, 2990);
+        ticks.forEach((t, i) => {
+          // by the time of its tick i + 1 ticks have run: at most the slots begun (floor(t/T) + 1) + 1
+          expect(i + 1).toBeLessThanOrEqual(Math.floor(t / TICK_MS + 1e-9) + 2);
+        });
+        // and none is missed: by the end, every slot of the grid has had its tick
+        expect(ticks.length).toBeGreaterThanOrEqual(Math.floor(2990 / TICK_MS) + 1);
+        expect(ticks.length).toBeLessThanOrEqual(Math.floor(2990 / TICK_MS) + 2);
+        for (let i = 1; i < ticks.length; i++) expect(ticks[i]!).toBeGreaterThanOrEqual(ticks[i - 1]!);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('an input waits at most a tick (never longer than on the plain grid), and not at all when it comes alone', () => {
+    fc.assert(
+      fc.property(arrivalsArb, (arrivals) => {
+        const { waits } = drive(arrivals, 3100);
+        expect(waits).toHaveLength(arrivals.length);
+        for (const w of waits) expect(w).toBeLessThanOrEqual(TICK_MS + 1e-9);
+      }),
+      { numRuns: 200 },
+    );
+    // inputs 135 ms apart (a player's key presses): each is applied the moment it arrives
+    const alone = Array.from({ length: 20 }, (_, i) => 10 + i * 135.3);
+    expect(drive(alone, 3000).waits).toEqual(alone.map(() => 0));
+    // a second input right behind the first waits until the game is no longer ahead (the next
+    // slot begins, at T), not for the slot after
+    const { waits, ticks } = drive([1, 2], 100);
+    expect(waits[0]).toBe(0);
+    expect(waits[1]).toBeCloseTo(TICK_MS - 2, 6);
+    expect(ticks.slice(0, 4)).toEqual([0, 1, TICK_MS, 3 * TICK_MS]);
+  });
+
+  it('after a stall it does not catch up in a burst', () => {
+    const c = new TickClock(0);
+    c.ticked(0);
+    c.ticked(1000); // the tick due at 33 ran at 1000
+    expect(c.due).toBe(1000);
+    expect(c.mayPull(1000 - TICK_MS)).toBe(true);
+    c.ticked(1000);
+    expect(c.due).toBeCloseTo(1000 + TICK_MS, 6);
+    expect(c.mayPull(1000)).toBe(true);
+    c.ticked(1000); // pulled
+    expect(c.mayPull(1000 + TICK_MS - 0.1)).toBe(false);
+  });
+});
+
+describe('gamepadKeys: a gamepad as the same keys', () => {
+  const pad = (axes: number[], pressed: number[] = []) => ({
+    axes,
+    buttons: Array.from({ length: 17 }, (_, i) => ({ pressed: pressed.includes(i) })),
+  });
+  it('the d-pad and the left stick past its dead zone; pads add up; nothing held at rest', () => {
+    expect(gamepadKeys([])).toBe(0);
+    expect(gamepadKeys([null, pad([0.2, -0.3])])).toBe(0);
+    expect(gamepadKeys([pad([0, 0], [12])])).toBe(KEY.up);
+    expect(gamepadKeys([pad([0, 0], [13, 15])])).toBe(KEY.down | KEY.right);
+    expect(gamepadKeys([pad([-0.9, 0.8])])).toBe(KEY.left | KEY.down);
+    expect(gamepadKeys([pad([0, 0], [14]), pad([0, -1])])).toBe(KEY.left | KEY.up);
+    // other buttons and axes (the right stick) move nothing
+    expect(gamepadKeys([pad([0, 0, 1, 1], [0, 1, 2, 3, 16])])).toBe(0);
+  });
+  it('whatever a pad reports (odd values, short or missing arrays), an input the host takes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.option(
+            fc.record({
+              axes: fc.array(fc.oneof(fc.double(), fc.constant(Number.NaN)), { maxLength: 6 }),
+              buttons: fc.array(fc.record({ pressed: fc.boolean() }), { maxLength: 20 }),
+            }),
+          ),
+          { maxLength: 4 },
+        ),
+        (pads) => {
+          const keys = gamepadKeys(pads);
+          expect(Number.isInteger(keys) && keys >= 0 && keys <= KEY_MASK).toBe(true);
+          expect(isGameInput({ seq: 1, keys })).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 });

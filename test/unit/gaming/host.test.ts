@@ -68,6 +68,26 @@ describe('the game host refuses bad signalling and changes nothing', () => {
     }
   });
 
+  it("names the host's public address ($AETHIR_UDP_HOST) as the one candidate, on that port", async () => {
+    const free = createSocket('udp4');
+    await new Promise<void>((r) => free.bind(0, '127.0.0.1', () => r()));
+    const icePort = free.address().port;
+    await new Promise<void>((r) => free.close(() => r()));
+    const url = await start({ icePort, iceHosts: ['203.0.113.7'] });
+    const s = await (await post(url + '/session', JSON.stringify({ resolution: '360p' }))).json();
+    const candidates = [...new Set(s.offer.sdp.match(/^a=candidate:.*$/gm).map((l: string) => l.trim()))];
+    expect(candidates).toHaveLength(1);
+    expect(candidates[0]).toMatch(new RegExp(` udp \\d+ 203\\.0\\.113\\.7 ${icePort} typ host`));
+  });
+
+  it('takes tick=fixed or input, nothing else', async () => {
+    const url = await start();
+    for (const tick of ['input', 'fixed'])
+      expect((await post(url + '/session', JSON.stringify({ resolution: '360p', tick }))).status).toBe(200);
+    const r = await post(url + '/session', JSON.stringify({ tick: 'turbo' }));
+    expect(r.status).toBe(400);
+  });
+
   it('ends when no player connects in time', async () => {
     let ended: string | null = null;
     await start({ idleExitMs: 150, onEnd: (r) => (ended = r) });

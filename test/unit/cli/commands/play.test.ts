@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { playUrl } from '../../../../src/cli/commands/play.js';
 
@@ -11,4 +12,25 @@ describe('aethir play: the Play page URL', () => {
       'http://h/#/play/arena?near=S%C3%A3o+Paulo%2C+BR%26x%3D%3Cy%3E',
     );
   });
+});
+
+describe('aethir game serve: the address and port a sandbox names are checked', () => {
+  const serve = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; out: string }>((resolve) => {
+      const p = spawn(process.execPath, ['bin/aethir.js', 'game', 'serve', 'arena', '--port', '1'], {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      p.stdout.on('data', (d) => (out += d));
+      p.stderr.on('data', (d) => (out += d));
+      p.on('close', (code) => resolve({ code, out }));
+    });
+  it('a $AETHIR_UDP_HOST that is not an IPv4 address is refused, saying so, before anything starts', async () => {
+    for (const bad of ['evil.example', '1.2.3.4/0']) {
+      const r = await serve({ AETHIR_UDP_PORT: '40000', AETHIR_UDP_HOST: bad });
+      expect(r.code).not.toBe(0);
+      expect(r.out).toContain('$AETHIR_UDP_HOST must be an IPv4 address');
+    }
+  }, 60_000);
 });

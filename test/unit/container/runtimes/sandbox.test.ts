@@ -11,7 +11,7 @@ import {
 } from 'node:fs';
 import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir, type NetworkInterfaceInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { HostProcessRuntime } from '../../../../src/container/runtimes/host-process.js';
@@ -26,6 +26,7 @@ import {
   aethirPackagePaths,
   pastaArgs,
   probeSandbox,
+  udpBindAddress,
   UidRange,
 } from '../../../../src/container/runtimes/sandbox.js';
 
@@ -33,6 +34,53 @@ const probe = await probeSandbox({ uidBase: 230_000 });
 const skipWhy = probe.ok ? '' : ` (skipped: ${describeMissing(probe.requirements)})`;
 const tmp = mkdtempSync(join(tmpdir(), 'aethir-sandbox-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+/**
+ * A network namespace standing for a player elsewhere, joined to this host by a veth pair: the
+ * host end's address stands for the host's public address. Undefined where the test cannot make
+ * one (not root, no `ip`).
+ */
+function makePlayerNet(): { ns: string; hostAddr: string; remove: () => void } | undefined {
+  const tag = `${process.pid % 100000}${Math.floor(Math.random() * 1000)}`;
+  const ns = `aethir-udp-${tag}`;
+  const [hostIf, nsIf] = [`au${tag}h`, `au${tag}n`];
+  // a /30 in 198.18.0.0/15 (set aside for tests of network devices)
+  const base = 4 * Math.floor(Math.random() * 16000);
+  const addr = (i: number) => `198.${18 + ((base + i) >> 16)}.${((base + i) >> 8) & 255}.${(base + i) & 255}`;
+  const ip = (...a: string[]) => execFileSync('ip', a, { stdio: 'pipe' });
+  const remove = () => {
+    for (const a of [
+      ['link', 'del', hostIf],
+      ['netns', 'del', ns],
+    ])
+      try {
+        ip(...a);
+      } catch {
+        // (not made, or gone with the other)
+      }
+  };
+  try {
+    ip('netns', 'add', ns);
+    ip('link', 'add', hostIf, 'type', 'veth', 'peer', 'name', nsIf);
+    ip('link', 'set', nsIf, 'netns', ns);
+    ip('addr', 'add', `${addr(1)}/30`, 'dev', hostIf);
+    ip('link', 'set', hostIf, 'up');
+    ip('-n', ns, 'addr', 'add', `${addr(2)}/30`, 'dev', nsIf);
+    ip('-n', ns, 'link', 'set', nsIf, 'up');
+    ip('-n', ns, 'link', 'set', 'lo', 'up');
+    return { ns, hostAddr: addr(1), remove };
+  } catch {
+    remove();
+    return undefined;
+  }
+}
+
+/** This machine's first non-loopback IPv4 address (the public address a player would reach), or undefined. */
+function ownIPv4(): string | undefined {
+  return Object.values(networkInterfaces())
+    .flat()
+    .find((x) => x && x.family === 'IPv4' && !x.internal)?.address;
+}
 
 async function output(
   w: RunningWorkload,
@@ -137,6 +185,49 @@ describe('pastaArgs: the network a lease gets', () => {
     const none = pastaArgs(1234, undefined);
     expect(none[none.indexOf('-t') + 1]).toBe('none');
     expect(none[none.indexOf('-u') + 1]).toBe('none');
+  });
+
+  it("with the host's public address, only the UDP port comes in from it; TCP stays on loopback", () => {
+    const mine = ownIPv4();
+    if (!mine) return;
+    const a = pastaArgs(1234, 40001, undefined, mine);
+    const opt = (f: string) => a[a.indexOf(f) + 1];
+    expect(opt('-u')).toBe(`${mine}/40001`);
+    expect(opt('-t')).toBe('127.0.0.1/40001'); // the endpoint proxy's door, never public
+    expect(opt('-T')).toBe('none');
+    expect(opt('-U')).toBe('none');
+    expect(a.filter((x) => x === '-u' || x === '-t')).toHaveLength(2);
+  });
+});
+
+describe("udpBindAddress: where players reach a sandboxed lease's UDP port", () => {
+  const local = {
+    lo: [{ address: '127.0.0.1' }],
+    eth0: [{ address: '203.0.113.7' }, { address: 'fe80::1' }],
+  } as unknown as NodeJS.Dict<NetworkInterfaceInfo[]>;
+  it("the public address when it is one of the host's, every address behind a NAT, loopback without one", () => {
+    expect(udpBindAddress('203.0.113.7', local)).toBe('203.0.113.7');
+    // a cloud's 1:1 NAT: the public address is on no interface here; datagrams come in on the private one
+    expect(udpBindAddress('198.51.100.9', local)).toBeUndefined();
+    expect(pastaArgs(1, 40001, undefined, '198.51.100.9').includes('40001')).toBe(
+      udpBindAddress('198.51.100.9') === undefined,
+    );
+    expect(udpBindAddress(undefined, local)).toBe('127.0.0.1');
+  });
+  it('anything but an IPv4 literal is loopback: no way to slip another pasta spec in', () => {
+    for (const bad of [
+      '203.0.113.7/1-65535',
+      'all',
+      '0.0.0.0/0',
+      '::',
+      'host.example',
+      '',
+      '1.2.3',
+      ' 203.0.113.7',
+    ])
+      expect(udpBindAddress(bad, local)).toBe('127.0.0.1');
+    const a = pastaArgs(1234, 40001, undefined, '203.0.113.7/1-65535');
+    expect(a[a.indexOf('-u') + 1]).toBe('127.0.0.1/40001');
   });
 });
 
@@ -547,6 +638,78 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
     const { out } = await output(w);
     expect(out).toContain(`udp ${port}`);
     expect(got).toBe('echo:ping');
+  });
+
+  it("its UDP port comes in from the host's public address, and nothing else of the lease does", async () => {
+    // A player elsewhere: a network namespace of this test's, joined to the host by a veth pair
+    // whose host end's address stands for the host's public address.
+    const net = makePlayerNet();
+    if (!net) return void expect(process.getuid?.(), 'root can make the player network').not.toBe(0);
+    let lease: RunningWorkload | undefined;
+    try {
+      const free = createServer();
+      await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+      const port = (free.address() as { port: number }).port;
+      await new Promise<void>((r) => free.close(() => r()));
+      const other = port === 65535 ? port - 1 : port + 1;
+      // inside: a UDP echo on the lease's port and on another, TCP listeners on its port and another
+      const script = [
+        "const d=require('dgram'),net=require('net');",
+        "const echo=(p,tag)=>{const s=d.createSocket('udp4');s.on('message',(m,r)=>s.send(tag+':'+m,r.port,r.address));s.bind(p);};",
+        "echo(+process.env.AETHIR_UDP_PORT,'echo');",
+        `echo(${other},'other');`,
+        "net.createServer((c)=>c.end('tcp-lease')).listen(+process.env.AETHIR_PORT,'0.0.0.0');",
+        `net.createServer((c)=>c.end('tcp-other')).listen(${other},'0.0.0.0');`,
+        "console.log('udp',process.env.AETHIR_UDP_HOST,process.env.AETHIR_UDP_PORT);",
+        'setTimeout(()=>process.exit(0),8000);',
+      ].join('');
+      const w = (lease = await runtime().start({
+        leaseId: 'U10',
+        command: ['node', '-e', script],
+        gpuIndices: [],
+        port,
+        publicAddress: net.hostAddr,
+        env: { AETHIR_UDP_HOST: '6.6.6.6' }, // user env cannot name another address
+      }));
+      // the player: the lease's port first (until it answers), then the attacks
+      const player = [
+        "const d=require('dgram'),net=require('net');",
+        `const H='${net.hostAddr}',P=${port},O=${other};`,
+        "const got=[];const s=d.createSocket('udp4');s.on('message',(m)=>got.push(String(m)));",
+        "const tcp=(p)=>new Promise((r)=>{const c=net.connect(p,H);let x='';c.on('data',(b)=>x+=b);c.on('end',()=>r(x));c.on('error',(e)=>r(e.code));c.setTimeout(1000,()=>{c.destroy();r('timeout')});});",
+        "(async()=>{for(let i=0;i<50&&!got.includes('echo:ping');i++){s.send('ping',P,H);await new Promise((r)=>setTimeout(r,100));}",
+        'const first=[...got];got.length=0;',
+        "for(let i=0;i<5;i++){s.send('probe',O,H);await new Promise((r)=>setTimeout(r,100));}",
+        'console.log(JSON.stringify({first,probes:got,tcp:await tcp(P),tcpOther:await tcp(O)}));s.close();})();',
+      ].join('');
+      const seen = JSON.parse(
+        execFileSync('ip', ['netns', 'exec', net.ns, process.execPath, '-e', player], { timeout: 20_000 })
+          .toString()
+          .trim(),
+      );
+      expect(seen.first).toContain('echo:ping');
+      // the attacks: the lease's other UDP port, its TCP port (the endpoint's door is the host's
+      // loopback only) and another TCP port, all from outside: nothing answers
+      expect(seen.probes).toEqual([]);
+      expect(seen.tcp).not.toBe('tcp-lease');
+      expect(seen.tcpOther).not.toBe('tcp-other');
+      // on the host's loopback: the lease's TCP port (the endpoint proxy's door), nothing else
+      const tcp = (p: number) =>
+        new Promise<string>((resolve) => {
+          const c = connect(p, '127.0.0.1');
+          let d = '';
+          c.on('data', (x: Buffer) => (d += x));
+          c.on('end', () => resolve(d));
+          c.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? 'error'));
+        });
+      expect(await tcp(port)).toBe('tcp-lease');
+      expect(await tcp(other)).not.toBe('tcp-other');
+      const { out } = await output(w);
+      expect(out).toContain(`udp ${net.hostAddr} ${port}`);
+    } finally {
+      await lease?.kill('the test is over'); // (its network, pasta, goes with it: a failed check leaves nothing)
+      net.remove();
+    }
   });
 
   it("an agent restarted after a crash ends its predecessor's sandboxed leases through their cgroups", async () => {
