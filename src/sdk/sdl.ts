@@ -602,15 +602,11 @@ export function planSdl(text: string, opts: PlanOptions = {}): DeploymentPlan {
 /** Why a lease cannot mount a volume at `p` (the ledger's MountPath refused it), in an SDL author's words. */
 function mountRefusal(p: string, why: string): string {
   const shown = `"${p.slice(0, 80)}"`;
-  const system = /^\/(usr|etc|opt|proc|dev|sys|run|tmp|bin|sbin|lib|lib32|lib64|libx32|boot|root)(\/|$)/.exec(
-    p,
-  );
+  const system = /^\/(usr|etc|opt|proc|dev|sys|run|tmp|bin|sbin|lib|lib32|lib64|libx32|boot)(\/|$)/.exec(p);
   if (system)
-    return `${shown}: an Aethir lease does not mount volumes under /${system[1]} (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data`;
+    return `${shown}: an Aethir lease does not mount volumes under /${system[1]} (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot); mount it elsewhere, e.g. /data`;
   if (p.split('/').some((seg) => seg === '..' || seg === '.'))
     return `${shown} must not contain . or .. (it would escape the mount point)`;
-  if (p.split('/').some((seg) => seg.startsWith('.')))
-    return `${shown}: a segment starting with "." is not a mount point an Aethir lease takes (plain segments: /data/cache)`;
   return `${shown} ${why}`;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ath } from '../../../src/core/index.js';
-import { volumeCost } from '../../../src/ledger/index.js';
+import { MountPath, volumeCost } from '../../../src/ledger/index.js';
 import { volumeProblems } from '../../../src/ledger/modules/volumes/invariants.js';
 import {
   HOUR_MS,
@@ -229,5 +229,38 @@ describe('volumes: the ledger', () => {
       t.onlineContainer(host2, 1);
       open([{ volume: id, path: '/data' }], 'INVALID_TRANSACTION', host2.address);
     });
+  });
+});
+
+describe('MountPath', () => {
+  it('takes plain absolute paths, home directories and dot segments (/root/.cache, as Akash SDLs mount)', () => {
+    for (const p of ['/data', '/root/.cache', '/root', '/home/u/.cache/huggingface', '/workspace/a_b-c.d'])
+      expect(MountPath.safeParse(p).success, p).toBe(true);
+  });
+
+  it('refuses system directories, escapes and malformed paths', () => {
+    for (const p of [
+      '/etc',
+      '/usr/local',
+      '/proc/self',
+      '/dev',
+      '/sys',
+      '/run/x',
+      '/tmp',
+      '/lib64',
+      '/boot',
+      '/data/..',
+      '/data/../etc',
+      '/./data',
+      '/.',
+      'data',
+      '/',
+      '//data',
+      '/data/',
+      '/a:/b',
+      '/a/b/c/d/e/f/g/h/i',
+      `/${'x'.repeat(65)}`,
+    ])
+      expect(MountPath.safeParse(p).success, p).toBe(false);
   });
 });

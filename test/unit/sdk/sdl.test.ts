@@ -56,23 +56,6 @@ const GiB = (n: number) => (BigInt(n) << 30n).toString();
 
 /** What each shared SDL gets, checked by hand against the YAML (sizes: Gi = 2^30 bytes). */
 const EXPECTED_REFUSALS: Record<string, string[]> = {
-  // Their persistent volumes plan, but where they mount them the ledger lets no lease mount a
-  // volume (MountPath: no system directories, no dot segments); the rest of each plans (below).
-  'DeepSeek-R1-Distill-Qwen-1.5B__deploy.yaml': [
-    'services.sglang1.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
-  ],
-  'DeepSeek-R1__deploy.yaml': [
-    'services.sglang1.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
-  ],
-  'Llama-3.3-70B__deploy.yaml': [
-    'services.vllm.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
-  ],
-  'Mistral-7B__deploy.yaml': [
-    'services.vllm.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
-  ],
-  'llama-factory__deploy.yaml': [
-    'services.app.params.storage.data.mount: "/root/.cache": an Aethir lease does not mount volumes under /root (system directories: /usr, /etc, /opt, /proc, /dev, /sys, /run, /tmp, /bin, /sbin, /lib*, /boot, /root); mount it elsewhere, e.g. /data',
-  ],
   'minecraft__deploy.yaml': [
     'services.web.expose[1].port: a lease has one endpoint: port 3333 would be a second global port (after 25565)',
     'profiles.placement.akash.signedBy: auditor signatures are not supported (Aethir hosts are verified by checkers, not auditors)',
@@ -107,12 +90,44 @@ const EXPECTED_REFUSALS: Record<string, string[]> = {
   ],
 };
 
+/**
+ * The shared SDLs that keep model weights on a persistent volume at /root/.cache: service, size
+ * (Gi in the YAML, MiB here), class, checked by hand against each file.
+ */
+const PERSISTENT: Record<string, { service: string; sizeMiB: number }> = {
+  'DeepSeek-R1-Distill-Qwen-1.5B__deploy.yaml': { service: 'sglang1', sizeMiB: 100 * 1024 },
+  'DeepSeek-R1__deploy.yaml': { service: 'sglang1', sizeMiB: 900 * 1024 },
+  'Llama-3.3-70B__deploy.yaml': { service: 'vllm', sizeMiB: 200 * 1024 },
+  'Mistral-7B__deploy.yaml': { service: 'vllm', sizeMiB: 30 * 1024 },
+  'llama-factory__deploy.yaml': { service: 'app', sizeMiB: 500 * 1024 },
+};
+
 describe.skipIf(!existsSync(DIR))(title('every shared Akash SDL plans or names what it cannot do'), () => {
+  it('the SDLs with model weights on a persistent volume plan it at /root/.cache, one per lease', () => {
+    for (const [f, want] of Object.entries(PERSISTENT)) {
+      const plan = planSdl(real(f), opts);
+      expect(
+        plan.services.map((s) => s.service),
+        f,
+      ).toEqual([want.service]);
+      const persistent = plan.services[0]!.volumes.filter((v) => v.kind === 'persistent');
+      expect(persistent, f).toEqual([
+        expect.objectContaining({
+          name: 'data',
+          mount: '/root/.cache',
+          sizeMiB: want.sizeMiB,
+          class: 'beta3',
+        }),
+      ]);
+      expect(plan.notes.join('\n'), f).toMatch(/one per lease/);
+    }
+  });
+
   it('the table covers every file in the folder, and each file gets exactly its outcome', () => {
     const files = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f));
     expect(files.length).toBe(12);
     for (const f of files) {
-      if (f === 'stable-diffusion-ui__deploy.yaml') {
+      if (f === 'stable-diffusion-ui__deploy.yaml' || f in PERSISTENT) {
         expect(() => planSdl(real(f), opts)).not.toThrow();
         continue;
       }
@@ -617,7 +632,10 @@ describe('what Aethir cannot honour is refused with its SDL path', () => {
     );
     expect(one('/proc')[0]).toMatch(/under \/proc/);
     expect(one('/')[0]).toMatch(/^services\.web\.params\.storage\.data\.mount: "\/" /);
-    expect(one('/data/.ssh')[0]).toMatch(/a segment starting with "\." is not a mount point/);
+    // a home directory and a dot segment are mount points (Akash SDLs keep weights in /root/.cache)
+    expect(() =>
+      planSdl(sdl({ storage: vol('1Gi'), params: mounted('data:\n          mount: /root/.ssh') }), aktOpts),
+    ).not.toThrow();
     expect(one('data')).toEqual(['services.web.params.storage.data.mount: must be an absolute path']);
     expect(one('/a:/b')[0]).toMatch(
       /^services\.web\.params\.storage\.data\.mount: "\/a:\/b" must be an absolute path of plain segments/,

@@ -13,15 +13,17 @@ export const VolumeSizeMiB = z.number().int().min(MIN_VOLUME_MIB).max(MAX_VOLUME
 
 /**
  * Where a lease mounts a volume: an absolute path of plain segments (no `.`/`..`, no empty
- * segment), not one of the system directories the sandbox shows read-only.
+ * segment; `.cache` is one), not one of the system directories the sandbox shows read-only or the
+ * kernel fills. A home directory is fine (`/root/.cache`, where Akash SDLs keep model weights):
+ * this only widens what was accepted before, so no recorded block applies differently.
  */
 export const MountPath = z
   .string()
   .max(256)
-  .regex(/^(\/[A-Za-z0-9_][A-Za-z0-9._-]{0,63}){1,8}$/, 'must be an absolute path of plain segments (/data)')
+  .regex(/^(\/[A-Za-z0-9_.][A-Za-z0-9._-]{0,63}){1,8}$/, 'must be an absolute path of plain segments (/data)')
   .refine((p) => !p.split('/').some((s) => s === '..' || s === '.'), 'must not contain . or ..')
   .refine(
-    (p) => !/^\/(usr|etc|opt|proc|dev|sys|run|tmp|bin|sbin|lib|lib32|lib64|libx32|boot|root)(\/|$)/.test(p),
+    (p) => !/^\/(usr|etc|opt|proc|dev|sys|run|tmp|bin|sbin|lib|lib32|lib64|libx32|boot)(\/|$)/.test(p),
     'must not be a system directory',
   );
 
