@@ -718,9 +718,25 @@ export function enterSandboxArgv(
 }
 
 /**
+ * Resolves once bwrap has given the sandbox's network namespace its loopback address (or after
+ * `timeoutMs`): bwrap announces the pid right after making the namespace and sets up `lo` only
+ * then, and pasta configuring the namespace meanwhile made bwrap fail now and then ("loopback:
+ * Failed RTM_NEWADDR"), ending the lease before its command ran.
+ */
+export async function sandboxLoopbackReady(sandboxPid: number, timeoutMs = 2_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const table = await readFile(`/proc/${sandboxPid}/net/fib_trie`, 'utf8').catch(() => '');
+    if (table.includes('127.0.0.1')) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
  * Runs pasta for a sandbox; resolves once its network is up (pasta has daemonized). bwrap announces
- * the sandbox's pid before its namespaces can be joined (it is still setting itself up), so a
- * "Couldn't switch" is retried for a moment.
+ * the sandbox's pid before its namespaces can be joined (it is still setting itself up), so pasta
+ * starts once the sandbox's loopback is up, and a "Couldn't switch" is retried for a moment.
  */
 export async function startPasta(
   setup: SandboxSetup,
@@ -737,6 +753,7 @@ export async function startPasta(
     setup.tools.pasta,
     ...pastaArgs(sandboxPid, port, workloadPort, publicAddress),
   ]);
+  await sandboxLoopbackReady(sandboxPid);
   for (let attempt = 0; ; attempt++) {
     const r = await runPasta(argv);
     if (r.code === 0) return;

@@ -26,6 +26,7 @@ import {
   aethirPackagePaths,
   pastaArgs,
   probeSandbox,
+  sandboxLoopbackReady,
   udpBindAddress,
   UidRange,
 } from '../../../../src/container/runtimes/sandbox.js';
@@ -737,5 +738,41 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
       /other users cannot enter .*choose a lease directory outside private directories/,
     );
     rmSync(priv, { recursive: true, force: true });
+  });
+});
+
+describe.skipIf(!probe.ok)(`sandboxLoopbackReady${skipWhy}`, () => {
+  const sandboxed = (args: string[]) =>
+    new Promise<{ pid: number; stop: () => void }>((resolve, reject) => {
+      const child = spawn('bwrap', [...args, '--info-fd', '3', 'sleep', '5'], {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      });
+      let info = '';
+      child.stdio[3]!.on('data', (d: Buffer) => {
+        info += d.toString();
+        const m = /"child-pid":\s*(\d+)/.exec(info);
+        if (m) resolve({ pid: Number(m[1]), stop: () => child.kill('SIGKILL') });
+      });
+      child.on('error', reject);
+    });
+
+  it("waits for bwrap's loopback in the sandbox's own network namespace", async () => {
+    const s = await sandboxed(['--ro-bind', '/', '/', '--unshare-all']);
+    try {
+      expect(await sandboxLoopbackReady(s.pid)).toBe(true);
+    } finally {
+      s.stop();
+    }
+  });
+
+  it('gives up after its timeout where the namespace gets no loopback address', async () => {
+    // unshare(1) makes a network namespace and leaves lo down, with no address
+    const child = spawn('unshare', ['--net', 'sleep', '5'], { stdio: 'ignore' });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      expect(await sandboxLoopbackReady(child.pid!, 150)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
