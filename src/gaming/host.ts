@@ -20,9 +20,10 @@ export { RESOLUTIONS, type Resolution } from './signalling.js';
 
 /**
  * A game session's host process (the `arena` app's `run`): renders the game on this machine with
- * @napi-rs/canvas at a fixed tick, encodes the frames as VP8 with ffmpeg (libvpx, realtime, no
- * lookahead) and streams them over WebRTC (werift); the player's inputs come back on a data
- * channel and are applied at the next tick.
+ * @napi-rs/canvas at a fixed tick, encodes the frames with ffmpeg (VP8 with libvpx, or H.264 on
+ * an NVIDIA GPU's NVENC where one works, or libx264 when asked; realtime, no lookahead) and
+ * streams them over WebRTC (werift); the player's inputs come back on a data channel and are
+ * applied at the next tick.
  *
  * Signalling is plain HTTP on the session's port ($AETHIR_PORT), which only the container's
  * endpoint proxy exposes, to the lease's user (a lease token): `POST /session` answers the host's
@@ -61,6 +62,8 @@ export interface GameHostOptions {
 
 export interface HostStats {
   resolution: string;
+  /** the video encoder of the session: libvpx (VP8), libx264 or h264_nvenc (H.264) */
+  encoder: VideoEncoder;
   width: number;
   height: number;
   fps: number;
@@ -116,6 +119,85 @@ class Window {
   }
 }
 
+/** The encoders a session may use: VP8 in software, H.264 in software or on an NVIDIA GPU. */
+export type VideoEncoder = 'libvpx' | 'libx264' | 'h264_nvenc';
+
+/** The RTP payload type and SDP of each codec (H.264: constrained baseline, FU-A packets). */
+const CODECS = {
+  vp8: { mimeType: 'video/VP8', payloadType: 96 },
+  h264: {
+    mimeType: 'video/H264',
+    payloadType: 102,
+    parameters: 'level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+  },
+} as const;
+
+export function codecOf(encoder: VideoEncoder): keyof typeof CODECS {
+  return encoder === 'libvpx' ? 'vp8' : 'h264';
+}
+
+/**
+ * Whether this machine's ffmpeg encodes H.264 on an NVIDIA GPU: it lists h264_nvenc and one frame
+ * really encodes (the encoder is in Debian's ffmpeg whether or not a GPU and driver are there).
+ * Asked once per process.
+ */
+const nvenc = new Map<string, Promise<boolean>>();
+export function nvencWorks(ffmpeg = 'ffmpeg'): Promise<boolean> {
+  const known = nvenc.get(ffmpeg);
+  if (known) return known;
+  const works = new Promise<boolean>((resolve) => {
+    const p = spawn(
+      ffmpeg,
+      [
+        ...['-hide_banner', '-loglevel', 'error', '-nostdin'],
+        ...['-f', 'lavfi', '-i', 'color=c=black:s=256x256:r=30', '-frames:v', '1'],
+        ...['-c:v', 'h264_nvenc', '-f', 'null', '-'],
+      ],
+      { stdio: 'ignore' },
+    );
+    const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
+    p.on('error', () => resolve(false));
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      resolve(code === 0);
+    });
+  });
+  nvenc.set(ffmpeg, works);
+  return works;
+}
+
+/** The encoder for a session's `codec`: NVENC's H.264 where it works, else VP8 (auto) or libx264. */
+export async function pickEncoder(codec: 'auto' | 'vp8' | 'h264', ffmpeg?: string): Promise<VideoEncoder> {
+  if (codec === 'vp8') return 'libvpx';
+  if (await nvencWorks(ffmpeg)) return 'h264_nvenc';
+  return codec === 'h264' ? 'libx264' : 'libvpx';
+}
+
+/**
+ * ffmpeg's arguments from raw RGBA frames on stdin to H.264 at the streaming settings: no B-frames,
+ * no lookahead, constrained baseline (what every WebRTC browser decodes), SPS/PPS before every key
+ * frame (a player joining or recovering needs them in the stream), a key frame at least every 3 s.
+ * NVENC: its lowest-latency preset and tuning; libx264: ultrafast with zero-latency tuning.
+ */
+export function h264Args(
+  encoder: 'libx264' | 'h264_nvenc',
+  width: number,
+  height: number,
+  kbps: number,
+  threads: number,
+): string[] {
+  return [
+    ...['-hide_banner', '-loglevel', 'error', '-nostdin'],
+    ...['-f', 'rawvideo', '-pix_fmt', 'rgba', '-s', `${width}x${height}`, '-r', '30', '-i', 'pipe:0'],
+    ...['-an', '-c:v', encoder, '-pix_fmt', 'yuv420p', '-profile:v', 'baseline', '-bf', '0', '-g', '90'],
+    ...(encoder === 'h264_nvenc'
+      ? ['-preset', 'p1', '-tune', 'ull', '-zerolatency', '1', '-rc', 'cbr', '-forced-idr', '1']
+      : ['-preset', 'ultrafast', '-tune', 'zerolatency', '-threads', String(threads)]),
+    ...['-b:v', `${kbps}k`, '-maxrate', `${kbps}k`, '-bufsize', `${Math.round(kbps / 2)}k`],
+    ...['-bsf:v', 'dump_extra=freq=keyframe'],
+  ];
+}
+
 /**
  * ffmpeg's arguments from raw RGBA frames on stdin to VP8 (libvpx) at the streaming settings:
  * realtime deadline, the fastest speed step, unchanged blocks skipped, no lookahead or alt-ref frames, error resilient, a key
@@ -135,7 +217,7 @@ export function vp8Args(width: number, height: number, kbps: number, threads: nu
   ];
 }
 
-/** One encoder process: raw RGBA frames in, VP8 RTP packets out to a loopback UDP socket. */
+/** One encoder process: raw RGBA frames in, RTP packets (VP8 or H.264) out to a loopback UDP socket. */
 class Encoder {
   readonly proc: ChildProcess;
   readonly written: number[] = [];
@@ -145,6 +227,7 @@ class Encoder {
   busy = false;
   constructor(
     ffmpeg: string,
+    encoder: VideoEncoder,
     width: number,
     height: number,
     kbps: number,
@@ -152,11 +235,15 @@ class Encoder {
     rtpPort: number,
     log: (s: string) => void,
   ) {
+    const codec = CODECS[codecOf(encoder)];
     this.proc = spawn(
       ffmpeg,
       [
-        ...vp8Args(width, height, kbps, threads),
-        ...['-f', 'rtp', '-payload_type', '96', `rtp://127.0.0.1:${rtpPort}?pkt_size=1200`],
+        ...(encoder === 'libvpx'
+          ? vp8Args(width, height, kbps, threads)
+          : h264Args(encoder, width, height, kbps, threads)),
+        ...['-f', 'rtp', '-payload_type', String(codec.payloadType)],
+        `rtp://127.0.0.1:${rtpPort}?pkt_size=1200`,
       ],
       { stdio: ['pipe', 'ignore', 'pipe'] },
     );
@@ -213,6 +300,7 @@ export class GameHost {
   private width = 1280;
   private height = 720;
   private resolution: Resolution = '720p';
+  private videoEncoder: VideoEncoder = 'libvpx';
   private kbps = 2500;
   private maxKbps = 2500;
   private canvas = createCanvas(1280, 720);
@@ -268,6 +356,7 @@ export class GameHost {
     const sum = this.bytes.reduce((s, [, b]) => s + b, 0);
     return {
       resolution: this.resolution,
+      encoder: this.videoEncoder,
       width: this.width,
       height: this.height,
       fps: Math.round(1000 / TICK_MS),
@@ -303,8 +392,8 @@ export class GameHost {
       if (req.method === 'POST' && url.pathname === '/session') {
         const parsed = SessionRequest.safeParse(await jsonBody(req));
         if (!parsed.success) return fail(400, 'INVALID_ARGUMENT', parsed.error.issues[0]!.message);
-        const { resolution, bitrateKbps, tick } = parsed.data;
-        return send(200, await this.newSession(resolution, bitrateKbps, tick));
+        const { resolution, bitrateKbps, tick, codec } = parsed.data;
+        return send(200, await this.newSession(resolution, bitrateKbps, tick, codec));
       }
       const m = /^\/session\/([0-9a-f]{32})\/answer$/.exec(url.pathname);
       if (req.method === 'POST' && m) {
@@ -338,9 +427,16 @@ export class GameHost {
     }
   }
 
-  private async newSession(resolution: Resolution, kbps: number, tick: 'input' | 'fixed') {
+  private async newSession(
+    resolution: Resolution,
+    kbps: number,
+    tick: 'input' | 'fixed',
+    codec: 'auto' | 'vp8' | 'h264' = 'auto',
+  ) {
     await this.closePeer(); // (its port first: a fixed ICE port is taken again at once)
     this.tickMode = tick;
+    this.videoEncoder = await pickEncoder(codec, this.opts.ffmpeg);
+    const c = CODECS[codecOf(this.videoEncoder)];
     const [w, h] = RESOLUTIONS[resolution];
     if (w !== this.width || h !== this.height) this.canvas = createCanvas(w, h);
     this.width = w;
@@ -353,10 +449,11 @@ export class GameHost {
       codecs: {
         video: [
           new RTCRtpCodecParameters({
-            mimeType: 'video/VP8',
+            mimeType: c.mimeType,
             clockRate: 90000,
-            payloadType: 96,
+            payloadType: c.payloadType,
             rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+            ...('parameters' in c ? { parameters: c.parameters } : {}),
           }),
         ],
       },
@@ -413,7 +510,7 @@ export class GameHost {
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     await waitGathered(pc);
-    this.log(`arena: session ${id.slice(0, 8)} offered (${resolution}, VP8 ${kbps} kbit/s)`);
+    this.log(`arena: session ${id.slice(0, 8)} offered (${resolution}, ${this.videoEncoder} ${kbps} kbit/s)`);
     return { session: id, offer: { type: 'offer', sdp: pc.localDescription!.sdp } };
   }
 
@@ -526,6 +623,7 @@ export class GameHost {
     }
     this.encoder = new Encoder(
       this.opts.ffmpeg ?? 'ffmpeg',
+      this.videoEncoder,
       this.width,
       this.height,
       this.kbps,

@@ -17,6 +17,11 @@ export const SessionRequest = z
      * `fixed`: inputs wait for the next tick on the 30 Hz grid (what the bench compares with)
      */
     tick: z.enum(['input', 'fixed']).default('input'),
+    /**
+     * the video codec: `auto` (the default) is H.264 on the host's NVIDIA encoder (NVENC) where
+     * it has one that works, VP8 otherwise; `vp8` or `h264` (NVENC where it works, libx264 if not)
+     */
+    codec: z.enum(['auto', 'vp8', 'h264']).default('auto'),
   })
   .strict();
 

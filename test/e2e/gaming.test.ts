@@ -447,6 +447,32 @@ describe.skipIf(!haveTools)(`cloud gaming: play a streamed game from the console
       relay.close();
     }
   });
+  it('codec=h264: the host streams H.264 (NVENC where it has one, libx264 here), and the game plays the same', async () => {
+    const page4 = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    page4.on('pageerror', (e) => errors.push(e.message));
+    try {
+      await importConsoleKey(page4, net.url, developer);
+      await page4.goto(`${net.url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=360p&codec=h264`);
+      await page4.locator('[data-testid=play-match]').waitFor({ timeout: 15_000 });
+      await page4.locator('[data-testid=play-submit]').click();
+      const video = page4.locator('[data-testid=game-video]');
+      // the frame counter and the player's place are read off the decoded H.264 pictures
+      await expect.poll(() => video.getAttribute('data-frame'), { timeout: 30_000 }).toMatch(/^\d+$/);
+      expect(await page4.evaluate(() => (window as any).__aethirPlay.stats().codec)).toBe('H264');
+      const f = Number(await video.getAttribute('data-frame'));
+      await expect
+        .poll(async () => Number(await video.getAttribute('data-frame')), { timeout: 10_000 })
+        .toBeGreaterThan(f + 10);
+      const x0 = Number(await video.getAttribute('data-x'));
+      await page4.keyboard.down('ArrowLeft');
+      await expect
+        .poll(async () => Number(await video.getAttribute('data-x')), { timeout: 5000 })
+        .toBeLessThan(x0);
+      await page4.keyboard.up('ArrowLeft');
+    } finally {
+      await page4.close();
+    }
+  });
   it('renderer=canvas: the page draws the decoded frames itself, and plays the same', async () => {
     const page3 = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     page3.on('pageerror', (e) => errors.push(e.message));

@@ -128,6 +128,9 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
   // `tick=fixed`: inputs wait for the next tick on the 30 Hz grid instead of pulling it forward
   // (TickClock); what the bench compares with
   const tick = params.get('tick') === 'fixed' ? 'fixed' : 'input';
+  // `codec=vp8|h264`: the video codec (default: H.264 on the host's NVIDIA encoder where it has one, else VP8)
+  const codecParam = params.get('codec');
+  const codec = codecParam === 'vp8' || codecParam === 'h264' ? codecParam : 'auto';
   if (params.get('local') === '1') return localGame(screen, stats, status, tick);
 
   const request = () => ({
@@ -177,7 +180,18 @@ export async function playPage(root: HTMLElement, game: string | undefined) {
       const req = request();
       const held = heldOffer(offer, req) ?? (await matchExplained(req, near.value.trim()));
       offer = null;
-      await play(key, held, gameSel.value, res.value, screen, stats, status, params.get('renderer'), tick);
+      await play(
+        key,
+        held,
+        gameSel.value,
+        res.value,
+        screen,
+        stats,
+        status,
+        params.get('renderer'),
+        tick,
+        codec,
+      );
     } catch (err) {
       status.replaceChildren(err instanceof TooFar ? err.explain(null) : errorBox(err));
     } finally {
@@ -395,6 +409,7 @@ async function play(
   status: HTMLElement,
   renderer: string | null = null,
   tick: 'input' | 'fixed' = 'input',
+  codec: 'auto' | 'vp8' | 'h264' = 'auto',
 ) {
   const say = (s: string) => status.append(h('p', {}, s));
   // `renderer=canvas`: decoded frames drawn into a canvas by this page (MediaStreamTrackProcessor),
@@ -428,7 +443,7 @@ async function play(
   let session: any;
   for (let i = 0; ; i++) {
     try {
-      session = await call('session', { resolution, tick });
+      session = await call('session', { resolution, tick, codec });
       break;
     } catch (e) {
       if (!(e instanceof ApiError && e.code === 'UNAVAILABLE') || i > 60) throw e;
@@ -571,7 +586,9 @@ async function play(
       ],
     ]);
   }, 1000);
-  expose(meter, () => ({ rtt, kbps, decodedFps, lease: leaseId }));
+  // the codec the host offered (VP8, or H.264 from NVENC or libx264)
+  const videoCodec = /a=rtpmap:\d+ (VP8|H264)\/90000/.exec(String(session.offer?.sdp))?.[1] ?? 'unknown';
+  expose(meter, () => ({ rtt, kbps, decodedFps, lease: leaseId, codec: videoCodec }));
 
   // a receipt every 2 s: the host is paid for nearly every second played, even if the tab just closes
   const billing = receipts(

@@ -1,6 +1,9 @@
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createSocket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GameHost } from '../../../src/gaming/host.js';
+import { GameHost, h264Args, pickEncoder } from '../../../src/gaming/host.js';
 
 /** The game host's signalling port, attacked: only the container's endpoint proxy exposes it, but
  * what reaches it is still a stranger's input. */
@@ -27,6 +30,8 @@ describe('the game host refuses bad signalling and changes nothing', () => {
     await bad('/session', JSON.stringify({ resolution: '8k' }), 400, /^Invalid option/);
     await bad('/session', JSON.stringify({ bitrateKbps: 1e9 }), 400, /too big|<=/i);
     await bad('/session', JSON.stringify({ cmd: 'id' }), 400, /unrecognized key/i);
+    await bad('/session', JSON.stringify({ codec: 'av1' }), 400, /^Invalid option/);
+    await bad('/session', JSON.stringify({ codec: 'h264_nvenc -vf x' }), 400, /^Invalid option/);
     await bad('/session', 'x'.repeat(70 * 1024), 413, /^body too large$/);
     await bad(`/session/${'a'.repeat(32)}/answer`, '{}', 404, /^no such session/);
     await bad('/../etc/passwd', '{}', 404, /^no route/);
@@ -92,5 +97,44 @@ describe('the game host refuses bad signalling and changes nothing', () => {
     let ended: string | null = null;
     await start({ idleExitMs: 150, onEnd: (r) => (ended = r) });
     await expect.poll(() => ended).toBe('idle');
+  });
+});
+
+describe('the video encoder', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'aethir-ffmpeg-'));
+  /** an "ffmpeg" that exits with `code` whatever it is asked (how NVENC's trial frame ends) */
+  const fake = (name: string, code: number) => {
+    const p = join(dir, name);
+    writeFileSync(p, `#!/bin/sh\nexit ${code}\n`);
+    chmodSync(p, 0o755);
+    return p;
+  };
+
+  it('auto is NVENC H.264 only where a trial frame encodes; h264 falls back to libx264, vp8 is asked for', async () => {
+    const noGpu = fake('ffmpeg-no-gpu', 1);
+    const gpu = fake('ffmpeg-gpu', 0);
+    expect(await pickEncoder('auto', noGpu)).toBe('libvpx');
+    expect(await pickEncoder('h264', noGpu)).toBe('libx264');
+    expect(await pickEncoder('vp8', noGpu)).toBe('libvpx');
+    expect(await pickEncoder('auto', gpu)).toBe('h264_nvenc');
+    expect(await pickEncoder('h264', gpu)).toBe('h264_nvenc');
+    expect(await pickEncoder('vp8', gpu)).toBe('libvpx');
+    expect(await pickEncoder('auto', join(dir, 'no-such-ffmpeg'))).toBe('libvpx');
+  });
+
+  it('H.264 for WebRTC: constrained baseline, no B-frames, parameter sets before key frames, the lowest-latency settings', () => {
+    for (const enc of ['libx264', 'h264_nvenc'] as const) {
+      const a = h264Args(enc, 1280, 720, 2500, 1).join(' ');
+      expect(a).toContain(`-c:v ${enc}`);
+      expect(a).toContain('-profile:v baseline -bf 0');
+      expect(a).toContain('-bsf:v dump_extra=freq=keyframe');
+      expect(a).toContain('-b:v 2500k -maxrate 2500k');
+    }
+    expect(h264Args('h264_nvenc', 1280, 720, 2500, 1).join(' ')).toContain(
+      '-preset p1 -tune ull -zerolatency 1',
+    );
+    expect(h264Args('libx264', 1280, 720, 2500, 1).join(' ')).toContain(
+      '-preset ultrafast -tune zerolatency',
+    );
   });
 });
