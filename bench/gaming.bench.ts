@@ -92,6 +92,7 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
       playoutDelay?: boolean;
       renderer?: string;
       fixed?: boolean;
+      codec?: string;
     };
     const variants: Variant[] = [
       { key: '720p', resolution: '720p' },
@@ -99,7 +100,13 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
       { key: '720p video', resolution: '720p', renderer: 'video' },
       { key: '720p canvas', resolution: '720p', renderer: 'canvas' },
       { key: '720p own delay', resolution: '720p', playoutDelay: true },
-      ...(opts.quick ? [] : [{ key: '360p', resolution: '360p' }]),
+      ...(opts.quick
+        ? []
+        : [
+            { key: '360p', resolution: '360p' },
+            // H.264: libx264 on a CPU-only host (NVENC where a GPU is)
+            { key: '720p h264', resolution: '720p', codec: 'h264' },
+          ]),
     ];
     let stripping = false;
     await page.route('**/v1/leases/*/gaming/session', async (route) => {
@@ -134,7 +141,7 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
         got.set(v.key, m);
         opts.log(`gaming: ${per} key presses on a streamed session (${v.key}, loopback, round ${r + 1})`);
         await page.goto(
-          `${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${v.resolution}${v.renderer ? `&renderer=${v.renderer}` : ''}${v.fixed ? '&tick=fixed' : ''}`,
+          `${url}/#/play/arena?near=Paris%2C%20FR&maxLatency=40&resolution=${v.resolution}${v.renderer ? `&renderer=${v.renderer}` : ''}${v.fixed ? '&tick=fixed' : ''}${v.codec ? `&codec=${v.codec}` : ''}`,
         );
         await page.locator('[data-testid=play-match]').waitFor({ timeout: 20_000 });
         await page.locator('[data-testid=play-submit]').click();
@@ -257,6 +264,14 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
         '720p own delay',
         "the same stream, the browser's own playout delay (extension stripped)",
       ),
+      ...(opts.quick
+        ? []
+        : compare(
+            '720p h264',
+            'H.264 (libx264, or NVENC on a GPU)',
+            '720p',
+            'the same stream in VP8 (libvpx)',
+          )),
     );
     return rows;
   } finally {
