@@ -6,17 +6,9 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { alive } from '../../src/container/runtimes/sandbox.js';
 
 const DIR = join(tmpdir(), 'aethir-test-locks');
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Waits until `name` is free, takes it, and resolves with its release. */
 export async function exclusive(name: string, timeoutMs = 900_000): Promise<() => void> {

@@ -542,7 +542,8 @@ function readFileSafe(p: string): string {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` exists (one of another user counts: signalling it is only not allowed). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
