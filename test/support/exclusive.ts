@@ -1,7 +1,7 @@
 /**
- * A lock between test files that vitest runs at the same time (two workers in `npm test`): the files
- * that race checkers' deadlines take `deadlines`, the ones on the loopback registry `registry`. A
- * lock is a directory holding its owner's pid, so one left by a killed worker is taken over.
+ * A lock between test files that vitest runs at the same time (two workers in `npm test`): the ones
+ * on the loopback registry take `registry`. A lock is a directory holding its owner's pid, so one
+ * left by a killed worker is taken over.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -30,14 +30,13 @@ const E2E_DEFAULT = 30;
 const UNIT_DEFAULT = 2;
 
 /**
- * Files that hold a test lock for their whole run (test/support/exclusive.ts): the deadline racers
- * (the `e2e` project) and the loopback registry's user that keeps it (lease-port and deploy-sdl let it
- * go once their images are in the engine).
+ * Files that hold a test lock for their whole run (test/support/exclusive.ts): the loopback
+ * registry's user that keeps it (lease-port and deploy-sdl let it go once their images are in the
+ * engine).
  */
 const REGISTRY = new Set(['workloads-access']);
 
 function lockOf(f: TestSpecification): string | null {
-  if (f.project.name === 'e2e') return 'deadlines';
   return REGISTRY.has(nameOf(f)) ? 'registry' : null;
 }
 
@@ -52,10 +51,11 @@ function nameOf(f: TestSpecification): string {
 
 /**
  * `npm test` runs two files at a time, each worker taking the next file of this order when it is
- * free. Vitest's own order runs one project after another, which would put the deadline racers side
- * by side, each waiting on the other's lock. This order is a schedule of the two workers on the
- * estimates: longest first, and a file that needs a lock another file holds at that moment waits
- * its turn in the order while others go ahead; the unit files fill the end.
+ * free (the deadline racers of the `e2e` project run after, alone: their own group). Vitest's own
+ * order runs one project after another, longest first by file size on a first run. This order is a
+ * schedule of the two workers on the estimates: longest first, and a file that needs a lock another
+ * file holds at that moment waits its turn in the order while others go ahead; the unit files,
+ * short, fill the end.
  */
 export class InterleavingSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
