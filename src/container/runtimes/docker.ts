@@ -999,6 +999,10 @@ class DockerWorkload implements RunningWorkload {
       this.requestStop(killRequest(reason));
       return this.exited.then(() => undefined);
     }
+    // what it printed just before the pause may still be on its way in the log stream: the engine
+    // ends the follow of a paused container on its own; wait for that (at most a second) so that no
+    // line is lost (the thaw follows from the next whole second)
+    await this.logsEnded(1_000);
     this.frozen = true;
     this.finishing = true;
     this.cancelWallTimer?.();
@@ -1014,6 +1018,21 @@ class DockerWorkload implements RunningWorkload {
         now: this.now,
       },
     );
+  }
+
+  /** Resolves when the followed log stream has ended (or there is none), or after `ms`. */
+  private logsEnded(ms: number): Promise<void> {
+    const res = this.logs;
+    if (!res || res.readableEnded || res.destroyed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        res.off('end', done).off('close', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      res.once('end', done).once('close', done);
+    });
   }
 
   /** A process in this lease's running container, as its user (docker-exec.ts). */
