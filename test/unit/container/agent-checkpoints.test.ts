@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { generateKeyPair, signLeaseToken, type KeyPair } from '../../../src/core/index.js';
 import { AgentCheckpoints } from '../../../src/container/agent-checkpoints.js';
 import { EndpointProxy } from '../../../src/container/endpoint-proxy.js';
@@ -92,6 +93,28 @@ describe('checkpoint doors', () => {
       /for lease Lother, not Lold/,
     );
     expect(existsSync(join(work, 'b'))).toBe(false);
+  });
+
+  it('no shell or command at a checkpoint door, even with an exec token the user signed', async () => {
+    const execToken = signLeaseToken(user, {
+      chainId: CHAIN,
+      lease: 'Lold',
+      exp: Date.now() + 60_000,
+      scope: ['exec'],
+    });
+    const status = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/x/Lold/exec`, {
+        headers: { 'x-aethir-lease-token': execToken },
+      });
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      // a session would run `tar -c --checkpoint-action=exec=…` as the agent: it must never open
+      ws.on('open', () => {
+        ws.send(JSON.stringify({ type: 'exec', command: ['tar', '-c', '--checkpoint-action=exec=id'] }));
+        reject(new Error('an exec session opened at a checkpoint door'));
+      });
+      ws.on('error', () => undefined);
+    });
+    expect(status).toBe(409);
   });
 
   it('nothing is written into the old checkpoint through its door', async () => {
