@@ -260,11 +260,12 @@ export async function uploadToLease(
       // backpressure: the archive waits while the socket is full
       if (ws.bufferedAmount > 4 << 20) {
         pk.pause();
+        // a drop while the socket is full: the same account of what went whole as any other
         void drain(ws).then(
           () => pk.resume(),
-          (e: unknown) => {
+          () => {
             pk.destroy();
-            reject(e);
+            reject(dropped('the socket closed'));
           },
         );
       }

@@ -43,6 +43,22 @@ async function door(onSession: (ws: WebSocket, start: { type: string; path: stri
 const bytes = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * seed) % 251));
 
 describe('cp on a dropped connection', () => {
+  it('upload: cut while the socket is full (the lease reads nothing); the error still names what went whole and what was cut', async () => {
+    const src = join(dir, 'full');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(join(src, 'a.bin'), bytes(64 << 10, 5));
+    writeFileSync(join(src, 'b.bin'), Buffer.alloc(48 << 20, 9));
+    const t = await door((ws) => {
+      // a lease that stops reading: the client's socket fills past its 4 MiB backpressure mark
+      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      setTimeout(() => ws.terminate(), 800);
+    });
+    const err = await uploadToLease(t, { localPath: src, remotePath: 'data' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AethirError);
+    expect((err as AethirError).code).toBe('UNAVAILABLE');
+    expect((err as AethirError).message).toMatch(/1 file sent whole .*the last: a\.bin; b\.bin was cut/);
+  });
+
   it('upload: the socket is cut after 1.5 MiB; UNAVAILABLE names the whole files, the cut one, and says nothing resumes', async () => {
     const src = join(dir, 'up');
     mkdirSync(src, { recursive: true });
