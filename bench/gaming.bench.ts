@@ -4,6 +4,7 @@ import { SeededRng, signLeaseToken } from '../src/core/index.js';
 import { CHROMIUM, importConsoleKey, launchPlayBrowser } from '../test/e2e/browser.js';
 import { benchDevnet } from './fixtures.js';
 import { percentile, row, type BenchOptions, type Row } from './harness.js';
+import type { PageTrace } from '../web/src/play.js';
 
 /**
  * Cloud gaming, measured the way game streaming is judged: input-to-photon latency. A real
@@ -278,16 +279,6 @@ export async function runGaming(opts: BenchOptions): Promise<Row[]> {
     await browser.close();
     await net.stop();
   }
-}
-
-/** One input's way through the page (window.__aethirPlay.trace, web/src/play.ts), wall-clock ms. */
-interface PageTrace {
-  seq: number;
-  sentAt: number;
-  shownAt: number;
-  receivedAt?: number;
-  presentedAt?: number;
-  decodeMs?: number;
 }
 
 /**

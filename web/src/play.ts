@@ -33,18 +33,21 @@ const KEYMAP: Record<string, number> = {
 /** a session's longest run (escrow covers it; the unused part is refunded) */
 const MAX_SESSION_SEC = 3600;
 
+/** One input's way through the page, wall-clock ms: sent, its frame received / presented / read back. */
+export interface PageTrace {
+  seq: number;
+  sentAt: number;
+  shownAt: number;
+  receivedAt?: number;
+  presentedAt?: number;
+  decodeMs?: number;
+}
+
 /** What the page measures: shown live, and read by the bench (window.__aethirPlay). */
 class Meter {
   readonly latencies: number[] = [];
-  /** each measured input's way, wall-clock ms: sent, its frame received / presented / read back */
-  readonly trace: Array<{
-    seq: number;
-    sentAt: number;
-    shownAt: number;
-    receivedAt?: number;
-    presentedAt?: number;
-    decodeMs?: number;
-  }> = [];
+  /** each measured input's way (window.__aethirPlay.trace) */
+  readonly trace: PageTrace[] = [];
   private sent = new Map<number, number>();
   private frames: number[] = [];
   seq = 0;
