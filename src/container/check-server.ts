@@ -32,8 +32,14 @@ import { CANARY_BLOCKS, validCanaryIndices } from '../core/volume-proof.js';
  *   ends the session. Replies: `{message}`, `{closed, started}` when the prover exited, `{invalid,
  *   error}` when it printed something else than a protocol message, `{timeout}`, `{ended: true}`.
  *
- * Sessions are keyed by (checker, session); at most `maxSessions` at once, each closed after
- * `sessionIdleMs` without a step, after its last answer (rows or an error), and on stop. A spawned
+ * Sessions are keyed by (checker, session); at most `maxSessions` open at once, each closed after
+ * `sessionIdleMs` without a step, after its last answer (rows or an error), and on stop. A
+ * session holds the host's devices from its start until its prover is gone: two memory proofs
+ * cannot both hold the claimed VRAM, and two compute proofs would each run at half speed, so by
+ * default one session runs at a time (`deviceSessions`) and a later start waits its turn, at
+ * most `deviceWaitMs`; a start that waited too long, or that finds `maxSessions` open, is answered
+ * `{closed: 'busy: …', started: false}` (the checker takes it as not answered, not as a failed
+ * proof). A spawned
  * prover is always killed at the end. Nothing a requester sends can make the handler throw: bad
  * input is answered with `{message: {type:'error', code:'protocol', message}}` and the server
  * keeps serving.
@@ -51,8 +57,12 @@ export interface CheckServerOptions {
   storage?: (volume: string, nonce: string, blocks: number[]) => Promise<string>;
   /** a new prover per session: an open channel, or a command to spawn (default: cpuProverCommand()) */
   prover?: () => ProverChannel | readonly string[];
-  /** capacity sessions open at once (default 4) */
+  /** capacity sessions open at once, running or waiting for the device (default 4) */
   maxSessions?: number;
+  /** capacity sessions that run on the device at once (default 1: they take it in turn) */
+  deviceSessions?: number;
+  /** how long a start waits for the device before it is answered busy (default 40 s: below the checker's 60 s wait) */
+  deviceWaitMs?: number;
   /** a session without a step for this long is closed (default 60 s) */
   sessionIdleMs?: number;
   log?: (msg: string) => void;
@@ -117,6 +127,8 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
   const clock = opts.clock ?? systemClock;
   const timers = opts.timers ?? signalTimers;
   const maxSessions = opts.maxSessions ?? 4;
+  const deviceSessions = Math.max(1, opts.deviceSessions ?? 1);
+  const deviceWaitMs = opts.deviceWaitMs ?? 40_000;
   const idleMs = opts.sessionIdleMs ?? 60_000;
   const startupMs = opts.startupTimeoutMs ?? 60_000;
   const stepMs = opts.stepTimeoutMs ?? 30_000;
@@ -127,6 +139,36 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
 
   /** sessions being closed: an `end` that comes meanwhile answers once the prover is gone */
   const closing = new Map<string, Promise<void>>();
+
+  /** the sessions holding the device, and the starts waiting for it (first come, first served) */
+  const onDevice = new Set<Session>();
+  const waiting: { s: Session; grant: (ok: boolean) => void }[] = [];
+  const takeDevice = (s: Session): Promise<boolean> => {
+    if (onDevice.size < deviceSessions && waiting.length === 0) {
+      onDevice.add(s);
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const entry = {
+        s,
+        grant: (ok: boolean) => {
+          cancel();
+          const i = waiting.indexOf(entry);
+          if (i >= 0) waiting.splice(i, 1);
+          if (ok) onDevice.add(s);
+          resolve(ok);
+        },
+      };
+      const cancel = timers.after(deviceWaitMs, () => entry.grant(false));
+      waiting.push(entry);
+    });
+  };
+  /** `s` gives the device back (or stops waiting for it); the next waiting session gets it */
+  const leaveDevice = (s: Session) => {
+    onDevice.delete(s);
+    waiting.find((w) => w.s === s)?.grant(false);
+    while (onDevice.size < deviceSessions && waiting.length > 0) waiting[0]!.grant(true);
+  };
 
   const closeSession = (s: Session, why: string): Promise<void> => {
     if (sessions.get(s.key) !== s) return closing.get(s.key) ?? Promise.resolve();
@@ -139,6 +181,8 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
       } catch (e) {
         log(`capacity session ${s.label}: closing its prover failed: ${(e as Error).message}`);
       }
+      // only once its prover is gone: the memory it held is free
+      leaveDevice(s);
     })();
     closing.set(s.key, done);
     void done.then(() => {
@@ -221,9 +265,23 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
       if (existing) return protocolError(`capacity session ${id} is already started`);
       if (stopped) return protocolError('the container is stopping');
       if (sessions.size >= maxSessions)
-        return protocolError(`busy: ${sessions.size} capacity sessions are open (at most ${maxSessions})`);
+        return {
+          closed: `busy: ${sessions.size} capacity sessions are open (at most ${maxSessions})`,
+          started: false,
+        };
       const s: Session = { key, label, channel: null, busy: true, cancelIdle: () => {}, pendingRows: [] };
       sessions.set(key, s);
+      if (!(await takeDevice(s))) {
+        const open = sessions.get(key) === s;
+        void closeSession(s, 'no turn on the device');
+        return open
+          ? { closed: `busy: the device was not free within ${deviceWaitMs} ms`, started: false }
+          : { closed: 'the session ended before it had the device', started: false };
+      }
+      if (sessions.get(key) !== s) {
+        leaveDevice(s);
+        return { closed: 'the session ended before it had the device', started: false };
+      }
       let channel: ProverChannel;
       try {
         const p = factory();

@@ -191,14 +191,16 @@ describe('serveChecks: bad input is answered, never thrown', () => {
   it('keeps sessions apart per checker and refuses more than maxSessions', async () => {
     const bus = new MemoryBus({ validate: true });
     const { made, factory } = countedProvers();
-    serve(bus, 'c1', { prover: factory, maxSessions: 2 });
+    serve(bus, 'c1', { prover: factory, maxSessions: 2, deviceSessions: 2 });
     const start = (s: string, checker: string) =>
       bus.request('check.c1', capacity(s, { type: 'start' }, checker));
     expect(await start('s', 'checker-a')).toMatchObject({ message: { type: 'ready' } });
     expect(await start('s', 'checker-b')).toMatchObject({ message: { type: 'ready' } });
-    expect(await start('s', 'checker-c')).toEqual(
-      protocolError(/busy: 2 capacity sessions are open \(at most 2\)/),
-    );
+    // not a failed proof: the checker takes started: false as "not answered"
+    expect(await start('s', 'checker-c')).toEqual({
+      closed: 'busy: 2 capacity sessions are open (at most 2)',
+      started: false,
+    });
     expect(made).toHaveLength(2);
     await bus.request('check.c1', capacity('s', { type: 'end' }, 'checker-a'));
     expect(made[0]!.closed).toBe(true);
@@ -214,6 +216,7 @@ describe('serveChecks: bad input is answered, never thrown', () => {
     const stop = serve(bus, 'c1', {
       prover: factory,
       timers: t.timers,
+      deviceSessions: 4,
       sessionIdleMs: 60_000,
       log: (m) => logs.push(m),
     });
@@ -325,7 +328,8 @@ describe('SimulatedGpuMemory (SIMULATED hardware)', () => {
   it('a simulated prover holds its memory from the challenge until its session ends', async () => {
     const bus = new MemoryBus({ validate: true });
     const device = new SimulatedGpuMemory(256);
-    serve(bus, 'c1', { prover: simulatedGpuProver(device) });
+    // two sessions on the device at once (not the default): the device itself refuses the second
+    serve(bus, 'c1', { prover: simulatedGpuProver(device), deviceSessions: 2 });
     const req = (s: string, m: Record<string, unknown>) => bus.request('check.c1', capacity(s, m));
     expect(await req('a', { type: 'start' })).toMatchObject({
       message: { type: 'ready', prover: 'simulated-gpu', device: 'SIMULATED GPU (256 MiB)' },
@@ -344,6 +348,74 @@ describe('SimulatedGpuMemory (SIMULATED hardware)', () => {
     });
     await req('a', { type: 'end' });
     expect(device.usedMiB()).toBe(0);
+  });
+
+  it('by default sessions take the device in turn: two memory proofs of an honest host both pass', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const device = new SimulatedGpuMemory(256);
+    const logs: string[] = [];
+    serve(bus, 'c1', { prover: simulatedGpuProver(device), log: (m) => logs.push(m) });
+    const req = (s: string, m: Record<string, unknown>, checker = 'checker-1') =>
+      bus.request('check.c1', capacity(s, m, checker), { timeoutMs: 10_000 });
+    expect(await req('a', { type: 'start' })).toMatchObject({ message: { type: 'ready' } });
+    let bStarted: unknown = null;
+    const b = req('b', { type: 'start' }, 'checker-2').then((r) => (bStarted = r));
+    expect(await req('a', challenge(8, 128, { memoryMiB: 200 }))).toMatchObject({
+      message: { type: 'commitment', memoryMiB: 200 },
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bStarted).toBeNull(); // still waiting for the device
+    await req('a', { type: 'end' });
+    expect(await b).toMatchObject({ message: { type: 'ready' } });
+    expect(await req('b', challenge(9, 128, { memoryMiB: 200 }), 'checker-2')).toMatchObject({
+      message: { type: 'commitment', memoryMiB: 200 },
+    });
+    await req('b', { type: 'end' }, 'checker-2');
+    expect(device.usedMiB()).toBe(0);
+    expect(logs.filter((l) => /started/.test(l))).toHaveLength(2);
+  });
+
+  it('a start that waits longer than deviceWaitMs is answered busy (not a failed proof); an end while waiting cancels it', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = countedProvers();
+    const t = manualTimers();
+    serve(bus, 'c1', { prover: factory, timers: t.timers, deviceWaitMs: 30_000 });
+    const req = (s: string, m: Record<string, unknown>) =>
+      bus.request('check.c1', capacity(s, m), { timeoutMs: 10_000 });
+    expect(await req('holder', { type: 'start' })).toMatchObject({ message: { type: 'ready' } });
+    const late = req('late', { type: 'start' });
+    const cancelled = req('cancelled', { type: 'start' });
+    const next = req('next', { type: 'start' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(made).toHaveLength(1); // no prover is started for a waiting session
+    // the checker gives one waiting session up
+    expect(await req('cancelled', { type: 'end' })).toEqual({ ended: true });
+    expect(await cancelled).toEqual({ closed: 'the session ended before it had the device', started: false });
+    // a step of a session that waits is not taken
+    expect(await req('late', challenge(4))).toEqual(protocolError(/no capacity session late/));
+    t.fire(30_000); // every wait runs out (sessions' idle timers are 60 s: not fired)
+    expect(await late).toEqual({ closed: 'busy: the device was not free within 30000 ms', started: false });
+    expect(await next).toEqual({ closed: 'busy: the device was not free within 30000 ms', started: false });
+    expect(made).toHaveLength(1);
+    // the device is still the holder's; once it ends, a new start gets it at once
+    await req('holder', { type: 'end' });
+    expect(await req('again', { type: 'start' })).toMatchObject({ message: { type: 'ready' } });
+    expect(made).toHaveLength(2);
+  });
+
+  it('stop answers every waiting start and starts no prover for it', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = countedProvers();
+    const stop = serve(bus, 'c1', { prover: factory });
+    const req = (s: string, m: Record<string, unknown>) =>
+      bus.request('check.c1', capacity(s, m), { timeoutMs: 10_000 });
+    await req('holder', { type: 'start' });
+    const waiting = req('waiting', { type: 'start' });
+    await new Promise((r) => setTimeout(r, 20));
+    stop();
+    expect(await waiting).toEqual({ closed: 'the session ended before it had the device', started: false });
+    expect(made).toHaveLength(1);
+    expect(made[0]!.closed).toBe(true);
   });
 });
 
