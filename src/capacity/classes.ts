@@ -20,7 +20,7 @@ export interface ClassSpec {
    * NVIDIA's whitepapers (`source.fp16` says so). Documentation of why the throughput proof's kernel is
    * INT8 (docs/verification.md, "Which figure separates a pair"); no deadline is sized from it.
    */
-  fp16Fp32AccFlopsPerSec: number;
+  fp16Fp32AccFlopsPerSec?: number;
   /**
    * the share of `int8OpsPerSec` the stock prover's int8 GEMMs (gpu_prover.py: torch._int_mm, i.e.
    * cuBLASLt) are assumed to reach at least on this part: the throughput proof's deadline is sized
@@ -138,6 +138,97 @@ export const CLASS_SPECS: Record<Exclude<GpuClass, 'cpu'>, ClassSpec> = {
     },
   },
 };
+
+/**
+ * Parts that are not their class's reference part, by model name (the names nvidia-smi gives:
+ * "NVIDIA A10G", "NVIDIA RTX A5000", "NVIDIA A100-PCIE-40GB", "NVIDIA H100 PCIe"). A claim names a
+ * model, and the throughput and memory proofs are sized from that model's own figures where it is
+ * here (`specForClaim`): sized from its class's reference part, an honest L4 took 1.6× the `l40s`
+ * deadline and failed its own claim. What the check verifies is the claimed model; which class a
+ * model is filed under (stake, matching) is the ledger's `gpuClass`. Parts at or above their class's
+ * reference part (H800, RTX 5090, RTX 3090 Ti, B200, …) need no entry: their class's deadline is
+ * theirs or looser. Figures from Epoch's table where it has them (`classes.test.ts` checks each one
+ * marked `epoch`), else from the datasheet the source names; every stock share is the default 50%.
+ */
+interface ModelEntry {
+  /** matches the model names of this part (case ignored) */
+  match: RegExp;
+  spec: ClassSpec;
+}
+const model = (
+  part: string,
+  int8: number,
+  fp32: number,
+  memoryBytes: number,
+  bandwidth: number,
+  source: Partial<ClassSpec['source']> = {},
+): ClassSpec => ({
+  part,
+  int8OpsPerSec: int8,
+  fp32FlopsPerSec: fp32,
+  stockInt8Share: 0.5,
+  memoryBytes,
+  memoryBytesPerSec: bandwidth,
+  source: { ...epoch, fp16: 'not used for a model', ...source },
+});
+export const MODEL_SPECS: readonly ModelEntry[] = [
+  {
+    match: /\bh100\b.*\bpcie\b/i,
+    spec: model('NVIDIA H100 PCIe', 1513e12, 51.22e12, 80e9, 2.04e12, {
+      int8: 'NVIDIA H100 datasheet (PCIe: 3,026 TOPS with sparsity, 1,513 dense); the table has none',
+    }),
+  },
+  {
+    match: /\ba100\b.*\b40\s*gb\b/i,
+    spec: model('NVIDIA A100 SXM4 40 GB', 624e12, 19.49e12, 40e9, 1.56e12),
+  },
+  {
+    match: /\ba100\b.*\bpcie\b/i,
+    spec: model('NVIDIA A100 PCIe', 624e12, 19.49e12, 80e9, 1.94e12, {
+      memory:
+        'size: NVIDIA A100 datasheet (the 80 GB PCIe board; 40 GB matches the row above); bandwidth: epoch',
+    }),
+  },
+  { match: /\bl4\b/i, spec: model('NVIDIA L4', 242e12, 30.29e12, 24e9, 300.1e9) },
+  { match: /\ba10\b/i, spec: model('NVIDIA A10 PCIe', 250e12, 31.24e12, 24e9, 600.2e9) },
+  {
+    match: /\ba10g\b/i,
+    spec: model('NVIDIA A10G', 250e12, 31.5e12, 24e9, 600.2e9, {
+      int8: 'assumed: the A10’s 250 dense TOPS (NVIDIA publishes none for the A10G; FP32 and bandwidth match the A10)',
+    }),
+  },
+  { match: /\ba40\b/i, spec: model('NVIDIA A40 PCIe', 299.3e12, 37.42e12, 48e9, 695.8e9) },
+  {
+    match: /\brtx a6000\b/i,
+    spec: model('NVIDIA RTX A6000', 309.7e12, 38.7e12, 48e9, 768e9, {
+      int8: 'NVIDIA RTX A6000 datasheet (309.7 dense INT8 TOPS); the table has none',
+    }),
+  },
+  { match: /\b4080\b/i, spec: model('NVIDIA GeForce RTX 4080', 390e12, 48.74e12, 16e9, 716.8e9) },
+  {
+    match: /\b3080\b/i,
+    spec: model('NVIDIA GeForce RTX 3080', 238e12, 29.77e12, 10e9, 760e9, {
+      int8: 'NVIDIA Ampere GA102 whitepaper (238 dense INT8 TOPS); the table has none',
+    }),
+  },
+  {
+    match: /\ba5000\b/i,
+    spec: model('NVIDIA RTX A5000', 222.2e12, 27.77e12, 24e9, 768e9, {
+      int8: 'NVIDIA RTX A5000 datasheet (222.2 dense INT8 TOPS); the table has none',
+    }),
+  },
+  {
+    match: /\ba4000\b/i,
+    spec: model('NVIDIA RTX A4000', 153.4e12, 19.17e12, 16e9, 448e9, {
+      int8: 'NVIDIA RTX A4000 datasheet (153.4 dense INT8 TOPS); the table has none',
+    }),
+  },
+];
+
+/** The figures a claim of `model` is sized from: the model's own (MODEL_SPECS), else null. */
+export function specForModel(model: string): ClassSpec | null {
+  return MODEL_SPECS.find((m) => m.match.test(model))?.spec ?? null;
+}
 
 /** GPU classes from the top down: each pair of neighbours is a "class pair" of the margins table. */
 export const CLASS_ORDER = ['h200', 'h100', 'a100', 'l40s', 'rtx4090', 'rtx3090', 'other'] as const;

@@ -1,4 +1,5 @@
-import { CLASS_SPECS, type ClassSpec, type GpuClassWithSpec } from './classes.js';
+import { gpuClass } from '../ledger/gpu-class.js';
+import { CLASS_SPECS, MODEL_SPECS, type ClassSpec, type GpuClassWithSpec } from './classes.js';
 import {
   PAIRS,
   caughtBelowShare,
@@ -52,45 +53,45 @@ export function marginsTable(): string {
 }
 
 /**
- * Parts of Epoch's table that are not a class's reference part, against the class they could claim
- * (a lower part) or that the ledger gives their model name (gpu-class.ts: a 4080 is `rtx4090`, a
- * 3080, L4 or A10 is `rtx3090` or `l40s`). Figures from the table, but the 3080's INT8, which the
- * table lacks (238 dense TOPS: NVIDIA's Ampere GA102 whitepaper).
+ * Parts that are not a class's reference part: each of MODEL_SPECS, under the class the ledger
+ * gives its model name (gpu-class.ts: a 4080 is `rtx4090`, an L4 or A10 `l40s`), and the RTX 3090
+ * Ti, a part of class `rtx3090` that could claim an RTX 4090 (the table's figures).
  */
-const part = (
-  name: string,
-  int8: number,
-  fp32: number,
-  memoryBytes: number,
-  bandwidth: number,
-): ClassSpec => ({
-  ...CLASS_SPECS.rtx3090,
-  part: name,
-  int8OpsPerSec: int8,
-  fp32FlopsPerSec: fp32,
-  memoryBytes,
-  memoryBytesPerSec: bandwidth,
-  stockInt8Share: CLASS_SPECS.rtx3090.stockInt8Share,
-});
 export const NEIGHBOUR_PARTS: Array<{ spec: ClassSpec; claims: GpuClassWithSpec; own: boolean }> = [
-  { spec: part('RTX 3090 Ti', 320e12, 40e12, 24e9, 1008e9), claims: 'rtx4090', own: false },
-  { spec: part('RTX 4080', 390e12, 48.74e12, 16e9, 716.8e9), claims: 'rtx4090', own: true },
-  { spec: part('RTX 3080', 238e12, 29.77e12, 10e9, 760.3e9), claims: 'rtx3090', own: true },
-  { spec: part('L4', 242e12, 30.29e12, 24e9, 300.1e9), claims: 'l40s', own: true },
-  { spec: part('A10', 250e12, 31.24e12, 24e9, 600.2e9), claims: 'l40s', own: true },
+  {
+    spec: {
+      ...CLASS_SPECS.rtx3090,
+      part: 'NVIDIA GeForce RTX 3090 Ti',
+      int8OpsPerSec: 320e12,
+      fp32FlopsPerSec: 40e12,
+      memoryBytes: 24e9,
+      memoryBytesPerSec: 1008e9,
+      source: { ...CLASS_SPECS.rtx3090.source, fp16: 'not used for a model' },
+    },
+    claims: 'rtx4090',
+    own: false,
+  },
+  ...MODEL_SPECS.map(({ spec }) => ({
+    spec,
+    claims: gpuClass(spec.part) as GpuClassWithSpec,
+    own: true,
+  })),
 ];
 
 /** The markdown table of docs/verification.md, "Parts that share a class". */
 export function partsTable(): string {
   const head = [
-    '| part | claims (ledger class of its name?) | throughput proof, best kernels: margin (> 1: caught) | its stock prover (50% of peak) over the deadline (> 1: an honest host fails) | read at the class’s full memory: margin (> 1: caught) |',
-    '| --- | --- | --- | --- | --- |',
+    '| part | claims (ledger class of its name?) | throughput proof sized for the class, best kernels: margin (> 1: caught) | its stock prover (50% of peak) over the class’s deadline (> 1: an honest host fails) | … over the deadline sized for its own model (how it is checked now) | read at the class’s full memory: margin (> 1: caught) |',
+    '| --- | --- | --- | --- | --- | --- |',
   ];
   const rows = NEIGHBOUR_PARTS.map(({ spec, claims, own }) => {
     const m = separation(claims, spec, CLASS_PROFILES[claims].memoryShare);
     const wp = workProofFor(claims);
     const stock = honestWorkMs(spec, wp) / wp.deadlineMs;
-    return `| ${spec.part} | ${NAMES[claims]} (${own ? 'yes' : 'no'}) | **${f(m.work)}** | ${f(stock)} | ${f(m.read)} |`;
+    const ownWp = workProofFor(spec);
+    const ownStock = own ? f(honestWorkMs(spec, ownWp) / ownWp.deadlineMs) : '—';
+    const name = spec.part.replace(/^NVIDIA (GeForce )?/, '');
+    return `| ${name} | ${NAMES[claims]} (${own ? 'yes' : 'no'}) | **${f(m.work)}** | ${f(stock)} | ${ownStock} | ${f(m.read)} |`;
   });
   return [...head, ...rows].join('\n');
 }

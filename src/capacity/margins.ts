@@ -87,16 +87,21 @@ export function bestWorkMs(s: ClassSpec, w: WorkParams): number {
   return peakWorkMs(s, w) / MODEL.belowPeakFactor;
 }
 
+/** A class's reference part, or a part's own figures (classes.ts, MODEL_SPECS). */
+const specOf = (part: GpuClassWithSpec | ClassSpec): ClassSpec =>
+  typeof part === 'string' ? CLASS_SPECS[part] : part;
+
 /**
- * The throughput proof for class `cls`: as many products as the stock prover does in
- * MODEL.workTargetMs on the class's part; the deadline is that time plus jitter and the round trip.
+ * The throughput proof for class `part` (its reference part) or for a part's own figures: as many
+ * products as the stock prover does in MODEL.workTargetMs on that part; the deadline is that time
+ * plus jitter and the round trip.
  */
 export function workProofFor(
-  cls: GpuClassWithSpec,
+  part: GpuClassWithSpec | ClassSpec,
   rttMs = 0,
-  efficiency: number = CLASS_SPECS[cls].stockInt8Share,
+  efficiency: number = specOf(part).stockInt8Share,
 ): WorkProofParams {
-  const s = CLASS_SPECS[cls];
+  const s = specOf(part);
   const per = honestWorkMs(s, { ...WORK_SHAPE, products: 1 }, efficiency) - MODEL.workHostMs;
   const products = Math.max(1, Math.ceil((MODEL.workTargetMs - MODEL.workHostMs) / per));
   const w = { ...WORK_SHAPE, products };
@@ -193,16 +198,16 @@ export function bestReadMs(
 }
 
 /**
- * The memory proof for a claim of `memoryMiB` per GPU of class `cls`: as many tiles as fit in
- * share × the claim, deadlines from the class's reference part.
+ * The memory proof for a claim of `memoryMiB` per GPU of class `part` or of a part with its own
+ * figures: as many tiles as fit in share × the claim, deadlines from that part's figures.
  */
 export function memoryProofFor(
-  cls: GpuClassWithSpec,
+  part: GpuClassWithSpec | ClassSpec,
   memoryMiB: number,
   share: number,
   rttMs = 0,
 ): MemoryProofParams | undefined {
-  const s = CLASS_SPECS[cls];
+  const s = specOf(part);
   const { m, depth, groups, perGroup } = MEMORY_SHAPE;
   const tiles = Math.floor((memoryMiB * 2 ** 20 * share) / (4 * m * m));
   if (tiles < 1) return undefined;
@@ -313,7 +318,7 @@ export function pairMargins(
     below,
     ratios: {
       int8: c.int8OpsPerSec / d.int8OpsPerSec,
-      fp16Fp32Acc: c.fp16Fp32AccFlopsPerSec / d.fp16Fp32AccFlopsPerSec,
+      fp16Fp32Acc: (c.fp16Fp32AccFlopsPerSec ?? NaN) / (d.fp16Fp32AccFlopsPerSec ?? NaN),
     },
     compute: { ...compute, belowBestMs: belowCompute, margin: belowCompute / compute.deadlineMs },
     capacity: { requiredGB: required / 1e9, belowGB: d.memoryBytes / 1e9, held },

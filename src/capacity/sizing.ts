@@ -1,5 +1,6 @@
 // The ledger's class table; params.ts brings zod along, so the prover processes never import this module.
 import { gpuClass as classOfModel, type GpuClass } from '../ledger/params.js';
+import { specForModel, type ClassSpec } from './classes.js';
 import { memoryProofFor, workProofFor } from './margins.js';
 import type { MemoryProofParams } from './memory.js';
 import type { WorkProofParams } from './work.js';
@@ -86,6 +87,18 @@ export function classOf(claim: CapacityClaim): GpuClass {
   return claim.gpuClass ?? (claim.model ? classOfModel(claim.model) : 'cpu');
 }
 
+/**
+ * The part a GPU claim's throughput and memory proofs are sized from: the claimed model's own
+ * figures where classes.ts has them (MODEL_SPECS) and the model is of the claimed class, else the
+ * class's reference part.
+ */
+export function partOf(claim: CapacityClaim): Exclude<GpuClass, 'cpu'> | ClassSpec | null {
+  const cls = classOf(claim);
+  if (cls === 'cpu') return null;
+  const own = claim.model && classOfModel(claim.model) === cls ? specForModel(claim.model) : null;
+  return own ?? cls;
+}
+
 /** multiply-adds count twice */
 export function matmulOps(n: number): number {
   return 2 * n ** 3;
@@ -108,9 +121,10 @@ export function sizeFor(claim: CapacityClaim, opts: { rttMs?: number } = {}): Ch
   const size: ChallengeSize = { gpuClass: cls, n, deadlineMs };
   if (claim.memoryMiB !== undefined && claim.memoryMiB > 0)
     size.memoryMiB = Math.max(1, Math.floor(claim.memoryMiB * p.memoryShare));
-  if (cls !== 'cpu') size.workProof = workProofFor(cls, opts.rttMs ?? 0);
-  if (cls !== 'cpu' && claim.memoryMiB !== undefined && claim.memoryMiB > 0) {
-    const mp = memoryProofFor(cls, claim.memoryMiB, p.memoryShare, opts.rttMs ?? 0);
+  const part = partOf(claim);
+  if (part) size.workProof = workProofFor(part, opts.rttMs ?? 0);
+  if (part && claim.memoryMiB !== undefined && claim.memoryMiB > 0) {
+    const mp = memoryProofFor(part, claim.memoryMiB, p.memoryShare, opts.rttMs ?? 0);
     if (mp) size.memoryProof = mp;
   }
   return size;

@@ -6,6 +6,10 @@ import {
   CLASS_PROFILES,
   CLASS_SPECS,
   MEMORY_SHAPE,
+  MODEL_SPECS,
+  honestWorkMs,
+  specForModel,
+  workProofFor,
   PAIRS,
   caughtBelowShare,
   classBelow,
@@ -100,7 +104,7 @@ describe('class specs: the figures of Epoch AI’s table', () => {
     expect(CLASS_SPECS.rtx3090.source.fp16).toMatch(/whitepaper.*no tensor figure/);
     // the same 2.33 either way: the kernel's precision cannot widen the 4090/3090 gap
     const int8 = CLASS_SPECS.rtx4090.int8OpsPerSec / CLASS_SPECS.rtx3090.int8OpsPerSec;
-    const fp16 = CLASS_SPECS.rtx4090.fp16Fp32AccFlopsPerSec / CLASS_SPECS.rtx3090.fp16Fp32AccFlopsPerSec;
+    const fp16 = CLASS_SPECS.rtx4090.fp16Fp32AccFlopsPerSec! / CLASS_SPECS.rtx3090.fp16Fp32AccFlopsPerSec!;
     expect(int8).toBeCloseTo(2.33, 2);
     expect(fp16).toBeCloseTo(2.33, 2);
   });
@@ -168,18 +172,56 @@ describe('memory proof sizing', () => {
     expect(cells(doc)).toContain(cells(partsTable()));
   });
 
-  it('parts that share a class: a 3090 Ti as a 4090 is not separated; honest parts below their class’s reference part miss its throughput deadline', () => {
+  it('parts that share a class: a 3090 Ti as a 4090 is not separated; honest parts below their class’s reference part would miss its throughput deadline, and meet their own model’s', () => {
     const by = new Map(NEIGHBOUR_PARTS.map((p) => [p.spec.part, p]));
-    const ti = by.get('RTX 3090 Ti')!;
+    const ti = by.get('NVIDIA GeForce RTX 3090 Ti')!;
     const m = separation(ti.claims, ti.spec, CLASS_PROFILES[ti.claims].memoryShare);
     expect(m.work).toBeGreaterThan(0.99);
     expect(m.work).toBeLessThan(1);
     expect(m.read).toBeLessThan(1);
-    for (const name of ['RTX 4080', 'RTX 3080', 'L4', 'A10']) {
+    expect(specForModel(ti.spec.part)).toBeNull(); // at or above its class's reference part
+    for (const name of [
+      'NVIDIA GeForce RTX 4080',
+      'NVIDIA GeForce RTX 3080',
+      'NVIDIA L4',
+      'NVIDIA A10 PCIe',
+      'NVIDIA H100 PCIe',
+    ]) {
       const p = by.get(name)!;
       expect(p.own, name).toBe(true);
-      expect(classOf({ model: `NVIDIA ${name.replace('RTX', 'GeForce RTX')}` }), name).toBe(p.claims);
+      expect(classOf({ model: name }), name).toBe(p.claims);
+      const cls = workProofFor(p.claims);
+      expect(honestWorkMs(p.spec, cls) / cls.deadlineMs, name).toBeGreaterThan(1.1);
+      const own = workProofFor(p.spec);
+      expect(honestWorkMs(p.spec, own) / own.deadlineMs, name).toBeLessThan(1);
     }
+  });
+
+  it('a claim is sized from its model’s own figures where MODEL_SPECS has them, names as nvidia-smi gives them', () => {
+    const cases: Array<[string, string | null]> = [
+      ['NVIDIA A10G', 'NVIDIA A10G'],
+      ['NVIDIA A10', 'NVIDIA A10 PCIe'],
+      ['NVIDIA A100-PCIE-40GB', 'NVIDIA A100 SXM4 40 GB'],
+      ['NVIDIA A100-SXM4-40GB', 'NVIDIA A100 SXM4 40 GB'],
+      ['NVIDIA A100 80GB PCIe', 'NVIDIA A100 PCIe'],
+      ['NVIDIA A100-SXM4-80GB', null],
+      ['NVIDIA H100 PCIe', 'NVIDIA H100 PCIe'],
+      ['NVIDIA H100 80GB HBM3', null],
+      ['NVIDIA L4', 'NVIDIA L4'],
+      ['NVIDIA L40S', null],
+      ['NVIDIA RTX A5000', 'NVIDIA RTX A5000'],
+      ['NVIDIA GeForce RTX 3080', 'NVIDIA GeForce RTX 3080'],
+      ['NVIDIA GeForce RTX 3090', null],
+      ['NVIDIA GeForce RTX 4090', null],
+    ];
+    for (const [name, part] of cases) {
+      expect(specForModel(name)?.part ?? null, name).toBe(part);
+      const size = sizeFor({ model: name, memoryMiB: 16_384 });
+      const expected = part ? specForModel(name)! : CLASS_SPECS[classOf({ model: name }) as GpuClassWithSpec];
+      expect(size.workProof, name).toEqual(workProofFor(expected));
+    }
+    // a model of another class than the one claimed is not taken: the class's reference part is
+    expect(sizeFor({ gpuClass: 'h100', model: 'NVIDIA L4' }).workProof).toEqual(workProofFor('h100'));
   });
 });
 
@@ -199,13 +241,13 @@ const WORST_JITTER = (phase: 'compute' | 'work' | 'fill' | 'read') =>
  * products of n = 64 from a pool of 2; 4 tiles of 64², 512 groups of 16).
  */
 async function check(
-  cls: GpuClassWithSpec,
+  cls: GpuClassWithSpec | { model: string; memoryMiB: number },
   spec: ClassSpec,
   kernels: 'stock' | 'best',
   seed: string,
   jitterMs?: (phase: 'compute' | 'work' | 'fill' | 'read') => number,
 ): Promise<CapacityResult> {
-  const { claim, size } = NOMINAL(cls);
+  const { claim, size } = typeof cls === 'string' ? NOMINAL(cls) : { claim: cls, size: sizeFor(cls) };
   const clock = new ManualClock();
   const mp = size.memoryProof!;
   const wp = size.workProof!;
@@ -237,6 +279,42 @@ describe('SIMULATED devices of each class (figures of CLASS_SPECS, times of marg
       expect(r.work!.workMs!).toBeLessThanOrEqual(r.work!.deadlineMs);
       expect(r.work!.workMs!).toBeGreaterThan(2_900);
       expect(r.memory!.readMs!).toBeLessThanOrEqual(r.memory!.readDeadlineMs);
+    }
+  });
+
+  it('an honest device of each part of MODEL_SPECS, claiming its own model and memory, passes with jitter at its bound; sized from its class’s reference part, the H100 PCIe, L4 and RTX 4080 failed', async () => {
+    for (const { spec } of MODEL_SPECS) {
+      const memoryMiB = Math.floor(spec.memoryBytes / 2 ** 20);
+      const r = await check({ model: spec.part, memoryMiB }, spec, 'stock', `own-${spec.part}`, WORST_JITTER);
+      expect(r, `${spec.part}: ${r.reason}`).toMatchObject({ ok: true, code: 'passed' });
+    }
+    for (const part of ['NVIDIA H100 PCIe', 'NVIDIA L4', 'NVIDIA GeForce RTX 4080']) {
+      const spec = specForModel(part)!;
+      const cls = classOf({ model: part }) as GpuClassWithSpec;
+      const memoryMiB = Math.floor(spec.memoryBytes / 2 ** 20);
+      const sizedAsClass = { ...sizeFor({ gpuClass: cls, memoryMiB }) };
+      const clock = new ManualClock();
+      const r = await runCapacityCheck({
+        prover: simulatedClassProver({
+          spec,
+          clock,
+          nominal: {
+            n: sizedAsClass.n,
+            memoryProof: sizedAsClass.memoryProof!,
+            workProof: sizedAsClass.workProof!,
+          },
+          kernels: 'stock',
+        })(),
+        claim: { gpuClass: cls, memoryMiB },
+        n: 64,
+        memoryMiB: null,
+        workProof: { ...sizedAsClass.workProof!, n: 64, pool: 2, products: 3 },
+        verifiedWorkRows: 4,
+        memoryProof: { ...sizedAsClass.memoryProof!, tiles: 4, m: 64, depth: 128, groups: 512, perGroup: 16 },
+        rng: new SeededRng(`class-${part}`),
+        clock,
+      });
+      expect(r.ok, `${part} sized as ${cls}: ${r.reason}`).toBe(false);
     }
   });
 
