@@ -168,6 +168,14 @@ export const CheckRequestSchema = z.discriminatedUnion('op', [
     checker: z.string().min(1).max(100),
     session: Token.max(100),
     message: z.record(z.string(), z.unknown()),
+    /** the checker's signature on a start (src/core/check-auth.ts); a host may refuse a start without */
+    auth: z
+      .strictObject({
+        publicKey: z.string().max(128),
+        at: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+        signature: z.string().max(256),
+      })
+      .optional(),
   }),
 ]);
 export type CheckRequest = z.infer<typeof CheckRequestSchema>;

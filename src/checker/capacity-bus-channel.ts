@@ -1,4 +1,5 @@
 import type { Bus } from '../bus/bus.js';
+import { signCapacityStart, type CapacityStartAuth } from '../core/check-auth.js';
 import type { Clock, Rng } from '../core/clock.js';
 import { isAethirError } from '../core/errors.js';
 import { subjects } from '../bus/subjects.js';
@@ -45,6 +46,11 @@ export interface BusProverChannelOptions {
    * the deadline by itself whatever this is.
    */
   requestTimeoutMs?: number;
+  /**
+   * the checker's signature on the start (src/core/check-auth.ts): a host admits only starts
+   * signed by a ledger checker
+   */
+  auth?: CapacityStartAuth;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
@@ -157,9 +163,10 @@ class BusProverChannel implements ProverChannel {
   }
 
   private request(message: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
+    const auth = message.type === 'start' && this.opts.auth ? { auth: this.opts.auth } : {};
     return this.bus.request(
       this.subject,
-      { op: 'capacity', checker: this.opts.checker, session: this.opts.session, message },
+      { op: 'capacity', checker: this.opts.checker, session: this.opts.session, message, ...auth },
       { timeoutMs },
     );
   }
@@ -224,6 +231,8 @@ export interface CapacityOverBusOptions extends Omit<CapacityCheckOptions, 'prov
   /** the session id (default: drawn from rng) */
   session?: string;
   requestTimeoutMs?: number;
+  /** the checker's key: signs the session's start (hosts admit only starts signed by a ledger checker) */
+  key?: { publicKey: string; secretKey: string };
 }
 
 /**
@@ -233,10 +242,14 @@ export interface CapacityOverBusOptions extends Omit<CapacityCheckOptions, 'prov
  * container's check subject).
  */
 export async function checkCapacityOverBus(opts: CapacityOverBusOptions): Promise<CapacityResult> {
-  const { bus, container, checker, session, requestTimeoutMs, ...check } = opts;
+  const { bus, container, checker, session, requestTimeoutMs, key, ...check } = opts;
+  const id = session ?? `cap-${randomHex(opts.rng, 12)}`;
   const channel = busProverChannel(bus, container, {
     checker,
-    session: session ?? `cap-${randomHex(opts.rng, 12)}`,
+    session: id,
+    ...(key
+      ? { auth: signCapacityStart(key, { container, checker, session: id, at: opts.clock.now() }) }
+      : {}),
     ...(opts.timers ? { timers: opts.timers } : {}),
     ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
   });

@@ -124,6 +124,8 @@ export interface CheckerServiceDeps {
    * (multilateration); without it, each vote is its own band
    */
   peerKey?: { publicKey: string; secretKey: string };
+  /** the checker's key: signs its capacity sessions' starts (hosts admit only a ledger checker's) */
+  key?: { publicKey: string; secretKey: string };
   offlineAfterMs: number;
   cadence: CheckCadence;
   /** the checks this checker runs (default all four); an operator may run a subset */
@@ -713,6 +715,7 @@ export class CheckerService {
       rng: this.deps.rng,
       clock: this.deps.clock,
       recompute: this.recompute(),
+      ...(this.deps.key ? { key: this.deps.key } : {}),
       ...this.deps.capacity,
     });
   }

@@ -30,7 +30,7 @@ import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime
 import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from '../bus/subjects.js';
 import type { EndpointProxy } from './endpoint-proxy.js';
 import { LocalApps } from './apps/local-apps.js';
-import { chooseProver, serveChecks, type CheckServerOptions } from './check-server.js';
+import { chooseProver, ledgerCheckerGate, serveChecks, type CheckServerOptions } from './check-server.js';
 import { DEFAULT_LOG_FILE_MAX_BYTES, LeaseLogFile, readLeaseLog } from './output-file.js';
 import type { LogsReply, LogsRequest } from '../bus/messages.js';
 
@@ -332,6 +332,24 @@ export class ContainerAgent {
       serveChecks(bus, this.id, {
         clock: this.components.clock,
         runningLeases: () => this.running.size,
+        // the operator sees starts refused (and provers that would not close), not every session
+        ...(this.components.log
+          ? {
+              log: (m: string) => {
+                if (/: refused \(|failed/.test(m)) this.components.log!(m);
+              },
+            }
+          : {}),
+        // only the ledger's checkers may hold this host's GPUs with a capacity session
+        ...(this.components.network.checkers
+          ? {
+              admitStart: ledgerCheckerGate({
+                container: this.id,
+                clock: this.components.clock,
+                checkers: () => this.components.network.checkers!(),
+              }),
+            }
+          : {}),
         ...(prover ? { prover } : {}),
         ...(this.volumes
           ? { storage: (v: string, n: string, b: number[]) => this.volumes!.prove(v, n, b) }

@@ -15,6 +15,7 @@ import {
 import { parseCheckerMessage, type RowsMessage } from '../capacity/protocol.js';
 import { subjects } from '../bus/subjects.js';
 import { CANARY_BLOCKS, validCanaryIndices } from '../core/volume-proof.js';
+import { CAPACITY_START_SKEW_MS, capacityStartProblem, type CapacityStartAuth } from '../core/check-auth.js';
 
 /**
  * The container's side of a checker's direct checks, served on `check.<container>` (request/reply):
@@ -63,6 +64,16 @@ export interface CheckServerOptions {
   deviceSessions?: number;
   /** how long a start waits for the device before it is answered busy (default 40 s: below the checker's 60 s wait) */
   deviceWaitMs?: number;
+  /**
+   * whether a capacity session may start: null to admit it, else why not (answered `{closed:
+   * 'refused: …', started: false}`). The agent admits only starts signed by a ledger checker
+   * (src/core/check-auth.ts); none: every start is admitted.
+   */
+  admitStart?: (start: {
+    checker: string;
+    session: string;
+    auth: CapacityStartAuth | undefined;
+  }) => string | null | Promise<string | null>;
   /** a session without a step for this long is closed (default 60 s) */
   sessionIdleMs?: number;
   log?: (msg: string) => void;
@@ -255,7 +266,12 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
     return { message: { type: 'rows', rows: part }, more: left };
   };
 
-  const capacity = async (checker: string, id: string, message: Record<string, unknown>) => {
+  const capacity = async (
+    checker: string,
+    id: string,
+    message: Record<string, unknown>,
+    auth?: CapacityStartAuth,
+  ) => {
     const key = `${checker}\u0000${id}`;
     const label = `${id} of ${checker}`;
     const existing = sessions.get(key);
@@ -264,6 +280,14 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
     if (type === 'start') {
       if (existing) return protocolError(`capacity session ${id} is already started`);
       if (stopped) return protocolError('the container is stopping');
+      if (opts.admitStart) {
+        const why = await opts.admitStart({ checker, session: id, auth });
+        if (why !== null) {
+          log(`capacity session ${label}: refused (${why})`);
+          return { closed: `refused: ${why}`, started: false };
+        }
+        if (sessions.has(key)) return protocolError(`capacity session ${id} is already started`);
+      }
       if (sessions.size >= maxSessions)
         return {
           closed: `busy: ${sessions.size} capacity sessions are open (at most ${maxSessions})`,
@@ -353,7 +377,7 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
           return { error: (e as Error).message.slice(0, 200) };
         }
       }
-      return await capacity(req.checker, req.session, req.message);
+      return await capacity(req.checker, req.session, req.message, req.auth);
     } catch (e) {
       log(`check request failed: ${(e as Error)?.message ?? String(e)}`);
       return { message: { type: 'error', code: 'internal', message: 'the check server failed' } };
@@ -407,4 +431,45 @@ export async function chooseProver(
         ? `${python} cannot import torch (exit ${code})`
         : `${python}: ${code}`;
   return { argv: cpuProverCommand(), kind: 'cpu', why };
+}
+
+/**
+ * `admitStart` for a host: a capacity session starts only when its start is signed by the
+ * checker it names (src/core/check-auth.ts), within CAPACITY_START_SKEW_MS of this host's clock,
+ * not seen before, and the checker is one of the ledger's (`checkers()`, kept for `refreshMs`;
+ * asked again, at most every 5 s, when an address is not in it: a checker that just joined).
+ */
+export function ledgerCheckerGate(opts: {
+  container: string;
+  clock: Clock;
+  checkers: () => Promise<readonly string[]>;
+  refreshMs?: number;
+}): NonNullable<CheckServerOptions['admitStart']> {
+  const refreshMs = opts.refreshMs ?? 60_000;
+  let known: { at: number; set: Set<string> } | null = null;
+  const seen = new Map<string, number>();
+  const checkersNow = async (address: string): Promise<Set<string>> => {
+    const now = opts.clock.now();
+    const stale =
+      !known || now - known.at >= refreshMs || (!known.set.has(address) && now - known.at >= 5_000);
+    if (stale) known = { at: now, set: new Set(await opts.checkers()) };
+    return known!.set;
+  };
+  return async ({ checker, session, auth }) => {
+    const now = opts.clock.now();
+    const bad = capacityStartProblem(auth, { container: opts.container, checker, session }, now);
+    if (bad) return bad;
+    for (const [k, at] of seen) if (now - at > 2 * CAPACITY_START_SKEW_MS) seen.delete(k);
+    const key = `${checker}\u0000${session}`;
+    if (seen.has(key)) return 'this start was used before';
+    let set: Set<string>;
+    try {
+      set = await checkersNow(checker);
+    } catch (e) {
+      return `the ledger's checkers could not be read: ${(e as Error).message.slice(0, 100)}`;
+    }
+    if (!set.has(checker)) return `${checker.slice(0, 16)} is not a checker of the ledger`;
+    seen.set(key, now);
+    return null;
+  };
 }

@@ -39,6 +39,9 @@ export class InProcessNetwork implements NetworkClient {
   async container(id: string): Promise<Container | undefined> {
     return this.host.ledger.container(id);
   }
+  async checkers(): Promise<string[]> {
+    return [...this.host.ledger.chain.checkers];
+  }
   async lease(id: string): Promise<Lease | undefined> {
     return this.host.ledger.lease(id);
   }

@@ -130,6 +130,7 @@ export function startCheckerRole(
   const sender = new TxSender(opts.key, ctx.network);
   const service = new CheckerService({
     address: opts.key.address,
+    key: opts.key,
     chainId: opts.chainId,
     ledger: ctx.ledger,
     report: (p) => sender.send('checker.report', { ...p }),

@@ -264,6 +264,9 @@ export class ApiClient implements NetworkClient {
   async chainId(): Promise<string> {
     return (await this.status()).chainId;
   }
+  async checkers(): Promise<string[]> {
+    return (await this.status()).checkers;
+  }
   async params(): Promise<Params> {
     return paramsFromWire((await this.status()).params);
   }

@@ -38,4 +38,6 @@ export interface NetworkClient {
   volume?(id: string): Promise<Volume | undefined>;
   /** the volumes (any status) living on a container */
   volumesOn?(container: string): Promise<Volume[]>;
+  /** the ledger's checkers (addresses); absent: this client cannot say */
+  checkers?(): Promise<string[]>;
 }

@@ -18,7 +18,8 @@ import {
   type ProverMessage,
   type Proof,
 } from '../../../src/capacity/index.js';
-import { serveChecks } from '../../../src/container/check-server.js';
+import { ledgerCheckerGate, serveChecks } from '../../../src/container/check-server.js';
+import { keyPairFromSeed } from '../../../src/core/keys.js';
 import {
   SimulatedGpuMemory,
   inProcessProverChannel,
@@ -87,6 +88,46 @@ describe('capacity over the bus: the spawned CPU prover on the container', () =>
     }
     expect(made).toHaveLength(3);
     expect(made.every((m) => m.closed)).toBe(true);
+  }, 30_000);
+
+  it('a host that admits only ledger checkers: the checker with its key passes; without it, or with a stranger’s, nobody answered (spawn)', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = trackedCpuProvers();
+    const key = keyPairFromSeed('bus-channel:checker');
+    const stranger = keyPairFromSeed('bus-channel:stranger');
+    serve(bus, 'c-gated', {
+      prover: factory,
+      admitStart: ledgerCheckerGate({
+        container: 'c-gated',
+        clock: systemClock,
+        checkers: async () => [key.address],
+      }),
+    });
+    const run = (checker: string, k?: typeof key) =>
+      checkCapacityOverBus({
+        bus,
+        container: 'c-gated',
+        checker,
+        claim: { memoryMiB: 64 },
+        rng: new SeededRng(7),
+        clock: systemClock,
+        ...(k ? { key: k } : {}),
+        ...small,
+      });
+    expect(await run(key.address)).toMatchObject({
+      ok: false,
+      code: 'spawn',
+      reason: expect.stringMatching(/refused: the start is not signed/),
+    });
+    expect(await run(stranger.address, stranger)).toMatchObject({
+      ok: false,
+      code: 'spawn',
+      reason: expect.stringMatching(/is not a checker of the ledger/),
+    });
+    expect(made).toHaveLength(0);
+    const r = await run(key.address, key);
+    expect(r, r.reason).toMatchObject({ ok: true, code: 'passed' });
+    expect(made).toHaveLength(1);
   }, 30_000);
 
   it('a rows answer bigger than one message comes in parts, each small enough for NATS and the API', async () => {

@@ -34,6 +34,7 @@ import {
 import { Chain, InProcessNetwork } from '../../../src/node/index.js';
 import { fanOutBlock } from '../../../src/node/roles.js';
 import { cpuProverCommand } from '../../../src/capacity/index.js';
+import { signCapacityStart } from '../../../src/core/check-auth.js';
 import { TxSender } from '../../../src/sdk/index.js';
 
 // Real chain, real bus, real processes. Nothing waits a fixed time for something to happen: we poll
@@ -253,6 +254,43 @@ describe('ContainerAgent', () => {
     });
     expect(chain.ledger.account(host.address).balance).toBe(ath(5000) - need);
     expect(chain.ledger.account(host.address).nonce).toBe(2);
+  });
+
+  it('its GPUs take capacity sessions from the ledger’s checkers only: a start unsigned or signed by a stranger is refused, and the operator’s log says so', async () => {
+    const a = newAgent();
+    await a.start();
+    const stranger = keyPairFromSeed('agent-test:stranger');
+    const start = (k: KeyPair, session: string) =>
+      bus.request(subjects.check(a.id), {
+        op: 'capacity',
+        checker: k.address,
+        session,
+        message: { type: 'start' },
+        auth: signCapacityStart(k, { container: a.id, checker: k.address, session, at: clock.now() }),
+      });
+    expect(
+      await bus.request(subjects.check(a.id), {
+        op: 'capacity',
+        checker: checkerKeys[0]!.address,
+        session: 'unsigned',
+        message: { type: 'start' },
+      }),
+    ).toEqual({ closed: 'refused: the start is not signed', started: false });
+    expect(await start(stranger, 'stranger')).toEqual({
+      closed: `refused: ${stranger.address.slice(0, 16)} is not a checker of the ledger`,
+      started: false,
+    });
+    expect(
+      agentLog.filter((l) => /^capacity session (unsigned|stranger) of ath\w+: refused \(/.test(l)),
+    ).toHaveLength(2);
+    const ok = await start(checkerKeys[0]!, 'checker');
+    expect(ok).toMatchObject({ message: { type: 'ready', prover: 'cpu' } });
+    await bus.request(subjects.check(a.id), {
+      op: 'capacity',
+      checker: checkerKeys[0]!.address,
+      session: 'checker',
+      message: { type: 'end' },
+    });
   });
 
   it('start() is idempotent, and a restart does not stake again', async () => {

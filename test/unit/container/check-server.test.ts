@@ -12,7 +12,9 @@ import {
   type Received,
   type Timers,
 } from '../../../src/capacity/index.js';
-import { chooseProver, serveChecks } from '../../../src/container/check-server.js';
+import { chooseProver, ledgerCheckerGate, serveChecks } from '../../../src/container/check-server.js';
+import { keyPairFromSeed } from '../../../src/core/keys.js';
+import { signCapacityStart } from '../../../src/core/check-auth.js';
 import {
   inProcessProverChannel,
   SimulatedGpuMemory,
@@ -416,6 +418,118 @@ describe('SimulatedGpuMemory (SIMULATED hardware)', () => {
     expect(await waiting).toEqual({ closed: 'the session ended before it had the device', started: false });
     expect(made).toHaveLength(1);
     expect(made[0]!.closed).toBe(true);
+  });
+});
+
+describe('ledgerCheckerGate: only the ledger’s checkers may start a capacity session', () => {
+  const checker = keyPairFromSeed('gate:checker');
+  const stranger = keyPairFromSeed('gate:stranger');
+  const setup = (checkers: () => Promise<string[]> = async () => [checker.address]) => {
+    const bus = new MemoryBus({ validate: true });
+    const clock = new ManualClock(5_000_000);
+    const { made, factory } = countedProvers();
+    const logs: string[] = [];
+    let asked = 0;
+    serve(bus, 'c1', {
+      prover: factory,
+      log: (m) => logs.push(m),
+      admitStart: ledgerCheckerGate({
+        container: 'c1',
+        clock,
+        checkers: () => {
+          asked++;
+          return checkers();
+        },
+      }),
+    });
+    const start = (
+      key: { address: string; publicKey: string; secretKey: string },
+      session: string,
+      o: object = {},
+    ) =>
+      bus.request(
+        'check.c1',
+        {
+          ...capacity(session, { type: 'start' }, key.address),
+          auth: signCapacityStart(key, { container: 'c1', checker: key.address, session, at: clock.now() }),
+          ...o,
+        },
+        { timeoutMs: 5_000 },
+      );
+    return { bus, clock, made, logs, start, asked: () => asked };
+  };
+
+  it('admits a start its checker signed; refuses an unsigned one, a stranger’s, a replay and one signed for another host, starting no prover for them', async () => {
+    const { bus, made, logs, start } = setup();
+    const refused = (why: RegExp) => ({ closed: expect.stringMatching(why), started: false });
+    // unsigned, in the checker's name
+    expect(await bus.request('check.c1', capacity('s0', { type: 'start' }, checker.address))).toEqual(
+      refused(/^refused: the start is not signed$/),
+    );
+    // a stranger's own key and signature
+    expect(await start(stranger, 's1')).toEqual(refused(/^refused: ath\w+ is not a checker of the ledger$/));
+    // the checker's name with the stranger's key
+    expect(
+      await start(stranger, 's2', {
+        checker: checker.address,
+        auth: signCapacityStart(stranger, {
+          container: 'c1',
+          checker: checker.address,
+          session: 's2',
+          at: 5_000_000,
+        }),
+      }),
+    ).toEqual(refused(/^refused: the key is not/));
+    // signed for another host
+    expect(
+      await start(checker, 's3', {
+        auth: signCapacityStart(checker, {
+          container: 'c2',
+          checker: checker.address,
+          session: 's3',
+          at: 5_000_000,
+        }),
+      }),
+    ).toEqual(refused(/^refused: the signature does not verify$/));
+    expect(made).toHaveLength(0);
+    expect(logs.filter((l) => /refused/.test(l))).toHaveLength(4);
+
+    expect(await start(checker, 'ok')).toMatchObject({ message: { type: 'ready' } });
+    expect(made).toHaveLength(1);
+    await bus.request('check.c1', capacity('ok', { type: 'end' }, checker.address));
+    // the same signed start again (seen on the bus and sent back) is refused
+    expect(await start(checker, 'ok')).toEqual(refused(/^refused: this start was used before$/));
+    expect(made).toHaveLength(1);
+  });
+
+  it('strangers’ starts do not take the device: the ledger checker’s start is answered at once', async () => {
+    const { bus, made, start } = setup();
+    for (let i = 0; i < 6; i++) expect(await start(stranger, `squat-${i}`)).toMatchObject({ started: false });
+    expect(await start(checker, 'mine')).toMatchObject({ message: { type: 'ready' } });
+    expect(made).toHaveLength(1);
+    await bus.request('check.c1', capacity('mine', { type: 'end' }, checker.address));
+  });
+
+  it('a checker that joined the ledger after the host read its list is admitted once the list is read again (at most every 5 s); a failing read refuses, saying so', async () => {
+    let list = [stranger.address];
+    let fail = false;
+    const { clock, start, asked } = setup(async () => {
+      if (fail) throw new Error('the node is unreachable');
+      return list;
+    });
+    expect(await start(checker, 'a')).toMatchObject({ closed: expect.stringMatching(/is not a checker/) });
+    list = [stranger.address, checker.address];
+    expect(await start(checker, 'b')).toMatchObject({ closed: expect.stringMatching(/is not a checker/) });
+    expect(asked()).toBe(1);
+    clock.advance(5_000);
+    expect(await start(checker, 'c')).toMatchObject({ message: { type: 'ready' } });
+    expect(asked()).toBe(2);
+    clock.advance(60_000);
+    fail = true;
+    expect(await start(checker, 'd')).toEqual({
+      closed: "refused: the ledger's checkers could not be read: the node is unreachable",
+      started: false,
+    });
   });
 });
 
