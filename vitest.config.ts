@@ -3,9 +3,10 @@ import { InterleavingSequencer } from './test/support/sequencer.js';
 
 /**
  * e2e files whose many checkers and provers race deadlines (shortened cadences, a capacity proof per
- * checker on a simulated device): they run alone, after everything else. Beside another file the
- * honest hosts of `cheaters` were failed now and then (two checkers' memory proofs overlapping on a
- * small simulated device once the machine was slower).
+ * checker, the real CPU prover against a 1.8 s deadline): they run alone, after everything else.
+ * Beside another file, on CI's machine, `cheaters`' honest CPU-prover host answered in 2.5 s and was
+ * failed. (Two checkers' memory proofs overlapping on one device also failed honest hosts; a host's
+ * check server now takes capacity sessions in turn.)
  */
 const E2E_CHECKS = ['cheaters', 'checkers-cli'];
 
