@@ -21,6 +21,7 @@ import {
   honestWorkMs,
   classBelow,
   classOf,
+  partOf,
   gpuProverCommand,
   honestComputeMs,
   honestFillMs,
@@ -57,7 +58,9 @@ const tiny = device === 'cpu';
 const claim = { model, memoryMiB };
 const cls = classOf(claim);
 if (cls === 'cpu') throw new Error('unreachable: a model always has a GPU class');
-const spec = CLASS_SPECS[cls];
+// the part the deadlines are sized for: the model's own figures where classes.ts has them, else the class's reference part
+const sizedFor = partOf(claim)!;
+const spec = typeof sizedFor === 'string' ? CLASS_SPECS[sizedFor] : sizedFor;
 const full = sizeFor(claim);
 // --device cpu: the same phases at a size a CPU finishes in seconds, with deadlines it cannot miss
 const TINY_MS = 600_000;
@@ -77,7 +80,9 @@ const wp =
 const log = (s: string) => {
   if (!values.json) console.log(s);
 };
-log(`gpu-selftest: ${model} (${memoryMiB} MiB): class ${cls}, reference part ${spec.part}`);
+log(
+  `gpu-selftest: ${model} (${memoryMiB} MiB): class ${cls}, sized for ${spec.part}${typeof sizedFor === 'string' ? ' (the class’s reference part)' : ' (its own figures)'}`,
+);
 if (tiny) log('  --device cpu: the prover runs on the CPU at a tiny size; its times say nothing about a GPU');
 log(
   `  compute proof n = ${size.n}, deadline ${size.deadlineMs} ms` +
@@ -212,7 +217,7 @@ else {
     );
     if (!tiny && out.workEfficiency < spec.stockInt8Share)
       console.log(
-        `  WARNING: below the assumed ${pct(spec.stockInt8Share)}: honest ${cls} parts like this one fail their own class; lower stockInt8Share of ${cls} in src/capacity/classes.ts to what this measures`,
+        `  WARNING: below the assumed ${pct(spec.stockInt8Share)}: honest parts like this one fail their own claim; lower the stockInt8Share of ${spec.part} in src/capacity/classes.ts to what this measures`,
       );
   }
   for (const b of workBelow ?? [])

@@ -81,6 +81,25 @@ describe('scripts/gpu-selftest.sh without a GPU', () => {
         /throughput proof: \d+\.\d% of this part's dense INT8 peak \(the h100 deadline assumes 50\.0%; separating h100 from a100 by throughput needs \d+\.\d%\)/,
       );
       expect(text.stdout).not.toContain('WARNING'); // a CPU at a tiny size says nothing about a GPU's share
+      expect(text.stdout).toContain(
+        'class h100, sized for NVIDIA H100 SXM5 80GB (the class’s reference part)',
+      );
+      // a part below its class's reference part is timed against its own figures (classes.ts MODEL_SPECS)
+      const l4 = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'scripts/gpu-selftest.ts',
+          '--model',
+          'NVIDIA L4',
+          '--memory-mib',
+          '22528',
+        ].concat(['--python', torchPython!, '--device', 'cpu']),
+        { encoding: 'utf8', timeout: 60_000, cwd: new URL('../../../', import.meta.url).pathname },
+      );
+      expect(l4.status, l4.stderr).toBe(0);
+      expect(l4.stdout).toContain('class l40s, sized for NVIDIA L4 (its own figures)');
       const json = run(path, ['--device', 'cpu', '--python', torchPython!, '--json']);
       expect(json.status, json.stderr).toBe(0);
       const out = JSON.parse(json.stdout);
