@@ -40,8 +40,8 @@ import { CAPACITY_START_SKEW_MS, capacityStartProblem, type CapacityStartAuth } 
  * default one session runs at a time (`deviceSessions`) and a later start waits its turn, at
  * most `deviceWaitMs`; a start that waited too long, or that finds `maxSessions` open, is answered
  * `{closed: 'busy: …', started: false}` (the checker takes it as not answered, not as a failed
- * proof). A spawned
- * prover is always killed at the end. Nothing a requester sends can make the handler throw: bad
+ * proof). `admitStart` may refuse a start (the agent's: only the ledger's checkers, signed). A
+ * spawned prover is always killed at the end. Nothing a requester sends can make the handler throw: bad
  * input is answered with `{message: {type:'error', code:'protocol', message}}` and the server
  * keeps serving.
  */
@@ -287,6 +287,7 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
           return { closed: `refused: ${why}`, started: false };
         }
         if (sessions.has(key)) return protocolError(`capacity session ${id} is already started`);
+        if (stopped) return protocolError('the container is stopping');
       }
       if (sessions.size >= maxSessions)
         return {

@@ -510,6 +510,22 @@ describe('ledgerCheckerGate: only the ledger’s checkers may start a capacity s
     await bus.request('check.c1', capacity('mine', { type: 'end' }, checker.address));
   });
 
+  it('a start admitted while the host stops starts no prover', async () => {
+    const bus = new MemoryBus({ validate: true });
+    const { made, factory } = countedProvers();
+    let release!: () => void;
+    const stop = serve(bus, 'c1', {
+      prover: factory,
+      admitStart: () => new Promise<null>((r) => (release = () => r(null))),
+    });
+    const started = bus.request('check.c1', capacity('s', { type: 'start' }), { timeoutMs: 5_000 });
+    await new Promise((r) => setTimeout(r, 20));
+    stop();
+    release();
+    expect(await started).toEqual(protocolError(/the container is stopping/));
+    expect(made).toHaveLength(0);
+  });
+
   it('a checker that joined the ledger after the host read its list is admitted once the list is read again (at most every 5 s); a failing read refuses, saying so', async () => {
     let list = [stranger.address];
     let fail = false;
