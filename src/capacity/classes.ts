@@ -179,6 +179,13 @@ export const MODEL_SPECS: readonly ModelEntry[] = [
     }),
   },
   {
+    match: /\bh100\b.*\bnvl\b/i,
+    spec: model('NVIDIA H100 NVL', 1670.5e12, 60e12, 94e9, 3.938e12, {
+      int8: 'NVIDIA H100 NVL datasheet (3,341 TOPS with sparsity per GPU, 1,670.5 dense; FP32 60 TFLOPS); the table has neither',
+      memory: 'epoch',
+    }),
+  },
+  {
     match: /\ba100\b.*\b40\s*gb\b/i,
     spec: model('NVIDIA A100 SXM4 40 GB', 624e12, 19.49e12, 40e9, 1.56e12),
   },

@@ -87,6 +87,30 @@ describe('class specs: the figures of Epoch AI’s table', () => {
     expect(checked).toBe(5);
   });
 
+  it('every part of MODEL_SPECS is a row of the table, with its figures where the table has them and a source saying where each other one is from', () => {
+    const table = new Map(parseCsv(readFileSync(CSV, 'utf8')).map((r) => [r['Hardware name']!, r]));
+    const num = (v: string | undefined) => (v ? Number(v) : null);
+    for (const { spec: s } of MODEL_SPECS) {
+      const row = table.get(s.part)!;
+      expect(row, `${s.part} is a row of the table`).toBeDefined();
+      const int8 = num(row['INT8 performance (OP/s)']);
+      if (s.source.int8 === 'epoch') expect(int8, `${s.part} INT8`).toBe(s.int8OpsPerSec);
+      else {
+        expect(int8, `${s.part}: the table has no INT8, so the source says where it is from`).toBeNull();
+        expect(s.source.int8, s.part).toMatch(/datasheet|whitepaper|assumed/);
+      }
+      const fp32 = num(row['FP32 (single precision) performance (FLOP/s)']);
+      if (fp32 === null) expect(s.source.int8, `${s.part}: FP32 from the datasheet`).toMatch(/FP32/);
+      else expect(fp32, `${s.part} FP32`).toBe(s.fp32FlopsPerSec);
+      expect(num(row['Memory bandwidth (byte/s)']), `${s.part} bandwidth`).toBe(s.memoryBytesPerSec);
+      if (s.source.memory === 'epoch')
+        expect(num(row['Memory size per board (Byte)']), `${s.part} memory`).toBe(s.memoryBytes);
+      else expect(s.source.memory, s.part).toMatch(/datasheet/);
+      expect(s.stockInt8Share, s.part).toBe(0.5);
+    }
+    expect(MODEL_SPECS).toHaveLength(13);
+  });
+
   it('FP16→FP32 figures: the table’s where its column is that figure; the RTX 4090’s column is FP16 accumulate (twice the FP32-accumulate rate) and the RTX 3090 has no tensor figure, so those two come from the whitepapers', () => {
     const table = new Map(parseCsv(readFileSync(CSV, 'utf8')).map((r) => [r['Hardware name']!, r]));
     const col = 'Tensor-FP16/BF16 performance (FLOP/s)';
