@@ -265,7 +265,10 @@ const WORST_JITTER = (phase: 'compute' | 'work' | 'fill' | 'read') =>
  * products of n = 64 from a pool of 2; 4 tiles of 64², 512 groups of 16).
  */
 async function check(
-  cls: GpuClassWithSpec | { model: string; memoryMiB: number },
+  cls:
+    | GpuClassWithSpec
+    | { model: string; memoryMiB: number }
+    | { gpuClass: GpuClassWithSpec; memoryMiB: number },
   spec: ClassSpec,
   kernels: 'stock' | 'best',
   seed: string,
@@ -316,28 +319,7 @@ describe('SIMULATED devices of each class (figures of CLASS_SPECS, times of marg
       const spec = specForModel(part)!;
       const cls = classOf({ model: part }) as GpuClassWithSpec;
       const memoryMiB = Math.floor(spec.memoryBytes / 2 ** 20);
-      const sizedAsClass = { ...sizeFor({ gpuClass: cls, memoryMiB }) };
-      const clock = new ManualClock();
-      const r = await runCapacityCheck({
-        prover: simulatedClassProver({
-          spec,
-          clock,
-          nominal: {
-            n: sizedAsClass.n,
-            memoryProof: sizedAsClass.memoryProof!,
-            workProof: sizedAsClass.workProof!,
-          },
-          kernels: 'stock',
-        })(),
-        claim: { gpuClass: cls, memoryMiB },
-        n: 64,
-        memoryMiB: null,
-        workProof: { ...sizedAsClass.workProof!, n: 64, pool: 2, products: 3 },
-        verifiedWorkRows: 4,
-        memoryProof: { ...sizedAsClass.memoryProof!, tiles: 4, m: 64, depth: 128, groups: 512, perGroup: 16 },
-        rng: new SeededRng(`class-${part}`),
-        clock,
-      });
+      const r = await check({ gpuClass: cls, memoryMiB }, spec, 'stock', `class-${part}`);
       expect(r.ok, `${part} sized as ${cls}: ${r.reason}`).toBe(false);
     }
   });
