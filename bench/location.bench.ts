@@ -8,6 +8,8 @@ import {
   MULTILATERATION_CALIBRATION_V1,
   parseWonderProxy,
   spreadVantagePoints,
+  vectorSeparability,
+  type VectorTolerance,
 } from '../src/checker/location/index.js';
 import { interleaved, opsPerSec, row, sink, type BenchOptions, type Row } from './harness.js';
 
@@ -177,6 +179,45 @@ export function runLocation(opts: BenchOptions): Row[] {
         better: 'higher',
       }),
     );
+    // What no judge can tell apart (docs/verification.md): an oracle that knows the exact vector
+    // of the claimed place's own server, refuting what fits it only beyond a tolerance that grows
+    // with distance, on a grid of tolerances. The best it catches while failing none of the pairs
+    // of servers within 100 km of each other (honest hosts of one place), and what it fails where
+    // it catches 90%.
+    const sep = vectorSeparability(data, ids, ORACLE_TOLERANCES);
+    const share = (t: { caught: number }) => (100 * t.caught) / sep.falseClaims;
+    const fair = sep.byTolerance
+      .filter((t) => t.samePlaceFailed === 0)
+      .sort((a, b) => b.caught - a.caught)[0];
+    const ninety = sep.byTolerance
+      .filter((t) => share(t) >= 90)
+      .sort((a, b) => a.samePlaceFailed - b.samePlaceFailed || b.caught - a.caught)[0];
+    const tol = (t: VectorTolerance) => `${t.baseMs} ms + ${t.perMm} ms per 1,000 km`;
+    opts.log(
+      `location: ${label}, oracle (the claimed server's own RTT vector known, ${sep.falseClaims} false claims, ` +
+        `${sep.samePlace} pairs of servers within 100 km): failing none of the pairs it catches at most ` +
+        `${fair ? `${share(fair).toFixed(1)}% (tolerance ${tol(fair)})` : 'nothing on the grid'}; ` +
+        (ninety
+          ? `catching 90% (${share(ninety).toFixed(1)}%, ${tol(ninety)}) it fails ${ninety.samePlaceFailed} of the pairs`
+          : 'no tolerance on the grid catches 90%'),
+    );
+    if (fair)
+      out.push(
+        row({
+          suite: SUITE,
+          name: `false claims ≥ 1,000 km caught, ${label}, multilateration against the best oracle that fails no server within 100 km of another`,
+          value: pct(multi),
+          unit: '%',
+          baseline: share(fair),
+          baselineName: `oracle knowing the claimed server's own RTTs, tolerance ${tol(fair)}`,
+          better: 'higher',
+        }),
+      );
   }
   return out;
 }
+
+/** The oracle's tolerances tried: a base of 0–40 ms plus 0–16 ms per 1,000 km. */
+const ORACLE_TOLERANCES: VectorTolerance[] = [0, 2, 4, 6, 8, 10, 12, 16].flatMap((perMm) =>
+  [0, 2, 5, 10, 15, 20, 30, 40].map((baseMs) => ({ baseMs, perMm })),
+);

@@ -386,3 +386,125 @@ export function spreadVantagePoints(data: RttDataset, n: number): string[] {
   }
   return chosen.map((s) => s.id);
 }
+
+/**
+ * Whether RTT vector `a` fits `b` within per-path tolerances, a common access delay taken out:
+ * some δ has |a_i − b_i − δ| ≤ tol_i on every path i. Two hosts at one place that differ only in
+ * their access links fit with tolerance 0.
+ */
+export function fitsVector(a: readonly number[], b: readonly number[], tolMs: readonly number[]): boolean {
+  if (a.length !== b.length || a.length !== tolMs.length || a.length === 0)
+    throw new RangeError('vectors and tolerances of the same, nonzero length');
+  let lo = Number.NEGATIVE_INFINITY;
+  let hi = Number.POSITIVE_INFINITY;
+  a.forEach((x, i) => {
+    const d = x - b[i]!;
+    lo = Math.max(lo, d - tolMs[i]!);
+    hi = Math.min(hi, d + tolMs[i]!);
+  });
+  return lo <= hi;
+}
+
+/** A tolerance per path: `baseMs` plus `perMm` ms per 1,000 km from the vantage point to the place. */
+export interface VectorTolerance {
+  baseMs: number;
+  perMm: number;
+}
+
+export interface Separability {
+  /** pairs of distinct possible servers (not checkers) within `sameKm` of each other, both with vectors */
+  samePlace: number;
+  /** false claims (average RTTs) where both the liar and the claimed server have whole vectors */
+  falseClaims: number;
+  byTolerance: Array<
+    VectorTolerance & {
+      /** same-place pairs where one server's vector does not fit the other's at the other's place */
+      samePlaceFailed: number;
+      /** false claims whose vector fits neither of the claimed server's own vectors (min, average) */
+      caught: number;
+      /** the same by distance from the truth: claims from `fromKm` up to the next band */
+      byKm: Array<{ fromKm: number; claims: number; caught: number }>;
+    }
+  >;
+}
+
+/**
+ * What any judge could tell apart with these vantage points (docs/verification.md, "What no judge
+ * can tell apart"). An oracle judge knows the exact RTT vectors (min and average) of the honest
+ * server at every claimed place and refutes a vector that fits neither within a tolerance: it
+ * catches `caught` of the false claims. No real judge knows those vectors, and honest hosts at one
+ * place do not share one: `samePlaceFailed` counts the pairs of servers within `sameKm` of each
+ * other (honest hosts of one place) that the same oracle would fail, judging one at the other's
+ * place. Average RTTs; a checker's RTT to its own server is 0.
+ */
+export function vectorSeparability(
+  data: RttDataset,
+  checkers: readonly string[],
+  tolerances: readonly VectorTolerance[],
+  opts: { falseKm?: number; sameKm?: number; bandsKm?: readonly number[] } = {},
+): Separability {
+  const falseKm = opts.falseKm ?? 1000;
+  const sameKm = opts.sameKm ?? 100;
+  const bands = opts.bandsKm ?? [falseKm, 2000, 3000, 5000];
+  const bad = impossibleServers(data);
+  const rtt = new Map<string, { min: number; avg: number }>();
+  for (const p of data.pairs) rtt.set(`${p.source}>${p.destination}`, { min: p.minMs, avg: p.avgMs });
+  const vec = (id: string, col: 'min' | 'avg'): number[] | null => {
+    const v: number[] = [];
+    for (const c of checkers) {
+      const m = c === id ? { min: 0, avg: 0 } : rtt.get(`${c}>${id}`);
+      if (!m) return null;
+      v.push(m[col]);
+    }
+    return v;
+  };
+  const km = (a: Place, b: Place) => haversineKm(a.lat, a.lon, b.lat, b.lon);
+  const at = checkers.map((id) => {
+    const s = data.servers.get(id);
+    if (!s) throw new RangeError(`no server ${id} in the data set`);
+    return s;
+  });
+  const tolAt = (p: Place, t: VectorTolerance) => at.map((c) => t.baseMs + (t.perMm * km(c, p)) / 1000);
+  const places = [...data.servers.values()]
+    .filter((s) => !bad.has(s.id))
+    .sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id));
+  const hosts = places.filter((s) => !checkers.includes(s.id));
+  const pairs: Array<[RttServer, number[], RttServer, number[]]> = [];
+  hosts.forEach((a, i) => {
+    const va = vec(a.id, 'avg');
+    for (const b of hosts.slice(i + 1)) {
+      const vb = vec(b.id, 'avg');
+      if (va && vb && km(a, b) <= sameKm) pairs.push([a, va, b, vb]);
+    }
+  });
+  const claims: Array<{ v: number[]; place: RttServer; honest: number[][]; band: number }> = [];
+  for (const a of hosts) {
+    const v = vec(a.id, 'avg');
+    if (!v) continue;
+    for (const place of places) {
+      const d = km(a, place);
+      if (d < falseKm) continue;
+      const honest = [vec(place.id, 'min'), vec(place.id, 'avg')].filter((h): h is number[] => h !== null);
+      if (honest.length === 0) continue;
+      let band = 0;
+      while (band + 1 < bands.length && d >= bands[band + 1]!) band++;
+      claims.push({ v, place, honest, band });
+    }
+  }
+  return {
+    samePlace: pairs.length,
+    falseClaims: claims.length,
+    byTolerance: tolerances.map((t) => {
+      const samePlaceFailed = pairs.filter(
+        ([a, va, b, vb]) => !fitsVector(va, vb, tolAt(b, t)) || !fitsVector(vb, va, tolAt(a, t)),
+      ).length;
+      const byKm = bands.map((fromKm) => ({ fromKm, claims: 0, caught: 0 }));
+      for (const c of claims) {
+        const tol = tolAt(c.place, t);
+        byKm[c.band]!.claims++;
+        if (!c.honest.some((h) => fitsVector(c.v, h, tol))) byKm[c.band]!.caught++;
+      }
+      return { ...t, samePlaceFailed, caught: byKm.reduce((s, b) => s + b.caught, 0), byKm };
+    }),
+  };
+}

@@ -14,6 +14,7 @@ import {
   parseWonderProxy,
   spreadVantagePoints,
   TableNetwork,
+  vectorSeparability,
   type RttDataset,
 } from '../../../../src/checker/location/index.js';
 
@@ -209,5 +210,36 @@ describe.skipIf(!present)(title, () => {
       'Canberra',
       'Bogota',
     ]);
+  });
+
+  it("what no judge can tell apart with 5 hubs: an oracle knowing the claimed server's own RTTs catches 90% only by failing servers near each other", () => {
+    // the tolerances of docs/verification.md's table: the best that fails none of the pairs of
+    // servers within 100 km of each other, and the one that catches 90%
+    const sep = vectorSeparability(data, FIVE, [
+      { baseMs: 0, perMm: 10 },
+      { baseMs: 20, perMm: 0 },
+    ]);
+    const [fair, ninety] = sep.byTolerance;
+    console.log(
+      `5 hubs, oracle: ${pct(fair!.caught, sep.falseClaims)} failing none of ${sep.samePlace} pairs; ` +
+        `${pct(ninety!.caught, sep.falseClaims)} failing ${ninety!.samePlaceFailed}`,
+    );
+    expect(sep.samePlace).toBe(59);
+    expect(fair!.samePlaceFailed).toBe(0);
+    expect(ninety!.caught / sep.falseClaims).toBeGreaterThanOrEqual(0.9);
+    expect(ninety!.samePlaceFailed).toBe(17);
+    // the multilateration the checkers vote with catches more than that fair oracle
+    const multi = evaluateLocation(data, {
+      checkers: FIVE,
+      bounds: 'calibrated',
+      calibration: MULTILATERATION_CALIBRATION,
+      vote: 'multilateration',
+      falseKm: 1000,
+    });
+    expect(multi.detected / multi.falseClaims).toBeGreaterThan(fair!.caught / sep.falseClaims);
+    // the claims the oracle misses are the near ones
+    const near = fair!.byKm[0]!;
+    expect(near.fromKm).toBe(1000);
+    expect(near.caught / near.claims).toBeLessThan(0.2);
   });
 });
