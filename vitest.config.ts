@@ -16,6 +16,8 @@ export default defineConfig({
     // after every other project, never beside it): the e2e files mostly wait on processes they
     // started.
     maxWorkers: Number(process.env.AETHIR_TEST_WORKERS ?? 2),
+    // src/ compiled to dist/ first: every CLI the tests start loads JavaScript (bin/aethir.js)
+    globalSetup: ['test/support/build-cli.ts'],
     sequence: { sequencer: InterleavingSequencer },
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
