@@ -143,7 +143,6 @@ describe('deploy an Akash SDL', () => {
 
   it('a real deploy of an SDL through the CLI needs Docker hosts for its images: none here, so nothing moves', async () => {
     const user = new Keystore(join(home, 'keys')).load('developer').address;
-    const root = node.devnet.chain.ledger.state.root();
     const before = await api.account(user);
     const [human, noRate, list] = await Promise.all([
       cli(['deploy', sdlFile, '--akt-rate', '100'], env),
@@ -160,8 +159,10 @@ describe('deploy an Akash SDL', () => {
     expect(noRate.stderr).toContain(
       'no price cap for web (uakt), worker (uakt): give --akt-rate ATH or --max-price; nothing was opened',
     );
-    expect(node.devnet.chain.ledger.state.root()).toBe(root);
-    expect((await api.account(user)).escrow).toBe(before.escrow);
+    // the user signed nothing (nonce), paid nothing and locked nothing; the devnet's own checks and
+    // epochs may add blocks meanwhile, so the ledger's root is not the measure
+    const after = await api.account(user);
+    expect([after.nonce, after.balance, after.escrow]).toEqual([before.nonce, before.balance, before.escrow]);
     expect((await api.leases({ user })).length).toBe(0);
     expect(JSON.parse(list.stdout).deployments).toEqual([]);
   });
