@@ -176,6 +176,13 @@ export const CheckRequestSchema = z.discriminatedUnion('op', [
         signature: z.string().max(256),
       })
       .optional(),
+    /** the checker's signature on a later step of a signed session (src/core/check-auth.ts) */
+    step: z
+      .strictObject({
+        seq: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+        signature: z.string().max(256),
+      })
+      .optional(),
   }),
 ]);
 export type CheckRequest = z.infer<typeof CheckRequestSchema>;

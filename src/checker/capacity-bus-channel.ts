@@ -1,5 +1,10 @@
 import type { Bus } from '../bus/bus.js';
-import { signCapacityStart, type CapacityStartAuth } from '../core/check-auth.js';
+import {
+  signCapacityStart,
+  signCapacityStep,
+  type CapacityStartAuth,
+  type CapacityStepAuth,
+} from '../core/check-auth.js';
 import type { Clock, Rng } from '../core/clock.js';
 import { isAethirError } from '../core/errors.js';
 import { subjects } from '../bus/subjects.js';
@@ -51,6 +56,11 @@ export interface BusProverChannelOptions {
    * signed by a ledger checker
    */
   auth?: CapacityStartAuth;
+  /**
+   * signs each later step (src/core/check-auth.ts, `signCapacityStep`): a host takes a signed
+   * session's steps only from the key that started it
+   */
+  signStep?: (seq: number, message: Record<string, unknown>) => CapacityStepAuth;
 }
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
@@ -116,6 +126,8 @@ class BusProverChannel implements ProverChannel {
   /** steps go one after the other: a reply is delivered in the order its request was sent */
   private chain: Promise<void> = Promise.resolve();
   private started = false;
+  /** the last step number signed (signStep) */
+  private seq = 0;
   private closed: { reason: string; started: boolean } | null = null;
   private ended = false;
 
@@ -163,7 +175,14 @@ class BusProverChannel implements ProverChannel {
   }
 
   private request(message: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
-    const auth = message.type === 'start' && this.opts.auth ? { auth: this.opts.auth } : {};
+    const auth =
+      message.type === 'start'
+        ? this.opts.auth
+          ? { auth: this.opts.auth }
+          : {}
+        : this.opts.signStep
+          ? { step: this.opts.signStep(++this.seq, message) }
+          : {};
     return this.bus.request(
       this.subject,
       { op: 'capacity', checker: this.opts.checker, session: this.opts.session, message, ...auth },
@@ -248,7 +267,11 @@ export async function checkCapacityOverBus(opts: CapacityOverBusOptions): Promis
     checker,
     session: id,
     ...(key
-      ? { auth: signCapacityStart(key, { container, checker, session: id, at: opts.clock.now() }) }
+      ? {
+          auth: signCapacityStart(key, { container, checker, session: id, at: opts.clock.now() }),
+          signStep: (seq: number, message: Record<string, unknown>) =>
+            signCapacityStep(key, { container, checker, session: id, seq, message }),
+        }
       : {}),
     ...(opts.timers ? { timers: opts.timers } : {}),
     ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),

@@ -15,7 +15,13 @@ import {
 import { parseCheckerMessage, type RowsMessage } from '../capacity/protocol.js';
 import { subjects } from '../bus/subjects.js';
 import { CANARY_BLOCKS, validCanaryIndices } from '../core/volume-proof.js';
-import { CAPACITY_START_SKEW_MS, capacityStartProblem, type CapacityStartAuth } from '../core/check-auth.js';
+import {
+  CAPACITY_START_SKEW_MS,
+  capacityStartProblem,
+  capacityStepProblem,
+  type CapacityStartAuth,
+  type CapacityStepAuth,
+} from '../core/check-auth.js';
 
 /**
  * The container's side of a checker's direct checks, served on `check.<container>` (request/reply):
@@ -32,6 +38,9 @@ import { CAPACITY_START_SKEW_MS, capacityStartProblem, type CapacityStartAuth } 
  *   with its next message (commitment, rows or error); `{type:'end'}` (or a checker error message)
  *   ends the session. Replies: `{message}`, `{closed, started}` when the prover exited, `{invalid,
  *   error}` when it printed something else than a protocol message, `{timeout}`, `{ended: true}`.
+ *   A start may carry the checker's signature (`auth`, `admitStart` decides), and then every later
+ *   step must carry its signature with that key (`step`, src/core/check-auth.ts), numbered above
+ *   the last: nobody who sees the session's id on the bus can end or steer it.
  *
  * Sessions are keyed by (checker, session); at most `maxSessions` open at once, each closed after
  * `sessionIdleMs` without a step, after its last answer (rows or an error), and on stop. A
@@ -99,6 +108,10 @@ interface Session {
   cancelIdle: () => void;
   /** opened rows not sent yet (a big answer goes in parts: `{type:'more'}` fetches the next) */
   pendingRows: RowsMessage['rows'][];
+  /** a signed start's key: every later step must be signed with it (check-auth.ts) */
+  publicKey?: string;
+  /** the last signed step taken */
+  lastSeq: number;
 }
 
 /**
@@ -271,11 +284,28 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
     id: string,
     message: Record<string, unknown>,
     auth?: CapacityStartAuth,
+    stepAuth?: CapacityStepAuth,
   ) => {
     const key = `${checker}\u0000${id}`;
     const label = `${id} of ${checker}`;
     const existing = sessions.get(key);
     const type = message.type;
+
+    // A signed session takes later steps only from the key that started it: anyone who sees its
+    // id on the bus could otherwise end it, or answer for its checker, and fail the host's proof.
+    if (type !== 'start' && existing?.publicKey) {
+      const why = capacityStepProblem(
+        existing.publicKey,
+        stepAuth,
+        { container: containerId, checker, session: id, message },
+        existing.lastSeq,
+      );
+      if (why !== null) {
+        log(`capacity session ${label}: a step was refused (${why})`);
+        return protocolError(`capacity session ${id}: refused: ${why}`);
+      }
+      existing.lastSeq = stepAuth!.seq;
+    }
 
     if (type === 'start') {
       if (existing) return protocolError(`capacity session ${id} is already started`);
@@ -294,7 +324,16 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
           closed: `busy: ${sessions.size} capacity sessions are open (at most ${maxSessions})`,
           started: false,
         };
-      const s: Session = { key, label, channel: null, busy: true, cancelIdle: () => {}, pendingRows: [] };
+      const s: Session = {
+        key,
+        label,
+        channel: null,
+        busy: true,
+        cancelIdle: () => {},
+        pendingRows: [],
+        lastSeq: 0,
+        ...(auth ? { publicKey: auth.publicKey } : {}),
+      };
       sessions.set(key, s);
       if (!(await takeDevice(s))) {
         const open = sessions.get(key) === s;
@@ -378,7 +417,7 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
           return { error: (e as Error).message.slice(0, 200) };
         }
       }
-      return await capacity(req.checker, req.session, req.message, req.auth);
+      return await capacity(req.checker, req.session, req.message, req.auth, req.step);
     } catch (e) {
       log(`check request failed: ${(e as Error)?.message ?? String(e)}`);
       return { message: { type: 'error', code: 'internal', message: 'the check server failed' } };

@@ -1,3 +1,5 @@
+import { canonicalize } from './canonical.js';
+import { sha256 } from './encoding.js';
 import { addressOf, signMessage, verifySignature } from './keys.js';
 
 /**
@@ -48,4 +50,51 @@ export function capacityStartProblem(
     return `signed ${Math.round((now - auth.at) / 1000)} s from this host's clock (at most ${CAPACITY_START_SKEW_MS / 1000} s)`;
   const signed = bytes(start.container, start.checker, start.session, auth.at);
   return verifySignature(auth.publicKey, signed, auth.signature) ? null : 'the signature does not verify';
+}
+
+/**
+ * A checker's signature on one later step of a capacity session it started (anything after the
+ * start: a challenge, fill, read, more, error or end). Whoever sees a session on the bus learns its
+ * id; without this, they could end it, or send a step of their own, and so fail an honest host's
+ * proof. A session whose start was signed takes only steps signed with the same key, each with a
+ * sequence number above the last it took (a step seen on the bus cannot be sent again).
+ */
+export interface CapacityStepAuth {
+  /** 1, 2, 3, … per session, increasing */
+  seq: number;
+  signature: string;
+}
+
+const stepBytes = (s: {
+  container: string;
+  checker: string;
+  session: string;
+  seq: number;
+  message: unknown;
+}) =>
+  `aethir:capacity-step:v1\n${s.container}\n${s.checker}\n${s.session}\n${s.seq}\n${sha256(canonicalize(s.message)).toString('hex')}`;
+
+export function signCapacityStep(
+  key: { secretKey: string },
+  step: { container: string; checker: string; session: string; seq: number; message: unknown },
+): CapacityStepAuth {
+  return { seq: step.seq, signature: signMessage(key.secretKey, stepBytes(step)) };
+}
+
+/**
+ * Why a step is not taken (null: signed with `publicKey` over this container, session, sequence
+ * number and message, and numbered above `lastSeq`).
+ */
+export function capacityStepProblem(
+  publicKey: string,
+  auth: CapacityStepAuth | undefined,
+  step: { container: string; checker: string; session: string; message: unknown },
+  lastSeq: number,
+): string | null {
+  if (!auth) return 'the step is not signed';
+  if (!Number.isSafeInteger(auth.seq) || auth.seq <= lastSeq)
+    return `step ${auth.seq} is not after step ${lastSeq} (sent before, or out of order)`;
+  return verifySignature(publicKey, stepBytes({ ...step, seq: auth.seq }), auth.signature)
+    ? null
+    : 'the step is not signed by the checker that started the session';
 }

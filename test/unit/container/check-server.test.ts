@@ -14,7 +14,7 @@ import {
 } from '../../../src/capacity/index.js';
 import { chooseProver, ledgerCheckerGate, serveChecks } from '../../../src/container/check-server.js';
 import { keyPairFromSeed } from '../../../src/core/keys.js';
-import { signCapacityStart } from '../../../src/core/check-auth.js';
+import { signCapacityStart, signCapacityStep } from '../../../src/core/check-auth.js';
 import {
   inProcessProverChannel,
   SimulatedGpuMemory,
@@ -456,11 +456,27 @@ describe('ledgerCheckerGate: only the ledger’s checkers may start a capacity s
         },
         { timeoutMs: 5_000 },
       );
-    return { bus, clock, made, logs, start, asked: () => asked };
+    /** a later step of a session, signed by `key` with sequence number `seq` */
+    const signed = (
+      key: { address: string; secretKey: string },
+      session: string,
+      message: Record<string, unknown>,
+      seq: number,
+      checkerName = key.address,
+    ) =>
+      bus.request(
+        'check.c1',
+        {
+          ...capacity(session, message, checkerName),
+          step: signCapacityStep(key, { container: 'c1', checker: checkerName, session, seq, message }),
+        },
+        { timeoutMs: 30_000 },
+      );
+    return { bus, clock, made, logs, start, signed, asked: () => asked };
   };
 
   it('admits a start its checker signed; refuses an unsigned one, a stranger’s, a replay and one signed for another host, starting no prover for them', async () => {
-    const { bus, made, logs, start } = setup();
+    const { bus, made, logs, start, signed } = setup();
     const refused = (why: RegExp) => ({ closed: expect.stringMatching(why), started: false });
     // unsigned, in the checker's name
     expect(await bus.request('check.c1', capacity('s0', { type: 'start' }, checker.address))).toEqual(
@@ -496,18 +512,62 @@ describe('ledgerCheckerGate: only the ledger’s checkers may start a capacity s
 
     expect(await start(checker, 'ok')).toMatchObject({ message: { type: 'ready' } });
     expect(made).toHaveLength(1);
-    await bus.request('check.c1', capacity('ok', { type: 'end' }, checker.address));
+    expect(await signed(checker, 'ok', { type: 'end' }, 1)).toEqual({ ended: true });
     // the same signed start again (seen on the bus and sent back) is refused
     expect(await start(checker, 'ok')).toEqual(refused(/^refused: this start was used before$/));
     expect(made).toHaveLength(1);
   });
 
   it('strangers’ starts do not take the device: the ledger checker’s start is answered at once', async () => {
-    const { bus, made, start } = setup();
+    const { made, start, signed } = setup();
     for (let i = 0; i < 6; i++) expect(await start(stranger, `squat-${i}`)).toMatchObject({ started: false });
     expect(await start(checker, 'mine')).toMatchObject({ message: { type: 'ready' } });
     expect(made).toHaveLength(1);
-    await bus.request('check.c1', capacity('mine', { type: 'end' }, checker.address));
+    expect(await signed(checker, 'mine', { type: 'end' }, 1)).toEqual({ ended: true });
+  });
+
+  it('a signed session takes later steps only from its checker: a stranger’s end, a forged or unsigned step, a replay or a step for another session change nothing, and the proof passes', async () => {
+    const { bus, made, logs, start, signed } = setup();
+    expect(await start(checker, 'sess')).toMatchObject({ message: { type: 'ready' } });
+    const refusedStep = (why: RegExp) =>
+      protocolError(new RegExp(`^capacity session sess: refused: ${why.source}`));
+    // whoever saw the session id on the bus: an unsigned end, and one signed with their own key
+    expect(await bus.request('check.c1', capacity('sess', { type: 'end' }, checker.address))).toEqual(
+      refusedStep(/the step is not signed$/),
+    );
+    expect(await signed(stranger, 'sess', { type: 'end' }, 1, checker.address)).toEqual(
+      refusedStep(/the step is not signed by the checker that started the session$/),
+    );
+    // the checker's signature on another message, on another session's step, for another host
+    const ch = challenge(7);
+    const stepFor = (o: { session?: string; container?: string; message?: Record<string, unknown> }) =>
+      signCapacityStep(checker, {
+        container: o.container ?? 'c1',
+        checker: checker.address,
+        session: o.session ?? 'sess',
+        seq: 1,
+        message: o.message ?? ch,
+      });
+    for (const step of [
+      stepFor({ message: challenge(8) }),
+      stepFor({ session: 'other' }),
+      stepFor({ container: 'c2' }),
+    ])
+      expect(await bus.request('check.c1', { ...capacity('sess', ch, checker.address), step })).toEqual(
+        refusedStep(/the step is not signed by the checker that started the session$/),
+      );
+    expect(made[0]!.closed).toBe(false);
+    // the checker's own steps go through: the proof runs to its rows
+    const commitment = await signed(checker, 'sess', ch, 1);
+    expect(commitment).toMatchObject({ message: { type: 'commitment' } });
+    // that same signed step, seen on the bus and sent again, is refused; so is one numbered lower
+    expect(await signed(checker, 'sess', ch, 1)).toEqual(refusedStep(/step 1 is not after step 1/));
+    const reveal = { type: 'open', id: ch.id, indices: [0, 5] };
+    expect(await signed(checker, 'sess', reveal, 1)).toEqual(refusedStep(/step 1 is not after step 1/));
+    expect(await signed(checker, 'sess', reveal, 2)).toMatchObject({ message: { type: 'rows' } });
+    expect(logs.filter((l) => /a step was refused/.test(l)).length).toBeGreaterThanOrEqual(7);
+    expect(await signed(checker, 'sess', { type: 'end' }, 3)).toEqual({ ended: true });
+    expect(made[0]!.closed).toBe(true);
   });
 
   it('a start admitted while the host stops starts no prover', async () => {
