@@ -25,6 +25,7 @@ import {
   calibrateOnLandmarks,
   type Landmark,
   type NetworkPort,
+  type Vantage,
 } from './location/index.js';
 import { judgeQos, type QosSample } from './qos.js';
 import { challengeStorage } from './storage.js';
@@ -48,6 +49,13 @@ export interface CheckCadence {
   qosMs: number;
   /** a container is re-checked for location this often (and as soon as it appears) */
   locationMs: number;
+  /**
+   * after measuring, how long a checker waits for the other assigned checkers' measurements of
+   * the same container before it votes on what it has (default 10 s, at most a quarter of
+   * locationMs): they check a new container at the same time, and a vote that sees every vantage
+   * point judges them together (multilateration) instead of on its own band
+   */
+  locationPeerWaitMs?: number;
   /** a container is re-challenged for capacity this often (and as soon as it appears) */
   capacityMs: number;
   /**
@@ -192,6 +200,11 @@ export class CheckerService {
   /** when this checker last voted, per container and check */
   private readonly voted = new Map<string, number>();
   private readonly running = new Set<string>();
+  /** location votes waiting for the other assigned checkers' measurements (locationPeerWaitMs) */
+  private readonly awaitingPeers = new Map<
+    string,
+    { vote: (peers: Vantage[]) => Promise<void>; since: number }
+  >();
   /** capacity challenges in a row that nobody on the container's side took up */
   private readonly unanswered = new Map<string, number>();
   /** per volume: failed storage looks in a row (two make a failing vote) */
@@ -397,7 +410,22 @@ export class CheckerService {
       for (const k of KINDS) this.voted.delete(`${id}/${k}`);
     }
 
-    // Location: once a period per container, and at once for a new one.
+    // Location: once a period per container, and at once for a new one. A measured container's
+    // vote waits (at most locationPeerWaitMs) until every other assigned checker's measurement of
+    // it is here.
+    for (const [id, w] of [...this.awaitingPeers]) {
+      const c = ledger.container(id);
+      if (!c || hasLeft(c)) {
+        this.awaitingPeers.delete(id);
+        this.running.delete(`${id}/location`);
+        continue;
+      }
+      const got = this.peers?.measuredBy(id, now) ?? new Set<string>();
+      const missing = ledger.assignedCheckers(id, now, 'location').some((a) => a !== me && !got.has(a));
+      if (missing && now - w.since < this.peerWaitMs()) continue;
+      this.awaitingPeers.delete(id);
+      this.spawn(w.vote(this.peers?.vantages(id, now, me) ?? []));
+    }
     for (const c of all) {
       if (c.status !== 'online' || !mine(c, 'location')) continue;
       if (!this.dueOnLedger(ledger, c, 'location', this.deps.cadence.locationMs, now)) continue;
@@ -610,6 +638,8 @@ export class CheckerService {
   private async checkLocation(c: Container): Promise<void> {
     const key = `${c.id}/location`;
     this.running.add(key);
+    // once the vote is handed on (now, or to tick() after the wait), it clears `running` itself
+    let handedOn = false;
     try {
       const landmarks = this.deps.landmarks;
       if (
@@ -624,8 +654,8 @@ export class CheckerService {
       const checker = await this.location;
       const target = { id: c.id, claimed: c.location };
       const rtt = await checker.measure(target);
-      const key = this.deps.peerKey;
-      if (rtt !== null && key && this.peers) {
+      const peerKey = this.deps.peerKey;
+      if (rtt !== null && peerKey && this.peers) {
         const { lat, lon } = this.deps.place;
         const body = {
           chainId: this.deps.chainId,
@@ -637,22 +667,41 @@ export class CheckerService {
           bounds: checker.ownBounds ?? DEFAULT_BOUNDS,
           at: this.deps.clock.now(),
         };
-        this.deps.bus.publish(PEER_RTT_SUBJECT, signPeerRtt(body, key));
+        this.deps.bus.publish(PEER_RTT_SUBJECT, signPeerRtt(body, peerKey));
       }
-      const peers = this.peers?.vantages(c.id, this.deps.clock.now(), this.deps.address) ?? [];
-      const v = await checker.check(target, peers, rtt);
-      if (!v) return; // never answered: liveness says so, not location
-      await this.send({
-        container: c.id,
-        check: 'location',
-        ok: v.ok,
-        observedAt: this.deps.clock.now(),
-        reason: v.reason,
-        rttMs: Math.round(v.rttMs * 1000) / 1000,
-      });
+      const vote = async (peers: Vantage[]) => {
+        try {
+          const v = await checker.check(target, peers, rtt);
+          if (!v) return; // never answered: liveness says so, not location
+          await this.send({
+            container: c.id,
+            check: 'location',
+            ok: v.ok,
+            observedAt: this.deps.clock.now(),
+            reason: v.reason,
+            rttMs: Math.round(v.rttMs * 1000) / 1000,
+          });
+        } finally {
+          this.running.delete(key);
+        }
+      };
+      if (rtt !== null && this.peers && this.peerWaitMs() > 0) {
+        // tick() votes once the other assigned checkers' measurements are here, or the wait is over
+        this.awaitingPeers.set(c.id, { vote, since: this.deps.clock.now() });
+        handedOn = true;
+        return;
+      }
+      handedOn = true;
+      await vote(this.peers?.vantages(c.id, this.deps.clock.now(), this.deps.address) ?? []);
     } finally {
-      this.running.delete(key);
+      if (!handedOn) this.running.delete(key);
     }
+  }
+
+  /** How long a measured location vote waits for the other assigned checkers' measurements. */
+  private peerWaitMs(): number {
+    const { locationMs, locationPeerWaitMs } = this.deps.cadence;
+    return locationPeerWaitMs ?? Math.min(10_000, Math.floor(locationMs / 4));
   }
 
   private async calibrated(): Promise<LocationChecker> {

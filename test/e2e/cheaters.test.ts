@@ -183,7 +183,20 @@ async function expectSuspended(
     },
     30_000,
     `the ${check} cheater ${id} to be suspended`,
-  );
+  ).catch((e: Error) => {
+    // say where it stands: which checks it had, and why it is (not) suspended
+    const x = ledger().container(id);
+    const state = x && {
+      status: x.status,
+      suspended: x.suspended,
+      suspendedReason: x.suspendedReason,
+      checks: x.checks,
+      incidents: x.incidents.map((i) => `${i.check}: ${i.reason}`),
+    };
+    throw new Error(
+      `${e.message}; the ledger has: ${JSON.stringify(state, (_k, v) => (typeof v === 'bigint' ? `${v}` : v))}`,
+    );
+  });
   expect(c.suspendedReason).toMatch(new RegExp(`^${check} check failed: `));
   expect(c.suspendedReason).toMatch(reason);
   expect(c.checks[check]!.reason).toMatch(reason);

@@ -125,6 +125,14 @@ export class PeerMeasurements {
     return got;
   }
 
+  /** The checkers whose measurement of `container` is fresh. */
+  measuredBy(container: string, now: number): Set<string> {
+    const per = this.byContainer.get(container);
+    const out = new Set<string>();
+    for (const [checker, e] of per ?? []) if (now - e.receivedAt <= this.opts.maxAgeMs) out.add(checker);
+    return out;
+  }
+
   /** The fresh measurements of `container` by checkers other than `self`. */
   vantages(container: string, now: number, self: string): Vantage[] {
     const per = this.byContainer.get(container);

@@ -227,6 +227,65 @@ describe('CheckerService', () => {
     expect(l.suspended).toBe(true);
   });
 
+  it('location with shared measurements, first round: each vote waits for the other assigned checkers and judges every vantage point together', async () => {
+    await Promise.all(services.map((sv) => sv.stop()));
+    services = startServices(true);
+    const liar = (await register('liar', 'Frankfurt, DE')).address;
+    const honest = (await register('honest', 'Frankfurt, DE')).address;
+    const sg = locationOf('Singapore, SG');
+    world.place(liar, { lat: sg.lat, lon: sg.lon });
+    const assigned = chain.ledger.assignedCheckers(honest, clock.now(), 'location').length;
+    expect(assigned).toBeGreaterThan(1);
+    for (let i = 0; i < 3; i++) {
+      heartbeat(liar);
+      heartbeat(honest);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    // one round, and the deciding votes judged every assigned checker's RTT together
+    const h = chain.ledger.container(honest)!;
+    expect(h.checks.location).toMatchObject({ ok: true });
+    expect(h.checks.location!.reason).toMatch(
+      new RegExp(`^Frankfurt, DE fits all ${assigned} vantage points`),
+    );
+    const l = chain.ledger.container(liar)!;
+    expect(l.checks.location).toMatchObject({ ok: false });
+    expect(l.checks.location!.reason).toMatch(new RegExp(`of ${assigned} vantage points\\)$`));
+    expect(l.suspended).toBe(true);
+  });
+
+  it('location with shared measurements: an assigned checker that never measures holds the others back at most locationPeerWaitMs', async () => {
+    await Promise.all(services.map((sv) => sv.stop()));
+    services = startServices(true, { cadence: { ...cadence, locationPeerWaitMs: 5_000 } });
+    const honest = (await register('honest', 'Frankfurt, DE')).address;
+    const assigned = chain.ledger.assignedCheckers(honest, clock.now(), 'location');
+    const silent = services.find((sv) => sv.address === assigned[0])!;
+    await silent.stop();
+    const live = services.filter((sv) => sv !== silent);
+    const tickLive = async () => {
+      for (const sv of live) await sv.tick();
+      await Promise.all(live.map((sv) => sv.idle()));
+    };
+    const votes = () => Object.keys(chain.ledger.round(honest, 'location')?.votes ?? {}).length;
+    const start = clock.now();
+    while (clock.now() - start < 4_000) {
+      heartbeat(honest);
+      await tickLive();
+      expect(votes(), `${clock.now() - start} ms after the measurements`).toBe(0);
+      expect(chain.ledger.container(honest)!.checks.location).toBeUndefined();
+      clock.advance(1_000);
+    }
+    for (let i = 0; i < 3; i++) {
+      heartbeat(honest);
+      await tickLive();
+      clock.advance(1_000);
+    }
+    const h = chain.ledger.container(honest)!;
+    expect(h.checks.location).toMatchObject({ ok: true });
+    // judged with the vantage points that did measure
+    expect(h.checks.location!.reason).toMatch(new RegExp(`fits all ${assigned.length - 1} vantage points`));
+  });
+
   it('QoS: a host that stopped a lease it still holds open is failed (lease closed, slash); good receipts set the tier', async () => {
     const down = (await register('down-host', 'London, GB')).address;
     const good = (await register('good-host', 'London, GB')).address;
