@@ -139,6 +139,24 @@ async function tickAll(): Promise<void> {
   await Promise.all(services.map((s) => s.idle()));
 }
 
+/**
+ * Two containers claiming Frankfurt, the liar SIMULATED in Singapore; three ticks a second apart
+ * (one location round). Returns their addresses.
+ */
+async function frankfurtPair(): Promise<{ liar: string; honest: string }> {
+  const liar = (await register('liar', 'Frankfurt, DE')).address;
+  const honest = (await register('honest', 'Frankfurt, DE')).address;
+  const sg = locationOf('Singapore, SG');
+  world.place(liar, { lat: sg.lat, lon: sg.lon });
+  for (let i = 0; i < 3; i++) {
+    heartbeat(liar);
+    heartbeat(honest);
+    await tickAll();
+    clock.advance(1_000);
+  }
+  return { liar, honest };
+}
+
 describe('CheckerService', () => {
   it('only the checkers the ledger assigns report on a container, and none is ever rejected', async () => {
     const ids = [];
@@ -178,16 +196,7 @@ describe('CheckerService', () => {
   });
 
   it('location: a container claiming Frankfurt from Singapore is caught, an honest one in Frankfurt is not', async () => {
-    const liar = (await register('liar', 'Frankfurt, DE')).address;
-    const honest = (await register('honest', 'Frankfurt, DE')).address;
-    const sg = locationOf('Singapore, SG');
-    world.place(liar, { lat: sg.lat, lon: sg.lon });
-    for (let i = 0; i < 3; i++) {
-      heartbeat(liar);
-      heartbeat(honest);
-      await tickAll();
-      clock.advance(1_000);
-    }
+    const { liar, honest } = await frankfurtPair();
     const l = chain.ledger.container(liar)!;
     expect(l.checks.location).toMatchObject({ ok: false });
     expect(l.suspended).toBe(true);
@@ -199,49 +208,13 @@ describe('CheckerService', () => {
     expect(h.incidents).toEqual([]);
   });
 
-  it('location with shared measurements: each vote multilaterates over every checker that measured the container', async () => {
+  it('location with shared measurements: in the first round each vote waits for the other assigned checkers and multilaterates over all of them', async () => {
     await Promise.all(services.map((sv) => sv.stop()));
     services = startServices(true);
-    const liar = (await register('liar', 'Frankfurt, DE')).address;
-    const honest = (await register('honest', 'Frankfurt, DE')).address;
-    const sg = locationOf('Singapore, SG');
-    world.place(liar, { lat: sg.lat, lon: sg.lon });
-    // two location rounds: the second judges with the measurements the first round shared
-    for (let round = 0; round < 2; round++) {
-      for (let i = 0; i < 3; i++) {
-        heartbeat(liar);
-        heartbeat(honest);
-        await tickAll();
-        clock.advance(1_000);
-      }
-      clock.advance(cadence.locationMs);
-    }
-    const h = chain.ledger.container(honest)!;
-    expect(h.checks.location).toMatchObject({ ok: true });
-    expect(h.checks.location!.reason).toMatch(/^Frankfurt, DE fits all [2-7] vantage points/);
-    const l = chain.ledger.container(liar)!;
-    expect(l.checks.location).toMatchObject({ ok: false });
-    expect(l.checks.location!.reason).toMatch(
-      /claims Frankfurt, DE, [\d,]+ km away \(Frankfurt, DE does not fit \d of [2-7] vantage points\)$/,
-    );
-    expect(l.suspended).toBe(true);
-  });
-
-  it('location with shared measurements, first round: each vote waits for the other assigned checkers and judges every vantage point together', async () => {
-    await Promise.all(services.map((sv) => sv.stop()));
-    services = startServices(true);
-    const liar = (await register('liar', 'Frankfurt, DE')).address;
-    const honest = (await register('honest', 'Frankfurt, DE')).address;
-    const sg = locationOf('Singapore, SG');
-    world.place(liar, { lat: sg.lat, lon: sg.lon });
-    const assigned = chain.ledger.assignedCheckers(honest, clock.now(), 'location').length;
+    const t0 = clock.now();
+    const { liar, honest } = await frankfurtPair();
+    const assigned = chain.ledger.assignedCheckers(honest, t0, 'location').length;
     expect(assigned).toBeGreaterThan(1);
-    for (let i = 0; i < 3; i++) {
-      heartbeat(liar);
-      heartbeat(honest);
-      await tickAll();
-      clock.advance(1_000);
-    }
     // one round, and the deciding votes judged every assigned checker's RTT together
     const h = chain.ledger.container(honest)!;
     expect(h.checks.location).toMatchObject({ ok: true });
