@@ -1,5 +1,5 @@
 import { canonicalize } from './canonical.js';
-import { sha256 } from './encoding.js';
+import { sha256Hex } from './encoding.js';
 import { addressOf, signMessage, verifySignature } from './keys.js';
 
 /**
@@ -72,7 +72,7 @@ const stepBytes = (s: {
   seq: number;
   message: unknown;
 }) =>
-  `aethir:capacity-step:v1\n${s.container}\n${s.checker}\n${s.session}\n${s.seq}\n${sha256(canonicalize(s.message)).toString('hex')}`;
+  `aethir:capacity-step:v1\n${s.container}\n${s.checker}\n${s.session}\n${s.seq}\n${sha256Hex(canonicalize(s.message))}`;
 
 export function signCapacityStep(
   key: { secretKey: string },

@@ -102,6 +102,13 @@ interface Ctx {
   fitted?: LocationBounds[][];
 }
 
+/** The data's RTTs by `source>destination`. */
+function rttIndex(data: RttDataset): Map<string, { min: number; avg: number }> {
+  const rtt = new Map<string, { min: number; avg: number }>();
+  for (const p of data.pairs) rtt.set(`${p.source}>${p.destination}`, { min: p.minMs, avg: p.avgMs });
+  return rtt;
+}
+
 function context(
   data: RttDataset,
   checkerIds: readonly string[],
@@ -114,8 +121,7 @@ function context(
     if (!s) throw new RangeError(`no server ${id} in the data set`);
     return s;
   });
-  const rtt = new Map<string, { min: number; avg: number }>();
-  for (const p of data.pairs) rtt.set(`${p.source}>${p.destination}`, { min: p.minMs, avg: p.avgMs });
+  const rtt = rttIndex(data);
   if (mode === 'default') return { data, checkers, rtt, boundsFor: () => DEFAULT_BOUNDS };
   if (typeof mode === 'object') return { data, checkers, rtt, boundsFor: () => mode };
   const ids = [...data.servers.keys()].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
@@ -447,8 +453,7 @@ export function vectorSeparability(
   const sameKm = opts.sameKm ?? 100;
   const bands = opts.bandsKm ?? [falseKm, 2000, 3000, 5000];
   const bad = impossibleServers(data);
-  const rtt = new Map<string, { min: number; avg: number }>();
-  for (const p of data.pairs) rtt.set(`${p.source}>${p.destination}`, { min: p.minMs, avg: p.avgMs });
+  const rtt = rttIndex(data);
   const vec = (id: string, col: 'min' | 'avg'): number[] | null => {
     const v: number[] = [];
     for (const c of checkers) {
