@@ -94,7 +94,14 @@ export function capacityStepProblem(
   if (!auth) return 'the step is not signed';
   if (!Number.isSafeInteger(auth.seq) || auth.seq <= lastSeq)
     return `step ${auth.seq} is not after step ${lastSeq} (sent before, or out of order)`;
-  return verifySignature(publicKey, stepBytes({ ...step, seq: auth.seq }), auth.signature)
+  let bytes: string;
+  try {
+    bytes = stepBytes({ ...step, seq: auth.seq });
+  } catch (e) {
+    // a stranger's message nested past what canonicalize encodes: no checker signed that
+    return `the step cannot be encoded: ${(e as Error).message.slice(0, 100)}`;
+  }
+  return verifySignature(publicKey, bytes, auth.signature)
     ? null
     : 'the step is not signed by the checker that started the session';
 }

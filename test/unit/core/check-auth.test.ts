@@ -104,5 +104,11 @@ describe('a signed later step of a capacity session', () => {
     ])
       expect(capacityStepProblem(checker.publicKey, auth, moved, 0)).toBe(bad);
     expect(capacityStepProblem(checker.publicKey, { seq: 3, signature: 'zz' }, step, 0)).toBe(bad);
+    // a message nested past what canonicalize encodes is refused, saying why, never thrown
+    let deep: Record<string, unknown> = { type: 'open' };
+    for (let i = 0; i < 2000; i++) deep = { type: 'open', x: deep };
+    expect(capacityStepProblem(checker.publicKey, auth, { ...step, message: deep }, 0)).toMatch(
+      /^the step cannot be encoded: value nests deeper than 1000 levels/,
+    );
   });
 });
