@@ -161,6 +161,14 @@ const PULL_IDLE_TIMEOUT_MS = 10 * 60_000;
 const CATCH_UP_MAX_BYTES = 1 << 20;
 // A dropped wait connection (engine restart) is retried this many times before we give up on it.
 const WAIT_RETRIES = 10;
+// Beside the engine's wait, the container's state is looked at after this long, then at doubling
+// intervals up to the maximum (see watchForExit).
+const EXIT_CHECK_MS = 1000;
+const EXIT_CHECK_MAX_MS = 30_000;
+// The engine's states of a container that has run and stopped (Docker's and Podman's names).
+const STOPPED_STATES = new Set(['exited', 'stopped', 'dead']);
+
+type ExitStatus = { exitCode: number | null; error?: string };
 
 interface EngineResponse {
   status: number;
@@ -191,7 +199,7 @@ class EngineClient {
   async call(
     method: string,
     path: string,
-    opts: { body?: unknown; timeoutMs?: number } = {},
+    opts: { body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<EngineResponse> {
     const res = await this.open(method, path, { ...opts, timeoutMs: opts.timeoutMs ?? this.timeoutMs });
     const chunks: Buffer[] = [];
@@ -219,7 +227,7 @@ class EngineClient {
   open(
     method: string,
     path: string,
-    opts: { body?: unknown; timeoutMs?: number } = {},
+    opts: { body?: unknown; timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
@@ -231,6 +239,7 @@ class EngineClient {
           // A fresh connection per request: long-lived log/wait streams must not hold back pooled ones,
           // and nothing lingers to keep the agent alive.
           agent: false,
+          ...(opts.signal ? { signal: opts.signal } : {}),
           headers: {
             Host: 'docker',
             Accept: 'application/json',
@@ -1101,11 +1110,20 @@ class DockerWorkload implements RunningWorkload {
   }
 
   private async waitForExit(containerId: string, drained: Promise<void>): Promise<void> {
-    let status: { exitCode: number | null; error?: string } | undefined;
+    let status: ExitStatus | undefined;
     for (let attempt = 0; status === undefined; attempt++) {
+      // Podman's wait can miss an exit that happens before it starts listening for it (a command
+      // that ends at once, on a loaded host) and then never answers: the container's state is
+      // looked at beside it, and whichever learns of the exit first wins.
+      const stop = new AbortController();
       try {
-        const res = await this.engine.call('POST', `/containers/${containerId}/wait`, { timeoutMs: 0 });
-        if (res.status === 200) {
+        const res = await Promise.race([
+          this.engine.call('POST', `/containers/${containerId}/wait`, { timeoutMs: 0, signal: stop.signal }),
+          this.watchForExit(stop.signal),
+        ]);
+        if ('exitCode' in res) {
+          status = res;
+        } else if (res.status === 200) {
           const body = parseJson<{ StatusCode?: number; Error?: { Message?: string } | null }>(
             res.body,
             'wait',
@@ -1125,6 +1143,8 @@ class DockerWorkload implements RunningWorkload {
       } catch (err) {
         if (attempt >= WAIT_RETRIES)
           status = { exitCode: null, error: `lost track of the container: ${errorMessage(err)}` };
+      } finally {
+        stop.abort();
       }
       if (status === undefined) await delay(Math.min(500 * 2 ** attempt, 5000));
     }
@@ -1164,6 +1184,35 @@ class DockerWorkload implements RunningWorkload {
       message = `terminated by ${signal}`;
     }
     await this.finish({ exitCode, signal, reason: 'exited', ...(message ? { message } : {}) });
+  }
+
+  /**
+   * Resolves once the engine says the container has stopped (its exit code as the engine recorded
+   * it), looking after EXIT_CHECK_MS and then at doubling intervals up to EXIT_CHECK_MAX_MS; never
+   * while it runs or is paused, nor once this workload is frozen or `signal` aborts.
+   */
+  private watchForExit(signal: AbortSignal): Promise<ExitStatus> {
+    return new Promise((resolve) => {
+      let wait = EXIT_CHECK_MS;
+      const look = async (): Promise<void> => {
+        if (signal.aborted || this.frozen) return;
+        const state = (await this.inspect())?.State;
+        if (signal.aborted || this.frozen) return;
+        if (state && state.Running === false && STOPPED_STATES.has(state.Status ?? '')) {
+          const code = state.ExitCode;
+          resolve({ exitCode: typeof code === 'number' && code >= 0 ? code : null });
+          return;
+        }
+        wait = Math.min(wait * 2, EXIT_CHECK_MAX_MS);
+        schedule();
+      };
+      let timer: NodeJS.Timeout | undefined;
+      const schedule = () => {
+        timer = unrefTimeout(() => void look(), wait);
+      };
+      signal.addEventListener('abort', () => clearTimeout(timer), { once: true });
+      schedule();
+    });
   }
 
   /**

@@ -1,4 +1,7 @@
-import { connect, createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AethirError } from '../../../src/core/errors.js';
 import { DockerRuntime } from '../../../src/container/runtimes/docker.js';
@@ -10,9 +13,11 @@ import {
   newRuntime,
   rejection,
   RUN,
+  SOCKET,
   spec,
   text,
   useEngine,
+  waitFor,
   waitRunning,
 } from './docker-helpers.js';
 
@@ -198,6 +203,50 @@ describe('DockerRuntime against a real engine', () => {
 
     await w.kill();
     expect(await rt.listLeases()).toEqual([]);
+  });
+
+  it("learns of an exit the engine's wait never reports (Podman can miss one that comes at once)", async () => {
+    // A socket in front of the engine that forwards every request but never answers a wait: what a
+    // Podman that missed the container's exit does. The workload's exit must still be reported, with
+    // the engine's exit code, and its container removed.
+    const dir = await mkdtemp(join(tmpdir(), 'aethir-lostwait-'));
+    const socketPath = join(dir, 'engine.sock');
+    const held: Socket[] = [];
+    let waits = 0;
+    const proxy = createServer((client) => {
+      client.once('data', (first: Buffer) => {
+        if (/^POST \S*\/containers\/[^/]+\/wait/.test(first.toString('latin1'))) {
+          waits++;
+          held.push(client);
+          client.resume();
+          return;
+        }
+        const upstream = connect(SOCKET);
+        upstream.write(first);
+        client.pipe(upstream).pipe(client);
+        const end = () => (client.destroy(), upstream.destroy());
+        client.on('error', end).on('close', end);
+        upstream.on('error', end).on('close', end);
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(socketPath, r));
+    try {
+      const rt = newRuntime({ socketPath });
+      const w = (await rt.start(spec(['sh', '-c', 'echo bye; exit 3']))) as RunningWorkload & {
+        containerId: string;
+      };
+      const events = await collect(w);
+      expect(waits).toBeGreaterThan(0);
+      expect(text(events, 'stdout')).toBe('bye\n');
+      expect(events.at(-1)).toMatchObject({ type: 'exit', exitCode: 3, reason: 'exited' });
+      expect((await engine('GET', `/containers/${w.containerId}/json`)).status).toBe(404);
+      // The held wait was given up once the exit was known.
+      await waitFor(async () => held.every((c) => c.destroyed), 'the held wait to be closed', 10_000);
+    } finally {
+      for (const c of held) c.destroy();
+      await new Promise<void>((r) => proxy.close(() => r()));
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('lets a restarted agent find and remove what the crashed one left', async () => {
