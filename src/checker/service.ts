@@ -710,6 +710,13 @@ export class CheckerService {
     const bounds = landmarks?.length
       ? await calibrateOnLandmarks(network, place, landmarks, 5, MULTILATERATION_CALIBRATION)
       : undefined;
+    if (typeof this.deps.landmarks === 'function')
+      this.deps.log?.(
+        `checker ${this.deps.address.slice(0, 12)}: location bounds ` +
+          (bounds
+            ? `calibrated on ${landmarks!.length} landmark${landmarks!.length === 1 ? '' : 's'}`
+            : `not calibrated (${landmarks?.length ?? 0} landmarks, fewer than two answered): the default bounds`),
+      );
     return new LocationChecker({ network, from: place, ...(bounds ? { bounds } : {}) });
   }
 

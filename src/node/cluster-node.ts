@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -22,10 +23,13 @@ import {
   type ServeOptions,
 } from '../bus/index.js';
 import {
+  BEACON_SUBJECT,
+  CheckerBeacons,
   ModelNetwork,
   ProbeNetwork,
   type CheckerServiceDeps,
   cadenceForEpoch,
+  signBeacon,
   simulatedLandmarks,
 } from '../checker/index.js';
 import { secureRng } from '../capacity/index.js';
@@ -131,6 +135,11 @@ class LayeredBus implements Bus {
   }
 }
 
+/** How long another checker's beacon counts: a few of its announcements, at least a minute. */
+export function beaconMaxAgeMs(heartbeatIntervalMs: number): number {
+  return Math.max(60_000, 3 * heartbeatIntervalMs);
+}
+
 export function parseRoles(text: string): Role[] {
   return parseChoices(text, ROLES, '--roles', 'role');
 }
@@ -186,6 +195,12 @@ export class ClusterNode {
   private runtime: HostProcessRuntime | null = null;
   private logs: LogHub | null = null;
   private endpoints: EndpointDirectory | null = null;
+  /** the other checkers' signed beacons: landmarks the checker role calibrates on */
+  private beacons: CheckerBeacons | null = null;
+  /** the checker role's probe port, when the node has no API to be probed on */
+  private probePort: Server | null = null;
+  /** the address this node's checker announces in its beacons */
+  probeUrl: string | null = null;
   /** the container role's endpoint proxy: users reach their leases' workloads through it */
   proxy: EndpointProxy | null = null;
   private stopped: Promise<void> | null = null;
@@ -258,23 +273,78 @@ export class ClusterNode {
 
   /**
    * The checker's location network: real probes (default) or the SIMULATED model. Probes go to
-   * each container's endpoint from its heartbeats; landmarks are the online containers whose last
-   * location check passed, at their registered place.
+   * each container's endpoint from its heartbeats; landmarks are the other checkers, at the place
+   * and address their signed beacons announce, and the online containers whose last location
+   * check passed, at their registered place.
    */
   private locationNetwork(replica: Replica): Pick<CheckerServiceDeps, 'network' | 'landmarks' | 'peerKey'> {
     if (this.opts.locationNetwork === 'model')
       return { network: new ModelNetwork({ rng: secureRng() }), landmarks: simulatedLandmarks(CITIES) };
     const endpoints = (this.endpoints ??= new EndpointDirectory(this.bus, this.opts.config.chainId));
+    const beacons = (this.beacons = new CheckerBeacons({
+      chainId: replica.chainId,
+      isChecker: (a) => replica.ledger.checker(a) !== undefined,
+      self: this.key!.address,
+      maxAgeMs: beaconMaxAgeMs(this.opts.config.heartbeatIntervalMs),
+    }));
+    this.unsubs.push(this.bus.subscribe(BEACON_SUBJECT, (m) => void beacons.add(m, this.clock.now())));
     return {
-      network: new ProbeNetwork({ probe: new TcpRttProbe(), addressOf: (id) => endpoints.baseOf(id) }),
+      network: new ProbeNetwork({
+        probe: new TcpRttProbe(),
+        addressOf: (id) => beacons.addressOf(id, this.clock.now()) ?? endpoints.baseOf(id),
+      }),
       // real measurements are shared, signed, so each vote judges with every checker's RTT
       peerKey: { publicKey: this.key!.publicKey, secretKey: this.key!.secretKey },
-      landmarks: () =>
-        replica.ledger
+      landmarks: () => [
+        ...beacons.landmarks(this.clock.now()),
+        ...replica.ledger
           .containers()
           .filter((c) => c.status === 'online' && c.checks.location?.ok === true && endpoints.baseOf(c.id))
           .map((c) => ({ id: c.id, lat: c.location.lat, lon: c.location.lon })),
+      ],
     };
+  }
+
+  /**
+   * The checker role's beacon (probe networks only): its place and an address that answers a TCP
+   * handshake, signed, now and at every heartbeat interval. The address is the node's API when it
+   * has one; otherwise a bare probe port on the configured host, which accepts and closes.
+   */
+  private async startBeacon(): Promise<void> {
+    if (!this.beacons || !this.key) return;
+    if (!this.url) {
+      const host = this.opts.config.host ?? '0.0.0.0';
+      const server = createServer((s) => s.on('error', () => {}).end());
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(0, host, () => resolve());
+      });
+      server.unref();
+      this.probePort = server;
+      const port = (server.address() as { port: number }).port;
+      this.probeUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    } else this.probeUrl = this.url;
+    const key = this.key;
+    const place = locationOf(this.opts.config.containerLocation);
+    const announce = () =>
+      this.bus.publish(
+        BEACON_SUBJECT,
+        signBeacon(
+          {
+            chainId: this.replica.chainId,
+            checker: key.address,
+            lat: place.lat,
+            lon: place.lon,
+            address: this.probeUrl!,
+            at: this.clock.now(),
+          },
+          key,
+        ),
+      );
+    announce();
+    const timer = setInterval(announce, this.opts.config.heartbeatIntervalMs);
+    timer.unref();
+    this.unsubs.push(() => clearInterval(timer));
   }
 
   private has(r: Role): boolean {
@@ -337,6 +407,8 @@ export class ClusterNode {
       this.endpoints ??= new EndpointDirectory(this.bus, this.opts.config.chainId);
       ({ api: this.api, url: this.url } = await startApiRole(ctx, this.backend()));
     }
+    // once the API is up: a checker with one is probed there
+    await this.startBeacon();
 
     if (this.has('container')) {
       // Catch up first: the agent decides whether to register from the ledger's current state.
@@ -426,6 +498,7 @@ export class ClusterNode {
       await this.agent?.stop().catch(() => undefined);
       await this.runtime?.stopAll();
       await this.proxy?.stop();
+      await new Promise((r) => (this.probePort ? this.probePort.close(r) : r(undefined)));
       this.endpoints?.close();
       for (const u of this.unsubs) u();
       this.unsubs = [];

@@ -7,3 +7,4 @@ export * from './network.js';
 export * from './checker.js';
 export * from './wonderproxy.js';
 export * from './evaluate.js';
+export * from './beacons.js';

@@ -1,4 +1,8 @@
+import { connect, JSONCodec } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BEACON_SUBJECT, beaconProblem, type BeaconMsg } from '../../../src/checker/location/index.js';
+import { TcpRttProbe } from '../../../src/node/tcp-probe.js';
+import { probeAddress } from '../../../src/checker/location/network.js';
 import { Cluster, getJson, waitFor } from './harness.js';
 
 /**
@@ -7,6 +11,10 @@ import { Cluster, getJson, waitFor } from './harness.js';
  * this test runs on one machine, so every measured RTT is a loopback one (well under a
  * millisecond): the checkers say they are in Frankfurt, so a container claiming Frankfurt fits
  * and one claiming Singapore, 10,000 km away, is refuted on measured RTTs.
+ *
+ * Each checker also announces itself as a landmark (a signed beacon with its place and an address
+ * that answers a TCP handshake: its API, or a bare probe port on a node without one), so that the
+ * others calibrate on it: the beacons on the bus must verify, and their addresses must answer.
  */
 
 let c: Cluster | null = null;
@@ -32,15 +40,27 @@ describe('the location check on real, measured RTTs', () => {
           { address: liar, ath: 100_000n },
         ],
       });
-      const [api] = await c.startNodes(
-        checkerNames.map((name) => ({
+      // beacons on the bus, as any peer sees them
+      const nc = await connect({ servers: c.nats.url });
+      const codec = JSONCodec<BeaconMsg>();
+      const beacons = new Map<string, BeaconMsg>();
+      const sub = nc.subscribe(`aethir.${c.chainId}.ev.${BEACON_SUBJECT}`, {
+        callback: (_e, m) => {
+          const b = codec.decode(m.data);
+          beacons.set(b.checker, b);
+        },
+      });
+      const checkerNodes = await c.startNodes(
+        checkerNames.map((name, i) => ({
           name,
-          roles: ['checker', 'api'],
+          // the last checker has no API: it is probed on a port of its own
+          roles: i < 2 ? ['checker', 'api'] : ['checker'],
           checks: 'liveness,location',
           location: 'Frankfurt, DE',
           locationNetwork: 'probe',
         })),
       );
+      const api = checkerNodes[0];
       await c.startNodes([
         { name: 'here', roles: ['container'], location: 'Frankfurt, DE' },
         { name: 'liar', roles: ['container'], location: 'Singapore, SG' },
@@ -57,6 +77,28 @@ describe('the location check on real, measured RTTs', () => {
       );
       // the vantage point that decides may be this checker (named by its --location) or another
       // checker whose signed measurement it took (named by the city nearest its coordinates)
+      const seen = await waitFor(
+        async () => (beacons.size === checkers.length ? [...beacons.values()] : null),
+        {
+          timeoutMs: 30_000,
+          what: "every checker's beacon",
+        },
+      );
+      sub.unsubscribe();
+      await nc.close();
+      expect(new Set(seen.map((b) => b.checker))).toEqual(new Set(checkers));
+      for (const b of seen) {
+        expect(beaconProblem(b, c.chainId)).toBeNull();
+        expect([b.lat, b.lon]).toEqual([50.1109, 8.6821]);
+        const at = probeAddress(b.address)!;
+        expect(await new TcpRttProbe().rttMs(at.host, at.port, 2000), b.address).not.toBeNull();
+      }
+      expect(seen.find((b) => b.checker === checkers[0])!.address).toBe(api!.api);
+
+      // and each checker calibrated its bounds on real handshakes to the two others (at least)
+      for (const n of checkerNodes)
+        expect(n.stderr.value, n.name).toMatch(/location bounds calibrated on ([2-9]|\d\d+) landmarks/);
+
       const from = 'Frankfurt, DE';
       expect(h!.ok).toBe(true);
       expect(h!.reason).toMatch(
