@@ -4,6 +4,7 @@ import { CITIES, haversineKm, LATENCY_MODEL, relativeErrors } from '../src/core/
 import {
   evaluateLocation,
   judgeLocation,
+  MIN_CALIBRATION_LANDMARKS,
   MULTILATERATION_CALIBRATION,
   MULTILATERATION_CALIBRATION_V1,
   parseWonderProxy,
@@ -97,6 +98,8 @@ export function runLocation(opts: BenchOptions): Row[] {
     hubs.slice(0, n),
   ]);
   const pct = (e: { detected: number; falseClaims: number }) => (100 * e.detected) / e.falseClaims;
+  const honestPassed = (e: { honest: number; falsePositives: readonly string[] }) =>
+    e.honest - e.falsePositives.length;
   for (const [n, label, ids] of panels) {
     const multi = evaluateLocation(data, {
       checkers: ids,
@@ -179,6 +182,42 @@ export function runLocation(opts: BenchOptions): Row[] {
         better: 'higher',
       }),
     );
+    // How many landmarks a checker needs before its own calibration is safe (checker.ts,
+    // MIN_CALIBRATION_LANDMARKS): each checker calibrated on the other checkers (their beacons)
+    // and k servers of the other half, as a young network's verified containers.
+    if (n === 5) {
+      const fewer = [0, 16, 48, MIN_CALIBRATION_LANDMARKS].map((k) => ({
+        k,
+        e: evaluateLocation(data, {
+          checkers: ids,
+          bounds: 'calibrated',
+          calibration: MULTILATERATION_CALIBRATION,
+          calibrationLandmarks: k,
+          vote: 'multilateration',
+          falseKm: 1000,
+        }),
+      }));
+      opts.log(
+        `location: ${label}, each checker calibrated on the other checkers and k verified landmarks: ` +
+          fewer
+            .map(
+              ({ k, e }) =>
+                `k = ${k}: honest failed ${e.falsePositives.length} of ${e.honest}, caught ${pct(e).toFixed(1)}%`,
+            )
+            .join('; '),
+      );
+      out.push(
+        row({
+          suite: SUITE,
+          name: `honest servers passed, ${label}, calibrated on the other checkers and ${MIN_CALIBRATION_LANDMARKS} verified landmarks (the minimum)`,
+          value: honestPassed(fewer.at(-1)!.e),
+          unit: 'servers',
+          baseline: honestPassed(fewer[0]!.e),
+          baselineName: 'calibrated on the other checkers alone',
+          better: 'higher',
+        }),
+      );
+    }
     // What no judge can tell apart (docs/verification.md): an oracle that knows the exact vector
     // of the claimed place's own server, refuting what fits it only beyond a tolerance that grows
     // with distance, on a grid of tolerances. The best it catches while failing none of the pairs

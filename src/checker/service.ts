@@ -23,6 +23,7 @@ import {
   PeerMeasurements,
   signPeerRtt,
   calibrateOnLandmarks,
+  MIN_CALIBRATION_LANDMARKS,
   type Landmark,
   type NetworkPort,
   type Vantage,
@@ -715,7 +716,7 @@ export class CheckerService {
         `checker ${this.deps.address.slice(0, 12)}: location bounds ` +
           (bounds
             ? `calibrated on ${landmarks!.length} landmark${landmarks!.length === 1 ? '' : 's'}`
-            : `not calibrated (${landmarks?.length ?? 0} landmarks, fewer than two answered): the default bounds`),
+            : `not calibrated (${landmarks?.length ?? 0} landmarks; it takes ${MIN_CALIBRATION_LANDMARKS} that answer): the default bounds`),
       );
     return new LocationChecker({ network, from: place, ...(bounds ? { bounds } : {}) });
   }

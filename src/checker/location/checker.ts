@@ -99,9 +99,19 @@ export interface Landmark {
 }
 
 /**
+ * How many landmarks must answer before a checker's own calibration replaces the default bounds.
+ * Bounds fitted on fewer fail honest hosts: on WonderProxy's RTTs (bench `location`: 5 checkers,
+ * each calibrated on the other 4 and k servers in 6 different orders), the other checkers alone
+ * fail 154 of 234 honest servers, 16 more landmarks 11, 48 more up to 2, and 64 more none in all 6
+ * orders; the default bounds fail none.
+ */
+export const MIN_CALIBRATION_LANDMARKS = 64;
+
+/**
  * A checker's own calibration (Gueye et al.'s per-landmark bounds): the minimum of `samples` RTTs
  * from `from` to each landmark at a known place, fitted by `calibrateLandmark`. Landmarks that do
- * not answer are left out; fewer than two answers leave the default bounds (undefined).
+ * not answer are left out; fewer than `minLandmarks` answers (default MIN_CALIBRATION_LANDMARKS,
+ * never below two) leave the default bounds (undefined), and fewer given are not probed at all.
  */
 export async function calibrateOnLandmarks(
   network: NetworkPort,
@@ -109,7 +119,10 @@ export async function calibrateOnLandmarks(
   landmarks: readonly Landmark[],
   samples = 5,
   opts: CalibrationOptions = {},
+  minLandmarks = MIN_CALIBRATION_LANDMARKS,
 ): Promise<LocationBounds | undefined> {
+  const need = Math.max(2, minLandmarks);
+  if (landmarks.length < need) return undefined;
   const points: Array<{ distanceKm: number; rttMs: number }> = [];
   for (const l of landmarks) {
     const got: number[] = [];
@@ -120,7 +133,7 @@ export async function calibrateOnLandmarks(
     if (got.length)
       points.push({ distanceKm: haversineKm(from.lat, from.lon, l.lat, l.lon), rttMs: Math.min(...got) });
   }
-  if (points.length < 2) return undefined;
+  if (points.length < need) return undefined;
   try {
     return calibrateLandmark(points, opts);
   } catch {

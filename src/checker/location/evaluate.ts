@@ -32,6 +32,12 @@ export interface EvaluationOptions {
   bounds?: BoundsMode | Readonly<LocationBounds>;
   /** options of `calibrateLandmark` for 'calibrated' (default: its defaults) */
   calibration?: CalibrationOptions;
+  /**
+   * 'calibrated' only: each checker calibrates on the other checkers and this many servers of the
+   * other half (in a fixed shuffled order), as a checker of `aethir node` calibrates on the other
+   * checkers' beacons and the containers verified so far. Default: every server of the other half.
+   */
+  calibrationLandmarks?: number;
   /** a false claim is a server at least this far away (default 2,000 km) */
   falseKm?: number;
   /**
@@ -115,6 +121,7 @@ function context(
   mode: BoundsMode | Readonly<LocationBounds>,
   bad: Set<string>,
   calibration: CalibrationOptions = {},
+  landmarksPerChecker?: number,
 ): Ctx {
   const checkers = checkerIds.map((id) => {
     const s = data.servers.get(id);
@@ -126,14 +133,29 @@ function context(
   if (typeof mode === 'object') return { data, checkers, rtt, boundsFor: () => mode };
   const ids = [...data.servers.keys()].sort((a, b) => Number(a) - Number(b) || a.localeCompare(b));
   const fold = new Map(ids.map((id, i) => [id, i % 2]));
+  // calibrationLandmarks: the servers each fold's checkers calibrate on, the first k of the other
+  // fold in a fixed shuffled order (by a hash of the id), with the other checkers
+  const shuffled = [...ids].sort((a, b) => idHash(a) - idHash(b) || a.localeCompare(b));
+  const chosen = [0, 1].map((f) =>
+    landmarksPerChecker === undefined
+      ? null
+      : new Set(
+          shuffled
+            .filter((id) => fold.get(id) !== f && !bad.has(id) && !checkerIds.includes(id))
+            .slice(0, landmarksPerChecker),
+        ),
+  );
   // per checker, per fold: bounds from its RTTs to the servers of the other fold
   const fitted = checkers.map((c) =>
     [0, 1].map((f) => {
       const avg: Array<{ distanceKm: number; rttMs: number }> = [];
       const min: Array<{ distanceKm: number; rttMs: number }> = [];
       for (const p of data.pairs) {
-        if (p.source !== c.id || fold.get(p.destination) === f || bad.has(p.destination)) continue;
-        if (checkerIds.includes(p.destination)) continue;
+        if (p.source !== c.id || p.destination === c.id) continue;
+        const picked = chosen[f]
+          ? chosen[f].has(p.destination) || checkerIds.includes(p.destination)
+          : fold.get(p.destination) !== f && !bad.has(p.destination) && !checkerIds.includes(p.destination);
+        if (!picked) continue;
         avg.push({ distanceKm: p.km, rttMs: p.avgMs });
         min.push({ distanceKm: p.km, rttMs: p.minMs });
       }
@@ -141,6 +163,13 @@ function context(
     }),
   );
   return { data, checkers, rtt, fold, fitted, boundsFor: (i, target) => fitted[i]![fold.get(target) ?? 0]! };
+}
+
+/** A fixed pseudo-random order of server ids (FNV-1a). */
+function idHash(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
 }
 
 /** What each checker measured to `target` (null: no RTT), with its bounds, as vantage points. */
@@ -268,7 +297,7 @@ export function evaluateLocation(data: RttDataset, opts: EvaluationOptions): Eva
   const vote = opts.vote ?? 'majority';
   const falseKm = opts.falseKm ?? 2000;
   const bad = impossibleServers(data);
-  const ctx = context(data, opts.checkers, mode, bad, opts.calibration);
+  const ctx = context(data, opts.checkers, mode, bad, opts.calibration, opts.calibrationLandmarks);
   const targets = [...data.servers.values()].filter((s) => !bad.has(s.id) && !opts.checkers.includes(s.id));
   const places = [...data.servers.values()].filter((s) => !bad.has(s.id));
   if (opts.landmarks && vote === 'likelihood')

@@ -95,9 +95,15 @@ describe('the location check on real, measured RTTs', () => {
       }
       expect(seen.find((b) => b.checker === checkers[0])!.address).toBe(api!.api);
 
-      // and each checker calibrated its bounds on real handshakes to the two others (at least)
-      for (const n of checkerNodes)
-        expect(n.stderr.value, n.name).toMatch(/location bounds calibrated on ([2-9]|\d\d+) landmarks/);
+      // each checker counts the two others among its landmarks; that is too few to calibrate on
+      // (MIN_CALIBRATION_LANDMARKS), so it judges with the default bounds and says so
+      for (const n of checkerNodes) {
+        const first = /location bounds not calibrated \((\d+) landmarks; it takes \d+ that answer\)/.exec(
+          n.stderr.value,
+        );
+        expect(first, n.name).not.toBeNull();
+        expect(Number(first![1]), n.name).toBeGreaterThanOrEqual(2);
+      }
 
       const from = 'Frankfurt, DE';
       expect(h!.ok).toBe(true);

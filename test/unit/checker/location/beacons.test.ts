@@ -6,6 +6,7 @@ import {
   calibrateOnLandmarks,
   CheckerBeacons,
   checkerLandmarkId,
+  MIN_CALIBRATION_LANDMARKS,
   ProbeNetwork,
   signBeacon,
   type BeaconBody,
@@ -145,12 +146,44 @@ describe('CheckerBeacons: other checkers as landmarks', () => {
         addressOf: (id) => d.addressOf(id, 2),
       });
       const from = { lat: 50.11, lon: 8.68 }; // Frankfurt
-      const bounds = await calibrateOnLandmarks(network, from, d.landmarks(2), 3);
+      // two landmarks are too few to calibrate on (MIN_CALIBRATION_LANDMARKS): none is even probed
+      expect(await calibrateOnLandmarks(network, from, d.landmarks(2), 3)).toBeUndefined();
+      expect(probed).toEqual([]);
+      // with the minimum lowered to two, the checkers the beacons name are probed and calibrated on
+      const bounds = await calibrateOnLandmarks(network, from, d.landmarks(2), 3, {}, 2);
       expect(bounds).toBeDefined();
       expect(new Set(probed)).toEqual(new Set([`127.0.0.1:${port(0)}`, `127.0.0.1:${port(1)}`]));
       expect(probed).toHaveLength(6);
     } finally {
       for (const s of servers) s.close();
     }
+  });
+
+  it(`calibrates only once ${MIN_CALIBRATION_LANDMARKS} landmarks answer; fewer leave the default bounds`, async () => {
+    const from = { lat: 50.11, lon: 8.68 };
+    // landmarks on a ring of distances, on a path 5 ms + 0.012 ms/km long (a fake network)
+    const ring = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        id: `l${i}`,
+        lat: 50.11 - (i % 40) * 0.5,
+        lon: 8.68 + i * 0.3,
+      }));
+    const silent = new Set<string>();
+    let probes = 0;
+    const network = {
+      rttMs: async (t: { id: string; claimed: { lat: number; lon: number } }) => {
+        probes++;
+        if (silent.has(t.id)) return null;
+        const km = Math.hypot((t.claimed.lat - from.lat) * 111, (t.claimed.lon - from.lon) * 71);
+        return 5 + 0.012 * km;
+      },
+    };
+    expect(await calibrateOnLandmarks(network, from, ring(MIN_CALIBRATION_LANDMARKS - 1), 1)).toBeUndefined();
+    expect(probes).toBe(0);
+    const bounds = await calibrateOnLandmarks(network, from, ring(MIN_CALIBRATION_LANDMARKS), 1);
+    expect(bounds).toBeDefined();
+    expect(probes).toBe(MIN_CALIBRATION_LANDMARKS);
+    silent.add('l3'); // one does not answer: one too few
+    expect(await calibrateOnLandmarks(network, from, ring(MIN_CALIBRATION_LANDMARKS), 1)).toBeUndefined();
   });
 });

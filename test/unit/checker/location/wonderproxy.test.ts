@@ -9,6 +9,7 @@ import {
   impossibleServers,
   LocationChecker,
   locationPanel,
+  MIN_CALIBRATION_LANDMARKS,
   MULTILATERATION_CALIBRATION,
   MULTILATERATION_CALIBRATION_V1,
   parseWonderProxy,
@@ -171,6 +172,28 @@ describe.skipIf(!present)(title, () => {
       falseKm: 1000,
     });
     expect(v1.falsePositives.length).toBeGreaterThan(0);
+  });
+
+  it(`a checker calibrated on too few landmarks fails honest servers: the other checkers alone fail most, ${MIN_CALIBRATION_LANDMARKS} more fail none`, () => {
+    const honestFailed = (k: number) =>
+      evaluateLocation(data, {
+        checkers: FIVE,
+        bounds: 'calibrated',
+        calibration: MULTILATERATION_CALIBRATION,
+        calibrationLandmarks: k,
+        vote: 'multilateration',
+        falseKm: 1000,
+      });
+    const alone = honestFailed(0);
+    const few = honestFailed(16);
+    const enough = honestFailed(MIN_CALIBRATION_LANDMARKS);
+    console.log(
+      `5 checkers calibrated on the other 4 and k landmarks: k = 0 failed ${alone.falsePositives.length}/${alone.honest}, ` +
+        `k = 16 ${few.falsePositives.length}, k = ${MIN_CALIBRATION_LANDMARKS} ${enough.falsePositives.length}`,
+    );
+    expect(alone.falsePositives.length).toBeGreaterThan(alone.honest / 2);
+    expect(few.falsePositives.length).toBeGreaterThan(0);
+    expect(enough.falsePositives).toEqual([]);
   });
 
   it('the tried judges: the likelihood ratio adds refutations to multilateration, landmarks join per claim, k-medians places checkers where hosts are', () => {
