@@ -23,13 +23,13 @@ export const HeartbeatSchema = z.object({
     .max(200)
     .regex(/^https?:\/\/[^\s/]+$/, 'must be a base URL such as http://host:port')
     .optional(),
-  endpointSig: z
-    .string()
-    .regex(/^[0-9a-f]{64}\.[0-9a-f]{128}$/)
-    .optional(),
   apps: z.array(z.string().max(100)).max(256).optional(),
   runtime: z.enum(['docker', 'host-process']).optional(),
   images: z.array(z.string().max(600)).max(64).optional(),
+  sig: z
+    .string()
+    .regex(/^[0-9a-f]{64}\.[0-9a-f]{128}$/)
+    .optional(),
 });
 
 const WorkloadSchema = z.object({

@@ -35,14 +35,15 @@ export interface HeartbeatMsg {
   draining?: boolean;
   /** base URL of the container's endpoint proxy: a lease's endpoint is <endpoint>/l/<lease>/ */
   endpoint?: string;
-  /** the container's signature on `endpoint` at `at` (src/core/endpoint-announcement.ts) */
-  endpointSig?: string;
+
   /** apps pre-installed and ready here, each as `name` and as `name@version` (docs/apps.md) */
   apps?: string[];
   /** 'docker': workloads run on a Docker engine, so leases naming an image can run here */
   runtime?: 'docker' | 'host-process';
   /** images cached on that engine (tags and `name@sha256:…` digests), newest first, at most 64 */
   images?: string[];
+  /** the container's signature on all of the above (src/core/container-signature.ts) */
+  sig?: string;
 }
 
 export interface LeaseOpenedMsg {

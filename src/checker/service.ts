@@ -1,4 +1,4 @@
-import { isAethirError, type Clock, type Rng } from '../core/index.js';
+import { isAethirError, signedByContainer, type Clock, type Rng } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
 import { subjects, type HeartbeatMsg } from '../bus/subjects.js';
 import {
@@ -178,6 +178,8 @@ export interface CheckerStats {
 /** Per container: what this checker has seen of it this epoch (continuity and loss). */
 interface Seen {
   heartbeat: { receivedAt: number; runningLeases: number; load?: number } | null;
+  /** the container's own time on the last heartbeat taken (a later one must be newer) */
+  heartbeatAt?: number;
   probesSent: number;
   probesAnswered: number;
   epoch: number;
@@ -271,9 +273,15 @@ export class CheckerService {
     // checker's maps.
     const c = this.deps.ledger().container(hb.container);
     if (!c || hasLeft(c)) return;
+    // the container's own, and newer than the last: anyone on the bus could otherwise keep a host
+    // that is gone looking alive, or silence a live one with a heartbeat from the far future
+    const last = this.seen.get(hb.container)?.heartbeatAt;
+    if (last !== undefined && hb.at <= last) return;
+    if (!signedByContainer('heartbeat', this.deps.chainId, hb)) return;
     const now = this.deps.clock.now();
     this.liveness.heartbeat(hb.container, hb.at);
     const s = this.seenOf(hb.container);
+    s.heartbeatAt = hb.at;
     s.heartbeat = {
       receivedAt: now,
       runningLeases: hb.runningLeases,
@@ -619,7 +627,10 @@ export class CheckerService {
         { op: 'probe', checker: this.deps.address, nonce },
         { timeoutMs: this.deps.probeTimeoutMs ?? 2_000 },
       )) as { container?: unknown; nonce?: unknown; runningLeases?: unknown };
+      // the container's own answer: anyone on the bus sees the nonce and could answer for a host
+      // that is gone
       if (r?.nonce !== nonce || r.container !== id) return;
+      if (!signedByContainer('probe', this.deps.chainId, r)) return;
       s.probesAnswered++;
       this.stats.probes.answered++;
       const now = this.deps.clock.now();

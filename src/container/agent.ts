@@ -9,7 +9,7 @@ import {
   encKeyOf,
   isAethirError,
   openEnv,
-  signEndpoint,
+  signAsContainer,
   verifyLeaseToken,
   type Clock,
   type KeyPair,
@@ -332,6 +332,7 @@ export class ContainerAgent {
       serveChecks(bus, this.id, {
         clock: this.components.clock,
         runningLeases: () => this.running.size,
+        signer: { key: this.init.key, chainId: () => this.chainId },
         // the operator sees starts refused (and provers that would not close), not every session
         ...(this.components.log
           ? {
@@ -407,23 +408,20 @@ export class ContainerAgent {
       // The host's 1-minute load average per core: busy hosts rank lower for new work.
       load: Math.round((loadavg()[0]! / Math.max(1, this.init.spec.cpu.cores)) * 100) / 100,
       ...(this.draining ? { draining: true } : {}),
-      ...this.endpointAnnouncement(at),
+      ...(this.components.endpoints?.url ? { endpoint: this.components.endpoints.url } : {}),
       ...(this.apps?.readyList().length ? { apps: this.apps.readyList() } : {}),
       ...(this.components.runtime.prepareImage
         ? { runtime: 'docker' as const, images: this.images }
         : { runtime: 'host-process' as const }),
     };
     void this.refreshImages();
-    this.components.bus.publish(subjects.heartbeat(this.id), msg);
+    // signed once the chain is known: receivers take no other (src/core/container-signature.ts)
+    this.components.bus.publish(
+      subjects.heartbeat(this.id),
+      this.chainId ? signAsContainer(this.init.key, 'heartbeat', this.chainId, msg) : msg,
+    );
     // Each heartbeat also brings the pre-installed apps up to date (one sync at a time).
     if (this.started && !this.stopping) void this.apps?.sync();
-  }
-
-  /** The endpoint proxy's URL, signed, once the chain is known (directories take no other). */
-  private endpointAnnouncement(at: number): Pick<HeartbeatMsg, 'endpoint' | 'endpointSig'> {
-    const endpoint = this.components.endpoints?.url;
-    if (!endpoint || !this.chainId) return {};
-    return { endpoint, endpointSig: signEndpoint(this.init.key, this.chainId, endpoint, at) };
   }
 
   private refreshingImages = false;

@@ -15,6 +15,8 @@ import {
 import { parseCheckerMessage, type RowsMessage } from '../capacity/protocol.js';
 import { subjects } from '../bus/subjects.js';
 import { CANARY_BLOCKS, validCanaryIndices } from '../core/volume-proof.js';
+import { signAsContainer } from '../core/container-signature.js';
+import type { KeyPair } from '../core/keys.js';
 import {
   CAPACITY_START_SKEW_MS,
   capacityStartProblem,
@@ -60,6 +62,11 @@ export interface CheckServerOptions {
   clock?: Clock;
   /** how many leases this host runs now: a probe's answer carries it (the checkers' QoS look) */
   runningLeases?: () => number;
+  /**
+   * the container's key and chain: a probe's answer is signed with them (checkers take no other,
+   * src/core/container-signature.ts); none, or no chain yet: unsigned
+   */
+  signer?: { key: KeyPair; chainId: () => string | null };
   /**
    * a storage challenge's proof over a volume's canary blocks (docs/verification.md); none: the
    * host keeps no volumes and says so
@@ -399,13 +406,16 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
         return protocolError(`malformed check request: ${where}${issue?.message ?? 'invalid'}`);
       }
       const req = parsed.data;
-      if (req.op === 'probe')
-        return {
+      if (req.op === 'probe') {
+        const answer = {
           container: containerId,
           nonce: req.nonce,
           at: clock.now(),
           ...(opts.runningLeases ? { runningLeases: opts.runningLeases() } : {}),
         };
+        const chainId = opts.signer?.chainId();
+        return opts.signer && chainId ? signAsContainer(opts.signer.key, 'probe', chainId, answer) : answer;
+      }
       if (req.op === 'storage') {
         if (!validCanaryIndices(req.blocks))
           return { error: `blocks must be 1 to ${CANARY_BLOCKS} distinct numbers below ${CANARY_BLOCKS}` };

@@ -11,5 +11,5 @@ export * from './latency.js';
 export * from './seal.js';
 export * from './lease-token.js';
 export * from './signed-request.js';
-export * from './endpoint-announcement.js';
+export * from './container-signature.js';
 export * from './volume-proof.js';

@@ -280,7 +280,7 @@ export class ClusterNode {
   private locationNetwork(replica: Replica): Pick<CheckerServiceDeps, 'network' | 'landmarks' | 'peerKey'> {
     if (this.opts.locationNetwork === 'model')
       return { network: new ModelNetwork({ rng: secureRng() }), landmarks: simulatedLandmarks(CITIES) };
-    const endpoints = (this.endpoints ??= new EndpointDirectory(this.bus, this.opts.config.chainId));
+    const endpoints = (this.endpoints ??= this.endpointDirectory());
     const beacons = (this.beacons = new CheckerBeacons({
       chainId: replica.chainId,
       isChecker: (a) => replica.ledger.checker(a) !== undefined,
@@ -303,6 +303,16 @@ export class ClusterNode {
           .map((c) => ({ id: c.id, lat: c.location.lat, lon: c.location.lon })),
       ],
     };
+  }
+
+  /** Where the network's containers' endpoints are, from their signed heartbeats. */
+  private endpointDirectory(): EndpointDirectory {
+    const replica = this.replica;
+    return new EndpointDirectory(
+      this.bus,
+      this.opts.config.chainId,
+      (id) => replica.ledger.container(id) !== undefined,
+    );
   }
 
   /**
@@ -404,7 +414,7 @@ export class ClusterNode {
 
     if (this.has('api')) {
       this.logs = new LogHub(this.bus);
-      this.endpoints ??= new EndpointDirectory(this.bus, this.opts.config.chainId);
+      this.endpoints ??= this.endpointDirectory();
       ({ api: this.api, url: this.url } = await startApiRole(ctx, this.backend()));
     }
     // once the API is up: a checker with one is probed there

@@ -166,7 +166,11 @@ export class Devnet {
     const indexerRole = startIndexerRole(this.roles, { seed: `${config.chainId}:${this.chain.head.hash}` });
     this.indexer = indexerRole.indexer;
     this.logs = new LogHub(this.bus);
-    this.endpoints = new EndpointDirectory(this.bus, config.chainId);
+    this.endpoints = new EndpointDirectory(
+      this.bus,
+      config.chainId,
+      (id) => this.chain.ledger.container(id) !== undefined,
+    );
     const genesisCheckers = this.chain.genesis.checkers;
     this.world = new ModelNetwork({ rng: secureRng() });
     // Every cadence follows the chain's epoch (the genesis's, whatever this run's flags say).

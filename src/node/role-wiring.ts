@@ -1,6 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { join } from 'node:path';
-import { AethirError, SeededRng, type Clock, type Config, type KeyPair } from '../core/index.js';
+import {
+  AethirError,
+  SeededRng,
+  signedByContainer,
+  type Clock,
+  type Config,
+  type KeyPair,
+} from '../core/index.js';
 import { rpcSubjects, subjects, type Bus, type HeartbeatMsg } from '../bus/index.js';
 import { Indexer, parseMatchRequest } from '../indexer/index.js';
 import { CheckerService, type CheckerServiceDeps } from '../checker/index.js';
@@ -75,6 +82,11 @@ export function startIndexerRole(
   const offs = [
     ctx.bus.subscribe(subjects.allHeartbeats, (m) => {
       const hb = m as HeartbeatMsg;
+      // only the network's containers, each speaking for itself (src/core/container-signature.ts):
+      // a forged heartbeat could mark a competitor full or draining, or silence it with a future `at`
+      const ledger = ctx.ledger();
+      if (!ledger.container(hb.container)) return;
+      if (!signedByContainer('heartbeat', ledger.chain.chainId, hb)) return;
       indexer.heartbeatMsg(hb);
     }),
   ];

@@ -1,4 +1,4 @@
-import { findCity, isAethirError, verifyEndpoint, type Clock } from '../core/index.js';
+import { findCity, isAethirError, signedByContainer, type Clock } from '../core/index.js';
 import type { Bus } from '../bus/index.js';
 import { subjects, type HeartbeatMsg, type ProbeResult } from '../container/index.js';
 import type { Indexer } from '../indexer/index.js';
@@ -196,19 +196,20 @@ export class EndpointDirectory {
   private readonly off: () => void;
 
   /**
-   * Follows the endpoints containers announce in their heartbeats, taking only announcements the
-   * container signed for this chain (src/core/endpoint-announcement.ts), each newer than the last:
-   * a peer on the bus cannot point someone else's container, its lease tokens or its location
-   * probes at a server of its choosing, nor replay an old announcement.
+   * Follows the endpoints containers announce in their heartbeats, taking only heartbeats the
+   * container signed for this chain (src/core/container-signature.ts), each newer than the last,
+   * and (given `isContainer`) only from the network's containers: a peer on the bus cannot point
+   * someone else's container, its lease tokens or its location probes at a server of its choosing,
+   * nor replay an old announcement, nor grow this map with keys of its own.
    */
-  constructor(bus: Bus, chainId: string) {
+  constructor(bus: Bus, chainId: string, isContainer?: (id: string) => boolean) {
     this.off = bus.subscribe(subjects.allHeartbeats, (m) => {
       const hb = m as HeartbeatMsg;
-      if (!hb.endpoint || !hb.endpointSig) return;
+      if (!hb.endpoint) return;
       const last = this.bases.get(hb.container);
-      if (last && hb.at < last.at) return;
-      const a = { chainId, container: hb.container, endpoint: hb.endpoint, at: hb.at };
-      if (!verifyEndpoint(hb.endpointSig, a)) return;
+      if (last && hb.at <= last.at) return;
+      if (isContainer && !isContainer(hb.container)) return;
+      if (!signedByContainer('heartbeat', chainId, hb)) return;
       this.bases.set(hb.container, { url: hb.endpoint, at: hb.at });
     });
   }

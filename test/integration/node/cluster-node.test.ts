@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ath, defaultConfig, generateKeyPair, systemClock, type KeyPair } from '../../../src/core/index.js';
+import {
+  ath,
+  defaultConfig,
+  generateKeyPair,
+  signAsContainer,
+  systemClock,
+  type KeyPair,
+} from '../../../src/core/index.js';
 import { subjects, type HeartbeatMsg } from '../../../src/bus/index.js';
 import { parseGenesis, signTx, type TxType } from '../../../src/ledger/index.js';
 import { ClusterNode, locationOf, type Snapshot } from '../../../src/node/index.js';
@@ -48,7 +55,7 @@ async function matchedAfterHeartbeats(node: ClusterNode): Promise<string> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const hb: HeartbeatMsg = { container: host.address, at: Date.now(), freeGpus: 0, runningLeases: 0 };
-    node.bus.publish(subjects.heartbeat(host.address), hb);
+    node.bus.publish(subjects.heartbeat(host.address), signAsContainer(host, 'heartbeat', chainId, hb));
     await new Promise((r) => setTimeout(r, 100));
     try {
       return node.indexer!.match({ user: user.address, gpus: 0 }).container.id;

@@ -5,6 +5,7 @@ import {
   SeededRng,
   ath,
   keyPairFromSeed,
+  signAsContainer,
   type KeyPair,
 } from '../../../src/core/index.js';
 import { parseGenesis, signReceipt, type ContainerSpec, type Location } from '../../../src/ledger/index.js';
@@ -121,6 +122,7 @@ afterEach(async () => {
 /** Registers and stakes a container; returns its key. */
 async function register(name: string, where: string, spec: ContainerSpec = cpuSpec(name)): Promise<KeyPair> {
   const key = keyPairFromSeed(`svc-test:${name}`);
+  containerKeys.set(key.address, key);
   const location: Location = locationOf(where);
   const need = chain.ledger.requiredStakeOf({ spec });
   await new TxSender(user, network).send('transfer', { to: key.address, amount: need + ath(10) });
@@ -130,8 +132,13 @@ async function register(name: string, where: string, spec: ContainerSpec = cpuSp
   return key;
 }
 
+/** The keys of the containers `register` made, by address: their heartbeats are signed. */
+const containerKeys = new Map<string, KeyPair>();
+
 function heartbeat(id: string, runningLeases = 0): void {
-  bus.publish(subjects.heartbeat(id), { container: id, at: clock.now(), freeGpus: 0, runningLeases });
+  const body = { container: id, at: clock.now(), freeGpus: 0, runningLeases };
+  const key = containerKeys.get(id);
+  bus.publish(subjects.heartbeat(id), key ? signAsContainer(key, 'heartbeat', CHAIN, body) : body);
 }
 
 async function tickAll(): Promise<void> {
@@ -180,9 +187,43 @@ describe('CheckerService', () => {
     expect(services.reduce((n, s) => n + s.stats.rejected, 0)).toBe(0);
   });
 
+  it("probes answered in a host's name by another key, or unsigned, count for nothing", async () => {
+    const gone = (await register('gone-host', 'Frankfurt, DE')).address;
+    const stranger = keyPairFromSeed('svc-test:stranger');
+    // the host is gone; strangers on the bus see the probes and answer them in its name
+    stops.push(serveChecks(bus, gone, { clock, signer: { key: stranger, chainId: () => CHAIN } }));
+    stops.push(serveChecks(bus, gone, { clock }));
+    for (let i = 0; i < 4; i++) {
+      await tickAll();
+      clock.advance(1_000);
+    }
+    expect(services.reduce((n, s) => n + s.stats.probes.sent, 0)).toBeGreaterThan(0);
+    expect(services.reduce((n, s) => n + s.stats.probes.answered, 0)).toBe(0);
+    // nor do heartbeats in its name: unsigned, or signed by the stranger
+    const body = { container: gone, at: clock.now(), freeGpus: 0, runningLeases: 0 };
+    bus.publish(subjects.heartbeat(gone), body);
+    bus.publish(subjects.heartbeat(gone), signAsContainer(stranger, 'heartbeat', CHAIN, body));
+    for (const s of services) expect(s.liveness.tick([{ id: gone }]).some((r) => r.online)).toBe(false);
+  });
+
+  it('a heartbeat from the far future does not silence the host: only the host can sign one', async () => {
+    const id = (await register('hb-host', 'Frankfurt, DE')).address;
+    const stranger = keyPairFromSeed('svc-test:stranger');
+    const future = { container: id, at: clock.now() + 1e12, freeGpus: 0, runningLeases: 0 };
+    bus.publish(subjects.heartbeat(id), signAsContainer(stranger, 'heartbeat', CHAIN, future));
+    // the host's own heartbeats go on past the offline threshold: every one of them still counts
+    for (let t = 0; t <= OFFLINE_MS + 2_000; t += 1_000) {
+      clock.advance(1_000);
+      heartbeat(id);
+    }
+    for (const s of services)
+      expect(s.liveness.tick([{ id }])).toEqual([expect.objectContaining({ online: true })]);
+  });
+
   it('direct probes keep a container online without heartbeats, and their loss is in the reason', async () => {
-    const id = (await register('probed-host', 'Frankfurt, DE')).address;
-    stops.push(serveChecks(bus, id, { clock }));
+    const key = await register('probed-host', 'Frankfurt, DE');
+    const id = key.address;
+    stops.push(serveChecks(bus, id, { clock, signer: { key, chainId: () => CHAIN } }));
     for (let i = 0; i < 4; i++) {
       await tickAll();
       clock.advance(1_000);

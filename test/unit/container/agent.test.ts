@@ -10,6 +10,7 @@ import {
   keyPairFromSeed,
   sealEnv,
   signLeaseToken,
+  signedByContainer,
   type KeyPair,
 } from '../../../src/core/index.js';
 import {
@@ -333,7 +334,10 @@ describe('ContainerAgent', () => {
     const a = newAgent();
     await a.start();
     const mine = () => heartbeats.filter((h) => h.container === a.id);
-    const { load, ...rest } = mine()[0]!;
+    const { load, sig, ...rest } = mine()[0]!;
+    // signed by the host: receivers take no other heartbeat
+    expect(signedByContainer('heartbeat', 'agent-test', mine()[0])).toBe(true);
+    expect(sig).toMatch(/^[0-9a-f]{64}\.[0-9a-f]{128}$/);
     expect(rest).toEqual({
       container: a.id,
       at: clock.now(),

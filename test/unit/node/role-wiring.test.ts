@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ManualClock, ath, defaultConfig } from '../../../src/core/index.js';
+import { ManualClock, ath, defaultConfig, signAsContainer } from '../../../src/core/index.js';
 import { MemoryBus, rpcSubjects, subjects, type HeartbeatMsg } from '../../../src/bus/index.js';
 import type { MatchResult } from '../../../src/indexer/index.js';
 import { Chain } from '../../../src/node/chain.js';
@@ -62,7 +62,17 @@ describe('startIndexerRole', () => {
       // known, but not heard from since the restart
       expect(() => role.indexer.match(request)).toThrow(/no container/i);
       const hb: HeartbeatMsg = { container: host.address, at: clock.now(), freeGpus: 2, runningLeases: 0 };
+      // an unsigned heartbeat, or one signed by another key, is not the host's: nothing is matched
       bus.publish(subjects.heartbeat(host.address), hb);
+      bus.publish(
+        subjects.heartbeat(host.address),
+        signAsContainer(alice, 'heartbeat', chain.ledger.chain.chainId, hb),
+      );
+      expect(() => role.indexer.match(request)).toThrow(/no container/i);
+      bus.publish(
+        subjects.heartbeat(host.address),
+        signAsContainer(host, 'heartbeat', chain.ledger.chain.chainId, hb),
+      );
       expect(role.indexer.match(request).container.id).toBe(host.address);
       // and for other nodes, over the bus
       const viaBus = (await bus.request(rpcSubjects.match, { user: alice.address, gpus: 0 })) as MatchResult;

@@ -3,7 +3,7 @@ import { MemoryBus } from '../../../src/bus/index.js';
 import { subjects } from '../../../src/container/index.js';
 import type { Lease, Ledger } from '../../../src/ledger/index.js';
 import { EndpointDirectory, leaseEventsOn } from '../../../src/node/roles.js';
-import { generateKeyPair, signEndpoint } from '../../../src/core/index.js';
+import { generateKeyPair, signAsContainer } from '../../../src/core/index.js';
 
 describe('leaseEventsOn', () => {
   const leases: Record<string, Pick<Lease, 'container' | 'status'>> = {
@@ -59,51 +59,55 @@ describe('EndpointDirectory', () => {
   const chainId = 'endpoint-test';
   const host = generateKeyPair();
   const thief = generateKeyPair();
-  const hb = (container: string, endpoint: string, at: number, endpointSig?: string) => ({
+  const hb = (container: string, endpoint: string | undefined, at: number) => ({
     container,
     at,
     freeGpus: 1,
     runningLeases: 0,
-    endpoint,
-    ...(endpointSig ? { endpointSig } : {}),
+    ...(endpoint ? { endpoint } : {}),
   });
+  const signed = (body: ReturnType<typeof hb>, key = host, chain = chainId) =>
+    signAsContainer(key, 'heartbeat', chain, body);
 
-  it("takes only the container's own signed announcement for this chain, each newer than the last", () => {
+  it("takes only the container's own signed heartbeat for this chain, each newer than the last", () => {
     const bus = new MemoryBus();
     const dir = new EndpointDirectory(bus, chainId);
     const good = 'http://127.0.0.1:9001';
-    bus.publish(
-      subjects.heartbeat(host.address),
-      hb(host.address, good, 10, signEndpoint(host, chainId, good, 10)),
-    );
+    bus.publish(subjects.heartbeat(host.address), signed(hb(host.address, good, 10)));
     expect(dir.baseOf(host.address)).toBe(good);
     expect(dir.endpointOf({ id: 'L1', container: host.address, status: 'open' })).toBe(`${good}/l/L1/`);
 
     const evil = 'http://127.0.0.1:5432';
     const attempts = [
       hb(host.address, evil, 20), // unsigned
-      hb(host.address, evil, 20, signEndpoint(thief, chainId, evil, 20)), // signed by another key
-      hb(host.address, evil, 20, signEndpoint(host, 'other-chain', evil, 20)), // another chain
-      hb(host.address, evil, 20, signEndpoint(host, chainId, good, 20)), // signature for another URL
-      hb(host.address, evil, 21, signEndpoint(host, chainId, evil, 20)), // another time
+      signed(hb(host.address, evil, 20), thief), // signed by another key
+      signed(hb(host.address, evil, 20), host, 'other-chain'), // another chain
+      { ...signed(hb(host.address, good, 20)), endpoint: evil }, // the signature of another URL
+      { ...signed(hb(host.address, evil, 20)), at: 21 }, // of another time
+      { ...signed(hb(host.address, evil, 20)), sig: 'zz' }, // malformed
+      hb(host.address, evil, 20), // unsigned
     ];
     for (const a of attempts) bus.publish(subjects.heartbeat(host.address), a);
     // and no heartbeat without an endpoint can take the announced one away
-    bus.publish(subjects.heartbeat(host.address), { ...hb(host.address, good, 30), endpoint: undefined });
+    bus.publish(subjects.heartbeat(host.address), signed(hb(host.address, undefined, 30)));
     expect(dir.baseOf(host.address)).toBe(good);
 
-    // the host moves: its newer announcement wins; replaying its older one does not move it back
+    // the host moves: its newer heartbeat wins; replaying its older one does not move it back
     const moved = 'http://127.0.0.1:9002';
-    bus.publish(
-      subjects.heartbeat(host.address),
-      hb(host.address, moved, 40, signEndpoint(host, chainId, moved, 40)),
-    );
-    bus.publish(
-      subjects.heartbeat(host.address),
-      hb(host.address, good, 10, signEndpoint(host, chainId, good, 10)),
-    );
+    bus.publish(subjects.heartbeat(host.address), signed(hb(host.address, moved, 40)));
+    bus.publish(subjects.heartbeat(host.address), signed(hb(host.address, good, 10)));
     expect(dir.baseOf(host.address)).toBe(moved);
     expect(dir.endpointOf({ id: 'L1', container: host.address, status: 'closed' })).toBeNull();
+    dir.close();
+  });
+
+  it("keeps only the network's containers: a stranger's own signed heartbeats grow nothing", () => {
+    const bus = new MemoryBus();
+    const dir = new EndpointDirectory(bus, chainId, (id) => id === host.address);
+    bus.publish(subjects.heartbeat(thief.address), signed(hb(thief.address, 'http://10.0.0.1:1', 1), thief));
+    expect(dir.baseOf(thief.address)).toBeNull();
+    bus.publish(subjects.heartbeat(host.address), signed(hb(host.address, 'http://10.0.0.2:2', 1)));
+    expect(dir.baseOf(host.address)).toBe('http://10.0.0.2:2');
     dir.close();
   });
 });
