@@ -162,6 +162,14 @@ export const CheckRequestSchema = z.discriminatedUnion('op', [
     nonce: z.string().regex(/^[0-9a-f]{16,64}$/),
     /** canary block numbers (distinct; checked against CANARY_BLOCKS by the host) */
     blocks: z.array(z.number().int().min(0).max(1023)).min(1).max(64),
+    /** the checker's signature (src/core/check-auth.ts storageChallengeId); a host may refuse one without */
+    auth: z
+      .strictObject({
+        publicKey: z.string().max(128),
+        at: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+        signature: z.string().max(256),
+      })
+      .optional(),
   }),
   z.strictObject({
     op: z.literal('capacity'),

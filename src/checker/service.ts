@@ -133,7 +133,10 @@ export interface CheckerServiceDeps {
    * (multilateration); without it, each vote is its own band
    */
   peerKey?: { publicKey: string; secretKey: string };
-  /** the checker's key: signs its capacity sessions' starts (hosts admit only a ledger checker's) */
+  /**
+   * the checker's key: signs its capacity sessions' starts and its storage challenges (hosts admit
+   * only a ledger checker's)
+   */
   key?: { publicKey: string; secretKey: string };
   offlineAfterMs: number;
   cadence: CheckCadence;
@@ -515,6 +518,7 @@ export class CheckerService {
         container,
         volume,
         iterations,
+        ...(this.deps.key ? { key: this.deps.key } : {}),
         ...(this.deps.storageDeadlineMs !== undefined ? { deadlineMs: this.deps.storageDeadlineMs } : {}),
       });
       let reason = look.kind === 'proved' ? `proved it holds the volume in ${look.ms} ms` : look.reason;

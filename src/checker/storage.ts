@@ -14,6 +14,7 @@ import {
   type Clock,
   type Rng,
 } from '../core/index.js';
+import { signCapacityStart, storageChallengeId } from '../core/check-auth.js';
 import type { Bus } from '../bus/index.js';
 import { subjects } from '../bus/subjects.js';
 
@@ -65,6 +66,8 @@ export interface StorageChallenge {
   volume: string;
   iterations: number;
   deadlineMs?: number;
+  /** the checker's key: signs the challenge (hosts take only a ledger checker's, src/core/check-auth.ts) */
+  key?: { publicKey: string; secretKey: string };
 }
 
 /** One look at one volume. */
@@ -80,7 +83,23 @@ export async function challengeStorage(o: StorageChallenge): Promise<StorageLook
   try {
     r = (await o.bus.request(
       subjects.check(o.container),
-      { op: 'storage', checker: o.checker, volume: o.volume, nonce, blocks },
+      {
+        op: 'storage',
+        checker: o.checker,
+        volume: o.volume,
+        nonce,
+        blocks,
+        ...(o.key
+          ? {
+              auth: signCapacityStart(o.key, {
+                container: o.container,
+                checker: o.checker,
+                session: storageChallengeId({ volume: o.volume, nonce, blocks }),
+                at: o.clock.now(),
+              }),
+            }
+          : {}),
+      },
       { timeoutMs: deadline },
     )) as typeof r;
   } catch (e) {

@@ -21,6 +21,7 @@ import {
   CAPACITY_START_SKEW_MS,
   capacityStartProblem,
   capacityStepProblem,
+  storageChallengeId,
   type CapacityStartAuth,
   type CapacityStepAuth,
 } from '../core/check-auth.js';
@@ -83,7 +84,8 @@ export interface CheckServerOptions {
   /**
    * whether a capacity session may start: null to admit it, else why not (answered `{closed:
    * 'refused: …', started: false}`). The agent admits only starts signed by a ledger checker
-   * (src/core/check-auth.ts); none: every start is admitted.
+   * (src/core/check-auth.ts); none: every start is admitted. A storage challenge is admitted the
+   * same way, as the start of session `storageChallengeId(…)` (answered `{error: 'refused: …'}`).
    */
   admitStart?: (start: {
     checker: string;
@@ -420,6 +422,18 @@ export function serveChecks(bus: Bus, containerId: string, opts: CheckServerOpti
         if (!validCanaryIndices(req.blocks))
           return { error: `blocks must be 1 to ${CANARY_BLOCKS} distinct numbers below ${CANARY_BLOCKS}` };
         if (!opts.storage) return { error: 'this host keeps no volumes' };
+        if (opts.admitStart) {
+          // a ledger checker's signed challenge, seen once: nobody else makes it read the volume
+          const why = await opts.admitStart({
+            checker: req.checker,
+            session: storageChallengeId(req),
+            auth: req.auth,
+          });
+          if (why !== null) {
+            log(`storage challenge of ${req.checker.slice(0, 16)}: refused (${why})`);
+            return { error: `refused: ${why}` };
+          }
+        }
         try {
           const proof = await opts.storage(req.volume, req.nonce, req.blocks);
           return { container: containerId, volume: req.volume, nonce: req.nonce, proof };

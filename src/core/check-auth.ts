@@ -53,6 +53,16 @@ export function capacityStartProblem(
 }
 
 /**
+ * A storage challenge (proof of storage, src/checker/storage.ts) is signed as a start whose session
+ * is this id: the digest of the volume, the nonce and the blocks asked. The host admits it as it
+ * admits a capacity start (signed by a ledger checker, fresh, never seen before), so a stranger
+ * cannot make it read its canary blocks over and over, nor replay a checker's challenge.
+ */
+export function storageChallengeId(c: { volume: string; nonce: string; blocks: readonly number[] }): string {
+  return `storage-${sha256Hex(canonicalize({ volume: c.volume, nonce: c.nonce, blocks: c.blocks }))}`;
+}
+
+/**
  * A checker's signature on one later step of a capacity session it started (anything after the
  * start: a challenge, fill, read, more, error or end). Whoever sees a session on the bus learns its
  * id; without this, they could end it, or send a step of their own, and so fail an honest host's

@@ -14,7 +14,7 @@ import {
 } from '../../../src/capacity/index.js';
 import { chooseProver, ledgerCheckerGate, serveChecks } from '../../../src/container/check-server.js';
 import { keyPairFromSeed } from '../../../src/core/keys.js';
-import { signCapacityStart, signCapacityStep } from '../../../src/core/check-auth.js';
+import { signCapacityStart, signCapacityStep, storageChallengeId } from '../../../src/core/check-auth.js';
 import {
   inProcessProverChannel,
   SimulatedGpuMemory,
@@ -607,6 +607,56 @@ describe('ledgerCheckerGate: only the ledger’s checkers may start a capacity s
       closed: "refused: the ledger's checkers could not be read: the node is unreachable",
       started: false,
     });
+  });
+});
+
+describe('ledgerCheckerGate: only the ledger’s checkers may make a host read its volumes', () => {
+  it('a storage challenge its checker signed is answered once; unsigned, a stranger’s, one moved to other blocks or a replay read nothing', async () => {
+    const checker = keyPairFromSeed('gate:checker');
+    const stranger = keyPairFromSeed('gate:stranger');
+    const bus = new MemoryBus({ validate: true });
+    const clock = new ManualClock(5_000_000);
+    const reads: number[][] = [];
+    serve(bus, 'c1', {
+      storage: async (_v, nonce, blocks) => {
+        reads.push(blocks);
+        return `proof-of-${nonce}`;
+      },
+      admitStart: ledgerCheckerGate({ container: 'c1', clock, checkers: async () => [checker.address] }),
+    });
+    const challenge = { op: 'storage', volume: 'vol1', nonce: 'ab'.repeat(16), blocks: [3, 1, 4] };
+    const auth = (key: typeof checker, c: { volume: string; nonce: string; blocks: number[] }) =>
+      signCapacityStart(key, {
+        container: 'c1',
+        checker: key.address,
+        session: storageChallengeId(c),
+        at: clock.now(),
+      });
+    const ask = (body: object) => bus.request('check.c1', body, { timeoutMs: 5_000 });
+
+    expect(await ask({ ...challenge, checker: checker.address })).toEqual({
+      error: 'refused: the start is not signed',
+    });
+    expect(await ask({ ...challenge, checker: stranger.address, auth: auth(stranger, challenge) })).toEqual({
+      error: expect.stringMatching(/^refused: ath\w+ is not a checker of the ledger$/),
+    });
+    // the checker's signature on other blocks, sent with these
+    const other = { ...challenge, blocks: [9, 9 - 1] };
+    expect(await ask({ ...challenge, checker: checker.address, auth: auth(checker, other) })).toEqual({
+      error: 'refused: the signature does not verify',
+    });
+    expect(reads).toEqual([]);
+
+    const signed = { ...challenge, checker: checker.address, auth: auth(checker, challenge) };
+    expect(await ask(signed)).toEqual({
+      container: 'c1',
+      volume: 'vol1',
+      nonce: challenge.nonce,
+      proof: `proof-of-${challenge.nonce}`,
+    });
+    // seen on the bus and sent again: refused, nothing read
+    expect(await ask(signed)).toEqual({ error: 'refused: this start was used before' });
+    expect(reads).toEqual([[3, 1, 4]]);
   });
 });
 
