@@ -149,6 +149,13 @@ export const MatchReplySchema = z.record(z.string(), z.unknown());
  * start a session; the reply's `message` is the prover's answer, checked by the checker with
  * parseProverMessage). The container answers only what it is asked; nothing here is trusted.
  */
+/** A checker's signature on a capacity start or a storage challenge (src/core/check-auth.ts). */
+const CheckerAuthSchema = z.strictObject({
+  publicKey: z.string().max(128),
+  at: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  signature: z.string().max(256),
+});
+
 export const CheckRequestSchema = z.discriminatedUnion('op', [
   z.strictObject({
     op: z.literal('probe'),
@@ -163,13 +170,7 @@ export const CheckRequestSchema = z.discriminatedUnion('op', [
     /** canary block numbers (distinct; checked against CANARY_BLOCKS by the host) */
     blocks: z.array(z.number().int().min(0).max(1023)).min(1).max(64),
     /** the checker's signature (src/core/check-auth.ts storageChallengeId); a host may refuse one without */
-    auth: z
-      .strictObject({
-        publicKey: z.string().max(128),
-        at: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-        signature: z.string().max(256),
-      })
-      .optional(),
+    auth: CheckerAuthSchema.optional(),
   }),
   z.strictObject({
     op: z.literal('capacity'),
@@ -177,13 +178,7 @@ export const CheckRequestSchema = z.discriminatedUnion('op', [
     session: Token.max(100),
     message: z.record(z.string(), z.unknown()),
     /** the checker's signature on a start (src/core/check-auth.ts); a host may refuse a start without */
-    auth: z
-      .strictObject({
-        publicKey: z.string().max(128),
-        at: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-        signature: z.string().max(256),
-      })
-      .optional(),
+    auth: CheckerAuthSchema.optional(),
     /** the checker's signature on a later step of a signed session (src/core/check-auth.ts) */
     step: z
       .strictObject({

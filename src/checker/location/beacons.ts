@@ -1,6 +1,6 @@
-import { addressOf, signMessage, verifySignature } from '../../core/keys.js';
 import type { Landmark } from './checker.js';
 import { probeAddress } from './network.js';
+import { checkerSignatureProblem, numberIn, signByChecker } from './peers.js';
 
 /**
  * Checkers as landmarks (Gueye et al.'s CBG: every checker calibrates its RTT bounds on hosts at
@@ -41,11 +41,10 @@ function bytes(b: BeaconBody): string {
 }
 
 export function signBeacon(body: BeaconBody, key: { publicKey: string; secretKey: string }): BeaconMsg {
-  return { ...body, publicKey: key.publicKey, signature: signMessage(key.secretKey, bytes(body)) };
+  return signByChecker(body, key, bytes);
 }
 
-const num = (x: unknown, lo: number, hi: number): x is number =>
-  typeof x === 'number' && Number.isFinite(x) && x >= lo && x <= hi;
+const num = numberIn;
 
 /** Why a beacon is not taken, or null when it is well formed and signed by its checker. */
 export function beaconProblem(m: unknown, chainId: string): string | null {
@@ -57,11 +56,7 @@ export function beaconProblem(m: unknown, chainId: string): string | null {
   if (!num(b.at, 0, Number.MAX_SAFE_INTEGER)) return 'bad time';
   if (typeof b.address !== 'string' || b.address.length > MAX_ADDRESS || !probeAddress(b.address))
     return 'address must be host:port or an http(s) URL with a host';
-  if (typeof b.publicKey !== 'string' || addressOf(b.publicKey) !== b.checker)
-    return 'key is not the checker';
-  if (typeof b.signature !== 'string' || !verifySignature(b.publicKey, bytes(b as BeaconBody), b.signature))
-    return 'bad signature';
-  return null;
+  return checkerSignatureProblem(b as BeaconMsg, bytes);
 }
 
 /** A checker's id as a landmark: apart from container ids, which may be the same key's address. */

@@ -49,12 +49,35 @@ function bytes(b: PeerRttBody): string {
   ]);
 }
 
-export function signPeerRtt(body: PeerRttBody, key: { publicKey: string; secretKey: string }): PeerRttMsg {
-  return { ...body, publicKey: key.publicKey, signature: signMessage(key.secretKey, bytes(body)) };
+/** `body` signed by a checker's key over `text(body)`: what checkers share on the bus. */
+export function signByChecker<T>(
+  body: T,
+  key: { publicKey: string; secretKey: string },
+  text: (b: T) => string,
+): T & { publicKey: string; signature: string } {
+  return { ...body, publicKey: key.publicKey, signature: signMessage(key.secretKey, text(body)) };
 }
 
-const num = (x: unknown, lo: number, hi: number): x is number =>
+/** Why a message is not signed by the checker it names (its key and signature), or null. */
+export function checkerSignatureProblem<T extends { checker?: unknown }>(
+  m: T & { publicKey?: unknown; signature?: unknown },
+  text: (b: T) => string,
+): string | null {
+  if (typeof m.publicKey !== 'string' || addressOf(m.publicKey) !== m.checker)
+    return 'key is not the checker';
+  if (typeof m.signature !== 'string' || !verifySignature(m.publicKey, text(m), m.signature))
+    return 'bad signature';
+  return null;
+}
+
+export function signPeerRtt(body: PeerRttBody, key: { publicKey: string; secretKey: string }): PeerRttMsg {
+  return signByChecker(body, key, bytes);
+}
+
+/** A finite number within [lo, hi]. */
+export const numberIn = (x: unknown, lo: number, hi: number): x is number =>
   typeof x === 'number' && Number.isFinite(x) && x >= lo && x <= hi;
+const num = numberIn;
 
 /** Why a peer measurement is not taken, or null when it is well formed and signed by `checker`. */
 export function peerRttProblem(m: unknown, chainId: string): string | null {
@@ -75,11 +98,7 @@ export function peerRttProblem(m: unknown, chainId: string): string | null {
     !num(b.upper?.msPerKm, LIGHT_MS_PER_KM, 1)
   )
     return 'bounds out of range (slopes at least light in fibre)';
-  if (typeof p.publicKey !== 'string' || addressOf(p.publicKey) !== p.checker)
-    return 'key is not the checker';
-  if (typeof p.signature !== 'string' || !verifySignature(p.publicKey, bytes(p as PeerRttBody), p.signature))
-    return 'bad signature';
-  return null;
+  return checkerSignatureProblem(p as PeerRttMsg, bytes);
 }
 
 /** The measurements other checkers shared, per container (see the module comment). */
