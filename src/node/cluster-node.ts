@@ -29,6 +29,7 @@ import {
   ProbeNetwork,
   type CheckerServiceDeps,
   cadenceForEpoch,
+  probeAddress,
   signBeacon,
   simulatedLandmarks,
 } from '../checker/index.js';
@@ -99,6 +100,13 @@ export interface ClusterNodeOptions {
    * the ledger has verified; 'model', the SIMULATED latency model (docs/verification.md)
    */
   locationNetwork?: 'probe' | 'model';
+  /**
+   * the checker role's beacon (probe networks): the address other checkers time round trips to
+   * (default: this node's API, or its probe port on the configured host)
+   */
+  probeUrl?: string;
+  /** the checker role's probe port on a node without an API (default: any free port) */
+  probePort?: number;
   clock?: Clock;
   log?: (line: string) => void;
   probe?: () => Promise<ProbeResult>;
@@ -218,6 +226,11 @@ export class ClusterNode {
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
     if (!/^[a-z0-9_-]{1,48}$/.test(opts.name))
       throw new AethirError('INVALID_ARGUMENT', `node name "${opts.name}" must be 1-48 of a-z, 0-9, _ and -`);
+    if (opts.probeUrl !== undefined && (opts.probeUrl.length > 200 || !probeAddress(opts.probeUrl)))
+      throw new AethirError(
+        'INVALID_ARGUMENT',
+        `--probe-url "${opts.probeUrl.slice(0, 200)}" must be host:port or an http(s) URL with a host and port`,
+      );
     const { config } = opts;
     // The node's keys and replica live here: 0700, tightened if an older version left it open.
     if (!opts.postgres || opts.roles.some((r) => r === 'checker' || r === 'container'))
@@ -326,14 +339,21 @@ export class ClusterNode {
       const host = this.opts.config.host ?? '0.0.0.0';
       const server = createServer((s) => s.on('error', () => {}).end());
       await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, host, () => resolve());
+        server.once('error', (e: NodeJS.ErrnoException) =>
+          reject(
+            new AethirError(
+              'UNAVAILABLE',
+              `the checker's probe port ${this.opts.probePort ?? 0} on ${host} cannot be opened: ${e.code ?? e.message}`,
+            ),
+          ),
+        );
+        server.listen(this.opts.probePort ?? 0, host, () => resolve());
       });
       server.unref();
       this.probePort = server;
       const port = (server.address() as { port: number }).port;
-      this.probeUrl = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-    } else this.probeUrl = this.url;
+      this.probeUrl = this.opts.probeUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+    } else this.probeUrl = this.opts.probeUrl ?? this.url;
     const key = this.key;
     const place = locationOf(this.opts.config.containerLocation);
     const announce = () =>

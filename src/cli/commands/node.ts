@@ -109,6 +109,15 @@ export function nodeCommand(): Command {
         .default('probe'),
     )
     .option(
+      '--probe-url <url>',
+      "checker role: the address other checkers time round trips to, announced in this checker's signed beacon (default: this node's API, or its probe port)",
+    )
+    .option(
+      '--probe-port <n>',
+      "checker role without the api role: the port that answers other checkers' handshakes (default: any free one)",
+      parseIntArg('--probe-port', 0, 65535),
+    )
+    .option(
       '--snapshot-from <url|file>',
       'start from a snapshot (an API node URL or a file) instead of replaying the log',
     )
@@ -164,6 +173,8 @@ export function nodeCommand(): Command {
           declaredGpus: opts.declareGpus ? parseDeclaredGpus(opts.declareGpus) : undefined,
           ...(checks ? { checks } : {}),
           locationNetwork: opts.locationNetwork as 'probe' | 'model',
+          ...(opts.probeUrl !== undefined ? { probeUrl: opts.probeUrl as string } : {}),
+          ...(opts.probePort !== undefined ? { probePort: opts.probePort as number } : {}),
           snapshot,
           log,
         });
@@ -175,6 +186,7 @@ export function nodeCommand(): Command {
           root: node.replica.head.root,
           address: node.key?.address ?? null,
           api: node.url,
+          probe: node.probeUrl,
           pid: process.pid,
         };
         if (opts.json) printJson({ ready: info });
@@ -184,6 +196,7 @@ export function nodeCommand(): Command {
               `aethir node ${name} is running (chain ${info.chainId}, height ${info.height})`,
               ...(node.url ? [`  API:       ${node.url}/v1   dashboard: ${node.url}/`] : []),
               ...(info.address ? [`  key:       ${info.address}`] : []),
+              ...(info.probe ? [`  probe:     ${info.probe} (other checkers time round trips to it)`] : []),
               `Stop with Ctrl-C.`,
               '',
             ].join('\n'),

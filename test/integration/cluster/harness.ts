@@ -356,6 +356,8 @@ export interface NodeSpec {
   postgres?: string;
   snapshotFrom?: string;
   env?: Record<string, string>;
+  /** more arguments for `aethir node` */
+  args?: string[];
 }
 
 export interface ReadyInfo {
@@ -430,6 +432,7 @@ export class NodeProcess {
       ...(s.roles.includes('checker') ? ['--location-network', s.locationNetwork ?? 'model'] : []),
       ...(s.postgres ? ['--postgres', s.postgres] : []),
       ...(s.snapshotFrom ? ['--snapshot-from', s.snapshotFrom] : []),
+      ...(s.args ?? []),
     ];
     this.starts++;
     this.stderr.push(`\n──── start #${this.starts}: aethir ${args.slice(1).join(' ')}\n`);

@@ -1,3 +1,4 @@
+import { createServer, type AddressInfo } from 'node:net';
 import { connect, JSONCodec } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BEACON_SUBJECT, beaconProblem, type BeaconMsg } from '../../../src/checker/location/index.js';
@@ -18,6 +19,18 @@ import { Cluster, getJson, waitFor } from './harness.js';
  */
 
 let c: Cluster | null = null;
+
+/** A port free on loopback now (closed again before it is handed out). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
 let failed = false;
 
 afterAll(async () => {
@@ -50,11 +63,15 @@ describe('the location check on real, measured RTTs', () => {
           beacons.set(b.checker, b);
         },
       });
+      // the last checker has no API: it is probed on a port of its own, announced as its operator
+      // says (--probe-port, --probe-url: what a checker behind a forwarded port does)
+      const probePort = await freePort();
+      const probeUrl = `127.0.0.1:${probePort}`;
       const checkerNodes = await c.startNodes(
         checkerNames.map((name, i) => ({
           name,
-          // the last checker has no API: it is probed on a port of its own
           roles: i < 2 ? ['checker', 'api'] : ['checker'],
+          ...(i === 2 ? { args: ['--probe-port', String(probePort), '--probe-url', probeUrl] } : {}),
           checks: 'liveness,location',
           location: 'Frankfurt, DE',
           locationNetwork: 'probe',
@@ -94,6 +111,7 @@ describe('the location check on real, measured RTTs', () => {
         expect(await new TcpRttProbe().rttMs(at.host, at.port, 2000), b.address).not.toBeNull();
       }
       expect(seen.find((b) => b.checker === checkers[0])!.address).toBe(api!.api);
+      expect(seen.find((b) => b.checker === checkers[2])!.address).toBe(probeUrl);
 
       // each checker counts the two others among its landmarks; that is too few to calibrate on
       // (MIN_CALIBRATION_LANDMARKS), so it judges with the default bounds and says so

@@ -55,6 +55,23 @@ describe('parseChoices (--roles, --checks)', () => {
   });
 });
 
+describe('ClusterNode.start: bad options are refused before anything connects', () => {
+  it('a --probe-url that is no host:port', async () => {
+    const { ClusterNode } = await import('../../../src/node/index.js');
+    const { defaultConfig } = await import('../../../src/core/index.js');
+    for (const probeUrl of ['no port here', 'http://', 'h:99999', `http://${'a'.repeat(300)}:80`])
+      await expect(
+        ClusterNode.start({
+          config: defaultConfig({}),
+          roles: ['checker'],
+          nats: 'nats://127.0.0.1:1',
+          name: 'probe-url-test',
+          probeUrl,
+        }),
+      ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/--probe-url/) });
+  });
+});
+
 describe('EndpointDirectory', () => {
   const chainId = 'endpoint-test';
   const host = generateKeyPair();
