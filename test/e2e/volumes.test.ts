@@ -222,8 +222,19 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
     const dir = join(home, 'devnet', 'volumes', id);
     await waitFor(async () => existsSync(join(dir, 'meta.json')), 60_000, 'the volume provisioned');
     const host = (await api.volumeView(id))!.container;
-    // the honest host proves it for a while (the checkers start one period after creation)
-    await new Promise((res) => setTimeout(res, 20_000));
+    // the honest host proves it (the checkers start one period after creation): a passing storage
+    // report on this volume, signed by a checker
+    type Report = { check: string; volume?: string; ok: boolean; reason?: string };
+    const proved = await waitFor(
+      async () => {
+        const res = await fetch(`${devnet.url}/v1/checkers/reports?limit=200`);
+        const { reports } = (await res.json()) as { reports: Report[] };
+        return reports.find((x) => x.check === 'storage' && x.volume === id && x.ok) ?? false;
+      },
+      60_000,
+      'a passing storage check of the volume',
+    );
+    expect(proved.reason).toMatch(/^proved it holds the volume in \d+ ms$/);
     expect((await api.volumeView(id))!.status).toBe('active');
     const slashedBefore = BigInt((await api.container(host))!.slashed);
     // the host frees the disk: the image becomes a sparse file of zeros of the same size (the

@@ -10,7 +10,7 @@ export const checkerRoutes: ApiPlugin = async (app, ctx) => {
     url: '/v1/checkers/reports',
     tag: 'checkers',
     summary:
-      "Recent reports signed by checkers (liveness, capacity, location, qos), with each checker's reason in plain words",
+      "Recent reports signed by checkers (liveness, capacity, location, qos, storage: with the volume), with each checker's reason in plain words",
     query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }).strict(),
     // Reports are transactions: read back from the log, so they survive restarts.
     handler: async ({ query }) => ({
@@ -18,6 +18,7 @@ export const checkerRoutes: ApiPlugin = async (app, ctx) => {
         const p = t.tx.payload as {
           container: string;
           check?: string;
+          volume?: string;
           ok: boolean;
           observedAt: number;
           reason?: string;
@@ -26,6 +27,7 @@ export const checkerRoutes: ApiPlugin = async (app, ctx) => {
           checker: t.tx.from,
           container: p.container,
           check: p.check ?? 'liveness',
+          ...(p.volume !== undefined ? { volume: p.volume } : {}),
           ok: p.ok,
           observedAt: p.observedAt,
           height: t.height,
