@@ -1,10 +1,9 @@
-import { createServer, type AddressInfo } from 'node:net';
 import { connect, JSONCodec } from 'nats';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BEACON_SUBJECT, beaconProblem, type BeaconMsg } from '../../../src/checker/location/index.js';
 import { TcpRttProbe } from '../../../src/node/tcp-probe.js';
 import { probeAddress } from '../../../src/checker/location/network.js';
-import { Cluster, getJson, waitFor } from './harness.js';
+import { Cluster, freePort, getJson, waitFor } from './harness.js';
 
 /**
  * `aethir node --roles checker` measures real round trips by default (ProbeNetwork): TCP
@@ -20,17 +19,6 @@ import { Cluster, getJson, waitFor } from './harness.js';
 
 let c: Cluster | null = null;
 
-/** A port free on loopback now (closed again before it is handed out). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 let failed = false;
 
 afterAll(async () => {
@@ -119,8 +107,8 @@ describe('the location check on real, measured RTTs', () => {
         const first = /location bounds not calibrated \((\d+) landmarks; it takes \d+ that answer\)/.exec(
           n.stderr.value,
         );
-        expect(first, n.name).not.toBeNull();
-        expect(Number(first![1]), n.name).toBeGreaterThanOrEqual(2);
+        // the first calibration: no container is verified yet, so the two other checkers alone
+        expect(first?.[1], n.name).toBe('2');
       }
 
       const from = 'Frankfurt, DE';

@@ -1,8 +1,9 @@
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { keyPairFromSeed } from '../../../../src/core/index.js';
+import { haversineKm, keyPairFromSeed } from '../../../../src/core/index.js';
 import {
   beaconProblem,
+  calibrateLandmark,
   calibrateOnLandmarks,
   CheckerBeacons,
   checkerLandmarkId,
@@ -133,6 +134,7 @@ describe('CheckerBeacons: other checkers as landmarks', () => {
         ),
       ).toBeNull();
       const probed: string[] = [];
+      const answered = new Map<number, number[]>();
       const network = new ProbeNetwork({
         probe: {
           rttMs: async (host, p, timeoutMs) => {
@@ -140,7 +142,10 @@ describe('CheckerBeacons: other checkers as landmarks', () => {
             const rtt = await new TcpRttProbe().rttMs(host, p, timeoutMs);
             // loopback answers in microseconds, faster than light allows between these places:
             // the test adds a path's worth so the calibration has points light in fibre allows
-            return rtt === null ? null : rtt + (p === port(0) ? 9 : 8);
+            if (rtt === null) return null;
+            const ms = rtt + (p === port(0) ? 9 : 8);
+            answered.set(p, [...(answered.get(p) ?? []), ms]);
+            return ms;
           },
         },
         addressOf: (id) => d.addressOf(id, 2),
@@ -151,9 +156,21 @@ describe('CheckerBeacons: other checkers as landmarks', () => {
       expect(probed).toEqual([]);
       // with the minimum lowered to two, the checkers the beacons name are probed and calibrated on
       const bounds = await calibrateOnLandmarks(network, from, d.landmarks(2), 3, {}, 2);
-      expect(bounds).toBeDefined();
       expect(new Set(probed)).toEqual(new Set([`127.0.0.1:${port(0)}`, `127.0.0.1:${port(1)}`]));
       expect(probed).toHaveLength(6);
+      // the bounds are those of the two checkers' places and the fastest of each one's handshakes
+      expect(bounds).toEqual(
+        calibrateLandmark([
+          {
+            distanceKm: haversineKm(from.lat, from.lon, 51.51, -0.13),
+            rttMs: Math.min(...answered.get(port(0))!),
+          },
+          {
+            distanceKm: haversineKm(from.lat, from.lon, 48.86, 2.35),
+            rttMs: Math.min(...answered.get(port(1))!),
+          },
+        ]),
+      );
     } finally {
       for (const s of servers) s.close();
     }
@@ -170,18 +187,25 @@ describe('CheckerBeacons: other checkers as landmarks', () => {
       }));
     const silent = new Set<string>();
     let probes = 0;
+    const rttTo = (at: { lat: number; lon: number }) =>
+      5 + 0.012 * Math.hypot((at.lat - from.lat) * 111, (at.lon - from.lon) * 71);
     const network = {
       rttMs: async (t: { id: string; claimed: { lat: number; lon: number } }) => {
         probes++;
-        if (silent.has(t.id)) return null;
-        const km = Math.hypot((t.claimed.lat - from.lat) * 111, (t.claimed.lon - from.lon) * 71);
-        return 5 + 0.012 * km;
+        return silent.has(t.id) ? null : rttTo(t.claimed);
       },
     };
     expect(await calibrateOnLandmarks(network, from, ring(MIN_CALIBRATION_LANDMARKS - 1), 1)).toBeUndefined();
     expect(probes).toBe(0);
     const bounds = await calibrateOnLandmarks(network, from, ring(MIN_CALIBRATION_LANDMARKS), 1);
-    expect(bounds).toBeDefined();
+    expect(bounds).toEqual(
+      calibrateLandmark(
+        ring(MIN_CALIBRATION_LANDMARKS).map((l) => ({
+          distanceKm: haversineKm(from.lat, from.lon, l.lat, l.lon),
+          rttMs: rttTo(l),
+        })),
+      ),
+    );
     expect(probes).toBe(MIN_CALIBRATION_LANDMARKS);
     silent.add('l3'); // one does not answer: one too few
     expect(await calibrateOnLandmarks(network, from, ring(MIN_CALIBRATION_LANDMARKS), 1)).toBeUndefined();

@@ -191,8 +191,8 @@ describe.skipIf(!present)(title, () => {
       `5 checkers calibrated on the other 4 and k landmarks: k = 0 failed ${alone.falsePositives.length}/${alone.honest}, ` +
         `k = 16 ${few.falsePositives.length}, k = ${MIN_CALIBRATION_LANDMARKS} ${enough.falsePositives.length}`,
     );
-    expect(alone.falsePositives.length).toBeGreaterThan(alone.honest / 2);
-    expect(few.falsePositives.length).toBeGreaterThan(0);
+    expect([alone.falsePositives.length, alone.honest]).toEqual([154, 234]);
+    expect(few.falsePositives).toHaveLength(11);
     expect(enough.falsePositives).toEqual([]);
   });
 
