@@ -44,16 +44,14 @@ export function signBeacon(body: BeaconBody, key: { publicKey: string; secretKey
   return signByChecker(body, key, bytes);
 }
 
-const num = numberIn;
-
 /** Why a beacon is not taken, or null when it is well formed and signed by its checker. */
 export function beaconProblem(m: unknown, chainId: string): string | null {
   const b = m as Partial<BeaconMsg> | null;
   if (!b || typeof b !== 'object') return 'not an object';
   if (b.chainId !== chainId) return 'another chain';
   if (typeof b.checker !== 'string') return 'checker must be a string';
-  if (!num(b.lat, -90, 90) || !num(b.lon, -180, 180)) return 'place out of range';
-  if (!num(b.at, 0, Number.MAX_SAFE_INTEGER)) return 'bad time';
+  if (!numberIn(b.lat, -90, 90) || !numberIn(b.lon, -180, 180)) return 'place out of range';
+  if (!numberIn(b.at, 0, Number.MAX_SAFE_INTEGER)) return 'bad time';
   if (typeof b.address !== 'string' || b.address.length > MAX_ADDRESS || !probeAddress(b.address))
     return 'address must be host:port or an http(s) URL with a host';
   return checkerSignatureProblem(b as BeaconMsg, bytes);

@@ -77,7 +77,6 @@ export function signPeerRtt(body: PeerRttBody, key: { publicKey: string; secretK
 /** A finite number within [lo, hi]. */
 export const numberIn = (x: unknown, lo: number, hi: number): x is number =>
   typeof x === 'number' && Number.isFinite(x) && x >= lo && x <= hi;
-const num = numberIn;
 
 /** Why a peer measurement is not taken, or null when it is well formed and signed by `checker`. */
 export function peerRttProblem(m: unknown, chainId: string): string | null {
@@ -86,16 +85,16 @@ export function peerRttProblem(m: unknown, chainId: string): string | null {
   if (p.chainId !== chainId) return 'another chain';
   if (typeof p.checker !== 'string' || typeof p.container !== 'string' || p.container.length > 100)
     return 'checker and container must be strings';
-  if (!num(p.lat, -90, 90) || !num(p.lon, -180, 180)) return 'place out of range';
-  if (!num(p.rttMs, 0, 60_000)) return 'rttMs out of range';
-  if (!num(p.at, 0, Number.MAX_SAFE_INTEGER)) return 'bad time';
+  if (!numberIn(p.lat, -90, 90) || !numberIn(p.lon, -180, 180)) return 'place out of range';
+  if (!numberIn(p.rttMs, 0, 60_000)) return 'rttMs out of range';
+  if (!numberIn(p.at, 0, Number.MAX_SAFE_INTEGER)) return 'bad time';
   const b = p.bounds;
   if (
     !b ||
-    !num(b.lower?.baseMs, -1000, 1000) ||
-    !num(b.lower?.msPerKm, LIGHT_MS_PER_KM, 1) ||
-    !num(b.upper?.baseMs, -1000, 10_000) ||
-    !num(b.upper?.msPerKm, LIGHT_MS_PER_KM, 1)
+    !numberIn(b.lower?.baseMs, -1000, 1000) ||
+    !numberIn(b.lower?.msPerKm, LIGHT_MS_PER_KM, 1) ||
+    !numberIn(b.upper?.baseMs, -1000, 10_000) ||
+    !numberIn(b.upper?.msPerKm, LIGHT_MS_PER_KM, 1)
   )
     return 'bounds out of range (slopes at least light in fibre)';
   return checkerSignatureProblem(p as PeerRttMsg, bytes);
