@@ -414,6 +414,7 @@ export class GameHost {
       }
       fail(404, 'NOT_FOUND', `no route ${req.method} ${url.pathname}`);
     } catch (e) {
+      if (e instanceof PortTakenError) return fail(503, 'UNAVAILABLE', e.message);
       if (e instanceof BodyError) {
         const tooBig = e.message === 'too large';
         return fail(
@@ -510,6 +511,17 @@ export class GameHost {
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     await waitGathered(pc);
+    const icePort = this.opts.icePort;
+    if (icePort) {
+      // werift takes the next port of its range when this one is taken: that one is not forwarded
+      const ports = candidatePorts(pc.localDescription!.sdp);
+      if (ports.some((p) => p !== icePort)) {
+        await this.closePeer();
+        throw new PortTakenError(
+          `UDP port ${icePort} (the one media goes through) is taken by another process; no session was started`,
+        );
+      }
+    }
     this.log(`arena: session ${id.slice(0, 8)} offered (${resolution}, ${this.videoEncoder} ${kbps} kbit/s)`);
     return { session: id, offer: { type: 'offer', sdp: pc.localDescription!.sdp } };
   }
@@ -791,6 +803,12 @@ function round(x: number): number {
 }
 
 class BodyError extends Error {}
+class PortTakenError extends Error {}
+
+/** the ports of an SDP's ICE candidates (`a=candidate:<foundation> <component> <proto> <priority> <address> <port> …`) */
+export function candidatePorts(sdp: string): number[] {
+  return [...sdp.matchAll(/^a=candidate:\S+ \d+ \S+ \d+ \S+ (\d+) /gm)].map((m) => Number(m[1]));
+}
 
 async function jsonBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];

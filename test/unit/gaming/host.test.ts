@@ -57,16 +57,39 @@ describe('the game host refuses bad signalling and changes nothing', () => {
     expect(stats).toMatchObject({ resolution: '360p', width: 640, height: 360, framesRendered: 0 });
   });
 
-  it("with one UDP port (a sandboxed lease's), offers one candidate on it, again for a new session", async () => {
+  /** a UDP port that was free a moment ago */
+  const freeUdpPort = async () => {
     const free = createSocket('udp4');
     await new Promise<void>((r) => free.bind(0, '127.0.0.1', () => r()));
-    const icePort = free.address().port;
+    const port = free.address().port;
     await new Promise<void>((r) => free.close(() => r()));
-    const url = await start({ icePort });
-    for (let i = 0; i < 2; i++) {
-      // (the second replaces the first: its port must be free again at once)
-      const s = await (await post(url + '/session', JSON.stringify({ resolution: '360p' }))).json();
-      const candidates = [...new Set(s.offer.sdp.match(/^a=candidate:.*$/gm).map((l: string) => l.trim()))];
+    return port;
+  };
+  /** a host on one UDP port and its first session; another worker may take a port that was free a
+   * moment ago, and the host then says so (503): another port is tried */
+  const startOnOnePort = async (opts: Partial<ConstructorParameters<typeof GameHost>[0]> = {}) => {
+    for (let attempt = 0; ; attempt++) {
+      const icePort = await freeUdpPort();
+      const url = await start({ icePort, ...opts });
+      const r = await post(url + '/session', JSON.stringify({ resolution: '360p' }));
+      if (r.status === 503 && attempt < 4) {
+        await host!.stop();
+        continue;
+      }
+      expect(r.status).toBe(200);
+      return { url, icePort, first: await r.json() };
+    }
+  };
+  const candidatesOf = (sdp: string) => [
+    ...new Set(sdp.match(/^a=candidate:.*$/gm)!.map((l: string) => l.trim())),
+  ];
+
+  it("with one UDP port (a sandboxed lease's), offers one candidate on it, again for a new session", async () => {
+    const { url, icePort, first } = await startOnOnePort();
+    // (the second replaces the first: its port must be free again at once)
+    const second = await (await post(url + '/session', JSON.stringify({ resolution: '360p' }))).json();
+    for (const s of [first, second]) {
+      const candidates = candidatesOf(s.offer.sdp);
       expect(candidates).toHaveLength(1);
       expect(candidates[0]).toMatch(new RegExp(` udp \\d+ 127\\.0\\.0\\.1 ${icePort} typ host`));
       expect(s.offer.sdp).toMatch(/^a=group:BUNDLE 0 1\r?$/m); // video and inputs on that one port
@@ -74,15 +97,30 @@ describe('the game host refuses bad signalling and changes nothing', () => {
   });
 
   it("names the host's public address ($AETHIR_UDP_HOST) as the one candidate, on that port", async () => {
-    const free = createSocket('udp4');
-    await new Promise<void>((r) => free.bind(0, '127.0.0.1', () => r()));
-    const icePort = free.address().port;
-    await new Promise<void>((r) => free.close(() => r()));
-    const url = await start({ icePort, iceHosts: ['203.0.113.7'] });
-    const s = await (await post(url + '/session', JSON.stringify({ resolution: '360p' }))).json();
-    const candidates = [...new Set(s.offer.sdp.match(/^a=candidate:.*$/gm).map((l: string) => l.trim()))];
+    const { icePort, first } = await startOnOnePort({ iceHosts: ['203.0.113.7'] });
+    const candidates = candidatesOf(first.offer.sdp);
     expect(candidates).toHaveLength(1);
     expect(candidates[0]).toMatch(new RegExp(` udp \\d+ 203\\.0\\.113\\.7 ${icePort} typ host`));
+  });
+
+  it('refuses a session while its one UDP port is taken (never offers a port that is not forwarded), and starts one once it is free', async () => {
+    const squatter = createSocket('udp4');
+    await new Promise<void>((r) => squatter.bind(0, '0.0.0.0', () => r()));
+    const icePort = squatter.address().port;
+    try {
+      const url = await start({ icePort });
+      const r = await post(url + '/session', JSON.stringify({ resolution: '360p' }));
+      expect(r.status).toBe(503);
+      expect((await r.json()).error.message).toBe(
+        `UDP port ${icePort} (the one media goes through) is taken by another process; no session was started`,
+      );
+      expect((await (await fetch(url + '/stats')).json()).connection).toBe('none');
+      await new Promise<void>((r) => squatter.close(() => r()));
+      const s = await (await post(url + '/session', JSON.stringify({ resolution: '360p' }))).json();
+      expect(candidatesOf(s.offer.sdp)[0]).toMatch(new RegExp(` 127\\.0\\.0\\.1 ${icePort} typ host`));
+    } finally {
+      await new Promise<void>((r) => squatter.close(() => r())).catch(() => {});
+    }
   });
 
   it('takes tick=fixed or input, nothing else', async () => {
