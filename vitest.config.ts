@@ -20,7 +20,16 @@ export default defineConfig({
     globalSetup: ['test/support/build-cli.ts'],
     sequence: { sequencer: InterleavingSequencer },
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 20_000 } },
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 20_000,
+          // a worker keeps its modules from one unit file to the next: the 131 files' imports took
+          // 55 s of the run's CPU when each file started afresh, 15 s shared (unit alone: 114 s → 77 s)
+          isolate: false,
+        },
+      },
       // Every e2e file starts its own devnet or cluster. The deadline racers run one at a time in a
       // group of their own after the rest (sequence.groupOrder); the journeys two at a time.
       {
