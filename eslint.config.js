@@ -16,6 +16,26 @@ export default tseslint.config(
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
   {
+    // Within src/, import from the module that defines a name, not from a layer's index.js: a
+    // barrel loads its whole layer (NATS, WebSockets, YAML, libsodium…), and every CLI command paid
+    // for it at start-up (\`aethir keys ls\` 305 → 204 ms once src/ stopped importing barrels).
+    files: ['src/**/*.ts'],
+    ignores: ['src/**/index.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/index.js', '!**/node/index.js'],
+              message: "import from the module that defines it (a layer's index.js loads the whole layer)",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Domain code is deterministic: time and randomness come from a Clock and an Rng.
     files: ['src/ledger/**', 'src/checker/**', 'src/indexer/**', 'src/dao/**'],
     rules: {

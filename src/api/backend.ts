@@ -1,8 +1,12 @@
-import type { MatchPreview, MatchRequest, MatchResult, Offer } from '../indexer/index.js';
-import type { Block, Genesis, Lease, Ledger } from '../ledger/index.js';
+import type { MatchPreview, MatchResult, Offer } from '../indexer/indexer.js';
+import type { MatchRequest } from '../indexer/request.js';
+import type { Block } from '../ledger/block.js';
+import type { Genesis } from '../ledger/genesis.js';
+import type { Ledger } from '../ledger/machine.js';
+import type { Lease } from '../ledger/model.js';
 import type { BlockEvent, SubmitOutcome } from '../node/chain.js';
 import type { LogHub } from '../node/log-hub.js';
-import type { TxRecord } from '../store/index.js';
+import type { TxRecord } from '../store/ports.js';
 
 /**
  * What the HTTP API needs from the node it runs on. The embedded devnet (one process, the

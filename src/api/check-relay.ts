@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { AethirError, canonicalize } from '../core/index.js';
-import { checkMessage, type Bus } from '../bus/index.js';
+import { canonicalize } from '../core/canonical.js';
+import { AethirError } from '../core/errors.js';
+import type { Bus } from '../bus/bus.js';
+import { checkMessage } from '../bus/messages.js';
 import { fromReplyError, noResponder } from '../bus/reply.js';
 import { subjects } from '../bus/subjects.js';
 

@@ -1,7 +1,8 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Socket } from 'node:net';
-import { AethirError, defaultConfig, ErrorCodes, type Config, type ErrorCode } from '../core/index.js';
+import { defaultConfig, type Config } from '../core/config.js';
+import { AethirError, ErrorCodes, type ErrorCode } from '../core/errors.js';
 
 /**
  * What one client may hold of an API node: how long it may take to send a request, how many

@@ -1,5 +1,6 @@
-import { AethirError } from '../core/index.js';
-import { hasLeft, type Container } from '../ledger/index.js';
+import { AethirError } from '../core/errors.js';
+import type { Container } from '../ledger/model.js';
+import { hasLeft } from '../ledger/modules/containers/queries.js';
 import type { BlockEvent } from '../node/chain.js';
 
 /**

@@ -1,8 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { volumeRoutes } from './routes/volumes.js';
 import { z } from 'zod';
-import { isAethirError, maskTokens } from '../core/index.js';
-import type { Bus } from '../bus/index.js';
+import { isAethirError } from '../core/errors.js';
+import { maskTokens } from '../core/lease-token.js';
+import type { Bus } from '../bus/bus.js';
 import type { ApiBackend } from './backend.js';
 import { DEFAULT_API_LIMITS, installLimits, serverOptions, type ApiLimits } from './limits.js';
 import { Metrics } from './metrics.js';

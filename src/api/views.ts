@@ -1,12 +1,8 @@
-import { toJsonSafe } from '../core/index.js';
-import {
-  leaseFunds,
-  publicTx,
-  publicWorkload,
-  type Container,
-  type Lease,
-  type Ledger,
-} from '../ledger/index.js';
+import { toJsonSafe } from '../core/canonical.js';
+import type { Ledger } from '../ledger/machine.js';
+import type { Container, Lease } from '../ledger/model.js';
+import { leaseFunds, publicWorkload } from '../ledger/modules/leases/queries.js';
+import { publicTx } from '../ledger/registry.js';
 
 /** API representations: bigints as decimal strings of units, derived fields spelled out. */
 export function containerView(c: Container, ledger: Ledger): Record<string, unknown> {

@@ -1,4 +1,5 @@
-import type { Lease, SignedReceipt } from '../ledger/index.js';
+import type { Lease } from '../ledger/model.js';
+import type { SignedReceipt } from '../ledger/receipt.js';
 import type { WorkloadEvent } from '../container/runtimes/runtime.js';
 
 /** Bus subjects of the container role (NATS-style tokens). */

@@ -1,13 +1,7 @@
 import { z } from 'zod';
-import {
-  AethirError,
-  addressOf,
-  canonicalize,
-  isAddress,
-  signMessage,
-  verifySignature,
-  type KeyPair,
-} from '../core/index.js';
+import { canonicalize } from '../core/canonical.js';
+import { AethirError } from '../core/errors.js';
+import { addressOf, isAddress, signMessage, verifySignature, type KeyPair } from '../core/keys.js';
 
 /**
  * Telemetry a container sends over HTTP when it joined through an API node instead of the bus

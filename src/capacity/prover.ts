@@ -3,7 +3,7 @@ import { randomFillSync } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Clock, Rng } from '../core/index.js';
+import type { Clock, Rng } from '../core/clock.js';
 import {
   CAPACITY_PROTOCOL_VERSION,
   DEFAULT_SPOT_ROWS,

@@ -1,5 +1,5 @@
-import type { Clock } from '../core/index.js';
-import type { Container } from '../ledger/index.js';
+import type { Clock } from '../core/clock.js';
+import type { Container } from '../ledger/model.js';
 
 export interface LivenessReport {
   container: string;

@@ -1,33 +1,28 @@
-import { isAethirError, signedByContainer, type Clock, type Rng } from '../core/index.js';
-import type { Bus } from '../bus/index.js';
+import type { Clock, Rng } from '../core/clock.js';
+import { signedByContainer } from '../core/container-signature.js';
+import { isAethirError } from '../core/errors.js';
+import type { Bus } from '../bus/bus.js';
 import { subjects, type HeartbeatMsg } from '../bus/subjects.js';
-import {
-  hasLeft,
-  verifyReceipt,
-  type CheckKind,
-  type Container,
-  type Lease,
-  type Ledger,
-} from '../ledger/index.js';
+import type { Ledger } from '../ledger/machine.js';
+import type { CheckKind, Container, Lease } from '../ledger/model.js';
+import { hasLeft } from '../ledger/modules/containers/queries.js';
+import { verifyReceipt } from '../ledger/receipt.js';
 import { checkCapacityOverBus } from './capacity-bus-channel.js';
 import { classOf, type CapacityClaim } from '../capacity/sizing.js';
 import type { CapacityCheckOptions, CapacityResult } from '../capacity/prover.js';
 import type { Recomputer } from '../capacity/recompute.js';
 import { RecomputePool } from '../capacity/recompute-pool.js';
 import { LivenessChecker } from './checker.js';
+import { DEFAULT_BOUNDS, MULTILATERATION_CALIBRATION } from './location/bounds.js';
 import {
   LocationChecker,
-  DEFAULT_BOUNDS,
-  MULTILATERATION_CALIBRATION,
-  PEER_RTT_SUBJECT,
-  PeerMeasurements,
-  signPeerRtt,
   calibrateOnLandmarks,
   MIN_CALIBRATION_LANDMARKS,
   type Landmark,
-  type NetworkPort,
-  type Vantage,
-} from './location/index.js';
+} from './location/checker.js';
+import type { Vantage } from './location/multilaterate.js';
+import type { NetworkPort } from './location/network.js';
+import { PEER_RTT_SUBJECT, PeerMeasurements, signPeerRtt } from './location/peers.js';
 import { judgeQos, type QosSample } from './qos.js';
 import { challengeStorage } from './storage.js';
 

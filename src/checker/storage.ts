@@ -5,17 +5,11 @@
  * sealing one block. The host's answer must be the hash over exactly those blocks, bound to the
  * host, the volume and the nonce, and must arrive within the deadline.
  */
-import {
-  CANARY_BLOCKS,
-  CANARY_SAMPLE,
-  isAethirError,
-  sealCanary,
-  storageProof,
-  type Clock,
-  type Rng,
-} from '../core/index.js';
+import type { Clock, Rng } from '../core/clock.js';
+import { isAethirError } from '../core/errors.js';
+import { CANARY_BLOCKS, CANARY_SAMPLE, sealCanary, storageProof } from '../core/volume-proof.js';
 import { signCapacityStart, storageChallengeId } from '../core/check-auth.js';
-import type { Bus } from '../bus/index.js';
+import type { Bus } from '../bus/bus.js';
 import { subjects } from '../bus/subjects.js';
 
 /** How long a host has to answer a storage challenge by default (one seal must take far longer). */

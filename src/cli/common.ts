@@ -1,15 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { join } from 'node:path';
-import {
-  AethirError,
-  DEFAULT_API,
-  defaultHome,
-  formatAth,
-  isAddress,
-  isAethirError,
-  LIMIT_KEYS,
-} from '../core/index.js';
-import { ApiClient } from '../sdk/index.js';
+import { formatAth } from '../core/amount.js';
+import { DEFAULT_API, defaultHome, LIMIT_KEYS } from '../core/config.js';
+import { AethirError, isAethirError } from '../core/errors.js';
+import { isAddress } from '../core/keys.js';
+import { ApiClient } from '../sdk/client.js';
 import { Keystore } from '../node/keystore.js';
 
 export interface GlobalOpts {

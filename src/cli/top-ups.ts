@@ -1,5 +1,5 @@
-import { formatAth } from '../core/index.js';
-import type { FundsEvent, Renter } from '../sdk/index.js';
+import { formatAth } from '../core/amount.js';
+import type { FundsEvent, Renter } from '../sdk/renter.js';
 
 const when = (t: number | null) => (t === null ? 'never' : new Date(t).toISOString().slice(11, 19));
 const mins = (ms: number) => (ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.ceil(ms / 1000)} s`);

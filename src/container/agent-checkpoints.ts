@@ -1,7 +1,7 @@
 import { cp, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Lease } from '../ledger/index.js';
-import type { NetworkClient } from '../sdk/index.js';
+import type { Lease } from '../ledger/model.js';
+import type { NetworkClient } from '../sdk/network.js';
 import { checkpointDoor } from './checkpoint-door.js';
 import type { EndpointProxy } from './endpoint-proxy.js';
 import type { LeaseAccessTarget } from './lease-access.js';

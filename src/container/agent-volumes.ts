@@ -5,9 +5,12 @@
  * attaching volumes to the leases that mount them (one writer at a time, stopped when full), and
  * the copy sessions of `aethir cp` into and out of a volume with no lease running.
  */
-import { AethirError, isAethirError, storageProof } from '../core/index.js';
-import type { Lease, Volume } from '../ledger/index.js';
-import type { NetworkClient, TxSender } from '../sdk/index.js';
+import { AethirError, isAethirError } from '../core/errors.js';
+import { storageProof } from '../core/volume-proof.js';
+import type { Lease } from '../ledger/model.js';
+import type { Volume } from '../ledger/modules/volumes/queries.js';
+import type { NetworkClient } from '../sdk/network.js';
+import type { TxSender } from '../sdk/tx-sender.js';
 import type { LeaseAccessTarget } from './lease-access.js';
 import type { Runtime, RunningWorkload, WorkloadMount } from './runtimes/runtime.js';
 import { VolumeLostError, type VolumeStore } from './volumes.js';

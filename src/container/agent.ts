@@ -2,30 +2,22 @@ import { AgentCheckpoints } from './agent-checkpoints.js';
 import { loadavg } from 'node:os';
 import { AgentVolumes, type AttachedVolumes } from './agent-volumes.js';
 import type { VolumeStore } from './volumes.js';
-import {
-  AethirError,
-  canonicalize,
-  formatAth,
-  encKeyOf,
-  isAethirError,
-  openEnv,
-  signAsContainer,
-  verifyLeaseToken,
-  type Clock,
-  type KeyPair,
-} from '../core/index.js';
-import {
-  DEFAULT_PARAMS,
-  escrowRunsOutAt,
-  paysWholeDuration,
-  verifyReceipt,
-  type ContainerSpec,
-  type Lease,
-  type Location,
-  type SignedReceipt,
-} from '../ledger/index.js';
-import type { Bus } from '../bus/index.js';
-import { TxSender, type NetworkClient } from '../sdk/index.js';
+import { formatAth } from '../core/amount.js';
+import { canonicalize } from '../core/canonical.js';
+import type { Clock } from '../core/clock.js';
+import { signAsContainer } from '../core/container-signature.js';
+import { AethirError, isAethirError } from '../core/errors.js';
+import type { KeyPair } from '../core/keys.js';
+import { verifyLeaseToken } from '../core/lease-token.js';
+import { encKeyOf, openEnv } from '../core/seal.js';
+import type { Lease } from '../ledger/model.js';
+import type { ContainerSpec, Location } from '../ledger/modules/containers/payloads.js';
+import { escrowRunsOutAt, paysWholeDuration } from '../ledger/modules/leases/queries.js';
+import { DEFAULT_PARAMS } from '../ledger/params.js';
+import { verifyReceipt, type SignedReceipt } from '../ledger/receipt.js';
+import type { Bus } from '../bus/bus.js';
+import type { NetworkClient } from '../sdk/network.js';
+import { TxSender } from '../sdk/tx-sender.js';
 import type { Runtime, RunningWorkload, WorkloadEvent } from './runtimes/runtime.js';
 import { subjects, type HeartbeatMsg, type LeaseLogMsg, type LeaseOpenedMsg } from '../bus/subjects.js';
 import type { EndpointProxy } from './endpoint-proxy.js';

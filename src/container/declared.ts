@@ -1,5 +1,5 @@
-import { AethirError } from '../core/index.js';
-import type { ContainerSpec } from '../ledger/index.js';
+import { AethirError } from '../core/errors.js';
+import type { ContainerSpec } from '../ledger/modules/containers/payloads.js';
 
 type Gpu = ContainerSpec['gpus'][number];
 

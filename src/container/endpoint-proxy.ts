@@ -1,7 +1,8 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { lookup } from 'node:dns/promises';
 import { connect, createServer as createNetServer, isIPv4, type Socket } from 'node:net';
-import { AethirError, verifyLeaseToken } from '../core/index.js';
+import { AethirError } from '../core/errors.js';
+import { verifyLeaseToken } from '../core/lease-token.js';
 import { handleLeaseAccess, type LeaseAccessTarget } from './lease-access.js';
 
 /** Who may open a lease's endpoint: its user's lease tokens, or anyone where the lease says so. */

@@ -1,5 +1,5 @@
 import { networkInterfaces } from 'node:os';
-import { sha256Hex } from '../core/index.js';
+import { sha256Hex } from '../core/encoding.js';
 import type { HardwareSpec } from './probe.js';
 
 /**

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AethirError } from '../core/index.js';
+import { AethirError } from '../core/errors.js';
 import { HostProcessRuntime } from './runtimes/host-process.js';
 import {
   aethirPackagePaths,

@@ -19,7 +19,8 @@ import { existsSync, statfsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { lchown, lstat, mkdir, open, readFile, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AethirError, CANARY_BLOCK_BYTES, CANARY_REGION_BYTES, sealCanaries } from '../core/index.js';
+import { AethirError } from '../core/errors.js';
+import { CANARY_BLOCK_BYTES, CANARY_REGION_BYTES, sealCanaries } from '../core/volume-proof.js';
 
 const ID = /^V[A-Za-z0-9_-]{1,63}$/;
 

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { parseManifest } from '../container/apps/manifest.js';
-import type { AppManifest } from '../ledger/index.js';
+import type { AppManifest } from '../ledger/app.js';
 
 /** The aethir CLI of this checkout (or installed package): what runs a game session's host. */
 const AETHIR_BIN = fileURLToPath(new URL('../../bin/aethir.js', import.meta.url));

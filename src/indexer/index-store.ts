@@ -1,5 +1,6 @@
-import { haversineKm, rttForKm } from '../core/index.js';
-import type { Container, ContainerSpec } from '../ledger/index.js';
+import { haversineKm, rttForKm } from '../core/latency.js';
+import type { Container } from '../ledger/model.js';
+import type { ContainerSpec } from '../ledger/modules/containers/payloads.js';
 import {
   better,
   costOf,

@@ -1,5 +1,6 @@
-import { AethirError, type Clock, type Rng } from '../core/index.js';
-import type { Container, Lease } from '../ledger/index.js';
+import type { Clock, Rng } from '../core/clock.js';
+import { AethirError } from '../core/errors.js';
+import type { Container, Lease } from '../ledger/model.js';
 import { IndexStore } from './index-store.js';
 import { firstReason } from './reference.js';
 import {

@@ -1,4 +1,6 @@
-import { AethirError, parseAth, resolvePlace } from '../core/index.js';
+import { parseAth } from '../core/amount.js';
+import { AethirError } from '../core/errors.js';
+import { resolvePlace } from '../core/gazetteer.js';
 import { GPU_CLASS_ORDER, type GpuClassName, type MatchRequest } from './request.js';
 
 /**

@@ -1,6 +1,7 @@
-import type { AethirError } from '../core/index.js';
-import { estimateRttMs } from '../core/index.js';
-import type { Container, ContainerSpec } from '../ledger/index.js';
+import type { AethirError } from '../core/errors.js';
+import { estimateRttMs } from '../core/latency.js';
+import type { Container } from '../ledger/model.js';
+import type { ContainerSpec } from '../ledger/modules/containers/payloads.js';
 import {
   better,
   costOf,

@@ -1,6 +1,10 @@
 import { z } from 'zod';
-import { AethirError, CITIES, formatAth, UNIT } from '../core/index.js';
-import { Address, Units, gpuClass, type Container, type GpuClass } from '../ledger/index.js';
+import { formatAth, UNIT } from '../core/amount.js';
+import { AethirError } from '../core/errors.js';
+import { CITIES } from '../core/geo.js';
+import { gpuClass, type GpuClass } from '../ledger/gpu-class.js';
+import type { Container } from '../ledger/model.js';
+import { Address, Units } from '../ledger/schemas.js';
 
 /**
  * What a request may ask for, how it is checked, and how eligible containers are ranked. The

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { canonicalize } from '../core/index.js';
+import { canonicalize } from '../core/canonical.js';
 
 /**
  * Apps: a developer publishes a manifest (what to install, what to run, how many GPUs, where) with

@@ -1,4 +1,4 @@
-import { sha256Hex } from '../core/index.js';
+import { sha256Hex } from '../core/encoding.js';
 
 /**
  * Which checkers check which container: a verifiable draw, the same on every node. Each epoch

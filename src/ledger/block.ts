@@ -1,4 +1,6 @@
-import { AethirError, canonicalize, sha256Hex } from '../core/index.js';
+import { canonicalize } from '../core/canonical.js';
+import { sha256Hex } from '../core/encoding.js';
+import { AethirError } from '../core/errors.js';
 import { genesisHash, type Genesis } from './genesis.js';
 import { Ledger } from './machine.js';
 import { txId, type SignedTx } from './tx.js';

@@ -1,4 +1,4 @@
-import { AethirError } from '../core/index.js';
+import { AethirError } from '../core/errors.js';
 import { K, type Account, type Container, type Pool, type VestingEntry, type VestingKind } from './model.js';
 import { LedgerReader } from './reader.js';
 import type { LedgerState } from './state.js';

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { AethirError, canonicalize, sha256Hex } from '../core/index.js';
+import { canonicalize } from '../core/canonical.js';
+import { sha256Hex } from '../core/encoding.js';
+import { AethirError } from '../core/errors.js';
 import { Address, Units } from './tx.js';
 import { DEFAULT_PARAMS, ParamsSchema, type Params } from './params.js';
 

@@ -1,4 +1,4 @@
-import { AethirError, type ErrorCode } from '../core/index.js';
+import { AethirError, type ErrorCode } from '../core/errors.js';
 import { genesisEpochSeed } from './assignment.js';
 import { TxContext, type BlockContext, type TxResult } from './context.js';
 import { TOTAL_SUPPLY, type Genesis } from './genesis.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ath } from '../core/index.js';
+import { ath } from '../core/amount.js';
 
 /**
  * The network's economic parameters: one typed, versioned set, every value bounded. Only a

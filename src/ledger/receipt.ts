@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { AethirError, addressOf, signMessage, verifySignature, type KeyPair } from '../core/index.js';
+import { AethirError } from '../core/errors.js';
+import { addressOf, signMessage, verifySignature, type KeyPair } from '../core/keys.js';
 import { receiptBody, receiptSigningBytes } from './signing.js';
 
 export { receiptBody, receiptSigningBytes } from './signing.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isAddress } from '../core/index.js';
+import { isAddress } from '../core/keys.js';
 
 /**
  * The wire's primitive types, shared by every module's payloads: amounts travel as decimal

@@ -1,14 +1,14 @@
+import { canonicalize } from '../core/canonical.js';
+import { sha256 } from '../core/encoding.js';
 import {
   EMPTY_ROOT,
-  canonicalize,
   leafHash,
-  sha256,
   merkleProof,
   merkleRoot,
   nodeHash,
   verifyMerkleProof,
   type MerkleProofStep,
-} from '../core/index.js';
+} from '../core/merkle.js';
 
 /**
  * How the state root is built: every (key, canonical value) pair is a leaf; a key belongs to

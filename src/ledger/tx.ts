@@ -1,12 +1,7 @@
 import { z } from 'zod';
-import {
-  AethirError,
-  addressOf,
-  sha256Hex,
-  signMessage,
-  verifySignature,
-  type KeyPair,
-} from '../core/index.js';
+import { sha256Hex } from '../core/encoding.js';
+import { AethirError } from '../core/errors.js';
+import { addressOf, signMessage, verifySignature, type KeyPair } from '../core/keys.js';
 import { Payloads, type TxType } from './registry.js';
 import { Address } from './schemas.js';
 import { signingBytes, unsignedTx } from './signing.js';

@@ -1,19 +1,13 @@
-import { AethirError, type Clock } from '../core/index.js';
-import {
-  Ledger,
-  LedgerFault,
-  LedgerState,
-  blockHash,
-  genesisBlock,
-  type Applied,
-  type Block,
-  type BlockContext,
-  type DecodedTx,
-  type Genesis,
-  type LedgerEvent,
-  type TxResult,
-} from '../ledger/index.js';
-import type { ChainStore } from '../store/index.js';
+import type { Clock } from '../core/clock.js';
+import { AethirError } from '../core/errors.js';
+import { blockHash, genesisBlock, type Block } from '../ledger/block.js';
+import type { BlockContext, TxResult } from '../ledger/context.js';
+import type { Genesis } from '../ledger/genesis.js';
+import { Ledger, LedgerFault, type Applied } from '../ledger/machine.js';
+import type { LedgerEvent } from '../ledger/registry.js';
+import { LedgerState } from '../ledger/state.js';
+import type { DecodedTx } from '../ledger/tx.js';
+import type { ChainStore } from '../store/ports.js';
 
 export interface AppliedTx {
   id: string;

@@ -2,54 +2,39 @@ import type { FastifyInstance } from 'fastify';
 import { createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import {
-  AethirError,
-  CITIES,
-  parseAth,
-  systemClock,
-  type Clock,
-  type Config,
-  type KeyPair,
-} from '../core/index.js';
+import { parseAth } from '../core/amount.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import { AethirError } from '../core/errors.js';
+import { CITIES } from '../core/geo.js';
+import type { KeyPair } from '../core/keys.js';
 import {
   MemoryBus,
-  NatsBus,
-  rpcSubjects,
   type Bus,
   type BusHandler,
   type BusStats,
   type RequestOptions,
   type Responder,
   type ServeOptions,
-} from '../bus/index.js';
-import {
-  BEACON_SUBJECT,
-  CheckerBeacons,
-  ModelNetwork,
-  ProbeNetwork,
-  type CheckerServiceDeps,
-  cadenceForEpoch,
-  probeAddress,
-  signBeacon,
-  simulatedLandmarks,
-} from '../checker/index.js';
-import { secureRng } from '../capacity/index.js';
-import {
-  ContainerAgent,
-  EndpointProxy,
-  HostProcessRuntime,
-  probeHardware,
-  type ProbeResult,
-} from '../container/index.js';
-import type { Indexer, MatchPreview, MatchResult, Offer } from '../indexer/index.js';
-import type { CheckKind, ContainerSpec } from '../ledger/index.js';
-import {
-  JetStreamLog,
-  PgChainStore,
-  SqliteChainStore,
-  asyncChainStore,
-  type AsyncChainStore,
-} from '../store/index.js';
+} from '../bus/bus.js';
+import { rpcSubjects } from '../bus/messages.js';
+import { NatsBus } from '../bus/nats/nats-bus.js';
+import { BEACON_SUBJECT, CheckerBeacons, signBeacon } from '../checker/location/beacons.js';
+import { ModelNetwork, ProbeNetwork, probeAddress, simulatedLandmarks } from '../checker/location/network.js';
+import { type CheckerServiceDeps, cadenceForEpoch } from '../checker/service.js';
+import { secureRng } from '../capacity/prover.js';
+import { ContainerAgent } from '../container/agent.js';
+import { EndpointProxy } from '../container/endpoint-proxy.js';
+import { probeHardware, type ProbeResult } from '../container/probe.js';
+import { HostProcessRuntime } from '../container/runtimes/host-process.js';
+import type { Indexer, MatchPreview, MatchResult, Offer } from '../indexer/indexer.js';
+import type { CheckKind } from '../ledger/model.js';
+import type { ContainerSpec } from '../ledger/modules/containers/payloads.js';
+import { asyncChainStore } from '../store/async.js';
+import { JetStreamLog } from '../store/nats/jetstream-log.js';
+import type { AsyncChainStore } from '../store/ports.js';
+import { PgChainStore } from '../store/postgres/pg-chain-store.js';
+import { SqliteChainStore } from '../store/sqlite/sqlite-chain-store.js';
 
 import type { ApiBackend } from '../api/backend.js';
 import { InProcessNetwork } from './in-process-network.js';

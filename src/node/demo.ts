@@ -1,5 +1,7 @@
-import { ath, CITIES, SeededRng, type City } from '../core/index.js';
-import type { ContainerSpec } from '../ledger/index.js';
+import { ath } from '../core/amount.js';
+import { SeededRng } from '../core/clock.js';
+import { CITIES, type City } from '../core/geo.js';
+import type { ContainerSpec } from '../ledger/modules/containers/payloads.js';
 
 /**
  * Demo containers: SIMULATED GPU hosts so a local devnet looks like a network. Their specs

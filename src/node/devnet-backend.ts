@@ -1,6 +1,6 @@
 import type { ApiBackend } from '../api/backend.js';
 import type { Devnet } from './devnet.js';
-import { asyncChainStore } from '../store/index.js';
+import { asyncChainStore } from '../store/async.js';
 import { SubmitQueue } from './submit-queue.js';
 import { leaseEventsOn } from './roles.js';
 

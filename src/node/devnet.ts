@@ -1,37 +1,31 @@
 import { hostname } from 'node:os';
 import { VolumeStore, canKeepVolumes, defaultVolumeMountRoot } from '../container/volumes.js';
 import { join } from 'node:path';
-import { ath, CITIES, parseAth, systemClock, type Clock, type Config, type KeyPair } from '../core/index.js';
+import { ath, parseAth } from '../core/amount.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import { CITIES } from '../core/geo.js';
+import type { KeyPair } from '../core/keys.js';
+import { parseGenesis } from '../ledger/genesis.js';
+import type { Lease } from '../ledger/model.js';
+import type { ContainerSpec, Location } from '../ledger/modules/containers/payloads.js';
 import {
   DEFAULT_PREEMPT_NOTICE_MS,
   DEFAULT_VOLUME_SEAL_ITERATIONS,
   DEFAULT_CHECKPOINT_KEEP_MS,
-  parseGenesis,
-  type ContainerSpec,
-  type Lease,
-  type Location,
-} from '../ledger/index.js';
-import { SqliteChainStore } from '../store/index.js';
-import { MemoryBus } from '../bus/index.js';
-import { Indexer } from '../indexer/index.js';
-import {
-  ModelNetwork,
-  cadenceForEpoch,
-  simulatedLandmarks,
-  type CheckCadence,
-  type CheckerServiceDeps,
-} from '../checker/index.js';
-import { secureRng } from '../capacity/index.js';
-import {
-  ContainerAgent,
-  EndpointProxy,
-  HostProcessRuntime,
-  parseDeclaredGpus,
-  probeHardware,
-  type ContainerAgentInit,
-  type ProbeResult,
-} from '../container/index.js';
-import { TxSender } from '../sdk/index.js';
+} from '../ledger/params.js';
+import { SqliteChainStore } from '../store/sqlite/sqlite-chain-store.js';
+import { MemoryBus } from '../bus/bus.js';
+import { Indexer } from '../indexer/indexer.js';
+import { ModelNetwork, simulatedLandmarks } from '../checker/location/network.js';
+import { cadenceForEpoch, type CheckCadence, type CheckerServiceDeps } from '../checker/service.js';
+import { secureRng } from '../capacity/prover.js';
+import { ContainerAgent, type ContainerAgentInit } from '../container/agent.js';
+import { parseDeclaredGpus } from '../container/declared.js';
+import { EndpointProxy } from '../container/endpoint-proxy.js';
+import { probeHardware, type ProbeResult } from '../container/probe.js';
+import { HostProcessRuntime } from '../container/runtimes/host-process.js';
+import { TxSender } from '../sdk/tx-sender.js';
 import { Chain, type BlockEvent } from './chain.js';
 import { InProcessNetwork } from './in-process-network.js';
 import { Keystore } from './keystore.js';

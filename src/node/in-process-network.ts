@@ -1,15 +1,10 @@
-import {
-  publishedApp,
-  type Account,
-  type Container,
-  type Lease,
-  type Ledger,
-  type Params,
-  type PublishedApp,
-  type SignedTx,
-  type Volume,
-} from '../ledger/index.js';
-import type { NetworkClient, SubmitResult } from '../sdk/index.js';
+import { publishedApp, type PublishedApp } from '../ledger/app.js';
+import type { Ledger } from '../ledger/machine.js';
+import type { Account, Container, Lease } from '../ledger/model.js';
+import type { Volume } from '../ledger/modules/volumes/queries.js';
+import type { Params } from '../ledger/params.js';
+import type { SignedTx } from '../ledger/tx.js';
+import type { NetworkClient, SubmitResult } from '../sdk/network.js';
 import type { SubmitOutcome } from './chain.js';
 
 /** Whatever holds a ledger in this process: the embedded chain, or a replica of the shared log. */

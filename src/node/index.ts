@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
-import type { Clock, Config } from '../core/index.js';
+import type { Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
 import { startApiRole } from './role-wiring.js';
 import { Devnet, type DevnetOptions } from './devnet.js';
 import { devnetBackend } from './devnet-backend.js';

@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AethirError, generateKeyPair, keyPairFromSecret, type KeyPair } from '../core/index.js';
+import { AethirError } from '../core/errors.js';
+import { generateKeyPair, keyPairFromSecret, type KeyPair } from '../core/keys.js';
 import {
   ensurePrivateDir,
   type ModeLog,

@@ -1,5 +1,5 @@
-import type { Bus } from '../bus/index.js';
-import { subjects, type LeaseLogMsg } from '../container/index.js';
+import type { Bus } from '../bus/bus.js';
+import { subjects, type LeaseLogMsg } from '../bus/subjects.js';
 import { droppedText, OutputRing, type RingCursor } from '../container/output-ring.js';
 
 const MAX_BYTES_PER_LEASE = 1 << 20;

@@ -1,19 +1,13 @@
-import { AethirError, canonicalize, decodeCanonical, type Clock } from '../core/index.js';
-import {
-  Ledger,
-  LedgerFault,
-  LedgerState,
-  blockHash,
-  genesisBlock,
-  genesisHash,
-  genesisToWire,
-  parseGenesis,
-  stateRootOf,
-  txId,
-  type Block,
-  type Genesis,
-} from '../ledger/index.js';
-import type { AsyncChainStore, JetStreamLog, LogEntry } from '../store/index.js';
+import { canonicalize, decodeCanonical } from '../core/canonical.js';
+import type { Clock } from '../core/clock.js';
+import { AethirError } from '../core/errors.js';
+import { blockHash, genesisBlock, type Block } from '../ledger/block.js';
+import { genesisHash, genesisToWire, parseGenesis, type Genesis } from '../ledger/genesis.js';
+import { Ledger, LedgerFault } from '../ledger/machine.js';
+import { LedgerState, stateRootOf } from '../ledger/state.js';
+import { txId } from '../ledger/tx.js';
+import type { JetStreamLog, LogEntry } from '../store/nats/jetstream-log.js';
+import type { AsyncChainStore } from '../store/ports.js';
 
 import type { AppliedTx, BlockEvent, SubmitOutcome } from './chain.js';
 

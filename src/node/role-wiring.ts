@@ -1,31 +1,27 @@
 import type { FastifyInstance } from 'fastify';
 import { join } from 'node:path';
-import {
-  AethirError,
-  SeededRng,
-  signedByContainer,
-  type Clock,
-  type Config,
-  type KeyPair,
-} from '../core/index.js';
-import { rpcSubjects, subjects, type Bus, type HeartbeatMsg } from '../bus/index.js';
-import { Indexer, parseMatchRequest } from '../indexer/index.js';
-import { CheckerService, type CheckerServiceDeps } from '../checker/index.js';
-import { secureRng } from '../capacity/index.js';
-import {
-  ContainerAgent,
-  DEFAULT_DISK_QUOTA_MIB,
-  appsDirOf,
-  checkpointsDirOf,
-  declaredSpec,
-  hostProcessRuntime,
-  type ContainerAgentInit,
-  type EndpointProxy,
-  type HostProcessRuntime,
-  type ProbeResult,
-} from '../container/index.js';
-import type { ContainerSpec, Ledger, Location } from '../ledger/index.js';
-import { TxSender, type NetworkClient } from '../sdk/index.js';
+import { SeededRng, type Clock } from '../core/clock.js';
+import type { Config } from '../core/config.js';
+import { signedByContainer } from '../core/container-signature.js';
+import { AethirError } from '../core/errors.js';
+import type { KeyPair } from '../core/keys.js';
+import type { Bus } from '../bus/bus.js';
+import { rpcSubjects } from '../bus/messages.js';
+import { subjects, type HeartbeatMsg } from '../bus/subjects.js';
+import { Indexer } from '../indexer/indexer.js';
+import { parseMatchRequest } from '../indexer/request.js';
+import { CheckerService, type CheckerServiceDeps } from '../checker/service.js';
+import { secureRng } from '../capacity/prover.js';
+import { ContainerAgent, DEFAULT_DISK_QUOTA_MIB, type ContainerAgentInit } from '../container/agent.js';
+import { declaredSpec } from '../container/declared.js';
+import type { EndpointProxy } from '../container/endpoint-proxy.js';
+import { appsDirOf, checkpointsDirOf, hostProcessRuntime } from '../container/isolation.js';
+import type { ProbeResult } from '../container/probe.js';
+import type { HostProcessRuntime } from '../container/runtimes/host-process.js';
+import type { Ledger } from '../ledger/machine.js';
+import type { ContainerSpec, Location } from '../ledger/modules/containers/payloads.js';
+import type { NetworkClient } from '../sdk/network.js';
+import { TxSender } from '../sdk/tx-sender.js';
 import type { ApiBackend } from '../api/backend.js';
 import { apiLimitsOf } from '../api/limits.js';
 import { createApiServer } from '../api/server.js';

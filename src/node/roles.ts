@@ -1,9 +1,15 @@
-import { findCity, isAethirError, signedByContainer, type Clock } from '../core/index.js';
-import type { Bus } from '../bus/index.js';
-import { subjects, type HeartbeatMsg, type ProbeResult } from '../container/index.js';
-import type { Indexer } from '../indexer/index.js';
-import type { ContainerSpec, Lease, Ledger, Location } from '../ledger/index.js';
-import type { TxSender } from '../sdk/index.js';
+import type { Clock } from '../core/clock.js';
+import { signedByContainer } from '../core/container-signature.js';
+import { isAethirError } from '../core/errors.js';
+import { findCity } from '../core/gazetteer.js';
+import type { Bus } from '../bus/bus.js';
+import { subjects, type HeartbeatMsg } from '../bus/subjects.js';
+import type { ProbeResult } from '../container/probe.js';
+import type { Indexer } from '../indexer/indexer.js';
+import type { Ledger } from '../ledger/machine.js';
+import type { Lease } from '../ledger/model.js';
+import type { ContainerSpec, Location } from '../ledger/modules/containers/payloads.js';
+import type { TxSender } from '../sdk/tx-sender.js';
 import type { BlockEvent } from './chain.js';
 
 /** Where a block's changes go on one node: its index (if it runs one) and its local bus. */

@@ -1,4 +1,4 @@
-import { AethirError } from '../core/index.js';
+import { AethirError } from '../core/errors.js';
 import type { Chain, SubmitOutcome, SubmitResult } from './chain.js';
 
 export interface SubmitQueueOptions {

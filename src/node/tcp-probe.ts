@@ -1,6 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
-import type { RttProbe } from '../checker/location/index.js';
+import type { RttProbe } from '../checker/location/network.js';
 
 /**
  * The checker's real RTT probe (src/checker/location ProbeNetwork): the time from connect() to

@@ -1,31 +1,18 @@
-import {
-  AethirError,
-  ErrorCodes,
-  SIGNATURE_HEADER,
-  signRequest,
-  type ErrorCode,
-  type KeyPair,
-} from '../core/index.js';
-import {
-  paramsFromWire,
-  requiredStake,
-  type Account,
-  type Block,
-  type Container,
-  type Incident,
-  type Lease,
-  type LeaseFunds,
-  type Volume,
-  type Reservation,
-  type Params,
-  type PublishedApp,
-  type ReputationView,
-  type SignedReceipt,
-  type SignedTx,
-  type VestingEntry,
-} from '../ledger/index.js';
+import { AethirError, ErrorCodes, type ErrorCode } from '../core/errors.js';
+import type { KeyPair } from '../core/keys.js';
+import { SIGNATURE_HEADER, signRequest } from '../core/signed-request.js';
+import type { PublishedApp } from '../ledger/app.js';
+import type { Block } from '../ledger/block.js';
+import { paramsFromWire } from '../ledger/genesis.js';
+import type { Account, Container, Incident, Lease, Reservation, VestingEntry } from '../ledger/model.js';
+import type { ReputationView } from '../ledger/modules/checks/queries.js';
+import type { LeaseFunds } from '../ledger/modules/leases/queries.js';
+import type { Volume } from '../ledger/modules/volumes/queries.js';
+import { requiredStake, type Params } from '../ledger/params.js';
+import type { SignedReceipt } from '../ledger/receipt.js';
+import type { SignedTx } from '../ledger/tx.js';
 import type { NetworkClient, SubmitResult } from './network.js';
-import type { MatchRequestInput } from '../indexer/index.js';
+import type { MatchRequestInput } from '../indexer/request.js';
 
 export interface ContainerView extends Omit<
   Container,

@@ -1,17 +1,12 @@
-import {
-  checkMessage,
-  signTelemetry,
-  signEventsAuth,
-  EVENTS_AUTH_HEADER,
-  subjectMatches,
-  type Bus,
-  type BusHandler,
-  type BusStats,
-  type ReplyEnvelope,
-  type Responder,
-} from '../bus/index.js';
+import type { Bus, BusHandler, BusStats, Responder } from '../bus/bus.js';
+import { checkMessage, type ReplyEnvelope } from '../bus/messages.js';
+import { subjectMatches } from '../bus/subject.js';
+import { signTelemetry, signEventsAuth, EVENTS_AUTH_HEADER } from '../bus/telemetry.js';
 import { toReplyError } from '../bus/reply.js';
-import { AethirError, decodeCanonical, isAethirError, type Clock, type KeyPair } from '../core/index.js';
+import { decodeCanonical } from '../core/canonical.js';
+import type { Clock } from '../core/clock.js';
+import { AethirError, isAethirError } from '../core/errors.js';
+import type { KeyPair } from '../core/keys.js';
 import { subjects } from '../bus/subjects.js';
 
 export interface HttpBusOptions {

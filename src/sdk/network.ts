@@ -1,13 +1,9 @@
-import type {
-  Account,
-  Container,
-  Lease,
-  Params,
-  PublishedApp,
-  SignedTx,
-  TxResult,
-  Volume,
-} from '../ledger/index.js';
+import type { PublishedApp } from '../ledger/app.js';
+import type { TxResult } from '../ledger/context.js';
+import type { Account, Container, Lease } from '../ledger/model.js';
+import type { Volume } from '../ledger/modules/volumes/queries.js';
+import type { Params } from '../ledger/params.js';
+import type { SignedTx } from '../ledger/tx.js';
 
 export interface SubmitResult {
   id: string;

@@ -1,5 +1,11 @@
-import { systemClock, type Clock, type KeyPair } from '../core/index.js';
-import { RECEIPT_MAX_SAMPLES, signReceipt, type QualitySample, type SignedReceipt } from '../ledger/index.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import type { KeyPair } from '../core/keys.js';
+import {
+  RECEIPT_MAX_SAMPLES,
+  signReceipt,
+  type QualitySample,
+  type SignedReceipt,
+} from '../ledger/receipt.js';
 
 export interface UsageReceiptsOptions {
   /** where receipts go: the node's API (POST /v1/leases/<id>/receipts) */

@@ -1,17 +1,14 @@
 import { constants } from 'node:os';
-import {
-  AethirError,
-  MAX_LEASE_TOKEN_TTL_MS,
-  formatAth,
-  isAethirError,
-  signLeaseToken,
-  systemClock,
-  type Clock,
-  type KeyPair,
-  type LeaseScope,
-} from '../core/index.js';
-import { signReceipt, type LeaseFunds, type SignedReceipt, type Workload } from '../ledger/index.js';
-import type { MatchRequestInput } from '../indexer/index.js';
+import { formatAth } from '../core/amount.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { AethirError, isAethirError } from '../core/errors.js';
+import type { KeyPair } from '../core/keys.js';
+import type { LeaseScope } from '../core/lease-token-wire.js';
+import { MAX_LEASE_TOKEN_TTL_MS, signLeaseToken } from '../core/lease-token.js';
+import type { Workload } from '../ledger/modules/leases/payloads.js';
+import type { LeaseFunds } from '../ledger/modules/leases/queries.js';
+import { signReceipt, type SignedReceipt } from '../ledger/receipt.js';
+import type { MatchRequestInput } from '../indexer/request.js';
 import type { ApiClient, ContainerView, LeaseView, LogEvent, MatchView } from './client.js';
 import { TxSender } from './tx-sender.js';
 import { downloadFromLease, uploadToLease, type CopyProgress } from './lease-session.js';

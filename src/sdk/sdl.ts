@@ -1,7 +1,10 @@
 import YAML, { LineCounter, isNode } from 'yaml';
 import { z } from 'zod';
-import { AethirError, CITIES, ENV_NAME_RE, UNIT } from '../core/index.js';
-import { MAX_VOLUME_MIB, MIN_VOLUME_MIB, MountPath } from '../ledger/index.js';
+import { UNIT } from '../core/amount.js';
+import { AethirError } from '../core/errors.js';
+import { CITIES } from '../core/geo.js';
+import { ENV_NAME_RE } from '../core/seal.js';
+import { MAX_VOLUME_MIB, MIN_VOLUME_MIB, MountPath } from '../ledger/modules/volumes/payloads.js';
 
 /**
  * Akash SDL (Stack Definition Language, versions 2.0 and 2.1) → an Aethir deployment plan.

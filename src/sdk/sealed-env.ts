@@ -1,4 +1,5 @@
-import { AethirError, sealEnv } from '../core/index.js';
+import { AethirError } from '../core/errors.js';
+import { sealEnv } from '../core/seal.js';
 import type { ContainerView } from './client.js';
 
 /**

@@ -1,5 +1,7 @@
-import { isAethirError, type KeyPair } from '../core/index.js';
-import { signTx, type PayloadInput, type TxType } from '../ledger/index.js';
+import { isAethirError } from '../core/errors.js';
+import type { KeyPair } from '../core/keys.js';
+import type { TxType } from '../ledger/registry.js';
+import { signTx, type PayloadInput } from '../ledger/tx.js';
 import type { NetworkClient, SubmitResult } from './network.js';
 
 /**

@@ -3,8 +3,12 @@
  * host that offers volumes near a place, creating, resolving a name to the owner's volume, and
  * deleting. The ledger rules are in src/ledger/modules/volumes.
  */
-import { AethirError, distanceKm, formatAth, type KeyPair } from '../core/index.js';
-import { MAX_VOLUME_MIB, MIN_VOLUME_MIB, volumeCost } from '../ledger/index.js';
+import { formatAth } from '../core/amount.js';
+import { AethirError } from '../core/errors.js';
+import { distanceKm } from '../core/geo.js';
+import type { KeyPair } from '../core/keys.js';
+import { MAX_VOLUME_MIB, MIN_VOLUME_MIB } from '../ledger/modules/volumes/payloads.js';
+import { volumeCost } from '../ledger/modules/volumes/queries.js';
 import type { ApiClient, ContainerView, VolumeView } from './client.js';
 import { TxSender } from './tx-sender.js';
 

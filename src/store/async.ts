@@ -1,4 +1,4 @@
-import type { Block } from '../ledger/index.js';
+import type { Block } from '../ledger/block.js';
 import type { AsyncChainStore, ChainStore } from './ports.js';
 
 /**

@@ -1,4 +1,6 @@
-import type { Block, Genesis, SignedTx } from '../ledger/index.js';
+import type { Block } from '../ledger/block.js';
+import type { Genesis } from '../ledger/genesis.js';
+import type { SignedTx } from '../ledger/tx.js';
 
 export interface TxRecord {
   id: string;

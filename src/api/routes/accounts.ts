@@ -1,4 +1,5 @@
-import { AethirError, canonicalize, toJsonSafe } from '../../core/index.js';
+import { canonicalize, toJsonSafe } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
 import { AddressParam, router, type ApiPlugin } from './common.js';
 
 /** Accounts: balance, escrow, vesting and nonce, and a Merkle proof of one. */

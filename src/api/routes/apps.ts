@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { AethirError, toJsonSafe } from '../../core/index.js';
-import { AppName, AppVersion, appGpus, publishedApp } from '../../ledger/index.js';
+import { toJsonSafe } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
+import { AppName, AppVersion, appGpus, publishedApp } from '../../ledger/app.js';
 import { router, type ApiPlugin } from './common.js';
 
 /** Published apps and their manifests. */

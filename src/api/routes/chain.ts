@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { genesisToWire } from '../../ledger/index.js';
+import { genesisToWire } from '../../ledger/genesis.js';
 import { router, type ApiPlugin } from './common.js';
 
 /** Most blocks one GET /v1/chain/blocks answers. */

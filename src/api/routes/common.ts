@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AethirError } from '../../core/index.js';
-import type { Bus } from '../../bus/index.js';
-import { Address, type Container } from '../../ledger/index.js';
+import { AethirError } from '../../core/errors.js';
+import type { Bus } from '../../bus/bus.js';
+import type { Container } from '../../ledger/model.js';
+import { Address } from '../../ledger/schemas.js';
 import type { ApiBackend } from '../backend.js';
 import { containerView } from '../views.js';
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { AethirError } from '../../core/index.js';
+import { AethirError } from '../../core/errors.js';
 import type { FastifyPluginAsync } from 'fastify';
 
 // The console (web/src), built by scripts/build-web.mjs (npm install's prepare); built here if missing.

@@ -1,15 +1,13 @@
-import { AethirError, canonicalize } from '../../core/index.js';
+import { canonicalize } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
+import { ReplyEnvelopeSchema, checkMessage, checkReply, subjectKind } from '../../bus/messages.js';
 import {
-  ReplyEnvelopeSchema,
   TelemetryEnvelope,
-  checkMessage,
-  checkReply,
-  subjectKind,
   verifyEventsAuth,
   verifyTelemetry,
   EVENTS_AUTH_HEADER,
-} from '../../bus/index.js';
-import { hasLeft } from '../../ledger/index.js';
+} from '../../bus/telemetry.js';
+import { hasLeft } from '../../ledger/modules/containers/queries.js';
 import { checkRelay } from '../check-relay.js';
 import { containersIn, mustBeMember } from '../members.js';
 import { AddressParam, ListQuery, containerOut, eventStream, router, type ApiPlugin } from './common.js';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { AethirError, toJsonSafe } from '../../core/index.js';
-import { paramsToWire } from '../../ledger/index.js';
+import { toJsonSafe } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
+import { paramsToWire } from '../../ledger/genesis.js';
 import { AddressParam, router, type ApiPlugin } from './common.js';
 
 /** The DAO: council and parameters, proposals, and an account's lock. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { toJsonSafe } from '../../core/index.js';
-import { Address, leaseFunds } from '../../ledger/index.js';
+import { toJsonSafe } from '../../core/canonical.js';
+import { leaseFunds } from '../../ledger/modules/leases/queries.js';
+import { Address } from '../../ledger/schemas.js';
 import { eventStream, router, type ApiPlugin } from './common.js';
 
 const EventsQuery = z

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AethirError, verifyLeaseToken } from '../../core/index.js';
+import { AethirError } from '../../core/errors.js';
+import { verifyLeaseToken } from '../../core/lease-token.js';
 import { AnswerBody, SessionRequest } from '../../gaming/signalling.js';
 import { IdParam, router, type ApiPlugin } from './common.js';
 

@@ -1,10 +1,12 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { AethirError, verifyLeaseToken } from '../../core/index.js';
-import { SignedReceiptSchema, verifyReceipt } from '../../ledger/index.js';
+import { AethirError } from '../../core/errors.js';
+import { verifyLeaseToken } from '../../core/lease-token.js';
+import { SignedReceiptSchema, verifyReceipt } from '../../ledger/receipt.js';
 import { subjects, type LeaseLogMsg } from '../../bus/subjects.js';
-import type { Bus, LogsReply } from '../../bus/index.js';
-import type { Lease } from '../../ledger/index.js';
+import type { Bus } from '../../bus/bus.js';
+import type { LogsReply } from '../../bus/messages.js';
+import type { Lease } from '../../ledger/model.js';
 import { leaseView } from '../views.js';
 import { IdParam, ListQuery, router, type ApiPlugin } from './common.js';
 

@@ -1,7 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { resolvePlace, SIGNATURE_HEADER, toJsonSafe, verifyRequest } from '../../core/index.js';
-import { MatchRequestJson } from '../../indexer/index.js';
+import { toJsonSafe } from '../../core/canonical.js';
+import { resolvePlace } from '../../core/gazetteer.js';
+import { SIGNATURE_HEADER, verifyRequest } from '../../core/signed-request.js';
+import { MatchRequestJson } from '../../indexer/request.js';
 import { containerOut, router, type ApiPlugin } from './common.js';
 
 /** A place named in a request, as coordinates; an unknown or ambiguous name is INVALID_ARGUMENT. */

@@ -1,4 +1,5 @@
-import { AethirError, toJsonSafe } from '../../core/index.js';
+import { toJsonSafe } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
 import { router, type ApiPlugin } from './common.js';
 
 /** This node: its snapshot for a new replica, liveness, and status. */

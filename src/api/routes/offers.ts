@@ -1,6 +1,8 @@
 import { z } from 'zod';
-import { toJsonSafe } from '../../core/index.js';
-import { MAX_OFFERS, STRATEGIES, defaultIsolation, parseQuery } from '../../indexer/index.js';
+import { toJsonSafe } from '../../core/canonical.js';
+import { MAX_OFFERS } from '../../indexer/indexer.js';
+import { defaultIsolation, parseQuery } from '../../indexer/query.js';
+import { STRATEGIES } from '../../indexer/request.js';
 import { containerOut, router, type ApiPlugin } from './common.js';
 
 /** Who browses: offers reserve nothing, so no user is needed; the indexer's request wants one. */

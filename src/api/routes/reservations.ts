@@ -1,5 +1,7 @@
-import { AethirError, toJsonSafe } from '../../core/index.js';
-import { dailyPrice, type Reservation } from '../../ledger/index.js';
+import { toJsonSafe } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
+import type { Reservation } from '../../ledger/model.js';
+import { dailyPrice } from '../../ledger/modules/reservations/queries.js';
 import { IdParam, ListQuery, router, type ApiPlugin } from './common.js';
 
 /** A reservation as the API shows it: amounts as decimal strings, its daily price spelled out. */

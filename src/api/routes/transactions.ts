@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { AethirError } from '../../core/index.js';
-import { Address, SignedTxSchema, TX_TYPES, txId } from '../../ledger/index.js';
+import { AethirError } from '../../core/errors.js';
+import { Address } from '../../ledger/schemas.js';
+import { SignedTxSchema, TX_TYPES, txId } from '../../ledger/tx.js';
 import { txView } from '../views.js';
 import { router, type ApiPlugin } from './common.js';
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { AethirError, toJsonSafe } from '../../core/index.js';
+import { toJsonSafe } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
 import { Address } from '../../ledger/schemas.js';
-import type { Volume } from '../../ledger/index.js';
+import type { Volume } from '../../ledger/modules/volumes/queries.js';
 import { IdParam, router, type ApiPlugin } from './common.js';
 
 const VolumesQuery = z

@@ -9,8 +9,9 @@ import websocket from '@fastify/websocket';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { AethirError, verifyLeaseToken } from '../../core/index.js';
-import type { Lease } from '../../ledger/index.js';
+import { AethirError } from '../../core/errors.js';
+import { verifyLeaseToken } from '../../core/lease-token.js';
+import type { Lease } from '../../ledger/model.js';
 import type { ApiContext } from './common.js';
 
 const Params = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be an id') });

@@ -1,4 +1,4 @@
-import { haversineKm } from '../../core/index.js';
+import { haversineKm } from '../../core/latency.js';
 import { calibrateLandmark, type CalibrationOptions, type LocationBounds } from './bounds.js';
 import { judgeLocation, type Place } from './judge.js';
 import { multilaterate, type Vantage } from './multilaterate.js';

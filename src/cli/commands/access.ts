@@ -1,15 +1,17 @@
 import { Command } from 'commander';
 import { constants as osConstants } from 'node:os';
-import { AethirError, signLeaseToken, type LeaseScope } from '../../core/index.js';
+import { AethirError } from '../../core/errors.js';
+import type { LeaseScope } from '../../core/lease-token-wire.js';
+import { signLeaseToken } from '../../core/lease-token.js';
 import {
-  resolveVolume,
   downloadFromLease,
   execInLease,
   uploadToLease,
   type CopyProgress,
   type ExecResult,
   type LeaseSessionTarget,
-} from '../../sdk/index.js';
+} from '../../sdk/lease-session.js';
+import { resolveVolume } from '../../sdk/volumes.js';
 import {
   action,
   apiOption,

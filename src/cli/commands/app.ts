@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { AethirError } from '../../core/index.js';
-import { parseManifest } from '../../container/index.js';
-import { APP_NAME_RE, APP_VERSION_RE, appGpus, mainService, type AppManifest } from '../../ledger/index.js';
-import { TxSender } from '../../sdk/index.js';
+import { AethirError } from '../../core/errors.js';
+import { parseManifest } from '../../container/apps/manifest.js';
+import { APP_NAME_RE, APP_VERSION_RE, appGpus, mainService, type AppManifest } from '../../ledger/app.js';
+import { TxSender } from '../../sdk/tx-sender.js';
 import { action, apiOption, client, jsonOption, printJson, short, table, userKeystore } from '../common.js';
 
 /** "name" or "name@version", as `app show` and `rent --app` take it. */

@@ -4,29 +4,28 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { AethirError, DEFAULT_API, defaultHome, formatAth, parseAth, systemClock } from '../../core/index.js';
+import { formatAth, parseAth } from '../../core/amount.js';
+import { systemClock } from '../../core/clock.js';
+import { DEFAULT_API, defaultHome } from '../../core/config.js';
+import { AethirError } from '../../core/errors.js';
 import { ensurePrivateDir, PRIVATE_FILE_MODE, tightenPrivateFile } from '../../core/private-files.js';
-import {
-  ContainerAgent,
-  type ContainerAgentInit,
-  DEFAULT_DOCKER_SOCKET,
-  DockerRuntime,
-  DEFAULT_DISK_QUOTA_MIB,
-  EndpointProxy,
-  HostProcessRuntime,
-  appsDirOf,
-  checkpointsDirOf,
-  hostProcessRuntime,
-  declaredSpec,
-  fingerprintOf,
-  parseDeclaredGpus,
-  probeHardware,
-} from '../../container/index.js';
-import { Keystore, locationOf, specFromProbe } from '../../node/index.js';
-import type { KeyPair } from '../../core/index.js';
-import { spawnProver } from '../../capacity/index.js';
-import { APP_NAME_RE, type ReputationView } from '../../ledger/index.js';
-import { ApiClient, HttpBus, TxSender } from '../../sdk/index.js';
+import { ContainerAgent, type ContainerAgentInit, DEFAULT_DISK_QUOTA_MIB } from '../../container/agent.js';
+import { declaredSpec, parseDeclaredGpus } from '../../container/declared.js';
+import { EndpointProxy } from '../../container/endpoint-proxy.js';
+import { fingerprintOf } from '../../container/fingerprint.js';
+import { appsDirOf, checkpointsDirOf, hostProcessRuntime } from '../../container/isolation.js';
+import { probeHardware } from '../../container/probe.js';
+import { DEFAULT_DOCKER_SOCKET, DockerRuntime } from '../../container/runtimes/docker.js';
+import { HostProcessRuntime } from '../../container/runtimes/host-process.js';
+import { Keystore } from '../../node/keystore.js';
+import { locationOf, specFromProbe } from '../../node/roles.js';
+import type { KeyPair } from '../../core/keys.js';
+import { spawnProver } from '../../capacity/prover.js';
+import { APP_NAME_RE } from '../../ledger/app.js';
+import type { ReputationView } from '../../ledger/modules/checks/queries.js';
+import { ApiClient } from '../../sdk/client.js';
+import { HttpBus } from '../../sdk/http-bus.js';
+import { TxSender } from '../../sdk/tx-sender.js';
 import { action, jsonOption, parseIntArg, printJson, runUntilSignal, table } from '../common.js';
 
 /** What `container start` leaves in its data directory for `status` and `drain`. */

@@ -1,7 +1,10 @@
 import { Command } from 'commander';
-import { AethirError, isAddress, parseAth } from '../../core/index.js';
-import { CONSTITUENCIES, type Choice, type Constituency, type PayloadInput } from '../../ledger/index.js';
-import { TxSender } from '../../sdk/index.js';
+import { parseAth } from '../../core/amount.js';
+import { AethirError } from '../../core/errors.js';
+import { isAddress } from '../../core/keys.js';
+import { CONSTITUENCIES, type Choice, type Constituency } from '../../ledger/model.js';
+import type { PayloadInput } from '../../ledger/tx.js';
+import { TxSender } from '../../sdk/tx-sender.js';
 import { action, apiOption, client, fmtAth, jsonOption, printJson, table, userKeystore } from '../common.js';
 
 function collect(v: string, prev: string[] = []): string[] {

@@ -2,24 +2,28 @@ import { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
-import { AethirError, defaultHome, parseAth } from '../../core/index.js';
+import { parseAth } from '../../core/amount.js';
+import { defaultHome } from '../../core/config.js';
+import { AethirError } from '../../core/errors.js';
 import {
-  AKASH_BLOCK_TIME_S,
   DEPLOYMENT_NAME_RE,
   DeploymentStore,
-  SDL_LIMITS,
-  SdlError,
   closeDeployment,
   deployPlan,
-  describePlan,
-  planSdl,
-  rateUnits,
   closeDeploymentVolumes,
   type DeploymentRecord,
   type LeaseWorkload,
+} from '../../sdk/deployments.js';
+import {
+  AKASH_BLOCK_TIME_S,
+  SDL_LIMITS,
+  SdlError,
+  describePlan,
+  planSdl,
+  rateUnits,
   type ServicePlan,
   type Token,
-} from '../../sdk/index.js';
+} from '../../sdk/sdl.js';
 import {
   action,
   apiOption,

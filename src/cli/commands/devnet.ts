@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { AethirError, loadConfig } from '../../core/index.js';
+import { loadConfig } from '../../core/config.js';
+import { AethirError } from '../../core/errors.js';
 import { startDevnetNode } from '../../node/index.js';
 import { action, limitOption, logLevelOption, parseIntArg, runUntilSignal } from '../common.js';
 import { proverOption } from './container.js';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { parseAth } from '../../core/index.js';
-import { TxSender } from '../../sdk/index.js';
+import { parseAth } from '../../core/amount.js';
+import { TxSender } from '../../sdk/tx-sender.js';
 import { action, apiOption, client, fmtAth, jsonOption, printJson, userKeystore } from '../common.js';
 
 export function escrowCommand(): Command {

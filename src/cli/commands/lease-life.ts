@@ -1,6 +1,7 @@
 import { Command } from 'commander';
-import { AethirError, parseAth } from '../../core/index.js';
-import { Renter } from '../../sdk/index.js';
+import { parseAth } from '../../core/amount.js';
+import { AethirError } from '../../core/errors.js';
+import { Renter } from '../../sdk/renter.js';
 import {
   action,
   apiOption,

@@ -1,12 +1,7 @@
 import { Command } from 'commander';
-import {
-  AethirError,
-  DEFAULT_LEASE_SCOPES,
-  LEASE_SCOPES,
-  MAX_LEASE_TOKEN_TTL_MS,
-  signLeaseToken,
-  type LeaseScope,
-} from '../../core/index.js';
+import { AethirError } from '../../core/errors.js';
+import { DEFAULT_LEASE_SCOPES, LEASE_SCOPES, type LeaseScope } from '../../core/lease-token-wire.js';
+import { MAX_LEASE_TOKEN_TTL_MS, signLeaseToken } from '../../core/lease-token.js';
 import {
   action,
   apiOption,

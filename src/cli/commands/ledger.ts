@@ -1,17 +1,13 @@
 import { Command } from 'commander';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AethirError, isAddress, loadConfig } from '../../core/index.js';
-import {
-  genesisHash,
-  parseGenesis,
-  verifyChain,
-  verifyStateProof,
-  type Block,
-  type Genesis,
-  type VerifyReport,
-} from '../../ledger/index.js';
-import { SqliteChainStore } from '../../store/index.js';
+import { loadConfig } from '../../core/config.js';
+import { AethirError } from '../../core/errors.js';
+import { isAddress } from '../../core/keys.js';
+import { verifyChain, type Block, type VerifyReport } from '../../ledger/block.js';
+import { genesisHash, parseGenesis, type Genesis } from '../../ledger/genesis.js';
+import { verifyStateProof } from '../../ledger/state.js';
+import { SqliteChainStore } from '../../store/sqlite/sqlite-chain-store.js';
 import { action, addressOrKey, apiOption, client, jsonOption, printJson } from '../common.js';
 
 /** The replay (verifyChain), with progress on a terminal. */

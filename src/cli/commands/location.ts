@@ -1,6 +1,8 @@
 import { Command } from 'commander';
-import { AethirError, resolvePlace, type City } from '../../core/index.js';
-import { multilaterate, type Vantage } from '../../checker/location/index.js';
+import { AethirError } from '../../core/errors.js';
+import { resolvePlace } from '../../core/gazetteer.js';
+import type { City } from '../../core/geo.js';
+import { multilaterate, type Vantage } from '../../checker/location/multilaterate.js';
 import { action, jsonOption, printJson } from '../common.js';
 
 /** "London, GB=14.2" -> the vantage point and its RTT; bad input is an INVALID_ARGUMENT error. */

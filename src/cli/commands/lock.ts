@@ -1,6 +1,7 @@
 import { Command } from 'commander';
-import { AethirError, parseAth } from '../../core/index.js';
-import { TxSender } from '../../sdk/index.js';
+import { parseAth } from '../../core/amount.js';
+import { AethirError } from '../../core/errors.js';
+import { TxSender } from '../../sdk/tx-sender.js';
 import {
   action,
   apiOption,

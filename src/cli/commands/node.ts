@@ -1,18 +1,14 @@
 import { Command, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AethirError, defaultHome, loadConfig } from '../../core/index.js';
-import { CHECK_KINDS, genesisHash, parseGenesis, type CheckKind } from '../../ledger/index.js';
-import { parseDeclaredGpus } from '../../container/index.js';
-import {
-  ClusterNode,
-  defaultNodeName,
-  parseChoices,
-  parseRoles,
-  snapshotFromWire,
-  type Snapshot,
-} from '../../node/index.js';
-import { JetStreamLog } from '../../store/index.js';
+import { defaultHome, loadConfig } from '../../core/config.js';
+import { AethirError } from '../../core/errors.js';
+import { genesisHash, parseGenesis } from '../../ledger/genesis.js';
+import { CHECK_KINDS, type CheckKind } from '../../ledger/model.js';
+import { parseDeclaredGpus } from '../../container/declared.js';
+import { ClusterNode, defaultNodeName, parseChoices, parseRoles } from '../../node/cluster-node.js';
+import { snapshotFromWire, type Snapshot } from '../../node/replica.js';
+import { JetStreamLog } from '../../store/nats/jetstream-log.js';
 import {
   action,
   jsonOption,

@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { parseClauses, queryFieldsHelp, type Strategy } from '../../indexer/index.js';
+import { parseClauses, queryFieldsHelp } from '../../indexer/query.js';
+import type { Strategy } from '../../indexer/request.js';
 import { action, apiOption, client, fmtAth, jsonOption, parseIntArg, printJson, table } from '../common.js';
 
 /** `--sort` names: how offers (and `rent`) rank. */

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process';
 import { isIPv4 } from 'node:net';
 import { Command } from 'commander';
-import { AethirError, DEFAULT_API, findCity } from '../../core/index.js';
+import { DEFAULT_API } from '../../core/config.js';
+import { AethirError } from '../../core/errors.js';
+import { findCity } from '../../core/gazetteer.js';
 import { action, apiOption, client, jsonOption, parseIntArg, printJson, type GlobalOpts } from '../common.js';
 
 /** The console's Play page for a game, as a URL (what `aethir play` opens). */

@@ -3,27 +3,21 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { parseEnv } from 'node:util';
-import {
-  AethirError,
-  ENV_NAME_RE,
-  MAX_LEASE_TOKEN_TTL_MS,
-  findCity,
-  isAethirError,
-  parseAth,
-  signLeaseToken,
-  type KeyPair,
-} from '../../core/index.js';
-import {
-  Renter,
-  UsageReceipts,
-  resolveVolume,
-  sealedEnvFor,
-  type ApiClient,
-  type OpenOptions,
-} from '../../sdk/index.js';
-import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/index.js';
+import { parseAth } from '../../core/amount.js';
+import { AethirError, isAethirError } from '../../core/errors.js';
+import { findCity } from '../../core/gazetteer.js';
+import type { KeyPair } from '../../core/keys.js';
+import { MAX_LEASE_TOKEN_TTL_MS, signLeaseToken } from '../../core/lease-token.js';
+import { ENV_NAME_RE } from '../../core/seal.js';
+import type { ApiClient } from '../../sdk/client.js';
+import { UsageReceipts } from '../../sdk/receipts.js';
+import { Renter, type OpenOptions } from '../../sdk/renter.js';
+import { sealedEnvFor } from '../../sdk/sealed-env.js';
+import { resolveVolume } from '../../sdk/volumes.js';
+import { defaultIsolation, parseClauses, parseQuery } from '../../indexer/query.js';
 import { queryHelp } from './offers.js';
-import { MountPath, appGpus } from '../../ledger/index.js';
+import { appGpus } from '../../ledger/app.js';
+import { MountPath } from '../../ledger/modules/volumes/payloads.js';
 import { followFunds } from '../top-ups.js';
 import { parseAppRef } from './app.js';
 import { attachTerminal } from './access.js';

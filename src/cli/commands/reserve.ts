@@ -1,7 +1,9 @@
 import { Command } from 'commander';
-import { AethirError, parseAth } from '../../core/index.js';
-import { MAX_RESERVATION_DAYS } from '../../ledger/index.js';
-import { Renter, type ReservationView } from '../../sdk/index.js';
+import { parseAth } from '../../core/amount.js';
+import { AethirError } from '../../core/errors.js';
+import { MAX_RESERVATION_DAYS } from '../../ledger/modules/reservations/payloads.js';
+import type { ReservationView } from '../../sdk/client.js';
+import { Renter } from '../../sdk/renter.js';
 import {
   action,
   apiOption,

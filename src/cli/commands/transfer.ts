@@ -1,6 +1,8 @@
 import { Command } from 'commander';
-import { AethirError, isAddress, parseAth } from '../../core/index.js';
-import { TxSender } from '../../sdk/index.js';
+import { parseAth } from '../../core/amount.js';
+import { AethirError } from '../../core/errors.js';
+import { isAddress } from '../../core/keys.js';
+import { TxSender } from '../../sdk/tx-sender.js';
 import { action, apiOption, client, jsonOption, printJson, userKeystore } from '../common.js';
 
 export function transferCommand(): Command {

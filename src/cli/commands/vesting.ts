@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { TxSender } from '../../sdk/index.js';
+import { TxSender } from '../../sdk/tx-sender.js';
 import {
   action,
   addressOrKey,

@@ -1,7 +1,11 @@
 import { Command } from 'commander';
-import { AethirError, findCity, parseAth } from '../../core/index.js';
-import { volumeCost } from '../../ledger/index.js';
-import { TxSender, createVolume, parseVolumeSize, resolveVolume, type VolumeView } from '../../sdk/index.js';
+import { parseAth } from '../../core/amount.js';
+import { AethirError } from '../../core/errors.js';
+import { findCity } from '../../core/gazetteer.js';
+import { volumeCost } from '../../ledger/modules/volumes/queries.js';
+import type { VolumeView } from '../../sdk/client.js';
+import { TxSender } from '../../sdk/tx-sender.js';
+import { createVolume, parseVolumeSize, resolveVolume } from '../../sdk/volumes.js';
 import {
   action,
   apiOption,

@@ -1,8 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { AethirError, canonicalize, sha256Hex } from '../../core/index.js';
-import { mainService, type AppManifest } from '../../ledger/index.js';
+import { canonicalize } from '../../core/canonical.js';
+import { sha256Hex } from '../../core/encoding.js';
+import { AethirError } from '../../core/errors.js';
+import { mainService, type AppManifest } from '../../ledger/app.js';
 
 /** What a session of an installed app runs (see LocalApps.resolve). */
 export interface InstalledApp {

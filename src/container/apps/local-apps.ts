@@ -1,5 +1,6 @@
-import { appAllowedIn, type Workload } from '../../ledger/index.js';
-import type { NetworkClient } from '../../sdk/index.js';
+import { appAllowedIn } from '../../ledger/app.js';
+import type { Workload } from '../../ledger/modules/leases/payloads.js';
+import type { NetworkClient } from '../../sdk/network.js';
 import { AppInstaller, type InstalledApp } from './installer.js';
 
 export interface LocalAppsOptions {

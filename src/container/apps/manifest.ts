@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AethirError } from '../../core/index.js';
+import { AethirError } from '../../core/errors.js';
 import {
   AppManifest,
   AppName,
@@ -7,7 +7,7 @@ import {
   MAX_SERVICES,
   SERVICE_NAME_RE,
   type AppService,
-} from '../../ledger/index.js';
+} from '../../ledger/app.js';
 
 /**
  * App manifests as people write them (docs/apps.md), turned into the canonical form the ledger

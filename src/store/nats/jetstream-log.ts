@@ -11,8 +11,10 @@ import {
   type JetStreamManager,
   type NatsConnection,
 } from 'nats';
-import { AethirError, canonicalize, decodeCanonical } from '../../core/index.js';
-import { genesisHash, genesisToWire, parseGenesis, txId, type Genesis } from '../../ledger/index.js';
+import { canonicalize, decodeCanonical } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
+import { genesisHash, genesisToWire, parseGenesis, type Genesis } from '../../ledger/genesis.js';
+import { txId } from '../../ledger/tx.js';
 
 /** One entry of the log: seq 1 holds the genesis, every later seq one signed transaction. */
 export interface LogEntry {

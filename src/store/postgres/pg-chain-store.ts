@@ -1,13 +1,9 @@
 import pg from 'pg';
-import { AethirError, canonicalize, decodeCanonical } from '../../core/index.js';
-import {
-  genesisToWire,
-  parseGenesis,
-  txId,
-  type Block,
-  type Genesis,
-  type SignedTx,
-} from '../../ledger/index.js';
+import { canonicalize, decodeCanonical } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
+import type { Block } from '../../ledger/block.js';
+import { genesisToWire, parseGenesis, type Genesis } from '../../ledger/genesis.js';
+import { txId, type SignedTx } from '../../ledger/tx.js';
 import type { AsyncChainStore, TxRecord } from '../ports.js';
 import { migrate } from './migrations.js';
 

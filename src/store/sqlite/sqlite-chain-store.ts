@@ -1,15 +1,11 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { AethirError, canonicalize, decodeCanonical } from '../../core/index.js';
-import {
-  genesisToWire,
-  parseGenesis,
-  txId,
-  type Block,
-  type Genesis,
-  type SignedTx,
-} from '../../ledger/index.js';
+import { canonicalize, decodeCanonical } from '../../core/canonical.js';
+import { AethirError } from '../../core/errors.js';
+import type { Block } from '../../ledger/block.js';
+import { genesisToWire, parseGenesis, type Genesis } from '../../ledger/genesis.js';
+import { txId, type SignedTx } from '../../ledger/tx.js';
 import {
   createPrivateFile,
   type ModeLog,

@@ -1,4 +1,4 @@
-import { AethirError } from '../../../core/index.js';
+import { AethirError } from '../../../core/errors.js';
 import type { AppRecord, AppRelease } from '../../app.js';
 import type { Handlers, TxContext, TxResult } from '../../context.js';
 import { K } from '../../model.js';

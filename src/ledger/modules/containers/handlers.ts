@@ -1,4 +1,4 @@
-import { AethirError } from '../../../core/index.js';
+import { AethirError } from '../../../core/errors.js';
 import type { Handlers, TxContext, TxResult } from '../../context.js';
 import { newReputation, type Container } from '../../model.js';
 import type { DecodedTx } from '../../tx.js';

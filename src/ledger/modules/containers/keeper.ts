@@ -1,4 +1,4 @@
-import { AethirError } from '../../../core/index.js';
+import { AethirError } from '../../../core/errors.js';
 import type { TxContext } from '../../context.js';
 import { K, type Container } from '../../model.js';
 

@@ -1,4 +1,4 @@
-import { AethirError } from '../../../core/index.js';
+import { AethirError } from '../../../core/errors.js';
 import type { Handlers, TxContext, TxResult } from '../../context.js';
 import { weightAt, weightAtCreation } from '../../governance.js';
 import { K, type Lock, type Proposal, type ProposalAction } from '../../model.js';

@@ -1,4 +1,4 @@
-import { AethirError } from '../../../core/index.js';
+import { AethirError } from '../../../core/errors.js';
 import { paramsFromWire, paramsToWire } from '../../genesis.js';
 import { proposalPhase as phaseOf, weightAt } from '../../governance.js';
 import type { Proposal } from '../../model.js';

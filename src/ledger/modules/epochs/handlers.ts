@@ -1,4 +1,5 @@
-import { AethirError, mulBps } from '../../../core/index.js';
+import { mulBps } from '../../../core/amount.js';
+import { AethirError } from '../../../core/errors.js';
 import { nextEpochSeed } from '../../assignment.js';
 import type { Handlers, TxContext, TxResult } from '../../context.js';
 import { historicWeight } from '../../governance.js';

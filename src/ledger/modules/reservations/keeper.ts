@@ -1,4 +1,5 @@
-import { AethirError, mulBps } from '../../../core/index.js';
+import { mulBps } from '../../../core/amount.js';
+import { AethirError } from '../../../core/errors.js';
 import type { TxContext } from '../../context.js';
 import { K, type Container, type Lease, type Reservation } from '../../model.js';
 import { DAY, dayStart } from '../epochs/queries.js';

@@ -1,4 +1,4 @@
-import { AethirError } from '../../../core/index.js';
+import { AethirError } from '../../../core/errors.js';
 import type { Handlers, TxContext, TxResult } from '../../context.js';
 import type { DecodedTx } from '../../tx.js';
 import { closeVolume, loseVolume, putVolume, settleVolume, spentAt, writerOf } from './keeper.js';
