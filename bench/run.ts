@@ -15,6 +15,7 @@ import { runAccess } from './access.bench.js';
 import { runPause } from './pause.bench.js';
 import { runVolumes } from './volumes.bench.js';
 import { runMarkets } from './markets.bench.js';
+import { runCli } from './cli.bench.js';
 
 /**
  * npm run bench [-- [--quick] [--million] [--json] [name...]]
@@ -76,6 +77,11 @@ const SUITES: Suite[] = [
     name: 'capacity',
     description: 'Proof of Capacity: spot-check cost vs. proving cost (CPU prover), checks/s vs. proofs/s',
     run: runCapacity,
+  },
+  {
+    name: 'cli',
+    description: "a CLI command's start to exit vs importing the layers' index.js barrels alone",
+    run: runCli,
   },
   {
     name: 'location',
