@@ -1,4 +1,4 @@
-import YAML, { LineCounter, isNode } from 'yaml';
+import YAML, { LineCounter, isNode, isScalar } from 'yaml';
 import { z } from 'zod';
 import { UNIT } from '../core/amount.js';
 import { AethirError } from '../core/errors.js';
@@ -411,6 +411,21 @@ function readYaml(text: string, source: string): { data: unknown; lineOf: (p: Se
       }),
       source,
     );
+  // A key that is a list, a mapping or an alias has no place in an SDL, and toJS would turn it into
+  // text with a process warning: a stranger's file would write to the reader's log.
+  const oddKeys: SdlIssue[] = [];
+  YAML.visit(doc, {
+    Pair(_, pair) {
+      if (pair.key === null || isScalar(pair.key)) return;
+      const at = isNode(pair.key) && pair.key.range ? lines.linePos(pair.key.range[0]) : null;
+      oddKeys.push({
+        path: '(yaml)',
+        message: `${at ? `line ${at.line}, column ${at.col}: ` : ''}a mapping key must be plain text, not a list, a mapping or an alias`,
+        ...(at ? { line: at.line } : {}),
+      });
+    },
+  });
+  if (oddKeys.length) throw new SdlError(oddKeys, source);
   let data: unknown;
   try {
     data = doc.toJS({ maxAliasCount: SDL_LIMITS.maxAliasCount });

@@ -907,6 +907,38 @@ describe('attacks and malformed input: a clear error with its path, nothing plan
     ]);
   });
 
+  it('a key that is a list, a mapping or an alias is refused, naming its line, and nothing is written to the log', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      for (const [text, line] of [
+        [`${sdl()}\n? { compute: x }\n: y\n`, sdl().split('\n').length + 1],
+        ['version: "2.0"\n? [a, b]\n: y\n', 2],
+        ['version: &v "2.0"\nservices:\n  ? *v\n  : y\n', 3],
+      ] as const) {
+        let err: unknown;
+        try {
+          planSdl(text, aktOpts);
+        } catch (e) {
+          err = e;
+        }
+        expect(err).toBeInstanceOf(SdlError);
+        expect((err as SdlError).issues[0]).toMatchObject({
+          path: '(yaml)',
+          line,
+          message: expect.stringMatching(
+            /a mapping key must be plain text, not a list, a mapping or an alias$/,
+          ),
+        });
+      }
+      await new Promise((r) => setImmediate(r)); // (a process warning is emitted on the next tick)
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+
   it('any text: a plan or an SdlError, never another exception (fuzzed)', () => {
     const base = sdl();
     fc.assert(
