@@ -102,6 +102,8 @@ export interface ReportPayload {
   proveMs?: number;
   /** storage: the volume */
   volume?: string;
+  /** location, refuted: the one other checker whose shared measurement the refutation rests on */
+  restsOn?: string;
 }
 
 export interface CheckerServiceDeps {
@@ -691,6 +693,7 @@ export class CheckerService {
             observedAt: this.deps.clock.now(),
             reason: v.reason,
             rttMs: Math.round(v.rttMs * 1000) / 1000,
+            ...(v.restsOn ? { restsOn: v.restsOn } : {}),
           });
         } finally {
           this.running.delete(key);

@@ -304,6 +304,8 @@ export interface Vote {
   reason?: string;
   /** 0..1, QoS */
   score?: number;
+  /** location, refuted: the other checker whose shared measurement the refutation rests on */
+  restsOn?: string;
 }
 
 /** Votes of the checkers on one question about one container, until a majority decides. */

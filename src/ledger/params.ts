@@ -94,6 +94,16 @@ export const ParamsSchema = z
      * parameter version on, lease.open takes only `workload.sealedEnv`)
      */
     clearEnv: z.boolean().optional(),
+    /**
+     * whether a failed location round slashes only when a majority of its votes refute the claim
+     * without resting on one other checker's shared measurement (`restsOn`): one dishonest
+     * checker's false RTT can make every honest vote refute an honest host. Otherwise the
+     * container is suspended and its leases closed, refunded, without a slash. The price: most
+     * lies rest on one vantage point, so with few checkers most liars are suspended, not slashed
+     * (docs/verification.md). Absent: every failed location round slashes, as before (recorded
+     * history replays, and a devnet does so); governance may set it
+     */
+    locationSlashNeedsRobust: z.boolean().optional(),
     /** longest lease one `lease.open` may ask for */
     maxLeaseSeconds: z
       .number()
@@ -231,6 +241,7 @@ export const OPERATIONAL_PARAMS: ReadonlySet<string> = new Set([
   'checkerReassignMs',
   'simulatedHardware',
   'clearEnv',
+  'locationSlashNeedsRobust',
   'qualityTierBps',
   'maxLeaseSeconds',
   'openEndedDepositSeconds',
@@ -258,6 +269,7 @@ export const LATER_PARAMS = {
 /** Optional parameters: absent from a set means the behaviour from before they existed. */
 export const OPTIONAL_PARAMS: ReadonlySet<string> = new Set([
   'clearEnv',
+  'locationSlashNeedsRobust',
   'pauseGraceMs',
   'preemptNoticeMs',
   'volumeSealIterations',

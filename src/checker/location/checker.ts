@@ -1,7 +1,7 @@
 import { haversineKm } from '../../core/latency.js';
 import { calibrateLandmark, type CalibrationOptions, type LocationBounds } from './bounds.js';
 import { judgeLocation, type Place } from './judge.js';
-import { multilaterate, type Vantage } from './multilaterate.js';
+import { multilaterate, restingOn, type Vantage } from './multilaterate.js';
 import type { LocationTarget, NetworkPort } from './network.js';
 
 export interface LocationCheckerOptions {
@@ -23,6 +23,12 @@ export interface LocationVerdict {
   ok: boolean;
   reason: string;
   rttMs: number;
+  /**
+   * refuted only with another checker's shared measurement (`restingOn`): that checker's address
+   * (the lowest, when several each hold it up); absent when the refutation stands without any one
+   * other checker's measurement, or the claim fits
+   */
+  restsOn?: string;
 }
 
 /**
@@ -77,8 +83,12 @@ export class LocationChecker {
     if (rtt === null) return null;
     if (peers.length > 0) {
       const own: Vantage = { from: this.from, rttMs: rtt, ...(this.bounds ? { bounds: this.bounds } : {}) };
-      const m = multilaterate(target.claimed, [own, ...peers]);
-      return { ok: m.ok, reason: m.reason, rttMs: rtt };
+      const all = [own, ...peers];
+      const m = multilaterate(target.claimed, all);
+      const on = restingOn(target.claimed, all, (v, i) => i > 0 && v.by !== undefined)
+        .map((i) => all[i]!.by!)
+        .sort();
+      return { ok: m.ok, reason: m.reason, rttMs: rtt, ...(on.length ? { restsOn: on[0]! } : {}) };
     }
     const got = [rtt];
     const j = judgeLocation({

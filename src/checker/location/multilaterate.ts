@@ -47,6 +47,8 @@ export interface Vantage {
   rttMs: number;
   /** its calibrated bounds (`calibrateLandmark`); default DEFAULT_BOUNDS */
   bounds?: Readonly<LocationBounds>;
+  /** the checker that measured it and shared it (its address); absent: this checker's own */
+  by?: string;
 }
 
 export interface Constraint {
@@ -180,6 +182,29 @@ export function multilaterate(
     accessDelayMs,
     marginMs,
   };
+}
+
+/**
+ * Whether a refutation stands on its own or rests on one vantage point it cannot check: the
+ * indices of the `untrusted` vantage points (another checker's shared measurement) each of whose
+ * removal alone lets the claim fit; empty when the claim fits, or when it is refuted without any
+ * one of them (robust to one dishonest checker). One false shared RTT refutes any honest claim (a
+ * low one draws a disk around its checker that leaves the host out; docs/verification.md,
+ * "What the location check still cannot catch"); a vote that rests on one says so.
+ */
+export function restingOn(
+  claimed: Place,
+  vantages: readonly Vantage[],
+  untrusted: (v: Vantage, i: number) => boolean,
+): number[] {
+  if (vantages.length === 0 || claimMarginMs(vantages, claimed) >= 0) return [];
+  const out: number[] = [];
+  vantages.forEach((v, i) => {
+    if (!untrusted(v, i)) return;
+    const rest = vantages.filter((_, j) => j !== i);
+    if (rest.length > 0 && claimMarginMs(rest, claimed) >= 0) out.push(i);
+  });
+  return out;
 }
 
 /**

@@ -124,7 +124,7 @@ export class PeerMeasurements {
     let per = this.byContainer.get(p.container);
     if (!per) this.byContainer.set(p.container, (per = new Map()));
     per.set(p.checker, {
-      v: { from: this.place(p.lat, p.lon), rttMs: p.rttMs, bounds: p.bounds },
+      v: { from: this.place(p.lat, p.lon), rttMs: p.rttMs, bounds: p.bounds, by: p.checker },
       receivedAt,
     });
     return null;

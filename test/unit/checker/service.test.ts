@@ -13,7 +13,10 @@ import { SqliteChainStore } from '../../../src/store/index.js';
 import { MemoryBus } from '../../../src/bus/index.js';
 import {
   CheckerService,
+  DEFAULT_BOUNDS,
   ModelNetwork,
+  PEER_RTT_SUBJECT,
+  signPeerRtt,
   simulatedLandmarks,
   type CheckCadence,
 } from '../../../src/checker/index.js';
@@ -95,8 +98,8 @@ function startServices(peers = false, extra: Partial<CheckerServiceDeps> = {}): 
   });
 }
 
-beforeEach(() => {
-  clock = new ManualClock();
+/** A fresh chain (and the network the checkers send through) with these genesis parameters. */
+function openChain(params: Record<string, unknown> = {}): void {
   chain = Chain.open(new SqliteChainStore(':memory:'), clock, () =>
     parseGenesis({
       chainId: CHAIN,
@@ -104,9 +107,15 @@ beforeEach(() => {
       allocations: [{ address: user.address, amount: ath(1_000_000).toString() }],
       checkers: checkerKeys.map((k) => k.address),
       pools: { rewards: ath(1_000_000).toString(), checkers: ath(1_000_000).toString() },
+      ...(Object.keys(params).length ? { params } : {}),
     }),
   );
   network = new InProcessNetwork(chain);
+}
+
+beforeEach(() => {
+  clock = new ManualClock();
+  openChain();
   bus = new MemoryBus({ validate: true });
   world = new ModelNetwork({ rng: new SeededRng('svc-test:world') });
   stops = [];
@@ -266,6 +275,76 @@ describe('CheckerService', () => {
     expect(l.checks.location).toMatchObject({ ok: false });
     expect(l.checks.location!.reason).toMatch(new RegExp(`of ${assigned} vantage points\\)$`));
     expect(l.suspended).toBe(true);
+  });
+
+  it("location with shared measurements: one dishonest checker's false RTT refutes an honest host; the honest votes say they rest on it, and the ledger suspends without a slash (slashes where the parameter is absent)", async () => {
+    for (const robustOnly of [true, false]) {
+      await Promise.all(services.map((sv) => sv.stop()));
+      chain.close();
+      openChain(robustOnly ? { locationSlashNeedsRobust: true } : {});
+      services = startServices(true);
+      const honest = (await register('honest', 'Frankfurt, DE')).address;
+      const assigned = chain.ledger.assignedCheckers(honest, clock.now(), 'location');
+      // the dishonest one: an assigned checker away from Frankfurt, which says the host answered
+      // it in 1 ms (a host within a few dozen km of it) and votes so
+      const i = checkerKeys.findIndex(
+        (k) => assigned.includes(k.address) && PLACES[checkerKeys.indexOf(k)] !== 'Frankfurt, DE',
+      );
+      const liar = checkerKeys[i]!;
+      await services[i]!.stop();
+      const live = services.filter((_, j) => j !== i);
+      const { lat, lon } = locationOf(PLACES[i]!);
+      bus.publish(
+        PEER_RTT_SUBJECT,
+        signPeerRtt(
+          {
+            chainId: CHAIN,
+            checker: liar.address,
+            container: honest,
+            lat,
+            lon,
+            rttMs: 1,
+            bounds: DEFAULT_BOUNDS,
+            at: clock.now(),
+          },
+          liar,
+        ),
+      );
+      await new TxSender(liar, network).send('checker.report', {
+        container: honest,
+        check: 'location',
+        ok: false,
+        observedAt: clock.now(),
+        reason: `RTT from ${PLACES[i]} is 1 ms`,
+        rttMs: 1,
+      });
+      for (let k = 0; k < 3; k++) {
+        heartbeat(honest);
+        for (const sv of live) await sv.tick();
+        await Promise.all(live.map((sv) => sv.idle()));
+        clock.advance(1_000);
+      }
+      const h = chain.ledger.container(honest)!;
+      expect(h.checks.location).toMatchObject({ ok: false });
+      // every honest vote refuted the claim, each saying it rests on the dishonest checker's RTT
+      const honestVotes = chain.store
+        .recentTxs(100, { type: 'checker.report' })
+        .map((r) => r.tx)
+        .filter(
+          (t) => t.from !== liar.address && t.payload.container === honest && t.payload.check === 'location',
+        );
+      expect(honestVotes.length).toBe(assigned.length - 1);
+      for (const t of honestVotes) expect(t.payload).toMatchObject({ ok: false, restsOn: liar.address });
+      expect(h.suspended).toBe(true);
+      if (robustOnly) {
+        expect(h.slashed).toBe(0n);
+        expect(h.suspendedReason).toMatch(
+          /\(held only with one other checker's measurement: suspended, not slashed\)$/,
+        );
+      } else {
+        expect(h.slashed).toBeGreaterThan(0n);
+      }
+    }
   });
 
   it('location with shared measurements: an assigned checker that never measures holds the others back at most locationPeerWaitMs', async () => {

@@ -204,6 +204,88 @@ describe('location check failed', () => {
   });
 });
 
+describe("a location refutation that rests on one other checker's measurement (params.locationSlashNeedsRobust)", () => {
+  const liar = checkers[2].address;
+  /** checkers 0 and 1 refute the claim; each says whether its refutation rests on checker 2's RTT */
+  const refute = (t: TestNet, rests: [boolean, boolean]) => {
+    t.reportBy(checkers[0], host.address, false, 'location', {
+      reason: 'RTT from Singapore, SG is 2 ms',
+      ...(rests[0] ? { restsOn: liar } : {}),
+    });
+    return t.reportBy(checkers[1], host.address, false, 'location', {
+      reason: 'RTT from Singapore, SG is 2 ms',
+      ...(rests[1] ? { restsOn: liar } : {}),
+    });
+  };
+
+  it('suspends the host and closes its lease, refunded, but slashes nothing when the majority rests on one', () => {
+    for (const rests of [
+      [true, true],
+      [true, false],
+    ] as [boolean, boolean][]) {
+      const { t, lease } = serving({ locationSlashNeedsRobust: true });
+      const stake = t.ledger.container(host.address)!.stake;
+      const escrow0 = escrow(t, alice.address);
+      const at = t.time;
+      const r = refute(t, rests);
+      const why =
+        "location check failed: RTT from Singapore, SG is 2 ms (held only with one other checker's measurement: suspended, not slashed)";
+      expect(r).toMatchObject({
+        location: 'failed',
+        slashed: '0',
+        suspended: true,
+        reason: why,
+        fragile: true,
+      });
+      const c = t.ledger.container(host.address)!;
+      expect(c).toMatchObject({ suspended: true, suspendedReason: why, stake, slashed: 0n, openLeases: 0 });
+      expect(c.incidents).toEqual([{ at, check: 'location', reason: why, slashed: 0n, leases: [lease] }]);
+      expect(c.rep).toMatchObject({ locationFail: 1, slashes: 0 });
+      const l = t.ledger.lease(lease)!;
+      expect(l).toMatchObject({ status: 'closed', closeReason: why });
+      expect(escrow(t, alice.address)).toBe(escrow0 + l.escrow - l.charged);
+      // a later pass lifts it as any location failure
+      t.advance(MINUTE_MS);
+      t.reportBy(checkers[0], host.address, true, 'location');
+      t.reportBy(checkers[1], host.address, true, 'location');
+      expect(t.ledger.container(host.address)).toMatchObject({ suspended: false, suspendedReason: null });
+      conserved(t);
+    }
+  });
+
+  it('slashes as before when a majority refutes without resting on another checker, or where the parameter is absent', () => {
+    const robust = serving({ locationSlashNeedsRobust: true }).t;
+    const r = refute(robust, [false, false]);
+    expect(r).toMatchObject({ location: 'failed', slashed: (K_H100 / 2n).toString() });
+    expect(r).not.toHaveProperty('fragile');
+    expect(robust.ledger.container(host.address)!.rep).toMatchObject({ slashes: 1 });
+    const before = serving().t; // (recorded networks: no such parameter)
+    expect(before.ledger.params.locationSlashNeedsRobust).toBeUndefined();
+    expect(refute(before, [true, true])).toMatchObject({
+      location: 'failed',
+      slashed: (K_H100 / 2n).toString(),
+    });
+  });
+
+  it('takes restsOn only on a refuting location report, naming another checker', () => {
+    const { t } = serving({ locationSlashNeedsRobust: true });
+    const bad = (payload: Record<string, unknown>, message: RegExp) => {
+      const e = t.expectRejectTx(
+        checkers[0],
+        'checker.report',
+        { container: host.address, check: 'location', ok: false, observedAt: t.time, ...payload },
+        'INVALID_TRANSACTION',
+      );
+      expect(e.message).toMatch(message);
+    };
+    bad({ ok: true, restsOn: liar }, /only a refuting location report rests on another checker/);
+    bad({ check: 'capacity', restsOn: liar }, /only a refuting location report rests on another checker/);
+    bad({ restsOn: checkers[0].address }, /^a report cannot rest on its own checker$/);
+    bad({ restsOn: 'checker-2' }, /restsOn/);
+    expect(t.ledger.round(host.address, 'location')?.votes ?? {}).toEqual({});
+  });
+});
+
 describe('qos check', () => {
   it('failed while serving: the leases close (unsettled time refunded), slashDowntimeBps, no check suspension', () => {
     const { t, lease } = serving();

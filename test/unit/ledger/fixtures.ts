@@ -259,7 +259,14 @@ export class TestNet {
     container: string,
     ok: boolean,
     check: CheckKind = 'liveness',
-    extra: { observedAt?: number; reason?: string; score?: number; rttMs?: number; proveMs?: number } = {},
+    extra: {
+      observedAt?: number;
+      reason?: string;
+      score?: number;
+      rttMs?: number;
+      proveMs?: number;
+      restsOn?: string;
+    } = {},
   ): TxResult {
     return this.tx(k, 'checker.report', { container, check, ok, observedAt: this.time, ...extra });
   }

@@ -93,6 +93,11 @@ function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResul
   const vote: Vote = { ok: p.ok, at: p.observedAt };
   if (p.reason !== undefined) vote.reason = p.reason;
   if (p.score !== undefined) vote.score = p.score;
+  if (p.restsOn !== undefined) {
+    if (p.restsOn === me)
+      throw new AethirError('INVALID_TRANSACTION', 'a report cannot rest on its own checker');
+    vote.restsOn = p.restsOn;
+  }
   // Votes cast by checkers no longer assigned (the epoch changed since) still count.
   const votes = { ...round.votes, [me]: vote };
   const firstVoteAt = Object.keys(round.votes).length > 0 ? (round.firstVoteAt ?? ctx.time) : ctx.time;
@@ -124,7 +129,9 @@ function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResul
     },
     creditedEpoch: credited ? epoch : round.creditedEpoch,
   } satisfies Round);
-  const outcome = volume ? storageOutcome(ctx, volume, ok, votes) : decide(ctx, c.id, p.check, ok, votes);
+  const outcome = volume
+    ? storageOutcome(ctx, volume, ok, votes)
+    : decide(ctx, c.id, p.check, ok, votes, majority);
   return { container: c.id, decided: true, ok, ...outcome };
 }
 
@@ -213,7 +220,14 @@ function judge(
  * A decided round: its verdict (the reason of the agreeing vote from the lowest checker address
  * that gave one, else a default sentence) and reputation are recorded, then its consequences.
  */
-function decide(ctx: TxContext, id: string, check: CheckKind, ok: boolean, votes: Round['votes']): TxResult {
+function decide(
+  ctx: TxContext,
+  id: string,
+  check: CheckKind,
+  ok: boolean,
+  votes: Round['votes'],
+  majority: number,
+): TxResult {
   const agreeing = Object.entries(votes)
     .filter(([, v]) => v.ok === ok)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
@@ -248,8 +262,15 @@ function decide(ctx: TxContext, id: string, check: CheckKind, ok: boolean, votes
       return livenessOutcome(ctx, id, ok, reason, votes);
     case 'capacity':
       return claimOutcome(ctx, id, 'capacity', ok, reason, votes, ctx.params.slashSpecBps);
-    case 'location':
-      return claimOutcome(ctx, id, 'location', ok, reason, votes, ctx.params.slashLocationBps);
+    case 'location': {
+      // (params.locationSlashNeedsRobust) a refutation that a majority holds only with one other
+      // checker's shared measurement suspends without a slash: that measurement may be a lie
+      const robust = Object.values(votes).filter((v) => !v.ok && v.restsOn === undefined).length;
+      const fragile = !ok && ctx.params.locationSlashNeedsRobust === true && robust < majority;
+      if (!fragile) return claimOutcome(ctx, id, 'location', ok, reason, votes, ctx.params.slashLocationBps);
+      const note = `${reason} (held only with one other checker's measurement: suspended, not slashed)`;
+      return { ...claimOutcome(ctx, id, 'location', ok, note, votes, 0), fragile: true };
+    }
     case 'qos':
       return qosOutcome(ctx, id, ok, reason, scoreMilli, votes);
     case 'storage':

@@ -27,8 +27,17 @@ export const payloads = {
       rttMs: z.number().min(0).max(60_000).optional(),
       /** capacity: how long the container took to prove its GPUs' work */
       proveMs: z.number().int().min(0).max(3_600_000).optional(),
+      /**
+       * location, refuted: the other checker whose shared measurement the refutation rests on (the
+       * claim fits without it; params.locationSlashNeedsRobust)
+       */
+      restsOn: Address.optional(),
     })
     .strict()
+    .refine((p) => p.restsOn === undefined || (p.check === 'location' && !p.ok), {
+      message: 'only a refuting location report rests on another checker',
+      path: ['restsOn'],
+    })
     .refine((p) => (p.check === 'storage') === (p.volume !== undefined), {
       message: 'a storage report names its volume, and only a storage report names one',
       path: ['volume'],

@@ -8,6 +8,7 @@ import {
   feasibleFraction,
   lowerMs,
   multilaterate,
+  restingOn,
   upperMs,
   type LocationBounds,
   type Vantage,
@@ -56,6 +57,36 @@ describe('multilaterate', () => {
     // a host in Ashburn claims Paris: Frankfurt sees it far too slow, Ashburn far too fast
     const m = multilaterate(place(at('Paris')), vantagesFor(at('Ashburn'), ['Frankfurt', 'Ashburn']));
     expect(m.ok).toBe(false);
+  });
+
+  it("says when a refutation rests on one other checker's measurement alone (a false low RTT refutes any honest host)", () => {
+    const truth = at('Warsaw');
+    const shared = (vs: Vantage[]) => vs.map((v, i) => (i === 0 ? v : { ...v, by: `checker-${i}` }));
+    const untrusted = (v: Vantage) => v.by !== undefined;
+    // an honest host, and Singapore's checker says it answered in 2 ms
+    const poisoned = shared(vantagesFor(truth, FIVE));
+    poisoned[2] = { ...poisoned[2]!, rttMs: 2 };
+    expect(multilaterate(place(truth), poisoned).ok).toBe(false);
+    expect(restingOn(place(truth), poisoned, untrusted)).toEqual([2]);
+    // the same RTT measured by the voter itself is its own word: nothing it cannot check
+    const own = [poisoned[2]!, ...poisoned.filter((_, i) => i !== 2)].map((v, i) =>
+      i === 0 ? { ...v, by: undefined } : v,
+    );
+    expect(restingOn(place(truth), own, untrusted)).toEqual([]);
+    // a host in Los Angeles claiming Frankfurt is refuted without any one of the others
+    const far = shared(vantagesFor(at('Los Angeles'), FIVE));
+    expect(multilaterate(place(at('Frankfurt')), far).ok).toBe(false);
+    expect(restingOn(place(at('Frankfurt')), far, untrusted)).toEqual([]);
+    // a host in Singapore claiming Frankfurt: Frankfurt's vote rests on Singapore's disk (to
+    // Frankfurt alone it is slow, which may be access delay); Singapore's own vote does not
+    const sg = shared(vantagesFor(at('Singapore'), FIVE));
+    expect(restingOn(place(at('Frankfurt')), sg, untrusted)).toEqual([2]);
+    const sgOwn = [sg[2]!, ...sg.filter((_, i) => i !== 2)].map((v, i) =>
+      i === 0 ? { ...v, by: undefined } : v,
+    );
+    expect(restingOn(place(at('Frankfurt')), sgOwn, untrusted)).toEqual([]);
+    // an honest claim rests on nothing
+    expect(restingOn(place(truth), shared(vantagesFor(truth, FIVE)), untrusted)).toEqual([]);
   });
 
   it('one vantage point alone never refutes a claim for being slow (that may be access delay)', () => {

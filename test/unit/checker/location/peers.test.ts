@@ -37,6 +37,7 @@ describe('PeerMeasurements: checkers share signed RTTs', () => {
         from: { city: 'Frankfurt', country: 'DE', lat: 50.11, lon: 8.68 },
         rttMs: 12.5,
         bounds: DEFAULT_BOUNDS,
+        by: alice.address, // (a vote that rests on it names it)
       },
     ]);
     expect(s.vantages('c1', 6000, alice.address)).toEqual([]);
