@@ -9,6 +9,7 @@ import {
   alice,
   checkers,
   conserved,
+  governor,
   escrow,
   gpuSpec,
   host,
@@ -265,6 +266,23 @@ describe("a location refutation that rests on one other checker's measurement (p
       location: 'failed',
       slashed: (K_H100 / 2n).toString(),
     });
+  });
+
+  it('a network without the parameter turns it on by governance: from then on such a round slashes nothing', () => {
+    const first = serving();
+    const t = first.t;
+    expect(refute(t, [true, true])).toMatchObject({ slashed: (K_H100 / 2n).toString() });
+    t.tx(governor, 'params.update', { changes: { locationSlashNeedsRobust: true } });
+    expect(t.ledger.params.locationSlashNeedsRobust).toBe(true);
+    t.advance(MINUTE_MS);
+    t.reportBy(checkers[0], host.address, true, 'location');
+    t.reportBy(checkers[1], host.address, true, 'location');
+    t.tx(host, 'container.stake', { amount: K_H100 / 2n });
+    t.advance(MINUTE_MS);
+    const slashed = t.ledger.container(host.address)!.slashed;
+    expect(refute(t, [true, true])).toMatchObject({ location: 'failed', slashed: '0', fragile: true });
+    expect(t.ledger.container(host.address)!.slashed).toBe(slashed);
+    conserved(t);
   });
 
   it('takes restsOn only on a refuting location report, naming another checker', () => {
