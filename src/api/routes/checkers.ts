@@ -10,7 +10,7 @@ export const checkerRoutes: ApiPlugin = async (app, ctx) => {
     url: '/v1/checkers/reports',
     tag: 'checkers',
     summary:
-      "Recent reports signed by checkers (liveness, capacity, location, qos, storage: with the volume), with each checker's reason in plain words",
+      "Recent reports signed by checkers (liveness, capacity, location, qos, storage: with the volume), with each checker's reason in plain words (a location refutation that holds only with another checker's shared measurement names it: restsOn)",
     query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }).strict(),
     // Reports are transactions: read back from the log, so they survive restarts.
     handler: async ({ query }) => ({
@@ -22,6 +22,7 @@ export const checkerRoutes: ApiPlugin = async (app, ctx) => {
           ok: boolean;
           observedAt: number;
           reason?: string;
+          restsOn?: string;
         };
         return {
           checker: t.tx.from,
@@ -32,6 +33,8 @@ export const checkerRoutes: ApiPlugin = async (app, ctx) => {
           observedAt: p.observedAt,
           height: t.height,
           ...(p.reason !== undefined ? { reason: p.reason } : {}),
+          // a location refutation that holds only with this other checker's shared measurement
+          ...(p.restsOn !== undefined ? { restsOn: p.restsOn } : {}),
         };
       }),
     }),

@@ -7,6 +7,7 @@ import { createApiServer } from '../../../src/api/server.js';
 import { ath, generateKeyPair, loadConfig, ManualClock } from '../../../src/core/index.js';
 import { signTx, txId, type SignedTx } from '../../../src/ledger/index.js';
 import { Devnet } from '../../../src/node/devnet.js';
+import { Keystore } from '../../../src/node/keystore.js';
 import { devnetBackend } from '../../../src/node/devnet-backend.js';
 
 /**
@@ -242,6 +243,36 @@ describe('the API server', () => {
     expect(big.status).toBe(413);
     expect(big.body.error.code).toBe('INVALID_ARGUMENT');
     expect(balance()).toBe(held);
+  });
+
+  it('GET /v1/checkers/reports names the checker a location refutation rests on (restsOn)', async () => {
+    const keys = new Keystore(join(home, 'devnet', 'keys'));
+    const [a, b] = [keys.load('checker-1'), keys.load('checker-2')];
+    const container = devnet.localContainerId();
+    const report = signTx(
+      a,
+      devnet.chain.chainId,
+      'checker.report',
+      devnet.chain.ledger.account(a.address).nonce,
+      {
+        container,
+        check: 'location',
+        ok: false,
+        observedAt: clock.now(),
+        reason: 'RTT from Singapore, SG is 2 ms',
+        rttMs: 2,
+        restsOn: b.address,
+      },
+    );
+    expect((await post('/v1/transactions', report)).status).toBe(201);
+    const r = await get('/v1/checkers/reports?limit=5');
+    expect(r.status).toBe(200);
+    expect(r.body.reports.find((x: any) => x.checker === a.address && x.check === 'location')).toMatchObject({
+      container,
+      ok: false,
+      reason: 'RTT from Singapore, SG is 2 ms',
+      restsOn: b.address,
+    });
   });
 
   it('POST /v1/match validates its request strictly', async () => {
