@@ -299,6 +299,7 @@ describe("a location refutation that rests on one other checker's measurement (p
     bad({ ok: true, restsOn: liar }, /only a refuting location report rests on another checker/);
     bad({ check: 'capacity', restsOn: liar }, /only a refuting location report rests on another checker/);
     bad({ restsOn: checkers[0].address }, /^a report cannot rest on its own checker$/);
+    bad({ restsOn: host.address }, /^restsOn ath1\w+ is not a checker of this network$/);
     bad({ restsOn: 'checker-2' }, /restsOn/);
     expect(t.ledger.round(host.address, 'location')?.votes ?? {}).toEqual({});
   });

@@ -96,6 +96,8 @@ function checkerReport(ctx: TxContext, tx: DecodedTx<'checker.report'>): TxResul
   if (p.restsOn !== undefined) {
     if (p.restsOn === me)
       throw new AethirError('INVALID_TRANSACTION', 'a report cannot rest on its own checker');
+    if (!ctx.chain.checkers.includes(p.restsOn))
+      throw new AethirError('INVALID_TRANSACTION', `restsOn ${p.restsOn} is not a checker of this network`);
     vote.restsOn = p.restsOn;
   }
   // Votes cast by checkers no longer assigned (the epoch changed since) still count.
