@@ -186,6 +186,27 @@ export function runLocation(opts: BenchOptions): Row[] {
     // MIN_CALIBRATION_LANDMARKS): each checker calibrated on the other checkers (their beacons)
     // and k servers of the other half, as a young network's verified containers.
     if (n === 5) {
+      // what params.locationSlashNeedsRobust slashes: votes that refute only without resting on
+      // one other checker's shared RTT (a dishonest checker's lie), against every vantage point
+      const robust = evaluateLocation(data, {
+        checkers: ids,
+        bounds: 'calibrated',
+        calibration: MULTILATERATION_CALIBRATION,
+        vote: 'robust',
+        falseKm: 1000,
+      });
+      out.push(
+        row({
+          suite: SUITE,
+          name: `false claims ≥ 1,000 km slashed where locationSlashNeedsRobust is set, ${label} (votes robust to one checker; honest failed ${robust.falsePositives.length}/${robust.honest})`,
+          value: pct(robust),
+          unit: '%',
+          baseline: pct(multi),
+          baselineName:
+            'refuted (suspended) by every vantage point together, as every failure slashes without it',
+          better: 'higher',
+        }),
+      );
       const fewer = [0, 16, 48, MIN_CALIBRATION_LANDMARKS].map((k) => ({
         k,
         e: evaluateLocation(data, {

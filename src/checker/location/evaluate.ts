@@ -72,11 +72,14 @@ export interface EvaluationOptions {
 }
 
 /**
+ * 'robust': each checker votes on every checker's RTT together but refutes only what holds without
+ * any one other checker's (`restingOn`: another checker's shared RTT may be a lie), the majority
+ * decides: what params.locationSlashNeedsRobust slashes.
  * 'likelihood': multilateration, and also refuted when the RTT vector's likelihood ratio
  * (likelihood.ts: the claim against the best-fitting server's place) is beyond a threshold set on
  * the calibration half (its honest hosts' largest ratio × `likelihoodFactor`)
  */
-export type VoteMode = 'majority' | 'multilateration' | 'likelihood';
+export type VoteMode = 'majority' | 'multilateration' | 'likelihood' | 'robust';
 
 export interface Evaluation {
   checkers: string[];
@@ -270,8 +273,9 @@ function likelihoodJudge(
 
 /**
  * The margin that decides a claim (< 0: flagged): 'majority', the vote that tips the majority of
- * the checkers that answered, each on its own band lower ≤ RTT ≤ upper; 'multilateration',
- * `claimMarginMs` over all of them. null: no checker measured the target.
+ * the checkers that answered, each on its own band lower ≤ RTT ≤ upper ('robust': each on all of
+ * them, less the other checker that helps the claim most); 'multilateration', `claimMarginMs` over
+ * all of them. null: no checker measured the target.
  */
 function decidingMargin(
   vs: Array<Vantage | null>,
@@ -281,9 +285,26 @@ function decidingMargin(
 ): number | null {
   const got = vs.filter((v): v is Vantage => v !== null);
   if (got.length === 0) return null;
-  if (vote !== 'majority') return claimMarginMs(got, claimed, forgive);
+  if (vote !== 'majority' && vote !== 'robust') return claimMarginMs(got, claimed, forgive);
   const ms = got
-    .map((v) => {
+    .map((v, k) => {
+      if (vote === 'robust') {
+        // checker k's vote trusts its own RTT only: refuted iff refuted without any one other's
+        // (restingOn empty); its margin is the best the claim gets without one of them
+        if (got.length === 1) return claimMarginMs(got, claimed, forgive);
+        let best = Number.NEGATIVE_INFINITY;
+        for (let j = 0; j < got.length; j++)
+          if (j !== k)
+            best = Math.max(
+              best,
+              claimMarginMs(
+                got.filter((_, i) => i !== j),
+                claimed,
+                forgive,
+              ),
+            );
+        return best;
+      }
       const km = haversineKm(v.from.lat, v.from.lon, claimed.lat, claimed.lon);
       return Math.min(v.rttMs - lowerMs(v.bounds!, km), upperMs(v.bounds!, km) - v.rttMs);
     })
