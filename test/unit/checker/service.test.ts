@@ -342,7 +342,10 @@ describe('CheckerService', () => {
           /\(held only with one other checker's measurement: suspended, not slashed\)$/,
         );
       } else {
-        expect(h.slashed).toBeGreaterThan(0n);
+        // slashLocationBps (50%) of its required stake
+        expect(h.slashed).toBe(
+          (chain.ledger.requiredStakeOf(h) * BigInt(chain.ledger.params.slashLocationBps)) / 10_000n,
+        );
       }
     }
   });
