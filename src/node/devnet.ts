@@ -180,7 +180,14 @@ export class Devnet {
         startCheckerRole(this.roles, {
           key: k,
           chainId: config.chainId,
-          where: { place, network: this.world, landmarks: simulatedLandmarks(CITIES) },
+          // as on `aethir node`: each checker shares its signed RTTs and votes on all of them
+          // together (alone, one checker's loose band let a Singapore host pass as Frankfurt)
+          where: {
+            place,
+            network: this.world,
+            landmarks: simulatedLandmarks(CITIES),
+            peerKey: { publicKey: k.publicKey, secretKey: k.secretKey },
+          },
           cadence,
           ...(opts.capacity ? { capacity: opts.capacity } : {}),
         }),
