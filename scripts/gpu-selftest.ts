@@ -16,7 +16,7 @@ import {
   MODEL,
   bestReadMs,
   bestWorkMs,
-  peakWorkMs,
+  stockOpsPerSec,
   workEfficiencyNeeded,
   honestWorkMs,
   classBelow,
@@ -174,8 +174,13 @@ const out = {
           marginVsMeasuredPlusJitter: belowRead.ms / (measured.readMs + MODEL.jitterMs),
         }
       : null,
-  /** the share of this part's dense INT8 peak the stock prover reached in the throughput proof (everything counted) */
-  workEfficiency: wp && measured.workMs ? peakWorkMs(spec, wp) / measured.workMs : null,
+  /** the share of this part's peak (dense INT8, or FP32: workKernel) the stock prover reached in the throughput proof (everything counted) */
+  workEfficiency:
+    wp && measured.workMs
+      ? (1000 * wp.products * 2 * wp.n ** 3) / stockOpsPerSec(spec, 1) / measured.workMs
+      : null,
+  /** the peak that share is of: dense INT8, or FP32 for a part whose stock prover runs the float32 fallback */
+  workKernel: spec.stockKernel === 'float32' ? 'float32' : 'int8',
   /** the share the class's throughput deadline is sized for (classes.ts stockInt8Share) */
   workEfficiencyAssumed: spec.stockInt8Share,
   /** the share this part's stock prover must reach for the throughput proof to separate it from the class below */
@@ -208,7 +213,7 @@ else {
   if (out.workEfficiency !== null) {
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     console.log(
-      `  throughput proof: ${pct(out.workEfficiency)} of this part's dense INT8 peak (the ${cls} deadline assumes ${pct(spec.stockInt8Share)}` +
+      `  throughput proof: ${pct(out.workEfficiency)} of this part's ${out.workKernel === 'float32' ? 'FP32 peak (its stock prover runs the float32 fallback)' : 'dense INT8 peak'} (its deadline assumes ${pct(spec.stockInt8Share)}` +
         (below
           ? out.workEfficiencyNeeded === null
             ? `; no share separates ${cls} from ${below} by throughput)`

@@ -4,7 +4,7 @@
 Speaks the capacity protocol (src/capacity/protocol.ts, docs/verification.md): one JSON
 object per line on stdin and stdout, diagnostics on stderr.
 
-  python3 -u gpu_prover.py [--device cuda|cpu] [--threads N]
+  python3 -u gpu_prover.py [--device cuda|cpu] [--threads N] [--method int8|float32]
 
 It derives A and B (n x n, int8 entries in [-128, 127]) from the challenge's seed exactly as
 challenge.ts does, computes C = A.B exactly in int32 (int8 tensor cores through torch._int_mm, or,
@@ -15,7 +15,8 @@ challenge asks for (memoryMiB) on the device at once.
 
 Without PyTorch, or without a visible CUDA device, it answers with an error message and exits 2.
 `--device cpu` runs the same code on the CPU: for testing the prover's arithmetic on a machine
-without a GPU, never for a real check (a CPU cannot meet a GPU class's deadline).
+without a GPU, never for a real check (a CPU cannot meet a GPU class's deadline). `--method
+float32` forces the fallback (what a part without INT8 tensor cores runs), to test or time it.
 """
 
 import argparse
@@ -220,13 +221,17 @@ METHODS = [
 ]
 
 
-def pick_method(torch, device):
-    """The first exact method on this device: checked against an int64 product on the CPU."""
+METHOD_NAMES = {"int8": METHODS[0], "float32": METHODS[1]}
+
+
+def pick_method(torch, device, only=None):
+    """The first exact method on this device (or the one named by --method): checked against an
+    int64 product on the CPU."""
     (ka, kb) = matrix_keys("0" * 64)
     a = gen_matrix(torch, ka, 64, device)
     b = gen_matrix(torch, kb, 64, device)
     ref = a.cpu().to(torch.int64) @ b.cpu().to(torch.int64)
-    for name, fn in METHODS:
+    for name, fn in [METHOD_NAMES[only]] if only else METHODS:
         try:
             c = fn(torch, a, b)
             if c.dtype == torch.int32 and bool((c.cpu().to(torch.int64) == ref).all()):
@@ -338,7 +343,9 @@ class Session:
         n = m["n"]
         want = m.get("memoryMiB")
         ballast = None
-        working = 6 * n * n  # A and B (int8), C (int32)
+        # A and B (int8), C (int32); the float32 fallback adds a partial product and its int32 copy
+        # (8n^2) and two float32 chunks (margins.ts computeFootprintBytes): the ballast is the rest
+        working = 6 * n * n if self.method is not mm_f32_chunked else 14 * n * n + 8 * 1024 * n
         if self.device.type == "cuda":
             t.cuda.reset_peak_memory_stats(self.device)
         if want is not None:
@@ -610,6 +617,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="cuda", help="cuda (default), cuda:N, or cpu (testing only)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="host threads hashing rows")
+    ap.add_argument(
+        "--method",
+        choices=sorted(METHOD_NAMES),
+        help="the product to use: int8 (torch._int_mm) or float32 (the exact fallback of parts without "
+        "INT8 tensor cores); default: the first that is exact on this device",
+    )
     args = ap.parse_args()
 
     if sys.byteorder != "little":
@@ -632,7 +645,7 @@ def main():
         die(f"gpu prover: unknown device {args.device!r}", "protocol")
     device = torch.device(args.device)
 
-    name, method = pick_method(torch, device)
+    name, method = pick_method(torch, device, args.method)
     pool = ThreadPoolExecutor(max_workers=max(1, args.threads))
     session = Session(torch, device, method, pool)
     emit({"type": "ready", "version": VERSION, "prover": "gpu", "device": session.device_name(), "method": name})

@@ -70,10 +70,36 @@ export const MODEL = {
 /** The throughput proof's shape for GPU classes: n×n products from a pool of 2 matrices (512 MiB at n = 16,384; see docs). */
 export const WORK_SHAPE = { n: 16_384, pool: 2 } as const;
 
-/** The stock prover's products on `s`, ms: int8 GEMMs at its share of peak, the passes around them, the tree. */
+/**
+ * What the stock prover's products run at on `s` at `efficiency` of its peak, operations/s: int8
+ * tensor cores, or on a part without them (`stockKernel` 'float32') float32 matmuls.
+ */
+export function stockOpsPerSec(s: ClassSpec, efficiency: number): number {
+  return efficiency * (s.stockKernel === 'float32' ? s.fp32FlopsPerSec : s.int8OpsPerSec);
+}
+
+/**
+ * Memory traffic per output entry of the stock prover's float32 fallback over an inner dimension
+ * of `inner`, bytes: per chunk of 1024, the partial product written and read (8), its int32 copy
+ * written and read (8), the sum read and written (8). None for the int8 kernel.
+ */
+export function chunkTrafficBytes(s: ClassSpec, inner: number): number {
+  return s.stockKernel === 'float32' ? 24 * Math.ceil(inner / 1024) : 0;
+}
+
+/**
+ * Bytes of device memory the stock prover's throughput proof holds at side n: the pool (2n²), the
+ * permuted copy (n²), C (4n²) and its int8 wrap (n²); the float32 fallback adds a partial product and
+ * its int32 copy (8n²).
+ */
+export function workFootprintBytes(s: ClassSpec, n: number): number {
+  return (s.stockKernel === 'float32' ? 16 : 8) * n * n;
+}
+
+/** The stock prover's products on `s`, ms: GEMMs at its share of peak, the passes around them, the tree. */
 export function honestWorkMs(s: ClassSpec, w: WorkParams, efficiency: number = s.stockInt8Share): number {
-  const gemm = (2 * w.n ** 3) / (efficiency * s.int8OpsPerSec);
-  const traffic = (MODEL.workTrafficBytes * w.n * w.n) / s.memoryBytesPerSec;
+  const gemm = (2 * w.n ** 3) / stockOpsPerSec(s, efficiency);
+  const traffic = ((MODEL.workTrafficBytes + chunkTrafficBytes(s, w.n)) * w.n * w.n) / s.memoryBytesPerSec;
   return ms(w.products * (gemm + traffic)) + MODEL.workHostMs;
 }
 
@@ -92,19 +118,36 @@ const specOf = (part: GpuClassWithSpec | ClassSpec): ClassSpec =>
   typeof part === 'string' ? CLASS_SPECS[part] : part;
 
 /**
+ * The side of the throughput proof's products on `s` when `memoryBytes` is what it holds (the part's,
+ * or a smaller claim's): WORK_SHAPE.n, halved while the stock prover's footprint would take more than
+ * half of it (a 2 GB GT 1030 proves at n = 4,096, a 1 GB vGPU profile at 2,048).
+ */
+export function workSideFor(s: ClassSpec, memoryBytes: number = s.memoryBytes): number {
+  let n: number = WORK_SHAPE.n;
+  while (n > 1024 && workFootprintBytes(s, n) > memoryBytes / 2) n /= 2;
+  return n;
+}
+
+/**
  * The throughput proof for class `part` (its reference part) or for a part's own figures: as many
  * products as the stock prover does in MODEL.workTargetMs on that part; the deadline is that time
- * plus jitter and the round trip.
+ * plus jitter and the round trip. `memoryBytes`: a claim of less memory than the part's (a vGPU
+ * profile) sizes the products for it.
  */
 export function workProofFor(
   part: GpuClassWithSpec | ClassSpec,
   rttMs = 0,
   efficiency: number = specOf(part).stockInt8Share,
+  memoryBytes?: number,
 ): WorkProofParams {
   const s = specOf(part);
-  const per = honestWorkMs(s, { ...WORK_SHAPE, products: 1 }, efficiency) - MODEL.workHostMs;
+  const shape = {
+    n: workSideFor(s, Math.min(s.memoryBytes, memoryBytes ?? Infinity)),
+    pool: WORK_SHAPE.pool,
+  };
+  const per = honestWorkMs(s, { ...shape, products: 1 }, efficiency) - MODEL.workHostMs;
   const products = Math.max(1, Math.ceil((MODEL.workTargetMs - MODEL.workHostMs) / per));
-  const w = { ...WORK_SHAPE, products };
+  const w = { ...shape, products };
   return {
     ...w,
     deadlineMs: Math.ceil(honestWorkMs(s, w, efficiency) + MODEL.workJitterMs + rttMs),
@@ -119,14 +162,33 @@ const intOpsPerSec = (s: ClassSpec) => s.fp32FlopsPerSec / 2;
 const ms = (s: number) => s * 1000;
 
 /**
- * The stock prover's compute proof on `s`, ms: first kernels, generating A and B in PyTorch, the
- * GEMM at the honest efficiency, hashing C (4n² bytes) at 1 GiB/s.
+ * The stock prover's compute proof on `s`, ms: first kernels, generating A and B in PyTorch (and the
+ * float32 fallback's chunk traffic), the GEMM at the honest efficiency, hashing C (4n² bytes) at 1 GiB/s.
  */
 export function honestComputeMs(s: ClassSpec, n: number): number {
-  const gen = (2 * n * n * MODEL.genTrafficBytes) / s.memoryBytesPerSec;
-  const gemm = (2 * n ** 3) / (MODEL.honestEfficiency * s.int8OpsPerSec);
+  const gen = (2 * n * n * MODEL.genTrafficBytes + n * n * chunkTrafficBytes(s, n)) / s.memoryBytesPerSec;
+  const gemm = (2 * n ** 3) / stockOpsPerSec(s, MODEL.honestEfficiency);
   const hash = (4 * n * n) / 2 ** 30;
   return MODEL.firstKernelMs + ms(gen + gemm + hash);
+}
+
+/**
+ * Bytes of device memory the stock prover's compute proof works in at side n besides its ballast:
+ * A and B (2n²) and C (4n²); the float32 fallback adds a partial product and its int32 copy (8n²)
+ * and two float32 chunks (8·1024·n). gpu_prover.py holds the claim's memory as ballast less this.
+ */
+export function computeFootprintBytes(s: ClassSpec, n: number): number {
+  return s.stockKernel === 'float32' ? 14 * n * n + 8 * 1024 * n : 6 * n * n;
+}
+
+/**
+ * The compute proof's deadline for a part's own figures at side n, ms: its stock prover's
+ * generation and product twice over (the 2× the class deadlines allow on the product), first
+ * kernels and hashing once. A claim's deadline is its class's or this, whichever is longer (sizing.ts).
+ */
+export function ownComputeDeadlineMs(s: ClassSpec, n: number): number {
+  const hash = ms((4 * n * n) / 2 ** 30);
+  return Math.ceil(2 * honestComputeMs(s, n) - MODEL.firstKernelMs - hash);
 }
 
 /** The fastest compute proof on `s`: the GEMM at MODEL.belowPeakFactor × peak, nothing else counted. */
@@ -141,9 +203,9 @@ export function heldShare(memoryBytes: number, required: number): number {
 
 /** The stock prover's fill of `tiles` tiles on `s`, ms (generation in PyTorch, GEMMs at the honest efficiency). */
 export function honestFillMs(s: ClassSpec, tiles: number, m: number, depth: number): number {
-  const gemm = (2 * m * m * depth) / (MODEL.honestEfficiency * s.int8OpsPerSec);
+  const gemm = (2 * m * m * depth) / stockOpsPerSec(s, MODEL.honestEfficiency);
   const gen = (2 * m * depth * MODEL.genTrafficBytes) / s.memoryBytesPerSec;
-  const write = (4 * m * m) / s.memoryBytesPerSec;
+  const write = ((4 + chunkTrafficBytes(s, depth)) * m * m) / s.memoryBytesPerSec;
   return ms(tiles * (gemm + gen + write));
 }
 

@@ -1,7 +1,7 @@
 // The ledger's class table; params.ts brings zod along, so the prover processes never import this module.
 import { gpuClass as classOfModel, type GpuClass } from '../ledger/params.js';
 import { specForModel, type ClassSpec } from './classes.js';
-import { memoryProofFor, workProofFor } from './margins.js';
+import { computeFootprintBytes, memoryProofFor, ownComputeDeadlineMs, workProofFor } from './margins.js';
 import type { MemoryProofParams } from './memory.js';
 import type { WorkProofParams } from './work.js';
 
@@ -43,7 +43,8 @@ const gpu = (n: number, peakInt8Tops: number): ClassProfile => ({
 /**
  * Per-class sizes and throughputs (docs/verification.md, "Parameters"). Reference parts: H100/H200
  * SXM (1,979 dense INT8 TOPS), A100 (624), L40S (733), RTX 4090 (660), RTX 3090 (284); `other`
- * assumes a small GPU of 100 TOPS; `cpu` is a host without GPUs, checked with the JS prover
+ * assumes 100 TOPS, below its Tesla T4's 130 (smaller models: their own figures, sizeFor); `cpu`
+ * is a host without GPUs, checked with the JS prover
  * (about 3·10^9 ops/s on one core; the deadline assumes 0.5·10^9).
  */
 export const CLASS_PROFILES: Record<GpuClass, ClassProfile> = {
@@ -106,23 +107,31 @@ export function matmulOps(n: number): number {
 
 /**
  * n and the deadline for a claim:
- * deadline = fixedMs + 2n³ / minOpsPerSec + 4n² / minHashBytesPerSec (+ rttMs for a remote prover).
+ * deadline = fixedMs + 2n³ / minOpsPerSec + 4n² / minHashBytesPerSec (+ rttMs for a remote prover),
+ * or, for a claimed model with its own figures (MODEL_SPECS), its own compute deadline where that is
+ * longer (ownComputeDeadlineMs: a GT 1030 or a P4 is far below the `other` class's rate), at an n
+ * halved until the stock prover's footprint fits half its memory.
  */
 export function sizeFor(claim: CapacityClaim, opts: { rttMs?: number } = {}): ChallengeSize {
   const cls = classOf(claim);
   const p = CLASS_PROFILES[cls];
-  const n = p.n;
+  const part = partOf(claim);
+  const own = part && typeof part !== 'string' ? part : null;
+  const claimed =
+    claim.memoryMiB !== undefined && claim.memoryMiB > 0 ? claim.memoryMiB * 2 ** 20 : undefined;
+  // a part's own figures: n small enough for its memory (or the claim's), the deadline long enough for its speed
+  let n = p.n;
+  if (own)
+    while (n > 1024 && computeFootprintBytes(own, n) > Math.min(own.memoryBytes, claimed ?? Infinity) / 2)
+      n /= 2;
+  const classDeadline =
+    p.fixedMs + (1000 * matmulOps(n)) / p.minOpsPerSec + (1000 * 4 * n * n) / p.minHashBytesPerSec;
   const deadlineMs = Math.ceil(
-    p.fixedMs +
-      (1000 * matmulOps(n)) / p.minOpsPerSec +
-      (1000 * 4 * n * n) / p.minHashBytesPerSec +
-      (opts.rttMs ?? 0),
+    Math.max(classDeadline, own ? ownComputeDeadlineMs(own, n) : 0) + (opts.rttMs ?? 0),
   );
   const size: ChallengeSize = { gpuClass: cls, n, deadlineMs };
-  if (claim.memoryMiB !== undefined && claim.memoryMiB > 0)
-    size.memoryMiB = Math.max(1, Math.floor(claim.memoryMiB * p.memoryShare));
-  const part = partOf(claim);
-  if (part) size.workProof = workProofFor(part, opts.rttMs ?? 0);
+  if (claimed !== undefined) size.memoryMiB = Math.max(1, Math.floor(claim.memoryMiB! * p.memoryShare));
+  if (part) size.workProof = workProofFor(part, opts.rttMs ?? 0, undefined, claimed);
   if (part && claim.memoryMiB !== undefined && claim.memoryMiB > 0) {
     const mp = memoryProofFor(part, claim.memoryMiB, p.memoryShare, opts.rttMs ?? 0);
     if (mp) size.memoryProof = mp;

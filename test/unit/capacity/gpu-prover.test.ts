@@ -128,6 +128,48 @@ describe('gpu_prover.py', () => {
         });
       }
     }, 120_000);
+
+    it(`--device cpu --method float32 (the fallback of parts without INT8 tensor cores, e.g. a GTX 1080 or a Tesla P4): every phase passes the TypeScript checker`, async () => {
+      const r = await runCapacityCheck({
+        prover: gpuProverCommand(py, ['--device', 'cpu', '--method', 'float32']),
+        claim: {},
+        // n = 2,048: two chunks of 1,024 on the inner dimension, so the partial sums are added up
+        n: 2048,
+        deadlineMs: 120_000,
+        memoryMiB: 128,
+        exact: true,
+        memoryProof: {
+          tiles: 2,
+          m: 64,
+          depth: 2048,
+          groups: 256,
+          perGroup: 16,
+          fillDeadlineMs: 120_000,
+          readDeadlineMs: 120_000,
+        },
+        workProof: { n: 1024 + 64, pool: 2, products: 2, deadlineMs: 120_000, prepareTimeoutMs: 120_000 },
+        verifiedWorkRows: 4,
+        rng: new SeededRng('gpu-prover-float32'),
+        clock: systemClock,
+        openTimeoutMs: 120_000,
+      });
+      expect(r, r.reason).toMatchObject({
+        ok: true,
+        code: 'passed',
+        prover: { prover: 'gpu', device: 'cpu', method: 'float32 matmuls over chunks of 1024 (exact)' },
+      });
+      // both proofs ran to the end on the fallback (a failed one fails the whole check)
+      expect(r.work).toMatchObject({ n: 1088, products: 2 });
+      expect(r.work!.workMs).toBeGreaterThan(0);
+      expect(r.memory).toMatchObject({ tiles: 2, depth: 2048 });
+      expect(r.memory!.readMs).toBeGreaterThan(0);
+    }, 240_000);
+
+    it('--method names one of int8 or float32, else argparse refuses it (exit 2) before anything runs', () => {
+      const r = run(py, [GPU_PROVER_SCRIPT, '--device', 'cpu', '--method', 'fp8']);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/invalid choice: 'fp8'/);
+    });
   } else {
     it.skip(`--device cpu on PyTorch (skipped: no python imports torch: ${torchPython.why})`, () => {});
   }

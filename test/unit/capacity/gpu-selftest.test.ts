@@ -78,7 +78,7 @@ describe('scripts/gpu-selftest.sh without a GPU', () => {
       expect(text.stdout).toMatch(/\n {2}work +\d+ ms/);
       expect(text.stdout).toMatch(/rtx3090 at 105% of its peak \(modeled\): products in \d+ ms: margin/);
       expect(text.stdout).toMatch(
-        /throughput proof: \d+\.\d% of this part's dense INT8 peak \(the h100 deadline assumes 50\.0%; separating h100 from a100 by throughput needs \d+\.\d%\)/,
+        /throughput proof: \d+\.\d% of this part's dense INT8 peak \(its deadline assumes 50\.0%; separating h100 from a100 by throughput needs \d+\.\d%\)/,
       );
       expect(text.stdout).not.toContain('WARNING'); // a CPU at a tiny size says nothing about a GPU's share
       expect(text.stdout).toContain(
@@ -100,6 +100,20 @@ describe('scripts/gpu-selftest.sh without a GPU', () => {
       );
       expect(l4.status, l4.stderr).toBe(0);
       expect(l4.stdout).toContain('class l40s, sized for NVIDIA L4 (its own figures)');
+      // a part without INT8 tensor cores: its share is of its FP32 peak (the stock prover's float32 fallback)
+      const p4 = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', 'scripts/gpu-selftest.ts', '--model', 'Tesla P4', '--memory-mib', '7611'].concat([
+          '--python',
+          torchPython!,
+          '--device',
+          'cpu',
+        ]),
+        { encoding: 'utf8', timeout: 60_000, cwd: new URL('../../../', import.meta.url).pathname },
+      );
+      expect(p4.status, p4.stderr).toBe(0);
+      expect(p4.stdout).toContain('class other, sized for NVIDIA Tesla P4 (its own figures)');
+      expect(p4.stdout).toMatch(/of this part's FP32 peak \(its stock prover runs the float32 fallback\)/);
       const json = run(path, ['--device', 'cpu', '--python', torchPython!, '--json']);
       expect(json.status, json.stderr).toBe(0);
       const out = JSON.parse(json.stdout);
