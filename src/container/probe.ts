@@ -14,6 +14,7 @@ import { readFile, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { AethirError } from '../core/errors.js';
+import { nameGpu, pciDeviceId } from './gpu-names.js';
 
 export interface GpuInfo {
   index: number;
@@ -24,6 +25,10 @@ export interface GpuInfo {
   cudaVersion?: string;
   computeCapability?: string;
   pciBusId?: string;
+  /** "10de:2184": the PCI vendor and device, what names a GPU nvidia-smi calls "Graphics Device" */
+  pciDeviceId?: string;
+  /** nvidia-smi's own name where `name` comes from the PCI device ID instead (gpu-names.ts) */
+  reportedName?: string;
   powerLimitW?: number;
   migMode?: 'enabled' | 'disabled' | 'n/a';
 }
@@ -114,6 +119,7 @@ export const NVIDIA_SMI_QUERY_FIELDS: string[] = [
   'driver_version',
   'compute_cap',
   'pci.bus_id',
+  'pci.device_id',
   'power.limit',
   'mig.mode.current',
 ];
@@ -238,9 +244,10 @@ export function parseNvidiaSmiCsv(
     const index = parseQuantity(get('index'));
     const cc = cleanString(get('compute_cap'));
     const power = parseQuantity(get('power.limit')) ?? parseQuantity(get('enforced.power.limit'));
+    const deviceId = pciDeviceId(cleanString(get('pci.device_id')));
     const gpu: GpuInfo = {
       index: index ? index.value : position,
-      name: cleanString(get('name')) ?? 'unknown',
+      ...nameGpu(cleanString(get('name')), deviceId),
       uuid: cleanString(get('uuid')) ?? '',
       // 0 means "not reported", which a scheduler treats as no usable memory: the safe reading.
       memoryMiB: parseMiB(get('memory.total')) ?? 0,
@@ -250,6 +257,7 @@ export function parseNvidiaSmiCsv(
     if (cc && /^\d+\.\d+$/.test(cc)) gpu.computeCapability = cc;
     const bus = cleanString(get('pci.bus_id'));
     if (bus) gpu.pciBusId = bus;
+    if (deviceId) gpu.pciDeviceId = deviceId;
     if (power) gpu.powerLimitW = power.value;
     if (col('mig.mode.current') >= 0) gpu.migMode = parseMigMode(get('mig.mode.current'));
     return gpu;
@@ -468,9 +476,10 @@ export function parseNvidiaSmiXml(xml: string): GpuInfo[] {
     const powerBlock = /<(?:gpu_)?power_readings>([\s\S]*?)<\/(?:gpu_)?power_readings>/.exec(body)?.[1] ?? '';
     const power =
       parseQuantity(tag(powerBlock, 'current_power_limit')) ?? parseQuantity(tag(powerBlock, 'power_limit'));
+    const deviceId = pciDeviceId(cleanString(tag(body, 'pci_device_id')));
     const gpu: GpuInfo = {
       index: gpus.length,
-      name: cleanString(tag(body, 'product_name')) ?? 'unknown',
+      ...nameGpu(cleanString(tag(body, 'product_name')), deviceId),
       uuid: cleanString(tag(body, 'uuid')) ?? '',
       memoryMiB: parseMiB(tag(fb, 'total')) ?? 0,
       driverVersion,
@@ -478,6 +487,7 @@ export function parseNvidiaSmiXml(xml: string): GpuInfo[] {
     if (cudaVersion) gpu.cudaVersion = cudaVersion;
     const bus = cleanString(tag(body, 'pci_bus_id')) ?? cleanString(m[1]);
     if (bus) gpu.pciBusId = bus;
+    if (deviceId) gpu.pciDeviceId = deviceId;
     if (power) gpu.powerLimitW = power.value;
     const mig = tag(body, 'current_mig');
     if (mig !== undefined) gpu.migMode = parseMigMode(mig);

@@ -362,8 +362,8 @@ describe('SIMULATED devices of each class (figures of CLASS_SPECS, times of marg
       'NVIDIA RTX A5000': 'NVIDIA RTX A5000',
       'NVIDIA GeForce GT 1030': 'NVIDIA GeForce GT 1030',
       'GeForce GTX 1070 Ti': 'NVIDIA GeForce GTX 1070 Ti',
-      // a GTX 1660 (PCI device 2184) that this driver could not name: sized for the T4, it fails (docs)
-      'Graphics Device': null,
+      // its driver says "Graphics Device"; the probe names it from its PCI device ID (gpu-names.ts)
+      'NVIDIA GeForce GTX 1660': 'NVIDIA GeForce GTX 1660',
       'NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition': null,
       'Quadro P2000': 'NVIDIA Quadro P2000',
       'Quadro P400': 'NVIDIA Quadro P400',

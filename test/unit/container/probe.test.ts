@@ -278,7 +278,9 @@ const EXPECTED_XML: Record<
   'gt-1030.xml': { count: 1, name: 'NVIDIA GeForce GT 1030', memoryMiB: 1998, cuda: '11.4' },
   // A minimal file: no driver or CUDA version at all.
   'gtx-1070-ti.xml': { count: 1, name: 'GeForce GTX 1070 Ti', memoryMiB: 4096 },
-  'gtx-1660-ti.xml': { count: 1, name: 'Graphics Device', memoryMiB: 5912, cuda: '10.1' },
+  // its driver could not name it ("Graphics Device"); PCI device 10de:2184, with GDDR5 at 4,001 MHz:
+  // a GTX 1660, not the Ti the file's name says (gpu-names.ts)
+  'gtx-1660-ti.xml': { count: 1, name: 'NVIDIA GeForce GTX 1660', memoryMiB: 5912, cuda: '10.1' },
   'pro-6000-maxq-blackwell-v13.xml': {
     count: 1,
     name: 'NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition',
@@ -423,7 +425,7 @@ describe('parseNvidiaSmiCsv', () => {
 
   it('accepts noheader,nounits output in the order of NVIDIA_SMI_QUERY_FIELDS', () => {
     const csv =
-      '3, NVIDIA L40S, GPU-cccccccc-0000-0000-0000-000000000000, 46068, 595.80, 8.9, 00000000:01:00.0, 350.00, [N/A]\r\n';
+      '3, NVIDIA L40S, GPU-cccccccc-0000-0000-0000-000000000000, 46068, 595.80, 8.9, 00000000:01:00.0, 0x26B910DE, 350.00, [N/A]\r\n';
     expect(parseNvidiaSmiCsv(csv)).toEqual([
       {
         index: 3,
@@ -433,16 +435,43 @@ describe('parseNvidiaSmiCsv', () => {
         driverVersion: '595.80',
         computeCapability: '8.9',
         pciBusId: '00000000:01:00.0',
+        pciDeviceId: '10de:26b9',
         powerLimitW: 350,
         migMode: 'n/a',
       },
     ]);
   });
 
+  it('names a GPU that nvidia-smi calls "Graphics Device" from its PCI device ID, keeping what it reported; an unknown ID keeps the name', () => {
+    const fields = ['index', 'name', 'uuid', 'memory.total', 'driver_version', 'pci.device_id'];
+    const row = (name: string, id: string) =>
+      `0, ${name}, GPU-ffffffff-0000-0000-0000-000000000000, 5912, 418.56, ${id}`;
+    expect(parseNvidiaSmiCsv(row('Graphics Device', '0x218410DE'), { fields })[0]).toMatchObject({
+      name: 'NVIDIA GeForce GTX 1660',
+      reportedName: 'Graphics Device',
+      pciDeviceId: '10de:2184',
+    });
+    // a named GPU keeps its name whatever its ID says
+    expect(parseNvidiaSmiCsv(row('NVIDIA GeForce GTX 1660 Ti', '0x218410DE'), { fields })[0]).toMatchObject({
+      name: 'NVIDIA GeForce GTX 1660 Ti',
+    });
+    for (const id of [
+      '0xFFFF10DE', // an ID nobody listed
+      '0x21841002', // not NVIDIA's vendor ID
+      '0x000000DE', // a vGPU's unset ID (a10g.xml)
+      '[N/A]',
+      'x; rm -rf /',
+    ]) {
+      const [g] = parseNvidiaSmiCsv(row('Graphics Device', id), { fields });
+      expect(g!.name, id).toBe('Graphics Device');
+      expect(g!.reportedName, id).toBeUndefined();
+    }
+  });
+
   it('parses output of a driver that rejected compute_cap (queried without it)', () => {
     const fields = NVIDIA_SMI_QUERY_FIELDS.filter((f) => f !== 'compute_cap');
     const csv =
-      '0, Tesla V100-SXM2-16GB, GPU-dddddddd-0000-0000-0000-000000000000, 16160, 470.82.01, 00000000:00:1E.0, 300.00, N/A';
+      '0, Tesla V100-SXM2-16GB, GPU-dddddddd-0000-0000-0000-000000000000, 16160, 470.82.01, 00000000:00:1E.0, 0x1DB110DE, 300.00, N/A';
     const [g] = parseNvidiaSmiCsv(csv, { fields });
     expect(g).toMatchObject({
       name: 'Tesla V100-SXM2-16GB',
