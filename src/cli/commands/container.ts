@@ -159,7 +159,7 @@ export function containerCommand(): Command {
             `GPUs     ${s.gpus.length ? '' : `none (${probe.gpuProbe.message ?? probe.gpuProbe.status})`}`,
             ...s.gpus.map(
               (g) =>
-                `  ${g.index}: ${g.name}, ${(g.memoryMiB / 1024).toFixed(0)} GiB, driver ${g.driverVersion}` +
+                `  ${g.index}: ${g.name}${g.reportedName ? ` (nvidia-smi says "${g.reportedName}"; named from PCI ID ${g.pciDeviceId})` : ''}, ${(g.memoryMiB / 1024).toFixed(0)} GiB, driver ${g.driverVersion}` +
                 `${g.cudaVersion ? `, CUDA ${g.cudaVersion}` : ''}${g.computeCapability ? `, cc ${g.computeCapability}` : ''}` +
                 `${g.migMode === 'enabled' ? ', MIG on' : ''} (${g.uuid})`,
             ),
