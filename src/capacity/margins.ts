@@ -118,14 +118,20 @@ const specOf = (part: GpuClassWithSpec | ClassSpec): ClassSpec =>
   typeof part === 'string' ? CLASS_SPECS[part] : part;
 
 /**
- * The side of the throughput proof's products on `s` when `memoryBytes` is what it holds (the part's,
- * or a smaller claim's): WORK_SHAPE.n, halved while the stock prover's footprint would take more than
- * half of it (a 2 GB GT 1030 proves at n = 4,096, a 1 GB vGPU profile at 2,048).
+ * A proof's side n for a device holding `memoryBytes` (the part's, or a smaller claim's): `n`, halved
+ * (down to 1,024) while the stock prover's `footprint` at that side would take more than half of it.
+ */
+export function fitSide(n: number, footprint: (n: number) => number, memoryBytes: number): number {
+  while (n > 1024 && footprint(n) > memoryBytes / 2) n /= 2;
+  return n;
+}
+
+/**
+ * The side of the throughput proof's products on `s` holding `memoryBytes`: WORK_SHAPE.n fitted to it
+ * (a 2 GB GT 1030 and a 1 GB vGPU profile prove at n = 4,096).
  */
 export function workSideFor(s: ClassSpec, memoryBytes: number = s.memoryBytes): number {
-  let n: number = WORK_SHAPE.n;
-  while (n > 1024 && workFootprintBytes(s, n) > memoryBytes / 2) n /= 2;
-  return n;
+  return fitSide(WORK_SHAPE.n, (n) => workFootprintBytes(s, n), memoryBytes);
 }
 
 /**

@@ -1,7 +1,13 @@
 // The ledger's class table; params.ts brings zod along, so the prover processes never import this module.
 import { gpuClass as classOfModel, type GpuClass } from '../ledger/params.js';
 import { specForModel, type ClassSpec } from './classes.js';
-import { computeFootprintBytes, memoryProofFor, ownComputeDeadlineMs, workProofFor } from './margins.js';
+import {
+  computeFootprintBytes,
+  fitSide,
+  memoryProofFor,
+  ownComputeDeadlineMs,
+  workProofFor,
+} from './margins.js';
 import type { MemoryProofParams } from './memory.js';
 import type { WorkProofParams } from './work.js';
 
@@ -64,6 +70,14 @@ export const CLASS_PROFILES: Record<GpuClass, ClassProfile> = {
   },
 };
 
+/**
+ * Device memory the stock prover needs beside the memory proof's tiles, MiB: the fill's inputs and
+ * product (0.5 GiB; 1.1 GiB on the float32 fallback), the read's chunk of indices (about 1 GiB at
+ * once), the CUDA context. The tiles take the class's share of a claim or what leaves this much,
+ * whichever is less: 85% of 16 GB and more, 75% of 8 GB, 50% of 4 GB, none of 2 GB.
+ */
+export const PROVER_WORKING_MIB = 2048;
+
 export interface CapacityClaim {
   /** the claimed class; derived from `model` when absent, `cpu` when neither is given */
   gpuClass?: GpuClass;
@@ -120,10 +134,9 @@ export function sizeFor(claim: CapacityClaim, opts: { rttMs?: number } = {}): Ch
   const claimed =
     claim.memoryMiB !== undefined && claim.memoryMiB > 0 ? claim.memoryMiB * 2 ** 20 : undefined;
   // a part's own figures: n small enough for its memory (or the claim's), the deadline long enough for its speed
-  let n = p.n;
-  if (own)
-    while (n > 1024 && computeFootprintBytes(own, n) > Math.min(own.memoryBytes, claimed ?? Infinity) / 2)
-      n /= 2;
+  const n = own
+    ? fitSide(p.n, (side) => computeFootprintBytes(own, side), Math.min(own.memoryBytes, claimed ?? Infinity))
+    : p.n;
   const classDeadline =
     p.fixedMs + (1000 * matmulOps(n)) / p.minOpsPerSec + (1000 * 4 * n * n) / p.minHashBytesPerSec;
   const deadlineMs = Math.ceil(
@@ -133,7 +146,9 @@ export function sizeFor(claim: CapacityClaim, opts: { rttMs?: number } = {}): Ch
   if (claimed !== undefined) size.memoryMiB = Math.max(1, Math.floor(claim.memoryMiB! * p.memoryShare));
   if (part) size.workProof = workProofFor(part, opts.rttMs ?? 0, undefined, claimed);
   if (part && claim.memoryMiB !== undefined && claim.memoryMiB > 0) {
-    const mp = memoryProofFor(part, claim.memoryMiB, p.memoryShare, opts.rttMs ?? 0);
+    // the tiles leave the stock prover its working room: the class's share, less on a small card
+    const share = Math.min(p.memoryShare, 1 - PROVER_WORKING_MIB / claim.memoryMiB);
+    const mp = memoryProofFor(part, claim.memoryMiB, share, opts.rttMs ?? 0);
     if (mp) size.memoryProof = mp;
   }
   return size;

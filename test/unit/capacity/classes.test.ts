@@ -7,6 +7,7 @@ import {
   CLASS_SPECS,
   MEMORY_SHAPE,
   MODEL_SPECS,
+  PROVER_WORKING_MIB,
   computeFootprintBytes,
   honestWorkMs,
   partOf,
@@ -293,13 +294,14 @@ async function check(
 ): Promise<CapacityResult> {
   const { claim, size } = typeof cls === 'string' ? NOMINAL(cls) : { claim: cls, size: sizeFor(cls) };
   const clock = new ManualClock();
-  const mp = size.memoryProof!;
+  // no memory proof for a claim too small to leave the prover its working room (2 GB cards)
+  const mp = size.memoryProof;
   const wp = size.workProof!;
   return runCapacityCheck({
     prover: simulatedClassProver({
       spec,
       clock,
-      nominal: { n: size.n, memoryProof: mp, workProof: wp },
+      nominal: { n: size.n, ...(mp ? { memoryProof: mp } : {}), workProof: wp },
       kernels,
       ...(jitterMs ? { jitterMs } : {}),
     })(),
@@ -308,7 +310,7 @@ async function check(
     memoryMiB: null,
     workProof: { ...wp, n: 64, pool: 2, products: 3 },
     verifiedWorkRows: 4,
-    memoryProof: { ...mp, tiles: 4, m: 64, depth: 128, groups: 512, perGroup: 16 },
+    memoryProof: mp ? { ...mp, tiles: 4, m: 64, depth: 128, groups: 512, perGroup: 16 } : null,
     rng: new SeededRng(seed),
     clock,
   });
@@ -399,6 +401,20 @@ describe('SIMULATED devices of each class (figures of CLASS_SPECS, times of marg
     expect(vgpu.n).toBe(4096);
     expect(vgpu.workProof!.n).toBe(4096);
     expect(computeFootprintBytes(specForModel('GRID P4-1Q')!, vgpu.n)).toBeLessThanOrEqual(2 ** 29);
+    // tiles leave the stock prover PROVER_WORKING_MIB: none on 1 or 2 GB, 75% of 8 GB, 85% from 16 GB on
+    expect(vgpu.memoryProof).toBeUndefined();
+    expect(sizeFor({ model: 'NVIDIA GeForce GT 1030', memoryMiB: 1998 }).memoryProof).toBeUndefined();
+    expect(sizeFor({ model: 'NVIDIA GeForce RTX 2070', memoryMiB: 8192 }).memoryProof!.tiles).toBe(24);
+    expect(sizeFor({ model: 'NVIDIA GeForce GTX 1660', memoryMiB: 5912 }).memoryProof!.tiles).toBe(
+      Math.floor((5912 - PROVER_WORKING_MIB) / 256),
+    );
+    for (const [model, mib] of [
+      ['Tesla T4', 15360],
+      ['NVIDIA GeForce RTX 3090', 24576],
+    ] as const)
+      expect(sizeFor({ model, memoryMiB: mib }).memoryProof!.tiles, model).toBe(
+        Math.floor((mib * 0.85) / 256),
+      );
   });
 
   it('an honest device whose answers come later than the jitter bound fails the throughput proof', async () => {
