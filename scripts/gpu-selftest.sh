@@ -57,4 +57,6 @@ if ! "$python" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() el
   echo "gpu-selftest: found $model ($memory MiB), but $python has no PyTorch that sees a CUDA device; install PyTorch with CUDA support (or pass --python)." >&2
   exit 2
 fi
-exec node --import tsx scripts/gpu-selftest.ts --model "$model" --memory-mib "$memory" --python "$python" "${json[@]}"
+# a GPU its driver cannot name ("Graphics Device") is named from its PCI device ID, as the probe does
+pci=$(nvidia-smi --query-gpu=pci.device_id --format=csv,noheader 2>/dev/null | head -n 1 | tr -d ' ' || true)
+exec node --import tsx scripts/gpu-selftest.ts --model "$model" --memory-mib "$memory" --pci-device-id "$pci" --python "$python" "${json[@]}"

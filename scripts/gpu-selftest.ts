@@ -2,13 +2,14 @@
  * The measuring half of scripts/gpu-selftest.sh (which finds the GPU first): one full-size
  * capacity check of the real PyTorch prover, then its times next to the model's.
  *
- *   node --import tsx scripts/gpu-selftest.ts --model "NVIDIA H100 80GB HBM3" --memory-mib 81559 [--python python3] [--json] [--device cpu]
+ *   node --import tsx scripts/gpu-selftest.ts --model "NVIDIA H100 80GB HBM3" --memory-mib 81559 [--pci-device-id 0x233010DE] [--python python3] [--json] [--device cpu]
  *
  * `--device cpu` runs the prover's arithmetic on the CPU at a tiny size (for testing this script
  * where there is no GPU): its times say nothing about any GPU.
  */
 import { parseArgs } from 'node:util';
 import { systemClock } from '../src/core/clock.js';
+import { nameGpu, pciDeviceId } from '../src/container/gpu-names.js';
 import {
   CLASS_ORDER,
   CLASS_PROFILES,
@@ -36,6 +37,7 @@ import {
 const { values } = parseArgs({
   options: {
     model: { type: 'string' },
+    'pci-device-id': { type: 'string' },
     'memory-mib': { type: 'string' },
     python: { type: 'string', default: 'python3' },
     json: { type: 'boolean', default: false },
@@ -43,7 +45,10 @@ const { values } = parseArgs({
   },
   strict: true,
 });
-const model = values.model;
+const named = values.model
+  ? nameGpu(values.model, pciDeviceId(values['pci-device-id']))
+  : { name: undefined, reportedName: undefined };
+const model = named.name;
 const memoryMiB = Number(values['memory-mib']);
 if (!model || !Number.isSafeInteger(memoryMiB) || memoryMiB <= 0) {
   console.error('gpu-selftest: --model NAME and --memory-mib N (a positive integer) are required');
@@ -83,6 +88,10 @@ const log = (s: string) => {
 log(
   `gpu-selftest: ${model} (${memoryMiB} MiB): class ${cls}, sized for ${spec.part}${typeof sizedFor === 'string' ? ' (the class’s reference part)' : ' (its own figures)'}`,
 );
+if (named.reportedName)
+  log(
+    `  nvidia-smi calls it "${named.reportedName}": named from its PCI device ID ${values['pci-device-id']}`,
+  );
 if (tiny) log('  --device cpu: the prover runs on the CPU at a tiny size; its times say nothing about a GPU');
 log(
   `  compute proof n = ${size.n}, deadline ${size.deadlineMs} ms` +

@@ -113,6 +113,27 @@ describe('scripts/gpu-selftest.sh without a GPU', () => {
       );
       expect(p4.status, p4.stderr).toBe(0);
       expect(p4.stdout).toContain('class other, sized for NVIDIA Tesla P4 (its own figures)');
+      // a GPU its driver calls "Graphics Device" is named from its PCI device ID (gpu-names.ts)
+      const unnamed = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'scripts/gpu-selftest.ts',
+          '--model',
+          'Graphics Device',
+          '--memory-mib',
+          '5912',
+          '--pci-device-id',
+          '0x218410DE',
+        ].concat(['--python', torchPython!, '--device', 'cpu']),
+        { encoding: 'utf8', timeout: 60_000, cwd: new URL('../../../', import.meta.url).pathname },
+      );
+      expect(unnamed.status, unnamed.stderr).toBe(0);
+      expect(unnamed.stdout).toContain('class other, sized for NVIDIA GeForce GTX 1660 (its own figures)');
+      expect(unnamed.stdout).toContain(
+        'nvidia-smi calls it "Graphics Device": named from its PCI device ID 0x218410DE',
+      );
       expect(p4.stdout).toMatch(/of this part's FP32 peak \(its stock prover runs the float32 fallback\)/);
       const json = run(path, ['--device', 'cpu', '--python', torchPython!, '--json']);
       expect(json.status, json.stderr).toBe(0);
