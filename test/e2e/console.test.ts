@@ -246,6 +246,41 @@ describe.skipIf(!haveChromium)(
       expect(await axe()).toEqual([]);
     });
 
+    it('a new block does not redraw the explorer under a user typing in its search box', async () => {
+      await go('#/explorer', '[data-testid=explorer-search]');
+      // the next redraw's list of blocks answers late: it is still being built while the user types
+      const blocks = '**/v1/blocks?limit=15';
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      await page.route(blocks, async (route) => {
+        await held;
+        await route.continue();
+      });
+      try {
+        const asked = page.waitForRequest((r) => r.url().includes('/v1/blocks?limit=15'), {
+          timeout: 30_000,
+        });
+        // a transaction, so a block, so a live redraw of the page
+        const t = await cli(['transfer', '--key', 'developer', `ath1${'5'.repeat(40)}`, '1'], {
+          ...env,
+          AETHIR_API: net.url,
+        });
+        expect(t.code, t.stderr).toBe(0);
+        await asked;
+        await page.locator('[data-testid=explorer-search]').fill('typed while a block came');
+        const answered = page.waitForResponse((r) => r.url().includes('/v1/blocks?limit=15'));
+        release();
+        await answered;
+        await page.waitForTimeout(300); // the redraw finishes; it used to replace the page, input and all
+        expect(await page.locator('[data-testid=explorer-search]').inputValue()).toBe(
+          'typed while a block came',
+        );
+      } finally {
+        release();
+        await page.unroute(blocks);
+      }
+    });
+
     it('locks and votes from the browser, and the tally changes', async () => {
       await go('#/governance', '[data-testid=lock-form]');
       await page.locator('#lock-amount').fill('100000');

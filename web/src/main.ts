@@ -95,12 +95,13 @@ function route(): [string, string | undefined] {
 }
 
 let rendering = 0;
+/** the user is filling in a form of the page (rent, account, explorer search) */
+const typing = () =>
+  main.contains(document.activeElement) && /^(INPUT|SELECT)$/.test(document.activeElement!.tagName);
 async function render(live = false) {
   const [r, arg] = route();
-  // pages with a form being filled in (rent, account, explorer search) are not redrawn under the user
-  const typing =
-    main.contains(document.activeElement) && /^(INPUT|SELECT)$/.test(document.activeElement!.tagName);
-  if (live && (r === 'rent' || r === 'play' || (r !== 'map' && typing))) return;
+  // pages with a form being filled in are not redrawn under the user
+  if (live && (r === 'rent' || r === 'play' || (r !== 'map' && typing()))) return;
   const mine = ++rendering;
   for (const a of Array.from(document.querySelectorAll<HTMLAnchorElement>('#nav a')))
     a.toggleAttribute(
@@ -124,6 +125,8 @@ async function render(live = false) {
     page.append(errorBox(e));
   }
   if (mine !== rendering) return;
+  // nor when the user began typing while this redraw was being built (its input would replace theirs)
+  if (live && r !== 'map' && typing()) return;
   if (r !== 'map') redraw = null;
   main.replaceChildren(page);
 }
