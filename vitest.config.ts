@@ -3,10 +3,12 @@ import { InterleavingSequencer } from './test/support/sequencer.js';
 
 /**
  * e2e files whose many checkers and provers race deadlines (shortened cadences, a capacity proof per
- * checker, the real CPU prover against a 1.8 s deadline): they run alone, after everything else.
- * Beside another file, on CI's machine, `cheaters`' honest CPU-prover host answered in 2.5 s and was
- * failed. (Two checkers' memory proofs overlapping on one device also failed honest hosts; a host's
- * check server now takes capacity sessions in turn.)
+ * checker, the real CPU prover against a 1.8 s deadline): they run one at a time after the journeys,
+ * beside nothing but the unit files, whose worker is niced (test/support/priority.ts). Beside another
+ * e2e file, on CI's machine, `cheaters`' honest CPU-prover host answered in 2.5 s and was failed.
+ * Alone, they left one worker idle for their ~110 s; beside the niced unit files `npm test` took
+ * 466 s instead of 557 s on this VM. (Two checkers' memory proofs overlapping on one device also
+ * failed honest hosts; a host's check server now takes capacity sessions in turn.)
  */
 const E2E_CHECKS = ['cheaters', 'checkers-cli'];
 
@@ -28,16 +30,21 @@ export default defineConfig({
           // a worker keeps its modules from one unit file to the next: the 131 files' imports took
           // 55 s of the run's CPU when each file started afresh, 15 s shared (unit alone: 114 s → 77 s)
           isolate: false,
+          // after the journeys, beside the deadline racers, on the worker they leave idle: niced, so
+          // that the racers' devnets and provers get the CPU whenever they want it
+          sequence: { groupOrder: 1 },
+          setupFiles: ['test/support/nice-unit.ts'],
         },
       },
-      // Every e2e file starts its own devnet or cluster. The deadline racers run one at a time in a
-      // group of their own after the rest (sequence.groupOrder); the journeys two at a time.
+      // Every e2e file starts its own devnet or cluster. The deadline racers run after the journeys
+      // (sequence.groupOrder), one at a time (the test lock `racers`), beside the niced unit files;
+      // the journeys two at a time.
       {
         test: {
           name: 'e2e',
           include: E2E_CHECKS.map((f) => `test/e2e/${f}.test.ts`),
-          maxWorkers: 1,
           sequence: { groupOrder: 1 },
+          setupFiles: ['test/support/normal-priority.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

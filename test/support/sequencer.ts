@@ -35,9 +35,12 @@ const UNIT_DEFAULT = 2;
  * engine).
  */
 const REGISTRY = new Set(['workloads-access']);
+/** The deadline racers (vitest.config.ts): one at a time, each holding `racers` (normal-priority.ts). */
+const RACERS = new Set(['cheaters', 'checkers-cli']);
 
 function lockOf(f: TestSpecification): string | null {
-  return REGISTRY.has(nameOf(f)) ? 'registry' : null;
+  if (REGISTRY.has(nameOf(f))) return 'registry';
+  return RACERS.has(nameOf(f)) ? 'racers' : null;
 }
 
 function nameOf(f: TestSpecification): string {
@@ -51,11 +54,12 @@ function nameOf(f: TestSpecification): string {
 
 /**
  * `npm test` runs two files at a time, each worker taking the next file of this order when it is
- * free (the deadline racers of the `e2e` project run after, alone: their own group). Vitest's own
- * order runs one project after another, longest first by file size on a first run. This order is a
- * schedule of the two workers on the estimates: longest first, and a file that needs a lock another
- * file holds at that moment waits its turn in the order while others go ahead; the unit files,
- * short, fill the end.
+ * free: first the journeys, then (sequence.groupOrder 1) the deadline racers one at a time beside
+ * the niced unit files. Vitest's own order runs one project after another, longest first by file
+ * size on a first run. This order is, per group, a schedule of the two workers on the estimates:
+ * longest first, and a file that needs a lock another file holds at that moment (`registry`,
+ * `racers`) waits its turn in the order while others go ahead, so the second racer starts when the
+ * first is due to end and the unit files fill the other worker meanwhile.
  */
 export class InterleavingSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
@@ -67,7 +71,22 @@ export class InterleavingSequencer extends BaseSequencer {
       if (f.project.name === 'unit') return UNIT_DEFAULT;
       return ESTIMATES[nameOf(f)] ?? E2E_DEFAULT;
     };
-    const left = [...sorted].sort((a, b) => estimate(b) - estimate(a));
+    // vitest runs the groups (sequence.groupOrder) one after another: each is a schedule of its own
+    const groupOf = (f: TestSpecification) => f.project.config.sequence.groupOrder ?? 0;
+    const groups = [...new Set(sorted.map(groupOf))].sort((a, b) => a - b);
+    return groups.flatMap((g) =>
+      this.schedule(
+        sorted.filter((f) => groupOf(f) === g),
+        estimate,
+      ),
+    );
+  }
+
+  private schedule(
+    files: TestSpecification[],
+    estimate: (f: TestSpecification) => number,
+  ): TestSpecification[] {
+    const left = [...files].sort((a, b) => estimate(b) - estimate(a));
     const workers = [0, 0];
     const heldUntil = new Map<string, number>();
     const out: TestSpecification[] = [];

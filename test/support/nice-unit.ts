@@ -1,0 +1,3 @@
+import { setWorkerPriority } from './priority.js';
+
+setWorkerPriority(10);
