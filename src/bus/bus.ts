@@ -54,6 +54,32 @@ export interface Bus {
   stats(): BusStats;
 }
 
+/**
+ * `bus.request` once more (`attempts` in all, default 2) when no answer came in time: a request in
+ * flight to a queue-group member that died with it (an indexer killed mid-match) is lost, and the
+ * group's next member answers the retry. Any other failure is final. Only for requests that may
+ * be answered twice: a match (a second reservation for the same user expires unused) or a read.
+ */
+export async function requestRetrying(
+  bus: Pick<Bus, 'request'>,
+  subject: string,
+  data: unknown,
+  opts: RequestOptions & { attempts?: number } = {},
+): Promise<unknown> {
+  const attempts = opts.attempts ?? 2;
+  for (let i = 1; ; i++) {
+    try {
+      return await bus.request(
+        subject,
+        data,
+        opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {},
+      );
+    } catch (e) {
+      if (i >= attempts || !isAethirError(e) || e.code !== 'TIMEOUT') throw e;
+    }
+  }
+}
+
 export interface MemoryBusOptions {
   /**
    * Check every message against its subject's schema, as NatsBus does. Off by default: in one

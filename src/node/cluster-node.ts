@@ -10,6 +10,7 @@ import { CITIES } from '../core/geo.js';
 import type { KeyPair } from '../core/keys.js';
 import {
   MemoryBus,
+  requestRetrying,
   type Bus,
   type BusHandler,
   type BusStats,
@@ -478,12 +479,12 @@ export class ClusterNode {
           ? reserve
             ? this.indexer.match(req)
             : this.indexer.find(req)
-          : ((await bus.request(rpcSubjects.match, { ...req, reserve }, { timeoutMs: 3000 })) as
+          : ((await requestRetrying(bus, rpcSubjects.match, { ...req, reserve }, { timeoutMs: 3000 })) as
               MatchResult | MatchPreview),
       offers: async (req, limit) =>
         this.indexer
           ? this.indexer.offers(req, limit)
-          : ((await bus.request(rpcSubjects.offers, { ...req, limit }, { timeoutMs: 3000 })) as {
+          : ((await requestRetrying(bus, rpcSubjects.offers, { ...req, limit }, { timeoutMs: 3000 })) as {
               offers: Offer[];
               total: number;
             }),

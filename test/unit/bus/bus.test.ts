@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryBus, subjectMatches } from '../../../src/bus/index.js';
+import { MemoryBus, requestRetrying, subjectMatches } from '../../../src/bus/index.js';
+import { AethirError } from '../../../src/core/errors.js';
 
 describe('subjectMatches (NATS semantics)', () => {
   it.each([
@@ -108,5 +109,66 @@ describe('MemoryBus', () => {
     expect(() => bus.publish('x.2', null)).not.toThrow();
     expect(got).toEqual(['before', 'after', 'before', 'after']);
     expect(bus.dropped).toBe(2);
+  });
+});
+
+describe('requestRetrying: a request lost with a queue member that died', () => {
+  it('asks again when no answer came in time, and the group’s next member answers; other failures are final', async () => {
+    const bus = new MemoryBus();
+    let deadCalls = 0;
+    let liveCalls = 0;
+    // member 0 takes the request and never answers (an indexer killed mid-match); member 1 is alive
+    bus.serve(
+      'match.request',
+      () => {
+        deadCalls++;
+        return new Promise(() => {});
+      },
+      { queue: 'indexers' },
+    );
+    bus.serve(
+      'match.request',
+      () => {
+        liveCalls++;
+        return { container: 'c-1' };
+      },
+      { queue: 'indexers' },
+    );
+    // a plain request that lands on the dead member fails (what a rent saw in the faults test)
+    await expect(bus.request('match.request', {}, { timeoutMs: 50 })).rejects.toMatchObject({
+      code: 'TIMEOUT',
+    });
+    // (round robin: the next request goes to member 1; one more, so the retried one starts at member 0)
+    await bus.request('match.request', {}, { timeoutMs: 50 });
+    deadCalls = 0;
+    liveCalls = 0;
+    expect(await requestRetrying(bus, 'match.request', {}, { timeoutMs: 50 })).toEqual({ container: 'c-1' });
+    expect([deadCalls, liveCalls]).toEqual([1, 1]);
+
+    // nobody answers in time: the TIMEOUT after `attempts` tries
+    const silent = new MemoryBus();
+    let asked = 0;
+    silent.serve('offers.request', () => {
+      asked++;
+      return new Promise(() => {});
+    });
+    await expect(
+      requestRetrying(silent, 'offers.request', {}, { timeoutMs: 20, attempts: 3 }),
+    ).rejects.toMatchObject({
+      code: 'TIMEOUT',
+    });
+    expect(asked).toBe(3);
+
+    // an answer that is an error (no match) is the answer: not asked again
+    const refusing = new MemoryBus();
+    let refused = 0;
+    refusing.serve('match.request', () => {
+      refused++;
+      throw new AethirError('NO_MATCH', 'no container fits');
+    });
+    await expect(requestRetrying(refusing, 'match.request', {}, { timeoutMs: 50 })).rejects.toMatchObject({
+      code: 'NO_MATCH',
+    });
+    expect(refused).toBe(1);
   });
 });
