@@ -28,6 +28,10 @@ const BY_DEVICE_ID: Readonly<Record<string, string>> = {
   '1cb3': 'Quadro P400',
   '1d01': 'NVIDIA GeForce GT 1030',
   '2184': 'NVIDIA GeForce GTX 1660',
+  '2335': 'NVIDIA H200',
+  '2702': 'NVIDIA GeForce RTX 4080 SUPER',
+  '1e81': 'NVIDIA GeForce RTX 2080 SUPER',
+  '2bb4': 'NVIDIA RTX PRO 6000 Blackwell Max-Q Workstation Edition',
   // the PCI ID Repository
   '2331': 'NVIDIA H100 PCIe',
   '20b0': 'NVIDIA A100-SXM4-40GB',
