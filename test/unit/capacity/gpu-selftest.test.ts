@@ -84,51 +84,39 @@ describe('scripts/gpu-selftest.sh without a GPU', () => {
       expect(text.stdout).toContain(
         'class h100, sized for NVIDIA H100 SXM5 80GB (the class’s reference part)',
       );
+      // scripts/gpu-selftest.ts itself, at --device cpu, for a model the .sh would read from nvidia-smi
+      const selftest = (args: string[]) =>
+        spawnSync(
+          process.execPath,
+          [
+            '--import',
+            'tsx',
+            'scripts/gpu-selftest.ts',
+            ...args,
+            '--python',
+            torchPython!,
+            '--device',
+            'cpu',
+          ],
+          { encoding: 'utf8', timeout: 60_000, cwd: new URL('../../../', import.meta.url).pathname },
+        );
       // a part below its class's reference part is timed against its own figures (classes.ts MODEL_SPECS)
-      const l4 = spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'scripts/gpu-selftest.ts',
-          '--model',
-          'NVIDIA L4',
-          '--memory-mib',
-          '22528',
-        ].concat(['--python', torchPython!, '--device', 'cpu']),
-        { encoding: 'utf8', timeout: 60_000, cwd: new URL('../../../', import.meta.url).pathname },
-      );
+      const l4 = selftest(['--model', 'NVIDIA L4', '--memory-mib', '22528']);
       expect(l4.status, l4.stderr).toBe(0);
       expect(l4.stdout).toContain('class l40s, sized for NVIDIA L4 (its own figures)');
       // a part without INT8 tensor cores: its share is of its FP32 peak (the stock prover's float32 fallback)
-      const p4 = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', 'scripts/gpu-selftest.ts', '--model', 'Tesla P4', '--memory-mib', '7611'].concat([
-          '--python',
-          torchPython!,
-          '--device',
-          'cpu',
-        ]),
-        { encoding: 'utf8', timeout: 60_000, cwd: new URL('../../../', import.meta.url).pathname },
-      );
+      const p4 = selftest(['--model', 'Tesla P4', '--memory-mib', '7611']);
       expect(p4.status, p4.stderr).toBe(0);
       expect(p4.stdout).toContain('class other, sized for NVIDIA Tesla P4 (its own figures)');
       // a GPU its driver calls "Graphics Device" is named from its PCI device ID (gpu-names.ts)
-      const unnamed = spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'scripts/gpu-selftest.ts',
-          '--model',
-          'Graphics Device',
-          '--memory-mib',
-          '5912',
-          '--pci-device-id',
-          '0x218410DE',
-        ].concat(['--python', torchPython!, '--device', 'cpu']),
-        { encoding: 'utf8', timeout: 60_000, cwd: new URL('../../../', import.meta.url).pathname },
-      );
+      const unnamed = selftest([
+        '--model',
+        'Graphics Device',
+        '--memory-mib',
+        '5912',
+        '--pci-device-id',
+        '0x218410DE',
+      ]);
       expect(unnamed.status, unnamed.stderr).toBe(0);
       expect(unnamed.stdout).toContain('class other, sized for NVIDIA GeForce GTX 1660 (its own figures)');
       expect(unnamed.stdout).toContain(
