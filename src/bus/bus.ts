@@ -69,11 +69,7 @@ export async function requestRetrying(
   const attempts = opts.attempts ?? 2;
   for (let i = 1; ; i++) {
     try {
-      return await bus.request(
-        subject,
-        data,
-        opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {},
-      );
+      return await bus.request(subject, data, opts);
     } catch (e) {
       if (i >= attempts || !isAethirError(e) || e.code !== 'TIMEOUT') throw e;
     }
