@@ -380,6 +380,10 @@ export class HostProcessRuntime implements Runtime {
         // Without it only crash recovery loses this workload; the lease itself is unaffected.
       }
       workload.attach(child, spec.command[0]!, limits);
+      // bwrap's control pipes (fd 3: the sandbox's pid, fd 4: the go-ahead) reset when the sandbox
+      // dies before reading the go-ahead (ECONNRESET, EPIPE): that is the workload's exit, which
+      // 'exit' reports. Unheard, the error would end the agent.
+      if (sandbox) for (const fd of [3, 4]) (child.stdio[fd] as Readable | null)?.on('error', () => {});
       if (sandbox && cgroup && uid !== undefined) {
         // The command waits (bwrap --block-fd) until its network namespace is connected.
         try {

@@ -1,8 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -92,6 +94,23 @@ async function output(
     out += e.data;
   }
   throw new Error('no exit');
+}
+
+/** The pid of the first process whose argv matches, waited for (up to 10 s). */
+async function waitForProcess(match: (argv: string[]) => boolean): Promise<number> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+    for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      let argv: string[];
+      try {
+        argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      } catch {
+        continue; // gone meanwhile
+      }
+      if (argv.length > 0 && match(argv)) return Number(pid);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('no such process in 10 s');
 }
 
 describe('bwrapArgs: what a lease sees', () => {
@@ -730,6 +749,42 @@ describe.skipIf(!probe.ok)(`the sandbox on this machine${skipWhy}`, () => {
     expect(await new HostProcessRuntime({ baseDir: `${base}-other`, sandbox: setup }).reapOrphans()).toEqual(
       [],
     );
+  });
+
+  it('a sandbox killed before it read its go-ahead ends its lease, never the agent (its control pipe resets)', async () => {
+    // pasta stood in for by a script that takes a second and succeeds; meanwhile the sandbox's
+    // pid 1, which waits on bwrap's fd 4 for the go-ahead, is stopped, so that the go-ahead is
+    // still unread when it is killed
+    const tools = `${base}-tools`;
+    mkdirSync(tools, { recursive: true });
+    chmodSync(tools, 0o755);
+    const slowPasta = join(tools, 'pasta');
+    writeFileSync(slowPasta, '#!/bin/sh\nsleep 1\n', { mode: 0o755 });
+    const rt = new HostProcessRuntime({
+      baseDir: base,
+      sandbox: { ...setup, tools: { ...setup.tools, pasta: slowPasta } },
+      killGraceMs: 200,
+    });
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    try {
+      const starting = rt.start({ leaseId: 'U9', command: ['sleep', '600'], gpuIndices: [] });
+      // bwrap has said its sandbox's pid, which waits for the go-ahead: the stand-in pasta is given it
+      const pasta = await waitForProcess((argv) => argv.includes(slowPasta) && argv.includes('--netns'));
+      const netns = readFileSync(`/proc/${pasta}/cmdline`, 'utf8').split('\0');
+      const sandboxPid = Number(/^\/proc\/(\d+)\/ns\/net$/.exec(netns[netns.indexOf('--netns') + 1]!)![1]);
+      process.kill(sandboxPid, 'SIGSTOP');
+      const w = await starting;
+      process.kill(sandboxPid, 'SIGKILL');
+      const { exit } = await output(w);
+      expect(exit.signal).toBe('SIGKILL');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(uncaught.map(String)).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      rmSync(tools, { recursive: true, force: true });
+    }
   });
 
   it('refuses a lease directory inside a private directory, saying why', () => {
