@@ -53,10 +53,11 @@ function nameOf(f: TestSpecification): string {
 }
 
 /**
- * `npm test` runs two files at a time, each worker taking the next file of this order when it is
- * free: first the journeys, then (sequence.groupOrder 1) the deadline racers one at a time beside
- * the niced unit files. Vitest's own order runs one project after another, longest first by file
- * size on a first run. This order is, per group, a schedule of the two workers on the estimates:
+ * `npm test` runs a few files at a time, each worker taking the next file of this order when it is
+ * free: first the journeys two at a time, then (sequence.groupOrder 1) the deadline racers one at a
+ * time beside the niced unit files on two more workers. Vitest's own order runs one project after
+ * another, longest first by file size on a first run. This order is, per group, a schedule of the
+ * group's workers on the estimates:
  * longest first, and a file that needs a lock another file holds at that moment (`registry`,
  * `racers`) waits its turn in the order while others go ahead, so the second racer starts when the
  * first is due to end and the unit files fill the other worker meanwhile.
@@ -74,24 +75,25 @@ export class InterleavingSequencer extends BaseSequencer {
     // vitest runs the groups (sequence.groupOrder) one after another: each is a schedule of its own
     const groupOf = (f: TestSpecification) => f.project.config.sequence.groupOrder ?? 0;
     const groups = [...new Set(sorted.map(groupOf))].sort((a, b) => a - b);
-    return groups.flatMap((g) =>
-      this.schedule(
-        sorted.filter((f) => groupOf(f) === g),
-        estimate,
-      ),
-    );
+    return groups.flatMap((g) => {
+      const files = sorted.filter((f) => groupOf(f) === g);
+      // vitest runs a group with its projects' maxWorkers (the same for each, or it refuses)
+      const workers = files[0]!.project.config.maxWorkers ?? this.ctx.config.maxWorkers;
+      return this.schedule(files, estimate, Math.max(1, workers));
+    });
   }
 
   private schedule(
     files: TestSpecification[],
     estimate: (f: TestSpecification) => number,
+    n: number,
   ): TestSpecification[] {
     const left = [...files].sort((a, b) => estimate(b) - estimate(a));
-    const workers = [0, 0];
+    const workers = new Array<number>(n).fill(0);
     const heldUntil = new Map<string, number>();
     const out: TestSpecification[] = [];
     while (left.length) {
-      const w = workers[0]! <= workers[1]! ? 0 : 1;
+      const w = workers.indexOf(Math.min(...workers));
       const now = workers[w]!;
       const free = (f: TestSpecification) => {
         const lock = lockOf(f);
