@@ -4,7 +4,7 @@
 Speaks the capacity protocol (src/capacity/protocol.ts, docs/verification.md): one JSON
 object per line on stdin and stdout, diagnostics on stderr.
 
-  python3 -u gpu_prover.py [--device cuda|cpu] [--threads N] [--method int8|float32]
+  python3 -u gpu_prover.py [--device cuda|cpu] [--threads N] [--method int8|float32] [--working-mib N]
 
 It derives A and B (n x n, int8 entries in [-128, 127]) from the challenge's seed exactly as
 challenge.ts does, computes C = A.B exactly in int32 (int8 tensor cores through torch._int_mm, or,
@@ -17,6 +17,12 @@ Without PyTorch, or without a visible CUDA device, it answers with an error mess
 `--device cpu` runs the same code on the CPU: for testing the prover's arithmetic on a machine
 without a GPU, never for a real check (a CPU cannot meet a GPU class's deadline). `--method
 float32` forces the fallback (what a part without INT8 tensor cores runs), to test or time it.
+
+The memory proof's fill and read work in steps sized to the memory left free beside the tiles
+(torch.cuda.mem_get_info, and what PyTorch's cache holds unused), so that a device with less room
+than expected (a display, another process) takes more, smaller steps rather than running out of
+memory. `--working-mib N` caps that room (on a CPU, where nothing else bounds it, to test the small
+steps).
 """
 
 import argparse
@@ -113,7 +119,27 @@ def gen_matrix(torch, key, n, device):
 
 MEMORY_DOMAIN = DOMAIN + ":memory"
 SUMS_PER_LEAF = 256
-READ_CHUNK = 1 << 17  # groups per step of the read (~1 GiB of int64 indices and temporaries)
+READ_CHUNK = 1 << 17  # groups per step of the read at most (679 MiB of indices and temporaries at 256 per group)
+
+
+def read_step(per, room):
+    """Groups per step of the read: READ_CHUNK, or fewer so that a step's temporaries (per entry an
+    int64 index, the int32 read and its int64 copy; per group its positions) take at most half of
+    `room` (None: unbounded)."""
+    if room is None:
+        return READ_CHUNK
+    return max(1, min(READ_CHUNK, room // 2 // (20 * per + 64)))
+
+
+def fill_rows(side, depth, chunked, room):
+    """Rows of a tile per product: all of them, or half as many (down to 64) until a block's
+    product (int32; on the float32 fallback also its float32 partial and int32 copy, and a float32
+    chunk of A) takes at most half of `room` (None: unbounded)."""
+    per_row = 12 * side + 4 * min(depth, 1024) if chunked else 4 * side
+    rows = side
+    while room is not None and rows // 2 >= 64 and rows * per_row > room // 2:
+        rows //= 2
+    return rows
 
 
 def memory_keys(label, seed_hex, extra=None):
@@ -311,8 +337,9 @@ def valid_challenge(m):
 
 
 class Session:
-    def __init__(self, torch, device, method, pool):
+    def __init__(self, torch, device, method, pool, working_mib=None):
         self.torch, self.device, self.method, self.pool = torch, device, method, pool
+        self.working_mib = working_mib  # --working-mib: the most the fill's and read's temporaries may take
         self.ch = None
         self.c = None
         self.levels = None
@@ -325,6 +352,18 @@ class Session:
         self.prepare_msg = None
         self.work_levels = None
         self.work_digests = None  # bytes: products * n rows of 8 int32 LE
+
+    def room(self):
+        """Bytes free for temporaries now: on CUDA, the device's free memory and what PyTorch's cache
+        holds unused; at most --working-mib; None where nothing bounds it (a CPU without the cap)."""
+        t = self.torch
+        free = None
+        if self.device.type == "cuda":
+            cached = t.cuda.memory_reserved(self.device) - t.cuda.memory_allocated(self.device)
+            free = t.cuda.mem_get_info(self.device)[0] + cached
+        if self.working_mib is not None:
+            free = self.working_mib * MiB if free is None else min(free, self.working_mib * MiB)
+        return free
 
     def device_bytes(self):
         t = self.torch
@@ -516,11 +555,19 @@ class Session:
             mem = t.empty(tiles * side * side, dtype=t.int32, device=self.device)
         except (RuntimeError, MemoryError) as e:
             die(f"gpu prover: cannot hold {tiles} tiles ({tiles * side * side * 4 // MiB} MiB) on {self.device_name()}: {e}", "memory", 3)
+        rows = None
         for i in range(tiles):
             ka, kb = tile_keys(m["seed"], i)
             a = gen_rect(t, ka, side, depth, self.device)
             b = gen_rect(t, kb, depth, side, self.device)
-            mem[i * side * side : (i + 1) * side * side] = self.method(t, a, b).view(-1)
+            if rows is None:
+                rows = fill_rows(side, depth, self.method is mm_f32_chunked, self.room())
+                if rows < side:
+                    log(f"fill: each tile's product in blocks of {rows} of its {side} rows (little memory free)")
+            base = i * side * side
+            for r0 in range(0, side, rows):
+                r1 = min(side, r0 + rows)
+                mem[base + r0 * side : base + r1 * side] = self.method(t, a[r0:r1], b).view(-1)
             del a, b
         if self.device.type == "cuda":
             t.cuda.synchronize(self.device)
@@ -537,9 +584,12 @@ class Session:
         tiles, side = f["tiles"], f["m"]
         groups, per = m["groups"], m["perGroup"]
         key = read_keys(m["seed"])
+        step = read_step(per, self.room())
+        if step < min(groups, READ_CHUNK):
+            log(f"read: {step} groups per step (little memory free)")
         out = []
-        for g0 in range(0, groups, READ_CHUNK):
-            g1 = min(groups, g0 + READ_CHUNK)
+        for g0 in range(0, groups, step):
+            g1 = min(groups, g0 + step)
             e = t.arange(4 * g0, 4 * g1, dtype=t.int64, device=self.device)
             h = hash32(key, e).view(g1 - g0, 4)
             base = (h[:, 0] % tiles) * (side * side) + (h[:, 1] % side) * side
@@ -623,7 +673,15 @@ def main():
         help="the product to use: int8 (torch._int_mm) or float32 (the exact fallback of parts without "
         "INT8 tensor cores); default: the first that is exact on this device",
     )
+    ap.add_argument(
+        "--working-mib",
+        type=int,
+        help="the most memory the memory proof's fill and read may take beside the tiles, in MiB "
+        "(default: what the device has free)",
+    )
     args = ap.parse_args()
+    if args.working_mib is not None and args.working_mib < 1:
+        ap.error("--working-mib must be at least 1")
 
     if sys.byteorder != "little":
         die("gpu prover: rows are hashed as little-endian int32; this host is big-endian")
@@ -647,7 +705,7 @@ def main():
 
     name, method = pick_method(torch, device, args.method)
     pool = ThreadPoolExecutor(max_workers=max(1, args.threads))
-    session = Session(torch, device, method, pool)
+    session = Session(torch, device, method, pool, args.working_mib)
     emit({"type": "ready", "version": VERSION, "prover": "gpu", "device": session.device_name(), "method": name})
 
     for line in sys.stdin:

@@ -72,9 +72,10 @@ export const CLASS_PROFILES: Record<GpuClass, ClassProfile> = {
 
 /**
  * Device memory the stock prover needs beside the memory proof's tiles, MiB: the fill's inputs and
- * product (0.5 GiB; 1.1 GiB on the float32 fallback), the read's chunk of indices (about 1 GiB at
- * once), the CUDA context. The tiles take the class's share of a claim or what leaves this much,
- * whichever is less: 85% of 16 GB and more, 75% of 8 GB, 50% of 4 GB, none of 2 GB.
+ * product (0.5 GiB; 1.1 GiB on the float32 fallback), the read's step of indices (679 MiB at most),
+ * the CUDA context. The tiles take the class's share of a claim or what leaves this much,
+ * whichever is less: 85% of 16 GB and more, 75% of 8 GB, 50% of 4 GB, none of 2 GB. (With less
+ * free, gpu_prover.py takes smaller steps: `fill_rows`, `read_step`.)
  */
 export const PROVER_WORKING_MIB = 2048;
 
