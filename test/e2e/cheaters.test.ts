@@ -530,13 +530,24 @@ describe.each(SEEDS)('cheaters beside honest containers (seed %s)', (seed) => {
     const ledger = () => d.chain.ledger;
     const gpuHosts = Object.values(honest).filter((id) => ledger().container(id)!.spec.gpus.length > 0);
     // every honest container has been located, every honest GPU host challenged
+    const undecided = () =>
+      Object.entries(honest).flatMap(([name, id]) =>
+        (['location', 'capacity'] as const)
+          .filter(
+            (check) =>
+              (check === 'location' || gpuHosts.includes(id)) && !ledger().container(id)!.checks[check],
+          )
+          .map(
+            (check) => `${name} ${check} (open round: ${JSON.stringify(ledger().round(id, check) ?? null)})`,
+          ),
+      );
     await waitFor(
-      async () =>
-        Object.values(honest).every((id) => ledger().container(id)!.checks.location) &&
-        gpuHosts.every((id) => ledger().container(id)!.checks.capacity),
+      async () => undecided().length === 0,
       30_000,
       'every honest container to have decided capacity and location checks',
-    );
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; undecided: ${undecided().join('; ')}; now ${Date.now()}`);
+    });
     expect(gpuHosts).toHaveLength(2);
     for (const [name, id] of Object.entries(honest)) {
       const c = ledger().container(id)!;

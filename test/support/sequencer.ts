@@ -53,11 +53,11 @@ function nameOf(f: TestSpecification): string {
 }
 
 /**
- * `npm test` runs a few files at a time, each worker taking the next file of this order when it is
- * free: first the journeys two at a time, then (sequence.groupOrder 1) the deadline racers one at a
- * time beside the niced unit files on two more workers. Vitest's own order runs one project after
- * another, longest first by file size on a first run. This order is, per group, a schedule of the
- * group's workers on the estimates:
+ * `npm test` runs two files at a time, each worker taking the next file of this order when it is
+ * free: first the journeys, then (sequence.groupOrder 1) the deadline racers one at a time beside
+ * the niced unit files. Vitest's own order runs one project after another, longest first by file
+ * size on a first run. This order is, per group, a schedule of the group's workers (its projects'
+ * maxWorkers) on the estimates:
  * longest first, and a file that needs a lock another file holds at that moment (`registry`,
  * `racers`) waits its turn in the order while others go ahead, so the second racer starts when the
  * first is due to end and the unit files fill the other worker meanwhile.
