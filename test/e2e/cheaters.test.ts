@@ -241,6 +241,8 @@ describe.each(SEEDS)('cheaters beside honest containers (seed %s)', (seed) => {
   const deviceMiB = rng.pick([192, 256, 320]);
   const price = ath(1);
   let reports: Report[] = [];
+  /** the devnet's last 200 log lines */
+  const logged: string[] = [];
 
   const add = async (
     name: string,
@@ -268,7 +270,12 @@ describe.each(SEEDS)('cheaters beside honest containers (seed %s)', (seed) => {
     );
 
   beforeAll(async () => {
-    node = await startCheckedDevnet(home, FLAGS, { cadence: CADENCE, capacity: CAPACITY });
+    node = await startCheckedDevnet(home, FLAGS, {
+      cadence: CADENCE,
+      capacity: CAPACITY,
+      // what the devnet's checkers say (a rejected report, a failed check), for a failure's message
+      log: (line) => void (logged.push(line) > 200 && logged.shift()),
+    });
     reports = collectReports(node);
     honest.local = node.devnet.localContainerId();
     // Honest: a GPU host proving with the built-in CPU prover (a child process) on a claim it can
@@ -546,7 +553,9 @@ describe.each(SEEDS)('cheaters beside honest containers (seed %s)', (seed) => {
       30_000,
       'every honest container to have decided capacity and location checks',
     ).catch((e: Error) => {
-      throw new Error(`${e.message}; undecided: ${undecided().join('; ')}; now ${Date.now()}`);
+      throw new Error(
+        `${e.message}; undecided: ${undecided().join('; ')}; now ${Date.now()}; the devnet's last log lines: ${logged.slice(-40).join(' | ')}`,
+      );
     });
     expect(gpuHosts).toHaveLength(2);
     for (const [name, id] of Object.entries(honest)) {

@@ -148,7 +148,7 @@ export function setParams(
 export function startCheckedDevnet(
   home: string,
   flags: Partial<Record<keyof Config, unknown>>,
-  opts: Pick<DevnetOptions, 'cadence' | 'capacity'>,
+  opts: Pick<DevnetOptions, 'cadence' | 'capacity'> & { log?: (line: string) => void },
 ): Promise<RunningNode> {
   const config = loadConfig({
     env: { AETHIR_HOME: home },
