@@ -21,6 +21,7 @@ import {
 import { rpcSubjects } from '../bus/messages.js';
 import { NatsBus } from '../bus/nats/nats-bus.js';
 import { BEACON_SUBJECT, CheckerBeacons, signBeacon } from '../checker/location/beacons.js';
+import { CITY_RTTS } from '../checker/location/city-rtts.js';
 import { ModelNetwork, ProbeNetwork, probeAddress, simulatedLandmarks } from '../checker/location/network.js';
 import { type CheckerServiceDeps, cadenceForEpoch } from '../checker/service.js';
 import { secureRng } from '../capacity/prover.js';
@@ -278,7 +279,10 @@ export class ClusterNode {
    */
   private locationNetwork(replica: Replica): Pick<CheckerServiceDeps, 'network' | 'landmarks' | 'peerKey'> {
     if (this.opts.locationNetwork === 'model')
-      return { network: new ModelNetwork({ rng: secureRng() }), landmarks: simulatedLandmarks(CITIES) };
+      return {
+        network: new ModelNetwork({ rng: secureRng(), measured: CITY_RTTS }),
+        landmarks: simulatedLandmarks(CITIES),
+      };
     const endpoints = (this.endpoints ??= this.endpointDirectory());
     const beacons = (this.beacons = new CheckerBeacons({
       chainId: replica.chainId,

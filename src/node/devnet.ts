@@ -17,6 +17,7 @@ import {
 import { SqliteChainStore } from '../store/sqlite/sqlite-chain-store.js';
 import { MemoryBus } from '../bus/bus.js';
 import { Indexer } from '../indexer/indexer.js';
+import { CITY_RTTS } from '../checker/location/city-rtts.js';
 import { ModelNetwork, simulatedLandmarks } from '../checker/location/network.js';
 import { cadenceForEpoch, type CheckCadence, type CheckerServiceDeps } from '../checker/service.js';
 import { secureRng } from '../capacity/prover.js';
@@ -79,9 +80,10 @@ export class Devnet {
   readonly logs: LogHub;
   readonly checkers: CheckerRole[] = [];
   /**
-   * SIMULATED network between the checkers and the containers: every RTT comes from the latency
-   * model (src/core/latency.ts) between the checker's city and where the container really is
-   * (its claimed location unless a test places it elsewhere with `world.place(id, where)`).
+   * SIMULATED network between the checkers and the containers: the RTT between the checker's city
+   * and where the container really is (its claimed location unless a test places it elsewhere with
+   * `world.place(id, where)`) is WonderProxy's measured RTT between the two cities (`CITY_RTTS`)
+   * where both are in the table, else the latency model's (src/core/latency.ts).
    */
   readonly world: ModelNetwork;
   readonly agents: ContainerAgent[] = [];
@@ -166,7 +168,7 @@ export class Devnet {
       (id) => this.chain.ledger.container(id) !== undefined,
     );
     const genesisCheckers = this.chain.genesis.checkers;
-    this.world = new ModelNetwork({ rng: secureRng() });
+    this.world = new ModelNetwork({ rng: secureRng(), measured: CITY_RTTS });
     // Every cadence follows the chain's epoch (the genesis's, whatever this run's flags say).
     const cadence = { ...cadenceForEpoch(this.chain.ledger.params.epochMs), ...opts.cadence };
     this.unsubs.push(

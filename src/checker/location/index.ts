@@ -8,3 +8,4 @@ export * from './checker.js';
 export * from './wonderproxy.js';
 export * from './evaluate.js';
 export * from './beacons.js';
+export * from './city-rtts.js';

@@ -101,3 +101,57 @@ export function impossibleServers(data: RttDataset): Set<string> {
     out.add(worst);
   }
 }
+
+/** Measured RTTs between named places: `rttMs[i][j]` between `places[i]` and `places[j]`. */
+export interface PlaceRtts {
+  /** the places ("City, CC" and where), in the order of the matrix */
+  places: Array<{ name: string; lat: number; lon: number }>;
+  /** the WonderProxy server that stands in for each place, and how far it is from it (km) */
+  servers: Array<{ id: string; city: string; km: number }>;
+  /** symmetric, ms, 0 on the diagonal (a place to itself is not measured); null: never measured */
+  rttMs: Array<Array<number | null>>;
+}
+
+/**
+ * The measured RTT between each pair of `places`: each place stands in for its nearest server
+ * (of the possible ones, within `maxKm`), and a pair's RTT is the lower of the two directions'
+ * minimum RTTs over the day (a checker takes the minimum of its samples), to the µs. For the devnet's
+ * simulated world (network.ts, `MeasuredWorld`); throws when a place has no server near it.
+ */
+export function placeRtts(
+  data: RttDataset,
+  places: ReadonlyArray<{ city: string; country: string; lat: number; lon: number }>,
+  maxKm = 150,
+): PlaceRtts {
+  const bad = impossibleServers(data);
+  const candidates = [...data.servers.values()].filter((s) => !bad.has(s.id));
+  const servers = places.map((p) => {
+    let best: RttServer | undefined;
+    let bestKm = Number.POSITIVE_INFINITY;
+    for (const s of candidates) {
+      const km = haversineKm(p.lat, p.lon, s.lat, s.lon);
+      if (km < bestKm) [best, bestKm] = [s, km];
+    }
+    if (!best || bestKm > maxKm)
+      throw new RangeError(`no WonderProxy server within ${maxKm} km of ${p.city}, ${p.country}`);
+    return { id: best.id, city: best.city, km: Math.round(bestKm) };
+  });
+  const min = new Map<string, number>();
+  for (const p of data.pairs) {
+    const key = p.source < p.destination ? `${p.source}|${p.destination}` : `${p.destination}|${p.source}`;
+    min.set(key, Math.min(min.get(key) ?? Number.POSITIVE_INFINITY, p.minMs));
+  }
+  const rttMs = servers.map((a, i) =>
+    servers.map((b, j) => {
+      if (i === j || a.id === b.id) return 0;
+      const key = a.id < b.id ? `${a.id}|${b.id}` : `${b.id}|${a.id}`;
+      const ms = min.get(key);
+      return ms === undefined ? null : Math.round(ms * 1000) / 1000;
+    }),
+  );
+  return {
+    places: places.map((p) => ({ name: `${p.city}, ${p.country}`, lat: p.lat, lon: p.lon })),
+    servers,
+    rttMs,
+  };
+}

@@ -10,13 +10,18 @@ import {
 import {
   bestline,
   calibrateLandmark,
+  calibrateOnLandmarks,
+  CITY_RTTS,
   DEFAULT_BOUNDS,
   judgeLocation,
   LIGHT_MS_PER_KM,
   LocationChecker,
   lowerMs,
   ModelNetwork,
+  multilaterate,
+  MULTILATERATION_CALIBRATION,
   quantileLine,
+  simulatedLandmarks,
   upperMs,
   type LocationBounds,
   type NetworkPort,
@@ -260,5 +265,110 @@ describe('LocationChecker on the simulated network (ModelNetwork)', () => {
       claimed: claim(FRA),
     });
     expect(v?.ok).toBe(false);
+  });
+});
+
+describe('ModelNetwork with measured RTTs between cities (CITY_RTTS, the devnet world)', () => {
+  const PARIS = findCity('Paris');
+  const at = (c: City) => CITY_RTTS.places.findIndex((p) => p.name === `${c.city}, ${c.country}`);
+  const table = (a: City, b: City) => CITY_RTTS.rttMs[at(a)]![at(b)]!;
+
+  /** The devnet's three checkers, each calibrated on the simulated landmarks as the service does. */
+  async function panel(net: ModelNetwork) {
+    return Promise.all(
+      [FRA, ASH, SIN].map(async (c) => ({
+        from: claim(c),
+        bounds: (await calibrateOnLandmarks(
+          net,
+          c,
+          simulatedLandmarks(CITIES),
+          5,
+          MULTILATERATION_CALIBRATION,
+        ))!,
+      })),
+    );
+  }
+  async function judge(
+    net: ModelNetwork,
+    checkers: Awaited<ReturnType<typeof panel>>,
+    id: string,
+    claimed: City,
+  ) {
+    const vantages = await Promise.all(
+      checkers.map(async (c) => {
+        const samples = await Promise.all(
+          [0, 1, 2].map(() => net.rttMs({ id, claimed: claim(claimed) }, c.from)),
+        );
+        return { from: c.from, bounds: c.bounds, rttMs: Math.min(...(samples as number[])) };
+      }),
+    );
+    return multilaterate(claim(claimed), vantages);
+  }
+
+  it('replays the measured RTT between two cities, plus the container’s own access delay of 0 to 2 ms', async () => {
+    const net = new ModelNetwork({ rng: new SeededRng('measured'), measured: CITY_RTTS });
+    expect(table(SIN, PARIS)).toBeGreaterThan(250); // the real detour: Singapore to Paris 262 ms
+    const rtts = await Promise.all(
+      [0, 1, 2, 3].map(() => net.rttMs({ id: 'p', claimed: claim(PARIS) }, SIN)),
+    );
+    for (const r of rtts) {
+      expect(r!).toBeGreaterThanOrEqual(table(SIN, PARIS));
+      expect(r!).toBeLessThan((table(SIN, PARIS) + 2) * 1.05);
+    }
+    // the same container from Frankfurt: its access delay is the same on every path
+    const fromFra = (await net.rttMs({ id: 'p', claimed: claim(PARIS) }, FRA))! - table(FRA, PARIS);
+    const fromSin = Math.min(...(rtts as number[])) - table(SIN, PARIS);
+    expect(Math.abs(fromFra - fromSin)).toBeLessThan(0.05 * table(SIN, PARIS));
+    // 30 km from Paris still stands for Paris, scaled by the model's estimate
+    const near = { lat: PARIS.lat + 0.27, lon: PARIS.lon };
+    const r = (await net.rttMs({ id: 'q', claimed: near }, SIN))!;
+    const scale = estimateRttMs(SIN, near) / estimateRttMs(SIN, PARIS);
+    expect(r).toBeGreaterThanOrEqual(table(SIN, PARIS) * scale);
+    expect(r).toBeLessThan((table(SIN, PARIS) * scale + 2) * 1.05);
+  });
+
+  it('draws from the model where the table has no path: a place it does not hold, or one city to itself', async () => {
+    const montreal = { lat: 45.5, lon: -73.57 }; // Toronto, the nearest city of the table, is 500 km away
+    const plain = new ModelNetwork({ rng: new SeededRng('fallback') });
+    const measured = new ModelNetwork({ rng: new SeededRng('fallback'), measured: CITY_RTTS });
+    const target = { id: 'm', claimed: montreal };
+    expect(await measured.rttMs(target, FRA)).toBe(await plain.rttMs(target, FRA));
+    const local = { id: 'f', claimed: claim(FRA) };
+    expect(await measured.rttMs(local, FRA)).toBe(await plain.rttMs(local, FRA));
+  });
+
+  it('no honest host in any city is refuted by the devnet’s three checkers, while the plain model refutes some', async () => {
+    let plainRefuted = 0;
+    for (let seed = 0; seed < 6; seed++) {
+      const net = new ModelNetwork({ rng: new SeededRng(`honest:${seed}`), measured: CITY_RTTS });
+      const checkers = await panel(net);
+      for (const c of CITIES)
+        for (let k = 0; k < 3; k++) {
+          const m = await judge(net, checkers, `honest:${c.city}:${k}`, c);
+          expect(m.ok, `seed ${seed}, ${c.city}: ${m.reason}`).toBe(true);
+        }
+      const plain = new ModelNetwork({ rng: new SeededRng(`honest:${seed}`) });
+      const plainCheckers = await panel(plain);
+      for (const c of CITIES)
+        for (let k = 0; k < 3; k++)
+          if (!(await judge(plain, plainCheckers, `honest:${c.city}:${k}`, c)).ok) plainRefuted++;
+    }
+    // independent draws per path: a lone slow path beside a tight one (module comment of network.ts)
+    expect(plainRefuted).toBeGreaterThan(0);
+  });
+
+  it('still refutes liars: a Singapore host claiming Frankfurt or Paris, a São Paulo host claiming Madrid', async () => {
+    const net = new ModelNetwork({ rng: new SeededRng('liars'), measured: CITY_RTTS });
+    const checkers = await panel(net);
+    for (const [truth, claimed] of [
+      [SIN, FRA],
+      [SIN, PARIS],
+      [findCity('Sao Paulo'), findCity('Madrid')],
+    ] as const) {
+      const id = `liar:${truth.city}:${claimed.city}`;
+      net.place(id, truth);
+      const m = await judge(net, checkers, id, claimed);
+      expect(m.ok, m.reason).toBe(false);
+    }
   });
 });

@@ -1,9 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fitLatencyModel, haversineKm, LATENCY_MODEL, relativeErrors } from '../../../../src/core/index.js';
+import {
+  CITIES,
+  fitLatencyModel,
+  haversineKm,
+  LATENCY_MODEL,
+  relativeErrors,
+} from '../../../../src/core/index.js';
 import {
   calibrateOnDataset,
+  CITY_RTTS,
   DEFAULT_BOUNDS,
   evaluateLocation,
   impossibleServers,
@@ -13,6 +20,7 @@ import {
   MULTILATERATION_CALIBRATION,
   MULTILATERATION_CALIBRATION_V1,
   parseWonderProxy,
+  placeRtts,
   spreadVantagePoints,
   TableNetwork,
   vectorSeparability,
@@ -60,6 +68,17 @@ describe.skipIf(!present)(title, () => {
     );
     expect(err.median).toBeLessThan(0.2);
     expect(err.p90).toBeLessThan(0.5);
+  });
+
+  it('CITY_RTTS (the devnet world) are the data’s RTTs between the servers nearest each city: npx tsx scripts/city-rtts.ts', () => {
+    expect(placeRtts(data, CITIES)).toEqual(CITY_RTTS);
+    // every city has a server within 150 km (Mumbai stands on Pune, 119 km), every pair was measured
+    expect(Math.max(...CITY_RTTS.servers.map((s) => s.km))).toBeLessThanOrEqual(150);
+    expect(CITY_RTTS.rttMs.flat().every((x) => x !== null && x >= 0)).toBe(true);
+    // a place with no server near it is refused
+    expect(() => placeRtts(data, [{ city: 'Point Nemo', country: 'XX', lat: -48.88, lon: -123.39 }])).toThrow(
+      /no WonderProxy server within 150 km of Point Nemo/,
+    );
   });
 
   it('DEFAULT_BOUNDS are calibrateLandmark over the data', () => {
