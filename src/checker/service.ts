@@ -5,6 +5,7 @@ import type { Bus } from '../bus/bus.js';
 import { subjects, type HeartbeatMsg } from '../bus/subjects.js';
 import type { Ledger } from '../ledger/machine.js';
 import type { CheckKind, Container, Lease } from '../ledger/model.js';
+import { REPORT_REASON_MAX } from '../ledger/modules/checks/payloads.js';
 import { hasLeft } from '../ledger/modules/containers/queries.js';
 import { verifyReceipt } from '../ledger/receipt.js';
 import { checkCapacityOverBus } from './capacity-bus-channel.js';
@@ -798,7 +799,9 @@ export class CheckerService {
 
   private async send(p: ReportPayload): Promise<boolean> {
     try {
-      await this.deps.report(p);
+      // a reason past the ledger's limit would get the whole report refused, the vote lost (a
+      // refutation naming a claimed place of 80 characters four times, say)
+      await this.deps.report(p.reason === undefined ? p : { ...p, reason: clampReason(p.reason) });
       this.stats.reports[p.check]++;
       return true;
     } catch (e) {
@@ -814,10 +817,20 @@ function capacityReason(c: Container, r: CapacityResult): string {
   const gpu = c.spec.gpus[0]!;
   const claim = `${c.spec.gpus.length}x ${gpu.model} ${Math.round(gpu.memoryMiB / 1024)} GB`;
   const cls = classOf({ model: gpu.model });
-  const text = r.ok
+  return r.ok
     ? `claims ${claim} (class ${cls}): ${r.reason}`
     : `claims ${claim} (class ${cls}) but ${failureWords(r)}: ${r.reason}`;
-  return text.length > 300 ? `${text.slice(0, 299)}…` : text;
+}
+
+/** `text` cut to the ledger's REPORT_REASON_MAX at a whole character, ending in "…" where cut. */
+export function clampReason(text: string): string {
+  if (text.length <= REPORT_REASON_MAX) return text;
+  let out = '';
+  for (const ch of text) {
+    if (out.length + ch.length > REPORT_REASON_MAX - 1) break;
+    out += ch;
+  }
+  return `${out}…`;
 }
 
 function failureWords(r: CapacityResult): string {

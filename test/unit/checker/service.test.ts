@@ -26,7 +26,8 @@ import {
   type Recomputer,
   type WorkProofParams,
 } from '../../../src/capacity/index.js';
-import type { CheckerServiceDeps } from '../../../src/checker/service.js';
+import { clampReason, type CheckerServiceDeps } from '../../../src/checker/service.js';
+import { REPORT_REASON_MAX } from '../../../src/ledger/modules/checks/payloads.js';
 import { inProcessProverChannel, serveChecks, subjects } from '../../../src/container/index.js';
 import { Chain, InProcessNetwork, locationOf } from '../../../src/node/index.js';
 import { TxSender } from '../../../src/sdk/index.js';
@@ -128,11 +129,16 @@ afterEach(async () => {
   chain.close();
 });
 
-/** Registers and stakes a container; returns its key. */
-async function register(name: string, where: string, spec: ContainerSpec = cpuSpec(name)): Promise<KeyPair> {
+/** Registers and stakes a container (`city`: its place's name instead of the gazetteer's); returns its key. */
+async function register(
+  name: string,
+  where: string,
+  spec: ContainerSpec = cpuSpec(name),
+  city?: string,
+): Promise<KeyPair> {
   const key = keyPairFromSeed(`svc-test:${name}`);
   containerKeys.set(key.address, key);
-  const location: Location = locationOf(where);
+  const location: Location = { ...locationOf(where), ...(city ? { city } : {}) };
   const need = chain.ledger.requiredStakeOf({ spec });
   await new TxSender(user, network).send('transfer', { to: key.address, amount: need + ath(10) });
   const s = new TxSender(key, network);
@@ -256,6 +262,46 @@ describe('CheckerService', () => {
     expect(h.checks.location).toMatchObject({ ok: true });
     expect(h.suspended).toBe(false);
     expect(h.incidents).toEqual([]);
+  });
+
+  it('location with shared measurements: a liar whose claimed place has a name of 80 characters (the most the ledger takes) is caught; the refutation naming it, cut to 300, is not refused', async () => {
+    await Promise.all(services.map((sv) => sv.stop()));
+    services = startServices(true);
+    const city =
+      'Frankfurt am Main Sachsenhausen Nord Gallus Bahnhofsviertel Westend Ostend Bockenheim'.slice(0, 80);
+    expect(city).toHaveLength(80);
+    const liar = (await register('long-name-liar', 'Frankfurt, DE', undefined, city)).address;
+    const sg = locationOf('Singapore, SG');
+    world.place(liar, { lat: sg.lat, lon: sg.lon });
+    for (let i = 0; i < 3; i++) {
+      heartbeat(liar);
+      await tickAll();
+      clock.advance(1_000);
+    }
+    const l = chain.ledger.container(liar)!;
+    expect(services.reduce((n, sv) => n + sv.stats.rejected, 0)).toBe(0);
+    expect(l.checks.location).toMatchObject({ ok: false });
+    // the refutation names the claimed place more than once: longer than the ledger takes, so cut
+    expect(l.checks.location!.reason).toContain(`${city}, DE`);
+    expect(l.checks.location!.reason).toHaveLength(REPORT_REASON_MAX);
+    expect(l.checks.location!.reason.endsWith('…')).toBe(true);
+    expect(l.suspended).toBe(true);
+  });
+
+  it('clampReason: a reason within the limit is kept; a longer one is cut at a whole character, ending in "…", 300 UTF-16 units at most', () => {
+    expect(clampReason('a'.repeat(300))).toBe('a'.repeat(300));
+    expect(clampReason('a'.repeat(301))).toBe(`${'a'.repeat(299)}…`);
+    // an astral character (two UTF-16 units) across the cut is left out whole, never halved
+    const cut = clampReason(`${'a'.repeat(298)}😀${'b'.repeat(10)}`);
+    expect(cut).toBe(`${'a'.repeat(298)}…`);
+    expect(cut.length).toBeLessThanOrEqual(REPORT_REASON_MAX);
+    for (const text of ['é'.repeat(500), '😀'.repeat(400), `x${'東京'.repeat(300)}`]) {
+      const c = clampReason(text);
+      expect(c.length).toBeLessThanOrEqual(REPORT_REASON_MAX);
+      expect(c.endsWith('…')).toBe(true);
+      expect(text.startsWith(c.slice(0, -1))).toBe(true);
+      expect(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/.test(c)).toBe(false); // no lone high surrogate
+    }
   });
 
   it('location with shared measurements: in the first round each vote waits for the other assigned checkers and multilaterates over all of them', async () => {

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { Address, Id } from '../../schemas.js';
 
+/** The longest reason a checker's report may carry (UTF-16 units, as JavaScript counts them). */
+export const REPORT_REASON_MAX = 300;
+
 /** The checkers' verdicts on containers: liveness, capacity, location and quality of service. */
 export const payloads = {
   'checker.report': z
@@ -15,7 +18,7 @@ export const payloads = {
       reason: z
         .string()
         .min(1)
-        .max(300)
+        .max(REPORT_REASON_MAX)
         .refine(
           (s) => ![...s].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f),
           'must be plain text on one line',
