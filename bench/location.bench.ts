@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CITIES, haversineKm, LATENCY_MODEL, relativeErrors } from '../src/core/index.js';
+import { CITIES, haversineKm, LATENCY_MODEL, relativeErrors, SeededRng } from '../src/core/index.js';
 import {
   evaluateLocation,
+  impossibleServers,
   judgeLocation,
   MIN_CALIBRATION_LANDMARKS,
   MULTILATERATION_CALIBRATION,
@@ -10,6 +11,8 @@ import {
   parseWonderProxy,
   spreadVantagePoints,
   vectorSeparability,
+  type Evaluation,
+  type RttDataset,
   type VectorTolerance,
 } from '../src/checker/location/index.js';
 import { interleaved, opsPerSec, row, sink, type BenchOptions, type Row } from './harness.js';
@@ -207,6 +210,30 @@ export function runLocation(opts: BenchOptions): Row[] {
           better: 'higher',
         }),
       );
+      // The hubs are chosen; panels drawn at random show what a network whose checkers stand
+      // anywhere should expect: a lone slow path beside a tight one now and then refutes an honest
+      // host (docs/verification.md, "What the location check still cannot catch").
+      const random = randomPanels(data, n, opts.quick ? 5 : 20, 'bench:random-panels');
+      const failed = random.reduce((a, e) => a + e.falsePositives.length, 0);
+      const honest = random.reduce((a, e) => a + e.honest, 0);
+      const caught = random.reduce((a, e) => a + e.detected, 0);
+      const claimsAll = random.reduce((a, e) => a + e.falseClaims, 0);
+      opts.log(
+        `location: ${random.length} panels of ${n} servers drawn at random: honest failed ${failed} of ${honest} ` +
+          `(${((100 * failed) / honest).toFixed(2)}%), caught ${((100 * caught) / claimsAll).toFixed(1)}% of ` +
+          `false claims ≥ 1,000 km`,
+      );
+      out.push(
+        row({
+          suite: SUITE,
+          name: `honest servers failed per 1,000, ${random.length} panels of ${n} checkers drawn at random, multilateration`,
+          value: (1000 * failed) / honest,
+          unit: '‰',
+          baseline: (1000 * multi.falsePositives.length) / multi.honest,
+          baselineName: `${label}`,
+          better: 'lower',
+        }),
+      );
       const fewer = [0, 16, 48, MIN_CALIBRATION_LANDMARKS].map((k) => ({
         k,
         e: evaluateLocation(data, {
@@ -275,6 +302,27 @@ export function runLocation(opts: BenchOptions): Row[] {
       );
   }
   return out;
+}
+
+/** `count` panels of `n` possible servers drawn with a seeded Rng, each judged by multilateration. */
+function randomPanels(data: RttDataset, n: number, count: number, seed: string): Evaluation[] {
+  const bad = impossibleServers(data);
+  const ids = [...data.servers.keys()].filter((id) => !bad.has(id)).sort();
+  const rng = new SeededRng(seed);
+  return Array.from({ length: count }, () => {
+    const pool = [...ids];
+    const checkers = Array.from(
+      { length: n },
+      () => pool.splice(Math.floor(rng.next() * pool.length), 1)[0]!,
+    );
+    return evaluateLocation(data, {
+      checkers,
+      bounds: 'calibrated',
+      calibration: MULTILATERATION_CALIBRATION,
+      vote: 'multilateration',
+      falseKm: 1000,
+    });
+  });
 }
 
 /** The oracle's tolerances tried: a base of 0–40 ms plus 0–16 ms per 1,000 km. */
