@@ -8,12 +8,14 @@ import { InterleavingSequencer } from './test/support/sequencer.js';
  * e2e file, on CI's machine, `cheaters`' honest CPU-prover host answered in 2.5 s and was failed.
  * Alone, they left one worker idle for their ~110 s; beside the niced unit files `npm test` took
  * 466 s instead of 557 s on this VM. (Two checkers' memory proofs overlapping on one device also
- * failed honest hosts; a host's check server now takes capacity sessions in turn.) The unit files on
- * two workers beside a racer (three files at a time; the CPU was 30-60% idle) took 40-60 s off, but
- * then an honest host of `cheaters` had no location vote in 30 s in 2 runs of 5: not kept. (The
- * cause was not the load: every checker's report was refused for a reason over 300 characters.)
+ * failed honest hosts; a host's check server now takes capacity sessions in turn.) The unit files
+ * run on two workers beside a racer (three files at a time, RACERS_GROUP_WORKERS; the CPU was 30-60%
+ * idle with two): the group took 95 s instead of 134 s. Tried before, an honest host of `cheaters`
+ * then had no location vote in 30 s in 2 runs of 5, blamed on the load; the cause was a checker's
+ * report refused for a reason over 300 characters, now cut to fit.
  */
 const E2E_CHECKS = ['cheaters', 'checkers-cli'];
+const RACERS_GROUP_WORKERS = Number(process.env.AETHIR_RACERS_WORKERS ?? 3);
 
 export default defineConfig({
   test: {
@@ -29,6 +31,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          maxWorkers: RACERS_GROUP_WORKERS,
           testTimeout: 20_000,
           // a worker keeps its modules from one unit file to the next: the 131 files' imports took
           // 55 s of the run's CPU when each file started afresh, 15 s shared (unit alone: 114 s → 77 s)
@@ -46,6 +49,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: E2E_CHECKS.map((f) => `test/e2e/${f}.test.ts`),
+          maxWorkers: RACERS_GROUP_WORKERS,
           sequence: { groupOrder: 1 },
           setupFiles: ['test/support/normal-priority.ts'],
           testTimeout: 120_000,
