@@ -1,4 +1,4 @@
-import type { MatchPreview, MatchResult, Offer } from '../indexer/indexer.js';
+import type { MatchPreview, MatchResult, Offer, RequestKey } from '../indexer/indexer.js';
 import type { MatchRequest } from '../indexer/request.js';
 import type { Block } from '../ledger/block.js';
 import type { Genesis } from '../ledger/genesis.js';
@@ -28,7 +28,11 @@ export interface ApiBackend {
    * finds a container (the local indexer, or one reached over the bus); with `reserve` also
    * reserves it for `req.user` (the caller has checked that the account asked: a signed request)
    */
-  match(req: MatchRequest, opts: { reserve: boolean }): Promise<MatchResult | MatchPreview>;
+  /** `requestKey`: the signed request's identity; the same key again gets the same reservation */
+  match(
+    req: MatchRequest,
+    opts: { reserve: boolean; requestKey?: RequestKey },
+  ): Promise<MatchResult | MatchPreview>;
   /** what `match` could give the request now, best first, at most `limit`; reserves nothing */
   offers(req: MatchRequest, limit: number): Promise<{ offers: Offer[]; total: number }>;
   /** resolves once the transaction is applied (durable) here, or with why it was rejected */

@@ -55,3 +55,14 @@ export function verifyRequest(
     );
   return signer;
 }
+
+/**
+ * A signed request's identity for idempotency: its signature (ed25519 is deterministic, so the
+ * same bytes signed by the same key are the same request, and no other request has it), and the
+ * last time the node would take it (`at` + SIGNED_REQUEST_WINDOW_MS). For a header verifyRequest
+ * accepted.
+ */
+export function requestKeyOf(header: string): { key: string; until: number } {
+  const [, at, sig] = header.split('.');
+  return { key: sig!, until: Number(at) + SIGNED_REQUEST_WINDOW_MS };
+}

@@ -98,7 +98,21 @@ export interface IndexerDeps {
    * what its open reservations and this one would lock for their TTL (`reservationCost`)
    */
   escrowOf?: (user: string) => bigint;
+  /** signed requests whose answers are remembered at most (default MAX_REQUEST_KEYS) */
+  maxRequestKeys?: number;
 }
+
+/**
+ * A signed match request's identity (the signature: the same bytes are the same request) and
+ * until when it can be presented again (its signing time plus the window the node accepts).
+ */
+export interface RequestKey {
+  key: string;
+  until: number;
+}
+
+/** At most this many request keys are remembered (the oldest is forgotten first). */
+export const MAX_REQUEST_KEYS = 100_000;
 
 interface Held extends Reservation {
   slot: number;
@@ -125,6 +139,8 @@ export class Indexer {
   private readonly heldByUser = new Map<string, Held[]>();
   /** min-heap of reservations by expiry (released ones are skipped when they surface) */
   private readonly expiries: Held[] = [];
+  /** the answer given to each signed request still presentable, by request key (insertion order) */
+  private readonly answered = new Map<string, { result: MatchResult; until: number }>();
   /** open interruptible leases (not preempted), by id, and by container */
   private readonly interruptible = new Map<string, Interruptible>();
   private readonly interruptibleOn = new Map<string, Map<string, Interruptible>>();
@@ -254,10 +270,39 @@ export class Indexer {
    * `req.user`, for `reservationTtlMs`; refuses (RATE_LIMITED) an account that already holds
    * `maxReservationsPerAccount`, and (INSUFFICIENT_FUNDS) one whose escrow does not cover what its
    * reservations would lock. The caller has checked that `req.user` asked (a signed request).
+   * `requestKey`: the request's signature; asked again with the same key until `until`, it answers
+   * what it answered the first time (the same reservation), reserving nothing more. Each indexer
+   * remembers its own answers: a gateway's retry that reaches another indexer of the queue group
+   * is held there too (one reservation per indexer at most, for its TTL; the ordered log still
+   * gives each GPU to one lease).
    */
-  match(req: MatchRequest): MatchResult {
+  match(req: MatchRequest, requestKey?: RequestKey): MatchResult {
     const now = this.deps.clock.now();
     this.expire(now);
+    if (requestKey) {
+      // the same signed request again (a retry after a lost reply, a replay): the same answer,
+      // nothing more held; the key is kept while the node would still take its signature
+      this.forgetAnswers(now);
+      const seen = this.answered.get(requestKey.key);
+      if (seen) return seen.result;
+      const result = this.reserve(req, now);
+      if (this.answered.size >= (this.deps.maxRequestKeys ?? MAX_REQUEST_KEYS))
+        this.answered.delete(this.answered.keys().next().value!);
+      this.answered.set(requestKey.key, { result, until: requestKey.until });
+      return result;
+    }
+    return this.reserve(req, now);
+  }
+
+  private forgetAnswers(now: number): void {
+    // insertion order is roughly signing order; a key past its time blocks nothing behind it
+    for (const [key, a] of this.answered) {
+      if (a.until > now) break;
+      this.answered.delete(key);
+    }
+  }
+
+  private reserve(req: MatchRequest, now: number): MatchResult {
     const mine = this.heldByUser.get(req.user) ?? [];
     const most = this.deps.maxReservationsPerAccount ?? Infinity;
     if (mine.length >= most)

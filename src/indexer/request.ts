@@ -621,3 +621,20 @@ export function noMatchError(
     details: { containers, ruledOut: ordered, nearest, relaxations },
   });
 }
+
+/**
+ * A signed match request's key from the bus (`requestKey` beside the request; see
+ * Indexer.match): absent, or a key of 1–200 characters and the time until which it counts.
+ */
+export function parseRequestKey(data: unknown): { key: string; until: number } | undefined {
+  if (data === undefined || data === null) return undefined;
+  const r = RequestKeySchema.safeParse(data);
+  if (r.success) return r.data;
+  const i = r.error.issues[0]!;
+  throw invalid(`invalid match request key: ${i.path.join('.') || '(root)'}: ${i.message}`);
+}
+
+const RequestKeySchema = z.strictObject({
+  key: z.string().min(1).max(200),
+  until: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+});

@@ -478,13 +478,19 @@ export class ClusterNode {
       now: () => Math.max(this.clock.now(), replica.head.time),
       openLeases: () => replica.ledger.leases().filter((l) => l.status === 'open'),
       onBlock: (l) => replica.onBlock(l),
-      match: async (req, { reserve }) =>
+      // a retry over the bus carries the request's key: an indexer that reserved on the first
+      // try (its reply lost or late) answers the same reservation, holding nothing more
+      match: async (req, { reserve, requestKey }) =>
         this.indexer
           ? reserve
-            ? this.indexer.match(req)
+            ? this.indexer.match(req, requestKey)
             : this.indexer.find(req)
-          : ((await requestRetrying(bus, rpcSubjects.match, { ...req, reserve }, { timeoutMs: 3000 })) as
-              MatchResult | MatchPreview),
+          : ((await requestRetrying(
+              bus,
+              rpcSubjects.match,
+              { ...req, reserve, requestKey },
+              { timeoutMs: 3000 },
+            )) as MatchResult | MatchPreview),
       offers: async (req, limit) =>
         this.indexer
           ? this.indexer.offers(req, limit)

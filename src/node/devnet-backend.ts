@@ -25,7 +25,8 @@ export function devnetBackend(devnet: Devnet): ApiBackend {
     now: () => devnet.now(),
     openLeases: () => devnet.openLeases(),
     onBlock: (l) => devnet.onBlock(l),
-    match: async (req, { reserve }) => (reserve ? devnet.indexer.match(req) : devnet.indexer.find(req)),
+    match: async (req, { reserve, requestKey }) =>
+      reserve ? devnet.indexer.match(req, requestKey) : devnet.indexer.find(req),
     offers: async (req, limit) => devnet.indexer.offers(req, limit),
     submit: (raw) => queue.submitOutcome(raw),
     recentTxs: async (limit, filter) => store.recentTxs(limit, filter),

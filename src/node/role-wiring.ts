@@ -9,7 +9,7 @@ import type { Bus } from '../bus/bus.js';
 import { rpcSubjects } from '../bus/messages.js';
 import { subjects, type HeartbeatMsg } from '../bus/subjects.js';
 import { Indexer } from '../indexer/indexer.js';
-import { parseMatchRequest } from '../indexer/request.js';
+import { parseMatchRequest, parseRequestKey } from '../indexer/request.js';
 import { CheckerService, type CheckerServiceDeps } from '../checker/service.js';
 import { secureRng } from '../capacity/prover.js';
 import { ContainerAgent, DEFAULT_DISK_QUOTA_MIB, type ContainerAgentInit } from '../container/agent.js';
@@ -92,9 +92,9 @@ export function startIndexerRole(
       ctx.bus.serve(
         rpcSubjects.match,
         (msg) => {
-          const { reserve, ...req } = msg as Record<string, unknown>;
+          const { reserve, requestKey, ...req } = msg as Record<string, unknown>;
           const q = parseMatchRequest(req);
-          return reserve === false ? indexer.find(q) : indexer.match(q);
+          return reserve === false ? indexer.find(q) : indexer.match(q, parseRequestKey(requestKey));
         },
         { queue: rpcSubjects.matchQueue },
       ),

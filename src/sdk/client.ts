@@ -196,6 +196,8 @@ export interface AppView {
 /** Typed client for the node's HTTP API. Errors come back as AethirError with the server's code. */
 export class ApiClient implements NetworkClient {
   readonly base: string;
+  /** the time (ms) the last signed match request was signed with */
+  private lastSignedAt = 0;
   constructor(
     base: string,
     private readonly timeoutMs = 15_000,
@@ -442,8 +444,11 @@ export class ApiClient implements NetworkClient {
    * unsigned, it only answers (reservation null).
    */
   match(req: MatchRequestInput, signer?: { key: KeyPair; chainId: string }): Promise<MatchView> {
+    // each call its own signing time: the node answers a signature it has seen with its first
+    // answer (a retry), so two calls in one millisecond must not sign the same bytes
+    const at = (this.lastSignedAt = Math.max(Date.now(), this.lastSignedAt + 1));
     const headers: Record<string, string> = signer
-      ? { [SIGNATURE_HEADER]: signRequest(signer.key, signer.chainId, 'POST', '/v1/match', req, Date.now()) }
+      ? { [SIGNATURE_HEADER]: signRequest(signer.key, signer.chainId, 'POST', '/v1/match', req, at) }
       : {};
     return this.request('POST', '/v1/match', req, headers);
   }

@@ -8,7 +8,8 @@ import { startInProcessDevnet, tempHome } from './helpers.js';
  * Reservations under real concurrency: hundreds of signed requests (by one funded account whose
  * reservation cap this devnet lifts) ask the API's indexer for a GPU at once, more than there are
  * free GPUs. Exactly the free GPUs are handed out, none twice; every other request is told
- * NO_MATCH (404), and nothing else goes wrong.
+ * NO_MATCH (404), and nothing else goes wrong. One signed request sent many times is one request:
+ * it holds one reservation and gets that one each time.
  */
 describe('POST /v1/match from many clients at once', () => {
   let node: RunningNode;
@@ -33,6 +34,46 @@ describe('POST /v1/match from many clients at once', () => {
     await node?.stop();
   });
 
+  it('one signed request sent again and again (retries, or a replay) holds one reservation, and gets it each time', async () => {
+    const dev = node.devnet.developer;
+    const body = { user: dev.address, gpus: 1 };
+    const sig = signRequest(dev, node.devnet.chain.chainId, 'POST', '/v1/match', body, Date.now());
+    const send = async (header: string) => {
+      const r = await fetch(`${node.url}/v1/match`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: header },
+        body: JSON.stringify(body),
+      });
+      expect(r.status).toBe(200);
+      return (await r.json()) as any;
+    };
+    const before = node.devnet.indexer.stats().reservations;
+    const answers = [...(await Promise.all([0, 1, 2, 3, 4].map(() => send(sig)))), await send(sig)];
+    const ids = new Set(answers.map((a) => a.reservation.id));
+    expect(ids.size).toBe(1);
+    expect(new Set(answers.map((a) => a.container.id)).size).toBe(1);
+    expect(node.devnet.indexer.stats().reservations).toBe(before + 1);
+    // the same body signed at another time is another request: another reservation
+    const again = await send(
+      signRequest(dev, node.devnet.chain.chainId, 'POST', '/v1/match', body, Date.now() + 1),
+    );
+    expect(ids.has(again.reservation.id)).toBe(false);
+    // and the SDK signs each call with its own time: two calls, two reservations
+    const sdk = new ApiClient(node.url);
+    const signer = { key: dev, chainId: node.devnet.chain.chainId };
+    const [s1, s2] = await Promise.all([sdk.match(body, signer), sdk.match(body, signer)]);
+    expect(s1.reservation!.id).not.toBe(s2.reservation!.id);
+    expect(node.devnet.indexer.stats().reservations).toBe(before + 4);
+    // handed back, so the next test starts from the ledger's free GPUs
+    for (const id of [
+      answers[0].reservation.id,
+      again.reservation.id,
+      s1.reservation!.id,
+      s2.reservation!.id,
+    ])
+      expect(node.devnet.indexer.release(id)).toBe(true);
+  });
+
   it('400 concurrent requests for 1 GPU: exactly the free GPUs are reserved, the rest get NO_MATCH', async () => {
     const ledger = node.devnet.chain.ledger;
     const freeOf = new Map<string, number>();
@@ -44,9 +85,11 @@ describe('POST /v1/match from many clients at once', () => {
     expect(clients).toBeGreaterThan(free);
 
     const dev = node.devnet.developer;
+    const t0 = Date.now();
     const ask = async (i: number) => {
       const body = { user: dev.address, gpus: 1, strategy: i % 3 ? 'lowest-fee' : 'balanced' };
-      const sig = signRequest(dev, node.devnet.chain.chainId, 'POST', '/v1/match', body, Date.now());
+      // each client its own signing time: the same signed bytes are one request (see below)
+      const sig = signRequest(dev, node.devnet.chain.chainId, 'POST', '/v1/match', body, t0 + i);
       const r = await fetch(`${node.url}/v1/match`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: sig },

@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { toJsonSafe } from '../../core/canonical.js';
 import { resolvePlace } from '../../core/gazetteer.js';
-import { SIGNATURE_HEADER, verifyRequest } from '../../core/signed-request.js';
+import { requestKeyOf, SIGNATURE_HEADER, verifyRequest } from '../../core/signed-request.js';
 import { MatchRequestJson } from '../../indexer/request.js';
 import { containerOut, router, type ApiPlugin } from './common.js';
 
@@ -25,7 +25,7 @@ export const matchRoutes: ApiPlugin = async (app, ctx) => {
     url: '/v1/match',
     tag: 'indexer',
     summary:
-      "Find the best container for a request. Signed by the account it names (header x-aethir-signature, see signRequest) and covered by the account's escrow, it also reserves the container for a short time; unsigned, it only answers (reservation: null)",
+      "Find the best container for a request. Signed by the account it names (header x-aethir-signature, see signRequest) and covered by the account's escrow, it also reserves the container for a short time; the same signed request sent again (a retry) gets the same answer and reserves nothing more; unsigned, it only answers (reservation: null)",
     body: MatchRequestJson,
     handler: async ({ body, raw }: { body: z.output<typeof MatchRequestJson>; raw: FastifyRequest }) => {
       const sig = raw.headers[SIGNATURE_HEADER];
@@ -45,7 +45,8 @@ export const matchRoutes: ApiPlugin = async (app, ctx) => {
           ...body,
           location: typeof body.location === 'string' ? placePoint(body.location) : body.location,
         },
-        { reserve },
+        // the same signed request sent again (a client's retry) gets the same reservation
+        reserve ? { reserve, requestKey: requestKeyOf(sig) } : { reserve },
       );
       return toJsonSafe({
         container: containerOut(node, m.container),

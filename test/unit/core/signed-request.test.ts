@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AethirError,
   generateKeyPair,
+  requestKeyOf,
   signRequest,
   SIGNED_REQUEST_WINDOW_MS,
   verifyRequest,
@@ -55,5 +56,22 @@ describe('signed API requests', () => {
     expect(refused(`${pub}.${now + 1}.${sig}`)).toMatch(verifies);
     for (const bad of ['', 'x', `${pub}.${at}`, `${pub}.-1.${sig}`, `${pub}.${at}.${sig}.x`])
       expect(refused(bad)).toBe('malformed x-aethir-signature (want <pubkey>.<ms>.<sig>)');
+  });
+
+  it('a request key: the signature itself, kept while the node would take it; another time or body is another key', () => {
+    const header = signRequest(key, want.chainId, 'POST', '/v1/match', body, now);
+    const k = requestKeyOf(header);
+    expect(k.key).toBe(header.split('.')[2]);
+    expect(k.until).toBe(now + SIGNED_REQUEST_WINDOW_MS);
+    // ed25519 is deterministic: the same request signed again is the same key
+    expect(requestKeyOf(signRequest(key, want.chainId, 'POST', '/v1/match', body, now))).toEqual(k);
+    expect(requestKeyOf(signRequest(key, want.chainId, 'POST', '/v1/match', body, now + 1)).key).not.toBe(
+      k.key,
+    );
+    expect(
+      requestKeyOf(signRequest(key, want.chainId, 'POST', '/v1/match', { ...body, gpus: 2 }, now)).key,
+    ).not.toBe(k.key);
+    // past `until` the node refuses the header itself
+    expect(refused(header, { now: k.until + 1 })).toMatch(/more than 60 s from this node's clock/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AethirError, ath } from '../../../src/core/index.js';
-import { reservationCost, type MatchResult } from '../../../src/indexer/index.js';
+import { MAX_REQUEST_KEYS, reservationCost, type MatchResult } from '../../../src/indexer/index.js';
 import {
   container,
   matchOrNull,
@@ -12,6 +12,15 @@ import {
   TTL_MS,
   USER,
 } from './fixtures.js';
+
+function codeOf(fn: () => unknown): { code: string; message: string; details?: unknown } {
+  try {
+    fn();
+  } catch (e) {
+    return e as AethirError;
+  }
+  throw new Error('expected a refusal');
+}
 
 describe('free GPUs', () => {
   it('follow heartbeats: a container reporting fewer free GPUs than the ledger is taken at its word', () => {
@@ -139,15 +148,6 @@ describe('reservations', () => {
 });
 
 describe('what a reservation costs its account', () => {
-  const codeOf = (fn: () => unknown): { code: string; message: string; details?: unknown } => {
-    try {
-      fn();
-    } catch (e) {
-      return e as AethirError;
-    }
-    throw new Error('expected a refusal');
-  };
-
   it('an account holds at most maxReservationsPerAccount; the next is RATE_LIMITED until one is used or expires', () => {
     const { indexer, add, clock } = setup({ maxReservationsPerAccount: 2 });
     add(container('c1', { gpusTotal: 8 }));
@@ -197,5 +197,54 @@ describe('what a reservation costs its account', () => {
     expect(indexer.match(req({ gpus: 2 })).reservation.gpus).toBe(2);
     // a CPU lease (0 GPUs) costs what one GPU would
     expect(reservationCost(price, 0, TTL_MS)).toBe(ath(0.01));
+  });
+});
+
+describe('a signed request asked again (requestKey)', () => {
+  it('gets the first answer, the same reservation, and holds nothing more, until its key lapses', () => {
+    const { indexer, add, clock } = setup({ maxReservationsPerAccount: 2 });
+    add(container('c1', { gpusTotal: 2 }));
+    const key = { key: 'sig-1', until: clock.now() + 60_000 };
+    const first = indexer.match(req({ gpus: 1 }), key);
+    // a retry after a lost reply, or someone replaying the captured request
+    for (let i = 0; i < 5; i++) expect(indexer.match(req({ gpus: 1 }), key)).toBe(first);
+    expect(indexer.stats().reservations).toBe(1);
+    // the other GPU is still free for another request (another signature)
+    const other = indexer.match(req({ gpus: 1 }), { key: 'sig-2', until: clock.now() + 60_000 });
+    expect(other.reservation.id).not.toBe(first.reservation.id);
+    expect(indexer.stats().reservations).toBe(2);
+    // a used reservation is not renewed by the replay either
+    indexer.consume(USER, 'c1');
+    expect(indexer.match(req({ gpus: 1 }), key)).toBe(first);
+    expect(indexer.stats().reservations).toBe(1);
+    // after `until` the key is forgotten (the node refuses the signature by then): a new request
+    clock.advance(60_000);
+    indexer.heartbeat('c1', clock.now());
+    expect(indexer.match(req({ gpus: 1 }), key).reservation.id).not.toBe(first.reservation.id);
+  });
+
+  it('a refused request is not remembered: asked again once the escrow covers it, it reserves', () => {
+    const escrow = new Map<string, bigint>([[USER, 0n]]);
+    const { indexer, add, clock } = setup({ escrowOf: (u) => escrow.get(u) ?? 0n });
+    add(container('c1', { gpusTotal: 2, pricePerHour: ath(3.6) }));
+    const key = { key: 'sig-1', until: clock.now() + 60_000 };
+    expect(codeOf(() => indexer.match(req({ gpus: 1 }), key)).code).toBe('INSUFFICIENT_FUNDS');
+    escrow.set(USER, ath(1));
+    expect(indexer.match(req({ gpus: 1 }), key).reservation.gpus).toBe(1);
+    expect(indexer.stats().reservations).toBe(1);
+  });
+
+  it(`remembers at most maxRequestKeys (default ${MAX_REQUEST_KEYS.toLocaleString('en-US')}) keys, forgetting the oldest first`, () => {
+    const { indexer, add, clock } = setup({ maxRequestKeys: 100 });
+    add(container('c1', { gpusTotal: 64 }));
+    const until = clock.now() + 60_000;
+    const first = indexer.match(req({ gpus: 0 }), { key: 'k0', until });
+    // fill the table with CPU matches (0 GPUs: nothing scarce is held)
+    for (let i = 1; i < 100; i++) indexer.match(req({ gpus: 0, user: OTHER_USER }), { key: `k${i}`, until });
+    expect(indexer.match(req({ gpus: 0 }), { key: 'k0', until })).toBe(first);
+    indexer.match(req({ gpus: 0, user: OTHER_USER }), { key: 'k100', until });
+    expect(indexer.match(req({ gpus: 0 }), { key: 'k0', until }).reservation.id).not.toBe(
+      first.reservation.id,
+    );
   });
 });

@@ -77,6 +77,24 @@ describe('startIndexerRole', () => {
       // and for other nodes, over the bus
       const viaBus = (await bus.request(rpcSubjects.match, { user: alice.address, gpus: 0 })) as MatchResult;
       expect(viaBus.container.id).toBe(host.address);
+      // a retry of one signed request (its key beside it) gets the first answer, holding nothing more
+      const keyed = {
+        user: alice.address,
+        gpus: 0,
+        requestKey: { key: 'sig-a', until: clock.now() + 60_000 },
+      };
+      const held = role.indexer.stats().reservations;
+      const first = (await bus.request(rpcSubjects.match, keyed)) as MatchResult;
+      const retry = (await bus.request(rpcSubjects.match, keyed)) as MatchResult;
+      expect(retry.reservation.id).toBe(first.reservation.id);
+      expect(role.indexer.stats().reservations).toBe(held + 1);
+      // a malformed key is refused, not ignored
+      await expect(
+        bus.request(rpcSubjects.match, { ...keyed, requestKey: { key: '', until: 1 } }),
+      ).rejects.toThrow(/invalid match request key: key/);
+      await expect(bus.request(rpcSubjects.match, { ...keyed, requestKey: 'sig-a' })).rejects.toThrow(
+        /invalid match request key/,
+      );
     } finally {
       role.stop();
       chain.close();
