@@ -82,8 +82,9 @@ export class Devnet {
   /**
    * SIMULATED network between the checkers and the containers: the RTT between the checker's city
    * and where the container really is (its claimed location unless a test places it elsewhere with
-   * `world.place(id, where)`) is WonderProxy's measured RTT between the two cities (`CITY_RTTS`)
-   * where both are in the table, else the latency model's (src/core/latency.ts).
+   * `world.place(id, where)`) replays WonderProxy's measured RTTs between the cities (`CITY_RTTS`):
+   * between two of them the measured RTT, elsewhere the latency model's estimate (src/core/latency.ts)
+   * times the inflation of the measured paths between the nearest cities (ModelNetwork).
    */
   readonly world: ModelNetwork;
   readonly agents: ContainerAgent[] = [];

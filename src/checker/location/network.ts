@@ -49,11 +49,14 @@ type Where = { lat: number; lon: number };
  * line, on the model's draws 0.43% and 21%, so with the devnet's three checkers the model refuted
  * 0.65% of honest hosts (a lone slow path beside a tight one: Singapore 524 ms to Paris beside
  * Ashburn's 62 ms), where random panels of three real servers refute 0.04%. With `measured`
- * (`CITY_RTTS`: WonderProxy's RTTs between the devnet's cities), a path between two places of the
- * table (each within `MEASURED_RADIUS_KM`) is the measured RTT, scaled by the model's estimate
- * where the places are not exactly the table's, plus the container's own access delay (0 to 2 ms,
- * drawn once per container: hosts in one city differ by their last mile). Other paths (a place
- * the table does not hold, or two in one city) come from the model.
+ * (`CITY_RTTS`: WonderProxy's RTTs between the devnet's cities) no path is drawn: a path is the
+ * model's estimate times the inflation (measured RTT over estimate) of the measured paths between
+ * the three cities nearest each end, weighted by nearness (1 / (km + 1)² each end), so between
+ * two cities of the table it is the measured RTT, and elsewhere what the routes between those
+ * neighbourhoods show; plus the container's own access delay (0 to 2 ms, drawn once per
+ * container: hosts in one city differ by their last mile) and the jitter. Mixing measured paths
+ * with drawn ones does not work: checkers calibrate on landmarks in the table's cities, and a
+ * host elsewhere judged on the model's wider draws was refuted 14% of the time.
  */
 export class ModelNetwork implements NetworkPort {
   private readonly rng: Rng;
@@ -121,32 +124,39 @@ export class ModelNetwork implements NetworkPort {
     return Promise.resolve(Math.max(rtt, lowerMs(DEFAULT_BOUNDS, km)));
   }
 
-  /** The measured RTT between the table's places nearest `a` and `b`, scaled to their distance. */
+  /**
+   * The model's estimate for a to b, times the measured paths' inflation (measured RTT over the
+   * model's estimate) between the table's places near a and those near b, weighted by nearness:
+   * between two places of the table the measured RTT itself (to 0.1%), elsewhere what the paths
+   * between their neighbourhoods show. Undefined without a table, or where it holds no pair.
+   */
   private measuredMs(a: Where, b: Where): number | undefined {
     const t = this.measured;
     if (!t) return undefined;
-    const i = nearestPlace(t, a);
-    const j = nearestPlace(t, b);
-    if (i < 0 || j < 0 || i === j) return undefined;
-    const ms = t.rttMs[i]?.[j];
-    if (ms === null || ms === undefined) return undefined;
-    const pa = t.places[i]!;
-    const pb = t.places[j]!;
-    return ms * (estimateRttMs(a, b, this.model) / estimateRttMs(pa, pb, this.model));
+    const na = neighbours(t, a);
+    const nb = neighbours(t, b);
+    let sum = 0;
+    let weights = 0;
+    for (const p of na)
+      for (const q of nb) {
+        if (p.i === q.i) continue;
+        const ms = t.rttMs[p.i]?.[q.i];
+        if (ms === null || ms === undefined) continue;
+        const w = p.w * q.w;
+        sum += (w * ms) / estimateRttMs(t.places[p.i]!, t.places[q.i]!, this.model);
+        weights += w;
+      }
+    return weights > 0 ? estimateRttMs(a, b, this.model) * (sum / weights) : undefined;
   }
 }
 
-/** How far (km) a place may be from a place of a `measured` table to stand in for it. */
-export const MEASURED_RADIUS_KM = 100;
-
-function nearestPlace(t: Readonly<PlaceRtts>, w: Where): number {
-  let best = -1;
-  let bestKm = MEASURED_RADIUS_KM;
-  t.places.forEach((p, i) => {
-    const km = haversineKm(w.lat, w.lon, p.lat, p.lon);
-    if (km <= bestKm) [best, bestKm] = [i, km];
-  });
-  return best;
+/** The places of a table nearest `w` that stand for it: the 3 nearest, weighted 1 / (km + 1)². */
+function neighbours(t: Readonly<PlaceRtts>, w: Where): Array<{ i: number; w: number }> {
+  return t.places
+    .map((p, i) => ({ i, km: haversineKm(w.lat, w.lon, p.lat, p.lon) }))
+    .sort((x, y) => x.km - y.km)
+    .slice(0, 3)
+    .map(({ i, km }) => ({ i, w: 1 / (km + 1) ** 2 }));
 }
 
 /**
