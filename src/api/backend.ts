@@ -1,4 +1,4 @@
-import type { MatchPreview, MatchResult, Offer, RequestKey } from '../indexer/indexer.js';
+import type { MatchPreview, MatchResult, Offer } from '../indexer/indexer.js';
 import type { MatchRequest } from '../indexer/request.js';
 import type { Block } from '../ledger/block.js';
 import type { Genesis } from '../ledger/genesis.js';
@@ -28,10 +28,13 @@ export interface ApiBackend {
    * finds a container (the local indexer, or one reached over the bus); with `reserve` also
    * reserves it for `req.user` (the caller has checked that the account asked: a signed request)
    */
-  /** `requestKey`: the signed request's identity; the same key again gets the same reservation */
+  /**
+   * `signed`: the account's signed request (its x-aethir-signature header and the body as sent),
+   * verified by the caller; reserving, the same signature again gets the same reservation
+   */
   match(
     req: MatchRequest,
-    opts: { reserve: boolean; requestKey?: RequestKey },
+    opts: { reserve: boolean; signed?: { header: string; body: unknown } },
   ): Promise<MatchResult | MatchPreview>;
   /** what `match` could give the request now, best first, at most `limit`; reserves nothing */
   offers(req: MatchRequest, limit: number): Promise<{ offers: Offer[]; total: number }>;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { formatAth, UNIT } from '../core/amount.js';
 import { AethirError } from '../core/errors.js';
+import { resolvePlace } from '../core/gazetteer.js';
 import { CITIES } from '../core/geo.js';
 import { gpuClass, type GpuClass } from '../ledger/gpu-class.js';
 import type { Container } from '../ledger/model.js';
@@ -623,18 +624,21 @@ export function noMatchError(
 }
 
 /**
- * A signed match request's key from the bus (`requestKey` beside the request; see
- * Indexer.match): absent, or a key of 1–200 characters and the time until which it counts.
+ * The request a POST /v1/match body asks for (MatchRequestJson's output): a place named in
+ * `location` becomes its coordinates; an unknown or ambiguous name is INVALID_ARGUMENT.
  */
-export function parseRequestKey(data: unknown): { key: string; until: number } | undefined {
-  if (data === undefined || data === null) return undefined;
-  const r = RequestKeySchema.safeParse(data);
-  if (r.success) return r.data;
-  const i = r.error.issues[0]!;
-  throw invalid(`invalid match request key: ${i.path.join('.') || '(root)'}: ${i.message}`);
+export function matchRequestOf(body: z.output<typeof MatchRequestJson>): MatchRequest {
+  if (typeof body.location !== 'string') return body as MatchRequest;
+  const p = resolvePlace(body.location);
+  return { ...body, location: { lat: p.lat, lon: p.lon } };
 }
 
-const RequestKeySchema = z.strictObject({
-  key: z.string().min(1).max(200),
-  until: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-});
+/** A POST /v1/match body as sent (JSON), checked and made a request (`matchRequestOf`). */
+export function parseMatchBody(body: unknown): MatchRequest {
+  const r = MatchRequestJson.safeParse(body);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw invalid(`invalid match request: ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  return matchRequestOf(r.data);
+}

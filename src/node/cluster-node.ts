@@ -8,6 +8,7 @@ import type { Config } from '../core/config.js';
 import { AethirError } from '../core/errors.js';
 import { CITIES } from '../core/geo.js';
 import type { KeyPair } from '../core/keys.js';
+import { requestKeyOf } from '../core/signed-request.js';
 import {
   MemoryBus,
   requestRetrying,
@@ -478,19 +479,18 @@ export class ClusterNode {
       now: () => Math.max(this.clock.now(), replica.head.time),
       openLeases: () => replica.ledger.leases().filter((l) => l.status === 'open'),
       onBlock: (l) => replica.onBlock(l),
-      // a retry over the bus carries the request's key: an indexer that reserved on the first
-      // try (its reply lost or late) answers the same reservation, holding nothing more
-      match: async (req, { reserve, requestKey }) =>
-        this.indexer
-          ? reserve
-            ? this.indexer.match(req, requestKey)
-            : this.indexer.find(req)
-          : ((await requestRetrying(
-              bus,
-              rpcSubjects.match,
-              { ...req, reserve, requestKey },
-              { timeoutMs: 3000 },
-            )) as MatchResult | MatchPreview),
+      // Reserving over the bus, the account's signed request goes as sent: the indexer verifies
+      // it (a peer on the bus holds nothing in another account's name), and a retry after a late
+      // reply carries the same signature, so that indexer answers the same reservation.
+      match: async (req, { reserve, signed }) => {
+        const key = signed ? requestKeyOf(signed.header) : undefined;
+        if (this.indexer) return reserve ? this.indexer.match(req, key) : this.indexer.find(req);
+        const msg = reserve
+          ? { reserve, signature: signed?.header, body: signed?.body }
+          : { ...req, reserve };
+        return (await requestRetrying(bus, rpcSubjects.match, msg, { timeoutMs: 3000 })) as
+          MatchResult | MatchPreview;
+      },
       offers: async (req, limit) =>
         this.indexer
           ? this.indexer.offers(req, limit)

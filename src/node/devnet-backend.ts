@@ -1,4 +1,5 @@
 import type { ApiBackend } from '../api/backend.js';
+import { requestKeyOf } from '../core/signed-request.js';
 import type { Devnet } from './devnet.js';
 import { asyncChainStore } from '../store/async.js';
 import { SubmitQueue } from './submit-queue.js';
@@ -25,8 +26,10 @@ export function devnetBackend(devnet: Devnet): ApiBackend {
     now: () => devnet.now(),
     openLeases: () => devnet.openLeases(),
     onBlock: (l) => devnet.onBlock(l),
-    match: async (req, { reserve, requestKey }) =>
-      reserve ? devnet.indexer.match(req, requestKey) : devnet.indexer.find(req),
+    match: async (req, { reserve, signed }) =>
+      reserve
+        ? devnet.indexer.match(req, signed ? requestKeyOf(signed.header) : undefined)
+        : devnet.indexer.find(req),
     offers: async (req, limit) => devnet.indexer.offers(req, limit),
     submit: (raw) => queue.submitOutcome(raw),
     recentTxs: async (limit, filter) => store.recentTxs(limit, filter),

@@ -9,7 +9,8 @@ import type { Bus } from '../bus/bus.js';
 import { rpcSubjects } from '../bus/messages.js';
 import { subjects, type HeartbeatMsg } from '../bus/subjects.js';
 import { Indexer } from '../indexer/indexer.js';
-import { parseMatchRequest, parseRequestKey } from '../indexer/request.js';
+import { parseMatchBody, parseMatchRequest } from '../indexer/request.js';
+import { requestKeyOf, verifyRequest } from '../core/signed-request.js';
 import { CheckerService, type CheckerServiceDeps } from '../checker/service.js';
 import { secureRng } from '../capacity/prover.js';
 import { ContainerAgent, DEFAULT_DISK_QUOTA_MIB, type ContainerAgentInit } from '../container/agent.js';
@@ -92,9 +93,26 @@ export function startIndexerRole(
       ctx.bus.serve(
         rpcSubjects.match,
         (msg) => {
-          const { reserve, requestKey, ...req } = msg as Record<string, unknown>;
-          const q = parseMatchRequest(req);
-          return reserve === false ? indexer.find(q) : indexer.match(q, parseRequestKey(requestKey));
+          const { reserve, ...req } = msg as Record<string, unknown>;
+          if (reserve === false) return indexer.find(parseMatchRequest(req));
+          // reserving: only the account's own signed request, verified here (a peer on the bus
+          // must not hold GPUs, and the account's reservation cap and escrow, in its name)
+          const { signature, body } = req;
+          if (typeof signature !== 'string')
+            throw new AethirError(
+              'UNAUTHENTICATED',
+              "a reserving match over the bus carries the account's signed request (signature, body)",
+            );
+          const q = parseMatchBody(body);
+          verifyRequest(signature, {
+            chainId: ctx.ledger().chain.chainId,
+            method: 'POST',
+            path: '/v1/match',
+            body,
+            account: q.user,
+            now: ctx.clock.now(),
+          });
+          return indexer.match(q, requestKeyOf(signature));
         },
         { queue: rpcSubjects.matchQueue },
       ),

@@ -1,16 +1,9 @@
 import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import { toJsonSafe } from '../../core/canonical.js';
-import { resolvePlace } from '../../core/gazetteer.js';
-import { requestKeyOf, SIGNATURE_HEADER, verifyRequest } from '../../core/signed-request.js';
-import { MatchRequestJson } from '../../indexer/request.js';
+import { SIGNATURE_HEADER, verifyRequest } from '../../core/signed-request.js';
+import { matchRequestOf, MatchRequestJson } from '../../indexer/request.js';
 import { containerOut, router, type ApiPlugin } from './common.js';
-
-/** A place named in a request, as coordinates; an unknown or ambiguous name is INVALID_ARGUMENT. */
-function placePoint(text: string): { lat: number; lon: number } {
-  const p = resolvePlace(text);
-  return { lat: p.lat, lon: p.lon };
-}
 
 /**
  * Matching: the indexer finds a container, and reserves it when the request is signed by the
@@ -40,13 +33,12 @@ export const matchRoutes: ApiPlugin = async (app, ctx) => {
           account: body.user,
           now: node.now(),
         });
+      // reserving, the account's signed request goes to the indexer with it (over the bus an
+      // indexer verifies it again: a peer on the bus holds nothing in another account's name);
+      // the same signed request again (a client's retry) gets the same reservation
       const m = await node.match(
-        {
-          ...body,
-          location: typeof body.location === 'string' ? placePoint(body.location) : body.location,
-        },
-        // the same signed request sent again (a client's retry) gets the same reservation
-        reserve ? { reserve, requestKey: requestKeyOf(sig) } : { reserve },
+        matchRequestOf(body),
+        reserve ? { reserve, signed: { header: sig, body: raw.body } } : { reserve },
       );
       return toJsonSafe({
         container: containerOut(node, m.container),

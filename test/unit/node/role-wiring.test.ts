@@ -2,7 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ManualClock, ath, defaultConfig, signAsContainer } from '../../../src/core/index.js';
+import {
+  ManualClock,
+  ath,
+  defaultConfig,
+  generateKeyPair,
+  signAsContainer,
+  signRequest,
+} from '../../../src/core/index.js';
 import { MemoryBus, rpcSubjects, subjects, type HeartbeatMsg } from '../../../src/bus/index.js';
 import type { MatchResult } from '../../../src/indexer/index.js';
 import { Chain } from '../../../src/node/chain.js';
@@ -75,26 +82,42 @@ describe('startIndexerRole', () => {
       );
       expect(role.indexer.match(request).container.id).toBe(host.address);
       // and for other nodes, over the bus
-      const viaBus = (await bus.request(rpcSubjects.match, { user: alice.address, gpus: 0 })) as MatchResult;
-      expect(viaBus.container.id).toBe(host.address);
-      // a retry of one signed request (its key beside it) gets the first answer, holding nothing more
-      const keyed = {
+      // and for other nodes, over the bus: a preview for anyone
+      const preview = (await bus.request(rpcSubjects.match, {
         user: alice.address,
         gpus: 0,
-        requestKey: { key: 'sig-a', until: clock.now() + 60_000 },
-      };
+        reserve: false,
+      })) as MatchResult;
+      expect(preview.container.id).toBe(host.address);
+      expect(preview.reservation).toBeNull();
+      // reserving takes the account's own signed request: a peer on the bus cannot hold GPUs
+      // (and the account's reservation cap and escrow) in alice's name
       const held = role.indexer.stats().reservations;
-      const first = (await bus.request(rpcSubjects.match, keyed)) as MatchResult;
-      const retry = (await bus.request(rpcSubjects.match, keyed)) as MatchResult;
+      const chainId = chain.ledger.chain.chainId;
+      const body = { user: alice.address, gpus: 0 };
+      await expect(bus.request(rpcSubjects.match, { ...body, reserve: true })).rejects.toThrow(
+        /carries the account's signed request/,
+      );
+      await expect(bus.request(rpcSubjects.match, { ...body })).rejects.toThrow(/signed request/);
+      const mallory = generateKeyPair();
+      const forged = signRequest(mallory, chainId, 'POST', '/v1/match', body, clock.now());
+      await expect(
+        bus.request(rpcSubjects.match, { reserve: true, signature: forged, body }),
+      ).rejects.toThrow(/signed by .* not by/);
+      const signature = signRequest(alice, chainId, 'POST', '/v1/match', body, clock.now());
+      await expect(
+        bus.request(rpcSubjects.match, { reserve: true, signature, body: { ...body, gpus: 1 } }),
+      ).rejects.toThrow(/does not verify/);
+      await expect(
+        bus.request(rpcSubjects.match, { reserve: true, signature, body: { gpus: 'x' } }),
+      ).rejects.toThrow(/invalid match request: /);
+      expect(role.indexer.stats().reservations).toBe(held);
+      // alice's own: reserved; the gateway's retry of it (a late reply) gets the same reservation
+      const first = (await bus.request(rpcSubjects.match, { reserve: true, signature, body })) as MatchResult;
+      expect(first.reservation.user).toBe(alice.address);
+      const retry = (await bus.request(rpcSubjects.match, { reserve: true, signature, body })) as MatchResult;
       expect(retry.reservation.id).toBe(first.reservation.id);
       expect(role.indexer.stats().reservations).toBe(held + 1);
-      // a malformed key is refused, not ignored
-      await expect(
-        bus.request(rpcSubjects.match, { ...keyed, requestKey: { key: '', until: 1 } }),
-      ).rejects.toThrow(/invalid match request key: key/);
-      await expect(bus.request(rpcSubjects.match, { ...keyed, requestKey: 'sig-a' })).rejects.toThrow(
-        /invalid match request key/,
-      );
     } finally {
       role.stop();
       chain.close();
