@@ -295,7 +295,8 @@ export class Indexer {
   }
 
   private forgetAnswers(now: number): void {
-    // insertion order is roughly signing order; a key past its time blocks nothing behind it
+    // insertion order is roughly signing order: stop at the first key still presentable (a lapsed
+    // one behind it goes on a later call, or to the cap)
     for (const [key, a] of this.answered) {
       if (a.until > now) break;
       this.answered.delete(key);
