@@ -26,11 +26,9 @@ export interface ApiBackend {
   onBlock(listener: (e: BlockEvent) => void): () => void;
   /**
    * finds a container (the local indexer, or one reached over the bus); with `reserve` also
-   * reserves it for `req.user` (the caller has checked that the account asked: a signed request)
-   */
-  /**
-   * `signed`: the account's signed request (its x-aethir-signature header and the body as sent),
-   * verified by the caller; reserving, the same signature again gets the same reservation
+   * reserves it for `req.user` (the caller has checked that the account asked: a signed request).
+   * `signed`: that request (its x-aethir-signature header and the body as sent), which an indexer
+   * reached over the bus verifies again; the same signature again gets the same reservation.
    */
   match(
     req: MatchRequest,

@@ -444,12 +444,13 @@ export class ApiClient implements NetworkClient {
    * unsigned, it only answers (reservation null).
    */
   match(req: MatchRequestInput, signer?: { key: KeyPair; chainId: string }): Promise<MatchView> {
-    // each call its own signing time: the node answers a signature it has seen with its first
-    // answer (a retry), so two calls in one millisecond must not sign the same bytes
-    const at = (this.lastSignedAt = Math.max(Date.now(), this.lastSignedAt + 1));
-    const headers: Record<string, string> = signer
-      ? { [SIGNATURE_HEADER]: signRequest(signer.key, signer.chainId, 'POST', '/v1/match', req, at) }
-      : {};
+    const headers: Record<string, string> = {};
+    if (signer) {
+      // each call its own signing time: the node answers a signature it has seen with its first
+      // answer (a retry), so two calls in one millisecond must not sign the same bytes
+      const at = (this.lastSignedAt = Math.max(Date.now(), this.lastSignedAt + 1));
+      headers[SIGNATURE_HEADER] = signRequest(signer.key, signer.chainId, 'POST', '/v1/match', req, at);
+    }
     return this.request('POST', '/v1/match', req, headers);
   }
 
