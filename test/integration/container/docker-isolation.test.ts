@@ -265,7 +265,10 @@ describe('Docker runtime: a tenant is a stranger', () => {
   it('a fork bomb stops at the pids limit; the agent and other leases carry on', async () => {
     const rt = newRuntime();
     const bomb = (await rt.start(
-      spec(['sh', '-c', 'b() { b | b & }; b; sleep 1000'], { limits: { pids: 32, wallSeconds: 8 } }),
+      // `exec sleep`: the shell becomes the sleep without a fork, so the container's first process
+      // lives on while its bomb holds every pid (a forked `sleep` could fail to start, the shell
+      // then ended and took the container with it before the test looked: a CI failure)
+      spec(['sh', '-c', 'b() { b | b & }; b; exec sleep 1000'], { limits: { pids: 32, wallSeconds: 8 } }),
     )) as Container;
     let stderr = '';
     // events(), not onEvent(): the bomb may burn out before this line runs, and events() replays.
