@@ -12,6 +12,7 @@ import {
   MatchRequestJson,
   modelMatches,
   normalizeRequest,
+  parseMatchBody,
   parseMatchRequest,
   STRATEGIES,
   STRATEGY_WEIGHTS,
@@ -118,6 +119,31 @@ describe('the match request schema', () => {
           code: 'INVALID_ARGUMENT',
           message: expect.stringContaining(`invalid match request: ${why}`),
         }),
+      );
+  });
+});
+
+describe('parseMatchBody (a signed POST /v1/match body, at an indexer over the bus)', () => {
+  it('is the API body made a request: defaults, a decimal price, a place name as its coordinates', () => {
+    const q = parseMatchBody({ user: USER, maxPricePerHour: '25', location: 'Paris, FR' });
+    expect(q).toMatchObject({ user: USER, gpus: 0, strategy: 'lowest-fee', maxPricePerHour: 25n });
+    expect(q.location).toEqual({ lat: expect.closeTo(48.86, 1), lon: expect.closeTo(2.35, 1) });
+    expect(parseMatchBody({ user: USER, gpus: 1, location: '45.5,-73.57' }).location).toEqual({
+      lat: 45.5,
+      lon: -73.57,
+    });
+  });
+
+  it('refuses what the API would, with INVALID_ARGUMENT', () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [undefined, /invalid match request: \(root\)/],
+      [{ user: USER, gpus: 'x' }, /invalid match request: gpus/],
+      [{ user: USER, maxPricePerHour: 5 }, /invalid match request: maxPricePerHour/],
+      [{ user: USER, location: 'Atlantis, XX' }, /Atlantis/],
+    ];
+    for (const [body, why] of bad)
+      expect(() => parseMatchBody(body), JSON.stringify(body)).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(why) }),
       );
   });
 });
