@@ -115,8 +115,9 @@ export interface PlaceRtts {
 /**
  * The measured RTT between each pair of `places`: each place stands in for its nearest server
  * (of the possible ones, within `maxKm`), and a pair's RTT is the lower of the two directions'
- * minimum RTTs over the day (a checker takes the minimum of its samples), to the µs. For the devnet's
- * simulated world (network.ts, `MeasuredWorld`); throws when a place has no server near it.
+ * minimum RTTs over the day (a checker takes the minimum of its samples), to the µs. For the
+ * devnet's simulated world (`CITY_RTTS`, replayed by ModelNetwork's `measured`); throws when a
+ * place has no server near it.
  */
 export function placeRtts(
   data: RttDataset,
