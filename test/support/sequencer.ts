@@ -1,33 +1,51 @@
-import { relative } from 'node:path';
+import { join, relative } from 'node:path';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * Relative wall time of the e2e files (seconds, from a run of `npm test` on the 2-core VM; vitest's
- * own record of the last run takes precedence where it has one). Only the order depends on them.
+ * Wall time of the slow files, in seconds, keyed by their path under test/ (from a run of `npm test`
+ * on a fresh clone of the 2-core VM, 2026-12-07; vitest's own record of the last run takes precedence
+ * where it has one, which a clean clone such as CI's has not). Only the order depends on them, but
+ * the e2e files and the unit files share a schedule in the racers' group, so all of them must be in
+ * one unit: an earlier table in relative units (cheaters 174, a unit file 2) put the second racer
+ * after every unit file, and it started 31 s after the first ended (CI's order, 2026-12-07).
  */
 const ESTIMATES: Record<string, number> = {
-  'lease-port': 233,
-  'workloads-access': 227,
-  'red-team': 186,
-  cheaters: 174,
-  'money-cli': 136,
-  volumes: 133,
-  'deploy-sdl': 110,
-  'lease-pause': 111,
-  gaming: 107,
-  'container-join': 88,
-  'lease-life': 87,
-  'api-fuzz': 87,
-  'checkers-cli': 83,
-  rent: 80,
-  durability: 68,
-  dao: 63,
-  apps: 59,
-  'capacity-market': 58,
-  console: 54,
+  'e2e/lease-port': 65,
+  'e2e/cheaters': 61,
+  'e2e/container-join': 39,
+  'e2e/gaming': 38,
+  'e2e/volumes': 33,
+  'e2e/money-cli': 31,
+  'e2e/red-team': 31,
+  'e2e/deploy-sdl': 29,
+  'e2e/lease-pause': 26,
+  'e2e/checkers-cli': 23,
+  'e2e/capacity-market': 21,
+  'e2e/lease-life': 17,
+  'e2e/console': 15,
+  'e2e/workloads-access': 15,
+  'e2e/rent': 12,
+  'e2e/api-fuzz': 11,
+  'e2e/failover': 11,
+  'e2e/receipts': 9,
+  'e2e/dao': 9,
+  'e2e/apps': 6,
+  'e2e/output-flood': 6,
+  'unit/container/runtimes/sandbox': 25,
+  'unit/capacity/gpu-prover': 25,
+  'unit/capacity/gpu-selftest': 22,
+  'unit/capacity/recompute-pool': 20,
+  'unit/ledger/invariants.property': 15,
+  'unit/checker/location/wonderproxy': 9,
+  'unit/container/agent': 9,
+  'unit/cli/bin': 6,
+  'unit/container/check-server': 5,
+  'unit/checker/service': 5,
+  'unit/container/runtimes/host-process': 5,
 };
-const E2E_DEFAULT = 30;
-const UNIT_DEFAULT = 2;
+/** the other files: most e2e files take 1-4 s, most of the 131 unit files well under one */
+const E2E_DEFAULT = 3;
+const UNIT_DEFAULT = 0.3;
 
 /**
  * Files that hold a test lock for their whole run (test/support/exclusive.ts): the loopback
@@ -69,8 +87,8 @@ export class InterleavingSequencer extends BaseSequencer {
       const key = `${f.project.name}:${relative(this.ctx.config.root, f.moduleId)}`;
       const known = this.ctx.cache.getFileTestResults(key)?.duration;
       if (known) return known / 1000;
-      if (f.project.name === 'unit') return UNIT_DEFAULT;
-      return ESTIMATES[nameOf(f)] ?? E2E_DEFAULT;
+      const path = relative(join(this.ctx.config.root, 'test'), f.moduleId).replace(/\.test\.ts$/, '');
+      return ESTIMATES[path] ?? (f.project.name === 'unit' ? UNIT_DEFAULT : E2E_DEFAULT);
     };
     // vitest runs the groups (sequence.groupOrder) one after another: each is a schedule of its own
     const groupOf = (f: TestSpecification) => f.project.config.sequence.groupOrder ?? 0;
