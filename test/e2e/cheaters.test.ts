@@ -30,6 +30,7 @@ import {
 } from '../../src/container/index.js';
 import { locationOf, type RunningNode } from '../../src/node/index.js';
 import { ApiClient, TxSender, UsageReceipts } from '../../src/sdk/index.js';
+import { short } from '../../src/cli/common.js';
 import { cli, startCheckedDevnet, tempHome, waitFor } from './helpers.js';
 
 /**
@@ -224,6 +225,20 @@ async function containerStatus(node: RunningNode, home: string, id: string): Pro
   return r.stdout;
 }
 
+/** `aethir containers ls`' word in the LOCATED column for each of `ids` (the table a renter reads) */
+async function locatedWords(node: RunningNode, home: string, ids: string[]): Promise<string[]> {
+  const r = await cli(['containers', 'ls', '--api', node.url], { AETHIR_HOME: home });
+  expect(r.code, r.stderr).toBe(0);
+  const [head, ...rows] = r.stdout.split('\n');
+  const at = head!.indexOf('LOCATED');
+  expect(at).toBeGreaterThan(0);
+  return ids.map((id) => {
+    const row = rows.find((l) => l.includes(short(id)));
+    expect(row, `${id} in\n${r.stdout}`).toBeDefined();
+    return row!.slice(at).split(' ')[0]!;
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 
 describe.each(SEEDS)('cheaters beside honest containers (seed %s)', (seed) => {
@@ -400,6 +415,7 @@ describe.each(SEEDS)('cheaters beside honest containers (seed %s)', (seed) => {
       const out = await containerStatus(node, home, id);
       expect(out).toContain('SUSPENDED');
       expect(out).toMatch(/why {7}location check failed: RTT from /);
+      expect(await locatedWords(node, home, [id])).toEqual(['refuted']);
     }
   });
 
@@ -573,6 +589,10 @@ describe.each(SEEDS)('cheaters beside honest containers (seed %s)', (seed) => {
       const v = await apiView(node.url, id);
       expect(v, what).toMatchObject({ suspended: false, serving: true, incidents: [], slashed: '0' });
     }
+    if (seed === SEEDS[0])
+      expect(await locatedWords(node, home, Object.values(honest))).toEqual(
+        Object.values(honest).map(() => 'verified'),
+      );
     expectCheckersHonest(node, reports, Object.values(honest), {
       failing: ['h100-on-cpu', 'vram-80-of-24', 'made-up'].map((n) => ids[n]!),
       replayer: ids.replayer!,

@@ -1,11 +1,21 @@
 import { Command } from 'commander';
+import type { CheckVerdict } from '../../ledger/model.js';
 import { action, apiOption, client, fmtAth, jsonOption, printJson, short, table } from '../common.js';
+
+/**
+ * The checkers' last word on a container's place (docs/verification.md, "Location"). A container
+ * that announces no endpoint is never measured: its place stays its own word, "unverified".
+ */
+export function locatedWord(location: CheckVerdict | undefined): 'verified' | 'refuted' | 'unverified' {
+  if (!location) return 'unverified';
+  return location.ok ? 'verified' : 'refuted';
+}
 
 export function containersCommand(): Command {
   const cmd = new Command('containers').description('GPU hosts on the network');
   cmd
     .command('ls')
-    .description('list containers: spec, location, price, status')
+    .description('list containers: spec, location (and whether the checkers verified it), price, status')
     .option('--status <s>', 'only pending, online or offline ones')
     .addOption(apiOption())
     .addOption(jsonOption())
@@ -26,6 +36,7 @@ export function containersCommand(): Command {
               // how its tenants are isolated (docs/security.md); registered before it existed: none
               isolation: c.spec.isolation ?? 'none',
               location: `${c.location.city}, ${c.location.country} (${c.location.region})`,
+              located: locatedWord(c.checks.location),
               price: `${fmtAth(c.pricePerHour)}/h`,
               stake: c.staked ? 'ok' : 'below requirement',
               leases: c.openLeases,
