@@ -35,8 +35,6 @@ export default defineConfig({
           testTimeout: 20_000,
           // a worker keeps its modules from one unit file to the next: the 131 files' imports took
           // 55 s of the run's CPU when each file started afresh, 15 s shared (unit alone: 114 s → 77 s)
-          // as the unit files: a worker keeps the modules it loaded (test/e2e/helpers.ts loads the
-          // whole node, ~1.2 s a file) from one journey to the next (journeys 271 s → 258 s here)
           isolate: false,
           // after the journeys, beside the deadline racers, on the worker they leave idle: niced, so
           // that the racers' devnets and provers get the CPU whenever they want it
@@ -63,6 +61,8 @@ export default defineConfig({
           name: 'e2e-journeys',
           include: ['test/e2e/**/*.test.ts'],
           exclude: E2E_CHECKS.map((f) => `test/e2e/${f}.test.ts`),
+          // as the unit files: a worker keeps the modules it loaded (test/e2e/helpers.ts loads the
+          // whole node, ~1.2 s a file) from one journey to the next (journeys 271 s → 258 s here)
           isolate: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,

@@ -7,7 +7,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * where it has one, which a clean clone such as CI's has not). Only the order depends on them, but
  * the e2e files and the unit files share a schedule in the racers' group, so all of them must be in
  * one unit: an earlier table in relative units (cheaters 174, a unit file 2) put the second racer
- * after every unit file, and it started 31 s after the first ended (CI's order, 2026-12-07).
+ * after every unit file, and it started 31 s after the first ended (a fresh clone's order, as CI's).
  */
 const ESTIMATES: Record<string, number> = {
   'e2e/lease-port': 65,
