@@ -36,6 +36,13 @@ const MARKER = '.ready';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
+ * The install under way in this process for each app directory. A devnet's hosts share one apps
+ * directory: one runs the steps while the others wait, then find the app ready. (Each emptied the
+ * directory and ran the steps again, under the feet of the one already running them.)
+ */
+const runningIn = new Map<string, Promise<unknown>>();
+
+/**
  * Pre-installs apps on this host: runs a manifest's install steps once, with `sh -c`, in
  * `<baseDir>/<name>/<version>/`, under a time limit, printing their output to the agent's log, and
  * then writes a `.ready` marker (holding the manifest's digest). An app whose marker matches is
@@ -54,11 +61,15 @@ export class AppInstaller {
   private stopped = false;
   /** installs run one at a time */
   private queue: Promise<unknown> = Promise.resolve();
+  /** resolves when stop() is called: an install waiting for another installer's stops waiting (and fails) */
+  private stopRequested!: Promise<void>;
+  private requestStop!: () => void;
 
   constructor(private readonly opts: AppInstallerOptions) {
     this.baseDir = path.resolve(opts.baseDir);
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.pathVar = opts.path ?? process.env.PATH ?? DEFAULT_PATH;
+    this.armStop();
   }
 
   dirOf(m: Pick<AppManifest, 'name' | 'version'>): string {
@@ -77,8 +88,20 @@ export class AppInstaller {
 
   /** Installs the app unless it is ready already; resolves with how its sessions run. */
   install(m: AppManifest): Promise<InstalledApp> {
-    const run = this.queue.then(() => this.doInstall(m));
+    const run = this.queue.then(() => this.inTurn(this.dirOf(m), () => this.doInstall(m)));
     this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Runs `f` once no other installer of this process is installing into `dir` (or this one stops). */
+  private inTurn<T>(dir: string, f: () => Promise<T>): Promise<T> {
+    const before = runningIn.get(dir);
+    const run = (before ? Promise.race([before, this.stopRequested]) : Promise.resolve()).then(f);
+    // the next waits for this one and for the one before it (which a stop may have left running)
+    const done = Promise.allSettled([before, run]).then(() => {
+      if (runningIn.get(dir) === done) runningIn.delete(dir);
+    });
+    runningIn.set(dir, done);
     return run;
   }
 
@@ -86,8 +109,14 @@ export class AppInstaller {
   async stop(): Promise<void> {
     this.stopped = true;
     killGroup(this.child);
+    this.requestStop();
     await this.queue;
     this.stopped = false;
+    this.armStop();
+  }
+
+  private armStop(): void {
+    this.stopRequested = new Promise((r) => (this.requestStop = r));
   }
 
   private async doInstall(m: AppManifest): Promise<InstalledApp> {

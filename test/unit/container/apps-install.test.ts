@@ -96,6 +96,55 @@ describe('AppInstaller', () => {
     expect((e as Error).message).toMatch(/install step 1 of 1 \(sleep 30\): the install ran past its limit/);
     expect(Date.now() - t0).toBeLessThan(10_000);
   });
+
+  it('hosts sharing an apps directory (a devnet’s containers) install an app once: the others wait and find it ready', async () => {
+    const counter = path.join(dir, 'count');
+    // the first step takes a while, so the others start while it runs
+    const m = parseManifest({
+      name: 'demo',
+      version: '1.0.0',
+      install: ['sleep 0.5', 'echo model-weights > weights.txt', `echo ran >> '${counter}'`],
+      run: 'true',
+    });
+    const base = path.join(dir, 'apps');
+    const installers = [1, 2, 3].map(() => new AppInstaller({ baseDir: base, log: (l) => log.push(l) }));
+    const got = await Promise.allSettled(installers.map((i) => i.install(m)));
+    expect(got.map((g) => g.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    const apps = got.map((g) => (g as PromiseFulfilledResult<{ ran: boolean; dir: string }>).value);
+    expect(apps.map((a) => a.ran)).toEqual([true, false, false]);
+    expect(lines(counter)).toBe(1);
+    expect(log.filter((l) => /installing in/.test(l))).toHaveLength(1);
+    expect(readFileSync(path.join(apps[0]!.dir, 'weights.txt'), 'utf8')).toBe('model-weights\n');
+  });
+
+  it('a host that stops while waiting for another host’s install stops at once; the install goes on', async () => {
+    const counter = path.join(dir, 'count');
+    const m = parseManifest({
+      name: 'demo',
+      version: '1.0.0',
+      install: ['sleep 1.5', `echo ran >> '${counter}'`],
+      run: 'true',
+    });
+    const base = path.join(dir, 'apps');
+    const [first, second] = [new AppInstaller({ baseDir: base }), new AppInstaller({ baseDir: base })];
+    const settled: string[] = [];
+    const running = first.install(m).finally(() => settled.push('the install'));
+    const waiting = second
+      .install(m)
+      .catch((x: unknown) => x)
+      .finally(() => settled.push('the waiting host'));
+    await new Promise((r) => setTimeout(r, 200));
+    await second.stop();
+    expect(settled).toEqual(['the waiting host']);
+    expect(((await waiting) as AethirError).code).toBe('UNAVAILABLE');
+    // a third host coming meanwhile still waits for the install under way
+    const third = new AppInstaller({ baseDir: base }).install(m);
+    expect((await running).ran).toBe(true);
+    expect((await third).ran).toBe(false);
+    expect(lines(counter)).toBe(1);
+    // stopped, it installs again when asked (and finds the app ready)
+    expect((await second.install(m)).ran).toBe(false);
+  });
 });
 
 /** A network that publishes what the test puts in `apps`. */
