@@ -51,7 +51,7 @@ export default defineConfig({
           include: E2E_CHECKS.map((f) => `test/e2e/${f}.test.ts`),
           maxWorkers: RACERS_GROUP_WORKERS,
           sequence: { groupOrder: 1 },
-          setupFiles: ['test/support/normal-priority.ts'],
+          setupFiles: ['test/support/normal-priority.ts', 'test/support/e2e-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
@@ -64,6 +64,7 @@ export default defineConfig({
           // as the unit files: a worker keeps the modules it loaded (test/e2e/helpers.ts loads the
           // whole node, ~1.2 s a file) from one journey to the next (journeys 271 s → 258 s here)
           isolate: false,
+          setupFiles: ['test/support/e2e-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },

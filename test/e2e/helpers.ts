@@ -1,6 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, type Clock, type Config } from '../../src/core/index.js';
@@ -11,9 +9,7 @@ import { signTx, type Params } from '../../src/ledger/index.js';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = join(ROOT, 'bin/aethir.js');
 
-export function tempHome(prefix = 'aethir-e2e-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+export { tempHome } from '../support/temp-homes.js';
 
 export interface CliResult {
   code: number | null;

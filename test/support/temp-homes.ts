@@ -1,0 +1,30 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+
+/**
+ * The e2e files' $AETHIR_HOMEs, each removed once its file's tests and hooks are done (a devnet's
+ * data, its keys, the leases' kept logs: output-flood's alone is 65 MB, every run left ~100 MB in
+ * /tmp). AETHIR_KEEP_TEST_HOMES=1 keeps them, to read after a failure.
+ */
+const homes: string[] = [];
+
+/** A fresh directory under the system's temp directory, for one e2e file. */
+export function tempHome(prefix = 'aethir-e2e-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  homes.push(dir);
+  return dir;
+}
+
+/**
+ * Registered by each e2e file's setup (vitest.config.ts): a setup file's afterAll runs after the
+ * file's own (vitest stacks "after" hooks), so the devnets the file started have stopped by then.
+ */
+export function removeTempHomesAfterAll(): void {
+  afterAll(() => {
+    const mine = homes.splice(0);
+    if (process.env.AETHIR_KEEP_TEST_HOMES) return;
+    for (const dir of mine) rmSync(dir, { recursive: true, force: true });
+  });
+}
