@@ -1,7 +1,7 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { MemoryBus } from '../../../src/bus/bus.js';
 import { ManualClock, SeededRng } from '../../../src/core/index.js';
 import {
@@ -663,6 +663,7 @@ describe('ledgerCheckerGate: only the ledger’s checkers may make a host read i
 describe('chooseProver: the prover a GPU host answers challenges with', () => {
   const fakePython = (exitCode: number) => {
     const dir = mkdtempSync(join(tmpdir(), 'aethir-python-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'python3');
     writeFileSync(file, `#!/bin/sh\nexit ${exitCode}\n`);
     chmodSync(file, 0o755);

@@ -1,8 +1,8 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSocket } from 'node:dgram';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { GameHost, h264Args, pickEncoder } from '../../../src/gaming/host.js';
 
 /** The game host's signalling port, attacked: only the container's endpoint proxy exposes it, but
@@ -142,6 +142,7 @@ describe('the game host refuses bad signalling and changes nothing', () => {
 
 describe('the video encoder', () => {
   const dir = mkdtempSync(join(tmpdir(), 'aethir-ffmpeg-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
   /** an "ffmpeg" that exits with `code` whatever it is asked (how NVENC's trial frame ends) */
   const fake = (name: string, code: number) => {
     const p = join(dir, name);

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import fc from 'fast-check';
 import { VolumeName } from '../../../src/ledger/index.js';
 import {
@@ -32,7 +32,9 @@ const record = (name: string, createdAt = 1): DeploymentRecord => ({
 
 describe('deployment records on the client', () => {
   it('saves 0600 in a 0700 folder, reads back, lists oldest first', () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'aethir-deployments-')), 'deployments');
+    const home = mkdtempSync(join(tmpdir(), 'aethir-deployments-'));
+    onTestFinished(() => rmSync(home, { recursive: true, force: true }));
+    const dir = join(home, 'deployments');
     const store = new DeploymentStore(dir);
     expect(store.list()).toEqual([]);
     store.save(record('web', 2));
@@ -45,6 +47,7 @@ describe('deployment records on the client', () => {
 
   it('names cannot leave the folder; a missing or corrupt record is a clear error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'aethir-deployments-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const store = new DeploymentStore(dir);
     for (const bad of ['../keys/developer', 'a/b', '', 'UPPER', '-x', 'x'.repeat(64)])
       expect(() => store.get(bad)).toThrow(/is not a deployment name/);
