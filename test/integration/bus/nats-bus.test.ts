@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
@@ -148,11 +148,13 @@ describe('NatsBus', () => {
   describe('with its own nats-server', () => {
     let server: ChildProcess | undefined;
     let dir: string | undefined;
+    const proxies: { close(): Promise<void> }[] = [];
 
     afterEach(async () => {
       await Promise.all(opened.splice(0).map((b) => b.close()));
       if (server) await kill(server);
       server = undefined;
+      await Promise.all(proxies.splice(0).map((p) => p.close()));
       if (dir) rmSync(dir, { recursive: true, force: true });
       dir = undefined;
     });
@@ -162,8 +164,12 @@ describe('NatsBus', () => {
       const port = await freePort();
       const url = `nats://127.0.0.1:${port}`;
       server = await startNats(port, dir);
+      // `sub` reaches the server over a slow link: what it sends arrives 200 ms late. Its SUB after
+      // the reconnect then lands well after `connected` turns true, as under a loaded CI machine.
+      const slow = await delayingProxy(port, 200);
+      proxies.push(slow);
 
-      const sub = await openBus(uniquePrefix(), url);
+      const sub = await openBus(uniquePrefix(), `nats://127.0.0.1:${slow.port}`);
       const pub = await openBus(sub.prefix, url);
       const statuses: NatsBusStatus['type'][] = [];
       sub.onStatus((s) => statuses.push(s.type));
@@ -183,6 +189,11 @@ describe('NatsBus', () => {
 
       server = await startNats(port, dir);
       await eventually(() => expect(sub.connected && pub.connected).toBe(true), 15_000, 50);
+      // Core NATS delivers only to subscriptions the server holds when the message arrives, and
+      // the two clients are separate connections: `sub` resends its SUB on reconnect, but pub's
+      // message can reach the server first and go to no one. A round trip on `sub` (its commands
+      // are handled in order) proves the server holds the subscription again.
+      await sub.flush();
       pub.publish('hb.c1', { container: 'c1', at: 3, freeGpus: 0, runningLeases: 0 });
       await eventually(() => expect(got.map((m) => (m as { at: number }).at)).toContain(3), 15_000, 50);
       await expect(pub.request('rpc.ping', null)).resolves.toBe('pong');
@@ -201,6 +212,44 @@ async function freePort(): Promise<number> {
       srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/**
+ * A TCP proxy to 127.0.0.1:`port` that holds each chunk from the client for `delayMs` (in order)
+ * and passes the server's bytes straight back; a side that closes closes the other.
+ */
+async function delayingProxy(
+  port: number,
+  delayMs: number,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const srv = createServer((client) => {
+    const upstream = createConnection({ host: '127.0.0.1', port });
+    sockets.add(client).add(upstream);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('data', (b: Buffer) => setTimeout(() => upstream.writable && upstream.write(b), delayMs));
+    upstream.on('data', (b: Buffer) => client.writable && client.write(b));
+    for (const s of [client, upstream]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+  });
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const addr = srv.address();
+  if (!addr || typeof addr !== 'object') throw new Error('proxy: no port');
+  return {
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        srv.close(() => resolve());
+      }),
+  };
 }
 
 async function startNats(port: number, storeDir: string): Promise<ChildProcess> {
