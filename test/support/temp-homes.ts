@@ -24,7 +24,12 @@ export function tempHome(prefix = 'aethir-e2e-'): string {
 export function removeTempHomesAfterAll(): void {
   afterAll(() => {
     const mine = homes.splice(0);
-    if (process.env.AETHIR_KEEP_TEST_HOMES) return;
+    if (keepHomes(process.env.AETHIR_KEEP_TEST_HOMES)) return;
     for (const dir of mine) rmSync(dir, { recursive: true, force: true });
   });
+}
+
+/** Whether AETHIR_KEEP_TEST_HOMES asks to keep the homes: set, and not empty, `0` or `false`. */
+export function keepHomes(value: string | undefined): boolean {
+  return value !== undefined && !['', '0', 'false'].includes(value.trim().toLowerCase());
 }
