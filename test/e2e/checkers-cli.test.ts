@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpuProverCommand } from '../../src/capacity/index.js';
@@ -93,7 +93,6 @@ describe.concurrent(
     });
     afterAll(async () => {
       await devnet?.stop();
-      rmSync(home, { recursive: true, force: true });
     });
 
     it.sequential(
@@ -161,7 +160,6 @@ describe.concurrent(
         clearTimeout(t);
       }
       await devnet?.stop();
-      rmSync(home, { recursive: true, force: true });
     }, 30_000);
 
     const start = [
@@ -282,7 +280,6 @@ describe.concurrent(
   () => {
     const home = tempHome('aethir-checkers-bad-');
     const env = { AETHIR_HOME: home };
-    afterAll(() => rmSync(home, { recursive: true, force: true }));
 
     it.sequential('--epoch 0 is a usage error naming the option', async () => {
       const r = await cli(['devnet', '--port', '0', '--epoch', '0', '--data', join(home, 'a')], env);

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ath, formatAth, generateKeyPair } from '../../src/core/index.js';
@@ -34,7 +33,6 @@ describe('aethir container start: joining a network through its API', () => {
   afterAll(async () => {
     host?.kill('SIGKILL');
     await devnet?.stop();
-    rmSync(home, { recursive: true, force: true });
   });
 
   const run = (args: string[], timeoutMs = 60_000) =>

@@ -10,7 +10,7 @@
  * address, so a workload in a container reaches another lease's endpoint as a user would.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -184,7 +184,6 @@ describe.skipIf(!HOST_IP)(
       registry?.stop();
       removeImage(KV_IMAGE);
       removeImage(WEB_IMAGE);
-      rmSync(home, { recursive: true, force: true });
     });
 
     it('the dry run shows the volume, the kv port for web only, and the order: kv opens first', async () => {

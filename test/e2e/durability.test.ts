@@ -1,5 +1,4 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ath, keyPairFromSeed, type KeyPair } from '../../src/core/index.js';
 import { signTx } from '../../src/ledger/index.js';
@@ -18,7 +17,6 @@ describe('durability: SIGKILL in the middle of a stream of transactions', () => 
   const running: DevnetProcess[] = [];
   afterAll(async () => {
     for (const n of running) await n.stop('SIGKILL');
-    rmSync(home, { recursive: true, force: true });
   });
 
   const CONCURRENCY = 8;

@@ -1,4 +1,3 @@
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ath, generateKeyPair, signLeaseToken, type KeyPair } from '../../src/core/index.js';
 import type { RunningNode } from '../../src/node/index.js';
@@ -14,7 +13,6 @@ describe('lease endpoints', () => {
   });
   afterAll(async () => {
     await node?.stop();
-    rmSync(home, { recursive: true, force: true });
   });
 
   /** A lease of the developer's whose workload runs `server` (a node program); its endpoint and tokens. */

@@ -1,6 +1,6 @@
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, tempHome } from './helpers.js';
 
 /**
@@ -12,7 +12,6 @@ import { cli, tempHome } from './helpers.js';
 describe('aethir container probe: a GPU the driver cannot name', () => {
   const home = tempHome('aethir-probe-');
   const bin = join(home, 'bin');
-  afterAll(() => rmSync(home, { recursive: true, force: true }));
 
   const fakeSmi = (deviceId: string) => {
     rmSync(bin, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cli, tempHome } from './helpers.js';
 
 /**
@@ -21,7 +21,6 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 
 describe.skipIf(!present)(title, () => {
   const home = tempHome('aethir-recorded-');
-  afterAll(() => rmSync(home, { recursive: true, force: true }));
 
   it('`aethir ledger verify --data <copy> --json` answers what verify.json recorded', async () => {
     const recorded = JSON.parse(readFileSync(join(DIR, 'verify.json'), 'utf8')) as Record<string, unknown>;

@@ -5,7 +5,7 @@
  * out of without a lease, a writer stopped at its quota with a clear status, and strangers refused.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,7 +37,6 @@ describe.skipIf(!can.ok)('persistent volumes (CLI, devnet, real loop-mounted ima
   afterAll(async () => {
     for (const c of background) c.kill('SIGKILL');
     await devnet?.stop();
-    rmSync(home, { recursive: true, force: true });
   });
 
   let volumeId = '';

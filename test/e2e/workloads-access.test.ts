@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { pack as tarPack } from 'tar-stream';
@@ -101,7 +101,6 @@ describe('workloads: images, shell, exec and cp on a Docker host and a sandboxed
     await devnet?.stop();
     registry?.stop();
     removeImage(IMAGE);
-    rmSync(home, { recursive: true, force: true });
   });
 
   it('an image from the registry runs on the Docker host, its pull shown; hosts without a Docker engine are ruled out at match time; a missing image costs nothing', async () => {

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
+import { defaultLeaseDir } from '../../src/container/runtimes/sandbox.js';
 
 /**
  * The e2e files' $AETHIR_HOMEs, each removed once its file's tests and hooks are done (a devnet's
@@ -25,11 +26,38 @@ export function removeTempHomesAfterAll(): void {
   afterAll(() => {
     const mine = homes.splice(0);
     if (keepHomes(process.env.AETHIR_KEEP_TEST_HOMES)) return;
-    for (const dir of mine) rmSync(dir, { recursive: true, force: true });
+    for (const dir of mine) {
+      removeLeaseDirsOf(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 }
 
 /** Whether AETHIR_KEEP_TEST_HOMES asks to keep the homes: set, and not empty, `0` or `false`. */
 export function keepHomes(value: string | undefined): boolean {
   return value !== undefined && !['', '0', 'false'].includes(value.trim().toLowerCase());
+}
+
+/**
+ * A sandboxing host keeps its leases, apps and checkpoints outside its data directory, in
+ * /var/lib/aethir/leases/<hash of the data directory>(-apps, -checkpoints): kept for a real host,
+ * whose apps must outlive restarts, but a test's host is gone with its home. Each directory in the
+ * home (to `depth` levels) is hashed as a data directory would be, and what is named after it goes.
+ */
+export function removeLeaseDirsOf(home: string, depth = 4): void {
+  const visit = (dir: string, left: number): void => {
+    const base = defaultLeaseDir(dir);
+    for (const d of [base, `${base}-apps`, `${base}-checkpoints`]) {
+      if (existsSync(d)) rmSync(d, { recursive: true, force: true });
+    }
+    if (left === 0) return;
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.isDirectory()) visit(join(dir, e.name), left - 1);
+  };
+  visit(home, depth);
 }
