@@ -13,3 +13,4 @@ export * from './lease-token.js';
 export * from './signed-request.js';
 export * from './container-signature.js';
 export * from './volume-proof.js';
+export * from './backpressure.js';

@@ -50,14 +50,18 @@ export interface DevnetProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `aethir devnet` in a child process and resolves with its URL once it says it is running. */
+/**
+ * Starts `aethir devnet` in a child process and resolves with its URL once it says it is running;
+ * `nodeArgs` go to node before the script (`--inspect=127.0.0.1:0`).
+ */
 export function startDevnet(
   args: string[],
   env: Record<string, string>,
   timeoutMs = 60_000,
+  nodeArgs: string[] = [],
 ): Promise<DevnetProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'devnet', '--port', '0', ...args], {
+    const child = spawn(process.execPath, [...nodeArgs, BIN, 'devnet', '--port', '0', ...args], {
       cwd: ROOT,
       env: { ...process.env, ...env },
     });

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { writeOrWait } from '../../core/backpressure.js';
 import { AethirError } from '../../core/errors.js';
 import { verifyLeaseToken } from '../../core/lease-token.js';
 import { SignedReceiptSchema, verifyReceipt } from '../../ledger/receipt.js';
@@ -238,16 +239,7 @@ export const leaseRoutes: ApiPlugin = async (app, ctx) => {
         // Backpressure: a client that reads slowly is waited for here, not buffered for; the hub
         // meanwhile skips it ahead (with a marker) past what it no longer keeps.
         for await (const e of events(true)) {
-          if (!res.write(JSON.stringify(e) + '\n'))
-            await new Promise<void>((resolve) => {
-              const done = () => {
-                res.off('drain', done);
-                res.off('close', done);
-                resolve();
-              };
-              res.on('drain', done);
-              res.on('close', done);
-            });
+          await writeOrWait(res, JSON.stringify(e) + '\n');
           if (res.destroyed) break;
         }
       } finally {

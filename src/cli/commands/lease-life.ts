@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { parseAth } from '../../core/amount.js';
+import { writeOrWait } from '../../core/backpressure.js';
 import { AethirError } from '../../core/errors.js';
 import { Renter } from '../../sdk/renter.js';
 import {
@@ -61,9 +62,9 @@ export function logsCommand(): Command {
             signal: abort.signal,
             ...(sinceMs !== undefined ? { sinceMs } : {}),
           })) {
-            if (opts.json) process.stdout.write(JSON.stringify(e) + '\n');
-            else if (e.type === 'stdout') process.stdout.write(e.data);
-            else if (e.type === 'stderr') process.stderr.write(e.data);
+            if (opts.json) await writeOrWait(process.stdout, JSON.stringify(e) + '\n');
+            else if (e.type === 'stdout') await writeOrWait(process.stdout, e.data);
+            else if (e.type === 'stderr') await writeOrWait(process.stderr, e.data);
             else if (e.type === 'exit' && opts.follow)
               process.stderr.write(
                 `── exited: ${e.message ?? e.reason}, exit code ${e.exitCode ?? e.signal}\n`,

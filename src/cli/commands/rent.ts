@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { parseEnv } from 'node:util';
 import { parseAth } from '../../core/amount.js';
+import { writeOrWait } from '../../core/backpressure.js';
 import { AethirError, isAethirError } from '../../core/errors.js';
 import { findCity } from '../../core/gazetteer.js';
 import type { KeyPair } from '../../core/keys.js';
@@ -534,8 +535,8 @@ export function rentCommand(): Command {
                 output = true;
                 if (!interrupted) void receipts.sign();
               }
-              if (e.type === 'stdout') process.stdout.write(e.data);
-              else if (e.type === 'stderr') process.stderr.write(e.data);
+              if (e.type === 'stdout') await writeOrWait(process.stdout, e.data);
+              else if (e.type === 'stderr') await writeOrWait(process.stderr, e.data);
               else if (e.type === 'exit') {
                 exitCode = e.exitCode;
                 exitReason = e.message ?? e.reason;
