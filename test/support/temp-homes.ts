@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -47,9 +47,8 @@ export function keepHomes(value: string | undefined): boolean {
 export function removeLeaseDirsOf(home: string, depth = 4): void {
   const visit = (dir: string, left: number): void => {
     const base = defaultLeaseDir(dir);
-    for (const d of [base, `${base}-apps`, `${base}-checkpoints`]) {
-      if (existsSync(d)) rmSync(d, { recursive: true, force: true });
-    }
+    for (const d of [base, `${base}-apps`, `${base}-checkpoints`])
+      rmSync(d, { recursive: true, force: true });
     if (left === 0) return;
     let entries;
     try {
