@@ -60,6 +60,9 @@ import {
 } from './role-wiring.js';
 
 export const ROLES = ['api', 'indexer', 'checker', 'container'] as const;
+
+/** How long an indexer waits for the blocks a reserving request's API node had applied. */
+const MATCH_CATCH_UP_MS = 1500;
 export type Role = (typeof ROLES)[number];
 
 export interface ClusterNodeOptions {
@@ -391,7 +394,11 @@ export class ClusterNode {
 
     if (this.has('indexer')) {
       // loaded from this node's replica as it is now; the blocks it catches up on follow below
-      const role = startIndexerRole(ctx, { seed: `${config.chainId}:${this.opts.name}`, serveMatches: true });
+      const role = startIndexerRole(ctx, {
+        seed: `${config.chainId}:${this.opts.name}`,
+        serveMatches: true,
+        caughtUpTo: (height) => replica.waitForHeight(height, MATCH_CATCH_UP_MS),
+      });
       this.indexer = role.indexer;
       this.unsubs.push(() => role.stop());
     }
@@ -485,8 +492,10 @@ export class ClusterNode {
       match: async (req, { reserve, signed }) => {
         const key = signed ? requestKeyOf(signed.header) : undefined;
         if (this.indexer) return reserve ? this.indexer.match(req, key) : this.indexer.find(req);
+        // `atHeight`: what this node has applied (a deposit it just acknowledged), for the
+        // indexer to see before it checks the account's escrow
         const msg = reserve
-          ? { reserve, signature: signed?.header, body: signed?.body }
+          ? { reserve, signature: signed?.header, body: signed?.body, atHeight: replica.head.height }
           : { ...req, reserve };
         return (await requestRetrying(bus, rpcSubjects.match, msg, { timeoutMs: 3000 })) as
           MatchResult | MatchPreview;

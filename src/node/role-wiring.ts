@@ -60,7 +60,16 @@ export interface IndexerRole {
  */
 export function startIndexerRole(
   ctx: RoleContext,
-  opts: { seed: string; serveMatches?: boolean },
+  opts: {
+    seed: string;
+    serveMatches?: boolean;
+    /**
+     * Resolves once this node's ledger has applied block `height`, or rejects after a short wait.
+     * A reserving request over the bus names the API node's height (`atHeight`): the deposit that
+     * node just acknowledged must be seen here before the escrow is checked.
+     */
+    caughtUpTo?: (height: number) => Promise<void>;
+  },
 ): IndexerRole {
   const { config } = ctx;
   const indexer = new Indexer({
@@ -92,8 +101,8 @@ export function startIndexerRole(
       // `reserve: false`: a preview (an unsigned request at the API node), nothing is held
       ctx.bus.serve(
         rpcSubjects.match,
-        (msg) => {
-          const { reserve, ...req } = msg as Record<string, unknown>;
+        async (msg) => {
+          const { reserve, atHeight, ...req } = msg as Record<string, unknown>;
           if (reserve === false) return indexer.find(parseMatchRequest(req));
           // reserving: only the account's own signed request, verified here (a peer on the bus
           // must not hold GPUs, and the account's reservation cap and escrow, in its name)
@@ -112,6 +121,10 @@ export function startIndexerRole(
             account: q.user,
             now: ctx.clock.now(),
           });
+          // read-your-writes: wait (briefly) for the blocks the API node had applied; past the
+          // wait, the escrow is checked as this ledger holds it
+          if (opts.caughtUpTo && Number.isSafeInteger(atHeight) && (atHeight as number) > 0)
+            await opts.caughtUpTo(atHeight as number).catch(() => undefined);
           return indexer.match(q, requestKeyOf(signature));
         },
         { queue: rpcSubjects.matchQueue },

@@ -127,4 +127,85 @@ describe('startIndexerRole', () => {
       bus.request(rpcSubjects.match, { user: alice.address, gpus: 0 }, { timeoutMs: 200 }),
     ).rejects.toThrow();
   });
+  it("a reserving request over the bus waits for the API node's height: the deposit it acknowledged is seen, not a lagging escrow of 0", async () => {
+    const clock = new ManualClock(GENESIS_TIME + 1_000);
+    const chain = Chain.open(new SqliteChainStore(path.join(tmp, 'catch-up.db')), clock, () => makeGenesis());
+    const send = (k: typeof host, type: Parameters<typeof signNext>[2], payload: Record<string, unknown>) =>
+      chain.submit(signNext(chain.ledger, k, type, payload));
+    send(host, 'container.register', registerPayload(2, ath(1)));
+    send(host, 'container.stake', { amount: chain.ledger.requiredStakeFor([H100, H100]) });
+    for (const k of [checkers[0], checkers[1]])
+      send(k, 'checker.report', {
+        container: host.address,
+        check: 'liveness',
+        ok: true,
+        observedAt: clock.now(),
+      });
+    const bus = new MemoryBus();
+    // This node's ledger is behind until the test lets it catch up (the block with the deposit).
+    const asked: number[] = [];
+    let catchUp!: () => void;
+    const caughtUp = new Promise<void>((r) => (catchUp = r));
+    const role = startIndexerRole(
+      {
+        config: defaultConfig({}),
+        ledger: () => chain.ledger,
+        network: new InProcessNetwork(chain),
+        bus,
+        clock,
+        log: () => {},
+      },
+      {
+        seed: 'catch-up',
+        serveMatches: true,
+        caughtUpTo: (h) => {
+          asked.push(h);
+          return h > 1_000_000 ? Promise.reject(new Error('not within the wait')) : caughtUp;
+        },
+      },
+    );
+    try {
+      bus.publish(
+        subjects.heartbeat(host.address),
+        signAsContainer(host, 'heartbeat', chain.ledger.chain.chainId, {
+          container: host.address,
+          at: clock.now(),
+          freeGpus: 2,
+          runningLeases: 0,
+        }),
+      );
+      const chainId = chain.ledger.chain.chainId;
+      const body = { user: alice.address, gpus: 1 };
+      const signature = signRequest(alice, chainId, 'POST', '/v1/match', body, clock.now());
+      // Without a height (or with one that is not a block height), the escrow is checked as it is.
+      for (const atHeight of [undefined, 'x', -1, 1.5])
+        await expect(
+          bus.request(rpcSubjects.match, { reserve: true, signature, body, atHeight }),
+        ).rejects.toMatchObject({ code: 'INSUFFICIENT_FUNDS' });
+      // A height this ledger does not reach within the wait: answered as it is, not hung.
+      await expect(
+        bus.request(rpcSubjects.match, { reserve: true, signature, body, atHeight: 2_000_000 }),
+      ).rejects.toMatchObject({ code: 'INSUFFICIENT_FUNDS' });
+      // The API node applied the deposit at the next height; this request waits for it.
+      const atHeight = chain.head.height + 1;
+      let answered = false;
+      const reply = bus
+        .request(rpcSubjects.match, { reserve: true, signature, body, atHeight })
+        .finally(() => {
+          answered = true;
+        });
+      await new Promise((r) => setTimeout(r, 20));
+      expect(answered).toBe(false);
+      send(alice, 'escrow.deposit', { amount: ath(1_000) });
+      expect(chain.head.height).toBe(atHeight);
+      catchUp();
+      const m = (await reply) as MatchResult;
+      expect(m.container.id).toBe(host.address);
+      expect(m.reservation.user).toBe(alice.address);
+      expect(asked).toEqual([2_000_000, atHeight]);
+    } finally {
+      role.stop();
+      chain.close();
+    }
+  });
 });
